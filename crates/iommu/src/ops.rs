@@ -1,0 +1,121 @@
+//! The contract between the IOMMU core and an IOMMU driver (Linux's `struct iommu_ops` plus
+//! `iommu_domain_ops`). The core owns devices, groups and DMA domains; a driver owns hardware
+//! and page tables, and names its domains by [`DriverDomain`] handles.
+
+pub use pgtable::{Gather, Prot};
+use thiserror::Error;
+
+/// Core-assigned identifier of a device (stable for the device's lifetime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(pub u32);
+
+/// A driver's handle for one of its domains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DriverDomain(pub u32);
+
+/// What the firmware (device tree `iommus` / `iommu-map`) says about a master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FwSpec {
+    /// Stream IDs as Linux's fwspec holds them: for `#iommu-cells = 2` (or a
+    /// `stream-match-mask`) the SMR mask sits in bits 31:16 and the ID in 15:0.
+    pub ids: Vec<u32>,
+}
+
+/// A master as the core presents it to a driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterInfo {
+    pub id: DeviceId,
+    /// Linux's dev_printk prefix, e.g. `fsl_enetc 0000:00:00.0`.
+    pub log_name: String,
+    pub fwspec: FwSpec,
+}
+
+/// Kinds of domain (Linux's IOMMU_DOMAIN_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DomainKind {
+    /// Translated, used through the DMA API (IOMMU_DOMAIN_DMA).
+    Dma,
+    /// Translated, lazy invalidation through a flush queue (IOMMU_DOMAIN_DMA_FQ).
+    DmaFq,
+    /// Translated, driven by the device's driver directly (IOMMU_DOMAIN_UNMANAGED).
+    Unmanaged,
+    /// Pass-through (IOMMU_DOMAIN_IDENTITY).
+    Identity,
+    /// Everything blocked (IOMMU_DOMAIN_BLOCKED).
+    Blocked,
+}
+
+/// A domain's input address range and page sizes, known after the driver finalises it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub aperture_start: u64,
+    pub aperture_end: u64,
+    pub pgsize_bitmap: u64,
+}
+
+/// Errors a driver reports to the core (Linux's errno values, typed).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DriverError {
+    #[error("device is not handled by this IOMMU (-ENODEV)")]
+    NoDevice,
+    #[error("invalid argument: {0} (-EINVAL)")]
+    Invalid(String),
+    #[error("resource exhausted: {0} (-ENOSPC/-ENOMEM)")]
+    NoSpace(String),
+    #[error("mapping already present at {iova:#x} (-EEXIST)")]
+    Exists { iova: u64 },
+    #[error("address out of range: {0} (-ERANGE)")]
+    Range(String),
+    #[error("operation not supported (-EOPNOTSUPP)")]
+    NotSupported,
+    #[error("device busy (-EBUSY)")]
+    Busy,
+}
+
+/// An IOMMU driver as the core drives it. All methods take `&self`: a driver locks internally
+/// (through the sync facade), as Linux drivers do.
+pub trait IommuDriver: Send + Sync {
+    /// The IOMMU's dev_printk prefix, e.g. `arm-smmu 5000000.iommu`.
+    fn log_name(&self) -> &str;
+    /// Take a master described by firmware (`probe_device`).
+    fn probe_device(&self, master: &MasterInfo) -> Result<(), DriverError>;
+    /// Forget a master (`release_device`): its stream-map entries go back to the reset type.
+    fn release_device(&self, dev: DeviceId);
+    /// A key saying which masters must share a group (masters whose stream-map entries
+    /// overlap). `None`: a group of its own.
+    fn device_group_key(&self, dev: DeviceId) -> Option<u64>;
+    /// The domain kind the driver insists on for this device, if any (`def_domain_type`).
+    fn def_domain_kind(&self, dev: DeviceId) -> Option<DomainKind> {
+        let _ = dev;
+        None
+    }
+    fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError>;
+    fn domain_free(&self, dom: DriverDomain);
+    /// Attach `dev` to `dom`. The first attach finalises the domain (context bank, page tables).
+    fn attach_dev(&self, dom: DriverDomain, dev: DeviceId) -> Result<(), DriverError>;
+    /// Input range and page sizes; `None` before the domain is finalised.
+    fn geometry(&self, dom: DriverDomain) -> Option<Geometry>;
+    fn map_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, DriverError>;
+    fn unmap_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        pgsize: u64,
+        pgcount: u64,
+        gather: &mut Gather,
+    ) -> u64;
+    /// Complete the invalidations queued in `gather`.
+    fn iotlb_sync(&self, dom: DriverDomain, gather: &mut Gather);
+    /// Invalidate everything for the domain.
+    fn flush_iotlb_all(&self, dom: DriverDomain);
+    /// 0 when unmapped.
+    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64;
+}

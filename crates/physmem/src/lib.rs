@@ -1,0 +1,426 @@
+//! Simulated physical memory for smmu-lab.
+//!
+//! The page tables written by `pgtable`, walked by the `mmu500` model, and the DMA buffers the
+//! simulated devices read and write all live here. Memory is made of [`Region`]s (a board's DRAM
+//! banks); each region is split into 4 KiB frames that are materialised lazily on first write, so
+//! a 2 GiB region costs a small directory until it is used.
+//!
+//! Every 8-byte word is an [`AtomicU64`]: a 64-bit aligned read or write is single-copy atomic, as
+//! the architecture guarantees for translation-table descriptors, so a walker on one thread and a
+//! driver on another never see a torn descriptor. Access costs a region compare, an index and
+//! one atomic load: no hashing and no lock per entry.
+//!
+//! [`FrameAllocator`] hands out zeroed, naturally aligned power-of-two blocks of frames from a
+//! range of this memory (a buddy allocator), and counts what is outstanding so tests can prove
+//! that nothing leaks.
+
+mod alloc;
+
+pub use alloc::{AllocError, FrameAllocator};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use thiserror::Error;
+
+/// A physical (output) address.
+pub type PhysAddr = u64;
+
+/// Size of one frame of simulated memory.
+pub const FRAME_SIZE: u64 = 4096;
+/// log2 of [`FRAME_SIZE`].
+pub const FRAME_SHIFT: u32 = 12;
+/// 64-bit words in one frame.
+pub const WORDS_PER_FRAME: usize = (FRAME_SIZE / 8) as usize;
+
+/// One frame: 512 single-copy-atomic 64-bit words.
+pub type FrameWords = [AtomicU64; WORDS_PER_FRAME];
+
+/// Errors from physical memory accesses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PhysError {
+    /// The access touches an address no region backs (a bus error on real hardware).
+    #[error("physical address {pa:#x} (+{len:#x} bytes) is not backed by memory")]
+    Unbacked { pa: PhysAddr, len: u64 },
+    /// A word access at an address that is not 8-byte aligned.
+    #[error("64-bit access at unaligned physical address {pa:#x}")]
+    Unaligned { pa: PhysAddr },
+    /// A region description that is empty, not frame aligned, overflows, or overlaps another.
+    #[error("bad memory region base {base:#x} size {size:#x}: {why}")]
+    BadRegion {
+        base: PhysAddr,
+        size: u64,
+        why: &'static str,
+    },
+}
+
+/// A contiguous range of simulated RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub base: PhysAddr,
+    pub size: u64,
+}
+
+impl Region {
+    pub fn new(base: PhysAddr, size: u64) -> Self {
+        Region { base, size }
+    }
+
+    /// One past the last byte.
+    pub fn end(&self) -> PhysAddr {
+        self.base + self.size
+    }
+
+    pub fn contains(&self, pa: PhysAddr, len: u64) -> bool {
+        pa >= self.base && len <= self.size && pa - self.base <= self.size - len
+    }
+}
+
+struct Bank {
+    region: Region,
+    frames: Box<[OnceLock<Box<FrameWords>>]>,
+}
+
+impl Bank {
+    fn frame(&self, pa: PhysAddr) -> &FrameWords {
+        let idx = ((pa - self.region.base) >> FRAME_SHIFT) as usize;
+        self.frames[idx].get_or_init(new_zero_frame)
+    }
+
+    fn frame_if_present(&self, pa: PhysAddr) -> Option<&FrameWords> {
+        let idx = ((pa - self.region.base) >> FRAME_SHIFT) as usize;
+        self.frames[idx].get().map(|b| &**b)
+    }
+}
+
+fn new_zero_frame() -> Box<FrameWords> {
+    Box::new(std::array::from_fn(|_| AtomicU64::new(0)))
+}
+
+/// Sparse simulated physical memory. Share it with `Arc`; every method takes `&self`.
+pub struct PhysMem {
+    banks: Vec<Bank>,
+}
+
+impl std::fmt::Debug for PhysMem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhysMem")
+            .field("regions", &self.regions().collect::<Vec<_>>())
+            .field("frames_materialised", &self.frames_materialised())
+            .finish()
+    }
+}
+
+impl PhysMem {
+    /// Memory made of the given regions. Each must be non-empty, frame aligned, and not overlap
+    /// another.
+    pub fn new(regions: &[Region]) -> Result<Self, PhysError> {
+        let mut sorted: Vec<Region> = regions.to_vec();
+        sorted.sort_by_key(|r| r.base);
+        for r in &sorted {
+            let bad = |why| PhysError::BadRegion {
+                base: r.base,
+                size: r.size,
+                why,
+            };
+            if r.size == 0 {
+                return Err(bad("empty"));
+            }
+            if r.base % FRAME_SIZE != 0 || r.size % FRAME_SIZE != 0 {
+                return Err(bad("not 4 KiB aligned"));
+            }
+            if r.base.checked_add(r.size).is_none() {
+                return Err(bad("wraps the address space"));
+            }
+            if r.size >> FRAME_SHIFT > (1 << 28) {
+                return Err(bad("larger than 1 TiB"));
+            }
+        }
+        for w in sorted.windows(2) {
+            if w[0].end() > w[1].base {
+                return Err(PhysError::BadRegion {
+                    base: w[1].base,
+                    size: w[1].size,
+                    why: "overlaps another region",
+                });
+            }
+        }
+        let banks = sorted
+            .into_iter()
+            .map(|region| Bank {
+                region,
+                frames: (0..region.size >> FRAME_SHIFT)
+                    .map(|_| OnceLock::new())
+                    .collect(),
+            })
+            .collect();
+        Ok(PhysMem { banks })
+    }
+
+    /// The regions, in address order.
+    pub fn regions(&self) -> impl Iterator<Item = Region> + '_ {
+        self.banks.iter().map(|b| b.region)
+    }
+
+    /// Whether `[pa, pa + len)` lies wholly inside one region.
+    pub fn contains(&self, pa: PhysAddr, len: u64) -> bool {
+        self.bank(pa, len).is_ok()
+    }
+
+    /// How many frames have been touched by a write (a measure of the simulation's footprint).
+    pub fn frames_materialised(&self) -> usize {
+        self.banks
+            .iter()
+            .map(|b| b.frames.iter().filter(|f| f.get().is_some()).count())
+            .sum()
+    }
+
+    #[inline]
+    fn bank(&self, pa: PhysAddr, len: u64) -> Result<&Bank, PhysError> {
+        for b in &self.banks {
+            if b.region.contains(pa, len) {
+                return Ok(b);
+            }
+        }
+        Err(PhysError::Unbacked { pa, len })
+    }
+
+    /// The frame holding `pa`, materialising it. Lets hot loops (a table walk, a batched map)
+    /// index words directly after one bounds check.
+    #[inline]
+    pub fn frame(&self, pa: PhysAddr) -> Result<&FrameWords, PhysError> {
+        Ok(self.bank(pa, 1)?.frame(pa))
+    }
+
+    #[inline]
+    fn word(&self, pa: PhysAddr) -> Result<&AtomicU64, PhysError> {
+        if pa % 8 != 0 {
+            return Err(PhysError::Unaligned { pa });
+        }
+        let frame = self.bank(pa, 8)?.frame(pa);
+        Ok(&frame[((pa & (FRAME_SIZE - 1)) >> 3) as usize])
+    }
+
+    /// Single-copy-atomic 64-bit read (acquire: a walker that sees a table descriptor also sees
+    /// the zeroed table behind it).
+    #[inline]
+    pub fn read_u64(&self, pa: PhysAddr) -> Result<u64, PhysError> {
+        if pa % 8 != 0 {
+            return Err(PhysError::Unaligned { pa });
+        }
+        let bank = self.bank(pa, 8)?;
+        Ok(match bank.frame_if_present(pa) {
+            Some(f) => f[((pa & (FRAME_SIZE - 1)) >> 3) as usize].load(Ordering::Acquire),
+            None => 0,
+        })
+    }
+
+    /// Single-copy-atomic 64-bit write (release).
+    #[inline]
+    pub fn write_u64(&self, pa: PhysAddr, value: u64) -> Result<(), PhysError> {
+        self.word(pa)?.store(value, Ordering::Release);
+        Ok(())
+    }
+
+    /// Atomic compare-and-exchange of one 64-bit word: `Ok(Ok(old))` when it was `current` and is
+    /// now `new`, `Ok(Err(actual))` when another writer got there first.
+    #[inline]
+    pub fn compare_exchange_u64(
+        &self,
+        pa: PhysAddr,
+        current: u64,
+        new: u64,
+    ) -> Result<Result<u64, u64>, PhysError> {
+        Ok(self
+            .word(pa)?
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire))
+    }
+
+    /// 32-bit read (for AArch32 short-descriptor users and 32-bit DMA beats).
+    pub fn read_u32(&self, pa: PhysAddr) -> Result<u32, PhysError> {
+        let mut b = [0u8; 4];
+        self.read_bytes(pa, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// 32-bit write.
+    pub fn write_u32(&self, pa: PhysAddr, value: u32) -> Result<(), PhysError> {
+        self.write_bytes(pa, &value.to_le_bytes())
+    }
+
+    /// Copy `buf.len()` bytes out of memory (little-endian words). Unwritten memory reads as 0.
+    pub fn read_bytes(&self, pa: PhysAddr, buf: &mut [u8]) -> Result<(), PhysError> {
+        let bank = self.bank(pa, buf.len() as u64)?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let addr = pa + done as u64;
+            let in_word = (addr & 7) as usize;
+            let n = (8 - in_word).min(buf.len() - done);
+            let word = match bank.frame_if_present(addr) {
+                Some(f) => f[((addr & (FRAME_SIZE - 1)) >> 3) as usize].load(Ordering::Acquire),
+                None => 0,
+            };
+            buf[done..done + n].copy_from_slice(&word.to_le_bytes()[in_word..in_word + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copy `data` into memory. Whole words are stored; partial words are merged atomically so
+    /// concurrent writers to neighbouring bytes never lose each other's bytes.
+    pub fn write_bytes(&self, pa: PhysAddr, data: &[u8]) -> Result<(), PhysError> {
+        let bank = self.bank(pa, data.len() as u64)?;
+        let mut done = 0usize;
+        while done < data.len() {
+            let addr = pa + done as u64;
+            let in_word = (addr & 7) as usize;
+            let n = (8 - in_word).min(data.len() - done);
+            let cell = &bank.frame(addr)[((addr & (FRAME_SIZE - 1)) >> 3) as usize];
+            if n == 8 {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&data[done..done + 8]);
+                cell.store(u64::from_le_bytes(w), Ordering::Release);
+            } else {
+                let mut bytes = [0u8; 8];
+                bytes[in_word..in_word + n].copy_from_slice(&data[done..done + n]);
+                let value = u64::from_le_bytes(bytes);
+                let mask = if n == 8 {
+                    u64::MAX
+                } else {
+                    ((1u64 << (8 * n)) - 1) << (8 * in_word)
+                };
+                // fetch_update never fails with a closure that always returns Some.
+                let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                    Some((old & !mask) | (value & mask))
+                });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Fill `[pa, pa + len)` with zeros.
+    pub fn zero(&self, pa: PhysAddr, len: u64) -> Result<(), PhysError> {
+        let bank = self.bank(pa, len)?;
+        if pa % 8 == 0 && len % 8 == 0 {
+            let mut addr = pa;
+            while addr < pa + len {
+                // Frames never written already read as zero: skip them.
+                if let Some(f) = bank.frame_if_present(addr) {
+                    f[((addr & (FRAME_SIZE - 1)) >> 3) as usize].store(0, Ordering::Release);
+                }
+                addr += 8;
+            }
+            return Ok(());
+        }
+        let zeros = vec![0u8; len as usize];
+        self.write_bytes(pa, &zeros)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mem() -> PhysMem {
+        PhysMem::new(&[
+            Region::new(0x8000_0000, 0x10_0000),
+            Region::new(0x1_0000_0000, 0x4000),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn unwritten_memory_reads_zero_and_stays_sparse() {
+        let m = mem();
+        assert_eq!(m.read_u64(0x8000_0008).unwrap(), 0);
+        let mut b = [0xffu8; 16];
+        m.read_bytes(0x8000_1003, &mut b).unwrap();
+        assert_eq!(b, [0; 16]);
+        assert_eq!(m.frames_materialised(), 0);
+    }
+
+    #[test]
+    fn word_round_trip_and_cmpxchg() {
+        let m = mem();
+        m.write_u64(0x8000_0010, 0xdead_beef_0000_0003).unwrap();
+        assert_eq!(m.read_u64(0x8000_0010).unwrap(), 0xdead_beef_0000_0003);
+        assert_eq!(
+            m.compare_exchange_u64(0x8000_0010, 1, 2).unwrap(),
+            Err(0xdead_beef_0000_0003)
+        );
+        assert_eq!(
+            m.compare_exchange_u64(0x8000_0010, 0xdead_beef_0000_0003, 2)
+                .unwrap(),
+            Ok(0xdead_beef_0000_0003)
+        );
+        assert_eq!(m.read_u64(0x8000_0010).unwrap(), 2);
+        assert_eq!(m.frames_materialised(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let m = mem();
+        assert_eq!(
+            m.read_u64(0x8000_0004),
+            Err(PhysError::Unaligned { pa: 0x8000_0004 })
+        );
+        assert_eq!(
+            m.write_u64(0x10, 1),
+            Err(PhysError::Unbacked { pa: 0x10, len: 8 })
+        );
+        // Straddling the end of a region is unbacked, not silently truncated.
+        assert_eq!(
+            m.write_bytes(0x1_0000_3ffc, &[1; 8]),
+            Err(PhysError::Unbacked {
+                pa: 0x1_0000_3ffc,
+                len: 8
+            })
+        );
+        assert!(matches!(
+            PhysMem::new(&[Region::new(0, 0x2000), Region::new(0x1000, 0x1000)]),
+            Err(PhysError::BadRegion { .. })
+        ));
+        assert!(matches!(
+            PhysMem::new(&[Region::new(0x10, 0x1000)]),
+            Err(PhysError::BadRegion { .. })
+        ));
+        assert_eq!(
+            PhysMem::new(&[Region::new(0x1000, 0)])
+                .unwrap_err()
+                .to_string(),
+            "bad memory region base 0x1000 size 0x0: empty"
+        );
+    }
+
+    #[test]
+    fn bytes_and_words_agree_little_endian() {
+        let m = mem();
+        m.write_bytes(0x8000_0001, &[0x11, 0x22, 0x33]).unwrap();
+        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0x0000_0000_3322_1100);
+        m.write_u32(0x8000_0004, 0xaabbccdd).unwrap();
+        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0xaabb_ccdd_3322_1100);
+        assert_eq!(m.read_u32(0x8000_0002).unwrap(), 0xccdd_3322);
+        m.zero(0x8000_0000, 8).unwrap();
+        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0);
+    }
+
+    proptest! {
+        /// Random byte writes agree with a plain byte array.
+        #[test]
+        fn byte_writes_match_a_flat_model(
+            ops in proptest::collection::vec((0u64..0x3000, proptest::collection::vec(any::<u8>(), 0..40)), 1..40)
+        ) {
+            let m = mem();
+            let base = 0x8000_0000u64;
+            let mut model = vec![0u8; 0x3100];
+            for (off, data) in &ops {
+                m.write_bytes(base + off, data).unwrap();
+                model[*off as usize..*off as usize + data.len()].copy_from_slice(data);
+            }
+            let mut got = vec![0u8; model.len()];
+            m.read_bytes(base, &mut got).unwrap();
+            prop_assert_eq!(got, model);
+        }
+    }
+}
