@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn memlog_keeps_lines_with_simulated_time() {
         let log = MemLog::new();
-        log.printk(Level::Notice, &dev_line("arm-smmu 5000000.iommu", "disabling translation"));
+        log.printk(
+            Level::Notice,
+            &dev_line("arm-smmu 5000000.iommu", "disabling translation"),
+        );
         log.advance_ns(1500);
         log.printk(Level::Info, "x");
         let r = log.records();

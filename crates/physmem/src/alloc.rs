@@ -69,7 +69,10 @@ impl FrameAllocator {
             }));
         }
         if !mem.contains(base, size) {
-            return Err(AllocError::Phys(PhysError::Unbacked { pa: base, len: size }));
+            return Err(AllocError::Phys(PhysError::Unbacked {
+                pa: base,
+                len: size,
+            }));
         }
         let mut state = State {
             free: vec![BTreeSet::new(); MAX_ORDER as usize + 1],
@@ -192,7 +195,11 @@ mod tests {
         a.free(p, 0x1000).unwrap();
         let p2 = a.alloc(0x1000).unwrap();
         assert_eq!(p2, p);
-        assert_eq!(a.mem().read_u64(p2).unwrap(), 0, "reallocated frame is zeroed");
+        assert_eq!(
+            a.mem().read_u64(p2).unwrap(),
+            0,
+            "reallocated frame is zeroed"
+        );
     }
 
     #[test]
@@ -202,12 +209,18 @@ mod tests {
         let p = a.alloc(0x1000).unwrap();
         assert_eq!(
             a.free(p, 0x2000),
-            Err(AllocError::NotAllocated { pa: p, size: 0x2000 })
+            Err(AllocError::NotAllocated {
+                pa: p,
+                size: 0x2000
+            })
         );
         a.free(p, 0x1000).unwrap();
         assert_eq!(
             a.free(p, 0x1000),
-            Err(AllocError::NotAllocated { pa: p, size: 0x1000 })
+            Err(AllocError::NotAllocated {
+                pa: p,
+                size: 0x1000
+            })
         );
         a.alloc(0x2000).unwrap();
         assert_eq!(

@@ -450,8 +450,14 @@ mod tests {
 
     #[test]
     fn field_helpers_and_size_codes() {
-        assert_eq!(field(0xfc01_3e30, id0::NUMSMRG_SHIFT, id0::NUMSMRG_WIDTH), 48);
-        assert_eq!(field(0xfc01_3e30, id0::NUMSIDB_SHIFT, id0::NUMSIDB_WIDTH), 15);
+        assert_eq!(
+            field(0xfc01_3e30, id0::NUMSMRG_SHIFT, id0::NUMSMRG_WIDTH),
+            48
+        );
+        assert_eq!(
+            field(0xfc01_3e30, id0::NUMSIDB_SHIFT, id0::NUMSIDB_WIDTH),
+            15
+        );
         assert_eq!(make(2, s2cr::TYPE_SHIFT, s2cr::TYPE_WIDTH), 0x2_0000);
         for code in 0..6 {
             assert_eq!(bits_to_size_code(size_code_to_bits(code)), code);
