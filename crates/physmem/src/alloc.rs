@@ -61,7 +61,7 @@ fn order_of(size: u64) -> Result<u32, AllocError> {
 impl FrameAllocator {
     /// An allocator owning `[base, base + size)`, which must lie inside one region of `mem`.
     pub fn new(mem: Arc<PhysMem>, base: PhysAddr, size: u64) -> Result<Self, AllocError> {
-        if base % FRAME_SIZE != 0 || size % FRAME_SIZE != 0 || size == 0 {
+        if !base.is_multiple_of(FRAME_SIZE) || !size.is_multiple_of(FRAME_SIZE) || size == 0 {
             return Err(AllocError::Phys(PhysError::BadRegion {
                 base,
                 size,
@@ -85,7 +85,7 @@ impl FrameAllocator {
             let mut order = MAX_ORDER;
             loop {
                 let bytes = FRAME_SIZE << order;
-                if pa % bytes == 0 && pa + bytes <= end {
+                if pa.is_multiple_of(bytes) && pa + bytes <= end {
                     break;
                 }
                 order -= 1;

@@ -193,7 +193,7 @@ impl PhysMem {
 
     #[inline]
     fn word(&self, pa: PhysAddr) -> Result<&AtomicU64, PhysError> {
-        if pa % 8 != 0 {
+        if !pa.is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
         let frame = self.bank(pa, 8)?.frame(pa);
@@ -204,7 +204,7 @@ impl PhysMem {
     /// the zeroed table behind it).
     #[inline]
     pub fn read_u64(&self, pa: PhysAddr) -> Result<u64, PhysError> {
-        if pa % 8 != 0 {
+        if !pa.is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
         let bank = self.bank(pa, 8)?;
@@ -301,7 +301,7 @@ impl PhysMem {
     /// Fill `[pa, pa + len)` with zeros.
     pub fn zero(&self, pa: PhysAddr, len: u64) -> Result<(), PhysError> {
         let bank = self.bank(pa, len)?;
-        if pa % 8 == 0 && len % 8 == 0 {
+        if pa.is_multiple_of(8) && len.is_multiple_of(8) {
             let mut addr = pa;
             while addr < pa + len {
                 // Frames never written already read as zero: skip them.
