@@ -7,6 +7,7 @@
 //! the map in one place means a wrong offset is wrong for both, so tests pin every offset and
 //! field against the reference values rather than against each other.
 
+pub mod decode;
 pub mod regs;
 
 /// A memory-mapped register window, seen from the CPU side of the bus.
