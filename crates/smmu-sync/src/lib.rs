@@ -281,7 +281,7 @@ pub enum Point {
 #[inline]
 pub fn sched_point(_what: Point) {
     if under_explorer() {
-        shuttle::thread::yield_now()
+        shuttle_engine::runtime::thread::continuation::switch()
     }
 }
 

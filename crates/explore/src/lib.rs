@@ -1,0 +1,455 @@
+//! Controlled interleavings of a scenario's concurrent actors.
+//!
+//! A [`Scenario`] is ordinary simulator code that spawns its actors through `smmu-sync` and marks
+//! its scheduling points there. The explorer runs it inside shuttle, one execution at a time, with
+//! a chosen [`Strategy`] (random, PCT, or preemption-bounded DFS), records every scheduling
+//! decision, and turns a failing run into a sparse [`Schedule`] that [`replay`] reproduces exactly
+//! and [`minimise`] shrinks to the fewest deviations from the default policy.
+//!
+//! Runs are deterministic: run *i* of a given (strategy, seed, jobs) always takes the same
+//! schedule, and a schedule always gives the same outcome.
+
+mod sched;
+mod schedule;
+
+pub use sched::{BoundedDfs, SparseReplay, Strategy};
+pub use schedule::{default_choice, Decision, Deviation, Schedule, ScheduleError};
+
+use sched::{Driver, Inner, SharedDriver};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Something to run under controlled interleavings.
+pub trait Scenario: Send + Sync + 'static {
+    /// What one run produces (log, verdict, ...).
+    type Outcome: Clone + Send + 'static;
+
+    /// Run once. Called inside a shuttle execution with the sync facade in explorer mode; every
+    /// object the run uses must be created here.
+    fn run(&self) -> Self::Outcome;
+
+    /// Names of the checked properties this outcome violates; empty when the run passed.
+    fn violations(&self, outcome: &Self::Outcome) -> Vec<String>;
+}
+
+/// One run's result.
+#[derive(Debug, Clone)]
+pub struct RunRecord<O> {
+    /// Index of the run within the exploration (0-based).
+    pub index: u64,
+    pub schedule: Schedule,
+    pub outcome: O,
+    pub violations: Vec<String>,
+    /// Scheduling decisions taken.
+    pub steps: usize,
+    /// Decisions that switched away from a task that could have continued.
+    pub preemptions: usize,
+}
+
+/// What an exploration found.
+#[derive(Debug, Clone)]
+pub struct Report<O> {
+    pub strategy: Strategy,
+    pub seed: u64,
+    /// Runs executed.
+    pub runs: u64,
+    /// Failing runs per violated property.
+    pub failures: BTreeMap<String, u64>,
+    /// Runs with at least one violation.
+    pub failing_runs: u64,
+    /// The lowest-indexed failing run.
+    pub first_failure: Option<RunRecord<O>>,
+    /// DFS only: the bounded space was exhausted before the run budget.
+    pub exhausted: bool,
+}
+
+/// The record of one run of scenario `S`.
+pub type Record<S> = RunRecord<RunResult<<S as Scenario>::Outcome>>;
+
+/// Options of [`explore`].
+#[derive(Debug, Clone, Copy)]
+pub struct ExploreOptions {
+    pub strategy: Strategy,
+    /// Run budget.
+    pub runs: u64,
+    pub seed: u64,
+    /// Worker threads (each runs its own scheduler; DFS always uses one).
+    pub jobs: usize,
+    /// Stop at the first failing run (all lower-indexed runs still complete).
+    pub stop_at_first: bool,
+    /// Scheduling decisions after which a run is cut off as a failure ("livelock").
+    pub max_steps: usize,
+}
+
+impl Default for ExploreOptions {
+    fn default() -> Self {
+        ExploreOptions {
+            strategy: Strategy::Pct { depth: 3 },
+            runs: 100,
+            seed: 0,
+            jobs: 1,
+            stop_at_first: true,
+            max_steps: 200_000,
+        }
+    }
+}
+
+/// The property name recorded when a run panicked (a bug in smmu-lab, never a simulated event).
+pub const PANIC_PROPERTY: &str = "no-panic";
+
+fn shuttle_config(max_steps: usize) -> shuttle::Config {
+    let mut c = shuttle::Config::new();
+    c.failure_persistence = shuttle::FailurePersistence::None;
+    c.max_steps = shuttle::MaxSteps::FailAfter(max_steps);
+    c.silence_warnings = true;
+    c
+}
+
+/// Run one execution under `driver`, returning the outcome (or the panic message).
+fn execute<S: Scenario>(
+    scenario: &Arc<S>,
+    driver: &Rc<RefCell<Driver>>,
+    max_steps: usize,
+) -> Option<Result<S::Outcome, String>> {
+    driver.borrow_mut().arm();
+    let slot: Arc<Mutex<Option<S::Outcome>>> = Arc::new(Mutex::new(None));
+    let (scn, out) = (scenario.clone(), slot.clone());
+    let runner = shuttle::Runner::new(SharedDriver(driver.clone()), shuttle_config(max_steps));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runner.run(move || {
+            let outcome = smmu_sync::with_explorer(|| scn.run());
+            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        })
+    }));
+    match result {
+        Ok(0) => None,
+        Ok(_) => {
+            let outcome = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            Some(outcome.ok_or_else(|| "run produced no outcome".to_string()))
+        }
+        Err(payload) => Some(Err(panic_message(&payload))),
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+/// A run's outcome and violations; a panic becomes the [`PANIC_PROPERTY`] violation.
+#[derive(Debug, Clone)]
+pub enum RunResult<O> {
+    Completed(O),
+    Panicked(String),
+}
+
+fn record<S: Scenario>(
+    scenario: &S,
+    index: u64,
+    driver: &Rc<RefCell<Driver>>,
+    result: Result<S::Outcome, String>,
+) -> Record<S> {
+    let d = driver.borrow();
+    let schedule = Schedule::from_trace(&d.trace);
+    let preemptions = d.trace.iter().filter(|x| x.is_preemption()).count();
+    let (outcome, violations) = match result {
+        Ok(o) => {
+            let v = scenario.violations(&o);
+            (RunResult::Completed(o), v)
+        }
+        Err(msg) => (RunResult::Panicked(msg), vec![PANIC_PROPERTY.to_string()]),
+    };
+    RunRecord {
+        index,
+        schedule,
+        outcome,
+        violations,
+        steps: d.trace.len(),
+        preemptions,
+    }
+}
+
+/// Seed of worker `job`: distinct, reproducible streams per worker.
+fn job_seed(seed: u64, job: usize) -> u64 {
+    let mut x = seed ^ (job as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
+}
+
+/// Explore `scenario` under `opts`. `progress(done, failing)` is called after every run.
+pub fn explore<S: Scenario>(
+    scenario: Arc<S>,
+    opts: ExploreOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Report<RunResult<S::Outcome>> {
+    let jobs = match opts.strategy {
+        Strategy::Dfs { .. } => 1,
+        _ => opts.jobs.max(1),
+    };
+    let first_fail = AtomicU64::new(u64::MAX);
+    let done = AtomicU64::new(0);
+    let failing = AtomicU64::new(0);
+    let results: Mutex<Vec<Record<S>>> = Mutex::new(Vec::new());
+    let exhausted = AtomicU64::new(0);
+
+    let worker = |job: usize| {
+        let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
+            opts.strategy,
+            job_seed(opts.seed, job),
+        ))));
+        let mut index = job as u64;
+        while index < opts.runs {
+            if opts.stop_at_first && first_fail.load(Ordering::SeqCst) < index {
+                break;
+            }
+            let Some(result) = execute(&scenario, &driver, opts.max_steps) else {
+                exhausted.store(1, Ordering::SeqCst);
+                break;
+            };
+            let rec = record(&*scenario, index, &driver, result);
+            let failed = !rec.violations.is_empty();
+            if failed {
+                first_fail.fetch_min(index, Ordering::SeqCst);
+                failing.fetch_add(1, Ordering::SeqCst);
+            }
+            results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+            progress(
+                done.fetch_add(1, Ordering::SeqCst) + 1,
+                failing.load(Ordering::SeqCst),
+            );
+            index += jobs as u64;
+        }
+    };
+
+    if jobs == 1 {
+        worker(0);
+    } else {
+        std::thread::scope(|s| {
+            for job in 0..jobs {
+                let w = &worker;
+                s.spawn(move || w(job));
+            }
+        });
+    }
+
+    let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    all.sort_by_key(|r| r.index);
+    // With stop_at_first, runs after the first failure may have raced ahead on other workers;
+    // drop them so the report is the same whatever the thread timing.
+    let cutoff = if opts.stop_at_first {
+        first_fail.load(Ordering::SeqCst)
+    } else {
+        u64::MAX
+    };
+    all.retain(|r| r.index <= cutoff);
+    let mut failures = BTreeMap::new();
+    let mut failing_runs = 0;
+    for r in &all {
+        if !r.violations.is_empty() {
+            failing_runs += 1;
+            for v in &r.violations {
+                *failures.entry(v.clone()).or_insert(0) += 1;
+            }
+        }
+    }
+    let runs = all.len() as u64;
+    let first_failure = all.into_iter().find(|r| !r.violations.is_empty());
+    Report {
+        strategy: opts.strategy,
+        seed: opts.seed,
+        runs,
+        failures,
+        failing_runs,
+        first_failure,
+        exhausted: exhausted.load(Ordering::SeqCst) == 1,
+    }
+}
+
+/// Replay a schedule. `Err` when the schedule does not fit the scenario (a deviation named a
+/// task that could not run at that step), with the record of what ran anyway.
+pub fn replay<S: Scenario>(
+    scenario: Arc<S>,
+    schedule: &Schedule,
+    max_steps: usize,
+) -> Result<Record<S>, Record<S>> {
+    let driver = Rc::new(RefCell::new(Driver::new(Inner::Replay(SparseReplay::new(
+        schedule.clone(),
+    )))));
+    let result = execute(&scenario, &driver, max_steps)
+        .unwrap_or_else(|| Err("replay scheduler refused to run".to_string()));
+    let rec = record(&*scenario, 0, &driver, result);
+    if driver.borrow().diverged() > 0 {
+        Err(rec)
+    } else {
+        Ok(rec)
+    }
+}
+
+/// Shrink a failing schedule: drop deviations, latest first, while the run still violates
+/// `property`. Returns the smallest schedule found and its record.
+pub fn minimise<S: Scenario>(
+    scenario: Arc<S>,
+    failing: &Schedule,
+    property: &str,
+    max_steps: usize,
+) -> (Schedule, Option<Record<S>>) {
+    let mut best = failing.clone();
+    let mut best_rec = None;
+    let mut i = best.deviations.len();
+    while i > 0 {
+        i -= 1;
+        let candidate = best.without(i);
+        if let Ok(rec) = replay(scenario.clone(), &candidate, max_steps) {
+            if rec.violations.iter().any(|v| v == property) {
+                // The replayed run's own sparse form may be shorter still.
+                best = rec.schedule.clone();
+                best_rec = Some(rec);
+                i = i.min(best.deviations.len());
+            }
+        }
+    }
+    if best_rec.is_none() {
+        if let Ok(rec) = replay(scenario, &best, max_steps) {
+            best_rec = Some(rec);
+        }
+    }
+    (best, best_rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smmu_sync::{sched_point, thread, Mutex as SyncMutex, Point};
+
+    /// A check-then-act race: the reader checks a flag, then uses the value; the writer clears
+    /// the value between the check and the use in some interleavings.
+    struct Race;
+
+    impl Scenario for Race {
+        type Outcome = Vec<String>;
+        fn run(&self) -> Vec<String> {
+            let value = Arc::new(SyncMutex::new(Some(7u32)));
+            let log = Arc::new(SyncMutex::new(Vec::new()));
+            let (v2, l2) = (value.clone(), log.clone());
+            let writer = thread::spawn(move || {
+                sched_point(Point::Kernel);
+                *v2.lock() = None;
+                l2.lock().push("cleared".to_string());
+            });
+            let present = value.lock().is_some();
+            sched_point(Point::Kernel);
+            if present {
+                let got = *value.lock();
+                log.lock().push(match got {
+                    Some(v) => format!("used {v}"),
+                    None => "NULL dereference".to_string(),
+                });
+            }
+            let _ = writer.join();
+            let out = log.lock().clone();
+            out
+        }
+        fn violations(&self, o: &Vec<String>) -> Vec<String> {
+            if o.iter().any(|l| l == "NULL dereference") {
+                vec!["no-oops".to_string()]
+            } else {
+                vec![]
+            }
+        }
+    }
+
+    #[test]
+    fn every_strategy_finds_the_race_and_replay_reproduces_it() {
+        for strategy in [
+            Strategy::Random,
+            Strategy::Pct { depth: 2 },
+            Strategy::Dfs {
+                preemption_bound: 2,
+            },
+        ] {
+            let report = explore(
+                Arc::new(Race),
+                ExploreOptions {
+                    strategy,
+                    runs: 200,
+                    seed: 1,
+                    ..Default::default()
+                },
+                &|_, _| {},
+            );
+            let first = report
+                .first_failure
+                .unwrap_or_else(|| panic!("{strategy:?} missed the race"));
+            assert_eq!(first.violations, vec!["no-oops".to_string()]);
+            let again = replay(Arc::new(Race), &first.schedule, 10_000).unwrap();
+            match (&first.outcome, &again.outcome) {
+                (RunResult::Completed(a), RunResult::Completed(b)) => assert_eq!(a, b),
+                _ => panic!("unexpected panic"),
+            }
+            let (min, rec) = minimise(Arc::new(Race), &first.schedule, "no-oops", 10_000);
+            assert!(min.deviations.len() <= first.schedule.deviations.len());
+            assert_eq!(rec.unwrap().violations, vec!["no-oops".to_string()]);
+        }
+    }
+
+    #[test]
+    fn dfs_exhausts_a_small_space_and_counts_all_failures() {
+        let report = explore(
+            Arc::new(Race),
+            ExploreOptions {
+                strategy: Strategy::Dfs {
+                    preemption_bound: 3,
+                },
+                runs: 10_000,
+                stop_at_first: false,
+                ..Default::default()
+            },
+            &|_, _| {},
+        );
+        assert!(report.exhausted);
+        assert!(report.runs > 2 && report.runs < 10_000, "{}", report.runs);
+        assert!(report.failing_runs >= 1);
+    }
+
+    #[test]
+    fn same_seed_same_report_even_with_parallel_jobs() {
+        let run = |jobs| {
+            let r = explore(
+                Arc::new(Race),
+                ExploreOptions {
+                    strategy: Strategy::Random,
+                    runs: 64,
+                    seed: 42,
+                    jobs,
+                    stop_at_first: false,
+                    ..Default::default()
+                },
+                &|_, _| {},
+            );
+            (
+                r.runs,
+                r.failing_runs,
+                r.first_failure.map(|f| (f.index, f.schedule)),
+            )
+        };
+        assert_eq!(run(2), run(2));
+        assert_eq!(run(1), run(1));
+    }
+
+    #[test]
+    fn the_default_schedule_is_sequential_and_passes() {
+        let rec = replay(Arc::new(Race), &Schedule::default(), 10_000).unwrap();
+        assert!(rec.violations.is_empty());
+        assert_eq!(rec.preemptions, 0);
+    }
+}

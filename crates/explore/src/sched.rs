@@ -1,0 +1,289 @@
+//! The schedulers handed to shuttle: its own random and PCT schedulers, our preemption-bounded
+//! DFS and sparse replay, all behind one recording driver that runs exactly one execution per
+//! `Runner::run` so that each run's outcome can be inspected before the next.
+
+use crate::schedule::{default_choice, Decision, Schedule};
+use shuttle::scheduler::{
+    PctScheduler, RandomScheduler, Schedule as ShuttleSchedule, Scheduler, Task, TaskId,
+};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// How interleavings are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Uniformly random choice at every decision (shuttle's random scheduler).
+    Random,
+    /// Probabilistic concurrency testing with `depth` priority change points (shuttle's PCT).
+    Pct { depth: usize },
+    /// Every interleaving with at most `preemption_bound` preemptions, depth first (iterative
+    /// context bounding). Finishes when the bounded space is exhausted.
+    Dfs { preemption_bound: usize },
+}
+
+impl Strategy {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::Random => "random",
+            Strategy::Pct { .. } => "pct",
+            Strategy::Dfs { .. } => "dfs",
+        }
+    }
+}
+
+/// Preemption-bounded depth-first search over scheduling decisions.
+#[derive(Debug)]
+pub struct BoundedDfs {
+    bound: usize,
+    /// Decisions of the current execution's prefix: options (default first), index chosen,
+    /// whether the current task was runnable (a non-default choice then costs a preemption),
+    /// and preemptions spent before this decision.
+    stack: Vec<DfsLevel>,
+    step: usize,
+    started: bool,
+}
+
+#[derive(Debug, Clone)]
+struct DfsLevel {
+    options: Vec<usize>,
+    index: usize,
+    current_runnable: bool,
+    spent_before: usize,
+}
+
+impl DfsLevel {
+    fn cost(&self, index: usize) -> usize {
+        usize::from(self.current_runnable && index != 0)
+    }
+}
+
+impl BoundedDfs {
+    pub fn new(bound: usize) -> Self {
+        BoundedDfs {
+            bound,
+            stack: Vec::new(),
+            step: 0,
+            started: false,
+        }
+    }
+
+    /// Move to the next unexplored prefix; false when the bounded space is exhausted.
+    fn backtrack(&mut self) -> bool {
+        while let Some(level) = self.stack.last_mut() {
+            let next = (level.index + 1..level.options.len())
+                .find(|&j| level.spent_before + level.cost(j) <= self.bound);
+            match next {
+                Some(j) => {
+                    level.index = j;
+                    return true;
+                }
+                None => {
+                    self.stack.pop();
+                }
+            }
+        }
+        false
+    }
+}
+
+impl Scheduler for BoundedDfs {
+    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+        if self.started && !self.backtrack() {
+            return None;
+        }
+        self.started = true;
+        self.step = 0;
+        Some(ShuttleSchedule::new(0))
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        _is_yielding: bool,
+    ) -> Option<TaskId> {
+        let ids = sorted_ids(runnable);
+        let current = current.map(usize::from);
+        let step = self.step;
+        self.step += 1;
+        if let Some(level) = self.stack.get(step) {
+            // Replaying the prefix: the program is deterministic, so the options are the same.
+            return level.options.get(level.index).map(|&t| TaskId::from(t));
+        }
+        let default = default_choice(&ids, current)?;
+        let mut options = vec![default];
+        options.extend(ids.iter().copied().filter(|&t| t != default));
+        let spent_before = self
+            .stack
+            .last()
+            .map(|l| l.spent_before + l.cost(l.index))
+            .unwrap_or(0);
+        self.stack.push(DfsLevel {
+            options,
+            index: 0,
+            current_runnable: current.is_some_and(|c| ids.contains(&c)),
+            spent_before,
+        });
+        Some(TaskId::from(default))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+}
+
+/// Follows a sparse schedule: the default policy except at recorded deviations.
+#[derive(Debug)]
+pub struct SparseReplay {
+    schedule: Schedule,
+    step: usize,
+    next: usize,
+    /// Deviations whose task was not runnable at its step (the schedule does not fit the run).
+    pub diverged: usize,
+}
+
+impl SparseReplay {
+    pub fn new(schedule: Schedule) -> Self {
+        SparseReplay {
+            schedule,
+            step: 0,
+            next: 0,
+            diverged: 0,
+        }
+    }
+}
+
+impl Scheduler for SparseReplay {
+    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+        self.step = 0;
+        self.next = 0;
+        self.diverged = 0;
+        Some(ShuttleSchedule::new(0))
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        _is_yielding: bool,
+    ) -> Option<TaskId> {
+        let ids = sorted_ids(runnable);
+        let step = self.step as u32;
+        self.step += 1;
+        let mut choice = default_choice(&ids, current.map(usize::from))?;
+        if let Some(d) = self.schedule.deviations.get(self.next) {
+            if d.step == step {
+                self.next += 1;
+                if ids.contains(&usize::from(d.task)) {
+                    choice = usize::from(d.task);
+                } else {
+                    self.diverged += 1;
+                }
+            }
+        }
+        Some(TaskId::from(choice))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        0
+    }
+}
+
+fn sorted_ids(runnable: &[&Task]) -> Vec<usize> {
+    let mut ids: Vec<usize> = runnable.iter().map(|t| usize::from(t.id())).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The scheduler behind one driver.
+pub(crate) enum Inner {
+    Random(RandomScheduler),
+    Pct(PctScheduler),
+    Dfs(BoundedDfs),
+    Replay(SparseReplay),
+}
+
+impl Inner {
+    pub(crate) fn for_strategy(strategy: Strategy, seed: u64) -> Inner {
+        match strategy {
+            Strategy::Random => Inner::Random(RandomScheduler::new_from_seed(seed, usize::MAX)),
+            Strategy::Pct { depth } => {
+                Inner::Pct(PctScheduler::new_from_seed(seed, depth.max(1), usize::MAX))
+            }
+            Strategy::Dfs { preemption_bound } => Inner::Dfs(BoundedDfs::new(preemption_bound)),
+        }
+    }
+
+    fn get(&mut self) -> &mut dyn Scheduler {
+        match self {
+            Inner::Random(s) => s,
+            Inner::Pct(s) => s,
+            Inner::Dfs(s) => s,
+            Inner::Replay(s) => s,
+        }
+    }
+}
+
+/// Records every decision of one execution and stops shuttle after it.
+pub(crate) struct Driver {
+    pub(crate) inner: Inner,
+    armed: bool,
+    pub(crate) trace: Vec<Decision>,
+}
+
+impl Driver {
+    pub(crate) fn new(inner: Inner) -> Self {
+        Driver {
+            inner,
+            armed: false,
+            trace: Vec::new(),
+        }
+    }
+
+    pub(crate) fn arm(&mut self) {
+        self.armed = true;
+        self.trace.clear();
+    }
+
+    pub(crate) fn diverged(&self) -> usize {
+        match &self.inner {
+            Inner::Replay(r) => r.diverged,
+            _ => 0,
+        }
+    }
+}
+
+/// The handle shuttle owns; the explorer keeps another to read the trace.
+#[derive(Clone)]
+pub(crate) struct SharedDriver(pub(crate) Rc<RefCell<Driver>>);
+
+impl Scheduler for SharedDriver {
+    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+        let mut d = self.0.borrow_mut();
+        if !d.armed {
+            return None;
+        }
+        d.armed = false;
+        d.inner.get().new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        let mut d = self.0.borrow_mut();
+        let chosen = d.inner.get().next_task(runnable, current, is_yielding)?;
+        d.trace.push(Decision {
+            runnable: sorted_ids(runnable),
+            current: current.map(usize::from),
+            chosen: usize::from(chosen),
+        });
+        Some(chosen)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0.borrow_mut().inner.get().next_u64()
+    }
+}
