@@ -32,6 +32,7 @@ impl Default for Gather {
 }
 
 impl Gather {
+    /// An empty, non-lazy gather.
     pub const fn new() -> Self {
         Gather {
             start: u64::MAX,
@@ -41,14 +42,45 @@ impl Gather {
         }
     }
 
+    /// Whether nothing has been added since [`new`](Self::new).
     pub fn is_empty(&self) -> bool {
         self.start > self.end
     }
 
     /// Widen the range to cover `[iova, iova + size)`.
     pub fn add_range(&mut self, iova: u64, size: u64) {
-        let end = iova + size - 1;
+        if size == 0 {
+            return;
+        }
+        let end = iova.saturating_add(size - 1);
         self.start = self.start.min(iova);
         self.end = self.end.max(end);
     }
+}
+
+/// Shared ownership of a TLB-ops object (a driver's domain keeps one, its page table another).
+impl<T: TlbOps + ?Sized> TlbOps for std::sync::Arc<T> {
+    fn tlb_flush_all(&self) {
+        (**self).tlb_flush_all()
+    }
+    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+        (**self).tlb_flush_walk(iova, size, granule)
+    }
+    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64) {
+        (**self).tlb_add_page(gather, iova, granule)
+    }
+}
+
+/// TLB ops for a table no hardware walks (tests, benchmarks, demos): every callback is a
+/// no-op.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoTlb;
+
+impl TlbOps for NoTlb {
+    #[inline]
+    fn tlb_flush_all(&self) {}
+    #[inline]
+    fn tlb_flush_walk(&self, _iova: u64, _size: u64, _granule: u64) {}
+    #[inline]
+    fn tlb_add_page(&self, _gather: &mut Gather, _iova: u64, _granule: u64) {}
 }

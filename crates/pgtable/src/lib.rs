@@ -1,7 +1,34 @@
-//! ARM LPAE I/O page tables (Linux io-pgtable-arm semantics). Work in progress: see issue 2.
+//! ARM VMSAv8-64 long-descriptor (LPAE) I/O page tables with Linux `io-pgtable-arm`
+//! semantics, stored in simulated physical memory ([`physmem::PhysMem`]).
+//!
+//! * [`Config`] → [`PgTableCfg`]: granule choice, geometry (levels, start level, stage-2
+//!   concatenation under the v6.1 or current rule) and the register values a driver programs
+//!   (`smmu_tcr`, `smmu_tcr2`, `vtcr`, `mair`, and TTBRs from [`PageTable`]).
+//! * [`PageTable`]: `map_pages` / `unmap_pages` / `iova_to_phys` with Linux's descriptor
+//!   encoding, block splitting, `-EEXIST` on overlap, and TLB maintenance through [`TlbOps`] and
+//!   a [`Gather`].
+//! * [`pte`]: descriptor bits, `prot` → attributes, and a decoder used by
+//!   [`PageTable::dump`].
+//!
+//! Formats: ARM_64_LPAE_S1 and ARM_64_LPAE_S2 with 4K, 16K and 64K granules, IAS 32–48 and OAS
+//! 32–48. Not modelled: 32-bit LPAE formats, 52-bit addresses, the TTBR1 and HD quirks.
 
+mod config;
+mod dump;
+mod error;
 mod gather;
 mod prot;
+pub mod pte;
+mod table;
 
-pub use gather::{Gather, TlbOps};
+pub use config::{
+    choose_granule, ips_of, Config, Granule, PartialUnmap, PgTableCfg, Quirks, S2Concat, Stage,
+    TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV, MAIR_IDX_INC_OCACHE,
+    MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, RGN_NC,
+    RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS, SZ_16K, SZ_1G, SZ_2M, SZ_32M, SZ_4K, SZ_512M,
+    SZ_64K,
+};
+pub use error::PgTableError;
+pub use gather::{Gather, NoTlb, TlbOps};
 pub use prot::Prot;
+pub use table::{Leaf, PageTable, WalkStep};

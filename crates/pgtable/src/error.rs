@@ -1,0 +1,42 @@
+//! Typed errors of the page-table code (Linux's errno values, with the facts that explain them).
+
+use physmem::{AllocError, PhysError};
+use thiserror::Error;
+
+/// Why a page table could not be created or a mapping could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PgTableError {
+    /// The requested configuration is not one io-pgtable-arm accepts (Linux: allocation
+    /// returns NULL).
+    #[error("unsupported page-table configuration: {0}")]
+    BadConfig(String),
+    /// `pgsize` is not exactly one size of the page-size bitmap (-EINVAL).
+    #[error("page size {pgsize:#x} is not in the page-size bitmap {bitmap:#x} (-EINVAL)")]
+    BadPageSize { pgsize: u64, bitmap: u64 },
+    /// The IOVA range does not fit in the input address size (-ERANGE).
+    #[error(
+        "iova {iova:#x} + {size:#x} bytes is beyond the {ias}-bit input address space (-ERANGE)"
+    )]
+    IovaRange { iova: u64, size: u64, ias: u32 },
+    /// The physical range does not fit in the output address size (-ERANGE).
+    #[error(
+        "pa {paddr:#x} + {size:#x} bytes is beyond the {oas}-bit output address space (-ERANGE)"
+    )]
+    PaddrRange { paddr: u64, size: u64, oas: u32 },
+    /// IOVA or PA not aligned to the page size (the IOMMU core guarantees this in Linux).
+    #[error("iova {iova:#x} / pa {paddr:#x} not aligned to page size {pgsize:#x} (-EINVAL)")]
+    Misaligned { iova: u64, paddr: u64, pgsize: u64 },
+    /// Neither READ nor WRITE requested (current Linux: -EINVAL).
+    #[error("mapping with neither read nor write permission (-EINVAL)")]
+    NoAccess,
+    /// A live leaf already translates `iova`: unmap it first (-EEXIST).
+    #[error("iova {iova:#x} is already mapped (-EEXIST)")]
+    Exists { iova: u64 },
+    /// No memory for a table page (-ENOMEM).
+    #[error("cannot allocate a table page: {0} (-ENOMEM)")]
+    NoMemory(#[from] AllocError),
+    /// A table access hit unbacked simulated memory (cannot happen for tables this crate
+    /// allocated; reported rather than panicking).
+    #[error("page-table memory access failed: {0}")]
+    Phys(#[from] PhysError),
+}

@@ -1,0 +1,767 @@
+//! The page table itself: map, unmap, translate and free, in simulated physical memory.
+
+use crate::config::{Config, PartialUnmap, PgTableCfg, TableReclaim, MAX_LEVELS};
+use crate::error::PgTableError;
+use crate::pte::{
+    is_leaf, is_table, is_valid, leaf_type, prot_to_pte, pte_addr, ATTR_MASK, NSTABLE, SW_SYNC,
+    TYPE_TABLE,
+};
+use crate::{Gather, Prot, TlbOps};
+use physmem::{FrameAllocator, PhysMem, WORDS_PER_FRAME};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One step of a software walk: the descriptor read at `level` from `table[index]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalkStep {
+    pub level: u32,
+    /// PA of the table read.
+    pub table: u64,
+    pub index: u64,
+    /// Descriptor value.
+    pub pte: u64,
+}
+
+/// The leaf translating an IOVA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    pub level: u32,
+    /// PA of the descriptor itself.
+    pub pte_pa: u64,
+    /// Descriptor value.
+    pub pte: u64,
+    /// Bytes the leaf maps (page or block size).
+    pub size: u64,
+}
+
+/// An ARM LPAE (VMSAv8-64 long-descriptor) I/O page table with Linux io-pgtable-arm semantics,
+/// stored in simulated physical memory.
+///
+/// Concurrency: [`map_pages`](Self::map_pages) and [`unmap_pages`](Self::unmap_pages) take
+/// `&mut self` (a driver wraps the table in its lock, as Linux's callers serialise per range);
+/// [`iova_to_phys`](Self::iova_to_phys) takes `&self`. Hardware models walk the same tables
+/// concurrently through [`PhysMem`]: every descriptor update is one single-copy-atomic 64-bit
+/// store (release), and a new table is zeroed first and then installed with a
+/// compare-and-exchange, so a walker sees either the old or the new descriptor and, behind a
+/// table descriptor, a fully initialised table.
+///
+/// Table pages come from the [`FrameAllocator`] and go back to it: when a subtree is replaced or
+/// unmapped, on [`destroy`](Self::destroy), and on drop.
+///
+/// ```
+/// use std::sync::Arc;
+/// use physmem::{FrameAllocator, PhysMem, Region};
+/// use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K};
+///
+/// let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x100_0000)]).unwrap());
+/// let alloc = Arc::new(FrameAllocator::new(mem, 0x8000_0000, 0x10_0000).unwrap());
+/// let cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+/// let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
+///
+/// // 1024 pages in one call (crossing a last-level table boundary).
+/// let mapped = pt.map_pages(0x10_0000, 0x4000_0000, 0x1000, 1024, Prot::READ | Prot::WRITE).unwrap();
+/// assert_eq!(mapped, 0x40_0000);
+/// assert_eq!(pt.iova_to_phys(0x12_3456), 0x4002_3456);
+/// assert_eq!(pt.cfg().smmu_tcr(), 0x0080_3510);
+///
+/// let mut gather = Gather::new();
+/// assert_eq!(pt.unmap_pages(0x10_0000, 0x1000, 1024, &mut gather), 0x40_0000);
+/// assert_eq!(pt.iova_to_phys(0x12_3456), 0);
+/// pt.destroy().unwrap();
+/// assert_eq!(alloc.outstanding_bytes(), 0);
+/// ```
+pub struct PageTable<T: TlbOps> {
+    cfg: PgTableCfg,
+    alloc: Arc<FrameAllocator>,
+    mem: Arc<PhysMem>,
+    tlb: T,
+    pgd: u64,
+    live: bool,
+}
+
+impl<T: TlbOps> std::fmt::Debug for PageTable<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PageTable")
+            .field("cfg", &self.cfg)
+            .field("pgd", &format_args!("{:#x}", self.pgd))
+            .finish()
+    }
+}
+
+impl<T: TlbOps> PageTable<T> {
+    /// Finalise `config` (see [`PgTableCfg::new`]) and allocate a zeroed PGD from `alloc`.
+    pub fn new(config: Config, alloc: Arc<FrameAllocator>, tlb: T) -> Result<Self, PgTableError> {
+        let cfg = PgTableCfg::new(config)?;
+        let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?;
+        let mem = alloc.mem().clone();
+        Ok(PageTable {
+            cfg,
+            alloc,
+            mem,
+            tlb,
+            pgd,
+            live: true,
+        })
+    }
+
+    /// The finalised configuration, with the register values a driver programs.
+    pub fn cfg(&self) -> &PgTableCfg {
+        &self.cfg
+    }
+
+    /// PA of the PGD (Linux's `ttbr` / `vttbr` before the driver adds an ASID).
+    pub fn ttbr(&self) -> u64 {
+        self.pgd
+    }
+
+    /// The value for CB_TTBR0: `(asid << 48) | pgd` for stage 1, the VTTBR (`pgd`) for stage 2.
+    pub fn smmu_ttbr0(&self, asid: u16) -> u64 {
+        match self.cfg.stage {
+            crate::Stage::S1 => (u64::from(asid) << 48) | self.pgd,
+            crate::Stage::S2 => self.pgd,
+        }
+    }
+
+    /// The value for CB_TTBR1: `asid << 48` for stage 1 (no tables behind it); 0 for stage 2,
+    /// where the driver does not write it.
+    pub fn smmu_ttbr1(&self, asid: u16) -> u64 {
+        match self.cfg.stage {
+            crate::Stage::S1 => u64::from(asid) << 48,
+            crate::Stage::S2 => 0,
+        }
+    }
+
+    /// The TLB callbacks this table issues.
+    pub fn tlb(&self) -> &T {
+        &self.tlb
+    }
+
+    /// The allocator table pages come from.
+    pub fn allocator(&self) -> &Arc<FrameAllocator> {
+        &self.alloc
+    }
+
+    // ---------------------------------------------------------------- memory access helpers
+
+    /// The descriptor `table[idx]`.
+    #[inline(always)]
+    fn slot(&self, table: u64, idx: u64) -> Result<&AtomicU64, PgTableError> {
+        let pa = table + (idx << 3);
+        let frame = self.mem.frame(pa)?;
+        Ok(&frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)])
+    }
+
+    /// Descriptors `table[idx..idx + n]` that share the first one's 4 KiB frame (at least one).
+    #[inline(always)]
+    fn run(&self, table: u64, idx: u64, n: u64) -> Result<&[AtomicU64], PgTableError> {
+        let pa = table + (idx << 3);
+        let frame = self.mem.frame(pa)?;
+        let start = ((pa >> 3) as usize) & (WORDS_PER_FRAME - 1);
+        let len = (n.max(1) as usize).min(WORDS_PER_FRAME - start);
+        Ok(&frame[start..start + len])
+    }
+
+    #[inline]
+    fn table_size(&self, lvl: u32) -> u64 {
+        if lvl == self.cfg.geom.start_level {
+            self.cfg.geom.pgd_alloc_size()
+        } else {
+            self.cfg.granule()
+        }
+    }
+
+    /// Allocate a zeroed next-level table and install it in `slot` (expected `cur`) with a
+    /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
+    fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
+        let table = self.alloc.alloc(self.cfg.granule())?;
+        let mut new = table | TYPE_TABLE;
+        if self.cfg.quirks.arm_ns {
+            new |= NSTABLE;
+        }
+        match slot.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                if !self.cfg.coherent_walk {
+                    // Non-coherent protocol: the table has been "cleaned"; mark it so.
+                    new |= SW_SYNC;
+                    slot.store(new, Ordering::Release);
+                }
+                Ok(new)
+            }
+            Err(actual) => {
+                self.alloc.free(table, self.cfg.granule())?;
+                Ok(actual)
+            }
+        }
+    }
+
+    /// Free the table at `table` (level `lvl`) and every table below it.
+    fn free_subtree(&self, table: u64, lvl: u32) -> Result<(), PgTableError> {
+        if lvl < MAX_LEVELS - 1 {
+            let n = self.cfg.geom.entries(lvl);
+            let mut i = 0;
+            while i < n {
+                let run = self.run(table, i, n - i)?;
+                for e in run {
+                    let pte = e.load(Ordering::Acquire);
+                    if is_valid(pte) && is_table(pte, lvl) {
+                        self.free_subtree(pte_addr(pte), lvl + 1)?;
+                    }
+                }
+                i += run.len() as u64;
+            }
+        }
+        self.alloc.free(table, self.table_size(lvl))?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------- map
+
+    /// Map `pgcount` pages of `pgsize` bytes from `iova` to `paddr` with `prot`; returns the
+    /// bytes mapped (`pgsize * pgcount`).
+    ///
+    /// Unlike Linux's op, which stops at a table boundary, this loops until every page is
+    /// mapped. It is all-or-nothing: on error, pages this call had already mapped are unmapped
+    /// again (with a lazy gather followed by one `tlb_flush_all`), so nothing of it remains.
+    ///
+    /// Errors, checked in this order: `pgsize` not in the bitmap → [`BadPageSize`]; range past
+    /// IAS / OAS → [`IovaRange`] / [`PaddrRange`]; unaligned → [`Misaligned`]; neither READ nor
+    /// WRITE → [`NoAccess`]; a live leaf in the way → [`Exists`]; no table memory →
+    /// [`NoMemory`]. A table in the way of a block is freed (with `tlb_flush_walk`) and
+    /// replaced, as Linux does.
+    ///
+    /// [`BadPageSize`]: PgTableError::BadPageSize
+    /// [`IovaRange`]: PgTableError::IovaRange
+    /// [`PaddrRange`]: PgTableError::PaddrRange
+    /// [`Misaligned`]: PgTableError::Misaligned
+    /// [`NoAccess`]: PgTableError::NoAccess
+    /// [`Exists`]: PgTableError::Exists
+    /// [`NoMemory`]: PgTableError::NoMemory
+    pub fn map_pages(
+        &mut self,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, PgTableError> {
+        let cfg = &self.cfg;
+        if !pgsize.is_power_of_two() || cfg.pgsize_bitmap & pgsize != pgsize {
+            return Err(PgTableError::BadPageSize {
+                pgsize,
+                bitmap: cfg.pgsize_bitmap,
+            });
+        }
+        let size = pgsize.checked_mul(pgcount);
+        let in_space = |addr: u64, bits: u32| {
+            size.is_some_and(|s| s <= 1u64 << bits && addr <= (1u64 << bits) - s)
+        };
+        if !in_space(iova, cfg.ias) {
+            return Err(PgTableError::IovaRange {
+                iova,
+                size: size.unwrap_or(u64::MAX),
+                ias: cfg.ias,
+            });
+        }
+        if !in_space(paddr, cfg.oas) {
+            return Err(PgTableError::PaddrRange {
+                paddr,
+                size: size.unwrap_or(u64::MAX),
+                oas: cfg.oas,
+            });
+        }
+        if (iova | paddr) & (pgsize - 1) != 0 {
+            return Err(PgTableError::Misaligned {
+                iova,
+                paddr,
+                pgsize,
+            });
+        }
+        if !prot.contains(Prot::READ) && !prot.contains(Prot::WRITE) {
+            return Err(PgTableError::NoAccess);
+        }
+        let attrs = prot_to_pte(cfg.stage, cfg.quirks, prot);
+        let mut done = 0u64;
+        while done < pgcount {
+            let off = done * pgsize;
+            match self.map_chunk(iova + off, paddr + off, pgsize, pgcount - done, attrs) {
+                Ok(n) => done += n,
+                Err(e) => {
+                    if done > 0 {
+                        let mut lazy = Gather {
+                            queued: true,
+                            ..Gather::new()
+                        };
+                        self.unmap_pages(iova, pgsize, done, &mut lazy);
+                        self.tlb.tlb_flush_all();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(pgcount * pgsize)
+    }
+
+    /// Map up to `count` pages that fit in the last-level table holding `iova`; returns the
+    /// number of pages mapped (≥ 1).
+    #[inline]
+    fn map_chunk(
+        &self,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        count: u64,
+        attrs: u64,
+    ) -> Result<u64, PgTableError> {
+        let g = self.cfg.geom;
+        let mut table = self.pgd;
+        let mut lvl = g.start_level;
+        while lvl < MAX_LEVELS {
+            let bs = g.block_size(lvl);
+            let idx = g.index(iova, lvl);
+            if bs == pgsize {
+                let n = count.min(g.entries(lvl) - idx);
+                self.install_leaves(table, lvl, idx, n, iova, paddr, attrs)?;
+                return Ok(n);
+            }
+            if bs < pgsize || lvl == MAX_LEVELS - 1 {
+                break;
+            }
+            let slot = self.slot(table, idx)?;
+            let mut pte = slot.load(Ordering::Acquire);
+            if !is_valid(pte) {
+                pte = self.install_table(slot, pte)?;
+            }
+            if !is_table(pte, lvl) {
+                // A block (or anything but a table) already covers this IOVA.
+                return Err(PgTableError::Exists { iova });
+            }
+            table = pte_addr(pte);
+            lvl += 1;
+        }
+        Err(PgTableError::BadPageSize {
+            pgsize,
+            bitmap: self.cfg.pgsize_bitmap,
+        })
+    }
+
+    /// Write `n` leaves `table[idx..idx + n]` at level `lvl`: first check that none is a live
+    /// leaf (→ `Exists`), then free tables in the way, then store the leaves.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn install_leaves(
+        &self,
+        table: u64,
+        lvl: u32,
+        idx: u64,
+        n: u64,
+        iova: u64,
+        paddr: u64,
+        attrs: u64,
+    ) -> Result<(), PgTableError> {
+        let size = self.cfg.geom.block_size(lvl);
+        let desc = attrs | leaf_type(lvl);
+        let first = self.run(table, idx, n)?;
+        if first.len() as u64 == n {
+            // Common case: the whole run shares one frame.
+            let mut tables = false;
+            for (i, e) in first.iter().enumerate() {
+                let pte = e.load(Ordering::Acquire);
+                if is_valid(pte) {
+                    if is_leaf(pte, lvl) {
+                        return Err(PgTableError::Exists {
+                            iova: iova + i as u64 * size,
+                        });
+                    }
+                    tables = true;
+                }
+            }
+            if tables {
+                self.replace_tables(table, lvl, idx, n, iova)?;
+            }
+            let mut pa = paddr;
+            for e in first {
+                e.store(desc | pa, Ordering::Release);
+                pa += size;
+            }
+            return Ok(());
+        }
+        let mut tables = false;
+        let mut i = 0;
+        while i < n {
+            let run = self.run(table, idx + i, n - i)?;
+            for (j, e) in run.iter().enumerate() {
+                let pte = e.load(Ordering::Acquire);
+                if is_valid(pte) {
+                    if is_leaf(pte, lvl) {
+                        return Err(PgTableError::Exists {
+                            iova: iova + (i + j as u64) * size,
+                        });
+                    }
+                    tables = true;
+                }
+            }
+            i += run.len() as u64;
+        }
+        if tables {
+            self.replace_tables(table, lvl, idx, n, iova)?;
+        }
+        let mut i = 0;
+        let mut pa = paddr;
+        while i < n {
+            let run = self.run(table, idx + i, n - i)?;
+            for e in run {
+                e.store(desc | pa, Ordering::Release);
+                pa += size;
+            }
+            i += run.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Clear the table descriptors among `table[idx..idx + n]`, flush their walks and free
+    /// their subtrees (what Linux does before a block overwrites a table).
+    fn replace_tables(
+        &self,
+        table: u64,
+        lvl: u32,
+        idx: u64,
+        n: u64,
+        iova: u64,
+    ) -> Result<(), PgTableError> {
+        let size = self.cfg.geom.block_size(lvl);
+        for i in 0..n {
+            let slot = self.slot(table, idx + i)?;
+            let pte = slot.load(Ordering::Acquire);
+            if is_valid(pte) && is_table(pte, lvl) {
+                slot.store(0, Ordering::Release);
+                self.tlb
+                    .tlb_flush_walk(iova + i * size, size, self.cfg.granule());
+                self.free_subtree(pte_addr(pte), lvl + 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------- unmap
+
+    /// Unmap `pgcount` pages of `pgsize` bytes from `iova`; returns the bytes unmapped.
+    ///
+    /// Stops at the first hole (Linux warns there and returns what it had done). Loops across
+    /// table boundaries, so the result is the whole request unless there is a hole. Returns 0
+    /// for a `pgsize` not in the bitmap, `pgcount` 0, an unaligned IOVA or one beyond IAS (the
+    /// range is clipped at the end of the IAS).
+    ///
+    /// TLB maintenance: each cleared leaf gets `tlb_add_page` unless `gather.queued`; each
+    /// cleared table gets a `tlb_flush_walk` before its pages are freed. A partial unmap of a
+    /// block splits it ([`PartialUnmap::Split`], v6.1: the left-out entries get `tlb_add_page`
+    /// whatever `queued` says, as in Linux) or returns 0 ([`PartialUnmap::Refuse`]).
+    pub fn unmap_pages(
+        &mut self,
+        iova: u64,
+        pgsize: u64,
+        pgcount: u64,
+        gather: &mut Gather,
+    ) -> u64 {
+        let cfg = &self.cfg;
+        if !pgsize.is_power_of_two()
+            || cfg.pgsize_bitmap & pgsize != pgsize
+            || pgcount == 0
+            || iova & (pgsize - 1) != 0
+            || iova >> cfg.ias != 0
+        {
+            return 0;
+        }
+        let count = pgcount.min(((1u64 << cfg.ias) - iova) / pgsize);
+        let mut done = 0u64;
+        while done < count {
+            let bytes = self
+                .unmap_at(
+                    self.pgd,
+                    cfg.geom.start_level,
+                    iova + done * pgsize,
+                    pgsize,
+                    count - done,
+                    gather,
+                )
+                .unwrap_or(0);
+            if bytes == 0 {
+                break;
+            }
+            done += bytes / pgsize;
+        }
+        done * pgsize
+    }
+
+    /// Unmap within the table at `table` (level `lvl`); returns bytes unmapped.
+    fn unmap_at(
+        &self,
+        table: u64,
+        lvl: u32,
+        iova: u64,
+        pgsize: u64,
+        count: u64,
+        gather: &mut Gather,
+    ) -> Result<u64, PgTableError> {
+        let g = self.cfg.geom;
+        let idx = g.index(iova, lvl);
+        let slot = self.slot(table, idx)?;
+        let pte = slot.load(Ordering::Acquire);
+        if !is_valid(pte) {
+            return Ok(0);
+        }
+        let bs = g.block_size(lvl);
+        if bs == pgsize {
+            let n = count.min(g.entries(lvl) - idx);
+            return self.clear_entries(table, lvl, idx, n, iova, gather);
+        }
+        if is_leaf(pte, lvl) {
+            return match self.cfg.partial_unmap {
+                PartialUnmap::Refuse => Ok(0),
+                PartialUnmap::Split => {
+                    self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)
+                }
+            };
+        }
+        if !is_table(pte, lvl) {
+            return Ok(0);
+        }
+        let child = pte_addr(pte);
+        let bytes = self.unmap_at(child, lvl + 1, iova, pgsize, count, gather)?;
+        if bytes > 0
+            && self.cfg.reclaim == TableReclaim::FreeEmpty
+            && self.table_is_empty(child, lvl + 1, g.index(iova + bytes - 1, lvl + 1))?
+            && slot
+                .compare_exchange(pte, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.tlb
+                .tlb_flush_walk(iova & !(bs - 1), bs, self.cfg.granule());
+            self.alloc.free(child, self.cfg.granule())?;
+        }
+        Ok(bytes)
+    }
+
+    /// Clear up to `n` entries `table[idx..]` at the level whose block size is the page size,
+    /// stopping at the first empty one; returns bytes cleared.
+    #[inline]
+    fn clear_entries(
+        &self,
+        table: u64,
+        lvl: u32,
+        idx: u64,
+        n: u64,
+        iova: u64,
+        gather: &mut Gather,
+    ) -> Result<u64, PgTableError> {
+        let size = self.cfg.geom.block_size(lvl);
+        let mut i = 0u64;
+        'runs: while i < n {
+            let run = self.run(table, idx + i, n - i)?;
+            for e in run {
+                let pte = e.load(Ordering::Acquire);
+                if !is_valid(pte) {
+                    break 'runs;
+                }
+                e.store(0, Ordering::Release);
+                let va = iova + i * size;
+                if is_leaf(pte, lvl) {
+                    if !gather.queued {
+                        self.tlb.tlb_add_page(gather, va, size);
+                    }
+                } else if is_table(pte, lvl) {
+                    self.tlb.tlb_flush_walk(va, size, self.cfg.granule());
+                    self.free_subtree(pte_addr(pte), lvl + 1)?;
+                }
+                i += 1;
+            }
+        }
+        Ok(i * size)
+    }
+
+    /// Replace the block `blk_pte` in `slot` by a table of level `lvl` that maps the same
+    /// memory except the pages being unmapped (Linux ≤ 6.12 `arm_lpae_split_blk_unmap`).
+    #[allow(clippy::too_many_arguments)]
+    fn split_blk_unmap(
+        &self,
+        slot: &AtomicU64,
+        blk_pte: u64,
+        lvl: u32,
+        iova: u64,
+        pgsize: u64,
+        count: u64,
+        gather: &mut Gather,
+    ) -> Result<u64, PgTableError> {
+        if lvl >= MAX_LEVELS {
+            return Ok(0);
+        }
+        let g = self.cfg.geom;
+        let Ok(table) = self.alloc.alloc(self.cfg.granule()) else {
+            return Ok(0);
+        };
+        let split_sz = g.block_size(lvl);
+        let entries = g.entries(lvl);
+        let (start, num) = if pgsize == split_sz {
+            let s = g.index(iova, lvl);
+            (s, count.min(entries - s))
+        } else {
+            (entries, 0)
+        };
+        let desc = (blk_pte & ATTR_MASK) | leaf_type(lvl);
+        let base = pte_addr(blk_pte);
+        let mut i = 0;
+        while i < entries {
+            let run = self.run(table, i, entries - i)?;
+            for e in run {
+                if !(start..start + num).contains(&i) {
+                    e.store(desc | (base + i * split_sz), Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        }
+        let mut new = table | TYPE_TABLE;
+        if self.cfg.quirks.arm_ns {
+            new |= NSTABLE;
+        }
+        match slot.compare_exchange(blk_pte, new, Ordering::AcqRel, Ordering::Acquire) {
+            Err(actual) => {
+                self.alloc.free(table, self.cfg.granule())?;
+                if is_valid(actual) && is_table(actual, lvl - 1) {
+                    self.unmap_at(pte_addr(actual), lvl, iova, pgsize, count, gather)
+                } else {
+                    Ok(0)
+                }
+            }
+            Ok(_) => {
+                if !self.cfg.coherent_walk {
+                    slot.store(new | SW_SYNC, Ordering::Release);
+                }
+                if num > 0 {
+                    for k in 0..num {
+                        self.tlb.tlb_add_page(gather, iova + k * pgsize, pgsize);
+                    }
+                    Ok(num * pgsize)
+                } else {
+                    self.unmap_at(table, lvl, iova, pgsize, count, gather)
+                }
+            }
+        }
+    }
+
+    /// Whether every entry of the table at `table` (level `lvl`) is zero; looks near `hint`
+    /// first, where a dense table most likely still has a live entry.
+    fn table_is_empty(&self, table: u64, lvl: u32, hint: u64) -> Result<bool, PgTableError> {
+        let n = self.cfg.geom.entries(lvl);
+        let hint = hint.min(n - 1);
+        for (from, to) in [(hint, n), (0, hint)] {
+            let mut i = from;
+            while i < to {
+                let run = self.run(table, i, to - i)?;
+                if run.iter().any(|e| e.load(Ordering::Acquire) != 0) {
+                    return Ok(false);
+                }
+                i += run.len() as u64;
+            }
+        }
+        Ok(true)
+    }
+
+    // ---------------------------------------------------------------------------- lookups
+
+    /// The PA `iova` translates to, 0 when unmapped (or beyond IAS).
+    #[inline]
+    pub fn iova_to_phys(&self, iova: u64) -> u64 {
+        match self.leaf(iova) {
+            Some(l) => pte_addr(l.pte) | (iova & (l.size - 1)),
+            None => 0,
+        }
+    }
+
+    /// The leaf descriptor translating `iova`, if any.
+    #[inline]
+    pub fn leaf(&self, iova: u64) -> Option<Leaf> {
+        let g = &self.cfg.geom;
+        if iova >> self.cfg.ias != 0 {
+            return None;
+        }
+        let mut table = self.pgd;
+        let mut lvl = g.start_level;
+        while lvl < MAX_LEVELS {
+            let idx = g.index(iova, lvl);
+            let slot = self.slot(table, idx).ok()?;
+            let pte = slot.load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return None;
+            }
+            if is_leaf(pte, lvl) {
+                return Some(Leaf {
+                    level: lvl,
+                    pte_pa: table + (idx << 3),
+                    pte,
+                    size: g.block_size(lvl),
+                });
+            }
+            if !is_table(pte, lvl) {
+                return None;
+            }
+            table = pte_addr(pte);
+            lvl += 1;
+        }
+        None
+    }
+
+    /// Every descriptor a walk of `iova` reads, from the PGD down to the leaf or the first
+    /// invalid entry.
+    pub fn walk(&self, iova: u64) -> Vec<WalkStep> {
+        let g = &self.cfg.geom;
+        let mut steps = Vec::new();
+        if iova >> self.cfg.ias != 0 {
+            return steps;
+        }
+        let mut table = self.pgd;
+        for lvl in g.start_level..MAX_LEVELS {
+            let index = g.index(iova, lvl);
+            let Ok(slot) = self.slot(table, index) else {
+                break;
+            };
+            let pte = slot.load(Ordering::Acquire);
+            steps.push(WalkStep {
+                level: lvl,
+                table,
+                index,
+                pte,
+            });
+            if !is_valid(pte) || !is_table(pte, lvl) {
+                break;
+            }
+            table = pte_addr(pte);
+        }
+        steps
+    }
+
+    /// Read the descriptor `table[idx]` (for the pretty-printer).
+    pub(crate) fn read_entry(&self, table: u64, idx: u64) -> u64 {
+        self.slot(table, idx)
+            .map(|s| s.load(Ordering::Acquire))
+            .unwrap_or(0)
+    }
+
+    // ---------------------------------------------------------------------------- teardown
+
+    /// Free every table page, the PGD included (Linux's `free_io_pgtable_ops`). Issues no TLB
+    /// maintenance: the driver has already disabled the context.
+    pub fn destroy(mut self) -> Result<(), PgTableError> {
+        self.live = false;
+        self.free_subtree(self.pgd, self.cfg.geom.start_level)
+    }
+}
+
+impl<T: TlbOps> Drop for PageTable<T> {
+    /// Frees the tables like [`destroy`](PageTable::destroy), ignoring errors (which cannot
+    /// happen for tables this crate allocated).
+    fn drop(&mut self) {
+        if self.live {
+            self.live = false;
+            let _ = self.free_subtree(self.pgd, self.cfg.geom.start_level);
+        }
+    }
+}
