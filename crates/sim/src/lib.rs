@@ -3,11 +3,17 @@
 //! dmesg-format kernel log with the Oops/panic report.
 
 pub mod board;
+pub mod dmesg;
 pub mod drivers;
 pub mod error;
 pub mod fdt;
+pub mod kbox;
+pub mod kernel;
 pub mod report;
 
 pub use board::{Board, Bus, FwId, Master, MemRegion, SmmuDesc, SmmuModel, SmmuVersion};
+pub use dmesg::{Dmesg, Oops, TaskInfo};
 pub use error::BoardError;
+pub use kbox::kbox_a230_ls;
+pub use kernel::{DeviceId, Driver, GenericDriver, Kernel, KernelError};
 pub use report::board_report;

@@ -1,0 +1,240 @@
+//! The kernel log as `dmesg` shows it, and the arm64 Oops/panic report.
+//!
+//! [`Dmesg`] implements [`klog::Printk`] on a simulated clock: lines print as
+//! `[    1.234567] text` (Linux's `[%5lu.%06lu]`), or bare when timestamps are switched off.
+//! [`Dmesg::panic`] prints an [`Oops`] the way the seed log shows it and then stops the log: the
+//! simulated kernel is dead, later printk calls are dropped and [`Dmesg::stopped`] tells the
+//! scenario so.
+
+use klog::{Level, Printk, Record};
+use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use smmu_sync::Mutex;
+
+/// arm64 PAGE_SIZE: faults below it are reported as NULL pointer dereferences.
+const PAGE_SIZE: u64 = 4096;
+
+/// The kernel log with a simulated clock.
+#[derive(Debug)]
+pub struct Dmesg {
+    clock_ns: AtomicU64,
+    timestamps: AtomicBool,
+    stopped: AtomicBool,
+    records: Mutex<Vec<Record>>,
+}
+
+impl Default for Dmesg {
+    fn default() -> Self {
+        Dmesg {
+            clock_ns: AtomicU64::new(0),
+            timestamps: AtomicBool::new(true),
+            stopped: AtomicBool::new(false),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// Format one record as dmesg does.
+pub fn format_record(r: &Record, timestamps: bool) -> String {
+    if timestamps {
+        let s = r.time_ns / 1_000_000_000;
+        let us = (r.time_ns % 1_000_000_000) / 1000;
+        format!("[{s:5}.{us:06}] {}", r.line)
+    } else {
+        r.line.clone()
+    }
+}
+
+impl Dmesg {
+    /// An empty log at time 0 with timestamps on.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Advance the simulated clock.
+    pub fn advance_ns(&self, ns: u64) {
+        self.clock_ns.fetch_add(ns, Ordering::SeqCst);
+    }
+
+    /// Switch the `[ seconds.micros]` prefix on or off.
+    pub fn set_timestamps(&self, on: bool) {
+        self.timestamps.store(on, Ordering::SeqCst);
+    }
+
+    /// Every record kept so far.
+    pub fn records(&self) -> Vec<Record> {
+        self.records.lock().clone()
+    }
+
+    /// Every line, formatted.
+    pub fn lines(&self) -> Vec<String> {
+        let ts = self.timestamps.load(Ordering::SeqCst);
+        self.records
+            .lock()
+            .iter()
+            .map(|r| format_record(r, ts))
+            .collect()
+    }
+
+    /// The whole log, one line per record.
+    pub fn text(&self) -> String {
+        let mut s = self.lines().join("\n");
+        if !s.is_empty() {
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Whether the kernel has panicked (the log accepts no more lines).
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Print an Oops report followed by the fatal-exception panic, then stop the log. Only the
+    /// first panic prints; returns false if the kernel was already stopped.
+    pub fn panic(&self, oops: &Oops) -> bool {
+        let mut g = self.records.lock();
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let t = self.clock_ns.load(Ordering::SeqCst);
+        for (level, line) in oops.lines() {
+            g.push(Record {
+                time_ns: t,
+                level,
+                line,
+            });
+        }
+        true
+    }
+}
+
+impl Printk for Dmesg {
+    fn printk(&self, level: Level, line: &str) {
+        let mut g = self.records.lock();
+        if self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        g.push(Record {
+            time_ns: self.clock_ns.load(Ordering::SeqCst),
+            level,
+            line: line.to_string(),
+        });
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock_ns.load(Ordering::SeqCst)
+    }
+}
+
+/// The task an Oops happened in (`CPU: … PID: … Comm: …` line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// CPU number.
+    pub cpu: u32,
+    /// PID.
+    pub pid: u32,
+    /// Task name (`comm`).
+    pub comm: String,
+    /// Taint text, `Not tainted` for a clean kernel.
+    pub taint: String,
+    /// `uname -r`.
+    pub release: String,
+    /// Build number as printed, e.g. `#1930`.
+    pub version: String,
+}
+
+impl TaskInfo {
+    /// The seed's kernel: `6.1.0-rc5-00088-gf3600ff8e322 #1930`, not tainted.
+    pub fn seed(cpu: u32, pid: u32, comm: &str) -> Self {
+        TaskInfo {
+            cpu,
+            pid,
+            comm: comm.into(),
+            taint: "Not tainted".into(),
+            release: "6.1.0-rc5-00088-gf3600ff8e322".into(),
+            version: "#1930".into(),
+        }
+    }
+}
+
+/// A kernel data abort, as arm64's `die()` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Oops {
+    /// Faulting virtual address.
+    pub fault_addr: u64,
+    /// The `CPU:` line's task; `None` leaves the line out (as the seed's second report, which
+    /// was trimmed by its reporter, shows).
+    pub task: Option<TaskInfo>,
+    /// `Hardware name:` value, e.g. `Kontron KBox A-230-LS (DT)`; `None` leaves it out.
+    pub hardware_name: Option<String>,
+    /// `pc` as `symbol+off/size`.
+    pub pc: String,
+    /// `lr` as `symbol+off/size`.
+    pub lr: String,
+    /// Call trace frames, innermost first.
+    pub call_trace: Vec<String>,
+    /// The four instruction words before pc and the one at pc.
+    pub code: [u32; 5],
+    /// Whether the fault happened in interrupt context (softirq/bh-disabled): selects
+    /// "Fatal exception in interrupt" over "Fatal exception".
+    pub in_interrupt: bool,
+}
+
+impl Oops {
+    /// The panic message.
+    pub fn panic_message(&self) -> String {
+        if self.in_interrupt {
+            "Oops: Fatal exception in interrupt".into()
+        } else {
+            "Oops: Fatal exception".into()
+        }
+    }
+
+    /// Every line of the report with its printk level.
+    pub fn lines(&self) -> Vec<(Level, String)> {
+        let mut v = Vec::new();
+        let what = if self.fault_addr < PAGE_SIZE {
+            "NULL pointer dereference"
+        } else {
+            "paging request"
+        };
+        v.push((
+            Level::Alert,
+            format!(
+                "Unable to handle kernel {what} at virtual address {:016x}",
+                self.fault_addr
+            ),
+        ));
+        if let Some(t) = &self.task {
+            v.push((
+                Level::Emerg,
+                format!(
+                    "CPU: {} PID: {} Comm: {} {} {} {}",
+                    t.cpu, t.pid, t.comm, t.taint, t.release, t.version
+                ),
+            ));
+        }
+        if let Some(h) = &self.hardware_name {
+            v.push((Level::Emerg, format!("Hardware name: {h}")));
+        }
+        v.push((Level::Emerg, format!("pc : {}", self.pc)));
+        v.push((Level::Emerg, format!("lr : {}", self.lr)));
+        v.push((Level::Emerg, "Call trace:".into()));
+        for f in &self.call_trace {
+            v.push((Level::Emerg, f.clone()));
+        }
+        let [a, b, c, d, e] = self.code;
+        v.push((
+            Level::Emerg,
+            format!("Code: {a:08x} {b:08x} {c:08x} {d:08x} ({e:08x})"),
+        ));
+        v.push((Level::Emerg, "---[ end trace 0000000000000000 ]---".into()));
+        let msg = self.panic_message();
+        v.push((Level::Emerg, format!("Kernel panic - not syncing: {msg}")));
+        v.push((
+            Level::Emerg,
+            format!("---[ end Kernel panic - not syncing: {msg} ]---"),
+        ));
+        v
+    }
+}

@@ -1,0 +1,629 @@
+//! The kernel device model: devices on the platform and PCI buses, drivers with probe, remove
+//! and an optional shutdown, device links, and `device_shutdown()` / `kernel_restart()` /
+//! `kernel_kexec()` with Linux's ordering rules (iommu-core-and-shutdown.md §7).
+//!
+//! Ordering, as drivers/base does it:
+//! * a device is appended to the global list when registered;
+//! * `device_link_add(consumer, supplier)` moves the consumer, then recursively its children
+//!   and its own consumers, to the tail;
+//! * `device_shutdown()` takes devices from the tail.
+//!
+//! arm-smmu links every master as a consumer of the SMMU when the master is probed, so every
+//! master reaches the tail after the SMMU and is shut down *before* it. "Shut down" only means
+//! the master's `.shutdown` ran if it has one: `fsl_enetc` has none and, on a plain reboot,
+//! PCI does not clear its bus mastering, so its DMA is still live when the SMMU's own shutdown
+//! runs last. That is why, in the seed log, the SMMU's lines come first: nothing before it
+//! printed anything.
+//!
+//! Drivers are called without the kernel's lock held (as Linux drops the list lock), so a driver
+//! may call back into the kernel (print, add links, unbind).
+
+use std::fmt;
+
+use klog::{Level, Printk};
+use smmu_sync::atomic::{AtomicBool, Ordering};
+use smmu_sync::{Arc, Mutex};
+use thiserror::Error;
+
+use crate::board::{Board, Bus};
+use crate::dmesg::{Dmesg, Oops};
+
+/// Index of a device in the kernel.
+pub type DeviceId = usize;
+
+/// Errors of the device model.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KernelError {
+    /// No such device.
+    #[error("no device {0}")]
+    NoDevice(DeviceId),
+    /// The device already has a driver.
+    #[error("{0}: already bound")]
+    AlreadyBound(String),
+    /// A driver's probe failed (the device stays unbound).
+    #[error("{dev}: probe failed: {reason}")]
+    ProbeFailed {
+        /// Device name.
+        dev: String,
+        /// Why.
+        reason: String,
+    },
+    /// The kernel has panicked.
+    #[error("kernel halted")]
+    Halted,
+}
+
+/// A driver. Implement this for the real arm-smmu driver and the NIC driver of a scenario;
+/// [`GenericDriver`] stands in for everything else.
+pub trait Driver: Send + Sync {
+    /// Driver name (`dev_printk` prefix).
+    fn name(&self) -> &str;
+    /// Bind to `dev`; an error leaves the device unbound.
+    fn probe(&self, _k: &Kernel, _dev: DeviceId) -> Result<(), KernelError> {
+        Ok(())
+    }
+    /// Unbind from `dev`.
+    fn remove(&self, _k: &Kernel, _dev: DeviceId) {}
+    /// Whether the driver has a `.shutdown` method.
+    fn has_shutdown(&self) -> bool {
+        false
+    }
+    /// The `.shutdown` method (only called when [`Driver::has_shutdown`]).
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {}
+}
+
+/// A driver that binds (or fails to) and does nothing else; `has_shutdown` as configured.
+#[derive(Debug, Clone)]
+pub struct GenericDriver {
+    /// Name.
+    pub name: String,
+    /// Whether it has `.shutdown`.
+    pub has_shutdown: bool,
+    /// Whether probe succeeds.
+    pub binds: bool,
+}
+
+impl Driver for GenericDriver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        if self.binds {
+            Ok(())
+        } else {
+            Err(KernelError::ProbeFailed {
+                dev: k.device_name(dev),
+                reason: "driver did not bind".into(),
+            })
+        }
+    }
+    fn has_shutdown(&self) -> bool {
+        self.has_shutdown
+    }
+}
+
+/// Called at a device's probe before the driver's own probe (Linux's `dma_configure`, which is
+/// where the IOMMU core attaches the device and arm-smmu adds the device link).
+pub trait DmaConfigure: Send + Sync {
+    /// Configure DMA for `dev`; an error fails the probe.
+    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError>;
+}
+
+/// What the system is doing, as `system_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemState {
+    /// Normal operation.
+    Running,
+    /// `kernel_restart` in progress.
+    Restart,
+    /// Restart finished: the machine resets.
+    Restarted,
+    /// `kernel_kexec` finished: the next kernel starts.
+    Kexeced,
+}
+
+/// Which reboot path is running (passed to reboot notifiers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootKind {
+    /// `reboot` / `reboot -f`.
+    Restart,
+    /// `kexec -e`.
+    Kexec,
+}
+
+/// A reboot notifier (kvm's prints `kvm: exiting hardware virtualization`).
+pub type RebootNotifier = Box<dyn Fn(&Kernel, RebootKind) + Send + Sync>;
+
+/// One device visited by `device_shutdown()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownRecord {
+    /// Device id.
+    pub dev: DeviceId,
+    /// `dev_printk` prefix at the time.
+    pub prefix: String,
+    /// Bus.
+    pub bus: Bus,
+    /// Whether a driver `.shutdown` ran.
+    pub driver_shutdown: bool,
+    /// Whether PCI bus mastering was cleared (kexec only).
+    pub cleared_bus_master: bool,
+}
+
+struct Device {
+    name: String,
+    bus: Bus,
+    parent: Option<DeviceId>,
+    children: Vec<DeviceId>,
+    driver: Option<Arc<dyn Driver>>,
+    bound: bool,
+    bus_master: bool,
+    consumers: Vec<DeviceId>,
+    suppliers: Vec<DeviceId>,
+    /// Index into the board's masters, if this device is one.
+    master: Option<usize>,
+}
+
+struct State {
+    devices: Vec<Device>,
+    /// The global device list (`devices_kset`), head first.
+    list: Vec<DeviceId>,
+    shutdown_log: Vec<ShutdownRecord>,
+    state: SystemState,
+    kexec_in_progress: bool,
+}
+
+/// The simulated kernel.
+pub struct Kernel {
+    st: Mutex<State>,
+    log: Arc<Dmesg>,
+    dma: Mutex<Option<Arc<dyn DmaConfigure>>>,
+    notifiers: Mutex<Vec<Arc<RebootNotifier>>>,
+    halted: AtomicBool,
+}
+
+impl fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Kernel").finish_non_exhaustive()
+    }
+}
+
+impl Kernel {
+    /// An empty kernel logging to `log`.
+    pub fn new(log: Arc<Dmesg>) -> Self {
+        Kernel {
+            st: Mutex::new(State {
+                devices: Vec::new(),
+                list: Vec::new(),
+                shutdown_log: Vec::new(),
+                state: SystemState::Running,
+                kexec_in_progress: false,
+            }),
+            log,
+            dma: Mutex::new(None),
+            notifiers: Mutex::new(Vec::new()),
+            halted: AtomicBool::new(false),
+        }
+    }
+
+    /// The kernel log.
+    pub fn log(&self) -> Arc<Dmesg> {
+        self.log.clone()
+    }
+
+    /// Install the DMA-configure hook run before each driver probe.
+    pub fn set_dma_configure(&self, hook: Arc<dyn DmaConfigure>) {
+        *self.dma.lock() = Some(hook);
+    }
+
+    /// Register a reboot notifier (run first by restart and kexec).
+    pub fn register_reboot_notifier(&self, n: RebootNotifier) {
+        self.notifiers.lock().push(Arc::new(n));
+    }
+
+    /// Add a device at the tail of the device list (`device_add`).
+    pub fn device_register(&self, name: &str, bus: Bus, parent: Option<DeviceId>) -> DeviceId {
+        let mut st = self.st.lock();
+        let id = st.devices.len();
+        st.devices.push(Device {
+            name: name.into(),
+            bus,
+            parent,
+            children: Vec::new(),
+            driver: None,
+            bound: false,
+            bus_master: false,
+            consumers: Vec::new(),
+            suppliers: Vec::new(),
+            master: None,
+        });
+        if let Some(p) = parent.and_then(|p| st.devices.get_mut(p)) {
+            p.children.push(id);
+        }
+        st.list.push(id);
+        id
+    }
+
+    /// Mark `dev` as the board master `idx`.
+    pub fn set_master_index(&self, dev: DeviceId, idx: usize) {
+        if let Some(d) = self.st.lock().devices.get_mut(dev) {
+            d.master = Some(idx);
+        }
+    }
+
+    /// The board master index of `dev`, if any.
+    pub fn master_index(&self, dev: DeviceId) -> Option<usize> {
+        self.st.lock().devices.get(dev).and_then(|d| d.master)
+    }
+
+    /// Device by name.
+    pub fn find(&self, name: &str) -> Option<DeviceId> {
+        self.st.lock().devices.iter().position(|d| d.name == name)
+    }
+
+    /// Device name (`5000000.iommu`).
+    pub fn device_name(&self, dev: DeviceId) -> String {
+        self.st
+            .lock()
+            .devices
+            .get(dev)
+            .map(|d| d.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `dev_printk` prefix: bound driver's name, else the bus name, then the device name.
+    pub fn dev_prefix(&self, dev: DeviceId) -> String {
+        let st = self.st.lock();
+        match st.devices.get(dev) {
+            Some(d) => {
+                let who = match (&d.driver, d.bound) {
+                    (Some(drv), true) => drv.name().to_string(),
+                    _ => d.bus.name().to_string(),
+                };
+                format!("{who} {}", d.name)
+            }
+            None => String::new(),
+        }
+    }
+
+    /// `dev_printk`.
+    pub fn dev_printk(&self, dev: DeviceId, level: Level, msg: &str) {
+        let line = klog::dev_line(&self.dev_prefix(dev), msg);
+        self.log.printk(level, &line);
+    }
+
+    /// Whether a driver is bound.
+    pub fn is_bound(&self, dev: DeviceId) -> bool {
+        self.st.lock().devices.get(dev).is_some_and(|d| d.bound)
+    }
+
+    /// PCI bus mastering (Command.BME) of `dev`.
+    pub fn bus_master(&self, dev: DeviceId) -> bool {
+        self.st
+            .lock()
+            .devices
+            .get(dev)
+            .is_some_and(|d| d.bus_master)
+    }
+
+    /// Set PCI bus mastering (`pci_set_master`).
+    pub fn set_bus_master(&self, dev: DeviceId, on: bool) {
+        if let Some(d) = self.st.lock().devices.get_mut(dev) {
+            d.bus_master = on;
+        }
+    }
+
+    /// The device list, head first (shutdown walks it from the tail).
+    pub fn device_list(&self) -> Vec<DeviceId> {
+        self.st.lock().list.clone()
+    }
+
+    /// Every device `device_shutdown()` visited, in visit order.
+    pub fn shutdown_log(&self) -> Vec<ShutdownRecord> {
+        self.st.lock().shutdown_log.clone()
+    }
+
+    /// `system_state`.
+    pub fn system_state(&self) -> SystemState {
+        self.st.lock().state
+    }
+
+    /// Whether the kernel has panicked.
+    pub fn halted(&self) -> bool {
+        self.halted.load(Ordering::SeqCst) || self.log.stopped()
+    }
+
+    /// Oops + panic: print the report and stop the kernel.
+    pub fn oops(&self, oops: &Oops) {
+        self.log.panic(oops);
+        self.halted.store(true, Ordering::SeqCst);
+    }
+
+    /// Bind `drv` to `dev` (`really_probe`): DMA configure hook, then the driver's probe. On
+    /// failure the device stays unbound (and prints with its bus name).
+    pub fn driver_attach(&self, dev: DeviceId, drv: Arc<dyn Driver>) -> Result<(), KernelError> {
+        if self.halted() {
+            return Err(KernelError::Halted);
+        }
+        {
+            let mut st = self.st.lock();
+            let d = st.devices.get_mut(dev).ok_or(KernelError::NoDevice(dev))?;
+            if d.bound {
+                return Err(KernelError::AlreadyBound(d.name.clone()));
+            }
+            d.driver = Some(drv.clone());
+        }
+        let hook = self.dma.lock().clone();
+        let res = match hook {
+            Some(h) => h.dma_configure(self, dev),
+            None => Ok(()),
+        }
+        .and_then(|()| drv.probe(self, dev));
+        let mut st = self.st.lock();
+        if let Some(d) = st.devices.get_mut(dev) {
+            d.bound = res.is_ok();
+        }
+        res
+    }
+
+    /// `device_link_add(consumer, supplier)`: record the link and move the consumer (with its
+    /// children and consumers) to the tail of the device list.
+    pub fn device_link_add(
+        &self,
+        consumer: DeviceId,
+        supplier: DeviceId,
+    ) -> Result<(), KernelError> {
+        let mut st = self.st.lock();
+        if consumer >= st.devices.len() {
+            return Err(KernelError::NoDevice(consumer));
+        }
+        if supplier >= st.devices.len() {
+            return Err(KernelError::NoDevice(supplier));
+        }
+        if st.devices[supplier].consumers.contains(&consumer) {
+            return Ok(());
+        }
+        st.devices[supplier].consumers.push(consumer);
+        st.devices[consumer].suppliers.push(supplier);
+        let mut visited = Vec::new();
+        reorder_to_tail(&mut st, consumer, &mut visited);
+        Ok(())
+    }
+
+    /// Parent of `dev`.
+    pub fn parent(&self, dev: DeviceId) -> Option<DeviceId> {
+        self.st.lock().devices.get(dev).and_then(|d| d.parent)
+    }
+
+    /// Suppliers of `dev`.
+    pub fn suppliers(&self, dev: DeviceId) -> Vec<DeviceId> {
+        self.st
+            .lock()
+            .devices
+            .get(dev)
+            .map(|d| d.suppliers.clone())
+            .unwrap_or_default()
+    }
+
+    /// Unbind the driver (`device_release_driver`): consumers are unbound first, as the driver
+    /// core does for a supplier, then the driver's `remove` runs.
+    pub fn device_release_driver(&self, dev: DeviceId) -> Result<(), KernelError> {
+        let (drv, consumers) = {
+            let st = self.st.lock();
+            let d = st.devices.get(dev).ok_or(KernelError::NoDevice(dev))?;
+            (d.driver.clone().filter(|_| d.bound), d.consumers.clone())
+        };
+        let Some(drv) = drv else { return Ok(()) };
+        for c in consumers {
+            self.device_release_driver(c)?;
+        }
+        drv.remove(self, dev);
+        if let Some(d) = self.st.lock().devices.get_mut(dev) {
+            d.bound = false;
+            d.driver = None;
+        }
+        Ok(())
+    }
+
+    /// `device_shutdown()`: take devices from the tail; platform bus calls the driver's
+    /// `.shutdown` if any; PCI (`pci_device_shutdown`) does the same and, only during kexec,
+    /// clears bus mastering. Stops if the kernel panics meanwhile.
+    pub fn device_shutdown(&self) {
+        loop {
+            if self.halted() {
+                return;
+            }
+            let (dev, bus, drv, kexec) = {
+                let mut st = self.st.lock();
+                let Some(dev) = st.list.pop() else { return };
+                let Some(d) = st.devices.get(dev) else {
+                    continue;
+                };
+                let drv = d.driver.clone().filter(|_| d.bound);
+                (dev, d.bus, drv, st.kexec_in_progress)
+            };
+            let prefix = self.dev_prefix(dev);
+            let mut rec = ShutdownRecord {
+                dev,
+                prefix,
+                bus,
+                driver_shutdown: false,
+                cleared_bus_master: false,
+            };
+            if let Some(drv) = drv.filter(|d| d.has_shutdown()) {
+                drv.shutdown(self, dev);
+                rec.driver_shutdown = true;
+            }
+            if bus == Bus::Pci && kexec && self.bus_master(dev) {
+                self.set_bus_master(dev, false);
+                rec.cleared_bus_master = true;
+            }
+            self.st.lock().shutdown_log.push(rec);
+        }
+    }
+
+    fn run_notifiers(&self, kind: RebootKind) {
+        let ns: Vec<Arc<RebootNotifier>> = self.notifiers.lock().clone();
+        for n in ns {
+            (*n)(self, kind);
+        }
+    }
+
+    /// `kernel_restart(cmd)` (what `reboot -f` ends in): reboot notifiers, `device_shutdown()`,
+    /// then `reboot: Restarting system` and the machine resets. Returns false if the kernel
+    /// panicked on the way (nothing more is printed then).
+    pub fn kernel_restart(&self, cmd: Option<&str>) -> bool {
+        self.st.lock().state = SystemState::Restart;
+        self.run_notifiers(RebootKind::Restart);
+        self.device_shutdown();
+        if self.halted() {
+            return false;
+        }
+        match cmd {
+            Some(c) => self.log.printk(
+                Level::Emerg,
+                &format!("reboot: Restarting system with command '{c}'"),
+            ),
+            None => self.log.printk(Level::Emerg, "reboot: Restarting system"),
+        }
+        self.st.lock().state = SystemState::Restarted;
+        true
+    }
+
+    /// `kernel_kexec()`: sets `kexec_in_progress` (so PCI shutdown clears bus mastering), runs
+    /// the reboot notifiers and `device_shutdown()`, then `kexec_core: Starting new kernel`.
+    pub fn kernel_kexec(&self) -> bool {
+        {
+            let mut st = self.st.lock();
+            st.kexec_in_progress = true;
+            st.state = SystemState::Restart;
+        }
+        self.run_notifiers(RebootKind::Kexec);
+        self.device_shutdown();
+        if self.halted() {
+            return false;
+        }
+        self.log
+            .printk(Level::Notice, "kexec_core: Starting new kernel");
+        self.st.lock().state = SystemState::Kexeced;
+        true
+    }
+}
+
+fn reorder_to_tail(st: &mut State, dev: DeviceId, visited: &mut Vec<DeviceId>) {
+    if visited.contains(&dev) {
+        return;
+    }
+    visited.push(dev);
+    if let Some(pos) = st.list.iter().position(|&d| d == dev) {
+        st.list.remove(pos);
+        st.list.push(dev);
+    }
+    let (children, consumers) = match st.devices.get(dev) {
+        Some(d) => (d.children.clone(), d.consumers.clone()),
+        None => return,
+    };
+    for c in children.into_iter().chain(consumers) {
+        reorder_to_tail(st, c, visited);
+    }
+}
+
+/// The kvm reboot notifier's line.
+pub fn kvm_reboot_notifier() -> RebootNotifier {
+    Box::new(|k: &Kernel, _| {
+        k.log()
+            .printk(Level::Info, "kvm: exiting hardware virtualization")
+    })
+}
+
+/// Devices of a booted board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootedBoard {
+    /// Device of each SMMU (index-aligned with `Board::smmus`).
+    pub smmus: Vec<DeviceId>,
+    /// Device of each master (index-aligned with `Board::masters`).
+    pub masters: Vec<DeviceId>,
+}
+
+/// Stand-in for arm-smmu's `probe_device` link: make every configured master a consumer of
+/// its SMMU. A scenario replaces this with the real IOMMU core + driver.
+#[derive(Debug, Clone)]
+pub struct LinkToSmmu {
+    /// The board.
+    pub board: Board,
+    /// Its devices.
+    pub devices: BootedBoard,
+}
+
+impl DmaConfigure for LinkToSmmu {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
+            return Ok(());
+        };
+        if !m.attached {
+            return Ok(());
+        }
+        match self.devices.smmus.get(m.smmu) {
+            Some(&s) if k.is_bound(s) => k.device_link_add(dev, s),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Register a board's devices: SMMUs first (they are populated from the DT and probe early),
+/// then masters in the board's registration order. Nothing is bound yet.
+pub fn register_board(k: &Kernel, board: &Board) -> BootedBoard {
+    let smmus = board
+        .smmus
+        .iter()
+        .map(|s| k.device_register(&s.name, Bus::Platform, None))
+        .collect();
+    let masters = board
+        .masters
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let d = k.device_register(&m.name, m.bus, None);
+            k.set_master_index(d, i);
+            d
+        })
+        .collect();
+    BootedBoard { smmus, masters }
+}
+
+/// Boot a board with stand-in drivers: the SMMUs bind `smmu_driver(i)`, then masters probe in
+/// the board's probe order with [`GenericDriver`]s and, if `link` is set, [`LinkToSmmu`] as
+/// the DMA-configure hook. Masters whose driver binds get PCI bus mastering (drivers call
+/// `pci_set_master`). Probe failures are part of the model (mali-dp stays unbound), not errors.
+pub fn boot_board(
+    k: &Kernel,
+    board: &Board,
+    smmu_driver: &dyn Fn(usize) -> Arc<dyn Driver>,
+    link: bool,
+) -> Result<BootedBoard, KernelError> {
+    let booted = register_board(k, board);
+    for (i, &d) in booted.smmus.iter().enumerate() {
+        if board.smmus.get(i).is_some_and(|s| s.enabled) {
+            k.driver_attach(d, smmu_driver(i))?;
+        }
+    }
+    if link {
+        k.set_dma_configure(Arc::new(LinkToSmmu {
+            board: board.clone(),
+            devices: booted.clone(),
+        }));
+    }
+    for i in board.probe_order() {
+        let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
+            continue;
+        };
+        let drv = GenericDriver {
+            name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
+            has_shutdown: m.has_shutdown,
+            binds: m.driver.is_some(),
+        };
+        if k.driver_attach(d, Arc::new(drv)).is_ok() && m.bus == Bus::Pci {
+            k.set_bus_master(d, true);
+        }
+    }
+    Ok(booted)
+}
