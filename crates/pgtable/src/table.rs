@@ -518,7 +518,24 @@ impl<T: TlbOps> PageTable<T> {
             return match self.cfg.partial_unmap {
                 PartialUnmap::Refuse => Ok(0),
                 PartialUnmap::Split => {
-                    self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)
+                    let bytes =
+                        self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)?;
+                    // A split that cut out every entry leaves an empty table behind.
+                    let now = slot.load(Ordering::Acquire);
+                    if bytes > 0
+                        && self.cfg.reclaim == TableReclaim::FreeEmpty
+                        && is_valid(now)
+                        && is_table(now, lvl)
+                        && self.table_is_empty(pte_addr(now), lvl + 1, 0)?
+                        && slot
+                            .compare_exchange(now, 0, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok()
+                    {
+                        self.tlb
+                            .tlb_flush_walk(iova & !(bs - 1), bs, self.cfg.granule());
+                        self.alloc.free(pte_addr(now), self.cfg.granule())?;
+                    }
+                    Ok(bytes)
                 }
             };
         }
