@@ -1,0 +1,628 @@
+//! IOMMU instances, devices and groups (Linux iommu.c, v6.1 behaviour).
+
+use crate::domain::{Domain, DomainId};
+use crate::error::CoreError;
+use crate::ops::*;
+use klog::{dev_line, Level, Printk};
+use physmem::{FrameAllocator, PhysMem};
+use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
+use std::collections::BTreeMap;
+
+/// Core-assigned id of a registered IOMMU instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(pub u32);
+
+/// The bus a device sits on. `unregister` walks buses in this order (platform, then PCI), as
+/// v6.1's `iommu_device_unregister` walks its bus list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bus {
+    Platform,
+    Pci,
+}
+
+/// A device as the simulated kernel presents it to the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDesc {
+    /// dev_printk prefix, e.g. `fsl_enetc 0000:00:00.0`.
+    pub log_name: String,
+    pub bus: Bus,
+    /// Position in its bus's device list (the order the device was added to the bus). Devices
+    /// with equal positions keep probe order.
+    pub bus_pos: u64,
+    pub fwspec: FwSpec,
+    /// The device's DMA mask (e.g. `u32::MAX as u64` for 32-bit DMA).
+    pub dma_mask: u64,
+    /// The bus's DMA limit; 0 means none.
+    pub bus_dma_limit: u64,
+    /// Cache-coherent DMA (mappings get `Prot::CACHE`).
+    pub coherent: bool,
+}
+
+impl DeviceDesc {
+    /// A device with a 64-bit mask, no bus limit, non-coherent.
+    pub fn new(log_name: &str, bus: Bus, bus_pos: u64, ids: &[u32]) -> DeviceDesc {
+        DeviceDesc {
+            log_name: log_name.to_string(),
+            bus,
+            bus_pos,
+            fwspec: FwSpec { ids: ids.to_vec() },
+            dma_mask: u64::MAX,
+            bus_dma_limit: 0,
+            coherent: false,
+        }
+    }
+}
+
+/// Kernel configuration the core follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    /// `iommu.strict=1`: unmaps invalidate before returning (DMA domains); `false`: lazy
+    /// (DMA_FQ domains with a flush queue).
+    pub strict: bool,
+    /// `iommu.passthrough=1`: identity default domains.
+    pub passthrough: bool,
+    /// Reproduce v6.1's NULL group dereference as [`crate::DmaError::Oops`] instead of a typed
+    /// error, and read the group pointer without excluding a concurrent release.
+    pub linux_faithful: bool,
+    /// Since 57365a04c921: `unregister` releases every device of the instance.
+    pub unregister_releases_devices: bool,
+    /// Use the IOVA range caches (rcache).
+    pub iova_rcache: bool,
+    /// `iommu.forcedac=1`: no 32-bit-first attempt for PCI devices.
+    pub forcedac: bool,
+    /// Flush-queue entries (256 per CPU in Linux).
+    pub fq_size: usize,
+    /// Flush-queue timeout in simulated nanoseconds (10 ms).
+    pub fq_timeout_ns: u64,
+    /// IOVA ranges reserved in every DMA domain, (base, length): arm-smmu's software MSI window.
+    pub reserved_regions: Vec<(u64, u64)>,
+}
+
+impl Default for CoreConfig {
+    /// v6.1 arm64 defaults: strict, translated, since-57365a04c921 unregister, safe mode.
+    fn default() -> Self {
+        CoreConfig {
+            strict: true,
+            passthrough: false,
+            linux_faithful: false,
+            unregister_releases_devices: true,
+            iova_rcache: true,
+            forcedac: false,
+            fq_size: 256,
+            fq_timeout_ns: 10_000_000,
+            reserved_regions: vec![(0x0800_0000, 0x10_0000)],
+        }
+    }
+}
+
+/// A probed device.
+pub(crate) struct Device {
+    pub id: DeviceId,
+    pub desc: DeviceDesc,
+    pub instance: InstanceId,
+    pub driver: Arc<dyn IommuDriver>,
+    /// Linux's `dev->iommu_group`. `None` once removed from the group.
+    pub group: RwLock<Option<Arc<Group>>>,
+    /// The device's IOMMU data was freed (`iommu_release_device` ran).
+    pub released: AtomicBool,
+    /// The default domain is identity: the device uses direct DMA ops, which never look at
+    /// the group.
+    pub direct: bool,
+    /// Outstanding direct (untranslated) mappings: (address, size, direction) -> count.
+    pub direct_maps: Mutex<BTreeMap<(u64, u64, crate::DmaDirection), u32>>,
+}
+
+/// An IOMMU group.
+pub(crate) struct Group {
+    pub id: u32,
+    pub instance: InstanceId,
+    pub key: Option<u64>,
+    pub members: Mutex<Vec<DeviceId>>,
+    pub default_domain: Arc<Domain>,
+    /// The attached domain (the default one unless a driver attached another).
+    pub domain: Mutex<Arc<Domain>>,
+}
+
+#[derive(Default)]
+struct CoreState {
+    instances: BTreeMap<InstanceId, Arc<dyn IommuDriver>>,
+    next_instance: u32,
+    devices: BTreeMap<DeviceId, Arc<Device>>,
+    next_device: u32,
+    groups: BTreeMap<u32, Arc<Group>>,
+    next_domain: u32,
+}
+
+/// Counters of the core.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    pub maps: u64,
+    pub unmaps: u64,
+    /// DMA API calls that returned an error other than an oops.
+    pub dma_errors: u64,
+    /// Simulated oopses returned.
+    pub oopses: u64,
+    /// Flush-alls done by flush queues (full queue, timer or drain).
+    pub fq_flushes: u64,
+    pub groups_created: u64,
+    pub groups_freed: u64,
+    pub devices_released: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub maps: AtomicU64,
+    pub unmaps: AtomicU64,
+    pub dma_errors: AtomicU64,
+    pub oopses: AtomicU64,
+    pub fq_flushes: AtomicU64,
+    pub groups_created: AtomicU64,
+    pub groups_freed: AtomicU64,
+    pub devices_released: AtomicU64,
+}
+
+/// The IOMMU core, shared by every simulated CPU as `Arc<IommuCore>`.
+pub struct IommuCore {
+    pub(crate) cfg: CoreConfig,
+    #[allow(dead_code)]
+    pub(crate) mem: Arc<PhysMem>,
+    pub(crate) coherent: Arc<FrameAllocator>,
+    pub(crate) log: Arc<dyn Printk>,
+    state: Mutex<CoreState>,
+    /// Serialises probe, release and unregister (device_lock + the bus walk in Linux). DMA API
+    /// calls never take it.
+    probe_lock: Mutex<()>,
+    pub(crate) counters: Counters,
+}
+
+impl std::fmt::Debug for IommuCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IommuCore")
+            .field("cfg", &self.cfg)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl IommuCore {
+    /// A core with no instances. `coherent_alloc` backs `dma_alloc_coherent`.
+    pub fn new(
+        cfg: CoreConfig,
+        mem: Arc<PhysMem>,
+        coherent_alloc: Arc<FrameAllocator>,
+        log: Arc<dyn Printk>,
+    ) -> Arc<IommuCore> {
+        Arc::new(IommuCore {
+            cfg,
+            mem,
+            coherent: coherent_alloc,
+            log,
+            state: Mutex::new(CoreState::default()),
+            probe_lock: Mutex::new(()),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> CoreStats {
+        let c = &self.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        CoreStats {
+            maps: l(&c.maps),
+            unmaps: l(&c.unmaps),
+            dma_errors: l(&c.dma_errors),
+            oopses: l(&c.oopses),
+            fq_flushes: l(&c.fq_flushes),
+            groups_created: l(&c.groups_created),
+            groups_freed: l(&c.groups_freed),
+            devices_released: l(&c.devices_released),
+        }
+    }
+
+    /// Register an IOMMU instance (`iommu_device_register`). Devices are then probed onto it
+    /// with [`Self::probe_device`], in the order the simulated kernel finds them.
+    pub fn register(&self, driver: Arc<dyn IommuDriver>) -> InstanceId {
+        let mut st = self.state.lock();
+        let id = InstanceId(st.next_instance);
+        st.next_instance += 1;
+        st.instances.insert(id, driver);
+        id
+    }
+
+    /// Unregister an instance (`iommu_device_unregister`). With
+    /// `unregister_releases_devices` (v6.1 since 57365a04c921) every device of the instance is
+    /// released first: platform-bus devices in bus order, then PCI devices in bus order.
+    pub fn unregister(&self, inst: InstanceId) -> Result<(), CoreError> {
+        let _p = self.probe_lock.lock();
+        if !self.state.lock().instances.contains_key(&inst) {
+            return Err(CoreError::NoInstance(inst.0));
+        }
+        if self.cfg.unregister_releases_devices {
+            for dev in self.release_order(inst) {
+                self.release_locked(dev);
+            }
+        }
+        self.state.lock().instances.remove(&inst);
+        Ok(())
+    }
+
+    /// The order in which `unregister` releases the devices of `inst` (bus walk order).
+    pub fn release_order(&self, inst: InstanceId) -> Vec<DeviceId> {
+        let st = self.state.lock();
+        let mut devs: Vec<(Bus, u64, DeviceId)> = st
+            .devices
+            .values()
+            .filter(|d| d.instance == inst && !d.released.load(Ordering::Acquire))
+            .map(|d| (d.desc.bus, d.desc.bus_pos, d.id))
+            .collect();
+        devs.sort();
+        devs.into_iter().map(|(_, _, id)| id).collect()
+    }
+
+    /// Probe a device onto an instance (`iommu_probe_device` + `iommu_group_get_for_dev`):
+    /// the driver takes the master, the device joins the group of masters with the same
+    /// `device_group_key` or a new group (lowest free number), and is attached to the group's
+    /// domain. Prints `Adding to iommu group N`.
+    pub fn probe_device(&self, desc: DeviceDesc, inst: InstanceId) -> Result<DeviceId, CoreError> {
+        let _p = self.probe_lock.lock();
+        let (driver, id) = {
+            let mut st = self.state.lock();
+            let driver = st
+                .instances
+                .get(&inst)
+                .cloned()
+                .ok_or(CoreError::NoInstance(inst.0))?;
+            let id = DeviceId(st.next_device);
+            st.next_device += 1;
+            (driver, id)
+        };
+        let info = MasterInfo {
+            id,
+            log_name: desc.log_name.clone(),
+            fwspec: desc.fwspec.clone(),
+        };
+        driver.probe_device(&info)?;
+        let key = driver.device_group_key(id);
+        let existing = key.and_then(|k| {
+            let st = self.state.lock();
+            st.groups
+                .values()
+                .find(|g| g.instance == inst && g.key == Some(k))
+                .cloned()
+        });
+        let (group, new_group) = match existing {
+            Some(g) => (g, false),
+            None => match self.new_group(&driver, inst, key, id) {
+                Ok(g) => (g, true),
+                Err(e) => {
+                    driver.release_device(id);
+                    return Err(e);
+                }
+            },
+        };
+        let domain = group.domain.lock().clone();
+        let attached = driver
+            .attach_dev(domain.driver_domain(), id)
+            .map_err(CoreError::from)
+            .and_then(|()| match driver.geometry(domain.driver_domain()) {
+                Some(g) => domain.init_dma(&self.cfg, g),
+                None if matches!(domain.kind(), DomainKind::Dma | DomainKind::DmaFq) => {
+                    Err(CoreError::Geometry("driver gave no geometry after attach"))
+                }
+                None => Ok(()),
+            });
+        if let Err(e) = attached {
+            driver.release_device(id);
+            if new_group {
+                self.state.lock().groups.remove(&group.id);
+            }
+            return Err(e);
+        }
+        let direct = group.default_domain.kind() == DomainKind::Identity;
+        group.members.lock().push(id);
+        let dev = Arc::new(Device {
+            id,
+            desc,
+            instance: inst,
+            driver,
+            group: RwLock::new(Some(group.clone())),
+            released: AtomicBool::new(false),
+            direct,
+            direct_maps: Mutex::new(BTreeMap::new()),
+        });
+        self.state.lock().devices.insert(id, dev.clone());
+        self.log.printk(
+            Level::Info,
+            &dev_line(
+                &dev.desc.log_name,
+                &format!("Adding to iommu group {}", group.id),
+            ),
+        );
+        Ok(id)
+    }
+
+    fn new_group(
+        &self,
+        driver: &Arc<dyn IommuDriver>,
+        inst: InstanceId,
+        key: Option<u64>,
+        dev: DeviceId,
+    ) -> Result<Arc<Group>, CoreError> {
+        let kind = driver
+            .def_domain_kind(dev)
+            .unwrap_or(if self.cfg.passthrough {
+                DomainKind::Identity
+            } else if self.cfg.strict {
+                DomainKind::Dma
+            } else {
+                DomainKind::DmaFq
+            });
+        let (kind, handle) = match driver.domain_alloc(kind) {
+            Ok(h) => (kind, h),
+            // A DMA_FQ domain the driver cannot do falls back to strict.
+            Err(_) if kind == DomainKind::DmaFq => {
+                (DomainKind::Dma, driver.domain_alloc(DomainKind::Dma)?)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut st = self.state.lock();
+        let did = DomainId(st.next_domain);
+        st.next_domain += 1;
+        let domain = Arc::new(Domain::new(did, kind, inst.0, driver.clone(), handle));
+        // ida_alloc: the lowest free number.
+        let mut gid = 0;
+        for &used in st.groups.keys() {
+            if used != gid {
+                break;
+            }
+            gid += 1;
+        }
+        let group = Arc::new(Group {
+            id: gid,
+            instance: inst,
+            key,
+            members: Mutex::new(Vec::new()),
+            default_domain: domain.clone(),
+            domain: Mutex::new(domain),
+        });
+        st.groups.insert(gid, group.clone());
+        self.counters.groups_created.fetch_add(1, Ordering::Relaxed);
+        Ok(group)
+    }
+
+    /// Release a device from its IOMMU (`iommu_release_device`): the driver forgets the master,
+    /// then the device leaves its group (`Removing from iommu group N`) and its group pointer
+    /// becomes NULL; an empty group is freed with its domains. A second release is a no-op.
+    pub fn release_device(&self, dev: DeviceId) {
+        let _p = self.probe_lock.lock();
+        self.release_locked(dev);
+    }
+
+    fn release_locked(&self, id: DeviceId) {
+        let Some(dev) = self.state.lock().devices.get(&id).cloned() else {
+            return;
+        };
+        if dev.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.counters
+            .devices_released
+            .fetch_add(1, Ordering::Relaxed);
+        dev.driver.release_device(id);
+        sched_point(Point::Kernel);
+        // iommu_group_remove_device.
+        let Some(group) = dev.group.read().clone() else {
+            return;
+        };
+        self.log.printk(
+            Level::Info,
+            &dev_line(
+                &dev.desc.log_name,
+                &format!("Removing from iommu group {}", group.id),
+            ),
+        );
+        let now_empty = {
+            let mut m = group.members.lock();
+            m.retain(|&d| d != id);
+            m.is_empty()
+        };
+        // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their whole
+        // duration, so this waits for calls in flight and later calls see the release.
+        *dev.group.write() = None;
+        sched_point(Point::Kernel);
+        if now_empty {
+            let removed = self.state.lock().groups.remove(&group.id);
+            group.default_domain.set_dying();
+            group.domain.lock().set_dying();
+            self.counters.groups_freed.fetch_add(1, Ordering::Relaxed);
+            // The domains are freed in the driver when the last in-flight call drops them.
+            drop(removed);
+        }
+        drop(group);
+    }
+
+    /// The group number of a device (`None` after release).
+    pub fn group_of(&self, dev: DeviceId) -> Option<u32> {
+        let d = self.state.lock().devices.get(&dev).cloned()?;
+        let g = d.group.read().as_ref().map(|g| g.id);
+        g
+    }
+
+    /// Devices of a group, in join order.
+    pub fn group_members(&self, group: u32) -> Vec<DeviceId> {
+        let g = self.state.lock().groups.get(&group).cloned();
+        g.map(|g| g.members.lock().clone()).unwrap_or_default()
+    }
+
+    /// Live group numbers.
+    pub fn groups(&self) -> Vec<u32> {
+        self.state.lock().groups.keys().copied().collect()
+    }
+
+    /// The device's Linux name.
+    pub fn log_name(&self, dev: DeviceId) -> Option<String> {
+        self.state
+            .lock()
+            .devices
+            .get(&dev)
+            .map(|d| d.desc.log_name.clone())
+    }
+
+    /// Whether the device was released from its IOMMU.
+    pub fn is_released(&self, dev: DeviceId) -> Option<bool> {
+        self.state
+            .lock()
+            .devices
+            .get(&dev)
+            .map(|d| d.released.load(Ordering::Acquire))
+    }
+
+    /// The default domain of a device's group (`iommu_get_dma_domain`, checked).
+    pub fn default_domain(&self, dev: DeviceId) -> Option<Arc<Domain>> {
+        let d = self.device(dev)?;
+        let g = d.group.read().as_ref().map(|g| g.default_domain.clone());
+        g
+    }
+
+    /// The domain currently attached to a device's group.
+    pub fn attached_domain(&self, dev: DeviceId) -> Option<Arc<Domain>> {
+        let d = self.device(dev)?;
+        let g = d.group.read().clone()?;
+        let dom = g.domain.lock().clone();
+        Some(dom)
+    }
+
+    pub(crate) fn device(&self, dev: DeviceId) -> Option<Arc<Device>> {
+        self.state.lock().devices.get(&dev).cloned()
+    }
+
+    /// Allocate an unmanaged domain on an instance (`iommu_domain_alloc`), for a driver that
+    /// manages its own IOVAs with [`Self::iommu_map`].
+    pub fn alloc_unmanaged(&self, inst: InstanceId) -> Result<Arc<Domain>, CoreError> {
+        let driver = self
+            .state
+            .lock()
+            .instances
+            .get(&inst)
+            .cloned()
+            .ok_or(CoreError::NoInstance(inst.0))?;
+        let handle = driver.domain_alloc(DomainKind::Unmanaged)?;
+        let mut st = self.state.lock();
+        let did = DomainId(st.next_domain);
+        st.next_domain += 1;
+        Ok(Arc::new(Domain::new(
+            did,
+            DomainKind::Unmanaged,
+            inst.0,
+            driver,
+            handle,
+        )))
+    }
+
+    /// Attach `domain` to the device's whole group (`iommu_attach_device`).
+    pub fn attach_device(&self, dev: DeviceId, domain: &Arc<Domain>) -> Result<(), CoreError> {
+        let d = self.device(dev).ok_or(CoreError::NoDevice(dev.0))?;
+        let g = d.group.read().clone().ok_or(CoreError::NoGroup(dev.0))?;
+        if domain.instance() != g.instance.0 {
+            return Err(CoreError::WrongInstance);
+        }
+        self.attach_group(&g, domain)
+    }
+
+    /// Detach the device's group from a driver-attached domain: back to the default domain.
+    pub fn detach_device(&self, dev: DeviceId) -> Result<(), CoreError> {
+        let d = self.device(dev).ok_or(CoreError::NoDevice(dev.0))?;
+        let g = d.group.read().clone().ok_or(CoreError::NoGroup(dev.0))?;
+        let def = g.default_domain.clone();
+        self.attach_group(&g, &def)
+    }
+
+    fn attach_group(&self, g: &Arc<Group>, domain: &Arc<Domain>) -> Result<(), CoreError> {
+        let members = g.members.lock().clone();
+        let driver = domain.driver().clone();
+        for &m in &members {
+            driver.attach_dev(domain.driver_domain(), m)?;
+        }
+        if let Some(geo) = driver.geometry(domain.driver_domain()) {
+            domain.init_dma(&self.cfg, geo)?;
+        }
+        *g.domain.lock() = domain.clone();
+        Ok(())
+    }
+
+    /// `iommu_map` on an unmanaged domain: `size` bytes at `iova` to `paddr`, all aligned to the
+    /// domain's smallest page size.
+    pub fn iommu_map(
+        &self,
+        domain: &Arc<Domain>,
+        iova: u64,
+        paddr: u64,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), CoreError> {
+        if domain.kind() != DomainKind::Unmanaged {
+            return Err(CoreError::WrongKind(domain.kind()));
+        }
+        if iova.checked_add(size).is_none() || paddr.checked_add(size).is_none() {
+            return Err(CoreError::Invalid("range overflows"));
+        }
+        domain.map_range(iova, paddr, size, prot)?;
+        Ok(())
+    }
+
+    /// `iommu_unmap` on an unmanaged domain (strict). Returns the bytes unmapped.
+    pub fn iommu_unmap(
+        &self,
+        domain: &Arc<Domain>,
+        iova: u64,
+        size: u64,
+    ) -> Result<u64, CoreError> {
+        if domain.kind() != DomainKind::Unmanaged {
+            return Err(CoreError::WrongKind(domain.kind()));
+        }
+        if iova.checked_add(size).is_none() {
+            return Err(CoreError::Invalid("range overflows"));
+        }
+        Ok(domain.unmap_range(iova, size, true))
+    }
+
+    /// `iommu_iova_to_phys` (0 when unmapped).
+    pub fn iova_to_phys(&self, domain: &Arc<Domain>, iova: u64) -> u64 {
+        domain.driver().iova_to_phys(domain.driver_domain(), iova)
+    }
+
+    /// Every live DMA default domain (for draining and statistics).
+    pub fn dma_domains(&self) -> Vec<Arc<Domain>> {
+        let st = self.state.lock();
+        st.groups
+            .values()
+            .map(|g| g.default_domain.clone())
+            .filter(|d| matches!(d.kind(), DomainKind::Dma | DomainKind::DmaFq))
+            .collect()
+    }
+
+    /// Flush every flush queue now (flush-all, then the IOVAs return to their allocators).
+    pub fn flush_queue_drain(&self) {
+        for d in self.dma_domains() {
+            if d.fq_poll(0, true) {
+                self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Fire the flush-queue timers that have expired at the log's current simulated time.
+    pub fn run_timers(&self) {
+        let now = self.log.now_ns();
+        for d in self.dma_domains() {
+            if d.fq_poll(now, false) {
+                self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

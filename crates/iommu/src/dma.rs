@@ -1,0 +1,653 @@
+//! The DMA API a device driver calls (dma-mapping + dma-iommu, v6.1 behaviour).
+//!
+//! Each call finds the device's group and uses the group's *default* domain, as
+//! `iommu_get_dma_domain` does. How the group pointer is read is the point of the seed bug:
+//!
+//! * safe mode: the call holds the read side of the device's group pointer for its whole
+//!   duration, so `release_device` waits for it, and a released device gets
+//!   [`DmaError::DeviceReleased`];
+//! * Linux-faithful mode: the pointer is loaded once, with scheduling points before and after
+//!   the load and nothing excluding a concurrent release; a NULL pointer is the seed's oops,
+//!   returned as [`DmaError::Oops`]. A domain whose group was freed after the load is reported
+//!   as [`DmaError::DomainDying`] (Linux would use freed memory; the library stays safe).
+
+use crate::core::{Bus, Device, IommuCore};
+use crate::domain::{Domain, MapKind, Mapping};
+use crate::error::DmaError;
+use crate::oops::{Oops, OopsPath};
+use crate::ops::*;
+use smmu_sync::atomic::Ordering;
+use smmu_sync::{sched_point, Arc, Point};
+
+/// DMA direction (Linux `enum dma_data_direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DmaDirection {
+    Bidirectional,
+    /// Device reads memory.
+    ToDevice,
+    /// Device writes memory.
+    FromDevice,
+    /// Invalid for mapping calls.
+    None,
+}
+
+impl DmaDirection {
+    /// `dma_info_to_prot`.
+    pub fn prot(self, coherent: bool) -> Option<Prot> {
+        let p = match self {
+            DmaDirection::Bidirectional => Prot::READ | Prot::WRITE,
+            DmaDirection::ToDevice => Prot::READ,
+            DmaDirection::FromDevice => Prot::WRITE,
+            DmaDirection::None => return None,
+        };
+        Some(if coherent { p | Prot::CACHE } else { p })
+    }
+}
+
+/// How a call reached the domain; keeps the group pointer's read side held in safe mode.
+enum Access<'a> {
+    /// Held only to be dropped at the end of the call.
+    Safe(#[allow(dead_code)] smmu_sync::RwLockReadGuard<'a, Option<Arc<crate::core::Group>>>),
+    Faithful,
+}
+
+/// Result of resolving a device for a DMA call.
+enum Target {
+    Direct,
+    Domain(Arc<Domain>),
+}
+
+const PAGE_4G: u64 = 1 << 32;
+
+impl IommuCore {
+    fn dma_err<T>(&self, e: DmaError) -> Result<T, DmaError> {
+        let c = if matches!(e, DmaError::Oops(_)) {
+            &self.counters.oopses
+        } else {
+            &self.counters.dma_errors
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+        Err(e)
+    }
+
+    /// `iommu_get_dma_domain`, per mode. `path` selects the oops of a NULL group (None: a call
+    /// whose Linux oops values the seed does not show; it gets the typed error instead).
+    fn resolve<'a>(
+        &self,
+        dev: &'a Device,
+        path: Option<OopsPath>,
+    ) -> Result<(Access<'a>, Target), DmaError> {
+        if dev.direct {
+            // dma-direct ops never look at the group.
+            return Ok((Access::Faithful, Target::Direct));
+        }
+        if self.cfg.linux_faithful {
+            sched_point(Point::Kernel);
+            let g = dev.group.read().clone();
+            sched_point(Point::Kernel);
+            match g {
+                Some(g) => Ok((Access::Faithful, Target::Domain(g.default_domain.clone()))),
+                None => Err(match path {
+                    Some(p) => DmaError::Oops(Oops::null_group(p)),
+                    None => self.released_err(dev),
+                }),
+            }
+        } else {
+            let guard = dev.group.read();
+            let dom = match guard.as_ref() {
+                Some(g) => g.default_domain.clone(),
+                None => return Err(self.released_err(dev)),
+            };
+            Ok((Access::Safe(guard), Target::Domain(dom)))
+        }
+    }
+
+    fn released_err(&self, dev: &Device) -> DmaError {
+        if dev.released.load(Ordering::Acquire) {
+            DmaError::DeviceReleased
+        } else {
+            DmaError::NoGroup
+        }
+    }
+
+    fn granule_shift(dom: &Domain) -> Result<u32, DmaError> {
+        dom.lock()
+            .iova
+            .as_ref()
+            .map(|i| i.params().shift)
+            .ok_or(DmaError::Invalid("domain has no DMA IOVA space"))
+    }
+
+    /// The inclusive IOVA PFN limit for a device (`iommu_dma_alloc_iova`).
+    fn iova_alloc(&self, dev: &Device, dom: &Domain, pages: u64) -> Result<u64, DmaError> {
+        let mut st = dom.lock();
+        if dom.is_dying() {
+            return Err(DmaError::DomainDying);
+        }
+        let iova = st
+            .iova
+            .as_mut()
+            .ok_or(DmaError::Invalid("domain has no DMA IOVA space"))?;
+        let p = iova.params();
+        let mut limit = dev.desc.dma_mask;
+        if dev.desc.bus_dma_limit != 0 {
+            limit = limit.min(dev.desc.bus_dma_limit);
+        }
+        let limit = limit.min((p.end_pfn << p.shift) | ((1u64 << p.shift) - 1));
+        let limit_pfn = limit >> p.shift;
+        let mut got = None;
+        if limit > PAGE_4G - 1 && !self.cfg.forcedac && dev.desc.bus == Bus::Pci {
+            got = iova.alloc_fast(pages, (PAGE_4G - 1) >> p.shift, false);
+        }
+        if got.is_none() {
+            got = iova.alloc_fast(pages, limit_pfn, true);
+        }
+        got.ok_or(DmaError::NoIovaSpace {
+            size: pages << p.shift,
+        })
+    }
+
+    /// Map `len` bytes (granule aligned) at a fresh IOVA; returns the IOVA PFN.
+    fn map_fresh(
+        &self,
+        dev: &Device,
+        dom: &Domain,
+        shift: u32,
+        chunks: &[(u64, u64)],
+        prot: Prot,
+    ) -> Result<(u64, u64), DmaError> {
+        let total: u64 = chunks.iter().map(|c| c.1).sum();
+        let pages = total >> shift;
+        let pfn = self.iova_alloc(dev, dom, pages)?;
+        let base = pfn << shift;
+        let mut off = 0;
+        for &(pa, len) in chunks {
+            if let Err(e) = dom.map_range(base + off, pa, len, prot) {
+                if off > 0 {
+                    dom.unmap_range(base, off, true);
+                }
+                if let Some(i) = dom.lock().iova.as_mut() {
+                    i.free_fast(pfn, pages);
+                }
+                return Err(e.into());
+            }
+            off += len;
+        }
+        Ok((pfn, pages))
+    }
+
+    /// Tear down a mapping whose record was already removed: unmap, then free or queue the IOVA.
+    fn unmap_fresh(&self, dom: &Domain, m: &Mapping, shift: u32) {
+        let lazy = dom.kind() == DomainKind::DmaFq;
+        let bytes = m.pages << shift;
+        dom.unmap_range(m.pfn << shift, bytes, !lazy);
+        if lazy {
+            let flushes = dom.fq_queue(m.pfn, m.pages, self.log.now_ns());
+            self.counters
+                .fq_flushes
+                .fetch_add(flushes, Ordering::Relaxed);
+        } else if let Some(i) = dom.lock().iova.as_mut() {
+            i.free_fast(m.pfn, m.pages);
+        }
+    }
+
+    fn poll_fq(&self, dom: &Domain) {
+        if dom.kind() == DomainKind::DmaFq && dom.fq_poll(self.log.now_ns(), false) {
+            self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `dma_map_page_attrs`: map `size` bytes at physical `paddr` for the device; returns the
+    /// DMA address (IOVA plus the offset within the granule; the physical address itself for
+    /// an identity default domain).
+    pub fn dma_map_page(
+        &self,
+        dev: DeviceId,
+        paddr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<u64, DmaError> {
+        let r = self.map_page_inner(dev, paddr, size, dir);
+        match r {
+            Ok(a) => {
+                self.counters.maps.fetch_add(1, Ordering::Relaxed);
+                Ok(a)
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    fn map_page_inner(
+        &self,
+        id: DeviceId,
+        paddr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<u64, DmaError> {
+        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
+        let (access, target) = self.resolve(&dev, Some(OopsPath::MapPage))?;
+        let prot = dir
+            .prot(dev.desc.coherent)
+            .ok_or(DmaError::Invalid("DMA_NONE direction"))?;
+        if size == 0 || paddr.checked_add(size).is_none() {
+            return Err(DmaError::Invalid("zero or overflowing size"));
+        }
+        let dom = match target {
+            Target::Direct => return self.direct_map(&dev, paddr, size, dir),
+            Target::Domain(d) => d,
+        };
+        if dom.kind() == DomainKind::Identity {
+            return self.direct_map_in(&dev, &dom, paddr, size, dir);
+        }
+        self.poll_fq(&dom);
+        let shift = Self::granule_shift(&dom)?;
+        let g = 1u64 << shift;
+        let off = paddr & (g - 1);
+        let len = (size + off)
+            .checked_add(g - 1)
+            .ok_or(DmaError::Invalid("overflowing size"))?
+            & !(g - 1);
+        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &[(paddr - off, len)], prot)?;
+        let handle = (pfn << shift) + off;
+        dom.lock().maps.insert(
+            handle,
+            Mapping {
+                pfn,
+                pages,
+                size,
+                dir,
+                kind: MapKind::Page,
+            },
+        );
+        drop(access);
+        Ok(handle)
+    }
+
+    /// `dma_unmap_page_attrs`: undo a [`Self::dma_map_page`] with the same size and direction.
+    pub fn dma_unmap_page(
+        &self,
+        dev: DeviceId,
+        addr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<(), DmaError> {
+        match self.unmap_inner(dev, addr, size, dir, Some(OopsPath::UnmapPage), |k| {
+            *k == MapKind::Page
+        }) {
+            Ok(_) => {
+                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    /// Validate and remove the record at `addr`, then unmap. Returns the removed record.
+    fn unmap_inner(
+        &self,
+        id: DeviceId,
+        addr: u64,
+        size: u64,
+        dir: DmaDirection,
+        path: Option<OopsPath>,
+        kind_ok: impl Fn(&MapKind) -> bool,
+    ) -> Result<Option<Mapping>, DmaError> {
+        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
+        let (access, target) = self.resolve(&dev, path)?;
+        let dom = match target {
+            Target::Direct => {
+                return self.direct_unmap(&dev, None, addr, size, dir).map(|_| None);
+            }
+            Target::Domain(d) => d,
+        };
+        if dom.kind() == DomainKind::Identity {
+            return self
+                .direct_unmap(&dev, Some(&dom), addr, size, dir)
+                .map(|_| None);
+        }
+        let shift = Self::granule_shift(&dom)?;
+        let m = {
+            let mut st = dom.lock();
+            let m = st.maps.get(&addr).ok_or(DmaError::NotMapped { addr })?;
+            if !kind_ok(&m.kind) {
+                return Err(DmaError::WrongKind { addr });
+            }
+            if m.size != size {
+                return Err(DmaError::WrongSize {
+                    addr,
+                    mapped: m.size,
+                    requested: size,
+                });
+            }
+            if m.dir != dir {
+                return Err(DmaError::WrongDirection { addr });
+            }
+            st.maps.remove(&addr)
+        };
+        let Some(m) = m else {
+            return Err(DmaError::NotMapped { addr });
+        };
+        self.unmap_fresh(&dom, &m, shift);
+        self.poll_fq(&dom);
+        drop(access);
+        Ok(Some(m))
+    }
+
+    /// `dma_map_sg`: one IOVA range for the whole list (each segment padded to the granule),
+    /// returned per segment as (DMA address, length). Segments are not merged.
+    pub fn dma_map_sg(
+        &self,
+        dev: DeviceId,
+        segs: &[(u64, u64)],
+        dir: DmaDirection,
+    ) -> Result<Vec<(u64, u64)>, DmaError> {
+        match self.map_sg_inner(dev, segs, dir) {
+            Ok(v) => {
+                self.counters.maps.fetch_add(1, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    fn map_sg_inner(
+        &self,
+        id: DeviceId,
+        segs: &[(u64, u64)],
+        dir: DmaDirection,
+    ) -> Result<Vec<(u64, u64)>, DmaError> {
+        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
+        let (access, target) = self.resolve(&dev, None)?;
+        let prot = dir
+            .prot(dev.desc.coherent)
+            .ok_or(DmaError::Invalid("DMA_NONE direction"))?;
+        if segs.is_empty()
+            || segs
+                .iter()
+                .any(|&(pa, len)| len == 0 || pa.checked_add(len).is_none())
+        {
+            return Err(DmaError::Invalid("empty scatterlist or bad segment"));
+        }
+        let dom = match target {
+            Target::Direct => {
+                let mut out = Vec::with_capacity(segs.len());
+                for (i, &(pa, len)) in segs.iter().enumerate() {
+                    match self.direct_map(&dev, pa, len, dir) {
+                        Ok(a) => out.push((a, len)),
+                        Err(e) => {
+                            for &(pa2, len2) in &segs[..i] {
+                                let _ = self.direct_unmap(&dev, None, pa2, len2, dir);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+            Target::Domain(d) => d,
+        };
+        if dom.kind() == DomainKind::Identity {
+            return Err(DmaError::Invalid("sg on an identity default domain"));
+        }
+        self.poll_fq(&dom);
+        let shift = Self::granule_shift(&dom)?;
+        let g = 1u64 << shift;
+        let mut chunks = Vec::with_capacity(segs.len());
+        for &(pa, len) in segs {
+            let off = pa & (g - 1);
+            let l = (len + off)
+                .checked_add(g - 1)
+                .ok_or(DmaError::Invalid("overflowing segment"))?
+                & !(g - 1);
+            chunks.push((pa - off, l));
+        }
+        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &chunks, prot)?;
+        let mut out = Vec::with_capacity(segs.len());
+        let mut cursor = pfn << shift;
+        for (&(pa, len), &(_, l)) in segs.iter().zip(&chunks) {
+            out.push((cursor + (pa & (g - 1)), len));
+            cursor += l;
+        }
+        let size = segs.iter().map(|s| s.1).sum();
+        dom.lock().maps.insert(
+            out[0].0,
+            Mapping {
+                pfn,
+                pages,
+                size,
+                dir,
+                kind: MapKind::Sg(out.clone()),
+            },
+        );
+        drop(access);
+        Ok(out)
+    }
+
+    /// `dma_unmap_sg`: undo a [`Self::dma_map_sg`]; `segs` is the list it returned.
+    pub fn dma_unmap_sg(
+        &self,
+        dev: DeviceId,
+        segs: &[(u64, u64)],
+        dir: DmaDirection,
+    ) -> Result<(), DmaError> {
+        let Some(&(first, _)) = segs.first() else {
+            return self.dma_err(DmaError::Invalid("empty scatterlist"));
+        };
+        let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
+        let is_direct = self.device(dev).is_some_and(|d| d.direct);
+        let r = if is_direct {
+            // Direct mappings are per segment.
+            let mut r = Ok(None);
+            for &(a, l) in segs {
+                if let Err(e) = self.unmap_inner(dev, a, l, dir, None, |_| true) {
+                    r = Err(e);
+                }
+            }
+            r
+        } else {
+            let want = segs.to_vec();
+            self.unmap_inner(dev, first, size, dir, None, move |k| {
+                *k == MapKind::Sg(want.clone())
+            })
+        };
+        match r {
+            Ok(_) => {
+                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    /// `dma_alloc_coherent`: zeroed memory from the core's frame allocator, mapped
+    /// bidirectionally. Returns (physical address for the CPU, DMA address for the device).
+    pub fn dma_alloc_coherent(&self, dev: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
+        match self.alloc_coherent_inner(dev, size) {
+            Ok(v) => {
+                self.counters.maps.fetch_add(1, Ordering::Relaxed);
+                Ok(v)
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    fn alloc_coherent_inner(&self, id: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
+        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
+        let (access, target) = self.resolve(&dev, None)?;
+        if size == 0 || size > physmem::FRAME_SIZE << 10 {
+            return Err(DmaError::Invalid("coherent size must be 1 byte to 4 MiB"));
+        }
+        let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
+        let dir = DmaDirection::Bidirectional;
+        let dom = match target {
+            Target::Direct => None,
+            Target::Domain(d) if d.kind() == DomainKind::Identity => None,
+            Target::Domain(d) => Some(d),
+        };
+        let pa = self.coherent.alloc(alloc)?;
+        let Some(dom) = dom else {
+            // dma-direct: the device uses the physical address.
+            if pa + alloc - 1 > dev.desc.dma_mask {
+                let _ = self.coherent.free(pa, alloc);
+                return Err(DmaError::BeyondMask { paddr: pa });
+            }
+            self.direct_record(&dev, pa, size, dir, true);
+            return Ok((pa, pa));
+        };
+        let prot = dir.prot(dev.desc.coherent).unwrap_or(Prot::READ);
+        let res = Self::granule_shift(&dom).and_then(|shift| {
+            let g = 1u64 << shift;
+            let len = alloc.div_ceil(g) * g;
+            self.map_fresh(&dev, &dom, shift, &[(pa, len)], prot)
+                .map(|r| (r, shift))
+        });
+        let ((pfn, pages), shift) = match res {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = self.coherent.free(pa, alloc);
+                return Err(e);
+            }
+        };
+        let handle = pfn << shift;
+        dom.lock().maps.insert(
+            handle,
+            Mapping {
+                pfn,
+                pages,
+                size,
+                dir,
+                kind: MapKind::Coherent { pa, alloc },
+            },
+        );
+        drop(access);
+        Ok((pa, handle))
+    }
+
+    /// `dma_free_coherent`: undo a [`Self::dma_alloc_coherent`] (same size and addresses).
+    pub fn dma_free_coherent(
+        &self,
+        dev: DeviceId,
+        size: u64,
+        cpu_pa: u64,
+        dma: u64,
+    ) -> Result<(), DmaError> {
+        let is_direct = self.device(dev).is_some_and(|d| d.direct);
+        let r = if is_direct {
+            self.unmap_inner(dev, dma, size, DmaDirection::Bidirectional, None, |_| true)
+                .and_then(|_| {
+                    if cpu_pa != dma {
+                        return Err(DmaError::WrongKind { addr: dma });
+                    }
+                    let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
+                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+                })
+        } else {
+            self.unmap_inner(
+                dev,
+                dma,
+                size,
+                DmaDirection::Bidirectional,
+                None,
+                |k| matches!(k, MapKind::Coherent { pa, .. } if *pa == cpu_pa),
+            )
+            .and_then(|m| match m {
+                Some(Mapping {
+                    kind: MapKind::Coherent { pa, alloc },
+                    ..
+                }) => self.coherent.free(pa, alloc).map_err(DmaError::from),
+                _ => {
+                    let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
+                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+                }
+            })
+        };
+        match r {
+            Ok(()) => {
+                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => self.dma_err(e),
+        }
+    }
+
+    // --- dma-direct (identity default domain) ---
+
+    fn direct_map(
+        &self,
+        dev: &Device,
+        paddr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<u64, DmaError> {
+        if dir == DmaDirection::None {
+            return Err(DmaError::Invalid("DMA_NONE direction"));
+        }
+        if paddr + (size - 1) > dev.desc.dma_mask {
+            return Err(DmaError::BeyondMask { paddr });
+        }
+        self.direct_record(dev, paddr, size, dir, false);
+        Ok(paddr)
+    }
+
+    fn direct_map_in(
+        &self,
+        dev: &Device,
+        _dom: &Domain,
+        paddr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<u64, DmaError> {
+        self.direct_map(dev, paddr, size, dir)
+    }
+
+    /// Direct mappings are recorded in the group's default domain when there is one, else in
+    /// the device's last domain record: either way per device.
+    fn direct_record(&self, dev: &Device, pa: u64, size: u64, dir: DmaDirection, _coh: bool) {
+        let mut t = dev.direct_maps.lock();
+        *t.entry((pa, size, dir)).or_insert(0) += 1;
+    }
+
+    fn direct_unmap(
+        &self,
+        dev: &Device,
+        _dom: Option<&Domain>,
+        addr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<(), DmaError> {
+        let mut t = dev.direct_maps.lock();
+        match t.get_mut(&(addr, size, dir)) {
+            Some(c) => {
+                *c -= 1;
+                if *c == 0 {
+                    t.remove(&(addr, size, dir));
+                }
+                Ok(())
+            }
+            None => {
+                if t.keys().any(|k| k.0 == addr && k.1 != size) {
+                    let mapped = t.keys().find(|k| k.0 == addr).map_or(0, |k| k.1);
+                    Err(DmaError::WrongSize {
+                        addr,
+                        mapped,
+                        requested: size,
+                    })
+                } else if t.keys().any(|k| k.0 == addr) {
+                    Err(DmaError::WrongDirection { addr })
+                } else {
+                    Err(DmaError::NotMapped { addr })
+                }
+            }
+        }
+    }
+
+    /// Live DMA mappings of a device (translated ones in its default domain, plus direct ones).
+    pub fn live_mappings(&self, dev: DeviceId) -> usize {
+        let Some(d) = self.device(dev) else {
+            return 0;
+        };
+        let direct: usize = d.direct_maps.lock().values().map(|&c| c as usize).sum();
+        let g = d.group.read().clone();
+        direct + g.map_or(0, |g| g.default_domain.live_mappings())
+    }
+}

@@ -1,0 +1,428 @@
+//! Domains: a driver's translation context plus, for DMA domains, the IOVA allocator, the
+//! table of live DMA mappings and the flush queue.
+//!
+//! A [`Domain`] is reference counted: its group holds it, and so does every DMA API call in
+//! flight, so a group freed during a call never frees the domain under the caller. The driver's
+//! domain is freed when the last reference goes.
+
+use crate::iova::{IovaDomain, IovaParams};
+use crate::ops::*;
+use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use smmu_sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Core-assigned id of a domain (for statistics and debugging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainId(pub u32);
+
+/// What made a DMA mapping (unmaps must match).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum MapKind {
+    Page,
+    /// Segment handles and lengths, as returned to the caller.
+    Sg(Vec<(u64, u64)>),
+    /// Coherent buffer at this physical address (allocation of `alloc` bytes).
+    Coherent {
+        pa: u64,
+        alloc: u64,
+    },
+}
+
+/// One live DMA mapping, keyed by its handle in [`DmaState::maps`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    /// First IOVA page frame and page count (as allocated).
+    pub pfn: u64,
+    pub pages: u64,
+    /// Bytes the caller asked for.
+    pub size: u64,
+    pub dir: crate::DmaDirection,
+    pub kind: MapKind,
+}
+
+/// One flush-queue entry: an IOVA range waiting for a flush-all.
+#[derive(Debug, Clone, Copy)]
+struct FqEntry {
+    pfn: u64,
+    pages: u64,
+    counter: u64,
+}
+
+/// Lazy-invalidation queue of one domain (dma-iommu's per-CPU ring; one ring here).
+#[derive(Debug)]
+pub(crate) struct FlushQueue {
+    ring: VecDeque<FqEntry>,
+    cap: usize,
+    timeout_ns: u64,
+    /// Simulated time at which the timer fires.
+    deadline: Option<u64>,
+}
+
+/// Mutable DMA state of a domain, under the domain lock.
+#[derive(Debug)]
+pub(crate) struct DmaState {
+    pub iova: Option<IovaDomain>,
+    pub maps: BTreeMap<u64, Mapping>,
+    pub fq: Option<FlushQueue>,
+}
+
+/// A domain as the core holds it.
+pub struct Domain {
+    id: DomainId,
+    kind: DomainKind,
+    instance: u32,
+    driver: Arc<dyn IommuDriver>,
+    handle: DriverDomain,
+    dying: AtomicBool,
+    state: Mutex<DmaState>,
+    fq_start: AtomicU64,
+    fq_finish: AtomicU64,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("handle", &self.handle)
+            .finish()
+    }
+}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        self.driver.domain_free(self.handle);
+    }
+}
+
+/// Choose the largest page size of `bitmap` usable at `iova`/`paddr` for `size` bytes, and how
+/// many such pages to map before a larger size could take over.
+pub(crate) fn pgsize_for(bitmap: u64, iova: u64, paddr: u64, size: u64) -> Option<(u64, u64)> {
+    if size == 0 {
+        return None;
+    }
+    let addr_merge = iova | paddr;
+    // Page sizes no larger than what remains and aligned for both addresses.
+    let floor = 63 - size.leading_zeros();
+    let mut sizes = bitmap & (u64::MAX >> (63 - floor));
+    if addr_merge != 0 {
+        let low = addr_merge & addr_merge.wrapping_neg();
+        sizes &= low | (low - 1);
+    }
+    if sizes == 0 {
+        return None;
+    }
+    let pgsize = 1u64 << (63 - sizes.leading_zeros());
+    let mut count = size / pgsize;
+    // Stop where the next larger page size becomes aligned for both addresses.
+    let larger = bitmap & !((pgsize << 1).wrapping_sub(1));
+    if larger != 0 {
+        let next = 1u64 << larger.trailing_zeros();
+        let offset = iova & (next - 1);
+        if (iova ^ paddr) & (next - 1) == 0 && offset != 0 {
+            count = count.min((next - offset) / pgsize);
+        }
+    }
+    Some((pgsize, count.max(1)))
+}
+
+impl Domain {
+    pub(crate) fn new(
+        id: DomainId,
+        kind: DomainKind,
+        instance: u32,
+        driver: Arc<dyn IommuDriver>,
+        handle: DriverDomain,
+    ) -> Domain {
+        Domain {
+            id,
+            kind,
+            instance,
+            driver,
+            handle,
+            dying: AtomicBool::new(false),
+            state: Mutex::new(DmaState {
+                iova: None,
+                maps: BTreeMap::new(),
+                fq: None,
+            }),
+            fq_start: AtomicU64::new(0),
+            fq_finish: AtomicU64::new(0),
+        }
+    }
+
+    /// The core's id of this domain.
+    pub fn id(&self) -> DomainId {
+        self.id
+    }
+
+    /// Kind (DMA, DMA_FQ, identity, unmanaged...).
+    pub fn kind(&self) -> DomainKind {
+        self.kind
+    }
+
+    /// The driver's handle.
+    pub fn driver_domain(&self) -> DriverDomain {
+        self.handle
+    }
+
+    /// The IOMMU instance the domain belongs to.
+    pub fn instance(&self) -> u32 {
+        self.instance
+    }
+
+    /// Whether the domain's group was freed (no new DMA mappings).
+    pub fn is_dying(&self) -> bool {
+        self.dying.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_dying(&self) {
+        self.dying.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn driver(&self) -> &Arc<dyn IommuDriver> {
+        &self.driver
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, DmaState> {
+        self.state.lock()
+    }
+
+    /// Live DMA mappings (streaming, sg and coherent).
+    pub fn live_mappings(&self) -> usize {
+        self.state.lock().maps.len()
+    }
+
+    /// IOVA entries waiting in the flush queue.
+    pub fn fq_len(&self) -> usize {
+        self.state.lock().fq.as_ref().map_or(0, |q| q.ring.len())
+    }
+
+    /// A copy of the IOVA allocator's counters and free-page count, if the domain has one.
+    pub fn iova_stats(&self) -> Option<(crate::iova::IovaStats, u64, u64)> {
+        let st = self.state.lock();
+        st.iova
+            .as_ref()
+            .map(|i| (i.stats(), i.free_pages(), i.cached_pages()))
+    }
+
+    /// Set up the IOVA allocator once the driver has finalised the domain (iommu_dma_init_domain).
+    pub(crate) fn init_dma(
+        &self,
+        cfg: &crate::CoreConfig,
+        geometry: Geometry,
+    ) -> Result<(), crate::CoreError> {
+        use crate::CoreError;
+        if !matches!(self.kind, DomainKind::Dma | DomainKind::DmaFq) {
+            return Ok(());
+        }
+        let mut st = self.state.lock();
+        if st.iova.is_some() {
+            return Ok(());
+        }
+        if geometry.pgsize_bitmap == 0 || geometry.aperture_end < geometry.aperture_start {
+            return Err(CoreError::Geometry("empty aperture or no page sizes"));
+        }
+        let shift = geometry.pgsize_bitmap.trailing_zeros();
+        let start_pfn = (geometry.aperture_start >> shift).max(1);
+        let end_pfn = geometry.aperture_end >> shift;
+        let mut iova = IovaDomain::new(IovaParams {
+            shift,
+            start_pfn,
+            end_pfn,
+            rcache: cfg.iova_rcache,
+        })
+        .map_err(|_| CoreError::Geometry("aperture too large for the IOVA allocator"))?;
+        for &(base, len) in &cfg.reserved_regions {
+            if len > 0 {
+                iova.reserve(base >> shift, (base.saturating_add(len - 1)) >> shift);
+            }
+        }
+        st.iova = Some(iova);
+        if self.kind == DomainKind::DmaFq {
+            st.fq = Some(FlushQueue {
+                ring: VecDeque::with_capacity(cfg.fq_size),
+                cap: cfg.fq_size.max(1),
+                timeout_ns: cfg.fq_timeout_ns,
+                deadline: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Map `[iova, iova + size)` to `paddr` in page-size chunks; undo on failure.
+    pub(crate) fn map_range(
+        &self,
+        iova: u64,
+        paddr: u64,
+        size: u64,
+        prot: Prot,
+    ) -> Result<(), DriverError> {
+        let bitmap = self
+            .driver
+            .geometry(self.handle)
+            .map(|g| g.pgsize_bitmap)
+            .ok_or(DriverError::Invalid("domain not finalised".into()))?;
+        let min = 1u64 << bitmap.trailing_zeros();
+        if (iova | paddr | size) & (min - 1) != 0 || size == 0 {
+            return Err(DriverError::Invalid(format!(
+                "unaligned map iova {iova:#x} pa {paddr:#x} size {size:#x}"
+            )));
+        }
+        let mut done = 0;
+        while done < size {
+            let Some((pgsize, count)) = pgsize_for(bitmap, iova + done, paddr + done, size - done)
+            else {
+                break;
+            };
+            match self
+                .driver
+                .map_pages(self.handle, iova + done, paddr + done, pgsize, count, prot)
+            {
+                Ok(mapped) if mapped > 0 => done += mapped,
+                Ok(_) => {
+                    self.unmap_range(iova, done, true);
+                    return Err(DriverError::NoSpace("driver mapped nothing".into()));
+                }
+                Err(e) => {
+                    if done > 0 {
+                        self.unmap_range(iova, done, true);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmap `[iova, iova + size)`; `sync` completes the invalidation now (strict), otherwise
+    /// the gather is marked queued and a later flush-all covers it. Returns bytes unmapped.
+    pub(crate) fn unmap_range(&self, iova: u64, size: u64, sync: bool) -> u64 {
+        let Some(bitmap) = self.driver.geometry(self.handle).map(|g| g.pgsize_bitmap) else {
+            return 0;
+        };
+        let mut gather = Gather::new();
+        gather.queued = !sync;
+        let mut done = 0;
+        while done < size {
+            let Some((pgsize, count)) = pgsize_for(bitmap, iova + done, iova + done, size - done)
+            else {
+                break;
+            };
+            let n = self
+                .driver
+                .unmap_pages(self.handle, iova + done, pgsize, count, &mut gather);
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        if sync {
+            self.driver.iotlb_sync(self.handle, &mut gather);
+        }
+        done
+    }
+
+    /// Queue a freed IOVA range behind the next flush-all (lazy mode); free what earlier
+    /// flushes have covered. Returns the number of flush-alls performed.
+    pub(crate) fn fq_queue(&self, pfn: u64, pages: u64, now_ns: u64) -> u64 {
+        let mut flushes = 0;
+        loop {
+            let full = {
+                let mut st = self.state.lock();
+                let finish = self.fq_finish.load(Ordering::Acquire);
+                free_covered(&mut st, finish);
+                let DmaState { fq, iova, .. } = &mut *st;
+                let Some(q) = fq.as_mut() else {
+                    // No queue: free at once.
+                    if let Some(i) = iova.as_mut() {
+                        i.free_fast(pfn, pages);
+                    }
+                    return flushes;
+                };
+                if q.ring.len() < q.cap {
+                    q.ring.push_back(FqEntry {
+                        pfn,
+                        pages,
+                        counter: self.fq_start.load(Ordering::Acquire),
+                    });
+                    if q.deadline.is_none() {
+                        q.deadline = Some(now_ns.saturating_add(q.timeout_ns));
+                    }
+                    false
+                } else {
+                    true
+                }
+            };
+            if !full {
+                return flushes;
+            }
+            self.flush_all_now();
+            flushes += 1;
+        }
+    }
+
+    /// start++, flush the IOTLB, finish++ (no domain lock held across the driver call).
+    fn flush_all_now(&self) {
+        self.fq_start.fetch_add(1, Ordering::AcqRel);
+        self.driver.flush_iotlb_all(self.handle);
+        self.fq_finish.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The flush-queue timer: if it has expired at `now_ns` (or `force`), flush everything and
+    /// return the covered IOVAs to the allocator. Returns whether a flush-all ran.
+    pub(crate) fn fq_poll(&self, now_ns: u64, force: bool) -> bool {
+        {
+            let mut st = self.state.lock();
+            let Some(q) = st.fq.as_mut() else {
+                return false;
+            };
+            let due = q.deadline.is_some_and(|d| now_ns >= d) || (force && !q.ring.is_empty());
+            if !due {
+                return false;
+            }
+            q.deadline = None;
+        }
+        self.flush_all_now();
+        let mut st = self.state.lock();
+        let finish = self.fq_finish.load(Ordering::Acquire);
+        free_covered(&mut st, finish);
+        true
+    }
+}
+
+/// Free every queued entry a completed flush covers.
+fn free_covered(st: &mut DmaState, finish: u64) {
+    let DmaState { fq, iova, .. } = st;
+    let (Some(q), Some(iova)) = (fq.as_mut(), iova.as_mut()) else {
+        return;
+    };
+    while let Some(e) = q.ring.front() {
+        if e.counter >= finish {
+            break;
+        }
+        iova.free_fast(e.pfn, e.pages);
+        q.ring.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_choice() {
+        let bm = 0x1000 | 0x20_0000 | 0x4000_0000;
+        assert_eq!(pgsize_for(bm, 0x1000, 0x5000, 0x3000), Some((0x1000, 3)));
+        assert_eq!(
+            pgsize_for(bm, 0x20_0000, 0x40_0000, 0x40_0000),
+            Some((0x20_0000, 2))
+        );
+        // 4 KiB pages until the 2 MiB boundary, then a block.
+        assert_eq!(
+            pgsize_for(bm, 0x1f_f000, 0x3f_f000, 0x20_1000),
+            Some((0x1000, 1))
+        );
+        assert_eq!(pgsize_for(bm, 0x800, 0, 0x1000), None);
+    }
+}

@@ -1,0 +1,242 @@
+//! An in-memory [`IommuDriver`] for tests and benchmarks of the core: page tables are a
+//! `BTreeMap` per domain, invalidations are counted, and groups follow the first stream ID.
+//! It models no hardware; the real driver is the `arm-smmu` crate.
+
+use crate::ops::*;
+use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use smmu_sync::Mutex;
+use std::collections::BTreeMap;
+
+/// One fake domain.
+#[derive(Debug, Default)]
+struct FakeDomain {
+    kind: Option<DomainKind>,
+    finalised: bool,
+    /// IOVA page -> (physical page, prot).
+    pt: BTreeMap<u64, (u64, Prot)>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    next: u32,
+    domains: BTreeMap<u32, FakeDomain>,
+    masters: BTreeMap<DeviceId, FwSpec>,
+    released: Vec<DeviceId>,
+}
+
+/// Counters of what the core asked of the fake driver.
+#[derive(Debug, Default)]
+pub struct FakeCounters {
+    pub iotlb_syncs: AtomicU64,
+    pub flush_alls: AtomicU64,
+    pub maps: AtomicU64,
+    pub unmaps: AtomicU64,
+    pub domains_freed: AtomicU64,
+}
+
+/// A BTreeMap-backed IOMMU driver: 4 KiB / 2 MiB / 1 GiB pages, a 48-bit aperture.
+#[derive(Debug)]
+pub struct FakeDriver {
+    name: String,
+    state: Mutex<FakeState>,
+    /// Counters, readable by tests.
+    pub counters: FakeCounters,
+    /// When set, `map_pages` fails with `NoSpace` (to test error paths).
+    pub fail_maps: AtomicBool,
+    /// Whether the driver refuses `DmaFq` domains (then the core falls back to strict).
+    pub no_fq: bool,
+    aperture_bits: u32,
+}
+
+/// Granule of the fake driver.
+pub const FAKE_PAGE: u64 = 4096;
+
+impl FakeDriver {
+    /// A fake named like a Linux dev_printk prefix, e.g. `arm-smmu 5000000.iommu`.
+    pub fn new(name: &str) -> FakeDriver {
+        FakeDriver::with_aperture(name, 48)
+    }
+
+    /// A fake whose domains cover `[0, 2^bits)`.
+    pub fn with_aperture(name: &str, bits: u32) -> FakeDriver {
+        FakeDriver {
+            name: name.to_string(),
+            state: Mutex::new(FakeState::default()),
+            counters: FakeCounters::default(),
+            fail_maps: AtomicBool::new(false),
+            no_fq: false,
+            aperture_bits: bits.clamp(13, 52),
+        }
+    }
+
+    /// Pages mapped in a domain.
+    pub fn mapped_pages(&self, dom: DriverDomain) -> usize {
+        self.state
+            .lock()
+            .domains
+            .get(&dom.0)
+            .map_or(0, |d| d.pt.len())
+    }
+
+    /// Domains currently allocated.
+    pub fn live_domains(&self) -> usize {
+        self.state.lock().domains.len()
+    }
+
+    /// Devices released so far, in order.
+    pub fn released(&self) -> Vec<DeviceId> {
+        self.state.lock().released.clone()
+    }
+}
+
+impl IommuDriver for FakeDriver {
+    fn log_name(&self) -> &str {
+        &self.name
+    }
+
+    fn probe_device(&self, master: &MasterInfo) -> Result<(), DriverError> {
+        if master.fwspec.ids.is_empty() {
+            return Err(DriverError::NoDevice);
+        }
+        self.state
+            .lock()
+            .masters
+            .insert(master.id, master.fwspec.clone());
+        Ok(())
+    }
+
+    fn release_device(&self, dev: DeviceId) {
+        let mut st = self.state.lock();
+        st.masters.remove(&dev);
+        st.released.push(dev);
+    }
+
+    fn device_group_key(&self, dev: DeviceId) -> Option<u64> {
+        let st = self.state.lock();
+        st.masters
+            .get(&dev)
+            .and_then(|f| f.ids.first())
+            .map(|&id| u64::from(id & 0xffff))
+    }
+
+    fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {
+        if kind == DomainKind::DmaFq && self.no_fq {
+            return Err(DriverError::NotSupported);
+        }
+        let mut st = self.state.lock();
+        st.next += 1;
+        let id = st.next;
+        st.domains.insert(
+            id,
+            FakeDomain {
+                kind: Some(kind),
+                ..FakeDomain::default()
+            },
+        );
+        Ok(DriverDomain(id))
+    }
+
+    fn domain_free(&self, dom: DriverDomain) {
+        if self.state.lock().domains.remove(&dom.0).is_some() {
+            self.counters.domains_freed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn attach_dev(&self, dom: DriverDomain, dev: DeviceId) -> Result<(), DriverError> {
+        let mut st = self.state.lock();
+        if !st.masters.contains_key(&dev) {
+            return Err(DriverError::NoDevice);
+        }
+        let d = st
+            .domains
+            .get_mut(&dom.0)
+            .ok_or(DriverError::Invalid("no such domain".into()))?;
+        d.finalised = true;
+        Ok(())
+    }
+
+    fn geometry(&self, dom: DriverDomain) -> Option<Geometry> {
+        let st = self.state.lock();
+        let d = st.domains.get(&dom.0)?;
+        (d.finalised && d.kind != Some(DomainKind::Identity)).then(|| Geometry {
+            aperture_start: 0,
+            aperture_end: (1u64 << self.aperture_bits) - 1,
+            pgsize_bitmap: FAKE_PAGE | (2 << 20) | (1 << 30),
+        })
+    }
+
+    fn map_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, DriverError> {
+        if self.fail_maps.load(Ordering::Relaxed) {
+            return Err(DriverError::NoSpace("fake failure".into()));
+        }
+        let mut st = self.state.lock();
+        let d = st
+            .domains
+            .get_mut(&dom.0)
+            .ok_or(DriverError::Invalid("no such domain".into()))?;
+        let pages = pgsize / FAKE_PAGE * pgcount;
+        let first = iova / FAKE_PAGE;
+        if d.pt.range(first..first + pages).next().is_some() {
+            return Err(DriverError::Exists { iova });
+        }
+        for i in 0..pages {
+            d.pt.insert(first + i, (paddr / FAKE_PAGE + i, prot));
+        }
+        self.counters.maps.fetch_add(1, Ordering::Relaxed);
+        Ok(pgsize * pgcount)
+    }
+
+    fn unmap_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        pgsize: u64,
+        pgcount: u64,
+        gather: &mut Gather,
+    ) -> u64 {
+        let mut st = self.state.lock();
+        let Some(d) = st.domains.get_mut(&dom.0) else {
+            return 0;
+        };
+        let pages = pgsize / FAKE_PAGE * pgcount;
+        let first = iova / FAKE_PAGE;
+        let mut done = 0;
+        for i in 0..pages {
+            if d.pt.remove(&(first + i)).is_none() {
+                break;
+            }
+            done += 1;
+        }
+        if done > 0 {
+            gather.add_range(iova, done * FAKE_PAGE);
+            gather.pgsize = FAKE_PAGE;
+        }
+        self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
+        done * FAKE_PAGE
+    }
+
+    fn iotlb_sync(&self, _dom: DriverDomain, gather: &mut Gather) {
+        self.counters.iotlb_syncs.fetch_add(1, Ordering::Relaxed);
+        *gather = Gather::new();
+    }
+
+    fn flush_iotlb_all(&self, _dom: DriverDomain) {
+        self.counters.flush_alls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64 {
+        let st = self.state.lock();
+        st.domains
+            .get(&dom.0)
+            .and_then(|d| d.pt.get(&(iova / FAKE_PAGE)))
+            .map_or(0, |&(pfn, _)| pfn * FAKE_PAGE + iova % FAKE_PAGE)
+    }
+}

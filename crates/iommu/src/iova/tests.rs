@@ -1,0 +1,202 @@
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+fn dom(rcache: bool) -> IovaDomain {
+    // 4 KiB granule, 32-bit space, IOVA 0 excluded as Linux does.
+    IovaDomain::new(IovaParams {
+        shift: 12,
+        start_pfn: 1,
+        end_pfn: (1 << 20) - 1,
+        rcache,
+    })
+    .unwrap()
+}
+
+#[test]
+fn top_down_and_size_aligned() {
+    let mut d = dom(false);
+    assert_eq!(d.alloc_fast(1, (1 << 20) - 1, true), Some((1 << 20) - 1));
+    // 3 pages round to 4 and align to 4.
+    assert_eq!(d.alloc_fast(3, (1 << 20) - 1, true), Some((1 << 20) - 8));
+    // A lower limit (inclusive PFN) is respected.
+    assert_eq!(d.alloc_fast(2, 0x1000, true), Some(0xffe));
+    assert_eq!(d.alloc_fast(2, 0x1000, true), Some(0xffc));
+    // 40 pages: not rounded, aligned to 64; the top 64-page block is partly used.
+    let p = d.alloc_fast(40, (1 << 20) - 1, true).unwrap();
+    assert_eq!(p, (1 << 20) - 128);
+    // The rest of that block still serves smaller sizes, highest first.
+    assert_eq!(d.alloc_fast(16, (1 << 20) - 1, true), Some((1 << 20) - 32));
+}
+
+#[test]
+fn pfn_zero_and_reserved_ranges_are_never_returned() {
+    let mut d = dom(false);
+    d.reserve(0x8000, 0x80ff); // the MSI window, in pages
+    let mut got = Vec::new();
+    while let Some(p) = d.alloc_fast(1, 0x80ff + 10, true) {
+        got.push(p);
+    }
+    assert!(!got.contains(&0));
+    assert!(got.iter().all(|&p| !(0x8000..=0x80ff).contains(&p)));
+    assert_eq!(got.len() as u64, 0x80ff + 10 - 0x100); // pages 1..=0x8108 minus the window
+}
+
+#[test]
+fn rcache_hit_returns_the_freed_range() {
+    let mut d = dom(true);
+    let a = d.alloc_fast(1, (1 << 20) - 1, true).unwrap();
+    d.free_fast(a, 1);
+    assert_eq!(d.cached_pages(), 1);
+    let b = d.alloc_fast(1, (1 << 20) - 1, true).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(d.stats().rcache_hits, 1);
+    assert_eq!(d.stats().tree_allocs, 1);
+    // A cached range above a caller's limit is not handed out.
+    d.free_fast(b, 1);
+    let c = d.alloc_fast(1, 0x100, true).unwrap();
+    assert_eq!(c, 0x100);
+    assert_eq!(d.stats().rcache_hits, 1);
+}
+
+#[test]
+fn magazines_spill_to_the_depot_and_beyond() {
+    let mut d = dom(true);
+    let n = MAG_SIZE * (MAX_DEPOT_MAGS + 3);
+    let pfns: Vec<u64> = (0..n)
+        .map(|_| d.alloc_fast(1, (1 << 20) - 1, true).unwrap())
+        .collect();
+    let free_before = d.free_pages();
+    for &p in &pfns {
+        d.free_fast(p, 1);
+    }
+    // loaded + prev + 32 depot magazines stay cached; the rest went back to the tree.
+    let cached = (MAG_SIZE * (MAX_DEPOT_MAGS + 2)) as u64;
+    assert_eq!(d.cached_pages(), cached);
+    assert_eq!(d.free_pages(), free_before + n as u64 - cached);
+    d.flush_rcache();
+    assert_eq!(d.free_pages(), (1 << 20) - 1);
+}
+
+#[test]
+fn exhaustion_flushes_the_rcache_once() {
+    let mut d = IovaDomain::new(IovaParams {
+        shift: 12,
+        start_pfn: 1,
+        end_pfn: 63,
+        rcache: true,
+    })
+    .unwrap();
+    let ones: Vec<u64> = (0..63)
+        .map(|_| d.alloc_fast(1, 63, true).unwrap())
+        .collect();
+    assert_eq!(d.alloc_fast(1, 63, true), None);
+    for &p in &ones[..8] {
+        d.free_fast(p, 1);
+    }
+    // 4 pages need the tree: only after the cache is flushed can the pages merge.
+    let four = d.alloc_fast(4, 63, true);
+    assert!(four.is_some());
+    assert_eq!(d.stats().rcache_flushes, 1);
+}
+
+#[test]
+fn checked_free_rejects_misuse() {
+    let mut d = dom(true);
+    let a = d.alloc_fast(2, (1 << 20) - 1, true).unwrap();
+    assert_eq!(
+        d.free_checked_fast(a - 2, 2),
+        Err(IovaError::NotAllocated {
+            pfn: a - 2,
+            pages: 2
+        })
+    );
+    assert_eq!(d.free_checked_fast(a, 2), Ok(()));
+    assert_eq!(
+        d.free_checked_fast(a, 2),
+        Err(IovaError::NotAllocated { pfn: a, pages: 2 })
+    );
+    assert!(matches!(
+        d.free(1 << 30, 1),
+        Err(IovaError::OutOfRange { .. })
+    ));
+    let b = d.alloc(5, 1000, false).unwrap();
+    assert_eq!(b, 1001 - 5);
+    assert_eq!(d.free(b, 5), Ok(()));
+    assert!(d.free(b, 5).is_err());
+}
+
+#[test]
+fn unaligned_alloc_finds_the_highest_run() {
+    let mut d = dom(false);
+    d.reserve(100, 100);
+    d.reserve(90, 90);
+    // Window below 101: pages 91..=99 free (9 pages), 101.. above the limit.
+    assert_eq!(d.alloc(9, 100, false), Some(91));
+    assert_eq!(d.alloc(9, 100, false), Some(81));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Random alloc/free sequences: no overlap, natural alignment of the rounded size, limit
+    /// respected, top-down when uncached, and every page back at the end.
+    #[test]
+    fn allocator_properties(
+        rcache in any::<bool>(),
+        ops in proptest::collection::vec((any::<bool>(), 1u64..70, 8u64..20, any::<prop::sample::Index>()), 1..400),
+    ) {
+        let end_pfn = (1u64 << 20) - 1;
+        let mut d = dom(rcache);
+        let total = d.free_pages();
+        let mut live: BTreeMap<u64, u64> = BTreeMap::new(); // pfn -> rounded size
+        for (alloc, pages, limit_bits, pick) in ops {
+            if alloc || live.is_empty() {
+                let limit = (1u64 << limit_bits) - 1;
+                let size = if pages < 32 { pages.next_power_of_two() } else { pages };
+                let align = size.next_power_of_two();
+                // Expected top-down result when uncached: the highest aligned block whose pages
+                // are free in a model of the live set (pages in the cache count as used).
+                let expect = if rcache { None } else {
+                    let mut p = (limit + 1).checked_sub(align).map(|x| x & !(align - 1));
+                    loop {
+                        match p {
+                            Some(x) if x >= 1 => {
+                                let clash = live.range(..x + align).next_back()
+                                    .is_some_and(|(&q, &s)| q + s > x);
+                                if !clash { break Some(x) }
+                                p = x.checked_sub(align);
+                            }
+                            _ => break None,
+                        }
+                    }
+                };
+                match d.alloc_fast(pages, limit, true) {
+                    Some(p) => {
+                        prop_assert_eq!(p % align, 0, "alignment");
+                        prop_assert!(p + size - 1 <= limit, "limit");
+                        prop_assert!(p >= 1);
+                        if let Some((&q, &s)) = live.range(..p + size).next_back() {
+                            prop_assert!(q + s <= p, "overlap with {:#x}+{}", q, s);
+                        }
+                        if !rcache { prop_assert_eq!(Some(p), expect, "top-down"); }
+                        live.insert(p, size);
+                    }
+                    None => prop_assert!(rcache || expect.is_none()),
+                }
+            } else {
+                let i = pick.index(live.len());
+                let (&p, &s) = live.iter().nth(i).unwrap();
+                live.remove(&p);
+                d.free_fast(p, s);
+            }
+        }
+        for (p, s) in std::mem::take(&mut live) {
+            d.free_fast(p, s);
+        }
+        d.flush_rcache();
+        prop_assert_eq!(d.free_pages(), total);
+        prop_assert_eq!(d.cached_pages(), 0);
+        prop_assert!(d.tree().range_is(1, end_pfn + 1, true));
+    }
+}
