@@ -132,6 +132,9 @@ struct CoreState {
     next_device: u32,
     groups: BTreeMap<u32, Arc<Group>>,
     next_domain: u32,
+    /// Domains of freed groups that still had live mappings: kept so that their page tables
+    /// stay valid for whatever still holds those IOVAs.
+    orphans: Vec<Arc<Domain>>,
 }
 
 /// Counters of the core.
@@ -437,14 +440,29 @@ impl IommuCore {
         *dev.group.write() = None;
         sched_point(Point::Kernel);
         if now_empty {
-            let removed = self.state.lock().groups.remove(&group.id);
             group.default_domain.set_dying();
-            group.domain.lock().set_dying();
+            let current = group.domain.lock().clone();
+            current.set_dying();
+            let mut st = self.state.lock();
+            let removed = st.groups.remove(&group.id);
+            for d in [&group.default_domain, &current] {
+                if d.live_mappings() > 0 && !st.orphans.iter().any(|o| Arc::ptr_eq(o, d)) {
+                    st.orphans.push(d.clone());
+                }
+            }
+            drop(st);
+            drop(current);
             self.counters.groups_freed.fetch_add(1, Ordering::Relaxed);
-            // The domains are freed in the driver when the last in-flight call drops them.
+            // Otherwise the domains are freed in the driver when the last in-flight call drops
+            // them.
             drop(removed);
         }
         drop(group);
+    }
+
+    /// Domains of freed groups kept alive because they still hold mappings.
+    pub fn orphaned_domains(&self) -> Vec<Arc<Domain>> {
+        self.state.lock().orphans.clone()
     }
 
     /// The group number of a device (`None` after release).

@@ -1,0 +1,251 @@
+//! Groups, release and unregister against the seed log (ls1028a-kontron-kbox.md §6).
+
+mod common;
+use common::*;
+use iommu::*;
+
+const SEED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/seed/arm-smmu-dont-unregister-on-shutdown.txt"
+);
+
+/// The KBox masters: (name, bus, bus position, stream ID), in probe order (which is the order
+/// their groups were created: group numbers 0..=20). Bus positions are the bus-list order.
+fn kbox() -> Vec<(&'static str, Bus, u64, u32)> {
+    use Bus::*;
+    vec![
+        ("platform f080000.display", Platform, 7, 0x3d),
+        ("etnaviv-gpu f0c0000.gpu", Platform, 8, 0x3e),
+        ("etnaviv etnaviv", Platform, 9, 0x3e), // same stream: shares group 1
+        ("ahci-qoriq 3200000.sata", Platform, 5, 0x3c),
+        ("mscc_felix 0000:00:00.5", Pci, 4, 0x4d),
+        ("fsl_enetc 0000:00:00.0", Pci, 0, 0x429),
+        ("fsl_enetc 0000:00:00.1", Pci, 1, 0x42a),
+        ("fsl_enetc 0000:00:00.2", Pci, 2, 0x42b),
+        ("fsl_enetc 0000:00:00.6", Pci, 5, 0x42e),
+        ("fsl_enetc_mdio 0000:00:00.3", Pci, 3, 0x42c),
+        ("dwc3 3100000.usb", Platform, 3, 0x1),
+        ("dwc3 3110000.usb", Platform, 4, 0x2),
+        ("sdhci-esdhc 2140000.mmc", Platform, 0, 0x3a),
+        ("sdhci-esdhc 2150000.mmc", Platform, 1, 0x3b),
+        ("caam_jr 8010000.jr", Platform, 10, 0x1a),
+        ("caam_jr 8020000.jr", Platform, 11, 0x1b),
+        ("caam_jr 8030000.jr", Platform, 12, 0x1c),
+        ("caam_jr 8040000.jr", Platform, 13, 0x1d),
+        ("fsl-edma 22c0000.dma-controller", Platform, 2, 0x20),
+        ("pcieport 0001:00:00.0", Pci, 6, 0x3f01),
+        ("pcieport 0002:00:00.0", Pci, 7, 0x3f02),
+        ("fsl-qdma 8380000.dma-controller", Platform, 6, 0x21),
+    ]
+}
+
+fn probe_kbox(r: &Rig) -> Vec<DeviceId> {
+    kbox()
+        .into_iter()
+        .map(|(n, bus, pos, sid)| {
+            r.core
+                .probe_device(DeviceDesc::new(n, bus, pos, &[sid]), r.inst)
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn groups_numbered_in_creation_order_and_shared_by_key() {
+    let r = rig(CoreConfig::default());
+    let ids = probe_kbox(&r);
+    let groups: Vec<u32> = ids.iter().map(|&d| r.core.group_of(d).unwrap()).collect();
+    assert_eq!(
+        groups,
+        [0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    );
+    assert_eq!(r.core.group_members(1), [ids[1], ids[2]]);
+    assert_eq!(
+        r.log.lines()[..3],
+        [
+            "platform f080000.display: Adding to iommu group 0",
+            "etnaviv-gpu f0c0000.gpu: Adding to iommu group 1",
+            "etnaviv etnaviv: Adding to iommu group 1",
+        ]
+    );
+    assert_eq!(r.core.stats().groups_created, 21);
+    // One default domain per group.
+    assert_eq!(r.fake.live_domains(), 21);
+}
+
+#[test]
+fn group_numbers_are_reused_lowest_first() {
+    let r = rig(CoreConfig::default());
+    let a = r.core.probe_device(platform("a a", 0, 1), r.inst).unwrap();
+    let b = r.core.probe_device(platform("b b", 1, 2), r.inst).unwrap();
+    let c = r.core.probe_device(platform("c c", 2, 3), r.inst).unwrap();
+    r.core.release_device(b);
+    assert_eq!(r.core.group_of(b), None);
+    let d = r.core.probe_device(platform("d d", 3, 4), r.inst).unwrap();
+    assert_eq!([a, c, d].map(|x| r.core.group_of(x).unwrap()), [0, 2, 1]);
+    // Group 1's domain was freed in the driver when the group went away.
+    assert_eq!(
+        r.fake
+            .counters
+            .domains_freed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn unregister_releases_in_bus_order_like_the_seed() {
+    let r = rig(CoreConfig::default());
+    let ids = probe_kbox(&r);
+    r.log.clear();
+    let order = r.core.release_order(r.inst);
+    r.core.unregister(r.inst).unwrap();
+    let seed = std::fs::read_to_string(SEED).unwrap();
+    let want: Vec<&str> = seed
+        .lines()
+        .filter(|l| l.contains("Removing from iommu group"))
+        .collect();
+    assert_eq!(want.len(), 22);
+    assert_eq!(r.log.lines(), want);
+    assert!(r
+        .log
+        .records()
+        .iter()
+        .all(|rec| rec.level == klog::Level::Info));
+    // The driver saw release_device in the same order.
+    assert_eq!(r.fake.released(), order);
+    assert!(ids.iter().all(|&d| r.core.group_of(d).is_none()));
+    assert!(r.core.groups().is_empty());
+    assert_eq!(r.fake.live_domains(), 0);
+    assert_eq!(r.core.stats().devices_released, 22);
+    // Releasing again is a no-op.
+    r.core.release_device(ids[0]);
+    assert_eq!(r.log.lines().len(), 22);
+    assert_eq!(
+        r.core.unregister(r.inst),
+        Err(CoreError::NoInstance(r.inst.0))
+    );
+}
+
+#[test]
+fn shared_group_is_freed_with_its_last_member() {
+    let r = rig(CoreConfig::default());
+    let ids = probe_kbox(&r);
+    r.core.release_device(ids[1]);
+    assert_eq!(r.core.groups().len(), 21);
+    assert_eq!(r.core.group_of(ids[2]), Some(1));
+    r.core.release_device(ids[2]);
+    assert_eq!(r.core.groups().len(), 20);
+    assert_eq!(
+        r.log.lines()[22..],
+        [
+            "etnaviv-gpu f0c0000.gpu: Removing from iommu group 1",
+            "etnaviv etnaviv: Removing from iommu group 1"
+        ]
+    );
+}
+
+#[test]
+fn before_57365a04c921_unregister_keeps_groups() {
+    let r = rig(CoreConfig {
+        unregister_releases_devices: false,
+        ..CoreConfig::default()
+    });
+    let ids = probe_kbox(&r);
+    r.log.clear();
+    r.core.unregister(r.inst).unwrap();
+    assert!(r.log.lines().is_empty());
+    assert_eq!(r.core.group_of(ids[5]), Some(4));
+    // The DMA API keeps working on the devices.
+    let a = r
+        .core
+        .dma_map_page(ids[5], RAM, 1500, DmaDirection::ToDevice)
+        .unwrap();
+    r.core
+        .dma_unmap_page(ids[5], a, 1500, DmaDirection::ToDevice)
+        .unwrap();
+}
+
+#[test]
+fn probe_errors_are_typed() {
+    let r = rig(CoreConfig::default());
+    // The fake driver refuses a master without stream IDs.
+    assert_eq!(
+        r.core
+            .probe_device(DeviceDesc::new("x y", Bus::Platform, 0, &[]), r.inst),
+        Err(CoreError::Driver(DriverError::NoDevice))
+    );
+    assert_eq!(
+        r.core.probe_device(platform("x y", 0, 1), InstanceId(9)),
+        Err(CoreError::NoInstance(9))
+    );
+    assert!(r.core.groups().is_empty());
+}
+
+#[test]
+fn passthrough_gives_identity_domains_and_direct_dma() {
+    let r = rig(CoreConfig {
+        passthrough: true,
+        ..CoreConfig::default()
+    });
+    let d = r
+        .core
+        .probe_device(pci("fsl_enetc 0000:00:00.0", 0, 0x429), r.inst)
+        .unwrap();
+    assert_eq!(
+        r.core.default_domain(d).unwrap().kind(),
+        DomainKind::Identity
+    );
+    let a = r
+        .core
+        .dma_map_page(d, RAM + 0x1234, 100, DmaDirection::FromDevice)
+        .unwrap();
+    assert_eq!(a, RAM + 0x1234);
+    // Direct DMA never looks at the group: it keeps working after release, as in Linux.
+    r.core.release_device(d);
+    r.core
+        .dma_unmap_page(d, a, 100, DmaDirection::FromDevice)
+        .unwrap();
+    assert_eq!(
+        r.core.dma_unmap_page(d, a, 100, DmaDirection::FromDevice),
+        Err(DmaError::NotMapped { addr: a })
+    );
+}
+
+#[test]
+fn unmanaged_domains_map_and_attach() {
+    let r = rig(CoreConfig::default());
+    let d = r
+        .core
+        .probe_device(platform("etnaviv-gpu f0c0000.gpu", 0, 1), r.inst)
+        .unwrap();
+    let dom = r.core.alloc_unmanaged(r.inst).unwrap();
+    r.core.attach_device(d, &dom).unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        &r.core.attached_domain(d).unwrap(),
+        &dom
+    ));
+    r.core
+        .iommu_map(&dom, 0x40_0000, RAM + 0x20_0000, 0x20_3000, Prot::READ)
+        .unwrap();
+    assert_eq!(r.core.iova_to_phys(&dom, 0x40_0010), RAM + 0x20_0010);
+    assert_eq!(r.core.iova_to_phys(&dom, 0x60_2fff), RAM + 0x40_2fff);
+    assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 0x203);
+    assert_eq!(
+        r.core.iommu_unmap(&dom, 0x40_0000, 0x20_3000),
+        Ok(0x20_3000)
+    );
+    assert_eq!(r.core.iova_to_phys(&dom, 0x40_0010), 0);
+    assert!(matches!(
+        r.core.iommu_map(&dom, 0x800, RAM, 0x1000, Prot::READ),
+        Err(CoreError::Driver(DriverError::Invalid(_)))
+    ));
+    r.core.detach_device(d).unwrap();
+    assert_eq!(r.core.attached_domain(d).unwrap().kind(), DomainKind::Dma);
+    // iommu_map refuses DMA-API-managed domains.
+    let def = r.core.default_domain(d).unwrap();
+    assert_eq!(
+        r.core.iommu_map(&def, 0x1000, RAM, 0x1000, Prot::READ),
+        Err(CoreError::WrongKind(DomainKind::Dma))
+    );
+}
