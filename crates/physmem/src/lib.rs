@@ -75,20 +75,48 @@ impl Region {
     }
 }
 
+/// Frames per directory chunk (2 MiB of memory): the directory is two-level so that a large,
+/// mostly unused region (a board's gigabytes of DRAM) costs a few kilobytes until touched, and
+/// building a fresh memory per simulated run stays cheap.
+const CHUNK_FRAMES: usize = 512;
+const CHUNK_SHIFT: u32 = FRAME_SHIFT + 9;
+
+type Chunk = [OnceLock<Box<FrameWords>>; CHUNK_FRAMES];
+
 struct Bank {
     region: Region,
-    frames: Box<[OnceLock<Box<FrameWords>>]>,
+    chunks: Box<[OnceLock<Box<Chunk>>]>,
 }
 
 impl Bank {
-    fn frame(&self, pa: PhysAddr) -> &FrameWords {
-        let idx = ((pa - self.region.base) >> FRAME_SHIFT) as usize;
-        self.frames[idx].get_or_init(new_zero_frame)
+    #[inline]
+    fn split(&self, pa: PhysAddr) -> (usize, usize) {
+        let off = pa - self.region.base;
+        (
+            (off >> CHUNK_SHIFT) as usize,
+            ((off >> FRAME_SHIFT) as usize) & (CHUNK_FRAMES - 1),
+        )
     }
 
+    #[inline]
+    fn frame(&self, pa: PhysAddr) -> &FrameWords {
+        let (c, f) = self.split(pa);
+        self.chunks[c].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())))[f]
+            .get_or_init(new_zero_frame)
+    }
+
+    #[inline]
     fn frame_if_present(&self, pa: PhysAddr) -> Option<&FrameWords> {
-        let idx = ((pa - self.region.base) >> FRAME_SHIFT) as usize;
-        self.frames[idx].get().map(|b| &**b)
+        let (c, f) = self.split(pa);
+        self.chunks[c].get()?[f].get().map(|b| &**b)
+    }
+
+    fn frames_present(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter_map(|c| c.get())
+            .map(|c| c.iter().filter(|f| f.get().is_some()).count())
+            .sum()
     }
 }
 
@@ -148,7 +176,7 @@ impl PhysMem {
             .into_iter()
             .map(|region| Bank {
                 region,
-                frames: (0..region.size >> FRAME_SHIFT)
+                chunks: (0..region.size.div_ceil(1 << CHUNK_SHIFT))
                     .map(|_| OnceLock::new())
                     .collect(),
             })
@@ -168,10 +196,7 @@ impl PhysMem {
 
     /// How many frames have been touched by a write (a measure of the simulation's footprint).
     pub fn frames_materialised(&self) -> usize {
-        self.banks
-            .iter()
-            .map(|b| b.frames.iter().filter(|f| f.get().is_some()).count())
-            .sum()
+        self.banks.iter().map(|b| b.frames_present()).sum()
     }
 
     #[inline]
@@ -338,6 +363,23 @@ mod tests {
         m.read_bytes(0x8000_1003, &mut b).unwrap();
         assert_eq!(b, [0; 16]);
         assert_eq!(m.frames_materialised(), 0);
+    }
+
+    #[test]
+    fn large_regions_are_cheap_and_edges_work() {
+        // 8 GiB of DRAM plus a region that is not a multiple of the 2 MiB directory chunk.
+        let m = PhysMem::new(&[
+            Region::new(0x8_0000_0000, 8 << 30),
+            Region::new(0x1000, 0x3000),
+        ])
+        .unwrap();
+        assert_eq!(m.frames_materialised(), 0);
+        m.write_u64(0x8_0000_0000 + (8 << 30) - 8, 9).unwrap();
+        m.write_u64(0x3ff8, 7).unwrap();
+        assert_eq!(m.read_u64(0x3ff8).unwrap(), 7);
+        assert_eq!(m.read_u64(0x8_0000_0000 + (8 << 30) - 8).unwrap(), 9);
+        assert!(m.write_u64(0x4000, 1).is_err());
+        assert_eq!(m.frames_materialised(), 2);
     }
 
     #[test]
