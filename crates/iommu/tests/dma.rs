@@ -1,0 +1,365 @@
+//! The DMA API: strict and lazy invalidation, misuse, the seed's oops, IOVA limits.
+
+mod common;
+use common::*;
+use iommu::fake::FakeDriver;
+use iommu::*;
+use std::sync::atomic::Ordering::Relaxed;
+
+use DmaDirection::*;
+
+fn lazy() -> CoreConfig {
+    CoreConfig {
+        strict: false,
+        ..CoreConfig::default()
+    }
+}
+
+fn enetc(r: &Rig) -> DeviceId {
+    r.core
+        .probe_device(pci("fsl_enetc 0000:00:00.0", 0, 0x429), r.inst)
+        .unwrap()
+}
+
+#[test]
+fn map_gives_iova_plus_offset_and_translates() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    assert_eq!(dom.kind(), DomainKind::Dma);
+    let a = r
+        .core
+        .dma_map_page(d, RAM + 0x5123, 0x2000, ToDevice)
+        .unwrap();
+    assert_eq!(a & 0xfff, 0x123);
+    // PCI, 64-bit mask: 32-bit first, top-down; 0x2123 bytes need 3 pages, rounded to 4.
+    assert_eq!(a, 0x1_0000_0000 - 0x4000 + 0x123);
+    assert_eq!(r.core.iova_to_phys(&dom, a), RAM + 0x5123);
+    assert_eq!(r.core.iova_to_phys(&dom, a + 0x1fff), RAM + 0x7122);
+    assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 3);
+    r.core.dma_unmap_page(d, a, 0x2000, ToDevice).unwrap();
+    assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 0);
+    assert_eq!(r.core.stats().maps, 1);
+    assert_eq!(r.core.stats().unmaps, 1);
+}
+
+#[test]
+fn strict_unmap_syncs_and_reuses_at_once() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let a = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let syncs = r.fake.counters.iotlb_syncs.load(Relaxed);
+    r.core.dma_unmap_page(d, a, 4096, FromDevice).unwrap();
+    assert_eq!(r.fake.counters.iotlb_syncs.load(Relaxed), syncs + 1);
+    let b = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    assert_eq!(a, b, "strict: the IOVA comes straight back from the rcache");
+    assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 0);
+}
+
+#[test]
+fn lazy_unmap_waits_for_the_flush_all() {
+    let r = rig(lazy());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    assert_eq!(dom.kind(), DomainKind::DmaFq);
+    let a = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let syncs = r.fake.counters.iotlb_syncs.load(Relaxed);
+    r.core.dma_unmap_page(d, a, 4096, FromDevice).unwrap();
+    assert_eq!(
+        r.fake.counters.iotlb_syncs.load(Relaxed),
+        syncs,
+        "no sync in lazy mode"
+    );
+    assert_eq!(dom.fq_len(), 1);
+    let b = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    assert_ne!(a, b, "a queued IOVA is not reused before the flush");
+    r.core.flush_queue_drain();
+    assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 1);
+    assert_eq!(dom.fq_len(), 0);
+    let c = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    assert_eq!(a, c, "after the flush-all the IOVA is free again");
+}
+
+#[test]
+fn full_flush_queue_flushes_all() {
+    let r = rig(lazy());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    let addrs: Vec<u64> = (0..257)
+        .map(|i| {
+            r.core
+                .dma_map_page(d, RAM + i * 4096, 64, ToDevice)
+                .unwrap()
+        })
+        .collect();
+    for &a in &addrs[..256] {
+        r.core.dma_unmap_page(d, a, 64, ToDevice).unwrap();
+    }
+    assert_eq!(dom.fq_len(), 256);
+    assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 0);
+    r.core.dma_unmap_page(d, addrs[256], 64, ToDevice).unwrap();
+    assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 1);
+    assert_eq!(dom.fq_len(), 1);
+    assert_eq!(r.core.stats().fq_flushes, 1);
+}
+
+#[test]
+fn flush_queue_timer_runs_on_simulated_time() {
+    let r = rig(lazy());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    let a = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    r.core.dma_unmap_page(d, a, 4096, ToDevice).unwrap();
+    r.log.advance_ns(9_999_999);
+    r.core.run_timers();
+    assert_eq!(dom.fq_len(), 1);
+    r.log.advance_ns(1);
+    // The next DMA API call on the domain notices the expired timer.
+    let b = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    assert_eq!(dom.fq_len(), 0);
+    assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 1);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn driver_without_fq_falls_back_to_strict() {
+    let mut f = FakeDriver::new(SMMU);
+    f.no_fq = true;
+    let r = rig_with(lazy(), f);
+    let d = enetc(&r);
+    assert_eq!(r.core.default_domain(d).unwrap().kind(), DomainKind::Dma);
+}
+
+#[test]
+fn misuse_is_a_typed_error() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let a = r.core.dma_map_page(d, RAM, 100, ToDevice).unwrap();
+    assert_eq!(
+        r.core.dma_unmap_page(d, a, 200, ToDevice),
+        Err(DmaError::WrongSize {
+            addr: a,
+            mapped: 100,
+            requested: 200
+        })
+    );
+    assert_eq!(
+        r.core.dma_unmap_page(d, a, 100, FromDevice),
+        Err(DmaError::WrongDirection { addr: a })
+    );
+    assert_eq!(
+        r.core.dma_unmap_page(d, a + 4096, 100, ToDevice),
+        Err(DmaError::NotMapped { addr: a + 4096 })
+    );
+    assert!(matches!(
+        r.core.dma_unmap_sg(d, &[(a, 100)], ToDevice),
+        Err(DmaError::WrongKind { .. })
+    ));
+    r.core.dma_unmap_page(d, a, 100, ToDevice).unwrap();
+    assert_eq!(
+        r.core.dma_unmap_page(d, a, 100, ToDevice),
+        Err(DmaError::NotMapped { addr: a })
+    );
+    assert!(matches!(
+        r.core.dma_map_page(d, RAM, 100, DmaDirection::None),
+        Err(DmaError::Invalid(_))
+    ));
+    assert!(matches!(
+        r.core.dma_map_page(d, RAM, 0, ToDevice),
+        Err(DmaError::Invalid(_))
+    ));
+    assert!(matches!(
+        r.core.dma_map_page(d, u64::MAX - 10, 100, ToDevice),
+        Err(DmaError::Invalid(_))
+    ));
+    assert_eq!(
+        r.core.dma_map_page(DeviceId(77), RAM, 100, ToDevice),
+        Err(DmaError::NoDevice)
+    );
+    r.fake.fail_maps.store(true, Relaxed);
+    assert!(matches!(
+        r.core.dma_map_page(d, RAM, 100, ToDevice),
+        Err(DmaError::Driver(DriverError::NoSpace(_)))
+    ));
+    r.fake.fail_maps.store(false, Relaxed);
+    // The failed map gave its IOVA back.
+    let b = r.core.dma_map_page(d, RAM, 100, ToDevice).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(r.core.stats().dma_errors, 10);
+}
+
+#[test]
+fn linux_faithful_oopses_on_map_and_unmap_after_release() {
+    let r = rig(CoreConfig {
+        linux_faithful: true,
+        ..CoreConfig::default()
+    });
+    let d = enetc(&r);
+    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    r.core.unregister(r.inst).unwrap();
+    let Err(DmaError::Oops(o)) = r.core.dma_map_page(d, RAM + 4096, 1500, ToDevice) else {
+        panic!("expected an oops on the map path");
+    };
+    assert_eq!(o.path, OopsPath::MapPage);
+    assert_eq!(o.fault_addr, 0x98);
+    assert_eq!(o.pc, "iommu_get_dma_domain+0x14/0x20");
+    assert_eq!(o.lr, "iommu_dma_map_page+0x9c/0x254");
+    assert_eq!(
+        o.call_trace,
+        [
+            "iommu_get_dma_domain+0x14/0x20",
+            "dma_map_page_attrs+0x1ec/0x250"
+        ]
+    );
+    assert_eq!(o.code, "d503201f f9416800 d503233f d50323bf (f9404c00)");
+    let Err(DmaError::Oops(u)) = r.core.dma_unmap_page(d, a, 1500, ToDevice) else {
+        panic!("expected an oops on the unmap path");
+    };
+    assert_eq!(u.fault_addr, 0xa8);
+    assert_eq!(u.lr, "iommu_dma_unmap_page+0x38/0xe0");
+    assert_eq!(
+        u.call_trace,
+        [
+            "iommu_get_dma_domain+0x14/0x20",
+            "dma_unmap_page_attrs+0x38/0x1d0"
+        ]
+    );
+    assert_eq!(
+        u.code_line(),
+        "Code: d503201f f9416800 d503233f d50323bf (f9405400)"
+    );
+    assert_eq!(r.core.stats().oopses, 2);
+    // The domain with the live mapping is kept alive for the hardware still using it.
+    assert_eq!(r.core.orphaned_domains().len(), 1);
+    assert_eq!(r.fake.live_domains(), 1);
+}
+
+#[test]
+fn safe_mode_gives_typed_errors_after_release() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    r.core.release_device(d);
+    assert_eq!(
+        r.core.dma_map_page(d, RAM, 1500, ToDevice),
+        Err(DmaError::DeviceReleased)
+    );
+    assert_eq!(
+        r.core.dma_unmap_page(d, a, 1500, ToDevice),
+        Err(DmaError::DeviceReleased)
+    );
+    assert_eq!(
+        r.core.dma_alloc_coherent(d, 4096),
+        Err(DmaError::DeviceReleased)
+    );
+    assert_eq!(
+        r.core.dma_map_sg(d, &[(RAM, 10)], ToDevice),
+        Err(DmaError::DeviceReleased)
+    );
+    assert_eq!(r.core.stats().oopses, 0);
+}
+
+#[test]
+fn iova_limits_follow_mask_and_32bit_first() {
+    let r = rig(CoreConfig::default());
+    let p = r
+        .core
+        .probe_device(pci("fsl_enetc 0000:00:00.0", 0, 0x429), r.inst)
+        .unwrap();
+    let mut plat = platform("dwc3 3100000.usb", 0, 1);
+    let plat64 = r.core.probe_device(plat.clone(), r.inst).unwrap();
+    plat.dma_mask = (1 << 32) - 1;
+    plat.fwspec.ids = vec![2];
+    let plat32 = r.core.probe_device(plat.clone(), r.inst).unwrap();
+    plat.bus_dma_limit = (1 << 30) - 1;
+    plat.fwspec.ids = vec![3];
+    let plat_lim = r.core.probe_device(plat, r.inst).unwrap();
+    let m = |d| r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    assert_eq!(m(p), (1 << 32) - 4096);
+    assert_eq!(
+        m(plat64),
+        (1 << 48) - 4096,
+        "platform: no 32-bit-first in v6.1"
+    );
+    assert_eq!(m(plat32), (1 << 32) - 4096);
+    assert_eq!(m(plat_lim), (1 << 30) - 4096);
+    // forcedac: PCI goes high too.
+    let r2 = rig(CoreConfig {
+        forcedac: true,
+        ..CoreConfig::default()
+    });
+    let p2 = enetc(&r2);
+    assert_eq!(
+        r2.core.dma_map_page(p2, RAM, 4096, ToDevice),
+        Ok((1 << 48) - 4096)
+    );
+}
+
+#[test]
+fn msi_window_is_reserved() {
+    let r = rig(CoreConfig::default());
+    let mut desc = platform("x x", 0, 1);
+    desc.dma_mask = 0x0810_0000 + 0x1fff; // top of the window + 2 pages
+    let d = r.core.probe_device(desc, r.inst).unwrap();
+    let a = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    let b = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    let c = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    assert_eq!([a, b, c], [0x0810_1000, 0x0810_0000, 0x07ff_f000]);
+}
+
+#[test]
+fn scatterlists_share_one_iova_range() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    let segs = [
+        (RAM + 0x10, 0x100),
+        (RAM + 0x3000, 0x1800),
+        (RAM + 0x9ff0, 0x20),
+    ];
+    let out = r.core.dma_map_sg(d, &segs, Bidirectional).unwrap();
+    assert_eq!(out.len(), 3);
+    for (&(pa, len), &(da, dlen)) in segs.iter().zip(&out) {
+        assert_eq!(len, dlen);
+        assert_eq!(r.core.iova_to_phys(&dom, da), pa);
+        assert_eq!(r.core.iova_to_phys(&dom, da + len - 1), pa + len - 1);
+    }
+    // 1 + 2 + 2 pages, contiguous in IOVA space.
+    assert_eq!(out[1].0, (out[0].0 & !0xfff) + 0x1000);
+    assert_eq!(out[2].0, (out[0].0 & !0xfff) + 0x3ff0);
+    assert!(matches!(
+        r.core.dma_unmap_sg(d, &out[..2], Bidirectional),
+        Err(DmaError::WrongSize { .. }) | Err(DmaError::WrongKind { .. })
+    ));
+    r.core.dma_unmap_sg(d, &out, Bidirectional).unwrap();
+    assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 0);
+    assert_eq!(dom.live_mappings(), 0);
+}
+
+#[test]
+fn coherent_buffers_come_from_the_frame_allocator() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let dom = r.core.default_domain(d).unwrap();
+    let (pa, da) = r.core.dma_alloc_coherent(d, 6000).unwrap();
+    assert_eq!(r.frames.outstanding_bytes(), 8192);
+    assert_eq!(r.core.iova_to_phys(&dom, da + 5000), pa + 5000);
+    assert!(matches!(
+        r.core.dma_free_coherent(d, 6000, pa + 4096, da),
+        Err(DmaError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        r.core.dma_unmap_page(d, da, 6000, Bidirectional),
+        Err(DmaError::WrongKind { .. })
+    ));
+    r.core.dma_free_coherent(d, 6000, pa, da).unwrap();
+    assert_eq!(r.frames.outstanding_bytes(), 0);
+    assert_eq!(
+        r.core.dma_free_coherent(d, 6000, pa, da),
+        Err(DmaError::NotMapped { addr: da })
+    );
+    assert!(matches!(
+        r.core.dma_alloc_coherent(d, 0),
+        Err(DmaError::Invalid(_))
+    ));
+}
