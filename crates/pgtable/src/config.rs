@@ -137,8 +137,10 @@ pub enum TableReclaim {
     /// Linux: empty tables stay until the page table is freed (or a block replaces them).
     #[default]
     Keep,
-    /// Free a table as soon as an unmap leaves it empty (clearing its parent entry with a
-    /// `tlb_flush_walk`), so unmapping everything returns every table but the PGD.
+    /// Free a table as soon as an unmap leaves it empty, so unmapping everything returns every
+    /// table but the PGD. The parent entry is cleared, then a last-level table gets a
+    /// `tlb_flush_walk` of its range and a higher one a `tlb_flush_all`, before the page is
+    /// freed. Not Linux behaviour: an extension for long-lived domains.
     FreeEmpty,
 }
 

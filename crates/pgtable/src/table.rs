@@ -531,8 +531,7 @@ impl<T: TlbOps> PageTable<T> {
                             .compare_exchange(now, 0, Ordering::AcqRel, Ordering::Acquire)
                             .is_ok()
                     {
-                        self.tlb
-                            .tlb_flush_walk(iova & !(bs - 1), bs, self.cfg.granule());
+                        self.flush_reclaimed(iova & !(bs - 1), lvl);
                         self.alloc.free(pte_addr(now), self.cfg.granule())?;
                     }
                     Ok(bytes)
@@ -551,11 +550,23 @@ impl<T: TlbOps> PageTable<T> {
                 .compare_exchange(pte, 0, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
         {
-            self.tlb
-                .tlb_flush_walk(iova & !(bs - 1), bs, self.cfg.granule());
+            self.flush_reclaimed(iova & !(bs - 1), lvl);
             self.alloc.free(child, self.cfg.granule())?;
         }
         Ok(bytes)
+    }
+
+    /// TLB maintenance before freeing an empty table reclaimed from a level-`lvl` entry at
+    /// `iova`: a walk flush of the entry's range when the table was a last-level one (one
+    /// invalidation per granule, as for any table Linux removes), otherwise a flush-all, since
+    /// a per-granule walk flush of 1 GiB or more would be absurdly long.
+    fn flush_reclaimed(&self, iova: u64, lvl: u32) {
+        if lvl + 1 == MAX_LEVELS - 1 {
+            let size = self.cfg.geom.block_size(lvl);
+            self.tlb.tlb_flush_walk(iova, size, self.cfg.granule());
+        } else {
+            self.tlb.tlb_flush_all();
+        }
     }
 
     /// Clear up to `n` entries `table[idx..]` at the level whose block size is the page size,
