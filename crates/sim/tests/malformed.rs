@@ -25,7 +25,7 @@ fn dtb(root: &Node) -> Vec<u8> {
         st.extend(1u32.to_be_bytes());
         st.extend(n.name.as_bytes());
         st.push(0);
-        while st.len() % 4 != 0 {
+        while !st.len().is_multiple_of(4) {
             st.push(0);
         }
         for (k, v) in &n.props {
@@ -34,7 +34,7 @@ fn dtb(root: &Node) -> Vec<u8> {
             st.extend((v.len() as u32).to_be_bytes());
             st.extend(off.to_be_bytes());
             st.extend(v);
-            while st.len() % 4 != 0 {
+            while !st.len().is_multiple_of(4) {
                 st.push(0);
             }
         }
@@ -70,7 +70,7 @@ fn dtb(root: &Node) -> Vec<u8> {
         strings.len() as u32,
         st.len() as u32,
     ] {
-        out.extend((w as u32).to_be_bytes());
+        out.extend(w.to_be_bytes());
     }
     out.extend([0u8; 16]);
     out.extend(st);
