@@ -348,3 +348,11 @@ fn report_lists_smmu_and_masters_aligned() {
         assert_eq!(seps(l), first, "{l}");
     }
 }
+
+#[test]
+fn board_description_round_trips_through_serde() {
+    let b = load("sdm845-db845c.dtb");
+    let json = serde_json::to_string(&b).unwrap();
+    let back: Board = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, b);
+}

@@ -347,3 +347,25 @@ proptest! {
         let _ = Board::from_dtb(&d);
     }
 }
+
+#[test]
+fn absurd_nesting_is_an_error_not_a_stack_overflow() {
+    fn nest(depth: usize) -> Node {
+        Node {
+            name: "n",
+            props: vec![],
+            children: if depth == 0 {
+                vec![]
+            } else {
+                vec![nest(depth - 1)]
+            },
+        }
+    }
+    let root = Node {
+        name: "",
+        props: vec![],
+        children: vec![nest(200)],
+    };
+    let e = Board::from_dtb(&dtb(&root)).unwrap_err();
+    assert!(matches!(e, BoardError::TooDeep { .. }), "{e}");
+}
