@@ -5,6 +5,10 @@
 //! (no `.shutdown`) and `arm-smmu` (has one) are facts from the reference; the other entries
 //! are marked [`Fact::Unverified`].
 //!
+//! Checked in public sources ([`Fact::Source`]): `sdhci-esdhc`, `dwc3`, `ahci-qoriq`,
+//! `etnaviv-gpu` and `fsl_enetc_mdio` have no `.shutdown`; `mscc_felix` (DSA shutdown, 5.15) and
+//! `pcieport` have one. `caam_jr` gained one only by a later patch (taken as absent in 6.1).
+//!
 //! `probe_rank` is the order in which the seed kernel's drivers first probed devices (and so
 //! created IOMMU groups); it is read off the seed's group numbers (reference §5) and is a
 //! property of the kernel build (initcall/link order, deferrals), not of a board.
@@ -16,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub enum Fact {
     /// Stated in /work/shared/reference.
     Reference,
+    /// Checked in public Linux sources (mainline copies, which may postdate 6.1).
+    Source,
     /// From memory of the Linux sources; not checked against them.
     Unverified,
 }
@@ -48,12 +54,12 @@ const fn drv(name: &'static str, has_shutdown: bool, fact: Fact, rank: u32) -> D
     }
 }
 
-use Fact::{Reference as R, Unverified as U};
+use Fact::{Reference as R, Source as S, Unverified as U};
 
 /// The arm-smmu platform driver.
 pub const ARM_SMMU: DriverInfo = drv("arm-smmu", true, R, 0);
 /// PCIe port services driver, bound to root ports.
-pub const PCIEPORT: DriverInfo = drv("pcieport", true, U, 10);
+pub const PCIEPORT: DriverInfo = drv("pcieport", true, S, 10);
 /// The virtual DRM device the etnaviv driver registers itself.
 pub const ETNAVIV_VIRTUAL: DriverInfo = drv("etnaviv", false, U, 1);
 /// Rank given to drivers that are not in the table.
@@ -82,20 +88,20 @@ const TABLE: &[(&str, DriverInfo)] = &[
             ..drv("mali-dp", true, U, 0)
         },
     ),
-    ("vivante,gc", drv("etnaviv-gpu", false, U, 1)),
-    ("fsl,ls1028a-ahci", drv("ahci-qoriq", false, U, 2)),
-    ("fsl,ls1021a-ahci", drv("ahci-qoriq", false, U, 2)),
-    ("pci1957,eef0", drv("mscc_felix", true, U, 3)),
+    ("vivante,gc", drv("etnaviv-gpu", false, S, 1)),
+    ("fsl,ls1028a-ahci", drv("ahci-qoriq", false, S, 2)),
+    ("fsl,ls1021a-ahci", drv("ahci-qoriq", false, S, 2)),
+    ("pci1957,eef0", drv("mscc_felix", true, S, 3)),
     ("pci1957,e100", drv("fsl_enetc", false, R, 4)),
     ("fsl,enetc", drv("fsl_enetc", false, R, 4)),
-    ("pci1957,ee01", drv("fsl_enetc_mdio", false, U, 5)),
-    ("fsl,enetc-mdio", drv("fsl_enetc_mdio", false, U, 5)),
+    ("pci1957,ee01", drv("fsl_enetc_mdio", false, S, 5)),
+    ("fsl,enetc-mdio", drv("fsl_enetc_mdio", false, S, 5)),
     (
         "pci1957,ee02",
         DriverInfo {
             probes: false,
             binds: false,
-            ..drv("ptp_qoriq", false, U, UNKNOWN_RANK)
+            ..drv("fsl_enetc_ptp", false, U, UNKNOWN_RANK)
         },
     ),
     (
@@ -103,14 +109,14 @@ const TABLE: &[(&str, DriverInfo)] = &[
         DriverInfo {
             probes: false,
             binds: false,
-            ..drv("ptp_qoriq", false, U, UNKNOWN_RANK)
+            ..drv("fsl_enetc_ptp", false, U, UNKNOWN_RANK)
         },
     ),
-    ("snps,dwc3", drv("dwc3", false, U, 6)),
-    ("fsl,ls1028a-dwc3", drv("dwc3", false, U, 6)),
-    ("fsl,esdhc", drv("sdhci-esdhc", false, U, 7)),
-    ("fsl,ls1028a-esdhc", drv("sdhci-esdhc", false, U, 7)),
-    ("fsl,sec-v4.0-job-ring", drv("caam_jr", true, U, 8)),
+    ("snps,dwc3", drv("dwc3", false, S, 6)),
+    ("fsl,ls1028a-dwc3", drv("dwc3", false, S, 6)),
+    ("fsl,esdhc", drv("sdhci-esdhc", false, S, 7)),
+    ("fsl,ls1028a-esdhc", drv("sdhci-esdhc", false, S, 7)),
+    ("fsl,sec-v4.0-job-ring", drv("caam_jr", false, U, 8)),
     ("fsl,vf610-edma", drv("fsl-edma", false, U, 9)),
     ("fsl,ls1028a-edma", drv("fsl-edma", false, U, 9)),
     ("fsl,ls1021a-qdma", drv("fsl-qdma", false, U, 11)),
