@@ -6,7 +6,7 @@ use iommu::fake::FakeDriver;
 use iommu::*;
 use std::sync::atomic::Ordering::Relaxed;
 
-use DmaDirection::*;
+use DmaDirection::{Bidirectional, FromDevice, ToDevice};
 
 fn lazy() -> CoreConfig {
     CoreConfig {
