@@ -312,6 +312,15 @@ impl Kernel {
         }
     }
 
+    /// Devices on `bus` in registration order (the bus's klist, which `bus_for_each_dev` walks:
+    /// device links do not reorder it).
+    pub fn bus_devices(&self, bus: Bus) -> Vec<DeviceId> {
+        let st = self.st.lock();
+        (0..st.devices.len())
+            .filter(|&i| st.devices[i].bus == bus)
+            .collect()
+    }
+
     /// The device list, head first (shutdown walks it from the tail).
     pub fn device_list(&self) -> Vec<DeviceId> {
         self.st.lock().list.clone()
@@ -590,14 +599,27 @@ pub fn register_board(k: &Kernel, board: &Board) -> BootedBoard {
     BootedBoard { smmus, masters }
 }
 
-/// Boot a board with stand-in drivers: the SMMUs bind `smmu_driver(i)`, then masters probe in
-/// the board's probe order with [`GenericDriver`]s and, if `link` is set, [`LinkToSmmu`] as
-/// the DMA-configure hook. Masters whose driver binds get PCI bus mastering (drivers call
+/// The stand-in driver for a board master: named as the board says, binds if a driver is
+/// known, `.shutdown` as the driver table says.
+pub fn generic_driver(m: &crate::board::Master) -> Arc<dyn Driver> {
+    Arc::new(GenericDriver {
+        name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
+        has_shutdown: m.has_shutdown,
+        binds: m.driver.is_some(),
+    })
+}
+
+/// Boot a board: register its devices, bind `smmu_driver(i)` to each enabled SMMU, then probe
+/// masters in the board's probe order with `master_driver(i, master)` (use [`generic_driver`]
+/// for the ones a scenario does not model). With `link`, [`LinkToSmmu`] is installed as the
+/// DMA-configure hook (a scenario that installs the real IOMMU core passes `false` and sets its
+/// own hook first). Masters whose driver binds get PCI bus mastering (drivers call
 /// `pci_set_master`). Probe failures are part of the model (mali-dp stays unbound), not errors.
 pub fn boot_board(
     k: &Kernel,
     board: &Board,
     smmu_driver: &dyn Fn(usize) -> Arc<dyn Driver>,
+    master_driver: &dyn Fn(usize, &crate::board::Master) -> Arc<dyn Driver>,
     link: bool,
 ) -> Result<BootedBoard, KernelError> {
     let booted = register_board(k, board);
@@ -616,12 +638,7 @@ pub fn boot_board(
         let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
             continue;
         };
-        let drv = GenericDriver {
-            name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
-            has_shutdown: m.has_shutdown,
-            binds: m.driver.is_some(),
-        };
-        if k.driver_attach(d, Arc::new(drv)).is_ok() && m.bus == Bus::Pci {
+        if k.driver_attach(d, master_driver(i, m)).is_ok() && m.bus == Bus::Pci {
             k.set_bus_master(d, true);
         }
     }

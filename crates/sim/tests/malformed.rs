@@ -369,3 +369,22 @@ fn absurd_nesting_is_an_error_not_a_stack_overflow() {
     let e = Board::from_dtb(&dtb(&root)).unwrap_err();
     assert!(matches!(e, BoardError::TooDeep { .. }), "{e}");
 }
+
+/// A master pointing at a disabled SMMU is kept but not attached (Linux gives it no IOMMU), and
+/// a disabled SMMU is not held to the probe-time requirements.
+#[test]
+fn masters_of_a_disabled_smmu_are_not_attached() {
+    let d = tree(
+        vec![("status", string("disabled"))],
+        cells(&[1, 3]),
+        cells(&[0, 1, 0x29, 0xc]),
+    );
+    let b = Board::from_dtb(&d).unwrap();
+    assert!(!b.smmus[0].enabled);
+    assert_eq!(b.masters.len(), 3);
+    assert!(b.masters.iter().all(|m| !m.attached));
+    assert_eq!(b.expected_groups(), vec![None, None, None]);
+    assert!(b.probe_order().is_empty());
+    let r = sim::board_report(&b);
+    assert_eq!(r.matches("none (SMMU disabled)").count(), 3, "{r}");
+}

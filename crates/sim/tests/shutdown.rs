@@ -2,7 +2,8 @@
 
 use klog::Level;
 use sim::kernel::{
-    boot_board, kvm_reboot_notifier, Driver, GenericDriver, Kernel, KernelError, SystemState,
+    boot_board, generic_driver, kvm_reboot_notifier, Driver, GenericDriver, Kernel, KernelError,
+    SystemState,
 };
 use sim::{kbox_a230_ls, Bus, DeviceId, Dmesg};
 use smmu_sync::Arc;
@@ -26,7 +27,14 @@ fn booted() -> (Kernel, Arc<Dmesg>, sim::kernel::BootedBoard) {
     log.set_timestamps(false);
     let k = Kernel::new(log.clone());
     let b = kbox_a230_ls();
-    let booted = boot_board(&k, &b, &|_| Arc::new(SmmuStandIn) as Arc<dyn Driver>, true).unwrap();
+    let booted = boot_board(
+        &k,
+        &b,
+        &|_| Arc::new(SmmuStandIn) as Arc<dyn Driver>,
+        &|_, m| generic_driver(m),
+        true,
+    )
+    .unwrap();
     (k, log, booted)
 }
 
@@ -220,4 +228,38 @@ fn a_panic_during_shutdown_stops_it() {
     assert_eq!(k.shutdown_log().len(), 1, "device a was never reached");
     assert!(k.device_list().contains(&a));
     assert!(!log.lines().iter().any(|l| l.contains("Restarting")));
+}
+
+#[test]
+fn kernel_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Kernel>();
+    assert_send_sync::<Dmesg>();
+}
+
+/// `bus_for_each_dev` order (what iommu_device_unregister walks) is registration order, not the
+/// link-reordered shutdown list: platform devices, then PCI, as in the seed's removal lines.
+#[test]
+fn bus_order_stays_registration_order_after_links() {
+    let (k, _log, booted) = booted();
+    let b = kbox_a230_ls();
+    let platform: Vec<String> = k
+        .bus_devices(Bus::Platform)
+        .into_iter()
+        .map(|d| k.dev_prefix(d))
+        .collect();
+    assert_eq!(platform[0], "arm-smmu 5000000.iommu");
+    assert_eq!(platform[1], "sdhci-esdhc 2140000.mmc");
+    assert_eq!(
+        platform.last().map(String::as_str),
+        Some("caam_jr 8040000.jr")
+    );
+    let pci = k.bus_devices(Bus::Pci);
+    assert_eq!(pci.len(), 9);
+    assert_eq!(pci[0], booted.masters[b.master("0000:00:00.0").unwrap()]);
+    assert_ne!(k.device_list(), {
+        let mut v = k.bus_devices(Bus::Platform);
+        v.extend(k.bus_devices(Bus::Pci));
+        v
+    });
 }
