@@ -1,0 +1,75 @@
+//! The hardware handle every part of the driver shares: register accessor, probed
+//! configuration, kernel log with the device prefix, rate limiters, and the TLB sync loop.
+
+use crate::config::SmmuConfig;
+use crate::io::{Page, SmmuIo};
+use crate::params::ModuleParams;
+use klog::{dev_line, Level, Printk, RateLimit};
+use smmu_arch::regs::{cb, gr0, tlbstatus, DUMMY_VAL};
+use smmu_sync::{Arc, Mutex};
+
+/// Linux's rate-limit states, one per call site, shareable by several SMMU instances (Linux's
+/// are `static`, so every instance shares them). Put one `Arc` into every SMMU of a machine.
+#[derive(Default)]
+pub struct RateLimits {
+    /// `arm_smmu_global_fault`'s two lines.
+    pub global_fault: RateLimit,
+    /// `Unhandled context fault: …`.
+    pub context_fault: RateLimit,
+    /// `TLB sync timed out -- SMMU may be deadlocked`.
+    pub tlb_sync: RateLimit,
+}
+
+
+/// TLB sync polling (reference §9.1): 10 reads per round, delays 1, 2, 4 … µs while below 1 s.
+pub const TLB_SPIN_COUNT: u32 = 10;
+pub const TLB_LOOP_TIMEOUT_US: u64 = 1_000_000;
+
+pub(crate) struct Hw {
+    pub io: SmmuIo,
+    pub cfg: SmmuConfig,
+    pub params: ModuleParams,
+    pub log: Arc<dyn Printk>,
+    pub prefix: String,
+    pub limits: Arc<RateLimits>,
+    /// Linux's `global_sync_lock`.
+    pub global_sync: Mutex<()>,
+}
+
+impl Hw {
+    pub fn print(&self, level: Level, msg: &str) {
+        self.log.printk(level, &dev_line(&self.prefix, msg));
+    }
+
+    /// Linux `__arm_smmu_tlb_sync`: write the sync register, then poll the status register in
+    /// rounds. Returns false on timeout (after printing the rate-limited message). Delays are
+    /// not simulated time: the loop yields instead, so a model thread can make progress.
+    pub fn tlb_sync(&self, page: Page, sync: u64, status: u64) -> bool {
+        self.io.write(page, sync, DUMMY_VAL);
+        let mut delay: u64 = 1;
+        while delay < TLB_LOOP_TIMEOUT_US {
+            for _ in 0..TLB_SPIN_COUNT {
+                if self.io.read(page, status) & tlbstatus::SACTIVE == 0 {
+                    return true;
+                }
+            }
+            smmu_sync::thread::yield_now();
+            delay *= 2;
+        }
+        if self.limits.tlb_sync.allow(self.log.now_ns()) {
+            self.print(Level::Err, "TLB sync timed out -- SMMU may be deadlocked");
+        }
+        false
+    }
+
+    /// Global sync under the global sync lock.
+    pub fn tlb_sync_global(&self) -> bool {
+        let _g = self.global_sync.lock();
+        self.tlb_sync(Page::Gr0, gr0::STLBGSYNC, gr0::STLBGSTATUS)
+    }
+
+    /// Context sync of bank `idx` (caller holds the domain's CB lock).
+    pub fn tlb_sync_context(&self, idx: u32) -> bool {
+        self.tlb_sync(Page::Cb(idx), cb::TLBSYNC, cb::TLBSTATUS)
+    }
+}
