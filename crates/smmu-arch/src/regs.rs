@@ -27,6 +27,8 @@ pub mod gr0 {
     pub const ID5: u64 = 0x034;
     pub const ID6: u64 = 0x038;
     pub const ID7: u64 = 0x03c;
+    /// sGFAR (64-bit): input address of the transaction that caused the recorded global fault.
+    pub const SGFAR: u64 = 0x040;
     pub const SGFSR: u64 = 0x048;
     pub const SGFSRRESTORE: u64 = 0x04c;
     pub const SGFSYNR0: u64 = 0x050;

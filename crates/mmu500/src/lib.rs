@@ -1,0 +1,293 @@
+//! A register-accurate model of an Arm SMMUv2: the MMU-500 of the NXP LS1028A (the seed
+//! machine), a generic SMMUv2 and an MMU-401, built from one [`Config`].
+//!
+//! A driver written from the architecture programs it through [`smmu_arch::Mmio`] (GR0, GR1 and
+//! context-bank pages at the architected offsets) and sees what silicon would show: ID registers
+//! generated from the configuration, reset values, write-1-to-clear fault status, RAZ/WI for
+//! unimplemented space, stream matching with SMCF/USF global faults whose syndromes keep the
+//! first fault (MULTI for the rest), context faults, a finite TLB whose stale entries survive
+//! until the right invalidation, the ATS1PR address translation operation, and interrupt lines.
+//!
+//! Devices reach memory through [`Mmu500::translate`], [`Mmu500::dma_read`] and
+//! [`Mmu500::dma_write`], which report how each transaction was resolved (translated, bypassed
+//! and why, or faulted) so a simulator can flag DMA that passed untranslated.
+//!
+//! The table walker (`walk`) is written from the VMSAv8-64 architecture, independently of the
+//! `pgtable` crate, which tests use as the second implementation in a differential check.
+//!
+//! Concurrency: all state sits behind one `smmu_sync::Mutex`; every MMIO access and transaction
+//! starts with a `sched_point` outside the lock; interrupt handlers and event sinks are called
+//! after the lock is released (a handler reads registers).
+
+mod config;
+mod state;
+mod tlb;
+mod types;
+mod walk;
+mod xlate;
+
+pub use config::{Config, ConfigError, IdDecode, Version};
+pub use types::{
+    BypassReason, ContextFaultKind, Counters, DmaError, DmaFault, Event, GlobalFaultKind, RegName,
+    Space, TerminateReason, TlbiOp, Translation,
+};
+
+use physmem::PhysMem;
+use smmu_arch::{Access, IrqLine, Mmio};
+use smmu_sync::atomic::{AtomicBool, Ordering};
+use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
+use state::{Pending, State};
+
+/// Called with the line when an interrupt output rises.
+pub type IrqHandler = Arc<dyn Fn(IrqLine) + Send + Sync>;
+/// Receives every [`Event`] (the simulator's trace).
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The SMMU model. Share it with `Arc`; every method takes `&self`.
+pub struct Mmu500 {
+    cfg: Config,
+    mem: Arc<PhysMem>,
+    state: Mutex<State>,
+    irq_handler: RwLock<Option<IrqHandler>>,
+    event_sink: RwLock<Option<EventSink>>,
+    tracing: AtomicBool,
+}
+
+impl std::fmt::Debug for Mmu500 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mmu500")
+            .field("config", &self.cfg.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mmu500 {
+    /// A model in its reset state, walking tables in `mem`.
+    pub fn new(config: Config, mem: Arc<PhysMem>) -> Result<Arc<Mmu500>, ConfigError> {
+        config.validate()?;
+        Ok(Arc::new(Mmu500 {
+            state: Mutex::new(State::new(&config)),
+            cfg: config,
+            mem,
+            irq_handler: RwLock::new(None),
+            event_sink: RwLock::new(None),
+            tracing: AtomicBool::new(false),
+        }))
+    }
+
+    /// The configuration this instance was built from.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Bytes of the register window (`2 * numpage` pages).
+    pub fn window_size(&self) -> u64 {
+        self.cfg.window_size()
+    }
+
+    /// Return every register, the TLB and the counters to their reset state (a board reset).
+    pub fn reset(&self) {
+        *self.state.lock() = State::new(&self.cfg);
+    }
+
+    /// Install the interrupt callback, called (outside the model's lock) when a line rises: a
+    /// new fault while its enable bit is set, or an enable set while a fault is pending.
+    pub fn set_irq_handler(&self, handler: IrqHandler) {
+        *self.irq_handler.write() = Some(handler);
+    }
+
+    /// Remove the interrupt callback.
+    pub fn clear_irq_handler(&self) {
+        *self.irq_handler.write() = None;
+    }
+
+    /// Install the trace sink.
+    pub fn set_event_sink(&self, sink: EventSink) {
+        *self.event_sink.write() = Some(sink);
+        self.tracing.store(true, Ordering::Release);
+    }
+
+    /// Remove the trace sink.
+    pub fn clear_event_sink(&self) {
+        *self.event_sink.write() = None;
+        self.tracing.store(false, Ordering::Release);
+    }
+
+    /// Level of an interrupt line: fault status nonzero and its enable set.
+    pub fn irq_pending(&self, line: IrqLine) -> bool {
+        self.state.lock().irq_level(&self.cfg, line)
+    }
+
+    /// Snapshot of the counters.
+    pub fn counters(&self) -> Counters {
+        self.state.lock().counters.clone()
+    }
+
+    /// Live TLB entries.
+    pub fn tlb_entries(&self) -> usize {
+        self.state.lock().tlb.len()
+    }
+
+    /// The architected name of the register at `offset`, if any.
+    pub fn reg_name(&self, offset: u64) -> Option<RegName> {
+        state::reg_name(&self.cfg, offset)
+    }
+
+    fn pending(&self) -> Pending {
+        Pending {
+            trace: self.tracing.load(Ordering::Acquire),
+            ..Pending::default()
+        }
+    }
+
+    /// Deliver events and interrupts gathered under the lock (which must be released).
+    fn finish(&self, p: Pending) {
+        if !p.events.is_empty() {
+            let sink = self.event_sink.read().clone();
+            if let Some(sink) = sink {
+                for e in &p.events {
+                    sink(e);
+                }
+            }
+        }
+        if !p.raised.is_empty() {
+            let handler = self.irq_handler.read().clone();
+            if let Some(h) = handler {
+                for line in p.raised {
+                    sched_point(Point::Irq);
+                    h(line);
+                }
+            }
+        }
+    }
+
+    /// One transaction from stream `stream_id` (the raw incoming ID, TBU bits included).
+    pub fn translate(
+        &self,
+        stream_id: u32,
+        iova: u64,
+        access: Access,
+    ) -> Result<Translation, DmaFault> {
+        sched_point(Point::Dma);
+        let mut p = self.pending();
+        let r = self
+            .state
+            .lock()
+            .translate(&self.cfg, &self.mem, stream_id, iova, access, &mut p);
+        if p.trace || !p.raised.is_empty() {
+            self.finish(p);
+        }
+        r
+    }
+
+    /// Split `[iova, iova + len)` into transactions no larger than the mapping they hit, and
+    /// run `f(pa, range)` on each translated chunk.
+    fn dma(
+        &self,
+        stream_id: u32,
+        iova: u64,
+        len: usize,
+        access: Access,
+        mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
+    ) -> Result<Vec<Translation>, DmaError> {
+        if iova.checked_add(len as u64).is_none() {
+            return Err(DmaError::Wrap { iova, len });
+        }
+        let mut out = Vec::with_capacity(1 + len / 4096);
+        let mut done = 0usize;
+        while done < len {
+            let addr = iova + done as u64;
+            let t = self
+                .translate(stream_id, addr, access)
+                .map_err(|fault| DmaError::Fault { fault, done })?;
+            let chunk_size = match t {
+                Translation::Translated { leaf_size, .. } => leaf_size,
+                Translation::Bypass { .. } => physmem::FRAME_SIZE,
+            }
+            .max(1);
+            let room = chunk_size - (addr & (chunk_size - 1));
+            let n = (room.min((len - done) as u64)) as usize;
+            f(t.pa(), done..done + n).map_err(|_| DmaError::Bus {
+                pa: t.pa(),
+                done,
+                translation: t,
+            })?;
+            out.push(t);
+            done += n;
+        }
+        Ok(out)
+    }
+
+    /// A device read of `buf.len()` bytes at `iova`. Returns each chunk's translation; a fault
+    /// terminates the transfer (bytes before it were read).
+    pub fn dma_read(
+        &self,
+        stream_id: u32,
+        iova: u64,
+        buf: &mut [u8],
+    ) -> Result<Vec<Translation>, DmaError> {
+        let mem = self.mem.clone();
+        let len = buf.len();
+        self.dma(stream_id, iova, len, Access::Read, |pa, r| {
+            let s = buf.get_mut(r).unwrap_or_default();
+            mem.read_bytes(pa, s)
+        })
+    }
+
+    /// A device write of `data` at `iova`. Returns each chunk's translation; a fault terminates
+    /// the transfer (bytes before it were written).
+    pub fn dma_write(
+        &self,
+        stream_id: u32,
+        iova: u64,
+        data: &[u8],
+    ) -> Result<Vec<Translation>, DmaError> {
+        let mem = self.mem.clone();
+        self.dma(stream_id, iova, data.len(), Access::Write, |pa, r| {
+            let s = data.get(r).unwrap_or_default();
+            mem.write_bytes(pa, s)
+        })
+    }
+}
+
+impl Mmio for Mmu500 {
+    fn read32(&self, offset: u64) -> u32 {
+        sched_point(Point::Mmio);
+        self.state.lock().read32(&self.cfg, offset)
+    }
+
+    fn write32(&self, offset: u64, value: u32) {
+        sched_point(Point::Mmio);
+        let mut p = self.pending();
+        p.event(|| Event::MmioWrite {
+            offset,
+            value: u64::from(value),
+            width: 32,
+            name: state::reg_name(&self.cfg, offset),
+        });
+        self.state
+            .lock()
+            .write32(&self.cfg, &self.mem, offset, value, &mut p);
+        self.finish(p);
+    }
+
+    fn read64(&self, offset: u64) -> u64 {
+        sched_point(Point::Mmio);
+        self.state.lock().read64(&self.cfg, offset)
+    }
+
+    fn write64(&self, offset: u64, value: u64) {
+        sched_point(Point::Mmio);
+        let mut p = self.pending();
+        p.event(|| Event::MmioWrite {
+            offset,
+            value,
+            width: 64,
+            name: state::reg_name(&self.cfg, offset),
+        });
+        self.state
+            .lock()
+            .write64(&self.cfg, &self.mem, offset, value, &mut p);
+        self.finish(p);
+    }
+}

@@ -1,0 +1,326 @@
+//! The model's TLB: a finite set of cached leaf translations with seeded random replacement.
+//!
+//! Entries are tagged with the context bank, VMID and ASID they were walked for and keep the
+//! leaf's block size, so one entry covers a whole 2 MiB block. Lookups probe one hash key per
+//! leaf size the context's granule allows (at most three), each O(1). Invalidations scan the
+//! slot array in slot order (deterministic); they are rare next to lookups.
+//!
+//! A stale entry lives until an invalidation that covers it: a driver that changes a PTE and
+//! forgets the TLBI keeps seeing the old output address, as on hardware.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A small multiplicative hasher (FxHash-style): fast and deterministic. The map is never
+/// iterated, so its order is never observable.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ i).wrapping_mul(SEED);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+}
+
+pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// What a TLB entry is tagged with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Tag {
+    pub cb: u16,
+    pub vmid: u16,
+    pub asid: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    tag: Tag,
+    shift: u8,
+    vpn: u64,
+}
+
+/// One cached translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub tag: Tag,
+    /// Input address of the block start.
+    pub va_base: u64,
+    /// Output address of the block start.
+    pub pa_base: u64,
+    /// log2 of the block size.
+    pub shift: u32,
+    /// Stage-1 permissions after hierarchical controls (all true without stage 1).
+    pub readable: bool,
+    pub writable: bool,
+    /// Accessible to unprivileged transactions.
+    pub unpriv: bool,
+    /// Stage-2 permissions (all true without stage 2).
+    pub s2_readable: bool,
+    pub s2_writable: bool,
+    /// Levels of the stage-1 and stage-2 leaf descriptors (FSYNR0.PLVL on a permission fault).
+    pub level: u8,
+    pub s2_level: u8,
+    /// Stage-1 IPA of the block start, for stage-2 invalidation by IPA (equals `va_base` for
+    /// stage-2-only contexts; `u64::MAX` when unknown, e.g. nested).
+    pub ipa_base: u64,
+}
+
+/// What an invalidation matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    All,
+    Vmid(u16),
+    Asid {
+        vmid: u16,
+        asid: u16,
+    },
+    Va {
+        vmid: u16,
+        asid: u16,
+        va: u64,
+    },
+    /// Any ASID.
+    VaAllAsid {
+        vmid: u16,
+        va: u64,
+    },
+    Ipa {
+        vmid: u16,
+        ipa: u64,
+    },
+}
+
+impl Match {
+    fn hits(&self, e: &Entry) -> bool {
+        let covers = |a: u64| (a >> e.shift) == (e.va_base >> e.shift);
+        match *self {
+            Match::All => true,
+            Match::Vmid(v) => e.tag.vmid == v,
+            Match::Asid { vmid, asid } => e.tag.vmid == vmid && e.tag.asid == asid,
+            Match::Va { vmid, asid, va } => e.tag.vmid == vmid && e.tag.asid == asid && covers(va),
+            Match::VaAllAsid { vmid, va } => e.tag.vmid == vmid && covers(va),
+            Match::Ipa { vmid, ipa } => {
+                e.tag.vmid == vmid
+                    && (e.ipa_base == u64::MAX || (ipa >> e.shift) == (e.ipa_base >> e.shift))
+            }
+        }
+    }
+}
+
+/// The TLB proper.
+pub(crate) struct Tlb {
+    slots: Vec<Option<Entry>>,
+    index: HashMap<Key, usize, FxBuild>,
+    free: Vec<usize>,
+    rng: u64,
+    /// How many live entries of each leaf shift exist, so lookups skip sizes never cached.
+    by_shift: [u32; 64],
+}
+
+impl Tlb {
+    pub fn new(capacity: usize, seed: u64) -> Self {
+        let capacity = capacity.max(1);
+        Tlb {
+            slots: vec![None; capacity],
+            index: HashMap::with_capacity_and_hasher(capacity * 2, FxBuild::default()),
+            free: (0..capacity).rev().collect(),
+            rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            by_shift: [0; 64],
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // SplitMix64: deterministic, seeded from the configuration.
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The entry covering `va` for `tag`, trying each leaf size in `shifts`.
+    #[inline]
+    pub fn lookup(&self, tag: Tag, va: u64, shifts: &[u32]) -> Option<Entry> {
+        for &s in shifts {
+            if self.by_shift.get(s as usize).copied().unwrap_or(0) == 0 {
+                continue;
+            }
+            let key = Key {
+                tag,
+                shift: s as u8,
+                vpn: va >> s,
+            };
+            if let Some(&slot) = self.index.get(&key) {
+                if let Some(Some(e)) = self.slots.get(slot) {
+                    return Some(*e);
+                }
+            }
+        }
+        None
+    }
+
+    /// Cache `e`, evicting a pseudo-randomly chosen entry when full.
+    pub fn insert(&mut self, e: Entry) {
+        let key = Key {
+            tag: e.tag,
+            shift: e.shift as u8,
+            vpn: e.va_base >> e.shift,
+        };
+        if let Some(&slot) = self.index.get(&key) {
+            if let Some(s) = self.slots.get_mut(slot) {
+                *s = Some(e);
+            }
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                let victim = (self.next_random() % self.slots.len() as u64) as usize;
+                self.evict(victim);
+                victim
+            }
+        };
+        if let Some(s) = self.slots.get_mut(slot) {
+            *s = Some(e);
+            self.index.insert(key, slot);
+            if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+                *c += 1;
+            }
+        }
+    }
+
+    fn evict(&mut self, slot: usize) {
+        if let Some(Some(e)) = self.slots.get(slot).copied() {
+            self.index.remove(&Key {
+                tag: e.tag,
+                shift: e.shift as u8,
+                vpn: e.va_base >> e.shift,
+            });
+            if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+                *c = c.saturating_sub(1);
+            }
+            if let Some(s) = self.slots.get_mut(slot) {
+                *s = None;
+            }
+        }
+    }
+
+    /// Remove every entry `m` matches; returns how many.
+    pub fn invalidate(&mut self, m: Match) -> usize {
+        let mut n = 0;
+        for slot in 0..self.slots.len() {
+            let hit = matches!(self.slots.get(slot), Some(Some(e)) if m.hits(e));
+            if hit {
+                self.evict(slot);
+                self.free.push(slot);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Live entries.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(cb: u16, asid: u16, va: u64, shift: u32) -> Entry {
+        Entry {
+            tag: Tag { cb, vmid: 0, asid },
+            va_base: va,
+            pa_base: va + 0x1000_0000,
+            shift,
+            readable: true,
+            writable: true,
+            unpriv: true,
+            s2_readable: true,
+            s2_writable: true,
+            level: 3,
+            s2_level: 3,
+            ipa_base: va,
+        }
+    }
+
+    #[test]
+    fn lookup_blocks_and_pages_and_invalidate() {
+        let mut t = Tlb::new(4, 1);
+        t.insert(entry(0, 1, 0x20_0000, 21));
+        t.insert(entry(0, 1, 0x1000, 12));
+        let tag = Tag {
+            cb: 0,
+            vmid: 0,
+            asid: 1,
+        };
+        assert_eq!(
+            t.lookup(tag, 0x2f_fff8, &[12, 21, 30]).map(|e| e.pa_base),
+            Some(0x1020_0000)
+        );
+        assert!(t.lookup(tag, 0x2000, &[12, 21, 30]).is_none());
+        assert!(t
+            .lookup(Tag { asid: 2, ..tag }, 0x1000, &[12, 21, 30])
+            .is_none());
+        assert_eq!(
+            t.invalidate(Match::Va {
+                vmid: 0,
+                asid: 1,
+                va: 0x21_0000
+            }),
+            1
+        );
+        assert!(t.lookup(tag, 0x20_0000, &[12, 21, 30]).is_none());
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn capacity_is_bounded_and_replacement_is_deterministic() {
+        let run = || {
+            let mut t = Tlb::new(8, 42);
+            for i in 0..100u64 {
+                t.insert(entry(0, 0, i << 12, 12));
+            }
+            let tag = Tag {
+                cb: 0,
+                vmid: 0,
+                asid: 0,
+            };
+            (0..100u64)
+                .filter(|i| t.lookup(tag, i << 12, &[12]).is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a.len(), 8);
+        assert_eq!(a, run());
+    }
+}

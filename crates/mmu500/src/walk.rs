@@ -1,0 +1,265 @@
+//! A VMSAv8-64 translation table walker (long-descriptor format), written from the architecture.
+//!
+//! One routine serves stage 1 (AArch64 and AArch32 LPAE) and stage 2: the stage only changes how
+//! the start level and table base are derived (`Geometry`) and how leaf permissions are read
+//! (done by the caller from the returned descriptor). Each descriptor is read with one
+//! single-copy-atomic 64-bit load, so a concurrent PTE update is seen either whole or not at all.
+
+use physmem::PhysMem;
+
+/// Descriptor bits used by the walk (VMSAv8-64 long descriptors).
+pub(crate) mod desc {
+    pub const VALID: u64 = 1 << 0;
+    pub const TABLE: u64 = 1 << 1;
+    /// Stage 1: AP[1] (EL0 access); stage 2: S2AP[0] (read).
+    pub const AP1: u64 = 1 << 6;
+    /// Stage 1: AP[2] (read-only); stage 2: S2AP[1] (write).
+    pub const AP2: u64 = 1 << 7;
+    pub const AF: u64 = 1 << 10;
+    /// APTable[0]: no unprivileged access below this table.
+    pub const APTABLE0: u64 = 1 << 61;
+    /// APTable[1]: no write access below this table.
+    pub const APTABLE1: u64 = 1 << 62;
+    /// Output address bits [47:12] of a descriptor.
+    pub const ADDR: u64 = 0x0000_ffff_ffff_f000;
+}
+
+/// Where and how a walk starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// log2 of the granule: 12, 14 or 16.
+    pub granule_shift: u32,
+    /// Input address bits resolved by the tables.
+    pub input_bits: u32,
+    /// Level of the first lookup (0..=3).
+    pub start_level: u32,
+    /// Physical (or, nested, intermediate physical) address of the first table.
+    pub table_base: u64,
+    /// Output address size in bits: any table or output address at or above it is an address
+    /// size fault.
+    pub oas: u32,
+}
+
+impl Geometry {
+    /// Bits resolved per level below the start.
+    #[inline]
+    pub fn stride(&self) -> u32 {
+        self.granule_shift - 3
+    }
+
+    /// Address bits translated by one entry at `level`.
+    #[inline]
+    pub fn level_shift(&self, level: u32) -> u32 {
+        self.granule_shift + self.stride() * (3 - level)
+    }
+
+    /// Index bits of the start table (more than `stride` when stage-2 tables are concatenated).
+    pub fn start_index_bits(&self) -> u32 {
+        self.input_bits
+            .saturating_sub(self.level_shift(self.start_level))
+    }
+
+    /// The start level that resolves `input_bits` with full tables below it (stage 1's rule).
+    pub fn stage1_start_level(granule_shift: u32, input_bits: u32) -> u32 {
+        let stride = granule_shift - 3;
+        let bits = input_bits.saturating_sub(granule_shift);
+        let levels = bits.div_ceil(stride).clamp(1, 4);
+        4 - levels
+    }
+
+    /// Whether a block (rather than only a page) descriptor may appear at `level` for this
+    /// granule without 52-bit addressing: 4K at levels 1 and 2, 16K and 64K at level 2.
+    pub fn block_allowed(&self, level: u32) -> bool {
+        match self.granule_shift {
+            12 => level == 1 || level == 2,
+            _ => level == 2,
+        }
+    }
+}
+
+/// The leaf a walk ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Leaf {
+    /// Output address of the start of the block or page.
+    pub out_base: u64,
+    /// log2 of the block or page size.
+    pub shift: u32,
+    pub level: u32,
+    /// The leaf descriptor as read.
+    pub desc: u64,
+    /// APTable bits accumulated from the table descriptors above (stage 1 only meaningful).
+    pub aptable: u64,
+}
+
+/// Why a walk stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WalkError {
+    /// Invalid or reserved descriptor, or input address out of range.
+    Translation { level: u32 },
+    /// A table or output address beyond the output address size.
+    AddressSize { level: u32 },
+    /// A descriptor read hit memory that does not exist.
+    External { level: u32, pa: u64 },
+    /// Nested: translating a stage-1 table address through stage 2 failed.
+    Stage2 { level: u32, ipa: u64 },
+}
+
+#[inline]
+fn low_mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+/// Walk the tables for `input` (already reduced to the region's `input_bits`).
+///
+/// `table_xlate` maps each table address before it is read: the identity for a single stage,
+/// the stage-2 translation of an IPA for nested stage 1. `reads` counts descriptor fetches.
+pub(crate) fn walk(
+    mem: &PhysMem,
+    geo: &Geometry,
+    input: u64,
+    table_xlate: &mut dyn FnMut(u64) -> Result<u64, u64>,
+    reads: &mut u64,
+) -> Result<Leaf, WalkError> {
+    let g = geo.granule_shift;
+    if !(g == 12 || g == 14 || g == 16) || geo.start_level > 3 || geo.input_bits > 64 {
+        return Err(WalkError::Translation {
+            level: geo.start_level.min(3),
+        });
+    }
+    if input & !low_mask(geo.input_bits) != 0 {
+        // Input beyond the translated range: a level-0 translation fault.
+        return Err(WalkError::Translation { level: 0 });
+    }
+    let stride = geo.stride();
+    let oas_mask = !low_mask(geo.oas);
+    let mut level = geo.start_level;
+    let mut table = geo.table_base;
+    let mut aptable = 0u64;
+    if table & oas_mask != 0 {
+        return Err(WalkError::AddressSize { level });
+    }
+    loop {
+        let shift = geo.level_shift(level);
+        let idx_bits = if level == geo.start_level {
+            geo.start_index_bits()
+        } else {
+            stride
+        };
+        let idx = (input >> shift) & low_mask(idx_bits);
+        let table_pa = table_xlate(table).map_err(|ipa| WalkError::Stage2 { level, ipa })?;
+        let pte_pa = table_pa.wrapping_add(idx * 8);
+        *reads += 1;
+        let pte = mem
+            .read_u64(pte_pa)
+            .map_err(|_| WalkError::External { level, pa: pte_pa })?;
+        if pte & desc::VALID == 0 {
+            return Err(WalkError::Translation { level });
+        }
+        if pte & desc::TABLE != 0 && level < 3 {
+            let next = pte & desc::ADDR & !low_mask(g);
+            if pte & desc::ADDR & oas_mask != 0 {
+                return Err(WalkError::AddressSize { level });
+            }
+            aptable |= pte & (desc::APTABLE0 | desc::APTABLE1);
+            table = next;
+            level += 1;
+            continue;
+        }
+        if level < 3 && !geo.block_allowed(level) {
+            return Err(WalkError::Translation { level });
+        }
+        if level == 3 && pte & desc::TABLE == 0 {
+            // Reserved encoding at level 3.
+            return Err(WalkError::Translation { level });
+        }
+        if pte & desc::ADDR & oas_mask != 0 {
+            return Err(WalkError::AddressSize { level });
+        }
+        let out_base = pte & desc::ADDR & !low_mask(shift);
+        return Ok(Leaf {
+            out_base,
+            shift,
+            level,
+            desc: pte,
+            aptable,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use physmem::Region;
+
+    #[test]
+    fn start_levels_follow_the_architecture() {
+        assert_eq!(Geometry::stage1_start_level(12, 48), 0);
+        assert_eq!(Geometry::stage1_start_level(12, 39), 1);
+        assert_eq!(Geometry::stage1_start_level(12, 32), 1);
+        assert_eq!(Geometry::stage1_start_level(12, 30), 2);
+        assert_eq!(Geometry::stage1_start_level(16, 48), 1);
+        assert_eq!(Geometry::stage1_start_level(16, 42), 2);
+        assert_eq!(Geometry::stage1_start_level(14, 48), 0);
+        assert_eq!(Geometry::stage1_start_level(14, 47), 1);
+    }
+
+    #[test]
+    fn hand_built_4k_walk_with_block() {
+        let mem = PhysMem::new(&[Region::new(0x8000_0000, 0x10_0000)]).unwrap();
+        let l1 = 0x8000_0000u64;
+        let l2 = 0x8000_1000u64;
+        let l3 = 0x8000_2000u64;
+        // 39-bit input: start at level 1.
+        let geo = Geometry {
+            granule_shift: 12,
+            input_bits: 39,
+            start_level: 1,
+            table_base: l1,
+            oas: 48,
+        };
+        mem.write_u64(l1 + 8, l2 | 3).unwrap(); // VA [1G, 2G)
+        mem.write_u64(l2 + 8 * 3, 0x4060_0000 | desc::AF | 1)
+            .unwrap(); // 2M block at 0x4060_0000
+        mem.write_u64(l2 + 8 * 4, l3 | 3).unwrap();
+        mem.write_u64(l3 + 8 * 5, 0x9abc_d000 | desc::AF | 3)
+            .unwrap();
+        let mut reads = 0;
+        let mut id = |a: u64| Ok(a);
+        let leaf = walk(
+            &mem,
+            &geo,
+            0x4000_0000 + 3 * 0x20_0000 + 0x1234,
+            &mut id,
+            &mut reads,
+        )
+        .unwrap();
+        assert_eq!(
+            (leaf.out_base, leaf.shift, leaf.level),
+            (0x4060_0000, 21, 2)
+        );
+        let leaf = walk(
+            &mem,
+            &geo,
+            0x4000_0000 + 4 * 0x20_0000 + 5 * 0x1000 + 7,
+            &mut id,
+            &mut reads,
+        )
+        .unwrap();
+        assert_eq!(
+            (leaf.out_base, leaf.shift, leaf.level),
+            (0x9abc_d000, 12, 3)
+        );
+        assert_eq!(
+            walk(&mem, &geo, 0x1000, &mut id, &mut reads),
+            Err(WalkError::Translation { level: 1 })
+        );
+        assert_eq!(
+            walk(&mem, &geo, 1 << 39, &mut id, &mut reads),
+            Err(WalkError::Translation { level: 0 })
+        );
+    }
+}

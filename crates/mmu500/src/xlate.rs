@@ -1,0 +1,911 @@
+//! The transaction path: CLIENTPD, stream matching, S2CR, context bank, TLB, walk, permission
+//! checks and fault recording; and the ATS1PR/ATS1PW address translation operation.
+
+use crate::config::{Config, Version};
+use crate::state::{Bank, Pending, State, StreamMatch};
+use crate::tlb::{Entry, Tag};
+use crate::types::{
+    BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation,
+};
+use crate::walk::{self, desc, Geometry, Leaf, WalkError};
+use physmem::PhysMem;
+use smmu_arch::regs::{self, cba2r, cbar, fsynr0, gfsynr0, s2cr, scr0, sctlr, tcr, tcr2, vtcr};
+use smmu_arch::Access;
+
+/// The registers a translation reads from a bank, copied out so the TLB can be updated after.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    sctlr: u32,
+    cbar: u32,
+    cba2r: u32,
+    tcr: u32,
+    tcr2: u32,
+    ttbr0: u64,
+    ttbr1: u64,
+}
+
+impl View {
+    fn of(b: &Bank) -> Self {
+        View {
+            sctlr: b.sctlr,
+            cbar: b.cbar,
+            cba2r: b.cba2r,
+            tcr: b.tcr,
+            tcr2: b.tcr2,
+            ttbr0: b.ttbr0,
+            ttbr1: b.ttbr1,
+        }
+    }
+}
+
+/// Whether a bank uses the AArch64 formats (v2: CBA2R.VA64; v1 has no CBA2R: TCR.EAE clear).
+pub(crate) fn bank_is_aarch64(cfg: &Config, b: &Bank) -> bool {
+    match cfg.version {
+        Version::V2 => b.cba2r & cba2r::VA64 != 0,
+        Version::V1 => b.tcr & tcr::EAE == 0,
+    }
+}
+
+fn view_aarch64(cfg: &Config, v: &View) -> bool {
+    match cfg.version {
+        Version::V2 => v.cba2r & cba2r::VA64 != 0,
+        Version::V1 => v.tcr & tcr::EAE == 0,
+    }
+}
+
+#[inline]
+fn low_mask(bits: u32) -> u64 {
+    if bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    }
+}
+
+fn granule_supported(cfg: &Config, shift: u32) -> bool {
+    match shift {
+        12 => cfg.granule_4k || cfg.version == Version::V1,
+        14 => cfg.granule_16k,
+        16 => cfg.granule_64k,
+        _ => false,
+    }
+}
+
+/// Leaf sizes a context with this granule can cache.
+fn leaf_shifts(granule_shift: u32) -> &'static [u32] {
+    match granule_shift {
+        12 => &[12, 21, 30],
+        14 => &[14, 25],
+        _ => &[16, 29],
+    }
+}
+
+const ALL_SHIFTS: &[u32] = &[12, 14, 16, 21, 25, 29, 30];
+
+/// A fault found while translating through a bank, before it is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CbFault {
+    /// Bank to record in.
+    pub bank: usize,
+    pub kind: ContextFaultKind,
+    pub level: u32,
+    pub stage: u8,
+    /// The fault happened fetching a stage-1 table through stage 2 (FSYNR0.PTWF).
+    pub ptw: bool,
+    /// FSR.FORMAT of the recording bank.
+    pub format: u32,
+    /// For a nested stage-2 fault, the stage-1 bank (FSYNR0.S1CBNDX).
+    pub s1_bank: usize,
+}
+
+pub(crate) enum CbError {
+    Fault(CbFault),
+    Terminate(TerminateReason),
+}
+
+/// A bank's successful result.
+pub(crate) struct CbOk {
+    /// Output address of the byte translated.
+    pub pa: u64,
+    pub shift: u32,
+    pub tlb_hit: bool,
+    /// Stage-1 leaf descriptor (attributes for PAR); 0 when not walked.
+    pub desc: u64,
+    /// SCTLR.M was clear (bypass).
+    pub disabled: bool,
+}
+
+struct S1Setup {
+    geo: Geometry,
+    input: u64,
+    asid: u16,
+    format: u32,
+}
+
+fn walk_err(e: WalkError, stage: u8) -> (ContextFaultKind, u32, bool) {
+    match e {
+        WalkError::Translation { level } => (ContextFaultKind::Translation, level, false),
+        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, level, false),
+        WalkError::External { level, .. } => (ContextFaultKind::External, level, false),
+        WalkError::Stage2 { level, .. } => {
+            let _ = stage;
+            (ContextFaultKind::Translation, level, true)
+        }
+    }
+}
+
+/// Decode a stage-1 bank for `va`: region (TTBR0/TTBR1), granule, start level, ASID.
+fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u32> {
+    if view_aarch64(cfg, v) {
+        // Sign extension from TCR2.SEP; UPSTREAM (7) and v1 take the address as given.
+        let va = if cfg.version == Version::V2 {
+            let sep = regs::field(v.tcr2, tcr2::SEP_SHIFT, tcr2::SEP_WIDTH);
+            let bit = match sep {
+                0 => Some(31),
+                1 => Some(35),
+                2 => Some(39),
+                3 => Some(41),
+                4 => Some(43),
+                5 => Some(47),
+                _ => None,
+            };
+            match bit {
+                Some(b) => {
+                    let sh = 63 - b;
+                    (((va << sh) as i64) >> sh) as u64
+                }
+                None => va,
+            }
+        } else {
+            va
+        };
+        let t0sz = regs::field(v.tcr, tcr::T0SZ_SHIFT, 6).clamp(16, 39);
+        let t1sz = regs::field(v.tcr, tcr::T1SZ_SHIFT, 6).clamp(16, 39);
+        let (in0, in1) = (64 - t0sz, 64 - t1sz);
+        let (ttbr, tg, epd, in_bits) = if va >> in0 == 0 {
+            let g = match regs::field(v.tcr, tcr::TG0_SHIFT, 2) {
+                0 => 12,
+                1 => 16,
+                2 => 14,
+                _ => 0,
+            };
+            (v.ttbr0, g, v.tcr & tcr::EPD0 != 0, in0)
+        } else if (!va) >> in1 == 0 {
+            let g = match regs::field(v.tcr, tcr::TG1_SHIFT, 2) {
+                1 => 14,
+                2 => 12,
+                3 => 16,
+                _ => 0,
+            };
+            (v.ttbr1, g, v.tcr & tcr::EPD1 != 0, in1)
+        } else {
+            return Err(0);
+        };
+        if epd || !granule_supported(cfg, tg) {
+            return Err(0);
+        }
+        let asid_ttbr = if v.tcr & tcr::A1 != 0 {
+            v.ttbr1
+        } else {
+            v.ttbr0
+        };
+        let asid16 = cfg.version == Version::V2 && v.tcr2 & tcr2::AS != 0;
+        let asid = (asid_ttbr >> 48) as u16;
+        let asid = if asid16 { asid } else { asid & 0xff };
+        let pa_bits = if cfg.version == Version::V2 {
+            regs::size_code_to_bits(regs::field(v.tcr2, tcr2::PASIZE_SHIFT, tcr2::PASIZE_WIDTH))
+        } else {
+            cfg.oas
+        };
+        let start = Geometry::stage1_start_level(tg, in_bits);
+        let mut geo = Geometry {
+            granule_shift: tg,
+            input_bits: in_bits,
+            start_level: start,
+            table_base: 0,
+            oas: pa_bits.min(out_bits),
+        };
+        let align = (geo.start_index_bits() + 3).max(3);
+        geo.table_base = ttbr & 0x0000_ffff_ffff_fffe & !low_mask(align);
+        Ok(S1Setup {
+            geo,
+            input: va & low_mask(in_bits),
+            asid,
+            format: 2,
+        })
+    } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == Version::V1) {
+        // AArch32 long-descriptor: 32-bit VA, 4K granule, 8-bit ASID, 40-bit output.
+        if va >> 32 != 0 {
+            return Err(1);
+        }
+        let t0sz = v.tcr & 7;
+        let t1sz = (v.tcr >> 16) & 7;
+        let in0 = 32 - t0sz;
+        let in1 = 32 - t1sz;
+        let (ttbr, epd, in_bits) = if va >> in0 == 0 {
+            (v.ttbr0, v.tcr & tcr::EPD0 != 0, in0)
+        } else if t1sz == 0 || (va >> in1) == low_mask(32 - in1) {
+            (v.ttbr1, v.tcr & tcr::EPD1 != 0, in1)
+        } else {
+            return Err(1);
+        };
+        if epd {
+            return Err(1);
+        }
+        let asid_ttbr = if v.tcr & tcr::A1 != 0 {
+            v.ttbr1
+        } else {
+            v.ttbr0
+        };
+        let start = Geometry::stage1_start_level(12, in_bits);
+        let mut geo = Geometry {
+            granule_shift: 12,
+            input_bits: in_bits,
+            start_level: start,
+            table_base: 0,
+            oas: 40u32.min(out_bits),
+        };
+        let align = (geo.start_index_bits() + 3).max(3);
+        geo.table_base = ttbr & 0x0000_00ff_ffff_ffff & !low_mask(align);
+        Ok(S1Setup {
+            geo,
+            input: va & low_mask(in_bits),
+            asid: ((asid_ttbr >> 48) & 0xff) as u16,
+            format: 1,
+        })
+    } else {
+        // AArch32 short-descriptor walks are not modelled.
+        Err(1)
+    }
+}
+
+/// Decode a stage-2 bank (VTCR in the TCR slot, VTTBR in TTBR0).
+fn s2_setup(cfg: &Config, v: &View) -> Result<(Geometry, u32), u32> {
+    let aarch64 = view_aarch64(cfg, v);
+    let (in_bits, tg, pa_bits, format) = if aarch64 {
+        let t0sz = regs::field(v.tcr, vtcr::T0SZ_SHIFT, vtcr::T0SZ_WIDTH).max(16);
+        let tg = match regs::field(v.tcr, vtcr::TG0_SHIFT, 2) {
+            0 => 12,
+            1 => 16,
+            2 => 14,
+            _ => 0,
+        };
+        let ps = regs::size_code_to_bits(regs::field(v.tcr, vtcr::PS_SHIFT, vtcr::PS_WIDTH));
+        (64 - t0sz, tg, ps, 2)
+    } else {
+        // AArch32 VTCR: signed 4-bit T0SZ, 4K granule, 40-bit output.
+        let t0sz = ((((v.tcr & 0xf) as i32) << 28) >> 28) as i64;
+        ((32 - t0sz).clamp(25, 40) as u32, 12, 40, 1)
+    };
+    if !granule_supported(cfg, tg) {
+        return Err(0);
+    }
+    let sl0 = regs::field(v.tcr, vtcr::SL0_SHIFT, vtcr::SL0_WIDTH);
+    let start = match (tg, sl0) {
+        (12, 0) => 2,
+        (12, 1) => 1,
+        (12, 2) => 0,
+        (_, 0) => 3,
+        (_, 1) => 2,
+        (_, 2) => 1,
+        _ => return Err(0),
+    };
+    let mut geo = Geometry {
+        granule_shift: tg,
+        input_bits: in_bits.min(48),
+        start_level: start,
+        table_base: 0,
+        oas: pa_bits.min(cfg.oas),
+    };
+    let idx = (geo.input_bits as i64) - (geo.level_shift(start) as i64);
+    // At most 16 concatenated tables at the start level.
+    if idx < 1 || idx > i64::from(geo.stride() + 4) {
+        return Err(start);
+    }
+    let align = (geo.start_index_bits() + 3).max(3);
+    geo.table_base = v.ttbr0 & 0x0000_ffff_ffff_fffe & !low_mask(align);
+    Ok((geo, format))
+}
+
+/// Stage-1 permissions of a leaf (readable, writable, unprivileged-accessible).
+fn s1_perms(leaf: &Leaf) -> (bool, bool, bool) {
+    let ro = leaf.desc & desc::AP2 != 0 || leaf.aptable & desc::APTABLE1 != 0;
+    let unpriv = leaf.desc & desc::AP1 != 0 && leaf.aptable & desc::APTABLE0 == 0;
+    (true, !ro, unpriv)
+}
+
+/// Stage-2 permissions of a leaf (S2AP: bit 6 read, bit 7 write).
+fn s2_perms(leaf: &Leaf) -> (bool, bool) {
+    (leaf.desc & desc::AP1 != 0, leaf.desc & desc::AP2 != 0)
+}
+
+fn af_ok(leaf: &Leaf, sctlr_v: u32) -> bool {
+    leaf.desc & desc::AF != 0 || sctlr_v & sctlr::AFFD != 0
+}
+
+/// Which stage (1 or 2) refuses `access` under entry `e`, with the level to report.
+fn perm_fault(e: &Entry, access: Access, privileged: bool) -> Option<(u8, u32)> {
+    let s1_ok = match access {
+        Access::Read => e.readable,
+        Access::Write => e.writable,
+    } && (privileged || e.unpriv);
+    if !s1_ok {
+        return Some((1, u32::from(e.level)));
+    }
+    let s2_ok = match access {
+        Access::Read => e.s2_readable,
+        Access::Write => e.s2_writable,
+    };
+    if !s2_ok {
+        return Some((2, u32::from(e.s2_level)));
+    }
+    None
+}
+
+impl State {
+    /// Translate `va` through bank `n`. `use_tlb` is false for ATS operations.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn cb_translate(
+        &mut self,
+        cfg: &Config,
+        mem: &PhysMem,
+        n: usize,
+        va: u64,
+        access: Access,
+        privileged: bool,
+        use_tlb: bool,
+    ) -> Result<CbOk, CbError> {
+        let Some(b) = self.banks.get(n) else {
+            return Err(CbError::Fault(CbFault {
+                bank: n,
+                kind: ContextFaultKind::Translation,
+                level: 0,
+                stage: 1,
+                ptw: false,
+                format: 2,
+                s1_bank: n,
+            }));
+        };
+        let v = View::of(b);
+        let ty = regs::field(v.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
+        let enabled = v.sctlr & sctlr::M != 0;
+        let flat = CbOk {
+            pa: va,
+            shift: 12,
+            tlb_hit: false,
+            desc: 0,
+            disabled: true,
+        };
+        let fault = |bank: usize, kind, level: u32, stage: u8, format: u32| {
+            CbError::Fault(CbFault {
+                bank,
+                kind,
+                level,
+                stage,
+                ptw: false,
+                format,
+                s1_bank: n,
+            })
+        };
+        // Resolve what each stage is: (stage-1 bank view, stage-2 bank index and view).
+        let (s1, s2): (Option<View>, Option<(usize, View)>) = match ty {
+            cbar::TYPE_S2_TRANS => {
+                if !enabled {
+                    return Ok(flat);
+                }
+                (None, Some((n, v)))
+            }
+            cbar::TYPE_S1_TRANS_S2_BYPASS => {
+                if !enabled {
+                    return Ok(flat);
+                }
+                (Some(v), None)
+            }
+            cbar::TYPE_S1_TRANS_S2_FAULT => {
+                return Err(CbError::Terminate(TerminateReason::Stage2Fault))
+            }
+            _ => {
+                let s2n = regs::field(v.cbar, 8, 8) as usize;
+                let Some(s2b) = self.banks.get(s2n) else {
+                    return Err(fault(n, ContextFaultKind::Translation, 0, 1, 2));
+                };
+                let s2v = View::of(s2b);
+                let s1 = enabled.then_some(v);
+                let s2 = (s2v.sctlr & sctlr::M != 0).then_some((s2n, s2v));
+                if s1.is_none() && s2.is_none() {
+                    return Ok(flat);
+                }
+                (s1, s2)
+            }
+        };
+        let vmid = match s2 {
+            Some((s2n, _)) => self.vmid(cfg, s2n),
+            None => self.vmid(cfg, n),
+        };
+        // Stage-1 geometry (needed for the ASID tag before looking in the TLB).
+        let s1_out_bits = if s2.is_some() { cfg.ias } else { cfg.oas };
+        let s1_cfg = match s1 {
+            Some(ref s1v) => match s1_setup(cfg, s1v, va, s1_out_bits) {
+                Ok(s) => Some(s),
+                Err(level) => {
+                    let format = if view_aarch64(cfg, s1v) { 2 } else { 1 };
+                    return Err(fault(n, ContextFaultKind::Translation, level, 1, format));
+                }
+            },
+            None => None,
+        };
+        let s2_cfg = match s2 {
+            Some((s2n, ref s2v)) => match s2_setup(cfg, s2v) {
+                Ok(g) => Some(g),
+                Err(level) => {
+                    let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
+                    return Err(fault(s2n, ContextFaultKind::Translation, level, 2, format));
+                }
+            },
+            None => None,
+        };
+        let tag = Tag {
+            cb: n as u16,
+            vmid,
+            asid: s1_cfg.as_ref().map_or(0, |s| s.asid),
+        };
+        let shifts = match (&s1_cfg, &s2_cfg) {
+            (Some(a), Some((b, _))) if a.geo.granule_shift != b.granule_shift => ALL_SHIFTS,
+            (Some(a), _) => leaf_shifts(a.geo.granule_shift),
+            (None, Some((b, _))) => leaf_shifts(b.granule_shift),
+            (None, None) => ALL_SHIFTS,
+        };
+        let s1_format = s1_cfg.as_ref().map_or(2, |s| s.format);
+        if use_tlb {
+            if let Some(e) = self.tlb.lookup(tag, va, shifts) {
+                self.counters.tlb_hits += 1;
+                if let Some((stage, level)) = perm_fault(&e, access, privileged) {
+                    let (bank, format) = match (stage, s2) {
+                        (2, Some((s2n, ref s2v))) => {
+                            (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 })
+                        }
+                        _ => (n, s1_format),
+                    };
+                    return Err(fault(
+                        bank,
+                        ContextFaultKind::Permission,
+                        level,
+                        stage,
+                        format,
+                    ));
+                }
+                return Ok(CbOk {
+                    pa: e.pa_base | (va & low_mask(e.shift)),
+                    shift: e.shift,
+                    tlb_hit: true,
+                    desc: 0,
+                    disabled: false,
+                });
+            }
+            self.counters.tlb_misses += 1;
+        }
+        self.counters.walks += 1;
+        let mut reads = 0u64;
+
+        // Stage 2 walk helper over an IPA.
+        let s2_walk = |ipa: u64, reads: &mut u64| -> Option<Result<Leaf, WalkError>> {
+            let (geo, _) = s2_cfg.as_ref()?;
+            let mut id = |a: u64| Ok(a);
+            Some(walk::walk(mem, geo, ipa, &mut id, reads))
+        };
+
+        // Stage 1.
+        let mut s2_ptw_fault: Option<(WalkError, u64)> = None;
+        let s1_leaf = match s1_cfg {
+            Some(ref s) => {
+                let mut xlate = |ipa: u64| -> Result<u64, u64> {
+                    let mut r = 0u64;
+                    match s2_walk(ipa, &mut r) {
+                        None => Ok(ipa),
+                        Some(Ok(l)) => {
+                            if l.desc & desc::AF == 0 || l.desc & desc::AP1 == 0 {
+                                // Not readable (or no access flag) at stage 2.
+                                s2_ptw_fault =
+                                    Some((WalkError::Translation { level: l.level }, ipa));
+                                return Err(ipa);
+                            }
+                            Ok(l.out_base | (ipa & low_mask(l.shift)))
+                        }
+                        Some(Err(e)) => {
+                            s2_ptw_fault = Some((e, ipa));
+                            Err(ipa)
+                        }
+                    }
+                };
+                let r = walk::walk(mem, &s.geo, s.input, &mut xlate, &mut reads);
+                match r {
+                    Ok(l) => Some(l),
+                    Err(WalkError::Stage2 { .. }) => {
+                        let (e, _) =
+                            s2_ptw_fault.unwrap_or((WalkError::Translation { level: 0 }, 0));
+                        let (kind, level, _) = walk_err(e, 2);
+                        let (s2n, format) = match s2 {
+                            Some((s2n, ref s2v)) => {
+                                (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 })
+                            }
+                            None => (n, 2),
+                        };
+                        self.counters.descriptor_reads += reads;
+                        return Err(CbError::Fault(CbFault {
+                            bank: s2n,
+                            kind,
+                            level,
+                            stage: 2,
+                            ptw: true,
+                            format,
+                            s1_bank: n,
+                        }));
+                    }
+                    Err(e) => {
+                        self.counters.descriptor_reads += reads;
+                        let (kind, level, _) = walk_err(e, 1);
+                        return Err(fault(n, kind, level, 1, s.format));
+                    }
+                }
+            }
+            None => None,
+        };
+        let mut entry = Entry {
+            tag,
+            va_base: 0,
+            pa_base: 0,
+            shift: 64,
+            readable: true,
+            writable: true,
+            unpriv: true,
+            s2_readable: true,
+            s2_writable: true,
+            level: 0,
+            s2_level: 0,
+            ipa_base: u64::MAX,
+        };
+        let mut ipa = va;
+        let mut shift = 64u32;
+        if let Some(l) = s1_leaf {
+            if !af_ok(&l, v.sctlr) {
+                self.counters.descriptor_reads += reads;
+                return Err(fault(
+                    n,
+                    ContextFaultKind::AccessFlag,
+                    l.level,
+                    1,
+                    s1_format,
+                ));
+            }
+            let (r, w, u) = s1_perms(&l);
+            entry.readable = r;
+            entry.writable = w;
+            entry.unpriv = u;
+            entry.level = l.level as u8;
+            ipa = l.out_base | (va & low_mask(l.shift));
+            shift = l.shift;
+        }
+        let mut pa = ipa;
+        if let Some((s2n, ref s2v)) = s2 {
+            let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
+            match s2_walk(ipa, &mut reads) {
+                Some(Ok(l)) => {
+                    if !af_ok(&l, s2v.sctlr) {
+                        self.counters.descriptor_reads += reads;
+                        return Err(fault(s2n, ContextFaultKind::AccessFlag, l.level, 2, format));
+                    }
+                    let (r, w) = s2_perms(&l);
+                    entry.s2_readable = r;
+                    entry.s2_writable = w;
+                    entry.s2_level = l.level as u8;
+                    pa = l.out_base | (ipa & low_mask(l.shift));
+                    if s1_leaf.is_none() {
+                        entry.ipa_base = ipa & !low_mask(l.shift);
+                    }
+                    shift = shift.min(l.shift);
+                }
+                Some(Err(e)) => {
+                    self.counters.descriptor_reads += reads;
+                    let (kind, level, _) = walk_err(e, 2);
+                    return Err(fault(s2n, kind, level, 2, format));
+                }
+                None => {}
+            }
+        }
+        self.counters.descriptor_reads += reads;
+        let shift = shift.min(63);
+        entry.shift = shift;
+        entry.va_base = va & !low_mask(shift);
+        entry.pa_base = pa & !low_mask(shift);
+        if s1_leaf.is_some() && s2.is_none() {
+            entry.ipa_base = u64::MAX;
+        }
+        if use_tlb {
+            self.tlb.insert(entry);
+        }
+        if let Some((stage, level)) = perm_fault(&entry, access, privileged) {
+            let (bank, format) = match (stage, s2) {
+                (2, Some((s2n, ref s2v))) => (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 }),
+                _ => (n, s1_format),
+            };
+            return Err(fault(
+                bank,
+                ContextFaultKind::Permission,
+                level,
+                stage,
+                format,
+            ));
+        }
+        Ok(CbOk {
+            pa,
+            shift,
+            tlb_hit: false,
+            desc: s1_leaf.map_or(0, |l| l.desc),
+            disabled: false,
+        })
+    }
+
+    fn count_fault(&mut self, kind: ContextFaultKind) {
+        let c = &mut self.counters;
+        match kind {
+            ContextFaultKind::Translation => c.fault_translation += 1,
+            ContextFaultKind::AccessFlag => c.fault_access_flag += 1,
+            ContextFaultKind::Permission => c.fault_permission += 1,
+            ContextFaultKind::AddressSize => c.fault_address_size += 1,
+            ContextFaultKind::External => c.fault_external += 1,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn global_fault(
+        &mut self,
+        cfg: &Config,
+        kind: GlobalFaultKind,
+        sid: u32,
+        iova: u64,
+        access: Access,
+        privileged: bool,
+        p: &mut Pending,
+    ) -> DmaFault {
+        let mut synr0 = 0;
+        if access == Access::Write {
+            synr0 |= gfsynr0::WNR;
+        }
+        if privileged {
+            synr0 |= gfsynr0::PNU;
+        }
+        match kind {
+            GlobalFaultKind::UnidentifiedStream => self.counters.fault_usf += 1,
+            GlobalFaultKind::StreamMatchConflict => self.counters.fault_smcf += 1,
+            GlobalFaultKind::UnimplementedContextBank => self.counters.fault_ucbf += 1,
+        }
+        let recorded = self.record_global(cfg, kind.gfsr_bit(), synr0, sid, iova, p);
+        DmaFault::Global {
+            kind,
+            sid,
+            iova,
+            recorded,
+            client_abort: self.scr0 & scr0::GFRE != 0,
+        }
+    }
+
+    /// One transaction from stream `sid`.
+    pub(crate) fn translate(
+        &mut self,
+        cfg: &Config,
+        mem: &PhysMem,
+        sid: u32,
+        iova: u64,
+        access: Access,
+        p: &mut Pending,
+    ) -> Result<Translation, DmaFault> {
+        self.counters.transactions += 1;
+        let bypass = |s: &mut State, reason: BypassReason, p: &mut Pending| {
+            match reason {
+                BypassReason::ClientPd => s.counters.bypass_clientpd += 1,
+                BypassReason::S2crBypass => s.counters.bypass_s2cr += 1,
+                BypassReason::UnmatchedBypass => s.counters.bypass_unmatched += 1,
+                BypassReason::CbDisabled => s.counters.bypass_cb_disabled += 1,
+            }
+            p.event(|| Event::Bypassed {
+                sid,
+                iova,
+                access,
+                reason,
+            });
+            Ok(Translation::Bypass { pa: iova, reason })
+        };
+        let faulted = |f: DmaFault, p: &mut Pending| {
+            p.event(|| Event::Faulted {
+                sid,
+                iova,
+                access,
+                fault: f,
+            });
+            Err(f)
+        };
+        if self.scr0 & scr0::CLIENTPD != 0 {
+            return bypass(self, BypassReason::ClientPd, p);
+        }
+        let group = match self.match_stream(cfg, sid) {
+            StreamMatch::Group(g) => g,
+            StreamMatch::Conflict(g) => {
+                // MMU-500 with SMCFCFG clear uses the lowest matching entry.
+                if cfg.mmu500 && self.scr0 & scr0::SMCFCFG == 0 {
+                    g
+                } else {
+                    let f = self.global_fault(
+                        cfg,
+                        GlobalFaultKind::StreamMatchConflict,
+                        sid,
+                        iova,
+                        access,
+                        false,
+                        p,
+                    );
+                    return faulted(f, p);
+                }
+            }
+            StreamMatch::Unmatched => {
+                if self.scr0 & scr0::USFCFG != 0 {
+                    let f = self.global_fault(
+                        cfg,
+                        GlobalFaultKind::UnidentifiedStream,
+                        sid,
+                        iova,
+                        access,
+                        false,
+                        p,
+                    );
+                    return faulted(f, p);
+                }
+                return bypass(self, BypassReason::UnmatchedBypass, p);
+            }
+        };
+        let s2cr_v = self.s2cr.get(group as usize).copied().unwrap_or(0);
+        let privileged =
+            regs::field(s2cr_v, s2cr::PRIVCFG_SHIFT, s2cr::PRIVCFG_WIDTH) == s2cr::PRIVCFG_PRIV;
+        match regs::field(s2cr_v, s2cr::TYPE_SHIFT, s2cr::TYPE_WIDTH) {
+            s2cr::TYPE_TRANS => {}
+            s2cr::TYPE_BYPASS => return bypass(self, BypassReason::S2crBypass, p),
+            _ => {
+                self.counters.terminated += 1;
+                return faulted(
+                    DmaFault::Terminated {
+                        reason: TerminateReason::S2crFault,
+                        sid,
+                        iova,
+                    },
+                    p,
+                );
+            }
+        }
+        let n = regs::field(s2cr_v, s2cr::CBNDX_SHIFT, s2cr::CBNDX_WIDTH) as usize;
+        if n >= self.banks.len() {
+            let f = self.global_fault(
+                cfg,
+                GlobalFaultKind::UnimplementedContextBank,
+                sid,
+                iova,
+                access,
+                privileged,
+                p,
+            );
+            return faulted(f, p);
+        }
+        match self.cb_translate(cfg, mem, n, iova, access, privileged, true) {
+            Ok(ok) if ok.disabled => bypass(self, BypassReason::CbDisabled, p),
+            Ok(ok) => {
+                self.counters.translated += 1;
+                let (pa, tlb_hit) = (ok.pa, ok.tlb_hit);
+                p.event(|| Event::Translated {
+                    sid,
+                    iova,
+                    access,
+                    pa,
+                    cb: n as u16,
+                    tlb_hit,
+                });
+                Ok(Translation::Translated {
+                    pa: ok.pa,
+                    cb: n as u16,
+                    leaf_size: 1u64 << ok.shift,
+                    tlb_hit: ok.tlb_hit,
+                })
+            }
+            Err(CbError::Terminate(reason)) => {
+                self.counters.terminated += 1;
+                faulted(DmaFault::Terminated { reason, sid, iova }, p)
+            }
+            Err(CbError::Fault(f)) => {
+                self.count_fault(f.kind);
+                let mut syn = regs::make(f.level, fsynr0::PLVL_SHIFT, fsynr0::PLVL_WIDTH);
+                if access == Access::Write {
+                    syn |= fsynr0::WNR;
+                }
+                if privileged {
+                    syn |= fsynr0::PNU;
+                }
+                if f.ptw {
+                    syn |= fsynr0::PTWF;
+                }
+                if f.stage == 2 && f.bank != f.s1_bank {
+                    syn |= regs::make(
+                        f.s1_bank as u32,
+                        fsynr0::S1CBNDX_SHIFT,
+                        fsynr0::S1CBNDX_WIDTH,
+                    );
+                }
+                let recorded =
+                    self.record_context(cfg, f.bank, f.kind.fsr_bit(), f.format, syn, iova, sid, p);
+                let client_abort = self
+                    .banks
+                    .get(f.bank)
+                    .is_some_and(|b| b.sctlr & sctlr::CFRE != 0);
+                faulted(
+                    DmaFault::Context {
+                        kind: f.kind,
+                        cb: f.bank as u16,
+                        stage: f.stage,
+                        level: f.level as u8,
+                        iova,
+                        recorded,
+                        client_abort,
+                    },
+                    p,
+                )
+            }
+        }
+    }
+}
+
+/// Fault status code of a PAR fault record (VMSAv8-64 FST encoding).
+fn fst(kind: ContextFaultKind, level: u32) -> u64 {
+    let l = u64::from(level & 3);
+    match kind {
+        ContextFaultKind::AddressSize => l,
+        ContextFaultKind::Translation => 0x4 | l,
+        ContextFaultKind::AccessFlag => 0x8 | l,
+        ContextFaultKind::Permission => 0xc | l,
+        ContextFaultKind::External => 0x14 | l,
+    }
+}
+
+/// ATS1PR / ATS1PW: a privileged translation through bank `n` into a PAR value. Walks afresh
+/// (no TLB lookup or fill) and records nothing in FSR.
+pub(crate) fn ats(
+    state: &mut State,
+    cfg: &Config,
+    mem: &PhysMem,
+    n: usize,
+    va: u64,
+    access: Access,
+) -> u64 {
+    match state.cb_translate(cfg, mem, n, va, access, true, false) {
+        Ok(ok) => {
+            let pa = ok.pa & regs::par::PA_MASK;
+            if ok.desc == 0 {
+                return pa;
+            }
+            let attr_idx = (ok.desc >> 2) & 7;
+            let mair = state
+                .banks
+                .get(n)
+                .map_or(0, |b| u64::from(b.mair0) | (u64::from(b.mair1) << 32));
+            let attr = (mair >> (8 * attr_idx)) & 0xff;
+            let sh = (ok.desc >> 8) & 3;
+            pa | (attr << 56) | (sh << 7)
+        }
+        Err(CbError::Fault(f)) => {
+            let mut par = regs::par::F | (fst(f.kind, f.level) << 1);
+            if f.ptw {
+                par |= 1 << 8;
+            }
+            if f.stage == 2 {
+                par |= 1 << 9;
+            }
+            par
+        }
+        Err(CbError::Terminate(_)) => regs::par::F | (fst(ContextFaultKind::Translation, 0) << 1),
+    }
+}
