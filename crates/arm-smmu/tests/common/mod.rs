@@ -1,0 +1,95 @@
+//! Shared test setup: a driver on a recorded bus, a memory log and simulated RAM.
+#![allow(dead_code)]
+
+use arm_smmu::testing::{FakeSmmu, IdRegs, RecordingMmio};
+use arm_smmu::{
+    ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
+use klog::MemLog;
+use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_arch::Mmio;
+use std::sync::Arc;
+
+/// DRAM as on LS1028A: 0x8000_0000, 64 MiB here; page tables live in its top half.
+pub const RAM_BASE: u64 = 0x8000_0000;
+pub const RAM_SIZE: u64 = 0x400_0000;
+pub const PT_BASE: u64 = RAM_BASE + RAM_SIZE / 2;
+
+pub fn frames() -> Arc<FrameAllocator> {
+    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
+    Arc::new(FrameAllocator::new(mem, PT_BASE, RAM_SIZE / 2).unwrap())
+}
+
+pub struct Rig<M: Mmio + 'static> {
+    pub smmu: Arc<ArmSmmu>,
+    pub bus: Arc<RecordingMmio<M>>,
+    pub log: Arc<MemLog>,
+    pub frames: Arc<FrameAllocator>,
+}
+
+pub fn probe_on<M: Mmio + 'static>(
+    dev: M,
+    fw: &FirmwareDesc,
+    params: ModuleParams,
+    policy: ShutdownPolicy,
+    frames: Arc<FrameAllocator>,
+) -> Result<Rig<M>, arm_smmu::ProbeError> {
+    let bus = Arc::new(RecordingMmio::new(dev));
+    let log = Arc::new(MemLog::new());
+    let smmu = ArmSmmu::probe(
+        fw,
+        params,
+        policy,
+        SmmuEnv {
+            mmio: bus.clone(),
+            log: log.clone(),
+            frames: frames.clone(),
+            tables: Arc::new(LpaeTables),
+            limits: Arc::new(RateLimits::default()),
+        },
+    )?;
+    Ok(Rig {
+        smmu,
+        bus,
+        log,
+        frames,
+    })
+}
+
+pub fn fake(
+    ids: IdRegs,
+    fw: &FirmwareDesc,
+    params: ModuleParams,
+    policy: ShutdownPolicy,
+) -> Rig<FakeSmmu> {
+    probe_on(FakeSmmu::new(ids), fw, params, policy, frames()).unwrap()
+}
+
+pub fn mmu401_fw() -> FirmwareDesc {
+    FirmwareDesc {
+        compatible: "arm,mmu-401".into(),
+        reg_base: 0x2b40_0000,
+        reg_size: 0x2_0000,
+        dev_name: "2b400000.iommu".into(),
+        num_global_irqs: Some(1),
+        num_context_irqs: 8,
+        dma_coherent: true,
+    }
+}
+
+pub fn indexed_fw() -> FirmwareDesc {
+    FirmwareDesc {
+        compatible: "arm,smmu-v2".into(),
+        reg_base: 0x1000_0000,
+        reg_size: 0x8000,
+        dev_name: "10000000.iommu".into(),
+        num_global_irqs: Some(1),
+        num_context_irqs: 4,
+        dma_coherent: true,
+    }
+}
+
+/// Prefix every line with the device's dev_printk prefix.
+pub fn prefixed(prefix: &str, lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|l| format!("{prefix}: {l}")).collect()
+}
