@@ -1,0 +1,118 @@
+//! Shared test fixtures: memory, a model, and driver-style programming helpers written from the
+//! reference's worked values (arm-smmu-v2.md §6, §8.4).
+#![allow(dead_code)]
+
+use mmu500::{Config, Mmu500};
+use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_arch::regs::{self, cb, gr0, gr1};
+use smmu_arch::Mmio;
+use std::sync::Arc;
+
+pub const DRAM: u64 = 0x8000_0000;
+pub const DRAM_SIZE: u64 = 0x4000_0000;
+/// Page tables come from the first 64 MiB; data buffers live above.
+pub const PT_SIZE: u64 = 0x400_0000;
+
+pub struct Rig {
+    pub mem: Arc<PhysMem>,
+    pub alloc: Arc<FrameAllocator>,
+    pub smmu: Arc<Mmu500>,
+}
+
+pub fn rig(cfg: Config) -> Rig {
+    let mem = Arc::new(PhysMem::new(&[Region::new(DRAM, DRAM_SIZE)]).unwrap());
+    let alloc = Arc::new(FrameAllocator::new(mem.clone(), DRAM, PT_SIZE).unwrap());
+    let smmu = Mmu500::new(cfg, mem.clone()).unwrap();
+    Rig { mem, alloc, smmu }
+}
+
+/// Byte offset of context bank `n`'s page.
+pub fn cbo(s: &Mmu500, n: u32) -> u64 {
+    let c = s.config();
+    (c.num_pages() + u64::from(n)) * c.page_size()
+}
+
+/// GR1 offset.
+pub fn gr1o(s: &Mmu500, off: u64) -> u64 {
+    s.config().page_size() + off
+}
+
+/// Linux's reset value of sCR0 from 0x00200001 with disable_bypass = 1.
+pub const SCR0_LINUX: u32 = 0x0020_1c36;
+
+/// Linux's sCR0 write (disable_bypass = 1): translation on, unmatched streams fault.
+pub fn enable(s: &Mmu500) {
+    let v = s.read32(gr0::SCR0);
+    let mut v = v | regs::scr0::GFRE | regs::scr0::GFIE | regs::scr0::GCFGFRE | regs::scr0::GCFGFIE;
+    v |= regs::scr0::VMIDPNE | regs::scr0::PTM | regs::scr0::USFCFG;
+    v &= !(regs::scr0::CLIENTPD | regs::scr0::FB | regs::scr0::BSU_MASK);
+    s.write32(gr0::SCR0, v);
+}
+
+/// Install stream map entry `idx`: S2CR (TRANS to `cbn`) then SMR.
+pub fn map_stream(s: &Mmu500, idx: u32, sid: u32, mask: u32, cbn: u32) {
+    s.write32(gr0::s2cr(idx), cbn);
+    s.write32(gr0::smr(idx), regs::smr::VALID | (mask << 16) | sid);
+}
+
+/// Program bank `n` as an AArch64 stage-1 context over `pgd` (values as arm-smmu writes them).
+pub fn program_s1(s: &Mmu500, n: u32, tcr: u32, tcr2: u32, ttbr0: u64, mair: u64, asid: u16) {
+    let b = cbo(s, n);
+    s.write32(gr1o(s, gr1::cba2r(n)), regs::cba2r::VA64);
+    s.write32(gr1o(s, gr1::cbar(n)), 0x0001_f300);
+    s.write32(b + cb::TCR2, tcr2);
+    s.write32(b + cb::TCR, tcr);
+    s.write64(b + cb::TTBR0, ttbr0);
+    s.write64(b + cb::TTBR1, u64::from(asid) << 48);
+    s.write32(b + cb::S1_MAIR0, mair as u32);
+    s.write32(b + cb::S1_MAIR1, (mair >> 32) as u32);
+    s.write32(b + cb::SCTLR, 0x1067);
+}
+
+/// Program bank `n` as an AArch64 stage-2 context.
+pub fn program_s2(s: &Mmu500, n: u32, vtcr: u32, vttbr: u64, vmid: u32) {
+    let b = cbo(s, n);
+    s.write32(gr1o(s, gr1::cba2r(n)), regs::cba2r::VA64);
+    s.write32(gr1o(s, gr1::cbar(n)), vmid & 0xff);
+    s.write32(b + cb::TCR, vtcr);
+    s.write64(b + cb::TTBR0, vttbr);
+    s.write32(b + cb::SCTLR, 0x67);
+}
+
+/// A stage-1 or stage-2 pgtable for the model's sizes.
+pub fn s1_table(
+    r: &Rig,
+    granule_sizes: u64,
+    ias: u32,
+    oas: u32,
+) -> pgtable::PageTable<pgtable::NoTlb> {
+    let c = pgtable::Config::new(pgtable::Stage::S1, granule_sizes, ias, oas);
+    pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
+}
+
+pub fn s2_table(
+    r: &Rig,
+    granule_sizes: u64,
+    ias: u32,
+    oas: u32,
+) -> pgtable::PageTable<pgtable::NoTlb> {
+    let c = pgtable::Config::new(pgtable::Stage::S2, granule_sizes, ias, oas);
+    pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
+}
+
+/// Program bank `n` from a pgtable (stage from the table's config).
+pub fn program_from(s: &Mmu500, n: u32, pt: &pgtable::PageTable<pgtable::NoTlb>, asid: u16) {
+    let c = pt.cfg();
+    match c.stage {
+        pgtable::Stage::S1 => program_s1(
+            s,
+            n,
+            c.smmu_tcr(),
+            c.smmu_tcr2(),
+            pt.smmu_ttbr0(asid),
+            c.mair(),
+            asid,
+        ),
+        pgtable::Stage::S2 => program_s2(s, n, c.smmu_tcr(), pt.smmu_ttbr0(0), n + 1),
+    }
+}
