@@ -1,0 +1,467 @@
+//! Stream matching outcomes, global and context faults with exact register values, bypass
+//! paths, interrupts, and the ATS1PR translation operation.
+
+mod common;
+
+use common::*;
+use mmu500::{
+    BypassReason, Config, ContextFaultKind, DmaFault, GlobalFaultKind, TerminateReason, Translation,
+};
+use pgtable::{Prot, SZ_4K};
+use smmu_arch::regs::{cb, gr0, gr1};
+use smmu_arch::{Access, IrqLine, Mmio};
+use std::sync::{Arc, Mutex};
+
+const ENETC_ICID: u32 = 0x29;
+/// ENETC PF0's stream as it arrives (TBU bit 10 set).
+const ENETC_SID: u32 = 0x429;
+const IOVA: u64 = 0x1000_0000;
+const DATA: u64 = 0x9000_0000;
+
+/// Linux's view of the global fault registers, formatted as its handler prints them.
+fn gfsr_line(s: &impl Mmio) -> String {
+    format!(
+        "GFSR 0x{:08x}, GFSYNR0 0x{:08x}, GFSYNR1 0x{:08x}, GFSYNR2 0x{:08x}",
+        s.read32(gr0::SGFSR),
+        s.read32(gr0::SGFSYNR0),
+        s.read32(gr0::SGFSYNR1),
+        s.read32(gr0::SGFSYNR2)
+    )
+}
+
+/// Linux's global fault handler minus printing: read, then W1C the value read.
+fn handle_global(s: &impl Mmio) -> String {
+    let line = gfsr_line(s);
+    let v = s.read32(gr0::SGFSR);
+    s.write32(gr0::SGFSR, v);
+    line
+}
+
+fn seed_gfsr_lines() -> Vec<String> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/seed/arm-smmu-dont-unregister-on-shutdown.txt"
+    ))
+    .unwrap();
+    text.lines()
+        .filter_map(|l| l.find("GFSR 0x").map(|i| l[i..].trim_end().to_string()))
+        .collect()
+}
+
+/// An LS1028A SMMU after Linux's reset, with the ENETC stream translated by bank 0.
+fn booted() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
+    let r = rig(Config::mmu500_ls1028a());
+    let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
+    pt.map_pages(IOVA, DATA, SZ_4K, 1, Prot::READ | Prot::WRITE | Prot::CACHE)
+        .unwrap();
+    pt.map_pages(IOVA + 0x1000, DATA + 0x1000, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    program_from(&r.smmu, 0, &pt, 0);
+    map_stream(&r.smmu, 0, ENETC_ICID, 0x7c00, 0);
+    enable(&r.smmu);
+    (r, pt)
+}
+
+#[test]
+fn seed_unknown_stream_fault_sequence_is_reproduced_exactly() {
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    // While the SMR is valid, 0x429 matches ICID 0x29 under mask 0x7c00 and is translated.
+    let t = s.translate(ENETC_SID, IOVA + 0x10, Access::Write).unwrap();
+    assert_eq!(t.pa(), DATA + 0x10);
+    assert!(t.is_translated());
+    // release_device: S2CR to FAULT first, then the SMR invalid (reference §7.5).
+    s.write32(gr0::s2cr(0), 0x0002_0000);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA, Access::Write),
+        Err(DmaFault::Terminated {
+            reason: TerminateReason::S2crFault,
+            sid: ENETC_SID,
+            iova: IOVA
+        })
+    );
+    assert_eq!(s.read32(gr0::SGFSR), 0);
+    s.write32(gr0::smr(0), 0);
+
+    let dma = |access| s.translate(ENETC_SID, IOVA, access);
+    let mut lines = Vec::new();
+    // 1: a transmit (write) then another before the handler runs.
+    let first = dma(Access::Write).unwrap_err();
+    assert_eq!(
+        first,
+        DmaFault::Global {
+            kind: GlobalFaultKind::UnidentifiedStream,
+            sid: ENETC_SID,
+            iova: IOVA,
+            recorded: true,
+            client_abort: true
+        }
+    );
+    assert!(matches!(
+        dma(Access::Write),
+        Err(DmaFault::Global {
+            recorded: false,
+            ..
+        })
+    ));
+    lines.push(handle_global(&**s));
+    // 2: write, then read: the syndrome keeps the first (write).
+    dma(Access::Write).unwrap_err();
+    dma(Access::Read).unwrap_err();
+    lines.push(handle_global(&**s));
+    // 3: read first, then write.
+    dma(Access::Read).unwrap_err();
+    dma(Access::Write).unwrap_err();
+    lines.push(handle_global(&**s));
+    // 4: a single read.
+    dma(Access::Read).unwrap_err();
+    lines.push(handle_global(&**s));
+    assert_eq!(lines, seed_gfsr_lines());
+    assert_eq!(s.read32(gr0::SGFSR), 0);
+    // sGFAR holds the first faulting address; Linux's message uses GFSYNR1's low 16 bits.
+    assert_eq!(s.read64(gr0::SGFAR), IOVA);
+    assert_eq!(s.counters().fault_usf, 7);
+}
+
+#[test]
+fn global_interrupt_rises_once_per_recorded_fault_and_handler_may_read_registers() {
+    let (r, _pt) = booted();
+    let s = r.smmu.clone();
+    s.write32(gr0::smr(0), 0);
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l2, s2) = (log.clone(), Arc::downgrade(&s));
+    s.set_irq_handler(Arc::new(move |line| {
+        let s = s2.upgrade().unwrap();
+        // The handler runs outside the model's lock: it can read registers.
+        l2.lock().unwrap().push((line, s.read32(gr0::SGFSR)));
+    }));
+    let line = IrqLine::Global(2);
+    assert!(!s.irq_pending(line));
+    s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
+    s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
+    assert!(s.irq_pending(line));
+    assert_eq!(*log.lock().unwrap(), [(line, 0x2)]);
+    s.write32(gr0::SGFSR, 0x8000_0002);
+    assert!(!s.irq_pending(line));
+    s.translate(ENETC_SID, 0, Access::Read).unwrap_err();
+    assert_eq!(log.lock().unwrap().len(), 2);
+    // With GFIE clear the fault is recorded but the line stays low; setting GFIE raises it.
+    s.write32(gr0::SGFSR, 0x2);
+    s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::GFIE);
+    s.translate(ENETC_SID, 0, Access::Read).unwrap_err();
+    assert_eq!(s.read32(gr0::SGFSR), 0x2);
+    assert!(!s.irq_pending(line));
+    assert_eq!(log.lock().unwrap().len(), 2);
+    s.write32(gr0::SCR0, SCR0_LINUX);
+    assert!(s.irq_pending(line));
+    assert_eq!(log.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn stream_match_conflict_is_a_global_fault() {
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    map_stream(s, 1, ENETC_SID, 0, 0);
+    let f = s.translate(ENETC_SID, IOVA, Access::Read).unwrap_err();
+    assert!(matches!(
+        f,
+        DmaFault::Global {
+            kind: GlobalFaultKind::StreamMatchConflict,
+            recorded: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        gfsr_line(&**s),
+        "GFSR 0x00000004, GFSYNR0 0x00000000, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
+    );
+    // 0x29 itself matches only SMR 0.
+    assert!(s.translate(ENETC_ICID, IOVA, Access::Read).is_ok());
+    // MMU-500 with sCR0.SMCFCFG clear takes the lowest matching entry instead.
+    s.write32(gr0::SGFSR, 0x4);
+    s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::SMCFCFG);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA, Access::Read).unwrap().pa(),
+        DATA
+    );
+    assert_eq!(s.read32(gr0::SGFSR), 0);
+    // An S2CR naming a context bank that does not exist.
+    map_stream(s, 2, 0x55, 0, 200);
+    assert!(matches!(
+        s.translate(0x55, IOVA, Access::Read),
+        Err(DmaFault::Global {
+            kind: GlobalFaultKind::UnimplementedContextBank,
+            ..
+        })
+    ));
+    assert_eq!(s.read32(gr0::SGFSR), 0x8);
+}
+
+#[test]
+fn bypass_paths_say_why() {
+    let r = rig(Config::mmu500_ls1028a());
+    let s = &r.smmu;
+    // Reset: CLIENTPD = 1, everything passes untranslated.
+    assert_eq!(
+        s.translate(ENETC_SID, 0x1234, Access::Write),
+        Ok(Translation::Bypass {
+            pa: 0x1234,
+            reason: BypassReason::ClientPd
+        })
+    );
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    // Unmatched with USFCFG = 0.
+    s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::USFCFG);
+    assert_eq!(
+        s.translate(0x7, 0x5000, Access::Read),
+        Ok(Translation::Bypass {
+            pa: 0x5000,
+            reason: BypassReason::UnmatchedBypass
+        })
+    );
+    // S2CR BYPASS.
+    s.write32(gr0::s2cr(3), 0x1_0000);
+    s.write32(gr0::smr(3), 0x8000_0007);
+    assert_eq!(
+        s.translate(0x7, 0x5000, Access::Read),
+        Ok(Translation::Bypass {
+            pa: 0x5000,
+            reason: BypassReason::S2crBypass
+        })
+    );
+    // Bank with SCTLR.M = 0.
+    s.write32(cbo(s, 0) + cb::SCTLR, 0);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA, Access::Read),
+        Ok(Translation::Bypass {
+            pa: IOVA,
+            reason: BypassReason::CbDisabled
+        })
+    );
+    s.write32(cbo(s, 0) + cb::SCTLR, 0x1067);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA, Access::Read).unwrap().pa(),
+        DATA
+    );
+    // v6.1 shutdown: sCR0 = 0x1 (CLIENTPD) with SMRs and banks intact: DMA goes untranslated.
+    s.write32(gr0::SCR0, 0x1);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA, Access::Write),
+        Ok(Translation::Bypass {
+            pa: IOVA,
+            reason: BypassReason::ClientPd
+        })
+    );
+    let c = s.counters();
+    assert_eq!(
+        (
+            c.bypass_clientpd,
+            c.bypass_unmatched,
+            c.bypass_s2cr,
+            c.bypass_cb_disabled
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(s.read32(gr0::SGFSR), 0);
+}
+
+#[test]
+fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
+    let (r, mut pt) = booted();
+    let s = r.smmu.clone();
+    let raised = Arc::new(Mutex::new(Vec::new()));
+    let r2 = raised.clone();
+    s.set_irq_handler(Arc::new(move |l| r2.lock().unwrap().push(l)));
+    let b = cbo(&s, 0);
+    // Unmapped page next to a mapped one: the level-3 entry is invalid.
+    let f = s
+        .translate(ENETC_SID, IOVA + 0x2000, Access::Write)
+        .unwrap_err();
+    assert_eq!(
+        f,
+        DmaFault::Context {
+            kind: ContextFaultKind::Translation,
+            cb: 0,
+            stage: 1,
+            level: 3,
+            iova: IOVA + 0x2000,
+            recorded: true,
+            client_abort: true
+        }
+    );
+    // TF with FORMAT = AArch64 (the "fsr=0x402" of real logs); WNR | PLVL 3.
+    assert_eq!(s.read32(b + cb::FSR), 0x402);
+    assert_eq!(s.read64(b + cb::FAR), IOVA + 0x2000);
+    assert_eq!(s.read32(b + cb::FSYNR0), 0x13);
+    assert_eq!(s.read32(gr1o(&s, gr1::cbfrsynra(0))), ENETC_SID);
+    assert!(s.irq_pending(IrqLine::Context(0)));
+    assert_eq!(*raised.lock().unwrap(), [IrqLine::Context(0)]);
+    // A second fault before the handler clears: MULTI, syndrome unchanged, no new edge.
+    s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
+        .unwrap_err();
+    assert_eq!(s.read32(b + cb::FSR), 0x8000_0402);
+    assert_eq!(s.read64(b + cb::FAR), IOVA + 0x2000);
+    assert_eq!(raised.lock().unwrap().len(), 1);
+    s.write32(b + cb::FSR, 0x8000_0402);
+    assert!(!s.irq_pending(IrqLine::Context(0)));
+    // Level-1 hole, read.
+    s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
+        .unwrap_err();
+    assert_eq!(
+        (s.read32(b + cb::FSR), s.read32(b + cb::FSYNR0)),
+        (0x402, 0x01)
+    );
+    s.write32(b + cb::FSR, 0xc000_01fe);
+    // Write to a read-only page: permission fault.
+    let f = s
+        .translate(ENETC_SID, IOVA + 0x1008, Access::Write)
+        .unwrap_err();
+    assert!(matches!(
+        f,
+        DmaFault::Context {
+            kind: ContextFaultKind::Permission,
+            level: 3,
+            ..
+        }
+    ));
+    assert_eq!(
+        (s.read32(b + cb::FSR), s.read32(b + cb::FSYNR0)),
+        (0x408, 0x13)
+    );
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA + 0x1008, Access::Read)
+            .unwrap()
+            .pa(),
+        DATA + 0x1008
+    );
+    s.write32(b + cb::FSR, 0xc000_01fe);
+    // Access flag clear in a never-used leaf.
+    pt.map_pages(IOVA + 0x3000, DATA + 0x3000, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    let leaf = pt.leaf(IOVA + 0x3000).unwrap();
+    r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
+    s.translate(ENETC_SID, IOVA + 0x3000, Access::Read)
+        .unwrap_err();
+    assert_eq!(
+        (s.read32(b + cb::FSR), s.read32(b + cb::FSYNR0)),
+        (0x404, 0x03)
+    );
+    s.write32(b + cb::FSR, 0xc000_01fe);
+    // A privileged-only mapping refuses the default (unprivileged) stream, and admits it once
+    // S2CR.PRIVCFG forces privileged.
+    pt.map_pages(
+        IOVA + 0x4000,
+        DATA + 0x4000,
+        SZ_4K,
+        1,
+        Prot::READ | Prot::PRIV,
+    )
+    .unwrap();
+    assert!(matches!(
+        s.translate(ENETC_SID, IOVA + 0x4000, Access::Read),
+        Err(DmaFault::Context {
+            kind: ContextFaultKind::Permission,
+            ..
+        })
+    ));
+    s.write32(b + cb::FSR, 0xc000_01fe);
+    s.write32(gr0::s2cr(0), 3 << 24);
+    assert_eq!(
+        s.translate(ENETC_SID, IOVA + 0x4000, Access::Read)
+            .unwrap()
+            .pa(),
+        DATA + 0x4000
+    );
+    // Without CFIE the fault is recorded, the line stays low; CFRE decides the client abort.
+    s.write32(b + cb::SCTLR, 0x1001);
+    let f = s
+        .translate(ENETC_SID, IOVA + 0x9000, Access::Read)
+        .unwrap_err();
+    assert!(matches!(
+        f,
+        DmaFault::Context {
+            client_abort: false,
+            ..
+        }
+    ));
+    assert_eq!(s.read32(b + cb::FSR), 0x402);
+    assert!(!s.irq_pending(IrqLine::Context(0)));
+    let c = s.counters();
+    assert_eq!(
+        (c.fault_translation, c.fault_permission, c.fault_access_flag),
+        (4, 2, 1)
+    );
+}
+
+#[test]
+fn dma_helpers_move_data_and_stop_at_the_fault() {
+    let (r, mut pt) = booted();
+    let s = &r.smmu;
+    // Two discontiguous pages behind one IOVA range.
+    pt.map_pages(
+        IOVA + 0x2000,
+        DATA + 0x8000,
+        SZ_4K,
+        1,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    pt.map_pages(
+        IOVA + 0x3000,
+        DATA + 0x5000,
+        SZ_4K,
+        1,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    let packet: Vec<u8> = (0..1500u32).map(|i| i as u8).collect();
+    let ts = s.dma_write(ENETC_SID, IOVA + 0x2e00, &packet).unwrap();
+    assert_eq!(ts.len(), 2);
+    let mut a = vec![0u8; 0x200];
+    r.mem.read_bytes(DATA + 0x8e00, &mut a).unwrap();
+    assert_eq!(a, packet[..0x200]);
+    let mut b = vec![0u8; 1500 - 0x200];
+    r.mem.read_bytes(DATA + 0x5000, &mut b).unwrap();
+    assert_eq!(b, packet[0x200..]);
+    let mut back = vec![0u8; 1500];
+    s.dma_read(ENETC_SID, IOVA + 0x2e00, &mut back).unwrap();
+    assert_eq!(back, packet);
+    // Running into an unmapped page stops there; what came before was written.
+    let err = s.dma_write(ENETC_SID, IOVA + 0x3f00, &packet).unwrap_err();
+    assert!(matches!(
+        err,
+        mmu500::DmaError::Fault {
+            done: 0x100,
+            fault: DmaFault::Context { .. }
+        }
+    ));
+}
+
+#[test]
+fn ats1pr_writes_par_and_records_no_fault() {
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    let b = cbo(s, 0);
+    s.write64(b + cb::ATS1PR, IOVA + 0x123);
+    assert_eq!(s.read32(b + cb::ATSR), 0);
+    let par = s.read64(b + cb::PAR);
+    assert_eq!(par & 1, 0);
+    assert_eq!(par & smmu_arch::regs::par::PA_MASK, DATA);
+    // IOMMU_CACHE → AttrIndx 1 → MAIR byte 0xff; inner shareable.
+    assert_eq!(par >> 56, 0xff);
+    // 32-bit halves (low then high) work too.
+    s.write32(b + cb::ATS1PR, (IOVA + 0x1000) as u32);
+    s.write32(b + cb::ATS1PR + 4, 0);
+    assert_eq!(
+        s.read64(b + cb::PAR) & smmu_arch::regs::par::PA_MASK,
+        DATA + 0x1000
+    );
+    // A hole: F = 1, FST = translation fault level 3; FSR untouched.
+    s.write64(b + cb::ATS1PR, IOVA + 0x7000);
+    assert_eq!(s.read64(b + cb::PAR), 1 | (0x7 << 1));
+    assert_eq!(s.read32(b + cb::FSR), 0);
+    // ATS1PW on a read-only page: permission fault level 3.
+    s.write64(b + cb::ATS1PW, IOVA + 0x1000);
+    assert_eq!(s.read64(b + cb::PAR), 1 | (0xf << 1));
+}
