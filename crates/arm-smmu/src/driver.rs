@@ -59,8 +59,6 @@ struct Streams {
 
 struct Cbs {
     shadow: Vec<Option<CbShadow>>,
-    /// Owner (for the context fault handler) of each bank.
-    owner: Vec<Option<Arc<DomainCtx>>>,
 }
 
 /// A finalised paging domain: its bank, page table and TLB maintenance.
@@ -103,6 +101,9 @@ pub struct ArmSmmu {
     tables: Arc<dyn PageTableFactory>,
     streams: Mutex<Streams>,
     cbs: Mutex<Cbs>,
+    /// Owner of each bank, for the context fault handler. Never held across an MMIO access, so
+    /// an interrupt raised synchronously by a register write cannot deadlock on it.
+    owners: RwLock<Vec<Option<Arc<DomainCtx>>>>,
     /// Context bank bitmap (Linux's `context_map`).
     context_map: Mutex<Vec<bool>>,
     irptndx: AtomicU32,
@@ -210,8 +211,8 @@ impl ArmSmmu {
             }),
             cbs: Mutex::new(Cbs {
                 shadow: vec![None; ncb],
-                owner: vec![None; ncb],
             }),
+            owners: RwLock::new(vec![None; ncb]),
             context_map: Mutex::new(vec![false; ncb]),
             irptndx: AtomicU32::new(0),
             domains: RwLock::new(BTreeMap::new()),
@@ -498,9 +499,14 @@ impl ArmSmmu {
         });
         {
             let mut c = self.cbs.lock();
-            c.shadow[cbndx as usize] = Some(shadow);
+            if let Some(slot) = c.shadow.get_mut(cbndx as usize) {
+                *slot = Some(shadow);
+            }
             write_context_bank(&self.hw.io, cfg, cbndx, Some(&shadow));
-            c.owner[cbndx as usize] = Some(ctx.clone());
+        }
+        // Like Linux's IRQ request: last, so the handler never sees a half-built domain.
+        if let Some(o) = self.owners.write().get_mut(cbndx as usize) {
+            *o = Some(ctx.clone());
         }
         Ok(ctx)
     }
@@ -514,9 +520,9 @@ impl ArmSmmu {
                 *s = None;
             }
             write_context_bank(&self.hw.io, &self.hw.cfg, idx, None);
-            if let Some(o) = c.owner.get_mut(idx as usize) {
-                *o = None;
-            }
+        }
+        if let Some(o) = self.owners.write().get_mut(idx as usize) {
+            *o = None;
         }
         if let Some(b) = self.context_map.lock().get_mut(idx as usize) {
             *b = false;
@@ -587,9 +593,8 @@ impl ArmSmmu {
     /// Handle context bank `cb`'s fault interrupt (Linux `arm_smmu_context_fault`).
     pub fn handle_context_fault(&self, cbndx: u16) -> smmu_arch::IrqReturn {
         let owner = self
-            .cbs
-            .lock()
-            .owner
+            .owners
+            .read()
             .get(usize::from(cbndx))
             .cloned()
             .flatten();
