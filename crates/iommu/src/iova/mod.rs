@@ -219,18 +219,18 @@ impl IovaDomain {
         }
         let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
         let pfn = if aligned {
-            self.tree.find(order_of(pages), limit)
+            self.tree.alloc(order_of(pages), pages, limit)
         } else {
-            self.find_unaligned(pages, limit)
-        };
-        match pfn {
-            Some(p) => {
+            let p = self.find_unaligned(pages, limit);
+            if let Some(p) = p {
                 self.tree.set_range(p, p + pages, false);
-                self.stats.tree_allocs += 1;
-                Some(p)
             }
-            None => None,
+            p
+        };
+        if pfn.is_some() {
+            self.stats.tree_allocs += 1;
         }
+        pfn
     }
 
     /// Unaligned fit: the highest free run of `pages` pages. Found by taking the highest aligned

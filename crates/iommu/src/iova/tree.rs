@@ -213,6 +213,95 @@ impl IovaTree {
         None
     }
 
+    /// Find the block [`Self::find`] would return for `order` and mark its first `size` pages
+    /// (`size <= 2^order`) used, in one descent. Returns the first page.
+    pub fn alloc(&mut self, order: u32, size: u64, limit: u64) -> Option<u64> {
+        let limit = limit.min(self.end);
+        if order > FAN_BITS * (self.root_level + 1)
+            || limit < (1u64 << order.min(63))
+            || size == 0
+            || size > 1u64 << order
+        {
+            return None;
+        }
+        self.alloc_in(0, self.root_level, 0, order, size, limit)
+            .map(|(p, _)| p)
+    }
+
+    fn alloc_in(
+        &mut self,
+        idx: u32,
+        h: u32,
+        base: u64,
+        q: u32,
+        size: u64,
+        limit: u64,
+    ) -> Option<(u64, Option<State>)> {
+        let c = FAN_BITS * h;
+        let span = limit - base;
+        let full = span >> c;
+        let (free, cand0) = {
+            let n = self.nodes.get(idx as usize)?;
+            if q >= c {
+                let j = q - c;
+                if j > 6 {
+                    return None;
+                }
+                let runs = aligned_runs(n.free & low_mask(full), j);
+                if runs == 0 {
+                    return None;
+                }
+                let p = base + ((highest(runs) as u64) << c);
+                let st = self.set_in(idx, h, base, p, p + size, false);
+                return Some((p, st));
+            }
+            let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
+            (
+                n.free,
+                (n.free | n.cap_mask[q as usize]) & low_mask(full + straddle),
+            )
+        };
+        let block = 1u64 << q;
+        let mut cand = cand0;
+        while cand != 0 {
+            let i = highest(cand);
+            let cbase = base + ((i as u64) << c);
+            if free & (1 << i) != 0 {
+                let top = (cbase + (1u64 << c)).min(limit);
+                if top >= cbase + block {
+                    let p = (top - block) & !(block - 1);
+                    let st = self.set_in(idx, h, base, p, p + size, false);
+                    return Some((p, st));
+                }
+            } else if h == 1 {
+                let w = self.nodes.get(idx as usize)?.child[(i & 63) as usize]
+                    & low_mask(limit - cbase);
+                let runs = aligned_runs(w, q);
+                if runs != 0 {
+                    let p = cbase + highest(runs) as u64;
+                    let st = self.set_in(idx, h, base, p, p + size, false);
+                    return Some((p, st));
+                }
+            } else {
+                let cidx = self.nodes.get(idx as usize)?.child[(i & 63) as usize] as u32;
+                if let Some((p, cst)) = self.alloc_in(cidx, h - 1, cbase, q, size, limit) {
+                    let changed = match cst {
+                        None => false,
+                        Some(st) => {
+                            if matches!(st, State::Free | State::Used) {
+                                self.spare.push(cidx);
+                            }
+                            self.record_child(idx, i, c, st)
+                        }
+                    };
+                    return Some((p, changed.then(|| self.node_state(idx, h))));
+                }
+            }
+            cand &= !(1u64 << i);
+        }
+        None
+    }
+
     /// Whether every page of `[lo, hi)` is free (`free`) or used (`!free`).
     pub fn range_is(&self, lo: u64, hi: u64, free: bool) -> bool {
         if lo >= hi || hi > self.end {
@@ -324,19 +413,38 @@ impl IovaTree {
         total
     }
 
-    fn set_in(&mut self, idx: u32, h: u32, base: u64, lo: u64, hi: u64, free: bool) -> State {
+    /// Mark `[lo, hi)` inside node `idx`. Returns the node's new state if it changed as its
+    /// parent sees it (uniform or the largest free block order), `None` if not: the walk back
+    /// up stops touching summaries as soon as nothing changes.
+    fn set_in(
+        &mut self,
+        idx: u32,
+        h: u32,
+        base: u64,
+        lo: u64,
+        hi: u64,
+        free: bool,
+    ) -> Option<State> {
         let c = FAN_BITS * h;
         let csize = 1u64 << c;
         let first = ((lo.max(base) - base) >> c) as u32;
         let last = ((hi - 1 - base) >> c).min(63) as u32;
+        let mut changed = false;
         for i in first..=last {
             let bit = 1u64 << i;
             let cbase = base + ((i as u64) << c);
             let cend = cbase + csize;
             let (nfree, nused, child) = match self.nodes.get(idx as usize) {
-                Some(n) => (n.free & bit != 0, n.used & bit != 0, n.child[i as usize]),
-                None => return State::Used,
+                Some(n) => (
+                    n.free & bit != 0,
+                    n.used & bit != 0,
+                    n.child[(i & 63) as usize],
+                ),
+                None => return None,
             };
+            if (free && nfree) || (!free && nused) {
+                continue; // already in the target state
+            }
             let new_state = if lo <= cbase && hi >= cend {
                 // Whole child.
                 let was_free = if nfree {
@@ -358,7 +466,7 @@ impl IovaTree {
                     State::Used
                 }
             } else if h == 1 {
-                let mut w = if nfree {
+                let old = if nfree {
                     u64::MAX
                 } else if nused {
                     0
@@ -366,16 +474,10 @@ impl IovaTree {
                     child
                 };
                 let m = low_mask(hi.min(cend) - cbase) & !low_mask(lo.max(cbase) - cbase);
-                let before = w.count_ones() as u64;
-                if free {
-                    w |= m;
-                } else {
-                    w &= !m;
-                }
-                let after = w.count_ones() as u64;
-                self.free_pages = self.free_pages + after - before;
+                let w = if free { old | m } else { old & !m };
+                self.free_pages = self.free_pages + w.count_ones() as u64 - old.count_ones() as u64;
                 if let Some(n) = self.nodes.get_mut(idx as usize) {
-                    n.child[i as usize] = w;
+                    n.child[(i & 63) as usize] = w;
                 }
                 match w {
                     u64::MAX => State::Free,
@@ -386,34 +488,52 @@ impl IovaTree {
                 let cidx = if nfree || nused {
                     let k = self.new_node(nfree);
                     if let Some(n) = self.nodes.get_mut(idx as usize) {
-                        n.child[i as usize] = k as u64;
+                        n.child[(i & 63) as usize] = k as u64;
                     }
                     k
                 } else {
                     child as u32
                 };
-                let st = self.set_in(cidx, h - 1, cbase, lo, hi, free);
-                if matches!(st, State::Free | State::Used) {
-                    // Uniform again: its children are all uniform, so only the node itself goes.
-                    self.spare.push(cidx);
+                match self.set_in(cidx, h - 1, cbase, lo, hi, free) {
+                    None => continue,
+                    Some(st) => {
+                        if matches!(st, State::Free | State::Used) {
+                            // Uniform again: its children are all uniform, only the node goes.
+                            self.spare.push(cidx);
+                        }
+                        st
+                    }
                 }
-                st
             };
-            self.record_child(idx, i, c, new_state);
+            changed |= self.record_child(idx, i, c, new_state);
         }
-        self.node_state(idx, h)
+        if changed {
+            Some(self.node_state(idx, h))
+        } else {
+            None
+        }
     }
 
-    fn record_child(&mut self, idx: u32, i: u32, c: u32, st: State) {
+    /// Record child `i`'s new state; returns whether it differs from the old one.
+    fn record_child(&mut self, idx: u32, i: u32, c: u32, st: State) -> bool {
         let Some(n) = self.nodes.get_mut(idx as usize) else {
-            return;
+            return false;
         };
+        let i = i & 63;
         let bit = 1u64 << i;
-        let was_partial = n.free & bit == 0 && n.used & bit == 0;
-        let old: i32 = if was_partial {
-            n.cap[i as usize] as i32
+        let old_state = if n.free & bit != 0 {
+            State::Free
+        } else if n.used & bit != 0 {
+            State::Used
         } else {
-            -1
+            State::Partial(n.cap[i as usize])
+        };
+        if old_state == st {
+            return false;
+        }
+        let old: i32 = match old_state {
+            State::Partial(k) => k as i32,
+            _ => -1,
         };
         let new: i32 = match st {
             State::Free => {
@@ -433,9 +553,6 @@ impl IovaTree {
                 k as i32
             }
         };
-        if old == new {
-            return;
-        }
         let top = (c as i32 - 1).min(MAX_CHILD_ORDERS as i32 - 1);
         if new > old {
             for k in (old + 1)..=new.min(top) {
@@ -451,6 +568,7 @@ impl IovaTree {
                 }
             }
         }
+        true
     }
 
     fn node_state(&self, idx: u32, h: u32) -> State {
@@ -535,6 +653,19 @@ mod tests {
                 proptest::prop_assert_eq!(t.free_pages(), naive.iter().filter(|&&b| b).count() as u64);
                 proptest::prop_assert_eq!(t.find(order, limit), naive_find(&naive, order, limit));
                 proptest::prop_assert_eq!(t.find(order, size), naive_find(&naive, order, size));
+                // The one-descent allocation agrees with find + mark.
+                let mut t2 = t.clone();
+                let want = naive_find(&naive, order, limit);
+                let got = t2.alloc(order, 1 + (len % (1 << order)), limit);
+                proptest::prop_assert_eq!(got, want);
+                if let Some(p) = got {
+                    let n = 1 + (len % (1 << order));
+                    proptest::prop_assert!(t2.range_is(p, p + n, false));
+                    proptest::prop_assert_eq!(t2.free_pages(), t.free_pages() - n);
+                    t2.set_range(p, p + n, true);
+                    proptest::prop_assert_eq!(t2.free_pages(), t.free_pages());
+                    proptest::prop_assert_eq!(t2.find(order, limit), want);
+                }
             }
             t.set_range(0, size, true);
             proptest::prop_assert_eq!(t.nodes_in_use(), 1);

@@ -1,0 +1,154 @@
+//! IOVA allocator: alloc + free pairs (see BENCHMARKS.md for the Linux figures compared).
+//!
+//! * one-page loop: allocate and free one page, repeatedly (the rcache path);
+//! * working set: 4,096 outstanding allocations of {1,2,4,8,16} pages (fixed seed); free a
+//!   random one and allocate a new one of a random size; 4 GiB limit; with and without caches.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use iommu::iova::{IovaDomain, IovaParams};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// 4 KiB granule, 48-bit aperture; allocations limited to 4 GiB as for a 32-bit device.
+const LIMIT_PFN: u64 = (1 << 20) - 1;
+
+fn domain(rcache: bool) -> IovaDomain {
+    IovaDomain::new(IovaParams {
+        shift: 12,
+        start_pfn: 1,
+        end_pfn: (1 << 36) - 1,
+        rcache,
+    })
+    .expect("valid parameters")
+}
+
+/// splitmix64: a fixed-seed sequence without extra dependencies.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+const SIZES: [u64; 5] = [1, 2, 4, 8, 16];
+const WORKING_SET: usize = 4096;
+const SCRIPT: usize = 1 << 16;
+
+struct WorkingSet {
+    dom: IovaDomain,
+    live: Vec<(u64, u64)>,
+    /// Pre-drawn (victim index, new size) pairs, cycled.
+    script: Vec<(u32, u8)>,
+    pos: usize,
+}
+
+impl WorkingSet {
+    fn new(rcache: bool) -> WorkingSet {
+        let mut rng = Rng(0x5eed_1028);
+        let mut dom = domain(rcache);
+        let live = (0..WORKING_SET)
+            .map(|_| {
+                let s = SIZES[(rng.next() % 5) as usize];
+                (dom.alloc_fast(s, LIMIT_PFN, true).expect("space"), s)
+            })
+            .collect();
+        let script = (0..SCRIPT)
+            .map(|_| {
+                (
+                    (rng.next() % WORKING_SET as u64) as u32,
+                    (rng.next() % 5) as u8,
+                )
+            })
+            .collect();
+        WorkingSet {
+            dom,
+            live,
+            script,
+            pos: 0,
+        }
+    }
+
+    fn run(&mut self, pairs: u64) -> Duration {
+        let start = Instant::now();
+        for _ in 0..pairs {
+            let (victim, size) = self.script[self.pos];
+            self.pos = (self.pos + 1) & (SCRIPT - 1);
+            let slot = &mut self.live[victim as usize];
+            self.dom.free_fast(slot.0, slot.1);
+            let s = SIZES[size as usize];
+            let p = self.dom.alloc_fast(s, LIMIT_PFN, true).unwrap_or(0);
+            *slot = (black_box(p), s);
+        }
+        start.elapsed()
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let mut g = c.benchmark_group("iova");
+    g.bench_function("one_page_loop_pair", |b| {
+        let mut dom = domain(true);
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
+                dom.free_fast(black_box(p), 1);
+            }
+            start.elapsed()
+        })
+    });
+    g.bench_function("one_page_loop_pair_nocache", |b| {
+        let mut dom = domain(false);
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
+                dom.free_fast(black_box(p), 1);
+            }
+            start.elapsed()
+        })
+    });
+    g.bench_function("working_set_pair", |b| {
+        let mut ws = WorkingSet::new(true);
+        b.iter_custom(|iters| ws.run(iters))
+    });
+    g.bench_function("working_set_pair_nocache", |b| {
+        let mut ws = WorkingSet::new(false);
+        b.iter_custom(|iters| ws.run(iters))
+    });
+    g.finish();
+}
+
+/// The brief's full-length runs (10M one-page pairs, 2M working-set pairs), printed once.
+fn full_runs(_c: &mut Criterion) {
+    if std::env::var_os("IOVA_FULL_RUNS").is_none() {
+        return;
+    }
+    let mut dom = domain(true);
+    let n = 10_000_000u64;
+    let start = Instant::now();
+    for _ in 0..n {
+        let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
+        dom.free_fast(black_box(p), 1);
+    }
+    let t = start.elapsed();
+    println!(
+        "full one-page loop: {n} pairs, {:.2} ns/pair",
+        t.as_nanos() as f64 / n as f64
+    );
+    for rcache in [true, false] {
+        let mut ws = WorkingSet::new(rcache);
+        let n = 2_000_000u64;
+        let t = ws.run(n);
+        println!(
+            "full working set (rcache={rcache}): {n} pairs, {:.2} ns/pair",
+            t.as_nanos() as f64 / n as f64
+        );
+    }
+}
+
+criterion_group!(iova, benches, full_runs);
+criterion_main!(iova);
