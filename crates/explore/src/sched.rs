@@ -100,17 +100,21 @@ impl Scheduler for BoundedDfs {
         &mut self,
         runnable: &[&Task],
         current: Option<TaskId>,
-        _is_yielding: bool,
+        is_yielding: bool,
     ) -> Option<TaskId> {
         let ids = sorted_ids(runnable);
         let current = current.map(usize::from);
+        if ids.len() == 1 {
+            // No choice: not a decision (keeps the tree small and steps comparable).
+            return ids.first().map(|&t| TaskId::from(t));
+        }
         let step = self.step;
         self.step += 1;
         if let Some(level) = self.stack.get(step) {
             // Replaying the prefix: the program is deterministic, so the options are the same.
             return level.options.get(level.index).map(|&t| TaskId::from(t));
         }
-        let default = default_choice(&ids, current)?;
+        let default = default_choice(&ids, current, is_yielding)?;
         let mut options = vec![default];
         options.extend(ids.iter().copied().filter(|&t| t != default));
         let spent_before = self
@@ -121,7 +125,7 @@ impl Scheduler for BoundedDfs {
         self.stack.push(DfsLevel {
             options,
             index: 0,
-            current_runnable: current.is_some_and(|c| ids.contains(&c)),
+            current_runnable: !is_yielding && current.is_some_and(|c| ids.contains(&c)),
             spent_before,
         });
         Some(TaskId::from(default))
@@ -165,12 +169,15 @@ impl Scheduler for SparseReplay {
         &mut self,
         runnable: &[&Task],
         current: Option<TaskId>,
-        _is_yielding: bool,
+        is_yielding: bool,
     ) -> Option<TaskId> {
         let ids = sorted_ids(runnable);
+        if ids.len() == 1 {
+            return ids.first().map(|&t| TaskId::from(t));
+        }
         let step = self.step as u32;
         self.step += 1;
-        let mut choice = default_choice(&ids, current.map(usize::from))?;
+        let mut choice = default_choice(&ids, current.map(usize::from), is_yielding)?;
         if let Some(d) = self.schedule.deviations.get(self.next) {
             if d.step == step {
                 self.next += 1;
@@ -226,7 +233,10 @@ impl Inner {
 
 /// Records every decision of one execution and stops shuttle after it.
 pub(crate) struct Driver {
-    pub(crate) inner: Inner,
+    /// Never dropped: shuttle's random and PCT schedulers print a "failing seed" banner when
+    /// dropped before their iteration budget ends, which is every time here (we run one
+    /// execution per `Runner`). Leaking one small struct per exploration is the cheaper cure.
+    pub(crate) inner: std::mem::ManuallyDrop<Inner>,
     armed: bool,
     pub(crate) trace: Vec<Decision>,
 }
@@ -234,7 +244,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(inner: Inner) -> Self {
         Driver {
-            inner,
+            inner: std::mem::ManuallyDrop::new(inner),
             armed: false,
             trace: Vec::new(),
         }
@@ -246,7 +256,7 @@ impl Driver {
     }
 
     pub(crate) fn diverged(&self) -> usize {
-        match &self.inner {
+        match &*self.inner {
             Inner::Replay(r) => r.diverged,
             _ => 0,
         }
@@ -275,9 +285,14 @@ impl Scheduler for SharedDriver {
     ) -> Option<TaskId> {
         let mut d = self.0.borrow_mut();
         let chosen = d.inner.get().next_task(runnable, current, is_yielding)?;
+        if runnable.len() < 2 {
+            // Only decisions with a choice are part of a schedule.
+            return Some(chosen);
+        }
         d.trace.push(Decision {
             runnable: sorted_ids(runnable),
             current: current.map(usize::from),
+            yielding: is_yielding,
             chosen: usize::from(chosen),
         });
         Some(chosen)

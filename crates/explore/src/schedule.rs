@@ -9,10 +9,18 @@
 use std::fmt;
 use thiserror::Error;
 
-/// What the default policy picks.
-pub fn default_choice(runnable: &[usize], current: Option<usize>) -> Option<usize> {
+/// What the default policy picks: keep running the current task unless it yields or cannot
+/// run; then the next runnable task after it in id order (wrapping), so a task that waits by
+/// yielding lets the others progress.
+pub fn default_choice(runnable: &[usize], current: Option<usize>, yielding: bool) -> Option<usize> {
     match current {
-        Some(c) if runnable.contains(&c) => Some(c),
+        Some(c) if runnable.contains(&c) && !(yielding && runnable.len() > 1) => Some(c),
+        Some(c) if yielding => runnable
+            .iter()
+            .copied()
+            .filter(|&t| t > c)
+            .min()
+            .or_else(|| runnable.iter().copied().filter(|&t| t != c).min()),
         _ => runnable.iter().copied().min(),
     }
 }
@@ -23,13 +31,16 @@ pub struct Decision {
     /// Runnable task ids, ascending.
     pub runnable: Vec<usize>,
     pub current: Option<usize>,
+    /// The current task asked to yield (it waits for something another task holds).
+    pub yielding: bool,
     pub chosen: usize,
 }
 
 impl Decision {
-    /// Switching away from a task that could have continued.
+    /// Switching away from a task that could have continued and did not ask to yield.
     pub fn is_preemption(&self) -> bool {
-        matches!(self.current, Some(c) if c != self.chosen && self.runnable.contains(&c))
+        !self.yielding
+            && matches!(self.current, Some(c) if c != self.chosen && self.runnable.contains(&c))
     }
 }
 
@@ -53,7 +64,7 @@ impl Schedule {
         let deviations = trace
             .iter()
             .enumerate()
-            .filter(|(_, d)| default_choice(&d.runnable, d.current) != Some(d.chosen))
+            .filter(|(_, d)| default_choice(&d.runnable, d.current, d.yielding) != Some(d.chosen))
             .map(|(i, d)| Deviation {
                 step: i as u32,
                 task: d.chosen as u16,
@@ -152,17 +163,27 @@ mod tests {
             Decision {
                 runnable: vec![0, 1],
                 current: Some(0),
+                yielding: false,
                 chosen: 0,
             },
             Decision {
                 runnable: vec![0, 1],
                 current: Some(0),
+                yielding: false,
                 chosen: 1,
             },
             Decision {
                 runnable: vec![0, 2],
                 current: Some(1),
+                yielding: false,
                 chosen: 2,
+            },
+            // A yielding task handing over to the next one is the default, not a deviation.
+            Decision {
+                runnable: vec![0, 2],
+                current: Some(2),
+                yielding: true,
+                chosen: 0,
             },
         ];
         let s = Schedule::from_trace(&trace);

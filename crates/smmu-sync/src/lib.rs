@@ -19,6 +19,21 @@ pub mod atomic {
 
 thread_local! {
     static UNDER_EXPLORER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static POINTS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with [`sched_point`] turned into a no-op on this thread: for set-up work that no
+/// other actor can observe yet (booting the simulated machine before its CPUs start), so the
+/// explorer does not spend decisions there.
+pub fn without_sched_points<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            POINTS_OFF.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(POINTS_OFF.with(|c| c.replace(true)));
+    f()
 }
 
 /// Whether primitives created now on this thread belong to a schedule-explorer execution.
@@ -41,182 +56,100 @@ pub fn with_explorer<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-/// A mutual-exclusion lock.
-#[derive(Debug)]
-pub struct Mutex<T> {
-    inner: MutexImpl<T>,
+/// Under the explorer a lock that is taken waits by yielding to shuttle, so the holder (a
+/// suspended coroutine on the same OS thread) can run. An uncontended lock is not a scheduling
+/// point: interleavings are explored at the [`sched_point`]s that model real preemption
+/// (MMIO, DMA, interrupts, kernel steps), which keeps runs short enough to try thousands per
+/// second. A deadlock shows up as a run that exceeds the explorer's step bound.
+fn contended() {
+    if under_explorer() {
+        shuttle::thread::yield_now();
+    } else {
+        std::thread::yield_now();
+    }
 }
 
-#[derive(Debug)]
-enum MutexImpl<T> {
-    Shuttle(shuttle::sync::Mutex<T>),
-    Std(std::sync::Mutex<T>),
+/// A mutual-exclusion lock.
+#[derive(Debug, Default)]
+pub struct Mutex<T> {
+    inner: std::sync::Mutex<T>,
 }
 
 /// Guard of a [`Mutex`].
-pub enum MutexGuard<'a, T> {
-    Std(std::sync::MutexGuard<'a, T>),
-    Shuttle(shuttle::sync::MutexGuard<'a, T>),
-}
-
-impl<T> std::ops::Deref for MutexGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match self {
-            MutexGuard::Std(g) => g,
-            MutexGuard::Shuttle(g) => g,
-        }
-    }
-}
-
-impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        match self {
-            MutexGuard::Std(g) => &mut *g,
-            MutexGuard::Shuttle(g) => &mut *g,
-        }
-    }
-}
-
-impl<T: Default> Default for Mutex<T> {
-    fn default() -> Self {
-        Mutex::new(T::default())
-    }
-}
+pub type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
 
 impl<T> Mutex<T> {
-    pub fn new(value: T) -> Self {
-        let inner = if under_explorer() {
-            MutexImpl::Shuttle(shuttle::sync::Mutex::new(value))
-        } else {
-            MutexImpl::Std(std::sync::Mutex::new(value))
-        };
-        Mutex { inner }
+    pub const fn new(value: T) -> Self {
+        Mutex {
+            inner: std::sync::Mutex::new(value),
+        }
     }
 
     pub fn into_inner(self) -> T {
-        match self.inner {
-            MutexImpl::Std(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
-            MutexImpl::Shuttle(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
-        }
+        self.inner.into_inner().unwrap_or_else(|p| p.into_inner())
     }
-}
 
-impl<T> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        match &self.inner {
-            MutexImpl::Std(m) => MutexGuard::Std(m.lock().unwrap_or_else(|p| p.into_inner())),
-            MutexImpl::Shuttle(m) => {
-                MutexGuard::Shuttle(m.lock().unwrap_or_else(|p| p.into_inner()))
+        if !under_explorer() {
+            return self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        }
+        loop {
+            if let Some(g) = self.try_lock() {
+                return g;
             }
+            contended();
         }
     }
 
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        match &self.inner {
-            MutexImpl::Std(m) => match m.try_lock() {
-                Ok(g) => Some(MutexGuard::Std(g)),
-                Err(std::sync::TryLockError::Poisoned(p)) => Some(MutexGuard::Std(p.into_inner())),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            },
-            MutexImpl::Shuttle(m) => match m.try_lock() {
-                Ok(g) => Some(MutexGuard::Shuttle(g)),
-                Err(std::sync::TryLockError::Poisoned(p)) => {
-                    Some(MutexGuard::Shuttle(p.into_inner()))
-                }
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            },
+        match self.inner.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
         }
     }
 }
 
 /// A reader-writer lock.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RwLock<T> {
-    inner: RwLockImpl<T>,
-}
-
-#[derive(Debug)]
-enum RwLockImpl<T> {
-    Shuttle(shuttle::sync::RwLock<T>),
-    Std(std::sync::RwLock<T>),
+    inner: std::sync::RwLock<T>,
 }
 
 /// Shared guard of a [`RwLock`].
-pub enum RwLockReadGuard<'a, T> {
-    Std(std::sync::RwLockReadGuard<'a, T>),
-    Shuttle(shuttle::sync::RwLockReadGuard<'a, T>),
-}
-
+pub type RwLockReadGuard<'a, T> = std::sync::RwLockReadGuard<'a, T>;
 /// Exclusive guard of a [`RwLock`].
-pub enum RwLockWriteGuard<'a, T> {
-    Std(std::sync::RwLockWriteGuard<'a, T>),
-    Shuttle(shuttle::sync::RwLockWriteGuard<'a, T>),
-}
-
-impl<T> std::ops::Deref for RwLockReadGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match self {
-            RwLockReadGuard::Std(g) => g,
-            RwLockReadGuard::Shuttle(g) => g,
-        }
-    }
-}
-
-impl<T> std::ops::Deref for RwLockWriteGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match self {
-            RwLockWriteGuard::Std(g) => g,
-            RwLockWriteGuard::Shuttle(g) => g,
-        }
-    }
-}
-
-impl<T> std::ops::DerefMut for RwLockWriteGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        match self {
-            RwLockWriteGuard::Std(g) => &mut *g,
-            RwLockWriteGuard::Shuttle(g) => &mut *g,
-        }
-    }
-}
-
-impl<T: Default> Default for RwLock<T> {
-    fn default() -> Self {
-        RwLock::new(T::default())
-    }
-}
+pub type RwLockWriteGuard<'a, T> = std::sync::RwLockWriteGuard<'a, T>;
 
 impl<T> RwLock<T> {
-    pub fn new(value: T) -> Self {
-        let inner = if under_explorer() {
-            RwLockImpl::Shuttle(shuttle::sync::RwLock::new(value))
-        } else {
-            RwLockImpl::Std(std::sync::RwLock::new(value))
-        };
-        RwLock { inner }
+    pub const fn new(value: T) -> Self {
+        RwLock {
+            inner: std::sync::RwLock::new(value),
+        }
     }
-}
 
-impl<T> RwLock<T> {
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
-        match &self.inner {
-            RwLockImpl::Std(l) => RwLockReadGuard::Std(l.read().unwrap_or_else(|p| p.into_inner())),
-            RwLockImpl::Shuttle(l) => {
-                RwLockReadGuard::Shuttle(l.read().unwrap_or_else(|p| p.into_inner()))
+        if !under_explorer() {
+            return self.inner.read().unwrap_or_else(|p| p.into_inner());
+        }
+        loop {
+            match self.inner.try_read() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => contended(),
             }
         }
     }
 
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
-        match &self.inner {
-            RwLockImpl::Std(l) => {
-                RwLockWriteGuard::Std(l.write().unwrap_or_else(|p| p.into_inner()))
-            }
-            RwLockImpl::Shuttle(l) => {
-                RwLockWriteGuard::Shuttle(l.write().unwrap_or_else(|p| p.into_inner()))
+        if !under_explorer() {
+            return self.inner.write().unwrap_or_else(|p| p.into_inner());
+        }
+        loop {
+            match self.inner.try_write() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => contended(),
             }
         }
     }
@@ -280,7 +213,7 @@ pub enum Point {
 /// a context-switch opportunity under the explorer. Never call it while holding a lock.
 #[inline]
 pub fn sched_point(_what: Point) {
-    if under_explorer() {
+    if under_explorer() && !POINTS_OFF.with(|c| c.get()) {
         shuttle_engine::runtime::thread::continuation::switch()
     }
 }
@@ -329,6 +262,37 @@ mod tests {
         .join();
         assert!(r.is_err());
         assert_eq!(*m.lock(), 2);
+    }
+
+    #[test]
+    fn a_lock_held_across_a_point_is_waited_for_under_the_explorer() {
+        // Task A holds the lock across a scheduling point; B must wait by yielding, never block
+        // the one OS thread shuttle runs both on. (Random, not DFS: shuttle's DFS would also
+        // explore a waiter spinning forever.)
+        shuttle::check_random(
+            || {
+                with_explorer(|| {
+                    let m = Arc::new(Mutex::new(Vec::new()));
+                    let rw = Arc::new(RwLock::new(0));
+                    let (m2, rw2) = (m.clone(), rw.clone());
+                    let t = thread::spawn(move || {
+                        let mut g = m2.lock();
+                        let w = rw2.write();
+                        sched_point(Point::Kernel);
+                        g.push("a");
+                        drop(w);
+                    });
+                    sched_point(Point::Kernel);
+                    let _r = *rw.read();
+                    m.lock().push("b");
+                    t.join().unwrap();
+                    let mut v = m.lock().clone();
+                    v.sort();
+                    assert_eq!(v, vec!["a", "b"]);
+                })
+            },
+            300,
+        );
     }
 
     #[test]
