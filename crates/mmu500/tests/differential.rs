@@ -32,12 +32,19 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
         Stage::S1 => s1_table(&r, pgsizes, ias, oas),
         Stage::S2 => s2_table(&r, pgsizes, ias, oas),
     };
-    let sizes: Vec<u64> = (0..64).map(|b| 1u64 << b).filter(|s| pt.cfg().pgsize_bitmap & s != 0).collect();
+    let sizes: Vec<u64> = (0..64)
+        .map(|b| 1u64 << b)
+        .filter(|s| pt.cfg().pgsize_bitmap & s != 0)
+        .collect();
     let mut rng = Rng(seed);
     let mut mapped = Vec::new();
     for _ in 0..48 {
         // Mostly pages, sometimes blocks.
-        let size = if rng.below(4) == 0 { sizes[1 + rng.below(sizes.len() as u64 - 1) as usize] } else { sizes[0] };
+        let size = if rng.below(4) == 0 {
+            sizes[1 + rng.below(sizes.len() as u64 - 1) as usize]
+        } else {
+            sizes[0]
+        };
         let space = 1u64 << ias;
         if size >= space {
             continue;
@@ -81,11 +88,21 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
         match got {
             Ok(Translation::Translated { pa, leaf_size, .. }) => {
                 assert_eq!(pa, want, "{stage:?} {pgsizes:#x} ias {ias}: iova {iova:#x}");
-                assert_eq!(Some(leaf_size), pt.leaf(iova).map(|l| l.size), "leaf size at {iova:#x}");
+                assert_eq!(
+                    Some(leaf_size),
+                    pt.leaf(iova).map(|l| l.size),
+                    "leaf size at {iova:#x}"
+                );
                 hits += 1;
             }
-            Err(DmaFault::Context { kind: ContextFaultKind::Translation, .. }) => {
-                assert_eq!(want, 0, "{stage:?} {pgsizes:#x} ias {ias}: model faulted at mapped {iova:#x}");
+            Err(DmaFault::Context {
+                kind: ContextFaultKind::Translation,
+                ..
+            }) => {
+                assert_eq!(
+                    want, 0,
+                    "{stage:?} {pgsizes:#x} ias {ias}: model faulted at mapped {iova:#x}"
+                );
                 r.smmu.write32(b + cb::FSR, 0xc000_01fe);
                 holes += 1;
             }
@@ -99,7 +116,11 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
 fn model_walker_agrees_with_pgtable_for_every_granule_ias_and_stage() {
     let mut total = (0, 0);
     for stage in [Stage::S1, Stage::S2] {
-        for pgsizes in [pgtable::PGSIZES_4K, pgtable::PGSIZES_16K, pgtable::PGSIZES_64K] {
+        for pgsizes in [
+            pgtable::PGSIZES_4K,
+            pgtable::PGSIZES_16K,
+            pgtable::PGSIZES_64K,
+        ] {
             for ias in [32, 36, 40, 42, 44, 48] {
                 for seed in 0..2u64 {
                     let (h, f) = check(stage, pgsizes, ias, seed * 1000 + u64::from(ias));

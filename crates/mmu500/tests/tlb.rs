@@ -18,8 +18,10 @@ const ADDR: u64 = 0x0000_ffff_ffff_f000;
 fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE).unwrap();
-    pt.map_pages(0x4000_0000, 0xa000_0000, SZ_2M, 1, Prot::READ).unwrap();
+    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
+        .unwrap();
+    pt.map_pages(0x4000_0000, 0xa000_0000, SZ_2M, 1, Prot::READ)
+        .unwrap();
     program_from(&r.smmu, 0, &pt, asid);
     map_stream(&r.smmu, 0, SID, 0, 0);
     enable(&r.smmu);
@@ -29,7 +31,9 @@ fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
 /// Point the leaf for `iova` at `pa` behind the SMMU's back (no TLBI).
 fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
     let leaf = pt.leaf(iova).unwrap();
-    r.mem.write_u64(leaf.pte_pa, (leaf.pte & !ADDR) | pa).unwrap();
+    r.mem
+        .write_u64(leaf.pte_pa, (leaf.pte & !ADDR) | pa)
+        .unwrap();
 }
 
 fn pa(r: &Rig, iova: u64) -> (u64, bool) {
@@ -49,7 +53,8 @@ fn stale_entry_survives_until_tlbiva_for_its_asid() {
     assert_eq!(pa(&r, IOVA + 8), (OLD + 8, true), "stale until invalidated");
     // Wrong ASID, wrong page, a global sync: none of them help.
     r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (4 << 48));
-    r.smmu.write64(b + cb::S1_TLBIVA, ((IOVA + 0x1000) >> 12) | (3 << 48));
+    r.smmu
+        .write64(b + cb::S1_TLBIVA, ((IOVA + 0x1000) >> 12) | (3 << 48));
     r.smmu.write32(gr0::STLBGSYNC, 0xffff_ffff);
     assert_eq!(pa(&r, IOVA + 8), (OLD + 8, true));
     r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (3 << 48));
@@ -63,9 +68,13 @@ fn tlbival_tlbiasid_and_tlbiallnsnh_also_invalidate() {
     let (r, pt) = s1_rig(0);
     let b = cbo(&r.smmu, 0);
     let ops: [(&str, &dyn Fn()); 4] = [
-        ("TLBIVAL", &|| r.smmu.write64(b + cb::S1_TLBIVAL, IOVA >> 12)),
+        ("TLBIVAL", &|| {
+            r.smmu.write64(b + cb::S1_TLBIVAL, IOVA >> 12)
+        }),
         ("TLBIASID", &|| r.smmu.write32(b + cb::S1_TLBIASID, 0)),
-        ("TLBIALLNSNH", &|| r.smmu.write32(gr0::TLBIALLNSNH, 0xffff_ffff)),
+        ("TLBIALLNSNH", &|| {
+            r.smmu.write32(gr0::TLBIALLNSNH, 0xffff_ffff)
+        }),
         // Stage-1 banks carry CBAR.VMID 0 as Linux programs them.
         ("TLBIVMID", &|| r.smmu.write32(gr0::TLBIVMID, 0)),
     ];
@@ -118,7 +127,8 @@ fn unmapped_but_not_invalidated_still_translates() {
 fn stage2_entries_are_invalidated_by_ipa_and_vmid() {
     let r = rig(Config::mmu500_ls1028a());
     let mut pt = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
-    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE).unwrap();
+    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
+        .unwrap();
     program_from(&r.smmu, 1, &pt, 0); // VMID 2
     map_stream(&r.smmu, 0, SID, 0, 1);
     enable(&r.smmu);
@@ -135,16 +145,31 @@ fn stage2_entries_are_invalidated_by_ipa_and_vmid() {
         }
     };
     step(NEW, &|| r.smmu.write32(gr0::TLBIVMID, 3), false);
-    step(NEW, &|| r.smmu.write64(b + cb::S2_TLBIIPAS2, (IOVA + 0x1000) >> 12), false);
-    step(NEW, &|| r.smmu.write64(b + cb::S2_TLBIIPAS2, IOVA >> 12), true);
-    step(OLD, &|| r.smmu.write64(b + cb::S2_TLBIIPAS2L, IOVA >> 12), true);
+    step(
+        NEW,
+        &|| r.smmu.write64(b + cb::S2_TLBIIPAS2, (IOVA + 0x1000) >> 12),
+        false,
+    );
+    step(
+        NEW,
+        &|| r.smmu.write64(b + cb::S2_TLBIIPAS2, IOVA >> 12),
+        true,
+    );
+    step(
+        OLD,
+        &|| r.smmu.write64(b + cb::S2_TLBIIPAS2L, IOVA >> 12),
+        true,
+    );
     step(NEW, &|| r.smmu.write32(gr0::TLBIVMID, 2), true);
 }
 
 #[test]
 fn capacity_is_finite_and_replacement_deterministic() {
     let run = || {
-        let cfg = Config { tlb_entries: 8, ..Config::mmu500_ls1028a() };
+        let cfg = Config {
+            tlb_entries: 8,
+            ..Config::mmu500_ls1028a()
+        };
         let r = rig(cfg);
         let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
         pt.map_pages(IOVA, OLD, SZ_4K, 64, Prot::READ).unwrap();
@@ -164,5 +189,8 @@ fn capacity_is_finite_and_replacement_deterministic() {
     assert_eq!(a, b);
     assert_eq!(ca, cb);
     assert_eq!(ca.tlb_hits + ca.tlb_misses, 256);
-    assert!(ca.tlb_misses > 64, "a 64-page working set cannot fit 8 entries");
+    assert!(
+        ca.tlb_misses > 64,
+        "a 64-page working set cannot fit 8 entries"
+    );
 }
