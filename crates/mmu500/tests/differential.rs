@@ -51,7 +51,7 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
         }
         // Cluster half the IOVAs so tables are shared and neighbours are unmapped.
         let iova = if rng.below(2) == 0 {
-            (rng.below(space.min(1 << 31)) + 0x4000_0000 % space) % space & !(size - 1)
+            ((rng.below(space.min(1 << 31)) + (0x4000_0000 % space)) % space) & !(size - 1)
         } else {
             rng.below(space) & !(size - 1)
         };
@@ -80,7 +80,7 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
     }
     // Beyond the input range.
     probes.push(1u64 << ias);
-    probes.push(u64::MAX & !0xfff);
+    probes.push(!0xfff);
     let (mut hits, mut holes) = (0, 0);
     for iova in probes {
         let want = pt.iova_to_phys(iova);
