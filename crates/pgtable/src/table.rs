@@ -7,9 +7,70 @@ use crate::pte::{
     TYPE_TABLE,
 };
 use crate::{Gather, Prot, TlbOps};
-use physmem::{FrameAllocator, PhysMem, WORDS_PER_FRAME};
-use std::sync::atomic::{AtomicU64, Ordering};
+use physmem::{FrameAllocator, FrameWords, PhysMem, FRAME_SIZE, WORDS_PER_FRAME};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Slots of the frame memo (a power of two): enough for the tables of several GiB of 4K pages.
+const MEMO_SLOTS: usize = 1024;
+
+/// One memo slot: which frame (its PA | 1; 0 = empty) and where its words are.
+#[derive(Default)]
+#[repr(align(16))]
+struct MemoSlot {
+    tag: AtomicU64,
+    words: AtomicPtr<FrameWords>,
+}
+
+/// Direct-mapped memo of table-frame PA → that frame's words in [`PhysMem`], so a walk step is
+/// one memo load and one descriptor load instead of a region search and a directory lookup.
+///
+/// It cannot go stale: `PhysMem` materialises a frame once and never frees or moves it while it
+/// lives, and the page table holds an `Arc<PhysMem>`; a PA → words entry therefore stays true
+/// whatever happens to the table that was at that PA. Slots are filled only when a table is
+/// allocated, which happens only under `&mut PageTable` (map/unmap/new), so no reader runs
+/// concurrently with a fill; readers that miss fall back to `PhysMem::frame`.
+struct FrameMemo {
+    slots: Box<[MemoSlot]>,
+}
+
+impl FrameMemo {
+    fn new() -> Self {
+        FrameMemo {
+            slots: (0..MEMO_SLOTS).map(|_| MemoSlot::default()).collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, frame_pa: u64) -> &MemoSlot {
+        &self.slots[((frame_pa / FRAME_SIZE) as usize) & (MEMO_SLOTS - 1)]
+    }
+
+    #[inline(always)]
+    fn get(&self, pa: u64) -> Option<&FrameWords> {
+        let frame_pa = pa & !(FRAME_SIZE - 1);
+        let s = self.slot(frame_pa);
+        if s.tag.load(Ordering::Relaxed) != frame_pa | 1 {
+            return None;
+        }
+        let p = s.words.load(Ordering::Relaxed);
+        // SAFETY: `p` was stored by `remember` from a `&FrameWords` that `PhysMem::frame`
+        // returned for this page table's own `Arc<PhysMem>`, which outlives the memo (both are
+        // fields of the same `PageTable`). PhysMem never frees or moves a materialised frame
+        // while it lives, so the pointer is valid and the words are only accessed atomically.
+        // The tag and the pointer were written together under `&mut PageTable`, so they match.
+        Some(unsafe { &*p })
+    }
+
+    fn remember(&self, frame_pa: u64, words: &FrameWords) {
+        let s = self.slot(frame_pa);
+        s.words.store(
+            words as *const FrameWords as *mut FrameWords,
+            Ordering::Relaxed,
+        );
+        s.tag.store(frame_pa | 1, Ordering::Relaxed);
+    }
+}
 
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +138,7 @@ pub struct PageTable<T: TlbOps> {
     tlb: T,
     pgd: u64,
     live: bool,
+    memo: FrameMemo,
 }
 
 impl<T: TlbOps> std::fmt::Debug for PageTable<T> {
@@ -94,14 +156,17 @@ impl<T: TlbOps> PageTable<T> {
         let cfg = PgTableCfg::new(config)?;
         let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?;
         let mem = alloc.mem().clone();
-        Ok(PageTable {
+        let pt = PageTable {
             cfg,
             alloc,
             mem,
             tlb,
             pgd,
             live: true,
-        })
+            memo: FrameMemo::new(),
+        };
+        pt.remember(pgd, cfg.geom.pgd_alloc_size())?;
+        Ok(pt)
     }
 
     /// The finalised configuration, with the register values a driver programs.
@@ -143,11 +208,31 @@ impl<T: TlbOps> PageTable<T> {
 
     // ---------------------------------------------------------------- memory access helpers
 
+    /// The words of the frame holding `pa`.
+    #[inline(always)]
+    fn frame(&self, pa: u64) -> Result<&FrameWords, PgTableError> {
+        match self.memo.get(pa) {
+            Some(words) => Ok(words),
+            None => Ok(self.mem.frame(pa)?),
+        }
+    }
+
+    /// Put the frames of a freshly allocated table in the memo. Only call under `&mut self`
+    /// (see [`FrameMemo`]).
+    fn remember(&self, table: u64, size: u64) -> Result<(), PgTableError> {
+        let mut pa = table;
+        while pa < table + size {
+            self.memo.remember(pa, self.mem.frame(pa)?);
+            pa += FRAME_SIZE;
+        }
+        Ok(())
+    }
+
     /// The descriptor `table[idx]`.
     #[inline(always)]
     fn slot(&self, table: u64, idx: u64) -> Result<&AtomicU64, PgTableError> {
         let pa = table + (idx << 3);
-        let frame = self.mem.frame(pa)?;
+        let frame = self.frame(pa)?;
         Ok(&frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)])
     }
 
@@ -155,7 +240,7 @@ impl<T: TlbOps> PageTable<T> {
     #[inline(always)]
     fn run(&self, table: u64, idx: u64, n: u64) -> Result<&[AtomicU64], PgTableError> {
         let pa = table + (idx << 3);
-        let frame = self.mem.frame(pa)?;
+        let frame = self.frame(pa)?;
         let start = ((pa >> 3) as usize) & (WORDS_PER_FRAME - 1);
         let len = (n.max(1) as usize).min(WORDS_PER_FRAME - start);
         Ok(&frame[start..start + len])
@@ -174,6 +259,7 @@ impl<T: TlbOps> PageTable<T> {
     /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
     fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?;
+        self.remember(table, self.cfg.granule())?;
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
             new |= NSTABLE;
@@ -492,7 +578,9 @@ impl<T: TlbOps> PageTable<T> {
         done * pgsize
     }
 
-    /// Unmap within the table at `table` (level `lvl`); returns bytes unmapped.
+    /// Unmap from the table at `table` (level `lvl`) downwards; returns bytes unmapped.
+    /// Iterative descent, remembering the path so that `FreeEmpty` can reclaim tables the unmap
+    /// emptied, bottom-up, on the way back.
     fn unmap_at(
         &self,
         table: u64,
@@ -503,54 +591,73 @@ impl<T: TlbOps> PageTable<T> {
         gather: &mut Gather,
     ) -> Result<u64, PgTableError> {
         let g = self.cfg.geom;
-        let idx = g.index(iova, lvl);
-        let slot = self.slot(table, idx)?;
-        let pte = slot.load(Ordering::Acquire);
-        if !is_valid(pte) {
-            return Ok(0);
-        }
-        let bs = g.block_size(lvl);
-        if bs == pgsize {
-            let n = count.min(g.entries(lvl) - idx);
-            return self.clear_entries(table, lvl, idx, n, iova, gather);
-        }
-        if is_leaf(pte, lvl) {
-            return match self.cfg.partial_unmap {
-                PartialUnmap::Refuse => Ok(0),
-                PartialUnmap::Split => {
-                    let bytes =
-                        self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)?;
-                    // A split that cut out every entry leaves an empty table behind.
-                    let now = slot.load(Ordering::Acquire);
-                    if bytes > 0
-                        && self.cfg.reclaim == TableReclaim::FreeEmpty
-                        && is_valid(now)
-                        && is_table(now, lvl)
-                        && self.table_is_empty(pte_addr(now), lvl + 1, 0)?
-                        && slot
-                            .compare_exchange(now, 0, Ordering::AcqRel, Ordering::Acquire)
-                            .is_ok()
-                    {
-                        self.flush_reclaimed(iova & !(bs - 1), lvl);
-                        self.alloc.free(pte_addr(now), self.cfg.granule())?;
-                    }
-                    Ok(bytes)
+        // (table, index, descriptor, level) of each table entry walked through.
+        let mut path = [(0u64, 0u64, 0u64, 0u32); MAX_LEVELS as usize];
+        let mut depth = 0usize;
+        let (mut table, mut lvl) = (table, lvl);
+        let bytes = loop {
+            let idx = g.index(iova, lvl);
+            let slot = self.slot(table, idx)?;
+            let pte = slot.load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return Ok(0);
+            }
+            let bs = g.block_size(lvl);
+            if bs == pgsize {
+                let n = count.min(g.entries(lvl) - idx);
+                break self.clear_entries(table, lvl, idx, n, iova, gather)?;
+            }
+            if is_leaf(pte, lvl) {
+                if self.cfg.partial_unmap == PartialUnmap::Refuse {
+                    return Ok(0);
                 }
-            };
+                let bytes =
+                    self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)?;
+                // A split that cut out every entry leaves an empty table behind.
+                let now = slot.load(Ordering::Acquire);
+                if bytes > 0
+                    && self.cfg.reclaim == TableReclaim::FreeEmpty
+                    && is_valid(now)
+                    && is_table(now, lvl)
+                    && self.table_is_empty(pte_addr(now), lvl + 1, 0)?
+                    && slot
+                        .compare_exchange(now, 0, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                {
+                    self.flush_reclaimed(iova & !(bs - 1), lvl);
+                    self.alloc.free(pte_addr(now), self.cfg.granule())?;
+                } else {
+                    return Ok(bytes);
+                }
+                break bytes;
+            }
+            if !is_table(pte, lvl) || depth >= path.len() {
+                return Ok(0);
+            }
+            path[depth] = (table, idx, pte, lvl);
+            depth += 1;
+            table = pte_addr(pte);
+            lvl += 1;
+        };
+        if bytes == 0 || self.cfg.reclaim != TableReclaim::FreeEmpty {
+            return Ok(bytes);
         }
-        if !is_table(pte, lvl) {
-            return Ok(0);
-        }
-        let child = pte_addr(pte);
-        let bytes = self.unmap_at(child, lvl + 1, iova, pgsize, count, gather)?;
-        if bytes > 0
-            && self.cfg.reclaim == TableReclaim::FreeEmpty
-            && self.table_is_empty(child, lvl + 1, g.index(iova + bytes - 1, lvl + 1))?
-            && slot
+        while depth > 0 {
+            depth -= 1;
+            let (parent, idx, pte, plvl) = path[depth];
+            let child = pte_addr(pte);
+            let hint = g.index(iova + bytes - 1, plvl + 1);
+            if !self.table_is_empty(child, plvl + 1, hint)? {
+                break;
+            }
+            let slot = self.slot(parent, idx)?;
+            if slot
                 .compare_exchange(pte, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.flush_reclaimed(iova & !(bs - 1), lvl);
+                .is_err()
+            {
+                break;
+            }
+            self.flush_reclaimed(iova & !(g.block_size(plvl) - 1), plvl);
             self.alloc.free(child, self.cfg.granule())?;
         }
         Ok(bytes)
@@ -626,6 +733,7 @@ impl<T: TlbOps> PageTable<T> {
         let Ok(table) = self.alloc.alloc(self.cfg.granule()) else {
             return Ok(0);
         };
+        self.remember(table, self.cfg.granule())?;
         let split_sz = g.block_size(lvl);
         let entries = g.entries(lvl);
         let (start, num) = if pgsize == split_sz {
