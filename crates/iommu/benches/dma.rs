@@ -7,7 +7,10 @@ use klog::MemLog;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
+
+#[path = "cputime.rs"]
+mod cputime;
+use cputime::Timer as Instant;
 
 const RAM: u64 = 0x8000_0000;
 
@@ -43,7 +46,7 @@ fn benches(c: &mut Criterion) {
             let (core, dev) = setup(strict);
             let mut i = 0u64;
             b.iter_custom(|iters| {
-                let start = Instant::now();
+                let start = Instant::start();
                 for _ in 0..iters {
                     i = i.wrapping_add(1);
                     let pa = RAM + (i & 255) * 4096 + 0x40;

@@ -27,6 +27,8 @@ pub const MAG_SIZE: usize = 127;
 pub const MAX_DEPOT_MAGS: usize = 32;
 /// Sizes below this many pages are rounded up to a power of two.
 const ROUND_BELOW: u64 = 1 << (RCACHE_BINS - 1);
+/// Largest size the rcache holds (order 5).
+const RCACHE_MAX_PAGES: u64 = 1 << (RCACHE_BINS - 1);
 
 /// Errors of the checked IOVA operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -118,7 +120,6 @@ pub struct IovaDomain {
     bins: Option<Box<[Bin; RCACHE_BINS]>>,
     spare_mags: Vec<Box<Magazine>>,
     stats: IovaStats,
-    cached_pages: u64,
 }
 
 impl std::fmt::Debug for IovaDomain {
@@ -174,7 +175,6 @@ impl IovaDomain {
             bins,
             spare_mags: Vec::new(),
             stats: IovaStats::default(),
-            cached_pages: 0,
         })
     }
 
@@ -195,7 +195,15 @@ impl IovaDomain {
 
     /// Pages parked in the rcache.
     pub fn cached_pages(&self) -> u64 {
-        self.cached_pages
+        let Some(bins) = self.bins.as_ref() else {
+            return 0;
+        };
+        let mut total = 0;
+        for (order, bin) in bins.iter().enumerate() {
+            let n = bin.loaded.len + bin.prev.len + bin.depot.iter().map(|m| m.len).sum::<usize>();
+            total += (n as u64) << order;
+        }
+        total
     }
 
     /// The underlying free map (read only; for tests and statistics).
@@ -276,29 +284,36 @@ impl IovaDomain {
     /// with `flush_rcache`, return every cached range to the tree and retry once.
     #[inline]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
+        if pages.wrapping_sub(1) < ROUND_BELOW - 1 {
+            let size = pages.next_power_of_two();
+            let order = size.trailing_zeros() as usize;
+            if let Some(bins) = self.bins.as_mut() {
+                // A cached block fits if it ends at or below the inclusive limit.
+                if let (Some(bin), Some(max)) = (
+                    bins.get_mut(order),
+                    limit_pfn.saturating_add(1).checked_sub(size),
+                ) {
+                    if let Some(p) = rcache_get(bin, &mut self.spare_mags, max) {
+                        self.stats.rcache_hits += 1;
+                        return Some(p);
+                    }
+                }
+            }
+        }
+        self.alloc_slow(pages, limit_pfn, flush_rcache)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
         if pages == 0 {
             return None;
         }
         let size = fast_size(pages);
-        let order = order_of(size);
-        if let Some(bins) = self.bins.as_mut() {
-            // A cached block fits if it ends at or below the inclusive limit.
-            if (order as usize) < RCACHE_BINS && limit_pfn.saturating_add(1) >= size {
-                if let Some(p) = rcache_get(
-                    &mut bins[order as usize],
-                    &mut self.spare_mags,
-                    limit_pfn.saturating_add(1) - size,
-                ) {
-                    self.stats.rcache_hits += 1;
-                    self.cached_pages -= size;
-                    return Some(p);
-                }
-            }
-        }
         if let Some(p) = self.alloc(size, limit_pfn, true) {
             return Some(p);
         }
-        if flush_rcache && self.cached_pages > 0 {
+        if flush_rcache && self.cached_pages() > 0 {
             self.flush_rcache();
             if let Some(p) = self.alloc(size, limit_pfn, true) {
                 return Some(p);
@@ -316,23 +331,32 @@ impl IovaDomain {
     /// handed out twice; [`Self::free_checked_fast`] is the checked variant.
     #[inline]
     pub fn free_fast(&mut self, pfn: u64, pages: u64) {
-        let size = fast_size(pages);
-        let order = order_of(size);
-        if let Some(bins) = self.bins.as_mut() {
-            if (order as usize) < RCACHE_BINS {
-                let evicted = rcache_insert(&mut bins[order as usize], &mut self.spare_mags, pfn);
-                self.cached_pages += size;
-                if let Some(mut mag) = evicted {
-                    for &p in &mag.pfns[..mag.len] {
-                        self.tree.set_range(p, p + size, true);
-                    }
-                    self.cached_pages -= size * mag.len as u64;
-                    mag.len = 0;
-                    self.spare_mags.push(mag);
+        if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
+            let order = pages.next_power_of_two().trailing_zeros() as usize;
+            if let Some(bin) = self.bins.as_mut().and_then(|b| b.get_mut(order)) {
+                if let Some(evicted) = rcache_insert(bin, &mut self.spare_mags, pfn) {
+                    self.evict(evicted, 1u64 << order);
                 }
                 return;
             }
         }
+        self.free_slow(pfn, pages);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn evict(&mut self, mut mag: Box<Magazine>, size: u64) {
+        for &p in &mag.pfns[..mag.len] {
+            self.tree.set_range(p, p + size, true);
+        }
+        mag.len = 0;
+        self.spare_mags.push(mag);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, pfn: u64, pages: u64) {
+        let size = fast_size(pages);
         self.tree.set_range(pfn, pfn.saturating_add(size), true);
     }
 
@@ -384,7 +408,6 @@ impl IovaDomain {
                 self.spare_mags.push(m);
             }
         }
-        self.cached_pages = 0;
     }
 }
 

@@ -84,6 +84,10 @@ struct Node {
     used: u64,
     /// Bit k set iff `cap_mask[k] != 0`.
     orders: u64,
+    /// Levels >= 2: children that own a node in `child` (every partial child, plus uniform
+    /// children whose node is kept so that a page toggling at a boundary does not rebuild
+    /// the path each time).
+    nodes: u64,
     /// For a partial child: the order of its largest free aligned block.
     cap: [u8; 64],
     /// `cap_mask[k]` bit i: partial child i holds a free aligned block of order k.
@@ -98,6 +102,7 @@ impl Node {
             free: if free { u64::MAX } else { 0 },
             used: if free { 0 } else { u64::MAX },
             orders: 0,
+            nodes: 0,
             cap: [0; 64],
             cap_mask: [0; MAX_CHILD_ORDERS],
             child: [0; 64],
@@ -287,12 +292,7 @@ impl IovaTree {
                 if let Some((p, cst)) = self.alloc_in(cidx, h - 1, cbase, q, size, limit) {
                     let changed = match cst {
                         None => false,
-                        Some(st) => {
-                            if matches!(st, State::Free | State::Used) {
-                                self.spare.push(cidx);
-                            }
-                            self.record_child(idx, i, c, st)
-                        }
+                        Some(st) => self.record_child(idx, i, c, st),
                     };
                     return Some((p, changed.then(|| self.node_state(idx, h))));
                 }
@@ -378,17 +378,30 @@ impl IovaTree {
     fn drop_subtree(&mut self, idx: u32, h: u32) {
         if h >= 2 {
             if let Some(n) = self.nodes.get(idx as usize) {
-                let partial = !(n.free | n.used);
                 let kids = n.child;
-                let mut m = partial;
+                let mut m = n.nodes;
                 while m != 0 {
                     let i = m.trailing_zeros();
-                    self.drop_subtree(kids[i as usize] as u32, h - 1);
+                    self.drop_subtree(kids[(i & 63) as usize] as u32, h - 1);
                     m &= m - 1;
                 }
             }
         }
         self.spare.push(idx);
+    }
+
+    /// Drop the node child `i` of `idx` owns, if any.
+    fn forget_child_node(&mut self, idx: u32, i: u32, child_level: u32) {
+        let bit = 1u64 << (i & 63);
+        let Some(n) = self.nodes.get_mut(idx as usize) else {
+            return;
+        };
+        if n.nodes & bit == 0 {
+            return;
+        }
+        n.nodes &= !bit;
+        let k = n.child[(i & 63) as usize] as u32;
+        self.drop_subtree(k, child_level);
     }
 
     /// Pages free inside a partial child (for the free-page count).
@@ -454,10 +467,11 @@ impl IovaTree {
                 } else if h == 1 {
                     child.count_ones() as u64
                 } else {
-                    let f = self.child_free_pages(child as u32, h - 1);
-                    self.drop_subtree(child as u32, h - 1);
-                    f
+                    self.child_free_pages(child as u32, h - 1)
                 };
+                if h >= 2 {
+                    self.forget_child_node(idx, i, h - 1);
+                }
                 if free {
                     self.free_pages += csize - was_free;
                     State::Free
@@ -485,24 +499,24 @@ impl IovaTree {
                     _ => State::Partial(run_order(w) as u8),
                 }
             } else {
-                let cidx = if nfree || nused {
+                let has_node = self
+                    .nodes
+                    .get(idx as usize)
+                    .is_some_and(|n| n.nodes & bit != 0);
+                let cidx = if has_node {
+                    child as u32
+                } else {
                     let k = self.new_node(nfree);
                     if let Some(n) = self.nodes.get_mut(idx as usize) {
                         n.child[(i & 63) as usize] = k as u64;
+                        n.nodes |= bit;
                     }
                     k
-                } else {
-                    child as u32
                 };
+                // A node kept for a uniform child is uniform in that same state.
                 match self.set_in(cidx, h - 1, cbase, lo, hi, free) {
                     None => continue,
-                    Some(st) => {
-                        if matches!(st, State::Free | State::Used) {
-                            // Uniform again: its children are all uniform, only the node goes.
-                            self.spare.push(cidx);
-                        }
-                        st
-                    }
+                    Some(st) => st,
                 }
             };
             changed |= self.record_child(idx, i, c, new_state);
