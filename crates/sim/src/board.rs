@@ -439,12 +439,17 @@ impl Loader<'_> {
             }
             None => 0,
         };
-        let cells =
-            t.u32_prop(idx, "#iommu-cells")?
-                .ok_or_else(|| BoardError::MissingProperty {
+        let cells = match t.u32_prop(idx, "#iommu-cells")? {
+            Some(c) => c,
+            // Linux never probes a disabled SMMU, so it is not held to the binding.
+            None if !enabled => 1,
+            None => {
+                return Err(BoardError::MissingProperty {
                     node: t.path(idx),
                     property: "#iommu-cells".into(),
-                })?;
+                })
+            }
+        };
         if !(1..=2).contains(&cells) {
             return Err(self.err(
                 idx,
@@ -459,7 +464,11 @@ impl Loader<'_> {
             Some(m) => Some(m as u16),
             None => None,
         };
-        let (nirq, spis) = self.interrupts(idx)?;
+        let (nirq, spis) = match self.interrupts(idx) {
+            Ok(v) => v,
+            Err(_) if !enabled => (0, Vec::new()),
+            Err(e) => return Err(e),
+        };
         if enabled && nirq <= global {
             return Err(self.err(
                 idx,

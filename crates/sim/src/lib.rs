@@ -2,6 +2,8 @@
 //! Kontron KBox A-230-LS), the kernel device model with Linux's shutdown ordering, and a
 //! dmesg-format kernel log with the Oops/panic report.
 
+#![warn(missing_docs)]
+
 pub mod board;
 pub mod dmesg;
 pub mod drivers;
