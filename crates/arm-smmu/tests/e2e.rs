@@ -403,3 +403,106 @@ fn recorded_model_writes_match_fake_writes_for_attach() {
     smmu.test_smr_masks();
     assert_eq!(smmu.stream_masks(), (0x7fff, 0x7fff));
 }
+
+fn fw_for(cfg: &Config, compatible: &str) -> FirmwareDesc {
+    FirmwareDesc {
+        compatible: compatible.into(),
+        reg_base: 0x2b40_0000,
+        reg_size: cfg.window_size(),
+        dev_name: "2b400000.iommu".into(),
+        num_global_irqs: Some(1),
+        num_context_irqs: cfg.num_context_irqs,
+        dma_coherent: cfg.coherent_walk,
+    }
+}
+
+#[test]
+fn other_model_presets_translate_dma() {
+    for (cfg, compat) in [
+        (Config::mmu401(), "arm,mmu-401"),
+        (Config::smmuv2_generic(), "arm,smmu-v2"),
+    ] {
+        let fw = fw_for(&cfg, compat);
+        let b = board_with(cfg, &fw, ModuleParams::default(), ShutdownPolicy::Linux62);
+        assert!(
+            !b.log.lines().iter().any(|l| l.contains("differs")),
+            "{compat}: {:#?}",
+            b.log.lines()
+        );
+        let m = MasterInfo {
+            id: DeviceId(9),
+            log_name: "m".into(),
+            fwspec: FwSpec { ids: vec![0x5] },
+        };
+        b.smmu.probe_device(&m).unwrap();
+        let dom = b.smmu.domain_alloc(DomainKind::Dma).unwrap();
+        b.smmu.attach_dev(dom, DeviceId(9)).unwrap();
+        let pa = RAM_BASE + 0x60_0000;
+        b.smmu
+            .map_pages(dom, 0x8000, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
+            .unwrap();
+        let t = b.model.dma_write(0x5, 0x8010, b"v1v2").unwrap();
+        assert!(t[0].is_translated(), "{compat}: {t:?}");
+        assert_eq!(read(&b, pa + 0x10, 4), b"v1v2", "{compat}");
+        assert_eq!(b.smmu.iova_to_phys(dom, 0x8010), pa + 0x10, "{compat}");
+        let mut g = Gather::new();
+        b.smmu.unmap_pages(dom, 0x8000, 0x1000, 1, &mut g);
+        b.smmu.iotlb_sync(dom, &mut g);
+        assert!(b.model.dma_write(0x5, 0x8010, b"x").is_err(), "{compat}");
+    }
+}
+
+#[test]
+fn shared_across_cpus() {
+    // Four simulated CPUs, each with its own master and domain, map/DMA/unmap concurrently.
+    let b = ls1028a(ModuleParams::default(), ShutdownPolicy::Linux62);
+    let mut doms = Vec::new();
+    for i in 0..4u32 {
+        b.smmu
+            .probe_device(&MasterInfo {
+                id: DeviceId(10 + i),
+                log_name: format!("m{i}"),
+                fwspec: FwSpec {
+                    ids: vec![0x100 + i],
+                },
+            })
+            .unwrap();
+        let d = b.smmu.domain_alloc(DomainKind::Dma).unwrap();
+        b.smmu.attach_dev(d, DeviceId(10 + i)).unwrap();
+        doms.push(d);
+    }
+    let handles: Vec<_> = doms
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            let smmu = b.smmu.clone();
+            let model = b.model.clone();
+            let mem = b.mem.clone();
+            smmu_sync::thread::spawn(move || {
+                let sid = 0x100 + i as u32;
+                for k in 0..100u64 {
+                    let iova = 0x10_0000 + k * 0x1000;
+                    let pa = RAM_BASE + 0x100_0000 + (i as u64) * 0x10_0000 + k * 0x1000;
+                    smmu.map_pages(d, iova, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
+                        .unwrap();
+                    model.dma_write(sid, iova, &[i as u8, k as u8]).unwrap();
+                    let mut v = [0u8; 2];
+                    mem.read_bytes(pa, &mut v).unwrap();
+                    assert_eq!(v, [i as u8, k as u8]);
+                    let mut g = Gather::new();
+                    assert_eq!(smmu.unmap_pages(d, iova, 0x1000, 1, &mut g), 0x1000);
+                    smmu.iotlb_sync(d, &mut g);
+                    assert_eq!(smmu.iova_to_phys(d, iova), 0);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let banks: Vec<_> = doms
+        .iter()
+        .map(|&d| b.smmu.domain_context_bank(d).unwrap())
+        .collect();
+    assert_eq!(banks, vec![0, 1, 2, 3]);
+}
