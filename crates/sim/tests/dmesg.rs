@@ -155,3 +155,32 @@ fn faults_above_page_zero_are_paging_requests_and_process_context_says_so() {
     assert_eq!(l[5], "Code: 00000001 00000002 00000003 00000004 (00000005)");
     assert_eq!(l[7], "Kernel panic - not syncing: Oops: Fatal exception");
 }
+
+/// The ready-made seed reports equal the ones assembled from the seed text above.
+#[test]
+fn seed_oops_constructors_print_the_seed() {
+    use sim::dmesg::seed;
+    let map = seed::oops_map_path(&kbox_a230_ls().hardware_name());
+    assert_eq!(
+        map.call_trace,
+        block("iommu_get_dma_domain+0x14/0x20", "ret_from_fork+0x10/0x20")
+    );
+    let lines: Vec<String> = map.lines().into_iter().map(|(_, l)| l).collect();
+    let want = block(
+        "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000098",
+        "Kernel panic - not syncing",
+    );
+    assert_eq!(&lines[..want.len()], &want[..]);
+    let unmap: Vec<String> = seed::oops_unmap_path()
+        .lines()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect();
+    assert_eq!(
+        unmap,
+        block(
+            "Unable to handle kernel NULL pointer dereference at virtual address 00000000000000a8",
+            "---[ end Kernel panic",
+        )
+    );
+}
