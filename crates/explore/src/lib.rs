@@ -275,6 +275,22 @@ pub fn explore<S: Scenario>(
     }
 }
 
+/// One run under `strategy` seeded with `seed` (run 0 of `explore` with the same options).
+pub fn run_one<S: Scenario>(
+    scenario: Arc<S>,
+    strategy: Strategy,
+    seed: u64,
+    max_steps: usize,
+) -> Record<S> {
+    let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
+        strategy,
+        job_seed(seed, 0),
+    ))));
+    let result = execute(&scenario, &driver, max_steps)
+        .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+    record(&*scenario, 0, &driver, result)
+}
+
 /// Replay a schedule. `Err` when the schedule does not fit the scenario (a deviation named a
 /// task that could not run at that step), with the record of what ran anyway.
 pub fn replay<S: Scenario>(
@@ -444,6 +460,25 @@ mod tests {
         };
         assert_eq!(run(2), run(2));
         assert_eq!(run(1), run(1));
+    }
+
+    #[test]
+    fn run_one_is_run_zero_of_explore() {
+        let opts = ExploreOptions {
+            strategy: Strategy::Random,
+            runs: 1,
+            seed: 9,
+            stop_at_first: false,
+            ..Default::default()
+        };
+        let one = run_one(Arc::new(Race), opts.strategy, opts.seed, opts.max_steps);
+        let again = run_one(Arc::new(Race), opts.strategy, opts.seed, opts.max_steps);
+        assert_eq!(one.schedule, again.schedule);
+        let rep = explore(Arc::new(Race), opts, &|_, _| {});
+        assert_eq!(rep.runs, 1);
+        if let Some(f) = rep.first_failure {
+            assert_eq!(f.schedule, one.schedule);
+        }
     }
 
     #[test]

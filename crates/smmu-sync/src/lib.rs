@@ -22,6 +22,17 @@ thread_local! {
     static POINTS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// The explorer's id of the running task (0 for the task that started the execution, then
+/// in spawn order); `None` outside the explorer. Lets a simulator say which simulated CPU did
+/// something.
+pub fn current_task() -> Option<usize> {
+    if under_explorer() {
+        Some(usize::from(shuttle::current::me()))
+    } else {
+        None
+    }
+}
+
 /// Run `f` with [`sched_point`] turned into a no-op on this thread: for set-up work that no
 /// other actor can observe yet (booting the simulated machine before its CPUs start), so the
 /// explorer does not spend decisions there.
@@ -243,6 +254,7 @@ mod tests {
                     *m.lock() += 1;
                     t.join().unwrap();
                     assert_eq!(*m.lock(), 2);
+                    assert_eq!(current_task(), Some(0));
                 })
             },
             None,
