@@ -12,18 +12,31 @@ use thiserror::Error;
 pub struct Features(pub u32);
 
 impl Features {
+    /// Table walks snoop CPU caches (firmware's `dma-coherent` wins over ID0.CTTW).
     pub const COHERENT_WALK: u32 = 1 << 0;
+    /// Stream matching with SMRs (else stream indexing).
     pub const STREAM_MATCH: u32 = 1 << 1;
+    /// Stage-1 translation.
     pub const TRANS_S1: u32 = 1 << 2;
+    /// Stage-2 translation.
     pub const TRANS_S2: u32 = 1 << 3;
+    /// Nested (S1+S2) translation.
     pub const TRANS_NESTED: u32 = 1 << 4;
+    /// ATS1PR address translation operations usable for `iova_to_phys`.
     pub const TRANS_OPS: u32 = 1 << 5;
+    /// 16-bit VMIDs (in CBA2R).
     pub const VMID16: u32 = 1 << 6;
+    /// AArch64 format, 4K granule.
     pub const FMT_AARCH64_4K: u32 = 1 << 7;
+    /// AArch64 format, 16K granule.
     pub const FMT_AARCH64_16K: u32 = 1 << 8;
+    /// AArch64 format, 64K granule.
     pub const FMT_AARCH64_64K: u32 = 1 << 9;
+    /// AArch32 long-descriptor format.
     pub const FMT_AARCH32_L: u32 = 1 << 10;
+    /// AArch32 short-descriptor format.
     pub const FMT_AARCH32_S: u32 = 1 << 11;
+    /// Extended (16-bit) stream IDs.
     pub const EXIDS: u32 = 1 << 12;
 
     /// Whether every bit of `mask` is set.
@@ -38,36 +51,56 @@ impl Features {
 
 /// Page sizes.
 pub const SZ_4K: u64 = 1 << 12;
+/// 16 KiB.
 pub const SZ_16K: u64 = 1 << 14;
+/// 64 KiB.
 pub const SZ_64K: u64 = 1 << 16;
+/// 1 MiB.
 pub const SZ_1M: u64 = 1 << 20;
+/// 2 MiB.
 pub const SZ_2M: u64 = 1 << 21;
+/// 16 MiB.
 pub const SZ_16M: u64 = 1 << 24;
+/// 32 MiB.
 pub const SZ_32M: u64 = 1 << 25;
+/// 512 MiB.
 pub const SZ_512M: u64 = 1 << 29;
+/// 1 GiB.
 pub const SZ_1G: u64 = 1 << 30;
 
 /// Everything probe learned; fixed after probe (except the stream-ID masks refined by the SMR
 /// width test, which the stream map holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmmuConfig {
+    /// Architecture version, from the compatible string.
     pub version: Version,
+    /// Implementation, selecting quirk hooks.
     pub model: Model,
+    /// What ID0–ID2 and firmware say the SMMU can do.
     pub features: Features,
     /// Number of stream-map entries (SMR/S2CR pairs, or S2CRs indexed by stream ID).
     pub num_mapping_groups: u32,
     /// Stream-ID mask before the SMR width test.
     pub streamid_mask: u32,
+    /// ID1.NUMCB.
     pub num_context_banks: u32,
+    /// ID1.NUMS2CB: the first banks, usable for stage 2 only.
     pub num_s2_context_banks: u32,
+    /// log2 of the register page size (12 or 16).
     pub pgshift: u32,
     /// Number of global pages (= page index of context bank 0).
     pub numpage: u64,
+    /// ID2.IAS in bits.
     pub ipa_size: u32,
+    /// ID2.OAS in bits.
     pub pa_size: u32,
+    /// ID2.UBS in bits (SMMUv2), else IAS.
     pub va_size: u32,
+    /// Page sizes of all supported formats.
     pub pgsize_bitmap: u64,
+    /// `#global-interrupts`.
     pub num_global_irqs: u32,
+    /// Context interrupts (trimmed to NUMCB on SMMUv2).
     pub num_context_irqs: u32,
 }
 
@@ -82,26 +115,46 @@ impl SmmuConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProbeError {
     #[error("unknown compatible {0:?}")]
+    /// The compatible string is not in Linux's match table.
     UnknownCompatible(String),
     #[error("missing #global-interrupts property")]
+    /// No `#global-interrupts` property.
     MissingGlobalIrqs,
     #[error("found {found} interrupts but expected at least {expected}")]
-    TooFewIrqs { found: u32, expected: u32 },
+    /// No interrupt left for context banks.
+    TooFewIrqs {
+        /// Interrupts firmware lists (all global here).
+        found: u32,
+        /// Global interrupts + 1.
+        expected: u32,
+    },
     #[error("found only {found} context irq(s) but {required} required")]
-    TooFewContextIrqs { found: u32, required: u32 },
+    /// SMMUv2 with fewer context interrupts than context banks.
+    TooFewContextIrqs {
+        /// Context interrupts firmware lists.
+        found: u32,
+        /// ID1.NUMCB.
+        required: u32,
+    },
     #[error("no translation support")]
+    /// Neither stage supported (after `force_stage`).
     NoTranslation,
     #[error("stream-matching supported, but no SMRs present")]
+    /// Stream matching advertised with zero SMRs.
     NoSmrs,
     #[error("impossible number of S2 context banks")]
+    /// More stage-2-only banks than banks.
     BadS2Cbs,
 }
 
 /// A line probe wants printed: (is_warning_or_error, text without the device prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeMsg {
+    /// Printed at notice level.
     Notice(String),
+    /// Printed at warning level.
     Warn(String),
+    /// Printed at error level.
     Err(String),
 }
 

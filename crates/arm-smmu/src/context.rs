@@ -12,7 +12,9 @@ use smmu_arch::regs::{
 /// Translation stage of a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// Stage 1 (CBAR type S1_TRANS_S2_BYPASS).
     S1,
+    /// Stage 2 (CBAR type S2_TRANS).
     S2,
     /// Identity domain (v6.1): no context bank, S2CR BYPASS.
     Bypass,
@@ -21,23 +23,29 @@ pub enum Stage {
 /// Context (table) format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CtxFmt {
+    /// VMSAv8-64 LPAE descriptors (CBA2R.VA64).
     AArch64,
+    /// AArch32 long descriptors (TCR.EAE).
     AArch32L,
 }
 
 /// Linux's `arm_smmu_cfg` for a finalised domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CbCfg {
+    /// Context bank index.
     pub cbndx: u32,
+    /// Context interrupt index (= bank on SMMUv2, round-robin on v1).
     pub irptndx: u32,
     /// ASID (S1) or VMID (S2): one storage, as in Linux.
     pub asid_vmid: u16,
     /// CBAR.TYPE.
     pub cbar: u32,
+    /// Context (table) format.
     pub fmt: CtxFmt,
 }
 
 impl CbCfg {
+    /// Whether the bank translates at stage 1.
     pub fn stage1(&self) -> bool {
         self.cbar != cbar::TYPE_S2_TRANS
     }
@@ -50,10 +58,13 @@ pub struct TableHw {
     pub pgd: u64,
     /// Translation granule in bytes (4K, 16K, 64K).
     pub granule: u64,
+    /// Input address bits.
     pub ias: u32,
+    /// Output address bits.
     pub oas: u32,
     /// First walk level (0..=3), after any stage-2 concatenation.
     pub start_level: u32,
+    /// Walk is cache coherent (inner-shareable WBWA attributes).
     pub coherent: bool,
     /// MAIR (stage 1).
     pub mair: u64,
@@ -88,9 +99,13 @@ fn ps_code(oas: u32) -> u32 {
 /// Linux's `arm_smmu_cb` register shadow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CbShadow {
+    /// The owning domain's configuration.
     pub cfg: CbCfg,
+    /// TTBR0/TTBR1 (ASID in bits 63:48 for stage 1).
     pub ttbr: [u64; 2],
+    /// TCR (or VTCR) and TCR2.
     pub tcr: [u32; 2],
+    /// MAIR0/MAIR1.
     pub mair: [u32; 2],
 }
 

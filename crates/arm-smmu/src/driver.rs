@@ -37,6 +37,7 @@ pub type FaultHandler = Box<dyn Fn(u64, Access) + Send + Sync>;
 pub struct SmmuEnv {
     /// The register window.
     pub mmio: Arc<dyn Mmio>,
+    /// Kernel log sink (and simulated clock for rate limiting).
     pub log: Arc<dyn Printk>,
     /// Where page tables live.
     pub frames: Arc<FrameAllocator>,
@@ -240,10 +241,12 @@ impl ArmSmmu {
         &self.hw.cfg
     }
 
+    /// The module parameters the driver was probed with.
     pub fn params(&self) -> ModuleParams {
         self.hw.params
     }
 
+    /// The selected shutdown/remove behaviour.
     pub fn policy(&self) -> ShutdownPolicy {
         self.policy
     }

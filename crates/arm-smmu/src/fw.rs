@@ -3,18 +3,24 @@
 /// SMMU architecture version as Linux distinguishes it (order matters: Linux compares them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
+    /// SMMUv1 (MMU-400).
     V1,
     /// MMU-401: SMMUv1 that also supports the AArch64 64K-granule format.
     V1_64K,
+    /// SMMUv2 (MMU-500 and generic).
     V2,
 }
 
 /// Implementation, selecting Linux's quirk hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Model {
+    /// No implementation quirks.
     Generic,
+    /// Arm MMU-500: sACR/ACTLR reset hook.
     ArmMmu500,
+    /// Cavium ThunderX (quirks not modelled).
     CaviumSmmuV2,
+    /// Qualcomm (quirks not modelled).
     QcomSmmuV2,
 }
 
@@ -38,6 +44,7 @@ pub struct FirmwareDesc {
     pub compatible: String,
     /// `reg` base and size.
     pub reg_base: u64,
+    /// Size of the `reg` window, checked against ID1's layout.
     pub reg_size: u64,
     /// Device name, e.g. `5000000.iommu`; the log prefix is `arm-smmu <dev_name>`.
     pub dev_name: String,

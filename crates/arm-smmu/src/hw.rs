@@ -22,6 +22,7 @@ pub struct RateLimits {
 
 /// TLB sync polling (reference §9.1): 10 reads per round, delays 1, 2, 4 … µs while below 1 s.
 pub const TLB_SPIN_COUNT: u32 = 10;
+/// Delays double while below this many microseconds.
 pub const TLB_LOOP_TIMEOUT_US: u64 = 1_000_000;
 
 pub(crate) struct Hw {

@@ -8,7 +8,9 @@ use smmu_sync::{sched_point, Arc, Point};
 /// A register page of the SMMU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
+    /// Global register space 0 (page 0).
     Gr0,
+    /// Global register space 1 (page 1).
     Gr1,
     /// Context bank `n`.
     Cb(u32),
@@ -42,21 +44,25 @@ impl SmmuIo {
         n << self.pgshift
     }
 
+    /// 32-bit read at `off` in `page`.
     pub fn read(&self, page: Page, off: u64) -> u32 {
         sched_point(Point::Mmio);
         self.mmio.read32(self.page_base(page) + off)
     }
 
+    /// 32-bit write at `off` in `page`.
     pub fn write(&self, page: Page, off: u64, val: u32) {
         sched_point(Point::Mmio);
         self.mmio.write32(self.page_base(page) + off, val)
     }
 
+    /// 64-bit read at `off` in `page`.
     pub fn readq(&self, page: Page, off: u64) -> u64 {
         sched_point(Point::Mmio);
         self.mmio.read64(self.page_base(page) + off)
     }
 
+    /// 64-bit write at `off` in `page`.
     pub fn writeq(&self, page: Page, off: u64, val: u64) {
         sched_point(Point::Mmio);
         self.mmio.write64(self.page_base(page) + off, val)

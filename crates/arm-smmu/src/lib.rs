@@ -12,6 +12,8 @@
 //! the [`iommu::IommuDriver`] implementation for the core, [`ArmSmmu::shutdown`] /
 //! [`ArmSmmu::remove`] under a [`ShutdownPolicy`], and [`ModuleParams::from_cmdline`].
 
+#![deny(missing_docs)]
+
 pub mod config;
 pub mod context;
 pub mod driver;

@@ -46,12 +46,29 @@ pub const DISABLE_BYPASS_BY_DEFAULT: bool = true;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParamError {
     #[error("arm-smmu.{param}: invalid value {value:?} (-EINVAL)")]
-    Invalid { param: &'static str, value: String },
+    /// The value does not parse as the parameter's type.
+    Invalid {
+        /// Parameter name without the `arm-smmu.` prefix.
+        param: &'static str,
+        /// The value as given.
+        value: String,
+    },
     #[error("arm-smmu.{param}: value {value:?} out of range (-ERANGE)")]
-    Range { param: &'static str, value: String },
+    /// The number does not fit an `int`.
+    Range {
+        /// Parameter name without the `arm-smmu.` prefix.
+        param: &'static str,
+        /// The value as given.
+        value: String,
+    },
     #[error("arm-smmu.{param}: missing value (-EINVAL)")]
-    Missing { param: &'static str },
+    /// An `int` parameter given without `=value`.
+    Missing {
+        /// Parameter name without the `arm-smmu.` prefix.
+        param: &'static str,
+    },
     #[error("unterminated quote in command line")]
+    /// A double quote was never closed.
     Quote,
 }
 

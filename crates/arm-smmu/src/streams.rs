@@ -8,8 +8,11 @@ use thiserror::Error;
 /// S2CR.TYPE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S2crType {
+    /// Translate through context bank `cbndx`.
     Trans,
+    /// Pass untranslated.
     Bypass,
+    /// Abort the transaction.
     Fault,
 }
 
@@ -28,17 +31,24 @@ impl S2crType {
 pub struct S2cr {
     /// Group key shared by the masters using this entry.
     pub group: Option<u64>,
+    /// Masters referencing the entry.
     pub count: u32,
+    /// S2CR.TYPE.
     pub ty: S2crType,
+    /// S2CR.PRIVCFG.
     pub privcfg: u32,
+    /// S2CR.CBNDX.
     pub cbndx: u8,
 }
 
 /// Shadow of one SMR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Smr {
+    /// SMR.ID.
     pub id: u16,
+    /// SMR.MASK.
     pub mask: u16,
+    /// SMR.VALID (S2CR.EXIDVALID with EXIDS).
     pub valid: bool,
 }
 
@@ -47,7 +57,14 @@ pub struct Smr {
 pub enum SmeError {
     /// The (id, mask) partly overlaps a live entry (-EINVAL).
     #[error("stream ID 0x{id:x} mask 0x{mask:x} partly overlaps SMR {idx}")]
-    Overlap { id: u16, mask: u16, idx: usize },
+    Overlap {
+        /// Requested stream ID.
+        id: u16,
+        /// Requested mask.
+        mask: u16,
+        /// The live entry it overlaps.
+        idx: usize,
+    },
     /// Every entry is in use (-ENOSPC).
     #[error("no free stream map entry")]
     NoSpace,
@@ -64,6 +81,7 @@ pub enum SmeError {
 pub struct StreamMap {
     /// `None` under stream indexing.
     pub smrs: Option<Vec<Smr>>,
+    /// One shadow S2CR per stream-map entry.
     pub s2crs: Vec<S2cr>,
     /// Reset/free value of an S2CR.
     pub init: S2cr,
@@ -99,10 +117,12 @@ impl StreamMap {
         }
     }
 
+    /// Number of stream-map entries.
     pub fn len(&self) -> usize {
         self.s2crs.len()
     }
 
+    /// Whether there are no entries (never after a successful probe).
     pub fn is_empty(&self) -> bool {
         self.s2crs.is_empty()
     }

@@ -14,10 +14,15 @@ use smmu_sync::{Arc, Mutex};
 pub struct TableRequest {
     /// Stage 2 (VTCR/VTTBR) rather than stage 1.
     pub stage2: bool,
+    /// Context (table) format.
     pub fmt: CtxFmt,
+    /// Page sizes the SMMU supports.
     pub pgsize_bitmap: u64,
+    /// Input address bits.
     pub ias: u32,
+    /// Output address bits.
     pub oas: u32,
+    /// Walk is cache coherent.
     pub coherent_walk: bool,
 }
 
@@ -26,6 +31,7 @@ pub type SharedTlb = Arc<dyn TlbOps + Send + Sync>;
 
 /// One domain's page table. It owns its TLB callbacks, as io-pgtable does.
 pub trait PageTable: Send + Sync {
+    /// Map `pgcount` pages of `pgsize` at `iova` to `paddr`; returns bytes mapped.
     fn map_pages(
         &self,
         iova: u64,
@@ -47,6 +53,7 @@ pub trait PageTable: Send + Sync {
 
 /// Makes page tables for new domains out of the driver's frame allocator.
 pub trait PageTableFactory: Send + Sync {
+    /// A new, empty table for `req`, calling `tlb` for its invalidations.
     fn alloc(
         &self,
         req: &TableRequest,

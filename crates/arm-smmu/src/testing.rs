@@ -10,10 +10,13 @@ use std::collections::BTreeMap;
 /// One bus access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BusOp {
+    /// Write (else read).
     pub write: bool,
     /// 32 or 64.
     pub width: u8,
+    /// Byte offset from the SMMU base.
     pub offset: u64,
+    /// Value read or written.
     pub value: u64,
 }
 
@@ -24,6 +27,7 @@ pub struct RecordingMmio<M> {
 }
 
 impl<M: Mmio> RecordingMmio<M> {
+    /// Record accesses to `inner`.
     pub fn new(inner: M) -> Self {
         RecordingMmio {
             inner,
@@ -31,6 +35,7 @@ impl<M: Mmio> RecordingMmio<M> {
         }
     }
 
+    /// The wrapped bus.
     pub fn inner(&self) -> &M {
         &self.inner
     }
@@ -89,9 +94,13 @@ impl<M: Mmio> Mmio for RecordingMmio<M> {
 /// ID register values of an SMMU personality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdRegs {
+    /// ID0.
     pub id0: u32,
+    /// ID1.
     pub id1: u32,
+    /// ID2.
     pub id2: u32,
+    /// ID7.
     pub id7: u32,
     /// sCR0 after reset.
     pub scr0: u32,
@@ -143,6 +152,7 @@ pub struct FakeSmmu {
 }
 
 impl FakeSmmu {
+    /// A register file with these ID values, at reset.
     pub fn new(ids: IdRegs) -> Self {
         let sidb = regs::field(ids.id0, regs::id0::NUMSIDB_SHIFT, regs::id0::NUMSIDB_WIDTH);
         let mut m = BTreeMap::new();
