@@ -593,19 +593,27 @@ impl ArmSmmu {
         crate::fault::global_fault(&self.hw)
     }
 
-    /// Handle context bank `cb`'s fault interrupt (Linux `arm_smmu_context_fault`).
-    pub fn handle_context_fault(&self, cbndx: u16) -> smmu_arch::IrqReturn {
-        let owner = self
+    /// Handle context interrupt `irq` (Linux `arm_smmu_context_fault`). The argument is the
+    /// context interrupt index: the bank index on SMMUv2, CBAR.IRPTNDX (round-robin) on SMMUv1.
+    /// As with Linux's shared IRQ, every domain whose bank uses that line gets its handler run.
+    pub fn handle_context_fault(&self, irq: u16) -> smmu_arch::IrqReturn {
+        let owners: Vec<Arc<DomainCtx>> = self
             .owners
             .read()
-            .get(usize::from(cbndx))
+            .iter()
+            .flatten()
+            .filter(|c| c.cfg.irptndx == u32::from(irq))
             .cloned()
-            .flatten();
-        let Some(ctx) = owner else {
-            return smmu_arch::IrqReturn::None;
-        };
-        let handler = ctx.fault_handler.lock().clone();
-        crate::fault::context_fault(&self.hw, u32::from(cbndx), handler.as_deref())
+            .collect();
+        let mut ret = smmu_arch::IrqReturn::None;
+        for ctx in owners {
+            let handler = ctx.fault_handler.lock().clone();
+            let r = crate::fault::context_fault(&self.hw, ctx.cfg.cbndx, handler.as_deref());
+            if r == smmu_arch::IrqReturn::Handled {
+                ret = r;
+            }
+        }
+        ret
     }
 
     /// Block every stream (the `Quiesce` policy): every S2CR becomes FAULT, freed entries stay

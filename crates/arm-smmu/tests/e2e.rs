@@ -448,7 +448,20 @@ fn other_model_presets_translate_dma() {
         let mut g = Gather::new();
         b.smmu.unmap_pages(dom, 0x8000, 0x1000, 1, &mut g);
         b.smmu.iotlb_sync(dom, &mut g);
+        b.log.clear();
         assert!(b.model.dma_write(0x5, 0x8010, b"x").is_err(), "{compat}");
+        // The context interrupt (IRPTNDX on SMMUv1, the bank on v2) reaches the right bank.
+        let bank = b.smmu.domain_context_bank(dom).unwrap();
+        let lines = b.log.lines();
+        assert_eq!(lines.len(), 1, "{compat}: {lines:#?}");
+        assert!(
+            lines[0].starts_with("arm-smmu 2b400000.iommu: Unhandled context fault: fsr=0x")
+                && lines[0].ends_with(&format!(
+                    ", iova=0x00008010, fsynr=0x{:x}, cbfrsynra=0x5, cb={bank}",
+                    0x13
+                )),
+            "{compat}: {lines:?}"
+        );
     }
 }
 
