@@ -126,31 +126,39 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-/// The brief's full-length runs (10M one-page pairs, 2M working-set pairs), printed once.
+/// The brief's full-length runs (10M one-page pairs, 2M working-set pairs), run when
+/// `IOVA_FULL_RUNS` is `all`, `one_page`, `working_set` or `working_set_nocache`; combine with a
+/// criterion filter that matches nothing to count instructions/cycles with `perf stat`.
 fn full_runs(_c: &mut Criterion) {
-    if std::env::var_os("IOVA_FULL_RUNS").is_none() {
+    let Ok(which) = std::env::var("IOVA_FULL_RUNS") else {
         return;
-    }
-    let mut dom = domain(true);
-    let n = 10_000_000u64;
-    let start = Instant::start();
-    for _ in 0..n {
-        let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
-        dom.free_fast(black_box(p), 1);
-    }
-    let t = start.elapsed();
-    println!(
-        "full one-page loop: {n} pairs, {:.2} ns/pair",
-        t.as_nanos() as f64 / n as f64
-    );
-    for rcache in [true, false] {
-        let mut ws = WorkingSet::new(rcache);
-        let n = 2_000_000u64;
-        let t = ws.run(n);
+    };
+    let all = which == "all";
+    if all || which == "one_page" {
+        let mut dom = domain(true);
+        let n = 10_000_000u64;
+        let start = Instant::start();
+        for _ in 0..n {
+            let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
+            dom.free_fast(black_box(p), 1);
+        }
+        let t = start.elapsed();
         println!(
-            "full working set (rcache={rcache}): {n} pairs, {:.2} ns/pair",
+            "full one-page loop: {n} pairs, {:.2} ns/pair",
             t.as_nanos() as f64 / n as f64
         );
+    }
+    for (name, rcache) in [("working_set", true), ("working_set_nocache", false)] {
+        if all || which == name {
+            let mut ws = WorkingSet::new(rcache);
+            let n = 2_000_000u64;
+            let t = ws.run(n);
+            println!(
+                "full {name}: {n} pairs, {:.2} ns/pair, {:?}",
+                t.as_nanos() as f64 / n as f64,
+                ws.dom.stats()
+            );
+        }
     }
 }
 

@@ -229,8 +229,60 @@ impl IovaTree {
         {
             return None;
         }
-        self.alloc_in(0, self.root_level, 0, order, size, limit)
-            .map(|(p, _)| p)
+        // Fast path: follow the highest candidate child down while it is partial (what
+        // `alloc_in` tries first), then search there and update summaries on the way back.
+        // Should that subtree not fit (only possible where the limit cuts it), search again
+        // from the root: nothing was changed yet.
+        let mut path = [(0u32, 0u32); (MAX_LEVEL + 1) as usize];
+        let mut depth = 0;
+        let (mut idx, mut h, mut base) = (0u32, self.root_level, 0u64);
+        while h >= 2 && depth < path.len() {
+            let c = FAN_BITS * h;
+            if order >= c {
+                break;
+            }
+            let Some(n) = self.nodes.get(idx as usize) else {
+                return None;
+            };
+            let span = limit - base;
+            let full = span >> c;
+            let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
+            let cand = (n.free | n.cap_mask[order as usize]) & low_mask(full + straddle);
+            if cand == 0 {
+                break;
+            }
+            let i = highest(cand);
+            let bit = 1u64 << i;
+            if n.free & bit != 0 {
+                break;
+            }
+            path[depth] = (idx, i);
+            depth += 1;
+            idx = n.child[i as usize] as u32;
+            base += (i as u64) << c;
+            h -= 1;
+        }
+        let Some((p, mut st)) = self.alloc_in(idx, h, base, order, size, limit) else {
+            return if depth == 0 {
+                None
+            } else {
+                self.alloc_in(0, self.root_level, 0, order, size, limit)
+                    .map(|(p, _)| p)
+            };
+        };
+        while depth > 0 {
+            let Some(s) = st else {
+                break;
+            };
+            depth -= 1;
+            let (pidx, i) = path[depth];
+            h += 1;
+            if !self.record_child(pidx, i, FAN_BITS * h, s) {
+                break;
+            }
+            st = Some(self.node_state(pidx, h));
+        }
+        Some(p)
     }
 
     fn alloc_in(
@@ -360,7 +412,47 @@ impl IovaTree {
             return 0;
         }
         let before = self.free_pages;
-        self.set_in(0, self.root_level, 0, lo, hi, free);
+        // Walk down without the generic machinery while the range stays inside one child that
+        // has a node; remember the path to update summaries on the way back.
+        let mut path = [(0u32, 0u32); (MAX_LEVEL + 1) as usize];
+        let mut depth = 0;
+        let (mut idx, mut h, mut base) = (0u32, self.root_level, 0u64);
+        while h >= 2 && depth < path.len() {
+            let c = FAN_BITS * h;
+            let i = (lo - base) >> c;
+            if (hi - 1 - base) >> c != i || i >= 64 {
+                break;
+            }
+            let Some(n) = self.nodes.get(idx as usize) else {
+                return 0;
+            };
+            let bit = 1u64 << i;
+            let cbase = base + (i << c);
+            if n.nodes & bit == 0 || (lo <= cbase && hi >= cbase + (1u64 << c)) {
+                break;
+            }
+            if (free && n.free & bit != 0) || (!free && n.used & bit != 0) {
+                return 0; // already in the target state
+            }
+            path[depth] = (idx, i as u32);
+            depth += 1;
+            idx = n.child[i as usize] as u32;
+            h -= 1;
+            base = cbase;
+        }
+        let mut st = self.set_in(idx, h, base, lo, hi, free);
+        while depth > 0 {
+            let Some(s) = st else {
+                break;
+            };
+            depth -= 1;
+            let (pidx, i) = path[depth];
+            h += 1;
+            if !self.record_child(pidx, i, FAN_BITS * h, s) {
+                break;
+            }
+            st = Some(self.node_state(pidx, h));
+        }
         before.abs_diff(self.free_pages)
     }
 
