@@ -43,7 +43,7 @@ impl FrameMemo {
 
     #[inline(always)]
     fn slot(&self, frame_pa: u64) -> &MemoSlot {
-        &self.slots[((frame_pa / FRAME_SIZE) as usize) & (MEMO_SLOTS - 1)]
+        &self.slots[((frame_pa >> 12) as usize) & (MEMO_SLOTS - 1)]
     }
 
     #[inline(always)]
@@ -139,6 +139,9 @@ pub struct PageTable<T: TlbOps> {
     pgd: u64,
     live: bool,
     memo: FrameMemo,
+    /// Per-level IOVA shift and index mask, from the geometry (saves recomputing per step).
+    shift: [u32; MAX_LEVELS as usize],
+    mask: [u64; MAX_LEVELS as usize],
 }
 
 impl<T: TlbOps> std::fmt::Debug for PageTable<T> {
@@ -164,6 +167,8 @@ impl<T: TlbOps> PageTable<T> {
             pgd,
             live: true,
             memo: FrameMemo::new(),
+            shift: std::array::from_fn(|l| cfg.geom.level_shift(l as u32)),
+            mask: std::array::from_fn(|l| cfg.geom.entries(l as u32).wrapping_sub(1)),
         };
         pt.remember(pgd, cfg.geom.pgd_alloc_size())?;
         Ok(pt)
@@ -207,6 +212,18 @@ impl<T: TlbOps> PageTable<T> {
     }
 
     // ---------------------------------------------------------------- memory access helpers
+
+    /// Index of `iova` at level `lvl`.
+    #[inline(always)]
+    fn idx(&self, iova: u64, lvl: u32) -> u64 {
+        (iova >> self.shift[lvl as usize & 3]) & self.mask[lvl as usize & 3]
+    }
+
+    /// Bytes one entry of level `lvl` maps.
+    #[inline(always)]
+    fn bsize(&self, lvl: u32) -> u64 {
+        1 << self.shift[lvl as usize & 3]
+    }
 
     /// The words of the frame holding `pa`.
     #[inline(always)]
@@ -402,8 +419,8 @@ impl<T: TlbOps> PageTable<T> {
         let mut table = self.pgd;
         let mut lvl = g.start_level;
         while lvl < MAX_LEVELS {
-            let bs = g.block_size(lvl);
-            let idx = g.index(iova, lvl);
+            let bs = self.bsize(lvl);
+            let idx = self.idx(iova, lvl);
             if bs == pgsize {
                 let n = count.min(g.entries(lvl) - idx);
                 self.install_leaves(table, lvl, idx, n, iova, paddr, attrs)?;
@@ -557,7 +574,9 @@ impl<T: TlbOps> PageTable<T> {
         {
             return 0;
         }
-        let count = pgcount.min(((1u64 << cfg.ias) - iova) / pgsize);
+        // pgsize is a power of two: shifts, not divisions, on this hot path.
+        let pg_shift = pgsize.trailing_zeros();
+        let count = pgcount.min(((1u64 << cfg.ias) - iova) >> pg_shift);
         let mut done = 0u64;
         while done < count {
             let bytes = self
@@ -573,7 +592,7 @@ impl<T: TlbOps> PageTable<T> {
             if bytes == 0 {
                 break;
             }
-            done += bytes / pgsize;
+            done += bytes >> pg_shift;
         }
         done * pgsize
     }
@@ -596,16 +615,17 @@ impl<T: TlbOps> PageTable<T> {
         let mut depth = 0usize;
         let (mut table, mut lvl) = (table, lvl);
         let bytes = loop {
-            let idx = g.index(iova, lvl);
+            let idx = self.idx(iova, lvl);
+            let bs = self.bsize(lvl);
+            if bs == pgsize {
+                // clear_entries returns 0 when the first entry is already empty.
+                let n = count.min(g.entries(lvl) - idx);
+                break self.clear_entries(table, lvl, idx, n, iova, gather)?;
+            }
             let slot = self.slot(table, idx)?;
             let pte = slot.load(Ordering::Acquire);
             if !is_valid(pte) {
                 return Ok(0);
-            }
-            let bs = g.block_size(lvl);
-            if bs == pgsize {
-                let n = count.min(g.entries(lvl) - idx);
-                break self.clear_entries(table, lvl, idx, n, iova, gather)?;
             }
             if is_leaf(pte, lvl) {
                 if self.cfg.partial_unmap == PartialUnmap::Refuse {
@@ -806,10 +826,31 @@ impl<T: TlbOps> PageTable<T> {
     /// The PA `iova` translates to, 0 when unmapped (or beyond IAS).
     #[inline]
     pub fn iova_to_phys(&self, iova: u64) -> u64 {
-        match self.leaf(iova) {
-            Some(l) => pte_addr(l.pte) | (iova & (l.size - 1)),
-            None => 0,
+        if iova >> self.cfg.ias != 0 {
+            return 0;
         }
+        let mut lvl = self.cfg.geom.start_level as usize;
+        let mut table = self.pgd;
+        while lvl < MAX_LEVELS as usize {
+            let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
+            let pa = table + (idx << 3);
+            let Ok(frame) = self.frame(pa) else {
+                return 0;
+            };
+            let pte = frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)].load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return 0;
+            }
+            if is_leaf(pte, lvl as u32) {
+                return pte_addr(pte) | (iova & ((1u64 << self.shift[lvl]) - 1));
+            }
+            if !is_table(pte, lvl as u32) {
+                return 0;
+            }
+            table = pte_addr(pte);
+            lvl += 1;
+        }
+        0
     }
 
     /// The leaf descriptor translating `iova`, if any.
