@@ -1,7 +1,91 @@
-//! Translation throughput benchmarks (filled in below).
+//! Translation throughput of the model.
+//!
+//! * `tlb_hit`: one IOVA translated over and over (TLB hit after the first).
+//! * `tlb_miss_4level_walk`: a 4 KiB granule, 48-bit stage-1 table (start level 0, so every walk
+//!   reads 4 descriptors), visited page by page over 8192 pages. With 256 TLB entries and random
+//!   replacement an entry survives 8192 fills with probability (255/256)^8192 ≈ e^-32, so every
+//!   access misses and walks (checked before measuring).
+//! * `pgtable_iova_to_phys`: the same addresses through `pgtable`'s software walk, for comparison.
+//! * `dma_write_1500`: a 1500-byte packet written through the model into memory.
+
 use criterion::{criterion_group, criterion_main, Criterion};
+use mmu500::{Config, Mmu500};
+use pgtable::{Prot, SZ_4K};
+use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_arch::regs::{self, cb, gr0, gr1};
+use smmu_arch::{Access, Mmio};
+use std::hint::black_box;
+use std::sync::Arc;
 
-fn placeholder(_c: &mut Criterion) {}
+const SID: u32 = 0x429;
+const IOVA: u64 = 0x10_0000_0000;
+const PAGES: u64 = 8192;
 
-criterion_group!(benches, placeholder);
-criterion_main!(benches);
+fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
+    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x4000_0000)]).unwrap());
+    let alloc = Arc::new(FrameAllocator::new(mem.clone(), 0x8000_0000, 0x400_0000).unwrap());
+    let s = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
+    let c = pgtable::Config::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
+    let mut pt = pgtable::PageTable::new(c, alloc, pgtable::NoTlb).unwrap();
+    pt.map_pages(IOVA, 0x9000_0000, SZ_4K, PAGES, Prot::READ | Prot::WRITE)
+        .unwrap();
+    let cfg = *pt.cfg();
+    let b = (s.config().num_pages()) * s.config().page_size();
+    let p = s.config().page_size();
+    s.write32(p + gr1::cba2r(0), regs::cba2r::VA64);
+    s.write32(p + gr1::cbar(0), 0x0001_f300);
+    s.write32(b + cb::TCR2, cfg.smmu_tcr2());
+    s.write32(b + cb::TCR, cfg.smmu_tcr());
+    s.write64(b + cb::TTBR0, pt.smmu_ttbr0(0));
+    s.write32(b + cb::S1_MAIR0, cfg.smmu_mair0());
+    s.write32(b + cb::SCTLR, 0x1067);
+    s.write32(gr0::s2cr(0), 0);
+    s.write32(gr0::smr(0), 0xfc00_0029);
+    s.write32(gr0::SCR0, 0x0020_1c36);
+    (s, pt)
+}
+
+fn benches(c: &mut Criterion) {
+    let (s, pt) = setup();
+    c.bench_function("tlb_hit", |b| {
+        b.iter(|| black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read)))
+    });
+
+    // Confirm the pattern defeats the TLB before measuring it (after one warm-up pass).
+    for i in 0..PAGES {
+        s.translate(SID, IOVA + i * 0x1000, Access::Read).unwrap();
+    }
+    let before = s.counters();
+    for i in 0..2 * PAGES {
+        s.translate(SID, IOVA + (i % PAGES) * 0x1000, Access::Read)
+            .unwrap();
+    }
+    let after = s.counters();
+    assert_eq!(after.tlb_hits, before.tlb_hits, "pattern must miss");
+    assert_eq!(
+        after.descriptor_reads - before.descriptor_reads,
+        2 * PAGES * 4
+    );
+
+    let mut i = 0u64;
+    c.bench_function("tlb_miss_4level_walk", |b| {
+        b.iter(|| {
+            i = (i + 1) % PAGES;
+            black_box(s.translate(SID, IOVA + i * 0x1000, Access::Read))
+        })
+    });
+    let mut j = 0u64;
+    c.bench_function("pgtable_iova_to_phys", |b| {
+        b.iter(|| {
+            j = (j + 1) % PAGES;
+            black_box(pt.iova_to_phys(IOVA + j * 0x1000))
+        })
+    });
+    let packet = vec![0x5au8; 1500];
+    c.bench_function("dma_write_1500", |b| {
+        b.iter(|| black_box(s.dma_write(SID, IOVA + 0x2100, black_box(&packet))))
+    });
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);

@@ -94,8 +94,30 @@ pub(crate) enum Loc {
     None,
 }
 
+/// Entries of the micro-TLB (direct mapped).
+pub(crate) const UTLB_ENTRIES: usize = 16;
+
+/// A micro-TLB entry: the final result of a recent successful transaction for one stream and
+/// 4 KiB input page, valid only while `gen` equals [`State::gen`]. Any register write bumps the
+/// generation, so the micro-TLB never outlives a change the main TLB would see (like the TBU
+/// micro-TLBs in front of an MMU-500's TCU TLB, which invalidation also reaches).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct MicroEntry {
+    pub gen: u64,
+    pub sid: u32,
+    pub vpn: u64,
+    pub pa_page: u64,
+    pub cb: u16,
+    pub shift: u8,
+    pub read: bool,
+    pub write: bool,
+}
+
 /// The whole mutable state.
 pub(crate) struct State {
+    /// Generation of the micro-TLB: bumped by every register write.
+    pub gen: u64,
+    pub utlb: [MicroEntry; UTLB_ENTRIES],
     pub scr0: u32,
     pub sacr: u32,
     pub gfar: u64,
@@ -121,6 +143,8 @@ impl State {
             ..Bank::default()
         };
         State {
+            gen: 1,
+            utlb: [MicroEntry::default(); UTLB_ENTRIES],
             scr0: cfg.scr0_reset & scr0_mask(cfg),
             sacr: if cfg.mmu500 { cfg.sacr_reset } else { 0 },
             gfar: 0,
@@ -445,6 +469,7 @@ impl State {
         v: u32,
         p: &mut Pending,
     ) {
+        self.gen += 1;
         if !offset.is_multiple_of(4) {
             return;
         }
@@ -481,6 +506,7 @@ impl State {
         v: u64,
         p: &mut Pending,
     ) {
+        self.gen += 1;
         if offset.is_multiple_of(8) {
             if let Loc::Cb(n, o) = Self::locate(cfg, offset) {
                 if let Some(li) = latch_index(o) {

@@ -1,18 +1,18 @@
 //! The model's TLB: a finite set of cached leaf translations with seeded random replacement.
 //!
 //! Entries are tagged with the context bank, VMID and ASID they were walked for and keep the
-//! leaf's block size, so one entry covers a whole 2 MiB block. Lookups probe one hash key per
-//! leaf size the context's granule allows (at most three), each O(1). Invalidations scan the
-//! slot array in slot order (deterministic); they are rare next to lookups.
+//! leaf's block size, so one entry covers a whole 2 MiB block. The store is set-associative:
+//! a lookup probes one 4-way set per leaf size the context's granule allows (at most three), so
+//! it is O(1). Invalidations scan every set in order (deterministic); they are rare next to
+//! lookups.
 //!
 //! A stale entry lives until an invalidation that covers it: a driver that changes a PTE and
 //! forgets the TLBI keeps seeing the old output address, as on hardware.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// A small multiplicative hasher (FxHash-style): fast and deterministic. The map is never
-/// iterated, so its order is never observable.
+/// A small multiplicative hasher (FxHash-style): fast and deterministic. Maps keyed with it are
+/// never iterated, so their order is never observable.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher {
     hash: u64,
@@ -57,13 +57,6 @@ pub(crate) struct Tag {
     pub cb: u16,
     pub vmid: u16,
     pub asid: u16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    tag: Tag,
-    shift: u8,
-    vpn: u64,
 }
 
 /// One cached translation.
@@ -134,24 +127,46 @@ impl Match {
     }
 }
 
-/// The TLB proper.
+/// Ways per set.
+const WAYS: usize = 4;
+
+/// The TLB proper: set-associative (4 ways, a power-of-two number of sets: the configured
+/// capacity rounds up to that shape), indexed by a hash of (tag, leaf size, page), with seeded
+/// random replacement within a set.
 pub(crate) struct Tlb {
-    slots: Vec<Option<Entry>>,
-    index: HashMap<Key, usize, FxBuild>,
-    free: Vec<usize>,
+    sets: Vec<[Option<Entry>; WAYS]>,
+    /// Usable ways per set (fewer than [`WAYS`] only for capacities below it).
+    ways: usize,
     rng: u64,
+    live: usize,
     /// How many live entries of each leaf shift exist, so lookups skip sizes never cached.
     by_shift: [u32; 64],
+}
+
+#[inline]
+fn key_hash(tag: Tag, shift: u32, vpn: u64) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(
+        u64::from(tag.cb)
+            | (u64::from(tag.vmid) << 16)
+            | (u64::from(tag.asid) << 32)
+            | (u64::from(shift) << 48),
+    );
+    h.write_u64(vpn);
+    h.finish()
 }
 
 impl Tlb {
     pub fn new(capacity: usize, seed: u64) -> Self {
         let capacity = capacity.max(1);
+        let ways = capacity.min(WAYS);
+        // A power-of-two number of sets, so the set index is a mask (capacity rounds up).
+        let nsets = capacity.div_ceil(ways).next_power_of_two();
         Tlb {
-            slots: vec![None; capacity],
-            index: HashMap::with_capacity_and_hasher(capacity * 2, FxBuild::default()),
-            free: (0..capacity).rev().collect(),
+            sets: vec![[None; WAYS]; nsets],
+            ways,
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
+            live: 0,
             by_shift: [0; 64],
         }
     }
@@ -165,6 +180,12 @@ impl Tlb {
         z ^ (z >> 31)
     }
 
+    #[inline]
+    fn set_of(&self, tag: Tag, shift: u32, vpn: u64) -> usize {
+        // `sets.len()` is a power of two.
+        (key_hash(tag, shift, vpn) as usize) & (self.sets.len() - 1)
+    }
+
     /// The entry covering `va` for `tag`, trying each leaf size in `shifts`.
     #[inline]
     pub fn lookup(&self, tag: Tag, va: u64, shifts: &[u32]) -> Option<Entry> {
@@ -172,13 +193,10 @@ impl Tlb {
             if self.by_shift.get(s as usize).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            let key = Key {
-                tag,
-                shift: s as u8,
-                vpn: va >> s,
-            };
-            if let Some(&slot) = self.index.get(&key) {
-                if let Some(Some(e)) = self.slots.get(slot) {
+            let vpn = va >> s;
+            let set = self.sets.get(self.set_of(tag, s, vpn))?;
+            for e in set.iter().take(self.ways).flatten() {
+                if e.tag == tag && e.shift == s && e.va_base >> s == vpn {
                     return Some(*e);
                 }
             }
@@ -186,69 +204,58 @@ impl Tlb {
         None
     }
 
-    /// Cache `e`, evicting a pseudo-randomly chosen entry when full.
+    /// Cache `e`, evicting a pseudo-randomly chosen way of its set when the set is full.
     pub fn insert(&mut self, e: Entry) {
-        let key = Key {
-            tag: e.tag,
-            shift: e.shift as u8,
-            vpn: e.va_base >> e.shift,
-        };
-        if let Some(&slot) = self.index.get(&key) {
-            if let Some(s) = self.slots.get_mut(slot) {
-                *s = Some(e);
-            }
+        let vpn = e.va_base >> e.shift;
+        let si = self.set_of(e.tag, e.shift, vpn);
+        let ways = self.ways;
+        let victim_rand = (self.next_random() % ways as u64) as usize;
+        let Some(set) = self.sets.get_mut(si) else {
             return;
-        }
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                let victim = (self.next_random() % self.slots.len() as u64) as usize;
-                self.evict(victim);
-                victim
-            }
         };
-        if let Some(s) = self.slots.get_mut(slot) {
-            *s = Some(e);
-            self.index.insert(key, slot);
-            if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
-                *c += 1;
-            }
-        }
-    }
-
-    fn evict(&mut self, slot: usize) {
-        if let Some(Some(e)) = self.slots.get(slot).copied() {
-            self.index.remove(&Key {
-                tag: e.tag,
-                shift: e.shift as u8,
-                vpn: e.va_base >> e.shift,
-            });
-            if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+        let same = set.iter().take(ways).position(|w| {
+            w.is_some_and(|w| w.tag == e.tag && w.shift == e.shift && w.va_base >> w.shift == vpn)
+        });
+        let way = same
+            .or_else(|| set.iter().take(ways).position(|w| w.is_none()))
+            .unwrap_or(victim_rand);
+        let Some(slot) = set.get_mut(way) else { return };
+        if let Some(old) = slot.take() {
+            self.live -= 1;
+            if let Some(c) = self.by_shift.get_mut(old.shift as usize) {
                 *c = c.saturating_sub(1);
             }
-            if let Some(s) = self.slots.get_mut(slot) {
-                *s = None;
-            }
+        }
+        *slot = Some(e);
+        self.live += 1;
+        if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+            *c += 1;
         }
     }
 
     /// Remove every entry `m` matches; returns how many.
     pub fn invalidate(&mut self, m: Match) -> usize {
         let mut n = 0;
-        for slot in 0..self.slots.len() {
-            let hit = matches!(self.slots.get(slot), Some(Some(e)) if m.hits(e));
-            if hit {
-                self.evict(slot);
-                self.free.push(slot);
-                n += 1;
+        for set in &mut self.sets {
+            for slot in set.iter_mut() {
+                if let Some(e) = slot {
+                    if m.hits(e) {
+                        if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+                            *c = c.saturating_sub(1);
+                        }
+                        *slot = None;
+                        n += 1;
+                    }
+                }
             }
         }
+        self.live -= n;
         n
     }
 
     /// Live entries.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.live
     }
 }
 

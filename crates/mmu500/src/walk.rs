@@ -61,9 +61,15 @@ impl Geometry {
 
     /// The start level that resolves `input_bits` with full tables below it (stage 1's rule).
     pub fn stage1_start_level(granule_shift: u32, input_bits: u32) -> u32 {
+        // Smallest number of levels whose strides cover the input bits (no division: this runs
+        // on every transaction).
         let stride = granule_shift - 3;
-        let bits = input_bits.saturating_sub(granule_shift);
-        let levels = bits.div_ceil(stride).clamp(1, 4);
+        let mut covered = granule_shift + stride;
+        let mut levels = 1;
+        while covered < input_bits && levels < 4 {
+            covered += stride;
+            levels += 1;
+        }
         4 - levels
     }
 
@@ -115,13 +121,13 @@ fn low_mask(bits: u32) -> u64 {
 
 /// Walk the tables for `input` (already reduced to the region's `input_bits`).
 ///
-/// `table_xlate` maps each table address before it is read: the identity for a single stage,
-/// the stage-2 translation of an IPA for nested stage 1. `reads` counts descriptor fetches.
+/// `table_xlate` maps each table address before it is read: `None` for a single stage, the
+/// stage-2 translation of an IPA for nested stage 1. `reads` counts descriptor fetches.
 pub(crate) fn walk(
     mem: &PhysMem,
     geo: &Geometry,
     input: u64,
-    table_xlate: &mut dyn FnMut(u64) -> Result<u64, u64>,
+    mut table_xlate: Option<&mut dyn FnMut(u64) -> Result<u64, u64>>,
     reads: &mut u64,
 ) -> Result<Leaf, WalkError> {
     let g = geo.granule_shift;
@@ -150,7 +156,10 @@ pub(crate) fn walk(
             stride
         };
         let idx = (input >> shift) & low_mask(idx_bits);
-        let table_pa = table_xlate(table).map_err(|ipa| WalkError::Stage2 { level, ipa })?;
+        let table_pa = match table_xlate.as_mut() {
+            Some(f) => f(table).map_err(|ipa| WalkError::Stage2 { level, ipa })?,
+            None => table,
+        };
         let pte_pa = table_pa.wrapping_add(idx * 8);
         *reads += 1;
         let pte = mem
@@ -228,12 +237,11 @@ mod tests {
         mem.write_u64(l3 + 8 * 5, 0x9abc_d000 | desc::AF | 3)
             .unwrap();
         let mut reads = 0;
-        let mut id = |a: u64| Ok(a);
         let leaf = walk(
             &mem,
             &geo,
             0x4000_0000 + 3 * 0x20_0000 + 0x1234,
-            &mut id,
+            None,
             &mut reads,
         )
         .unwrap();
@@ -245,7 +253,7 @@ mod tests {
             &mem,
             &geo,
             0x4000_0000 + 4 * 0x20_0000 + 5 * 0x1000 + 7,
-            &mut id,
+            None,
             &mut reads,
         )
         .unwrap();
@@ -254,11 +262,11 @@ mod tests {
             (0x9abc_d000, 12, 3)
         );
         assert_eq!(
-            walk(&mem, &geo, 0x1000, &mut id, &mut reads),
+            walk(&mem, &geo, 0x1000, None, &mut reads),
             Err(WalkError::Translation { level: 1 })
         );
         assert_eq!(
-            walk(&mem, &geo, 1 << 39, &mut id, &mut reads),
+            walk(&mem, &geo, 1 << 39, None, &mut reads),
             Err(WalkError::Translation { level: 0 })
         );
     }

@@ -113,6 +113,9 @@ pub(crate) struct CbOk {
     pub desc: u64,
     /// SCTLR.M was clear (bypass).
     pub disabled: bool,
+    /// Whether a read / a write with the same attributes would pass the permission checks.
+    pub read_ok: bool,
+    pub write_ok: bool,
 }
 
 struct S1Setup {
@@ -375,6 +378,8 @@ impl State {
             tlb_hit: false,
             desc: 0,
             disabled: true,
+            read_ok: true,
+            write_ok: true,
         };
         let fault = |bank: usize, kind, level: u32, stage: u8, format: u32| {
             CbError::Fault(CbFault {
@@ -480,6 +485,8 @@ impl State {
                     tlb_hit: true,
                     desc: 0,
                     disabled: false,
+                    read_ok: perm_fault(&e, Access::Read, privileged).is_none(),
+                    write_ok: perm_fault(&e, Access::Write, privileged).is_none(),
                 });
             }
             self.counters.tlb_misses += 1;
@@ -490,8 +497,7 @@ impl State {
         // Stage 2 walk helper over an IPA.
         let s2_walk = |ipa: u64, reads: &mut u64| -> Option<Result<Leaf, WalkError>> {
             let (geo, _) = s2_cfg.as_ref()?;
-            let mut id = |a: u64| Ok(a);
-            Some(walk::walk(mem, geo, ipa, &mut id, reads))
+            Some(walk::walk(mem, geo, ipa, None, reads))
         };
 
         // Stage 1.
@@ -517,7 +523,9 @@ impl State {
                         }
                     }
                 };
-                let r = walk::walk(mem, &s.geo, s.input, &mut xlate, &mut reads);
+                let table_xlate: Option<&mut dyn FnMut(u64) -> Result<u64, u64>> =
+                    if s2.is_some() { Some(&mut xlate) } else { None };
+                let r = walk::walk(mem, &s.geo, s.input, table_xlate, &mut reads);
                 match r {
                     Ok(l) => Some(l),
                     Err(WalkError::Stage2 { .. }) => {
@@ -642,6 +650,8 @@ impl State {
             tlb_hit: false,
             desc: s1_leaf.map_or(0, |l| l.desc),
             disabled: false,
+            read_ok: perm_fault(&entry, Access::Read, privileged).is_none(),
+            write_ok: perm_fault(&entry, Access::Write, privileged).is_none(),
         })
     }
 
@@ -700,6 +710,37 @@ impl State {
         p: &mut Pending,
     ) -> Result<Translation, DmaFault> {
         self.counters.transactions += 1;
+        // Micro-TLB: the result of a recent transaction of this stream on this page, valid
+        // while no register has been written since.
+        let vpn = iova >> 12;
+        let slot = ((vpn ^ u64::from(sid).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize)
+            % crate::state::UTLB_ENTRIES;
+        if let Some(u) = self.utlb.get(slot) {
+            let allowed = match access {
+                Access::Read => u.read,
+                Access::Write => u.write,
+            };
+            if u.gen == self.gen && u.sid == sid && u.vpn == vpn && allowed {
+                let (pa, cb) = (u.pa_page | (iova & 0xfff), u.cb);
+                let leaf_size = 1u64 << u.shift;
+                self.counters.tlb_hits += 1;
+                self.counters.translated += 1;
+                p.event(|| Event::Translated {
+                    sid,
+                    iova,
+                    access,
+                    pa,
+                    cb,
+                    tlb_hit: true,
+                });
+                return Ok(Translation::Translated {
+                    pa,
+                    cb,
+                    leaf_size,
+                    tlb_hit: true,
+                });
+            }
+        }
         let bypass = |s: &mut State, reason: BypassReason, p: &mut Pending| {
             match reason {
                 BypassReason::ClientPd => s.counters.bypass_clientpd += 1,
@@ -797,6 +838,18 @@ impl State {
             Ok(ok) if ok.disabled => bypass(self, BypassReason::CbDisabled, p),
             Ok(ok) => {
                 self.counters.translated += 1;
+                if let Some(u) = self.utlb.get_mut(slot) {
+                    *u = crate::state::MicroEntry {
+                        gen: self.gen,
+                        sid,
+                        vpn,
+                        pa_page: ok.pa & !0xfff,
+                        cb: n as u16,
+                        shift: ok.shift as u8,
+                        read: ok.read_ok,
+                        write: ok.write_ok,
+                    };
+                }
                 let (pa, tlb_hit) = (ok.pa, ok.tlb_hit);
                 p.event(|| Event::Translated {
                     sid,
