@@ -241,9 +241,7 @@ impl IovaTree {
             if order >= c {
                 break;
             }
-            let Some(n) = self.nodes.get(idx as usize) else {
-                return None;
-            };
+            let n = self.nodes.get(idx as usize)?;
             let span = limit - base;
             let full = span >> c;
             let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
