@@ -156,6 +156,7 @@ pub struct Quirks {
 /// What a driver asks for (Linux's `io_pgtable_cfg` before `alloc_io_pgtable_ops`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Config {
+    /// Stage 1 or stage 2 format.
     pub stage: Stage,
     /// Page sizes the IOMMU supports; restricted to one granule's family.
     pub pgsize_bitmap: u64,
@@ -165,9 +166,13 @@ pub struct Config {
     pub oas: u32,
     /// Table walks snoop CPU caches (FEAT_COHERENT_WALK): decides SH/IRGN/ORGN.
     pub coherent_walk: bool,
+    /// Stage-2 PGD concatenation rule (v6.1 by default).
     pub s2_concat: S2Concat,
+    /// What a partial unmap of a block does (split by default).
     pub partial_unmap: PartialUnmap,
+    /// Whether unmap frees emptied tables (Linux keeps them).
     pub reclaim: TableReclaim,
+    /// Stage-1 quirks.
     pub quirks: Quirks,
 }
 
@@ -194,6 +199,7 @@ impl Config {
 /// Shape of the tree: levels, index widths and PGD size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TableGeometry {
+    /// Translation granule.
     pub granule: Granule,
     /// log2(granule).
     pub pg_shift: u32,
@@ -265,16 +271,25 @@ impl TableGeometry {
 /// sizes, geometry, and the fields of the translation-control register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PgTableCfg {
+    /// Stage 1 or stage 2 format.
     pub stage: Stage,
     /// The page sizes actually supported (one granule family ∩ what was asked).
     pub pgsize_bitmap: u64,
+    /// Input address bits after clamping.
     pub ias: u32,
+    /// Output address bits after clamping.
     pub oas: u32,
+    /// Whether table walks are cache coherent.
     pub coherent_walk: bool,
+    /// The concatenation rule the geometry was computed with.
     pub s2_concat: S2Concat,
+    /// Partial-unmap behaviour.
     pub partial_unmap: PartialUnmap,
+    /// Empty-table behaviour.
     pub reclaim: TableReclaim,
+    /// Stage-1 quirks.
     pub quirks: Quirks,
+    /// Levels, start level and PGD size.
     pub geom: TableGeometry,
 }
 

@@ -12,26 +12,55 @@ pub enum PgTableError {
     BadConfig(String),
     /// `pgsize` is not exactly one size of the page-size bitmap (-EINVAL).
     #[error("page size {pgsize:#x} is not in the page-size bitmap {bitmap:#x} (-EINVAL)")]
-    BadPageSize { pgsize: u64, bitmap: u64 },
+    BadPageSize {
+        /// The size asked for.
+        pgsize: u64,
+        /// The supported sizes.
+        bitmap: u64,
+    },
     /// The IOVA range does not fit in the input address size (-ERANGE).
     #[error(
         "iova {iova:#x} + {size:#x} bytes is beyond the {ias}-bit input address space (-ERANGE)"
     )]
-    IovaRange { iova: u64, size: u64, ias: u32 },
+    IovaRange {
+        /// Start of the range.
+        iova: u64,
+        /// Bytes (`u64::MAX` when `pgsize * pgcount` overflows).
+        size: u64,
+        /// Input address bits.
+        ias: u32,
+    },
     /// The physical range does not fit in the output address size (-ERANGE).
     #[error(
         "pa {paddr:#x} + {size:#x} bytes is beyond the {oas}-bit output address space (-ERANGE)"
     )]
-    PaddrRange { paddr: u64, size: u64, oas: u32 },
+    PaddrRange {
+        /// Start of the range.
+        paddr: u64,
+        /// Bytes.
+        size: u64,
+        /// Output address bits.
+        oas: u32,
+    },
     /// IOVA or PA not aligned to the page size (the IOMMU core guarantees this in Linux).
     #[error("iova {iova:#x} / pa {paddr:#x} not aligned to page size {pgsize:#x} (-EINVAL)")]
-    Misaligned { iova: u64, paddr: u64, pgsize: u64 },
+    Misaligned {
+        /// IOVA asked for.
+        iova: u64,
+        /// PA asked for.
+        paddr: u64,
+        /// Page size asked for.
+        pgsize: u64,
+    },
     /// Neither READ nor WRITE requested (current Linux: -EINVAL).
     #[error("mapping with neither read nor write permission (-EINVAL)")]
     NoAccess,
     /// A live leaf already translates `iova`: unmap it first (-EEXIST).
     #[error("iova {iova:#x} is already mapped (-EEXIST)")]
-    Exists { iova: u64 },
+    Exists {
+        /// First IOVA found mapped.
+        iova: u64,
+    },
     /// No memory for a table page (-ENOMEM).
     #[error("cannot allocate a table page: {0} (-ENOMEM)")]
     NoMemory(#[from] AllocError),

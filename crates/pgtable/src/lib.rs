@@ -13,6 +13,8 @@
 //! Formats: ARM_64_LPAE_S1 and ARM_64_LPAE_S2 with 4K, 16K and 64K granules, IAS 32–48 and OAS
 //! 32–48. Not modelled: 32-bit LPAE formats, 52-bit addresses, the TTBR1 and HD quirks.
 
+#![warn(missing_docs)]
+
 mod config;
 mod dump;
 mod error;

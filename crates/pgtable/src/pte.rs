@@ -17,9 +17,9 @@ pub const VALID: u64 = 1;
 pub const ATTRINDX_SHIFT: u32 = 2;
 /// Non-secure output (NS quirk).
 pub const NS: u64 = 1 << 5;
-/// S1 AP[1]: EL0 (unprivileged) access allowed.
+/// S1 AP bit 1: EL0 (unprivileged) access allowed.
 pub const AP_UNPRIV: u64 = 1 << 6;
-/// S1 AP[2]: read-only.
+/// S1 AP bit 2: read-only.
 pub const AP_RDONLY: u64 = 1 << 7;
 /// S2 HAP: read allowed.
 pub const HAP_READ: u64 = 1 << 6;

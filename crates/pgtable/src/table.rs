@@ -75,9 +75,11 @@ impl FrameMemo {
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WalkStep {
+    /// Translation level (0..=3).
     pub level: u32,
     /// PA of the table read.
     pub table: u64,
+    /// Index of the descriptor in that table.
     pub index: u64,
     /// Descriptor value.
     pub pte: u64,
@@ -86,6 +88,7 @@ pub struct WalkStep {
 /// The leaf translating an IOVA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leaf {
+    /// Level of the leaf (3 for a page, lower for a block).
     pub level: u32,
     /// PA of the descriptor itself.
     pub pte_pa: u64,
