@@ -10,7 +10,7 @@
 //! rather than an rbtree, so the uncached path finds the *highest* fitting aligned hole in
 //! O(log n) instead of walking nodes from a cached position.
 
-// Magazines are boxed so that swapping loaded/prev/depot moves a pointer, not 1 KiB.
+// Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
 mod tree;
@@ -50,10 +50,13 @@ struct Magazine {
 
 impl Magazine {
     fn new() -> Box<Magazine> {
-        Box::new(Magazine {
+        Box::new(Magazine::empty())
+    }
+    fn empty() -> Magazine {
+        Magazine {
             len: 0,
             pfns: [0; MAG_SIZE],
-        })
+        }
     }
     #[inline]
     fn full(&self) -> bool {
@@ -61,27 +64,35 @@ impl Magazine {
     }
     /// The topmost cached PFN that still fits below `max_pfn` (a start PFN bound), removed by
     /// swapping the last entry into its slot.
-    #[inline]
+    #[inline(always)]
     fn pop(&mut self, max_pfn: u64) -> Option<u64> {
         let n = self.len;
-        let mut i = n;
-        while i > 0 {
-            i -= 1;
-            let p = self.pfns[i];
-            if p <= max_pfn {
-                self.pfns[i] = self.pfns[n - 1];
-                self.len = n - 1;
-                return Some(p);
-            }
+        let top = *self.pfns.get(n.wrapping_sub(1))?;
+        if top <= max_pfn {
+            self.len = n - 1;
+            return Some(top);
         }
-        None
+        self.pop_below(max_pfn)
+    }
+
+    /// The top entry is above the limit: scan down for one that fits.
+    #[cold]
+    #[inline(never)]
+    fn pop_below(&mut self, max_pfn: u64) -> Option<u64> {
+        let n = self.len.min(MAG_SIZE);
+        let i = self.pfns[..n].iter().rposition(|&p| p <= max_pfn)?;
+        let p = self.pfns[i];
+        self.pfns[i] = self.pfns[n - 1];
+        self.len = n - 1;
+        Some(p)
     }
 }
 
 /// A size bin: loaded and previous magazine (one simulated CPU) plus the shared depot.
 #[derive(Clone)]
 struct Bin {
-    loaded: Box<Magazine>,
+    /// Inline: the fast path reaches its length without a pointer chase.
+    loaded: Magazine,
     prev: Box<Magazine>,
     depot: Vec<Box<Magazine>>,
 }
@@ -162,7 +173,7 @@ impl IovaDomain {
         tree.set_range(params.end_pfn + 1, tree.end(), false);
         let bins = if params.rcache {
             Some(Box::new(std::array::from_fn(|_| Bin {
-                loaded: Magazine::new(),
+                loaded: Magazine::empty(),
                 prev: Magazine::new(),
                 depot: Vec::with_capacity(MAX_DEPOT_MAGS),
             })))
@@ -282,7 +293,7 @@ impl IovaDomain {
 
     /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the tree; on failure and
     /// with `flush_rcache`, return every cached range to the tree and retry once.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
         if pages.wrapping_sub(1) < ROUND_BELOW - 1 {
             let size = pages.next_power_of_two();
@@ -329,7 +340,7 @@ impl IovaDomain {
     /// not check (checking costs a tree walk, and the DMA layer above already validated the
     /// unmap against its mapping table). Misuse cannot cause memory unsafety, only an IOVA being
     /// handed out twice; [`Self::free_checked_fast`] is the checked variant.
-    #[inline]
+    #[inline(always)]
     pub fn free_fast(&mut self, pfn: u64, pages: u64) {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
             let order = pages.next_power_of_two().trailing_zeros() as usize;
@@ -411,44 +422,63 @@ impl IovaDomain {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn rcache_get(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>, max_pfn: u64) -> Option<u64> {
     if bin.loaded.len == 0 {
-        if bin.prev.len > 0 {
-            std::mem::swap(&mut bin.loaded, &mut bin.prev);
-        } else if let Some(full) = bin.depot.pop() {
-            let empty = std::mem::replace(&mut bin.loaded, full);
-            spare.push(empty);
-        } else {
-            return None;
-        }
+        rcache_refill(bin, spare)?;
     }
     bin.loaded.pop(max_pfn)
 }
 
-/// Push `pfn`; returns a magazine whose ranges must go back to the tree (depot full).
-#[inline]
-fn rcache_insert(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>, pfn: u64) -> Option<Box<Magazine>> {
-    let mut evicted = None;
-    if bin.loaded.full() {
-        if !bin.prev.full() {
-            std::mem::swap(&mut bin.loaded, &mut bin.prev);
-        } else {
-            let fresh = spare.pop().unwrap_or_else(Magazine::new);
-            let full = std::mem::replace(&mut bin.loaded, fresh);
-            if bin.depot.len() < MAX_DEPOT_MAGS {
-                bin.depot.push(full);
-            } else {
-                evicted = Some(full);
-            }
-        }
+/// Loaded is empty: swap in prev, or a full magazine from the depot.
+#[cold]
+#[inline(never)]
+fn rcache_refill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Option<()> {
+    if bin.prev.len > 0 {
+        std::mem::swap(&mut bin.loaded, &mut *bin.prev);
+    } else if let Some(mut full) = bin.depot.pop() {
+        std::mem::swap(&mut bin.loaded, &mut *full);
+        spare.push(full); // now the empty one
+    } else {
+        return None;
     }
+    Some(())
+}
+
+/// Push `pfn`; returns a magazine whose ranges must go back to the tree (depot full).
+#[inline(always)]
+fn rcache_insert(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>, pfn: u64) -> Option<Box<Magazine>> {
+    let evicted = if bin.loaded.full() {
+        rcache_spill(bin, spare)
+    } else {
+        None
+    };
     let m = &mut bin.loaded;
     if let Some(slot) = m.pfns.get_mut(m.len) {
         *slot = pfn;
         m.len += 1;
     }
     evicted
+}
+
+/// Loaded is full: swap with prev if that has room, else move loaded to the depot (or out, if
+/// the depot is full) and continue with an empty magazine.
+#[cold]
+#[inline(never)]
+fn rcache_spill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Option<Box<Magazine>> {
+    if !bin.prev.full() {
+        std::mem::swap(&mut bin.loaded, &mut *bin.prev);
+        return None;
+    }
+    let mut fresh = spare.pop().unwrap_or_else(Magazine::new);
+    fresh.len = 0;
+    std::mem::swap(&mut bin.loaded, &mut *fresh);
+    if bin.depot.len() < MAX_DEPOT_MAGS {
+        bin.depot.push(fresh);
+        None
+    } else {
+        Some(fresh)
+    }
 }
 
 #[cfg(test)]
