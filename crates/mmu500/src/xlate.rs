@@ -138,6 +138,7 @@ fn walk_err(e: WalkError, stage: u8) -> (ContextFaultKind, u32, bool) {
 }
 
 /// Decode a stage-1 bank for `va`: region (TTBR0/TTBR1), granule, start level, ASID.
+#[inline(always)]
 fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u32> {
     if view_aarch64(cfg, v) {
         // Sign extension from TCR2.SEP; UPSTREAM (7) and v1 take the address as given.
