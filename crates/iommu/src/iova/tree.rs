@@ -76,7 +76,10 @@ enum State {
     Partial(u8),
 }
 
+/// Hot summary words first, then the per-order masks (small orders share the first lines),
+/// the child words/indices, and the per-child capacities.
 #[derive(Clone)]
+#[repr(C)]
 struct Node {
     /// Children entirely free.
     free: u64,
@@ -88,12 +91,12 @@ struct Node {
     /// children whose node is kept so that a page toggling at a boundary does not rebuild
     /// the path each time).
     nodes: u64,
-    /// For a partial child: the order of its largest free aligned block.
-    cap: [u8; 64],
     /// `cap_mask[k]` bit i: partial child i holds a free aligned block of order k.
     cap_mask: [u64; MAX_CHILD_ORDERS],
     /// Level 1: the child's word of per-page free bits. Higher: the child's node index.
     child: [u64; 64],
+    /// For a partial child: the order of its largest free aligned block.
+    cap: [u8; 64],
 }
 
 impl Node {
