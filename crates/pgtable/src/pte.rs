@@ -90,6 +90,7 @@ pub const fn leaf_type(lvl: u32) -> u64 {
 
 /// Attribute bits of a leaf for `prot` (everything but the type and the address), as
 /// `arm_lpae_prot_to_pte` computes them.
+#[inline]
 pub fn prot_to_pte(stage: Stage, quirks: Quirks, prot: Prot) -> u64 {
     let mut pte = match stage {
         Stage::S1 => {
