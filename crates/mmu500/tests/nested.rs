@@ -132,3 +132,91 @@ fn aarch32_long_descriptor_stage1_walk() {
         0x9876_6044
     );
 }
+
+#[test]
+fn stage2_permissions_access_flag_address_size_and_external_aborts() {
+    let r = rig(Config::mmu500_ls1028a());
+    let s = &r.smmu;
+    let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
+    s2.map_pages(0x1000_0000, 0x9000_0000, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    s2.map_pages(0x1000_1000, 0x9000_1000, SZ_4K, 1, Prot::WRITE)
+        .unwrap();
+    s2.map_pages(0x1000_2000, 0x9000_2000, SZ_4K, 1, Prot::READ | Prot::WRITE)
+        .unwrap();
+    s2.map_pages(0x1000_3000, 0x1_2000_0000, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    program_from(s, 3, &s2, 0);
+    map_stream(s, 0, SID, 0, 3);
+    enable(s);
+    let b = cbo(s, 3);
+    let expect = |iova: u64, access, kind, fsr: u32, syn: u32| {
+        let f = s.translate(SID, iova, access).unwrap_err();
+        assert!(
+            matches!(f, DmaFault::Context { kind: k, cb: 3, stage: 2, .. } if k == kind),
+            "{f:?}"
+        );
+        assert_eq!(s.read32(b + cb::FSR), fsr, "FSR at {iova:#x}");
+        assert_eq!(s.read32(b + cb::FSYNR0), syn, "FSYNR0 at {iova:#x}");
+        s.write32(b + cb::FSR, 0xc000_01fe);
+    };
+    // S2AP: read-only refuses writes, write-only refuses reads.
+    expect(
+        0x1000_0000,
+        Access::Write,
+        ContextFaultKind::Permission,
+        0x408,
+        0x13,
+    );
+    expect(
+        0x1000_1000,
+        Access::Read,
+        ContextFaultKind::Permission,
+        0x408,
+        0x03,
+    );
+    assert_eq!(
+        s.translate(SID, 0x1000_1000, Access::Write).unwrap().pa(),
+        0x9000_1000
+    );
+    // Access flag clear at stage 2.
+    let leaf = s2.leaf(0x1000_2000).unwrap();
+    r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
+    expect(
+        0x1000_2000,
+        Access::Read,
+        ContextFaultKind::AccessFlag,
+        0x404,
+        0x03,
+    );
+    // Output address beyond VTCR.PS (set PS to 32 bits): address size fault.
+    r.mem.write_u64(leaf.pte_pa, leaf.pte).unwrap();
+    let vtcr = s.read32(b + cb::TCR);
+    assert_eq!(
+        s.translate(SID, 0x1000_3000, Access::Read).unwrap().pa(),
+        0x1_2000_0000
+    );
+    s.write32(b + cb::TCR, vtcr & !(7 << regs::vtcr::PS_SHIFT));
+    s.write32(smmu_arch::regs::gr0::TLBIALLNSNH, 0);
+    expect(
+        0x1000_3000,
+        Access::Read,
+        ContextFaultKind::AddressSize,
+        0x480,
+        0x03,
+    );
+    s.write32(b + cb::TCR, vtcr);
+    // A table in memory that does not exist: external abort on the walk at the start level.
+    s.write64(b + cb::TTBR0, 0x7000_0000);
+    s.write32(smmu_arch::regs::gr0::TLBIALLNSNH, 0);
+    let start = (vtcr >> regs::vtcr::SL0_SHIFT) & 3; // SL0 1 → level 1 for 4K
+    assert_eq!(start, 1);
+    expect(
+        0x1000_2000,
+        Access::Read,
+        ContextFaultKind::External,
+        0x410,
+        0x01,
+    );
+    assert_eq!(s.counters().fault_external, 1);
+}
