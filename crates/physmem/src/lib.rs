@@ -2,8 +2,9 @@
 //!
 //! The page tables written by `pgtable`, walked by the `mmu500` model, and the DMA buffers the
 //! simulated devices read and write all live here. Memory is made of [`Region`]s (a board's DRAM
-//! banks); each region is split into 4 KiB frames that are materialised lazily on first write, so
-//! a 2 GiB region costs a small directory until it is used.
+//! banks); each region is backed by one contiguous, zero-initialised host allocation that the host
+//! kernel commits page by page as it is touched, so a 2 GiB region costs nothing until used and
+//! an access is a bounds check and one load.
 //!
 //! Every 8-byte word is an [`AtomicU64`]: a 64-bit aligned read or write is single-copy atomic, as
 //! the architecture guarantees for translation-table descriptors, so a walker on one thread and a
@@ -19,7 +20,6 @@ mod alloc;
 pub use alloc::{AllocError, FrameAllocator};
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 use thiserror::Error;
 
 /// A physical (output) address.
@@ -75,53 +75,37 @@ impl Region {
     }
 }
 
-/// Frames per directory chunk (2 MiB of memory): the directory is two-level so that a large,
-/// mostly unused region (a board's gigabytes of DRAM) costs a few kilobytes until touched, and
-/// building a fresh memory per simulated run stays cheap.
-const CHUNK_FRAMES: usize = 512;
-const CHUNK_SHIFT: u32 = FRAME_SHIFT + 9;
-
-type Chunk = [OnceLock<Box<FrameWords>>; CHUNK_FRAMES];
+/// Largest region simulated: backing is reserved up front (the host's kernel only commits pages
+/// when touched), and the host refuses reservations much larger than its memory.
+const MAX_REGION: u64 = 16 << 30;
 
 struct Bank {
     region: Region,
-    chunks: Box<[OnceLock<Box<Chunk>>]>,
+    /// One word per 8 bytes of the region, contiguous: an access is one bounds check and one
+    /// load, as the page-table benchmarks need. Zeroed by the allocator (calloc), so untouched
+    /// memory costs the host nothing.
+    words: Box<[AtomicU64]>,
+}
+
+fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
+    let b = Box::<[AtomicU64]>::new_zeroed_slice(n);
+    // SAFETY: an all-zero bit pattern is a valid AtomicU64 (a plain integer inside).
+    unsafe { b.assume_init() }
 }
 
 impl Bank {
     #[inline]
-    fn split(&self, pa: PhysAddr) -> (usize, usize) {
-        let off = pa - self.region.base;
-        (
-            (off >> CHUNK_SHIFT) as usize,
-            ((off >> FRAME_SHIFT) as usize) & (CHUNK_FRAMES - 1),
-        )
+    fn word(&self, pa: PhysAddr) -> &AtomicU64 {
+        &self.words[((pa - self.region.base) >> 3) as usize]
     }
 
     #[inline]
-    fn frame(&self, pa: PhysAddr) -> &FrameWords {
-        let (c, f) = self.split(pa);
-        self.chunks[c].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())))[f]
-            .get_or_init(new_zero_frame)
+    fn frame(&self, pa: PhysAddr) -> Option<&FrameWords> {
+        let first = (((pa - self.region.base) >> FRAME_SHIFT) as usize) * WORDS_PER_FRAME;
+        self.words
+            .get(first..first + WORDS_PER_FRAME)
+            .and_then(|s| s.try_into().ok())
     }
-
-    #[inline]
-    fn frame_if_present(&self, pa: PhysAddr) -> Option<&FrameWords> {
-        let (c, f) = self.split(pa);
-        self.chunks[c].get()?[f].get().map(|b| &**b)
-    }
-
-    fn frames_present(&self) -> usize {
-        self.chunks
-            .iter()
-            .filter_map(|c| c.get())
-            .map(|c| c.iter().filter(|f| f.get().is_some()).count())
-            .sum()
-    }
-}
-
-fn new_zero_frame() -> Box<FrameWords> {
-    Box::new(std::array::from_fn(|_| AtomicU64::new(0)))
 }
 
 /// Sparse simulated physical memory. Share it with `Arc`; every method takes `&self`.
@@ -133,7 +117,6 @@ impl std::fmt::Debug for PhysMem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PhysMem")
             .field("regions", &self.regions().collect::<Vec<_>>())
-            .field("frames_materialised", &self.frames_materialised())
             .finish()
     }
 }
@@ -159,8 +142,8 @@ impl PhysMem {
             if r.base.checked_add(r.size).is_none() {
                 return Err(bad("wraps the address space"));
             }
-            if r.size >> FRAME_SHIFT > (1 << 28) {
-                return Err(bad("larger than 1 TiB"));
+            if r.size > MAX_REGION {
+                return Err(bad("larger than the 16 GiB smmu-lab simulates per region"));
             }
         }
         for w in sorted.windows(2) {
@@ -176,9 +159,7 @@ impl PhysMem {
             .into_iter()
             .map(|region| Bank {
                 region,
-                chunks: (0..region.size.div_ceil(1 << CHUNK_SHIFT))
-                    .map(|_| OnceLock::new())
-                    .collect(),
+                words: zeroed_words((region.size >> 3) as usize),
             })
             .collect();
         Ok(PhysMem { banks })
@@ -192,11 +173,6 @@ impl PhysMem {
     /// Whether `[pa, pa + len)` lies wholly inside one region.
     pub fn contains(&self, pa: PhysAddr, len: u64) -> bool {
         self.bank(pa, len).is_ok()
-    }
-
-    /// How many frames have been touched by a write (a measure of the simulation's footprint).
-    pub fn frames_materialised(&self) -> usize {
-        self.banks.iter().map(|b| b.frames_present()).sum()
     }
 
     #[inline]
@@ -213,7 +189,9 @@ impl PhysMem {
     /// index words directly after one bounds check.
     #[inline]
     pub fn frame(&self, pa: PhysAddr) -> Result<&FrameWords, PhysError> {
-        Ok(self.bank(pa, 1)?.frame(pa))
+        self.bank(pa, 1)?
+            .frame(pa)
+            .ok_or(PhysError::Unbacked { pa, len: 1 })
     }
 
     #[inline]
@@ -221,8 +199,7 @@ impl PhysMem {
         if !pa.is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
-        let frame = self.bank(pa, 8)?.frame(pa);
-        Ok(&frame[((pa & (FRAME_SIZE - 1)) >> 3) as usize])
+        Ok(self.bank(pa, 8)?.word(pa))
     }
 
     /// Single-copy-atomic 64-bit read (acquire: a walker that sees a table descriptor also sees
@@ -232,11 +209,7 @@ impl PhysMem {
         if !pa.is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
-        let bank = self.bank(pa, 8)?;
-        Ok(match bank.frame_if_present(pa) {
-            Some(f) => f[((pa & (FRAME_SIZE - 1)) >> 3) as usize].load(Ordering::Acquire),
-            None => 0,
-        })
+        Ok(self.bank(pa, 8)?.word(pa).load(Ordering::Acquire))
     }
 
     /// Single-copy-atomic 64-bit write (release).
@@ -280,10 +253,7 @@ impl PhysMem {
             let addr = pa + done as u64;
             let in_word = (addr & 7) as usize;
             let n = (8 - in_word).min(buf.len() - done);
-            let word = match bank.frame_if_present(addr) {
-                Some(f) => f[((addr & (FRAME_SIZE - 1)) >> 3) as usize].load(Ordering::Acquire),
-                None => 0,
-            };
+            let word = bank.word(addr & !7).load(Ordering::Acquire);
             buf[done..done + n].copy_from_slice(&word.to_le_bytes()[in_word..in_word + n]);
             done += n;
         }
@@ -299,7 +269,7 @@ impl PhysMem {
             let addr = pa + done as u64;
             let in_word = (addr & 7) as usize;
             let n = (8 - in_word).min(data.len() - done);
-            let cell = &bank.frame(addr)[((addr & (FRAME_SIZE - 1)) >> 3) as usize];
+            let cell = bank.word(addr & !7);
             if n == 8 {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(&data[done..done + 8]);
@@ -329,10 +299,7 @@ impl PhysMem {
         if pa.is_multiple_of(8) && len.is_multiple_of(8) {
             let mut addr = pa;
             while addr < pa + len {
-                // Frames never written already read as zero: skip them.
-                if let Some(f) = bank.frame_if_present(addr) {
-                    f[((addr & (FRAME_SIZE - 1)) >> 3) as usize].store(0, Ordering::Release);
-                }
+                bank.word(addr).store(0, Ordering::Release);
                 addr += 8;
             }
             return Ok(());
@@ -362,24 +329,21 @@ mod tests {
         let mut b = [0xffu8; 16];
         m.read_bytes(0x8000_1003, &mut b).unwrap();
         assert_eq!(b, [0; 16]);
-        assert_eq!(m.frames_materialised(), 0);
     }
 
     #[test]
     fn large_regions_are_cheap_and_edges_work() {
-        // 8 GiB of DRAM plus a region that is not a multiple of the 2 MiB directory chunk.
+        // 8 GiB of DRAM (reserved, not touched) plus a small region.
         let m = PhysMem::new(&[
             Region::new(0x8_0000_0000, 8 << 30),
             Region::new(0x1000, 0x3000),
         ])
         .unwrap();
-        assert_eq!(m.frames_materialised(), 0);
         m.write_u64(0x8_0000_0000 + (8 << 30) - 8, 9).unwrap();
         m.write_u64(0x3ff8, 7).unwrap();
         assert_eq!(m.read_u64(0x3ff8).unwrap(), 7);
         assert_eq!(m.read_u64(0x8_0000_0000 + (8 << 30) - 8).unwrap(), 9);
         assert!(m.write_u64(0x4000, 1).is_err());
-        assert_eq!(m.frames_materialised(), 2);
     }
 
     #[test]
@@ -397,7 +361,6 @@ mod tests {
             Ok(0xdead_beef_0000_0003)
         );
         assert_eq!(m.read_u64(0x8000_0010).unwrap(), 2);
-        assert_eq!(m.frames_materialised(), 1);
     }
 
     #[test]
@@ -425,6 +388,10 @@ mod tests {
         ));
         assert!(matches!(
             PhysMem::new(&[Region::new(0x10, 0x1000)]),
+            Err(PhysError::BadRegion { .. })
+        ));
+        assert!(matches!(
+            PhysMem::new(&[Region::new(0, 32 << 30)]),
             Err(PhysError::BadRegion { .. })
         ));
         assert_eq!(
