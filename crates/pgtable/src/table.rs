@@ -7,70 +7,9 @@ use crate::pte::{
     TYPE_TABLE,
 };
 use crate::{Gather, Prot, TlbOps};
-use physmem::{FrameAllocator, FrameWords, PhysMem, FRAME_SIZE, WORDS_PER_FRAME};
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use physmem::{FrameAllocator, FrameWords, PhysMem, WORDS_PER_FRAME};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Slots of the frame memo (a power of two): enough for the tables of several GiB of 4K pages.
-const MEMO_SLOTS: usize = 1024;
-
-/// One memo slot: which frame (its PA | 1; 0 = empty) and where its words are.
-#[derive(Default)]
-#[repr(align(16))]
-struct MemoSlot {
-    tag: AtomicU64,
-    words: AtomicPtr<FrameWords>,
-}
-
-/// Direct-mapped memo of table-frame PA → that frame's words in [`PhysMem`], so a walk step is
-/// one memo load and one descriptor load instead of a region search and a directory lookup.
-///
-/// It cannot go stale: `PhysMem` materialises a frame once and never frees or moves it while it
-/// lives, and the page table holds an `Arc<PhysMem>`; a PA → words entry therefore stays true
-/// whatever happens to the table that was at that PA. Slots are filled only when a table is
-/// allocated, which happens only under `&mut PageTable` (map/unmap/new), so no reader runs
-/// concurrently with a fill; readers that miss fall back to `PhysMem::frame`.
-struct FrameMemo {
-    slots: Box<[MemoSlot]>,
-}
-
-impl FrameMemo {
-    fn new() -> Self {
-        FrameMemo {
-            slots: (0..MEMO_SLOTS).map(|_| MemoSlot::default()).collect(),
-        }
-    }
-
-    #[inline(always)]
-    fn slot(&self, frame_pa: u64) -> &MemoSlot {
-        &self.slots[((frame_pa >> 12) as usize) & (MEMO_SLOTS - 1)]
-    }
-
-    #[inline(always)]
-    fn get(&self, pa: u64) -> Option<&FrameWords> {
-        let frame_pa = pa & !(FRAME_SIZE - 1);
-        let s = self.slot(frame_pa);
-        if s.tag.load(Ordering::Relaxed) != frame_pa | 1 {
-            return None;
-        }
-        let p = s.words.load(Ordering::Relaxed);
-        // SAFETY: `p` was stored by `remember` from a `&FrameWords` that `PhysMem::frame`
-        // returned for this page table's own `Arc<PhysMem>`, which outlives the memo (both are
-        // fields of the same `PageTable`). PhysMem never frees or moves a materialised frame
-        // while it lives, so the pointer is valid and the words are only accessed atomically.
-        // The tag and the pointer were written together under `&mut PageTable`, so they match.
-        Some(unsafe { &*p })
-    }
-
-    fn remember(&self, frame_pa: u64, words: &FrameWords) {
-        let s = self.slot(frame_pa);
-        s.words.store(
-            words as *const FrameWords as *mut FrameWords,
-            Ordering::Relaxed,
-        );
-        s.tag.store(frame_pa | 1, Ordering::Relaxed);
-    }
-}
 
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +80,6 @@ pub struct PageTable<T: TlbOps> {
     tlb: T,
     pgd: u64,
     live: bool,
-    memo: FrameMemo,
     /// Per-level IOVA shift and index mask, from the geometry (saves recomputing per step).
     shift: [u32; MAX_LEVELS as usize],
     mask: [u64; MAX_LEVELS as usize],
@@ -169,11 +107,9 @@ impl<T: TlbOps> PageTable<T> {
             tlb,
             pgd,
             live: true,
-            memo: FrameMemo::new(),
             shift: std::array::from_fn(|l| cfg.geom.level_shift(l as u32)),
             mask: std::array::from_fn(|l| cfg.geom.entries(l as u32).wrapping_sub(1)),
         };
-        pt.remember(pgd, cfg.geom.pgd_alloc_size())?;
         Ok(pt)
     }
 
@@ -231,21 +167,7 @@ impl<T: TlbOps> PageTable<T> {
     /// The words of the frame holding `pa`.
     #[inline(always)]
     fn frame(&self, pa: u64) -> Result<&FrameWords, PgTableError> {
-        match self.memo.get(pa) {
-            Some(words) => Ok(words),
-            None => Ok(self.mem.frame(pa)?),
-        }
-    }
-
-    /// Put the frames of a freshly allocated table in the memo. Only call under `&mut self`
-    /// (see [`FrameMemo`]).
-    fn remember(&self, table: u64, size: u64) -> Result<(), PgTableError> {
-        let mut pa = table;
-        while pa < table + size {
-            self.memo.remember(pa, self.mem.frame(pa)?);
-            pa += FRAME_SIZE;
-        }
-        Ok(())
+        Ok(self.mem.frame(pa)?)
     }
 
     /// The descriptor `table[idx]`.
@@ -279,7 +201,6 @@ impl<T: TlbOps> PageTable<T> {
     /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
     fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?;
-        self.remember(table, self.cfg.granule())?;
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
             new |= NSTABLE;
@@ -756,7 +677,6 @@ impl<T: TlbOps> PageTable<T> {
         let Ok(table) = self.alloc.alloc(self.cfg.granule()) else {
             return Ok(0);
         };
-        self.remember(table, self.cfg.granule())?;
         let split_sz = g.block_size(lvl);
         let entries = g.entries(lvl);
         let (start, num) = if pgsize == split_sz {
