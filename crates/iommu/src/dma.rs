@@ -156,7 +156,10 @@ impl IommuCore {
         chunks: &[(u64, u64)],
         prot: Prot,
     ) -> Result<(u64, u64), DmaError> {
-        let total: u64 = chunks.iter().map(|c| c.1).sum();
+        let total = chunks
+            .iter()
+            .try_fold(0u64, |a, c| a.checked_add(c.1))
+            .ok_or(DmaError::Invalid("scatterlist too large"))?;
         let pages = total >> shift;
         let pfn = self.iova_alloc(dev, dom, pages)?;
         let base = pfn << shift;
@@ -408,7 +411,7 @@ impl IommuCore {
             out.push((cursor + (pa & (g - 1)), len));
             cursor += l;
         }
-        let size = segs.iter().map(|s| s.1).sum();
+        let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
         dom.lock().maps.insert(
             out[0].0,
             Mapping {

@@ -363,3 +363,24 @@ fn coherent_buffers_come_from_the_frame_allocator() {
         Err(DmaError::Invalid(_))
     ));
 }
+
+#[test]
+fn huge_requests_fail_cleanly() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let big = 1u64 << 62;
+    assert!(matches!(
+        r.core
+            .dma_map_sg(d, &[(0, big), (0, big), (0, big), (0, big)], ToDevice),
+        Err(DmaError::Invalid(_))
+    ));
+    assert_eq!(
+        r.core.dma_map_page(d, 0, big, ToDevice),
+        Err(DmaError::NoIovaSpace { size: big })
+    );
+    assert!(matches!(
+        r.core.dma_alloc_coherent(d, big),
+        Err(DmaError::Invalid(_))
+    ));
+    assert_eq!(r.core.default_domain(d).unwrap().live_mappings(), 0);
+}
