@@ -46,9 +46,12 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "fields": fields,
             "unknown_bits": format!("{:#010x}", d.unknown_bits),
         });
-        println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+        );
     } else {
-        print!("{d}");
+        out!("{d}");
     }
     Ok(Outcome::Clean)
 }

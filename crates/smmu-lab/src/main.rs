@@ -1,6 +1,28 @@
 //! The smmu-lab command line.
 
+/// Print to standard output; once the reader has gone away (`| head`), further output is
+/// dropped instead of panicking, and the command still ends with its own exit code.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*), false) };
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => { $crate::write_stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*), true) };
+}
+
+mod board_cmd;
+mod common;
 mod decode_cmd;
+mod demo_cmd;
+mod explore_cmd;
+mod replay_cmd;
+mod report;
+mod run_cmd;
+
+/// The simulator, as `crate::sim` in every command module.
+use ::sim;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -9,7 +31,7 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "smmu-lab", version, about, long_about = None)]
 struct Cli {
-    /// Machine-readable JSON output instead of text.
+    /// Machine-readable JSON output instead of text (schemas: docs/json.md).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -18,8 +40,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The seed's reboot crash on the built-in board under linux-6.1, linux-6.2 and quiesce.
+    #[command(after_help = "Example:\n  smmu-lab demo")]
+    Demo(demo_cmd::Args),
+    /// One run of a scenario: its kernel log and verdict.
+    #[command(
+        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb ../shared/boards/ls1028a-rdb.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
+    )]
+    Run(run_cmd::Args),
+    /// Many runs under controlled interleavings; a failure is minimised and made replayable.
+    #[command(
+        after_help = "Examples:\n  smmu-lab explore reboot --kernel linux-6.1 --strategy pct --runs 1000\n  smmu-lab explore reboot --kernel all --strategy random --runs 500 --jobs 2 --keep-going\n  smmu-lab explore reboot --kernel quiesce --strategy dfs --depth 2 --runs 100000"
+    )]
+    Explore(explore_cmd::Args),
+    /// Reproduce a run from a replay token or file, byte for byte.
+    #[command(
+        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:s3-2.4-1\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
+    )]
+    Replay(replay_cmd::Args),
+    /// A board's SMMUs, masters, stream IDs and IOMMU groups.
+    #[command(
+        after_help = "Examples:\n  smmu-lab board\n  smmu-lab board ../shared/boards/juno-r2.dtb --json"
+    )]
+    Board(board_cmd::Args),
     /// Explain a register value field by field.
-    #[command(after_help = "Examples:\n  smmu-lab decode gfsr 0x80000002\n  smmu-lab decode sctlr 0x1067\n  smmu-lab decode scr0 0x00201c36")]
+    #[command(
+        after_help = "Examples:\n  smmu-lab decode gfsr 0x80000002\n  smmu-lab decode sctlr 0x1067\n  smmu-lab decode scr0 0x00201c36"
+    )]
     Decode(decode_cmd::Args),
 }
 
@@ -29,10 +76,24 @@ pub enum Outcome {
     Violated,
 }
 
+fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    if newline {
+        let _ = out.write_all(b"\n");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Decode(args) => decode_cmd::run(&args, cli.json),
+    let result = match &cli.command {
+        Command::Demo(a) => demo_cmd::run(a, cli.json),
+        Command::Run(a) => run_cmd::run(a, cli.json),
+        Command::Explore(a) => explore_cmd::run(a, cli.json),
+        Command::Replay(a) => replay_cmd::run(a, cli.json),
+        Command::Board(a) => board_cmd::run(a, cli.json),
+        Command::Decode(a) => decode_cmd::run(a, cli.json),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

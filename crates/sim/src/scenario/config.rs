@@ -1,0 +1,199 @@
+//! What defines a run: the kernel behaviour, the trigger, the board and the command line.
+
+use crate::enetc::EnetcConfig;
+use crate::Board;
+use arm_smmu::{ModuleParams, ShutdownPolicy};
+use std::fmt;
+use thiserror::Error;
+
+/// Which kernel's shutdown behaviour the simulated machine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KernelBehaviour {
+    /// v6.1 before the seed's fix: shutdown unregisters the IOMMU (Linux-faithful core).
+    Linux61,
+    /// v6.2, the seed's fix: shutdown only sets CLIENTPD (Linux-faithful core).
+    Linux62,
+    /// Ours: the safe core and a shutdown that blocks every stream instead of bypassing.
+    Quiesce,
+}
+
+impl KernelBehaviour {
+    /// Every behaviour, in the order reports show them.
+    pub const ALL: [KernelBehaviour; 3] = [
+        KernelBehaviour::Linux61,
+        KernelBehaviour::Linux62,
+        KernelBehaviour::Quiesce,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelBehaviour::Linux61 => "linux-6.1",
+            KernelBehaviour::Linux62 => "linux-6.2",
+            KernelBehaviour::Quiesce => "quiesce",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<KernelBehaviour> {
+        KernelBehaviour::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The arm-smmu shutdown policy this kernel uses.
+    pub fn policy(self) -> ShutdownPolicy {
+        match self {
+            KernelBehaviour::Linux61 => ShutdownPolicy::Linux61,
+            KernelBehaviour::Linux62 => ShutdownPolicy::Linux62,
+            KernelBehaviour::Quiesce => ShutdownPolicy::Quiesce,
+        }
+    }
+}
+
+impl fmt::Display for KernelBehaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What CPU 1 does while the network runs on CPU 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `reboot -f`: `kernel_restart()`.
+    Reboot,
+    /// `kexec -e`: `kernel_kexec()` (PCI bus mastering is cleared).
+    Kexec,
+    /// `echo 5000000.iommu > /sys/bus/platform/drivers/arm-smmu/unbind`: the SMMU's `.remove`.
+    UnbindSmmu,
+}
+
+/// Everything that defines one run (together with the schedule).
+#[derive(Debug, Clone)]
+pub struct RebootConfig {
+    /// Whose shutdown behaviour.
+    pub kernel: KernelBehaviour,
+    /// What CPU 1 does.
+    pub trigger: Trigger,
+    /// The board (built in or from a device tree).
+    pub board: Board,
+    /// Kernel command line (`arm-smmu.disable_bypass=`, `iommu.strict=`, `iommu.passthrough=`).
+    pub cmdline: KernelParams,
+    /// dmesg timestamps.
+    pub timestamps: bool,
+    /// The flooded NIC.
+    pub nic: EnetcConfig,
+    /// Upper bound of loop iterations of each network actor.
+    pub max_actor_steps: u32,
+}
+
+impl RebootConfig {
+    /// The seed's run on `board`.
+    pub fn new(kernel: KernelBehaviour, board: Board) -> Self {
+        RebootConfig {
+            kernel,
+            trigger: Trigger::Reboot,
+            board,
+            cmdline: KernelParams::default(),
+            timestamps: true,
+            nic: EnetcConfig::default(),
+            max_actor_steps: 48,
+        }
+    }
+}
+
+/// Kernel parameters the simulated machine understands, parsed as Linux does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelParams {
+    /// The command line as given.
+    pub text: String,
+    /// `arm-smmu.*` module parameters.
+    pub smmu: ModuleParams,
+    /// `iommu.strict` (default 1 on arm64).
+    pub strict: bool,
+    /// `iommu.passthrough` (default 0).
+    pub passthrough: bool,
+}
+
+impl Default for KernelParams {
+    fn default() -> Self {
+        KernelParams {
+            text: String::new(),
+            smmu: ModuleParams::default(),
+            strict: true,
+            passthrough: false,
+        }
+    }
+}
+
+/// A kernel command line that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParamsError {
+    #[error("{0}")]
+    /// An `arm-smmu.*` parameter with a bad value.
+    Smmu(#[from] arm_smmu::ParamError),
+    #[error("kernel parameter '{param}': {why}")]
+    /// Any other unusable parameter.
+    Bad {
+        /// The parameter's name.
+        param: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+impl KernelParams {
+    /// Parse `text` (space-separated `name=value` words). Parameters of other subsystems that
+    /// smmu-lab does not model are an error, so a typo never silently does nothing.
+    pub fn parse(text: &str) -> Result<KernelParams, ParamsError> {
+        let smmu = ModuleParams::from_cmdline(text)?;
+        let mut p = KernelParams {
+            text: text.to_string(),
+            smmu,
+            ..KernelParams::default()
+        };
+        for word in text.split_whitespace() {
+            let (name, value) = match word.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (word, None),
+            };
+            let key = name.replace('-', "_");
+            match key.as_str() {
+                "iommu.strict" => p.strict = linux_bool("iommu.strict", value)?,
+                "iommu.passthrough" => p.passthrough = linux_bool("iommu.passthrough", value)?,
+                k if k.starts_with("arm_smmu.") => {}
+                _ => {
+                    return Err(ParamsError::Bad {
+                        param: name.to_string(),
+                        why: "not a parameter smmu-lab models (known: arm-smmu.disable_bypass, \
+                              arm-smmu.force_stage, iommu.strict, iommu.passthrough)"
+                            .into(),
+                    })
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// `kstrtobool`, as the iommu.strict / iommu.passthrough early parameters use it.
+fn linux_bool(param: &'static str, value: Option<&str>) -> Result<bool, ParamsError> {
+    Ok(arm_smmu::params::parse_bool(param, value)?)
+}
+
+impl Trigger {
+    /// Every trigger.
+    pub const ALL: [Trigger; 3] = [Trigger::Reboot, Trigger::Kexec, Trigger::UnbindSmmu];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Reboot => "reboot",
+            Trigger::Kexec => "kexec",
+            Trigger::UnbindSmmu => "unbind",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.name() == s)
+    }
+}

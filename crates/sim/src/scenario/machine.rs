@@ -1,0 +1,552 @@
+//! Building the simulated machine: memory, the MMU-500 models, the arm-smmu driver, the IOMMU
+//! core, the kernel's devices and drivers, and the flooded NIC.
+
+use super::timeline::{Lane, Timeline, TracedLog};
+use super::{KernelBehaviour, RebootConfig};
+use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
+use crate::enetc::{Crash, Enetc, NicStats};
+use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
+use crate::{Board, Bus, DeviceId};
+use arm_smmu::{ArmSmmu, FirmwareDesc, RateLimits, SmmuEnv};
+use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
+use klog::Printk;
+use mmu500::Mmu500;
+use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_arch::{IrqLine, Mmio};
+use smmu_sync::atomic::{AtomicBool, Ordering};
+use smmu_sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use thiserror::Error;
+
+/// The machine could not be built (a configuration error, not a simulated event).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ScenarioError {
+    #[error("board has no memory regions to simulate")]
+    /// The board lists no DRAM.
+    NoMemory,
+    #[error("board has no enabled SMMU")]
+    /// No SMMU is enabled.
+    NoSmmu,
+    #[error("board has no ENETC (fsl_enetc) master behind an SMMU: nothing to flood")]
+    /// No ENETC behind an SMMU.
+    NoNic,
+    #[error("simulated memory: {0}")]
+    /// Simulated memory could not be laid out.
+    Memory(String),
+    #[error("SMMU {name}: {why}")]
+    /// An SMMU could not be modelled or probed.
+    Smmu {
+        /// The SMMU's device name.
+        name: String,
+        /// What went wrong.
+        why: String,
+    },
+    #[error("boot: {0}")]
+    /// A driver failed to bind.
+    Boot(String),
+}
+
+/// Simulated cost of things, so timestamps and shutdown time mean something.
+const NS_PER_MMIO: u64 = 120;
+pub(super) const NS_PER_NIC_STEP: u64 = 1_500;
+pub(super) const NS_PER_POLL: u64 = 4_000;
+/// Uptime at which `reboot -f` is typed.
+pub(super) const REBOOT_AT_NS: u64 = 42_000_000_000;
+
+/// Register accesses cost simulated time.
+struct TimedMmio {
+    inner: Arc<Mmu500>,
+    log: Arc<Dmesg>,
+}
+
+impl Mmio for TimedMmio {
+    fn read32(&self, offset: u64) -> u32 {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.read32(offset)
+    }
+    fn write32(&self, offset: u64, value: u32) {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.write32(offset, value)
+    }
+    fn read64(&self, offset: u64) -> u64 {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.read64(offset)
+    }
+    fn write64(&self, offset: u64, value: u64) {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.write64(offset, value)
+    }
+}
+
+/// The arm-smmu platform driver as the kernel model sees it.
+struct SmmuPlatformDriver {
+    smmu: Arc<ArmSmmu>,
+    core: Arc<IommuCore>,
+    inst: InstanceId,
+}
+
+impl Driver for SmmuPlatformDriver {
+    fn name(&self) -> &str {
+        "arm-smmu"
+    }
+    fn has_shutdown(&self) -> bool {
+        true
+    }
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+        let (core, inst) = (self.core.clone(), self.inst);
+        self.smmu.shutdown(&mut || {
+            let _ = core.unregister(inst);
+        });
+    }
+    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+        let (core, inst) = (self.core.clone(), self.inst);
+        self.smmu.remove(&mut || {
+            let _ = core.unregister(inst);
+        });
+    }
+}
+
+/// The IOMMU side of `really_probe` → `dma_configure`: probe the master onto its SMMU's IOMMU
+/// instance (group, default domain) and link it to the SMMU as its consumer.
+struct IommuDmaConfigure {
+    board: Board,
+    smmu_devs: Vec<Option<(DeviceId, InstanceId)>>,
+    core: Arc<IommuCore>,
+    iommu_ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
+    bus_pos: BTreeMap<DeviceId, u64>,
+}
+
+impl DmaConfigure for IommuDmaConfigure {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
+            return Ok(());
+        };
+        let Some(Some((smmu_dev, inst))) = self.smmu_devs.get(m.smmu).copied() else {
+            return Ok(());
+        };
+        if !m.attached || !k.is_bound(smmu_dev) {
+            return Ok(());
+        }
+        let bus = match m.bus {
+            Bus::Platform => iommu::Bus::Platform,
+            Bus::Pci => iommu::Bus::Pci,
+        };
+        let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
+        let mut desc = DeviceDesc::new(
+            &m.log_prefix(),
+            bus,
+            self.bus_pos.get(&dev).copied().unwrap_or(0),
+            &ids,
+        );
+        desc.coherent = true;
+        let id = self
+            .core
+            .probe_device(desc, inst)
+            .map_err(|e| KernelError::ProbeFailed {
+                dev: k.device_name(dev),
+                reason: e.to_string(),
+            })?;
+        self.iommu_ids.lock().insert(dev, id);
+        k.device_link_add(dev, smmu_dev)
+    }
+}
+
+/// Builds the NIC at `fsl_enetc` probe time.
+type MakeNic = Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<Enetc>, KernelError> + Send + Sync>;
+
+/// `fsl_enetc` bound to the flooded function: the real NIC model.
+struct EnetcDriver {
+    make: MakeNic,
+    nic: Mutex<Option<Arc<Enetc>>>,
+}
+
+impl Driver for EnetcDriver {
+    fn name(&self) -> &str {
+        "fsl_enetc"
+    }
+    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        let nic = (self.make)(k, dev)?;
+        *self.nic.lock() = Some(nic);
+        Ok(())
+    }
+    // fsl_enetc has no .shutdown: that is the point.
+}
+
+/// Machine pieces the actors share.
+pub(super) struct Machine {
+    pub(super) kernel: Arc<Kernel>,
+    pub(super) log: Arc<Dmesg>,
+    pub(super) nic: Arc<Enetc>,
+    /// The NIC's device in the kernel (bus mastering is checked before each DMA).
+    pub(super) nic_dev: DeviceId,
+    pub(super) hardware_name: String,
+    pub(super) trigger_done: AtomicBool,
+    /// The oops, once the NIC driver crashed the kernel.
+    pub(super) crash: Mutex<Option<Crash>>,
+    /// SMMU interrupt lines raised and not yet handled, per SMMU: the GIC routes them to CPU 0,
+    /// which takes them between its own steps.
+    pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>>,
+    drivers: Vec<Arc<ArmSmmu>>,
+    pub(super) timeline: Arc<Timeline>,
+}
+
+impl Machine {
+    pub(super) fn stop(&self) -> bool {
+        self.kernel.halted() || self.log.stopped() || self.trigger_done.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn report_crash(&self, c: Crash) {
+        let code_words: Vec<u32> = c
+            .oops
+            .code
+            .split_whitespace()
+            .map(|w| u32::from_str_radix(w.trim_matches(|ch| ch == '(' || ch == ')'), 16))
+            .filter_map(Result::ok)
+            .collect();
+        let mut code = [0u32; 5];
+        for (i, w) in code_words.iter().take(5).enumerate() {
+            code[i] = *w;
+        }
+        let report = OopsReport {
+            fault_addr: c.oops.fault_addr,
+            task: Some(TaskInfo::seed(c.cpu, c.pid, c.comm)),
+            hardware_name: Some(self.hardware_name.clone()),
+            pc: c.oops.pc.clone(),
+            lr: c.oops.lr.clone(),
+            call_trace: c.oops.call_trace.clone(),
+            code,
+            in_interrupt: true,
+        };
+        self.timeline.push(
+            Lane::NetCpu,
+            format!(
+                "Oops: NULL dereference at {:#x} via {}",
+                c.oops.fault_addr,
+                c.oops.call_trace.get(1).map(String::as_str).unwrap_or("?")
+            ),
+        );
+        self.kernel.oops(&report);
+        *self.crash.lock() = Some(c);
+    }
+
+    /// Timeline entries for what the NIC's counters say just happened.
+    pub(super) fn nic_events(&self, lane: Lane, before: &NicStats) {
+        let a = self.nic.stats();
+        let note = |n: u64, what: &str| {
+            if n > 0 {
+                let text = if n == 1 {
+                    what.to_string()
+                } else {
+                    format!("{what} ×{n}")
+                };
+                self.timeline.push(lane, text);
+            }
+        };
+        match lane {
+            Lane::NetCpu => {
+                note(
+                    a.mld_reports - before.mld_reports,
+                    "transmit: MLD report mapped",
+                );
+                note(a.replies - before.replies, "transmit: echo reply mapped");
+                note(
+                    a.tx_completed - before.tx_completed,
+                    "NAPI: tx buffer unmapped",
+                );
+                note(
+                    a.rx_delivered - before.rx_delivered,
+                    "NAPI: echo request received",
+                );
+                note(
+                    a.lost_writes - before.lost_writes,
+                    "NAPI: received data missing (lost write)",
+                );
+                note(
+                    a.dma_api_errors - before.dma_api_errors,
+                    "DMA API refused the call",
+                );
+            }
+            _ => {
+                note(a.tx_sent - before.tx_sent, "frame sent");
+                note(
+                    a.rx_written - before.rx_written,
+                    "echo request written to memory",
+                );
+                note(
+                    a.blocked - before.blocked,
+                    "transaction blocked by the SMMU",
+                );
+                note(
+                    a.foreign_writes + a.foreign_reads
+                        - before.foreign_writes
+                        - before.foreign_reads,
+                    "FOREIGN DMA: translated outside its mapping",
+                );
+                for addr in a
+                    .stray_write_addrs
+                    .iter()
+                    .skip(before.stray_write_addrs.len())
+                {
+                    self.timeline
+                        .push(lane, format!("STRAY write to {addr:#x} (untranslated)"));
+                }
+                note(
+                    a.stray_reads - before.stray_reads,
+                    "stray read (untranslated)",
+                );
+            }
+        }
+    }
+
+    /// CPU 0 takes the SMMU interrupts raised since it last looked.
+    pub(super) fn take_irqs(&self) {
+        let pending: Vec<(usize, IrqLine)> = std::mem::take(&mut *self.pending_irqs.lock());
+        for (i, line) in pending {
+            let Some(s) = self.drivers.get(i) else {
+                continue;
+            };
+            self.timeline
+                .push(Lane::NetCpu, format!("SMMU interrupt {line:?}"));
+            match line {
+                IrqLine::Global(_) => {
+                    s.handle_global_fault();
+                }
+                IrqLine::Context(cb) => {
+                    s.handle_context_fault(cb);
+                }
+            }
+        }
+    }
+}
+
+/// Build the machine and boot it (single-threaded: before the actors start).
+pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
+    let board = &cfg.board;
+    let log = Arc::new(Dmesg::new());
+    log.set_timestamps(cfg.timestamps);
+    let regions: Vec<Region> = board
+        .memory
+        .iter()
+        .map(|m| Region::new(m.base, m.size))
+        .collect();
+    let dram = *regions.first().ok_or(ScenarioError::NoMemory)?;
+    let mem = Arc::new(PhysMem::new(&regions).map_err(|e| ScenarioError::Memory(e.to_string()))?);
+    // Kernel memory pools at the bottom of DRAM: page tables, coherent DMA, packet buffers.
+    let pool = |off: u64, size: u64| {
+        FrameAllocator::new(mem.clone(), dram.base + off, size)
+            .map(Arc::new)
+            .map_err(|e| ScenarioError::Memory(e.to_string()))
+    };
+    let tables = pool(0x10_0000, 0x40_0000)?;
+    let coherent = pool(0x50_0000, 0x40_0000)?;
+    let kmem = pool(0x90_0000, 0x80_0000)?;
+
+    let kernel = Arc::new(Kernel::new(log.clone()));
+    kernel.register_reboot_notifier(crate::kernel::kvm_reboot_notifier());
+    let timeline = Arc::new(Timeline {
+        clock: log.clone(),
+        recording: AtomicBool::new(false),
+        events: Mutex::new(Vec::new()),
+    });
+    let printk: Arc<dyn Printk> = Arc::new(TracedLog {
+        dmesg: log.clone(),
+        timeline: timeline.clone(),
+    });
+    let core = IommuCore::new(
+        CoreConfig {
+            strict: cfg.cmdline.strict,
+            passthrough: cfg.cmdline.passthrough,
+            linux_faithful: cfg.kernel != KernelBehaviour::Quiesce,
+            ..CoreConfig::default()
+        },
+        mem.clone(),
+        coherent,
+        printk.clone(),
+    );
+
+    let booted = crate::kernel::register_board(&kernel, board);
+    let limits = Arc::new(RateLimits::default());
+    let pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut drivers = Vec::new();
+    let mut smmu_devs = Vec::new();
+    let mut models = Vec::new();
+    for (i, desc) in board.smmus.iter().enumerate() {
+        let Some(&dev) = booted.smmus.get(i) else {
+            smmu_devs.push(None);
+            continue;
+        };
+        if !desc.enabled {
+            smmu_devs.push(None);
+            continue;
+        }
+        let err = |why: String| ScenarioError::Smmu {
+            name: desc.name.clone(),
+            why,
+        };
+        let model_cfg = model_config(desc);
+        let model = Mmu500::new(model_cfg, mem.clone()).map_err(|e| err(e.to_string()))?;
+        let fw = FirmwareDesc {
+            compatible: desc.matched.clone(),
+            reg_base: desc.base,
+            reg_size: desc.size,
+            dev_name: desc.name.clone(),
+            num_global_irqs: Some(desc.global_irqs),
+            num_context_irqs: desc.context_irqs,
+            dma_coherent: desc.dma_coherent,
+        };
+        let env = SmmuEnv {
+            mmio: Arc::new(TimedMmio {
+                inner: model.clone(),
+                log: log.clone(),
+            }),
+            log: printk.clone(),
+            frames: tables.clone(),
+            tables: Arc::new(arm_smmu::table::LpaeTables),
+            limits: limits.clone(),
+        };
+        let smmu = ArmSmmu::probe(&fw, cfg.cmdline.smmu, cfg.kernel.policy(), env)
+            .map_err(|e| err(e.to_string()))?;
+        // v6.1 order: register with the core (clients may attach), then reset the hardware.
+        let inst = core.register(smmu.clone());
+        smmu.device_reset();
+        smmu.test_smr_masks();
+        let (irqs, index) = (pending_irqs.clone(), models.len());
+        model.set_irq_handler(Arc::new(move |line: IrqLine| {
+            let mut p = irqs.lock();
+            if !p.contains(&(index, line)) {
+                p.push((index, line));
+            }
+        }));
+        drivers.push(smmu.clone());
+        kernel
+            .driver_attach(
+                dev,
+                Arc::new(SmmuPlatformDriver {
+                    smmu,
+                    core: core.clone(),
+                    inst,
+                }),
+            )
+            .map_err(|e| ScenarioError::Boot(e.to_string()))?;
+        smmu_devs.push(Some((dev, inst)));
+        models.push(model);
+    }
+    if models.is_empty() {
+        return Err(ScenarioError::NoSmmu);
+    }
+
+    // Bus positions: the order devices were added to each bus.
+    let mut bus_pos = BTreeMap::new();
+    for i in 0..board.masters.len() {
+        if let Some(&d) = booted.masters.get(i) {
+            bus_pos.insert(d, i as u64);
+        }
+    }
+    let dma_cfg = Arc::new(IommuDmaConfigure {
+        board: board.clone(),
+        smmu_devs: smmu_devs.clone(),
+        core: core.clone(),
+        iommu_ids: Mutex::new(BTreeMap::new()),
+        bus_pos,
+    });
+    kernel.set_dma_configure(dma_cfg.clone());
+
+    // The flooded NIC: the first fsl_enetc function with a known TBU.
+    let nic_idx = board
+        .masters
+        .iter()
+        .position(|m| m.driver.as_deref() == Some("fsl_enetc") && m.attached)
+        .ok_or(ScenarioError::NoNic)?;
+    let nic_master = &board.masters[nic_idx];
+    let mut nic_cfg = cfg.nic.clone();
+    if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
+        nic_cfg.stream_id = u32::from(w);
+    }
+    let nic_model = models
+        .get(
+            smmu_devs
+                .iter()
+                .take(nic_master.smmu)
+                .filter(|d| d.is_some())
+                .count(),
+        )
+        .cloned()
+        .ok_or(ScenarioError::NoNic)?;
+    let enetc_drv = Arc::new(EnetcDriver {
+        make: {
+            let (dma_cfg, core, mem, kmem) =
+                (dma_cfg.clone(), core.clone(), mem.clone(), kmem.clone());
+            Box::new(move |k: &Kernel, dev: DeviceId| {
+                let id = dma_cfg.iommu_ids.lock().get(&dev).copied().ok_or_else(|| {
+                    KernelError::ProbeFailed {
+                        dev: k.device_name(dev),
+                        reason: "no IOMMU device".into(),
+                    }
+                })?;
+                Enetc::probe(
+                    nic_cfg.clone(),
+                    id,
+                    core.clone(),
+                    nic_model.clone(),
+                    mem.clone(),
+                    kmem.clone(),
+                )
+                .map_err(|e| KernelError::ProbeFailed {
+                    dev: k.device_name(dev),
+                    reason: e.to_string(),
+                })
+            })
+        },
+        nic: Mutex::new(None),
+    });
+    for i in board.probe_order() {
+        let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
+            continue;
+        };
+        let drv: Arc<dyn Driver> = if i == nic_idx {
+            enetc_drv.clone()
+        } else {
+            Arc::new(GenericDriver {
+                name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
+                has_shutdown: m.has_shutdown,
+                binds: m.driver.is_some(),
+            })
+        };
+        if kernel.driver_attach(d, drv).is_ok() && m.bus == Bus::Pci {
+            kernel.set_bus_master(d, true);
+        }
+    }
+    let nic = enetc_drv
+        .nic
+        .lock()
+        .clone()
+        .ok_or_else(|| ScenarioError::Boot("fsl_enetc did not probe".into()))?;
+    Ok(Machine {
+        kernel,
+        log,
+        nic,
+        hardware_name: board.hardware_name(),
+        trigger_done: AtomicBool::new(false),
+        nic_dev: booted
+            .masters
+            .get(nic_idx)
+            .copied()
+            .ok_or(ScenarioError::NoNic)?,
+        crash: Mutex::new(None),
+        pending_irqs,
+        drivers,
+        timeline,
+    })
+}
+
+/// The model configuration for an SMMU node.
+fn model_config(desc: &crate::SmmuDesc) -> mmu500::Config {
+    let mut c = match desc.matched.as_str() {
+        "arm,mmu-401" | "arm,mmu-400" | "arm,smmu-v1" => mmu500::Config::mmu401(),
+        "arm,mmu-500" => mmu500::Config::mmu500_ls1028a(),
+        _ => mmu500::Config::smmuv2_generic(),
+    };
+    // The register window must match the node's reg size where the preset allows it.
+    let _ = &mut c;
+    c
+}

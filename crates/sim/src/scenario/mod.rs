@@ -1,0 +1,206 @@
+//! The seed's scenario: a board boots its drivers, the ENETC is ping-flooded, and `reboot -f`
+//! (or kexec, or an unbind of the SMMU) runs `device_shutdown()` on one CPU while the network
+//! stack keeps mapping and unmapping DMA buffers on another and the NIC keeps moving packets.
+//!
+//! Every layer is the real one: the arm-smmu driver programs the MMU-500 model through MMIO, the
+//! IOMMU core and its DMA API serve the NIC driver, page tables live in simulated memory and the
+//! model walks them. The log comes from those components as they do the work. The scenario only
+//! builds the machine, starts the actors and reads the evidence into a [`Verdict`].
+
+use crate::enetc::{NicStats, TxContext, MLD_LEN};
+use klog::Printk;
+use smmu_sync::atomic::Ordering;
+use smmu_sync::{sched_point, thread, Arc, Point};
+
+mod config;
+mod machine;
+mod timeline;
+mod token;
+mod verdict;
+
+pub use config::{KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger};
+pub use machine::ScenarioError;
+pub use timeline::{Lane, TimelineEvent};
+pub use token::{ReplayToken, ScheduleRef};
+pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};
+
+use machine::{boot, Machine, NS_PER_NIC_STEP, NS_PER_POLL, REBOOT_AT_NS};
+
+/// Run the scenario once. Call inside an explorer execution for controlled interleavings; the
+/// same code runs on std threads otherwise.
+pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
+    let m = Arc::new(smmu_sync::without_sched_points(|| boot(cfg))?);
+    let boot_end = m.log.now_ns();
+    if boot_end < REBOOT_AT_NS {
+        m.log.advance_ns(REBOOT_AT_NS - boot_end);
+    }
+    m.timeline.recording.store(true, Ordering::SeqCst);
+
+    // CPU 0: the network stack (NAPI poll in ksoftirqd, MLD reports from a kworker).
+    let cpu0 = {
+        let m = m.clone();
+        let max = cfg.max_actor_steps;
+        thread::spawn(move || {
+            for i in 0..max {
+                if m.stop() {
+                    break;
+                }
+                m.log.advance_ns(NS_PER_POLL);
+                m.take_irqs();
+                if m.stop() {
+                    break;
+                }
+                let before = m.nic.stats();
+                let r = if i % 4 == 3 {
+                    m.nic
+                        .start_xmit(TxContext::MldWork, &[0x33; MLD_LEN])
+                        .map(|_| 0)
+                } else {
+                    m.nic.poll(4)
+                };
+                m.nic_events(Lane::NetCpu, &before);
+                if let Err(crash) = r {
+                    m.report_crash(*crash);
+                    break;
+                }
+                // Softirq done: the CPU idles until the next interrupt.
+                thread::yield_now();
+            }
+        })
+    };
+    // The NIC's DMA engine, fed by the ping-flood peer.
+    let nic = {
+        let m = m.clone();
+        let max = cfg.max_actor_steps;
+        thread::spawn(move || {
+            for _ in 0..max {
+                if m.stop() {
+                    break;
+                }
+                m.log.advance_ns(NS_PER_NIC_STEP);
+                let before = m.nic.stats();
+                // A function whose bus mastering was cleared (kexec) cannot issue DMA.
+                if m.kernel.bus_master(m.nic_dev) {
+                    m.nic.hw_step();
+                }
+                m.nic_events(Lane::NicDma, &before);
+                // The next packet arrives later.
+                thread::yield_now();
+            }
+        })
+    };
+
+    // CPU 1: wait for the flood to be under way (bounded: a schedule may starve the network),
+    // then the trigger.
+    for _ in 0..cfg.max_actor_steps {
+        if m.nic.stats().rx_delivered >= 2 {
+            break;
+        }
+        thread::yield_now();
+    }
+    sched_point(Point::Kernel);
+    let start = m.log.now_ns();
+    m.timeline.push(
+        Lane::ShutdownCpu,
+        match cfg.trigger {
+            Trigger::Reboot => "reboot -f: kernel_restart()",
+            Trigger::Kexec => "kexec -e: kernel_kexec()",
+            Trigger::UnbindSmmu => "unbind arm-smmu: device_release_driver()",
+        }
+        .to_string(),
+    );
+    let completed = match cfg.trigger {
+        Trigger::Reboot => m.kernel.kernel_restart(None),
+        Trigger::Kexec => m.kernel.kernel_kexec(),
+        Trigger::UnbindSmmu => {
+            let smmu_dev = m.kernel.find(&cfg.board.smmus[0].name);
+            match smmu_dev {
+                Some(d) => m.kernel.device_release_driver(d).is_ok() && !m.kernel.halted(),
+                None => false,
+            }
+        }
+    };
+    let end = m.log.now_ns();
+    if completed && !m.kernel.halted() {
+        m.timeline
+            .push(Lane::ShutdownCpu, "done: the machine resets".to_string());
+    }
+    m.trigger_done.store(true, Ordering::SeqCst);
+    let _ = cpu0.join();
+    let _ = nic.join();
+
+    let verdict = verdict(
+        cfg,
+        &m,
+        end.saturating_sub(start),
+        completed && !m.kernel.halted(),
+    );
+    let timeline = m.timeline.events.lock().clone();
+    Ok(RebootOutcome {
+        log: m.log.text(),
+        verdict,
+        timeline,
+    })
+}
+
+fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -> Verdict {
+    let s: NicStats = m.nic.stats();
+    let lines = m.log.lines();
+    let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count() as u64;
+    let symbol = |frame: Option<&String>| {
+        frame
+            .map(|f| f.split('+').next().unwrap_or(f).to_string())
+            .unwrap_or_default()
+    };
+    let oops = m.crash.lock().as_ref().map(|c| OopsVerdict {
+        dma_call: symbol(c.oops.call_trace.get(1)),
+        caller: symbol(c.oops.call_trace.get(2)),
+        comm: c.comm.to_string(),
+        fault_addr: c.oops.fault_addr,
+    });
+    Verdict {
+        kernel: cfg.kernel.name().to_string(),
+        oops,
+        stray_dma_writes: s.stray_writes,
+        stray_dma_reads: s.stray_reads,
+        stray_write_addrs: s.stray_write_addrs.clone(),
+        foreign_dma: s.foreign_writes + s.foreign_reads,
+        lost_writes: s.lost_writes,
+        blocked_transactions: s.blocked,
+        global_faults_logged: count("Blocked unknown Stream ID") + count("Unexpected global fault"),
+        context_faults_logged: count("Unhandled context fault"),
+        packets_delivered: s.rx_delivered + s.tx_sent,
+        packets_dropped: s.rx_dropped + s.tx_dropped,
+        shutdown_time_ns: shutdown_ns,
+        completed,
+    }
+}
+
+/// The reboot scenario as the explorer runs it: a configuration and the properties checked.
+#[derive(Debug, Clone)]
+pub struct RebootScenario {
+    /// The machine and trigger.
+    pub config: RebootConfig,
+    /// Properties whose violation fails a run.
+    pub properties: Vec<Property>,
+}
+
+impl explore::Scenario for RebootScenario {
+    type Outcome = Result<RebootOutcome, ScenarioError>;
+
+    fn run(&self) -> Self::Outcome {
+        run(&self.config)
+    }
+
+    fn violations(&self, outcome: &Self::Outcome) -> Vec<String> {
+        match outcome {
+            Ok(o) => self
+                .properties
+                .iter()
+                .filter(|p| p.violated_by(&o.verdict))
+                .map(|p| p.name().to_string())
+                .collect(),
+            Err(e) => vec![format!("scenario-error: {e}")],
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! How a run ended, and the properties checked against it.
+
+use super::timeline::TimelineEvent;
+
+/// The simulated oops, as the verdict reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OopsVerdict {
+    /// `dma_map_page_attrs` or `dma_unmap_page_attrs`.
+    pub dma_call: String,
+    /// The driver frame that called it (`enetc_start_xmit`, `enetc_unmap_tx_buff.isra.0`).
+    pub caller: String,
+    /// The task (`kworker/0:1`, `ksoftirqd/0`).
+    pub comm: String,
+    /// The faulting virtual address (0x98 map path, 0xa8 unmap path).
+    pub fault_addr: u64,
+}
+
+/// How one run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Verdict {
+    /// The kernel behaviour's name.
+    pub kernel: String,
+    /// The simulated kernel crashed.
+    pub oops: Option<OopsVerdict>,
+    /// DMA that bypassed translation after shutdown and landed at the DMA address used as a
+    /// physical address.
+    pub stray_dma_writes: u64,
+    /// Untranslated reads.
+    pub stray_dma_reads: u64,
+    /// Where the first stray writes landed.
+    pub stray_write_addrs: Vec<u64>,
+    /// Translated DMA into memory the mapping does not own.
+    pub foreign_dma: u64,
+    /// Receive writes completed by the NIC whose data the CPU did not find.
+    pub lost_writes: u64,
+    /// Transactions the SMMU terminated.
+    pub blocked_transactions: u64,
+    /// `Blocked unknown Stream ID` / `Unexpected global fault` reports.
+    pub global_faults_logged: u64,
+    /// `Unhandled context fault` reports.
+    pub context_faults_logged: u64,
+    /// Echo requests received plus frames sent.
+    pub packets_delivered: u64,
+    /// Frames the NIC or its driver dropped.
+    pub packets_dropped: u64,
+    /// Simulated time from `reboot -f` to the end (restart, new kernel, or panic).
+    pub shutdown_time_ns: u64,
+    /// The trigger finished (the machine restarted / the new kernel started / unbind returned).
+    pub completed: bool,
+}
+
+/// A checked property of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Property {
+    /// The simulated kernel did not oops (`no-oops`).
+    NoOops,
+    /// No DMA bypassed translation (`no-stray-dma`).
+    NoStrayDma,
+    /// No DMA reached memory its mapping does not own (`no-foreign-dma`).
+    NoForeignDma,
+    /// Every completed receive write is where the CPU looks (`no-lost-write`).
+    NoLostWrite,
+    /// The SMMU faulted nothing at all (`no-fault`, not checked by default).
+    NoFault,
+}
+
+impl Property {
+    /// Every property.
+    pub const ALL: [Property; 5] = [
+        Property::NoOops,
+        Property::NoStrayDma,
+        Property::NoForeignDma,
+        Property::NoLostWrite,
+        Property::NoFault,
+    ];
+
+    /// Checked unless asked otherwise: all but no-fault.
+    pub const DEFAULT: [Property; 4] = [
+        Property::NoOops,
+        Property::NoStrayDma,
+        Property::NoForeignDma,
+        Property::NoLostWrite,
+    ];
+
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::NoOops => "no-oops",
+            Property::NoStrayDma => "no-stray-dma",
+            Property::NoForeignDma => "no-foreign-dma",
+            Property::NoLostWrite => "no-lost-write",
+            Property::NoFault => "no-fault",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<Property> {
+        Property::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether `v` violates this property.
+    pub fn violated_by(self, v: &Verdict) -> bool {
+        match self {
+            Property::NoOops => v.oops.is_some(),
+            Property::NoStrayDma => v.stray_dma_writes + v.stray_dma_reads > 0,
+            Property::NoForeignDma => v.foreign_dma > 0,
+            Property::NoLostWrite => v.lost_writes > 0,
+            Property::NoFault => {
+                v.blocked_transactions + v.global_faults_logged + v.context_faults_logged > 0
+            }
+        }
+    }
+}
+
+/// A run's log, verdict and timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootOutcome {
+    /// The kernel log, dmesg style.
+    pub log: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// What each actor did from the moment the actors started.
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// FNV-1a of a run's log and verdict: equal hashes mean byte-identical runs.
+pub fn outcome_hash(o: &RebootOutcome) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in o.log.bytes().chain(format!("{:?}", o.verdict).into_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,25 @@
+//! `smmu-lab board [FILE.dtb]`: the SMMUs, masters, stream IDs and groups of a board.
+
+use crate::common;
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Device tree blob; the built-in Kontron KBox A-230-LS when absent.
+    dtb: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    let board = common::load_board(args.dtb.as_deref())?;
+    if json {
+        let groups = board.expected_groups();
+        common::print_json(&serde_json::json!({
+            "schema": "smmu-lab/board/v1",
+            "board": board,
+            "expected_groups": groups,
+        }))?;
+    } else {
+        out!("{}", crate::sim::board_report(&board));
+    }
+    Ok(Outcome::Clean)
+}

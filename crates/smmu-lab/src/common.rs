@@ -1,0 +1,184 @@
+//! What several commands share: the machine to simulate, kernel parameters, the JSON
+//! envelope, and how a run is printed.
+
+use crate::sim::scenario::{
+    outcome_hash, KernelBehaviour, KernelParams, Property, RebootConfig, RebootOutcome,
+    RebootScenario, Trigger, Verdict,
+};
+use crate::sim::Board;
+use std::path::PathBuf;
+
+/// Options that define the simulated machine (shared by run, explore, replay, demo).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MachineArgs {
+    /// Board device tree (.dtb); the built-in Kontron KBox A-230-LS (LS1028A) when absent.
+    #[arg(long, value_name = "FILE.dtb")]
+    pub dtb: Option<PathBuf>,
+    /// Kernel command line, e.g. "arm-smmu.disable_bypass=0 iommu.strict=0".
+    #[arg(long, value_name = "PARAMS", default_value = "")]
+    pub cmdline: String,
+    /// Print dmesg lines without the [seconds.micros] prefix.
+    #[arg(long)]
+    pub no_timestamps: bool,
+}
+
+impl MachineArgs {
+    pub fn board(&self) -> Result<Board, String> {
+        load_board(self.dtb.as_deref())
+    }
+
+    pub fn params(&self) -> Result<KernelParams, String> {
+        KernelParams::parse(&self.cmdline).map_err(|e| e.to_string())
+    }
+
+    /// The scenario configuration for one kernel behaviour.
+    pub fn config(
+        &self,
+        trigger: Trigger,
+        kernel: KernelBehaviour,
+    ) -> Result<RebootConfig, String> {
+        let mut c = RebootConfig::new(kernel, self.board()?);
+        c.trigger = trigger;
+        c.cmdline = self.params()?;
+        c.timestamps = !self.no_timestamps;
+        Ok(c)
+    }
+
+    /// The extra options a replay command needs to rebuild the same machine.
+    pub fn replay_suffix(&self) -> String {
+        let mut s = String::new();
+        if let Some(d) = &self.dtb {
+            s.push_str(&format!(" --dtb {}", shell_quote(&d.display().to_string())));
+        }
+        if !self.cmdline.is_empty() {
+            s.push_str(&format!(" --cmdline {}", shell_quote(&self.cmdline)));
+        }
+        if self.no_timestamps {
+            s.push_str(" --no-timestamps");
+        }
+        s
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./=,:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub fn load_board(dtb: Option<&std::path::Path>) -> Result<Board, String> {
+    match dtb {
+        None => Ok(crate::sim::kbox_a230_ls()),
+        Some(p) => {
+            let data = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Board::from_dtb(&data).map_err(|e| format!("{}: {e}", p.display()))
+        }
+    }
+}
+
+pub fn parse_kernel(s: &str) -> Result<KernelBehaviour, String> {
+    KernelBehaviour::from_name(s)
+        .ok_or_else(|| format!("unknown kernel '{s}': choose linux-6.1, linux-6.2 or quiesce"))
+}
+
+pub fn parse_trigger(s: &str) -> Result<Trigger, String> {
+    Trigger::from_name(s)
+        .ok_or_else(|| format!("unknown scenario '{s}': choose reboot, kexec or unbind"))
+}
+
+pub fn parse_property(s: &str) -> Result<Property, String> {
+    Property::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Property::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown property '{s}': choose {}", names.join(", "))
+    })
+}
+
+pub fn scenario(config: RebootConfig, properties: &[Property]) -> RebootScenario {
+    RebootScenario {
+        config,
+        properties: if properties.is_empty() {
+            Property::DEFAULT.to_vec()
+        } else {
+            properties.to_vec()
+        },
+    }
+}
+
+/// The verdict as text, one fact a line.
+pub fn verdict_text(v: &Verdict) -> String {
+    let mut s = String::new();
+    let oops = match &v.oops {
+        Some(o) => format!(
+            "yes: NULL dereference at {:#x} in iommu_get_dma_domain via {} from {} ({})",
+            o.fault_addr, o.dma_call, o.caller, o.comm
+        ),
+        None => "no".into(),
+    };
+    let addrs: Vec<String> = v
+        .stray_write_addrs
+        .iter()
+        .map(|a| format!("{a:#x}"))
+        .collect();
+    s.push_str(&format!("verdict ({}):\n", v.kernel));
+    s.push_str(&format!("  oops:                 {oops}\n"));
+    s.push_str(&format!(
+        "  stray DMA:            {} writes{}, {} reads (untranslated: IOVA used as physical address)\n",
+        v.stray_dma_writes,
+        if addrs.is_empty() { String::new() } else { format!(" at {}", addrs.join(", ")) },
+        v.stray_dma_reads
+    ));
+    s.push_str(&format!("  foreign DMA:          {}\n", v.foreign_dma));
+    s.push_str(&format!("  lost writes:          {}\n", v.lost_writes));
+    s.push_str(&format!(
+        "  blocked transactions: {}\n",
+        v.blocked_transactions
+    ));
+    s.push_str(&format!(
+        "  faults logged:        {} global, {} context\n",
+        v.global_faults_logged, v.context_faults_logged
+    ));
+    s.push_str(&format!(
+        "  packets:              {} delivered, {} dropped\n",
+        v.packets_delivered, v.packets_dropped
+    ));
+    s.push_str(&format!(
+        "  shutdown:             {} in {} µs of simulated time\n",
+        if v.completed {
+            "completed"
+        } else {
+            "did not complete"
+        },
+        v.shutdown_time_ns / 1000
+    ));
+    s
+}
+
+/// The JSON form of one run (schema: docs/json.md, "run").
+pub fn run_json(
+    token: &str,
+    o: &RebootOutcome,
+    violations: &[String],
+    properties: &[Property],
+) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "smmu-lab/run/v1",
+        "token": token,
+        "hash": format!("{:016x}", outcome_hash(o)),
+        "properties_checked": properties.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        "violations": violations,
+        "verdict": o.verdict,
+        "log": o.log.lines().collect::<Vec<_>>(),
+    })
+}
+
+pub fn print_json(v: &serde_json::Value) -> Result<(), String> {
+    outln!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `smmu-lab replay TOKEN|FILE`: reproduce a run exactly.
+
+use crate::common::{self, MachineArgs};
+use crate::sim::scenario::{Property, ReplayToken};
+use crate::Outcome;
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A replay token (SCENARIO:KERNEL:SCHEDULE) or a replay file written by `explore`.
+    token: String,
+    /// Properties that decide the exit code (default: all but no-fault).
+    #[arg(long = "property", value_parser = common::parse_property)]
+    properties: Vec<Property>,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Also write the run as a self-contained HTML page (timeline, log, verdict).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<std::path::PathBuf>,
+}
+
+/// A replay file: everything needed to rebuild the run.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ReplayFile {
+    pub schema: String,
+    pub token: String,
+    pub dtb: Option<std::path::PathBuf>,
+    pub cmdline: String,
+    pub no_timestamps: bool,
+    pub properties: Vec<String>,
+}
+
+pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    let (token, machine, properties) = if std::path::Path::new(&args.token).is_file() {
+        let text =
+            std::fs::read_to_string(&args.token).map_err(|e| format!("{}: {e}", args.token))?;
+        let f: ReplayFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a replay file: {e}", args.token))?;
+        let props = f
+            .properties
+            .iter()
+            .map(|p| common::parse_property(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let m = MachineArgs {
+            dtb: f.dtb,
+            cmdline: f.cmdline,
+            no_timestamps: f.no_timestamps,
+        };
+        (f.token, m, props)
+    } else {
+        (
+            args.token.clone(),
+            args.machine.clone(),
+            args.properties.clone(),
+        )
+    };
+    let token: ReplayToken = token.parse()?;
+    let cfg = machine.config(token.trigger, token.kernel)?;
+    let scn = Arc::new(common::scenario(cfg, &properties));
+    let rec = match token.schedule.replay(scn.clone(), crate::run_cmd::MAX_STEPS) {
+        Ok(r) => r,
+        Err(_) => {
+            return Err(format!(
+                "replay token {token} does not fit this machine (different board, command line or smmu-lab version?)"
+            ))
+        }
+    };
+    crate::run_cmd::show(
+        &scn,
+        &token,
+        &machine,
+        rec.outcome,
+        &rec.violations,
+        json,
+        args.report.as_deref(),
+    )
+}

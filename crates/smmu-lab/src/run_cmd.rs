@@ -1,0 +1,100 @@
+//! `smmu-lab run SCENARIO --kernel K [--seed N]`: one run, its log and verdict.
+
+use crate::common::{self, MachineArgs};
+use crate::sim::scenario::{Property, ReplayToken, ScheduleRef, Trigger};
+use crate::Outcome;
+use explore::{RunResult, Strategy};
+use std::sync::Arc;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What CPU 1 does while the NIC is flooded: reboot (reboot -f), kexec, unbind (the SMMU).
+    #[arg(value_parser = common::parse_trigger, default_value = "reboot")]
+    scenario: Trigger,
+    /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours).
+    #[arg(long, value_parser = common::parse_kernel, default_value = "linux-6.1")]
+    kernel: crate::sim::scenario::KernelBehaviour,
+    /// Seed of the random interleaving; the same seed gives the same run, byte for byte.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Properties that decide the exit code (default: all but no-fault).
+    #[arg(long = "property", value_parser = common::parse_property)]
+    properties: Vec<Property>,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Also write the run as a self-contained HTML page (timeline, log, verdict).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<std::path::PathBuf>,
+}
+
+pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    let cfg = args.machine.config(args.scenario, args.kernel)?;
+    let scn = Arc::new(common::scenario(cfg, &args.properties));
+    let schedule = ScheduleRef::Seeded {
+        strategy: Strategy::Random,
+        seed: args.seed,
+    };
+    let rec = explore::run_one(scn.clone(), Strategy::Random, args.seed, MAX_STEPS);
+    let token = ReplayToken {
+        trigger: args.scenario,
+        kernel: args.kernel,
+        schedule,
+    };
+    show(
+        &scn,
+        &token,
+        &args.machine,
+        rec.outcome,
+        &rec.violations,
+        json,
+        args.report.as_deref(),
+    )
+}
+
+/// Upper bound of scheduling decisions in one run.
+pub const MAX_STEPS: usize = 2_000_000;
+
+/// Print one run (shared by run and replay).
+pub fn show(
+    scn: &crate::sim::scenario::RebootScenario,
+    token: &ReplayToken,
+    machine: &MachineArgs,
+    outcome: RunResult<
+        Result<crate::sim::scenario::RebootOutcome, crate::sim::scenario::ScenarioError>,
+    >,
+    violations: &[String],
+    json: bool,
+    report: Option<&std::path::Path>,
+) -> Result<Outcome, String> {
+    let o = match outcome {
+        RunResult::Completed(Ok(o)) => o,
+        RunResult::Completed(Err(e)) => return Err(e.to_string()),
+        RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
+    };
+    let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
+    if let Some(path) = report {
+        let html = crate::report::html(&o, &token.to_string(), &replay, violations);
+        std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if json {
+        let mut v = common::run_json(&token.to_string(), &o, violations, &scn.properties);
+        v["replay"] = serde_json::Value::String(replay);
+        common::print_json(&v)?;
+    } else {
+        out!("{}", o.log);
+        outln!();
+        out!("{}", common::verdict_text(&o.verdict));
+        if violations.is_empty() {
+            outln!("properties: all held");
+        } else {
+            outln!("properties violated: {}", violations.join(", "));
+        }
+        outln!("hash: {:016x}", crate::sim::scenario::outcome_hash(&o));
+        outln!("replay: {replay}");
+    }
+    Ok(if violations.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Violated
+    })
+}
