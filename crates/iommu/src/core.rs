@@ -17,7 +17,9 @@ pub struct InstanceId(pub u32);
 /// v6.1's `iommu_device_unregister` walks its bus list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bus {
+    /// The platform bus (device-tree devices, then driver-created ones).
     Platform,
+    /// The PCI bus (enumeration order).
     Pci,
 }
 
@@ -26,10 +28,12 @@ pub enum Bus {
 pub struct DeviceDesc {
     /// dev_printk prefix, e.g. `fsl_enetc 0000:00:00.0`.
     pub log_name: String,
+    /// The bus the device was added to.
     pub bus: Bus,
     /// Position in its bus's device list (the order the device was added to the bus). Devices
     /// with equal positions keep probe order.
     pub bus_pos: u64,
+    /// Firmware stream IDs (`iommus` / `iommu-map`).
     pub fwspec: FwSpec,
     /// The device's DMA mask (e.g. `u32::MAX as u64` for 32-bit DMA).
     pub dma_mask: u64,
@@ -140,7 +144,9 @@ struct CoreState {
 /// Counters of the core.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CoreStats {
+    /// Successful map calls (page, sg, coherent).
     pub maps: u64,
+    /// Successful unmap/free calls.
     pub unmaps: u64,
     /// DMA API calls that returned an error other than an oops.
     pub dma_errors: u64,
@@ -148,8 +154,11 @@ pub struct CoreStats {
     pub oopses: u64,
     /// Flush-alls done by flush queues (full queue, timer or drain).
     pub fq_flushes: u64,
+    /// Groups allocated.
     pub groups_created: u64,
+    /// Groups freed (their last device released).
     pub groups_freed: u64,
+    /// Devices released (`iommu_release_device`).
     pub devices_released: u64,
 }
 

@@ -22,6 +22,7 @@ use smmu_sync::{sched_point, Arc, Point};
 /// DMA direction (Linux `enum dma_data_direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DmaDirection {
+    /// Both ways.
     Bidirectional,
     /// Device reads memory.
     ToDevice,

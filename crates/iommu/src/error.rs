@@ -7,20 +7,28 @@ use thiserror::Error;
 /// Errors of instance and device management.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CoreError {
+    /// The instance id is not registered.
     #[error("no IOMMU instance {0}")]
     NoInstance(u32),
+    /// The device id was never probed.
     #[error("no device {0}")]
     NoDevice(u32),
+    /// The device has no group (released).
     #[error("device {0} has no group")]
     NoGroup(u32),
+    /// The domain and the device belong to different IOMMUs.
     #[error("domain belongs to another IOMMU instance")]
     WrongInstance,
+    /// The operation does not apply to this kind of domain.
     #[error("domain kind {0:?} cannot be used here")]
     WrongKind(crate::ops::DomainKind),
+    /// The driver reported a geometry the core cannot use.
     #[error("domain geometry unusable: {0}")]
     Geometry(&'static str),
+    /// Bad arguments.
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    /// The driver refused.
     #[error("driver: {0}")]
     Driver(#[from] DriverError),
 }
@@ -43,29 +51,47 @@ pub enum DmaError {
     DomainDying,
     /// Nothing is mapped at this DMA address (never mapped, or already unmapped).
     #[error("no mapping at DMA address {addr:#x}")]
-    NotMapped { addr: u64 },
+    NotMapped {
+        /// The DMA address.
+        addr: u64,
+    },
     /// The mapping exists with another size.
     #[error("mapping at {addr:#x} has size {mapped:#x}, unmap asked for {requested:#x}")]
     WrongSize {
+        /// The DMA address.
         addr: u64,
+        /// Size of the live mapping.
         mapped: u64,
+        /// Size the caller passed.
         requested: u64,
     },
     /// The mapping exists with another direction.
     #[error("mapping at {addr:#x} was made with another DMA direction")]
-    WrongDirection { addr: u64 },
+    WrongDirection {
+        /// The DMA address.
+        addr: u64,
+    },
     /// The mapping at this address was made by another call (page vs sg vs coherent).
     #[error("mapping at {addr:#x} was made by another kind of DMA call")]
-    WrongKind { addr: u64 },
+    WrongKind {
+        /// The DMA address.
+        addr: u64,
+    },
     /// Zero size, overflow, `DmaDirection::None`, an empty scatterlist...
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
     /// No IOVA space below the device's DMA limit.
     #[error("no IOVA space for {size:#x} bytes")]
-    NoIovaSpace { size: u64 },
+    NoIovaSpace {
+        /// Bytes asked for (granule aligned).
+        size: u64,
+    },
     /// Direct (identity) DMA of memory the device cannot address.
     #[error("physical address {paddr:#x} is beyond the device's DMA mask")]
-    BeyondMask { paddr: u64 },
+    BeyondMask {
+        /// The physical address.
+        paddr: u64,
+    },
     /// The domain's driver refused.
     #[error("driver: {0}")]
     Driver(#[from] DriverError),

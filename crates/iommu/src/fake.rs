@@ -27,10 +27,15 @@ struct FakeState {
 /// Counters of what the core asked of the fake driver.
 #[derive(Debug, Default)]
 pub struct FakeCounters {
+    /// `iotlb_sync` calls (strict unmaps).
     pub iotlb_syncs: AtomicU64,
+    /// `flush_iotlb_all` calls (flush queues).
     pub flush_alls: AtomicU64,
+    /// `map_pages` calls that mapped.
     pub maps: AtomicU64,
+    /// `unmap_pages` calls.
     pub unmaps: AtomicU64,
+    /// Domains freed.
     pub domains_freed: AtomicU64,
 }
 

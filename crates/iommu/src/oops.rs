@@ -18,6 +18,7 @@ pub enum OopsPath {
 /// driver) appends its own frames to `call_trace` and the simulator prints the whole report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Oops {
+    /// Which DMA API entry crashed.
     pub path: OopsPath,
     /// The faulting virtual address (0x98 on the map path, 0xa8 on the unmap path).
     pub fault_addr: u64,

@@ -33,10 +33,23 @@ const RCACHE_MAX_PAGES: u64 = 1 << (RCACHE_BINS - 1);
 /// Errors of the checked IOVA operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum IovaError {
+    /// The range is (partly) free or cached.
     #[error("IOVA range pfn {pfn:#x} + {pages} pages is not allocated")]
-    NotAllocated { pfn: u64, pages: u64 },
+    NotAllocated {
+        /// First page frame.
+        pfn: u64,
+        /// Pages.
+        pages: u64,
+    },
+    /// The range is empty or leaves the domain.
     #[error("IOVA range pfn {pfn:#x} + {pages} pages is outside the domain")]
-    OutOfRange { pfn: u64, pages: u64 },
+    OutOfRange {
+        /// First page frame.
+        pfn: u64,
+        /// Pages.
+        pages: u64,
+    },
+    /// Unusable [`IovaParams`].
     #[error("bad IOVA domain parameters: {0}")]
     BadParams(&'static str),
 }
