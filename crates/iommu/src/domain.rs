@@ -77,6 +77,9 @@ pub struct Domain {
     state: Mutex<DmaState>,
     fq_start: AtomicU64,
     fq_finish: AtomicU64,
+    /// The driver's page sizes once the domain is finalised (0 before): fixed from then on,
+    /// so map and unmap need not ask the driver each time.
+    pgsizes: AtomicU64,
 }
 
 impl std::fmt::Debug for Domain {
@@ -148,6 +151,7 @@ impl Domain {
             }),
             fq_start: AtomicU64::new(0),
             fq_finish: AtomicU64::new(0),
+            pgsizes: AtomicU64::new(0),
         }
     }
 
@@ -250,6 +254,19 @@ impl Domain {
         Ok(())
     }
 
+    /// The domain's page-size bitmap, asked of the driver once it is finalised.
+    fn pgsize_bitmap(&self) -> Option<u64> {
+        let b = self.pgsizes.load(Ordering::Relaxed);
+        if b != 0 {
+            return Some(b);
+        }
+        let b = self.driver.geometry(self.handle)?.pgsize_bitmap;
+        if b != 0 {
+            self.pgsizes.store(b, Ordering::Relaxed);
+        }
+        Some(b).filter(|&b| b != 0)
+    }
+
     /// Map `[iova, iova + size)` to `paddr` in page-size chunks; undo on failure.
     pub(crate) fn map_range(
         &self,
@@ -259,9 +276,7 @@ impl Domain {
         prot: Prot,
     ) -> Result<(), DriverError> {
         let bitmap = self
-            .driver
-            .geometry(self.handle)
-            .map(|g| g.pgsize_bitmap)
+            .pgsize_bitmap()
             .ok_or(DriverError::Invalid("domain not finalised".into()))?;
         let min = 1u64 << bitmap.trailing_zeros();
         if (iova | paddr | size) & (min - 1) != 0 || size == 0 {
@@ -298,7 +313,7 @@ impl Domain {
     /// Unmap `[iova, iova + size)`; `sync` completes the invalidation now (strict), otherwise
     /// the gather is marked queued and a later flush-all covers it. Returns bytes unmapped.
     pub(crate) fn unmap_range(&self, iova: u64, size: u64, sync: bool) -> u64 {
-        let Some(bitmap) = self.driver.geometry(self.handle).map(|g| g.pgsize_bitmap) else {
+        let Some(bitmap) = self.pgsize_bitmap() else {
             return 0;
         };
         let mut gather = Gather::new();
