@@ -9,6 +9,22 @@
 //!   [`DmaError::Oops`] with the exact values Linux prints ([`Oops`]).
 //! * [`iova::IovaDomain`] is the allocator (top-down, size-aligned, with Linux's rcache).
 //! * [`fake::FakeDriver`] is an in-memory driver for tests and benchmarks.
+//!
+//! Typical use by the simulated kernel:
+//!
+//! 1. `IommuCore::new(cfg, mem, coherent_frames, log)`, `register(driver) -> InstanceId`;
+//! 2. `probe_device(DeviceDesc { log_name, bus, bus_pos, fwspec, dma_mask, .. }, inst)` for each
+//!    master, in the order the kernel probes them (that order numbers the groups);
+//! 3. device drivers call `dma_map_page` / `dma_unmap_page`, `dma_map_sg` / `dma_unmap_sg`,
+//!    `dma_alloc_coherent` / `dma_free_coherent`; `run_timers()` fires expired flush queues;
+//! 4. shutdown: `unregister(inst)` releases every device (platform bus, then PCI, each in
+//!    `bus_pos` order) when `unregister_releases_devices` is set, printing
+//!    `<dev>: Removing from iommu group N` for each.
+//!
+//! Concurrency: every DMA API call may run on any simulated CPU concurrently with
+//! `release_device`/`unregister`. Scheduling points (`Point::Kernel`) sit before and after the
+//! group-pointer load of a DMA call (Linux-faithful mode) and after the driver release and the
+//! group-pointer clear of a release, which is where v6.1 can interleave.
 
 mod core;
 mod dma;
