@@ -82,8 +82,9 @@ impl IommuCore {
             // dma-direct ops never look at the group.
             return Ok((Access::Faithful, Target::Direct));
         }
+        // Entering the DMA API: the other CPUs may run first (no lock is held here).
+        sched_point(Point::Kernel);
         if self.cfg.linux_faithful {
-            sched_point(Point::Kernel);
             let g = dev.group.read().clone();
             sched_point(Point::Kernel);
             match g {
