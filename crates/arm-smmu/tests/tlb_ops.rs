@@ -1,0 +1,264 @@
+//! TLB operation encodings (reference §9.2) that the LPAE tables rarely trigger (walk flushes)
+//! or that need a format the `pgtable` crate does not implement (AArch32-L), driven through a
+//! scripted page table that issues exactly the callbacks a test asks for.
+
+mod common;
+
+use arm_smmu::context::{CtxFmt, TableHw};
+use arm_smmu::testing::{FakeSmmu, IdRegs, RecordingMmio};
+use arm_smmu::{
+    ArmSmmu, FirmwareDesc, ModuleParams, PageTable, PageTableFactory, RateLimits, SharedTlb,
+    ShutdownPolicy, SmmuEnv, TableRequest,
+};
+use common::*;
+use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
+use klog::MemLog;
+use physmem::FrameAllocator;
+use smmu_arch::regs::id0;
+use std::sync::{Arc, Mutex};
+
+/// A table that maps nothing; its unmap issues a walk flush (`walk == true`) or one leaf
+/// invalidation per page, as io-pgtable would when tearing down a table or leaves.
+struct Scripted {
+    tlb: SharedTlb,
+    walk: bool,
+    req: TableRequest,
+}
+
+impl PageTable for Scripted {
+    fn map_pages(&self, _: u64, _: u64, pgsize: u64, n: u64, _: Prot) -> Result<u64, DriverError> {
+        Ok(pgsize * n)
+    }
+    fn unmap_pages(&self, iova: u64, pgsize: u64, n: u64, gather: &mut Gather) -> u64 {
+        if self.walk {
+            self.tlb.tlb_flush_walk(iova, pgsize * n, pgsize);
+        } else {
+            for i in 0..n {
+                self.tlb.tlb_add_page(gather, iova + i * pgsize, pgsize);
+            }
+        }
+        pgsize * n
+    }
+    fn iova_to_phys(&self, _: u64) -> u64 {
+        0
+    }
+    fn hw(&self) -> TableHw {
+        TableHw {
+            pgd: 0x8100_0000,
+            granule: 0x1000,
+            ias: self.req.ias,
+            oas: self.req.oas,
+            start_level: 1,
+            coherent: self.req.coherent_walk,
+            mair: 0xf404_ff44,
+        }
+    }
+    fn pgsize_bitmap(&self) -> u64 {
+        0x4020_1000
+    }
+}
+
+struct Factory {
+    walk: bool,
+    seen: Mutex<Vec<TableRequest>>,
+}
+
+impl PageTableFactory for Factory {
+    fn alloc(
+        &self,
+        req: &TableRequest,
+        _: &Arc<FrameAllocator>,
+        tlb: SharedTlb,
+    ) -> Result<Box<dyn PageTable>, DriverError> {
+        self.seen.lock().unwrap().push(*req);
+        Ok(Box::new(Scripted {
+            tlb,
+            walk: self.walk,
+            req: *req,
+        }))
+    }
+}
+
+struct Setup {
+    smmu: Arc<ArmSmmu>,
+    bus: Arc<RecordingMmio<FakeSmmu>>,
+    factory: Arc<Factory>,
+}
+
+fn setup(ids: IdRegs, fw: &FirmwareDesc, params: ModuleParams, walk: bool) -> Setup {
+    let bus = Arc::new(RecordingMmio::new(FakeSmmu::new(ids)));
+    let factory = Arc::new(Factory {
+        walk,
+        seen: Mutex::new(Vec::new()),
+    });
+    let smmu = ArmSmmu::probe_and_reset(
+        fw,
+        params,
+        ShutdownPolicy::Linux62,
+        SmmuEnv {
+            mmio: bus.clone(),
+            log: Arc::new(MemLog::new()),
+            frames: frames(),
+            tables: factory.clone(),
+            limits: Arc::new(RateLimits::default()),
+        },
+    )
+    .unwrap();
+    Setup { smmu, bus, factory }
+}
+
+/// Attach `n` masters to `n` domains; returns the last domain.
+fn domains(s: &Setup, n: u32) -> iommu::DriverDomain {
+    let mut last = None;
+    for i in 0..n {
+        s.smmu
+            .probe_device(&MasterInfo {
+                id: DeviceId(i),
+                log_name: format!("m{i}"),
+                fwspec: FwSpec {
+                    ids: vec![0x10 + i],
+                },
+            })
+            .unwrap();
+        let d = s.smmu.domain_alloc(DomainKind::Dma).unwrap();
+        s.smmu.attach_dev(d, DeviceId(i)).unwrap();
+        last = Some(d);
+    }
+    s.bus.clear();
+    last.unwrap()
+}
+
+fn unmap_and_sync(s: &Setup, d: iommu::DriverDomain, iova: u64, n: u64) -> Vec<(u64, u64, u8)> {
+    let mut g = Gather::new();
+    s.smmu.unmap_pages(d, iova, 0x1000, n, &mut g);
+    s.smmu.iotlb_sync(d, &mut g);
+    s.bus.writes()
+}
+
+#[test]
+fn s1_walk_flush_is_tlbiva_per_granule_with_asid() {
+    let s = setup(
+        IdRegs::LS1028A,
+        &FirmwareDesc::ls1028a(),
+        ModuleParams::default(),
+        true,
+    );
+    let d = domains(&s, 2); // second domain: CB 1, ASID 1
+    let cb = 0x40_0000 + 0x1_0000;
+    let v = (0x12_3000u64 >> 12) | (1 << 48);
+    assert_eq!(
+        unmap_and_sync(&s, d, 0x12_3000, 3),
+        vec![
+            (cb + 0x600, v, 64),
+            (cb + 0x600, v + 1, 64),
+            (cb + 0x600, v + 2, 64),
+            (cb + 0x7f0, 0xffff_ffff, 32), // flush_walk's own sync
+            (cb + 0x7f0, 0xffff_ffff, 32), // iotlb_sync
+        ]
+    );
+}
+
+#[test]
+fn s2_v2_walk_flush_is_tlbiipas2() {
+    let s = setup(
+        IdRegs::INDEXED,
+        &indexed_fw(),
+        ModuleParams::default(),
+        true,
+    );
+    let d = domains(&s, 1);
+    let cb = 0x4000;
+    assert_eq!(
+        unmap_and_sync(&s, d, 0x40_0000, 2),
+        vec![
+            (cb + 0x630, 0x400, 64),
+            (cb + 0x630, 0x401, 64),
+            (cb + 0x7f0, 0xffff_ffff, 32),
+            (cb + 0x7f0, 0xffff_ffff, 32),
+        ]
+    );
+}
+
+#[test]
+fn s2_v1_walk_flush_is_tlbivmid_and_global_sync() {
+    let p = ModuleParams::from_cmdline("arm-smmu.force_stage=2").unwrap();
+    let s = setup(IdRegs::MMU401, &mmu401_fw(), p, true);
+    let d = domains(&s, 2); // second S2 domain: CB 1, VMID 2
+    assert_eq!(
+        unmap_and_sync(&s, d, 0x40_0000, 2),
+        vec![
+            (0x64, 2, 32),
+            (0x70, 0xffff_ffff, 32),
+            (0x70, 0xffff_ffff, 32),
+        ]
+    );
+}
+
+/// An SMMUv2 with only the AArch32 long-descriptor format (no ID2.PTFS bits).
+const AARCH32_ONLY: IdRegs = IdRegs {
+    id0: id0::S1TS | id0::SMS | id0::CTTW | (15 << id0::NUMSIDB_SHIFT) | 4,
+    id1: (1 << 28) | 2,
+    id2: 0x0000_0555,
+    id7: 0,
+    scr0: 1,
+};
+
+#[test]
+fn aarch32_long_format_context_and_tlbival() {
+    let fw = FirmwareDesc {
+        reg_size: 0x8000,
+        num_context_irqs: 2,
+        ..indexed_fw()
+    };
+    let s = setup(AARCH32_ONLY, &fw, ModuleParams::default(), false);
+    s.smmu
+        .probe_device(&MasterInfo {
+            id: DeviceId(1),
+            log_name: "m".into(),
+            fwspec: FwSpec { ids: vec![0x10] },
+        })
+        .unwrap();
+    s.bus.clear();
+    let d = s.smmu.domain_alloc(DomainKind::Dma).unwrap();
+    s.smmu.attach_dev(d, DeviceId(1)).unwrap();
+    let req = s.factory.seen.lock().unwrap()[0];
+    assert_eq!(req.fmt, CtxFmt::AArch32L);
+    assert_eq!((req.ias, req.oas), (32, 40), "ARM_32_LPAE_S1 limits");
+    let cb = 0x4000;
+    assert_eq!(
+        s.bus.writes(),
+        vec![
+            (0x1800, 0x0, 32),            // CBA2R: no VA64
+            (0x1000, 0x0001_f300, 32),    // CBAR
+            (cb + 0x10, 0x0003_8002, 32), // TCR2: PASIZE 40, no AS
+            (cb + 0x30, 0x8080_3520, 32), // TCR: EAE | EPD1 | T0SZ 32
+            (cb + 0x20, 0x8100_0000, 64), // TTBR0 (ASID 0)
+            (cb + 0x28, 0, 64),
+            (cb + 0x38, 0xf404_ff44, 32),
+            (cb + 0x3c, 0, 32),
+            (cb, 0x1067, 32),
+            (0xc00, 0x0, 32),
+        ]
+    );
+    s.bus.clear();
+    assert_eq!(
+        unmap_and_sync(&s, d, 0x5000, 2),
+        vec![
+            (cb + 0x620, 0x5000, 32), // (iova & ~0xfff) | asid, 32-bit
+            (cb + 0x620, 0x6000, 32),
+            (cb + 0x7f0, 0xffff_ffff, 32),
+        ]
+    );
+}
+
+#[test]
+fn release_with_bypass_default_returns_to_bypass() {
+    let p = ModuleParams::from_cmdline("arm-smmu.disable_bypass=n").unwrap();
+    let s = setup(IdRegs::LS1028A, &FirmwareDesc::ls1028a(), p, false);
+    domains(&s, 1);
+    s.smmu.release_device(DeviceId(0));
+    assert_eq!(
+        s.bus.writes(),
+        vec![(0xc00, 0x1_0000, 32), (0x800, 0x0000_0010, 32)]
+    );
+}
