@@ -557,11 +557,14 @@ mod prop {
                     Op::Map { page, frame } => {
                         let r = b.smmu.map_pages(dom, iova0 + page * 0x1000, pa0 + frame * 0x1000,
                             0x1000, 1, Prot::READ | Prot::WRITE);
-                        if map.contains_key(&page) {
-                            prop_assert!(r.is_err());
-                        } else {
-                            prop_assert_eq!(r, Ok(0x1000));
-                            map.insert(page, frame);
+                        match map.entry(page) {
+                            std::collections::btree_map::Entry::Occupied(_) => {
+                                prop_assert!(r.is_err());
+                            }
+                            std::collections::btree_map::Entry::Vacant(v) => {
+                                prop_assert_eq!(r, Ok(0x1000));
+                                v.insert(frame);
+                            }
                         }
                     }
                     Op::Unmap { page } => {
