@@ -16,8 +16,11 @@ pub enum Strategy {
     Random,
     /// Probabilistic concurrency testing with `depth` priority change points (shuttle's PCT).
     Pct { depth: usize },
-    /// Every interleaving with at most `preemption_bound` preemptions, depth first (iterative
-    /// context bounding). Finishes when the bounded space is exhausted.
+    /// Every interleaving that departs from the default policy at most `preemption_bound`
+    /// times, depth first. A departure is a preemption (switching away from a task that could
+    /// continue) or a different pick when a task yields (delay bounding, which subsumes
+    /// preemption bounding and keeps the space polynomial when tasks yield often). Finishes
+    /// when the bounded space is exhausted.
     Dfs { preemption_bound: usize },
 }
 
@@ -36,8 +39,7 @@ impl Strategy {
 pub struct BoundedDfs {
     bound: usize,
     /// Decisions of the current execution's prefix: options (default first), index chosen,
-    /// whether the current task was runnable (a non-default choice then costs a preemption),
-    /// and preemptions spent before this decision.
+    /// and departures spent before this decision.
     stack: Vec<DfsLevel>,
     step: usize,
     started: bool,
@@ -47,13 +49,13 @@ pub struct BoundedDfs {
 struct DfsLevel {
     options: Vec<usize>,
     index: usize,
-    current_runnable: bool,
     spent_before: usize,
 }
 
 impl DfsLevel {
+    /// Option 0 is the default policy's pick; any other costs one departure.
     fn cost(&self, index: usize) -> usize {
-        usize::from(self.current_runnable && index != 0)
+        usize::from(index != 0)
     }
 }
 
@@ -125,7 +127,6 @@ impl Scheduler for BoundedDfs {
         self.stack.push(DfsLevel {
             options,
             index: 0,
-            current_runnable: !is_yielding && current.is_some_and(|c| ids.contains(&c)),
             spent_before,
         });
         Some(TaskId::from(default))

@@ -20,7 +20,18 @@ pub struct MachineArgs {
     /// Print dmesg lines without the [seconds.micros] prefix.
     #[arg(long)]
     pub no_timestamps: bool,
+    /// Echo requests the ping-flood peer sends.
+    #[arg(long, value_name = "PACKETS", default_value_t = DEFAULT_FLOOD)]
+    pub flood: u32,
+    /// Loop iterations of each network actor (CPU 0 and the NIC engine).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ACTOR_STEPS)]
+    pub actor_steps: u32,
 }
+
+/// Default size of the flood: long enough to span the whole shutdown.
+pub const DEFAULT_FLOOD: u32 = 24;
+/// Default bound of each network actor's loop.
+pub const DEFAULT_ACTOR_STEPS: u32 = 48;
 
 impl MachineArgs {
     pub fn board(&self) -> Result<Board, String> {
@@ -41,6 +52,11 @@ impl MachineArgs {
         c.trigger = trigger;
         c.cmdline = self.params()?;
         c.timestamps = !self.no_timestamps;
+        if self.flood == 0 || self.actor_steps == 0 {
+            return Err("--flood and --actor-steps must be at least 1".into());
+        }
+        c.nic.flood_packets = self.flood;
+        c.max_actor_steps = self.actor_steps;
         Ok(c)
     }
 
@@ -55,6 +71,12 @@ impl MachineArgs {
         }
         if self.no_timestamps {
             s.push_str(" --no-timestamps");
+        }
+        if self.flood != DEFAULT_FLOOD {
+            s.push_str(&format!(" --flood {}", self.flood));
+        }
+        if self.actor_steps != DEFAULT_ACTOR_STEPS {
+            s.push_str(&format!(" --actor-steps {}", self.actor_steps));
         }
         s
     }

@@ -151,6 +151,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 dtb: args.machine.dtb.clone(),
                 cmdline: args.machine.cmdline.clone(),
                 no_timestamps: args.machine.no_timestamps,
+                flood: args.machine.flood,
+                actor_steps: args.machine.actor_steps,
                 properties: scn
                     .properties
                     .iter()

@@ -27,6 +27,8 @@ pub struct ReplayFile {
     pub dtb: Option<std::path::PathBuf>,
     pub cmdline: String,
     pub no_timestamps: bool,
+    pub flood: u32,
+    pub actor_steps: u32,
     pub properties: Vec<String>,
 }
 
@@ -45,6 +47,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             dtb: f.dtb,
             cmdline: f.cmdline,
             no_timestamps: f.no_timestamps,
+            flood: f.flood,
+            actor_steps: f.actor_steps,
         };
         (f.token, m, props)
     } else {
