@@ -21,9 +21,6 @@ use thiserror::Error;
 /// The machine could not be built (a configuration error, not a simulated event).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ScenarioError {
-    #[error("board has no memory regions to simulate")]
-    /// The board lists no DRAM.
-    NoMemory,
     #[error("board has no enabled SMMU")]
     /// No SMMU is enabled.
     NoSmmu,
@@ -52,6 +49,13 @@ pub(super) const NS_PER_NIC_STEP: u64 = 1_500;
 pub(super) const NS_PER_POLL: u64 = 4_000;
 /// Uptime at which `reboot -f` is typed.
 pub(super) const REBOOT_AT_NS: u64 = 42_000_000_000;
+
+/// DRAM assumed when the device tree has no `/memory` node: 2 GiB at 0x8000_0000, as
+/// U-Boot adds it on LS1028A boards (and where Juno and i.MX8 boards have it too).
+const DEFAULT_DRAM: (u64, u64) = (0x8000_0000, 0x8000_0000);
+/// Simulated DRAM per bank is capped (physmem reserves host memory per region); the scenario
+/// only uses the first megabytes plus whatever stray DMA hits below 4 GiB.
+const MAX_DRAM_PER_REGION: u64 = 4 << 30;
 
 /// Register accesses cost simulated time.
 struct TimedMmio {
@@ -324,12 +328,19 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let board = &cfg.board;
     let log = Arc::new(Dmesg::new());
     log.set_timestamps(cfg.timestamps);
-    let regions: Vec<Region> = board
+    let mut regions: Vec<Region> = board
         .memory
         .iter()
-        .map(|m| Region::new(m.base, m.size))
+        .map(|m| Region::new(m.base, m.size.min(MAX_DRAM_PER_REGION)))
         .collect();
-    let dram = *regions.first().ok_or(ScenarioError::NoMemory)?;
+    if regions.is_empty() {
+        // The device tree leaves DRAM to the bootloader (the KBox's does): assume its usual bank.
+        regions.push(Region::new(DEFAULT_DRAM.0, DEFAULT_DRAM.1));
+    }
+    let dram = regions
+        .first()
+        .copied()
+        .unwrap_or(Region::new(DEFAULT_DRAM.0, DEFAULT_DRAM.1));
     let mem = Arc::new(PhysMem::new(&regions).map_err(|e| ScenarioError::Memory(e.to_string()))?);
     // Kernel memory pools at the bottom of DRAM: page tables, coherent DMA, packet buffers.
     let pool = |off: u64, size: u64| {
