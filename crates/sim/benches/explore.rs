@@ -1,0 +1,104 @@
+//! Explorer speed on the seed's scenario (a bench binary, not criterion: the figures are
+//! throughput and medians over seeds, printed as a table).
+//!
+//! `cargo bench -p sim --bench explore`
+//!
+//! * schedules per second for the reboot scenario on one core (linux-6.1, linux-6.2, quiesce;
+//!   random and PCT);
+//! * runs and seconds to the first linux-6.1 failure per strategy, median over 20 seeds.
+
+use explore::{ExploreOptions, Strategy};
+use sim::scenario::{KernelBehaviour, Property, RebootConfig, RebootScenario};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn scenario(kernel: KernelBehaviour) -> Arc<RebootScenario> {
+    Arc::new(RebootScenario {
+        config: RebootConfig::new(kernel, sim::kbox_a230_ls()),
+        properties: Property::DEFAULT.to_vec(),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a tiny version.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let runs = if quick { 20 } else { 2000 };
+    println!("schedules per second, reboot scenario, one core ({runs} runs each, keep going):");
+    for kernel in KernelBehaviour::ALL {
+        for strategy in [Strategy::Random, Strategy::Pct { depth: 3 }] {
+            let t = Instant::now();
+            let rep = explore::explore(
+                scenario(kernel),
+                ExploreOptions {
+                    strategy,
+                    runs,
+                    seed: 1,
+                    jobs: 1,
+                    stop_at_first: false,
+                    max_steps: 2_000_000,
+                },
+                &|_, _| {},
+            );
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "  {:<10} {:<7} {:>8.0} schedules/s  ({} runs, {} failing)",
+                kernel.name(),
+                strategy.name(),
+                rep.runs as f64 / secs,
+                rep.runs,
+                rep.failing_runs
+            );
+        }
+    }
+    let seeds = if quick { 3 } else { 20 };
+    println!("first linux-6.1 failure, median over {seeds} seeds:");
+    for strategy in [
+        Strategy::Random,
+        Strategy::Pct { depth: 3 },
+        Strategy::Dfs {
+            preemption_bound: 2,
+        },
+    ] {
+        let mut runs_to = Vec::new();
+        let mut secs_to = Vec::new();
+        // DFS is deterministic: one search, not one per seed.
+        let n = if matches!(strategy, Strategy::Dfs { .. }) {
+            1
+        } else {
+            seeds
+        };
+        for seed in 0..n {
+            let t = Instant::now();
+            let rep = explore::explore(
+                scenario(KernelBehaviour::Linux61),
+                ExploreOptions {
+                    strategy,
+                    runs: 100_000,
+                    seed,
+                    jobs: 1,
+                    stop_at_first: true,
+                    max_steps: 2_000_000,
+                },
+                &|_, _| {},
+            );
+            secs_to.push(t.elapsed().as_secs_f64());
+            runs_to.push(rep.first_failure.map(|f| f.index + 1).unwrap_or(rep.runs) as f64);
+        }
+        println!(
+            "  {:<7} {:>6.1} runs  {:>9.4} s",
+            strategy.name(),
+            median(runs_to),
+            median(secs_to)
+        );
+    }
+}
