@@ -83,6 +83,72 @@ pub struct PageTable<T: TlbOps> {
     /// Per-level IOVA shift and index mask, from the geometry (saves recomputing per step).
     shift: [u32; MAX_LEVELS as usize],
     mask: [u64; MAX_LEVELS as usize],
+    /// Leaf attributes for each of the 64 combinations of the six [`Prot`] flags (what
+    /// `prot_to_pte` returns; the stage and quirks are fixed at creation).
+    prot_pte: [u64; 64],
+    /// Level whose entries map `1 << s` bytes, indexed by `s`; [`NO_LEVEL`] when none does.
+    level_of_shift: [u8; 64],
+    /// Last tables reached by map/unmap (see [`WalkCache`]).
+    cache: WalkCache,
+}
+
+/// `level_of_shift` entry of a size no level maps.
+const NO_LEVEL: u8 = u8::MAX;
+
+/// Key of an empty [`WalkCache`] slot: no IOVA prefix is this large.
+const NO_PREFIX: u64 = u64::MAX;
+
+/// A software walk cache for the `&mut self` paths (map and unmap): per level, the PA of the
+/// last table reached at that level and the IOVA prefix (the bits above the level's index)
+/// that leads to it. Consecutive single-page operations in one last-level table then skip the
+/// upper levels, as a hardware walk cache does.
+///
+/// Invariant: a filled slot `(prefix, table)` of level `l` means that walking any IOVA with
+/// that prefix from the PGD reaches `table` at level `l` now. Tables are only ever added where
+/// nothing was (which keeps every cached path valid) or removed, and every removal
+/// ([`PageTable::forget_walks`]: free_subtree, replace_tables, reclaim, destroy) empties the
+/// whole cache before the table's page goes back to the allocator.
+///
+/// Only `map_pages` / `unmap_pages` (`&mut self`, so one at a time) read or write it; the
+/// `&self` readers (`iova_to_phys`, `leaf`, `walk`) always walk from the PGD. Relaxed atomics
+/// keep the table `Sync` at the cost of plain loads and stores.
+struct WalkCache {
+    prefix: [AtomicU64; MAX_LEVELS as usize],
+    table: [AtomicU64; MAX_LEVELS as usize],
+}
+
+impl WalkCache {
+    fn new() -> Self {
+        WalkCache {
+            prefix: std::array::from_fn(|_| AtomicU64::new(NO_PREFIX)),
+            table: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// The table cached at `lvl` for `prefix`, if any.
+    #[inline(always)]
+    fn get(&self, lvl: u32, prefix: u64) -> Option<u64> {
+        let l = lvl as usize & 3;
+        if self.prefix[l].load(Ordering::Relaxed) == prefix {
+            Some(self.table[l].load(Ordering::Relaxed))
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn set(&self, lvl: u32, prefix: u64, table: u64) {
+        let l = lvl as usize & 3;
+        self.prefix[l].store(prefix, Ordering::Relaxed);
+        self.table[l].store(table, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn clear(&self) {
+        for p in &self.prefix {
+            p.store(NO_PREFIX, Ordering::Relaxed);
+        }
+    }
 }
 
 impl<T: TlbOps> std::fmt::Debug for PageTable<T> {
@@ -109,6 +175,13 @@ impl<T: TlbOps> PageTable<T> {
             live: true,
             shift: std::array::from_fn(|l| cfg.geom.level_shift(l as u32)),
             mask: std::array::from_fn(|l| cfg.geom.entries(l as u32).wrapping_sub(1)),
+            prot_pte: std::array::from_fn(|p| prot_to_pte(cfg.stage, cfg.quirks, Prot(p as u32))),
+            level_of_shift: std::array::from_fn(|s| {
+                (cfg.geom.start_level..MAX_LEVELS)
+                    .find(|&l| cfg.geom.level_shift(l) as usize == s)
+                    .map_or(NO_LEVEL, |l| l as u8)
+            }),
+            cache: WalkCache::new(),
         };
         Ok(pt)
     }
@@ -221,8 +294,49 @@ impl<T: TlbOps> PageTable<T> {
         }
     }
 
+    /// Empty the walk cache: a table is about to be unlinked or freed.
+    #[inline]
+    fn forget_walks(&self) {
+        self.cache.clear();
+    }
+
+    /// Where a walk of `iova` down to level `target` can start: the deepest table the walk
+    /// cache holds on the way (at most `target`), else the PGD.
+    #[inline(always)]
+    fn walk_start(&self, iova: u64, target: u32) -> (u64, u32) {
+        let start = self.cfg.geom.start_level;
+        let mut lvl = target;
+        while lvl > start {
+            if let Some(table) = self
+                .cache
+                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
+            {
+                return (table, lvl);
+            }
+            lvl -= 1;
+        }
+        (self.pgd, start)
+    }
+
+    /// Record that the walk of `iova` reached `table` at level `lvl` (below the PGD).
+    #[inline(always)]
+    fn remember_walk(&self, iova: u64, lvl: u32, table: u64) {
+        self.cache
+            .set(lvl, iova >> self.shift[(lvl - 1) as usize & 3], table);
+    }
+
+    /// The level whose entries map `pgsize` bytes (a power of two), if any.
+    #[inline(always)]
+    fn level_of(&self, pgsize: u64) -> Option<u32> {
+        match self.level_of_shift[pgsize.trailing_zeros() as usize & 63] {
+            NO_LEVEL => None,
+            l => Some(u32::from(l)),
+        }
+    }
+
     /// Free the table at `table` (level `lvl`) and every table below it.
     fn free_subtree(&self, table: u64, lvl: u32) -> Result<(), PgTableError> {
+        self.forget_walks();
         if lvl < MAX_LEVELS - 1 {
             let n = self.cfg.geom.entries(lvl);
             let mut i = 0;
@@ -303,10 +417,11 @@ impl<T: TlbOps> PageTable<T> {
                 pgsize,
             });
         }
-        if !prot.contains(Prot::READ) && !prot.contains(Prot::WRITE) {
+        if prot.0 & (Prot::READ.0 | Prot::WRITE.0) == 0 {
             return Err(PgTableError::NoAccess);
         }
-        let attrs = prot_to_pte(cfg.stage, cfg.quirks, prot);
+        // prot_to_pte only looks at the six flags: precomputed for each combination.
+        let attrs = self.prot_pte[prot.0 as usize & 63];
         let mut done = 0u64;
         while done < pgcount {
             let off = done * pgsize;
@@ -328,8 +443,8 @@ impl<T: TlbOps> PageTable<T> {
         Ok(pgcount * pgsize)
     }
 
-    /// Map up to `count` pages that fit in the last-level table holding `iova`; returns the
-    /// number of pages mapped (≥ 1).
+    /// Map up to `count` pages that fit in the table holding `iova`'s leaf; returns the number
+    /// of pages mapped (≥ 1). Starts from the walk cache and refills it on the way down.
     #[inline]
     fn map_chunk(
         &self,
@@ -340,20 +455,18 @@ impl<T: TlbOps> PageTable<T> {
         attrs: u64,
     ) -> Result<u64, PgTableError> {
         let g = self.cfg.geom;
-        let mut table = self.pgd;
-        let mut lvl = g.start_level;
-        while lvl < MAX_LEVELS {
-            let bs = self.bsize(lvl);
-            let idx = self.idx(iova, lvl);
-            if bs == pgsize {
-                let n = count.min(g.entries(lvl) - idx);
-                self.install_leaves(table, lvl, idx, n, iova, paddr, attrs)?;
-                return Ok(n);
+        let target = match self.level_of(pgsize) {
+            Some(l) if l >= g.start_level => l,
+            _ => {
+                return Err(PgTableError::BadPageSize {
+                    pgsize,
+                    bitmap: self.cfg.pgsize_bitmap,
+                })
             }
-            if bs < pgsize || lvl == MAX_LEVELS - 1 {
-                break;
-            }
-            let slot = self.slot(table, idx)?;
+        };
+        let (mut table, mut lvl) = self.walk_start(iova, target);
+        while lvl < target {
+            let slot = self.slot(table, self.idx(iova, lvl))?;
             let mut pte = slot.load(Ordering::Acquire);
             if !is_valid(pte) {
                 pte = self.install_table(slot, pte)?;
@@ -364,11 +477,12 @@ impl<T: TlbOps> PageTable<T> {
             }
             table = pte_addr(pte);
             lvl += 1;
+            self.remember_walk(iova, lvl, table);
         }
-        Err(PgTableError::BadPageSize {
-            pgsize,
-            bitmap: self.cfg.pgsize_bitmap,
-        })
+        let idx = self.idx(iova, target);
+        let n = count.min(g.entries(target) - idx);
+        self.install_leaves(table, target, idx, n, iova, paddr, attrs)?;
+        Ok(n)
     }
 
     /// Write `n` leaves `table[idx..idx + n]` at level `lvl`: first check that none is a live
@@ -460,6 +574,7 @@ impl<T: TlbOps> PageTable<T> {
             let slot = self.slot(table, idx + i)?;
             let pte = slot.load(Ordering::Acquire);
             if is_valid(pte) && is_table(pte, lvl) {
+                self.forget_walks();
                 slot.store(0, Ordering::Release);
                 self.tlb
                     .tlb_flush_walk(iova + i * size, size, self.cfg.granule());
@@ -501,17 +616,21 @@ impl<T: TlbOps> PageTable<T> {
         // pgsize is a power of two: shifts, not divisions, on this hot path.
         let pg_shift = pgsize.trailing_zeros();
         let count = pgcount.min(((1u64 << cfg.ias) - iova) >> pg_shift);
+        let Some(target) = self.level_of(pgsize).filter(|&l| l >= cfg.geom.start_level) else {
+            return 0;
+        };
+        // FreeEmpty reclaims bottom-up along the walked path, so it needs the whole walk.
+        let cached = cfg.reclaim != TableReclaim::FreeEmpty;
         let mut done = 0u64;
         while done < count {
+            let at = iova + done * pgsize;
+            let (table, lvl) = if cached {
+                self.walk_start(at, target)
+            } else {
+                (self.pgd, cfg.geom.start_level)
+            };
             let bytes = self
-                .unmap_at(
-                    self.pgd,
-                    cfg.geom.start_level,
-                    iova + done * pgsize,
-                    pgsize,
-                    count - done,
-                    gather,
-                )
+                .unmap_at(table, lvl, at, pgsize, count - done, gather)
                 .unwrap_or(0);
             if bytes == 0 {
                 break;
@@ -568,6 +687,7 @@ impl<T: TlbOps> PageTable<T> {
                         .compare_exchange(now, 0, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                 {
+                    self.forget_walks();
                     self.flush_reclaimed(iova & !(bs - 1), lvl);
                     self.alloc.free(pte_addr(now), self.cfg.granule())?;
                 } else {
@@ -582,6 +702,7 @@ impl<T: TlbOps> PageTable<T> {
             depth += 1;
             table = pte_addr(pte);
             lvl += 1;
+            self.remember_walk(iova, lvl, table);
         };
         if bytes == 0 || self.cfg.reclaim != TableReclaim::FreeEmpty {
             return Ok(bytes);
@@ -601,6 +722,7 @@ impl<T: TlbOps> PageTable<T> {
             {
                 break;
             }
+            self.forget_walks();
             self.flush_reclaimed(iova & !(g.block_size(plvl) - 1), plvl);
             self.alloc.free(child, self.cfg.granule())?;
         }
@@ -648,6 +770,7 @@ impl<T: TlbOps> PageTable<T> {
                         self.tlb.tlb_add_page(gather, va, size);
                     }
                 } else if is_table(pte, lvl) {
+                    self.forget_walks();
                     self.tlb.tlb_flush_walk(va, size, self.cfg.granule());
                     self.free_subtree(pte_addr(pte), lvl + 1)?;
                 }
