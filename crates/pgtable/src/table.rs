@@ -86,8 +86,11 @@ pub struct PageTable<T: TlbOps> {
     /// Leaf attributes for each of the 64 combinations of the six [`Prot`] flags (what
     /// `prot_to_pte` returns; the stage and quirks are fixed at creation).
     prot_pte: [u64; 64],
-    /// Level whose entries map `1 << s` bytes, indexed by `s`; [`NO_LEVEL`] when none does.
+    /// Level whose entries map `1 << s` bytes, indexed by `s`; [`NO_LEVEL`] when none does
+    /// or `1 << s` is not in the page-size bitmap.
     level_of_shift: [u8; 64],
+    /// Entries of a table at each level (the PGD's at the start level).
+    entries: [u64; MAX_LEVELS as usize],
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
 }
@@ -178,9 +181,13 @@ impl<T: TlbOps> PageTable<T> {
             prot_pte: std::array::from_fn(|p| prot_to_pte(cfg.stage, cfg.quirks, Prot(p as u32))),
             level_of_shift: std::array::from_fn(|s| {
                 (cfg.geom.start_level..MAX_LEVELS)
-                    .find(|&l| cfg.geom.level_shift(l) as usize == s)
+                    .find(|&l| {
+                        cfg.geom.level_shift(l) as usize == s
+                            && cfg.pgsize_bitmap & cfg.geom.block_size(l) != 0
+                    })
                     .map_or(NO_LEVEL, |l| l as u8)
             }),
+            entries: std::array::from_fn(|l| cfg.geom.entries(l as u32)),
             cache: WalkCache::new(),
         };
         Ok(pt)
@@ -325,7 +332,8 @@ impl<T: TlbOps> PageTable<T> {
             .set(lvl, iova >> self.shift[(lvl - 1) as usize & 3], table);
     }
 
-    /// The level whose entries map `pgsize` bytes (a power of two), if any.
+    /// The level whose entries map `pgsize` bytes (a power of two in the page-size bitmap),
+    /// if any.
     #[inline(always)]
     fn level_of(&self, pgsize: u64) -> Option<u32> {
         match self.level_of_shift[pgsize.trailing_zeros() as usize & 63] {
@@ -377,7 +385,79 @@ impl<T: TlbOps> PageTable<T> {
     /// [`NoAccess`]: PgTableError::NoAccess
     /// [`Exists`]: PgTableError::Exists
     /// [`NoMemory`]: PgTableError::NoMemory
+    #[inline]
     pub fn map_pages(
+        &mut self,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, PgTableError> {
+        match self.map_fast(iova, paddr, pgsize, pgcount, prot) {
+            Some(bytes) => Ok(bytes),
+            None => self.map_slow(iova, paddr, pgsize, pgcount, prot),
+        }
+    }
+
+    /// The common case of [`map_pages`](Self::map_pages) in few instructions: a valid request
+    /// whose pages all fall in one table the walk cache holds (or the PGD), over entries that
+    /// are all invalid. Returns `None`, having changed nothing, for anything else; the general
+    /// path then does the whole request (and reports any error) exactly as before.
+    #[inline(always)]
+    fn map_fast(
+        &self,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Option<u64> {
+        let shift = pgsize.trailing_zeros() & 63;
+        let lvl = self.level_of_shift[shift as usize];
+        if lvl == NO_LEVEL
+            || pgsize != 1 << shift
+            || (iova | paddr) & (pgsize - 1) != 0
+            || prot.0 & (Prot::READ.0 | Prot::WRITE.0) == 0
+            || iova >> self.cfg.ias != 0
+        {
+            return None;
+        }
+        let lvl = u32::from(lvl);
+        let idx = self.idx(iova, lvl);
+        // Inside one table below the IAS limit (every table's span ends at or below it), so
+        // the IOVA range is in space; the size cannot overflow either.
+        if pgcount == 0 || pgcount > self.entries[lvl as usize & 3] - idx {
+            return None;
+        }
+        let size = pgcount << shift;
+        let oas_end = 1u64 << self.cfg.oas;
+        if size > oas_end || paddr > oas_end - size {
+            return None;
+        }
+        let table = if lvl == self.cfg.geom.start_level {
+            self.pgd
+        } else {
+            self.cache
+                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])?
+        };
+        let run = self.run(table, idx, pgcount).ok()?;
+        if run.len() as u64 != pgcount || run.iter().any(|e| is_valid(e.load(Ordering::Acquire))) {
+            return None;
+        }
+        let desc = self.prot_pte[prot.0 as usize & 63] | leaf_type(lvl);
+        let mut pa = paddr;
+        for e in run {
+            e.store(desc | pa, Ordering::Release);
+            pa += pgsize;
+        }
+        Some(size)
+    }
+
+    /// The general path of [`map_pages`](Self::map_pages): full validation, any number of
+    /// tables, replacement of tables by blocks, errors and rollback.
+    #[inline(never)]
+    fn map_slow(
         &mut self,
         iova: u64,
         paddr: u64,
@@ -597,6 +677,7 @@ impl<T: TlbOps> PageTable<T> {
     /// cleared table gets a `tlb_flush_walk` before its pages are freed. A partial unmap of a
     /// block splits it ([`PartialUnmap::Split`], v6.1: the left-out entries get `tlb_add_page`
     /// whatever `queued` says, as in Linux) or returns 0 ([`PartialUnmap::Refuse`]).
+    #[inline]
     pub fn unmap_pages(
         &mut self,
         iova: u64,
@@ -604,6 +685,77 @@ impl<T: TlbOps> PageTable<T> {
         pgcount: u64,
         gather: &mut Gather,
     ) -> u64 {
+        match self.unmap_fast(iova, pgsize, pgcount, gather) {
+            (done, true) => done * pgsize,
+            (done, false) => {
+                done * pgsize
+                    + self.unmap_slow(iova + done * pgsize, pgsize, pgcount - done, gather)
+            }
+        }
+    }
+
+    /// The common case of [`unmap_pages`](Self::unmap_pages) in few instructions: with
+    /// [`TableReclaim::Keep`], a valid request whose pages all fall in one table the walk cache
+    /// holds (or the PGD). Clears leaves in order, as the general path does, and returns
+    /// `(pages cleared, finished)`. Not finished means the general path must do the rest from
+    /// there: a request outside the fast case (then 0 pages were touched) or a table entry met
+    /// at the leaf level (a block-sized unmap over a table).
+    #[inline(always)]
+    fn unmap_fast(&self, iova: u64, pgsize: u64, pgcount: u64, gather: &mut Gather) -> (u64, bool) {
+        let shift = pgsize.trailing_zeros() & 63;
+        let lvl = self.level_of_shift[shift as usize];
+        if self.cfg.reclaim == TableReclaim::FreeEmpty
+            || lvl == NO_LEVEL
+            || pgsize != 1 << shift
+            || iova & (pgsize - 1) != 0
+            || iova >> self.cfg.ias != 0
+        {
+            return (0, false);
+        }
+        let lvl = u32::from(lvl);
+        let idx = self.idx(iova, lvl);
+        // Inside one table, hence below the IAS limit: no clipping needed.
+        if pgcount == 0 || pgcount > self.entries[lvl as usize & 3] - idx {
+            return (0, false);
+        }
+        let table = if lvl == self.cfg.geom.start_level {
+            self.pgd
+        } else {
+            match self
+                .cache
+                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
+            {
+                Some(t) => t,
+                None => return (0, false),
+            }
+        };
+        let Ok(run) = self.run(table, idx, pgcount) else {
+            return (0, false);
+        };
+        if run.len() as u64 != pgcount {
+            return (0, false);
+        }
+        let mut va = iova;
+        for (i, e) in run.iter().enumerate() {
+            let pte = e.load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return (i as u64, true);
+            }
+            if !is_leaf(pte, lvl) {
+                return (i as u64, false);
+            }
+            e.store(0, Ordering::Release);
+            if !gather.queued {
+                self.tlb.tlb_add_page(gather, va, pgsize);
+            }
+            va += pgsize;
+        }
+        (pgcount, true)
+    }
+
+    /// The general path of [`unmap_pages`](Self::unmap_pages).
+    #[inline(never)]
+    fn unmap_slow(&mut self, iova: u64, pgsize: u64, pgcount: u64, gather: &mut Gather) -> u64 {
         let cfg = &self.cfg;
         if !pgsize.is_power_of_two()
             || cfg.pgsize_bitmap & pgsize != pgsize
@@ -629,9 +781,16 @@ impl<T: TlbOps> PageTable<T> {
             } else {
                 (self.pgd, cfg.geom.start_level)
             };
-            let bytes = self
-                .unmap_at(table, lvl, at, pgsize, count - done, gather)
-                .unwrap_or(0);
+            let bytes = if lvl == target {
+                // Walk-cache hit on the leaf's table (only in Keep mode, so nothing to
+                // reclaim): clear the entries straight away.
+                let idx = self.idx(at, lvl);
+                let n = (count - done).min(cfg.geom.entries(lvl) - idx);
+                self.clear_entries(table, lvl, idx, n, at, gather)
+            } else {
+                self.unmap_at(table, lvl, at, pgsize, count - done, gather)
+            }
+            .unwrap_or(0);
             if bytes == 0 {
                 break;
             }
