@@ -39,6 +39,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             })
             .collect();
         let out = serde_json::json!({
+            "schema": "smmu-lab/decode/v1",
             "register": d.register,
             "title": d.title,
             "value": format!("{:#010x}", d.value),

@@ -146,7 +146,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 (None, _) => format!("smmu-lab-replay-{}.json", kernel.name()).into(),
             };
             let file = ReplayFile {
-                schema: "smmu-lab/replay/v1".into(),
+                schema: crate::replay_cmd::REPLAY_SCHEMA.into(),
                 token: token.to_string(),
                 dtb: args.machine.dtb.clone(),
                 cmdline: args.machine.cmdline.clone(),

@@ -19,6 +19,9 @@ pub struct Args {
     report: Option<std::path::PathBuf>,
 }
 
+/// The schema name a replay file carries (docs/json.md, "replay file").
+pub const REPLAY_SCHEMA: &str = "smmu-lab/replay/v1";
+
 /// A replay file: everything needed to rebuild the run.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ReplayFile {
@@ -38,6 +41,12 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             std::fs::read_to_string(&args.token).map_err(|e| format!("{}: {e}", args.token))?;
         let f: ReplayFile = serde_json::from_str(&text)
             .map_err(|e| format!("{}: not a replay file: {e}", args.token))?;
+        if f.schema != REPLAY_SCHEMA {
+            return Err(format!(
+                "{}: replay file schema '{}' is not {REPLAY_SCHEMA}",
+                args.token, f.schema
+            ));
+        }
         let props = f
             .properties
             .iter()

@@ -38,7 +38,7 @@ fn severity(e: &TimelineEvent) -> &'static str {
 
 const WIDTH: f64 = 900.0;
 const LANE_H: f64 = 46.0;
-const LEFT: f64 = 190.0;
+const LEFT: f64 = 215.0;
 
 /// The page.
 pub fn html(o: &RebootOutcome, token: &str, replay: &str, violations: &[String]) -> String {
@@ -90,8 +90,13 @@ pub fn html(o: &RebootOutcome, token: &str, replay: &str, violations: &[String])
         let t = t0 + (t1 - t0) * k / 4;
         let _ = write!(
             svg,
-            r#"<text x="{:.1}" y="{axis_y}" class="tick">{:.1} µs</text>"#,
-            x(t) - 14.0,
+            r#"<text x="{:.1}" y="{axis_y}" class="tick" text-anchor="{}">{:.1} µs</text>"#,
+            x(t),
+            match k {
+                0 => "start",
+                4 => "end",
+                _ => "middle",
+            },
             (t - t0) as f64 / 1000.0
         );
     }
@@ -207,6 +212,9 @@ table {{ border-collapse: collapse; font-size: 13px; }}
 td, th {{ padding: .15em .6em; text-align: left; vertical-align: top; border-bottom: 1px solid #e2e6ea; }}
 tr.bad td {{ color: #b3261e; font-weight: 600; }} tr.warn td {{ color: #8a5a00; }}
 pre.log {{ background: #10151b; color: #d7dde4; padding: 1em; overflow: auto; max-height: 80vh; white-space: pre; }}
+.legend {{ font-size: 12px; color: #444; }}
+.dot {{ display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin: 0 .2em 0 .8em; vertical-align: middle; }}
+.dot.ok {{ background: #3b6fb6; }} .dot.warn {{ background: #d98a00; }} .dot.bad {{ background: #b3261e; }}
 .events {{ max-height: 40vh; overflow: auto; display: block; }}
 </style></head>
 <body>
@@ -216,6 +224,7 @@ pre.log {{ background: #10151b; color: #d7dde4; padding: 1em; overflow: auto; ma
 <section>
 <h2>Timeline</h2>
 {svg}
+<p class="legend"><span class="dot ok"></span> normal <span class="dot warn"></span> teardown, blocked or fault <span class="dot bad"></span> oops, stray, foreign DMA or lost write &mdash; hover a dot for the event, click it for its row below</p>
 <h2>Verdict</h2>
 <table class="verdict">{verdict}</table>
 <h2>Events</h2>
