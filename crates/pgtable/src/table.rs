@@ -1034,8 +1034,10 @@ impl<T: TlbOps> PageTable<T> {
         if iova >> self.cfg.ias != 0 {
             return 0;
         }
-        let mut lvl = self.cfg.geom.start_level as usize;
-        let mut table = self.pgd;
+        // Reading the walk cache is sound here: `&self` excludes the `&mut self` map/unmap
+        // calls, the only ones that change tables, and each of them leaves the cache valid.
+        let (table, lvl) = self.walk_start(iova, MAX_LEVELS - 1);
+        let (mut table, mut lvl) = (table, lvl as usize);
         while lvl < MAX_LEVELS as usize {
             let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
             let pa = table + (idx << 3);
