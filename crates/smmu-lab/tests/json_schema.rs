@@ -1,0 +1,413 @@
+//! docs/json.md and the `--json` output cannot drift: every command's JSON has exactly the
+//! documented top-level keys and every documented nested path, and the verdict fields
+//! round-trip (serde) to the numbers the text output prints.
+
+use assert_cmd::Command;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/json.md"));
+
+fn lab() -> Command {
+    Command::cargo_bin("smmu-lab").expect("binary built by cargo")
+}
+
+fn output(dir: &std::path::Path, args: &[&str], code: i32) -> String {
+    let out = lab()
+        .current_dir(dir)
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out).expect("UTF-8")
+}
+
+fn json(dir: &std::path::Path, args: &[&str], code: i32) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let text = output(dir, &a, code);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"))
+}
+
+/// Schema name → documented field paths, from the `## …: `smmu-lab/X/v1`` sections' tables.
+fn documented() -> BTreeMap<String, Vec<String>> {
+    let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in DOC.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
+            current = h
+                .split('`')
+                .nth(1)
+                .filter(|s| s.starts_with("smmu-lab/"))
+                .map(str::to_string);
+            if let Some(c) = &current {
+                map.insert(c.clone(), Vec::new());
+            }
+        } else if let (Some(c), Some(row)) = (&current, line.strip_prefix("| `")) {
+            let field = row.split('`').next().unwrap_or_default().to_string();
+            map.get_mut(c).unwrap().push(field);
+        }
+    }
+    map
+}
+
+/// Does `path` (`a.b`, `a[].b`) exist in `v`? Arrays must have at least one element that has
+/// it; a null on the way (an absent optional object) counts as present only when no element
+/// has a non-null value to look into.
+fn has_path(v: &serde_json::Value, path: &str) -> bool {
+    fn walk(v: &serde_json::Value, parts: &[&str]) -> bool {
+        let Some((first, rest)) = parts.split_first() else {
+            return true;
+        };
+        let (key, array) = match first.strip_suffix("[]") {
+            Some(k) => (k, true),
+            None => (*first, false),
+        };
+        let Some(child) = v.get(key) else {
+            return false;
+        };
+        if array {
+            child
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| walk(e, rest)))
+        } else if child.is_null() {
+            true
+        } else {
+            walk(child, rest)
+        }
+    }
+    walk(v, &path.split('.').collect::<Vec<_>>())
+}
+
+fn check_against_doc(schema: &str, v: &serde_json::Value) {
+    let doc = documented();
+    let fields = doc
+        .get(schema)
+        .unwrap_or_else(|| panic!("{schema} is not documented in docs/json.md"));
+    assert_eq!(v["schema"], schema);
+    let top_doc: BTreeSet<&str> = fields
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !f.contains('.'))
+        .collect();
+    let top_out: BTreeSet<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        top_out, top_doc,
+        "{schema}: top-level keys differ from docs/json.md"
+    );
+    for f in fields.iter().filter(|f| f.contains('.')) {
+        assert!(has_path(v, f), "{schema}: documented path {f} is missing");
+    }
+}
+
+/// Verdict, as docs/json.md documents it (unknown fields are an error).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verdict {
+    kernel: String,
+    oops: Option<Oops>,
+    stray_dma_writes: u64,
+    stray_dma_reads: u64,
+    stray_write_addrs: Vec<u64>,
+    foreign_dma: u64,
+    lost_writes: u64,
+    blocked_transactions: u64,
+    global_faults_logged: u64,
+    context_faults_logged: u64,
+    packets_delivered: u64,
+    packets_dropped: u64,
+    shutdown_time_ns: u64,
+    completed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Oops {
+    fault_addr: u64,
+    dma_call: String,
+    caller: String,
+    comm: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Run {
+    schema: String,
+    token: String,
+    replay: String,
+    hash: String,
+    properties_checked: Vec<String>,
+    violations: Vec<String>,
+    verdict: Verdict,
+    log: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayFile {
+    schema: String,
+    token: String,
+    dtb: Option<String>,
+    cmdline: String,
+    no_timestamps: bool,
+    flood: u32,
+    actor_steps: u32,
+    properties: Vec<String>,
+}
+
+/// The verdict as the text output prints it (see common::verdict_text).
+fn verdict_text(v: &Verdict) -> String {
+    let oops = match &v.oops {
+        Some(o) => format!(
+            "yes: NULL dereference at {:#x} in iommu_get_dma_domain via {} from {} ({})",
+            o.fault_addr, o.dma_call, o.caller, o.comm
+        ),
+        None => "no".into(),
+    };
+    let addrs: Vec<String> = v
+        .stray_write_addrs
+        .iter()
+        .map(|a| format!("{a:#x}"))
+        .collect();
+    let at = if addrs.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", addrs.join(", "))
+    };
+    format!(
+        "verdict ({}):
+  oops:                 {oops}
+  stray DMA:            {} writes{at}, {} reads (untranslated: IOVA used as physical address)
+  foreign DMA:          {}
+  lost writes:          {}
+  blocked transactions: {}
+  faults logged:        {} global, {} context
+  packets:              {} delivered, {} dropped
+  shutdown:             {} in {} µs of simulated time
+",
+        v.kernel,
+        v.stray_dma_writes,
+        v.stray_dma_reads,
+        v.foreign_dma,
+        v.lost_writes,
+        v.blocked_transactions,
+        v.global_faults_logged,
+        v.context_faults_logged,
+        v.packets_delivered,
+        v.packets_dropped,
+        if v.completed {
+            "completed"
+        } else {
+            "did not complete"
+        },
+        v.shutdown_time_ns / 1000
+    )
+}
+
+#[test]
+fn the_doc_covers_every_schema() {
+    let doc = documented();
+    let names: Vec<&str> = doc.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "smmu-lab/board/v1",
+            "smmu-lab/decode/v1",
+            "smmu-lab/demo/v1",
+            "smmu-lab/explore/v1",
+            "smmu-lab/replay/v1",
+            "smmu-lab/run/v1",
+        ]
+    );
+    assert!(doc.values().all(|f| f.len() >= 3));
+}
+
+#[test]
+fn run_and_replay_json_match_the_doc_and_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kernel, seed, code) in [
+        ("linux-6.1", "3", 1),
+        ("linux-6.2", "3", 1),
+        ("quiesce", "3", 0),
+    ] {
+        let args = ["run", "reboot", "--kernel", kernel, "--seed", seed];
+        let v = json(dir.path(), &args, code);
+        check_against_doc("smmu-lab/run/v1", &v);
+        let run: Run = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(run.schema, "smmu-lab/run/v1");
+        let text = output(dir.path(), &args, code);
+        // Text and JSON describe the same run: log, verdict numbers, hash, token, replay.
+        let (log, rest) = text.split_once("\n\nverdict").unwrap();
+        assert_eq!(log.lines().collect::<Vec<_>>(), run.log);
+        assert!(rest.starts_with(&verdict_text(&run.verdict)["verdict".len()..]));
+        assert!(text.contains(&format!("\nhash: {}\n", run.hash)));
+        assert!(text.ends_with(&format!("\nreplay: {}\n", run.replay)));
+        assert_eq!(run.replay, format!("smmu-lab replay {}", run.token));
+        assert_eq!(run.verdict.kernel, kernel);
+        assert_eq!(
+            run.properties_checked,
+            ["no-oops", "no-stray-dma", "no-foreign-dma", "no-lost-write"]
+        );
+        assert_eq!(run.violations.is_empty(), code == 0);
+        if run.violations.is_empty() {
+            assert!(text.contains("\nproperties: all held\n"));
+        } else {
+            assert!(text.contains(&format!(
+                "\nproperties violated: {}\n",
+                run.violations.join(", ")
+            )));
+        }
+        // Replay prints the same object.
+        let r = json(dir.path(), &["replay", &run.token], code);
+        assert_eq!(r, v);
+    }
+}
+
+#[test]
+fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["explore", "reboot", "--kernel", "all", "--runs", "50"];
+    let v = json(dir.path(), &args, 1);
+    check_against_doc("smmu-lab/explore/v1", &v);
+    let text = output(dir.path(), &args, 1);
+    let kernels = v["kernels"].as_array().unwrap();
+    let names: Vec<&str> = kernels
+        .iter()
+        .map(|k| k["kernel"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["linux-6.1", "linux-6.2", "quiesce"]);
+    for k in kernels {
+        let name = k["kernel"].as_str().unwrap();
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name:<10} ")))
+            .unwrap();
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1], k["runs"].to_string(), "{row}");
+        assert_eq!(cols[2], k["failing_runs"].to_string(), "{row}");
+        let f = &k["first_failure"];
+        if f.is_null() {
+            assert_eq!(cols[7], "-");
+            continue;
+        }
+        assert_eq!(cols[7], f["token"].as_str().unwrap());
+        let verdict: Verdict = serde_json::from_value(f["verdict"].clone()).unwrap();
+        let section = text.split(&format!("{name} (pct)")).nth(1).unwrap();
+        let expected: String = verdict_text(&verdict)
+            .lines()
+            .skip(1)
+            .map(|l| format!("  {l}\n"))
+            .collect();
+        assert!(
+            section.contains(&expected),
+            "{name}: {expected}\nnot in\n{section}"
+        );
+        // The replay file: documented keys, the same token, and it replays to that verdict.
+        let file_text =
+            std::fs::read_to_string(dir.path().join(f["replay_file"].as_str().unwrap())).unwrap();
+        let file_json: serde_json::Value = serde_json::from_str(&file_text).unwrap();
+        check_against_doc("smmu-lab/replay/v1", &file_json);
+        let file: ReplayFile = serde_json::from_value(file_json).unwrap();
+        assert_eq!(file.token, f["token"].as_str().unwrap());
+        assert_eq!(
+            (file.dtb, file.cmdline.as_str(), file.no_timestamps),
+            (None, "", false)
+        );
+        assert_eq!((file.flood, file.actor_steps), (24, 48));
+        assert_eq!(file.schema, "smmu-lab/replay/v1");
+        assert!(!file.properties.is_empty());
+        let replayed: Run = serde_json::from_value(json(
+            dir.path(),
+            &["replay", f["replay_file"].as_str().unwrap()],
+            1,
+        ))
+        .unwrap();
+        assert_eq!(verdict_text(&replayed.verdict), verdict_text(&verdict));
+        assert_eq!(replayed.token, file.token);
+    }
+}
+
+#[test]
+fn demo_json_matches_the_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(dir.path(), &["demo", "--runs", "50"], 0);
+    check_against_doc("smmu-lab/demo/v1", &v);
+    let text = output(dir.path(), &["demo", "--runs", "50"], 0);
+    for k in v["kernels"].as_array().unwrap() {
+        let verdict: Verdict = serde_json::from_value(k["verdict"].clone()).unwrap();
+        assert_eq!(k["kernel"].as_str().unwrap(), verdict.kernel);
+        let replay = k["replay"].as_str().unwrap();
+        assert!(text.contains(&format!(": {replay}\n")), "{replay}");
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("stray DMA (writes/reads)"))
+            .unwrap();
+        assert!(row.contains(&format!(
+            "{}/{}",
+            verdict.stray_dma_writes, verdict.stray_dma_reads
+        )));
+    }
+}
+
+#[test]
+fn board_json_matches_the_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    for dtb in [None, Some("juno-r2.dtb"), Some("ls1028a-rdb.dtb")] {
+        let path =
+            dtb.map(|d| format!("{}/../../../shared/boards/{d}", env!("CARGO_MANIFEST_DIR")));
+        let mut args = vec!["board"];
+        args.extend(path.as_deref());
+        let v = json(dir.path(), &args, 0);
+        check_against_doc("smmu-lab/board/v1", &v);
+        let text = output(dir.path(), &args, 0);
+        let model = v["board"]["model"].as_str().unwrap();
+        assert!(text.starts_with(&format!("Board: {model}\n")));
+        let masters = v["board"]["masters"].as_array().unwrap().len();
+        assert_eq!(v["expected_groups"].as_array().unwrap().len(), masters);
+        if masters > 0 {
+            assert!(
+                text.contains(&format!("DMA masters ({masters}):")),
+                "{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn decode_json_matches_the_doc() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(dir.path(), &["decode", "gfsr", "0x80000002"], 0);
+    check_against_doc("smmu-lab/decode/v1", &v);
+    assert_eq!(v["value"], "0x80000002");
+    assert_eq!(v["summary"], "MULTI + USF");
+    assert_eq!(v["unknown_bits"], "0x00000000");
+    let set: Vec<&str> = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["value"] != 0)
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(set, ["USF", "MULTI"]);
+    let v = json(dir.path(), &["decode", "sctlr", "0x1067"], 0);
+    check_against_doc("smmu-lab/decode/v1", &v);
+}
+
+#[test]
+fn errors_print_no_json() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["run", "--kernel", "nope", "--json"][..],
+        &["decode", "gfsr", "zz", "--json"],
+        &["replay", "garbage", "--json"],
+    ] {
+        assert_eq!(output(dir.path(), args, 2), "");
+    }
+}
