@@ -181,6 +181,33 @@ pub struct Oops {
 }
 
 impl Oops {
+    /// The report of the IOMMU core's simulated NULL-group dereference, raised in softirq or
+    /// a kworker (both "in interrupt" for the panic message, as in the seed).
+    pub fn from_core(
+        o: &iommu::Oops,
+        task: Option<TaskInfo>,
+        hardware_name: Option<String>,
+    ) -> Oops {
+        let words = o
+            .code
+            .split_whitespace()
+            .filter_map(|w| u32::from_str_radix(w.trim_matches(|c| c == '(' || c == ')'), 16).ok());
+        let mut code = [0u32; 5];
+        for (slot, w) in code.iter_mut().zip(words) {
+            *slot = w;
+        }
+        Oops {
+            fault_addr: o.fault_addr,
+            task,
+            hardware_name,
+            pc: o.pc.clone(),
+            lr: o.lr.clone(),
+            call_trace: o.call_trace.clone(),
+            code,
+            in_interrupt: true,
+        }
+    }
+
     /// The panic message.
     pub fn panic_message(&self) -> String {
         if self.in_interrupt {
@@ -240,45 +267,81 @@ impl Oops {
 }
 
 /// The seed's two Oops reports as data, so a scenario can raise exactly what the seed shows.
+/// The IOMMU core supplies the faulting frames (`iommu::Oops`); the frames below the DMA API are
+/// the NIC driver's and the kernel's, listed here once.
 pub mod seed {
     use super::{Oops, TaskInfo};
+    use iommu::OopsPath;
 
     /// `pc` of both seed reports.
-    pub const PC: &str = "iommu_get_dma_domain+0x14/0x20";
+    pub const PC: &str = iommu::OOPS_PC;
+
+    /// Frames below `dma_map_page_attrs` in the first report: an MLD report sent by the
+    /// `mld_ifc_work` kworker.
+    pub const MLD_XMIT_FRAMES: &[&str] = &[
+        "enetc_start_xmit+0x14c/0x10b0",
+        "enetc_xmit+0x60/0xdc",
+        "dev_hard_start_xmit+0xb8/0x210",
+        "sch_direct_xmit+0x11c/0x420",
+        "__dev_queue_xmit+0x354/0xb20",
+        "ip6_finish_output2+0x280/0x5b0",
+        "__ip6_finish_output+0x15c/0x270",
+        "ip6_output+0x78/0x15c",
+        "NF_HOOK.constprop.0+0x50/0xd0",
+        "mld_sendpack+0x1bc/0x320",
+        "mld_ifc_work+0x1d8/0x4dc",
+        "process_one_work+0x1e8/0x460",
+        "worker_thread+0x178/0x534",
+        "kthread+0xe0/0xe4",
+        "ret_from_fork+0x10/0x20",
+    ];
+
+    /// Frames below `dma_unmap_page_attrs` in the second report: NAPI TX completion in
+    /// `ksoftirqd`.
+    pub const POLL_UNMAP_FRAMES: &[&str] = &[
+        "enetc_unmap_tx_buff.isra.0+0x6c/0x80",
+        "enetc_poll+0x170/0x910",
+        "__napi_poll+0x40/0x1e0",
+        "net_rx_action+0x164/0x37c",
+        "__do_softirq+0x128/0x368",
+        "run_ksoftirqd+0x68/0x90",
+        "smpboot_thread_fn+0x14c/0x190",
+    ];
+
+    fn report(path: OopsPath, below: &[&str]) -> Oops {
+        let o = iommu::Oops::null_group(path);
+        let words: Vec<u32> = o
+            .code
+            .split_whitespace()
+            .filter_map(|w| u32::from_str_radix(w.trim_matches(|c| c == '(' || c == ')'), 16).ok())
+            .collect();
+        let mut code = [0u32; 5];
+        for (slot, w) in code.iter_mut().zip(words) {
+            *slot = w;
+        }
+        Oops {
+            fault_addr: o.fault_addr,
+            task: None,
+            hardware_name: None,
+            pc: o.pc,
+            lr: o.lr,
+            call_trace: o
+                .call_trace
+                .into_iter()
+                .chain(below.iter().map(|s| s.to_string()))
+                .collect(),
+            code,
+            in_interrupt: true,
+        }
+    }
 
     /// First manifestation: `kworker/0:1` (PID 23, CPU 0) sending an MLD report through
     /// `enetc_start_xmit` → `dma_map_page_attrs` finds the group gone; fault at 0x98.
     pub fn oops_map_path(hardware_name: &str) -> Oops {
         Oops {
-            fault_addr: 0x98,
             task: Some(TaskInfo::seed(0, 23, "kworker/0:1")),
             hardware_name: Some(hardware_name.into()),
-            pc: PC.into(),
-            lr: "iommu_dma_map_page+0x9c/0x254".into(),
-            call_trace: [
-                PC,
-                "dma_map_page_attrs+0x1ec/0x250",
-                "enetc_start_xmit+0x14c/0x10b0",
-                "enetc_xmit+0x60/0xdc",
-                "dev_hard_start_xmit+0xb8/0x210",
-                "sch_direct_xmit+0x11c/0x420",
-                "__dev_queue_xmit+0x354/0xb20",
-                "ip6_finish_output2+0x280/0x5b0",
-                "__ip6_finish_output+0x15c/0x270",
-                "ip6_output+0x78/0x15c",
-                "NF_HOOK.constprop.0+0x50/0xd0",
-                "mld_sendpack+0x1bc/0x320",
-                "mld_ifc_work+0x1d8/0x4dc",
-                "process_one_work+0x1e8/0x460",
-                "worker_thread+0x178/0x534",
-                "kthread+0xe0/0xe4",
-                "ret_from_fork+0x10/0x20",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            code: [0xd503201f, 0xf9416800, 0xd503233f, 0xd50323bf, 0xf9404c00],
-            in_interrupt: true,
+            ..report(OopsPath::MapPage, MLD_XMIT_FRAMES)
         }
     }
 
@@ -286,28 +349,6 @@ pub mod seed {
     /// `dma_unmap_page_attrs`; fault at 0xa8. The seed's copy has no CPU/Hardware lines, so
     /// `task` and `hardware_name` are `None`; set them to print the full header.
     pub fn oops_unmap_path() -> Oops {
-        Oops {
-            fault_addr: 0xa8,
-            task: None,
-            hardware_name: None,
-            pc: PC.into(),
-            lr: "iommu_dma_unmap_page+0x38/0xe0".into(),
-            call_trace: [
-                PC,
-                "dma_unmap_page_attrs+0x38/0x1d0",
-                "enetc_unmap_tx_buff.isra.0+0x6c/0x80",
-                "enetc_poll+0x170/0x910",
-                "__napi_poll+0x40/0x1e0",
-                "net_rx_action+0x164/0x37c",
-                "__do_softirq+0x128/0x368",
-                "run_ksoftirqd+0x68/0x90",
-                "smpboot_thread_fn+0x14c/0x190",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            code: [0xd503201f, 0xf9416800, 0xd503233f, 0xd50323bf, 0xf9405400],
-            in_interrupt: true,
-        }
+        report(OopsPath::UnmapPage, POLL_UNMAP_FRAMES)
     }
 }

@@ -13,6 +13,7 @@
 //! anywhere else is *stray* (it bypassed translation) or *foreign* (it was translated somewhere
 //! the mapping does not own, e.g. through a stale TLB entry).
 
+use crate::dmesg::seed;
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::{DmaError as BusError, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
@@ -253,9 +254,9 @@ impl Enetc {
 
     fn crash(&self, mut oops: Oops, ctx: Ctx) -> Box<Crash> {
         let (frames, cpu, pid, comm): (&[&str], u32, u32, &'static str) = match ctx {
-            Ctx::Tx(TxContext::MldWork) => (MLD_XMIT_FRAMES, 0, 23, "kworker/0:1"),
+            Ctx::Tx(TxContext::MldWork) => (seed::MLD_XMIT_FRAMES, 0, 23, "kworker/0:1"),
             Ctx::Tx(TxContext::PingReply) => (PING_XMIT_FRAMES, 0, 12, "ksoftirqd/0"),
-            Ctx::Poll => (POLL_UNMAP_FRAMES, 0, 12, "ksoftirqd/0"),
+            Ctx::Poll => (seed::POLL_UNMAP_FRAMES, 0, 12, "ksoftirqd/0"),
         };
         oops.call_trace.extend(frames.iter().map(|s| s.to_string()));
         Box::new(Crash {
@@ -553,36 +554,6 @@ fn parse_desc(b: &[u8; DESC_SIZE as usize]) -> (u64, u16, u16, u32) {
         u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
     )
 }
-
-/// Frames below `dma_map_page_attrs` in the seed's first oops (MLD report from a kworker).
-const MLD_XMIT_FRAMES: &[&str] = &[
-    "enetc_start_xmit+0x14c/0x10b0",
-    "enetc_xmit+0x60/0xdc",
-    "dev_hard_start_xmit+0xb8/0x210",
-    "sch_direct_xmit+0x11c/0x420",
-    "__dev_queue_xmit+0x354/0xb20",
-    "ip6_finish_output2+0x280/0x5b0",
-    "__ip6_finish_output+0x15c/0x270",
-    "ip6_output+0x78/0x15c",
-    "NF_HOOK.constprop.0+0x50/0xd0",
-    "mld_sendpack+0x1bc/0x320",
-    "mld_ifc_work+0x1d8/0x4dc",
-    "process_one_work+0x1e8/0x460",
-    "worker_thread+0x178/0x534",
-    "kthread+0xe0/0xe4",
-    "ret_from_fork+0x10/0x20",
-];
-
-/// Frames below `dma_unmap_page_attrs` in the seed's second oops (NAPI in ksoftirqd).
-const POLL_UNMAP_FRAMES: &[&str] = &[
-    "enetc_unmap_tx_buff.isra.0+0x6c/0x80",
-    "enetc_poll+0x170/0x910",
-    "__napi_poll+0x40/0x1e0",
-    "net_rx_action+0x164/0x37c",
-    "__do_softirq+0x128/0x368",
-    "run_ksoftirqd+0x68/0x90",
-    "smpboot_thread_fn+0x14c/0x190",
-];
 
 /// An echo reply sent from NAPI. Not in the seed: the frames of the transmit half are the seed's,
 /// the IPv4 receive half is named without offsets because no log gives them.

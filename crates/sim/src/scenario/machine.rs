@@ -200,27 +200,11 @@ impl Machine {
     }
 
     pub(super) fn report_crash(&self, c: Crash) {
-        let code_words: Vec<u32> = c
-            .oops
-            .code
-            .split_whitespace()
-            .map(|w| u32::from_str_radix(w.trim_matches(|ch| ch == '(' || ch == ')'), 16))
-            .filter_map(Result::ok)
-            .collect();
-        let mut code = [0u32; 5];
-        for (i, w) in code_words.iter().take(5).enumerate() {
-            code[i] = *w;
-        }
-        let report = OopsReport {
-            fault_addr: c.oops.fault_addr,
-            task: Some(TaskInfo::seed(c.cpu, c.pid, c.comm)),
-            hardware_name: Some(self.hardware_name.clone()),
-            pc: c.oops.pc.clone(),
-            lr: c.oops.lr.clone(),
-            call_trace: c.oops.call_trace.clone(),
-            code,
-            in_interrupt: true,
-        };
+        let report = OopsReport::from_core(
+            &c.oops,
+            Some(TaskInfo::seed(c.cpu, c.pid, c.comm)),
+            Some(self.hardware_name.clone()),
+        );
         self.timeline.push(
             Lane::NetCpu,
             format!(
