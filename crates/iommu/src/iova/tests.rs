@@ -200,3 +200,37 @@ proptest! {
         prop_assert!(d.tree().range_is(1, end_pfn + 1, true));
     }
 }
+
+#[test]
+fn hot_slot_keeps_magazine_order_and_limits() {
+    let top = (1u64 << 20) - 1;
+    let mut d = dom(true);
+    let a = d.alloc_fast(1, top, true).unwrap();
+    let b = d.alloc_fast(1, top, true).unwrap();
+    let c = d.alloc_fast(2, top, true).unwrap();
+    // Last in, first out per size, whatever size was freed in between.
+    d.free_fast(a, 1);
+    d.free_fast(b, 1);
+    d.free_fast(c, 2);
+    assert_eq!(d.cached_pages(), 4);
+    assert_eq!(d.alloc_fast(1, top, true), Some(b));
+    assert_eq!(d.alloc_fast(2, top, true), Some(c));
+    assert_eq!(d.alloc_fast(1, top, true), Some(a));
+    assert_eq!(d.stats().rcache_hits, 3);
+    // A freed range above a caller's limit stays cached for the next caller.
+    d.free_fast(b, 1);
+    d.free_fast(a, 1);
+    assert_eq!(d.alloc_fast(1, b, true), Some(b));
+    assert_eq!(d.alloc_fast(1, top, true), Some(a));
+    // The hot range counts as cached: a checked free of it is refused, a flush returns it.
+    d.free_fast(a, 1);
+    assert_eq!(
+        d.free_checked_fast(a, 1),
+        Err(IovaError::NotAllocated { pfn: a, pages: 1 })
+    );
+    d.free_fast(b, 1);
+    d.free_fast(c, 2);
+    d.flush_rcache();
+    assert_eq!(d.cached_pages(), 0);
+    assert_eq!(d.free_pages(), top);
+}
