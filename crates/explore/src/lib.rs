@@ -77,7 +77,7 @@ pub struct ExploreOptions {
     /// Run budget.
     pub runs: u64,
     pub seed: u64,
-    /// Worker threads (each runs its own scheduler; DFS always uses one).
+    /// Worker threads (each runs its own scheduler; DFS workers split one search).
     pub jobs: usize,
     /// Stop at the first failing run (all lower-indexed runs still complete).
     pub stop_at_first: bool,
@@ -192,10 +192,7 @@ pub fn explore<S: Scenario>(
     opts: ExploreOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Report<RunResult<S::Outcome>> {
-    let jobs = match opts.strategy {
-        Strategy::Dfs { .. } => 1,
-        _ => opts.jobs.max(1),
-    };
+    let jobs = opts.jobs.max(1);
     let first_fail = AtomicU64::new(u64::MAX);
     let done = AtomicU64::new(0);
     let failing = AtomicU64::new(0);
@@ -206,6 +203,8 @@ pub fn explore<S: Scenario>(
         let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
             opts.strategy,
             job_seed(opts.seed, job),
+            job,
+            jobs,
         ))));
         let mut index = job as u64;
         while index < opts.runs {
@@ -213,7 +212,7 @@ pub fn explore<S: Scenario>(
                 break;
             }
             let Some(result) = execute(&scenario, &driver, opts.max_steps) else {
-                exhausted.store(1, Ordering::SeqCst);
+                exhausted.fetch_add(1, Ordering::SeqCst);
                 break;
             };
             let rec = record(&*scenario, index, &driver, result);
@@ -271,7 +270,7 @@ pub fn explore<S: Scenario>(
         failures,
         failing_runs,
         first_failure,
-        exhausted: exhausted.load(Ordering::SeqCst) == 1,
+        exhausted: exhausted.load(Ordering::SeqCst) == jobs as u64,
     }
 }
 
@@ -285,6 +284,8 @@ pub fn run_one<S: Scenario>(
     let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
         strategy,
         job_seed(seed, 0),
+        0,
+        1,
     ))));
     let result = execute(&scenario, &driver, max_steps)
         .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
@@ -435,6 +436,30 @@ mod tests {
         assert!(report.exhausted);
         assert!(report.runs > 2 && report.runs < 10_000, "{}", report.runs);
         assert!(report.failing_runs >= 1);
+    }
+
+    #[test]
+    fn a_dfs_split_across_workers_covers_the_same_space() {
+        let run = |jobs| {
+            explore(
+                Arc::new(Race),
+                ExploreOptions {
+                    strategy: Strategy::Dfs {
+                        preemption_bound: 2,
+                    },
+                    runs: 100_000,
+                    jobs,
+                    stop_at_first: false,
+                    ..Default::default()
+                },
+                &|_, _| {},
+            )
+        };
+        let (one, three) = (run(1), run(3));
+        assert!(one.exhausted && three.exhausted);
+        // Every worker also makes the all-default run once.
+        assert_eq!(three.runs, one.runs + 2);
+        assert_eq!(three.failing_runs, one.failing_runs);
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct BoundedDfs {
     stack: Vec<DfsLevel>,
     step: usize,
     started: bool,
+    /// This worker explores the subtrees whose first departure is at a decision `d` with
+    /// `d % parts == part` (plus the all-default run, which every worker makes once).
+    part: usize,
+    parts: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -61,19 +65,34 @@ impl DfsLevel {
 
 impl BoundedDfs {
     pub fn new(bound: usize) -> Self {
+        Self::partitioned(bound, 0, 1)
+    }
+
+    /// Worker `part` of `parts` splitting one search: together they explore the same space,
+    /// each subtree exactly once.
+    pub fn partitioned(bound: usize, part: usize, parts: usize) -> Self {
         BoundedDfs {
             bound,
             stack: Vec::new(),
             step: 0,
             started: false,
+            part,
+            parts: parts.max(1),
         }
     }
 
     /// Move to the next unexplored prefix; false when the bounded space is exhausted.
     fn backtrack(&mut self) -> bool {
-        while let Some(level) = self.stack.last_mut() {
+        let (bound, part, parts) = (self.bound, self.part, self.parts);
+        while let Some(depth) = self.stack.len().checked_sub(1) {
+            let Some(level) = self.stack.get_mut(depth) else {
+                break;
+            };
+            let mine = |l: &DfsLevel, j: usize| {
+                l.spent_before > 0 || l.cost(j) == 0 || depth % parts == part
+            };
             let next = (level.index + 1..level.options.len())
-                .find(|&j| level.spent_before + level.cost(j) <= self.bound);
+                .find(|&j| level.spent_before + level.cost(j) <= bound && mine(level, j));
             match next {
                 Some(j) => {
                     level.index = j;
@@ -212,13 +231,15 @@ pub(crate) enum Inner {
 }
 
 impl Inner {
-    pub(crate) fn for_strategy(strategy: Strategy, seed: u64) -> Inner {
+    pub(crate) fn for_strategy(strategy: Strategy, seed: u64, job: usize, jobs: usize) -> Inner {
         match strategy {
             Strategy::Random => Inner::Random(RandomScheduler::new_from_seed(seed, usize::MAX)),
             Strategy::Pct { depth } => {
                 Inner::Pct(PctScheduler::new_from_seed(seed, depth.max(1), usize::MAX))
             }
-            Strategy::Dfs { preemption_bound } => Inner::Dfs(BoundedDfs::new(preemption_bound)),
+            Strategy::Dfs { preemption_bound } => {
+                Inner::Dfs(BoundedDfs::partitioned(preemption_bound, job, jobs))
+            }
         }
     }
 

@@ -152,6 +152,8 @@ fn quiesce_holds_every_property_over_the_whole_bounded_space() {
                 preemption_bound: 2,
             },
             runs: 1_000_000,
+            // Two workers split the search (CI has two cores).
+            jobs: 2,
             stop_at_first: true,
             max_steps: MAX_STEPS,
             ..Default::default()
