@@ -51,6 +51,11 @@ pub struct Leaf {
 /// Table pages come from the [`FrameAllocator`] and go back to it: when a subtree is replaced or
 /// unmapped, on [`destroy`](Self::destroy), and on drop.
 ///
+/// Speed: the table keeps a small software walk cache (the last table reached at each level),
+/// so a map, unmap or lookup next to the previous one skips the upper levels, and single-table
+/// map/unmap requests take a short path that falls back to the general one for anything
+/// unusual. The cache is emptied whenever a table is unlinked, so it never changes a result.
+///
 /// ```
 /// use std::sync::Arc;
 /// use physmem::{FrameAllocator, PhysMem, Region};
@@ -101,20 +106,24 @@ const NO_LEVEL: u8 = u8::MAX;
 /// Key of an empty [`WalkCache`] slot: no IOVA prefix is this large.
 const NO_PREFIX: u64 = u64::MAX;
 
-/// A software walk cache for the `&mut self` paths (map and unmap): per level, the PA of the
-/// last table reached at that level and the IOVA prefix (the bits above the level's index)
-/// that leads to it. Consecutive single-page operations in one last-level table then skip the
-/// upper levels, as a hardware walk cache does.
+/// A software walk cache: per level, the PA of the last table map or unmap reached at that
+/// level and the IOVA prefix (the bits above the level's index) that leads to it. Consecutive
+/// single-page operations in one last-level table then skip the upper levels, as a hardware
+/// walk cache does.
 ///
 /// Invariant: a filled slot `(prefix, table)` of level `l` means that walking any IOVA with
 /// that prefix from the PGD reaches `table` at level `l` now. Tables are only ever added where
 /// nothing was (which keeps every cached path valid) or removed, and every removal
 /// ([`PageTable::forget_walks`]: free_subtree, replace_tables, reclaim, destroy) empties the
-/// whole cache before the table's page goes back to the allocator.
+/// whole cache before the table is unlinked and its page goes back to the allocator (and
+/// before any TLB callback, so a panicking callback cannot leave a stale entry behind).
 ///
-/// Only `map_pages` / `unmap_pages` (`&mut self`, so one at a time) read or write it; the
-/// `&self` readers (`iova_to_phys`, `leaf`, `walk`) always walk from the PGD. Relaxed atomics
-/// keep the table `Sync` at the cost of plain loads and stores.
+/// Only `map_pages` / `unmap_pages` (`&mut self`, so one at a time, with no reader alongside)
+/// write it. `iova_to_phys` (`&self`) only reads it: while any `&self` exists no `&mut self`
+/// call can run, so the invariant holds for every reader. `leaf` and `walk` always walk from
+/// the PGD (`walk` reports every step; tests use it as the cache-free reference). `unmap` with
+/// [`TableReclaim::FreeEmpty`] walks from the PGD too, because reclaim needs the whole path.
+/// Relaxed atomics keep the table `Sync` at the cost of plain loads and stores.
 struct WalkCache {
     prefix: [AtomicU64; MAX_LEVELS as usize],
     table: [AtomicU64; MAX_LEVELS as usize],
