@@ -8,6 +8,47 @@
 //!
 //! Runs are deterministic: run *i* of a given (strategy, seed, jobs) always takes the same
 //! schedule, and a schedule always gives the same outcome.
+//!
+//! # Example
+//!
+//! A check-then-use race like the seed's: one thread clears a value while the other has already
+//! checked it. The explorer finds the interleaving, and its schedule replays to the same outcome.
+//!
+//! ```
+//! use explore::{explore, replay, ExploreOptions, RunResult, Scenario, Strategy};
+//! use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
+//!
+//! struct Race;
+//!
+//! impl Scenario for Race {
+//!     type Outcome = &'static str;
+//!
+//!     fn run(&self) -> &'static str {
+//!         let group = Arc::new(Mutex::new(Some(4u32)));
+//!         let g = group.clone();
+//!         let release = thread::spawn(move || {
+//!             sched_point(Point::Kernel);
+//!             *g.lock() = None;
+//!         });
+//!         let present = group.lock().is_some();
+//!         sched_point(Point::Kernel);
+//!         let used = if present && group.lock().is_none() { "NULL dereference" } else { "ok" };
+//!         let _ = release.join();
+//!         used
+//!     }
+//!
+//!     fn violations(&self, outcome: &&'static str) -> Vec<String> {
+//!         if *outcome == "ok" { vec![] } else { vec!["no-oops".into()] }
+//!     }
+//! }
+//!
+//! let opts = ExploreOptions { strategy: Strategy::Pct { depth: 2 }, runs: 100, seed: 1, ..Default::default() };
+//! let report = explore(Arc::new(Race), opts, &|_, _| {});
+//! let failure = report.first_failure.expect("PCT finds the race");
+//! assert_eq!(failure.violations, ["no-oops"]);
+//! let again = replay(Arc::new(Race), &failure.schedule, 10_000).expect("the schedule fits");
+//! assert!(matches!(again.outcome, RunResult::Completed("NULL dereference")));
+//! ```
 
 mod sched;
 mod schedule;
