@@ -2,6 +2,37 @@
 //! Kontron KBox A-230-LS), the kernel device model with Linux's shutdown ordering, and a
 //! dmesg-format kernel log with the Oops/panic report; the ENETC-like NIC and the seed's reboot
 //! scenario that wires every layer of smmu-lab into one machine.
+//!
+//! # Example
+//!
+//! The seed's `reboot -f` under ping flood on the built-in board, once under Linux 6.1 and once
+//! under smmu-lab's quiesce policy, with the same seeded interleaving:
+//!
+//! ```
+//! use explore::{run_one, RunResult, Strategy};
+//! use sim::scenario::{KernelBehaviour, Property, RebootConfig, RebootScenario};
+//! use std::sync::Arc;
+//!
+//! let board = sim::kbox_a230_ls();
+//! assert_eq!(board.hardware_name(), "Kontron KBox A-230-LS (DT)");
+//! let verdict = |kernel| {
+//!     let scenario = RebootScenario {
+//!         config: RebootConfig::new(kernel, board.clone()),
+//!         properties: Property::DEFAULT.to_vec(),
+//!     };
+//!     let rec = run_one(Arc::new(scenario), Strategy::Random, 3, 2_000_000);
+//!     match rec.outcome {
+//!         RunResult::Completed(Ok(outcome)) => (outcome.verdict, rec.violations),
+//!         _ => panic!("the run did not complete"),
+//!     }
+//! };
+//! let (v61, violated) = verdict(KernelBehaviour::Linux61);
+//! assert_eq!(violated, ["no-oops"]);
+//! let oops = v61.oops.expect("the seed's NULL dereference");
+//! assert_eq!((oops.fault_addr, oops.dma_call.as_str()), (0x98, "dma_map_page_attrs"));
+//! let (vq, violated) = verdict(KernelBehaviour::Quiesce);
+//! assert!(violated.is_empty() && vq.completed && vq.stray_dma_writes == 0);
+//! ```
 
 #![warn(missing_docs)]
 
