@@ -25,6 +25,39 @@
 //! `release_device`/`unregister`. Scheduling points (`Point::Kernel`) sit before and after the
 //! group-pointer load of a DMA call (Linux-faithful mode) and after the driver release and the
 //! group-pointer clear of a release, which is where v6.1 can interleave.
+//!
+//! # Example
+//!
+//! The seed bug in miniature: a device maps DMA, the IOMMU instance unregisters (as v6.1's
+//! arm-smmu shutdown did) and releases the device from its group, and the device driver's next
+//! `dma_map_page` is the NULL group dereference, returned as a value.
+//!
+//! ```
+//! use iommu::{fake::FakeDriver, Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
+//! use klog::MemLog;
+//! use physmem::{FrameAllocator, PhysMem, Region};
+//! use std::sync::Arc;
+//!
+//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let coherent = Arc::new(FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20)?);
+//! let log = Arc::new(MemLog::new());
+//! let cfg = CoreConfig { linux_faithful: true, ..CoreConfig::default() };
+//! let core = IommuCore::new(cfg, mem, coherent, log.clone());
+//! let inst = core.register(Arc::new(FakeDriver::new("fake-iommu")));
+//! let enetc = core.probe_device(DeviceDesc::new("fsl_enetc 0000:00:00.0", Bus::Pci, 0, &[0x29]), inst)?;
+//!
+//! let iova = core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice)?;
+//! assert_ne!(iova, 0x8000_1000, "translated: an IOVA, not the physical address");
+//! core.dma_unmap_page(enetc, iova, 1500, DmaDirection::ToDevice)?;
+//!
+//! core.unregister(inst)?;
+//! assert!(log.lines().iter().any(|l| l.ends_with("fsl_enetc 0000:00:00.0: Removing from iommu group 0")));
+//! match core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice) {
+//!     Err(DmaError::Oops(oops)) => assert_eq!(oops.fault_addr, 0x98),
+//!     other => panic!("expected the seed's oops, got {other:?}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod core;
 mod dma;
