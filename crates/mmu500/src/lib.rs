@@ -18,6 +18,33 @@
 //! Concurrency: all state sits behind one `smmu_sync::Mutex`; every MMIO access and transaction
 //! starts with a `sched_point` outside the lock; interrupt handlers and event sinks are called
 //! after the lock is released (a handler reads registers).
+//!
+//! # Example
+//!
+//! The LS1028A's MMU-500 out of reset: ID registers from the configuration, traffic passing
+//! untranslated while sCR0.CLIENTPD is set, and an unmatched stream faulting (USF in sGFSR) once
+//! the SMMU is enabled with USFCFG set, as Linux programs it with `disable_bypass`.
+//!
+//! ```
+//! use mmu500::{BypassReason, Config, Mmu500, Translation};
+//! use physmem::{PhysMem, Region};
+//! use smmu_arch::{regs::{gr0, scr0}, Access, Mmio};
+//! use std::sync::Arc;
+//!
+//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
+//! assert_eq!(smmu.read32(gr0::ID0) & 0xff, 128, "ID0.NUMSMRG: 128 stream match groups");
+//!
+//! let reset = smmu.read32(gr0::SCR0);
+//! assert_ne!(reset & scr0::CLIENTPD, 0);
+//! let t = smmu.translate(0x429, 0x8000_1000, Access::Write)?;
+//! assert_eq!(t, Translation::Bypass { pa: 0x8000_1000, reason: BypassReason::ClientPd });
+//!
+//! smmu.write32(gr0::SCR0, (reset & !scr0::CLIENTPD) | scr0::USFCFG);
+//! assert!(smmu.translate(0x429, 0x8000_1000, Access::Write).is_err());
+//! assert_eq!(smmu.read32(gr0::SGFSR), 0x2, "USF: no SMR matched the stream ID");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod config;
 mod state;
