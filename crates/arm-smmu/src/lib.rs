@@ -11,6 +11,47 @@
 //! Entry points: [`ArmSmmu::probe`] (+ [`ArmSmmu::device_reset`], [`ArmSmmu::test_smr_masks`]),
 //! the [`iommu::IommuDriver`] implementation for the core, [`ArmSmmu::shutdown`] /
 //! [`ArmSmmu::remove`] under a [`ShutdownPolicy`], and [`ModuleParams::from_cmdline`].
+//!
+//! # Example
+//!
+//! Probe and reset the driver on the LS1028A's MMU-500 model, with the kernel command line's
+//! `arm-smmu.*` parameters:
+//!
+//! ```
+//! use arm_smmu::{
+//!     ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+//! };
+//! use klog::MemLog;
+//! use physmem::{FrameAllocator, PhysMem, Region};
+//! use smmu_arch::{regs::{gr0, scr0}, Mmio};
+//! use std::sync::Arc;
+//!
+//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let frames = Arc::new(FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20)?);
+//! let model = mmu500::Mmu500::new(mmu500::Config::mmu500_ls1028a(), mem)?;
+//! let log = Arc::new(MemLog::new());
+//! let params = ModuleParams::from_cmdline("arm-smmu.disable_bypass=1")?;
+//! let smmu = ArmSmmu::probe_and_reset(
+//!     &FirmwareDesc::ls1028a(),
+//!     params,
+//!     ShutdownPolicy::Linux62,
+//!     SmmuEnv {
+//!         mmio: model.clone(),
+//!         log: log.clone(),
+//!         frames,
+//!         tables: Arc::new(LpaeTables),
+//!         limits: Arc::new(RateLimits::default()),
+//!     },
+//! )?;
+//! let lines = log.lines();
+//! assert_eq!(lines[0], "arm-smmu 5000000.iommu: probing hardware configuration...");
+//! assert!(lines.contains(&"arm-smmu 5000000.iommu: \tstream matching with 128 register groups".to_string()));
+//! // Reset left the SMMU enabled, faulting streams that match no SMR.
+//! let s = model.read32(gr0::SCR0);
+//! assert_eq!((s & scr0::CLIENTPD, s & scr0::USFCFG), (0, scr0::USFCFG));
+//! assert_eq!(smmu.policy(), ShutdownPolicy::Linux62);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
 
