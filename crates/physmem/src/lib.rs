@@ -14,6 +14,27 @@
 //! [`FrameAllocator`] hands out zeroed, naturally aligned power-of-two blocks of frames from a
 //! range of this memory (a buddy allocator), and counts what is outstanding so tests can prove
 //! that nothing leaks.
+//!
+//! # Example
+//!
+//! ```
+//! use physmem::{FrameAllocator, PhysMem, Region};
+//! use std::sync::Arc;
+//!
+//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! mem.write_u64(0x8000_1000, 0x0000_0000_8000_2003)?;
+//! assert_eq!(mem.read_u64(0x8000_1000)?, 0x8000_2003);
+//! assert!(mem.read_u64(0x4000_0000).is_err(), "outside every region");
+//!
+//! let frames = FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20)?;
+//! let table = frames.alloc(4096)?;
+//! assert_eq!(table % 4096, 0);
+//! assert_eq!(mem.read_u64(table)?, 0, "blocks come zeroed");
+//! assert_eq!(frames.outstanding_bytes(), 4096);
+//! frames.free(table, 4096)?;
+//! assert_eq!(frames.outstanding_bytes(), 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod alloc;
 
