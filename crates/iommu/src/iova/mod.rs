@@ -139,6 +139,15 @@ pub struct IovaParams {
 /// The IOVA space of one DMA domain. Not internally locked: the domain's lock covers it.
 #[derive(Clone)]
 pub struct IovaDomain {
+    /// A one-entry front of the rcache: `hot_pfn` is the logical top of the loaded magazine of
+    /// bin `hot_order` (that magazine then holds at most `MAG_SIZE - 1` entries itself). A free
+    /// followed by an allocation of the same size (the common DMA pattern) touches only this
+    /// flag, never a magazine length, so consecutive operations do not wait on a store-to-load
+    /// chain; a range freed back into the slot it was taken from is not even rewritten. Only
+    /// meaningful with an rcache.
+    hot: bool,
+    hot_order: usize,
+    hot_pfn: u64,
     tree: IovaTree,
     params: IovaParams,
     bins: Option<Box<[Bin; RCACHE_BINS]>>,
@@ -164,6 +173,12 @@ fn fast_size(pages: u64) -> u64 {
     } else {
         pages
     }
+}
+
+/// log2 of `pages` rounded up to a power of two, for `1 <= pages <= 32` (one `lzcnt`).
+#[inline(always)]
+fn small_order(pages: u64) -> usize {
+    (64 - pages.wrapping_sub(1).leading_zeros()) as usize
 }
 
 #[inline]
@@ -194,6 +209,9 @@ impl IovaDomain {
             None
         };
         Ok(IovaDomain {
+            hot: false,
+            hot_order: 0,
+            hot_pfn: 0,
             tree,
             params,
             bins,
@@ -222,7 +240,7 @@ impl IovaDomain {
         let Some(bins) = self.bins.as_ref() else {
             return 0;
         };
-        let mut total = 0;
+        let mut total = if self.hot { 1u64 << self.hot_order } else { 0 };
         for (order, bin) in bins.iter().enumerate() {
             let n = bin.loaded.len + bin.prev.len + bin.depot.iter().map(|m| m.len).sum::<usize>();
             total += (n as u64) << order;
@@ -309,14 +327,23 @@ impl IovaDomain {
     #[inline(always)]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
         if pages.wrapping_sub(1) < ROUND_BELOW - 1 {
-            let size = pages.next_power_of_two();
-            let order = size.trailing_zeros() as usize;
+            let order = small_order(pages);
+            let size = 1u64 << order;
             if let Some(bins) = self.bins.as_mut() {
                 // A cached block fits if it ends at or below the inclusive limit.
                 if let (Some(bin), Some(max)) = (
                     bins.get_mut(order),
                     limit_pfn.saturating_add(1).checked_sub(size),
                 ) {
+                    if self.hot && self.hot_order == order {
+                        if self.hot_pfn <= max {
+                            self.hot = false;
+                            self.stats.rcache_hits += 1;
+                            return Some(self.hot_pfn);
+                        }
+                        // Above the limit: search the whole magazine, as Linux would.
+                        settle_hot(&mut self.hot, self.hot_pfn, bin);
+                    }
                     if let Some(p) = rcache_get(bin, &mut self.spare_mags, max) {
                         self.stats.rcache_hits += 1;
                         return Some(p);
@@ -356,12 +383,28 @@ impl IovaDomain {
     #[inline(always)]
     pub fn free_fast(&mut self, pfn: u64, pages: u64) {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
-            let order = pages.next_power_of_two().trailing_zeros() as usize;
-            if let Some(bin) = self.bins.as_mut().and_then(|b| b.get_mut(order)) {
-                if let Some(evicted) = rcache_insert(bin, &mut self.spare_mags, pfn) {
-                    self.evict(evicted, 1u64 << order);
+            let order = small_order(pages);
+            if let Some(bins) = self.bins.as_mut() {
+                if self.hot {
+                    // The slot's range becomes a plain magazine entry of its bin.
+                    if let Some(b) = bins.get_mut(self.hot_order) {
+                        settle_hot(&mut self.hot, self.hot_pfn, b);
+                    }
                 }
-                return;
+                if let Some(bin) = bins.get_mut(order) {
+                    if bin.loaded.len < MAG_SIZE {
+                        // Leave the PFN alone when it is already there (freed where it was
+                        // taken from).
+                        if self.hot_pfn != pfn {
+                            self.hot_pfn = pfn;
+                        }
+                        self.hot_order = order;
+                        self.hot = true;
+                    } else if let Some(evicted) = rcache_insert(bin, &mut self.spare_mags, pfn) {
+                        self.evict(evicted, 1u64 << order);
+                    }
+                    return;
+                }
             }
         }
         self.free_slow(pfn, pages);
@@ -408,7 +451,10 @@ impl IovaDomain {
             return false;
         };
         let has = |m: &Magazine| m.pfns[..m.len].contains(&pfn);
-        has(&bin.loaded) || has(&bin.prev) || bin.depot.iter().any(|m| has(m))
+        (self.hot && self.hot_order == order && self.hot_pfn == pfn)
+            || has(&bin.loaded)
+            || has(&bin.prev)
+            || bin.depot.iter().any(|m| has(m))
     }
 
     /// Return every cached range to the tree (Linux `free_cpu_cached_iovas` + depot).
@@ -417,6 +463,11 @@ impl IovaDomain {
             return;
         };
         self.stats.rcache_flushes += 1;
+        if self.hot {
+            if let Some(b) = bins.get_mut(self.hot_order) {
+                settle_hot(&mut self.hot, self.hot_pfn, b);
+            }
+        }
         for (order, bin) in bins.iter_mut().enumerate() {
             let size = 1u64 << order;
             let mut drain = |m: &mut Magazine| {
@@ -433,6 +484,18 @@ impl IovaDomain {
             }
         }
     }
+}
+
+/// Push the hot slot's PFN onto its bin's loaded magazine (which has room for it) and empty
+/// the slot.
+#[inline(always)]
+fn settle_hot(hot: &mut bool, hot_pfn: u64, bin: &mut Bin) {
+    let m = &mut bin.loaded;
+    if let Some(slot) = m.pfns.get_mut(m.len) {
+        *slot = hot_pfn;
+        m.len += 1;
+    }
+    *hot = false;
 }
 
 #[inline(always)]
