@@ -60,6 +60,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             actor_steps: f.actor_steps,
         };
         (f.token, m, props)
+    } else if args.token.ends_with(".json") || args.token.contains('/') {
+        // Not a token (tokens have neither): a replay file that is not there.
+        return Err(format!("{}: no such replay file", args.token));
     } else {
         (
             args.token.clone(),

@@ -178,6 +178,10 @@ fn bad_replay_token_is_an_input_error() {
 
 #[test]
 fn bad_replay_file_is_an_input_error() {
+    usage_error(
+        &["replay", "smmu-lab-replay-linux-6.1.json"],
+        "smmu-lab: error: smmu-lab-replay-linux-6.1.json: no such replay file",
+    );
     let dir = tempfile::tempdir().unwrap();
     let not_json = dir.path().join("x.json");
     std::fs::write(&not_json, "this is not json").unwrap();
