@@ -132,6 +132,9 @@ pub(crate) struct State {
     pub banks: Vec<Bank>,
     pub tlb: Tlb,
     pub smr_cache: HashMap<u32, StreamMatch, FxBuild>,
+    /// The last stream resolved (a one-entry memo in front of `smr_cache`: a device streams
+    /// many transactions in a row); cleared with it.
+    pub last_match: Option<(u32, StreamMatch)>,
     pub counters: Counters,
 }
 
@@ -166,6 +169,7 @@ impl State {
             banks: vec![bank; cfg.num_cb as usize],
             tlb: Tlb::new(cfg.tlb_entries, cfg.tlb_seed),
             smr_cache: HashMap::with_hasher(FxBuild::default()),
+            last_match: None,
             counters: Counters::default(),
         }
     }
@@ -302,6 +306,12 @@ impl State {
 
     // ----- stream matching -----
 
+    /// Forget every resolved stream (SMR, S2CR or SCR0 changed).
+    fn clear_smr_cache(&mut self) {
+        self.smr_cache.clear();
+        self.last_match = None;
+    }
+
     pub fn match_stream(&mut self, cfg: &Config, sid: u32) -> StreamMatch {
         let sid = sid & cfg.sid_mask();
         if !cfg.stream_match {
@@ -311,8 +321,14 @@ impl State {
                 StreamMatch::Unmatched
             };
         }
-        if let Some(m) = self.smr_cache.get(&sid) {
-            return *m;
+        if let Some((last, m)) = self.last_match {
+            if last == sid {
+                return m;
+            }
+        }
+        if let Some(&m) = self.smr_cache.get(&sid) {
+            self.last_match = Some((sid, m));
+            return m;
         }
         let id_mask = cfg.sid_mask();
         let mut found: Option<u32> = None;
@@ -337,9 +353,10 @@ impl State {
             (None, _) => StreamMatch::Unmatched,
         };
         if self.smr_cache.len() >= 4096 {
-            self.smr_cache.clear();
+            self.clear_smr_cache();
         }
         self.smr_cache.insert(sid, m);
+        self.last_match = Some((sid, m));
         m
     }
 
@@ -526,7 +543,7 @@ impl State {
         match o {
             gr0::SCR0 => {
                 self.scr0 = v & scr0_mask(cfg);
-                self.smr_cache.clear();
+                self.clear_smr_cache();
                 self.update_global_level(cfg, p);
             }
             gr0::SACR if cfg.mmu500 => self.sacr = v,
@@ -558,7 +575,7 @@ impl State {
                 if let Some(s) = self.smr.get_mut(((o - gr0::SMR) / 4) as usize) {
                     *s = v & m;
                 }
-                self.smr_cache.clear();
+                self.clear_smr_cache();
             }
             o if (gr0::S2CR..gr0::S2CR + 4 * self.s2cr.len() as u64).contains(&o) => {
                 if let Some(s) = self.s2cr.get_mut(((o - gr0::S2CR) / 4) as usize) {

@@ -6,6 +6,7 @@
 //! single-copy-atomic 64-bit load, so a concurrent PTE update is seen either whole or not at all.
 
 use physmem::PhysMem;
+use smmu_sync::atomic::Ordering;
 
 /// Descriptor bits used by the walk (VMSAv8-64 long descriptors).
 pub(crate) mod desc {
@@ -162,9 +163,14 @@ pub(crate) fn walk(
         };
         let pte_pa = table_pa.wrapping_add(idx * 8);
         *reads += 1;
-        let pte = mem
-            .read_u64(pte_pa)
-            .map_err(|_| WalkError::External { level, pa: pte_pa })?;
+        // One bounds check for the frame, then a direct single-copy-atomic load (acquire, as
+        // `PhysMem::read_u64`); `pte_pa` is 8-byte aligned (table bases are granule aligned).
+        let pte = (pte_pa & 7 == 0)
+            .then(|| mem.frame(pte_pa).ok())
+            .flatten()
+            .and_then(|f| f.get(((pte_pa & 0xfff) >> 3) as usize))
+            .map(|w| w.load(Ordering::Acquire))
+            .ok_or(WalkError::External { level, pa: pte_pa })?;
         if pte & desc::VALID == 0 {
             return Err(WalkError::Translation { level });
         }
