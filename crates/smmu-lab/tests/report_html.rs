@@ -15,7 +15,10 @@ fn dump_dom(page: &Path, profile: &Path) -> Option<String> {
         );
         return None;
     }
-    let out = std::process::Command::new(CHROMIUM)
+    // The DOM goes to a file and Chromium gets a deadline, so a wedged browser fails the test
+    // instead of hanging it.
+    let dom_path = profile.join("dom.html");
+    let mut child = std::process::Command::new(CHROMIUM)
         .args([
             "--headless",
             "--no-sandbox",
@@ -25,17 +28,30 @@ fn dump_dom(page: &Path, profile: &Path) -> Option<String> {
             "--disable-sync",
             "--no-first-run",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("profile").display()
+        ))
         .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8(out.stdout).expect("UTF-8 DOM"))
+        .stdout(std::fs::File::create(&dom_path).expect("DOM file"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for chromium") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within 90 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "chromium failed: {status}");
+    Some(std::fs::read_to_string(&dom_path).expect("UTF-8 DOM"))
 }
 
 fn report(dir: &Path, args: &[&str], code: i32) -> (std::path::PathBuf, String) {
