@@ -548,6 +548,15 @@ mod tests {
     }
 
     #[test]
+    fn a_schedule_that_does_not_fit_is_refused() {
+        // A deviation far beyond the end of the run, and one naming a task that never exists.
+        for text in ["s999999-1", "s0-9"] {
+            let s = Schedule::decode(text).unwrap();
+            assert!(replay(Arc::new(Race), &s, 10_000).is_err(), "{text}");
+        }
+    }
+
+    #[test]
     fn the_default_schedule_is_sequential_and_passes() {
         let rec = replay(Arc::new(Race), &Schedule::default(), 10_000).unwrap();
         assert!(rec.violations.is_empty());

@@ -277,9 +277,11 @@ impl Driver {
         self.trace.clear();
     }
 
+    /// Deviations that did not apply: their task could not run at their step, or the run
+    /// ended before reaching them. Either way the schedule does not describe this run.
     pub(crate) fn diverged(&self) -> usize {
         match &*self.inner {
-            Inner::Replay(r) => r.diverged,
+            Inner::Replay(r) => r.diverged + r.schedule.deviations.len().saturating_sub(r.next),
             _ => 0,
         }
     }
