@@ -34,7 +34,7 @@ pub struct Args {
     /// PCT: priority change points (bug depth); DFS: preemption bound.
     #[arg(long)]
     depth: Option<usize>,
-    /// Worker threads (DFS always uses one).
+    /// Worker threads (random and PCT: independent streams; DFS: one search split between them).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     #[arg(long, default_value_t = 0)]
