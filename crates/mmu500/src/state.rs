@@ -135,6 +135,9 @@ pub(crate) struct State {
     /// The last stream resolved (a one-entry memo in front of `smr_cache`: a device streams
     /// many transactions in a row); cleared with it.
     pub last_match: Option<(u32, StreamMatch)>,
+    /// Each bank's decoded translation regime with the generation it was decoded at (valid
+    /// while that equals `gen`, so any register write invalidates it).
+    pub decoded: Vec<(u64, crate::xlate::Regime)>,
     pub counters: Counters,
 }
 
@@ -170,6 +173,7 @@ impl State {
             tlb: Tlb::new(cfg.tlb_entries, cfg.tlb_seed),
             smr_cache: HashMap::with_hasher(FxBuild::default()),
             last_match: None,
+            decoded: Vec::new(),
             counters: Counters::default(),
         }
     }

@@ -98,6 +98,7 @@ pub(crate) struct CbFault {
     pub s1_bank: usize,
 }
 
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum CbError {
     Fault(CbFault),
     Terminate(TerminateReason),
@@ -137,14 +138,25 @@ fn walk_err(e: WalkError, stage: u8) -> (ContextFaultKind, u32, bool) {
     }
 }
 
-/// Decode a stage-1 bank for `va`: region (TTBR0/TTBR1), granule, start level, ASID.
-#[inline(always)]
-fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u32> {
-    if view_aarch64(cfg, v) {
-        // Sign extension from TCR2.SEP; UPSTREAM (7) and v1 take the address as given.
-        let va = if cfg.version == Version::V2 {
-            let sep = regs::field(v.tcr2, tcr2::SEP_SHIFT, tcr2::SEP_WIDTH);
-            let bit = match sep {
+/// The address-independent part of an AArch64 stage-1 regime (both TTBR regions), decoded once
+/// per register generation: a transaction only picks its region and masks its address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct S1Fast {
+    /// Sign-extension bit from TCR2.SEP (v2), or none.
+    sep_bit: Option<u32>,
+    in0: u32,
+    in1: u32,
+    /// Walk geometry of each region; `None` when the region faults (EPDx or bad granule).
+    r0: Option<Geometry>,
+    r1: Option<Geometry>,
+    asid: u16,
+}
+
+impl S1Fast {
+    /// Decode an AArch64 stage-1 bank's registers.
+    fn decode(cfg: &Config, v: &View, out_bits: u32) -> Self {
+        let sep_bit = if cfg.version == Version::V2 {
+            match regs::field(v.tcr2, tcr2::SEP_SHIFT, tcr2::SEP_WIDTH) {
                 0 => Some(31),
                 1 => Some(35),
                 2 => Some(39),
@@ -152,42 +164,45 @@ fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u
                 4 => Some(43),
                 5 => Some(47),
                 _ => None,
-            };
-            match bit {
-                Some(b) => {
-                    let sh = 63 - b;
-                    (((va << sh) as i64) >> sh) as u64
-                }
-                None => va,
             }
         } else {
-            va
+            None
         };
         let t0sz = regs::field(v.tcr, tcr::T0SZ_SHIFT, 6).clamp(16, 39);
         let t1sz = regs::field(v.tcr, tcr::T1SZ_SHIFT, 6).clamp(16, 39);
         let (in0, in1) = (64 - t0sz, 64 - t1sz);
-        let (ttbr, tg, epd, in_bits) = if va >> in0 == 0 {
-            let g = match regs::field(v.tcr, tcr::TG0_SHIFT, 2) {
-                0 => 12,
-                1 => 16,
-                2 => 14,
-                _ => 0,
-            };
-            (v.ttbr0, g, v.tcr & tcr::EPD0 != 0, in0)
-        } else if (!va) >> in1 == 0 {
-            let g = match regs::field(v.tcr, tcr::TG1_SHIFT, 2) {
-                1 => 14,
-                2 => 12,
-                3 => 16,
-                _ => 0,
-            };
-            (v.ttbr1, g, v.tcr & tcr::EPD1 != 0, in1)
+        let pa_bits = if cfg.version == Version::V2 {
+            regs::size_code_to_bits(regs::field(v.tcr2, tcr2::PASIZE_SHIFT, tcr2::PASIZE_WIDTH))
         } else {
-            return Err(0);
+            cfg.oas
         };
-        if epd || !granule_supported(cfg, tg) {
-            return Err(0);
-        }
+        let region = |ttbr: u64, tg: u32, epd: bool, in_bits: u32| -> Option<Geometry> {
+            if epd || !granule_supported(cfg, tg) {
+                return None;
+            }
+            let mut geo = Geometry {
+                granule_shift: tg,
+                input_bits: in_bits,
+                start_level: Geometry::stage1_start_level(tg, in_bits),
+                table_base: 0,
+                oas: pa_bits.min(out_bits),
+            };
+            let align = (geo.start_index_bits() + 3).max(3);
+            geo.table_base = ttbr & 0x0000_ffff_ffff_fffe & !low_mask(align);
+            Some(geo)
+        };
+        let tg0 = match regs::field(v.tcr, tcr::TG0_SHIFT, 2) {
+            0 => 12,
+            1 => 16,
+            2 => 14,
+            _ => 0,
+        };
+        let tg1 = match regs::field(v.tcr, tcr::TG1_SHIFT, 2) {
+            1 => 14,
+            2 => 12,
+            3 => 16,
+            _ => 0,
+        };
         let asid_ttbr = if v.tcr & tcr::A1 != 0 {
             v.ttbr1
         } else {
@@ -195,28 +210,48 @@ fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u
         };
         let asid16 = cfg.version == Version::V2 && v.tcr2 & tcr2::AS != 0;
         let asid = (asid_ttbr >> 48) as u16;
-        let asid = if asid16 { asid } else { asid & 0xff };
-        let pa_bits = if cfg.version == Version::V2 {
-            regs::size_code_to_bits(regs::field(v.tcr2, tcr2::PASIZE_SHIFT, tcr2::PASIZE_WIDTH))
+        S1Fast {
+            sep_bit,
+            in0,
+            in1,
+            r0: region(v.ttbr0, tg0, v.tcr & tcr::EPD0 != 0, in0),
+            r1: region(v.ttbr1, tg1, v.tcr & tcr::EPD1 != 0, in1),
+            asid: if asid16 { asid } else { asid & 0xff },
+        }
+    }
+
+    /// The walk setup for `va`: sign extension, region selection, address masking.
+    #[inline]
+    fn resolve(&self, va: u64) -> Result<S1Setup, u32> {
+        let va = match self.sep_bit {
+            Some(b) => {
+                let sh = 63 - b;
+                (((va << sh) as i64) >> sh) as u64
+            }
+            None => va,
+        };
+        let geo = if va >> self.in0 == 0 {
+            self.r0
+        } else if (!va) >> self.in1 == 0 {
+            self.r1
         } else {
-            cfg.oas
+            None
         };
-        let start = Geometry::stage1_start_level(tg, in_bits);
-        let mut geo = Geometry {
-            granule_shift: tg,
-            input_bits: in_bits,
-            start_level: start,
-            table_base: 0,
-            oas: pa_bits.min(out_bits),
-        };
-        let align = (geo.start_index_bits() + 3).max(3);
-        geo.table_base = ttbr & 0x0000_ffff_ffff_fffe & !low_mask(align);
+        let geo = geo.ok_or(0u32)?;
         Ok(S1Setup {
+            input: va & low_mask(geo.input_bits),
             geo,
-            input: va & low_mask(in_bits),
-            asid,
+            asid: self.asid,
             format: 2,
         })
+    }
+}
+
+/// Decode a stage-1 bank for `va`: region (TTBR0/TTBR1), granule, start level, ASID.
+#[inline(always)]
+fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u32> {
+    if view_aarch64(cfg, v) {
+        S1Fast::decode(cfg, v, out_bits).resolve(va)
     } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == Version::V1) {
         // AArch32 long-descriptor: 32-bit VA, 4K granule, 8-bit ASID, 40-bit output.
         if va >> 32 != 0 {
@@ -346,7 +381,128 @@ fn perm_fault(e: &Entry, access: Access, privileged: bool) -> Option<(u8, u32)> 
     None
 }
 
+/// A context bank's translation regime decoded from its registers (and its stage-2 bank's):
+/// everything a transaction needs that does not depend on the address. Cached per bank for
+/// one register generation.
+// Stored inline per bank so a lookup is one copy with no indirection; boxing would add a load.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Regime {
+    /// Translation disabled: output = input.
+    Flat,
+    /// Every transaction through the bank ends in this error.
+    Fails(CbError),
+    /// Translate with this plan.
+    Translate(Plan),
+}
+
+/// The decoded stages of a translating bank.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    /// The bank's SCTLR (AFFD for the stage-1 access flag check).
+    sctlr: u32,
+    /// Stage-1 registers when stage 1 translates.
+    s1: Option<View>,
+    /// Stage 1 pre-decoded when it uses the AArch64 format.
+    s1_fast: Option<S1Fast>,
+    s1_out_bits: u32,
+    /// Stage-2 bank and its registers when stage 2 translates.
+    s2: Option<(usize, View)>,
+    /// Stage-2 walk setup, or the fault it gives (reported after any stage-1 setup fault).
+    s2_cfg: Result<Option<(Geometry, u32)>, CbFault>,
+    vmid: u16,
+}
+
 impl State {
+    /// Decode bank `n`'s regime from its registers.
+    fn decode_regime(&self, cfg: &Config, n: usize) -> Regime {
+        let fault = |bank: usize, kind, level: u32, stage: u8, format: u32| CbFault {
+            bank,
+            kind,
+            level,
+            stage,
+            ptw: false,
+            format,
+            s1_bank: n,
+        };
+        let Some(b) = self.banks.get(n) else {
+            return Regime::Fails(CbError::Fault(fault(
+                n,
+                ContextFaultKind::Translation,
+                0,
+                1,
+                2,
+            )));
+        };
+        let v = View::of(b);
+        let ty = regs::field(v.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
+        let enabled = v.sctlr & sctlr::M != 0;
+        // Resolve what each stage is: (stage-1 bank view, stage-2 bank index and view).
+        let (s1, s2): (Option<View>, Option<(usize, View)>) = match ty {
+            cbar::TYPE_S2_TRANS => {
+                if !enabled {
+                    return Regime::Flat;
+                }
+                (None, Some((n, v)))
+            }
+            cbar::TYPE_S1_TRANS_S2_BYPASS => {
+                if !enabled {
+                    return Regime::Flat;
+                }
+                (Some(v), None)
+            }
+            cbar::TYPE_S1_TRANS_S2_FAULT => {
+                return Regime::Fails(CbError::Terminate(TerminateReason::Stage2Fault))
+            }
+            _ => {
+                let s2n = regs::field(v.cbar, 8, 8) as usize;
+                let Some(s2b) = self.banks.get(s2n) else {
+                    return Regime::Fails(CbError::Fault(fault(
+                        n,
+                        ContextFaultKind::Translation,
+                        0,
+                        1,
+                        2,
+                    )));
+                };
+                let s2v = View::of(s2b);
+                let s1 = enabled.then_some(v);
+                let s2 = (s2v.sctlr & sctlr::M != 0).then_some((s2n, s2v));
+                if s1.is_none() && s2.is_none() {
+                    return Regime::Flat;
+                }
+                (s1, s2)
+            }
+        };
+        let vmid = match s2 {
+            Some((s2n, _)) => self.vmid(cfg, s2n),
+            None => self.vmid(cfg, n),
+        };
+        let s1_out_bits = if s2.is_some() { cfg.ias } else { cfg.oas };
+        let s1_fast = s1
+            .filter(|s1v| view_aarch64(cfg, s1v))
+            .map(|s1v| S1Fast::decode(cfg, &s1v, s1_out_bits));
+        let s2_cfg = match s2 {
+            Some((s2n, ref s2v)) => match s2_setup(cfg, s2v) {
+                Ok(g) => Ok(Some(g)),
+                Err(level) => {
+                    let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
+                    Err(fault(s2n, ContextFaultKind::Translation, level, 2, format))
+                }
+            },
+            None => Ok(None),
+        };
+        Regime::Translate(Plan {
+            sctlr: v.sctlr,
+            s1,
+            s1_fast,
+            s1_out_bits,
+            s2,
+            s2_cfg,
+            vmid,
+        })
+    }
+
     /// Translate `va` through bank `n`. `use_tlb` is false for ATS operations.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn cb_translate(
@@ -359,20 +515,6 @@ impl State {
         privileged: bool,
         use_tlb: bool,
     ) -> Result<CbOk, CbError> {
-        let Some(b) = self.banks.get(n) else {
-            return Err(CbError::Fault(CbFault {
-                bank: n,
-                kind: ContextFaultKind::Translation,
-                level: 0,
-                stage: 1,
-                ptw: false,
-                format: 2,
-                s1_bank: n,
-            }));
-        };
-        let v = View::of(b);
-        let ty = regs::field(v.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
-        let enabled = v.sctlr & sctlr::M != 0;
         let flat = CbOk {
             pa: va,
             shift: 12,
@@ -393,63 +535,45 @@ impl State {
                 s1_bank: n,
             })
         };
-        // Resolve what each stage is: (stage-1 bank view, stage-2 bank index and view).
-        let (s1, s2): (Option<View>, Option<(usize, View)>) = match ty {
-            cbar::TYPE_S2_TRANS => {
-                if !enabled {
-                    return Ok(flat);
-                }
-                (None, Some((n, v)))
-            }
-            cbar::TYPE_S1_TRANS_S2_BYPASS => {
-                if !enabled {
-                    return Ok(flat);
-                }
-                (Some(v), None)
-            }
-            cbar::TYPE_S1_TRANS_S2_FAULT => {
-                return Err(CbError::Terminate(TerminateReason::Stage2Fault))
-            }
+        // The bank's decoded regime, rebuilt only after a register write (any write bumps
+        // `gen`); TLB contents are separate and only change on a fill or a TLBI.
+        let regime = match self.decoded.get(n) {
+            Some(&(g, r)) if g == self.gen => r,
             _ => {
-                let s2n = regs::field(v.cbar, 8, 8) as usize;
-                let Some(s2b) = self.banks.get(s2n) else {
-                    return Err(fault(n, ContextFaultKind::Translation, 0, 1, 2));
-                };
-                let s2v = View::of(s2b);
-                let s1 = enabled.then_some(v);
-                let s2 = (s2v.sctlr & sctlr::M != 0).then_some((s2n, s2v));
-                if s1.is_none() && s2.is_none() {
-                    return Ok(flat);
+                let r = self.decode_regime(cfg, n);
+                if self.decoded.len() < self.banks.len() {
+                    self.decoded.resize(self.banks.len(), (0, Regime::Flat));
                 }
-                (s1, s2)
+                if let Some(slot) = self.decoded.get_mut(n) {
+                    *slot = (self.gen, r);
+                }
+                r
             }
         };
-        let vmid = match s2 {
-            Some((s2n, _)) => self.vmid(cfg, s2n),
-            None => self.vmid(cfg, n),
+        let plan = match regime {
+            Regime::Flat => return Ok(flat),
+            Regime::Fails(e) => return Err(e),
+            Regime::Translate(p) => p,
         };
-        // Stage-1 geometry (needed for the ASID tag before looking in the TLB).
-        let s1_out_bits = if s2.is_some() { cfg.ias } else { cfg.oas };
+        let (s1, s2, vmid) = (plan.s1, plan.s2, plan.vmid);
+        // Stage-1 setup for this address (needed for the ASID tag before looking in the TLB).
         let s1_cfg = match s1 {
-            Some(ref s1v) => match s1_setup(cfg, s1v, va, s1_out_bits) {
-                Ok(s) => Some(s),
-                Err(level) => {
-                    let format = if view_aarch64(cfg, s1v) { 2 } else { 1 };
-                    return Err(fault(n, ContextFaultKind::Translation, level, 1, format));
+            Some(ref s1v) => {
+                let r = match plan.s1_fast {
+                    Some(ref f) => f.resolve(va),
+                    None => s1_setup(cfg, s1v, va, plan.s1_out_bits),
+                };
+                match r {
+                    Ok(s) => Some(s),
+                    Err(level) => {
+                        let format = if view_aarch64(cfg, s1v) { 2 } else { 1 };
+                        return Err(fault(n, ContextFaultKind::Translation, level, 1, format));
+                    }
                 }
-            },
+            }
             None => None,
         };
-        let s2_cfg = match s2 {
-            Some((s2n, ref s2v)) => match s2_setup(cfg, s2v) {
-                Ok(g) => Some(g),
-                Err(level) => {
-                    let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
-                    return Err(fault(s2n, ContextFaultKind::Translation, level, 2, format));
-                }
-            },
-            None => None,
-        };
+        let s2_cfg = plan.s2_cfg.map_err(CbError::Fault)?;
         let tag = Tag {
             cb: n as u16,
             vmid,
@@ -576,7 +700,7 @@ impl State {
         let mut ipa = va;
         let mut shift = 64u32;
         if let Some(l) = s1_leaf {
-            if !af_ok(&l, v.sctlr) {
+            if !af_ok(&l, plan.sctlr) {
                 self.counters.descriptor_reads += reads;
                 return Err(fault(
                     n,
