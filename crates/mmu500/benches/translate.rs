@@ -7,6 +7,8 @@
 //!   reads 4 descriptors), visited page by page over 8192 pages. With 256 TLB entries and random
 //!   replacement an entry survives 8192 fills with probability (255/256)^8192 ≈ e^-32, so every
 //!   access misses and walks (checked before measuring).
+//! * `walk_only`: the same addresses through `Mmu500::walk_only` (ATS1PR-style: lock, decoded
+//!   regime, the 4-level walk and the PAR value; no TLB lookup or fill, no transaction path).
 //! * `pgtable_iova_to_phys`: the same addresses through `pgtable`'s software walk, for comparison.
 //! * `dma_write_1500`: a 1500-byte packet written through the model into memory.
 
@@ -83,6 +85,21 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % PAGES;
             black_box(s.translate(SID, IOVA + i * 0x1000, Access::Read))
+        })
+    });
+    // The walk alone: bank 0, no TLB lookup or fill, no transaction path (lock + decoded
+    // regime + 4-level walk + PAR build). Checked against pgtable first.
+    for i in 0..PAGES {
+        let va = IOVA + i * 0x1000;
+        let par = s.walk_only(0, va, Access::Read);
+        assert_eq!(par & 1, 0, "walk_only must translate");
+        assert_eq!(par & regs::par::PA_MASK, pt.iova_to_phys(va));
+    }
+    let mut w = 0u64;
+    c.bench_function("walk_only", |b| {
+        b.iter(|| {
+            w = (w + 1) % PAGES;
+            black_box(s.walk_only(0, black_box(IOVA + w * 0x1000), Access::Read))
         })
     });
     let mut j = 0u64;

@@ -150,6 +150,15 @@ impl Mmu500 {
         self.state.lock().counters.clone()
     }
 
+    /// A privileged ATS1PR/ATS1PW-style translation through context bank `cb`, returned as a
+    /// PAR value without touching any register: walks afresh with no TLB lookup or fill and
+    /// records no fault. For benchmarks that compare the model's walk with a software walk.
+    #[doc(hidden)]
+    pub fn walk_only(&self, cb: usize, va: u64, access: Access) -> u64 {
+        let mut s = self.state.lock();
+        xlate::ats(&mut s, &self.cfg, &self.mem, cb, va, access)
+    }
+
     /// Live TLB entries.
     pub fn tlb_entries(&self) -> usize {
         self.state.lock().tlb.len()

@@ -204,29 +204,48 @@ impl Tlb {
         None
     }
 
-    /// Cache `e`, evicting a pseudo-randomly chosen way of its set when the set is full.
+    /// Cache `e`, evicting a pseudo-randomly chosen way of its set when the set is full. One
+    /// pass over the set finds the same entry or a free way; the generator only runs when
+    /// neither exists.
+    #[inline]
     pub fn insert(&mut self, e: Entry) {
         let vpn = e.va_base >> e.shift;
         let si = self.set_of(e.tag, e.shift, vpn);
         let ways = self.ways;
-        let victim_rand = (self.next_random() % ways as u64) as usize;
-        let Some(set) = self.sets.get_mut(si) else {
+        let Some(set) = self.sets.get(si) else {
             return;
         };
-        let same = set.iter().take(ways).position(|w| {
-            w.is_some_and(|w| w.tag == e.tag && w.shift == e.shift && w.va_base >> w.shift == vpn)
-        });
-        let way = same
-            .or_else(|| set.iter().take(ways).position(|w| w.is_none()))
-            .unwrap_or(victim_rand);
-        let Some(slot) = set.get_mut(way) else { return };
-        if let Some(old) = slot.take() {
+        let mut free = None;
+        let mut same = None;
+        for (i, w) in set.iter().take(ways).enumerate() {
+            match w {
+                None => {
+                    if free.is_none() {
+                        free = Some(i);
+                    }
+                }
+                Some(w) => {
+                    if w.tag == e.tag && w.shift == e.shift && w.va_base >> w.shift == vpn {
+                        same = Some(i);
+                        break;
+                    }
+                }
+            }
+        }
+        let way = match same.or(free) {
+            Some(w) => w,
+            None => (self.next_random() % ways as u64) as usize,
+        };
+        let Some(slot) = self.sets.get_mut(si).and_then(|s| s.get_mut(way)) else {
+            return;
+        };
+        let old = slot.replace(e);
+        if let Some(old) = old {
             self.live -= 1;
             if let Some(c) = self.by_shift.get_mut(old.shift as usize) {
                 *c = c.saturating_sub(1);
             }
         }
-        *slot = Some(e);
         self.live += 1;
         if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
             *c += 1;
