@@ -14,11 +14,12 @@
 //! the mapping does not own, e.g. through a stale TLB entry).
 
 use crate::dmesg::seed;
+use crate::ownership::{self, Evidence, OwnershipMap};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::{DmaError as BusError, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Descriptor bytes: DMA address (8), length (2), flags (2), sequence number (4), pad (0).
 const DESC_SIZE: u64 = 16;
@@ -118,8 +119,6 @@ pub struct NicStats {
     pub dma_api_errors: u64,
 }
 
-const STRAY_ADDRS_KEPT: usize = 8;
-
 struct TxSlot {
     dma: u64,
     pa: u64,
@@ -164,12 +163,8 @@ pub struct Enetc {
     drv: Mutex<Driver>,
     hw: Mutex<Hw>,
     /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
-    owned: Mutex<BTreeMap<u64, u64>>,
+    owned: OwnershipMap,
     stats: Mutex<NicStats>,
-}
-
-fn page(a: u64) -> u64 {
-    a & !(FRAME_SIZE - 1)
 }
 
 /// Payload of echo request `seq`: recognisable bytes, so a lost or misdirected write shows.
@@ -195,14 +190,14 @@ impl Enetc {
         let ring_bytes = cfg.ring_size as u64 * DESC_SIZE;
         let tx_ring = core.dma_alloc_coherent(dev, ring_bytes)?;
         let rx_ring = core.dma_alloc_coherent(dev, ring_bytes)?;
-        let mut owned = BTreeMap::new();
-        owned.insert(page(tx_ring.1), page(tx_ring.0));
-        owned.insert(page(rx_ring.1), page(rx_ring.0));
+        let owned = OwnershipMap::default();
+        owned.insert(tx_ring.1, tx_ring.0);
+        owned.insert(rx_ring.1, rx_ring.0);
         let mut rx = Vec::with_capacity(cfg.ring_size);
         for slot in 0..cfg.ring_size {
             let pa = kmem.alloc(FRAME_SIZE)?;
             let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
-            owned.insert(page(dma), page(pa));
+            owned.insert(dma, pa);
             let d = rx_ring.0 + slot as u64 * DESC_SIZE;
             write_desc(&mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
             rx.push(RxSlot { dma, pa });
@@ -224,7 +219,7 @@ impl Enetc {
                 flood_left: flood,
                 seq: 0,
             }),
-            owned: Mutex::new(owned),
+            owned,
             stats: Mutex::new(NicStats::default()),
             cfg,
             dev,
@@ -308,7 +303,7 @@ impl Enetc {
                 };
             }
         };
-        self.owned.lock().insert(page(dma), page(pa));
+        self.owned.insert(dma, pa);
         let d = self.tx_ring.0 + slot as u64 * DESC_SIZE;
         write_desc(&self.mem, d, dma, len as u16, FLAG_READY, 0);
         {
@@ -344,7 +339,7 @@ impl Enetc {
             };
             let Some(t) = info else { break };
             // The driver gives up ownership before unmapping: DMA after this point is foreign.
-            self.owned.lock().remove(&page(t.dma));
+            self.owned.remove(t.dma);
             let r = self
                 .core
                 .dma_unmap_page(self.dev, t.dma, t.len, DmaDirection::ToDevice);
@@ -491,33 +486,19 @@ impl Enetc {
 
     /// Check every chunk of a transaction against the ownership map and count what happened.
     fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
-        let (translations, ok): (Vec<Translation>, bool) = match r {
-            Ok(t) => (t, true),
-            Err(BusError::Fault { .. }) => {
-                self.stats.lock().blocked += 1;
-                return false;
-            }
-            Err(BusError::Bus { translation, .. }) => (vec![translation], false),
-            Err(_) => return false,
-        };
-        let owned = self.owned.lock().get(&page(iova)).copied();
+        let mut ev = Evidence::default();
+        let ok = ownership::account(&self.owned, iova, write, r, &mut ev);
         let mut st = self.stats.lock();
-        for t in translations {
-            if Some(page(t.pa())) == owned {
-                continue;
-            }
-            match (t, write) {
-                (Translation::Bypass { pa, .. }, true) => {
-                    st.stray_writes += 1;
-                    if st.stray_write_addrs.len() < STRAY_ADDRS_KEPT {
-                        st.stray_write_addrs.push(pa);
-                    }
-                }
-                (Translation::Bypass { .. }, false) => st.stray_reads += 1,
-                (Translation::Translated { .. }, true) => st.foreign_writes += 1,
-                (Translation::Translated { .. }, false) => st.foreign_reads += 1,
+        st.blocked += ev.blocked;
+        st.stray_writes += ev.stray_writes;
+        st.stray_reads += ev.stray_reads;
+        for a in ev.stray_write_addrs {
+            if st.stray_write_addrs.len() < ownership::STRAY_ADDRS_KEPT {
+                st.stray_write_addrs.push(a);
             }
         }
+        st.foreign_writes += ev.foreign_writes;
+        st.foreign_reads += ev.foreign_reads;
         ok
     }
 }

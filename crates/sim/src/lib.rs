@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 pub mod board;
+pub mod dma_engine;
 pub mod dmesg;
 pub mod drivers;
 pub mod enetc;
@@ -44,6 +45,7 @@ pub mod error;
 pub mod fdt;
 pub mod kbox;
 pub mod kernel;
+mod ownership;
 pub mod report;
 pub mod scenario;
 

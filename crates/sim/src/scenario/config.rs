@@ -83,6 +83,9 @@ pub struct RebootConfig {
     pub nic: EnetcConfig,
     /// Upper bound of loop iterations of each network actor.
     pub max_actor_steps: u32,
+    /// Masters (device names, `3200000.sata`) whose generic DMA engine runs traffic during the
+    /// run, one actor each; empty: they stay idle.
+    pub traffic: Vec<String>,
 }
 
 impl RebootConfig {
@@ -96,6 +99,7 @@ impl RebootConfig {
             timestamps: true,
             nic: EnetcConfig::default(),
             max_actor_steps: 48,
+            traffic: Vec::new(),
         }
     }
 }

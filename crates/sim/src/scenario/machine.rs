@@ -3,6 +3,7 @@
 
 use super::timeline::{Lane, Timeline, TracedLog};
 use super::{KernelBehaviour, RebootConfig};
+use crate::dma_engine::{DmaEngine, EngineConfig, EngineStats};
 use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
 use crate::enetc::{Crash, Enetc, NicStats};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
@@ -27,6 +28,16 @@ pub enum ScenarioError {
     #[error("board has no ENETC (fsl_enetc) master behind an SMMU: nothing to flood")]
     /// No ENETC behind an SMMU.
     NoNic,
+    #[error(
+        "no master named '{name}' with a traffic-capable driver on this board (known: {known})"
+    )]
+    /// A `traffic` name is not a master whose driver can run the generic DMA engine.
+    UnknownTraffic {
+        /// The name asked for.
+        name: String,
+        /// The masters that can, comma-separated.
+        known: String,
+    },
     #[error("simulated memory: {0}")]
     /// Simulated memory could not be laid out.
     Memory(String),
@@ -47,6 +58,7 @@ pub enum ScenarioError {
 const NS_PER_MMIO: u64 = 120;
 pub(super) const NS_PER_NIC_STEP: u64 = 1_500;
 pub(super) const NS_PER_POLL: u64 = 4_000;
+pub(super) const NS_PER_ENGINE_STEP: u64 = 2_000;
 /// Uptime at which `reboot -f` is typed.
 pub(super) const REBOOT_AT_NS: u64 = 42_000_000_000;
 
@@ -176,13 +188,61 @@ impl Driver for EnetcDriver {
     // fsl_enetc has no .shutdown: that is the point.
 }
 
+/// Builds a generic DMA engine at its driver's probe time.
+type MakeEngine =
+    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<DmaEngine>, KernelError> + Send + Sync>;
+
+/// The driver of a master that runs generic traffic: its `.shutdown` (where the board's driver
+/// has one) stops the engine.
+struct EngineDriver {
+    name: String,
+    has_shutdown: bool,
+    make: MakeEngine,
+    engine: Mutex<Option<Arc<DmaEngine>>>,
+}
+
+impl Driver for EngineDriver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        *self.engine.lock() = Some((self.make)(k, dev)?);
+        Ok(())
+    }
+    fn has_shutdown(&self) -> bool {
+        self.has_shutdown
+    }
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+        if let Some(e) = self.engine.lock().as_ref() {
+            e.stop();
+        }
+    }
+    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+        if let Some(e) = self.engine.lock().as_ref() {
+            e.stop();
+        }
+    }
+}
+
+/// A master running generic traffic.
+pub(super) struct EngineSlot {
+    pub(super) engine: Arc<DmaEngine>,
+    /// Its device in the kernel.
+    pub(super) dev: DeviceId,
+    /// PCI functions need bus mastering to issue DMA.
+    pub(super) pci: bool,
+}
+
 /// Machine pieces the actors share.
 pub(super) struct Machine {
     pub(super) kernel: Arc<Kernel>,
     pub(super) log: Arc<Dmesg>,
-    pub(super) nic: Arc<Enetc>,
+    /// The flooded NIC, when the board has an ENETC behind an SMMU.
+    pub(super) nic: Option<Arc<Enetc>>,
     /// The NIC's device in the kernel (bus mastering is checked before each DMA).
-    pub(super) nic_dev: DeviceId,
+    pub(super) nic_dev: Option<DeviceId>,
+    /// The generic DMA engines asked for, in [`RebootConfig::traffic`] order.
+    pub(super) engines: Vec<EngineSlot>,
     pub(super) hardware_name: String,
     pub(super) trigger_done: AtomicBool,
     /// The oops, once the NIC driver crashed the kernel.
@@ -219,7 +279,8 @@ impl Machine {
 
     /// Timeline entries for what the NIC's counters say just happened.
     pub(super) fn nic_events(&self, lane: Lane, before: &NicStats) {
-        let a = self.nic.stats();
+        let Some(nic) = &self.nic else { return };
+        let a = nic.stats();
         let note = |n: u64, what: &str| {
             if n > 0 {
                 let text = if n == 1 {
@@ -283,6 +344,63 @@ impl Machine {
                     "stray read (untranslated)",
                 );
             }
+        }
+    }
+
+    /// Timeline entries for what engine `i`'s counters say just happened.
+    pub(super) fn engine_events(&self, i: usize, before: &EngineStats) {
+        let Some(slot) = self.engines.get(i) else {
+            return;
+        };
+        let a = slot.engine.stats();
+        let who = &slot.engine.config().device;
+        let note = |n: u64, what: &str| {
+            if n > 0 {
+                let text = if n == 1 {
+                    format!("{who}: {what}")
+                } else {
+                    format!("{who}: {what} ×{n}")
+                };
+                self.timeline.push(Lane::NicDma, text);
+            }
+        };
+        note(a.submitted - before.submitted, "buffer mapped");
+        note(a.writes_done - before.writes_done, "DMA write done");
+        note(a.reads_done - before.reads_done, "DMA read done");
+        note(a.completed - before.completed, "buffer unmapped");
+        note(
+            a.blocked - before.blocked,
+            "transaction blocked by the SMMU",
+        );
+        note(
+            a.foreign_writes + a.foreign_reads - before.foreign_writes - before.foreign_reads,
+            "FOREIGN DMA: translated outside its mapping",
+        );
+        for addr in a
+            .stray_write_addrs
+            .iter()
+            .skip(before.stray_write_addrs.len())
+        {
+            self.timeline.push(
+                Lane::NicDma,
+                format!("{who}: STRAY write to {addr:#x} (untranslated)"),
+            );
+        }
+        note(
+            a.stray_reads - before.stray_reads,
+            "stray read (untranslated)",
+        );
+        note(
+            a.lost_writes - before.lost_writes,
+            "received data missing (lost write)",
+        );
+        note(
+            a.dma_api_errors - before.dma_api_errors,
+            "DMA API refused the call",
+        );
+        if a.stopped && !before.stopped {
+            self.timeline
+                .push(Lane::NicDma, format!("{who}: stopped by its .shutdown"));
         }
     }
 
@@ -446,87 +564,193 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     });
     kernel.set_dma_configure(dma_cfg.clone());
 
-    // The flooded NIC: the first fsl_enetc function with a known TBU.
-    let nic_idx = board
-        .masters
-        .iter()
-        .position(|m| m.driver.as_deref() == Some("fsl_enetc") && m.attached)
-        .ok_or(ScenarioError::NoNic)?;
-    let nic_master = &board.masters[nic_idx];
-    let mut nic_cfg = cfg.nic.clone();
-    if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
-        nic_cfg.stream_id = u32::from(w);
-    }
-    let nic_model = models
-        .get(
-            smmu_devs
-                .iter()
-                .take(nic_master.smmu)
-                .filter(|d| d.is_some())
-                .count(),
-        )
-        .cloned()
-        .ok_or(ScenarioError::NoNic)?;
-    let enetc_drv = Arc::new(EnetcDriver {
-        make: {
-            let (dma_cfg, core, mem, kmem) =
-                (dma_cfg.clone(), core.clone(), mem.clone(), kmem.clone());
-            Box::new(move |k: &Kernel, dev: DeviceId| {
-                let id = dma_cfg.iommu_ids.lock().get(&dev).copied().ok_or_else(|| {
+    // The model a master's transactions go through: its SMMU among the modelled ones.
+    let model_of = |m: &crate::Master| {
+        models
+            .get(
+                smmu_devs
+                    .iter()
+                    .take(m.smmu)
+                    .filter(|d| d.is_some())
+                    .count(),
+            )
+            .cloned()
+    };
+    let iommu_id =
+        {
+            let dma_cfg = dma_cfg.clone();
+            move |k: &Kernel, dev: DeviceId| {
+                dma_cfg.iommu_ids.lock().get(&dev).copied().ok_or_else(|| {
                     KernelError::ProbeFailed {
                         dev: k.device_name(dev),
                         reason: "no IOMMU device".into(),
                     }
-                })?;
-                Enetc::probe(
-                    nic_cfg.clone(),
-                    id,
-                    core.clone(),
-                    nic_model.clone(),
-                    mem.clone(),
-                    kmem.clone(),
-                )
-                .map_err(|e| KernelError::ProbeFailed {
-                    dev: k.device_name(dev),
-                    reason: e.to_string(),
                 })
+            }
+        };
+
+    // The flooded NIC, if the board has one: the first fsl_enetc function behind an SMMU.
+    let nic_idx = board
+        .masters
+        .iter()
+        .position(|m| m.driver.as_deref() == Some("fsl_enetc") && m.attached)
+        .filter(|&i| board.masters.get(i).and_then(model_of).is_some());
+    let enetc_drv = match nic_idx.and_then(|i| board.masters.get(i)) {
+        None => None,
+        Some(nic_master) => {
+            let mut nic_cfg = cfg.nic.clone();
+            if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
+                nic_cfg.stream_id = u32::from(w);
+            }
+            let nic_model = model_of(nic_master).ok_or(ScenarioError::NoNic)?;
+            let (core, mem, kmem, iommu_id) =
+                (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
+            Some(Arc::new(EnetcDriver {
+                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                    let id = iommu_id(k, dev)?;
+                    Enetc::probe(
+                        nic_cfg.clone(),
+                        id,
+                        core.clone(),
+                        nic_model.clone(),
+                        mem.clone(),
+                        kmem.clone(),
+                    )
+                    .map_err(|e| KernelError::ProbeFailed {
+                        dev: k.device_name(dev),
+                        reason: e.to_string(),
+                    })
+                }),
+                nic: Mutex::new(None),
+            }))
+        }
+    };
+
+    // The generic DMA engines asked for: masters behind a modelled SMMU whose driver binds.
+    let capable: Vec<usize> = (0..board.masters.len())
+        .filter(|&i| Some(i) != nic_idx)
+        .filter(|&i| {
+            board.masters.get(i).is_some_and(|m| {
+                m.attached
+                    && m.probes
+                    && m.driver.is_some()
+                    && !m.ids.is_empty()
+                    && model_of(m).is_some()
             })
-        },
-        nic: Mutex::new(None),
-    });
+        })
+        .collect();
+    let mut engine_drvs: BTreeMap<usize, Arc<EngineDriver>> = BTreeMap::new();
+    let mut engine_order = Vec::new();
+    for name in &cfg.traffic {
+        let found = capable
+            .iter()
+            .copied()
+            .find(|&i| board.masters.get(i).is_some_and(|m| &m.name == name));
+        let (Some(i), false) = (found, engine_order.contains(&found)) else {
+            return Err(ScenarioError::UnknownTraffic {
+                name: name.clone(),
+                known: capable
+                    .iter()
+                    .filter_map(|&i| board.masters.get(i).map(|m| m.name.clone()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        };
+        let Some(m) = board.masters.get(i) else {
+            continue;
+        };
+        let Some(model) = model_of(m) else { continue };
+        let driver = m.driver.clone().unwrap_or_default();
+        let stream_id = m
+            .wire_ids()
+            .and_then(|w| w.first().copied())
+            .or_else(|| m.ids.first().map(|id| id.sid))
+            .map(u32::from)
+            .unwrap_or(0);
+        let ecfg = EngineConfig {
+            device: m.name.clone(),
+            driver: driver.clone(),
+            stream_id,
+        };
+        let (core, mem, kmem, iommu_id) =
+            (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
+        engine_drvs.insert(
+            i,
+            Arc::new(EngineDriver {
+                name: driver,
+                has_shutdown: m.has_shutdown,
+                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                    let id = iommu_id(k, dev)?;
+                    Ok(DmaEngine::new(
+                        ecfg.clone(),
+                        id,
+                        core.clone(),
+                        model.clone(),
+                        mem.clone(),
+                        kmem.clone(),
+                    ))
+                }),
+                engine: Mutex::new(None),
+            }),
+        );
+        engine_order.push(Some(i));
+    }
+
     for i in board.probe_order() {
         let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
             continue;
         };
-        let drv: Arc<dyn Driver> = if i == nic_idx {
-            enetc_drv.clone()
-        } else {
-            Arc::new(GenericDriver {
+        let drv: Arc<dyn Driver> = match (&enetc_drv, engine_drvs.get(&i)) {
+            (Some(e), _) if Some(i) == nic_idx => e.clone(),
+            (_, Some(e)) => e.clone(),
+            _ => Arc::new(GenericDriver {
                 name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
                 has_shutdown: m.has_shutdown,
                 binds: m.driver.is_some(),
-            })
+            }),
         };
         if kernel.driver_attach(d, drv).is_ok() && m.bus == Bus::Pci {
             kernel.set_bus_master(d, true);
         }
     }
-    let nic = enetc_drv
-        .nic
-        .lock()
-        .clone()
-        .ok_or_else(|| ScenarioError::Boot("fsl_enetc did not probe".into()))?;
+    let nic = match &enetc_drv {
+        None => None,
+        Some(e) => Some(
+            e.nic
+                .lock()
+                .clone()
+                .ok_or_else(|| ScenarioError::Boot("fsl_enetc did not probe".into()))?,
+        ),
+    };
+    let nic_dev = nic_idx.and_then(|i| booted.masters.get(i).copied());
+    let mut engines = Vec::new();
+    for i in engine_order.into_iter().flatten() {
+        let (Some(m), Some(drv), Some(&dev)) = (
+            board.masters.get(i),
+            engine_drvs.get(&i),
+            booted.masters.get(i),
+        ) else {
+            continue;
+        };
+        let engine = drv
+            .engine
+            .lock()
+            .clone()
+            .ok_or_else(|| ScenarioError::Boot(format!("{} did not probe", m.name)))?;
+        engines.push(EngineSlot {
+            engine,
+            dev,
+            pci: m.bus == Bus::Pci,
+        });
+    }
     Ok(Machine {
         kernel,
         log,
         nic,
         hardware_name: board.hardware_name(),
         trigger_done: AtomicBool::new(false),
-        nic_dev: booted
-            .masters
-            .get(nic_idx)
-            .copied()
-            .ok_or(ScenarioError::NoNic)?,
+        nic_dev,
+        engines,
         crash: Mutex::new(None),
         pending_irqs,
         drivers,
@@ -541,7 +765,13 @@ fn model_config(desc: &crate::SmmuDesc) -> mmu500::Config {
         "arm,mmu-500" => mmu500::Config::mmu500_ls1028a(),
         _ => mmu500::Config::smmuv2_generic(),
     };
-    // The register window must match the node's reg size where the preset allows it.
-    let _ = &mut c;
+    // The implementation has as many context banks as the node wires context interrupts (an
+    // MMU-500 with fewer banks than the preset's, like i.MX8QM's 32): arm-smmu refuses a
+    // model with more banks than interrupts.
+    if desc.context_irqs > 0 && desc.context_irqs < c.num_cb {
+        c.num_cb = desc.context_irqs;
+        c.num_s2cb = c.num_s2cb.min(c.num_cb);
+        c.num_context_irqs = c.num_context_irqs.min(c.num_cb);
+    }
     c
 }

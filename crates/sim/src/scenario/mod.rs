@@ -7,6 +7,7 @@
 //! model walks them. The log comes from those components as they do the work. The scenario only
 //! builds the machine, starts the actors and reads the evidence into a [`Verdict`].
 
+use crate::dma_engine::EngineStats;
 use crate::enetc::{NicStats, TxContext, MLD_LEN};
 use klog::Printk;
 use smmu_sync::atomic::Ordering;
@@ -24,7 +25,7 @@ pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};
 pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};
 
-use machine::{boot, Machine, NS_PER_NIC_STEP, NS_PER_POLL, REBOOT_AT_NS};
+use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, NS_PER_POLL, REBOOT_AT_NS};
 
 /// Run the scenario once. Call inside an explorer execution for controlled interleavings; the
 /// same code runs on std threads otherwise.
@@ -50,13 +51,17 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                 if m.stop() {
                     break;
                 }
-                let before = m.nic.stats();
+                // Without a NIC, CPU 0 only takes the SMMU's interrupts.
+                let Some(nic) = &m.nic else {
+                    thread::yield_now();
+                    continue;
+                };
+                let before = nic.stats();
                 let r = if i % 4 == 3 {
-                    m.nic
-                        .start_xmit(TxContext::MldWork, &[0x33; MLD_LEN])
+                    nic.start_xmit(TxContext::MldWork, &[0x33; MLD_LEN])
                         .map(|_| 0)
                 } else {
-                    m.nic.poll(4)
+                    nic.poll(4)
                 };
                 m.nic_events(Lane::NetCpu, &before);
                 if let Err(crash) = r {
@@ -73,15 +78,18 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         let m = m.clone();
         let max = cfg.max_actor_steps;
         thread::spawn(move || {
+            let (Some(nic), Some(nic_dev)) = (m.nic.clone(), m.nic_dev) else {
+                return;
+            };
             for _ in 0..max {
                 if m.stop() {
                     break;
                 }
                 m.log.advance_ns(NS_PER_NIC_STEP);
-                let before = m.nic.stats();
+                let before = nic.stats();
                 // A function whose bus mastering was cleared (kexec) cannot issue DMA.
-                if m.kernel.bus_master(m.nic_dev) {
-                    m.nic.hw_step();
+                if m.kernel.bus_master(nic_dev) {
+                    nic.hw_step();
                 }
                 m.nic_events(Lane::NicDma, &before);
                 // The next packet arrives later.
@@ -90,10 +98,52 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         })
     };
 
-    // CPU 1: wait for the flood to be under way (bounded: a schedule may starve the network),
-    // then the trigger.
+    // The generic DMA engines asked for, one actor each (after the network's, so their task
+    // ids follow and the existing ones stay put).
+    let engines: Vec<_> = (0..m.engines.len())
+        .map(|i| {
+            let m = m.clone();
+            let max = cfg.max_actor_steps;
+            thread::spawn(move || {
+                let Some(slot) = m.engines.get(i) else {
+                    return;
+                };
+                for _ in 0..max {
+                    if m.stop() || slot.engine.stopped() {
+                        break;
+                    }
+                    m.log.advance_ns(NS_PER_ENGINE_STEP);
+                    let before = slot.engine.stats();
+                    let r = if !slot.pci || m.kernel.bus_master(slot.dev) {
+                        slot.engine.step()
+                    } else {
+                        Ok(false)
+                    };
+                    m.engine_events(i, &before);
+                    if let Err(crash) = r {
+                        m.report_crash(*crash);
+                        break;
+                    }
+                    thread::yield_now();
+                }
+                let before = slot.engine.stats();
+                m.engine_events(
+                    i,
+                    &EngineStats {
+                        stopped: false,
+                        ..before
+                    },
+                );
+            })
+        })
+        .collect();
+
+    // CPU 1: wait for the traffic to be under way (bounded: a schedule may starve it), then
+    // the trigger.
     for _ in 0..cfg.max_actor_steps {
-        if m.nic.stats().rx_delivered >= 2 {
+        let nic_ok = m.nic.as_ref().is_none_or(|n| n.stats().rx_delivered >= 2);
+        let engines_ok = m.engines.iter().all(|e| e.engine.stats().completed >= 1);
+        if nic_ok && engines_ok {
             break;
         }
         thread::yield_now();
@@ -128,6 +178,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     m.trigger_done.store(true, Ordering::SeqCst);
     let _ = cpu0.join();
     let _ = nic.join();
+    for e in engines {
+        let _ = e.join();
+    }
 
     let verdict = verdict(
         cfg,
@@ -144,7 +197,22 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
 }
 
 fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -> Verdict {
-    let s: NicStats = m.nic.stats();
+    let mut s: NicStats = m.nic.as_ref().map(|n| n.stats()).unwrap_or_default();
+    // The generic engines' evidence counts as the NIC's.
+    for e in &m.engines {
+        let a = e.engine.stats();
+        s.stray_writes += a.stray_writes;
+        s.stray_reads += a.stray_reads;
+        for addr in a.stray_write_addrs {
+            if s.stray_write_addrs.len() < 8 {
+                s.stray_write_addrs.push(addr);
+            }
+        }
+        s.foreign_writes += a.foreign_writes;
+        s.foreign_reads += a.foreign_reads;
+        s.lost_writes += a.lost_writes;
+        s.blocked += a.blocked;
+    }
     let lines = m.log.lines();
     let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count() as u64;
     let symbol = |frame: Option<&String>| {

@@ -32,7 +32,7 @@ impl Lane {
         match self {
             Lane::ShutdownCpu => "CPU 1: shutdown",
             Lane::NetCpu => "CPU 0: transmit, NAPI, IRQs",
-            Lane::NicDma => "NIC DMA engine",
+            Lane::NicDma => "DMA engines (NIC, generic masters)",
             Lane::SmmuFaults => "SMMU faults",
         }
     }
@@ -72,7 +72,8 @@ impl Timeline {
     fn lane_of_current_task() -> Lane {
         match smmu_sync::current_task() {
             Some(1) => Lane::NetCpu,
-            Some(2) => Lane::NicDma,
+            // The NIC's engine, then the generic DMA engines.
+            Some(n) if n >= 2 => Lane::NicDma,
             _ => Lane::ShutdownCpu,
         }
     }

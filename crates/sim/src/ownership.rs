@@ -1,0 +1,93 @@
+//! The DMA masters' ownership evidence, shared by the ENETC and the generic DMA engine: which
+//! physical page each DMA page was mapped to by the driver, and the classification of every
+//! chunk of a transaction against it (stray: bypassed translation; foreign: translated
+//! somewhere the mapping does not own).
+
+use mmu500::{DmaError as BusError, Translation};
+use physmem::FRAME_SIZE;
+use smmu_sync::Mutex;
+use std::collections::BTreeMap;
+
+/// How many stray write addresses a master keeps for the verdict.
+pub(crate) const STRAY_ADDRS_KEPT: usize = 8;
+
+/// The page containing `a`.
+pub(crate) fn page(a: u64) -> u64 {
+    a & !(FRAME_SIZE - 1)
+}
+
+/// DMA page → physical page, as the driver mapped it.
+#[derive(Default)]
+pub(crate) struct OwnershipMap(Mutex<BTreeMap<u64, u64>>);
+
+impl OwnershipMap {
+    /// The driver mapped the page of `dma` to the page of `pa`.
+    pub(crate) fn insert(&self, dma: u64, pa: u64) {
+        self.0.lock().insert(page(dma), page(pa));
+    }
+
+    /// The driver gave up the page of `dma` (before unmapping it).
+    pub(crate) fn remove(&self, dma: u64) {
+        self.0.lock().remove(&page(dma));
+    }
+
+    /// The physical page the page of `iova` is owned as, if any.
+    pub(crate) fn get(&self, iova: u64) -> Option<u64> {
+        self.0.lock().get(&page(iova)).copied()
+    }
+}
+
+/// Counters every DMA master keeps about where its transactions went.
+#[derive(Debug, Default)]
+pub(crate) struct Evidence {
+    /// Transactions the SMMU terminated with a fault.
+    pub(crate) blocked: u64,
+    /// Writes that bypassed translation.
+    pub(crate) stray_writes: u64,
+    /// Reads that bypassed translation.
+    pub(crate) stray_reads: u64,
+    /// The first few physical addresses stray writes landed at.
+    pub(crate) stray_write_addrs: Vec<u64>,
+    /// Translated writes outside the mapping.
+    pub(crate) foreign_writes: u64,
+    /// Translated reads outside the mapping.
+    pub(crate) foreign_reads: u64,
+}
+
+/// Classify one transaction at `iova` (its result `r`) against `owned` and count it into `ev`.
+/// Returns whether the transaction completed.
+pub(crate) fn account(
+    owned: &OwnershipMap,
+    iova: u64,
+    write: bool,
+    r: Result<Vec<Translation>, BusError>,
+    ev: &mut Evidence,
+) -> bool {
+    let (translations, ok): (Vec<Translation>, bool) = match r {
+        Ok(t) => (t, true),
+        Err(BusError::Fault { .. }) => {
+            ev.blocked += 1;
+            return false;
+        }
+        Err(BusError::Bus { translation, .. }) => (vec![translation], false),
+        Err(_) => return false,
+    };
+    let own = owned.get(iova);
+    for t in translations {
+        if Some(page(t.pa())) == own {
+            continue;
+        }
+        match (t, write) {
+            (Translation::Bypass { pa, .. }, true) => {
+                ev.stray_writes += 1;
+                if ev.stray_write_addrs.len() < STRAY_ADDRS_KEPT {
+                    ev.stray_write_addrs.push(pa);
+                }
+            }
+            (Translation::Bypass { .. }, false) => ev.stray_reads += 1,
+            (Translation::Translated { .. }, true) => ev.foreign_writes += 1,
+            (Translation::Translated { .. }, false) => ev.foreign_reads += 1,
+        }
+    }
+    ok
+}
