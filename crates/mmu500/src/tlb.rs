@@ -234,7 +234,8 @@ impl Tlb {
         }
         let way = match same.or(free) {
             Some(w) => w,
-            None => (self.next_random() % ways as u64) as usize,
+            // Multiply-shift range reduction: no division on the fill path (`ways` <= 4).
+            None => ((self.next_random() >> 32).wrapping_mul(ways as u64) >> 32) as usize,
         };
         let Some(slot) = self.sets.get_mut(si).and_then(|s| s.get_mut(way)) else {
             return;

@@ -537,23 +537,22 @@ impl State {
         };
         // The bank's decoded regime, rebuilt only after a register write (any write bumps
         // `gen`); TLB contents are separate and only change on a fill or a TLBI.
-        let regime = match self.decoded.get(n) {
-            Some(&(g, r)) if g == self.gen => r,
-            _ => {
-                let r = self.decode_regime(cfg, n);
-                if self.decoded.len() < self.banks.len() {
-                    self.decoded.resize(self.banks.len(), (0, Regime::Flat));
-                }
-                if let Some(slot) = self.decoded.get_mut(n) {
-                    *slot = (self.gen, r);
-                }
-                r
+        if !matches!(self.decoded.get(n), Some(&(g, _)) if g == self.gen) {
+            let r = self.decode_regime(cfg, n);
+            if self.decoded.len() < self.banks.len() {
+                self.decoded.resize(self.banks.len(), (0, Regime::Flat));
             }
-        };
-        let plan = match regime {
-            Regime::Flat => return Ok(flat),
-            Regime::Fails(e) => return Err(e),
-            Regime::Translate(p) => p,
+            if let Some(slot) = self.decoded.get_mut(n) {
+                *slot = (self.gen, r);
+            }
+        }
+        // Borrowed, not copied: the plan is a few hundred bytes.
+        let plan = match self.decoded.get(n) {
+            Some((_, Regime::Translate(p))) => p,
+            Some((_, Regime::Flat)) => return Ok(flat),
+            Some((_, Regime::Fails(e))) => return Err(*e),
+            // No such bank (the same fault `decode_regime` gives it).
+            None => return Err(fault(n, ContextFaultKind::Translation, 0, 1, 2)),
         };
         let (s1, s2, vmid) = (plan.s1, plan.s2, plan.vmid);
         // Stage-1 setup for this address (needed for the ASID tag before looking in the TLB).
