@@ -194,3 +194,33 @@ fn capacity_is_finite_and_replacement_deterministic() {
         "a 64-page working set cannot fit 8 entries"
     );
 }
+
+#[test]
+fn register_writes_reach_the_next_walk_while_cached_entries_stay_stale() {
+    // The model caches each bank's decoded registers; that cache must follow every register
+    // write, while TLB entries follow only TLBIs.
+    let (r, _pt) = s1_rig(3);
+    let b = cbo(&r.smmu, 0);
+    assert_eq!(pa(&r, IOVA + 8), (OLD + 8, false));
+    let mut pt2 = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
+    pt2.map_pages(IOVA, NEW, SZ_4K, 2, Prot::READ | Prot::WRITE)
+        .unwrap();
+    // A new table under the same ASID, installed by register writes only (no TLBI).
+    program_from(&r.smmu, 0, &pt2, 3);
+    assert_eq!(
+        pa(&r, IOVA + 8),
+        (OLD + 8, true),
+        "cached entry stays stale"
+    );
+    assert_eq!(
+        pa(&r, IOVA + 0x1008),
+        (NEW + 0x1008, false),
+        "new walk uses new TTBR0"
+    );
+    // Translation switched off: the very next transaction bypasses.
+    r.smmu.write32(b + cb::SCTLR, 0x1066);
+    assert!(matches!(
+        r.smmu.translate(SID, IOVA + 8, Access::Read).unwrap(),
+        Translation::Bypass { pa, .. } if pa == IOVA + 8
+    ));
+}
