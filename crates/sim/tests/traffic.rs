@@ -114,6 +114,21 @@ fn unknown_traffic_name_is_an_error_listing_the_capable_masters() {
     // The flooded ENETC function runs its own engine, not a generic one.
     assert!(!known.split(", ").any(|n| n == "0000:00:00.0"), "{known}");
     assert!(e.to_string().contains("'no-such.dev'"));
+    // A name given twice runs one engine.
+    let o = run(config(
+        KernelBehaviour::Linux62,
+        sim::kbox_a230_ls(),
+        &["3200000.sata", "3200000.sata"],
+    ))
+    .expect("runs");
+    let once = run(config(
+        KernelBehaviour::Linux62,
+        sim::kbox_a230_ls(),
+        &["3200000.sata"],
+    ))
+    .expect("runs");
+    assert_eq!(o.timeline, once.timeline);
+    assert!(!events(&o, "3200000.sata").is_empty());
 }
 
 /// ahci-qoriq has no `.shutdown` (drivers.rs, checked in public sources), so SATA traffic is
