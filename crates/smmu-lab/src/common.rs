@@ -26,6 +26,10 @@ pub struct MachineArgs {
     /// Loop iterations of each network actor (CPU 0 and the NIC engine).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ACTOR_STEPS)]
     pub actor_steps: u32,
+    /// Run a generic DMA engine on this master too (repeatable; a device name such as
+    /// 3200000.sata or 22c0000.dma-controller). Masters are idle otherwise.
+    #[arg(long = "traffic", value_name = "DEVICE")]
+    pub traffic: Vec<String>,
 }
 
 /// Default size of the flood: long enough to span the whole shutdown.
@@ -57,6 +61,7 @@ impl MachineArgs {
         }
         c.nic.flood_packets = self.flood;
         c.max_actor_steps = self.actor_steps;
+        c.traffic = self.traffic.clone();
         Ok(c)
     }
 
@@ -77,6 +82,9 @@ impl MachineArgs {
         }
         if self.actor_steps != DEFAULT_ACTOR_STEPS {
             s.push_str(&format!(" --actor-steps {}", self.actor_steps));
+        }
+        for t in &self.traffic {
+            s.push_str(&format!(" --traffic {}", shell_quote(t)));
         }
         s
     }

@@ -153,6 +153,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 no_timestamps: args.machine.no_timestamps,
                 flood: args.machine.flood,
                 actor_steps: args.machine.actor_steps,
+                traffic: args.machine.traffic.clone(),
                 properties: scn
                     .properties
                     .iter()

@@ -32,6 +32,9 @@ pub struct ReplayFile {
     pub no_timestamps: bool,
     pub flood: u32,
     pub actor_steps: u32,
+    /// Masters running generic DMA traffic (absent in files from before the option).
+    #[serde(default)]
+    pub traffic: Vec<String>,
     pub properties: Vec<String>,
 }
 
@@ -58,6 +61,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             no_timestamps: f.no_timestamps,
             flood: f.flood,
             actor_steps: f.actor_steps,
+            traffic: f.traffic,
         };
         (f.token, m, props)
     } else if args.token.ends_with(".json") || args.token.contains('/') {

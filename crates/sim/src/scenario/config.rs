@@ -180,7 +180,15 @@ impl KernelParams {
 
 /// `kstrtobool`, as the iommu.strict / iommu.passthrough early parameters use it.
 fn linux_bool(param: &'static str, value: Option<&str>) -> Result<bool, ParamsError> {
-    Ok(arm_smmu::params::parse_bool(param, value)?)
+    // arm-smmu's parser decides like kstrtobool; its error names arm-smmu parameters, so
+    // rephrase it for the core's.
+    arm_smmu::params::parse_bool(param, value).map_err(|_| ParamsError::Bad {
+        param: param.to_string(),
+        why: format!(
+            "invalid value \"{}\" (expected y/n/1/0/on/off)",
+            value.unwrap_or("")
+        ),
+    })
 }
 
 impl Trigger {
