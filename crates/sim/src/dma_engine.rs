@@ -11,7 +11,7 @@
 //! its traffic ends before the SMMU's shutdown; one without keeps going.
 
 use crate::enetc::Crash;
-use crate::ownership::{self, Evidence, OwnershipMap};
+use crate::ownership::{self, DmaEvidence, OwnershipMap};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore};
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
@@ -43,24 +43,14 @@ pub struct EngineStats {
     pub writes_done: u64,
     /// Memory-to-device transfers that completed.
     pub reads_done: u64,
-    /// Transactions the SMMU terminated with a fault.
-    pub blocked: u64,
-    /// Writes that bypassed translation.
-    pub stray_writes: u64,
-    /// Reads that bypassed translation.
-    pub stray_reads: u64,
-    /// The first few physical addresses stray writes landed at.
-    pub stray_write_addrs: Vec<u64>,
-    /// Translated writes outside the mapping.
-    pub foreign_writes: u64,
-    /// Translated reads outside the mapping.
-    pub foreign_reads: u64,
     /// Completed device writes whose data the driver did not find.
     pub lost_writes: u64,
     /// DMA-API calls that failed with a typed error (safe mode).
     pub dma_api_errors: u64,
     /// The driver's `.shutdown` stopped the engine.
     pub stopped: bool,
+    /// Where its transactions went: blocked, stray, foreign.
+    pub bus: DmaEvidence,
 }
 
 /// Where the current job is.
@@ -244,19 +234,10 @@ impl DmaEngine {
             let mut buf = vec![0u8; JOB_LEN as usize];
             self.smmu.dma_read(self.cfg.stream_id, job.dma, &mut buf)
         };
-        let mut ev = Evidence::default();
+        let mut ev = DmaEvidence::default();
         let ok = ownership::account(&self.owned, job.dma, write, r, &mut ev);
         let mut st = self.stats.lock();
-        st.blocked += ev.blocked;
-        st.stray_writes += ev.stray_writes;
-        st.stray_reads += ev.stray_reads;
-        for a in ev.stray_write_addrs {
-            if st.stray_write_addrs.len() < ownership::STRAY_ADDRS_KEPT {
-                st.stray_write_addrs.push(a);
-            }
-        }
-        st.foreign_writes += ev.foreign_writes;
-        st.foreign_reads += ev.foreign_reads;
+        st.bus.merge(&ev);
         if ok {
             if write {
                 st.writes_done += 1;

@@ -14,7 +14,7 @@
 //! the mapping does not own, e.g. through a stale TLB entry).
 
 use crate::dmesg::seed;
-use crate::ownership::{self, Evidence, OwnershipMap};
+use crate::ownership::{self, DmaEvidence, OwnershipMap};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::{DmaError as BusError, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
@@ -100,23 +100,12 @@ pub struct NicStats {
     pub replies: u64,
     /// MLD reports sent.
     pub mld_reports: u64,
-    /// Transactions the SMMU terminated with a fault.
-    pub blocked: u64,
-    /// Transactions that bypassed translation and landed at the DMA address used as a physical
-    /// address (writes and reads).
-    pub stray_writes: u64,
-    /// Reads that bypassed translation.
-    pub stray_reads: u64,
-    /// The first few physical addresses stray writes landed at.
-    pub stray_write_addrs: Vec<u64>,
-    /// Translated transactions that reached a page the mapping does not own.
-    pub foreign_writes: u64,
-    /// Translated reads outside the mapping.
-    pub foreign_reads: u64,
     /// Receive writes the hardware completed but whose data the CPU did not find.
     pub lost_writes: u64,
     /// DMA-API calls that failed with a typed error (safe mode).
     pub dma_api_errors: u64,
+    /// Where its transactions went: blocked, stray, foreign.
+    pub bus: DmaEvidence,
 }
 
 struct TxSlot {
@@ -486,19 +475,10 @@ impl Enetc {
 
     /// Check every chunk of a transaction against the ownership map and count what happened.
     fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
-        let mut ev = Evidence::default();
+        let mut ev = DmaEvidence::default();
         let ok = ownership::account(&self.owned, iova, write, r, &mut ev);
         let mut st = self.stats.lock();
-        st.blocked += ev.blocked;
-        st.stray_writes += ev.stray_writes;
-        st.stray_reads += ev.stray_reads;
-        for a in ev.stray_write_addrs {
-            if st.stray_write_addrs.len() < ownership::STRAY_ADDRS_KEPT {
-                st.stray_write_addrs.push(a);
-            }
-        }
-        st.foreign_writes += ev.foreign_writes;
-        st.foreign_reads += ev.foreign_reads;
+        st.bus.merge(&ev);
         ok
     }
 }

@@ -9,7 +9,7 @@ use smmu_sync::Mutex;
 use std::collections::BTreeMap;
 
 /// How many stray write addresses a master keeps for the verdict.
-pub(crate) const STRAY_ADDRS_KEPT: usize = 8;
+pub const STRAY_ADDRS_KEPT: usize = 8;
 
 /// The page containing `a`.
 pub(crate) fn page(a: u64) -> u64 {
@@ -38,20 +38,39 @@ impl OwnershipMap {
 }
 
 /// Counters every DMA master keeps about where its transactions went.
-#[derive(Debug, Default)]
-pub(crate) struct Evidence {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DmaEvidence {
     /// Transactions the SMMU terminated with a fault.
-    pub(crate) blocked: u64,
+    pub blocked: u64,
     /// Writes that bypassed translation.
-    pub(crate) stray_writes: u64,
+    pub stray_writes: u64,
     /// Reads that bypassed translation.
-    pub(crate) stray_reads: u64,
+    pub stray_reads: u64,
     /// The first few physical addresses stray writes landed at.
-    pub(crate) stray_write_addrs: Vec<u64>,
+    pub stray_write_addrs: Vec<u64>,
     /// Translated writes outside the mapping.
-    pub(crate) foreign_writes: u64,
+    pub foreign_writes: u64,
     /// Translated reads outside the mapping.
-    pub(crate) foreign_reads: u64,
+    pub foreign_reads: u64,
+}
+
+impl DmaEvidence {
+    /// Add `other`'s counts (keeping at most [`STRAY_ADDRS_KEPT`] stray write addresses).
+    pub fn merge(&mut self, other: &DmaEvidence) {
+        self.blocked += other.blocked;
+        self.stray_writes += other.stray_writes;
+        self.stray_reads += other.stray_reads;
+        self.foreign_writes += other.foreign_writes;
+        self.foreign_reads += other.foreign_reads;
+        let room = STRAY_ADDRS_KEPT.saturating_sub(self.stray_write_addrs.len());
+        self.stray_write_addrs
+            .extend(other.stray_write_addrs.iter().take(room));
+    }
+
+    /// Foreign transactions, reads and writes.
+    pub fn foreign(&self) -> u64 {
+        self.foreign_writes + self.foreign_reads
+    }
 }
 
 /// Classify one transaction at `iova` (its result `r`) against `owned` and count it into `ev`.
@@ -61,7 +80,7 @@ pub(crate) fn account(
     iova: u64,
     write: bool,
     r: Result<Vec<Translation>, BusError>,
-    ev: &mut Evidence,
+    ev: &mut DmaEvidence,
 ) -> bool {
     let (translations, ok): (Vec<Translation>, bool) = match r {
         Ok(t) => (t, true),

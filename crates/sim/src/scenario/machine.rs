@@ -323,25 +323,24 @@ impl Machine {
                     "echo request written to memory",
                 );
                 note(
-                    a.blocked - before.blocked,
+                    a.bus.blocked - before.bus.blocked,
                     "transaction blocked by the SMMU",
                 );
                 note(
-                    a.foreign_writes + a.foreign_reads
-                        - before.foreign_writes
-                        - before.foreign_reads,
+                    a.bus.foreign() - before.bus.foreign(),
                     "FOREIGN DMA: translated outside its mapping",
                 );
                 for addr in a
+                    .bus
                     .stray_write_addrs
                     .iter()
-                    .skip(before.stray_write_addrs.len())
+                    .skip(before.bus.stray_write_addrs.len())
                 {
                     self.timeline
                         .push(lane, format!("STRAY write to {addr:#x} (untranslated)"));
                 }
                 note(
-                    a.stray_reads - before.stray_reads,
+                    a.bus.stray_reads - before.bus.stray_reads,
                     "stray read (untranslated)",
                 );
             }
@@ -370,17 +369,18 @@ impl Machine {
         note(a.reads_done - before.reads_done, "DMA read done");
         note(a.completed - before.completed, "buffer unmapped");
         note(
-            a.blocked - before.blocked,
+            a.bus.blocked - before.bus.blocked,
             "transaction blocked by the SMMU",
         );
         note(
-            a.foreign_writes + a.foreign_reads - before.foreign_writes - before.foreign_reads,
+            a.bus.foreign() - before.bus.foreign(),
             "FOREIGN DMA: translated outside its mapping",
         );
         for addr in a
+            .bus
             .stray_write_addrs
             .iter()
-            .skip(before.stray_write_addrs.len())
+            .skip(before.bus.stray_write_addrs.len())
         {
             self.timeline.push(
                 Lane::NicDma,
@@ -388,7 +388,7 @@ impl Machine {
             );
         }
         note(
-            a.stray_reads - before.stray_reads,
+            a.bus.stray_reads - before.bus.stray_reads,
             "stray read (untranslated)",
         );
         note(

@@ -201,17 +201,8 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
     // The generic engines' evidence counts as the NIC's.
     for e in &m.engines {
         let a = e.engine.stats();
-        s.stray_writes += a.stray_writes;
-        s.stray_reads += a.stray_reads;
-        for addr in a.stray_write_addrs {
-            if s.stray_write_addrs.len() < 8 {
-                s.stray_write_addrs.push(addr);
-            }
-        }
-        s.foreign_writes += a.foreign_writes;
-        s.foreign_reads += a.foreign_reads;
+        s.bus.merge(&a.bus);
         s.lost_writes += a.lost_writes;
-        s.blocked += a.blocked;
     }
     let lines = m.log.lines();
     let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count() as u64;
@@ -229,12 +220,12 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
     Verdict {
         kernel: cfg.kernel.name().to_string(),
         oops,
-        stray_dma_writes: s.stray_writes,
-        stray_dma_reads: s.stray_reads,
-        stray_write_addrs: s.stray_write_addrs.clone(),
-        foreign_dma: s.foreign_writes + s.foreign_reads,
+        stray_dma_writes: s.bus.stray_writes,
+        stray_dma_reads: s.bus.stray_reads,
+        stray_write_addrs: s.bus.stray_write_addrs.clone(),
+        foreign_dma: s.bus.foreign(),
         lost_writes: s.lost_writes,
-        blocked_transactions: s.blocked,
+        blocked_transactions: s.bus.blocked,
         global_faults_logged: count("Blocked unknown Stream ID") + count("Unexpected global fault"),
         context_faults_logged: count("Unhandled context fault"),
         packets_delivered: s.rx_delivered + s.tx_sent,
