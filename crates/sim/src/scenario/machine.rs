@@ -7,6 +7,7 @@ use crate::dma_engine::{DmaEngine, EngineConfig, EngineStats};
 use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
 use crate::enetc::{Crash, Enetc, NicStats};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
+use crate::ownership::DmaEvidence;
 use crate::{Board, Bus, DeviceId};
 use arm_smmu::{ArmSmmu, FirmwareDesc, RateLimits, SmmuEnv};
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
@@ -278,20 +279,52 @@ impl Machine {
         *self.crash.lock() = Some(c);
     }
 
+    /// A timeline entry for `n` occurrences of `what` (none when `n` is 0).
+    fn note(&self, lane: Lane, who: &str, n: u64, what: &str) {
+        match n {
+            0 => {}
+            1 => self.timeline.push(lane, format!("{who}{what}")),
+            _ => self.timeline.push(lane, format!("{who}{what} ×{n}")),
+        }
+    }
+
+    /// Timeline entries for new ownership evidence of a DMA master.
+    fn evidence_events(&self, lane: Lane, who: &str, a: &DmaEvidence, before: &DmaEvidence) {
+        self.note(
+            lane,
+            who,
+            a.blocked - before.blocked,
+            "transaction blocked by the SMMU",
+        );
+        self.note(
+            lane,
+            who,
+            a.foreign() - before.foreign(),
+            "FOREIGN DMA: translated outside its mapping",
+        );
+        for addr in a
+            .stray_write_addrs
+            .iter()
+            .skip(before.stray_write_addrs.len())
+        {
+            self.timeline.push(
+                lane,
+                format!("{who}STRAY write to {addr:#x} (untranslated)"),
+            );
+        }
+        self.note(
+            lane,
+            who,
+            a.stray_reads - before.stray_reads,
+            "stray read (untranslated)",
+        );
+    }
+
     /// Timeline entries for what the NIC's counters say just happened.
     pub(super) fn nic_events(&self, lane: Lane, before: &NicStats) {
         let Some(nic) = &self.nic else { return };
         let a = nic.stats();
-        let note = |n: u64, what: &str| {
-            if n > 0 {
-                let text = if n == 1 {
-                    what.to_string()
-                } else {
-                    format!("{what} ×{n}")
-                };
-                self.timeline.push(lane, text);
-            }
-        };
+        let note = |n: u64, what: &str| self.note(lane, "", n, what);
         match lane {
             Lane::NetCpu => {
                 note(
@@ -322,27 +355,7 @@ impl Machine {
                     a.rx_written - before.rx_written,
                     "echo request written to memory",
                 );
-                note(
-                    a.bus.blocked - before.bus.blocked,
-                    "transaction blocked by the SMMU",
-                );
-                note(
-                    a.bus.foreign() - before.bus.foreign(),
-                    "FOREIGN DMA: translated outside its mapping",
-                );
-                for addr in a
-                    .bus
-                    .stray_write_addrs
-                    .iter()
-                    .skip(before.bus.stray_write_addrs.len())
-                {
-                    self.timeline
-                        .push(lane, format!("STRAY write to {addr:#x} (untranslated)"));
-                }
-                note(
-                    a.bus.stray_reads - before.bus.stray_reads,
-                    "stray read (untranslated)",
-                );
+                self.evidence_events(lane, "", &a.bus, &before.bus);
             }
         }
     }
@@ -353,44 +366,13 @@ impl Machine {
             return;
         };
         let a = slot.engine.stats();
-        let who = &slot.engine.config().device;
-        let note = |n: u64, what: &str| {
-            if n > 0 {
-                let text = if n == 1 {
-                    format!("{who}: {what}")
-                } else {
-                    format!("{who}: {what} ×{n}")
-                };
-                self.timeline.push(Lane::NicDma, text);
-            }
-        };
+        let who = format!("{}: ", slot.engine.config().device);
+        let note = |n: u64, what: &str| self.note(Lane::NicDma, &who, n, what);
         note(a.submitted - before.submitted, "buffer mapped");
         note(a.writes_done - before.writes_done, "DMA write done");
         note(a.reads_done - before.reads_done, "DMA read done");
         note(a.completed - before.completed, "buffer unmapped");
-        note(
-            a.bus.blocked - before.bus.blocked,
-            "transaction blocked by the SMMU",
-        );
-        note(
-            a.bus.foreign() - before.bus.foreign(),
-            "FOREIGN DMA: translated outside its mapping",
-        );
-        for addr in a
-            .bus
-            .stray_write_addrs
-            .iter()
-            .skip(before.bus.stray_write_addrs.len())
-        {
-            self.timeline.push(
-                Lane::NicDma,
-                format!("{who}: STRAY write to {addr:#x} (untranslated)"),
-            );
-        }
-        note(
-            a.bus.stray_reads - before.bus.stray_reads,
-            "stray read (untranslated)",
-        );
+        self.evidence_events(Lane::NicDma, &who, &a.bus, &before.bus);
         note(
             a.lost_writes - before.lost_writes,
             "received data missing (lost write)",
@@ -401,7 +383,7 @@ impl Machine {
         );
         if a.stopped && !before.stopped {
             self.timeline
-                .push(Lane::NicDma, format!("{who}: stopped by its .shutdown"));
+                .push(Lane::NicDma, format!("{who}stopped by its .shutdown"));
         }
     }
 
