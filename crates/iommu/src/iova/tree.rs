@@ -1,20 +1,24 @@
-//! The IOVA space as a sparse 64-ary bitmap tree with per-order summaries.
+//! The IOVA space as a sparse 64-ary tree of capacity bytes over 4,096-page bitmap blocks.
 //!
 //! Linux keeps allocated ranges in an rbtree and walks it from a cached node, which costs
-//! O(n) when the cache misses. Here every node of the tree covers 64 children; a child is fully
-//! free, fully used, or partial (then it has its own node, or for the lowest level a 64-bit word of
-//! per-page free bits). Each node keeps, for every block order, a mask of the children that can
-//! still hold a naturally aligned free block of that order, so finding the *highest* aligned free
-//! block below a limit is one descent (a couple of mask operations per level), and marking a range
-//! touches one path per end. Fully free or used subtrees cost nothing, so a 2^36-page aperture
-//! is as cheap as a 4 GiB one.
+//! O(n) when the cache misses. Here the space is cut into blocks of 4,096 pages (64 words of
+//! per-page free bits), and blocks hang under 64-ary interior nodes. Every node stores, per
+//! child, one *capacity byte*: 0 if the child is fully used, else 1 + the order of the largest
+//! naturally aligned free block it holds (a fully free child of 2^c pages has c + 1). The
+//! children that can hold a block of order q are then one vector compare of the 64 bytes
+//! (`cap > q`), so finding the *highest* aligned free block below a limit is one descent with
+//! a compare and a `lzcnt` per level; updating a child is a single byte store, and a node's own
+//! capacity (what its parent stores) is a vector maximum plus the run order of its free
+//! children. A block is the same with words for children: an allocation or free of up to 64
+//! pages touches one word, one capacity byte and, only when that changes, the path above.
+//! Fully free or used subtrees have no node, so a 2^36-page aperture is as cheap as a 4 GiB one.
 
 /// log2 of the fan-out.
 const FAN_BITS: u32 = 6;
 /// Highest supported node level (a level-h node covers 2^(6(h+1)) pages): 2^42 pages.
 const MAX_LEVEL: u32 = 6;
-/// Orders a partial child can hold: below its own size, at most 6 * MAX_LEVEL.
-const MAX_CHILD_ORDERS: usize = (FAN_BITS * MAX_LEVEL) as usize;
+/// Path entries below the root (levels MAX_LEVEL..=2).
+const PATH_LEN: usize = MAX_LEVEL as usize;
 
 /// Bit patterns with a bit at each multiple of 2^k (k = 0..=6).
 const ALIGN_PAT: [u64; 7] = [
@@ -28,28 +32,28 @@ const ALIGN_PAT: [u64; 7] = [
 ];
 
 /// Bit i set iff bits i..i+2^j of `m` are all set and i is a multiple of 2^j (j <= 6).
+/// Six fixed steps, each applied only while below `j`: no data-dependent branch.
 #[inline]
 fn aligned_runs(mut m: u64, j: u32) -> u64 {
-    for k in 0..j {
-        m &= (m >> (1u32 << k)) & ALIGN_PAT[k as usize + 1];
+    for k in 0..6u32 {
+        let step = m & (m >> (1u32 << k)) & ALIGN_PAT[k as usize + 1];
+        m = if k < j { step } else { m };
     }
     m
 }
 
-/// Largest j such that `m` holds an aligned run of 2^j set bits (m != 0, m != all ones -> < 6).
+/// Capacity byte of a 64-bit free mask: 0 if empty, else 1 + the largest j such that `m` holds
+/// an aligned run of 2^j set bits (7 for all ones). Branch-free: the run masks are nested, so
+/// the order is the number of non-empty ones.
 #[inline]
-fn run_order(m: u64) -> u32 {
-    let mut j = 0;
+fn mask_cap(m: u64) -> u8 {
     let mut r = m;
-    while j < 6 {
-        let next = r & (r >> (1u32 << j)) & ALIGN_PAT[j as usize + 1];
-        if next == 0 {
-            break;
-        }
-        r = next;
-        j += 1;
+    let mut n = u8::from(m != 0);
+    for k in 0..6u32 {
+        r &= (r >> (1u32 << k)) & ALIGN_PAT[k as usize + 1];
+        n += u8::from(r != 0);
     }
-    j
+    n
 }
 
 /// Bits 0..n set (n <= 64).
@@ -67,60 +71,197 @@ fn highest(m: u64) -> u32 {
     63 - m.leading_zeros()
 }
 
-/// State of one child as its parent records it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum State {
-    Free,
-    Used,
-    /// Partially used; the largest aligned free block it holds has this order.
-    Partial(u8),
-}
+/// A one in every byte.
+const BYTE_ONES: u64 = 0x0101_0101_0101_0101;
+/// Multiplier that moves bit 8k of a word (k = 0..8) to bit 56 + k.
+const GATHER: u64 = 0x0102_0408_1020_4080;
 
-/// Hot summary words first, then the per-order masks (small orders share the first lines),
-/// the child words/indices, and the per-child capacities.
+/// The 64 capacity bytes of a node's children (0 = used, c + 1 = free, else 1 + the order of
+/// the largest aligned free block). Values stay below 64, so signed byte compares are exact.
 #[derive(Clone)]
-#[repr(C)]
-struct Node {
-    /// Children entirely free.
-    free: u64,
-    /// Children entirely used.
-    used: u64,
-    /// Bit k set iff `cap_mask[k] != 0`.
-    orders: u64,
-    /// Levels >= 2: children that own a node in `child` (every partial child, plus uniform
-    /// children whose node is kept so that a page toggling at a boundary does not rebuild
-    /// the path each time).
-    nodes: u64,
-    /// `cap_mask[k]` bit i: partial child i holds a free aligned block of order k.
-    cap_mask: [u64; MAX_CHILD_ORDERS],
-    /// Level 1: the child's word of per-page free bits. Higher: the child's node index.
-    child: [u64; 64],
-    /// For a partial child: the order of its largest free aligned block.
-    cap: [u8; 64],
+#[repr(C, align(64))]
+struct Caps([u8; 64]);
+
+impl Caps {
+    #[inline]
+    fn get(&self, i: u32) -> u8 {
+        self.0[(i & 63) as usize]
+    }
+
+    /// Bit i set iff byte i > q. SWAR on eight words (bytes stay below 64, so adding
+    /// 127 - q sets a byte's top bit exactly when it exceeds q, without carries between
+    /// bytes); a multiply gathers each word's eight top bits into one byte.
+    #[inline]
+    fn gt_mask(&self, q: u32) -> u64 {
+        let (chunks, _) = self.0.as_chunks::<8>();
+        let add = BYTE_ONES * u64::from(127 - q.min(127));
+        let mut m = 0;
+        for (j, ch) in chunks.iter().enumerate() {
+            let tops = (u64::from_le_bytes(*ch).wrapping_add(add) >> 7) & BYTE_ONES;
+            m |= (tops.wrapping_mul(GATHER) >> 56) << (8 * j);
+        }
+        m
+    }
+
+    /// The largest byte (vectorised by the compiler).
+    #[inline]
+    fn max(&self) -> u8 {
+        self.0.iter().fold(0, |m, &b| m.max(b))
+    }
 }
 
-impl Node {
-    fn uniform(free: bool) -> Node {
-        Node {
-            free: if free { u64::MAX } else { 0 },
-            used: if free { 0 } else { u64::MAX },
-            orders: 0,
+/// Small orders (below a word) whose candidate masks nodes keep ready.
+const SMALL: usize = FAN_BITS as usize;
+
+/// An interior node (level >= 2): capacity bytes, ready masks for the small orders, and node
+/// indices of its children.
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Inner {
+    cap: Caps,
+    /// `over[k]` bit i: `cap[i] > k`, i.e. child i holds a free aligned block of order k
+    /// (k < 6, the orders the one-descent allocation serves: a lookup, not a compare).
+    over: [u64; SMALL],
+    /// Children entirely free (`cap[i] == c + 1`).
+    free: u64,
+    /// Children that own a node (every partial child, plus uniform children whose node is
+    /// kept so that a page toggling at a boundary does not rebuild the path each time; a kept
+    /// node is uniform in its child's state).
+    nodes: u64,
+    /// Index into `inner` (level >= 3) or `blocks` (level 2) where `nodes` has the bit.
+    child: [u32; 64],
+}
+
+impl Inner {
+    fn uniform(free: bool, c: u32) -> Inner {
+        let all = if free { u64::MAX } else { 0 };
+        Inner {
+            cap: Caps([if free { c as u8 + 1 } else { 0 }; 64]),
+            over: [all; SMALL],
+            free: all,
             nodes: 0,
-            cap: [0; 64],
-            cap_mask: [0; MAX_CHILD_ORDERS],
             child: [0; 64],
+        }
+    }
+
+    /// Children that can hold an aligned free block of order q.
+    #[inline]
+    fn cand(&self, q: u32) -> u64 {
+        match self.over.get(q as usize) {
+            Some(&m) => m,
+            None => self.cap.gt_mask(q),
+        }
+    }
+
+    /// Record child i's new capacity `v` (children of 2^c pages): one byte and a fixed set of
+    /// predicated mask updates, no loop over the orders in between.
+    #[inline]
+    fn set_cap(&mut self, i: u32, v: u8, c: u32) {
+        let i = i & 63;
+        self.cap.0[i as usize] = v;
+        let bit = 1u64 << i;
+        for (k, m) in self.over.iter_mut().enumerate() {
+            *m = (*m & !bit) | (u64::from(v as usize > k) << i);
+        }
+        self.free = (self.free & !bit) | (u64::from(u32::from(v) == c + 1) << i);
+    }
+
+    /// The node's own capacity byte (children of 2^c pages each).
+    #[inline]
+    fn summary(&self, c: u32) -> u8 {
+        if self.free != 0 {
+            c as u8 + mask_cap(self.free)
+        } else {
+            self.cap.max()
         }
     }
 }
 
+/// A leaf block of 4,096 pages: 64 words of per-page free bits, their capacity bytes and,
+/// per order 0..=6, the words that hold an aligned free run of that order.
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Block {
+    /// `over[k]` bit i: word i holds an aligned free run of 2^k pages (`over[6]`: all free).
+    over: [u64; SMALL + 1],
+    /// Capacity byte of each word (`mask_cap`), so that a change is one compare.
+    cap: Caps,
+    /// Bit p of word i: page 64 i + p is free.
+    words: [u64; 64],
+}
+
+impl Block {
+    fn uniform(free: bool) -> Block {
+        let all = if free { u64::MAX } else { 0 };
+        Block {
+            over: [all; SMALL + 1],
+            cap: Caps([if free { 7 } else { 0 }; 64]),
+            words: [all; 64],
+        }
+    }
+
+    /// Store word i; returns whether its capacity changed (then the masks were updated).
+    #[inline]
+    fn set_word(&mut self, i: u32, w: u64) -> bool {
+        let i = i & 63;
+        self.words[i as usize] = w;
+        let nc = mask_cap(w);
+        if nc == self.cap.get(i) {
+            return false;
+        }
+        self.cap.0[i as usize] = nc;
+        let bit = 1u64 << i;
+        for (k, m) in self.over.iter_mut().enumerate() {
+            *m = (*m & !bit) | (u64::from(nc as usize > k) << i);
+        }
+        true
+    }
+
+    /// The block's capacity byte as its parent stores it (13 when all free).
+    #[inline]
+    fn summary(&self) -> u8 {
+        let full = self.over[SMALL];
+        if full != 0 {
+            FAN_BITS as u8 + mask_cap(full)
+        } else {
+            // The masks are nested: the largest order held is the number of non-empty ones.
+            self.over[..SMALL].iter().map(|&m| u8::from(m != 0)).sum()
+        }
+    }
+}
+
+/// Where the last quick operation went: the level-2 node (2^18 pages) and the path above it.
+/// An operation inside that node's range starts there instead of at the root (three fewer
+/// dependent loads in a 2^36-page space). Exact, not a heuristic: a node on a path is only
+/// ever replaced after being dropped, and every drop clears the finger; for an allocation,
+/// any block below the limit but inside the node is found by searching the node, and one
+/// above it cannot exist because the node holds the limit.
+#[derive(Clone, Copy)]
+struct Finger {
+    /// Path entries above the node (root first), as the descents record them.
+    path: [(u32, u32); PATH_LEN],
+    depth: usize,
+    idx: u32,
+    base: u64,
+    valid: bool,
+}
+
+/// Pages a level-2 node covers.
+const L2_SPAN: u64 = 1 << (3 * FAN_BITS);
+
 /// The page-granular free map of one IOVA space `[0, 2^bits)` (in pages).
 #[derive(Clone)]
 pub struct IovaTree {
-    nodes: Vec<Node>,
-    spare: Vec<u32>,
+    /// Interior nodes; the root is `inner[0]` when `root_level >= 2`.
+    inner: Vec<Inner>,
+    /// Leaf blocks; the root is `blocks[0]` when `root_level == 1`.
+    blocks: Vec<Block>,
+    spare_inner: Vec<u32>,
+    spare_blocks: Vec<u32>,
     root_level: u32,
     end: u64,
     free_pages: u64,
+    finger: Finger,
 }
 
 impl std::fmt::Debug for IovaTree {
@@ -128,7 +269,7 @@ impl std::fmt::Debug for IovaTree {
         f.debug_struct("IovaTree")
             .field("end", &self.end)
             .field("free_pages", &self.free_pages)
-            .field("nodes", &(self.nodes.len() - self.spare.len()))
+            .field("nodes", &self.nodes_in_use())
             .finish()
     }
 }
@@ -141,12 +282,26 @@ impl IovaTree {
         let root_span = 1u64 << (FAN_BITS * (root_level + 1));
         let end = 1u64 << bits;
         let mut t = IovaTree {
-            nodes: vec![Node::uniform(true)],
-            spare: Vec::new(),
+            inner: Vec::new(),
+            blocks: Vec::new(),
+            spare_inner: Vec::new(),
+            spare_blocks: Vec::new(),
             root_level,
             end: root_span,
             free_pages: root_span,
+            finger: Finger {
+                path: [(0, 0); PATH_LEN],
+                depth: 0,
+                idx: 0,
+                base: 0,
+                valid: false,
+            },
         };
+        if root_level >= 2 {
+            t.inner.push(Inner::uniform(true, FAN_BITS * root_level));
+        } else {
+            t.blocks.push(Block::uniform(true));
+        }
         if end < root_span {
             t.set_range(end, root_span, false);
         }
@@ -164,9 +319,21 @@ impl IovaTree {
         self.free_pages
     }
 
-    /// Tree nodes in use (memory footprint).
+    /// Tree nodes in use (interior nodes plus leaf blocks; memory footprint).
     pub fn nodes_in_use(&self) -> usize {
-        self.nodes.len() - self.spare.len()
+        self.inner.len() - self.spare_inner.len() + self.blocks.len() - self.spare_blocks.len()
+    }
+
+    /// (children entirely free, children that can hold an aligned block of order q) of node
+    /// `idx` at level `h`; for a block, q must be below 6.
+    #[inline]
+    fn masks(&self, h: u32, idx: u32, q: u32) -> Option<(u64, u64)> {
+        if h >= 2 {
+            self.inner.get(idx as usize).map(|n| (n.free, n.cand(q)))
+        } else {
+            let b = self.blocks.get(idx as usize)?;
+            Some((b.over[SMALL], b.over.get(q as usize).copied().unwrap_or(0)))
+        }
     }
 
     /// The highest page `p`, a multiple of 2^order, with `[p, p + 2^order)` free and
@@ -176,45 +343,47 @@ impl IovaTree {
         if order > FAN_BITS * (self.root_level + 1) || limit < (1u64 << order.min(63)) {
             return None;
         }
-        self.find_in(0, self.root_level, 0, order, limit)
+        self.find_in(self.root_level, 0, 0, order, limit)
     }
 
-    fn find_in(&self, idx: u32, h: u32, base: u64, q: u32, limit: u64) -> Option<u64> {
-        let n = self.nodes.get(idx as usize)?;
+    fn find_in(&self, h: u32, idx: u32, base: u64, q: u32, limit: u64) -> Option<u64> {
         let c = FAN_BITS * h;
         let span = limit - base;
         let full = span >> c;
+        let (free, over) = self.masks(h, idx, q)?;
         if q >= c {
             let j = q - c;
             if j > 6 {
                 return None;
             }
-            let runs = aligned_runs(n.free & low_mask(full), j);
+            let runs = aligned_runs(free & low_mask(full), j);
             if runs == 0 {
                 return None;
             }
             return Some(base + ((highest(runs) as u64) << c));
         }
         let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
-        let mut cand = (n.free | n.cap_mask[q as usize]) & low_mask(full + straddle);
+        let mut cand = over & low_mask(full + straddle);
         let block = 1u64 << q;
         while cand != 0 {
             let i = highest(cand);
             let cbase = base + ((i as u64) << c);
-            if n.free & (1 << i) != 0 {
+            if free & (1 << i) != 0 {
                 let top = (cbase + (1u64 << c)).min(limit);
                 if top >= cbase + block {
                     return Some((top - block) & !(block - 1));
                 }
             } else if h == 1 {
-                let w = n.child[i as usize] & low_mask(limit - cbase);
-                let runs = aligned_runs(w, q);
+                let w = self.blocks.get(idx as usize)?.words[(i & 63) as usize];
+                let runs = aligned_runs(w & low_mask(limit - cbase), q);
                 if runs != 0 {
                     return Some(cbase + highest(runs) as u64);
                 }
-            } else if let Some(p) = self.find_in(n.child[i as usize] as u32, h - 1, cbase, q, limit)
-            {
-                return Some(p);
+            } else {
+                let k = self.inner.get(idx as usize)?.child[(i & 63) as usize];
+                if let Some(p) = self.find_in(h - 1, k, cbase, q, limit) {
+                    return Some(p);
+                }
             }
             cand &= !(1u64 << i);
         }
@@ -222,7 +391,7 @@ impl IovaTree {
     }
 
     /// Find the block [`Self::find`] would return for `order` and mark its first `size` pages
-    /// (`size <= 2^order`) used, in one descent. Returns the first page.
+    /// (`size <= 2^order`) used. Returns the first page.
     pub fn alloc(&mut self, order: u32, size: u64, limit: u64) -> Option<u64> {
         let limit = limit.min(self.end);
         if order > FAN_BITS * (self.root_level + 1)
@@ -232,127 +401,130 @@ impl IovaTree {
         {
             return None;
         }
-        // Fast path: follow the highest candidate child down while it is partial (what
-        // `alloc_in` tries first), then search there and update summaries on the way back.
-        // Should that subtree not fit (only possible where the limit cuts it), search again
-        // from the root: nothing was changed yet.
-        let mut path = [(0u32, 0u32); (MAX_LEVEL + 1) as usize];
-        let mut depth = 0;
-        let (mut idx, mut h, mut base) = (0u32, self.root_level, 0u64);
-        while h >= 2 && depth < path.len() {
-            let c = FAN_BITS * h;
-            if order >= c {
-                break;
+        if order < FAN_BITS {
+            if self.finger_holds(limit - 1) {
+                if let Some(p) = self.alloc_quick(order, size, limit, true) {
+                    return Some(p);
+                }
             }
-            let n = self.nodes.get(idx as usize)?;
-            let span = limit - base;
-            let full = span >> c;
-            let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
-            let cand = (n.free | n.cap_mask[order as usize]) & low_mask(full + straddle);
-            if cand == 0 {
-                break;
+            if let Some(p) = self.alloc_quick(order, size, limit, false) {
+                return Some(p);
             }
-            let i = highest(cand);
-            let bit = 1u64 << i;
-            if n.free & bit != 0 {
-                break;
-            }
-            path[depth] = (idx, i);
-            depth += 1;
-            idx = n.child[i as usize] as u32;
-            base += (i as u64) << c;
-            h -= 1;
         }
-        let Some((p, mut st)) = self.alloc_in(idx, h, base, order, size, limit) else {
-            return if depth == 0 {
-                None
-            } else {
-                self.alloc_in(0, self.root_level, 0, order, size, limit)
-                    .map(|(p, _)| p)
-            };
-        };
-        while depth > 0 {
-            let Some(s) = st else {
-                break;
-            };
-            depth -= 1;
-            let (pidx, i) = path[depth];
-            h += 1;
-            if !self.record_child(pidx, i, FAN_BITS * h, s) {
-                break;
-            }
-            st = Some(self.node_state(pidx, h));
-        }
+        // Large orders, a subtree without nodes yet, or a limit that cuts the chosen subtree:
+        // the general search, then the general marking.
+        let p = self.find(order, limit)?;
+        self.set_range(p, p + size, false);
         Some(p)
     }
 
-    fn alloc_in(
-        &mut self,
-        idx: u32,
-        h: u32,
-        base: u64,
-        q: u32,
-        size: u64,
-        limit: u64,
-    ) -> Option<(u64, Option<State>)> {
-        let c = FAN_BITS * h;
-        let span = limit - base;
-        let full = span >> c;
-        let (free, cand0) = {
-            let n = self.nodes.get(idx as usize)?;
-            if q >= c {
-                let j = q - c;
-                if j > 6 {
-                    return None;
-                }
-                let runs = aligned_runs(n.free & low_mask(full), j);
-                if runs == 0 {
-                    return None;
-                }
-                let p = base + ((highest(runs) as u64) << c);
-                let st = self.set_in(idx, h, base, p, p + size, false);
-                return Some((p, st));
+    /// One descent for an order below 6 (the block fits inside a word): follow the highest
+    /// candidate child while it owns a node, take the highest fitting run of the block's word,
+    /// and update capacities on the way back only while they change. `None` (with nothing
+    /// changed) when the general path must answer.
+    #[inline]
+    fn alloc_quick(&mut self, q: u32, size: u64, limit: u64, finger: bool) -> Option<u64> {
+        let (mut path, mut depth, mut idx, mut h, mut base) = self.start(finger);
+        while h >= 2 {
+            if h == 2 {
+                self.set_finger(&path, depth, idx, base);
             }
+            let c = FAN_BITS * h;
+            let n = self.inner.get(idx as usize)?;
+            let span = limit - base;
+            let full = span >> c;
             let straddle = u64::from(full < 64 && span & low_mask(c as u64) != 0);
-            (
-                n.free,
-                (n.free | n.cap_mask[q as usize]) & low_mask(full + straddle),
-            )
-        };
-        let block = 1u64 << q;
-        let mut cand = cand0;
-        while cand != 0 {
-            let i = highest(cand);
-            let cbase = base + ((i as u64) << c);
-            if free & (1 << i) != 0 {
-                let top = (cbase + (1u64 << c)).min(limit);
-                if top >= cbase + block {
-                    let p = (top - block) & !(block - 1);
-                    let st = self.set_in(idx, h, base, p, p + size, false);
-                    return Some((p, st));
-                }
-            } else if h == 1 {
-                let w = self.nodes.get(idx as usize)?.child[(i & 63) as usize]
-                    & low_mask(limit - cbase);
-                let runs = aligned_runs(w, q);
-                if runs != 0 {
-                    let p = cbase + highest(runs) as u64;
-                    let st = self.set_in(idx, h, base, p, p + size, false);
-                    return Some((p, st));
-                }
-            } else {
-                let cidx = self.nodes.get(idx as usize)?.child[(i & 63) as usize] as u32;
-                if let Some((p, cst)) = self.alloc_in(cidx, h - 1, cbase, q, size, limit) {
-                    let changed = match cst {
-                        None => false,
-                        Some(st) => self.record_child(idx, i, c, st),
-                    };
-                    return Some((p, changed.then(|| self.node_state(idx, h))));
-                }
+            let cand = n.over.get(q as usize)? & low_mask(full + straddle);
+            if cand == 0 {
+                return None;
             }
-            cand &= !(1u64 << i);
+            let i = highest(cand);
+            if n.nodes & (1u64 << i) == 0 {
+                return None;
+            }
+            *path.get_mut(depth)? = (idx, i);
+            depth += 1;
+            idx = n.child[(i & 63) as usize];
+            base += (i as u64) << c;
+            h -= 1;
         }
-        None
+        let b = self.blocks.get_mut(idx as usize)?;
+        let span = limit - base;
+        let full = span >> FAN_BITS;
+        let straddle = u64::from(full < 64 && span & 63 != 0);
+        let mut cand = b.over.get(q as usize)? & low_mask(full + straddle);
+        let (i, w, runs) = loop {
+            if cand == 0 {
+                return None;
+            }
+            let i = highest(cand);
+            let w = b.words[(i & 63) as usize];
+            let runs = aligned_runs(w & low_mask(limit - base - ((i as u64) << FAN_BITS)), q);
+            if runs != 0 {
+                break (i, w, runs);
+            }
+            // Only the word the limit cuts can fail; the next candidate lies below it.
+            cand &= !(1u64 << i);
+        };
+        let off = highest(runs);
+        self.free_pages -= size;
+        if b.set_word(i, w & !(low_mask(size) << off)) {
+            let s = b.summary();
+            self.propagate(&path[..depth], s);
+        }
+        Some(base + ((i as u64) << FAN_BITS) + off as u64)
+    }
+
+    /// Whether the finger's node covers page `p`.
+    #[inline]
+    fn finger_holds(&self, p: u64) -> bool {
+        self.finger.valid && p.wrapping_sub(self.finger.base) < L2_SPAN
+    }
+
+    /// Where a quick descent starts: (path, depth, node, level, base) of the finger's node, or
+    /// of the root.
+    #[inline]
+    fn start(&self, finger: bool) -> ([(u32, u32); PATH_LEN], usize, u32, u32, u64) {
+        if finger {
+            let f = &self.finger;
+            (f.path, f.depth, f.idx, 2, f.base)
+        } else {
+            ([(0, 0); PATH_LEN], 0, 0, self.root_level, 0)
+        }
+    }
+
+    /// A descent reached level-2 node `idx`: remember it (if it is not already the finger).
+    #[inline]
+    fn set_finger(&mut self, path: &[(u32, u32); PATH_LEN], depth: usize, idx: u32, base: u64) {
+        let f = &mut self.finger;
+        if !(f.valid && f.idx == idx) {
+            *f = Finger {
+                path: *path,
+                depth,
+                idx,
+                base,
+                valid: true,
+            };
+        }
+    }
+
+    /// Store the new capacity `s` of the node at the end of `path` in its parent, and so on up
+    /// while a node's capacity changes.
+    #[inline]
+    fn propagate(&mut self, path: &[(u32, u32)], mut s: u8) {
+        let mut h = self.root_level - path.len() as u32;
+        for &(pidx, i) in path.iter().rev() {
+            h += 1;
+            let Some(n) = self.inner.get_mut(pidx as usize) else {
+                return;
+            };
+            let c = FAN_BITS * h;
+            if n.cap.get(i) == s {
+                return;
+            }
+            n.set_cap(i, s, c);
+            s = n.summary(c);
+        }
     }
 
     /// Whether every page of `[lo, hi)` is free (`free`) or used (`!free`).
@@ -360,26 +532,35 @@ impl IovaTree {
         if lo >= hi || hi > self.end {
             return false;
         }
-        self.range_is_in(0, self.root_level, 0, lo, hi, free)
+        self.range_is_in(self.root_level, 0, 0, lo, hi, free)
     }
 
-    fn range_is_in(&self, idx: u32, h: u32, base: u64, lo: u64, hi: u64, free: bool) -> bool {
-        let Some(n) = self.nodes.get(idx as usize) else {
-            return false;
-        };
+    fn range_is_in(&self, h: u32, idx: u32, base: u64, lo: u64, hi: u64, free: bool) -> bool {
         let c = FAN_BITS * h;
         let first = ((lo.max(base) - base) >> c) as u32;
         let last = ((hi - 1 - base) >> c).min(63) as u32;
-        for i in first..=last {
-            let bit = 1u64 << i;
-            if n.free & bit != 0 {
-                if !free {
-                    return false;
-                }
-                continue;
-            }
-            if n.used & bit != 0 {
+        if h == 1 {
+            let Some(b) = self.blocks.get(idx as usize) else {
+                return false;
+            };
+            return (first..=last).all(|i| {
+                let wbase = base + ((i as u64) << c);
+                let m = low_mask(hi - wbase) & !low_mask(lo.max(wbase) - wbase);
+                let w = b.words[(i & 63) as usize];
                 if free {
+                    w & m == m
+                } else {
+                    w & m == 0
+                }
+            });
+        }
+        let Some(n) = self.inner.get(idx as usize) else {
+            return false;
+        };
+        for i in first..=last {
+            let ci = n.cap.get(i);
+            if ci == c as u8 + 1 || ci == 0 {
+                if (ci != 0) != free {
                     return false;
                 }
                 continue;
@@ -387,18 +568,7 @@ impl IovaTree {
             let cbase = base + ((i as u64) << c);
             let clo = lo.max(cbase);
             let chi = hi.min(cbase + (1u64 << c));
-            let ok = if h == 1 {
-                let m = low_mask(chi - cbase) & !low_mask(clo - cbase);
-                let w = n.child[i as usize];
-                if free {
-                    w & m == m
-                } else {
-                    w & m == 0
-                }
-            } else {
-                self.range_is_in(n.child[i as usize] as u32, h - 1, cbase, clo, chi, free)
-            };
-            if !ok {
+            if !self.range_is_in(h - 1, n.child[(i & 63) as usize], cbase, clo, chi, free) {
                 return false;
             }
         }
@@ -413,286 +583,200 @@ impl IovaTree {
             return 0;
         }
         let before = self.free_pages;
-        // Walk down without the generic machinery while the range stays inside one child that
-        // has a node; remember the path to update summaries on the way back.
-        let mut path = [(0u32, 0u32); (MAX_LEVEL + 1) as usize];
-        let mut depth = 0;
-        let (mut idx, mut h, mut base) = (0u32, self.root_level, 0u64);
-        while h >= 2 && depth < path.len() {
-            let c = FAN_BITS * h;
-            let i = (lo - base) >> c;
-            if (hi - 1 - base) >> c != i || i >= 64 {
-                break;
-            }
-            let Some(n) = self.nodes.get(idx as usize) else {
-                return 0;
-            };
-            let bit = 1u64 << i;
-            let cbase = base + (i << c);
-            if n.nodes & bit == 0 || (lo <= cbase && hi >= cbase + (1u64 << c)) {
-                break;
-            }
-            if (free && n.free & bit != 0) || (!free && n.used & bit != 0) {
-                return 0; // already in the target state
-            }
-            path[depth] = (idx, i as u32);
-            depth += 1;
-            idx = n.child[i as usize] as u32;
-            h -= 1;
-            base = cbase;
-        }
-        let mut st = self.set_in(idx, h, base, lo, hi, free);
-        while depth > 0 {
-            let Some(s) = st else {
-                break;
-            };
-            depth -= 1;
-            let (pidx, i) = path[depth];
-            h += 1;
-            if !self.record_child(pidx, i, FAN_BITS * h, s) {
-                break;
-            }
-            st = Some(self.node_state(pidx, h));
+        if lo >> FAN_BITS != (hi - 1) >> FAN_BITS || self.set_word_quick(lo, hi, free).is_none() {
+            self.set_in(self.root_level, 0, 0, lo, hi, free);
         }
         before.abs_diff(self.free_pages)
     }
 
-    fn new_node(&mut self, free: bool) -> u32 {
-        if let Some(i) = self.spare.pop() {
-            if let Some(n) = self.nodes.get_mut(i as usize) {
-                *n = Node::uniform(free);
+    /// `[lo, hi)` inside one word whose block exists: walk down by index, change the word,
+    /// and update capacities upwards only while they change. `None` (with nothing changed)
+    /// when a node on the way is missing.
+    #[inline]
+    fn set_word_quick(&mut self, lo: u64, hi: u64, free: bool) -> Option<()> {
+        let (mut path, mut depth, mut idx, mut h, mut base) = self.start(self.finger_holds(lo));
+        while h >= 2 {
+            if h == 2 {
+                self.set_finger(&path, depth, idx, base);
+            }
+            let c = FAN_BITS * h;
+            let n = self.inner.get(idx as usize)?;
+            let i = ((lo - base) >> c) as u32 & 63;
+            if n.nodes & (1u64 << i) == 0 {
+                return None;
+            }
+            *path.get_mut(depth)? = (idx, i);
+            depth += 1;
+            idx = n.child[i as usize];
+            base += (i as u64) << c;
+            h -= 1;
+        }
+        let b = self.blocks.get_mut(idx as usize)?;
+        let i = ((lo - base) >> FAN_BITS) as u32 & 63;
+        let wbase = base + ((i as u64) << FAN_BITS);
+        let m = low_mask(hi - wbase) & !low_mask(lo - wbase);
+        let old = b.words[i as usize];
+        let w = if free { old | m } else { old & !m };
+        if w == old {
+            return Some(());
+        }
+        self.free_pages = self.free_pages + u64::from(w.count_ones()) - u64::from(old.count_ones());
+        if b.set_word(i, w) {
+            let s = b.summary();
+            self.propagate(&path[..depth], s);
+        }
+        Some(())
+    }
+
+    fn new_inner(&mut self, free: bool, c: u32) -> u32 {
+        if let Some(i) = self.spare_inner.pop() {
+            if let Some(n) = self.inner.get_mut(i as usize) {
+                *n = Inner::uniform(free, c);
                 return i;
             }
         }
-        self.nodes.push(Node::uniform(free));
-        (self.nodes.len() - 1) as u32
+        self.inner.push(Inner::uniform(free, c));
+        (self.inner.len() - 1) as u32
     }
 
-    fn drop_subtree(&mut self, idx: u32, h: u32) {
-        if h >= 2 {
-            if let Some(n) = self.nodes.get(idx as usize) {
-                let kids = n.child;
-                let mut m = n.nodes;
-                while m != 0 {
-                    let i = m.trailing_zeros();
-                    self.drop_subtree(kids[(i & 63) as usize] as u32, h - 1);
-                    m &= m - 1;
-                }
+    fn new_block(&mut self, free: bool) -> u32 {
+        if let Some(i) = self.spare_blocks.pop() {
+            if let Some(b) = self.blocks.get_mut(i as usize) {
+                *b = Block::uniform(free);
+                return i;
             }
         }
-        self.spare.push(idx);
+        self.blocks.push(Block::uniform(free));
+        (self.blocks.len() - 1) as u32
     }
 
-    /// Drop the node child `i` of `idx` owns, if any.
-    fn forget_child_node(&mut self, idx: u32, i: u32, child_level: u32) {
-        let bit = 1u64 << (i & 63);
-        let Some(n) = self.nodes.get_mut(idx as usize) else {
-            return;
-        };
-        if n.nodes & bit == 0 {
+    /// Return node `idx` at level `h` and everything below it to the spare lists.
+    fn drop_subtree(&mut self, h: u32, idx: u32) {
+        self.finger.valid = false;
+        if h == 1 {
+            self.spare_blocks.push(idx);
             return;
         }
-        n.nodes &= !bit;
-        let k = n.child[(i & 63) as usize] as u32;
-        self.drop_subtree(k, child_level);
+        if let Some(n) = self.inner.get(idx as usize) {
+            let kids = n.child;
+            let mut m = n.nodes;
+            while m != 0 {
+                let i = m.trailing_zeros();
+                self.drop_subtree(h - 1, kids[(i & 63) as usize]);
+                m &= m - 1;
+            }
+        }
+        self.spare_inner.push(idx);
     }
 
-    /// Pages free inside a partial child (for the free-page count).
-    fn child_free_pages(&self, idx: u32, h: u32) -> u64 {
-        // Level-1 children are words: count bits. Higher: recurse (only used on whole-child
-        // overwrites of a partial child, which are rare).
-        let Some(n) = self.nodes.get(idx as usize) else {
+    /// Pages free inside node `idx` at level `h` (for the free-page count on whole-child
+    /// overwrites, which are rare).
+    fn node_free_pages(&self, h: u32, idx: u32) -> u64 {
+        if h == 1 {
+            return self.blocks.get(idx as usize).map_or(0, |b| {
+                b.words.iter().map(|w| u64::from(w.count_ones())).sum()
+            });
+        }
+        let Some(n) = self.inner.get(idx as usize) else {
             return 0;
         };
         let c = FAN_BITS * h;
-        let mut total = (n.free.count_ones() as u64) << c;
-        let mut m = !(n.free | n.used);
-        while m != 0 {
-            let i = m.trailing_zeros();
-            total += if h == 1 {
-                n.child[i as usize].count_ones() as u64
+        let mut total = 0;
+        for i in 0..64u32 {
+            let ci = n.cap.get(i);
+            total += if ci == c as u8 + 1 {
+                1u64 << c
+            } else if ci == 0 {
+                0
             } else {
-                self.child_free_pages(n.child[i as usize] as u32, h - 1)
+                self.node_free_pages(h - 1, n.child[i as usize])
             };
-            m &= m - 1;
         }
         total
     }
 
-    /// Mark `[lo, hi)` inside node `idx`. Returns the node's new state if it changed as its
-    /// parent sees it (uniform or the largest free block order), `None` if not: the walk back
-    /// up stops touching summaries as soon as nothing changes.
-    fn set_in(
-        &mut self,
-        idx: u32,
-        h: u32,
-        base: u64,
-        lo: u64,
-        hi: u64,
-        free: bool,
-    ) -> Option<State> {
+    /// Mark `[lo, hi)` inside node `idx` at level `h` (covering from `base`). Returns the
+    /// node's new capacity byte.
+    fn set_in(&mut self, h: u32, idx: u32, base: u64, lo: u64, hi: u64, free: bool) -> u8 {
         let c = FAN_BITS * h;
         let csize = 1u64 << c;
+        let free_cap = c as u8 + 1;
         let first = ((lo.max(base) - base) >> c) as u32;
         let last = ((hi - 1 - base) >> c).min(63) as u32;
-        let mut changed = false;
+        if h == 1 {
+            let Some(b) = self.blocks.get_mut(idx as usize) else {
+                return 0;
+            };
+            let mut delta: i64 = 0;
+            for i in first..=last {
+                let wbase = base + ((i as u64) << c);
+                let m = low_mask(hi.min(wbase + csize) - wbase) & !low_mask(lo.max(wbase) - wbase);
+                let old = b.words[(i & 63) as usize];
+                let w = if free { old | m } else { old & !m };
+                b.set_word(i, w);
+                delta += i64::from(w.count_ones()) - i64::from(old.count_ones());
+            }
+            let s = b.summary();
+            self.free_pages = self.free_pages.wrapping_add_signed(delta);
+            return s;
+        }
         for i in first..=last {
             let bit = 1u64 << i;
             let cbase = base + ((i as u64) << c);
             let cend = cbase + csize;
-            let (nfree, nused, child) = match self.nodes.get(idx as usize) {
-                Some(n) => (
-                    n.free & bit != 0,
-                    n.used & bit != 0,
-                    n.child[(i & 63) as usize],
-                ),
-                None => return None,
+            let (ci, has_node, child) = match self.inner.get(idx as usize) {
+                Some(n) => (n.cap.get(i), n.nodes & bit != 0, n.child[(i & 63) as usize]),
+                None => return 0,
             };
-            if (free && nfree) || (!free && nused) {
+            let (is_free, is_used) = (ci == free_cap, ci == 0);
+            if (free && is_free) || (!free && is_used) {
                 continue; // already in the target state
             }
-            let new_state = if lo <= cbase && hi >= cend {
+            let new_cap = if lo <= cbase && hi >= cend {
                 // Whole child.
-                let was_free = if nfree {
+                let was_free = if is_free {
                     csize
-                } else if nused {
+                } else if is_used {
                     0
-                } else if h == 1 {
-                    child.count_ones() as u64
                 } else {
-                    self.child_free_pages(child as u32, h - 1)
+                    self.node_free_pages(h - 1, child)
                 };
-                if h >= 2 {
-                    self.forget_child_node(idx, i, h - 1);
+                if has_node {
+                    if let Some(n) = self.inner.get_mut(idx as usize) {
+                        n.nodes &= !bit;
+                    }
+                    self.drop_subtree(h - 1, child);
                 }
                 if free {
                     self.free_pages += csize - was_free;
-                    State::Free
+                    free_cap
                 } else {
                     self.free_pages -= was_free;
-                    State::Used
-                }
-            } else if h == 1 {
-                let old = if nfree {
-                    u64::MAX
-                } else if nused {
                     0
-                } else {
-                    child
-                };
-                let m = low_mask(hi.min(cend) - cbase) & !low_mask(lo.max(cbase) - cbase);
-                let w = if free { old | m } else { old & !m };
-                self.free_pages = self.free_pages + w.count_ones() as u64 - old.count_ones() as u64;
-                if let Some(n) = self.nodes.get_mut(idx as usize) {
-                    n.child[(i & 63) as usize] = w;
-                }
-                match w {
-                    u64::MAX => State::Free,
-                    0 => State::Used,
-                    _ => State::Partial(run_order(w) as u8),
                 }
             } else {
-                let has_node = self
-                    .nodes
-                    .get(idx as usize)
-                    .is_some_and(|n| n.nodes & bit != 0);
-                let cidx = if has_node {
-                    child as u32
+                // A node kept for a uniform child is uniform in that same state.
+                let k = if has_node {
+                    child
                 } else {
-                    let k = self.new_node(nfree);
-                    if let Some(n) = self.nodes.get_mut(idx as usize) {
-                        n.child[(i & 63) as usize] = k as u64;
+                    let k = if h == 2 {
+                        self.new_block(is_free)
+                    } else {
+                        self.new_inner(is_free, c - FAN_BITS)
+                    };
+                    if let Some(n) = self.inner.get_mut(idx as usize) {
+                        n.child[(i & 63) as usize] = k;
                         n.nodes |= bit;
                     }
                     k
                 };
-                // A node kept for a uniform child is uniform in that same state.
-                match self.set_in(cidx, h - 1, cbase, lo, hi, free) {
-                    None => continue,
-                    Some(st) => st,
-                }
+                self.set_in(h - 1, k, cbase, lo, hi, free)
             };
-            changed |= self.record_child(idx, i, c, new_state);
-        }
-        if changed {
-            Some(self.node_state(idx, h))
-        } else {
-            None
-        }
-    }
-
-    /// Record child `i`'s new state; returns whether it differs from the old one.
-    fn record_child(&mut self, idx: u32, i: u32, c: u32, st: State) -> bool {
-        let Some(n) = self.nodes.get_mut(idx as usize) else {
-            return false;
-        };
-        let i = i & 63;
-        let bit = 1u64 << i;
-        let old_state = if n.free & bit != 0 {
-            State::Free
-        } else if n.used & bit != 0 {
-            State::Used
-        } else {
-            State::Partial(n.cap[i as usize])
-        };
-        if old_state == st {
-            return false;
-        }
-        let old: i32 = match old_state {
-            State::Partial(k) => k as i32,
-            _ => -1,
-        };
-        let new: i32 = match st {
-            State::Free => {
-                n.free |= bit;
-                n.used &= !bit;
-                -1
-            }
-            State::Used => {
-                n.used |= bit;
-                n.free &= !bit;
-                -1
-            }
-            State::Partial(k) => {
-                n.free &= !bit;
-                n.used &= !bit;
-                n.cap[i as usize] = k;
-                k as i32
-            }
-        };
-        let top = (c as i32 - 1).min(MAX_CHILD_ORDERS as i32 - 1);
-        if new > old {
-            for k in (old + 1)..=new.min(top) {
-                n.cap_mask[k as usize] |= bit;
-                n.orders |= 1u64 << k;
-            }
-        } else {
-            for k in (new + 1)..=old.min(top) {
-                let m = n.cap_mask[k as usize] & !bit;
-                n.cap_mask[k as usize] = m;
-                if m == 0 {
-                    n.orders &= !(1u64 << k);
-                }
+            if let Some(n) = self.inner.get_mut(idx as usize) {
+                n.set_cap(i, new_cap, c);
             }
         }
-        true
-    }
-
-    fn node_state(&self, idx: u32, h: u32) -> State {
-        let Some(n) = self.nodes.get(idx as usize) else {
-            return State::Used;
-        };
-        if n.free == u64::MAX {
-            return State::Free;
-        }
-        if n.used == u64::MAX {
-            return State::Used;
-        }
-        let mut cap = if n.orders != 0 { highest(n.orders) } else { 0 };
-        if n.free != 0 {
-            cap = cap.max(FAN_BITS * h + run_order(n.free));
-        }
-        State::Partial(cap as u8)
+        self.inner.get(idx as usize).map_or(0, |n| n.summary(c))
     }
 }
 
@@ -723,9 +807,39 @@ mod tests {
     fn runs_and_orders() {
         assert_eq!(aligned_runs(0b1111_0000, 2), 0b0001_0000);
         assert_eq!(aligned_runs(0b0111_1000, 2), 0);
-        assert_eq!(run_order(0b1111_0000), 2);
-        assert_eq!(run_order(1 << 63), 0);
-        assert_eq!(run_order(0xffff_ffff_0000_0000), 5);
+        assert_eq!(aligned_runs(u64::MAX, 6), 1);
+        assert_eq!(aligned_runs(u64::MAX, 0), u64::MAX);
+        assert_eq!(mask_cap(0), 0);
+        assert_eq!(mask_cap(0b1111_0000), 3);
+        assert_eq!(mask_cap(1 << 63), 1);
+        assert_eq!(mask_cap(0xffff_ffff_0000_0000), 6);
+        assert_eq!(mask_cap(0x7fff_ffff_ffff_ffff), 6);
+        assert_eq!(mask_cap(u64::MAX), 7);
+        // 0b0111_1110: the aligned pairs at 2 and 4, but no aligned four.
+        assert_eq!(mask_cap(0b0111_1110), 2);
+    }
+
+    #[test]
+    fn byte_masks_match_a_plain_loop() {
+        let mut caps = Caps([0; 64]);
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for round in 0..200 {
+            for b in caps.0.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = (x % 44) as u8;
+            }
+            if round % 7 == 0 {
+                caps.0 = [round as u8 % 44; 64];
+            }
+            for q in 0..200u32 {
+                let want =
+                    (0..64).fold(0u64, |m, i| m | (u64::from(u32::from(caps.0[i]) > q) << i));
+                assert_eq!(caps.gt_mask(q), want);
+            }
+            assert_eq!(Some(caps.max()), caps.0.iter().copied().max());
+        }
     }
 
     #[test]
@@ -738,6 +852,177 @@ mod tests {
         assert_eq!(t.find(20, 1 << 20), Some(0));
         assert_eq!(t.find(21, 1 << 20), None);
         assert_eq!(t.free_pages(), 1 << 20);
+        for bits in [1, 5, 6, 11, 12, 13, 18, 19, 36, 42] {
+            let t = IovaTree::new(bits);
+            assert_eq!(t.free_pages(), 1 << bits, "bits {bits}");
+            assert_eq!(t.find(bits, 1 << bits), Some(0), "bits {bits}");
+            assert_eq!(t.find(bits + 1, u64::MAX), None, "bits {bits}");
+            assert_eq!(t.find(0, u64::MAX), Some((1 << bits) - 1), "bits {bits}");
+        }
+    }
+
+    /// Blocks of 4,096 pages: allocations walk down across block and word boundaries, and
+    /// freeing everything returns the nodes to a state that answers like a fresh tree.
+    #[test]
+    fn block_boundaries_and_full_blocks() {
+        let mut t = IovaTree::new(20);
+        let top = 1u64 << 20;
+        // Fill the top block and one page more with single pages.
+        for k in 0..=4096 {
+            assert_eq!(t.alloc(0, 1, top), Some(top - 1 - k));
+        }
+        assert_eq!(t.free_pages(), top - 4097);
+        // The top block is full: a 16-page block comes from below the next block's used page.
+        assert_eq!(t.alloc(4, 16, top), Some(top - 4096 - 32));
+        // A limit inside a block, at a word boundary and just above one.
+        assert_eq!(t.alloc(0, 1, 64 * 5), Some(64 * 5 - 1));
+        assert_eq!(t.alloc(2, 3, 64 * 5 + 2), Some(64 * 5 - 8));
+        assert_eq!(t.alloc(12, 4096, top), Some(top - 3 * 4096));
+        assert_eq!(t.alloc(13, 5000, top), Some(top - 3 * 8192));
+        t.set_range(0, top, true);
+        assert_eq!(t.free_pages(), top);
+        assert_eq!(t.alloc(20, 1 << 20, top), Some(0));
+        assert_eq!(t.alloc(0, 1, top), None);
+    }
+
+    /// Reference for large spaces: the used ranges as disjoint `[start, end)` intervals.
+    #[derive(Default)]
+    struct Model {
+        used: std::collections::BTreeMap<u64, u64>,
+    }
+
+    impl Model {
+        fn set(&mut self, lo: u64, hi: u64, free: bool) {
+            // Cut [lo, hi) out of every interval, then add it back if used.
+            let hits: Vec<(u64, u64)> = self
+                .used
+                .range(..hi)
+                .rev()
+                .take_while(|&(_, &e)| e > lo)
+                .map(|(&s, &e)| (s, e))
+                .collect();
+            for (s, e) in hits {
+                self.used.remove(&s);
+                if s < lo {
+                    self.used.insert(s, lo);
+                }
+                if e > hi {
+                    self.used.insert(hi, e);
+                }
+            }
+            if !free {
+                self.used.insert(lo, hi);
+            }
+        }
+
+        fn used_in(&self, lo: u64, hi: u64) -> u64 {
+            self.used
+                .range(..hi)
+                .rev()
+                .take_while(|&(_, &e)| e > lo)
+                .map(|(&s, &e)| e.min(hi) - s.max(lo))
+                .sum()
+        }
+
+        /// Highest aligned 2^order block below `limit` clear of every interval.
+        fn find(&self, order: u32, limit: u64) -> Option<u64> {
+            let block = 1u64 << order;
+            let mut p = limit.checked_sub(block)? & !(block - 1);
+            loop {
+                match self.used.range(..p + block).next_back() {
+                    Some((&s, &e)) if e > p => p = s.checked_sub(block)? & !(block - 1),
+                    _ => return Some(p),
+                }
+            }
+        }
+    }
+
+    /// A page near an interesting place of a `2^bits` space: a block (4,096) or level-2
+    /// (2^18) boundary, the top, or anywhere.
+    fn spot(bits: u32, kind: u8, x: u64, off: i64) -> u64 {
+        let end = 1u64 << bits;
+        // Exactly on the boundary half of the time.
+        let off = if x >> 63 == 0 { 0 } else { off };
+        let base = match kind % 4 {
+            0 => (x % (end >> 12).max(1)) << 12,
+            1 => (x % (end >> 18).max(1)) << 18,
+            2 => end,
+            _ => x % end,
+        };
+        base.saturating_add_signed(off).min(end)
+    }
+
+    /// Dropping the level-2 node the last operation went through (a whole-node overwrite)
+    /// forgets the shortcut to it: the next operation there sees the new state.
+    #[test]
+    fn dropped_nodes_are_not_reached_through_the_finger() {
+        let top = 1u64 << 20;
+        let mut t = IovaTree::new(36);
+        assert_eq!(t.alloc(0, 1, top), Some(top - 1));
+        assert_eq!(t.set_range(top - L2_SPAN, top, true), 1);
+        assert_eq!(t.alloc(0, 1, top), Some(top - 1));
+        t.set_range(top - 2, top - 1, false);
+        assert_eq!(t.set_range(top - L2_SPAN, top, false), L2_SPAN - 2);
+        assert_eq!(t.alloc(0, 1, top), Some(top - L2_SPAN - 1));
+        assert_eq!(t.set_range(top - 1, top, true), 1);
+        assert_eq!(t.alloc(0, 1, top), Some(top - 1));
+        assert_eq!(t.free_pages(), (1 << 36) - L2_SPAN - 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+        /// Deep trees (up to 2^42 pages) against the interval model: block and level
+        /// boundaries, limits inside blocks, large orders, full blocks, the aperture end.
+        #[test]
+        fn matches_an_interval_model(
+            bits in 12u32..=42,
+            ops in proptest::collection::vec(
+                (0u8..6, 0u8..4, proptest::num::u64::ANY, -300i64..300, 0u32..20, 0u8..4, proptest::num::u64::ANY, -70i64..70),
+                1..150),
+        ) {
+            let end = 1u64 << bits;
+            let mut t = IovaTree::new(bits);
+            let mut m = Model::default();
+            for (op, kind, x, off, lg, lkind, lx, loff) in ops {
+                let lo = spot(bits, kind, x, off).min(end - 1);
+                let len = (1u64 << lg) + (x >> 50) % 3;
+                let hi = (lo + len).min(end);
+                let limit = spot(bits, lkind, lx, loff);
+                match op {
+                    0 | 1 => {
+                        let free = op == 0;
+                        let changed = m.used_in(lo, hi);
+                        let want = if free { changed } else { hi - lo - changed };
+                        proptest::prop_assert_eq!(t.set_range(lo, hi, free), want);
+                        m.set(lo, hi, free);
+                    }
+                    2 | 3 => {
+                        // Orders up to the whole space; small ones most often.
+                        let order = if op == 2 { lg % 6 } else { (lx >> 40) as u32 % (bits + 1) };
+                        let size = 1 + (x >> 20) % (1u64 << order);
+                        let want = m.find(order, limit);
+                        proptest::prop_assert_eq!(t.find(order, limit), want);
+                        proptest::prop_assert_eq!(t.alloc(order, size, limit), want);
+                        if let Some(p) = want {
+                            m.set(p, p + size, false);
+                        }
+                    }
+                    4 => {
+                        proptest::prop_assert_eq!(t.range_is(lo, hi, true), m.used_in(lo, hi) == 0);
+                        proptest::prop_assert_eq!(t.range_is(lo, hi, false), m.used_in(lo, hi) == hi - lo);
+                    }
+                    _ => {
+                        for q in [0, 3, 5, 6, 11, 12, 13, 18] {
+                            proptest::prop_assert_eq!(t.find(q, limit), m.find(q, limit));
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(t.free_pages(), end - m.used_in(0, end));
+            }
+            for q in 0..=bits {
+                proptest::prop_assert_eq!(t.find(q, end), m.find(q, end));
+            }
+        }
     }
 
     proptest::proptest! {
