@@ -148,7 +148,9 @@ pub struct IovaDomain {
     hot: bool,
     hot_order: usize,
     hot_pfn: u64,
-    tree: IovaTree,
+    /// Boxed: the cached fast path, inlined into callers, then keeps the domain's hot fields
+    /// in a small frame whatever the tree's size.
+    tree: Box<IovaTree>,
     params: IovaParams,
     bins: Option<Box<[Bin; RCACHE_BINS]>>,
     spare_mags: Vec<Box<Magazine>>,
@@ -212,7 +214,7 @@ impl IovaDomain {
             hot: false,
             hot_order: 0,
             hot_pfn: 0,
-            tree,
+            tree: Box::new(tree),
             params,
             bins,
             spare_mags: Vec::new(),
