@@ -177,13 +177,14 @@ impl Inner {
     }
 }
 
-/// A leaf block of 4,096 pages: 64 words of per-page free bits, their capacity bytes and,
-/// per order 0..=6, the words that hold an aligned free run of that order.
+/// A leaf block of 4,096 pages: 64 words of per-page free bits, their capacity bytes, and
+/// the same bytes as three bit planes, so that the words able to hold a run of order q are a
+/// few mask operations away and a capacity change is three bit flips.
 #[derive(Clone)]
 #[repr(C, align(64))]
 struct Block {
-    /// `over[k]` bit i: word i holds an aligned free run of 2^k pages (`over[6]`: all free).
-    over: [u64; SMALL + 1],
+    /// `plane[j]` bit i: bit j of word i's capacity (0..=7).
+    plane: [u64; 3],
     /// Capacity byte of each word (`mask_cap`), so that a change is one compare.
     cap: Caps,
     /// Bit p of word i: page 64 i + p is free.
@@ -194,38 +195,68 @@ impl Block {
     fn uniform(free: bool) -> Block {
         let all = if free { u64::MAX } else { 0 };
         Block {
-            over: [all; SMALL + 1],
+            plane: [all; 3],
             cap: Caps([if free { 7 } else { 0 }; 64]),
             words: [all; 64],
         }
     }
 
-    /// Store word i; returns whether its capacity changed (then the masks were updated).
+    /// Words entirely free (capacity 7).
+    #[inline]
+    fn full(&self) -> u64 {
+        self.plane[0] & self.plane[1] & self.plane[2]
+    }
+
+    /// Words holding an aligned free run of order q (capacity > q): a bit-sliced compare,
+    /// most significant plane first.
+    #[inline]
+    fn cand(&self, q: u32) -> u64 {
+        let (mut gt, mut eq) = (0u64, u64::MAX);
+        for j in (0..3).rev() {
+            let p = self.plane[j];
+            let qb = u64::from((q >> j) & 1).wrapping_neg();
+            gt |= eq & p & !qb;
+            eq &= !(p ^ qb);
+        }
+        if q > 6 {
+            0
+        } else {
+            gt
+        }
+    }
+
+    /// Store word i; returns whether its capacity changed (then the planes were updated).
     #[inline]
     fn set_word(&mut self, i: u32, w: u64) -> bool {
         let i = i & 63;
         self.words[i as usize] = w;
         let nc = mask_cap(w);
-        if nc == self.cap.get(i) {
+        let d = nc ^ self.cap.get(i);
+        if d == 0 {
             return false;
         }
         self.cap.0[i as usize] = nc;
-        let bit = 1u64 << i;
-        for (k, m) in self.over.iter_mut().enumerate() {
-            *m = (*m & !bit) | (u64::from(nc as usize > k) << i);
+        for (j, p) in self.plane.iter_mut().enumerate() {
+            *p ^= u64::from((d >> j) & 1) << i;
         }
         true
     }
 
-    /// The block's capacity byte as its parent stores it (13 when all free).
+    /// The block's capacity byte as its parent stores it (13 when all free): the largest word
+    /// capacity (bit-sliced maximum), or 6 + the run order of the free words.
     #[inline]
     fn summary(&self) -> u8 {
-        let full = self.over[SMALL];
-        if full != 0 {
-            FAN_BITS as u8 + mask_cap(full)
+        let (mut m, mut r) = (u64::MAX, 0u8);
+        for j in (0..3).rev() {
+            let t = m & self.plane[j];
+            let nz = t != 0;
+            m = if nz { t } else { m };
+            r |= u8::from(nz) << j;
+        }
+        if r == 7 {
+            FAN_BITS as u8 + mask_cap(m)
         } else {
-            // The masks are nested: the largest order held is the number of non-empty ones.
-            self.over[..SMALL].iter().map(|&m| u8::from(m != 0)).sum()
+            r
         }
     }
 }
@@ -332,7 +363,7 @@ impl IovaTree {
             self.inner.get(idx as usize).map(|n| (n.free, n.cand(q)))
         } else {
             let b = self.blocks.get(idx as usize)?;
-            Some((b.over[SMALL], b.over.get(q as usize).copied().unwrap_or(0)))
+            Some((b.full(), b.cand(q)))
         }
     }
 
@@ -452,7 +483,7 @@ impl IovaTree {
         let span = limit - base;
         let full = span >> FAN_BITS;
         let straddle = u64::from(full < 64 && span & 63 != 0);
-        let mut cand = b.over.get(q as usize)? & low_mask(full + straddle);
+        let mut cand = b.cand(q) & low_mask(full + straddle);
         let (i, w, runs) = loop {
             if cand == 0 {
                 return None;
@@ -850,6 +881,38 @@ mod tests {
                 assert_eq!(caps.gt_mask(q), want);
             }
             assert_eq!(Some(caps.max()), caps.0.iter().copied().max());
+        }
+    }
+
+    #[test]
+    fn block_planes_match_the_capacity_bytes() {
+        let mut b = Block::uniform(true);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for round in 0..3000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let w = match round % 4 {
+                0 => 0,
+                1 => u64::MAX,
+                2 => x & (x >> 3) & (x >> 9),
+                _ => x,
+            };
+            b.set_word((x >> 58) as u32, w);
+            for q in 0..9u32 {
+                let want =
+                    (0..64).fold(0u64, |m, i| m | (u64::from(u32::from(b.cap.0[i]) > q) << i));
+                assert_eq!(b.cand(q), want, "q {q}");
+            }
+            assert_eq!(b.full(), b.cand(6));
+            let max = b.cap.max();
+            let want = if max == 7 {
+                6 + mask_cap(b.full())
+            } else {
+                max
+            };
+            assert_eq!(b.summary(), want);
+            assert!(b.words.iter().zip(b.cap.0).all(|(&w, c)| mask_cap(w) == c));
         }
     }
 
