@@ -541,8 +541,23 @@ impl IovaTree {
 
     /// Store the new capacity `s` of the node at the end of `path` in its parent, and so on up
     /// while a node's capacity changes.
-    #[inline]
-    fn propagate(&mut self, path: &[(u32, u32)], mut s: u8) {
+    #[inline(always)]
+    fn propagate(&mut self, path: &[(u32, u32)], s: u8) {
+        // Most changes of a block stop at its parent: check that without a call.
+        if let Some(&(pidx, i)) = path.last() {
+            if self
+                .inner
+                .get(pidx as usize)
+                .is_some_and(|n| n.cap.get(i) == s)
+            {
+                return;
+            }
+        }
+        self.propagate_up(path, s);
+    }
+
+    #[inline(never)]
+    fn propagate_up(&mut self, path: &[(u32, u32)], mut s: u8) {
         let mut h = self.root_level - path.len() as u32;
         for &(pidx, i) in path.iter().rev() {
             h += 1;
