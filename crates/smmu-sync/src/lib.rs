@@ -48,6 +48,8 @@ pub fn without_sched_points<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Whether primitives created now on this thread belong to a schedule-explorer execution.
+// Inlined: every lock and scheduling point asks, on paths as short as a TLB hit.
+#[inline]
 pub fn under_explorer() -> bool {
     UNDER_EXPLORER.with(|c| c.get())
 }
