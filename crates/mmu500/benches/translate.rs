@@ -11,6 +11,9 @@
 //!   regime, the 4-level walk and the PAR value; no TLB lookup or fill, no transaction path).
 //! * `pgtable_iova_to_phys`: the same addresses through `pgtable`'s software walk, for comparison.
 //! * `dma_write_1500`: a 1500-byte packet written through the model into memory.
+//!
+//! Clock: the benchmark thread's CPU time (`bench_clock`), so other jobs on the shared machine
+//! do not inflate the figures.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mmu500::{Config, Mmu500};
@@ -24,6 +27,8 @@ use std::sync::Arc;
 const SID: u32 = 0x429;
 const IOVA: u64 = 0x10_0000_0000;
 const PAGES: u64 = 8192;
+/// An IOVA in another level-0 slot than `IOVA`.
+const FAR_IOVA: u64 = 0x7f00_0000_0000;
 
 fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
     let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x4000_0000)]).unwrap());
@@ -50,17 +55,42 @@ fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
 }
 
 fn benches(c: &mut Criterion) {
-    let (s, pt) = setup();
+    let (s, mut pt) = setup();
     c.bench_function("tlb_hit", |b| {
-        b.iter(|| black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read)))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                let _ = black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read));
+            })
+        })
     });
 
     // 64 pages in turn: more than the 16-entry micro-TLB holds, well inside the 256-entry TLB.
     let mut k = 0u64;
     c.bench_function("tlb_hit_main", |b| {
-        b.iter(|| {
-            k = (k + 1) % 64;
-            black_box(s.translate(SID, IOVA + k * 0x1000, Access::Read))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                k = (k + 1) % 64;
+                let _ = black_box(s.translate(SID, IOVA + k * 0x1000, Access::Read));
+            })
+        })
+    });
+
+    // Through a port (the master's TBU): a hit needs no lock.
+    let mut port = s.port(SID);
+    c.bench_function("port_tlb_hit", |b| {
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                let _ = black_box(port.translate(black_box(IOVA + 0x123), Access::Read));
+            })
+        })
+    });
+    let mut k = 0u64;
+    c.bench_function("port_tlb_hit_64_pages", |b| {
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                k = (k + 1) % 64;
+                let _ = black_box(port.translate(IOVA + k * 0x1000, Access::Read));
+            })
         })
     });
 
@@ -82,9 +112,37 @@ fn benches(c: &mut Criterion) {
 
     let mut i = 0u64;
     c.bench_function("tlb_miss_4level_walk", |b| {
-        b.iter(|| {
-            i = (i + 1) % PAGES;
-            black_box(s.translate(SID, IOVA + i * 0x1000, Access::Read))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                i = (i + 1) % PAGES;
+                let _ = black_box(s.translate(SID, IOVA + i * 0x1000, Access::Read));
+            })
+        })
+    });
+    for i in 0..PAGES {
+        port.translate(IOVA + i * 0x1000, Access::Read).unwrap();
+    }
+    let before = s.counters();
+    for i in 0..2 * PAGES {
+        port.translate(IOVA + (i % PAGES) * 0x1000, Access::Read)
+            .unwrap();
+    }
+    let after = s.counters();
+    assert_eq!(
+        after.tlb_hits, before.tlb_hits,
+        "pattern must miss the port too"
+    );
+    assert_eq!(
+        after.descriptor_reads - before.descriptor_reads,
+        2 * PAGES * 4
+    );
+    let mut i = 0u64;
+    c.bench_function("port_tlb_miss_4level_walk", |b| {
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                i = (i + 1) % PAGES;
+                let _ = black_box(port.translate(IOVA + i * 0x1000, Access::Read));
+            })
         })
     });
     // The walk alone: bank 0, no TLB lookup or fill, no transaction path (lock + decoded
@@ -97,21 +155,42 @@ fn benches(c: &mut Criterion) {
     }
     let mut w = 0u64;
     c.bench_function("walk_only", |b| {
-        b.iter(|| {
-            w = (w + 1) % PAGES;
-            black_box(s.walk_only(0, black_box(IOVA + w * 0x1000), Access::Read))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                w = (w + 1) % PAGES;
+                let _ = black_box(s.walk_only(0, black_box(IOVA + w * 0x1000), Access::Read));
+            })
         })
     });
     let mut j = 0u64;
     c.bench_function("pgtable_iova_to_phys", |b| {
-        b.iter(|| {
-            j = (j + 1) % PAGES;
-            black_box(pt.iova_to_phys(IOVA + j * 0x1000))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                j = (j + 1) % PAGES;
+                let _ = black_box(pt.iova_to_phys(IOVA + j * 0x1000));
+            })
+        })
+    });
+    // The same addresses with pgtable's walk cache pointing elsewhere: a map far away leaves
+    // no cached table on the benchmark's path, so every lookup reads all 4 descriptors.
+    pt.map_pages(FAR_IOVA, 0x9f00_0000, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    let mut j = 0u64;
+    c.bench_function("pgtable_iova_to_phys_4_reads", |b| {
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                j = (j + 1) % PAGES;
+                let _ = black_box(pt.iova_to_phys(black_box(IOVA + j * 0x1000)));
+            })
         })
     });
     let packet = vec![0x5au8; 1500];
     c.bench_function("dma_write_1500", |b| {
-        b.iter(|| black_box(s.dma_write(SID, IOVA + 0x2100, black_box(&packet))))
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                let _ = black_box(s.dma_write(SID, IOVA + 0x2100, black_box(&packet)));
+            })
+        })
     });
 }
 

@@ -47,6 +47,7 @@
 //! ```
 
 mod config;
+mod port;
 mod state;
 mod tlb;
 mod types;
@@ -54,6 +55,7 @@ mod walk;
 mod xlate;
 
 pub use config::{Config, ConfigError, IdDecode, Version};
+pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
     BypassReason, ContextFaultKind, Counters, DmaError, DmaFault, Event, GlobalFaultKind, RegName,
     Space, TerminateReason, TlbiOp, Translation,
@@ -61,9 +63,13 @@ pub use types::{
 
 use physmem::PhysMem;
 use smmu_arch::{Access, IrqLine, Mmio};
-use smmu_sync::atomic::{AtomicBool, Ordering};
+use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use state::{Pending, State};
+
+/// Bit of the published generation set while a trace sink is installed (`State::gen` never
+/// reaches it), so no micro-TLB entry matches and every transaction takes the traced path.
+const TRACING: u64 = 1 << 63;
 
 /// Called with the line when an interrupt output rises.
 pub type IrqHandler = Arc<dyn Fn(IrqLine) + Send + Sync>;
@@ -78,6 +84,13 @@ pub struct Mmu500 {
     irq_handler: RwLock<Option<IrqHandler>>,
     event_sink: RwLock<Option<EventSink>>,
     tracing: AtomicBool,
+    /// `State::gen` as last published under the lock (release), with [`TRACING`] set while a
+    /// trace sink is installed: what a [`Port`] checks its micro-TLB against without taking
+    /// the lock (one load decides both "nothing changed" and "no event to emit").
+    gen: AtomicU64,
+    /// Hit counters of live ports (added into [`Mmu500::counters`]). Lock order: `state`
+    /// before `ports`.
+    ports: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 impl std::fmt::Debug for Mmu500 {
@@ -92,13 +105,16 @@ impl Mmu500 {
     /// A model in its reset state, walking tables in `mem`.
     pub fn new(config: Config, mem: Arc<PhysMem>) -> Result<Arc<Mmu500>, ConfigError> {
         config.validate()?;
+        let state = State::new(&config);
         Ok(Arc::new(Mmu500 {
-            state: Mutex::new(State::new(&config)),
+            gen: AtomicU64::new(state.gen),
+            state: Mutex::new(state),
             cfg: config,
             mem,
             irq_handler: RwLock::new(None),
             event_sink: RwLock::new(None),
             tracing: AtomicBool::new(false),
+            ports: Mutex::new(Vec::new()),
         }))
     }
 
@@ -114,7 +130,34 @@ impl Mmu500 {
 
     /// Return every register, the TLB and the counters to their reset state (a board reset).
     pub fn reset(&self) {
-        *self.state.lock() = State::new(&self.cfg);
+        let mut s = self.state.lock();
+        // The generation keeps counting across a reset, so no micro-TLB entry survives it.
+        let gen = s.gen + 1;
+        *s = State::new(&self.cfg);
+        s.gen = gen;
+        self.publish(&s);
+        for hits in self.ports.lock().iter() {
+            hits.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A port for stream `stream_id` (the raw incoming ID, TBU bits included): translations
+    /// through a private micro-TLB, as a TBU gives the master behind it (see [`Port`]).
+    pub fn port(self: &Arc<Self>, stream_id: u32) -> Port {
+        let hits = Arc::new(AtomicU64::new(0));
+        self.ports.lock().push(hits.clone());
+        Port::new(self.clone(), stream_id, hits)
+    }
+
+    /// Fold a dropped port's hits into the counters and forget it.
+    fn retire_port(&self, hits: &Arc<AtomicU64>) {
+        let mut s = self.state.lock();
+        let mut ports = self.ports.lock();
+        let n = hits.load(Ordering::Relaxed);
+        s.counters.transactions += n;
+        s.counters.tlb_hits += n;
+        s.counters.translated += n;
+        ports.retain(|p| !Arc::ptr_eq(p, hits));
     }
 
     /// Install the interrupt callback, called (outside the model's lock) when a line rises: a
@@ -131,13 +174,28 @@ impl Mmu500 {
     /// Install the trace sink.
     pub fn set_event_sink(&self, sink: EventSink) {
         *self.event_sink.write() = Some(sink);
+        let s = self.state.lock();
         self.tracing.store(true, Ordering::Release);
+        self.publish(&s);
     }
 
     /// Remove the trace sink.
     pub fn clear_event_sink(&self) {
         *self.event_sink.write() = None;
+        let s = self.state.lock();
         self.tracing.store(false, Ordering::Release);
+        self.publish(&s);
+    }
+
+    /// Publish the register generation (and the tracing bit) for ports; called with the lock
+    /// held after anything that bumps `gen`.
+    fn publish(&self, s: &State) {
+        let trace = if self.tracing.load(Ordering::Relaxed) {
+            TRACING
+        } else {
+            0
+        };
+        self.gen.store(s.gen | trace, Ordering::Release);
     }
 
     /// Level of an interrupt line: fault status nonzero and its enable set.
@@ -147,7 +205,16 @@ impl Mmu500 {
 
     /// Snapshot of the counters.
     pub fn counters(&self) -> Counters {
-        self.state.lock().counters.clone()
+        let s = self.state.lock();
+        let mut c = s.counters.clone();
+        // A port hit is a transaction translated by a (micro-)TLB hit.
+        for hits in self.ports.lock().iter() {
+            let n = hits.load(Ordering::Relaxed);
+            c.transactions += n;
+            c.tlb_hits += n;
+            c.translated += n;
+        }
+        c
     }
 
     /// A privileged ATS1PR/ATS1PW-style translation through context bank `cb`, returned as a
@@ -205,53 +272,26 @@ impl Mmu500 {
         access: Access,
     ) -> Result<Translation, DmaFault> {
         sched_point(Point::Dma);
+        self.translate_at_tcu(stream_id, iova, access).0
+    }
+
+    /// The shared part of a transaction (under the lock), with the micro-TLB entry it filled.
+    fn translate_at_tcu(
+        &self,
+        stream_id: u32,
+        iova: u64,
+        access: Access,
+    ) -> (Result<Translation, DmaFault>, Option<state::MicroEntry>) {
         let mut p = self.pending();
         let r = self
             .state
             .lock()
             .translate(&self.cfg, &self.mem, stream_id, iova, access, &mut p);
+        let fill = p.fill.take();
         if p.trace || !p.raised.is_empty() {
             self.finish(p);
         }
-        r
-    }
-
-    /// Split `[iova, iova + len)` into transactions no larger than the mapping they hit, and
-    /// run `f(pa, range)` on each translated chunk.
-    fn dma(
-        &self,
-        stream_id: u32,
-        iova: u64,
-        len: usize,
-        access: Access,
-        mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
-    ) -> Result<Vec<Translation>, DmaError> {
-        if iova.checked_add(len as u64).is_none() {
-            return Err(DmaError::Wrap { iova, len });
-        }
-        let mut out = Vec::with_capacity(1 + len / 4096);
-        let mut done = 0usize;
-        while done < len {
-            let addr = iova + done as u64;
-            let t = self
-                .translate(stream_id, addr, access)
-                .map_err(|fault| DmaError::Fault { fault, done })?;
-            let chunk_size = match t {
-                Translation::Translated { leaf_size, .. } => leaf_size,
-                Translation::Bypass { .. } => physmem::FRAME_SIZE,
-            }
-            .max(1);
-            let room = chunk_size - (addr & (chunk_size - 1));
-            let n = (room.min((len - done) as u64)) as usize;
-            f(t.pa(), done..done + n).map_err(|_| DmaError::Bus {
-                pa: t.pa(),
-                done,
-                translation: t,
-            })?;
-            out.push(t);
-            done += n;
-        }
-        Ok(out)
+        (r, fill)
     }
 
     /// A device read of `buf.len()` bytes at `iova`. Returns each chunk's translation; a fault
@@ -264,10 +304,16 @@ impl Mmu500 {
     ) -> Result<Vec<Translation>, DmaError> {
         let mem = self.mem.clone();
         let len = buf.len();
-        self.dma(stream_id, iova, len, Access::Read, |pa, r| {
-            let s = buf.get_mut(r).unwrap_or_default();
-            mem.read_bytes(pa, s)
-        })
+        dma_chunks(
+            |a, acc| self.translate(stream_id, a, acc),
+            iova,
+            len,
+            Access::Read,
+            |pa, r| {
+                let s = buf.get_mut(r).unwrap_or_default();
+                mem.read_bytes(pa, s)
+            },
+        )
     }
 
     /// A device write of `data` at `iova`. Returns each chunk's translation; a fault terminates
@@ -279,11 +325,52 @@ impl Mmu500 {
         data: &[u8],
     ) -> Result<Vec<Translation>, DmaError> {
         let mem = self.mem.clone();
-        self.dma(stream_id, iova, data.len(), Access::Write, |pa, r| {
-            let s = data.get(r).unwrap_or_default();
-            mem.write_bytes(pa, s)
-        })
+        dma_chunks(
+            |a, acc| self.translate(stream_id, a, acc),
+            iova,
+            data.len(),
+            Access::Write,
+            |pa, r| {
+                let s = data.get(r).unwrap_or_default();
+                mem.write_bytes(pa, s)
+            },
+        )
     }
+}
+
+/// Split `[iova, iova + len)` into transactions no larger than the mapping they hit, translate
+/// each with `translate` and run `f(pa, range)` on each translated chunk.
+fn dma_chunks(
+    mut translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
+    iova: u64,
+    len: usize,
+    access: Access,
+    mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
+) -> Result<Vec<Translation>, DmaError> {
+    if iova.checked_add(len as u64).is_none() {
+        return Err(DmaError::Wrap { iova, len });
+    }
+    let mut out = Vec::with_capacity(1 + len / 4096);
+    let mut done = 0usize;
+    while done < len {
+        let addr = iova + done as u64;
+        let t = translate(addr, access).map_err(|fault| DmaError::Fault { fault, done })?;
+        let chunk_size = match t {
+            Translation::Translated { leaf_size, .. } => leaf_size,
+            Translation::Bypass { .. } => physmem::FRAME_SIZE,
+        }
+        .max(1);
+        let room = chunk_size - (addr & (chunk_size - 1));
+        let n = (room.min((len - done) as u64)) as usize;
+        f(t.pa(), done..done + n).map_err(|_| DmaError::Bus {
+            pa: t.pa(),
+            done,
+            translation: t,
+        })?;
+        out.push(t);
+        done += n;
+    }
+    Ok(out)
 }
 
 impl Mmio for Mmu500 {
@@ -301,9 +388,11 @@ impl Mmio for Mmu500 {
             width: 32,
             name: state::reg_name(&self.cfg, offset),
         });
-        self.state
-            .lock()
-            .write32(&self.cfg, &self.mem, offset, value, &mut p);
+        {
+            let mut s = self.state.lock();
+            s.write32(&self.cfg, &self.mem, offset, value, &mut p);
+            self.publish(&s);
+        }
         self.finish(p);
     }
 
@@ -321,9 +410,11 @@ impl Mmio for Mmu500 {
             width: 64,
             name: state::reg_name(&self.cfg, offset),
         });
-        self.state
-            .lock()
-            .write64(&self.cfg, &self.mem, offset, value, &mut p);
+        {
+            let mut s = self.state.lock();
+            s.write64(&self.cfg, &self.mem, offset, value, &mut p);
+            self.publish(&s);
+        }
         self.finish(p);
     }
 }

@@ -74,6 +74,8 @@ pub(crate) struct Pending {
     pub raised: Vec<IrqLine>,
     /// Whether events should be built at all (a sink is installed).
     pub trace: bool,
+    /// The micro-TLB entry a successful translation filled, handed to a [`crate::Port`].
+    pub fill: Option<MicroEntry>,
 }
 
 impl Pending {

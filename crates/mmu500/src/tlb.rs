@@ -130,11 +130,38 @@ impl Match {
 /// Ways per set.
 const WAYS: usize = 4;
 
+/// Marks a live way in [`SetKeys::tag`] (no packed tag has it).
+const LIVE: u64 = 1 << 63;
+
+/// The packed form of a tag, as a set stores it.
+#[inline]
+fn tag_key(t: Tag) -> u64 {
+    LIVE | u64::from(t.cb) | (u64::from(t.vmid) << 16) | (u64::from(t.asid) << 32)
+}
+
+/// The packed (block number, block size) an entry answers for.
+#[inline]
+fn va_key(shift: u32, vpn: u64) -> u64 {
+    (vpn << 6) | u64::from(shift & 63)
+}
+
+/// The compare keys of one set, in one cache line: a probe reads only this line and the
+/// entry it hits.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct SetKeys {
+    /// `tag_key` of each way, 0 when the way is empty.
+    tag: [u64; WAYS],
+    /// `va_key` of each way.
+    va: [u64; WAYS],
+}
+
 /// The TLB proper: set-associative (4 ways, a power-of-two number of sets: the configured
 /// capacity rounds up to that shape), indexed by a hash of (tag, leaf size, page), with seeded
 /// random replacement within a set.
 pub(crate) struct Tlb {
-    sets: Vec<[Option<Entry>; WAYS]>,
+    keys: Vec<SetKeys>,
+    entries: Vec<[Entry; WAYS]>,
     /// Usable ways per set (fewer than [`WAYS`] only for capacities below it).
     ways: usize,
     rng: u64,
@@ -156,6 +183,26 @@ fn key_hash(tag: Tag, shift: u32, vpn: u64) -> u64 {
     h.finish()
 }
 
+/// The contents of an empty way (never read: its key says empty).
+const EMPTY: Entry = Entry {
+    tag: Tag {
+        cb: 0,
+        vmid: 0,
+        asid: 0,
+    },
+    va_base: 0,
+    pa_base: 0,
+    shift: 0,
+    readable: false,
+    writable: false,
+    unpriv: false,
+    s2_readable: false,
+    s2_writable: false,
+    level: 0,
+    s2_level: 0,
+    ipa_base: 0,
+};
+
 impl Tlb {
     pub fn new(capacity: usize, seed: u64) -> Self {
         let capacity = capacity.max(1);
@@ -163,7 +210,8 @@ impl Tlb {
         // A power-of-two number of sets, so the set index is a mask (capacity rounds up).
         let nsets = capacity.div_ceil(ways).next_power_of_two();
         Tlb {
-            sets: vec![[None; WAYS]; nsets],
+            keys: vec![SetKeys::default(); nsets],
+            entries: vec![[EMPTY; WAYS]; nsets],
             ways,
             rng: seed ^ 0x9e37_79b9_7f4a_7c15,
             live: 0,
@@ -182,22 +230,25 @@ impl Tlb {
 
     #[inline]
     fn set_of(&self, tag: Tag, shift: u32, vpn: u64) -> usize {
-        // `sets.len()` is a power of two.
-        (key_hash(tag, shift, vpn) as usize) & (self.sets.len() - 1)
+        // `keys.len()` is a power of two.
+        (key_hash(tag, shift, vpn) as usize) & (self.keys.len() - 1)
     }
 
     /// The entry covering `va` for `tag`, trying each leaf size in `shifts`.
     #[inline]
     pub fn lookup(&self, tag: Tag, va: u64, shifts: &[u32]) -> Option<Entry> {
+        let tk = tag_key(tag);
         for &s in shifts {
             if self.by_shift.get(s as usize).copied().unwrap_or(0) == 0 {
                 continue;
             }
             let vpn = va >> s;
-            let set = self.sets.get(self.set_of(tag, s, vpn))?;
-            for e in set.iter().take(self.ways).flatten() {
-                if e.tag == tag && e.shift == s && e.va_base >> s == vpn {
-                    return Some(*e);
+            let si = self.set_of(tag, s, vpn);
+            let keys = self.keys.get(si)?;
+            let vk = va_key(s, vpn);
+            for w in 0..self.ways.min(WAYS) {
+                if keys.tag[w] == tk && keys.va[w] == vk {
+                    return self.entries.get(si).map(|e| e[w]);
                 }
             }
         }
@@ -211,25 +262,21 @@ impl Tlb {
     pub fn insert(&mut self, e: Entry) {
         let vpn = e.va_base >> e.shift;
         let si = self.set_of(e.tag, e.shift, vpn);
-        let ways = self.ways;
-        let Some(set) = self.sets.get(si) else {
+        let ways = self.ways.min(WAYS);
+        let Some(keys) = self.keys.get(si) else {
             return;
         };
+        let (tk, vk) = (tag_key(e.tag), va_key(e.shift, vpn));
         let mut free = None;
         let mut same = None;
-        for (i, w) in set.iter().take(ways).enumerate() {
-            match w {
-                None => {
-                    if free.is_none() {
-                        free = Some(i);
-                    }
+        for w in 0..ways {
+            if keys.tag[w] == 0 {
+                if free.is_none() {
+                    free = Some(w);
                 }
-                Some(w) => {
-                    if w.tag == e.tag && w.shift == e.shift && w.va_base >> w.shift == vpn {
-                        same = Some(i);
-                        break;
-                    }
-                }
+            } else if keys.tag[w] == tk && keys.va[w] == vk {
+                same = Some(w);
+                break;
             }
         }
         let way = match same.or(free) {
@@ -237,16 +284,21 @@ impl Tlb {
             // Multiply-shift range reduction: no division on the fill path (`ways` <= 4).
             None => ((self.next_random() >> 32).wrapping_mul(ways as u64) >> 32) as usize,
         };
-        let Some(slot) = self.sets.get_mut(si).and_then(|s| s.get_mut(way)) else {
+        let (Some(keys), Some(slot)) = (
+            self.keys.get_mut(si),
+            self.entries.get_mut(si).and_then(|s| s.get_mut(way)),
+        ) else {
             return;
         };
-        let old = slot.replace(e);
-        if let Some(old) = old {
+        if keys.tag[way] != 0 {
             self.live -= 1;
-            if let Some(c) = self.by_shift.get_mut(old.shift as usize) {
+            if let Some(c) = self.by_shift.get_mut(slot.shift as usize) {
                 *c = c.saturating_sub(1);
             }
         }
+        keys.tag[way] = tk;
+        keys.va[way] = vk;
+        *slot = e;
         self.live += 1;
         if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
             *c += 1;
@@ -256,16 +308,14 @@ impl Tlb {
     /// Remove every entry `m` matches; returns how many.
     pub fn invalidate(&mut self, m: Match) -> usize {
         let mut n = 0;
-        for set in &mut self.sets {
-            for slot in set.iter_mut() {
-                if let Some(e) = slot {
-                    if m.hits(e) {
-                        if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
-                            *c = c.saturating_sub(1);
-                        }
-                        *slot = None;
-                        n += 1;
+        for (keys, entries) in self.keys.iter_mut().zip(self.entries.iter_mut()) {
+            for (w, e) in entries.iter().enumerate() {
+                if keys.tag[w] != 0 && m.hits(e) {
+                    if let Some(c) = self.by_shift.get_mut(e.shift as usize) {
+                        *c = c.saturating_sub(1);
                     }
+                    keys.tag[w] = 0;
+                    n += 1;
                 }
             }
         }

@@ -7,7 +7,7 @@ use crate::tlb::{Entry, Tag};
 use crate::types::{
     BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation,
 };
-use crate::walk::{self, desc, Geometry, Leaf, WalkError};
+use crate::walk::{self, desc, Geometry, Leaf, Steps, WalkError};
 use physmem::PhysMem;
 use smmu_arch::regs::{self, cba2r, cbar, fsynr0, gfsynr0, s2cr, scr0, sctlr, tcr, tcr2, vtcr};
 use smmu_arch::Access;
@@ -119,8 +119,8 @@ pub(crate) struct CbOk {
     pub write_ok: bool,
 }
 
-struct S1Setup {
-    geo: Geometry,
+struct S1Setup<'a> {
+    steps: &'a Steps,
     input: u64,
     asid: u16,
     format: u32,
@@ -147,8 +147,8 @@ pub(crate) struct S1Fast {
     in0: u32,
     in1: u32,
     /// Walk geometry of each region; `None` when the region faults (EPDx or bad granule).
-    r0: Option<Geometry>,
-    r1: Option<Geometry>,
+    r0: Option<Steps>,
+    r1: Option<Steps>,
     asid: u16,
 }
 
@@ -176,7 +176,7 @@ impl S1Fast {
         } else {
             cfg.oas
         };
-        let region = |ttbr: u64, tg: u32, epd: bool, in_bits: u32| -> Option<Geometry> {
+        let region = |ttbr: u64, tg: u32, epd: bool, in_bits: u32| -> Option<Steps> {
             if epd || !granule_supported(cfg, tg) {
                 return None;
             }
@@ -189,7 +189,7 @@ impl S1Fast {
             };
             let align = (geo.start_index_bits() + 3).max(3);
             geo.table_base = ttbr & 0x0000_ffff_ffff_fffe & !low_mask(align);
-            Some(geo)
+            Some(Steps::new(geo))
         };
         let tg0 = match regs::field(v.tcr, tcr::TG0_SHIFT, 2) {
             0 => 12,
@@ -222,7 +222,7 @@ impl S1Fast {
 
     /// The walk setup for `va`: sign extension, region selection, address masking.
     #[inline]
-    fn resolve(&self, va: u64) -> Result<S1Setup, u32> {
+    fn resolve(&self, va: u64) -> Result<S1Setup<'_>, u32> {
         let va = match self.sep_bit {
             Some(b) => {
                 let sh = 63 - b;
@@ -230,28 +230,42 @@ impl S1Fast {
             }
             None => va,
         };
-        let geo = if va >> self.in0 == 0 {
-            self.r0
+        let steps = if va >> self.in0 == 0 {
+            self.r0.as_ref()
         } else if (!va) >> self.in1 == 0 {
-            self.r1
+            self.r1.as_ref()
         } else {
             None
         };
-        let geo = geo.ok_or(0u32)?;
+        let steps = steps.ok_or(0u32)?;
         Ok(S1Setup {
-            input: va & low_mask(geo.input_bits),
-            geo,
+            input: va & low_mask(steps.geo.input_bits),
+            steps,
             asid: self.asid,
             format: 2,
         })
     }
 }
 
+/// A stage-1 setup decoded for one transaction (formats without a cached [`S1Fast`]).
+struct OwnedS1 {
+    steps: Steps,
+    input: u64,
+    asid: u16,
+    format: u32,
+}
+
 /// Decode a stage-1 bank for `va`: region (TTBR0/TTBR1), granule, start level, ASID.
-#[inline(always)]
-fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u32> {
+fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<OwnedS1, u32> {
     if view_aarch64(cfg, v) {
-        S1Fast::decode(cfg, v, out_bits).resolve(va)
+        let f = S1Fast::decode(cfg, v, out_bits);
+        let r = f.resolve(va)?;
+        Ok(OwnedS1 {
+            steps: *r.steps,
+            input: r.input,
+            asid: r.asid,
+            format: r.format,
+        })
     } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == Version::V1) {
         // AArch32 long-descriptor: 32-bit VA, 4K granule, 8-bit ASID, 40-bit output.
         if va >> 32 != 0 {
@@ -286,8 +300,8 @@ fn s1_setup(cfg: &Config, v: &View, va: u64, out_bits: u32) -> Result<S1Setup, u
         };
         let align = (geo.start_index_bits() + 3).max(3);
         geo.table_base = ttbr & 0x0000_00ff_ffff_ffff & !low_mask(align);
-        Ok(S1Setup {
-            geo,
+        Ok(OwnedS1 {
+            steps: Steps::new(geo),
             input: va & low_mask(in_bits),
             asid: ((asid_ttbr >> 48) & 0xff) as u16,
             format: 1,
@@ -409,7 +423,7 @@ pub(crate) struct Plan {
     /// Stage-2 bank and its registers when stage 2 translates.
     s2: Option<(usize, View)>,
     /// Stage-2 walk setup, or the fault it gives (reported after any stage-1 setup fault).
-    s2_cfg: Result<Option<(Geometry, u32)>, CbFault>,
+    s2_cfg: Result<Option<(Steps, u32)>, CbFault>,
     vmid: u16,
 }
 
@@ -484,7 +498,7 @@ impl State {
             .map(|s1v| S1Fast::decode(cfg, &s1v, s1_out_bits));
         let s2_cfg = match s2 {
             Some((s2n, ref s2v)) => match s2_setup(cfg, s2v) {
-                Ok(g) => Ok(Some(g)),
+                Ok((geo, format)) => Ok(Some((Steps::new(geo), format))),
                 Err(level) => {
                     let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
                     Err(fault(s2n, ContextFaultKind::Translation, level, 2, format))
@@ -554,13 +568,26 @@ impl State {
             // No such bank (the same fault `decode_regime` gives it).
             None => return Err(fault(n, ContextFaultKind::Translation, 0, 1, 2)),
         };
-        let (s1, s2, vmid) = (plan.s1, plan.s2, plan.vmid);
+        // Borrowed from the plan, not copied: the views are large and a miss needs few fields.
+        let (s1, s2, vmid) = (plan.s1.as_ref(), plan.s2.as_ref(), plan.vmid);
         // Stage-1 setup for this address (needed for the ASID tag before looking in the TLB).
+        let slow: OwnedS1;
         let s1_cfg = match s1 {
-            Some(ref s1v) => {
+            Some(s1v) => {
                 let r = match plan.s1_fast {
                     Some(ref f) => f.resolve(va),
-                    None => s1_setup(cfg, s1v, va, plan.s1_out_bits),
+                    None => match s1_setup(cfg, s1v, va, plan.s1_out_bits) {
+                        Ok(o) => {
+                            slow = o;
+                            Ok(S1Setup {
+                                steps: &slow.steps,
+                                input: slow.input,
+                                asid: slow.asid,
+                                format: slow.format,
+                            })
+                        }
+                        Err(level) => Err(level),
+                    },
                 };
                 match r {
                     Ok(s) => Some(s),
@@ -572,16 +599,21 @@ impl State {
             }
             None => None,
         };
-        let s2_cfg = plan.s2_cfg.map_err(CbError::Fault)?;
+        let s2_cfg = match &plan.s2_cfg {
+            Ok(c) => c.as_ref(),
+            Err(f) => return Err(CbError::Fault(*f)),
+        };
         let tag = Tag {
             cb: n as u16,
             vmid,
             asid: s1_cfg.as_ref().map_or(0, |s| s.asid),
         };
         let shifts = match (&s1_cfg, &s2_cfg) {
-            (Some(a), Some((b, _))) if a.geo.granule_shift != b.granule_shift => ALL_SHIFTS,
-            (Some(a), _) => leaf_shifts(a.geo.granule_shift),
-            (None, Some((b, _))) => leaf_shifts(b.granule_shift),
+            (Some(a), Some((b, _))) if a.steps.geo.granule_shift != b.geo.granule_shift => {
+                ALL_SHIFTS
+            }
+            (Some(a), _) => leaf_shifts(a.steps.geo.granule_shift),
+            (None, Some((b, _))) => leaf_shifts(b.geo.granule_shift),
             (None, None) => ALL_SHIFTS,
         };
         let s1_format = s1_cfg.as_ref().map_or(2, |s| s.format);
@@ -590,7 +622,7 @@ impl State {
                 self.counters.tlb_hits += 1;
                 if let Some((stage, level)) = perm_fault(&e, access, privileged) {
                     let (bank, format) = match (stage, s2) {
-                        (2, Some((s2n, ref s2v))) => {
+                        (2, Some(&(s2n, ref s2v))) => {
                             (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 })
                         }
                         _ => (n, s1_format),
@@ -620,8 +652,8 @@ impl State {
 
         // Stage 2 walk helper over an IPA.
         let s2_walk = |ipa: u64, reads: &mut u64| -> Option<Result<Leaf, WalkError>> {
-            let (geo, _) = s2_cfg.as_ref()?;
-            Some(walk::walk(mem, geo, ipa, None, reads))
+            let (steps, _) = s2_cfg?;
+            Some(walk::walk_steps(mem, steps, ipa, reads))
         };
 
         // Stage 1.
@@ -647,9 +679,13 @@ impl State {
                         }
                     }
                 };
-                let table_xlate: Option<&mut dyn FnMut(u64) -> Result<u64, u64>> =
-                    if s2.is_some() { Some(&mut xlate) } else { None };
-                let r = walk::walk(mem, &s.geo, s.input, table_xlate, &mut reads);
+                // Nested: every table address goes through stage 2 first; otherwise the
+                // prepared single-stage walk.
+                let r = if s2.is_some() {
+                    walk::walk(mem, &s.steps.geo, s.input, Some(&mut xlate), &mut reads)
+                } else {
+                    walk::walk_steps(mem, s.steps, s.input, &mut reads)
+                };
                 match r {
                     Ok(l) => Some(l),
                     Err(WalkError::Stage2 { .. }) => {
@@ -657,7 +693,7 @@ impl State {
                             s2_ptw_fault.unwrap_or((WalkError::Translation { level: 0 }, 0));
                         let (kind, level, _) = walk_err(e, 2);
                         let (s2n, format) = match s2 {
-                            Some((s2n, ref s2v)) => {
+                            Some(&(s2n, ref s2v)) => {
                                 (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 })
                             }
                             None => (n, 2),
@@ -718,7 +754,7 @@ impl State {
             shift = l.shift;
         }
         let mut pa = ipa;
-        if let Some((s2n, ref s2v)) = s2 {
+        if let Some(&(s2n, ref s2v)) = s2 {
             let format = if view_aarch64(cfg, s2v) { 2 } else { 1 };
             match s2_walk(ipa, &mut reads) {
                 Some(Ok(l)) => {
@@ -757,7 +793,7 @@ impl State {
         }
         if let Some((stage, level)) = perm_fault(&entry, access, privileged) {
             let (bank, format) = match (stage, s2) {
-                (2, Some((s2n, ref s2v))) => (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 }),
+                (2, Some(&(s2n, ref s2v))) => (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 }),
                 _ => (n, s1_format),
             };
             return Err(fault(
@@ -849,6 +885,7 @@ impl State {
                 let leaf_size = 1u64 << u.shift;
                 self.counters.tlb_hits += 1;
                 self.counters.translated += 1;
+                p.fill = Some(*u);
                 p.event(|| Event::Translated {
                     sid,
                     iova,
@@ -962,18 +999,20 @@ impl State {
             Ok(ok) if ok.disabled => bypass(self, BypassReason::CbDisabled, p),
             Ok(ok) => {
                 self.counters.translated += 1;
+                let fill = crate::state::MicroEntry {
+                    gen: self.gen,
+                    sid,
+                    vpn,
+                    pa_page: ok.pa & !0xfff,
+                    cb: n as u16,
+                    shift: ok.shift as u8,
+                    read: ok.read_ok,
+                    write: ok.write_ok,
+                };
                 if let Some(u) = self.utlb.get_mut(slot) {
-                    *u = crate::state::MicroEntry {
-                        gen: self.gen,
-                        sid,
-                        vpn,
-                        pa_page: ok.pa & !0xfff,
-                        cb: n as u16,
-                        shift: ok.shift as u8,
-                        read: ok.read_ok,
-                        write: ok.write_ok,
-                    };
+                    *u = fill;
                 }
+                p.fill = Some(fill);
                 let (pa, tlb_hit) = (ok.pa, ok.tlb_hit);
                 p.event(|| Event::Translated {
                     sid,

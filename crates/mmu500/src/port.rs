@@ -1,0 +1,132 @@
+//! A master's own way into the SMMU: what a TBU is to the device behind it.
+//!
+//! On an MMU-500 each master sits behind a TBU whose micro-TLB answers repeated translations
+//! next to the device; only a micro-TLB miss travels to the shared TCU (the main TLB and the
+//! walker). [`Port`] models that split. It belongs to one stream ID and one caller (`&mut
+//! self`), keeps a direct-mapped micro-TLB of final results, and answers a hit without the
+//! model's lock: one load of the model's register generation (bumped, under the lock, by every
+//! register write, so by every TLBI, SMR/S2CR/CB change, sCR0 write and reset) proves the entry
+//! still stands. Everything else — a miss, a fault, a bypass, any transaction while a trace
+//! sink is installed — goes through [`Mmu500::translate`]'s path, so results, counters,
+//! events and fault records are the same as without a port.
+//!
+//! Counting stays exact without atomic read-modify-writes: a port's hits live in its own
+//! counter (only its owner writes it), which [`Mmu500::counters`] adds in and which folds into
+//! the model's counters when the port is dropped.
+
+use crate::state::MicroEntry;
+use crate::{DmaError, DmaFault, Mmu500, Translation};
+use smmu_arch::Access;
+use smmu_sync::atomic::{AtomicU64, Ordering};
+use smmu_sync::{sched_point, Arc, Point};
+
+/// Entries of a port's micro-TLB (direct mapped by 4 KiB input page).
+pub const PORT_UTLB_ENTRIES: usize = 64;
+
+/// One stream's port into the SMMU (see the module documentation). Create it with
+/// [`Mmu500::port`].
+pub struct Port {
+    smmu: Arc<Mmu500>,
+    sid: u32,
+    utlb: [MicroEntry; PORT_UTLB_ENTRIES],
+    /// Transactions answered by `utlb`; written only by this port.
+    hits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Port {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Port")
+            .field("stream_id", &format_args!("{:#x}", self.sid))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Port {
+    pub(crate) fn new(smmu: Arc<Mmu500>, sid: u32, hits: Arc<AtomicU64>) -> Self {
+        Port {
+            smmu,
+            sid,
+            utlb: [MicroEntry::default(); PORT_UTLB_ENTRIES],
+            hits,
+        }
+    }
+
+    /// The raw incoming stream ID (TBU bits included) this port issues.
+    pub fn stream_id(&self) -> u32 {
+        self.sid
+    }
+
+    /// The SMMU behind this port.
+    pub fn smmu(&self) -> &Arc<Mmu500> {
+        &self.smmu
+    }
+
+    /// One transaction: the same result as [`Mmu500::translate`] for this stream.
+    #[inline]
+    pub fn translate(&mut self, iova: u64, access: Access) -> Result<Translation, DmaFault> {
+        sched_point(Point::Dma);
+        let vpn = iova >> 12;
+        let slot = (vpn as usize) & (PORT_UTLB_ENTRIES - 1);
+        if let Some(u) = self.utlb.get(slot) {
+            let allowed = match access {
+                Access::Read => u.read,
+                Access::Write => u.write,
+            };
+            // Acquire pairs with the release store of a register write: an entry filled before
+            // that write is never used after it.
+            // The published generation carries the tracing bit, which no entry has.
+            if u.vpn == vpn && allowed && u.gen == self.smmu.gen.load(Ordering::Acquire) {
+                // Single writer: a plain load and store, no locked instruction.
+                self.hits
+                    .store(self.hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                return Ok(Translation::Translated {
+                    pa: u.pa_page | (iova & 0xfff),
+                    cb: u.cb,
+                    leaf_size: 1u64 << u.shift,
+                    tlb_hit: true,
+                });
+            }
+        }
+        let (r, fill) = self.smmu.translate_at_tcu(self.sid, iova, access);
+        if let (Some(f), Some(u)) = (fill, self.utlb.get_mut(slot)) {
+            *u = f;
+        }
+        r
+    }
+
+    /// A device read of `buf.len()` bytes at `iova` (see [`Mmu500::dma_read`]).
+    pub fn dma_read(&mut self, iova: u64, buf: &mut [u8]) -> Result<Vec<Translation>, DmaError> {
+        let mem = self.smmu.mem.clone();
+        crate::dma_chunks(
+            |a, acc| self.translate(a, acc),
+            iova,
+            buf.len(),
+            Access::Read,
+            |pa, r| {
+                let s = buf.get_mut(r).unwrap_or_default();
+                mem.read_bytes(pa, s)
+            },
+        )
+    }
+
+    /// A device write of `data` at `iova` (see [`Mmu500::dma_write`]).
+    pub fn dma_write(&mut self, iova: u64, data: &[u8]) -> Result<Vec<Translation>, DmaError> {
+        let mem = self.smmu.mem.clone();
+        crate::dma_chunks(
+            |a, acc| self.translate(a, acc),
+            iova,
+            data.len(),
+            Access::Write,
+            |pa, r| {
+                let s = data.get(r).unwrap_or_default();
+                mem.write_bytes(pa, s)
+            },
+        )
+    }
+}
+
+impl Drop for Port {
+    fn drop(&mut self) {
+        self.smmu.retire_port(&self.hits);
+    }
+}
