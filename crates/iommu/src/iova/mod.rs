@@ -6,7 +6,7 @@
 //! tree with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU and a
 //! depot of at most 32 full magazines, and a flush of all cached ranges before giving up.
 //!
-//! What differs: the free space is an [`IovaTree`] (a bitmap tree with per-order summaries)
+//! What differs: the free space is an [`IovaTree`] (a bitmap tree with per-child capacities)
 //! rather than an rbtree, so the uncached path finds the *highest* fitting aligned hole in
 //! O(log n) instead of walking nodes from a cached position.
 

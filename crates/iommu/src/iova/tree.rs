@@ -4,14 +4,17 @@
 //! O(n) when the cache misses. Here the space is cut into blocks of 4,096 pages (64 words of
 //! per-page free bits), and blocks hang under 64-ary interior nodes. Every node stores, per
 //! child, one *capacity byte*: 0 if the child is fully used, else 1 + the order of the largest
-//! naturally aligned free block it holds (a fully free child of 2^c pages has c + 1). The
-//! children that can hold a block of order q are then one vector compare of the 64 bytes
-//! (`cap > q`), so finding the *highest* aligned free block below a limit is one descent with
-//! a compare and a `lzcnt` per level; updating a child is a single byte store, and a node's own
-//! capacity (what its parent stores) is a vector maximum plus the run order of its free
-//! children. A block is the same with words for children: an allocation or free of up to 64
-//! pages touches one word, one capacity byte and, only when that changes, the path above.
-//! Fully free or used subtrees have no node, so a 2^36-page aperture is as cheap as a 4 GiB one.
+//! naturally aligned free block it holds (a fully free child of 2^c pages has c + 1). Finding
+//! the *highest* aligned free block of order q below a limit is one descent taking, at each
+//! level, the highest child whose capacity exceeds q: for q < 6 (every rcache size) a ready
+//! mask per order, kept by predicated bit updates when a byte changes; for larger orders a
+//! SWAR compare of the 64 bytes. A node's own capacity is the vector maximum of its bytes, or
+//! the run order of its free children. A block keeps its words' capacities as bytes and as
+//! three bit planes (a change is three bit flips, the candidates of an order a bit-sliced
+//! compare). An allocation or free of up to 64 pages touches one word and, only while
+//! capacities change, the path above; it starts at the last level-2 node used when that node
+//! holds the address (the "finger"). Fully free or used subtrees have no node, so a 2^36-page
+//! aperture is as cheap as a 4 GiB one.
 
 /// log2 of the fan-out.
 const FAN_BITS: u32 = 6;
