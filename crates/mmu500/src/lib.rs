@@ -132,9 +132,10 @@ impl Mmu500 {
     pub fn reset(&self) {
         let mut s = self.state.lock();
         // The generation keeps counting across a reset, so no micro-TLB entry survives it.
-        let gen = s.gen + 1;
+        let (gen, fast_paths) = (s.gen + 1, s.fast_paths);
         *s = State::new(&self.cfg);
         s.gen = gen;
+        s.fast_paths = fast_paths;
         self.publish(&s);
         for hits in self.ports.lock().iter() {
             hits.store(0, Ordering::Relaxed);
@@ -224,6 +225,13 @@ impl Mmu500 {
     pub fn walk_only(&self, cb: usize, va: u64, access: Access) -> u64 {
         let mut s = self.state.lock();
         xlate::ats(&mut s, &self.cfg, &self.mem, cb, va, access)
+    }
+
+    /// Turn the specialised paths for successful stage-1 transactions off (or back on), so
+    /// tests can check that they give exactly what the general path gives.
+    #[doc(hidden)]
+    pub fn set_fast_paths(&self, on: bool) {
+        self.state.lock().fast_paths = on;
     }
 
     /// Live TLB entries.

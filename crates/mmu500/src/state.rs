@@ -141,6 +141,9 @@ pub(crate) struct State {
     /// while that equals `gen`, so any register write invalidates it).
     pub decoded: Vec<(u64, crate::xlate::Regime)>,
     pub counters: Counters,
+    /// Whether transactions may take the specialised successful paths (on, except in the
+    /// tests that compare them with the general path).
+    pub fast_paths: bool,
 }
 
 impl State {
@@ -177,6 +180,7 @@ impl State {
             last_match: None,
             decoded: Vec::new(),
             counters: Counters::default(),
+            fast_paths: true,
         }
     }
 

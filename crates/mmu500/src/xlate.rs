@@ -3,7 +3,8 @@
 
 use crate::config::{Config, Version};
 use crate::state::{Bank, Pending, State, StreamMatch};
-use crate::tlb::{Entry, Tag};
+use crate::tlb::{Entry, Tag, Tlb};
+use crate::types::Counters;
 use crate::types::{
     BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation,
 };
@@ -568,6 +569,25 @@ impl State {
             // No such bank (the same fault `decode_regime` gives it).
             None => return Err(fault(n, ContextFaultKind::Translation, 0, 1, 2)),
         };
+        // The common regime (stage 1 only, AArch64) on its successful paths; anything else
+        // comes back as `None` with nothing changed and takes the general path below.
+        if use_tlb && plan.s2.is_none() && self.fast_paths {
+            if let Some(f) = plan.s1_fast.as_ref() {
+                if let Some(ok) = s1_only(
+                    &mut self.tlb,
+                    &mut self.counters,
+                    mem,
+                    f,
+                    plan,
+                    n,
+                    va,
+                    access,
+                    privileged,
+                ) {
+                    return Ok(ok);
+                }
+            }
+        }
         // Borrowed from the plan, not copied: the views are large and a miss needs few fields.
         let (s1, s2, vmid) = (plan.s1.as_ref(), plan.s2.as_ref(), plan.vmid);
         // Stage-1 setup for this address (needed for the ASID tag before looking in the TLB).
@@ -1073,6 +1093,85 @@ impl State {
             }
         }
     }
+}
+
+/// A transaction through a stage-1-only AArch64 bank that succeeds: the general path's steps
+/// (TLB lookup, or walk, access flag and permission checks, then fill) without its stage-2 and
+/// nested machinery. Returns `None`, having changed nothing, wherever the general path would
+/// fault, so the caller redoes the transaction there and the fault is recorded exactly once
+/// and exactly as before (`State::fast_paths` off gives the general path alone, for tests).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn s1_only(
+    tlb: &mut Tlb,
+    counters: &mut Counters,
+    mem: &PhysMem,
+    f: &S1Fast,
+    plan: &Plan,
+    n: usize,
+    va: u64,
+    access: Access,
+    privileged: bool,
+) -> Option<CbOk> {
+    let s = f.resolve(va).ok()?;
+    let tag = Tag {
+        cb: n as u16,
+        vmid: plan.vmid,
+        asid: s.asid,
+    };
+    if let Some(e) = tlb.lookup(tag, va, leaf_shifts(s.steps.geo.granule_shift)) {
+        if perm_fault(&e, access, privileged).is_some() {
+            return None;
+        }
+        counters.tlb_hits += 1;
+        return Some(CbOk {
+            pa: e.pa_base | (va & low_mask(e.shift)),
+            shift: e.shift,
+            tlb_hit: true,
+            desc: 0,
+            disabled: false,
+            read_ok: perm_fault(&e, Access::Read, privileged).is_none(),
+            write_ok: perm_fault(&e, Access::Write, privileged).is_none(),
+        });
+    }
+    let mut reads = 0u64;
+    let l = walk::walk_steps(mem, s.steps, s.input, &mut reads).ok()?;
+    if !af_ok(&l, plan.sctlr) {
+        return None;
+    }
+    let (readable, writable, unpriv) = s1_perms(&l);
+    let shift = l.shift.min(63);
+    let pa = l.out_base | (va & low_mask(l.shift));
+    let entry = Entry {
+        tag,
+        va_base: va & !low_mask(shift),
+        pa_base: pa & !low_mask(shift),
+        shift,
+        readable,
+        writable,
+        unpriv,
+        s2_readable: true,
+        s2_writable: true,
+        level: l.level as u8,
+        s2_level: 0,
+        ipa_base: u64::MAX,
+    };
+    if perm_fault(&entry, access, privileged).is_some() {
+        return None;
+    }
+    counters.tlb_misses += 1;
+    counters.walks += 1;
+    counters.descriptor_reads += reads;
+    tlb.insert(entry);
+    Some(CbOk {
+        pa,
+        shift,
+        tlb_hit: false,
+        desc: l.desc,
+        disabled: false,
+        read_ok: perm_fault(&entry, Access::Read, privileged).is_none(),
+        write_ok: perm_fault(&entry, Access::Write, privileged).is_none(),
+    })
 }
 
 /// Fault status code of a PAR fault record (VMSAv8-64 FST encoding).

@@ -1,0 +1,235 @@
+//! The specialised path for stage-1-only transactions must be invisible: with it on and off,
+//! the same driver actions give the same results, the same fault records, the same counters
+//! and the same TLB contents — including stale entries, permission, access-flag and
+//! translation faults, setup faults and a stage-2 bank beside it.
+
+mod common;
+
+use common::*;
+use mmu500::{Config, Mmu500};
+use pgtable::{Prot, SZ_4K};
+use proptest::prelude::*;
+use smmu_arch::regs::{cb, gr0, s2cr, sctlr, tcr};
+use smmu_arch::{Access, Mmio};
+
+const IOVA: u64 = 0x1000_0000;
+const PA: u64 = 0x9000_0000;
+const ADDR: u64 = 0x0000_ffff_ffff_f000;
+/// Pages 0..8 read/write, 8..12 read-only, 12..14 unmapped (then remapped by steps).
+const PAGES: u64 = 14;
+const S1_SID: u32 = 0x429;
+const S2_SID: u32 = 0x42a;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Xlate {
+        s2: bool,
+        page: u64,
+        write: bool,
+    },
+    Retarget {
+        page: u64,
+        to: u64,
+    },
+    ClearAf {
+        page: u64,
+    },
+    Unmap {
+        page: u64,
+    },
+    TlbiVa {
+        page: u64,
+    },
+    TlbiVal {
+        page: u64,
+    },
+    TlbiAsid,
+    TlbiAll,
+    /// SCTLR with M and AFFD from these bits.
+    Sctlr {
+        m: bool,
+        affd: bool,
+    },
+    /// EPD0 on or off (TTBR0 walks disabled: a setup fault).
+    Epd0(bool),
+    /// S2CR.PRIVCFG of the stage-1 stream (unprivileged or privileged transactions).
+    Privcfg(u32),
+    ClearFsr,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let page = 0..PAGES;
+    prop::collection::vec(
+        prop_oneof![
+            12 => (any::<bool>(), page.clone(), any::<bool>())
+                .prop_map(|(s2, page, write)| Step::Xlate { s2, page, write }),
+            2 => (page.clone(), 0u64..32).prop_map(|(page, to)| Step::Retarget { page, to }),
+            1 => page.clone().prop_map(|page| Step::ClearAf { page }),
+            1 => page.clone().prop_map(|page| Step::Unmap { page }),
+            1 => page.clone().prop_map(|page| Step::TlbiVa { page }),
+            1 => page.clone().prop_map(|page| Step::TlbiVal { page }),
+            1 => Just(Step::TlbiAsid),
+            1 => Just(Step::TlbiAll),
+            1 => (any::<bool>(), any::<bool>()).prop_map(|(m, affd)| Step::Sctlr { m, affd }),
+            1 => any::<bool>().prop_map(Step::Epd0),
+            1 => prop_oneof![Just(s2cr::PRIVCFG_DEFAULT), Just(s2cr::PRIVCFG_UNPRIV), Just(s2cr::PRIVCFG_PRIV)]
+                .prop_map(Step::Privcfg),
+            1 => Just(Step::ClearFsr),
+        ],
+        1..160,
+    )
+}
+
+/// Everything a driver or a simulator could observe after `steps`.
+fn run(steps: &[Step], fast: bool) -> (Vec<String>, String, Vec<u32>, usize) {
+    let r = rig(Config::mmu500_ls1028a());
+    let s: &Mmu500 = &r.smmu;
+    s.set_fast_paths(fast);
+    // Bank 0: stage 1 (ASID 3), user-accessible pages as Linux maps DMA buffers.
+    let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
+    pt.map_pages(IOVA, PA, SZ_4K, 8, Prot::READ | Prot::WRITE)
+        .unwrap();
+    pt.map_pages(IOVA + 8 * SZ_4K, PA + 8 * SZ_4K, SZ_4K, 4, Prot::READ)
+        .unwrap();
+    program_from(s, 0, &pt, 3);
+    map_stream(s, 0, 0x29, 0x7c00, 0);
+    // Bank 1: stage 2 only (VMID 2) over the same IPAs.
+    let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 40);
+    s2.map_pages(IOVA, PA, SZ_4K, 12, Prot::READ | Prot::WRITE)
+        .unwrap();
+    program_from(s, 1, &s2, 0);
+    map_stream(s, 1, 0x2a, 0x7c00, 1);
+    enable(s);
+    let b = cbo(s, 0);
+    let tcr0 = s.read32(b + cb::TCR);
+    let mut out = Vec::new();
+    for st in steps {
+        let iova_of = |page: u64| IOVA + page * SZ_4K;
+        match *st {
+            Step::Xlate { s2, page, write } => {
+                let a = if write { Access::Write } else { Access::Read };
+                let sid = if s2 { S2_SID } else { S1_SID };
+                out.push(format!("{:?}", s.translate(sid, iova_of(page) + 0x28, a)));
+            }
+            Step::Retarget { page, to } => {
+                if let Some(l) = pt.leaf(iova_of(page)) {
+                    r.mem
+                        .write_u64(l.pte_pa, (l.pte & !ADDR) | (PA + to * SZ_4K))
+                        .unwrap();
+                } else {
+                    pt.map_pages(iova_of(page), PA + to * SZ_4K, SZ_4K, 1, Prot::READ)
+                        .unwrap();
+                }
+            }
+            Step::ClearAf { page } => {
+                if let Some(l) = pt.leaf(iova_of(page)) {
+                    r.mem.write_u64(l.pte_pa, l.pte & !(1 << 10)).unwrap();
+                }
+            }
+            Step::Unmap { page } => {
+                if let Some(l) = pt.leaf(iova_of(page)) {
+                    r.mem.write_u64(l.pte_pa, 0).unwrap();
+                }
+            }
+            Step::TlbiVa { page } => {
+                s.write64(b + cb::S1_TLBIVA, (iova_of(page) >> 12) | (3 << 48))
+            }
+            Step::TlbiVal { page } => {
+                s.write64(b + cb::S1_TLBIVAL, (iova_of(page) >> 12) | (3 << 48))
+            }
+            Step::TlbiAsid => s.write32(b + cb::S1_TLBIASID, 3),
+            Step::TlbiAll => s.write32(gr0::TLBIALLNSNH, 0),
+            Step::Sctlr { m, affd } => {
+                let mut v = 0x1067 & !(sctlr::M | sctlr::AFFD);
+                if m {
+                    v |= sctlr::M;
+                }
+                if affd {
+                    v |= sctlr::AFFD;
+                }
+                s.write32(b + cb::SCTLR, v);
+            }
+            Step::Epd0(on) => s.write32(
+                b + cb::TCR,
+                if on {
+                    tcr0 | tcr::EPD0
+                } else {
+                    tcr0 & !tcr::EPD0
+                },
+            ),
+            Step::Privcfg(p) => s.write32(gr0::s2cr(0), p << s2cr::PRIVCFG_SHIFT),
+            Step::ClearFsr => {
+                let v = s.read32(b + cb::FSR);
+                s.write32(b + cb::FSR, v);
+            }
+        }
+    }
+    let b1 = cbo(s, 1);
+    let regs = vec![
+        s.read32(b + cb::FSR),
+        s.read32(b + cb::FAR),
+        s.read32(b + cb::FAR + 4),
+        s.read32(b + cb::FSYNR0),
+        s.read32(b1 + cb::FSR),
+        s.read32(gr0::SGFSR),
+    ];
+    (out, format!("{:?}", s.counters()), regs, s.tlb_entries())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_is_invisible(steps in steps()) {
+        prop_assert_eq!(run(&steps, true), run(&steps, false));
+    }
+}
+
+#[test]
+fn the_fast_path_takes_the_common_case() {
+    // Not a speed test: checks that the scenario above does reach faults of every kind, so the
+    // property compares more than successful translations.
+    let steps = vec![
+        Step::Xlate {
+            s2: false,
+            page: 0,
+            write: true,
+        },
+        Step::Xlate {
+            s2: false,
+            page: 9,
+            write: true,
+        },
+        Step::ClearAf { page: 1 },
+        Step::Xlate {
+            s2: false,
+            page: 1,
+            write: false,
+        },
+        Step::Xlate {
+            s2: false,
+            page: 13,
+            write: false,
+        },
+        Step::Epd0(true),
+        Step::Xlate {
+            s2: false,
+            page: 2,
+            write: false,
+        },
+        Step::Xlate {
+            s2: true,
+            page: 2,
+            write: true,
+        },
+    ];
+    let (fast, counters, ..) = run(&steps, true);
+    assert!(fast[0].starts_with("Ok(Translated"), "{}", fast[0]);
+    assert!(fast[1].contains("Permission"), "{}", fast[1]);
+    assert!(fast[2].contains("AccessFlag"), "{}", fast[2]);
+    assert!(fast[3].contains("Translation"), "{}", fast[3]);
+    assert!(fast[4].contains("Translation"), "{}", fast[4]);
+    assert!(fast[5].starts_with("Ok(Translated"), "{}", fast[5]);
+    assert!(counters.contains("fault_permission: 1"), "{counters}");
+    assert_eq!(run(&steps, false).0, fast);
+}
