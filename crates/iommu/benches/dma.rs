@@ -8,9 +8,7 @@ use physmem::{FrameAllocator, PhysMem, Region};
 use std::hint::black_box;
 use std::sync::Arc;
 
-#[path = "cputime.rs"]
-mod cputime;
-use cputime::Timer as Instant;
+use bench_clock::Timer as Instant;
 
 const RAM: u64 = 0x8000_0000;
 

@@ -9,9 +9,7 @@ use iommu::iova::{IovaDomain, IovaParams};
 use std::hint::black_box;
 use std::time::Duration;
 
-#[path = "cputime.rs"]
-mod cputime;
-use cputime::Timer as Instant;
+use bench_clock::Timer as Instant;
 
 /// 4 KiB granule, 48-bit aperture; allocations limited to 4 GiB as for a 32-bit device.
 const LIMIT_PFN: u64 = (1 << 20) - 1;

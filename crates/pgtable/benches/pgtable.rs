@@ -3,11 +3,12 @@
 //! the time reported is divided by the number of pages (or lookups, or blocks), so criterion's
 //! "time" column reads directly as ns per page.
 //!
-//! Clock: by default the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), because the
-//! development machine is shared (2 cores, load often above 5) and wall time there mostly
-//! measures time slices given to other processes. Set `PGTABLE_BENCH_CLOCK=wall` for wall time
-//! (the two agree on an idle machine).
+//! Clock: `bench_clock`, by default the benchmark thread's CPU time, because the development
+//! machine is shared (2 cores, load often above 5) and wall time there mostly measures time
+//! slices given to other processes. Set `BENCH_CLOCK=wall` for wall time (the two agree on an
+//! idle machine).
 
+use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -21,32 +22,6 @@ const IOVA: u64 = 0x40_0000_0000; // 256 GiB: a non-zero index at every level
 const PA: u64 = 0x8_0000_0000;
 const LOOKUPS: usize = 1_000_000;
 const BLOCKS: u64 = 512;
-
-/// A point on the chosen clock.
-#[derive(Clone, Copy)]
-struct Instant(Duration);
-
-impl Instant {
-    fn now() -> Self {
-        if std::env::var_os("PGTABLE_BENCH_CLOCK").is_some_and(|v| v == "wall") {
-            return Instant(WALL_EPOCH.with(|e| e.elapsed()));
-        }
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime only writes the timespec we pass, which lives on our stack.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Instant(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
-    }
-    fn elapsed(self) -> Duration {
-        Instant::now().0.saturating_sub(self.0)
-    }
-}
-
-thread_local! {
-    static WALL_EPOCH: std::time::Instant = std::time::Instant::now();
-}
 
 fn allocator() -> Arc<FrameAllocator> {
     let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x400_0000)]).unwrap());
@@ -90,7 +65,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             per_unit(iters, PAGES, || {
                 let mut pt = table(&alloc);
-                let t = Instant::now();
+                let t = Timer::start();
                 for i in 0..PAGES {
                     let off = i * SZ_4K;
                     black_box(pt.map_pages(IOVA + off, PA + off, SZ_4K, 1, PROT).unwrap());
@@ -106,7 +81,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             per_unit(iters, PAGES, || {
                 let mut pt = table(&alloc);
-                let t = Instant::now();
+                let t = Timer::start();
                 map_all_batched(&mut pt);
                 let d = t.elapsed();
                 pt.destroy().unwrap();
@@ -120,7 +95,7 @@ fn benches(c: &mut Criterion) {
             per_unit(iters, PAGES, || {
                 let mut pt = table(&alloc);
                 map_all_batched(&mut pt);
-                let t = Instant::now();
+                let t = Timer::start();
                 for i in 0..PAGES {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(IOVA + i * SZ_4K, SZ_4K, 1, &mut gather));
@@ -137,7 +112,7 @@ fn benches(c: &mut Criterion) {
             per_unit(iters, PAGES, || {
                 let mut pt = table(&alloc);
                 map_all_batched(&mut pt);
-                let t = Instant::now();
+                let t = Timer::start();
                 for c in 0..PAGES / 512 {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(IOVA + c * SZ_2M, SZ_4K, 512, &mut gather));
@@ -161,7 +136,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function("iova_to_phys_random_1M (ns/lookup)", |b| {
             b.iter_custom(|iters| {
                 per_unit(iters, LOOKUPS as u64, || {
-                    let t = Instant::now();
+                    let t = Timer::start();
                     let mut acc = 0u64;
                     for &iova in &iovas {
                         acc = acc.wrapping_add(pt.iova_to_phys(black_box(iova)));
@@ -179,7 +154,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function("map_unmap_2m_block (ns/block, map+unmap)", |b| {
             b.iter_custom(|iters| {
                 per_unit(iters, BLOCKS, || {
-                    let t = Instant::now();
+                    let t = Timer::start();
                     for i in 0..BLOCKS {
                         let off = i * SZ_2M;
                         black_box(pt.map_pages(IOVA + off, PA + off, SZ_2M, 1, PROT).unwrap());
