@@ -9,7 +9,12 @@
 //!   access misses and walks (checked before measuring).
 //! * `walk_only`: the same addresses through `Mmu500::walk_only` (ATS1PR-style: lock, decoded
 //!   regime, the 4-level walk and the PAR value; no TLB lookup or fill, no transaction path).
-//! * `pgtable_iova_to_phys`: the same addresses through `pgtable`'s software walk, for comparison.
+//! * `walk_detached`: the same addresses through the walker a miss runs (`Mmu500::detached_walk`:
+//!   a snapshot of bank 0's decoded registers; 4 descriptor reads, no lock, no TLB).
+//! * `pgtable_iova_to_phys`: the same addresses through `pgtable`'s software walk, for comparison
+//!   (it starts from its own walk cache, so it reads 2 descriptors here), and
+//!   `pgtable_iova_to_phys_4_reads`: the same after a map elsewhere left that cache off the path.
+//! * `port_*`: the same patterns through a `Port` (the master's TBU micro-TLB, no lock on a hit).
 //! * `dma_write_1500`: a 1500-byte packet written through the model into memory.
 //!
 //! Clock: the benchmark thread's CPU time (`bench_clock`), so other jobs on the shared machine
@@ -159,6 +164,21 @@ fn benches(c: &mut Criterion) {
             bench_clock::time_iters(n, || {
                 w = (w + 1) % PAGES;
                 let _ = black_box(s.walk_only(0, black_box(IOVA + w * 0x1000), Access::Read));
+            })
+        })
+    });
+    // The walker alone, as a miss runs it (prepared 4-level walk), without lock or TLB.
+    let walker = s.detached_walk(0).expect("bank 0 is a stage-1 context");
+    for i in 0..PAGES {
+        let va = IOVA + i * 0x1000;
+        assert_eq!(walker.walk(va), Some(pt.iova_to_phys(va)));
+    }
+    let mut w = 0u64;
+    c.bench_function("walk_detached", |b| {
+        b.iter_custom(|n| {
+            bench_clock::time_iters(n, || {
+                w = (w + 1) % PAGES;
+                let _ = black_box(walker.walk(black_box(IOVA + w * 0x1000)));
             })
         })
     });

@@ -227,6 +227,20 @@ impl Mmu500 {
         xlate::ats(&mut s, &self.cfg, &self.mem, cb, va, access)
     }
 
+    /// The walker a TLB miss through stage-1 bank `cb` runs, detached from the model: a
+    /// snapshot of the bank's decoded registers, so it walks without the lock and without the
+    /// TLB. `None` unless the bank is a stage-1-only AArch64 context. For measuring the walk on
+    /// its own against a software walk (benches/translate.rs); it does not follow later
+    /// register writes.
+    #[doc(hidden)]
+    pub fn detached_walk(&self, cb: usize) -> Option<DetachedWalk> {
+        let f = self.state.lock().stage1_walker(&self.cfg, cb)?;
+        Some(DetachedWalk {
+            mem: self.mem.clone(),
+            regime: f,
+        })
+    }
+
     /// Turn the specialised paths for successful stage-1 transactions off (or back on), so
     /// tests can check that they give exactly what the general path gives.
     #[doc(hidden)]
@@ -343,6 +357,21 @@ impl Mmu500 {
                 mem.write_bytes(pa, s)
             },
         )
+    }
+}
+
+/// See [`Mmu500::detached_walk`].
+#[doc(hidden)]
+pub struct DetachedWalk {
+    mem: Arc<PhysMem>,
+    regime: xlate::S1Fast,
+}
+
+impl DetachedWalk {
+    /// The output address of `va` by the model's walk, or `None` when the walk faults.
+    #[inline]
+    pub fn walk(&self, va: u64) -> Option<u64> {
+        self.regime.walk(&self.mem, va)
     }
 }
 

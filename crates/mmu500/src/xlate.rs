@@ -518,6 +518,30 @@ impl State {
         })
     }
 
+    /// Decode bank `n`'s regime again if a register was written since it was cached.
+    #[inline]
+    fn refresh_regime(&mut self, cfg: &Config, n: usize) {
+        if !matches!(self.decoded.get(n), Some(&(g, _)) if g == self.gen) {
+            let r = self.decode_regime(cfg, n);
+            if self.decoded.len() < self.banks.len() {
+                self.decoded.resize(self.banks.len(), (0, Regime::Flat));
+            }
+            if let Some(slot) = self.decoded.get_mut(n) {
+                *slot = (self.gen, r);
+            }
+        }
+    }
+
+    /// Bank `n`'s stage-1 walk setup as now programmed, when it is a stage-1-only AArch64
+    /// context (see [`crate::DetachedWalk`]).
+    pub(crate) fn stage1_walker(&mut self, cfg: &Config, n: usize) -> Option<S1Fast> {
+        self.refresh_regime(cfg, n);
+        match self.decoded.get(n) {
+            Some((_, Regime::Translate(p))) if p.s2.is_none() => p.s1_fast,
+            _ => None,
+        }
+    }
+
     /// Translate `va` through bank `n`. `use_tlb` is false for ATS operations.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn cb_translate(
@@ -552,15 +576,7 @@ impl State {
         };
         // The bank's decoded regime, rebuilt only after a register write (any write bumps
         // `gen`); TLB contents are separate and only change on a fill or a TLBI.
-        if !matches!(self.decoded.get(n), Some(&(g, _)) if g == self.gen) {
-            let r = self.decode_regime(cfg, n);
-            if self.decoded.len() < self.banks.len() {
-                self.decoded.resize(self.banks.len(), (0, Regime::Flat));
-            }
-            if let Some(slot) = self.decoded.get_mut(n) {
-                *slot = (self.gen, r);
-            }
-        }
+        self.refresh_regime(cfg, n);
         // Borrowed, not copied: the plan is a few hundred bytes.
         let plan = match self.decoded.get(n) {
             Some((_, Regime::Translate(p))) => p,
@@ -1172,6 +1188,18 @@ fn s1_only(
         read_ok: perm_fault(&entry, Access::Read, privileged).is_none(),
         write_ok: perm_fault(&entry, Access::Write, privileged).is_none(),
     })
+}
+
+impl S1Fast {
+    /// The output address of `va` by a walk alone (no TLB, no permission or access-flag
+    /// check), or `None` when the walk faults.
+    #[inline]
+    pub(crate) fn walk(&self, mem: &PhysMem, va: u64) -> Option<u64> {
+        let s = self.resolve(va).ok()?;
+        let mut reads = 0;
+        let l = walk::walk_steps(mem, s.steps, s.input, &mut reads).ok()?;
+        Some(l.out_base | (va & low_mask(l.shift)))
+    }
 }
 
 /// Fault status code of a PAR fault record (VMSAv8-64 FST encoding).
