@@ -13,6 +13,23 @@
 //! Counting stays exact without atomic read-modify-writes: a port's hits live in its own
 //! counter (only its owner writes it), which [`Mmu500::counters`] adds in and which folds into
 //! the model's counters when the port is dropped.
+//!
+//! ```
+//! use mmu500::{BypassReason, Config, Mmu500, Translation};
+//! use physmem::{PhysMem, Region};
+//! use smmu_arch::Access;
+//! use std::sync::Arc;
+//!
+//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
+//! // The ENETC's port: its stream ID as it reaches the SMMU (TBU 1, ICID 0x29).
+//! let mut enetc = smmu.port(0x429);
+//! // Out of reset sCR0.CLIENTPD lets everything through, and the port says so as translate() would.
+//! let t = enetc.translate(0x8000_1000, Access::Write)?;
+//! assert_eq!(t, Translation::Bypass { pa: 0x8000_1000, reason: BypassReason::ClientPd });
+//! assert_eq!(smmu.counters().bypass_clientpd, 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::state::MicroEntry;
 use crate::{DmaError, DmaFault, Mmu500, Translation};

@@ -519,16 +519,23 @@ impl State {
     }
 
     /// Decode bank `n`'s regime again if a register was written since it was cached.
-    #[inline]
+    #[inline(always)]
     fn refresh_regime(&mut self, cfg: &Config, n: usize) {
         if !matches!(self.decoded.get(n), Some(&(g, _)) if g == self.gen) {
-            let r = self.decode_regime(cfg, n);
-            if self.decoded.len() < self.banks.len() {
-                self.decoded.resize(self.banks.len(), (0, Regime::Flat));
-            }
-            if let Some(slot) = self.decoded.get_mut(n) {
-                *slot = (self.gen, r);
-            }
+            self.redecode_regime(cfg, n);
+        }
+    }
+
+    /// The slow half of [`State::refresh_regime`]: after a register write only.
+    #[cold]
+    #[inline(never)]
+    fn redecode_regime(&mut self, cfg: &Config, n: usize) {
+        let r = self.decode_regime(cfg, n);
+        if self.decoded.len() < self.banks.len() {
+            self.decoded.resize(self.banks.len(), (0, Regime::Flat));
+        }
+        if let Some(slot) = self.decoded.get_mut(n) {
+            *slot = (self.gen, r);
         }
     }
 
