@@ -324,17 +324,11 @@ impl Mmu500 {
         iova: u64,
         buf: &mut [u8],
     ) -> Result<Vec<Translation>, DmaError> {
-        let mem = self.mem.clone();
-        let len = buf.len();
-        dma_chunks(
+        dma_read_via(
+            &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
             iova,
-            len,
-            Access::Read,
-            |pa, r| {
-                let s = buf.get_mut(r).unwrap_or_default();
-                mem.read_bytes(pa, s)
-            },
+            buf,
         )
     }
 
@@ -346,16 +340,11 @@ impl Mmu500 {
         iova: u64,
         data: &[u8],
     ) -> Result<Vec<Translation>, DmaError> {
-        let mem = self.mem.clone();
-        dma_chunks(
+        dma_write_via(
+            &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
             iova,
-            data.len(),
-            Access::Write,
-            |pa, r| {
-                let s = data.get(r).unwrap_or_default();
-                mem.write_bytes(pa, s)
-            },
+            data,
         )
     }
 }
@@ -373,6 +362,31 @@ impl DetachedWalk {
     pub fn walk(&self, va: u64) -> Option<u64> {
         self.regime.walk(&self.mem, va)
     }
+}
+
+/// A device read of `buf.len()` bytes at `iova`, each chunk translated by `translate`.
+fn dma_read_via(
+    mem: &PhysMem,
+    translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
+    iova: u64,
+    buf: &mut [u8],
+) -> Result<Vec<Translation>, DmaError> {
+    let len = buf.len();
+    dma_chunks(translate, iova, len, Access::Read, |pa, r| {
+        mem.read_bytes(pa, buf.get_mut(r).unwrap_or_default())
+    })
+}
+
+/// A device write of `data` at `iova`, each chunk translated by `translate`.
+fn dma_write_via(
+    mem: &PhysMem,
+    translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
+    iova: u64,
+    data: &[u8],
+) -> Result<Vec<Translation>, DmaError> {
+    dma_chunks(translate, iova, data.len(), Access::Write, |pa, r| {
+        mem.write_bytes(pa, data.get(r).unwrap_or_default())
+    })
 }
 
 /// Split `[iova, iova + len)` into transactions no larger than the mapping they hit, translate

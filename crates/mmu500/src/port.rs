@@ -114,31 +114,13 @@ impl Port {
     /// A device read of `buf.len()` bytes at `iova` (see [`Mmu500::dma_read`]).
     pub fn dma_read(&mut self, iova: u64, buf: &mut [u8]) -> Result<Vec<Translation>, DmaError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_chunks(
-            |a, acc| self.translate(a, acc),
-            iova,
-            buf.len(),
-            Access::Read,
-            |pa, r| {
-                let s = buf.get_mut(r).unwrap_or_default();
-                mem.read_bytes(pa, s)
-            },
-        )
+        crate::dma_read_via(&mem, |a, acc| self.translate(a, acc), iova, buf)
     }
 
     /// A device write of `data` at `iova` (see [`Mmu500::dma_write`]).
     pub fn dma_write(&mut self, iova: u64, data: &[u8]) -> Result<Vec<Translation>, DmaError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_chunks(
-            |a, acc| self.translate(a, acc),
-            iova,
-            data.len(),
-            Access::Write,
-            |pa, r| {
-                let s = data.get(r).unwrap_or_default();
-                mem.write_bytes(pa, s)
-            },
-        )
+        crate::dma_write_via(&mem, |a, acc| self.translate(a, acc), iova, data)
     }
 }
 

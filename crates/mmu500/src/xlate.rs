@@ -120,6 +120,22 @@ pub(crate) struct CbOk {
     pub write_ok: bool,
 }
 
+impl CbOk {
+    /// The result of a transaction answered by TLB entry `e` (which passed the access's check).
+    #[inline]
+    fn tlb_hit(e: &Entry, va: u64, privileged: bool) -> CbOk {
+        CbOk {
+            pa: e.pa_base | (va & low_mask(e.shift)),
+            shift: e.shift,
+            tlb_hit: true,
+            desc: 0,
+            disabled: false,
+            read_ok: perm_fault(e, Access::Read, privileged).is_none(),
+            write_ok: perm_fault(e, Access::Write, privileged).is_none(),
+        }
+    }
+}
+
 struct S1Setup<'a> {
     steps: &'a Steps,
     input: u64,
@@ -678,15 +694,7 @@ impl State {
                         format,
                     ));
                 }
-                return Ok(CbOk {
-                    pa: e.pa_base | (va & low_mask(e.shift)),
-                    shift: e.shift,
-                    tlb_hit: true,
-                    desc: 0,
-                    disabled: false,
-                    read_ok: perm_fault(&e, Access::Read, privileged).is_none(),
-                    write_ok: perm_fault(&e, Access::Write, privileged).is_none(),
-                });
+                return Ok(CbOk::tlb_hit(&e, va, privileged));
             }
             self.counters.tlb_misses += 1;
         }
@@ -1147,15 +1155,7 @@ fn s1_only(
             return None;
         }
         counters.tlb_hits += 1;
-        return Some(CbOk {
-            pa: e.pa_base | (va & low_mask(e.shift)),
-            shift: e.shift,
-            tlb_hit: true,
-            desc: 0,
-            disabled: false,
-            read_ok: perm_fault(&e, Access::Read, privileged).is_none(),
-            write_ok: perm_fault(&e, Access::Write, privileged).is_none(),
-        });
+        return Some(CbOk::tlb_hit(&e, va, privileged));
     }
     let mut reads = 0u64;
     let l = walk::walk_steps(mem, s.steps, s.input, &mut reads).ok()?;
