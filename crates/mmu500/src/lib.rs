@@ -10,7 +10,9 @@
 //!
 //! Devices reach memory through [`Mmu500::translate`], [`Mmu500::dma_read`] and
 //! [`Mmu500::dma_write`], which report how each transaction was resolved (translated, bypassed
-//! and why, or faulted) so a simulator can flag DMA that passed untranslated.
+//! and why, or faulted) so a simulator can flag DMA that passed untranslated. A device model
+//! that owns one master's traffic can go through a [`Port`] (that master's TBU) instead: the
+//! same results, with repeats answered by the port's micro-TLB without the model's lock.
 //!
 //! The table walker (`walk`) is written from the VMSAv8-64 architecture, independently of the
 //! `pgtable` crate, which tests use as the second implementation in a differential check.
@@ -154,10 +156,7 @@ impl Mmu500 {
     fn retire_port(&self, hits: &Arc<AtomicU64>) {
         let mut s = self.state.lock();
         let mut ports = self.ports.lock();
-        let n = hits.load(Ordering::Relaxed);
-        s.counters.transactions += n;
-        s.counters.tlb_hits += n;
-        s.counters.translated += n;
+        add_port_hits(&mut s.counters, hits.load(Ordering::Relaxed));
         ports.retain(|p| !Arc::ptr_eq(p, hits));
     }
 
@@ -208,12 +207,8 @@ impl Mmu500 {
     pub fn counters(&self) -> Counters {
         let s = self.state.lock();
         let mut c = s.counters.clone();
-        // A port hit is a transaction translated by a (micro-)TLB hit.
         for hits in self.ports.lock().iter() {
-            let n = hits.load(Ordering::Relaxed);
-            c.transactions += n;
-            c.tlb_hits += n;
-            c.translated += n;
+            add_port_hits(&mut c, hits.load(Ordering::Relaxed));
         }
         c
     }
@@ -362,6 +357,13 @@ impl DetachedWalk {
     pub fn walk(&self, va: u64) -> Option<u64> {
         self.regime.walk(&self.mem, va)
     }
+}
+
+/// Count `n` port hits: each is a transaction translated by a (micro-)TLB hit.
+fn add_port_hits(c: &mut Counters, n: u64) {
+    c.transactions += n;
+    c.tlb_hits += n;
+    c.translated += n;
 }
 
 /// A device read of `buf.len()` bytes at `iova`, each chunk translated by `translate`.
