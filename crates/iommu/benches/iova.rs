@@ -132,9 +132,16 @@ fn full_runs(_c: &mut Criterion) {
         return;
     };
     let all = which == "all";
+    // `IOVA_PAIRS` shortens the runs (e.g. under callgrind).
+    let pairs = |default: u64| {
+        std::env::var("IOVA_PAIRS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     if all || which == "one_page" {
         let mut dom = domain(true);
-        let n = 10_000_000u64;
+        let n = pairs(10_000_000);
         let start = Instant::start();
         for _ in 0..n {
             let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
@@ -149,7 +156,7 @@ fn full_runs(_c: &mut Criterion) {
     for (name, rcache) in [("working_set", true), ("working_set_nocache", false)] {
         if all || which == name {
             let mut ws = WorkingSet::new(rcache);
-            let n = 2_000_000u64;
+            let n = pairs(2_000_000);
             let t = ws.run(n);
             println!(
                 "full {name}: {n} pairs, {:.2} ns/pair, {:?}",

@@ -74,6 +74,36 @@ fn highest(m: u64) -> u32 {
     63 - m.leading_zeros()
 }
 
+/// Bits 0..n set, for 1 <= n <= 64 (one shift, no branch).
+#[inline(always)]
+fn low_mask_nz(n: u64) -> u64 {
+    u64::MAX >> (64u64.wrapping_sub(n) & 63)
+}
+
+/// The top bit of each aligned group of 2^q bits (q = 0..=6; none for 7).
+const GROUP_TOP: [u64; 8] = [
+    u64::MAX,
+    0xaaaa_aaaa_aaaa_aaaa,
+    0x8888_8888_8888_8888,
+    0x8080_8080_8080_8080,
+    0x8000_8000_8000_8000,
+    0x8000_0000_8000_0000,
+    0x8000_0000_0000_0000,
+    0,
+];
+
+/// The top bit of every aligned group of 2^q bits of `m` that is all ones (q <= 6): the
+/// group's other bits of `!m`, plus all ones, carry into its top bit iff one is set, and
+/// never beyond it. A fixed handful of operations whatever q is, where [`aligned_runs`]
+/// needs a step per doubling.
+#[inline(always)]
+fn full_groups(m: u64, q: u32) -> u64 {
+    let top = GROUP_TOP[(q & 7) as usize];
+    let z = !m;
+    let rest = !top;
+    !((z & rest).wrapping_add(rest) | z) & top
+}
+
 /// A one in every byte.
 const BYTE_ONES: u64 = 0x0101_0101_0101_0101;
 /// Multiplier that moves bit 8k of a word (k = 0..8) to bit 56 + k.
@@ -243,6 +273,35 @@ impl Block {
             *p ^= u64::from((d >> j) & 1) << i;
         }
         true
+    }
+
+    /// Store word i, which only gained free pages (`freed`) or only lost some, given the
+    /// block's capacity byte before (`cur`, its parent's copy); returns the byte after. The
+    /// block maximum is recomputed only when the change can move it: a word gaining pages
+    /// short of all free raises it to at most its own capacity, and a word losing pages lowers
+    /// it only if the word held the maximum or was entirely free.
+    #[inline(always)]
+    fn store_word(&mut self, i: u32, w: u64, cur: u8, freed: bool) -> u8 {
+        let i = i & 63;
+        self.words[i as usize] = w;
+        let nc = mask_cap(w);
+        let oc = self.cap.get(i);
+        let d = nc ^ oc;
+        if d == 0 {
+            return cur;
+        }
+        self.cap.0[i as usize] = nc;
+        for (j, p) in self.plane.iter_mut().enumerate() {
+            *p ^= u64::from((d >> j) & 1) << i;
+        }
+        if freed {
+            if nc < 7 {
+                return cur.max(nc);
+            }
+        } else if oc < 7 && oc < cur {
+            return cur;
+        }
+        self.summary()
     }
 
     /// The block's capacity byte as its parent stores it (13 when all free): the largest word
@@ -426,8 +485,25 @@ impl IovaTree {
 
     /// Find the block [`Self::find`] would return for `order` and mark its first `size` pages
     /// (`size <= 2^order`) used. Returns the first page.
+    #[inline]
     pub fn alloc(&mut self, order: u32, size: u64, limit: u64) -> Option<u64> {
         let limit = limit.min(self.end);
+        // The common case inline: a small block below a limit inside the finger's node.
+        if order < FAN_BITS
+            && size.wrapping_sub(1) < 1u64 << order
+            && limit != 0
+            && self.finger_holds(limit - 1)
+        {
+            if let Some(p) = self.alloc_at_finger(order, size, limit) {
+                return Some(p);
+            }
+        }
+        self.alloc_general(order, size, limit)
+    }
+
+    /// [`Self::alloc`] without the finger (`limit` already clamped to the space).
+    #[inline(never)]
+    fn alloc_general(&mut self, order: u32, size: u64, limit: u64) -> Option<u64> {
         if order > FAN_BITS * (self.root_level + 1)
             || limit < (1u64 << order.min(63))
             || size == 0
@@ -436,12 +512,7 @@ impl IovaTree {
             return None;
         }
         if order < FAN_BITS {
-            if self.finger_holds(limit - 1) {
-                if let Some(p) = self.alloc_quick(order, size, limit, true) {
-                    return Some(p);
-                }
-            }
-            if let Some(p) = self.alloc_quick(order, size, limit, false) {
+            if let Some(p) = self.alloc_quick(order, size, limit) {
                 return Some(p);
             }
         }
@@ -457,8 +528,8 @@ impl IovaTree {
     /// and update capacities on the way back only while they change. `None` (with nothing
     /// changed) when the general path must answer.
     #[inline]
-    fn alloc_quick(&mut self, q: u32, size: u64, limit: u64, finger: bool) -> Option<u64> {
-        let (mut path, mut depth, mut idx, mut h, mut base) = self.start(finger);
+    fn alloc_quick(&mut self, q: u32, size: u64, limit: u64) -> Option<u64> {
+        let (mut path, mut depth, mut idx, mut h, mut base) = self.start();
         while h >= 2 {
             if h == 2 {
                 self.set_finger(&path, depth, idx, base);
@@ -509,22 +580,122 @@ impl IovaTree {
         Some(base + ((i as u64) << FAN_BITS) + off as u64)
     }
 
+    /// [`Self::alloc_quick`] from the finger's level-2 node, which holds `limit - 1`, written
+    /// for that one shape: the node's candidate children, one block, its candidate words.
+    /// `None` (with nothing changed) when the node has no fitting block with a block node.
+    #[inline]
+    fn alloc_at_finger(&mut self, q: u32, size: u64, limit: u64) -> Option<u64> {
+        let base = self.finger.base;
+        let nidx = self.finger.idx;
+        let n = self.inner.get(nidx as usize)?;
+        // 1..=2^18, as the node holds limit - 1: the children reaching below the limit.
+        let span = limit - base;
+        let cand = n.over.get(q as usize)? & low_mask_nz((span + 4095) >> 12);
+        if cand == 0 {
+            return None;
+        }
+        let i = highest(cand);
+        if n.nodes & (1u64 << i) == 0 {
+            return None;
+        }
+        let bidx = n.child[(i & 63) as usize];
+        let cur = n.cap.get(i);
+        let bspan = span - ((i as u64) << 12);
+        let b = self.blocks.get_mut(bidx as usize)?;
+        let mut wc = b.cand(q) & low_mask_nz((bspan.min(4096) + 63) >> 6);
+        let (wi, w, runs) = loop {
+            if wc == 0 {
+                return None;
+            }
+            let wi = highest(wc);
+            let w = b.words[(wi & 63) as usize];
+            let wspan = bspan - ((wi as u64) << 6);
+            let runs = full_groups(w & low_mask_nz(wspan.min(64)), q);
+            if runs != 0 {
+                break (wi, w, runs);
+            }
+            // Only the word the limit cuts can fail; the next candidate lies below it.
+            wc &= !(1u64 << wi);
+        };
+        let off = highest(runs) & !((1u32 << q) - 1);
+        self.free_pages -= size;
+        let s = b.store_word(wi, w & !(low_mask(size) << off), cur, false);
+        if s != cur {
+            self.block_changed(nidx, i, cur, s);
+        }
+        Some(base + ((i as u64) << 12) + ((wi as u64) << 6) + off as u64)
+    }
+
+    /// [`Self::set_word_quick`] for `[lo, hi)` inside one word of the finger's node, which
+    /// holds `lo`. `None` (with nothing changed) when the block has no node.
+    #[inline(always)]
+    fn word_at_finger(&mut self, lo: u64, hi: u64, free: bool) -> Option<u64> {
+        let nidx = self.finger.idx;
+        let n = self.inner.get(nidx as usize)?;
+        let i = ((lo - self.finger.base) >> 12) as u32 & 63;
+        if n.nodes & (1u64 << i) == 0 {
+            return None;
+        }
+        let cur = n.cap.get(i);
+        let b = self.blocks.get_mut(n.child[i as usize] as usize)?;
+        let wi = (lo >> FAN_BITS) as u32 & 63;
+        let wbase = lo & !63;
+        let m = low_mask_nz(hi - wbase) & (u64::MAX << (lo - wbase));
+        let old = b.words[wi as usize];
+        let w = if free { old | m } else { old & !m };
+        if w == old {
+            return Some(0);
+        }
+        // Usually every page of the range changes (a valid free or allocation): no popcount,
+        // which the baseline x86-64 target has only in software.
+        let flipped = if w ^ old == m {
+            hi - lo
+        } else {
+            u64::from((w ^ old).count_ones())
+        };
+        if free {
+            self.free_pages += flipped;
+        } else {
+            self.free_pages -= flipped;
+        }
+        let s = b.store_word(wi, w, cur, free);
+        if s != cur {
+            self.block_changed(nidx, i, cur, s);
+        }
+        Some(flipped)
+    }
+
+    /// Block `i` of the finger's node (`nidx`) went from capacity `old` to `s`: record it and
+    /// pass a change of the node's own capacity up the finger's path.
+    #[inline(always)]
+    fn block_changed(&mut self, nidx: u32, i: u32, old: u8, s: u8) {
+        let Some(n) = self.inner.get_mut(nidx as usize) else {
+            return;
+        };
+        const C: u32 = 2 * FAN_BITS;
+        n.set_cap(i, s, C);
+        // With free blocks in the node its capacity is their run order, unchanged unless
+        // this block became or stopped being free.
+        if n.free != 0 && old != C as u8 + 1 && s != C as u8 + 1 {
+            return;
+        }
+        let ns = n.summary(C);
+        let (path, depth) = (self.finger.path, self.finger.depth);
+        if let Some(p) = path.get(..depth) {
+            self.propagate(p, ns);
+        }
+    }
+
     /// Whether the finger's node covers page `p`.
     #[inline]
     fn finger_holds(&self, p: u64) -> bool {
         self.finger.valid && p.wrapping_sub(self.finger.base) < L2_SPAN
     }
 
-    /// Where a quick descent starts: (path, depth, node, level, base) of the finger's node, or
-    /// of the root.
+    /// Where a descent from the root starts: (path, depth, node, level, base).
     #[inline]
-    fn start(&self, finger: bool) -> ([(u32, u32); PATH_LEN], usize, u32, u32, u64) {
-        if finger {
-            let f = &self.finger;
-            (f.path, f.depth, f.idx, 2, f.base)
-        } else {
-            ([(0, 0); PATH_LEN], 0, 0, self.root_level, 0)
-        }
+    fn start(&self) -> ([(u32, u32); PATH_LEN], usize, u32, u32, u64) {
+        ([(0, 0); PATH_LEN], 0, 0, self.root_level, 0)
     }
 
     /// A descent reached level-2 node `idx`: remember it (if it is not already the finger).
@@ -626,7 +797,19 @@ impl IovaTree {
 
     /// Mark `[lo, hi)` free or used (pages beyond the space are ignored). Returns how many pages
     /// changed state.
+    #[inline]
     pub fn set_range(&mut self, lo: u64, hi: u64, free: bool) -> u64 {
+        // The common case inline: a range inside one word of the finger's node.
+        if lo < hi && lo >> FAN_BITS == (hi - 1) >> FAN_BITS && self.finger_holds(lo) {
+            if let Some(n) = self.word_at_finger(lo, hi, free) {
+                return n;
+            }
+        }
+        self.set_range_general(lo, hi, free)
+    }
+
+    #[inline(never)]
+    fn set_range_general(&mut self, lo: u64, hi: u64, free: bool) -> u64 {
         let hi = hi.min(1u64 << (FAN_BITS * (self.root_level + 1)));
         if lo >= hi {
             return 0;
@@ -643,7 +826,7 @@ impl IovaTree {
     /// when a node on the way is missing.
     #[inline]
     fn set_word_quick(&mut self, lo: u64, hi: u64, free: bool) -> Option<()> {
-        let (mut path, mut depth, mut idx, mut h, mut base) = self.start(self.finger_holds(lo));
+        let (mut path, mut depth, mut idx, mut h, mut base) = self.start();
         while h >= 2 {
             if h == 2 {
                 self.set_finger(&path, depth, idx, base);
@@ -879,6 +1062,29 @@ mod tests {
         assert_eq!(mask_cap(0b0111_1110), 2);
     }
 
+    /// The one-add run test agrees with the doubling steps (which mark the group's low bit).
+    #[test]
+    fn full_groups_match_aligned_runs() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..4000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let m = match round % 5 {
+                0 => x,
+                1 => x | (x >> 1) | (x >> 3),
+                2 => !(1u64 << (x % 64)),
+                3 => u64::MAX,
+                _ => x & (x >> 2),
+            };
+            for q in 0..=6u32 {
+                let low = aligned_runs(m, q);
+                assert_eq!(full_groups(m, q), low << ((1u32 << q) - 1), "{m:#x} q {q}");
+            }
+            assert_eq!(full_groups(m, 7), 0);
+        }
+    }
+
     #[test]
     fn byte_masks_match_a_plain_loop() {
         let mut caps = Caps([0; 64]);
@@ -1029,6 +1235,64 @@ mod tests {
         }
     }
 
+    impl IovaTree {
+        /// Check every stored summary against its source, from the words up: word capacity
+        /// bytes and planes, each parent byte against its child's recomputed capacity, the
+        /// ready masks, and the free-page count. Returns the root's capacity.
+        fn check(&self) -> u8 {
+            let (cap, free) = self.check_in(self.root_level, 0);
+            assert_eq!(free, self.free_pages, "free pages");
+            cap
+        }
+
+        /// (capacity, free pages) of node `idx` at level `h`, checking its bytes.
+        fn check_in(&self, h: u32, idx: u32) -> (u8, u64) {
+            if h == 1 {
+                let b = &self.blocks[idx as usize];
+                for i in 0..64u32 {
+                    let c = mask_cap(b.words[i as usize]);
+                    assert_eq!(b.cap.get(i), c, "word {i} capacity");
+                    for j in 0..3 {
+                        assert_eq!((b.plane[j] >> i) & 1, u64::from((c >> j) & 1), "plane {j}");
+                    }
+                }
+                let free = b.words.iter().map(|w| u64::from(w.count_ones())).sum();
+                return (b.summary(), free);
+            }
+            let n = &self.inner[idx as usize];
+            let c = FAN_BITS * h;
+            let mut free = 0;
+            for i in 0..64u32 {
+                let ci = n.cap.get(i);
+                let (want, f) = if n.nodes & (1 << i) != 0 {
+                    // A kept uniform node is checked like any other.
+                    self.check_in(h - 1, n.child[i as usize])
+                } else {
+                    assert!(
+                        ci == 0 || ci == c as u8 + 1,
+                        "partial child {i} without a node"
+                    );
+                    (ci, if ci == 0 { 0 } else { 1u64 << c })
+                };
+                assert_eq!(ci, want, "level {h} child {i} capacity byte");
+                free += f;
+                for k in 0..SMALL {
+                    assert_eq!(
+                        (n.over[k] >> i) & 1,
+                        u64::from(ci as usize > k),
+                        "over[{k}]"
+                    );
+                }
+                assert_eq!(
+                    (n.free >> i) & 1,
+                    u64::from(u32::from(ci) == c + 1),
+                    "free mask"
+                );
+            }
+            (n.summary(c), free)
+        }
+    }
+
     /// A page near an interesting place of a `2^bits` space: a block (4,096) or level-2
     /// (2^18) boundary, the top, or anywhere.
     fn spot(bits: u32, kind: u8, x: u64, off: i64) -> u64 {
@@ -1059,6 +1323,69 @@ mod tests {
         assert_eq!(t.set_range(top - 1, top, true), 1);
         assert_eq!(t.alloc(0, 1, top), Some(top - 1));
         assert_eq!(t.free_pages(), (1 << 36) - L2_SPAN - 1);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// The DMA pattern the finger serves: a working set of small aligned blocks below a
+        /// 32-bit limit in a 2^36-page space, freed at random and reallocated, with now and
+        /// then an odd-sized free or reservation. Every answer against the interval model,
+        /// every stored capacity against its source.
+        #[test]
+        fn working_set_under_a_limit_matches_the_model(
+            seed in proptest::num::u64::ANY,
+            live_n in 1usize..600,
+            limit_off in 0u64..5000,
+        ) {
+            let bits = 36;
+            let limit = (1u64 << 20) - limit_off;
+            let mut t = IovaTree::new(bits);
+            let mut m = Model::default();
+            let mut x = seed | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut live: Vec<(u64, u64)> = Vec::new();
+            for step in 0..3000 {
+                let r = next();
+                if live.len() >= live_n || (r & 3 == 0 && !live.is_empty()) {
+                    let (p, n) = live.swap_remove((r >> 8) as usize % live.len());
+                    // Mostly the exact range; sometimes part of it.
+                    let (lo, hi) = if r >> 60 == 0 && n > 1 { (p + 1, p + n) } else { (p, p + n) };
+                    let want = m.used_in(lo, hi);
+                    proptest::prop_assert_eq!(t.set_range(lo, hi, true), want);
+                    m.set(lo, hi, true);
+                    if lo > p {
+                        t.set_range(p, lo, true);
+                        m.set(p, lo, true);
+                    }
+                } else if r >> 58 == 1 {
+                    // An odd reservation near the top (crosses words and blocks).
+                    let lo = limit.saturating_sub((r >> 20) % 20_000);
+                    let hi = (lo + 1 + (r >> 40) % 150).min(1 << bits);
+                    let want = hi - lo - m.used_in(lo, hi);
+                    proptest::prop_assert_eq!(t.set_range(lo, hi, false), want);
+                    m.set(lo, hi, false);
+                } else {
+                    let order = ((r >> 4) % 6) as u32;
+                    let size = 1 + (r >> 32) % (1u64 << order);
+                    let want = m.find(order, limit);
+                    proptest::prop_assert_eq!(t.alloc(order, size, limit), want, "step {}", step);
+                    if let Some(p) = want {
+                        m.set(p, p + size, false);
+                        live.push((p, size));
+                    }
+                }
+                proptest::prop_assert_eq!(t.free_pages(), (1u64 << bits) - m.used_in(0, 1 << bits));
+                if step % 64 == 0 {
+                    t.check();
+                }
+            }
+            t.check();
+        }
     }
 
     proptest::proptest! {
@@ -1110,6 +1437,7 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(t.free_pages(), end - m.used_in(0, end));
+                t.check();
             }
             for q in 0..=bits {
                 proptest::prop_assert_eq!(t.find(q, end), m.find(q, end));
