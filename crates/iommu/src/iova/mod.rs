@@ -363,7 +363,14 @@ impl IovaDomain {
             return None;
         }
         let size = fast_size(pages);
-        if let Some(p) = self.alloc(size, limit_pfn, true) {
+        // Small sizes straight to the tree (no rcache, or it missed): one call fewer.
+        if pages <= ROUND_BELOW {
+            let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
+            if let Some(p) = self.tree.alloc(small_order(pages) as u32, size, limit) {
+                self.stats.tree_allocs += 1;
+                return Some(p);
+            }
+        } else if let Some(p) = self.alloc(size, limit_pfn, true) {
             return Some(p);
         }
         if flush_rcache && self.cached_pages() > 0 {

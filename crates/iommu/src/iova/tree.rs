@@ -48,7 +48,7 @@ fn aligned_runs(mut m: u64, j: u32) -> u64 {
 /// Capacity byte of a 64-bit free mask: 0 if empty, else 1 + the largest j such that `m` holds
 /// an aligned run of 2^j set bits (7 for all ones). Branch-free: the run masks are nested, so
 /// the order is the number of non-empty ones.
-#[inline]
+#[inline(always)]
 fn mask_cap(m: u64) -> u8 {
     let mut r = m;
     let mut n = u8::from(m != 0);
