@@ -363,10 +363,12 @@ impl IovaDomain {
             return None;
         }
         let size = fast_size(pages);
-        // Small sizes straight to the tree (no rcache, or it missed): one call fewer.
+        // Small sizes straight to the tree (no rcache, or it missed): one call fewer, and the
+        // rounding by one `lzcnt`, no branch on the size.
         if pages <= ROUND_BELOW {
             let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
-            if let Some(p) = self.tree.alloc(small_order(pages) as u32, size, limit) {
+            let order = small_order(pages);
+            if let Some(p) = self.tree.alloc(order as u32, 1 << order, limit) {
                 self.stats.tree_allocs += 1;
                 return Some(p);
             }
@@ -432,7 +434,12 @@ impl IovaDomain {
     #[cold]
     #[inline(never)]
     fn free_slow(&mut self, pfn: u64, pages: u64) {
-        let size = fast_size(pages);
+        // Rounded by one `lzcnt` for the cache's sizes (no branch on the size).
+        let size = if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
+            1 << small_order(pages)
+        } else {
+            fast_size(pages)
+        };
         self.tree.set_range(pfn, pfn.saturating_add(size), true);
     }
 
