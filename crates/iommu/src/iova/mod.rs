@@ -362,13 +362,16 @@ impl IovaDomain {
         if pages == 0 {
             return None;
         }
-        let size = fast_size(pages);
-        // Small sizes straight to the tree (no rcache, or it missed): one call fewer, and the
-        // rounding by one `lzcnt`, no branch on the size.
+        // `fast_size`, with the small sizes rounded by one `lzcnt` (no branch on the size).
+        let size = if pages <= ROUND_BELOW {
+            1u64 << small_order(pages)
+        } else {
+            pages
+        };
+        // Small sizes straight to the tree (no rcache, or it missed): one call fewer.
         if pages <= ROUND_BELOW {
             let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
-            let order = small_order(pages);
-            if let Some(p) = self.tree.alloc(order as u32, 1 << order, limit) {
+            if let Some(p) = self.tree.alloc(small_order(pages) as u32, size, limit) {
                 self.stats.tree_allocs += 1;
                 return Some(p);
             }
