@@ -479,7 +479,7 @@ impl IovaTree {
 
     /// Find the block [`Self::find`] would return for `order` and mark its first `size` pages
     /// (`size <= 2^order`) used. Returns the first page.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, order: u32, size: u64, limit: u64) -> Option<u64> {
         let limit = limit.min(self.end);
         // The common case inline: a small block below a limit inside the finger's node.
@@ -577,7 +577,7 @@ impl IovaTree {
     /// [`Self::alloc_quick`] from the finger's level-2 node, which holds `limit - 1`, written
     /// for that one shape: the node's candidate children, one block, its candidate words.
     /// `None` (with nothing changed) when the node has no fitting block with a block node.
-    #[inline]
+    #[inline(always)]
     fn alloc_at_finger(&mut self, q: u32, size: u64, limit: u64) -> Option<u64> {
         let base = self.finger.base;
         let nidx = self.finger.idx;
