@@ -210,16 +210,15 @@ impl Inner {
     }
 }
 
-/// A leaf block of 4,096 pages: 64 words of per-page free bits, their capacity bytes, and
-/// the same bytes as three bit planes, so that the words able to hold a run of order q are a
-/// few mask operations away and a capacity change is three bit flips.
+/// A leaf block of 4,096 pages: 64 words of per-page free bits and, per order k = 0..=6, the
+/// mask of words holding an aligned free run of 2^k pages, so that the words able to take an
+/// allocation of order q are one load away.
 #[derive(Clone)]
 #[repr(C, align(64))]
 struct Block {
-    /// `plane[j]` bit i: bit j of word i's capacity (0..=7).
-    plane: [u64; 3],
-    /// Capacity byte of each word (`mask_cap`), so that a change is one compare.
-    cap: Caps,
+    /// `over[k]` bit i: word i holds an aligned free run of 2^k pages (a capacity above k;
+    /// `over[6]`: entirely free). Nested: `over[k + 1]` is a subset of `over[k]`.
+    over: [u64; 7],
     /// Bit p of word i: page 64 i + p is free.
     words: [u64; 64],
 }
@@ -228,8 +227,7 @@ impl Block {
     fn uniform(free: bool) -> Block {
         let all = if free { u64::MAX } else { 0 };
         Block {
-            plane: [all; 3],
-            cap: Caps([if free { 7 } else { 0 }; 64]),
+            over: [all; 7],
             words: [all; 64],
         }
     }
@@ -237,60 +235,64 @@ impl Block {
     /// Words entirely free (capacity 7).
     #[inline]
     fn full(&self) -> u64 {
-        self.plane[0] & self.plane[1] & self.plane[2]
+        self.over[6]
     }
 
-    /// Words holding an aligned free run of order q (capacity > q): a bit-sliced compare,
-    /// most significant plane first.
+    /// Words holding an aligned free run of order q (capacity > q).
     #[inline]
     fn cand(&self, q: u32) -> u64 {
-        let (mut gt, mut eq) = (0u64, u64::MAX);
-        for j in (0..3).rev() {
-            let p = self.plane[j];
-            let qb = u64::from((q >> j) & 1).wrapping_neg();
-            gt |= eq & p & !qb;
-            eq &= !(p ^ qb);
-        }
-        if q > 6 {
-            0
-        } else {
-            gt
-        }
+        self.over.get(q as usize).copied().unwrap_or(0)
     }
 
-    /// Store word i; returns whether its capacity changed (then the planes were updated).
+    /// Capacity of word i (`mask_cap` of it), from the masks.
+    #[cfg(test)]
+    fn word_cap(&self, i: u32) -> u8 {
+        self.over.iter().map(|m| ((m >> (i & 63)) & 1) as u8).sum()
+    }
+
+    /// Store word i; returns whether its capacity changed (then the masks were updated).
     #[inline]
     fn set_word(&mut self, i: u32, w: u64) -> bool {
         let i = i & 63;
         self.words[i as usize] = w;
-        let nc = mask_cap(w);
-        let d = nc ^ self.cap.get(i);
-        if d == 0 {
-            return false;
+        let bit = 1u64 << i;
+        let mut r = w;
+        let mut changed = 0;
+        for (k, m) in self.over.iter_mut().enumerate() {
+            if k > 0 {
+                r &= (r >> (1u32 << (k - 1))) & ALIGN_PAT[k];
+            }
+            let new = (*m & !bit) | (u64::from(r != 0) << i);
+            changed |= new ^ *m;
+            *m = new;
         }
-        self.cap.0[i as usize] = nc;
-        for (j, p) in self.plane.iter_mut().enumerate() {
-            *p ^= u64::from((d >> j) & 1) << i;
-        }
-        true
+        changed != 0
     }
 
     /// Store word i, which only gained free pages (`freed`) or only lost some, given the
-    /// block's capacity byte before (`cur`, its parent's copy); returns the byte after. A word
-    /// gaining pages short of all free raises the block's capacity to at most its own, so only
-    /// a word losing pages or becoming entirely free needs the block maximum.
+    /// block's capacity byte before (`cur`, its parent's copy); returns the byte after. The
+    /// word's runs are found by the doubling steps of [`mask_cap`], each setting (`freed`) or
+    /// clearing its order's bit, with no branch on whether anything changed (in a working set
+    /// a coin toss). A word gaining pages short of all free raises the block's capacity to at
+    /// most its own, so only a word losing pages or becoming entirely free needs the block
+    /// maximum.
     #[inline(always)]
     fn store_word(&mut self, i: u32, w: u64, cur: u8, freed: bool) -> u8 {
         let i = i & 63;
         self.words[i as usize] = w;
-        let nc = mask_cap(w);
-        // No branch on whether anything changed: in a working set that is a coin toss
-        // (one in ten word capacities and three in four block capacities stay), and
-        // flipping no plane bits or storing the same byte is harmless.
-        let d = nc ^ self.cap.get(i);
-        self.cap.0[i as usize] = nc;
-        for (j, p) in self.plane.iter_mut().enumerate() {
-            *p ^= u64::from((d >> j) & 1) << i;
+        let mut r = w;
+        let mut nc = 0u8;
+        for (k, m) in self.over.iter_mut().enumerate() {
+            if k > 0 {
+                r &= (r >> (1u32 << (k - 1))) & ALIGN_PAT[k];
+            }
+            let has = r != 0;
+            nc += u8::from(has);
+            if freed {
+                *m |= u64::from(has) << i;
+            } else {
+                *m &= !(u64::from(!has) << i);
+            }
         }
         if freed && nc < 7 {
             return cur.max(nc);
@@ -299,20 +301,14 @@ impl Block {
     }
 
     /// The block's capacity byte as its parent stores it (13 when all free): the largest word
-    /// capacity (bit-sliced maximum), or 6 + the run order of the free words.
+    /// capacity (the number of non-empty masks, as they are nested), or 6 + the run order of
+    /// the free words.
     #[inline]
     fn summary(&self) -> u8 {
-        let (mut m, mut r) = (u64::MAX, 0u8);
-        for j in (0..3).rev() {
-            let t = m & self.plane[j];
-            let nz = t != 0;
-            m = if nz { t } else { m };
-            r |= u8::from(nz) << j;
-        }
-        if r == 7 {
-            FAN_BITS as u8 + mask_cap(m)
+        if self.over[6] != 0 {
+            FAN_BITS as u8 + mask_cap(self.over[6])
         } else {
-            r
+            self.over[..6].iter().map(|&m| u8::from(m != 0)).sum()
         }
     }
 }
@@ -1103,34 +1099,47 @@ mod tests {
     }
 
     #[test]
-    fn block_planes_match_the_capacity_bytes() {
+    fn block_masks_match_the_word_capacities() {
         let mut b = Block::uniform(true);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut cur = b.summary();
         for round in 0..3000u32 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let w = match round % 4 {
+            let i = (x >> 58) as u32;
+            let old = b.words[i as usize];
+            let w = match round % 6 {
                 0 => 0,
                 1 => u64::MAX,
                 2 => x & (x >> 3) & (x >> 9),
+                3 => old | (x & (x >> 5)),
+                4 => old & (x | (x >> 1)),
                 _ => x,
             };
-            b.set_word((x >> 58) as u32, w);
+            if round % 6 == 3 || round % 6 == 4 {
+                // One direction only: the quick store, which keeps the block byte itself.
+                cur = b.store_word(i, w, cur, round % 6 == 3);
+            } else {
+                b.set_word(i, w);
+                cur = b.summary();
+            }
             for q in 0..9u32 {
-                let want =
-                    (0..64).fold(0u64, |m, i| m | (u64::from(u32::from(b.cap.0[i]) > q) << i));
+                let want = (0..64).fold(0u64, |m, i| {
+                    m | (u64::from(u32::from(mask_cap(b.words[i])) > q) << i)
+                });
                 assert_eq!(b.cand(q), want, "q {q}");
             }
             assert_eq!(b.full(), b.cand(6));
-            let max = b.cap.max();
+            let max = (0..64).map(|i| mask_cap(b.words[i])).max().unwrap_or(0);
             let want = if max == 7 {
                 6 + mask_cap(b.full())
             } else {
                 max
             };
             assert_eq!(b.summary(), want);
-            assert!(b.words.iter().zip(b.cap.0).all(|(&w, c)| mask_cap(w) == c));
+            assert_eq!(cur, want, "round {round}");
+            assert!((0..64u32).all(|i| b.word_cap(i) == mask_cap(b.words[i as usize])));
         }
     }
 
@@ -1245,9 +1254,8 @@ mod tests {
                 let b = &self.blocks[idx as usize];
                 for i in 0..64u32 {
                     let c = mask_cap(b.words[i as usize]);
-                    assert_eq!(b.cap.get(i), c, "word {i} capacity");
-                    for j in 0..3 {
-                        assert_eq!((b.plane[j] >> i) & 1, u64::from((c >> j) & 1), "plane {j}");
+                    for k in 0..7 {
+                        assert_eq!((b.over[k] >> i) & 1, u64::from(c as usize > k), "over[{k}]");
                     }
                 }
                 let free = b.words.iter().map(|w| u64::from(w.count_ones())).sum();
