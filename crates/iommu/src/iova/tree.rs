@@ -9,12 +9,14 @@
 //! level, the highest child whose capacity exceeds q: for q < 6 (every rcache size) a ready
 //! mask per order, kept by predicated bit updates when a byte changes; for larger orders a
 //! SWAR compare of the 64 bytes. A node's own capacity is the vector maximum of its bytes, or
-//! the run order of its free children. A block keeps its words' capacities as bytes and as
-//! three bit planes (a change is three bit flips, the candidates of an order a bit-sliced
-//! compare). An allocation or free of up to 64 pages touches one word and, only while
+//! the run order of its free children. A block keeps, per order 0..=6, the mask of its words
+//! holding an aligned free run of that order (the candidates of an order are one load; a
+//! word's change sets or clears one bit per order, found by the doubling steps that measure
+//! its runs). An allocation or free of up to 64 pages touches one word and, only while
 //! capacities change, the path above; it starts at the last level-2 node used when that node
-//! holds the address (the "finger"). Fully free or used subtrees have no node, so a 2^36-page
-//! aperture is as cheap as a 4 GiB one.
+//! holds the address (the "finger"), by code written for that one shape (node, block, word)
+//! and inlined into the caller, with the general paths out of line. Fully free or used
+//! subtrees have no node, so a 2^36-page aperture is as cheap as a 4 GiB one.
 
 /// log2 of the fan-out.
 const FAN_BITS: u32 = 6;
@@ -1240,7 +1242,7 @@ mod tests {
 
     impl IovaTree {
         /// Check every stored summary against its source, from the words up: word capacity
-        /// bytes and planes, each parent byte against its child's recomputed capacity, the
+        /// masks per order, each parent byte against its child's recomputed capacity, the
         /// ready masks, and the free-page count. Returns the root's capacity.
         fn check(&self) -> u8 {
             let (cap, free) = self.check_in(self.root_level, 0);
