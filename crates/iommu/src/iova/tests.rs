@@ -234,3 +234,29 @@ fn hot_slot_keeps_magazine_order_and_limits() {
     assert_eq!(d.cached_pages(), 0);
     assert_eq!(d.free_pages(), top);
 }
+
+/// Without an rcache a free goes straight to the tree with the same rounding as the
+/// allocation (the caller passes its own page count): sizes below 32 to a power of two,
+/// 32 as is, larger sizes unrounded.
+#[test]
+fn uncached_free_rounds_like_the_allocation() {
+    let mut d = dom(false);
+    let total = d.free_pages();
+    let limit = (1u64 << 20) - 1;
+    for pages in [1u64, 3, 5, 16, 17, 31, 32, 33, 40] {
+        let p = d.alloc_fast(pages, limit, true).unwrap();
+        let size = if pages < 32 {
+            pages.next_power_of_two()
+        } else {
+            pages
+        };
+        assert_eq!(d.free_pages(), total - size, "{pages} pages");
+        assert!(d.tree().range_is(p, p + size, false));
+        d.free_fast(p, pages);
+        assert_eq!(d.free_pages(), total, "{pages} pages");
+        // The same block comes back: the tree is as before.
+        assert_eq!(d.alloc_fast(pages, limit, true), Some(p), "{pages} pages");
+        d.free_fast(p, pages);
+    }
+    assert_eq!(d.stats().tree_allocs, 18);
+}
