@@ -132,13 +132,6 @@ fn full_runs(_c: &mut Criterion) {
         return;
     };
     let all = which == "all";
-    // `IOVA_PAIRS` shortens the runs (e.g. under callgrind).
-    let pairs = |default: u64| {
-        std::env::var("IOVA_PAIRS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
     if all || which == "one_page" {
         let mut dom = domain(true);
         let n = pairs(10_000_000);
@@ -165,6 +158,14 @@ fn full_runs(_c: &mut Criterion) {
             );
         }
     }
+}
+
+/// Pairs for a full run: `IOVA_PAIRS` shortens the runs (e.g. under callgrind).
+fn pairs(default: u64) -> u64 {
+    std::env::var("IOVA_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 criterion_group!(iova, benches, full_runs);
