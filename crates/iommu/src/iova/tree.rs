@@ -61,6 +61,25 @@ fn mask_cap(m: u64) -> u8 {
     n
 }
 
+/// Account for a word going from `old` to `w` under mask `m` (`n` pages): returns the pages
+/// that changed, added to or taken from `free_pages`.
+#[inline(always)]
+fn count_flip(free_pages: &mut u64, old: u64, w: u64, m: u64, n: u64, free: bool) -> u64 {
+    // Usually every page of the range changes (a valid free or allocation): no popcount, which
+    // the baseline x86-64 target has only in software.
+    let flipped = if w ^ old == m {
+        n
+    } else {
+        u64::from((w ^ old).count_ones())
+    };
+    if free {
+        *free_pages += flipped;
+    } else {
+        *free_pages -= flipped;
+    }
+    flipped
+}
+
 /// Bits 0..n set (n <= 64).
 #[inline]
 fn low_mask(n: u64) -> u64 {
@@ -638,18 +657,7 @@ impl IovaTree {
         if w == old {
             return Some(0);
         }
-        // Usually every page of the range changes (a valid free or allocation): no popcount,
-        // which the baseline x86-64 target has only in software.
-        let flipped = if w ^ old == m {
-            hi - lo
-        } else {
-            u64::from((w ^ old).count_ones())
-        };
-        if free {
-            self.free_pages += flipped;
-        } else {
-            self.free_pages -= flipped;
-        }
+        let flipped = count_flip(&mut self.free_pages, old, w, m, hi - lo, free);
         let s = b.store_word(wi, w, cur, free);
         if s != cur {
             self.block_changed(nidx, i, cur, s);
@@ -844,18 +852,7 @@ impl IovaTree {
         if w == old {
             return Some(());
         }
-        // Usually every page of the range changes (a valid free or allocation): no popcount,
-        // which the baseline x86-64 target has only in software.
-        let flipped = if w ^ old == m {
-            hi - lo
-        } else {
-            u64::from((w ^ old).count_ones())
-        };
-        if free {
-            self.free_pages += flipped;
-        } else {
-            self.free_pages -= flipped;
-        }
+        count_flip(&mut self.free_pages, old, w, m, hi - lo, free);
         if b.set_word(i, w) {
             let s = b.summary();
             self.propagate(&path[..depth], s);
