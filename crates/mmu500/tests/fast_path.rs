@@ -14,7 +14,6 @@ use smmu_arch::{Access, Mmio};
 
 const IOVA: u64 = 0x1000_0000;
 const PA: u64 = 0x9000_0000;
-const ADDR: u64 = 0x0000_ffff_ffff_f000;
 /// Pages 0..8 read/write, 8..12 read-only, 12..14 unmapped (then remapped by steps).
 const PAGES: u64 = 14;
 const S1_SID: u32 = 0x429;
@@ -112,10 +111,8 @@ fn run(steps: &[Step], fast: bool) -> (Vec<String>, String, Vec<u32>, usize) {
                 out.push(format!("{:?}", s.translate(sid, iova_of(page) + 0x28, a)));
             }
             Step::Retarget { page, to } => {
-                if let Some(l) = pt.leaf(iova_of(page)) {
-                    r.mem
-                        .write_u64(l.pte_pa, (l.pte & !ADDR) | (PA + to * SZ_4K))
-                        .unwrap();
+                if pt.leaf(iova_of(page)).is_some() {
+                    retarget(&r, &pt, iova_of(page), PA + to * SZ_4K);
                 } else {
                     pt.map_pages(iova_of(page), PA + to * SZ_4K, SZ_4K, 1, Prot::READ)
                         .unwrap();

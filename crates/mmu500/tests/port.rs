@@ -17,7 +17,6 @@ const SID: u32 = 0x429;
 const IOVA: u64 = 0x1000_0000;
 const OLD: u64 = 0x9000_0000;
 const NEW: u64 = 0x9100_0000;
-const ADDR: u64 = 0x0000_ffff_ffff_f000;
 const PAGES: u64 = 16;
 
 /// LS1028A preset, bank 0 stage 1 (ASID 3) over 16 read/write pages and one read-only page,
@@ -39,13 +38,6 @@ fn s1_rig() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     map_stream(&r.smmu, 0, 0x29, 0x7c00, 0);
     enable(&r.smmu);
     (r, pt)
-}
-
-fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
-    let leaf = pt.leaf(iova).unwrap();
-    r.mem
-        .write_u64(leaf.pte_pa, (leaf.pte & !ADDR) | pa)
-        .unwrap();
 }
 
 fn pa_hit(t: Translation) -> (u64, bool) {

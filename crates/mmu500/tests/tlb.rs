@@ -13,7 +13,6 @@ const SID: u32 = 0x29;
 const IOVA: u64 = 0x1000_0000;
 const OLD: u64 = 0x9000_0000;
 const NEW: u64 = 0x9100_0000;
-const ADDR: u64 = 0x0000_ffff_ffff_f000;
 
 fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(Config::mmu500_ls1028a());
@@ -26,14 +25,6 @@ fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     map_stream(&r.smmu, 0, SID, 0, 0);
     enable(&r.smmu);
     (r, pt)
-}
-
-/// Point the leaf for `iova` at `pa` behind the SMMU's back (no TLBI).
-fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
-    let leaf = pt.leaf(iova).unwrap();
-    r.mem
-        .write_u64(leaf.pte_pa, (leaf.pte & !ADDR) | pa)
-        .unwrap();
 }
 
 fn pa(r: &Rig, iova: u64) -> (u64, bool) {

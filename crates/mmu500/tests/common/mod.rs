@@ -116,3 +116,14 @@ pub fn program_from(s: &Mmu500, n: u32, pt: &pgtable::PageTable<pgtable::NoTlb>,
         pgtable::Stage::S2 => program_s2(s, n, c.smmu_tcr(), pt.smmu_ttbr0(0), n + 1),
     }
 }
+
+/// Output address bits [47:12] of a leaf descriptor.
+pub const DESC_ADDR: u64 = 0x0000_ffff_ffff_f000;
+
+/// Point the leaf for `iova` at `pa` behind the SMMU's back (no TLBI), as a buggy driver would.
+pub fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
+    let leaf = pt.leaf(iova).unwrap();
+    r.mem
+        .write_u64(leaf.pte_pa, (leaf.pte & !DESC_ADDR) | pa)
+        .unwrap();
+}
