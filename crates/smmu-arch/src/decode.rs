@@ -64,6 +64,20 @@ const fn named(
 
 const SIZE_CODES: &[&str] = &["32-bit", "36-bit", "40-bit", "42-bit", "44-bit", "48-bit"];
 
+/// Cacheability encodings of table walks (IRGN0/ORGN0).
+const CACHEABILITY: &[&str] = &["non-cacheable", "WBWA", "WT", "WB no-WA"];
+
+// The walk attributes sit at the same bits in the stage-1 TCR and in VTCR.
+const WALK_IRGN0: Field = named("IRGN0", 8, 2, "inner cacheability of walks", CACHEABILITY);
+const WALK_ORGN0: Field = named("ORGN0", 10, 2, "outer cacheability of walks", CACHEABILITY);
+const WALK_SH0: Field = named(
+    "SH0",
+    12,
+    2,
+    "shareability of walks",
+    &["non-shareable", "reserved", "outer", "inner"],
+);
+
 /// Every register `decode` knows.
 pub const REGISTERS: &[Register] = &[
     Register {
@@ -274,27 +288,9 @@ pub const REGISTERS: &[Register] = &[
         fields: &[
             num("T0SZ", 0, 6, "TTBR0 region is 2^(64-T0SZ) bytes"),
             flag("EPD0", 7, "TTBR0 walks disabled"),
-            named(
-                "IRGN0",
-                8,
-                2,
-                "inner cacheability of walks",
-                &["non-cacheable", "WBWA", "WT", "WB no-WA"],
-            ),
-            named(
-                "ORGN0",
-                10,
-                2,
-                "outer cacheability of walks",
-                &["non-cacheable", "WBWA", "WT", "WB no-WA"],
-            ),
-            named(
-                "SH0",
-                12,
-                2,
-                "shareability of walks",
-                &["non-shareable", "reserved", "outer", "inner"],
-            ),
+            WALK_IRGN0,
+            WALK_ORGN0,
+            WALK_SH0,
             named(
                 "TG0",
                 14,
@@ -320,27 +316,9 @@ pub const REGISTERS: &[Register] = &[
         fields: &[
             num("T0SZ", 0, 6, "IPA space is 2^(64-T0SZ) bytes"),
             num("SL0", 6, 2, "starting level (encoding depends on TG0)"),
-            named(
-                "IRGN0",
-                8,
-                2,
-                "inner cacheability of walks",
-                &["non-cacheable", "WBWA", "WT", "WB no-WA"],
-            ),
-            named(
-                "ORGN0",
-                10,
-                2,
-                "outer cacheability of walks",
-                &["non-cacheable", "WBWA", "WT", "WB no-WA"],
-            ),
-            named(
-                "SH0",
-                12,
-                2,
-                "shareability of walks",
-                &["non-shareable", "reserved", "outer", "inner"],
-            ),
+            WALK_IRGN0,
+            WALK_ORGN0,
+            WALK_SH0,
             named("TG0", 14, 2, "granule", &["4K", "64K", "16K", "reserved"]),
             named("PS", 16, 3, "physical address size", SIZE_CODES),
         ],
