@@ -273,9 +273,14 @@ fn every_shared_board_reboots() {
         .collect();
     names.sort();
     for n in names {
-        let o = run(config(KernelBehaviour::Linux62, board(&n), &[]));
+        let b = board(&n);
+        // QEMU's virt board has only an `arm,smmu-v3`, which the v2 machine does not drive: the
+        // run must refuse it as a board without an SMMU it can use, not crash or run unprotected.
+        let v3_only = b.smmus.is_empty();
+        let o = run(config(KernelBehaviour::Linux62, b, &[]));
         match o {
             Ok(o) => assert!(o.verdict.completed, "{n}"),
+            Err(ScenarioError::NoSmmu) if v3_only => {}
             Err(e) => panic!("{n}: {e}"),
         }
     }
