@@ -37,7 +37,12 @@ pub const S2_MAX_CONCAT_PAGES: u64 = 16;
 
 /// The MAIR value io-pgtable-arm programs for stage 1 (indices: 0 NC, 1 WBRWA, 2 device,
 /// 3 inner-NC/outer-WB).
-pub const MAIR: u64 = 0xf404_ff44;
+///
+/// The upper 32 bits are all ones, as in Linux: io-pgtable-arm builds the value from `int`
+/// shifts, and `ARM_LPAE_MAIR_ATTR_INC_OWBRWA (0xf4) << 24` is a negative `int`, so it is
+/// sign-extended when the sum is widened to the 64-bit MAIR. The arm-smmu driver therefore
+/// writes CB S1_MAIR1 = 0xffffffff (attribute indices 4..7 = 0xff, which no descriptor uses).
+pub const MAIR: u64 = 0xffff_ffff_f404_ff44;
 /// MAIR index of normal non-cacheable memory.
 pub const MAIR_IDX_NC: u64 = 0;
 /// MAIR index of write-back read/write-allocate memory.

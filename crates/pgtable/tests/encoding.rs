@@ -74,9 +74,10 @@ fn worked_stage1_bank_values() {
     let c = pt.cfg();
     assert_eq!(c.smmu_tcr(), 0x0080_3510);
     assert_eq!(c.smmu_tcr2(), 0x0003_8015);
-    assert_eq!(c.mair(), 0xf404_ff44);
+    // Linux's sign-extended value: 0xf4 << 24 is a negative int in io-pgtable-arm.
+    assert_eq!(c.mair(), 0xffff_ffff_f404_ff44);
     assert_eq!(c.smmu_mair0(), 0xf404_ff44);
-    assert_eq!(c.smmu_mair1(), 0);
+    assert_eq!(c.smmu_mair1(), 0xffff_ffff);
     assert_eq!(pt.smmu_ttbr0(0), pt.ttbr());
     assert_eq!(pt.smmu_ttbr0(5), (5u64 << 48) | pt.ttbr());
     assert_eq!(pt.smmu_ttbr1(5), 5u64 << 48);
