@@ -107,6 +107,10 @@ pub struct Config {
     pub tlb_seed: u64,
     /// How many status reads a TLB sync stays active (0: done at once).
     pub sync_polls: u32,
+    /// How many ATSR reads an ATS1PR/ATS1PW operation stays ACTIVE before PAR holds its
+    /// result (0: done before the write returns). `u32::MAX` models an operation that never
+    /// completes within a driver's timeout.
+    pub ats_polls: u32,
     /// Which global interrupt line global faults raise.
     pub global_irq: u8,
 }
@@ -114,43 +118,57 @@ pub struct Config {
 impl Config {
     /// Arm MMU-500 as on the NXP LS1028A (`arm,mmu-500` at 0x5000000, `reg` size 8 MiB).
     ///
-    /// Known: 64 KiB register pages and NUMPAGENDXB = 5 (8 MiB window, reference §1), 64 context
-    /// banks (64 context interrupts), 15-bit stream IDs, coherent walk (`dma-coherent`). Chosen
-    /// (the real ID values were never captured): 128 SMRs, no stage-2-only banks, S1+S2+nested,
-    /// IAS = OAS = UBS = 48, 4K/16K/64K granules, AArch32 formats, ATOS implemented, r2p1, and
-    /// the Xilinx model's reset values (sCR0 0x00200001, SCTLR 0x100). Global faults raise line 2
-    /// ("global non-secure fault", SPI 15).
+    /// Every ID field is set from evidence; the source is next to each value. The sources:
+    ///
+    /// * **[LS-ID0]** ID0 read on real LS1028A and LS1088A silicon: `GR0_ID0: 0x7c013e80`
+    ///   (Vladimir Oltean, LKML, 8 Dec 2022, "Re: [PATCH] iommu/arm-smmu: Report
+    ///   IOMMU_CAP_CACHE_COHERENCY even betterer", a debug print added to a v6.1-rc kernel).
+    ///   Decoded: S1TS, S2TS, NTS, SMS, **ATOSNS = 1** (no address translation operations),
+    ///   SES = 0, NUMIRPT = 1, CTTW = 0, BTM = 1, NUMSIDB = 15, EXIDS = 0, NUMSMRG = 128.
+    /// * **[LS-LOG]** the same boot log and other LS1028A boot logs: `stream matching with 128
+    ///   register groups`, `64 context banks (0 stage-2 only)`, `Supported page sizes:
+    ///   0x61311000` (4K and 64K granules, **no 16K**), `Stage-1: 48-bit VA -> 48-bit IPA`,
+    ///   `Stage-2: 48-bit IPA -> 48-bit PA`, and no `address translation ops` line.
+    /// * **[REF-§1]** `shared/reference/arm-smmu-v2.md` §1: the 8 MiB `reg` window needs
+    ///   ID1.PAGESIZE = 1 (64 KiB pages) and NUMPAGENDXB = 5.
+    /// * **[REF-§2.5]** the reference's MMU-500 reset values (from the Xilinx MMU-500 model):
+    ///   ID2 = 0x5555 (VMID16 = 0), ID7 = 0x21 (r2p1), sCR0 0x00200001, SCTLR 0x100. The LS1028A
+    ///   values of ID2 bit 15 and ID7 were never captured; these are the MMU-500's.
+    /// * **[TRM]** Arm MMU-500 TRM (DDI 0517), reset values: ID0.CTTW reads 0 on MMU-500 (quoted
+    ///   in the same LKML thread).
+    ///
+    /// Global faults raise line 2 ("global non-secure fault", SPI 15).
     pub fn mmu500_ls1028a() -> Self {
         Config {
             name: "MMU-500 (LS1028A)",
             version: Version::V2,
             mmu500: true,
-            stream_match: true,
-            num_smrg: 128,
-            num_sid_bits: 15,
-            num_cb: 64,
-            num_s2cb: 0,
-            num_context_irqs: 64,
-            stage1: true,
-            stage2: true,
-            nested: true,
-            atos: true,
-            ias: 48,
-            oas: 48,
-            ubs: 48,
-            granule_4k: true,
-            granule_16k: true,
-            granule_64k: true,
-            aarch32_l: true,
-            aarch32_s: true,
-            coherent_walk: true,
-            vmid16: false,
-            btm: true,
-            ses: true,
-            page_64k: true,
-            numpagendxb: 5,
-            major: 2,
-            minor: 1,
+            stream_match: true,   // [LS-ID0] SMS
+            num_smrg: 128,        // [LS-ID0] NUMSMRG 0x80, [LS-LOG]
+            num_sid_bits: 15,     // [LS-ID0] NUMSIDB 15
+            num_cb: 64,           // [LS-LOG] 64 context banks
+            num_s2cb: 0,          // [LS-LOG] 0 stage-2 only
+            num_context_irqs: 1,  // [LS-ID0] NUMIRPT 1 (Linux counts the DT's 64 SPIs instead)
+            stage1: true,         // [LS-ID0] S1TS
+            stage2: true,         // [LS-ID0] S2TS
+            nested: true,         // [LS-ID0] NTS
+            atos: false,          // [LS-ID0] ATOSNS = 1
+            ias: 48,              // [LS-LOG] 48-bit IPA (ID2.IAS 5)
+            oas: 48,              // [LS-LOG] 48-bit PA (ID2.OAS 5)
+            ubs: 48,              // [LS-LOG] 48-bit VA (ID2.UBS 5)
+            granule_4k: true,     // [LS-LOG] page sizes 0x61311000
+            granule_16k: false,   // [LS-LOG] page sizes 0x61311000 has no 16K/32M
+            granule_64k: true,    // [LS-LOG] page sizes 0x61311000
+            aarch32_l: true,      // [LS-ID0] PTFS_NO_AARCH32 = 0
+            aarch32_s: true,      // [LS-ID0] PTFS_NO_AARCH32S = 0
+            coherent_walk: false, // [LS-ID0] CTTW = 0, [TRM] (the DT's dma-coherent overrides it)
+            vmid16: false,        // [REF-§2.5] ID2 0x5555
+            btm: true,            // [LS-ID0] bit 13
+            ses: false,           // [LS-ID0] bit 31 clear
+            page_64k: true,       // [REF-§1]
+            numpagendxb: 5,       // [REF-§1]
+            major: 2,             // [REF-§2.5] ID7 0x21
+            minor: 1,             // [REF-§2.5] ID7 0x21
             scr0_reset: 0x0020_0001,
             sctlr_reset: 0x0000_0100,
             // CACHE_LOCK set so that the MMU-500 reset hook's unlock is observable.
@@ -161,6 +179,7 @@ impl Config {
             tlb_entries: 256,
             tlb_seed: 0x0500_0000,
             sync_polls: 0,
+            ats_polls: 0,
             global_irq: 2,
         }
     }
@@ -206,6 +225,9 @@ impl Config {
             tlb_entries: 128,
             tlb_seed: 2,
             sync_polls: 0,
+            // Chosen: a translation operation takes two ATSR reads, so a driver's polling
+            // loop is exercised (the architecture only says ACTIVE is set while it runs).
+            ats_polls: 2,
             global_irq: 0,
         }
     }
@@ -252,6 +274,7 @@ impl Config {
             tlb_entries: 64,
             tlb_seed: 401,
             sync_polls: 0,
+            ats_polls: 0,
             global_irq: 0,
         }
     }

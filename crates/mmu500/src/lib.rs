@@ -137,11 +137,29 @@ impl Mmu500 {
         let (gen, fast_paths) = (s.gen + 1, s.fast_paths);
         *s = State::new(&self.cfg);
         s.gen = gen;
+        // Context epochs keep counting too: nothing walked before the reset shares one.
+        for b in &mut s.banks {
+            b.epoch = gen;
+        }
         s.fast_paths = fast_paths;
         self.publish(&s);
         for hits in self.ports.lock().iter() {
             hits.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Context bank `cb`'s context epoch: the register generation of the last write to one of
+    /// its translation-regime registers (SCTLR, TCR, TCR2, TTBR0/1, CONTEXTIDR, MAIR0/1, CBAR,
+    /// CBA2R). Every [`Translation::Translated`] reports the epoch its tables (or TLB entry)
+    /// came from, so a checker that reads the epoch when a domain's bank is torn down can
+    /// recognise, from the model's own state, any later translation by that domain's tables
+    /// or stale TLB entries. `None` for a bank that does not exist.
+    pub fn context_epoch(&self, cb: u16) -> Option<u64> {
+        self.state
+            .lock()
+            .banks
+            .get(usize::from(cb))
+            .map(|b| b.epoch)
     }
 
     /// A port for stream `stream_id` (the raw incoming ID, TBU bits included): translations

@@ -101,6 +101,7 @@ impl Port {
                     cb: u.cb,
                     leaf_size: 1u64 << u.shift,
                     tlb_hit: true,
+                    epoch: u.epoch,
                 });
             }
         }

@@ -38,6 +38,18 @@ pub(crate) struct Bank {
     pub latch: [u64; LATCHES],
     /// Current level of this bank's interrupt output.
     pub level: bool,
+    /// Context epoch: the model's register generation at the last write to a register that
+    /// defines this bank's translation regime (SCTLR, TCR, TCR2, TTBR0/1, CONTEXTIDR,
+    /// MAIR0/1, and CBAR/CBA2R in GR1). Every walk and every TLB entry filled from it carries
+    /// the epoch, so a translation can be traced to the bank programming that produced it:
+    /// a checker that knows which programmings were torn down (a freed domain) can tell a
+    /// stale TLB hit or a walk of freed tables from a translation of the live domain. Not
+    /// architectural state; nothing in the model's behaviour depends on it.
+    pub epoch: u64,
+    /// ATSR.ACTIVE reads left before the pending ATS1* operation completes.
+    pub ats_pending: u32,
+    /// PAR value the pending ATS1* operation will publish when it completes.
+    pub par_pending: u64,
 }
 
 /// Indices of the 64-bit write-only registers' latches.
@@ -113,6 +125,8 @@ pub(crate) struct MicroEntry {
     pub shift: u8,
     pub read: bool,
     pub write: bool,
+    /// The context epoch of the translation that filled the entry.
+    pub epoch: u64,
 }
 
 /// The whole mutable state.
@@ -473,8 +487,15 @@ impl State {
                 b.sync_pending -= 1;
                 regs::tlbstatus::SACTIVE
             }
-            // Operations complete before the write that starts them returns.
-            cb::ATSR => 0,
+            // An ATS1* operation stays ACTIVE for `ats_polls` reads of ATSR; PAR takes its
+            // result when it completes (the architecture: PAR is valid once ACTIVE reads 0).
+            cb::ATSR if cfg.atos && b.ats_pending > 0 => {
+                b.ats_pending -= 1;
+                if b.ats_pending == 0 {
+                    b.par = b.par_pending;
+                }
+                regs::atsr::ACTIVE
+            }
             _ => 0,
         }
     }
@@ -599,9 +620,13 @@ impl State {
     fn write_gr1(&mut self, cfg: &Config, o: u64, v: u32) {
         let n = ((o & 0x3ff) / 4) as usize;
         let s2_only = (n as u32) < cfg.num_s2cb;
+        let gen = self.gen;
         let Some(b) = self.banks.get_mut(n) else {
             return;
         };
+        if matches!(o & !0x3ff, gr1::CBAR | gr1::CBA2R) {
+            b.epoch = gen;
+        }
         match o & !0x3ff {
             gr1::CBAR => {
                 let mut w = v & if cfg.version == Version::V1 {
@@ -636,9 +661,25 @@ impl State {
     fn write_cb(&mut self, cfg: &Config, n: usize, o: u64, v: u32, p: &mut Pending) {
         let v2 = cfg.version == Version::V2;
         let sacr = self.sacr;
+        let gen = self.gen;
         let Some(b) = self.banks.get_mut(n) else {
             return;
         };
+        if matches!(
+            o,
+            cb::SCTLR
+                | cb::TCR2
+                | cb::TTBR0
+                | 0x024
+                | cb::TTBR1
+                | 0x02c
+                | cb::TCR
+                | cb::CONTEXTIDR
+                | cb::S1_MAIR0
+                | cb::S1_MAIR1
+        ) {
+            b.epoch = gen;
+        }
         let set_lo = |r: &mut u64, v: u32| *r = (*r & !0xffff_ffff) | u64::from(v);
         let set_hi = |r: &mut u64, v: u32| *r = (*r & 0xffff_ffff) | (u64::from(v) << 32);
         match o {
@@ -738,7 +779,11 @@ impl State {
                 };
                 let par = crate::xlate::ats(self, cfg, mem, n, va, access);
                 if let Some(b) = self.banks.get_mut(n) {
-                    b.par = par;
+                    b.ats_pending = cfg.ats_polls;
+                    b.par_pending = par;
+                    if cfg.ats_polls == 0 {
+                        b.par = par;
+                    }
                 }
             }
             _ => {}

@@ -83,6 +83,10 @@ pub(crate) struct Entry {
     /// Stage-1 IPA of the block start, for stage-2 invalidation by IPA (equals `va_base` for
     /// stage-2-only contexts; `u64::MAX` when unknown, e.g. nested).
     pub ipa_base: u64,
+    /// The bank's context epoch when the entry was walked (see `Bank::epoch`): not part of the
+    /// tag, so a stale entry still hits after the bank is reprogrammed, and reports where it
+    /// came from.
+    pub epoch: u64,
 }
 
 /// What an invalidation matches.
@@ -201,6 +205,7 @@ const EMPTY: Entry = Entry {
     level: 0,
     s2_level: 0,
     ipa_base: 0,
+    epoch: 0,
 };
 
 impl Tlb {
@@ -347,6 +352,7 @@ mod tests {
             level: 3,
             s2_level: 3,
             ipa_base: va,
+            epoch: 0,
         }
     }
 

@@ -22,11 +22,15 @@ pub enum BypassReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Translation {
     /// Translated by context bank `cb`; `leaf_size` is the block or page size of the mapping.
+    /// `epoch` is the bank's context epoch when the tables that produced the result were
+    /// walked (see [`crate::Mmu500::context_epoch`]): older than the bank's current epoch when a
+    /// TLB entry from an earlier programming of the bank answered.
     Translated {
         pa: u64,
         cb: u16,
         leaf_size: u64,
         tlb_hit: bool,
+        epoch: u64,
     },
     /// Passed through untranslated.
     Bypass { pa: u64, reason: BypassReason },

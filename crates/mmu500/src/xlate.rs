@@ -118,6 +118,8 @@ pub(crate) struct CbOk {
     /// Whether a read / a write with the same attributes would pass the permission checks.
     pub read_ok: bool,
     pub write_ok: bool,
+    /// The bank context epoch of the tables (or TLB entry) that produced the result.
+    pub epoch: u64,
 }
 
 impl CbOk {
@@ -132,6 +134,7 @@ impl CbOk {
             disabled: false,
             read_ok: perm_fault(e, Access::Read, privileged).is_none(),
             write_ok: perm_fault(e, Access::Write, privileged).is_none(),
+            epoch: e.epoch,
         }
     }
 }
@@ -577,6 +580,8 @@ impl State {
         privileged: bool,
         use_tlb: bool,
     ) -> Result<CbOk, CbError> {
+        // The context epoch a walk now would carry (see `Bank::epoch`).
+        let epoch = self.banks.get(n).map_or(0, |b| b.epoch);
         let flat = CbOk {
             pa: va,
             shift: 12,
@@ -585,6 +590,7 @@ impl State {
             disabled: true,
             read_ok: true,
             write_ok: true,
+            epoch,
         };
         let fault = |bank: usize, kind, level: u32, stage: u8, format: u32| {
             CbError::Fault(CbFault {
@@ -619,6 +625,7 @@ impl State {
                     f,
                     plan,
                     n,
+                    epoch,
                     va,
                     access,
                     privileged,
@@ -782,6 +789,7 @@ impl State {
             level: 0,
             s2_level: 0,
             ipa_base: u64::MAX,
+            epoch,
         };
         let mut ipa = va;
         let mut shift = 64u32;
@@ -863,6 +871,7 @@ impl State {
             disabled: false,
             read_ok: perm_fault(&entry, Access::Read, privileged).is_none(),
             write_ok: perm_fault(&entry, Access::Write, privileged).is_none(),
+            epoch,
         })
     }
 
@@ -950,6 +959,7 @@ impl State {
                     cb,
                     leaf_size,
                     tlb_hit: true,
+                    epoch: u.epoch,
                 });
             }
         }
@@ -1059,6 +1069,7 @@ impl State {
                     shift: ok.shift as u8,
                     read: ok.read_ok,
                     write: ok.write_ok,
+                    epoch: ok.epoch,
                 };
                 if let Some(u) = self.utlb.get_mut(slot) {
                     *u = fill;
@@ -1078,6 +1089,7 @@ impl State {
                     cb: n as u16,
                     leaf_size: 1u64 << ok.shift,
                     tlb_hit: ok.tlb_hit,
+                    epoch: ok.epoch,
                 })
             }
             Err(CbError::Terminate(reason)) => {
@@ -1140,6 +1152,7 @@ fn s1_only(
     f: &S1Fast,
     plan: &Plan,
     n: usize,
+    epoch: u64,
     va: u64,
     access: Access,
     privileged: bool,
@@ -1178,6 +1191,7 @@ fn s1_only(
         level: l.level as u8,
         s2_level: 0,
         ipa_base: u64::MAX,
+        epoch,
     };
     if perm_fault(&entry, access, privileged).is_some() {
         return None;
@@ -1194,6 +1208,7 @@ fn s1_only(
         disabled: false,
         read_ok: perm_fault(&entry, Access::Read, privileged).is_none(),
         write_ok: perm_fault(&entry, Access::Write, privileged).is_none(),
+        epoch,
     })
 }
 

@@ -27,7 +27,12 @@ impl Rng {
 }
 
 fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
-    let r = rig(Config::mmu500_ls1028a());
+    // Every granule, so the walker is checked for all three (the LS1028A's MMU-500 itself
+    // has no 16K granule).
+    let r = rig(Config {
+        granule_16k: true,
+        ..Config::mmu500_ls1028a()
+    });
     let oas = 48;
     let mut pt = match stage {
         Stage::S1 => s1_table(&r, pgsizes, ias, oas),

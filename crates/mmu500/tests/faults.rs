@@ -50,7 +50,21 @@ fn seed_gfsr_lines() -> Vec<String> {
 
 /// An LS1028A SMMU after Linux's reset, with the ENETC stream translated by bank 0.
 fn booted() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
-    let r = rig(Config::mmu500_ls1028a());
+    booted_with(Config::mmu500_ls1028a())
+}
+
+/// The LS1028A's MMU-500 has no address translation operations (ID0.ATOSNS): the ATS tests
+/// run on the same model with them implemented.
+fn with_atos(ats_polls: u32) -> Config {
+    Config {
+        atos: true,
+        ats_polls,
+        ..Config::mmu500_ls1028a()
+    }
+}
+
+fn booted_with(cfg: Config) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
+    let r = rig(cfg);
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(IOVA, DATA, SZ_4K, 1, Prot::READ | Prot::WRITE | Prot::CACHE)
         .unwrap();
@@ -440,7 +454,7 @@ fn dma_helpers_move_data_and_stop_at_the_fault() {
 
 #[test]
 fn ats1pr_writes_par_and_records_no_fault() {
-    let (r, _pt) = booted();
+    let (r, _pt) = booted_with(with_atos(0));
     let s = &r.smmu;
     let b = cbo(s, 0);
     s.write64(b + cb::ATS1PR, IOVA + 0x123);
@@ -464,6 +478,27 @@ fn ats1pr_writes_par_and_records_no_fault() {
     // ATS1PW on a read-only page: permission fault level 3.
     s.write64(b + cb::ATS1PW, IOVA + 0x1000);
     assert_eq!(s.read64(b + cb::PAR), 1 | (0xf << 1));
+}
+
+#[test]
+fn atsr_reads_active_while_the_operation_runs_then_par_holds_the_result() {
+    let (r, _pt) = booted_with(with_atos(3));
+    let s = &r.smmu;
+    let b = cbo(s, 0);
+    s.write64(b + cb::PAR, 0);
+    s.write64(b + cb::ATS1PR, IOVA);
+    // Three reads see ACTIVE; PAR keeps its old value until the operation completes.
+    for i in 0..3 {
+        assert_eq!(s.read64(b + cb::PAR), 0, "read {i}: PAR before completion");
+        assert_eq!(s.read32(b + cb::ATSR), 1, "read {i}: ATSR.ACTIVE");
+    }
+    assert_eq!(s.read32(b + cb::ATSR), 0);
+    assert_eq!(s.read64(b + cb::PAR) & smmu_arch::regs::par::PA_MASK, DATA);
+    // Without ATOS the whole interface is RAZ/WI.
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    s.write64(b + cb::ATS1PR, IOVA);
+    assert_eq!((s.read32(b + cb::ATSR), s.read64(b + cb::PAR)), (0, 0));
 }
 
 #[test]

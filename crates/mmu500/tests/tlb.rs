@@ -215,3 +215,46 @@ fn register_writes_reach_the_next_walk_while_cached_entries_stay_stale() {
         Translation::Bypass { pa, .. } if pa == IOVA + 8
     ));
 }
+
+/// The (epoch, tlb_hit) of a translation of `iova`.
+fn provenance(r: &Rig, iova: u64) -> (u64, bool) {
+    match r.smmu.translate(SID, iova, Access::Read).unwrap() {
+        Translation::Translated { epoch, tlb_hit, .. } => (epoch, tlb_hit),
+        t => panic!("not translated: {t:?}"),
+    }
+}
+
+#[test]
+fn translations_report_the_bank_programming_that_produced_them() {
+    // A domain's bank is torn down (SCTLR = 0) without a TLB flush and the bank is programmed
+    // again with the same ASID over new tables: the old entry still answers, and says it came
+    // from the earlier programming.
+    let (r, _old) = s1_rig(0);
+    let b = cbo(&r.smmu, 0);
+    let first = r.smmu.context_epoch(0).unwrap();
+    assert!(first > 0);
+    assert_eq!(provenance(&r, IOVA), (first, false));
+    assert_eq!(provenance(&r, IOVA), (first, true));
+    // Writes that do not define the regime (FSR, TLBSYNC, ACTLR) leave the epoch alone.
+    r.smmu.write32(b + cb::FSR, 0);
+    r.smmu.write32(b + cb::TLBSYNC, 0xffff_ffff);
+    assert_eq!(r.smmu.context_epoch(0), Some(first));
+    r.smmu.write32(b + cb::SCTLR, 0);
+    let torn_down = r.smmu.context_epoch(0).unwrap();
+    assert!(torn_down > first);
+    let mut new = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
+    new.map_pages(IOVA + 0x10_0000, NEW, SZ_4K, 1, Prot::READ)
+        .unwrap();
+    program_from(&r.smmu, 0, &new, 0);
+    let second = r.smmu.context_epoch(0).unwrap();
+    assert!(second > torn_down);
+    // The stale entry (old tables, freed by now in a real kernel) still hits...
+    assert_eq!(pa(&r, IOVA), (OLD, true));
+    assert_eq!(provenance(&r, IOVA), (first, true));
+    // ...while the new tables' translations carry the new epoch.
+    assert_eq!(provenance(&r, IOVA + 0x10_0000), (second, false));
+    // After TLBIASID the old IOVA faults: nothing of the first programming is left.
+    r.smmu.write32(b + cb::S1_TLBIASID, 0);
+    assert!(r.smmu.translate(SID, IOVA, Access::Read).is_err());
+    assert_eq!(r.smmu.context_epoch(64), None);
+}

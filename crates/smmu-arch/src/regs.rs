@@ -371,6 +371,7 @@ pub mod fsr {
     pub const ASF: u32 = 1 << 7;
     pub const UUT: u32 = 1 << 8;
     pub const FORMAT_SHIFT: u32 = 9;
+    pub const FORMAT_WIDTH: u32 = 2;
     pub const SS: u32 = 1 << 30;
     pub const MULTI: u32 = 1 << 31;
     /// Faults Linux ignores for reporting purposes but still clears.
