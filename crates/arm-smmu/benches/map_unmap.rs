@@ -2,7 +2,7 @@
 //! LS1028A `mmu500` model.
 
 use arm_smmu::{
-    ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+    ArmSmmu, FirmwareDesc, LinuxVersion, LpaeTables, ModuleParams, RateLimits, SmmuEnv,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
@@ -20,7 +20,7 @@ fn bench(c: &mut Criterion) {
     let smmu = ArmSmmu::probe_and_reset(
         &FirmwareDesc::ls1028a(),
         ModuleParams::default(),
-        ShutdownPolicy::Linux62,
+        LinuxVersion::V6_2.behaviour(),
         SmmuEnv {
             mmio: model,
             log: Arc::new(MemLog::new()),

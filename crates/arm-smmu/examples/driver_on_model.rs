@@ -7,7 +7,7 @@
 //! `cargo run -p arm-smmu --example driver_on_model`
 
 use arm_smmu::{
-    ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+    ArmSmmu, FirmwareDesc, LinuxVersion, LpaeTables, ModuleParams, RateLimits, SmmuEnv,
 };
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, IommuCore};
 use klog::MemLog;
@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let smmu = ArmSmmu::probe_and_reset(
         &FirmwareDesc::ls1028a(),
         ModuleParams::default(),
-        ShutdownPolicy::Linux61,
+        LinuxVersion::V6_1.behaviour(),
         SmmuEnv {
             mmio: model.clone(),
             log: log.clone(),
@@ -93,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cb,
                 leaf_size,
                 tlb_hit,
+                ..
             } => println!(
                 "NIC write via stream {ENETC_SID:#x}: IOVA {dma_addr:#x} -> PA {pa:#x} by context \
                  bank {cb} ({leaf_size:#x} page, TLB {})",

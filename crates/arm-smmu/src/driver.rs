@@ -6,6 +6,7 @@ use crate::context::{write_context_bank, CbCfg, CbShadow, CtxFmt, Stage};
 use crate::fw::{match_compatible, FirmwareDesc, Model, Version};
 use crate::hw::{Hw, RateLimits};
 use crate::io::{Page, SmmuIo};
+use crate::kernel::DriverBehaviour;
 use crate::params::ModuleParams;
 use crate::shutdown::ShutdownPolicy;
 use crate::streams::{S2crType, SmeError, StreamMap};
@@ -32,6 +33,11 @@ const MMU500_ACTLR_CPRE: u32 = 1 << 1;
 /// A fault handler installed on a domain (Linux's `iommu_set_fault_handler`): gets the faulting
 /// address and direction. With a handler installed the driver prints nothing, as in Linux.
 pub type FaultHandler = Box<dyn Fn(u64, Access) + Send + Sync>;
+
+/// Told the index of a context bank each time a domain's bank has been torn down (after its
+/// SCTLR = 0 and the TLB flush, before the bank can be reused). Not a Linux interface: a
+/// tracepoint for checkers, such as the simulator's "no DMA through a freed domain" property.
+pub type ContextReleaseHook = Box<dyn Fn(u32) + Send + Sync>;
 
 /// What the driver needs from its surroundings besides firmware data.
 pub struct SmmuEnv {
@@ -97,7 +103,8 @@ struct Domain {
 /// One probed SMMU.
 pub struct ArmSmmu {
     pub(crate) hw: Arc<Hw>,
-    policy: ShutdownPolicy,
+    behaviour: DriverBehaviour,
+    release_hook: RwLock<Option<ContextReleaseHook>>,
     frames: Arc<FrameAllocator>,
     tables: Arc<dyn PageTableFactory>,
     streams: Mutex<Streams>,
@@ -129,7 +136,7 @@ impl ArmSmmu {
     pub fn probe(
         fw: &FirmwareDesc,
         params: ModuleParams,
-        policy: ShutdownPolicy,
+        behaviour: DriverBehaviour,
         env: SmmuEnv,
     ) -> Result<Arc<ArmSmmu>, ProbeError> {
         let prefix = fw.log_prefix();
@@ -203,7 +210,8 @@ impl ArmSmmu {
         });
         Ok(Arc::new(ArmSmmu {
             hw,
-            policy,
+            behaviour,
+            release_hook: RwLock::new(None),
             frames: env.frames,
             tables: env.tables,
             streams: Mutex::new(Streams {
@@ -223,17 +231,59 @@ impl ArmSmmu {
         }))
     }
 
-    /// Current Linux's order in one call: probe, reset, SMR width test.
+    /// Current Linux's order in one call: probe, then [`ArmSmmu::reset_at_probe`].
     pub fn probe_and_reset(
         fw: &FirmwareDesc,
         params: ModuleParams,
-        policy: ShutdownPolicy,
+        behaviour: DriverBehaviour,
         env: SmmuEnv,
     ) -> Result<Arc<ArmSmmu>, ProbeError> {
-        let s = Self::probe(fw, params, policy, env)?;
-        s.device_reset();
-        s.test_smr_masks();
+        let s = Self::probe(fw, params, behaviour, env)?;
+        s.reset_at_probe();
         Ok(s)
+    }
+
+    /// The hardware part of Linux's probe, in its order: the RMR boot-mapping step (where the
+    /// version has it), the reset, the SMR width test.
+    pub fn reset_at_probe(&self) {
+        self.rmr_install_bypass_smr();
+        self.device_reset();
+        self.test_smr_masks();
+    }
+
+    /// Linux `arm_smmu_rmr_install_bypass_smr` (v6.0+; see [`DriverBehaviour`]): turn
+    /// translation off by setting sCR0.CLIENTPD on top of whatever sCR0 holds (so a previous
+    /// kernel's configuration stops applying and every client bypasses until the reset's final
+    /// sCR0 write), then install a bypass SMR/S2CR for each firmware reserved-memory region
+    /// and report how many. Linux reads the RMRs from the ACPI IORT; a device-tree boot (every
+    /// board smmu-lab models) has none, so nothing is installed and it prints
+    /// `\tpreserved 0 boot mappings`.
+    pub fn rmr_install_bypass_smr(&self) {
+        if !self.behaviour.rmr_bypass_at_probe {
+            return;
+        }
+        let io = &self.hw.io;
+        let reg = io.read(Page::Gr0, gr0::SCR0) | scr0::CLIENTPD;
+        io.write(Page::Gr0, gr0::SCR0, reg);
+        // IORT RMR stream IDs: none under device-tree firmware.
+        let preserved: usize = 0;
+        self.hw.print(
+            Level::Notice,
+            &format!(
+                "\tpreserved {preserved} boot mapping{}",
+                if preserved == 1 { "" } else { "s" }
+            ),
+        );
+    }
+
+    /// The version-dependent behaviour the driver was probed with.
+    pub fn behaviour(&self) -> DriverBehaviour {
+        self.behaviour
+    }
+
+    /// Install the [`ContextReleaseHook`] (replacing any previous one).
+    pub fn set_context_release_hook(&self, hook: ContextReleaseHook) {
+        *self.release_hook.write() = Some(hook);
     }
 
     /// What probe learned.
@@ -248,7 +298,7 @@ impl ArmSmmu {
 
     /// The selected shutdown/remove behaviour.
     pub fn policy(&self) -> ShutdownPolicy {
-        self.policy
+        self.behaviour.shutdown
     }
 
     /// Stream-ID and SMR-mask widths (after the SMR test).
@@ -514,7 +564,12 @@ impl ArmSmmu {
         Ok(ctx)
     }
 
-    /// Linux `arm_smmu_destroy_domain_context`.
+    /// Linux `arm_smmu_destroy_domain_context`: the bank is disabled (SCTLR = 0), the IRQ
+    /// freed, then the page-table ops freed, which flushes the TLB first
+    /// (`free_io_pgtable_ops` → `tlb_flush_all`: S1 `TLBIASID` + context sync, S2 `TLBIVMID` +
+    /// global sync), and only then is the bank returned to the bitmap. Without that flush a new
+    /// domain given the same bank (and so the same ASID) hits the freed domain's TLB entries:
+    /// DMA into freed memory.
     fn destroy_domain_context(&self, ctx: &DomainCtx) {
         let idx = ctx.cfg.cbndx;
         {
@@ -526,6 +581,12 @@ impl ArmSmmu {
         }
         if let Some(o) = self.owners.write().get_mut(idx as usize) {
             *o = None;
+        }
+        // free_io_pgtable_ops: the flush; the tables themselves go when the last reference to
+        // the context drops.
+        ctx.tlb.tlb_flush_all();
+        if let Some(hook) = self.release_hook.read().as_ref() {
+            hook(idx);
         }
         if let Some(b) = self.context_map.lock().get_mut(idx as usize) {
             *b = false;
@@ -608,7 +669,12 @@ impl ArmSmmu {
         let mut ret = smmu_arch::IrqReturn::None;
         for ctx in owners {
             let handler = ctx.fault_handler.lock().clone();
-            let r = crate::fault::context_fault(&self.hw, ctx.cfg.cbndx, handler.as_deref());
+            let r = crate::fault::context_fault(
+                &self.hw,
+                self.behaviour.context_fault_report,
+                ctx.cfg.cbndx,
+                handler.as_deref(),
+            );
             if r == smmu_arch::IrqReturn::Handled {
                 ret = r;
             }

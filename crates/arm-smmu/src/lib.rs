@@ -19,7 +19,8 @@
 //!
 //! ```
 //! use arm_smmu::{
-//!     ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+//!     ArmSmmu, FirmwareDesc, LinuxVersion, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy,
+//!     SmmuEnv,
 //! };
 //! use klog::MemLog;
 //! use physmem::{FrameAllocator, PhysMem, Region};
@@ -34,7 +35,7 @@
 //! let smmu = ArmSmmu::probe_and_reset(
 //!     &FirmwareDesc::ls1028a(),
 //!     params,
-//!     ShutdownPolicy::Linux62,
+//!     LinuxVersion::V6_2.behaviour(),
 //!     SmmuEnv {
 //!         mmio: model.clone(),
 //!         log: log.clone(),
@@ -62,6 +63,7 @@ mod fault;
 pub mod fw;
 pub mod hw;
 pub mod io;
+pub mod kernel;
 pub mod params;
 pub mod shutdown;
 pub mod streams;
@@ -69,9 +71,10 @@ pub mod table;
 pub mod testing;
 
 pub use config::{Features, ProbeError, SmmuConfig};
-pub use driver::{ArmSmmu, FaultHandler, SmmuEnv};
+pub use driver::{ArmSmmu, ContextReleaseHook, FaultHandler, SmmuEnv};
 pub use fw::{FirmwareDesc, Model, Version};
 pub use hw::RateLimits;
+pub use kernel::{ContextFaultReport, DriverBehaviour, LinuxVersion};
 pub use params::{ModuleParams, ParamError};
 pub use shutdown::ShutdownPolicy;
 pub use table::{LpaeTables, PageTable, PageTableFactory, SharedTlb, TableRequest};

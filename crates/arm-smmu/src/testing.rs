@@ -107,10 +107,12 @@ pub struct IdRegs {
 }
 
 impl IdRegs {
-    /// MMU-500 as on LS1028A: the Xilinx reset ID0/ID2/ID7 values (reference §2.5) with the
-    /// LS1028A page layout (64 KiB pages, NUMPAGENDXB 5, §1) and 64 context banks.
+    /// MMU-500 as on LS1028A: ID0 as read on LS1028A silicon (0x7c013e80, LKML 8 Dec 2022:
+    /// 128 SMRs, ATOSNS, CTTW clear), the reference's MMU-500 ID2/ID7 (§2.5: 4K and 64K
+    /// granules, r2p1, matching LS1028A boot logs), the page layout of the 8 MiB window (§1)
+    /// and 64 context banks. `mmu500::Config::mmu500_ls1028a` cites each field.
     pub const LS1028A: IdRegs = IdRegs {
-        id0: 0xfc01_3e30,
+        id0: 0x7c01_3e80,
         id1: id1::PAGESIZE | (5 << id1::NUMPAGENDXB_SHIFT) | 64,
         id2: 0x0000_5555,
         id7: 0x21,

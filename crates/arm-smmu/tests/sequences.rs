@@ -5,7 +5,7 @@
 
 mod common;
 
-use arm_smmu::testing::{FakeSmmu, IdRegs};
+use arm_smmu::testing::{BusOp, FakeSmmu, IdRegs};
 use arm_smmu::{FirmwareDesc, ModuleParams, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
@@ -44,7 +44,7 @@ fn ls1028a(params: ModuleParams, policy: ShutdownPolicy) -> Rig<FakeSmmu> {
 /// Expected reset writes (§6) for the LS1028A personality.
 fn ls1028a_reset_writes(s2cr_init: u64, scr0: u64) -> Vec<W> {
     let mut e = vec![w(0x48, 0)];
-    for i in 0..48 {
+    for i in 0..128 {
         e.push(w(0xc00 + 4 * i, s2cr_init));
         e.push(w(0x800 + 4 * i, 0));
     }
@@ -77,7 +77,7 @@ fn ls1028a_probe_notices_in_linux_order() {
             "\tnested translation",
             "\tcoherent table walk",
             "\t(IDR0.CTTW overridden by FW configuration)",
-            "\tstream matching with 48 register groups",
+            "\tstream matching with 128 register groups",
             "\t64 context banks (0 stage-2 only)",
             "\tSupported page sizes: 0x61311000",
             "\tStage-1: 48-bit VA -> 48-bit IPA",
@@ -96,7 +96,7 @@ fn ls1028a_probe_notices_in_linux_order() {
             c.pgshift,
             c.numpage
         ),
-        (48, 64, 16, 64)
+        (128, 64, 16, 64)
     );
     assert_eq!(c.num_context_irqs, 64);
 }
@@ -153,7 +153,7 @@ fn ls1028a_attached(policy: ShutdownPolicy) -> (Rig<FakeSmmu>, iommu::DriverDoma
             q(cb + 0x20, pgd),         // TTBR0 (ASID 0)
             q(cb + 0x28, 0),           // TTBR1
             w(cb + 0x38, 0xf404_ff44), // MAIR0
-            w(cb + 0x3c, 0),           // MAIR1
+            w(cb + 0x3c, 0xffff_ffff), // MAIR1: Linux's sign-extended 0xf4 << 24
             w(cb, 0x1067),             // SCTLR
             w(0xc00, 0x0),             // S2CR(0): TRANS to CB 0
         ]
@@ -197,10 +197,26 @@ fn ls1028a_attach_map_unmap_flush() {
     let geo = s.geometry(dom).unwrap();
     assert_eq!((geo.aperture_start, geo.aperture_end), (0, (1 << 48) - 1));
     assert_eq!(geo.pgsize_bitmap, 0x4020_1000);
-    // Freeing the domain disables the bank and gives its tables back.
+    // Freeing the domain (arm_smmu_destroy_domain_context): SCTLR = 0 disables the bank, then
+    // free_io_pgtable_ops flushes it (tlb_flush_all: TLBIASID = ASID 0, TLBSYNC, poll
+    // TLBSTATUS until SACTIVE clears), then the tables go back.
     r.bus.clear();
     s.domain_free(dom);
-    assert_eq!(r.bus.writes(), vec![w(ls_cb(0), 0)]);
+    let op = |write: bool, offset: u64, value: u64| BusOp {
+        write,
+        width: 32,
+        offset,
+        value,
+    };
+    assert_eq!(
+        r.bus.ops(),
+        vec![
+            op(true, ls_cb(0), 0),                   // CB0.SCTLR = 0
+            op(true, ls_cb(0) + 0x610, 0),           // CB0.TLBIASID = 0
+            op(true, ls_cb(0) + 0x7f0, 0xffff_ffff), // CB0.TLBSYNC
+            op(false, ls_cb(0) + 0x7f4, 0),          // CB0.TLBSTATUS: done
+        ]
+    );
     assert_eq!(r.frames.outstanding_bytes(), 0);
 }
 
@@ -346,7 +362,7 @@ fn shutdown_quiesce_blocks_every_stream() {
     let mut called = 0;
     r.smmu.shutdown(&mut || called += 1);
     assert_eq!(called, 0, "Quiesce never unregisters on shutdown");
-    let mut want: Vec<W> = (0..48).map(|i| w(0xc00 + 4 * i, FAULT)).collect();
+    let mut want: Vec<W> = (0..128).map(|i| w(0xc00 + 4 * i, FAULT)).collect();
     want.push(w(0x0, 0x0020_1c36)); // CLIENTPD stays clear, USFCFG set
     assert_eq!(r.bus.writes(), want);
     // Nothing can re-open a stream afterwards, even with disable_bypass=0.
@@ -584,7 +600,7 @@ fn mmu401_probe_reset_attach() {
             q(cb + 0x20, (2 << 48) | pgd), // TTBR0: ASID 2
             q(cb + 0x28, 2 << 48),
             w(cb + 0x38, 0xf404_ff44),
-            w(cb + 0x3c, 0),
+            w(cb + 0x3c, 0xffff_ffff),
             w(cb, 0x1067),
             w(0xc00, 0x2), // S2CR(0): TRANS, CB 2
         ]

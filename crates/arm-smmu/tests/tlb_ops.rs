@@ -7,8 +7,8 @@ mod common;
 use arm_smmu::context::{CtxFmt, TableHw};
 use arm_smmu::testing::{FakeSmmu, IdRegs, RecordingMmio};
 use arm_smmu::{
-    ArmSmmu, FirmwareDesc, ModuleParams, PageTable, PageTableFactory, RateLimits, SharedTlb,
-    ShutdownPolicy, SmmuEnv, TableRequest,
+    ArmSmmu, FirmwareDesc, LinuxVersion, ModuleParams, PageTable, PageTableFactory, RateLimits,
+    SharedTlb, SmmuEnv, TableRequest,
 };
 use common::*;
 use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
@@ -94,7 +94,7 @@ fn setup(ids: IdRegs, fw: &FirmwareDesc, params: ModuleParams, walk: bool) -> Se
     let smmu = ArmSmmu::probe_and_reset(
         fw,
         params,
-        ShutdownPolicy::Linux62,
+        LinuxVersion::V6_2.behaviour(),
         SmmuEnv {
             mmio: bus.clone(),
             log: Arc::new(MemLog::new()),

@@ -1,0 +1,129 @@
+//! Which Linux the driver behaves like: the kernel versions the driver models, and the named
+//! behaviour switches each version implies.
+//!
+//! Every place where the modelled versions differ reads one named switch of
+//! [`DriverBehaviour`], never the version itself, so a kernel can be assembled from individual
+//! fixes (a distribution kernel with a backport, say) by setting the switches one by one.
+//!
+//! | Switch | 6.1 | 6.2 | 6.12 | Where it changed |
+//! |---|---|---|---|---|
+//! | [`shutdown`](DriverBehaviour::shutdown) | `Linux61` | `Linux62` | `Linux62` | ce31e6ca68bd, v6.2-rc4 (the seed's fix; in 6.1.y as a1b9c7b1978a) |
+//! | [`rmr_bypass_at_probe`](DriverBehaviour::rmr_bypass_at_probe) | yes | yes | yes | "iommu/arm-smmu: Get associated RMR info and install bypass SMR" (Jon Nettleton, IORT RMR series v13, June 2022), merged for v6.0 |
+//! | [`context_fault_report`](DriverBehaviour::context_fault_report) | `OneLine` | `OneLine` | `Decoded` | d525b0af0c3b "iommu/arm-smmu: Pretty-print context fault related regs" (v6.11); its first line was a `dev_dbg` until 98db56e49008 "Un-demote unhandled-fault msg" (v6.12, backported to 6.11.y) |
+//!
+//! Evidence for the RMR row on 6.1: an LS1028A boot log of a v6.1-rc kernel ends its probe
+//! lines with `preserved 0 boot mappings` (Vladimir Oltean, LKML, 8 Dec 2022).
+
+use crate::shutdown::ShutdownPolicy;
+use std::fmt;
+
+/// A Linux version whose arm-smmu driver this driver reproduces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinuxVersion {
+    /// v6.1 (before the seed's fix).
+    V6_1,
+    /// v6.2 (the seed's fix).
+    V6_2,
+    /// v6.12.
+    V6_12,
+}
+
+impl LinuxVersion {
+    /// Every modelled version, oldest first.
+    pub const ALL: [LinuxVersion; 3] =
+        [LinuxVersion::V6_1, LinuxVersion::V6_2, LinuxVersion::V6_12];
+
+    /// `6.1`, `6.2`, `6.12`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinuxVersion::V6_1 => "6.1",
+            LinuxVersion::V6_2 => "6.2",
+            LinuxVersion::V6_12 => "6.12",
+        }
+    }
+
+    /// The driver behaviour of this version (see the module table).
+    pub fn behaviour(self) -> DriverBehaviour {
+        DriverBehaviour {
+            shutdown: match self {
+                LinuxVersion::V6_1 => ShutdownPolicy::Linux61,
+                LinuxVersion::V6_2 | LinuxVersion::V6_12 => ShutdownPolicy::Linux62,
+            },
+            // v6.0 and later: every modelled version.
+            rmr_bypass_at_probe: true,
+            context_fault_report: match self {
+                LinuxVersion::V6_1 | LinuxVersion::V6_2 => ContextFaultReport::OneLine,
+                LinuxVersion::V6_12 => ContextFaultReport::Decoded,
+            },
+        }
+    }
+}
+
+impl fmt::Display for LinuxVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the context fault handler reads the fault registers and reports an unhandled fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContextFaultReport {
+    /// Up to v6.10: read FSR and return "not handled" unless a fault bit is set; then FSYNR0,
+    /// FAR and CBFRSYNRA; print one rate-limited `Unhandled context fault: …` line.
+    OneLine,
+    /// v6.12 (`arm_smmu_read_context_fault_info` / `arm_smmu_print_context_fault_info`): read
+    /// FAR, FSR, FSYNR0 and CBFRSYNRA, in that order, before looking at FSR; print the
+    /// `Unhandled context fault` line, the decoded `FSR    = …` line and the decoded
+    /// `FSYNR0 = …` line under one rate-limit check.
+    Decoded,
+}
+
+/// The driver's version-dependent behaviour, one named switch per difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DriverBehaviour {
+    /// `.shutdown` / `.remove`.
+    pub shutdown: ShutdownPolicy,
+    /// Probe runs the RMR boot-mapping step before the reset: read sCR0, write it back with
+    /// CLIENTPD set (translation off, every client bypasses until the reset's final sCR0 write),
+    /// install bypass SMRs for the firmware's RMRs and print `\tpreserved %d boot mapping%s`.
+    pub rmr_bypass_at_probe: bool,
+    /// The context fault handler's register reads and report.
+    pub context_fault_report: ContextFaultReport,
+}
+
+impl DriverBehaviour {
+    /// The same behaviour with another shutdown policy (for example smmu-lab's `Quiesce` on an
+    /// otherwise current kernel).
+    pub fn with_shutdown(self, shutdown: ShutdownPolicy) -> Self {
+        DriverBehaviour { shutdown, ..self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_map_to_their_switches() {
+        let b = LinuxVersion::V6_1.behaviour();
+        assert_eq!(b.shutdown, ShutdownPolicy::Linux61);
+        assert!(b.rmr_bypass_at_probe);
+        assert_eq!(b.context_fault_report, ContextFaultReport::OneLine);
+        let b = LinuxVersion::V6_2.behaviour();
+        assert_eq!(b.shutdown, ShutdownPolicy::Linux62);
+        assert_eq!(b.context_fault_report, ContextFaultReport::OneLine);
+        let b = LinuxVersion::V6_12.behaviour();
+        assert_eq!(b.shutdown, ShutdownPolicy::Linux62);
+        assert!(b.rmr_bypass_at_probe);
+        assert_eq!(b.context_fault_report, ContextFaultReport::Decoded);
+        let q = b.with_shutdown(ShutdownPolicy::Quiesce);
+        assert_eq!(
+            (q.shutdown, q.context_fault_report),
+            (ShutdownPolicy::Quiesce, ContextFaultReport::Decoded)
+        );
+        assert_eq!(
+            LinuxVersion::ALL.map(LinuxVersion::name),
+            ["6.1", "6.2", "6.12"]
+        );
+    }
+}
