@@ -11,7 +11,7 @@
 //! its traffic ends before the SMMU's shutdown; one without keeps going.
 
 use crate::enetc::Crash;
-use crate::ownership::{self, DmaEvidence, OwnershipMap};
+use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore};
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
@@ -81,6 +81,7 @@ pub struct DmaEngine {
     mem: Arc<PhysMem>,
     kmem: Arc<FrameAllocator>,
     owned: OwnershipMap,
+    retired: Arc<RetiredContexts>,
     phase: Mutex<(Phase, u32)>,
     stopped: AtomicBool,
     stats: Mutex<EngineStats>,
@@ -102,6 +103,7 @@ impl DmaEngine {
         smmu: Arc<Mmu500>,
         mem: Arc<PhysMem>,
         kmem: Arc<FrameAllocator>,
+        retired: Arc<RetiredContexts>,
     ) -> Arc<DmaEngine> {
         Arc::new(DmaEngine {
             cfg,
@@ -111,6 +113,7 @@ impl DmaEngine {
             mem,
             kmem,
             owned: OwnershipMap::default(),
+            retired,
             phase: Mutex::new((Phase::Idle, 0)),
             stopped: AtomicBool::new(false),
             stats: Mutex::new(EngineStats::default()),
@@ -183,6 +186,23 @@ impl DmaEngine {
         }
     }
 
+    /// The device alone, its driver gone (the kernel that programmed it was replaced by kexec):
+    /// it keeps moving the job it was last given, at the DMA address that kernel mapped.
+    /// Returns whether it issued DMA.
+    pub fn device_step(&self) -> bool {
+        if self.stopped() {
+            return false;
+        }
+        let phase = self.phase.lock().0;
+        match phase {
+            Phase::Idle => false,
+            Phase::Mapped(job) | Phase::Done(job, _) => {
+                self.transfer(&job);
+                true
+            }
+        }
+    }
+
     /// Driver: allocate and map the next job's buffer.
     fn submit(&self) -> Result<bool, Box<Crash>> {
         sched_point(Point::Kernel);
@@ -235,7 +255,7 @@ impl DmaEngine {
             self.smmu.dma_read(self.cfg.stream_id, job.dma, &mut buf)
         };
         let mut ev = DmaEvidence::default();
-        let ok = ownership::account(&self.owned, job.dma, write, r, &mut ev);
+        let ok = ownership::account(&self.owned, &self.retired, job.dma, write, r, &mut ev);
         let mut st = self.stats.lock();
         st.bus.merge(&ev);
         if ok {

@@ -14,7 +14,7 @@
 //! the mapping does not own, e.g. through a stale TLB entry).
 
 use crate::dmesg::seed;
-use crate::ownership::{self, DmaEvidence, OwnershipMap};
+use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::{DmaError as BusError, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
@@ -153,6 +153,8 @@ pub struct Enetc {
     hw: Mutex<Hw>,
     /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
     owned: OwnershipMap,
+    /// Context epochs of freed domains on the NIC's SMMU.
+    retired: Arc<RetiredContexts>,
     stats: Mutex<NicStats>,
 }
 
@@ -175,6 +177,7 @@ impl Enetc {
         smmu: Arc<Mmu500>,
         mem: Arc<PhysMem>,
         kmem: Arc<FrameAllocator>,
+        retired: Arc<RetiredContexts>,
     ) -> Result<Arc<Enetc>, DmaError> {
         let ring_bytes = cfg.ring_size as u64 * DESC_SIZE;
         let tx_ring = core.dma_alloc_coherent(dev, ring_bytes)?;
@@ -209,6 +212,7 @@ impl Enetc {
                 seq: 0,
             }),
             owned,
+            retired,
             stats: Mutex::new(NicStats::default()),
             cfg,
             dev,
@@ -476,7 +480,7 @@ impl Enetc {
     /// Check every chunk of a transaction against the ownership map and count what happened.
     fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
         let mut ev = DmaEvidence::default();
-        let ok = ownership::account(&self.owned, iova, write, r, &mut ev);
+        let ok = ownership::account(&self.owned, &self.retired, iova, write, r, &mut ev);
         let mut st = self.stats.lock();
         st.bus.merge(&ev);
         ok

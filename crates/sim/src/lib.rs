@@ -54,5 +54,5 @@ pub use dmesg::{Dmesg, Oops, TaskInfo};
 pub use error::BoardError;
 pub use kbox::kbox_a230_ls;
 pub use kernel::{DeviceId, Driver, GenericDriver, Kernel, KernelError};
-pub use ownership::DmaEvidence;
+pub use ownership::{DmaEvidence, RetiredContexts};
 pub use report::board_report;

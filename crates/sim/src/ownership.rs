@@ -37,6 +37,28 @@ impl OwnershipMap {
     }
 }
 
+/// The context epochs of one SMMU's banks that freed domains left behind: for each bank, the
+/// bank's context epoch (see [`mmu500::Mmu500::context_epoch`]) read when the driver had torn
+/// a domain's context down. A translation whose epoch is not newer than that was produced by
+/// a freed domain's tables or TLB entries: the model says which programming produced it, this
+/// says which programmings are dead.
+#[derive(Debug, Default)]
+pub struct RetiredContexts(Mutex<BTreeMap<u16, u64>>);
+
+impl RetiredContexts {
+    /// Bank `cb`'s context up to `epoch` belongs to freed domains.
+    pub fn retire(&self, cb: u16, epoch: u64) {
+        let mut m = self.0.lock();
+        let e = m.entry(cb).or_insert(0);
+        *e = (*e).max(epoch);
+    }
+
+    /// Whether a translation by bank `cb` at context epoch `epoch` came from a freed domain.
+    pub fn is_retired(&self, cb: u16, epoch: u64) -> bool {
+        self.0.lock().get(&cb).is_some_and(|&e| epoch <= e)
+    }
+}
+
 /// Counters every DMA master keeps about where its transactions went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DmaEvidence {
@@ -52,6 +74,8 @@ pub struct DmaEvidence {
     pub foreign_writes: u64,
     /// Translated reads outside the mapping.
     pub foreign_reads: u64,
+    /// Transactions translated by a freed domain's tables or TLB entries.
+    pub freed_domain: u64,
 }
 
 impl DmaEvidence {
@@ -62,6 +86,7 @@ impl DmaEvidence {
         self.stray_reads += other.stray_reads;
         self.foreign_writes += other.foreign_writes;
         self.foreign_reads += other.foreign_reads;
+        self.freed_domain += other.freed_domain;
         let room = STRAY_ADDRS_KEPT.saturating_sub(self.stray_write_addrs.len());
         self.stray_write_addrs
             .extend(other.stray_write_addrs.iter().take(room));
@@ -73,10 +98,11 @@ impl DmaEvidence {
     }
 }
 
-/// Classify one transaction at `iova` (its result `r`) against `owned` and count it into `ev`.
-/// Returns whether the transaction completed.
+/// Classify one transaction at `iova` (its result `r`) against `owned` and `retired` and count
+/// it into `ev`. Returns whether the transaction completed.
 pub(crate) fn account(
     owned: &OwnershipMap,
+    retired: &RetiredContexts,
     iova: u64,
     write: bool,
     r: Result<Vec<Translation>, BusError>,
@@ -92,6 +118,13 @@ pub(crate) fn account(
         Err(_) => return false,
     };
     let own = owned.get(iova);
+    for t in &translations {
+        if let Translation::Translated { cb, epoch, .. } = *t {
+            if retired.is_retired(cb, epoch) {
+                ev.freed_domain += 1;
+            }
+        }
+    }
     for t in translations {
         if Some(page(t.pa())) == own {
             continue;

@@ -162,6 +162,10 @@ pub fn verdict_text(v: &Verdict) -> String {
         v.stray_dma_reads
     ));
     s.push_str(&format!("  foreign DMA:          {}\n", v.foreign_dma));
+    s.push_str(&format!(
+        "  freed-domain DMA:     {} (translated by a freed domain's tables or TLB entries)\n",
+        v.freed_domain_dma
+    ));
     s.push_str(&format!("  lost writes:          {}\n", v.lost_writes));
     s.push_str(&format!(
         "  blocked transactions: {}\n",

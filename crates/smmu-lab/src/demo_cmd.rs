@@ -140,6 +140,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         format!("{}/{}", v.stray_dma_writes, v.stray_dma_reads)
     });
     line("foreign DMA", &|v| v.foreign_dma.to_string());
+    line("freed-domain DMA", &|v| v.freed_domain_dma.to_string());
     line("blocked transactions", &|v| {
         v.blocked_transactions.to_string()
     });

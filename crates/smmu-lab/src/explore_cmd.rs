@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Properties checked (repeatable): no-oops, no-stray-dma, no-foreign-dma, no-lost-write,
-    /// no-fault. Default: all but no-fault.
+    /// no-dma-through-freed-domain, no-fault. Default: all but no-fault.
     #[arg(long = "property", value_parser = common::parse_property)]
     properties: Vec<Property>,
     /// Keep going after the first failure (count all failures in the budget).

@@ -142,6 +142,7 @@ pub fn html(o: &RebootOutcome, token: &str, replay: &str, violations: &[String])
             ),
         ),
         ("foreign DMA", v.foreign_dma.to_string()),
+        ("freed-domain DMA", v.freed_domain_dma.to_string()),
         ("lost writes", v.lost_writes.to_string()),
         ("blocked transactions", v.blocked_transactions.to_string()),
         (

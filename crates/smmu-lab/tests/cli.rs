@@ -87,7 +87,7 @@ fn unknown_kernel_scenario_property_are_usage_errors() {
     );
     usage_error(
         &["run", "--property", "no-bugs"],
-        "unknown property 'no-bugs': choose no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-fault",
+        "unknown property 'no-bugs': choose no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault",
     );
     usage_error(
         &["replay", "reboot:linux-6.1:random@3", "--property", "x"],

@@ -117,6 +117,7 @@ struct Verdict {
     stray_dma_reads: u64,
     stray_write_addrs: Vec<u64>,
     foreign_dma: u64,
+    freed_domain_dma: u64,
     lost_writes: u64,
     blocked_transactions: u64,
     global_faults_logged: u64,
@@ -187,6 +188,7 @@ fn verdict_text(v: &Verdict) -> String {
   oops:                 {oops}
   stray DMA:            {} writes{at}, {} reads (untranslated: IOVA used as physical address)
   foreign DMA:          {}
+  freed-domain DMA:     {} (translated by a freed domain's tables or TLB entries)
   lost writes:          {}
   blocked transactions: {}
   faults logged:        {} global, {} context
@@ -197,6 +199,7 @@ fn verdict_text(v: &Verdict) -> String {
         v.stray_dma_writes,
         v.stray_dma_reads,
         v.foreign_dma,
+        v.freed_domain_dma,
         v.lost_writes,
         v.blocked_transactions,
         v.global_faults_logged,
@@ -254,7 +257,13 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
         assert_eq!(run.verdict.kernel, kernel);
         assert_eq!(
             run.properties_checked,
-            ["no-oops", "no-stray-dma", "no-foreign-dma", "no-lost-write"]
+            [
+                "no-oops",
+                "no-stray-dma",
+                "no-foreign-dma",
+                "no-lost-write",
+                "no-dma-through-freed-domain"
+            ]
         );
         assert_eq!(run.violations.is_empty(), code == 0);
         if run.violations.is_empty() {

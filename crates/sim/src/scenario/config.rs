@@ -2,7 +2,7 @@
 
 use crate::enetc::EnetcConfig;
 use crate::Board;
-use arm_smmu::{ModuleParams, ShutdownPolicy};
+use arm_smmu::{DriverBehaviour, LinuxVersion, ModuleParams, ShutdownPolicy};
 use std::fmt;
 use thiserror::Error;
 
@@ -41,10 +41,25 @@ impl KernelBehaviour {
 
     /// The arm-smmu shutdown policy this kernel uses.
     pub fn policy(self) -> ShutdownPolicy {
+        self.driver_behaviour().shutdown
+    }
+
+    /// The Linux version whose arm-smmu driver this kernel runs (`quiesce`: the newest modelled
+    /// one, with smmu-lab's shutdown).
+    pub fn linux_version(self) -> LinuxVersion {
         match self {
-            KernelBehaviour::Linux61 => ShutdownPolicy::Linux61,
-            KernelBehaviour::Linux62 => ShutdownPolicy::Linux62,
-            KernelBehaviour::Quiesce => ShutdownPolicy::Quiesce,
+            KernelBehaviour::Linux61 => LinuxVersion::V6_1,
+            KernelBehaviour::Linux62 => LinuxVersion::V6_2,
+            KernelBehaviour::Quiesce => LinuxVersion::V6_12,
+        }
+    }
+
+    /// The arm-smmu driver's behaviour switches under this kernel.
+    pub fn driver_behaviour(self) -> DriverBehaviour {
+        let b = self.linux_version().behaviour();
+        match self {
+            KernelBehaviour::Quiesce => b.with_shutdown(ShutdownPolicy::Quiesce),
+            _ => b,
         }
     }
 }

@@ -7,9 +7,9 @@ use crate::dma_engine::{DmaEngine, EngineConfig, EngineStats};
 use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
 use crate::enetc::{Crash, Enetc, NicStats};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
-use crate::ownership::DmaEvidence;
+use crate::ownership::{DmaEvidence, RetiredContexts};
 use crate::{Board, Bus, DeviceId};
-use arm_smmu::{ArmSmmu, FirmwareDesc, RateLimits, SmmuEnv};
+use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
 use mmu500::Mmu500;
@@ -252,8 +252,23 @@ pub(super) struct Machine {
     /// SMMU interrupt lines raised and not yet handled, per SMMU: the GIC routes them to CPU 0,
     /// which takes them between its own steps.
     pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>>,
-    drivers: Vec<Arc<ArmSmmu>>,
+    /// The arm-smmu instance of each SMMU (replaced by the next kernel's after kexec).
+    drivers: Mutex<Vec<Arc<ArmSmmu>>>,
     pub(super) timeline: Arc<Timeline>,
+    /// What the next kernel's arm-smmu probe needs after kexec.
+    next_kernel: NextKernel,
+    /// The next kernel (after kexec) has started: the old kernel's code no longer runs.
+    pub(super) new_kernel: AtomicBool,
+}
+
+/// The kexec'd kernel's view of the SMMUs: the same hardware, firmware and command line.
+struct NextKernel {
+    smmus: Vec<(FirmwareDesc, Arc<Mmu500>)>,
+    params: ModuleParams,
+    behaviour: DriverBehaviour,
+    printk: Arc<dyn Printk>,
+    log: Arc<Dmesg>,
+    tables: Arc<FrameAllocator>,
 }
 
 impl Machine {
@@ -387,11 +402,64 @@ impl Machine {
         }
     }
 
+    /// After kexec: the next kernel boots on the same machine and its arm-smmu driver probes
+    /// each SMMU (ID decode, the RMR step, the reset), while devices the old kernel left
+    /// running keep doing DMA. Its drivers take over the SMMU interrupts.
+    pub(super) fn next_kernel_probe(&self) {
+        let n = &self.next_kernel;
+        self.new_kernel.store(true, Ordering::SeqCst);
+        let limits = Arc::new(RateLimits::default());
+        for (i, (fw, model)) in n.smmus.iter().enumerate() {
+            self.timeline.push(
+                Lane::ShutdownCpu,
+                format!("next kernel: arm-smmu probes {}", fw.dev_name),
+            );
+            let env = SmmuEnv {
+                mmio: Arc::new(TimedMmio {
+                    inner: model.clone(),
+                    log: n.log.clone(),
+                }),
+                log: n.printk.clone(),
+                frames: n.tables.clone(),
+                tables: Arc::new(arm_smmu::table::LpaeTables),
+                limits: limits.clone(),
+            };
+            // The model probed once already: this cannot fail for a reason the first probe
+            // did not report.
+            let Ok(smmu) = ArmSmmu::probe(fw, n.params, n.behaviour, env) else {
+                continue;
+            };
+            if let Some(d) = self.drivers.lock().get_mut(i) {
+                *d = smmu.clone();
+            }
+            // reset_at_probe, step by step, so the timeline shows the bypass window.
+            if n.behaviour.rmr_bypass_at_probe {
+                self.timeline.push(
+                    Lane::ShutdownCpu,
+                    "next kernel: RMR step sets sCR0.CLIENTPD: every stream bypasses until the reset"
+                        .to_string(),
+                );
+            }
+            smmu.rmr_install_bypass_smr();
+            smmu.device_reset();
+            smmu.test_smr_masks();
+            self.timeline.push(
+                Lane::ShutdownCpu,
+                "next kernel: SMMU reset: translation on, unmatched streams fault".to_string(),
+            );
+        }
+    }
+
+    /// Whether the kexec'd kernel has started.
+    pub(super) fn in_new_kernel(&self) -> bool {
+        self.new_kernel.load(Ordering::SeqCst)
+    }
+
     /// CPU 0 takes the SMMU interrupts raised since it last looked.
     pub(super) fn take_irqs(&self) {
         let pending: Vec<(usize, IrqLine)> = std::mem::take(&mut *self.pending_irqs.lock());
         for (i, line) in pending {
-            let Some(s) = self.drivers.get(i) else {
+            let Some(s) = self.drivers.lock().get(i).cloned() else {
                 continue;
             };
             self.timeline
@@ -466,6 +534,8 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let mut drivers = Vec::new();
     let mut smmu_devs = Vec::new();
     let mut models = Vec::new();
+    let mut retired = Vec::new();
+    let mut next_smmus = Vec::new();
     for (i, desc) in board.smmus.iter().enumerate() {
         let Some(&dev) = booted.smmus.get(i) else {
             smmu_devs.push(None);
@@ -500,12 +570,25 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             tables: Arc::new(arm_smmu::table::LpaeTables),
             limits: limits.clone(),
         };
-        let smmu = ArmSmmu::probe(&fw, cfg.cmdline.smmu, cfg.kernel.policy(), env)
+        let smmu = ArmSmmu::probe(&fw, cfg.cmdline.smmu, cfg.kernel.driver_behaviour(), env)
             .map_err(|e| err(e.to_string()))?;
-        // v6.1 order: register with the core (clients may attach), then reset the hardware.
+        // v6.1 order: register with the core (clients may attach), then the RMR step and the
+        // reset of the hardware.
         let inst = core.register(smmu.clone());
-        smmu.device_reset();
-        smmu.test_smr_masks();
+        smmu.reset_at_probe();
+        // Each torn-down domain retires its bank's context epoch, read from the model.
+        let freed = Arc::new(RetiredContexts::default());
+        {
+            let (freed, model) = (freed.clone(), model.clone());
+            smmu.set_context_release_hook(Box::new(move |cb| {
+                let cb = cb as u16;
+                if let Some(epoch) = model.context_epoch(cb) {
+                    freed.retire(cb, epoch);
+                }
+            }));
+        }
+        retired.push(freed);
+        next_smmus.push((fw, model.clone()));
         let (irqs, index) = (pending_irqs.clone(), models.len());
         model.set_irq_handler(Arc::new(move |line: IrqLine| {
             let mut p = irqs.lock();
@@ -548,17 +631,16 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     kernel.set_dma_configure(dma_cfg.clone());
 
     // The model a master's transactions go through: its SMMU among the modelled ones.
-    let model_of = |m: &crate::Master| {
-        models
-            .get(
-                smmu_devs
-                    .iter()
-                    .take(m.smmu)
-                    .filter(|d| d.is_some())
-                    .count(),
-            )
-            .cloned()
+    let model_index = |m: &crate::Master| {
+        smmu_devs
+            .iter()
+            .take(m.smmu)
+            .filter(|d| d.is_some())
+            .count()
     };
+    let model_of = |m: &crate::Master| models.get(model_index(m)).cloned();
+    // The freed-domain record of that SMMU.
+    let retired_of = |m: &crate::Master| retired.get(model_index(m)).cloned().unwrap_or_default();
     let iommu_id =
         {
             let dma_cfg = dma_cfg.clone();
@@ -586,6 +668,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
                 nic_cfg.stream_id = u32::from(w);
             }
             let nic_model = model_of(nic_master).ok_or(ScenarioError::NoNic)?;
+            let nic_retired = retired_of(nic_master);
             let (core, mem, kmem, iommu_id) =
                 (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
             Some(Arc::new(EnetcDriver {
@@ -598,6 +681,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
                         nic_model.clone(),
                         mem.clone(),
                         kmem.clone(),
+                        nic_retired.clone(),
                     )
                     .map_err(|e| KernelError::ProbeFailed {
                         dev: k.device_name(dev),
@@ -647,6 +731,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             continue;
         };
         let Some(model) = model_of(m) else { continue };
+        let freed = retired_of(m);
         let driver = m.driver.clone().unwrap_or_default();
         let stream_id = m
             .wire_ids()
@@ -675,6 +760,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
                         model.clone(),
                         mem.clone(),
                         kmem.clone(),
+                        freed.clone(),
                     ))
                 }),
                 engine: Mutex::new(None),
@@ -730,6 +816,14 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             pci: m.bus == Bus::Pci,
         });
     }
+    let next_kernel = NextKernel {
+        smmus: next_smmus,
+        params: cfg.cmdline.smmu,
+        behaviour: cfg.kernel.driver_behaviour(),
+        printk,
+        log: log.clone(),
+        tables,
+    };
     Ok(Machine {
         kernel,
         log,
@@ -740,8 +834,10 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         engines,
         crash: Mutex::new(None),
         pending_irqs,
-        drivers,
+        drivers: Mutex::new(drivers),
         timeline,
+        next_kernel,
+        new_kernel: AtomicBool::new(false),
     })
 }
 

@@ -51,6 +51,12 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                 if m.stop() {
                     break;
                 }
+                // After kexec the old kernel's network stack is gone; CPU 0 only takes
+                // interrupts for the new one.
+                if m.in_new_kernel() {
+                    thread::yield_now();
+                    continue;
+                }
                 // Without a NIC, CPU 0 only takes the SMMU's interrupts.
                 let Some(nic) = &m.nic else {
                     thread::yield_now();
@@ -114,10 +120,13 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                     }
                     m.log.advance_ns(NS_PER_ENGINE_STEP);
                     let before = slot.engine.stats();
-                    let r = if !slot.pci || m.kernel.bus_master(slot.dev) {
-                        slot.engine.step()
-                    } else {
+                    let r = if slot.pci && !m.kernel.bus_master(slot.dev) {
                         Ok(false)
+                    } else if m.in_new_kernel() {
+                        // Its driver went with the old kernel; the device keeps going.
+                        Ok(slot.engine.device_step())
+                    } else {
+                        slot.engine.step()
                     };
                     m.engine_events(i, &before);
                     if let Err(crash) = r {
@@ -161,7 +170,15 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     );
     let completed = match cfg.trigger {
         Trigger::Reboot => m.kernel.kernel_restart(None),
-        Trigger::Kexec => m.kernel.kernel_kexec(),
+        Trigger::Kexec => {
+            let started = m.kernel.kernel_kexec();
+            // The new kernel boots and its arm-smmu probes the same SMMUs, while devices
+            // the old kernel left running keep doing DMA.
+            if started && !m.kernel.halted() {
+                m.next_kernel_probe();
+            }
+            started
+        }
         Trigger::UnbindSmmu => {
             let smmu_dev = m.kernel.find(&cfg.board.smmus[0].name);
             match smmu_dev {
@@ -172,8 +189,11 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     };
     let end = m.log.now_ns();
     if completed && !m.kernel.halted() {
-        m.timeline
-            .push(Lane::ShutdownCpu, "done: the machine resets".to_string());
+        let done = match cfg.trigger {
+            Trigger::Kexec => "done: the new kernel runs",
+            _ => "done: the machine resets",
+        };
+        m.timeline.push(Lane::ShutdownCpu, done.to_string());
     }
     m.trigger_done.store(true, Ordering::SeqCst);
     let _ = cpu0.join();
@@ -224,6 +244,7 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         stray_dma_reads: s.bus.stray_reads,
         stray_write_addrs: s.bus.stray_write_addrs.clone(),
         foreign_dma: s.bus.foreign(),
+        freed_domain_dma: s.bus.freed_domain,
         lost_writes: s.lost_writes,
         blocked_transactions: s.bus.blocked,
         global_faults_logged: count("Blocked unknown Stream ID") + count("Unexpected global fault"),

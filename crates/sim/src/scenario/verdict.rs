@@ -31,6 +31,9 @@ pub struct Verdict {
     pub stray_write_addrs: Vec<u64>,
     /// Translated DMA into memory the mapping does not own.
     pub foreign_dma: u64,
+    /// DMA translated by a freed domain's page tables or TLB entries (the bank's context epoch
+    /// the model reports for the translation had been retired when the domain was freed).
+    pub freed_domain_dma: u64,
     /// Receive writes completed by the NIC whose data the CPU did not find.
     pub lost_writes: u64,
     /// Transactions the SMMU terminated.
@@ -60,26 +63,31 @@ pub enum Property {
     NoForeignDma,
     /// Every completed receive write is where the CPU looks (`no-lost-write`).
     NoLostWrite,
+    /// No DMA is translated by a freed domain's tables or TLB entries
+    /// (`no-dma-through-freed-domain`).
+    NoDmaThroughFreedDomain,
     /// The SMMU faulted nothing at all (`no-fault`, not checked by default).
     NoFault,
 }
 
 impl Property {
     /// Every property.
-    pub const ALL: [Property; 5] = [
+    pub const ALL: [Property; 6] = [
         Property::NoOops,
         Property::NoStrayDma,
         Property::NoForeignDma,
         Property::NoLostWrite,
+        Property::NoDmaThroughFreedDomain,
         Property::NoFault,
     ];
 
     /// Checked unless asked otherwise: all but no-fault.
-    pub const DEFAULT: [Property; 4] = [
+    pub const DEFAULT: [Property; 5] = [
         Property::NoOops,
         Property::NoStrayDma,
         Property::NoForeignDma,
         Property::NoLostWrite,
+        Property::NoDmaThroughFreedDomain,
     ];
 
     /// The command-line name.
@@ -89,6 +97,7 @@ impl Property {
             Property::NoStrayDma => "no-stray-dma",
             Property::NoForeignDma => "no-foreign-dma",
             Property::NoLostWrite => "no-lost-write",
+            Property::NoDmaThroughFreedDomain => "no-dma-through-freed-domain",
             Property::NoFault => "no-fault",
         }
     }
@@ -105,6 +114,7 @@ impl Property {
             Property::NoStrayDma => v.stray_dma_writes + v.stray_dma_reads > 0,
             Property::NoForeignDma => v.foreign_dma > 0,
             Property::NoLostWrite => v.lost_writes > 0,
+            Property::NoDmaThroughFreedDomain => v.freed_domain_dma > 0,
             Property::NoFault => {
                 v.blocked_transactions + v.global_faults_logged + v.context_faults_logged > 0
             }
