@@ -533,3 +533,85 @@ fn iova_to_phys_falls_back_to_the_software_walk_when_atsr_stays_active() {
     r.smmu.unmap_pages(dom, 0x8000, 0x1000, 1, &mut g);
     r.smmu.iotlb_sync(dom, &mut g);
 }
+
+#[test]
+fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
+    // Kernel 1 (smmu-lab's quiesce shutdown) leaves the SMMU on with every stream faulting;
+    // kernel 2 (kexec'd) probes the same SMMU while the ENETC still writes to its old IOVA.
+    use arm_smmu::ShutdownPolicy;
+    use mmu500::BypassReason;
+    for rmr in [true, false] {
+        let first = on_model(
+            Config::mmu500_ls1028a(),
+            &FirmwareDesc::ls1028a(),
+            LinuxVersion::V6_12
+                .behaviour()
+                .with_shutdown(ShutdownPolicy::Quiesce),
+        );
+        first.smmu.probe_device(&enetc()).unwrap();
+        let dom = first.smmu.domain_alloc(DomainKind::Dma).unwrap();
+        first.smmu.attach_dev(dom, DeviceId(4)).unwrap();
+        let iova = 0x8000_3000; // an IOVA that is also a DRAM address
+        first
+            .smmu
+            .map_pages(dom, iova, RAM_BASE + 0xc0_0000, 0x1000, 1, Prot::WRITE)
+            .unwrap();
+        first.smmu.shutdown(&mut || {});
+        assert!(
+            first.model.dma_write(ENETC_SID, iova, b"q").is_err(),
+            "quiesced"
+        );
+
+        let next = DriverBehaviour {
+            rmr_bypass_at_probe: rmr,
+            ..LinuxVersion::V6_12.behaviour()
+        };
+        let bus = Arc::new(RecordingMmio::new(first.model.clone()));
+        let frames = Arc::new(
+            FrameAllocator::new(first.mem.clone(), RAM_BASE + RAM_SIZE / 2, RAM_SIZE / 4).unwrap(),
+        );
+        let second = ArmSmmu::probe(
+            &FirmwareDesc::ls1028a(),
+            ModuleParams::default(),
+            next,
+            SmmuEnv {
+                mmio: bus.clone(),
+                log: Arc::new(MemLog::new()),
+                frames,
+                tables: Arc::new(LpaeTables),
+                limits: Arc::new(RateLimits::default()),
+            },
+        )
+        .unwrap();
+        second.rmr_install_bypass_smr();
+        let during = first.model.dma_write(ENETC_SID, iova, b"stray");
+        second.device_reset();
+        second.test_smr_masks();
+        let after = first.model.dma_write(ENETC_SID, iova, b"late");
+        let mut at_iova_as_pa = [0u8; 5];
+        first.mem.read_bytes(iova, &mut at_iova_as_pa).unwrap();
+        if rmr {
+            // The window: untranslated, the IOVA used as a physical address.
+            assert_eq!(
+                during.unwrap(),
+                vec![Translation::Bypass {
+                    pa: iova,
+                    reason: BypassReason::ClientPd
+                }]
+            );
+            assert_eq!(&at_iova_as_pa, b"stray");
+        } else {
+            // Without the RMR step the quiesced configuration holds until the reset replaces it.
+            assert!(during.is_err());
+            assert_eq!(at_iova_as_pa, [0; 5]);
+        }
+        // After the reset the stream matches no SMR: USF, blocked either way.
+        assert!(matches!(
+            after,
+            Err(DmaError::Fault {
+                fault: DmaFault::Global { .. },
+                ..
+            })
+        ));
+    }
+}

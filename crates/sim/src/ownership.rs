@@ -143,3 +143,59 @@ pub(crate) fn account(
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translated(cb: u16, epoch: u64, pa: u64) -> Translation {
+        Translation::Translated {
+            pa,
+            cb,
+            leaf_size: FRAME_SIZE,
+            tlb_hit: true,
+            epoch,
+        }
+    }
+
+    #[test]
+    fn translations_by_a_retired_context_epoch_count_as_freed_domain_dma() {
+        let owned = OwnershipMap::default();
+        owned.insert(0x1000_0000, 0x8000_0000);
+        let retired = RetiredContexts::default();
+        // Bank 0's first domain was freed when the bank's epoch was 10.
+        retired.retire(0, 10);
+        retired.retire(0, 7); // an older record never lowers it
+        assert!(retired.is_retired(0, 10) && retired.is_retired(0, 3));
+        assert!(!retired.is_retired(0, 11) && !retired.is_retired(1, 3));
+        let mut ev = DmaEvidence::default();
+        // A stale TLB hit from the freed domain, even into the page the address is owned as.
+        let ok = account(
+            &owned,
+            &retired,
+            0x1000_0000,
+            true,
+            Ok(vec![translated(0, 9, 0x8000_0000)]),
+            &mut ev,
+        );
+        assert!(ok);
+        assert_eq!((ev.freed_domain, ev.foreign()), (1, 0));
+        // The live domain (a newer epoch) and another bank are not.
+        account(
+            &owned,
+            &retired,
+            0x1000_0000,
+            true,
+            Ok(vec![
+                translated(0, 12, 0x8000_0000),
+                translated(1, 2, 0x8000_0000),
+            ]),
+            &mut ev,
+        );
+        assert_eq!(ev.freed_domain, 1);
+        let mut total = DmaEvidence::default();
+        total.merge(&ev);
+        total.merge(&ev);
+        assert_eq!(total.freed_domain, 2);
+    }
+}
