@@ -185,7 +185,10 @@ impl Config {
     }
 
     /// A generic SMMUv2 that exercises what the MMU-500 preset does not: stream indexing
-    /// (128 stream IDs), stage-2-only banks, 16-bit VMIDs, non-coherent walk, 4 KiB pages.
+    /// (128 stream IDs), stage-2-only banks, 16-bit VMIDs, non-coherent walk, 4 KiB pages,
+    /// address translation operations that take two ATSR reads.
+    ///
+    /// Synthetic: every value is chosen to cover a feature, none is a product's.
     pub fn smmuv2_generic() -> Self {
         Config {
             name: "SMMUv2 generic",
@@ -235,6 +238,11 @@ impl Config {
     /// Arm MMU-401: SMMUv1, stage 1 only, 4 KiB register pages, with the AArch64 64 KiB granule
     /// format Linux enables for `arm,mmu-401` (its "V1_64K" version) besides AArch32 LPAE.
     /// On v1 there is no CBA2R: a bank walks AArch32 LPAE when TCR.EAE is set, AArch64 otherwise.
+    ///
+    /// Synthetic in its sizes: the MMU-401s of Arm's Juno boards probe (public Juno boot logs)
+    /// as stage 2 only, 2 stream match groups, 1 context bank (stage-2 only), 40-bit IPA and PA,
+    /// page sizes 0x60211000. This preset keeps stage 1 and more groups and banks so the
+    /// driver's SMMUv1 stage-1 paths (IRPTNDX round-robin, AArch32 LPAE) are exercised.
     pub fn mmu401() -> Self {
         Config {
             name: "MMU-401",
