@@ -424,10 +424,17 @@ impl Machine {
                 tables: Arc::new(arm_smmu::table::LpaeTables),
                 limits: limits.clone(),
             };
-            // The model probed once already: this cannot fail for a reason the first probe
-            // did not report.
-            let Ok(smmu) = ArmSmmu::probe(fw, n.params, n.behaviour, env) else {
-                continue;
+            // The model probed once already, so this fails only where the first probe did;
+            // say so on the timeline rather than dropping it.
+            let smmu = match ArmSmmu::probe(fw, n.params, n.behaviour, env) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.timeline.push(
+                        Lane::ShutdownCpu,
+                        format!("next kernel: arm-smmu probe of {} failed: {e}", fw.dev_name),
+                    );
+                    continue;
+                }
             };
             if let Some(d) = self.drivers.lock().get_mut(i) {
                 *d = smmu.clone();
