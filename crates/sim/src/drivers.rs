@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Where a table value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
-    /// Stated in /work/shared/reference.
+    /// Stated in the reference files (`../shared/reference/`, beside the repo).
     Reference,
     /// Checked in public Linux sources (mainline copies, which may postdate 6.1).
     Source,

@@ -45,7 +45,7 @@ enum Command {
     Demo(demo_cmd::Args),
     /// One run of a scenario: its kernel log and verdict.
     #[command(
-        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb ../shared/boards/ls1028a-rdb.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
+        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb my-board.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
     )]
     Run(run_cmd::Args),
     /// Many runs under controlled interleavings; a failure is minimised and made replayable.
@@ -60,7 +60,7 @@ enum Command {
     Replay(replay_cmd::Args),
     /// A board's SMMUs, masters, stream IDs and IOMMU groups.
     #[command(
-        after_help = "Examples:\n  smmu-lab board\n  smmu-lab board ../shared/boards/juno-r2.dtb --json"
+        after_help = "Examples:\n  smmu-lab board\n  smmu-lab board my-board.dtb --json"
     )]
     Board(board_cmd::Args),
     /// Explain a register value field by field.

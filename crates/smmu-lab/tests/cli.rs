@@ -10,11 +10,15 @@ fn lab() -> Command {
     c
 }
 
-fn board(name: &str) -> String {
-    format!(
-        "{}/../../../shared/boards/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+/// The repo's fixture standing for the real blob `name`, written into `dir` (the command line
+/// reads files; the tests need no ../shared).
+fn board(dir: &std::path::Path, name: &str) -> String {
+    let (_, blob) = lab_fixtures::all()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no fixture for {name}"));
+    let p = lab_fixtures::write_to(dir, name, &blob);
+    p.to_str().expect("UTF-8 temp path").to_string()
 }
 
 fn stdout_of(args: &[&str], code: i32) -> String {
@@ -132,7 +136,7 @@ fn bad_dtb_path_is_an_input_error() {
 #[test]
 fn truncated_or_garbage_dtb_is_an_input_error() {
     let dir = tempfile::tempdir().unwrap();
-    let full = std::fs::read(board("juno-r2.dtb")).unwrap();
+    let full = std::fs::read(board(dir.path(), "juno-r2.dtb")).unwrap();
     let truncated = dir.path().join("truncated.dtb");
     std::fs::write(&truncated, &full[..100]).unwrap();
     let t = truncated.to_str().unwrap();
@@ -309,7 +313,8 @@ fn board_lists_smmus_and_groups() {
     );
     assert!(builtin.contains("DMA masters (23):"));
     assert!(builtin.contains("| 0x5000000 | 0x800000 |"));
-    let juno = stdout_of(&["board", &board("juno-r2.dtb")], 0);
+    let dir = tempfile::tempdir().unwrap();
+    let juno = stdout_of(&["board", &board(dir.path(), "juno-r2.dtb")], 0);
     assert!(
         juno.starts_with("Board: ARM Juno development board (r2)\n"),
         "{juno}"

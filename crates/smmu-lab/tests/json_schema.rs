@@ -361,9 +361,17 @@ fn demo_json_matches_the_doc() {
 #[test]
 fn board_json_matches_the_doc() {
     let dir = tempfile::tempdir().unwrap();
-    for dtb in [None, Some("juno-r2.dtb"), Some("ls1028a-rdb.dtb")] {
-        let path =
-            dtb.map(|d| format!("{}/../../../shared/boards/{d}", env!("CARGO_MANIFEST_DIR")));
+    // The built-in board, the repo's fixtures, and a real blob with no fixture when ../shared
+    // is present.
+    let mut paths: Vec<Option<String>> = vec![None];
+    for (name, blob) in lab_fixtures::all() {
+        let p = lab_fixtures::write_to(dir.path(), name, &blob);
+        paths.push(Some(p.display().to_string()));
+    }
+    paths.extend(
+        lab_fixtures::shared::path("boards/ls1028a-rdb.dtb").map(|p| Some(p.display().to_string())),
+    );
+    for path in paths {
         let mut args = vec!["board"];
         args.extend(path.as_deref());
         let v = json(dir.path(), &args, 0);
