@@ -226,6 +226,7 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         foreign_dma: s.bus.foreign(),
         lost_writes: s.lost_writes,
         blocked_transactions: s.bus.blocked,
+        dma_transactions: s.bus.transactions,
         global_faults_logged: count("Blocked unknown Stream ID") + count("Unexpected global fault"),
         context_faults_logged: count("Unhandled context fault"),
         packets_delivered: s.rx_delivered + s.tx_sent,
@@ -261,5 +262,11 @@ impl explore::Scenario for RebootScenario {
                 .collect(),
             Err(e) => vec![format!("scenario-error: {e}")],
         }
+    }
+
+    fn exercised(&self, outcome: &Self::Outcome) -> bool {
+        outcome
+            .as_ref()
+            .map_or(true, |o| o.verdict.dma_transactions > 0)
     }
 }
