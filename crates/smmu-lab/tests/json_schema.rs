@@ -119,6 +119,7 @@ struct Verdict {
     foreign_dma: u64,
     lost_writes: u64,
     blocked_transactions: u64,
+    dma_transactions: u64,
     global_faults_logged: u64,
     context_faults_logged: u64,
     packets_delivered: u64,
@@ -189,6 +190,7 @@ fn verdict_text(v: &Verdict) -> String {
   foreign DMA:          {}
   lost writes:          {}
   blocked transactions: {}
+  DMA transactions:     {}
   faults logged:        {} global, {} context
   packets:              {} delivered, {} dropped
   shutdown:             {} in {} µs of simulated time
@@ -199,6 +201,7 @@ fn verdict_text(v: &Verdict) -> String {
         v.foreign_dma,
         v.lost_writes,
         v.blocked_transactions,
+        v.dma_transactions,
         v.global_faults_logged,
         v.context_faults_logged,
         v.packets_delivered,
@@ -221,10 +224,10 @@ fn the_doc_covers_every_schema() {
         [
             "smmu-lab/board/v1",
             "smmu-lab/decode/v1",
-            "smmu-lab/demo/v1",
-            "smmu-lab/explore/v1",
+            "smmu-lab/demo/v2",
+            "smmu-lab/explore/v2",
             "smmu-lab/replay/v1",
-            "smmu-lab/run/v1",
+            "smmu-lab/run/v2",
         ]
     );
     assert!(doc.values().all(|f| f.len() >= 3));
@@ -240,9 +243,9 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
     ] {
         let args = ["run", "reboot", "--kernel", kernel, "--seed", seed];
         let v = json(dir.path(), &args, code);
-        check_against_doc("smmu-lab/run/v1", &v);
+        check_against_doc("smmu-lab/run/v2", &v);
         let run: Run = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(run.schema, "smmu-lab/run/v1");
+        assert_eq!(run.schema, "smmu-lab/run/v2");
         let text = output(dir.path(), &args, code);
         // Text and JSON describe the same run: log, verdict numbers, hash, token, replay.
         let (log, rest) = text.split_once("\n\nverdict").unwrap();
@@ -276,7 +279,7 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["explore", "reboot", "--kernel", "all", "--runs", "50"];
     let v = json(dir.path(), &args, 1);
-    check_against_doc("smmu-lab/explore/v1", &v);
+    check_against_doc("smmu-lab/explore/v2", &v);
     let text = output(dir.path(), &args, 1);
     let kernels = v["kernels"].as_array().unwrap();
     let names: Vec<&str> = kernels
@@ -340,7 +343,7 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
 fn demo_json_matches_the_doc() {
     let dir = tempfile::tempdir().unwrap();
     let v = json(dir.path(), &["demo", "--runs", "50"], 0);
-    check_against_doc("smmu-lab/demo/v1", &v);
+    check_against_doc("smmu-lab/demo/v2", &v);
     let text = output(dir.path(), &["demo", "--runs", "50"], 0);
     for k in v["kernels"].as_array().unwrap() {
         let verdict: Verdict = serde_json::from_value(k["verdict"].clone()).unwrap();
