@@ -221,7 +221,11 @@ fn record<S: Scenario>(
             let e = scenario.exercised(&o);
             (RunResult::Completed(o), v, e)
         }
-        Err(msg) => (RunResult::Panicked(msg), vec![PANIC_PROPERTY.to_string()], true),
+        Err(msg) => (
+            RunResult::Panicked(msg),
+            vec![PANIC_PROPERTY.to_string()],
+            true,
+        ),
     };
     RunRecord {
         index,
@@ -281,7 +285,11 @@ pub fn explore<S: Scenario>(
 
     if let Strategy::Dfs { .. } = opts.strategy {
         // One search: each execution continues from the previous one's decisions.
-        let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(opts.strategy, 0, 0))));
+        let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
+            opts.strategy,
+            0,
+            0,
+        ))));
         let mut index = 0;
         while index < opts.runs {
             if opts.stop_at_first && first_fail.load(Ordering::SeqCst) < index {
@@ -560,7 +568,11 @@ mod tests {
                 };
                 let one = run(1);
                 for jobs in [0, 2, 3, 4] {
-                    assert_eq!(run(jobs), one, "{strategy:?} jobs={jobs} stop={stop_at_first}");
+                    assert_eq!(
+                        run(jobs),
+                        one,
+                        "{strategy:?} jobs={jobs} stop={stop_at_first}"
+                    );
                 }
             }
         }

@@ -589,12 +589,12 @@ impl IommuCore {
                 &DirectKind::Coherent,
             )
             .and_then(|_| {
-                    if cpu_pa != dma {
-                        return Err(DmaError::WrongKind { addr: dma });
-                    }
-                    let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
-                })
+                if cpu_pa != dma {
+                    return Err(DmaError::WrongKind { addr: dma });
+                }
+                let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
+                self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+            })
         } else {
             self.unmap_inner(
                 dev,
@@ -691,8 +691,10 @@ impl IommuCore {
         let fits = |k: &DirectKind| !check_kind || k == kind;
         let mut t = dev.direct_maps.lock();
         for &(addr, size) in segs {
-            let at_addr: Vec<(&(u64, u64, DmaDirection), &Vec<DirectKind>)> =
-                t.range((addr, 0, DmaDirection::Bidirectional)..).take_while(|(k, _)| k.0 == addr).collect();
+            let at_addr: Vec<(&(u64, u64, DmaDirection), &Vec<DirectKind>)> = t
+                .range((addr, 0, DmaDirection::Bidirectional)..)
+                .take_while(|(k, _)| k.0 == addr)
+                .collect();
             if at_addr.is_empty() {
                 return Err(DmaError::NotMapped { addr });
             }

@@ -461,7 +461,14 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
             }
         }
         let unmap = r.core.dma_unmap_page(d, live, 64, ToDevice);
-        assert_eq!(unmap, if safe { Err(DmaError::DeviceReleased) } else { Ok(()) });
+        assert_eq!(
+            unmap,
+            if safe {
+                Err(DmaError::DeviceReleased)
+            } else {
+                Ok(())
+            }
+        );
     }
 }
 
@@ -470,7 +477,10 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
 fn unmap_page_of_an_sg_mapping_is_wrong_kind() {
     let r = rig(CoreConfig::default());
     let d = enetc(&r);
-    let segs = r.core.dma_map_sg(d, &[(RAM, 100), (RAM + 0x1000, 200)], ToDevice).unwrap();
+    let segs = r
+        .core
+        .dma_map_sg(d, &[(RAM, 100), (RAM + 0x1000, 200)], ToDevice)
+        .unwrap();
     for (a, l) in [segs[0], (segs[0].0, 300)] {
         assert_eq!(
             r.core.dma_unmap_page(d, a, l, ToDevice),

@@ -228,7 +228,11 @@ fn rdb_and_qds_follow_their_enabled_ports() {
 
 #[test]
 fn juno_has_seven_smmus_and_disabled_ones_attach_nothing() {
-    let mut boards = vec![("juno-r2.dts", true, fixture("juno-r2", lab_fixtures::juno_r2_dtb()))];
+    let mut boards = vec![(
+        "juno-r2.dts",
+        true,
+        fixture("juno-r2", lab_fixtures::juno_r2_dtb()),
+    )];
     for (file, pcie) in [("juno.dtb", false), ("juno-r2.dtb", true)] {
         boards.extend(load(file).map(|b| (file, pcie, b)));
     }

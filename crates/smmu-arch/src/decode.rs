@@ -556,7 +556,10 @@ mod tests {
         assert_eq!(wnr.value_name, Some("write"));
         // The summary names the set bit (it printed "(none)" when only WNR was set).
         assert_eq!(d.summary(), "WNR");
-        assert!(d.to_string().starts_with("gfsynr0 = 0x00000002: WNR\n"), "{d}");
+        assert!(
+            d.to_string().starts_with("gfsynr0 = 0x00000002: WNR\n"),
+            "{d}"
+        );
         assert_eq!(decode("gfsynr0", 0).unwrap().summary(), "(none)");
         let d = decode("gfsynr1", 0x429).unwrap();
         assert_eq!(d.fields[0].value, 0x429);

@@ -59,9 +59,7 @@ enum Command {
     )]
     Replay(replay_cmd::Args),
     /// A board's SMMUs, masters, stream IDs and IOMMU groups.
-    #[command(
-        after_help = "Examples:\n  smmu-lab board\n  smmu-lab board my-board.dtb --json"
-    )]
+    #[command(after_help = "Examples:\n  smmu-lab board\n  smmu-lab board my-board.dtb --json")]
     Board(board_cmd::Args),
     /// Explain a register value field by field.
     #[command(

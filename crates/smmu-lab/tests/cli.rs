@@ -361,7 +361,10 @@ fn replay_of_a_run_token_is_byte_identical() {
             let args = ["run", "reboot", "--kernel", kernel, "--seed", seed];
             // Whichever verdict the seed gives (quiesce always holds), the replay gives it too.
             let code = lab().args(args).output().unwrap().status.code().unwrap();
-            assert!(code == 1 || (code == 0 && kernel != "linux-6.1"), "{args:?}");
+            assert!(
+                code == 1 || (code == 0 && kernel != "linux-6.1"),
+                "{args:?}"
+            );
             let run = stdout_of(&args, code);
             let token = line_value(&run, "replay: smmu-lab replay");
             assert_eq!(token, format!("reboot:{kernel}:random@{seed}"));

@@ -116,7 +116,11 @@ fn run(command: &str, dir: &Path) -> Vec<String> {
     let mut stages = command.split(" | ");
     let main = stages.next().unwrap_or_default();
     let args = words(main);
-    assert_eq!(args.first().map(String::as_str), Some("smmu-lab"), "{command}");
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("smmu-lab"),
+        "{command}"
+    );
     let out = assert_cmd::Command::cargo_bin("smmu-lab")
         .expect("binary built by cargo")
         .args(&args[1..])
@@ -260,7 +264,10 @@ fn pipeline_stages_work_as_in_a_shell() {
     assert_eq!(filter("tail -2", text.clone()), l(&["d x", "e"]));
     assert_eq!(filter("grep -F x", text.clone()), l(&["b x", "d x"]));
     assert_eq!(filter("grep -v x", text.clone()), l(&["a", "c", "e"]));
-    assert_eq!(filter("sed -n '/b/,/d/p'", text.clone()), l(&["b x", "c", "d x"]));
+    assert_eq!(
+        filter("sed -n '/b/,/d/p'", text.clone()),
+        l(&["b x", "c", "d x"])
+    );
     assert_eq!(filter("sed -n '/c/,$p'", text), l(&["c", "d x", "e"]));
     assert_eq!(
         words("smmu-lab run --cmdline 'a b' \"c\""),

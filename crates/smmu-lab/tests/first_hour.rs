@@ -50,7 +50,9 @@ fn a_board_without_an_smmu_is_an_input_error_in_every_command() {
     for args in [
         vec!["run", "reboot", "--dtb", &dtb],
         vec!["explore", "reboot", "--runs", "5", "--dtb", &dtb],
-        vec!["explore", "reboot", "--kernel", "all", "--runs", "5", "--dtb", &dtb],
+        vec![
+            "explore", "reboot", "--kernel", "all", "--runs", "5", "--dtb", &dtb,
+        ],
         vec!["demo", "--runs", "5", "--dtb", &dtb],
     ] {
         let (code, out, err) = run(dir.path(), &args);
@@ -60,7 +62,10 @@ fn a_board_without_an_smmu_is_an_input_error_in_every_command() {
             err.contains("board has no enabled SMMU"),
             "{args:?} must name the cause: {err}"
         );
-        assert!(!err.contains("violated") && !err.contains("did not complete"), "{err}");
+        assert!(
+            !err.contains("violated") && !err.contains("did not complete"),
+            "{err}"
+        );
     }
     assert_eq!(files_in(dir.path()), before, "no replay file written");
 }
@@ -93,16 +98,35 @@ fn nonsense_options_are_refused() {
     // Quoted values are accepted for every parameter alike.
     let (code, _, err) = run(
         dir.path(),
-        &["run", "--cmdline", "iommu.strict=\"0\" arm-smmu.disable_bypass=\"0\""],
+        &[
+            "run",
+            "--cmdline",
+            "iommu.strict=\"0\" arm-smmu.disable_bypass=\"0\"",
+        ],
     );
     assert!(code == 0 || code == 1, "{err}");
     // A DFS is one search: --jobs has no effect there, and the command says so.
     let (code, _, err) = run(
         dir.path(),
-        &["explore", "--strategy", "dfs", "--depth", "0", "--runs", "5", "--jobs", "2", "--kernel", "quiesce"],
+        &[
+            "explore",
+            "--strategy",
+            "dfs",
+            "--depth",
+            "0",
+            "--runs",
+            "5",
+            "--jobs",
+            "2",
+            "--kernel",
+            "quiesce",
+        ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("--jobs 2 has no effect with --strategy dfs"), "{err}");
+    assert!(
+        err.contains("--jobs 2 has no effect with --strategy dfs"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -110,18 +134,36 @@ fn a_run_without_dma_says_so_and_every_juno_master_carries_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let juno = lab_fixtures::write_to(dir.path(), "juno-r2.dtb", &lab_fixtures::juno_r2_dtb());
     let juno = juno.to_str().unwrap();
-    let (code, out, err) = run(dir.path(), &["run", "reboot", "--dtb", juno, "--kernel", "linux-6.1"]);
+    let (code, out, err) = run(
+        dir.path(),
+        &["run", "reboot", "--dtb", juno, "--kernel", "linux-6.1"],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("properties: all held"), "{out}");
-    assert!(out.contains("properties: not exercised: no DMA happened"), "{out}");
+    assert!(
+        out.contains("properties: not exercised: no DMA happened"),
+        "{out}"
+    );
     assert!(out.contains("DMA transactions:     0"), "{out}");
     let (_, out, _) = run(dir.path(), &["demo", "--runs", "2", "--dtb", juno]);
     assert!(!out.contains("held every property"), "{out}");
-    assert_eq!(out.matches("exercised no property: no DMA happened").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("exercised no property: no DMA happened")
+            .count(),
+        3,
+        "{out}"
+    );
     // The PL330 (9 stream IDs) is a master like any other.
     let (code, out, err) = run(
         dir.path(),
-        &["run", "reboot", "--dtb", juno, "--traffic", "7ff00000.dma-controller"],
+        &[
+            "run",
+            "reboot",
+            "--dtb",
+            juno,
+            "--traffic",
+            "7ff00000.dma-controller",
+        ],
     );
     assert!(code == 0 || code == 1, "{err}");
     assert!(!out.contains("not exercised"), "{out}");
@@ -141,8 +183,20 @@ fn explore_results_do_not_depend_on_jobs() {
         let (code, text, err) = run(
             dir.path(),
             &[
-                "explore", "reboot", "--kernel", "linux-6.1", "--strategy", "random", "--runs", "24",
-                "--keep-going", "--jobs", jobs, "--out", out.to_str().unwrap(), "--json",
+                "explore",
+                "reboot",
+                "--kernel",
+                "linux-6.1",
+                "--strategy",
+                "random",
+                "--runs",
+                "24",
+                "--keep-going",
+                "--jobs",
+                jobs,
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
             ],
         );
         assert!(code == 0 || code == 1, "{err}");
@@ -163,7 +217,16 @@ fn replay_files_go_to_out_and_the_path_is_printed() {
     let out = dir.path().join("replays/nested");
     let (code, text, err) = run(
         dir.path(),
-        &["explore", "reboot", "--kernel", "linux-6.1", "--runs", "200", "--out", out.to_str().unwrap()],
+        &[
+            "explore",
+            "reboot",
+            "--kernel",
+            "linux-6.1",
+            "--runs",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 1, "{err}");
     let file = out.join("smmu-lab-replay-linux-6.1.json");
