@@ -15,9 +15,10 @@ use std::rc::Rc;
 /// How interleavings are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Uniformly random choice at every decision (shuttle's random scheduler).
+    /// Uniformly random choice at every decision ([`RandomRun`], one per run).
     Random,
-    /// Probabilistic concurrency testing with `depth` priority change points (shuttle's PCT).
+    /// Probabilistic concurrency testing with `depth` priority change points ([`PctRun`], one
+    /// per run).
     Pct { depth: usize },
     /// Every interleaving that departs from the default policy at most `preemption_bound`
     /// times, depth first. A departure is a preemption (switching away from a task that could
