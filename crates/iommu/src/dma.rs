@@ -64,6 +64,40 @@ pub enum DirectKind {
     Coherent,
 }
 
+/// The call that is undoing a mapping: each may only undo what the matching call made.
+enum Undo {
+    /// `dma_unmap_page`.
+    Page,
+    /// `dma_unmap_sg` with the list `dma_map_sg` returned.
+    Sg(Vec<(u64, u64)>),
+    /// `dma_free_coherent` of the buffer at `cpu_pa`.
+    Coherent { cpu_pa: u64 },
+}
+
+impl Undo {
+    /// Whether a translated mapping of this kind is this call's to undo.
+    fn made(&self, kind: &MapKind) -> bool {
+        match (self, kind) {
+            (Undo::Page, MapKind::Page) => true,
+            (Undo::Sg(want), MapKind::Sg(got)) => want == got,
+            (Undo::Coherent { cpu_pa }, MapKind::Coherent { pa, .. }) => pa == cpu_pa,
+            _ => false,
+        }
+    }
+
+    /// The kind of direct mapping this call undoes.
+    fn direct_kind(&self) -> DirectKind {
+        match self {
+            Undo::Page => DirectKind::Page,
+            Undo::Sg(list) => DirectKind::Sg(list.clone()),
+            Undo::Coherent { .. } => DirectKind::Coherent,
+        }
+    }
+}
+
+/// A direct mapping's key (address, size, direction) and the calls that made it.
+type DirectEntry<'a> = (&'a (u64, u64, DmaDirection), &'a Vec<DirectKind>);
+
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
 enum Access<'a> {
     /// Held only to be dropped at the end of the call.
@@ -303,15 +337,7 @@ impl IommuCore {
         size: u64,
         dir: DmaDirection,
     ) -> Result<(), DmaError> {
-        match self.unmap_inner(
-            dev,
-            addr,
-            size,
-            dir,
-            Some(OopsPath::UnmapPage),
-            |k| *k == MapKind::Page,
-            &DirectKind::Page,
-        ) {
+        match self.unmap_inner(dev, addr, size, dir, Some(OopsPath::UnmapPage), &Undo::Page) {
             Ok(_) => {
                 self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -328,9 +354,9 @@ impl IommuCore {
         size: u64,
         dir: DmaDirection,
         path: Option<OopsPath>,
-        kind_ok: impl Fn(&MapKind) -> bool,
-        direct_kind: &DirectKind,
+        undo: &Undo,
     ) -> Result<Option<Mapping>, DmaError> {
+        let direct_kind = &undo.direct_kind();
         let dev = self.device(id).ok_or(DmaError::NoDevice)?;
         let (access, target) = self.resolve(&dev, path)?;
         let dom = match target {
@@ -350,7 +376,7 @@ impl IommuCore {
         let m = {
             let mut st = dom.lock();
             let m = st.maps.get(&addr).ok_or(DmaError::NotMapped { addr })?;
-            if !kind_ok(&m.kind) {
+            if !undo.made(&m.kind) {
                 return Err(DmaError::WrongKind { addr });
             }
             if m.size != size {
@@ -485,15 +511,7 @@ impl IommuCore {
                 .map(|_| None)
         } else {
             let want = segs.to_vec();
-            self.unmap_inner(
-                dev,
-                first,
-                size,
-                dir,
-                None,
-                move |k| *k == MapKind::Sg(want.clone()),
-                &DirectKind::Sg(segs.to_vec()),
-            )
+            self.unmap_inner(dev, first, size, dir, None, &Undo::Sg(want))
         };
         match r {
             Ok(_) => {
@@ -585,8 +603,7 @@ impl IommuCore {
                 size,
                 DmaDirection::Bidirectional,
                 None,
-                |_| true,
-                &DirectKind::Coherent,
+                &Undo::Coherent { cpu_pa },
             )
             .and_then(|_| {
                 if cpu_pa != dma {
@@ -602,8 +619,7 @@ impl IommuCore {
                 size,
                 DmaDirection::Bidirectional,
                 None,
-                |k| matches!(k, MapKind::Coherent { pa, .. } if *pa == cpu_pa),
-                &DirectKind::Coherent,
+                &Undo::Coherent { cpu_pa },
             )
             .and_then(|m| match m {
                 Some(Mapping {
@@ -691,7 +707,7 @@ impl IommuCore {
         let fits = |k: &DirectKind| !check_kind || k == kind;
         let mut t = dev.direct_maps.lock();
         for &(addr, size) in segs {
-            let at_addr: Vec<(&(u64, u64, DmaDirection), &Vec<DirectKind>)> = t
+            let at_addr: Vec<DirectEntry> = t
                 .range((addr, 0, DmaDirection::Bidirectional)..)
                 .take_while(|(k, _)| k.0 == addr)
                 .collect();

@@ -113,7 +113,7 @@ pub fn validate(data: &[u8]) -> Result<BlobShape, BoardError> {
         offset: off_rsvmap as u64,
         reason: reason.into(),
     };
-    if off_rsvmap < HEADER_LEN || off_rsvmap % 8 != 0 {
+    if off_rsvmap < HEADER_LEN || !off_rsvmap.is_multiple_of(8) {
         return Err(rsvmap_err(
             "memory reservation map is not 8-byte aligned after the header",
         ));
