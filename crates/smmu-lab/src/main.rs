@@ -55,7 +55,7 @@ enum Command {
     Explore(explore_cmd::Args),
     /// Reproduce a run from a replay token or file, byte for byte.
     #[command(
-        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:s3-2.4-1\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
+        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:random@3\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
     )]
     Replay(replay_cmd::Args),
     /// A board's SMMUs, masters, stream IDs and IOMMU groups.
