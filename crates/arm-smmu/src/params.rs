@@ -2,14 +2,19 @@
 //! command line, parsed the way Linux's `parse_args` and its `bool`/`int` setters do.
 //!
 //! Rules reproduced (Linux v6.1 `kernel/params.c`, `lib/kstrtox.c`):
-//! * Arguments are separated by whitespace; a value may be double-quoted (`p="a b"`); `--` ends the
-//!   kernel's arguments (the rest belongs to init).
+//! * Arguments are separated by whitespace, as `next_arg` splits them: double quotes group
+//!   whitespace (`p="a b"`), and a quote opening the whole argument or its value is removed with
+//!   its closing quote (`p="0"` gives `0`); `--` ends the kernel's arguments (the rest belongs to
+//!   init). [`kernel_args`] is that splitter, the one the whole command line is parsed with.
 //! * Parameter names compare with `-` and `_` treated as equal (`arm_smmu.disable-bypass` works).
-//! * Other modules' parameters and plain words are ignored. A later occurrence overrides an
-//!   earlier one.
-//! * `bool` (`kstrtobool`): only the first character(s) count: `y`/`Y`/`1` → true, `n`/`N`/`0` →
-//!   false, `on`/`oN`/`On`/`ON` → true, `of…`/`Of…` (so `off`) → false. A bare name without `=`
-//!   means true. Anything else is rejected (`-EINVAL`).
+//! * Other modules' parameters and plain words are ignored here. A later occurrence overrides an
+//!   earlier one. An unknown `arm-smmu.*` parameter is an error naming the known ones (Linux
+//!   would only log it; a typo must not silently do nothing).
+//! * `bool` ([`kstrtobool`]): only the first character(s) count: `y`/`Y`/`1` → true,
+//!   `n`/`N`/`0` → false, `on`/`oN`/`On`/`ON` → true, `of…`/`Of…` (so `off`) → false. For a
+//!   module parameter a bare name without `=` means true (`param_set_bool`); an early parameter
+//!   such as `iommu.strict` hands `kstrtobool` a NULL value instead, which is `-EINVAL`.
+//!   Anything else is rejected (`-EINVAL`).
 //! * `int` (`kstrtoint`, base 0): optional sign, `0x`/`0X` hex, leading-`0` octal, else decimal,
 //!   one trailing newline allowed; must fit an `i32` (`-ERANGE` otherwise). A bare name is
 //!   rejected. Values other than 1 and 2 are accepted and mean "no stage forced".
@@ -70,16 +75,30 @@ pub enum ParamError {
     #[error("unterminated quote in command line")]
     /// A double quote was never closed.
     Quote,
+    #[error("arm-smmu.{param}: unknown parameter (known: {})", known_list())]
+    /// An `arm-smmu.*` parameter the driver does not have.
+    Unknown {
+        /// Parameter name without the `arm-smmu.` prefix, as given.
+        param: String,
+    },
+}
+
+/// The driver's module parameters, by name.
+pub const KNOWN: [&str; 2] = ["disable_bypass", "force_stage"];
+
+fn known_list() -> String {
+    KNOWN
+        .iter()
+        .map(|k| format!("arm-smmu.{k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl ModuleParams {
     /// Parse a whole kernel command line, starting from the defaults.
     pub fn from_cmdline(cmdline: &str) -> Result<Self, ParamError> {
         let mut p = ModuleParams::default();
-        for (name, value) in split_args(cmdline)? {
-            if name == "--" && value.is_none() {
-                break;
-            }
+        for (name, value) in kernel_args(cmdline)? {
             let Some(local) = strip_module(&name, "arm-smmu") else {
                 continue;
             };
@@ -87,44 +106,90 @@ impl ModuleParams {
                 p.disable_bypass = parse_bool("disable_bypass", value.as_deref())?;
             } else if param_eq(local, "force_stage") {
                 p.force_stage = parse_int("force_stage", value.as_deref())?;
+            } else {
+                return Err(ParamError::Unknown {
+                    param: local.to_string(),
+                });
             }
         }
         Ok(p)
     }
 }
 
-/// Split into (name, optional value) pairs, honouring double quotes as `next_arg` does.
-fn split_args(s: &str) -> Result<Vec<(String, Option<String>)>, ParamError> {
+/// The kernel's arguments as (name, optional value) pairs, split as Linux's `next_arg` does, up
+/// to a bare `--` (the rest belongs to init).
+pub fn kernel_args(s: &str) -> Result<Vec<(String, Option<String>)>, ParamError> {
     let mut out = Vec::new();
-    let mut chars = s.chars().peekable();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        while chars.get(i).is_some_and(|c| c.is_whitespace()) {
+            i += 1;
         }
-        if chars.peek().is_none() {
+        if i >= chars.len() {
             return Ok(out);
         }
-        let mut word = String::new();
+        // One argument: whitespace inside double quotes does not end it.
+        let start = i;
         let mut in_quote = false;
-        while let Some(&c) = chars.peek() {
+        while let Some(&c) = chars.get(i) {
             if c.is_whitespace() && !in_quote {
                 break;
             }
-            chars.next();
             if c == '"' {
                 in_quote = !in_quote;
-                continue;
             }
-            word.push(c);
+            i += 1;
         }
         if in_quote {
             return Err(ParamError::Quote);
         }
-        match word.split_once('=') {
-            Some((n, v)) => out.push((n.to_string(), Some(v.to_string()))),
-            None => out.push((word, None)),
+        let mut word: &[char] = &chars[start..i];
+        // A quote opening the whole argument goes, with the quote that closes it.
+        let quoted = word.first() == Some(&'"');
+        if quoted {
+            word = &word[1..];
+            if word.last() == Some(&'"') {
+                word = &word[..word.len() - 1];
+            }
         }
+        let text: String = word.iter().collect();
+        let (name, value) = match text.split_once('=') {
+            Some((n, v)) => {
+                // A quote opening the value goes too, with a closing one at the end.
+                let v = match v.strip_prefix('"') {
+                    Some(inner) => inner.strip_suffix('"').unwrap_or(inner),
+                    None => v,
+                };
+                (n.to_string(), Some(v.to_string()))
+            }
+            None => (text, None),
+        };
+        if name == "--" && value.is_none() && !quoted {
+            return Ok(out);
+        }
+        out.push((name, value));
     }
+}
+
+/// Linux `kstrtobool`: `None` (a NULL string) and unknown spellings are `-EINVAL`.
+pub fn kstrtobool(value: Option<&str>) -> Option<bool> {
+    let b = value?.as_bytes();
+    match b.first() {
+        Some(b'y' | b'Y' | b'1') => Some(true),
+        Some(b'n' | b'N' | b'0') => Some(false),
+        Some(b'o' | b'O') => match b.get(1) {
+            Some(b'n' | b'N') => Some(true),
+            Some(b'f' | b'F') => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Names compare with `-` and `_` treated as equal, as Linux's `parameq` does.
+pub fn names_equal(a: &str, b: &str) -> bool {
+    param_eq(a, b)
 }
 
 fn norm(c: char) -> char {
@@ -145,24 +210,13 @@ fn strip_module<'a>(name: &'a str, module: &str) -> Option<&'a str> {
     param_eq(m, module).then_some(local)
 }
 
-/// Linux `param_set_bool` → `kstrtobool`.
+/// Linux `param_set_bool`: a bare name means "set", else [`kstrtobool`].
 pub fn parse_bool(param: &'static str, value: Option<&str>) -> Result<bool, ParamError> {
     let v = value.unwrap_or("1");
-    let b = v.as_bytes();
-    let invalid = || ParamError::Invalid {
+    kstrtobool(Some(v)).ok_or_else(|| ParamError::Invalid {
         param,
         value: v.to_string(),
-    };
-    match b.first() {
-        Some(b'y' | b'Y' | b'1') => Ok(true),
-        Some(b'n' | b'N' | b'0') => Ok(false),
-        Some(b'o' | b'O') => match b.get(1) {
-            Some(b'n' | b'N') => Ok(true),
-            Some(b'f' | b'F') => Ok(false),
-            _ => Err(invalid()),
-        },
-        _ => Err(invalid()),
-    }
+    })
 }
 
 /// Linux `param_set_int` → `kstrtoint(s, 0)`.
@@ -309,5 +363,46 @@ mod tests {
         let p = ModuleParams::from_cmdline("a=\"x y\" -- arm-smmu.disable_bypass=0").unwrap();
         assert!(p.disable_bypass);
         assert_eq!(ModuleParams::from_cmdline("a=\"x"), Err(ParamError::Quote));
+    }
+
+    #[test]
+    fn next_arg_quoting() {
+        let args = kernel_args(r#"a="x y" "b=1" c=d"e" f -- g=1"#).unwrap();
+        let want: Vec<(String, Option<String>)> = vec![
+            ("a".into(), Some("x y".into())),
+            ("b".into(), Some("1".into())),
+            // Only an opening quote of the argument or its value is removed.
+            ("c".into(), Some("d\"e\"".into())),
+            ("f".into(), None),
+        ];
+        assert_eq!(args, want);
+        assert_eq!(kstrtobool(None), None);
+        assert_eq!(kstrtobool(Some("")), None);
+        assert_eq!(kstrtobool(Some("oN")), Some(true));
+    }
+
+    #[test]
+    fn unknown_arm_smmu_parameters_name_the_known_ones() {
+        for (line, param) in [
+            ("arm-smmu.disable_bypas=0", "disable_bypas"),
+            ("arm-smmu.bogus_param=1x", "bogus_param"),
+            ("arm_smmu.bogus", "bogus"),
+        ] {
+            let e = ModuleParams::from_cmdline(line).unwrap_err();
+            assert_eq!(
+                e,
+                ParamError::Unknown {
+                    param: param.into()
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "arm-smmu.{param}: unknown parameter (known: arm-smmu.disable_bypass, arm-smmu.force_stage)"
+                )
+            );
+        }
+        // Another module's parameters are not ours to judge.
+        assert!(ModuleParams::from_cmdline("arm-smmu-v3.disable_bypass=0 arm.x=1").is_ok());
     }
 }

@@ -6,8 +6,10 @@
 //! decision, and turns a failing run into a sparse [`Schedule`] that [`replay`] reproduces exactly
 //! and [`minimise`] shrinks to the fewest deviations from the default policy.
 //!
-//! Runs are deterministic: run *i* of a given (strategy, seed, jobs) always takes the same
-//! schedule, and a schedule always gives the same outcome.
+//! Runs are deterministic: run *i* of a given (strategy, seed) always takes the same schedule,
+//! whatever the number of worker threads, and a schedule always gives the same outcome. So the
+//! runs explored, the failures counted, the first failure and its schedule are the same for any
+//! `jobs`; jobs change only the wall time. (A DFS is one search, made on one thread.)
 //!
 //! # Example
 //!
@@ -53,7 +55,7 @@
 mod sched;
 mod schedule;
 
-pub use sched::{BoundedDfs, SparseReplay, Strategy};
+pub use sched::{BoundedDfs, PctRun, RandomRun, SparseReplay, Strategy};
 pub use schedule::{default_choice, Decision, Deviation, Schedule, ScheduleError};
 
 use sched::{Driver, Inner, SharedDriver};
@@ -75,6 +77,12 @@ pub trait Scenario: Send + Sync + 'static {
 
     /// Names of the checked properties this outcome violates; empty when the run passed.
     fn violations(&self, outcome: &Self::Outcome) -> Vec<String>;
+
+    /// Whether the run gave its properties anything to check (a reboot in which no DMA
+    /// happened cannot violate a DMA property, nor show that it holds).
+    fn exercised(&self, _outcome: &Self::Outcome) -> bool {
+        true
+    }
 }
 
 /// One run's result.
@@ -85,6 +93,8 @@ pub struct RunRecord<O> {
     pub schedule: Schedule,
     pub outcome: O,
     pub violations: Vec<String>,
+    /// The outcome gave the properties something to check ([`Scenario::exercised`]).
+    pub exercised: bool,
     /// Scheduling decisions taken.
     pub steps: usize,
     /// Decisions that switched away from a task that could have continued.
@@ -102,6 +112,8 @@ pub struct Report<O> {
     pub failures: BTreeMap<String, u64>,
     /// Runs with at least one violation.
     pub failing_runs: u64,
+    /// Runs that exercised none of their properties ([`Scenario::exercised`]).
+    pub unexercised_runs: u64,
     /// The lowest-indexed failing run.
     pub first_failure: Option<RunRecord<O>>,
     /// DFS only: the bounded space was exhausted before the run budget.
@@ -118,7 +130,8 @@ pub struct ExploreOptions {
     /// Run budget.
     pub runs: u64,
     pub seed: u64,
-    /// Worker threads (each runs its own scheduler; DFS workers split one search).
+    /// Worker threads for random and PCT runs (0 is taken as 1). Results do not depend on it.
+    /// A DFS is one search and runs on one thread whatever this says.
     pub jobs: usize,
     /// Stop at the first failing run (all lower-indexed runs still complete).
     pub stop_at_first: bool,
@@ -202,29 +215,48 @@ fn record<S: Scenario>(
     let d = driver.borrow();
     let schedule = Schedule::from_trace(&d.trace);
     let preemptions = d.trace.iter().filter(|x| x.is_preemption()).count();
-    let (outcome, violations) = match result {
+    let (outcome, violations, exercised) = match result {
         Ok(o) => {
             let v = scenario.violations(&o);
-            (RunResult::Completed(o), v)
+            let e = scenario.exercised(&o);
+            (RunResult::Completed(o), v, e)
         }
-        Err(msg) => (RunResult::Panicked(msg), vec![PANIC_PROPERTY.to_string()]),
+        Err(msg) => (
+            RunResult::Panicked(msg),
+            vec![PANIC_PROPERTY.to_string()],
+            true,
+        ),
     };
     RunRecord {
         index,
         schedule,
         outcome,
         violations,
+        exercised,
         steps: d.trace.len(),
         preemptions,
     }
 }
 
-/// Seed of worker `job`: distinct, reproducible streams per worker.
-fn job_seed(seed: u64, job: usize) -> u64 {
-    let mut x = seed ^ (job as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+/// Seed of run `index`: distinct, reproducible streams per run.
+fn run_seed(seed: u64, index: u64) -> u64 {
+    let mut x = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
     x ^ (x >> 33)
+}
+
+/// Decisions of the all-default run: PCT places its change points within that many steps.
+fn probe_steps<S: Scenario>(scenario: &Arc<S>, strategy: Strategy, max_steps: usize) -> usize {
+    if !matches!(strategy, Strategy::Pct { .. }) {
+        return 0;
+    }
+    let driver = Rc::new(RefCell::new(Driver::new(Inner::Replay(SparseReplay::new(
+        Schedule::default(),
+    )))));
+    let _ = execute(scenario, &driver, max_steps);
+    let steps = driver.borrow().trace.len();
+    steps.max(1)
 }
 
 /// Explore `scenario` under `opts`. `progress(done, failing)` is called after every run.
@@ -233,53 +265,72 @@ pub fn explore<S: Scenario>(
     opts: ExploreOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Report<RunResult<S::Outcome>> {
-    let jobs = opts.jobs.max(1);
     let first_fail = AtomicU64::new(u64::MAX);
     let done = AtomicU64::new(0);
     let failing = AtomicU64::new(0);
     let results: Mutex<Vec<Record<S>>> = Mutex::new(Vec::new());
-    let exhausted = AtomicU64::new(0);
+    let mut exhausted = false;
 
-    let worker = |job: usize| {
-        let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
+    let finish = |rec: Record<S>| {
+        if !rec.violations.is_empty() {
+            first_fail.fetch_min(rec.index, Ordering::SeqCst);
+            failing.fetch_add(1, Ordering::SeqCst);
+        }
+        results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+        progress(
+            done.fetch_add(1, Ordering::SeqCst) + 1,
+            failing.load(Ordering::SeqCst),
+        );
+    };
+
+    if let Strategy::Dfs { .. } = opts.strategy {
+        // One search: each execution continues from the previous one's decisions.
+        let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
             opts.strategy,
-            job_seed(opts.seed, job),
-            job,
-            jobs,
+            0,
+            0,
         ))));
-        let mut index = job as u64;
+        let mut index = 0;
         while index < opts.runs {
             if opts.stop_at_first && first_fail.load(Ordering::SeqCst) < index {
                 break;
             }
             let Some(result) = execute(&scenario, &driver, opts.max_steps) else {
-                exhausted.fetch_add(1, Ordering::SeqCst);
+                exhausted = true;
                 break;
             };
-            let rec = record(&*scenario, index, &driver, result);
-            let failed = !rec.violations.is_empty();
-            if failed {
-                first_fail.fetch_min(index, Ordering::SeqCst);
-                failing.fetch_add(1, Ordering::SeqCst);
-            }
-            results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
-            progress(
-                done.fetch_add(1, Ordering::SeqCst) + 1,
-                failing.load(Ordering::SeqCst),
-            );
-            index += jobs as u64;
+            finish(record(&*scenario, index, &driver, result));
+            index += 1;
         }
-    };
-
-    if jobs == 1 {
-        worker(0);
     } else {
-        std::thread::scope(|s| {
-            for job in 0..jobs {
-                let w = &worker;
-                s.spawn(move || w(job));
+        let steps = probe_steps(&scenario, opts.strategy, opts.max_steps);
+        let next = AtomicU64::new(0);
+        let worker = || loop {
+            let index = next.fetch_add(1, Ordering::SeqCst);
+            if index >= opts.runs
+                || (opts.stop_at_first && first_fail.load(Ordering::SeqCst) < index)
+            {
+                break;
             }
-        });
+            let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
+                opts.strategy,
+                run_seed(opts.seed, index),
+                steps,
+            ))));
+            let result = execute(&scenario, &driver, opts.max_steps)
+                .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+            finish(record(&*scenario, index, &driver, result));
+        };
+        let jobs = opts.jobs.max(1);
+        if jobs == 1 {
+            worker();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..jobs {
+                    s.spawn(worker);
+                }
+            });
+        }
     }
 
     let mut all = results.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -303,6 +354,7 @@ pub fn explore<S: Scenario>(
         }
     }
     let runs = all.len() as u64;
+    let unexercised_runs = all.iter().filter(|r| !r.exercised).count() as u64;
     let first_failure = all.into_iter().find(|r| !r.violations.is_empty());
     Report {
         strategy: opts.strategy,
@@ -310,8 +362,9 @@ pub fn explore<S: Scenario>(
         runs,
         failures,
         failing_runs,
+        unexercised_runs,
         first_failure,
-        exhausted: exhausted.load(Ordering::SeqCst) == jobs as u64,
+        exhausted,
     }
 }
 
@@ -322,11 +375,11 @@ pub fn run_one<S: Scenario>(
     seed: u64,
     max_steps: usize,
 ) -> Record<S> {
-    let driver = Rc::new(RefCell::new(Driver::new(Inner::for_strategy(
+    let steps = probe_steps(&scenario, strategy, max_steps);
+    let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
         strategy,
-        job_seed(seed, 0),
-        0,
-        1,
+        run_seed(seed, 0),
+        steps,
     ))));
     let result = execute(&scenario, &driver, max_steps)
         .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
@@ -479,53 +532,50 @@ mod tests {
         assert!(report.failing_runs >= 1);
     }
 
+    /// The runs explored and every reported result are the same for any number of jobs: run
+    /// *i* depends on (seed, *i*) only. (With shuttle's stateful schedulers, a worker's runs
+    /// depended on which runs it had made before, so results changed with `jobs`.)
     #[test]
-    fn a_dfs_split_across_workers_covers_the_same_space() {
-        let run = |jobs| {
-            explore(
-                Arc::new(Race),
-                ExploreOptions {
-                    strategy: Strategy::Dfs {
-                        preemption_bound: 2,
-                    },
-                    runs: 100_000,
-                    jobs,
-                    stop_at_first: false,
-                    ..Default::default()
-                },
-                &|_, _| {},
-            )
-        };
-        let (one, three) = (run(1), run(3));
-        assert!(one.exhausted && three.exhausted);
-        // Every worker also makes the all-default run once.
-        assert_eq!(three.runs, one.runs + 2);
-        assert_eq!(three.failing_runs, one.failing_runs);
-    }
-
-    #[test]
-    fn same_seed_same_report_even_with_parallel_jobs() {
-        let run = |jobs| {
-            let r = explore(
-                Arc::new(Race),
-                ExploreOptions {
-                    strategy: Strategy::Random,
-                    runs: 64,
-                    seed: 42,
-                    jobs,
-                    stop_at_first: false,
-                    ..Default::default()
-                },
-                &|_, _| {},
-            );
-            (
-                r.runs,
-                r.failing_runs,
-                r.first_failure.map(|f| (f.index, f.schedule)),
-            )
-        };
-        assert_eq!(run(2), run(2));
-        assert_eq!(run(1), run(1));
+    fn results_do_not_depend_on_jobs() {
+        for strategy in [
+            Strategy::Random,
+            Strategy::Pct { depth: 2 },
+            Strategy::Dfs {
+                preemption_bound: 2,
+            },
+        ] {
+            for stop_at_first in [false, true] {
+                let run = |jobs| {
+                    let r = explore(
+                        Arc::new(Race),
+                        ExploreOptions {
+                            strategy,
+                            runs: 64,
+                            seed: 42,
+                            jobs,
+                            stop_at_first,
+                            ..Default::default()
+                        },
+                        &|_, _| {},
+                    );
+                    (
+                        r.runs,
+                        r.failing_runs,
+                        r.failures,
+                        r.exhausted,
+                        r.first_failure.map(|f| (f.index, f.schedule)),
+                    )
+                };
+                let one = run(1);
+                for jobs in [0, 2, 3, 4] {
+                    assert_eq!(
+                        run(jobs),
+                        one,
+                        "{strategy:?} jobs={jobs} stop={stop_at_first}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

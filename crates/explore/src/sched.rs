@@ -1,20 +1,24 @@
-//! The schedulers handed to shuttle: its own random and PCT schedulers, our preemption-bounded
+//! The schedulers handed to shuttle: per-run random and PCT schedulers, our preemption-bounded
 //! DFS and sparse replay, all behind one recording driver that runs exactly one execution per
 //! `Runner::run` so that each run's outcome can be inspected before the next.
+//!
+//! Random and PCT runs are independent: run *i* gets a fresh scheduler seeded from (seed, *i*)
+//! alone, so the set of schedules explored and every result are the same whichever worker
+//! thread makes a run, and `--jobs` changes only the wall time. (Shuttle's own schedulers carry
+//! state from one execution to the next, which made results depend on how runs were split.)
 
 use crate::schedule::{default_choice, Decision, Schedule};
-use shuttle::scheduler::{
-    PctScheduler, RandomScheduler, Schedule as ShuttleSchedule, Scheduler, Task, TaskId,
-};
+use shuttle::scheduler::{Schedule as ShuttleSchedule, Scheduler, Task, TaskId};
 use std::cell::RefCell;
 use std::rc::Rc;
 
 /// How interleavings are chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Uniformly random choice at every decision (shuttle's random scheduler).
+    /// Uniformly random choice at every decision ([`RandomRun`], one per run).
     Random,
-    /// Probabilistic concurrency testing with `depth` priority change points (shuttle's PCT).
+    /// Probabilistic concurrency testing with `depth` priority change points ([`PctRun`], one
+    /// per run).
     Pct { depth: usize },
     /// Every interleaving that departs from the default policy at most `preemption_bound`
     /// times, depth first. A departure is a preemption (switching away from a task that could
@@ -222,24 +226,147 @@ fn sorted_ids(runnable: &[&Task]) -> Vec<usize> {
     ids
 }
 
+/// SplitMix64: a small, well-known generator; each run's scheduler owns one.
+#[derive(Debug, Clone)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`; the modulo bias is below 2^-40 for the sizes used here).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One random run: a uniform choice among the runnable tasks at every decision.
+#[derive(Debug)]
+pub struct RandomRun {
+    rng: SplitMix,
+}
+
+impl RandomRun {
+    pub fn new(seed: u64) -> Self {
+        RandomRun {
+            rng: SplitMix(seed),
+        }
+    }
+}
+
+impl Scheduler for RandomRun {
+    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+        Some(ShuttleSchedule::new(0))
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        _current: Option<TaskId>,
+        _is_yielding: bool,
+    ) -> Option<TaskId> {
+        let ids = sorted_ids(runnable);
+        let pick = self.rng.below(ids.len());
+        ids.get(pick).map(|&t| TaskId::from(t))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next()
+    }
+}
+
+/// One PCT run (Burckhardt et al., ASPLOS 2010): tasks get random distinct priorities as they
+/// appear, the highest-priority runnable task runs, and at `depth - 1` random decisions among
+/// the first `steps` (the length of a probe run) the running task drops to the lowest priority.
+/// A yielding task drops too, so spin-waits make progress (as in shuttle's PCT).
+#[derive(Debug)]
+pub struct PctRun {
+    rng: SplitMix,
+    /// Task ids, highest priority first.
+    order: Vec<usize>,
+    change_points: Vec<usize>,
+    steps: usize,
+}
+
+impl PctRun {
+    pub fn new(seed: u64, depth: usize, steps: usize) -> Self {
+        let mut rng = SplitMix(seed);
+        let points = depth.max(1).saturating_sub(1).min(steps.saturating_sub(1));
+        let mut change_points = Vec::with_capacity(points);
+        while change_points.len() < points {
+            let p = 1 + rng.below(steps - 1);
+            if !change_points.contains(&p) {
+                change_points.push(p);
+            }
+        }
+        PctRun {
+            rng,
+            order: Vec::new(),
+            change_points,
+            steps: 0,
+        }
+    }
+}
+
+impl Scheduler for PctRun {
+    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+        Some(ShuttleSchedule::new(0))
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&Task],
+        current: Option<TaskId>,
+        is_yielding: bool,
+    ) -> Option<TaskId> {
+        let ids = sorted_ids(runnable);
+        for &t in &ids {
+            if !self.order.contains(&t) {
+                let at = self.rng.below(self.order.len() + 1);
+                self.order.insert(at, t);
+            }
+        }
+        if ids.len() > 1 {
+            if self.change_points.contains(&self.steps) || is_yielding {
+                if let Some(cur) = current.map(usize::from) {
+                    self.order.retain(|&t| t != cur);
+                    self.order.push(cur);
+                }
+            }
+            self.steps += 1;
+        }
+        self.order
+            .iter()
+            .find(|t| ids.contains(t))
+            .map(|&t| TaskId::from(t))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next()
+    }
+}
+
 /// The scheduler behind one driver.
 pub(crate) enum Inner {
-    Random(RandomScheduler),
-    Pct(PctScheduler),
+    Random(RandomRun),
+    Pct(PctRun),
     Dfs(BoundedDfs),
     Replay(SparseReplay),
 }
 
 impl Inner {
-    pub(crate) fn for_strategy(strategy: Strategy, seed: u64, job: usize, jobs: usize) -> Inner {
+    /// The scheduler of one random or PCT run (`probe_steps`: decisions of the probe run, for
+    /// PCT's change points), or of a whole DFS search.
+    pub(crate) fn for_run(strategy: Strategy, run_seed: u64, probe_steps: usize) -> Inner {
         match strategy {
-            Strategy::Random => Inner::Random(RandomScheduler::new_from_seed(seed, usize::MAX)),
-            Strategy::Pct { depth } => {
-                Inner::Pct(PctScheduler::new_from_seed(seed, depth.max(1), usize::MAX))
-            }
-            Strategy::Dfs { preemption_bound } => {
-                Inner::Dfs(BoundedDfs::partitioned(preemption_bound, job, jobs))
-            }
+            Strategy::Random => Inner::Random(RandomRun::new(run_seed)),
+            Strategy::Pct { depth } => Inner::Pct(PctRun::new(run_seed, depth, probe_steps)),
+            Strategy::Dfs { preemption_bound } => Inner::Dfs(BoundedDfs::new(preemption_bound)),
         }
     }
 
@@ -255,10 +382,7 @@ impl Inner {
 
 /// Records every decision of one execution and stops shuttle after it.
 pub(crate) struct Driver {
-    /// Never dropped: shuttle's random and PCT schedulers print a "failing seed" banner when
-    /// dropped before their iteration budget ends, which is every time here (we run one
-    /// execution per `Runner`). Leaking one small struct per exploration is the cheaper cure.
-    pub(crate) inner: std::mem::ManuallyDrop<Inner>,
+    pub(crate) inner: Inner,
     armed: bool,
     pub(crate) trace: Vec<Decision>,
 }
@@ -266,7 +390,7 @@ pub(crate) struct Driver {
 impl Driver {
     pub(crate) fn new(inner: Inner) -> Self {
         Driver {
-            inner: std::mem::ManuallyDrop::new(inner),
+            inner,
             armed: false,
             trace: Vec::new(),
         }
@@ -280,7 +404,7 @@ impl Driver {
     /// Deviations that did not apply: their task could not run at their step, or the run
     /// ended before reaching them. Either way the schedule does not describe this run.
     pub(crate) fn diverged(&self) -> usize {
-        match &*self.inner {
+        match &self.inner {
             Inner::Replay(r) => r.diverged + r.schedule.deviations.len().saturating_sub(r.next),
             _ => 0,
         }

@@ -113,8 +113,9 @@ pub(crate) struct Device {
     /// The default domain is identity: the device uses direct DMA ops, which never look at
     /// the group.
     pub direct: bool,
-    /// Outstanding direct (untranslated) mappings: (address, size, direction) -> count.
-    pub direct_maps: Mutex<BTreeMap<(u64, u64, crate::DmaDirection), u32>>,
+    /// Outstanding direct (untranslated) mappings: (address, size, direction) -> the call that
+    /// made each one (the safe core checks it on unmap; Linux's dma-direct keeps no record).
+    pub direct_maps: Mutex<BTreeMap<(u64, u64, crate::DmaDirection), Vec<crate::dma::DirectKind>>>,
 }
 
 /// An IOMMU group.

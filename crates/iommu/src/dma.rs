@@ -10,6 +10,14 @@
 //!   the load and nothing excluding a concurrent release; a NULL pointer is the seed's oops,
 //!   returned as [`DmaError::Oops`]. A domain whose group was freed after the load is reported
 //!   as [`DmaError::DomainDying`] (Linux would use freed memory; the library stays safe).
+//!
+//! Under an identity (passthrough) default domain the device uses dma-direct. Linux's
+//! dma-direct never looks at the group and keeps no record of mappings, so the Linux-faithful
+//! core lets a released device map, accepts any unmap of a live (address, size, direction), and
+//! leaves kinds unchecked. The safe core gives the same typed errors as under a DMA domain: a
+//! released device gets [`DmaError::DeviceReleased`], a range that is not system memory
+//! [`DmaError::NotSystemMemory`], and an unmap by another call than the one that mapped
+//! (page vs sg vs coherent, or part of a scatterlist) [`DmaError::WrongKind`].
 
 use crate::core::{Bus, Device, IommuCore};
 use crate::domain::{Domain, MapKind, Mapping};
@@ -45,6 +53,51 @@ impl DmaDirection {
     }
 }
 
+/// The call that made a direct (untranslated) mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectKind {
+    /// `dma_map_page`.
+    Page,
+    /// One segment of `dma_map_sg`; the whole list it returned.
+    Sg(Vec<(u64, u64)>),
+    /// `dma_alloc_coherent`.
+    Coherent,
+}
+
+/// The call that is undoing a mapping: each may only undo what the matching call made.
+enum Undo {
+    /// `dma_unmap_page`.
+    Page,
+    /// `dma_unmap_sg` with the list `dma_map_sg` returned.
+    Sg(Vec<(u64, u64)>),
+    /// `dma_free_coherent` of the buffer at `cpu_pa`.
+    Coherent { cpu_pa: u64 },
+}
+
+impl Undo {
+    /// Whether a translated mapping of this kind is this call's to undo.
+    fn made(&self, kind: &MapKind) -> bool {
+        match (self, kind) {
+            (Undo::Page, MapKind::Page) => true,
+            (Undo::Sg(want), MapKind::Sg(got)) => want == got,
+            (Undo::Coherent { cpu_pa }, MapKind::Coherent { pa, .. }) => pa == cpu_pa,
+            _ => false,
+        }
+    }
+
+    /// The kind of direct mapping this call undoes.
+    fn direct_kind(&self) -> DirectKind {
+        match self {
+            Undo::Page => DirectKind::Page,
+            Undo::Sg(list) => DirectKind::Sg(list.clone()),
+            Undo::Coherent { .. } => DirectKind::Coherent,
+        }
+    }
+}
+
+/// A direct mapping's key (address, size, direction) and the calls that made it.
+type DirectEntry<'a> = (&'a (u64, u64, DmaDirection), &'a Vec<DirectKind>);
+
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
 enum Access<'a> {
     /// Held only to be dropped at the end of the call.
@@ -79,8 +132,16 @@ impl IommuCore {
         path: Option<OopsPath>,
     ) -> Result<(Access<'a>, Target), DmaError> {
         if dev.direct {
-            // dma-direct ops never look at the group.
-            return Ok((Access::Faithful, Target::Direct));
+            // dma-direct ops never look at the group; the safe core still refuses a released
+            // device, and holds the pointer's read side like any other call.
+            if self.cfg.linux_faithful {
+                return Ok((Access::Faithful, Target::Direct));
+            }
+            let guard = dev.group.read();
+            if guard.is_none() {
+                return Err(self.released_err(dev));
+            }
+            return Ok((Access::Safe(guard), Target::Direct));
         }
         // Entering the DMA API: the other CPUs may run first (no lock is held here).
         sched_point(Point::Kernel);
@@ -276,9 +337,7 @@ impl IommuCore {
         size: u64,
         dir: DmaDirection,
     ) -> Result<(), DmaError> {
-        match self.unmap_inner(dev, addr, size, dir, Some(OopsPath::UnmapPage), |k| {
-            *k == MapKind::Page
-        }) {
+        match self.unmap_inner(dev, addr, size, dir, Some(OopsPath::UnmapPage), &Undo::Page) {
             Ok(_) => {
                 self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -295,26 +354,29 @@ impl IommuCore {
         size: u64,
         dir: DmaDirection,
         path: Option<OopsPath>,
-        kind_ok: impl Fn(&MapKind) -> bool,
+        undo: &Undo,
     ) -> Result<Option<Mapping>, DmaError> {
+        let direct_kind = &undo.direct_kind();
         let dev = self.device(id).ok_or(DmaError::NoDevice)?;
         let (access, target) = self.resolve(&dev, path)?;
         let dom = match target {
             Target::Direct => {
-                return self.direct_unmap(&dev, None, addr, size, dir).map(|_| None);
+                return self
+                    .direct_unmap(&dev, &[(addr, size)], dir, direct_kind)
+                    .map(|_| None);
             }
             Target::Domain(d) => d,
         };
         if dom.kind() == DomainKind::Identity {
             return self
-                .direct_unmap(&dev, Some(&dom), addr, size, dir)
+                .direct_unmap(&dev, &[(addr, size)], dir, direct_kind)
                 .map(|_| None);
         }
         let shift = Self::granule_shift(&dom)?;
         let m = {
             let mut st = dom.lock();
             let m = st.maps.get(&addr).ok_or(DmaError::NotMapped { addr })?;
-            if !kind_ok(&m.kind) {
+            if !undo.made(&m.kind) {
                 return Err(DmaError::WrongKind { addr });
             }
             if m.size != size {
@@ -375,19 +437,15 @@ impl IommuCore {
         }
         let dom = match target {
             Target::Direct => {
-                let mut out = Vec::with_capacity(segs.len());
-                for (i, &(pa, len)) in segs.iter().enumerate() {
-                    match self.direct_map(&dev, pa, len, dir) {
-                        Ok(a) => out.push((a, len)),
-                        Err(e) => {
-                            for &(pa2, len2) in &segs[..i] {
-                                let _ = self.direct_unmap(&dev, None, pa2, len2, dir);
-                            }
-                            return Err(e);
-                        }
-                    }
+                // Each segment at its physical address, recorded as part of this list.
+                for &(pa, len) in segs {
+                    self.direct_check(&dev, pa, len, dir)?;
                 }
-                return Ok(out);
+                let kind = DirectKind::Sg(segs.to_vec());
+                for &(pa, len) in segs {
+                    self.direct_record(&dev, pa, len, dir, kind.clone());
+                }
+                return Ok(segs.to_vec());
             }
             Target::Domain(d) => d,
         };
@@ -441,19 +499,19 @@ impl IommuCore {
         let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
         let is_direct = self.device(dev).is_some_and(|d| d.direct);
         let r = if is_direct {
-            // Direct mappings are per segment.
-            let mut r = Ok(None);
-            for &(a, l) in segs {
-                if let Err(e) = self.unmap_inner(dev, a, l, dir, None, |_| true) {
-                    r = Err(e);
-                }
-            }
-            r
+            // Direct mappings are per segment; the safe core takes all of the list or none.
+            self.device(dev)
+                .ok_or(DmaError::NoDevice)
+                .and_then(|d| {
+                    let (access, _) = self.resolve(&d, None)?;
+                    let r = self.direct_unmap(&d, segs, dir, &DirectKind::Sg(segs.to_vec()));
+                    drop(access);
+                    r
+                })
+                .map(|_| None)
         } else {
             let want = segs.to_vec();
-            self.unmap_inner(dev, first, size, dir, None, move |k| {
-                *k == MapKind::Sg(want.clone())
-            })
+            self.unmap_inner(dev, first, size, dir, None, &Undo::Sg(want))
         };
         match r {
             Ok(_) => {
@@ -496,7 +554,8 @@ impl IommuCore {
                 let _ = self.coherent.free(pa, alloc);
                 return Err(DmaError::BeyondMask { paddr: pa });
             }
-            self.direct_record(&dev, pa, size, dir, true);
+            self.direct_record(&dev, pa, size, dir, DirectKind::Coherent);
+            drop(access);
             return Ok((pa, pa));
         };
         let prot = dir.prot(dev.desc.coherent).unwrap_or(Prot::READ);
@@ -538,14 +597,21 @@ impl IommuCore {
     ) -> Result<(), DmaError> {
         let is_direct = self.device(dev).is_some_and(|d| d.direct);
         let r = if is_direct {
-            self.unmap_inner(dev, dma, size, DmaDirection::Bidirectional, None, |_| true)
-                .and_then(|_| {
-                    if cpu_pa != dma {
-                        return Err(DmaError::WrongKind { addr: dma });
-                    }
-                    let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
-                })
+            self.unmap_inner(
+                dev,
+                dma,
+                size,
+                DmaDirection::Bidirectional,
+                None,
+                &Undo::Coherent { cpu_pa },
+            )
+            .and_then(|_| {
+                if cpu_pa != dma {
+                    return Err(DmaError::WrongKind { addr: dma });
+                }
+                let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
+                self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+            })
         } else {
             self.unmap_inner(
                 dev,
@@ -553,7 +619,7 @@ impl IommuCore {
                 size,
                 DmaDirection::Bidirectional,
                 None,
-                |k| matches!(k, MapKind::Coherent { pa, .. } if *pa == cpu_pa),
+                &Undo::Coherent { cpu_pa },
             )
             .and_then(|m| match m {
                 Some(Mapping {
@@ -577,6 +643,27 @@ impl IommuCore {
 
     // --- dma-direct (identity default domain) ---
 
+    /// Whether dma-direct may map this range: a direction, the device's mask, and (safe core
+    /// only: Linux does not check) system memory behind it.
+    fn direct_check(
+        &self,
+        dev: &Device,
+        paddr: u64,
+        size: u64,
+        dir: DmaDirection,
+    ) -> Result<(), DmaError> {
+        if dir == DmaDirection::None {
+            return Err(DmaError::Invalid("DMA_NONE direction"));
+        }
+        if !self.cfg.linux_faithful && !self.mem.contains(paddr, size) {
+            return Err(DmaError::NotSystemMemory { paddr, size });
+        }
+        if paddr.saturating_add(size - 1) > dev.desc.dma_mask {
+            return Err(DmaError::BeyondMask { paddr });
+        }
+        Ok(())
+    }
+
     fn direct_map(
         &self,
         dev: &Device,
@@ -584,13 +671,8 @@ impl IommuCore {
         size: u64,
         dir: DmaDirection,
     ) -> Result<u64, DmaError> {
-        if dir == DmaDirection::None {
-            return Err(DmaError::Invalid("DMA_NONE direction"));
-        }
-        if paddr + (size - 1) > dev.desc.dma_mask {
-            return Err(DmaError::BeyondMask { paddr });
-        }
-        self.direct_record(dev, paddr, size, dir, false);
+        self.direct_check(dev, paddr, size, dir)?;
+        self.direct_record(dev, paddr, size, dir, DirectKind::Page);
         Ok(paddr)
     }
 
@@ -605,45 +687,63 @@ impl IommuCore {
         self.direct_map(dev, paddr, size, dir)
     }
 
-    /// Direct mappings are recorded in the group's default domain when there is one, else in
-    /// the device's last domain record: either way per device.
-    fn direct_record(&self, dev: &Device, pa: u64, size: u64, dir: DmaDirection, _coh: bool) {
+    /// Direct mappings are recorded per device, with the call that made them.
+    fn direct_record(&self, dev: &Device, pa: u64, size: u64, dir: DmaDirection, kind: DirectKind) {
         let mut t = dev.direct_maps.lock();
-        *t.entry((pa, size, dir)).or_insert(0) += 1;
+        t.entry((pa, size, dir)).or_default().push(kind);
     }
 
+    /// Remove the direct mappings of `segs` (one for a page or coherent buffer, the list for
+    /// sg), all or none. The Linux-faithful core, like dma-direct, does not care which call made
+    /// a mapping; the safe core wants `kind`.
     fn direct_unmap(
         &self,
         dev: &Device,
-        _dom: Option<&Domain>,
-        addr: u64,
-        size: u64,
+        segs: &[(u64, u64)],
         dir: DmaDirection,
+        kind: &DirectKind,
     ) -> Result<(), DmaError> {
+        let check_kind = !self.cfg.linux_faithful;
+        let fits = |k: &DirectKind| !check_kind || k == kind;
         let mut t = dev.direct_maps.lock();
-        match t.get_mut(&(addr, size, dir)) {
-            Some(c) => {
-                *c -= 1;
-                if *c == 0 {
-                    t.remove(&(addr, size, dir));
-                }
-                Ok(())
+        for &(addr, size) in segs {
+            let at_addr: Vec<DirectEntry> = t
+                .range((addr, 0, DmaDirection::Bidirectional)..)
+                .take_while(|(k, _)| k.0 == addr)
+                .collect();
+            if at_addr.is_empty() {
+                return Err(DmaError::NotMapped { addr });
             }
-            None => {
-                if t.keys().any(|k| k.0 == addr && k.1 != size) {
-                    let mapped = t.keys().find(|k| k.0 == addr).map_or(0, |k| k.1);
-                    Err(DmaError::WrongSize {
-                        addr,
-                        mapped,
-                        requested: size,
-                    })
-                } else if t.keys().any(|k| k.0 == addr) {
-                    Err(DmaError::WrongDirection { addr })
-                } else {
-                    Err(DmaError::NotMapped { addr })
+            let same_kind: Vec<_> = at_addr
+                .iter()
+                .filter(|(_, kinds)| kinds.iter().any(fits))
+                .collect();
+            if same_kind.is_empty() {
+                return Err(DmaError::WrongKind { addr });
+            }
+            if !same_kind.iter().any(|(k, _)| k.1 == size) {
+                return Err(DmaError::WrongSize {
+                    addr,
+                    mapped: same_kind[0].0 .1,
+                    requested: size,
+                });
+            }
+            if !same_kind.iter().any(|(k, _)| k.1 == size && k.2 == dir) {
+                return Err(DmaError::WrongDirection { addr });
+            }
+        }
+        for &(addr, size) in segs {
+            let key = (addr, size, dir);
+            if let Some(kinds) = t.get_mut(&key) {
+                if let Some(i) = kinds.iter().rposition(fits) {
+                    kinds.remove(i);
+                }
+                if kinds.is_empty() {
+                    t.remove(&key);
                 }
             }
         }
+        Ok(())
     }
 
     /// Live DMA mappings of a device (translated ones in its default domain, plus direct ones).
@@ -651,7 +751,7 @@ impl IommuCore {
         let Some(d) = self.device(dev) else {
             return 0;
         };
-        let direct: usize = d.direct_maps.lock().values().map(|&c| c as usize).sum();
+        let direct: usize = d.direct_maps.lock().values().map(Vec::len).sum();
         let g = d.group.read().clone();
         direct + g.map_or(0, |g| g.default_domain.live_mappings())
     }

@@ -86,6 +86,15 @@ pub enum DmaError {
         /// Bytes asked for (granule aligned).
         size: u64,
     },
+    /// Direct (identity) DMA of a range that is not system memory (safe core): a huge size, or
+    /// an address no RAM backs.
+    #[error("physical range {paddr:#x}+{size:#x} is not system memory")]
+    NotSystemMemory {
+        /// The physical address.
+        paddr: u64,
+        /// The size asked for.
+        size: u64,
+    },
     /// Direct (identity) DMA of memory the device cannot address.
     #[error("physical address {paddr:#x} is beyond the device's DMA mask")]
     BeyondMask {

@@ -69,7 +69,7 @@ mod oops;
 pub mod ops;
 
 pub use crate::core::{Bus, CoreConfig, CoreStats, DeviceDesc, InstanceId, IommuCore};
-pub use dma::DmaDirection;
+pub use dma::{DirectKind, DmaDirection};
 pub use domain::{Domain, DomainId};
 pub use error::{CoreError, DmaError};
 pub use oops::{Oops, OopsPath, OOPS_PC};

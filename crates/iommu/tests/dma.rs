@@ -384,3 +384,108 @@ fn huge_requests_fail_cleanly() {
     ));
     assert_eq!(r.core.default_domain(d).unwrap().live_mappings(), 0);
 }
+
+/// DMA-API misuse under an identity (passthrough) default domain: the safe core gives the same
+/// typed errors as under a DMA domain; the Linux-faithful core keeps dma-direct's behaviour,
+/// which checks none of it (each of these succeeded in the safe core too before the fix).
+#[test]
+fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one() {
+    for faithful in [false, true] {
+        let r = rig(CoreConfig {
+            passthrough: true,
+            linux_faithful: faithful,
+            ..CoreConfig::default()
+        });
+        let d = enetc(&r);
+        let safe = !faithful;
+        // A huge size with a 64-bit mask.
+        let huge = r.core.dma_map_page(d, RAM, 1 << 40, ToDevice);
+        assert_eq!(
+            huge.clone().err(),
+            safe.then_some(DmaError::NotSystemMemory {
+                paddr: RAM,
+                size: 1 << 40
+            }),
+            "faithful={faithful}"
+        );
+        if let Ok(a) = huge {
+            r.core.dma_unmap_page(d, a, 1 << 40, ToDevice).unwrap();
+        }
+        // A partial dma_unmap_sg, then dma_unmap_page of one of its segments.
+        let list = [(RAM, 100), (RAM + 0x1000, 200)];
+        let segs = r.core.dma_map_sg(d, &list, ToDevice).unwrap();
+        assert_eq!(segs, list);
+        let partial = r.core.dma_unmap_sg(d, &segs[..1], ToDevice);
+        let page_of_sg = r.core.dma_unmap_page(d, segs[1].0, segs[1].1, ToDevice);
+        if safe {
+            assert_eq!(partial, Err(DmaError::WrongKind { addr: RAM }));
+            assert_eq!(page_of_sg, Err(DmaError::WrongKind { addr: RAM + 0x1000 }));
+            // Nothing was half-removed: the whole list still unmaps.
+            r.core.dma_unmap_sg(d, &segs, ToDevice).unwrap();
+        } else {
+            assert_eq!((partial, page_of_sg), (Ok(()), Ok(())));
+        }
+        assert_eq!(r.core.live_mappings(d), 0);
+        // dma_unmap_page on a coherent buffer.
+        let (pa, dma) = r.core.dma_alloc_coherent(d, 4096).unwrap();
+        let page_of_coherent = r.core.dma_unmap_page(d, dma, 4096, Bidirectional);
+        let free = r.core.dma_free_coherent(d, 4096, pa, dma);
+        if safe {
+            assert_eq!(page_of_coherent, Err(DmaError::WrongKind { addr: dma }));
+            assert_eq!(free, Ok(()));
+        } else {
+            // The record went away, the frames did not: the free that should work fails.
+            assert_eq!(page_of_coherent, Ok(()));
+            assert_eq!(free, Err(DmaError::NotMapped { addr: dma }));
+        }
+        // Calls after the device is released, and after the SMMU is unregistered.
+        let live = r.core.dma_map_page(d, RAM, 64, ToDevice).unwrap();
+        let other = r
+            .core
+            .probe_device(pci("fsl_enetc 0000:00:00.1", 1, 0x42a), r.inst)
+            .unwrap();
+        r.core.release_device(d);
+        r.core.unregister(r.inst).unwrap();
+        for dev in [d, other] {
+            let map = r.core.dma_map_page(dev, RAM, 64, ToDevice);
+            let sg = r.core.dma_map_sg(dev, &[(RAM, 64)], ToDevice);
+            let coherent = r.core.dma_alloc_coherent(dev, 4096).map(|_| ());
+            if safe {
+                assert_eq!(map, Err(DmaError::DeviceReleased));
+                assert_eq!(sg, Err(DmaError::DeviceReleased));
+                assert_eq!(coherent, Err(DmaError::DeviceReleased));
+            } else {
+                assert_eq!(map, Ok(RAM));
+                assert_eq!(sg, Ok(vec![(RAM, 64)]));
+                assert_eq!(coherent, Ok(()));
+            }
+        }
+        let unmap = r.core.dma_unmap_page(d, live, 64, ToDevice);
+        assert_eq!(
+            unmap,
+            if safe {
+                Err(DmaError::DeviceReleased)
+            } else {
+                Ok(())
+            }
+        );
+    }
+}
+
+/// Under a DMA domain, dma_unmap_page of an sg mapping is a kind error too.
+#[test]
+fn unmap_page_of_an_sg_mapping_is_wrong_kind() {
+    let r = rig(CoreConfig::default());
+    let d = enetc(&r);
+    let segs = r
+        .core
+        .dma_map_sg(d, &[(RAM, 100), (RAM + 0x1000, 200)], ToDevice)
+        .unwrap();
+    for (a, l) in [segs[0], (segs[0].0, 300)] {
+        assert_eq!(
+            r.core.dma_unmap_page(d, a, l, ToDevice),
+            Err(DmaError::WrongKind { addr: a })
+        );
+    }
+    r.core.dma_unmap_sg(d, &segs, ToDevice).unwrap();
+}

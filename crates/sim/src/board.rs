@@ -473,9 +473,11 @@ impl Loader<'_> {
             return Err(self.err(
                 idx,
                 "interrupts",
+                // In u64: `#global-interrupts = <0xffffffff>` must not overflow (Linux's %d
+                // would print a wrapped 0 here).
                 format!(
                     "found {nirq} interrupts but expected at least {}",
-                    global + 1
+                    u64::from(global) + 1
                 ),
             ));
         }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Where a table value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fact {
-    /// Stated in /work/shared/reference.
+    /// Stated in the reference files (`../shared/reference/`, beside the repo).
     Reference,
     /// Checked in public Linux sources (mainline copies, which may postdate 6.1).
     Source,
@@ -120,6 +120,12 @@ const TABLE: &[(&str, DriverInfo)] = &[
     ("fsl,vf610-edma", drv("fsl-edma", false, U, 9)),
     ("fsl,ls1028a-edma", drv("fsl-edma", false, U, 9)),
     ("fsl,ls1021a-qdma", drv("fsl-qdma", false, U, 11)),
+    // Juno's masters, so every one of them can carry generic traffic (`--traffic`).
+    ("arm,pl330", drv("dma-pl330", false, U, 12)),
+    ("arm,hdlcd", drv("hdlcd", false, U, 13)),
+    ("generic-ohci", drv("ohci-platform", true, U, 14)),
+    ("generic-ehci", drv("ehci-platform", true, U, 14)),
+    ("arm,coresight-tmc", drv("coresight-tmc", true, U, 15)),
 ];
 
 /// PCI functions whose DT node has no compatible (the Felix switch is matched by PCI ID

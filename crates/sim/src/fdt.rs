@@ -106,6 +106,36 @@ pub fn validate(data: &[u8]) -> Result<BlobShape, BoardError> {
     if version < 17 {
         return Err(BoardError::UnsupportedVersion { version });
     }
+    // The memory reservation map: 8-byte aligned, inside the blob, and ended by a (0, 0) entry
+    // before the blob ends.
+    let off_rsvmap = h(4) as usize;
+    let rsvmap_err = |reason: &str| BoardError::Structure {
+        offset: off_rsvmap as u64,
+        reason: reason.into(),
+    };
+    if off_rsvmap < HEADER_LEN || !off_rsvmap.is_multiple_of(8) {
+        return Err(rsvmap_err(
+            "memory reservation map is not 8-byte aligned after the header",
+        ));
+    }
+    let mut entry = off_rsvmap;
+    loop {
+        let (Some(addr_hi), Some(addr_lo), Some(size_hi), Some(size_lo)) = (
+            be32(data, entry),
+            be32(data, entry + 4),
+            be32(data, entry + 8),
+            be32(data, entry + 12),
+        ) else {
+            return Err(rsvmap_err("memory reservation map lies outside the blob"));
+        };
+        if entry + 16 > total {
+            return Err(rsvmap_err("memory reservation map lies outside the blob"));
+        }
+        entry += 16;
+        if (addr_hi, addr_lo, size_hi, size_lo) == (0, 0, 0, 0) {
+            break;
+        }
+    }
     let (size_strings, size_struct) = (h(8) as usize, h(9) as usize);
     let in_blob = |off: usize, len: usize| off.checked_add(len).is_some_and(|e| e <= total);
     if !in_blob(off_struct, size_struct) {

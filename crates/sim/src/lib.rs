@@ -29,7 +29,8 @@
 //! let (v61, violated) = verdict(KernelBehaviour::Linux61);
 //! assert_eq!(violated, ["no-oops"]);
 //! let oops = v61.oops.expect("the seed's NULL dereference");
-//! assert_eq!((oops.fault_addr, oops.dma_call.as_str()), (0x98, "dma_map_page_attrs"));
+//! // This interleaving hits the seed's second manifestation: the unmap path, offset 0xa8.
+//! assert_eq!((oops.fault_addr, oops.dma_call.as_str()), (0xa8, "dma_unmap_page_attrs"));
 //! let (vq, violated) = verdict(KernelBehaviour::Quiesce);
 //! assert!(violated.is_empty() && vq.completed && vq.stray_dma_writes == 0);
 //! ```

@@ -62,6 +62,8 @@ impl RetiredContexts {
 /// Counters every DMA master keeps about where its transactions went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DmaEvidence {
+    /// Transactions issued, whatever became of them.
+    pub transactions: u64,
     /// Transactions the SMMU terminated with a fault.
     pub blocked: u64,
     /// Writes that bypassed translation.
@@ -81,6 +83,7 @@ pub struct DmaEvidence {
 impl DmaEvidence {
     /// Add `other`'s counts (keeping at most [`STRAY_ADDRS_KEPT`] stray write addresses).
     pub fn merge(&mut self, other: &DmaEvidence) {
+        self.transactions += other.transactions;
         self.blocked += other.blocked;
         self.stray_writes += other.stray_writes;
         self.stray_reads += other.stray_reads;
@@ -108,6 +111,7 @@ pub(crate) fn account(
     r: Result<Vec<Translation>, BusError>,
     ev: &mut DmaEvidence,
 ) -> bool {
+    ev.transactions += 1;
     let (translations, ok): (Vec<Translation>, bool) = match r {
         Ok(t) => (t, true),
         Err(BusError::Fault { .. }) => {

@@ -174,12 +174,10 @@ fn good() -> Vec<u8> {
     )
 }
 
+/// The KBox as a blob: the repo's own text, built by the fixtures crate (the corruption tests
+/// need a realistic blob, not the real one).
 fn real_kbox() -> Vec<u8> {
-    std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/boards/kontron-kbox-a-230-ls.dtb"
-    ))
-    .unwrap()
+    lab_fixtures::kbox_dtb()
 }
 
 #[test]
@@ -387,4 +385,48 @@ fn masters_of_a_disabled_smmu_are_not_attached() {
     assert!(b.probe_order().is_empty());
     let r = sim::board_report(&b);
     assert_eq!(r.matches("none (SMMU disabled)").count(), 3, "{r}");
+}
+
+/// `#global-interrupts = <0xffffffff>` is an error naming the property's consequence, not an
+/// arithmetic overflow (this test runs in debug builds, where `global + 1` panicked).
+#[test]
+fn absurd_global_interrupt_count_is_an_error_not_an_overflow() {
+    let d = tree(
+        vec![("#global-interrupts", cells(&[0xffff_ffff]))],
+        cells(&[1, 3]),
+        cells(&[0, 1, 0x29, 0xc]),
+    );
+    let e = Board::from_dtb(&d).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("found 2 interrupts but expected at least 4294967296"),
+        "{e}"
+    );
+}
+
+/// The header's `off_mem_rsvmap` must point at a reservation map inside the blob.
+#[test]
+fn reservation_map_outside_the_blob_is_rejected() {
+    for (off, why) in [
+        (0xffff_fff0u32, "outside the blob"),
+        (44, "not 8-byte aligned"),
+        (8, "not 8-byte aligned"),
+    ] {
+        let mut d = good();
+        d[16..20].copy_from_slice(&off.to_be_bytes());
+        let e = Board::from_dtb(&d).unwrap_err();
+        assert!(
+            matches!(&e, BoardError::Structure { offset, .. } if *offset == u64::from(off)),
+            "{off:#x}: {e}"
+        );
+        assert!(e.to_string().contains(why), "{off:#x}: {e}");
+    }
+    // A map that runs to the end of the blob without its (0, 0) terminator.
+    let mut d = good();
+    let total = d.len() as u32;
+    let last = (total - 8) & !7;
+    d[16..20].copy_from_slice(&last.to_be_bytes());
+    let n = d.len();
+    d[n - 8..].copy_from_slice(&[0xff; 8]);
+    assert!(Board::from_dtb(&d).is_err());
 }

@@ -490,10 +490,11 @@ pub fn decode(name: &str, value: u32) -> Result<Decoded, UnknownRegister> {
 impl Decoded {
     /// The set flags, most significant first: `MULTI + USF`. `(none)` when no flag is set.
     pub fn summary(&self) -> String {
+        // Every set single-bit field, named ones (sGFSYNR0.WNR: 1 = write) included.
         let mut set: Vec<&DecodedField> = self
             .fields
             .iter()
-            .filter(|f| f.is_flag && f.value != 0)
+            .filter(|f| f.value != 0 && (f.is_flag || !f.bits.contains(':')))
             .collect();
         set.sort_by_key(|f| std::cmp::Reverse(f.bits.parse::<u32>().unwrap_or(0)));
         if set.is_empty() {
@@ -553,6 +554,13 @@ mod tests {
         let d = decode("gfsynr0", 2).unwrap();
         let wnr = d.fields.iter().find(|f| f.name == "WNR").unwrap();
         assert_eq!(wnr.value_name, Some("write"));
+        // The summary names the set bit (it printed "(none)" when only WNR was set).
+        assert_eq!(d.summary(), "WNR");
+        assert!(
+            d.to_string().starts_with("gfsynr0 = 0x00000002: WNR\n"),
+            "{d}"
+        );
+        assert_eq!(decode("gfsynr0", 0).unwrap().summary(), "(none)");
         let d = decode("gfsynr1", 0x429).unwrap();
         assert_eq!(d.fields[0].value, 0x429);
     }

@@ -61,6 +61,11 @@ impl MachineArgs {
         }
         c.nic.flood_packets = self.flood;
         c.max_actor_steps = self.actor_steps;
+        for (i, t) in self.traffic.iter().enumerate() {
+            if self.traffic[..i].contains(t) {
+                return Err(format!("--traffic {t} is given twice"));
+            }
+        }
         c.traffic = self.traffic.clone();
         Ok(c)
     }
@@ -127,6 +132,21 @@ pub fn parse_property(s: &str) -> Result<Property, String> {
     })
 }
 
+/// Run the scenario once on the default schedule: a machine it cannot run on (no enabled SMMU,
+/// an unknown traffic master, a driver that fails to bind) is an input error, named here.
+pub fn check_scenario(scn: &std::sync::Arc<RebootScenario>) -> Result<(), String> {
+    match explore::replay(
+        scn.clone(),
+        &explore::Schedule::default(),
+        crate::run_cmd::MAX_STEPS,
+    ) {
+        Ok(rec) | Err(rec) => match rec.outcome {
+            explore::RunResult::Completed(Err(e)) => Err(e.to_string()),
+            _ => Ok(()),
+        },
+    }
+}
+
 pub fn scenario(config: RebootConfig, properties: &[Property]) -> RebootScenario {
     RebootScenario {
         config,
@@ -137,6 +157,26 @@ pub fn scenario(config: RebootConfig, properties: &[Property]) -> RebootScenario
         },
     }
 }
+
+/// Most runs one command may be asked for: a random or PCT exploration never exhausts, so a
+/// larger budget would only run until interrupted.
+pub const MAX_RUNS: u64 = 1_000_000_000;
+
+/// Check a `--runs` budget (`exhausts`: the strategy stops by itself when its space is done).
+pub fn check_runs(runs: u64, exhausts: bool) -> Result<(), String> {
+    if runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    if runs > MAX_RUNS && !exhausts {
+        return Err(format!(
+            "--runs {runs} is more than can ever finish (at most {MAX_RUNS}; random and pct never run out of schedules, dfs stops when its bounded space is exhausted)"
+        ));
+    }
+    Ok(())
+}
+
+/// What a run in which no DMA happened tells (nothing about the DMA properties).
+pub const NO_DMA: &str = "no DMA happened, so no property was exercised (this board has no flooded NIC; add --traffic DEVICE to run DMA on a master)";
 
 /// The verdict as text, one fact a line.
 pub fn verdict_text(v: &Verdict) -> String {
@@ -171,6 +211,7 @@ pub fn verdict_text(v: &Verdict) -> String {
         "  blocked transactions: {}\n",
         v.blocked_transactions
     ));
+    s.push_str(&format!("  DMA transactions:     {}\n", v.dma_transactions));
     s.push_str(&format!(
         "  faults logged:        {} global, {} context\n",
         v.global_faults_logged, v.context_faults_logged
@@ -199,7 +240,7 @@ pub fn run_json(
     properties: &[Property],
 ) -> serde_json::Value {
     serde_json::json!({
-        "schema": "smmu-lab/run/v1",
+        "schema": "smmu-lab/run/v2",
         "token": token,
         "hash": format!("{:016x}", outcome_hash(o)),
         "properties_checked": properties.iter().map(|p| p.name()).collect::<Vec<_>>(),

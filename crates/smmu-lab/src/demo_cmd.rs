@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Runs tried per kernel (PCT, stops at the first violation).
+    /// Runs tried per kernel (PCT, stops at the first violation; 1 to 1000000000).
     #[arg(long, default_value_t = 200)]
     runs: u64,
     #[arg(long, default_value_t = 0)]
@@ -28,11 +28,13 @@ struct Row {
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    common::check_runs(args.runs, false)?;
     let mut rows = Vec::new();
     let mut crash_log = None;
     for kernel in KernelBehaviour::ALL {
         let cfg = args.machine.config(Trigger::Reboot, kernel)?;
         let scn = Arc::new(common::scenario(cfg, &Property::DEFAULT));
+        common::check_scenario(&scn)?;
         let report = explore::explore(
             scn.clone(),
             ExploreOptions {
@@ -70,8 +72,12 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         let Some((schedule, rec)) = rec else {
             return Err(format!("{kernel}: the failing run could not be replayed"));
         };
-        let RunResult::Completed(Ok(o)) = rec.outcome else {
-            return Err(format!("{kernel}: the run did not complete"));
+        let o = match rec.outcome {
+            RunResult::Completed(Ok(o)) => o,
+            RunResult::Completed(Err(e)) => return Err(format!("{kernel}: {e}")),
+            RunResult::Panicked(p) => {
+                return Err(format!("{kernel}: internal error (please report): {p}"))
+            }
         };
         let token = ReplayToken {
             trigger: Trigger::Reboot,
@@ -91,7 +97,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     }
     if json {
         common::print_json(&serde_json::json!({
-            "schema": "smmu-lab/demo/v1",
+            "schema": "smmu-lab/demo/v2",
             "kernels": rows,
         }))?;
         return Ok(Outcome::Clean);
@@ -166,7 +172,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     );
     outln!();
     for r in &rows {
-        let what = if r.violations.is_empty() {
+        let what = if r.violations.is_empty() && r.verdict.dma_transactions == 0 {
+            format!("exercised no property: {}", common::NO_DMA)
+        } else if r.violations.is_empty() {
             "held every property".to_string()
         } else {
             format!("violated {}", r.violations.join(", "))

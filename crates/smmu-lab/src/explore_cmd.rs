@@ -28,13 +28,16 @@ pub struct Args {
     kernel: String,
     #[arg(long, value_enum, default_value = "pct")]
     strategy: StrategyName,
-    /// Run budget per kernel.
+    /// Run budget per kernel (random and pct: at most 1000000000; dfs stops by itself when
+    /// its bounded space is exhausted).
     #[arg(long, default_value_t = 1000)]
     runs: u64,
-    /// PCT: priority change points (bug depth); DFS: preemption bound.
+    /// PCT: priority change points (bug depth, at least 1; default 3); DFS: preemption bound
+    /// (0 allowed: the default schedule only; default 2).
     #[arg(long)]
     depth: Option<usize>,
-    /// Worker threads (random and PCT: independent streams; DFS: one search split between them).
+    /// Worker threads for random and pct (results are identical for any value; only the wall
+    /// time changes). A dfs is one search and runs on one thread.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     #[arg(long, default_value_t = 0)]
@@ -46,9 +49,10 @@ pub struct Args {
     /// Keep going after the first failure (count all failures in the budget).
     #[arg(long)]
     keep_going: bool,
-    /// Where to write the replay file of a failure (default smmu-lab-replay-KERNEL.json).
-    #[arg(long, value_name = "FILE")]
-    replay_file: Option<std::path::PathBuf>,
+    /// Directory the replay file of a failure is written to, as smmu-lab-replay-KERNEL.json
+    /// (default: the current directory; created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: Option<std::path::PathBuf>,
     #[command(flatten)]
     machine: MachineArgs,
 }
@@ -60,6 +64,7 @@ struct KernelSummary {
     strategy: String,
     runs: u64,
     failing_runs: u64,
+    unexercised_runs: u64,
     failures: std::collections::BTreeMap<String, u64>,
     exhausted: bool,
     first_failure: Option<FailureSummary>,
@@ -84,8 +89,18 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     } else {
         vec![common::parse_kernel(&args.kernel)?]
     };
-    if args.runs == 0 {
-        return Err("--runs must be at least 1".into());
+    common::check_runs(args.runs, args.strategy == StrategyName::Dfs)?;
+    if args.jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    if args.strategy == StrategyName::Pct && args.depth == Some(0) {
+        return Err("--depth must be at least 1 for pct (1: no priority change point)".into());
+    }
+    if args.strategy == StrategyName::Dfs && args.jobs > 1 {
+        eprintln!(
+            "smmu-lab: note: --jobs {} has no effect with --strategy dfs: a DFS is one search, made on one thread",
+            args.jobs
+        );
     }
     let strategy = match args.strategy {
         StrategyName::Pct => Strategy::Pct {
@@ -96,13 +111,21 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             preemption_bound: args.depth.unwrap_or(2),
         },
     };
-    // Validate the machine once, before any run.
+    // Validate the machine once, before any run: options, board, command line, and the
+    // scenario itself (a board it cannot run on is an input error, never a violation).
     args.machine.board()?;
     args.machine.params()?;
-    let mut summaries = Vec::new();
+    let mut scenarios = Vec::new();
     for kernel in kernels.iter().copied() {
         let cfg = args.machine.config(args.scenario, kernel)?;
         let scn = Arc::new(common::scenario(cfg, &args.properties));
+        common::check_scenario(&scn)?;
+        scenarios.push((kernel, scn));
+    }
+    let out_dir = args.out.clone().unwrap_or_default();
+    let mut summaries = Vec::new();
+    let mut files = Vec::new();
+    for (kernel, scn) in scenarios {
         let bar = progress_bar(args.runs, kernel);
         let report = explore::explore(
             scn.clone(),
@@ -122,6 +145,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         bar.finish_and_clear();
         let mut first = None;
         if let Some(f) = &report.first_failure {
+            if let RunResult::Completed(Err(e)) = &f.outcome {
+                return Err(format!("{kernel}: {e}"));
+            }
             let property = f.violations.first().cloned().unwrap_or_default();
             let (schedule, rec) = explore::minimise(
                 scn.clone(),
@@ -134,17 +160,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 kernel,
                 schedule: ScheduleRef::Sparse(schedule),
             };
-            let path = match (&args.replay_file, kernels.len()) {
-                (Some(p), 1) => p.clone(),
-                (Some(p), _) => p.with_file_name(format!(
-                    "{}-{}.json",
-                    p.file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or("smmu-lab-replay"),
-                    kernel.name()
-                )),
-                (None, _) => format!("smmu-lab-replay-{}.json", kernel.name()).into(),
-            };
+            let path = out_dir.join(format!("smmu-lab-replay-{}.json", kernel.name()));
             let file = ReplayFile {
                 schema: crate::replay_cmd::REPLAY_SCHEMA.into(),
                 token: token.to_string(),
@@ -161,7 +177,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                     .collect(),
             };
             let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
-            std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+            // Written once every kernel is explored, so an error leaves nothing half-written.
+            files.push((path.clone(), text + "\n"));
             let verdict = rec.as_ref().and_then(|r| match &r.outcome {
                 RunResult::Completed(Ok(o)) => Some(o.verdict.clone()),
                 _ => None,
@@ -183,15 +200,22 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             strategy: strategy.name().into(),
             runs: report.runs,
             failing_runs: report.failing_runs,
+            unexercised_runs: report.unexercised_runs,
             failures: report.failures.clone(),
             exhausted: report.exhausted,
             first_failure: first,
         });
     }
+    if !files.is_empty() && !out_dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    }
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let any_failure = summaries.iter().any(|s| s.failing_runs > 0);
     if json {
         common::print_json(&serde_json::json!({
-            "schema": "smmu-lab/explore/v1",
+            "schema": "smmu-lab/explore/v2",
             "scenario": args.scenario.name(),
             "seed": args.seed,
             "kernels": summaries,
@@ -226,7 +250,9 @@ fn progress_bar(runs: u64, kernel: KernelBehaviour) -> indicatif::ProgressBar {
 }
 
 fn print_summary(s: &KernelSummary) {
-    let outcome = if s.failing_runs == 0 {
+    let outcome = if s.failing_runs == 0 && s.unexercised_runs == s.runs {
+        format!("not exercised: in every run {}", common::NO_DMA)
+    } else if s.failing_runs == 0 {
         if s.exhausted {
             "no property violated; the bounded space was exhausted".to_string()
         } else {
@@ -241,6 +267,12 @@ fn print_summary(s: &KernelSummary) {
         format!("{} failing ({})", s.failing_runs, f.join(", "))
     };
     outln!("{} ({}): {} runs, {outcome}", s.kernel, s.strategy, s.runs);
+    if s.unexercised_runs > 0 && s.unexercised_runs < s.runs {
+        outln!(
+            "  {} of the runs moved no DMA and exercised no property",
+            s.unexercised_runs
+        );
+    }
     if let Some(f) = &s.first_failure {
         outln!(
             "  first failure: run {}, violated {}; minimised from {} to {} deviations ({} decisions, {} preemptions)",

@@ -45,7 +45,7 @@ enum Command {
     Demo(demo_cmd::Args),
     /// One run of a scenario: its kernel log and verdict.
     #[command(
-        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb ../shared/boards/ls1028a-rdb.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
+        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb my-board.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
     )]
     Run(run_cmd::Args),
     /// Many runs under controlled interleavings; a failure is minimised and made replayable.
@@ -55,13 +55,11 @@ enum Command {
     Explore(explore_cmd::Args),
     /// Reproduce a run from a replay token or file, byte for byte.
     #[command(
-        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:s3-2.4-1\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
+        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:random@3\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
     )]
     Replay(replay_cmd::Args),
     /// A board's SMMUs, masters, stream IDs and IOMMU groups.
-    #[command(
-        after_help = "Examples:\n  smmu-lab board\n  smmu-lab board ../shared/boards/juno-r2.dtb --json"
-    )]
+    #[command(after_help = "Examples:\n  smmu-lab board\n  smmu-lab board my-board.dtb --json")]
     Board(board_cmd::Args),
     /// Explain a register value field by field.
     #[command(

@@ -84,10 +84,12 @@ pub fn show(
         out!("{}", o.log);
         outln!();
         out!("{}", common::verdict_text(&o.verdict));
-        if violations.is_empty() {
-            outln!("properties: all held");
-        } else {
+        if !violations.is_empty() {
             outln!("properties violated: {}", violations.join(", "));
+        } else if o.verdict.dma_transactions == 0 {
+            outln!("properties: not exercised: {}", common::NO_DMA);
+        } else {
+            outln!("properties: all held");
         }
         outln!("hash: {:016x}", crate::sim::scenario::outcome_hash(&o));
         outln!("replay: {replay}");

@@ -120,6 +120,7 @@ struct Verdict {
     freed_domain_dma: u64,
     lost_writes: u64,
     blocked_transactions: u64,
+    dma_transactions: u64,
     global_faults_logged: u64,
     context_faults_logged: u64,
     packets_delivered: u64,
@@ -191,6 +192,7 @@ fn verdict_text(v: &Verdict) -> String {
   freed-domain DMA:     {} (translated by a freed domain's tables or TLB entries)
   lost writes:          {}
   blocked transactions: {}
+  DMA transactions:     {}
   faults logged:        {} global, {} context
   packets:              {} delivered, {} dropped
   shutdown:             {} in {} µs of simulated time
@@ -202,6 +204,7 @@ fn verdict_text(v: &Verdict) -> String {
         v.freed_domain_dma,
         v.lost_writes,
         v.blocked_transactions,
+        v.dma_transactions,
         v.global_faults_logged,
         v.context_faults_logged,
         v.packets_delivered,
@@ -224,10 +227,10 @@ fn the_doc_covers_every_schema() {
         [
             "smmu-lab/board/v1",
             "smmu-lab/decode/v1",
-            "smmu-lab/demo/v1",
-            "smmu-lab/explore/v1",
+            "smmu-lab/demo/v2",
+            "smmu-lab/explore/v2",
             "smmu-lab/replay/v1",
-            "smmu-lab/run/v1",
+            "smmu-lab/run/v2",
         ]
     );
     assert!(doc.values().all(|f| f.len() >= 3));
@@ -243,9 +246,9 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
     ] {
         let args = ["run", "reboot", "--kernel", kernel, "--seed", seed];
         let v = json(dir.path(), &args, code);
-        check_against_doc("smmu-lab/run/v1", &v);
+        check_against_doc("smmu-lab/run/v2", &v);
         let run: Run = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(run.schema, "smmu-lab/run/v1");
+        assert_eq!(run.schema, "smmu-lab/run/v2");
         let text = output(dir.path(), &args, code);
         // Text and JSON describe the same run: log, verdict numbers, hash, token, replay.
         let (log, rest) = text.split_once("\n\nverdict").unwrap();
@@ -285,7 +288,7 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
     let dir = tempfile::tempdir().unwrap();
     let args = ["explore", "reboot", "--kernel", "all", "--runs", "50"];
     let v = json(dir.path(), &args, 1);
-    check_against_doc("smmu-lab/explore/v1", &v);
+    check_against_doc("smmu-lab/explore/v2", &v);
     let text = output(dir.path(), &args, 1);
     let kernels = v["kernels"].as_array().unwrap();
     let names: Vec<&str> = kernels
@@ -349,7 +352,7 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
 fn demo_json_matches_the_doc() {
     let dir = tempfile::tempdir().unwrap();
     let v = json(dir.path(), &["demo", "--runs", "50"], 0);
-    check_against_doc("smmu-lab/demo/v1", &v);
+    check_against_doc("smmu-lab/demo/v2", &v);
     let text = output(dir.path(), &["demo", "--runs", "50"], 0);
     for k in v["kernels"].as_array().unwrap() {
         let verdict: Verdict = serde_json::from_value(k["verdict"].clone()).unwrap();
@@ -370,9 +373,17 @@ fn demo_json_matches_the_doc() {
 #[test]
 fn board_json_matches_the_doc() {
     let dir = tempfile::tempdir().unwrap();
-    for dtb in [None, Some("juno-r2.dtb"), Some("ls1028a-rdb.dtb")] {
-        let path =
-            dtb.map(|d| format!("{}/../../../shared/boards/{d}", env!("CARGO_MANIFEST_DIR")));
+    // The built-in board, the repo's fixtures, and a real blob with no fixture when ../shared
+    // is present.
+    let mut paths: Vec<Option<String>> = vec![None];
+    for (name, blob) in lab_fixtures::all() {
+        let p = lab_fixtures::write_to(dir.path(), name, &blob);
+        paths.push(Some(p.display().to_string()));
+    }
+    paths.extend(
+        lab_fixtures::shared::path("boards/ls1028a-rdb.dtb").map(|p| Some(p.display().to_string())),
+    );
+    for path in paths {
         let mut args = vec!["board"];
         args.extend(path.as_deref());
         let v = json(dir.path(), &args, 0);

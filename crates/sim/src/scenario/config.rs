@@ -160,8 +160,11 @@ pub enum ParamsError {
 }
 
 impl KernelParams {
-    /// Parse `text` (space-separated `name=value` words). Parameters of other subsystems that
-    /// smmu-lab does not model are an error, so a typo never silently does nothing.
+    /// Parse `text` as Linux parses its command line (`next_arg` splitting and quoting, the one
+    /// splitter in [`arm_smmu::params::kernel_args`]): `arm-smmu.*` module parameters, and the
+    /// early parameters `iommu.strict` and `iommu.passthrough` (`kstrtobool`, so a bare name is
+    /// `-EINVAL`). Parameters of other subsystems, which smmu-lab does not model, are an error,
+    /// so a typo never silently does nothing.
     pub fn parse(text: &str) -> Result<KernelParams, ParamsError> {
         let smmu = ModuleParams::from_cmdline(text)?;
         let mut p = KernelParams {
@@ -169,40 +172,39 @@ impl KernelParams {
             smmu,
             ..KernelParams::default()
         };
-        for word in text.split_whitespace() {
-            let (name, value) = match word.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (word, None),
-            };
-            let key = name.replace('-', "_");
-            match key.as_str() {
-                "iommu.strict" => p.strict = linux_bool("iommu.strict", value)?,
-                "iommu.passthrough" => p.passthrough = linux_bool("iommu.passthrough", value)?,
-                k if k.starts_with("arm_smmu.") => {}
-                _ => {
-                    return Err(ParamsError::Bad {
-                        param: name.to_string(),
-                        why: "not a parameter smmu-lab models (known: arm-smmu.disable_bypass, \
-                              arm-smmu.force_stage, iommu.strict, iommu.passthrough)"
-                            .into(),
-                    })
-                }
+        for (name, value) in arm_smmu::params::kernel_args(text)? {
+            let is = |known: &str| arm_smmu::params::names_equal(&name, known);
+            if is("iommu.strict") {
+                p.strict = linux_bool("iommu.strict", value.as_deref())?;
+            } else if is("iommu.passthrough") {
+                p.passthrough = linux_bool("iommu.passthrough", value.as_deref())?;
+            } else if name
+                .split_once('.')
+                .is_some_and(|(m, _)| arm_smmu::params::names_equal(m, "arm-smmu"))
+            {
+                // Checked by ModuleParams::from_cmdline above.
+            } else {
+                return Err(ParamsError::Bad {
+                    param: name,
+                    why: "not a parameter smmu-lab models (known: arm-smmu.disable_bypass, \
+                          arm-smmu.force_stage, iommu.strict, iommu.passthrough)"
+                        .into(),
+                });
             }
         }
         Ok(p)
     }
 }
 
-/// `kstrtobool`, as the iommu.strict / iommu.passthrough early parameters use it.
+/// `kstrtobool`, as the iommu.strict / iommu.passthrough early parameters call it: with no
+/// `=value` the handler gets NULL, which kstrtobool rejects.
 fn linux_bool(param: &'static str, value: Option<&str>) -> Result<bool, ParamsError> {
-    // arm-smmu's parser decides like kstrtobool; its error names arm-smmu parameters, so
-    // rephrase it for the core's.
-    arm_smmu::params::parse_bool(param, value).map_err(|_| ParamsError::Bad {
+    arm_smmu::params::kstrtobool(value).ok_or_else(|| ParamsError::Bad {
         param: param.to_string(),
-        why: format!(
-            "invalid value \"{}\" (expected y/n/1/0/on/off)",
-            value.unwrap_or("")
-        ),
+        why: match value {
+            None => "missing value (expected =y/n/1/0/on/off; kstrtobool(NULL) is -EINVAL)".into(),
+            Some(v) => format!("invalid value \"{v}\" (expected y/n/1/0/on/off)"),
+        },
     })
 }
 
@@ -222,5 +224,45 @@ impl Trigger {
     /// Parse a command-line name.
     pub fn from_name(s: &str) -> Option<Trigger> {
         Trigger::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One parser, Linux's rules, for every parameter (they were parsed three ways: a typo in an
+    /// arm-smmu.* name was ignored, quotes worked for arm-smmu.* only, a bare iommu.strict was
+    /// taken as true).
+    #[test]
+    fn the_command_line_is_parsed_one_way() {
+        let p = KernelParams::parse(r#"iommu.strict="0" arm-smmu.disable_bypass="0""#).unwrap();
+        assert!(!p.strict && !p.smmu.disable_bypass);
+        let p = KernelParams::parse("iommu.passthrough=on iommu.strict=1 -- foo=1").unwrap();
+        assert!(p.passthrough && p.strict);
+        for (line, msg) in [
+            (
+                "arm-smmu.disable_bypas=0",
+                "arm-smmu.disable_bypas: unknown parameter (known: arm-smmu.disable_bypass, arm-smmu.force_stage)",
+            ),
+            (
+                "arm-smmu.bogus_param=1x",
+                "arm-smmu.bogus_param: unknown parameter (known: arm-smmu.disable_bypass, arm-smmu.force_stage)",
+            ),
+            (
+                "iommu.strict",
+                "kernel parameter 'iommu.strict': missing value (expected =y/n/1/0/on/off; kstrtobool(NULL) is -EINVAL)",
+            ),
+            (
+                "iommu.passthrough=maybe",
+                "kernel parameter 'iommu.passthrough': invalid value \"maybe\" (expected y/n/1/0/on/off)",
+            ),
+            ("foo=1", "kernel parameter 'foo': not a parameter smmu-lab models"),
+            // parameq treats '-' and '_' alike, never '.' and '-'.
+            ("iommu-passthrough=1", "kernel parameter 'iommu-passthrough': not a parameter"),
+        ] {
+            let e = KernelParams::parse(line).unwrap_err().to_string();
+            assert!(e.starts_with(msg), "{line}: {e}");
+        }
     }
 }

@@ -56,6 +56,9 @@ pub enum ScenarioError {
     Boot(String),
 }
 
+/// The driver name of the generic DMA engine on a master without a modelled driver of its own.
+pub const GENERIC_DMA_DRIVER: &str = "smmu-lab-dma";
+
 /// Simulated cost of things, so timestamps and shutdown time mean something.
 const NS_PER_MMIO: u64 = 120;
 pub(super) const NS_PER_NIC_STEP: u64 = 1_500;
@@ -700,16 +703,14 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         }
     };
 
-    // The generic DMA engines asked for: masters behind a modelled SMMU whose driver binds.
+    // The generic DMA engines asked for: any master behind a modelled SMMU that the kernel
+    // probes. One whose own driver smmu-lab does not model (or that does not bind) gets the
+    // generic engine's driver, as a test driver bound with `driver_override` would be.
     let capable: Vec<usize> = (0..board.masters.len())
         .filter(|&i| Some(i) != nic_idx)
         .filter(|&i| {
             board.masters.get(i).is_some_and(|m| {
-                m.attached
-                    && m.probes
-                    && m.driver.is_some()
-                    && !m.ids.is_empty()
-                    && model_of(m).is_some()
+                m.attached && m.probes && !m.ids.is_empty() && model_of(m).is_some()
             })
         })
         .collect();
@@ -739,7 +740,10 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         };
         let Some(model) = model_of(m) else { continue };
         let freed = retired_of(m);
-        let driver = m.driver.clone().unwrap_or_default();
+        let driver = m
+            .driver
+            .clone()
+            .unwrap_or_else(|| GENERIC_DMA_DRIVER.to_string());
         let stream_id = m
             .wire_ids()
             .and_then(|w| w.first().copied())

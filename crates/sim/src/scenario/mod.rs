@@ -247,6 +247,7 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         freed_domain_dma: s.bus.freed_domain,
         lost_writes: s.lost_writes,
         blocked_transactions: s.bus.blocked,
+        dma_transactions: s.bus.transactions,
         global_faults_logged: count("Blocked unknown Stream ID") + count("Unexpected global fault"),
         context_faults_logged: count("Unhandled context fault"),
         packets_delivered: s.rx_delivered + s.tx_sent,
@@ -282,5 +283,11 @@ impl explore::Scenario for RebootScenario {
                 .collect(),
             Err(e) => vec![format!("scenario-error: {e}")],
         }
+    }
+
+    fn exercised(&self, outcome: &Self::Outcome) -> bool {
+        outcome
+            .as_ref()
+            .map_or(true, |o| o.verdict.dma_transactions > 0)
     }
 }

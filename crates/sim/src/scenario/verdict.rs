@@ -38,6 +38,9 @@ pub struct Verdict {
     pub lost_writes: u64,
     /// Transactions the SMMU terminated.
     pub blocked_transactions: u64,
+    /// DMA transactions the masters issued (translated, bypassing or blocked). Zero means the
+    /// run exercised no DMA property: nothing was there to violate them.
+    pub dma_transactions: u64,
     /// `Blocked unknown Stream ID` / `Unexpected global fault` reports.
     pub global_faults_logged: u64,
     /// `Unhandled context fault` reports.
