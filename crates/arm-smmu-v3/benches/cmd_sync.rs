@@ -9,7 +9,9 @@
 //!
 //! Clock: the benchmark thread's CPU time (`bench_clock`).
 
-use arm_smmu_v3::{ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv};
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -29,8 +31,20 @@ fn setup(cfg: Config) -> (Arc<ArmSmmuV3>, iommu::DriverDomain) {
         frames,
         limits: Arc::new(RateLimits::default()),
     };
-    let s = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), KernelVersion::V6_12, ShutdownPolicy::Linux62, env).unwrap();
-    s.probe_device(&MasterInfo { id: DeviceId(1), log_name: "nic".into(), fwspec: FwSpec { ids: vec![8] } }).unwrap();
+    let s = ArmSmmuV3::probe(
+        &FirmwareDesc::qemu_virt(),
+        ModuleParams::default(),
+        KernelVersion::V6_12,
+        ShutdownPolicy::Linux62,
+        env,
+    )
+    .unwrap();
+    s.probe_device(&MasterInfo {
+        id: DeviceId(1),
+        log_name: "nic".into(),
+        fwspec: FwSpec { ids: vec![8] },
+    })
+    .unwrap();
     let d = s.domain_alloc(DomainKind::Dma).unwrap();
     s.attach_dev(d, DeviceId(1)).unwrap();
     (s, d)
@@ -48,7 +62,8 @@ fn benches(c: &mut Criterion) {
     c.bench_function("unmap_page_and_sync", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                s.map_pages(d, 0x10_0000, RAM + 0x100_0000, 4096, 1, Prot::READ).unwrap();
+                s.map_pages(d, 0x10_0000, RAM + 0x100_0000, 4096, 1, Prot::READ)
+                    .unwrap();
                 let mut g = Gather::new();
                 s.unmap_pages(d, 0x10_0000, 4096, 1, &mut g);
                 s.iotlb_sync(d, &mut g);

@@ -7,7 +7,10 @@ use crate::hw::{Hw, QueueShadow, RateLimits};
 use crate::io::Io;
 use crate::probe::{feat, hw_probe, ProbeError, STRTAB_SPLIT};
 use crate::ste::{self as stemod, CdTcr, Entry};
-use iommu::{DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo, Prot};
+use iommu::{
+    DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo,
+    Prot,
+};
 use klog::{dev_line, Level, Printk};
 use pgtable::{PgTableError, TlbOps};
 use physmem::FrameAllocator;
@@ -120,7 +123,9 @@ pub struct ArmSmmuV3 {
 fn pgtable_error(e: PgTableError) -> DriverError {
     match e {
         PgTableError::Exists { iova } => DriverError::Exists { iova },
-        PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => DriverError::Range(e.to_string()),
+        PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => {
+            DriverError::Range(e.to_string())
+        }
         PgTableError::NoMemory(_) => DriverError::NoSpace(e.to_string()),
         other => DriverError::Invalid(other.to_string()),
     }
@@ -155,7 +160,13 @@ impl ArmSmmuV3 {
         }
         if fw.reg_size < regs::WINDOW_SIZE {
             let end = fw.reg_base.wrapping_add(fw.reg_size).wrapping_sub(1);
-            say(Level::Err, &format!("MMIO region too small ([mem {:#010x}-{end:#010x}])", fw.reg_base));
+            say(
+                Level::Err,
+                &format!(
+                    "MMIO region too small ([mem {:#010x}-{end:#010x}])",
+                    fw.reg_base
+                ),
+            );
             return Err(ProbeError::RegionTooSmall(fw.reg_size));
         }
         let io = Io::new(env.mmio.clone());
@@ -170,9 +181,19 @@ impl ArmSmmuV3 {
             params,
             version,
             limits: env.limits,
-            cmdq: Mutex::new(QueueShadow { base: 0, shift: 0, prod: 0, cons: 0 }),
+            cmdq: Mutex::new(QueueShadow {
+                base: 0,
+                shift: 0,
+                prod: 0,
+                cons: 0,
+            }),
             cmdq_geom: (0, 0),
-            evtq: Mutex::new(QueueShadow { base: 0, shift: 0, prod: 0, cons: 0 }),
+            evtq: Mutex::new(QueueShadow {
+                base: 0,
+                shift: 0,
+                prod: 0,
+                cons: 0,
+            }),
         };
         // arm_smmu_init_queues: halve a queue until its allocation succeeds.
         let cmdq = Self::init_queue(&hw, hw.info.cmdq_shift, 16, "cmdq")?;
@@ -202,16 +223,35 @@ impl ArmSmmuV3 {
         Ok(smmu)
     }
 
-    fn init_queue(hw: &Hw, mut shift: u32, ent_bytes: u64, name: &'static str) -> Result<QueueShadow, ProbeError> {
+    fn init_queue(
+        hw: &Hw,
+        mut shift: u32,
+        ent_bytes: u64,
+        name: &'static str,
+    ) -> Result<QueueShadow, ProbeError> {
         loop {
             let qsz = ent_bytes << shift;
             if let Some(base) = hw.alloc(qsz) {
-                hw.print(Level::Info, &format!("allocated {} entries for {name}", 1u32 << shift));
-                return Ok(QueueShadow { base, shift, prod: 0, cons: 0 });
+                hw.print(
+                    Level::Info,
+                    &format!("allocated {} entries for {name}", 1u32 << shift),
+                );
+                return Ok(QueueShadow {
+                    base,
+                    shift,
+                    prod: 0,
+                    cons: 0,
+                });
             }
             if qsz < 4096 || shift == 0 {
-                hw.print(Level::Err, &format!("failed to allocate queue (0x{qsz:x} bytes) for {name}"));
-                return Err(ProbeError::NoMemory { what: name, bytes: qsz });
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate queue (0x{qsz:x} bytes) for {name}"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: name,
+                    bytes: qsz,
+                });
             }
             shift -= 1;
         }
@@ -225,23 +265,44 @@ impl ArmSmmuV3 {
             let num_l1 = 1u32 << size;
             let covered = size + STRTAB_SPLIT;
             if covered < sid_bits {
-                hw.print(Level::Warning, &format!("2-level strtab only covers {covered}/{sid_bits} bits of SID"));
+                hw.print(
+                    Level::Warning,
+                    &format!("2-level strtab only covers {covered}/{sid_bits} bits of SID"),
+                );
             }
             let l1size = u64::from(num_l1) * 8;
             let Some(base) = hw.alloc(l1size) else {
-                hw.print(Level::Err, &format!("failed to allocate l1 stream table ({l1size} bytes)"));
-                return Err(ProbeError::NoMemory { what: "l1 stream table", bytes: l1size });
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate l1 stream table ({l1size} bytes)"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: "l1 stream table",
+                    bytes: l1size,
+                });
             };
             let base_cfg = (strtab_base_cfg::FMT_2LVL << strtab_base_cfg::FMT_SHIFT)
                 | (covered << strtab_base_cfg::LOG2SIZE_SHIFT)
                 | (STRTAB_SPLIT << strtab_base_cfg::SPLIT_SHIFT);
             // L1 descriptors start invalid (zeroed memory).
-            Ok(Strtab { base, base_cfg, two_level: true, num_l1_ents: num_l1, l2: BTreeMap::new() })
+            Ok(Strtab {
+                base,
+                base_cfg,
+                two_level: true,
+                num_l1_ents: num_l1,
+                l2: BTreeMap::new(),
+            })
         } else {
             let size = (64u64) << sid_bits;
             let Some(base) = hw.alloc(size) else {
-                hw.print(Level::Err, &format!("failed to allocate linear stream table ({size} bytes)"));
-                return Err(ProbeError::NoMemory { what: "linear stream table", bytes: size });
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate linear stream table ({size} bytes)"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: "linear stream table",
+                    bytes: size,
+                });
             };
             let init = stemod::initial(hw);
             for sid in 0..(1u64 << sid_bits) {
@@ -303,7 +364,10 @@ impl ArmSmmuV3 {
         io.write(regs::CR2, cr2::PTM | cr2::RECINVSID);
         {
             let st = self.strtab.lock();
-            io.writeq(regs::STRTAB_BASE, (st.base & strtab_base::ADDR_MASK) | strtab_base::RA);
+            io.writeq(
+                regs::STRTAB_BASE,
+                (st.base & strtab_base::ADDR_MASK) | strtab_base::RA,
+            );
             io.write(regs::STRTAB_BASE_CFG, st.base_cfg);
         }
         {
@@ -362,12 +426,17 @@ impl ArmSmmuV3 {
                 io.writeq(regs::PRIQ_IRQ_CFG0, 0);
             }
             if hw.has(feat::MSI) && !fw.msi_parent {
-                hw.print(Level::Info, "msi_domain absent - falling back to wired irqs");
+                hw.print(
+                    Level::Info,
+                    "msi_domain absent - falling back to wired irqs",
+                );
             }
-            if !fw.has_irq("eventq") && !(hw.has(feat::MSI) && fw.msi_parent) {
+            // Platform MSIs for the SMMU's own interrupts are not modelled: with an msi-parent
+            // the lines stay wired.
+            if !fw.has_irq("eventq") {
                 hw.print(Level::Warning, "no evtq irq - events will not be reported!");
             }
-            if !fw.has_irq("gerror") && !(hw.has(feat::MSI) && fw.msi_parent) {
+            if !fw.has_irq("gerror") {
                 hw.print(Level::Warning, "no gerr irq - errors will not be reported!");
             }
         }
@@ -409,7 +478,11 @@ impl ArmSmmuV3 {
     /// `arm_smmu_init_sid_strtab`: check the range, make the level-2 table (all STEs initial).
     fn init_sid_strtab(&self, sid: u32) -> Result<(), DriverError> {
         let mut st = self.strtab.lock();
-        let limit = if st.two_level { u64::from(st.num_l1_ents) << STRTAB_SPLIT } else { u64::from(st.num_l1_ents) };
+        let limit = if st.two_level {
+            u64::from(st.num_l1_ents) << STRTAB_SPLIT
+        } else {
+            u64::from(st.num_l1_ents)
+        };
         if u64::from(sid) >= limit {
             return Err(DriverError::Range(format!("stream ID {sid:#x}")));
         }
@@ -419,7 +492,10 @@ impl ArmSmmuV3 {
         let hw = &self.hw;
         let size = 64u64 << STRTAB_SPLIT;
         let Some(l2) = hw.alloc(size) else {
-            hw.print(Level::Err, &format!("failed to allocate l2 stream table for SID {sid}"));
+            hw.print(
+                Level::Err,
+                &format!("failed to allocate l2 stream table for SID {sid}"),
+            );
             return Err(DriverError::NoSpace("l2 stream table".into()));
         };
         let init = stemod::initial(hw);
@@ -427,7 +503,10 @@ impl ArmSmmuV3 {
             hw.write_words(l2 + i * 64, &init[..3]);
         }
         let l1 = st.base + u64::from(sid >> STRTAB_SPLIT) * 8;
-        hw.write_words(l1, &[u64::from(STRTAB_SPLIT + 1) | (l2 & ste::L1_L2PTR_MASK)]);
+        hw.write_words(
+            l1,
+            &[u64::from(STRTAB_SPLIT + 1) | (l2 & ste::L1_L2PTR_MASK)],
+        );
         st.l2.insert(sid >> STRTAB_SPLIT, l2);
         Ok(())
     }
@@ -466,7 +545,11 @@ impl ArmSmmuV3 {
             DomainKind::Blocked => return Ok(DomainState::Blocked),
             _ => {}
         }
-        let stage = if hw.has(feat::TRANS_S1) { Stage::S1 } else { Stage::S2 };
+        let stage = if hw.has(feat::TRANS_S1) {
+            Stage::S1
+        } else {
+            Stage::S2
+        };
         let (pstage, ias, oas) = match stage {
             // VA_BITS 48 without VAX.
             Stage::S1 => (pgtable::Stage::S1, 48, hw.info.ias),
@@ -474,12 +557,14 @@ impl ArmSmmuV3 {
         };
         let (asid, vmid) = match stage {
             Stage::S1 => (
-                Self::alloc_id(&self.asids, hw.info.asid_bits).ok_or_else(|| DriverError::NoSpace("ASID".into()))?,
+                Self::alloc_id(&self.asids, hw.info.asid_bits)
+                    .ok_or_else(|| DriverError::NoSpace("ASID".into()))?,
                 0,
             ),
             Stage::S2 => (
                 0,
-                Self::alloc_id(&self.vmids, hw.info.vmid_bits).ok_or_else(|| DriverError::NoSpace("VMID".into()))?,
+                Self::alloc_id(&self.vmids, hw.info.vmid_bits)
+                    .ok_or_else(|| DriverError::NoSpace("VMID".into()))?,
             ),
         };
         let mut cfg = pgtable::Config::new(pstage, hw.info.pgsize_bitmap, ias, oas);
@@ -488,9 +573,16 @@ impl ArmSmmuV3 {
             let c = pgtable::PgTableCfg::new(cfg).map_err(pgtable_error)?;
             c.pgsize_bitmap.trailing_zeros()
         };
-        let tlb = Arc::new(DomainTlb { hw: hw.clone(), stage, asid, vmid, pgshift });
-        let table = pgtable::PageTable::new(cfg, hw.frames.clone(), DynTlb(tlb.clone())).map_err(pgtable_error)?;
-        let c = table.cfg().clone();
+        let tlb = Arc::new(DomainTlb {
+            hw: hw.clone(),
+            stage,
+            asid,
+            vmid,
+            pgshift,
+        });
+        let table = pgtable::PageTable::new(cfg, hw.frames.clone(), DynTlb(tlb.clone()))
+            .map_err(pgtable_error)?;
+        let c = *table.cfg();
         let tcr = u64::from(c.s1_tcr());
         let cd_tcr = CdTcr {
             tsz: tcr & 0x3f,
@@ -583,7 +675,14 @@ impl ArmSmmuV3 {
         };
         let sids = master.sids.clone();
         let sync = move || {
-            let cmds: Vec<Command> = sids.iter().map(|&sid| Command::CfgiCd { sid, ssid: 0, leaf: true }).collect();
+            let cmds: Vec<Command> = sids
+                .iter()
+                .map(|&sid| Command::CfgiCd {
+                    sid,
+                    ssid: 0,
+                    leaf: true,
+                })
+                .collect();
             let _ = hw.batch_submit(&cmds);
         };
         stemod::write_entry(hw, tab, target, stemod::cd_used, &sync);
@@ -598,7 +697,10 @@ impl ArmSmmuV3 {
     pub(crate) fn initialised_sids(&self) -> Vec<u32> {
         let st = self.strtab.lock();
         if st.two_level {
-            st.l2.keys().flat_map(|&l1| (0..(1u32 << STRTAB_SPLIT)).map(move |i| (l1 << STRTAB_SPLIT) | i)).collect()
+            st.l2
+                .keys()
+                .flat_map(|&l1| (0..(1u32 << STRTAB_SPLIT)).map(move |i| (l1 << STRTAB_SPLIT) | i))
+                .collect()
         } else {
             (0..st.num_l1_ents).collect()
         }
@@ -616,7 +718,10 @@ impl DomainTlb {
     /// `arm_smmu_tlb_inv_context`.
     fn inv_context(&self) {
         let cmd = match self.stage {
-            Stage::S1 => Command::TlbiNhAsid { vmid: 0, asid: self.asid },
+            Stage::S1 => Command::TlbiNhAsid {
+                vmid: 0,
+                asid: self.asid,
+            },
             Stage::S2 => Command::TlbiS12Vmall { vmid: self.vmid },
         };
         let _ = self.hw.issue_sync(cmd);
@@ -657,8 +762,19 @@ impl DomainTlb {
                 num_pages -= num << scale;
             }
             let cmd = match self.stage {
-                Stage::S1 => Command::TlbiNhVa { vmid: 0, asid: self.asid, addr: iova, leaf, range },
-                Stage::S2 => Command::TlbiS2Ipa { vmid: self.vmid, addr: iova, leaf, range },
+                Stage::S1 => Command::TlbiNhVa {
+                    vmid: 0,
+                    asid: self.asid,
+                    addr: iova,
+                    leaf,
+                    range,
+                },
+                Stage::S2 => Command::TlbiS2Ipa {
+                    vmid: self.vmid,
+                    addr: iova,
+                    leaf,
+                    range,
+                },
             };
             cmds.push(cmd);
             iova = iova.saturating_add(inv);
@@ -678,10 +794,16 @@ impl TlbOps for DomainTlb {
         // iommu_iotlb_gather_add_page: widen the gather; a different page size or a disjoint
         // range first completes what is gathered (iommu_iotlb_sync).
         let end = iova.saturating_add(granule.saturating_sub(1));
-        let disjoint = !gather.is_empty() && (end.saturating_add(1) < gather.start || iova > gather.end.saturating_add(1));
+        let disjoint = !gather.is_empty()
+            && (end.saturating_add(1) < gather.start || iova > gather.end.saturating_add(1));
         if (gather.pgsize != 0 && gather.pgsize != granule) || disjoint {
             if !gather.is_empty() && gather.pgsize != 0 {
-                self.inv_range(gather.start, gather.end - gather.start + 1, gather.pgsize, true);
+                self.inv_range(
+                    gather.start,
+                    gather.end - gather.start + 1,
+                    gather.pgsize,
+                    true,
+                );
             }
             let queued = gather.queued;
             *gather = Gather::new();
@@ -716,7 +838,14 @@ impl IommuDriver for ArmSmmuV3 {
                 return Err(DriverError::Invalid(format!("stream {sid} already in use")));
             }
         }
-        self.masters.lock().insert(m.id, Master { sids, domain: None, cdtab: None });
+        self.masters.lock().insert(
+            m.id,
+            Master {
+                sids,
+                domain: None,
+                cdtab: None,
+            },
+        );
         Ok(())
     }
 
@@ -730,7 +859,12 @@ impl IommuDriver for ArmSmmuV3 {
             let target = stemod::initial(&self.hw);
             self.install_ste(&master, &target);
         }
-        if let Some(d) = self.domains.read().values().find(|d| d.masters.lock().contains(&dev)) {
+        if let Some(d) = self
+            .domains
+            .read()
+            .values()
+            .find(|d| d.masters.lock().contains(&dev))
+        {
             d.masters.lock().retain(|&x| x != dev);
         }
     }
@@ -745,7 +879,11 @@ impl IommuDriver for ArmSmmuV3 {
             return Err(DriverError::NotSupported);
         }
         let id = self.next_domain.fetch_add(1, Ordering::Relaxed);
-        let d = Arc::new(Domain { kind, state: Mutex::new(DomainState::Unfinalised), masters: Mutex::new(Vec::new()) });
+        let d = Arc::new(Domain {
+            kind,
+            state: Mutex::new(DomainState::Unfinalised),
+            masters: Mutex::new(Vec::new()),
+        });
         self.domains.write().insert(id, d);
         Ok(DriverDomain(id))
     }
@@ -811,18 +949,41 @@ impl IommuDriver for ArmSmmuV3 {
         let c = self.ctx(dom)?;
         Some(Geometry {
             aperture_start: 0,
-            aperture_end: if c.ias >= 64 { u64::MAX } else { (1u64 << c.ias) - 1 },
+            aperture_end: if c.ias >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << c.ias) - 1
+            },
             pgsize_bitmap: c.pgsizes,
         })
     }
 
-    fn map_pages(&self, dom: DriverDomain, iova: u64, paddr: u64, pgsize: u64, pgcount: u64, prot: Prot) -> Result<u64, DriverError> {
+    fn map_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, DriverError> {
         let c = self.ctx(dom).ok_or(DriverError::NoDevice)?;
-        let r = c.table.lock().map_pages(iova, paddr, pgsize, pgcount, prot).map_err(pgtable_error);
+        let r = c
+            .table
+            .lock()
+            .map_pages(iova, paddr, pgsize, pgcount, prot)
+            .map_err(pgtable_error);
         r
     }
 
-    fn unmap_pages(&self, dom: DriverDomain, iova: u64, pgsize: u64, pgcount: u64, gather: &mut Gather) -> u64 {
+    fn unmap_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        pgsize: u64,
+        pgcount: u64,
+        gather: &mut Gather,
+    ) -> u64 {
         let Some(c) = self.ctx(dom) else {
             return 0;
         };
@@ -837,7 +998,12 @@ impl IommuDriver for ArmSmmuV3 {
         if gather.pgsize == 0 || gather.is_empty() {
             return;
         }
-        c.tlb.inv_range(gather.start, gather.end - gather.start + 1, gather.pgsize, true);
+        c.tlb.inv_range(
+            gather.start,
+            gather.end - gather.start + 1,
+            gather.pgsize,
+            true,
+        );
     }
 
     fn flush_iotlb_all(&self, dom: DriverDomain) {
@@ -859,4 +1025,3 @@ impl IommuDriver for ArmSmmuV3 {
         }
     }
 }
-

@@ -38,7 +38,10 @@ pub struct ModuleParams {
 
 impl Default for ModuleParams {
     fn default() -> Self {
-        ModuleParams { disable_bypass: true, disable_msipolling: false }
+        ModuleParams {
+            disable_bypass: true,
+            disable_msipolling: false,
+        }
     }
 }
 
@@ -63,7 +66,12 @@ impl ModuleParams {
             let b = match value {
                 "1" | "y" | "Y" | "true" | "on" => true,
                 "0" | "n" | "N" | "false" | "off" => false,
-                _ => return Err(ParamError::Bool { name: name.into(), value: value.into() }),
+                _ => {
+                    return Err(ParamError::Bool {
+                        name: name.into(),
+                        value: value.into(),
+                    })
+                }
             };
             match name {
                 "disable_bypass" => p.disable_bypass = b,
@@ -104,7 +112,9 @@ impl FirmwareDesc {
             reg_size: 0x2_0000,
             dev_name: "9050000.smmuv3".into(),
             iommu_cells: Some(1),
-            irq_names: ["eventq", "priq", "cmdq-sync", "gerror"].map(String::from).to_vec(),
+            irq_names: ["eventq", "priq", "cmdq-sync", "gerror"]
+                .map(String::from)
+                .to_vec(),
             dma_coherent: true,
             msi_parent: false,
         }
@@ -126,11 +136,26 @@ mod tests {
 
     #[test]
     fn cmdline() {
-        assert_eq!(ModuleParams::from_cmdline("quiet").unwrap(), ModuleParams::default());
-        let p = ModuleParams::from_cmdline("arm_smmu_v3.disable_bypass=0 arm_smmu_v3.disable_msipolling").unwrap();
+        assert_eq!(
+            ModuleParams::from_cmdline("quiet").unwrap(),
+            ModuleParams::default()
+        );
+        let p = ModuleParams::from_cmdline(
+            "arm_smmu_v3.disable_bypass=0 arm_smmu_v3.disable_msipolling",
+        )
+        .unwrap();
         assert!(!p.disable_bypass && p.disable_msipolling);
-        assert!(matches!(ModuleParams::from_cmdline("arm_smmu_v3.x=1"), Err(ParamError::Unknown(_))));
-        assert!(matches!(ModuleParams::from_cmdline("arm_smmu_v3.disable_bypass=maybe"), Err(ParamError::Bool { .. })));
-        assert_eq!(FirmwareDesc::qemu_virt().log_prefix(), "arm-smmu-v3 9050000.smmuv3");
+        assert!(matches!(
+            ModuleParams::from_cmdline("arm_smmu_v3.x=1"),
+            Err(ParamError::Unknown(_))
+        ));
+        assert!(matches!(
+            ModuleParams::from_cmdline("arm_smmu_v3.disable_bypass=maybe"),
+            Err(ParamError::Bool { .. })
+        ));
+        assert_eq!(
+            FirmwareDesc::qemu_virt().log_prefix(),
+            "arm-smmu-v3 9050000.smmuv3"
+        );
     }
 }

@@ -8,8 +8,8 @@ use klog::{dev_line, Level, Printk, RateLimit};
 use physmem::{FrameAllocator, PhysMem};
 use smmu_sync::{Arc, Mutex};
 use smmuv3_arch::cmd::{Command, SyncCs, ENTRY_BYTES};
-use smmuv3_arch::regs::{self, irq_cfg, q_idx};
 use smmuv3_arch::queue;
+use smmuv3_arch::regs::{self, irq_cfg, q_idx};
 
 /// A queue's base and software copy of its pointers (Linux's `arm_smmu_ll_queue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +93,18 @@ impl Hw {
         } else {
             0
         };
-        let cs = if msiaddr != 0 { SyncCs::Irq } else { SyncCs::Sev };
-        Command::Sync { cs, msh: 3, msiattr: irq_cfg::MEMATTR_OIWB as u8, msidata: 0, msiaddr }
+        let cs = if msiaddr != 0 {
+            SyncCs::Irq
+        } else {
+            SyncCs::Sev
+        };
+        Command::Sync {
+            cs,
+            msh: 3,
+            msiattr: irq_cfg::MEMATTR_OIWB as u8,
+            msidata: 0,
+            msiaddr,
+        }
     }
 
     /// `arm_smmu_cmdq_issue_cmdlist`: write `cmds` (plus a CMD_SYNC if `sync`) into the queue,

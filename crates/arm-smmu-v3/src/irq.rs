@@ -8,7 +8,12 @@ use smmuv3_arch::event::ENTRY_BYTES;
 use smmuv3_arch::regs::{self, gerror, q_idx};
 use smmuv3_arch::{queue, IrqLine, IrqReturn};
 
-const CERROR_STR: [&str; 4] = ["No error", "Illegal command", "Abort on command fetch", "ATC invalidate timeout"];
+const CERROR_STR: [&str; 4] = [
+    "No error",
+    "Illegal command",
+    "Abort on command fetch",
+    "ATC invalidate timeout",
+];
 
 impl ArmSmmuV3 {
     /// Dispatch an interrupt line to its handler (`devm_request_irq` of probe).
@@ -35,7 +40,10 @@ impl ArmSmmuV3 {
                 // arm_smmu_handle_evt reports nothing the simulated kernel consumes (no fault
                 // handlers, no stalls), so every record is dumped.
                 if hw.limits.events.allow(hw.log.now_ns()) {
-                    hw.print(Level::Info, &format!("event 0x{:02x} received:", evt[0] as u8));
+                    hw.print(
+                        Level::Info,
+                        &format!("event 0x{:02x} received:", evt[0] as u8),
+                    );
                     for w in evt {
                         hw.print(Level::Info, &format!("\t0x{w:016x}"));
                     }
@@ -66,18 +74,45 @@ impl ArmSmmuV3 {
         if active & gerror::ERR_MASK == 0 {
             return IrqReturn::None;
         }
-        hw.print(Level::Warning, &format!("unexpected global error reported (0x{active:08x}), this could be serious"));
+        hw.print(
+            Level::Warning,
+            &format!("unexpected global error reported (0x{active:08x}), this could be serious"),
+        );
         if active & gerror::SFM_ERR != 0 {
             hw.print(Level::Err, "device has entered Service Failure Mode!");
             self.device_disable();
         }
         let warns = [
-            (gerror::MSI_GERROR_ABT_ERR, Level::Warning, "GERROR MSI write aborted"),
-            (gerror::MSI_PRIQ_ABT_ERR, Level::Warning, "PRIQ MSI write aborted"),
-            (gerror::MSI_EVTQ_ABT_ERR, Level::Warning, "EVTQ MSI write aborted"),
-            (gerror::MSI_CMDQ_ABT_ERR, Level::Warning, "CMDQ MSI write aborted"),
-            (gerror::PRIQ_ABT_ERR, Level::Err, "PRIQ write aborted -- events may have been lost"),
-            (gerror::EVTQ_ABT_ERR, Level::Err, "EVTQ write aborted -- events may have been lost"),
+            (
+                gerror::MSI_GERROR_ABT_ERR,
+                Level::Warning,
+                "GERROR MSI write aborted",
+            ),
+            (
+                gerror::MSI_PRIQ_ABT_ERR,
+                Level::Warning,
+                "PRIQ MSI write aborted",
+            ),
+            (
+                gerror::MSI_EVTQ_ABT_ERR,
+                Level::Warning,
+                "EVTQ MSI write aborted",
+            ),
+            (
+                gerror::MSI_CMDQ_ABT_ERR,
+                Level::Warning,
+                "CMDQ MSI write aborted",
+            ),
+            (
+                gerror::PRIQ_ABT_ERR,
+                Level::Err,
+                "PRIQ write aborted -- events may have been lost",
+            ),
+            (
+                gerror::EVTQ_ABT_ERR,
+                Level::Err,
+                "EVTQ write aborted -- events may have been lost",
+            ),
         ];
         for (bit, lvl, msg) in warns {
             if active & bit != 0 {
@@ -98,7 +133,10 @@ impl ArmSmmuV3 {
         let cons = hw.io.read(regs::CMDQ_CONS);
         let idx = ((cons & q_idx::ERR_MASK) >> q_idx::ERR_SHIFT) as usize;
         let what = CERROR_STR.get(idx).copied().unwrap_or("Unknown");
-        hw.print(Level::Err, &format!("CMDQ error (cons 0x{cons:08x}): {what}"));
+        hw.print(
+            Level::Err,
+            &format!("CMDQ error (cons 0x{cons:08x}): {what}"),
+        );
         match idx {
             2 => {
                 hw.print(Level::Err, "retrying command fetch");
@@ -116,7 +154,13 @@ impl ArmSmmuV3 {
         for w in cmd {
             hw.print(Level::Err, &format!("\t0x{w:016x}"));
         }
-        let sync = Command::Sync { cs: SyncCs::Sev, msh: 3, msiattr: 0xf, msidata: 0, msiaddr: 0 };
+        let sync = Command::Sync {
+            cs: SyncCs::Sev,
+            msh: 3,
+            msiattr: 0xf,
+            msidata: 0,
+            msiaddr: 0,
+        };
         hw.write_words(slot, &sync.encode());
     }
 }

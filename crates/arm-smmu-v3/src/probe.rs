@@ -134,7 +134,10 @@ pub(crate) fn hw_probe(
         features |= feat::HYP;
     }
     if (reg & idr0::COHACC != 0) != coherent {
-        log(Warning, &format!("IDR0.COHACC overridden by FW configuration ({coherent})"));
+        log(
+            Warning,
+            &format!("IDR0.COHACC overridden by FW configuration ({coherent})"),
+        );
     }
     match (reg >> idr0::STALL_MODEL_SHIFT) & 3 {
         2 => features |= feat::STALL_FORCE | feat::STALLS,
@@ -233,7 +236,10 @@ pub(crate) fn hw_probe(
             }
         }
     }
-    log(Info, &format!("ias {ias}-bit, oas {oas}-bit (features 0x{features:08x})"));
+    log(
+        Info,
+        &format!("ias {ias}-bit, oas {oas}-bit (features 0x{features:08x})"),
+    );
     Ok(HwInfo {
         features,
         options,

@@ -21,7 +21,11 @@ pub type Entry = [u64; NUM_ENTRY_QWORDS];
 
 /// v6.1 abort/bypass STE as `arm_smmu_init_bypass_stes` writes it (SHCFG incoming in dword 1).
 pub fn v61_bypass_or_abort(abort: bool) -> Entry {
-    let cfg = if abort { ste::CFG_ABORT } else { ste::CFG_BYPASS };
+    let cfg = if abort {
+        ste::CFG_ABORT
+    } else {
+        ste::CFG_BYPASS
+    };
     let mut e = [0; 8];
     e[0] = ste::V | (cfg << ste::CFG_SHIFT);
     e[1] = ste::SHCFG_INCOMING << ste::SHCFG_SHIFT;
@@ -78,7 +82,11 @@ pub(crate) fn s1(hw: &Hw, cdtab: u64) -> Entry {
 pub fn s2(vmid: u16, vtcr: u64, vttbr: u64) -> Entry {
     let mut e = [0; 8];
     e[0] = ste::V | (ste::CFG_S2_TRANS << ste::CFG_SHIFT);
-    e[2] = u64::from(vmid) | ((vtcr << ste::VTCR_SHIFT) & ste::VTCR_MASK) | ste::S2PTW | ste::S2AA64 | ste::S2R;
+    e[2] = u64::from(vmid)
+        | ((vtcr << ste::VTCR_SHIFT) & ste::VTCR_MASK)
+        | ste::S2PTW
+        | ste::S2AA64
+        | ste::S2R;
     e[3] = vttbr & ste::S2TTB_MASK;
     e
 }
@@ -142,7 +150,13 @@ pub fn ste_used(e: &Entry) -> Entry {
     }
     if cfg & 2 != 0 {
         u[1] |= (3 << ste::EATS_SHIFT) | (3 << ste::SHCFG_SHIFT);
-        u[2] |= ste::S2VMID_MASK | ste::VTCR_MASK | ste::S2AA64 | ste::S2ENDI | ste::S2PTW | ste::S2S | ste::S2R;
+        u[2] |= ste::S2VMID_MASK
+            | ste::VTCR_MASK
+            | ste::S2AA64
+            | ste::S2ENDI
+            | ste::S2PTW
+            | ste::S2S
+            | ste::S2R;
         u[3] |= ste::S2TTB_MASK;
     }
     if cfg == ste::CFG_BYPASS {
@@ -160,7 +174,11 @@ pub fn cd_used(e: &Entry) -> Entry {
     }
     u = [u64::MAX; 8];
     if e[0] & cd::EPD0 != 0 {
-        u[0] &= !((0x3f << cd::T0SZ_SHIFT) | (3 << cd::TG0_SHIFT) | (3 << cd::IRGN0_SHIFT) | (3 << cd::ORGN0_SHIFT) | (3 << cd::SH0_SHIFT));
+        u[0] &= !((0x3f << cd::T0SZ_SHIFT)
+            | (3 << cd::TG0_SHIFT)
+            | (3 << cd::IRGN0_SHIFT)
+            | (3 << cd::ORGN0_SHIFT)
+            | (3 << cd::SH0_SHIFT));
         u[1] &= !cd::TTB0_MASK;
     }
     u
@@ -168,7 +186,13 @@ pub fn cd_used(e: &Entry) -> Entry {
 
 /// v6.12 `arm_smmu_write_entry`: update the entry at `pa` from its current content to
 /// `target`, calling `sync` after every step that changed memory.
-pub(crate) fn write_entry(hw: &Hw, pa: u64, target: &Entry, used: fn(&Entry) -> Entry, sync: &dyn Fn()) {
+pub(crate) fn write_entry(
+    hw: &Hw,
+    pa: u64,
+    target: &Entry,
+    used: fn(&Entry) -> Entry,
+    sync: &dyn Fn(),
+) {
     let mut cur: Entry = hw.read_words::<8>(pa);
     let cur_used = used(&cur);
     let target_used = used(target);
@@ -215,7 +239,10 @@ pub(crate) fn write_ste(hw: &Hw, sid: u32, pa: u64, target: &Entry) {
     };
     match hw.version {
         crate::fw::KernelVersion::V6_1 => {
-            let translating = matches!(ste::config(target[0]), ste::CFG_S1_TRANS | ste::CFG_S2_TRANS | ste::CFG_NESTED);
+            let translating = matches!(
+                ste::config(target[0]),
+                ste::CFG_S1_TRANS | ste::CFG_S2_TRANS | ste::CFG_NESTED
+            );
             if !translating {
                 hw.write_words(pa, &target[..3]);
                 cfgi();

@@ -26,7 +26,12 @@ pub struct TracingMmio<M> {
 
 impl<M: Mmio> TracingMmio<M> {
     pub fn new(inner: M, mem: Arc<PhysMem>) -> Self {
-        TracingMmio { inner, mem, lines: Mutex::new(Vec::new()), cmdq: Mutex::new((0, 0, 0)) }
+        TracingMmio {
+            inner,
+            mem,
+            lines: Mutex::new(Vec::new()),
+            cmdq: Mutex::new((0, 0, 0)),
+        }
     }
 
     pub fn inner(&self) -> &M {
@@ -40,12 +45,21 @@ impl<M: Mmio> TracingMmio<M> {
 
     /// Only the commands, without the `CMD ` prefix.
     pub fn commands(&self) -> Vec<String> {
-        self.lines.lock().iter().filter_map(|l| l.strip_prefix("CMD ").map(String::from)).collect()
+        self.lines
+            .lock()
+            .iter()
+            .filter_map(|l| l.strip_prefix("CMD ").map(String::from))
+            .collect()
     }
 
     /// Only the register writes.
     pub fn writes(&self) -> Vec<String> {
-        self.lines.lock().iter().filter(|l| l.starts_with('W')).cloned().collect()
+        self.lines
+            .lock()
+            .iter()
+            .filter(|l| l.starts_with('W'))
+            .cloned()
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -54,8 +68,14 @@ impl<M: Mmio> TracingMmio<M> {
 
     fn reg(&self, dir: &str, width: u32, off: u64, v: u64) {
         let name = regs::name(off).unwrap_or("?");
-        let v = if width == 32 { format!("0x{v:08x}") } else { format!("0x{v:016x}") };
-        self.lines.lock().push(format!("{dir}{width} 0x{off:05x} {name} {v}"));
+        let v = if width == 32 {
+            format!("0x{v:08x}")
+        } else {
+            format!("0x{v:016x}")
+        };
+        self.lines
+            .lock()
+            .push(format!("{dir}{width} 0x{off:05x} {name} {v}"));
     }
 
     fn note_write(&self, off: u64, v: u64) {
@@ -73,7 +93,10 @@ impl<M: Mmio> TracingMmio<M> {
                 let mut out = Vec::new();
                 for _ in 0..n {
                     let slot = base + u64::from(queue::idx(ptr, shift)) * 16;
-                    let d = [self.mem.read_u64(slot).unwrap_or(0), self.mem.read_u64(slot + 8).unwrap_or(0)];
+                    let d = [
+                        self.mem.read_u64(slot).unwrap_or(0),
+                        self.mem.read_u64(slot + 8).unwrap_or(0),
+                    ];
                     out.push(match Command::decode(d, true) {
                         Ok(c) => format!("CMD {c}"),
                         Err(_) => format!("CMD illegal 0x{:016x} 0x{:016x}", d[0], d[1]),

@@ -12,10 +12,14 @@ use smmuv3_arch::regs;
 fn translation_fault_event_is_printed() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
         let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
-        r.smmu.probe_device(&master(1, "e1000e 0000:00:01.0", &[8])).unwrap();
+        r.smmu
+            .probe_device(&master(1, "e1000e 0000:00:01.0", &[8]))
+            .unwrap();
         let d = r.smmu.domain_alloc(DomainKind::Dma).unwrap();
         r.smmu.attach_dev(d, DeviceId(1)).unwrap();
-        r.smmu.map_pages(d, 0xffff_f000, RAM + 0x10_0000, 4096, 1, Prot::READ).unwrap();
+        r.smmu
+            .map_pages(d, 0xffff_f000, RAM + 0x10_0000, 4096, 1, Prot::READ)
+            .unwrap();
         r.log.clear();
         // A read of an unmapped IOVA: F_TRANSLATION (CD.R is set), delivered on the eventq line.
         r.model.translate(8, 0xdead_0000, Access::Read);
@@ -38,13 +42,20 @@ fn translation_fault_event_is_printed() {
             "{v:?}"
         );
         // Consumed: CONS caught up with PROD.
-        assert_eq!(r.model.read32(regs::EVTQ_CONS), r.model.read32(regs::EVTQ_PROD));
+        assert_eq!(
+            r.model.read32(regs::EVTQ_CONS),
+            r.model.read32(regs::EVTQ_PROD)
+        );
     }
 }
 
 #[test]
 fn event_storm_is_rate_limited_and_overflow_reported() {
-    let r = rig(Config::s1s2_msi(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::s1s2_msi(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
     // Interrupts held off (as while the CPU that would take them is busy): 200 bad StreamIDs
     // into a 128-entry queue.
     r.model.clear_irq_handler();
@@ -58,18 +69,28 @@ fn event_storm_is_rate_limited_and_overflow_reported() {
     assert_eq!(received, 10, "DEFAULT_RATELIMIT_BURST");
     // The thread first finds its copy of PROD stale, re-reads it and sees OVFLG toggled: the
     // overflow is reported before the records are.
-    assert_eq!(lines[0], format!("{PREFIX}: EVTQ overflow detected -- events lost"));
+    assert_eq!(
+        lines[0],
+        format!("{PREFIX}: EVTQ overflow detected -- events lost")
+    );
     assert_eq!(lines.iter().filter(|l| l.contains("overflow")).count(), 1);
     let prod = r.model.read32(regs::EVTQ_PROD);
     let cons = r.model.read32(regs::EVTQ_CONS);
-    assert_eq!(prod, cons, "caught up and overflow acknowledged (OVACKFLG = OVFLG)");
+    assert_eq!(
+        prod, cons,
+        "caught up and overflow acknowledged (OVACKFLG = OVFLG)"
+    );
     assert_ne!(prod & regs::q_idx::OVF, 0);
     assert_eq!(r.model.counters().events_lost, 72);
 }
 
 #[test]
 fn illegal_command_is_skipped_by_the_gerror_handler() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
     r.log.clear();
     // Someone (a buggy path) publishes an illegal command behind the driver's back.
     let q = r.smmu.cmdq();

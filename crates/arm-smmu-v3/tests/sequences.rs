@@ -68,7 +68,11 @@ fn qemu_reset_trace(iidr: bool) -> Vec<String> {
 
 #[test]
 fn probe_on_qemu_virt_v6_1() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
     assert_eq!(r.bus.lines(), qemu_reset_trace(false));
     assert_eq!(
         r.log.lines(),
@@ -82,23 +86,40 @@ fn probe_on_qemu_virt_v6_1() {
 
 #[test]
 fn probe_on_qemu_virt_v6_12_reads_iidr() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_12, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_12,
+        ShutdownPolicy::Linux62,
+    );
     assert_eq!(r.bus.lines(), qemu_reset_trace(true));
 }
 
 #[test]
 fn queues_shrink_when_memory_is_short() {
     // 7 MiB of frames: the 4 MiB command queue fits, the 4 MiB event queue is halved.
-    let r = rig_with(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux62, arm_smmu_v3::FirmwareDesc::qemu_virt(), 7 << 20);
+    let r = rig_with(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+        arm_smmu_v3::FirmwareDesc::qemu_virt(),
+        7 << 20,
+    );
     assert_eq!(
         r.log.lines()[1..],
-        prefixed(&["allocated 262144 entries for cmdq", "allocated 65536 entries for evtq"])[..]
+        prefixed(&[
+            "allocated 262144 entries for cmdq",
+            "allocated 65536 entries for evtq"
+        ])[..]
     );
 }
 
 #[test]
 fn probe_with_msi_and_sev_uses_msi_polling() {
-    let r = rig(Config::s1s2_msi(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::s1s2_msi(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
     assert_eq!(
         r.log.lines(),
         prefixed(&[
@@ -111,13 +132,21 @@ fn probe_with_msi_and_sev_uses_msi_polling() {
     );
     // CMD_SYNC completes by an MSI write of 0 into its own queue slot (MSIPOLL): no CONS poll.
     let cmds = r.bus.commands();
-    assert_eq!(cmds[1], format!("CMD_SYNC cs=irq msiaddr={:#x} msidata=0x0", r.smmu.cmdq().base + 16));
+    assert_eq!(
+        cmds[1],
+        format!(
+            "CMD_SYNC cs=irq msiaddr={:#x} msidata=0x0",
+            r.smmu.cmdq().base + 16
+        )
+    );
     assert!(!r.bus.lines().iter().any(|l| l.starts_with("R32 0x0009c")));
 }
 
 /// Attach a fresh DMA domain to a master with StreamID 8 and map one page.
 fn attach(r: &Rig) -> iommu::DriverDomain {
-    r.smmu.probe_device(&master(1, "e1000e 0000:00:01.0", &[8])).unwrap();
+    r.smmu
+        .probe_device(&master(1, "e1000e 0000:00:01.0", &[8]))
+        .unwrap();
     let d = r.smmu.domain_alloc(DomainKind::Dma).unwrap();
     r.bus.clear();
     r.smmu.attach_dev(d, DeviceId(1)).unwrap();
@@ -126,7 +155,11 @@ fn attach(r: &Rig) -> iommu::DriverDomain {
 
 #[test]
 fn attach_commands_v6_1() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
     attach(&r);
     assert_eq!(
         r.bus.commands(),
@@ -148,7 +181,11 @@ fn attach_commands_v6_1() {
 
 #[test]
 fn attach_commands_v6_12() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_12, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_12,
+        ShutdownPolicy::Linux62,
+    );
     attach(&r);
     assert_eq!(
         r.bus.commands(),
@@ -174,7 +211,9 @@ fn ste_and_cd_values_are_linux_values() {
         let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         attach(&r);
         let pa = r.smmu.ste_address(8).unwrap();
-        let s: Vec<u64> = (0..4).map(|i| r.mem.read_u64(pa + 8 * i).unwrap()).collect();
+        let s: Vec<u64> = (0..4)
+            .map(|i| r.mem.read_u64(pa + 8 * i).unwrap())
+            .collect();
         // V | Config S1 | S1ContextPtr; S1DSS SSID0 | S1CIR/S1COR WBRA | S1CSH ISH.
         assert_eq!(s[0] & 0xf, 0xb, "{v:?}");
         assert_eq!(s[1], 0xd6, "{v:?}");
@@ -192,15 +231,38 @@ fn unmap_invalidates_by_range_then_dma_faults() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
         let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         let d = attach(&r);
-        r.smmu.map_pages(d, 0x10_0000, RAM + 0x80_0000, 4096, 4, Prot::READ | Prot::WRITE).unwrap();
-        assert_eq!(r.model.translate(8, 0x10_3008, Access::Write), Outcome::Translated { pa: RAM + 0x80_3008 });
+        r.smmu
+            .map_pages(
+                d,
+                0x10_0000,
+                RAM + 0x80_0000,
+                4096,
+                4,
+                Prot::READ | Prot::WRITE,
+            )
+            .unwrap();
+        assert_eq!(
+            r.model.translate(8, 0x10_3008, Access::Write),
+            Outcome::Translated {
+                pa: RAM + 0x80_3008
+            }
+        );
         r.bus.clear();
         let mut g = Gather::new();
         assert_eq!(r.smmu.unmap_pages(d, 0x10_0000, 4096, 4, &mut g), 0x4000);
         r.smmu.iotlb_sync(d, &mut g);
         // RIL: one command for 4 pages: NUM 0, SCALE 2, TG 4K, TTL 3 (leaf at level 3).
-        assert_eq!(r.bus.commands(), ["CMD_TLBI_NH_VA vmid=0 asid=1 addr=0x100000 leaf=1 num=0 scale=2 tg=1 ttl=3", SYNC]);
-        assert_eq!(r.model.translate(8, 0x10_3008, Access::Write), Outcome::Aborted(AbortReason::Event(0x10)));
+        assert_eq!(
+            r.bus.commands(),
+            [
+                "CMD_TLBI_NH_VA vmid=0 asid=1 addr=0x100000 leaf=1 num=0 scale=2 tg=1 ttl=3",
+                SYNC
+            ]
+        );
+        assert_eq!(
+            r.model.translate(8, 0x10_3008, Access::Write),
+            Outcome::Aborted(AbortReason::Event(0x10))
+        );
     }
 }
 
@@ -210,13 +272,20 @@ fn unmap_without_range_invalidation_is_one_command_per_page() {
     cfg.idr[3] = 0;
     let r = rig(cfg, KernelVersion::V6_1, ShutdownPolicy::Linux62);
     let d = attach(&r);
-    r.smmu.map_pages(d, 0x10_0000, RAM + 0x80_0000, 4096, 3, Prot::READ).unwrap();
+    r.smmu
+        .map_pages(d, 0x10_0000, RAM + 0x80_0000, 4096, 3, Prot::READ)
+        .unwrap();
     r.bus.clear();
     let mut g = Gather::new();
     r.smmu.unmap_pages(d, 0x10_0000, 4096, 3, &mut g);
     r.smmu.iotlb_sync(d, &mut g);
-    let va = |a: u64| format!("CMD_TLBI_NH_VA vmid=0 asid=1 addr={a:#x} leaf=1 num=0 scale=0 tg=0 ttl=0");
-    assert_eq!(r.bus.commands(), [va(0x10_0000), va(0x10_1000), va(0x10_2000), SYNC.into()]);
+    let va = |a: u64| {
+        format!("CMD_TLBI_NH_VA vmid=0 asid=1 addr={a:#x} leaf=1 num=0 scale=0 tg=0 ttl=0")
+    };
+    assert_eq!(
+        r.bus.commands(),
+        [va(0x10_0000), va(0x10_1000), va(0x10_2000), SYNC.into()]
+    );
     r.bus.clear();
     r.smmu.flush_iotlb_all(d);
     assert_eq!(r.bus.commands(), ["CMD_TLBI_NH_ASID vmid=0 asid=1", SYNC]);
@@ -226,30 +295,64 @@ fn unmap_without_range_invalidation_is_one_command_per_page() {
 fn shutdown_sequences_and_what_dma_does_next() {
     // (policy, preset, expected register writes, outcome of the NIC's next DMA)
     let cases = [
-        (ShutdownPolicy::Linux62, Config::qemu_virt(), vec!["W32 0x00020 CR0 0x00000000"], Outcome::Bypassed { pa: 0x10_0000, why: BypassReason::Disabled }),
-        (ShutdownPolicy::Linux62, Config::s1s2_msi(), vec!["W32 0x00020 CR0 0x00000000"], Outcome::Aborted(AbortReason::GlobalAbort)),
+        (
+            ShutdownPolicy::Linux62,
+            Config::qemu_virt(),
+            vec!["W32 0x00020 CR0 0x00000000"],
+            Outcome::Bypassed {
+                pa: 0x10_0000,
+                why: BypassReason::Disabled,
+            },
+        ),
+        (
+            ShutdownPolicy::Linux62,
+            Config::s1s2_msi(),
+            vec!["W32 0x00020 CR0 0x00000000"],
+            Outcome::Aborted(AbortReason::GlobalAbort),
+        ),
         (
             ShutdownPolicy::Quiesce,
             Config::qemu_virt(),
-            vec!["W32 0x00098 CMDQ_PROD 0x0000000f", "W32 0x00044 GBPA 0x80101000", "W32 0x00020 CR0 0x00000000"],
+            vec![
+                "W32 0x00098 CMDQ_PROD 0x0000000f",
+                "W32 0x00044 GBPA 0x80101000",
+                "W32 0x00020 CR0 0x00000000",
+            ],
             Outcome::Aborted(AbortReason::GlobalAbort),
         ),
     ];
     for (policy, cfg, writes, dma) in cases {
         let r = rig(cfg, KernelVersion::V6_12, policy);
         let d = attach(&r);
-        r.smmu.map_pages(d, 0x10_0000, RAM + 0x80_0000, 4096, 1, Prot::READ | Prot::WRITE).unwrap();
+        r.smmu
+            .map_pages(
+                d,
+                0x10_0000,
+                RAM + 0x80_0000,
+                4096,
+                1,
+                Prot::READ | Prot::WRITE,
+            )
+            .unwrap();
         r.bus.clear();
         r.smmu.shutdown(&mut || panic!("only Linux61 unregisters"));
         let w: Vec<String> = r.bus.writes();
         assert_eq!(w, writes, "{policy:?}");
-        assert_eq!(r.model.translate(8, 0x10_0000, Access::Write), dma, "{policy:?}");
+        assert_eq!(
+            r.model.translate(8, 0x10_0000, Access::Write),
+            dma,
+            "{policy:?}"
+        );
     }
 }
 
 #[test]
 fn linux61_shutdown_unregisters_first() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux61);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux61,
+    );
     attach(&r);
     r.bus.clear();
     let smmu = r.smmu.clone();
@@ -258,5 +361,8 @@ fn linux61_shutdown_unregisters_first() {
     assert_eq!(r.bus.commands(), ["CMD_CFGI_STE sid=0x8 leaf=1", SYNC]);
     assert_eq!(r.bus.writes().last().unwrap(), "W32 0x00020 CR0 0x00000000");
     // QEMU's GBPA bypasses: in-flight DMA lands at the IOVA as a physical address.
-    assert!(matches!(r.model.translate(8, 0x10_0000, Access::Write), Outcome::Bypassed { .. }));
+    assert!(matches!(
+        r.model.translate(8, 0x10_0000, Access::Write),
+        Outcome::Bypassed { .. }
+    ));
 }

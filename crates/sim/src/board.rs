@@ -408,7 +408,12 @@ impl Loader<'_> {
     }
 
     /// A host bridge's `iommu-map` as written (validated by [`Self::pci_functions`]).
-    fn pci_host(&self, host: usize, domain: u32, smmu_nodes: &[usize]) -> Result<Option<PciHost>, BoardError> {
+    fn pci_host(
+        &self,
+        host: usize,
+        domain: u32,
+        smmu_nodes: &[usize],
+    ) -> Result<Option<PciHost>, BoardError> {
         let t = self.t;
         let Some(map) = t.cells(host, "iommu-map")? else {
             return Ok(None);
@@ -417,7 +422,9 @@ impl Loader<'_> {
             .chunks_exact(4)
             .map(|e| IommuMapEntry {
                 rid_base: e[0],
-                smmu: t.by_phandle(e[1]).and_then(|n| smmu_nodes.iter().position(|&x| x == n)),
+                smmu: t
+                    .by_phandle(e[1])
+                    .and_then(|n| smmu_nodes.iter().position(|&x| x == n)),
                 sid_base: e[2],
                 len: e[3],
             })
@@ -524,7 +531,11 @@ impl Loader<'_> {
             }
         };
         if v3 && cells != 1 && enabled {
-            return Err(self.err(idx, "#iommu-cells", format!("{cells} (arm-smmu-v3 takes 1)")));
+            return Err(self.err(
+                idx,
+                "#iommu-cells",
+                format!("{cells} (arm-smmu-v3 takes 1)"),
+            ));
         }
         if !(1..=2).contains(&cells) {
             return Err(self.err(

@@ -239,14 +239,23 @@ pub fn kbox_a230_ls() -> Board {
         }],
         // U-Boot's iommu-map fix-ups (reference §4.1): the ECAM host's functions from 0x29, the
         // two root complexes' root ports at 0x07 and 0x08.
-        pci_hosts: [("/soc/pcie@1f0000000", 0, 0x29, 12), ("/soc/pcie@3400000", 1, 0x07, 1), ("/soc/pcie@3500000", 2, 0x08, 1)]
-            .iter()
-            .map(|&(path, domain, sid_base, len)| PciHost {
-                path: path.into(),
-                domain,
-                map_mask: 0xffff_ffff,
-                iommu_map: vec![IommuMapEntry { rid_base: 0, smmu: Some(0), sid_base, len }],
-            })
-            .collect(),
+        pci_hosts: [
+            ("/soc/pcie@1f0000000", 0, 0x29, 12),
+            ("/soc/pcie@3400000", 1, 0x07, 1),
+            ("/soc/pcie@3500000", 2, 0x08, 1),
+        ]
+        .iter()
+        .map(|&(path, domain, sid_base, len)| PciHost {
+            path: path.into(),
+            domain,
+            map_mask: 0xffff_ffff,
+            iommu_map: vec![IommuMapEntry {
+                rid_base: 0,
+                smmu: Some(0),
+                sid_base,
+                len,
+            }],
+        })
+        .collect(),
     }
 }

@@ -125,7 +125,11 @@ pub fn board_report(board: &Board) -> String {
     );
 
     if !board.pci_hosts.is_empty() {
-        let _ = writeln!(out, "\nPCI host bridges with an iommu-map ({}):", board.pci_hosts.len());
+        let _ = writeln!(
+            out,
+            "\nPCI host bridges with an iommu-map ({}):",
+            board.pci_hosts.len()
+        );
         let rows: Vec<Vec<String>> = board
             .pci_hosts
             .iter()
@@ -134,7 +138,11 @@ pub fn board_report(board: &Board) -> String {
                     vec![
                         h.path.clone(),
                         format!("{:04x}", h.domain),
-                        format!("{:#x}..{:#x}", e.rid_base, u64::from(e.rid_base) + u64::from(e.len)),
+                        format!(
+                            "{:#x}..{:#x}",
+                            e.rid_base,
+                            u64::from(e.rid_base) + u64::from(e.len)
+                        ),
                         e.smmu.map_or("-".into(), |s| s.to_string()),
                         format!("{:#x}", e.sid_base),
                         format!("{:#x}", h.map_mask),
@@ -144,10 +152,21 @@ pub fn board_report(board: &Board) -> String {
             .collect();
         table(
             &mut out,
-            &["host", "domain", "requester IDs", "smmu", "stream ID base", "map mask"],
+            &[
+                "host",
+                "domain",
+                "requester IDs",
+                "smmu",
+                "stream ID base",
+                "map mask",
+            ],
             &rows,
         );
-        if board.pci_hosts.iter().any(|h| h.iommu_map.iter().any(|e| e.rid_base == e.sid_base && e.len >= 0x1_0000)) {
+        if board.pci_hosts.iter().any(|h| {
+            h.iommu_map
+                .iter()
+                .any(|e| e.rid_base == e.sid_base && e.len >= 0x1_0000)
+        }) {
             let _ = writeln!(
                 out,
                 "Stream ID = requester ID (bus << 8 | devfn). PCI devices are enumerated, not listed in the\n\

@@ -99,22 +99,68 @@ impl TlbiRange {
 /// A decoded command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
-    PrefetchConfig { sid: u32 },
-    PrefetchAddr { sid: u32, addr: u64 },
-    CfgiSte { sid: u32, leaf: bool },
+    PrefetchConfig {
+        sid: u32,
+    },
+    PrefetchAddr {
+        sid: u32,
+        addr: u64,
+    },
+    CfgiSte {
+        sid: u32,
+        leaf: bool,
+    },
     /// 2^(range+1) StreamIDs aligned on that size; range 31 is CMD_CFGI_ALL.
-    CfgiSteRange { sid: u32, range: u8 },
-    CfgiCd { sid: u32, ssid: u32, leaf: bool },
-    CfgiCdAll { sid: u32 },
-    TlbiNhAll { vmid: u16 },
-    TlbiNhAsid { vmid: u16, asid: u16 },
-    TlbiNhVa { vmid: u16, asid: u16, addr: u64, leaf: bool, range: TlbiRange },
-    TlbiNhVaa { vmid: u16, addr: u64, leaf: bool, range: TlbiRange },
+    CfgiSteRange {
+        sid: u32,
+        range: u8,
+    },
+    CfgiCd {
+        sid: u32,
+        ssid: u32,
+        leaf: bool,
+    },
+    CfgiCdAll {
+        sid: u32,
+    },
+    TlbiNhAll {
+        vmid: u16,
+    },
+    TlbiNhAsid {
+        vmid: u16,
+        asid: u16,
+    },
+    TlbiNhVa {
+        vmid: u16,
+        asid: u16,
+        addr: u64,
+        leaf: bool,
+        range: TlbiRange,
+    },
+    TlbiNhVaa {
+        vmid: u16,
+        addr: u64,
+        leaf: bool,
+        range: TlbiRange,
+    },
     TlbiEl2All,
-    TlbiS12Vmall { vmid: u16 },
-    TlbiS2Ipa { vmid: u16, addr: u64, leaf: bool, range: TlbiRange },
+    TlbiS12Vmall {
+        vmid: u16,
+    },
+    TlbiS2Ipa {
+        vmid: u16,
+        addr: u64,
+        leaf: bool,
+        range: TlbiRange,
+    },
     TlbiNsnhAll,
-    Sync { cs: SyncCs, msh: u8, msiattr: u8, msidata: u32, msiaddr: u64 },
+    Sync {
+        cs: SyncCs,
+        msh: u8,
+        msiattr: u8,
+        msidata: u32,
+        msiaddr: u64,
+    },
 }
 
 /// CMD_CFGI_ALL: CFGI_STE_RANGE over every StreamID.
@@ -206,23 +252,45 @@ impl Command {
             Command::CfgiCdAll { sid: s } => d0 |= sid(s),
             Command::TlbiNhAll { vmid: v } | Command::TlbiS12Vmall { vmid: v } => d0 |= vmid(v),
             Command::TlbiNhAsid { vmid: v, asid: a } => d0 |= vmid(v) | asid(a),
-            Command::TlbiNhVa { vmid: v, asid: a, addr, leaf, range } => {
+            Command::TlbiNhVa {
+                vmid: v,
+                asid: a,
+                addr,
+                leaf,
+                range,
+            } => {
                 let (r0, r1) = range_bits(&range);
                 d0 |= vmid(v) | asid(a) | r0;
                 d1 |= u64::from(leaf) | r1 | (addr & TLBI_VA_MASK);
             }
-            Command::TlbiNhVaa { vmid: v, addr, leaf, range } => {
+            Command::TlbiNhVaa {
+                vmid: v,
+                addr,
+                leaf,
+                range,
+            } => {
                 let (r0, r1) = range_bits(&range);
                 d0 |= vmid(v) | r0;
                 d1 |= u64::from(leaf) | r1 | (addr & TLBI_VA_MASK);
             }
-            Command::TlbiS2Ipa { vmid: v, addr, leaf, range } => {
+            Command::TlbiS2Ipa {
+                vmid: v,
+                addr,
+                leaf,
+                range,
+            } => {
                 let (r0, r1) = range_bits(&range);
                 d0 |= vmid(v) | r0;
                 d1 |= u64::from(leaf) | r1 | (addr & TLBI_IPA_MASK);
             }
             Command::TlbiEl2All | Command::TlbiNsnhAll => {}
-            Command::Sync { cs, msh, msiattr, msidata, msiaddr } => {
+            Command::Sync {
+                cs,
+                msh,
+                msiattr,
+                msidata,
+                msiaddr,
+            } => {
                 let cs = match cs {
                     SyncCs::None => 0,
                     SyncCs::Irq => 1,
@@ -249,23 +317,52 @@ impl Command {
         let asid = field(d0, TLBI_ASID_SHIFT, 16) as u16;
         let leaf = d1 & 1 != 0;
         let range = range_of(d0, d1);
-        if range.tg != 0 && !range_inv && matches!(opcode, op::TLBI_NH_VA | op::TLBI_NH_VAA | op::TLBI_S2_IPA) {
+        if range.tg != 0
+            && !range_inv
+            && matches!(opcode, op::TLBI_NH_VA | op::TLBI_NH_VAA | op::TLBI_S2_IPA)
+        {
             return ill("range invalidation without IDR3.RIL");
         }
         Ok(match opcode {
             op::PREFETCH_CONFIG => Command::PrefetchConfig { sid },
-            op::PREFETCH_ADDR => Command::PrefetchAddr { sid, addr: d1 & PREFETCH_ADDR_MASK },
+            op::PREFETCH_ADDR => Command::PrefetchAddr {
+                sid,
+                addr: d1 & PREFETCH_ADDR_MASK,
+            },
             op::CFGI_STE => Command::CfgiSte { sid, leaf },
-            op::CFGI_STE_RANGE => Command::CfgiSteRange { sid, range: field(d1, 0, 5) as u8 },
-            op::CFGI_CD => Command::CfgiCd { sid, ssid: field(d0, SSID_SHIFT, 20) as u32, leaf },
+            op::CFGI_STE_RANGE => Command::CfgiSteRange {
+                sid,
+                range: field(d1, 0, 5) as u8,
+            },
+            op::CFGI_CD => Command::CfgiCd {
+                sid,
+                ssid: field(d0, SSID_SHIFT, 20) as u32,
+                leaf,
+            },
             op::CFGI_CD_ALL => Command::CfgiCdAll { sid },
             op::TLBI_NH_ALL => Command::TlbiNhAll { vmid },
             op::TLBI_NH_ASID => Command::TlbiNhAsid { vmid, asid },
-            op::TLBI_NH_VA => Command::TlbiNhVa { vmid, asid, addr: d1 & TLBI_VA_MASK, leaf, range },
-            op::TLBI_NH_VAA => Command::TlbiNhVaa { vmid, addr: d1 & TLBI_VA_MASK, leaf, range },
+            op::TLBI_NH_VA => Command::TlbiNhVa {
+                vmid,
+                asid,
+                addr: d1 & TLBI_VA_MASK,
+                leaf,
+                range,
+            },
+            op::TLBI_NH_VAA => Command::TlbiNhVaa {
+                vmid,
+                addr: d1 & TLBI_VA_MASK,
+                leaf,
+                range,
+            },
             op::TLBI_EL2_ALL => Command::TlbiEl2All,
             op::TLBI_S12_VMALL => Command::TlbiS12Vmall { vmid },
-            op::TLBI_S2_IPA => Command::TlbiS2Ipa { vmid, addr: d1 & TLBI_IPA_MASK, leaf, range },
+            op::TLBI_S2_IPA => Command::TlbiS2Ipa {
+                vmid,
+                addr: d1 & TLBI_IPA_MASK,
+                leaf,
+                range,
+            },
             op::TLBI_NSNH_ALL => Command::TlbiNsnhAll,
             op::SYNC => {
                 let cs = match field(d0, SYNC_CS_SHIFT, 2) {
@@ -290,43 +387,88 @@ impl Command {
 /// One line per command, as the MMIO/command log prints it: `CMD_<NAME> field=value ...`.
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rng = |r: &TlbiRange| {
-            format!("num={} scale={} tg={} ttl={}", r.num, r.scale, r.tg, r.ttl)
-        };
+        let rng =
+            |r: &TlbiRange| format!("num={} scale={} tg={} ttl={}", r.num, r.scale, r.tg, r.ttl);
         match self {
             Command::PrefetchConfig { sid } => write!(f, "CMD_PREFETCH_CONFIG sid={sid:#x}"),
-            Command::PrefetchAddr { sid, addr } => write!(f, "CMD_PREFETCH_ADDR sid={sid:#x} addr={addr:#x}"),
-            Command::CfgiSte { sid, leaf } => write!(f, "CMD_CFGI_STE sid={sid:#x} leaf={}", u8::from(*leaf)),
+            Command::PrefetchAddr { sid, addr } => {
+                write!(f, "CMD_PREFETCH_ADDR sid={sid:#x} addr={addr:#x}")
+            }
+            Command::CfgiSte { sid, leaf } => {
+                write!(f, "CMD_CFGI_STE sid={sid:#x} leaf={}", u8::from(*leaf))
+            }
             Command::CfgiSteRange { range: 31, .. } => write!(f, "CMD_CFGI_ALL"),
-            Command::CfgiSteRange { sid, range } => write!(f, "CMD_CFGI_STE_RANGE sid={sid:#x} range={range}"),
+            Command::CfgiSteRange { sid, range } => {
+                write!(f, "CMD_CFGI_STE_RANGE sid={sid:#x} range={range}")
+            }
             Command::CfgiCd { sid, ssid, leaf } => {
-                write!(f, "CMD_CFGI_CD sid={sid:#x} ssid={ssid:#x} leaf={}", u8::from(*leaf))
+                write!(
+                    f,
+                    "CMD_CFGI_CD sid={sid:#x} ssid={ssid:#x} leaf={}",
+                    u8::from(*leaf)
+                )
             }
             Command::CfgiCdAll { sid } => write!(f, "CMD_CFGI_CD_ALL sid={sid:#x}"),
             Command::TlbiNhAll { vmid } => write!(f, "CMD_TLBI_NH_ALL vmid={vmid}"),
-            Command::TlbiNhAsid { vmid, asid } => write!(f, "CMD_TLBI_NH_ASID vmid={vmid} asid={asid}"),
-            Command::TlbiNhVa { vmid, asid, addr, leaf, range } => write!(
+            Command::TlbiNhAsid { vmid, asid } => {
+                write!(f, "CMD_TLBI_NH_ASID vmid={vmid} asid={asid}")
+            }
+            Command::TlbiNhVa {
+                vmid,
+                asid,
+                addr,
+                leaf,
+                range,
+            } => write!(
                 f,
                 "CMD_TLBI_NH_VA vmid={vmid} asid={asid} addr={addr:#x} leaf={} {}",
                 u8::from(*leaf),
                 rng(range)
             ),
-            Command::TlbiNhVaa { vmid, addr, leaf, range } => {
-                write!(f, "CMD_TLBI_NH_VAA vmid={vmid} addr={addr:#x} leaf={} {}", u8::from(*leaf), rng(range))
+            Command::TlbiNhVaa {
+                vmid,
+                addr,
+                leaf,
+                range,
+            } => {
+                write!(
+                    f,
+                    "CMD_TLBI_NH_VAA vmid={vmid} addr={addr:#x} leaf={} {}",
+                    u8::from(*leaf),
+                    rng(range)
+                )
             }
             Command::TlbiEl2All => write!(f, "CMD_TLBI_EL2_ALL"),
             Command::TlbiS12Vmall { vmid } => write!(f, "CMD_TLBI_S12_VMALL vmid={vmid}"),
-            Command::TlbiS2Ipa { vmid, addr, leaf, range } => {
-                write!(f, "CMD_TLBI_S2_IPA vmid={vmid} addr={addr:#x} leaf={} {}", u8::from(*leaf), rng(range))
+            Command::TlbiS2Ipa {
+                vmid,
+                addr,
+                leaf,
+                range,
+            } => {
+                write!(
+                    f,
+                    "CMD_TLBI_S2_IPA vmid={vmid} addr={addr:#x} leaf={} {}",
+                    u8::from(*leaf),
+                    rng(range)
+                )
             }
             Command::TlbiNsnhAll => write!(f, "CMD_TLBI_NSNH_ALL"),
-            Command::Sync { cs, msidata, msiaddr, .. } => {
+            Command::Sync {
+                cs,
+                msidata,
+                msiaddr,
+                ..
+            } => {
                 let cs = match cs {
                     SyncCs::None => "none",
                     SyncCs::Irq => "irq",
                     SyncCs::Sev => "sev",
                 };
-                write!(f, "CMD_SYNC cs={cs} msiaddr={msiaddr:#x} msidata={msidata:#x}")
+                write!(
+                    f,
+                    "CMD_SYNC cs={cs} msiaddr={msiaddr:#x} msidata={msidata:#x}"
+                )
             }
         }
     }
@@ -341,50 +483,109 @@ mod tests {
     fn encodings_match_linux_build_cmd() {
         // CFGI_ALL: opcode 4, RANGE 31 in dword 1.
         assert_eq!(CFGI_ALL.encode(), [0x4, 0x1f]);
-        assert_eq!(Command::CfgiSte { sid: 8, leaf: true }.encode(), [0x8_0000_0003, 1]);
-        assert_eq!(Command::PrefetchConfig { sid: 8 }.encode(), [0x8_0000_0001, 0]);
+        assert_eq!(
+            Command::CfgiSte { sid: 8, leaf: true }.encode(),
+            [0x8_0000_0003, 1]
+        );
+        assert_eq!(
+            Command::PrefetchConfig { sid: 8 }.encode(),
+            [0x8_0000_0001, 0]
+        );
         // CMD_SYNC with CS=SEV, MSH=ISH, MSIATTR=OIWB (Linux without MSI polling).
-        let sev = Command::Sync { cs: SyncCs::Sev, msh: 3, msiattr: 0xf, msidata: 0, msiaddr: 0 };
+        let sev = Command::Sync {
+            cs: SyncCs::Sev,
+            msh: 3,
+            msiattr: 0xf,
+            msidata: 0,
+            msiaddr: 0,
+        };
         assert_eq!(sev.encode(), [0x0fc0_2046, 0]);
         let va = Command::TlbiNhVa {
             vmid: 0,
             asid: 1,
             addr: 0xffff_f000,
             leaf: true,
-            range: TlbiRange { num: 0, scale: 0, tg: 1, ttl: 3 },
+            range: TlbiRange {
+                num: 0,
+                scale: 0,
+                tg: 1,
+                ttl: 3,
+            },
         };
-        assert_eq!(va.encode(), [0x0001_0000_0000_0012, 0xffff_f000 | 0x400 | 0x300 | 1]);
-        assert_eq!(va.to_string(), "CMD_TLBI_NH_VA vmid=0 asid=1 addr=0xfffff000 leaf=1 num=0 scale=0 tg=1 ttl=3");
+        assert_eq!(
+            va.encode(),
+            [0x0001_0000_0000_0012, 0xffff_f000 | 0x400 | 0x300 | 1]
+        );
+        assert_eq!(
+            va.to_string(),
+            "CMD_TLBI_NH_VA vmid=0 asid=1 addr=0xfffff000 leaf=1 num=0 scale=0 tg=1 ttl=3"
+        );
     }
 
     #[test]
     fn illegal_commands() {
         assert!(Command::decode([0x7f, 0], true).is_err());
-        assert!(Command::decode([0x3046, 0], true).is_err(), "CS=3 is reserved");
-        assert!(Command::decode([0x12, 0x400], false).is_err(), "TG without RIL");
+        assert!(
+            Command::decode([0x3046, 0], true).is_err(),
+            "CS=3 is reserved"
+        );
+        assert!(
+            Command::decode([0x12, 0x400], false).is_err(),
+            "TG without RIL"
+        );
         assert!(Command::decode([0x12, 0x400], true).is_ok());
     }
 
     #[test]
     fn range_bytes() {
-        let r = TlbiRange { num: 3, scale: 2, tg: 1, ttl: 0 };
+        let r = TlbiRange {
+            num: 3,
+            scale: 2,
+            tg: 1,
+            ttl: 0,
+        };
         assert_eq!(r.bytes(), Some(16 << 12));
         assert_eq!(TlbiRange::default().bytes(), None);
     }
 
     fn any_command() -> impl Strategy<Value = Command> {
-        let rng = (0u8..32, 0u8..32, 0u8..4, 0u8..4).prop_map(|(num, scale, tg, ttl)| TlbiRange { num, scale, tg, ttl });
+        let rng = (0u8..32, 0u8..32, 0u8..4, 0u8..4).prop_map(|(num, scale, tg, ttl)| TlbiRange {
+            num,
+            scale,
+            tg,
+            ttl,
+        });
         prop_oneof![
             any::<u32>().prop_map(|sid| Command::PrefetchConfig { sid }),
             (any::<u32>(), any::<bool>()).prop_map(|(sid, leaf)| Command::CfgiSte { sid, leaf }),
             (any::<u32>(), 0u8..32).prop_map(|(sid, range)| Command::CfgiSteRange { sid, range }),
-            (any::<u32>(), 0u32..(1 << 20), any::<bool>()).prop_map(|(sid, ssid, leaf)| Command::CfgiCd { sid, ssid, leaf }),
-            (any::<u16>(), any::<u16>()).prop_map(|(vmid, asid)| Command::TlbiNhAsid { vmid, asid }),
-            (any::<u16>(), any::<u16>(), any::<u64>(), any::<bool>(), rng.clone()).prop_map(|(vmid, asid, a, leaf, range)| {
-                Command::TlbiNhVa { vmid, asid, addr: a & TLBI_VA_MASK, leaf, range }
-            }),
+            (any::<u32>(), 0u32..(1 << 20), any::<bool>())
+                .prop_map(|(sid, ssid, leaf)| Command::CfgiCd { sid, ssid, leaf }),
+            (any::<u16>(), any::<u16>())
+                .prop_map(|(vmid, asid)| Command::TlbiNhAsid { vmid, asid }),
+            (
+                any::<u16>(),
+                any::<u16>(),
+                any::<u64>(),
+                any::<bool>(),
+                rng.clone()
+            )
+                .prop_map(|(vmid, asid, a, leaf, range)| {
+                    Command::TlbiNhVa {
+                        vmid,
+                        asid,
+                        addr: a & TLBI_VA_MASK,
+                        leaf,
+                        range,
+                    }
+                }),
             (any::<u16>(), any::<u64>(), any::<bool>(), rng).prop_map(|(vmid, a, leaf, range)| {
-                Command::TlbiS2Ipa { vmid, addr: a & TLBI_IPA_MASK, leaf, range }
+                Command::TlbiS2Ipa {
+                    vmid,
+                    addr: a & TLBI_IPA_MASK,
+                    leaf,
+                    range,
+                }
             }),
             any::<u16>().prop_map(|vmid| Command::TlbiS12Vmall { vmid }),
             Just(Command::TlbiNsnhAll),

@@ -94,7 +94,14 @@ pub struct Event {
 impl Event {
     /// A record with only id and StreamID (configuration errors such as C_BAD_STREAMID).
     pub const fn config(id: u8, sid: u32) -> Self {
-        Event { id, sid, ssid: None, syndrome: 0, addr: 0, ipa: 0 }
+        Event {
+            id,
+            sid,
+            ssid: None,
+            syndrome: 0,
+            addr: 0,
+            ipa: 0,
+        }
     }
 
     /// The four dwords of the record.
@@ -127,7 +134,10 @@ mod tests {
 
     #[test]
     fn c_bad_streamid_layout() {
-        assert_eq!(Event::config(id::C_BAD_STREAMID, 0x10000).encode(), [0x0001_0000_0000_0002, 0, 0, 0]);
+        assert_eq!(
+            Event::config(id::C_BAD_STREAMID, 0x10000).encode(),
+            [0x0001_0000_0000_0002, 0, 0, 0]
+        );
         assert_eq!(id::name(id::F_TRANSLATION), "F_TRANSLATION");
     }
 

@@ -281,7 +281,13 @@ pub mod irq_cfg {
 pub fn is_64bit(offset: u64) -> bool {
     matches!(
         offset,
-        GERROR_IRQ_CFG0 | STRTAB_BASE | CMDQ_BASE | EVTQ_BASE | EVTQ_IRQ_CFG0 | PRIQ_BASE | PRIQ_IRQ_CFG0
+        GERROR_IRQ_CFG0
+            | STRTAB_BASE
+            | CMDQ_BASE
+            | EVTQ_BASE
+            | EVTQ_IRQ_CFG0
+            | PRIQ_BASE
+            | PRIQ_IRQ_CFG0
     )
 }
 
@@ -338,11 +344,17 @@ mod tests {
     #[test]
     fn offsets_match_the_architecture() {
         // IHI 0070 chapter 6 / Linux arm-smmu-v3.h.
-        assert_eq!((CR0, CR0ACK, GBPA, IRQ_CTRL, GERROR), (0x20, 0x24, 0x44, 0x50, 0x60));
+        assert_eq!(
+            (CR0, CR0ACK, GBPA, IRQ_CTRL, GERROR),
+            (0x20, 0x24, 0x44, 0x50, 0x60)
+        );
         assert_eq!((STRTAB_BASE, STRTAB_BASE_CFG), (0x80, 0x88));
         assert_eq!((CMDQ_BASE, CMDQ_PROD, CMDQ_CONS), (0x90, 0x98, 0x9c));
         assert_eq!((EVTQ_BASE, EVTQ_PROD, EVTQ_CONS), (0xa0, 0x100a8, 0x100ac));
-        assert_eq!((EVTQ_IRQ_CFG0, GERROR_IRQ_CFG0, PRIQ_IRQ_CFG0), (0xb0, 0x68, 0xd0));
+        assert_eq!(
+            (EVTQ_IRQ_CFG0, GERROR_IRQ_CFG0, PRIQ_IRQ_CFG0),
+            (0xb0, 0x68, 0xd0)
+        );
         assert_eq!(gerror::ERR_MASK, 0x1fd);
         assert_eq!(gbpa::ABORT, 0x10_0000);
         assert_eq!(idr5::oas_bits(4), Some(44));

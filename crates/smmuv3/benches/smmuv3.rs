@@ -28,23 +28,53 @@ fn setup() -> Arc<SmmuV3> {
     let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 256 << 20)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20).unwrap());
     let s = SmmuV3::new(Config::qemu_virt(), mem.clone()).unwrap();
-    let mut pt = PageTable::new(pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44), frames.clone(), NoTlb).unwrap();
-    pt.map_pages(IOVA, RAM + (128 << 20), 4096, PAGES, Prot::READ | Prot::WRITE).unwrap();
+    let mut pt = PageTable::new(
+        pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44),
+        frames.clone(),
+        NoTlb,
+    )
+    .unwrap();
+    pt.map_pages(
+        IOVA,
+        RAM + (128 << 20),
+        4096,
+        PAGES,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     let strtab = frames.alloc(64 << 6).unwrap();
     let cmdq = frames.alloc(4096).unwrap();
     let evtq = frames.alloc(4096).unwrap();
     let cdp = frames.alloc(4096).unwrap();
-    let d0 = 16 | cd::EPD1 | cd::V | (4 << cd::IPS_SHIFT) | cd::AA64 | cd::R | cd::A | cd::ASET | (1 << cd::ASID_SHIFT);
+    let d0 = 16
+        | cd::EPD1
+        | cd::V
+        | (4 << cd::IPS_SHIFT)
+        | cd::AA64
+        | cd::R
+        | cd::A
+        | cd::ASET
+        | (1 << cd::ASID_SHIFT);
     mem.write_u64(cdp, d0).unwrap();
     mem.write_u64(cdp + 8, pt.ttbr()).unwrap();
     let ste_addr = strtab + u64::from(SID) * 64;
-    mem.write_u64(ste_addr, ste::V | (ste::CFG_S1_TRANS << ste::CFG_SHIFT) | cdp).unwrap();
+    mem.write_u64(
+        ste_addr,
+        ste::V | (ste::CFG_S1_TRANS << ste::CFG_SHIFT) | cdp,
+    )
+    .unwrap();
     s.write64(STRTAB_BASE, strtab);
     s.write32(STRTAB_BASE_CFG, 6);
     s.write64(CMDQ_BASE, cmdq | 8);
     s.write64(EVTQ_BASE, evtq | 7);
     s.write32(CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
-    let sync = Command::Sync { cs: SyncCs::Sev, msh: 3, msiattr: 0xf, msidata: 0, msiaddr: 0 };
+    let sync = Command::Sync {
+        cs: SyncCs::Sev,
+        msh: 3,
+        msiattr: 0xf,
+        msidata: 0,
+        msiaddr: 0,
+    };
     for (i, c) in [CFGI_ALL, sync].iter().enumerate() {
         let w = c.encode();
         mem.write_u64(cmdq + 16 * i as u64, w[0]).unwrap();

@@ -76,7 +76,12 @@ impl State {
                     self.cfgc.insert(sid, Arc::new(cfg));
                 }
             }
-            Command::Sync { cs, msidata, msiaddr, .. } => {
+            Command::Sync {
+                cs,
+                msidata,
+                msiaddr,
+                ..
+            } => {
                 self.counters.syncs += 1;
                 match cs {
                     SyncCs::None => {}

@@ -1,8 +1,8 @@
 //! Implementation presets: the ID register values an SMMUv3 reports, plus the sizes of the
 //! caches the architecture leaves to the implementation.
 
-use smmuv3_arch::regs::{idr0, idr1, idr3, idr5};
 use smmuv3_arch::field;
+use smmuv3_arch::regs::{idr0, idr1, idr3, idr5};
 use thiserror::Error;
 
 /// A rejected preset.
@@ -125,7 +125,11 @@ impl Config {
         if self.sid_bits() > 32 {
             return Err(ConfigError::SidSize(self.sid_bits()));
         }
-        for (name, value) in [("CMDQS", self.cmdqs()), ("EVTQS", self.evtqs()), ("PRIQS", (i1 >> idr1::PRIQS_SHIFT) & 0x1f)] {
+        for (name, value) in [
+            ("CMDQS", self.cmdqs()),
+            ("EVTQS", self.evtqs()),
+            ("PRIQS", (i1 >> idr1::PRIQS_SHIFT) & 0x1f),
+        ] {
             if value > 19 {
                 return Err(ConfigError::QueueSize { name, value });
             }
@@ -140,7 +144,9 @@ impl Config {
             return Err(ConfigError::EmptyCache { what: "TLB" });
         }
         if self.cfg_entries == 0 {
-            return Err(ConfigError::EmptyCache { what: "configuration cache" });
+            return Err(ConfigError::EmptyCache {
+                what: "configuration cache",
+            });
         }
         Ok(())
     }
@@ -201,8 +207,13 @@ mod tests {
     fn presets_are_valid_and_decode() {
         let q = Config::qemu_virt();
         q.validate().unwrap();
-        assert_eq!((q.sid_bits(), q.oas(), q.cmdqs(), q.evtqs()), (16, 44, 19, 19));
-        assert!(q.two_level_strtab() && q.s1p() && !q.s2p() && !q.msi() && !q.sev() && q.range_inv());
+        assert_eq!(
+            (q.sid_bits(), q.oas(), q.cmdqs(), q.evtqs()),
+            (16, 44, 19, 19)
+        );
+        assert!(
+            q.two_level_strtab() && q.s1p() && !q.s2p() && !q.msi() && !q.sev() && q.range_inv()
+        );
         // Field by field: S1P|TTF=2|COHACC|ASID16|VMID16|TTENDIAN=2|STALL_MODEL=1|TERM_MODEL|ST_LVL=1.
         assert_eq!(q.idr[0], 0x0d44_101a);
         assert_eq!(q.idr[1], 0x0273_0010);

@@ -126,7 +126,9 @@ pub struct SmmuV3 {
 
 impl std::fmt::Debug for SmmuV3 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmmuV3").field("cfg", &self.cfg.name).finish_non_exhaustive()
+        f.debug_struct("SmmuV3")
+            .field("cfg", &self.cfg.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +137,12 @@ impl SmmuV3 {
     pub fn new(cfg: Config, mem: Arc<PhysMem>) -> Result<Arc<SmmuV3>, ConfigError> {
         cfg.validate()?;
         let state = Mutex::new(State::new(&cfg));
-        Ok(Arc::new(SmmuV3 { cfg, mem, state, irq: RwLock::new(None) }))
+        Ok(Arc::new(SmmuV3 {
+            cfg,
+            mem,
+            state,
+            irq: RwLock::new(None),
+        }))
     }
 
     pub fn config(&self) -> &Config {
@@ -200,7 +207,11 @@ impl SmmuV3 {
     pub fn dma_read(&self, sid: u32, ia: u64, buf: &mut [u8]) -> Result<Outcome, DmaError> {
         let o = self.translate(sid, ia, Access::Read);
         match o.pa() {
-            Some(pa) => self.mem.read_bytes(pa, buf).map(|_| o).map_err(|source| DmaError::Memory { pa, source }),
+            Some(pa) => self
+                .mem
+                .read_bytes(pa, buf)
+                .map(|_| o)
+                .map_err(|source| DmaError::Memory { pa, source }),
             None => Err(DmaError::Aborted(match o {
                 Outcome::Aborted(r) => r,
                 _ => AbortReason::GlobalAbort,
@@ -212,7 +223,11 @@ impl SmmuV3 {
     pub fn dma_write(&self, sid: u32, ia: u64, data: &[u8]) -> Result<Outcome, DmaError> {
         let o = self.translate(sid, ia, Access::Write);
         match o.pa() {
-            Some(pa) => self.mem.write_bytes(pa, data).map(|_| o).map_err(|source| DmaError::Memory { pa, source }),
+            Some(pa) => self
+                .mem
+                .write_bytes(pa, data)
+                .map(|_| o)
+                .map_err(|source| DmaError::Memory { pa, source }),
             None => Err(DmaError::Aborted(match o {
                 Outcome::Aborted(r) => r,
                 _ => AbortReason::GlobalAbort,

@@ -92,7 +92,10 @@ impl State {
     pub(crate) fn read64(&self, c: &Config, off: u64) -> u64 {
         match self.reg64(off) {
             Some(v) => v,
-            None => u64::from(self.read32(c, off)) | (u64::from(self.read32(c, off.wrapping_add(4))) << 32),
+            None => {
+                u64::from(self.read32(c, off))
+                    | (u64::from(self.read32(c, off.wrapping_add(4))) << 32)
+            }
         }
     }
 
@@ -138,7 +141,9 @@ impl State {
                 self.consume_commands(c, mem);
             }
             // Software may move CONS only while the queue is disabled.
-            CMDQ_CONS if enabled & cr0::CMDQEN == 0 => self.regs.cmdq.cons = State::queue_ptr(v, cmdq_log2, 0),
+            CMDQ_CONS if enabled & cr0::CMDQEN == 0 => {
+                self.regs.cmdq.cons = State::queue_ptr(v, cmdq_log2, 0)
+            }
             EVTQ_PROD if enabled & cr0::EVTQEN == 0 => {
                 self.regs.evtq.prod = State::queue_ptr(v, evtq_log2, q_idx::OVF)
             }

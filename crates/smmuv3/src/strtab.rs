@@ -80,7 +80,12 @@ fn granule_of_tg0(tg0: u64) -> Option<u32> {
 }
 
 /// Where the STE of `sid` lives.
-pub(crate) fn ste_address(c: &Config, mem: &PhysMem, r: StrtabRegs, sid: u32) -> Result<u64, CfgError> {
+pub(crate) fn ste_address(
+    c: &Config,
+    mem: &PhysMem,
+    r: StrtabRegs,
+    sid: u32,
+) -> Result<u64, CfgError> {
     let log2size = field(u64::from(r.cfg), bcfg::LOG2SIZE_SHIFT, 6) as u32;
     let limit = log2size.min(c.sid_bits());
     if limit < 32 && u64::from(sid) >> limit != 0 {
@@ -106,7 +111,12 @@ pub(crate) fn ste_address(c: &Config, mem: &PhysMem, r: StrtabRegs, sid: u32) ->
 }
 
 /// Fetch and decode the configuration of `sid`.
-pub(crate) fn fetch(c: &Config, mem: &PhysMem, r: StrtabRegs, sid: u32) -> Result<StreamCfg, CfgError> {
+pub(crate) fn fetch(
+    c: &Config,
+    mem: &PhysMem,
+    r: StrtabRegs,
+    sid: u32,
+) -> Result<StreamCfg, CfgError> {
     let addr = ste_address(c, mem, r, sid)?;
     let Some(s) = read_words::<8>(mem, addr) else {
         return err(id::F_STE_FETCH, addr);
@@ -139,14 +149,16 @@ fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgE
         }
         let vtcr = field(s[2], ste::VTCR_SHIFT, 19);
         let tsz = field(vtcr, ste::vtcr::T0SZ_SHIFT, 6) as u32;
-        let Some(g) = granule_of_tg0(field(vtcr, ste::vtcr::TG_SHIFT, 2)).filter(|&g| c.granule(g)) else {
+        let Some(g) = granule_of_tg0(field(vtcr, ste::vtcr::TG_SHIFT, 2)).filter(|&g| c.granule(g))
+        else {
             return bad();
         };
         let ps = smmuv3_arch::regs::idr5::oas_bits(field(vtcr, ste::vtcr::PS_SHIFT, 3) as u32)
             .unwrap_or(oas)
             .min(oas);
         let input_bits = 64u32.saturating_sub(tsz);
-        let Some(start) = Walk::s2_start_level(g, field(vtcr, ste::vtcr::SL0_SHIFT, 2) as u32) else {
+        let Some(start) = Walk::s2_start_level(g, field(vtcr, ste::vtcr::SL0_SHIFT, 2) as u32)
+        else {
             return bad();
         };
         if !(24..=ps.max(oas).min(48)).contains(&input_bits) {
@@ -169,7 +181,11 @@ fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgE
         if walk.ttb >> oas != 0 {
             return bad();
         }
-        Some(StageCfg { walk, record: s[2] & ste::S2R != 0, disabled: false })
+        Some(StageCfg {
+            walk,
+            record: s[2] & ste::S2R != 0,
+            disabled: false,
+        })
     } else {
         None
     };
@@ -205,7 +221,11 @@ fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgE
     } else {
         None
     };
-    Ok(StreamCfg::Translate(TransCfg { vmid, s1: s1cfg, s2: s2cfg }))
+    Ok(StreamCfg::Translate(TransCfg {
+        vmid,
+        s1: s1cfg,
+        s2: s2cfg,
+    }))
 }
 
 fn decode_cd(c: &Config, d: &[u64; 4]) -> Result<S1Cfg, CfgError> {
@@ -241,6 +261,10 @@ fn decode_cd(c: &Config, d: &[u64; 4]) -> Result<S1Cfg, CfgError> {
     }
     Ok(S1Cfg {
         asid: (d0 >> cd::ASID_SHIFT) as u16,
-        walk: StageCfg { walk, record: d0 & cd::R != 0, disabled: d0 & cd::EPD0 != 0 },
+        walk: StageCfg {
+            walk,
+            record: d0 & cd::R != 0,
+            disabled: d0 & cd::EPD0 != 0,
+        },
     })
 }

@@ -42,7 +42,10 @@ pub(crate) struct Tlb {
 
 impl Tlb {
     pub fn new(capacity: usize) -> Self {
-        Tlb { entries: VecDeque::with_capacity(capacity), capacity }
+        Tlb {
+            entries: VecDeque::with_capacity(capacity),
+            capacity,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -78,17 +81,29 @@ impl Tlb {
         };
         match *cmd {
             Command::TlbiNhAll { vmid } => self.retain(|e| !(e.vmid == vmid && e.asid.is_some())),
-            Command::TlbiNhAsid { vmid, asid } => self.retain(|e| !(e.vmid == vmid && e.asid == Some(asid))),
-            Command::TlbiNhVa { vmid, asid, addr, range, .. } => {
+            Command::TlbiNhAsid { vmid, asid } => {
+                self.retain(|e| !(e.vmid == vmid && e.asid == Some(asid)))
+            }
+            Command::TlbiNhVa {
+                vmid,
+                asid,
+                addr,
+                range,
+                ..
+            } => {
                 let (lo, hi) = span(addr, &range);
                 self.retain(|e| !(e.vmid == vmid && e.asid == Some(asid) && e.overlaps(lo, hi)))
             }
-            Command::TlbiNhVaa { vmid, addr, range, .. } => {
+            Command::TlbiNhVaa {
+                vmid, addr, range, ..
+            } => {
                 let (lo, hi) = span(addr, &range);
                 self.retain(|e| !(e.vmid == vmid && e.asid.is_some() && e.overlaps(lo, hi)))
             }
             Command::TlbiS12Vmall { vmid } => self.retain(|e| e.vmid != vmid),
-            Command::TlbiS2Ipa { vmid, addr, range, .. } => {
+            Command::TlbiS2Ipa {
+                vmid, addr, range, ..
+            } => {
                 // Only stage-2 entries: combined stage-1+2 entries need a VMALL or NH_ALL.
                 let (lo, hi) = span(addr, &range);
                 self.retain(|e| !(e.vmid == vmid && e.asid.is_none() && e.overlaps(lo, hi)))
@@ -112,7 +127,11 @@ pub(crate) struct ConfigCache {
 
 impl ConfigCache {
     pub fn new(capacity: usize) -> Self {
-        ConfigCache { map: BTreeMap::new(), order: VecDeque::new(), capacity }
+        ConfigCache {
+            map: BTreeMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -147,11 +166,15 @@ impl ConfigCache {
     pub fn invalidate(&mut self, cmd: &Command) -> bool {
         match *cmd {
             // The CD is cached with its STE, so invalidating either drops the stream.
-            Command::CfgiSte { sid, .. } | Command::CfgiCd { sid, .. } | Command::CfgiCdAll { sid } => {
-                self.remove_range(sid, sid)
-            }
+            Command::CfgiSte { sid, .. }
+            | Command::CfgiCd { sid, .. }
+            | Command::CfgiCdAll { sid } => self.remove_range(sid, sid),
             Command::CfgiSteRange { sid, range } => {
-                let mask = if range >= 31 { u32::MAX } else { (2u32 << range) - 1 };
+                let mask = if range >= 31 {
+                    u32::MAX
+                } else {
+                    (2u32 << range) - 1
+                };
                 self.remove_range(sid & !mask, sid | mask)
             }
             _ => return false,
@@ -165,7 +188,15 @@ mod tests {
     use super::*;
 
     fn e(asid: Option<u16>, va: u64) -> TlbEntry {
-        TlbEntry { vmid: 0, asid, va, size_shift: 12, pa: va, read: true, write: true }
+        TlbEntry {
+            vmid: 0,
+            asid,
+            va,
+            size_shift: 12,
+            pa: va,
+            read: true,
+            write: true,
+        }
     }
 
     #[test]
@@ -176,8 +207,19 @@ mod tests {
         t.insert(e(Some(2), 0x3000));
         assert_eq!(t.len(), 2);
         assert!(t.lookup(0, Some(1), 0x1000).is_none(), "oldest evicted");
-        let range = TlbiRange { num: 1, scale: 0, tg: 1, ttl: 3 };
-        t.invalidate(&Command::TlbiNhVa { vmid: 0, asid: 1, addr: 0x1000, leaf: true, range });
+        let range = TlbiRange {
+            num: 1,
+            scale: 0,
+            tg: 1,
+            ttl: 3,
+        };
+        t.invalidate(&Command::TlbiNhVa {
+            vmid: 0,
+            asid: 1,
+            addr: 0x1000,
+            leaf: true,
+            range,
+        });
         assert!(t.lookup(0, Some(1), 0x2fff).is_none());
         assert!(t.lookup(0, Some(2), 0x3000).is_some());
         t.invalidate(&Command::TlbiNsnhAll);

@@ -58,13 +58,24 @@ pub(crate) struct Leaf {
 /// Why a walk stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WalkFault {
-    Translation { level: u32 },
-    AccessFlag { level: u32 },
-    AddrSize { level: u32 },
+    Translation {
+        level: u32,
+    },
+    AccessFlag {
+        level: u32,
+    },
+    AddrSize {
+        level: u32,
+    },
     /// A descriptor read hit no memory.
-    External { level: u32 },
+    External {
+        level: u32,
+    },
     /// Nested: a stage-1 table address did not translate through stage 2.
-    Stage2 { ipa: u64, fault: Stage2Fault },
+    Stage2 {
+        ipa: u64,
+        fault: Stage2Fault,
+    },
 }
 
 /// The stage-2 part of a nested fault.
@@ -99,7 +110,7 @@ impl Walk {
     /// Stage 1's start level: the fewest full levels that cover the input bits.
     pub fn s1_start_level(granule_shift: u32, input_bits: u32) -> u32 {
         let stride = granule_shift - 3;
-        let levels = (input_bits.saturating_sub(granule_shift) + stride - 1) / stride;
+        let levels = input_bits.saturating_sub(granule_shift).div_ceil(stride);
         4u32.saturating_sub(levels.clamp(1, 4))
     }
 
@@ -118,7 +129,8 @@ impl Walk {
 
     /// Index bits of the start table: more than a stride when stage-2 tables are concatenated.
     pub fn start_index_bits(&self) -> u32 {
-        self.input_bits.saturating_sub(self.level_shift(self.start_level))
+        self.input_bits
+            .saturating_sub(self.level_shift(self.start_level))
     }
 
     fn block_allowed(&self, level: u32) -> bool {
@@ -137,7 +149,9 @@ impl Walk {
         table_pa: &mut dyn FnMut(u64) -> Result<u64, WalkFault>,
     ) -> Result<Leaf, WalkFault> {
         if ia & !low_mask(self.input_bits) != 0 {
-            return Err(WalkFault::Translation { level: self.start_level });
+            return Err(WalkFault::Translation {
+                level: self.start_level,
+            });
         }
         let mut level = self.start_level;
         let mut index_bits = self.start_index_bits();

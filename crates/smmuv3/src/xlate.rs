@@ -37,7 +37,12 @@ fn fault_of(f: WalkFault, stage2: bool) -> Fault {
             (fid, event::CLASS_TT, ipa, true)
         }
     };
-    Fault { id: fid, stage2: s2, class, ipa }
+    Fault {
+        id: fid,
+        stage2: s2,
+        class,
+        ipa,
+    }
 }
 
 fn s2_fault(f: WalkFault) -> Stage2Fault {
@@ -51,16 +56,29 @@ fn s2_fault(f: WalkFault) -> Stage2Fault {
 
 impl State {
     pub(crate) fn strtab_regs(&self) -> strtab::StrtabRegs {
-        strtab::StrtabRegs { base: self.regs.strtab_base, cfg: self.regs.strtab_base_cfg }
+        strtab::StrtabRegs {
+            base: self.regs.strtab_base,
+            cfg: self.regs.strtab_base_cfg,
+        }
     }
 
-    pub(crate) fn translate(&mut self, c: &Config, mem: &PhysMem, sid: u32, ia: u64, access: Access) -> Outcome {
+    pub(crate) fn translate(
+        &mut self,
+        c: &Config,
+        mem: &PhysMem,
+        sid: u32,
+        ia: u64,
+        access: Access,
+    ) -> Outcome {
         self.counters.transactions += 1;
         if !self.smmuen() {
             return if self.gbpa_abort() {
                 Outcome::Aborted(AbortReason::GlobalAbort)
             } else {
-                Outcome::Bypassed { pa: ia, why: BypassReason::Disabled }
+                Outcome::Bypassed {
+                    pa: ia,
+                    why: BypassReason::Disabled,
+                }
             };
         }
         let cfg = match self.cfgc.get(sid) {
@@ -87,7 +105,10 @@ impl State {
         };
         match &*cfg {
             StreamCfg::Abort => Outcome::Aborted(AbortReason::SteAbort),
-            StreamCfg::Bypass => Outcome::Bypassed { pa: ia, why: BypassReason::Ste },
+            StreamCfg::Bypass => Outcome::Bypassed {
+                pa: ia,
+                why: BypassReason::Ste,
+            },
             StreamCfg::Translate(t) => self.translate_stages(c, mem, sid, t, ia, access),
         }
     }
@@ -126,16 +147,36 @@ impl State {
             // A permission fault belongs to the stage that denied it; with both, stage 1 is
             // reported (the combined entry does not say, so we re-walk to find out).
             let stage2_only = t.s1.is_none();
-            let record = if stage2_only { t.s2.is_some_and(|s| s.record) } else { t.s1.is_some_and(|s| s.walk.record) };
-            let f = Fault { id: id::F_PERMISSION, stage2: stage2_only, class: event::CLASS_IN, ipa: 0 };
+            let record = if stage2_only {
+                t.s2.is_some_and(|s| s.record)
+            } else {
+                t.s1.is_some_and(|s| s.walk.record)
+            };
+            let f = Fault {
+                id: id::F_PERMISSION,
+                stage2: stage2_only,
+                class: event::CLASS_IN,
+                ipa: 0,
+            };
             return self.fault(c, mem, sid, ia, access, f, record);
         }
         let mask = (1u64 << entry.size_shift) - 1;
-        Outcome::Translated { pa: entry.pa + (ia & mask) }
+        Outcome::Translated {
+            pa: entry.pa + (ia & mask),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn fault(&mut self, c: &Config, mem: &PhysMem, sid: u32, ia: u64, access: Access, f: Fault, record: bool) -> Outcome {
+    fn fault(
+        &mut self,
+        c: &Config,
+        mem: &PhysMem,
+        sid: u32,
+        ia: u64,
+        access: Access,
+        f: Fault,
+        record: bool,
+    ) -> Outcome {
         self.counters.faults += 1;
         if record {
             let mut syn = f.class << event::CLASS_SHIFT;
@@ -145,7 +186,14 @@ impl State {
             if f.stage2 {
                 syn |= event::S2;
             }
-            let ev = Event { id: f.id, sid, ssid: None, syndrome: syn, addr: ia, ipa: f.ipa };
+            let ev = Event {
+                id: f.id,
+                sid,
+                ssid: None,
+                syndrome: syn,
+                addr: ia,
+                ipa: f.ipa,
+            };
             self.record_event(c, mem, ev);
         }
         Outcome::Aborted(AbortReason::Event(f.id))
@@ -166,13 +214,23 @@ fn walk_stages(mem: &PhysMem, t: &TransCfg, ia: u64) -> Result<TlbEntry, (Fault,
                     None => Ok(ipa),
                     Some(s2) => match s2_walk(s2, ipa) {
                         Ok(l) if l.read => Ok(l.out),
-                        Ok(_) => Err(WalkFault::Stage2 { ipa, fault: Stage2Fault::Permission }),
-                        Err(f) => Err(WalkFault::Stage2 { ipa, fault: s2_fault(f) }),
+                        Ok(_) => Err(WalkFault::Stage2 {
+                            ipa,
+                            fault: Stage2Fault::Permission,
+                        }),
+                        Err(f) => Err(WalkFault::Stage2 {
+                            ipa,
+                            fault: s2_fault(f),
+                        }),
                     },
                 }
             };
             let l1 = s1.walk.walk.run(mem, ia, &mut to_pa).map_err(|f| {
-                let rec = if matches!(f, WalkFault::Stage2 { .. }) { s2.is_some_and(|s| s.record) } else { rec1 };
+                let rec = if matches!(f, WalkFault::Stage2 { .. }) {
+                    s2.is_some_and(|s| s.record)
+                } else {
+                    rec1
+                };
                 (fault_of(f, false), rec)
             })?;
             let Some(s2) = s2 else {

@@ -18,16 +18,33 @@ struct Map {
 }
 
 fn maps() -> impl Strategy<Value = Vec<Map>> {
-    proptest::collection::vec((0u64..64, 0u8..3, any::<bool>()).prop_map(|(slot, size_sel, write)| Map { slot, size_sel, write }), 1..24)
+    proptest::collection::vec(
+        (0u64..64, 0u8..3, any::<bool>()).prop_map(|(slot, size_sel, write)| Map {
+            slot,
+            size_sel,
+            write,
+        }),
+        1..24,
+    )
 }
 
-fn check(stage: Stage, granule_bitmap: u64, maps: &[Map], probes: &[u64]) -> Result<(), TestCaseError> {
+fn check(
+    stage: Stage,
+    granule_bitmap: u64,
+    maps: &[Map],
+    probes: &[u64],
+) -> Result<(), TestCaseError> {
     let mut r = Rig::new(Config::s1s2_msi(), 6, 5, 6);
     let (ias, oas) = match stage {
         Stage::S1 => (48, 48),
         Stage::S2 => (40, 48),
     };
-    let mut pt = PageTable::new(PtConfig::new(stage, granule_bitmap, ias, oas), r.frames.clone(), NoTlb).unwrap();
+    let mut pt = PageTable::new(
+        PtConfig::new(stage, granule_bitmap, ias, oas),
+        r.frames.clone(),
+        NoTlb,
+    )
+    .unwrap();
     let page = 1u64 << granule_bitmap.trailing_zeros();
     // Sizes: a page, 4 pages, or the first block size; each slot owns a 2-block window of IOVA.
     let block = page << (page.trailing_zeros() - 3);
@@ -39,7 +56,11 @@ fn check(stage: Stage, granule_bitmap: u64, maps: &[Map], probes: &[u64]) -> Res
         };
         let iova = m.slot * 2 * block;
         let pa = RAM + (m.slot % 16) * block;
-        let prot = if m.write { Prot::READ | Prot::WRITE } else { Prot::READ };
+        let prot = if m.write {
+            Prot::READ | Prot::WRITE
+        } else {
+            Prot::READ
+        };
         let _ = pt.map_pages(iova, pa, size, count, prot);
     }
     match stage {
@@ -47,9 +68,12 @@ fn check(stage: Stage, granule_bitmap: u64, maps: &[Map], probes: &[u64]) -> Res
             r.ste_s1(3, 1, pt.ttbr(), 16);
             // The model's CD above uses a 4K TG0: rewrite it for other granules.
             if page != 4096 {
-                let cd_words_addr = r.mem.read_u64(r.strtab + 3 * 64).unwrap() & smmuv3_arch::ste::S1CTXPTR_MASK;
+                let cd_words_addr =
+                    r.mem.read_u64(r.strtab + 3 * 64).unwrap() & smmuv3_arch::ste::S1CTXPTR_MASK;
                 let d0 = r.mem.read_u64(cd_words_addr).unwrap() & !(3 << 6);
-                r.mem.write_u64(cd_words_addr, d0 | (smmuv3_arch::cd::TG0_64K << 6)).unwrap();
+                r.mem
+                    .write_u64(cd_words_addr, d0 | (smmuv3_arch::cd::TG0_64K << 6))
+                    .unwrap();
             }
         }
         Stage::S2 => {
@@ -57,7 +81,15 @@ fn check(stage: Stage, granule_bitmap: u64, maps: &[Map], probes: &[u64]) -> Res
             let tg = if page == 4096 { 0 } else { 1 };
             let vtcr = c.tsz() | (c.sl0() << 6) | (tg << 14) | (5 << 16);
             let d2 = 1 | (vtcr << 32) | smmuv3_arch::ste::S2AA64 | smmuv3_arch::ste::S2R;
-            r.write_ste(3, [smmuv3_arch::ste::V | (smmuv3_arch::ste::CFG_S2_TRANS << 1), 0, d2, pt.ttbr()]);
+            r.write_ste(
+                3,
+                [
+                    smmuv3_arch::ste::V | (smmuv3_arch::ste::CFG_S2_TRANS << 1),
+                    0,
+                    d2,
+                    pt.ttbr(),
+                ],
+            );
         }
     }
     r.issue_sync(&[CFGI_ALL]);

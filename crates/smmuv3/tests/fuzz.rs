@@ -19,7 +19,11 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     // Offsets mostly in the implemented range, some anywhere in the window or beyond.
-    let off = prop_oneof![(0u64..0x100).prop_map(|o| o & !3), (0x1_0000u64..0x1_0100).prop_map(|o| o & !3), any::<u64>()];
+    let off = prop_oneof![
+        (0u64..0x100).prop_map(|o| o & !3),
+        (0x1_0000u64..0x1_0100).prop_map(|o| o & !3),
+        any::<u64>()
+    ];
     prop_oneof![
         (off.clone(), any::<u32>()).prop_map(|(o, v)| Op::W32(o, v)),
         (off.clone(), any::<u64>()).prop_map(|(o, v)| Op::W64(o, v)),

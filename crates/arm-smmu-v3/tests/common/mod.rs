@@ -1,7 +1,9 @@
 #![allow(dead_code)]
 
 use arm_smmu_v3::trace::TracingMmio;
-use arm_smmu_v3::{ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv};
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
 use iommu::{DeviceId, FwSpec, MasterInfo};
 use klog::MemLog;
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -24,7 +26,13 @@ pub fn rig(cfg: Config, version: KernelVersion, policy: ShutdownPolicy) -> Rig {
     rig_with(cfg, version, policy, FirmwareDesc::qemu_virt(), 64 << 20)
 }
 
-pub fn rig_with(cfg: Config, version: KernelVersion, policy: ShutdownPolicy, fw: FirmwareDesc, ram: u64) -> Rig {
+pub fn rig_with(
+    cfg: Config,
+    version: KernelVersion,
+    policy: ShutdownPolicy,
+    fw: FirmwareDesc,
+    ram: u64,
+) -> Rig {
     let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 256 << 20)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, ram).unwrap());
     let model = SmmuV3::new(cfg, mem.clone()).unwrap();
@@ -38,14 +46,30 @@ pub fn rig_with(cfg: Config, version: KernelVersion, policy: ShutdownPolicy, fw:
             s.handle_irq(line);
         }
     }));
-    let env = SmmuEnv { mmio: bus.clone(), log: log.clone(), frames: frames.clone(), limits: Arc::new(RateLimits::default()) };
+    let env = SmmuEnv {
+        mmio: bus.clone(),
+        log: log.clone(),
+        frames: frames.clone(),
+        limits: Arc::new(RateLimits::default()),
+    };
     let smmu = ArmSmmuV3::probe(&fw, ModuleParams::default(), version, policy, env).unwrap();
     let _ = cell.set(smmu.clone());
-    Rig { mem, frames, model, bus, log, smmu }
+    Rig {
+        mem,
+        frames,
+        model,
+        bus,
+        log,
+        smmu,
+    }
 }
 
 pub fn master(id: u32, name: &str, sids: &[u32]) -> MasterInfo {
-    MasterInfo { id: DeviceId(id), log_name: name.into(), fwspec: FwSpec { ids: sids.to_vec() } }
+    MasterInfo {
+        id: DeviceId(id),
+        log_name: name.into(),
+        fwspec: FwSpec { ids: sids.to_vec() },
+    }
 }
 
 pub fn prefixed(lines: &[&str]) -> Vec<String> {

@@ -40,11 +40,23 @@ impl Rig {
         smmu.write64(EVTQ_BASE, evtq | u64::from(evtq_log2));
         smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN);
         smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
-        Rig { mem, frames, smmu, strtab, cmdq, cmdq_log2, evtq, evtq_log2, prod: 0 }
+        Rig {
+            mem,
+            frames,
+            smmu,
+            strtab,
+            cmdq,
+            cmdq_log2,
+            evtq,
+            evtq_log2,
+            prod: 0,
+        }
     }
 
     pub fn alloc(&self, bytes: u64) -> u64 {
-        self.frames.alloc(bytes.next_power_of_two().max(4096)).unwrap()
+        self.frames
+            .alloc(bytes.next_power_of_two().max(4096))
+            .unwrap()
     }
 
     pub fn write_ste(&self, sid: u32, words: [u64; 4]) {
@@ -65,11 +77,27 @@ impl Rig {
     /// A stage-1 STE pointing at a fresh CD with this ASID, TTB and T0SZ (4K granule, R set).
     pub fn ste_s1(&self, sid: u32, asid: u16, ttb: u64, tsz: u64) -> u64 {
         let cdp = self.alloc(64);
-        let d0 = tsz | (cd::TG0_4K << cd::TG0_SHIFT) | cd::EPD1 | cd::V | (5 << cd::IPS_SHIFT) | cd::AA64 | cd::R
-            | cd::A | cd::ASET | (u64::from(asid) << cd::ASID_SHIFT);
+        let d0 = tsz
+            | (cd::TG0_4K << cd::TG0_SHIFT)
+            | cd::EPD1
+            | cd::V
+            | (5 << cd::IPS_SHIFT)
+            | cd::AA64
+            | cd::R
+            | cd::A
+            | cd::ASET
+            | (u64::from(asid) << cd::ASID_SHIFT);
         self.mem.write_u64(cdp, d0).unwrap();
         self.mem.write_u64(cdp + 8, ttb).unwrap();
-        self.write_ste(sid, [ste::V | (ste::CFG_S1_TRANS << ste::CFG_SHIFT) | cdp, 0, 0, 0]);
+        self.write_ste(
+            sid,
+            [
+                ste::V | (ste::CFG_S1_TRANS << ste::CFG_SHIFT) | cdp,
+                0,
+                0,
+                0,
+            ],
+        );
         cdp
     }
 
@@ -77,7 +105,10 @@ impl Rig {
     pub fn ste_s2(&self, sid: u32, vmid: u16, ttb: u64, tsz: u64, sl0: u64, ps: u64) {
         let vtcr = tsz | (sl0 << ste::vtcr::SL0_SHIFT) | (ps << ste::vtcr::PS_SHIFT);
         let d2 = u64::from(vmid) | (vtcr << ste::VTCR_SHIFT) | ste::S2AA64 | ste::S2R | ste::S2PTW;
-        self.write_ste(sid, [ste::V | (ste::CFG_S2_TRANS << ste::CFG_SHIFT), 0, d2, ttb]);
+        self.write_ste(
+            sid,
+            [ste::V | (ste::CFG_S2_TRANS << ste::CFG_SHIFT), 0, d2, ttb],
+        );
     }
 
     /// Put raw dwords into the command queue and publish them.
@@ -98,7 +129,13 @@ impl Rig {
 
     pub fn issue_sync(&mut self, cmds: &[Command]) {
         let mut v = cmds.to_vec();
-        v.push(Command::Sync { cs: SyncCs::Sev, msh: 3, msiattr: 0xf, msidata: 0, msiaddr: 0 });
+        v.push(Command::Sync {
+            cs: SyncCs::Sev,
+            msh: 3,
+            msiattr: 0xf,
+            msidata: 0,
+            msiaddr: 0,
+        });
         self.issue(&v);
     }
 
@@ -116,7 +153,8 @@ impl Rig {
             out.push(smmuv3_arch::event::Event::decode(d));
             cons = queue::advance(cons, 1, self.evtq_log2);
         }
-        self.smmu.write32(EVTQ_CONS, (cons & !queue_ovf()) | (prod & queue_ovf()));
+        self.smmu
+            .write32(EVTQ_CONS, (cons & !queue_ovf()) | (prod & queue_ovf()));
         out
     }
 }
