@@ -742,7 +742,7 @@ impl DomainTlb {
             range.tg = ((tg - 10) / 2) as u8;
             if leaf {
                 let g = granule.max(1).ilog2();
-                range.ttl = (4 - (g.saturating_sub(3)) / (tg - 3)) as u8;
+                range.ttl = 4u32.saturating_sub(g.saturating_sub(3) / (tg - 3)) as u8;
             } else if num_pages & 31 == 1 {
                 num_pages += 1;
             }
