@@ -60,12 +60,26 @@ impl State {
     }
 
     fn execute(&mut self, c: &Config, mem: &PhysMem, cmd: &Command) {
-        if self.cfgc.invalidate(cmd) {
-            self.counters.cfgi += 1;
-            return;
-        }
-        if self.tlb.invalidate(cmd) {
-            self.counters.tlbi += 1;
+        let is_inval = matches!(
+            cmd,
+            Command::CfgiSte { .. }
+                | Command::CfgiSteRange { .. }
+                | Command::CfgiCd { .. }
+                | Command::CfgiCdAll { .. }
+                | Command::TlbiNhAll { .. }
+                | Command::TlbiNhAsid { .. }
+                | Command::TlbiNhVa { .. }
+                | Command::TlbiNhVaa { .. }
+                | Command::TlbiEl2All
+                | Command::TlbiS12Vmall { .. }
+                | Command::TlbiS2Ipa { .. }
+                | Command::TlbiNsnhAll
+        );
+        if is_inval {
+            match c.inval_latency {
+                Some(n) if n > 0 => self.inval_pending.push((*cmd, n)),
+                _ => self.apply_invalidation(cmd),
+            }
             return;
         }
         match *cmd {
@@ -82,6 +96,8 @@ impl State {
                 msiaddr,
                 ..
             } => {
+                // Every earlier invalidation is complete before the sync signals.
+                self.complete_invalidations();
                 self.counters.syncs += 1;
                 match cs {
                     SyncCs::None => {}

@@ -39,6 +39,10 @@ pub struct Config {
     pub tlb_entries: usize,
     /// Stream configurations (STE + CD) the configuration cache holds.
     pub cfg_entries: usize,
+    /// Invalidation latency: `None` applies CFGI/TLBI commands as they are consumed; `Some(n)`
+    /// leaves them pending until a CMD_SYNC is consumed or `n` more transactions have been
+    /// translated, so a driver that omits the CMD_SYNC can observe stale entries.
+    pub inval_latency: Option<u32>,
 }
 
 impl Config {
@@ -72,6 +76,7 @@ impl Config {
             gbpa_reset: 1 << smmuv3_arch::regs::gbpa::SHCFG_SHIFT,
             tlb_entries: 256,
             cfg_entries: 64,
+            inval_latency: None,
         }
     }
 
@@ -109,6 +114,7 @@ impl Config {
             gbpa_reset: smmuv3_arch::regs::gbpa::ABORT,
             tlb_entries: 128,
             cfg_entries: 32,
+            inval_latency: None,
         }
     }
 

@@ -57,6 +57,9 @@ pub(crate) struct State {
     pub counters: Counters,
     /// Wired interrupts raised under the lock, delivered after it.
     pub pending: Vec<IrqLine>,
+    /// Invalidations consumed but not yet in effect (with `inval_latency`): the command and the
+    /// transactions left before it completes on its own.
+    pub inval_pending: Vec<(smmuv3_arch::cmd::Command, u32)>,
 }
 
 impl State {
@@ -67,6 +70,7 @@ impl State {
             cfgc: ConfigCache::new(c.cfg_entries),
             counters: Counters::default(),
             pending: Vec::new(),
+            inval_pending: Vec::new(),
         };
         s.reset(c);
         s
@@ -82,6 +86,41 @@ impl State {
         self.regs.evtq.base = u64::from(c.evtqs());
         self.tlb = Tlb::new(c.tlb_entries);
         self.cfgc = ConfigCache::new(c.cfg_entries);
+        self.inval_pending.clear();
+    }
+
+    /// Put an invalidation into effect now.
+    pub fn apply_invalidation(&mut self, cmd: &smmuv3_arch::cmd::Command) {
+        if self.cfgc.invalidate(cmd) {
+            self.counters.cfgi += 1;
+        } else if self.tlb.invalidate(cmd) {
+            self.counters.tlbi += 1;
+        }
+    }
+
+    /// Complete every pending invalidation (a CMD_SYNC was consumed).
+    pub fn complete_invalidations(&mut self) {
+        for (cmd, _) in std::mem::take(&mut self.inval_pending) {
+            self.apply_invalidation(&cmd);
+        }
+    }
+
+    /// One transaction's worth of time passes for pending invalidations.
+    pub fn age_invalidations(&mut self) {
+        if self.inval_pending.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        self.inval_pending.retain_mut(|(cmd, left)| {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                due.push(*cmd);
+            }
+            *left > 0
+        });
+        for cmd in due {
+            self.apply_invalidation(&cmd);
+        }
     }
 
     pub fn smmuen(&self) -> bool {

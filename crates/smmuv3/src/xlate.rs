@@ -71,6 +71,7 @@ impl State {
         access: Access,
     ) -> Outcome {
         self.counters.transactions += 1;
+        self.age_invalidations();
         if !self.smmuen() {
             return if self.gbpa_abort() {
                 Outcome::Aborted(AbortReason::GlobalAbort)

@@ -366,29 +366,51 @@ fn stage2_and_nested() {
 #[test]
 fn fetch_and_address_size_faults() {
     let r = Rig::new(Config::qemu_virt(), 6, 4, 4);
-    let mut pt = PageTable::new(PtConfig::new(Stage::S1, 0x4020_1000, 48, 48), r.frames.clone(), NoTlb).unwrap();
+    let mut pt = PageTable::new(
+        PtConfig::new(Stage::S1, 0x4020_1000, 48, 48),
+        r.frames.clone(),
+        NoTlb,
+    )
+    .unwrap();
     // Output address at 2^44: beyond QEMU's 44-bit OAS.
-    pt.map_pages(0x30_0000, 1 << 44, 4096, 1, Prot::READ).unwrap();
-    pt.map_pages(0x40_0000, RAM + 0x40_0000, 4096, 1, Prot::READ).unwrap();
+    pt.map_pages(0x30_0000, 1 << 44, 4096, 1, Prot::READ)
+        .unwrap();
+    pt.map_pages(0x40_0000, RAM + 0x40_0000, 4096, 1, Prot::READ)
+        .unwrap();
     // Clear the access flag of the second mapping behind pgtable's back.
     let leaf = pt.leaf(0x40_0000).unwrap();
     r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
     let cdp = r.ste_s1(10, 4, pt.ttbr(), 16);
-    assert_eq!(r.smmu.translate(10, 0x30_0000, Access::Read), Outcome::Aborted(AbortReason::Event(id::F_ADDR_SIZE)));
-    assert_eq!(r.smmu.translate(10, 0x40_0000, Access::Read), Outcome::Aborted(AbortReason::Event(id::F_ACCESS)));
+    assert_eq!(
+        r.smmu.translate(10, 0x30_0000, Access::Read),
+        Outcome::Aborted(AbortReason::Event(id::F_ADDR_SIZE))
+    );
+    assert_eq!(
+        r.smmu.translate(10, 0x40_0000, Access::Read),
+        Outcome::Aborted(AbortReason::Event(id::F_ACCESS))
+    );
     let _ = cdp;
     // StreamID 11 has no valid STE.
-    assert_eq!(r.smmu.translate(11, 0, Access::Read), Outcome::Aborted(AbortReason::Event(id::C_BAD_STE)));
+    assert_eq!(
+        r.smmu.translate(11, 0, Access::Read),
+        Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
+    );
     // An invalid CD.
     r.ste_s1(12, 5, pt.ttbr(), 16);
     let cd12 = r.mem.read_u64(r.strtab + 12 * 64).unwrap() & smmuv3_arch::ste::S1CTXPTR_MASK;
     r.mem.write_u64(cd12, 0).unwrap();
-    assert_eq!(r.smmu.translate(12, 0, Access::Read), Outcome::Aborted(AbortReason::Event(id::C_BAD_CD)));
+    assert_eq!(
+        r.smmu.translate(12, 0, Access::Read),
+        Outcome::Aborted(AbortReason::Event(id::C_BAD_CD))
+    );
     // A stream table that is not memory.
     r.smmu.write32(CR0, 0);
     r.smmu.write64(STRTAB_BASE, 0x10_0000_0000);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
-    assert_eq!(r.smmu.translate(3, 0, Access::Read), Outcome::Aborted(AbortReason::Event(id::F_STE_FETCH)));
+    assert_eq!(
+        r.smmu.translate(3, 0, Access::Read),
+        Outcome::Aborted(AbortReason::Event(id::F_STE_FETCH))
+    );
     let ev: Vec<(u8, u64)> = r.drain_events().iter().map(|e| (e.id, e.addr)).collect();
     assert_eq!(
         ev,
@@ -400,4 +422,30 @@ fn fetch_and_address_size_faults() {
             (id::F_STE_FETCH, 0x10_0000_0000 + 3 * 64),
         ]
     );
+}
+
+#[test]
+fn with_invalidation_latency_a_missing_sync_is_observable() {
+    let mut cfg = Config::qemu_virt();
+    cfg.inval_latency = Some(3);
+    let mut r = Rig::new(cfg, 6, 4, 4);
+    let mut pt = s1_table(&r);
+    pt.map_pages(0x10_0000, RAM + 0x10_0000, 4096, 1, Prot::READ)
+        .unwrap();
+    r.ste_s1(8, 1, pt.ttbr(), 16);
+    r.issue_sync(&[CFGI_ALL]);
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    pt.unmap_pages(0x10_0000, 4096, 1, &mut pgtable::Gather::new());
+    // TLBI without CMD_SYNC: still in flight for the next two transactions, done at the third.
+    r.issue(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
+    // With the sync, complete at once.
+    pt.map_pages(0x10_0000, RAM + 0x10_0000, 4096, 1, Prot::READ)
+        .unwrap();
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    pt.unmap_pages(0x10_0000, 4096, 1, &mut pgtable::Gather::new());
+    r.issue_sync(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
+    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
 }
