@@ -5,7 +5,9 @@
 //! `cargo run -p arm-smmu-v3 --example qemu_virt`
 
 use arm_smmu_v3::trace::TracingMmio;
-use arm_smmu_v3::{ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv};
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
 use iommu::{DeviceId, DomainKind, FwSpec, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -17,7 +19,11 @@ const RAM: u64 = 0x4000_0000;
 /// Everything the example prints, as lines.
 pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut out = Vec::new();
-    for policy in [ShutdownPolicy::Linux61, ShutdownPolicy::Linux62, ShutdownPolicy::Quiesce] {
+    for policy in [
+        ShutdownPolicy::Linux61,
+        ShutdownPolicy::Linux62,
+        ShutdownPolicy::Quiesce,
+    ] {
         let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)])?);
         let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20)?);
         let model = SmmuV3::new(Config::qemu_virt(), mem.clone())?;
@@ -30,15 +36,37 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
                 s.handle_irq(l);
             }
         }));
-        let env = SmmuEnv { mmio: bus.clone(), log: log.clone(), frames, limits: Arc::new(RateLimits::default()) };
-        let smmu = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), KernelVersion::V6_1, policy, env)?;
+        let env = SmmuEnv {
+            mmio: bus.clone(),
+            log: log.clone(),
+            frames,
+            limits: Arc::new(RateLimits::default()),
+        };
+        let smmu = ArmSmmuV3::probe(
+            &FirmwareDesc::qemu_virt(),
+            ModuleParams::default(),
+            KernelVersion::V6_1,
+            policy,
+            env,
+        )?;
         let _ = cell.set(smmu.clone());
-        let nic = MasterInfo { id: DeviceId(1), log_name: "e1000e 0000:00:01.0".into(), fwspec: FwSpec { ids: vec![8] } };
+        let nic = MasterInfo {
+            id: DeviceId(1),
+            log_name: "e1000e 0000:00:01.0".into(),
+            fwspec: FwSpec { ids: vec![8] },
+        };
         smmu.probe_device(&nic)?;
         let dom = smmu.domain_alloc(DomainKind::Dma)?;
         bus.clear();
         smmu.attach_dev(dom, DeviceId(1))?;
-        smmu.map_pages(dom, 0xffff_f000, RAM + 0x100_0000, 4096, 1, Prot::READ | Prot::WRITE)?;
+        smmu.map_pages(
+            dom,
+            0xffff_f000,
+            RAM + 0x100_0000,
+            4096,
+            1,
+            Prot::READ | Prot::WRITE,
+        )?;
         if policy == ShutdownPolicy::Linux61 {
             out.push("== probe (v6.1)".into());
             out.extend(log.lines());
@@ -53,14 +81,22 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         log.clear();
         let s2 = smmu.clone();
         smmu.shutdown(&mut || s2.release_device(DeviceId(1)));
-        out.push(format!("== shutdown, {policy:?}: register writes and commands"));
-        out.extend(bus.lines().into_iter().filter(|l| l.starts_with('W') || l.starts_with("CMD")));
+        out.push(format!(
+            "== shutdown, {policy:?}: register writes and commands"
+        ));
+        out.extend(
+            bus.lines()
+                .into_iter()
+                .filter(|l| l.starts_with('W') || l.starts_with("CMD")),
+        );
         let next = match model.translate(8, 0xffff_f000, Access::Write) {
             Outcome::Bypassed { pa, .. } => format!("untranslated, to PA {pa:#x} (stray DMA)"),
             Outcome::Aborted(why) => format!("aborted ({why:?})"),
             Outcome::Translated { pa } => format!("translated to {pa:#x}"),
         };
-        out.push(format!("   the NIC's next DMA write to IOVA 0xfffff000: {next}"));
+        out.push(format!(
+            "   the NIC's next DMA write to IOVA 0xfffff000: {next}"
+        ));
     }
     Ok(out)
 }

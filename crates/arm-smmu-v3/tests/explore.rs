@@ -6,8 +6,9 @@
 //! * `.shutdown` on one CPU, the NIC (no `.shutdown`) still writing: after 32ea2c57dc21 the
 //!   explorer finds DMA going out untranslated (GBPA bypass on QEMU's SMMUv3); quiesce holds.
 
-
-use arm_smmu_v3::{ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv};
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
 use explore::{explore, ExploreOptions, Scenario, Strategy};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -29,22 +30,43 @@ fn machine(policy: ShutdownPolicy) -> (Arc<SmmuV3>, Arc<ArmSmmuV3>, iommu::Drive
     let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 16 << 20)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 16 << 20).unwrap());
     let model = SmmuV3::new(preset(), mem).unwrap();
-    let env = SmmuEnv { mmio: model.clone(), log: Arc::new(klog::MemLog::new()), frames, limits: Arc::new(RateLimits::default()) };
+    let env = SmmuEnv {
+        mmio: model.clone(),
+        log: Arc::new(klog::MemLog::new()),
+        frames,
+        limits: Arc::new(RateLimits::default()),
+    };
     let smmu = smmu_sync::without_sched_points(|| {
-        let s = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), KernelVersion::V6_12, policy, env).unwrap();
-        s.probe_device(&MasterInfo { id: DeviceId(1), log_name: "nic".into(), fwspec: FwSpec { ids: vec![8] } }).unwrap();
+        let s = ArmSmmuV3::probe(
+            &FirmwareDesc::qemu_virt(),
+            ModuleParams::default(),
+            KernelVersion::V6_12,
+            policy,
+            env,
+        )
+        .unwrap();
+        s.probe_device(&MasterInfo {
+            id: DeviceId(1),
+            log_name: "nic".into(),
+            fwspec: FwSpec { ids: vec![8] },
+        })
+        .unwrap();
         s
     });
     let d = smmu.domain_alloc(DomainKind::Dma).unwrap();
     smmu_sync::without_sched_points(|| {
         smmu.attach_dev(d, DeviceId(1)).unwrap();
-        smmu.map_pages(d, IOVA, RAM + (8 << 20), 4096, 1, Prot::READ | Prot::WRITE).unwrap();
+        smmu.map_pages(d, IOVA, RAM + (8 << 20), 4096, 1, Prot::READ | Prot::WRITE)
+            .unwrap();
     });
     (model, smmu, d)
 }
 
 /// The NIC: three DMA writes, each noting whether `done` was already set when it started.
-fn nic(model: Arc<SmmuV3>, done: Arc<AtomicBool>) -> smmu_sync::thread::JoinHandle<Vec<(bool, Outcome)>> {
+fn nic(
+    model: Arc<SmmuV3>,
+    done: Arc<AtomicBool>,
+) -> smmu_sync::thread::JoinHandle<Vec<(bool, Outcome)>> {
     smmu_sync::thread::spawn(move || {
         (0..3)
             .map(|_| {
@@ -69,11 +91,22 @@ impl Scenario for UnmapRace {
         smmu.iotlb_sync(d, &mut g);
         done.store(true, Ordering::SeqCst);
         let seen = t.join().unwrap_or_default();
-        seen.iter().map(|(after, o)| format!("{} {:?}", if *after { "after" } else { "during" }, o.pa().is_some())).collect()
+        seen.iter()
+            .map(|(after, o)| {
+                format!(
+                    "{} {:?}",
+                    if *after { "after" } else { "during" },
+                    o.pa().is_some()
+                )
+            })
+            .collect()
     }
 
     fn violations(&self, out: &Vec<String>) -> Vec<String> {
-        out.iter().filter(|o| o.as_str() == "after true").map(|_| "stale translation after iotlb_sync".to_string()).collect()
+        out.iter()
+            .filter(|o| o.as_str() == "after true")
+            .map(|_| "stale translation after iotlb_sync".to_string())
+            .collect()
     }
 }
 
@@ -99,12 +132,22 @@ impl Scenario for ShutdownRace {
     }
 
     fn violations(&self, out: &Vec<String>) -> Vec<String> {
-        out.iter().filter(|o| o.as_str() == "stray").map(|_| "stray DMA".to_string()).collect()
+        out.iter()
+            .filter(|o| o.as_str() == "stray")
+            .map(|_| "stray DMA".to_string())
+            .collect()
     }
 }
 
 fn opts() -> ExploreOptions {
-    ExploreOptions { strategy: Strategy::Pct { depth: 3 }, runs: 300, seed: 1, jobs: 1, stop_at_first: false, max_steps: 200_000 }
+    ExploreOptions {
+        strategy: Strategy::Pct { depth: 3 },
+        runs: 300,
+        seed: 1,
+        jobs: 1,
+        stop_at_first: false,
+        max_steps: 200_000,
+    }
 }
 
 #[test]
@@ -116,8 +159,16 @@ fn no_stale_translation_once_iotlb_sync_returns() {
 
 #[test]
 fn shutdown_race_stray_after_fix_none_with_quiesce() {
-    let rep = explore(Arc::new(ShutdownRace(ShutdownPolicy::Linux62)), opts(), &|_, _| {});
+    let rep = explore(
+        Arc::new(ShutdownRace(ShutdownPolicy::Linux62)),
+        opts(),
+        &|_, _| {},
+    );
     assert!(rep.failures.contains_key("stray DMA"), "{:?}", rep.failures);
-    let rep = explore(Arc::new(ShutdownRace(ShutdownPolicy::Quiesce)), opts(), &|_, _| {});
+    let rep = explore(
+        Arc::new(ShutdownRace(ShutdownPolicy::Quiesce)),
+        opts(),
+        &|_, _| {},
+    );
     assert_eq!(rep.failing_runs, 0, "{:?}", rep.first_failure);
 }

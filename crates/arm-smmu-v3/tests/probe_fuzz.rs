@@ -1,7 +1,9 @@
 //! Probe against any ID register values: the driver returns a probe error or a working
 //! instance, never panics (the rest of the bus is the real model).
 
-use arm_smmu_v3::{ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv};
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
 use physmem::{FrameAllocator, PhysMem, Region};
 use proptest::prelude::*;
 use smmuv3::{Config, Mmio, SmmuV3};

@@ -372,28 +372,56 @@ fn identity_domain_commands_per_version() {
     // v6.1: the bypass branch writes dwords 0-2 and syncs once, no prefetch.
     // v6.12: abort -> bypass changes qword 1 (SHCFG, unused by abort) then qword 0: two syncs.
     let cases = [
-        (KernelVersion::V6_1, vec!["CMD_CFGI_STE sid=0x8 leaf=1", SYNC]),
+        (
+            KernelVersion::V6_1,
+            vec!["CMD_CFGI_STE sid=0x8 leaf=1", SYNC],
+        ),
         (
             KernelVersion::V6_12,
-            vec!["CMD_CFGI_STE sid=0x8 leaf=1", SYNC, "CMD_CFGI_STE sid=0x8 leaf=1", SYNC, "CMD_PREFETCH_CONFIG sid=0x8"],
+            vec![
+                "CMD_CFGI_STE sid=0x8 leaf=1",
+                SYNC,
+                "CMD_CFGI_STE sid=0x8 leaf=1",
+                SYNC,
+                "CMD_PREFETCH_CONFIG sid=0x8",
+            ],
         ),
     ];
     for (v, want) in cases {
         let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
-        r.smmu.probe_device(&master(1, "e1000e 0000:00:01.0", &[8])).unwrap();
+        r.smmu
+            .probe_device(&master(1, "e1000e 0000:00:01.0", &[8]))
+            .unwrap();
         let d = r.smmu.domain_alloc(DomainKind::Identity).unwrap();
         r.bus.clear();
         r.smmu.attach_dev(d, DeviceId(1)).unwrap();
         assert_eq!(r.bus.commands(), want, "{v:?}");
-        assert_eq!(r.model.translate(8, 0x1234, Access::Read), Outcome::Bypassed { pa: 0x1234, why: BypassReason::Ste });
+        assert_eq!(
+            r.model.translate(8, 0x1234, Access::Read),
+            Outcome::Bypassed {
+                pa: 0x1234,
+                why: BypassReason::Ste
+            }
+        );
     }
 }
 
 #[test]
 fn blocked_domain_is_v6_12_only() {
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_1, ShutdownPolicy::Linux62);
-    assert_eq!(r.smmu.domain_alloc(DomainKind::Blocked), Err(iommu::DriverError::NotSupported));
-    let r = rig(Config::qemu_virt(), KernelVersion::V6_12, ShutdownPolicy::Linux62);
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_1,
+        ShutdownPolicy::Linux62,
+    );
+    assert_eq!(
+        r.smmu.domain_alloc(DomainKind::Blocked),
+        Err(iommu::DriverError::NotSupported)
+    );
+    let r = rig(
+        Config::qemu_virt(),
+        KernelVersion::V6_12,
+        ShutdownPolicy::Linux62,
+    );
     let d = attach(&r);
     let b = r.smmu.domain_alloc(DomainKind::Blocked).unwrap();
     r.bus.clear();
@@ -401,8 +429,17 @@ fn blocked_domain_is_v6_12_only() {
     // S1 -> abort: the critical qword 0 first (sync), then qword 1 cleared (sync), prefetch.
     assert_eq!(
         r.bus.commands(),
-        ["CMD_CFGI_STE sid=0x8 leaf=1", SYNC, "CMD_CFGI_STE sid=0x8 leaf=1", SYNC, "CMD_PREFETCH_CONFIG sid=0x8"]
+        [
+            "CMD_CFGI_STE sid=0x8 leaf=1",
+            SYNC,
+            "CMD_CFGI_STE sid=0x8 leaf=1",
+            SYNC,
+            "CMD_PREFETCH_CONFIG sid=0x8"
+        ]
     );
-    assert_eq!(r.model.translate(8, 0x1234, Access::Read), Outcome::Aborted(AbortReason::SteAbort));
+    assert_eq!(
+        r.model.translate(8, 0x1234, Access::Read),
+        Outcome::Aborted(AbortReason::SteAbort)
+    );
     let _ = d;
 }
