@@ -28,6 +28,8 @@ pub enum SmmuVersion {
     V1_64K,
     /// SMMUv2.
     V2,
+    /// SMMUv3 (`arm,smmu-v3`, Linux's arm-smmu-v3 driver).
+    V3,
 }
 
 /// Implementation model as arm-smmu's match table assigns it.
@@ -53,6 +55,8 @@ pub const SMMU_COMPATIBLES: &[(&str, SmmuVersion, SmmuModel)] = &[
     ("cavium,smmu-v2", SmmuVersion::V2, SmmuModel::Cavium),
     ("nvidia,smmu-500", SmmuVersion::V2, SmmuModel::ArmMmu500),
     ("qcom,smmu-v2", SmmuVersion::V2, SmmuModel::Qcom),
+    // arm-smmu-v3's match table has one entry.
+    ("arm,smmu-v3", SmmuVersion::V3, SmmuModel::Generic),
 ];
 
 /// Which entry of [`SMMU_COMPATIBLES`] a compatible list matches (Linux prefers the earliest
@@ -97,6 +101,10 @@ pub struct SmmuDesc {
     pub dma_coherent: bool,
     /// `status` okay (Linux probes it).
     pub enabled: bool,
+    /// `interrupt-names` (SMMUv3 wires its lines by name: `eventq`, `priq`, `cmdq-sync`,
+    /// `gerror`, or `combined`); empty when absent.
+    #[serde(default)]
+    pub irq_names: Vec<String>,
 }
 
 /// Bus of a master.
@@ -206,6 +214,37 @@ pub struct Board {
     pub masters: Vec<Master>,
     /// DRAM (`/memory` nodes; empty when the bootloader would add them).
     pub memory: Vec<MemRegion>,
+    /// PCI host bridges with an `iommu-map`, in PCI domain order.
+    #[serde(default)]
+    pub pci_hosts: Vec<PciHost>,
+}
+
+/// A PCI host bridge and how its requester IDs reach SMMUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PciHost {
+    /// DT path.
+    pub path: String,
+    /// PCI domain (segment).
+    pub domain: u32,
+    /// `iommu-map-mask` (all ones when absent).
+    pub map_mask: u32,
+    /// `iommu-map` entries.
+    pub iommu_map: Vec<IommuMapEntry>,
+}
+
+/// One `iommu-map` entry: requester IDs `rid_base..rid_base+len` map to stream IDs from
+/// `sid_base` on SMMU `smmu` (an index into [`Board::smmus`]; `None` if the phandle is not an
+/// SMMU this loader knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IommuMapEntry {
+    /// First requester ID (bus << 8 | devfn) of the range.
+    pub rid_base: u32,
+    /// The SMMU, by index.
+    pub smmu: Option<usize>,
+    /// Stream ID of `rid_base`.
+    pub sid_base: u32,
+    /// Number of requester IDs.
+    pub len: u32,
 }
 
 impl Board {
@@ -339,6 +378,13 @@ impl Loader<'_> {
                 }
             }
         }
+        let mut pci_hosts = Vec::new();
+        for &(h, domain) in &domains {
+            if let Some(host) = self.pci_host(h, domain, &smmu_nodes)? {
+                pci_hosts.push(host);
+            }
+        }
+        pci_hosts.sort_by_key(|h| h.domain);
         companions.sort_by_key(|(r, _)| *r);
         pci.sort_by_key(|(k, _)| *k);
         let ls1028a = compatible.iter().any(|c| c == "fsl,ls1028a");
@@ -357,7 +403,38 @@ impl Loader<'_> {
             smmus,
             masters,
             memory: self.memory()?,
+            pci_hosts,
         })
+    }
+
+    /// A host bridge's `iommu-map` as written (validated by [`Self::pci_functions`]).
+    fn pci_host(
+        &self,
+        host: usize,
+        domain: u32,
+        smmu_nodes: &[usize],
+    ) -> Result<Option<PciHost>, BoardError> {
+        let t = self.t;
+        let Some(map) = t.cells(host, "iommu-map")? else {
+            return Ok(None);
+        };
+        let iommu_map = map
+            .chunks_exact(4)
+            .map(|e| IommuMapEntry {
+                rid_base: e[0],
+                smmu: t
+                    .by_phandle(e[1])
+                    .and_then(|n| smmu_nodes.iter().position(|&x| x == n)),
+                sid_base: e[2],
+                len: e[3],
+            })
+            .collect();
+        Ok(Some(PciHost {
+            path: t.path(host),
+            domain,
+            map_mask: t.u32_prop(host, "iommu-map-mask")?.unwrap_or(0xffff_ffff),
+            iommu_map,
+        }))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -428,9 +505,12 @@ impl Loader<'_> {
         let base = t
             .translate(parent, &addr)?
             .ok_or_else(|| self.err(idx, "reg", "address does not translate to a CPU address"))?;
+        let v3 = version == SmmuVersion::V3;
         let global = t.u32_prop(idx, "#global-interrupts")?;
         let global = match global {
             Some(g) => g,
+            // SMMUv3 has no global/context split: its lines are named.
+            None if v3 => 0,
             None if enabled => {
                 return Err(BoardError::MissingProperty {
                     node: t.path(idx),
@@ -450,6 +530,13 @@ impl Loader<'_> {
                 })
             }
         };
+        if v3 && cells != 1 && enabled {
+            return Err(self.err(
+                idx,
+                "#iommu-cells",
+                format!("{cells} (arm-smmu-v3 takes 1)"),
+            ));
+        }
         if !(1..=2).contains(&cells) {
             return Err(self.err(
                 idx,
@@ -469,7 +556,7 @@ impl Loader<'_> {
             Err(_) if !enabled => (0, Vec::new()),
             Err(e) => return Err(e),
         };
-        if enabled && nirq <= global {
+        if enabled && !v3 && nirq <= global {
             return Err(self.err(
                 idx,
                 "interrupts",
@@ -497,6 +584,7 @@ impl Loader<'_> {
             stream_match_mask: smm,
             dma_coherent: t.has_prop(idx, "dma-coherent"),
             enabled,
+            irq_names: t.strings(idx, "interrupt-names")?.unwrap_or_default(),
         }))
     }
 

@@ -4,7 +4,8 @@
 //! `kontron-kbox-a-230-ls.dtb` must load to the same SMMU, masters and stream IDs (tested).
 
 use crate::board::{
-    apply_ls1028a_tbus, Board, Bus, FwId, Master, MemRegion, SmmuDesc, SmmuModel, SmmuVersion,
+    apply_ls1028a_tbus, Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc,
+    SmmuModel, SmmuVersion,
 };
 use crate::drivers::{self, DriverInfo};
 
@@ -32,6 +33,7 @@ pub fn ls1028a_smmu() -> SmmuDesc {
         stream_match_mask: Some(LS1028A_SMR_MASK),
         dma_coherent: true,
         enabled: true,
+        irq_names: Vec::new(),
     }
 }
 
@@ -235,5 +237,25 @@ pub fn kbox_a230_ls() -> Board {
             base: 0x8000_0000,
             size: 0x8000_0000,
         }],
+        // U-Boot's iommu-map fix-ups (reference §4.1): the ECAM host's functions from 0x29, the
+        // two root complexes' root ports at 0x07 and 0x08.
+        pci_hosts: [
+            ("/soc/pcie@1f0000000", 0, 0x29, 12),
+            ("/soc/pcie@3400000", 1, 0x07, 1),
+            ("/soc/pcie@3500000", 2, 0x08, 1),
+        ]
+        .iter()
+        .map(|&(path, domain, sid_base, len)| PciHost {
+            path: path.into(),
+            domain,
+            map_mask: 0xffff_ffff,
+            iommu_map: vec![IommuMapEntry {
+                rid_base: 0,
+                smmu: Some(0),
+                sid_base,
+                len,
+            }],
+        })
+        .collect(),
     }
 }

@@ -50,7 +50,9 @@ mod ownership;
 pub mod report;
 pub mod scenario;
 
-pub use board::{Board, Bus, FwId, Master, MemRegion, SmmuDesc, SmmuModel, SmmuVersion};
+pub use board::{
+    Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,
+};
 pub use dmesg::{Dmesg, Oops, TaskInfo};
 pub use error::BoardError;
 pub use kbox::kbox_a230_ls;

@@ -45,6 +45,7 @@ fn version(v: SmmuVersion) -> &'static str {
         SmmuVersion::V1 => "SMMUv1",
         SmmuVersion::V1_64K => "SMMUv1 (64K pages)",
         SmmuVersion::V2 => "SMMUv2",
+        SmmuVersion::V3 => "SMMUv3",
     }
 }
 
@@ -91,7 +92,12 @@ pub fn board_report(board: &Board) -> String {
                 format!("{} {:?}", version(s.version), s.model),
                 format!("{:#x}", s.base),
                 format!("{:#x}", s.size),
-                format!("{}+{}", s.global_irqs, s.context_irqs),
+                if s.version == SmmuVersion::V3 {
+                    // Named lines, not a global/context split.
+                    s.irq_names.join(",")
+                } else {
+                    format!("{}+{}", s.global_irqs, s.context_irqs)
+                },
                 s.iommu_cells.to_string(),
                 s.stream_match_mask
                     .map_or("-".into(), |m| format!("{m:#06x}")),
@@ -109,7 +115,7 @@ pub fn board_report(board: &Board) -> String {
             "version/model",
             "base",
             "size",
-            "irqs g+ctx",
+            "irqs (g+ctx or names)",
             "cells",
             "smask",
             "coherent",
@@ -117,6 +123,57 @@ pub fn board_report(board: &Board) -> String {
         ],
         &rows,
     );
+
+    if !board.pci_hosts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nPCI host bridges with an iommu-map ({}):",
+            board.pci_hosts.len()
+        );
+        let rows: Vec<Vec<String>> = board
+            .pci_hosts
+            .iter()
+            .flat_map(|h| {
+                h.iommu_map.iter().map(move |e| {
+                    vec![
+                        h.path.clone(),
+                        format!("{:04x}", h.domain),
+                        format!(
+                            "{:#x}..{:#x}",
+                            e.rid_base,
+                            u64::from(e.rid_base) + u64::from(e.len)
+                        ),
+                        e.smmu.map_or("-".into(), |s| s.to_string()),
+                        format!("{:#x}", e.sid_base),
+                        format!("{:#x}", h.map_mask),
+                    ]
+                })
+            })
+            .collect();
+        table(
+            &mut out,
+            &[
+                "host",
+                "domain",
+                "requester IDs",
+                "smmu",
+                "stream ID base",
+                "map mask",
+            ],
+            &rows,
+        );
+        if board.pci_hosts.iter().any(|h| {
+            h.iommu_map
+                .iter()
+                .any(|e| e.rid_base == e.sid_base && e.len >= 0x1_0000)
+        }) {
+            let _ = writeln!(
+                out,
+                "Stream ID = requester ID (bus << 8 | devfn). PCI devices are enumerated, not listed in the\n\
+                 tree: a device at 00:01.0 is stream ID 0x8."
+            );
+        }
+    }
 
     let groups = board.expected_groups();
     let _ = writeln!(out, "\nDMA masters ({}):", board.masters.len());

@@ -409,3 +409,53 @@ fn board_description_round_trips_through_serde() {
     let back: Board = serde_json::from_str(&json).unwrap();
     assert_eq!(back, b);
 }
+
+#[test]
+fn builtin_kbox_pci_hosts_equal_the_dtb() {
+    assert_eq!(
+        load("kontron-kbox-a-230-ls.dtb").pci_hosts,
+        kbox_a230_ls().pci_hosts
+    );
+}
+
+#[test]
+fn qemu_virt_smmuv3_board() {
+    let b = load("qemu-virt-smmuv3.dtb");
+    assert_eq!(b.smmus.len(), 1);
+    let s = &b.smmus[0];
+    assert_eq!(
+        (
+            s.name.as_str(),
+            s.matched.as_str(),
+            s.version,
+            s.base,
+            s.size
+        ),
+        (
+            "9050000.smmuv3",
+            "arm,smmu-v3",
+            SmmuVersion::V3,
+            0x905_0000,
+            0x2_0000
+        )
+    );
+    assert_eq!(s.irq_names, ["eventq", "priq", "cmdq-sync", "gerror"]);
+    assert!(s.dma_coherent && s.enabled && s.iommu_cells == 1);
+    assert_eq!(b.pci_hosts.len(), 1);
+    let h = &b.pci_hosts[0];
+    assert_eq!(h.path, "/pcie@10000000");
+    assert_eq!(
+        h.iommu_map,
+        [sim::IommuMapEntry {
+            rid_base: 0,
+            smmu: Some(0),
+            sid_base: 0,
+            len: 0x1_0000
+        }]
+    );
+    let report = board_report(&b);
+    assert!(report.contains("  0 | 9050000.smmuv3 | arm,smmu-v3 | SMMUv3 Generic | 0x9050000 | 0x20000 | eventq,priq,cmdq-sync,gerror"));
+    assert!(report.contains(
+        "  /pcie@10000000 | 0000   | 0x0..0x10000  | 0    | 0x0            | 0xffffffff"
+    ));
+}

@@ -1,0 +1,1027 @@
+//! The driver instance: probe (hardware probe, queues, stream table, device reset, IRQs), masters
+//! and their STEs, domains with their CDs and page tables, TLB maintenance, and the
+//! `IommuDriver` contract for the core.
+
+use crate::fw::{FirmwareDesc, KernelVersion, ModuleParams, ShutdownPolicy};
+use crate::hw::{Hw, QueueShadow, RateLimits};
+use crate::io::Io;
+use crate::probe::{feat, hw_probe, ProbeError, STRTAB_SPLIT};
+use crate::ste::{self as stemod, CdTcr, Entry};
+use iommu::{
+    DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo,
+    Prot,
+};
+use klog::{dev_line, Level, Printk};
+use pgtable::{PgTableError, TlbOps};
+use physmem::FrameAllocator;
+use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use smmu_sync::{Arc, Mutex, RwLock};
+use smmuv3_arch::cmd::{Command, TlbiRange, CFGI_ALL};
+use smmuv3_arch::regs::{self, cr0, cr1, cr2, gbpa, irq_ctrl, strtab_base, strtab_base_cfg};
+use smmuv3_arch::{ste, Mmio};
+use std::collections::BTreeMap;
+
+/// What the driver needs besides firmware data.
+pub struct SmmuEnv {
+    pub mmio: Arc<dyn Mmio>,
+    pub log: Arc<dyn Printk>,
+    /// Where queues, stream tables, CDs and page tables are allocated.
+    pub frames: Arc<FrameAllocator>,
+    pub limits: Arc<RateLimits>,
+}
+
+/// The stream table (`arm_smmu_strtab_cfg`).
+#[derive(Debug, Clone)]
+struct Strtab {
+    base: u64,
+    base_cfg: u32,
+    two_level: bool,
+    num_l1_ents: u32,
+    /// Level-2 tables by L1 index (2-level only).
+    l2: BTreeMap<u32, u64>,
+}
+
+#[derive(Debug, Clone)]
+struct Master {
+    sids: Vec<u32>,
+    domain: Option<u32>,
+    /// v6.12: the master's own CD table.
+    cdtab: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    S1,
+    S2,
+}
+
+/// A finalised paging domain.
+pub(crate) struct DomainCtx {
+    stage: Stage,
+    asid: u16,
+    vmid: u16,
+    table: Mutex<pgtable::PageTable<DynTlb>>,
+    tlb: Arc<DomainTlb>,
+    /// v6.1: the domain's CD table (one CD).
+    cdtab: Option<u64>,
+    cd: Entry,
+    ias: u32,
+    pgsizes: u64,
+}
+
+/// Invalidation for one domain (Linux's `arm_smmu_flush_ops`).
+pub(crate) struct DomainTlb {
+    hw: Arc<Hw>,
+    stage: Stage,
+    asid: u16,
+    vmid: u16,
+    /// Smallest page size of the domain (the TG of range invalidations).
+    pgshift: u32,
+}
+
+/// Adapter: `pgtable` wants an owned TLB callback object.
+pub(crate) struct DynTlb(Arc<DomainTlb>);
+
+impl TlbOps for DynTlb {
+    fn tlb_flush_all(&self) {
+        self.0.tlb_flush_all()
+    }
+    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+        self.0.tlb_flush_walk(iova, size, granule)
+    }
+    fn tlb_add_page(&self, g: &mut Gather, iova: u64, granule: u64) {
+        self.0.tlb_add_page(g, iova, granule)
+    }
+}
+
+enum DomainState {
+    Unfinalised,
+    Bypass,
+    Blocked,
+    Paging(Arc<DomainCtx>),
+}
+
+struct Domain {
+    kind: DomainKind,
+    state: Mutex<DomainState>,
+    masters: Mutex<Vec<DeviceId>>,
+}
+
+/// One probed SMMUv3.
+pub struct ArmSmmuV3 {
+    pub(crate) hw: Arc<Hw>,
+    policy: ShutdownPolicy,
+    strtab: Mutex<Strtab>,
+    masters: Mutex<BTreeMap<DeviceId, Master>>,
+    domains: RwLock<BTreeMap<u32, Arc<Domain>>>,
+    next_domain: AtomicU32,
+    asids: Mutex<Vec<bool>>,
+    vmids: Mutex<Vec<bool>>,
+    pub(crate) quiesced: AtomicBool,
+}
+
+fn pgtable_error(e: PgTableError) -> DriverError {
+    match e {
+        PgTableError::Exists { iova } => DriverError::Exists { iova },
+        PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => {
+            DriverError::Range(e.to_string())
+        }
+        PgTableError::NoMemory(_) => DriverError::NoSpace(e.to_string()),
+        other => DriverError::Invalid(other.to_string()),
+    }
+}
+
+impl ArmSmmuV3 {
+    /// `arm_smmu_device_probe` up to (not including) `iommu_device_register`: firmware checks,
+    /// hardware probe, queue and stream-table allocation, device reset with IRQ setup.
+    pub fn probe(
+        fw: &FirmwareDesc,
+        params: ModuleParams,
+        version: KernelVersion,
+        policy: ShutdownPolicy,
+        env: SmmuEnv,
+    ) -> Result<Arc<ArmSmmuV3>, ProbeError> {
+        let prefix = fw.log_prefix();
+        let log = env.log.clone();
+        let say = |l: Level, m: &str| log.printk(l, &dev_line(&prefix, m));
+        if fw.compatible != "arm,smmu-v3" {
+            return Err(ProbeError::UnknownCompatible(fw.compatible.clone()));
+        }
+        match fw.iommu_cells {
+            None => {
+                say(Level::Err, "missing #iommu-cells property");
+                return Err(ProbeError::IommuCells);
+            }
+            Some(c) if c != 1 => {
+                say(Level::Err, &format!("invalid #iommu-cells value ({c})"));
+                return Err(ProbeError::IommuCells);
+            }
+            _ => {}
+        }
+        if fw.reg_size < regs::WINDOW_SIZE {
+            let end = fw.reg_base.wrapping_add(fw.reg_size).wrapping_sub(1);
+            say(
+                Level::Err,
+                &format!(
+                    "MMIO region too small ([mem {:#010x}-{end:#010x}])",
+                    fw.reg_base
+                ),
+            );
+            return Err(ProbeError::RegionTooSmall(fw.reg_size));
+        }
+        let io = Io::new(env.mmio.clone());
+        let info = hw_probe(&io, fw, &params, version, &say)?;
+        let mut hw = Hw {
+            io,
+            mem: env.frames.mem().clone(),
+            frames: env.frames.clone(),
+            log: env.log.clone(),
+            prefix: prefix.clone(),
+            info,
+            params,
+            version,
+            limits: env.limits,
+            cmdq: Mutex::new(QueueShadow {
+                base: 0,
+                shift: 0,
+                prod: 0,
+                cons: 0,
+            }),
+            cmdq_geom: (0, 0),
+            evtq: Mutex::new(QueueShadow {
+                base: 0,
+                shift: 0,
+                prod: 0,
+                cons: 0,
+            }),
+        };
+        // arm_smmu_init_queues: halve a queue until its allocation succeeds.
+        let cmdq = Self::init_queue(&hw, hw.info.cmdq_shift, 16, "cmdq")?;
+        let evtq = Self::init_queue(&hw, hw.info.evtq_shift, 32, "evtq")?;
+        hw.cmdq_geom = (cmdq.base, cmdq.shift);
+        hw.cmdq = Mutex::new(cmdq);
+        hw.evtq = Mutex::new(evtq);
+        let strtab = Self::init_strtab(&hw)?;
+        let smmu = Arc::new(ArmSmmuV3 {
+            hw: Arc::new(hw),
+            policy,
+            strtab: Mutex::new(strtab),
+            masters: Mutex::new(BTreeMap::new()),
+            domains: RwLock::new(BTreeMap::new()),
+            next_domain: AtomicU32::new(1),
+            asids: Mutex::new(vec![false; 1 << 16]),
+            vmids: Mutex::new(vec![false; 1 << 16]),
+            quiesced: AtomicBool::new(false),
+        });
+        {
+            // VMID 0 is reserved for stage-2 bypass STEs; ASID 0 is never handed out.
+            smmu.vmids.lock()[0] = true;
+            smmu.asids.lock()[0] = true;
+        }
+        let bypass = false;
+        smmu.device_reset(fw, bypass)?;
+        Ok(smmu)
+    }
+
+    fn init_queue(
+        hw: &Hw,
+        mut shift: u32,
+        ent_bytes: u64,
+        name: &'static str,
+    ) -> Result<QueueShadow, ProbeError> {
+        loop {
+            let qsz = ent_bytes << shift;
+            if let Some(base) = hw.alloc(qsz) {
+                hw.print(
+                    Level::Info,
+                    &format!("allocated {} entries for {name}", 1u32 << shift),
+                );
+                return Ok(QueueShadow {
+                    base,
+                    shift,
+                    prod: 0,
+                    cons: 0,
+                });
+            }
+            if qsz < 4096 || shift == 0 {
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate queue (0x{qsz:x} bytes) for {name}"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: name,
+                    bytes: qsz,
+                });
+            }
+            shift -= 1;
+        }
+    }
+
+    fn init_strtab(hw: &Hw) -> Result<Strtab, ProbeError> {
+        let sid_bits = hw.info.sid_bits;
+        if hw.has(feat::TWO_LVL_STRTAB) {
+            // STRTAB_L1_SZ_SHIFT 20: at most 2^17 L1 descriptors, capped to the SIDSIZE.
+            let size = (20 - 3).min(sid_bits - STRTAB_SPLIT);
+            let num_l1 = 1u32 << size;
+            let covered = size + STRTAB_SPLIT;
+            if covered < sid_bits {
+                hw.print(
+                    Level::Warning,
+                    &format!("2-level strtab only covers {covered}/{sid_bits} bits of SID"),
+                );
+            }
+            let l1size = u64::from(num_l1) * 8;
+            let Some(base) = hw.alloc(l1size) else {
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate l1 stream table ({l1size} bytes)"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: "l1 stream table",
+                    bytes: l1size,
+                });
+            };
+            let base_cfg = (strtab_base_cfg::FMT_2LVL << strtab_base_cfg::FMT_SHIFT)
+                | (covered << strtab_base_cfg::LOG2SIZE_SHIFT)
+                | (STRTAB_SPLIT << strtab_base_cfg::SPLIT_SHIFT);
+            // L1 descriptors start invalid (zeroed memory).
+            Ok(Strtab {
+                base,
+                base_cfg,
+                two_level: true,
+                num_l1_ents: num_l1,
+                l2: BTreeMap::new(),
+            })
+        } else {
+            let size = (64u64) << sid_bits;
+            let Some(base) = hw.alloc(size) else {
+                hw.print(
+                    Level::Err,
+                    &format!("failed to allocate linear stream table ({size} bytes)"),
+                );
+                return Err(ProbeError::NoMemory {
+                    what: "linear stream table",
+                    bytes: size,
+                });
+            };
+            let init = stemod::initial(hw);
+            for sid in 0..(1u64 << sid_bits) {
+                hw.write_words(base + sid * 64, &init[..3]);
+            }
+            Ok(Strtab {
+                base,
+                base_cfg: sid_bits << strtab_base_cfg::LOG2SIZE_SHIFT,
+                two_level: false,
+                num_l1_ents: 1 << sid_bits,
+                l2: BTreeMap::new(),
+            })
+        }
+    }
+
+    /// `arm_smmu_update_gbpa`: wait for UPDATE clear, write the new value with UPDATE, wait.
+    pub(crate) fn update_gbpa(&self, set: u32, clr: u32) -> bool {
+        let io = &self.hw.io;
+        let Ok(reg) = io.poll(regs::GBPA, |r| r & gbpa::UPDATE == 0) else {
+            return false;
+        };
+        io.write(regs::GBPA, ((reg & !clr) | set) | gbpa::UPDATE);
+        let ok = io.poll(regs::GBPA, |r| r & gbpa::UPDATE == 0).is_ok();
+        if !ok {
+            self.hw.print(Level::Err, "GBPA not responding to update");
+        }
+        ok
+    }
+
+    /// `arm_smmu_device_disable`: CR0 := 0 and wait for CR0ACK.
+    pub fn device_disable(&self) -> bool {
+        let ok = self.hw.io.write_sync(regs::CR0, regs::CR0ACK, 0);
+        if !ok {
+            self.hw.print(Level::Err, "failed to clear cr0");
+        }
+        ok
+    }
+
+    /// `arm_smmu_device_reset` (with `arm_smmu_setup_irqs` inside, where Linux calls it). The
+    /// order matters: queues are enabled before the invalidations that use them, the event
+    /// queue before interrupts, and SMMUEN last, once every cached configuration is gone.
+    fn device_reset(&self, fw: &FirmwareDesc, bypass: bool) -> Result<(), ProbeError> {
+        let hw = &self.hw;
+        let io = &hw.io;
+        if io.read(regs::CR0) & cr0::SMMUEN != 0 {
+            hw.print(Level::Warning, "SMMU currently enabled! Resetting...");
+            self.update_gbpa(gbpa::ABORT, 0);
+        }
+        if !self.device_disable() {
+            return Err(ProbeError::AckTimeout("CR0"));
+        }
+        let c1 = (cr1::SH_ISH << cr1::TABLE_SH_SHIFT)
+            | (cr1::CACHE_WB << cr1::TABLE_OC_SHIFT)
+            | (cr1::CACHE_WB << cr1::TABLE_IC_SHIFT)
+            | (cr1::SH_ISH << cr1::QUEUE_SH_SHIFT)
+            | (cr1::CACHE_WB << cr1::QUEUE_OC_SHIFT)
+            | (cr1::CACHE_WB << cr1::QUEUE_IC_SHIFT);
+        io.write(regs::CR1, c1);
+        io.write(regs::CR2, cr2::PTM | cr2::RECINVSID);
+        {
+            let st = self.strtab.lock();
+            io.writeq(
+                regs::STRTAB_BASE,
+                (st.base & strtab_base::ADDR_MASK) | strtab_base::RA,
+            );
+            io.write(regs::STRTAB_BASE_CFG, st.base_cfg);
+        }
+        {
+            let q = *hw.cmdq.lock();
+            io.writeq(regs::CMDQ_BASE, q.q_base());
+            io.write(regs::CMDQ_PROD, q.prod);
+            io.write(regs::CMDQ_CONS, q.cons);
+        }
+        let mut enables = cr0::CMDQEN;
+        if !io.write_sync(regs::CR0, regs::CR0ACK, enables) {
+            hw.print(Level::Err, "failed to enable command queue");
+            return Err(ProbeError::AckTimeout("CR0.CMDQEN"));
+        }
+        // Invalidate any cached configuration and stale TLB entries.
+        let _ = hw.issue_sync(CFGI_ALL);
+        if hw.has(feat::HYP) {
+            let _ = hw.issue_sync(Command::TlbiEl2All);
+        }
+        let _ = hw.issue_sync(Command::TlbiNsnhAll);
+        {
+            let q = *hw.evtq.lock();
+            io.writeq(regs::EVTQ_BASE, q.q_base());
+            io.write(regs::EVTQ_PROD, q.prod);
+            io.write(regs::EVTQ_CONS, q.cons);
+        }
+        enables |= cr0::EVTQEN;
+        if !io.write_sync(regs::CR0, regs::CR0ACK, enables) {
+            hw.print(Level::Err, "failed to enable event queue");
+            return Err(ProbeError::AckTimeout("CR0.EVTQEN"));
+        }
+        self.setup_irqs(fw);
+        if !bypass || hw.params.disable_bypass {
+            enables |= cr0::SMMUEN;
+        } else {
+            self.update_gbpa(0, gbpa::ABORT);
+        }
+        if !io.write_sync(regs::CR0, regs::CR0ACK, enables) {
+            hw.print(Level::Err, "failed to enable SMMU interface");
+            return Err(ProbeError::AckTimeout("CR0.SMMUEN"));
+        }
+        Ok(())
+    }
+
+    /// `arm_smmu_setup_irqs` with `arm_smmu_setup_unique_irqs` / `arm_smmu_setup_msis`.
+    fn setup_irqs(&self, fw: &FirmwareDesc) {
+        let hw = &self.hw;
+        let io = &hw.io;
+        if !io.write_sync(regs::IRQ_CTRL, regs::IRQ_CTRLACK, 0) {
+            hw.print(Level::Err, "failed to disable irqs");
+            return;
+        }
+        if !fw.has_irq("combined") {
+            io.writeq(regs::GERROR_IRQ_CFG0, 0);
+            io.writeq(regs::EVTQ_IRQ_CFG0, 0);
+            if hw.has(feat::PRI) {
+                io.writeq(regs::PRIQ_IRQ_CFG0, 0);
+            }
+            if hw.has(feat::MSI) && !fw.msi_parent {
+                hw.print(
+                    Level::Info,
+                    "msi_domain absent - falling back to wired irqs",
+                );
+            }
+            // Platform MSIs for the SMMU's own interrupts are not modelled: with an msi-parent
+            // the lines stay wired.
+            if !fw.has_irq("eventq") {
+                hw.print(Level::Warning, "no evtq irq - events will not be reported!");
+            }
+            if !fw.has_irq("gerror") {
+                hw.print(Level::Warning, "no gerr irq - errors will not be reported!");
+            }
+        }
+        let flags = irq_ctrl::EVTQ_IRQEN | irq_ctrl::GERROR_IRQEN;
+        if !io.write_sync(regs::IRQ_CTRL, regs::IRQ_CTRLACK, flags) {
+            hw.print(Level::Warning, "failed to enable irqs");
+        }
+    }
+
+    pub fn policy(&self) -> ShutdownPolicy {
+        self.policy
+    }
+
+    pub fn version(&self) -> KernelVersion {
+        self.hw.version
+    }
+
+    /// What probe learned.
+    pub fn info(&self) -> &crate::probe::HwInfo {
+        &self.hw.info
+    }
+
+    /// The command queue's software pointers (for tests and reports).
+    pub fn cmdq(&self) -> QueueShadow {
+        *self.hw.cmdq.lock()
+    }
+
+    /// Physical address of the STE of `sid`, if its table exists.
+    pub fn ste_address(&self, sid: u32) -> Option<u64> {
+        let st = self.strtab.lock();
+        if st.two_level {
+            let l2 = *st.l2.get(&(sid >> STRTAB_SPLIT))?;
+            Some(l2 + u64::from(sid & ((1 << STRTAB_SPLIT) - 1)) * 64)
+        } else {
+            (sid < st.num_l1_ents).then(|| st.base + u64::from(sid) * 64)
+        }
+    }
+
+    /// `arm_smmu_init_sid_strtab`: check the range, make the level-2 table (all STEs initial).
+    fn init_sid_strtab(&self, sid: u32) -> Result<(), DriverError> {
+        let mut st = self.strtab.lock();
+        let limit = if st.two_level {
+            u64::from(st.num_l1_ents) << STRTAB_SPLIT
+        } else {
+            u64::from(st.num_l1_ents)
+        };
+        if u64::from(sid) >= limit {
+            return Err(DriverError::Range(format!("stream ID {sid:#x}")));
+        }
+        if !st.two_level || st.l2.contains_key(&(sid >> STRTAB_SPLIT)) {
+            return Ok(());
+        }
+        let hw = &self.hw;
+        let size = 64u64 << STRTAB_SPLIT;
+        let Some(l2) = hw.alloc(size) else {
+            hw.print(
+                Level::Err,
+                &format!("failed to allocate l2 stream table for SID {sid}"),
+            );
+            return Err(DriverError::NoSpace("l2 stream table".into()));
+        };
+        let init = stemod::initial(hw);
+        for i in 0..(1u64 << STRTAB_SPLIT) {
+            hw.write_words(l2 + i * 64, &init[..3]);
+        }
+        let l1 = st.base + u64::from(sid >> STRTAB_SPLIT) * 8;
+        hw.write_words(
+            l1,
+            &[u64::from(STRTAB_SPLIT + 1) | (l2 & ste::L1_L2PTR_MASK)],
+        );
+        st.l2.insert(sid >> STRTAB_SPLIT, l2);
+        Ok(())
+    }
+
+    fn domain(&self, dom: DriverDomain) -> Option<Arc<Domain>> {
+        self.domains.read().get(&dom.0).cloned()
+    }
+
+    fn ctx(&self, dom: DriverDomain) -> Option<Arc<DomainCtx>> {
+        let d = self.domain(dom)?;
+        let st = d.state.lock();
+        match &*st {
+            DomainState::Paging(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The ASID (stage 1) of a finalised domain.
+    pub fn domain_asid(&self, dom: DriverDomain) -> Option<u16> {
+        self.ctx(dom).map(|c| c.asid)
+    }
+
+    fn alloc_id(map: &Mutex<Vec<bool>>, bits: u32) -> Option<u16> {
+        let mut m = map.lock();
+        let limit = (1usize << bits).min(m.len());
+        let i = (1..limit).find(|&i| !m[i])?;
+        m[i] = true;
+        Some(i as u16)
+    }
+
+    /// `arm_smmu_domain_finalise`.
+    fn finalise(&self, kind: DomainKind) -> Result<DomainState, DriverError> {
+        let hw = &self.hw;
+        match kind {
+            DomainKind::Identity => return Ok(DomainState::Bypass),
+            DomainKind::Blocked => return Ok(DomainState::Blocked),
+            _ => {}
+        }
+        let stage = if hw.has(feat::TRANS_S1) {
+            Stage::S1
+        } else {
+            Stage::S2
+        };
+        let (pstage, ias, oas) = match stage {
+            // VA_BITS 48 without VAX.
+            Stage::S1 => (pgtable::Stage::S1, 48, hw.info.ias),
+            Stage::S2 => (pgtable::Stage::S2, hw.info.ias, hw.info.oas),
+        };
+        let (asid, vmid) = match stage {
+            Stage::S1 => (
+                Self::alloc_id(&self.asids, hw.info.asid_bits)
+                    .ok_or_else(|| DriverError::NoSpace("ASID".into()))?,
+                0,
+            ),
+            Stage::S2 => (
+                0,
+                Self::alloc_id(&self.vmids, hw.info.vmid_bits)
+                    .ok_or_else(|| DriverError::NoSpace("VMID".into()))?,
+            ),
+        };
+        let mut cfg = pgtable::Config::new(pstage, hw.info.pgsize_bitmap, ias, oas);
+        cfg.coherent_walk = hw.has(feat::COHERENCY);
+        let pgshift = {
+            let c = pgtable::PgTableCfg::new(cfg).map_err(pgtable_error)?;
+            c.pgsize_bitmap.trailing_zeros()
+        };
+        let tlb = Arc::new(DomainTlb {
+            hw: hw.clone(),
+            stage,
+            asid,
+            vmid,
+            pgshift,
+        });
+        let table = pgtable::PageTable::new(cfg, hw.frames.clone(), DynTlb(tlb.clone()))
+            .map_err(pgtable_error)?;
+        let c = *table.cfg();
+        let tcr = u64::from(c.s1_tcr());
+        let cd_tcr = CdTcr {
+            tsz: tcr & 0x3f,
+            tg: (tcr >> 14) & 3,
+            irgn: (tcr >> 8) & 3,
+            orgn: (tcr >> 10) & 3,
+            sh: (tcr >> 12) & 3,
+            ips: c.ips(),
+        };
+        let cd = stemod::s1_cd(&cd_tcr, asid, table.ttbr(), c.mair());
+        let mut cdtab = None;
+        if stage == Stage::S1 && hw.version == KernelVersion::V6_1 {
+            // v6.1: the CD table belongs to the domain and the CD is written now, before any
+            // master is in the domain: its CFGI_CD batches are empty, so each sync is a lone
+            // CMD_SYNC.
+            let Some(t) = hw.alloc(64) else {
+                hw.print(Level::Warning, "failed to allocate context descriptor");
+                return Err(DriverError::NoSpace("CD table".into()));
+            };
+            hw.write_words(t + 8, &cd[1..4]);
+            let _ = hw.batch_submit(&[]);
+            hw.write_words(t, &cd[..1]);
+            let _ = hw.batch_submit(&[]);
+            cdtab = Some(t);
+        }
+        Ok(DomainState::Paging(Arc::new(DomainCtx {
+            stage,
+            asid,
+            vmid,
+            ias: c.ias,
+            pgsizes: c.pgsize_bitmap,
+            table: Mutex::new(table),
+            tlb,
+            cdtab,
+            cd,
+        })))
+    }
+
+    /// The STE a master gets in a domain state.
+    fn target_ste(&self, master: &Master, st: &DomainState) -> Entry {
+        let hw = &self.hw;
+        let v61 = hw.version == KernelVersion::V6_1;
+        match st {
+            DomainState::Bypass => {
+                if v61 {
+                    stemod::v61_bypass_or_abort(false)
+                } else {
+                    stemod::v612_bypass()
+                }
+            }
+            DomainState::Blocked | DomainState::Unfinalised => stemod::initial(hw),
+            DomainState::Paging(c) => match c.stage {
+                Stage::S1 => stemod::s1(hw, c.cdtab.or(master.cdtab).unwrap_or(0)),
+                Stage::S2 => {
+                    let t = c.table.lock();
+                    stemod::s2(c.vmid, u64::from(t.cfg().vtcr()) & 0x7_ffff, t.ttbr())
+                }
+            },
+        }
+    }
+
+    /// `arm_smmu_install_ste_for_dev`.
+    fn install_ste(&self, master: &Master, target: &Entry) {
+        let mut done: Vec<u32> = Vec::new();
+        for &sid in &master.sids {
+            if done.contains(&sid) {
+                continue;
+            }
+            done.push(sid);
+            if let Some(pa) = self.ste_address(sid) {
+                stemod::write_ste(&self.hw, sid, pa, target);
+            }
+        }
+    }
+
+    /// v6.12: write the master's CD 0 (`arm_smmu_write_cd_entry`), syncing with CFGI_CD for each
+    /// of its StreamIDs.
+    fn write_master_cd(&self, master: &mut Master, target: &Entry) -> Result<(), DriverError> {
+        let hw = &self.hw;
+        let tab = match master.cdtab {
+            Some(t) => t,
+            None => {
+                let Some(t) = hw.alloc(64) else {
+                    hw.print(Level::Warning, "failed to allocate context descriptor");
+                    return Err(DriverError::NoSpace("CD table".into()));
+                };
+                master.cdtab = Some(t);
+                t
+            }
+        };
+        let sids = master.sids.clone();
+        let sync = move || {
+            let cmds: Vec<Command> = sids
+                .iter()
+                .map(|&sid| Command::CfgiCd {
+                    sid,
+                    ssid: 0,
+                    leaf: true,
+                })
+                .collect();
+            let _ = hw.batch_submit(&cmds);
+        };
+        stemod::write_entry(hw, tab, target, stemod::cd_used, &sync);
+        Ok(())
+    }
+
+    pub(crate) fn print(&self, level: Level, msg: &str) {
+        self.hw.print(level, msg)
+    }
+
+    /// Every StreamID with a stream table entry the driver initialised, in order.
+    pub(crate) fn initialised_sids(&self) -> Vec<u32> {
+        let st = self.strtab.lock();
+        if st.two_level {
+            st.l2
+                .keys()
+                .flat_map(|&l1| (0..(1u32 << STRTAB_SPLIT)).map(move |i| (l1 << STRTAB_SPLIT) | i))
+                .collect()
+        } else {
+            (0..st.num_l1_ents).collect()
+        }
+    }
+
+    /// Write an STE's words directly (quiesce), without per-STE invalidation.
+    pub(crate) fn write_ste_raw(&self, sid: u32, e: &Entry) {
+        if let Some(pa) = self.ste_address(sid) {
+            self.hw.write_words(pa, &e[..3]);
+        }
+    }
+}
+
+impl DomainTlb {
+    /// `arm_smmu_tlb_inv_context`.
+    fn inv_context(&self) {
+        let cmd = match self.stage {
+            Stage::S1 => Command::TlbiNhAsid {
+                vmid: 0,
+                asid: self.asid,
+            },
+            Stage::S2 => Command::TlbiS12Vmall { vmid: self.vmid },
+        };
+        let _ = self.hw.issue_sync(cmd);
+    }
+
+    /// `__arm_smmu_tlb_inv_range` through `arm_smmu_tlb_inv_range_domain`.
+    pub(crate) fn inv_range(&self, mut iova: u64, size: u64, granule: u64, leaf: bool) {
+        if size == 0 {
+            return;
+        }
+        let end = iova.saturating_add(size);
+        let ril = self.hw.range_inv();
+        let tg = self.pgshift;
+        let mut num_pages = 0u64;
+        let mut range = TlbiRange::default();
+        if ril {
+            num_pages = size >> tg;
+            range.tg = ((tg - 10) / 2) as u8;
+            if leaf {
+                let g = granule.max(1).ilog2();
+                range.ttl = 4u32.saturating_sub(g.saturating_sub(3) / (tg - 3)) as u8;
+            } else if num_pages & 31 == 1 {
+                num_pages += 1;
+            }
+        }
+        let mut cmds = Vec::new();
+        while iova < end {
+            let mut inv = granule.max(1);
+            if ril {
+                if num_pages == 0 {
+                    break;
+                }
+                let scale = num_pages.trailing_zeros();
+                let num = (num_pages >> scale) & 31;
+                range.scale = scale as u8;
+                range.num = (num as u8).wrapping_sub(1);
+                inv = num << (scale + tg);
+                num_pages -= num << scale;
+            }
+            let cmd = match self.stage {
+                Stage::S1 => Command::TlbiNhVa {
+                    vmid: 0,
+                    asid: self.asid,
+                    addr: iova,
+                    leaf,
+                    range,
+                },
+                Stage::S2 => Command::TlbiS2Ipa {
+                    vmid: self.vmid,
+                    addr: iova,
+                    leaf,
+                    range,
+                },
+            };
+            cmds.push(cmd);
+            iova = iova.saturating_add(inv);
+        }
+        let _ = self.hw.batch_submit(&cmds);
+    }
+}
+
+impl TlbOps for DomainTlb {
+    fn tlb_flush_all(&self) {
+        self.inv_context()
+    }
+    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+        self.inv_range(iova, size, granule, false)
+    }
+    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64) {
+        // iommu_iotlb_gather_add_page: widen the gather; a different page size or a disjoint
+        // range first completes what is gathered (iommu_iotlb_sync).
+        let end = iova.saturating_add(granule.saturating_sub(1));
+        let disjoint = !gather.is_empty()
+            && (end.saturating_add(1) < gather.start || iova > gather.end.saturating_add(1));
+        if (gather.pgsize != 0 && gather.pgsize != granule) || disjoint {
+            if !gather.is_empty() && gather.pgsize != 0 {
+                self.inv_range(
+                    gather.start,
+                    gather.end - gather.start + 1,
+                    gather.pgsize,
+                    true,
+                );
+            }
+            let queued = gather.queued;
+            *gather = Gather::new();
+            gather.queued = queued;
+        }
+        gather.pgsize = granule;
+        gather.add_range(iova, granule);
+    }
+}
+
+impl IommuDriver for ArmSmmuV3 {
+    fn log_name(&self) -> &str {
+        &self.hw.prefix
+    }
+
+    fn probe_device(&self, m: &MasterInfo) -> Result<(), DriverError> {
+        if self.quiesced.load(Ordering::SeqCst) {
+            return Err(DriverError::Busy);
+        }
+        if self.masters.lock().contains_key(&m.id) {
+            return Err(DriverError::Busy);
+        }
+        let sids: Vec<u32> = m.fwspec.ids.clone();
+        for &sid in &sids {
+            self.init_sid_strtab(sid)?;
+            let taken = self.masters.lock().values().any(|o| o.sids.contains(&sid));
+            if taken {
+                self.hw.log.printk(
+                    Level::Warning,
+                    &dev_line(&m.log_name, &format!("stream {sid} already in tree")),
+                );
+                return Err(DriverError::Invalid(format!("stream {sid} already in use")));
+            }
+        }
+        self.masters.lock().insert(
+            m.id,
+            Master {
+                sids,
+                domain: None,
+                cdtab: None,
+            },
+        );
+        Ok(())
+    }
+
+    fn release_device(&self, dev: DeviceId) {
+        let Some(mut master) = self.masters.lock().remove(&dev) else {
+            return;
+        };
+        // v6.1: arm_smmu_detach_dev; v6.12: attach the blocked domain. Both put the STE back to
+        // what init set (abort with disable_bypass).
+        if master.domain.take().is_some() {
+            let target = stemod::initial(&self.hw);
+            self.install_ste(&master, &target);
+        }
+        if let Some(d) = self
+            .domains
+            .read()
+            .values()
+            .find(|d| d.masters.lock().contains(&dev))
+        {
+            d.masters.lock().retain(|&x| x != dev);
+        }
+    }
+
+    fn device_group_key(&self, _dev: DeviceId) -> Option<u64> {
+        // pci_device_group / generic_device_group: no StreamID sharing beyond PCI aliases.
+        None
+    }
+
+    fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {
+        if kind == DomainKind::Blocked && self.hw.version == KernelVersion::V6_1 {
+            return Err(DriverError::NotSupported);
+        }
+        let id = self.next_domain.fetch_add(1, Ordering::Relaxed);
+        let d = Arc::new(Domain {
+            kind,
+            state: Mutex::new(DomainState::Unfinalised),
+            masters: Mutex::new(Vec::new()),
+        });
+        self.domains.write().insert(id, d);
+        Ok(DriverDomain(id))
+    }
+
+    fn domain_free(&self, dom: DriverDomain) {
+        let Some(d) = self.domains.write().remove(&dom.0) else {
+            return;
+        };
+        let old = std::mem::replace(&mut *d.state.lock(), DomainState::Unfinalised);
+        if let DomainState::Paging(c) = old {
+            match c.stage {
+                Stage::S1 => {
+                    if let Some(a) = self.asids.lock().get_mut(usize::from(c.asid)) {
+                        *a = false;
+                    }
+                }
+                Stage::S2 => {
+                    if let Some(v) = self.vmids.lock().get_mut(usize::from(c.vmid)) {
+                        *v = false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn attach_dev(&self, dom: DriverDomain, dev: DeviceId) -> Result<(), DriverError> {
+        if self.quiesced.load(Ordering::SeqCst) {
+            return Err(DriverError::Busy);
+        }
+        let Some(d) = self.domain(dom) else {
+            return Err(DriverError::Invalid(format!("no domain {}", dom.0)));
+        };
+        let Some(mut master) = self.masters.lock().get(&dev).cloned() else {
+            return Err(DriverError::NoDevice);
+        };
+        let v61 = self.hw.version == KernelVersion::V6_1;
+        if v61 && master.domain.is_some() {
+            // arm_smmu_detach_dev: back to abort/bypass first.
+            master.domain = None;
+            self.install_ste(&master, &stemod::initial(&self.hw));
+        }
+        let mut st = d.state.lock();
+        if let DomainState::Unfinalised = &*st {
+            *st = self.finalise(d.kind)?;
+        }
+        if !v61 {
+            if let DomainState::Paging(c) = &*st {
+                if c.stage == Stage::S1 {
+                    self.write_master_cd(&mut master, &c.cd)?;
+                }
+            }
+        }
+        let target = self.target_ste(&master, &st);
+        drop(st);
+        master.domain = Some(dom.0);
+        self.install_ste(&master, &target);
+        d.masters.lock().push(dev);
+        self.masters.lock().insert(dev, master);
+        Ok(())
+    }
+
+    fn geometry(&self, dom: DriverDomain) -> Option<Geometry> {
+        let c = self.ctx(dom)?;
+        Some(Geometry {
+            aperture_start: 0,
+            aperture_end: if c.ias >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << c.ias) - 1
+            },
+            pgsize_bitmap: c.pgsizes,
+        })
+    }
+
+    fn map_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        paddr: u64,
+        pgsize: u64,
+        pgcount: u64,
+        prot: Prot,
+    ) -> Result<u64, DriverError> {
+        let c = self.ctx(dom).ok_or(DriverError::NoDevice)?;
+        let r = c
+            .table
+            .lock()
+            .map_pages(iova, paddr, pgsize, pgcount, prot)
+            .map_err(pgtable_error);
+        r
+    }
+
+    fn unmap_pages(
+        &self,
+        dom: DriverDomain,
+        iova: u64,
+        pgsize: u64,
+        pgcount: u64,
+        gather: &mut Gather,
+    ) -> u64 {
+        let Some(c) = self.ctx(dom) else {
+            return 0;
+        };
+        let n = c.table.lock().unmap_pages(iova, pgsize, pgcount, gather);
+        n
+    }
+
+    fn iotlb_sync(&self, dom: DriverDomain, gather: &mut Gather) {
+        let Some(c) = self.ctx(dom) else {
+            return;
+        };
+        if gather.pgsize == 0 || gather.is_empty() {
+            return;
+        }
+        c.tlb.inv_range(
+            gather.start,
+            gather.end - gather.start + 1,
+            gather.pgsize,
+            true,
+        );
+    }
+
+    fn flush_iotlb_all(&self, dom: DriverDomain) {
+        if let Some(c) = self.ctx(dom) {
+            c.tlb.inv_context();
+        }
+    }
+
+    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64 {
+        let Some(d) = self.domain(dom) else {
+            return 0;
+        };
+        if d.kind == DomainKind::Identity {
+            return iova;
+        }
+        match self.ctx(dom) {
+            Some(c) => c.table.lock().iova_to_phys(iova),
+            None => 0,
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The state every part of the driver shares: register access, memory it owns, what probe
+//! learned, the kernel log, and the command queue (`arm_smmu_cmdq_issue_cmdlist`).
+
+use crate::fw::{KernelVersion, ModuleParams};
+use crate::io::{Io, POLL_READS};
+use crate::probe::{feat, HwInfo, CMDQ_BATCH_ENTRIES, OPT_MSIPOLL};
+use klog::{dev_line, Level, Printk, RateLimit};
+use physmem::{FrameAllocator, PhysMem};
+use smmu_sync::{Arc, Mutex};
+use smmuv3_arch::cmd::{Command, SyncCs, ENTRY_BYTES};
+use smmuv3_arch::queue;
+use smmuv3_arch::regs::{self, irq_cfg, q_idx};
+
+/// A queue's base and software copy of its pointers (Linux's `arm_smmu_ll_queue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueShadow {
+    pub base: u64,
+    pub shift: u32,
+    pub prod: u32,
+    pub cons: u32,
+}
+
+impl QueueShadow {
+    /// The base register value: RWA | address | LOG2SIZE.
+    pub fn q_base(&self) -> u64 {
+        regs::q_base::RWA | (self.base & regs::q_base::ADDR_MASK) | u64::from(self.shift)
+    }
+
+    fn space(&self) -> u32 {
+        (1u32 << self.shift) - queue::used(self.prod, self.cons, self.shift)
+    }
+}
+
+/// Linux's `static` rate-limit states of the v3 driver.
+#[derive(Default)]
+pub struct RateLimits {
+    /// `arm_smmu_evtq_thread`'s event dump.
+    pub events: RateLimit,
+    /// `CMD_SYNC timeout ...`.
+    pub sync_timeout: RateLimit,
+}
+
+pub(crate) struct Hw {
+    pub io: Io,
+    pub mem: Arc<PhysMem>,
+    pub frames: Arc<FrameAllocator>,
+    pub log: Arc<dyn Printk>,
+    pub prefix: String,
+    pub info: HwInfo,
+    pub params: ModuleParams,
+    pub version: KernelVersion,
+    pub limits: Arc<RateLimits>,
+    pub cmdq: Mutex<QueueShadow>,
+    /// Command queue base and log2 size, fixed at probe.
+    pub cmdq_geom: (u64, u32),
+    pub evtq: Mutex<QueueShadow>,
+}
+
+/// One command-queue submission failed to complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SyncTimeout;
+
+impl Hw {
+    pub fn print(&self, level: Level, msg: &str) {
+        self.log.printk(level, &dev_line(&self.prefix, msg));
+    }
+
+    /// `dma_alloc_coherent`: whole pages, zeroed.
+    pub fn alloc(&self, bytes: u64) -> Option<u64> {
+        self.frames.alloc(bytes.max(4096).next_power_of_two()).ok()
+    }
+
+    pub fn write_words(&self, pa: u64, words: &[u64]) {
+        for (i, w) in words.iter().enumerate() {
+            // The driver only writes memory it allocated; a failure here is a driver bug the
+            // model would see as a fetch abort, so it is not hidden but cannot happen.
+            let _ = self.mem.write_u64(pa + 8 * i as u64, *w);
+        }
+    }
+
+    pub fn read_words<const N: usize>(&self, pa: u64) -> [u64; N] {
+        let mut out = [0u64; N];
+        for (i, w) in out.iter_mut().enumerate() {
+            *w = self.mem.read_u64(pa + 8 * i as u64).unwrap_or(0);
+        }
+        out
+    }
+
+    fn sync_cmd(&self, q: &QueueShadow, prod: u32) -> Command {
+        // With MSI polling the sync writes MSIDATA 0 over its own first word.
+        let msiaddr = if self.info.options & OPT_MSIPOLL != 0 {
+            q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES
+        } else {
+            0
+        };
+        let cs = if msiaddr != 0 {
+            SyncCs::Irq
+        } else {
+            SyncCs::Sev
+        };
+        Command::Sync {
+            cs,
+            msh: 3,
+            msiattr: irq_cfg::MEMATTR_OIWB as u8,
+            msidata: 0,
+            msiaddr,
+        }
+    }
+
+    /// `arm_smmu_cmdq_issue_cmdlist`: write `cmds` (plus a CMD_SYNC if `sync`) into the queue,
+    /// publish them with one CMDQ_PROD write, and if syncing wait for the sync to complete
+    /// (MSI write into the queue slot, or CONS moving past it).
+    pub fn issue(&self, cmds: &[Command], sync: bool) -> Result<(), SyncTimeout> {
+        let mut q = self.cmdq.lock();
+        let n = cmds.len() as u32 + u32::from(sync);
+        // Make room: refresh CONS from the hardware until enough slots are free.
+        if q.space() < n {
+            let shift = q.shift;
+            let prod = q.prod;
+            let cons = self.io.poll(regs::CMDQ_CONS, |c| {
+                (1u32 << shift) - queue::used(prod, c & !q_idx::ERR_MASK, shift) >= n
+            });
+            match cons {
+                Ok(c) => q.cons = c & !q_idx::ERR_MASK,
+                Err(_) => return Err(SyncTimeout),
+            }
+        }
+        let mut prod = q.prod;
+        for c in cmds {
+            let slot = q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES;
+            self.write_words(slot, &c.encode());
+            prod = queue::advance(prod, 1, q.shift);
+        }
+        let sync_at = prod;
+        if sync {
+            let s = self.sync_cmd(&q, prod);
+            let slot = q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES;
+            self.write_words(slot, &s.encode());
+            prod = queue::advance(prod, 1, q.shift);
+        }
+        q.prod = prod;
+        self.io.write(regs::CMDQ_PROD, prod);
+        if !sync {
+            return Ok(());
+        }
+        let shift = q.shift;
+        let ok = if self.info.options & OPT_MSIPOLL != 0 {
+            let slot = q.base + u64::from(queue::idx(sync_at, shift)) * ENTRY_BYTES;
+            let done = (0..POLL_READS).any(|i| {
+                if i % 10 == 9 {
+                    smmu_sync::thread::yield_now();
+                }
+                self.mem.read_u32(slot).map(|w| w == 0).unwrap_or(false)
+            });
+            if done {
+                q.cons = prod;
+            }
+            done
+        } else {
+            // queue_consumed: CONS has passed the sync.
+            let r = self.io.poll(regs::CMDQ_CONS, |c| {
+                let c = c & !q_idx::ERR_MASK;
+                let (cw, pw) = (queue::wrp(c, shift), queue::wrp(sync_at, shift));
+                let (ci, pi) = (queue::idx(c, shift), queue::idx(sync_at, shift));
+                (cw == pw && ci > pi) || (cw != pw && ci <= pi)
+            });
+            if let Ok(c) = r {
+                q.cons = c & !q_idx::ERR_MASK;
+            }
+            r.is_ok()
+        };
+        if ok {
+            return Ok(());
+        }
+        drop(q);
+        if self.limits.sync_timeout.allow(self.log.now_ns()) {
+            let hwprod = self.io.read(regs::CMDQ_PROD);
+            let hwcons = self.io.read(regs::CMDQ_CONS);
+            self.print(
+                Level::Err,
+                &format!("CMD_SYNC timeout at 0x{sync_at:08x} [hwprod 0x{hwprod:08x}, hwcons 0x{hwcons:08x}]"),
+            );
+        }
+        Err(SyncTimeout)
+    }
+
+    /// `arm_smmu_cmdq_issue_cmd_with_sync`.
+    pub fn issue_sync(&self, cmd: Command) -> Result<(), SyncTimeout> {
+        self.issue(&[cmd], true)
+    }
+
+    /// `arm_smmu_cmdq_batch_add` + `_submit`: batches of 64, the last one with a sync.
+    pub fn batch_submit(&self, cmds: &[Command]) -> Result<(), SyncTimeout> {
+        let chunks: Vec<&[Command]> = cmds.chunks(CMDQ_BATCH_ENTRIES as usize).collect();
+        match chunks.split_last() {
+            None => self.issue(&[], true),
+            Some((last, rest)) => {
+                for c in rest {
+                    self.issue(c, false)?;
+                }
+                self.issue(last, true)
+            }
+        }
+    }
+
+    pub fn has(&self, f: u32) -> bool {
+        self.info.features & f != 0
+    }
+
+    pub fn range_inv(&self) -> bool {
+        self.has(feat::RANGE_INV)
+    }
+}

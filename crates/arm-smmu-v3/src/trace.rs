@@ -1,0 +1,135 @@
+//! A bus recorder for SMMUv3: wraps any [`Mmio`] and logs every register access and every
+//! command the driver publishes, one line each, so a run can be compared with the write
+//! sequences pinned in the tests (or with a QEMU `-trace 'smmuv3_*'` log, by register name).
+//!
+//! Line format (fields separated by one space):
+//!
+//! * `R32 <offset> <NAME> <value>` / `W32 ...` / `R64 ...` / `W64 ...`: a register access;
+//!   offset and value in hex (`0x%05x`, `0x%08x` or `0x%016x`), NAME the architecture's name or
+//!   `?` for an unimplemented offset;
+//! * `CMD <decoded command>`: each command between the old and new CMDQ_PROD, read from queue
+//!   memory when PROD is written (`CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0`, …), or
+//!   `CMD illegal <dword0> <dword1>`.
+
+use physmem::PhysMem;
+use smmu_sync::{Arc, Mutex};
+use smmuv3_arch::cmd::Command;
+use smmuv3_arch::regs::{self, q_base};
+use smmuv3_arch::{queue, Mmio};
+
+pub struct TracingMmio<M> {
+    inner: M,
+    mem: Arc<PhysMem>,
+    lines: Mutex<Vec<String>>,
+    cmdq: Mutex<(u64, u32, u32)>,
+}
+
+impl<M: Mmio> TracingMmio<M> {
+    pub fn new(inner: M, mem: Arc<PhysMem>) -> Self {
+        TracingMmio {
+            inner,
+            mem,
+            lines: Mutex::new(Vec::new()),
+            cmdq: Mutex::new((0, 0, 0)),
+        }
+    }
+
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().clone()
+    }
+
+    /// Only the commands, without the `CMD ` prefix.
+    pub fn commands(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .iter()
+            .filter_map(|l| l.strip_prefix("CMD ").map(String::from))
+            .collect()
+    }
+
+    /// Only the register writes.
+    pub fn writes(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .iter()
+            .filter(|l| l.starts_with('W'))
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear(&self) {
+        self.lines.lock().clear();
+    }
+
+    fn reg(&self, dir: &str, width: u32, off: u64, v: u64) {
+        let name = regs::name(off).unwrap_or("?");
+        let v = if width == 32 {
+            format!("0x{v:08x}")
+        } else {
+            format!("0x{v:016x}")
+        };
+        self.lines
+            .lock()
+            .push(format!("{dir}{width} 0x{off:05x} {name} {v}"));
+    }
+
+    fn note_write(&self, off: u64, v: u64) {
+        let mut q = self.cmdq.lock();
+        match off {
+            regs::CMDQ_BASE => {
+                q.0 = v & q_base::ADDR_MASK;
+                q.1 = (v & q_base::LOG2SIZE_MASK) as u32;
+            }
+            regs::CMDQ_PROD => {
+                let (base, shift, old) = *q;
+                let new = v as u32;
+                let n = queue::used(new, old, shift);
+                let mut ptr = old;
+                let mut out = Vec::new();
+                for _ in 0..n {
+                    let slot = base + u64::from(queue::idx(ptr, shift)) * 16;
+                    let d = [
+                        self.mem.read_u64(slot).unwrap_or(0),
+                        self.mem.read_u64(slot + 8).unwrap_or(0),
+                    ];
+                    out.push(match Command::decode(d, true) {
+                        Ok(c) => format!("CMD {c}"),
+                        Err(_) => format!("CMD illegal 0x{:016x} 0x{:016x}", d[0], d[1]),
+                    });
+                    ptr = queue::advance(ptr, 1, shift);
+                }
+                q.2 = new;
+                self.lines.lock().extend(out);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<M: Mmio> Mmio for TracingMmio<M> {
+    fn read32(&self, off: u64) -> u32 {
+        let v = self.inner.read32(off);
+        self.reg("R", 32, off, u64::from(v));
+        v
+    }
+    fn write32(&self, off: u64, v: u32) {
+        self.reg("W", 32, off, u64::from(v));
+        self.note_write(off, u64::from(v));
+        self.inner.write32(off, v)
+    }
+    fn read64(&self, off: u64) -> u64 {
+        let v = self.inner.read64(off);
+        self.reg("R", 64, off, v);
+        v
+    }
+    fn write64(&self, off: u64, v: u64) {
+        self.reg("W", 64, off, v);
+        self.note_write(off, v);
+        self.inner.write64(off, v)
+    }
+}

@@ -1,0 +1,51 @@
+//! Probe against any ID register values: the driver returns a probe error or a working
+//! instance, never panics (the rest of the bus is the real model).
+
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
+use physmem::{FrameAllocator, PhysMem, Region};
+use proptest::prelude::*;
+use smmuv3::{Config, Mmio, SmmuV3};
+use std::sync::Arc;
+
+struct Ids<M> {
+    inner: M,
+    idr: [u32; 8],
+}
+
+impl<M: Mmio> Mmio for Ids<M> {
+    fn read32(&self, off: u64) -> u32 {
+        if off < 0x20 {
+            return self.idr[(off / 4) as usize];
+        }
+        self.inner.read32(off)
+    }
+    fn write32(&self, off: u64, v: u32) {
+        self.inner.write32(off, v)
+    }
+    fn read64(&self, off: u64) -> u64 {
+        self.inner.read64(off)
+    }
+    fn write64(&self, off: u64, v: u64) {
+        self.inner.write64(off, v)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn probe_survives_any_id_registers(idr in proptest::array::uniform8(any::<u32>()), v612 in any::<bool>()) {
+        let mem = Arc::new(PhysMem::new(&[Region::new(0x4000_0000, 32 << 20)]).unwrap());
+        let frames = Arc::new(FrameAllocator::new(mem.clone(), 0x4000_0000, 32 << 20).unwrap());
+        let model = SmmuV3::new(Config::s1s2_msi(), mem).unwrap();
+        let env = SmmuEnv {
+            mmio: Arc::new(Ids { inner: model, idr }),
+            log: Arc::new(klog::MemLog::new()),
+            frames,
+            limits: Arc::new(RateLimits::default()),
+        };
+        let v = if v612 { KernelVersion::V6_12 } else { KernelVersion::V6_1 };
+        let _ = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), v, ShutdownPolicy::Quiesce, env);
+    }
+}

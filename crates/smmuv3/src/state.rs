@@ -1,0 +1,197 @@
+//! The model's state behind its one lock: registers, caches, counters, and the interrupts raised
+//! while the lock was held (delivered once it is released).
+
+use crate::config::Config;
+use crate::tlb::{ConfigCache, Tlb};
+use crate::Counters;
+use physmem::PhysMem;
+use smmuv3_arch::regs::{cr0, gbpa, gerror, irq_cfg, irq_ctrl, q_base, q_idx};
+use smmuv3_arch::{queue, IrqLine};
+
+/// A circular queue's registers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct QueueRegs {
+    pub base: u64,
+    pub prod: u32,
+    pub cons: u32,
+    /// IRQ_CFG0 (MSI address), CFG1 (data), CFG2 (attributes).
+    pub irq_cfg0: u64,
+    pub irq_cfg1: u32,
+    pub irq_cfg2: u32,
+}
+
+impl QueueRegs {
+    /// log2 of the entries, capped at the implementation's maximum `max`.
+    pub fn log2size(&self, max: u32) -> u32 {
+        ((self.base & q_base::LOG2SIZE_MASK) as u32).min(max)
+    }
+
+    pub fn addr(&self) -> u64 {
+        self.base & q_base::ADDR_MASK
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Regs {
+    pub cr0: u32,
+    pub cr1: u32,
+    pub cr2: u32,
+    pub gbpa: u32,
+    pub irq_ctrl: u32,
+    pub gerror: u32,
+    pub gerrorn: u32,
+    pub gerror_irq_cfg0: u64,
+    pub gerror_irq_cfg1: u32,
+    pub gerror_irq_cfg2: u32,
+    pub strtab_base: u64,
+    pub strtab_base_cfg: u32,
+    pub cmdq: QueueRegs,
+    pub evtq: QueueRegs,
+    pub priq: QueueRegs,
+}
+
+pub(crate) struct State {
+    pub regs: Regs,
+    pub tlb: Tlb,
+    pub cfgc: ConfigCache,
+    pub counters: Counters,
+    /// Wired interrupts raised under the lock, delivered after it.
+    pub pending: Vec<IrqLine>,
+    /// Invalidations consumed but not yet in effect (with `inval_latency`): the command and the
+    /// transactions left before it completes on its own.
+    pub inval_pending: Vec<(smmuv3_arch::cmd::Command, u32)>,
+}
+
+impl State {
+    pub fn new(c: &Config) -> Self {
+        let mut s = State {
+            regs: Regs::default(),
+            tlb: Tlb::new(c.tlb_entries),
+            cfgc: ConfigCache::new(c.cfg_entries),
+            counters: Counters::default(),
+            pending: Vec::new(),
+            inval_pending: Vec::new(),
+        };
+        s.reset(c);
+        s
+    }
+
+    /// Reset values: everything 0 except GBPA and the queue sizes' maxima in the base registers.
+    pub fn reset(&mut self, c: &Config) {
+        self.regs = Regs {
+            gbpa: c.gbpa_reset,
+            ..Regs::default()
+        };
+        self.regs.cmdq.base = u64::from(c.cmdqs());
+        self.regs.evtq.base = u64::from(c.evtqs());
+        self.tlb = Tlb::new(c.tlb_entries);
+        self.cfgc = ConfigCache::new(c.cfg_entries);
+        self.inval_pending.clear();
+    }
+
+    /// Put an invalidation into effect now.
+    pub fn apply_invalidation(&mut self, cmd: &smmuv3_arch::cmd::Command) {
+        if self.cfgc.invalidate(cmd) {
+            self.counters.cfgi += 1;
+        } else if self.tlb.invalidate(cmd) {
+            self.counters.tlbi += 1;
+        }
+    }
+
+    /// Complete every pending invalidation (a CMD_SYNC was consumed).
+    pub fn complete_invalidations(&mut self) {
+        for (cmd, _) in std::mem::take(&mut self.inval_pending) {
+            self.apply_invalidation(&cmd);
+        }
+    }
+
+    /// One transaction's worth of time passes for pending invalidations.
+    pub fn age_invalidations(&mut self) {
+        if self.inval_pending.is_empty() {
+            return;
+        }
+        let mut due = Vec::new();
+        self.inval_pending.retain_mut(|(cmd, left)| {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                due.push(*cmd);
+            }
+            *left > 0
+        });
+        for cmd in due {
+            self.apply_invalidation(&cmd);
+        }
+    }
+
+    pub fn smmuen(&self) -> bool {
+        self.regs.cr0 & cr0::SMMUEN != 0
+    }
+
+    pub fn gbpa_abort(&self) -> bool {
+        self.regs.gbpa & gbpa::ABORT != 0
+    }
+
+    /// Global errors currently active (GERROR and GERRORN differ).
+    pub fn gerror_active(&self) -> u32 {
+        (self.regs.gerror ^ self.regs.gerrorn) & gerror::ERR_MASK
+    }
+
+    /// Make `bit` active (unless it already is) and signal GERROR.
+    pub fn raise_gerror(&mut self, c: &Config, mem: &PhysMem, bit: u32) {
+        if self.gerror_active() & bit != 0 {
+            return;
+        }
+        self.regs.gerror ^= bit;
+        self.counters.gerrors += 1;
+        if self.regs.irq_ctrl & irq_ctrl::GERROR_IRQEN != 0 {
+            let (addr, data) = (self.regs.gerror_irq_cfg0, self.regs.gerror_irq_cfg1);
+            self.signal(c, mem, IrqLine::Gerror, addr, data);
+        }
+    }
+
+    /// Signal an interrupt: an MSI write of `data` to `addr` when MSIs are implemented and the
+    /// address is set, otherwise the wired line. A failed MSI write is a GERROR of its own.
+    pub fn signal(&mut self, c: &Config, mem: &PhysMem, line: IrqLine, addr: u64, data: u32) {
+        let addr = addr & irq_cfg::ADDR_MASK;
+        if c.msi() && addr != 0 {
+            self.counters.msis += 1;
+            if mem.write_u32(addr, data).is_err() {
+                let bit = match line {
+                    IrqLine::Eventq => gerror::MSI_EVTQ_ABT_ERR,
+                    IrqLine::Priq => gerror::MSI_PRIQ_ABT_ERR,
+                    IrqLine::CmdqSync => gerror::MSI_CMDQ_ABT_ERR,
+                    IrqLine::Gerror => gerror::MSI_GERROR_ABT_ERR,
+                };
+                // A failed GERROR MSI records its bit without another signal (no recursion).
+                if line == IrqLine::Gerror {
+                    if self.gerror_active() & bit == 0 {
+                        self.regs.gerror ^= bit;
+                    }
+                } else {
+                    self.raise_gerror(c, mem, bit);
+                }
+            }
+        } else {
+            self.counters.wired_irqs += 1;
+            self.pending.push(line);
+        }
+    }
+
+    /// Mask a written PROD/CONS value to the bits a queue of 2^`log2size` keeps, plus `extra`.
+    pub fn queue_ptr(v: u32, log2size: u32, extra: u32) -> u32 {
+        queue::wrap_idx(v, log2size) | (v & extra)
+    }
+
+    pub fn cmdq_log2(&self, c: &Config) -> u32 {
+        self.regs.cmdq.log2size(c.cmdqs())
+    }
+
+    pub fn evtq_log2(&self, c: &Config) -> u32 {
+        self.regs.evtq.log2size(c.evtqs())
+    }
+
+    /// CMDQ_CONS as software reads it: index, wrap and the error code.
+    pub fn cmdq_cons(&self) -> u32 {
+        self.regs.cmdq.cons & (q_idx::ERR_MASK | 0x00ff_ffff)
+    }
+}
