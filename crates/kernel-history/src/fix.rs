@@ -65,7 +65,9 @@ impl Fix {
         match self {
             Fix::MoveBusSetupToRegistration => "iommu: Move bus setup to IOMMU device registration",
             Fix::DontUnregisterOnShutdown => "iommu/arm-smmu: Don't unregister on shutdown",
-            Fix::Quiesce => "smmu-lab: arm-smmu: block every stream instead of bypassing on disable",
+            Fix::Quiesce => {
+                "smmu-lab: arm-smmu: block every stream instead of bypassing on disable"
+            }
             Fix::GuardedDmaDomain => {
                 "smmu-lab: iommu/dma: read the device's group excluding release; fail, do not oops"
             }

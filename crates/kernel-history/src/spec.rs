@@ -69,7 +69,11 @@ pub enum KernelSpecError {
 }
 
 fn known_fixes() -> String {
-    Fix::ALL.iter().map(|f| f.id()).collect::<Vec<_>>().join(", ")
+    Fix::ALL
+        .iter()
+        .map(|f| f.id())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Kernel {
@@ -91,9 +95,10 @@ impl Kernel {
         }
         let first = spec.find(['+', '-']).unwrap_or(spec.len());
         let preset_name = &spec[..first];
-        let preset = Preset::from_name(preset_name).ok_or_else(|| KernelSpecError::UnknownPreset {
-            name: preset_name.to_string(),
-        })?;
+        let preset =
+            Preset::from_name(preset_name).ok_or_else(|| KernelSpecError::UnknownPreset {
+                name: preset_name.to_string(),
+            })?;
         let mut kernel = Kernel::preset(preset);
         let mut rest = &spec[first..];
         while let Some(sign) = rest.chars().next() {
@@ -131,10 +136,7 @@ impl Kernel {
 
     /// Every fix this kernel contains, in history order.
     pub fn fixes(&self) -> Vec<Fix> {
-        Fix::ALL
-            .into_iter()
-            .filter(|f| self.contains(*f))
-            .collect()
+        Fix::ALL.into_iter().filter(|f| self.contains(*f)).collect()
     }
 
     /// Whether the kernel contains `fix`.

@@ -36,7 +36,10 @@ fn additions_and_removals() {
     assert_eq!(k.fixes(), [SEED, Fix::Quiesce, Fix::GuardedDmaDomain]);
     assert!(!k.is_linux());
     // Canonical printing: removals and additions in history order.
-    assert_eq!(k.to_string(), "v6.2-57365a04c921+quiesce+guarded_dma_domain");
+    assert_eq!(
+        k.to_string(),
+        "v6.2-57365a04c921+quiesce+guarded_dma_domain"
+    );
     let k = Kernel::parse("v6.2+guarded_dma_domain-57365a04c921").unwrap();
     assert_eq!(k.to_string(), "v6.2-57365a04c921+guarded_dma_domain");
 }
@@ -50,7 +53,11 @@ fn commit_ids_match_as_short_full_or_uppercase() {
         Some(SEED)
     );
     assert_eq!(Fix::lookup("ce31e6ca68bd7"), Some(SEED));
-    assert_eq!(Fix::lookup("ce31e6ca68b"), None, "11 hex digits are too short");
+    assert_eq!(
+        Fix::lookup("ce31e6ca68b"),
+        None,
+        "11 hex digits are too short"
+    );
     assert_eq!(Fix::lookup("ce31e6ca68be"), None);
     assert_eq!(Fix::lookup("Quiesce"), None, "our names are exact");
     for f in Fix::ALL {
@@ -65,7 +72,9 @@ fn every_error_is_typed() {
     assert_eq!(Kernel::parse("  "), Err(E::Empty));
     assert_eq!(
         Kernel::parse("v5.19+ce31e6ca68bd"),
-        Err(E::UnknownPreset { name: "v5.19".into() })
+        Err(E::UnknownPreset {
+            name: "v5.19".into()
+        })
     );
     assert_eq!(
         Kernel::parse("+ce31e6ca68bd"),
@@ -73,15 +82,23 @@ fn every_error_is_typed() {
     );
     assert_eq!(
         Kernel::parse("v6.1+"),
-        Err(E::EmptyTerm { spec: "v6.1+".into(), sign: '+' })
+        Err(E::EmptyTerm {
+            spec: "v6.1+".into(),
+            sign: '+'
+        })
     );
     assert_eq!(
         Kernel::parse("v6.1+-ce31e6ca68bd"),
-        Err(E::EmptyTerm { spec: "v6.1+-ce31e6ca68bd".into(), sign: '+' })
+        Err(E::EmptyTerm {
+            spec: "v6.1+-ce31e6ca68bd".into(),
+            sign: '+'
+        })
     );
     assert_eq!(
         Kernel::parse("v6.1+b1a1347912a7"),
-        Err(E::UnknownFix { name: "b1a1347912a7".into() })
+        Err(E::UnknownFix {
+            name: "b1a1347912a7".into()
+        })
     );
     assert_eq!(
         Kernel::parse("v6.1+quiesce+quiesce"),
@@ -93,15 +110,24 @@ fn every_error_is_typed() {
     );
     assert_eq!(
         Kernel::parse("v6.2+ce31e6ca68bd"),
-        Err(E::AlreadyInPreset { preset: Preset::V6_2, fix: SEED })
+        Err(E::AlreadyInPreset {
+            preset: Preset::V6_2,
+            fix: SEED
+        })
     );
     assert_eq!(
         Kernel::parse("v6.1-ce31e6ca68bd"),
-        Err(E::NotInPreset { preset: Preset::V6_1, fix: SEED })
+        Err(E::NotInPreset {
+            preset: Preset::V6_1,
+            fix: SEED
+        })
     );
     assert_eq!(
         Kernel::parse("v6.0-quiesce"),
-        Err(E::NotInPreset { preset: Preset::V6_0, fix: Fix::Quiesce })
+        Err(E::NotInPreset {
+            preset: Preset::V6_0,
+            fix: Fix::Quiesce
+        })
     );
     // The messages name the problem and what is known.
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
@@ -165,8 +191,14 @@ fn switches_one_fix_one_code_path() {
 #[test]
 fn legacy_names_are_the_three_behaviours() {
     let k = |n: &str| Switches::of(&Kernel::from_legacy_name(n).unwrap());
-    assert_eq!(k("linux-6.1").shutdown_policy(), Ok(ShutdownPolicy::Linux61));
-    assert_eq!(k("linux-6.2").shutdown_policy(), Ok(ShutdownPolicy::Linux62));
+    assert_eq!(
+        k("linux-6.1").shutdown_policy(),
+        Ok(ShutdownPolicy::Linux61)
+    );
+    assert_eq!(
+        k("linux-6.2").shutdown_policy(),
+        Ok(ShutdownPolicy::Linux62)
+    );
     assert_eq!(k("quiesce").shutdown_policy(), Ok(ShutdownPolicy::Quiesce));
     assert!(k("linux-6.1").unguarded_dma_domain && k("linux-6.2").unguarded_dma_domain);
     assert!(!k("quiesce").unguarded_dma_domain);
