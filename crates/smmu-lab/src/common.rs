@@ -90,7 +90,7 @@ impl MachineArgs {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+pub fn shell_quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./=,:".contains(c))
     {
