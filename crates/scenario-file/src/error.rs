@@ -95,7 +95,7 @@ pub enum ErrorKind {
     #[error("cmdline: {0}")]
     Cmdline(ParamsError),
     /// A device that is neither a master nor an SMMU of the board.
-    #[error("device '{device}' is not on the board {board} (masters: {known})")]
+    #[error("device '{device}' is not on the board {board} (its DMA masters and SMMUs: {known})")]
     DeviceNotOnBoard {
         /// The name given.
         device: String,

@@ -161,3 +161,77 @@ fn a_bad_file_is_exit_2_with_file_line_and_column() {
         .code(2)
         .stderr(predicate::str::contains("no/such/file.toml: "));
 }
+
+/// docs/scenarios.md shows real output: every `<!-- output: smmu-lab ARGS -->` block is what
+/// the command prints now, and every `<!-- file: PATH -->` block is the file as it is.
+#[test]
+fn docs_scenarios_md_is_current() {
+    let doc = std::fs::read_to_string(repo().join("docs/scenarios.md")).unwrap();
+    let mut checked = 0;
+    let lines: Vec<&str> = doc.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let marker = line.trim();
+        let (kind, what) = if let Some(cmd) = marker
+            .strip_prefix("<!-- output: smmu-lab ")
+            .and_then(|s| s.strip_suffix(" -->"))
+        {
+            ("output", cmd)
+        } else if let Some(path) = marker
+            .strip_prefix("<!-- file: ")
+            .and_then(|s| s.strip_suffix(" -->"))
+        {
+            ("file", path)
+        } else {
+            continue;
+        };
+        // The fenced block right after the marker.
+        assert!(lines[i + 1].starts_with("```"), "no block after {marker}");
+        let end = lines[i + 2..]
+            .iter()
+            .position(|l| l.starts_with("```"))
+            .unwrap()
+            + i
+            + 2;
+        let block = lines[i + 2..end].join("\n") + "\n";
+        let want = if kind == "output" {
+            let args: Vec<&str> = what.split_whitespace().collect();
+            stdout_of(&args, 0)
+        } else {
+            std::fs::read_to_string(repo().join(what)).unwrap()
+        };
+        assert_eq!(
+            block, want,
+            "docs/scenarios.md block for {marker} has drifted"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} generated blocks");
+
+    // The typo example: same position and message (the doc abbreviates the board's masters).
+    let shown = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("smmu-lab: error: scenarios/lazy-unmap-vs-unbind.toml"))
+        .unwrap();
+    let shown = shown.split("...").next().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("typo.toml");
+    let text = std::fs::read_to_string(repo().join("scenarios/lazy-unmap-vs-unbind.toml"))
+        .unwrap()
+        .replacen(
+            "{ op = \"dma-map-page\", device = \"3200000.sata\"",
+            "{ op = \"dma-map-page\", device = \"3300000.sata\"",
+            1,
+        );
+    std::fs::write(&p, text).unwrap();
+    let out = lab()
+        .args(["validate", &p.display().to_string()])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.starts_with(&format!("smmu-lab: error: {}{shown}", p.display())),
+        "{err}\nvs doc: {shown}"
+    );
+}
