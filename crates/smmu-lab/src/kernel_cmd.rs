@@ -115,10 +115,14 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
             "fixes": fixes,
             "removed": kernel.removed.iter().map(|f| f.id()).collect::<Vec<_>>(),
             "switches": {
-                "iommu.unregister_releases_devices": sw.unregister_releases_devices,
-                "iommu.unguarded_dma_domain": sw.unguarded_dma_domain,
-                "arm_smmu.shutdown_runs_remove": sw.shutdown_runs_remove,
-                "arm_smmu.smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
+                "iommu": {
+                    "unregister_releases_devices": sw.unregister_releases_devices,
+                    "unguarded_dma_domain": sw.unguarded_dma_domain,
+                },
+                "arm_smmu": {
+                    "shutdown_runs_remove": sw.shutdown_runs_remove,
+                    "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
+                },
             },
             "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
             "not_today_because": runs_today.as_ref().err().map(|e| e.to_string()),

@@ -55,7 +55,7 @@ fn kernel_show_lists_fixes_switches_and_todays_behaviour() {
     assert_eq!(v["schema"], "smmu-lab/kernel/v1");
     assert_eq!(v["kernel"], "v6.2-ce31e6ca68bd");
     assert_eq!(v["removed"][0], "ce31e6ca68bd");
-    assert_eq!(v["switches"]["arm_smmu.shutdown_runs_remove"], true);
+    assert_eq!(v["switches"]["arm_smmu"]["shutdown_runs_remove"], true);
     assert_eq!(v["runs_today_as"], "linux-6.1");
 }
 
