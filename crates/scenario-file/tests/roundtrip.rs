@@ -82,7 +82,7 @@ fn unit(choice: u8, dev: usize, size: u64, n: usize) -> Vec<Gen> {
                 Op::Remove,
                 Op::DeferredProbe,
             ][dev % 5];
-            let device = if size % 3 == 0 {
+            let device = if size.is_multiple_of(3) {
                 "5000000.iommu".to_string()
             } else {
                 master
