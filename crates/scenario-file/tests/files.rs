@@ -184,3 +184,23 @@ fn content_hash_is_sha256_of_the_bytes_and_sees_every_edit() {
     let c = scenario_file::parse(&edited, &p).unwrap().content_hash;
     assert_ne!(a, c);
 }
+
+/// Two masters on one stream ID (i.MX8QM MEK fec1/fec2, SID 0x12) probing at once: valid
+/// against the real device tree, and not one of today's runs.
+#[test]
+fn shared_sid_probe_race_validates_against_the_imx8qm_tree() {
+    if !shared_present() {
+        eprintln!("skipping: ../shared is not beside the repository");
+        return;
+    }
+    let s = example("probe-race-shared-sid.toml");
+    let sid = |name: &str| {
+        let m = &s.board.masters[s.board.master(name).unwrap()];
+        m.ids.iter().map(|id| id.sid).collect::<Vec<_>>()
+    };
+    assert_eq!(sid("5b040000.ethernet"), [0x12]);
+    assert_eq!(sid("5b050000.ethernet"), [0x12]);
+    assert_eq!(s.actors.len(), 4);
+    assert_eq!(s.drivers[1].name, "fec", "the file names the driver");
+    assert_eq!(today::reboot_config(&s).unwrap_err(), NotToday::Actors);
+}
