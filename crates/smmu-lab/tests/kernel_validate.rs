@@ -235,3 +235,45 @@ fn docs_scenarios_md_is_current() {
         "{err}\nvs doc: {shown}"
     );
 }
+
+/// `--kernel` takes a kernel spec that one of today's behaviours runs: the same run, byte for
+/// byte, as the behaviour's own name; a valid spec no behaviour runs is exit 2 with the reason.
+#[test]
+fn run_takes_kernel_specs() {
+    let by_name = stdout_of(
+        &["run", "reboot", "--kernel", "linux-6.1", "--seed", "3"],
+        1,
+    );
+    for spec in ["v6.1", "v6.2-ce31e6ca68bd"] {
+        let by_spec = stdout_of(&["run", "reboot", "--kernel", spec, "--seed", "3"], 1);
+        assert_eq!(by_spec, by_name, "{spec}");
+    }
+    let by_name = stdout_of(&["run", "kexec", "--kernel", "linux-6.2", "--seed", "1"], 1);
+    let by_spec = stdout_of(
+        &[
+            "run",
+            "kexec",
+            "--kernel",
+            "v6.1+ce31e6ca68bd",
+            "--seed",
+            "1",
+        ],
+        1,
+    );
+    assert_eq!(by_spec, by_name);
+    for (spec, msg) in [
+        (
+            "v6.0",
+            "kernel v6.0 cannot run yet: kernel v6.0: today's machine runs only",
+        ),
+        ("v6.1-ce31e6ca68bd", "v6.1 does not contain ce31e6ca68bd"),
+        ("v6.1+quiesce", "arm-smmu has no shutdown path"),
+    ] {
+        lab()
+            .args(["run", "--kernel", spec])
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains(msg));
+    }
+}
