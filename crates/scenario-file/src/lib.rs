@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod handles;
 pub mod model;
 mod raw;
 pub mod today;

@@ -4,11 +4,10 @@
 use crate::error::{ErrorKind, ScenarioError};
 use crate::model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenario, Step};
 use crate::raw::{RawActor, RawDriver, RawFile, RawStep};
-use crate::vocab::{names, ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
+use crate::vocab::{names, ActorKind, Dir, DmaPattern, Op, Param};
 use kernel_history::Kernel;
 use sim::scenario::{KernelParams, Property};
 use sim::{Board, Bus};
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
@@ -24,13 +23,13 @@ fn builtin_board(name: &str) -> Option<(&'static str, Board)> {
 }
 
 /// Positions in one file's text.
-struct Src<'a> {
+pub(crate) struct Src<'a> {
     file: &'a Path,
     text: &'a str,
 }
 
 impl Src<'_> {
-    fn position(&self, offset: usize) -> Position {
+    pub(crate) fn position(&self, offset: usize) -> Position {
         let offset = offset.min(self.text.len());
         let before = self.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
@@ -39,7 +38,7 @@ impl Src<'_> {
         Position { line, column }
     }
 
-    fn err(&self, span: Range<usize>, kind: ErrorKind) -> ScenarioError {
+    pub(crate) fn err(&self, span: Range<usize>, kind: ErrorKind) -> ScenarioError {
         let p = self.position(span.start);
         ScenarioError {
             file: self.file.to_path_buf(),
@@ -116,7 +115,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
         }
         actors.push(actor);
     }
-    handles(&src, &raw.actor, &actors)?;
+    crate::handles::check(&src, &raw.actor, &actors)?;
 
     let properties = match &raw.check {
         None => Property::DEFAULT.to_vec(),
@@ -506,111 +505,4 @@ fn step(
         dir,
         at: src.position(s.span().start),
     })
-}
-
-/// Buffer and domain handles: each made by exactly one operation (actors run concurrently,
-/// so file order is not execution order and a handle may be used by any actor), and every
-/// use names one that is made, of the right kind, for the same device.
-fn handles(
-    src: &Src<'_>,
-    raw: &[Spanned<RawActor>],
-    actors: &[Actor],
-) -> Result<(), ScenarioError> {
-    let steps = || {
-        raw.iter().zip(actors).flat_map(|(ra, a)| {
-            let rs = ra
-                .get_ref()
-                .script
-                .as_ref()
-                .map_or(&[][..], |s| &s.get_ref()[..]);
-            rs.iter()
-                .zip(&a.script)
-                .map(move |(r, s)| (a, r.get_ref(), s))
-        })
-    };
-    let mut buffers: BTreeMap<&str, (BufferKind, &str, usize)> = BTreeMap::new();
-    let mut domains: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, r, s) in steps() {
-        let made = match (s.op.makes_buffer(), s.op) {
-            (Some(kind), _) => r.buffer.as_ref().map(|b| (b, Some(kind))),
-            (None, Op::IommuDomainAlloc) => r.domain.as_ref().map(|d| (d, None)),
-            _ => None,
-        };
-        let Some((handle, kind)) = made else { continue };
-        let first = match kind {
-            Some(k) => buffers
-                .get(handle.get_ref().as_str())
-                .map(|b| b.2)
-                .or_else(|| {
-                    buffers.insert(
-                        handle.get_ref(),
-                        (k, s.device.as_deref().unwrap_or(""), s.at.line),
-                    );
-                    None
-                }),
-            None => domains.get(handle.get_ref().as_str()).copied().or_else(|| {
-                domains.insert(handle.get_ref(), s.at.line);
-                None
-            }),
-        };
-        if let Some(first_line) = first {
-            return Err(src.err(
-                handle.span(),
-                ErrorKind::DuplicateHandle {
-                    handle: handle.get_ref().clone(),
-                    first_line,
-                },
-            ));
-        }
-    }
-    for (actor, r, s) in steps() {
-        if let (Some(b), None) = (&r.buffer, s.op.makes_buffer()) {
-            let handle = b.get_ref();
-            let Some(&(kind, owner, _)) = buffers.get(handle.as_str()) else {
-                return Err(src.err(
-                    b.span(),
-                    ErrorKind::UnknownHandle {
-                        handle: handle.clone(),
-                    },
-                ));
-            };
-            if let Some(expected) = s.op.takes_buffer().filter(|k| *k != kind) {
-                return Err(src.err(
-                    b.span(),
-                    ErrorKind::BufferKindMismatch {
-                        op: s.op,
-                        handle: handle.clone(),
-                        expected,
-                        actual: kind,
-                    },
-                ));
-            }
-            let user = s
-                .device
-                .as_deref()
-                .or(actor.device.as_deref())
-                .unwrap_or("");
-            if user != owner {
-                return Err(src.err(
-                    b.span(),
-                    ErrorKind::BufferDevice {
-                        handle: handle.clone(),
-                        owner: owner.to_string(),
-                        device: user.to_string(),
-                    },
-                ));
-            }
-        }
-        if let (Some(d), false) = (&r.domain, s.op == Op::IommuDomainAlloc) {
-            if !domains.contains_key(d.get_ref().as_str()) {
-                return Err(src.err(
-                    d.span(),
-                    ErrorKind::UnknownHandle {
-                        handle: d.get_ref().clone(),
-                    },
-                ));
-            }
-        }
-    }
-    Ok(())
 }
