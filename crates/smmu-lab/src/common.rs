@@ -95,7 +95,7 @@ impl MachineArgs {
     }
 }
 
-fn shell_quote(s: &str) -> String {
+pub fn shell_quote(s: &str) -> String {
     if s.chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_./=,:".contains(c))
     {
@@ -115,9 +115,19 @@ pub fn load_board(dtb: Option<&std::path::Path>) -> Result<Board, String> {
     }
 }
 
+/// A `--kernel` value: one of today's behaviours by name, or a kernel spec (`v6.1`,
+/// `v6.1+ce31e6ca68bd`, `v6.2-ce31e6ca68bd`) that one of them runs.
 pub fn parse_kernel(s: &str) -> Result<KernelBehaviour, String> {
-    KernelBehaviour::from_name(s)
-        .ok_or_else(|| format!("unknown kernel '{s}': choose linux-6.1, linux-6.2 or quiesce"))
+    if let Some(k) = KernelBehaviour::from_name(s) {
+        return Ok(k);
+    }
+    if !(s.starts_with('v') || s.starts_with("current")) {
+        return Err(format!(
+            "unknown kernel '{s}': choose linux-6.1, linux-6.2 or quiesce, or a kernel spec such as v6.1+ce31e6ca68bd (smmu-lab kernel list)"
+        ));
+    }
+    let spec = kernel_history::Kernel::parse(s).map_err(|e| e.to_string())?;
+    scenario_file::today::behaviour(&spec).map_err(|e| format!("kernel {spec} cannot run yet: {e}"))
 }
 
 pub fn parse_trigger(s: &str) -> Result<Trigger, String> {

@@ -23,7 +23,8 @@ pub struct Args {
     /// reboot, kexec or unbind.
     #[arg(value_parser = common::parse_trigger, default_value = "reboot")]
     scenario: Trigger,
-    /// linux-6.1, linux-6.2, quiesce, or all (a summary across the three).
+    /// linux-6.1, linux-6.2, quiesce, a kernel spec one of them runs (v6.1+ce31e6ca68bd), or all
+    /// (a summary across the three).
     #[arg(long, default_value = "linux-6.1")]
     kernel: String,
     #[arg(long, value_enum, default_value = "pct")]

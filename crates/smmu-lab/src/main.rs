@@ -17,9 +17,11 @@ mod common;
 mod decode_cmd;
 mod demo_cmd;
 mod explore_cmd;
+mod kernel_cmd;
 mod replay_cmd;
 mod report;
 mod run_cmd;
+mod validate_cmd;
 
 /// The simulator, as `crate::sim` in every command module.
 use ::sim;
@@ -66,6 +68,14 @@ enum Command {
         after_help = "Examples:\n  smmu-lab decode gfsr 0x80000002\n  smmu-lab decode sctlr 0x1067\n  smmu-lab decode scr0 0x00201c36"
     )]
     Decode(decode_cmd::Args),
+    /// Kernels as a version preset plus named Linux fixes: list them, or show a spec.
+    #[command(
+        after_help = "Examples:\n  smmu-lab kernel list\n  smmu-lab kernel show v6.1+ce31e6ca68bd"
+    )]
+    Kernel(kernel_cmd::Args),
+    /// Check scenario files (board, kernel, drivers, actors, properties) without running them.
+    #[command(after_help = "Example:\n  smmu-lab validate scenarios/reboot-ping-flood.toml")]
+    Validate(validate_cmd::Args),
 }
 
 /// How a command ended: 0 clean, 1 a checked property was violated, 2 usage or input error.
@@ -92,6 +102,8 @@ fn main() -> ExitCode {
         Command::Replay(a) => replay_cmd::run(a, cli.json),
         Command::Board(a) => board_cmd::run(a, cli.json),
         Command::Decode(a) => decode_cmd::run(a, cli.json),
+        Command::Kernel(a) => kernel_cmd::run(a, cli.json),
+        Command::Validate(a) => validate_cmd::run(a, cli.json),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -11,7 +11,8 @@ pub struct Args {
     /// What CPU 1 does while the NIC is flooded: reboot (reboot -f), kexec, unbind (the SMMU).
     #[arg(value_parser = common::parse_trigger, default_value = "reboot")]
     scenario: Trigger,
-    /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours).
+    /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours), or a kernel
+    /// spec one of them runs (v6.1, v6.1+ce31e6ca68bd, v6.2-ce31e6ca68bd; smmu-lab kernel list).
     #[arg(long, value_parser = common::parse_kernel, default_value = "linux-6.1")]
     kernel: crate::sim::scenario::KernelBehaviour,
     /// Seed of the random interleaving; the same seed gives the same run, byte for byte.

@@ -229,8 +229,11 @@ fn the_doc_covers_every_schema() {
             "smmu-lab/decode/v1",
             "smmu-lab/demo/v2",
             "smmu-lab/explore/v2",
+            "smmu-lab/kernel/v1",
+            "smmu-lab/kernels/v1",
             "smmu-lab/replay/v1",
             "smmu-lab/run/v2",
+            "smmu-lab/validate/v1",
         ]
     );
     assert!(doc.values().all(|f| f.len() >= 3));
@@ -432,4 +435,28 @@ fn errors_print_no_json() {
     ] {
         assert_eq!(output(dir.path(), args, 2), "");
     }
+}
+
+#[test]
+fn kernel_and_validate_json_match_the_doc() {
+    let repo = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    check_against_doc("smmu-lab/kernels/v1", &json(repo, &["kernel", "list"], 0));
+    let v = json(repo, &["kernel", "show", "v6.2-ce31e6ca68bd+quiesce"], 0);
+    check_against_doc("smmu-lab/kernel/v1", &v);
+    assert!(v["runs_today_as"].is_null() && v["not_today_because"].is_string());
+    let v = json(
+        repo,
+        &[
+            "validate",
+            "scenarios/reboot-ping-flood.toml",
+            "scenarios/lazy-unmap-vs-unbind.toml",
+        ],
+        0,
+    );
+    check_against_doc("smmu-lab/validate/v1", &v);
+    assert_eq!(
+        v["files"][0]["runs_today_as"],
+        "smmu-lab run reboot --kernel linux-6.1"
+    );
+    assert!(v["files"][1]["runs_today_as"].is_null());
 }

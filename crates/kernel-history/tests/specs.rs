@@ -1,0 +1,278 @@
+//! Kernel specs: presets, additions and removals, every error, round trips, and the switches a
+//! kernel sets in the real layers.
+
+use arm_smmu::ShutdownPolicy;
+use iommu::fake::FakeDriver;
+use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
+use kernel_history::{Fix, Kernel, KernelSpecError, NoCodePath, Preset, SmmuOff, Switches};
+use klog::MemLog;
+use physmem::{FrameAllocator, PhysMem, Region};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+const SEED: Fix = Fix::DontUnregisterOnShutdown;
+const BUS: Fix = Fix::MoveBusSetupToRegistration;
+
+#[test]
+fn presets_are_the_fixes_each_release_contains() {
+    let fixes = |s: &str| Kernel::parse(s).unwrap().fixes();
+    assert_eq!(fixes("v6.0"), []);
+    assert_eq!(fixes("v6.1"), [BUS]);
+    assert_eq!(fixes("v6.2"), [BUS, SEED]);
+    assert_eq!(fixes("v6.12"), [BUS, SEED]);
+    assert_eq!(Kernel::parse("current").unwrap().preset, Preset::V6_12);
+    assert!(Kernel::parse("v6.2").unwrap().is_linux());
+}
+
+#[test]
+fn additions_and_removals() {
+    let k = Kernel::parse("v6.1+ce31e6ca68bd").unwrap();
+    assert_eq!(k.fixes(), [BUS, SEED]);
+    let k = Kernel::parse("v6.2-ce31e6ca68bd").unwrap();
+    assert_eq!(k.fixes(), [BUS]);
+    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd").unwrap();
+    assert_eq!(k.fixes(), Kernel::parse("v6.2").unwrap().fixes());
+    let k = Kernel::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
+    assert_eq!(k.fixes(), [SEED, Fix::Quiesce, Fix::GuardedDmaDomain]);
+    assert!(!k.is_linux());
+    // Canonical printing: removals and additions in history order.
+    assert_eq!(
+        k.to_string(),
+        "v6.2-57365a04c921+quiesce+guarded_dma_domain"
+    );
+    let k = Kernel::parse("v6.2+guarded_dma_domain-57365a04c921").unwrap();
+    assert_eq!(k.to_string(), "v6.2-57365a04c921+guarded_dma_domain");
+}
+
+#[test]
+fn commit_ids_match_as_short_full_or_uppercase() {
+    assert_eq!(Fix::lookup("ce31e6ca68bd"), Some(SEED));
+    assert_eq!(Fix::lookup("CE31E6CA68BD"), Some(SEED));
+    assert_eq!(
+        Fix::lookup("ce31e6ca68bd7639bd3e5ef97be215031842bbab"),
+        Some(SEED)
+    );
+    assert_eq!(Fix::lookup("ce31e6ca68bd7"), Some(SEED));
+    assert_eq!(
+        Fix::lookup("ce31e6ca68b"),
+        None,
+        "11 hex digits are too short"
+    );
+    assert_eq!(Fix::lookup("ce31e6ca68be"), None);
+    assert_eq!(Fix::lookup("Quiesce"), None, "our names are exact");
+    for f in Fix::ALL {
+        assert_eq!(Fix::lookup(f.id()), Some(f));
+    }
+}
+
+#[test]
+fn every_error_is_typed() {
+    use KernelSpecError as E;
+    assert_eq!(Kernel::parse(""), Err(E::Empty));
+    assert_eq!(Kernel::parse("  "), Err(E::Empty));
+    assert_eq!(
+        Kernel::parse("v5.19+ce31e6ca68bd"),
+        Err(E::UnknownPreset {
+            name: "v5.19".into()
+        })
+    );
+    assert_eq!(
+        Kernel::parse("+ce31e6ca68bd"),
+        Err(E::UnknownPreset { name: "".into() })
+    );
+    assert_eq!(
+        Kernel::parse("v6.1+"),
+        Err(E::EmptyTerm {
+            spec: "v6.1+".into(),
+            sign: '+'
+        })
+    );
+    assert_eq!(
+        Kernel::parse("v6.1+-ce31e6ca68bd"),
+        Err(E::EmptyTerm {
+            spec: "v6.1+-ce31e6ca68bd".into(),
+            sign: '+'
+        })
+    );
+    assert_eq!(
+        Kernel::parse("v6.1+b1a1347912a7"),
+        Err(E::UnknownFix {
+            name: "b1a1347912a7".into()
+        })
+    );
+    assert_eq!(
+        Kernel::parse("v6.1+quiesce+quiesce"),
+        Err(E::Duplicate { fix: Fix::Quiesce })
+    );
+    assert_eq!(
+        Kernel::parse("v6.2-ce31e6ca68bd+ce31e6ca68bd"),
+        Err(E::Duplicate { fix: SEED })
+    );
+    assert_eq!(
+        Kernel::parse("v6.2+ce31e6ca68bd"),
+        Err(E::AlreadyInPreset {
+            preset: Preset::V6_2,
+            fix: SEED
+        })
+    );
+    assert_eq!(
+        Kernel::parse("v6.1-ce31e6ca68bd"),
+        Err(E::NotInPreset {
+            preset: Preset::V6_1,
+            fix: SEED
+        })
+    );
+    assert_eq!(
+        Kernel::parse("v6.0-quiesce"),
+        Err(E::NotInPreset {
+            preset: Preset::V6_0,
+            fix: Fix::Quiesce
+        })
+    );
+    // The messages name the problem and what is known.
+    let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        "unknown fix 'deadbeefcafe': the model knows 57365a04c921, ce31e6ca68bd, quiesce, guarded_dma_domain"
+    );
+    let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        "v6.1 does not contain ce31e6ca68bd (\"iommu/arm-smmu: Don't unregister on shutdown\"), so it cannot be removed"
+    );
+    let msg = Kernel::parse("linux-6.3").unwrap_err().to_string();
+    assert_eq!(
+        msg,
+        "unknown kernel version 'linux' (known: v6.0, v6.1, v6.2, v6.12, current)"
+    );
+}
+
+#[test]
+fn switches_one_fix_one_code_path() {
+    let sw = |s: &str| Switches::of(&Kernel::parse(s).unwrap());
+    let v60 = sw("v6.0");
+    let v61 = sw("v6.1");
+    let v62 = sw("v6.2");
+    assert!(!v60.unregister_releases_devices && v61.unregister_releases_devices);
+    assert_eq!(v60.shutdown_policy(), Ok(ShutdownPolicy::Linux61));
+    assert_eq!(v61.shutdown_policy(), Ok(ShutdownPolicy::Linux61));
+    assert_eq!(v62.shutdown_policy(), Ok(ShutdownPolicy::Linux62));
+    assert_eq!(
+        sw("v6.2+quiesce").shutdown_policy(),
+        Ok(ShutdownPolicy::Quiesce)
+    );
+    assert_eq!(
+        sw("v6.1+quiesce").shutdown_policy(),
+        Err(NoCodePath::RemoveWithBlockedStreams)
+    );
+    // Each fix, toggled alone on every preset, changes exactly one switch.
+    for preset in Preset::ALL {
+        let base = Kernel::preset(preset);
+        let before = Switches::of(&base);
+        for fix in Fix::ALL {
+            let sign = if base.contains(fix) { '-' } else { '+' };
+            let after = Switches::of(&Kernel::parse(&format!("{preset}{sign}{fix}")).unwrap());
+            let changed = [
+                before.unregister_releases_devices != after.unregister_releases_devices,
+                before.shutdown_runs_remove != after.shutdown_runs_remove,
+                before.smmu_off != after.smmu_off,
+                before.unguarded_dma_domain != after.unguarded_dma_domain,
+            ];
+            assert_eq!(
+                changed.iter().filter(|c| **c).count(),
+                1,
+                "{preset}{sign}{fix}"
+            );
+        }
+    }
+    assert_eq!(sw("v6.2+quiesce").smmu_off, SmmuOff::BlockStreams);
+}
+
+#[test]
+fn legacy_names_are_the_three_behaviours() {
+    let k = |n: &str| Switches::of(&Kernel::from_legacy_name(n).unwrap());
+    assert_eq!(
+        k("linux-6.1").shutdown_policy(),
+        Ok(ShutdownPolicy::Linux61)
+    );
+    assert_eq!(
+        k("linux-6.2").shutdown_policy(),
+        Ok(ShutdownPolicy::Linux62)
+    );
+    assert_eq!(k("quiesce").shutdown_policy(), Ok(ShutdownPolicy::Quiesce));
+    assert!(k("linux-6.1").unguarded_dma_domain && k("linux-6.2").unguarded_dma_domain);
+    assert!(!k("quiesce").unguarded_dma_domain);
+    assert!(Kernel::from_legacy_name("v6.1").is_none());
+}
+
+/// A device on a fake IOMMU, mapped once, then its instance unregisters: what the next
+/// `dma_map_page` does under the kernel's core switches.
+fn map_after_unregister(spec: &str) -> (Vec<String>, Result<u64, DmaError>) {
+    let kernel = Kernel::parse(spec).unwrap();
+    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)]).unwrap());
+    let coherent = Arc::new(FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20).unwrap());
+    let log = Arc::new(MemLog::new());
+    let cfg = Switches::of(&kernel).core_config(CoreConfig::default());
+    let core = IommuCore::new(cfg, mem, coherent, log.clone());
+    let inst = core.register(Arc::new(FakeDriver::new("fake-iommu")));
+    let desc = DeviceDesc::new("fsl_enetc 0000:00:00.0", Bus::Pci, 0, &[0x29]);
+    let enetc = core.probe_device(desc, inst).unwrap();
+    let iova = core
+        .dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice)
+        .unwrap();
+    core.dma_unmap_page(enetc, iova, 1500, DmaDirection::ToDevice)
+        .unwrap();
+    core.unregister(inst).unwrap();
+    let r = core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice);
+    (log.lines(), r)
+}
+
+#[test]
+fn the_bus_setup_commit_switches_the_real_core() {
+    const REMOVED: &str = "fsl_enetc 0000:00:00.0: Removing from iommu group 0";
+    // Before 57365a04c921 unregister leaves the device in its group: DMA keeps translating.
+    let (log, r) = map_after_unregister("v6.0");
+    assert!(!log.iter().any(|l| l.ends_with(REMOVED)), "{log:?}");
+    assert!(matches!(r, Ok(iova) if iova != 0x8000_1000), "{r:?}");
+    // After it the device leaves its group, and the unguarded read is the seed's oops.
+    let (log, r) = map_after_unregister("v6.1");
+    assert!(log.iter().any(|l| l.ends_with(REMOVED)), "{log:?}");
+    match r {
+        Err(DmaError::Oops(oops)) => assert_eq!(oops.fault_addr, 0x98),
+        other => panic!("expected the seed's oops, got {other:?}"),
+    }
+    // guarded_dma_domain: the same release is a typed error, not an oops.
+    let (_, r) = map_after_unregister("v6.1+guarded_dma_domain");
+    assert!(
+        matches!(r, Err(ref e) if !matches!(e, DmaError::Oops(_))),
+        "{r:?}"
+    );
+}
+
+fn term() -> impl Strategy<Value = (bool, Fix)> {
+    (any::<bool>(), prop::sample::select(Fix::ALL.to_vec()))
+}
+
+proptest! {
+    /// Any spec that parses prints canonically, and the canonical form parses to the same
+    /// kernel; its fixes are the preset's, minus removals, plus additions.
+    #[test]
+    fn specs_round_trip(preset in prop::sample::select(Preset::ALL.to_vec()),
+                        terms in prop::collection::vec(term(), 0..5)) {
+        let mut spec = preset.name().to_string();
+        for (add, fix) in &terms {
+            spec.push(if *add { '+' } else { '-' });
+            spec.push_str(fix.id());
+        }
+        if let Ok(k) = Kernel::parse(&spec) {
+            let again = Kernel::parse(&k.to_string()).unwrap();
+            prop_assert_eq!(&again, &k);
+            for fix in Fix::ALL {
+                let added = terms.iter().any(|(a, f)| *a && *f == fix);
+                let removed = terms.iter().any(|(a, f)| !*a && *f == fix);
+                let expect = (preset.fixes().contains(&fix) && !removed) || added;
+                prop_assert_eq!(k.contains(fix), expect);
+            }
+        }
+    }
+}

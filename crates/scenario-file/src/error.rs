@@ -1,0 +1,283 @@
+//! Why a scenario file is refused: always with the file, line and column of the offending
+//! value, and a typed kind that names the problem.
+
+use crate::vocab::{BufferKind, Op, Param};
+use kernel_history::KernelSpecError;
+use sim::scenario::ParamsError;
+use sim::BoardError;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// A scenario file that cannot be used. Nothing has run when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}:{line}:{column}: {kind}", file.display())]
+pub struct ScenarioError {
+    /// The file as given.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong (boxed: errors stay small on the success path).
+    pub kind: Box<ErrorKind>,
+}
+
+/// A scenario file that could not be read or is invalid.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was read and is invalid.
+    #[error(transparent)]
+    Invalid(#[from] ScenarioError),
+}
+
+/// What is wrong with a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ErrorKind {
+    /// Not TOML, or a value of the wrong type.
+    #[error("{message}")]
+    Syntax {
+        /// The TOML reader's description.
+        message: String,
+    },
+    /// A key the format does not have.
+    #[error("unknown key '{key}' (expected {expected})")]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// The keys allowed there.
+        expected: String,
+    },
+    /// A required key is absent.
+    #[error("missing key '{key}'")]
+    MissingKey {
+        /// The key.
+        key: String,
+    },
+    /// `[board]` names neither or both of `builtin` and `dtb`.
+    #[error("[board] needs exactly one of 'builtin' or 'dtb'")]
+    BoardSource,
+    /// A built-in board name that does not exist.
+    #[error("unknown built-in board '{name}' (known: {known})")]
+    UnknownBoard {
+        /// What was given.
+        name: String,
+        /// The built-in boards.
+        known: String,
+    },
+    /// The device tree could not be read.
+    #[error("cannot read device tree {}: {reason}", path.display())]
+    DtbUnreadable {
+        /// The path, resolved against the scenario file's directory.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The device tree is not a usable board.
+    #[error("device tree {}: {error}", path.display())]
+    Dtb {
+        /// The path, resolved against the scenario file's directory.
+        path: PathBuf,
+        /// Why the board cannot be used.
+        error: BoardError,
+    },
+    /// The kernel spec is invalid (unknown version or fix, duplicate, bad removal).
+    #[error("kernel: {0}")]
+    Kernel(KernelSpecError),
+    /// The command line is invalid.
+    #[error("cmdline: {0}")]
+    Cmdline(ParamsError),
+    /// A device that is neither a master nor an SMMU of the board.
+    #[error("device '{device}' is not on the board {board} (its DMA masters and SMMUs: {known})")]
+    DeviceNotOnBoard {
+        /// The name given.
+        device: String,
+        /// The board's name.
+        board: String,
+        /// The board's masters and SMMUs.
+        known: String,
+    },
+    /// An operation that needs a master was given an SMMU.
+    #[error("'{op}' needs a DMA master, and '{device}' is an SMMU")]
+    NotAMaster {
+        /// The operation.
+        op: &'static str,
+        /// The SMMU.
+        device: String,
+    },
+    /// `pci-hot-unplug` of a device that is not on PCI.
+    #[error("'{device}' is not a PCI device, so it cannot be hot-unplugged")]
+    NotPci {
+        /// The device.
+        device: String,
+    },
+    /// Two `[[driver]]` entries for one device.
+    #[error("device '{device}' has a [[driver]] already")]
+    DuplicateDriver {
+        /// The device.
+        device: String,
+    },
+    /// An unknown DMA pattern.
+    #[error("unknown DMA pattern '{pattern}' (known: {known})")]
+    UnknownDmaPattern {
+        /// What was given.
+        pattern: String,
+        /// The patterns.
+        known: String,
+    },
+    /// A driver key the driver's DMA pattern does not take.
+    #[error("DMA pattern '{pattern}' does not take '{key}'")]
+    PatternParameter {
+        /// The pattern.
+        pattern: &'static str,
+        /// The key.
+        key: &'static str,
+    },
+    /// The ping-flood pattern on a device that is not an ENETC.
+    #[error("'enetc-ping-flood' runs on an fsl_enetc function, and '{device}' is {driver}")]
+    NotAnEnetc {
+        /// The device.
+        device: String,
+        /// Its driver.
+        driver: String,
+    },
+    /// A count that must be at least 1.
+    #[error("'{key}' must be at least 1")]
+    Zero {
+        /// The key.
+        key: &'static str,
+    },
+    /// An unknown actor kind.
+    #[error("unknown actor kind '{kind}' (known: {known})")]
+    UnknownActorKind {
+        /// What was given.
+        kind: String,
+        /// The kinds.
+        known: String,
+    },
+    /// Two actors with one name.
+    #[error("actor '{name}' is defined twice")]
+    DuplicateActor {
+        /// The name.
+        name: String,
+    },
+    /// An actor without a script, or with an empty one.
+    #[error("actor '{actor}' has no script")]
+    ActorWithoutScript {
+        /// The actor.
+        actor: String,
+    },
+    /// An actor key its kind does not take (`cpu` on a DMA engine).
+    #[error("a {kind} actor does not take '{key}'")]
+    ActorKey {
+        /// The actor's kind.
+        kind: &'static str,
+        /// The key.
+        key: &'static str,
+    },
+    /// An actor key its kind requires.
+    #[error("a {kind} actor needs '{key}'")]
+    ActorNeeds {
+        /// The actor's kind.
+        kind: &'static str,
+        /// The key.
+        key: &'static str,
+    },
+    /// An operation that is not in the vocabulary.
+    #[error("unknown operation '{op}' (known: {known})")]
+    UnknownOperation {
+        /// What was given.
+        op: String,
+        /// The vocabulary.
+        known: String,
+    },
+    /// A device-side operation in a CPU actor, or a kernel operation in a DMA engine.
+    #[error("'{op}' cannot run in a {kind} actor")]
+    OpNotForActor {
+        /// The operation.
+        op: &'static str,
+        /// The actor's kind.
+        kind: &'static str,
+    },
+    /// A parameter the operation needs is absent.
+    #[error("'{}' needs '{}'", op.name(), param.key())]
+    MissingParameter {
+        /// The operation.
+        op: Op,
+        /// The parameter.
+        param: Param,
+    },
+    /// A parameter the operation does not take.
+    #[error("'{}' does not take '{}'", op.name(), param.key())]
+    UnexpectedParameter {
+        /// The operation.
+        op: Op,
+        /// The parameter.
+        param: Param,
+    },
+    /// An unknown DMA direction.
+    #[error("unknown DMA direction '{dir}' (known: to-device, from-device, bidirectional)")]
+    UnknownDirection {
+        /// What was given.
+        dir: String,
+    },
+    /// An `iommu-map`/`iommu-unmap` IOVA or size that is not a multiple of 4 KiB.
+    #[error("'{key}' {value:#x} is not a multiple of 4 KiB")]
+    Unaligned {
+        /// The key.
+        key: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// Two operations name the same buffer or domain handle.
+    #[error("handle '{handle}' is made twice (first at line {first_line})")]
+    DuplicateHandle {
+        /// The handle.
+        handle: String,
+        /// Where it was first made.
+        first_line: usize,
+    },
+    /// A buffer or domain handle that no operation makes.
+    #[error("no operation makes the handle '{handle}'")]
+    UnknownHandle {
+        /// The handle.
+        handle: String,
+    },
+    /// An unmap or free of a buffer of another kind (`dma-unmap-sg` of a page mapping).
+    #[error("'{}' needs a {}, and '{handle}' is a {}", op.name(), expected.name(), actual.name())]
+    BufferKindMismatch {
+        /// The operation.
+        op: Op,
+        /// The handle.
+        handle: String,
+        /// The kind the operation needs.
+        expected: BufferKind,
+        /// The kind the handle is.
+        actual: BufferKind,
+    },
+    /// A buffer used with another device than the one it was made for.
+    #[error("buffer '{handle}' belongs to '{owner}', not '{device}'")]
+    BufferDevice {
+        /// The handle.
+        handle: String,
+        /// The device it was made for.
+        owner: String,
+        /// The device used here.
+        device: String,
+    },
+    /// A property that does not exist.
+    #[error("unknown property '{name}' (known: {known})")]
+    UnknownProperty {
+        /// What was given.
+        name: String,
+        /// The properties.
+        known: String,
+    },
+}

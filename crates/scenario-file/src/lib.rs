@@ -1,0 +1,73 @@
+//! Scenario files: a lifecycle race written as TOML, validated before anything runs.
+//!
+//! A file names the board (built in, or a device tree relative to the file), the kernel (a
+//! version preset with named fixes added or removed, see `kernel-history`), the command line,
+//! each device's driver (`.shutdown` or not, the DMA it runs by itself), the actors (CPU tasks,
+//! kthreads, workqueue items, timers, device DMA engines), each with a script from a fixed
+//! vocabulary ([`Op`]), and the properties to check. The format is documented with examples in
+//! `docs/scenarios.md`.
+//!
+//! What exists today is the format, its validation and its content hash. Running a file
+//! awaits the simulated kernel's execution model; [`today`] maps the files that describe one
+//! of today's built-in runs (reboot, kexec or unbind with traffic) onto the
+//! [`sim::scenario::RebootConfig`] that runs them.
+//!
+//! Every refusal is a [`ScenarioError`] with the file, line and column of the offending value
+//! and a typed [`ErrorKind`].
+//!
+//! # Example
+//!
+//! ```
+//! use scenario_file::{parse, ErrorKind};
+//! use std::path::Path;
+//!
+//! let text = r#"
+//! [board]
+//! builtin = "kbox-a230-ls"
+//!
+//! [kernel]
+//! version = "v6.1+ce31e6ca68bd"
+//!
+//! [[actor]]
+//! name = "shell"
+//! kind = "cpu-task"
+//! cpu = 1
+//! script = [{ op = "reboot-force" }]
+//! "#;
+//! let s = parse(text, Path::new("reboot.toml"))?;
+//! assert_eq!(s.kernel.to_string(), "v6.1+ce31e6ca68bd");
+//! assert_eq!(s.actors[0].script.len(), 1);
+//!
+//! let bad = text.replace("reboot-force", "reboot-forcefully");
+//! let e = parse(&bad, Path::new("reboot.toml")).unwrap_err();
+//! assert_eq!((e.line, e.column), (12, 18));
+//! assert!(matches!(*e.kind, ErrorKind::UnknownOperation { .. }));
+//! assert!(e.to_string().starts_with("reboot.toml:12:18: unknown operation 'reboot-forcefully'"));
+//! # Ok::<(), scenario_file::ScenarioError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod error;
+mod handles;
+pub mod model;
+mod raw;
+pub mod today;
+mod validate;
+pub mod vocab;
+
+pub use error::{ErrorKind, LoadError, ScenarioError};
+pub use model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenario, Step};
+pub use validate::{parse, BUILTIN_BOARDS};
+pub use vocab::{ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
+
+use std::path::Path;
+
+/// Read and validate a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse(&text, path)?)
+}

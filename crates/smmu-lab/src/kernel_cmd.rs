@@ -1,0 +1,172 @@
+//! `smmu-lab kernel list|show SPEC`: kernels as a version preset plus named fixes.
+
+use crate::Outcome;
+use kernel_history::{Fix, Kernel, Origin, Preset, SmmuOff, Switches};
+use scenario_file::today;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: KernelCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KernelCommand {
+    /// The version presets and every fix the model knows.
+    List,
+    /// A kernel spec's fixes, the layer switches they set, and whether today's machine runs it.
+    #[command(
+        after_help = "Examples:\n  smmu-lab kernel show v6.1\n  smmu-lab kernel show v6.1+ce31e6ca68bd\n  smmu-lab kernel show v6.2-ce31e6ca68bd+quiesce"
+    )]
+    Show {
+        /// PRESET{+FIX|-FIX}: a version (v6.0, v6.1, v6.2, v6.12, current) with fixes added
+        /// or removed by 12-hex commit id or our own change's name.
+        spec: String,
+    },
+}
+
+fn origin(f: Fix) -> String {
+    match f.origin() {
+        Origin::Linux { landed_in, .. } => format!("Linux {landed_in}"),
+        Origin::Ours => "smmu-lab".into(),
+    }
+}
+
+pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    match &args.command {
+        KernelCommand::List => list(json),
+        KernelCommand::Show { spec } => show(spec, json),
+    }
+}
+
+fn list(json: bool) -> Result<Outcome, String> {
+    if json {
+        let presets: Vec<_> = Preset::ALL
+            .iter()
+            .map(|p| serde_json::json!({"name": p.name(), "fixes": p.fixes().iter().map(|f| f.id()).collect::<Vec<_>>()}))
+            .collect();
+        let fixes: Vec<_> = Fix::ALL
+            .iter()
+            .map(|f| serde_json::json!({"id": f.id(), "subject": f.subject(), "origin": origin(*f), "switches": f.switches()}))
+            .collect();
+        crate::common::print_json(&serde_json::json!({
+            "schema": "smmu-lab/kernels/v1",
+            "presets": presets,
+            "fixes": fixes,
+        }))?;
+        return Ok(Outcome::Clean);
+    }
+    outln!("Presets (a release is the set of the model's fixes it contains):");
+    for p in Preset::ALL {
+        let fixes: Vec<&str> = p.fixes().iter().map(|f| f.id()).collect();
+        let alias = if p == Preset::V6_12 { " (current)" } else { "" };
+        outln!(
+            "  {:<6}{alias:<10} {}",
+            p.name(),
+            if fixes.is_empty() {
+                "(none)".to_string()
+            } else {
+                fixes.join(" ")
+            }
+        );
+    }
+    outln!();
+    outln!("Fixes:");
+    for f in Fix::ALL {
+        outln!("  {:<18} {:<12} {}", f.id(), origin(f), f.subject());
+        outln!("  {:<18} {:<12} switches {}", "", "", f.switches());
+    }
+    Ok(Outcome::Clean)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn show(spec: &str, json: bool) -> Result<Outcome, String> {
+    let kernel = Kernel::parse(spec).map_err(|e| e.to_string())?;
+    let sw = Switches::of(&kernel);
+    let runs_today = today::behaviour(&kernel);
+    let smmu_off = match sw.smmu_off {
+        SmmuOff::Bypass => "sCR0.CLIENTPD (every stream bypasses)",
+        SmmuOff::BlockStreams => "every S2CR faults (streams blocked)",
+    };
+    if json {
+        let fixes: Vec<_> = kernel
+            .fixes()
+            .iter()
+            .map(|f| {
+                serde_json::json!({
+                    "id": f.id(),
+                    "subject": f.subject(),
+                    "origin": origin(*f),
+                    "added": kernel.added.contains(f),
+                })
+            })
+            .collect();
+        crate::common::print_json(&serde_json::json!({
+            "schema": "smmu-lab/kernel/v1",
+            "kernel": kernel.to_string(),
+            "preset": kernel.preset.name(),
+            "fixes": fixes,
+            "removed": kernel.removed.iter().map(|f| f.id()).collect::<Vec<_>>(),
+            "switches": {
+                "iommu": {
+                    "unregister_releases_devices": sw.unregister_releases_devices,
+                    "unguarded_dma_domain": sw.unguarded_dma_domain,
+                },
+                "arm_smmu": {
+                    "shutdown_runs_remove": sw.shutdown_runs_remove,
+                    "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
+                },
+            },
+            "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
+            "not_today_because": runs_today.as_ref().err().map(|e| e.to_string()),
+        }))?;
+        return Ok(Outcome::Clean);
+    }
+    outln!("kernel {kernel}");
+    outln!("  fixes, in history order:");
+    if kernel.fixes().is_empty() {
+        outln!("    (none)");
+    }
+    for f in kernel.fixes() {
+        let how = if kernel.added.contains(&f) {
+            "added"
+        } else {
+            "in the preset"
+        };
+        outln!("    {:<18} {}  [{}, {how}]", f.id(), f.subject(), origin(f));
+    }
+    for f in &kernel.removed {
+        outln!(
+            "    -{:<17} {}  [{}, removed]",
+            f.id(),
+            f.subject(),
+            origin(*f)
+        );
+    }
+    outln!("  switches:");
+    outln!(
+        "    iommu     unregister releases the instance's devices: {}",
+        yes_no(sw.unregister_releases_devices)
+    );
+    outln!(
+        "    iommu     DMA API reads the group unguarded (a released group is Linux's oops): {}",
+        yes_no(sw.unguarded_dma_domain)
+    );
+    outln!(
+        "    arm-smmu  .shutdown runs .remove (unregisters): {}",
+        yes_no(sw.shutdown_runs_remove)
+    );
+    outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    match runs_today {
+        Ok(b) => outln!("  runs today as: --kernel {b}"),
+        Err(e) => outln!("  not runnable yet: {e}"),
+    }
+    Ok(Outcome::Clean)
+}
