@@ -412,15 +412,17 @@ fn board_description_round_trips_through_serde() {
 
 #[test]
 fn builtin_kbox_pci_hosts_equal_the_dtb() {
-    assert_eq!(
-        load("kontron-kbox-a-230-ls.dtb").pci_hosts,
-        kbox_a230_ls().pci_hosts
-    );
+    let Some(b) = load("kontron-kbox-a-230-ls.dtb") else {
+        return;
+    };
+    assert_eq!(b.pci_hosts, kbox_a230_ls().pci_hosts);
 }
 
 #[test]
 fn qemu_virt_smmuv3_board() {
-    let b = load("qemu-virt-smmuv3.dtb");
+    let Some(b) = load("qemu-virt-smmuv3.dtb") else {
+        return;
+    };
     assert_eq!(b.smmus.len(), 1);
     let s = &b.smmus[0];
     assert_eq!(
