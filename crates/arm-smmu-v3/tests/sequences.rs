@@ -222,7 +222,12 @@ fn ste_and_cd_values_are_linux_values() {
         let d0 = r.mem.read_u64(cd).unwrap();
         // ASID 1 | ASET | A | R | AA64 | IPS 44-bit | V | EPD1 | SH ISH | ORGN/IRGN WBWA | T0SZ 16.
         assert_eq!(d0, 0x0001_e204_c000_3510, "{v:?}");
-        assert_eq!(r.mem.read_u64(cd + 24).unwrap(), 0xf404ff44, "MAIR");
+        // Linux copies io-pgtable's MAIR, sign-extended to 0xfffffffff404ff44 (see pgtable::MAIR).
+        assert_eq!(
+            r.mem.read_u64(cd + 24).unwrap(),
+            0xffff_ffff_f404_ff44,
+            "MAIR"
+        );
     }
 }
 

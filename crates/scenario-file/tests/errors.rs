@@ -189,7 +189,7 @@ fn unknown_property() {
             assert_eq!(name, "no-deadlock");
             assert_eq!(
                 known,
-                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-fault"
+                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault"
             );
         }
         k => panic!("{k:?}"),

@@ -20,7 +20,7 @@
 //!         config: RebootConfig::new(kernel, board.clone()),
 //!         properties: Property::DEFAULT.to_vec(),
 //!     };
-//!     let rec = run_one(Arc::new(scenario), Strategy::Random, 3, 2_000_000);
+//!     let rec = run_one(Arc::new(scenario), Strategy::Random, 1, 2_000_000);
 //!     match rec.outcome {
 //!         RunResult::Completed(Ok(outcome)) => (outcome.verdict, rec.violations),
 //!         _ => panic!("the run did not complete"),
