@@ -14,6 +14,7 @@ use arm_smmu_v3::{
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{Config, SmmuV3};
 use std::hint::black_box;
@@ -22,8 +23,8 @@ use std::sync::Arc;
 const RAM: u64 = 0x4000_0000;
 
 fn setup(cfg: Config) -> (Arc<ArmSmmuV3>, iommu::DriverDomain) {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)]).unwrap());
+    let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
     let model = SmmuV3::new(cfg, mem).unwrap();
     let env = SmmuEnv {
         mmio: model,

@@ -10,6 +10,7 @@ use arm_smmu_v3::{
 };
 use iommu::{DeviceId, DomainKind, FwSpec, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{Access, Config, Outcome, SmmuV3};
 use std::sync::{Arc, OnceLock};
@@ -24,8 +25,12 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         ShutdownPolicy::Linux62,
         ShutdownPolicy::Quiesce,
     ] {
-        let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)])?);
-        let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20)?);
+        let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)])?);
+        let frames = Arc::new(FrameAllocator::new(
+            mem.clone(),
+            PhysAddr::new(RAM),
+            64 << 20,
+        )?);
         let model = SmmuV3::new(Config::qemu_virt(), mem.clone())?;
         let bus = Arc::new(TracingMmio::new(model.clone(), mem));
         let log = Arc::new(MemLog::new());

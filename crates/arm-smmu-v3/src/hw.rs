@@ -5,7 +5,7 @@ use crate::fw::{KernelVersion, ModuleParams};
 use crate::io::{Io, POLL_READS};
 use crate::probe::{feat, HwInfo, CMDQ_BATCH_ENTRIES, OPT_MSIPOLL};
 use klog::{dev_line, Level, Printk, RateLimit};
-use physmem::{FrameAllocator, PhysMem};
+use physmem::{FrameAllocator, PhysAddr, PhysMem};
 use smmu_sync::{Arc, Mutex};
 use smmuv3_arch::cmd::{Command, SyncCs, ENTRY_BYTES};
 use smmuv3_arch::queue;
@@ -67,21 +67,27 @@ impl Hw {
 
     /// `dma_alloc_coherent`: whole pages, zeroed.
     pub fn alloc(&self, bytes: u64) -> Option<u64> {
-        self.frames.alloc(bytes.max(4096).next_power_of_two()).ok()
+        self.frames
+            .alloc(bytes.max(4096).next_power_of_two())
+            .ok()
+            .map(PhysAddr::as_u64)
     }
 
     pub fn write_words(&self, pa: u64, words: &[u64]) {
         for (i, w) in words.iter().enumerate() {
             // The driver only writes memory it allocated; a failure here is a driver bug the
             // model would see as a fetch abort, so it is not hidden but cannot happen.
-            let _ = self.mem.write_u64(pa + 8 * i as u64, *w);
+            let _ = self.mem.write_u64(PhysAddr::new(pa + 8 * i as u64), *w);
         }
     }
 
     pub fn read_words<const N: usize>(&self, pa: u64) -> [u64; N] {
         let mut out = [0u64; N];
         for (i, w) in out.iter_mut().enumerate() {
-            *w = self.mem.read_u64(pa + 8 * i as u64).unwrap_or(0);
+            *w = self
+                .mem
+                .read_u64(PhysAddr::new(pa + 8 * i as u64))
+                .unwrap_or(0);
         }
         out
     }
@@ -150,7 +156,10 @@ impl Hw {
                 if i % 10 == 9 {
                     smmu_sync::thread::yield_now();
                 }
-                self.mem.read_u32(slot).map(|w| w == 0).unwrap_or(false)
+                self.mem
+                    .read_u32(PhysAddr::new(slot))
+                    .map(|w| w == 0)
+                    .unwrap_or(false)
             });
             if done {
                 q.cons = prod;

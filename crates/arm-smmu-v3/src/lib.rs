@@ -21,8 +21,8 @@
 //! use physmem::{FrameAllocator, PhysMem, Region};
 //! use std::sync::Arc;
 //!
-//! let mem = Arc::new(PhysMem::new(&[Region::new(0x4000_0000, 64 << 20)])?);
-//! let frames = Arc::new(FrameAllocator::new(mem.clone(), 0x4000_0000, 64 << 20)?);
+//! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x4000_0000), 64 << 20)])?);
+//! let frames = Arc::new(FrameAllocator::new(mem.clone(), physmem::PhysAddr::new(0x4000_0000), 64 << 20)?);
 //! let model = smmuv3::SmmuV3::new(smmuv3::Config::qemu_virt(), mem)?;
 //! let log = Arc::new(MemLog::new());
 //! let env = SmmuEnv { mmio: model.clone(), log: log.clone(), frames, limits: Arc::new(RateLimits::default()) };

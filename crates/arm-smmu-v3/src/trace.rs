@@ -11,7 +11,7 @@
 //!   memory when PROD is written (`CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0`, …), or
 //!   `CMD illegal <dword0> <dword1>`.
 
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 use smmu_sync::{Arc, Mutex};
 use smmuv3_arch::cmd::Command;
 use smmuv3_arch::regs::{self, q_base};
@@ -94,8 +94,8 @@ impl<M: Mmio> TracingMmio<M> {
                 for _ in 0..n {
                     let slot = base + u64::from(queue::idx(ptr, shift)) * 16;
                     let d = [
-                        self.mem.read_u64(slot).unwrap_or(0),
-                        self.mem.read_u64(slot + 8).unwrap_or(0),
+                        self.mem.read_u64(PhysAddr::new(slot)).unwrap_or(0),
+                        self.mem.read_u64(PhysAddr::new(slot + 8)).unwrap_or(0),
                     ];
                     out.push(match Command::decode(d, true) {
                         Ok(c) => format!("CMD {c}"),

@@ -7,12 +7,15 @@ mod common;
 use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
+use physmem::PhysAddr;
 use smmuv3::{AbortReason, Access, Config, Outcome};
 use std::sync::Arc;
 
 fn core_on(r: &Rig) -> (Arc<IommuCore>, iommu::DeviceId) {
-    let coherent =
-        Arc::new(physmem::FrameAllocator::new(r.mem.clone(), RAM + (128 << 20), 16 << 20).unwrap());
+    let coherent = Arc::new(
+        physmem::FrameAllocator::new(r.mem.clone(), PhysAddr::new(RAM + (128 << 20)), 16 << 20)
+            .unwrap(),
+    );
     let cfg = CoreConfig {
         linux_faithful: true,
         ..CoreConfig::default()
@@ -39,7 +42,7 @@ fn dma_api_round_trip_through_the_model() {
             .unwrap();
         r.model.dma_write(8, iova, b"packet").unwrap();
         let mut got = [0u8; 6];
-        r.mem.read_bytes(buf, &mut got).unwrap();
+        r.mem.read_bytes(PhysAddr::new(buf), &mut got).unwrap();
         assert_eq!(&got, b"packet", "{v:?}");
         core.dma_unmap_page(nic, iova, 1500, DmaDirection::FromDevice)
             .unwrap();

@@ -11,6 +11,7 @@ use arm_smmu_v3::{
 };
 use explore::{explore, ExploreOptions, Scenario, Strategy};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::Arc;
@@ -27,8 +28,8 @@ fn preset() -> Config {
 }
 
 fn machine(policy: ShutdownPolicy) -> (Arc<SmmuV3>, Arc<ArmSmmuV3>, iommu::DriverDomain) {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 16 << 20)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 16 << 20).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 16 << 20)]).unwrap());
+    let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 16 << 20).unwrap());
     let model = SmmuV3::new(preset(), mem).unwrap();
     let env = SmmuEnv {
         mmio: model.clone(),

@@ -5,6 +5,7 @@ mod common;
 use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, IommuDriver, Prot};
+use physmem::PhysAddr;
 use smmuv3::{Access, Config, Mmio};
 use smmuv3_arch::regs;
 
@@ -95,8 +96,8 @@ fn illegal_command_is_skipped_by_the_gerror_handler() {
     // Someone (a buggy path) publishes an illegal command behind the driver's back.
     let q = r.smmu.cmdq();
     let slot = q.base + u64::from(q.prod) * 16;
-    r.mem.write_u64(slot, 0x7f).unwrap();
-    r.mem.write_u64(slot + 8, 0x1234).unwrap();
+    r.mem.write_u64(PhysAddr::new(slot), 0x7f).unwrap();
+    r.mem.write_u64(PhysAddr::new(slot + 8), 0x1234).unwrap();
     r.model.write32(regs::CMDQ_PROD, q.prod + 1);
     assert_eq!(
         r.log.lines(),

@@ -4,6 +4,7 @@
 use arm_smmu_v3::{
     ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
 };
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use proptest::prelude::*;
 use smmuv3::{Config, Mmio, SmmuV3};
@@ -36,8 +37,8 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn probe_survives_any_id_registers(idr in proptest::array::uniform8(any::<u32>()), v612 in any::<bool>()) {
-        let mem = Arc::new(PhysMem::new(&[Region::new(0x4000_0000, 32 << 20)]).unwrap());
-        let frames = Arc::new(FrameAllocator::new(mem.clone(), 0x4000_0000, 32 << 20).unwrap());
+        let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 32 << 20)]).unwrap());
+        let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x4000_0000), 32 << 20).unwrap());
         let model = SmmuV3::new(Config::s1s2_msi(), mem).unwrap();
         let env = SmmuEnv {
             mmio: Arc::new(Ids { inner: model, idr }),

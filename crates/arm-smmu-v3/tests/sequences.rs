@@ -6,6 +6,7 @@ mod common;
 use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, Gather, IommuDriver, Prot};
+use physmem::PhysAddr;
 use smmuv3::{AbortReason, Access, BypassReason, Config, Outcome};
 
 const SYNC: &str = "CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0";
@@ -212,19 +213,19 @@ fn ste_and_cd_values_are_linux_values() {
         attach(&r);
         let pa = r.smmu.ste_address(8).unwrap();
         let s: Vec<u64> = (0..4)
-            .map(|i| r.mem.read_u64(pa + 8 * i).unwrap())
+            .map(|i| r.mem.read_u64(PhysAddr::new(pa + 8 * i)).unwrap())
             .collect();
         // V | Config S1 | S1ContextPtr; S1DSS SSID0 | S1CIR/S1COR WBRA | S1CSH ISH.
         assert_eq!(s[0] & 0xf, 0xb, "{v:?}");
         assert_eq!(s[1], 0xd6, "{v:?}");
         assert_eq!((s[2], s[3]), (0, 0));
         let cd = s[0] & smmuv3_arch::ste::S1CTXPTR_MASK;
-        let d0 = r.mem.read_u64(cd).unwrap();
+        let d0 = r.mem.read_u64(PhysAddr::new(cd)).unwrap();
         // ASID 1 | ASET | A | R | AA64 | IPS 44-bit | V | EPD1 | SH ISH | ORGN/IRGN WBWA | T0SZ 16.
         assert_eq!(d0, 0x0001_e204_c000_3510, "{v:?}");
         // Linux copies io-pgtable's MAIR, sign-extended to 0xfffffffff404ff44 (see pgtable::MAIR).
         assert_eq!(
-            r.mem.read_u64(cd + 24).unwrap(),
+            r.mem.read_u64(PhysAddr::new(cd + 24)).unwrap(),
             0xffff_ffff_f404_ff44,
             "MAIR"
         );

@@ -8,14 +8,17 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{Config, Mmu500};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::hint::black_box;
 use std::sync::Arc;
 
 fn bench(c: &mut Criterion) {
     let base = 0x8000_0000;
-    let mem = Arc::new(PhysMem::new(&[Region::new(base, 0x400_0000)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), base + 0x200_0000, 0x200_0000).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(base), 0x400_0000)]).unwrap());
+    let frames = Arc::new(
+        FrameAllocator::new(mem.clone(), PhysAddr::new(base + 0x200_0000), 0x200_0000).unwrap(),
+    );
     let model = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
     let smmu = ArmSmmu::probe_and_reset(
         &FirmwareDesc::ls1028a(),

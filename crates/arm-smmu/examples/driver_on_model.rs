@@ -12,6 +12,7 @@ use arm_smmu::{
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, IommuCore};
 use klog::MemLog;
 use mmu500::{Config, Event, Mmu500, Translation};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::sync::{Arc, Mutex};
 
@@ -21,16 +22,16 @@ const RAM_SIZE: u64 = 64 << 20;
 const ENETC_SID: u32 = 0x429;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, RAM_SIZE)])?);
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), RAM_SIZE)])?);
     // Page tables from one pool, coherent DMA buffers from another.
     let tables = Arc::new(FrameAllocator::new(
         mem.clone(),
-        RAM + (32 << 20),
+        PhysAddr::new(RAM + (32 << 20)),
         16 << 20,
     )?);
     let coherent = Arc::new(FrameAllocator::new(
         mem.clone(),
-        RAM + (48 << 20),
+        PhysAddr::new(RAM + (48 << 20)),
         16 << 20,
     )?);
     let model = Mmu500::new(Config::mmu500_ls1028a(), mem.clone())?;
@@ -105,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut landed = vec![0u8; frame.len()];
-    mem.read_bytes(buf, &mut landed)?;
+    mem.read_bytes(PhysAddr::new(buf), &mut landed)?;
     println!(
         "memory at {buf:#x}: {:?} ({})",
         String::from_utf8_lossy(&landed),

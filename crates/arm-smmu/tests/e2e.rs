@@ -13,6 +13,7 @@ use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{BypassReason, Config, DmaError, DmaFault, Event, Mmu500, Translation};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::IrqLine;
 use std::sync::{Arc, Mutex};
@@ -35,9 +36,15 @@ fn board_with(
     params: ModuleParams,
     policy: ShutdownPolicy,
 ) -> Board {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
-    let frames =
-        Arc::new(FrameAllocator::new(mem.clone(), RAM_BASE + RAM_SIZE / 2, RAM_SIZE / 2).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
+    let frames = Arc::new(
+        FrameAllocator::new(
+            mem.clone(),
+            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
+            RAM_SIZE / 2,
+        )
+        .unwrap(),
+    );
     let model = Mmu500::new(cfg, mem.clone()).unwrap();
     let log = Arc::new(MemLog::new());
     let smmu = ArmSmmu::probe_and_reset(
@@ -108,7 +115,7 @@ fn attach_enetc(b: &Board) -> DriverDomain {
 
 fn read(b: &Board, pa: u64, n: usize) -> Vec<u8> {
     let mut v = vec![0; n];
-    b.mem.read_bytes(pa, &mut v).unwrap();
+    b.mem.read_bytes(PhysAddr::new(pa), &mut v).unwrap();
     v
 }
 
@@ -380,9 +387,15 @@ fn shutdown_policies_seen_from_dma() {
 fn recorded_model_writes_match_fake_writes_for_attach() {
     // The same driver steps against the model and against the fake register file produce the
     // same writes (the model's registers behave as the fake assumes).
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
-    let frames =
-        Arc::new(FrameAllocator::new(mem.clone(), RAM_BASE + RAM_SIZE / 2, RAM_SIZE / 2).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
+    let frames = Arc::new(
+        FrameAllocator::new(
+            mem.clone(),
+            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
+            RAM_SIZE / 2,
+        )
+        .unwrap(),
+    );
     let model = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
     let bus = Arc::new(RecordingMmio::new(model));
     let smmu = ArmSmmu::probe(
@@ -506,7 +519,7 @@ fn shared_across_cpus() {
                         .unwrap();
                     model.dma_write(sid, iova, &[i as u8, k as u8]).unwrap();
                     let mut v = [0u8; 2];
-                    mem.read_bytes(pa, &mut v).unwrap();
+                    mem.read_bytes(PhysAddr::new(pa), &mut v).unwrap();
                     assert_eq!(v, [i as u8, k as u8]);
                     let mut g = Gather::new();
                     assert_eq!(smmu.unmap_pages(d, iova, 0x1000, 1, &mut g), 0x1000);

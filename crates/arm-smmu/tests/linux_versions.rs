@@ -15,6 +15,7 @@ use common::*;
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{Config, DmaError, DmaFault, Mmu500, Translation};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::{IrqLine, IrqReturn};
 use std::sync::Arc;
@@ -302,9 +303,15 @@ struct ModelRig {
 }
 
 fn on_model(cfg: Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) -> ModelRig {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
-    let frames =
-        Arc::new(FrameAllocator::new(mem.clone(), RAM_BASE + RAM_SIZE / 2, RAM_SIZE / 2).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
+    let frames = Arc::new(
+        FrameAllocator::new(
+            mem.clone(),
+            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
+            RAM_SIZE / 2,
+        )
+        .unwrap(),
+    );
     let model = Mmu500::new(cfg, mem.clone()).unwrap();
     let bus = Arc::new(RecordingMmio::new(model.clone()));
     let log = Arc::new(MemLog::new());
@@ -402,7 +409,9 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         )
         .unwrap();
     r.log.clear();
-    r.mem.write_bytes(old_buf + 0x40, b"....").unwrap();
+    r.mem
+        .write_bytes(PhysAddr::new(old_buf + 0x40), b"....")
+        .unwrap();
     let e = r
         .model
         .dma_write(ENETC_SID, old_iova + 0x40, b"late")
@@ -418,7 +427,9 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         "{e:?}"
     );
     let mut back = [0u8; 4];
-    r.mem.read_bytes(old_buf + 0x40, &mut back).unwrap();
+    r.mem
+        .read_bytes(PhysAddr::new(old_buf + 0x40), &mut back)
+        .unwrap();
     assert_eq!(&back, b"....", "nothing reached the freed buffer");
     // The new domain's tables have no level-2 entry there: a translation fault at level 2.
     assert_eq!(
@@ -568,7 +579,12 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         };
         let bus = Arc::new(RecordingMmio::new(first.model.clone()));
         let frames = Arc::new(
-            FrameAllocator::new(first.mem.clone(), RAM_BASE + RAM_SIZE / 2, RAM_SIZE / 4).unwrap(),
+            FrameAllocator::new(
+                first.mem.clone(),
+                PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
+                RAM_SIZE / 4,
+            )
+            .unwrap(),
         );
         let second = ArmSmmu::probe(
             &FirmwareDesc::ls1028a(),
@@ -589,7 +605,10 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         second.test_smr_masks();
         let after = first.model.dma_write(ENETC_SID, iova, b"late");
         let mut at_iova_as_pa = [0u8; 5];
-        first.mem.read_bytes(iova, &mut at_iova_as_pa).unwrap();
+        first
+            .mem
+            .read_bytes(PhysAddr::new(iova), &mut at_iova_as_pa)
+            .unwrap();
         if rmr {
             // The window: untranslated, the IOVA used as a physical address.
             assert_eq!(

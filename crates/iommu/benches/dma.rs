@@ -4,6 +4,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::fake::FakeDriver;
 use iommu::*;
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -13,8 +14,10 @@ use bench_clock::Timer as Instant;
 const RAM: u64 = 0x8000_0000;
 
 fn setup(strict: bool) -> (Arc<IommuCore>, DeviceId) {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 16 << 20)]).expect("region"));
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 16 << 20).expect("allocator"));
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 16 << 20)]).expect("region"));
+    let frames = Arc::new(
+        FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 16 << 20).expect("allocator"),
+    );
     let core = IommuCore::new(
         CoreConfig {
             strict,

@@ -24,6 +24,7 @@ use crate::domain::{Domain, MapKind, Mapping};
 use crate::error::DmaError;
 use crate::oops::{Oops, OopsPath};
 use crate::ops::*;
+use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, Arc, Point};
 
@@ -547,11 +548,11 @@ impl IommuCore {
             Target::Domain(d) if d.kind() == DomainKind::Identity => None,
             Target::Domain(d) => Some(d),
         };
-        let pa = self.coherent.alloc(alloc)?;
+        let pa = self.coherent.alloc(alloc)?.as_u64();
         let Some(dom) = dom else {
             // dma-direct: the device uses the physical address.
             if pa + alloc - 1 > dev.desc.dma_mask {
-                let _ = self.coherent.free(pa, alloc);
+                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
                 return Err(DmaError::BeyondMask { paddr: pa });
             }
             self.direct_record(&dev, pa, size, dir, DirectKind::Coherent);
@@ -568,7 +569,7 @@ impl IommuCore {
         let ((pfn, pages), shift) = match res {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.coherent.free(pa, alloc);
+                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
                 return Err(e);
             }
         };
@@ -610,7 +611,9 @@ impl IommuCore {
                     return Err(DmaError::WrongKind { addr: dma });
                 }
                 let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+                self.coherent
+                    .free(PhysAddr::new(cpu_pa), alloc)
+                    .map_err(DmaError::from)
             })
         } else {
             self.unmap_inner(
@@ -625,10 +628,15 @@ impl IommuCore {
                 Some(Mapping {
                     kind: MapKind::Coherent { pa, alloc },
                     ..
-                }) => self.coherent.free(pa, alloc).map_err(DmaError::from),
+                }) => self
+                    .coherent
+                    .free(PhysAddr::new(pa), alloc)
+                    .map_err(DmaError::from),
                 _ => {
                     let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
+                    self.coherent
+                        .free(PhysAddr::new(cpu_pa), alloc)
+                        .map_err(DmaError::from)
                 }
             })
         };
@@ -655,7 +663,7 @@ impl IommuCore {
         if dir == DmaDirection::None {
             return Err(DmaError::Invalid("DMA_NONE direction"));
         }
-        if !self.cfg.linux_faithful && !self.mem.contains(paddr, size) {
+        if !self.cfg.linux_faithful && !self.mem.contains(PhysAddr::new(paddr), size) {
             return Err(DmaError::NotSystemMemory { paddr, size });
         }
         if paddr.saturating_add(size - 1) > dev.desc.dma_mask {

@@ -38,8 +38,8 @@
 //! use physmem::{FrameAllocator, PhysMem, Region};
 //! use std::sync::Arc;
 //!
-//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
-//! let coherent = Arc::new(FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20)?);
+//! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
+//! let coherent = Arc::new(FrameAllocator::new(mem.clone(), physmem::PhysAddr::new(0x8080_0000), 8 << 20)?);
 //! let log = Arc::new(MemLog::new());
 //! let cfg = CoreConfig { linux_faithful: true, ..CoreConfig::default() };
 //! let core = IommuCore::new(cfg, mem, coherent, log.clone());

@@ -6,6 +6,7 @@ use iommu::fake::FakeDriver;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 use kernel_history::{Fix, Kernel, KernelSpecError, NoCodePath, Preset, SmmuOff, Switches};
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use proptest::prelude::*;
 use std::sync::Arc;
@@ -209,8 +210,9 @@ fn legacy_names_are_the_three_behaviours() {
 /// `dma_map_page` does under the kernel's core switches.
 fn map_after_unregister(spec: &str) -> (Vec<String>, Result<u64, DmaError>) {
     let kernel = Kernel::parse(spec).unwrap();
-    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)]).unwrap());
-    let coherent = Arc::new(FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 16 << 20)]).unwrap());
+    let coherent =
+        Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x8080_0000), 8 << 20).unwrap());
     let log = Arc::new(MemLog::new());
     let cfg = Switches::of(&kernel).core_config(CoreConfig::default());
     let core = IommuCore::new(cfg, mem, coherent, log.clone());

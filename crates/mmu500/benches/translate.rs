@@ -23,6 +23,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use mmu500::{Config, Mmu500};
 use pgtable::{Prot, SZ_4K};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::{Access, Mmio};
@@ -36,8 +37,10 @@ const PAGES: u64 = 8192;
 const FAR_IOVA: u64 = 0x7f00_0000_0000;
 
 fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
-    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x4000_0000)]).unwrap());
-    let alloc = Arc::new(FrameAllocator::new(mem.clone(), 0x8000_0000, 0x400_0000).unwrap());
+    let mem =
+        Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x4000_0000)]).unwrap());
+    let alloc =
+        Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x8000_0000), 0x400_0000).unwrap());
     let s = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
     let c = pgtable::Config::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
     let mut pt = pgtable::PageTable::new(c, alloc, pgtable::NoTlb).unwrap();

@@ -33,7 +33,7 @@
 //! use smmu_arch::{regs::{gr0, scr0}, Access, Mmio};
 //! use std::sync::Arc;
 //!
-//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
 //! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
 //! assert_eq!(smmu.read32(gr0::ID0) & 0xff, 128, "ID0.NUMSMRG: 128 stream match groups");
 //!
@@ -64,6 +64,7 @@ pub use types::{
 };
 
 use physmem::PhysMem;
+use smmu_addr::PhysAddr;
 use smmu_arch::{Access, IrqLine, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
@@ -393,7 +394,7 @@ fn dma_read_via(
 ) -> Result<Vec<Translation>, DmaError> {
     let len = buf.len();
     dma_chunks(translate, iova, len, Access::Read, |pa, r| {
-        mem.read_bytes(pa, buf.get_mut(r).unwrap_or_default())
+        mem.read_bytes(PhysAddr::new(pa), buf.get_mut(r).unwrap_or_default())
     })
 }
 
@@ -405,7 +406,7 @@ fn dma_write_via(
     data: &[u8],
 ) -> Result<Vec<Translation>, DmaError> {
     dma_chunks(translate, iova, data.len(), Access::Write, |pa, r| {
-        mem.write_bytes(pa, data.get(r).unwrap_or_default())
+        mem.write_bytes(PhysAddr::new(pa), data.get(r).unwrap_or_default())
     })
 }
 

@@ -20,7 +20,7 @@
 //! use smmu_arch::Access;
 //! use std::sync::Arc;
 //!
-//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
+//! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
 //! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
 //! // The ENETC's port: its stream ID as it reaches the SMMU (TBU 1, ICID 0x29).
 //! let mut enetc = smmu.port(0x429);

@@ -6,6 +6,7 @@
 //! single-copy-atomic 64-bit load, so a concurrent PTE update is seen either whole or not at all.
 
 use physmem::PhysMem;
+use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 
 /// Descriptor bits used by the walk (VMSAv8-64 long descriptors).
@@ -207,7 +208,7 @@ pub(crate) fn walk_steps(
         let shift = s.shift[l];
         let pte_pa = table.wrapping_add(((input >> shift) & s.index_mask[l]) << 3);
         // One single-copy-atomic acquire load; unaligned or unbacked is an external abort.
-        let Some(pte) = mem.load_word(pte_pa) else {
+        let Some(pte) = mem.load_word(PhysAddr::new(pte_pa)) else {
             break Err(WalkError::External { level, pa: pte_pa });
         };
         if pte & desc::VALID == 0 {
@@ -295,7 +296,7 @@ pub(crate) fn walk(
         // One bounds check for the frame, then a direct single-copy-atomic load (acquire, as
         // `PhysMem::read_u64`); `pte_pa` is 8-byte aligned (table bases are granule aligned).
         let pte = (pte_pa & 7 == 0)
-            .then(|| mem.frame(pte_pa).ok())
+            .then(|| mem.frame(PhysAddr::new(pte_pa)).ok())
             .flatten()
             .and_then(|f| f.get(((pte_pa & 0xfff) >> 3) as usize))
             .map(|w| w.load(Ordering::Acquire))
@@ -337,6 +338,7 @@ pub(crate) fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use physmem::PhysAddr;
     use physmem::Region;
 
     #[test]
@@ -353,7 +355,7 @@ mod tests {
 
     #[test]
     fn hand_built_4k_walk_with_block() {
-        let mem = PhysMem::new(&[Region::new(0x8000_0000, 0x10_0000)]).unwrap();
+        let mem = PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x10_0000)]).unwrap();
         let l1 = 0x8000_0000u64;
         let l2 = 0x8000_1000u64;
         let l3 = 0x8000_2000u64;
@@ -365,11 +367,11 @@ mod tests {
             table_base: l1,
             oas: 48,
         };
-        mem.write_u64(l1 + 8, l2 | 3).unwrap(); // VA [1G, 2G)
-        mem.write_u64(l2 + 8 * 3, 0x4060_0000 | desc::AF | 1)
+        mem.write_u64(PhysAddr::new(l1 + 8), l2 | 3).unwrap(); // VA [1G, 2G)
+        mem.write_u64(PhysAddr::new(l2 + 8 * 3), 0x4060_0000 | desc::AF | 1)
             .unwrap(); // 2M block at 0x4060_0000
-        mem.write_u64(l2 + 8 * 4, l3 | 3).unwrap();
-        mem.write_u64(l3 + 8 * 5, 0x9abc_d000 | desc::AF | 3)
+        mem.write_u64(PhysAddr::new(l2 + 8 * 4), l3 | 3).unwrap();
+        mem.write_u64(PhysAddr::new(l3 + 8 * 5), 0x9abc_d000 | desc::AF | 3)
             .unwrap();
         let mut reads = 0;
         let leaf = walk(
@@ -472,10 +474,10 @@ mod steps_props {
             seed in any::<u64>(),
             inputs in proptest::collection::vec(any::<u64>(), 32),
         ) {
-            let mem = PhysMem::new(&[Region::new(BASE, SIZE)]).unwrap();
+            let mem = PhysMem::new(&[Region::new(PhysAddr::new(BASE), SIZE)]).unwrap();
             let mut rng = seed;
             for w in 0..SIZE / 8 {
-                mem.write_u64(BASE + w * 8, descriptor(&mut rng)).unwrap();
+                mem.write_u64(PhysAddr::new(BASE + w * 8), descriptor(&mut rng)).unwrap();
             }
             let steps = Steps::new(geo);
             for &raw in &inputs {
@@ -498,10 +500,11 @@ mod steps_props {
     fn the_random_tables_reach_every_level() {
         // The property above is only worth something if its walks go deep: count leaves per
         // level over a fixed sample.
-        let mem = PhysMem::new(&[Region::new(BASE, SIZE)]).unwrap();
+        let mem = PhysMem::new(&[Region::new(PhysAddr::new(BASE), SIZE)]).unwrap();
         let mut rng = 7u64;
         for w in 0..SIZE / 8 {
-            mem.write_u64(BASE + w * 8, descriptor(&mut rng)).unwrap();
+            mem.write_u64(PhysAddr::new(BASE + w * 8), descriptor(&mut rng))
+                .unwrap();
         }
         let geo = Geometry {
             granule_shift: 12,

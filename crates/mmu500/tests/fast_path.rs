@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use mmu500::{Config, Mmu500};
 use pgtable::{Prot, SZ_4K};
+use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmu_arch::regs::{cb, gr0, s2cr, sctlr, tcr};
 use smmu_arch::{Access, Mmio};
@@ -120,12 +121,14 @@ fn run(steps: &[Step], fast: bool) -> (Vec<String>, String, Vec<u32>, usize) {
             }
             Step::ClearAf { page } => {
                 if let Some(l) = pt.leaf(iova_of(page)) {
-                    r.mem.write_u64(l.pte_pa, l.pte & !(1 << 10)).unwrap();
+                    r.mem
+                        .write_u64(PhysAddr::new(l.pte_pa), l.pte & !(1 << 10))
+                        .unwrap();
                 }
             }
             Step::Unmap { page } => {
                 if let Some(l) = pt.leaf(iova_of(page)) {
-                    r.mem.write_u64(l.pte_pa, 0).unwrap();
+                    r.mem.write_u64(PhysAddr::new(l.pte_pa), 0).unwrap();
                 }
             }
             Step::TlbiVa { page } => {

@@ -8,6 +8,7 @@ use mmu500::{
     BypassReason, Config, ContextFaultKind, DmaFault, GlobalFaultKind, TerminateReason, Translation,
 };
 use pgtable::{Prot, SZ_4K};
+use physmem::PhysAddr;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::{Access, IrqLine, Mmio};
 use std::sync::{Arc, Mutex};
@@ -356,7 +357,9 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     pt.map_pages(IOVA + 0x3000, DATA + 0x3000, SZ_4K, 1, Prot::READ)
         .unwrap();
     let leaf = pt.leaf(IOVA + 0x3000).unwrap();
-    r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
+    r.mem
+        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .unwrap();
     s.translate(ENETC_SID, IOVA + 0x3000, Access::Read)
         .unwrap_err();
     assert_eq!(
@@ -435,10 +438,14 @@ fn dma_helpers_move_data_and_stop_at_the_fault() {
     let ts = s.dma_write(ENETC_SID, IOVA + 0x2e00, &packet).unwrap();
     assert_eq!(ts.len(), 2);
     let mut a = vec![0u8; 0x200];
-    r.mem.read_bytes(DATA + 0x8e00, &mut a).unwrap();
+    r.mem
+        .read_bytes(PhysAddr::new(DATA + 0x8e00), &mut a)
+        .unwrap();
     assert_eq!(a, packet[..0x200]);
     let mut b = vec![0u8; 1500 - 0x200];
-    r.mem.read_bytes(DATA + 0x5000, &mut b).unwrap();
+    r.mem
+        .read_bytes(PhysAddr::new(DATA + 0x5000), &mut b)
+        .unwrap();
     assert_eq!(b, packet[0x200..]);
     let mut back = vec![0u8; 1500];
     s.dma_read(ENETC_SID, IOVA + 0x2e00, &mut back).unwrap();

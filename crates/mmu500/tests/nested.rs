@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use mmu500::{Config, ContextFaultKind, DmaFault};
 use pgtable::{Prot, SZ_2M, SZ_4K};
+use physmem::PhysAddr;
 use smmu_arch::regs::{self, cb, fsynr0, gr1};
 use smmu_arch::{Access, Mmio};
 
@@ -74,17 +75,20 @@ fn aarch32_long_descriptor_stage1_walk() {
     let r = rig(Config::mmu500_ls1028a());
     let s = &r.smmu;
     // 32-bit VA, T0SZ = 0: start at level 1 with a 4-entry table (hand-built, no pgtable).
-    let l1 = r.alloc.alloc(SZ_4K).unwrap();
-    let l2 = r.alloc.alloc(SZ_4K).unwrap();
-    let l3 = r.alloc.alloc(SZ_4K).unwrap();
+    let l1 = r.alloc.alloc(SZ_4K).unwrap().as_u64();
+    let l2 = r.alloc.alloc(SZ_4K).unwrap().as_u64();
+    let l3 = r.alloc.alloc(SZ_4K).unwrap().as_u64();
     let af = 1 << 10;
-    r.mem.write_u64(l1 + 8 * 3, l2 | 3).unwrap(); // VA [3G, 4G)
-    r.mem.write_u64(l2 + 8 * 5, l3 | 3).unwrap(); // + 5 * 2M
+    r.mem.write_u64(PhysAddr::new(l1 + 8 * 3), l2 | 3).unwrap(); // VA [3G, 4G)
+    r.mem.write_u64(PhysAddr::new(l2 + 8 * 5), l3 | 3).unwrap(); // + 5 * 2M
     r.mem
-        .write_u64(l3 + 8 * 7, 0x9876_5000 | af | (1 << 6) | 3)
+        .write_u64(PhysAddr::new(l3 + 8 * 7), 0x9876_5000 | af | (1 << 6) | 3)
         .unwrap();
     r.mem
-        .write_u64(l2 + 8 * 6, 0x9a00_0000 | af | (1 << 6) | (1 << 7) | 1)
+        .write_u64(
+            PhysAddr::new(l2 + 8 * 6),
+            0x9a00_0000 | af | (1 << 6) | (1 << 7) | 1,
+        )
         .unwrap(); // RO 2M block
     let b = cbo(s, 2);
     s.write32(gr1o(s, gr1::cba2r(2)), 0); // AArch32
@@ -120,7 +124,7 @@ fn aarch32_long_descriptor_stage1_walk() {
     assert!(s.translate(SID, 0x1000, Access::Read).is_err());
     // AArch32 TLBIVA encoding: VA[31:12] | ASID[7:0] in one 32-bit write.
     r.mem
-        .write_u64(l3 + 8 * 7, 0x9876_6000 | af | (1 << 6) | 3)
+        .write_u64(PhysAddr::new(l3 + 8 * 7), 0x9876_6000 | af | (1 << 6) | 3)
         .unwrap();
     assert_eq!(
         s.translate(SID, va, Access::Read).unwrap().pa(),
@@ -181,7 +185,9 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
     );
     // Access flag clear at stage 2.
     let leaf = s2.leaf(0x1000_2000).unwrap();
-    r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
+    r.mem
+        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .unwrap();
     expect(
         0x1000_2000,
         Access::Read,
@@ -190,7 +196,9 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
         0x03,
     );
     // Output address beyond VTCR.PS (set PS to 32 bits): address size fault.
-    r.mem.write_u64(leaf.pte_pa, leaf.pte).unwrap();
+    r.mem
+        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte)
+        .unwrap();
     let vtcr = s.read32(b + cb::TCR);
     assert_eq!(
         s.translate(SID, 0x1000_3000, Access::Read).unwrap().pa(),

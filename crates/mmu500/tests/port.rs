@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use mmu500::{Config, Event, Translation, PORT_UTLB_ENTRIES};
 use pgtable::{Prot, SZ_4K};
+use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmu_arch::regs::{cb, gr0, scr0};
 use smmu_arch::{Access, Mmio};
@@ -188,7 +189,9 @@ fn dma_through_a_port_lands_where_translate_says() {
         "6000 bytes from 0x100 span two 4 KiB pages"
     );
     let mut back = vec![0u8; data.len()];
-    r.mem.read_bytes(OLD + 0x100, &mut back).unwrap();
+    r.mem
+        .read_bytes(PhysAddr::new(OLD + 0x100), &mut back)
+        .unwrap();
     assert_eq!(back, data);
     let mut again = vec![0u8; data.len()];
     port.dma_read(IOVA + 0x100, &mut again).unwrap();
@@ -294,7 +297,7 @@ fn run(steps: &[Step], via_port: bool) -> (Vec<String>, Vec<u64>) {
             Step::Unmap { page } => {
                 let iova = IOVA + page * SZ_4K;
                 if let Some(l) = pt.leaf(iova) {
-                    r.mem.write_u64(l.pte_pa, 0).unwrap();
+                    r.mem.write_u64(PhysAddr::new(l.pte_pa), 0).unwrap();
                     r.smmu.write64(b + cb::S1_TLBIVAL, (iova >> 12) | (3 << 48));
                 }
             }

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use mmu500::{Config, Event, Version};
+use physmem::PhysAddr;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::Mmio;
 use std::sync::{Arc, Mutex};
@@ -120,7 +121,8 @@ fn invalid_configurations_are_rejected() {
             ..Config::smmuv2_generic()
         },
     ];
-    let mem = Arc::new(physmem::PhysMem::new(&[physmem::Region::new(0, 0x1000)]).unwrap());
+    let mem =
+        Arc::new(physmem::PhysMem::new(&[physmem::Region::new(PhysAddr::new(0), 0x1000)]).unwrap());
     for c in bad {
         assert!(mmu500::Mmu500::new(c, mem.clone()).is_err());
     }

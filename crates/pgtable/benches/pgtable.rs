@@ -11,6 +11,7 @@
 use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use rand::{Rng, SeedableRng};
 use std::hint::black_box;
@@ -24,8 +25,9 @@ const LOOKUPS: usize = 1_000_000;
 const BLOCKS: u64 = 512;
 
 fn allocator() -> Arc<FrameAllocator> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x400_0000)]).unwrap());
-    Arc::new(FrameAllocator::new(mem, 0x8000_0000, 0x400_0000).unwrap())
+    let mem =
+        Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x400_0000)]).unwrap());
+    Arc::new(FrameAllocator::new(mem, PhysAddr::new(0x8000_0000), 0x400_0000).unwrap())
 }
 
 fn table(alloc: &Arc<FrameAllocator>) -> PageTable<NoTlb> {

@@ -4,14 +4,15 @@
 //! `cargo run -p pgtable --example map_and_dump`
 
 use pgtable::{Config, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_4K};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::sync::Arc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 64 MiB of DRAM at the LS1028A's base; the tables come from its first 16 MiB.
     const RAM: u64 = 0x8000_0000;
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)])?);
-    let alloc = Arc::new(FrameAllocator::new(mem, RAM, 16 << 20)?);
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)])?);
+    let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(RAM), 16 << 20)?);
     let mut pt = PageTable::new(Config::new(Stage::S1, PGSIZES_4K, 48, 48), alloc, NoTlb)?;
 
     // A 3-page receive buffer at the top of a 32-bit IOVA space (where the DMA API's allocator

@@ -7,7 +7,7 @@ use crate::pte::{
     TYPE_TABLE,
 };
 use crate::{Gather, Prot, TlbOps};
-use physmem::{FrameAllocator, FrameWords, PhysMem, WORDS_PER_FRAME};
+use physmem::{FrameAllocator, FrameWords, PhysAddr, PhysMem, WORDS_PER_FRAME};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -61,8 +61,8 @@ pub struct Leaf {
 /// use physmem::{FrameAllocator, PhysMem, Region};
 /// use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K};
 ///
-/// let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x100_0000)]).unwrap());
-/// let alloc = Arc::new(FrameAllocator::new(mem, 0x8000_0000, 0x10_0000).unwrap());
+/// let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 0x100_0000)]).unwrap());
+/// let alloc = Arc::new(FrameAllocator::new(mem, physmem::PhysAddr::new(0x8000_0000), 0x10_0000).unwrap());
 /// let cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
 /// let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
 ///
@@ -176,7 +176,7 @@ impl<T: TlbOps> PageTable<T> {
     /// Finalise `config` (see [`PgTableCfg::new`]) and allocate a zeroed PGD from `alloc`.
     pub fn new(config: Config, alloc: Arc<FrameAllocator>, tlb: T) -> Result<Self, PgTableError> {
         let cfg = PgTableCfg::new(config)?;
-        let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?;
+        let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?.as_u64();
         let mem = alloc.mem().clone();
         let pt = PageTable {
             cfg,
@@ -256,7 +256,7 @@ impl<T: TlbOps> PageTable<T> {
     /// The words of the frame holding `pa`.
     #[inline(always)]
     fn frame(&self, pa: u64) -> Result<&FrameWords, PgTableError> {
-        Ok(self.mem.frame(pa)?)
+        Ok(self.mem.frame(PhysAddr::new(pa))?)
     }
 
     /// The descriptor `table[idx]`.
@@ -289,7 +289,7 @@ impl<T: TlbOps> PageTable<T> {
     /// Allocate a zeroed next-level table and install it in `slot` (expected `cur`) with a
     /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
     fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
-        let table = self.alloc.alloc(self.cfg.granule())?;
+        let table = self.alloc.alloc(self.cfg.granule())?.as_u64();
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
             new |= NSTABLE;
@@ -304,7 +304,7 @@ impl<T: TlbOps> PageTable<T> {
                 Ok(new)
             }
             Err(actual) => {
-                self.alloc.free(table, self.cfg.granule())?;
+                self.alloc.free(PhysAddr::new(table), self.cfg.granule())?;
                 Ok(actual)
             }
         }
@@ -368,7 +368,8 @@ impl<T: TlbOps> PageTable<T> {
                 i += run.len() as u64;
             }
         }
-        self.alloc.free(table, self.table_size(lvl))?;
+        self.alloc
+            .free(PhysAddr::new(table), self.table_size(lvl))?;
         Ok(())
     }
 
@@ -857,7 +858,8 @@ impl<T: TlbOps> PageTable<T> {
                 {
                     self.forget_walks();
                     self.flush_reclaimed(iova & !(bs - 1), lvl);
-                    self.alloc.free(pte_addr(now), self.cfg.granule())?;
+                    self.alloc
+                        .free(PhysAddr::new(pte_addr(now)), self.cfg.granule())?;
                 } else {
                     return Ok(bytes);
                 }
@@ -892,7 +894,7 @@ impl<T: TlbOps> PageTable<T> {
             }
             self.forget_walks();
             self.flush_reclaimed(iova & !(g.block_size(plvl) - 1), plvl);
-            self.alloc.free(child, self.cfg.granule())?;
+            self.alloc.free(PhysAddr::new(child), self.cfg.granule())?;
         }
         Ok(bytes)
     }
@@ -965,7 +967,7 @@ impl<T: TlbOps> PageTable<T> {
             return Ok(0);
         }
         let g = self.cfg.geom;
-        let Ok(table) = self.alloc.alloc(self.cfg.granule()) else {
+        let Ok(table) = self.alloc.alloc(self.cfg.granule()).map(PhysAddr::as_u64) else {
             return Ok(0);
         };
         let split_sz = g.block_size(lvl);
@@ -994,7 +996,7 @@ impl<T: TlbOps> PageTable<T> {
         }
         match slot.compare_exchange(blk_pte, new, Ordering::AcqRel, Ordering::Acquire) {
             Err(actual) => {
-                self.alloc.free(table, self.cfg.granule())?;
+                self.alloc.free(PhysAddr::new(table), self.cfg.granule())?;
                 if is_valid(actual) && is_table(actual, lvl - 1) {
                     self.unmap_at(pte_addr(actual), lvl, iova, pgsize, count, gather)
                 } else {

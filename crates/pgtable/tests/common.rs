@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use pgtable::{Gather, TlbOps};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +14,8 @@ pub const RAM_SIZE: u64 = 0x400_0000;
 
 /// A fresh allocator over 64 MiB of simulated RAM.
 pub fn allocator() -> Arc<FrameAllocator> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
-    Arc::new(FrameAllocator::new(mem, RAM_BASE, RAM_SIZE).unwrap())
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
+    Arc::new(FrameAllocator::new(mem, PhysAddr::new(RAM_BASE), RAM_SIZE).unwrap())
 }
 
 /// One TLB callback as it was issued.

@@ -7,6 +7,7 @@ mod common;
 
 use common::allocator;
 use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_16K, PGSIZES_4K, SZ_2M};
+use physmem::PhysAddr;
 use physmem::PhysMem;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ fn hw_walk_4k_48(mem: &PhysMem, ttbr: u64, iova: u64) -> Option<u64> {
     for level in 0..4u32 {
         let shift = 39 - 9 * level;
         let idx = (iova >> shift) & 0x1ff;
-        let desc = mem.read_u64(table + idx * 8).ok()?;
+        let desc = mem.read_u64(PhysAddr::new(table + idx * 8)).ok()?;
         match (desc & 3, level) {
             (0 | 2, _) => return None,
             (1, 1 | 2) => {
@@ -140,7 +141,9 @@ fn independent_walk_agrees_for_16k() {
             let shift = 14 + 11 * (3 - level);
             let bits = if level == 1 { 4 } else { 11 };
             let desc = mem
-                .read_u64(table + ((iova >> shift) & ((1 << bits) - 1)) * 8)
+                .read_u64(PhysAddr::new(
+                    table + ((iova >> shift) & ((1 << bits) - 1)) * 8,
+                ))
                 .unwrap();
             if desc & 1 == 0 {
                 return 0;

@@ -7,6 +7,7 @@ use pgtable::{
     Config, Gather, NoTlb, PageTable, PartialUnmap, PgTableError, Prot, Stage, PGSIZES_4K,
     PGSIZES_64K, SZ_1G, SZ_2M, SZ_4K,
 };
+use physmem::PhysAddr;
 
 fn table(ias: u32, oas: u32) -> PageTable<NoTlb> {
     PageTable::new(
@@ -271,9 +272,10 @@ fn bad_configurations_are_errors() {
 fn out_of_table_memory_is_enomem_and_leaks_nothing() {
     use physmem::{FrameAllocator, PhysMem, Region};
     use std::sync::Arc;
-    let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 0x10_0000)]).unwrap());
+    let mem =
+        Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x10_0000)]).unwrap());
     // Room for the PGD and two more tables only.
-    let alloc = Arc::new(FrameAllocator::new(mem, 0x8000_0000, 0x3000).unwrap());
+    let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(0x8000_0000), 0x3000).unwrap());
     let mut pt = PageTable::new(
         Config::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),

@@ -12,6 +12,7 @@ use pgtable::{
     Config, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, TableReclaim, PGSIZES_4K, SZ_1G,
     SZ_2M, SZ_4K,
 };
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ fn hw_walk(mem: &PhysMem, ttbr: u64, iova: u64) -> u64 {
     for level in 0..4u32 {
         let shift = 39 - 9 * level;
         let desc = mem
-            .read_u64(table + ((iova >> shift) & 0x1ff) * 8)
+            .read_u64(PhysAddr::new(table + ((iova >> shift) & 0x1ff) * 8))
             .expect("tables live in backed memory");
         let size = 1u64 << shift;
         match (desc & 3, level) {

@@ -61,7 +61,10 @@ fn order_of(size: u64) -> Result<u32, AllocError> {
 impl FrameAllocator {
     /// An allocator owning `[base, base + size)`, which must lie inside one region of `mem`.
     pub fn new(mem: Arc<PhysMem>, base: PhysAddr, size: u64) -> Result<Self, AllocError> {
-        if !base.is_multiple_of(FRAME_SIZE) || !size.is_multiple_of(FRAME_SIZE) || size == 0 {
+        if !base.as_u64().is_multiple_of(FRAME_SIZE)
+            || !size.is_multiple_of(FRAME_SIZE)
+            || size == 0
+        {
             return Err(AllocError::Phys(PhysError::BadRegion {
                 base,
                 size,
@@ -79,8 +82,9 @@ impl FrameAllocator {
             ..State::default()
         };
         // Carve the range into the largest naturally aligned blocks that fit.
-        let mut pa = base;
-        let end = base + size;
+        // `mem.contains` checked that the range fits in a region, so these sums cannot wrap.
+        let mut pa = base.as_u64();
+        let end = pa + size;
         while pa < end {
             let mut order = MAX_ORDER;
             loop {
@@ -90,7 +94,7 @@ impl FrameAllocator {
                 }
                 order -= 1;
             }
-            state.free[order as usize].insert(pa);
+            state.free[order as usize].insert(PhysAddr::new(pa));
             pa += FRAME_SIZE << order;
         }
         Ok(FrameAllocator {
@@ -127,7 +131,7 @@ impl FrameAllocator {
             let (pa, mut o) = found.ok_or(AllocError::OutOfMemory { size })?;
             while o > order {
                 o -= 1;
-                st.free[o as usize].insert(pa + (FRAME_SIZE << o));
+                st.free[o as usize].insert(PhysAddr::new(pa.as_u64() + (FRAME_SIZE << o)));
             }
             st.live.insert(pa, order);
             st.outstanding += size;
@@ -146,19 +150,20 @@ impl FrameAllocator {
         }
         st.live.remove(&pa);
         st.outstanding -= size;
-        let (mut pa, mut o) = (pa, order);
+        let (base, end) = (self.base.as_u64(), self.base.as_u64() + self.size);
+        let (mut pa, mut o) = (pa.as_u64(), order);
         while o < MAX_ORDER {
             let buddy = pa ^ (FRAME_SIZE << o);
-            if buddy < self.base
-                || buddy + (FRAME_SIZE << o) > self.base + self.size
-                || !st.free[o as usize].remove(&buddy)
+            if buddy < base
+                || buddy + (FRAME_SIZE << o) > end
+                || !st.free[o as usize].remove(&PhysAddr::new(buddy))
             {
                 break;
             }
             pa = pa.min(buddy);
             o += 1;
         }
-        st.free[o as usize].insert(pa);
+        st.free[o as usize].insert(PhysAddr::new(pa));
         Ok(())
     }
 
@@ -180,18 +185,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn setup(size: u64) -> FrameAllocator {
-        let mem = Arc::new(PhysMem::new(&[Region::new(0x4000_0000, 0x100_0000)]).unwrap());
-        FrameAllocator::new(mem, 0x4000_0000, size).unwrap()
+        let mem =
+            Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 0x100_0000)]).unwrap());
+        FrameAllocator::new(mem, PhysAddr::new(0x4000_0000), size).unwrap()
     }
 
     #[test]
     fn blocks_are_aligned_zeroed_and_lowest_first() {
         let a = setup(0x10_0000);
         let p = a.alloc(0x1000).unwrap();
-        assert_eq!(p, 0x4000_0000);
+        assert_eq!(p, PhysAddr::new(0x4000_0000));
         a.mem().write_u64(p, 7).unwrap();
         let q = a.alloc(0x4000).unwrap();
-        assert_eq!(q % 0x4000, 0);
+        assert!(q.is_aligned(smmu_addr::PageSize::SZ_16K));
         a.free(p, 0x1000).unwrap();
         let p2 = a.alloc(0x1000).unwrap();
         assert_eq!(p2, p);
@@ -239,8 +245,8 @@ mod tests {
             for (order, do_free, pick) in ops {
                 if do_free && !live.is_empty() {
                     let (pa, size) = live.swap_remove(pick as usize % live.len());
-                    a.free(pa, size).unwrap();
-                } else if let Ok(pa) = a.alloc(0x1000 << order) {
+                    a.free(PhysAddr::new(pa), size).unwrap();
+                } else if let Ok(pa) = a.alloc(0x1000 << order).map(PhysAddr::as_u64) {
                     let size = 0x1000u64 << order;
                     prop_assert_eq!(pa % size, 0);
                     for &(q, s) in &live {
@@ -250,7 +256,7 @@ mod tests {
                 }
             }
             for (pa, size) in live.drain(..) {
-                a.free(pa, size).unwrap();
+                a.free(PhysAddr::new(pa), size).unwrap();
             }
             prop_assert_eq!(a.outstanding_bytes(), 0);
             // Fully coalesced: the whole 1 MiB is one block again.

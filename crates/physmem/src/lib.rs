@@ -18,17 +18,19 @@
 //! # Example
 //!
 //! ```
-//! use physmem::{FrameAllocator, PhysMem, Region};
+//! use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
+//! use smmu_addr::PageSize;
 //! use std::sync::Arc;
 //!
-//! let mem = Arc::new(PhysMem::new(&[Region::new(0x8000_0000, 16 << 20)])?);
-//! mem.write_u64(0x8000_1000, 0x0000_0000_8000_2003)?;
-//! assert_eq!(mem.read_u64(0x8000_1000)?, 0x8000_2003);
-//! assert!(mem.read_u64(0x4000_0000).is_err(), "outside every region");
+//! let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 16 << 20)])?);
+//! let pa = PhysAddr::new(0x8000_1000);
+//! mem.write_u64(pa, 0x0000_0000_8000_2003)?;
+//! assert_eq!(mem.read_u64(pa)?, 0x8000_2003);
+//! assert!(mem.read_u64(PhysAddr::new(0x4000_0000)).is_err(), "outside every region");
 //!
-//! let frames = FrameAllocator::new(mem.clone(), 0x8080_0000, 8 << 20)?;
+//! let frames = FrameAllocator::new(mem.clone(), PhysAddr::new(0x8080_0000), 8 << 20)?;
 //! let table = frames.alloc(4096)?;
-//! assert_eq!(table % 4096, 0);
+//! assert!(table.is_aligned(PageSize::SZ_4K));
 //! assert_eq!(mem.read_u64(table)?, 0, "blocks come zeroed");
 //! assert_eq!(frames.outstanding_bytes(), 4096);
 //! frames.free(table, 4096)?;
@@ -43,8 +45,7 @@ pub use alloc::{AllocError, FrameAllocator};
 use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
-/// A physical (output) address.
-pub type PhysAddr = u64;
+pub use smmu_addr::PhysAddr;
 
 /// Size of one frame of simulated memory.
 pub const FRAME_SIZE: u64 = 4096;
@@ -86,13 +87,17 @@ impl Region {
         Region { base, size }
     }
 
-    /// One past the last byte.
-    pub fn end(&self) -> PhysAddr {
-        self.base + self.size
+    /// One past the last byte, as a number: a region may end at the top of the address space,
+    /// where no `PhysAddr` can name that byte.
+    pub fn end(&self) -> u64 {
+        self.base.as_u64().saturating_add(self.size)
     }
 
     pub fn contains(&self, pa: PhysAddr, len: u64) -> bool {
-        pa >= self.base && len <= self.size && pa - self.base <= self.size - len
+        match pa.offset_from(self.base) {
+            Some(off) => len <= self.size && off <= self.size - len,
+            None => false,
+        }
     }
 }
 
@@ -117,12 +122,21 @@ fn zeroed_words(n: usize) -> Box<[AtomicU64]> {
 impl Bank {
     #[inline]
     fn word(&self, pa: PhysAddr) -> &AtomicU64 {
-        &self.words[((pa - self.region.base) >> 3) as usize]
+        &self.words[((pa.as_u64() - self.region.base.as_u64()) >> 3) as usize]
+    }
+
+    /// The words of `[pa, pa + len)`, which the caller has checked lie in this bank, and how
+    /// many there are.
+    fn span(&self, pa: PhysAddr, len: u64) -> (&[AtomicU64], usize) {
+        let first = ((pa.as_u64() - self.region.base.as_u64()) >> 3) as usize;
+        let n = (len >> 3) as usize;
+        (&self.words[first..first + n], n)
     }
 
     #[inline]
     fn frame(&self, pa: PhysAddr) -> Option<&FrameWords> {
-        let first = (((pa - self.region.base) >> FRAME_SHIFT) as usize) * WORDS_PER_FRAME;
+        let first =
+            (((pa.as_u64() - self.region.base.as_u64()) >> FRAME_SHIFT) as usize) * WORDS_PER_FRAME;
         self.words
             .get(first..first + WORDS_PER_FRAME)
             .and_then(|s| s.try_into().ok())
@@ -157,7 +171,7 @@ impl PhysMem {
             if r.size == 0 {
                 return Err(bad("empty"));
             }
-            if r.base % FRAME_SIZE != 0 || r.size % FRAME_SIZE != 0 {
+            if r.base.as_u64() % FRAME_SIZE != 0 || r.size % FRAME_SIZE != 0 {
                 return Err(bad("not 4 KiB aligned"));
             }
             if r.base.checked_add(r.size).is_none() {
@@ -168,7 +182,7 @@ impl PhysMem {
             }
         }
         for w in sorted.windows(2) {
-            if w[0].end() > w[1].base {
+            if w[0].end() > w[1].base.as_u64() {
                 return Err(PhysError::BadRegion {
                     base: w[1].base,
                     size: w[1].size,
@@ -211,11 +225,12 @@ impl PhysMem {
     /// turns either case into its own fault (one subtraction and compare per region).
     #[inline]
     pub fn load_word(&self, pa: PhysAddr) -> Option<u64> {
+        let pa = pa.as_u64();
         if pa & 7 != 0 {
             return None;
         }
         for b in &self.banks {
-            let off = pa.wrapping_sub(b.region.base);
+            let off = pa.wrapping_sub(b.region.base.as_u64());
             if off < b.region.size {
                 return b
                     .words
@@ -237,7 +252,7 @@ impl PhysMem {
 
     #[inline]
     fn word(&self, pa: PhysAddr) -> Result<&AtomicU64, PhysError> {
-        if !pa.is_multiple_of(8) {
+        if !pa.as_u64().is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
         Ok(self.bank(pa, 8)?.word(pa))
@@ -247,7 +262,7 @@ impl PhysMem {
     /// the zeroed table behind it).
     #[inline]
     pub fn read_u64(&self, pa: PhysAddr) -> Result<u64, PhysError> {
-        if !pa.is_multiple_of(8) {
+        if !pa.as_u64().is_multiple_of(8) {
             return Err(PhysError::Unaligned { pa });
         }
         Ok(self.bank(pa, 8)?.word(pa).load(Ordering::Acquire))
@@ -291,10 +306,10 @@ impl PhysMem {
         let bank = self.bank(pa, buf.len() as u64)?;
         let mut done = 0usize;
         while done < buf.len() {
-            let addr = pa + done as u64;
+            let addr = pa.as_u64() + done as u64;
             let in_word = (addr & 7) as usize;
             let n = (8 - in_word).min(buf.len() - done);
-            let word = bank.word(addr & !7).load(Ordering::Acquire);
+            let word = bank.word(PhysAddr::new(addr & !7)).load(Ordering::Acquire);
             buf[done..done + n].copy_from_slice(&word.to_le_bytes()[in_word..in_word + n]);
             done += n;
         }
@@ -307,10 +322,10 @@ impl PhysMem {
         let bank = self.bank(pa, data.len() as u64)?;
         let mut done = 0usize;
         while done < data.len() {
-            let addr = pa + done as u64;
+            let addr = pa.as_u64() + done as u64;
             let in_word = (addr & 7) as usize;
             let n = (8 - in_word).min(data.len() - done);
-            let cell = bank.word(addr & !7);
+            let cell = bank.word(PhysAddr::new(addr & !7));
             if n == 8 {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(&data[done..done + 8]);
@@ -337,11 +352,10 @@ impl PhysMem {
     /// Fill `[pa, pa + len)` with zeros.
     pub fn zero(&self, pa: PhysAddr, len: u64) -> Result<(), PhysError> {
         let bank = self.bank(pa, len)?;
-        if pa.is_multiple_of(8) && len.is_multiple_of(8) {
-            let mut addr = pa;
-            while addr < pa + len {
-                bank.word(addr).store(0, Ordering::Release);
-                addr += 8;
+        if pa.as_u64().is_multiple_of(8) && len.is_multiple_of(8) {
+            let (start, _) = bank.span(pa, len);
+            for w in start {
+                w.store(0, Ordering::Release);
             }
             return Ok(());
         }
@@ -357,8 +371,8 @@ mod tests {
 
     fn mem() -> PhysMem {
         PhysMem::new(&[
-            Region::new(0x8000_0000, 0x10_0000),
-            Region::new(0x1_0000_0000, 0x4000),
+            Region::new(PhysAddr::new(0x8000_0000), 0x10_0000),
+            Region::new(PhysAddr::new(0x1_0000_0000), 0x4000),
         ])
         .unwrap()
     }
@@ -376,17 +390,17 @@ mod tests {
             v in any::<u64>(),
         ) {
             let m = mem();
-            let _ = m.write_u64(pa & !7, v);
-            prop_assert_eq!(m.load_word(pa), m.read_u64(pa).ok());
+            let _ = m.write_u64(PhysAddr::new(pa & !7), v);
+            prop_assert_eq!(m.load_word(PhysAddr::new(pa)), m.read_u64(PhysAddr::new(pa)).ok());
         }
     }
 
     #[test]
     fn unwritten_memory_reads_zero_and_stays_sparse() {
         let m = mem();
-        assert_eq!(m.read_u64(0x8000_0008).unwrap(), 0);
+        assert_eq!(m.read_u64(PhysAddr::new(0x8000_0008)).unwrap(), 0);
         let mut b = [0xffu8; 16];
-        m.read_bytes(0x8000_1003, &mut b).unwrap();
+        m.read_bytes(PhysAddr::new(0x8000_1003), &mut b).unwrap();
         assert_eq!(b, [0; 16]);
     }
 
@@ -394,67 +408,85 @@ mod tests {
     fn large_regions_are_cheap_and_edges_work() {
         // 8 GiB of DRAM (reserved, not touched) plus a small region.
         let m = PhysMem::new(&[
-            Region::new(0x8_0000_0000, 8 << 30),
-            Region::new(0x1000, 0x3000),
+            Region::new(PhysAddr::new(0x8_0000_0000), 8 << 30),
+            Region::new(PhysAddr::new(0x1000), 0x3000),
         ])
         .unwrap();
-        m.write_u64(0x8_0000_0000 + (8 << 30) - 8, 9).unwrap();
-        m.write_u64(0x3ff8, 7).unwrap();
-        assert_eq!(m.read_u64(0x3ff8).unwrap(), 7);
-        assert_eq!(m.read_u64(0x8_0000_0000 + (8 << 30) - 8).unwrap(), 9);
-        assert!(m.write_u64(0x4000, 1).is_err());
+        m.write_u64(PhysAddr::new(0x8_0000_0000 + (8 << 30) - 8), 9)
+            .unwrap();
+        m.write_u64(PhysAddr::new(0x3ff8), 7).unwrap();
+        assert_eq!(m.read_u64(PhysAddr::new(0x3ff8)).unwrap(), 7);
+        assert_eq!(
+            m.read_u64(PhysAddr::new(0x8_0000_0000 + (8 << 30) - 8))
+                .unwrap(),
+            9
+        );
+        assert!(m.write_u64(PhysAddr::new(0x4000), 1).is_err());
     }
 
     #[test]
     fn word_round_trip_and_cmpxchg() {
         let m = mem();
-        m.write_u64(0x8000_0010, 0xdead_beef_0000_0003).unwrap();
-        assert_eq!(m.read_u64(0x8000_0010).unwrap(), 0xdead_beef_0000_0003);
+        m.write_u64(PhysAddr::new(0x8000_0010), 0xdead_beef_0000_0003)
+            .unwrap();
         assert_eq!(
-            m.compare_exchange_u64(0x8000_0010, 1, 2).unwrap(),
+            m.read_u64(PhysAddr::new(0x8000_0010)).unwrap(),
+            0xdead_beef_0000_0003
+        );
+        assert_eq!(
+            m.compare_exchange_u64(PhysAddr::new(0x8000_0010), 1, 2)
+                .unwrap(),
             Err(0xdead_beef_0000_0003)
         );
         assert_eq!(
-            m.compare_exchange_u64(0x8000_0010, 0xdead_beef_0000_0003, 2)
+            m.compare_exchange_u64(PhysAddr::new(0x8000_0010), 0xdead_beef_0000_0003, 2)
                 .unwrap(),
             Ok(0xdead_beef_0000_0003)
         );
-        assert_eq!(m.read_u64(0x8000_0010).unwrap(), 2);
+        assert_eq!(m.read_u64(PhysAddr::new(0x8000_0010)).unwrap(), 2);
     }
 
     #[test]
     fn errors_name_the_problem() {
         let m = mem();
         assert_eq!(
-            m.read_u64(0x8000_0004),
-            Err(PhysError::Unaligned { pa: 0x8000_0004 })
+            m.read_u64(PhysAddr::new(0x8000_0004)),
+            Err(PhysError::Unaligned {
+                pa: PhysAddr::new(0x8000_0004)
+            })
         );
         assert_eq!(
-            m.write_u64(0x10, 1),
-            Err(PhysError::Unbacked { pa: 0x10, len: 8 })
+            m.write_u64(PhysAddr::new(0x10), 1),
+            Err(PhysError::Unbacked {
+                pa: PhysAddr::new(0x10),
+                len: 8
+            })
         );
         // Straddling the end of a region is unbacked, not silently truncated.
         assert_eq!(
-            m.write_bytes(0x1_0000_3ffc, &[1; 8]),
+            m.write_bytes(PhysAddr::new(0x1_0000_3ffc), &[1; 8]),
             Err(PhysError::Unbacked {
-                pa: 0x1_0000_3ffc,
+                pa: PhysAddr::new(0x1_0000_3ffc),
                 len: 8
             })
         );
         assert!(matches!(
-            PhysMem::new(&[Region::new(0, 0x2000), Region::new(0x1000, 0x1000)]),
+            PhysMem::new(&[
+                Region::new(PhysAddr::new(0), 0x2000),
+                Region::new(PhysAddr::new(0x1000), 0x1000)
+            ]),
             Err(PhysError::BadRegion { .. })
         ));
         assert!(matches!(
-            PhysMem::new(&[Region::new(0x10, 0x1000)]),
+            PhysMem::new(&[Region::new(PhysAddr::new(0x10), 0x1000)]),
             Err(PhysError::BadRegion { .. })
         ));
         assert!(matches!(
-            PhysMem::new(&[Region::new(0, 32 << 30)]),
+            PhysMem::new(&[Region::new(PhysAddr::new(0), 32 << 30)]),
             Err(PhysError::BadRegion { .. })
         ));
         assert_eq!(
-            PhysMem::new(&[Region::new(0x1000, 0)])
+            PhysMem::new(&[Region::new(PhysAddr::new(0x1000), 0)])
                 .unwrap_err()
                 .to_string(),
             "bad memory region base 0x1000 size 0x0: empty"
@@ -464,13 +496,20 @@ mod tests {
     #[test]
     fn bytes_and_words_agree_little_endian() {
         let m = mem();
-        m.write_bytes(0x8000_0001, &[0x11, 0x22, 0x33]).unwrap();
-        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0x0000_0000_3322_1100);
-        m.write_u32(0x8000_0004, 0xaabbccdd).unwrap();
-        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0xaabb_ccdd_3322_1100);
-        assert_eq!(m.read_u32(0x8000_0002).unwrap(), 0xccdd_3322);
-        m.zero(0x8000_0000, 8).unwrap();
-        assert_eq!(m.read_u64(0x8000_0000).unwrap(), 0);
+        m.write_bytes(PhysAddr::new(0x8000_0001), &[0x11, 0x22, 0x33])
+            .unwrap();
+        assert_eq!(
+            m.read_u64(PhysAddr::new(0x8000_0000)).unwrap(),
+            0x0000_0000_3322_1100
+        );
+        m.write_u32(PhysAddr::new(0x8000_0004), 0xaabbccdd).unwrap();
+        assert_eq!(
+            m.read_u64(PhysAddr::new(0x8000_0000)).unwrap(),
+            0xaabb_ccdd_3322_1100
+        );
+        assert_eq!(m.read_u32(PhysAddr::new(0x8000_0002)).unwrap(), 0xccdd_3322);
+        m.zero(PhysAddr::new(0x8000_0000), 8).unwrap();
+        assert_eq!(m.read_u64(PhysAddr::new(0x8000_0000)).unwrap(), 0);
     }
 
     proptest! {
@@ -483,11 +522,11 @@ mod tests {
             let base = 0x8000_0000u64;
             let mut model = vec![0u8; 0x3100];
             for (off, data) in &ops {
-                m.write_bytes(base + off, data).unwrap();
+                m.write_bytes(PhysAddr::new(base + off), data).unwrap();
                 model[*off as usize..*off as usize + data.len()].copy_from_slice(data);
             }
             let mut got = vec![0u8; model.len()];
-            m.read_bytes(base, &mut got).unwrap();
+            m.read_bytes(PhysAddr::new(base), &mut got).unwrap();
             prop_assert_eq!(got, model);
         }
     }

@@ -14,7 +14,7 @@ use crate::enetc::Crash;
 use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore};
 use mmu500::Mmu500;
-use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
+use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
@@ -216,14 +216,14 @@ impl DmaEngine {
         } else {
             DmaDirection::ToDevice
         };
-        let Ok(pa) = self.kmem.alloc(FRAME_SIZE) else {
+        let Ok(pa) = self.kmem.alloc(FRAME_SIZE).map(PhysAddr::as_u64) else {
             return Ok(false);
         };
         let fill = match dir {
             DmaDirection::ToDevice => pattern(seq),
             _ => vec![0u8; JOB_LEN as usize],
         };
-        let _ = self.mem.write_bytes(pa, &fill);
+        let _ = self.mem.write_bytes(PhysAddr::new(pa), &fill);
         match self.core.dma_map_page(self.dev, pa, JOB_LEN, dir) {
             Ok(dma) => {
                 self.owned.insert(dma, pa);
@@ -232,7 +232,7 @@ impl DmaEngine {
                 Ok(true)
             }
             Err(e) => {
-                let _ = self.kmem.free(pa, FRAME_SIZE);
+                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
                 match e {
                     DmaError::Oops(o) => Err(self.crash(o, "submit")),
                     _ => {
@@ -274,7 +274,7 @@ impl DmaEngine {
         self.phase.lock().0 = Phase::Idle;
         if ok && job.dir == DmaDirection::FromDevice {
             let mut got = vec![0u8; JOB_LEN as usize];
-            let _ = self.mem.read_bytes(job.pa, &mut got);
+            let _ = self.mem.read_bytes(PhysAddr::new(job.pa), &mut got);
             if got != pattern(job.seq) {
                 self.stats.lock().lost_writes += 1;
             }
@@ -283,7 +283,7 @@ impl DmaEngine {
         let r = self
             .core
             .dma_unmap_page(self.dev, job.dma, JOB_LEN, job.dir);
-        let _ = self.kmem.free(job.pa, FRAME_SIZE);
+        let _ = self.kmem.free(PhysAddr::new(job.pa), FRAME_SIZE);
         match r {
             Ok(()) => {
                 self.stats.lock().completed += 1;

@@ -17,7 +17,7 @@ use crate::dmesg::seed;
 use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::{DmaError as BusError, Mmu500, Translation};
-use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
+use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 use std::collections::VecDeque;
 
@@ -187,7 +187,7 @@ impl Enetc {
         owned.insert(rx_ring.1, rx_ring.0);
         let mut rx = Vec::with_capacity(cfg.ring_size);
         for slot in 0..cfg.ring_size {
-            let pa = kmem.alloc(FRAME_SIZE)?;
+            let pa = kmem.alloc(FRAME_SIZE)?.as_u64();
             let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
             owned.insert(dma, pa);
             let d = rx_ring.0 + slot as u64 * DESC_SIZE;
@@ -270,13 +270,13 @@ impl Enetc {
             s
         };
         let pa = match self.kmem.alloc(FRAME_SIZE) {
-            Ok(pa) => pa,
+            Ok(pa) => pa.as_u64(),
             Err(_) => {
                 self.stats.lock().tx_dropped += 1;
                 return Ok(false);
             }
         };
-        let _ = self.mem.write_bytes(pa, frame);
+        let _ = self.mem.write_bytes(PhysAddr::new(pa), frame);
         let len = frame.len() as u64;
         let dma = match self
             .core
@@ -284,7 +284,7 @@ impl Enetc {
         {
             Ok(dma) => dma,
             Err(e) => {
-                let _ = self.kmem.free(pa, FRAME_SIZE);
+                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
                 return match e {
                     DmaError::Oops(o) => Err(self.crash(o, Ctx::Tx(ctx))),
                     _ => {
@@ -336,7 +336,7 @@ impl Enetc {
             let r = self
                 .core
                 .dma_unmap_page(self.dev, t.dma, t.len, DmaDirection::ToDevice);
-            let _ = self.kmem.free(t.pa, FRAME_SIZE);
+            let _ = self.kmem.free(PhysAddr::new(t.pa), FRAME_SIZE);
             write_desc(
                 &self.mem,
                 self.tx_ring.0 + slot as u64 * DESC_SIZE,
@@ -364,9 +364,9 @@ impl Enetc {
             if read_flags(&self.mem, d) & FLAG_FULL == 0 {
                 break;
             }
-            let seq = self.mem.read_u32(d + 12).unwrap_or(0);
+            let seq = self.mem.read_u32(PhysAddr::new(d + 12)).unwrap_or(0);
             let mut got = vec![0u8; PING_LEN];
-            let _ = self.mem.read_bytes(pa, &mut got);
+            let _ = self.mem.read_bytes(PhysAddr::new(pa), &mut got);
             if got == request_bytes(seq) {
                 self.stats.lock().rx_delivered += 1;
                 replies.push(seq);
@@ -498,14 +498,14 @@ fn write_desc(mem: &PhysMem, at: u64, addr: u64, len: u16, flags: u16, seq: u32)
     b[..8].copy_from_slice(&addr.to_le_bytes());
     b[8..10].copy_from_slice(&len.to_le_bytes());
     b[12..16].copy_from_slice(&seq.to_le_bytes());
-    let _ = mem.write_bytes(at, &b);
+    let _ = mem.write_bytes(PhysAddr::new(at), &b);
     // Flags last: the hardware must not see READY before the address.
-    let _ = mem.write_bytes(at + 10, &flags.to_le_bytes());
+    let _ = mem.write_bytes(PhysAddr::new(at + 10), &flags.to_le_bytes());
 }
 
 fn read_flags(mem: &PhysMem, at: u64) -> u16 {
     let mut b = [0u8; 2];
-    let _ = mem.read_bytes(at + 10, &mut b);
+    let _ = mem.read_bytes(PhysAddr::new(at + 10), &mut b);
     u16::from_le_bytes(b)
 }
 

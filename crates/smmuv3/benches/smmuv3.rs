@@ -11,6 +11,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{NoTlb, PageTable, Prot, Stage};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{Access, Config, Mmio, SmmuV3};
 use smmuv3_arch::cmd::{Command, SyncCs, CFGI_ALL};
@@ -25,8 +26,8 @@ const IOVA: u64 = 0x10_0000_0000;
 const PAGES: u64 = 8192;
 
 fn setup() -> Arc<SmmuV3> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 256 << 20)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 256 << 20)]).unwrap());
+    let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
     let s = SmmuV3::new(Config::qemu_virt(), mem.clone()).unwrap();
     let mut pt = PageTable::new(
         pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44),
@@ -42,10 +43,10 @@ fn setup() -> Arc<SmmuV3> {
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
-    let strtab = frames.alloc(64 << 6).unwrap();
-    let cmdq = frames.alloc(4096).unwrap();
-    let evtq = frames.alloc(4096).unwrap();
-    let cdp = frames.alloc(4096).unwrap();
+    let strtab = frames.alloc(64 << 6).unwrap().as_u64();
+    let cmdq = frames.alloc(4096).unwrap().as_u64();
+    let evtq = frames.alloc(4096).unwrap().as_u64();
+    let cdp = frames.alloc(4096).unwrap().as_u64();
     let d0 = 16
         | cd::EPD1
         | cd::V
@@ -55,11 +56,11 @@ fn setup() -> Arc<SmmuV3> {
         | cd::A
         | cd::ASET
         | (1 << cd::ASID_SHIFT);
-    mem.write_u64(cdp, d0).unwrap();
-    mem.write_u64(cdp + 8, pt.ttbr()).unwrap();
+    mem.write_u64(PhysAddr::new(cdp), d0).unwrap();
+    mem.write_u64(PhysAddr::new(cdp + 8), pt.ttbr()).unwrap();
     let ste_addr = strtab + u64::from(SID) * 64;
     mem.write_u64(
-        ste_addr,
+        PhysAddr::new(ste_addr),
         ste::V | (ste::CFG_S1_TRANS << ste::CFG_SHIFT) | cdp,
     )
     .unwrap();
@@ -77,8 +78,10 @@ fn setup() -> Arc<SmmuV3> {
     };
     for (i, c) in [CFGI_ALL, sync].iter().enumerate() {
         let w = c.encode();
-        mem.write_u64(cmdq + 16 * i as u64, w[0]).unwrap();
-        mem.write_u64(cmdq + 16 * i as u64 + 8, w[1]).unwrap();
+        mem.write_u64(PhysAddr::new(cmdq + 16 * i as u64), w[0])
+            .unwrap();
+        mem.write_u64(PhysAddr::new(cmdq + 16 * i as u64 + 8), w[1])
+            .unwrap();
     }
     s.write32(CMDQ_PROD, 2);
     std::mem::forget(pt);

@@ -10,7 +10,7 @@
 use crate::config::Config;
 use crate::state::State;
 use crate::strtab;
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::cmd::{Cerror, CmdError, Command, SyncCs, ENTRY_BYTES};
 use smmuv3_arch::regs::{cr0, gerror, q_idx};
 use smmuv3_arch::{queue, IrqLine};
@@ -32,7 +32,10 @@ impl State {
                 return;
             }
             let slot = q.addr() + u64::from(queue::idx(q.cons, log2)) * ENTRY_BYTES;
-            let words = match (mem.load_word(slot), mem.load_word(slot + 8)) {
+            let words = match (
+                mem.load_word(PhysAddr::new(slot)),
+                mem.load_word(PhysAddr::new(slot + 8)),
+            ) {
                 (Some(a), Some(b)) => [a, b],
                 _ => {
                     self.command_error(c, mem, Cerror::Abort);

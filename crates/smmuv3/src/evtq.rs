@@ -10,7 +10,7 @@
 
 use crate::config::Config;
 use crate::state::State;
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::event::{Event, ENTRY_BYTES};
 use smmuv3_arch::regs::{cr0, gerror, irq_ctrl, q_idx};
 use smmuv3_arch::{queue, IrqLine};
@@ -34,7 +34,10 @@ impl State {
         let slot = q.addr() + u64::from(queue::idx(q.prod, log2)) * ENTRY_BYTES;
         let words = e.encode();
         for (i, w) in words.iter().enumerate() {
-            if mem.write_u64(slot + 8 * i as u64, *w).is_err() {
+            if mem
+                .write_u64(PhysAddr::new(slot + 8 * i as u64), *w)
+                .is_err()
+            {
                 self.counters.events_lost += 1;
                 self.raise_gerror(c, mem, gerror::EVTQ_ABT_ERR);
                 return;

@@ -37,7 +37,7 @@ mod xlate;
 pub use config::{Config, ConfigError};
 pub use smmuv3_arch::{Access, IrqLine, Mmio};
 
-use physmem::{PhysError, PhysMem};
+use physmem::{PhysAddr, PhysError, PhysMem};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use state::State;
 use thiserror::Error;
@@ -209,7 +209,7 @@ impl SmmuV3 {
         match o.pa() {
             Some(pa) => self
                 .mem
-                .read_bytes(pa, buf)
+                .read_bytes(PhysAddr::new(pa), buf)
                 .map(|_| o)
                 .map_err(|source| DmaError::Memory { pa, source }),
             None => Err(DmaError::Aborted(match o {
@@ -225,7 +225,7 @@ impl SmmuV3 {
         match o.pa() {
             Some(pa) => self
                 .mem
-                .write_bytes(pa, data)
+                .write_bytes(PhysAddr::new(pa), data)
                 .map(|_| o)
                 .map_err(|source| DmaError::Memory { pa, source }),
             None => Err(DmaError::Aborted(match o {

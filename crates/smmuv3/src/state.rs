@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::tlb::{ConfigCache, Tlb};
 use crate::Counters;
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::regs::{cr0, gbpa, gerror, irq_cfg, irq_ctrl, q_base, q_idx};
 use smmuv3_arch::{queue, IrqLine};
 
@@ -155,7 +155,7 @@ impl State {
         let addr = addr & irq_cfg::ADDR_MASK;
         if c.msi() && addr != 0 {
             self.counters.msis += 1;
-            if mem.write_u32(addr, data).is_err() {
+            if mem.write_u32(PhysAddr::new(addr), data).is_err() {
                 let bit = match line {
                     IrqLine::Eventq => gerror::MSI_EVTQ_ABT_ERR,
                     IrqLine::Priq => gerror::MSI_PRIQ_ABT_ERR,

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::walk::Walk;
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::event::id;
 use smmuv3_arch::regs::strtab_base_cfg as bcfg;
 use smmuv3_arch::{cd, field, ste};
@@ -65,7 +65,7 @@ pub(crate) struct StrtabRegs {
 fn read_words<const N: usize>(mem: &PhysMem, pa: u64) -> Option<[u64; N]> {
     let mut out = [0u64; N];
     for (i, w) in out.iter_mut().enumerate() {
-        *w = mem.load_word(pa.checked_add(8 * i as u64)?)?;
+        *w = mem.load_word(PhysAddr::new(pa.checked_add(8 * i as u64)?))?;
     }
     Some(out)
 }
@@ -96,7 +96,7 @@ pub(crate) fn ste_address(
     if fmt == bcfg::FMT_2LVL && c.two_level_strtab() {
         let split = (field(u64::from(r.cfg), bcfg::SPLIT_SHIFT, 5) as u32).min(limit);
         let l1 = base.wrapping_add(u64::from(sid >> split.min(31)) * ste::L1_DESC_BYTES);
-        let Some(d) = mem.load_word(l1) else {
+        let Some(d) = mem.load_word(PhysAddr::new(l1)) else {
             return err(id::F_STE_FETCH, l1);
         };
         let span = (d & ste::L1_SPAN_MASK) as u32;
@@ -199,7 +199,7 @@ fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgE
         // Transactions carry no SubstreamID here: they use CD 0 (S1DSS = SSID0 semantics).
         let mut cd_addr = ctx;
         if cdmax > 0 && fmt != ste::S1FMT_LINEAR {
-            let Some(l1) = mem.load_word(ctx) else {
+            let Some(l1) = mem.load_word(PhysAddr::new(ctx)) else {
                 return err(id::F_CD_FETCH, ctx);
             };
             if l1 & 1 == 0 {

@@ -5,7 +5,7 @@
 //! descriptor being rewritten by the driver is seen whole, old or new. A nested walk passes a
 //! closure that translates each stage-1 table address through stage 2.
 
-use physmem::PhysMem;
+use physmem::{PhysAddr, PhysMem};
 
 /// Descriptor bits the walk reads.
 pub(crate) mod desc {
@@ -165,7 +165,9 @@ impl Walk {
             let shift = self.level_shift(level);
             let index = (ia >> shift) & low_mask(index_bits);
             let pa = table_pa(table + index * 8)?;
-            let d = mem.load_word(pa).ok_or(WalkFault::External { level })?;
+            let d = mem
+                .load_word(PhysAddr::new(pa))
+                .ok_or(WalkFault::External { level })?;
             if d & desc::VALID == 0 {
                 return Err(WalkFault::Translation { level });
             }

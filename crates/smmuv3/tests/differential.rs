@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use pgtable::{Config as PtConfig, NoTlb, PageTable, Prot, Stage};
+use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmuv3::{Access, Config, Outcome};
 use smmuv3_arch::cmd::CFGI_ALL;
@@ -68,11 +69,14 @@ fn check(
             r.ste_s1(3, 1, pt.ttbr(), 16);
             // The model's CD above uses a 4K TG0: rewrite it for other granules.
             if page != 4096 {
-                let cd_words_addr =
-                    r.mem.read_u64(r.strtab + 3 * 64).unwrap() & smmuv3_arch::ste::S1CTXPTR_MASK;
-                let d0 = r.mem.read_u64(cd_words_addr).unwrap() & !(3 << 6);
+                let cd_words_addr = r.mem.read_u64(PhysAddr::new(r.strtab + 3 * 64)).unwrap()
+                    & smmuv3_arch::ste::S1CTXPTR_MASK;
+                let d0 = r.mem.read_u64(PhysAddr::new(cd_words_addr)).unwrap() & !(3 << 6);
                 r.mem
-                    .write_u64(cd_words_addr, d0 | (smmuv3_arch::cd::TG0_64K << 6))
+                    .write_u64(
+                        PhysAddr::new(cd_words_addr),
+                        d0 | (smmuv3_arch::cd::TG0_64K << 6),
+                    )
                     .unwrap();
             }
         }

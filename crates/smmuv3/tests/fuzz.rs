@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmuv3::{Access, Config, Mmio};
 
@@ -48,7 +49,7 @@ proptest! {
                 Op::R64(a) => { r.smmu.read64(a); }
                 Op::Dma(s, a, w) => { r.smmu.translate(s, a, if w { Access::Write } else { Access::Read }); }
                 // Scribble over the stream table, queues and anything else in the first MiB.
-                Op::Poke(o, v) => { let _ = r.mem.write_u64(RAM + o, v); }
+                Op::Poke(o, v) => { let _ = r.mem.write_u64(PhysAddr::new(RAM + o), v); }
             }
         }
     }

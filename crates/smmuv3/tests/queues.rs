@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmuv3::{Access, Config, Mmio};
 use smmuv3_arch::cmd::{Command, SyncCs};
@@ -46,13 +47,13 @@ proptest! {
                 // Fix: the command becomes a sync writing its own number, then acknowledge.
                 let slot = r.cmdq + u64::from(queue::idx(at, 4)) * 16;
                 let fix = Command::Sync { cs: SyncCs::Irq, msh: 0, msiattr: 0, msidata: (n as usize - (b - 1 - i)) as u32, msiaddr: flag }.encode();
-                r.mem.write_u64(slot, fix[0]).unwrap();
-                r.mem.write_u64(slot + 8, fix[1]).unwrap();
+                r.mem.write_u64(PhysAddr::new(slot), fix[0]).unwrap();
+                r.mem.write_u64(PhysAddr::new(slot + 8), fix[1]).unwrap();
                 r.smmu.write32(GERRORN, r.smmu.read32(GERROR));
             }
             cons_expected = queue::advance(cons_expected, b as u32, 4);
             prop_assert_eq!(r.smmu.read32(CMDQ_CONS), cons_expected);
-            prop_assert_eq!(r.mem.read_u32(flag).unwrap(), n, "last sync ran last");
+            prop_assert_eq!(r.mem.read_u32(PhysAddr::new(flag)).unwrap(), n, "last sync ran last");
         }
         prop_assert_eq!(r.smmu.counters().syncs, u64::from(n));
     }
@@ -95,7 +96,7 @@ proptest! {
                     break;
                 }
                 let slot = r.evtq + u64::from(queue::idx(cons, 3)) * 32;
-                let d0 = r.mem.read_u64(slot).unwrap();
+                let d0 = r.mem.read_u64(PhysAddr::new(slot)).unwrap();
                 prop_assert_eq!(d0 as u8, id::C_BAD_STREAMID);
                 prop_assert_eq!(Some((d0 >> 32) as u32), queued.pop_front());
                 cons = queue::advance(cons, 1, 3);

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use pgtable::{Config as PtConfig, NoTlb, PageTable, Prot, Stage};
+use physmem::PhysAddr;
 use smmuv3::{AbortReason, Access, BypassReason, Config, Mmio, Outcome, SmmuV3};
 use smmuv3_arch::cmd::{Command, SyncCs, TlbiRange, CFGI_ALL};
 use smmuv3_arch::event::id;
@@ -13,7 +14,9 @@ use std::sync::{Arc, Mutex};
 
 #[test]
 fn reset_values_of_the_qemu_preset() {
-    let mem = Arc::new(physmem::PhysMem::new(&[physmem::Region::new(RAM, 1 << 20)]).unwrap());
+    let mem = Arc::new(
+        physmem::PhysMem::new(&[physmem::Region::new(PhysAddr::new(RAM), 1 << 20)]).unwrap(),
+    );
     let s = SmmuV3::new(Config::qemu_virt(), mem).unwrap();
     assert_eq!(s.read32(IDR0), 0x0d44_101a);
     assert_eq!(s.read32(IDR1), 0x0273_0010);
@@ -45,7 +48,9 @@ fn reset_values_of_the_qemu_preset() {
 
 #[test]
 fn gbpa_update_and_abort_while_disabled() {
-    let mem = Arc::new(physmem::PhysMem::new(&[physmem::Region::new(RAM, 1 << 20)]).unwrap());
+    let mem = Arc::new(
+        physmem::PhysMem::new(&[physmem::Region::new(PhysAddr::new(RAM), 1 << 20)]).unwrap(),
+    );
     let s = SmmuV3::new(Config::qemu_virt(), mem).unwrap();
     s.write32(GBPA, gbpa::ABORT);
     assert_eq!(s.read32(GBPA), 0x1000, "a write without UPDATE is ignored");
@@ -117,8 +122,10 @@ fn two_level_stream_table() {
     let l1 = r.alloc(4096);
     let l2 = r.alloc(256 * 64);
     // SPLIT 8: L1 entry 1 covers StreamIDs 0x100..0x1ff with 2^(9-1) STEs.
-    r.mem.write_u64(l1 + 8, l2 | 9).unwrap();
-    r.mem.write_u64(l2 + 8 * 64, ste_bypass_word()).unwrap();
+    r.mem.write_u64(PhysAddr::new(l1 + 8), l2 | 9).unwrap();
+    r.mem
+        .write_u64(PhysAddr::new(l2 + 8 * 64), ste_bypass_word())
+        .unwrap();
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN);
     r.smmu.write64(STRTAB_BASE, l1);
     r.smmu.write32(
@@ -264,7 +271,7 @@ fn illegal_command_raises_cerror_and_resumes_after_ack() {
         msiaddr: 0,
     }
     .encode();
-    r.mem.write_u64(r.cmdq, sync[0]).unwrap();
+    r.mem.write_u64(PhysAddr::new(r.cmdq), sync[0]).unwrap();
     r.smmu.write32(GERRORN, r.smmu.read32(GERROR));
     assert_eq!(r.smmu.read32(CMDQ_CONS), 2);
 }
@@ -284,7 +291,7 @@ fn cmd_sync_completes_by_msi_write() {
         },
     ]);
     assert_eq!(
-        r.mem.read_u32(slot).unwrap(),
+        r.mem.read_u32(PhysAddr::new(slot)).unwrap(),
         0,
         "MSIDATA 0 written over the sync's first word"
     );
@@ -379,7 +386,9 @@ fn fetch_and_address_size_faults() {
         .unwrap();
     // Clear the access flag of the second mapping behind pgtable's back.
     let leaf = pt.leaf(0x40_0000).unwrap();
-    r.mem.write_u64(leaf.pte_pa, leaf.pte & !(1 << 10)).unwrap();
+    r.mem
+        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .unwrap();
     let cdp = r.ste_s1(10, 4, pt.ttbr(), 16);
     assert_eq!(
         r.smmu.translate(10, 0x30_0000, Access::Read),
@@ -397,8 +406,9 @@ fn fetch_and_address_size_faults() {
     );
     // An invalid CD.
     r.ste_s1(12, 5, pt.ttbr(), 16);
-    let cd12 = r.mem.read_u64(r.strtab + 12 * 64).unwrap() & smmuv3_arch::ste::S1CTXPTR_MASK;
-    r.mem.write_u64(cd12, 0).unwrap();
+    let cd12 = r.mem.read_u64(PhysAddr::new(r.strtab + 12 * 64)).unwrap()
+        & smmuv3_arch::ste::S1CTXPTR_MASK;
+    r.mem.write_u64(PhysAddr::new(cd12), 0).unwrap();
     assert_eq!(
         r.smmu.translate(12, 0, Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_CD))

@@ -6,6 +6,7 @@ use arm_smmu_v3::{
 };
 use iommu::{DeviceId, FwSpec, MasterInfo};
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{Config, SmmuV3};
 use std::sync::{Arc, OnceLock};
@@ -33,8 +34,8 @@ pub fn rig_with(
     fw: FirmwareDesc,
     ram: u64,
 ) -> Rig {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 256 << 20)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, ram).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 256 << 20)]).unwrap());
+    let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), ram).unwrap());
     let model = SmmuV3::new(cfg, mem.clone()).unwrap();
     let bus = Arc::new(TracingMmio::new(model.clone(), mem.clone()));
     let log = Arc::new(MemLog::new());

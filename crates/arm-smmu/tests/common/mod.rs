@@ -7,6 +7,7 @@ use arm_smmu::{
     ShutdownPolicy, SmmuEnv,
 };
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::Mmio;
 use std::sync::Arc;
@@ -17,8 +18,8 @@ pub const RAM_SIZE: u64 = 0x400_0000;
 pub const PT_BASE: u64 = RAM_BASE + RAM_SIZE / 2;
 
 pub fn frames() -> Arc<FrameAllocator> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM_BASE, RAM_SIZE)]).unwrap());
-    Arc::new(FrameAllocator::new(mem, PT_BASE, RAM_SIZE / 2).unwrap())
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
+    Arc::new(FrameAllocator::new(mem, PhysAddr::new(PT_BASE), RAM_SIZE / 2).unwrap())
 }
 
 /// The kernel a shutdown policy belongs to (`Quiesce` on the 6.2 driver), so the older tests

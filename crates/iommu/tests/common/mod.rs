@@ -4,6 +4,7 @@
 use iommu::fake::FakeDriver;
 use iommu::*;
 use klog::MemLog;
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use std::sync::Arc;
 
@@ -19,8 +20,8 @@ pub struct Rig {
 }
 
 pub fn rig_with(cfg: CoreConfig, fake: FakeDriver) -> Rig {
-    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)]).unwrap());
-    let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)]).unwrap());
+    let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
     let log = Arc::new(MemLog::new());
     let core = IommuCore::new(cfg, mem, frames.clone(), log.clone());
     let fake = Arc::new(fake);

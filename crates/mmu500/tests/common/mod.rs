@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use mmu500::{Config, Mmu500};
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::Mmio;
@@ -20,8 +21,8 @@ pub struct Rig {
 }
 
 pub fn rig(cfg: Config) -> Rig {
-    let mem = Arc::new(PhysMem::new(&[Region::new(DRAM, DRAM_SIZE)]).unwrap());
-    let alloc = Arc::new(FrameAllocator::new(mem.clone(), DRAM, PT_SIZE).unwrap());
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(DRAM), DRAM_SIZE)]).unwrap());
+    let alloc = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(DRAM), PT_SIZE).unwrap());
     let smmu = Mmu500::new(cfg, mem.clone()).unwrap();
     Rig { mem, alloc, smmu }
 }
@@ -124,6 +125,6 @@ pub const DESC_ADDR: u64 = 0x0000_ffff_ffff_f000;
 pub fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
     let leaf = pt.leaf(iova).unwrap();
     r.mem
-        .write_u64(leaf.pte_pa, (leaf.pte & !DESC_ADDR) | pa)
+        .write_u64(PhysAddr::new(leaf.pte_pa), (leaf.pte & !DESC_ADDR) | pa)
         .unwrap();
 }

@@ -13,7 +13,7 @@ use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits,
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
 use mmu500::Mmu500;
-use physmem::{FrameAllocator, PhysMem, Region};
+use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_arch::{IrqLine, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
@@ -494,20 +494,20 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let mut regions: Vec<Region> = board
         .memory
         .iter()
-        .map(|m| Region::new(m.base, m.size.min(MAX_DRAM_PER_REGION)))
+        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
         .collect();
     if regions.is_empty() {
         // The device tree leaves DRAM to the bootloader (the KBox's does): assume its usual bank.
-        regions.push(Region::new(DEFAULT_DRAM.0, DEFAULT_DRAM.1));
+        regions.push(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
     }
     let dram = regions
         .first()
         .copied()
-        .unwrap_or(Region::new(DEFAULT_DRAM.0, DEFAULT_DRAM.1));
+        .unwrap_or(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
     let mem = Arc::new(PhysMem::new(&regions).map_err(|e| ScenarioError::Memory(e.to_string()))?);
     // Kernel memory pools at the bottom of DRAM: page tables, coherent DMA, packet buffers.
     let pool = |off: u64, size: u64| {
-        FrameAllocator::new(mem.clone(), dram.base + off, size)
+        FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
             .map_err(|e| ScenarioError::Memory(e.to_string()))
     };

@@ -2,6 +2,7 @@
 //! memory, independent of the arm-smmu-v3 driver (so each checks the other).
 #![allow(dead_code)]
 
+use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{Config, Mmio, SmmuV3};
 use smmuv3_arch::cmd::{Command, SyncCs};
@@ -27,10 +28,16 @@ impl Rig {
     /// A linear stream table of 2^`sid_bits` STEs, all invalid, queues of the given sizes,
     /// SMMU enabled with both queues.
     pub fn new(cfg: Config, sid_bits: u32, cmdq_log2: u32, evtq_log2: u32) -> Rig {
-        let mem = Arc::new(PhysMem::new(&[Region::new(RAM, 64 << 20)]).unwrap());
-        let frames = Arc::new(FrameAllocator::new(mem.clone(), RAM, 64 << 20).unwrap());
+        let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)]).unwrap());
+        let frames =
+            Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
         let smmu = SmmuV3::new(cfg, mem.clone()).unwrap();
-        let alloc = |bytes: u64| frames.alloc(bytes.next_power_of_two().max(4096)).unwrap();
+        let alloc = |bytes: u64| {
+            frames
+                .alloc(bytes.next_power_of_two().max(4096))
+                .unwrap()
+                .as_u64()
+        };
         let strtab = alloc(64 << sid_bits);
         let cmdq = alloc(16 << cmdq_log2);
         let evtq = alloc(32 << evtq_log2);
@@ -57,12 +64,15 @@ impl Rig {
         self.frames
             .alloc(bytes.next_power_of_two().max(4096))
             .unwrap()
+            .as_u64()
     }
 
     pub fn write_ste(&self, sid: u32, words: [u64; 4]) {
         let a = self.strtab + u64::from(sid) * 64;
         for (i, w) in words.iter().enumerate() {
-            self.mem.write_u64(a + 8 * i as u64, *w).unwrap();
+            self.mem
+                .write_u64(PhysAddr::new(a + 8 * i as u64), *w)
+                .unwrap();
         }
     }
 
@@ -87,8 +97,8 @@ impl Rig {
             | cd::A
             | cd::ASET
             | (u64::from(asid) << cd::ASID_SHIFT);
-        self.mem.write_u64(cdp, d0).unwrap();
-        self.mem.write_u64(cdp + 8, ttb).unwrap();
+        self.mem.write_u64(PhysAddr::new(cdp), d0).unwrap();
+        self.mem.write_u64(PhysAddr::new(cdp + 8), ttb).unwrap();
         self.write_ste(
             sid,
             [
@@ -115,8 +125,8 @@ impl Rig {
     pub fn push_raw(&mut self, words: &[[u64; 2]]) {
         for w in words {
             let slot = self.cmdq + u64::from(queue::idx(self.prod, self.cmdq_log2)) * 16;
-            self.mem.write_u64(slot, w[0]).unwrap();
-            self.mem.write_u64(slot + 8, w[1]).unwrap();
+            self.mem.write_u64(PhysAddr::new(slot), w[0]).unwrap();
+            self.mem.write_u64(PhysAddr::new(slot + 8), w[1]).unwrap();
             self.prod = queue::advance(self.prod, 1, self.cmdq_log2);
         }
         self.smmu.write32(CMDQ_PROD, self.prod);
@@ -148,7 +158,10 @@ impl Rig {
             let slot = self.evtq + u64::from(queue::idx(cons, self.evtq_log2)) * 32;
             let mut d = [0u64; 4];
             for (i, w) in d.iter_mut().enumerate() {
-                *w = self.mem.read_u64(slot + 8 * i as u64).unwrap();
+                *w = self
+                    .mem
+                    .read_u64(PhysAddr::new(slot + 8 * i as u64))
+                    .unwrap();
             }
             out.push(smmuv3_arch::event::Event::decode(d));
             cons = queue::advance(cons, 1, self.evtq_log2);
