@@ -14,8 +14,8 @@ use arm_smmu_v3::{
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{Config, SmmuV3};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -63,10 +63,23 @@ fn benches(c: &mut Criterion) {
     c.bench_function("unmap_page_and_sync", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                s.map_pages(d, 0x10_0000, RAM + 0x100_0000, 4096, 1, Prot::READ)
-                    .unwrap();
+                s.map_pages(
+                    d,
+                    Iova::new(0x10_0000),
+                    PhysAddr::new(RAM + 0x100_0000),
+                    PageSize::SZ_4K,
+                    PageCount::new(1),
+                    Prot::READ,
+                )
+                .unwrap();
                 let mut g = Gather::new();
-                s.unmap_pages(d, 0x10_0000, 4096, 1, &mut g);
+                s.unmap_pages(
+                    d,
+                    Iova::new(0x10_0000),
+                    PageSize::SZ_4K,
+                    PageCount::new(1),
+                    &mut g,
+                );
                 s.iotlb_sync(d, &mut g);
             })
         })

@@ -10,8 +10,8 @@ use arm_smmu_v3::{
 };
 use iommu::{DeviceId, DomainKind, FwSpec, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{Access, Config, Outcome, SmmuV3};
 use std::sync::{Arc, OnceLock};
 
@@ -66,10 +66,10 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         smmu.attach_dev(dom, DeviceId(1))?;
         smmu.map_pages(
             dom,
-            0xffff_f000,
-            RAM + 0x100_0000,
-            4096,
-            1,
+            Iova::new(0xffff_f000),
+            PhysAddr::new(RAM + 0x100_0000),
+            PageSize::SZ_4K,
+            PageCount::new(1),
             Prot::READ | Prot::WRITE,
         )?;
         if policy == ShutdownPolicy::Linux61 {

@@ -12,8 +12,9 @@ use iommu::{
     Prot,
 };
 use klog::{dev_line, Level, Printk};
-use pgtable::{PgTableError, TlbOps};
+use pgtable::TlbOps;
 use physmem::FrameAllocator;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use smmu_sync::{Arc, Mutex, RwLock};
 use smmuv3_arch::cmd::{Command, TlbiRange, CFGI_ALL};
@@ -60,7 +61,7 @@ pub(crate) struct DomainCtx {
     stage: Stage,
     asid: u16,
     vmid: u16,
-    table: Mutex<pgtable::PageTable<DynTlb>>,
+    table: Mutex<pgtable::PageTable<Arc<DomainTlb>>>,
     tlb: Arc<DomainTlb>,
     /// v6.1: the domain's CD table (one CD).
     cdtab: Option<u64>,
@@ -77,21 +78,6 @@ pub(crate) struct DomainTlb {
     vmid: u16,
     /// Smallest page size of the domain (the TG of range invalidations).
     pgshift: u32,
-}
-
-/// Adapter: `pgtable` wants an owned TLB callback object.
-pub(crate) struct DynTlb(Arc<DomainTlb>);
-
-impl TlbOps for DynTlb {
-    fn tlb_flush_all(&self) {
-        self.0.tlb_flush_all()
-    }
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
-        self.0.tlb_flush_walk(iova, size, granule)
-    }
-    fn tlb_add_page(&self, g: &mut Gather, iova: u64, granule: u64) {
-        self.0.tlb_add_page(g, iova, granule)
-    }
 }
 
 enum DomainState {
@@ -118,17 +104,6 @@ pub struct ArmSmmuV3 {
     asids: Mutex<Vec<bool>>,
     vmids: Mutex<Vec<bool>>,
     pub(crate) quiesced: AtomicBool,
-}
-
-fn pgtable_error(e: PgTableError) -> DriverError {
-    match e {
-        PgTableError::Exists { iova } => DriverError::Exists { iova },
-        PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => {
-            DriverError::Range(e.to_string())
-        }
-        PgTableError::NoMemory(_) => DriverError::NoSpace(e.to_string()),
-        other => DriverError::Invalid(other.to_string()),
-    }
 }
 
 impl ArmSmmuV3 {
@@ -570,7 +545,7 @@ impl ArmSmmuV3 {
         let mut cfg = pgtable::Config::new(pstage, hw.info.pgsize_bitmap, ias, oas);
         cfg.coherent_walk = hw.has(feat::COHERENCY);
         let pgshift = {
-            let c = pgtable::PgTableCfg::new(cfg).map_err(pgtable_error)?;
+            let c = pgtable::PgTableCfg::new(cfg)?;
             c.pgsize_bitmap.trailing_zeros()
         };
         let tlb = Arc::new(DomainTlb {
@@ -580,8 +555,7 @@ impl ArmSmmuV3 {
             vmid,
             pgshift,
         });
-        let table = pgtable::PageTable::new(cfg, hw.frames.clone(), DynTlb(tlb.clone()))
-            .map_err(pgtable_error)?;
+        let table = pgtable::PageTable::new(cfg, hw.frames.clone(), tlb.clone())?;
         let c = *table.cfg();
         let tcr = u64::from(c.s1_tcr());
         let cd_tcr = CdTcr {
@@ -961,33 +935,39 @@ impl IommuDriver for ArmSmmuV3 {
     fn map_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError> {
         let c = self.ctx(dom).ok_or(DriverError::NoDevice)?;
-        let r = c
-            .table
-            .lock()
-            .map_pages(iova, paddr, pgsize, pgcount, prot)
-            .map_err(pgtable_error);
-        r
+        // pgtable still takes plain numbers (the page-table issue owns its signatures).
+        let mapped = c.table.lock().map_pages(
+            iova.as_u64(),
+            paddr.as_u64(),
+            pgsize.bytes(),
+            pgcount.get(),
+            prot,
+        )?;
+        Ok(mapped)
     }
 
     fn unmap_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
         let Some(c) = self.ctx(dom) else {
             return 0;
         };
-        let n = c.table.lock().unmap_pages(iova, pgsize, pgcount, gather);
+        let n = c
+            .table
+            .lock()
+            .unmap_pages(iova.as_u64(), pgsize.bytes(), pgcount.get(), gather);
         n
     }
 
@@ -1012,16 +992,14 @@ impl IommuDriver for ArmSmmuV3 {
         }
     }
 
-    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64 {
-        let Some(d) = self.domain(dom) else {
-            return 0;
-        };
+    fn iova_to_phys(&self, dom: DriverDomain, iova: Iova) -> Option<PhysAddr> {
+        let d = self.domain(dom)?;
         if d.kind == DomainKind::Identity {
-            return iova;
+            return Some(PhysAddr::new(iova.as_u64()));
         }
-        match self.ctx(dom) {
-            Some(c) => c.table.lock().iova_to_phys(iova),
-            None => 0,
+        match self.ctx(dom)?.table.lock().iova_to_phys(iova.as_u64()) {
+            0 => None,
+            pa => Some(PhysAddr::new(pa)),
         }
     }
 }

@@ -11,8 +11,8 @@ use arm_smmu_v3::{
 };
 use explore::{explore, ExploreOptions, Scenario, Strategy};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::Arc;
 use smmuv3::{Access, Config, Outcome, SmmuV3};
@@ -57,8 +57,15 @@ fn machine(policy: ShutdownPolicy) -> (Arc<SmmuV3>, Arc<ArmSmmuV3>, iommu::Drive
     let d = smmu.domain_alloc(DomainKind::Dma).unwrap();
     smmu_sync::without_sched_points(|| {
         smmu.attach_dev(d, DeviceId(1)).unwrap();
-        smmu.map_pages(d, IOVA, RAM + (8 << 20), 4096, 1, Prot::READ | Prot::WRITE)
-            .unwrap();
+        smmu.map_pages(
+            d,
+            Iova::new(IOVA),
+            PhysAddr::new(RAM + (8 << 20)),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ | Prot::WRITE,
+        )
+        .unwrap();
     });
     (model, smmu, d)
 }
@@ -88,7 +95,13 @@ impl Scenario for UnmapRace {
         let done = Arc::new(AtomicBool::new(false));
         let t = nic(model, done.clone());
         let mut g = Gather::new();
-        smmu.unmap_pages(d, IOVA, 4096, 1, &mut g);
+        smmu.unmap_pages(
+            d,
+            Iova::new(IOVA),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            &mut g,
+        );
         smmu.iotlb_sync(d, &mut g);
         done.store(true, Ordering::SeqCst);
         let seen = t.join().unwrap_or_default();

@@ -5,7 +5,7 @@ mod common;
 use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, IommuDriver, Prot};
-use physmem::PhysAddr;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{Access, Config, Mmio};
 use smmuv3_arch::regs;
 
@@ -19,7 +19,14 @@ fn translation_fault_event_is_printed() {
         let d = r.smmu.domain_alloc(DomainKind::Dma).unwrap();
         r.smmu.attach_dev(d, DeviceId(1)).unwrap();
         r.smmu
-            .map_pages(d, 0xffff_f000, RAM + 0x10_0000, 4096, 1, Prot::READ)
+            .map_pages(
+                d,
+                Iova::new(0xffff_f000),
+                PhysAddr::new(RAM + 0x10_0000),
+                PageSize::SZ_4K,
+                PageCount::new(1),
+                Prot::READ,
+            )
             .unwrap();
         r.log.clear();
         // A read of an unmapped IOVA: F_TRANSLATION (CD.R is set), delivered on the eventq line.

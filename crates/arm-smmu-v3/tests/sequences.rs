@@ -6,7 +6,7 @@ mod common;
 use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, Gather, IommuDriver, Prot};
-use physmem::PhysAddr;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{AbortReason, Access, BypassReason, Config, Outcome};
 
 const SYNC: &str = "CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0";
@@ -240,10 +240,10 @@ fn unmap_invalidates_by_range_then_dma_faults() {
         r.smmu
             .map_pages(
                 d,
-                0x10_0000,
-                RAM + 0x80_0000,
-                4096,
-                4,
+                Iova::new(0x10_0000),
+                PhysAddr::new(RAM + 0x80_0000),
+                PageSize::SZ_4K,
+                PageCount::new(4),
                 Prot::READ | Prot::WRITE,
             )
             .unwrap();
@@ -255,7 +255,16 @@ fn unmap_invalidates_by_range_then_dma_faults() {
         );
         r.bus.clear();
         let mut g = Gather::new();
-        assert_eq!(r.smmu.unmap_pages(d, 0x10_0000, 4096, 4, &mut g), 0x4000);
+        assert_eq!(
+            r.smmu.unmap_pages(
+                d,
+                Iova::new(0x10_0000),
+                PageSize::SZ_4K,
+                PageCount::new(4),
+                &mut g
+            ),
+            0x4000
+        );
         r.smmu.iotlb_sync(d, &mut g);
         // RIL: one command for 4 pages: NUM 0, SCALE 2, TG 4K, TTL 3 (leaf at level 3).
         assert_eq!(
@@ -279,11 +288,24 @@ fn unmap_without_range_invalidation_is_one_command_per_page() {
     let r = rig(cfg, KernelVersion::V6_1, ShutdownPolicy::Linux62);
     let d = attach(&r);
     r.smmu
-        .map_pages(d, 0x10_0000, RAM + 0x80_0000, 4096, 3, Prot::READ)
+        .map_pages(
+            d,
+            Iova::new(0x10_0000),
+            PhysAddr::new(RAM + 0x80_0000),
+            PageSize::SZ_4K,
+            PageCount::new(3),
+            Prot::READ,
+        )
         .unwrap();
     r.bus.clear();
     let mut g = Gather::new();
-    r.smmu.unmap_pages(d, 0x10_0000, 4096, 3, &mut g);
+    r.smmu.unmap_pages(
+        d,
+        Iova::new(0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::new(3),
+        &mut g,
+    );
     r.smmu.iotlb_sync(d, &mut g);
     let va = |a: u64| {
         format!("CMD_TLBI_NH_VA vmid=0 asid=1 addr={a:#x} leaf=1 num=0 scale=0 tg=0 ttl=0")
@@ -333,10 +355,10 @@ fn shutdown_sequences_and_what_dma_does_next() {
         r.smmu
             .map_pages(
                 d,
-                0x10_0000,
-                RAM + 0x80_0000,
-                4096,
-                1,
+                Iova::new(0x10_0000),
+                PhysAddr::new(RAM + 0x80_0000),
+                PageSize::SZ_4K,
+                PageCount::new(1),
                 Prot::READ | Prot::WRITE,
             )
             .unwrap();

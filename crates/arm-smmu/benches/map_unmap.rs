@@ -8,8 +8,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{Config, Mmu500};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -48,15 +48,21 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             smmu.map_pages(
                 dom,
-                iova,
-                base + 0x1000,
-                0x1000,
-                1,
+                Iova::new(iova),
+                PhysAddr::new(base + 0x1000),
+                PageSize::SZ_4K,
+                PageCount::new(1),
                 Prot::READ | Prot::WRITE,
             )
             .unwrap();
             let mut g = Gather::new();
-            let n = smmu.unmap_pages(dom, black_box(iova), 0x1000, 1, &mut g);
+            let n = smmu.unmap_pages(
+                dom,
+                Iova::new(black_box(iova)),
+                PageSize::SZ_4K,
+                PageCount::new(1),
+                &mut g,
+            );
             smmu.iotlb_sync(dom, &mut g);
             black_box(n)
         })

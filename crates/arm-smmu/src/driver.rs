@@ -10,7 +10,7 @@ use crate::kernel::DriverBehaviour;
 use crate::params::ModuleParams;
 use crate::shutdown::ShutdownPolicy;
 use crate::streams::{S2crType, SmeError, StreamMap};
-use crate::table::{PageTable, PageTableFactory, TableRequest};
+use crate::table::{IoPgtableFactory, IoPgtableOps, TableRequest};
 use iommu::{
     DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo,
     Prot,
@@ -18,6 +18,7 @@ use iommu::{
 use klog::{dev_line, Level, Printk};
 use pgtable::TlbOps;
 use physmem::FrameAllocator;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{atsr, cb, cbar, field, fsr, gr0, id7, par, scr0, smr, DUMMY_VAL};
 use smmu_arch::{Access, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -48,7 +49,7 @@ pub struct SmmuEnv {
     /// Where page tables live.
     pub frames: Arc<FrameAllocator>,
     /// Page-table implementation.
-    pub tables: Arc<dyn PageTableFactory>,
+    pub tables: Arc<dyn IoPgtableFactory>,
     /// Shared rate limiters (one per machine, as Linux's statics).
     pub limits: Arc<RateLimits>,
 }
@@ -72,7 +73,7 @@ struct Cbs {
 pub(crate) struct DomainCtx {
     pub cfg: CbCfg,
     stage: Stage,
-    table: Box<dyn PageTable>,
+    table: Box<dyn IoPgtableOps>,
     tlb: Arc<DomainTlb>,
     fault_handler: Mutex<Option<Arc<FaultHandler>>>,
 }
@@ -106,7 +107,7 @@ pub struct ArmSmmu {
     behaviour: DriverBehaviour,
     release_hook: RwLock<Option<ContextReleaseHook>>,
     frames: Arc<FrameAllocator>,
-    tables: Arc<dyn PageTableFactory>,
+    tables: Arc<dyn IoPgtableFactory>,
     streams: Mutex<Streams>,
     cbs: Mutex<Cbs>,
     /// Owner of each bank, for the context fault handler. Never held across an MMIO access, so
@@ -617,8 +618,9 @@ impl ArmSmmu {
     }
 
     /// The hardware translation path of `iova_to_phys` (ATS1PR/ATSR/PAR).
-    fn iova_to_phys_hard(&self, ctx: &DomainCtx, iova: u64) -> u64 {
+    fn iova_to_phys_hard(&self, ctx: &DomainCtx, iova: Iova) -> Option<PhysAddr> {
         let io = &self.hw.io;
+        let iova = iova.as_u64();
         let page = Page::Cb(ctx.cfg.cbndx);
         let g = ctx.tlb.cb_lock.lock();
         let va = iova & !0xfff;
@@ -637,16 +639,18 @@ impl ArmSmmu {
                     "iova to phys timed out on 0x{iova:016x}. Falling back to software table walk."
                 ),
             );
-            return ctx.table.iova_to_phys(iova);
+            return ctx.table.iova_to_phys(Iova::new(iova));
         }
         let phys = io.readq(page, cb::PAR);
         drop(g);
         if phys & par::F != 0 {
             self.hw.print(Level::Err, "translation fault!");
             self.hw.print(Level::Err, &format!("PAR = 0x{phys:x}"));
-            return 0;
+            return None;
         }
-        (phys & 0x0000_00ff_ffff_f000) | (iova & 0xfff)
+        Some(PhysAddr::new(
+            (phys & 0x0000_00ff_ffff_f000) | (iova & 0xfff),
+        ))
     }
 
     /// Handle a global fault interrupt (Linux `arm_smmu_global_fault`).
@@ -984,10 +988,10 @@ impl IommuDriver for ArmSmmu {
     fn map_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError> {
         let Some(c) = self.ctx(dom) else {
@@ -999,9 +1003,9 @@ impl IommuDriver for ArmSmmu {
     fn unmap_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
         let Some(c) = self.ctx(dom) else {
@@ -1022,16 +1026,12 @@ impl IommuDriver for ArmSmmu {
         }
     }
 
-    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64 {
-        let Some(d) = self.domain(dom) else {
-            return 0;
-        };
+    fn iova_to_phys(&self, dom: DriverDomain, iova: Iova) -> Option<PhysAddr> {
+        let d = self.domain(dom)?;
         if d.kind == DomainKind::Identity {
-            return iova;
+            return Some(PhysAddr::new(iova.as_u64()));
         }
-        let Some(c) = self.ctx(dom) else {
-            return 0;
-        };
+        let c = self.ctx(dom)?;
         if self.hw.cfg.features.has(Features::TRANS_OPS) && c.stage == Stage::S1 {
             self.iova_to_phys_hard(&c, iova)
         } else {

@@ -77,4 +77,4 @@ pub use hw::RateLimits;
 pub use kernel::{ContextFaultReport, DriverBehaviour, LinuxVersion};
 pub use params::{ModuleParams, ParamError};
 pub use shutdown::ShutdownPolicy;
-pub use table::{LpaeTables, PageTable, PageTableFactory, SharedTlb, TableRequest};
+pub use table::{IoPgtableFactory, IoPgtableOps, LpaeTables, SharedTlb, TableRequest};

@@ -5,8 +5,9 @@
 
 use crate::context::{CtxFmt, TableHw};
 use iommu::{DriverError, Gather, Prot};
-use pgtable::{PgTableError, TlbOps};
+use pgtable::TlbOps;
 use physmem::FrameAllocator;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::{Arc, Mutex};
 
 /// What a domain asks of its page table (Linux's `io_pgtable_cfg` inputs).
@@ -29,52 +30,45 @@ pub struct TableRequest {
 /// The TLB maintenance a table issues, shareable across threads.
 pub type SharedTlb = Arc<dyn TlbOps + Send + Sync>;
 
-/// One domain's page table. It owns its TLB callbacks, as io-pgtable does.
-pub trait PageTable: Send + Sync {
+/// One domain's page table as the driver uses it (Linux's `io_pgtable_ops`). It owns its TLB
+/// callbacks, as io-pgtable does. `pgtable::PageTable` is one implementation ([`LpaeTables`]).
+pub trait IoPgtableOps: Send + Sync {
     /// Map `pgcount` pages of `pgsize` at `iova` to `paddr`; returns bytes mapped.
     fn map_pages(
         &self,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError>;
     /// Unmap; leaf invalidations are queued through the TLB callbacks into `gather`. Returns the
     /// bytes unmapped.
-    fn unmap_pages(&self, iova: u64, pgsize: u64, pgcount: u64, gather: &mut Gather) -> u64;
-    /// Software walk; 0 when unmapped.
-    fn iova_to_phys(&self, iova: u64) -> u64;
+    fn unmap_pages(
+        &self,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        gather: &mut Gather,
+    ) -> u64;
+    /// Software walk; `None` when unmapped.
+    fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr>;
     /// Values for programming the context bank.
     fn hw(&self) -> TableHw;
     /// Page sizes the table actually supports (after granule selection).
     fn pgsize_bitmap(&self) -> u64;
 }
 
-/// Makes page tables for new domains out of the driver's frame allocator.
-pub trait PageTableFactory: Send + Sync {
+/// Makes page tables for new domains out of the driver's frame allocator (Linux's
+/// `alloc_io_pgtable_ops`).
+pub trait IoPgtableFactory: Send + Sync {
     /// A new, empty table for `req`, calling `tlb` for its invalidations.
     fn alloc(
         &self,
         req: &TableRequest,
         frames: &Arc<FrameAllocator>,
         tlb: SharedTlb,
-    ) -> Result<Box<dyn PageTable>, DriverError>;
-}
-
-/// Adapter so a shared callback object can be a `pgtable` TLB parameter.
-pub struct DynTlb(pub SharedTlb);
-
-impl TlbOps for DynTlb {
-    fn tlb_flush_all(&self) {
-        self.0.tlb_flush_all()
-    }
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
-        self.0.tlb_flush_walk(iova, size, granule)
-    }
-    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64) {
-        self.0.tlb_add_page(gather, iova, granule)
-    }
+    ) -> Result<Box<dyn IoPgtableOps>, DriverError>;
 }
 
 /// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults).
@@ -82,29 +76,18 @@ impl TlbOps for DynTlb {
 pub struct LpaeTables;
 
 struct Lpae {
-    pt: Mutex<pgtable::PageTable<DynTlb>>,
+    pt: Mutex<pgtable::PageTable<SharedTlb>>,
     hw: TableHw,
     pgsizes: u64,
 }
 
-fn pgtable_error(e: PgTableError) -> DriverError {
-    match e {
-        PgTableError::Exists { iova } => DriverError::Exists { iova },
-        PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => {
-            DriverError::Range(e.to_string())
-        }
-        PgTableError::NoMemory(_) => DriverError::NoSpace(e.to_string()),
-        other => DriverError::Invalid(other.to_string()),
-    }
-}
-
-impl PageTableFactory for LpaeTables {
+impl IoPgtableFactory for LpaeTables {
     fn alloc(
         &self,
         req: &TableRequest,
         frames: &Arc<FrameAllocator>,
         tlb: SharedTlb,
-    ) -> Result<Box<dyn PageTable>, DriverError> {
+    ) -> Result<Box<dyn IoPgtableOps>, DriverError> {
         if req.fmt != CtxFmt::AArch64 {
             return Err(DriverError::Invalid(
                 "only the AArch64 LPAE formats are implemented".into(),
@@ -117,8 +100,7 @@ impl PageTableFactory for LpaeTables {
         };
         let mut cfg = pgtable::Config::new(stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
-        let pt =
-            pgtable::PageTable::new(cfg, frames.clone(), DynTlb(tlb)).map_err(pgtable_error)?;
+        let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
             pgd: pt.ttbr(),
@@ -138,27 +120,43 @@ impl PageTableFactory for LpaeTables {
     }
 }
 
-impl PageTable for Lpae {
+// pgtable still takes plain numbers (its signatures belong to the page-table issue): convert
+// at the call.
+impl IoPgtableOps for Lpae {
     fn map_pages(
         &self,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError> {
+        Ok(self.pt.lock().map_pages(
+            iova.as_u64(),
+            paddr.as_u64(),
+            pgsize.bytes(),
+            pgcount.get(),
+            prot,
+        )?)
+    }
+
+    fn unmap_pages(
+        &self,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        gather: &mut Gather,
+    ) -> u64 {
         self.pt
             .lock()
-            .map_pages(iova, paddr, pgsize, pgcount, prot)
-            .map_err(pgtable_error)
+            .unmap_pages(iova.as_u64(), pgsize.bytes(), pgcount.get(), gather)
     }
 
-    fn unmap_pages(&self, iova: u64, pgsize: u64, pgcount: u64, gather: &mut Gather) -> u64 {
-        self.pt.lock().unmap_pages(iova, pgsize, pgcount, gather)
-    }
-
-    fn iova_to_phys(&self, iova: u64) -> u64 {
-        self.pt.lock().iova_to_phys(iova)
+    fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
+        match self.pt.lock().iova_to_phys(iova.as_u64()) {
+            0 => None,
+            pa => Some(PhysAddr::new(pa)),
+        }
     }
 
     fn hw(&self) -> TableHw {

@@ -13,8 +13,8 @@ use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{BypassReason, Config, DmaError, DmaFault, Event, Mmu500, Translation};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::IrqLine;
 use std::sync::{Arc, Mutex};
 
@@ -151,7 +151,14 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
     let iova = 0x1000_0000;
     let pa = RAM_BASE + 0x20_0000;
     b.smmu
-        .map_pages(dom, iova, pa, 0x1000, 2, Prot::READ | Prot::WRITE)
+        .map_pages(
+            dom,
+            Iova::new(iova),
+            PhysAddr::new(pa),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            Prot::READ | Prot::WRITE,
+        )
         .unwrap();
     let t = b
         .model
@@ -161,10 +168,24 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
     assert_eq!(t.len(), 2, "crosses into the second page");
     assert_eq!(read(&b, pa + 0xff8, 16), b"0123456789abcdef");
     // iova_to_phys agrees (a software walk: the LS1028A's MMU-500 has no ATS1PR).
-    assert_eq!(b.smmu.iova_to_phys(dom, iova + 0x1234), pa + 0x1234);
+    assert_eq!(
+        b.smmu
+            .iova_to_phys(dom, Iova::new(iova + 0x1234))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0x1234
+    );
 
     let mut g = Gather::new();
-    assert_eq!(b.smmu.unmap_pages(dom, iova, 0x1000, 2, &mut g), 0x2000);
+    assert_eq!(
+        b.smmu.unmap_pages(
+            dom,
+            Iova::new(iova),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            &mut g
+        ),
+        0x2000
+    );
     b.smmu.iotlb_sync(dom, &mut g);
     b.events.lock().unwrap().clear();
     b.log.clear();
@@ -219,10 +240,10 @@ fn tlb_maintenance_leaves_nothing_stale() {
     b.smmu
         .map_pages(
             dom,
-            iova,
-            pa1 - 0x1000 * 300,
-            0x1000,
-            n,
+            Iova::new(iova),
+            PhysAddr::new(pa1 - 0x1000 * 300),
+            PageSize::SZ_4K,
+            PageCount::new(n),
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
@@ -235,7 +256,16 @@ fn tlb_maintenance_leaves_nothing_stale() {
     assert!(b.model.tlb_entries() <= cap);
     // Strict unmap of everything, then remap one page elsewhere: DMA must follow the new PTE.
     let mut g = Gather::new();
-    assert_eq!(b.smmu.unmap_pages(dom, iova, 0x1000, n, &mut g), n * 0x1000);
+    assert_eq!(
+        b.smmu.unmap_pages(
+            dom,
+            Iova::new(iova),
+            PageSize::SZ_4K,
+            PageCount::new(n),
+            &mut g
+        ),
+        n * 0x1000
+    );
     b.smmu.iotlb_sync(dom, &mut g);
     for i in 0..n {
         assert!(b
@@ -246,10 +276,10 @@ fn tlb_maintenance_leaves_nothing_stale() {
     b.smmu
         .map_pages(
             dom,
-            iova + 300 * 0x1000,
-            pa2,
-            0x1000,
-            1,
+            Iova::new(iova + 300 * 0x1000),
+            PhysAddr::new(pa2),
+            PageSize::SZ_4K,
+            PageCount::new(1),
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
@@ -270,8 +300,13 @@ fn tlb_maintenance_leaves_nothing_stale() {
         .unwrap();
     let mut lazy = Gather::new();
     lazy.queued = true;
-    b.smmu
-        .unmap_pages(dom, iova + 300 * 0x1000, 0x1000, 1, &mut lazy);
+    b.smmu.unmap_pages(
+        dom,
+        Iova::new(iova + 300 * 0x1000),
+        PageSize::SZ_4K,
+        PageCount::new(1),
+        &mut lazy,
+    );
     let stale = b.model.dma_write(ENETC_SID, iova + 300 * 0x1000, b"old");
     assert!(
         matches!(
@@ -292,7 +327,14 @@ fn seed_global_fault_after_release() {
     let b = ls1028a(ModuleParams::default(), ShutdownPolicy::Linux61);
     let dom = attach_enetc(&b);
     b.smmu
-        .map_pages(dom, 0x1000, RAM_BASE, 0x1000, 1, Prot::READ | Prot::WRITE)
+        .map_pages(
+            dom,
+            Iova::new(0x1000),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ | Prot::WRITE,
+        )
         .unwrap();
     b.model.dma_write(ENETC_SID, 0x1000, b"ok").unwrap();
     b.smmu.release_device(DeviceId(4));
@@ -341,7 +383,14 @@ fn shutdown_policies_seen_from_dma() {
         let iova = RAM_BASE + 0x50_0000;
         let pa = RAM_BASE + 0x40_0000;
         b.smmu
-            .map_pages(dom, iova, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
+            .map_pages(
+                dom,
+                Iova::new(iova),
+                PhysAddr::new(pa),
+                PageSize::SZ_4K,
+                PageCount::new(1),
+                Prot::READ | Prot::WRITE,
+            )
             .unwrap();
         b.model.dma_write(ENETC_SID, iova, b"before").unwrap();
         let s = b.smmu.clone();
@@ -458,14 +507,33 @@ fn other_model_presets_translate_dma() {
         b.smmu.attach_dev(dom, DeviceId(9)).unwrap();
         let pa = RAM_BASE + 0x60_0000;
         b.smmu
-            .map_pages(dom, 0x8000, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
+            .map_pages(
+                dom,
+                Iova::new(0x8000),
+                PhysAddr::new(pa),
+                PageSize::SZ_4K,
+                PageCount::new(1),
+                Prot::READ | Prot::WRITE,
+            )
             .unwrap();
         let t = b.model.dma_write(0x5, 0x8010, b"v1v2").unwrap();
         assert!(t[0].is_translated(), "{compat}: {t:?}");
         assert_eq!(read(&b, pa + 0x10, 4), b"v1v2", "{compat}");
-        assert_eq!(b.smmu.iova_to_phys(dom, 0x8010), pa + 0x10, "{compat}");
+        assert_eq!(
+            b.smmu
+                .iova_to_phys(dom, Iova::new(0x8010))
+                .map_or(0, PhysAddr::as_u64),
+            pa + 0x10,
+            "{compat}"
+        );
         let mut g = Gather::new();
-        b.smmu.unmap_pages(dom, 0x8000, 0x1000, 1, &mut g);
+        b.smmu.unmap_pages(
+            dom,
+            Iova::new(0x8000),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            &mut g,
+        );
         b.smmu.iotlb_sync(dom, &mut g);
         b.log.clear();
         assert!(b.model.dma_write(0x5, 0x8010, b"x").is_err(), "{compat}");
@@ -515,16 +583,36 @@ fn shared_across_cpus() {
                 for k in 0..100u64 {
                     let iova = 0x10_0000 + k * 0x1000;
                     let pa = RAM_BASE + 0x100_0000 + (i as u64) * 0x10_0000 + k * 0x1000;
-                    smmu.map_pages(d, iova, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
-                        .unwrap();
+                    smmu.map_pages(
+                        d,
+                        Iova::new(iova),
+                        PhysAddr::new(pa),
+                        PageSize::SZ_4K,
+                        PageCount::new(1),
+                        Prot::READ | Prot::WRITE,
+                    )
+                    .unwrap();
                     model.dma_write(sid, iova, &[i as u8, k as u8]).unwrap();
                     let mut v = [0u8; 2];
                     mem.read_bytes(PhysAddr::new(pa), &mut v).unwrap();
                     assert_eq!(v, [i as u8, k as u8]);
                     let mut g = Gather::new();
-                    assert_eq!(smmu.unmap_pages(d, iova, 0x1000, 1, &mut g), 0x1000);
+                    assert_eq!(
+                        smmu.unmap_pages(
+                            d,
+                            Iova::new(iova),
+                            PageSize::SZ_4K,
+                            PageCount::new(1),
+                            &mut g
+                        ),
+                        0x1000
+                    );
                     smmu.iotlb_sync(d, &mut g);
-                    assert_eq!(smmu.iova_to_phys(d, iova), 0);
+                    assert_eq!(
+                        smmu.iova_to_phys(d, Iova::new(iova))
+                            .map_or(0, PhysAddr::as_u64),
+                        0
+                    );
                 }
             })
         })
@@ -574,8 +662,7 @@ mod prop {
             for o in ops {
                 match o {
                     Op::Map { page, frame } => {
-                        let r = b.smmu.map_pages(dom, iova0 + page * 0x1000, pa0 + frame * 0x1000,
-                            0x1000, 1, Prot::READ | Prot::WRITE);
+                        let r = b.smmu.map_pages(dom, Iova::new(iova0 + page * 0x1000), PhysAddr::new(pa0 + frame * 0x1000), PageSize::SZ_4K, PageCount::new(1), Prot::READ | Prot::WRITE);
                         match map.entry(page) {
                             std::collections::btree_map::Entry::Occupied(_) => {
                                 prop_assert!(r.is_err());
@@ -588,7 +675,7 @@ mod prop {
                     }
                     Op::Unmap { page } => {
                         let mut g = Gather::new();
-                        let n = b.smmu.unmap_pages(dom, iova0 + page * 0x1000, 0x1000, 1, &mut g);
+                        let n = b.smmu.unmap_pages(dom, Iova::new(iova0 + page * 0x1000), PageSize::SZ_4K, PageCount::new(1), &mut g);
                         b.smmu.iotlb_sync(dom, &mut g);
                         prop_assert_eq!(n, if map.remove(&page).is_some() { 0x1000 } else { 0 });
                     }
@@ -598,7 +685,7 @@ mod prop {
                             Some(&f) => {
                                 prop_assert!(r.is_ok(), "{:?}", r);
                                 prop_assert_eq!(read(&b, pa0 + f * 0x1000 + 8, 1), vec![byte]);
-                                prop_assert_eq!(b.smmu.iova_to_phys(dom, iova0 + page * 0x1000 + 8),
+                                prop_assert_eq!(b.smmu.iova_to_phys(dom, Iova::new(iova0 + page * 0x1000 + 8)).map_or(0, PhysAddr::as_u64),
                                     pa0 + f * 0x1000 + 8);
                             }
                             None => prop_assert!(r.is_err(), "{:?}", r),

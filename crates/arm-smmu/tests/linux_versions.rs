@@ -15,8 +15,8 @@ use common::*;
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{Config, DmaError, DmaFault, Mmu500, Translation};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::{IrqLine, IrqReturn};
 use std::sync::Arc;
 
@@ -362,10 +362,10 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
     r.smmu
         .map_pages(
             first,
-            old_iova,
-            old_buf,
-            0x1000,
-            1,
+            Iova::new(old_iova),
+            PhysAddr::new(old_buf),
+            PageSize::SZ_4K,
+            PageCount::new(1),
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
@@ -401,10 +401,10 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
     r.smmu
         .map_pages(
             second,
-            0x2000_0000,
-            new_buf,
-            0x1000,
-            1,
+            Iova::new(0x2000_0000),
+            PhysAddr::new(new_buf),
+            PageSize::SZ_4K,
+            PageCount::new(1),
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
@@ -480,7 +480,14 @@ fn ats_rig(ats_polls: u32) -> (ModelRig, iommu::DriverDomain, u64) {
     r.smmu.attach_dev(dom, DeviceId(9)).unwrap();
     let pa = RAM_BASE + 0x60_0000;
     r.smmu
-        .map_pages(dom, 0x8000, pa, 0x1000, 1, Prot::READ | Prot::WRITE)
+        .map_pages(
+            dom,
+            Iova::new(0x8000),
+            PhysAddr::new(pa),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ | Prot::WRITE,
+        )
         .unwrap();
     r.bus.clear();
     r.log.clear();
@@ -492,7 +499,12 @@ fn iova_to_phys_polls_atsr_until_the_translation_operation_completes() {
     let (r, dom, pa) = ats_rig(2);
     let bank = u64::from(r.smmu.domain_context_bank(dom).unwrap());
     let cb = (r.model.config().num_pages() + bank) * r.model.config().page_size();
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x8123), pa + 0x123);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x8123))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0x123
+    );
     assert_eq!(
         r.bus.ops(),
         vec![
@@ -508,7 +520,12 @@ fn iova_to_phys_polls_atsr_until_the_translation_operation_completes() {
     assert!(r.log.lines().is_empty());
     // An unmapped address: PAR.F, Linux's two lines, 0.
     r.bus.clear();
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x9000), 0);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x9000))
+            .map_or(0, PhysAddr::as_u64),
+        0
+    );
     let lines = r.log.lines();
     assert_eq!(lines[0], "arm-smmu 2b400000.iommu: translation fault!");
     assert!(lines[1].starts_with("arm-smmu 2b400000.iommu: PAR = 0x"));
@@ -518,7 +535,12 @@ fn iova_to_phys_polls_atsr_until_the_translation_operation_completes() {
 fn iova_to_phys_falls_back_to_the_software_walk_when_atsr_stays_active() {
     // Linux polls every 5 µs for 50 µs: eleven reads. Ten ACTIVE reads still succeed...
     let (r, dom, pa) = ats_rig(10);
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x8010), pa + 0x10);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x8010))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0x10
+    );
     let atsr_reads = |r: &ModelRig| {
         r.bus
             .ops()
@@ -530,7 +552,12 @@ fn iova_to_phys_falls_back_to_the_software_walk_when_atsr_stays_active() {
     assert!(r.log.lines().is_empty());
     // ...eleven time out: the message, and the answer of the software walk (no PAR read).
     let (r, dom, pa) = ats_rig(11);
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x8010), pa + 0x10);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x8010))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0x10
+    );
     assert_eq!(atsr_reads(&r), 11);
     assert!(!r.bus.ops().iter().any(|o| o.offset & 0xfff == 0x50));
     assert_eq!(
@@ -539,9 +566,20 @@ fn iova_to_phys_falls_back_to_the_software_walk_when_atsr_stays_active() {
     );
     // An operation that never completes: the same fallback.
     let (r, dom, pa) = ats_rig(u32::MAX);
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x8fff), pa + 0xfff);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x8fff))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0xfff
+    );
     let mut g = Gather::new();
-    r.smmu.unmap_pages(dom, 0x8000, 0x1000, 1, &mut g);
+    r.smmu.unmap_pages(
+        dom,
+        Iova::new(0x8000),
+        PageSize::SZ_4K,
+        PageCount::new(1),
+        &mut g,
+    );
     r.smmu.iotlb_sync(dom, &mut g);
 }
 
@@ -565,7 +603,14 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         let iova = 0x8000_3000; // an IOVA that is also a DRAM address
         first
             .smmu
-            .map_pages(dom, iova, RAM_BASE + 0xc0_0000, 0x1000, 1, Prot::WRITE)
+            .map_pages(
+                dom,
+                Iova::new(iova),
+                PhysAddr::new(RAM_BASE + 0xc0_0000),
+                PageSize::SZ_4K,
+                PageCount::new(1),
+                Prot::WRITE,
+            )
             .unwrap();
         first.smmu.shutdown(&mut || {});
         assert!(

@@ -8,8 +8,11 @@ mod common;
 use arm_smmu::testing::{BusOp, FakeSmmu, IdRegs};
 use arm_smmu::{FirmwareDesc, ModuleParams, ShutdownPolicy};
 use common::*;
-use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
+use iommu::{
+    DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, PgTableError, Prot,
+};
 use klog::Level;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::IrqReturn;
 
 type W = (u64, u64, u8);
@@ -169,15 +172,35 @@ fn ls1028a_attach_map_unmap_flush() {
     let iova = 0x1000_0000;
     let pa = RAM_BASE + 0x5000;
     assert_eq!(
-        s.map_pages(dom, iova, pa, 0x1000, 1, Prot::READ | Prot::WRITE),
+        s.map_pages(
+            dom,
+            Iova::new(iova),
+            PhysAddr::new(pa),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ | Prot::WRITE
+        ),
         Ok(0x1000)
     );
     assert!(r.bus.writes().is_empty(), "map issues no register write");
     // LS1028A preset has ATOSNS set: software walk, no register access.
-    assert_eq!(s.iova_to_phys(dom, iova + 0x123), pa + 0x123);
+    assert_eq!(
+        s.iova_to_phys(dom, Iova::new(iova + 0x123))
+            .map_or(0, PhysAddr::as_u64),
+        pa + 0x123
+    );
     assert!(r.bus.ops().is_empty());
     let mut g = Gather::new();
-    assert_eq!(s.unmap_pages(dom, iova, 0x1000, 1, &mut g), 0x1000);
+    assert_eq!(
+        s.unmap_pages(
+            dom,
+            Iova::new(iova),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            &mut g
+        ),
+        0x1000
+    );
     assert_eq!(r.bus.writes(), vec![q(ls_cb(0) + 0x620, iova >> 12)]);
     s.iotlb_sync(dom, &mut g);
     assert_eq!(
@@ -187,7 +210,11 @@ fn ls1028a_attach_map_unmap_flush() {
             w(ls_cb(0) + 0x7f0, 0xffff_ffff)
         ]
     );
-    assert_eq!(s.iova_to_phys(dom, iova), 0);
+    assert_eq!(
+        s.iova_to_phys(dom, Iova::new(iova))
+            .map_or(0, PhysAddr::as_u64),
+        0
+    );
     r.bus.clear();
     s.flush_iotlb_all(dom);
     assert_eq!(
@@ -224,23 +251,57 @@ fn ls1028a_attach_map_unmap_flush() {
 fn map_errors_are_typed() {
     let (r, dom, _) = ls1028a_attached(ShutdownPolicy::Linux61);
     let s = &r.smmu;
-    s.map_pages(dom, 0x2000, RAM_BASE, 0x1000, 1, Prot::READ)
-        .unwrap();
+    s.map_pages(
+        dom,
+        Iova::new(0x2000),
+        PhysAddr::new(RAM_BASE),
+        PageSize::SZ_4K,
+        PageCount::new(1),
+        Prot::READ,
+    )
+    .unwrap();
     assert_eq!(
-        s.map_pages(dom, 0x2000, RAM_BASE, 0x1000, 1, Prot::READ),
-        Err(DriverError::Exists { iova: 0x2000 })
+        s.map_pages(
+            dom,
+            Iova::new(0x2000),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ
+        ),
+        Err(DriverError::PgTable(PgTableError::Exists { iova: 0x2000 }))
     );
     assert!(matches!(
-        s.map_pages(dom, 1 << 48, RAM_BASE, 0x1000, 1, Prot::READ),
-        Err(DriverError::Range(_))
+        s.map_pages(
+            dom,
+            Iova::new(1 << 48),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ
+        ),
+        Err(DriverError::PgTable(PgTableError::IovaRange { .. }))
     ));
     let unattached = s.domain_alloc(DomainKind::Dma).unwrap();
     assert_eq!(
-        s.map_pages(unattached, 0, RAM_BASE, 0x1000, 1, Prot::READ),
+        s.map_pages(
+            unattached,
+            Iova::new(0),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ
+        ),
         Err(DriverError::NoDevice)
     );
     assert_eq!(
-        s.unmap_pages(unattached, 0, 0x1000, 1, &mut Gather::new()),
+        s.unmap_pages(
+            unattached,
+            Iova::new(0),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            &mut Gather::new()
+        ),
         0
     );
 }
@@ -376,8 +437,14 @@ fn shutdown_quiesce_blocks_every_stream() {
     assert_eq!(r.bus.writes(), vec![w(0xc00, FAULT), w(0x800, 0x7c00_0029)]);
     // The DMA API keeps working for software.
     assert_eq!(
-        r.smmu
-            .map_pages(dom, 0x4000, RAM_BASE, 0x1000, 1, Prot::READ),
+        r.smmu.map_pages(
+            dom,
+            Iova::new(0x4000),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ
+        ),
         Ok(0x1000)
     );
 }
@@ -610,10 +677,20 @@ fn mmu401_probe_reset_attach() {
         .inner()
         .poke(cb + 0x50, 0x0000_00ab_cdef_1000 | (0xff << 56));
     r.bus.clear();
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x4567), 0xab_cdef_1567);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x4567))
+            .map_or(0, PhysAddr::as_u64),
+        0xab_cdef_1567
+    );
     assert_eq!(r.bus.writes(), vec![q(cb + 0x800, 0x4000)]);
     r.bus.inner().poke(cb + 0x50, 0x9);
-    assert_eq!(r.smmu.iova_to_phys(dom, 0x4567), 0);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(dom, Iova::new(0x4567))
+            .map_or(0, PhysAddr::as_u64),
+        0
+    );
     let n = r.log.lines().len();
     assert_eq!(
         r.log.lines()[n - 2..],
@@ -636,11 +713,24 @@ fn mmu401_stage2_uses_vmid_and_global_sync() {
         "S2 banks start at 0"
     );
     r.smmu
-        .map_pages(dom, 0x10_0000, RAM_BASE, 0x1000, 1, Prot::READ)
+        .map_pages(
+            dom,
+            Iova::new(0x10_0000),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(1),
+            Prot::READ,
+        )
         .unwrap();
     r.bus.clear();
     let mut g = Gather::new();
-    r.smmu.unmap_pages(dom, 0x10_0000, 0x1000, 1, &mut g);
+    r.smmu.unmap_pages(
+        dom,
+        Iova::new(0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::new(1),
+        &mut g,
+    );
     r.smmu.iotlb_sync(dom, &mut g);
     // S2 on SMMUv1: TLBIVMID (VMID = cb + 1) and a global sync.
     assert_eq!(r.bus.writes(), vec![w(0x64, 1), w(0x70, 0xffff_ffff)]);
@@ -715,17 +805,23 @@ fn indexed_probe_reset_attach_map() {
     r.smmu
         .map_pages(
             dom,
-            0x20_0000,
-            RAM_BASE,
-            0x1000,
-            2,
+            Iova::new(0x20_0000),
+            PhysAddr::new(RAM_BASE),
+            PageSize::SZ_4K,
+            PageCount::new(2),
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
     r.bus.clear();
     let mut g = Gather::new();
     assert_eq!(
-        r.smmu.unmap_pages(dom, 0x20_0000, 0x1000, 2, &mut g),
+        r.smmu.unmap_pages(
+            dom,
+            Iova::new(0x20_0000),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            &mut g
+        ),
         0x2000
     );
     r.smmu.iotlb_sync(dom, &mut g);
@@ -742,5 +838,10 @@ fn indexed_probe_reset_attach_map() {
     r.bus.clear();
     r.smmu.attach_dev(id, DeviceId(3)).unwrap();
     assert_eq!(r.bus.writes(), vec![w(0xc00 + 4 * 0x2a, BYPASS)]);
-    assert_eq!(r.smmu.iova_to_phys(id, 0x1234), 0x1234);
+    assert_eq!(
+        r.smmu
+            .iova_to_phys(id, Iova::new(0x1234))
+            .map_or(0, PhysAddr::as_u64),
+        0x1234
+    );
 }

@@ -7,13 +7,14 @@ mod common;
 use arm_smmu::context::{CtxFmt, TableHw};
 use arm_smmu::testing::{FakeSmmu, IdRegs, RecordingMmio};
 use arm_smmu::{
-    ArmSmmu, FirmwareDesc, LinuxVersion, ModuleParams, PageTable, PageTableFactory, RateLimits,
+    ArmSmmu, FirmwareDesc, IoPgtableFactory, IoPgtableOps, LinuxVersion, ModuleParams, RateLimits,
     SharedTlb, SmmuEnv, TableRequest,
 };
 use common::*;
 use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use physmem::FrameAllocator;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::id0;
 use std::sync::{Arc, Mutex};
 
@@ -25,11 +26,19 @@ struct Scripted {
     req: TableRequest,
 }
 
-impl PageTable for Scripted {
-    fn map_pages(&self, _: u64, _: u64, pgsize: u64, n: u64, _: Prot) -> Result<u64, DriverError> {
-        Ok(pgsize * n)
+impl IoPgtableOps for Scripted {
+    fn map_pages(
+        &self,
+        _: Iova,
+        _: PhysAddr,
+        pgsize: PageSize,
+        n: PageCount,
+        _: Prot,
+    ) -> Result<u64, DriverError> {
+        Ok(pgsize.bytes() * n.get())
     }
-    fn unmap_pages(&self, iova: u64, pgsize: u64, n: u64, gather: &mut Gather) -> u64 {
+    fn unmap_pages(&self, iova: Iova, pgsize: PageSize, n: PageCount, gather: &mut Gather) -> u64 {
+        let (iova, pgsize, n) = (iova.as_u64(), pgsize.bytes(), n.get());
         if self.walk {
             self.tlb.tlb_flush_walk(iova, pgsize * n, pgsize);
         } else {
@@ -39,8 +48,8 @@ impl PageTable for Scripted {
         }
         pgsize * n
     }
-    fn iova_to_phys(&self, _: u64) -> u64 {
-        0
+    fn iova_to_phys(&self, _: Iova) -> Option<PhysAddr> {
+        None
     }
     fn hw(&self) -> TableHw {
         TableHw {
@@ -63,13 +72,13 @@ struct Factory {
     seen: Mutex<Vec<TableRequest>>,
 }
 
-impl PageTableFactory for Factory {
+impl IoPgtableFactory for Factory {
     fn alloc(
         &self,
         req: &TableRequest,
         _: &Arc<FrameAllocator>,
         tlb: SharedTlb,
-    ) -> Result<Box<dyn PageTable>, DriverError> {
+    ) -> Result<Box<dyn IoPgtableOps>, DriverError> {
         self.seen.lock().unwrap().push(*req);
         Ok(Box::new(Scripted {
             tlb,
@@ -130,7 +139,13 @@ fn domains(s: &Setup, n: u32) -> iommu::DriverDomain {
 
 fn unmap_and_sync(s: &Setup, d: iommu::DriverDomain, iova: u64, n: u64) -> Vec<(u64, u64, u8)> {
     let mut g = Gather::new();
-    s.smmu.unmap_pages(d, iova, 0x1000, n, &mut g);
+    s.smmu.unmap_pages(
+        d,
+        Iova::new(iova),
+        PageSize::SZ_4K,
+        PageCount::new(n),
+        &mut g,
+    );
     s.smmu.iotlb_sync(d, &mut g);
     s.bus.writes()
 }

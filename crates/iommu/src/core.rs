@@ -5,6 +5,7 @@ use crate::error::CoreError;
 use crate::ops::*;
 use klog::{dev_line, Level, Printk};
 use physmem::{FrameAllocator, PhysMem};
+use smmu_addr::{Iova, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
@@ -622,7 +623,10 @@ impl IommuCore {
 
     /// `iommu_iova_to_phys` (0 when unmapped).
     pub fn iova_to_phys(&self, domain: &Arc<Domain>, iova: u64) -> u64 {
-        domain.driver().iova_to_phys(domain.driver_domain(), iova)
+        domain
+            .driver()
+            .iova_to_phys(domain.driver_domain(), Iova::new(iova))
+            .map_or(0, PhysAddr::as_u64)
     }
 
     /// Every live DMA default domain (for draining and statistics).

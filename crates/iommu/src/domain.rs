@@ -7,6 +7,7 @@
 
 use crate::iova::{IovaDomain, IovaParams};
 use crate::ops::*;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{Arc, Mutex, MutexGuard};
 use std::collections::{BTreeMap, VecDeque};
@@ -100,7 +101,12 @@ impl Drop for Domain {
 
 /// Choose the largest page size of `bitmap` usable at `iova`/`paddr` for `size` bytes, and how
 /// many such pages to map before a larger size could take over.
-pub(crate) fn pgsize_for(bitmap: u64, iova: u64, paddr: u64, size: u64) -> Option<(u64, u64)> {
+pub(crate) fn pgsize_for(
+    bitmap: u64,
+    iova: u64,
+    paddr: u64,
+    size: u64,
+) -> Option<(PageSize, PageCount)> {
     if size == 0 {
         return None;
     }
@@ -126,7 +132,7 @@ pub(crate) fn pgsize_for(bitmap: u64, iova: u64, paddr: u64, size: u64) -> Optio
             count = count.min((next - offset) / pgsize);
         }
     }
-    Some((pgsize, count.max(1)))
+    Some((PageSize::new(pgsize).ok()?, PageCount::new(count.max(1))))
 }
 
 impl Domain {
@@ -290,10 +296,14 @@ impl Domain {
             else {
                 break;
             };
-            match self
-                .driver
-                .map_pages(self.handle, iova + done, paddr + done, pgsize, count, prot)
-            {
+            match self.driver.map_pages(
+                self.handle,
+                Iova::new(iova + done),
+                PhysAddr::new(paddr + done),
+                pgsize,
+                count,
+                prot,
+            ) {
                 Ok(mapped) if mapped > 0 => done += mapped,
                 Ok(_) => {
                     self.unmap_range(iova, done, true);
@@ -324,9 +334,13 @@ impl Domain {
             else {
                 break;
             };
-            let n = self
-                .driver
-                .unmap_pages(self.handle, iova + done, pgsize, count, &mut gather);
+            let n = self.driver.unmap_pages(
+                self.handle,
+                Iova::new(iova + done),
+                pgsize,
+                count,
+                &mut gather,
+            );
             if n == 0 {
                 break;
             }
@@ -428,15 +442,18 @@ mod tests {
     #[test]
     fn page_size_choice() {
         let bm = 0x1000 | 0x20_0000 | 0x4000_0000;
-        assert_eq!(pgsize_for(bm, 0x1000, 0x5000, 0x3000), Some((0x1000, 3)));
+        assert_eq!(
+            pgsize_for(bm, 0x1000, 0x5000, 0x3000),
+            Some((PageSize::SZ_4K, PageCount::new(3)))
+        );
         assert_eq!(
             pgsize_for(bm, 0x20_0000, 0x40_0000, 0x40_0000),
-            Some((0x20_0000, 2))
+            Some((PageSize::SZ_2M, PageCount::new(2)))
         );
         // 4 KiB pages until the 2 MiB boundary, then a block.
         assert_eq!(
             pgsize_for(bm, 0x1f_f000, 0x3f_f000, 0x20_1000),
-            Some((0x1000, 1))
+            Some((PageSize::SZ_4K, PageCount::ONE))
         );
         assert_eq!(pgsize_for(bm, 0x800, 0, 0x1000), None);
     }

@@ -3,6 +3,7 @@
 //! It models no hardware; the real driver is the `arm-smmu` crate.
 
 use crate::ops::*;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::Mutex;
 use std::collections::BTreeMap;
@@ -173,12 +174,14 @@ impl IommuDriver for FakeDriver {
     fn map_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError> {
+        let (iova, paddr) = (iova.as_u64(), paddr.as_u64());
+        let (pgsize, pgcount) = (pgsize.bytes(), pgcount.get());
         if self.fail_maps.load(Ordering::Relaxed) {
             return Err(DriverError::NoSpace("fake failure".into()));
         }
@@ -202,11 +205,12 @@ impl IommuDriver for FakeDriver {
     fn unmap_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
+        let (iova, pgsize, pgcount) = (iova.as_u64(), pgsize.bytes(), pgcount.get());
         let mut st = self.state.lock();
         let Some(d) = st.domains.get_mut(&dom.0) else {
             return 0;
@@ -237,11 +241,12 @@ impl IommuDriver for FakeDriver {
         self.counters.flush_alls.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64 {
+    fn iova_to_phys(&self, dom: DriverDomain, iova: Iova) -> Option<PhysAddr> {
         let st = self.state.lock();
+        let iova = iova.as_u64();
         st.domains
             .get(&dom.0)
             .and_then(|d| d.pt.get(&(iova / FAKE_PAGE)))
-            .map_or(0, |&(pfn, _)| pfn * FAKE_PAGE + iova % FAKE_PAGE)
+            .map(|&(pfn, _)| PhysAddr::new(pfn * FAKE_PAGE + iova % FAKE_PAGE))
     }
 }

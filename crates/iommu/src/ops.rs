@@ -2,7 +2,8 @@
 //! `iommu_domain_ops`). The core owns devices, groups and DMA domains; a driver owns hardware
 //! and page tables, and names its domains by [`DriverDomain`] handles.
 
-pub use pgtable::{Gather, Prot};
+pub use pgtable::{Gather, PgTableError, Prot};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use thiserror::Error;
 
 /// Core-assigned identifier of a device (stable for the device's lifetime).
@@ -70,6 +71,9 @@ pub enum DriverError {
     NotSupported,
     #[error("device busy (-EBUSY)")]
     Busy,
+    /// The page-table code refused the request; its error says why and carries the errno.
+    #[error(transparent)]
+    PgTable(#[from] PgTableError),
 }
 
 /// An IOMMU driver as the core drives it. All methods take `&self`: a driver locks internally
@@ -95,27 +99,29 @@ pub trait IommuDriver: Send + Sync {
     fn attach_dev(&self, dom: DriverDomain, dev: DeviceId) -> Result<(), DriverError>;
     /// Input range and page sizes; `None` before the domain is finalised.
     fn geometry(&self, dom: DriverDomain) -> Option<Geometry>;
+    /// Map `pgcount` pages of `pgsize` from `iova` to `paddr`; returns the bytes mapped.
     fn map_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        paddr: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError>;
+    /// Unmap `pgcount` pages of `pgsize` from `iova`; returns the bytes unmapped.
     fn unmap_pages(
         &self,
         dom: DriverDomain,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64;
     /// Complete the invalidations queued in `gather`.
     fn iotlb_sync(&self, dom: DriverDomain, gather: &mut Gather);
     /// Invalidate everything for the domain.
     fn flush_iotlb_all(&self, dom: DriverDomain);
-    /// 0 when unmapped.
-    fn iova_to_phys(&self, dom: DriverDomain, iova: u64) -> u64;
+    /// The physical address `iova` translates to, `None` when unmapped (Linux returns 0).
+    fn iova_to_phys(&self, dom: DriverDomain, iova: Iova) -> Option<PhysAddr>;
 }
