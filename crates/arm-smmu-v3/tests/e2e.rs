@@ -8,6 +8,7 @@ use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 use physmem::PhysAddr;
+use smmu_addr::Iova;
 use smmuv3::{AbortReason, Access, Config, Outcome};
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ fn dma_api_round_trip_through_the_model() {
         let iova = core
             .dma_map_page(nic, buf, 1500, DmaDirection::FromDevice)
             .unwrap();
-        r.model.dma_write(8, iova, b"packet").unwrap();
+        r.model.dma_write(8, Iova::new(iova), b"packet").unwrap();
         let mut got = [0u8; 6];
         r.mem.read_bytes(PhysAddr::new(buf), &mut got).unwrap();
         assert_eq!(&got, b"packet", "{v:?}");

@@ -14,6 +14,7 @@ use klog::MemLog;
 use mmu500::{Config, Event, Mmu500, Translation};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::Iova;
 use std::sync::{Arc, Mutex};
 
 const RAM: u64 = 0x8000_0000;
@@ -86,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The NIC writes a frame at the DMA address; the SMMU translates it.
     let frame = b"ICMP echo request, 64 bytes";
-    let translations = model.dma_write(ENETC_SID, dma_addr, frame)?;
+    let translations = model.dma_write(ENETC_SID, Iova::new(dma_addr), frame)?;
     for t in &translations {
         match t {
             Translation::Translated {

@@ -12,7 +12,7 @@ use arm_smmu::{
 use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{BypassReason, Config, DmaError, DmaFault, Event, Mmu500, Translation};
+use mmu500::{BusError, BypassReason, Config, DmaFault, Event, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::IrqLine;
@@ -162,7 +162,7 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
         .unwrap();
     let t = b
         .model
-        .dma_write(ENETC_SID, iova + 0xff8, b"0123456789abcdef")
+        .dma_write(ENETC_SID, Iova::new(iova + 0xff8), b"0123456789abcdef")
         .unwrap();
     assert!(t.iter().all(|x| x.is_translated()));
     assert_eq!(t.len(), 2, "crosses into the second page");
@@ -191,11 +191,11 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
     b.log.clear();
     let e = b
         .model
-        .dma_write(ENETC_SID, iova + 0x10, b"late")
+        .dma_write(ENETC_SID, Iova::new(iova + 0x10), b"late")
         .unwrap_err();
     assert!(matches!(
         e,
-        DmaError::Fault {
+        BusError::Fault {
             fault: DmaFault::Context { cb: 0, .. },
             done: 0
         }
@@ -223,7 +223,9 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
         )]
     );
     // The handler cleared FSR: the next fault is reported again (rate limit permitting).
-    b.model.dma_write(ENETC_SID, iova, b"x").unwrap_err();
+    b.model
+        .dma_write(ENETC_SID, Iova::new(iova), b"x")
+        .unwrap_err();
     assert_eq!(b.log.lines().len(), 2);
     b.smmu.domain_free(dom);
     assert_eq!(b.frames.outstanding_bytes(), 0);
@@ -249,7 +251,7 @@ fn tlb_maintenance_leaves_nothing_stale() {
         .unwrap();
     for i in 0..n {
         b.model
-            .dma_write(ENETC_SID, iova + i * 0x1000, &[i as u8])
+            .dma_write(ENETC_SID, Iova::new(iova + i * 0x1000), &[i as u8])
             .unwrap();
     }
     let cap = b.model.config().tlb_entries;
@@ -270,7 +272,7 @@ fn tlb_maintenance_leaves_nothing_stale() {
     for i in 0..n {
         assert!(b
             .model
-            .dma_write(ENETC_SID, iova + i * 0x1000, &[0xee])
+            .dma_write(ENETC_SID, Iova::new(iova + i * 0x1000), &[0xee])
             .is_err());
     }
     b.smmu
@@ -284,7 +286,7 @@ fn tlb_maintenance_leaves_nothing_stale() {
         )
         .unwrap();
     b.model
-        .dma_write(ENETC_SID, iova + 300 * 0x1000, b"new")
+        .dma_write(ENETC_SID, Iova::new(iova + 300 * 0x1000), b"new")
         .unwrap();
     assert_eq!(read(&b, pa2, 3), b"new");
     assert_eq!(
@@ -296,7 +298,7 @@ fn tlb_maintenance_leaves_nothing_stale() {
     // Negative control: a lazy unmap (no leaf invalidation) leaves the model's TLB stale until
     // flush_iotlb_all, proving the checks above are not vacuous.
     b.model
-        .dma_write(ENETC_SID, iova + 300 * 0x1000, b"hit")
+        .dma_write(ENETC_SID, Iova::new(iova + 300 * 0x1000), b"hit")
         .unwrap();
     let mut lazy = Gather::new();
     lazy.queued = true;
@@ -307,7 +309,9 @@ fn tlb_maintenance_leaves_nothing_stale() {
         PageCount::new(1),
         &mut lazy,
     );
-    let stale = b.model.dma_write(ENETC_SID, iova + 300 * 0x1000, b"old");
+    let stale = b
+        .model
+        .dma_write(ENETC_SID, Iova::new(iova + 300 * 0x1000), b"old");
     assert!(
         matches!(
             stale.as_deref(),
@@ -318,7 +322,7 @@ fn tlb_maintenance_leaves_nothing_stale() {
     b.smmu.flush_iotlb_all(dom);
     assert!(b
         .model
-        .dma_write(ENETC_SID, iova + 300 * 0x1000, b"no")
+        .dma_write(ENETC_SID, Iova::new(iova + 300 * 0x1000), b"no")
         .is_err());
 }
 
@@ -336,13 +340,18 @@ fn seed_global_fault_after_release() {
             Prot::READ | Prot::WRITE,
         )
         .unwrap();
-    b.model.dma_write(ENETC_SID, 0x1000, b"ok").unwrap();
+    b.model
+        .dma_write(ENETC_SID, Iova::new(0x1000), b"ok")
+        .unwrap();
     b.smmu.release_device(DeviceId(4));
     b.log.clear();
-    let e = b.model.dma_write(ENETC_SID, 0x1000, b"tx").unwrap_err();
+    let e = b
+        .model
+        .dma_write(ENETC_SID, Iova::new(0x1000), b"tx")
+        .unwrap_err();
     assert!(matches!(
         e,
-        DmaError::Fault {
+        BusError::Fault {
             fault: DmaFault::Global { sid: 0x429, .. },
             ..
         }
@@ -357,9 +366,13 @@ fn seed_global_fault_after_release() {
     // The seed's MULTI variant: a write and then a read arrive before the handler runs.
     b.model.clear_irq_handler();
     b.log.clear();
-    b.model.dma_write(ENETC_SID, 0x1000, b"tx").unwrap_err();
+    b.model
+        .dma_write(ENETC_SID, Iova::new(0x1000), b"tx")
+        .unwrap_err();
     let mut buf = [0u8; 4];
-    b.model.dma_read(ENETC_SID, 0x1000, &mut buf).unwrap_err();
+    b.model
+        .dma_read(ENETC_SID, Iova::new(0x1000), &mut buf)
+        .unwrap_err();
     b.smmu.handle_global_fault();
     assert_eq!(
         b.log.lines(),
@@ -392,7 +405,9 @@ fn shutdown_policies_seen_from_dma() {
                 Prot::READ | Prot::WRITE,
             )
             .unwrap();
-        b.model.dma_write(ENETC_SID, iova, b"before").unwrap();
+        b.model
+            .dma_write(ENETC_SID, Iova::new(iova), b"before")
+            .unwrap();
         let s = b.smmu.clone();
         let mut unregistered = false;
         b.smmu.shutdown(&mut || {
@@ -406,7 +421,7 @@ fn shutdown_policies_seen_from_dma() {
             .iter()
             .any(|l| l == &format!("{LS}: disabling translation")
                 || l == &format!("{LS}: blocking all streams")));
-        let r = b.model.dma_write(ENETC_SID, iova, b"after!");
+        let r = b.model.dma_write(ENETC_SID, Iova::new(iova), b"after!");
         match policy {
             // sCR0 = CLIENTPD: the IOVA is used as a physical address.
             ShutdownPolicy::Linux61 | ShutdownPolicy::Linux62 => {
@@ -425,7 +440,7 @@ fn shutdown_policies_seen_from_dma() {
             ShutdownPolicy::Quiesce => {
                 assert!(r.is_err(), "{r:?}");
                 // And an unknown stream is blocked too.
-                assert!(b.model.dma_write(0x7, iova, b"x").is_err());
+                assert!(b.model.dma_write(0x7, Iova::new(iova), b"x").is_err());
             }
         }
         assert_eq!(read(&b, pa, 6), b"before");
@@ -516,7 +531,7 @@ fn other_model_presets_translate_dma() {
                 Prot::READ | Prot::WRITE,
             )
             .unwrap();
-        let t = b.model.dma_write(0x5, 0x8010, b"v1v2").unwrap();
+        let t = b.model.dma_write(0x5, Iova::new(0x8010), b"v1v2").unwrap();
         assert!(t[0].is_translated(), "{compat}: {t:?}");
         assert_eq!(read(&b, pa + 0x10, 4), b"v1v2", "{compat}");
         assert_eq!(
@@ -536,7 +551,10 @@ fn other_model_presets_translate_dma() {
         );
         b.smmu.iotlb_sync(dom, &mut g);
         b.log.clear();
-        assert!(b.model.dma_write(0x5, 0x8010, b"x").is_err(), "{compat}");
+        assert!(
+            b.model.dma_write(0x5, Iova::new(0x8010), b"x").is_err(),
+            "{compat}"
+        );
         // The context interrupt (IRPTNDX on SMMUv1, the bank on v2) reaches the right bank.
         let bank = b.smmu.domain_context_bank(dom).unwrap();
         let lines = b.log.lines();
@@ -592,7 +610,9 @@ fn shared_across_cpus() {
                         Prot::READ | Prot::WRITE,
                     )
                     .unwrap();
-                    model.dma_write(sid, iova, &[i as u8, k as u8]).unwrap();
+                    model
+                        .dma_write(sid, Iova::new(iova), &[i as u8, k as u8])
+                        .unwrap();
                     let mut v = [0u8; 2];
                     mem.read_bytes(PhysAddr::new(pa), &mut v).unwrap();
                     assert_eq!(v, [i as u8, k as u8]);
@@ -680,7 +700,7 @@ mod prop {
                         prop_assert_eq!(n, if map.remove(&page).is_some() { 0x1000 } else { 0 });
                     }
                     Op::Dma { page, byte } => {
-                        let r = b.model.dma_write(ENETC_SID, iova0 + page * 0x1000 + 8, &[byte]);
+                        let r = b.model.dma_write(ENETC_SID, Iova::new(iova0 + page * 0x1000 + 8), &[byte]);
                         match map.get(&page) {
                             Some(&f) => {
                                 prop_assert!(r.is_ok(), "{:?}", r);

@@ -14,7 +14,7 @@ use arm_smmu::{
 use common::*;
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{Config, DmaError, DmaFault, Mmu500, Translation};
+use mmu500::{BusError, Config, DmaFault, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::{IrqLine, IrqReturn};
@@ -370,11 +370,11 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         )
         .unwrap();
     r.model
-        .dma_write(ENETC_SID, old_iova + 0x40, b"ping")
+        .dma_write(ENETC_SID, Iova::new(old_iova + 0x40), b"ping")
         .unwrap();
     let t = r
         .model
-        .dma_write(ENETC_SID, old_iova + 0x40, b"ping")
+        .dma_write(ENETC_SID, Iova::new(old_iova + 0x40), b"ping")
         .unwrap();
     let Translation::Translated {
         tlb_hit: true,
@@ -414,12 +414,12 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         .unwrap();
     let e = r
         .model
-        .dma_write(ENETC_SID, old_iova + 0x40, b"late")
+        .dma_write(ENETC_SID, Iova::new(old_iova + 0x40), b"late")
         .unwrap_err();
     assert!(
         matches!(
             e,
-            DmaError::Fault {
+            BusError::Fault {
                 fault: DmaFault::Context { cb: 0, .. },
                 done: 0
             }
@@ -437,7 +437,10 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         format!("{LS}: Unhandled context fault: fsr=0x402, iova=0x10000040, fsynr=0x12, cbfrsynra=0x429, cb=0")
     );
     // The new domain's own DMA is translated by tables newer than the free.
-    let t = r.model.dma_write(ENETC_SID, 0x2000_0000, b"pong").unwrap();
+    let t = r
+        .model
+        .dma_write(ENETC_SID, Iova::new(0x2000_0000), b"pong")
+        .unwrap();
     let Translation::Translated { epoch, pa, .. } = t[0] else {
         panic!("{t:?}");
     };
@@ -614,7 +617,10 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
             .unwrap();
         first.smmu.shutdown(&mut || {});
         assert!(
-            first.model.dma_write(ENETC_SID, iova, b"q").is_err(),
+            first
+                .model
+                .dma_write(ENETC_SID, Iova::new(iova), b"q")
+                .is_err(),
             "quiesced"
         );
 
@@ -645,10 +651,10 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         )
         .unwrap();
         second.rmr_install_bypass_smr();
-        let during = first.model.dma_write(ENETC_SID, iova, b"stray");
+        let during = first.model.dma_write(ENETC_SID, Iova::new(iova), b"stray");
         second.device_reset();
         second.test_smr_masks();
-        let after = first.model.dma_write(ENETC_SID, iova, b"late");
+        let after = first.model.dma_write(ENETC_SID, Iova::new(iova), b"late");
         let mut at_iova_as_pa = [0u8; 5];
         first
             .mem
@@ -672,7 +678,7 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         // After the reset the stream matches no SMR: USF, blocked either way.
         assert!(matches!(
             after,
-            Err(DmaError::Fault {
+            Err(BusError::Fault {
                 fault: DmaFault::Global { .. },
                 ..
             })

@@ -25,6 +25,7 @@ use mmu500::{Config, Mmu500};
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::Iova;
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::{Access, Mmio};
 use std::hint::black_box;
@@ -203,7 +204,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("dma_write_1500", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                let _ = black_box(s.dma_write(SID, IOVA + 0x2100, black_box(&packet)));
+                let _ = black_box(s.dma_write(SID, Iova::new(IOVA + 0x2100), black_box(&packet)));
             })
         })
     });

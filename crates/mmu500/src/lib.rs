@@ -59,12 +59,12 @@ mod xlate;
 pub use config::{Config, ConfigError, IdDecode, Version};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
-    BypassReason, ContextFaultKind, Counters, DmaError, DmaFault, Event, GlobalFaultKind, RegName,
+    BusError, BypassReason, ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, RegName,
     Space, TerminateReason, TlbiOp, Translation,
 };
 
 use physmem::PhysMem;
-use smmu_addr::PhysAddr;
+use smmu_addr::{Iova, PhysAddr};
 use smmu_arch::{Access, IrqLine, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
@@ -335,13 +335,13 @@ impl Mmu500 {
     pub fn dma_read(
         &self,
         stream_id: u32,
-        iova: u64,
+        iova: Iova,
         buf: &mut [u8],
-    ) -> Result<Vec<Translation>, DmaError> {
+    ) -> Result<Vec<Translation>, BusError> {
         dma_read_via(
             &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
-            iova,
+            iova.as_u64(),
             buf,
         )
     }
@@ -351,13 +351,13 @@ impl Mmu500 {
     pub fn dma_write(
         &self,
         stream_id: u32,
-        iova: u64,
+        iova: Iova,
         data: &[u8],
-    ) -> Result<Vec<Translation>, DmaError> {
+    ) -> Result<Vec<Translation>, BusError> {
         dma_write_via(
             &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
-            iova,
+            iova.as_u64(),
             data,
         )
     }
@@ -391,7 +391,7 @@ fn dma_read_via(
     translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
     iova: u64,
     buf: &mut [u8],
-) -> Result<Vec<Translation>, DmaError> {
+) -> Result<Vec<Translation>, BusError> {
     let len = buf.len();
     dma_chunks(translate, iova, len, Access::Read, |pa, r| {
         mem.read_bytes(PhysAddr::new(pa), buf.get_mut(r).unwrap_or_default())
@@ -404,7 +404,7 @@ fn dma_write_via(
     translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
     iova: u64,
     data: &[u8],
-) -> Result<Vec<Translation>, DmaError> {
+) -> Result<Vec<Translation>, BusError> {
     dma_chunks(translate, iova, data.len(), Access::Write, |pa, r| {
         mem.write_bytes(PhysAddr::new(pa), data.get(r).unwrap_or_default())
     })
@@ -418,15 +418,15 @@ fn dma_chunks(
     len: usize,
     access: Access,
     mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
-) -> Result<Vec<Translation>, DmaError> {
+) -> Result<Vec<Translation>, BusError> {
     if iova.checked_add(len as u64).is_none() {
-        return Err(DmaError::Wrap { iova, len });
+        return Err(BusError::Wrap { iova, len });
     }
     let mut out = Vec::with_capacity(1 + len / 4096);
     let mut done = 0usize;
     while done < len {
         let addr = iova + done as u64;
-        let t = translate(addr, access).map_err(|fault| DmaError::Fault { fault, done })?;
+        let t = translate(addr, access).map_err(|fault| BusError::Fault { fault, done })?;
         let chunk_size = match t {
             Translation::Translated { leaf_size, .. } => leaf_size,
             Translation::Bypass { .. } => physmem::FRAME_SIZE,
@@ -434,7 +434,7 @@ fn dma_chunks(
         .max(1);
         let room = chunk_size - (addr & (chunk_size - 1));
         let n = (room.min((len - done) as u64)) as usize;
-        f(t.pa(), done..done + n).map_err(|_| DmaError::Bus {
+        f(t.pa(), done..done + n).map_err(|_| BusError::Unbacked {
             pa: t.pa(),
             done,
             translation: t,

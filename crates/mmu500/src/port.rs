@@ -32,7 +32,8 @@
 //! ```
 
 use crate::state::MicroEntry;
-use crate::{DmaError, DmaFault, Mmu500, Translation};
+use crate::{BusError, DmaFault, Mmu500, Translation};
+use smmu_addr::Iova;
 use smmu_arch::Access;
 use smmu_sync::atomic::{AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Point};
@@ -113,15 +114,15 @@ impl Port {
     }
 
     /// A device read of `buf.len()` bytes at `iova` (see [`Mmu500::dma_read`]).
-    pub fn dma_read(&mut self, iova: u64, buf: &mut [u8]) -> Result<Vec<Translation>, DmaError> {
+    pub fn dma_read(&mut self, iova: Iova, buf: &mut [u8]) -> Result<Vec<Translation>, BusError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_read_via(&mem, |a, acc| self.translate(a, acc), iova, buf)
+        crate::dma_read_via(&mem, |a, acc| self.translate(a, acc), iova.as_u64(), buf)
     }
 
     /// A device write of `data` at `iova` (see [`Mmu500::dma_write`]).
-    pub fn dma_write(&mut self, iova: u64, data: &[u8]) -> Result<Vec<Translation>, DmaError> {
+    pub fn dma_write(&mut self, iova: Iova, data: &[u8]) -> Result<Vec<Translation>, BusError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_write_via(&mem, |a, acc| self.translate(a, acc), iova, data)
+        crate::dma_write_via(&mem, |a, acc| self.translate(a, acc), iova.as_u64(), data)
     }
 }
 

@@ -142,13 +142,13 @@ pub enum DmaFault {
 
 /// A DMA helper that stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum DmaError {
+pub enum BusError {
     /// The SMMU terminated the chunk at `done` bytes into the buffer.
     #[error("DMA terminated after {done} bytes: {fault}")]
     Fault { fault: DmaFault, done: usize },
     /// The output address is not backed by memory (a bus error from the slave).
     #[error("DMA to unbacked physical address {pa:#x} after {done} bytes")]
-    Bus {
+    Unbacked {
         pa: u64,
         done: usize,
         translation: Translation,

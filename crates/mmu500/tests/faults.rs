@@ -9,6 +9,7 @@ use mmu500::{
 };
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
+use smmu_addr::Iova;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::{Access, IrqLine, Mmio};
 use std::sync::{Arc, Mutex};
@@ -435,7 +436,9 @@ fn dma_helpers_move_data_and_stop_at_the_fault() {
     )
     .unwrap();
     let packet: Vec<u8> = (0..1500u32).map(|i| i as u8).collect();
-    let ts = s.dma_write(ENETC_SID, IOVA + 0x2e00, &packet).unwrap();
+    let ts = s
+        .dma_write(ENETC_SID, Iova::new(IOVA + 0x2e00), &packet)
+        .unwrap();
     assert_eq!(ts.len(), 2);
     let mut a = vec![0u8; 0x200];
     r.mem
@@ -448,13 +451,16 @@ fn dma_helpers_move_data_and_stop_at_the_fault() {
         .unwrap();
     assert_eq!(b, packet[0x200..]);
     let mut back = vec![0u8; 1500];
-    s.dma_read(ENETC_SID, IOVA + 0x2e00, &mut back).unwrap();
+    s.dma_read(ENETC_SID, Iova::new(IOVA + 0x2e00), &mut back)
+        .unwrap();
     assert_eq!(back, packet);
     // Running into an unmapped page stops there; what came before was written.
-    let err = s.dma_write(ENETC_SID, IOVA + 0x3f00, &packet).unwrap_err();
+    let err = s
+        .dma_write(ENETC_SID, Iova::new(IOVA + 0x3f00), &packet)
+        .unwrap_err();
     assert!(matches!(
         err,
-        mmu500::DmaError::Fault {
+        mmu500::BusError::Fault {
             done: 0x100,
             fault: DmaFault::Context { .. }
         }

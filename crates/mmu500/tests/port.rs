@@ -10,6 +10,7 @@ use mmu500::{Config, Event, Translation, PORT_UTLB_ENTRIES};
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use proptest::prelude::*;
+use smmu_addr::Iova;
 use smmu_arch::regs::{cb, gr0, scr0};
 use smmu_arch::{Access, Mmio};
 use std::sync::{Arc, Mutex};
@@ -182,7 +183,7 @@ fn dma_through_a_port_lands_where_translate_says() {
     let (r, _pt) = s1_rig();
     let mut port = r.smmu.port(SID);
     let data: Vec<u8> = (0..6000u32).map(|i| (i * 7) as u8).collect();
-    let chunks = port.dma_write(IOVA + 0x100, &data).unwrap();
+    let chunks = port.dma_write(Iova::new(IOVA + 0x100), &data).unwrap();
     assert_eq!(
         chunks.len(),
         2,
@@ -194,17 +195,17 @@ fn dma_through_a_port_lands_where_translate_says() {
         .unwrap();
     assert_eq!(back, data);
     let mut again = vec![0u8; data.len()];
-    port.dma_read(IOVA + 0x100, &mut again).unwrap();
+    port.dma_read(Iova::new(IOVA + 0x100), &mut again).unwrap();
     assert_eq!(again, data);
     // Off the end of the mapping (the read-only page, then nothing): a translation fault
     // after the 8 bytes before it.
     let e = port
-        .dma_read(IOVA + (PAGES + 1) * SZ_4K - 8, &mut [0u8; 16])
+        .dma_read(Iova::new(IOVA + (PAGES + 1) * SZ_4K - 8), &mut [0u8; 16])
         .unwrap_err();
     assert!(
         matches!(
             e,
-            mmu500::DmaError::Fault {
+            mmu500::BusError::Fault {
                 done: 8,
                 fault: mmu500::DmaFault::Context {
                     kind: mmu500::ContextFaultKind::Translation,

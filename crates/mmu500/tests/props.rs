@@ -6,6 +6,7 @@ use common::*;
 use mmu500::{Config, Translation};
 use pgtable::{Prot, SZ_4K};
 use proptest::prelude::*;
+use smmu_addr::Iova;
 use smmu_arch::regs::{cb, gr0};
 use smmu_arch::{Access, Mmio};
 use std::collections::BTreeMap;
@@ -105,9 +106,9 @@ fn run_ops(cfg: Config, ops: &[Op]) {
                 write,
             } => {
                 let _ = if write {
-                    s.dma_write(sid, iova, &buf[..len])
+                    s.dma_write(sid, Iova::new(iova), &buf[..len])
                 } else {
-                    s.dma_read(sid, iova, &mut buf[..len])
+                    s.dma_read(sid, Iova::new(iova), &mut buf[..len])
                 };
             }
         }

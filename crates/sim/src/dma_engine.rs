@@ -15,6 +15,7 @@ use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore};
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
+use smmu_addr::Iova;
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
@@ -249,10 +250,11 @@ impl DmaEngine {
         let write = job.dir == DmaDirection::FromDevice;
         let r = if write {
             self.smmu
-                .dma_write(self.cfg.stream_id, job.dma, &pattern(job.seq))
+                .dma_write(self.cfg.stream_id, Iova::new(job.dma), &pattern(job.seq))
         } else {
             let mut buf = vec![0u8; JOB_LEN as usize];
-            self.smmu.dma_read(self.cfg.stream_id, job.dma, &mut buf)
+            self.smmu
+                .dma_read(self.cfg.stream_id, Iova::new(job.dma), &mut buf)
         };
         let mut ev = DmaEvidence::default();
         let ok = ownership::account(&self.owned, &self.retired, job.dma, write, r, &mut ev);

@@ -16,8 +16,9 @@
 use crate::dmesg::seed;
 use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
-use mmu500::{DmaError as BusError, Mmu500, Translation};
+use mmu500::{BusError, Mmu500, Translation};
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
+use smmu_addr::Iova;
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 use std::collections::VecDeque;
 
@@ -467,13 +468,15 @@ impl Enetc {
 
     /// A device read through the SMMU; false when it did not complete.
     fn bus_read(&self, iova: u64, buf: &mut [u8]) -> bool {
-        let r = self.smmu.dma_read(self.cfg.stream_id, iova, buf);
+        let r = self.smmu.dma_read(self.cfg.stream_id, Iova::new(iova), buf);
         self.account(iova, false, r)
     }
 
     /// A device write through the SMMU; false when it did not complete.
     fn bus_write(&self, iova: u64, data: &[u8]) -> bool {
-        let r = self.smmu.dma_write(self.cfg.stream_id, iova, data);
+        let r = self
+            .smmu
+            .dma_write(self.cfg.stream_id, Iova::new(iova), data);
         self.account(iova, true, r)
     }
 

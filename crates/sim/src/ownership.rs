@@ -3,7 +3,7 @@
 //! chunk of a transaction against it (stray: bypassed translation; foreign: translated
 //! somewhere the mapping does not own).
 
-use mmu500::{DmaError as BusError, Translation};
+use mmu500::{BusError, Translation};
 use physmem::FRAME_SIZE;
 use smmu_sync::Mutex;
 use std::collections::BTreeMap;
@@ -118,7 +118,7 @@ pub(crate) fn account(
             ev.blocked += 1;
             return false;
         }
-        Err(BusError::Bus { translation, .. }) => (vec![translation], false),
+        Err(BusError::Unbacked { translation, .. }) => (vec![translation], false),
         Err(_) => return false,
     };
     let own = owned.get(iova);

@@ -13,6 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::Iova;
 use smmuv3::{Access, Config, Mmio, SmmuV3};
 use smmuv3_arch::cmd::{Command, SyncCs, CFGI_ALL};
 use smmuv3_arch::regs::*;
@@ -129,7 +130,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("dma_write_1500", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                let _ = black_box(s.dma_write(SID, IOVA + 0x2100, black_box(&packet)));
+                let _ = black_box(s.dma_write(SID, Iova::new(IOVA + 0x2100), black_box(&packet)));
             })
         })
     });

@@ -38,6 +38,7 @@ pub use config::{Config, ConfigError};
 pub use smmuv3_arch::{Access, IrqLine, Mmio};
 
 use physmem::{PhysAddr, PhysError, PhysMem};
+use smmu_addr::Iova;
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use state::State;
 use thiserror::Error;
@@ -85,7 +86,7 @@ impl Outcome {
 
 /// A DMA transaction that did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum DmaError {
+pub enum BusError {
     #[error("transaction terminated by the SMMU: {0:?}")]
     Aborted(AbortReason),
     #[error("translated to {pa:#x}, which is not memory: {source}")]
@@ -204,15 +205,15 @@ impl SmmuV3 {
 
     /// A device read of `buf.len()` bytes at `ia` (one translation: the buffer must not cross
     /// the translated page).
-    pub fn dma_read(&self, sid: u32, ia: u64, buf: &mut [u8]) -> Result<Outcome, DmaError> {
-        let o = self.translate(sid, ia, Access::Read);
+    pub fn dma_read(&self, sid: u32, ia: Iova, buf: &mut [u8]) -> Result<Outcome, BusError> {
+        let o = self.translate(sid, ia.as_u64(), Access::Read);
         match o.pa() {
             Some(pa) => self
                 .mem
                 .read_bytes(PhysAddr::new(pa), buf)
                 .map(|_| o)
-                .map_err(|source| DmaError::Memory { pa, source }),
-            None => Err(DmaError::Aborted(match o {
+                .map_err(|source| BusError::Memory { pa, source }),
+            None => Err(BusError::Aborted(match o {
                 Outcome::Aborted(r) => r,
                 _ => AbortReason::GlobalAbort,
             })),
@@ -220,15 +221,15 @@ impl SmmuV3 {
     }
 
     /// A device write of `data` at `ia` (one translation).
-    pub fn dma_write(&self, sid: u32, ia: u64, data: &[u8]) -> Result<Outcome, DmaError> {
-        let o = self.translate(sid, ia, Access::Write);
+    pub fn dma_write(&self, sid: u32, ia: Iova, data: &[u8]) -> Result<Outcome, BusError> {
+        let o = self.translate(sid, ia.as_u64(), Access::Write);
         match o.pa() {
             Some(pa) => self
                 .mem
                 .write_bytes(PhysAddr::new(pa), data)
                 .map(|_| o)
-                .map_err(|source| DmaError::Memory { pa, source }),
-            None => Err(DmaError::Aborted(match o {
+                .map_err(|source| BusError::Memory { pa, source }),
+            None => Err(BusError::Aborted(match o {
                 Outcome::Aborted(r) => r,
                 _ => AbortReason::GlobalAbort,
             })),

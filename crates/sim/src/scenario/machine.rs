@@ -13,7 +13,7 @@ use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits,
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
 use mmu500::Mmu500;
-use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_arch::{IrqLine, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
@@ -41,8 +41,8 @@ pub enum ScenarioError {
         known: String,
     },
     #[error("simulated memory: {0}")]
-    /// Simulated memory could not be laid out.
-    Memory(String),
+    /// Simulated memory could not be laid out (a bad region, or a pool outside memory).
+    Memory(#[from] AllocError),
     #[error("SMMU {name}: {why}")]
     /// An SMMU could not be modelled or probed.
     Smmu {
@@ -504,12 +504,12 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         .first()
         .copied()
         .unwrap_or(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
-    let mem = Arc::new(PhysMem::new(&regions).map_err(|e| ScenarioError::Memory(e.to_string()))?);
+    let mem = Arc::new(PhysMem::new(&regions).map_err(AllocError::from)?);
     // Kernel memory pools at the bottom of DRAM: page tables, coherent DMA, packet buffers.
     let pool = |off: u64, size: u64| {
         FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(|e| ScenarioError::Memory(e.to_string()))
+            .map_err(ScenarioError::Memory)
     };
     let tables = pool(0x10_0000, 0x40_0000)?;
     let coherent = pool(0x50_0000, 0x40_0000)?;
