@@ -157,15 +157,24 @@ impl CbShadow {
 ///
 /// CBA2R and TCR2 are written for every version above V1 (so MMU-401 too) and CBAR.IRPTNDX for
 /// every version below V2, as Linux's comparisons do.
+///
+/// The order of the writes is Linux's (reference arm-smmu-v2.md §8.4) and it matters: each
+/// register is written only after the registers that decide how it is read, and SCTLR.M, which
+/// lets the bank translate, comes last, so the bank never translates with a half-written
+/// configuration. The comments at each step say what depends on what.
 pub fn write_context_bank(io: &SmmuIo, cfg: &SmmuConfig, idx: u32, shadow: Option<&CbShadow>) {
     let page = Page::Cb(idx);
     let Some(s) = shadow else {
+        // Clearing SCTLR.M is the whole job: a bank that does not translate ignores the rest.
         io.write(page, cb::SCTLR, 0);
         return;
     };
     let c = &s.cfg;
     let stage1 = c.stage1();
     let vmid16 = cfg.features.has(Features::VMID16);
+    // CBA2R first: its VA64 bit selects the AArch64 or AArch32 layout of TCR and the TTBRs,
+    // and with 16-bit VMIDs it holds the VMID the bank's TLB entries are tagged with, so it
+    // must be right before any of those are written.
     if cfg.version > Version::V1 {
         let mut reg = if c.fmt == CtxFmt::AArch64 {
             cba2r::VA64
@@ -181,6 +190,9 @@ pub fn write_context_bank(io: &SmmuIo, cfg: &SmmuConfig, idx: u32, shadow: Optio
         }
         io.write(Page::Gr1, gr1::cba2r(idx), reg);
     }
+    // CBAR next: its TYPE says which stages the bank performs (stage 1 with stage 2 bypassed,
+    // or stage 2), which decides whether TCR is read as a stage-1 TCR or as a VTCR and whether
+    // the TTBR1 and MAIR writes below mean anything.
     let mut reg = make(c.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
     if cfg.version < Version::V2 {
         reg |= make(c.irptndx, cbar::IRPTNDX_SHIFT, cbar::IRPTNDX_WIDTH);
@@ -200,17 +212,26 @@ pub fn write_context_bank(io: &SmmuIo, cfg: &SmmuConfig, idx: u32, shadow: Optio
     }
     io.write(Page::Gr1, gr1::cbar(idx), reg);
 
+    // TCR2 then TCR, both before the TTBRs: TCR (with TCR2.AS on SMMUv2) decides how the
+    // TTBRs' fields are interpreted, in particular whether an ASID is 8 or 16 bits wide, so
+    // the ASID in TTBR0/TTBR1 would be read with the wrong width if the TTBRs came first.
     if stage1 && cfg.version > Version::V1 {
         io.write(page, cb::TCR2, s.tcr[1]);
     }
     io.write(page, cb::TCR, s.tcr[0]);
 
+    // The table bases (and, for stage 1, the ASID they carry) once their format is settled.
     io.writeq(page, cb::TTBR0, s.ttbr[0]);
     if stage1 {
         io.writeq(page, cb::TTBR1, s.ttbr[1]);
+        // The memory attributes the descriptors' AttrIndx fields select; they only matter
+        // once the bank translates, so anywhere before SCTLR would do. Linux writes them here.
         io.write(page, cb::S1_MAIR0, s.mair[0]);
         io.write(page, cb::S1_MAIR1, s.mair[1]);
     }
+    // SCTLR last: setting M turns translation on, so everything it uses is already in place.
+    // A transaction that hits the bank earlier faults or bypasses per the previous SCTLR, and
+    // never walks half-written tables or registers.
     let mut sc = sctlr::CFIE | sctlr::CFRE | sctlr::AFE | sctlr::TRE | sctlr::M;
     if stage1 {
         sc |= sctlr::S1_ASIDPNE;

@@ -314,6 +314,13 @@ impl ArmSmmu {
     }
 
     /// Linux `arm_smmu_write_sme`: S2CR, then SMR if stream matching.
+    ///
+    /// The order keeps a half-written entry harmless. The SMR's VALID bit is what makes the
+    /// entry match traffic, and the S2CR says what matching traffic gets (a context bank,
+    /// bypass or fault). Writing the S2CR first means that when a newly valid SMR starts
+    /// matching, its S2CR is already the intended one; and when an entry is being freed, its
+    /// S2CR is already FAULT while the old SMR may still match, so in-flight traffic faults
+    /// rather than reaching a bank that is about to be reused.
     fn write_sme(&self, map: &StreamMap, idx: usize) {
         let io = &self.hw.io;
         io.write(Page::Gr0, gr0::s2cr(idx as u32), map.s2cr_word(idx));

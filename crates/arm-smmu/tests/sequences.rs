@@ -113,12 +113,17 @@ fn ls1028a_reset_and_smr_test_writes() {
         };
         let r = ls1028a(params, ShutdownPolicy::Linux61);
         r.smmu.device_reset();
-        assert_eq!(r.bus.writes(), ls1028a_reset_writes(init, scr0));
+        assert_writes(
+            &mmu500::Config::mmu500_ls1028a(),
+            &r.bus.writes(),
+            &ls1028a_reset_writes(init, scr0),
+        );
         r.bus.clear();
         r.smmu.test_smr_masks();
-        assert_eq!(
-            r.bus.writes(),
-            vec![w(0x800, 0x7fff), w(0x800, 0x7fff_0000)]
+        assert_writes(
+            &mmu500::Config::mmu500_ls1028a(),
+            &r.bus.writes(),
+            &[w(0x800, 0x7fff), w(0x800, 0x7fff_0000)],
         );
         assert_eq!(r.smmu.stream_masks(), (0x7fff, 0x7fff));
     }
@@ -133,7 +138,11 @@ fn ls1028a_attached(policy: ShutdownPolicy) -> (Rig<FakeSmmu>, iommu::DriverDoma
     r.smmu
         .probe_device(&master(1, "fsl_enetc 0000:00:00.0", &[0x7c00_0029]))
         .unwrap();
-    assert_eq!(r.bus.writes(), vec![w(0xc00, FAULT), w(0x800, 0xfc00_0029)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, FAULT), w(0x800, 0xfc00_0029)],
+    );
     r.bus.clear();
     let dom = r.smmu.domain_alloc(DomainKind::Dma).unwrap();
     r.smmu.attach_dev(dom, DeviceId(1)).unwrap();
@@ -201,14 +210,19 @@ fn ls1028a_attach_map_unmap_flush() {
         ),
         0x1000
     );
-    assert_eq!(r.bus.writes(), vec![q(ls_cb(0) + 0x620, iova >> 12)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[q(ls_cb(0) + 0x620, iova >> 12)],
+    );
     s.iotlb_sync(dom, &mut g);
-    assert_eq!(
-        r.bus.writes(),
-        vec![
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[
             q(ls_cb(0) + 0x620, iova >> 12),
-            w(ls_cb(0) + 0x7f0, 0xffff_ffff)
-        ]
+            w(ls_cb(0) + 0x7f0, 0xffff_ffff),
+        ],
     );
     assert_eq!(
         s.iova_to_phys(dom, Iova::new(iova))
@@ -217,9 +231,10 @@ fn ls1028a_attach_map_unmap_flush() {
     );
     r.bus.clear();
     s.flush_iotlb_all(dom);
-    assert_eq!(
-        r.bus.writes(),
-        vec![w(ls_cb(0) + 0x610, 0), w(ls_cb(0) + 0x7f0, 0xffff_ffff)]
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(ls_cb(0) + 0x610, 0), w(ls_cb(0) + 0x7f0, 0xffff_ffff)],
     );
     let geo = s.geometry(dom).unwrap();
     assert_eq!((geo.aperture_start, geo.aperture_end), (0, (1 << 48) - 1));
@@ -338,7 +353,11 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
     // A second master whose pattern is covered by entry 0 shares it (and its group).
     s.probe_device(&master(2, "fsl_enetc 0000:00:00.1", &[0x0400_0429]))
         .unwrap();
-    assert_eq!(r.bus.writes(), vec![w(0xc00, 0x0), w(0x800, 0xfc00_0029)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, 0x0), w(0x800, 0xfc00_0029)],
+    );
     let k1 = s.device_group_key(DeviceId(1)).unwrap();
     assert_eq!(s.device_group_key(DeviceId(2)), Some(k1));
     // Partial overlap refused, nothing written.
@@ -358,7 +377,11 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
     s.release_device(DeviceId(2));
     assert!(r.bus.writes().is_empty(), "entry still referenced");
     s.release_device(DeviceId(1));
-    assert_eq!(r.bus.writes(), vec![w(0xc00, FAULT), w(0x800, 0x7c00_0029)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, FAULT), w(0x800, 0x7c00_0029)],
+    );
     let _ = dom;
 }
 
@@ -373,9 +396,10 @@ fn shutdown_linux61_unregisters_then_clientpd() {
         s.release_device(DeviceId(1));
     });
     assert_eq!(writes_at_unregister, Some(0));
-    assert_eq!(
-        r.bus.writes(),
-        vec![w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)]
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)],
     );
     assert_eq!(
         r.log.lines().last().unwrap(),
@@ -389,7 +413,11 @@ fn shutdown_linux62_only_disables_translation_remove_unregisters() {
     let mut called = 0;
     r.smmu.shutdown(&mut || called += 1);
     assert_eq!(called, 0);
-    assert_eq!(r.bus.writes(), vec![w(0x0, 0x1)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0x0, 0x1)],
+    );
     let n = r.log.lines().len();
     assert_eq!(r.log.lines()[n - 1], format!("{LS}: disabling translation"));
     r.bus.clear();
@@ -399,9 +427,10 @@ fn shutdown_linux62_only_disables_translation_remove_unregisters() {
         s.release_device(DeviceId(1));
     });
     assert_eq!(called, 1);
-    assert_eq!(
-        r.bus.writes(),
-        vec![w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)]
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)],
     );
 }
 
@@ -425,7 +454,7 @@ fn shutdown_quiesce_blocks_every_stream() {
     assert_eq!(called, 0, "Quiesce never unregisters on shutdown");
     let mut want: Vec<W> = (0..128).map(|i| w(0xc00 + 4 * i, FAULT)).collect();
     want.push(w(0x0, 0x0020_1c36)); // CLIENTPD stays clear, USFCFG set
-    assert_eq!(r.bus.writes(), want);
+    assert_writes(&mmu500::Config::mmu500_ls1028a(), &r.bus.writes(), &want);
     // Nothing can re-open a stream afterwards, even with disable_bypass=0.
     assert_eq!(r.smmu.attach_dev(dom, DeviceId(1)), Err(DriverError::Busy));
     assert_eq!(
@@ -434,7 +463,11 @@ fn shutdown_quiesce_blocks_every_stream() {
     );
     r.bus.clear();
     r.smmu.release_device(DeviceId(1));
-    assert_eq!(r.bus.writes(), vec![w(0xc00, FAULT), w(0x800, 0x7c00_0029)]);
+    assert_writes(
+        &mmu500::Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &[w(0xc00, FAULT), w(0x800, 0x7c00_0029)],
+    );
     // The DMA API keeps working for software.
     assert_eq!(
         r.smmu.map_pages(
@@ -646,7 +679,7 @@ fn mmu401_probe_reset_attach() {
         w(0x70, 0xffff_ffff),
         w(0x0, 0x1c36),
     ]);
-    assert_eq!(r.bus.writes(), want);
+    assert_writes(&mmu500::Config::mmu401(), &r.bus.writes(), &want);
     r.smmu.test_smr_masks();
     r.bus.clear();
     r.smmu.probe_device(&master(7, "m", &[0x12])).unwrap();
@@ -683,7 +716,11 @@ fn mmu401_probe_reset_attach() {
             .map_or(0, PhysAddr::as_u64),
         0xab_cdef_1567
     );
-    assert_eq!(r.bus.writes(), vec![q(cb + 0x800, 0x4000)]);
+    assert_writes(
+        &mmu500::Config::mmu401(),
+        &r.bus.writes(),
+        &[q(cb + 0x800, 0x4000)],
+    );
     r.bus.inner().poke(cb + 0x50, 0x9);
     assert_eq!(
         r.smmu
@@ -733,7 +770,11 @@ fn mmu401_stage2_uses_vmid_and_global_sync() {
     );
     r.smmu.iotlb_sync(dom, &mut g);
     // S2 on SMMUv1: TLBIVMID (VMID = cb + 1) and a global sync.
-    assert_eq!(r.bus.writes(), vec![w(0x64, 1), w(0x70, 0xffff_ffff)]);
+    assert_writes(
+        &mmu500::Config::mmu401(),
+        &r.bus.writes(),
+        &[w(0x64, 1), w(0x70, 0xffff_ffff)],
+    );
 }
 
 // ---------------------------------------------------------------------- stream indexing
@@ -778,12 +819,16 @@ fn indexed_probe_reset_attach_map() {
         w(0x70, 0xffff_ffff),
         w(0x0, 0x1c36),
     ]);
-    assert_eq!(r.bus.writes(), want);
+    assert_writes(&mmu500::Config::smmuv2_generic(), &r.bus.writes(), &want);
     r.bus.clear();
     r.smmu.test_smr_masks();
     assert!(r.bus.writes().is_empty(), "no SMRs, no width test");
     r.smmu.probe_device(&master(3, "m", &[0x2a])).unwrap();
-    assert_eq!(r.bus.writes(), vec![w(0xc00 + 4 * 0x2a, FAULT)]);
+    assert_writes(
+        &mmu500::Config::smmuv2_generic(),
+        &r.bus.writes(),
+        &[w(0xc00 + 4 * 0x2a, FAULT)],
+    );
     assert!(r.smmu.probe_device(&master(4, "n", &[0x40])).is_err());
     r.bus.clear();
     let dom = r.smmu.domain_alloc(DomainKind::Dma).unwrap();
@@ -825,23 +870,47 @@ fn indexed_probe_reset_attach_map() {
         0x2000
     );
     r.smmu.iotlb_sync(dom, &mut g);
-    assert_eq!(
-        r.bus.writes(),
-        vec![
+    assert_writes(
+        &mmu500::Config::smmuv2_generic(),
+        &r.bus.writes(),
+        &[
             q(cb + 0x638, 0x200),
             q(cb + 0x638, 0x201),
-            w(cb + 0x7f0, 0xffff_ffff)
-        ]
+            w(cb + 0x7f0, 0xffff_ffff),
+        ],
     );
     // Identity domain: S2CR BYPASS, iova_to_phys is the identity.
     let id = r.smmu.domain_alloc(DomainKind::Identity).unwrap();
     r.bus.clear();
     r.smmu.attach_dev(id, DeviceId(3)).unwrap();
-    assert_eq!(r.bus.writes(), vec![w(0xc00 + 4 * 0x2a, BYPASS)]);
+    assert_writes(
+        &mmu500::Config::smmuv2_generic(),
+        &r.bus.writes(),
+        &[w(0xc00 + 4 * 0x2a, BYPASS)],
+    );
     assert_eq!(
         r.smmu
             .iova_to_phys(id, Iova::new(0x1234))
             .map_or(0, PhysAddr::as_u64),
         0x1234
+    );
+}
+
+/// A mismatch names the registers: the failure message of `assert_writes` says which register
+/// each write went to, so a wrong sequence reads as register names rather than offsets.
+#[test]
+#[should_panic(expected = "CB0.TTBR0")]
+fn assert_writes_names_the_registers_on_failure() {
+    let model = mmu500::Config::mmu500_ls1028a();
+    assert_writes(
+        &model,
+        &[
+            w(ls_cb(0) + 0x30, 0x8081_3510),
+            q(ls_cb(0) + 0x20, 0x8100_0000),
+        ],
+        &[
+            q(ls_cb(0) + 0x20, 0x8100_0000),
+            w(ls_cb(0) + 0x30, 0x8081_3510),
+        ],
     );
 }

@@ -179,7 +179,6 @@ pub(crate) struct Counters {
 /// The IOMMU core, shared by every simulated CPU as `Arc<IommuCore>`.
 pub struct IommuCore {
     pub(crate) cfg: CoreConfig,
-    #[allow(dead_code)]
     pub(crate) mem: Arc<PhysMem>,
     pub(crate) coherent: Arc<FrameAllocator>,
     pub(crate) log: Arc<dyn Printk>,

@@ -116,6 +116,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// The architected name of the register at `offset` in a device of this configuration
+    /// (the map [`Mmu500::reg_name`](crate::Mmu500::reg_name) uses), for tools and test
+    /// messages that have no device at hand.
+    pub fn reg_name(&self, offset: u64) -> Option<crate::RegName> {
+        crate::state::reg_name(self, offset)
+    }
+
     /// Arm MMU-500 as on the NXP LS1028A (`arm,mmu-500` at 0x5000000, `reg` size 8 MiB).
     ///
     /// Every ID field is set from evidence; the source is next to each value. The sources:

@@ -361,8 +361,10 @@ impl State {
             if s & smr::VALID == 0 {
                 continue;
             }
-            let id = s & 0xffff;
-            let mask = (s >> smr::MASK_SHIFT) & 0x7fff;
+            let id = regs::field(s, smr::ID_SHIFT, smr::ID_WIDTH);
+            // Without EXIDS the mask field's top bit is SMR.VALID, not a mask bit.
+            let mask =
+                regs::field(s, smr::MASK_SHIFT, smr::MASK_WIDTH) & !(smr::VALID >> smr::MASK_SHIFT);
             if (sid ^ id) & !mask & id_mask == 0 {
                 if found.is_some() {
                     conflict = true;
@@ -733,7 +735,7 @@ impl State {
         p: &mut Pending,
     ) {
         let Some(b) = self.banks.get(n) else { return };
-        let aarch64 = crate::xlate::bank_is_aarch64(cfg, b);
+        let aarch64 = crate::xlate::is_aarch64(cfg, b.cba2r, b.tcr);
         let vmid = self.vmid(cfg, n);
         let asid16 = cfg.version == Version::V2 && b.tcr2 & regs::tcr2::AS != 0;
         let cbi = n as u16;

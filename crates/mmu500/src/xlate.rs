@@ -39,19 +39,17 @@ impl View {
     }
 }
 
-/// Whether a bank uses the AArch64 formats (v2: CBA2R.VA64; v1 has no CBA2R: TCR.EAE clear).
-pub(crate) fn bank_is_aarch64(cfg: &Config, b: &Bank) -> bool {
+/// Whether a bank with these CBA2R and TCR values uses the AArch64 formats (v2: CBA2R.VA64;
+/// v1 has no CBA2R: TCR.EAE clear).
+pub(crate) fn is_aarch64(cfg: &Config, cba2r: u32, tcr: u32) -> bool {
     match cfg.version {
-        Version::V2 => b.cba2r & cba2r::VA64 != 0,
-        Version::V1 => b.tcr & tcr::EAE == 0,
+        Version::V2 => cba2r & cba2r::VA64 != 0,
+        Version::V1 => tcr & tcr::EAE == 0,
     }
 }
 
 fn view_aarch64(cfg: &Config, v: &View) -> bool {
-    match cfg.version {
-        Version::V2 => v.cba2r & cba2r::VA64 != 0,
-        Version::V1 => v.tcr & tcr::EAE == 0,
-    }
+    is_aarch64(cfg, v.cba2r, v.tcr)
 }
 
 #[inline]
@@ -146,15 +144,13 @@ struct S1Setup<'a> {
     format: u32,
 }
 
-fn walk_err(e: WalkError, stage: u8) -> (ContextFaultKind, u32, bool) {
+/// The context fault a failed walk reports, and the level it names.
+fn walk_err(e: WalkError) -> (ContextFaultKind, u32) {
     match e {
-        WalkError::Translation { level } => (ContextFaultKind::Translation, level, false),
-        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, level, false),
-        WalkError::External { level, .. } => (ContextFaultKind::External, level, false),
-        WalkError::Stage2 { level, .. } => {
-            let _ = stage;
-            (ContextFaultKind::Translation, level, true)
-        }
+        WalkError::Translation { level } => (ContextFaultKind::Translation, level),
+        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, level),
+        WalkError::External { level, .. } => (ContextFaultKind::External, level),
+        WalkError::Stage2 { level, .. } => (ContextFaultKind::Translation, level),
     }
 }
 
@@ -749,7 +745,7 @@ impl State {
                     Err(WalkError::Stage2 { .. }) => {
                         let (e, _) =
                             s2_ptw_fault.unwrap_or((WalkError::Translation { level: 0 }, 0));
-                        let (kind, level, _) = walk_err(e, 2);
+                        let (kind, level) = walk_err(e);
                         let (s2n, format) = match s2 {
                             Some(&(s2n, ref s2v)) => {
                                 (s2n, if view_aarch64(cfg, s2v) { 2 } else { 1 })
@@ -769,7 +765,7 @@ impl State {
                     }
                     Err(e) => {
                         self.counters.descriptor_reads += reads;
-                        let (kind, level, _) = walk_err(e, 1);
+                        let (kind, level) = walk_err(e);
                         return Err(fault(n, kind, level, 1, s.format));
                     }
                 }
@@ -833,7 +829,7 @@ impl State {
                 }
                 Some(Err(e)) => {
                     self.counters.descriptor_reads += reads;
-                    let (kind, level, _) = walk_err(e, 2);
+                    let (kind, level) = walk_err(e);
                     return Err(fault(s2n, kind, level, 2, format));
                 }
                 None => {}

@@ -343,3 +343,11 @@ fn mmio_writes_are_traced_with_register_names() {
         ]
     );
 }
+
+/// The named values `common::program_s1`/`program_s2` write are the numbers arm-smmu writes.
+#[test]
+fn helper_register_values_are_the_drivers() {
+    assert_eq!(common::S1_CBAR, 0x0001_f300);
+    assert_eq!(common::S1_SCTLR, 0x1067);
+    assert_eq!(common::S2_SCTLR, 0x67);
+}

@@ -105,3 +105,41 @@ pub fn indexed_fw() -> FirmwareDesc {
 pub fn prefixed(prefix: &str, lines: &[&str]) -> Vec<String> {
     lines.iter().map(|l| format!("{prefix}: {l}")).collect()
 }
+
+/// One recorded MMIO write: (offset, value, width in bits).
+pub type Write = (u64, u64, u8);
+
+fn describe(model: &mmu500::Config, writes: &[Write]) -> String {
+    writes
+        .iter()
+        .enumerate()
+        .map(|(i, &(off, v, width))| {
+            let name = model
+                .reg_name(off)
+                .map_or_else(|| "?".to_string(), |n| n.to_string());
+            format!("  {i:3}: {name:<16} @{off:#08x} <- {v:#x} ({width}-bit)\n")
+        })
+        .collect()
+}
+
+/// Assert that the driver wrote exactly `want`, in order. On a mismatch the message lists both
+/// sequences with each register's architected name (from the mmu500 model's register map for
+/// `model`) and the first index where they differ, instead of two lists of numbers.
+#[track_caller]
+pub fn assert_writes(model: &mmu500::Config, got: &[Write], want: &[Write]) {
+    if got == want {
+        return;
+    }
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    panic!(
+        "register writes differ from write {first} on\ngot ({} writes):\n{}want ({} writes):\n{}",
+        got.len(),
+        describe(model, got),
+        want.len(),
+        describe(model, want)
+    );
+}

@@ -56,18 +56,32 @@ pub fn map_stream(s: &Mmu500, idx: u32, sid: u32, mask: u32, cbn: u32) {
     s.write32(gr0::smr(idx), regs::smr::VALID | (mask << 16) | sid);
 }
 
+/// CBAR of a stage-1 bank as arm-smmu writes it: stage 1 with stage 2 bypassed, write-back
+/// memory attributes and non-shareable bypass shareability for the bypassed stage (0x0001_f300).
+pub const S1_CBAR: u32 = (regs::cbar::TYPE_S1_TRANS_S2_BYPASS << regs::cbar::TYPE_SHIFT)
+    | (regs::cbar::S1_MEMATTR_WB << regs::cbar::S1_MEMATTR_SHIFT)
+    | (regs::cbar::S1_BPSHCFG_NSH << regs::cbar::S1_BPSHCFG_SHIFT);
+
+/// SCTLR of a stage-2 bank as arm-smmu writes it: translation, TEX remap, access flag
+/// enable, fault reporting and fault interrupts (0x67).
+pub const S2_SCTLR: u32 =
+    regs::sctlr::CFIE | regs::sctlr::CFRE | regs::sctlr::AFE | regs::sctlr::TRE | regs::sctlr::M;
+
+/// SCTLR of a stage-1 bank: the stage-2 bits plus ASID private namespace (0x1067).
+pub const S1_SCTLR: u32 = S2_SCTLR | regs::sctlr::S1_ASIDPNE;
+
 /// Program bank `n` as an AArch64 stage-1 context over `pgd` (values as arm-smmu writes them).
 pub fn program_s1(s: &Mmu500, n: u32, tcr: u32, tcr2: u32, ttbr0: u64, mair: u64, asid: u16) {
     let b = cbo(s, n);
     s.write32(gr1o(s, gr1::cba2r(n)), regs::cba2r::VA64);
-    s.write32(gr1o(s, gr1::cbar(n)), 0x0001_f300);
+    s.write32(gr1o(s, gr1::cbar(n)), S1_CBAR);
     s.write32(b + cb::TCR2, tcr2);
     s.write32(b + cb::TCR, tcr);
     s.write64(b + cb::TTBR0, ttbr0);
     s.write64(b + cb::TTBR1, u64::from(asid) << 48);
     s.write32(b + cb::S1_MAIR0, mair as u32);
     s.write32(b + cb::S1_MAIR1, (mair >> 32) as u32);
-    s.write32(b + cb::SCTLR, 0x1067);
+    s.write32(b + cb::SCTLR, S1_SCTLR);
 }
 
 /// Program bank `n` as an AArch64 stage-2 context.
@@ -77,7 +91,7 @@ pub fn program_s2(s: &Mmu500, n: u32, vtcr: u32, vttbr: u64, vmid: u32) {
     s.write32(gr1o(s, gr1::cbar(n)), vmid & 0xff);
     s.write32(b + cb::TCR, vtcr);
     s.write64(b + cb::TTBR0, vttbr);
-    s.write32(b + cb::SCTLR, 0x67);
+    s.write32(b + cb::SCTLR, S2_SCTLR);
 }
 
 /// A stage-1 or stage-2 pgtable for the model's sizes.
