@@ -9,9 +9,10 @@ use smmu_arch::regs::{
     bits_to_size_code, cb, cba2r, cbar, gr1, make, sctlr, tcr, tcr2, ttbr, vtcr,
 };
 
-/// Translation stage of a domain.
+/// What a domain's context bank does (Linux's `arm_smmu_domain_stage`): stage-1 or stage-2
+/// translation, or no bank at all. The page-table format's stage is `pgtable::Stage`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub enum DomainStage {
     /// Stage 1 (CBAR type S1_TRANS_S2_BYPASS).
     S1,
     /// Stage 2 (CBAR type S2_TRANS).

@@ -2,7 +2,7 @@
 //! banks, map/unmap with TLB maintenance, and the `IommuDriver` contract for the core.
 
 use crate::config::{cfg_probe, Features, ProbeError, ProbeMsg, SmmuConfig};
-use crate::context::{write_context_bank, CbCfg, CbShadow, CtxFmt, Stage};
+use crate::context::{write_context_bank, CbCfg, CbShadow, CtxFmt, DomainStage};
 use crate::fw::{match_compatible, FirmwareDesc, Model, Version};
 use crate::hw::{Hw, RateLimits};
 use crate::io::{Page, SmmuIo};
@@ -72,7 +72,7 @@ struct Cbs {
 /// A finalised paging domain: its bank, page table and TLB maintenance.
 pub(crate) struct DomainCtx {
     pub cfg: CbCfg,
-    stage: Stage,
+    stage: DomainStage,
     table: Box<dyn IoPgtableOps>,
     tlb: Arc<DomainTlb>,
     fault_handler: Mutex<Option<Arc<FaultHandler>>>,
@@ -82,7 +82,7 @@ pub(crate) struct DomainCtx {
 pub(crate) struct DomainTlb {
     hw: Arc<Hw>,
     cfg: CbCfg,
-    stage: Stage,
+    stage: DomainStage,
     /// Linux's `cb_lock`.
     cb_lock: Mutex<()>,
 }
@@ -468,12 +468,12 @@ impl ArmSmmu {
     fn init_domain_context(&self, d: &Domain) -> Result<Arc<DomainCtx>, DriverError> {
         let cfg = &self.hw.cfg;
         let f = cfg.features;
-        let mut stage = Stage::S1;
+        let mut stage = DomainStage::S1;
         if !f.has(Features::TRANS_S1) {
-            stage = Stage::S2;
+            stage = DomainStage::S2;
         }
         if !f.has(Features::TRANS_S2) {
-            stage = Stage::S1;
+            stage = DomainStage::S1;
         }
         let mut fmt = None;
         if f.has(Features::FMT_AARCH32_L) {
@@ -486,7 +486,7 @@ impl ArmSmmu {
             return Err(DriverError::Invalid("no usable context format".into()));
         };
         let (cbar_type, start, mut ias, mut oas) = match stage {
-            Stage::S1 => (
+            DomainStage::S1 => (
                 cbar::TYPE_S1_TRANS_S2_BYPASS,
                 cfg.num_s2_context_banks,
                 cfg.va_size,
@@ -495,7 +495,7 @@ impl ArmSmmu {
             _ => (cbar::TYPE_S2_TRANS, 0, cfg.ipa_size, cfg.pa_size),
         };
         if fmt == CtxFmt::AArch32L {
-            if stage == Stage::S1 {
+            if stage == DomainStage::S1 {
                 ias = ias.min(32);
                 oas = oas.min(40);
             } else {
@@ -517,7 +517,7 @@ impl ArmSmmu {
         } else {
             cbndx
         };
-        let asid_vmid = if stage == Stage::S2 {
+        let asid_vmid = if stage == DomainStage::S2 {
             (cbndx + 1) as u16
         } else {
             cbndx as u16
@@ -536,7 +536,7 @@ impl ArmSmmu {
             cb_lock: Mutex::new(()),
         });
         let req = TableRequest {
-            stage2: stage == Stage::S2,
+            stage2: stage == DomainStage::S2,
             fmt,
             pgsize_bitmap: cfg.pgsize_bitmap,
             ias,
@@ -785,7 +785,7 @@ impl DomainTlb {
 
     /// Linux `arm_smmu_iotlb_sync`.
     fn iotlb_sync(&self) {
-        if self.v2() || self.stage == Stage::S1 {
+        if self.v2() || self.stage == DomainStage::S1 {
             self.sync_context();
         } else {
             self.hw.tlb_sync_global();
@@ -795,7 +795,7 @@ impl DomainTlb {
 
 impl TlbOps for DomainTlb {
     fn tlb_flush_all(&self) {
-        if self.stage == Stage::S1 {
+        if self.stage == DomainStage::S1 {
             self.hw
                 .io
                 .write(self.page(), cb::S1_TLBIASID, u32::from(self.cfg.asid_vmid));
@@ -810,7 +810,7 @@ impl TlbOps for DomainTlb {
 
     fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
         match (self.stage, self.v2()) {
-            (Stage::S1, _) => {
+            (DomainStage::S1, _) => {
                 self.inv_range_s1(iova, size, granule, cb::S1_TLBIVA);
                 self.sync_context();
             }
@@ -829,7 +829,7 @@ impl TlbOps for DomainTlb {
 
     fn tlb_add_page(&self, _gather: &mut Gather, iova: u64, granule: u64) {
         match (self.stage, self.v2()) {
-            (Stage::S1, _) => self.inv_range_s1(iova, granule, granule, cb::S1_TLBIVAL),
+            (DomainStage::S1, _) => self.inv_range_s1(iova, granule, granule, cb::S1_TLBIVAL),
             (_, true) => self.inv_range_s2(iova, granule, granule, cb::S2_TLBIIPAS2L),
             (_, false) => self
                 .hw
@@ -1039,7 +1039,7 @@ impl IommuDriver for ArmSmmu {
             return Some(PhysAddr::new(iova.as_u64()));
         }
         let c = self.ctx(dom)?;
-        if self.hw.cfg.features.has(Features::TRANS_OPS) && c.stage == Stage::S1 {
+        if self.hw.cfg.features.has(Features::TRANS_OPS) && c.stage == DomainStage::S1 {
             self.iova_to_phys_hard(&c, iova)
         } else {
             c.table.iova_to_phys(iova)

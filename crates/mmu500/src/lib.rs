@@ -234,8 +234,9 @@ impl Mmu500 {
 
     /// A privileged ATS1PR/ATS1PW-style translation through context bank `cb`, returned as a
     /// PAR value without touching any register: walks afresh with no TLB lookup or fill and
-    /// records no fault. For benchmarks that compare the model's walk with a software walk.
-    #[doc(hidden)]
+    /// records no fault. For benchmarks that compare the model's walk with a software walk
+    /// (feature `bench-internals`).
+    #[cfg(feature = "bench-internals")]
     pub fn walk_only(&self, cb: usize, va: u64, access: Access) -> u64 {
         let mut s = self.state.lock();
         xlate::ats(&mut s, &self.cfg, &self.mem, cb, va, access)
@@ -245,8 +246,8 @@ impl Mmu500 {
     /// snapshot of the bank's decoded registers, so it walks without the lock and without the
     /// TLB. `None` unless the bank is a stage-1-only AArch64 context. For measuring the walk on
     /// its own against a software walk (benches/translate.rs); it does not follow later
-    /// register writes.
-    #[doc(hidden)]
+    /// register writes. Feature `bench-internals`.
+    #[cfg(feature = "bench-internals")]
     pub fn detached_walk(&self, cb: usize) -> Option<DetachedWalk> {
         let f = self.state.lock().stage1_walker(&self.cfg, cb)?;
         Some(DetachedWalk {
@@ -363,13 +364,14 @@ impl Mmu500 {
     }
 }
 
-/// See [`Mmu500::detached_walk`].
-#[doc(hidden)]
+/// See [`Mmu500::detached_walk`] (feature `bench-internals`).
+#[cfg(feature = "bench-internals")]
 pub struct DetachedWalk {
     mem: Arc<PhysMem>,
     regime: xlate::S1Fast,
 }
 
+#[cfg(feature = "bench-internals")]
 impl DetachedWalk {
     /// The output address of `va` by the model's walk, or `None` when the walk faults.
     #[inline]

@@ -9,22 +9,8 @@ use physmem::PhysMem;
 use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 
-/// Descriptor bits used by the walk (VMSAv8-64 long descriptors).
-pub(crate) mod desc {
-    pub const VALID: u64 = 1 << 0;
-    pub const TABLE: u64 = 1 << 1;
-    /// Stage 1: AP[1] (EL0 access); stage 2: S2AP[0] (read).
-    pub const AP1: u64 = 1 << 6;
-    /// Stage 1: AP[2] (read-only); stage 2: S2AP[1] (write).
-    pub const AP2: u64 = 1 << 7;
-    pub const AF: u64 = 1 << 10;
-    /// APTable[0]: no unprivileged access below this table.
-    pub const APTABLE0: u64 = 1 << 61;
-    /// APTable[1]: no write access below this table.
-    pub const APTABLE1: u64 = 1 << 62;
-    /// Output address bits [47:12] of a descriptor.
-    pub const ADDR: u64 = 0x0000_ffff_ffff_f000;
-}
+/// The descriptor layout comes from the architecture contract, not from `pgtable` (rule 2).
+pub(crate) use smmu_arch::desc;
 
 /// Where and how a walk starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,12 +200,12 @@ pub(crate) fn walk_steps(
         if pte & desc::VALID == 0 {
             break Err(WalkError::Translation { level });
         }
-        let out = pte & desc::ADDR;
+        let out = pte & desc::OUTPUT_ADDR;
         if pte & desc::TABLE != 0 && level < 3 {
             if out & s.beyond_output != 0 {
                 break Err(WalkError::AddressSize { level });
             }
-            aptable |= pte & (desc::APTABLE0 | desc::APTABLE1);
+            aptable |= pte & (desc::table::APTABLE_NO_UNPRIV | desc::table::APTABLE_RDONLY);
             table = out & !s.granule_mask;
             level += 1;
             continue;
@@ -305,11 +291,11 @@ pub(crate) fn walk(
             return Err(WalkError::Translation { level });
         }
         if pte & desc::TABLE != 0 && level < 3 {
-            let next = pte & desc::ADDR & !low_mask(g);
-            if pte & desc::ADDR & oas_mask != 0 {
+            let next = pte & desc::OUTPUT_ADDR & !low_mask(g);
+            if pte & desc::OUTPUT_ADDR & oas_mask != 0 {
                 return Err(WalkError::AddressSize { level });
             }
-            aptable |= pte & (desc::APTABLE0 | desc::APTABLE1);
+            aptable |= pte & (desc::table::APTABLE_NO_UNPRIV | desc::table::APTABLE_RDONLY);
             table = next;
             level += 1;
             continue;
@@ -321,10 +307,10 @@ pub(crate) fn walk(
             // Reserved encoding at level 3.
             return Err(WalkError::Translation { level });
         }
-        if pte & desc::ADDR & oas_mask != 0 {
+        if pte & desc::OUTPUT_ADDR & oas_mask != 0 {
             return Err(WalkError::AddressSize { level });
         }
-        let out_base = pte & desc::ADDR & !low_mask(shift);
+        let out_base = pte & desc::OUTPUT_ADDR & !low_mask(shift);
         return Ok(Leaf {
             out_base,
             shift,
@@ -368,10 +354,10 @@ mod tests {
             oas: 48,
         };
         mem.write_u64(PhysAddr::new(l1 + 8), l2 | 3).unwrap(); // VA [1G, 2G)
-        mem.write_u64(PhysAddr::new(l2 + 8 * 3), 0x4060_0000 | desc::AF | 1)
+        mem.write_u64(PhysAddr::new(l2 + 8 * 3), 0x4060_0000 | desc::leaf::AF | 1)
             .unwrap(); // 2M block at 0x4060_0000
         mem.write_u64(PhysAddr::new(l2 + 8 * 4), l3 | 3).unwrap();
-        mem.write_u64(PhysAddr::new(l3 + 8 * 5), 0x9abc_d000 | desc::AF | 3)
+        mem.write_u64(PhysAddr::new(l3 + 8 * 5), 0x9abc_d000 | desc::leaf::AF | 3)
             .unwrap();
         let mut reads = 0;
         let leaf = walk(

@@ -378,18 +378,23 @@ fn s2_setup(cfg: &Config, v: &View) -> Result<(Geometry, u32), u32> {
 
 /// Stage-1 permissions of a leaf (readable, writable, unprivileged-accessible).
 fn s1_perms(leaf: &Leaf) -> (bool, bool, bool) {
-    let ro = leaf.desc & desc::AP2 != 0 || leaf.aptable & desc::APTABLE1 != 0;
-    let unpriv = leaf.desc & desc::AP1 != 0 && leaf.aptable & desc::APTABLE0 == 0;
+    let ro =
+        leaf.desc & desc::s1::AP_RDONLY != 0 || leaf.aptable & desc::table::APTABLE_RDONLY != 0;
+    let unpriv =
+        leaf.desc & desc::s1::AP_UNPRIV != 0 && leaf.aptable & desc::table::APTABLE_NO_UNPRIV == 0;
     (true, !ro, unpriv)
 }
 
-/// Stage-2 permissions of a leaf (S2AP: bit 6 read, bit 7 write).
+/// Stage-2 permissions of a leaf (S2AP: read, write).
 fn s2_perms(leaf: &Leaf) -> (bool, bool) {
-    (leaf.desc & desc::AP1 != 0, leaf.desc & desc::AP2 != 0)
+    (
+        leaf.desc & desc::s2::S2AP_READ != 0,
+        leaf.desc & desc::s2::S2AP_WRITE != 0,
+    )
 }
 
 fn af_ok(leaf: &Leaf, sctlr_v: u32) -> bool {
-    leaf.desc & desc::AF != 0 || sctlr_v & sctlr::AFFD != 0
+    leaf.desc & desc::leaf::AF != 0 || sctlr_v & sctlr::AFFD != 0
 }
 
 /// Which stage (1 or 2) refuses `access` under entry `e`, with the level to report.
@@ -555,7 +560,8 @@ impl State {
     }
 
     /// Bank `n`'s stage-1 walk setup as now programmed, when it is a stage-1-only AArch64
-    /// context (see [`crate::DetachedWalk`]).
+    /// context (see `crate::DetachedWalk`, feature `bench-internals`).
+    #[cfg(feature = "bench-internals")]
     pub(crate) fn stage1_walker(&mut self, cfg: &Config, n: usize) -> Option<S1Fast> {
         self.refresh_regime(cfg, n);
         match self.decoded.get(n) {
@@ -719,7 +725,7 @@ impl State {
                     match s2_walk(ipa, &mut r) {
                         None => Ok(ipa),
                         Some(Ok(l)) => {
-                            if l.desc & desc::AF == 0 || l.desc & desc::AP1 == 0 {
+                            if l.desc & desc::leaf::AF == 0 || l.desc & desc::s2::S2AP_READ == 0 {
                                 // Not readable (or no access flag) at stage 2.
                                 s2_ptw_fault =
                                     Some((WalkError::Translation { level: l.level }, ipa));
@@ -1208,6 +1214,7 @@ fn s1_only(
     })
 }
 
+#[cfg(feature = "bench-internals")]
 impl S1Fast {
     /// The output address of `va` by a walk alone (no TLB, no permission or access-flag
     /// check), or `None` when the walk faults.

@@ -8,6 +8,7 @@
 //! field against the reference values rather than against each other.
 
 pub mod decode;
+pub mod desc;
 pub mod regs;
 
 /// A memory-mapped register window, seen from the CPU side of the bus.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use pgtable::{Config as PtConfig, NoTlb, PageTable, Prot, Stage};
+use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
 use proptest::prelude::*;
 use smmuv3::{Access, Config, Outcome};
@@ -41,7 +41,7 @@ fn check(
         Stage::S2 => (40, 48),
     };
     let mut pt = PageTable::new(
-        PtConfig::new(stage, granule_bitmap, ias, oas),
+        pgtable::Config::new(stage, granule_bitmap, ias, oas),
         r.frames.clone(),
         NoTlb,
     )

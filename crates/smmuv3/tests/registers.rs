@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use pgtable::{Config as PtConfig, NoTlb, PageTable, Prot, Stage};
+use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
 use smmuv3::{AbortReason, Access, BypassReason, Config, Mmio, Outcome, SmmuV3};
 use smmuv3_arch::cmd::{Command, SyncCs, TlbiRange, CFGI_ALL};
@@ -153,7 +153,7 @@ fn ste_bypass_word() -> u64 {
 }
 
 fn s1_table(r: &Rig) -> PageTable<NoTlb> {
-    let cfg = PtConfig::new(Stage::S1, 0x4020_1000, 48, 44);
+    let cfg = pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44);
     PageTable::new(cfg, r.frames.clone(), NoTlb).unwrap()
 }
 
@@ -309,7 +309,7 @@ fn cmd_sync_completes_by_msi_write() {
 #[test]
 fn stage2_and_nested() {
     let mut r = Rig::new(Config::s1s2_msi(), 6, 4, 4);
-    let s2cfg = PtConfig::new(Stage::S2, 0x4020_1000, 40, 48);
+    let s2cfg = pgtable::Config::new(Stage::S2, 0x4020_1000, 40, 48);
     let mut s2 = PageTable::new(s2cfg, r.frames.clone(), NoTlb).unwrap();
     let sl0 = s2.cfg().sl0();
     // Identity-map 8 MiB of RAM at IPA = PA through stage 2.
@@ -374,7 +374,7 @@ fn stage2_and_nested() {
 fn fetch_and_address_size_faults() {
     let r = Rig::new(Config::qemu_virt(), 6, 4, 4);
     let mut pt = PageTable::new(
-        PtConfig::new(Stage::S1, 0x4020_1000, 48, 48),
+        pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 48),
         r.frames.clone(),
         NoTlb,
     )
