@@ -107,7 +107,10 @@ fn map(ctx: &Ctx, d: usize, entry: u64, nents: u32, buffer: &str) {
                 bytes: total,
             },
         );
-        ctx.log(s, format!("{name}: {buffer} mapped at IOVA {iova:#x} ({total:#x} bytes)"));
+        ctx.log(
+            s,
+            format!("{name}: {buffer} mapped at IOVA {iova:#x} ({total:#x} bytes)"),
+        );
     });
 }
 
@@ -184,7 +187,10 @@ fn claim(ctx: &Ctx, d: usize, owner: Option<&str>) {
         };
         let grp = &mut s.groups[g];
         if grp.owner_cnt > 0 && grp.owner.as_deref() != Some(owner) {
-            ctx.log(s, format!("{name}: claim DMA owner: group {g} is owned (-EPERM)"));
+            ctx.log(
+                s,
+                format!("{name}: claim DMA owner: group {g} is owned (-EPERM)"),
+            );
         } else {
             grp.owner = Some(owner.to_string());
             grp.owner_cnt += 1;

@@ -274,9 +274,9 @@ pub(crate) fn run(cfg: &Arc<Config>) -> Outcome {
     }
     let probed_by_script = |name: &str| {
         cfg.actors.iter().any(|a| {
-            a.script.iter().any(|s| {
-                s.device == name && matches!(s.op, Op::Probe | Op::DeferredProbe)
-            })
+            a.script
+                .iter()
+                .any(|s| s.device == name && matches!(s.op, Op::Probe | Op::DeferredProbe))
         })
     };
     // Boot: what no script probes was probed before the actors start.
