@@ -48,6 +48,8 @@
 
 #![warn(missing_docs)]
 
+mod bug;
+pub mod engine;
 pub mod error;
 mod handles;
 pub mod model;
@@ -57,7 +59,11 @@ mod validate;
 pub mod vocab;
 
 pub use error::{ErrorKind, LoadError, ScenarioError};
-pub use model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenario, Step};
+pub use engine::{runnable, Runnable};
+pub use model::{
+    property_names, Actor, BoardSource, Bug, Budget, CheckedProperty, ContentHash, DriverDecl,
+    Position, Scenario, Step,
+};
 pub use validate::{parse, BUILTIN_BOARDS};
 pub use vocab::{ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
 
