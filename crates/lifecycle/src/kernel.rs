@@ -279,7 +279,8 @@ pub(crate) fn run(cfg: &Arc<Config>) -> Outcome {
                 .any(|s| s.device == name && matches!(s.op, Op::Probe | Op::DeferredProbe))
         })
     };
-    // Boot: what no script probes was probed before the actors start.
+    // Boot: the devices the scenario names that no script probes were probed before the
+    // actors start (the others play no part).
     smmu_sync::without_sched_points(|| {
         let boot = Ctx {
             st: st.clone(),
@@ -289,8 +290,14 @@ pub(crate) fn run(cfg: &Arc<Config>) -> Outcome {
         if !probed_by_script(&cfg.smmu) {
             let _ = crate::probe::smmu_probe(&boot);
         }
+        let named = |name: &str| {
+            cfg.actors
+                .iter()
+                .any(|a| a.script.iter().any(|s| s.device == name))
+                || cfg.boot_probed.iter().any(|b| b == name)
+        };
         for d in &cfg.devices {
-            if !probed_by_script(&d.name) {
+            if named(&d.name) && !probed_by_script(&d.name) {
                 let _ = crate::probe::client_probe(&boot, &d.name);
             }
         }

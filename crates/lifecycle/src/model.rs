@@ -309,6 +309,8 @@ pub struct Config {
     pub quirks: Vec<Quirk>,
     /// The properties checked.
     pub properties: Vec<Property>,
+    /// Devices probed at boot although no script names them (a scenario's `[[driver]]`s).
+    pub boot_probed: Vec<String>,
 }
 
 impl Config {
@@ -322,6 +324,7 @@ impl Config {
             lazy: false,
             quirks: Vec::new(),
             properties: Property::ALL.to_vec(),
+            boot_probed: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ mod common;
 mod decode_cmd;
 mod demo_cmd;
 mod explore_cmd;
+mod file_model;
 mod kernel_cmd;
 mod replay_cmd;
 mod report;
