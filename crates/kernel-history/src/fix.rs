@@ -52,6 +52,10 @@ pub enum Fix {
     /// `a3884774d731` "iommu/dma: Fix iova map result check bug" (v5.19): `iommu_map_sg`'s
     /// result is checked as a signed value, so a failure frees the IOVA and fails the call.
     MapSgResultCheck,
+    /// `ac9a5d522bb8` "iommu/dma: Fix race condition during iova_domain initialization"
+    /// (v6.0): devices sharing a domain initialise its IOVA allocator under the DMA cookie's
+    /// mutex, so a second initialisation cannot empty it under the first device's mappings.
+    IovaDomainInitRace,
     /// `57365a04c921` "iommu: Move bus setup to IOMMU device registration" (v6.1-rc1, Robin
     /// Murphy): `iommu_device_unregister()` now releases every device of the instance,
     /// removing it from its group. Not a fix of the seed's bug but the commit that exposed it.
@@ -78,7 +82,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 14] = [
+    pub const ALL: [Fix; 15] = [
         Fix::AvoidZeroTlbiWrites,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
@@ -87,6 +91,7 @@ impl Fix {
         Fix::FqTimeoutTeardownRace,
         Fix::ProbeUseAfterFree,
         Fix::MapSgResultCheck,
+        Fix::IovaDomainInitRace,
         Fix::MoveBusSetupToRegistration,
         Fix::DontUnregisterOnShutdown,
         Fix::ClaimDmaOwnerRefcount,
@@ -106,6 +111,7 @@ impl Fix {
             Fix::FqTimeoutTeardownRace => "d7061627d701",
             Fix::ProbeUseAfterFree => "b54240ad4943",
             Fix::MapSgResultCheck => "a3884774d731",
+            Fix::IovaDomainInitRace => "ac9a5d522bb8",
             Fix::MoveBusSetupToRegistration => "57365a04c921",
             Fix::DontUnregisterOnShutdown => "ce31e6ca68bd",
             Fix::ClaimDmaOwnerRefcount => "a6a9a5da6808",
@@ -132,6 +138,9 @@ impl Fix {
             Fix::FqTimeoutTeardownRace => "iommu/iova: Fix race between FQ timeout and teardown",
             Fix::ProbeUseAfterFree => "iommu: Fix potential use-after-free during probe",
             Fix::MapSgResultCheck => "iommu/dma: Fix iova map result check bug",
+            Fix::IovaDomainInitRace => {
+                "iommu/dma: Fix race condition during iova_domain initialization"
+            }
             Fix::MoveBusSetupToRegistration => "iommu: Move bus setup to IOMMU device registration",
             Fix::DontUnregisterOnShutdown => "iommu/arm-smmu: Don't unregister on shutdown",
             Fix::ClaimDmaOwnerRefcount => {
@@ -170,6 +179,7 @@ impl Fix {
             }
             Fix::ProbeUseAfterFree => linux("b54240ad494300ff0994c4539a531727874381f4", "v5.17"),
             Fix::MapSgResultCheck => linux("a3884774d731f03d3a3dd4fb70ec2d9341ceb39d", "v5.19"),
+            Fix::IovaDomainInitRace => linux("ac9a5d522bb80be50ea84965699e1c8257d745ce", "v6.0"),
             Fix::ClaimDmaOwnerRefcount => linux("a6a9a5da68084d5eac6ef85ad09df7fc9c971de4", "v6.2"),
             Fix::DeferClientsUntilSmmuBound => {
                 linux("229e6ee43d2a160a1592b83aad620d6027084aad", "v6.13")
@@ -202,6 +212,7 @@ impl Fix {
             Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
             Fix::ProbeUseAfterFree => "lifecycle: Switches::probe_serialised_with_iommu_configure",
             Fix::MapSgResultCheck => "lifecycle: Switches::map_sg_signed_result_check",
+            Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",

@@ -81,6 +81,7 @@ impl Switches {
             map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
             claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
+            iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
         }
     }
 

@@ -165,7 +165,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, 57365a04c921, ce31e6ca68bd, a6a9a5da6808, 229e6ee43d2a, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, a6a9a5da6808, 229e6ee43d2a, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -223,6 +223,7 @@ fn switches_one_fix_one_code_path() {
                 b.map_sg_signed_result_check != a.map_sg_signed_result_check,
                 b.claim_owner_puts_group_on_error != a.claim_owner_puts_group_on_error,
                 b.fq_teardown_waits_for_timer != a.fq_teardown_waits_for_timer,
+                b.iova_domain_init_under_cookie_mutex != a.iova_domain_init_under_cookie_mutex,
             ];
             let changed: Vec<bool> = changed.into_iter().chain(lifecycle_changed).collect();
             assert_eq!(

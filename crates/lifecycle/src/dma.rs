@@ -111,6 +111,22 @@ fn map(ctx: &Ctx, d: usize, entry: u64, nents: u32, buffer: &str) {
             s,
             format!("{name}: {buffer} mapped at IOVA {iova:#x} ({total:#x} bytes)"),
         );
+        let clash = s
+            .buffers
+            .iter()
+            .find(|(h, b)| {
+                h.as_str() != buffer
+                    && b.domain == dom
+                    && b.iova < iova + total
+                    && iova < b.iova + b.bytes
+            })
+            .map(|(h, b)| (h.clone(), ctx.dev_name(b.dev).to_string()));
+        if let Some((other, owner)) = clash {
+            let msg = format!(
+                "IOVA {iova:#x} handed to {name} for {buffer} while {owner}'s {other} still holds it: the domain's IOVA allocator was initialised again under it"
+            );
+            ctx.find(s, Property::UniqueIova, msg);
+        }
     });
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct Domain {
     pub freed: bool,
     /// The next page-table allocation fails (fault injection).
     pub fail_next_alloc: bool,
+    /// `iommu_dma_init_domain()` has initialised the IOVA domain (its `start_pfn` is set).
+    pub iova_ready: bool,
 }
 
 impl Domain {
@@ -70,6 +72,7 @@ impl Domain {
             fq_freed: false,
             freed: false,
             fail_next_alloc: false,
+            iova_ready: false,
         }
     }
 }

@@ -35,6 +35,9 @@ pub struct Switches {
     /// dma-iommu/iova: tearing the flush queue down waits for a running timeout handler
     /// (`del_timer_sync`) before freeing it (`d7061627d701`).
     pub fq_teardown_waits_for_timer: bool,
+    /// dma-iommu: `iommu_dma_init_domain()` checks and initialises the shared IOVA domain
+    /// under the DMA cookie's mutex (`ac9a5d522bb8`).
+    pub iova_domain_init_under_cookie_mutex: bool,
 }
 
 impl Switches {
@@ -51,6 +54,7 @@ impl Switches {
             map_sg_signed_result_check: true,
             claim_owner_puts_group_on_error: true,
             fq_teardown_waits_for_timer: true,
+            iova_domain_init_under_cookie_mutex: true,
         }
     }
 }
@@ -231,11 +235,13 @@ pub enum Property {
     NoKernelWarning,
     /// No TLB sync times out.
     NoSyncTimeout,
+    /// No IOVA is handed out while a live mapping holds it.
+    UniqueIova,
 }
 
 impl Property {
     /// Every property.
-    pub const ALL: [Property; 9] = [
+    pub const ALL: [Property; 10] = [
         Property::NoOops,
         Property::NoDeadlock,
         Property::OneGroupPerStream,
@@ -245,6 +251,7 @@ impl Property {
         Property::NoFault,
         Property::NoKernelWarning,
         Property::NoSyncTimeout,
+        Property::UniqueIova,
     ];
 
     /// The name in files and on the command line.
@@ -259,6 +266,7 @@ impl Property {
             Property::NoFault => "no-fault",
             Property::NoKernelWarning => "no-kernel-warning",
             Property::NoSyncTimeout => "no-sync-timeout",
+            Property::UniqueIova => "unique-iova",
         }
     }
 

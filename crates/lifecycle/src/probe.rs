@@ -96,7 +96,13 @@ pub(crate) fn client_probe(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
     if serial {
         ctx.release(PROBE_LOCK);
     }
-    r
+    r?;
+    // of_dma_configure() → arch_setup_dma_ops(), once the IOMMU probe has returned.
+    let d = ctx.dev(dev_name);
+    if ctx.step(|s| s.devs[d].probed) {
+        iommu_dma_init_domain(ctx, d)?;
+    }
+    Ok(())
 }
 
 fn probe_device(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
@@ -288,6 +294,33 @@ fn default_domain_and_attach(ctx: &Ctx, d: usize, g: usize) -> Result<(), Halt> 
         }
     }
     if all_locked {
+        ctx.release(&lock);
+    }
+    Ok(())
+}
+
+/// `iommu_setup_dma_ops()` → `iommu_dma_init_domain()`: the first device of a group
+/// initialises the default domain's IOVA allocator; later ones find it initialised.
+fn iommu_dma_init_domain(ctx: &Ctx, d: usize) -> Result<(), Halt> {
+    let Some(dom) = ctx.step(|s| s.devs[d].domain) else {
+        return Ok(());
+    };
+    let lock = format!("domain{dom}->iova_cookie->mutex");
+    let locked = ctx.cfg.switches.iova_domain_init_under_cookie_mutex;
+    if locked {
+        ctx.acquire(&lock)?;
+    }
+    let ready = ctx.step(|s| s.domains[dom].iova_ready);
+    if !ready {
+        ctx.step(|s| {
+            // init_iova_domain(): an empty allocator, whatever it held.
+            let dm = &mut s.domains[dom];
+            dm.iovas.clear();
+            dm.iova_top = 1 << 32;
+            dm.iova_ready = true;
+        });
+    }
+    if locked {
         ctx.release(&lock);
     }
     Ok(())

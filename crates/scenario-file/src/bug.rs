@@ -3,7 +3,7 @@
 //! search budgets before and after the fix).
 
 use crate::error::{ErrorKind, ScenarioError};
-use crate::model::{property_names, Bug, Budget, CheckedProperty};
+use crate::model::{property_names, Budget, Bug, CheckedProperty};
 use crate::raw::{RawBudget, RawBug};
 use crate::validate::Src;
 use kernel_history::{Fix, Kernel, KernelSpecError};

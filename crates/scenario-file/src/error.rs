@@ -292,7 +292,9 @@ pub enum ErrorKind {
     #[error("'stream-ids' needs at least one stream ID")]
     NoStreamIds,
     /// `[bug] fixed-by` names a fix the file's kernel already contains.
-    #[error("the kernel {kernel} already contains {fix}: a bug's file names the kernel before its fix")]
+    #[error(
+        "the kernel {kernel} already contains {fix}: a bug's file names the kernel before its fix"
+    )]
     FixAlreadyIn {
         /// The kernel spec.
         kernel: String,
@@ -323,7 +325,9 @@ pub enum ErrorKind {
         why: &'static str,
     },
     /// A property the model that runs this file does not check.
-    #[error("property '{name}' is not checked by the {model} that runs this file (it checks: {known})")]
+    #[error(
+        "property '{name}' is not checked by the {model} that runs this file (it checks: {known})"
+    )]
     PropertyNotInModel {
         /// The property.
         name: String,

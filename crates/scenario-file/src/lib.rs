@@ -58,10 +58,10 @@ pub mod today;
 mod validate;
 pub mod vocab;
 
-pub use error::{ErrorKind, LoadError, ScenarioError};
 pub use engine::{runnable, Runnable};
+pub use error::{ErrorKind, LoadError, ScenarioError};
 pub use model::{
-    property_names, Actor, BoardSource, Bug, Budget, CheckedProperty, ContentHash, DriverDecl,
+    property_names, Actor, BoardSource, Budget, Bug, CheckedProperty, ContentHash, DriverDecl,
     Position, Scenario, Step,
 };
 pub use validate::{parse, BUILTIN_BOARDS};

@@ -2,8 +2,8 @@
 //! board.
 
 use crate::vocab::{ActorKind, Dir, DmaPattern, Op};
-use kernel_history::Kernel;
 use kernel_history::Fix;
+use kernel_history::Kernel;
 use sim::scenario::{KernelParams, Property};
 use sim::Board;
 use std::path::PathBuf;

@@ -320,9 +320,7 @@ fn driver(
     let packets = count(&r.packets, "packets", dma == DmaPattern::EnetcPingFlood)?;
     let steps = count(&r.steps, "steps", dma != DmaPattern::None)?;
     let stream_ids = match &r.stream_ids {
-        Some(v) if v.get_ref().is_empty() => {
-            return Err(src.err(v.span(), ErrorKind::NoStreamIds))
-        }
+        Some(v) if v.get_ref().is_empty() => return Err(src.err(v.span(), ErrorKind::NoStreamIds)),
         v => v.as_ref().map(|v| v.get_ref().clone()),
     };
     let mut direct_regions = Vec::new();

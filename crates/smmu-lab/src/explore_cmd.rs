@@ -277,7 +277,9 @@ fn explore_file(args: &Args) -> Result<Outcome, String> {
     if let [p] = args.properties.as_slice() {
         l.restrict(p.name())?;
     } else if !args.properties.is_empty() {
-        return Err("with a scenario file, give one --property (or none: the file's [check])".into());
+        return Err(
+            "with a scenario file, give one --property (or none: the file's [check])".into(),
+        );
     }
     let budget = scenario_file::Budget {
         strategy,
@@ -299,7 +301,11 @@ fn explore_file(args: &Args) -> Result<Outcome, String> {
                 "no property violated".to_string()
             }
         } else {
-            let v: Vec<String> = f.failures.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let v: Vec<String> = f
+                .failures
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
             format!("{} failing ({})", f.failing_runs, v.join(", "))
         }
     );
@@ -307,7 +313,10 @@ fn explore_file(args: &Args) -> Result<Outcome, String> {
         return Ok(Outcome::Clean);
     };
     let token = l.token(ScheduleRef::Sparse(schedule));
-    outln!("  first failure: run {run}, violated {}", violations.join(", "));
+    outln!(
+        "  first failure: run {run}, violated {}",
+        violations.join(", ")
+    );
     outln!(
         "  reproduce: smmu-lab replay {} {token}",
         common::shell_quote(&args.scenario)

@@ -177,7 +177,9 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             let o = match rec.outcome {
                 RunResult::Completed(Ok(o)) => o,
                 RunResult::Completed(Err(e)) => return Err(e.to_string()),
-                RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
+                RunResult::Panicked(p) => {
+                    return Err(format!("internal error (please report): {p}"))
+                }
             };
             let text = format!("{}\n{}", o.log, crate::common::verdict_text(&o.verdict));
             Ok(RunText {
@@ -197,7 +199,9 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             };
             let o = match rec.outcome {
                 RunResult::Completed(o) => o,
-                RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
+                RunResult::Panicked(p) => {
+                    return Err(format!("internal error (please report): {p}"))
+                }
             };
             let mut text = String::new();
             for line in &o.log {
