@@ -89,12 +89,24 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         None => base.kernel.clone(),
     };
     let to = parse(args.to.as_deref().unwrap_or("current"))?;
-    // Every kernel of the walk must run the file before any search starts.
+    // Every kernel of the walk is prepared before any search starts; a kernel the model that
+    // runs this file has no code path for is reported and skipped.
     let mut steps = Vec::new();
+    let mut skipped = Vec::new();
     for (fix, k) in history(&from, &to) {
-        let mut l = base.with_kernel(&k)?;
-        l.restrict(&args.property)?;
-        steps.push((fix, l));
+        match base.with_kernel(&k) {
+            Ok(mut l) => {
+                l.restrict(&args.property)?;
+                steps.push((fix, l));
+            }
+            Err(why) => skipped.push((fix, k, why)),
+        }
+    }
+    if steps.is_empty() {
+        return Err(format!(
+            "no kernel from {from} to {to} can run {}",
+            args.file.display()
+        ));
     }
     outln!(
         "bisect {} on {}: {} kernels from {from} to {to}, each searched by {}",
@@ -103,6 +115,10 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         steps.len(),
         crate::check_cmd::budget_text(&budget)
     );
+    for (fix, k, why) in &skipped {
+        let change = fix.map(|x| format!(" (+{x})")).unwrap_or_default();
+        outln!("  {k}{change}: skipped, cannot run: {why}");
+    }
     let mut results = Vec::new();
     for (fix, l) in &steps {
         let f = file_model::explore_file(l, budget, args.jobs, true, &|_, _| {});
