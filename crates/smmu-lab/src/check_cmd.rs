@@ -84,7 +84,11 @@ fn check_one(path: &Path, jobs: usize, quick: Option<u64>) -> Result<Option<BugR
             "holds on +{fix} ({} runs{}{})",
             a.runs,
             if a.exhausted { ", exhaustive" } else { "" },
-            if capped && !a.exhausted { ", quick" } else { "" }
+            if capped && !a.exhausted {
+                ", quick"
+            } else {
+                ""
+            }
         ),
         Some((run, v, s)) => {
             problems.push(format!(
