@@ -19,10 +19,43 @@ pub enum Origin {
     Ours,
 }
 
-/// A named fix the model can switch on or off. Declaration order is history order: kernel
-/// specs print their fixes in this order.
+/// A named fix the model can switch on or off. Declaration order is history order (the
+/// release it landed in, then merge order within it): kernel specs print their fixes in this
+/// order and `bisect` applies them in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fix {
+    /// `4e4abae311e4` "iommu/arm-smmu: Avoid constant zero in TLBI writes" (v5.2, Robin
+    /// Murphy): TLB maintenance registers are written with a non-zero dummy value, because a
+    /// hypervisor that traps the global register space on some Qualcomm SoCs mis-emulates
+    /// stores of the zero register.
+    AvoidZeroTlbiWrites,
+    /// `b1a1347912a7` "iommu/arm-smmu: Fix race condition during iommu_group creation"
+    /// (v5.15): `arm_smmu_device_group()` looks the group up and records it under
+    /// `stream_map_mutex`, so two masters sharing a stream ID cannot create two groups.
+    GroupCreationRace,
+    /// `211ff31b3d33` "iommu: Fix race condition during default domain allocation" (v5.15):
+    /// the default domain is allocated under `group->mutex`.
+    DefaultDomainAllocRace,
+    /// `53f613134984` "iommu/arm-smmu: Fix missing unlock on error in
+    /// arm_smmu_device_group()" (v5.15): the "stream IDs in two groups" error return releases
+    /// `stream_map_mutex` that `b1a1347912a7` made it take.
+    UnlockOnGroupError,
+    /// `556f99ac8866` "iommu: Extend mutex lock scope in iommu_probe_device()" (v5.17):
+    /// `group->mutex` also covers the default-domain attach and the direct mappings.
+    ProbeMutexScope,
+    /// `d7061627d701` "iommu/iova: Fix race between FQ timeout and teardown" (v5.17): the
+    /// flush queue's teardown waits for a running timeout handler (`del_timer_sync`).
+    FqTimeoutTeardownRace,
+    /// `b54240ad4943` "iommu: Fix potential use-after-free during probe" (v5.17): freeing
+    /// `dev->iommu` after a failed probe is serialised against `of_iommu_configure()`.
+    ProbeUseAfterFree,
+    /// `a3884774d731` "iommu/dma: Fix iova map result check bug" (v5.19): `iommu_map_sg`'s
+    /// result is checked as a signed value, so a failure frees the IOVA and fails the call.
+    MapSgResultCheck,
+    /// `ac9a5d522bb8` "iommu/dma: Fix race condition during iova_domain initialization"
+    /// (v6.0): devices sharing a domain initialise its IOVA allocator under the DMA cookie's
+    /// mutex, so a second initialisation cannot empty it under the first device's mappings.
+    IovaDomainInitRace,
     /// `57365a04c921` "iommu: Move bus setup to IOMMU device registration" (v6.1-rc1, Robin
     /// Murphy): `iommu_device_unregister()` now releases every device of the instance,
     /// removing it from its group. Not a fix of the seed's bug but the commit that exposed it.
@@ -31,6 +64,12 @@ pub enum Fix {
     /// Oltean): the platform driver's `.shutdown` only disables translation instead of running
     /// `.remove`, so reboot and kexec no longer release masters whose drivers still map DMA.
     DontUnregisterOnShutdown,
+    /// `a6a9a5da6808` "iommu: Fix refcount leak in iommu_device_claim_dma_owner" (v6.2): the
+    /// "no owner" error return drops the group reference it took.
+    ClaimDmaOwnerRefcount,
+    /// `229e6ee43d2a` "iommu/arm-smmu: Defer probe of clients after smmu device bound" (v6.13):
+    /// a client probing while its SMMU is registered but not yet bound gets `-EPROBE_DEFER`.
+    DeferClientsUntilSmmuBound,
     /// Ours, `quiesce`: when arm-smmu disables the SMMU (shutdown or remove) it blocks every
     /// stream (every S2CR faults) instead of setting sCR0.CLIENTPD, so DMA still in flight
     /// faults instead of bypassing translation.
@@ -43,9 +82,20 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 4] = [
+    pub const ALL: [Fix; 15] = [
+        Fix::AvoidZeroTlbiWrites,
+        Fix::GroupCreationRace,
+        Fix::DefaultDomainAllocRace,
+        Fix::UnlockOnGroupError,
+        Fix::ProbeMutexScope,
+        Fix::FqTimeoutTeardownRace,
+        Fix::ProbeUseAfterFree,
+        Fix::MapSgResultCheck,
+        Fix::IovaDomainInitRace,
         Fix::MoveBusSetupToRegistration,
         Fix::DontUnregisterOnShutdown,
+        Fix::ClaimDmaOwnerRefcount,
+        Fix::DeferClientsUntilSmmuBound,
         Fix::Quiesce,
         Fix::GuardedDmaDomain,
     ];
@@ -53,8 +103,19 @@ impl Fix {
     /// The name a kernel spec uses: the 12-hex commit id for a Linux commit, a word for ours.
     pub fn id(self) -> &'static str {
         match self {
+            Fix::AvoidZeroTlbiWrites => "4e4abae311e4",
+            Fix::GroupCreationRace => "b1a1347912a7",
+            Fix::DefaultDomainAllocRace => "211ff31b3d33",
+            Fix::UnlockOnGroupError => "53f613134984",
+            Fix::ProbeMutexScope => "556f99ac8866",
+            Fix::FqTimeoutTeardownRace => "d7061627d701",
+            Fix::ProbeUseAfterFree => "b54240ad4943",
+            Fix::MapSgResultCheck => "a3884774d731",
+            Fix::IovaDomainInitRace => "ac9a5d522bb8",
             Fix::MoveBusSetupToRegistration => "57365a04c921",
             Fix::DontUnregisterOnShutdown => "ce31e6ca68bd",
+            Fix::ClaimDmaOwnerRefcount => "a6a9a5da6808",
+            Fix::DeferClientsUntilSmmuBound => "229e6ee43d2a",
             Fix::Quiesce => "quiesce",
             Fix::GuardedDmaDomain => "guarded_dma_domain",
         }
@@ -63,8 +124,31 @@ impl Fix {
     /// The commit's subject line exactly as merged (ours: a subject in the same style).
     pub fn subject(self) -> &'static str {
         match self {
+            Fix::AvoidZeroTlbiWrites => "iommu/arm-smmu: Avoid constant zero in TLBI writes",
+            Fix::GroupCreationRace => {
+                "iommu/arm-smmu: Fix race condition during iommu_group creation"
+            }
+            Fix::DefaultDomainAllocRace => {
+                "iommu: Fix race condition during default domain allocation"
+            }
+            Fix::UnlockOnGroupError => {
+                "iommu/arm-smmu: Fix missing unlock on error in arm_smmu_device_group()"
+            }
+            Fix::ProbeMutexScope => "iommu: Extend mutex lock scope in iommu_probe_device()",
+            Fix::FqTimeoutTeardownRace => "iommu/iova: Fix race between FQ timeout and teardown",
+            Fix::ProbeUseAfterFree => "iommu: Fix potential use-after-free during probe",
+            Fix::MapSgResultCheck => "iommu/dma: Fix iova map result check bug",
+            Fix::IovaDomainInitRace => {
+                "iommu/dma: Fix race condition during iova_domain initialization"
+            }
             Fix::MoveBusSetupToRegistration => "iommu: Move bus setup to IOMMU device registration",
             Fix::DontUnregisterOnShutdown => "iommu/arm-smmu: Don't unregister on shutdown",
+            Fix::ClaimDmaOwnerRefcount => {
+                "iommu: Fix refcount leak in iommu_device_claim_dma_owner"
+            }
+            Fix::DeferClientsUntilSmmuBound => {
+                "iommu/arm-smmu: Defer probe of clients after smmu device bound"
+            }
             Fix::Quiesce => {
                 "smmu-lab: arm-smmu: block every stream instead of bypassing on disable"
             }
@@ -76,7 +160,30 @@ impl Fix {
 
     /// Where the fix comes from.
     pub fn origin(self) -> Origin {
+        // Full ids and releases: docs/linux-iommu-bugs.md says where each was read ("inferred":
+        // deduced from the pull or merge window it travelled in).
+        let linux = |full_id: &'static str, landed_in: &'static str| Origin::Linux {
+            full_id: Some(full_id),
+            landed_in,
+        };
         match self {
+            Fix::AvoidZeroTlbiWrites => linux("4e4abae311e4b44aaf61f18a826fd7136037f199", "v5.2"),
+            Fix::GroupCreationRace => linux("b1a1347912a742a4e1fcdc9df6302dd9dd2c3405", "v5.15"),
+            Fix::DefaultDomainAllocRace => {
+                linux("211ff31b3d33b56aa12937e898c9280d07daf0d9", "v5.15")
+            }
+            Fix::UnlockOnGroupError => linux("53f613134984c293af158920ebadcac045fa0545", "v5.15"),
+            Fix::ProbeMutexScope => linux("556f99ac886635e8da15528995f06d1d7028cfca", "v5.17"),
+            Fix::FqTimeoutTeardownRace => {
+                linux("d7061627d701c90e1cac1e1e60c45292f64f3470", "v5.17")
+            }
+            Fix::ProbeUseAfterFree => linux("b54240ad494300ff0994c4539a531727874381f4", "v5.17"),
+            Fix::MapSgResultCheck => linux("a3884774d731f03d3a3dd4fb70ec2d9341ceb39d", "v5.19"),
+            Fix::IovaDomainInitRace => linux("ac9a5d522bb80be50ea84965699e1c8257d745ce", "v6.0"),
+            Fix::ClaimDmaOwnerRefcount => linux("a6a9a5da68084d5eac6ef85ad09df7fc9c971de4", "v6.2"),
+            Fix::DeferClientsUntilSmmuBound => {
+                linux("229e6ee43d2a160a1592b83aad620d6027084aad", "v6.13")
+            }
             // ../shared/reference/iommu-core-and-shutdown.md §1.4 and §9; the commit message
             // is on lkml (2022-10, "Move the bus setup to iommu_device_register()").
             Fix::MoveBusSetupToRegistration => Origin::Linux {
@@ -97,6 +204,17 @@ impl Fix {
     /// [`crate::Switches`]).
     pub fn switches(self) -> &'static str {
         match self {
+            Fix::AvoidZeroTlbiWrites => "lifecycle: Switches::nonzero_tlbi_writes",
+            Fix::GroupCreationRace => "lifecycle: Switches::group_lookup_under_stream_map_mutex",
+            Fix::DefaultDomainAllocRace => "lifecycle: Switches::default_domain_under_group_mutex",
+            Fix::UnlockOnGroupError => "lifecycle: Switches::unlock_on_group_conflict",
+            Fix::ProbeMutexScope => "lifecycle: Switches::attach_and_direct_map_under_group_mutex",
+            Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
+            Fix::ProbeUseAfterFree => "lifecycle: Switches::probe_serialised_with_iommu_configure",
+            Fix::MapSgResultCheck => "lifecycle: Switches::map_sg_signed_result_check",
+            Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
+            Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
+            Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
             Fix::Quiesce => "arm-smmu: disabling blocks every stream (no CLIENTPD bypass)",

@@ -134,6 +134,25 @@ impl Kernel {
         Ok(kernel)
     }
 
+    /// This kernel with `fix` in it (the spec that says so most simply: a removal undone, or
+    /// an addition).
+    pub fn with_fix(&self, fix: Fix) -> Kernel {
+        let mut k = self.clone();
+        if !k.removed.remove(&fix) && !k.preset.fixes().contains(&fix) {
+            k.added.insert(fix);
+        }
+        k
+    }
+
+    /// This kernel without `fix`.
+    pub fn without_fix(&self, fix: Fix) -> Kernel {
+        let mut k = self.clone();
+        if !k.added.remove(&fix) && k.preset.fixes().contains(&fix) {
+            k.removed.insert(fix);
+        }
+        k
+    }
+
     /// Every fix this kernel contains, in history order.
     pub fn fixes(&self) -> Vec<Fix> {
         Fix::ALL.into_iter().filter(|f| self.contains(*f)).collect()

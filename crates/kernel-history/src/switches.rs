@@ -30,6 +30,8 @@ pub struct Switches {
     /// iommu: the DMA API reads the group pointer unguarded and a NULL group is Linux's oops
     /// (absent `guarded_dma_domain`).
     pub unguarded_dma_domain: bool,
+    /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
+    pub lifecycle: lifecycle::Switches,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -52,6 +54,7 @@ impl Switches {
                 SmmuOff::Bypass
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
+            lifecycle: Switches::lifecycle_of(kernel),
         }
     }
 
@@ -62,6 +65,23 @@ impl Switches {
             unregister_releases_devices: self.unregister_releases_devices,
             linux_faithful: self.unguarded_dma_domain,
             ..base
+        }
+    }
+
+    /// The lifecycle model's switches (probe, groups, domains, DMA layer): one per fix.
+    fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
+        lifecycle::Switches {
+            group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
+            unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
+            default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
+            attach_and_direct_map_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
+            probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
+            defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
+            nonzero_tlbi_writes: kernel.contains(Fix::AvoidZeroTlbiWrites),
+            map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
+            claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
+            fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
+            iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
         }
     }
 

@@ -280,4 +280,63 @@ pub enum ErrorKind {
         /// The properties.
         known: String,
     },
+    /// A board quirk the model does not have.
+    #[error("unknown quirk '{name}' (known: {known})")]
+    UnknownQuirk {
+        /// What was given.
+        name: String,
+        /// The quirks.
+        known: String,
+    },
+    /// `stream-ids` with no stream ID.
+    #[error("'stream-ids' needs at least one stream ID")]
+    NoStreamIds,
+    /// `[bug] fixed-by` names a fix the file's kernel already contains.
+    #[error(
+        "the kernel {kernel} already contains {fix}: a bug's file names the kernel before its fix"
+    )]
+    FixAlreadyIn {
+        /// The kernel spec.
+        kernel: String,
+        /// The fix.
+        fix: String,
+    },
+    /// `[bug] property` is not one of the properties checked.
+    #[error("'{name}' is not in [check] properties")]
+    BugPropertyNotChecked {
+        /// The property.
+        name: String,
+    },
+    /// An explorer strategy that does not exist.
+    #[error("unknown strategy '{name}' (known: pct, random, dfs)")]
+    UnknownStrategy {
+        /// What was given.
+        name: String,
+    },
+    /// A run budget of zero.
+    #[error("'runs' must be at least 1")]
+    NoRuns,
+    /// A valid operation no model executes yet.
+    #[error("'{op}' is in the vocabulary, but no model runs it yet ({why})")]
+    NotModelled {
+        /// The operation.
+        op: &'static str,
+        /// What runs what.
+        why: &'static str,
+    },
+    /// A property the model that runs this file does not check.
+    #[error(
+        "property '{name}' is not checked by the {model} that runs this file (it checks: {known})"
+    )]
+    PropertyNotInModel {
+        /// The property.
+        name: String,
+        /// Which model.
+        model: &'static str,
+        /// Its properties.
+        known: String,
+    },
+    /// The file describes a reboot-machine run the machine cannot run.
+    #[error("{0}")]
+    NotToday(String),
 }

@@ -48,6 +48,8 @@
 
 #![warn(missing_docs)]
 
+mod bug;
+pub mod engine;
 pub mod error;
 mod handles;
 pub mod model;
@@ -56,8 +58,12 @@ pub mod today;
 mod validate;
 pub mod vocab;
 
+pub use engine::{runnable, Runnable};
 pub use error::{ErrorKind, LoadError, ScenarioError};
-pub use model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenario, Step};
+pub use model::{
+    property_names, Actor, BoardSource, Budget, Bug, CheckedProperty, ContentHash, DriverDecl,
+    Position, Scenario, Step,
+};
 pub use validate::{parse, BUILTIN_BOARDS};
 pub use vocab::{ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
 

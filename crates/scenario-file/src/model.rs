@@ -2,6 +2,7 @@
 //! board.
 
 use crate::vocab::{ActorKind, Dir, DmaPattern, Op};
+use kernel_history::Fix;
 use kernel_history::Kernel;
 use sim::scenario::{KernelParams, Property};
 use sim::Board;
@@ -45,6 +46,10 @@ pub struct DriverDecl {
     pub packets: Option<u32>,
     /// Loop bound of the pattern's actors.
     pub steps: Option<u32>,
+    /// Stream IDs replacing the firmware's (`stream-ids`, as an edited device tree would).
+    pub stream_ids: Option<Vec<u32>>,
+    /// Reserved regions to identity-map for the device (`direct-regions`: base, size).
+    pub direct_regions: Vec<(u64, u64)>,
 }
 
 /// One step of a script: an operation and its parameters.
@@ -66,6 +71,8 @@ pub struct Step {
     pub iova: Option<u64>,
     /// `dir`.
     pub dir: Option<Dir>,
+    /// `owner` (`Some("")` is a NULL owner).
+    pub owner: Option<String>,
     /// Where the step is written.
     pub at: Position,
 }
@@ -107,8 +114,13 @@ pub struct Scenario {
     pub drivers: Vec<DriverDecl>,
     /// Actors, in file order.
     pub actors: Vec<Actor>,
-    /// Properties to check (`[check]`), else the default set.
-    pub properties: Vec<Property>,
+    /// Properties to check (`[check]`); empty when the file has none (each model then checks
+    /// its default set).
+    pub properties: Vec<CheckedProperty>,
+    /// Board quirks (`[board] quirks`).
+    pub quirks: Vec<lifecycle::Quirk>,
+    /// `[bug]`: the corpus record of a real Linux bug.
+    pub bug: Option<Bug>,
     /// SHA-256 of the file's bytes: a replay token carries it, so a token recorded against
     /// one version of the file is refused against an edited one.
     pub content_hash: ContentHash,
@@ -138,4 +150,59 @@ impl std::fmt::Display for ContentHash {
         }
         Ok(())
     }
+}
+
+/// A property named in `[check]`: a name known to the reboot machine, the lifecycle model, or
+/// both (which one runs the file decides which applies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckedProperty {
+    /// The name.
+    pub name: &'static str,
+    /// The reboot machine's property of that name.
+    pub machine: Option<Property>,
+    /// The lifecycle model's property of that name.
+    pub lifecycle: Option<lifecycle::Property>,
+    /// Where it is written.
+    pub at: Position,
+}
+
+/// Every property name either model knows, in a stable order.
+pub fn property_names() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Property::ALL.iter().map(|p| p.name()).collect();
+    for p in lifecycle::Property::ALL {
+        if !v.contains(&p.name()) {
+            v.push(p.name());
+        }
+    }
+    v
+}
+
+/// How the explorer searches: the strategy and its budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Random, PCT or bounded DFS.
+    pub strategy: explore::Strategy,
+    /// Run budget (DFS: at most; it stops when the bounded space is exhausted).
+    pub runs: u64,
+    /// Explorer seed (random and PCT).
+    pub seed: u64,
+}
+
+/// `[bug]`: a real Linux bug as the corpus records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bug {
+    /// The commit that fixed it: the file's kernel lacks it, the kernel after adds it.
+    pub fixed_by: Fix,
+    /// The commit that introduced it (or what the record knows of it).
+    pub introduced_by: String,
+    /// The mechanism, in one sentence.
+    pub mechanism: String,
+    /// The property the bug violates.
+    pub property: CheckedProperty,
+    /// The search that must find the failure on the file's kernel.
+    pub before: Budget,
+    /// The pinned replay token of the failure (without the file and kernel parts).
+    pub token: Option<String>,
+    /// The search after which the property must hold on the fixed kernel.
+    pub after: Budget,
 }

@@ -15,6 +15,7 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub actor: Vec<Spanned<RawActor>>,
     pub check: Option<RawCheck>,
+    pub bug: Option<Spanned<RawBug>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,6 +30,8 @@ pub(crate) struct RawMeta {
 pub(crate) struct RawBoard {
     pub builtin: Option<Spanned<String>>,
     pub dtb: Option<Spanned<String>>,
+    #[serde(default)]
+    pub quirks: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +50,17 @@ pub(crate) struct RawDriver {
     pub dma: Option<Spanned<String>>,
     pub packets: Option<Spanned<u32>>,
     pub steps: Option<Spanned<u32>>,
+    #[serde(rename = "stream-ids")]
+    pub stream_ids: Option<Spanned<Vec<u32>>>,
+    #[serde(rename = "direct-regions", default)]
+    pub direct_regions: Vec<Spanned<RawRegion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRegion {
+    pub base: u64,
+    pub size: Spanned<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,10 +84,35 @@ pub(crate) struct RawStep {
     pub nents: Option<Spanned<u32>>,
     pub iova: Option<Spanned<u64>>,
     pub dir: Option<Spanned<String>>,
+    pub owner: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCheck {
     pub properties: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBug {
+    #[serde(rename = "fixed-by")]
+    pub fixed_by: Spanned<String>,
+    #[serde(rename = "introduced-by")]
+    pub introduced_by: String,
+    pub mechanism: String,
+    pub property: Spanned<String>,
+    pub before: Spanned<RawBudget>,
+    pub after: Spanned<RawBudget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBudget {
+    pub strategy: Spanned<String>,
+    pub runs: Spanned<u64>,
+    pub depth: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub seed: u64,
+    pub token: Option<Spanned<String>>,
 }

@@ -6,7 +6,7 @@ use crate::model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenar
 use crate::raw::{RawActor, RawDriver, RawFile, RawStep};
 use crate::vocab::{names, ActorKind, Dir, DmaPattern, Op, Param};
 use kernel_history::Kernel;
-use sim::scenario::{KernelParams, Property};
+use sim::scenario::KernelParams;
 use sim::{Board, Bus};
 use std::ops::Range;
 use std::path::Path;
@@ -118,22 +118,33 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
     crate::handles::check(&src, &raw.actor, &actors)?;
 
     let properties = match &raw.check {
-        None => Property::DEFAULT.to_vec(),
+        None => Vec::new(),
         Some(c) => c
             .properties
             .iter()
-            .map(|p| {
-                Property::from_name(p.get_ref()).ok_or_else(|| {
-                    src.err(
-                        p.span(),
-                        ErrorKind::UnknownProperty {
-                            name: p.get_ref().clone(),
-                            known: names(&Property::ALL, Property::name),
-                        },
-                    )
-                })
-            })
+            .map(|p| crate::bug::checked_property(&src, p))
             .collect::<Result<_, _>>()?,
+    };
+    let quirks = raw
+        .board
+        .get_ref()
+        .quirks
+        .iter()
+        .map(|q| {
+            lifecycle::Quirk::from_name(q.get_ref()).ok_or_else(|| {
+                src.err(
+                    q.span(),
+                    ErrorKind::UnknownQuirk {
+                        name: q.get_ref().clone(),
+                        known: names(&lifecycle::Quirk::ALL, lifecycle::Quirk::name),
+                    },
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bug = match &raw.bug {
+        None => None,
+        Some(b) => Some(crate::bug::bug(&src, b, &kernel, &properties)?),
     };
 
     let meta = raw.scenario.as_ref();
@@ -152,6 +163,8 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
         drivers,
         actors,
         properties,
+        quirks,
+        bug,
         content_hash: ContentHash::of(text.as_bytes()),
     })
 }
@@ -306,7 +319,30 @@ fn driver(
     };
     let packets = count(&r.packets, "packets", dma == DmaPattern::EnetcPingFlood)?;
     let steps = count(&r.steps, "steps", dma != DmaPattern::None)?;
+    let stream_ids = match &r.stream_ids {
+        Some(v) if v.get_ref().is_empty() => return Err(src.err(v.span(), ErrorKind::NoStreamIds)),
+        v => v.as_ref().map(|v| v.get_ref().clone()),
+    };
+    let mut direct_regions = Vec::new();
+    for reg in &r.direct_regions {
+        let g = reg.get_ref();
+        if g.base % 0x1000 != 0 {
+            return Err(src.err(
+                reg.span(),
+                ErrorKind::Unaligned {
+                    key: "base",
+                    value: g.base,
+                },
+            ));
+        }
+        if *g.size.get_ref() == 0 {
+            return Err(src.err(g.size.span(), ErrorKind::Zero { key: "size" }));
+        }
+        direct_regions.push((g.base, *g.size.get_ref()));
+    }
     Ok(DriverDecl {
+        stream_ids,
+        direct_regions,
         device: m.name.clone(),
         name,
         has_shutdown: r.shutdown.unwrap_or(m.has_shutdown),
@@ -413,7 +449,7 @@ fn step(
         ));
     }
     // Each parameter: present exactly when the operation takes it.
-    let given: [(Param, Option<Range<usize>>); 7] = [
+    let given: [(Param, Option<Range<usize>>); 8] = [
         (Param::Device, r.device.as_ref().map(|v| v.span())),
         (Param::Domain, r.domain.as_ref().map(|v| v.span())),
         (Param::Buffer, r.buffer.as_ref().map(|v| v.span())),
@@ -421,6 +457,7 @@ fn step(
         (Param::Nents, r.nents.as_ref().map(|v| v.span())),
         (Param::Iova, r.iova.as_ref().map(|v| v.span())),
         (Param::Dir, r.dir.as_ref().map(|v| v.span())),
+        (Param::Owner, r.owner.as_ref().map(|v| v.span())),
     ];
     for (param, span) in given {
         match (op.params().contains(&param), span) {
@@ -503,6 +540,7 @@ fn step(
         nents: r.nents.as_ref().map(|v| *v.get_ref()),
         iova: r.iova.as_ref().map(|v| *v.get_ref()),
         dir,
+        owner: r.owner.as_ref().map(|v| v.get_ref().clone()),
         at: src.position(s.span().start),
     })
 }

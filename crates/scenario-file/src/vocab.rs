@@ -60,6 +60,8 @@ pub enum Param {
     Iova,
     /// DMA direction.
     Dir,
+    /// A DMA owner cookie (`""` is a NULL owner).
+    Owner,
 }
 
 impl Param {
@@ -73,6 +75,7 @@ impl Param {
             Param::Nents => "nents",
             Param::Iova => "iova",
             Param::Dir => "dir",
+            Param::Owner => "owner",
         }
     }
 }
@@ -150,11 +153,18 @@ pub enum Op {
     DeviceRead,
     /// The DMA engine writes a buffer through its IOVA.
     DeviceWrite,
+    /// `iommu_device_claim_dma_owner(dev, owner)` (VFIO, iommufd).
+    ClaimDmaOwner,
+    /// `iommu_device_release_dma_owner(dev)`.
+    ReleaseDmaOwner,
+    /// Fault injection: the next page-table allocation for the device's domain fails
+    /// (as `fail_page_alloc` would make it).
+    FailPgtableAlloc,
 }
 
 impl Op {
     /// Every operation.
-    pub const ALL: [Op; 24] = [
+    pub const ALL: [Op; 27] = [
         Op::Probe,
         Op::Bind,
         Op::Unbind,
@@ -179,6 +189,9 @@ impl Op {
         Op::FqTimerExpiry,
         Op::DeviceRead,
         Op::DeviceWrite,
+        Op::ClaimDmaOwner,
+        Op::ReleaseDmaOwner,
+        Op::FailPgtableAlloc,
     ];
 
     /// The name in a file.
@@ -208,6 +221,9 @@ impl Op {
             Op::FqTimerExpiry => "fq-timer-expiry",
             Op::DeviceRead => "device-read",
             Op::DeviceWrite => "device-write",
+            Op::ClaimDmaOwner => "claim-dma-owner",
+            Op::ReleaseDmaOwner => "release-dma-owner",
+            Op::FailPgtableAlloc => "fail-pgtable-alloc",
         }
     }
 
@@ -226,7 +242,10 @@ impl Op {
             | Op::Remove
             | Op::DeferredProbe
             | Op::PciHotUnplug
-            | Op::FqTimerExpiry => &[Device],
+            | Op::FqTimerExpiry
+            | Op::ReleaseDmaOwner
+            | Op::FailPgtableAlloc => &[Device],
+            Op::ClaimDmaOwner => &[Device, Owner],
             Op::DmaMapPage => &[Device, Size, Dir, Buffer],
             Op::DmaMapSg => &[Device, Nents, Size, Dir, Buffer],
             Op::DmaAllocCoherent => &[Device, Size, Buffer],

@@ -150,11 +150,11 @@ fn actor_with_no_script() {
 
 #[test]
 fn unknown_fix_and_other_kernel_errors() {
-    let e = check("\"v6.1\"", "\"v6.1+b1a1347912a7\"", "\"v6.1+");
+    let e = check("\"v6.1\"", "\"v6.1+85c7a0f1ef62\"", "\"v6.1+");
     assert_eq!(
         *e.kind,
         ErrorKind::Kernel(KernelSpecError::UnknownFix {
-            name: "b1a1347912a7".into()
+            name: "85c7a0f1ef62".into()
         })
     );
     let e = check("\"v6.1\"", "\"v6.1-ce31e6ca68bd\"", "\"v6.1-");
@@ -181,15 +181,15 @@ fn unknown_fix_and_other_kernel_errors() {
 fn unknown_property() {
     let e = check(
         "[\"no-oops\"]",
-        "[\"no-oops\", \"no-deadlock\"]",
-        "\"no-deadlock\"",
+        "[\"no-oops\", \"no-livelock\"]",
+        "\"no-livelock\"",
     );
     match *e.kind {
         ErrorKind::UnknownProperty { name, known } => {
-            assert_eq!(name, "no-deadlock");
+            assert_eq!(name, "no-livelock");
             assert_eq!(
                 known,
-                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault"
+                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-deadlock, one-group-per-stream, one-domain-per-group, no-use-after-free, no-refcount-leak, no-kernel-warning, no-sync-timeout, unique-iova"
             );
         }
         k => panic!("{k:?}"),

@@ -77,7 +77,15 @@ fn the_seed_file_is_run_reboot_linux_61() {
     assert_eq!(s.actors[0].kind, ActorKind::CpuTask);
     assert_eq!(s.actors[0].cpu, Some(1));
     assert_eq!(s.actors[0].script[0].op, Op::RebootForce);
-    assert_eq!(s.properties, Property::DEFAULT);
+    let names: Vec<&str> = s.properties.iter().map(|p| p.name).collect();
+    let want: Vec<&str> = Property::DEFAULT.iter().map(|p| p.name()).collect();
+    assert_eq!(names, want);
+    let scenario_file::Runnable::Machine { properties, .. } =
+        scenario_file::runnable(&s, &s.kernel).unwrap()
+    else {
+        panic!("a reboot file runs on the reboot machine")
+    };
+    assert_eq!(properties, Property::DEFAULT);
     let c = today::reboot_config(&s).unwrap();
     assert_same(&c, &cli(KernelBehaviour::Linux61, Trigger::Reboot));
 }
@@ -93,7 +101,9 @@ fn kexec_and_unbind_files_are_todays_runs() {
 #[test]
 fn traffic_file_is_run_with_traffic_and_cmdline() {
     let s = example("reboot-with-traffic.toml");
-    assert_eq!(s.properties, Property::ALL);
+    let names: Vec<Option<Property>> = s.properties.iter().map(|p| p.machine).collect();
+    let want: Vec<Option<Property>> = Property::ALL.iter().map(|p| Some(*p)).collect();
+    assert_eq!(names, want);
     let c = today::reboot_config(&s).unwrap();
     let mut want = cli(KernelBehaviour::Quiesce, Trigger::Reboot);
     want.cmdline = sim::scenario::KernelParams::parse("iommu.strict=0").unwrap();

@@ -2,7 +2,7 @@
 
 use crate::common::{self, MachineArgs};
 use crate::replay_cmd::ReplayFile;
-use crate::sim::scenario::{KernelBehaviour, Property, ReplayToken, ScheduleRef, Trigger};
+use crate::sim::scenario::{KernelBehaviour, Property, ReplayToken, ScheduleRef};
 use crate::Outcome;
 use explore::{ExploreOptions, RunResult, Strategy};
 use std::io::IsTerminal;
@@ -20,13 +20,14 @@ pub enum StrategyName {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// reboot, kexec or unbind.
-    #[arg(value_parser = common::parse_trigger, default_value = "reboot")]
-    scenario: Trigger,
+    /// A scenario file (FILE.toml, docs/scenarios.md), or reboot, kexec or unbind.
+    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    scenario: String,
     /// linux-6.1, linux-6.2, quiesce, a kernel spec one of them runs (v6.1+ce31e6ca68bd), or all
-    /// (a summary across the three).
-    #[arg(long, default_value = "linux-6.1")]
-    kernel: String,
+    /// (a summary across the three). With a file: a kernel spec in place of the file's.
+    /// Default: linux-6.1, or the file's.
+    #[arg(long)]
+    kernel: Option<String>,
     #[arg(long, value_enum, default_value = "pct")]
     strategy: StrategyName,
     /// Run budget per kernel (random and pct: at most 1000000000; dfs stops by itself when
@@ -85,10 +86,18 @@ struct FailureSummary {
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
-    let kernels: Vec<KernelBehaviour> = if args.kernel == "all" {
+    if crate::file_model::is_file_arg(&args.scenario) {
+        if json {
+            return Err("--json is not available for scenario files yet".into());
+        }
+        return explore_file(args);
+    }
+    let trigger = common::parse_trigger(&args.scenario)?;
+    let kernel_arg = args.kernel.as_deref().unwrap_or("linux-6.1");
+    let kernels: Vec<KernelBehaviour> = if kernel_arg == "all" {
         KernelBehaviour::ALL.to_vec()
     } else {
-        vec![common::parse_kernel(&args.kernel)?]
+        vec![common::parse_kernel(kernel_arg)?]
     };
     common::check_runs(args.runs, args.strategy == StrategyName::Dfs)?;
     if args.jobs == 0 {
@@ -118,7 +127,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     args.machine.params()?;
     let mut scenarios = Vec::new();
     for kernel in kernels.iter().copied() {
-        let cfg = args.machine.config(args.scenario, kernel)?;
+        let cfg = args.machine.config(trigger, kernel)?;
         let scn = Arc::new(common::scenario(cfg, &args.properties));
         common::check_scenario(&scn)?;
         scenarios.push((kernel, scn));
@@ -157,7 +166,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 crate::run_cmd::MAX_STEPS,
             );
             let token = ReplayToken {
-                trigger: args.scenario,
+                trigger,
                 kernel,
                 schedule: ScheduleRef::Sparse(schedule),
             };
@@ -217,7 +226,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     if json {
         common::print_json(&serde_json::json!({
             "schema": "smmu-lab/explore/v2",
-            "scenario": args.scenario.name(),
+            "scenario": trigger.name(),
             "seed": args.seed,
             "kernels": summaries,
         }))?;
@@ -234,6 +243,85 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     } else {
         Outcome::Clean
     })
+}
+
+fn strategy_of(args: &Args) -> Result<Strategy, String> {
+    common::check_runs(args.runs, args.strategy == StrategyName::Dfs)?;
+    if args.jobs == 0 {
+        return Err("--jobs must be at least 1".into());
+    }
+    if args.strategy == StrategyName::Pct && args.depth == Some(0) {
+        return Err("--depth must be at least 1 for pct (1: no priority change point)".into());
+    }
+    Ok(match args.strategy {
+        StrategyName::Pct => Strategy::Pct {
+            depth: args.depth.unwrap_or(3),
+        },
+        StrategyName::Random => Strategy::Random,
+        StrategyName::Dfs => Strategy::Dfs {
+            preemption_bound: args.depth.unwrap_or(2),
+        },
+    })
+}
+
+/// `explore FILE.toml`: search the file's schedules on its kernel (or `--kernel`).
+fn explore_file(args: &Args) -> Result<Outcome, String> {
+    let strategy = strategy_of(args)?;
+    let kernel = args
+        .kernel
+        .as_deref()
+        .map(kernel_history::Kernel::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let mut l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;
+    if let [p] = args.properties.as_slice() {
+        l.restrict(p.name())?;
+    } else if !args.properties.is_empty() {
+        return Err(
+            "with a scenario file, give one --property (or none: the file's [check])".into(),
+        );
+    }
+    let budget = scenario_file::Budget {
+        strategy,
+        runs: args.runs,
+        seed: args.seed,
+    };
+    let f = crate::file_model::explore_file(&l, budget, args.jobs, !args.keep_going, &|_, _| {});
+    outln!(
+        "{} on {} ({}, {}): {} runs, {}",
+        l.scenario.name,
+        l.kernel,
+        l.runnable.model(),
+        strategy.name(),
+        f.runs,
+        if f.failing_runs == 0 {
+            if f.exhausted {
+                "no property violated; the bounded space was exhausted".to_string()
+            } else {
+                "no property violated".to_string()
+            }
+        } else {
+            let v: Vec<String> = f
+                .failures
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            format!("{} failing ({})", f.failing_runs, v.join(", "))
+        }
+    );
+    let Some((run, violations, schedule)) = f.first else {
+        return Ok(Outcome::Clean);
+    };
+    let token = l.token(ScheduleRef::Sparse(schedule));
+    outln!(
+        "  first failure: run {run}, violated {}",
+        violations.join(", ")
+    );
+    outln!(
+        "  reproduce: smmu-lab replay {} {token}",
+        common::shell_quote(&args.scenario)
+    );
+    Ok(Outcome::Violated)
 }
 
 fn progress_bar(runs: u64, kernel: KernelBehaviour) -> indicatif::ProgressBar {

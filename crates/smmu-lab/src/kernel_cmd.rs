@@ -59,7 +59,7 @@ fn list(json: bool) -> Result<Outcome, String> {
     outln!("Presets (a release is the set of the model's fixes it contains):");
     for p in Preset::ALL {
         let fixes: Vec<&str> = p.fixes().iter().map(|f| f.id()).collect();
-        let alias = if p == Preset::V6_12 { " (current)" } else { "" };
+        let alias = if p == Preset::V6_13 { " (current)" } else { "" };
         outln!(
             "  {:<6}{alias:<10} {}",
             p.name(),
@@ -85,6 +85,67 @@ fn yes_no(b: bool) -> &'static str {
     } else {
         "no"
     }
+}
+
+/// The lifecycle model's switches, one line each: layer, what, on.
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 11] {
+    [
+        (
+            "arm-smmu",
+            "device_group() under stream_map_mutex",
+            l.group_lookup_under_stream_map_mutex,
+        ),
+        (
+            "arm-smmu",
+            "device_group() error return unlocks",
+            l.unlock_on_group_conflict,
+        ),
+        (
+            "iommu",
+            "default domain allocated under group->mutex",
+            l.default_domain_under_group_mutex,
+        ),
+        (
+            "iommu",
+            "attach and direct mappings under group->mutex",
+            l.attach_and_direct_map_under_group_mutex,
+        ),
+        (
+            "iommu",
+            "dev->iommu free serialised with of_iommu_configure",
+            l.probe_serialised_with_iommu_configure,
+        ),
+        (
+            "arm-smmu",
+            "clients deferred until the SMMU is bound",
+            l.defer_client_until_smmu_bound,
+        ),
+        (
+            "arm-smmu",
+            "TLB maintenance written non-zero",
+            l.nonzero_tlbi_writes,
+        ),
+        (
+            "dma-iommu",
+            "map_sg result checked signed",
+            l.map_sg_signed_result_check,
+        ),
+        (
+            "iommu",
+            "claim_dma_owner error puts the group",
+            l.claim_owner_puts_group_on_error,
+        ),
+        (
+            "iova",
+            "flush-queue teardown waits for its timer",
+            l.fq_teardown_waits_for_timer,
+        ),
+        (
+            "dma-iommu",
+            "IOVA domain init under the cookie mutex",
+            l.iova_domain_init_under_cookie_mutex,
+        ),
+    ]
 }
 
 fn show(spec: &str, json: bool) -> Result<Outcome, String> {
@@ -119,6 +180,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                     "unregister_releases_devices": sw.unregister_releases_devices,
                     "unguarded_dma_domain": sw.unguarded_dma_domain,
                 },
+                "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
                     "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
@@ -164,9 +226,13 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         yes_no(sw.shutdown_runs_remove)
     );
     outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
+        outln!("    {layer:<9} {what}: {}", yes_no(on));
+    }
+    outln!("  lifecycle model: runs every kernel");
     match runs_today {
-        Ok(b) => outln!("  runs today as: --kernel {b}"),
-        Err(e) => outln!("  not runnable yet: {e}"),
+        Ok(b) => outln!("  reboot machine: runs it as --kernel {b}"),
+        Err(e) => outln!("  reboot machine: cannot run it yet: {e}"),
     }
     Ok(Outcome::Clean)
 }

@@ -12,11 +12,14 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::write_stdout(format_args!($($arg)*), true) };
 }
 
+mod bisect_cmd;
 mod board_cmd;
+mod check_cmd;
 mod common;
 mod decode_cmd;
 mod demo_cmd;
 mod explore_cmd;
+mod file_model;
 mod kernel_cmd;
 mod replay_cmd;
 mod report;
@@ -73,6 +76,15 @@ enum Command {
         after_help = "Examples:\n  smmu-lab kernel list\n  smmu-lab kernel show v6.1+ce31e6ca68bd"
     )]
     Kernel(kernel_cmd::Args),
+    /// Walk the kernel history one fix at a time: the last kernel where a property fails and
+    /// the first fix after which it holds.
+    #[command(
+        after_help = "Example:\n  smmu-lab bisect scenarios/linux/b1a1347912a7.toml --property one-group-per-stream --from v5.14 --to v5.16"
+    )]
+    Bisect(bisect_cmd::Args),
+    /// Run the corpus of real Linux bugs: each fails before its fix and holds after it.
+    #[command(after_help = "Example:\n  smmu-lab check scenarios/linux --jobs 2")]
+    Check(check_cmd::Args),
     /// Check scenario files (board, kernel, drivers, actors, properties) without running them.
     #[command(after_help = "Example:\n  smmu-lab validate scenarios/reboot-ping-flood.toml")]
     Validate(validate_cmd::Args),
@@ -104,6 +116,8 @@ fn main() -> ExitCode {
         Command::Decode(a) => decode_cmd::run(a, cli.json),
         Command::Kernel(a) => kernel_cmd::run(a, cli.json),
         Command::Validate(a) => validate_cmd::run(a, cli.json),
+        Command::Bisect(a) => bisect_cmd::run(a, cli.json),
+        Command::Check(a) => check_cmd::run(a, cli.json),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -7,8 +7,13 @@ use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A replay token (SCENARIO:KERNEL:SCHEDULE) or a replay file written by `explore`.
+    /// A replay token (SCENARIO:KERNEL:SCHEDULE), a replay file written by `explore`, or a
+    /// scenario file (FILE.toml) followed by its token (FILE@HASH:KERNEL:SCHEDULE).
+    #[arg(value_name = "TOKEN|REPLAY.json|FILE.toml")]
     token: String,
+    /// The token of a scenario file's run (after FILE.toml).
+    #[arg(value_name = "FILE-TOKEN")]
+    file_token: Option<String>,
     /// Properties that decide the exit code (default: all but no-fault).
     #[arg(long = "property", value_parser = common::parse_property)]
     properties: Vec<Property>,
@@ -38,7 +43,40 @@ pub struct ReplayFile {
     pub properties: Vec<String>,
 }
 
+/// `replay FILE.toml TOKEN`: refused when the file changed since the token was recorded.
+fn replay_file(args: &Args) -> Result<Outcome, String> {
+    let Some(tok) = &args.file_token else {
+        return Err(format!(
+            "replay {}: give the token after the file (smmu-lab replay FILE.toml FILE@HASH:KERNEL:SCHEDULE)",
+            args.token
+        ));
+    };
+    let token: crate::file_model::FileToken = tok.parse()?;
+    let path = std::path::Path::new(&args.token);
+    let l = crate::file_model::load_for_token(path, &token)?;
+    let r = crate::file_model::run_file(&l, &token.schedule)?;
+    out!("{}", r.text);
+    if r.violations.is_empty() {
+        outln!("properties: all held");
+        Ok(Outcome::Clean)
+    } else {
+        outln!("properties violated: {}", r.violations.join(", "));
+        Ok(Outcome::Violated)
+    }
+}
+
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+    if crate::file_model::is_file_arg(&args.token) {
+        if json {
+            return Err("--json is not available for scenario files yet".into());
+        }
+        return replay_file(args);
+    }
+    if let Some(extra) = &args.file_token {
+        return Err(format!(
+            "unexpected argument '{extra}': only a scenario file (FILE.toml) is followed by a token"
+        ));
+    }
     let (token, machine, properties) = if std::path::Path::new(&args.token).is_file() {
         let text =
             std::fs::read_to_string(&args.token).map_err(|e| format!("{}: {e}", args.token))?;

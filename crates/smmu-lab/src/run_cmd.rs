@@ -1,20 +1,22 @@
 //! `smmu-lab run SCENARIO --kernel K [--seed N]`: one run, its log and verdict.
 
 use crate::common::{self, MachineArgs};
-use crate::sim::scenario::{Property, ReplayToken, ScheduleRef, Trigger};
+use crate::sim::scenario::{Property, ReplayToken, ScheduleRef};
 use crate::Outcome;
 use explore::{RunResult, Strategy};
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What CPU 1 does while the NIC is flooded: reboot (reboot -f), kexec, unbind (the SMMU).
-    #[arg(value_parser = common::parse_trigger, default_value = "reboot")]
-    scenario: Trigger,
+    /// A scenario file (FILE.toml, docs/scenarios.md), or what CPU 1 does while the NIC is
+    /// flooded: reboot (reboot -f), kexec, unbind (the SMMU).
+    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    scenario: String,
     /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours), or a kernel
-    /// spec one of them runs (v6.1, v6.1+ce31e6ca68bd, v6.2-ce31e6ca68bd; smmu-lab kernel list).
-    #[arg(long, value_parser = common::parse_kernel, default_value = "linux-6.1")]
-    kernel: crate::sim::scenario::KernelBehaviour,
+    /// spec (v6.1, v6.1+ce31e6ca68bd, v6.2-ce31e6ca68bd; smmu-lab kernel list). With a file:
+    /// a kernel spec in place of the file's. Default: linux-6.1, or the file's.
+    #[arg(long)]
+    kernel: Option<String>,
     /// Seed of the random interleaving; the same seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -29,7 +31,15 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
-    let cfg = args.machine.config(args.scenario, args.kernel)?;
+    if crate::file_model::is_file_arg(&args.scenario) {
+        if json {
+            return Err("--json is not available for scenario files yet".into());
+        }
+        return run_file(args);
+    }
+    let trigger = common::parse_trigger(&args.scenario)?;
+    let kernel = common::parse_kernel(args.kernel.as_deref().unwrap_or("linux-6.1"))?;
+    let cfg = args.machine.config(trigger, kernel)?;
     let scn = Arc::new(common::scenario(cfg, &args.properties));
     let schedule = ScheduleRef::Seeded {
         strategy: Strategy::Random,
@@ -37,8 +47,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     };
     let rec = explore::run_one(scn.clone(), Strategy::Random, args.seed, MAX_STEPS);
     let token = ReplayToken {
-        trigger: args.scenario,
-        kernel: args.kernel,
+        trigger,
+        kernel,
         schedule,
     };
     show(
@@ -50,6 +60,38 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         json,
         args.report.as_deref(),
     )
+}
+
+/// `run FILE.toml`: one run of a scenario file on the random schedule of `--seed`.
+fn run_file(args: &Args) -> Result<Outcome, String> {
+    let kernel = args
+        .kernel
+        .as_deref()
+        .map(kernel_history::Kernel::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;
+    let schedule = ScheduleRef::Seeded {
+        strategy: Strategy::Random,
+        seed: args.seed,
+    };
+    let r = crate::file_model::run_file(&l, &schedule)?;
+    out!("{}", r.text);
+    if r.violations.is_empty() {
+        outln!("properties: all held");
+    } else {
+        outln!("properties violated: {}", r.violations.join(", "));
+    }
+    outln!(
+        "replay: smmu-lab replay {} {}",
+        common::shell_quote(&args.scenario),
+        l.token(schedule)
+    );
+    Ok(if r.violations.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Violated
+    })
 }
 
 /// Upper bound of scheduling decisions in one run.

@@ -38,6 +38,27 @@ fn run_command(s: &Scenario) -> Result<String, String> {
     Ok(cmd)
 }
 
+/// The properties the model that runs `s` checks.
+fn properties(s: &Scenario) -> String {
+    let names: Vec<&str> = match scenario_file::runnable(s, &s.kernel) {
+        Ok(scenario_file::Runnable::Machine { properties, .. }) => {
+            properties.iter().map(|p| p.name()).collect()
+        }
+        Ok(scenario_file::Runnable::Lifecycle(c)) => {
+            c.properties.iter().map(|p| p.name()).collect()
+        }
+        Err(_) => s.properties.iter().map(|p| p.name).collect(),
+    };
+    names.join(", ")
+}
+
+/// Which model runs the file, or why none does.
+fn model(s: &Scenario) -> Result<&'static str, String> {
+    scenario_file::runnable(s, &s.kernel)
+        .map(|r| r.model())
+        .map_err(|e| e.to_string())
+}
+
 fn summary(s: &Scenario) -> Vec<(String, String)> {
     let board = match &s.board_source {
         BoardSource::Builtin(n) => format!("built-in {n} ({})", s.board.hardware_name()),
@@ -95,14 +116,7 @@ fn summary(s: &Scenario) -> Vec<(String, String)> {
         ),
         ("drivers".into(), drivers.join("; ")),
         ("actors".into(), actors.join("; ")),
-        (
-            "properties".into(),
-            s.properties
-                .iter()
-                .map(|p| p.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        ("properties".into(), properties(s)),
         ("content hash".into(), format!("sha256:{}", s.content_hash)),
     ]
 }
@@ -126,6 +140,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 let rc = run_command(s);
                 o.insert("runs_today_as".into(), rc.as_ref().ok().cloned().into());
                 o.insert("not_today_because".into(), rc.err().into());
+                let m = model(s);
+                o.insert("model".into(), m.as_ref().ok().copied().into());
+                o.insert("not_runnable_because".into(), m.err().into());
                 serde_json::Value::Object(o)
             })
             .collect();
@@ -140,12 +157,16 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         for (k, v) in summary(s) {
             outln!("  {:<13} {}", format!("{k}:"), v);
         }
-        match run_command(s) {
-            Ok(cmd) => outln!("  {:<13} {cmd}", "runs today:"),
-            Err(why) => outln!(
-                "  {:<13} not yet: running scenario files awaits the kernel execution model ({why})",
-                "runs today:"
+        match model(s) {
+            Ok(m) => outln!(
+                "  {:<13} {m}: smmu-lab run {}",
+                "runs on:",
+                shell_quote(&s.path.display().to_string())
             ),
+            Err(why) => outln!("  {:<13} not yet: {why}", "runs on:"),
+        }
+        if let Ok(cmd) = run_command(s) {
+            outln!("  {:<13} {cmd}", "same as:");
         }
     }
     Ok(Outcome::Clean)

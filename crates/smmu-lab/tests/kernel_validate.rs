@@ -38,14 +38,26 @@ fn kernel_show_lists_fixes_switches_and_todays_behaviour() {
     ));
     assert!(out.contains("    arm-smmu  .shutdown runs .remove (unregisters): no\n"));
     assert!(
-        out.ends_with("  runs today as: --kernel linux-6.2\n"),
+        out.ends_with("  reboot machine: runs it as --kernel linux-6.2\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    arm-smmu  device_group() under stream_map_mutex: yes\n"),
         "{out}"
     );
 
+    let out = stdout_of(&["kernel", "show", "v5.14-4e4abae311e4"], 0);
+    assert!(out.contains("    (none)\n"), "{out}");
+    assert!(out.contains("    -4e4abae311e4"), "{out}");
+    assert!(
+        out.contains("    arm-smmu  TLB maintenance written non-zero: no\n"),
+        "{out}"
+    );
     let out = stdout_of(&["kernel", "show", "v6.0"], 0);
-    assert!(out.contains("    (none)\n"));
     assert!(out.contains("    iommu     unregister releases the instance's devices: no\n"));
-    assert!(out.contains("  not runnable yet: kernel v6.0: today's machine runs only"));
+    assert!(
+        out.contains("  reboot machine: cannot run it yet: kernel v6.0: today's machine runs only")
+    );
 
     let v: serde_json::Value = serde_json::from_str(&stdout_of(
         &["--json", "kernel", "show", "v6.2-ce31e6ca68bd"],
@@ -83,11 +95,12 @@ fn kernel_errors_exit_2() {
 #[test]
 fn kernel_list_names_every_preset_and_fix() {
     let out = stdout_of(&["kernel", "list"], 0);
-    assert!(out.contains("  v6.1             57365a04c921\n"), "{out}");
+    assert!(out.contains("  v5.14            4e4abae311e4\n"), "{out}");
     assert!(
-        out.contains("  v6.12  (current) 57365a04c921 ce31e6ca68bd\n"),
+        out.contains("  v6.1             4e4abae311e4 b1a1347912a7 211ff31b3d33 53f613134984 556f99ac8866 d7061627d701 b54240ad4943 a3884774d731 ac9a5d522bb8 57365a04c921\n"),
         "{out}"
     );
+    assert!(out.contains("  v6.13  (current) 4e4abae311e4 "), "{out}");
     for id in [
         "57365a04c921",
         "ce31e6ca68bd",
@@ -112,11 +125,21 @@ fn validate_accepts_the_examples_and_names_todays_run() {
         out.starts_with("scenarios/reboot-ping-flood.toml: valid\n"),
         "{out}"
     );
-    assert!(out.contains("  runs today:   smmu-lab run reboot --kernel linux-6.1\n"));
+    assert!(
+        out.contains(
+            "  runs on:      reboot machine: smmu-lab run scenarios/reboot-ping-flood.toml\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("  same as:      smmu-lab run reboot --kernel linux-6.1\n"),
+        "{out}"
+    );
     assert!(out.contains("scenarios/lazy-unmap-vs-unbind.toml: valid\n"));
-    assert!(out.contains(
-        "  runs today:   not yet: running scenario files awaits the kernel execution model"
-    ));
+    assert!(
+        out.contains("  runs on:      not yet: scenarios/lazy-unmap-vs-unbind.toml:"),
+        "{out}"
+    );
 }
 
 /// The command `validate` prints for the seed's file is the seed's run: it violates no-oops.
@@ -125,7 +148,7 @@ fn the_printed_run_command_runs_the_seed() {
     let out = stdout_of(&["validate", "scenarios/reboot-ping-flood.toml"], 0);
     let line = out
         .lines()
-        .find_map(|l| l.trim().strip_prefix("runs today:"))
+        .find_map(|l| l.trim().strip_prefix("same as:"))
         .unwrap()
         .trim()
         .to_string();
@@ -178,6 +201,11 @@ fn docs_scenarios_md_is_current() {
             .and_then(|s| s.strip_suffix(" -->"))
         {
             ("output", cmd)
+        } else if let Some(cmd) = marker
+            .strip_prefix("<!-- output, exit 1: smmu-lab ")
+            .and_then(|s| s.strip_suffix(" -->"))
+        {
+            ("output, exit 1", cmd)
         } else if let Some(path) = marker
             .strip_prefix("<!-- file: ")
             .and_then(|s| s.strip_suffix(" -->"))
@@ -195,9 +223,9 @@ fn docs_scenarios_md_is_current() {
             + i
             + 2;
         let block = lines[i + 2..end].join("\n") + "\n";
-        let want = if kind == "output" {
+        let want = if kind.starts_with("output") {
             let args: Vec<&str> = what.split_whitespace().collect();
-            stdout_of(&args, 0)
+            stdout_of(&args, if kind == "output" { 0 } else { 1 })
         } else {
             std::fs::read_to_string(repo().join(what)).unwrap()
         };
