@@ -5,7 +5,7 @@
 //!   random one and allocate a new one of a random size; 4 GiB limit; with and without caches.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use iommu::iova::{IovaDomain, IovaParams};
+use iommu::iova::{IovaDepot, IovaDomain, IovaParams};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ fn domain(rcache: bool) -> IovaDomain {
         start_pfn: 1,
         end_pfn: (1 << 36) - 1,
         rcache,
+        depot: IovaDepot::Array,
     })
     .expect("valid parameters")
 }

@@ -74,6 +74,8 @@ pub struct CoreConfig {
     pub unregister_releases_devices: bool,
     /// Use the IOVA range caches (rcache).
     pub iova_rcache: bool,
+    /// The rcache depot of the kernel version (v6.7 turned the array into a list).
+    pub iova_depot: crate::iova::IovaDepot,
     /// `iommu.forcedac=1`: no 32-bit-first attempt for PCI devices.
     pub forcedac: bool,
     /// Flush-queue entries (256 per CPU in Linux).
@@ -93,6 +95,7 @@ impl Default for CoreConfig {
             linux_faithful: false,
             unregister_releases_devices: true,
             iova_rcache: true,
+            iova_depot: crate::iova::IovaDepot::Array,
             forcedac: false,
             fq_size: 256,
             fq_timeout_ns: 10_000_000,

@@ -241,6 +241,7 @@ impl Domain {
             start_pfn,
             end_pfn,
             rcache: cfg.iova_rcache,
+            depot: cfg.iova_depot,
         })
         .map_err(|_| CoreError::Geometry("aperture too large for the IOVA allocator"))?;
         for &(base, len) in &cfg.reserved_regions {

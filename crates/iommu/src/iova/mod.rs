@@ -6,16 +6,28 @@
 //! tree with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU and a
 //! depot of at most 32 full magazines, and a flush of all cached ranges before giving up.
 //!
-//! What differs: the free space is an [`IovaTree`] (a bitmap tree with per-child capacities)
-//! rather than an rbtree, so the uncached path finds the *highest* fitting aligned hole in
-//! O(log n) instead of walking nodes from a cached position.
+//! Placement is Linux's next-fit, IOVA for IOVA: an allocation searches downward from the
+//! cached position of its half of the space (`cached_node` / `cached32_node`, moved by
+//! allocations and frees as Linux moves them, see [`ranges`]) and, failing that, once more
+//! between the limit and that position. The search itself is not Linux's rbtree walk: the
+//! free space is also an [`IovaTree`] (a bitmap tree with per-child capacities) that finds the
+//! highest fitting aligned block below a bound in O(log n), which is the block Linux's walk
+//! stops at. Sizes that are not a power of two (or unaligned requests) take the walk itself.
+//!
+//! Per kernel version ([`IovaDepot`]): up to v6.6 the depot is an array of at most 32 full
+//! magazines per bin (a full magazine beyond that goes straight back to the tree) flushed in
+//! index order; from v6.7 (911aa1245da8) it is an unbounded list, flushed newest first.
 
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
+mod ranges;
 mod tree;
 
+pub use ranges::ANCHOR;
 pub use tree::IovaTree;
+
+use ranges::Ranges;
 
 use thiserror::Error;
 
@@ -23,8 +35,27 @@ use thiserror::Error;
 pub const RCACHE_BINS: usize = 6;
 /// PFNs per magazine (fills a 1 KiB kmalloc bucket in Linux).
 pub const MAG_SIZE: usize = 127;
-/// Full magazines the depot holds per bin (v6.1's fixed array).
+/// Full magazines the depot holds per bin (the fixed array up to v6.6, `MAX_GLOBAL_MAGS`).
 pub const MAX_DEPOT_MAGS: usize = 32;
+/// Largest IOVA space the allocator covers, in pages (log2).
+const MAX_SPACE_BITS: u32 = 42;
+/// Granules at or above 4 GiB would leave no 32-bit PFN range.
+const MAX_GRANULE_SHIFT: u32 = 31;
+
+/// How the rcache's depot of full magazines behaves: the one rcache difference between the
+/// kernel versions the model knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IovaDepot {
+    /// Up to v6.6: an array of at most [`MAX_DEPOT_MAGS`] magazines per bin; a full
+    /// magazine that finds it full is freed to the tree at once; flushed in index order.
+    #[default]
+    Array,
+    /// From v6.7 (911aa1245da8 "iommu/iova: Make the rcache depot scale better"): an
+    /// unbounded list, pushed and popped at its head, flushed head first. Its delayed trim
+    /// (233045378dbb, one magazine per 100 ms while the depot holds more magazines than
+    /// there are CPUs) is not modelled: the simulated kernel has no workqueue timer for it.
+    List,
+}
 /// Sizes below this many pages are rounded up to a power of two.
 const ROUND_BELOW: u64 = 1 << (RCACHE_BINS - 1);
 /// Largest size the rcache holds (order 5).
@@ -134,6 +165,8 @@ pub struct IovaParams {
     pub end_pfn: u64,
     /// Serve small allocations from the range cache.
     pub rcache: bool,
+    /// The kernel version's depot.
+    pub depot: IovaDepot,
 }
 
 /// The IOVA space of one DMA domain. Not internally locked: the domain's lock covers it.
@@ -151,6 +184,8 @@ pub struct IovaDomain {
     /// Boxed: the cached fast path, inlined into callers, then keeps the domain's hot fields
     /// in a small frame whatever the tree's size.
     tree: Box<IovaTree>,
+    /// Allocated ranges and the cached positions allocations start from.
+    ranges: Box<Ranges>,
     params: IovaParams,
     bins: Option<Box<[Bin; RCACHE_BINS]>>,
     spare_mags: Vec<Box<Magazine>>,
@@ -195,8 +230,11 @@ impl IovaDomain {
             return Err(IovaError::BadParams("start above end"));
         }
         let bits = 64 - params.end_pfn.leading_zeros();
-        if bits > 42 {
+        if bits > MAX_SPACE_BITS {
             return Err(IovaError::BadParams("IOVA space above 2^42 pages"));
+        }
+        if params.shift > MAX_GRANULE_SHIFT {
+            return Err(IovaError::BadParams("granule of 4 GiB or more"));
         }
         let mut tree = IovaTree::new(bits.max(1));
         tree.set_range(0, params.start_pfn, false);
@@ -215,6 +253,7 @@ impl IovaDomain {
             hot_order: 0,
             hot_pfn: 0,
             tree: Box::new(tree),
+            ranges: Box::new(Ranges::new(params.shift)),
             params,
             bins,
             spare_mags: Vec::new(),
@@ -255,88 +294,115 @@ impl IovaDomain {
         &self.tree
     }
 
-    /// Mark `[lo_pfn, hi_pfn]` (inclusive) as never allocatable (Linux `reserve_iova`).
+    /// The allocated, cached and reserved ranges, ascending: `(pfn_lo, pfn_hi)`.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter()
+    }
+
+    /// Mark `[lo_pfn, hi_pfn]` (inclusive) as never allocatable (Linux `reserve_iova`: ranges
+    /// it overlaps grow to cover it, the rest becomes a range of its own).
     pub fn reserve(&mut self, lo_pfn: u64, hi_pfn: u64) {
         if lo_pfn <= hi_pfn {
-            self.tree.set_range(lo_pfn, hi_pfn.saturating_add(1), false);
+            for (lo, hi) in self.ranges.reserve(lo_pfn, hi_pfn) {
+                self.tree.set_range(lo, hi.saturating_add(1), false);
+            }
         }
     }
 
-    /// Allocate `pages` from the tree (Linux `alloc_iova`): the highest block ending at or below
-    /// `limit_pfn` (inclusive); `aligned` aligns it to `pages` rounded up to a power of two.
-    /// Sizes are not rounded.
+    /// Allocate `pages` from the tree (Linux `alloc_iova`): next-fit downward from the cached
+    /// position, ending at or below `limit_pfn` (inclusive); `aligned` aligns the first page
+    /// to `pages` rounded up to a power of two. Sizes are not rounded.
     pub fn alloc(&mut self, pages: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
-        if pages == 0 || pages > (1u64 << 42) {
+        if pages == 0 || pages > (1u64 << MAX_SPACE_BITS) {
             return None;
         }
-        let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
-        let pfn = if aligned {
-            self.tree.alloc(order_of(pages), pages, limit)
-        } else {
-            let p = self.find_unaligned(pages, limit);
-            if let Some(p) = p {
-                self.tree.set_range(p, p + pages, false);
-            }
-            p
-        };
+        let pfn = self.alloc_range(pages, limit_pfn.saturating_add(1), aligned);
         if pfn.is_some() {
             self.stats.tree_allocs += 1;
         }
         pfn
     }
 
-    /// Unaligned fit: the highest free run of `pages` pages. Found by taking the highest aligned
-    /// block of the largest power of two not above `pages` and extending or sliding from there;
-    /// rare (only explicit unaligned callers), so a bounded scan is acceptable.
-    fn find_unaligned(&self, pages: u64, limit: u64) -> Option<u64> {
-        let mut top = limit;
-        while top >= pages {
-            let lo = top - pages;
-            if self.tree.range_is(lo, top, true) {
-                return Some(lo);
-            }
-            // Slide below the highest used page in the window: find it by halving.
-            let (mut a, mut b) = (lo, top); // some page in [a, b) is used
-            while b - a > 1 {
-                let mid = a + (b - a) / 2;
-                if self.tree.range_is(mid, b, true) {
-                    b = mid;
-                } else {
-                    a = mid;
-                }
-            }
-            top = a;
+    /// Linux's `__alloc_and_insert_iova_range` below the exclusive `limit`: search below the
+    /// cached position, then (if that position is below the limit) between it and the limit;
+    /// record the range and move the cached position to it, or record the failure.
+    #[inline]
+    fn alloc_range(&mut self, size: u64, limit: u64, aligned: bool) -> Option<u64> {
+        if self.ranges.known_full(limit, size) {
+            return None;
         }
-        None
+        let (cached_lo, cached_hi) = self.ranges.start_for(limit);
+        let mut pfn = self.take_highest(size, limit.min(cached_lo), self.params.start_pfn, aligned);
+        if pfn.is_none() && cached_hi < limit {
+            pfn = self.take_highest(size, limit, cached_hi + 1, aligned);
+        }
+        match pfn {
+            Some(p) => self.ranges.insert_allocated(p, p + size - 1),
+            None => self.ranges.note_failure(size),
+        }
+        pfn
     }
 
-    /// Free a tree allocation made by [`Self::alloc`], checked: the whole range must be
-    /// allocated.
+    /// The highest free block of `size` pages at or above `low` ending at or below the
+    /// exclusive `high` (first page aligned as [`Self::alloc`] says), marked used in the tree.
+    #[inline]
+    fn take_highest(&mut self, size: u64, high: u64, low: u64, aligned: bool) -> Option<u64> {
+        if aligned && size.is_power_of_two() {
+            let p = self.tree.alloc(size.trailing_zeros(), size, high)?;
+            if p >= low {
+                return Some(p);
+            }
+            self.tree.set_range(p, p + size, true);
+            return None;
+        }
+        let mask = if aligned {
+            !(size.next_power_of_two() - 1)
+        } else {
+            u64::MAX
+        };
+        let high = high.min(self.params.end_pfn + 1);
+        let p = self.ranges.walk_down(high, low, size, mask)?;
+        self.tree.set_range(p, p + size, false);
+        Some(p)
+    }
+
+    /// Free a tree allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
+    /// must be exactly one allocated range, not one parked in the rcache.
     pub fn free(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
-        let end = pfn
-            .checked_add(pages)
+        pfn.checked_add(pages)
             .filter(|&e| pages > 0 && e <= self.params.end_pfn + 1 && pfn >= self.params.start_pfn)
             .ok_or(IovaError::OutOfRange { pfn, pages })?;
-        if !self.tree.range_is(pfn, end, false) {
+        if self.ranges.containing(pfn) != Some((pfn, pfn + pages - 1)) || self.is_cached(pfn, pages)
+        {
             return Err(IovaError::NotAllocated { pfn, pages });
         }
-        self.tree.set_range(pfn, end, true);
+        self.free_containing(pfn);
         Ok(())
+    }
+
+    /// Linux `free_iova`: free the whole range holding `pfn`, whatever page of it `pfn` is;
+    /// nothing if no range holds it. Returns the range freed. Unchecked: a range parked in the
+    /// rcache is freed too (and later handed out twice), as in Linux.
+    pub fn free_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
+        let (lo, hi) = self.ranges.containing(pfn)?;
+        self.ranges.remove(lo, hi);
+        self.tree.set_range(lo, hi.saturating_add(1), true);
+        Some((lo, hi))
     }
 
     /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the tree; on failure and
     /// with `flush_rcache`, return every cached range to the tree and retry once.
     #[inline(always)]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
-        if pages.wrapping_sub(1) < ROUND_BELOW - 1 {
+        if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
             let order = small_order(pages);
             let size = 1u64 << order;
             if let Some(bins) = self.bins.as_mut() {
                 // A cached block fits if it ends at or below the inclusive limit.
-                if let (Some(bin), Some(max)) = (
-                    bins.get_mut(order),
-                    limit_pfn.saturating_add(1).checked_sub(size),
-                ) {
+                // Linux computes the bound without checking for wrap-around: with a limit
+                // below the size every cached range passes.
+                let max = limit_pfn.wrapping_add(1).wrapping_sub(size);
+                if let Some(bin) = bins.get_mut(order) {
                     if self.hot && self.hot_order == order {
                         if self.hot_pfn <= max {
                             self.hot = false;
@@ -368,14 +434,7 @@ impl IovaDomain {
         } else {
             pages
         };
-        // Small sizes straight to the tree (no rcache, or it missed): one call fewer.
-        if pages <= ROUND_BELOW {
-            let limit = limit_pfn.min(self.params.end_pfn).saturating_add(1);
-            if let Some(p) = self.tree.alloc(small_order(pages) as u32, size, limit) {
-                self.stats.tree_allocs += 1;
-                return Some(p);
-            }
-        } else if let Some(p) = self.alloc(size, limit_pfn, true) {
+        if let Some(p) = self.alloc(size, limit_pfn, true) {
             return Some(p);
         }
         if flush_rcache && self.cached_pages() > 0 {
@@ -414,47 +473,45 @@ impl IovaDomain {
                         }
                         self.hot_order = order;
                         self.hot = true;
-                    } else if let Some(evicted) = rcache_insert(bin, &mut self.spare_mags, pfn) {
-                        self.evict(evicted, 1u64 << order);
+                    } else if let Some(evicted) =
+                        rcache_insert(bin, &mut self.spare_mags, self.params.depot, pfn)
+                    {
+                        self.evict(evicted);
                     }
                     return;
                 }
             }
         }
-        self.free_slow(pfn, pages);
+        self.free_slow(pfn);
     }
 
+    /// A full magazine the depot had no room for: each range back to the tree, in the
+    /// magazine's order (Linux `iova_magazine_free_pfns`).
     #[cold]
     #[inline(never)]
-    fn evict(&mut self, mut mag: Box<Magazine>, size: u64) {
+    fn evict(&mut self, mut mag: Box<Magazine>) {
         for &p in &mag.pfns[..mag.len] {
-            self.tree.set_range(p, p + size, true);
+            self.free_containing(p);
         }
         mag.len = 0;
         self.spare_mags.push(mag);
     }
 
+    /// Not cacheable (or no rcache): Linux `free_iova`.
     #[cold]
     #[inline(never)]
-    fn free_slow(&mut self, pfn: u64, pages: u64) {
-        // Rounded by one `lzcnt` for the cache's sizes (no branch on the size).
-        let size = if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
-            1 << small_order(pages)
-        } else {
-            fast_size(pages)
-        };
-        self.tree.set_range(pfn, pfn.saturating_add(size), true);
+    fn free_slow(&mut self, pfn: u64) {
+        self.free_containing(pfn);
     }
 
-    /// [`Self::free_fast`] after checking that the range is allocated in the tree and not
-    /// already cached.
+    /// [`Self::free_fast`] after checking (safe mode) that `pfn` and `pages` (rounded as
+    /// [`Self::alloc_fast`] rounds) are exactly one allocated range, not one already cached.
     pub fn free_checked_fast(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
         let size = fast_size(pages);
-        let end = pfn
-            .checked_add(size)
+        pfn.checked_add(size)
             .filter(|&e| pages > 0 && e <= self.params.end_pfn + 1 && pfn >= self.params.start_pfn)
             .ok_or(IovaError::OutOfRange { pfn, pages })?;
-        if !self.tree.range_is(pfn, end, false) || self.is_cached(pfn, size) {
+        if self.ranges.containing(pfn) != Some((pfn, pfn + size - 1)) || self.is_cached(pfn, size) {
             return Err(IovaError::NotAllocated { pfn, pages });
         }
         self.free_fast(pfn, pages);
@@ -476,9 +533,11 @@ impl IovaDomain {
             || bin.depot.iter().any(|m| has(m))
     }
 
-    /// Return every cached range to the tree (Linux `free_cpu_cached_iovas` + depot).
+    /// Return every cached range to the tree, in Linux's order: the CPU's loaded and
+    /// previous magazines of every bin (`free_cpu_cached_iovas`), then every bin's depot
+    /// (`free_global_cached_iovas`: index order for the array, head first for the list).
     pub fn flush_rcache(&mut self) {
-        let Some(bins) = self.bins.as_mut() else {
+        let Some(mut bins) = self.bins.take() else {
             return;
         };
         self.stats.rcache_flushes += 1;
@@ -487,21 +546,30 @@ impl IovaDomain {
                 settle_hot(&mut self.hot, self.hot_pfn, b);
             }
         }
-        for (order, bin) in bins.iter_mut().enumerate() {
-            let size = 1u64 << order;
-            let mut drain = |m: &mut Magazine| {
-                for &p in &m.pfns[..m.len] {
-                    self.tree.set_range(p, p + size, true);
-                }
-                m.len = 0;
-            };
-            drain(&mut bin.loaded);
-            drain(&mut bin.prev);
-            for mut m in bin.depot.drain(..) {
-                drain(&mut m);
+        for bin in bins.iter_mut() {
+            self.drain(&mut bin.loaded);
+            self.drain(&mut bin.prev);
+        }
+        for bin in bins.iter_mut() {
+            let mut depot = std::mem::take(&mut bin.depot);
+            if self.params.depot == IovaDepot::List {
+                depot.reverse();
+            }
+            for mut m in depot.drain(..) {
+                self.drain(&mut m);
                 self.spare_mags.push(m);
             }
+            bin.depot = depot;
         }
+        self.bins = Some(bins);
+    }
+
+    /// Every range of `m` back to the tree, in order; `m` is left empty.
+    fn drain(&mut self, m: &mut Magazine) {
+        for &p in &m.pfns[..m.len] {
+            self.free_containing(p);
+        }
+        m.len = 0;
     }
 }
 
@@ -542,9 +610,14 @@ fn rcache_refill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Option<()> {
 
 /// Push `pfn`; returns a magazine whose ranges must go back to the tree (depot full).
 #[inline(always)]
-fn rcache_insert(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>, pfn: u64) -> Option<Box<Magazine>> {
+fn rcache_insert(
+    bin: &mut Bin,
+    spare: &mut Vec<Box<Magazine>>,
+    depot: IovaDepot,
+    pfn: u64,
+) -> Option<Box<Magazine>> {
     let evicted = if bin.loaded.full() {
-        rcache_spill(bin, spare)
+        rcache_spill(bin, spare, depot)
     } else {
         None
     };
@@ -557,10 +630,15 @@ fn rcache_insert(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>, pfn: u64) -> Opt
 }
 
 /// Loaded is full: swap with prev if that has room, else move loaded to the depot (or out, if
-/// the depot is full) and continue with an empty magazine.
+/// the array depot is full) and continue with an empty magazine. The depot's last element is
+/// the array's top and the list's head.
 #[cold]
 #[inline(never)]
-fn rcache_spill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Option<Box<Magazine>> {
+fn rcache_spill(
+    bin: &mut Bin,
+    spare: &mut Vec<Box<Magazine>>,
+    depot: IovaDepot,
+) -> Option<Box<Magazine>> {
     if !bin.prev.full() {
         std::mem::swap(&mut bin.loaded, &mut *bin.prev);
         return None;
@@ -568,7 +646,7 @@ fn rcache_spill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Option<Box<Mag
     let mut fresh = spare.pop().unwrap_or_else(Magazine::new);
     fresh.len = 0;
     std::mem::swap(&mut bin.loaded, &mut *fresh);
-    if bin.depot.len() < MAX_DEPOT_MAGS {
+    if depot == IovaDepot::List || bin.depot.len() < MAX_DEPOT_MAGS {
         bin.depot.push(fresh);
         None
     } else {

@@ -9,6 +9,7 @@ fn dom(rcache: bool) -> IovaDomain {
         start_pfn: 1,
         end_pfn: (1 << 20) - 1,
         rcache,
+        depot: IovaDepot::Array,
     })
     .unwrap()
 }
@@ -22,11 +23,12 @@ fn top_down_and_size_aligned() {
     // A lower limit (inclusive PFN) is respected.
     assert_eq!(d.alloc_fast(2, 0x1000, true), Some(0xffe));
     assert_eq!(d.alloc_fast(2, 0x1000, true), Some(0xffc));
-    // 40 pages: not rounded, aligned to 64; the top 64-page block is partly used.
+    // 40 pages: not rounded, aligned to 64. Next-fit: the search starts below the last
+    // allocation (0xffc), not from the top, so the partly used top block is not reached.
     let p = d.alloc_fast(40, (1 << 20) - 1, true).unwrap();
-    assert_eq!(p, (1 << 20) - 128);
-    // The rest of that block still serves smaller sizes, highest first.
-    assert_eq!(d.alloc_fast(16, (1 << 20) - 1, true), Some((1 << 20) - 32));
+    assert_eq!(p, 0xfc0);
+    // And the next one continues below that.
+    assert_eq!(d.alloc_fast(16, (1 << 20) - 1, true), Some(0xfb0));
 }
 
 #[test]
@@ -85,6 +87,7 @@ fn exhaustion_flushes_the_rcache_once() {
         start_pfn: 1,
         end_pfn: 63,
         rcache: true,
+        depot: IovaDepot::Array,
     })
     .unwrap();
     let ones: Vec<u64> = (0..63)
@@ -140,7 +143,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     /// Random alloc/free sequences: no overlap, natural alignment of the rounded size, limit
-    /// respected, top-down when uncached, and every page back at the end.
+    /// respected, and every page back at the end.
     #[test]
     fn allocator_properties(
         rcache in any::<bool>(),
@@ -155,22 +158,6 @@ proptest! {
                 let limit = (1u64 << limit_bits) - 1;
                 let size = if pages < 32 { pages.next_power_of_two() } else { pages };
                 let align = size.next_power_of_two();
-                // Expected top-down result when uncached: the highest aligned block whose pages
-                // are free in a model of the live set (pages in the cache count as used).
-                let expect = if rcache { None } else {
-                    let mut p = (limit + 1).checked_sub(align).map(|x| x & !(align - 1));
-                    loop {
-                        match p {
-                            Some(x) if x >= 1 => {
-                                let clash = live.range(..x + align).next_back()
-                                    .is_some_and(|(&q, &s)| q + s > x);
-                                if !clash { break Some(x) }
-                                p = x.checked_sub(align);
-                            }
-                            _ => break None,
-                        }
-                    }
-                };
                 match d.alloc_fast(pages, limit, true) {
                     Some(p) => {
                         prop_assert_eq!(p % align, 0, "alignment");
@@ -179,10 +166,10 @@ proptest! {
                         if let Some((&q, &s)) = live.range(..p + size).next_back() {
                             prop_assert!(q + s <= p, "overlap with {:#x}+{}", q, s);
                         }
-                        if !rcache { prop_assert_eq!(Some(p), expect, "top-down"); }
                         live.insert(p, size);
                     }
-                    None => prop_assert!(rcache || expect.is_none()),
+                    // Exact placement and failures: tests/iova_linux.rs, against Linux's model.
+                    None => {}
                 }
             } else {
                 let i = pick.index(live.len());
