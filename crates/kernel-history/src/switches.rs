@@ -3,8 +3,10 @@
 //! this is the one place that says which fix flips which switch, one fix to one code path.
 
 use crate::fix::Fix;
+use crate::preset::Preset;
 use crate::spec::Kernel;
 use arm_smmu::ShutdownPolicy;
+use iommu::iova::IovaDepot;
 use iommu::CoreConfig;
 use thiserror::Error;
 
@@ -32,6 +34,10 @@ pub struct Switches {
     pub unguarded_dma_domain: bool,
     /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
     pub lifecycle: lifecycle::Switches,
+    /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
+    /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
+    /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
+    pub iova_depot: IovaDepot,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -55,6 +61,12 @@ impl Switches {
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
             lifecycle: Switches::lifecycle_of(kernel),
+            // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
+            iova_depot: if kernel.preset >= Preset::V6_12 {
+                IovaDepot::List
+            } else {
+                IovaDepot::Array
+            },
         }
     }
 
@@ -64,6 +76,7 @@ impl Switches {
         CoreConfig {
             unregister_releases_devices: self.unregister_releases_devices,
             linux_faithful: self.unguarded_dma_domain,
+            iova_depot: self.iova_depot,
             ..base
         }
     }

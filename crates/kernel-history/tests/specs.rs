@@ -326,3 +326,23 @@ proptest! {
         }
     }
 }
+
+/// The IOVA rcache depot follows the release: v6.1's array of 32 magazines, v6.12's list.
+#[test]
+fn the_iova_depot_follows_the_release() {
+    use iommu::iova::IovaDepot;
+    for (spec, depot) in [
+        ("v6.0", IovaDepot::Array),
+        ("v6.1", IovaDepot::Array),
+        ("v6.2", IovaDepot::Array),
+        ("v6.12", IovaDepot::List),
+        ("v6.13", IovaDepot::List),
+        ("v5.14", IovaDepot::Array),
+        ("v6.1+ce31e6ca68bd", IovaDepot::Array),
+    ] {
+        let k = Kernel::parse(spec).unwrap();
+        assert_eq!(Switches::of(&k).iova_depot, depot, "{spec}");
+        let cfg = Switches::of(&k).core_config(CoreConfig::default());
+        assert_eq!(cfg.iova_depot, depot, "{spec}");
+    }
+}
