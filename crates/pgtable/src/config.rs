@@ -136,6 +136,26 @@ pub enum PartialUnmap {
     Refuse,
 }
 
+/// How strictly `map_pages` and `iova_to_phys` check their input: Linux's checks, or
+/// smmu-lab's stricter ones. Valid requests give the same tables either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Fidelity {
+    /// smmu-lab's checks: the whole IOVA and PA range is checked against IAS/OAS before
+    /// anything is written (`IovaRange` wins over `Exists`), a block map meeting a leaf
+    /// changes nothing, and `iova_to_phys` beyond the IAS returns 0.
+    #[default]
+    Safe,
+    /// Linux io-pgtable-arm (v6.1–v6.12) under the IOMMU core's map loop: each call that
+    /// fills one table checks only its first IOVA against the IAS and its first PA against the
+    /// OAS (so later pages may map past the OAS, and a range crossing the top of the IAS maps
+    /// up to it, then fails and is unmapped again, leaving its new tables); a run of entries
+    /// at the start level is bounded by a full table's entry count, not the PGD's (a small
+    /// PGD is overrun into the rest of its page); a block map frees the tables in its way one
+    /// by one until it meets a leaf (`Exists`), so the mappings under the freed tables are
+    /// lost; `iova_to_phys` ignores IOVA bits above the IAS.
+    Linux,
+}
+
 /// Whether unmap gives back tables that it leaves empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TableReclaim {
@@ -179,6 +199,8 @@ pub struct Config {
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
     pub quirks: Quirks,
+    /// Linux's input checks or smmu-lab's stricter ones.
+    pub fidelity: Fidelity,
 }
 
 impl Config {
@@ -197,6 +219,7 @@ impl Config {
                 arm_ns: false,
                 outer_wbwa: false,
             },
+            fidelity: Fidelity::Safe,
         }
     }
 }
@@ -294,6 +317,8 @@ pub struct PgTableCfg {
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
     pub quirks: Quirks,
+    /// Input checks.
+    pub fidelity: Fidelity,
     /// Levels, start level and PGD size.
     pub geom: TableGeometry,
 }
@@ -438,6 +463,7 @@ impl PgTableCfg {
             coherent_walk: req.coherent_walk,
             s2_concat: req.s2_concat,
             partial_unmap: req.partial_unmap,
+            fidelity: req.fidelity,
             reclaim: req.reclaim,
             quirks: req.quirks,
             geom,

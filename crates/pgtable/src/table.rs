@@ -1,6 +1,6 @@
 //! The page table itself: map, unmap, translate and free, in simulated physical memory.
 
-use crate::config::{Config, PartialUnmap, PgTableCfg, TableReclaim, MAX_LEVELS};
+use crate::config::{Config, Fidelity, PartialUnmap, PgTableCfg, TableReclaim, MAX_LEVELS};
 use crate::error::PgTableError;
 use crate::pte::{
     is_leaf, is_table, is_valid, leaf_type, prot_to_pte, pte_addr, ATTR_MASK, NSTABLE, SW_SYNC,
@@ -10,6 +10,8 @@ use crate::{Gather, Prot, TlbOps};
 use physmem::{FrameAllocator, FrameWords, PhysAddr, PhysMem, WORDS_PER_FRAME};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+mod linux;
 
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +384,8 @@ impl<T: TlbOps> PageTable<T> {
     /// mapped. It is all-or-nothing: on error, pages this call had already mapped are unmapped
     /// again (with a lazy gather followed by one `tlb_flush_all`), so nothing of it remains.
     ///
-    /// Errors, checked in this order: `pgsize` not in the bitmap → [`BadPageSize`]; range past
+    /// Errors ([`Fidelity::Safe`], the default; [`Fidelity::Linux`] checks less, see there),
+    /// checked in this order: `pgsize` not in the bitmap → [`BadPageSize`]; range past
     /// IAS / OAS → [`IovaRange`] / [`PaddrRange`]; unaligned → [`Misaligned`]; neither READ nor
     /// WRITE → [`NoAccess`]; a live leaf in the way → [`Exists`]; no table memory →
     /// [`NoMemory`]. A table in the way of a block is freed (with `tlb_flush_walk`) and
@@ -475,6 +478,9 @@ impl<T: TlbOps> PageTable<T> {
         pgcount: u64,
         prot: Prot,
     ) -> Result<u64, PgTableError> {
+        if self.cfg.fidelity == Fidelity::Linux {
+            return self.map_linux(iova, paddr, pgsize, pgcount, prot);
+        }
         let cfg = &self.cfg;
         if !pgsize.is_power_of_two() || cfg.pgsize_bitmap & pgsize != pgsize {
             return Err(PgTableError::BadPageSize {
@@ -1039,10 +1045,12 @@ impl<T: TlbOps> PageTable<T> {
 
     // ---------------------------------------------------------------------------- lookups
 
-    /// The PA `iova` translates to, 0 when unmapped (or beyond IAS).
+    /// The PA `iova` translates to, 0 when unmapped. Beyond the IAS: 0 ([`Fidelity::Safe`]),
+    /// or the translation of `iova` with the bits above the IAS ignored ([`Fidelity::Linux`]:
+    /// Linux indexes each level with a mask and never looks at them).
     #[inline]
     pub fn iova_to_phys(&self, iova: u64) -> u64 {
-        if iova >> self.cfg.ias != 0 {
+        if iova >> self.cfg.ias != 0 && self.cfg.fidelity == Fidelity::Safe {
             return 0;
         }
         // Reading the walk cache is sound here: `&self` excludes the `&mut self` map/unmap

@@ -1,0 +1,211 @@
+//! `Fidelity::Linux` against `Fidelity::Safe`: each place where Linux io-pgtable-arm (v6.1 to
+//! v6.12, under the IOMMU core's map loop) checks less than smmu-lab does, pinned by its
+//! minimal case, with what each mode returns and leaves in the tables.
+
+mod common;
+
+use pgtable::{
+    Config, Fidelity, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, PGSIZES_16K, PGSIZES_4K,
+    SZ_16K, SZ_1G, SZ_32M, SZ_4K,
+};
+use std::sync::Arc;
+
+const RW: Prot = Prot(Prot::READ.0 | Prot::WRITE.0);
+
+fn table(
+    stage: Stage,
+    bitmap: u64,
+    ias: u32,
+    oas: u32,
+    fidelity: Fidelity,
+) -> (PageTable<NoTlb>, Arc<physmem::FrameAllocator>) {
+    let alloc = common::allocator();
+    let cfg = Config {
+        fidelity,
+        ..Config::new(stage, bitmap, ias, oas)
+    };
+    (PageTable::new(cfg, alloc.clone(), NoTlb).unwrap(), alloc)
+}
+
+const MODES: [Fidelity; 2] = [Fidelity::Safe, Fidelity::Linux];
+
+/// Item 1: a block map over a table and then a leaf frees the table before it meets the leaf.
+#[test]
+fn a_failed_block_map_destroys_the_mappings_under_a_table_it_met_first() {
+    for mode in MODES {
+        let (mut pt, _a) = table(Stage::S2, PGSIZES_16K, 40, 40, mode);
+        pt.map_pages(0xfff063c000, 0x8000_4000, SZ_16K, 1, RW)
+            .unwrap();
+        pt.map_pages(0xfff2000000, 0x9000_0000, SZ_32M, 1, RW)
+            .unwrap();
+        let r = pt.map_pages(0xfff0000000, 0xa000_0000, SZ_32M, 2, RW);
+        assert_eq!(
+            r,
+            Err(PgTableError::Exists { iova: 0xfff2000000 }),
+            "{mode:?}"
+        );
+        let left = pt.iova_to_phys(0xfff063c000);
+        match mode {
+            Fidelity::Safe => assert_eq!(left, 0x8000_4000, "nothing changed"),
+            Fidelity::Linux => assert_eq!(left, 0, "the 16K page went with its table"),
+        }
+        assert_eq!(pt.iova_to_phys(0xfff2000000), 0x9000_0000, "{mode:?}");
+    }
+}
+
+/// Item 2: only the first PA of a call is checked against the OAS.
+#[test]
+fn only_the_first_pa_is_checked_against_the_oas() {
+    for mode in MODES {
+        let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        let r = pt.map_pages(0x386af000, 0xfffff000, SZ_4K, 3, RW);
+        match mode {
+            Fidelity::Safe => {
+                assert_eq!(
+                    r,
+                    Err(PgTableError::PaddrRange {
+                        paddr: 0xfffff000,
+                        size: 0x3000,
+                        oas: 32
+                    })
+                );
+                assert_eq!(pt.iova_to_phys(0x386af000), 0);
+            }
+            Fidelity::Linux => {
+                assert_eq!(r, Ok(0x3000));
+                // Pages 2 and 3 map above 4 GiB, past the 32-bit OAS.
+                assert_eq!(pt.iova_to_phys(0x386b0000), 0x1_0000_0000);
+                assert_eq!(pt.iova_to_phys(0x386b1000), 0x1_0000_1000);
+            }
+        }
+    }
+}
+
+/// Item 3: where a leaf is in the way and the range also leaves the IAS, Linux meets the leaf
+/// first (-EEXIST); smmu-lab checks the range first (-ERANGE).
+#[test]
+fn exists_wins_over_out_of_range_in_linux() {
+    for mode in MODES {
+        let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        pt.map_pages(0xfffff000, 0x8000_0000, SZ_4K, 1, RW).unwrap();
+        let r = pt.map_pages(0xfffff000, 0x8010_0000, SZ_4K, 2, RW);
+        let want = match mode {
+            Fidelity::Safe => PgTableError::IovaRange {
+                iova: 0xfffff000,
+                size: 0x2000,
+                ias: 32,
+            },
+            Fidelity::Linux => PgTableError::Exists { iova: 0xfffff000 },
+        };
+        assert_eq!(r, Err(want));
+    }
+}
+
+/// Item 4: a range crossing the top of the IAS maps up to it, fails, is unmapped again, and
+/// its new tables stay behind.
+#[test]
+fn a_range_crossing_the_top_of_the_ias_leaves_empty_tables_in_linux() {
+    for mode in MODES {
+        let (mut pt, alloc) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        let before = alloc.outstanding_bytes();
+        let r = pt.map_pages(0xfffff000, 0x8000_0000, SZ_4K, 2, RW);
+        let tables = alloc.outstanding_bytes() - before;
+        match mode {
+            Fidelity::Safe => {
+                assert_eq!(
+                    r,
+                    Err(PgTableError::IovaRange {
+                        iova: 0xfffff000,
+                        size: 0x2000,
+                        ias: 32
+                    })
+                );
+                assert_eq!(tables, 0, "nothing allocated");
+            }
+            Fidelity::Linux => {
+                // The second call starts at 4 GiB: out of range.
+                assert_eq!(
+                    r,
+                    Err(PgTableError::IovaRange {
+                        iova: 0x1_0000_0000,
+                        size: 0x1000,
+                        ias: 32
+                    })
+                );
+                assert_eq!(
+                    tables,
+                    2 * SZ_4K,
+                    "a level-2 and a level-3 table, both empty"
+                );
+            }
+        }
+        assert_eq!(pt.iova_to_phys(0xfffff000), 0, "{mode:?}");
+    }
+}
+
+/// Item 4, the stage-1 IAS-32 PGD of 4 entries: one call of 1G x 3 at 3 GiB writes entries 3,
+/// 4 and 5, the last two past the PGD, into the rest of the page it was allocated in.
+#[test]
+fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
+    for mode in MODES {
+        let (mut pt, alloc) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        let r = pt.map_pages(0xc000_0000, 0, SZ_1G, 3, RW);
+        let word = |i: u64| {
+            let pa = pt.ttbr() + 8 * i;
+            alloc.mem().frame(pa).unwrap()[((pa >> 3) & 511) as usize]
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        match mode {
+            Fidelity::Safe => {
+                assert!(matches!(r, Err(PgTableError::IovaRange { .. })), "{r:?}");
+                assert_eq!((word(3), word(4), word(5)), (0, 0, 0));
+            }
+            Fidelity::Linux => {
+                assert_eq!(r, Ok(3 * SZ_1G));
+                assert_eq!(pt.iova_to_phys(0xc000_0000), 0);
+                // Entries 4 and 5 hold blocks for 1 GiB and 2 GiB that no walk reaches.
+                assert_eq!(word(4) & pgtable::pte::ADDR_MASK, 0x4000_0000);
+                assert_eq!(word(5) & pgtable::pte::ADDR_MASK, 0x8000_0000);
+                assert_eq!(word(4) & 3, pgtable::pte::TYPE_BLOCK);
+            }
+        }
+    }
+}
+
+/// Item 5: `iova_to_phys` beyond the IAS ignores the high bits in Linux.
+#[test]
+fn iova_to_phys_beyond_the_ias_ignores_the_high_bits_in_linux() {
+    for mode in MODES {
+        let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        pt.map_pages(0x386af000, 0x8000_0000, SZ_4K, 1, RW).unwrap();
+        let got = pt.iova_to_phys(0x1_386a_f123);
+        match mode {
+            Fidelity::Safe => assert_eq!(got, 0),
+            Fidelity::Linux => assert_eq!(got, 0x8000_0123),
+        }
+        let mut g = Gather::new();
+        assert_eq!(pt.unmap_pages(0x386af000, SZ_4K, 1, &mut g), SZ_4K);
+    }
+}
+
+/// Valid requests leave the same tables in both modes.
+#[test]
+fn valid_requests_agree() {
+    let (mut safe, _a) = table(Stage::S1, PGSIZES_4K, 48, 48, Fidelity::Safe);
+    let (mut linux, _b) = table(Stage::S1, PGSIZES_4K, 48, 48, Fidelity::Linux);
+    for pt in [&mut safe, &mut linux] {
+        pt.map_pages(0x10_0000, 0x4000_0000, SZ_4K, 1024, RW)
+            .unwrap();
+        pt.map_pages(0x4000_0000, 0x8000_0000, 2 << 20, 3, RW)
+            .unwrap();
+        // A block over a table of pages: both replace the table.
+        pt.map_pages(0, 0x1000_0000, 2 << 20, 1, RW).unwrap();
+    }
+    for iova in [0x10_0000, 0x12_3456, 0x4000_0000, 0x4040_1234, 0x1_2345] {
+        assert_eq!(
+            safe.iova_to_phys(iova),
+            linux.iova_to_phys(iova),
+            "{iova:#x}"
+        );
+    }
+}
