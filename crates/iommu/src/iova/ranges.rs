@@ -10,8 +10,8 @@
 //! ([`super::IovaTree`]) answers "the highest fitting block below a bound" in O(log n); this
 //! set says where the bound is, exactly as Linux's rbtree would.
 //!
-//! Cached positions are stored as the `pfn_lo` of the range they point at (ranges never
-//! overlap, so `pfn_lo` names a range); [`ANCHOR`] is the anchor.
+//! Cached positions are stored as the `(pfn_lo, pfn_hi)` of the range they point at (ranges
+//! never overlap, so `pfn_lo` names a range); [`ANCHOR`] is the anchor.
 
 use std::collections::BTreeMap;
 use std::ops::Bound::{Excluded, Unbounded};
@@ -27,10 +27,10 @@ const DMA_32BIT_BYTES_SHIFT: u32 = 32;
 pub struct Ranges {
     /// `pfn_lo -> pfn_hi` of every allocated, cached or reserved range, and the anchor.
     map: BTreeMap<u64, u64>,
-    /// `pfn_lo` of Linux's `cached_node`.
-    cached: u64,
-    /// `pfn_lo` of Linux's `cached32_node`.
-    cached32: u64,
+    /// `(pfn_lo, pfn_hi)` of Linux's `cached_node`.
+    cached: (u64, u64),
+    /// `(pfn_lo, pfn_hi)` of Linux's `cached32_node`.
+    cached32: (u64, u64),
     /// First PFN at 4 GiB (`dma_32bit_pfn`).
     dma_32bit_pfn: u64,
     /// A 32-bit allocation of at least this many pages fails without searching
@@ -46,8 +46,8 @@ impl Ranges {
         map.insert(ANCHOR, ANCHOR);
         Ranges {
             map,
-            cached: ANCHOR,
-            cached32: ANCHOR,
+            cached: (ANCHOR, ANCHOR),
+            cached32: (ANCHOR, ANCHOR),
             dma_32bit_pfn,
             max32_alloc_size: dma_32bit_pfn,
         }
@@ -65,12 +65,11 @@ impl Ranges {
     /// `limit` starts from.
     #[inline]
     pub fn start_for(&self, limit: u64) -> (u64, u64) {
-        let lo = if limit <= self.dma_32bit_pfn {
+        if limit <= self.dma_32bit_pfn {
             self.cached32
         } else {
             self.cached
-        };
-        (lo, self.map.get(&lo).copied().unwrap_or(ANCHOR))
+        }
     }
 
     /// Whether an allocation of `size` pages below the exclusive `limit` is known to fail
@@ -91,9 +90,9 @@ impl Ranges {
     pub fn insert_allocated(&mut self, lo: u64, hi: u64) {
         self.map.insert(lo, hi);
         if hi < self.dma_32bit_pfn {
-            self.cached32 = lo;
+            self.cached32 = (lo, hi);
         } else {
-            self.cached = lo;
+            self.cached = (lo, hi);
         }
     }
 
@@ -108,19 +107,23 @@ impl Ranges {
     /// pointed at or below-and-within it to the next range up, as Linux's delete update does.
     #[inline]
     pub fn remove(&mut self, lo: u64, hi: u64) {
-        let next = self
-            .map
-            .range((Excluded(lo), Unbounded))
-            .next()
-            .map_or(ANCHOR, |(&k, _)| k);
-        if lo == self.cached32 || (hi < self.dma_32bit_pfn && lo >= self.cached32) {
-            self.cached32 = next;
+        let move32 = lo == self.cached32.0 || (hi < self.dma_32bit_pfn && lo >= self.cached32.0);
+        let move64 = lo >= self.cached.0;
+        if move32 || move64 {
+            let next = self
+                .map
+                .range((Excluded(lo), Unbounded))
+                .next()
+                .map_or((ANCHOR, ANCHOR), |(&k, &v)| (k, v));
+            if move32 {
+                self.cached32 = next;
+            }
+            if move64 {
+                self.cached = next;
+            }
         }
         if lo < self.dma_32bit_pfn {
             self.max32_alloc_size = self.dma_32bit_pfn;
-        }
-        if lo >= self.cached {
-            self.cached = next;
         }
         self.map.remove(&lo);
     }
@@ -146,8 +149,8 @@ impl Ranges {
                 self.map.remove(&l);
                 self.map.insert(lo, h);
                 for c in [&mut self.cached, &mut self.cached32] {
-                    if *c == l {
-                        *c = lo;
+                    if c.0 == l {
+                        *c = (lo, h);
                     }
                 }
                 marked.push((lo, l - 1));
