@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
             mmio: model,
             log: Arc::new(MemLog::new()),
             frames,
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )

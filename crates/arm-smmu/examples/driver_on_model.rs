@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             mmio: model.clone(),
             log: log.clone(),
             frames: tables,
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )?;

@@ -40,7 +40,7 @@
 //!         mmio: model.clone(),
 //!         log: log.clone(),
 //!         frames,
-//!         tables: Arc::new(LpaeTables),
+//!         tables: Arc::new(LpaeTables::SAFE),
 //!         limits: Arc::new(RateLimits::default()),
 //!     },
 //! )?;

@@ -71,9 +71,24 @@ pub trait IoPgtableFactory: Send + Sync {
     ) -> Result<Box<dyn IoPgtableOps>, DriverError>;
 }
 
-/// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults).
+/// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults), with
+/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct LpaeTables;
+pub struct LpaeTables {
+    /// Input checks of every table this factory builds.
+    pub fidelity: pgtable::Fidelity,
+}
+
+impl LpaeTables {
+    /// smmu-lab's stricter checks.
+    pub const SAFE: LpaeTables = LpaeTables {
+        fidelity: pgtable::Fidelity::Safe,
+    };
+    /// io-pgtable-arm's checks (the Linux-faithful kernels).
+    pub const LINUX: LpaeTables = LpaeTables {
+        fidelity: pgtable::Fidelity::Linux,
+    };
+}
 
 struct Lpae {
     pt: Mutex<pgtable::PageTable<SharedTlb>>,
@@ -100,6 +115,7 @@ impl IoPgtableFactory for LpaeTables {
         };
         let mut cfg = pgtable::Config::new(stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
+        cfg.fidelity = self.fidelity;
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {

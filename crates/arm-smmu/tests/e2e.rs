@@ -55,7 +55,7 @@ fn board_with(
             mmio: model.clone(),
             log: log.clone(),
             frames: frames.clone(),
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )
@@ -470,7 +470,7 @@ fn recorded_model_writes_match_fake_writes_for_attach() {
             mmio: bus.clone(),
             log: Arc::new(MemLog::new()),
             frames,
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )

@@ -67,7 +67,7 @@ fn fake_with(behaviour: DriverBehaviour, params: ModuleParams) -> Rig<FakeSmmu> 
             mmio: bus.clone(),
             log: log.clone(),
             frames: frames.clone(),
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )
@@ -323,7 +323,7 @@ fn on_model(cfg: Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) -> Model
             mmio: bus.clone(),
             log: log.clone(),
             frames,
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )
@@ -645,7 +645,7 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
                 mmio: bus.clone(),
                 log: Arc::new(MemLog::new()),
                 frames,
-                tables: Arc::new(LpaeTables),
+                tables: Arc::new(LpaeTables::SAFE),
                 limits: Arc::new(RateLimits::default()),
             },
         )

@@ -56,7 +56,7 @@ pub fn probe_on<M: Mmio + 'static>(
             mmio: bus.clone(),
             log: log.clone(),
             frames: frames.clone(),
-            tables: Arc::new(LpaeTables),
+            tables: Arc::new(LpaeTables::SAFE),
             limits: Arc::new(RateLimits::default()),
         },
     )?;

@@ -272,6 +272,8 @@ struct NextKernel {
     printk: Arc<dyn Printk>,
     log: Arc<Dmesg>,
     tables: Arc<FrameAllocator>,
+    /// The page-table factory (Linux's or smmu-lab's input checks, as for the first kernel).
+    lpae: arm_smmu::table::LpaeTables,
 }
 
 impl Machine {
@@ -424,7 +426,7 @@ impl Machine {
                 }),
                 log: n.printk.clone(),
                 frames: n.tables.clone(),
-                tables: Arc::new(arm_smmu::table::LpaeTables),
+                tables: Arc::new(n.lpae),
                 limits: limits.clone(),
             };
             // The model probed once already, so this fails only where the first probe did;
@@ -526,11 +528,18 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         dmesg: log.clone(),
         timeline: timeline.clone(),
     });
+    // The Linux kernels check page-table input as io-pgtable-arm does; quiesce is ours.
+    let linux_faithful = cfg.kernel != KernelBehaviour::Quiesce;
+    let lpae = if linux_faithful {
+        arm_smmu::table::LpaeTables::LINUX
+    } else {
+        arm_smmu::table::LpaeTables::SAFE
+    };
     let core = IommuCore::new(
         CoreConfig {
             strict: cfg.cmdline.strict,
             passthrough: cfg.cmdline.passthrough,
-            linux_faithful: cfg.kernel != KernelBehaviour::Quiesce,
+            linux_faithful,
             ..CoreConfig::default()
         },
         mem.clone(),
@@ -584,7 +593,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             }),
             log: printk.clone(),
             frames: tables.clone(),
-            tables: Arc::new(arm_smmu::table::LpaeTables),
+            tables: Arc::new(lpae),
             limits: limits.clone(),
         };
         let smmu = ArmSmmu::probe(&fw, cfg.cmdline.smmu, cfg.kernel.driver_behaviour(), env)
@@ -841,6 +850,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         printk,
         log: log.clone(),
         tables,
+        lpae,
     };
     Ok(Machine {
         kernel,
