@@ -550,3 +550,35 @@ fn checked_frees_refuse_what_linux_free_iova_accepts() {
         "the same IOVA twice, as in Linux"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A realistic geometry (4 KiB granule, 8 GiB space, 32- and 33-bit limits) and long
+    /// sequences: the bitmap tree's fast paths against the literal model.
+    #[test]
+    fn long_sequences_in_a_4k_space_give_linux_iovas(
+        ops in prop::collection::vec((0u8..10, 1u64..=40, any::<usize>(), any::<bool>()), 1..1500),
+        rcache in any::<bool>(),
+    ) {
+        let end = (1u64 << 21) - 1;
+        let mut d = domain(12, end, rcache, IovaDepot::List);
+        let mut m = Model::new(12, 1, rcache, IovaDepot::List);
+        d.reserve(0x8000, 0x80ff);
+        m.reserve(0x8000, 0x80ff);
+        let mut live: Vec<(u64, u64)> = Vec::new();
+        for (kind, size, pick, wide) in ops {
+            let limit = if wide { end } else { 0xfffff };
+            if kind < 6 || live.is_empty() {
+                let got = d.alloc_fast(size, limit, true);
+                prop_assert_eq!(got, m.alloc_fast(size, limit, true));
+                live.extend(got.map(|p| (p, size)));
+            } else {
+                let (p, n) = live.swap_remove(pick % live.len());
+                d.free_fast(p, n);
+                m.free_fast(p, n);
+            }
+        }
+        prop_assert_eq!(d.ranges().collect::<Vec<_>>(), m.held());
+    }
+}
