@@ -783,7 +783,13 @@ impl<T: TlbOps> PageTable<T> {
         }
         // pgsize is a power of two: shifts, not divisions, on this hot path.
         let pg_shift = pgsize.trailing_zeros();
-        let count = pgcount.min(((1u64 << cfg.ias) - iova) >> pg_shift);
+        // Safe: clip at the top of the IAS. Linux: each one-table call checks only its first
+        // IOVA (below), and a run at the start level may pass a small PGD's end.
+        let count = if cfg.fidelity == Fidelity::Linux {
+            pgcount
+        } else {
+            pgcount.min(((1u64 << cfg.ias) - iova) >> pg_shift)
+        };
         let Some(target) = self.level_of(pgsize).filter(|&l| l >= cfg.geom.start_level) else {
             return 0;
         };
@@ -792,6 +798,9 @@ impl<T: TlbOps> PageTable<T> {
         let mut done = 0u64;
         while done < count {
             let at = iova + done * pgsize;
+            if at >> cfg.ias != 0 {
+                break;
+            }
             let (table, lvl) = if cached {
                 self.walk_start(at, target)
             } else {
@@ -801,7 +810,7 @@ impl<T: TlbOps> PageTable<T> {
                 // Walk-cache hit on the leaf's table (only in Keep mode, so nothing to
                 // reclaim): clear the entries straight away.
                 let idx = self.idx(at, lvl);
-                let n = (count - done).min(cfg.geom.entries(lvl) - idx);
+                let n = (count - done).min(self.run_room(lvl, idx));
                 self.clear_entries(table, lvl, idx, n, at, gather)
             } else {
                 self.unmap_at(table, lvl, at, pgsize, count - done, gather)
@@ -813,6 +822,21 @@ impl<T: TlbOps> PageTable<T> {
             done += bytes >> pg_shift;
         }
         done * pgsize
+    }
+
+    /// Entries from `idx` to the end of a run at level `lvl`: the table's end, or under
+    /// [`Fidelity::Linux`] a full table's worth whatever the level (Linux's bound, which at the
+    /// start level passes the end of a PGD smaller than a table; past a concatenated PGD's
+    /// first table the PGD's own end, see `table/linux.rs`).
+    #[inline]
+    fn run_room(&self, lvl: u32, idx: u64) -> u64 {
+        let g = &self.cfg.geom;
+        let full_table = 1u64 << g.bits_per_level;
+        if self.cfg.fidelity == Fidelity::Linux && idx < full_table {
+            full_table - idx
+        } else {
+            g.entries(lvl) - idx
+        }
     }
 
     /// Unmap from the table at `table` (level `lvl`) downwards; returns bytes unmapped.
@@ -837,7 +861,7 @@ impl<T: TlbOps> PageTable<T> {
             let bs = self.bsize(lvl);
             if bs == pgsize {
                 // clear_entries returns 0 when the first entry is already empty.
-                let n = count.min(g.entries(lvl) - idx);
+                let n = count.min(self.run_room(lvl, idx));
                 break self.clear_entries(table, lvl, idx, n, iova, gather)?;
             }
             let slot = self.slot(table, idx)?;

@@ -150,8 +150,9 @@ fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
     for mode in MODES {
         let (mut pt, alloc) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
         let r = pt.map_pages(0xc000_0000, 0, SZ_1G, 3, RW);
+        let pgd = pt.ttbr();
         let word = |i: u64| {
-            let pa = pt.ttbr() + 8 * i;
+            let pa = pgd + 8 * i;
             alloc.mem().frame(pa).unwrap()[((pa >> 3) & 511) as usize]
                 .load(std::sync::atomic::Ordering::Acquire)
         };
@@ -169,6 +170,30 @@ fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
                 assert_eq!(word(4) & 3, pgtable::pte::TYPE_BLOCK);
             }
         }
+        // Unmapping the same range: Linux clears the same three entries; Safe, which mapped
+        // nothing, unmaps nothing (the range is clipped at the IAS, and entry 3 is empty).
+        let mut g = Gather::new();
+        let unmapped = pt.unmap_pages(0xc000_0000, SZ_1G, 3, &mut g);
+        match mode {
+            Fidelity::Safe => assert_eq!(unmapped, 0),
+            Fidelity::Linux => assert_eq!(unmapped, 3 * SZ_1G),
+        }
+        assert_eq!((word(3), word(4), word(5)), (0, 0, 0), "{mode:?}");
+    }
+}
+
+/// Unmapping a range that crosses the top of the IAS stops there in both modes.
+#[test]
+fn an_unmap_crossing_the_top_of_the_ias_stops_there() {
+    for mode in MODES {
+        let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
+        pt.map_pages(0xffffe000, 0x8000_0000, SZ_4K, 2, RW).unwrap();
+        let mut g = Gather::new();
+        assert_eq!(
+            pt.unmap_pages(0xffffe000, SZ_4K, 4, &mut g),
+            2 * SZ_4K,
+            "{mode:?}"
+        );
     }
 }
 

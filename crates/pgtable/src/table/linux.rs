@@ -130,13 +130,7 @@ impl<T: TlbOps> PageTable<T> {
         // Linux bounds the run by a full table's entries whatever the level. Past a
         // concatenated PGD's first table that bound is negative in Linux (d71fa842d33c's bug);
         // there the PGD's own bound is used.
-        let full_table = 1u64 << g.bits_per_level;
-        let room = if idx < full_table {
-            full_table - idx
-        } else {
-            g.entries(target) - idx
-        };
-        let n = count.min(room);
+        let n = count.min(self.run_room(target, idx));
         let size = g.block_size(target);
         for i in 0..n {
             let slot = self.slot(table, idx + i)?;
