@@ -153,7 +153,7 @@ fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
         let pgd = pt.ttbr();
         let word = |i: u64| {
             let pa = pgd + 8 * i;
-            alloc.mem().frame(pa).unwrap()[((pa >> 3) & 511) as usize]
+            alloc.mem().frame(physmem::PhysAddr::new(pa)).unwrap()[((pa >> 3) & 511) as usize]
                 .load(std::sync::atomic::Ordering::Acquire)
         };
         match mode {
