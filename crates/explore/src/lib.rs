@@ -83,6 +83,12 @@ pub trait Scenario: Send + Sync + 'static {
     fn exercised(&self, _outcome: &Self::Outcome) -> bool {
         true
     }
+
+    /// Names of the outcome classes this run falls in, for outcome statistics (`explore
+    /// --stats`): e.g. which manifestation of a bug it showed. Empty: not classified.
+    fn classify(&self, _outcome: &Self::Outcome) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// One run's result.
@@ -95,6 +101,8 @@ pub struct RunRecord<O> {
     pub violations: Vec<String>,
     /// The outcome gave the properties something to check ([`Scenario::exercised`]).
     pub exercised: bool,
+    /// The outcome classes it fell in ([`Scenario::classify`]).
+    pub classes: Vec<String>,
     /// Scheduling decisions taken.
     pub steps: usize,
     /// Decisions that switched away from a task that could have continued.
@@ -114,6 +122,8 @@ pub struct Report<O> {
     pub failing_runs: u64,
     /// Runs that exercised none of their properties ([`Scenario::exercised`]).
     pub unexercised_runs: u64,
+    /// Runs per outcome class ([`Scenario::classify`]).
+    pub outcomes: BTreeMap<String, u64>,
     /// The lowest-indexed failing run.
     pub first_failure: Option<RunRecord<O>>,
     /// DFS only: the bounded space was exhausted before the run budget.
@@ -215,16 +225,18 @@ fn record<S: Scenario>(
     let d = driver.borrow();
     let schedule = Schedule::from_trace(&d.trace);
     let preemptions = d.trace.iter().filter(|x| x.is_preemption()).count();
-    let (outcome, violations, exercised) = match result {
+    let (outcome, violations, exercised, classes) = match result {
         Ok(o) => {
             let v = scenario.violations(&o);
             let e = scenario.exercised(&o);
-            (RunResult::Completed(o), v, e)
+            let c = scenario.classify(&o);
+            (RunResult::Completed(o), v, e, c)
         }
         Err(msg) => (
             RunResult::Panicked(msg),
             vec![PANIC_PROPERTY.to_string()],
             true,
+            vec![PANIC_PROPERTY.to_string()],
         ),
     };
     RunRecord {
@@ -233,6 +245,7 @@ fn record<S: Scenario>(
         outcome,
         violations,
         exercised,
+        classes,
         steps: d.trace.len(),
         preemptions,
     }
@@ -268,6 +281,8 @@ pub fn explore<S: Scenario>(
     let first_fail = AtomicU64::new(u64::MAX);
     let done = AtomicU64::new(0);
     let failing = AtomicU64::new(0);
+    // Every run's summary; full records (with outcomes) only for failing runs.
+    let summaries: Mutex<Vec<RunSummary>> = Mutex::new(Vec::new());
     let results: Mutex<Vec<Record<S>>> = Mutex::new(Vec::new());
     let mut exhausted = false;
 
@@ -276,7 +291,18 @@ pub fn explore<S: Scenario>(
             first_fail.fetch_min(rec.index, Ordering::SeqCst);
             failing.fetch_add(1, Ordering::SeqCst);
         }
-        results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+        summaries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(RunSummary {
+                index: rec.index,
+                violations: rec.violations.clone(),
+                exercised: rec.exercised,
+                classes: rec.classes.clone(),
+            });
+        if !rec.violations.is_empty() {
+            results.lock().unwrap_or_else(|p| p.into_inner()).push(rec);
+        }
         progress(
             done.fetch_add(1, Ordering::SeqCst) + 1,
             failing.load(Ordering::SeqCst),
@@ -343,18 +369,24 @@ pub fn explore<S: Scenario>(
         u64::MAX
     };
     all.retain(|r| r.index <= cutoff);
+    let mut sums = summaries.into_inner().unwrap_or_else(|p| p.into_inner());
+    sums.retain(|r| r.index <= cutoff);
     let mut failures = BTreeMap::new();
+    let mut outcomes = BTreeMap::new();
     let mut failing_runs = 0;
-    for r in &all {
+    for r in &sums {
         if !r.violations.is_empty() {
             failing_runs += 1;
             for v in &r.violations {
                 *failures.entry(v.clone()).or_insert(0) += 1;
             }
         }
+        for c in &r.classes {
+            *outcomes.entry(c.clone()).or_insert(0) += 1;
+        }
     }
-    let runs = all.len() as u64;
-    let unexercised_runs = all.iter().filter(|r| !r.exercised).count() as u64;
+    let runs = sums.len() as u64;
+    let unexercised_runs = sums.iter().filter(|r| !r.exercised).count() as u64;
     let first_failure = all.into_iter().find(|r| !r.violations.is_empty());
     Report {
         strategy: opts.strategy,
@@ -363,9 +395,18 @@ pub fn explore<S: Scenario>(
         failures,
         failing_runs,
         unexercised_runs,
+        outcomes,
         first_failure,
         exhausted,
     }
+}
+
+/// What the report keeps of every run.
+struct RunSummary {
+    index: u64,
+    violations: Vec<String>,
+    exercised: bool,
+    classes: Vec<String>,
 }
 
 /// One run under `strategy` seeded with `seed` (run 0 of `explore` with the same options).

@@ -84,6 +84,9 @@ pub struct CoreConfig {
     pub fq_timeout_ns: u64,
     /// IOVA ranges reserved in every DMA domain, (base, length): arm-smmu's software MSI window.
     pub reserved_regions: Vec<(u64, u64)>,
+    /// Offset of `default_domain` in `struct iommu_group` in the simulated build: where the
+    /// Linux-faithful NULL group dereference faults (0x98 in the seed's `#1930`).
+    pub group_default_domain_offset: u64,
 }
 
 impl Default for CoreConfig {
@@ -100,6 +103,7 @@ impl Default for CoreConfig {
             fq_size: 256,
             fq_timeout_ns: 10_000_000,
             reserved_regions: vec![(0x0800_0000, 0x10_0000)],
+            group_default_domain_offset: crate::oops::SEED_DEFAULT_DOMAIN_OFFSET,
         }
     }
 }

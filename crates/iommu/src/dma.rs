@@ -8,8 +8,10 @@
 //!   [`DmaError::DeviceReleased`];
 //! * Linux-faithful mode: the pointer is loaded once, with scheduling points before and after
 //!   the load and nothing excluding a concurrent release; a NULL pointer is the seed's oops,
-//!   returned as [`DmaError::Oops`]. A domain whose group was freed after the load is reported
-//!   as [`DmaError::DomainDying`] (Linux would use freed memory; the library stays safe).
+//!   returned as [`DmaError::Oops`]. A domain whose group was freed after the load is
+//!   [`DmaError::UseAfterFree`]: Linux would use freed memory (KASAN reports it); the library
+//!   stays safe and names the use. The safe core reports such a domain as
+//!   [`DmaError::DomainDying`].
 //!
 //! Under an identity (passthrough) default domain the device uses dma-direct. Linux's
 //! dma-direct never looks at the group and keeps no record of mappings, so the Linux-faithful
@@ -152,7 +154,9 @@ impl IommuCore {
             match g {
                 Some(g) => Ok((Access::Faithful, Target::Domain(g.default_domain.clone()))),
                 None => Err(match path {
-                    Some(p) => DmaError::Oops(Oops::null_group(p)),
+                    Some(p) => {
+                        DmaError::Oops(Oops::null_group(p, self.cfg.group_default_domain_offset))
+                    }
                     None => self.released_err(dev),
                 }),
             }
@@ -163,6 +167,19 @@ impl IommuCore {
                 None => return Err(self.released_err(dev)),
             };
             Ok((Access::Safe(guard), Target::Domain(dom)))
+        }
+    }
+
+    /// A call met a domain whose group was freed while it ran: a use-after-free in the
+    /// Linux-faithful core, a typed refusal in the safe one.
+    fn dying_err(&self, function: &'static str) -> DmaError {
+        if self.cfg.linux_faithful {
+            DmaError::UseAfterFree {
+                object: "struct iommu_domain",
+                function,
+            }
+        } else {
+            DmaError::DomainDying
         }
     }
 
@@ -186,7 +203,7 @@ impl IommuCore {
     fn iova_alloc(&self, dev: &Device, dom: &Domain, pages: u64) -> Result<u64, DmaError> {
         let mut st = dom.lock();
         if dom.is_dying() {
-            return Err(DmaError::DomainDying);
+            return Err(self.dying_err("iommu_dma_map_page"));
         }
         let iova = st
             .iova
@@ -376,6 +393,9 @@ impl IommuCore {
         let shift = Self::granule_shift(&dom)?;
         let m = {
             let mut st = dom.lock();
+            if self.cfg.linux_faithful && dom.is_dying() {
+                return Err(self.dying_err("iommu_dma_unmap_page"));
+            }
             let m = st.maps.get(&addr).ok_or(DmaError::NotMapped { addr })?;
             if !undo.made(&m.kind) {
                 return Err(DmaError::WrongKind { addr });

@@ -110,4 +110,13 @@ pub enum DmaError {
     /// Linux-faithful mode: the simulated kernel dereferenced a NULL group here.
     #[error("kernel oops: NULL pointer dereference at {:#x}", .0.fault_addr)]
     Oops(Oops),
+    /// Linux-faithful mode: the call loaded the group pointer before a concurrent release and
+    /// then used the domain that release freed (KASAN would report a use-after-free here).
+    #[error("use-after-free: {function} used a {object} freed by a concurrent release")]
+    UseAfterFree {
+        /// The freed object (`struct iommu_domain`).
+        object: &'static str,
+        /// The function that used it (`iommu_dma_map_page`, `iommu_dma_unmap_page`).
+        function: &'static str,
+    },
 }

@@ -72,5 +72,5 @@ pub use crate::core::{Bus, CoreConfig, CoreStats, DeviceDesc, InstanceId, IommuC
 pub use dma::{DirectKind, DmaDirection};
 pub use domain::{Domain, DomainId};
 pub use error::{CoreError, DmaError};
-pub use oops::{Oops, OopsPath, OOPS_PC};
+pub use oops::{ldr_x0_x0, Oops, OopsPath, OOPS_PC, SEED_DEFAULT_DOMAIN_OFFSET};
 pub use ops::*;

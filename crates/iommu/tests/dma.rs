@@ -215,6 +215,14 @@ fn linux_faithful_oopses_on_map_and_unmap_after_release() {
     let Err(DmaError::Oops(u)) = r.core.dma_unmap_page(d, a, 1500, ToDevice) else {
         panic!("expected an oops on the unmap path");
     };
+    // The fault address is the build's layout, not the path's: the same build faults at 0x98.
+    assert_eq!(u.fault_addr, 0x98);
+    assert_eq!(
+        u.code_line(),
+        "Code: d503201f f9416800 d503233f d50323bf (f9404c00)"
+    );
+    // The seed's second report came from a build with `default_domain` at 0xa8.
+    let u = iommu::Oops::null_group(OopsPath::UnmapPage, 0xa8);
     assert_eq!(u.fault_addr, 0xa8);
     assert_eq!(u.lr, "iommu_dma_unmap_page+0x38/0xe0");
     assert_eq!(
@@ -229,6 +237,18 @@ fn linux_faithful_oopses_on_map_and_unmap_after_release() {
         "Code: d503201f f9416800 d503233f d50323bf (f9405400)"
     );
     assert_eq!(r.core.stats().oopses, 2);
+    let r = rig(CoreConfig {
+        linux_faithful: true,
+        group_default_domain_offset: 0xa8,
+        ..CoreConfig::default()
+    });
+    let d = enetc(&r);
+    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    r.core.unregister(r.inst).unwrap();
+    let Err(DmaError::Oops(u)) = r.core.dma_unmap_page(d, a, 1500, ToDevice) else {
+        panic!("expected an oops on the unmap path");
+    };
+    assert_eq!(u.unable_line().rsplit(' ').next(), Some("00000000000000a8"));
     // The domain with the live mapping is kept alive for the hardware still using it.
     assert_eq!(r.core.orphaned_domains().len(), 1);
     assert_eq!(r.fake.live_domains(), 1);

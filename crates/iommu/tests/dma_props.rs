@@ -282,7 +282,7 @@ fn release_while_mapping_oopses_in_faithful_mode() {
     let results = race(true, true);
     assert!(results.iter().all(|r| matches!(
         r,
-        Ok(()) | Err(DmaError::Oops(_)) | Err(DmaError::DomainDying)
+        Ok(()) | Err(DmaError::Oops(_)) | Err(DmaError::UseAfterFree { .. })
     )));
     assert!(matches!(results.last(), Some(Err(DmaError::Oops(_)))));
 }

@@ -52,7 +52,9 @@ impl Scenario for Race {
         for o in outcome {
             match o.as_str() {
                 "oops 0x98" | "oops 0xa8" => v.push("oops".to_string()),
-                "domain dying" => v.push("group freed under a DMA call".to_string()),
+                "domain dying" | "use-after-free" => {
+                    v.push("group freed under a DMA call".to_string())
+                }
                 "map ok" | "unmap ok" | "released" => {}
                 other => v.push(other.to_string()),
             }
@@ -66,6 +68,7 @@ fn kind(e: Option<DmaError>) -> String {
         None => "unmap ok".into(),
         Some(DmaError::Oops(o)) => format!("oops {:#x}", o.fault_addr),
         Some(DmaError::DomainDying) => "domain dying".into(),
+        Some(DmaError::UseAfterFree { .. }) => "use-after-free".into(),
         Some(DmaError::DeviceReleased) => "released".into(),
         Some(e) => format!("unexpected {e:?}"),
     }

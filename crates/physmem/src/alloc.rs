@@ -118,6 +118,15 @@ impl FrameAllocator {
 
     /// A zeroed block of `size` bytes (a power of two, 4 KiB to 4 MiB), aligned to `size`.
     pub fn alloc(&self, size: u64) -> Result<PhysAddr, AllocError> {
+        let pa = self.alloc_uninit(size)?;
+        self.mem.zero(pa, size)?;
+        Ok(pa)
+    }
+
+    /// Like [`alloc`](Self::alloc) without zeroing the block (Linux's `alloc_page` without
+    /// `__GFP_ZERO`): the block holds whatever its last user left, and host pages that were never
+    /// touched stay uncommitted. For buffers a device or the caller fills before anyone reads them.
+    pub fn alloc_uninit(&self, size: u64) -> Result<PhysAddr, AllocError> {
         let order = order_of(size)?;
         let pa = {
             let mut st = self.lock();
@@ -137,7 +146,6 @@ impl FrameAllocator {
             st.outstanding += size;
             pa
         };
-        self.mem.zero(pa, size)?;
         Ok(pa)
     }
 

@@ -217,6 +217,14 @@ pub struct Board {
     /// PCI host bridges with an `iommu-map`, in PCI domain order.
     #[serde(default)]
     pub pci_hosts: Vec<PciHost>,
+    /// CPUs the `/cpus` node declares (`device_type = "cpu"` children that are available); 1
+    /// when the tree has none.
+    #[serde(default = "one_cpu")]
+    pub cpus: u32,
+}
+
+fn one_cpu() -> u32 {
+    1
 }
 
 /// A PCI host bridge and how its requester IDs reach SMMUs.
@@ -404,7 +412,29 @@ impl Loader<'_> {
             masters,
             memory: self.memory()?,
             pci_hosts,
+            cpus: self.cpus(),
         })
+    }
+
+    /// The CPUs `/cpus` declares.
+    fn cpus(&self) -> u32 {
+        let t = self.t;
+        let Some(cpus) = t.find("/cpus") else {
+            return 1;
+        };
+        let n = t.node(cpus).map_or(0, |node| {
+            node.children
+                .iter()
+                .filter(|&&c| {
+                    t.strings(c, "device_type")
+                        .ok()
+                        .flatten()
+                        .is_some_and(|v| v.iter().any(|s| s == "cpu"))
+                        && t.is_available(c)
+                })
+                .count()
+        });
+        (n as u32).max(1)
     }
 
     /// A host bridge's `iommu-map` as written (validated by [`Self::pci_functions`]).

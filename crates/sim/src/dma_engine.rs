@@ -159,7 +159,7 @@ impl DmaEngine {
             oops,
             cpu: 0,
             pid: 31,
-            comm: "kworker/0:2",
+            comm: "kworker/0:2".into(),
         })
     }
 

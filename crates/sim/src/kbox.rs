@@ -229,6 +229,8 @@ pub fn kbox_a230_ls() -> Board {
         .iter()
         .map(|s| s.to_string())
         .collect(),
+        // Two Cortex-A72s (the LS1028A's /cpus node).
+        cpus: 2,
         smmus: vec![ls1028a_smmu()],
         masters,
         // LS1028A DRAM window 1 (the DT has no /memory; U-Boot adds it). 2 GiB is an assumption

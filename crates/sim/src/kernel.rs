@@ -179,6 +179,8 @@ pub struct Kernel {
     dma: Mutex<Option<Arc<dyn DmaConfigure>>>,
     notifiers: Mutex<Vec<Arc<RebootNotifier>>>,
     halted: AtomicBool,
+    /// Run between `device_shutdown()` and the restart (see `set_after_device_shutdown`).
+    after_shutdown: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl fmt::Debug for Kernel {
@@ -202,6 +204,7 @@ impl Kernel {
             dma: Mutex::new(None),
             notifiers: Mutex::new(Vec::new()),
             halted: AtomicBool::new(false),
+            after_shutdown: Mutex::new(None),
         }
     }
 
@@ -484,6 +487,7 @@ impl Kernel {
         self.st.lock().state = SystemState::Restart;
         self.run_notifiers(RebootKind::Restart);
         self.device_shutdown();
+        self.after_device_shutdown();
         if self.halted() {
             return false;
         }
@@ -498,6 +502,22 @@ impl Kernel {
         true
     }
 
+    /// Set what happens between `device_shutdown()` and the restart message: in Linux,
+    /// `migrate_to_reboot_cpu()` and `syscore_shutdown()`, where the reboot task may be
+    /// scheduled out and the tasks waiting on its CPU run.
+    pub fn set_after_device_shutdown(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *self.after_shutdown.lock() = Some(f);
+    }
+
+    fn after_device_shutdown(&self) {
+        if self.halted() {
+            return;
+        }
+        if let Some(f) = self.after_shutdown.lock().as_ref() {
+            f();
+        }
+    }
+
     /// `kernel_kexec()`: sets `kexec_in_progress` (so PCI shutdown clears bus mastering), runs
     /// the reboot notifiers and `device_shutdown()`, then `kexec_core: Starting new kernel`.
     pub fn kernel_kexec(&self) -> bool {
@@ -508,6 +528,7 @@ impl Kernel {
         }
         self.run_notifiers(RebootKind::Kexec);
         self.device_shutdown();
+        self.after_device_shutdown();
         if self.halted() {
             return false;
         }

@@ -105,11 +105,6 @@ fn seed_block(first: &str, last: &str) -> Vec<String> {
     lines[a..=b].iter().map(|l| l.to_string()).collect()
 }
 
-fn is_subsequence(needle: &[String], hay: &[String]) -> bool {
-    let mut it = hay.iter();
-    needle.iter().all(|n| it.any(|h| h == n))
-}
-
 #[test]
 fn the_default_interleaving_removes_groups_in_the_seeds_order() {
     if lab_fixtures::shared::seed_patch().is_none() {
@@ -181,26 +176,8 @@ fn linux61_oops_from_the_mld_kworker_is_the_seeds_first_trace_verbatim() {
     );
 }
 
-#[test]
-fn linux61_oops_in_napi_unmap_has_the_seeds_second_trace() {
-    if lab_fixtures::shared::seed_patch().is_none() {
-        return;
-    }
-    let o = find(KernelBehaviour::Linux61, 2000, |o| {
-        o.verdict
-            .oops
-            .as_ref()
-            .is_some_and(|x| x.dma_call == "dma_unmap_page_attrs")
-    });
-    // The seed's second report was trimmed by its reporter (no CPU/Hardware lines); every line
-    // it has must appear, in order.
-    let seed = seed_block(
-        "Unable to handle kernel NULL pointer dereference at virtual address 00000000000000a8",
-        "---[ end Kernel panic",
-    );
-    let ours: Vec<String> = o.log.lines().map(str::to_string).collect();
-    assert!(is_subsequence(&seed, &ours), "{}", o.log);
-}
+// The seed's second trace (unmap path, 0xa8, ksoftirqd/0) is held line by line, from a pinned
+// token on the 6.1-rc5-a8 build, in tests/manifestations.rs.
 
 #[test]
 fn blocked_unknown_stream_lines_have_the_seeds_form() {
@@ -364,13 +341,19 @@ fn kexec_and_unbind() {
         20,
     );
     assert!(u62.iter().any(|v| v.oops.is_some()));
-    let uq = survey(
-        KernelBehaviour::Quiesce,
-        Trigger::UnbindSmmu,
-        sim::kbox_a230_ls(),
-        20,
-    );
-    assert!(uq.iter().all(|v| v.oops.is_none()));
+    // Quiesce's .remove unregisters too: on the safe DMA core the NIC gets typed errors (on
+    // Linux's core it meets the NULL group: tests/manifestations.rs).
+    let mut c = RebootConfig::new(KernelBehaviour::Quiesce, sim::kbox_a230_ls());
+    c.trigger = Trigger::UnbindSmmu;
+    c.dma_core = sim::scenario::DmaCore::Safe;
+    let scn = Arc::new(RebootScenario {
+        config: c,
+        properties: Property::DEFAULT.to_vec(),
+    });
+    for seed in 0..20 {
+        let r = explore::run_one(scn.clone(), Strategy::Random, seed, MAX_STEPS);
+        assert!(outcome(&r.outcome).verdict.oops.is_none());
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! envelope, and how a run is printed.
 
 use crate::sim::scenario::{
-    outcome_hash, KernelBehaviour, KernelParams, Property, RebootConfig, RebootOutcome,
+    outcome_hash, DmaCore, KernelBehaviour, KernelParams, Property, RebootConfig, RebootOutcome,
     RebootScenario, Trigger, Verdict,
 };
 use crate::sim::Board;
@@ -26,6 +26,25 @@ pub struct MachineArgs {
     /// Loop iterations of each network actor (CPU 0 and the NIC engine).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ACTOR_STEPS)]
     pub actor_steps: u32,
+    /// Kernel build: 6.1-rc5-1930 (the seed's first report, default_domain at 0x98),
+    /// 6.1-rc5-a8 (its second report, 0xa8) or 6.2. Default: 6.1-rc5-1930 for linux-6.1, 6.2
+    /// for linux-6.2 and quiesce.
+    #[arg(long, value_name = "NAME")]
+    pub build: Option<String>,
+    /// DMA core: linux (Linux's: a released group is a NULL dereference, a freed domain a
+    /// use-after-free) or safe (smmu-lab's: DMA-API calls exclude a release).
+    #[arg(long, value_name = "CORE", default_value = "linux")]
+    pub dma_core: String,
+    /// ENETC transmit ring size (descriptors; ENETC's default 2048).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RING)]
+    pub tx_ring: usize,
+    /// ENETC receive ring size (descriptors; ENETC's default 2048).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RING)]
+    pub rx_ring: usize,
+    /// Most echo requests per second the ping-flood peer sends (ping -f sends the next request
+    /// when the reply comes back, and at least 100 a second).
+    #[arg(long, value_name = "PPS", default_value_t = DEFAULT_FLOOD_RATE)]
+    pub flood_rate: u64,
     /// Run a generic DMA engine on this master too (repeatable; a device name such as
     /// 3200000.sata or 22c0000.dma-controller). Masters are idle otherwise.
     #[arg(long = "traffic", value_name = "DEVICE")]
@@ -33,9 +52,13 @@ pub struct MachineArgs {
 }
 
 /// Default size of the flood: long enough to span the whole shutdown.
-pub const DEFAULT_FLOOD: u32 = 24;
+pub const DEFAULT_FLOOD: u32 = 10_000;
 /// Default bound of each network actor's loop.
-pub const DEFAULT_ACTOR_STEPS: u32 = 48;
+pub const DEFAULT_ACTOR_STEPS: u32 = 100_000;
+/// ENETC's default ring size.
+pub const DEFAULT_RING: usize = crate::sim::enetc::DEFAULT_RING_SIZE;
+/// The peer's default rate cap.
+pub const DEFAULT_FLOOD_RATE: u64 = 2_000;
 
 impl MachineArgs {
     pub fn board(&self) -> Result<Board, String> {
@@ -54,6 +77,14 @@ impl MachineArgs {
     ) -> Result<RebootConfig, String> {
         let mut c = RebootConfig::new(kernel, self.board()?);
         c.trigger = trigger;
+        if let Some(b) = &self.build {
+            c.build = crate::sim::builds::KernelBuild::preset(b).map_err(|e| e.to_string())?;
+        }
+        c.dma_core = DmaCore::from_name(&self.dma_core)
+            .ok_or_else(|| format!("unknown DMA core '{}': choose linux or safe", self.dma_core))?;
+        c.nic.tx_ring_size = self.tx_ring;
+        c.nic.rx_ring_size = self.rx_ring;
+        c.nic.flood_rate = self.flood_rate;
         c.cmdline = self.params()?;
         c.timestamps = !self.no_timestamps;
         if self.flood == 0 || self.actor_steps == 0 {
@@ -67,6 +98,7 @@ impl MachineArgs {
             }
         }
         c.traffic = self.traffic.clone();
+        c.check().map_err(|e| e.to_string())?;
         Ok(c)
     }
 
@@ -90,6 +122,21 @@ impl MachineArgs {
         }
         for t in &self.traffic {
             s.push_str(&format!(" --traffic {}", shell_quote(t)));
+        }
+        if let Some(b) = &self.build {
+            s.push_str(&format!(" --build {}", shell_quote(b)));
+        }
+        if self.dma_core != "linux" {
+            s.push_str(&format!(" --dma-core {}", shell_quote(&self.dma_core)));
+        }
+        if self.tx_ring != DEFAULT_RING {
+            s.push_str(&format!(" --tx-ring {}", self.tx_ring));
+        }
+        if self.rx_ring != DEFAULT_RING {
+            s.push_str(&format!(" --rx-ring {}", self.rx_ring));
+        }
+        if self.flood_rate != DEFAULT_FLOOD_RATE {
+            s.push_str(&format!(" --flood-rate {}", self.flood_rate));
         }
         s
     }
@@ -203,7 +250,10 @@ pub fn verdict_text(v: &Verdict) -> String {
         .iter()
         .map(|a| format!("{a:#x}"))
         .collect();
-    s.push_str(&format!("verdict ({}):\n", v.kernel));
+    s.push_str(&format!(
+        "verdict ({}, build {}, {} DMA core):\n",
+        v.kernel, v.build, v.dma_core
+    ));
     s.push_str(&format!("  oops:                 {oops}\n"));
     s.push_str(&format!(
         "  stray DMA:            {} writes{}, {} reads (untranslated: IOVA used as physical address)\n",
@@ -211,6 +261,12 @@ pub fn verdict_text(v: &Verdict) -> String {
         if addrs.is_empty() { String::new() } else { format!(" at {}", addrs.join(", ")) },
         v.stray_dma_reads
     ));
+    if v.stray_in_flight_at_bme_clear > 0 {
+        s.push_str(&format!(
+            "                        {} of them issued before Bus Master Enable was cleared (in flight at the clear; none issued after)\n",
+            v.stray_in_flight_at_bme_clear
+        ));
+    }
     s.push_str(&format!("  foreign DMA:          {}\n", v.foreign_dma));
     s.push_str(&format!(
         "  freed-domain DMA:     {} (translated by a freed domain's tables or TLB entries)\n",
@@ -218,10 +274,26 @@ pub fn verdict_text(v: &Verdict) -> String {
     ));
     s.push_str(&format!("  lost writes:          {}\n", v.lost_writes));
     s.push_str(&format!(
+        "  use-after-free:       {} (DMA-API calls that used a domain a concurrent release freed)\n",
+        v.use_after_free
+    ));
+    s.push_str(&format!(
         "  blocked transactions: {}\n",
         v.blocked_transactions
     ));
     s.push_str(&format!("  DMA transactions:     {}\n", v.dma_transactions));
+    let e = &v.nic_errors;
+    s.push_str(&format!(
+        "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
+        e.tx_dma_aborts,
+        e.rx_dma_aborts,
+        if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
+        v.bme_suppressed
+    ));
+    s.push_str(&format!(
+        "  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}\n",
+        v.cpu0.hardirqs, v.cpu0.softirq_on_irq_exit, v.cpu0.softirq_in_ksoftirqd, v.cpu0.works, v.trigger_cpu
+    ));
     s.push_str(&format!(
         "  faults logged:        {} global, {} context\n",
         v.global_faults_logged, v.context_faults_logged

@@ -29,6 +29,12 @@ struct Row {
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     common::check_runs(args.runs, false)?;
+    if args.machine.build.is_some() {
+        return Err(
+            "--build does not apply to demo: it compares the policies, each on a build of its own release (use run or explore with --build)"
+                .into(),
+        );
+    }
     let mut rows = Vec::new();
     let mut crash_log = None;
     for kernel in KernelBehaviour::ALL {
@@ -107,6 +113,15 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         args.machine.board()?.hardware_name()
     );
     outln!("(the arm-smmu shutdown of Linux 6.1, of 6.2 with the seed's fix, and of our quiesce policy)");
+    outln!(
+        "(all three on the {} DMA core: only the shutdown policy differs{})",
+        args.machine.dma_core,
+        if args.machine.dma_core == "linux" {
+            "; --dma-core safe compares them on smmu-lab's safe core"
+        } else {
+            ""
+        }
+    );
     outln!();
     if let Some(log) = crash_log {
         outln!("linux-6.1, from `reboot -f` on:");
@@ -152,6 +167,19 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     });
     line("global faults logged", &|v| {
         v.global_faults_logged.to_string()
+    });
+    line("use-after-free", &|v| v.use_after_free.to_string());
+    line("NIC DMA aborts (TX/RX)", &|v| {
+        format!(
+            "{}/{}{}",
+            v.nic_errors.tx_dma_aborts,
+            v.nic_errors.rx_dma_aborts,
+            if v.nic_errors.tx_ring_stalled {
+                ", TX stopped"
+            } else {
+                ""
+            }
+        )
     });
     line("packets delivered/dropped", &|v| {
         format!("{}/{}", v.packets_delivered, v.packets_dropped)

@@ -51,6 +51,10 @@ pub struct Args {
     /// Keep going after the first failure (count all failures in the budget).
     #[arg(long)]
     keep_going: bool,
+    /// Print how often each outcome occurred over the runs (map-path Oops, unmap-path Oops,
+    /// USF reports before the Oops, use-after-free, clean). Implies --keep-going.
+    #[arg(long)]
+    stats: bool,
     /// Directory the replay file of a failure is written to, as smmu-lab-replay-KERNEL.json
     /// (default: the current directory; created if missing).
     #[arg(long, value_name = "DIR")]
@@ -68,6 +72,9 @@ struct KernelSummary {
     failing_runs: u64,
     unexercised_runs: u64,
     failures: std::collections::BTreeMap<String, u64>,
+    outcomes: std::collections::BTreeMap<String, u64>,
+    #[serde(skip)]
+    show_outcomes: bool,
     exhausted: bool,
     first_failure: Option<FailureSummary>,
 }
@@ -144,7 +151,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 runs: args.runs,
                 seed: args.seed,
                 jobs: args.jobs,
-                stop_at_first: !args.keep_going,
+                stop_at_first: !(args.keep_going || args.stats),
                 max_steps: crate::run_cmd::MAX_STEPS,
             },
             &|done, failing| {
@@ -171,21 +178,14 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 schedule: ScheduleRef::Sparse(schedule),
             };
             let path = out_dir.join(format!("smmu-lab-replay-{}.json", kernel.name()));
-            let file = ReplayFile {
-                schema: crate::replay_cmd::REPLAY_SCHEMA.into(),
-                token: token.to_string(),
-                dtb: args.machine.dtb.clone(),
-                cmdline: args.machine.cmdline.clone(),
-                no_timestamps: args.machine.no_timestamps,
-                flood: args.machine.flood,
-                actor_steps: args.machine.actor_steps,
-                traffic: args.machine.traffic.clone(),
-                properties: scn
-                    .properties
+            let file = ReplayFile::new(
+                token.to_string(),
+                &args.machine,
+                scn.properties
                     .iter()
                     .map(|p| p.name().to_string())
                     .collect(),
-            };
+            );
             let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
             // Written once every kernel is explored, so an error leaves nothing half-written.
             files.push((path.clone(), text + "\n"));
@@ -212,6 +212,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             failing_runs: report.failing_runs,
             unexercised_runs: report.unexercised_runs,
             failures: report.failures.clone(),
+            outcomes: report.outcomes.clone(),
+            show_outcomes: args.stats,
             exhausted: report.exhausted,
             first_failure: first,
         });
@@ -361,6 +363,16 @@ fn print_summary(s: &KernelSummary) {
             "  {} of the runs moved no DMA and exercised no property",
             s.unexercised_runs
         );
+    }
+    if s.show_outcomes {
+        let outcomes = &s.outcomes;
+        outln!("  outcomes over {} runs:", s.runs);
+        for (k, n) in outcomes {
+            outln!(
+                "    {n:>7}  {:>5.1}%  {k}",
+                100.0 * *n as f64 / s.runs.max(1) as f64
+            );
+        }
     }
     if let Some(f) = &s.first_failure {
         outln!(

@@ -41,6 +41,51 @@ pub struct ReplayFile {
     #[serde(default)]
     pub traffic: Vec<String>,
     pub properties: Vec<String>,
+    /// The kernel build (absent: the policy's default).
+    #[serde(default)]
+    pub build: Option<String>,
+    /// The DMA core (absent: linux).
+    #[serde(default = "default_core")]
+    pub dma_core: String,
+    /// Ring sizes and flood rate (absent: the defaults).
+    #[serde(default = "default_ring")]
+    pub tx_ring: usize,
+    #[serde(default = "default_ring")]
+    pub rx_ring: usize,
+    #[serde(default = "default_rate")]
+    pub flood_rate: u64,
+}
+
+fn default_core() -> String {
+    "linux".into()
+}
+fn default_ring() -> usize {
+    common::DEFAULT_RING
+}
+fn default_rate() -> u64 {
+    common::DEFAULT_FLOOD_RATE
+}
+
+impl ReplayFile {
+    /// The file for `token` run on `m` checking `properties`.
+    pub fn new(token: String, m: &MachineArgs, properties: Vec<String>) -> ReplayFile {
+        ReplayFile {
+            schema: REPLAY_SCHEMA.into(),
+            token,
+            dtb: m.dtb.clone(),
+            cmdline: m.cmdline.clone(),
+            no_timestamps: m.no_timestamps,
+            flood: m.flood,
+            actor_steps: m.actor_steps,
+            traffic: m.traffic.clone(),
+            properties,
+            build: m.build.clone(),
+            dma_core: m.dma_core.clone(),
+            tx_ring: m.tx_ring,
+            rx_ring: m.rx_ring,
+            flood_rate: m.flood_rate,
+        }
+    }
 }
 
 /// `replay FILE.toml TOKEN`: refused when the file changed since the token was recorded.
@@ -100,6 +145,11 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             flood: f.flood,
             actor_steps: f.actor_steps,
             traffic: f.traffic,
+            build: f.build,
+            dma_core: f.dma_core,
+            tx_ring: f.tx_ring,
+            rx_ring: f.rx_ring,
+            flood_rate: f.flood_rate,
         };
         (f.token, m, props)
     } else if args.token.ends_with(".json") || args.token.contains('/') {

@@ -127,15 +127,47 @@ struct Verdict {
     packets_dropped: u64,
     shutdown_time_ns: u64,
     completed: bool,
+    use_after_free: u64,
+    nic_errors: NicErrors,
+    bme_suppressed: u64,
+    stray_in_flight_at_bme_clear: u64,
+    cpu0: Cpu0,
+    trigger_cpu: u32,
+    build: String,
+    dma_core: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NicErrors {
+    tx_dma_aborts: u64,
+    rx_dma_aborts: u64,
+    tx_ring_stalled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Cpu0 {
+    hardirqs: u64,
+    softirq_on_irq_exit: u64,
+    softirq_in_ksoftirqd: u64,
+    ksoftirqd_wakeups: u64,
+    time_squeeze: u64,
+    works: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
 struct Oops {
     fault_addr: u64,
     dma_call: String,
     caller: String,
     comm: String,
+    pid: u32,
+    cpu: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +195,11 @@ struct ReplayFile {
     actor_steps: u32,
     traffic: Vec<String>,
     properties: Vec<String>,
+    build: Option<String>,
+    dma_core: String,
+    tx_ring: usize,
+    rx_ring: usize,
+    flood_rate: u64,
 }
 
 /// The verdict as the text output prints it (see common::verdict_text).
@@ -184,27 +221,49 @@ fn verdict_text(v: &Verdict) -> String {
     } else {
         format!(" at {}", addrs.join(", "))
     };
+    let e = &v.nic_errors;
+    let c = &v.cpu0;
     format!(
-        "verdict ({}):
+        "verdict ({}, build {}, {} DMA core):
   oops:                 {oops}
   stray DMA:            {} writes{at}, {} reads (untranslated: IOVA used as physical address)
-  foreign DMA:          {}
+{}  foreign DMA:          {}
   freed-domain DMA:     {} (translated by a freed domain's tables or TLB entries)
   lost writes:          {}
+  use-after-free:       {} (DMA-API calls that used a domain a concurrent release freed)
   blocked transactions: {}
   DMA transactions:     {}
+  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)
+  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}
   faults logged:        {} global, {} context
   packets:              {} delivered, {} dropped
   shutdown:             {} in {} µs of simulated time
 ",
         v.kernel,
+        v.build,
+        v.dma_core,
         v.stray_dma_writes,
         v.stray_dma_reads,
+        if v.stray_in_flight_at_bme_clear > 0 {
+            format!("                        {} of them issued before Bus Master Enable was cleared (in flight at the clear; none issued after)\n", v.stray_in_flight_at_bme_clear)
+        } else {
+            String::new()
+        },
         v.foreign_dma,
         v.freed_domain_dma,
         v.lost_writes,
+        v.use_after_free,
         v.blocked_transactions,
         v.dma_transactions,
+        e.tx_dma_aborts,
+        e.rx_dma_aborts,
+        if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
+        v.bme_suppressed,
+        c.hardirqs,
+        c.softirq_on_irq_exit,
+        c.softirq_in_ksoftirqd,
+        c.works,
+        v.trigger_cpu,
         v.global_faults_logged,
         v.context_faults_logged,
         v.packets_delivered,
@@ -268,7 +327,8 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
                 "no-stray-dma",
                 "no-foreign-dma",
                 "no-lost-write",
-                "no-dma-through-freed-domain"
+                "no-dma-through-freed-domain",
+                "no-use-after-free"
             ]
         );
         assert_eq!(run.violations.is_empty(), code == 0);
@@ -336,7 +396,17 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
             (file.dtb, file.cmdline.as_str(), file.no_timestamps),
             (None, "", false)
         );
-        assert_eq!((file.flood, file.actor_steps), (24, 48));
+        assert_eq!((file.flood, file.actor_steps), (10_000, 100_000));
+        assert_eq!(
+            (
+                file.build.as_deref(),
+                file.dma_core.as_str(),
+                file.tx_ring,
+                file.rx_ring,
+                file.flood_rate
+            ),
+            (None, "linux", 2048, 2048, 2000)
+        );
         assert!(file.traffic.is_empty());
         assert_eq!(file.schema, "smmu-lab/replay/v1");
         assert!(!file.properties.is_empty());

@@ -20,6 +20,63 @@ pub mod atomic {
 thread_local! {
     static UNDER_EXPLORER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static POINTS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Interrupt hooks by task (see [`set_interrupt_hook`]): (task id, hook, nesting depth).
+    static HOOKS: std::cell::RefCell<Vec<(usize, InterruptHook, u8)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What a simulated CPU does at a scheduling point of the code it runs: take the interrupts
+/// pending for it.
+pub type InterruptHook = Arc<dyn Fn() + Send + Sync>;
+
+fn task_key() -> usize {
+    current_task().unwrap_or(0)
+}
+
+/// Install (or with `None` remove) the calling task's interrupt hook: from now on every
+/// [`sched_point`] this task reaches runs the hook after the switch, as a CPU takes a pending
+/// interrupt at any instruction where its interrupts are enabled. The hook's own scheduling
+/// points may run it again, nested at most [`MAX_HOOK_NESTING`] deep (an interrupt taken
+/// during a softirq that an interrupt's exit started); the hook decides what may nest. Remove
+/// it before the task ends.
+pub fn set_interrupt_hook(hook: Option<InterruptHook>) {
+    let key = task_key();
+    HOOKS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.retain(|(k, _, _)| *k != key);
+        if let Some(f) = hook {
+            h.push((key, f, 0));
+        }
+    });
+}
+
+/// How deep an interrupt hook may nest in itself.
+pub const MAX_HOOK_NESTING: u8 = 2;
+
+/// Remove every interrupt hook of this thread's tasks (a new execution starts).
+pub fn clear_interrupt_hooks() {
+    HOOKS.with(|h| h.borrow_mut().clear());
+}
+
+/// Run the calling task's interrupt hook, if it has one and is not inside it already.
+fn run_interrupt_hook() {
+    let key = task_key();
+    let hook = HOOKS.with(|h| {
+        let mut h = h.borrow_mut();
+        let e = h.iter_mut().find(|(k, _, _)| *k == key)?;
+        if e.2 >= MAX_HOOK_NESTING {
+            return None;
+        }
+        e.2 += 1;
+        Some(e.1.clone())
+    });
+    let Some(f) = hook else { return };
+    f();
+    HOOKS.with(|h| {
+        if let Some(e) = h.borrow_mut().iter_mut().find(|(k, _, _)| *k == key) {
+            e.2 = e.2.saturating_sub(1);
+        }
+    });
 }
 
 /// The explorer's id of the running task (0 for the task that started the execution, then
@@ -226,8 +283,14 @@ pub enum Point {
 /// a context-switch opportunity under the explorer. Never call it while holding a lock.
 #[inline]
 pub fn sched_point(_what: Point) {
-    if under_explorer() && !POINTS_OFF.with(|c| c.get()) {
+    if POINTS_OFF.with(|c| c.get()) {
+        return;
+    }
+    if under_explorer() {
         shuttle_engine::runtime::thread::continuation::switch()
+    }
+    if HOOKS.with(|h| !h.borrow().is_empty()) {
+        run_interrupt_hook();
     }
 }
 

@@ -1,5 +1,6 @@
 //! What defines a run: the kernel behaviour, the trigger, the board and the command line.
 
+use crate::builds::{self, KernelBuild, Release};
 use crate::enetc::EnetcConfig;
 use crate::Board;
 use arm_smmu::{DriverBehaviour, LinuxVersion, ModuleParams, ShutdownPolicy};
@@ -54,6 +55,23 @@ impl KernelBehaviour {
         }
     }
 
+    /// The build a run of this policy uses unless asked otherwise: the seed's `#1930` for
+    /// linux-6.1, the 6.2 build for linux-6.2 and quiesce.
+    pub fn default_build(self) -> KernelBuild {
+        match self {
+            KernelBehaviour::Linux61 => builds::SEED_1930,
+            KernelBehaviour::Linux62 | KernelBehaviour::Quiesce => builds::V6_2,
+        }
+    }
+
+    /// The Linux release whose builds can run this policy.
+    pub fn release(self) -> Release {
+        match self {
+            KernelBehaviour::Linux61 => Release::V6_1,
+            KernelBehaviour::Linux62 | KernelBehaviour::Quiesce => Release::V6_2,
+        }
+    }
+
     /// The arm-smmu driver's behaviour switches under this kernel.
     pub fn driver_behaviour(self) -> DriverBehaviour {
         let b = self.linux_version().behaviour();
@@ -67,6 +85,65 @@ impl KernelBehaviour {
 impl fmt::Display for KernelBehaviour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Which DMA core (IOMMU core + DMA API) the machine runs, independently of the shutdown policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DmaCore {
+    /// Linux's: the group pointer is read with nothing excluding a concurrent release; a NULL
+    /// group is the seed's Oops, a freed domain a use-after-free.
+    Linux,
+    /// smmu-lab's safe core: DMA-API calls exclude a release and get typed errors after it.
+    Safe,
+}
+
+impl DmaCore {
+    /// Both cores.
+    pub const ALL: [DmaCore; 2] = [DmaCore::Linux, DmaCore::Safe];
+
+    /// The name on the command line (`--dma-core`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DmaCore::Linux => "linux",
+            DmaCore::Safe => "safe",
+        }
+    }
+
+    /// Parse a command-line name.
+    pub fn from_name(s: &str) -> Option<DmaCore> {
+        DmaCore::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+/// A configuration whose parts do not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// The build is of another release than the policy's.
+    #[error(
+        "kernel build '{build}' is a {build_release} build; the {policy} shutdown policy runs on {policy_release} builds ({choices})"
+    )]
+    BuildPolicy {
+        /// The build's name.
+        build: &'static str,
+        /// Its release.
+        build_release: &'static str,
+        /// The policy.
+        policy: &'static str,
+        /// The release the policy needs.
+        policy_release: &'static str,
+        /// Builds that would do.
+        choices: String,
+    },
+    /// A NIC parameter is impossible.
+    #[error("{0}")]
+    Nic(#[from] crate::enetc::NicConfigError),
+}
+
+fn release_name(r: Release) -> &'static str {
+    match r {
+        Release::V6_1 => "v6.1",
+        Release::V6_2 => "v6.2",
     }
 }
 
@@ -86,6 +163,10 @@ pub enum Trigger {
 pub struct RebootConfig {
     /// Whose shutdown behaviour.
     pub kernel: KernelBehaviour,
+    /// The kernel build: banner and `struct iommu_group` layout.
+    pub build: KernelBuild,
+    /// The DMA core, a separate axis from the shutdown policy.
+    pub dma_core: DmaCore,
     /// What CPU 1 does.
     pub trigger: Trigger,
     /// The board (built in or from a device tree).
@@ -98,6 +179,9 @@ pub struct RebootConfig {
     pub nic: EnetcConfig,
     /// Upper bound of loop iterations of each network actor.
     pub max_actor_steps: u32,
+    /// Serial console speed (the KBox's `console=ttyS0,115200`): every printk line after
+    /// `reboot -f` costs its time on the wire.
+    pub console_baud: u64,
     /// Masters (device names, `3200000.sata`) whose generic DMA engine runs traffic during the
     /// run, one actor each; empty: they stay idle.
     pub traffic: Vec<String>,
@@ -108,14 +192,40 @@ impl RebootConfig {
     pub fn new(kernel: KernelBehaviour, board: Board) -> Self {
         RebootConfig {
             kernel,
+            build: kernel.default_build(),
+            dma_core: DmaCore::Linux,
             trigger: Trigger::Reboot,
             board,
             cmdline: KernelParams::default(),
             timestamps: true,
             nic: EnetcConfig::default(),
-            max_actor_steps: 48,
+            max_actor_steps: 100_000,
+            console_baud: 115_200,
             traffic: Vec::new(),
         }
+    }
+}
+
+impl RebootConfig {
+    /// Check that the parts fit: the build runs the policy, the NIC's rings and flood rate are
+    /// possible.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.build.linux != self.kernel.release() {
+            let choices: Vec<&str> = builds::PRESETS
+                .iter()
+                .filter(|b| b.linux == self.kernel.release())
+                .map(|b| b.name)
+                .collect();
+            return Err(ConfigError::BuildPolicy {
+                build: self.build.name,
+                build_release: release_name(self.build.linux),
+                policy: self.kernel.name(),
+                policy_release: release_name(self.kernel.release()),
+                choices: choices.join(", "),
+            });
+        }
+        self.nic.check()?;
+        Ok(())
     }
 }
 

@@ -8,97 +8,107 @@
 //! builds the machine, starts the actors and reads the evidence into a [`Verdict`].
 
 use crate::dma_engine::EngineStats;
-use crate::enetc::{NicStats, TxContext, MLD_LEN};
+use crate::enetc::NicStats;
+use crate::exec;
 use klog::Printk;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Point};
 
 mod config;
+mod cpu;
 mod machine;
 mod timeline;
 mod token;
 mod verdict;
 
-pub use config::{KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger};
+pub use config::{
+    ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
+};
 pub use machine::ScenarioError;
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};
 pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};
 
-use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, NS_PER_POLL, REBOOT_AT_NS};
+use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
 
 /// Run the scenario once. Call inside an explorer execution for controlled interleavings; the
 /// same code runs on std threads otherwise.
 pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
+    cfg.check()?;
+    smmu_sync::clear_interrupt_hooks();
     let m = Arc::new(smmu_sync::without_sched_points(|| boot(cfg))?);
     let boot_end = m.log.now_ns();
     if boot_end < REBOOT_AT_NS {
         m.log.advance_ns(REBOOT_AT_NS - boot_end);
     }
     m.timeline.recording.store(true, Ordering::SeqCst);
+    m.log.set_console_baud(cfg.console_baud);
 
-    // CPU 0: the network stack (NAPI poll in ksoftirqd, MLD reports from a kworker).
+    // CPU 0 runs the network stack: interrupts through the GIC, softirqs on irq exit or in
+    // ksoftirqd/0, mld_ifc_work in kworker/0:1 (the execution model decides which, when).
+    // CPU 1 runs the task that typed `reboot -f` (this thread).
+    if let Some(nic) = &m.nic {
+        nic.start_flood(m.log.now_ns());
+    }
     let cpu0 = {
         let m = m.clone();
         let max = cfg.max_actor_steps;
         thread::spawn(move || {
-            for i in 0..max {
+            // Interrupts come in at the scheduling points of the kthread code this CPU runs
+            // (bottom halves are disabled there: in softirq, or in the transmit path).
+            let hook_m = Arc::downgrade(&m);
+            smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
+                if let Some(m) = hook_m.upgrade() {
+                    if !m.stop() && !m.in_new_kernel() {
+                        let current = m.exec.running_kthread(0);
+                        let _ = m.exec.interrupt_point(0, &current, false, &*m);
+                    }
+                }
+            })));
+            for _ in 0..max {
                 if m.stop() {
                     break;
                 }
-                m.log.advance_ns(NS_PER_POLL);
-                m.take_irqs();
-                if m.stop() {
-                    break;
-                }
-                // After kexec the old kernel's network stack is gone; CPU 0 only takes
-                // interrupts for the new one.
                 if m.in_new_kernel() {
-                    thread::yield_now();
-                    continue;
-                }
-                // Without a NIC, CPU 0 only takes the SMMU's interrupts.
-                let Some(nic) = &m.nic else {
-                    thread::yield_now();
-                    continue;
-                };
-                let before = nic.stats();
-                let r = if i % 4 == 3 {
-                    nic.start_xmit(TxContext::MldWork, &[0x33; MLD_LEN])
-                        .map(|_| 0)
-                } else {
-                    nic.poll(4)
-                };
-                m.nic_events(Lane::NetCpu, &before);
-                if let Err(crash) = r {
-                    m.report_crash(*crash);
+                    // After kexec the old kernel's code is gone; CPU 0 only takes the SMMU
+                    // interrupts for the new one.
+                    m.take_irqs();
+                    m.log.advance_ns(NS_PER_NIC_STEP);
+                } else if m.exec.cpu_step(0, &*m).is_none() {
                     break;
                 }
-                // Softirq done: the CPU idles until the next interrupt.
                 thread::yield_now();
             }
+            smmu_sync::set_interrupt_hook(None);
         })
     };
-    // The NIC's DMA engine, fed by the ping-flood peer.
+    // The NIC's hardware, fed by the ping-flood peer.
     let nic = {
         let m = m.clone();
         let max = cfg.max_actor_steps;
         thread::spawn(move || {
-            let (Some(nic), Some(nic_dev)) = (m.nic.clone(), m.nic_dev) else {
+            let Some(nic) = m.nic.clone() else {
                 return;
             };
             for _ in 0..max {
                 if m.stop() {
                     break;
                 }
-                m.log.advance_ns(NS_PER_NIC_STEP);
                 let before = nic.stats();
-                // A function whose bus mastering was cleared (kexec) cannot issue DMA.
-                if m.kernel.bus_master(nic_dev) {
-                    nic.hw_step();
+                let step = nic.device_step(m.log.now_ns());
+                if step.busy {
+                    m.log.advance_ns(NS_PER_NIC_STEP);
+                } else {
+                    // Waiting for the peer's next packet: time passes, up to a bound (the
+                    // other actors' work advances the clock too).
+                    let gap = nic.next_arrival_ns().saturating_sub(m.log.now_ns());
+                    m.log
+                        .advance_ns(gap.clamp(NS_PER_NIC_STEP, NIC_IDLE_MAX_NS));
+                }
+                if step.msi && !m.in_new_kernel() {
+                    m.exec.raise_irq(0, exec::Irq::Line(machine::IRQ_ENETC));
                 }
                 m.nic_events(Lane::NicDma, &before);
-                // The next packet arrives later.
                 thread::yield_now();
             }
         })
@@ -157,6 +167,55 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         }
         thread::yield_now();
     }
+    // The shell that types the command runs on whichever CPU the scheduler woke it on: the
+    // explorer decides, by which of the two wakers runs first.
+    let reboot_cpu = reboot_cpu(&m);
+    let reboot_task = exec::Task {
+        cpu: reboot_cpu,
+        pid: REBOOT_PID,
+        comm: match cfg.trigger {
+            Trigger::Reboot => "reboot",
+            Trigger::Kexec => "kexec",
+            Trigger::UnbindSmmu => "sh",
+        }
+        .to_string(),
+    };
+    if reboot_cpu == 0 {
+        // Not preempted until it sleeps (PREEMPT_NONE): CPU 0's kthreads wait; its interrupts
+        // are taken at the reboot task's own scheduling points, softirqs on their exit.
+        m.exec.hold_cpu(0, reboot_task.clone());
+        let hook_m = Arc::downgrade(&m);
+        let task = reboot_task.clone();
+        smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
+            if let Some(m) = hook_m.upgrade() {
+                if !m.stop() && !m.in_new_kernel() && m.exec.held(0) {
+                    let _ = m.exec.interrupt_point(0, &task, true, &*m);
+                }
+            }
+        })));
+    }
+    {
+        let weak = Arc::downgrade(&m);
+        m.kernel.set_after_device_shutdown(Box::new(move || {
+            if let Some(m) = weak.upgrade() {
+                if m.exec.runnable(0) {
+                    m.timeline.push(
+                        Lane::ShutdownCpu,
+                        "migrate_to_reboot_cpu(): the reboot task is scheduled out".into(),
+                    );
+                }
+                m.exec.release_cpu(0);
+                // The tasks waiting on CPU 0 run before the reboot task comes back (bounded:
+                // a schedule may starve them).
+                for _ in 0..64 {
+                    if !m.exec.runnable(0) || m.kernel.halted() {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
+        }));
+    }
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
     m.timeline.push(
@@ -175,6 +234,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
             // The new kernel boots and its arm-smmu probes the same SMMUs, while devices
             // the old kernel left running keep doing DMA.
             if started && !m.kernel.halted() {
+                if let Some(nic) = &m.nic {
+                    nic.kernel_replaced();
+                }
                 m.next_kernel_probe();
             }
             started
@@ -195,6 +257,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         };
         m.timeline.push(Lane::ShutdownCpu, done.to_string());
     }
+    smmu_sync::set_interrupt_hook(None);
     m.trigger_done.store(true, Ordering::SeqCst);
     let _ = cpu0.join();
     let _ = nic.join();
@@ -202,18 +265,44 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         let _ = e.join();
     }
 
-    let verdict = verdict(
+    let mut verdict = verdict(
         cfg,
         &m,
         end.saturating_sub(start),
         completed && !m.kernel.halted(),
     );
+    verdict.trigger_cpu = reboot_cpu;
     let timeline = m.timeline.events.lock().clone();
     Ok(RebootOutcome {
         log: m.log.text(),
         verdict,
         timeline,
     })
+}
+
+/// Most simulated time an idle NIC lets pass per step.
+const NIC_IDLE_MAX_NS: u64 = 100_000;
+
+/// PID of the task that types the command (smmu-lab's: no log gives it).
+const REBOOT_PID: u32 = 412;
+
+/// The CPU the reboot task runs on: CPU 1's idle loop and CPU 0's race to pick it up, and the
+/// explorer decides who wins. A one-CPU board runs it on CPU 0.
+fn reboot_cpu(m: &Arc<Machine>) -> u32 {
+    if m.exec.cpus() < 2 {
+        return 0;
+    }
+    let picked = Arc::new(smmu_sync::atomic::AtomicU32::new(u32::MAX));
+    let other = {
+        let picked = picked.clone();
+        thread::spawn(move || {
+            let _ = picked.compare_exchange(u32::MAX, 1, Ordering::SeqCst, Ordering::SeqCst);
+        })
+    };
+    sched_point(Point::Kernel);
+    let _ = picked.compare_exchange(u32::MAX, 0, Ordering::SeqCst, Ordering::SeqCst);
+    let _ = other.join();
+    picked.load(Ordering::SeqCst)
 }
 
 fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -> Verdict {
@@ -236,6 +325,8 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         caller: symbol(c.oops.call_trace.get(2)),
         comm: c.comm.to_string(),
         fault_addr: c.oops.fault_addr,
+        pid: c.pid,
+        cpu: c.cpu,
     });
     Verdict {
         kernel: cfg.kernel.name().to_string(),
@@ -252,6 +343,14 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         context_faults_logged: count("Unhandled context fault"),
         packets_delivered: s.rx_delivered + s.tx_sent,
         packets_dropped: s.rx_dropped + s.tx_dropped,
+        use_after_free: s.use_after_free,
+        nic_errors: s.errors,
+        bme_suppressed: s.bme_suppressed,
+        stray_in_flight_at_bme_clear: s.stray_in_flight_at_bme_clear,
+        cpu0: m.exec.stats(0),
+        trigger_cpu: 0,
+        build: cfg.build.to_string(),
+        dma_core: cfg.dma_core.name().to_string(),
         shutdown_time_ns: shutdown_ns,
         completed,
     }
@@ -282,6 +381,13 @@ impl explore::Scenario for RebootScenario {
                 .map(|p| p.name().to_string())
                 .collect(),
             Err(e) => vec![format!("scenario-error: {e}")],
+        }
+    }
+
+    fn classify(&self, outcome: &Self::Outcome) -> Vec<String> {
+        match outcome {
+            Ok(o) => verdict::classify(o),
+            Err(_) => vec!["scenario error".into()],
         }
     }
 

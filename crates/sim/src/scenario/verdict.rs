@@ -11,8 +11,12 @@ pub struct OopsVerdict {
     pub caller: String,
     /// The task (`kworker/0:1`, `ksoftirqd/0`).
     pub comm: String,
-    /// The faulting virtual address (0x98 map path, 0xa8 unmap path).
+    /// The faulting virtual address (the build's offset of `default_domain`).
     pub fault_addr: u64,
+    /// The PID of the task.
+    pub pid: u32,
+    /// The CPU.
+    pub cpu: u32,
 }
 
 /// How one run ended.
@@ -49,6 +53,25 @@ pub struct Verdict {
     pub packets_delivered: u64,
     /// Frames the NIC or its driver dropped.
     pub packets_dropped: u64,
+    /// DMA-API calls that used a domain freed by a concurrent release (Linux-faithful core;
+    /// the first is printed as a KASAN report).
+    pub use_after_free: u64,
+    /// What the flooded NIC saw of its blocked transactions (the cost of blocking to the
+    /// device): aborted TX and RX DMA, a stalled transmit ring.
+    pub nic_errors: crate::enetc::DeviceErrors,
+    /// Transactions the NIC did not issue because its Bus Master Enable was clear.
+    pub bme_suppressed: u64,
+    /// Of the stray transactions, those issued before the NIC's Bus Master Enable was cleared
+    /// and completed after (in flight at the clear). None is issued after it.
+    pub stray_in_flight_at_bme_clear: u64,
+    /// How CPU 0 ran the network: hardirqs, softirqs on irq exit and in ksoftirqd, work items.
+    pub cpu0: crate::exec::CpuStats,
+    /// The CPU the task that typed the command ran on.
+    pub trigger_cpu: u32,
+    /// The kernel build (`uname -r` and build number).
+    pub build: String,
+    /// The DMA core (`linux` or `safe`).
+    pub dma_core: String,
     /// Simulated time from `reboot -f` to the end (restart, new kernel, or panic).
     pub shutdown_time_ns: u64,
     /// The trigger finished (the machine restarted / the new kernel started / unbind returned).
@@ -71,26 +94,30 @@ pub enum Property {
     NoDmaThroughFreedDomain,
     /// The SMMU faulted nothing at all (`no-fault`, not checked by default).
     NoFault,
+    /// No DMA-API call used a freed group or domain (`no-use-after-free`).
+    NoUseAfterFree,
 }
 
 impl Property {
     /// Every property.
-    pub const ALL: [Property; 6] = [
+    pub const ALL: [Property; 7] = [
         Property::NoOops,
         Property::NoStrayDma,
         Property::NoForeignDma,
         Property::NoLostWrite,
         Property::NoDmaThroughFreedDomain,
         Property::NoFault,
+        Property::NoUseAfterFree,
     ];
 
     /// Checked unless asked otherwise: all but no-fault.
-    pub const DEFAULT: [Property; 5] = [
+    pub const DEFAULT: [Property; 6] = [
         Property::NoOops,
         Property::NoStrayDma,
         Property::NoForeignDma,
         Property::NoLostWrite,
         Property::NoDmaThroughFreedDomain,
+        Property::NoUseAfterFree,
     ];
 
     /// The command-line name.
@@ -102,6 +129,7 @@ impl Property {
             Property::NoLostWrite => "no-lost-write",
             Property::NoDmaThroughFreedDomain => "no-dma-through-freed-domain",
             Property::NoFault => "no-fault",
+            Property::NoUseAfterFree => "no-use-after-free",
         }
     }
 
@@ -121,6 +149,7 @@ impl Property {
             Property::NoFault => {
                 v.blocked_transactions + v.global_faults_logged + v.context_faults_logged > 0
             }
+            Property::NoUseAfterFree => v.use_after_free > 0,
         }
     }
 }
@@ -144,4 +173,64 @@ pub fn outcome_hash(o: &RebootOutcome) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// The outcome classes of a run, for `explore --stats`: which manifestation of the seed's bug
+/// it showed (and in which task), how many `Blocked unknown Stream ID` reports came before the
+/// Oops, whether a use-after-free or stray DMA happened, or that it was clean.
+pub fn classify(o: &RebootOutcome) -> Vec<String> {
+    let v = &o.verdict;
+    let mut c = Vec::new();
+    let lines: Vec<&str> = o.log.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| l.contains("Unable to handle kernel"))
+        .unwrap_or(lines.len());
+    let before = &lines[..end];
+    let usf = before
+        .iter()
+        .filter(|l| l.contains("Blocked unknown Stream ID"))
+        .count();
+    let removals = before
+        .iter()
+        .filter(|l| l.contains("Removing from iommu group"))
+        .count();
+    if let Some(x) = &v.oops {
+        let path = if x.dma_call.starts_with("dma_unmap") {
+            "unmap-path"
+        } else {
+            "map-path"
+        };
+        c.push(format!("{path} Oops"));
+        c.push(format!("{path} Oops in {} from {}", x.comm, x.caller));
+        c.push(format!(
+            "{path} Oops after {removals} removal lines and {usf} USF reports"
+        ));
+    }
+    c.push(format!("USF reports before the end or the Oops: {usf}"));
+    if v.use_after_free > 0 {
+        c.push("use-after-free".into());
+    }
+    let stray = v.stray_dma_writes + v.stray_dma_reads;
+    if stray > 0 {
+        c.push("stray DMA".into());
+        if v.stray_in_flight_at_bme_clear > 0 {
+            c.push("stray DMA issued before Bus Master Enable was cleared (in flight)".into());
+        }
+        if stray > v.stray_in_flight_at_bme_clear {
+            c.push("stray DMA issued and completed with Bus Master Enable set".into());
+        }
+    }
+    if v.oops.is_none()
+        && v.use_after_free == 0
+        && v.stray_dma_writes
+            + v.stray_dma_reads
+            + v.foreign_dma
+            + v.lost_writes
+            + v.freed_domain_dma
+            == 0
+    {
+        c.push("clean".into());
+    }
+    c
 }

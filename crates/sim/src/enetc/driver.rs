@@ -1,0 +1,418 @@
+//! The `fsl_enetc` driver half: probe/open, `ndo_start_xmit`, the MSI-X handler and
+//! `enetc_poll`, each running in the context the execution model gives it.
+
+use super::frames;
+use super::hw::{request_bytes, Hw};
+use super::{EnetcConfig, NicStats, PING_LEN};
+use crate::exec::Context;
+use crate::ownership::{OwnershipMap, RetiredContexts};
+use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
+use mmu500::Mmu500;
+use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
+use smmu_sync::{sched_point, Arc, Mutex, Point};
+
+/// Descriptor bytes: DMA address (8), length (2), flags (2), sequence number (4).
+pub(super) const DESC_SIZE: u64 = 16;
+pub(super) const FLAG_READY: u16 = 1;
+pub(super) const FLAG_FULL: u16 = 4;
+/// Receive buffer size the driver maps.
+const RX_BUF_LEN: u64 = 1536;
+/// `ENETC_DEFAULT_TX_WORK`: transmit completions one poll reclaims at most (half the ring).
+fn tx_work(cfg: &EnetcConfig) -> usize {
+    cfg.tx_ring_size / 2
+}
+
+/// The simulated kernel crashed in this driver: the oops plus the task it happened in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crash {
+    /// The oops the DMA API reported, with this driver's and its context's frames appended.
+    pub oops: Oops,
+    /// CPU the task ran on.
+    pub cpu: u32,
+    /// PID of the task.
+    pub pid: u32,
+    /// Task name (`kworker/0:1`, `ksoftirqd/0`).
+    pub comm: String,
+}
+
+/// A use of freed memory the Linux-faithful DMA core detected (reported KASAN-style).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kasan {
+    /// The function that used the freed object.
+    pub function: &'static str,
+    /// The freed object.
+    pub object: &'static str,
+    /// Where the call came from, innermost first.
+    pub call_trace: Vec<String>,
+    /// The task.
+    pub cpu: u32,
+    /// Its PID.
+    pub pid: u32,
+    /// Its name.
+    pub comm: String,
+}
+
+struct TxSlot {
+    dma: u64,
+    pa: u64,
+    len: u64,
+}
+
+struct RxSlot {
+    dma: u64,
+    pa: u64,
+}
+
+/// CPU-side driver state.
+struct Driver {
+    tx: Vec<Option<TxSlot>>,
+    tx_head: usize,
+    tx_tail: usize,
+    rx: Vec<Option<RxSlot>>,
+    rx_next: usize,
+}
+
+/// Which driver path a DMA-API call came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Path {
+    /// `enetc_start_xmit` for an MLD report (`mld_ifc_work`).
+    MldXmit,
+    /// `enetc_start_xmit` for an ICMP echo reply (from the receive softirq).
+    PingXmit,
+    /// `enetc_unmap_tx_buff` in `enetc_clean_tx_ring`.
+    TxUnmap,
+    /// Receive refill in `enetc_refill_rx_ring`.
+    RxRefill,
+}
+
+/// One ENETC function: driver and hardware.
+pub struct Enetc {
+    pub(super) cfg: EnetcConfig,
+    dev: DeviceId,
+    core: Arc<IommuCore>,
+    pub(super) smmu: Arc<Mmu500>,
+    pub(super) mem: Arc<PhysMem>,
+    kmem: Arc<FrameAllocator>,
+    pub(super) tx_ring: (u64, u64),
+    pub(super) rx_ring: (u64, u64),
+    drv: Mutex<Driver>,
+    pub(super) hw: Mutex<Hw>,
+    /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
+    pub(super) owned: OwnershipMap,
+    /// Context epochs of freed domains on the NIC's SMMU.
+    pub(super) retired: Arc<RetiredContexts>,
+    pub(super) stats: Mutex<NicStats>,
+    /// PCI Bus Master Enable of the function, read before every transaction.
+    pub(super) bus_master: Box<dyn Fn() -> bool + Send + Sync>,
+    kasan: Mutex<Vec<Kasan>>,
+}
+
+impl Enetc {
+    /// `enetc_probe` + `ndo_open`: allocate the rings and map a buffer for every receive
+    /// descriptor (`enetc_refill_rx_ring` over the whole ring).
+    #[allow(clippy::too_many_arguments)]
+    pub fn probe(
+        cfg: EnetcConfig,
+        dev: DeviceId,
+        core: Arc<IommuCore>,
+        smmu: Arc<Mmu500>,
+        mem: Arc<PhysMem>,
+        kmem: Arc<FrameAllocator>,
+        retired: Arc<RetiredContexts>,
+        bus_master: Box<dyn Fn() -> bool + Send + Sync>,
+    ) -> Result<Arc<Enetc>, DmaError> {
+        let tx_ring = core.dma_alloc_coherent(dev, cfg.tx_ring_size as u64 * DESC_SIZE)?;
+        let rx_ring = core.dma_alloc_coherent(dev, cfg.rx_ring_size as u64 * DESC_SIZE)?;
+        let owned = OwnershipMap::default();
+        owned.insert(tx_ring.1, tx_ring.0);
+        owned.insert(rx_ring.1, rx_ring.0);
+        let mut rx = Vec::with_capacity(cfg.rx_ring_size);
+        for slot in 0..cfg.rx_ring_size {
+            let pa = kmem.alloc_uninit(FRAME_SIZE)?;
+            let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
+            owned.insert(dma, pa);
+            let d = rx_ring.0 + slot as u64 * DESC_SIZE;
+            write_desc(&mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
+            rx.push(Some(RxSlot { dma, pa }));
+        }
+        let flood = cfg.flood_packets;
+        Ok(Arc::new(Enetc {
+            drv: Mutex::new(Driver {
+                tx: (0..cfg.tx_ring_size).map(|_| None).collect(),
+                tx_head: 0,
+                tx_tail: 0,
+                rx,
+                rx_next: 0,
+            }),
+            hw: Mutex::new(Hw::new(flood)),
+            owned,
+            retired,
+            stats: Mutex::new(NicStats::default()),
+            cfg,
+            dev,
+            core,
+            smmu,
+            mem,
+            kmem,
+            tx_ring,
+            rx_ring,
+            bus_master,
+            kasan: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// What the NIC has seen so far.
+    pub fn stats(&self) -> NicStats {
+        self.stats.lock().clone()
+    }
+
+    /// The NIC's device in the IOMMU core.
+    pub fn device(&self) -> DeviceId {
+        self.dev
+    }
+
+    /// Use-after-free reports not yet printed.
+    pub fn take_kasan(&self) -> Vec<Kasan> {
+        std::mem::take(&mut *self.kasan.lock())
+    }
+
+    /// The old kernel is gone (kexec): its driver state no longer runs; the function keeps
+    /// whatever it was doing, but no driver will touch it again.
+    pub fn kernel_replaced(&self) {
+        self.hw.lock().irq_enabled = false;
+    }
+
+    fn frames(path: Path, ctx: &Context) -> Vec<String> {
+        frames::below_dma_api(path, ctx)
+    }
+
+    fn crash(&self, mut oops: Oops, path: Path, ctx: &Context) -> Box<Crash> {
+        oops.call_trace.extend(Self::frames(path, ctx));
+        let t = ctx.task();
+        Box::new(Crash {
+            oops,
+            cpu: t.cpu,
+            pid: t.pid,
+            comm: t.comm.clone(),
+        })
+    }
+
+    /// A DMA-API error: an Oops crashes the kernel, a use-after-free is reported and the call
+    /// fails, a typed error (safe core) is counted.
+    fn dma_failed(&self, e: DmaError, path: Path, ctx: &Context) -> Result<(), Box<Crash>> {
+        match e {
+            DmaError::Oops(o) => Err(self.crash(o, path, ctx)),
+            DmaError::UseAfterFree { object, function } => {
+                let t = ctx.task();
+                self.kasan.lock().push(Kasan {
+                    function,
+                    object,
+                    call_trace: Self::frames(path, ctx),
+                    cpu: t.cpu,
+                    pid: t.pid,
+                    comm: t.comm.clone(),
+                });
+                self.stats.lock().use_after_free += 1;
+                Ok(())
+            }
+            _ => {
+                self.stats.lock().dma_api_errors += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// `enetc_start_xmit`: copy a frame into a fresh buffer, map it, hand it to the hardware
+    /// (descriptor, then the producer index). `Ok(false)`: dropped.
+    pub fn start_xmit(&self, ctx: &Context, mld: bool, frame: &[u8]) -> Result<bool, Box<Crash>> {
+        sched_point(Point::Kernel);
+        let path = if mld { Path::MldXmit } else { Path::PingXmit };
+        let slot = {
+            let d = self.drv.lock();
+            let s = d.tx_head % self.cfg.tx_ring_size;
+            if d.tx[s].is_some() {
+                drop(d);
+                self.stats.lock().tx_dropped += 1;
+                return Ok(false);
+            }
+            s
+        };
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
+            self.stats.lock().tx_dropped += 1;
+            return Ok(false);
+        };
+        let _ = self.mem.write_bytes(pa, frame);
+        let len = frame.len() as u64;
+        let dma = match self
+            .core
+            .dma_map_page(self.dev, pa, len, DmaDirection::ToDevice)
+        {
+            Ok(dma) => dma,
+            Err(e) => {
+                let _ = self.kmem.free(pa, FRAME_SIZE);
+                self.dma_failed(e, path, ctx)?;
+                self.stats.lock().tx_dropped += 1;
+                return Ok(false);
+            }
+        };
+        self.owned.insert(dma, pa);
+        let d = self.tx_ring.0 + slot as u64 * DESC_SIZE;
+        write_desc(&self.mem, d, dma, len as u16, FLAG_READY, 0);
+        {
+            let mut drv = self.drv.lock();
+            drv.tx[slot] = Some(TxSlot { dma, pa, len });
+            drv.tx_head += 1;
+        }
+        // The producer index register write (TBPIR).
+        self.hw.lock().tx_pi += 1;
+        let mut st = self.stats.lock();
+        st.tx_queued += 1;
+        if mld {
+            st.mld_reports += 1;
+        } else {
+            st.replies += 1;
+        }
+        Ok(true)
+    }
+
+    /// `enetc_msix`: mask the ring interrupts; the caller schedules NAPI.
+    pub fn msix_handler(&self) {
+        self.disable_irq();
+    }
+
+    /// `enetc_poll` with `budget`: reclaim completed transmit buffers (`enetc_clean_tx_ring`),
+    /// receive up to `budget` echo requests (unmap each buffer, refill the descriptor with a
+    /// freshly mapped one) and answer them. Returns the receive work done and whether the
+    /// function sent its MSI when the poll completed and re-enabled interrupts.
+    pub fn poll(&self, budget: usize, ctx: &Context) -> Result<(usize, bool), Box<Crash>> {
+        sched_point(Point::Kernel);
+        self.clean_tx(ctx)?;
+        let mut work = 0;
+        let mut replies = Vec::new();
+        while work < budget {
+            let slot = self.drv.lock().rx_next % self.cfg.rx_ring_size;
+            let d = self.rx_ring.0 + slot as u64 * DESC_SIZE;
+            if read_flags(&self.mem, d) & FLAG_FULL == 0 {
+                break;
+            }
+            let seq = self.mem.read_u32(d + 12).unwrap_or(0);
+            let buf = self.drv.lock().rx[slot].as_ref().map(|b| (b.dma, b.pa));
+            match buf {
+                Some((dma, pa)) => {
+                    // enetc_get_rx_buff: dma_sync_single_range_for_cpu, a no-op for this
+                    // dma-coherent function (no group lookup). The stack consumes the echo
+                    // request before the next receive, so the page is reusable
+                    // (enetc_reuse_page): it goes back to the ring still mapped.
+                    let mut got = vec![0u8; PING_LEN];
+                    let _ = self.mem.read_bytes(pa, &mut got);
+                    if got == request_bytes(seq) {
+                        self.stats.lock().rx_delivered += 1;
+                        replies.push(seq);
+                    } else {
+                        self.stats.lock().lost_writes += 1;
+                    }
+                    write_desc(&self.mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
+                    self.drv.lock().rx_next += 1;
+                }
+                None => {
+                    // A slot without a page (a refill failed): enetc_refill_rx_ring.
+                    write_desc(&self.mem, d, 0, 0, 0, 0);
+                    self.drv.lock().rx_next += 1;
+                    self.refill(slot, ctx)?;
+                }
+            }
+            work += 1;
+        }
+        for seq in replies {
+            let mut reply = request_bytes(seq);
+            reply[4] ^= 0xff; // echo reply: the type byte differs
+            self.start_xmit(ctx, false, &reply)?;
+        }
+        let msi = work < budget && self.enable_irq();
+        Ok((work, msi))
+    }
+
+    /// `enetc_refill_rx_ring` for one descriptor: a new page, mapped for the device.
+    fn refill(&self, slot: usize, ctx: &Context) -> Result<(), Box<Crash>> {
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
+            return Ok(());
+        };
+        match self
+            .core
+            .dma_map_page(self.dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)
+        {
+            Ok(dma) => {
+                self.owned.insert(dma, pa);
+                write_desc(
+                    &self.mem,
+                    self.rx_ring.0 + slot as u64 * DESC_SIZE,
+                    dma,
+                    RX_BUF_LEN as u16,
+                    FLAG_READY,
+                    0,
+                );
+                self.drv.lock().rx[slot] = Some(RxSlot { dma, pa });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.kmem.free(pa, FRAME_SIZE);
+                self.dma_failed(e, Path::RxRefill, ctx)
+            }
+        }
+    }
+
+    /// `enetc_clean_tx_ring`: unmap every buffer before the consumer index (TBCIR).
+    fn clean_tx(&self, ctx: &Context) -> Result<(), Box<Crash>> {
+        let ci = self.hw.lock().tx_ci;
+        for _ in 0..tx_work(&self.cfg) {
+            let t = {
+                let mut drv = self.drv.lock();
+                if drv.tx_tail >= ci {
+                    break;
+                }
+                let s = drv.tx_tail % self.cfg.tx_ring_size;
+                drv.tx_tail += 1;
+                drv.tx[s].take()
+            };
+            let Some(t) = t else { continue };
+            // The driver gives up ownership before unmapping: DMA after this point is foreign.
+            self.owned.remove(t.dma);
+            let r = self
+                .core
+                .dma_unmap_page(self.dev, t.dma, t.len, DmaDirection::ToDevice);
+            let _ = self.kmem.free(t.pa, FRAME_SIZE);
+            match r {
+                Ok(()) => self.stats.lock().tx_completed += 1,
+                Err(e) => self.dma_failed(e, Path::TxUnmap, ctx)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn write_desc(mem: &PhysMem, at: u64, addr: u64, len: u16, flags: u16, seq: u32) {
+    let mut b = [0u8; DESC_SIZE as usize];
+    b[..8].copy_from_slice(&addr.to_le_bytes());
+    b[8..10].copy_from_slice(&len.to_le_bytes());
+    b[12..16].copy_from_slice(&seq.to_le_bytes());
+    let _ = mem.write_bytes(at, &b);
+    // Flags last: the hardware must not see READY before the address.
+    let _ = mem.write_bytes(at + 10, &flags.to_le_bytes());
+}
+
+fn read_flags(mem: &PhysMem, at: u64) -> u16 {
+    let mut b = [0u8; 2];
+    let _ = mem.read_bytes(at + 10, &mut b);
+    u16::from_le_bytes(b)
+}
+
+pub(super) fn parse_desc(b: &[u8; DESC_SIZE as usize]) -> (u64, u16, u16, u32) {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    (
+        u64::from_le_bytes(a),
+        u16::from_le_bytes([b[8], b[9]]),
+        u16::from_le_bytes([b[10], b[11]]),
+        u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
+    )
+}

@@ -1,0 +1,316 @@
+//! The ENETC function's hardware half: descriptor fetch, packet DMA, TX completion, the MSI, and
+//! the device's side of a blocked or refused transaction. One call of [`Enetc::device_step`]
+//! moves one descriptor's worth of data; each transaction first checks the function's Bus
+//! Master Enable (a function with BME clear issues no new request) and then goes through the
+//! SMMU model.
+
+use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
+use crate::ownership;
+use mmu500::{DmaError as BusError, Translation};
+use std::collections::VecDeque;
+
+/// `ping -f` sends at least 100 requests a second.
+const PING_FLOOD_FLOOR_NS: u64 = 10_000_000;
+/// The peer's time from receiving a reply to sending the next request (its own stack, the
+/// wire both ways).
+const PEER_TURNAROUND_NS: u64 = 50_000;
+
+/// What the device saw of transactions that did not complete (ENETC's error counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceErrors {
+    /// Transmit descriptor or frame reads aborted by the interconnect (the SMMU terminated
+    /// them): the ring reports a DMA error and stops (its consumer index no longer moves).
+    pub tx_dma_aborts: u64,
+    /// Receive descriptor reads or frame writes aborted: the frame is discarded and counted as
+    /// a receive DMA error.
+    pub rx_dma_aborts: u64,
+    /// The transmit ring stopped on an error; frames queued after it are never sent. Linux's
+    /// netdev watchdog reports `transmit queue 0 timed out` once it has been stopped for
+    /// `watchdog_timeo` (5 s for ENETC).
+    pub tx_ring_stalled: bool,
+}
+
+/// Hardware-side state.
+pub(super) struct Hw {
+    /// Transmit consumer index (ENETC's TBCIR): descriptors before it are done.
+    pub(super) tx_ci: usize,
+    /// Transmit producer index (TBPIR), written by the driver.
+    pub(super) tx_pi: usize,
+    pub(super) rx_fetch: usize,
+    /// Prefetched receive descriptors: (slot, buffer DMA address).
+    pub(super) rx_cache: VecDeque<(usize, u64)>,
+    pub(super) flood_left: u32,
+    pub(super) next_arrival_ns: u64,
+    pub(super) last_sent_ns: u64,
+    pub(super) seq: u32,
+    /// Ring interrupts enabled (RBIER/TBIER); the MSI-X handler clears them, the poll's
+    /// completion sets them again.
+    pub(super) irq_enabled: bool,
+    /// An event happened while interrupts were disabled: the MSI is sent on re-enable.
+    pub(super) irq_pending: bool,
+}
+
+impl Hw {
+    pub(super) fn new(flood: u32) -> Hw {
+        Hw {
+            tx_ci: 0,
+            tx_pi: 0,
+            rx_fetch: 0,
+            rx_cache: VecDeque::new(),
+            flood_left: flood,
+            next_arrival_ns: 0,
+            last_sent_ns: 0,
+            seq: 0,
+            irq_enabled: true,
+            irq_pending: false,
+        }
+    }
+}
+
+/// Payload of echo request `seq`: recognisable bytes, so a lost or misdirected write shows.
+pub(super) fn request_bytes(seq: u32) -> Vec<u8> {
+    let mut v = vec![0u8; super::PING_LEN];
+    v[..4].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in v.iter_mut().enumerate().skip(4) {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    v
+}
+
+/// What one device step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceStep {
+    /// Something moved (or was attempted).
+    pub busy: bool,
+    /// The function sent its MSI.
+    pub msi: bool,
+}
+
+impl Enetc {
+    /// Start the peer's flood at `now_ns`.
+    pub fn start_flood(&self, now_ns: u64) {
+        self.hw.lock().next_arrival_ns = now_ns;
+    }
+
+    /// When the peer's next echo request is due.
+    pub fn next_arrival_ns(&self) -> u64 {
+        self.hw.lock().next_arrival_ns
+    }
+
+    /// Whether the peer has more echo requests to send.
+    pub fn flood_done(&self) -> bool {
+        self.hw.lock().flood_left == 0
+    }
+
+    /// One step of the hardware at simulated time `now_ns`: transmit one descriptor if one is
+    /// ready, else receive one echo request if the peer has sent one.
+    pub fn device_step(&self, now_ns: u64) -> DeviceStep {
+        let busy = self.hw_tx(now_ns) || self.hw_rx(now_ns);
+        let msi = busy && {
+            let mut hw = self.hw.lock();
+            if hw.irq_enabled {
+                hw.irq_enabled = false;
+                true
+            } else {
+                hw.irq_pending = true;
+                false
+            }
+        };
+        if msi {
+            self.stats.lock().msis += 1;
+        }
+        DeviceStep { busy, msi }
+    }
+
+    /// The driver enables the ring interrupts again; true when the function sends its MSI at
+    /// once for events that happened meanwhile.
+    pub(super) fn enable_irq(&self) -> bool {
+        let mut hw = self.hw.lock();
+        if hw.irq_pending {
+            hw.irq_pending = false;
+            drop(hw);
+            self.stats.lock().msis += 1;
+            true
+        } else {
+            hw.irq_enabled = true;
+            false
+        }
+    }
+
+    /// The MSI-X handler masks the ring interrupts.
+    pub(super) fn disable_irq(&self) {
+        self.hw.lock().irq_enabled = false;
+    }
+
+    fn hw_tx(&self, now_ns: u64) -> bool {
+        let slot = {
+            let hw = self.hw.lock();
+            if hw.tx_ci == hw.tx_pi || self.stats.lock().errors.tx_ring_stalled {
+                return false;
+            }
+            hw.tx_ci % self.cfg.tx_ring_size
+        };
+        let d = self.tx_ring.1 + slot as u64 * DESC_SIZE;
+        let mut desc = [0u8; DESC_SIZE as usize];
+        match self.bus_read(d, &mut desc) {
+            Some(true) => {}
+            Some(false) => {
+                self.tx_abort();
+                return true;
+            }
+            None => return true,
+        }
+        let (addr, len, flags, _) = parse_desc(&desc);
+        if flags & FLAG_READY == 0 {
+            return false;
+        }
+        let mut frame = vec![0u8; len as usize];
+        match self.bus_read(addr, &mut frame) {
+            Some(true) => {
+                self.stats.lock().tx_sent += 1;
+                if frame.len() == super::PING_LEN {
+                    self.peer_got_reply(now_ns);
+                }
+            }
+            Some(false) => {
+                self.tx_abort();
+                return true;
+            }
+            None => return true,
+        }
+        self.hw.lock().tx_ci += 1;
+        true
+    }
+
+    /// The peer received an echo reply: it sends the next request after its turnaround, but
+    /// not faster than the configured rate.
+    fn peer_got_reply(&self, now_ns: u64) {
+        let mut hw = self.hw.lock();
+        let at = (now_ns + PEER_TURNAROUND_NS).max(hw.last_sent_ns + self.cfg.flood_interval_ns());
+        hw.next_arrival_ns = hw.next_arrival_ns.min(at);
+    }
+
+    fn tx_abort(&self) {
+        let mut st = self.stats.lock();
+        st.errors.tx_dma_aborts += 1;
+        st.errors.tx_ring_stalled = true;
+    }
+
+    fn hw_rx(&self, now_ns: u64) -> bool {
+        // The peer sends one echo request when it is due.
+        let seq = {
+            let mut hw = self.hw.lock();
+            if hw.flood_left == 0 || now_ns < hw.next_arrival_ns {
+                return false;
+            }
+            hw.flood_left -= 1;
+            hw.seq += 1;
+            // `ping -f`: the next request goes when this one's reply comes back, or after
+            // 10 ms without one (its 100-per-second floor).
+            hw.last_sent_ns = now_ns;
+            hw.next_arrival_ns = now_ns + PING_FLOOD_FLOOR_NS;
+            hw.seq
+        };
+        // Prefetch receive descriptors while there is room.
+        loop {
+            let slot = {
+                let hw = self.hw.lock();
+                if hw.rx_cache.len() >= self.cfg.rx_prefetch {
+                    break;
+                }
+                hw.rx_fetch % self.cfg.rx_ring_size
+            };
+            let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
+            let mut desc = [0u8; DESC_SIZE as usize];
+            match self.bus_read(d, &mut desc) {
+                Some(true) => {}
+                Some(false) => {
+                    self.stats.lock().errors.rx_dma_aborts += 1;
+                    break;
+                }
+                None => break,
+            }
+            let (addr, _, flags, _) = parse_desc(&desc);
+            if flags & FLAG_READY == 0 || flags & FLAG_FULL != 0 {
+                break;
+            }
+            let mut hw = self.hw.lock();
+            hw.rx_cache.push_back((slot, addr));
+            hw.rx_fetch += 1;
+        }
+        let target = self.hw.lock().rx_cache.pop_front();
+        let Some((slot, addr)) = target else {
+            self.stats.lock().rx_dropped += 1;
+            return true;
+        };
+        match self.bus_write(addr, &request_bytes(seq)) {
+            Some(true) => {}
+            Some(false) => {
+                let mut st = self.stats.lock();
+                st.errors.rx_dma_aborts += 1;
+                st.rx_dropped += 1;
+                return true;
+            }
+            None => {
+                self.stats.lock().rx_dropped += 1;
+                return true;
+            }
+        }
+        self.stats.lock().rx_written += 1;
+        let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
+        let mut tail = [0u8; 6];
+        tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
+        tail[2..].copy_from_slice(&seq.to_le_bytes());
+        if self.bus_write(d + 10, &tail) == Some(false) {
+            self.stats.lock().errors.rx_dma_aborts += 1;
+        }
+        true
+    }
+
+    /// A device read through the SMMU. `None`: not issued (Bus Master Enable clear);
+    /// `Some(false)`: aborted.
+    fn bus_read(&self, iova: u64, buf: &mut [u8]) -> Option<bool> {
+        if !(self.bus_master)() {
+            self.stats.lock().bme_suppressed += 1;
+            return None;
+        }
+        let before = self.stats.lock().bus.clone();
+        let r = self.smmu.dma_read(self.cfg.stream_id, iova, buf);
+        let ok = self.account(iova, false, r);
+        self.note_in_flight(&before);
+        Some(ok)
+    }
+
+    /// A transaction that strayed after the function's Bus Master Enable was cleared was
+    /// issued before (it was in flight at the clear): count it as such for the verdict.
+    fn note_in_flight(&self, before: &crate::ownership::DmaEvidence) {
+        if (self.bus_master)() {
+            return;
+        }
+        let mut st = self.stats.lock();
+        let now = st.bus.stray_writes + st.bus.stray_reads;
+        let then = before.stray_writes + before.stray_reads;
+        st.stray_in_flight_at_bme_clear += now.saturating_sub(then);
+    }
+
+    /// A device write through the SMMU, as [`Self::bus_read`].
+    fn bus_write(&self, iova: u64, data: &[u8]) -> Option<bool> {
+        if !(self.bus_master)() {
+            self.stats.lock().bme_suppressed += 1;
+            return None;
+        }
+        let before = self.stats.lock().bus.clone();
+        let r = self.smmu.dma_write(self.cfg.stream_id, iova, data);
+        let ok = self.account(iova, true, r);
+        self.note_in_flight(&before);
+        Some(ok)
+    }
+
+    /// Check every chunk of a transaction against the ownership map and count what happened.
+    fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
+        let mut ev = crate::ownership::DmaEvidence::default();
+        let ok = ownership::account(&self.owned, &self.retired, iova, write, r, &mut ev);
+        self.stats.lock().bus.merge(&ev);
+        ok
+    }
+}

@@ -1,0 +1,159 @@
+//! An ENETC-like NIC: the `fsl_enetc` driver half ([`Enetc`]: `ndo_start_xmit`, the MSI-X
+//! handler, `enetc_poll` in NAPI) and the hardware half (`hw`: a DMA engine that moves one
+//! descriptor's data per step through the SMMU and raises its MSI).
+//!
+//! Only what the seed's crash depends on is modelled, but that part is real: rings of 16-byte
+//! descriptors live in coherent DMA memory (ENETC's default 2048 of each, configurable), every
+//! packet buffer is `dma_map_page`d before the hardware sees it and `dma_unmap_page`d after it
+//! completes (TX completion in `enetc_clean_tx_ring`); receive pages are mapped when the ring
+//! is filled and reused in place while the stack gives them back (`enetc_reuse_page`), a page
+//! missing from a slot being mapped afresh (`enetc_refill_rx_ring`). Every access of the hardware to memory is a
+//! transaction through the SMMU model with the ENETC's stream ID (0x429 on the wire on
+//! LS1028A), issued only while the function's PCI Bus Master Enable is set.
+//!
+//! The driver's code runs in the context the kernel's execution model ([`crate::exec`]) gives
+//! it: MLD reports from the `mld_ifc_work` kworker, the poll and the ICMP echo replies it sends
+//! in softirq (on `irq_exit` or in `ksoftirqd`). An Oops names that context's task and ends its
+//! call trace with that context's frames.
+//!
+//! The hardware half keeps the evidence for the verdict: it knows which physical page each DMA
+//! address was mapped to by the driver (the ownership map), so a transaction that lands anywhere
+//! else is *stray* (it bypassed translation) or *foreign* (translated somewhere the mapping does
+//! not own). It also keeps the device's side of a blocked transaction: an aborted read or write
+//! is a DMA error the ring sees (ENETC's error counters), and an aborted transmit stalls its ring.
+
+mod driver;
+mod frames;
+mod hw;
+
+use crate::ownership::DmaEvidence;
+pub use driver::{Crash, Enetc, Kasan};
+pub use hw::DeviceErrors;
+use thiserror::Error;
+
+/// Length of the echo requests of the ping flood (IPv4 + ICMP, 56 data bytes, plus Ethernet).
+pub const PING_LEN: usize = 98;
+/// Length of an MLDv2 report frame.
+pub const MLD_LEN: usize = 90;
+/// ENETC's default ring sizes (`ENETC_RX_RING_DEFAULT_SIZE`, `ENETC_TX_RING_DEFAULT_SIZE`).
+pub const DEFAULT_RING_SIZE: usize = 2048;
+/// Largest ring smmu-lab accepts (the kernel memory pool holds 8192 packet buffers).
+pub const MAX_RING_SIZE: usize = 4096;
+/// Gigabit line rate for 98-byte frames (plus 20 bytes of preamble, SFD and inter-frame gap).
+pub const MAX_FLOOD_RATE: u64 = 1_000_000_000 / (118 * 8);
+
+/// Geometry and identity of one NIC, and the ping-flood peer on its wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnetcConfig {
+    /// Transmit descriptors.
+    pub tx_ring_size: usize,
+    /// Receive descriptors.
+    pub rx_ring_size: usize,
+    /// Stream ID on the wire (TBU bits included): 0x429 for ENETC PF0 on LS1028A.
+    pub stream_id: u32,
+    /// Receive descriptors the engine keeps prefetched.
+    pub rx_prefetch: usize,
+    /// Echo requests the ping-flood peer sends in all.
+    pub flood_packets: u32,
+    /// Most echo requests per second the peer sends. `ping -f` sends the next request when a
+    /// reply comes back (after the peer's own turnaround), and at least 100 a second.
+    pub flood_rate: u64,
+    /// The MLD unsolicited report interval: `mld_ifc_work` is (re-)armed with a random delay
+    /// below it (1 s for MLDv2).
+    pub mld_interval_ns: u64,
+}
+
+impl Default for EnetcConfig {
+    fn default() -> Self {
+        EnetcConfig {
+            tx_ring_size: DEFAULT_RING_SIZE,
+            rx_ring_size: DEFAULT_RING_SIZE,
+            stream_id: 0x429,
+            rx_prefetch: 2,
+            flood_packets: 10_000,
+            flood_rate: 2_000,
+            mld_interval_ns: 1_000_000_000,
+        }
+    }
+}
+
+/// An impossible NIC or flood parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NicConfigError {
+    /// A ring size ENETC cannot have.
+    #[error("{ring} ring size {size}: must be a multiple of 8 between 8 and {MAX_RING_SIZE} (ENETC's BD ring length is in units of 8 descriptors)")]
+    RingSize {
+        /// `tx` or `rx`.
+        ring: &'static str,
+        /// The size asked for.
+        size: usize,
+    },
+    /// A flood rate the wire cannot carry.
+    #[error("flood rate {rate} packets/s: must be between 1 and {MAX_FLOOD_RATE} (gigabit line rate for 98-byte frames)")]
+    FloodRate {
+        /// The rate asked for.
+        rate: u64,
+    },
+}
+
+impl EnetcConfig {
+    /// Check the rings and the flood rate.
+    pub fn check(&self) -> Result<(), NicConfigError> {
+        for (ring, size) in [("tx", self.tx_ring_size), ("rx", self.rx_ring_size)] {
+            if !(8..=MAX_RING_SIZE).contains(&size) || size % 8 != 0 {
+                return Err(NicConfigError::RingSize { ring, size });
+            }
+        }
+        if self.flood_rate == 0 || self.flood_rate > MAX_FLOOD_RATE {
+            return Err(NicConfigError::FloodRate {
+                rate: self.flood_rate,
+            });
+        }
+        Ok(())
+    }
+
+    /// Simulated nanoseconds between two echo requests.
+    pub fn flood_interval_ns(&self) -> u64 {
+        1_000_000_000 / self.flood_rate.max(1)
+    }
+}
+
+/// What the NIC saw; the simulator's verdict is built from it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NicStats {
+    /// Packets handed to the hardware.
+    pub tx_queued: u64,
+    /// Packets the hardware put on the wire.
+    pub tx_sent: u64,
+    /// Transmit requests dropped by the driver (ring full or a DMA-API error).
+    pub tx_dropped: u64,
+    /// Transmit buffers unmapped after completion.
+    pub tx_completed: u64,
+    /// Echo requests the CPU received intact.
+    pub rx_delivered: u64,
+    /// Echo requests the hardware wrote into a receive buffer.
+    pub rx_written: u64,
+    /// Echo requests lost: no descriptor ready, or the transaction was blocked.
+    pub rx_dropped: u64,
+    /// Echo replies sent.
+    pub replies: u64,
+    /// MLD reports sent.
+    pub mld_reports: u64,
+    /// Receive writes the hardware completed but whose data the CPU did not find.
+    pub lost_writes: u64,
+    /// DMA-API calls that failed with a typed error (safe core).
+    pub dma_api_errors: u64,
+    /// DMA-API calls that used a freed domain (Linux-faithful core).
+    pub use_after_free: u64,
+    /// Transactions the function did not issue because Bus Master Enable was clear.
+    pub bme_suppressed: u64,
+    /// Stray transactions issued while Bus Master Enable was set and completed after it was
+    /// cleared (in flight at the clear: PCIe does not recall a request already issued).
+    pub stray_in_flight_at_bme_clear: u64,
+    /// MSIs the function raised.
+    pub msis: u64,
+    /// Where its transactions went: blocked, stray, foreign.
+    pub bus: DmaEvidence,
+    /// What the device saw of blocked transactions.
+    pub errors: DeviceErrors,
+}

@@ -1,0 +1,104 @@
+//! The kernel code the execution model runs on the machine's CPUs: the interrupt handlers (the
+//! ENETC's MSI-X handler, the SMMU's fault handlers), the ENETC's NAPI poll, and the
+//! `mld_ifc_work` delayed work.
+
+use super::machine::{Machine, IRQ_ENETC, IRQ_SMMU_BASE};
+use super::timeline::Lane;
+use crate::enetc::MLD_LEN;
+use crate::exec::{Code, Context, Exec, Irq};
+use klog::Printk;
+
+/// ENETC's NAPI instance (RX/TX ring pair 0).
+pub(super) const NAPI_ENETC: u32 = 0;
+/// `mld_ifc_work` (the IPv6 interface's MLD report work).
+pub(super) const WORK_MLD: u32 = 0;
+
+impl Code for Machine {
+    fn hardirq(&self, exec: &Exec, line: u32, ctx: &Context) {
+        if line == IRQ_ENETC {
+            if let Some(nic) = &self.nic {
+                // enetc_msix: mask the ring interrupts, napi_schedule.
+                nic.msix_handler();
+                exec.napi_schedule(ctx.task().cpu, NAPI_ENETC);
+                // The interface's pending MLD report: its timer was armed with a random delay
+                // below the report interval (the first interrupt stands for the arming moment;
+                // the entropy pool holds its timing).
+                if !self
+                    .mld_armed
+                    .swap(true, smmu_sync::atomic::Ordering::SeqCst)
+                {
+                    let delay = exec.get_random_below(self.mld_interval_ns);
+                    exec.queue_delayed_work(0, WORK_MLD, self.log.now_ns() + delay);
+                }
+                self.timeline
+                    .push(Lane::NetCpu, "hardirq: enetc_msix → napi_schedule".into());
+            }
+        } else if line >= IRQ_SMMU_BASE {
+            self.take_irqs();
+        }
+    }
+
+    fn napi_poll(&self, exec: &Exec, _napi: u32, budget: usize, ctx: &Context) -> Option<usize> {
+        let nic = self.nic.as_ref()?;
+        let before = nic.stats();
+        let r = nic.poll(budget, ctx);
+        self.nic_events(Lane::NetCpu, &before);
+        self.print_kasan();
+        match r {
+            Ok((work, msi)) => {
+                if msi {
+                    exec.raise_irq(0, Irq::Line(IRQ_ENETC));
+                }
+                self.log.advance_ns(NS_PER_PACKET * (work as u64 + 1));
+                Some(work)
+            }
+            Err(crash) => {
+                self.report_crash(*crash);
+                None
+            }
+        }
+    }
+
+    fn run_work(&self, exec: &Exec, work: u32, ctx: &Context) -> Option<()> {
+        if work != WORK_MLD {
+            return Some(());
+        }
+        let nic = self.nic.as_ref()?;
+        let before = nic.stats();
+        self.timeline
+            .push(Lane::NetCpu, format!("{}: mld_ifc_work", ctx.task().comm));
+        let r = nic.start_xmit(ctx, true, &[0x33; MLD_LEN]);
+        self.nic_events(Lane::NetCpu, &before);
+        self.print_kasan();
+        self.log.advance_ns(NS_PER_PACKET);
+        if let Err(crash) = r {
+            self.report_crash(*crash);
+            return None;
+        }
+        // mld_ifc_work re-arms itself with a random delay while reports are due.
+        let delay = exec.get_random_below(self.mld_interval_ns);
+        exec.queue_delayed_work(ctx.task().cpu, WORK_MLD, self.log.now_ns() + delay);
+        Some(())
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.log.now_ns()
+    }
+
+    fn advance_ns(&self, ns: u64) {
+        self.log.advance_ns(ns);
+    }
+}
+
+/// CPU time of one packet through the stack (receive, or transmit).
+const NS_PER_PACKET: u64 = 1_000;
+
+impl Machine {
+    fn print_kasan(&self) {
+        if let Some(nic) = &self.nic {
+            for k in nic.take_kasan() {
+                self.report_kasan(k);
+            }
+        }
+    }
+}
