@@ -8,7 +8,7 @@ use crate::exec::Context;
 use crate::ownership::{OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::Mmu500;
-use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
+use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
 /// Descriptor bytes: DMA address (8), length (2), flags (2), sequence number (4).
@@ -128,7 +128,7 @@ impl Enetc {
         owned.insert(rx_ring.1, rx_ring.0);
         let mut rx = Vec::with_capacity(cfg.rx_ring_size);
         for slot in 0..cfg.rx_ring_size {
-            let pa = kmem.alloc_uninit(FRAME_SIZE)?;
+            let pa = kmem.alloc_uninit(FRAME_SIZE)?.as_u64();
             let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
             owned.insert(dma, pa);
             let d = rx_ring.0 + slot as u64 * DESC_SIZE;
@@ -237,11 +237,11 @@ impl Enetc {
             }
             s
         };
-        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE).map(PhysAddr::as_u64) else {
             self.stats.lock().tx_dropped += 1;
             return Ok(false);
         };
-        let _ = self.mem.write_bytes(pa, frame);
+        let _ = self.mem.write_bytes(PhysAddr::new(pa), frame);
         let len = frame.len() as u64;
         let dma = match self
             .core
@@ -249,7 +249,7 @@ impl Enetc {
         {
             Ok(dma) => dma,
             Err(e) => {
-                let _ = self.kmem.free(pa, FRAME_SIZE);
+                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
                 self.dma_failed(e, path, ctx)?;
                 self.stats.lock().tx_dropped += 1;
                 return Ok(false);
@@ -295,7 +295,7 @@ impl Enetc {
             if read_flags(&self.mem, d) & FLAG_FULL == 0 {
                 break;
             }
-            let seq = self.mem.read_u32(d + 12).unwrap_or(0);
+            let seq = self.mem.read_u32(PhysAddr::new(d + 12)).unwrap_or(0);
             let buf = self.drv.lock().rx[slot].as_ref().map(|b| (b.dma, b.pa));
             match buf {
                 Some((dma, pa)) => {
@@ -304,7 +304,7 @@ impl Enetc {
                     // request before the next receive, so the page is reusable
                     // (enetc_reuse_page): it goes back to the ring still mapped.
                     let mut got = vec![0u8; PING_LEN];
-                    let _ = self.mem.read_bytes(pa, &mut got);
+                    let _ = self.mem.read_bytes(PhysAddr::new(pa), &mut got);
                     if got == request_bytes(seq) {
                         self.stats.lock().rx_delivered += 1;
                         replies.push(seq);
@@ -334,7 +334,7 @@ impl Enetc {
 
     /// `enetc_refill_rx_ring` for one descriptor: a new page, mapped for the device.
     fn refill(&self, slot: usize, ctx: &Context) -> Result<(), Box<Crash>> {
-        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE).map(PhysAddr::as_u64) else {
             return Ok(());
         };
         match self
@@ -355,7 +355,7 @@ impl Enetc {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.kmem.free(pa, FRAME_SIZE);
+                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
                 self.dma_failed(e, Path::RxRefill, ctx)
             }
         }
@@ -380,7 +380,7 @@ impl Enetc {
             let r = self
                 .core
                 .dma_unmap_page(self.dev, t.dma, t.len, DmaDirection::ToDevice);
-            let _ = self.kmem.free(t.pa, FRAME_SIZE);
+            let _ = self.kmem.free(PhysAddr::new(t.pa), FRAME_SIZE);
             match r {
                 Ok(()) => self.stats.lock().tx_completed += 1,
                 Err(e) => self.dma_failed(e, Path::TxUnmap, ctx)?,
@@ -395,14 +395,14 @@ pub(super) fn write_desc(mem: &PhysMem, at: u64, addr: u64, len: u16, flags: u16
     b[..8].copy_from_slice(&addr.to_le_bytes());
     b[8..10].copy_from_slice(&len.to_le_bytes());
     b[12..16].copy_from_slice(&seq.to_le_bytes());
-    let _ = mem.write_bytes(at, &b);
+    let _ = mem.write_bytes(PhysAddr::new(at), &b);
     // Flags last: the hardware must not see READY before the address.
-    let _ = mem.write_bytes(at + 10, &flags.to_le_bytes());
+    let _ = mem.write_bytes(PhysAddr::new(at + 10), &flags.to_le_bytes());
 }
 
 fn read_flags(mem: &PhysMem, at: u64) -> u16 {
     let mut b = [0u8; 2];
-    let _ = mem.read_bytes(at + 10, &mut b);
+    let _ = mem.read_bytes(PhysAddr::new(at + 10), &mut b);
     u16::from_le_bytes(b)
 }
 

@@ -6,7 +6,8 @@
 
 use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
 use crate::ownership;
-use mmu500::{DmaError as BusError, Translation};
+use mmu500::{BusError, Translation};
+use smmu_addr::Iova;
 use std::collections::VecDeque;
 
 /// `ping -f` sends at least 100 requests a second.
@@ -275,7 +276,7 @@ impl Enetc {
             return None;
         }
         let before = self.stats.lock().bus.clone();
-        let r = self.smmu.dma_read(self.cfg.stream_id, iova, buf);
+        let r = self.smmu.dma_read(self.cfg.stream_id, Iova::new(iova), buf);
         let ok = self.account(iova, false, r);
         self.note_in_flight(&before);
         Some(ok)
@@ -300,7 +301,9 @@ impl Enetc {
             return None;
         }
         let before = self.stats.lock().bus.clone();
-        let r = self.smmu.dma_write(self.cfg.stream_id, iova, data);
+        let r = self
+            .smmu
+            .dma_write(self.cfg.stream_id, Iova::new(iova), data);
         let ok = self.account(iova, true, r);
         self.note_in_flight(&before);
         Some(ok)
