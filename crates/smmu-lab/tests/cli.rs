@@ -631,3 +631,39 @@ fn report_is_written_by_run_and_replay() {
         "smmu-lab: error: /nonexistent/dir/r.html: No such file or directory",
     );
 }
+
+#[test]
+fn bad_builds_rings_rates_and_cores_are_named_with_exit_2() {
+    for (args, msg) in [
+        (
+            vec!["run", "reboot", "--build", "6.3"],
+            "smmu-lab: error: unknown kernel build '6.3': choose 6.1-rc5-1930, 6.1-rc5-a8 or 6.2",
+        ),
+        (
+            vec!["run", "reboot", "--kernel", "linux-6.2", "--build", "6.1-rc5-1930"],
+            "smmu-lab: error: kernel build '6.1-rc5-1930' is a v6.1 build; the linux-6.2 shutdown policy runs on v6.2 builds (6.2)",
+        ),
+        (
+            vec!["run", "reboot", "--rx-ring", "100"],
+            "smmu-lab: error: rx ring size 100: must be a multiple of 8 between 8 and 4096",
+        ),
+        (
+            vec!["explore", "reboot", "--tx-ring", "0"],
+            "smmu-lab: error: tx ring size 0: must be a multiple of 8",
+        ),
+        (
+            vec!["run", "reboot", "--flood-rate", "5000000"],
+            "smmu-lab: error: flood rate 5000000 packets/s: must be between 1 and 1059322",
+        ),
+        (
+            vec!["run", "reboot", "--dma-core", "fast"],
+            "smmu-lab: error: unknown DMA core 'fast': choose linux or safe",
+        ),
+        (
+            vec!["demo", "--build", "6.2"],
+            "smmu-lab: error: --build does not apply to demo",
+        ),
+    ] {
+        usage_error(&args, msg);
+    }
+}
