@@ -618,13 +618,11 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         dmesg: log.clone(),
         timeline: timeline.clone(),
     });
-    // The Linux kernels check page-table input as io-pgtable-arm does; quiesce is ours. (Still
-    // chosen by the policy: the page-table layer has no option of its own yet.)
-    let lpae = if cfg.kernel != super::KernelBehaviour::Quiesce {
-        arm_smmu::table::LpaeTables::LINUX
-    } else {
-        arm_smmu::table::LpaeTables::SAFE
-    };
+    // Every simulated kernel is a Linux kernel, so its page tables check input as io-pgtable-arm
+    // does. quiesce is a shutdown policy on top of such a kernel and does not change the
+    // page-table layer (one axis, one option); the strict checks (`LpaeTables::SAFE`) are a
+    // library mode for users of pgtable, not a simulated kernel.
+    let lpae = arm_smmu::table::LpaeTables::LINUX;
     let core = IommuCore::new(
         CoreConfig {
             strict: cfg.cmdline.strict,
