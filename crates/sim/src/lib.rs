@@ -46,6 +46,7 @@ pub mod error;
 pub mod fdt;
 pub mod kbox;
 pub mod kernel;
+pub mod mmio_log;
 mod ownership;
 pub mod report;
 pub mod scenario;

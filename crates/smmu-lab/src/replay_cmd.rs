@@ -22,6 +22,10 @@ pub struct Args {
     /// Also write the run as a self-contained HTML page (timeline, log, verdict).
     #[arg(long, value_name = "FILE.html")]
     report: Option<std::path::PathBuf>,
+    /// Also write every SMMU register access and queue command, with phase markers, to FILE
+    /// (format: docs/mmio-log.md).
+    #[arg(long, value_name = "FILE")]
+    mmio_log: Option<std::path::PathBuf>,
 }
 
 /// The schema name a replay file carries (docs/json.md, "replay file").
@@ -70,6 +74,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         if json {
             return Err("--json is not available for scenario files yet".into());
         }
+        if args.mmio_log.is_some() {
+            return Err("--mmio-log is not available for scenario files yet".into());
+        }
         return replay_file(args);
     }
     if let Some(extra) = &args.file_token {
@@ -77,6 +84,11 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "unexpected argument '{extra}': only a scenario file (FILE.toml) is followed by a token"
         ));
     }
+    let mmio_log = args
+        .mmio_log
+        .as_deref()
+        .map(crate::mmio_log_out::MmioLogOut::check)
+        .transpose()?;
     let (token, machine, properties) = if std::path::Path::new(&args.token).is_file() {
         let text =
             std::fs::read_to_string(&args.token).map_err(|e| format!("{}: {e}", args.token))?;
@@ -113,7 +125,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         )
     };
     let token: ReplayToken = token.parse()?;
-    let cfg = machine.config(token.trigger, token.kernel)?;
+    let mut cfg = machine.config(token.trigger, token.kernel)?;
+    cfg.mmio_log = mmio_log.is_some();
     let scn = Arc::new(common::scenario(cfg, &properties));
     let rec = match token.schedule.replay(scn.clone(), crate::run_cmd::MAX_STEPS) {
         Ok(r) => r,
@@ -131,5 +144,6 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         &rec.violations,
         json,
         args.report.as_deref(),
+        mmio_log.as_ref(),
     )
 }

@@ -1,6 +1,7 @@
 //! `smmu-lab run SCENARIO --kernel K [--seed N]`: one run, its log and verdict.
 
 use crate::common::{self, MachineArgs};
+use crate::mmio_log_out::MmioLogOut;
 use crate::sim::scenario::{Property, ReplayToken, ScheduleRef};
 use crate::Outcome;
 use explore::{RunResult, Strategy};
@@ -28,6 +29,10 @@ pub struct Args {
     /// Also write the run as a self-contained HTML page (timeline, log, verdict).
     #[arg(long, value_name = "FILE.html")]
     report: Option<std::path::PathBuf>,
+    /// Also write every SMMU register access and queue command, with phase markers, to FILE
+    /// (format: docs/mmio-log.md).
+    #[arg(long, value_name = "FILE")]
+    mmio_log: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
@@ -35,11 +40,16 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         if json {
             return Err("--json is not available for scenario files yet".into());
         }
+        if args.mmio_log.is_some() {
+            return Err("--mmio-log is not available for scenario files yet".into());
+        }
         return run_file(args);
     }
+    let mmio_log = args.mmio_log.as_deref().map(MmioLogOut::check).transpose()?;
     let trigger = common::parse_trigger(&args.scenario)?;
     let kernel = common::parse_kernel(args.kernel.as_deref().unwrap_or("linux-6.1"))?;
-    let cfg = args.machine.config(trigger, kernel)?;
+    let mut cfg = args.machine.config(trigger, kernel)?;
+    cfg.mmio_log = mmio_log.is_some();
     let scn = Arc::new(common::scenario(cfg, &args.properties));
     let schedule = ScheduleRef::Seeded {
         strategy: Strategy::Random,
@@ -59,6 +69,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         &rec.violations,
         json,
         args.report.as_deref(),
+        mmio_log.as_ref(),
     )
 }
 
@@ -108,6 +119,7 @@ pub fn show(
     violations: &[String],
     json: bool,
     report: Option<&std::path::Path>,
+    mmio_log: Option<&MmioLogOut>,
 ) -> Result<Outcome, String> {
     let o = match outcome {
         RunResult::Completed(Ok(o)) => o,
@@ -115,6 +127,9 @@ pub fn show(
         RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
     };
     let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
+    if let (Some(out), Some(text)) = (mmio_log, &o.mmio_log) {
+        out.write(text)?;
+    }
     if let Some(path) = report {
         let html = crate::report::html(&o, &token.to_string(), &replay, violations);
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;

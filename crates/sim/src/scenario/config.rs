@@ -101,6 +101,8 @@ pub struct RebootConfig {
     /// Masters (device names, `3200000.sata`) whose generic DMA engine runs traffic during the
     /// run, one actor each; empty: they stay idle.
     pub traffic: Vec<String>,
+    /// Keep an MMIO log of the run ([`crate::mmio_log`]); it does not change the run.
+    pub mmio_log: bool,
 }
 
 impl RebootConfig {
@@ -115,6 +117,7 @@ impl RebootConfig {
             nic: EnetcConfig::default(),
             max_actor_steps: 48,
             traffic: Vec::new(),
+            mmio_log: false,
         }
     }
 }

@@ -87,6 +87,10 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
             let (Some(nic), Some(nic_dev)) = (m.nic.clone(), m.nic_dev) else {
                 return;
             };
+            let nic_dev_name = match m.mmio_log {
+                Some(_) => m.kernel.device_name(nic_dev),
+                None => String::new(),
+            };
             for _ in 0..max {
                 if m.stop() {
                     break;
@@ -96,6 +100,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                 // A function whose bus mastering was cleared (kexec) cannot issue DMA.
                 if m.kernel.bus_master(nic_dev) {
                     nic.hw_step();
+                }
+                if m.mmio_log.is_some() {
+                    m.note_first_dma(&nic_dev_name, nic.stats().bus.transactions);
                 }
                 m.nic_events(Lane::NicDma, &before);
                 // The next packet arrives later.
@@ -129,6 +136,12 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                         slot.engine.step()
                     };
                     m.engine_events(i, &before);
+                    if m.mmio_log.is_some() {
+                        m.note_first_dma(
+                            &slot.engine.config().device,
+                            slot.engine.stats().bus.transactions,
+                        );
+                    }
                     if let Err(crash) = r {
                         m.report_crash(*crash);
                         break;
@@ -159,6 +172,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     }
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
+    if let Some(l) = &m.mmio_log {
+        l.phase(&format!("shutdown {}", cfg.trigger.name()));
+    }
     m.timeline.push(
         Lane::ShutdownCpu,
         match cfg.trigger {
@@ -213,6 +229,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         log: m.log.text(),
         verdict,
         timeline,
+        mmio_log: m.mmio_log.as_ref().map(|l| l.text()),
     })
 }
 
