@@ -48,6 +48,7 @@ pub mod kbox;
 pub mod kernel;
 pub mod mmio_log;
 mod ownership;
+pub mod pci_enum;
 pub mod report;
 pub mod scenario;
 

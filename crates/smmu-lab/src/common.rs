@@ -30,6 +30,11 @@ pub struct MachineArgs {
     /// 3200000.sata or 22c0000.dma-controller). Masters are idle otherwise.
     #[arg(long = "traffic", value_name = "DEVICE")]
     pub traffic: Vec<String>,
+    /// Put an enumerated PCI function on the board (repeatable): [DOMAIN:]BUS:DEV.FN[=DRIVER],
+    /// e.g. 00:01.0=e1000e on QEMU virt (stream ID from the host's iommu-map: 0x8). Its driver
+    /// is the generic DMA engine, without .shutdown; add --traffic 0000:00:01.0 to run it.
+    #[arg(long = "pci", value_name = "BDF[=DRIVER]")]
+    pub pci: Vec<String>,
 }
 
 /// Default size of the flood: long enough to span the whole shutdown.
@@ -39,7 +44,9 @@ pub const DEFAULT_ACTOR_STEPS: u32 = 48;
 
 impl MachineArgs {
     pub fn board(&self) -> Result<Board, String> {
-        load_board(self.dtb.as_deref())
+        let mut b = load_board(self.dtb.as_deref())?;
+        add_pci(&mut b, &self.pci)?;
+        Ok(b)
     }
 
     pub fn params(&self) -> Result<KernelParams, String> {
@@ -91,8 +98,23 @@ impl MachineArgs {
         for t in &self.traffic {
             s.push_str(&format!(" --traffic {}", shell_quote(t)));
         }
+        for p in &self.pci {
+            s.push_str(&format!(" --pci {}", shell_quote(p)));
+        }
         s
     }
+}
+
+/// Put the `--pci` functions on `board` (an unparsable or unplaceable one is an input error).
+pub fn add_pci(board: &mut Board, pci: &[String]) -> Result<(), String> {
+    for text in pci {
+        let f: crate::sim::pci_enum::PciFunction =
+            text.parse().map_err(|e| format!("--pci: {e}"))?;
+        board
+            .add_pci_function(&f)
+            .map_err(|e| format!("--pci: {e}"))?;
+    }
+    Ok(())
 }
 
 pub fn shell_quote(s: &str) -> String {

@@ -180,6 +180,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 flood: args.machine.flood,
                 actor_steps: args.machine.actor_steps,
                 traffic: args.machine.traffic.clone(),
+                pci: args.machine.pci.clone(),
                 properties: scn
                     .properties
                     .iter()

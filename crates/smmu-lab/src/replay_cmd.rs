@@ -44,6 +44,9 @@ pub struct ReplayFile {
     /// Masters running generic DMA traffic (absent in files from before the option).
     #[serde(default)]
     pub traffic: Vec<String>,
+    /// PCI functions put on the board (absent in files from before the option).
+    #[serde(default)]
+    pub pci: Vec<String>,
     pub properties: Vec<String>,
 }
 
@@ -112,6 +115,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             flood: f.flood,
             actor_steps: f.actor_steps,
             traffic: f.traffic,
+            pci: f.pci,
         };
         (f.token, m, props)
     } else if args.token.ends_with(".json") || args.token.contains('/') {

@@ -18,7 +18,9 @@ fn run(args: &[&str], code: i32) -> String {
 /// The lines from the marker `from` up to (not including) the next marker.
 fn section<'a>(log: &'a str, from: &str) -> Vec<&'a str> {
     let mut lines = log.lines().skip_while(|l| *l != from);
-    let first = lines.next().unwrap_or_else(|| panic!("no {from:?} in:\n{log}"));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no {from:?} in:\n{log}"));
     std::iter::once(first)
         .chain(lines.take_while(|l| !l.starts_with("== ")))
         .collect()
@@ -30,15 +32,28 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
     let a = dir.path().join("run.log");
     let b = dir.path().join("replay.log");
     let a_s = a.to_str().unwrap();
-    let plain = run(&["run", "reboot", "--kernel", "linux-6.2", "--seed", "1"], 1);
+    let plain = run(
+        &["run", "reboot", "--kernel", "linux-6.2", "--seed", "1"],
+        1,
+    );
     let logged = run(
         &[
-            "run", "reboot", "--kernel", "linux-6.2", "--seed", "1", "--mmio-log", a_s,
+            "run",
+            "reboot",
+            "--kernel",
+            "linux-6.2",
+            "--seed",
+            "1",
+            "--mmio-log",
+            a_s,
         ],
         1,
     );
     // Stray DMA after the fix (exit 1); keeping the log does not change the run.
-    assert!(plain.contains("properties violated: no-stray-dma"), "{plain}");
+    assert!(
+        plain.contains("properties violated: no-stray-dma"),
+        "{plain}"
+    );
     assert_eq!(plain, logged);
     run(
         &[
