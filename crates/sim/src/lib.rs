@@ -51,6 +51,7 @@ mod ownership;
 pub mod pci_enum;
 pub mod report;
 pub mod scenario;
+pub mod v3;
 
 pub use board::{
     Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,

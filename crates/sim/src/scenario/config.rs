@@ -103,6 +103,9 @@ pub struct RebootConfig {
     pub traffic: Vec<String>,
     /// Keep an MMIO log of the run ([`crate::mmio_log`]); it does not change the run.
     pub mmio_log: bool,
+    /// SMMUv3 only: the implementation's GBPA resets with ABORT set (QEMU's does not: what
+    /// arrives while SMMUEN = 0 bypasses).
+    pub gbpa_abort: bool,
 }
 
 impl RebootConfig {
@@ -118,6 +121,7 @@ impl RebootConfig {
             max_actor_steps: 48,
             traffic: Vec::new(),
             mmio_log: false,
+            gbpa_abort: false,
         }
     }
 }

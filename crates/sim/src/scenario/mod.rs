@@ -30,6 +30,9 @@ use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, NS_PER_POLL, R
 /// Run the scenario once. Call inside an explorer execution for controlled interleavings; the
 /// same code runs on std threads otherwise.
 pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
+    if let Some(smmu) = crate::v3::smmuv3_index(&cfg.board) {
+        return crate::v3::run(cfg, smmu);
+    }
     let m = Arc::new(smmu_sync::without_sched_points(|| boot(cfg))?);
     let boot_end = m.log.now_ns();
     if boot_end < REBOOT_AT_NS {
