@@ -185,6 +185,9 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
                     "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
                 },
+                "arm_smmu_v3": {
+                    "shutdown_runs_remove": sw.v3_shutdown_runs_remove,
+                },
             },
             "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
             "not_today_because": runs_today.as_ref().err().map(|e| e.to_string()),
@@ -226,6 +229,10 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         yes_no(sw.shutdown_runs_remove)
     );
     outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    outln!(
+        "    arm-smmu-v3  .shutdown runs .remove (unregisters): {}",
+        yes_no(sw.v3_shutdown_runs_remove)
+    );
     for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));
     }
