@@ -35,6 +35,10 @@ pub struct MachineArgs {
     /// is the generic DMA engine, without .shutdown; add --traffic 0000:00:01.0 to run it.
     #[arg(long = "pci", value_name = "BDF[=DRIVER]")]
     pub pci: Vec<String>,
+    /// SMMUv3 boards: what the SMMU does with DMA while SMMUEN = 0, as its GBPA resets
+    /// (QEMU: bypass).
+    #[arg(long, value_name = "bypass|abort", value_parser = ["bypass", "abort"], default_value = "bypass")]
+    pub gbpa: String,
 }
 
 /// Default size of the flood: long enough to span the whole shutdown.
@@ -74,6 +78,12 @@ impl MachineArgs {
             }
         }
         c.traffic = self.traffic.clone();
+        c.gbpa_abort = self.gbpa == "abort";
+        if c.gbpa_abort && crate::sim::v3::smmuv3_index(&c.board).is_none() {
+            return Err(
+                "--gbpa abort: the board's SMMU is not an SMMUv3 (GBPA is a v3 register)".into(),
+            );
+        }
         Ok(c)
     }
 
@@ -100,6 +110,9 @@ impl MachineArgs {
         }
         for p in &self.pci {
             s.push_str(&format!(" --pci {}", shell_quote(p)));
+        }
+        if self.gbpa != "bypass" {
+            s.push_str(&format!(" --gbpa {}", self.gbpa));
         }
         s
     }

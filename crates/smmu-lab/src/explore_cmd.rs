@@ -181,6 +181,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
                 actor_steps: args.machine.actor_steps,
                 traffic: args.machine.traffic.clone(),
                 pci: args.machine.pci.clone(),
+                gbpa: args.machine.gbpa.clone(),
                 properties: scn
                     .properties
                     .iter()

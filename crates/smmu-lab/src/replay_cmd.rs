@@ -47,6 +47,9 @@ pub struct ReplayFile {
     /// PCI functions put on the board (absent in files from before the option).
     #[serde(default)]
     pub pci: Vec<String>,
+    /// SMMUv3 GBPA at reset, bypass or abort (absent in files from before the option).
+    #[serde(default = "default_gbpa")]
+    pub gbpa: String,
     pub properties: Vec<String>,
 }
 
@@ -70,6 +73,10 @@ fn replay_file(args: &Args) -> Result<Outcome, String> {
         outln!("properties violated: {}", r.violations.join(", "));
         Ok(Outcome::Violated)
     }
+}
+
+fn default_gbpa() -> String {
+    "bypass".into()
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
@@ -116,6 +123,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             actor_steps: f.actor_steps,
             traffic: f.traffic,
             pci: f.pci,
+            gbpa: f.gbpa,
         };
         (f.token, m, props)
     } else if args.token.ends_with(".json") || args.token.contains('/') {
