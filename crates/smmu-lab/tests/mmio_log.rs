@@ -139,3 +139,64 @@ fn bad_mmio_log_paths_are_refused_before_the_run() {
     assert!(!missing.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// SMMUv3 (QEMU virt fixture, an e1000e named at 00:01.0 = stream ID 0x8): the attach slice with
+/// its decoded commands (the v6.1 driver, which `linux-6.2` runs with 32ea2c57dc21), and the
+/// shutdown's one control write, CR0 := 0.
+#[test]
+fn v3_log_pins_attach_commands_and_the_shutdown_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let dtb = lab_fixtures::write_to(
+        dir.path(),
+        "qemu-virt-smmuv3.dtb",
+        &lab_fixtures::qemu_virt_smmuv3_dtb(),
+    );
+    let log_path = dir.path().join("v3.log");
+    let args = [
+        "run",
+        "reboot",
+        "--kernel",
+        "linux-6.2",
+        "--seed",
+        "1",
+        "--dtb",
+        dtb.to_str().unwrap(),
+        "--pci",
+        "00:01.0=e1000e",
+        "--traffic",
+        "0000:00:01.0",
+        "--mmio-log",
+        log_path.to_str().unwrap(),
+    ];
+    let out = run(&args, 1);
+    assert!(out.contains("properties violated: no-stray-dma"), "{out}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(
+        section(&log, "== attach 0000:00:01.0"),
+        [
+            "== attach 0000:00:01.0",
+            "9050000.smmuv3 W32 0x00098 CMDQ_PROD 0x0000000c",
+            "9050000.smmuv3 CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+            "9050000.smmuv3 R32 0x0009c CMDQ_CONS 0x0000000c",
+            "9050000.smmuv3 W32 0x00098 CMDQ_PROD 0x0000000d",
+            "9050000.smmuv3 CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+            "9050000.smmuv3 R32 0x0009c CMDQ_CONS 0x0000000d",
+            "9050000.smmuv3 W32 0x00098 CMDQ_PROD 0x0000000f",
+            "9050000.smmuv3 CMD CMD_CFGI_STE sid=0x8 leaf=1",
+            "9050000.smmuv3 CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+            "9050000.smmuv3 R32 0x0009c CMDQ_CONS 0x0000000f",
+            "9050000.smmuv3 W32 0x00098 CMDQ_PROD 0x00000011",
+            "9050000.smmuv3 CMD CMD_CFGI_STE sid=0x8 leaf=1",
+            "9050000.smmuv3 CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+            "9050000.smmuv3 R32 0x0009c CMDQ_CONS 0x00000011",
+            "9050000.smmuv3 W32 0x00098 CMDQ_PROD 0x00000012",
+            "9050000.smmuv3 CMD CMD_PREFETCH_CONFIG sid=0x8",
+        ]
+    );
+    let control: Vec<&str> = log
+        .lines()
+        .skip_while(|l| !l.starts_with("== shutdown"))
+        .filter(|l| l.contains(" W32 ") && (l.contains(" CR0 ") || l.contains(" GBPA ")))
+        .collect();
+    assert_eq!(control, ["9050000.smmuv3 W32 0x00020 CR0 0x00000000"]);
+}
