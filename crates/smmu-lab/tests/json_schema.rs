@@ -162,6 +162,8 @@ struct ReplayFile {
     flood: u32,
     actor_steps: u32,
     traffic: Vec<String>,
+    pci: Vec<String>,
+    gbpa: String,
     properties: Vec<String>,
 }
 
@@ -337,7 +339,8 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
             (None, "", false)
         );
         assert_eq!((file.flood, file.actor_steps), (24, 48));
-        assert!(file.traffic.is_empty());
+        assert!(file.traffic.is_empty() && file.pci.is_empty());
+        assert_eq!(file.gbpa, "bypass");
         assert_eq!(file.schema, "smmu-lab/replay/v1");
         assert!(!file.properties.is_empty());
         let replayed: Run = serde_json::from_value(json(
