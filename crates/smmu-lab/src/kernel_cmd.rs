@@ -238,7 +238,16 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
     }
     outln!("  lifecycle model: runs every kernel");
     match runs_today {
-        Ok(b) => outln!("  reboot machine: runs it as --kernel {b}"),
+        Ok(b) => {
+            outln!("  reboot machine: runs it as --kernel {b}");
+            // Today's behaviours fix both drivers' policies together.
+            if sw.v3_shutdown_policy().ok() != Some(crate::sim::v3::driver_of(b).1) {
+                outln!(
+                    "  (on SMMUv3 boards --kernel {b} runs arm-smmu-v3 {} 32ea2c57dc21, unlike this kernel)",
+                    if sw.v3_shutdown_runs_remove { "with" } else { "without" }
+                );
+            }
+        }
         Err(e) => outln!("  reboot machine: cannot run it yet: {e}"),
     }
     Ok(Outcome::Clean)

@@ -104,6 +104,7 @@ fn kernel_list_names_every_preset_and_fix() {
     for id in [
         "57365a04c921",
         "ce31e6ca68bd",
+        "32ea2c57dc21",
         "quiesce",
         "guarded_dma_domain",
     ] {
