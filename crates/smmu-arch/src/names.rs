@@ -103,7 +103,7 @@ pub fn register_name(offset: u64, g: Geometry) -> String {
     let page = offset / g.page_size;
     let within = offset % g.page_size;
     let indexed = |base: u64, stride: u64, count: u64, name: &str| {
-        (within >= base && within < base + stride * count && (within - base) % stride == 0)
+        (within >= base && within < base + stride * count && (within - base).is_multiple_of(stride))
             .then(|| format!("{name}{}", (within - base) / stride))
     };
     match page {

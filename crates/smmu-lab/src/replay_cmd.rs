@@ -155,7 +155,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         rec.outcome,
         &rec.violations,
         json,
-        args.report.as_deref(),
-        mmio_log.as_ref(),
+        &crate::run_cmd::Files {
+            report: args.report.as_deref(),
+            mmio_log: mmio_log.as_ref(),
+        },
     )
 }

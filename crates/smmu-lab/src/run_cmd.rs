@@ -68,8 +68,10 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         rec.outcome,
         &rec.violations,
         json,
-        args.report.as_deref(),
-        mmio_log.as_ref(),
+        &Files {
+            report: args.report.as_deref(),
+            mmio_log: mmio_log.as_ref(),
+        },
     )
 }
 
@@ -105,6 +107,12 @@ fn run_file(args: &Args) -> Result<Outcome, String> {
     })
 }
 
+/// Files a run writes besides its output: the HTML report and the MMIO log.
+pub struct Files<'a> {
+    pub report: Option<&'a std::path::Path>,
+    pub mmio_log: Option<&'a MmioLogOut>,
+}
+
 /// Upper bound of scheduling decisions in one run.
 pub const MAX_STEPS: usize = 2_000_000;
 
@@ -118,8 +126,7 @@ pub fn show(
     >,
     violations: &[String],
     json: bool,
-    report: Option<&std::path::Path>,
-    mmio_log: Option<&MmioLogOut>,
+    files: &Files<'_>,
 ) -> Result<Outcome, String> {
     let o = match outcome {
         RunResult::Completed(Ok(o)) => o,
@@ -127,10 +134,10 @@ pub fn show(
         RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
     };
     let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
-    if let (Some(out), Some(text)) = (mmio_log, &o.mmio_log) {
+    if let (Some(out), Some(text)) = (files.mmio_log, &o.mmio_log) {
         out.write(text)?;
     }
-    if let Some(path) = report {
+    if let Some(path) = files.report {
         let html = crate::report::html(&o, &token.to_string(), &replay, violations);
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
     }

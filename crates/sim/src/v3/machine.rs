@@ -148,10 +148,14 @@ impl DmaConfigure for V3DmaConfigure {
     }
 }
 
+/// Builds the flooded function at its driver's probe time.
+type MakeFunction =
+    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
+
 /// The flooded function's driver: no `.shutdown`.
 struct FloodDriver {
     name: String,
-    make: Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>,
+    make: MakeFunction,
     made: Mutex<Option<Arc<FloodedFunction>>>,
 }
 
