@@ -547,7 +547,7 @@ fn shutdown_sequences_per_version_and_policy() {
         assert_eq!(got, expected, "{v:?} {policy:?}");
         // STE.V (bit 0) and STE.Config (bits 3:1) of StreamID 8 afterwards.
         let ste = r.smmu.ste_address(8).expect("an L2 table for SID 8");
-        let dw0 = r.mem.read_u64(ste).unwrap();
+        let dw0 = r.mem.read_u64(physmem::PhysAddr::new(ste)).unwrap();
         let (valid, config) = (dw0 & 1, (dw0 >> 1) & 7);
         let want = match policy {
             // Released (abort, disable_bypass) or quiesced: valid, Config = abort.

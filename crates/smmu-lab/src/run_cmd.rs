@@ -45,7 +45,11 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         }
         return run_file(args);
     }
-    let mmio_log = args.mmio_log.as_deref().map(MmioLogOut::check).transpose()?;
+    let mmio_log = args
+        .mmio_log
+        .as_deref()
+        .map(MmioLogOut::check)
+        .transpose()?;
     let trigger = common::parse_trigger(&args.scenario)?;
     let kernel = common::parse_kernel(args.kernel.as_deref().unwrap_or("linux-6.1"))?;
     let mut cfg = args.machine.config(trigger, kernel)?;

@@ -13,7 +13,7 @@ use arm_smmu_v3::{
 };
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
-use physmem::{FrameAllocator, PhysMem, Region};
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_sync::atomic::AtomicBool;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{IrqLine, Mmio, SmmuV3};
@@ -219,17 +219,17 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     let mut regions: Vec<Region> = board
         .memory
         .iter()
-        .map(|m| Region::new(m.base, m.size.min(MAX_DRAM_PER_REGION)))
+        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
         .collect();
     if regions.is_empty() {
-        regions.push(Region::new(DEFAULT_DRAM.0, DEFAULT_DRAM.1));
+        regions.push(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
     }
     let dram = regions[0];
-    let mem = Arc::new(PhysMem::new(&regions).map_err(|e| ScenarioError::Memory(e.to_string()))?);
+    let mem = Arc::new(PhysMem::new(&regions).map_err(AllocError::from)?);
     let pool = |off: u64, size: u64| {
-        FrameAllocator::new(mem.clone(), dram.base + off, size)
+        FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(|e| ScenarioError::Memory(e.to_string()))
+            .map_err(ScenarioError::Memory)
     };
     // Queues (Linux caps QEMU's 2^19-entry queues at 4 MiB each), stream table, CDs, page
     // tables; then coherent DMA; then receive buffers.

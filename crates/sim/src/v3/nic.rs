@@ -12,7 +12,8 @@
 
 use crate::ownership::DmaEvidence;
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
-use physmem::{FrameAllocator, PhysMem, FRAME_SIZE};
+use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
+use smmu_addr::Iova;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{Outcome, SmmuV3};
 use std::collections::VecDeque;
@@ -118,7 +119,8 @@ impl FloodedFunction {
         let pa = self
             .kmem
             .alloc(FRAME_SIZE)
-            .map_err(|_| DmaError::Invalid("receive buffer pool exhausted"))?;
+            .map_err(|_| DmaError::Invalid("receive buffer pool exhausted"))?
+            .as_u64();
         let dma = self
             .core
             .dma_map_page(self.dev, pa, FRAME_SIZE, DmaDirection::FromDevice)?;
@@ -146,8 +148,11 @@ impl FloodedFunction {
             }
             if written {
                 let mut got = [0u8; FRAME_LEN];
-                let found =
-                    self.mem.read_bytes(slot.pa, &mut got).is_ok() && got == frame(slot.seq);
+                let found = self
+                    .mem
+                    .read_bytes(PhysAddr::new(slot.pa), &mut got)
+                    .is_ok()
+                    && got == frame(slot.seq);
                 let mut s = self.stats.lock();
                 if found {
                     s.rx_delivered += 1;
@@ -155,7 +160,7 @@ impl FloodedFunction {
                     s.lost_writes += 1;
                 }
             }
-            let _ = self.kmem.free(slot.pa, FRAME_SIZE);
+            let _ = self.kmem.free(PhysAddr::new(slot.pa), FRAME_SIZE);
             match self.post() {
                 Err(DmaError::Oops(o)) => return Err(o),
                 Err(_) => self.stats.lock().dma_api_errors += 1,
@@ -179,7 +184,7 @@ impl FloodedFunction {
             return true;
         };
         let data = frame(slot.seq);
-        let r = smmu.dma_write(self.sid, slot.dma, &data);
+        let r = smmu.dma_write(self.sid, Iova::new(slot.dma), &data);
         let mut s = self.stats.lock();
         s.rx_written += 1;
         s.bus.transactions += 1;
@@ -197,12 +202,12 @@ impl FloodedFunction {
                 }
                 false
             }
-            Ok(Outcome::Aborted(_)) | Err(smmuv3::DmaError::Aborted(_)) => {
+            Ok(Outcome::Aborted(_)) | Err(smmuv3::BusError::Aborted(_)) => {
                 s.bus.blocked += 1;
                 false
             }
             // Bypassed to an address that is not memory: stray all the same.
-            Err(smmuv3::DmaError::Memory { pa, .. }) => {
+            Err(smmuv3::BusError::Memory { pa, .. }) => {
                 s.bus.stray_writes += 1;
                 if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
                     s.bus.stray_write_addrs.push(pa);
