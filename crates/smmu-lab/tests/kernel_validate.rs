@@ -41,7 +41,7 @@ fn kernel_show_lists_fixes_switches_and_todays_behaviour() {
     // Only the series' arm-smmu half: today's linux-6.2 has both, which matters on SMMUv3.
     assert!(
         out.ends_with(
-            "  runs today as: --kernel linux-6.2\n  (on SMMUv3 boards --kernel linux-6.2 runs arm-smmu-v3 with 32ea2c57dc21, unlike this kernel)\n"
+            "  reboot machine: runs it as --kernel linux-6.2\n  (on SMMUv3 boards --kernel linux-6.2 runs arm-smmu-v3 with 32ea2c57dc21, unlike this kernel)\n"
         ),
         "{out}"
     );
