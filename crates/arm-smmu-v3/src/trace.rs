@@ -17,11 +17,15 @@ use smmuv3_arch::cmd::Command;
 use smmuv3_arch::regs::{self, q_base};
 use smmuv3_arch::{queue, Mmio};
 
+/// Where a [`TracingMmio`] sends each line, when not to its own list.
+pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub struct TracingMmio<M> {
     inner: M,
     mem: Arc<PhysMem>,
     lines: Mutex<Vec<String>>,
     cmdq: Mutex<(u64, u32, u32)>,
+    sink: Option<LineSink>,
 }
 
 impl<M: Mmio> TracingMmio<M> {
@@ -31,6 +35,23 @@ impl<M: Mmio> TracingMmio<M> {
             mem,
             lines: Mutex::new(Vec::new()),
             cmdq: Mutex::new((0, 0, 0)),
+            sink: None,
+        }
+    }
+
+    /// A tracer that hands each line to `sink` as it happens (a simulator's run-wide log)
+    /// instead of keeping it: [`Self::lines`] stays empty.
+    pub fn with_sink(inner: M, mem: Arc<PhysMem>, sink: LineSink) -> Self {
+        TracingMmio {
+            sink: Some(sink),
+            ..TracingMmio::new(inner, mem)
+        }
+    }
+
+    fn emit(&self, line: String) {
+        match &self.sink {
+            Some(s) => s(&line),
+            None => self.lines.lock().push(line),
         }
     }
 
@@ -73,9 +94,7 @@ impl<M: Mmio> TracingMmio<M> {
         } else {
             format!("0x{v:016x}")
         };
-        self.lines
-            .lock()
-            .push(format!("{dir}{width} 0x{off:05x} {name} {v}"));
+        self.emit(format!("{dir}{width} 0x{off:05x} {name} {v}"));
     }
 
     fn note_write(&self, off: u64, v: u64) {
@@ -104,7 +123,10 @@ impl<M: Mmio> TracingMmio<M> {
                     ptr = queue::advance(ptr, 1, shift);
                 }
                 q.2 = new;
-                self.lines.lock().extend(out);
+                drop(q);
+                for l in out {
+                    self.emit(l);
+                }
             }
             _ => {}
         }

@@ -471,3 +471,90 @@ fn blocked_domain_is_v6_12_only() {
     );
     let _ = d;
 }
+
+/// `.shutdown` of every policy on both driver versions, write by write and command by command
+/// (the core's unregister releases the one master, as the IOMMU core would), and the STE it
+/// leaves for StreamID 8: v6.1's release rewrites the STE in place (one CFGI_STE), v6.12's
+/// blocked-domain attach makes a breaking update (two CFGI_STEs, then the prefetch); v6.2's fix
+/// is one write on either; quiesce aborts every STE (memory writes), drops every cached
+/// configuration, sets GBPA.ABORT and only then clears CR0.
+#[test]
+fn shutdown_sequences_per_version_and_policy() {
+    let disable = "W32 0x00020 CR0 0x00000000";
+    let cases: [(KernelVersion, ShutdownPolicy, Vec<&str>); 6] = [
+        (
+            KernelVersion::V6_1,
+            ShutdownPolicy::Linux61,
+            vec![
+                "W32 0x00098 CMDQ_PROD 0x0000000d",
+                "CMD CMD_CFGI_STE sid=0x8 leaf=1",
+                "CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+                disable,
+            ],
+        ),
+        (KernelVersion::V6_1, ShutdownPolicy::Linux62, vec![disable]),
+        (
+            KernelVersion::V6_1,
+            ShutdownPolicy::Quiesce,
+            vec![
+                "W32 0x00098 CMDQ_PROD 0x0000000d",
+                "CMD CMD_CFGI_ALL",
+                "CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+                "W32 0x00044 GBPA 0x80101000",
+                disable,
+            ],
+        ),
+        (
+            KernelVersion::V6_12,
+            ShutdownPolicy::Linux61,
+            vec![
+                "W32 0x00098 CMDQ_PROD 0x0000000f",
+                "CMD CMD_CFGI_STE sid=0x8 leaf=1",
+                "CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+                "W32 0x00098 CMDQ_PROD 0x00000011",
+                "CMD CMD_CFGI_STE sid=0x8 leaf=1",
+                "CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+                "W32 0x00098 CMDQ_PROD 0x00000012",
+                "CMD CMD_PREFETCH_CONFIG sid=0x8",
+                disable,
+            ],
+        ),
+        (KernelVersion::V6_12, ShutdownPolicy::Linux62, vec![disable]),
+        (
+            KernelVersion::V6_12,
+            ShutdownPolicy::Quiesce,
+            vec![
+                "W32 0x00098 CMDQ_PROD 0x0000000f",
+                "CMD CMD_CFGI_ALL",
+                "CMD CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0",
+                "W32 0x00044 GBPA 0x80101000",
+                disable,
+            ],
+        ),
+    ];
+    for (v, policy, expected) in cases {
+        let r = rig(Config::qemu_virt(), v, policy);
+        attach(&r);
+        r.bus.clear();
+        let smmu = r.smmu.clone();
+        r.smmu.shutdown(&mut || smmu.release_device(DeviceId(1)));
+        let got: Vec<String> = r
+            .bus
+            .lines()
+            .into_iter()
+            .filter(|l| l.starts_with('W') || l.starts_with("CMD"))
+            .collect();
+        assert_eq!(got, expected, "{v:?} {policy:?}");
+        // STE.V (bit 0) and STE.Config (bits 3:1) of StreamID 8 afterwards.
+        let ste = r.smmu.ste_address(8).expect("an L2 table for SID 8");
+        let dw0 = r.mem.read_u64(physmem::PhysAddr::new(ste)).unwrap();
+        let (valid, config) = (dw0 & 1, (dw0 >> 1) & 7);
+        let want = match policy {
+            // Released (abort, disable_bypass) or quiesced: valid, Config = abort.
+            ShutdownPolicy::Linux61 | ShutdownPolicy::Quiesce => (1, 0),
+            // 32ea2c57dc21 leaves the translating STE (S1 translate, bypass S2) in place.
+            ShutdownPolicy::Linux62 => (1, 0b101),
+        };
+        assert_eq!((valid, config), want, "{v:?} {policy:?}");
+    }
+}

@@ -64,6 +64,11 @@ pub enum Fix {
     /// Oltean): the platform driver's `.shutdown` only disables translation instead of running
     /// `.remove`, so reboot and kexec no longer release masters whose drivers still map DMA.
     DontUnregisterOnShutdown,
+    /// `32ea2c57dc21` "iommu/arm-smmu-v3: Don't unregister on shutdown" (v6.2-rc4, Vladimir
+    /// Oltean, patch 2/2 of the seed's series, same Fixes: 57365a04c921): arm-smmu-v3's
+    /// `.shutdown` only disables the SMMU (CR0 := 0, GBPA untouched) instead of running
+    /// `.remove`.
+    V3DontUnregisterOnShutdown,
     /// `a6a9a5da6808` "iommu: Fix refcount leak in iommu_device_claim_dma_owner" (v6.2): the
     /// "no owner" error return drops the group reference it took.
     ClaimDmaOwnerRefcount,
@@ -82,7 +87,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 15] = [
+    pub const ALL: [Fix; 16] = [
         Fix::AvoidZeroTlbiWrites,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
@@ -94,6 +99,7 @@ impl Fix {
         Fix::IovaDomainInitRace,
         Fix::MoveBusSetupToRegistration,
         Fix::DontUnregisterOnShutdown,
+        Fix::V3DontUnregisterOnShutdown,
         Fix::ClaimDmaOwnerRefcount,
         Fix::DeferClientsUntilSmmuBound,
         Fix::Quiesce,
@@ -114,6 +120,7 @@ impl Fix {
             Fix::IovaDomainInitRace => "ac9a5d522bb8",
             Fix::MoveBusSetupToRegistration => "57365a04c921",
             Fix::DontUnregisterOnShutdown => "ce31e6ca68bd",
+            Fix::V3DontUnregisterOnShutdown => "32ea2c57dc21",
             Fix::ClaimDmaOwnerRefcount => "a6a9a5da6808",
             Fix::DeferClientsUntilSmmuBound => "229e6ee43d2a",
             Fix::Quiesce => "quiesce",
@@ -143,6 +150,7 @@ impl Fix {
             }
             Fix::MoveBusSetupToRegistration => "iommu: Move bus setup to IOMMU device registration",
             Fix::DontUnregisterOnShutdown => "iommu/arm-smmu: Don't unregister on shutdown",
+            Fix::V3DontUnregisterOnShutdown => "iommu/arm-smmu-v3: Don't unregister on shutdown",
             Fix::ClaimDmaOwnerRefcount => {
                 "iommu: Fix refcount leak in iommu_device_claim_dma_owner"
             }
@@ -196,6 +204,11 @@ impl Fix {
                 full_id: Some("ce31e6ca68bd7639bd3e5ef97be215031842bbab"),
                 landed_in: "v6.2",
             },
+            // ../shared/reference/iommu-core-and-shutdown.md §9: the same pull, the same tag.
+            Fix::V3DontUnregisterOnShutdown => Origin::Linux {
+                full_id: Some("32ea2c57dc216b6ad8125fa680d31daa5d421c95"),
+                landed_in: "v6.2",
+            },
             Fix::Quiesce | Fix::GuardedDmaDomain => Origin::Ours,
         }
     }
@@ -217,6 +230,7 @@ impl Fix {
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
+            Fix::V3DontUnregisterOnShutdown => "arm-smmu-v3: .shutdown does not run .remove",
             Fix::Quiesce => "arm-smmu: disabling blocks every stream (no CLIENTPD bypass)",
             Fix::GuardedDmaDomain => "iommu: CoreConfig::linux_faithful off",
         }

@@ -27,7 +27,9 @@ pub struct Switches {
     pub unregister_releases_devices: bool,
     /// arm-smmu: `.shutdown` runs `.remove`, which unregisters (absent `ce31e6ca68bd`).
     pub shutdown_runs_remove: bool,
-    /// arm-smmu: how the SMMU is turned off (`quiesce`).
+    /// arm-smmu-v3: `.shutdown` runs `.remove`, which unregisters (absent `32ea2c57dc21`).
+    pub v3_shutdown_runs_remove: bool,
+    /// arm-smmu (and arm-smmu-v3): how the SMMU is turned off (`quiesce`).
     pub smmu_off: SmmuOff,
     /// iommu: the DMA API reads the group pointer unguarded and a NULL group is Linux's oops
     /// (absent `guarded_dma_domain`).
@@ -46,6 +48,9 @@ pub enum NoCodePath {
     /// arm-smmu's shutdown policies cover shutdown-runs-remove only with the CLIENTPD bypass.
     #[error("arm-smmu has no shutdown path that both runs .remove (no ce31e6ca68bd) and blocks every stream (quiesce)")]
     RemoveWithBlockedStreams,
+    /// The same for arm-smmu-v3.
+    #[error("arm-smmu-v3 has no shutdown path that both runs .remove (no 32ea2c57dc21) and blocks every stream (quiesce)")]
+    V3RemoveWithBlockedStreams,
 }
 
 impl Switches {
@@ -54,6 +59,7 @@ impl Switches {
         Switches {
             unregister_releases_devices: kernel.contains(Fix::MoveBusSetupToRegistration),
             shutdown_runs_remove: !kernel.contains(Fix::DontUnregisterOnShutdown),
+            v3_shutdown_runs_remove: !kernel.contains(Fix::V3DontUnregisterOnShutdown),
             smmu_off: if kernel.contains(Fix::Quiesce) {
                 SmmuOff::BlockStreams
             } else {
@@ -105,6 +111,18 @@ impl Switches {
             (false, SmmuOff::Bypass) => Ok(ShutdownPolicy::Linux62),
             (false, SmmuOff::BlockStreams) => Ok(ShutdownPolicy::Quiesce),
             (true, SmmuOff::BlockStreams) => Err(NoCodePath::RemoveWithBlockedStreams),
+        }
+    }
+
+    /// arm-smmu-v3's `.shutdown`/`.remove` behaviour (`quiesce` is the same fix on both
+    /// drivers: every STE aborts and GBPA.ABORT is set before SMMUEN is cleared).
+    pub fn v3_shutdown_policy(&self) -> Result<arm_smmu_v3::ShutdownPolicy, NoCodePath> {
+        use arm_smmu_v3::ShutdownPolicy as P;
+        match (self.v3_shutdown_runs_remove, self.smmu_off) {
+            (true, SmmuOff::Bypass) => Ok(P::Linux61),
+            (false, SmmuOff::Bypass) => Ok(P::Linux62),
+            (false, SmmuOff::BlockStreams) => Ok(P::Quiesce),
+            (true, SmmuOff::BlockStreams) => Err(NoCodePath::V3RemoveWithBlockedStreams),
         }
     }
 }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 const SEED: Fix = Fix::DontUnregisterOnShutdown;
 const BUS: Fix = Fix::MoveBusSetupToRegistration;
+/// Patch 2/2 of the seed's series, for arm-smmu-v3.
+const V3: Fix = Fix::V3DontUnregisterOnShutdown;
 
 #[test]
 fn presets_are_the_fixes_each_release_contains() {
@@ -36,7 +38,7 @@ fn presets_are_the_fixes_each_release_contains() {
         fixes("v6.2"),
         [
             before_v61.clone(),
-            vec![BUS, SEED, Fix::ClaimDmaOwnerRefcount]
+            vec![BUS, SEED, V3, Fix::ClaimDmaOwnerRefcount]
         ]
         .concat()
     );
@@ -54,8 +56,10 @@ fn additions_and_removals() {
     let k = Kernel::parse("v6.1+ce31e6ca68bd").unwrap();
     assert!(k.contains(BUS) && k.contains(SEED));
     let k = Kernel::parse("v6.2-ce31e6ca68bd").unwrap();
-    assert!(k.contains(BUS) && !k.contains(SEED));
-    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+a6a9a5da6808").unwrap();
+    assert!(k.contains(BUS) && !k.contains(SEED) && k.contains(V3));
+    let k = Kernel::parse("v6.1+32ea2c57dc21").unwrap();
+    assert!(k.contains(V3) && !k.contains(SEED));
+    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808").unwrap();
     assert_eq!(k.fixes(), Kernel::parse("v6.2").unwrap().fixes());
     let k = Kernel::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
     let v62 = Kernel::parse("v6.2").unwrap().fixes();
@@ -166,7 +170,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, a6a9a5da6808, 229e6ee43d2a, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, 229e6ee43d2a, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -208,6 +212,7 @@ fn switches_one_fix_one_code_path() {
             let changed = [
                 before.unregister_releases_devices != after.unregister_releases_devices,
                 before.shutdown_runs_remove != after.shutdown_runs_remove,
+                before.v3_shutdown_runs_remove != after.v3_shutdown_runs_remove,
                 before.smmu_off != after.smmu_off,
                 before.unguarded_dma_domain != after.unguarded_dma_domain,
             ];
@@ -235,6 +240,22 @@ fn switches_one_fix_one_code_path() {
         }
     }
     assert_eq!(sw("v6.2+quiesce").smmu_off, SmmuOff::BlockStreams);
+    // arm-smmu-v3: 32ea2c57dc21 is its own switch.
+    use arm_smmu_v3::ShutdownPolicy as V3Policy;
+    assert_eq!(v61.v3_shutdown_policy(), Ok(V3Policy::Linux61));
+    assert_eq!(v62.v3_shutdown_policy(), Ok(V3Policy::Linux62));
+    assert_eq!(
+        sw("v6.2-32ea2c57dc21").v3_shutdown_policy(),
+        Ok(V3Policy::Linux61)
+    );
+    assert_eq!(
+        sw("v6.2+quiesce").v3_shutdown_policy(),
+        Ok(V3Policy::Quiesce)
+    );
+    assert_eq!(
+        sw("v6.2-32ea2c57dc21+quiesce").v3_shutdown_policy(),
+        Err(NoCodePath::V3RemoveWithBlockedStreams)
+    );
 }
 
 #[test]

@@ -56,9 +56,12 @@ pub mod exec;
 pub mod fdt;
 pub mod kbox;
 pub mod kernel;
+pub mod mmio_log;
 mod ownership;
+pub mod pci_enum;
 pub mod report;
 pub mod scenario;
+pub mod v3;
 
 pub use board::{
     Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,

@@ -9,6 +9,7 @@
 
 pub mod decode;
 pub mod desc;
+pub mod names;
 pub mod regs;
 
 /// A memory-mapped register window, seen from the CPU side of the bus.

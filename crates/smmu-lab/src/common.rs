@@ -49,6 +49,15 @@ pub struct MachineArgs {
     /// 3200000.sata or 22c0000.dma-controller). Masters are idle otherwise.
     #[arg(long = "traffic", value_name = "DEVICE")]
     pub traffic: Vec<String>,
+    /// Put an enumerated PCI function on the board (repeatable): [DOMAIN:]BUS:DEV.FN[=DRIVER],
+    /// e.g. 00:01.0=e1000e on QEMU virt (stream ID from the host's iommu-map: 0x8). Its driver
+    /// is the generic DMA engine, without .shutdown; add --traffic 0000:00:01.0 to run it.
+    #[arg(long = "pci", value_name = "BDF[=DRIVER]")]
+    pub pci: Vec<String>,
+    /// SMMUv3 boards: what the SMMU does with DMA while SMMUEN = 0, as its GBPA resets
+    /// (QEMU: bypass).
+    #[arg(long, value_name = "bypass|abort", value_parser = ["bypass", "abort"], default_value = "bypass")]
+    pub gbpa: String,
 }
 
 /// Default size of the flood: long enough to span the whole shutdown.
@@ -62,7 +71,9 @@ pub const DEFAULT_FLOOD_RATE: u64 = 2_000;
 
 impl MachineArgs {
     pub fn board(&self) -> Result<Board, String> {
-        load_board(self.dtb.as_deref())
+        let mut b = load_board(self.dtb.as_deref())?;
+        add_pci(&mut b, &self.pci)?;
+        Ok(b)
     }
 
     pub fn params(&self) -> Result<KernelParams, String> {
@@ -98,6 +109,12 @@ impl MachineArgs {
             }
         }
         c.traffic = self.traffic.clone();
+        c.gbpa_abort = self.gbpa == "abort";
+        if c.gbpa_abort && crate::sim::v3::smmuv3_index(&c.board).is_none() {
+            return Err(
+                "--gbpa abort: the board's SMMU is not an SMMUv3 (GBPA is a v3 register)".into(),
+            );
+        }
         c.check().map_err(|e| e.to_string())?;
         Ok(c)
     }
@@ -138,8 +155,26 @@ impl MachineArgs {
         if self.flood_rate != DEFAULT_FLOOD_RATE {
             s.push_str(&format!(" --flood-rate {}", self.flood_rate));
         }
+        for p in &self.pci {
+            s.push_str(&format!(" --pci {}", shell_quote(p)));
+        }
+        if self.gbpa != "bypass" {
+            s.push_str(&format!(" --gbpa {}", self.gbpa));
+        }
         s
     }
+}
+
+/// Put the `--pci` functions on `board` (an unparsable or unplaceable one is an input error).
+pub fn add_pci(board: &mut Board, pci: &[String]) -> Result<(), String> {
+    for text in pci {
+        let f: crate::sim::pci_enum::PciFunction =
+            text.parse().map_err(|e| format!("--pci: {e}"))?;
+        board
+            .add_pci_function(&f)
+            .map_err(|e| format!("--pci: {e}"))?;
+    }
+    Ok(())
 }
 
 pub fn shell_quote(s: &str) -> String {

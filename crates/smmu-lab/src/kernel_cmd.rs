@@ -185,6 +185,9 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
                     "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
                 },
+                "arm_smmu_v3": {
+                    "shutdown_runs_remove": sw.v3_shutdown_runs_remove,
+                },
             },
             "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
             "not_today_because": runs_today.as_ref().err().map(|e| e.to_string()),
@@ -226,12 +229,25 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         yes_no(sw.shutdown_runs_remove)
     );
     outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    outln!(
+        "    arm-smmu-v3  .shutdown runs .remove (unregisters): {}",
+        yes_no(sw.v3_shutdown_runs_remove)
+    );
     for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));
     }
     outln!("  lifecycle model: runs every kernel");
     match runs_today {
-        Ok(b) => outln!("  reboot machine: runs it as --kernel {b}"),
+        Ok(b) => {
+            outln!("  reboot machine: runs it as --kernel {b}");
+            // Today's behaviours fix both drivers' policies together.
+            if sw.v3_shutdown_policy().ok() != Some(crate::sim::v3::driver_of(b).1) {
+                outln!(
+                    "  (on SMMUv3 boards --kernel {b} runs arm-smmu-v3 {} 32ea2c57dc21, unlike this kernel)",
+                    if sw.v3_shutdown_runs_remove { "with" } else { "without" }
+                );
+            }
+        }
         Err(e) => outln!("  reboot machine: cannot run it yet: {e}"),
     }
     Ok(Outcome::Clean)

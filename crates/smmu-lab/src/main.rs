@@ -21,6 +21,7 @@ mod demo_cmd;
 mod explore_cmd;
 mod file_model;
 mod kernel_cmd;
+mod mmio_log_out;
 mod replay_cmd;
 mod report;
 mod run_cmd;

@@ -22,6 +22,10 @@ pub struct Args {
     /// Also write the run as a self-contained HTML page (timeline, log, verdict).
     #[arg(long, value_name = "FILE.html")]
     report: Option<std::path::PathBuf>,
+    /// Also write every SMMU register access and queue command, with phase markers, to FILE
+    /// (format: docs/mmio-log.md).
+    #[arg(long, value_name = "FILE")]
+    mmio_log: Option<std::path::PathBuf>,
 }
 
 /// The schema name a replay file carries (docs/json.md, "replay file").
@@ -40,6 +44,12 @@ pub struct ReplayFile {
     /// Masters running generic DMA traffic (absent in files from before the option).
     #[serde(default)]
     pub traffic: Vec<String>,
+    /// PCI functions put on the board (absent in files from before the option).
+    #[serde(default)]
+    pub pci: Vec<String>,
+    /// SMMUv3 GBPA at reset, bypass or abort (absent in files from before the option).
+    #[serde(default = "default_gbpa")]
+    pub gbpa: String,
     pub properties: Vec<String>,
     /// The kernel build (absent: the policy's default).
     #[serde(default)]
@@ -84,6 +94,8 @@ impl ReplayFile {
             tx_ring: m.tx_ring,
             rx_ring: m.rx_ring,
             flood_rate: m.flood_rate,
+            pci: m.pci.clone(),
+            gbpa: m.gbpa.clone(),
         }
     }
 }
@@ -110,10 +122,17 @@ fn replay_file(args: &Args) -> Result<Outcome, String> {
     }
 }
 
+fn default_gbpa() -> String {
+    "bypass".into()
+}
+
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     if crate::file_model::is_file_arg(&args.token) {
         if json {
             return Err("--json is not available for scenario files yet".into());
+        }
+        if args.mmio_log.is_some() {
+            return Err("--mmio-log is not available for scenario files yet".into());
         }
         return replay_file(args);
     }
@@ -122,6 +141,11 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "unexpected argument '{extra}': only a scenario file (FILE.toml) is followed by a token"
         ));
     }
+    let mmio_log = args
+        .mmio_log
+        .as_deref()
+        .map(crate::mmio_log_out::MmioLogOut::check)
+        .transpose()?;
     let (token, machine, properties) = if std::path::Path::new(&args.token).is_file() {
         let text =
             std::fs::read_to_string(&args.token).map_err(|e| format!("{}: {e}", args.token))?;
@@ -150,6 +174,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             tx_ring: f.tx_ring,
             rx_ring: f.rx_ring,
             flood_rate: f.flood_rate,
+            pci: f.pci,
+            gbpa: f.gbpa,
         };
         (f.token, m, props)
     } else if args.token.ends_with(".json") || args.token.contains('/') {
@@ -163,7 +189,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         )
     };
     let token: ReplayToken = token.parse()?;
-    let cfg = machine.config(token.trigger, token.kernel)?;
+    let mut cfg = machine.config(token.trigger, token.kernel)?;
+    cfg.mmio_log = mmio_log.is_some();
     let scn = Arc::new(common::scenario(cfg, &properties));
     let rec = match token.schedule.replay(scn.clone(), crate::run_cmd::MAX_STEPS) {
         Ok(r) => r,
@@ -180,6 +207,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         rec.outcome,
         &rec.violations,
         json,
-        args.report.as_deref(),
+        &crate::run_cmd::Files {
+            report: args.report.as_deref(),
+            mmio_log: mmio_log.as_ref(),
+        },
     )
 }

@@ -1,6 +1,7 @@
 //! `smmu-lab run SCENARIO --kernel K [--seed N]`: one run, its log and verdict.
 
 use crate::common::{self, MachineArgs};
+use crate::mmio_log_out::MmioLogOut;
 use crate::sim::scenario::{Property, ReplayToken, ScheduleRef};
 use crate::Outcome;
 use explore::{RunResult, Strategy};
@@ -28,6 +29,10 @@ pub struct Args {
     /// Also write the run as a self-contained HTML page (timeline, log, verdict).
     #[arg(long, value_name = "FILE.html")]
     report: Option<std::path::PathBuf>,
+    /// Also write every SMMU register access and queue command, with phase markers, to FILE
+    /// (format: docs/mmio-log.md).
+    #[arg(long, value_name = "FILE")]
+    mmio_log: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
@@ -35,11 +40,20 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         if json {
             return Err("--json is not available for scenario files yet".into());
         }
+        if args.mmio_log.is_some() {
+            return Err("--mmio-log is not available for scenario files yet".into());
+        }
         return run_file(args);
     }
+    let mmio_log = args
+        .mmio_log
+        .as_deref()
+        .map(MmioLogOut::check)
+        .transpose()?;
     let trigger = common::parse_trigger(&args.scenario)?;
     let kernel = common::parse_kernel(args.kernel.as_deref().unwrap_or("linux-6.1"))?;
-    let cfg = args.machine.config(trigger, kernel)?;
+    let mut cfg = args.machine.config(trigger, kernel)?;
+    cfg.mmio_log = mmio_log.is_some();
     let scn = Arc::new(common::scenario(cfg, &args.properties));
     let schedule = ScheduleRef::Seeded {
         strategy: Strategy::Random,
@@ -58,7 +72,10 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         rec.outcome,
         &rec.violations,
         json,
-        args.report.as_deref(),
+        &Files {
+            report: args.report.as_deref(),
+            mmio_log: mmio_log.as_ref(),
+        },
     )
 }
 
@@ -94,6 +111,12 @@ fn run_file(args: &Args) -> Result<Outcome, String> {
     })
 }
 
+/// Files a run writes besides its output: the HTML report and the MMIO log.
+pub struct Files<'a> {
+    pub report: Option<&'a std::path::Path>,
+    pub mmio_log: Option<&'a MmioLogOut>,
+}
+
 /// Upper bound of scheduling decisions in one run.
 pub const MAX_STEPS: usize = 2_000_000;
 
@@ -107,7 +130,7 @@ pub fn show(
     >,
     violations: &[String],
     json: bool,
-    report: Option<&std::path::Path>,
+    files: &Files<'_>,
 ) -> Result<Outcome, String> {
     let o = match outcome {
         RunResult::Completed(Ok(o)) => o,
@@ -115,7 +138,10 @@ pub fn show(
         RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
     };
     let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
-    if let Some(path) = report {
+    if let (Some(out), Some(text)) = (files.mmio_log, &o.mmio_log) {
+        out.write(text)?;
+    }
+    if let Some(path) = files.report {
         let html = crate::report::html(&o, &token.to_string(), &replay, violations);
         std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))?;
     }

@@ -194,6 +194,8 @@ struct ReplayFile {
     flood: u32,
     actor_steps: u32,
     traffic: Vec<String>,
+    pci: Vec<String>,
+    gbpa: String,
     properties: Vec<String>,
     build: Option<String>,
     dma_core: String,
@@ -408,6 +410,8 @@ fn explore_json_matches_the_doc_the_text_and_the_replay_file() {
             (None, "linux", 2048, 2048, 2000)
         );
         assert!(file.traffic.is_empty());
+        assert!(file.pci.is_empty());
+        assert_eq!(file.gbpa, "bypass");
         assert_eq!(file.schema, "smmu-lab/replay/v1");
         assert!(!file.properties.is_empty());
         let replayed: Run = serde_json::from_value(json(

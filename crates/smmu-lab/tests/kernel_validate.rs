@@ -37,6 +37,15 @@ fn kernel_show_lists_fixes_switches_and_todays_behaviour() {
         "    ce31e6ca68bd       iommu/arm-smmu: Don't unregister on shutdown  [Linux v6.2, added]\n"
     ));
     assert!(out.contains("    arm-smmu  .shutdown runs .remove (unregisters): no\n"));
+    assert!(out.contains("    arm-smmu-v3  .shutdown runs .remove (unregisters): yes\n"));
+    // Only the series' arm-smmu half: today's linux-6.2 has both, which matters on SMMUv3.
+    assert!(
+        out.ends_with(
+            "  reboot machine: runs it as --kernel linux-6.2\n  (on SMMUv3 boards --kernel linux-6.2 runs arm-smmu-v3 with 32ea2c57dc21, unlike this kernel)\n"
+        ),
+        "{out}"
+    );
+    let out = stdout_of(&["kernel", "show", "v6.1+ce31e6ca68bd+32ea2c57dc21"], 0);
     assert!(
         out.ends_with("  reboot machine: runs it as --kernel linux-6.2\n"),
         "{out}"
@@ -104,6 +113,7 @@ fn kernel_list_names_every_preset_and_fix() {
     for id in [
         "57365a04c921",
         "ce31e6ca68bd",
+        "32ea2c57dc21",
         "quiesce",
         "guarded_dma_domain",
     ] {

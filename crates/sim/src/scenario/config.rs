@@ -185,6 +185,11 @@ pub struct RebootConfig {
     /// Masters (device names, `3200000.sata`) whose generic DMA engine runs traffic during the
     /// run, one actor each; empty: they stay idle.
     pub traffic: Vec<String>,
+    /// Keep an MMIO log of the run ([`crate::mmio_log`]); it does not change the run.
+    pub mmio_log: bool,
+    /// SMMUv3 only: the implementation's GBPA resets with ABORT set (QEMU's does not: what
+    /// arrives while SMMUEN = 0 bypasses).
+    pub gbpa_abort: bool,
 }
 
 impl RebootConfig {
@@ -202,6 +207,8 @@ impl RebootConfig {
             max_actor_steps: 100_000,
             console_baud: 115_200,
             traffic: Vec::new(),
+            mmio_log: false,
+            gbpa_abort: false,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
 use crate::enetc::{Crash, Enetc, Kasan, NicStats};
 use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
+use crate::mmio_log::{LoggedMmio, MmioLog};
 use crate::ownership::{DmaEvidence, RetiredContexts};
 use crate::{Board, Bus, DeviceId};
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
@@ -85,7 +86,7 @@ const MAX_DRAM_PER_REGION: u64 = 4 << 30;
 
 /// Register accesses cost simulated time.
 struct TimedMmio {
-    inner: Arc<Mmu500>,
+    inner: Arc<dyn Mmio>,
     log: Arc<Dmesg>,
 }
 
@@ -144,6 +145,7 @@ struct IommuDmaConfigure {
     core: Arc<IommuCore>,
     iommu_ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
     bus_pos: BTreeMap<DeviceId, u64>,
+    mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl DmaConfigure for IommuDmaConfigure {
@@ -162,6 +164,9 @@ impl DmaConfigure for IommuDmaConfigure {
             Bus::Pci => iommu::Bus::Pci,
         };
         let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
+        if let Some(l) = &self.mmio_log {
+            l.phase(&format!("attach {}", m.name));
+        }
         let mut desc = DeviceDesc::new(
             &m.log_prefix(),
             bus,
@@ -253,6 +258,8 @@ pub(super) struct Machine {
     pub(super) log: Arc<Dmesg>,
     /// The flooded NIC, when the board has an ENETC behind an SMMU.
     pub(super) nic: Option<Arc<Enetc>>,
+    /// The NIC's device name (`0000:00:00.0`), for the MMIO log's phase markers.
+    pub(super) nic_name: Option<String>,
     /// The generic DMA engines asked for, in [`RebootConfig::traffic`] order.
     pub(super) engines: Vec<EngineSlot>,
     pub(super) hardware_name: String,
@@ -279,6 +286,8 @@ pub(super) struct Machine {
     next_kernel: NextKernel,
     /// The next kernel (after kexec) has started: the old kernel's code no longer runs.
     pub(super) new_kernel: AtomicBool,
+    /// The MMIO log, when the run keeps one.
+    pub(super) mmio_log: Option<Arc<MmioLog>>,
 }
 
 /// The kexec'd kernel's view of the SMMUs: the same hardware, firmware and command line.
@@ -291,6 +300,7 @@ struct NextKernel {
     tables: Arc<FrameAllocator>,
     /// The page-table factory (Linux's or smmu-lab's input checks, as for the first kernel).
     lpae: arm_smmu::table::LpaeTables,
+    mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl Machine {
@@ -496,9 +506,12 @@ impl Machine {
                 Lane::ShutdownCpu,
                 format!("next kernel: arm-smmu probes {}", fw.dev_name),
             );
+            if let Some(l) = &n.mmio_log {
+                l.phase(&format!("next-kernel probe {}", fw.dev_name));
+            }
             let env = SmmuEnv {
                 mmio: Arc::new(TimedMmio {
-                    inner: model.clone(),
+                    inner: bus(&n.mmio_log, model, &fw.dev_name),
                     log: n.log.clone(),
                 }),
                 log: n.printk.clone(),
@@ -536,6 +549,13 @@ impl Machine {
                 Lane::ShutdownCpu,
                 "next kernel: SMMU reset: translation on, unmatched streams fault".to_string(),
             );
+        }
+    }
+
+    /// The MMIO log's `first-dma` marker, once `who` has issued transactions.
+    pub(super) fn note_first_dma(&self, who: &str, transactions: u64) {
+        if let (Some(l), true) = (&self.mmio_log, transactions > 0) {
+            l.first_dma(who);
         }
     }
 
@@ -580,6 +600,10 @@ impl Machine {
 /// Build the machine and boot it (single-threaded: before the actors start).
 pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let board = &cfg.board;
+    let mmio_log = cfg.mmio_log.then(|| Arc::new(MmioLog::new()));
+    if let Some(l) = &mmio_log {
+        l.phase("boot");
+    }
     let log = Arc::new(Dmesg::new());
     log.set_timestamps(cfg.timestamps);
     let mut regions: Vec<Region> = board
@@ -678,7 +702,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         };
         let env = SmmuEnv {
             mmio: Arc::new(TimedMmio {
-                inner: model.clone(),
+                inner: bus(&mmio_log, &model, &desc.name),
                 log: log.clone(),
             }),
             log: printk.clone(),
@@ -746,6 +770,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         core: core.clone(),
         iommu_ids: Mutex::new(BTreeMap::new()),
         bus_pos,
+        mmio_log: mmio_log.clone(),
     });
     kernel.set_dma_configure(dma_cfg.clone());
 
@@ -948,8 +973,13 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         log: log.clone(),
         tables,
         lpae,
+        mmio_log: mmio_log.clone(),
     };
+    let nic_name = nic_idx
+        .and_then(|i| booted.masters.get(i))
+        .map(|&d| kernel.device_name(d));
     Ok(Machine {
+        nic_name,
         kernel,
         log,
         nic,
@@ -967,7 +997,17 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         timeline,
         next_kernel,
         new_kernel: AtomicBool::new(false),
+        mmio_log,
     })
+}
+
+/// A model's register window as the driver reaches it: logged by name when the run keeps an
+/// MMIO log.
+fn bus(mmio_log: &Option<Arc<MmioLog>>, model: &Arc<Mmu500>, name: &str) -> Arc<dyn Mmio> {
+    match mmio_log {
+        Some(l) => Arc::new(LoggedMmio::new(model.clone(), l.clone(), name)),
+        None => model.clone(),
+    }
 }
 
 /// The model configuration for an SMMU node.

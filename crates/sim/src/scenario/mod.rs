@@ -36,6 +36,9 @@ use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
 pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     cfg.check()?;
     smmu_sync::clear_interrupt_hooks();
+    if let Some(smmu) = crate::v3::smmuv3_index(&cfg.board) {
+        return crate::v3::run(cfg, smmu);
+    }
     let m = Arc::new(smmu_sync::without_sched_points(|| boot(cfg))?);
     let boot_end = m.log.now_ns();
     if boot_end < REBOOT_AT_NS {
@@ -90,6 +93,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
             let Some(nic) = m.nic.clone() else {
                 return;
             };
+            let nic_dev_name = m.nic_name.clone().unwrap_or_default();
             for _ in 0..max {
                 if m.stop() {
                     break;
@@ -107,6 +111,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                 }
                 if step.msi && !m.in_new_kernel() {
                     m.exec.raise_irq(0, exec::Irq::Line(machine::IRQ_ENETC));
+                }
+                if m.mmio_log.is_some() {
+                    m.note_first_dma(&nic_dev_name, nic.stats().bus.transactions);
                 }
                 m.nic_events(Lane::NicDma, &before);
                 thread::yield_now();
@@ -139,6 +146,12 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                         slot.engine.step()
                     };
                     m.engine_events(i, &before);
+                    if m.mmio_log.is_some() {
+                        m.note_first_dma(
+                            &slot.engine.config().device,
+                            slot.engine.stats().bus.transactions,
+                        );
+                    }
                     if let Err(crash) = r {
                         m.report_crash(*crash);
                         break;
@@ -218,6 +231,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     }
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
+    if let Some(l) = &m.mmio_log {
+        l.phase(&format!("shutdown {}", cfg.trigger.name()));
+    }
     m.timeline.push(
         Lane::ShutdownCpu,
         match cfg.trigger {
@@ -277,6 +293,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         log: m.log.text(),
         verdict,
         timeline,
+        mmio_log: m.mmio_log.as_ref().map(|l| l.text()),
     })
 }
 

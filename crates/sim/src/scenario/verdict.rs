@@ -163,6 +163,8 @@ pub struct RebootOutcome {
     pub verdict: Verdict,
     /// What each actor did from the moment the actors started.
     pub timeline: Vec<TimelineEvent>,
+    /// The MMIO log ([`crate::mmio_log`]), when the configuration asked for one.
+    pub mmio_log: Option<String>,
 }
 
 /// FNV-1a of a run's log and verdict: equal hashes mean byte-identical runs.

@@ -1,0 +1,422 @@
+//! Building the SMMUv3 machine: memory, the smmuv3 model, the arm-smmu-v3 driver, the IOMMU
+//! core, the kernel's devices and drivers, and the flooded PCI functions.
+
+use super::nic::FloodedFunction;
+use crate::dmesg::Dmesg;
+use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
+use crate::mmio_log::MmioLog;
+use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError};
+use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
+use arm_smmu_v3::trace::TracingMmio;
+use arm_smmu_v3::{
+    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+};
+use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
+use klog::Printk;
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
+use smmu_sync::atomic::AtomicBool;
+use smmu_sync::{Arc, Mutex};
+use smmuv3::{IrqLine, Mmio, SmmuV3};
+use std::collections::BTreeMap;
+
+/// Simulated cost of one register access.
+const NS_PER_MMIO: u64 = 120;
+/// DRAM per bank the simulation backs (the run uses the first megabytes and stray targets).
+const MAX_DRAM_PER_REGION: u64 = 4 << 30;
+/// DRAM assumed when the device tree has none (QEMU's virt always has /memory).
+const DEFAULT_DRAM: (u64, u64) = (0x4000_0000, 0x8000_0000);
+
+/// The driver and shutdown policy a kernel behaviour runs on SMMUv3. The crate models the
+/// v6.1 and v6.12 drivers; v6.2 differs from v6.1 (in what this scenario exercises) only by
+/// 32ea2c57dc21, so `linux-6.2` is the v6.1 driver with that fix's shutdown.
+pub fn driver_of(k: KernelBehaviour) -> (KernelVersion, ShutdownPolicy) {
+    match k {
+        KernelBehaviour::Linux61 => (KernelVersion::V6_1, ShutdownPolicy::Linux61),
+        KernelBehaviour::Linux62 => (KernelVersion::V6_1, ShutdownPolicy::Linux62),
+        KernelBehaviour::Quiesce => (KernelVersion::V6_12, ShutdownPolicy::Quiesce),
+    }
+}
+
+/// What firmware says about the SMMU, as arm-smmu-v3 reads it.
+pub fn firmware(desc: &SmmuDesc) -> FirmwareDesc {
+    FirmwareDesc {
+        compatible: desc.matched.clone(),
+        reg_base: desc.base,
+        reg_size: desc.size,
+        dev_name: desc.name.clone(),
+        iommu_cells: Some(desc.iommu_cells),
+        irq_names: desc.irq_names.clone(),
+        dma_coherent: desc.dma_coherent,
+        // The board loader does not read msi-parent; QEMU's node has none.
+        msi_parent: false,
+    }
+}
+
+/// Register accesses cost simulated time.
+struct TimedMmio {
+    inner: Arc<dyn Mmio>,
+    log: Arc<Dmesg>,
+}
+
+impl Mmio for TimedMmio {
+    fn read32(&self, offset: u64) -> u32 {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.read32(offset)
+    }
+    fn write32(&self, offset: u64, value: u32) {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.write32(offset, value)
+    }
+    fn read64(&self, offset: u64) -> u64 {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.read64(offset)
+    }
+    fn write64(&self, offset: u64, value: u64) {
+        self.log.advance_ns(NS_PER_MMIO);
+        self.inner.write64(offset, value)
+    }
+}
+
+/// The arm-smmu-v3 platform driver as the kernel model sees it.
+struct SmmuV3PlatformDriver {
+    smmu: Arc<ArmSmmuV3>,
+    core: Arc<IommuCore>,
+    inst: InstanceId,
+}
+
+impl Driver for SmmuV3PlatformDriver {
+    fn name(&self) -> &str {
+        "arm-smmu-v3"
+    }
+    fn has_shutdown(&self) -> bool {
+        true
+    }
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+        let (core, inst) = (self.core.clone(), self.inst);
+        self.smmu.shutdown(&mut || {
+            let _ = core.unregister(inst);
+        });
+    }
+    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+        let (core, inst) = (self.core.clone(), self.inst);
+        self.smmu.remove(&mut || {
+            let _ = core.unregister(inst);
+        });
+    }
+}
+
+/// `dma_configure` of a master behind the SMMUv3: probe it onto the IOMMU instance (group,
+/// default domain, attach) and link it to the SMMU as its consumer.
+struct V3DmaConfigure {
+    board: Board,
+    smmu: usize,
+    smmu_dev: DeviceId,
+    inst: InstanceId,
+    core: Arc<IommuCore>,
+    ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
+    mmio_log: Option<Arc<MmioLog>>,
+}
+
+impl DmaConfigure for V3DmaConfigure {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
+            return Ok(());
+        };
+        if m.smmu != self.smmu || !m.attached || !k.is_bound(self.smmu_dev) {
+            return Ok(());
+        }
+        if let Some(l) = &self.mmio_log {
+            l.phase(&format!("attach {}", m.name));
+        }
+        let bus = match m.bus {
+            Bus::Platform => iommu::Bus::Platform,
+            Bus::Pci => iommu::Bus::Pci,
+        };
+        let ids: Vec<u32> = m.ids.iter().map(|id| u32::from(id.sid)).collect();
+        let pos = k.master_index(dev).unwrap_or(0) as u64;
+        let mut desc = DeviceDesc::new(&m.log_prefix(), bus, pos, &ids);
+        desc.coherent = true;
+        let id = self
+            .core
+            .probe_device(desc, self.inst)
+            .map_err(|e| KernelError::ProbeFailed {
+                dev: k.device_name(dev),
+                reason: e.to_string(),
+            })?;
+        self.ids.lock().insert(dev, id);
+        k.device_link_add(dev, self.smmu_dev)
+    }
+}
+
+/// Builds the flooded function at its driver's probe time.
+type MakeFunction =
+    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
+
+/// The flooded function's driver: no `.shutdown`.
+struct FloodDriver {
+    name: String,
+    make: MakeFunction,
+    made: Mutex<Option<Arc<FloodedFunction>>>,
+}
+
+impl Driver for FloodDriver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+        *self.made.lock() = Some((self.make)(k, dev)?);
+        Ok(())
+    }
+}
+
+/// A flooded function and its device in the kernel.
+pub(super) struct Flooded {
+    pub(super) f: Arc<FloodedFunction>,
+    pub(super) dev: DeviceId,
+}
+
+/// What the next kernel (after kexec) needs to probe the SMMU again.
+pub(super) struct NextKernel {
+    pub(super) fw: FirmwareDesc,
+    pub(super) version: KernelVersion,
+    pub(super) policy: ShutdownPolicy,
+    pub(super) bus: Arc<dyn Mmio>,
+    pub(super) printk: Arc<dyn Printk>,
+    pub(super) tables: Arc<FrameAllocator>,
+}
+
+/// The machine the actors share.
+pub(super) struct V3Machine {
+    pub(super) kernel: Arc<Kernel>,
+    pub(super) log: Arc<Dmesg>,
+    pub(super) model: Arc<SmmuV3>,
+    pub(super) smmu: Mutex<Arc<ArmSmmuV3>>,
+    pub(super) flooded: Vec<Flooded>,
+    pub(super) pending_irqs: Arc<Mutex<Vec<IrqLine>>>,
+    pub(super) hardware_name: String,
+    pub(super) next: NextKernel,
+    pub(super) mmio_log: Option<Arc<MmioLog>>,
+    pub(super) trigger_done: AtomicBool,
+    pub(super) new_kernel: AtomicBool,
+    pub(super) crash: Mutex<Option<iommu::Oops>>,
+}
+
+/// Build the machine and boot it (before the actors start).
+pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, ScenarioError> {
+    let board = &cfg.board;
+    let desc = board.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+    debug_assert_eq!(desc.version, SmmuVersion::V3);
+    let err = |why: String| ScenarioError::Smmu {
+        name: desc.name.clone(),
+        why,
+    };
+    let mmio_log = cfg.mmio_log.then(|| Arc::new(MmioLog::new()));
+    if let Some(l) = &mmio_log {
+        l.phase("boot");
+    }
+    let log = Arc::new(Dmesg::new());
+    log.set_timestamps(cfg.timestamps);
+    let mut regions: Vec<Region> = board
+        .memory
+        .iter()
+        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
+        .collect();
+    if regions.is_empty() {
+        regions.push(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
+    }
+    let dram = regions[0];
+    let mem = Arc::new(PhysMem::new(&regions).map_err(AllocError::from)?);
+    let pool = |off: u64, size: u64| {
+        FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
+            .map(Arc::new)
+            .map_err(ScenarioError::Memory)
+    };
+    // Queues (Linux caps QEMU's 2^19-entry queues at 4 MiB each), stream table, CDs, page
+    // tables; then coherent DMA; then receive buffers.
+    let tables = pool(0x10_0000, 0x100_0000)?;
+    let coherent = pool(0x110_0000, 0x40_0000)?;
+    let kmem = pool(0x150_0000, 0x80_0000)?;
+
+    let kernel = Arc::new(Kernel::new(log.clone()));
+    let printk: Arc<dyn Printk> = log.clone();
+    let core = IommuCore::new(
+        CoreConfig {
+            strict: cfg.cmdline.strict,
+            passthrough: cfg.cmdline.passthrough,
+            linux_faithful: cfg.kernel != KernelBehaviour::Quiesce,
+            ..CoreConfig::default()
+        },
+        mem.clone(),
+        coherent,
+        printk.clone(),
+    );
+    let booted = crate::kernel::register_board(&kernel, board);
+    let smmu_dev = *booted.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+
+    let mut model_cfg = smmuv3::Config::qemu_virt();
+    if cfg.gbpa_abort {
+        model_cfg.gbpa_reset |= smmuv3_arch::regs::gbpa::ABORT;
+    }
+    let model = SmmuV3::new(model_cfg, mem.clone()).map_err(|e| err(e.to_string()))?;
+    let pending_irqs: Arc<Mutex<Vec<IrqLine>>> = Arc::new(Mutex::new(Vec::new()));
+    {
+        let p = pending_irqs.clone();
+        model.set_irq_handler(Arc::new(move |line| {
+            let mut p = p.lock();
+            if !p.contains(&line) {
+                p.push(line);
+            }
+        }));
+    }
+    let traced: Arc<dyn Mmio> = match &mmio_log {
+        Some(l) => {
+            let (l, name) = (l.clone(), desc.name.clone());
+            Arc::new(TracingMmio::with_sink(
+                model.clone(),
+                mem.clone(),
+                Arc::new(move |line: &str| l.line(&name, line)),
+            ))
+        }
+        None => model.clone(),
+    };
+    let bus: Arc<dyn Mmio> = Arc::new(TimedMmio {
+        inner: traced,
+        log: log.clone(),
+    });
+    let fw = firmware(desc);
+    let (version, policy) = driver_of(cfg.kernel);
+    let env = SmmuEnv {
+        mmio: bus.clone(),
+        log: printk.clone(),
+        frames: tables.clone(),
+        limits: Arc::new(RateLimits::default()),
+    };
+    let smmu = ArmSmmuV3::probe(&fw, ModuleParams::default(), version, policy, env)
+        .map_err(|e| err(e.to_string()))?;
+    let inst = core.register(smmu.clone());
+    kernel
+        .driver_attach(
+            smmu_dev,
+            Arc::new(SmmuV3PlatformDriver {
+                smmu: smmu.clone(),
+                core: core.clone(),
+                inst,
+            }),
+        )
+        .map_err(|e| ScenarioError::Boot(e.to_string()))?;
+    let dma_cfg = Arc::new(V3DmaConfigure {
+        board: board.clone(),
+        smmu: smmu_idx,
+        smmu_dev,
+        inst,
+        core: core.clone(),
+        ids: Mutex::new(BTreeMap::new()),
+        mmio_log: mmio_log.clone(),
+    });
+    kernel.set_dma_configure(dma_cfg.clone());
+
+    // The flooded functions: the --traffic masters, behind this SMMU.
+    let mut flood_drivers: BTreeMap<usize, Arc<FloodDriver>> = BTreeMap::new();
+    for name in &cfg.traffic {
+        let known = || {
+            board
+                .masters
+                .iter()
+                .filter(|m| m.smmu == smmu_idx && m.attached && !m.ids.is_empty())
+                .map(|m| m.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let i = board
+            .masters
+            .iter()
+            .position(|m| &m.name == name && m.smmu == smmu_idx && m.attached && !m.ids.is_empty())
+            .ok_or_else(|| ScenarioError::UnknownTraffic {
+                name: name.clone(),
+                known: known(),
+            })?;
+        if flood_drivers.contains_key(&i) {
+            continue;
+        }
+        let m = &board.masters[i];
+        let sid = m.ids.first().map(|id| u32::from(id.sid)).unwrap_or(0);
+        let (core, mem, kmem, ids) = (core.clone(), mem.clone(), kmem.clone(), dma_cfg.clone());
+        let (fname, flood) = (m.name.clone(), cfg.nic.flood_packets);
+        flood_drivers.insert(
+            i,
+            Arc::new(FloodDriver {
+                name: m
+                    .driver
+                    .clone()
+                    .unwrap_or_else(|| crate::pci_enum::DEFAULT_PCI_DRIVER.into()),
+                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                    let id = ids.ids.lock().get(&dev).copied().ok_or_else(|| {
+                        KernelError::ProbeFailed {
+                            dev: k.device_name(dev),
+                            reason: "no IOMMU device".into(),
+                        }
+                    })?;
+                    FloodedFunction::probe(
+                        &fname,
+                        id,
+                        sid,
+                        flood,
+                        core.clone(),
+                        mem.clone(),
+                        kmem.clone(),
+                    )
+                    .map_err(|e| KernelError::ProbeFailed {
+                        dev: k.device_name(dev),
+                        reason: e.to_string(),
+                    })
+                }),
+                made: Mutex::new(None),
+            }),
+        );
+    }
+    for i in board.probe_order() {
+        let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
+            continue;
+        };
+        let drv: Arc<dyn Driver> = match flood_drivers.get(&i) {
+            Some(f) => f.clone(),
+            None => Arc::new(GenericDriver {
+                name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
+                has_shutdown: m.has_shutdown,
+                binds: m.driver.is_some(),
+            }),
+        };
+        if kernel.driver_attach(d, drv).is_ok() && m.bus == Bus::Pci {
+            kernel.set_bus_master(d, true);
+        }
+    }
+    let mut flooded = Vec::new();
+    for (i, drv) in &flood_drivers {
+        let f = drv.made.lock().clone().ok_or_else(|| {
+            ScenarioError::Boot(format!("{} did not probe", board.masters[*i].name))
+        })?;
+        let dev = booted.masters[*i];
+        flooded.push(Flooded { f, dev });
+    }
+    Ok(V3Machine {
+        kernel,
+        log,
+        model,
+        smmu: Mutex::new(smmu),
+        flooded,
+        pending_irqs,
+        hardware_name: board.hardware_name(),
+        next: NextKernel {
+            fw,
+            version,
+            policy,
+            bus,
+            printk,
+            tables,
+        },
+        mmio_log,
+        trigger_done: AtomicBool::new(false),
+        new_kernel: AtomicBool::new(false),
+        crash: Mutex::new(None),
+    })
+}
