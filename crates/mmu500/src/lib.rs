@@ -221,7 +221,7 @@ impl Mmu500 {
 
     /// Level of an interrupt line: fault status nonzero and its enable set.
     pub fn irq_pending(&self, line: IrqLine) -> bool {
-        self.state.lock().irq_level(&self.cfg, line)
+        self.state.lock().regs.irq_level(&self.cfg, line)
     }
 
     /// Snapshot of the counters.

@@ -2,13 +2,12 @@
 //! write-1-to-clear, TLB maintenance, ATS1* operations), and the architected register names.
 
 use crate::config::{Config, Version};
-use crate::state::{Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
+use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
 use crate::tlb::Match;
 use crate::types::{Event, RegName, Space, TlbiOp};
 use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr};
 
-/// Indices of the 64-bit write-only registers' latches.
-pub(crate) const LATCHES: usize = 10;
+/// The latch of each 64-bit write-only register (`Bank::latch`, `state::LATCHES` of them).
 fn latch_index(off: u64) -> Option<usize> {
     Some(match off & !7 {
         cb::S1_TLBIVA => 0,
@@ -211,16 +210,16 @@ impl State {
             gr0::SCR0 => {
                 self.regs.scr0 = v & scr0_mask(cfg);
                 self.caches.streams.clear();
-                self.update_global_level(cfg, p);
+                self.regs.update_global_level(cfg, p);
             }
             gr0::SACR if cfg.mmu500 => self.regs.sacr = v,
             gr0::SGFSR => {
                 self.regs.gfsr &= !(v & gfsr::ALL);
-                self.update_global_level(cfg, p);
+                self.regs.update_global_level(cfg, p);
             }
             gr0::SGFSRRESTORE => {
                 self.regs.gfsr = v & gfsr::ALL;
-                self.update_global_level(cfg, p);
+                self.regs.update_global_level(cfg, p);
             }
             gr0::TLBIVMID => {
                 let vmid = if cfg.vmid16 && self.regs.scr0 & scr0::VMID16EN != 0 {
@@ -321,7 +320,7 @@ impl State {
         match o {
             cb::SCTLR => {
                 b.sctlr = v & SCTLR_MASK;
-                self.update_cb_level(cfg, n, p);
+                self.regs.update_cb_level(cfg, n, p);
             }
             cb::ACTLR if cfg.mmu500 && sacr & SACR_CACHE_LOCK == 0 => b.actlr = v & 0x3,
             cb::TCR2 if v2 => b.tcr2 = v,
@@ -340,11 +339,11 @@ impl State {
                 if b.fsr & fsr::FAULT == 0 {
                     b.fsr = 0;
                 }
-                self.update_cb_level(cfg, n, p);
+                self.regs.update_cb_level(cfg, n, p);
             }
             cb::FSRRESTORE => {
                 b.fsr = v & (fsr::FAULT | FSR_FORMAT_MASK);
-                self.update_cb_level(cfg, n, p);
+                self.regs.update_cb_level(cfg, n, p);
             }
             cb::FAR => set_lo(&mut b.far, v),
             0x064 => set_hi(&mut b.far, v),
@@ -372,7 +371,7 @@ impl State {
             return;
         };
         let aarch64 = crate::xlate::is_aarch64(cfg, b.cba2r, b.tcr);
-        let vmid = self.vmid(cfg, n);
+        let vmid = self.regs.vmid(cfg, n);
         let asid16 = cfg.version == Version::V2 && b.tcr2 & regs::tcr2::AS != 0;
         let cbi = n as u16;
         // Decode (va, asid) from either encoding.
@@ -442,28 +441,10 @@ pub(crate) const GFAR_HI: u64 = gr0::SGFAR + 4;
 /// RACFG, WACFG, NSCFG.
 pub(crate) const SCTLR_MASK: u32 = 0x3fdf_d7ff;
 
-/// Implemented sCR0 bits for this configuration.
-pub(crate) fn scr0_mask(cfg: &Config) -> u32 {
-    // Bits 29:0 except EXIDENABLE (no EXIDS) and SMCFCFG (MMU-500 only); VMID16EN with VMID16.
-    let mut m = 0x3fff_ffff & !scr0::EXIDENABLE & !scr0::SMCFCFG;
-    if cfg.mmu500 {
-        m |= scr0::SMCFCFG;
-    }
-    if cfg.vmid16 {
-        m |= scr0::VMID16EN;
-    }
-    m
-}
-
 /// Implemented SMR bits: ID and MASK are NUMSIDB wide (MASK at most 15 bits below VALID).
 pub(crate) fn smr_mask(cfg: &Config) -> u32 {
     let id = cfg.sid_mask() & 0xffff;
     id | ((id & 0x7fff) << smr::MASK_SHIFT) | smr::VALID
-}
-
-/// Implemented S2CR bits (EXIDVALID and 31:30 read as zero).
-pub(crate) fn s2cr_mask() -> u32 {
-    0x3fff_ffff & !regs::s2cr::EXIDVALID
 }
 
 /// The architected name of the register at `offset`, if any.

@@ -4,7 +4,6 @@
 
 use crate::config::{Config, Version};
 use crate::micro_tlb::MicroTlb;
-use crate::mmio::{s2cr_mask, scr0_mask};
 use crate::tlb::Tlb;
 use crate::types::{Counters, Event};
 use crate::xlate::{Regime, StreamCache};
@@ -39,7 +38,7 @@ pub(crate) struct Bank {
     /// Remaining TLBSTATUS polls that read "active".
     pub sync_pending: u32,
     /// Latches of the 64-bit write-only registers, so that two 32-bit halves compose.
-    pub latch: [u64; crate::mmio::LATCHES],
+    pub latch: [u64; LATCHES],
     /// Current level of this bank's interrupt output.
     pub level: bool,
     /// Context epoch: the model's register generation at the last write to a register that
@@ -84,6 +83,9 @@ pub(crate) enum Loc {
     Cb(usize, u64),
     None,
 }
+
+/// Indices of the 64-bit write-only registers' latches (see `mmio`).
+pub(crate) const LATCHES: usize = 10;
 
 /// Entries of the model's own micro-TLB (in front of the TLB, shared by every stream).
 pub(crate) const UTLB_ENTRIES: usize = 16;
@@ -187,22 +189,24 @@ impl State {
             Loc::None
         }
     }
+}
 
+impl Registers {
     // ----- interrupt levels -----
 
     pub fn update_global_level(&mut self, cfg: &Config, p: &mut Pending) {
-        let level = self.regs.gfsr != 0 && self.regs.scr0 & scr0::GFIE != 0;
-        if level && !self.regs.global_level {
+        let level = self.gfsr != 0 && self.scr0 & scr0::GFIE != 0;
+        if level && !self.global_level {
             p.raised.push(IrqLine::Global(cfg.global_irq));
         }
-        self.regs.global_level = level;
+        self.global_level = level;
     }
 
     pub fn context_line(&self, cfg: &Config, n: usize) -> IrqLine {
         match cfg.version {
             Version::V2 => IrqLine::Context(n as u16),
             Version::V1 => IrqLine::Context(regs::field(
-                self.regs.banks.get(n).map_or(0, |b| b.cbar),
+                self.banks.get(n).map_or(0, |b| b.cbar),
                 cbar::IRPTNDX_SHIFT,
                 cbar::IRPTNDX_WIDTH,
             ) as u16),
@@ -211,7 +215,7 @@ impl State {
 
     pub fn update_cb_level(&mut self, cfg: &Config, n: usize, p: &mut Pending) {
         let line = self.context_line(cfg, n);
-        if let Some(b) = self.regs.banks.get_mut(n) {
+        if let Some(b) = self.banks.get_mut(n) {
             let level = b.fsr & fsr::FAULT != 0 && b.sctlr & sctlr::CFIE != 0;
             if level && !b.level {
                 p.raised.push(line);
@@ -223,22 +227,39 @@ impl State {
     /// Level of an interrupt line now.
     pub fn irq_level(&self, cfg: &Config, line: IrqLine) -> bool {
         match line {
-            IrqLine::Global(i) => i == cfg.global_irq && self.regs.global_level,
-            IrqLine::Context(i) => (0..self.regs.banks.len()).any(|n| {
-                self.regs.banks[n].level && self.context_line(cfg, n) == IrqLine::Context(i)
-            }),
+            IrqLine::Global(i) => i == cfg.global_irq && self.global_level,
+            IrqLine::Context(i) => (0..self.banks.len())
+                .any(|n| self.banks[n].level && self.context_line(cfg, n) == IrqLine::Context(i)),
         }
     }
 
     /// The VMID a bank's TLB entries are tagged with.
     pub fn vmid(&self, cfg: &Config, n: usize) -> u16 {
-        let Some(b) = self.regs.banks.get(n) else {
+        let Some(b) = self.banks.get(n) else {
             return 0;
         };
-        if cfg.vmid16 && self.regs.scr0 & scr0::VMID16EN != 0 {
+        if cfg.vmid16 && self.scr0 & scr0::VMID16EN != 0 {
             (b.cba2r >> cba2r::VMID16_SHIFT) as u16
         } else {
             (b.cbar & 0xff) as u16
         }
     }
+}
+
+/// Implemented sCR0 bits for this configuration.
+pub(crate) fn scr0_mask(cfg: &Config) -> u32 {
+    // Bits 29:0 except EXIDENABLE (no EXIDS) and SMCFCFG (MMU-500 only); VMID16EN with VMID16.
+    let mut m = 0x3fff_ffff & !scr0::EXIDENABLE & !scr0::SMCFCFG;
+    if cfg.mmu500 {
+        m |= scr0::SMCFCFG;
+    }
+    if cfg.vmid16 {
+        m |= scr0::VMID16EN;
+    }
+    m
+}
+
+/// Implemented S2CR bits (EXIDVALID and 31:30 read as zero).
+pub(crate) fn s2cr_mask() -> u32 {
+    0x3fff_ffff & !regs::s2cr::EXIDVALID
 }

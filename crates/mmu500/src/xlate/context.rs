@@ -5,7 +5,7 @@
 use super::fault::{CbError, CbFault, Format, Level, Stage};
 use super::regime::{is_aarch64, S1Regime, S2Regime, View};
 use crate::config::Config;
-use crate::state::State;
+use crate::state::Registers;
 use crate::types::{ContextFaultKind, TerminateReason};
 use smmu_arch::regs::{self, cbar, sctlr};
 
@@ -49,105 +49,90 @@ pub(crate) fn no_such_bank(n: usize) -> CbFault {
     )
 }
 
-impl State {
-    /// Decode bank `n`'s regime from its registers.
-    fn decode_regime(&self, cfg: &Config, n: usize) -> Regime {
-        let Some(b) = self.regs.banks.get(n) else {
-            return Regime::Fails(no_such_bank(n).into());
-        };
-        let v = View::of(b);
-        let ty = regs::field(b.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
-        let enabled = v.sctlr & sctlr::M != 0;
-        // Resolve what each stage is: (stage-1 bank view, stage-2 bank index and view).
-        let (s1, s2): (Option<View>, Option<(usize, View)>) = match ty {
-            cbar::TYPE_S2_TRANS => {
-                if !enabled {
-                    return Regime::Flat;
-                }
-                (None, Some((n, v)))
+/// Decode bank `n`'s regime from its registers.
+fn decode(regs: &Registers, cfg: &Config, n: usize) -> Regime {
+    let Some(b) = regs.banks.get(n) else {
+        return Regime::Fails(no_such_bank(n).into());
+    };
+    let v = View::of(b);
+    let ty = regs::field(b.cbar, cbar::TYPE_SHIFT, cbar::TYPE_WIDTH);
+    let enabled = v.sctlr & sctlr::M != 0;
+    // Resolve what each stage is: (stage-1 bank view, stage-2 bank index and view).
+    let (s1, s2): (Option<View>, Option<(usize, View)>) = match ty {
+        cbar::TYPE_S2_TRANS => {
+            if !enabled {
+                return Regime::Flat;
             }
-            cbar::TYPE_S1_TRANS_S2_BYPASS => {
-                if !enabled {
-                    return Regime::Flat;
-                }
-                (Some(v), None)
+            (None, Some((n, v)))
+        }
+        cbar::TYPE_S1_TRANS_S2_BYPASS => {
+            if !enabled {
+                return Regime::Flat;
             }
-            cbar::TYPE_S1_TRANS_S2_FAULT => {
-                return Regime::Fails(CbError::Terminate(TerminateReason::Stage2Fault))
+            (Some(v), None)
+        }
+        cbar::TYPE_S1_TRANS_S2_FAULT => {
+            return Regime::Fails(CbError::Terminate(TerminateReason::Stage2Fault))
+        }
+        _ => {
+            let s2n = regs::field(b.cbar, 8, 8) as usize;
+            let Some(s2b) = regs.banks.get(s2n) else {
+                return Regime::Fails(no_such_bank(n).into());
+            };
+            let s2v = View::of(s2b);
+            let s1 = enabled.then_some(v);
+            let s2 = (s2v.sctlr & sctlr::M != 0).then_some((s2n, s2v));
+            if s1.is_none() && s2.is_none() {
+                return Regime::Flat;
             }
-            _ => {
-                let s2n = regs::field(b.cbar, 8, 8) as usize;
-                let Some(s2b) = self.regs.banks.get(s2n) else {
-                    return Regime::Fails(no_such_bank(n).into());
-                };
-                let s2v = View::of(s2b);
-                let s1 = enabled.then_some(v);
-                let s2 = (s2v.sctlr & sctlr::M != 0).then_some((s2n, s2v));
-                if s1.is_none() && s2.is_none() {
-                    return Regime::Flat;
-                }
-                (s1, s2)
-            }
-        };
-        let vmid = match s2 {
-            Some((s2n, _)) => self.vmid(cfg, s2n),
-            None => self.vmid(cfg, n),
-        };
-        let s1_out_bits = if s2.is_some() { cfg.ias } else { cfg.oas };
-        let s2 = match s2 {
-            Some((s2n, ref s2v)) => S2Regime::decode(cfg, s2n, s2v).map(Some).map_err(|level| {
-                let format = Format::of(is_aarch64(cfg, s2v.cba2r, s2v.tcr));
-                CbFault::new(
-                    n,
-                    s2n,
-                    ContextFaultKind::Translation,
-                    Stage::S2,
-                    level,
-                    format,
-                )
-            }),
-            None => Ok(None),
-        };
-        Regime::Translate(Plan {
-            sctlr: v.sctlr,
-            s1: s1.map(|s1v| S1Regime::decode(cfg, &s1v, s1_out_bits)),
-            s2,
-            vmid,
-        })
-    }
+            (s1, s2)
+        }
+    };
+    let vmid = match s2 {
+        Some((s2n, _)) => regs.vmid(cfg, s2n),
+        None => regs.vmid(cfg, n),
+    };
+    let s1_out_bits = if s2.is_some() { cfg.ias } else { cfg.oas };
+    let s2 = match s2 {
+        Some((s2n, ref s2v)) => S2Regime::decode(cfg, s2n, s2v).map(Some).map_err(|level| {
+            let format = Format::of(is_aarch64(cfg, s2v.cba2r, s2v.tcr));
+            CbFault::new(
+                n,
+                s2n,
+                ContextFaultKind::Translation,
+                Stage::S2,
+                level,
+                format,
+            )
+        }),
+        None => Ok(None),
+    };
+    Regime::Translate(Plan {
+        sctlr: v.sctlr,
+        s1: s1.map(|s1v| S1Regime::decode(cfg, &s1v, s1_out_bits)),
+        s2,
+        vmid,
+    })
+}
 
-    /// Decode bank `n`'s regime again if a register was written since it was cached (then
-    /// `caches.regimes[n]` holds it, for a bank that exists).
-    #[inline(always)]
-    pub(crate) fn refresh_regime(&mut self, cfg: &Config, n: usize) {
-        if !matches!(self.caches.regimes.get(n), Some(&(g, _)) if g == self.regs.gen) {
-            self.redecode_regime(cfg, n);
-        }
+/// Decode bank `n`'s regime again if a register was written since it was cached in `regimes`
+/// (then `regimes[n]` holds it, for a bank that exists).
+#[inline(always)]
+pub(crate) fn refresh(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &Config, n: usize) {
+    if !matches!(regimes.get(n), Some(&(g, _)) if g == regs.gen) {
+        redecode(regimes, regs, cfg, n);
     }
+}
 
-    /// The slow half of [`State::refresh_regime`]: after a register write only.
-    #[cold]
-    #[inline(never)]
-    fn redecode_regime(&mut self, cfg: &Config, n: usize) {
-        let r = self.decode_regime(cfg, n);
-        if self.caches.regimes.len() < self.regs.banks.len() {
-            self.caches
-                .regimes
-                .resize(self.regs.banks.len(), (0, Regime::Flat));
-        }
-        if let Some(slot) = self.caches.regimes.get_mut(n) {
-            *slot = (self.regs.gen, r);
-        }
+/// The slow half of [`refresh`]: after a register write only.
+#[cold]
+#[inline(never)]
+fn redecode(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &Config, n: usize) {
+    let r = decode(regs, cfg, n);
+    if regimes.len() < regs.banks.len() {
+        regimes.resize(regs.banks.len(), (0, Regime::Flat));
     }
-
-    /// Bank `n`'s stage-1 regime as now programmed, when it is a stage-1-only context (see
-    /// `crate::DetachedWalk`, feature `bench-internals`).
-    #[cfg(feature = "bench-internals")]
-    pub(crate) fn stage1_regime(&mut self, cfg: &Config, n: usize) -> Option<S1Regime> {
-        self.refresh_regime(cfg, n);
-        match self.caches.regimes.get(n)? {
-            (_, Regime::Translate(p)) if matches!(p.s2, Ok(None)) => p.s1,
-            _ => None,
-        }
+    if let Some(slot) = regimes.get_mut(n) {
+        *slot = (regs.gen, r);
     }
 }

@@ -4,8 +4,8 @@
 //! fault record for ATS1*), counted, and reported to the client as a [`DmaFault`].
 
 use crate::config::Config;
-use crate::state::{Pending, State};
-use crate::types::{ContextFaultKind, DmaFault, Event, GlobalFaultKind, TerminateReason};
+use crate::state::{Pending, Registers};
+use crate::types::{ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, TerminateReason};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::Access;
@@ -135,9 +135,9 @@ pub(crate) fn walk_fault(e: WalkError) -> (ContextFaultKind, Level) {
     }
 }
 
-impl State {
+impl Registers {
     /// Record a global fault; returns whether its syndrome was captured (false: MULTI only).
-    fn record_global(
+    pub(crate) fn record_global(
         &mut self,
         cfg: &Config,
         bit: u32,
@@ -146,18 +146,18 @@ impl State {
         iova: u64,
         p: &mut Pending,
     ) -> bool {
-        let recorded = if self.regs.gfsr != 0 {
-            self.regs.gfsr |= gfsr::MULTI;
+        let recorded = if self.gfsr != 0 {
+            self.gfsr |= gfsr::MULTI;
             false
         } else {
-            self.regs.gfsr = bit;
-            self.regs.gfsynr0 = synr0;
-            self.regs.gfsynr1 = sid & 0xffff;
-            self.regs.gfsynr2 = 0;
-            self.regs.gfar = iova;
+            self.gfsr = bit;
+            self.gfsynr0 = synr0;
+            self.gfsynr1 = sid & 0xffff;
+            self.gfsynr2 = 0;
+            self.gfar = iova;
             true
         };
-        let (gfsr, gfsynr0, gfsynr1) = (self.regs.gfsr, self.regs.gfsynr0, self.regs.gfsynr1);
+        let (gfsr, gfsynr0, gfsynr1) = (self.gfsr, self.gfsynr0, self.gfsynr1);
         p.event(|| Event::GlobalFaultRecorded {
             gfsr,
             gfsynr0,
@@ -169,7 +169,7 @@ impl State {
 
     /// Record a context fault in bank `n`; returns whether FAR/FSYNR0 were captured.
     #[allow(clippy::too_many_arguments)]
-    fn record_context(
+    pub(crate) fn record_context(
         &mut self,
         cfg: &Config,
         n: usize,
@@ -180,7 +180,7 @@ impl State {
         sid: u32,
         p: &mut Pending,
     ) -> bool {
-        let Some(b) = self.regs.banks.get_mut(n) else {
+        let Some(b) = self.banks.get_mut(n) else {
             return false;
         };
         let recorded = if b.fsr & fsr::FAULT != 0 {
@@ -203,102 +203,101 @@ impl State {
         self.update_cb_level(cfg, n, p);
         recorded
     }
+}
 
-    fn count_fault(&mut self, kind: ContextFaultKind) {
-        let c = &mut self.counters;
-        match kind {
-            ContextFaultKind::Translation => c.fault_translation += 1,
-            ContextFaultKind::AccessFlag => c.fault_access_flag += 1,
-            ContextFaultKind::Permission => c.fault_permission += 1,
-            ContextFaultKind::AddressSize => c.fault_address_size += 1,
-            ContextFaultKind::External => c.fault_external += 1,
-        }
+fn count_fault(c: &mut Counters, kind: ContextFaultKind) {
+    match kind {
+        ContextFaultKind::Translation => c.fault_translation += 1,
+        ContextFaultKind::AccessFlag => c.fault_access_flag += 1,
+        ContextFaultKind::Permission => c.fault_permission += 1,
+        ContextFaultKind::AddressSize => c.fault_address_size += 1,
+        ContextFaultKind::External => c.fault_external += 1,
     }
+}
 
-    /// Record and count a global fault of stream `sid` at `iova`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn global_fault(
-        &mut self,
-        cfg: &Config,
-        kind: GlobalFaultKind,
-        sid: u32,
-        iova: u64,
-        access: Access,
-        privileged: bool,
-        p: &mut Pending,
-    ) -> DmaFault {
-        let mut synr0 = 0;
-        if access == Access::Write {
-            synr0 |= gfsynr0::WNR;
-        }
-        if privileged {
-            synr0 |= gfsynr0::PNU;
-        }
-        match kind {
-            GlobalFaultKind::UnidentifiedStream => self.counters.fault_usf += 1,
-            GlobalFaultKind::StreamMatchConflict => self.counters.fault_smcf += 1,
-            GlobalFaultKind::UnimplementedContextBank => self.counters.fault_ucbf += 1,
-        }
-        let recorded = self.record_global(cfg, kind.gfsr_bit(), synr0, sid, iova, p);
-        DmaFault::Global {
-            kind,
-            sid,
-            iova,
-            recorded,
-            client_abort: self.regs.scr0 & scr0::GFRE != 0,
-        }
+/// Record and count a global fault of stream `sid` at `iova`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn global(
+    regs: &mut Registers,
+    counters: &mut Counters,
+    cfg: &Config,
+    kind: GlobalFaultKind,
+    sid: u32,
+    iova: u64,
+    access: Access,
+    privileged: bool,
+    p: &mut Pending,
+) -> DmaFault {
+    let mut synr0 = 0;
+    if access == Access::Write {
+        synr0 |= gfsynr0::WNR;
     }
+    if privileged {
+        synr0 |= gfsynr0::PNU;
+    }
+    match kind {
+        GlobalFaultKind::UnidentifiedStream => counters.fault_usf += 1,
+        GlobalFaultKind::StreamMatchConflict => counters.fault_smcf += 1,
+        GlobalFaultKind::UnimplementedContextBank => counters.fault_ucbf += 1,
+    }
+    let recorded = regs.record_global(cfg, kind.gfsr_bit(), synr0, sid, iova, p);
+    DmaFault::Global {
+        kind,
+        sid,
+        iova,
+        recorded,
+        client_abort: regs.scr0 & scr0::GFRE != 0,
+    }
+}
 
-    /// Record and count context fault `f` of stream `sid` at `iova`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn context_fault(
-        &mut self,
-        cfg: &Config,
-        f: CbFault,
-        sid: u32,
-        iova: u64,
-        access: Access,
-        privileged: bool,
-        p: &mut Pending,
-    ) -> DmaFault {
-        self.count_fault(f.kind);
-        let mut syn = regs::make(
-            u32::from(f.level.get()),
-            fsynr0::PLVL_SHIFT,
-            fsynr0::PLVL_WIDTH,
+/// Record and count context fault `f` of stream `sid` at `iova`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn context(
+    regs: &mut Registers,
+    counters: &mut Counters,
+    cfg: &Config,
+    f: CbFault,
+    sid: u32,
+    iova: u64,
+    access: Access,
+    privileged: bool,
+    p: &mut Pending,
+) -> DmaFault {
+    count_fault(counters, f.kind);
+    let mut syn = regs::make(
+        u32::from(f.level.get()),
+        fsynr0::PLVL_SHIFT,
+        fsynr0::PLVL_WIDTH,
+    );
+    if access == Access::Write {
+        syn |= fsynr0::WNR;
+    }
+    if privileged {
+        syn |= fsynr0::PNU;
+    }
+    if f.ptw {
+        syn |= fsynr0::PTWF;
+    }
+    if f.stage == Stage::S2 && f.bank != f.s1_bank {
+        syn |= regs::make(
+            f.s1_bank as u32,
+            fsynr0::S1CBNDX_SHIFT,
+            fsynr0::S1CBNDX_WIDTH,
         );
-        if access == Access::Write {
-            syn |= fsynr0::WNR;
-        }
-        if privileged {
-            syn |= fsynr0::PNU;
-        }
-        if f.ptw {
-            syn |= fsynr0::PTWF;
-        }
-        if f.stage == Stage::S2 && f.bank != f.s1_bank {
-            syn |= regs::make(
-                f.s1_bank as u32,
-                fsynr0::S1CBNDX_SHIFT,
-                fsynr0::S1CBNDX_WIDTH,
-            );
-        }
-        let recorded =
-            self.record_context(cfg, f.bank, f.kind.fsr_bit(), f.format, syn, iova, sid, p);
-        let client_abort = self
-            .regs
-            .banks
-            .get(f.bank)
-            .is_some_and(|b| b.sctlr & sctlr::CFRE != 0);
-        DmaFault::Context {
-            kind: f.kind,
-            cb: f.bank as u16,
-            stage: f.stage.number(),
-            level: f.level.get(),
-            iova,
-            recorded,
-            client_abort,
-        }
+    }
+    let recorded = regs.record_context(cfg, f.bank, f.kind.fsr_bit(), f.format, syn, iova, sid, p);
+    let client_abort = regs
+        .banks
+        .get(f.bank)
+        .is_some_and(|b| b.sctlr & sctlr::CFRE != 0);
+    DmaFault::Context {
+        kind: f.kind,
+        cb: f.bank as u16,
+        stage: f.stage.number(),
+        level: f.level.get(),
+        iova,
+        recorded,
+        client_abort,
     }
 }
 

@@ -74,7 +74,7 @@ impl State {
         // The context epoch a walk now would carry (see `Bank::epoch`).
         let epoch = self.regs.banks.get(n).map_or(0, |b| b.epoch);
         // Step 3: the decoded regime (borrowed: the plan is a few hundred bytes).
-        self.refresh_regime(cfg, n);
+        context::refresh(&mut self.caches.regimes, &self.regs, cfg, n);
         let plan = match self.caches.regimes.get(n).map(|(_, r)| r) {
             Some(Regime::Translate(p)) => p,
             Some(Regime::Flat) => {
@@ -226,17 +226,37 @@ impl State {
             return Ok(self.bypass(iova, BypassReason::ClientPd));
         }
         // Step 1.
-        let group = match self.match_stream(cfg, sid) {
+        let group = match self.caches.streams.resolve(&self.regs, cfg, sid) {
             StreamMatch::Group(g) => g,
             // MMU-500 with SMCFCFG clear uses the lowest matching entry.
             StreamMatch::Conflict(g) if cfg.mmu500 && self.regs.scr0 & scr0::SMCFCFG == 0 => g,
             StreamMatch::Conflict(_) => {
                 let kind = GlobalFaultKind::StreamMatchConflict;
-                return Err(self.global_fault(cfg, kind, sid, iova, access, false, p));
+                return Err(fault::global(
+                    &mut self.regs,
+                    &mut self.counters,
+                    cfg,
+                    kind,
+                    sid,
+                    iova,
+                    access,
+                    false,
+                    p,
+                ));
             }
             StreamMatch::Unmatched if self.regs.scr0 & scr0::USFCFG != 0 => {
                 let kind = GlobalFaultKind::UnidentifiedStream;
-                return Err(self.global_fault(cfg, kind, sid, iova, access, false, p));
+                return Err(fault::global(
+                    &mut self.regs,
+                    &mut self.counters,
+                    cfg,
+                    kind,
+                    sid,
+                    iova,
+                    access,
+                    false,
+                    p,
+                ));
             }
             StreamMatch::Unmatched => return Ok(self.bypass(iova, BypassReason::UnmatchedBypass)),
         };
@@ -252,7 +272,17 @@ impl State {
         };
         if n >= self.regs.banks.len() {
             let kind = GlobalFaultKind::UnimplementedContextBank;
-            return Err(self.global_fault(cfg, kind, sid, iova, access, privileged, p));
+            return Err(fault::global(
+                &mut self.regs,
+                &mut self.counters,
+                cfg,
+                kind,
+                sid,
+                iova,
+                access,
+                privileged,
+                p,
+            ));
         }
         // Steps 3 to 6, and 7 for a context fault.
         match self.cb_translate(cfg, mem, n, iova, access, privileged, true) {
@@ -284,9 +314,28 @@ impl State {
                 self.counters.terminated += 1;
                 Err(DmaFault::Terminated { reason, sid, iova })
             }
-            Err(CbError::Fault(f)) => {
-                Err(self.context_fault(cfg, f, sid, iova, access, privileged, p))
-            }
+            Err(CbError::Fault(f)) => Err(fault::context(
+                &mut self.regs,
+                &mut self.counters,
+                cfg,
+                f,
+                sid,
+                iova,
+                access,
+                privileged,
+                p,
+            )),
+        }
+    }
+
+    /// Bank `n`'s stage-1 regime as now programmed, when it is a stage-1-only context (see
+    /// `crate::DetachedWalk`, feature `bench-internals`).
+    #[cfg(feature = "bench-internals")]
+    pub(crate) fn stage1_regime(&mut self, cfg: &Config, n: usize) -> Option<S1Regime> {
+        context::refresh(&mut self.caches.regimes, &self.regs, cfg, n);
+        match self.caches.regimes.get(n)? {
+            (_, Regime::Translate(p)) if matches!(p.s2, Ok(None)) => p.s1,
+            _ => None,
         }
     }
 

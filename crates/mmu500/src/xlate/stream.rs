@@ -2,7 +2,7 @@
 //! the ID as the S2CR index), with the resolved IDs cached until an SMR, S2CR or sCR0 write.
 
 use crate::config::Config;
-use crate::state::{Registers, State};
+use crate::state::Registers;
 use crate::tlb::FxBuild;
 use smmu_arch::regs::{self, smr};
 use std::collections::HashMap;
@@ -56,22 +56,22 @@ impl StreamCache {
     }
 }
 
-impl State {
+impl StreamCache {
     /// Resolve `sid` (the raw incoming ID) to a stream-to-context register index.
-    pub(crate) fn match_stream(&mut self, cfg: &Config, sid: u32) -> StreamMatch {
+    pub(crate) fn resolve(&mut self, regs: &Registers, cfg: &Config, sid: u32) -> StreamMatch {
         let sid = sid & cfg.sid_mask();
         if !cfg.stream_match {
-            return if (sid as usize) < self.regs.s2cr.len() {
+            return if (sid as usize) < regs.s2cr.len() {
                 StreamMatch::Group(sid)
             } else {
                 StreamMatch::Unmatched
             };
         }
-        if let Some(m) = self.caches.streams.get(sid) {
+        if let Some(m) = self.get(sid) {
             return m;
         }
-        let m = match_smrs(&self.regs, cfg, sid);
-        self.caches.streams.insert(sid, m);
+        let m = match_smrs(regs, cfg, sid);
+        self.insert(sid, m);
         m
     }
 }
