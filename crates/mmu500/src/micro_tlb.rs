@@ -44,6 +44,24 @@ impl MicroEntry {
     }
 }
 
+/// A stream as a micro-TLB indexes it: the ID and its hash, which a [`crate::Port`] computes
+/// once for its stream (the multiply is on the critical path of a hit).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamKey {
+    sid: u32,
+    salt: u64,
+}
+
+impl StreamKey {
+    #[inline]
+    pub fn new(sid: u32) -> StreamKey {
+        StreamKey {
+            sid,
+            salt: u64::from(sid).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        }
+    }
+}
+
 /// A direct-mapped micro-TLB of `N` entries (a power of two), indexed by a hash of the stream
 /// ID and the 4 KiB page (for one stream, `N` consecutive pages take `N` distinct slots).
 #[derive(Debug, Clone)]
@@ -66,16 +84,23 @@ impl<const N: usize> MicroTlb<N> {
     };
 
     #[inline]
-    fn slot(sid: u32, vpn: u64) -> usize {
-        ((vpn ^ u64::from(sid).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as usize) & Self::MASK
+    fn slot(key: StreamKey, vpn: u64) -> usize {
+        ((vpn ^ key.salt) as usize) & Self::MASK
     }
 
-    /// The entry answering `access` at `iova` for stream `sid`, if one filled at generation
+    /// The entry answering `access` at `iova` for stream `key`, if one filled at generation
     /// `gen` holds it.
     #[inline]
-    pub fn lookup(&self, sid: u32, iova: u64, access: Access, gen: u64) -> Option<&MicroEntry> {
+    pub fn lookup(
+        &self,
+        key: StreamKey,
+        iova: u64,
+        access: Access,
+        gen: u64,
+    ) -> Option<&MicroEntry> {
         let vpn = iova >> 12;
-        let u = self.entries.get(Self::slot(sid, vpn))?;
+        let sid = key.sid;
+        let u = self.entries.get(Self::slot(key, vpn))?;
         let allowed = match access {
             Access::Read => u.read,
             Access::Write => u.write,
@@ -86,7 +111,10 @@ impl<const N: usize> MicroTlb<N> {
     /// Cache `e` (replacing whatever held its slot).
     #[inline]
     pub fn fill(&mut self, e: MicroEntry) {
-        if let Some(u) = self.entries.get_mut(Self::slot(e.sid, e.vpn)) {
+        if let Some(u) = self
+            .entries
+            .get_mut(Self::slot(StreamKey::new(e.sid), e.vpn))
+        {
             *u = e;
         }
     }
@@ -115,7 +143,7 @@ mod tests {
         let mut m = MicroTlb::<16>::default();
         m.fill(entry(0x429, 5, 2));
         let hit = m
-            .lookup(0x429, 0x5123, Access::Read, 2)
+            .lookup(StreamKey::new(0x429), 0x5123, Access::Read, 2)
             .map(|u| u.translation(0x5123));
         assert_eq!(
             hit,
@@ -127,10 +155,18 @@ mod tests {
                 epoch: 7
             })
         );
-        assert!(m.lookup(0x429, 0x5123, Access::Write, 2).is_none());
-        assert!(m.lookup(0x429, 0x5123, Access::Read, 3).is_none());
-        assert!(m.lookup(0x42a, 0x5123, Access::Read, 2).is_none());
-        assert!(m.lookup(0x429, 0x6123, Access::Read, 2).is_none());
+        assert!(m
+            .lookup(StreamKey::new(0x429), 0x5123, Access::Write, 2)
+            .is_none());
+        assert!(m
+            .lookup(StreamKey::new(0x429), 0x5123, Access::Read, 3)
+            .is_none());
+        assert!(m
+            .lookup(StreamKey::new(0x42a), 0x5123, Access::Read, 2)
+            .is_none());
+        assert!(m
+            .lookup(StreamKey::new(0x429), 0x6123, Access::Read, 2)
+            .is_none());
     }
 
     #[test]
@@ -141,7 +177,8 @@ mod tests {
         }
         for vpn in 0x100..0x140 {
             assert!(
-                m.lookup(0x429, vpn << 12, Access::Read, 1).is_some(),
+                m.lookup(StreamKey::new(0x429), vpn << 12, Access::Read, 1)
+                    .is_some(),
                 "{vpn:#x}"
             );
         }

@@ -31,7 +31,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::micro_tlb::MicroTlb;
+use crate::micro_tlb::{MicroTlb, StreamKey};
 use crate::{BusError, DmaFault, Mmu500, Translation};
 use smmu_addr::Iova;
 use smmu_arch::Access;
@@ -46,6 +46,8 @@ pub const PORT_UTLB_ENTRIES: usize = 64;
 pub struct Port {
     smmu: Arc<Mmu500>,
     sid: u32,
+    /// `sid` as the micro-TLB indexes it, hashed once.
+    key: StreamKey,
     utlb: MicroTlb<PORT_UTLB_ENTRIES>,
     /// Transactions answered by `utlb`; written only by this port.
     hits: Arc<AtomicU64>,
@@ -64,6 +66,7 @@ impl Port {
         Port {
             smmu,
             sid,
+            key: StreamKey::new(sid),
             utlb: MicroTlb::default(),
             hits,
         }
@@ -87,7 +90,7 @@ impl Port {
         // that write is never used after it. The published generation carries the tracing bit,
         // which no entry has.
         let gen = self.smmu.gen.load(Ordering::Acquire);
-        if let Some(u) = self.utlb.lookup(self.sid, iova, access, gen) {
+        if let Some(u) = self.utlb.lookup(self.key, iova, access, gen) {
             // Single writer: a plain load and store, no locked instruction.
             self.hits
                 .store(self.hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);

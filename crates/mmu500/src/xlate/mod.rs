@@ -29,7 +29,7 @@ pub(crate) use regime::S1Regime;
 pub(crate) use stream::StreamCache;
 
 use crate::config::Config;
-use crate::micro_tlb::MicroEntry;
+use crate::micro_tlb::{MicroEntry, StreamKey};
 use crate::state::{Pending, State};
 use crate::tlb::Tag;
 use crate::types::{BypassReason, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation};
@@ -166,7 +166,11 @@ impl State {
         self.counters.transactions += 1;
         // The micro-TLB: a recent transaction of this stream on this page, valid while no
         // register has been written since.
-        if let Some(u) = self.caches.utlb.lookup(sid, iova, access, self.regs.gen) {
+        if let Some(u) = self
+            .caches
+            .utlb
+            .lookup(StreamKey::new(sid), iova, access, self.regs.gen)
+        {
             let t = u.translation(iova);
             self.counters.tlb_hits += 1;
             self.counters.translated += 1;
