@@ -120,7 +120,7 @@ impl Config {
     /// (the map [`Mmu500::reg_name`](crate::Mmu500::reg_name) uses), for tools and test
     /// messages that have no device at hand.
     pub fn reg_name(&self, offset: u64) -> Option<crate::RegName> {
-        crate::state::reg_name(self, offset)
+        crate::mmio::reg_name(self, offset)
     }
 
     /// Arm MMU-500 as on the NXP LS1028A (`arm,mmu-500` at 0x5000000, `reg` size 8 MiB).

@@ -49,6 +49,8 @@
 //! ```
 
 mod config;
+mod micro_tlb;
+mod mmio;
 mod port;
 mod state;
 mod tlb;
@@ -110,7 +112,7 @@ impl Mmu500 {
         config.validate()?;
         let state = State::new(&config);
         Ok(Arc::new(Mmu500 {
-            gen: AtomicU64::new(state.gen),
+            gen: AtomicU64::new(state.regs.gen),
             state: Mutex::new(state),
             cfg: config,
             mem,
@@ -135,14 +137,13 @@ impl Mmu500 {
     pub fn reset(&self) {
         let mut s = self.state.lock();
         // The generation keeps counting across a reset, so no micro-TLB entry survives it.
-        let (gen, fast_paths) = (s.gen + 1, s.fast_paths);
+        let gen = s.regs.gen + 1;
         *s = State::new(&self.cfg);
-        s.gen = gen;
+        s.regs.gen = gen;
         // Context epochs keep counting too: nothing walked before the reset shares one.
-        for b in &mut s.banks {
+        for b in &mut s.regs.banks {
             b.epoch = gen;
         }
-        s.fast_paths = fast_paths;
         self.publish(&s);
         for hits in self.ports.lock().iter() {
             hits.store(0, Ordering::Relaxed);
@@ -158,6 +159,7 @@ impl Mmu500 {
     pub fn context_epoch(&self, cb: u16) -> Option<u64> {
         self.state
             .lock()
+            .regs
             .banks
             .get(usize::from(cb))
             .map(|b| b.epoch)
@@ -214,12 +216,12 @@ impl Mmu500 {
         } else {
             0
         };
-        self.gen.store(s.gen | trace, Ordering::Release);
+        self.gen.store(s.regs.gen | trace, Ordering::Release);
     }
 
     /// Level of an interrupt line: fault status nonzero and its enable set.
     pub fn irq_pending(&self, line: IrqLine) -> bool {
-        self.state.lock().irq_level(&self.cfg, line)
+        self.state.lock().regs.irq_level(&self.cfg, line)
     }
 
     /// Snapshot of the counters.
@@ -244,33 +246,26 @@ impl Mmu500 {
 
     /// The walker a TLB miss through stage-1 bank `cb` runs, detached from the model: a
     /// snapshot of the bank's decoded registers, so it walks without the lock and without the
-    /// TLB. `None` unless the bank is a stage-1-only AArch64 context. For measuring the walk on
+    /// TLB. `None` unless the bank is a stage-1-only context. For measuring the walk on
     /// its own against a software walk (benches/translate.rs); it does not follow later
     /// register writes. Feature `bench-internals`.
     #[cfg(feature = "bench-internals")]
     pub fn detached_walk(&self, cb: usize) -> Option<DetachedWalk> {
-        let f = self.state.lock().stage1_walker(&self.cfg, cb)?;
+        let f = self.state.lock().stage1_regime(&self.cfg, cb)?;
         Some(DetachedWalk {
             mem: self.mem.clone(),
             regime: f,
         })
     }
 
-    /// Turn the specialised paths for successful stage-1 transactions off (or back on), so
-    /// tests can check that they give exactly what the general path gives.
-    #[doc(hidden)]
-    pub fn set_fast_paths(&self, on: bool) {
-        self.state.lock().fast_paths = on;
-    }
-
     /// Live TLB entries.
     pub fn tlb_entries(&self) -> usize {
-        self.state.lock().tlb.len()
+        self.state.lock().caches.tlb.len()
     }
 
     /// The architected name of the register at `offset`, if any.
     pub fn reg_name(&self, offset: u64) -> Option<RegName> {
-        state::reg_name(&self.cfg, offset)
+        mmio::reg_name(&self.cfg, offset)
     }
 
     fn pending(&self) -> Pending {
@@ -318,7 +313,7 @@ impl Mmu500 {
         stream_id: u32,
         iova: u64,
         access: Access,
-    ) -> (Result<Translation, DmaFault>, Option<state::MicroEntry>) {
+    ) -> (Result<Translation, DmaFault>, Option<micro_tlb::MicroEntry>) {
         let mut p = self.pending();
         let r = self
             .state
@@ -368,7 +363,7 @@ impl Mmu500 {
 #[cfg(feature = "bench-internals")]
 pub struct DetachedWalk {
     mem: Arc<PhysMem>,
-    regime: xlate::S1Fast,
+    regime: xlate::S1Regime,
 }
 
 #[cfg(feature = "bench-internals")]
@@ -376,7 +371,7 @@ impl DetachedWalk {
     /// The output address of `va` by the model's walk, or `None` when the walk faults.
     #[inline]
     pub fn walk(&self, va: u64) -> Option<u64> {
-        self.regime.walk(&self.mem, va)
+        self.regime.walk_only(&self.mem, va)
     }
 }
 
@@ -460,7 +455,7 @@ impl Mmio for Mmu500 {
             offset,
             value: u64::from(value),
             width: 32,
-            name: state::reg_name(&self.cfg, offset),
+            name: mmio::reg_name(&self.cfg, offset),
         });
         {
             let mut s = self.state.lock();
@@ -482,7 +477,7 @@ impl Mmio for Mmu500 {
             offset,
             value,
             width: 64,
-            name: state::reg_name(&self.cfg, offset),
+            name: mmio::reg_name(&self.cfg, offset),
         });
         {
             let mut s = self.state.lock();

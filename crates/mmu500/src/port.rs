@@ -31,14 +31,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::state::MicroEntry;
+use crate::micro_tlb::{MicroTlb, StreamKey};
 use crate::{BusError, DmaFault, Mmu500, Translation};
 use smmu_addr::Iova;
 use smmu_arch::Access;
 use smmu_sync::atomic::{AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Point};
 
-/// Entries of a port's micro-TLB (direct mapped by 4 KiB input page).
+/// Entries of a port's micro-TLB (direct mapped, see [`MicroTlb`]).
 pub const PORT_UTLB_ENTRIES: usize = 64;
 
 /// One stream's port into the SMMU (see the module documentation). Create it with
@@ -46,7 +46,9 @@ pub const PORT_UTLB_ENTRIES: usize = 64;
 pub struct Port {
     smmu: Arc<Mmu500>,
     sid: u32,
-    utlb: [MicroEntry; PORT_UTLB_ENTRIES],
+    /// `sid` as the micro-TLB indexes it, hashed once.
+    key: StreamKey,
+    utlb: MicroTlb<PORT_UTLB_ENTRIES>,
     /// Transactions answered by `utlb`; written only by this port.
     hits: Arc<AtomicU64>,
 }
@@ -64,7 +66,8 @@ impl Port {
         Port {
             smmu,
             sid,
-            utlb: [MicroEntry::default(); PORT_UTLB_ENTRIES],
+            key: StreamKey::new(sid),
+            utlb: MicroTlb::default(),
             hits,
         }
     }
@@ -83,32 +86,19 @@ impl Port {
     #[inline]
     pub fn translate(&mut self, iova: u64, access: Access) -> Result<Translation, DmaFault> {
         sched_point(Point::Dma);
-        let vpn = iova >> 12;
-        let slot = (vpn as usize) & (PORT_UTLB_ENTRIES - 1);
-        if let Some(u) = self.utlb.get(slot) {
-            let allowed = match access {
-                Access::Read => u.read,
-                Access::Write => u.write,
-            };
-            // Acquire pairs with the release store of a register write: an entry filled before
-            // that write is never used after it.
-            // The published generation carries the tracing bit, which no entry has.
-            if u.vpn == vpn && allowed && u.gen == self.smmu.gen.load(Ordering::Acquire) {
-                // Single writer: a plain load and store, no locked instruction.
-                self.hits
-                    .store(self.hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                return Ok(Translation::Translated {
-                    pa: u.pa_page | (iova & 0xfff),
-                    cb: u.cb,
-                    leaf_size: 1u64 << u.shift,
-                    tlb_hit: true,
-                    epoch: u.epoch,
-                });
-            }
+        // Acquire pairs with the release store of a register write: an entry filled before
+        // that write is never used after it. The published generation carries the tracing bit,
+        // which no entry has.
+        let gen = self.smmu.gen.load(Ordering::Acquire);
+        if let Some(u) = self.utlb.lookup(self.key, iova, access, gen) {
+            // Single writer: a plain load and store, no locked instruction.
+            self.hits
+                .store(self.hits.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            return Ok(u.translation(iova));
         }
         let (r, fill) = self.smmu.translate_at_tcu(self.sid, iova, access);
-        if let (Some(f), Some(u)) = (fill, self.utlb.get_mut(slot)) {
-            *u = f;
+        if let Some(f) = fill {
+            self.utlb.fill(f);
         }
         r
     }

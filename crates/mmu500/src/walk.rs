@@ -1,13 +1,14 @@
 //! A VMSAv8-64 translation table walker (long-descriptor format), written from the architecture.
 //!
-//! One routine serves stage 1 (AArch64 and AArch32 LPAE) and stage 2: the stage only changes how
-//! the start level and table base are derived (`Geometry`) and how leaf permissions are read
-//! (done by the caller from the returned descriptor). Each descriptor is read with one
+//! One routine, [`walk`], serves stage 1 (AArch64 and AArch32 LPAE), stage 2 and nested stage 1:
+//! the stage only changes how the start level and table base are derived (`Geometry`, prepared
+//! once into [`Steps`]), how each table address is mapped before it is read (the identity, or
+//! the stage-2 translation of an IPA), and how leaf permissions are read (done by the caller
+//! from the returned descriptor). Each descriptor is read with one
 //! single-copy-atomic 64-bit load, so a concurrent PTE update is seen either whole or not at all.
 
 use physmem::PhysMem;
 use smmu_addr::PhysAddr;
-use smmu_sync::atomic::Ordering;
 
 /// The descriptor layout comes from the architecture contract, not from `pgtable` (rule 2).
 pub(crate) use smmu_arch::desc;
@@ -109,8 +110,7 @@ fn low_mask(bits: u32) -> u64 {
 
 /// A [`Geometry`] prepared for repeated single-stage walks: the per-level shifts and index masks
 /// and the setup checks are worked out once (when the registers are decoded), so a walk is one
-/// shift, mask and load per level. [`walk_steps`] gives exactly what [`walk`] gives without a
-/// stage-2 table translation.
+/// shift, mask and load per level.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Steps {
     pub geo: Geometry,
@@ -167,12 +167,22 @@ impl Steps {
     }
 }
 
-/// A single-stage walk of `input` with prepared [`Steps`]; `reads` counts descriptor fetches.
+/// A single stage's tables: table addresses are read as they are.
+#[inline(always)]
+pub(crate) fn single_stage(table: u64) -> Result<u64, u64> {
+    Ok(table)
+}
+
+/// Walk the tables for `input` (already reduced to the region's input bits) with prepared
+/// [`Steps`]. `table_xlate` maps each table address before it is read: [`single_stage`] for a
+/// single stage, the stage-2 translation of an IPA for nested stage 1 (its `Err` is the IPA
+/// that failed). `reads` counts descriptor fetches.
 #[inline]
-pub(crate) fn walk_steps(
+pub(crate) fn walk(
     mem: &PhysMem,
     s: &Steps,
     input: u64,
+    mut table_xlate: impl FnMut(u64) -> Result<u64, u64>,
     reads: &mut u64,
 ) -> Result<Leaf, WalkError> {
     if let Some(e) = s.bad_setup {
@@ -192,7 +202,11 @@ pub(crate) fn walk_steps(
     let r = loop {
         let l = (level & 3) as usize;
         let shift = s.shift[l];
-        let pte_pa = table.wrapping_add(((input >> shift) & s.index_mask[l]) << 3);
+        let table_pa = match table_xlate(table) {
+            Ok(pa) => pa,
+            Err(ipa) => break Err(WalkError::Stage2 { level, ipa }),
+        };
+        let pte_pa = table_pa.wrapping_add(((input >> shift) & s.index_mask[l]) << 3);
         // One single-copy-atomic acquire load; unaligned or unbacked is an external abort.
         let Some(pte) = mem.load_word(PhysAddr::new(pte_pa)) else {
             break Err(WalkError::External { level, pa: pte_pa });
@@ -224,23 +238,23 @@ pub(crate) fn walk_steps(
             aptable,
         });
     };
-    // Every level from the start to where the walk stopped read one descriptor.
-    let last = match r {
-        Ok(ref l) => l.level,
+    // Every level from the start to where the walk stopped read one descriptor, except a level
+    // whose table address stage 2 refused.
+    let done = match r {
+        Ok(ref l) => l.level + 1,
         Err(WalkError::Translation { level })
         | Err(WalkError::AddressSize { level })
-        | Err(WalkError::External { level, .. })
-        | Err(WalkError::Stage2 { level, .. }) => level,
+        | Err(WalkError::External { level, .. }) => level + 1,
+        Err(WalkError::Stage2 { level, .. }) => level,
     };
-    *reads += u64::from(last - start + 1);
+    *reads += u64::from(done - start);
     r
 }
 
-/// Walk the tables for `input` (already reduced to the region's `input_bits`).
-///
-/// `table_xlate` maps each table address before it is read: `None` for a single stage, the
-/// stage-2 translation of an IPA for nested stage 1. `reads` counts descriptor fetches.
-pub(crate) fn walk(
+/// A straightforward walk, everything derived from the [`Geometry`] at each level: the
+/// reference the prepared [`walk`] is checked against.
+#[cfg(test)]
+pub(crate) fn reference_walk(
     mem: &PhysMem,
     geo: &Geometry,
     input: u64,
@@ -285,7 +299,7 @@ pub(crate) fn walk(
             .then(|| mem.frame(PhysAddr::new(pte_pa)).ok())
             .flatten()
             .and_then(|f| f.get(((pte_pa & 0xfff) >> 3) as usize))
-            .map(|w| w.load(Ordering::Acquire))
+            .map(|w| w.load(smmu_sync::atomic::Ordering::Acquire))
             .ok_or(WalkError::External { level, pa: pte_pa })?;
         if pte & desc::VALID == 0 {
             return Err(WalkError::Translation { level });
@@ -362,9 +376,9 @@ mod tests {
         let mut reads = 0;
         let leaf = walk(
             &mem,
-            &geo,
+            &Steps::new(geo),
             0x4000_0000 + 3 * 0x20_0000 + 0x1234,
-            None,
+            single_stage,
             &mut reads,
         )
         .unwrap();
@@ -374,9 +388,9 @@ mod tests {
         );
         let leaf = walk(
             &mem,
-            &geo,
+            &Steps::new(geo),
             0x4000_0000 + 4 * 0x20_0000 + 5 * 0x1000 + 7,
-            None,
+            single_stage,
             &mut reads,
         )
         .unwrap();
@@ -385,11 +399,11 @@ mod tests {
             (0x9abc_d000, 12, 3)
         );
         assert_eq!(
-            walk(&mem, &geo, 0x1000, None, &mut reads),
+            walk(&mem, &Steps::new(geo), 0x1000, single_stage, &mut reads),
             Err(WalkError::Translation { level: 1 })
         );
         assert_eq!(
-            walk(&mem, &geo, 1 << 39, None, &mut reads),
+            walk(&mem, &Steps::new(geo), 1 << 39, single_stage, &mut reads),
             Err(WalkError::Translation { level: 0 })
         );
     }
@@ -397,8 +411,9 @@ mod tests {
 
 #[cfg(test)]
 mod steps_props {
-    //! `walk_steps` is an optimisation of `walk` without a stage-2 hook: the two must agree on
-    //! every geometry, every table content and every input, faults included.
+    //! The prepared `walk` must agree with the straightforward `reference_walk` on every
+    //! geometry, every table content and every input, faults included, with a single stage
+    //! and with a stage-2 table translation that refuses some table addresses.
     use super::*;
     use physmem::Region;
     use proptest::prelude::*;
@@ -455,7 +470,7 @@ mod steps_props {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
         #[test]
-        fn walk_steps_agrees_with_walk(
+        fn walk_agrees_with_reference_walk(
             geo in geometry(),
             seed in any::<u64>(),
             inputs in proptest::collection::vec(any::<u64>(), 32),
@@ -474,8 +489,15 @@ mod steps_props {
                     raw
                 };
                 let (mut a, mut b) = (0u64, 0u64);
-                let x = walk(&mem, &geo, input, None, &mut a);
-                let y = walk_steps(&mem, &steps, input, &mut b);
+                let x = reference_walk(&mem, &geo, input, None, &mut a);
+                let y = walk(&mem, &steps, input, single_stage, &mut b);
+                prop_assert_eq!(x, y);
+                prop_assert_eq!(a, b);
+                // Nested: stage 2 refuses table addresses in odd pages and moves none.
+                let mut refuse = |t: u64| if t & 0x1000 != 0 { Err(t) } else { Ok(t) };
+                let (mut a, mut b) = (0u64, 0u64);
+                let x = reference_walk(&mem, &geo, input, Some(&mut refuse), &mut a);
+                let y = walk(&mem, &steps, input, refuse, &mut b);
                 prop_assert_eq!(x, y);
                 prop_assert_eq!(a, b);
             }
@@ -504,7 +526,7 @@ mod steps_props {
         for _ in 0..4000 {
             let input = splitmix(&mut rng) & low_mask(48);
             let mut r = 0;
-            if let Ok(l) = walk_steps(&mem, &steps, input, &mut r) {
+            if let Ok(l) = walk(&mem, &steps, input, single_stage, &mut r) {
                 leaves[l.level as usize] += 1;
             }
         }
