@@ -211,7 +211,7 @@ impl Fix {
             Fix::ProbeMutexScope => "lifecycle: Switches::attach_and_direct_map_under_group_mutex",
             Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
             Fix::ProbeUseAfterFree => "lifecycle: Switches::probe_serialised_with_iommu_configure",
-            Fix::MapSgResultCheck => "lifecycle: Switches::map_sg_signed_result_check",
+            Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",

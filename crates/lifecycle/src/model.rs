@@ -26,9 +26,6 @@ pub struct Switches {
     /// arm-smmu: TLB invalidation and sync registers are written with a non-zero dummy value,
     /// never the constant zero (`4e4abae311e4`).
     pub nonzero_tlbi_writes: bool,
-    /// dma-iommu: the result of `iommu_map_sg` is checked as a signed value, so an error frees
-    /// the IOVA and fails the call (`a3884774d731`).
-    pub map_sg_signed_result_check: bool,
     /// core: `iommu_device_claim_dma_owner()` drops its group reference on the "no owner"
     /// error return (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
@@ -51,7 +48,6 @@ impl Switches {
             probe_serialised_with_iommu_configure: true,
             defer_client_until_smmu_bound: true,
             nonzero_tlbi_writes: true,
-            map_sg_signed_result_check: true,
             claim_owner_puts_group_on_error: true,
             fq_teardown_waits_for_timer: true,
             iova_domain_init_under_cookie_mutex: true,
@@ -162,8 +158,6 @@ pub enum Op {
     },
     /// `iommu_device_release_dma_owner(dev)`.
     ReleaseDmaOwner,
-    /// Fault injection: the next page-table allocation for the device's domain fails.
-    FailPgtableAlloc,
     /// The device's DMA engine writes the buffer.
     DeviceWrite {
         /// Handle.

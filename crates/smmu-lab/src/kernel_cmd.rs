@@ -88,7 +88,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 11] {
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 10] {
     [
         (
             "arm-smmu",
@@ -124,11 +124,6 @@ fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, 
             "arm-smmu",
             "TLB maintenance written non-zero",
             l.nonzero_tlbi_writes,
-        ),
-        (
-            "dma-iommu",
-            "map_sg result checked signed",
-            l.map_sg_signed_result_check,
         ),
         (
             "iommu",
@@ -179,6 +174,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                 "iommu": {
                     "unregister_releases_devices": sw.unregister_releases_devices,
                     "unguarded_dma_domain": sw.unguarded_dma_domain,
+                    "map_sg_signed_result_check": sw.map_sg_signed_result_check,
                 },
                 "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
@@ -220,6 +216,10 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
     outln!(
         "    iommu     DMA API reads the group unguarded (a released group is Linux's oops): {}",
         yes_no(sw.unguarded_dma_domain)
+    );
+    outln!(
+        "    iommu     dma_map_sg checks the mapping's result signed: {}",
+        yes_no(sw.map_sg_signed_result_check)
     );
     outln!(
         "    arm-smmu  .shutdown runs .remove (unregisters): {}",
