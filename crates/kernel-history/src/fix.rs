@@ -204,7 +204,7 @@ impl Fix {
     /// [`crate::Switches`]).
     pub fn switches(self) -> &'static str {
         match self {
-            Fix::AvoidZeroTlbiWrites => "lifecycle: Switches::nonzero_tlbi_writes",
+            Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
             Fix::GroupCreationRace => "lifecycle: Switches::group_lookup_under_stream_map_mutex",
             Fix::DefaultDomainAllocRace => "lifecycle: Switches::default_domain_under_group_mutex",
             Fix::UnlockOnGroupError => "lifecycle: Switches::unlock_on_group_conflict",

@@ -32,6 +32,9 @@ pub struct Switches {
     /// iommu: the DMA API reads the group pointer unguarded and a NULL group is Linux's oops
     /// (absent `guarded_dma_domain`).
     pub unguarded_dma_domain: bool,
+    /// arm-smmu: TLB maintenance "don't care" registers are written with the constant 0
+    /// (absent `4e4abae311e4`).
+    pub zero_tlbi_writes: bool,
     /// iommu: `dma_map_sg` checks the mapping's result signed (`a3884774d731`).
     pub map_sg_signed_result_check: bool,
     /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
@@ -63,6 +66,7 @@ impl Switches {
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
             map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
+            zero_tlbi_writes: !kernel.contains(Fix::AvoidZeroTlbiWrites),
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -94,7 +98,6 @@ impl Switches {
             attach_and_direct_map_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
             probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
             defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
-            nonzero_tlbi_writes: kernel.contains(Fix::AvoidZeroTlbiWrites),
             claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
@@ -113,6 +116,7 @@ impl Switches {
         Ok(DriverBehaviour {
             // "Get associated RMR info and install bypass SMR" landed in v6.0.
             rmr_bypass_at_probe: kernel.preset >= Preset::V6_0,
+            zero_tlbi_writes: self.zero_tlbi_writes,
             ..base.with_shutdown(self.shutdown_policy()?)
         })
     }

@@ -90,10 +90,6 @@ pub(crate) struct Smmu {
     pub registered: bool,
     /// The SMMU's platform driver is bound (drvdata findable by fwnode).
     pub bound: bool,
-    /// sTLBGSTATUS.GSACTIVE as read back.
-    pub gsactive: bool,
-    /// A trapping hypervisor's emulation went wrong: the status stays active.
-    pub hyp_stuck: bool,
 }
 
 #[derive(Debug, Default)]

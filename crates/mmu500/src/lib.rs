@@ -49,6 +49,7 @@
 //! ```
 
 mod config;
+pub mod hyp;
 mod port;
 mod state;
 mod tlb;

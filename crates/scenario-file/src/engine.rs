@@ -216,7 +216,6 @@ fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, 
     }
     c.switches = Switches::of(kernel).lifecycle;
     c.lazy = !s.cmdline.strict;
-    c.quirks = s.quirks.clone();
     c.properties = properties;
     c.boot_probed = s.drivers.iter().map(|d| d.device.clone()).collect();
     Ok(c)

@@ -12,9 +12,10 @@ use crate::model::Scenario;
 use crate::vocab::{ActorKind, Dir, Op};
 use arm_smmu::table::LpaeTables;
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
-use iommu::{CoreConfig, DeviceDesc, DeviceId, DmaDirection, IommuCore};
+use iommu::{CoreConfig, DeviceDesc, DeviceId, DmaDirection, InstanceId, IommuCore};
 use kernel_history::{Kernel, Switches};
 use klog::MemLog;
+use mmu500::hyp::ZeroStoreLosingHypervisor;
 use mmu500::{BusError, DmaFault, Mmu500};
 use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_addr::Iova;
@@ -35,16 +36,19 @@ const BUFFERS: u64 = RAM + (8 << 20);
 pub enum StackProperty {
     /// No device access faults in the SMMU.
     NoFault,
+    /// No TLB sync times out (the driver's `TLB sync timed out` message).
+    NoSyncTimeout,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 1] = [StackProperty::NoFault];
+    pub const ALL: [StackProperty; 2] = [StackProperty::NoFault, StackProperty::NoSyncTimeout];
 
     /// The name in files.
     pub fn name(self) -> &'static str {
         match self {
             StackProperty::NoFault => "no-fault",
+            StackProperty::NoSyncTimeout => "no-sync-timeout",
         }
     }
 
@@ -57,6 +61,8 @@ impl StackProperty {
 /// One step of an actor on the real stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackOp {
+    /// The SMMU's probe: the driver probes and resets it and registers it with the core.
+    ProbeSmmu,
     /// Fault injection: the page-table pool runs dry (every free frame is taken).
     FailPgtableAlloc,
     /// `dma_map_sg` of `nents` entries of `size` bytes, kept as `buffer`.
@@ -104,8 +110,8 @@ pub struct StackDevice {
 pub struct StackActor {
     /// Its name.
     pub name: String,
-    /// Index into [`StackConfig::devices`].
-    pub device: usize,
+    /// Index into [`StackConfig::devices`] (`None`: an actor that only probes the SMMU).
+    pub device: Option<usize>,
     /// A device's DMA engine (it waits for its buffers), else a kernel actor.
     pub engine: bool,
     /// The steps.
@@ -131,6 +137,10 @@ pub struct StackConfig {
     pub actors: Vec<StackActor>,
     /// Checked properties.
     pub properties: Vec<StackProperty>,
+    /// The board's hypervisor loses zero stores to the global space ([`mmu500::hyp`]).
+    pub hypervisor_loses_zero_stores: bool,
+    /// An actor probes the SMMU (else boot does).
+    pub smmu_probed_by_actor: bool,
 }
 
 /// What one run produced.
@@ -144,11 +154,15 @@ pub struct StackOutcome {
 
 /// Whether the real stack runs `s`: every op and property is one it has.
 pub fn runs(s: &Scenario) -> bool {
+    let is_smmu = |d: &Option<String>| {
+        d.as_ref()
+            .is_some_and(|d| s.board.smmus.iter().any(|m| &m.name == d))
+    };
     let ops = s.actors.iter().flat_map(|a| &a.script).all(|st| {
         matches!(
             st.op,
             Op::FailPgtableAlloc | Op::DmaMapSg | Op::DmaMapPage | Op::DeviceWrite | Op::DeviceRead
-        )
+        ) || (st.op == Op::Probe && is_smmu(&st.device))
     });
     ops && !s.properties.is_empty()
         && s.properties
@@ -191,10 +205,16 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
     });
     let mut devices: Vec<StackDevice> = Vec::new();
     let mut actors = Vec::new();
+    let mut smmu_probed_by_actor = false;
     for a in &s.actors {
         let mut script = Vec::new();
         let mut dev_name = a.device.clone();
         for st in &a.script {
+            if st.op == Op::Probe {
+                smmu_probed_by_actor = true;
+                script.push(StackOp::ProbeSmmu);
+                continue;
+            }
             if dev_name.is_none() {
                 dev_name = st.device.clone();
             }
@@ -219,7 +239,15 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                 other => return Err(format!("the real stack has no '{}'", other.name())),
             });
         }
-        let name = dev_name.ok_or_else(|| format!("actor '{}' names no device", a.name))?;
+        let Some(name) = dev_name else {
+            actors.push(StackActor {
+                name: a.name.clone(),
+                device: None,
+                engine: a.kind == ActorKind::DmaEngine,
+                script,
+            });
+            continue;
+        };
         let m = s
             .board
             .masters
@@ -251,10 +279,16 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
         };
         actors.push(StackActor {
             name: a.name.clone(),
-            device,
+            device: Some(device),
             engine: a.kind == ActorKind::DmaEngine,
             script,
         });
+    }
+    if smmu_probed_by_actor && !devices.is_empty() {
+        return Err(
+            "a file that probes the SMMU in a script may not also use its masters (the real stack probes masters at boot)"
+                .into(),
+        );
     }
     let properties = s
         .properties
@@ -270,13 +304,17 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
         devices,
         actors,
         properties,
+        hypervisor_loses_zero_stores: s
+            .quirks
+            .contains(&crate::vocab::Quirk::HypervisorLosesZeroStores),
+        smmu_probed_by_actor,
     })
 }
 
 /// State the actors share: mapped buffers and what they saw.
 #[derive(Default)]
 struct Shared {
-    buffers: BTreeMap<String, (usize, Vec<(u64, u64)>)>,
+    buffers: BTreeMap<String, Vec<(u64, u64)>>,
     lines: Vec<String>,
     findings: Vec<(StackProperty, String)>,
     /// Kernel actors (not DMA engines) that have returned.
@@ -287,9 +325,37 @@ struct Shared {
 struct Stack {
     tables: Arc<FrameAllocator>,
     model: Arc<Mmu500>,
-    smmu: Arc<ArmSmmu>,
+    /// The bus the driver sees: the model, or the trapping hypervisor in front of it.
+    bus: Arc<dyn smmu_arch::Mmio>,
+    log: Arc<MemLog>,
+    /// The driver, once probed.
+    smmu: Mutex<Option<Arc<ArmSmmu>>>,
     core: Arc<IommuCore>,
     ids: Vec<DeviceId>,
+}
+
+/// The SMMU's probe: arm-smmu probes and resets it, then registers it with the core.
+fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, String> {
+    let smmu = ArmSmmu::probe_and_reset(
+        &cfg.fw,
+        cfg.params,
+        cfg.behaviour,
+        SmmuEnv {
+            mmio: stack.bus.clone(),
+            log: stack.log.clone(),
+            frames: stack.tables.clone(),
+            tables: Arc::new(if cfg.core.linux_faithful {
+                LpaeTables::LINUX
+            } else {
+                LpaeTables::SAFE
+            }),
+            limits: Arc::new(RateLimits::default()),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let inst = stack.core.register(smmu.clone());
+    *stack.smmu.lock() = Some(smmu);
+    Ok(inst)
 }
 
 fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
@@ -304,49 +370,57 @@ fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
     let tables = pool(TABLES)?;
     let coherent = pool(COHERENT)?;
     let model = Mmu500::new(cfg.model.clone(), mem.clone()).map_err(|e| e.to_string())?;
-    let smmu = ArmSmmu::probe_and_reset(
-        &cfg.fw,
-        cfg.params,
-        cfg.behaviour,
-        SmmuEnv {
-            mmio: model.clone(),
-            log: log.clone(),
-            frames: tables.clone(),
-            tables: Arc::new(if cfg.core.linux_faithful {
-                LpaeTables::LINUX
-            } else {
-                LpaeTables::SAFE
-            }),
-            limits: Arc::new(RateLimits::default()),
-        },
-    )
-    .map_err(|e| e.to_string())?;
+    let bus: Arc<dyn smmu_arch::Mmio> = if cfg.hypervisor_loses_zero_stores {
+        Arc::new(ZeroStoreLosingHypervisor::new(model.clone()))
+    } else {
+        model.clone()
+    };
     let core = IommuCore::new(cfg.core.clone(), mem.clone(), coherent, log.clone());
-    let inst = core.register(smmu.clone());
-    let mut ids = Vec::new();
-    for d in &cfg.devices {
-        ids.push(
-            core.probe_device(d.desc.clone(), inst)
-                .map_err(|e| format!("{}: probe: {e}", d.name))?,
-        );
-    }
-    Ok(Stack {
+    let mut stack = Stack {
         tables,
         model,
-        smmu,
+        bus,
+        log: log.clone(),
+        smmu: Mutex::new(None),
         core,
-        ids,
-    })
+        ids: Vec::new(),
+    };
+    if !cfg.smmu_probed_by_actor {
+        let inst = probe_smmu(cfg, &stack)?;
+        for d in &cfg.devices {
+            let id = stack
+                .core
+                .probe_device(d.desc.clone(), inst)
+                .map_err(|e| format!("{}: probe: {e}", d.name))?;
+            stack.ids.push(id);
+        }
+    }
+    Ok(stack)
 }
 
 fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
     let actor = &cfg.actors[a];
-    let dev = &cfg.devices[actor.device];
-    let id = stack.ids[actor.device];
     let say = |line: String| shared.lock().lines.push(line);
+    if actor.device.is_none() {
+        for op in &actor.script {
+            if *op == StackOp::ProbeSmmu {
+                if let Err(e) = probe_smmu(cfg, stack) {
+                    say(format!("{}: SMMU probe failed: {e}", actor.name));
+                }
+            }
+        }
+        return;
+    }
+    let Some((dev, id)) = actor
+        .device
+        .and_then(|d| Some((cfg.devices.get(d)?, *stack.ids.get(d)?)))
+    else {
+        return;
+    };
     let buf_pa = BUFFERS + ((a as u64) << 20);
     for op in &actor.script {
         match op {
+            StackOp::ProbeSmmu => {}
             StackOp::FailPgtableAlloc => {
                 let mut taken = 0u64;
                 while stack.tables.alloc(physmem::FRAME_SIZE).is_ok() {
@@ -376,10 +450,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                                 .collect::<Vec<_>>()
                                 .join(" ")
                         ));
-                        shared
-                            .lock()
-                            .buffers
-                            .insert(buffer.clone(), (actor.device, list));
+                        shared.lock().buffers.insert(buffer.clone(), list);
                     }
                     Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
                 }
@@ -391,7 +462,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                         shared
                             .lock()
                             .buffers
-                            .insert(buffer.clone(), (actor.device, vec![(addr, *size)]));
+                            .insert(buffer.clone(), vec![(addr, *size)]);
                     }
                     Err(e) => say(format!("{}: dma_map_page failed: {e}", dev.name)),
                 }
@@ -403,10 +474,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 let list = loop {
                     let (list, done) = {
                         let sh = shared.lock();
-                        (
-                            sh.buffers.get(buffer).map(|b| b.1.clone()),
-                            sh.kernel_actors_done,
-                        )
+                        (sh.buffers.get(buffer).cloned(), sh.kernel_actors_done)
                     };
                     if list.is_some() || done == kernel_actors {
                         break list;
@@ -451,8 +519,11 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                                 ..
                             } = e
                             {
-                                if stack.model.irq_pending(IrqLine::Context(cb)) {
-                                    stack.smmu.handle_context_fault(cb);
+                                let smmu = stack.smmu.lock().clone();
+                                if let Some(smmu) = smmu {
+                                    if stack.model.irq_pending(IrqLine::Context(cb)) {
+                                        smmu.handle_context_fault(cb);
+                                    }
                                 }
                             }
                         }
@@ -502,6 +573,12 @@ pub fn run(cfg: &Arc<StackConfig>) -> StackOutcome {
     let sh = std::mem::take(&mut *shared.lock());
     out.log.extend(sh.lines);
     out.findings = sh.findings;
+    // The driver's own report of a sync that never completed.
+    for line in log.lines() {
+        if line.contains("TLB sync timed out") {
+            out.findings.push((StackProperty::NoSyncTimeout, line));
+        }
+    }
     out
 }
 

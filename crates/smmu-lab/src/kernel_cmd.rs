@@ -88,7 +88,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 10] {
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 9] {
     [
         (
             "arm-smmu",
@@ -119,11 +119,6 @@ fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, 
             "arm-smmu",
             "clients deferred until the SMMU is bound",
             l.defer_client_until_smmu_bound,
-        ),
-        (
-            "arm-smmu",
-            "TLB maintenance written non-zero",
-            l.nonzero_tlbi_writes,
         ),
         (
             "iommu",
@@ -179,6 +174,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                 "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
+                    "zero_tlbi_writes": sw.zero_tlbi_writes,
                     "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
                 },
             },
@@ -226,6 +222,10 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         yes_no(sw.shutdown_runs_remove)
     );
     outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    outln!(
+        "    arm-smmu  TLB maintenance registers written with the constant 0: {}",
+        yes_no(sw.zero_tlbi_writes)
+    );
     for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));
     }
