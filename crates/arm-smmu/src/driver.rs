@@ -19,7 +19,7 @@ use klog::{dev_line, Level, Printk};
 use pgtable::TlbOps;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmu_arch::regs::{atsr, cb, cbar, field, fsr, gr0, id7, par, scr0, smr, DUMMY_VAL};
+use smmu_arch::regs::{atsr, cb, cbar, field, fsr, gr0, id7, par, scr0, smr};
 use smmu_arch::{Access, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use smmu_sync::{Arc, Mutex, RwLock};
@@ -208,6 +208,7 @@ impl ArmSmmu {
             prefix,
             limits: env.limits,
             global_sync: Mutex::new(()),
+            tlbi_value: behaviour.tlbi_value(),
         });
         Ok(Arc::new(ArmSmmu {
             hw,
@@ -354,8 +355,8 @@ impl ArmSmmu {
                 io.write(Page::Cb(i), cb::FSR, fsr::FAULT);
             }
         }
-        io.write(Page::Gr0, gr0::TLBIALLH, DUMMY_VAL);
-        io.write(Page::Gr0, gr0::TLBIALLNSNH, DUMMY_VAL);
+        io.write(Page::Gr0, gr0::TLBIALLH, self.hw.tlbi_value);
+        io.write(Page::Gr0, gr0::TLBIALLNSNH, self.hw.tlbi_value);
         let mut reg = io.read(Page::Gr0, gr0::SCR0);
         reg |= scr0::GFRE | scr0::GFIE | scr0::GCFGFRE | scr0::GCFGFIE;
         reg |= scr0::VMIDPNE | scr0::PTM;

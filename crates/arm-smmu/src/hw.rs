@@ -5,7 +5,7 @@ use crate::config::SmmuConfig;
 use crate::io::{Page, SmmuIo};
 use crate::params::ModuleParams;
 use klog::{dev_line, Level, Printk, RateLimit};
-use smmu_arch::regs::{cb, gr0, tlbstatus, DUMMY_VAL};
+use smmu_arch::regs::{cb, gr0, tlbstatus};
 use smmu_sync::{Arc, Mutex};
 
 /// Linux's rate-limit states, one per call site, shareable by several SMMU instances (Linux's
@@ -34,6 +34,8 @@ pub(crate) struct Hw {
     pub limits: Arc<RateLimits>,
     /// Linux's `global_sync_lock`.
     pub global_sync: Mutex<()>,
+    /// What TLB maintenance "don't care" writes store ([`crate::DriverBehaviour::zero_tlbi_writes`]).
+    pub tlbi_value: u32,
 }
 
 impl Hw {
@@ -45,7 +47,7 @@ impl Hw {
     /// rounds. Returns false on timeout (after printing the rate-limited message). Delays are
     /// not simulated time: the loop yields instead, so a model thread can make progress.
     pub fn tlb_sync(&self, page: Page, sync: u64, status: u64) -> bool {
-        self.io.write(page, sync, DUMMY_VAL);
+        self.io.write(page, sync, self.tlbi_value);
         let mut delay: u64 = 1;
         while delay < TLB_LOOP_TIMEOUT_US {
             for _ in 0..TLB_SPIN_COUNT {

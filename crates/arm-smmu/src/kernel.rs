@@ -10,6 +10,7 @@
 //! | [`shutdown`](DriverBehaviour::shutdown) | `Linux61` | `Linux62` | `Linux62` | ce31e6ca68bd, v6.2-rc4 (the seed's fix; in 6.1.y as a1b9c7b1978a) |
 //! | [`rmr_bypass_at_probe`](DriverBehaviour::rmr_bypass_at_probe) | yes | yes | yes | "iommu/arm-smmu: Get associated RMR info and install bypass SMR" (Jon Nettleton, IORT RMR series v13, June 2022), merged for v6.0 |
 //! | [`context_fault_report`](DriverBehaviour::context_fault_report) | `OneLine` | `OneLine` | `Decoded` | d525b0af0c3b "iommu/arm-smmu: Pretty-print context fault related regs" (v6.11); its first line was a `dev_dbg` until 98db56e49008 "Un-demote unhandled-fault msg" (v6.12, backported to 6.11.y) |
+//! | [`zero_tlbi_writes`](DriverBehaviour::zero_tlbi_writes) | no | no | no | 4e4abae311e4 "iommu/arm-smmu: Avoid constant zero in TLBI writes" (v5.2) |
 //!
 //! Evidence for the RMR row on 6.1: an LS1028A boot log of a v6.1-rc kernel ends its probe
 //! lines with `preserved 0 boot mappings` (Vladimir Oltean, LKML, 8 Dec 2022).
@@ -55,6 +56,8 @@ impl LinuxVersion {
                 LinuxVersion::V6_1 | LinuxVersion::V6_2 => ContextFaultReport::OneLine,
                 LinuxVersion::V6_12 => ContextFaultReport::Decoded,
             },
+            // 4e4abae311e4 (v5.2): every modelled version writes the dummy value.
+            zero_tlbi_writes: false,
         }
     }
 }
@@ -89,6 +92,21 @@ pub struct DriverBehaviour {
     pub rmr_bypass_at_probe: bool,
     /// The context fault handler's register reads and report.
     pub context_fault_report: ContextFaultReport,
+    /// The global TLB invalidations of the reset (TLBIALLH, TLBIALLNSNH) and the sync registers
+    /// (sTLBGSYNC, TLBSYNC) are written with the constant 0, as before 4e4abae311e4 "Avoid
+    /// constant zero in TLBI writes"; `false` writes the all-ones dummy value instead.
+    pub zero_tlbi_writes: bool,
+}
+
+impl DriverBehaviour {
+    /// The value written to the "don't care" TLB maintenance registers.
+    pub(crate) fn tlbi_value(&self) -> u32 {
+        if self.zero_tlbi_writes {
+            0
+        } else {
+            smmu_arch::regs::DUMMY_VAL
+        }
+    }
 }
 
 impl DriverBehaviour {

@@ -685,3 +685,28 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
         ));
     }
 }
+
+/// Before 4e4abae311e4 the reset's TLBIALLH/TLBIALLNSNH and the global sync are stores of the
+/// constant 0; after it, of the all-ones dummy value.
+#[test]
+fn tlb_maintenance_writes_are_zero_only_before_4e4abae311e4() {
+    for zero in [true, false] {
+        let b = DriverBehaviour {
+            zero_tlbi_writes: zero,
+            ..LinuxVersion::V6_1.behaviour()
+        };
+        let r = fake_with(b, ModuleParams::default());
+        r.bus.clear();
+        r.smmu.reset_at_probe();
+        let want = if zero { 0 } else { 0xffff_ffff };
+        let stores: Vec<(u64, u64)> = r
+            .bus
+            .writes()
+            .into_iter()
+            .filter(|(off, _, _)| [0x68, 0x6c, 0x70].contains(off))
+            .map(|(off, v, _)| (off, v))
+            .collect();
+        // TLBIALLH, TLBIALLNSNH, then sTLBGSYNC.
+        assert_eq!(stores, [(0x6c, want), (0x68, want), (0x70, want)]);
+    }
+}

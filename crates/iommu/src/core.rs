@@ -87,6 +87,11 @@ pub struct CoreConfig {
     /// Offset of `default_domain` in `struct iommu_group` in the simulated build: where the
     /// Linux-faithful NULL group dereference faults (0x98 in the seed's `#1930`).
     pub group_default_domain_offset: u64,
+    /// `dma_map_sg` compares the mapping's signed result with the IOVA length as signed
+    /// (since a3884774d731). `false`: the unsigned comparison of before, under which a failed
+    /// mapping (a negative error) passes as a full one: the IOVA is kept, not freed, and the
+    /// caller gets DMA addresses that nothing maps.
+    pub map_sg_signed_result_check: bool,
 }
 
 impl Default for CoreConfig {
@@ -104,6 +109,7 @@ impl Default for CoreConfig {
             fq_timeout_ns: 10_000_000,
             reserved_regions: vec![(0x0800_0000, 0x10_0000)],
             group_default_domain_offset: crate::oops::SEED_DEFAULT_DOMAIN_OFFSET,
+            map_sg_signed_result_check: true,
         }
     }
 }

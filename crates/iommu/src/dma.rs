@@ -116,6 +116,16 @@ enum Target {
 
 const PAGE_4G: u64 = 1 << 32;
 
+/// How a map call reads the mapping's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResultCheck {
+    /// An error is a failure: the IOVA is freed and the error returned.
+    Signed,
+    /// `dma_map_sg` before a3884774d731: the error, compared unsigned with the length, passes
+    /// as success.
+    Unsigned,
+}
+
 impl IommuCore {
     fn dma_err<T>(&self, e: DmaError) -> Result<T, DmaError> {
         let c = if matches!(e, DmaError::Oops(_)) {
@@ -236,6 +246,7 @@ impl IommuCore {
         shift: u32,
         chunks: &[(u64, u64)],
         prot: Prot,
+        check: ResultCheck,
     ) -> Result<(u64, u64), DmaError> {
         let total = chunks
             .iter()
@@ -249,6 +260,11 @@ impl IommuCore {
             if let Err(e) = dom.map_range(base + off, pa, len, prot) {
                 if off > 0 {
                     dom.unmap_range(base, off, true);
+                }
+                if check == ResultCheck::Unsigned {
+                    // The negative error read as an unsigned count is not below the IOVA
+                    // length: the call "succeeded", keeping the IOVA with nothing mapped.
+                    return Ok((pfn, pages));
                 }
                 if let Some(i) = dom.lock().iova.as_mut() {
                     i.free_fast(pfn, pages);
@@ -331,7 +347,14 @@ impl IommuCore {
             .checked_add(g - 1)
             .ok_or(DmaError::Invalid("overflowing size"))?
             & !(g - 1);
-        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &[(paddr - off, len)], prot)?;
+        let (pfn, pages) = self.map_fresh(
+            &dev,
+            &dom,
+            shift,
+            &[(paddr - off, len)],
+            prot,
+            ResultCheck::Signed,
+        )?;
         let handle = (pfn << shift) + off;
         dom.lock().maps.insert(
             handle,
@@ -485,7 +508,12 @@ impl IommuCore {
                 & !(g - 1);
             chunks.push((pa - off, l));
         }
-        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &chunks, prot)?;
+        let check = if self.cfg.map_sg_signed_result_check {
+            ResultCheck::Signed
+        } else {
+            ResultCheck::Unsigned
+        };
+        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &chunks, prot, check)?;
         let mut out = Vec::with_capacity(segs.len());
         let mut cursor = pfn << shift;
         for (&(pa, len), &(_, l)) in segs.iter().zip(&chunks) {
@@ -583,7 +611,7 @@ impl IommuCore {
         let res = Self::granule_shift(&dom).and_then(|shift| {
             let g = 1u64 << shift;
             let len = alloc.div_ceil(g) * g;
-            self.map_fresh(&dev, &dom, shift, &[(pa, len)], prot)
+            self.map_fresh(&dev, &dom, shift, &[(pa, len)], prot, ResultCheck::Signed)
                 .map(|r| (r, shift))
         });
         let ((pfn, pages), shift) = match res {

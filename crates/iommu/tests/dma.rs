@@ -509,3 +509,43 @@ fn unmap_page_of_an_sg_mapping_is_wrong_kind() {
     }
     r.core.dma_unmap_sg(d, &segs, ToDevice).unwrap();
 }
+
+/// `dma_map_sg` whose mapping fails: with a3884774d731's signed check the call fails and the
+/// IOVA goes back; with the unsigned check of before, the call "succeeds" with addresses that
+/// nothing maps and the IOVA stays taken.
+#[test]
+fn a_failed_map_sg_is_an_error_only_with_the_signed_result_check() {
+    let segs = [(RAM, 0x1000), (RAM + 0x3000, 0x800)];
+    for signed in [true, false] {
+        let r = rig(CoreConfig {
+            map_sg_signed_result_check: signed,
+            // Freed ranges go straight back to the tree (no range cache in between).
+            iova_rcache: false,
+            ..CoreConfig::default()
+        });
+        let d = enetc(&r);
+        let dom = r.core.default_domain(d).unwrap();
+        r.fake.fail_maps.store(true, Relaxed);
+        let got = r.core.dma_map_sg(d, &segs, FromDevice);
+        r.fake.fail_maps.store(false, Relaxed);
+        let next = r.core.dma_map_page(d, RAM, 0x1000, FromDevice).unwrap();
+        if signed {
+            assert!(
+                matches!(got, Err(DmaError::Driver(DriverError::NoSpace(_)))),
+                "{got:?}"
+            );
+            // The IOVA was given back: the next map reuses it.
+            assert_eq!(next, 0xffff_f000);
+            assert_eq!(r.core.stats().dma_errors, 1);
+        } else {
+            let list = got.unwrap();
+            assert_eq!(list, [(0xffff_e000, 0x1000), (0xffff_f000, 0x800)]);
+            for (iova, _) in &list {
+                assert_eq!(r.core.iova_to_phys(&dom, *iova), 0, "{iova:#x} is unmapped");
+            }
+            // The IOVA stays taken: the next map gets the range below it.
+            assert_eq!(next, 0xffff_d000);
+            assert_eq!(r.core.stats().dma_errors, 0);
+        }
+    }
+}

@@ -217,14 +217,14 @@ impl Fix {
     /// [`crate::Switches`]).
     pub fn switches(self) -> &'static str {
         match self {
-            Fix::AvoidZeroTlbiWrites => "lifecycle: Switches::nonzero_tlbi_writes",
+            Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
             Fix::GroupCreationRace => "lifecycle: Switches::group_lookup_under_stream_map_mutex",
             Fix::DefaultDomainAllocRace => "lifecycle: Switches::default_domain_under_group_mutex",
             Fix::UnlockOnGroupError => "lifecycle: Switches::unlock_on_group_conflict",
             Fix::ProbeMutexScope => "lifecycle: Switches::attach_and_direct_map_under_group_mutex",
             Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
             Fix::ProbeUseAfterFree => "lifecycle: Switches::probe_serialised_with_iommu_configure",
-            Fix::MapSgResultCheck => "lifecycle: Switches::map_sg_signed_result_check",
+            Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",

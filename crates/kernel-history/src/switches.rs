@@ -5,7 +5,7 @@
 use crate::fix::Fix;
 use crate::preset::Preset;
 use crate::spec::Kernel;
-use arm_smmu::ShutdownPolicy;
+use arm_smmu::{DriverBehaviour, LinuxVersion, ShutdownPolicy};
 use iommu::iova::IovaDepot;
 use iommu::CoreConfig;
 use thiserror::Error;
@@ -34,6 +34,11 @@ pub struct Switches {
     /// iommu: the DMA API reads the group pointer unguarded and a NULL group is Linux's oops
     /// (absent `guarded_dma_domain`).
     pub unguarded_dma_domain: bool,
+    /// arm-smmu: TLB maintenance "don't care" registers are written with the constant 0
+    /// (absent `4e4abae311e4`).
+    pub zero_tlbi_writes: bool,
+    /// iommu: `dma_map_sg` checks the mapping's result signed (`a3884774d731`).
+    pub map_sg_signed_result_check: bool,
     /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
     pub lifecycle: lifecycle::Switches,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
@@ -66,6 +71,8 @@ impl Switches {
                 SmmuOff::Bypass
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
+            map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
+            zero_tlbi_writes: !kernel.contains(Fix::AvoidZeroTlbiWrites),
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -83,6 +90,7 @@ impl Switches {
             unregister_releases_devices: self.unregister_releases_devices,
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
+            map_sg_signed_result_check: self.map_sg_signed_result_check,
             ..base
         }
     }
@@ -96,12 +104,27 @@ impl Switches {
             attach_and_direct_map_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
             probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
             defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
-            nonzero_tlbi_writes: kernel.contains(Fix::AvoidZeroTlbiWrites),
-            map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
             claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
         }
+    }
+
+    /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from
+    /// v6.0, the context-fault report of its version) with this kernel's shutdown policy.
+    pub fn driver_behaviour(&self, kernel: &Kernel) -> Result<DriverBehaviour, NoCodePath> {
+        let version = match kernel.preset {
+            p if p < Preset::V6_2 => LinuxVersion::V6_1,
+            p if p < Preset::V6_12 => LinuxVersion::V6_2,
+            _ => LinuxVersion::V6_12,
+        };
+        let base = version.behaviour();
+        Ok(DriverBehaviour {
+            // "Get associated RMR info and install bypass SMR" landed in v6.0.
+            rmr_bypass_at_probe: kernel.preset >= Preset::V6_0,
+            zero_tlbi_writes: self.zero_tlbi_writes,
+            ..base.with_shutdown(self.shutdown_policy()?)
+        })
     }
 
     /// arm-smmu's `.shutdown`/`.remove` behaviour.

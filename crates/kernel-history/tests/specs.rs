@@ -215,6 +215,8 @@ fn switches_one_fix_one_code_path() {
                 before.v3_shutdown_runs_remove != after.v3_shutdown_runs_remove,
                 before.smmu_off != after.smmu_off,
                 before.unguarded_dma_domain != after.unguarded_dma_domain,
+                before.map_sg_signed_result_check != after.map_sg_signed_result_check,
+                before.zero_tlbi_writes != after.zero_tlbi_writes,
             ];
             let (b, a) = (before.lifecycle, after.lifecycle);
             let lifecycle_changed = [
@@ -225,8 +227,6 @@ fn switches_one_fix_one_code_path() {
                     != a.attach_and_direct_map_under_group_mutex,
                 b.probe_serialised_with_iommu_configure != a.probe_serialised_with_iommu_configure,
                 b.defer_client_until_smmu_bound != a.defer_client_until_smmu_bound,
-                b.nonzero_tlbi_writes != a.nonzero_tlbi_writes,
-                b.map_sg_signed_result_check != a.map_sg_signed_result_check,
                 b.claim_owner_puts_group_on_error != a.claim_owner_puts_group_on_error,
                 b.fq_teardown_waits_for_timer != a.fq_teardown_waits_for_timer,
                 b.iova_domain_init_under_cookie_mutex != a.iova_domain_init_under_cookie_mutex,

@@ -55,8 +55,6 @@ pub(crate) struct Domain {
     pub fq_timer: FqTimer,
     pub fq_freed: bool,
     pub freed: bool,
-    /// The next page-table allocation fails (fault injection).
-    pub fail_next_alloc: bool,
     /// `iommu_dma_init_domain()` has initialised the IOVA domain (its `start_pfn` is set).
     pub iova_ready: bool,
 }
@@ -71,7 +69,6 @@ impl Domain {
             fq_timer: FqTimer::Idle,
             fq_freed: false,
             freed: false,
-            fail_next_alloc: false,
             iova_ready: false,
         }
     }
@@ -93,10 +90,6 @@ pub(crate) struct Smmu {
     pub registered: bool,
     /// The SMMU's platform driver is bound (drvdata findable by fwnode).
     pub bound: bool,
-    /// sTLBGSTATUS.GSACTIVE as read back.
-    pub gsactive: bool,
-    /// A trapping hypervisor's emulation went wrong: the status stays active.
-    pub hyp_stuck: bool,
 }
 
 #[derive(Debug, Default)]

@@ -52,5 +52,5 @@ mod model;
 mod probe;
 
 pub use model::{
-    Actor, Config, Device, DirectRegion, Finding, Op, Outcome, Property, Quirk, Step, Switches,
+    Actor, Config, Device, DirectRegion, Finding, Op, Outcome, Property, Step, Switches,
 };

@@ -23,12 +23,6 @@ pub struct Switches {
     /// arm-smmu: a client probing while its SMMU is registered but not yet bound gets
     /// `-EPROBE_DEFER` instead of a NULL `smmu` (`229e6ee43d2a`).
     pub defer_client_until_smmu_bound: bool,
-    /// arm-smmu: TLB invalidation and sync registers are written with a non-zero dummy value,
-    /// never the constant zero (`4e4abae311e4`).
-    pub nonzero_tlbi_writes: bool,
-    /// dma-iommu: the result of `iommu_map_sg` is checked as a signed value, so an error frees
-    /// the IOVA and fails the call (`a3884774d731`).
-    pub map_sg_signed_result_check: bool,
     /// core: `iommu_device_claim_dma_owner()` drops its group reference on the "no owner"
     /// error return (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
@@ -50,8 +44,6 @@ impl Switches {
             attach_and_direct_map_under_group_mutex: true,
             probe_serialised_with_iommu_configure: true,
             defer_client_until_smmu_bound: true,
-            nonzero_tlbi_writes: true,
-            map_sg_signed_result_check: true,
             claim_owner_puts_group_on_error: true,
             fq_teardown_waits_for_timer: true,
             iova_domain_init_under_cookie_mutex: true,
@@ -91,33 +83,6 @@ impl Device {
             pci: false,
             direct: Vec::new(),
         }
-    }
-}
-
-/// A hardware (or firmware) quirk of the board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quirk {
-    /// A hypervisor traps the SMMU's global register space and its emulation goes wrong on
-    /// stores of the zero register (`XZR`/`WZR`, what a compiler emits for a constant 0): the
-    /// store never reaches the SMMU, while the emulated sTLBGSTATUS reports the sync active.
-    /// Seen on Qualcomm SoCs (the message of `4e4abae311e4`).
-    HypervisorLosesZeroStores,
-}
-
-impl Quirk {
-    /// Every quirk.
-    pub const ALL: [Quirk; 1] = [Quirk::HypervisorLosesZeroStores];
-
-    /// The name in a scenario file.
-    pub fn name(self) -> &'static str {
-        match self {
-            Quirk::HypervisorLosesZeroStores => "hypervisor-loses-zero-stores",
-        }
-    }
-
-    /// Parse a file's name.
-    pub fn from_name(s: &str) -> Option<Quirk> {
-        Quirk::ALL.into_iter().find(|q| q.name() == s)
     }
 }
 
@@ -162,8 +127,6 @@ pub enum Op {
     },
     /// `iommu_device_release_dma_owner(dev)`.
     ReleaseDmaOwner,
-    /// Fault injection: the next page-table allocation for the device's domain fails.
-    FailPgtableAlloc,
     /// The device's DMA engine writes the buffer.
     DeviceWrite {
         /// Handle.
@@ -233,15 +196,13 @@ pub enum Property {
     NoFault,
     /// No kernel warning (`WARN_ON`).
     NoKernelWarning,
-    /// No TLB sync times out.
-    NoSyncTimeout,
     /// No IOVA is handed out while a live mapping holds it.
     UniqueIova,
 }
 
 impl Property {
     /// Every property.
-    pub const ALL: [Property; 10] = [
+    pub const ALL: [Property; 9] = [
         Property::NoOops,
         Property::NoDeadlock,
         Property::OneGroupPerStream,
@@ -250,7 +211,6 @@ impl Property {
         Property::NoRefcountLeak,
         Property::NoFault,
         Property::NoKernelWarning,
-        Property::NoSyncTimeout,
         Property::UniqueIova,
     ];
 
@@ -265,7 +225,6 @@ impl Property {
             Property::NoRefcountLeak => "no-refcount-leak",
             Property::NoFault => "no-fault",
             Property::NoKernelWarning => "no-kernel-warning",
-            Property::NoSyncTimeout => "no-sync-timeout",
             Property::UniqueIova => "unique-iova",
         }
     }
@@ -313,8 +272,6 @@ pub struct Config {
     pub switches: Switches,
     /// `iommu.strict=0`: unmaps go through the flush queue.
     pub lazy: bool,
-    /// Board quirks.
-    pub quirks: Vec<Quirk>,
     /// The properties checked.
     pub properties: Vec<Property>,
     /// Devices probed at boot although no script names them (a scenario's `[[driver]]`s).
@@ -322,7 +279,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Devices and actors, every fix in, strict mode, no quirks, every property.
+    /// Devices and actors, every fix in, strict mode, every property.
     pub fn new(devices: Vec<Device>, actors: Vec<Actor>) -> Config {
         Config {
             smmu: "5000000.iommu".into(),
@@ -330,7 +287,6 @@ impl Config {
             actors,
             switches: Switches::all_fixed(),
             lazy: false,
-            quirks: Vec::new(),
             properties: Property::ALL.to_vec(),
             boot_probed: Vec::new(),
         }

@@ -49,6 +49,7 @@
 //! ```
 
 mod config;
+pub mod hyp;
 mod micro_tlb;
 mod mmio;
 mod port;

@@ -22,6 +22,8 @@ pub enum Runnable {
     },
     /// The lifecycle model.
     Lifecycle(lifecycle::Config),
+    /// The real stack: MMU-500 model, arm-smmu driver, IOMMU core.
+    Stack(Box<crate::stack::StackConfig>),
 }
 
 impl Runnable {
@@ -30,6 +32,7 @@ impl Runnable {
         match self {
             Runnable::Machine { .. } => "reboot machine",
             Runnable::Lifecycle(_) => "lifecycle model",
+            Runnable::Stack(_) => "real stack",
         }
     }
 }
@@ -69,6 +72,10 @@ fn needs_machine(s: &Scenario) -> bool {
 pub fn runnable(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
     if needs_machine(s) {
         machine(s, kernel)
+    } else if crate::stack::runs(s) {
+        crate::stack::config(s, kernel)
+            .map(|c| Runnable::Stack(Box::new(c)))
+            .map_err(|why| err(s, first_step(s), ErrorKind::NotOnStack(why)))
     } else {
         lifecycle_config(s, kernel).map(Runnable::Lifecycle)
     }
@@ -156,7 +163,6 @@ fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, 
                     owner: st.owner.clone().filter(|o| !o.is_empty()),
                 },
                 Op::ReleaseDmaOwner => L::ReleaseDmaOwner,
-                Op::FailPgtableAlloc => L::FailPgtableAlloc,
                 Op::DeviceRead => L::DeviceRead { buffer: buffer() },
                 Op::DeviceWrite => L::DeviceWrite { buffer: buffer() },
                 other => {
@@ -165,7 +171,7 @@ fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, 
                         st.at,
                         ErrorKind::NotModelled {
                             op: other.name(),
-                            why: "the reboot machine runs reboot-force, kexec-execute and unbind of the SMMU with DMA patterns; the lifecycle model runs probe, deferred-probe, remove, pci-hot-unplug, dma-map/unmap of pages and sg lists, fq-timer-expiry, claim/release-dma-owner, fail-pgtable-alloc and device reads and writes",
+                            why: "the reboot machine runs reboot-force, kexec-execute and unbind of the SMMU with DMA patterns; the lifecycle model runs probe, deferred-probe, remove, pci-hot-unplug, dma-map/unmap of pages and sg lists, fq-timer-expiry, claim/release-dma-owner, and device reads and writes; the real stack runs dma-map-sg/page, fail-pgtable-alloc and device reads and writes checked for no-fault",
                         },
                     ))
                 }
@@ -210,7 +216,6 @@ fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, 
     }
     c.switches = Switches::of(kernel).lifecycle;
     c.lazy = !s.cmdline.strict;
-    c.quirks = s.quirks.clone();
     c.properties = properties;
     c.boot_probed = s.drivers.iter().map(|d| d.device.clone()).collect();
     Ok(c)

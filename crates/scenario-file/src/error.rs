@@ -339,4 +339,8 @@ pub enum ErrorKind {
     /// The file describes a reboot-machine run the machine cannot run.
     #[error("{0}")]
     NotToday(String),
+    /// The real stack runs the file's operations but not this file (no SMMUv2, a device
+    /// that is not behind it).
+    #[error("the real stack cannot run this file: {0}")]
+    NotOnStack(String),
 }

@@ -54,6 +54,7 @@ pub mod error;
 mod handles;
 pub mod model;
 mod raw;
+pub mod stack;
 pub mod today;
 mod validate;
 pub mod vocab;

@@ -118,7 +118,7 @@ pub struct Scenario {
     /// its default set).
     pub properties: Vec<CheckedProperty>,
     /// Board quirks (`[board] quirks`).
-    pub quirks: Vec<lifecycle::Quirk>,
+    pub quirks: Vec<crate::vocab::Quirk>,
     /// `[bug]`: the corpus record of a real Linux bug.
     pub bug: Option<Bug>,
     /// SHA-256 of the file's bytes: a replay token carries it, so a token recorded against
@@ -170,6 +170,11 @@ pub struct CheckedProperty {
 pub fn property_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Property::ALL.iter().map(|p| p.name()).collect();
     for p in lifecycle::Property::ALL {
+        if !v.contains(&p.name()) {
+            v.push(p.name());
+        }
+    }
+    for p in crate::stack::StackProperty::ALL {
         if !v.contains(&p.name()) {
             v.push(p.name());
         }

@@ -131,12 +131,12 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
         .quirks
         .iter()
         .map(|q| {
-            lifecycle::Quirk::from_name(q.get_ref()).ok_or_else(|| {
+            crate::vocab::Quirk::from_name(q.get_ref()).ok_or_else(|| {
                 src.err(
                     q.span(),
                     ErrorKind::UnknownQuirk {
                         name: q.get_ref().clone(),
-                        known: names(&lifecycle::Quirk::ALL, lifecycle::Quirk::name),
+                        known: names(&crate::vocab::Quirk::ALL, crate::vocab::Quirk::name),
                     },
                 )
             })

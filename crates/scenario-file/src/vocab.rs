@@ -363,3 +363,30 @@ impl DmaPattern {
 pub(crate) fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
     all.iter().map(|t| name(*t)).collect::<Vec<_>>().join(", ")
 }
+
+/// A hardware (or firmware) quirk of the board (`[board] quirks`); the real stack puts it
+/// between the driver and the SMMU model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quirk {
+    /// A hypervisor traps the SMMU's global register space and its emulation goes wrong on
+    /// stores of the zero register (`XZR`/`WZR`, what a compiler emits for a constant 0),
+    /// seen on Qualcomm SoCs (the message of `4e4abae311e4`): `mmu500::hyp`.
+    HypervisorLosesZeroStores,
+}
+
+impl Quirk {
+    /// Every quirk.
+    pub const ALL: [Quirk; 1] = [Quirk::HypervisorLosesZeroStores];
+
+    /// The name in a scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quirk::HypervisorLosesZeroStores => "hypervisor-loses-zero-stores",
+        }
+    }
+
+    /// Parse a file's name.
+    pub fn from_name(s: &str) -> Option<Quirk> {
+        Quirk::ALL.into_iter().find(|q| q.name() == s)
+    }
+}

@@ -65,6 +65,14 @@ impl Loaded {
                 })?;
                 c.properties = vec![p];
             }
+            Runnable::Stack(c) => {
+                let p = scenario_file::stack::StackProperty::from_name(name).ok_or_else(|| {
+                    format!(
+                        "property '{name}' is not checked by the real stack that runs this file"
+                    )
+                })?;
+                c.properties = vec![p];
+            }
         }
         Ok(())
     }
@@ -152,6 +160,11 @@ pub fn explore_file(
             let r = explore::explore(scn.clone(), opts, progress);
             found(scn, r)
         }
+        Runnable::Stack(c) => {
+            let scn = Arc::new((**c).clone());
+            let r = explore::explore(scn.clone(), opts, progress);
+            found(scn, r)
+        }
     }
 }
 
@@ -187,16 +200,35 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 violations: rec.violations,
             })
         }
-        Runnable::Lifecycle(c) => {
-            let scn = Arc::new(c.clone());
-            let rec = match schedule {
-                ScheduleRef::Sparse(s) => {
-                    explore::replay(scn, s, max).map_err(|_| misfit(schedule))?
-                }
-                ScheduleRef::Seeded { strategy, seed } => {
-                    explore::run_one(scn, *strategy, *seed, max)
+        Runnable::Stack(c) => {
+            let rec = replay_on(Arc::new((**c).clone()), schedule, max)
+                .ok_or_else(|| misfit(schedule))?;
+            let o = match rec.outcome {
+                RunResult::Completed(o) => o,
+                RunResult::Panicked(p) => {
+                    return Err(format!("internal error (please report): {p}"))
                 }
             };
+            let mut text = String::new();
+            for line in &o.log {
+                text.push_str(line);
+                text.push('\n');
+            }
+            text.push_str(&format!("\nverdict ({}, real stack):\n", l.kernel));
+            if o.findings.is_empty() {
+                text.push_str("  nothing found\n");
+            }
+            for (p, m) in &o.findings {
+                text.push_str(&format!("  {}: {m}\n", p.name()));
+            }
+            Ok(RunText {
+                text,
+                violations: rec.violations,
+            })
+        }
+        Runnable::Lifecycle(c) => {
+            let rec =
+                replay_on(Arc::new(c.clone()), schedule, max).ok_or_else(|| misfit(schedule))?;
             let o = match rec.outcome {
                 RunResult::Completed(o) => o,
                 RunResult::Panicked(p) => {
@@ -219,6 +251,20 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 text,
                 violations: rec.violations,
             })
+        }
+    }
+}
+
+/// Replay `schedule` on `scn`; `None` when a sparse schedule does not fit it.
+fn replay_on<S: explore::Scenario>(
+    scn: Arc<S>,
+    schedule: &ScheduleRef,
+    max: usize,
+) -> Option<explore::RunRecord<RunResult<S::Outcome>>> {
+    match schedule {
+        ScheduleRef::Sparse(s) => explore::replay(scn, s, max).ok(),
+        ScheduleRef::Seeded { strategy, seed } => {
+            Some(explore::run_one(scn, *strategy, *seed, max))
         }
     }
 }

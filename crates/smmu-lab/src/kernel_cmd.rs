@@ -88,7 +88,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 11] {
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 9] {
     [
         (
             "arm-smmu",
@@ -119,16 +119,6 @@ fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, 
             "arm-smmu",
             "clients deferred until the SMMU is bound",
             l.defer_client_until_smmu_bound,
-        ),
-        (
-            "arm-smmu",
-            "TLB maintenance written non-zero",
-            l.nonzero_tlbi_writes,
-        ),
-        (
-            "dma-iommu",
-            "map_sg result checked signed",
-            l.map_sg_signed_result_check,
         ),
         (
             "iommu",
@@ -179,10 +169,12 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                 "iommu": {
                     "unregister_releases_devices": sw.unregister_releases_devices,
                     "unguarded_dma_domain": sw.unguarded_dma_domain,
+                    "map_sg_signed_result_check": sw.map_sg_signed_result_check,
                 },
                 "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
+                    "zero_tlbi_writes": sw.zero_tlbi_writes,
                     "smmu_off": match sw.smmu_off { SmmuOff::Bypass => "bypass", SmmuOff::BlockStreams => "block-streams" },
                 },
                 "arm_smmu_v3": {
@@ -225,10 +217,18 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         yes_no(sw.unguarded_dma_domain)
     );
     outln!(
+        "    iommu     dma_map_sg checks the mapping's result signed: {}",
+        yes_no(sw.map_sg_signed_result_check)
+    );
+    outln!(
         "    arm-smmu  .shutdown runs .remove (unregisters): {}",
         yes_no(sw.shutdown_runs_remove)
     );
     outln!("    arm-smmu  turning the SMMU off writes: {smmu_off}");
+    outln!(
+        "    arm-smmu  TLB maintenance registers written with the constant 0: {}",
+        yes_no(sw.zero_tlbi_writes)
+    );
     outln!(
         "    arm-smmu-v3  .shutdown runs .remove (unregisters): {}",
         yes_no(sw.v3_shutdown_runs_remove)

@@ -59,7 +59,7 @@ fn kernel_show_lists_fixes_switches_and_todays_behaviour() {
     assert!(out.contains("    (none)\n"), "{out}");
     assert!(out.contains("    -4e4abae311e4"), "{out}");
     assert!(
-        out.contains("    arm-smmu  TLB maintenance written non-zero: no\n"),
+        out.contains("    arm-smmu  TLB maintenance registers written with the constant 0: yes\n"),
         "{out}"
     );
     let out = stdout_of(&["kernel", "show", "v6.0"], 0);

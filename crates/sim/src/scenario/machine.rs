@@ -1011,7 +1011,7 @@ fn bus(mmio_log: &Option<Arc<MmioLog>>, model: &Arc<Mmu500>, name: &str) -> Arc<
 }
 
 /// The model configuration for an SMMU node.
-fn model_config(desc: &crate::SmmuDesc) -> mmu500::Config {
+pub fn model_config(desc: &crate::SmmuDesc) -> mmu500::Config {
     let mut c = match desc.matched.as_str() {
         "arm,mmu-401" | "arm,mmu-400" | "arm,smmu-v1" => mmu500::Config::mmu401(),
         "arm,mmu-500" => mmu500::Config::mmu500_ls1028a(),

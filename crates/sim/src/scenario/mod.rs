@@ -24,7 +24,7 @@ mod verdict;
 pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
-pub use machine::ScenarioError;
+pub use machine::{model_config, ScenarioError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};
 pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};
