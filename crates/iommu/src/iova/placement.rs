@@ -95,8 +95,7 @@ impl IovaDomain {
     /// nothing if no range holds it. Returns the range freed. Unchecked: a range parked in the
     /// rcache is freed too (and later handed out twice), as in Linux.
     pub fn free_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
-        let (lo, hi) = self.ranges.containing(pfn)?;
-        self.ranges.remove(lo, hi);
+        let (lo, hi) = self.ranges.take_containing(pfn)?;
         self.tree.set_range(lo, hi.saturating_add(1), true);
         Some((lo, hi))
     }
