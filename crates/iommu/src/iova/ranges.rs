@@ -103,18 +103,39 @@ impl Ranges {
         (lo != ANCHOR && hi >= pfn).then_some((lo, hi))
     }
 
+    /// [`Self::containing`] and [`Self::remove_before`] in one: remove the range holding `pfn` and
+    /// return it. When `pfn` starts its range (the DMA layer frees by the first page), one
+    /// ordered search finds both the range and the one above it, instead of two.
+    #[inline]
+    pub fn take_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
+        let mut from = self.map.range(pfn..);
+        let (lo, hi, next) = match from.next() {
+            Some((&lo, &hi)) if lo == pfn && lo != ANCHOR => {
+                (lo, hi, from.next().map(|(&k, &v)| (k, v)))
+            }
+            _ => {
+                let (lo, hi) = self.containing(pfn)?;
+                (lo, hi, None)
+            }
+        };
+        self.remove_before(lo, hi, next);
+        Some((lo, hi))
+    }
+
     /// Remove the range starting at `lo` (which must be held), moving cached positions that
     /// pointed at or below-and-within it to the next range up, as Linux's delete update does.
+    /// `next` is the range above `lo` when already known.
     #[inline]
-    pub fn remove(&mut self, lo: u64, hi: u64) {
+    fn remove_before(&mut self, lo: u64, hi: u64, next: Option<(u64, u64)>) {
         let move32 = lo == self.cached32.0 || (hi < self.dma_32bit_pfn && lo >= self.cached32.0);
         let move64 = lo >= self.cached.0;
         if move32 || move64 {
-            let next = self
-                .map
-                .range((Excluded(lo), Unbounded))
-                .next()
-                .map_or((ANCHOR, ANCHOR), |(&k, &v)| (k, v));
+            let next = next.unwrap_or_else(|| {
+                self.map
+                    .range((Excluded(lo), Unbounded))
+                    .next()
+                    .map_or((ANCHOR, ANCHOR), |(&k, &v)| (k, v))
+            });
             if move32 {
                 self.cached32 = next;
             }

@@ -1,0 +1,102 @@
+//! Placement: Linux's `alloc_iova` next-fit over the range set and the free-space tree,
+//! `reserve_iova`, and the tree frees (`free_iova`).
+
+use super::{IovaDomain, IovaError, MAX_SPACE_BITS};
+
+impl IovaDomain {
+    /// Mark `[lo_pfn, hi_pfn]` (inclusive) as never allocatable (Linux `reserve_iova`: ranges
+    /// it overlaps grow to cover it, the rest becomes a range of its own).
+    pub fn reserve(&mut self, lo_pfn: u64, hi_pfn: u64) {
+        if lo_pfn <= hi_pfn {
+            for (lo, hi) in self.ranges.reserve(lo_pfn, hi_pfn) {
+                self.tree.set_range(lo, hi.saturating_add(1), false);
+            }
+        }
+    }
+
+    /// Allocate `pages` from the tree (Linux `alloc_iova`): next-fit downward from the cached
+    /// position, ending at or below `limit_pfn` (inclusive); `aligned` aligns the first page
+    /// to `pages` rounded up to a power of two. Sizes are not rounded.
+    pub fn alloc(&mut self, pages: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
+        if pages == 0 || pages > (1u64 << MAX_SPACE_BITS) {
+            return None;
+        }
+        let pfn = self.alloc_range(pages, limit_pfn.saturating_add(1), aligned);
+        if pfn.is_some() {
+            self.stats.tree_allocs += 1;
+        }
+        pfn
+    }
+
+    /// Linux's `__alloc_and_insert_iova_range` below the exclusive `limit`: search below the
+    /// cached position, then (if that position is below the limit) between it and the limit;
+    /// record the range and move the cached position to it, or record the failure.
+    #[inline]
+    pub(super) fn alloc_range(&mut self, size: u64, limit: u64, aligned: bool) -> Option<u64> {
+        if self.ranges.known_full(limit, size) {
+            return None;
+        }
+        let (cached_lo, cached_hi) = self.ranges.start_for(limit);
+        let mut pfn = self.take_highest(size, limit.min(cached_lo), self.params.start_pfn, aligned);
+        if pfn.is_none() && cached_hi < limit {
+            pfn = self.take_highest(size, limit, cached_hi + 1, aligned);
+        }
+        match pfn {
+            Some(p) => self.ranges.insert_allocated(p, p + size - 1),
+            None => self.ranges.note_failure(size),
+        }
+        pfn
+    }
+
+    /// The highest free block of `size` pages at or above `low` ending at or below the
+    /// exclusive `high` (first page aligned as [`Self::alloc`] says), marked used in the tree.
+    #[inline]
+    pub(super) fn take_highest(
+        &mut self,
+        size: u64,
+        high: u64,
+        low: u64,
+        aligned: bool,
+    ) -> Option<u64> {
+        if aligned && size.is_power_of_two() {
+            let p = self.tree.alloc(size.trailing_zeros(), size, high)?;
+            if p >= low {
+                return Some(p);
+            }
+            self.tree.set_range(p, p + size, true);
+            return None;
+        }
+        let mask = if aligned {
+            !(size.next_power_of_two() - 1)
+        } else {
+            u64::MAX
+        };
+        let high = high.min(self.params.end_pfn + 1);
+        let p = self.ranges.walk_down(high, low, size, mask)?;
+        self.tree.set_range(p, p + size, false);
+        Some(p)
+    }
+
+    /// Free a tree allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
+    /// must be exactly one allocated range, not one parked in the rcache.
+    pub fn free(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
+        pfn.checked_add(pages)
+            .filter(|&e| pages > 0 && e <= self.params.end_pfn + 1 && pfn >= self.params.start_pfn)
+            .ok_or(IovaError::OutOfRange { pfn, pages })?;
+        if self.ranges.containing(pfn) != Some((pfn, pfn + pages - 1)) || self.is_cached(pfn, pages)
+        {
+            return Err(IovaError::NotAllocated { pfn, pages });
+        }
+        self.free_containing(pfn);
+        Ok(())
+    }
+
+    /// Linux `free_iova`: free the whole range holding `pfn`, whatever page of it `pfn` is;
+    /// nothing if no range holds it. Returns the range freed. Unchecked: a range parked in the
+    /// rcache is freed too (and later handed out twice), as in Linux.
+    pub fn free_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
+        let (lo, hi) = self.ranges.take_containing(pfn)?;
+        self.tree.set_range(lo, hi.saturating_add(1), true);
+        Some((lo, hi))
+    }
+}

@@ -1,0 +1,112 @@
+//! Read-only walks: `iova_to_phys`, `leaf`, `walk`.
+use super::{Leaf, PageTable, WalkStep};
+use crate::config::{Fidelity, MAX_LEVELS};
+use crate::pte::{is_leaf, is_table, is_valid, pte_addr};
+use crate::TlbOps;
+use physmem::WORDS_PER_FRAME;
+use std::sync::atomic::Ordering;
+
+impl<T: TlbOps> PageTable<T> {
+    /// The PA `iova` translates to, 0 when unmapped. Beyond the IAS: 0 ([`Fidelity::Safe`]),
+    /// or the translation of `iova` with the bits above the IAS ignored ([`Fidelity::Linux`]:
+    /// Linux indexes each level with a mask and never looks at them).
+    #[inline]
+    pub fn iova_to_phys(&self, iova: u64) -> u64 {
+        if iova >> self.cfg.ias != 0 && self.cfg.fidelity == Fidelity::Safe {
+            return 0;
+        }
+        // Reading the walk cache is sound here: `&self` excludes the `&mut self` map/unmap
+        // calls, the only ones that change tables, and each of them leaves the cache valid.
+        let (table, lvl) = self.walk_start(iova, MAX_LEVELS - 1);
+        let (mut table, mut lvl) = (table, lvl as usize);
+        while lvl < MAX_LEVELS as usize {
+            let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
+            let pa = table + (idx << 3);
+            let Ok(frame) = self.frame(pa) else {
+                return 0;
+            };
+            let pte = frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)].load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return 0;
+            }
+            if is_leaf(pte, lvl as u32) {
+                return pte_addr(pte) | (iova & ((1u64 << self.shift[lvl]) - 1));
+            }
+            if !is_table(pte, lvl as u32) {
+                return 0;
+            }
+            table = pte_addr(pte);
+            lvl += 1;
+        }
+        0
+    }
+
+    /// The leaf descriptor translating `iova`, if any.
+    #[inline]
+    pub fn leaf(&self, iova: u64) -> Option<Leaf> {
+        let g = &self.cfg.geom;
+        if iova >> self.cfg.ias != 0 {
+            return None;
+        }
+        let mut table = self.pgd;
+        let mut lvl = g.start_level;
+        while lvl < MAX_LEVELS {
+            let idx = g.index(iova, lvl);
+            let slot = self.slot(table, idx).ok()?;
+            let pte = slot.load(Ordering::Acquire);
+            if !is_valid(pte) {
+                return None;
+            }
+            if is_leaf(pte, lvl) {
+                return Some(Leaf {
+                    level: lvl,
+                    pte_pa: table + (idx << 3),
+                    pte,
+                    size: g.block_size(lvl),
+                });
+            }
+            if !is_table(pte, lvl) {
+                return None;
+            }
+            table = pte_addr(pte);
+            lvl += 1;
+        }
+        None
+    }
+
+    /// Every descriptor a walk of `iova` reads, from the PGD down to the leaf or the first
+    /// invalid entry.
+    pub fn walk(&self, iova: u64) -> Vec<WalkStep> {
+        let g = &self.cfg.geom;
+        let mut steps = Vec::new();
+        if iova >> self.cfg.ias != 0 {
+            return steps;
+        }
+        let mut table = self.pgd;
+        for lvl in g.start_level..MAX_LEVELS {
+            let index = g.index(iova, lvl);
+            let Ok(slot) = self.slot(table, index) else {
+                break;
+            };
+            let pte = slot.load(Ordering::Acquire);
+            steps.push(WalkStep {
+                level: lvl,
+                table,
+                index,
+                pte,
+            });
+            if !is_valid(pte) || !is_table(pte, lvl) {
+                break;
+            }
+            table = pte_addr(pte);
+        }
+        steps
+    }
+
+    /// Read the descriptor `table[idx]` (for the pretty-printer).
+    pub(crate) fn read_entry(&self, table: u64, idx: u64) -> u64 {
+        self.slot(table, idx)
+            .map(|s| s.load(Ordering::Acquire))
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,99 @@
+//! The software walk cache map and unmap consult (a starting hint for walks, never the truth).
+
+use super::PageTable;
+use crate::config::MAX_LEVELS;
+use crate::TlbOps;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Key of an empty [`WalkCache`] slot: no IOVA prefix is this large.
+const NO_PREFIX: u64 = u64::MAX;
+
+/// A software walk cache: per level, the PA of the last table map or unmap reached at that
+/// level and the IOVA prefix (the bits above the level's index) that leads to it. Consecutive
+/// single-page operations in one last-level table then skip the upper levels, as a hardware
+/// walk cache does.
+///
+/// Invariant: a filled slot `(prefix, table)` of level `l` means that walking any IOVA with
+/// that prefix from the PGD reaches `table` at level `l` now. Tables are only ever added where
+/// nothing was (which keeps every cached path valid) or removed, and every removal
+/// ([`PageTable::forget_walks`]: free_subtree, replace_tables, reclaim, destroy) empties the
+/// whole cache before the table is unlinked and its page goes back to the allocator (and
+/// before any TLB callback, so a panicking callback cannot leave a stale entry behind).
+///
+/// Only `map_pages` / `unmap_pages` (`&mut self`, so one at a time, with no reader alongside)
+/// write it. `iova_to_phys` (`&self`) only reads it: while any `&self` exists no `&mut self`
+/// call can run, so the invariant holds for every reader. `leaf` and `walk` always walk from
+/// the PGD (`walk` reports every step; tests use it as the cache-free reference). `unmap` with
+/// [`TableReclaim::FreeEmpty`] walks from the PGD too, because reclaim needs the whole path.
+/// Relaxed atomics keep the table `Sync` at the cost of plain loads and stores.
+pub(super) struct WalkCache {
+    prefix: [AtomicU64; MAX_LEVELS as usize],
+    table: [AtomicU64; MAX_LEVELS as usize],
+}
+
+impl WalkCache {
+    pub(super) fn new() -> Self {
+        WalkCache {
+            prefix: std::array::from_fn(|_| AtomicU64::new(NO_PREFIX)),
+            table: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// The table cached at `lvl` for `prefix`, if any.
+    #[inline(always)]
+    pub(super) fn get(&self, lvl: u32, prefix: u64) -> Option<u64> {
+        let l = lvl as usize & 3;
+        if self.prefix[l].load(Ordering::Relaxed) == prefix {
+            Some(self.table[l].load(Ordering::Relaxed))
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn set(&self, lvl: u32, prefix: u64, table: u64) {
+        let l = lvl as usize & 3;
+        self.prefix[l].store(prefix, Ordering::Relaxed);
+        self.table[l].store(table, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(super) fn clear(&self) {
+        for p in &self.prefix {
+            p.store(NO_PREFIX, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: TlbOps> PageTable<T> {
+    /// Empty the walk cache: a table is about to be unlinked or freed.
+    #[inline]
+    pub(super) fn forget_walks(&self) {
+        self.cache.clear();
+    }
+
+    /// Where a walk of `iova` down to level `target` can start: the deepest table the walk
+    /// cache holds on the way (at most `target`), else the PGD.
+    #[inline(always)]
+    pub(super) fn walk_start(&self, iova: u64, target: u32) -> (u64, u32) {
+        let start = self.cfg.geom.start_level;
+        let mut lvl = target;
+        while lvl > start {
+            if let Some(table) = self
+                .cache
+                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
+            {
+                return (table, lvl);
+            }
+            lvl -= 1;
+        }
+        (self.pgd, start)
+    }
+
+    /// Record that the walk of `iova` reached `table` at level `lvl` (below the PGD).
+    #[inline(always)]
+    pub(super) fn remember_walk(&self, iova: u64, lvl: u32, table: u64) {
+        self.cache
+            .set(lvl, iova >> self.shift[(lvl - 1) as usize & 3], table);
+    }
+}
