@@ -268,7 +268,13 @@ impl ArmSmmuV3 {
                 l2: BTreeMap::new(),
             })
         } else {
-            let size = (64u64) << sid_bits;
+            // A SIDSIZE the architecture does not allow (over 32 bits) makes a table no
+            // allocator can give: the allocation fails, as dmam_alloc_coherent would, instead
+            // of a shifted size wrapping to a small one and the loop below running for ever.
+            let size = 1u64
+                .checked_shl(sid_bits)
+                .and_then(|n| n.checked_mul(64))
+                .unwrap_or(u64::MAX);
             let Some(base) = hw.alloc(size) else {
                 hw.print(
                     Level::Err,

@@ -67,10 +67,9 @@ impl Hw {
 
     /// `dma_alloc_coherent`: whole pages, zeroed.
     pub fn alloc(&self, bytes: u64) -> Option<u64> {
-        self.frames
-            .alloc(bytes.max(4096).next_power_of_two())
-            .ok()
-            .map(PhysAddr::as_u64)
+        // A size past 2^63 has no power of two to round to: no allocator could give it.
+        let rounded = bytes.max(4096).checked_next_power_of_two()?;
+        self.frames.alloc(rounded).ok().map(PhysAddr::as_u64)
     }
 
     pub fn write_words(&self, pa: u64, words: &[u64]) {

@@ -50,3 +50,38 @@ proptest! {
         let _ = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), v, ShutdownPolicy::Quiesce, env);
     }
 }
+
+/// A SIDSIZE beyond the architecture's 32 bits (IDR1[5:0] = 58 here, with no 2-level stream
+/// table) once made the linear table's size wrap to 0 bytes and the probe then initialise
+/// 2^58 STEs, for ever. The allocation must fail instead, as it would in Linux.
+#[test]
+fn an_impossible_sid_size_fails_the_stream_table_allocation() {
+    let idr = [
+        0x1841b5fe, 0x5034e3e, 0xd9170de4, 0x1009554b, 0xac49321a, 0xf63b3af7, 0xafd7eddc,
+        0xe0ee2290,
+    ];
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 32 << 20)]).unwrap());
+    let frames =
+        Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x4000_0000), 32 << 20).unwrap());
+    let model = SmmuV3::new(Config::s1s2_msi(), mem).unwrap();
+    let log = Arc::new(klog::MemLog::new());
+    let env = SmmuEnv {
+        mmio: Arc::new(Ids { inner: model, idr }),
+        log: log.clone(),
+        frames,
+        limits: Arc::new(RateLimits::default()),
+    };
+    let r = ArmSmmuV3::probe(
+        &FirmwareDesc::qemu_virt(),
+        ModuleParams::default(),
+        KernelVersion::V6_12,
+        ShutdownPolicy::Quiesce,
+        env,
+    );
+    assert!(r.is_err(), "the probe must fail");
+    let text = log.lines().join("\n");
+    assert!(
+        text.contains("failed to allocate linear stream table"),
+        "{text}"
+    );
+}
