@@ -84,10 +84,10 @@ const DEFAULT_DRAM: (u64, u64) = (0x8000_0000, 0x8000_0000);
 /// only uses the first megabytes plus whatever stray DMA hits below 4 GiB.
 const MAX_DRAM_PER_REGION: u64 = 4 << 30;
 
-/// Register accesses cost simulated time.
-struct TimedMmio {
-    inner: Arc<dyn Mmio>,
-    log: Arc<Dmesg>,
+/// Register accesses cost simulated time (on SMMUv2 and SMMUv3 boards alike).
+pub(crate) struct TimedMmio {
+    pub(crate) inner: Arc<dyn Mmio>,
+    pub(crate) log: Arc<Dmesg>,
 }
 
 impl Mmio for TimedMmio {

@@ -24,6 +24,7 @@ mod verdict;
 pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
+pub(crate) use machine::TimedMmio;
 pub use machine::{model_config, ScenarioError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};

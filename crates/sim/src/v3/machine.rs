@@ -19,8 +19,6 @@ use smmu_sync::{Arc, Mutex};
 use smmuv3::{IrqLine, Mmio, SmmuV3};
 use std::collections::BTreeMap;
 
-/// Simulated cost of one register access.
-const NS_PER_MMIO: u64 = 120;
 /// DRAM per bank the simulation backs (the run uses the first megabytes and stray targets).
 const MAX_DRAM_PER_REGION: u64 = 4 << 30;
 /// DRAM assumed when the device tree has none (QEMU's virt always has /memory).
@@ -49,31 +47,6 @@ pub fn firmware(desc: &SmmuDesc) -> FirmwareDesc {
         dma_coherent: desc.dma_coherent,
         // The board loader does not read msi-parent; QEMU's node has none.
         msi_parent: false,
-    }
-}
-
-/// Register accesses cost simulated time.
-struct TimedMmio {
-    inner: Arc<dyn Mmio>,
-    log: Arc<Dmesg>,
-}
-
-impl Mmio for TimedMmio {
-    fn read32(&self, offset: u64) -> u32 {
-        self.log.advance_ns(NS_PER_MMIO);
-        self.inner.read32(offset)
-    }
-    fn write32(&self, offset: u64, value: u32) {
-        self.log.advance_ns(NS_PER_MMIO);
-        self.inner.write32(offset, value)
-    }
-    fn read64(&self, offset: u64) -> u64 {
-        self.log.advance_ns(NS_PER_MMIO);
-        self.inner.read64(offset)
-    }
-    fn write64(&self, offset: u64, value: u64) {
-        self.log.advance_ns(NS_PER_MMIO);
-        self.inner.write64(offset, value)
     }
 }
 
@@ -279,7 +252,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         }
         None => model.clone(),
     };
-    let bus: Arc<dyn Mmio> = Arc::new(TimedMmio {
+    let bus: Arc<dyn Mmio> = Arc::new(crate::scenario::TimedMmio {
         inner: traced,
         log: log.clone(),
     });
