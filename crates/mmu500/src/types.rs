@@ -1,7 +1,7 @@
 //! What a transaction through the model can come out as, what the model counts, and what it
 //! reports to a trace.
 
-use smmu_arch::Access;
+use smmu_arch::{Access, LookupLevel, Stage};
 use std::fmt;
 use thiserror::Error;
 
@@ -125,8 +125,8 @@ pub enum DmaFault {
     Context {
         kind: ContextFaultKind,
         cb: u16,
-        stage: u8,
-        level: u8,
+        stage: Stage,
+        level: LookupLevel,
         iova: u64,
         recorded: bool,
         client_abort: bool,

@@ -11,7 +11,7 @@ use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use smmu_addr::Iova;
 use smmu_arch::regs::{cb, gr0, gr1};
-use smmu_arch::{Access, IrqLine, Mmio};
+use smmu_arch::{Access, IrqLine, LookupLevel, Mmio, Stage};
 use std::sync::{Arc, Mutex};
 
 const ENETC_ICID: u32 = 0x29;
@@ -301,8 +301,8 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
         DmaFault::Context {
             kind: ContextFaultKind::Translation,
             cb: 0,
-            stage: 1,
-            level: 3,
+            stage: Stage::S1,
+            level: LookupLevel::L3,
             iova: IOVA + 0x2000,
             recorded: true,
             client_abort: true
@@ -339,7 +339,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
         f,
         DmaFault::Context {
             kind: ContextFaultKind::Permission,
-            level: 3,
+            level: LookupLevel::L3,
             ..
         }
     ));
@@ -538,8 +538,8 @@ fn transactions_faults_and_invalidations_are_traced() {
     let f = DmaFault::Context {
         kind: ContextFaultKind::Translation,
         cb: 0,
-        stage: 1,
-        level: 3,
+        stage: Stage::S1,
+        level: LookupLevel::L3,
         iova: IOVA + 0x7000,
         recorded: true,
         client_abort: true,
@@ -582,5 +582,23 @@ fn transactions_faults_and_invalidations_are_traced() {
                 reason: BypassReason::ClientPd
             },
         ]
+    );
+}
+
+/// The typed stage and level print as the numbers fault reports have always shown.
+#[test]
+fn context_fault_message_names_stage_and_level_as_numbers() {
+    let f = DmaFault::Context {
+        kind: ContextFaultKind::Permission,
+        cb: 3,
+        stage: Stage::S2,
+        level: LookupLevel::L2,
+        iova: 0x8000_1000,
+        recorded: true,
+        client_abort: false,
+    };
+    assert_eq!(
+        f.to_string(),
+        "context fault Permission in bank 3 (stage 2, level 2) at 0x80001000"
     );
 }

@@ -7,7 +7,7 @@ use mmu500::{Config, ContextFaultKind, DmaFault};
 use pgtable::{Prot, SZ_2M, SZ_4K};
 use physmem::PhysAddr;
 use smmu_arch::regs::{self, cb, fsynr0, gr1};
-use smmu_arch::{Access, Mmio};
+use smmu_arch::{Access, LookupLevel, Mmio, Stage};
 
 const SID: u32 = 0x29;
 
@@ -44,7 +44,7 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
         DmaFault::Context {
             kind: ContextFaultKind::Translation,
             cb: 1,
-            stage: 2,
+            stage: Stage::S2,
             ..
         }
     ));
@@ -61,7 +61,7 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
         f,
         DmaFault::Context {
             cb: 1,
-            stage: 2,
+            stage: Stage::S2,
             ..
         }
     ));
@@ -112,7 +112,7 @@ fn aarch32_long_descriptor_stage1_walk() {
         s.translate(SID, vb, Access::Write),
         Err(DmaFault::Context {
             kind: ContextFaultKind::Permission,
-            level: 2,
+            level: LookupLevel::L2,
             ..
         })
     ));
@@ -157,7 +157,7 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
     let expect = |iova: u64, access, kind, fsr: u32, syn: u32| {
         let f = s.translate(SID, iova, access).unwrap_err();
         assert!(
-            matches!(f, DmaFault::Context { kind: k, cb: 3, stage: 2, .. } if k == kind),
+            matches!(f, DmaFault::Context { kind: k, cb: 3, stage: Stage::S2, .. } if k == kind),
             "{f:?}"
         );
         assert_eq!(s.read32(b + cb::FSR), fsr, "FSR at {iova:#x}");

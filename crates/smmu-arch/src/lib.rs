@@ -61,3 +61,58 @@ pub enum Access {
     Read,
     Write,
 }
+
+/// A translation stage: stage 1 (virtual address to IPA, the OS's tables) or stage 2 (IPA to
+/// physical address, the hypervisor's tables). Fault reports name the stage that faulted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    S1,
+    S2,
+}
+
+impl Stage {
+    /// The stage number (1 or 2).
+    pub fn number(self) -> u8 {
+        match self {
+            Stage::S1 => 1,
+            Stage::S2 => 2,
+        }
+    }
+}
+
+/// Shown as the stage number, as fault reports print it.
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
+/// The translation-table lookup level a fault names (FSYNR0.PLVL, the PAR fault status level):
+/// 0 to 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LookupLevel(u8);
+
+impl LookupLevel {
+    pub const L0: LookupLevel = LookupLevel(0);
+    pub const L1: LookupLevel = LookupLevel(1);
+    pub const L2: LookupLevel = LookupLevel(2);
+    pub const L3: LookupLevel = LookupLevel(3);
+
+    /// A walker level (0..=3; anything larger keeps its two low bits, as the 2-bit PLVL field
+    /// does).
+    pub fn new(level: u32) -> LookupLevel {
+        LookupLevel((level & 3) as u8)
+    }
+
+    /// The level number, 0 to 3.
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// Shown as the level number, as fault reports print it.
+impl std::fmt::Display for LookupLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}

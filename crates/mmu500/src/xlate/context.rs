@@ -2,7 +2,8 @@
 //! transaction goes through — translation off, a configuration that terminates every
 //! transaction, or a [`Plan`] of decoded stages. Cached per bank for one register generation.
 
-use super::fault::{CbError, CbFault, Format, Level, Stage};
+use super::fault::{CbError, CbFault, Format};
+use smmu_arch::{LookupLevel, Stage};
 use super::regime::{is_aarch64, S1Regime, S2Regime, View};
 use crate::config::Config;
 use crate::state::Registers;
@@ -44,7 +45,7 @@ pub(crate) fn no_such_bank(n: usize) -> CbFault {
         n,
         ContextFaultKind::Translation,
         Stage::S1,
-        Level::L0,
+        LookupLevel::L0,
         Format::AArch64,
     )
 }

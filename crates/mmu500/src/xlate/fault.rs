@@ -8,42 +8,7 @@ use crate::state::{Pending, Registers};
 use crate::types::{ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, TerminateReason};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
-use smmu_arch::Access;
-
-/// The translation stage a fault belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stage {
-    S1,
-    S2,
-}
-
-impl Stage {
-    /// The stage number a fault report gives (1 or 2).
-    pub fn number(self) -> u8 {
-        match self {
-            Stage::S1 => 1,
-            Stage::S2 => 2,
-        }
-    }
-}
-
-/// The lookup level a fault names (FSYNR0.PLVL, the PAR FST level): 0 to 3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Level(u8);
-
-impl Level {
-    pub const L0: Level = Level(0);
-    pub const L1: Level = Level(1);
-
-    /// A walker level (0..=3; anything larger is kept to its two low bits, as PLVL is).
-    pub fn new(level: u32) -> Level {
-        Level((level & 3) as u8)
-    }
-
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
+use smmu_arch::{Access, LookupLevel, Stage};
 
 /// The translation table format of the bank that records a fault (FSR.FORMAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +44,7 @@ pub(crate) struct CbFault {
     /// Bank to record in.
     pub bank: usize,
     pub kind: ContextFaultKind,
-    pub level: Level,
+    pub level: LookupLevel,
     pub stage: Stage,
     /// The fault happened fetching a stage-1 table through stage 2 (FSYNR0.PTWF).
     pub ptw: bool,
@@ -97,7 +62,7 @@ impl CbFault {
         bank: usize,
         kind: ContextFaultKind,
         stage: Stage,
-        level: Level,
+        level: LookupLevel,
         format: Format,
     ) -> CbFault {
         CbFault {
@@ -126,12 +91,12 @@ impl From<CbFault> for CbError {
 }
 
 /// The context fault a failed walk reports, and the level it names.
-pub(crate) fn walk_fault(e: WalkError) -> (ContextFaultKind, Level) {
+pub(crate) fn walk_fault(e: WalkError) -> (ContextFaultKind, LookupLevel) {
     match e {
-        WalkError::Translation { level } => (ContextFaultKind::Translation, Level::new(level)),
-        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, Level::new(level)),
-        WalkError::External { level, .. } => (ContextFaultKind::External, Level::new(level)),
-        WalkError::Stage2 { level, .. } => (ContextFaultKind::Translation, Level::new(level)),
+        WalkError::Translation { level } => (ContextFaultKind::Translation, LookupLevel::new(level)),
+        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, LookupLevel::new(level)),
+        WalkError::External { level, .. } => (ContextFaultKind::External, LookupLevel::new(level)),
+        WalkError::Stage2 { level, .. } => (ContextFaultKind::Translation, LookupLevel::new(level)),
     }
 }
 
@@ -293,8 +258,8 @@ pub(crate) fn context(
     DmaFault::Context {
         kind: f.kind,
         cb: f.bank as u16,
-        stage: f.stage.number(),
-        level: f.level.get(),
+        stage: f.stage,
+        level: f.level,
         iova,
         recorded,
         client_abort,
@@ -302,7 +267,7 @@ pub(crate) fn context(
 }
 
 /// Fault status code of a PAR fault record (VMSAv8-64 FST encoding).
-fn fst(kind: ContextFaultKind, level: Level) -> u64 {
+fn fst(kind: ContextFaultKind, level: LookupLevel) -> u64 {
     let l = u64::from(level.get());
     match kind {
         ContextFaultKind::AddressSize => l,
@@ -327,7 +292,7 @@ pub(crate) fn par_fault(e: CbError) -> u64 {
             par
         }
         CbError::Terminate(_) => {
-            regs::par::F | (fst(ContextFaultKind::Translation, Level::L0) << 1)
+            regs::par::F | (fst(ContextFaultKind::Translation, LookupLevel::L0) << 1)
         }
     }
 }

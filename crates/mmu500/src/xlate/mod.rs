@@ -34,11 +34,11 @@ use crate::state::{Pending, State};
 use crate::tlb::Tag;
 use crate::types::{BypassReason, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation};
 use context::no_such_bank;
-use fault::{CbError, CbFault, Format, Stage};
+use fault::{CbError, CbFault, Format};
 use physmem::PhysMem;
 use s2cr::S2crAction;
 use smmu_arch::regs::{self, scr0};
-use smmu_arch::Access;
+use smmu_arch::{Access, Stage};
 use stream::StreamMatch;
 
 /// A bank's successful result.

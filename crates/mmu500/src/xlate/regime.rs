@@ -3,7 +3,8 @@
 //! ASID and the format; for stage 2 the VTCR geometry. Decoded once per register generation
 //! (see `context`), so a transaction only picks its region and masks its address.
 
-use super::fault::{Format, Level};
+use super::fault::Format;
+use smmu_arch::LookupLevel;
 use crate::config::{Config, Version};
 use crate::walk::{Geometry, Steps};
 use smmu_arch::regs::{self, cba2r, tcr, tcr2, vtcr};
@@ -214,7 +215,7 @@ impl S1Regime {
     /// The walk setup for `va`: sign extension, region selection, address masking; or the
     /// level of the translation fault the address takes.
     #[inline]
-    pub fn resolve(&self, va: u64) -> Result<S1Setup<'_>, Level> {
+    pub fn resolve(&self, va: u64) -> Result<S1Setup<'_>, LookupLevel> {
         let (va, region, miss) = match self.regions {
             Regions::AArch64 { sep_bit } => {
                 let va = match sep_bit {
@@ -231,11 +232,11 @@ impl S1Regime {
                 } else {
                     None
                 };
-                (va, region, Level::L0)
+                (va, region, LookupLevel::L0)
             }
             Regions::AArch32 { t1sz_zero } => {
                 if va >> 32 != 0 {
-                    return Err(Level::L1);
+                    return Err(LookupLevel::L1);
                 }
                 let region = if va >> self.in0 == 0 {
                     self.r0.as_ref()
@@ -244,9 +245,9 @@ impl S1Regime {
                 } else {
                     None
                 };
-                (va, region, Level::L1)
+                (va, region, LookupLevel::L1)
             }
-            Regions::Short => return Err(Level::L1),
+            Regions::Short => return Err(LookupLevel::L1),
         };
         let steps = region.ok_or(miss)?;
         Ok(S1Setup {
@@ -295,7 +296,7 @@ pub(crate) struct S2Regime {
 impl S2Regime {
     /// Decode stage-2 bank `bank` (VTCR in the TCR slot, VTTBR in TTBR0), or the level of the
     /// translation fault every transaction through it takes.
-    pub fn decode(cfg: &Config, bank: usize, v: &View) -> Result<S2Regime, Level> {
+    pub fn decode(cfg: &Config, bank: usize, v: &View) -> Result<S2Regime, LookupLevel> {
         let format = v.format(cfg);
         let (in_bits, tg, pa_bits) = match format {
             Format::AArch64 => {
@@ -317,7 +318,7 @@ impl S2Regime {
             }
         };
         if !granule_supported(cfg, tg) {
-            return Err(Level::L0);
+            return Err(LookupLevel::L0);
         }
         let sl0 = regs::field(v.tcr, vtcr::SL0_SHIFT, vtcr::SL0_WIDTH);
         let start = match (tg, sl0) {
@@ -327,7 +328,7 @@ impl S2Regime {
             (_, 0) => 3,
             (_, 1) => 2,
             (_, 2) => 1,
-            _ => return Err(Level::L0),
+            _ => return Err(LookupLevel::L0),
         };
         let mut geo = Geometry {
             granule_shift: tg,
@@ -339,7 +340,7 @@ impl S2Regime {
         let idx = (geo.input_bits as i64) - (geo.level_shift(start) as i64);
         // At most 16 concatenated tables at the start level.
         if idx < 1 || idx > i64::from(geo.stride() + 4) {
-            return Err(Level::new(start));
+            return Err(LookupLevel::new(start));
         }
         let align = (geo.start_index_bits() + 3).max(3);
         geo.table_base = v.ttbr0 & 0x0000_ffff_ffff_fffe & !low_mask(align);

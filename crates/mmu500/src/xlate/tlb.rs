@@ -1,7 +1,8 @@
 //! Step 5, TLB: look the address up under the context's tag (bank, VMID, ASID) for every leaf
 //! size the context's granules allow; a hit is checked against the access like a walk's result.
 
-use super::fault::{CbFault, Format, Level, Stage};
+use super::fault::{CbFault, Format};
+use smmu_arch::{LookupLevel, Stage};
 use super::regime::{leaf_shifts, low_mask, S1Setup, S2Regime, ALL_SHIFTS};
 use super::CbOk;
 use crate::tlb::{Entry, Tag, Tlb};
@@ -62,7 +63,7 @@ pub(crate) fn check_permission(
         bank,
         ContextFaultKind::Permission,
         stage,
-        Level::new(u32::from(level)),
+        LookupLevel::new(u32::from(level)),
         format,
     ))
 }

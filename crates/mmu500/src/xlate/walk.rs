@@ -2,7 +2,8 @@
 //! and then stage 2, check the access flags, and build the TLB entry the result fills.
 
 use super::context::Plan;
-use super::fault::{walk_fault, CbFault, Level, Stage};
+use super::fault::{walk_fault, CbFault};
+use smmu_arch::{LookupLevel, Stage};
 use super::regime::{low_mask, S1Setup, S2Regime};
 use crate::tlb::{Entry, Tag};
 use crate::types::{ContextFaultKind, Counters};
@@ -107,7 +108,7 @@ fn walk_stages(
                 n,
                 ContextFaultKind::AccessFlag,
                 Stage::S1,
-                Level::new(l.level),
+                LookupLevel::new(l.level),
                 s.format,
             ));
         }
@@ -125,7 +126,7 @@ fn walk_stages(
         match walk::walk(mem, &s2.steps, ipa, walk::single_stage, reads) {
             Ok(l) => {
                 if !af_ok(&l, s2.sctlr) {
-                    return Err(fault(ContextFaultKind::AccessFlag, Level::new(l.level)));
+                    return Err(fault(ContextFaultKind::AccessFlag, LookupLevel::new(l.level)));
                 }
                 let (r, w) = s2_perms(&l);
                 entry.s2_readable = r;
