@@ -9,7 +9,7 @@ use crate::probe::{feat, hw_probe, ProbeError, STRTAB_SPLIT};
 use crate::ste::{self as stemod, CdTcr, Entry};
 use iommu::{
     DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo,
-    Prot,
+    Prot, Resource,
 };
 use klog::{dev_line, Level, Printk};
 use pgtable::TlbOps;
@@ -465,7 +465,10 @@ impl ArmSmmuV3 {
             u64::from(st.num_l1_ents)
         };
         if u64::from(sid) >= limit {
-            return Err(DriverError::Range(format!("stream ID {sid:#x}")));
+            return Err(DriverError::StreamBeyondTable {
+                sid,
+                entries: limit,
+            });
         }
         if !st.two_level || st.l2.contains_key(&(sid >> STRTAB_SPLIT)) {
             return Ok(());
@@ -477,7 +480,7 @@ impl ArmSmmuV3 {
                 Level::Err,
                 &format!("failed to allocate l2 stream table for SID {sid}"),
             );
-            return Err(DriverError::NoSpace("l2 stream table".into()));
+            return Err(DriverError::Exhausted(Resource::L2StreamTable));
         };
         let init = stemod::initial(hw);
         for i in 0..(1u64 << STRTAB_SPLIT) {
@@ -539,13 +542,13 @@ impl ArmSmmuV3 {
         let (asid, vmid) = match stage {
             Stage::S1 => (
                 Self::alloc_id(&self.asids, hw.info.asid_bits)
-                    .ok_or_else(|| DriverError::NoSpace("ASID".into()))?,
+                    .ok_or(DriverError::Exhausted(Resource::Asids))?,
                 0,
             ),
             Stage::S2 => (
                 0,
                 Self::alloc_id(&self.vmids, hw.info.vmid_bits)
-                    .ok_or_else(|| DriverError::NoSpace("VMID".into()))?,
+                    .ok_or(DriverError::Exhausted(Resource::Vmids))?,
             ),
         };
         let mut cfg = pgtable::Config::new(pstage, hw.info.pgsize_bitmap, ias, oas);
@@ -580,7 +583,7 @@ impl ArmSmmuV3 {
             // CMD_SYNC.
             let Some(t) = hw.alloc(64) else {
                 hw.print(Level::Warning, "failed to allocate context descriptor");
-                return Err(DriverError::NoSpace("CD table".into()));
+                return Err(DriverError::Exhausted(Resource::CdTable));
             };
             hw.write_words(t + 8, &cd[1..4]);
             let _ = hw.batch_submit(&[]);
@@ -647,7 +650,7 @@ impl ArmSmmuV3 {
             None => {
                 let Some(t) = hw.alloc(64) else {
                     hw.print(Level::Warning, "failed to allocate context descriptor");
-                    return Err(DriverError::NoSpace("CD table".into()));
+                    return Err(DriverError::Exhausted(Resource::CdTable));
                 };
                 master.cdtab = Some(t);
                 t
@@ -815,7 +818,7 @@ impl IommuDriver for ArmSmmuV3 {
                     Level::Warning,
                     &dev_line(&m.log_name, &format!("stream {sid} already in tree")),
                 );
-                return Err(DriverError::Invalid(format!("stream {sid} already in use")));
+                return Err(DriverError::StreamInUse { sid });
             }
         }
         self.masters.lock().insert(
@@ -894,7 +897,7 @@ impl IommuDriver for ArmSmmuV3 {
             return Err(DriverError::Busy);
         }
         let Some(d) = self.domain(dom) else {
-            return Err(DriverError::Invalid(format!("no domain {}", dom.0)));
+            return Err(DriverError::NoDomain { id: dom.0 });
         };
         let Some(mut master) = self.masters.lock().get(&dev).cloned() else {
             return Err(DriverError::NoDevice);

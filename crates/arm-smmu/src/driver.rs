@@ -13,7 +13,7 @@ use crate::streams::{S2crType, SmeError, StreamMap};
 use crate::table::{IoPgtableFactory, IoPgtableOps, TableRequest};
 use iommu::{
     DeviceId, DomainKind, DriverDomain, DriverError, Gather, Geometry, IommuDriver, MasterInfo,
-    Prot,
+    Prot, Resource,
 };
 use klog::{dev_line, Level, Printk};
 use pgtable::TlbOps;
@@ -120,13 +120,6 @@ pub struct ArmSmmu {
     next_domain: AtomicU32,
     pub(crate) quiesced: AtomicBool,
     cpre_warned: AtomicBool,
-}
-
-fn sme_error(e: SmeError) -> DriverError {
-    match e {
-        SmeError::NoSpace => DriverError::NoSpace("stream map entries".into()),
-        other => DriverError::Invalid(other.to_string()),
-    }
 }
 
 impl ArmSmmu {
@@ -484,7 +477,7 @@ impl ArmSmmu {
             fmt = Some(CtxFmt::AArch64);
         }
         let Some(fmt) = fmt else {
-            return Err(DriverError::Invalid("no usable context format".into()));
+            return Err(DriverError::NoContextFormat);
         };
         let (cbar_type, start, mut ias, mut oas) = match stage {
             DomainStage::S1 => (
@@ -507,7 +500,7 @@ impl ArmSmmu {
         let cbndx = {
             let mut map = self.context_map.lock();
             let Some(i) = (start as usize..map.len()).find(|&i| !map[i]) else {
-                return Err(DriverError::NoSpace("context banks".into()));
+                return Err(DriverError::Exhausted(Resource::ContextBanks));
             };
             map[i] = true;
             i as u32
@@ -864,7 +857,10 @@ impl IommuDriver for ArmSmmu {
                         ),
                     ),
                 );
-                return Err(DriverError::Invalid(format!("stream ID 0x{sid:x}")));
+                return Err(DriverError::StreamIdRange {
+                    sid,
+                    limit: s.map.streamid_mask,
+                });
             }
             if mask & !s.map.smr_mask_mask != 0 {
                 self.hw.log.printk(
@@ -877,13 +873,16 @@ impl IommuDriver for ArmSmmu {
                         ),
                     ),
                 );
-                return Err(DriverError::Invalid(format!("SMR mask 0x{mask:x}")));
+                return Err(DriverError::SmrMaskRange {
+                    mask,
+                    limit: s.map.smr_mask_mask,
+                });
             }
         }
         if s.masters.contains_key(&master.id) {
-            return Err(sme_error(SmeError::AlreadyAllocated));
+            return Err(SmeError::AlreadyAllocated.into());
         }
-        let smendx = s.map.alloc(&master.fwspec.ids).map_err(sme_error)?;
+        let smendx = s.map.alloc(&master.fwspec.ids)?;
         for &idx in &smendx {
             self.write_sme(&s.map, idx);
         }
@@ -958,7 +957,7 @@ impl IommuDriver for ArmSmmu {
             return Err(DriverError::NoDevice);
         }
         let Some(d) = self.domain(dom) else {
-            return Err(DriverError::Invalid(format!("no domain {}", dom.0)));
+            return Err(DriverError::NoDomain { id: dom.0 });
         };
         let (ty, cbndx) = {
             let mut st = d.state.lock();

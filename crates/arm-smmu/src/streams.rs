@@ -2,6 +2,7 @@
 //! `master_alloc_smes`, `free_sme`). Pure bookkeeping: the caller writes the entries this module
 //! says changed, S2CR first then SMR.
 
+use iommu::{DriverError, Resource};
 use smmu_arch::regs::{make, s2cr, smr};
 use thiserror::Error;
 
@@ -69,11 +70,35 @@ pub enum SmeError {
     #[error("no free stream map entry")]
     NoSpace,
     /// Stream indexing with an ID beyond the S2CR array.
-    #[error("stream ID 0x{0:x} beyond the stream-index table")]
-    OutOfRange(u16),
+    #[error("stream ID 0x{id:x} beyond the stream-index table of {entries} entries")]
+    OutOfRange {
+        /// Requested stream ID.
+        id: u16,
+        /// S2CRs the stream-index table has.
+        entries: usize,
+    },
     /// The master already holds stream-map entries (-EEXIST).
     #[error("master already has stream map entries")]
     AlreadyAllocated,
+}
+
+/// What the IOMMU core sees of a stream-map refusal: the same facts, with Linux's errno.
+impl From<SmeError> for DriverError {
+    fn from(e: SmeError) -> DriverError {
+        match e {
+            SmeError::Overlap { id, mask, idx } => DriverError::StreamMatchOverlap {
+                sid: id,
+                mask,
+                sme: idx,
+            },
+            SmeError::NoSpace => DriverError::Exhausted(Resource::StreamMapEntries),
+            SmeError::OutOfRange { id, entries } => DriverError::StreamBeyondTable {
+                sid: u32::from(id),
+                entries: entries as u64,
+            },
+            SmeError::AlreadyAllocated => DriverError::AlreadyProbed,
+        }
+    }
 }
 
 /// All stream-map entries.
@@ -135,7 +160,10 @@ impl StreamMap {
             return if idx < self.s2crs.len() {
                 Ok(idx)
             } else {
-                Err(SmeError::OutOfRange(id))
+                Err(SmeError::OutOfRange {
+                    id,
+                    entries: self.s2crs.len(),
+                })
             };
         };
         let mut free = None;
@@ -310,7 +338,13 @@ mod tests {
     fn stream_indexing_uses_the_id() {
         let mut m = StreamMap::new(64, false, false, false);
         assert_eq!(m.alloc(&[0x2a]).unwrap(), vec![0x2a]);
-        assert_eq!(m.find_sme(64, 0), Err(SmeError::OutOfRange(64)));
+        assert_eq!(
+            m.find_sme(64, 0),
+            Err(SmeError::OutOfRange {
+                id: 64,
+                entries: 64
+            })
+        );
         assert_eq!(m.s2cr_word(0x2a), 0x0001_0000, "BYPASS init value");
     }
 

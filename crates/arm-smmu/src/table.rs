@@ -104,9 +104,7 @@ impl IoPgtableFactory for LpaeTables {
         tlb: SharedTlb,
     ) -> Result<Box<dyn IoPgtableOps>, DriverError> {
         if req.fmt != CtxFmt::AArch64 {
-            return Err(DriverError::Invalid(
-                "only the AArch64 LPAE formats are implemented".into(),
-            ));
+            return Err(DriverError::TableFormat);
         }
         let stage = if req.stage2 {
             pgtable::Stage::S2

@@ -362,13 +362,23 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
     assert_eq!(s.device_group_key(DeviceId(2)), Some(k1));
     // Partial overlap refused, nothing written.
     r.bus.clear();
-    assert!(matches!(
+    assert_eq!(
         s.probe_device(&master(3, "x", &[0x0000_0429, 0x0001_0028])),
-        Err(DriverError::Invalid(_))
-    ));
+        Err(DriverError::StreamMatchOverlap {
+            sid: 0x28,
+            mask: 0x1,
+            sme: 0
+        })
+    );
     assert!(r.bus.writes().is_empty());
     // Out-of-range stream ID: Linux's message with the master's prefix.
-    assert!(s.probe_device(&master(4, "dev 4", &[0x8000])).is_err());
+    assert_eq!(
+        s.probe_device(&master(4, "dev 4", &[0x8000])),
+        Err(DriverError::StreamIdRange {
+            sid: 0x8000,
+            limit: 0x7fff
+        })
+    );
     assert_eq!(
         r.log.lines().last().unwrap(),
         "dev 4: stream ID 0x8000 out of range for SMMU (0x7fff)"

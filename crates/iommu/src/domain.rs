@@ -282,14 +282,15 @@ impl Domain {
         size: u64,
         prot: Prot,
     ) -> Result<(), DriverError> {
-        let bitmap = self
-            .pgsize_bitmap()
-            .ok_or(DriverError::Invalid("domain not finalised".into()))?;
+        let bitmap = self.pgsize_bitmap().ok_or(DriverError::NotFinalised)?;
         let min = 1u64 << bitmap.trailing_zeros();
         if (iova | paddr | size) & (min - 1) != 0 || size == 0 {
-            return Err(DriverError::Invalid(format!(
-                "unaligned map iova {iova:#x} pa {paddr:#x} size {size:#x}"
-            )));
+            return Err(DriverError::Unaligned {
+                iova,
+                paddr,
+                size,
+                min_page: min,
+            });
         }
         let mut done = 0;
         while done < size {
@@ -308,7 +309,7 @@ impl Domain {
                 Ok(mapped) if mapped > 0 => done += mapped,
                 Ok(_) => {
                     self.unmap_range(iova, done, true);
-                    return Err(DriverError::NoSpace("driver mapped nothing".into()));
+                    return Err(DriverError::MappedNothing { iova: iova + done });
                 }
                 Err(e) => {
                     if done > 0 {

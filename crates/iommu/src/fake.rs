@@ -156,7 +156,7 @@ impl IommuDriver for FakeDriver {
         let d = st
             .domains
             .get_mut(&dom.0)
-            .ok_or(DriverError::Invalid("no such domain".into()))?;
+            .ok_or(DriverError::NoDomain { id: dom.0 })?;
         d.finalised = true;
         Ok(())
     }
@@ -183,13 +183,13 @@ impl IommuDriver for FakeDriver {
         let (iova, paddr) = (iova.as_u64(), paddr.as_u64());
         let (pgsize, pgcount) = (pgsize.bytes(), pgcount.get());
         if self.fail_maps.load(Ordering::Relaxed) {
-            return Err(DriverError::NoSpace("fake failure".into()));
+            return Err(DriverError::Exhausted(Resource::InjectedFailure));
         }
         let mut st = self.state.lock();
         let d = st
             .domains
             .get_mut(&dom.0)
-            .ok_or(DriverError::Invalid("no such domain".into()))?;
+            .ok_or(DriverError::NoDomain { id: dom.0 })?;
         let pages = pgsize / FAKE_PAGE * pgcount;
         let first = iova / FAKE_PAGE;
         if d.pt.range(first..first + pages).next().is_some() {

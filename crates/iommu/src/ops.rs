@@ -54,19 +54,94 @@ pub struct Geometry {
     pub pgsize_bitmap: u64,
 }
 
-/// Errors a driver reports to the core (Linux's errno values, typed).
+/// What a driver ran out of (-ENOSPC / -ENOMEM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Resource {
+    /// SMMUv2: every stream-map entry (SMR/S2CR pair) is in use.
+    StreamMapEntries,
+    /// SMMUv2: every context bank the domain's stage may use is taken.
+    ContextBanks,
+    /// SMMUv3: every ASID is taken.
+    Asids,
+    /// SMMUv3: every VMID is taken.
+    Vmids,
+    /// SMMUv3: no memory for a level-2 stream table.
+    L2StreamTable,
+    /// SMMUv3: no memory for a context-descriptor table.
+    CdTable,
+    /// A test driver told to fail its mappings.
+    InjectedFailure,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resource::StreamMapEntries => "stream map entries",
+            Resource::ContextBanks => "context banks",
+            Resource::Asids => "ASIDs",
+            Resource::Vmids => "VMIDs",
+            Resource::L2StreamTable => "level-2 stream table memory",
+            Resource::CdTable => "context descriptor table memory",
+            Resource::InjectedFailure => "memory (injected failure)",
+        })
+    }
+}
+
+/// Errors a driver reports to the core (Linux's errno values, typed). Each variant names one
+/// problem and carries the values that show it; the errno is part of the message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DriverError {
     #[error("device is not handled by this IOMMU (-ENODEV)")]
     NoDevice,
-    #[error("invalid argument: {0} (-EINVAL)")]
-    Invalid(String),
-    #[error("resource exhausted: {0} (-ENOSPC/-ENOMEM)")]
-    NoSpace(String),
+    /// SMMUv2: a firmware stream ID has bits the SMMU's stream IDs do not have.
+    #[error("stream ID {sid:#x} out of range for the SMMU (stream ID mask {limit:#x}) (-EINVAL)")]
+    StreamIdRange { sid: u32, limit: u32 },
+    /// SMMUv2: a firmware SMR mask has bits the SMMU's SMRs do not implement.
+    #[error("SMR mask {mask:#x} out of range for the SMMU (SMR mask bits {limit:#x}) (-EINVAL)")]
+    SmrMaskRange { mask: u32, limit: u32 },
+    /// SMMUv2: a stream ID and mask match some, but not all, of the IDs a live stream-map
+    /// entry matches, so neither entry can serve both.
+    #[error("stream ID {sid:#x} mask {mask:#x} partly overlaps stream map entry {sme} (-EINVAL)")]
+    StreamMatchOverlap { sid: u16, mask: u16, sme: usize },
+    /// A stream ID beyond the stream table (SMMUv2 stream indexing: the S2CR array; SMMUv3:
+    /// the stream table's `entries`).
+    #[error("stream ID {sid:#x} beyond the stream table of {entries} entries (-ERANGE)")]
+    StreamBeyondTable { sid: u32, entries: u64 },
+    /// SMMUv3: another master already owns the stream ID.
+    #[error("stream ID {sid:#x} already belongs to another master (-EINVAL)")]
+    StreamInUse { sid: u32 },
+    /// SMMUv2: the master already holds stream-map entries.
+    #[error("master already has stream map entries (-EEXIST)")]
+    AlreadyProbed,
+    /// The domain handle names no domain of this driver.
+    #[error("no domain {id} (-EINVAL)")]
+    NoDomain { id: u32 },
+    /// The domain has no geometry yet: nothing was attached to it.
+    #[error("domain not finalised (-EINVAL)")]
+    NotFinalised,
+    /// A map request not aligned to the domain's smallest page size.
+    #[error(
+        "unaligned map: iova {iova:#x} pa {paddr:#x} size {size:#x} (smallest page {min_page:#x}) (-EINVAL)"
+    )]
+    Unaligned {
+        iova: u64,
+        paddr: u64,
+        size: u64,
+        min_page: u64,
+    },
+    /// SMMUv2: the SMMU implements no context format the driver can use.
+    #[error("no usable context format (-EINVAL)")]
+    NoContextFormat,
+    /// The page-table provider implements only the AArch64 LPAE formats.
+    #[error("only the AArch64 LPAE page-table formats are implemented (-EINVAL)")]
+    TableFormat,
+    #[error("{0} exhausted (-ENOSPC/-ENOMEM)")]
+    Exhausted(Resource),
+    /// The driver's `map_pages` returned success having mapped nothing.
+    #[error("driver mapped nothing at {iova:#x} (-ENOMEM)")]
+    MappedNothing { iova: u64 },
     #[error("mapping already present at {iova:#x} (-EEXIST)")]
     Exists { iova: u64 },
-    #[error("address out of range: {0} (-ERANGE)")]
-    Range(String),
     #[error("operation not supported (-EOPNOTSUPP)")]
     NotSupported,
     #[error("device busy (-EBUSY)")]

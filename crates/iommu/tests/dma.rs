@@ -177,10 +177,12 @@ fn misuse_is_a_typed_error() {
         Err(DmaError::NoDevice)
     );
     r.fake.fail_maps.store(true, Relaxed);
-    assert!(matches!(
+    assert_eq!(
         r.core.dma_map_page(d, RAM, 100, ToDevice),
-        Err(DmaError::Driver(DriverError::NoSpace(_)))
-    ));
+        Err(DmaError::Driver(DriverError::Exhausted(
+            Resource::InjectedFailure
+        )))
+    );
     r.fake.fail_maps.store(false, Relaxed);
     // The failed map gave its IOVA back.
     let b = r.core.dma_map_page(d, RAM, 100, ToDevice).unwrap();
@@ -531,7 +533,12 @@ fn a_failed_map_sg_is_an_error_only_with_the_signed_result_check() {
         let next = r.core.dma_map_page(d, RAM, 0x1000, FromDevice).unwrap();
         if signed {
             assert!(
-                matches!(got, Err(DmaError::Driver(DriverError::NoSpace(_)))),
+                matches!(
+                    got,
+                    Err(DmaError::Driver(DriverError::Exhausted(
+                        Resource::InjectedFailure
+                    )))
+                ),
                 "{got:?}"
             );
             // The IOVA was given back: the next map reuses it.

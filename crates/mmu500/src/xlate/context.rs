@@ -3,12 +3,12 @@
 //! transaction, or a [`Plan`] of decoded stages. Cached per bank for one register generation.
 
 use super::fault::{CbError, CbFault, Format};
-use smmu_arch::{LookupLevel, Stage};
 use super::regime::{is_aarch64, S1Regime, S2Regime, View};
 use crate::config::Config;
 use crate::state::Registers;
 use crate::types::{ContextFaultKind, TerminateReason};
 use smmu_arch::regs::{self, cbar, sctlr};
+use smmu_arch::{LookupLevel, Stage};
 
 /// A context bank's translation regime decoded from its registers (and its stage-2 bank's):
 /// everything a transaction needs that does not depend on the address.

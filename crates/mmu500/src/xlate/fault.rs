@@ -93,8 +93,12 @@ impl From<CbFault> for CbError {
 /// The context fault a failed walk reports, and the level it names.
 pub(crate) fn walk_fault(e: WalkError) -> (ContextFaultKind, LookupLevel) {
     match e {
-        WalkError::Translation { level } => (ContextFaultKind::Translation, LookupLevel::new(level)),
-        WalkError::AddressSize { level } => (ContextFaultKind::AddressSize, LookupLevel::new(level)),
+        WalkError::Translation { level } => {
+            (ContextFaultKind::Translation, LookupLevel::new(level))
+        }
+        WalkError::AddressSize { level } => {
+            (ContextFaultKind::AddressSize, LookupLevel::new(level))
+        }
         WalkError::External { level, .. } => (ContextFaultKind::External, LookupLevel::new(level)),
         WalkError::Stage2 { level, .. } => (ContextFaultKind::Translation, LookupLevel::new(level)),
     }

@@ -4,10 +4,10 @@
 //! (see `context`), so a transaction only picks its region and masks its address.
 
 use super::fault::Format;
-use smmu_arch::LookupLevel;
 use crate::config::{Config, Version};
 use crate::walk::{Geometry, Steps};
 use smmu_arch::regs::{self, cba2r, tcr, tcr2, vtcr};
+use smmu_arch::LookupLevel;
 
 /// The registers a bank's regime is decoded from.
 #[derive(Debug, Clone, Copy)]

@@ -2,12 +2,12 @@
 //! size the context's granules allow; a hit is checked against the access like a walk's result.
 
 use super::fault::{CbFault, Format};
-use smmu_arch::{LookupLevel, Stage};
 use super::regime::{leaf_shifts, low_mask, S1Setup, S2Regime, ALL_SHIFTS};
 use super::CbOk;
 use crate::tlb::{Entry, Tag, Tlb};
 use crate::types::{ContextFaultKind, Counters};
 use smmu_arch::Access;
+use smmu_arch::{LookupLevel, Stage};
 
 /// The leaf sizes to probe for a context with these stages.
 #[inline]

@@ -3,13 +3,13 @@
 
 use super::context::Plan;
 use super::fault::{walk_fault, CbFault};
-use smmu_arch::{LookupLevel, Stage};
 use super::regime::{low_mask, S1Setup, S2Regime};
 use crate::tlb::{Entry, Tag};
 use crate::types::{ContextFaultKind, Counters};
 use crate::walk::{self, desc, Leaf, WalkError};
 use physmem::PhysMem;
 use smmu_arch::regs::sctlr;
+use smmu_arch::{LookupLevel, Stage};
 
 /// A successful walk.
 pub(crate) struct Walked {
@@ -126,7 +126,10 @@ fn walk_stages(
         match walk::walk(mem, &s2.steps, ipa, walk::single_stage, reads) {
             Ok(l) => {
                 if !af_ok(&l, s2.sctlr) {
-                    return Err(fault(ContextFaultKind::AccessFlag, LookupLevel::new(l.level)));
+                    return Err(fault(
+                        ContextFaultKind::AccessFlag,
+                        LookupLevel::new(l.level),
+                    ));
                 }
                 let (r, w) = s2_perms(&l);
                 entry.s2_readable = r;
