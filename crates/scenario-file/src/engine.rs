@@ -85,7 +85,7 @@ fn machine(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
     let mut with_kernel = s.clone();
     with_kernel.kernel = kernel.clone();
     let config = crate::today::reboot_config(&with_kernel)
-        .map_err(|e| err(s, first_step(s), ErrorKind::NotToday(e.to_string())))?;
+        .map_err(|e| err(s, first_step(s), ErrorKind::NotToday(e)))?;
     let properties = if s.properties.is_empty() {
         Property::DEFAULT.to_vec()
     } else {

@@ -337,10 +337,10 @@ pub enum ErrorKind {
         known: String,
     },
     /// The file describes a reboot-machine run the machine cannot run.
-    #[error("{0}")]
-    NotToday(String),
+    #[error(transparent)]
+    NotToday(#[from] crate::today::NotToday),
     /// The real stack runs the file's operations but not this file (no SMMUv2, a device
     /// that is not behind it).
     #[error("the real stack cannot run this file: {0}")]
-    NotOnStack(String),
+    NotOnStack(#[source] crate::stack::StackError),
 }

@@ -55,6 +55,7 @@ mod handles;
 pub mod model;
 mod raw;
 pub mod stack;
+mod stack_error;
 pub mod today;
 mod validate;
 pub mod vocab;

@@ -9,6 +9,7 @@
 //! is the frame allocator running dry, a fault is the model's table walk finding nothing.
 
 use crate::model::Scenario;
+pub use crate::stack_error::StackError;
 use crate::vocab::{ActorKind, Dir, Op};
 use arm_smmu::table::LpaeTables;
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
@@ -179,14 +180,14 @@ fn direction(d: Option<Dir>) -> DmaDirection {
 }
 
 /// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
-pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
+pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> {
     let (si, smmu) = s
         .board
         .smmus
         .iter()
         .enumerate()
         .find(|(_, d)| d.enabled && d.version == sim::SmmuVersion::V2)
-        .ok_or("the board has no enabled SMMUv2 for the real stack")?;
+        .ok_or(StackError::NoSmmuV2)?;
     let fw = FirmwareDesc {
         compatible: smmu.matched.clone(),
         reg_base: smmu.base,
@@ -197,7 +198,7 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
         dma_coherent: smmu.dma_coherent,
     };
     let sw = Switches::of(kernel);
-    let behaviour = sw.driver_behaviour(kernel).map_err(|e| e.to_string())?;
+    let behaviour = sw.driver_behaviour(kernel)?;
     let core = sw.core_config(CoreConfig {
         strict: s.cmdline.strict,
         passthrough: s.cmdline.passthrough,
@@ -236,7 +237,7 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                     write: st.op == Op::DeviceWrite,
                     buffer,
                 },
-                other => return Err(format!("the real stack has no '{}'", other.name())),
+                other => return Err(StackError::UnsupportedOp { op: other.name() }),
             });
         }
         let Some(name) = dev_name else {
@@ -253,7 +254,10 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
             .masters
             .iter()
             .find(|m| m.name == name && m.attached && m.smmu == si)
-            .ok_or_else(|| format!("'{name}' is not a master of {}", smmu.name))?;
+            .ok_or_else(|| StackError::NotAMaster {
+                device: name.clone(),
+                smmu: smmu.name.clone(),
+            })?;
         let device = match devices.iter().position(|d| d.name == name) {
             Some(i) => i,
             None => {
@@ -268,7 +272,9 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                     .wire_ids()
                     .and_then(|w| w.first().copied())
                     .or_else(|| m.ids.first().map(|id| id.sid))
-                    .ok_or_else(|| format!("'{name}' has no stream ID"))?;
+                    .ok_or_else(|| StackError::NoStreamId {
+                        device: name.clone(),
+                    })?;
                 devices.push(StackDevice {
                     name: name.clone(),
                     desc,
@@ -285,10 +291,7 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
         });
     }
     if smmu_probed_by_actor && !devices.is_empty() {
-        return Err(
-            "a file that probes the SMMU in a script may not also use its masters (the real stack probes masters at boot)"
-                .into(),
-        );
+        return Err(StackError::ProbeWithMasters);
     }
     let properties = s
         .properties
@@ -335,7 +338,7 @@ struct Stack {
 }
 
 /// The SMMU's probe: arm-smmu probes and resets it, then registers it with the core.
-fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, String> {
+fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, StackError> {
     let smmu = ArmSmmu::probe_and_reset(
         &cfg.fw,
         cfg.params,
@@ -351,25 +354,20 @@ fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, String> {
             }),
             limits: Arc::new(RateLimits::default()),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let inst = stack.core.register(smmu.clone());
     *stack.smmu.lock() = Some(smmu);
     Ok(inst)
 }
 
-fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
-    let mem = Arc::new(
-        PhysMem::new(&[Region::new(PhysAddr::new(RAM), RAM_SIZE)]).map_err(|e| e.to_string())?,
-    );
+fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, StackError> {
+    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), RAM_SIZE)])?);
     let pool = |(base, size): (u64, u64)| {
-        FrameAllocator::new(mem.clone(), PhysAddr::new(base), size)
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
+        FrameAllocator::new(mem.clone(), PhysAddr::new(base), size).map(Arc::new)
     };
     let tables = pool(TABLES)?;
     let coherent = pool(COHERENT)?;
-    let model = Mmu500::new(cfg.model.clone(), mem.clone()).map_err(|e| e.to_string())?;
+    let model = Mmu500::new(cfg.model.clone(), mem.clone())?;
     let bus: Arc<dyn smmu_arch::Mmio> = if cfg.hypervisor_loses_zero_stores {
         Arc::new(ZeroStoreLosingHypervisor::new(model.clone()))
     } else {
@@ -391,7 +389,10 @@ fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
             let id = stack
                 .core
                 .probe_device(d.desc.clone(), inst)
-                .map_err(|e| format!("{}: probe: {e}", d.name))?;
+                .map_err(|source| StackError::DeviceProbe {
+                    device: d.name.clone(),
+                    source,
+                })?;
             stack.ids.push(id);
         }
     }

@@ -280,8 +280,10 @@ fn every_board_reboots() {
         match o {
             Ok(o) => assert!(o.verdict.completed, "{n}"),
             Err(ScenarioError::Smmu { why, .. }) if v3_only => {
+                assert_eq!(why, sim::scenario::SmmuSetupError::V3NotRun, "{n}");
                 assert_eq!(
-                    why, "arm,smmu-v3 is not run by the reboot scenario yet",
+                    why.to_string(),
+                    "arm,smmu-v3 is not run by the reboot scenario yet",
                     "{n}"
                 )
             }

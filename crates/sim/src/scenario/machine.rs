@@ -52,14 +52,41 @@ pub enum ScenarioError {
         /// The SMMU's device name.
         name: String,
         /// What went wrong.
-        why: String,
+        #[source]
+        why: SmmuSetupError,
     },
     #[error("boot: {0}")]
     /// A driver failed to bind.
-    Boot(String),
+    Boot(#[from] crate::kernel::KernelError),
+    #[error("boot: {driver} did not probe")]
+    /// A driver bound but never finished its probe.
+    NotProbed {
+        /// The driver (`fsl_enetc`) or the master whose driver it is.
+        driver: String,
+    },
     #[error("{0}")]
     /// The configuration's parts do not fit (build vs policy, ring sizes, flood rate).
     Config(#[from] super::ConfigError),
+}
+
+/// Why one SMMU of the board could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SmmuSetupError {
+    /// The reboot machine drives SMMUv2 only (the SMMUv3 races run on their own machine).
+    #[error("arm,smmu-v3 is not run by the reboot scenario yet")]
+    V3NotRun,
+    /// The MMU-500 model refused its configuration.
+    #[error(transparent)]
+    Mmu500Model(#[from] mmu500::ConfigError),
+    /// arm-smmu's probe failed.
+    #[error(transparent)]
+    ArmSmmuProbe(#[from] arm_smmu::ProbeError),
+    /// The SMMUv3 model refused its configuration.
+    #[error(transparent)]
+    SmmuV3Model(#[from] smmuv3::ConfigError),
+    /// arm-smmu-v3's probe failed.
+    #[error(transparent)]
+    ArmSmmuV3Probe(#[from] arm_smmu_v3::ProbeError),
 }
 
 /// The GIC line the ENETC's MSI arrives on (its MSI-X vector through the ITS, as an LPI).
@@ -678,19 +705,17 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             smmu_devs.push(None);
             continue;
         }
-        let err = |why: String| ScenarioError::Smmu {
+        let err = |why: SmmuSetupError| ScenarioError::Smmu {
             name: desc.name.clone(),
             why,
         };
         if desc.version == crate::SmmuVersion::V3 {
             // The smmuv3 model and arm-smmu-v3 driver exist as crates; this scenario runs the
             // SMMUv2 stack only (v3 waits for the kernel-model rework).
-            return Err(err(
-                "arm,smmu-v3 is not run by the reboot scenario yet".into()
-            ));
+            return Err(err(SmmuSetupError::V3NotRun));
         }
         let model_cfg = model_config(desc);
-        let model = Mmu500::new(model_cfg, mem.clone()).map_err(|e| err(e.to_string()))?;
+        let model = Mmu500::new(model_cfg, mem.clone()).map_err(|e| err(e.into()))?;
         let fw = FirmwareDesc {
             compatible: desc.matched.clone(),
             reg_base: desc.base,
@@ -711,7 +736,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             limits: limits.clone(),
         };
         let smmu = ArmSmmu::probe(&fw, cfg.cmdline.smmu, cfg.kernel.driver_behaviour(), env)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(e.into()))?;
         // v6.1 order: register with the core (clients may attach), then the RMR step and the
         // reset of the hardware.
         let inst = core.register(smmu.clone());
@@ -740,16 +765,14 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             gic.raise_irq(0, Irq::Line(IRQ_SMMU_BASE + index as u32));
         }));
         drivers.push(smmu.clone());
-        kernel
-            .driver_attach(
-                dev,
-                Arc::new(SmmuPlatformDriver {
-                    smmu,
-                    core: core.clone(),
-                    inst,
-                }),
-            )
-            .map_err(|e| ScenarioError::Boot(e.to_string()))?;
+        kernel.driver_attach(
+            dev,
+            Arc::new(SmmuPlatformDriver {
+                smmu,
+                core: core.clone(),
+                inst,
+            }),
+        )?;
         smmu_devs.push(Some((dev, inst)));
         models.push(model);
     }
@@ -942,7 +965,9 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             e.nic
                 .lock()
                 .clone()
-                .ok_or_else(|| ScenarioError::Boot("fsl_enetc did not probe".into()))?,
+                .ok_or_else(|| ScenarioError::NotProbed {
+                    driver: "fsl_enetc".into(),
+                })?,
         ),
     };
     let mut engines = Vec::new();
@@ -958,7 +983,9 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             .engine
             .lock()
             .clone()
-            .ok_or_else(|| ScenarioError::Boot(format!("{} did not probe", m.name)))?;
+            .ok_or_else(|| ScenarioError::NotProbed {
+                driver: m.name.clone(),
+            })?;
         engines.push(EngineSlot {
             engine,
             dev,

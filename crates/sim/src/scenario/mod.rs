@@ -25,7 +25,7 @@ pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
 pub(crate) use machine::TimedMmio;
-pub use machine::{model_config, ScenarioError};
+pub use machine::{model_config, ScenarioError, SmmuSetupError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};
 pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};

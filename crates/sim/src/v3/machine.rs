@@ -5,7 +5,7 @@ use super::nic::FloodedFunction;
 use crate::dmesg::Dmesg;
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
-use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError};
+use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError, SmmuSetupError};
 use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
@@ -179,7 +179,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     let board = &cfg.board;
     let desc = board.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
     debug_assert_eq!(desc.version, SmmuVersion::V3);
-    let err = |why: String| ScenarioError::Smmu {
+    let err = |why: SmmuSetupError| ScenarioError::Smmu {
         name: desc.name.clone(),
         why,
     };
@@ -230,7 +230,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     if cfg.gbpa_abort {
         model_cfg.gbpa_reset |= smmuv3_arch::regs::gbpa::ABORT;
     }
-    let model = SmmuV3::new(model_cfg, mem.clone()).map_err(|e| err(e.to_string()))?;
+    let model = SmmuV3::new(model_cfg, mem.clone()).map_err(|e| err(e.into()))?;
     let pending_irqs: Arc<Mutex<Vec<IrqLine>>> = Arc::new(Mutex::new(Vec::new()));
     {
         let p = pending_irqs.clone();
@@ -265,18 +265,16 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         limits: Arc::new(RateLimits::default()),
     };
     let smmu = ArmSmmuV3::probe(&fw, ModuleParams::default(), version, policy, env)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(e.into()))?;
     let inst = core.register(smmu.clone());
-    kernel
-        .driver_attach(
-            smmu_dev,
-            Arc::new(SmmuV3PlatformDriver {
-                smmu: smmu.clone(),
-                core: core.clone(),
-                inst,
-            }),
-        )
-        .map_err(|e| ScenarioError::Boot(e.to_string()))?;
+    kernel.driver_attach(
+        smmu_dev,
+        Arc::new(SmmuV3PlatformDriver {
+            smmu: smmu.clone(),
+            core: core.clone(),
+            inst,
+        }),
+    )?;
     let dma_cfg = Arc::new(V3DmaConfigure {
         board: board.clone(),
         smmu: smmu_idx,
@@ -365,9 +363,13 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     }
     let mut flooded = Vec::new();
     for (i, drv) in &flood_drivers {
-        let f = drv.made.lock().clone().ok_or_else(|| {
-            ScenarioError::Boot(format!("{} did not probe", board.masters[*i].name))
-        })?;
+        let f = drv
+            .made
+            .lock()
+            .clone()
+            .ok_or_else(|| ScenarioError::NotProbed {
+                driver: board.masters[*i].name.clone(),
+            })?;
         let dev = booted.masters[*i];
         flooded.push(Flooded { f, dev });
     }
