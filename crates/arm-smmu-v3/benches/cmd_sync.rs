@@ -16,13 +16,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmuv3::{Config, SmmuV3};
+use smmuv3::{SmmuV3, SmmuV3Config};
 use std::hint::black_box;
 use std::sync::Arc;
 
 const RAM: u64 = 0x4000_0000;
 
-fn setup(cfg: Config) -> (Arc<ArmSmmuV3>, iommu::DriverDomain) {
+fn setup(cfg: SmmuV3Config) -> (Arc<ArmSmmuV3>, iommu::DriverDomain) {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
     let model = SmmuV3::new(cfg, mem).unwrap();
@@ -52,11 +52,11 @@ fn setup(cfg: Config) -> (Arc<ArmSmmuV3>, iommu::DriverDomain) {
 }
 
 fn benches(c: &mut Criterion) {
-    let (s, d) = setup(Config::qemu_virt());
+    let (s, d) = setup(SmmuV3Config::qemu_virt());
     c.bench_function("cmd_sync_poll_cons", |b| {
         b.iter_custom(|n| bench_clock::time_iters(n, || s.flush_iotlb_all(black_box(d))))
     });
-    let (m, dm) = setup(Config::s1s2_msi());
+    let (m, dm) = setup(SmmuV3Config::s1s2_msi());
     c.bench_function("cmd_sync_msi_poll", |b| {
         b.iter_custom(|n| bench_clock::time_iters(n, || m.flush_iotlb_all(black_box(dm))))
     });

@@ -12,7 +12,7 @@ use iommu::{DeviceId, DomainKind, FwSpec, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmuv3::{Access, Config, Outcome, SmmuV3};
+use smmuv3::{Access, Outcome, SmmuV3, SmmuV3Config};
 use std::sync::{Arc, OnceLock};
 
 const RAM: u64 = 0x4000_0000;
@@ -31,7 +31,7 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
             PhysAddr::new(RAM),
             64 << 20,
         )?);
-        let model = SmmuV3::new(Config::qemu_virt(), mem.clone())?;
+        let model = SmmuV3::new(SmmuV3Config::qemu_virt(), mem.clone())?;
         let bus = Arc::new(TracingMmio::new(model.clone(), mem));
         let log = Arc::new(MemLog::new());
         let cell: Arc<OnceLock<Arc<ArmSmmuV3>>> = Arc::new(OnceLock::new());

@@ -12,7 +12,7 @@ use iommu::{
     Prot, Resource,
 };
 use klog::{dev_line, Level, Printk};
-use pgtable::TlbOps;
+use pgtable::{Stage, TlbOps};
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -43,17 +43,11 @@ struct Strtab {
 }
 
 #[derive(Debug, Clone)]
-struct Master {
+struct SmmuMaster {
     sids: Vec<u32>,
     domain: Option<u32>,
     /// v6.12: the master's own CD table.
     cdtab: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    S1,
-    S2,
 }
 
 /// A finalised paging domain.
@@ -87,7 +81,7 @@ enum DomainState {
     Paging(Arc<DomainCtx>),
 }
 
-struct Domain {
+struct SmmuDomain {
     kind: DomainKind,
     state: Mutex<DomainState>,
     masters: Mutex<Vec<DeviceId>>,
@@ -98,8 +92,8 @@ pub struct ArmSmmuV3 {
     pub(crate) hw: Arc<Hw>,
     policy: ShutdownPolicy,
     strtab: Mutex<Strtab>,
-    masters: Mutex<BTreeMap<DeviceId, Master>>,
-    domains: RwLock<BTreeMap<u32, Arc<Domain>>>,
+    masters: Mutex<BTreeMap<DeviceId, SmmuMaster>>,
+    domains: RwLock<BTreeMap<u32, Arc<SmmuDomain>>>,
     next_domain: AtomicU32,
     asids: Mutex<Vec<bool>>,
     vmids: Mutex<Vec<bool>>,
@@ -495,7 +489,7 @@ impl ArmSmmuV3 {
         Ok(())
     }
 
-    fn domain(&self, dom: DriverDomain) -> Option<Arc<Domain>> {
+    fn domain(&self, dom: DriverDomain) -> Option<Arc<SmmuDomain>> {
         self.domains.read().get(&dom.0).cloned()
     }
 
@@ -534,10 +528,10 @@ impl ArmSmmuV3 {
         } else {
             Stage::S2
         };
-        let (pstage, ias, oas) = match stage {
+        let (ias, oas) = match stage {
             // VA_BITS 48 without VAX.
-            Stage::S1 => (pgtable::Stage::S1, 48, hw.info.ias),
-            Stage::S2 => (pgtable::Stage::S2, hw.info.ias, hw.info.oas),
+            Stage::S1 => (48, hw.info.ias),
+            Stage::S2 => (hw.info.ias, hw.info.oas),
         };
         let (asid, vmid) = match stage {
             Stage::S1 => (
@@ -551,7 +545,7 @@ impl ArmSmmuV3 {
                     .ok_or(DriverError::Exhausted(Resource::Vmids))?,
             ),
         };
-        let mut cfg = pgtable::Config::new(pstage, hw.info.pgsize_bitmap, ias, oas);
+        let mut cfg = pgtable::Config::new(stage, hw.info.pgsize_bitmap, ias, oas);
         cfg.coherent_walk = hw.has(feat::COHERENCY);
         let pgshift = {
             let c = pgtable::PgTableCfg::new(cfg)?;
@@ -605,7 +599,7 @@ impl ArmSmmuV3 {
     }
 
     /// The STE a master gets in a domain state.
-    fn target_ste(&self, master: &Master, st: &DomainState) -> Entry {
+    fn target_ste(&self, master: &SmmuMaster, st: &DomainState) -> Entry {
         let hw = &self.hw;
         let v61 = hw.version == KernelVersion::V6_1;
         match st {
@@ -628,7 +622,7 @@ impl ArmSmmuV3 {
     }
 
     /// `arm_smmu_install_ste_for_dev`.
-    fn install_ste(&self, master: &Master, target: &Entry) {
+    fn install_ste(&self, master: &SmmuMaster, target: &Entry) {
         let mut done: Vec<u32> = Vec::new();
         for &sid in &master.sids {
             if done.contains(&sid) {
@@ -643,7 +637,7 @@ impl ArmSmmuV3 {
 
     /// v6.12: write the master's CD 0 (`arm_smmu_write_cd_entry`), syncing with CFGI_CD for each
     /// of its StreamIDs.
-    fn write_master_cd(&self, master: &mut Master, target: &Entry) -> Result<(), DriverError> {
+    fn write_master_cd(&self, master: &mut SmmuMaster, target: &Entry) -> Result<(), DriverError> {
         let hw = &self.hw;
         let tab = match master.cdtab {
             Some(t) => t,
@@ -823,7 +817,7 @@ impl IommuDriver for ArmSmmuV3 {
         }
         self.masters.lock().insert(
             m.id,
-            Master {
+            SmmuMaster {
                 sids,
                 domain: None,
                 cdtab: None,
@@ -862,7 +856,7 @@ impl IommuDriver for ArmSmmuV3 {
             return Err(DriverError::NotSupported);
         }
         let id = self.next_domain.fetch_add(1, Ordering::Relaxed);
-        let d = Arc::new(Domain {
+        let d = Arc::new(SmmuDomain {
             kind,
             state: Mutex::new(DomainState::Unfinalised),
             masters: Mutex::new(Vec::new()),

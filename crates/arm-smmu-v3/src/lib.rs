@@ -23,7 +23,7 @@
 //!
 //! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x4000_0000), 64 << 20)])?);
 //! let frames = Arc::new(FrameAllocator::new(mem.clone(), physmem::PhysAddr::new(0x4000_0000), 64 << 20)?);
-//! let model = smmuv3::SmmuV3::new(smmuv3::Config::qemu_virt(), mem)?;
+//! let model = smmuv3::SmmuV3::new(smmuv3::SmmuV3Config::qemu_virt(), mem)?;
 //! let log = Arc::new(MemLog::new());
 //! let env = SmmuEnv { mmio: model.clone(), log: log.clone(), frames, limits: Arc::new(RateLimits::default()) };
 //! let smmu = ArmSmmuV3::probe(&FirmwareDesc::qemu_virt(), ModuleParams::default(), KernelVersion::V6_1, ShutdownPolicy::Linux62, env)?;

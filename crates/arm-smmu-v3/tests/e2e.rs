@@ -9,7 +9,7 @@ use common::*;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 use physmem::PhysAddr;
 use smmu_addr::Iova;
-use smmuv3::{AbortReason, Access, Config, Outcome};
+use smmuv3::{AbortReason, Access, Outcome, SmmuV3Config};
 use std::sync::Arc;
 
 fn core_on(r: &Rig) -> (Arc<IommuCore>, iommu::DeviceId) {
@@ -35,7 +35,7 @@ fn core_on(r: &Rig) -> (Arc<IommuCore>, iommu::DeviceId) {
 #[test]
 fn dma_api_round_trip_through_the_model() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
-        let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
+        let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         let (core, nic) = core_on(&r);
         let buf = RAM + (100 << 20);
         let iova = core
@@ -62,7 +62,7 @@ fn reboot_race_in_miniature_per_policy() {
         ShutdownPolicy::Linux62,
         ShutdownPolicy::Quiesce,
     ] {
-        let r = rig(Config::qemu_virt(), KernelVersion::V6_1, policy);
+        let r = rig(SmmuV3Config::qemu_virt(), KernelVersion::V6_1, policy);
         let (core, nic) = core_on(&r);
         let iova = core
             .dma_map_page(nic, RAM + (100 << 20), 1500, DmaDirection::FromDevice)

@@ -15,14 +15,14 @@ use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::Arc;
-use smmuv3::{Access, Config, Outcome, SmmuV3};
+use smmuv3::{Access, Outcome, SmmuV3, SmmuV3Config};
 
 const RAM: u64 = 0x4000_0000;
 const IOVA: u64 = 0x10_0000;
 
 /// QEMU's SMMUv3 with small queues (the run is repeated thousands of times).
-fn preset() -> Config {
-    let mut c = Config::qemu_virt();
+fn preset() -> SmmuV3Config {
+    let mut c = SmmuV3Config::qemu_virt();
     c.idr[1] = 16 | (7 << 16) | (8 << 21);
     c
 }

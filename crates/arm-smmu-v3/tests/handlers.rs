@@ -6,13 +6,13 @@ use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, IommuDriver, Prot};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmuv3::{Access, Config, Mmio};
+use smmuv3::{Access, Mmio, SmmuV3Config};
 use smmuv3_arch::regs;
 
 #[test]
 fn translation_fault_event_is_printed() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
-        let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
+        let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         r.smmu
             .probe_device(&master(1, "e1000e 0000:00:01.0", &[8]))
             .unwrap();
@@ -60,7 +60,7 @@ fn translation_fault_event_is_printed() {
 #[test]
 fn event_storm_is_rate_limited_and_overflow_reported() {
     let r = rig(
-        Config::s1s2_msi(),
+        SmmuV3Config::s1s2_msi(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );
@@ -95,7 +95,7 @@ fn event_storm_is_rate_limited_and_overflow_reported() {
 #[test]
 fn illegal_command_is_skipped_by_the_gerror_handler() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );

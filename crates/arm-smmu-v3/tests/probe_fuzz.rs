@@ -7,7 +7,7 @@ use arm_smmu_v3::{
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use proptest::prelude::*;
-use smmuv3::{Config, Mmio, SmmuV3};
+use smmuv3::{Mmio, SmmuV3, SmmuV3Config};
 use std::sync::Arc;
 
 struct Ids<M> {
@@ -39,7 +39,7 @@ proptest! {
     fn probe_survives_any_id_registers(idr in proptest::array::uniform8(any::<u32>()), v612 in any::<bool>()) {
         let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 32 << 20)]).unwrap());
         let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x4000_0000), 32 << 20).unwrap());
-        let model = SmmuV3::new(Config::s1s2_msi(), mem).unwrap();
+        let model = SmmuV3::new(SmmuV3Config::s1s2_msi(), mem).unwrap();
         let env = SmmuEnv {
             mmio: Arc::new(Ids { inner: model, idr }),
             log: Arc::new(klog::MemLog::new()),
@@ -63,7 +63,7 @@ fn an_impossible_sid_size_fails_the_stream_table_allocation() {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 32 << 20)]).unwrap());
     let frames =
         Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x4000_0000), 32 << 20).unwrap());
-    let model = SmmuV3::new(Config::s1s2_msi(), mem).unwrap();
+    let model = SmmuV3::new(SmmuV3Config::s1s2_msi(), mem).unwrap();
     let log = Arc::new(klog::MemLog::new());
     let env = SmmuEnv {
         mmio: Arc::new(Ids { inner: model, idr }),

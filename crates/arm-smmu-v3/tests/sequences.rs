@@ -7,7 +7,7 @@ use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{DeviceId, DomainKind, Gather, IommuDriver, Prot};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmuv3::{AbortReason, Access, BypassReason, Config, Outcome};
+use smmuv3::{AbortReason, Access, BypassReason, Outcome, SmmuV3Config};
 
 const SYNC: &str = "CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0";
 
@@ -70,7 +70,7 @@ fn qemu_reset_trace(iidr: bool) -> Vec<String> {
 #[test]
 fn probe_on_qemu_virt_v6_1() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );
@@ -88,7 +88,7 @@ fn probe_on_qemu_virt_v6_1() {
 #[test]
 fn probe_on_qemu_virt_v6_12_reads_iidr() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_12,
         ShutdownPolicy::Linux62,
     );
@@ -99,7 +99,7 @@ fn probe_on_qemu_virt_v6_12_reads_iidr() {
 fn queues_shrink_when_memory_is_short() {
     // 7 MiB of frames: the 4 MiB command queue fits, the 4 MiB event queue is halved.
     let r = rig_with(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
         arm_smmu_v3::FirmwareDesc::qemu_virt(),
@@ -117,7 +117,7 @@ fn queues_shrink_when_memory_is_short() {
 #[test]
 fn probe_with_msi_and_sev_uses_msi_polling() {
     let r = rig(
-        Config::s1s2_msi(),
+        SmmuV3Config::s1s2_msi(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );
@@ -157,7 +157,7 @@ fn attach(r: &Rig) -> iommu::DriverDomain {
 #[test]
 fn attach_commands_v6_1() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );
@@ -183,7 +183,7 @@ fn attach_commands_v6_1() {
 #[test]
 fn attach_commands_v6_12() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_12,
         ShutdownPolicy::Linux62,
     );
@@ -209,7 +209,7 @@ fn attach_commands_v6_12() {
 #[test]
 fn ste_and_cd_values_are_linux_values() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
-        let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
+        let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         attach(&r);
         let pa = r.smmu.ste_address(8).unwrap();
         let s: Vec<u64> = (0..4)
@@ -235,7 +235,7 @@ fn ste_and_cd_values_are_linux_values() {
 #[test]
 fn unmap_invalidates_by_range_then_dma_faults() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
-        let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
+        let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         let d = attach(&r);
         r.smmu
             .map_pages(
@@ -283,7 +283,7 @@ fn unmap_invalidates_by_range_then_dma_faults() {
 
 #[test]
 fn unmap_without_range_invalidation_is_one_command_per_page() {
-    let mut cfg = Config::qemu_virt();
+    let mut cfg = SmmuV3Config::qemu_virt();
     cfg.idr[3] = 0;
     let r = rig(cfg, KernelVersion::V6_1, ShutdownPolicy::Linux62);
     let d = attach(&r);
@@ -325,7 +325,7 @@ fn shutdown_sequences_and_what_dma_does_next() {
     let cases = [
         (
             ShutdownPolicy::Linux62,
-            Config::qemu_virt(),
+            SmmuV3Config::qemu_virt(),
             vec!["W32 0x00020 CR0 0x00000000"],
             Outcome::Bypassed {
                 pa: 0x10_0000,
@@ -334,13 +334,13 @@ fn shutdown_sequences_and_what_dma_does_next() {
         ),
         (
             ShutdownPolicy::Linux62,
-            Config::s1s2_msi(),
+            SmmuV3Config::s1s2_msi(),
             vec!["W32 0x00020 CR0 0x00000000"],
             Outcome::Aborted(AbortReason::GlobalAbort),
         ),
         (
             ShutdownPolicy::Quiesce,
-            Config::qemu_virt(),
+            SmmuV3Config::qemu_virt(),
             vec![
                 "W32 0x00098 CMDQ_PROD 0x0000000f",
                 "W32 0x00044 GBPA 0x80101000",
@@ -377,7 +377,7 @@ fn shutdown_sequences_and_what_dma_does_next() {
 #[test]
 fn linux61_shutdown_unregisters_first() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux61,
     );
@@ -416,7 +416,7 @@ fn identity_domain_commands_per_version() {
         ),
     ];
     for (v, want) in cases {
-        let r = rig(Config::qemu_virt(), v, ShutdownPolicy::Linux62);
+        let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         r.smmu
             .probe_device(&master(1, "e1000e 0000:00:01.0", &[8]))
             .unwrap();
@@ -437,7 +437,7 @@ fn identity_domain_commands_per_version() {
 #[test]
 fn blocked_domain_is_v6_12_only() {
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_1,
         ShutdownPolicy::Linux62,
     );
@@ -446,7 +446,7 @@ fn blocked_domain_is_v6_12_only() {
         Err(iommu::DriverError::NotSupported)
     );
     let r = rig(
-        Config::qemu_virt(),
+        SmmuV3Config::qemu_virt(),
         KernelVersion::V6_12,
         ShutdownPolicy::Linux62,
     );
@@ -533,7 +533,7 @@ fn shutdown_sequences_per_version_and_policy() {
         ),
     ];
     for (v, policy, expected) in cases {
-        let r = rig(Config::qemu_virt(), v, policy);
+        let r = rig(SmmuV3Config::qemu_virt(), v, policy);
         attach(&r);
         r.bus.clear();
         let smmu = r.smmu.clone();

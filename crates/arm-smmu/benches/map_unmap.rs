@@ -7,7 +7,7 @@ use arm_smmu::{
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{Config, Mmu500};
+use mmu500::{Mmu500, Mmu500Config};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::hint::black_box;
@@ -19,7 +19,7 @@ fn bench(c: &mut Criterion) {
     let frames = Arc::new(
         FrameAllocator::new(mem.clone(), PhysAddr::new(base + 0x200_0000), 0x200_0000).unwrap(),
     );
-    let model = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
+    let model = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem).unwrap();
     let smmu = ArmSmmu::probe_and_reset(
         &FirmwareDesc::ls1028a(),
         ModuleParams::default(),

@@ -11,7 +11,7 @@ use arm_smmu::{
 };
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, IommuCore};
 use klog::MemLog;
-use mmu500::{Config, Event, Mmu500, Translation};
+use mmu500::{Event, Mmu500, Mmu500Config, Translation};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::Iova;
@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PhysAddr::new(RAM + (48 << 20)),
         16 << 20,
     )?);
-    let model = Mmu500::new(Config::mmu500_ls1028a(), mem.clone())?;
+    let model = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem.clone())?;
     let writes = Arc::new(Mutex::new(Vec::new()));
     let w = writes.clone();
     model.set_event_sink(Arc::new(move |e: &Event| {

@@ -56,13 +56,13 @@ pub struct SmmuEnv {
 
 /// A master the driver took (`arm_smmu_master_cfg`).
 #[derive(Debug, Clone)]
-struct Master {
+struct MasterCfg {
     smendx: Vec<usize>,
 }
 
 struct Streams {
     map: StreamMap,
-    masters: BTreeMap<DeviceId, Master>,
+    masters: BTreeMap<DeviceId, MasterCfg>,
 }
 
 struct Cbs {
@@ -94,7 +94,7 @@ enum DomainState {
     Paging(Arc<DomainCtx>),
 }
 
-struct Domain {
+struct SmmuDomain {
     kind: DomainKind,
     /// Linux's `init_mutex` plus what it protects.
     state: Mutex<DomainState>,
@@ -116,7 +116,7 @@ pub struct ArmSmmu {
     /// Context bank bitmap (Linux's `context_map`).
     context_map: Mutex<Vec<bool>>,
     irptndx: AtomicU32,
-    domains: RwLock<BTreeMap<u32, Arc<Domain>>>,
+    domains: RwLock<BTreeMap<u32, Arc<SmmuDomain>>>,
     next_domain: AtomicU32,
     pub(crate) quiesced: AtomicBool,
     cpre_warned: AtomicBool,
@@ -429,7 +429,7 @@ impl ArmSmmu {
         self.context_map.lock().iter().any(|&b| b)
     }
 
-    fn domain(&self, dom: DriverDomain) -> Option<Arc<Domain>> {
+    fn domain(&self, dom: DriverDomain) -> Option<Arc<SmmuDomain>> {
         self.domains.read().get(&dom.0).cloned()
     }
 
@@ -459,7 +459,7 @@ impl ArmSmmu {
     }
 
     /// Linux `arm_smmu_init_domain_context` for a paging domain.
-    fn init_domain_context(&self, d: &Domain) -> Result<Arc<DomainCtx>, DriverError> {
+    fn init_domain_context(&self, d: &SmmuDomain) -> Result<Arc<DomainCtx>, DriverError> {
         let cfg = &self.hw.cfg;
         let f = cfg.features;
         let mut stage = DomainStage::S1;
@@ -886,7 +886,7 @@ impl IommuDriver for ArmSmmu {
         for &idx in &smendx {
             self.write_sme(&s.map, idx);
         }
-        s.masters.insert(master.id, Master { smendx });
+        s.masters.insert(master.id, MasterCfg { smendx });
         Ok(())
     }
 
@@ -930,7 +930,7 @@ impl IommuDriver for ArmSmmu {
 
     fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {
         let id = self.next_domain.fetch_add(1, Ordering::Relaxed);
-        let d = Arc::new(Domain {
+        let d = Arc::new(SmmuDomain {
             kind,
             state: Mutex::new(DomainState::Unfinalised),
             pending_handler: Mutex::new(None),

@@ -29,7 +29,7 @@
 //!
 //! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
 //! let frames = Arc::new(FrameAllocator::new(mem.clone(), physmem::PhysAddr::new(0x8080_0000), 8 << 20)?);
-//! let model = mmu500::Mmu500::new(mmu500::Config::mmu500_ls1028a(), mem)?;
+//! let model = mmu500::Mmu500::new(mmu500::Mmu500Config::mmu500_ls1028a(), mem)?;
 //! let log = Arc::new(MemLog::new());
 //! let params = ModuleParams::from_cmdline("arm-smmu.disable_bypass=1")?;
 //! let smmu = ArmSmmu::probe_and_reset(

@@ -110,7 +110,7 @@ impl IdRegs {
     /// MMU-500 as on LS1028A: ID0 as read on LS1028A silicon (0x7c013e80, LKML 8 Dec 2022:
     /// 128 SMRs, ATOSNS, CTTW clear), the reference's MMU-500 ID2/ID7 (§2.5: 4K and 64K
     /// granules, r2p1, matching LS1028A boot logs), the page layout of the 8 MiB window (§1)
-    /// and 64 context banks. `mmu500::Config::mmu500_ls1028a` cites each field.
+    /// and 64 context banks. `mmu500::Mmu500Config::mmu500_ls1028a` cites each field.
     pub const LS1028A: IdRegs = IdRegs {
         id0: 0x7c01_3e80,
         id1: id1::PAGESIZE | (5 << id1::NUMPAGENDXB_SHIFT) | 64,

@@ -12,7 +12,7 @@ use arm_smmu::{
 use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{BusError, BypassReason, Config, DmaFault, Event, Mmu500, Translation};
+use mmu500::{BusError, BypassReason, DmaFault, Event, Mmu500, Mmu500Config, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::IrqLine;
@@ -31,7 +31,7 @@ struct Board {
 }
 
 fn board_with(
-    cfg: Config,
+    cfg: Mmu500Config,
     fw: &FirmwareDesc,
     params: ModuleParams,
     policy: ShutdownPolicy,
@@ -88,7 +88,7 @@ fn board_with(
 
 fn ls1028a(params: ModuleParams, policy: ShutdownPolicy) -> Board {
     board_with(
-        Config::mmu500_ls1028a(),
+        Mmu500Config::mmu500_ls1028a(),
         &FirmwareDesc::ls1028a(),
         params,
         policy,
@@ -460,7 +460,7 @@ fn recorded_model_writes_match_fake_writes_for_attach() {
         )
         .unwrap(),
     );
-    let model = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
+    let model = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem).unwrap();
     let bus = Arc::new(RecordingMmio::new(model));
     let smmu = ArmSmmu::probe(
         &FirmwareDesc::ls1028a(),
@@ -487,7 +487,7 @@ fn recorded_model_writes_match_fake_writes_for_attach() {
     assert_eq!(smmu.stream_masks(), (0x7fff, 0x7fff));
 }
 
-fn fw_for(cfg: &Config, compatible: &str) -> FirmwareDesc {
+fn fw_for(cfg: &Mmu500Config, compatible: &str) -> FirmwareDesc {
     FirmwareDesc {
         compatible: compatible.into(),
         reg_base: 0x2b40_0000,
@@ -502,8 +502,8 @@ fn fw_for(cfg: &Config, compatible: &str) -> FirmwareDesc {
 #[test]
 fn other_model_presets_translate_dma() {
     for (cfg, compat) in [
-        (Config::mmu401(), "arm,mmu-401"),
-        (Config::smmuv2_generic(), "arm,smmu-v2"),
+        (Mmu500Config::mmu401(), "arm,mmu-401"),
+        (Mmu500Config::smmuv2_generic(), "arm,smmu-v2"),
     ] {
         let fw = fw_for(&cfg, compat);
         let b = board_with(cfg, &fw, ModuleParams::default(), ShutdownPolicy::Linux62);

@@ -14,7 +14,7 @@ use arm_smmu::{
 use common::*;
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{BusError, Config, DmaFault, Mmu500, Translation};
+use mmu500::{BusError, DmaFault, Mmu500, Mmu500Config, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::{IrqLine, IrqReturn};
@@ -302,7 +302,7 @@ struct ModelRig {
     mem: Arc<PhysMem>,
 }
 
-fn on_model(cfg: Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) -> ModelRig {
+fn on_model(cfg: Mmu500Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) -> ModelRig {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
     let frames = Arc::new(
         FrameAllocator::new(
@@ -351,7 +351,7 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
     // The sequence of issue 17: a cached translation, the domain freed, a new domain given the
     // same context bank (and so the same ASID), DMA to the old IOVA.
     let r = on_model(
-        Config::mmu500_ls1028a(),
+        Mmu500Config::mmu500_ls1028a(),
         &FirmwareDesc::ls1028a(),
         LinuxVersion::V6_12.behaviour(),
     );
@@ -448,7 +448,7 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
     assert_eq!(pa, new_buf);
 }
 
-fn generic_fw(cfg: &Config) -> FirmwareDesc {
+fn generic_fw(cfg: &Mmu500Config) -> FirmwareDesc {
     FirmwareDesc {
         compatible: "arm,smmu-v2".into(),
         reg_base: 0x2b40_0000,
@@ -463,9 +463,9 @@ fn generic_fw(cfg: &Config) -> FirmwareDesc {
 /// A stage-1 domain for stream 5 with one page mapped at IOVA 0x8000 on a generic SMMUv2 whose
 /// ATS1PR operations take `ats_polls` ATSR reads.
 fn ats_rig(ats_polls: u32) -> (ModelRig, iommu::DriverDomain, u64) {
-    let cfg = Config {
+    let cfg = Mmu500Config {
         ats_polls,
-        ..Config::smmuv2_generic()
+        ..Mmu500Config::smmuv2_generic()
     };
     let fw = generic_fw(&cfg);
     let r = on_model(cfg, &fw, LinuxVersion::V6_12.behaviour());
@@ -594,7 +594,7 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
     use mmu500::BypassReason;
     for rmr in [true, false] {
         let first = on_model(
-            Config::mmu500_ls1028a(),
+            Mmu500Config::mmu500_ls1028a(),
             &FirmwareDesc::ls1028a(),
             LinuxVersion::V6_12
                 .behaviour()

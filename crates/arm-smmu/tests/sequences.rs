@@ -114,14 +114,14 @@ fn ls1028a_reset_and_smr_test_writes() {
         let r = ls1028a(params, ShutdownPolicy::Linux61);
         r.smmu.device_reset();
         assert_writes(
-            &mmu500::Config::mmu500_ls1028a(),
+            &mmu500::Mmu500Config::mmu500_ls1028a(),
             &r.bus.writes(),
             &ls1028a_reset_writes(init, scr0),
         );
         r.bus.clear();
         r.smmu.test_smr_masks();
         assert_writes(
-            &mmu500::Config::mmu500_ls1028a(),
+            &mmu500::Mmu500Config::mmu500_ls1028a(),
             &r.bus.writes(),
             &[w(0x800, 0x7fff), w(0x800, 0x7fff_0000)],
         );
@@ -139,7 +139,7 @@ fn ls1028a_attached(policy: ShutdownPolicy) -> (Rig<FakeSmmu>, iommu::DriverDoma
         .probe_device(&master(1, "fsl_enetc 0000:00:00.0", &[0x7c00_0029]))
         .unwrap();
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, FAULT), w(0x800, 0xfc00_0029)],
     );
@@ -211,13 +211,13 @@ fn ls1028a_attach_map_unmap_flush() {
         0x1000
     );
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[q(ls_cb(0) + 0x620, iova >> 12)],
     );
     s.iotlb_sync(dom, &mut g);
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[
             q(ls_cb(0) + 0x620, iova >> 12),
@@ -232,7 +232,7 @@ fn ls1028a_attach_map_unmap_flush() {
     r.bus.clear();
     s.flush_iotlb_all(dom);
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(ls_cb(0) + 0x610, 0), w(ls_cb(0) + 0x7f0, 0xffff_ffff)],
     );
@@ -354,7 +354,7 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
     s.probe_device(&master(2, "fsl_enetc 0000:00:00.1", &[0x0400_0429]))
         .unwrap();
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, 0x0), w(0x800, 0xfc00_0029)],
     );
@@ -388,7 +388,7 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
     assert!(r.bus.writes().is_empty(), "entry still referenced");
     s.release_device(DeviceId(1));
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, FAULT), w(0x800, 0x7c00_0029)],
     );
@@ -407,7 +407,7 @@ fn shutdown_linux61_unregisters_then_clientpd() {
     });
     assert_eq!(writes_at_unregister, Some(0));
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)],
     );
@@ -424,7 +424,7 @@ fn shutdown_linux62_only_disables_translation_remove_unregisters() {
     r.smmu.shutdown(&mut || called += 1);
     assert_eq!(called, 0);
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0x0, 0x1)],
     );
@@ -438,7 +438,7 @@ fn shutdown_linux62_only_disables_translation_remove_unregisters() {
     });
     assert_eq!(called, 1);
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, FAULT), w(0x800, 0x7c00_0029), w(0x0, 0x1)],
     );
@@ -464,7 +464,11 @@ fn shutdown_quiesce_blocks_every_stream() {
     assert_eq!(called, 0, "Quiesce never unregisters on shutdown");
     let mut want: Vec<W> = (0..128).map(|i| w(0xc00 + 4 * i, FAULT)).collect();
     want.push(w(0x0, 0x0020_1c36)); // CLIENTPD stays clear, USFCFG set
-    assert_writes(&mmu500::Config::mmu500_ls1028a(), &r.bus.writes(), &want);
+    assert_writes(
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
+        &r.bus.writes(),
+        &want,
+    );
     // Nothing can re-open a stream afterwards, even with disable_bypass=0.
     assert_eq!(r.smmu.attach_dev(dom, DeviceId(1)), Err(DriverError::Busy));
     assert_eq!(
@@ -474,7 +478,7 @@ fn shutdown_quiesce_blocks_every_stream() {
     r.bus.clear();
     r.smmu.release_device(DeviceId(1));
     assert_writes(
-        &mmu500::Config::mmu500_ls1028a(),
+        &mmu500::Mmu500Config::mmu500_ls1028a(),
         &r.bus.writes(),
         &[w(0xc00, FAULT), w(0x800, 0x7c00_0029)],
     );
@@ -689,7 +693,7 @@ fn mmu401_probe_reset_attach() {
         w(0x70, 0xffff_ffff),
         w(0x0, 0x1c36),
     ]);
-    assert_writes(&mmu500::Config::mmu401(), &r.bus.writes(), &want);
+    assert_writes(&mmu500::Mmu500Config::mmu401(), &r.bus.writes(), &want);
     r.smmu.test_smr_masks();
     r.bus.clear();
     r.smmu.probe_device(&master(7, "m", &[0x12])).unwrap();
@@ -727,7 +731,7 @@ fn mmu401_probe_reset_attach() {
         0xab_cdef_1567
     );
     assert_writes(
-        &mmu500::Config::mmu401(),
+        &mmu500::Mmu500Config::mmu401(),
         &r.bus.writes(),
         &[q(cb + 0x800, 0x4000)],
     );
@@ -781,7 +785,7 @@ fn mmu401_stage2_uses_vmid_and_global_sync() {
     r.smmu.iotlb_sync(dom, &mut g);
     // S2 on SMMUv1: TLBIVMID (VMID = cb + 1) and a global sync.
     assert_writes(
-        &mmu500::Config::mmu401(),
+        &mmu500::Mmu500Config::mmu401(),
         &r.bus.writes(),
         &[w(0x64, 1), w(0x70, 0xffff_ffff)],
     );
@@ -829,13 +833,17 @@ fn indexed_probe_reset_attach_map() {
         w(0x70, 0xffff_ffff),
         w(0x0, 0x1c36),
     ]);
-    assert_writes(&mmu500::Config::smmuv2_generic(), &r.bus.writes(), &want);
+    assert_writes(
+        &mmu500::Mmu500Config::smmuv2_generic(),
+        &r.bus.writes(),
+        &want,
+    );
     r.bus.clear();
     r.smmu.test_smr_masks();
     assert!(r.bus.writes().is_empty(), "no SMRs, no width test");
     r.smmu.probe_device(&master(3, "m", &[0x2a])).unwrap();
     assert_writes(
-        &mmu500::Config::smmuv2_generic(),
+        &mmu500::Mmu500Config::smmuv2_generic(),
         &r.bus.writes(),
         &[w(0xc00 + 4 * 0x2a, FAULT)],
     );
@@ -881,7 +889,7 @@ fn indexed_probe_reset_attach_map() {
     );
     r.smmu.iotlb_sync(dom, &mut g);
     assert_writes(
-        &mmu500::Config::smmuv2_generic(),
+        &mmu500::Mmu500Config::smmuv2_generic(),
         &r.bus.writes(),
         &[
             q(cb + 0x638, 0x200),
@@ -894,7 +902,7 @@ fn indexed_probe_reset_attach_map() {
     r.bus.clear();
     r.smmu.attach_dev(id, DeviceId(3)).unwrap();
     assert_writes(
-        &mmu500::Config::smmuv2_generic(),
+        &mmu500::Mmu500Config::smmuv2_generic(),
         &r.bus.writes(),
         &[w(0xc00 + 4 * 0x2a, BYPASS)],
     );
@@ -911,7 +919,7 @@ fn indexed_probe_reset_attach_map() {
 #[test]
 #[should_panic(expected = "CB0.TTBR0")]
 fn assert_writes_names_the_registers_on_failure() {
-    let model = mmu500::Config::mmu500_ls1028a();
+    let model = mmu500::Mmu500Config::mmu500_ls1028a();
     assert_writes(
         &model,
         &[

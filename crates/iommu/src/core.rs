@@ -178,7 +178,7 @@ pub struct CoreStats {
 }
 
 #[derive(Default)]
-pub(crate) struct Counters {
+pub(crate) struct CoreCounters {
     pub maps: AtomicU64,
     pub unmaps: AtomicU64,
     pub dma_errors: AtomicU64,
@@ -199,7 +199,7 @@ pub struct IommuCore {
     /// Serialises probe, release and unregister (device_lock + the bus walk in Linux). DMA API
     /// calls never take it.
     probe_lock: Mutex<()>,
-    pub(crate) counters: Counters,
+    pub(crate) counters: CoreCounters,
 }
 
 impl std::fmt::Debug for IommuCore {
@@ -226,7 +226,7 @@ impl IommuCore {
             log,
             state: Mutex::new(CoreState::default()),
             probe_lock: Mutex::new(()),
-            counters: Counters::default(),
+            counters: CoreCounters::default(),
         })
     }
 

@@ -102,7 +102,7 @@ impl Undo {
 type DirectEntry<'a> = (&'a (u64, u64, DmaDirection), &'a Vec<DirectKind>);
 
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
-enum Access<'a> {
+enum CallPath<'a> {
     /// Held only to be dropped at the end of the call.
     Safe(#[allow(dead_code)] smmu_sync::RwLockReadGuard<'a, Option<Arc<crate::core::Group>>>),
     Faithful,
@@ -143,18 +143,18 @@ impl IommuCore {
         &self,
         dev: &'a Device,
         path: Option<OopsPath>,
-    ) -> Result<(Access<'a>, Target), DmaError> {
+    ) -> Result<(CallPath<'a>, Target), DmaError> {
         if dev.direct {
             // dma-direct ops never look at the group; the safe core still refuses a released
             // device, and holds the pointer's read side like any other call.
             if self.cfg.linux_faithful {
-                return Ok((Access::Faithful, Target::Direct));
+                return Ok((CallPath::Faithful, Target::Direct));
             }
             let guard = dev.group.read();
             if guard.is_none() {
                 return Err(self.released_err(dev));
             }
-            return Ok((Access::Safe(guard), Target::Direct));
+            return Ok((CallPath::Safe(guard), Target::Direct));
         }
         // Entering the DMA API: the other CPUs may run first (no lock is held here).
         sched_point(Point::Kernel);
@@ -162,7 +162,7 @@ impl IommuCore {
             let g = dev.group.read().clone();
             sched_point(Point::Kernel);
             match g {
-                Some(g) => Ok((Access::Faithful, Target::Domain(g.default_domain.clone()))),
+                Some(g) => Ok((CallPath::Faithful, Target::Domain(g.default_domain.clone()))),
                 None => Err(match path {
                     Some(p) => {
                         DmaError::Oops(Oops::null_group(p, self.cfg.group_default_domain_offset))
@@ -176,7 +176,7 @@ impl IommuCore {
                 Some(g) => g.default_domain.clone(),
                 None => return Err(self.released_err(dev)),
             };
-            Ok((Access::Safe(guard), Target::Domain(dom)))
+            Ok((CallPath::Safe(guard), Target::Domain(dom)))
         }
     }
 

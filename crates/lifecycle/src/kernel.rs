@@ -1,7 +1,7 @@
 //! The modelled kernel's shared state, its locks (with deadlock verdicts), and the run of one
 //! scenario under the explorer.
 
-use crate::model::{Config, Finding, Op, Outcome, Property};
+use crate::model::{Finding, LifecycleConfig, Op, Outcome, Property};
 use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +43,7 @@ pub(crate) enum FqTimer {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Domain {
+pub(crate) struct DomainRecord {
     /// IOVA page → physical page.
     pub mappings: BTreeMap<u64, u64>,
     /// Allocated IOVA ranges: start → bytes.
@@ -59,9 +59,9 @@ pub(crate) struct Domain {
     pub iova_ready: bool,
 }
 
-impl Domain {
-    pub fn new() -> Domain {
-        Domain {
+impl DomainRecord {
+    pub fn new() -> DomainRecord {
+        DomainRecord {
             mappings: BTreeMap::new(),
             iovas: BTreeMap::new(),
             iova_top: 1 << 32,
@@ -98,7 +98,7 @@ pub(crate) struct State {
     pub smmu: Smmu,
     pub s2cr_group: BTreeMap<u32, usize>,
     pub groups: Vec<Group>,
-    pub domains: Vec<Domain>,
+    pub domains: Vec<DomainRecord>,
     pub next_dev_iommu: u32,
     pub freed_dev_iommu: BTreeSet<u32>,
     pub buffers: BTreeMap<String, Buffer>,
@@ -121,7 +121,7 @@ pub(crate) struct Halt;
 /// One actor's view of the machine.
 pub(crate) struct Ctx {
     pub st: Arc<Mutex<State>>,
-    pub cfg: Arc<Config>,
+    pub cfg: Arc<LifecycleConfig>,
     /// Actor index; `usize::MAX` is boot.
     pub me: usize,
 }
@@ -252,7 +252,7 @@ pub(crate) fn group_mutex(g: usize) -> String {
 }
 
 /// Run every actor's script concurrently after booting the devices no script probes.
-pub(crate) fn run(cfg: &Arc<Config>) -> Outcome {
+pub(crate) fn run(cfg: &Arc<LifecycleConfig>) -> Outcome {
     let st = Arc::new(Mutex::new(State::default()));
     {
         let mut s = st.lock();
@@ -406,7 +406,7 @@ fn end_checks(ctx: &Ctx, s: &mut State) {
     }
 }
 
-impl explore::Scenario for Config {
+impl explore::Scenario for LifecycleConfig {
     type Outcome = Outcome;
 
     fn run(&self) -> Outcome {

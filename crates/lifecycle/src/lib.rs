@@ -23,11 +23,11 @@
 //!
 //! ```
 //! use explore::{explore, ExploreOptions, Strategy};
-//! use lifecycle::{Actor, Config, Device, Op, Property, Step, Switches};
+//! use lifecycle::{Actor, LifecycleConfig, Device, Op, Property, Step, Switches};
 //! use std::sync::Arc;
 //!
 //! let probe = |d: &str| Actor::new(d, vec![Step::new(Op::Probe, d)]);
-//! let mut cfg = Config::new(
+//! let mut cfg = LifecycleConfig::new(
 //!     vec![Device::platform("f0c0000.gpu", &[0x47]), Device::platform("etnaviv", &[0x47])],
 //!     vec![probe("f0c0000.gpu"), probe("etnaviv")],
 //! );
@@ -52,5 +52,5 @@ mod model;
 mod probe;
 
 pub use model::{
-    Actor, Config, Device, DirectRegion, Finding, Op, Outcome, Property, Step, Switches,
+    Actor, Device, DirectRegion, Finding, LifecycleConfig, Op, Outcome, Property, Step, Switches,
 };

@@ -261,7 +261,7 @@ pub struct Outcome {
 
 /// A lifecycle scenario: the devices, the actors, the kernel's switches and what to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct LifecycleConfig {
     /// The SMMU's device name (for `Probe` of the SMMU and log lines).
     pub smmu: String,
     /// The masters.
@@ -278,10 +278,10 @@ pub struct Config {
     pub boot_probed: Vec<String>,
 }
 
-impl Config {
+impl LifecycleConfig {
     /// Devices and actors, every fix in, strict mode, every property.
-    pub fn new(devices: Vec<Device>, actors: Vec<Actor>) -> Config {
-        Config {
+    pub fn new(devices: Vec<Device>, actors: Vec<Actor>) -> LifecycleConfig {
+        LifecycleConfig {
             smmu: "5000000.iommu".into(),
             devices,
             actors,

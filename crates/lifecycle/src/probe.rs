@@ -3,7 +3,7 @@
 //! default domain, attach, direct mappings), its failure path, the deferred-probe retry, and
 //! release on removal. Which code path runs is decided by [`crate::Switches`].
 
-use crate::kernel::{group_mutex, Ctx, DevIommu, Domain, FqTimer, Group, Halt, State};
+use crate::kernel::{group_mutex, Ctx, DevIommu, DomainRecord, FqTimer, Group, Halt, State};
 use crate::model::{Op, Property, Step};
 
 const STREAM_MAP_MUTEX: &str = "stream_map_mutex";
@@ -210,7 +210,7 @@ fn default_domain_and_attach(ctx: &Ctx, d: usize, g: usize) -> Result<(), Halt> 
     let has = ctx.step(|s| s.groups[g].default_domain.is_some());
     if !has {
         ctx.step(|s| {
-            s.domains.push(Domain::new());
+            s.domains.push(DomainRecord::new());
             let dom = s.domains.len() - 1;
             s.groups[g].default_domain = Some(dom);
             let line = format!("iommu: group {g}: default domain {dom} allocated");

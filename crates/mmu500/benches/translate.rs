@@ -21,7 +21,7 @@
 //! do not inflate the figures.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use mmu500::{Config, Mmu500};
+use mmu500::{Mmu500, Mmu500Config};
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -42,7 +42,7 @@ fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
         Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x4000_0000)]).unwrap());
     let alloc =
         Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x8000_0000), 0x400_0000).unwrap());
-    let s = Mmu500::new(Config::mmu500_ls1028a(), mem).unwrap();
+    let s = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem).unwrap();
     let c = pgtable::Config::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
     let mut pt = pgtable::PageTable::new(c, alloc, pgtable::NoTlb).unwrap();
     pt.map_pages(IOVA, 0x9000_0000, SZ_4K, PAGES, Prot::READ | Prot::WRITE)

@@ -3,7 +3,7 @@
 //!
 //! A driver learns everything about the SMMU from ID0–ID2 and ID7 (reference §5.2), so the model
 //! generates those registers from this one description and every other behaviour (register
-//! window, SMR widths, supported granules) reads the same description. `Config::from_id_regs`
+//! window, SMR widths, supported granules) reads the same description. `Mmu500Config::from_id_regs`
 //! is the inverse used by tests to prove the encoding loses nothing a driver relies on.
 
 use smmu_arch::regs::{self, id0, id1, id2, id7};
@@ -20,7 +20,7 @@ pub enum Version {
 
 /// A configuration that cannot describe real hardware.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ConfigError {
+pub enum Mmu500ConfigError {
     #[error("a configuration needs stage 1 or stage 2 translation")]
     NoTranslation,
     #[error("nested translation needs both stages")]
@@ -48,7 +48,7 @@ pub enum ConfigError {
 /// Everything that distinguishes one SMMU implementation from another. Fields are public so a
 /// test or board can start from a preset and adjust (builder style via struct update syntax).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct Mmu500Config {
     /// Human-readable name (shown in events and errors only).
     pub name: &'static str,
     pub version: Version,
@@ -115,7 +115,7 @@ pub struct Config {
     pub global_irq: u8,
 }
 
-impl Config {
+impl Mmu500Config {
     /// The architected name of the register at `offset` in a device of this configuration
     /// (the map [`Mmu500::reg_name`](crate::Mmu500::reg_name) uses), for tools and test
     /// messages that have no device at hand.
@@ -146,7 +146,7 @@ impl Config {
     ///
     /// Global faults raise line 2 ("global non-secure fault", SPI 15).
     pub fn mmu500_ls1028a() -> Self {
-        Config {
+        Mmu500Config {
             name: "MMU-500 (LS1028A)",
             version: Version::V2,
             mmu500: true,
@@ -197,7 +197,7 @@ impl Config {
     ///
     /// Synthetic: every value is chosen to cover a feature, none is a product's.
     pub fn smmuv2_generic() -> Self {
-        Config {
+        Mmu500Config {
             name: "SMMUv2 generic",
             version: Version::V2,
             mmu500: false,
@@ -251,7 +251,7 @@ impl Config {
     /// page sizes 0x60211000. This preset keeps stage 1 and more groups and banks so the
     /// driver's SMMUv1 stage-1 paths (IRPTNDX round-robin, AArch32 LPAE) are exercised.
     pub fn mmu401() -> Self {
-        Config {
+        Mmu500Config {
             name: "MMU-401",
             version: Version::V1,
             mmu500: false,
@@ -324,51 +324,51 @@ impl Config {
     }
 
     /// Check that the configuration describes buildable hardware.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), Mmu500ConfigError> {
         if !self.stage1 && !self.stage2 {
-            return Err(ConfigError::NoTranslation);
+            return Err(Mmu500ConfigError::NoTranslation);
         }
         if self.nested && !(self.stage1 && self.stage2) {
-            return Err(ConfigError::NestedWithoutBothStages);
+            return Err(Mmu500ConfigError::NestedWithoutBothStages);
         }
         if self.numpagendxb > 7 {
-            return Err(ConfigError::PageIndexBits(self.numpagendxb));
+            return Err(Mmu500ConfigError::PageIndexBits(self.numpagendxb));
         }
         if self.num_cb == 0 || self.num_cb > 128 || u64::from(self.num_cb) > self.num_pages() {
-            return Err(ConfigError::ContextBanks(self.num_cb));
+            return Err(Mmu500ConfigError::ContextBanks(self.num_cb));
         }
         if self.num_s2cb > self.num_cb {
-            return Err(ConfigError::S2ContextBanks {
+            return Err(Mmu500ConfigError::S2ContextBanks {
                 s2: self.num_s2cb,
                 cb: self.num_cb,
             });
         }
         if self.num_context_irqs == 0 || self.num_context_irqs > 255 {
-            return Err(ConfigError::ContextIrqs(self.num_context_irqs));
+            return Err(Mmu500ConfigError::ContextIrqs(self.num_context_irqs));
         }
         let max_sid_bits = if self.stream_match { 16 } else { 8 };
         if self.num_sid_bits == 0 || self.num_sid_bits > max_sid_bits {
-            return Err(ConfigError::StreamIdBits(self.num_sid_bits));
+            return Err(Mmu500ConfigError::StreamIdBits(self.num_sid_bits));
         }
         let groups = self.num_groups();
         // S2CRs occupy 0xc00.. of GR0 and must fit a 4 KiB page (the architected maximum is 128
         // groups for SMRs at 0x800..0xbff).
         if groups == 0 || groups > 256 || (self.stream_match && groups > 255) {
-            return Err(ConfigError::MappingGroups(groups));
+            return Err(Mmu500ConfigError::MappingGroups(groups));
         }
         if self.stream_match && groups > 256 {
-            return Err(ConfigError::MappingGroups(groups));
+            return Err(Mmu500ConfigError::MappingGroups(groups));
         }
         for bits in [self.ias, self.oas, self.ubs] {
             if regs::size_code_to_bits(regs::bits_to_size_code(bits)) != bits {
-                return Err(ConfigError::AddressSize(bits));
+                return Err(Mmu500ConfigError::AddressSize(bits));
             }
         }
         if !(self.granule_4k || self.granule_16k || self.granule_64k || self.aarch32_l) {
-            return Err(ConfigError::NoFormat);
+            return Err(Mmu500ConfigError::NoFormat);
         }
         if self.tlb_entries == 0 || self.tlb_entries > 65536 {
-            return Err(ConfigError::TlbCapacity(self.tlb_entries));
+            return Err(Mmu500ConfigError::TlbCapacity(self.tlb_entries));
         }
         Ok(())
     }

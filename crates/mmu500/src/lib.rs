@@ -1,5 +1,5 @@
 //! A register-accurate model of an Arm SMMUv2: the MMU-500 of the NXP LS1028A (the seed
-//! machine), a generic SMMUv2 and an MMU-401, built from one [`Config`].
+//! machine), a generic SMMUv2 and an MMU-401, built from one [`Mmu500Config`].
 //!
 //! A driver written from the architecture programs it through [`smmu_arch::Mmio`] (GR0, GR1 and
 //! context-bank pages at the architected offsets) and sees what silicon would show: ID registers
@@ -28,13 +28,13 @@
 //! the SMMU is enabled with USFCFG set, as Linux programs it with `disable_bypass`.
 //!
 //! ```
-//! use mmu500::{BypassReason, Config, Mmu500, Translation};
+//! use mmu500::{BypassReason, Mmu500Config, Mmu500, Translation};
 //! use physmem::{PhysMem, Region};
 //! use smmu_arch::{regs::{gr0, scr0}, Access, Mmio};
 //! use std::sync::Arc;
 //!
 //! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
-//! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
+//! let smmu = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem)?;
 //! assert_eq!(smmu.read32(gr0::ID0) & 0xff, 128, "ID0.NUMSMRG: 128 stream match groups");
 //!
 //! let reset = smmu.read32(gr0::SCR0);
@@ -59,11 +59,11 @@ mod types;
 mod walk;
 mod xlate;
 
-pub use config::{Config, ConfigError, IdDecode, Version};
+pub use config::{IdDecode, Mmu500Config, Mmu500ConfigError, Version};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
-    BusError, BypassReason, ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, RegName,
-    Space, TerminateReason, TlbiOp, Translation,
+    BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,
+    RegName, Space, TerminateReason, TlbiOp, Translation,
 };
 
 use physmem::PhysMem;
@@ -84,7 +84,7 @@ pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// The SMMU model. Share it with `Arc`; every method takes `&self`.
 pub struct Mmu500 {
-    cfg: Config,
+    cfg: Mmu500Config,
     mem: Arc<PhysMem>,
     state: Mutex<State>,
     irq_handler: RwLock<Option<IrqHandler>>,
@@ -109,7 +109,7 @@ impl std::fmt::Debug for Mmu500 {
 
 impl Mmu500 {
     /// A model in its reset state, walking tables in `mem`.
-    pub fn new(config: Config, mem: Arc<PhysMem>) -> Result<Arc<Mmu500>, ConfigError> {
+    pub fn new(config: Mmu500Config, mem: Arc<PhysMem>) -> Result<Arc<Mmu500>, Mmu500ConfigError> {
         config.validate()?;
         let state = State::new(&config);
         Ok(Arc::new(Mmu500 {
@@ -125,7 +125,7 @@ impl Mmu500 {
     }
 
     /// The configuration this instance was built from.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Mmu500Config {
         &self.cfg
     }
 
@@ -226,7 +226,7 @@ impl Mmu500 {
     }
 
     /// Snapshot of the counters.
-    pub fn counters(&self) -> Counters {
+    pub fn counters(&self) -> Mmu500Counters {
         let s = self.state.lock();
         let mut c = s.counters.clone();
         for hits in self.ports.lock().iter() {
@@ -377,7 +377,7 @@ impl DetachedWalk {
 }
 
 /// Count `n` port hits: each is a transaction translated by a (micro-)TLB hit.
-fn add_port_hits(c: &mut Counters, n: u64) {
+fn add_port_hits(c: &mut Mmu500Counters, n: u64) {
     c.transactions += n;
     c.tlb_hits += n;
     c.translated += n;

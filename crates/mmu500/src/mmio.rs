@@ -1,7 +1,7 @@
 //! The register file seen through MMIO: reads, writes and their side effects (fault status
 //! write-1-to-clear, TLB maintenance, ATS1* operations), and the architected register names.
 
-use crate::config::{Config, Version};
+use crate::config::{Mmu500Config, Version};
 use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
 use crate::tlb::Match;
 use crate::types::{Event, RegName, Space, TlbiOp};
@@ -33,7 +33,7 @@ impl State {
 
     // ----- register reads -----
 
-    pub fn read32(&mut self, cfg: &Config, offset: u64) -> u32 {
+    pub fn read32(&mut self, cfg: &Mmu500Config, offset: u64) -> u32 {
         if !offset.is_multiple_of(4) {
             return 0;
         }
@@ -45,7 +45,7 @@ impl State {
         }
     }
 
-    fn read_gr0(&mut self, cfg: &Config, o: u64) -> u32 {
+    fn read_gr0(&mut self, cfg: &Mmu500Config, o: u64) -> u32 {
         match o {
             gr0::SCR0 => self.regs.scr0,
             gr0::SACR if cfg.mmu500 => self.regs.sacr,
@@ -79,7 +79,7 @@ impl State {
         }
     }
 
-    fn read_gr1(&mut self, cfg: &Config, o: u64) -> u32 {
+    fn read_gr1(&mut self, cfg: &Mmu500Config, o: u64) -> u32 {
         let n = ((o & 0x3ff) / 4) as usize;
         let Some(b) = self.regs.banks.get(n) else {
             return 0;
@@ -92,7 +92,7 @@ impl State {
         }
     }
 
-    fn read_cb(&mut self, cfg: &Config, n: usize, o: u64) -> u32 {
+    fn read_cb(&mut self, cfg: &Mmu500Config, n: usize, o: u64) -> u32 {
         let v2 = cfg.version == Version::V2;
         let Some(b) = self.regs.banks.get_mut(n) else {
             return 0;
@@ -135,7 +135,7 @@ impl State {
         }
     }
 
-    pub fn read64(&mut self, cfg: &Config, offset: u64) -> u64 {
+    pub fn read64(&mut self, cfg: &Mmu500Config, offset: u64) -> u64 {
         let lo = u64::from(self.read32(cfg, offset));
         let hi = u64::from(self.read32(cfg, offset.wrapping_add(4)));
         lo | (hi << 32)
@@ -146,7 +146,7 @@ impl State {
     /// A 32-bit write. 64-bit registers take the half addressed.
     pub fn write32(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &physmem::PhysMem,
         offset: u64,
         v: u32,
@@ -183,7 +183,7 @@ impl State {
     /// A 64-bit write: whole for 64-bit registers, two halves otherwise.
     pub fn write64(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &physmem::PhysMem,
         offset: u64,
         v: u64,
@@ -205,7 +205,7 @@ impl State {
         self.write32(cfg, mem, offset.wrapping_add(4), (v >> 32) as u32, p);
     }
 
-    fn write_gr0(&mut self, cfg: &Config, o: u64, v: u32, p: &mut Pending) {
+    fn write_gr0(&mut self, cfg: &Mmu500Config, o: u64, v: u32, p: &mut Pending) {
         match o {
             gr0::SCR0 => {
                 self.regs.scr0 = v & scr0_mask(cfg);
@@ -252,7 +252,7 @@ impl State {
         }
     }
 
-    fn write_gr1(&mut self, cfg: &Config, o: u64, v: u32) {
+    fn write_gr1(&mut self, cfg: &Mmu500Config, o: u64, v: u32) {
         let n = ((o & 0x3ff) / 4) as usize;
         let s2_only = (n as u32) < cfg.num_s2cb;
         let gen = self.regs.gen;
@@ -293,7 +293,7 @@ impl State {
         }
     }
 
-    fn write_cb(&mut self, cfg: &Config, n: usize, o: u64, v: u32, p: &mut Pending) {
+    fn write_cb(&mut self, cfg: &Mmu500Config, n: usize, o: u64, v: u32, p: &mut Pending) {
         let v2 = cfg.version == Version::V2;
         let sacr = self.regs.sacr;
         let gen = self.regs.gen;
@@ -360,7 +360,7 @@ impl State {
     /// 32-bit encoding).
     fn cb_op(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &physmem::PhysMem,
         n: usize,
         o: u64,
@@ -442,13 +442,13 @@ pub(crate) const GFAR_HI: u64 = gr0::SGFAR + 4;
 pub(crate) const SCTLR_MASK: u32 = 0x3fdf_d7ff;
 
 /// Implemented SMR bits: ID and MASK are NUMSIDB wide (MASK at most 15 bits below VALID).
-pub(crate) fn smr_mask(cfg: &Config) -> u32 {
+pub(crate) fn smr_mask(cfg: &Mmu500Config) -> u32 {
     let id = cfg.sid_mask() & 0xffff;
     id | ((id & 0x7fff) << smr::MASK_SHIFT) | smr::VALID
 }
 
 /// The architected name of the register at `offset`, if any.
-pub(crate) fn reg_name(cfg: &Config, offset: u64) -> Option<RegName> {
+pub(crate) fn reg_name(cfg: &Mmu500Config, offset: u64) -> Option<RegName> {
     let named = |space, name| {
         Some(RegName {
             space,

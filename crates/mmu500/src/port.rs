@@ -15,13 +15,13 @@
 //! the model's counters when the port is dropped.
 //!
 //! ```
-//! use mmu500::{BypassReason, Config, Mmu500, Translation};
+//! use mmu500::{BypassReason, Mmu500Config, Mmu500, Translation};
 //! use physmem::{PhysMem, Region};
 //! use smmu_arch::Access;
 //! use std::sync::Arc;
 //!
 //! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
-//! let smmu = Mmu500::new(Config::mmu500_ls1028a(), mem)?;
+//! let smmu = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem)?;
 //! // The ENETC's port: its stream ID as it reaches the SMMU (TBU 1, ICID 0x29).
 //! let mut enetc = smmu.port(0x429);
 //! // Out of reset sCR0.CLIENTPD lets everything through, and the port says so as translate() would.

@@ -2,10 +2,10 @@
 //! caches the model keeps in front of them (micro-TLB, TLB, resolved streams, decoded
 //! regimes), and the counters. Register access is in `mmio`, the transaction path in `xlate`.
 
-use crate::config::{Config, Version};
+use crate::config::{Mmu500Config, Version};
 use crate::micro_tlb::MicroTlb;
 use crate::tlb::Tlb;
-use crate::types::{Counters, Event};
+use crate::types::{Event, Mmu500Counters};
 use crate::xlate::{Regime, StreamCache};
 use smmu_arch::regs::{self, cba2r, cbar, fsr, scr0, sctlr};
 use smmu_arch::IrqLine;
@@ -128,11 +128,11 @@ pub(crate) struct Caches {
 pub(crate) struct State {
     pub regs: Registers,
     pub caches: Caches,
-    pub counters: Counters,
+    pub counters: Mmu500Counters,
 }
 
 impl State {
-    pub fn new(cfg: &Config) -> Self {
+    pub fn new(cfg: &Mmu500Config) -> Self {
         let bank = Bank {
             sctlr: cfg.sctlr_reset,
             actlr: if cfg.mmu500 { cfg.actlr_reset } else { 0 },
@@ -167,12 +167,12 @@ impl State {
                 streams: StreamCache::default(),
                 regimes: Vec::new(),
             },
-            counters: Counters::default(),
+            counters: Mmu500Counters::default(),
         }
     }
 
     /// Decode a byte offset into the register window.
-    pub fn locate(cfg: &Config, offset: u64) -> Loc {
+    pub fn locate(cfg: &Mmu500Config, offset: u64) -> Loc {
         if offset >= cfg.window_size() {
             return Loc::None;
         }
@@ -194,7 +194,7 @@ impl State {
 impl Registers {
     // ----- interrupt levels -----
 
-    pub fn update_global_level(&mut self, cfg: &Config, p: &mut Pending) {
+    pub fn update_global_level(&mut self, cfg: &Mmu500Config, p: &mut Pending) {
         let level = self.gfsr != 0 && self.scr0 & scr0::GFIE != 0;
         if level && !self.global_level {
             p.raised.push(IrqLine::Global(cfg.global_irq));
@@ -202,7 +202,7 @@ impl Registers {
         self.global_level = level;
     }
 
-    pub fn context_line(&self, cfg: &Config, n: usize) -> IrqLine {
+    pub fn context_line(&self, cfg: &Mmu500Config, n: usize) -> IrqLine {
         match cfg.version {
             Version::V2 => IrqLine::Context(n as u16),
             Version::V1 => IrqLine::Context(regs::field(
@@ -213,7 +213,7 @@ impl Registers {
         }
     }
 
-    pub fn update_cb_level(&mut self, cfg: &Config, n: usize, p: &mut Pending) {
+    pub fn update_cb_level(&mut self, cfg: &Mmu500Config, n: usize, p: &mut Pending) {
         let line = self.context_line(cfg, n);
         if let Some(b) = self.banks.get_mut(n) {
             let level = b.fsr & fsr::FAULT != 0 && b.sctlr & sctlr::CFIE != 0;
@@ -225,7 +225,7 @@ impl Registers {
     }
 
     /// Level of an interrupt line now.
-    pub fn irq_level(&self, cfg: &Config, line: IrqLine) -> bool {
+    pub fn irq_level(&self, cfg: &Mmu500Config, line: IrqLine) -> bool {
         match line {
             IrqLine::Global(i) => i == cfg.global_irq && self.global_level,
             IrqLine::Context(i) => (0..self.banks.len())
@@ -234,7 +234,7 @@ impl Registers {
     }
 
     /// The VMID a bank's TLB entries are tagged with.
-    pub fn vmid(&self, cfg: &Config, n: usize) -> u16 {
+    pub fn vmid(&self, cfg: &Mmu500Config, n: usize) -> u16 {
         let Some(b) = self.banks.get(n) else {
             return 0;
         };
@@ -247,7 +247,7 @@ impl Registers {
 }
 
 /// Implemented sCR0 bits for this configuration.
-pub(crate) fn scr0_mask(cfg: &Config) -> u32 {
+pub(crate) fn scr0_mask(cfg: &Mmu500Config) -> u32 {
     // Bits 29:0 except EXIDENABLE (no EXIDS) and SMCFCFG (MMU-500 only); VMID16EN with VMID16.
     let mut m = 0x3fff_ffff & !scr0::EXIDENABLE & !scr0::SMCFCFG;
     if cfg.mmu500 {

@@ -160,7 +160,7 @@ pub enum BusError {
 
 /// Running totals, for the simulator's statistics and the benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
+pub struct Mmu500Counters {
     pub transactions: u64,
     pub tlb_hits: u64,
     pub tlb_misses: u64,

@@ -74,7 +74,7 @@ impl Geometry {
 
 /// The leaf a walk ends in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Leaf {
+pub(crate) struct WalkLeaf {
     /// Output address of the start of the block or page.
     pub out_base: u64,
     /// log2 of the block or page size.
@@ -184,7 +184,7 @@ pub(crate) fn walk(
     input: u64,
     mut table_xlate: impl FnMut(u64) -> Result<u64, u64>,
     reads: &mut u64,
-) -> Result<Leaf, WalkError> {
+) -> Result<WalkLeaf, WalkError> {
     if let Some(e) = s.bad_setup {
         return Err(e);
     }
@@ -230,7 +230,7 @@ pub(crate) fn walk(
         if out & s.beyond_output != 0 {
             break Err(WalkError::AddressSize { level });
         }
-        break Ok(Leaf {
+        break Ok(WalkLeaf {
             out_base: out & !low_mask(shift),
             shift,
             level,
@@ -260,7 +260,7 @@ pub(crate) fn reference_walk(
     input: u64,
     mut table_xlate: Option<&mut dyn FnMut(u64) -> Result<u64, u64>>,
     reads: &mut u64,
-) -> Result<Leaf, WalkError> {
+) -> Result<WalkLeaf, WalkError> {
     let g = geo.granule_shift;
     if !(g == 12 || g == 14 || g == 16) || geo.start_level > 3 || geo.input_bits > 64 {
         return Err(WalkError::Translation {
@@ -325,7 +325,7 @@ pub(crate) fn reference_walk(
             return Err(WalkError::AddressSize { level });
         }
         let out_base = pte & desc::OUTPUT_ADDR & !low_mask(shift);
-        return Ok(Leaf {
+        return Ok(WalkLeaf {
             out_base,
             shift,
             level,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Translation};
+use mmu500::{Mmu500Config, Translation};
 use pgtable::{Prot, SZ_4K};
 use smmu_arch::regs::{cb, gr0, tcr, tcr2};
 use smmu_arch::{Access, Mmio};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 #[test]
 fn dma_threads_and_a_driver_thread_make_progress_together() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(
         0x1000_0000,
@@ -74,7 +74,7 @@ fn dma_threads_and_a_driver_thread_make_progress_together() {
 
 #[test]
 fn ttbr1_region_with_sign_extension() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     // Bit 47 set: with TCR2.SEP = 5 (bit 47) it sign-extends into the TTBR1 half.

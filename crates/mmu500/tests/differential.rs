@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, ContextFaultKind, DmaFault, Translation};
+use mmu500::{ContextFaultKind, DmaFault, Mmu500Config, Translation};
 use pgtable::{Prot, Stage};
 use smmu_arch::regs::cb;
 use smmu_arch::{Access, Mmio};
@@ -29,9 +29,9 @@ impl Rng {
 fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
     // Every granule, so the walker is checked for all three (the LS1028A's MMU-500 itself
     // has no 16K granule).
-    let r = rig(Config {
+    let r = rig(Mmu500Config {
         granule_16k: true,
-        ..Config::mmu500_ls1028a()
+        ..Mmu500Config::mmu500_ls1028a()
     });
     let oas = 48;
     let mut pt = match stage {

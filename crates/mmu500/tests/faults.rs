@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use mmu500::{
-    BypassReason, Config, ContextFaultKind, DmaFault, GlobalFaultKind, TerminateReason, Translation,
+    BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, TerminateReason,
+    Translation,
 };
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
@@ -52,20 +53,20 @@ fn seed_gfsr_lines() -> Option<Vec<String>> {
 
 /// An LS1028A SMMU after Linux's reset, with the ENETC stream translated by bank 0.
 fn booted() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
-    booted_with(Config::mmu500_ls1028a())
+    booted_with(Mmu500Config::mmu500_ls1028a())
 }
 
 /// The LS1028A's MMU-500 has no address translation operations (ID0.ATOSNS): the ATS tests
 /// run on the same model with them implemented.
-fn with_atos(ats_polls: u32) -> Config {
-    Config {
+fn with_atos(ats_polls: u32) -> Mmu500Config {
+    Mmu500Config {
         atos: true,
         ats_polls,
-        ..Config::mmu500_ls1028a()
+        ..Mmu500Config::mmu500_ls1028a()
     }
 }
 
-fn booted_with(cfg: Config) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
+fn booted_with(cfg: Mmu500Config) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(cfg);
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(IOVA, DATA, SZ_4K, 1, Prot::READ | Prot::WRITE | Prot::CACHE)
@@ -217,7 +218,7 @@ fn stream_match_conflict_is_a_global_fault() {
 
 #[test]
 fn bypass_paths_say_why() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     // Reset: CLIENTPD = 1, everything passes untranslated.
     assert_eq!(

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Mmu500};
+use mmu500::{Mmu500, Mmu500Config};
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use proptest::prelude::*;
@@ -85,7 +85,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 
 /// Everything a driver or a simulator could observe after `steps`.
 fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize) {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s: &Mmu500 = &r.smmu;
     let mut s1_port = r.smmu.port(S1_SID);
     let mut s2_port = r.smmu.port(S2_SID);

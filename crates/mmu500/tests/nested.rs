@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, ContextFaultKind, DmaFault};
+use mmu500::{ContextFaultKind, DmaFault, Mmu500Config};
 use pgtable::{Prot, SZ_2M, SZ_4K};
 use physmem::PhysAddr;
 use smmu_arch::regs::{self, cb, fsynr0, gr1};
@@ -13,7 +13,7 @@ const SID: u32 = 0x29;
 
 #[test]
 fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     // Stage 2 (bank 1, VMID 2): IPA = PA over the page-table memory (so stage-1 table
     // addresses, which are IPAs, resolve), and IPA 0x4000_0000 → PA 0x9abc_0000.
@@ -72,7 +72,7 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
 
 #[test]
 fn aarch32_long_descriptor_stage1_walk() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     // 32-bit VA, T0SZ = 0: start at level 1 with a 4-entry table (hand-built, no pgtable).
     let l1 = r.alloc.alloc(SZ_4K).unwrap().as_u64();
@@ -139,7 +139,7 @@ fn aarch32_long_descriptor_stage1_walk() {
 
 #[test]
 fn stage2_permissions_access_flag_address_size_and_external_aborts() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
     s2.map_pages(0x1000_0000, 0x9000_0000, SZ_4K, 1, Prot::READ)

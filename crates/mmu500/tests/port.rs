@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Event, Translation, PORT_UTLB_ENTRIES};
+use mmu500::{Event, Mmu500Config, Translation, PORT_UTLB_ENTRIES};
 use pgtable::{Prot, SZ_4K};
 use physmem::PhysAddr;
 use proptest::prelude::*;
@@ -24,7 +24,7 @@ const PAGES: u64 = 16;
 /// LS1028A preset, bank 0 stage 1 (ASID 3) over 16 read/write pages and one read-only page,
 /// stream 0x429 matched as Linux matches the ENETC (SMR 0x29, mask 0x7c00).
 fn s1_rig() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(IOVA, OLD, SZ_4K, PAGES, Prot::READ | Prot::WRITE)
         .unwrap();
@@ -120,7 +120,7 @@ fn register_writes_and_reset_reach_the_next_transaction() {
     assert_eq!(pa_hit(port.translate(IOVA, Access::Write).unwrap()).0, OLD);
     // A board reset: CLIENTPD again, and every counter back to zero, the port's included.
     r.smmu.reset();
-    assert_eq!(r.smmu.counters(), mmu500::Counters::default());
+    assert_eq!(r.smmu.counters(), mmu500::Mmu500Counters::default());
     assert_eq!(
         port.translate(IOVA, Access::Write).unwrap(),
         Translation::Bypass {
@@ -346,7 +346,7 @@ proptest! {
 fn the_micro_tlb_is_direct_mapped_by_page() {
     // Two pages PORT_UTLB_ENTRIES apart share a slot: alternating between them never hits the
     // port, but the TCU's TLB still answers without walking.
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     let far = IOVA + PORT_UTLB_ENTRIES as u64 * SZ_4K;
     pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ).unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Translation};
+use mmu500::{Mmu500Config, Translation};
 use pgtable::{Prot, SZ_4K};
 use proptest::prelude::*;
 use smmu_addr::Iova;
@@ -62,7 +62,7 @@ fn ops(window: u64, page: u64, numpage: u64) -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(op, 1..120)
 }
 
-fn run_ops(cfg: Config, ops: &[Op]) {
+fn run_ops(cfg: Mmu500Config, ops: &[Op]) {
     let r = rig(cfg);
     let s = r.smmu.clone();
     let weak = Arc::downgrade(&s);
@@ -124,17 +124,17 @@ proptest! {
     /// neither panics nor deadlocks (the IRQ handler re-enters through MMIO).
     #[test]
     fn arbitrary_mmio_and_dma_never_panic(ops in ops(0x80_0000, 0x1_0000, 64)) {
-        run_ops(Config::mmu500_ls1028a(), &ops);
+        run_ops(Mmu500Config::mmu500_ls1028a(), &ops);
     }
 
     #[test]
     fn arbitrary_mmio_and_dma_never_panic_generic(ops in ops(0x2_0000, 0x1000, 16)) {
-        run_ops(Config::smmuv2_generic(), &ops);
+        run_ops(Mmu500Config::smmuv2_generic(), &ops);
     }
 
     #[test]
     fn arbitrary_mmio_and_dma_never_panic_mmu401(ops in ops(0x1_0000, 0x1000, 8)) {
-        run_ops(Config::mmu401(), &ops);
+        run_ops(Mmu500Config::mmu401(), &ops);
     }
 }
 
@@ -172,7 +172,7 @@ proptest! {
             (0u32..0x8000, any::<u64>()).prop_map(|(sid, iova)| Txn::Stranger { sid, iova }),
         ], 1..200),
     ) {
-        let r = rig(Config { tlb_entries: 16, ..Config::mmu500_ls1028a() });
+        let r = rig(Mmu500Config { tlb_entries: 16, ..Mmu500Config::mmu500_ls1028a() });
         let s = &r.smmu;
         let sids = [0x29u32, 0x2a, 0x47];
         const IOVA: u64 = 0x10_0000;

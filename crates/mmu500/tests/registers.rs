@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Event, Version};
+use mmu500::{Event, Mmu500Config, Version};
 use physmem::PhysAddr;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::Mmio;
@@ -20,7 +20,7 @@ fn ids(s: &impl Mmio) -> [u32; 4] {
 
 #[test]
 fn ls1028a_reset_values_and_window() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     assert_eq!(s.window_size(), 0x80_0000);
     assert_eq!(s.read32(gr0::SCR0), 0x0020_0001);
@@ -49,7 +49,7 @@ fn ls1028a_reset_values_and_window() {
 #[test]
 fn xilinx_reference_ids_are_reproduced_by_its_configuration() {
     // reference §2.5: ID0 0xfc013e30, ID2 0x5555, ID7 0x21 (NUMSSDNDXB in ID1 is not modelled).
-    let cfg = Config {
+    let cfg = Mmu500Config {
         ses: true,
         num_smrg: 48,
         num_cb: 16,
@@ -59,7 +59,7 @@ fn xilinx_reference_ids_are_reproduced_by_its_configuration() {
         granule_16k: false,
         page_64k: false,
         numpagendxb: 3,
-        ..Config::mmu500_ls1028a()
+        ..Mmu500Config::mmu500_ls1028a()
     };
     assert_eq!(cfg.id0(), 0xfc01_3e30);
     assert_eq!(cfg.id1(), 0x3000_0010);
@@ -70,55 +70,55 @@ fn xilinx_reference_ids_are_reproduced_by_its_configuration() {
 #[test]
 fn id_registers_decode_back_into_each_preset() {
     for (cfg, v1_64k) in [
-        (Config::mmu500_ls1028a(), false),
-        (Config::smmuv2_generic(), false),
-        (Config::mmu401(), true),
+        (Mmu500Config::mmu500_ls1028a(), false),
+        (Mmu500Config::smmuv2_generic(), false),
+        (Mmu500Config::mmu401(), true),
     ] {
         let r = rig(cfg.clone());
-        let got = Config::decode_ids(cfg.version, v1_64k, ids(&*r.smmu));
+        let got = Mmu500Config::decode_ids(cfg.version, v1_64k, ids(&*r.smmu));
         assert_eq!(got, cfg.id_view(), "{}", cfg.name);
         // The window size follows from ID1 as the driver computes it (reference §1).
         let pgshift = if got.page_64k { 16 } else { 12 };
         let numpage = 1u64 << (got.numpagendxb + 1);
         assert_eq!((2 * numpage) << pgshift, r.smmu.window_size());
     }
-    assert_eq!(Config::mmu401().version, Version::V1);
-    let gen = Config::smmuv2_generic();
+    assert_eq!(Mmu500Config::mmu401().version, Version::V1);
+    let gen = Mmu500Config::smmuv2_generic();
     assert!(!gen.stream_match && gen.num_groups() == 128 && gen.num_s2cb == 4);
 }
 
 #[test]
 fn invalid_configurations_are_rejected() {
     let bad = [
-        Config {
+        Mmu500Config {
             stage1: false,
             stage2: false,
             nested: false,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             num_cb: 0,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             num_cb: 17,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             num_s2cb: 20,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             ias: 47,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             num_sid_bits: 9,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
-        Config {
+        Mmu500Config {
             tlb_entries: 0,
-            ..Config::smmuv2_generic()
+            ..Mmu500Config::smmuv2_generic()
         },
     ];
     let mem =
@@ -130,7 +130,7 @@ fn invalid_configurations_are_rejected() {
 
 #[test]
 fn linux_reset_value_and_smr_width_probe_read_back() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     enable(s);
     assert_eq!(s.read32(gr0::SCR0), SCR0_LINUX);
@@ -164,7 +164,7 @@ fn linux_reset_value_and_smr_width_probe_read_back() {
 
 #[test]
 fn context_bank_registers_read_back_and_64bit_halves() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     let b = cbo(s, 7);
     s.write64(b + cb::TTBR0, 0x0007_0000_8123_4000);
@@ -205,7 +205,7 @@ fn context_bank_registers_read_back_and_64bit_halves() {
 
 #[test]
 fn fault_status_is_write_one_to_clear() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     s.write32(gr0::SGFSRRESTORE, 0x8000_0006);
     assert_eq!(s.read32(gr0::SGFSR), 0x8000_0006);
@@ -227,9 +227,9 @@ fn fault_status_is_write_one_to_clear() {
 
 #[test]
 fn unimplemented_space_is_raz_wi() {
-    let cfg = Config {
+    let cfg = Mmu500Config {
         num_cb: 4,
-        ..Config::smmuv2_generic()
+        ..Mmu500Config::smmuv2_generic()
     };
     let r = rig(cfg);
     let s = &r.smmu;
@@ -264,7 +264,7 @@ fn unimplemented_space_is_raz_wi() {
     s.write32(gr0::s2cr(127), 0x1_0000);
     assert_eq!(s.read32(gr0::s2cr(127)), 0x1_0000);
     // MMU-401 (v1): no CBA2R, no TCR2.
-    let r = rig(Config::mmu401());
+    let r = rig(Mmu500Config::mmu401());
     let s = &r.smmu;
     s.write32(gr1o(s, gr1::cba2r(0)), 1);
     assert_eq!(s.read32(gr1o(s, gr1::cba2r(0))), 0);
@@ -277,7 +277,7 @@ fn unimplemented_space_is_raz_wi() {
 
 #[test]
 fn stage2_only_banks_force_the_s2_type() {
-    let r = rig(Config::smmuv2_generic());
+    let r = rig(Mmu500Config::smmuv2_generic());
     let s = &r.smmu;
     s.write32(gr1o(s, gr1::cbar(0)), 0x0001_f300);
     assert_eq!(s.read32(gr1o(s, gr1::cbar(0))), 0x0000_f300);
@@ -290,9 +290,9 @@ fn stage2_only_banks_force_the_s2_type() {
 
 #[test]
 fn tlb_sync_takes_the_configured_number_of_polls() {
-    let cfg = Config {
+    let cfg = Mmu500Config {
         sync_polls: 2,
-        ..Config::mmu500_ls1028a()
+        ..Mmu500Config::mmu500_ls1028a()
     };
     let r = rig(cfg);
     let s = &r.smmu;
@@ -304,14 +304,14 @@ fn tlb_sync_takes_the_configured_number_of_polls() {
     let polls: Vec<u32> = (0..3).map(|_| s.read32(b + cb::TLBSTATUS)).collect();
     assert_eq!(polls, [1, 1, 0]);
     // Default: done at once.
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     r.smmu.write32(gr0::STLBGSYNC, 0xffff_ffff);
     assert_eq!(r.smmu.read32(gr0::STLBGSTATUS), 0);
 }
 
 #[test]
 fn mmio_writes_are_traced_with_register_names() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Config, Translation};
+use mmu500::{Mmu500Config, Translation};
 use pgtable::{Prot, SZ_2M, SZ_4K};
 use smmu_arch::regs::{cb, gr0};
 use smmu_arch::{Access, Mmio};
@@ -15,7 +15,7 @@ const OLD: u64 = 0x9000_0000;
 const NEW: u64 = 0x9100_0000;
 
 fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
         .unwrap();
@@ -116,7 +116,7 @@ fn unmapped_but_not_invalidated_still_translates() {
 
 #[test]
 fn stage2_entries_are_invalidated_by_ipa_and_vmid() {
-    let r = rig(Config::mmu500_ls1028a());
+    let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
     pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
         .unwrap();
@@ -157,9 +157,9 @@ fn stage2_entries_are_invalidated_by_ipa_and_vmid() {
 #[test]
 fn capacity_is_finite_and_replacement_deterministic() {
     let run = || {
-        let cfg = Config {
+        let cfg = Mmu500Config {
             tlb_entries: 8,
-            ..Config::mmu500_ls1028a()
+            ..Mmu500Config::mmu500_ls1028a()
         };
         let r = rig(cfg);
         let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);

@@ -21,7 +21,7 @@ pub enum Runnable {
         properties: Vec<Property>,
     },
     /// The lifecycle model.
-    Lifecycle(lifecycle::Config),
+    Lifecycle(lifecycle::LifecycleConfig),
     /// The real stack: MMU-500 model, arm-smmu driver, IOMMU core.
     Stack(Box<crate::stack::StackConfig>),
 }
@@ -112,7 +112,10 @@ fn machine(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
     })
 }
 
-fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, ScenarioError> {
+fn lifecycle_config(
+    s: &Scenario,
+    kernel: &Kernel,
+) -> Result<lifecycle::LifecycleConfig, ScenarioError> {
     use lifecycle::{Actor, Device, DirectRegion, Op as L, Step};
     let devices: Vec<Device> = s
         .board
@@ -210,7 +213,7 @@ fn lifecycle_config(s: &Scenario, kernel: &Kernel) -> Result<lifecycle::Config, 
             })
             .collect::<Result<_, _>>()?
     };
-    let mut c = lifecycle::Config::new(devices, actors);
+    let mut c = lifecycle::LifecycleConfig::new(devices, actors);
     if let Some(smmu) = s.board.smmus.first() {
         c.smmu = smmu.name.clone();
     }

@@ -125,7 +125,7 @@ pub struct StackConfig {
     /// The SMMU's firmware description.
     pub fw: FirmwareDesc,
     /// The model's configuration.
-    pub model: mmu500::Config,
+    pub model: mmu500::Mmu500Config,
     /// `arm-smmu.*` parameters.
     pub params: ModuleParams,
     /// The driver's behaviour for the kernel.

@@ -45,7 +45,7 @@ pub enum StackError {
     Pool(#[from] physmem::AllocError),
     /// The MMU-500 model refused its configuration.
     #[error(transparent)]
-    Model(#[from] mmu500::ConfigError),
+    Model(#[from] mmu500::Mmu500ConfigError),
     /// arm-smmu's probe failed.
     #[error(transparent)]
     Probe(#[from] arm_smmu::ProbeError),

@@ -2,7 +2,7 @@
 //!
 //! [`Dmesg`] implements [`klog::Printk`] on a simulated clock: lines print as
 //! `[    1.234567] text` (Linux's `[%5lu.%06lu]`), or bare when timestamps are switched off.
-//! [`Dmesg::panic`] prints an [`Oops`] the way the seed log shows it and then stops the log: the
+//! [`Dmesg::panic`] prints an [`OopsReport`] the way the seed log shows it and then stops the log: the
 //! simulated kernel is dead, later printk calls are dropped and [`Dmesg::stopped`] tells the
 //! scenario so.
 
@@ -111,7 +111,7 @@ impl Dmesg {
 
     /// Print an Oops report followed by the fatal-exception panic, then stop the log. Only the
     /// first panic prints; returns false if the kernel was already stopped.
-    pub fn panic(&self, oops: &Oops) -> bool {
+    pub fn panic(&self, oops: &OopsReport) -> bool {
         let mut g = self.records.lock();
         if self.stopped.swap(true, Ordering::SeqCst) {
             return false;
@@ -193,7 +193,7 @@ impl TaskInfo {
 
 /// A kernel data abort, as arm64's `die()` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Oops {
+pub struct OopsReport {
     /// Faulting virtual address.
     pub fault_addr: u64,
     /// The `CPU:` line's task; `None` leaves the line out (as the seed's second report, which
@@ -214,14 +214,14 @@ pub struct Oops {
     pub in_interrupt: bool,
 }
 
-impl Oops {
+impl OopsReport {
     /// The report of the IOMMU core's simulated NULL-group dereference, raised in softirq or
     /// a kworker (both "in interrupt" for the panic message, as in the seed).
     pub fn from_core(
         o: &iommu::Oops,
         task: Option<TaskInfo>,
         hardware_name: Option<String>,
-    ) -> Oops {
+    ) -> OopsReport {
         let words = o
             .code
             .split_whitespace()
@@ -230,7 +230,7 @@ impl Oops {
         for (slot, w) in code.iter_mut().zip(words) {
             *slot = w;
         }
-        Oops {
+        OopsReport {
             fault_addr: o.fault_addr,
             task,
             hardware_name,
@@ -304,7 +304,7 @@ impl Oops {
 /// The IOMMU core supplies the faulting frames (`iommu::Oops`); the frames below the DMA API are
 /// the NIC driver's and the kernel's, listed here once.
 pub mod seed {
-    use super::{Oops, TaskInfo};
+    use super::{OopsReport, TaskInfo};
     use iommu::OopsPath;
 
     /// `pc` of both seed reports.
@@ -342,7 +342,7 @@ pub mod seed {
         "smpboot_thread_fn+0x14c/0x190",
     ];
 
-    fn report(path: OopsPath, below: &[&str]) -> Oops {
+    fn report(path: OopsPath, below: &[&str]) -> OopsReport {
         // The seed's two reports come from two builds (0x98 and 0xa8).
         let build = match path {
             OopsPath::MapPage => crate::builds::SEED_1930,
@@ -358,7 +358,7 @@ pub mod seed {
         for (slot, w) in code.iter_mut().zip(words) {
             *slot = w;
         }
-        Oops {
+        OopsReport {
             fault_addr: o.fault_addr,
             task: None,
             hardware_name: None,
@@ -376,8 +376,8 @@ pub mod seed {
 
     /// First manifestation: `kworker/0:1` (PID 23, CPU 0) sending an MLD report through
     /// `enetc_start_xmit` → `dma_map_page_attrs` finds the group gone; fault at 0x98.
-    pub fn oops_map_path(hardware_name: &str) -> Oops {
-        Oops {
+    pub fn oops_map_path(hardware_name: &str) -> OopsReport {
+        OopsReport {
             task: Some(TaskInfo::seed(0, 23, "kworker/0:1")),
             hardware_name: Some(hardware_name.into()),
             ..report(OopsPath::MapPage, MLD_XMIT_FRAMES)
@@ -387,7 +387,7 @@ pub mod seed {
     /// Second manifestation: NAPI TX completion in `ksoftirqd` unmapping through
     /// `dma_unmap_page_attrs`; fault at 0xa8. The seed's copy has no CPU/Hardware lines, so
     /// `task` and `hardware_name` are `None`; set them to print the full header.
-    pub fn oops_unmap_path() -> Oops {
+    pub fn oops_unmap_path() -> OopsReport {
         report(OopsPath::UnmapPage, POLL_UNMAP_FRAMES)
     }
 }

@@ -26,7 +26,7 @@ use smmu_sync::{Arc, Mutex};
 use thiserror::Error;
 
 use crate::board::{Board, Bus};
-use crate::dmesg::{Dmesg, Oops};
+use crate::dmesg::{Dmesg, OopsReport};
 
 /// Index of a device in the kernel.
 pub type DeviceId = usize;
@@ -345,7 +345,7 @@ impl Kernel {
     }
 
     /// Oops + panic: print the report and stop the kernel.
-    pub fn oops(&self, oops: &Oops) {
+    pub fn oops(&self, oops: &OopsReport) {
         self.log.panic(oops);
         self.halted.store(true, Ordering::SeqCst);
     }

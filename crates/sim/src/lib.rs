@@ -66,7 +66,7 @@ pub mod v3;
 pub use board::{
     Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,
 };
-pub use dmesg::{Dmesg, Oops, TaskInfo};
+pub use dmesg::{Dmesg, OopsReport, TaskInfo};
 pub use error::BoardError;
 pub use kbox::kbox_a230_ls;
 pub use kernel::{DeviceId, Driver, GenericDriver, Kernel, KernelError};

@@ -1,7 +1,7 @@
 //! dmesg formatting and the Oops report, verbatim against the seed log.
 
 use klog::{Level, Printk};
-use sim::{kbox_a230_ls, Dmesg, Oops, TaskInfo};
+use sim::{kbox_a230_ls, Dmesg, OopsReport, TaskInfo};
 
 /// The seed patch from `../shared/seed`; every test that reads it first returns early (skipped,
 /// with a message) when `../shared` is absent.
@@ -56,7 +56,7 @@ fn oops_on_the_map_path_matches_the_seed() {
     if lab_fixtures::shared::seed_patch().is_none() {
         return;
     }
-    let oops = Oops {
+    let oops = OopsReport {
         fault_addr: 0x98,
         task: Some(TaskInfo::seed(0, 23, "kworker/0:1")),
         hardware_name: Some(kbox_a230_ls().hardware_name()),
@@ -115,7 +115,7 @@ fn oops_on_the_unmap_path_matches_the_seed_verbatim() {
     if lab_fixtures::shared::seed_patch().is_none() {
         return;
     }
-    let oops = Oops {
+    let oops = OopsReport {
         fault_addr: 0xa8,
         task: None,
         hardware_name: None,
@@ -140,7 +140,7 @@ fn faults_above_page_zero_are_paging_requests_and_process_context_says_so() {
     if lab_fixtures::shared::seed_patch().is_none() {
         return;
     }
-    let oops = Oops {
+    let oops = OopsReport {
         fault_addr: 0xffff_8000_1234_5000,
         task: Some(TaskInfo::seed(1, 9, "ksoftirqd/1")),
         hardware_name: None,

@@ -206,7 +206,7 @@ fn a_panic_during_shutdown_stops_it() {
             true
         }
         fn shutdown(&self, k: &Kernel, _dev: DeviceId) {
-            k.oops(&sim::Oops {
+            k.oops(&sim::OopsReport {
                 fault_addr: 0xa8,
                 task: None,
                 hardware_name: None,

@@ -14,7 +14,7 @@ use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::Iova;
-use smmuv3::{Access, Config, Mmio, SmmuV3};
+use smmuv3::{Access, Mmio, SmmuV3, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs, CFGI_ALL};
 use smmuv3_arch::regs::*;
 use smmuv3_arch::{cd, ste};
@@ -29,7 +29,7 @@ const PAGES: u64 = 8192;
 fn setup() -> Arc<SmmuV3> {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 256 << 20)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
-    let s = SmmuV3::new(Config::qemu_virt(), mem.clone()).unwrap();
+    let s = SmmuV3::new(SmmuV3Config::qemu_virt(), mem.clone()).unwrap();
     let mut pt = PageTable::new(
         pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44),
         frames.clone(),

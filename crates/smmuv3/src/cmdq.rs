@@ -7,7 +7,7 @@
 //! command that cannot be fetched, stops consumption with CONS pointing at it, CONS.ERR holding
 //! the CERROR code and GERROR.CMDQ_ERR active, until software acknowledges through GERRORN.
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::state::State;
 use crate::strtab;
 use physmem::{PhysAddr, PhysMem};
@@ -17,7 +17,7 @@ use smmuv3_arch::{queue, IrqLine};
 use std::sync::Arc;
 
 impl State {
-    pub(crate) fn consume_commands(&mut self, c: &Config, mem: &PhysMem) {
+    pub(crate) fn consume_commands(&mut self, c: &SmmuV3Config, mem: &PhysMem) {
         if self.regs.cr0 & cr0::CMDQEN == 0 {
             return;
         }
@@ -55,14 +55,14 @@ impl State {
         }
     }
 
-    fn command_error(&mut self, c: &Config, mem: &PhysMem, code: Cerror) {
+    fn command_error(&mut self, c: &SmmuV3Config, mem: &PhysMem, code: Cerror) {
         self.counters.command_errors += 1;
         let cons = self.regs.cmdq.cons & !q_idx::ERR_MASK;
         self.regs.cmdq.cons = cons | ((code as u32) << q_idx::ERR_SHIFT);
         self.raise_gerror(c, mem, gerror::CMDQ_ERR);
     }
 
-    fn execute(&mut self, c: &Config, mem: &PhysMem, cmd: &Command) {
+    fn execute(&mut self, c: &SmmuV3Config, mem: &PhysMem, cmd: &Command) {
         let is_inval = matches!(
             cmd,
             Command::CfgiSte { .. }

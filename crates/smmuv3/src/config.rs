@@ -7,7 +7,7 @@ use thiserror::Error;
 
 /// A rejected preset.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ConfigError {
+pub enum SmmuV3ConfigError {
     #[error("IDR0 advertises neither stage 1 nor stage 2")]
     NoStage,
     #[error("IDR0.TTF {0} does not include the AArch64 table format")]
@@ -26,7 +26,7 @@ pub enum ConfigError {
 
 /// One SMMUv3 implementation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct SmmuV3Config {
     /// Short name for reports.
     pub name: &'static str,
     /// IDR0..IDR5.
@@ -45,7 +45,7 @@ pub struct Config {
     pub inval_latency: Option<u32>,
 }
 
-impl Config {
+impl SmmuV3Config {
     /// QEMU's `virt` machine SMMUv3 (`hw/arm/smmuv3.c`, 7.2 as on the shared board): stage 1
     /// only, AArch64 tables, coherent, 16-bit ASID/VMID, little-endian tables, terminate-only
     /// stall model, 2-level stream table, 16-bit StreamIDs, 2^19-entry queues, range
@@ -53,7 +53,7 @@ impl Config {
     /// CMD_SYNC completion is found by polling CMDQ_CONS. QEMU's IOTLB holds 256 entries; its
     /// GBPA resets to bypass with SHCFG "incoming".
     pub fn qemu_virt() -> Self {
-        Config {
+        SmmuV3Config {
             name: "qemu-virt",
             idr: [
                 idr0::S1P
@@ -84,7 +84,7 @@ impl Config {
     /// 8-bit SubstreamIDs, 48-bit OAS, 4K and 64K granules, and small queues (256 commands, 128
     /// events) so wrap and overflow are reached quickly. Its GBPA resets to abort.
     pub fn s1s2_msi() -> Self {
-        Config {
+        SmmuV3Config {
             name: "s1s2-msi",
             idr: [
                 idr0::S1P
@@ -119,17 +119,17 @@ impl Config {
     }
 
     /// Check the preset is one an SMMUv3 could report.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), SmmuV3ConfigError> {
         let [i0, i1, _, _, _, i5] = self.idr;
         if i0 & (idr0::S1P | idr0::S2P) == 0 {
-            return Err(ConfigError::NoStage);
+            return Err(SmmuV3ConfigError::NoStage);
         }
         let ttf = (i0 >> idr0::TTF_SHIFT) & 3;
         if ttf & 2 == 0 {
-            return Err(ConfigError::NoAarch64(ttf));
+            return Err(SmmuV3ConfigError::NoAarch64(ttf));
         }
         if self.sid_bits() > 32 {
-            return Err(ConfigError::SidSize(self.sid_bits()));
+            return Err(SmmuV3ConfigError::SidSize(self.sid_bits()));
         }
         for (name, value) in [
             ("CMDQS", self.cmdqs()),
@@ -137,20 +137,20 @@ impl Config {
             ("PRIQS", (i1 >> idr1::PRIQS_SHIFT) & 0x1f),
         ] {
             if value > 19 {
-                return Err(ConfigError::QueueSize { name, value });
+                return Err(SmmuV3ConfigError::QueueSize { name, value });
             }
         }
         if idr5::oas_bits(i5 & 7).is_none() {
-            return Err(ConfigError::Oas(i5 & 7));
+            return Err(SmmuV3ConfigError::Oas(i5 & 7));
         }
         if i5 & (idr5::GRAN4K | idr5::GRAN16K | idr5::GRAN64K) == 0 {
-            return Err(ConfigError::NoGranule);
+            return Err(SmmuV3ConfigError::NoGranule);
         }
         if self.tlb_entries == 0 {
-            return Err(ConfigError::EmptyCache { what: "TLB" });
+            return Err(SmmuV3ConfigError::EmptyCache { what: "TLB" });
         }
         if self.cfg_entries == 0 {
-            return Err(ConfigError::EmptyCache {
+            return Err(SmmuV3ConfigError::EmptyCache {
                 what: "configuration cache",
             });
         }
@@ -211,7 +211,7 @@ mod tests {
 
     #[test]
     fn presets_are_valid_and_decode() {
-        let q = Config::qemu_virt();
+        let q = SmmuV3Config::qemu_virt();
         q.validate().unwrap();
         assert_eq!(
             (q.sid_bits(), q.oas(), q.cmdqs(), q.evtqs()),
@@ -224,11 +224,11 @@ mod tests {
         assert_eq!(q.idr[0], 0x0d44_101a);
         assert_eq!(q.idr[1], 0x0273_0010);
         assert_eq!(q.idr[5], 0x74);
-        let g = Config::s1s2_msi();
+        let g = SmmuV3Config::s1s2_msi();
         g.validate().unwrap();
         assert!(g.s2p() && g.msi() && g.sev());
         let mut bad = g.clone();
         bad.idr[5] = 7;
-        assert_eq!(bad.validate(), Err(ConfigError::Oas(7)));
+        assert_eq!(bad.validate(), Err(SmmuV3ConfigError::Oas(7)));
     }
 }

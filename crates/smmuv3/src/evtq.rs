@@ -8,7 +8,7 @@
 //! * Otherwise the record is written, PROD advances, and the event interrupt is signalled if
 //!   IRQ_CTRL.EVTQ_IRQEN is set.
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::state::State;
 use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::event::{Event, ENTRY_BYTES};
@@ -16,7 +16,7 @@ use smmuv3_arch::regs::{cr0, gerror, irq_ctrl, q_idx};
 use smmuv3_arch::{queue, IrqLine};
 
 impl State {
-    pub(crate) fn record_event(&mut self, c: &Config, mem: &PhysMem, e: Event) {
+    pub(crate) fn record_event(&mut self, c: &SmmuV3Config, mem: &PhysMem, e: Event) {
         if self.regs.cr0 & cr0::EVTQEN == 0 {
             self.counters.events_discarded += 1;
             return;

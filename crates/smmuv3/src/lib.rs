@@ -9,7 +9,7 @@
 //!
 //! What it models:
 //!
-//! * ID registers from a [`Config`] preset ([`Config::qemu_virt`] matches QEMU's `virt`);
+//! * ID registers from a [`SmmuV3Config`] preset ([`SmmuV3Config::qemu_virt`] matches QEMU's `virt`);
 //! * CR0/CR0ACK, CR1, CR2, GBPA (bypass or abort while SMMUEN = 0), IRQ_CTRL/ACK,
 //!   GERROR/GERRORN with toggle semantics;
 //! * linear and 2-level stream tables, STEs (abort, bypass, stage 1, stage 2, nested) with the
@@ -34,7 +34,7 @@ mod tlb;
 mod walk;
 mod xlate;
 
-pub use config::{Config, ConfigError};
+pub use config::{SmmuV3Config, SmmuV3ConfigError};
 pub use smmuv3_arch::{Access, IrqLine, Mmio};
 
 use physmem::{PhysAddr, PhysError, PhysMem};
@@ -95,7 +95,7 @@ pub enum BusError {
 
 /// Activity counters (monotonic since creation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
+pub struct SmmuV3Counters {
     pub transactions: u64,
     pub tlb_hits: u64,
     pub tlb_misses: u64,
@@ -119,7 +119,7 @@ pub struct Counters {
 
 /// One SMMUv3.
 pub struct SmmuV3 {
-    cfg: Config,
+    cfg: SmmuV3Config,
     mem: Arc<PhysMem>,
     state: Mutex<State>,
     irq: RwLock<Option<IrqHandler>>,
@@ -135,7 +135,7 @@ impl std::fmt::Debug for SmmuV3 {
 
 impl SmmuV3 {
     /// A model at reset, walking tables and queues in `mem`.
-    pub fn new(cfg: Config, mem: Arc<PhysMem>) -> Result<Arc<SmmuV3>, ConfigError> {
+    pub fn new(cfg: SmmuV3Config, mem: Arc<PhysMem>) -> Result<Arc<SmmuV3>, SmmuV3ConfigError> {
         cfg.validate()?;
         let state = Mutex::new(State::new(&cfg));
         Ok(Arc::new(SmmuV3 {
@@ -146,7 +146,7 @@ impl SmmuV3 {
         }))
     }
 
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &SmmuV3Config {
         &self.cfg
     }
 
@@ -168,7 +168,7 @@ impl SmmuV3 {
         *self.irq.write() = None;
     }
 
-    pub fn counters(&self) -> Counters {
+    pub fn counters(&self) -> SmmuV3Counters {
         self.state.lock().counters
     }
 

@@ -1,7 +1,7 @@
 //! The register file as the bus sees it. Unimplemented offsets read as zero and ignore writes;
 //! read-only registers ignore writes; nothing a driver writes can make the model panic.
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::state::State;
 use physmem::PhysMem;
 use smmuv3_arch::regs::*;
@@ -21,7 +21,7 @@ fn set_hi(r: &mut u64, v: u32) {
 
 impl State {
     /// A 32-bit read.
-    pub(crate) fn read32(&self, c: &Config, off: u64) -> u32 {
+    pub(crate) fn read32(&self, c: &SmmuV3Config, off: u64) -> u32 {
         let r = &self.regs;
         match off {
             IDR0 => c.idr[0],
@@ -89,7 +89,7 @@ impl State {
         })
     }
 
-    pub(crate) fn read64(&self, c: &Config, off: u64) -> u64 {
+    pub(crate) fn read64(&self, c: &SmmuV3Config, off: u64) -> u64 {
         match self.reg64(off) {
             Some(v) => v,
             None => {
@@ -99,7 +99,7 @@ impl State {
         }
     }
 
-    pub(crate) fn write64(&mut self, c: &Config, mem: &PhysMem, off: u64, v: u64) {
+    pub(crate) fn write64(&mut self, c: &SmmuV3Config, mem: &PhysMem, off: u64, v: u64) {
         if self.reg64(off).is_some() {
             self.write32(c, mem, off, lo(v));
             self.write32(c, mem, off + 4, hi(v));
@@ -110,7 +110,7 @@ impl State {
     }
 
     /// A 32-bit write.
-    pub(crate) fn write32(&mut self, c: &Config, mem: &PhysMem, off: u64, v: u32) {
+    pub(crate) fn write32(&mut self, c: &SmmuV3Config, mem: &PhysMem, off: u64, v: u32) {
         let cmdq_log2 = self.cmdq_log2(c);
         let evtq_log2 = self.evtq_log2(c);
         let enabled = self.regs.cr0;

@@ -1,9 +1,9 @@
 //! The model's state behind its one lock: registers, caches, counters, and the interrupts raised
 //! while the lock was held (delivered once it is released).
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::tlb::{ConfigCache, Tlb};
-use crate::Counters;
+use crate::SmmuV3Counters;
 use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::regs::{cr0, gbpa, gerror, irq_cfg, irq_ctrl, q_base, q_idx};
 use smmuv3_arch::{queue, IrqLine};
@@ -54,7 +54,7 @@ pub(crate) struct State {
     pub regs: Regs,
     pub tlb: Tlb,
     pub cfgc: ConfigCache,
-    pub counters: Counters,
+    pub counters: SmmuV3Counters,
     /// Wired interrupts raised under the lock, delivered after it.
     pub pending: Vec<IrqLine>,
     /// Invalidations consumed but not yet in effect (with `inval_latency`): the command and the
@@ -63,12 +63,12 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(c: &Config) -> Self {
+    pub fn new(c: &SmmuV3Config) -> Self {
         let mut s = State {
             regs: Regs::default(),
             tlb: Tlb::new(c.tlb_entries),
             cfgc: ConfigCache::new(c.cfg_entries),
-            counters: Counters::default(),
+            counters: SmmuV3Counters::default(),
             pending: Vec::new(),
             inval_pending: Vec::new(),
         };
@@ -77,7 +77,7 @@ impl State {
     }
 
     /// Reset values: everything 0 except GBPA and the queue sizes' maxima in the base registers.
-    pub fn reset(&mut self, c: &Config) {
+    pub fn reset(&mut self, c: &SmmuV3Config) {
         self.regs = Regs {
             gbpa: c.gbpa_reset,
             ..Regs::default()
@@ -137,7 +137,7 @@ impl State {
     }
 
     /// Make `bit` active (unless it already is) and signal GERROR.
-    pub fn raise_gerror(&mut self, c: &Config, mem: &PhysMem, bit: u32) {
+    pub fn raise_gerror(&mut self, c: &SmmuV3Config, mem: &PhysMem, bit: u32) {
         if self.gerror_active() & bit != 0 {
             return;
         }
@@ -151,7 +151,7 @@ impl State {
 
     /// Signal an interrupt: an MSI write of `data` to `addr` when MSIs are implemented and the
     /// address is set, otherwise the wired line. A failed MSI write is a GERROR of its own.
-    pub fn signal(&mut self, c: &Config, mem: &PhysMem, line: IrqLine, addr: u64, data: u32) {
+    pub fn signal(&mut self, c: &SmmuV3Config, mem: &PhysMem, line: IrqLine, addr: u64, data: u32) {
         let addr = addr & irq_cfg::ADDR_MASK;
         if c.msi() && addr != 0 {
             self.counters.msis += 1;
@@ -182,11 +182,11 @@ impl State {
         queue::wrap_idx(v, log2size) | (v & extra)
     }
 
-    pub fn cmdq_log2(&self, c: &Config) -> u32 {
+    pub fn cmdq_log2(&self, c: &SmmuV3Config) -> u32 {
         self.regs.cmdq.log2size(c.cmdqs())
     }
 
-    pub fn evtq_log2(&self, c: &Config) -> u32 {
+    pub fn evtq_log2(&self, c: &SmmuV3Config) -> u32 {
         self.regs.evtq.log2size(c.evtqs())
     }
 

@@ -2,7 +2,7 @@
 //! with the architecture's legality checks (C_BAD_STE), and the stage-1 context descriptor
 //! (C_BAD_CD). The result is what the configuration cache holds.
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::walk::Walk;
 use physmem::{PhysAddr, PhysMem};
 use smmuv3_arch::event::id;
@@ -81,7 +81,7 @@ fn granule_of_tg0(tg0: u64) -> Option<u32> {
 
 /// Where the STE of `sid` lives.
 pub(crate) fn ste_address(
-    c: &Config,
+    c: &SmmuV3Config,
     mem: &PhysMem,
     r: StrtabRegs,
     sid: u32,
@@ -112,7 +112,7 @@ pub(crate) fn ste_address(
 
 /// Fetch and decode the configuration of `sid`.
 pub(crate) fn fetch(
-    c: &Config,
+    c: &SmmuV3Config,
     mem: &PhysMem,
     r: StrtabRegs,
     sid: u32,
@@ -124,7 +124,7 @@ pub(crate) fn fetch(
     decode_ste(c, mem, &s)
 }
 
-fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgError> {
+fn decode_ste(c: &SmmuV3Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgError> {
     let bad = || err(id::C_BAD_STE, 0);
     if s[0] & ste::V == 0 {
         return bad();
@@ -228,7 +228,7 @@ fn decode_ste(c: &Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg, CfgE
     }))
 }
 
-fn decode_cd(c: &Config, d: &[u64; 4]) -> Result<S1Cfg, CfgError> {
+fn decode_cd(c: &SmmuV3Config, d: &[u64; 4]) -> Result<S1Cfg, CfgError> {
     let bad = || err(id::C_BAD_CD, 0);
     let d0 = d[0];
     if d0 & cd::V == 0 || d0 & cd::AA64 == 0 {

@@ -45,7 +45,7 @@ pub(crate) struct Walk {
 
 /// The leaf a walk ends in, with the permissions it grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Leaf {
+pub(crate) struct WalkLeaf {
     /// Output address of the translated input address.
     pub out: u64,
     /// log2 of the block or page size.
@@ -147,7 +147,7 @@ impl Walk {
         mem: &PhysMem,
         ia: u64,
         table_pa: &mut dyn FnMut(u64) -> Result<u64, WalkFault>,
-    ) -> Result<Leaf, WalkFault> {
+    ) -> Result<WalkLeaf, WalkFault> {
         if ia & !low_mask(self.input_bits) != 0 {
             return Err(WalkFault::Translation {
                 level: self.start_level,
@@ -201,7 +201,7 @@ impl Walk {
                 let unpriv_ok = d & desc::AP1 != 0 && !no_unpriv;
                 (unpriv_ok, unpriv_ok && d & desc::AP2 == 0 && !no_write)
             };
-            return Ok(Leaf {
+            return Ok(WalkLeaf {
                 out: out_base | (ia & low_mask(shift)),
                 size_shift: shift,
                 level,

@@ -1,7 +1,7 @@
 //! One transaction through the SMMU: global bypass/abort, configuration lookup (cache, then
 //! stream table), TLB lookup, table walk on a miss, permission check, events.
 
-use crate::config::Config;
+use crate::config::SmmuV3Config;
 use crate::state::State;
 use crate::strtab::{self, StageCfg, StreamCfg, TransCfg};
 use crate::tlb::TlbEntry;
@@ -64,7 +64,7 @@ impl State {
 
     pub(crate) fn translate(
         &mut self,
-        c: &Config,
+        c: &SmmuV3Config,
         mem: &PhysMem,
         sid: u32,
         ia: u64,
@@ -116,7 +116,7 @@ impl State {
 
     fn translate_stages(
         &mut self,
-        c: &Config,
+        c: &SmmuV3Config,
         mem: &PhysMem,
         sid: u32,
         t: &TransCfg,
@@ -170,7 +170,7 @@ impl State {
     #[allow(clippy::too_many_arguments)]
     fn fault(
         &mut self,
-        c: &Config,
+        c: &SmmuV3Config,
         mem: &PhysMem,
         sid: u32,
         ia: u64,

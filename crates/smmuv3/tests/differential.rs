@@ -8,7 +8,7 @@ use common::*;
 use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
 use proptest::prelude::*;
-use smmuv3::{Access, Config, Outcome};
+use smmuv3::{Access, Outcome, SmmuV3Config};
 use smmuv3_arch::cmd::CFGI_ALL;
 
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ fn check(
     maps: &[Map],
     probes: &[u64],
 ) -> Result<(), TestCaseError> {
-    let mut r = Rig::new(Config::s1s2_msi(), 6, 5, 6);
+    let mut r = Rig::new(SmmuV3Config::s1s2_msi(), 6, 5, 6);
     let (ias, oas) = match stage {
         Stage::S1 => (48, 48),
         Stage::S2 => (40, 48),

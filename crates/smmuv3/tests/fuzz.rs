@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use physmem::PhysAddr;
 use proptest::prelude::*;
-use smmuv3::{Access, Config, Mmio};
+use smmuv3::{Access, Mmio, SmmuV3Config};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -39,7 +39,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
     #[test]
     fn any_register_traffic_is_survived(preset in 0u8..2, ops in proptest::collection::vec(op(), 1..200)) {
-        let cfg = if preset == 0 { Config::qemu_virt() } else { Config::s1s2_msi() };
+        let cfg = if preset == 0 { SmmuV3Config::qemu_virt() } else { SmmuV3Config::s1s2_msi() };
         let r = Rig::new(cfg, 6, 4, 4);
         for o in ops {
             match o {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use physmem::PhysAddr;
 use proptest::prelude::*;
-use smmuv3::{Access, Config, Mmio};
+use smmuv3::{Access, Mmio, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs};
 use smmuv3_arch::event::id;
 use smmuv3_arch::queue;
@@ -23,7 +23,7 @@ proptest! {
         batches in proptest::collection::vec(1usize..16, 1..40),
         bad_at in proptest::option::of(0usize..200),
     ) {
-        let mut r = Rig::new(Config::s1s2_msi(), 4, 4, 4);
+        let mut r = Rig::new(SmmuV3Config::s1s2_msi(), 4, 4, 4);
         let flag = r.alloc(4096);
         let mut n = 0u32;
         let mut cons_expected = 0u32;
@@ -65,7 +65,7 @@ proptest! {
     fn events_are_never_lost_while_there_is_room(
         steps in proptest::collection::vec((1usize..12, 0usize..12), 1..40),
     ) {
-        let r = Rig::new(Config::qemu_virt(), 6, 4, 3);
+        let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 3);
         let size = 1usize << 3;
         let mut next_sid = 0u32;
         let mut queued: std::collections::VecDeque<u32> = Default::default();
@@ -117,7 +117,7 @@ proptest! {
 
 #[test]
 fn event_queue_disabled_discards() {
-    let r = Rig::new(Config::qemu_virt(), 6, 4, 3);
+    let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 3);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN);
     r.smmu.translate(1000, 0, Access::Read);
     let c = r.smmu.counters();
@@ -126,7 +126,7 @@ fn event_queue_disabled_discards() {
 
 #[test]
 fn event_queue_write_abort_is_a_global_error() {
-    let r = Rig::new(Config::qemu_virt(), 6, 4, 3);
+    let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 3);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN);
     r.smmu.write64(EVTQ_BASE, 0x10_0000_0000 | 3);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN | cr0::EVTQEN);

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use pgtable::{NoTlb, PageTable, Prot, Stage};
 use physmem::PhysAddr;
-use smmuv3::{AbortReason, Access, BypassReason, Config, Mmio, Outcome, SmmuV3};
+use smmuv3::{AbortReason, Access, BypassReason, Mmio, Outcome, SmmuV3, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs, TlbiRange, CFGI_ALL};
 use smmuv3_arch::event::id;
 use smmuv3_arch::regs::*;
@@ -17,7 +17,7 @@ fn reset_values_of_the_qemu_preset() {
     let mem = Arc::new(
         physmem::PhysMem::new(&[physmem::Region::new(PhysAddr::new(RAM), 1 << 20)]).unwrap(),
     );
-    let s = SmmuV3::new(Config::qemu_virt(), mem).unwrap();
+    let s = SmmuV3::new(SmmuV3Config::qemu_virt(), mem).unwrap();
     assert_eq!(s.read32(IDR0), 0x0d44_101a);
     assert_eq!(s.read32(IDR1), 0x0273_0010);
     assert_eq!(s.read32(IDR3), 0x404);
@@ -51,7 +51,7 @@ fn gbpa_update_and_abort_while_disabled() {
     let mem = Arc::new(
         physmem::PhysMem::new(&[physmem::Region::new(PhysAddr::new(RAM), 1 << 20)]).unwrap(),
     );
-    let s = SmmuV3::new(Config::qemu_virt(), mem).unwrap();
+    let s = SmmuV3::new(SmmuV3Config::qemu_virt(), mem).unwrap();
     s.write32(GBPA, gbpa::ABORT);
     assert_eq!(s.read32(GBPA), 0x1000, "a write without UPDATE is ignored");
     s.write32(GBPA, gbpa::ABORT | gbpa::UPDATE | 0x1000);
@@ -75,7 +75,7 @@ fn gbpa_update_and_abort_while_disabled() {
 
 #[test]
 fn config_errors_are_recorded_as_events() {
-    let r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     // Out of the table's range.
     assert_eq!(
         r.smmu.translate(64, 0, Access::Read),
@@ -118,7 +118,7 @@ fn config_errors_are_recorded_as_events() {
 
 #[test]
 fn two_level_stream_table() {
-    let mut r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let l1 = r.alloc(4096);
     let l2 = r.alloc(256 * 64);
     // SPLIT 8: L1 entry 1 covers StreamIDs 0x100..0x1ff with 2^(9-1) STEs.
@@ -159,7 +159,7 @@ fn s1_table(r: &Rig) -> PageTable<NoTlb> {
 
 #[test]
 fn config_cache_and_tlb_stay_stale_until_invalidated() {
-    let mut r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = s1_table(&r);
     pt.map_pages(
         0x10_0000,
@@ -227,7 +227,7 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
 
 #[test]
 fn permission_fault_on_read_only_page() {
-    let mut r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = s1_table(&r);
     pt.map_pages(0x20_0000, RAM + 0x20_0000, 4096, 1, Prot::READ)
         .unwrap();
@@ -243,7 +243,7 @@ fn permission_fault_on_read_only_page() {
 
 #[test]
 fn illegal_command_raises_cerror_and_resumes_after_ack() {
-    let mut r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let lines = Arc::new(Mutex::new(Vec::new()));
     let l2 = lines.clone();
     r.smmu
@@ -278,7 +278,7 @@ fn illegal_command_raises_cerror_and_resumes_after_ack() {
 
 #[test]
 fn cmd_sync_completes_by_msi_write() {
-    let mut r = Rig::new(Config::s1s2_msi(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::s1s2_msi(), 6, 4, 4);
     let slot = r.cmdq + 16;
     r.issue(&[
         Command::TlbiNsnhAll,
@@ -308,7 +308,7 @@ fn cmd_sync_completes_by_msi_write() {
 
 #[test]
 fn stage2_and_nested() {
-    let mut r = Rig::new(Config::s1s2_msi(), 6, 4, 4);
+    let mut r = Rig::new(SmmuV3Config::s1s2_msi(), 6, 4, 4);
     let s2cfg = pgtable::Config::new(Stage::S2, 0x4020_1000, 40, 48);
     let mut s2 = PageTable::new(s2cfg, r.frames.clone(), NoTlb).unwrap();
     let sl0 = s2.cfg().sl0();
@@ -372,7 +372,7 @@ fn stage2_and_nested() {
 
 #[test]
 fn fetch_and_address_size_faults() {
-    let r = Rig::new(Config::qemu_virt(), 6, 4, 4);
+    let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = PageTable::new(
         pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 48),
         r.frames.clone(),
@@ -436,7 +436,7 @@ fn fetch_and_address_size_faults() {
 
 #[test]
 fn with_invalidation_latency_a_missing_sync_is_observable() {
-    let mut cfg = Config::qemu_virt();
+    let mut cfg = SmmuV3Config::qemu_virt();
     cfg.inval_latency = Some(3);
     let mut r = Rig::new(cfg, 6, 4, 4);
     let mut pt = s1_table(&r);

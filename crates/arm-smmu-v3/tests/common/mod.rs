@@ -8,7 +8,7 @@ use iommu::{DeviceId, FwSpec, MasterInfo};
 use klog::MemLog;
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmuv3::{Config, SmmuV3};
+use smmuv3::{SmmuV3, SmmuV3Config};
 use std::sync::{Arc, OnceLock};
 
 pub const RAM: u64 = 0x4000_0000;
@@ -23,12 +23,12 @@ pub struct Rig {
     pub smmu: Arc<ArmSmmuV3>,
 }
 
-pub fn rig(cfg: Config, version: KernelVersion, policy: ShutdownPolicy) -> Rig {
+pub fn rig(cfg: SmmuV3Config, version: KernelVersion, policy: ShutdownPolicy) -> Rig {
     rig_with(cfg, version, policy, FirmwareDesc::qemu_virt(), 64 << 20)
 }
 
 pub fn rig_with(
-    cfg: Config,
+    cfg: SmmuV3Config,
     version: KernelVersion,
     policy: ShutdownPolicy,
     fw: FirmwareDesc,

@@ -109,7 +109,7 @@ pub fn prefixed(prefix: &str, lines: &[&str]) -> Vec<String> {
 /// One recorded MMIO write: (offset, value, width in bits).
 pub type Write = (u64, u64, u8);
 
-fn describe(model: &mmu500::Config, writes: &[Write]) -> String {
+fn describe(model: &mmu500::Mmu500Config, writes: &[Write]) -> String {
     writes
         .iter()
         .enumerate()
@@ -126,7 +126,7 @@ fn describe(model: &mmu500::Config, writes: &[Write]) -> String {
 /// sequences with each register's architected name (from the mmu500 model's register map for
 /// `model`) and the first index where they differ, instead of two lists of numbers.
 #[track_caller]
-pub fn assert_writes(model: &mmu500::Config, got: &[Write], want: &[Write]) {
+pub fn assert_writes(model: &mmu500::Mmu500Config, got: &[Write], want: &[Write]) {
     if got == want {
         return;
     }

@@ -4,7 +4,7 @@
 
 use super::fault::{CbError, CbFault, Format};
 use super::regime::{is_aarch64, S1Regime, S2Regime, View};
-use crate::config::Config;
+use crate::config::Mmu500Config;
 use crate::state::Registers;
 use crate::types::{ContextFaultKind, TerminateReason};
 use smmu_arch::regs::{self, cbar, sctlr};
@@ -51,7 +51,7 @@ pub(crate) fn no_such_bank(n: usize) -> CbFault {
 }
 
 /// Decode bank `n`'s regime from its registers.
-fn decode(regs: &Registers, cfg: &Config, n: usize) -> Regime {
+fn decode(regs: &Registers, cfg: &Mmu500Config, n: usize) -> Regime {
     let Some(b) = regs.banks.get(n) else {
         return Regime::Fails(no_such_bank(n).into());
     };
@@ -119,7 +119,12 @@ fn decode(regs: &Registers, cfg: &Config, n: usize) -> Regime {
 /// Decode bank `n`'s regime again if a register was written since it was cached in `regimes`
 /// (then `regimes[n]` holds it, for a bank that exists).
 #[inline(always)]
-pub(crate) fn refresh(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &Config, n: usize) {
+pub(crate) fn refresh(
+    regimes: &mut Vec<(u64, Regime)>,
+    regs: &Registers,
+    cfg: &Mmu500Config,
+    n: usize,
+) {
     if !matches!(regimes.get(n), Some(&(g, _)) if g == regs.gen) {
         redecode(regimes, regs, cfg, n);
     }
@@ -128,7 +133,7 @@ pub(crate) fn refresh(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &
 /// The slow half of [`refresh`]: after a register write only.
 #[cold]
 #[inline(never)]
-fn redecode(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &Config, n: usize) {
+fn redecode(regimes: &mut Vec<(u64, Regime)>, regs: &Registers, cfg: &Mmu500Config, n: usize) {
     let r = decode(regs, cfg, n);
     if regimes.len() < regs.banks.len() {
         regimes.resize(regs.banks.len(), (0, Regime::Flat));

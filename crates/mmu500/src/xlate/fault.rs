@@ -3,9 +3,11 @@
 //! architecture records (sGFSR/sGFSYNRn/sGFAR, or FSR/FAR/FSYNR0/CBFRSYNRA of a bank, or a PAR
 //! fault record for ATS1*), counted, and reported to the client as a [`DmaFault`].
 
-use crate::config::Config;
+use crate::config::Mmu500Config;
 use crate::state::{Pending, Registers};
-use crate::types::{ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, TerminateReason};
+use crate::types::{
+    ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters, TerminateReason,
+};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::{Access, LookupLevel, Stage};
@@ -108,7 +110,7 @@ impl Registers {
     /// Record a global fault; returns whether its syndrome was captured (false: MULTI only).
     pub(crate) fn record_global(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         bit: u32,
         synr0: u32,
         sid: u32,
@@ -140,7 +142,7 @@ impl Registers {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record_context(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         n: usize,
         bit: u32,
         format: Format,
@@ -174,7 +176,7 @@ impl Registers {
     }
 }
 
-fn count_fault(c: &mut Counters, kind: ContextFaultKind) {
+fn count_fault(c: &mut Mmu500Counters, kind: ContextFaultKind) {
     match kind {
         ContextFaultKind::Translation => c.fault_translation += 1,
         ContextFaultKind::AccessFlag => c.fault_access_flag += 1,
@@ -188,8 +190,8 @@ fn count_fault(c: &mut Counters, kind: ContextFaultKind) {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn global(
     regs: &mut Registers,
-    counters: &mut Counters,
-    cfg: &Config,
+    counters: &mut Mmu500Counters,
+    cfg: &Mmu500Config,
     kind: GlobalFaultKind,
     sid: u32,
     iova: u64,
@@ -223,8 +225,8 @@ pub(crate) fn global(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn context(
     regs: &mut Registers,
-    counters: &mut Counters,
-    cfg: &Config,
+    counters: &mut Mmu500Counters,
+    cfg: &Mmu500Config,
     f: CbFault,
     sid: u32,
     iova: u64,

@@ -28,7 +28,7 @@ pub(crate) use regime::is_aarch64;
 pub(crate) use regime::S1Regime;
 pub(crate) use stream::StreamCache;
 
-use crate::config::Config;
+use crate::config::Mmu500Config;
 use crate::micro_tlb::{MicroEntry, StreamKey};
 use crate::state::{Pending, State};
 use crate::tlb::Tag;
@@ -63,7 +63,7 @@ impl State {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn cb_translate(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &PhysMem,
         n: usize,
         va: u64,
@@ -156,7 +156,7 @@ impl State {
     /// One transaction from stream `sid`.
     pub(crate) fn translate(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &PhysMem,
         sid: u32,
         iova: u64,
@@ -219,7 +219,7 @@ impl State {
     /// Steps 1 to 7 of a transaction the micro-TLB did not answer.
     fn translate_uncached(
         &mut self,
-        cfg: &Config,
+        cfg: &Mmu500Config,
         mem: &PhysMem,
         sid: u32,
         iova: u64,
@@ -335,7 +335,7 @@ impl State {
     /// Bank `n`'s stage-1 regime as now programmed, when it is a stage-1-only context (see
     /// `crate::DetachedWalk`, feature `bench-internals`).
     #[cfg(feature = "bench-internals")]
-    pub(crate) fn stage1_regime(&mut self, cfg: &Config, n: usize) -> Option<S1Regime> {
+    pub(crate) fn stage1_regime(&mut self, cfg: &Mmu500Config, n: usize) -> Option<S1Regime> {
         context::refresh(&mut self.caches.regimes, &self.regs, cfg, n);
         match self.caches.regimes.get(n)? {
             (_, Regime::Translate(p)) if matches!(p.s2, Ok(None)) => p.s1,
@@ -360,7 +360,7 @@ impl State {
 /// (no TLB lookup or fill) and records nothing in FSR.
 pub(crate) fn ats(
     state: &mut State,
-    cfg: &Config,
+    cfg: &Mmu500Config,
     mem: &PhysMem,
     n: usize,
     va: u64,

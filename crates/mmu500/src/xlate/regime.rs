@@ -4,7 +4,7 @@
 //! (see `context`), so a transaction only picks its region and masks its address.
 
 use super::fault::Format;
-use crate::config::{Config, Version};
+use crate::config::{Mmu500Config, Version};
 use crate::walk::{Geometry, Steps};
 use smmu_arch::regs::{self, cba2r, tcr, tcr2, vtcr};
 use smmu_arch::LookupLevel;
@@ -32,14 +32,14 @@ impl View {
         }
     }
 
-    fn format(&self, cfg: &Config) -> Format {
+    fn format(&self, cfg: &Mmu500Config) -> Format {
         Format::of(is_aarch64(cfg, self.cba2r, self.tcr))
     }
 }
 
 /// Whether a bank with these CBA2R and TCR values uses the AArch64 formats (v2: CBA2R.VA64;
 /// v1 has no CBA2R: TCR.EAE clear).
-pub(crate) fn is_aarch64(cfg: &Config, cba2r: u32, tcr: u32) -> bool {
+pub(crate) fn is_aarch64(cfg: &Mmu500Config, cba2r: u32, tcr: u32) -> bool {
     match cfg.version {
         Version::V2 => cba2r & cba2r::VA64 != 0,
         Version::V1 => tcr & tcr::EAE == 0,
@@ -55,7 +55,7 @@ pub(crate) fn low_mask(bits: u32) -> u64 {
     }
 }
 
-fn granule_supported(cfg: &Config, shift: u32) -> bool {
+fn granule_supported(cfg: &Mmu500Config, shift: u32) -> bool {
     match shift {
         12 => cfg.granule_4k || cfg.version == Version::V1,
         14 => cfg.granule_16k,
@@ -114,7 +114,7 @@ pub(crate) struct S1Regime {
 impl S1Regime {
     /// Decode a stage-1 bank's registers; `out_bits` bounds the output (the IPA size when
     /// stage 2 follows).
-    pub fn decode(cfg: &Config, v: &View, out_bits: u32) -> Self {
+    pub fn decode(cfg: &Mmu500Config, v: &View, out_bits: u32) -> Self {
         if is_aarch64(cfg, v.cba2r, v.tcr) {
             Self::decode_aarch64(cfg, v, out_bits)
         } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == Version::V1) {
@@ -132,7 +132,7 @@ impl S1Regime {
         }
     }
 
-    fn decode_aarch64(cfg: &Config, v: &View, out_bits: u32) -> Self {
+    fn decode_aarch64(cfg: &Mmu500Config, v: &View, out_bits: u32) -> Self {
         let sep_bit = if cfg.version == Version::V2 {
             match regs::field(v.tcr2, tcr2::SEP_SHIFT, tcr2::SEP_WIDTH) {
                 0 => Some(31),
@@ -296,7 +296,7 @@ pub(crate) struct S2Regime {
 impl S2Regime {
     /// Decode stage-2 bank `bank` (VTCR in the TCR slot, VTTBR in TTBR0), or the level of the
     /// translation fault every transaction through it takes.
-    pub fn decode(cfg: &Config, bank: usize, v: &View) -> Result<S2Regime, LookupLevel> {
+    pub fn decode(cfg: &Mmu500Config, bank: usize, v: &View) -> Result<S2Regime, LookupLevel> {
         let format = v.format(cfg);
         let (in_bits, tg, pa_bits) = match format {
             Format::AArch64 => {

@@ -1,7 +1,7 @@
 //! Step 1, stream match: the incoming stream ID against the SMRs (or, without stream matching,
 //! the ID as the S2CR index), with the resolved IDs cached until an SMR, S2CR or sCR0 write.
 
-use crate::config::Config;
+use crate::config::Mmu500Config;
 use crate::state::Registers;
 use crate::tlb::FxBuild;
 use smmu_arch::regs::{self, smr};
@@ -58,7 +58,12 @@ impl StreamCache {
 
 impl StreamCache {
     /// Resolve `sid` (the raw incoming ID) to a stream-to-context register index.
-    pub(crate) fn resolve(&mut self, regs: &Registers, cfg: &Config, sid: u32) -> StreamMatch {
+    pub(crate) fn resolve(
+        &mut self,
+        regs: &Registers,
+        cfg: &Mmu500Config,
+        sid: u32,
+    ) -> StreamMatch {
         let sid = sid & cfg.sid_mask();
         if !cfg.stream_match {
             return if (sid as usize) < regs.s2cr.len() {
@@ -77,7 +82,7 @@ impl StreamCache {
 }
 
 /// Compare `sid` with every valid SMR.
-fn match_smrs(regs: &Registers, cfg: &Config, sid: u32) -> StreamMatch {
+fn match_smrs(regs: &Registers, cfg: &Mmu500Config, sid: u32) -> StreamMatch {
     let id_mask = cfg.sid_mask();
     let mut found: Option<u32> = None;
     for (i, &s) in regs.smr.iter().enumerate() {

@@ -5,7 +5,7 @@ use super::fault::{CbFault, Format};
 use super::regime::{leaf_shifts, low_mask, S1Setup, S2Regime, ALL_SHIFTS};
 use super::CbOk;
 use crate::tlb::{Entry, Tag, Tlb};
-use crate::types::{ContextFaultKind, Counters};
+use crate::types::{ContextFaultKind, Mmu500Counters};
 use smmu_arch::Access;
 use smmu_arch::{LookupLevel, Stage};
 
@@ -90,7 +90,7 @@ impl CbOk {
 #[inline]
 pub(crate) fn lookup(
     tlb: &Tlb,
-    counters: &mut Counters,
+    counters: &mut Mmu500Counters,
     tag: Tag,
     va: u64,
     shifts: &[u32],

@@ -5,8 +5,8 @@ use super::context::Plan;
 use super::fault::{walk_fault, CbFault};
 use super::regime::{low_mask, S1Setup, S2Regime};
 use crate::tlb::{Entry, Tag};
-use crate::types::{ContextFaultKind, Counters};
-use crate::walk::{self, desc, Leaf, WalkError};
+use crate::types::{ContextFaultKind, Mmu500Counters};
+use crate::walk::{self, desc, WalkError, WalkLeaf};
 use physmem::PhysMem;
 use smmu_arch::regs::sctlr;
 use smmu_arch::{LookupLevel, Stage};
@@ -22,7 +22,7 @@ pub(crate) struct Walked {
 }
 
 /// Stage-1 permissions of a leaf (readable, writable, unprivileged-accessible).
-fn s1_perms(leaf: &Leaf) -> (bool, bool, bool) {
+fn s1_perms(leaf: &WalkLeaf) -> (bool, bool, bool) {
     let ro =
         leaf.desc & desc::s1::AP_RDONLY != 0 || leaf.aptable & desc::table::APTABLE_RDONLY != 0;
     let unpriv =
@@ -31,7 +31,7 @@ fn s1_perms(leaf: &Leaf) -> (bool, bool, bool) {
 }
 
 /// Stage-2 permissions of a leaf (S2AP: read, write).
-fn s2_perms(leaf: &Leaf) -> (bool, bool) {
+fn s2_perms(leaf: &WalkLeaf) -> (bool, bool) {
     (
         leaf.desc & desc::s2::S2AP_READ != 0,
         leaf.desc & desc::s2::S2AP_WRITE != 0,
@@ -39,7 +39,7 @@ fn s2_perms(leaf: &Leaf) -> (bool, bool) {
 }
 
 /// Whether a leaf passes the access flag check (AF set, or SCTLR.AFFD).
-fn af_ok(leaf: &Leaf, sctlr_v: u32) -> bool {
+fn af_ok(leaf: &WalkLeaf, sctlr_v: u32) -> bool {
     leaf.desc & desc::leaf::AF != 0 || sctlr_v & sctlr::AFFD != 0
 }
 
@@ -51,7 +51,7 @@ fn af_ok(leaf: &Leaf, sctlr_v: u32) -> bool {
 #[inline(always)]
 pub(crate) fn walk(
     mem: &PhysMem,
-    counters: &mut Counters,
+    counters: &mut Mmu500Counters,
     plan: &Plan,
     s1: Option<&S1Setup<'_>>,
     s2: Option<&S2Regime>,
@@ -167,7 +167,7 @@ fn walk_stage1(
     s2: Option<&S2Regime>,
     n: usize,
     reads: &mut u64,
-) -> Result<Leaf, CbFault> {
+) -> Result<WalkLeaf, CbFault> {
     let Some(s2) = s2 else {
         return walk::walk(mem, s.steps, s.input, walk::single_stage, reads).map_err(|e| {
             let (kind, level) = walk_fault(e);

@@ -2,7 +2,7 @@
 //! reference's worked values (arm-smmu-v2.md §6, §8.4).
 #![allow(dead_code)]
 
-use mmu500::{Config, Mmu500};
+use mmu500::{Mmu500, Mmu500Config};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_arch::regs::{self, cb, gr0, gr1};
@@ -20,7 +20,7 @@ pub struct Rig {
     pub smmu: Arc<Mmu500>,
 }
 
-pub fn rig(cfg: Config) -> Rig {
+pub fn rig(cfg: Mmu500Config) -> Rig {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(DRAM), DRAM_SIZE)]).unwrap());
     let alloc = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(DRAM), PT_SIZE).unwrap());
     let smmu = Mmu500::new(cfg, mem.clone()).unwrap();

@@ -5,7 +5,7 @@ use super::timeline::{Lane, Timeline, TracedLog};
 use super::RebootConfig;
 use crate::builds::KernelBuild;
 use crate::dma_engine::{DmaEngine, EngineConfig, EngineStats};
-use crate::dmesg::{Dmesg, Oops as OopsReport, TaskInfo};
+use crate::dmesg::{Dmesg, OopsReport, TaskInfo};
 use crate::enetc::{Crash, Enetc, Kasan, NicStats};
 use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
@@ -77,13 +77,13 @@ pub enum SmmuSetupError {
     V3NotRun,
     /// The MMU-500 model refused its configuration.
     #[error(transparent)]
-    Mmu500Model(#[from] mmu500::ConfigError),
+    Mmu500Model(#[from] mmu500::Mmu500ConfigError),
     /// arm-smmu's probe failed.
     #[error(transparent)]
     ArmSmmuProbe(#[from] arm_smmu::ProbeError),
     /// The SMMUv3 model refused its configuration.
     #[error(transparent)]
-    SmmuV3Model(#[from] smmuv3::ConfigError),
+    SmmuV3Model(#[from] smmuv3::SmmuV3ConfigError),
     /// arm-smmu-v3's probe failed.
     #[error(transparent)]
     ArmSmmuV3Probe(#[from] arm_smmu_v3::ProbeError),
@@ -1038,11 +1038,11 @@ fn bus(mmio_log: &Option<Arc<MmioLog>>, model: &Arc<Mmu500>, name: &str) -> Arc<
 }
 
 /// The model configuration for an SMMU node.
-pub fn model_config(desc: &crate::SmmuDesc) -> mmu500::Config {
+pub fn model_config(desc: &crate::SmmuDesc) -> mmu500::Mmu500Config {
     let mut c = match desc.matched.as_str() {
-        "arm,mmu-401" | "arm,mmu-400" | "arm,smmu-v1" => mmu500::Config::mmu401(),
-        "arm,mmu-500" => mmu500::Config::mmu500_ls1028a(),
-        _ => mmu500::Config::smmuv2_generic(),
+        "arm,mmu-401" | "arm,mmu-400" | "arm,smmu-v1" => mmu500::Mmu500Config::mmu401(),
+        "arm,mmu-500" => mmu500::Mmu500Config::mmu500_ls1028a(),
+        _ => mmu500::Mmu500Config::smmuv2_generic(),
     };
     // The implementation has as many context banks as the node wires context interrupts (an
     // MMU-500 with fewer banks than the preset's, like i.MX8QM's 32): arm-smmu refuses a

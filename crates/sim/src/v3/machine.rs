@@ -226,7 +226,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     let booted = crate::kernel::register_board(&kernel, board);
     let smmu_dev = *booted.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
 
-    let mut model_cfg = smmuv3::Config::qemu_virt();
+    let mut model_cfg = smmuv3::SmmuV3Config::qemu_virt();
     if cfg.gbpa_abort {
         model_cfg.gbpa_reset |= smmuv3_arch::regs::gbpa::ABORT;
     }

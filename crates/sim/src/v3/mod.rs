@@ -17,7 +17,7 @@ pub mod nic;
 
 pub use machine::{driver_of, firmware};
 
-use crate::dmesg::Oops as OopsReport;
+use crate::dmesg::OopsReport;
 use crate::ownership::DmaEvidence;
 use crate::scenario::{
     Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent, Trigger, Verdict,

@@ -4,7 +4,7 @@
 
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmuv3::{Config, Mmio, SmmuV3};
+use smmuv3::{Mmio, SmmuV3, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs};
 use smmuv3_arch::regs::*;
 use smmuv3_arch::{cd, queue, ste};
@@ -27,7 +27,7 @@ pub struct Rig {
 impl Rig {
     /// A linear stream table of 2^`sid_bits` STEs, all invalid, queues of the given sizes,
     /// SMMU enabled with both queues.
-    pub fn new(cfg: Config, sid_bits: u32, cmdq_log2: u32, evtq_log2: u32) -> Rig {
+    pub fn new(cfg: SmmuV3Config, sid_bits: u32, cmdq_log2: u32, evtq_log2: u32) -> Rig {
         let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)]).unwrap());
         let frames =
             Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
