@@ -317,18 +317,24 @@ pub fn verdict_text(v: &Verdict) -> String {
         v.blocked_transactions
     ));
     s.push_str(&format!("  DMA transactions:     {}\n", v.dma_transactions));
-    let e = &v.nic_errors;
-    s.push_str(&format!(
-        "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
-        e.tx_dma_aborts,
-        e.rx_dma_aborts,
-        if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
-        v.bme_suppressed
-    ));
-    s.push_str(&format!(
-        "  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}\n",
-        v.cpu0.hardirqs, v.cpu0.softirq_on_irq_exit, v.cpu0.softirq_in_ksoftirqd, v.cpu0.works, v.trigger_cpu
-    ));
+    // Only what the run's execution model measured: the SMMUv3 race's single network actor
+    // has no NIC error paths, Bus Master Enable or CPUs, so it prints neither line.
+    if v.execution.measures_nic() {
+        let e = &v.nic_errors;
+        s.push_str(&format!(
+            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
+            e.tx_dma_aborts,
+            e.rx_dma_aborts,
+            if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
+            v.bme_suppressed
+        ));
+    }
+    if v.execution.measures_cpus() {
+        s.push_str(&format!(
+            "  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}\n",
+            v.cpu0.hardirqs, v.cpu0.softirq_on_irq_exit, v.cpu0.softirq_in_ksoftirqd, v.cpu0.works, v.trigger_cpu
+        ));
+    }
     s.push_str(&format!(
         "  faults logged:        {} global, {} context\n",
         v.global_faults_logged, v.context_faults_logged

@@ -170,6 +170,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     });
     line("use-after-free", &|v| v.use_after_free.to_string());
     line("NIC DMA aborts (TX/RX)", &|v| {
+        if !v.execution.measures_nic() {
+            return "not modelled".to_string();
+        }
         format!(
             "{}/{}{}",
             v.nic_errors.tx_dma_aborts,

@@ -112,6 +112,7 @@ fn check_against_doc(schema: &str, v: &serde_json::Value) {
 #[serde(deny_unknown_fields)]
 struct Verdict {
     kernel: String,
+    execution: String,
     oops: Option<Oops>,
     stray_dma_writes: u64,
     stray_dma_reads: u64,
@@ -225,6 +226,32 @@ fn verdict_text(v: &Verdict) -> String {
     };
     let e = &v.nic_errors;
     let c = &v.cpu0;
+    // The network-actor model (SMMUv3) measures neither what the NIC saw nor the CPUs.
+    let measured = v.execution == "exec-contexts";
+    assert!(
+        measured || v.execution == "network-actor",
+        "{}",
+        v.execution
+    );
+    let nic_line = if measured {
+        format!(
+            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
+            e.tx_dma_aborts,
+            e.rx_dma_aborts,
+            if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
+            v.bme_suppressed
+        )
+    } else {
+        String::new()
+    };
+    let cpu_line = if measured {
+        format!(
+            "  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}\n",
+            c.hardirqs, c.softirq_on_irq_exit, c.softirq_in_ksoftirqd, c.works, v.trigger_cpu
+        )
+    } else {
+        String::new()
+    };
     format!(
         "verdict ({}, build {}, {} DMA core):
   oops:                 {oops}
@@ -235,9 +262,7 @@ fn verdict_text(v: &Verdict) -> String {
   use-after-free:       {} (DMA-API calls that used a domain a concurrent release freed)
   blocked transactions: {}
   DMA transactions:     {}
-  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)
-  CPU 0:                {} hardirqs, softirqs {} on irq exit / {} in ksoftirqd/0, {} work items; reboot task on CPU {}
-  faults logged:        {} global, {} context
+{}{}  faults logged:        {} global, {} context
   packets:              {} delivered, {} dropped
   shutdown:             {} in {} µs of simulated time
 ",
@@ -257,15 +282,8 @@ fn verdict_text(v: &Verdict) -> String {
         v.use_after_free,
         v.blocked_transactions,
         v.dma_transactions,
-        e.tx_dma_aborts,
-        e.rx_dma_aborts,
-        if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
-        v.bme_suppressed,
-        c.hardirqs,
-        c.softirq_on_irq_exit,
-        c.softirq_in_ksoftirqd,
-        c.works,
-        v.trigger_cpu,
+        nic_line,
+        cpu_line,
         v.global_faults_logged,
         v.context_faults_logged,
         v.packets_delivered,

@@ -28,7 +28,7 @@ pub(crate) use machine::TimedMmio;
 pub use machine::{model_config, ScenarioError, SmmuSetupError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ScheduleRef};
-pub use verdict::{outcome_hash, OopsVerdict, Property, RebootOutcome, Verdict};
+pub use verdict::{outcome_hash, ExecutionModel, OopsVerdict, Property, RebootOutcome, Verdict};
 
 use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
 
@@ -348,6 +348,7 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
     });
     Verdict {
         kernel: cfg.kernel.name().to_string(),
+        execution: ExecutionModel::ExecContexts,
         oops,
         stray_dma_writes: s.bus.stray_writes,
         stray_dma_reads: s.bus.stray_reads,

@@ -19,11 +19,42 @@ pub struct OopsVerdict {
     pub cpu: u32,
 }
 
+/// The execution model that ran the machine: it decides which of the verdict's measurements
+/// exist. A field the model does not measure stays zero and is not printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionModel {
+    /// [`crate::exec`]'s CPUs, GIC, softirq and NAPI with the ENETC driver on them (the SMMUv2
+    /// reboot machine): measures the NIC's DMA aborts, the transactions Bus Master Enable held
+    /// back, how CPU 0 ran and where the reboot task ran.
+    #[default]
+    ExecContexts,
+    /// One network actor standing for CPU 0's NAPI polls and interrupt handlers (the SMMUv3
+    /// race): no CPUs, no Bus Master Enable, no NIC driver error paths.
+    NetworkActor,
+}
+
+impl ExecutionModel {
+    /// Whether the run measured what the NIC saw (its DMA aborts, a stopped TX ring, and the
+    /// transactions Bus Master Enable held back).
+    pub fn measures_nic(self) -> bool {
+        self == ExecutionModel::ExecContexts
+    }
+
+    /// Whether the run measured how CPU 0 ran (hardirqs, softirqs, work items) and which CPU
+    /// the reboot task ran on.
+    pub fn measures_cpus(self) -> bool {
+        self == ExecutionModel::ExecContexts
+    }
+}
+
 /// How one run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Verdict {
     /// The kernel behaviour's name.
     pub kernel: String,
+    /// The execution model that produced the run (which measurements below exist).
+    pub execution: ExecutionModel,
     /// The simulated kernel crashed.
     pub oops: Option<OopsVerdict>,
     /// DMA that bypassed translation after shutdown and landed at the DMA address used as a
@@ -169,8 +200,16 @@ pub struct RebootOutcome {
 
 /// FNV-1a of a run's log and verdict: equal hashes mean byte-identical runs.
 pub fn outcome_hash(o: &RebootOutcome) -> u64 {
+    // The execution model follows from the machine, which the log already shows (an SMMUv2 or
+    // an SMMUv3 boot); it is left out so that hashes taken before the field existed still
+    // identify the same runs.
+    let verdict = format!("{:?}", o.verdict).replacen(
+        &format!("execution: {:?}, ", o.verdict.execution),
+        "",
+        1,
+    );
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in o.log.bytes().chain(format!("{:?}", o.verdict).into_bytes()) {
+    for b in o.log.bytes().chain(verdict.into_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }

@@ -20,7 +20,8 @@ pub use machine::{driver_of, firmware};
 use crate::dmesg::OopsReport;
 use crate::ownership::DmaEvidence;
 use crate::scenario::{
-    Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent, Trigger, Verdict,
+    ExecutionModel, Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent,
+    Trigger, Verdict,
 };
 use crate::{Board, SmmuVersion};
 use arm_smmu_v3::{ArmSmmuV3, ModuleParams, RateLimits, SmmuEnv};
@@ -281,6 +282,9 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
     });
     let verdict = Verdict {
         kernel: cfg.kernel.name().to_string(),
+        // The single network actor: nic_errors, bme_suppressed, cpu0 and trigger_cpu are not
+        // measured (left zero, not printed).
+        execution: ExecutionModel::NetworkActor,
         oops,
         stray_dma_writes: bus.stray_writes,
         stray_dma_reads: bus.stray_reads,
