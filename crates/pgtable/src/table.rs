@@ -9,6 +9,7 @@ use smmu_addr::{Iova, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+mod fast;
 mod lookup;
 mod map;
 mod unmap;
@@ -241,8 +242,10 @@ impl<T: TlbOps> PageTable<T> {
     }
 
     /// Allocate a zeroed next-level table and install it in `slot` (expected `cur`) with a
-    /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
-    fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
+    /// compare-and-exchange. Returns the descriptor now in the slot, and whether it is ours
+    /// (then the table behind it is empty) rather than a concurrent winner's.
+    #[inline(never)]
+    fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<(u64, bool), PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?.as_u64();
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
@@ -255,11 +258,11 @@ impl<T: TlbOps> PageTable<T> {
                     new |= SW_SYNC;
                     slot.store(new, Ordering::Release);
                 }
-                Ok(new)
+                Ok((new, true))
             }
             Err(actual) => {
                 self.alloc.free(PhysAddr::new(table), self.cfg.granule())?;
-                Ok(actual)
+                Ok((actual, false))
             }
         }
     }

@@ -3,7 +3,6 @@ use super::{Leaf, PageTable, WalkStep};
 use crate::config::{Fidelity, MAX_LEVELS};
 use crate::pte::{is_leaf, is_table, is_valid, pte_addr, Pte};
 use crate::TlbOps;
-use physmem::WORDS_PER_FRAME;
 use smmu_addr::{Iova, PhysAddr};
 use std::sync::atomic::Ordering;
 
@@ -24,11 +23,9 @@ impl<T: TlbOps> PageTable<T> {
         let (mut table, mut lvl) = (table, lvl as usize);
         while lvl < MAX_LEVELS as usize {
             let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
-            let pa = table + (idx << 3);
-            let Ok(frame) = self.frame(pa) else {
-                return None;
-            };
-            let pte = frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)].load(Ordering::Acquire);
+            // A read-only walk: the plain checked load, without the frame lookup a writer
+            // needs (which also records the frame as written).
+            let pte = self.mem.load_word(PhysAddr::new(table + (idx << 3)))?;
             if !is_valid(pte) {
                 return None;
             }

@@ -16,7 +16,7 @@ use crate::error::PgTableError;
 use crate::pte::{is_leaf, is_table, is_valid, leaf_type, pte_addr, ADDR_MASK};
 use crate::{Gather, Prot, TlbOps};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A request that passed [`PageTable::check_request`], in the plain numbers the walk uses.
 #[derive(Clone, Copy)]
@@ -25,6 +25,9 @@ struct MapRequest {
     paddr: u64,
     pgsize: PageSize,
     pgcount: u64,
+    /// The level whose entries are `pgsize` bytes; `None` makes the first step fail with
+    /// `BadPageSize` (after the checks Linux makes first).
+    level: Option<u32>,
     /// Leaf descriptor bits other than the output address (attributes and type).
     desc: u64,
 }
@@ -52,7 +55,26 @@ impl<T: TlbOps> PageTable<T> {
     /// [`NoAccess`]: PgTableError::NoAccess
     /// [`Exists`]: PgTableError::Exists
     /// [`NoMemory`]: PgTableError::NoMemory
+    // Inlined like the shortcut it wraps; the general path stays out of line.
+    #[inline(always)]
     pub fn map_pages(
+        &mut self,
+        iova: Iova,
+        paddr: PhysAddr,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        prot: Prot,
+    ) -> Result<u64, PgTableError> {
+        // The one measured shortcut (see `fast.rs`): it does the whole request or nothing.
+        if let Some(bytes) = self.map_fast(iova, paddr, pgsize, pgcount, prot) {
+            return Ok(bytes);
+        }
+        self.map_general(iova, paddr, pgsize, pgcount, prot)
+    }
+
+    /// The map path itself: every request [`map_fast`](Self::map_fast) does not finish.
+    #[inline(never)]
+    pub(super) fn map_general(
         &mut self,
         iova: Iova,
         paddr: PhysAddr,
@@ -65,9 +87,9 @@ impl<T: TlbOps> PageTable<T> {
         let mut done = 0u64;
         while done < req.pgcount {
             let (iova, paddr) = (req.iova + (done << shift), req.paddr + (done << shift));
-            let step = self.check_step(req, iova, paddr, done).and_then(|()| {
-                self.map_table(iova, paddr, req.pgsize, req.pgcount - done, req.desc)
-            });
+            let step = self
+                .check_step(req, iova, paddr, done)
+                .and_then(|()| self.map_table(req, iova, paddr, req.pgcount - done));
             match step {
                 Ok(n) => done += n,
                 Err(e) => {
@@ -102,26 +124,24 @@ impl<T: TlbOps> PageTable<T> {
                 bitmap: cfg.pgsize_bitmap,
             });
         }
-        let misaligned = !iova.is_aligned(pgsize) || !paddr.is_aligned(pgsize);
-        let misaligned_err = PgTableError::Misaligned {
-            iova,
-            paddr,
-            pgsize,
-        };
-        let size = pgcount.bytes(pgsize).ok();
+        let (va, pa) = (iova.as_u64(), paddr.as_u64());
+        let misaligned = (va | pa) & pgsize.mask() != 0;
+        // `None` when pgsize * pgcount overflows.
+        let size = pgcount.get().checked_mul(pgsize.bytes());
         match cfg.fidelity {
             Fidelity::Safe => {
+                // [addr, addr + size) inside [0, 2^bits).
                 let fits = |addr: u64, bits: u32| {
-                    size.is_some_and(|s| s <= 1u64 << bits && addr <= (1u64 << bits) - s)
+                    size.is_some_and(|s| addr >> bits == 0 && s <= (1u64 << bits) - addr)
                 };
-                if !fits(iova.as_u64(), cfg.ias) {
+                if !fits(va, cfg.ias) {
                     return Err(PgTableError::IovaRange {
                         iova,
                         size: size.unwrap_or(u64::MAX),
                         ias: cfg.ias,
                     });
                 }
-                if !fits(paddr.as_u64(), cfg.oas) {
+                if !fits(pa, cfg.oas) {
                     return Err(PgTableError::PaddrRange {
                         paddr,
                         size: size.unwrap_or(u64::MAX),
@@ -129,16 +149,23 @@ impl<T: TlbOps> PageTable<T> {
                     });
                 }
                 if misaligned {
-                    return Err(misaligned_err);
+                    return Err(PgTableError::Misaligned {
+                        iova,
+                        paddr,
+                        pgsize,
+                    });
                 }
             }
             Fidelity::Linux => {
                 if misaligned {
-                    return Err(misaligned_err);
+                    return Err(PgTableError::Misaligned {
+                        iova,
+                        paddr,
+                        pgsize,
+                    });
                 }
-                let wraps = size.is_none_or(|s| {
-                    iova.checked_add(s).is_none() || paddr.checked_add(s).is_none()
-                });
+                let wraps =
+                    size.is_none_or(|s| va.checked_add(s).is_none() || pa.checked_add(s).is_none());
                 if wraps {
                     return Err(PgTableError::IovaRange {
                         iova,
@@ -151,15 +178,15 @@ impl<T: TlbOps> PageTable<T> {
         if prot.0 & (Prot::READ.0 | Prot::WRITE.0) == 0 {
             return Err(PgTableError::NoAccess);
         }
-        // The descriptor type follows from the level, which `map_table` finds (or reports as
-        // BadPageSize); the attributes are precomputed per `prot`.
-        let lvl = self.level_of(pgsize.bytes()).unwrap_or(MAX_LEVELS - 1);
+        let level = self.level_of(pgsize.bytes());
         Ok(MapRequest {
-            iova: iova.as_u64(),
-            paddr: paddr.as_u64(),
+            iova: va,
+            paddr: pa,
             pgsize,
             pgcount: pgcount.get(),
-            desc: self.prot_pte[prot.0 as usize & 63] | leaf_type(lvl),
+            level,
+            // Attributes precomputed per `prot`; the type bits follow from the level.
+            desc: self.prot_pte[prot.0 as usize & 63] | leaf_type(level.unwrap_or(MAX_LEVELS - 1)),
         })
     }
 
@@ -217,39 +244,45 @@ impl<T: TlbOps> PageTable<T> {
         self.tlb.tlb_flush_all();
     }
 
-    /// One step: map up to `count` pages of `pgsize` from `iova` into the one table that holds
-    /// `iova`'s leaf; returns the pages mapped (≥ 1).
+    /// One step: map up to `count` pages of the request from `iova` (to `paddr`) into the one
+    /// table that holds `iova`'s leaf; returns the pages mapped (≥ 1).
     ///
     /// 1. Walk from the deepest table the walk cache holds down to the leaf level, installing
     ///    a table wherever an entry is empty; a leaf above the leaf level is in the way.
-    /// 2. Look at the entries the leaves go to, in order. A leaf there → `Exists`. A table
-    ///    (a block map over smaller mappings) is freed — `Fidelity::Safe`: only after every
-    ///    entry was checked, so a failing map changes nothing; `Fidelity::Linux`: at once, so
-    ///    the tables before a leaf are lost, as in io-pgtable-arm.
+    /// 2. Unless the walk has just created the leaves' table, look at the entries they go to ([`check_way`](Self::check_way)). A leaf there
+    ///    → `Exists`. A table (a block map over smaller mappings) is freed — `Fidelity::Safe`:
+    ///    only after every entry was checked, so a failing map changes nothing;
+    ///    `Fidelity::Linux`: at once, so the tables before a leaf are lost, as in
+    ///    io-pgtable-arm.
     /// 3. Write the leaves.
+    ///
+    /// The entries of one step share a 4 KiB frame except in the 16K/64K-granule tables, whose
+    /// steps can span frames: `first` is the run in the first frame, `rest` walks the others.
     #[inline(always)]
     fn map_table(
         &self,
+        req: MapRequest,
         iova: u64,
         paddr: u64,
-        pgsize: PageSize,
         count: u64,
-        desc: u64,
     ) -> Result<u64, PgTableError> {
-        let Some(target) = self.level_of(pgsize.bytes()) else {
+        let Some(target) = req.level else {
             return Err(PgTableError::BadPageSize {
-                pgsize,
+                pgsize: req.pgsize,
                 bitmap: self.cfg.pgsize_bitmap,
             });
         };
 
         // 1. Down to the table of the leaves.
         let (mut table, mut lvl) = self.walk_start(iova, target);
+        // Whether `table` was created by this walk (so it is empty).
+        let mut fresh = false;
         while lvl < target {
             let slot = self.slot(table, self.idx(iova, lvl))?;
             let mut pte = slot.load(Ordering::Acquire);
+            fresh = false;
             if !is_valid(pte) {
-                pte = self.install_table(slot, pte)?;
+                (pte, fresh) = self.install_table(slot, pte)?;
             }
             if !is_table(pte, lvl) {
                 return Err(PgTableError::Exists {
@@ -262,32 +295,16 @@ impl<T: TlbOps> PageTable<T> {
         }
         let idx = self.idx(iova, target);
         let n = count.min(self.run_room(target, idx));
-        let size = pgsize.bytes();
+        let size = req.pgsize.bytes();
+        let first = self.run(table, idx, n)?;
+        let in_first = first.len() as u64;
 
-        // 2. What is in the way.
-        let mut tables_in_way = false;
-        let mut i = 0;
+        // 2. What is in the way (nothing, in a table this walk has just created).
+        let mut tables_in_way = !fresh && self.check_way(first, target, iova)?;
+        let mut i = if fresh { n } else { in_first };
         while i < n {
             let run = self.run(table, idx + i, n - i)?;
-            // Usually every entry is empty: one OR over the run decides that.
-            if run.iter().fold(0, |acc, e| acc | e.load(Ordering::Acquire)) != 0 {
-                for (j, e) in run.iter().enumerate() {
-                    let pte = e.load(Ordering::Acquire);
-                    let at = iova + (i + j as u64) * size;
-                    if !is_valid(pte) {
-                        continue;
-                    }
-                    if is_leaf(pte, target) {
-                        return Err(PgTableError::Exists {
-                            iova: Iova::new(at),
-                        });
-                    }
-                    match self.cfg.fidelity {
-                        Fidelity::Linux => self.free_table_entry(e, pte, target, at)?,
-                        Fidelity::Safe => tables_in_way = true,
-                    }
-                }
-            }
+            tables_in_way |= self.check_way(run, target, iova + i * size)?;
             i += run.len() as u64;
         }
         if tables_in_way {
@@ -300,18 +317,63 @@ impl<T: TlbOps> PageTable<T> {
             }
         }
 
-        // 3. The leaves. The mask only matters under Fidelity::Linux, where a PA may run past
-        // the OAS (Linux keeps the descriptor's address bits and drops the rest).
-        let mut i = 0;
-        let mut pa = paddr;
+        // 3. The leaves.
+        write_leaves(first, req.desc, paddr, size);
+        let mut i = in_first;
         while i < n {
             let run = self.run(table, idx + i, n - i)?;
-            for e in run {
-                e.store(desc | (pa & ADDR_MASK), Ordering::Release);
-                pa = pa.wrapping_add(size);
-            }
+            write_leaves(run, req.desc, paddr.wrapping_add(i * size), size);
             i += run.len() as u64;
         }
         Ok(n)
+    }
+
+    /// Step 2 of [`map_table`](Self::map_table) for the entries `run` (level `lvl`, the first
+    /// translating `iova`): `Exists` at the first leaf; a table is freed now under
+    /// `Fidelity::Linux`, and reported (`true`) for freeing later under `Fidelity::Safe`.
+    #[inline(always)]
+    fn check_way(&self, run: &[AtomicU64], lvl: u32, iova: u64) -> Result<bool, PgTableError> {
+        // Usually every entry is empty: one OR over the run decides that.
+        if run.iter().fold(0, |acc, e| acc | e.load(Ordering::Acquire)) == 0 {
+            return Ok(false);
+        }
+        self.resolve_way(run, lvl, iova)
+    }
+
+    /// The rest of [`check_way`](Self::check_way), for a run with something in it.
+    #[cold]
+    #[inline(never)]
+    fn resolve_way(&self, run: &[AtomicU64], lvl: u32, iova: u64) -> Result<bool, PgTableError> {
+        let size = self.bsize(lvl);
+        let mut tables = false;
+        for (j, e) in run.iter().enumerate() {
+            let pte = e.load(Ordering::Acquire);
+            let at = iova + j as u64 * size;
+            if !is_valid(pte) {
+                continue;
+            }
+            if is_leaf(pte, lvl) {
+                return Err(PgTableError::Exists {
+                    iova: Iova::new(at),
+                });
+            }
+            match self.cfg.fidelity {
+                Fidelity::Linux => self.free_table_entry(e, pte, lvl, at)?,
+                Fidelity::Safe => tables = true,
+            }
+        }
+        Ok(tables)
+    }
+}
+
+/// Step 3 of [`PageTable::map_table`]: leaves `desc` for `run.len()` pages of `size` bytes from
+/// `paddr`. The mask only matters under `Fidelity::Linux`, where a PA may run past the OAS
+/// (the descriptor keeps its address bits and drops the rest, as Linux's does).
+#[inline(always)]
+fn write_leaves(run: &[AtomicU64], desc: u64, paddr: u64, size: u64) {
+    let mut pa = paddr;
+    for e in run {
+        e.store(desc | (pa & ADDR_MASK), Ordering::Release);
+        pa = pa.wrapping_add(size);
     }
 }

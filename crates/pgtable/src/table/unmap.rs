@@ -23,7 +23,28 @@ impl<T: TlbOps> PageTable<T> {
     /// cleared table gets a `tlb_flush_walk` before its pages are freed. A partial unmap of a
     /// block splits it ([`PartialUnmap::Split`], v6.1: the left-out entries get `tlb_add_page`
     /// whatever `queued` says, as in Linux) or returns 0 ([`PartialUnmap::Refuse`]).
+    // Inlined like the shortcut it wraps; the general path stays out of line.
+    #[inline(always)]
     pub fn unmap_pages(
+        &mut self,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        gather: &mut Gather,
+    ) -> u64 {
+        // The one measured shortcut (see `fast.rs`); it stops where the general path goes on.
+        let done = self.unmap_fast(iova, pgsize, pgcount, gather);
+        if done.finished {
+            return done.pages << pgsize.shift();
+        }
+        let rest = PageCount::new(pgcount.get() - done.pages);
+        let at = Iova::new(iova.as_u64() + (done.pages << pgsize.shift()));
+        (done.pages << pgsize.shift()) + self.unmap_general(at, pgsize, rest, gather)
+    }
+
+    /// The unmap path itself: every request [`unmap_fast`](Self::unmap_fast) does not finish.
+    #[inline(never)]
+    pub(super) fn unmap_general(
         &mut self,
         iova: Iova,
         pgsize: PageSize,
@@ -55,9 +76,15 @@ impl<T: TlbOps> PageTable<T> {
             } else {
                 (self.pgd, self.cfg.geom.start_level)
             };
-            let bytes = self
-                .unmap_at(table, lvl, at, pgsize.bytes(), count - done, gather)
-                .unwrap_or(0);
+            // From the leaf level (a walk-cache hit there) there is nothing to descend.
+            let bytes = if lvl == target {
+                let idx = self.idx(at, lvl);
+                let n = (count - done).min(self.run_room(lvl, idx));
+                self.clear_entries(table, lvl, idx, n, at, gather)
+            } else {
+                self.unmap_at(table, lvl, at, pgsize.bytes(), count - done, gather)
+            }
+            .unwrap_or(0);
             if bytes == 0 {
                 break;
             }
@@ -69,6 +96,7 @@ impl<T: TlbOps> PageTable<T> {
     /// Unmap from the table at `table` (level `lvl`) downwards; returns bytes unmapped.
     /// Iterative descent, remembering the path so that `FreeEmpty` can reclaim tables the unmap
     /// emptied, bottom-up, on the way back.
+    #[inline(never)]
     pub(super) fn unmap_at(
         &self,
         table: u64,
@@ -181,7 +209,7 @@ impl<T: TlbOps> PageTable<T> {
         iova: u64,
         gather: &mut Gather,
     ) -> Result<u64, PgTableError> {
-        let size = self.cfg.geom.block_size(lvl);
+        let size = self.bsize(lvl);
         let mut i = 0u64;
         'runs: while i < n {
             let run = self.run(table, idx + i, n - i)?;
