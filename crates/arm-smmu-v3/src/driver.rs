@@ -569,7 +569,7 @@ impl ArmSmmuV3 {
             sh: (tcr >> 12) & 3,
             ips: c.ips(),
         };
-        let cd = stemod::s1_cd(&cd_tcr, asid, table.ttbr(), c.mair());
+        let cd = stemod::s1_cd(&cd_tcr, asid, table.ttbr().as_u64(), c.mair());
         let mut cdtab = None;
         if stage == Stage::S1 && hw.version == KernelVersion::V6_1 {
             // v6.1: the CD table belongs to the domain and the CD is written now, before any
@@ -615,7 +615,11 @@ impl ArmSmmuV3 {
                 Stage::S1 => stemod::s1(hw, c.cdtab.or(master.cdtab).unwrap_or(0)),
                 Stage::S2 => {
                     let t = c.table.lock();
-                    stemod::s2(c.vmid, u64::from(t.cfg().vtcr()) & 0x7_ffff, t.ttbr())
+                    stemod::s2(
+                        c.vmid,
+                        u64::from(t.cfg().vtcr()) & 0x7_ffff,
+                        t.ttbr().as_u64(),
+                    )
                 }
             },
         }
@@ -764,10 +768,12 @@ impl TlbOps for DomainTlb {
     fn tlb_flush_all(&self) {
         self.inv_context()
     }
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
-        self.inv_range(iova, size, granule, false)
+    fn tlb_flush_walk(&self, iova: Iova, size: u64, granule: PageSize) {
+        self.inv_range(iova.as_u64(), size, granule.bytes(), false)
     }
-    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64) {
+    fn tlb_add_page(&self, gather: &mut Gather, iova: Iova, granule: PageSize) {
+        let (start, granule) = (iova, granule.bytes());
+        let iova = start.as_u64();
         // iommu_iotlb_gather_add_page: widen the gather; a different page size or a disjoint
         // range first completes what is gathered (iommu_iotlb_sync).
         let end = iova.saturating_add(granule.saturating_sub(1));
@@ -787,7 +793,7 @@ impl TlbOps for DomainTlb {
             gather.queued = queued;
         }
         gather.pgsize = granule;
-        gather.add_range(iova, granule);
+        gather.add_range(start, granule);
     }
 }
 
@@ -945,14 +951,10 @@ impl IommuDriver for ArmSmmuV3 {
         prot: Prot,
     ) -> Result<u64, DriverError> {
         let c = self.ctx(dom).ok_or(DriverError::NoDevice)?;
-        // pgtable still takes plain numbers (the page-table issue owns its signatures).
-        let mapped = c.table.lock().map_pages(
-            iova.as_u64(),
-            paddr.as_u64(),
-            pgsize.bytes(),
-            pgcount.get(),
-            prot,
-        )?;
+        let mapped = c
+            .table
+            .lock()
+            .map_pages(iova, paddr, pgsize, pgcount, prot)?;
         Ok(mapped)
     }
 
@@ -967,11 +969,8 @@ impl IommuDriver for ArmSmmuV3 {
         let Some(c) = self.ctx(dom) else {
             return 0;
         };
-        let n = c
-            .table
-            .lock()
-            .unmap_pages(iova.as_u64(), pgsize.bytes(), pgcount.get(), gather);
-        n
+        let unmapped = c.table.lock().unmap_pages(iova, pgsize, pgcount, gather);
+        unmapped
     }
 
     fn iotlb_sync(&self, dom: DriverDomain, gather: &mut Gather) {
@@ -1000,9 +999,6 @@ impl IommuDriver for ArmSmmuV3 {
         if d.kind == DomainKind::Identity {
             return Some(PhysAddr::new(iova.as_u64()));
         }
-        match self.ctx(dom)?.table.lock().iova_to_phys(iova.as_u64()) {
-            0 => None,
-            pa => Some(PhysAddr::new(pa)),
-        }
+        self.ctx(dom)?.table.lock().iova_to_phys(iova)
     }
 }

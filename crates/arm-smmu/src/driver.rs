@@ -802,7 +802,8 @@ impl TlbOps for DomainTlb {
         }
     }
 
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+    fn tlb_flush_walk(&self, iova: Iova, size: u64, granule: PageSize) {
+        let (iova, granule) = (iova.as_u64(), granule.bytes());
         match (self.stage, self.v2()) {
             (DomainStage::S1, _) => {
                 self.inv_range_s1(iova, size, granule, cb::S1_TLBIVA);
@@ -821,7 +822,8 @@ impl TlbOps for DomainTlb {
         }
     }
 
-    fn tlb_add_page(&self, _gather: &mut Gather, iova: u64, granule: u64) {
+    fn tlb_add_page(&self, _gather: &mut Gather, iova: Iova, granule: PageSize) {
+        let (iova, granule) = (iova.as_u64(), granule.bytes());
         match (self.stage, self.v2()) {
             (DomainStage::S1, _) => self.inv_range_s1(iova, granule, granule, cb::S1_TLBIVAL),
             (_, true) => self.inv_range_s2(iova, granule, granule, cb::S2_TLBIIPAS2L),

@@ -117,7 +117,7 @@ impl IoPgtableFactory for LpaeTables {
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
-            pgd: pt.ttbr(),
+            pgd: pt.ttbr().as_u64(),
             granule: c.granule(),
             ias: c.ias,
             oas: c.oas,
@@ -134,8 +134,6 @@ impl IoPgtableFactory for LpaeTables {
     }
 }
 
-// pgtable still takes plain numbers (its signatures belong to the page-table issue): convert
-// at the call.
 impl IoPgtableOps for Lpae {
     fn map_pages(
         &self,
@@ -145,13 +143,10 @@ impl IoPgtableOps for Lpae {
         pgcount: PageCount,
         prot: Prot,
     ) -> Result<u64, DriverError> {
-        Ok(self.pt.lock().map_pages(
-            iova.as_u64(),
-            paddr.as_u64(),
-            pgsize.bytes(),
-            pgcount.get(),
-            prot,
-        )?)
+        Ok(self
+            .pt
+            .lock()
+            .map_pages(iova, paddr, pgsize, pgcount, prot)?)
     }
 
     fn unmap_pages(
@@ -161,16 +156,11 @@ impl IoPgtableOps for Lpae {
         pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
-        self.pt
-            .lock()
-            .unmap_pages(iova.as_u64(), pgsize.bytes(), pgcount.get(), gather)
+        self.pt.lock().unmap_pages(iova, pgsize, pgcount, gather)
     }
 
     fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
-        match self.pt.lock().iova_to_phys(iova.as_u64()) {
-            0 => None,
-            pa => Some(PhysAddr::new(pa)),
-        }
+        self.pt.lock().iova_to_phys(iova)
     }
 
     fn hw(&self) -> TableHw {

@@ -284,7 +284,9 @@ fn map_errors_are_typed() {
             PageCount::new(1),
             Prot::READ
         ),
-        Err(DriverError::PgTable(PgTableError::Exists { iova: 0x2000 }))
+        Err(DriverError::PgTable(PgTableError::Exists {
+            iova: Iova::new(0x2000)
+        }))
     );
     assert!(matches!(
         s.map_pages(

@@ -38,15 +38,16 @@ impl IoPgtableOps for Scripted {
         Ok(pgsize.bytes() * n.get())
     }
     fn unmap_pages(&self, iova: Iova, pgsize: PageSize, n: PageCount, gather: &mut Gather) -> u64 {
-        let (iova, pgsize, n) = (iova.as_u64(), pgsize.bytes(), n.get());
+        let bytes = pgsize.bytes() * n.get();
         if self.walk {
-            self.tlb.tlb_flush_walk(iova, pgsize * n, pgsize);
+            self.tlb.tlb_flush_walk(iova, bytes, pgsize);
         } else {
-            for i in 0..n {
-                self.tlb.tlb_add_page(gather, iova + i * pgsize, pgsize);
+            for i in 0..n.get() {
+                let page = Iova::new(iova.as_u64() + i * pgsize.bytes());
+                self.tlb.tlb_add_page(gather, page, pgsize);
             }
         }
-        pgsize * n
+        bytes
     }
     fn iova_to_phys(&self, _: Iova) -> Option<PhysAddr> {
         None

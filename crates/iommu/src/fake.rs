@@ -225,7 +225,7 @@ impl IommuDriver for FakeDriver {
             done += 1;
         }
         if done > 0 {
-            gather.add_range(iova, done * FAKE_PAGE);
+            gather.add_range(Iova::new(iova), done * FAKE_PAGE);
             gather.pgsize = FAKE_PAGE;
         }
         self.counters.unmaps.fetch_add(1, Ordering::Relaxed);

@@ -22,10 +22,9 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use mmu500::{Mmu500, Mmu500Config};
-use pgtable::{Prot, SZ_4K};
-use physmem::PhysAddr;
+use pgtable::Prot;
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmu_addr::Iova;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::{Access, Mmio};
 use std::hint::black_box;
@@ -45,8 +44,14 @@ fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
     let s = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem).unwrap();
     let c = pgtable::Config::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
     let mut pt = pgtable::PageTable::new(c, alloc, pgtable::NoTlb).unwrap();
-    pt.map_pages(IOVA, 0x9000_0000, SZ_4K, PAGES, Prot::READ | Prot::WRITE)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(0x9000_0000),
+        PageSize::SZ_4K,
+        PageCount::new(PAGES),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     let cfg = *pt.cfg();
     let b = (s.config().num_pages()) * s.config().page_size();
     let p = s.config().page_size();
@@ -152,7 +157,10 @@ fn benches(c: &mut Criterion) {
         let va = IOVA + i * 0x1000;
         let par = s.walk_only(0, va, Access::Read);
         assert_eq!(par & 1, 0, "walk_only must translate");
-        assert_eq!(par & regs::par::PA_MASK, pt.iova_to_phys(va));
+        assert_eq!(
+            par & regs::par::PA_MASK,
+            pt.iova_to_phys(Iova::new(va)).map_or(0, PhysAddr::as_u64)
+        );
     }
     let mut w = 0u64;
     c.bench_function("walk_only", |b| {
@@ -167,7 +175,10 @@ fn benches(c: &mut Criterion) {
     let walker = s.detached_walk(0).expect("bank 0 is a stage-1 context");
     for i in 0..PAGES {
         let va = IOVA + i * 0x1000;
-        assert_eq!(walker.walk(va), Some(pt.iova_to_phys(va)));
+        assert_eq!(
+            walker.walk(va),
+            Some(pt.iova_to_phys(Iova::new(va)).map_or(0, PhysAddr::as_u64))
+        );
     }
     let mut w = 0u64;
     c.bench_function("walk_detached", |b| {
@@ -183,20 +194,32 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 j = (j + 1) % PAGES;
-                let _ = black_box(pt.iova_to_phys(IOVA + j * 0x1000));
+                let _ = black_box(
+                    pt.iova_to_phys(Iova::new(IOVA + j * 0x1000))
+                        .map_or(0, PhysAddr::as_u64),
+                );
             })
         })
     });
     // The same addresses with pgtable's walk cache pointing elsewhere: a map far away leaves
     // no cached table on the benchmark's path, so every lookup reads all 4 descriptors.
-    pt.map_pages(FAR_IOVA, 0x9f00_0000, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(FAR_IOVA),
+        PhysAddr::new(0x9f00_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     let mut j = 0u64;
     c.bench_function("pgtable_iova_to_phys_4_reads", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 j = (j + 1) % PAGES;
-                let _ = black_box(pt.iova_to_phys(black_box(IOVA + j * 0x1000)));
+                let _ = black_box(
+                    pt.iova_to_phys(Iova::new(black_box(IOVA + j * 0x1000)))
+                        .map_or(0, PhysAddr::as_u64),
+                );
             })
         })
     });

@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use mmu500::{Mmu500Config, Translation};
-use pgtable::{Prot, SZ_4K};
+use pgtable::Prot;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, tcr, tcr2};
 use smmu_arch::{Access, Mmio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,10 +18,10 @@ fn dma_threads_and_a_driver_thread_make_progress_together() {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(
-        0x1000_0000,
-        0x9000_0000,
-        SZ_4K,
-        64,
+        Iova::new(0x1000_0000),
+        PhysAddr::new(0x9000_0000),
+        PageSize::SZ_4K,
+        PageCount::new(64),
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
@@ -78,8 +79,14 @@ fn ttbr1_region_with_sign_extension() {
     let s = &r.smmu;
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     // Bit 47 set: with TCR2.SEP = 5 (bit 47) it sign-extends into the TTBR1 half.
-    pt.map_pages(0x8000_0000_1000, 0x9000_0000, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(0x8000_0000_1000),
+        PhysAddr::new(0x9000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(s, 0, &pt, 3);
     let b = cbo(s, 0);
     // T1SZ = 16, TG1 = 4K, EPD0; TTBR1 holds the tables; ASID from TTBR1 (A1).
@@ -88,7 +95,7 @@ fn ttbr1_region_with_sign_extension() {
         (16 << tcr::T1SZ_SHIFT) | (tcr::TG1_4K << tcr::TG1_SHIFT) | tcr::EPD0 | tcr::A1,
     );
     s.write32(b + cb::TCR2, 5 | tcr2::AS | (5 << tcr2::SEP_SHIFT));
-    s.write64(b + cb::TTBR1, pt.ttbr() | (3 << 48));
+    s.write64(b + cb::TTBR1, pt.ttbr().as_u64() | (3 << 48));
     s.write64(b + cb::TTBR0, 0);
     map_stream(s, 0, 0x29, 0, 0);
     enable(s);

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use mmu500::{ContextFaultKind, DmaFault, Mmu500Config, Translation};
 use pgtable::{Prot, Stage};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::cb;
 use smmu_arch::{Access, Mmio};
 
@@ -64,7 +65,16 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
         let pa = ((1u64 << 28) + rng.below(1u64 << 40)) & !(size - 1);
         let pa = if pa == 0 { size.max(1 << 28) } else { pa };
         let prot = Prot::READ | Prot::WRITE;
-        if pt.map_pages(iova, pa, size, 1, prot).is_ok() {
+        if pt
+            .map_pages(
+                Iova::new(iova),
+                PhysAddr::new(pa),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                prot,
+            )
+            .is_ok()
+        {
             mapped.push((iova, size));
         }
     }
@@ -95,7 +105,7 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
     probes.push(!0xfff);
     let (mut hits, mut holes) = (0, 0);
     for iova in probes {
-        let want = pt.iova_to_phys(iova);
+        let want = pt.iova_to_phys(Iova::new(iova)).map_or(0, PhysAddr::as_u64);
         #[cfg(feature = "bench-internals")]
         if let Some(w) = &walker {
             assert_eq!(
@@ -110,7 +120,7 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
                 assert_eq!(pa, want, "{stage:?} {pgsizes:#x} ias {ias}: iova {iova:#x}");
                 assert_eq!(
                     Some(leaf_size),
-                    pt.leaf(iova).map(|l| l.size),
+                    pt.leaf(Iova::new(iova)).map(|l| l.size.bytes()),
                     "leaf size at {iova:#x}"
                 );
                 hits += 1;

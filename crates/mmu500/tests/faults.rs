@@ -8,9 +8,8 @@ use mmu500::{
     BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, TerminateReason,
     Translation,
 };
-use pgtable::{Prot, SZ_4K};
-use physmem::PhysAddr;
-use smmu_addr::Iova;
+use pgtable::Prot;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::{Access, IrqLine, LookupLevel, Mmio, Stage};
 use std::sync::{Arc, Mutex};
@@ -69,10 +68,22 @@ fn with_atos(ats_polls: u32) -> Mmu500Config {
 fn booted_with(cfg: Mmu500Config) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(cfg);
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt.map_pages(IOVA, DATA, SZ_4K, 1, Prot::READ | Prot::WRITE | Prot::CACHE)
-        .unwrap();
-    pt.map_pages(IOVA + 0x1000, DATA + 0x1000, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(DATA),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE | Prot::CACHE,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA + 0x1000),
+        PhysAddr::new(DATA + 0x1000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(&r.smmu, 0, &pt, 0);
     map_stream(&r.smmu, 0, ENETC_ICID, 0x7c00, 0);
     enable(&r.smmu);
@@ -356,11 +367,17 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     );
     s.write32(b + cb::FSR, 0xc000_01fe);
     // Access flag clear in a never-used leaf.
-    pt.map_pages(IOVA + 0x3000, DATA + 0x3000, SZ_4K, 1, Prot::READ)
-        .unwrap();
-    let leaf = pt.leaf(IOVA + 0x3000).unwrap();
+    pt.map_pages(
+        Iova::new(IOVA + 0x3000),
+        PhysAddr::new(DATA + 0x3000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    let leaf = pt.leaf(Iova::new(IOVA + 0x3000)).unwrap();
     r.mem
-        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .write_u64(leaf.pte_pa, leaf.pte.bits() & !(1 << 10))
         .unwrap();
     s.translate(ENETC_SID, IOVA + 0x3000, Access::Read)
         .unwrap_err();
@@ -372,10 +389,10 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     // A privileged-only mapping refuses the default (unprivileged) stream, and admits it once
     // S2CR.PRIVCFG forces privileged.
     pt.map_pages(
-        IOVA + 0x4000,
-        DATA + 0x4000,
-        SZ_4K,
-        1,
+        Iova::new(IOVA + 0x4000),
+        PhysAddr::new(DATA + 0x4000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
         Prot::READ | Prot::PRIV,
     )
     .unwrap();
@@ -421,18 +438,18 @@ fn dma_helpers_move_data_and_stop_at_the_fault() {
     let s = &r.smmu;
     // Two discontiguous pages behind one IOVA range.
     pt.map_pages(
-        IOVA + 0x2000,
-        DATA + 0x8000,
-        SZ_4K,
-        1,
+        Iova::new(IOVA + 0x2000),
+        PhysAddr::new(DATA + 0x8000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
     pt.map_pages(
-        IOVA + 0x3000,
-        DATA + 0x5000,
-        SZ_4K,
-        1,
+        Iova::new(IOVA + 0x3000),
+        PhysAddr::new(DATA + 0x5000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
         Prot::READ | Prot::WRITE,
     )
     .unwrap();

@@ -11,8 +11,8 @@ mod common;
 use common::*;
 use mmu500::{Mmu500, Mmu500Config};
 use pgtable::{Prot, SZ_4K};
-use physmem::PhysAddr;
 use proptest::prelude::*;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, s2cr, sctlr, tcr};
 use smmu_arch::{Access, Mmio};
 
@@ -91,16 +91,34 @@ fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize
     let mut s2_port = r.smmu.port(S2_SID);
     // Bank 0: stage 1 (ASID 3), user-accessible pages as Linux maps DMA buffers.
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt.map_pages(IOVA, PA, SZ_4K, 8, Prot::READ | Prot::WRITE)
-        .unwrap();
-    pt.map_pages(IOVA + 8 * SZ_4K, PA + 8 * SZ_4K, SZ_4K, 4, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(PA),
+        PageSize::SZ_4K,
+        PageCount::new(8),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA + 8 * SZ_4K),
+        PhysAddr::new(PA + 8 * SZ_4K),
+        PageSize::SZ_4K,
+        PageCount::new(4),
+        Prot::READ,
+    )
+    .unwrap();
     program_from(s, 0, &pt, 3);
     map_stream(s, 0, 0x29, 0x7c00, 0);
     // Bank 1: stage 2 only (VMID 2) over the same IPAs.
     let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 40);
-    s2.map_pages(IOVA, PA, SZ_4K, 12, Prot::READ | Prot::WRITE)
-        .unwrap();
+    s2.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(PA),
+        PageSize::SZ_4K,
+        PageCount::new(12),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     program_from(s, 1, &s2, 0);
     map_stream(s, 1, 0x2a, 0x7c00, 1);
     enable(s);
@@ -122,23 +140,29 @@ fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize
                 out.push(format!("{t:?}"));
             }
             Step::Retarget { page, to } => {
-                if pt.leaf(iova_of(page)).is_some() {
+                if pt.leaf(Iova::new(iova_of(page))).is_some() {
                     retarget(&r, &pt, iova_of(page), PA + to * SZ_4K);
                 } else {
-                    pt.map_pages(iova_of(page), PA + to * SZ_4K, SZ_4K, 1, Prot::READ)
-                        .unwrap();
+                    pt.map_pages(
+                        Iova::new(iova_of(page)),
+                        PhysAddr::new(PA + to * SZ_4K),
+                        PageSize::SZ_4K,
+                        PageCount::ONE,
+                        Prot::READ,
+                    )
+                    .unwrap();
                 }
             }
             Step::ClearAf { page } => {
-                if let Some(l) = pt.leaf(iova_of(page)) {
+                if let Some(l) = pt.leaf(Iova::new(iova_of(page))) {
                     r.mem
-                        .write_u64(PhysAddr::new(l.pte_pa), l.pte & !(1 << 10))
+                        .write_u64(l.pte_pa, l.pte.bits() & !(1 << 10))
                         .unwrap();
                 }
             }
             Step::Unmap { page } => {
-                if let Some(l) = pt.leaf(iova_of(page)) {
-                    r.mem.write_u64(PhysAddr::new(l.pte_pa), 0).unwrap();
+                if let Some(l) = pt.leaf(Iova::new(iova_of(page))) {
+                    r.mem.write_u64(l.pte_pa, 0).unwrap();
                 }
             }
             Step::TlbiVa { page } => {

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use mmu500::{ContextFaultKind, DmaFault, Mmu500Config};
 use pgtable::{Prot, SZ_2M, SZ_4K};
-use physmem::PhysAddr;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{self, cb, fsynr0, gr1};
 use smmu_arch::{Access, LookupLevel, Mmio, Stage};
 
@@ -18,18 +18,42 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
     // Stage 2 (bank 1, VMID 2): IPA = PA over the page-table memory (so stage-1 table
     // addresses, which are IPAs, resolve), and IPA 0x4000_0000 → PA 0x9abc_0000.
     let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
-    s2.map_pages(DRAM, DRAM, SZ_2M, PT_SIZE / SZ_2M, Prot::READ | Prot::WRITE)
-        .unwrap();
-    s2.map_pages(0x4000_0000, 0x9abc_0000, SZ_4K, 1, Prot::READ | Prot::WRITE)
-        .unwrap();
+    s2.map_pages(
+        Iova::new(DRAM),
+        PhysAddr::new(DRAM),
+        PageSize::SZ_2M,
+        PageCount::new(PT_SIZE / SZ_2M),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    s2.map_pages(
+        Iova::new(0x4000_0000),
+        PhysAddr::new(0x9abc_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     program_from(s, 1, &s2, 0);
     // Stage 1 (bank 0): VA 0x1000_0000 → IPA 0x4000_0000; VA 0x1000_1000 → IPA 0x5000_0000
     // (no stage-2 mapping).
     let mut s1 = s1_table(&r, pgtable::PGSIZES_4K, 48, 40);
-    s1.map_pages(0x1000_0000, 0x4000_0000, SZ_4K, 1, Prot::READ | Prot::WRITE)
-        .unwrap();
-    s1.map_pages(0x1000_1000, 0x5000_0000, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    s1.map_pages(
+        Iova::new(0x1000_0000),
+        PhysAddr::new(0x4000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    s1.map_pages(
+        Iova::new(0x1000_1000),
+        PhysAddr::new(0x5000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(s, 0, &s1, 5);
     // CBAR: TYPE = S1 translate, S2 translate; bits 15:8 name the stage-2 bank.
     s.write32(gr1o(s, gr1::cbar(0)), (3 << 16) | (1 << 8));
@@ -54,7 +78,12 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
     // Remove the identity mapping of the table memory: the stage-1 walk itself faults at
     // stage 2 (PTWF, S1CBNDX = 0) — after invalidating the cached stage-2 translations.
     let mut g = pgtable::Gather::default();
-    s2.unmap_pages(DRAM, SZ_2M, PT_SIZE / SZ_2M, &mut g);
+    s2.unmap_pages(
+        Iova::new(DRAM),
+        PageSize::SZ_2M,
+        PageCount::new(PT_SIZE / SZ_2M),
+        &mut g,
+    );
     s.write32(regs::gr0::TLBIVMID, 2);
     let f = s.translate(SID, 0x1000_0000, Access::Read).unwrap_err();
     assert!(matches!(
@@ -142,14 +171,38 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let s = &r.smmu;
     let mut s2 = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
-    s2.map_pages(0x1000_0000, 0x9000_0000, SZ_4K, 1, Prot::READ)
-        .unwrap();
-    s2.map_pages(0x1000_1000, 0x9000_1000, SZ_4K, 1, Prot::WRITE)
-        .unwrap();
-    s2.map_pages(0x1000_2000, 0x9000_2000, SZ_4K, 1, Prot::READ | Prot::WRITE)
-        .unwrap();
-    s2.map_pages(0x1000_3000, 0x1_2000_0000, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    s2.map_pages(
+        Iova::new(0x1000_0000),
+        PhysAddr::new(0x9000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    s2.map_pages(
+        Iova::new(0x1000_1000),
+        PhysAddr::new(0x9000_1000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::WRITE,
+    )
+    .unwrap();
+    s2.map_pages(
+        Iova::new(0x1000_2000),
+        PhysAddr::new(0x9000_2000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    s2.map_pages(
+        Iova::new(0x1000_3000),
+        PhysAddr::new(0x1_2000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(s, 3, &s2, 0);
     map_stream(s, 0, SID, 0, 3);
     enable(s);
@@ -184,9 +237,9 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
         0x9000_1000
     );
     // Access flag clear at stage 2.
-    let leaf = s2.leaf(0x1000_2000).unwrap();
+    let leaf = s2.leaf(Iova::new(0x1000_2000)).unwrap();
     r.mem
-        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .write_u64(leaf.pte_pa, leaf.pte.bits() & !(1 << 10))
         .unwrap();
     expect(
         0x1000_2000,
@@ -196,9 +249,7 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
         0x03,
     );
     // Output address beyond VTCR.PS (set PS to 32 bits): address size fault.
-    r.mem
-        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte)
-        .unwrap();
+    r.mem.write_u64(leaf.pte_pa, leaf.pte.bits()).unwrap();
     let vtcr = s.read32(b + cb::TCR);
     assert_eq!(
         s.translate(SID, 0x1000_3000, Access::Read).unwrap().pa(),

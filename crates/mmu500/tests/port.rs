@@ -8,9 +8,8 @@ mod common;
 use common::*;
 use mmu500::{Event, Mmu500Config, Translation, PORT_UTLB_ENTRIES};
 use pgtable::{Prot, SZ_4K};
-use physmem::PhysAddr;
 use proptest::prelude::*;
-use smmu_addr::Iova;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, scr0};
 use smmu_arch::{Access, Mmio};
 use std::sync::{Arc, Mutex};
@@ -26,13 +25,19 @@ const PAGES: u64 = 16;
 fn s1_rig() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt.map_pages(IOVA, OLD, SZ_4K, PAGES, Prot::READ | Prot::WRITE)
-        .unwrap();
     pt.map_pages(
-        IOVA + PAGES * SZ_4K,
-        OLD + PAGES * SZ_4K,
-        SZ_4K,
-        1,
+        Iova::new(IOVA),
+        PhysAddr::new(OLD),
+        PageSize::SZ_4K,
+        PageCount::new(PAGES),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA + PAGES * SZ_4K),
+        PhysAddr::new(OLD + PAGES * SZ_4K),
+        PageSize::SZ_4K,
+        PageCount::ONE,
         Prot::READ,
     )
     .unwrap();
@@ -290,15 +295,15 @@ fn run(steps: &[Step], via_port: bool) -> (Vec<String>, Vec<u64>) {
             }
             Step::Remap { page, to } => {
                 let iova = IOVA + page * SZ_4K;
-                if pt.leaf(iova).is_some() {
+                if pt.leaf(Iova::new(iova)).is_some() {
                     retarget(&r, &pt, iova, NEW + to * SZ_4K);
                     r.smmu.write64(b + cb::S1_TLBIVA, (iova >> 12) | (3 << 48));
                 }
             }
             Step::Unmap { page } => {
                 let iova = IOVA + page * SZ_4K;
-                if let Some(l) = pt.leaf(iova) {
-                    r.mem.write_u64(PhysAddr::new(l.pte_pa), 0).unwrap();
+                if let Some(l) = pt.leaf(Iova::new(iova)) {
+                    r.mem.write_u64(l.pte_pa, 0).unwrap();
                     r.smmu.write64(b + cb::S1_TLBIVAL, (iova >> 12) | (3 << 48));
                 }
             }
@@ -349,8 +354,22 @@ fn the_micro_tlb_is_direct_mapped_by_page() {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     let far = IOVA + PORT_UTLB_ENTRIES as u64 * SZ_4K;
-    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ).unwrap();
-    pt.map_pages(far, NEW, SZ_4K, 1, Prot::READ).unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(OLD),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(far),
+        PhysAddr::new(NEW),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(&r.smmu, 0, &pt, 3);
     map_stream(&r.smmu, 0, 0x29, 0x7c00, 0);
     enable(&r.smmu);

@@ -6,7 +6,7 @@ use common::*;
 use mmu500::{Mmu500Config, Translation};
 use pgtable::{Prot, SZ_4K};
 use proptest::prelude::*;
-use smmu_addr::Iova;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0};
 use smmu_arch::{Access, Mmio};
 use std::collections::BTreeMap;
@@ -78,10 +78,10 @@ fn run_ops(cfg: Mmu500Config, ops: &[Op]) {
     // A plausible starting point so DMA reaches the walker too.
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(
-        DRAM + 0x1000_0000,
-        DRAM + 0x1000_0000,
-        SZ_4K,
-        16,
+        Iova::new(DRAM + 0x1000_0000),
+        PhysAddr::new(DRAM + 0x1000_0000),
+        PageSize::SZ_4K,
+        PageCount::new(16),
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
@@ -184,7 +184,7 @@ proptest! {
             let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
             let mut m = BTreeMap::new();
             for &p in pages {
-                pt.map_pages(IOVA + p * 0x1000, pa_of(i, p), SZ_4K, 1, Prot::READ | Prot::WRITE).unwrap();
+                pt.map_pages(Iova::new(IOVA + p * 0x1000), PhysAddr::new(pa_of(i, p)), PageSize::SZ_4K, PageCount::ONE, Prot::READ | Prot::WRITE).unwrap();
                 m.insert(p, pa_of(i, p));
             }
             program_from(s, i as u32, &pt, i as u16);
@@ -212,7 +212,7 @@ proptest! {
                 Txn::Unmap { stream, page } => {
                     let mut g = pgtable::Gather::default();
                     let iova = IOVA + page * 0x1000;
-                    if pts[stream].unmap_pages(iova, SZ_4K, 1, &mut g) == SZ_4K {
+                    if pts[stream].unmap_pages(Iova::new(iova), PageSize::SZ_4K, PageCount::ONE, &mut g) == SZ_4K {
                         s.write64(cbo(s, stream as u32) + cb::S1_TLBIVA, (iova >> 12) | ((stream as u64) << 48));
                         s.write32(cbo(s, stream as u32) + cb::TLBSYNC, 0xffff_ffff);
                         live[stream].remove(&page);

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use mmu500::{Mmu500Config, Translation};
 use pgtable::{Prot, SZ_2M, SZ_4K};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0};
 use smmu_arch::{Access, Mmio};
 
@@ -17,10 +18,22 @@ const NEW: u64 = 0x9100_0000;
 fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
-        .unwrap();
-    pt.map_pages(0x4000_0000, 0xa000_0000, SZ_2M, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(OLD),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(0x4000_0000),
+        PhysAddr::new(0xa000_0000),
+        PageSize::SZ_2M,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(&r.smmu, 0, &pt, asid);
     map_stream(&r.smmu, 0, SID, 0, 0);
     enable(&r.smmu);
@@ -107,7 +120,10 @@ fn unmapped_but_not_invalidated_still_translates() {
     let (r, mut pt) = s1_rig(0);
     pa(&r, IOVA);
     let mut g = pgtable::Gather::default();
-    assert_eq!(pt.unmap_pages(IOVA, SZ_4K, 1, &mut g), SZ_4K);
+    assert_eq!(
+        pt.unmap_pages(Iova::new(IOVA), PageSize::SZ_4K, PageCount::ONE, &mut g),
+        SZ_4K
+    );
     // The missing invalidation is observable as DMA to the old page.
     assert_eq!(pa(&r, IOVA).0, OLD);
     r.smmu.write64(cbo(&r.smmu, 0) + cb::S1_TLBIVA, IOVA >> 12);
@@ -118,8 +134,14 @@ fn unmapped_but_not_invalidated_still_translates() {
 fn stage2_entries_are_invalidated_by_ipa_and_vmid() {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let mut pt = s2_table(&r, pgtable::PGSIZES_4K, 40, 48);
-    pt.map_pages(IOVA, OLD, SZ_4K, 1, Prot::READ | Prot::WRITE)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(OLD),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     program_from(&r.smmu, 1, &pt, 0); // VMID 2
     map_stream(&r.smmu, 0, SID, 0, 1);
     enable(&r.smmu);
@@ -163,7 +185,14 @@ fn capacity_is_finite_and_replacement_deterministic() {
         };
         let r = rig(cfg);
         let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-        pt.map_pages(IOVA, OLD, SZ_4K, 64, Prot::READ).unwrap();
+        pt.map_pages(
+            Iova::new(IOVA),
+            PhysAddr::new(OLD),
+            PageSize::SZ_4K,
+            PageCount::new(64),
+            Prot::READ,
+        )
+        .unwrap();
         program_from(&r.smmu, 0, &pt, 0);
         map_stream(&r.smmu, 0, SID, 0, 0);
         enable(&r.smmu);
@@ -194,8 +223,14 @@ fn register_writes_reach_the_next_walk_while_cached_entries_stay_stale() {
     let b = cbo(&r.smmu, 0);
     assert_eq!(pa(&r, IOVA + 8), (OLD + 8, false));
     let mut pt2 = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    pt2.map_pages(IOVA, NEW, SZ_4K, 2, Prot::READ | Prot::WRITE)
-        .unwrap();
+    pt2.map_pages(
+        Iova::new(IOVA),
+        PhysAddr::new(NEW),
+        PageSize::SZ_4K,
+        PageCount::new(2),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
     // A new table under the same ASID, installed by register writes only (no TLBI).
     program_from(&r.smmu, 0, &pt2, 3);
     assert_eq!(
@@ -243,8 +278,14 @@ fn translations_report_the_bank_programming_that_produced_them() {
     let torn_down = r.smmu.context_epoch(0).unwrap();
     assert!(torn_down > first);
     let mut new = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
-    new.map_pages(IOVA + 0x10_0000, NEW, SZ_4K, 1, Prot::READ)
-        .unwrap();
+    new.map_pages(
+        Iova::new(IOVA + 0x10_0000),
+        PhysAddr::new(NEW),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     program_from(&r.smmu, 0, &new, 0);
     let second = r.smmu.context_epoch(0).unwrap();
     assert!(second > torn_down);

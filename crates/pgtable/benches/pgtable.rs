@@ -11,9 +11,9 @@
 use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use rand::{Rng, SeedableRng};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +44,14 @@ const PROT: Prot = Prot(Prot::READ.0 | Prot::WRITE.0 | Prot::CACHE.0);
 fn map_all_batched(pt: &mut PageTable<NoTlb>) {
     for c in 0..PAGES / 512 {
         let off = c * SZ_2M;
-        pt.map_pages(IOVA + off, PA + off, SZ_4K, 512, PROT)
-            .unwrap();
+        pt.map_pages(
+            Iova::new(IOVA + off),
+            PhysAddr::new(PA + off),
+            PageSize::SZ_4K,
+            PageCount::new(512),
+            PROT,
+        )
+        .unwrap();
     }
 }
 
@@ -70,7 +76,16 @@ fn benches(c: &mut Criterion) {
                 let t = Timer::start();
                 for i in 0..PAGES {
                     let off = i * SZ_4K;
-                    black_box(pt.map_pages(IOVA + off, PA + off, SZ_4K, 1, PROT).unwrap());
+                    black_box(
+                        pt.map_pages(
+                            Iova::new(IOVA + off),
+                            PhysAddr::new(PA + off),
+                            PageSize::SZ_4K,
+                            PageCount::ONE,
+                            PROT,
+                        )
+                        .unwrap(),
+                    );
                 }
                 let d = t.elapsed();
                 pt.destroy().unwrap();
@@ -100,7 +115,12 @@ fn benches(c: &mut Criterion) {
                 let t = Timer::start();
                 for i in 0..PAGES {
                     let mut gather = Gather::new();
-                    black_box(pt.unmap_pages(IOVA + i * SZ_4K, SZ_4K, 1, &mut gather));
+                    black_box(pt.unmap_pages(
+                        Iova::new(IOVA + i * SZ_4K),
+                        PageSize::SZ_4K,
+                        PageCount::ONE,
+                        &mut gather,
+                    ));
                 }
                 let d = t.elapsed();
                 pt.destroy().unwrap();
@@ -117,7 +137,12 @@ fn benches(c: &mut Criterion) {
                 let t = Timer::start();
                 for c in 0..PAGES / 512 {
                     let mut gather = Gather::new();
-                    black_box(pt.unmap_pages(IOVA + c * SZ_2M, SZ_4K, 512, &mut gather));
+                    black_box(pt.unmap_pages(
+                        Iova::new(IOVA + c * SZ_2M),
+                        PageSize::SZ_4K,
+                        PageCount::new(512),
+                        &mut gather,
+                    ));
                 }
                 let d = t.elapsed();
                 pt.destroy().unwrap();
@@ -134,14 +159,21 @@ fn benches(c: &mut Criterion) {
             .map(|_| IOVA + rng.random_range(0..PAGES * SZ_4K))
             .collect();
         // Sanity: the lookups really translate.
-        assert_eq!(pt.iova_to_phys(iovas[0]), iovas[0] - IOVA + PA);
+        assert_eq!(
+            pt.iova_to_phys(Iova::new(iovas[0]))
+                .map_or(0, PhysAddr::as_u64),
+            iovas[0] - IOVA + PA
+        );
         g.bench_function("iova_to_phys_random_1M (ns/lookup)", |b| {
             b.iter_custom(|iters| {
                 per_unit(iters, LOOKUPS as u64, || {
                     let t = Timer::start();
                     let mut acc = 0u64;
                     for &iova in &iovas {
-                        acc = acc.wrapping_add(pt.iova_to_phys(black_box(iova)));
+                        acc = acc.wrapping_add(
+                            pt.iova_to_phys(Iova::new(black_box(iova)))
+                                .map_or(0, PhysAddr::as_u64),
+                        );
                     }
                     black_box(acc);
                     t.elapsed()
@@ -159,11 +191,25 @@ fn benches(c: &mut Criterion) {
                     let t = Timer::start();
                     for i in 0..BLOCKS {
                         let off = i * SZ_2M;
-                        black_box(pt.map_pages(IOVA + off, PA + off, SZ_2M, 1, PROT).unwrap());
+                        black_box(
+                            pt.map_pages(
+                                Iova::new(IOVA + off),
+                                PhysAddr::new(PA + off),
+                                PageSize::SZ_2M,
+                                PageCount::ONE,
+                                PROT,
+                            )
+                            .unwrap(),
+                        );
                     }
                     for i in 0..BLOCKS {
                         let mut gather = Gather::new();
-                        black_box(pt.unmap_pages(IOVA + i * SZ_2M, SZ_2M, 1, &mut gather));
+                        black_box(pt.unmap_pages(
+                            Iova::new(IOVA + i * SZ_2M),
+                            PageSize::SZ_2M,
+                            PageCount::ONE,
+                            &mut gather,
+                        ));
                     }
                     t.elapsed()
                 })

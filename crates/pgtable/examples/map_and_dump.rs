@@ -4,8 +4,8 @@
 //! `cargo run -p pgtable --example map_and_dump`
 
 use pgtable::{Config, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_4K};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,21 +20,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rx_iova = 0xffff_d000;
     let rx_pa = RAM + (32 << 20);
     let mapped = pt.map_pages(
-        rx_iova,
-        rx_pa,
-        SZ_4K,
-        3,
+        Iova::new(rx_iova),
+        PhysAddr::new(rx_pa),
+        PageSize::SZ_4K,
+        PageCount::new(3),
         Prot::READ | Prot::WRITE | Prot::CACHE,
     )?;
     println!("mapped {mapped:#x} bytes at IOVA {rx_iova:#x} -> PA {rx_pa:#x}");
     let tx_iova = 0xffff_c000;
     let tx_pa = RAM + (40 << 20);
-    pt.map_pages(tx_iova, tx_pa, SZ_4K, 1, Prot::READ | Prot::CACHE)?;
+    pt.map_pages(
+        Iova::new(tx_iova),
+        PhysAddr::new(tx_pa),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ | Prot::CACHE,
+    )?;
     println!("mapped {SZ_4K:#x} bytes at IOVA {tx_iova:#x} -> PA {tx_pa:#x} (read-only)");
     println!(
         "iova_to_phys({:#x}) = {:#x}\n",
         rx_iova + 0x1234,
-        pt.iova_to_phys(rx_iova + 0x1234)
+        pt.iova_to_phys(Iova::new(rx_iova + 0x1234))
+            .map_or(0, PhysAddr::as_u64)
     );
 
     println!("{}", pt.dump());

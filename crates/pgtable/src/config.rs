@@ -3,6 +3,7 @@
 //! values the SMMU driver programs from it.
 
 use crate::error::PgTableError;
+use smmu_addr::PageSize;
 
 /// 4 KiB.
 pub const SZ_4K: u64 = 1 << 12;
@@ -274,6 +275,20 @@ impl TableGeometry {
     #[inline]
     pub const fn block_size(&self, lvl: u32) -> u64 {
         1 << self.level_shift(lvl)
+    }
+    /// [`block_size`](Self::block_size) as a [`PageSize`] (`lvl` is at most 3, so the shift is
+    /// at most 55 and always a valid size).
+    #[inline]
+    pub const fn level_page_size(&self, lvl: u32) -> PageSize {
+        match PageSize::from_shift(self.level_shift(lvl)) {
+            Ok(size) => size,
+            Err(_) => PageSize::SZ_4K,
+        }
+    }
+    /// The granule as a [`PageSize`].
+    #[inline]
+    pub const fn granule_size(&self) -> PageSize {
+        self.level_page_size(MAX_LEVELS - 1)
     }
     /// Entries in a table of level `lvl`.
     #[inline]

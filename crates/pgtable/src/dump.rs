@@ -1,7 +1,7 @@
 //! A human-readable listing of the tables, for demos and debugging.
 
 use crate::config::{Granule, MAX_LEVELS};
-use crate::pte::{describe, is_leaf, is_table, is_valid, pte_addr, ADDR_MASK};
+use crate::pte::{describe, is_leaf, is_table, is_valid, pte_addr, Pte, ADDR_MASK};
 use crate::{PageTable, TlbOps};
 use std::fmt::Write;
 
@@ -29,7 +29,7 @@ impl<T: TlbOps> PageTable<T> {
             self.ttbr(),
             g.pgd_entries()
         );
-        self.dump_table(&mut out, self.ttbr(), g.start_level, 0);
+        self.dump_table(&mut out, self.ttbr().as_u64(), g.start_level, 0);
         out
     }
 
@@ -75,7 +75,7 @@ impl<T: TlbOps> PageTable<T> {
                     out,
                     "{indent}  [{idx}] {pte:#018x}{times} iova {va:#x}..{:#x}: {}",
                     va + (j - i) * size,
-                    describe(stage, pte, lvl)
+                    describe(stage, Pte::from_bits(pte), lvl)
                 );
                 i = j;
                 continue;
@@ -84,7 +84,7 @@ impl<T: TlbOps> PageTable<T> {
                 out,
                 "{indent}  [{i}] {pte:#018x} iova {va:#x}..{:#x}: {}",
                 va + size,
-                describe(stage, pte, lvl)
+                describe(stage, Pte::from_bits(pte), lvl)
             );
             if is_table(pte, lvl) && lvl + 1 < MAX_LEVELS {
                 self.dump_table(out, pte_addr(pte), lvl + 1, va);

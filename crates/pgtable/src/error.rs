@@ -1,6 +1,7 @@
 //! Typed errors of the page-table code (Linux's errno values, with the facts that explain them).
 
 use physmem::{AllocError, PhysError};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use thiserror::Error;
 
 /// Why a page table could not be created or a mapping could not be made.
@@ -14,7 +15,7 @@ pub enum PgTableError {
     #[error("page size {pgsize:#x} is not in the page-size bitmap {bitmap:#x} (-EINVAL)")]
     BadPageSize {
         /// The size asked for.
-        pgsize: u64,
+        pgsize: PageSize,
         /// The supported sizes.
         bitmap: u64,
     },
@@ -24,7 +25,7 @@ pub enum PgTableError {
     )]
     IovaRange {
         /// Start of the range.
-        iova: u64,
+        iova: Iova,
         /// Bytes (`u64::MAX` when `pgsize * pgcount` overflows).
         size: u64,
         /// Input address bits.
@@ -36,7 +37,7 @@ pub enum PgTableError {
     )]
     PaddrRange {
         /// Start of the range.
-        paddr: u64,
+        paddr: PhysAddr,
         /// Bytes.
         size: u64,
         /// Output address bits.
@@ -46,11 +47,11 @@ pub enum PgTableError {
     #[error("iova {iova:#x} / pa {paddr:#x} not aligned to page size {pgsize:#x} (-EINVAL)")]
     Misaligned {
         /// IOVA asked for.
-        iova: u64,
+        iova: Iova,
         /// PA asked for.
-        paddr: u64,
+        paddr: PhysAddr,
         /// Page size asked for.
-        pgsize: u64,
+        pgsize: PageSize,
     },
     /// Neither READ nor WRITE requested (current Linux: -EINVAL).
     #[error("mapping with neither read nor write permission (-EINVAL)")]
@@ -59,7 +60,7 @@ pub enum PgTableError {
     #[error("iova {iova:#x} is already mapped (-EEXIST)")]
     Exists {
         /// First IOVA found mapped.
-        iova: u64,
+        iova: Iova,
     },
     /// No memory for a table page (-ENOMEM).
     #[error("cannot allocate a table page: {0} (-ENOMEM)")]

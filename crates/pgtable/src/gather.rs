@@ -1,15 +1,17 @@
 //! TLB maintenance callbacks and the gather that batches leaf invalidations.
 
+use smmu_addr::{Iova, PageSize};
+
 /// The TLB maintenance a page-table user supplies (Linux's `iommu_flush_ops`).
 pub trait TlbOps {
     /// Invalidate everything for this context.
     fn tlb_flush_all(&self);
     /// A table (non-leaf) entry covering `[iova, iova + size)` was removed: invalidate walk caches
     /// and TLB entries for the range and wait for completion.
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64);
+    fn tlb_flush_walk(&self, iova: Iova, size: u64, granule: PageSize);
     /// A leaf of `granule` bytes at `iova` was removed. May only queue; the gather's owner
     /// completes it with a sync.
-    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64);
+    fn tlb_add_page(&self, gather: &mut Gather, iova: Iova, granule: PageSize);
 }
 
 /// Range of leaf invalidations accumulated by an unmap (Linux's `iommu_iotlb_gather`).
@@ -48,10 +50,11 @@ impl Gather {
     }
 
     /// Widen the range to cover `[iova, iova + size)`.
-    pub fn add_range(&mut self, iova: u64, size: u64) {
+    pub fn add_range(&mut self, iova: Iova, size: u64) {
         if size == 0 {
             return;
         }
+        let iova = iova.as_u64();
         let end = iova.saturating_add(size - 1);
         self.start = self.start.min(iova);
         self.end = self.end.max(end);
@@ -63,10 +66,10 @@ impl<T: TlbOps + ?Sized> TlbOps for std::sync::Arc<T> {
     fn tlb_flush_all(&self) {
         (**self).tlb_flush_all()
     }
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+    fn tlb_flush_walk(&self, iova: Iova, size: u64, granule: PageSize) {
         (**self).tlb_flush_walk(iova, size, granule)
     }
-    fn tlb_add_page(&self, gather: &mut Gather, iova: u64, granule: u64) {
+    fn tlb_add_page(&self, gather: &mut Gather, iova: Iova, granule: PageSize) {
         (**self).tlb_add_page(gather, iova, granule)
     }
 }
@@ -80,7 +83,7 @@ impl TlbOps for NoTlb {
     #[inline]
     fn tlb_flush_all(&self) {}
     #[inline]
-    fn tlb_flush_walk(&self, _iova: u64, _size: u64, _granule: u64) {}
+    fn tlb_flush_walk(&self, _iova: Iova, _size: u64, _granule: PageSize) {}
     #[inline]
-    fn tlb_add_page(&self, _gather: &mut Gather, _iova: u64, _granule: u64) {}
+    fn tlb_add_page(&self, _gather: &mut Gather, _iova: Iova, _granule: PageSize) {}
 }

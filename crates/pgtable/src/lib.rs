@@ -7,8 +7,13 @@
 //! * [`PageTable`]: `map_pages` / `unmap_pages` / `iova_to_phys` with Linux's descriptor
 //!   encoding, block splitting, `-EEXIST` on overlap, and TLB maintenance through [`TlbOps`] and
 //!   a [`Gather`].
-//! * [`pte`]: descriptor bits, `prot` → attributes, and a decoder used by
-//!   [`PageTable::dump`].
+//! * [`Pte`]: a typed descriptor with per-stage leaf attributes ([`pte::S1Attrs`],
+//!   [`pte::S2Attrs`]) on `smmu_arch::desc`'s layout, Linux's `prot` → attributes rule, and a
+//!   decoder used by [`PageTable::dump`].
+//!
+//! Addresses and sizes are typed (`smmu_addr`): `map_pages(Iova, PhysAddr, PageSize,
+//! PageCount, Prot)`, `unmap_pages(Iova, PageSize, PageCount, &mut Gather)`,
+//! `iova_to_phys(Iova) -> Option<PhysAddr>`.
 //!
 //! Formats: ARM_64_LPAE_S1 and ARM_64_LPAE_S2 with 4K, 16K and 64K granules, IAS 32–48 and OAS
 //! 32–48. Not modelled: 32-bit LPAE formats, 52-bit addresses, the TTBR1 and HD quirks.
@@ -33,4 +38,5 @@ pub use config::{
 pub use error::PgTableError;
 pub use gather::{Gather, NoTlb, TlbOps};
 pub use prot::Prot;
+pub use pte::Pte;
 pub use table::{Leaf, PageTable, WalkStep};

@@ -1,14 +1,15 @@
 //! The page table itself: map, unmap, translate and free, in simulated physical memory.
 
-use crate::config::{Config, PgTableCfg, MAX_LEVELS};
+use crate::config::{Config, Fidelity, PgTableCfg, MAX_LEVELS};
 use crate::error::PgTableError;
-use crate::pte::{is_table, is_valid, prot_to_pte, pte_addr, NSTABLE, SW_SYNC, TYPE_TABLE};
+use crate::pte::{is_table, is_valid, prot_to_pte, pte_addr, Pte, NSTABLE, SW_SYNC, TYPE_TABLE};
 use crate::{Prot, TlbOps};
-use physmem::{FrameAllocator, FrameWords, PhysAddr, PhysMem, WORDS_PER_FRAME};
+use physmem::{FrameAllocator, FrameWords, PhysMem, WORDS_PER_FRAME};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-mod linux;
+mod fast;
 mod lookup;
 mod map;
 mod unmap;
@@ -22,11 +23,11 @@ pub struct WalkStep {
     /// Translation level (0..=3).
     pub level: u32,
     /// PA of the table read.
-    pub table: u64,
+    pub table: PhysAddr,
     /// Index of the descriptor in that table.
     pub index: u64,
     /// Descriptor value.
-    pub pte: u64,
+    pub pte: Pte,
 }
 
 /// The leaf translating an IOVA.
@@ -35,11 +36,11 @@ pub struct Leaf {
     /// Level of the leaf (3 for a page, lower for a block).
     pub level: u32,
     /// PA of the descriptor itself.
-    pub pte_pa: u64,
+    pub pte_pa: PhysAddr,
     /// Descriptor value.
-    pub pte: u64,
+    pub pte: Pte,
     /// Bytes the leaf maps (page or block size).
-    pub size: u64,
+    pub size: PageSize,
 }
 
 /// An ARM LPAE (VMSAv8-64 long-descriptor) I/O page table with Linux io-pgtable-arm semantics,
@@ -65,21 +66,24 @@ pub struct Leaf {
 /// use std::sync::Arc;
 /// use physmem::{FrameAllocator, PhysMem, Region};
 /// use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K};
+/// use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 ///
-/// let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 0x100_0000)]).unwrap());
-/// let alloc = Arc::new(FrameAllocator::new(mem, physmem::PhysAddr::new(0x8000_0000), 0x10_0000).unwrap());
+/// let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x100_0000)]).unwrap());
+/// let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(0x8000_0000), 0x10_0000).unwrap());
 /// let cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
 /// let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
 ///
 /// // 1024 pages in one call (crossing a last-level table boundary).
-/// let mapped = pt.map_pages(0x10_0000, 0x4000_0000, 0x1000, 1024, Prot::READ | Prot::WRITE).unwrap();
+/// let (iova, pa) = (Iova::new(0x10_0000), PhysAddr::new(0x4000_0000));
+/// let (sz, n) = (PageSize::SZ_4K, PageCount::new(1024));
+/// let mapped = pt.map_pages(iova, pa, sz, n, Prot::READ | Prot::WRITE).unwrap();
 /// assert_eq!(mapped, 0x40_0000);
-/// assert_eq!(pt.iova_to_phys(0x12_3456), 0x4002_3456);
+/// assert_eq!(pt.iova_to_phys(Iova::new(0x12_3456)), Some(PhysAddr::new(0x4002_3456)));
 /// assert_eq!(pt.cfg().smmu_tcr(), 0x0080_3510);
 ///
 /// let mut gather = Gather::new();
-/// assert_eq!(pt.unmap_pages(0x10_0000, 0x1000, 1024, &mut gather), 0x40_0000);
-/// assert_eq!(pt.iova_to_phys(0x12_3456), 0);
+/// assert_eq!(pt.unmap_pages(iova, sz, n, &mut gather), 0x40_0000);
+/// assert_eq!(pt.iova_to_phys(Iova::new(0x12_3456)), None);
 /// pt.destroy().unwrap();
 /// assert_eq!(alloc.outstanding_bytes(), 0);
 /// ```
@@ -103,6 +107,10 @@ pub struct PageTable<T: TlbOps> {
     entries: [u64; MAX_LEVELS as usize],
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
+    /// The granule, as the TLB callbacks take it.
+    granule: PageSize,
+    /// Bytes one entry of each level maps, as the TLB callbacks take it.
+    level_size: [PageSize; MAX_LEVELS as usize],
 }
 
 /// `level_of_shift` entry of a size no level maps.
@@ -143,6 +151,8 @@ impl<T: TlbOps> PageTable<T> {
             }),
             entries: std::array::from_fn(|l| cfg.geom.entries(l as u32)),
             cache: WalkCache::new(),
+            granule: cfg.geom.granule_size(),
+            level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),
         };
         Ok(pt)
     }
@@ -153,8 +163,8 @@ impl<T: TlbOps> PageTable<T> {
     }
 
     /// PA of the PGD (Linux's `ttbr` / `vttbr` before the driver adds an ASID).
-    pub fn ttbr(&self) -> u64 {
-        self.pgd
+    pub fn ttbr(&self) -> PhysAddr {
+        PhysAddr::new(self.pgd)
     }
 
     /// The value for CB_TTBR0: `(asid << 48) | pgd` for stage 1, the VTTBR (`pgd`) for stage 2.
@@ -232,8 +242,10 @@ impl<T: TlbOps> PageTable<T> {
     }
 
     /// Allocate a zeroed next-level table and install it in `slot` (expected `cur`) with a
-    /// compare-and-exchange. Returns the descriptor now in the slot: ours, or the winner's.
-    fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<u64, PgTableError> {
+    /// compare-and-exchange. Returns the descriptor now in the slot, and whether it is ours
+    /// (then the table behind it is empty) rather than a concurrent winner's.
+    #[inline(never)]
+    fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<(u64, bool), PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?.as_u64();
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
@@ -246,11 +258,11 @@ impl<T: TlbOps> PageTable<T> {
                     new |= SW_SYNC;
                     slot.store(new, Ordering::Release);
                 }
-                Ok(new)
+                Ok((new, true))
             }
             Err(actual) => {
                 self.alloc.free(PhysAddr::new(table), self.cfg.granule())?;
-                Ok(actual)
+                Ok((actual, false))
             }
         }
     }
@@ -263,6 +275,38 @@ impl<T: TlbOps> PageTable<T> {
             NO_LEVEL => None,
             l => Some(u32::from(l)),
         }
+    }
+
+    /// Entries a one-table step at level `lvl` may touch from `idx`: to the table's end, or
+    /// under `Fidelity::Linux` a full table's worth whatever the level — io-pgtable-arm's
+    /// bound, which at the start level passes the end of a PGD smaller than a table (the rest
+    /// of the PGD's page is written). Past a concatenated PGD's first table Linux ≤ v6.12's
+    /// bound is negative (d71fa842d33c); there the PGD's own end is used.
+    #[inline(always)]
+    pub(super) fn run_room(&self, lvl: u32, idx: u64) -> u64 {
+        let g = &self.cfg.geom;
+        let full_table = 1u64 << g.bits_per_level;
+        if self.cfg.fidelity == Fidelity::Linux && idx < full_table {
+            full_table - idx
+        } else {
+            self.entries[lvl as usize & 3] - idx
+        }
+    }
+
+    /// Unlink the table descriptor `pte` in `slot` (at level `lvl`, translating `iova`), flush
+    /// its walks and free its pages: what Linux does before a block overwrites a table.
+    pub(super) fn free_table_entry(
+        &self,
+        slot: &AtomicU64,
+        pte: u64,
+        lvl: u32,
+        iova: u64,
+    ) -> Result<(), PgTableError> {
+        self.forget_walks();
+        slot.store(0, Ordering::Release);
+        self.tlb
+            .tlb_flush_walk(Iova::new(iova), self.bsize(lvl), self.granule);
+        self.free_subtree(pte_addr(pte), lvl + 1)
     }
 
     /// Free the table at `table` (level `lvl`) and every table below it.

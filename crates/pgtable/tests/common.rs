@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use pgtable::{Gather, TlbOps};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -77,7 +77,8 @@ impl TlbOps for CheckingTlb {
         self.check_cookie("tlb_flush_all");
         self.events.lock().unwrap().push(TlbEvent::FlushAll);
     }
-    fn tlb_flush_walk(&self, iova: u64, size: u64, granule: u64) {
+    fn tlb_flush_walk(&self, iova: Iova, size: u64, granule: PageSize) {
+        let (iova, granule) = (iova.as_u64(), granule.bytes());
         self.check_cookie("tlb_flush_walk");
         self.check_size("tlb_flush_walk", size);
         self.events.lock().unwrap().push(TlbEvent::FlushWalk {
@@ -86,7 +87,8 @@ impl TlbOps for CheckingTlb {
             granule,
         });
     }
-    fn tlb_add_page(&self, _gather: &mut Gather, iova: u64, granule: u64) {
+    fn tlb_add_page(&self, _gather: &mut Gather, iova: Iova, granule: PageSize) {
+        let (iova, granule) = (iova.as_u64(), granule.bytes());
         self.check_cookie("tlb_add_page");
         self.check_size("tlb_add_page", granule);
         self.events

@@ -7,8 +7,8 @@ mod common;
 
 use common::allocator;
 use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_16K, PGSIZES_4K, SZ_2M};
-use physmem::PhysAddr;
 use physmem::PhysMem;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -86,17 +86,40 @@ fn walker_thread_never_sees_a_wrong_translation() {
         for r in 0..8u64 {
             let iova = BASE + r * SZ_2M;
             if (round + r) % 2 == 0 {
-                pt.map_pages(iova, iova - BASE + OFFSET, 0x1000, 512, Prot::READ)
-                    .unwrap();
+                pt.map_pages(
+                    Iova::new(iova),
+                    PhysAddr::new(iova - BASE + OFFSET),
+                    PageSize::SZ_4K,
+                    PageCount::new(512),
+                    Prot::READ,
+                )
+                .unwrap();
             } else {
-                pt.map_pages(iova, iova - BASE + OFFSET, SZ_2M, 1, Prot::READ)
-                    .unwrap();
-                assert_eq!(pt.unmap_pages(iova + 0x3000, 0x1000, 2, &mut g), 0x2000);
+                pt.map_pages(
+                    Iova::new(iova),
+                    PhysAddr::new(iova - BASE + OFFSET),
+                    PageSize::SZ_2M,
+                    PageCount::ONE,
+                    Prot::READ,
+                )
+                .unwrap();
+                assert_eq!(
+                    pt.unmap_pages(
+                        Iova::new(iova + 0x3000),
+                        PageSize::SZ_4K,
+                        PageCount::new(2),
+                        &mut g
+                    ),
+                    0x2000
+                );
             }
         }
         for r in 0..8u64 {
             let iova = BASE + r * SZ_2M;
-            assert_eq!(pt.unmap_pages(iova, SZ_2M, 1, &mut g), SZ_2M);
+            assert_eq!(
+                pt.unmap_pages(Iova::new(iova), PageSize::SZ_2M, PageCount::ONE, &mut g),
+                SZ_2M
+            );
         }
         if round % 8 == 0 {
             std::thread::yield_now();
@@ -108,8 +131,14 @@ fn walker_thread_never_sees_a_wrong_translation() {
         "the walker ran while the tables changed"
     );
     // Leave something mapped and make sure the walker sees it.
-    pt.map_pages(BASE, OFFSET, 0x1000, 4096, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(BASE),
+        PhysAddr::new(OFFSET),
+        PageSize::SZ_4K,
+        PageCount::new(4096),
+        Prot::READ,
+    )
+    .unwrap();
     while hits.load(Ordering::Relaxed) < 1000 {
         std::thread::yield_now();
     }
@@ -131,12 +160,24 @@ fn independent_walk_agrees_for_16k() {
     let alloc = allocator();
     let mem = alloc.mem().clone();
     let mut pt = PageTable::new(Config::new(Stage::S2, PGSIZES_16K, 40, 48), alloc, NoTlb).unwrap();
-    pt.map_pages(0x4000, 0x80_0000_0000, 0x4000, 5000, Prot::WRITE)
-        .unwrap();
-    pt.map_pages(0x80_0000_0000, 0x2000_0000, 1 << 25, 3, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(0x4000),
+        PhysAddr::new(0x80_0000_0000),
+        PageSize::SZ_16K,
+        PageCount::new(5000),
+        Prot::WRITE,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(0x80_0000_0000),
+        PhysAddr::new(0x2000_0000),
+        PageSize::new(1 << 25).unwrap(),
+        PageCount::new(3),
+        Prot::READ,
+    )
+    .unwrap();
     let walk = |iova: u64| -> u64 {
-        let mut table = pt.ttbr();
+        let mut table = pt.ttbr().as_u64();
         for level in 1..4u32 {
             let shift = 14 + 11 * (3 - level);
             let bits = if level == 1 { 4 } else { 11 };
@@ -159,6 +200,10 @@ fn independent_walk_agrees_for_16k() {
     for k in 0..20_000u64 {
         let iova = (k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24) & ((1 << 40) - 1);
         let iova = if k % 2 == 0 { iova % 0x600_0000 } else { iova };
-        assert_eq!(walk(iova), pt.iova_to_phys(iova), "iova {iova:#x}");
+        assert_eq!(
+            walk(iova),
+            pt.iova_to_phys(Iova::new(iova)).map_or(0, PhysAddr::as_u64),
+            "iova {iova:#x}"
+        );
     }
 }

@@ -8,6 +8,7 @@ use pgtable::{
     choose_granule, Config, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, Prot, S2Concat,
     Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, SZ_16K, SZ_2M, SZ_4K,
 };
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 
 /// Reference §2.2, one row per (granule, IAS), with OAS 48 and a coherent walk, plus the
 /// S1 TCR and S2 VTCR computed by hand from the field layout of arm-smmu-v2.md §2.3:
@@ -78,10 +79,10 @@ fn worked_stage1_bank_values() {
     assert_eq!(c.mair(), 0xffff_ffff_f404_ff44);
     assert_eq!(c.smmu_mair0(), 0xf404_ff44);
     assert_eq!(c.smmu_mair1(), 0xffff_ffff);
-    assert_eq!(pt.smmu_ttbr0(0), pt.ttbr());
-    assert_eq!(pt.smmu_ttbr0(5), (5u64 << 48) | pt.ttbr());
+    assert_eq!(pt.smmu_ttbr0(0), pt.ttbr().as_u64());
+    assert_eq!(pt.smmu_ttbr0(5), (5u64 << 48) | pt.ttbr().as_u64());
     assert_eq!(pt.smmu_ttbr1(5), 5u64 << 48);
-    assert_eq!(pt.ttbr() % 4096, 0);
+    assert_eq!(pt.ttbr().as_u64() % 4096, 0);
 }
 
 #[test]
@@ -93,11 +94,11 @@ fn stage2_ttbr_is_the_pgd_and_has_no_mair() {
         NoTlb,
     )
     .unwrap();
-    assert_eq!(pt.smmu_ttbr0(9), pt.ttbr());
+    assert_eq!(pt.smmu_ttbr0(9), pt.ttbr().as_u64());
     assert_eq!(pt.smmu_ttbr1(9), 0);
     assert_eq!(pt.cfg().mair(), 0);
     // A concatenated 1024-entry PGD is 8 KiB, aligned to its size.
-    assert_eq!(pt.ttbr() % 0x2000, 0);
+    assert_eq!(pt.ttbr().as_u64() % 0x2000, 0);
     assert_eq!(alloc.outstanding_bytes(), 0x2000);
 }
 
@@ -183,11 +184,21 @@ fn granule_choice_and_bitmap_restriction() {
 fn leaf_pte(stage: Stage, size: u64, prot: Prot) -> u64 {
     let alloc = allocator();
     let mut pt = PageTable::new(Config::new(stage, PGSIZES_4K, 48, 48), alloc, NoTlb).unwrap();
-    pt.map_pages(1 << 30, 0x1234 << 21, size, 1, prot).unwrap();
-    let leaf = pt.leaf((1 << 30) + 5).unwrap();
-    assert_eq!(leaf.size, size);
-    assert_eq!(leaf.pte & 0x0000_ffff_ffff_f000 & !(size - 1), 0x1234 << 21);
-    leaf.pte & !(0x0000_ffff_ffff_f000)
+    pt.map_pages(
+        Iova::new(1 << 30),
+        PhysAddr::new(0x1234 << 21),
+        PageSize::new(size).unwrap(),
+        PageCount::ONE,
+        prot,
+    )
+    .unwrap();
+    let leaf = pt.leaf(Iova::new((1 << 30) + 5)).unwrap();
+    assert_eq!(leaf.size.bytes(), size);
+    assert_eq!(
+        leaf.pte.bits() & 0x0000_ffff_ffff_f000 & !(size - 1),
+        0x1234 << 21
+    );
+    leaf.pte.bits() & !(0x0000_ffff_ffff_f000)
 }
 
 #[test]
@@ -279,14 +290,21 @@ fn table_descriptors_and_ns_quirk() {
     let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.quirks.arm_ns = true;
     let mut pt = PageTable::new(cfg, alloc, NoTlb).unwrap();
-    pt.map_pages(0x1000, 0x1000, SZ_4K, 1, Prot::READ).unwrap();
-    let steps = pt.walk(0x1000);
+    pt.map_pages(
+        Iova::new(0x1000),
+        PhysAddr::new(0x1000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    let steps = pt.walk(Iova::new(0x1000));
     assert_eq!(steps.len(), 4);
     for s in &steps[..3] {
-        assert_eq!(s.pte & 0xfff, 3, "table type");
-        assert_eq!(s.pte >> 63, 1, "NSTABLE");
+        assert_eq!(s.pte.bits() & 0xfff, 3, "table type");
+        assert_eq!(s.pte.bits() >> 63, 1, "NSTABLE");
     }
-    assert_eq!(steps[3].pte, 0x1000 | 0xEC3 | 0x20, "leaf with NS");
+    assert_eq!(steps[3].pte.bits(), 0x1000 | 0xEC3 | 0x20, "leaf with NS");
     assert_eq!(steps[3].index, 1);
 }
 
@@ -296,11 +314,22 @@ fn non_coherent_tables_carry_sw_sync() {
     let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.coherent_walk = false;
     let mut pt = PageTable::new(cfg, alloc, NoTlb).unwrap();
-    pt.map_pages(0x1000, 0x1000, SZ_4K, 1, Prot::READ).unwrap();
-    for s in &pt.walk(0x1000)[..3] {
-        assert_eq!(s.pte & (1 << 55), 1 << 55);
+    pt.map_pages(
+        Iova::new(0x1000),
+        PhysAddr::new(0x1000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    for s in &pt.walk(Iova::new(0x1000))[..3] {
+        assert_eq!(s.pte.bits() & (1 << 55), 1 << 55);
     }
-    assert_eq!(pt.iova_to_phys(0x1234), 0x1234);
+    assert_eq!(
+        pt.iova_to_phys(Iova::new(0x1234))
+            .map_or(0, PhysAddr::as_u64),
+        0x1234
+    );
 }
 
 #[test]
@@ -308,24 +337,30 @@ fn dump_lists_tables_and_folds_runs() {
     let alloc = allocator();
     let mut pt = PageTable::new(Config::new(Stage::S1, PGSIZES_4K, 32, 48), alloc, NoTlb).unwrap();
     pt.map_pages(
-        0x20_0000,
-        0x8000_0000,
-        SZ_4K,
-        3,
+        Iova::new(0x20_0000),
+        PhysAddr::new(0x8000_0000),
+        PageSize::SZ_4K,
+        PageCount::new(3),
         Prot::READ | Prot::WRITE | Prot::CACHE,
     )
     .unwrap();
-    pt.map_pages(0x4000_0000, 0x4000_0000, SZ_2M, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(0x4000_0000),
+        PhysAddr::new(0x4000_0000),
+        PageSize::SZ_2M,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     let d = pt.dump();
-    let pgd = pt.ttbr();
+    let pgd = pt.ttbr().as_u64();
     let lines: Vec<&str> = d.lines().collect();
     assert_eq!(
         lines[0],
         format!("S1 4K granule, ias 32 oas 48: 3 levels from level 1, pgd {pgd:#x} (4 entries)")
     );
     assert_eq!(lines[1], format!("L1 table @ {pgd:#x}"));
-    let l2 = pt.walk(0x20_0000)[1].table;
+    let l2 = pt.walk(Iova::new(0x20_0000))[1].table.as_u64();
     assert_eq!(
         lines[2],
         format!(

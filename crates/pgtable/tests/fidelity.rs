@@ -6,8 +6,9 @@ mod common;
 
 use pgtable::{
     Config, Fidelity, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, PGSIZES_16K, PGSIZES_4K,
-    SZ_16K, SZ_1G, SZ_32M, SZ_4K,
+    SZ_1G, SZ_4K,
 };
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;
 
 const RW: Prot = Prot(Prot::READ.0 | Prot::WRITE.0);
@@ -34,22 +35,49 @@ const MODES: [Fidelity; 2] = [Fidelity::Safe, Fidelity::Linux];
 fn a_failed_block_map_destroys_the_mappings_under_a_table_it_met_first() {
     for mode in MODES {
         let (mut pt, _a) = table(Stage::S2, PGSIZES_16K, 40, 40, mode);
-        pt.map_pages(0xfff063c000, 0x8000_4000, SZ_16K, 1, RW)
-            .unwrap();
-        pt.map_pages(0xfff2000000, 0x9000_0000, SZ_32M, 1, RW)
-            .unwrap();
-        let r = pt.map_pages(0xfff0000000, 0xa000_0000, SZ_32M, 2, RW);
+        pt.map_pages(
+            Iova::new(0xfff063c000),
+            PhysAddr::new(0x8000_4000),
+            PageSize::SZ_16K,
+            PageCount::ONE,
+            RW,
+        )
+        .unwrap();
+        pt.map_pages(
+            Iova::new(0xfff2000000),
+            PhysAddr::new(0x9000_0000),
+            PageSize::SZ_32M,
+            PageCount::ONE,
+            RW,
+        )
+        .unwrap();
+        let r = pt.map_pages(
+            Iova::new(0xfff0000000),
+            PhysAddr::new(0xa000_0000),
+            PageSize::SZ_32M,
+            PageCount::new(2),
+            RW,
+        );
         assert_eq!(
             r,
-            Err(PgTableError::Exists { iova: 0xfff2000000 }),
+            Err(PgTableError::Exists {
+                iova: Iova::new(0xfff2000000)
+            }),
             "{mode:?}"
         );
-        let left = pt.iova_to_phys(0xfff063c000);
+        let left = pt
+            .iova_to_phys(Iova::new(0xfff063c000))
+            .map_or(0, PhysAddr::as_u64);
         match mode {
             Fidelity::Safe => assert_eq!(left, 0x8000_4000, "nothing changed"),
             Fidelity::Linux => assert_eq!(left, 0, "the 16K page went with its table"),
         }
-        assert_eq!(pt.iova_to_phys(0xfff2000000), 0x9000_0000, "{mode:?}");
+        assert_eq!(
+            pt.iova_to_phys(Iova::new(0xfff2000000))
+                .map_or(0, PhysAddr::as_u64),
+            0x9000_0000,
+            "{mode:?}"
+        );
     }
 }
 
@@ -58,24 +86,42 @@ fn a_failed_block_map_destroys_the_mappings_under_a_table_it_met_first() {
 fn only_the_first_pa_is_checked_against_the_oas() {
     for mode in MODES {
         let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
-        let r = pt.map_pages(0x386af000, 0xfffff000, SZ_4K, 3, RW);
+        let r = pt.map_pages(
+            Iova::new(0x386af000),
+            PhysAddr::new(0xfffff000),
+            PageSize::SZ_4K,
+            PageCount::new(3),
+            RW,
+        );
         match mode {
             Fidelity::Safe => {
                 assert_eq!(
                     r,
                     Err(PgTableError::PaddrRange {
-                        paddr: 0xfffff000,
+                        paddr: PhysAddr::new(0xfffff000),
                         size: 0x3000,
                         oas: 32
                     })
                 );
-                assert_eq!(pt.iova_to_phys(0x386af000), 0);
+                assert_eq!(
+                    pt.iova_to_phys(Iova::new(0x386af000))
+                        .map_or(0, PhysAddr::as_u64),
+                    0
+                );
             }
             Fidelity::Linux => {
                 assert_eq!(r, Ok(0x3000));
                 // Pages 2 and 3 map above 4 GiB, past the 32-bit OAS.
-                assert_eq!(pt.iova_to_phys(0x386b0000), 0x1_0000_0000);
-                assert_eq!(pt.iova_to_phys(0x386b1000), 0x1_0000_1000);
+                assert_eq!(
+                    pt.iova_to_phys(Iova::new(0x386b0000))
+                        .map_or(0, PhysAddr::as_u64),
+                    0x1_0000_0000
+                );
+                assert_eq!(
+                    pt.iova_to_phys(Iova::new(0x386b1000))
+                        .map_or(0, PhysAddr::as_u64),
+                    0x1_0000_1000
+                );
             }
         }
     }
@@ -87,15 +133,30 @@ fn only_the_first_pa_is_checked_against_the_oas() {
 fn exists_wins_over_out_of_range_in_linux() {
     for mode in MODES {
         let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
-        pt.map_pages(0xfffff000, 0x8000_0000, SZ_4K, 1, RW).unwrap();
-        let r = pt.map_pages(0xfffff000, 0x8010_0000, SZ_4K, 2, RW);
+        pt.map_pages(
+            Iova::new(0xfffff000),
+            PhysAddr::new(0x8000_0000),
+            PageSize::SZ_4K,
+            PageCount::ONE,
+            RW,
+        )
+        .unwrap();
+        let r = pt.map_pages(
+            Iova::new(0xfffff000),
+            PhysAddr::new(0x8010_0000),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            RW,
+        );
         let want = match mode {
             Fidelity::Safe => PgTableError::IovaRange {
-                iova: 0xfffff000,
+                iova: Iova::new(0xfffff000),
                 size: 0x2000,
                 ias: 32,
             },
-            Fidelity::Linux => PgTableError::Exists { iova: 0xfffff000 },
+            Fidelity::Linux => PgTableError::Exists {
+                iova: Iova::new(0xfffff000),
+            },
         };
         assert_eq!(r, Err(want));
     }
@@ -108,14 +169,20 @@ fn a_range_crossing_the_top_of_the_ias_leaves_empty_tables_in_linux() {
     for mode in MODES {
         let (mut pt, alloc) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
         let before = alloc.outstanding_bytes();
-        let r = pt.map_pages(0xfffff000, 0x8000_0000, SZ_4K, 2, RW);
+        let r = pt.map_pages(
+            Iova::new(0xfffff000),
+            PhysAddr::new(0x8000_0000),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            RW,
+        );
         let tables = alloc.outstanding_bytes() - before;
         match mode {
             Fidelity::Safe => {
                 assert_eq!(
                     r,
                     Err(PgTableError::IovaRange {
-                        iova: 0xfffff000,
+                        iova: Iova::new(0xfffff000),
                         size: 0x2000,
                         ias: 32
                     })
@@ -127,7 +194,7 @@ fn a_range_crossing_the_top_of_the_ias_leaves_empty_tables_in_linux() {
                 assert_eq!(
                     r,
                     Err(PgTableError::IovaRange {
-                        iova: 0x1_0000_0000,
+                        iova: Iova::new(0x1_0000_0000),
                         size: 0x1000,
                         ias: 32
                     })
@@ -139,7 +206,12 @@ fn a_range_crossing_the_top_of_the_ias_leaves_empty_tables_in_linux() {
                 );
             }
         }
-        assert_eq!(pt.iova_to_phys(0xfffff000), 0, "{mode:?}");
+        assert_eq!(
+            pt.iova_to_phys(Iova::new(0xfffff000))
+                .map_or(0, PhysAddr::as_u64),
+            0,
+            "{mode:?}"
+        );
     }
 }
 
@@ -149,8 +221,14 @@ fn a_range_crossing_the_top_of_the_ias_leaves_empty_tables_in_linux() {
 fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
     for mode in MODES {
         let (mut pt, alloc) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
-        let r = pt.map_pages(0xc000_0000, 0, SZ_1G, 3, RW);
-        let pgd = pt.ttbr();
+        let r = pt.map_pages(
+            Iova::new(0xc000_0000),
+            PhysAddr::new(0),
+            PageSize::SZ_1G,
+            PageCount::new(3),
+            RW,
+        );
+        let pgd = pt.ttbr().as_u64();
         let word = |i: u64| {
             let pa = pgd + 8 * i;
             alloc.mem().frame(physmem::PhysAddr::new(pa)).unwrap()[((pa >> 3) & 511) as usize]
@@ -163,17 +241,27 @@ fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
             }
             Fidelity::Linux => {
                 assert_eq!(r, Ok(3 * SZ_1G));
-                assert_eq!(pt.iova_to_phys(0xc000_0000), 0);
+                assert_eq!(
+                    pt.iova_to_phys(Iova::new(0xc000_0000))
+                        .map_or(0, PhysAddr::as_u64),
+                    0
+                );
                 // Entries 4 and 5 hold blocks for 1 GiB and 2 GiB that no walk reaches.
-                assert_eq!(word(4) & pgtable::pte::ADDR_MASK, 0x4000_0000);
-                assert_eq!(word(5) & pgtable::pte::ADDR_MASK, 0x8000_0000);
-                assert_eq!(word(4) & 3, pgtable::pte::TYPE_BLOCK);
+                use pgtable::{pte::PteKind, Pte};
+                let leaf = |pa| PteKind::Leaf(PhysAddr::new(pa));
+                assert_eq!(Pte::from_bits(word(4)).kind(1), leaf(0x4000_0000));
+                assert_eq!(Pte::from_bits(word(5)).kind(1), leaf(0x8000_0000));
             }
         }
         // Unmapping the same range: Linux clears the same three entries; Safe, which mapped
         // nothing, unmaps nothing (the range is clipped at the IAS, and entry 3 is empty).
         let mut g = Gather::new();
-        let unmapped = pt.unmap_pages(0xc000_0000, SZ_1G, 3, &mut g);
+        let unmapped = pt.unmap_pages(
+            Iova::new(0xc000_0000),
+            PageSize::SZ_1G,
+            PageCount::new(3),
+            &mut g,
+        );
         match mode {
             Fidelity::Safe => assert_eq!(unmapped, 0),
             Fidelity::Linux => assert_eq!(unmapped, 3 * SZ_1G),
@@ -187,10 +275,22 @@ fn a_run_at_the_start_level_overruns_a_small_pgd_in_linux() {
 fn an_unmap_crossing_the_top_of_the_ias_stops_there() {
     for mode in MODES {
         let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
-        pt.map_pages(0xffffe000, 0x8000_0000, SZ_4K, 2, RW).unwrap();
+        pt.map_pages(
+            Iova::new(0xffffe000),
+            PhysAddr::new(0x8000_0000),
+            PageSize::SZ_4K,
+            PageCount::new(2),
+            RW,
+        )
+        .unwrap();
         let mut g = Gather::new();
         assert_eq!(
-            pt.unmap_pages(0xffffe000, SZ_4K, 4, &mut g),
+            pt.unmap_pages(
+                Iova::new(0xffffe000),
+                PageSize::SZ_4K,
+                PageCount::new(4),
+                &mut g
+            ),
             2 * SZ_4K,
             "{mode:?}"
         );
@@ -202,14 +302,31 @@ fn an_unmap_crossing_the_top_of_the_ias_stops_there() {
 fn iova_to_phys_beyond_the_ias_ignores_the_high_bits_in_linux() {
     for mode in MODES {
         let (mut pt, _a) = table(Stage::S1, PGSIZES_4K, 32, 32, mode);
-        pt.map_pages(0x386af000, 0x8000_0000, SZ_4K, 1, RW).unwrap();
-        let got = pt.iova_to_phys(0x1_386a_f123);
+        pt.map_pages(
+            Iova::new(0x386af000),
+            PhysAddr::new(0x8000_0000),
+            PageSize::SZ_4K,
+            PageCount::ONE,
+            RW,
+        )
+        .unwrap();
+        let got = pt
+            .iova_to_phys(Iova::new(0x1_386a_f123))
+            .map_or(0, PhysAddr::as_u64);
         match mode {
             Fidelity::Safe => assert_eq!(got, 0),
             Fidelity::Linux => assert_eq!(got, 0x8000_0123),
         }
         let mut g = Gather::new();
-        assert_eq!(pt.unmap_pages(0x386af000, SZ_4K, 1, &mut g), SZ_4K);
+        assert_eq!(
+            pt.unmap_pages(
+                Iova::new(0x386af000),
+                PageSize::SZ_4K,
+                PageCount::ONE,
+                &mut g
+            ),
+            SZ_4K
+        );
     }
 }
 
@@ -219,17 +336,39 @@ fn valid_requests_agree() {
     let (mut safe, _a) = table(Stage::S1, PGSIZES_4K, 48, 48, Fidelity::Safe);
     let (mut linux, _b) = table(Stage::S1, PGSIZES_4K, 48, 48, Fidelity::Linux);
     for pt in [&mut safe, &mut linux] {
-        pt.map_pages(0x10_0000, 0x4000_0000, SZ_4K, 1024, RW)
-            .unwrap();
-        pt.map_pages(0x4000_0000, 0x8000_0000, 2 << 20, 3, RW)
-            .unwrap();
+        pt.map_pages(
+            Iova::new(0x10_0000),
+            PhysAddr::new(0x4000_0000),
+            PageSize::SZ_4K,
+            PageCount::new(1024),
+            RW,
+        )
+        .unwrap();
+        pt.map_pages(
+            Iova::new(0x4000_0000),
+            PhysAddr::new(0x8000_0000),
+            PageSize::new(2 << 20).unwrap(),
+            PageCount::new(3),
+            RW,
+        )
+        .unwrap();
         // A block over a table of pages: both replace the table.
-        pt.map_pages(0, 0x1000_0000, 2 << 20, 1, RW).unwrap();
+        pt.map_pages(
+            Iova::new(0),
+            PhysAddr::new(0x1000_0000),
+            PageSize::new(2 << 20).unwrap(),
+            PageCount::ONE,
+            RW,
+        )
+        .unwrap();
     }
     for iova in [0x10_0000, 0x12_3456, 0x4000_0000, 0x4040_1234, 0x1_2345] {
         assert_eq!(
-            safe.iova_to_phys(iova),
-            linux.iova_to_phys(iova),
+            safe.iova_to_phys(Iova::new(iova))
+                .map_or(0, PhysAddr::as_u64),
+            linux
+                .iova_to_phys(Iova::new(iova))
+                .map_or(0, PhysAddr::as_u64),
             "{iova:#x}"
         );
     }

@@ -15,6 +15,7 @@ use pgtable::{
     SZ_1G, SZ_2M, SZ_4K,
 };
 use proptest::prelude::*;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The window of IOVA space exercised: 8 regions of 2 MiB each side of the 1 GiB boundary.
@@ -207,18 +208,18 @@ fn covered(events: &[TlbEvent]) -> (BTreeSet<u64>, Vec<(u64, u64)>) {
 /// The translation of `iova` decoded from [`PageTable::walk`] (every descriptor read from the
 /// PGD down, never from the walk cache), 4K granule: 0 when unmapped.
 fn walked_pa<T: pgtable::TlbOps>(pt: &PageTable<T>, iova: u64) -> u64 {
-    let Some(last) = pt.walk(iova).last().copied() else {
+    let Some(last) = pt.walk(Iova::new(iova)).last().copied() else {
         return 0;
     };
     let leaf = match last.level {
-        3 => last.pte & 3 == 3,
-        _ => last.pte & 3 == 1,
+        3 => last.pte.bits() & 3 == 3,
+        _ => last.pte.bits() & 3 == 1,
     };
     if !leaf {
         return 0;
     }
     let size = 1u64 << (12 + 9 * (3 - last.level));
-    (last.pte & 0x0000_ffff_ffff_f000 & !(size - 1)) | (iova & (size - 1))
+    (last.pte.bits() & 0x0000_ffff_ffff_f000 & !(size - 1)) | (iova & (size - 1))
 }
 
 fn run(
@@ -255,21 +256,37 @@ fn run(
         match *op {
             Op::Map4K { page, n, pa } => {
                 let iova = BASE + page * SZ_4K;
-                let got = pt.map_pages(iova, pa, SZ_4K, n, prot);
+                let got = pt.map_pages(
+                    Iova::new(iova),
+                    PhysAddr::new(pa),
+                    PageSize::SZ_4K,
+                    PageCount::new(n),
+                    prot,
+                );
                 let want = m.map(iova, pa, SZ_4K, n);
                 match (got, want) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
-                    (Err(PgTableError::Exists { iova: a }), Err(b)) => prop_assert_eq!(a, b),
+                    (Err(PgTableError::Exists { iova: a }), Err(b)) => {
+                        prop_assert_eq!(a.as_u64(), b)
+                    }
                     (g, w) => prop_assert!(false, "step {step} {op:?}: got {g:?} want {w:?}"),
                 }
             }
             Op::Map2M { region, n, pa } => {
                 let iova = BASE + region * SZ_2M;
-                let got = pt.map_pages(iova, pa, SZ_2M, n, prot);
+                let got = pt.map_pages(
+                    Iova::new(iova),
+                    PhysAddr::new(pa),
+                    PageSize::SZ_2M,
+                    PageCount::new(n),
+                    prot,
+                );
                 let want = m.map(iova, pa, SZ_2M, n);
                 match (got, want) {
                     (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
-                    (Err(PgTableError::Exists { iova: a }), Err(b)) => prop_assert_eq!(a, b),
+                    (Err(PgTableError::Exists { iova: a }), Err(b)) => {
+                        prop_assert_eq!(a.as_u64(), b)
+                    }
                     (g, w) => prop_assert!(false, "step {step} {op:?}: got {g:?} want {w:?}"),
                 }
             }
@@ -281,7 +298,7 @@ fn run(
                 };
                 lazy_unmap = lazy;
                 prop_assert_eq!(
-                    pt.unmap_pages(iova, SZ_4K, n, &mut g),
+                    pt.unmap_pages(Iova::new(iova), PageSize::SZ_4K, PageCount::new(n), &mut g),
                     m.unmap(iova, SZ_4K, n),
                     "step {} {:?}",
                     step,
@@ -292,7 +309,7 @@ fn run(
                 let iova = BASE + region * SZ_2M;
                 let mut g = Gather::new();
                 prop_assert_eq!(
-                    pt.unmap_pages(iova, SZ_2M, n, &mut g),
+                    pt.unmap_pages(Iova::new(iova), PageSize::SZ_2M, PageCount::new(n), &mut g),
                     m.unmap(iova, SZ_2M, n),
                     "step {} {:?}",
                     step,
@@ -329,7 +346,7 @@ fn run(
             let va = BASE + ((step as u64 * 7919 + k * 104_729) % (REGIONS * 512)) * SZ_4K + 0x123;
             let want = m.pages.get(&(va & !0xfff)).map_or(0, |&(pa, _)| pa + 0x123);
             prop_assert_eq!(
-                pt.iova_to_phys(va),
+                pt.iova_to_phys(Iova::new(va)).map_or(0, PhysAddr::as_u64),
                 want,
                 "step {} {:?} iova {:#x}",
                 step,
@@ -350,18 +367,32 @@ fn run(
     for page in 0..(REGIONS + 4) * 512 {
         let va = BASE + page * SZ_4K + 0xabc;
         let want = m.pages.get(&(va & !0xfff)).map_or(0, |&(pa, _)| pa + 0xabc);
-        prop_assert_eq!(pt.iova_to_phys(va), want, "final iova {:#x}", va);
+        prop_assert_eq!(
+            pt.iova_to_phys(Iova::new(va)).map_or(0, PhysAddr::as_u64),
+            want,
+            "final iova {:#x}",
+            va
+        );
     }
     // Unmap everything (operations may run up to 4 regions past the window), region by region
     // with the block size: tables count as mapped.
     for r in 0..REGIONS + 4 {
         let va = BASE + r * SZ_2M;
-        let got = pt.unmap_pages(va, SZ_2M, 1, &mut Gather::new());
+        let got = pt.unmap_pages(
+            Iova::new(va),
+            PageSize::SZ_2M,
+            PageCount::ONE,
+            &mut Gather::new(),
+        );
         prop_assert_eq!(got, m.unmap(va, SZ_2M, 1));
     }
     prop_assert!(m.pages.is_empty());
     for page in 0..(REGIONS + 4) * 512 {
-        prop_assert_eq!(pt.iova_to_phys(BASE + page * SZ_4K), 0);
+        prop_assert_eq!(
+            pt.iova_to_phys(Iova::new(BASE + page * SZ_4K))
+                .map_or(0, PhysAddr::as_u64),
+            0
+        );
     }
     if reclaim {
         prop_assert_eq!(alloc.outstanding_bytes(), pgd_bytes, "only the PGD remains");

@@ -8,6 +8,7 @@ use pgtable::{
     Config, PageTable, PgTableError, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
     SZ_1G,
 };
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::Ordering;
 
 const PGSIZES: [u64; 3] = [PGSIZES_4K, PGSIZES_16K, PGSIZES_64K];
@@ -37,22 +38,42 @@ fn run_fmt(pt: &mut PageTable<CheckingTlb>, form: Form) -> Result<(), String> {
     let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(what.to_string()) };
     // 1. Empty table.
     for iova in [42, SZ_1G + 42, 2 * SZ_1G + 42] {
-        check(pt.iova_to_phys(iova) == 0, "empty table translates")?;
+        check(
+            pt.iova_to_phys(Iova::new(iova)).map_or(0, PhysAddr::as_u64) == 0,
+            "empty table translates",
+        )?;
     }
     // 2. Map each page size, at 1 GiB strides.
     let rwxc = Prot::READ | Prot::WRITE | Prot::NOEXEC | Prot::CACHE;
     let mut iova = 0;
     for &size in &sizes_of(bitmap) {
-        check(pt.map_pages(iova, iova, size, 1, rwxc) == Ok(size), "map")?;
+        check(
+            pt.map_pages(
+                Iova::new(iova),
+                PhysAddr::new(iova),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                rwxc,
+            ) == Ok(size),
+            "map",
+        )?;
         check(
             matches!(
-                pt.map_pages(iova, iova + size, size, 1, Prot::READ | Prot::NOEXEC),
+                pt.map_pages(
+                    Iova::new(iova),
+                    PhysAddr::new(iova + size),
+                    PageSize::new(size).unwrap(),
+                    PageCount::ONE,
+                    Prot::READ | Prot::NOEXEC
+                ),
                 Err(PgTableError::Exists { .. })
             ),
             "overlapping mapping accepted",
         )?;
         check(
-            pt.iova_to_phys(iova + 42) == iova + 42,
+            pt.iova_to_phys(Iova::new(iova + 42))
+                .map_or(0, PhysAddr::as_u64)
+                == iova + 42,
             "iova_to_phys after map",
         )?;
         iova += SZ_1G;
@@ -62,16 +83,29 @@ fn run_fmt(pt: &mut PageTable<CheckingTlb>, form: Form) -> Result<(), String> {
     if form == Form::V6_1 {
         // 3. Partial unmap: splits the block at 1 GiB.
         check(
-            pt.unmap_pages(SZ_1G + size, size, 1, &mut gather) == size,
+            pt.unmap_pages(
+                Iova::new(SZ_1G + size),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                &mut gather,
+            ) == size,
             "partial unmap",
         )?;
         // 4. Remap of the partial unmap.
         check(
-            pt.map_pages(SZ_1G + size, size, size, 1, Prot::READ) == Ok(size),
+            pt.map_pages(
+                Iova::new(SZ_1G + size),
+                PhysAddr::new(size),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                Prot::READ,
+            ) == Ok(size),
             "remap of partial unmap",
         )?;
         check(
-            pt.iova_to_phys(SZ_1G + size + 42) == size + 42,
+            pt.iova_to_phys(Iova::new(SZ_1G + size + 42))
+                .map_or(0, PhysAddr::as_u64)
+                == size + 42,
             "iova_to_phys after partial remap",
         )?;
     }
@@ -79,16 +113,34 @@ fn run_fmt(pt: &mut PageTable<CheckingTlb>, form: Form) -> Result<(), String> {
     let mut iova = 0;
     for &size in &sizes_of(bitmap) {
         check(
-            pt.unmap_pages(iova, size, 1, &mut gather) == size,
+            pt.unmap_pages(
+                Iova::new(iova),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                &mut gather,
+            ) == size,
             "full unmap",
         )?;
-        check(pt.iova_to_phys(iova + 42) == 0, "iova_to_phys after unmap")?;
         check(
-            pt.map_pages(iova, iova, size, 1, Prot::WRITE) == Ok(size),
+            pt.iova_to_phys(Iova::new(iova + 42))
+                .map_or(0, PhysAddr::as_u64)
+                == 0,
+            "iova_to_phys after unmap",
+        )?;
+        check(
+            pt.map_pages(
+                Iova::new(iova),
+                PhysAddr::new(iova),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                Prot::WRITE,
+            ) == Ok(size),
             "remap",
         )?;
         check(
-            pt.iova_to_phys(iova + 42) == iova + 42,
+            pt.iova_to_phys(Iova::new(iova + 42))
+                .map_or(0, PhysAddr::as_u64)
+                == iova + 42,
             "iova_to_phys after remap",
         )?;
         iova += SZ_1G;
@@ -98,11 +150,22 @@ fn run_fmt(pt: &mut PageTable<CheckingTlb>, form: Form) -> Result<(), String> {
         let size = 1u64 << (63 - bitmap.leading_zeros());
         let iova = (1u64 << ias) - size;
         check(
-            pt.map_pages(iova, iova, size, 1, rwxc) == Ok(size),
+            pt.map_pages(
+                Iova::new(iova),
+                PhysAddr::new(iova),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                rwxc,
+            ) == Ok(size),
             "map last page",
         )?;
         check(
-            pt.unmap_pages(iova, size, 1, &mut gather) == size,
+            pt.unmap_pages(
+                Iova::new(iova),
+                PageSize::new(size).unwrap(),
+                PageCount::ONE,
+                &mut gather,
+            ) == size,
             "unmap last page",
         )?;
     }
@@ -138,7 +201,7 @@ fn run_tests(cfg: Config, cookie: u64, form: Form, log: &mut Vec<String>) -> boo
                 g.pgd_size(),
                 g.pg_shift,
                 g.bits_per_level,
-                pt.ttbr()
+                pt.ttbr().as_u64()
             ));
             log.push(format!("  why: {result:?} {failures:?}"));
             return false;
@@ -226,9 +289,9 @@ fn kunit_sweep_63_configurations_pass_with_current_concatenation() {
 fn dummy_tlb_checks_fire() {
     use pgtable::TlbOps;
     let tlb = CheckingTlb::new(7, PGSIZES_4K);
-    tlb.tlb_flush_walk(0, 0x1000, 0x1000);
+    tlb.tlb_flush_walk(Iova::new(0), 0x1000, PageSize::SZ_4K);
     assert!(tlb.failures().is_empty());
-    tlb.tlb_flush_walk(0, 0x800, 0x1000);
+    tlb.tlb_flush_walk(Iova::new(0), 0x800, PageSize::SZ_4K);
     tlb.under_test.store(8, Ordering::Relaxed);
     tlb.tlb_flush_all();
     assert_eq!(tlb.failures().len(), 2);
@@ -246,10 +309,24 @@ fn partial_unmap_tlb_traffic_is_exact() {
         tlb.clone(),
     )
     .unwrap();
-    pt.map_pages(SZ_1G, SZ_1G, 0x20_0000, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(SZ_1G),
+        PhysAddr::new(SZ_1G),
+        PageSize::SZ_2M,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     let mut g = pgtable::Gather::new();
-    assert_eq!(pt.unmap_pages(SZ_1G + 0x1000, 0x1000, 1, &mut g), 0x1000);
+    assert_eq!(
+        pt.unmap_pages(
+            Iova::new(SZ_1G + 0x1000),
+            PageSize::SZ_4K,
+            PageCount::ONE,
+            &mut g
+        ),
+        0x1000
+    );
     use common::TlbEvent::*;
     assert_eq!(
         tlb.take_events(),
@@ -258,9 +335,20 @@ fn partial_unmap_tlb_traffic_is_exact() {
             granule: 0x1000
         }]
     );
-    assert_eq!(pt.iova_to_phys(SZ_1G + 0x2042), SZ_1G + 0x2042);
-    assert_eq!(pt.iova_to_phys(SZ_1G + 0x1042), 0);
-    assert_eq!(pt.unmap_pages(SZ_1G, 0x20_0000, 1, &mut g), 0x20_0000);
+    assert_eq!(
+        pt.iova_to_phys(Iova::new(SZ_1G + 0x2042))
+            .map_or(0, PhysAddr::as_u64),
+        SZ_1G + 0x2042
+    );
+    assert_eq!(
+        pt.iova_to_phys(Iova::new(SZ_1G + 0x1042))
+            .map_or(0, PhysAddr::as_u64),
+        0
+    );
+    assert_eq!(
+        pt.unmap_pages(Iova::new(SZ_1G), PageSize::SZ_2M, PageCount::ONE, &mut g),
+        0x20_0000
+    );
     assert_eq!(
         tlb.take_events(),
         vec![FlushWalk {

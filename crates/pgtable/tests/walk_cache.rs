@@ -12,8 +12,8 @@ use pgtable::{
     Config, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, TableReclaim, PGSIZES_4K, SZ_1G,
     SZ_2M, SZ_4K,
 };
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem};
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -63,7 +63,16 @@ impl Fixture {
     }
 
     fn map(&mut self, iova: u64, pa: u64, pgsize: u64) {
-        assert_eq!(self.pt.map_pages(iova, pa, pgsize, 1, RW), Ok(pgsize));
+        assert_eq!(
+            self.pt.map_pages(
+                Iova::new(iova),
+                PhysAddr::new(pa),
+                PageSize::new(pgsize).unwrap(),
+                PageCount::ONE,
+                RW
+            ),
+            Ok(pgsize)
+        );
         for p in (0..pgsize).step_by(SZ_4K as usize) {
             self.want.insert(iova + p, pa + p);
         }
@@ -71,7 +80,12 @@ impl Fixture {
 
     fn unmap(&mut self, iova: u64, pgsize: u64) {
         assert_eq!(
-            self.pt.unmap_pages(iova, pgsize, 1, &mut Gather::new()),
+            self.pt.unmap_pages(
+                Iova::new(iova),
+                PageSize::new(pgsize).unwrap(),
+                PageCount::ONE,
+                &mut Gather::new()
+            ),
             pgsize
         );
         for p in (0..pgsize).step_by(SZ_4K as usize) {
@@ -82,7 +96,7 @@ impl Fixture {
     /// Every expected page, plus a sample of the GiB, in memory and through `iova_to_phys`.
     fn check(&self, what: &str) {
         let mem = self.alloc.mem();
-        let ttbr = self.pt.ttbr();
+        let ttbr = self.pt.ttbr().as_u64();
         let sample = (0..SZ_1G / SZ_4K)
             .step_by(509)
             .map(|p| G + p * SZ_4K)
@@ -92,7 +106,9 @@ impl Fixture {
             let va = iova + 0x18;
             assert_eq!(hw_walk(mem, ttbr, va), want, "{what}: memory, iova {va:#x}");
             assert_eq!(
-                self.pt.iova_to_phys(va),
+                self.pt
+                    .iova_to_phys(Iova::new(va))
+                    .map_or(0, PhysAddr::as_u64),
                 want,
                 "{what}: iova_to_phys {va:#x}"
             );
@@ -128,9 +144,15 @@ fn block_over_cached_tables_then_pages_again() {
     assert!(f.alloc.outstanding_bytes() < tables, "tables were freed");
     f.check("1 GiB block over the tables");
     assert_eq!(
-        f.pt.map_pages(G + 0x1234_5000, PA, SZ_4K, 1, RW),
+        f.pt.map_pages(
+            Iova::new(G + 0x1234_5000),
+            PhysAddr::new(PA),
+            PageSize::SZ_4K,
+            PageCount::ONE,
+            RW
+        ),
         Err(PgTableError::Exists {
-            iova: G + 0x1234_5000
+            iova: Iova::new(G + 0x1234_5000)
         })
     );
     f.unmap(G, SZ_1G);

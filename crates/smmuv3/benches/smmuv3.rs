@@ -11,9 +11,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgtable::{NoTlb, PageTable, Prot, Stage};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmu_addr::Iova;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{Access, Mmio, SmmuV3, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs, CFGI_ALL};
 use smmuv3_arch::regs::*;
@@ -37,10 +36,10 @@ fn setup() -> Arc<SmmuV3> {
     )
     .unwrap();
     pt.map_pages(
-        IOVA,
-        RAM + (128 << 20),
-        4096,
-        PAGES,
+        Iova::new(IOVA),
+        PhysAddr::new(RAM + (128 << 20)),
+        PageSize::SZ_4K,
+        PageCount::new(PAGES),
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
@@ -58,7 +57,8 @@ fn setup() -> Arc<SmmuV3> {
         | cd::ASET
         | (1 << cd::ASID_SHIFT);
     mem.write_u64(PhysAddr::new(cdp), d0).unwrap();
-    mem.write_u64(PhysAddr::new(cdp + 8), pt.ttbr()).unwrap();
+    mem.write_u64(PhysAddr::new(cdp + 8), pt.ttbr().as_u64())
+        .unwrap();
     let ste_addr = strtab + u64::from(SID) * 64;
     mem.write_u64(
         PhysAddr::new(ste_addr),

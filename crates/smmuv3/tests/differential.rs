@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use pgtable::{NoTlb, PageTable, Prot, Stage};
-use physmem::PhysAddr;
 use proptest::prelude::*;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{Access, Outcome, SmmuV3Config};
 use smmuv3_arch::cmd::CFGI_ALL;
 
@@ -62,11 +62,17 @@ fn check(
         } else {
             Prot::READ
         };
-        let _ = pt.map_pages(iova, pa, size, count, prot);
+        let _ = pt.map_pages(
+            Iova::new(iova),
+            PhysAddr::new(pa),
+            PageSize::new(size).unwrap(),
+            PageCount::new(count),
+            prot,
+        );
     }
     match stage {
         Stage::S1 => {
-            r.ste_s1(3, 1, pt.ttbr(), 16);
+            r.ste_s1(3, 1, pt.ttbr().as_u64(), 16);
             // The model's CD above uses a 4K TG0: rewrite it for other granules.
             if page != 4096 {
                 let cd_words_addr = r.mem.read_u64(PhysAddr::new(r.strtab + 3 * 64)).unwrap()
@@ -91,7 +97,7 @@ fn check(
                     smmuv3_arch::ste::V | (smmuv3_arch::ste::CFG_S2_TRANS << 1),
                     0,
                     d2,
-                    pt.ttbr(),
+                    pt.ttbr().as_u64(),
                 ],
             );
         }
@@ -105,7 +111,7 @@ fn check(
     }
     let mut hits = 0;
     for iova in all {
-        let want = pt.iova_to_phys(iova);
+        let want = pt.iova_to_phys(Iova::new(iova)).map_or(0, PhysAddr::as_u64);
         let got = r.smmu.translate(3, iova, Access::Read);
         match got {
             Outcome::Translated { pa } => {
@@ -117,10 +123,10 @@ fn check(
         // Write permission agrees with the mapping's prot.
         if want != 0 {
             let w = r.smmu.translate(3, iova, Access::Write);
-            let leaf = pt.leaf(iova).unwrap();
+            let leaf = pt.leaf(Iova::new(iova)).unwrap();
             let ro = match stage {
-                Stage::S1 => leaf.pte & (1 << 7) != 0,
-                Stage::S2 => leaf.pte & (1 << 7) == 0,
+                Stage::S1 => leaf.pte.bits() & (1 << 7) != 0,
+                Stage::S2 => leaf.pte.bits() & (1 << 7) == 0,
             };
             prop_assert_eq!(w.pa().is_none(), ro, "write at {:#x}", iova);
         }

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use pgtable::{NoTlb, PageTable, Prot, Stage};
-use physmem::PhysAddr;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmuv3::{AbortReason, Access, BypassReason, Mmio, Outcome, SmmuV3, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs, TlbiRange, CFGI_ALL};
 use smmuv3_arch::event::id;
@@ -162,10 +162,10 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
     let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = s1_table(&r);
     pt.map_pages(
-        0x10_0000,
-        RAM + 0x10_0000,
-        4096,
-        1,
+        Iova::new(0x10_0000),
+        PhysAddr::new(RAM + 0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
         Prot::READ | Prot::WRITE,
     )
     .unwrap();
@@ -175,7 +175,7 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
         Outcome::Bypassed { .. }
     ));
     // Rewrite the STE to stage 1 without CFGI: the cached bypass config is still used.
-    r.ste_s1(8, 1, pt.ttbr(), 16);
+    r.ste_s1(8, 1, pt.ttbr().as_u64(), 16);
     assert!(matches!(
         r.smmu.translate(8, 0x10_0000, Access::Read),
         Outcome::Bypassed { .. }
@@ -189,7 +189,12 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
     );
     // Unmap without TLBI: the TLB still answers.
     let mut g = pgtable::Gather::new();
-    pt.unmap_pages(0x10_0000, 4096, 1, &mut g);
+    pt.unmap_pages(
+        Iova::new(0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        &mut g,
+    );
     assert_eq!(
         r.smmu.translate(8, 0x10_0123, Access::Write),
         Outcome::Translated {
@@ -229,9 +234,15 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
 fn permission_fault_on_read_only_page() {
     let mut r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = s1_table(&r);
-    pt.map_pages(0x20_0000, RAM + 0x20_0000, 4096, 1, Prot::READ)
-        .unwrap();
-    r.ste_s1(9, 3, pt.ttbr(), 16);
+    pt.map_pages(
+        Iova::new(0x20_0000),
+        PhysAddr::new(RAM + 0x20_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    r.ste_s1(9, 3, pt.ttbr().as_u64(), 16);
     r.issue_sync(&[CFGI_ALL]);
     assert!(r.smmu.translate(9, 0x20_0000, Access::Read).pa().is_some());
     assert_eq!(
@@ -313,11 +324,23 @@ fn stage2_and_nested() {
     let mut s2 = PageTable::new(s2cfg, r.frames.clone(), NoTlb).unwrap();
     let sl0 = s2.cfg().sl0();
     // Identity-map 8 MiB of RAM at IPA = PA through stage 2.
-    s2.map_pages(RAM, RAM, 0x20_0000, 4, Prot::READ | Prot::WRITE)
-        .unwrap();
-    s2.map_pages(0x1000_0000, RAM + 0x30_0000, 4096, 1, Prot::READ)
-        .unwrap();
-    r.ste_s2(5, 7, s2.ttbr(), 24, sl0, 2);
+    s2.map_pages(
+        Iova::new(RAM),
+        PhysAddr::new(RAM),
+        PageSize::SZ_2M,
+        PageCount::new(4),
+        Prot::READ | Prot::WRITE,
+    )
+    .unwrap();
+    s2.map_pages(
+        Iova::new(0x1000_0000),
+        PhysAddr::new(RAM + 0x30_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    r.ste_s2(5, 7, s2.ttbr().as_u64(), 24, sl0, 2);
     r.issue_sync(&[CFGI_ALL]);
     assert_eq!(
         r.smmu.translate(5, 0x1000_0010, Access::Read),
@@ -333,9 +356,15 @@ fn stage2_and_nested() {
     assert_ne!(ev[0].syndrome & smmuv3_arch::event::S2, 0);
     // Nested: stage 1 tables live in IPA space (identity here), output goes through stage 2.
     let mut s1 = s1_table(&r);
-    s1.map_pages(0x7000, 0x1000_0000, 4096, 1, Prot::READ)
-        .unwrap();
-    let cdp = r.ste_s1(6, 9, s1.ttbr(), 16);
+    s1.map_pages(
+        Iova::new(0x7000),
+        PhysAddr::new(0x1000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    let cdp = r.ste_s1(6, 9, s1.ttbr().as_u64(), 16);
     let vtcr = 24 | (sl0 << 6) | (2 << 16);
     let d2 = 7 | (vtcr << 32) | smmuv3_arch::ste::S2AA64 | smmuv3_arch::ste::S2R;
     r.write_ste(
@@ -344,7 +373,7 @@ fn stage2_and_nested() {
             smmuv3_arch::ste::V | (smmuv3_arch::ste::CFG_NESTED << 1) | cdp,
             0,
             d2,
-            s2.ttbr(),
+            s2.ttbr().as_u64(),
         ],
     );
     r.issue_sync(&[CFGI_ALL]);
@@ -355,7 +384,12 @@ fn stage2_and_nested() {
         }
     );
     // TLBI_S2_IPA leaves the combined entry; S12_VMALL removes it.
-    s2.unmap_pages(0x1000_0000, 4096, 1, &mut pgtable::Gather::new());
+    s2.unmap_pages(
+        Iova::new(0x1000_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        &mut pgtable::Gather::new(),
+    );
     r.issue_sync(&[Command::TlbiS2Ipa {
         vmid: 7,
         addr: 0x1000_0000,
@@ -380,16 +414,28 @@ fn fetch_and_address_size_faults() {
     )
     .unwrap();
     // Output address at 2^44: beyond QEMU's 44-bit OAS.
-    pt.map_pages(0x30_0000, 1 << 44, 4096, 1, Prot::READ)
-        .unwrap();
-    pt.map_pages(0x40_0000, RAM + 0x40_0000, 4096, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(0x30_0000),
+        PhysAddr::new(1 << 44),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    pt.map_pages(
+        Iova::new(0x40_0000),
+        PhysAddr::new(RAM + 0x40_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     // Clear the access flag of the second mapping behind pgtable's back.
-    let leaf = pt.leaf(0x40_0000).unwrap();
+    let leaf = pt.leaf(Iova::new(0x40_0000)).unwrap();
     r.mem
-        .write_u64(PhysAddr::new(leaf.pte_pa), leaf.pte & !(1 << 10))
+        .write_u64(leaf.pte_pa, leaf.pte.bits() & !(1 << 10))
         .unwrap();
-    let cdp = r.ste_s1(10, 4, pt.ttbr(), 16);
+    let cdp = r.ste_s1(10, 4, pt.ttbr().as_u64(), 16);
     assert_eq!(
         r.smmu.translate(10, 0x30_0000, Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_ADDR_SIZE))
@@ -405,7 +451,7 @@ fn fetch_and_address_size_faults() {
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
     );
     // An invalid CD.
-    r.ste_s1(12, 5, pt.ttbr(), 16);
+    r.ste_s1(12, 5, pt.ttbr().as_u64(), 16);
     let cd12 = r.mem.read_u64(PhysAddr::new(r.strtab + 12 * 64)).unwrap()
         & smmuv3_arch::ste::S1CTXPTR_MASK;
     r.mem.write_u64(PhysAddr::new(cd12), 0).unwrap();
@@ -440,22 +486,44 @@ fn with_invalidation_latency_a_missing_sync_is_observable() {
     cfg.inval_latency = Some(3);
     let mut r = Rig::new(cfg, 6, 4, 4);
     let mut pt = s1_table(&r);
-    pt.map_pages(0x10_0000, RAM + 0x10_0000, 4096, 1, Prot::READ)
-        .unwrap();
-    r.ste_s1(8, 1, pt.ttbr(), 16);
+    pt.map_pages(
+        Iova::new(0x10_0000),
+        PhysAddr::new(RAM + 0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
+    r.ste_s1(8, 1, pt.ttbr().as_u64(), 16);
     r.issue_sync(&[CFGI_ALL]);
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
-    pt.unmap_pages(0x10_0000, 4096, 1, &mut pgtable::Gather::new());
+    pt.unmap_pages(
+        Iova::new(0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        &mut pgtable::Gather::new(),
+    );
     // TLBI without CMD_SYNC: still in flight for the next two transactions, done at the third.
     r.issue(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
     // With the sync, complete at once.
-    pt.map_pages(0x10_0000, RAM + 0x10_0000, 4096, 1, Prot::READ)
-        .unwrap();
+    pt.map_pages(
+        Iova::new(0x10_0000),
+        PhysAddr::new(RAM + 0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        Prot::READ,
+    )
+    .unwrap();
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
-    pt.unmap_pages(0x10_0000, 4096, 1, &mut pgtable::Gather::new());
+    pt.unmap_pages(
+        Iova::new(0x10_0000),
+        PageSize::SZ_4K,
+        PageCount::ONE,
+        &mut pgtable::Gather::new(),
+    );
     r.issue_sync(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
     assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
 }

@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use mmu500::{Mmu500, Mmu500Config};
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+use smmu_addr::{Iova, PhysAddr};
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::Mmio;
 use std::sync::Arc;
@@ -137,8 +137,8 @@ pub const DESC_ADDR: u64 = 0x0000_ffff_ffff_f000;
 
 /// Point the leaf for `iova` at `pa` behind the SMMU's back (no TLBI), as a buggy driver would.
 pub fn retarget(r: &Rig, pt: &pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64) {
-    let leaf = pt.leaf(iova).unwrap();
+    let leaf = pt.leaf(Iova::new(iova)).unwrap();
     r.mem
-        .write_u64(PhysAddr::new(leaf.pte_pa), (leaf.pte & !DESC_ADDR) | pa)
+        .write_u64(leaf.pte_pa, (leaf.pte.bits() & !DESC_ADDR) | pa)
         .unwrap();
 }

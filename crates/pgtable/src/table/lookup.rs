@@ -1,19 +1,21 @@
 //! Read-only walks: `iova_to_phys`, `leaf`, `walk`.
 use super::{Leaf, PageTable, WalkStep};
 use crate::config::{Fidelity, MAX_LEVELS};
-use crate::pte::{is_leaf, is_table, is_valid, pte_addr};
+use crate::pte::{is_leaf, is_table, is_valid, pte_addr, Pte};
 use crate::TlbOps;
-use physmem::WORDS_PER_FRAME;
+use smmu_addr::{Iova, PhysAddr};
 use std::sync::atomic::Ordering;
 
 impl<T: TlbOps> PageTable<T> {
-    /// The PA `iova` translates to, 0 when unmapped. Beyond the IAS: 0 ([`Fidelity::Safe`]),
-    /// or the translation of `iova` with the bits above the IAS ignored ([`Fidelity::Linux`]:
-    /// Linux indexes each level with a mask and never looks at them).
+    /// The PA `iova` translates to, `None` when unmapped (Linux returns 0 there). Beyond the
+    /// IAS: `None` ([`Fidelity::Safe`]), or the translation of `iova` with the bits above the
+    /// IAS ignored ([`Fidelity::Linux`]: Linux indexes each level with a mask and never looks
+    /// at them).
     #[inline]
-    pub fn iova_to_phys(&self, iova: u64) -> u64 {
+    pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
+        let iova = iova.as_u64();
         if iova >> self.cfg.ias != 0 && self.cfg.fidelity == Fidelity::Safe {
-            return 0;
+            return None;
         }
         // Reading the walk cache is sound here: `&self` excludes the `&mut self` map/unmap
         // calls, the only ones that change tables, and each of them leaves the cache valid.
@@ -21,29 +23,30 @@ impl<T: TlbOps> PageTable<T> {
         let (mut table, mut lvl) = (table, lvl as usize);
         while lvl < MAX_LEVELS as usize {
             let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
-            let pa = table + (idx << 3);
-            let Ok(frame) = self.frame(pa) else {
-                return 0;
-            };
-            let pte = frame[((pa >> 3) as usize) & (WORDS_PER_FRAME - 1)].load(Ordering::Acquire);
+            // A read-only walk: the plain checked load, without the frame lookup a writer
+            // needs (which also records the frame as written).
+            let pte = self.mem.load_word(PhysAddr::new(table + (idx << 3)))?;
             if !is_valid(pte) {
-                return 0;
+                return None;
             }
             if is_leaf(pte, lvl as u32) {
-                return pte_addr(pte) | (iova & ((1u64 << self.shift[lvl]) - 1));
+                return Some(PhysAddr::new(
+                    pte_addr(pte) | (iova & ((1u64 << self.shift[lvl]) - 1)),
+                ));
             }
             if !is_table(pte, lvl as u32) {
-                return 0;
+                return None;
             }
             table = pte_addr(pte);
             lvl += 1;
         }
-        0
+        None
     }
 
     /// The leaf descriptor translating `iova`, if any.
     #[inline]
-    pub fn leaf(&self, iova: u64) -> Option<Leaf> {
+    pub fn leaf(&self, iova: Iova) -> Option<Leaf> {
+        let iova = iova.as_u64();
         let g = &self.cfg.geom;
         if iova >> self.cfg.ias != 0 {
             return None;
@@ -60,9 +63,9 @@ impl<T: TlbOps> PageTable<T> {
             if is_leaf(pte, lvl) {
                 return Some(Leaf {
                     level: lvl,
-                    pte_pa: table + (idx << 3),
-                    pte,
-                    size: g.block_size(lvl),
+                    pte_pa: PhysAddr::new(table + (idx << 3)),
+                    pte: Pte::from_bits(pte),
+                    size: g.level_page_size(lvl),
                 });
             }
             if !is_table(pte, lvl) {
@@ -76,7 +79,8 @@ impl<T: TlbOps> PageTable<T> {
 
     /// Every descriptor a walk of `iova` reads, from the PGD down to the leaf or the first
     /// invalid entry.
-    pub fn walk(&self, iova: u64) -> Vec<WalkStep> {
+    pub fn walk(&self, iova: Iova) -> Vec<WalkStep> {
+        let iova = iova.as_u64();
         let g = &self.cfg.geom;
         let mut steps = Vec::new();
         if iova >> self.cfg.ias != 0 {
@@ -91,9 +95,9 @@ impl<T: TlbOps> PageTable<T> {
             let pte = slot.load(Ordering::Acquire);
             steps.push(WalkStep {
                 level: lvl,
-                table,
+                table: PhysAddr::new(table),
                 index,
-                pte,
+                pte: Pte::from_bits(pte),
             });
             if !is_valid(pte) || !is_table(pte, lvl) {
                 break;

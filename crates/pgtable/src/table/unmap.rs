@@ -1,12 +1,12 @@
 //! `unmap_pages`: clearing leaves, splitting blocks, reclaiming emptied tables.
-use super::{PageTable, NO_LEVEL};
+use super::PageTable;
 use crate::config::{Fidelity, PartialUnmap, TableReclaim, MAX_LEVELS};
 use crate::error::PgTableError;
 use crate::pte::{
     is_leaf, is_table, is_valid, leaf_type, pte_addr, ATTR_MASK, NSTABLE, SW_SYNC, TYPE_TABLE,
 };
 use crate::{Gather, TlbOps};
-use physmem::PhysAddr;
+use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 impl<T: TlbOps> PageTable<T> {
@@ -14,174 +14,89 @@ impl<T: TlbOps> PageTable<T> {
     ///
     /// Stops at the first hole (Linux warns there and returns what it had done). Loops across
     /// table boundaries, so the result is the whole request unless there is a hole. Returns 0
-    /// for a `pgsize` not in the bitmap, `pgcount` 0, an unaligned IOVA or one beyond IAS (the
-    /// range is clipped at the end of the IAS).
+    /// for a `pgsize` not in the bitmap, `pgcount` 0, an unaligned IOVA or one beyond IAS.
+    /// `Fidelity::Safe` clips the range at the top of the IAS; `Fidelity::Linux` checks, as
+    /// each io-pgtable-arm call does, only each one-table step's first IOVA, and bounds a step
+    /// at the start level by a full table (see [`run_room`](Self::run_room)).
     ///
     /// TLB maintenance: each cleared leaf gets `tlb_add_page` unless `gather.queued`; each
     /// cleared table gets a `tlb_flush_walk` before its pages are freed. A partial unmap of a
     /// block splits it ([`PartialUnmap::Split`], v6.1: the left-out entries get `tlb_add_page`
     /// whatever `queued` says, as in Linux) or returns 0 ([`PartialUnmap::Refuse`]).
-    #[inline]
+    // Inlined like the shortcut it wraps; the general path stays out of line.
+    #[inline(always)]
     pub fn unmap_pages(
         &mut self,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
-        match self.unmap_fast(iova, pgsize, pgcount, gather) {
-            (done, true) => done * pgsize,
-            (done, false) => {
-                done * pgsize
-                    + self.unmap_slow(iova + done * pgsize, pgsize, pgcount - done, gather)
-            }
+        // The one measured shortcut (see `fast.rs`); it stops where the general path goes on.
+        let done = self.unmap_fast(iova, pgsize, pgcount, gather);
+        if done.finished {
+            return done.pages << pgsize.shift();
         }
+        let rest = PageCount::new(pgcount.get() - done.pages);
+        let at = Iova::new(iova.as_u64() + (done.pages << pgsize.shift()));
+        (done.pages << pgsize.shift()) + self.unmap_general(at, pgsize, rest, gather)
     }
 
-    /// The common case of [`unmap_pages`](Self::unmap_pages) in few instructions: with
-    /// [`TableReclaim::Keep`], a valid request whose pages all fall in one table the walk cache
-    /// holds (or the PGD). Clears leaves in order, as the general path does, and returns
-    /// `(pages cleared, finished)`. Not finished means the general path must do the rest from
-    /// there: a request outside the fast case (then 0 pages were touched) or a table entry met
-    /// at the leaf level (a block-sized unmap over a table).
-    #[inline(always)]
-    pub(super) fn unmap_fast(
-        &self,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
-        gather: &mut Gather,
-    ) -> (u64, bool) {
-        let shift = pgsize.trailing_zeros() & 63;
-        let lvl = self.level_of_shift[shift as usize];
-        if self.cfg.reclaim == TableReclaim::FreeEmpty
-            || lvl == NO_LEVEL
-            || pgsize != 1 << shift
-            || iova & (pgsize - 1) != 0
-            || iova >> self.cfg.ias != 0
-        {
-            return (0, false);
-        }
-        let lvl = u32::from(lvl);
-        let idx = self.idx(iova, lvl);
-        // Inside one table, hence below the IAS limit: no clipping needed.
-        if pgcount == 0 || pgcount > self.entries[lvl as usize & 3] - idx {
-            return (0, false);
-        }
-        let table = if lvl == self.cfg.geom.start_level {
-            self.pgd
-        } else {
-            match self
-                .cache
-                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
-            {
-                Some(t) => t,
-                None => return (0, false),
-            }
-        };
-        let Ok(run) = self.run(table, idx, pgcount) else {
-            return (0, false);
-        };
-        if run.len() as u64 != pgcount {
-            return (0, false);
-        }
-        let mut va = iova;
-        for (i, e) in run.iter().enumerate() {
-            let pte = e.load(Ordering::Acquire);
-            if !is_valid(pte) {
-                return (i as u64, true);
-            }
-            if !is_leaf(pte, lvl) {
-                return (i as u64, false);
-            }
-            e.store(0, Ordering::Release);
-            if !gather.queued {
-                self.tlb.tlb_add_page(gather, va, pgsize);
-            }
-            va += pgsize;
-        }
-        (pgcount, true)
-    }
-
-    /// The general path of [`unmap_pages`](Self::unmap_pages).
+    /// The unmap path itself: every request [`unmap_fast`](Self::unmap_fast) does not finish.
     #[inline(never)]
-    pub(super) fn unmap_slow(
+    pub(super) fn unmap_general(
         &mut self,
-        iova: u64,
-        pgsize: u64,
-        pgcount: u64,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
         let cfg = &self.cfg;
-        if !pgsize.is_power_of_two()
-            || cfg.pgsize_bitmap & pgsize != pgsize
-            || pgcount == 0
-            || iova & (pgsize - 1) != 0
-            || iova >> cfg.ias != 0
-        {
+        let (iova, pgcount, shift) = (iova.as_u64(), pgcount.get(), pgsize.shift());
+        let Some(target) = self.level_of(pgsize.bytes()) else {
+            return 0;
+        };
+        if pgcount == 0 || iova & pgsize.mask() != 0 || iova >> cfg.ias != 0 {
             return 0;
         }
-        // pgsize is a power of two: shifts, not divisions, on this hot path.
-        let pg_shift = pgsize.trailing_zeros();
-        // Safe: clip at the top of the IAS. Linux: each one-table call checks only its first
-        // IOVA (below), and a run at the start level may pass a small PGD's end.
-        let count = if cfg.fidelity == Fidelity::Linux {
-            pgcount
-        } else {
-            pgcount.min(((1u64 << cfg.ias) - iova) >> pg_shift)
+        let count = match cfg.fidelity {
+            Fidelity::Safe => pgcount.min(((1u64 << cfg.ias) - iova) >> shift),
+            Fidelity::Linux => pgcount,
         };
-        let Some(target) = self.level_of(pgsize).filter(|&l| l >= cfg.geom.start_level) else {
-            return 0;
-        };
-        // FreeEmpty reclaims bottom-up along the walked path, so it needs the whole walk.
-        let cached = cfg.reclaim != TableReclaim::FreeEmpty;
+        // FreeEmpty reclaims bottom-up along the walked path, so it walks from the PGD.
+        let from_cache = cfg.reclaim == TableReclaim::Keep;
         let mut done = 0u64;
         while done < count {
-            let at = iova + done * pgsize;
-            if at >> cfg.ias != 0 {
+            let at = iova + (done << shift);
+            if at >> self.cfg.ias != 0 {
                 break;
             }
-            let (table, lvl) = if cached {
+            let (table, lvl) = if from_cache {
                 self.walk_start(at, target)
             } else {
-                (self.pgd, cfg.geom.start_level)
+                (self.pgd, self.cfg.geom.start_level)
             };
+            // From the leaf level (a walk-cache hit there) there is nothing to descend.
             let bytes = if lvl == target {
-                // Walk-cache hit on the leaf's table (only in Keep mode, so nothing to
-                // reclaim): clear the entries straight away.
                 let idx = self.idx(at, lvl);
                 let n = (count - done).min(self.run_room(lvl, idx));
                 self.clear_entries(table, lvl, idx, n, at, gather)
             } else {
-                self.unmap_at(table, lvl, at, pgsize, count - done, gather)
+                self.unmap_at(table, lvl, at, pgsize.bytes(), count - done, gather)
             }
             .unwrap_or(0);
             if bytes == 0 {
                 break;
             }
-            done += bytes >> pg_shift;
+            done += bytes >> shift;
         }
-        done * pgsize
-    }
-
-    /// Entries from `idx` to the end of a run at level `lvl`: the table's end, or under
-    /// [`Fidelity::Linux`] a full table's worth whatever the level (Linux's bound, which at the
-    /// start level passes the end of a PGD smaller than a table; past a concatenated PGD's
-    /// first table the PGD's own end, see `table/linux.rs`).
-    #[inline]
-    pub(super) fn run_room(&self, lvl: u32, idx: u64) -> u64 {
-        let g = &self.cfg.geom;
-        let full_table = 1u64 << g.bits_per_level;
-        if self.cfg.fidelity == Fidelity::Linux && idx < full_table {
-            full_table - idx
-        } else {
-            g.entries(lvl) - idx
-        }
+        done << shift
     }
 
     /// Unmap from the table at `table` (level `lvl`) downwards; returns bytes unmapped.
     /// Iterative descent, remembering the path so that `FreeEmpty` can reclaim tables the unmap
     /// emptied, bottom-up, on the way back.
+    #[inline(never)]
     pub(super) fn unmap_at(
         &self,
         table: u64,
@@ -276,7 +191,7 @@ impl<T: TlbOps> PageTable<T> {
     pub(super) fn flush_reclaimed(&self, iova: u64, lvl: u32) {
         if lvl + 1 == MAX_LEVELS - 1 {
             let size = self.cfg.geom.block_size(lvl);
-            self.tlb.tlb_flush_walk(iova, size, self.cfg.granule());
+            self.tlb.tlb_flush_walk(Iova::new(iova), size, self.granule);
         } else {
             self.tlb.tlb_flush_all();
         }
@@ -294,7 +209,7 @@ impl<T: TlbOps> PageTable<T> {
         iova: u64,
         gather: &mut Gather,
     ) -> Result<u64, PgTableError> {
-        let size = self.cfg.geom.block_size(lvl);
+        let size = self.bsize(lvl);
         let mut i = 0u64;
         'runs: while i < n {
             let run = self.run(table, idx + i, n - i)?;
@@ -307,11 +222,15 @@ impl<T: TlbOps> PageTable<T> {
                 let va = iova + i * size;
                 if is_leaf(pte, lvl) {
                     if !gather.queued {
-                        self.tlb.tlb_add_page(gather, va, size);
+                        self.tlb.tlb_add_page(
+                            gather,
+                            Iova::new(va),
+                            self.level_size[lvl as usize & 3],
+                        );
                     }
                 } else if is_table(pte, lvl) {
                     self.forget_walks();
-                    self.tlb.tlb_flush_walk(va, size, self.cfg.granule());
+                    self.tlb.tlb_flush_walk(Iova::new(va), size, self.granule);
                     self.free_subtree(pte_addr(pte), lvl + 1)?;
                 }
                 i += 1;
@@ -379,7 +298,11 @@ impl<T: TlbOps> PageTable<T> {
                 }
                 if num > 0 {
                     for k in 0..num {
-                        self.tlb.tlb_add_page(gather, iova + k * pgsize, pgsize);
+                        self.tlb.tlb_add_page(
+                            gather,
+                            Iova::new(iova + k * pgsize),
+                            self.level_size[lvl as usize & 3],
+                        );
                     }
                     Ok(num * pgsize)
                 } else {
