@@ -63,7 +63,7 @@ pub use config::{Config, ConfigError, IdDecode, Version};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
     BusError, BypassReason, ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, RegName,
-    Space, TerminateReason, TlbiOp, Translation,
+    Space, TlbiOp, Translation,
 };
 
 use physmem::PhysMem;

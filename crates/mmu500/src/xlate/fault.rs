@@ -5,7 +5,7 @@
 
 use crate::config::Config;
 use crate::state::{Pending, Registers};
-use crate::types::{ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind, TerminateReason};
+use crate::types::{ContextFaultKind, Counters, DmaFault, Event, GlobalFaultKind};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::Access;
@@ -116,7 +116,9 @@ impl CbFault {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CbError {
     Fault(CbFault),
-    Terminate(TerminateReason),
+    /// The bank's configuration is an invalid context (CBAR.TYPE = stage 1 with stage 2
+    /// fault): a global ICF with sGFSYNR0.Nested set, not a context fault.
+    InvalidContext,
 }
 
 impl From<CbFault> for CbError {
@@ -215,8 +217,10 @@ fn count_fault(c: &mut Counters, kind: ContextFaultKind) {
     }
 }
 
-/// Record and count a global fault of stream `sid` at `iova`.
-#[allow(clippy::too_many_arguments)]
+/// Record and count a global fault of stream `sid` at `iova`. A global fault records the
+/// transaction's input attributes as they arrived (SMMUv2 spec §3.4), not S2CR.PRIVCFG's
+/// override: a client transaction here is an unprivileged data access, so sGFSYNR0 holds WNR
+/// and, for a nested invalid context, Nested.
 pub(crate) fn global(
     regs: &mut Registers,
     counters: &mut Counters,
@@ -225,20 +229,22 @@ pub(crate) fn global(
     sid: u32,
     iova: u64,
     access: Access,
-    privileged: bool,
     p: &mut Pending,
 ) -> DmaFault {
     let mut synr0 = 0;
     if access == Access::Write {
         synr0 |= gfsynr0::WNR;
     }
-    if privileged {
-        synr0 |= gfsynr0::PNU;
-    }
     match kind {
         GlobalFaultKind::UnidentifiedStream => counters.fault_usf += 1,
         GlobalFaultKind::StreamMatchConflict => counters.fault_smcf += 1,
         GlobalFaultKind::UnimplementedContextBank => counters.fault_ucbf += 1,
+        GlobalFaultKind::InvalidContext { nested } => {
+            counters.fault_icf += 1;
+            if nested {
+                synr0 |= gfsynr0::NESTED;
+            }
+        }
     }
     let recorded = regs.record_global(cfg, kind.gfsr_bit(), synr0, sid, iova, p);
     DmaFault::Global {
@@ -326,7 +332,7 @@ pub(crate) fn par_fault(e: CbError) -> u64 {
             }
             par
         }
-        CbError::Terminate(_) => {
+        CbError::InvalidContext => {
             regs::par::F | (fst(ContextFaultKind::Translation, Level::L0) << 1)
         }
     }
