@@ -159,6 +159,67 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
     assert_eq!(trimmed, oops_seed);
 }
 
+/// The KASAN-style use-after-free report, pinned line by line. In `reboot:linux-6.1:random@32`
+/// (the first manifestation's token) the ENETC's group goes away, its default domain is freed
+/// with it, and `ksoftirqd/0` replies to an echo request through the freed domain before
+/// `mld_ifc_work` hits the NULL group: the report comes right after the group's removal line
+/// and before the Oops, once (KASAN without `kasan_multi_shot`), labelled as simulated.
+#[test]
+fn the_use_after_free_report_is_printed_as_kasan_does() {
+    let o = run("reboot:linux-6.1:random@32", None);
+    assert_eq!(o.verdict.use_after_free, 1);
+    let ours = lines(&o);
+    let bar = "==================================================================";
+    let at = ours.iter().position(|l| l == bar).expect("a KASAN report");
+    assert_eq!(
+        ours[at - 1],
+        "fsl_enetc 0000:00:00.0: Removing from iommu group 4"
+    );
+    let expected = [
+        bar,
+        "BUG: KASAN: use-after-free in iommu_dma_map_page",
+        "Read of size 8 of freed struct iommu_domain by task ksoftirqd/0/12",
+        "",
+        "CPU: 0 PID: 12 Comm: ksoftirqd/0 Not tainted 6.1.0-rc5-00088-gf3600ff8e322 #1930",
+        "Hardware name: Kontron KBox A-230-LS (DT)",
+        "Call trace:",
+        "iommu_dma_map_page",
+        "enetc_start_xmit+0x14c/0x10b0",
+        "enetc_xmit+0x60/0xdc",
+        "dev_hard_start_xmit+0xb8/0x210",
+        "sch_direct_xmit+0x11c/0x420",
+        "__dev_queue_xmit+0x354/0xb20",
+        "ip_finish_output2",
+        "ip_output",
+        "ip_push_pending_frames",
+        "icmp_reply",
+        "icmp_echo",
+        "icmp_rcv",
+        "ip_local_deliver_finish",
+        "__netif_receive_skb_one_core",
+        "enetc_poll+0x170/0x910",
+        "__napi_poll+0x40/0x1e0",
+        "net_rx_action+0x164/0x37c",
+        "__do_softirq+0x128/0x368",
+        "run_ksoftirqd+0x68/0x90",
+        "smpboot_thread_fn+0x14c/0x190",
+        "",
+        "The object was freed by iommu_group_release (smmu-lab: simulated KASAN report)",
+        bar,
+    ];
+    assert_eq!(&ours[at..at + expected.len()], &expected[..]);
+    // One report only, and it comes before the Oops.
+    assert_eq!(
+        ours.iter().filter(|l| l.starts_with("BUG: KASAN")).count(),
+        1
+    );
+    let oops = ours
+        .iter()
+        .position(|l| l.starts_with("Unable to handle"))
+        .expect("the Oops");
+    assert!(at + expected.len() <= oops);
+}
+
 #[test]
 fn a_62_run_never_prints_a_61_banner() {
     for seed in 0..10 {
