@@ -221,6 +221,7 @@ fn count_fault(c: &mut Counters, kind: ContextFaultKind) {
 /// transaction's input attributes as they arrived (SMMUv2 spec §3.4), not S2CR.PRIVCFG's
 /// override: a client transaction here is an unprivileged data access, so sGFSYNR0 holds WNR
 /// and, for a nested invalid context, Nested.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn global(
     regs: &mut Registers,
     counters: &mut Counters,
