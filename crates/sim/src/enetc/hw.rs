@@ -254,7 +254,8 @@ impl Enetc {
         }
         // Keep the descriptor cache full: the engine fetches the next descriptors after it
         // used one, not when the next frame arrives, so a frame's first transaction is its
-        // data write.
+        // data write (inferred from how descriptor-caching DMA engines work; not from ENETC's
+        // manual). The seed's first reports (GFSYNR0 0x2 with MULTI) follow from it.
         self.rx_prefetch(self.cfg.rx_prefetch);
         true
     }
