@@ -63,7 +63,7 @@ pub use config::{IdDecode, Mmu500Config, Mmu500ConfigError, Version};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
     BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,
-    RegName, Space, TerminateReason, TlbiOp, Translation,
+    RegName, Space, TlbiOp, Translation,
 };
 
 use physmem::PhysMem;

@@ -59,6 +59,11 @@ pub enum GlobalFaultKind {
     StreamMatchConflict,
     /// UCBF: the S2CR names a context bank that does not exist.
     UnimplementedContextBank,
+    /// ICF, an invalid context fault (SMMUv2 spec §3.8): the matched S2CR has TYPE = FAULT
+    /// ("Fault, no index"; the reserved TYPE 3 is "treated as a fault context"), `nested:
+    /// false`; or the bank the S2CR names has CBAR.TYPE = stage 1 with stage 2 fault, `nested:
+    /// true` (recorded in sGFSYNR0.Nested).
+    InvalidContext { nested: bool },
 }
 
 impl GlobalFaultKind {
@@ -69,6 +74,7 @@ impl GlobalFaultKind {
             GlobalFaultKind::UnidentifiedStream => gfsr::USF,
             GlobalFaultKind::StreamMatchConflict => gfsr::SMCF,
             GlobalFaultKind::UnimplementedContextBank => gfsr::UCBF,
+            GlobalFaultKind::InvalidContext { .. } => gfsr::ICF,
         }
     }
 }
@@ -98,15 +104,6 @@ impl ContextFaultKind {
     }
 }
 
-/// Why a transaction was terminated without any fault being recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TerminateReason {
-    /// The stream's S2CR has TYPE = FAULT (or the reserved TYPE 3).
-    S2crFault,
-    /// CBAR.TYPE = stage 1 translate, stage 2 fault.
-    Stage2Fault,
-}
-
 /// A transaction the SMMU terminated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum DmaFault {
@@ -130,13 +127,6 @@ pub enum DmaFault {
         iova: u64,
         recorded: bool,
         client_abort: bool,
-    },
-    /// Terminated by configuration, nothing recorded.
-    #[error("transaction terminated ({reason:?}) for stream {sid:#x} at {iova:#x}")]
-    Terminated {
-        reason: TerminateReason,
-        sid: u32,
-        iova: u64,
     },
 }
 
@@ -174,7 +164,8 @@ pub struct Mmu500Counters {
     pub fault_usf: u64,
     pub fault_smcf: u64,
     pub fault_ucbf: u64,
-    pub terminated: u64,
+    /// Invalid context faults (an S2CR of TYPE = FAULT, a bank with stage 2 fault).
+    pub fault_icf: u64,
     pub fault_translation: u64,
     pub fault_access_flag: u64,
     pub fault_permission: u64,

@@ -4,10 +4,7 @@
 mod common;
 
 use common::*;
-use mmu500::{
-    BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, TerminateReason,
-    Translation,
-};
+use mmu500::{BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, Translation};
 use pgtable::Prot;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, gr1};
@@ -98,17 +95,25 @@ fn seed_unknown_stream_fault_sequence_is_reproduced_exactly() {
     let t = s.translate(ENETC_SID, IOVA + 0x10, Access::Write).unwrap();
     assert_eq!(t.pa(), DATA + 0x10);
     assert!(t.is_translated());
-    // release_device: S2CR to FAULT first, then the SMR invalid (reference §7.5).
+    // release_device: S2CR to FAULT first, then the SMR invalid (reference §7.5). A
+    // transaction in between still matches the SMR and meets its fault context: an invalid
+    // context fault, recorded in sGFSR (ICF, bit 0) like any global fault.
     s.write32(gr0::s2cr(0), 0x0002_0000);
     assert_eq!(
         s.translate(ENETC_SID, IOVA, Access::Write),
-        Err(DmaFault::Terminated {
-            reason: TerminateReason::S2crFault,
+        Err(DmaFault::Global {
+            kind: GlobalFaultKind::InvalidContext { nested: false },
             sid: ENETC_SID,
-            iova: IOVA
+            iova: IOVA,
+            recorded: true,
+            client_abort: true
         })
     );
-    assert_eq!(s.read32(gr0::SGFSR), 0);
+    assert_eq!(
+        handle_global(&**s),
+        "GFSR 0x00000001, GFSYNR0 0x00000002, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
+    );
+    assert_eq!(s.counters().fault_icf, 1);
     s.write32(gr0::smr(0), 0);
 
     let dma = |access| s.translate(ENETC_SID, IOVA, access);
@@ -225,6 +230,81 @@ fn stream_match_conflict_is_a_global_fault() {
         })
     ));
     assert_eq!(s.read32(gr0::SGFSR), 0x8);
+}
+
+/// SMMUv2 spec §3.8 and the S2CR "Fault context, type 0b10": a transaction that maps to a
+/// fault context incurs an invalid context fault — a global fault (sGFSR.ICF) that raises the
+/// global interrupt under sCR0.GFIE and aborts the client under sCR0.GFRE. The reserved TYPE 3
+/// is "treated as a fault context"; a bank of CBAR.TYPE stage 1 with stage 2 fault gives the
+/// same fault with sGFSYNR0.Nested set.
+#[test]
+fn a_fault_type_s2cr_is_an_invalid_context_fault() {
+    let (r, _pt) = booted();
+    let s = r.smmu.clone();
+    let raised = Arc::new(Mutex::new(0));
+    let r2 = raised.clone();
+    s.set_irq_handler(Arc::new(move |line| {
+        assert_eq!(line, IrqLine::Global(2));
+        *r2.lock().unwrap() += 1;
+    }));
+    let icf = |nested| DmaFault::Global {
+        kind: GlobalFaultKind::InvalidContext { nested },
+        sid: ENETC_SID,
+        iova: IOVA,
+        recorded: true,
+        client_abort: true,
+    };
+    // TYPE = FAULT: a read records ICF with the read's syndrome and raises the interrupt.
+    s.write32(gr0::s2cr(0), 0x0002_0000);
+    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Read), Err(icf(false)));
+    assert_eq!(*raised.lock().unwrap(), 1);
+    assert!(s.irq_pending(IrqLine::Global(2)));
+    // A second one before the handler only sets MULTI.
+    assert!(matches!(
+        s.translate(ENETC_SID, IOVA, Access::Write),
+        Err(DmaFault::Global {
+            recorded: false,
+            ..
+        })
+    ));
+    assert_eq!(
+        handle_global(&*s),
+        "GFSR 0x80000001, GFSYNR0 0x00000000, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
+    );
+    assert!(!s.irq_pending(IrqLine::Global(2)));
+    // The reserved TYPE 3 is treated as a fault context; PRIVCFG = PRIV does not reach the
+    // syndrome (a global fault records the input attributes).
+    s.write32(gr0::s2cr(0), 0x0103_0000);
+    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Write), Err(icf(false)));
+    assert_eq!(
+        handle_global(&*s),
+        "GFSR 0x00000001, GFSYNR0 0x00000002, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
+    );
+    // Bank 0 as stage 1 followed by a faulting stage 2: ICF with Nested.
+    s.write32(gr0::s2cr(0), 0);
+    s.write32(
+        gr1o(&s, gr1::cbar(0)),
+        (smmu_arch::regs::cbar::TYPE_S1_TRANS_S2_FAULT << smmu_arch::regs::cbar::TYPE_SHIFT)
+            | S1_CBAR & !(3 << smmu_arch::regs::cbar::TYPE_SHIFT),
+    );
+    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Read), Err(icf(true)));
+    assert_eq!(
+        handle_global(&*s),
+        "GFSR 0x00000001, GFSYNR0 0x00000001, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
+    );
+    assert_eq!(s.counters().fault_icf, 4);
+    // With GFRE clear the client gets RAZ/WI instead of an abort; still recorded.
+    s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::GFRE);
+    assert!(matches!(
+        s.translate(ENETC_SID, IOVA, Access::Read),
+        Err(DmaFault::Global {
+            kind: GlobalFaultKind::InvalidContext { nested: true },
+            recorded: true,
+            client_abort: false,
+            ..
+        })
+    ));
+    assert_eq!(s.read32(gr0::SGFSR), 0x1);
 }
 
 #[test]

@@ -206,6 +206,11 @@ const CLAIMS: &[(&str, &str, &str)] = &[
         "properties: all held",
     ),
     (
+        "docs/walkthrough.md",
+        "prints as `Unexpected global fault, this could be serious`",
+        "arm-smmu 5000000.iommu: \tGFSR 0x00000001, GFSYNR0",
+    ),
+    (
         "README.md",
         "the NIC driver, which has no `.shutdown`, dereferences the NULL group",
         "Unable to handle kernel NULL pointer dereference",

@@ -33,7 +33,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
     let b = dir.path().join("replay.log");
     let a_s = a.to_str().unwrap();
     let plain = run(
-        &["run", "reboot", "--kernel", "linux-6.2", "--seed", "1"],
+        &["run", "reboot", "--kernel", "linux-6.2", "--seed", "6"],
         1,
     );
     let logged = run(
@@ -43,7 +43,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
             "--kernel",
             "linux-6.2",
             "--seed",
-            "1",
+            "6",
             "--mmio-log",
             a_s,
         ],
@@ -58,7 +58,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
     run(
         &[
             "replay",
-            "reboot:linux-6.2:random@1",
+            "reboot:linux-6.2:random@6",
             "--mmio-log",
             b.to_str().unwrap(),
         ],

@@ -6,7 +6,7 @@ use super::fault::{CbError, CbFault, Format};
 use super::regime::{is_aarch64, S1Regime, S2Regime, View};
 use crate::config::Mmu500Config;
 use crate::state::Registers;
-use crate::types::{ContextFaultKind, TerminateReason};
+use crate::types::ContextFaultKind;
 use smmu_arch::regs::{self, cbar, sctlr};
 use smmu_arch::{LookupLevel, Stage};
 
@@ -72,9 +72,8 @@ fn decode(regs: &Registers, cfg: &Mmu500Config, n: usize) -> Regime {
             }
             (Some(v), None)
         }
-        cbar::TYPE_S1_TRANS_S2_FAULT => {
-            return Regime::Fails(CbError::Terminate(TerminateReason::Stage2Fault))
-        }
+        // Stage 1 followed by a faulting stage 2: an invalid context fault (spec §3.8.4).
+        cbar::TYPE_S1_TRANS_S2_FAULT => return Regime::Fails(CbError::InvalidContext),
         _ => {
             let s2n = regs::field(b.cbar, 8, 8) as usize;
             let Some(s2b) = regs.banks.get(s2n) else {

@@ -5,9 +5,7 @@
 
 use crate::config::Mmu500Config;
 use crate::state::{Pending, Registers};
-use crate::types::{
-    ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters, TerminateReason,
-};
+use crate::types::{ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::{Access, LookupLevel, Stage};
@@ -83,7 +81,9 @@ impl CbFault {
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum CbError {
     Fault(CbFault),
-    Terminate(TerminateReason),
+    /// The bank's configuration is an invalid context (CBAR.TYPE = stage 1 with stage 2
+    /// fault): a global ICF with sGFSYNR0.Nested set, not a context fault.
+    InvalidContext,
 }
 
 impl From<CbFault> for CbError {
@@ -186,7 +186,10 @@ fn count_fault(c: &mut Mmu500Counters, kind: ContextFaultKind) {
     }
 }
 
-/// Record and count a global fault of stream `sid` at `iova`.
+/// Record and count a global fault of stream `sid` at `iova`. A global fault records the
+/// transaction's input attributes as they arrived (SMMUv2 spec §3.4), not S2CR.PRIVCFG's
+/// override: a client transaction here is an unprivileged data access, so sGFSYNR0 holds WNR
+/// and, for a nested invalid context, Nested.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn global(
     regs: &mut Registers,
@@ -196,20 +199,22 @@ pub(crate) fn global(
     sid: u32,
     iova: u64,
     access: Access,
-    privileged: bool,
     p: &mut Pending,
 ) -> DmaFault {
     let mut synr0 = 0;
     if access == Access::Write {
         synr0 |= gfsynr0::WNR;
     }
-    if privileged {
-        synr0 |= gfsynr0::PNU;
-    }
     match kind {
         GlobalFaultKind::UnidentifiedStream => counters.fault_usf += 1,
         GlobalFaultKind::StreamMatchConflict => counters.fault_smcf += 1,
         GlobalFaultKind::UnimplementedContextBank => counters.fault_ucbf += 1,
+        GlobalFaultKind::InvalidContext { nested } => {
+            counters.fault_icf += 1;
+            if nested {
+                synr0 |= gfsynr0::NESTED;
+            }
+        }
     }
     let recorded = regs.record_global(cfg, kind.gfsr_bit(), synr0, sid, iova, p);
     DmaFault::Global {
@@ -297,7 +302,7 @@ pub(crate) fn par_fault(e: CbError) -> u64 {
             }
             par
         }
-        CbError::Terminate(_) => {
+        CbError::InvalidContext => {
             regs::par::F | (fst(ContextFaultKind::Translation, LookupLevel::L0) << 1)
         }
     }

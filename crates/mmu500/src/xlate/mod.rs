@@ -32,7 +32,7 @@ use crate::config::Mmu500Config;
 use crate::micro_tlb::{MicroEntry, StreamKey};
 use crate::state::{Pending, State};
 use crate::tlb::Tag;
-use crate::types::{BypassReason, DmaFault, Event, GlobalFaultKind, TerminateReason, Translation};
+use crate::types::{BypassReason, DmaFault, Event, GlobalFaultKind, Translation};
 use context::no_such_bank;
 use fault::{CbError, CbFault, Format};
 use physmem::PhysMem;
@@ -244,7 +244,6 @@ impl State {
                     sid,
                     iova,
                     access,
-                    false,
                     p,
                 ));
             }
@@ -258,7 +257,6 @@ impl State {
                     sid,
                     iova,
                     access,
-                    false,
                     p,
                 ));
             }
@@ -268,10 +266,21 @@ impl State {
         let (n, privileged) = match self.regs.s2cr_action(group) {
             S2crAction::Translate { cb, privileged } => (cb, privileged),
             S2crAction::Bypass => return Ok(self.bypass(iova, BypassReason::S2crBypass)),
+            // "Any transaction that maps to this Stream mapping group incurs an invalid context
+            // fault" (SMMUv2 spec, S2CR fault context): recorded in sGFSR, the global
+            // interrupt raised if sCR0.GFIE, the client aborted if sCR0.GFRE.
             S2crAction::Fault => {
-                self.counters.terminated += 1;
-                let reason = TerminateReason::S2crFault;
-                return Err(DmaFault::Terminated { reason, sid, iova });
+                let kind = GlobalFaultKind::InvalidContext { nested: false };
+                return Err(fault::global(
+                    &mut self.regs,
+                    &mut self.counters,
+                    cfg,
+                    kind,
+                    sid,
+                    iova,
+                    access,
+                    p,
+                ));
             }
         };
         if n >= self.regs.banks.len() {
@@ -284,7 +293,6 @@ impl State {
                 sid,
                 iova,
                 access,
-                privileged,
                 p,
             ));
         }
@@ -314,10 +322,16 @@ impl State {
                     epoch: ok.epoch,
                 })
             }
-            Err(CbError::Terminate(reason)) => {
-                self.counters.terminated += 1;
-                Err(DmaFault::Terminated { reason, sid, iova })
-            }
+            Err(CbError::InvalidContext) => Err(fault::global(
+                &mut self.regs,
+                &mut self.counters,
+                cfg,
+                GlobalFaultKind::InvalidContext { nested: true },
+                sid,
+                iova,
+                access,
+                p,
+            )),
             Err(CbError::Fault(f)) => Err(fault::context(
                 &mut self.regs,
                 &mut self.counters,

@@ -207,16 +207,66 @@ impl Enetc {
             hw.flood_left -= 1;
             hw.seq += 1;
             // `ping -f`: the next request goes when this one's reply comes back, or after
-            // 10 ms without one (its 100-per-second floor).
-            hw.last_sent_ns = now_ns;
-            hw.next_arrival_ns = now_ns + PING_FLOOD_FLOOR_NS;
+            // 10 ms without one (its 100-per-second floor). The peer keeps its own time: the
+            // request was sent when it was due, however late this engine gets to it, so
+            // requests that came in while the engine was not looking are all there.
+            let sent = hw.next_arrival_ns;
+            hw.last_sent_ns = sent;
+            hw.next_arrival_ns = sent + PING_FLOOD_FLOOR_NS;
             hw.seq
         };
-        // Prefetch receive descriptors while there is room.
+        // The frame goes to the next descriptor the engine holds; with none held it fetches
+        // one first.
+        if self.hw.lock().rx_cache.is_empty() && !self.rx_prefetch(1) {
+            self.stats.lock().rx_dropped += 1;
+            return true;
+        }
+        let target = self.hw.lock().rx_cache.pop_front();
+        let Some((slot, addr)) = target else {
+            self.stats.lock().rx_dropped += 1;
+            return true;
+        };
+        let written = match self.bus_write(addr, &request_bytes(seq)) {
+            Some(true) => true,
+            Some(false) => {
+                let mut st = self.stats.lock();
+                st.errors.rx_dma_aborts += 1;
+                st.rx_dropped += 1;
+                false
+            }
+            None => {
+                self.stats.lock().rx_dropped += 1;
+                false
+            }
+        };
+        if !written {
+            // The descriptor was used up either way; the engine fetches the next ones.
+            self.rx_prefetch(self.cfg.rx_prefetch);
+            return true;
+        }
+        self.stats.lock().rx_written += 1;
+        let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
+        let mut tail = [0u8; 6];
+        tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
+        tail[2..].copy_from_slice(&seq.to_le_bytes());
+        if self.bus_write(d + 10, &tail) == Some(false) {
+            self.stats.lock().errors.rx_dma_aborts += 1;
+        }
+        // Keep the descriptor cache full: the engine fetches the next descriptors after it
+        // used one, not when the next frame arrives, so a frame's first transaction is its
+        // data write (inferred from how descriptor-caching DMA engines work; not from ENETC's
+        // manual). The seed's first reports (GFSYNR0 0x2 with MULTI) follow from it.
+        self.rx_prefetch(self.cfg.rx_prefetch);
+        true
+    }
+
+    /// Fetch receive descriptors until the engine holds `upto` (reads; stops at the first
+    /// descriptor the driver has not made ready, or at an aborted read). Whether it holds one.
+    fn rx_prefetch(&self, upto: usize) -> bool {
         loop {
             let slot = {
                 let hw = self.hw.lock();
-                if hw.rx_cache.len() >= self.cfg.rx_prefetch {
+                if hw.rx_cache.len() >= upto {
                     break;
                 }
                 hw.rx_fetch % self.cfg.rx_ring_size
@@ -239,33 +289,7 @@ impl Enetc {
             hw.rx_cache.push_back((slot, addr));
             hw.rx_fetch += 1;
         }
-        let target = self.hw.lock().rx_cache.pop_front();
-        let Some((slot, addr)) = target else {
-            self.stats.lock().rx_dropped += 1;
-            return true;
-        };
-        match self.bus_write(addr, &request_bytes(seq)) {
-            Some(true) => {}
-            Some(false) => {
-                let mut st = self.stats.lock();
-                st.errors.rx_dma_aborts += 1;
-                st.rx_dropped += 1;
-                return true;
-            }
-            None => {
-                self.stats.lock().rx_dropped += 1;
-                return true;
-            }
-        }
-        self.stats.lock().rx_written += 1;
-        let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
-        let mut tail = [0u8; 6];
-        tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
-        tail[2..].copy_from_slice(&seq.to_le_bytes());
-        if self.bus_write(d + 10, &tail) == Some(false) {
-            self.stats.lock().errors.rx_dma_aborts += 1;
-        }
-        true
+        !self.hw.lock().rx_cache.is_empty()
     }
 
     /// A device read through the SMMU. `None`: not issued (Bus Master Enable clear);
