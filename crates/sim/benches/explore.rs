@@ -13,6 +13,10 @@ use explore::{ExploreOptions, Strategy};
 use sim::scenario::{KernelBehaviour, Property, RebootConfig, RebootScenario, Trigger};
 use std::sync::Arc;
 
+/// The allocator the smmu-lab command line runs the explorer with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn scenario(kernel: KernelBehaviour, trigger: Trigger) -> Arc<RebootScenario> {
     let mut config = RebootConfig::new(kernel, sim::kbox_a230_ls());
     config.trigger = trigger;
