@@ -544,7 +544,10 @@ mod tests {
         m.frame(at(0x3000)).unwrap()[511].store(5, Ordering::Relaxed);
         let _ = m.compare_exchange_u64(at(size - 8), 0, 3).unwrap();
         drop(m);
-        assert!(spare_of_size(size), "a lightly written bank is kept for reuse");
+        assert!(
+            spare_of_size(size),
+            "a lightly written bank is kept for reuse"
+        );
         let again = PhysMem::new(&[Region::new(base, size)]).unwrap();
         assert!(!spare_of_size(size), "the new bank took the spare");
         for off in (0..size).step_by(8) {
