@@ -9,10 +9,9 @@
 //! Placement is Linux's next-fit, IOVA for IOVA: an allocation searches downward from the
 //! cached position of its half of the space (`cached_node` / `cached32_node`, moved by
 //! allocations and frees as Linux moves them, see [`ranges`]) and, failing that, once more
-//! between the limit and that position. The search itself is not Linux's rbtree walk: the
-//! free space is also an [`IovaTree`] (a bitmap tree with per-child capacities) that finds the
-//! highest fitting aligned block below a bound in O(log n), which is the block Linux's walk
-//! stops at. Sizes that are not a power of two (or unaligned requests) take the walk itself.
+//! between the limit and that position. The search itself is not Linux's range-by-range walk:
+//! the ranges are kept in a [`range_set::RangeSet`], a balanced tree whose subtrees know their
+//! largest free gap, which finds the block Linux's walk stops at in one descent.
 //!
 //! Per kernel version ([`IovaDepot`]): up to v6.6 the depot is an array of at most 32 full
 //! magazines per bin (a full magazine beyond that goes straight back to the tree) flushed in
@@ -22,12 +21,11 @@
 #![allow(clippy::vec_box)]
 
 mod placement;
+mod range_set;
 mod ranges;
 mod rcache;
-mod tree;
 
 pub use ranges::ANCHOR;
-pub use tree::IovaTree;
 
 use ranges::Ranges;
 use rcache::{Bin, Magazine};
@@ -128,9 +126,6 @@ pub struct IovaDomain {
     hot: bool,
     hot_order: usize,
     hot_pfn: u64,
-    /// Boxed: the cached fast path, inlined into callers, then keeps the domain's hot fields
-    /// in a small frame whatever the tree's size.
-    tree: Box<IovaTree>,
     /// Allocated ranges and the cached positions allocations start from.
     ranges: Box<Ranges>,
     params: IovaParams,
@@ -143,7 +138,7 @@ impl std::fmt::Debug for IovaDomain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IovaDomain")
             .field("params", &self.params)
-            .field("tree", &self.tree)
+            .field("ranges", &self.ranges.len())
             .field("stats", &self.stats)
             .finish()
     }
@@ -162,9 +157,6 @@ impl IovaDomain {
         if params.shift > MAX_GRANULE_SHIFT {
             return Err(IovaError::BadParams("granule of 4 GiB or more"));
         }
-        let mut tree = IovaTree::new(bits.max(1));
-        tree.set_range(0, params.start_pfn, false);
-        tree.set_range(params.end_pfn + 1, tree.end(), false);
         let bins = if params.rcache {
             Some(Box::new(std::array::from_fn(|_| Bin {
                 loaded: Magazine::empty(),
@@ -178,7 +170,6 @@ impl IovaDomain {
             hot: false,
             hot_order: 0,
             hot_pfn: 0,
-            tree: Box::new(tree),
             ranges: Box::new(Ranges::new(params.shift)),
             params,
             bins,
@@ -197,14 +188,22 @@ impl IovaDomain {
         self.stats
     }
 
-    /// Pages neither allocated nor reserved (cached ranges count as allocated).
+    /// Pages of `[start_pfn, end_pfn]` neither allocated nor reserved (cached ranges count as
+    /// allocated). Counts the ranges: O(n), for statistics.
     pub fn free_pages(&self) -> u64 {
-        self.tree.free_pages()
+        let (start, end) = (self.params.start_pfn, self.params.end_pfn);
+        let used: u64 = self
+            .ranges
+            .iter()
+            .filter(|&(lo, hi)| lo <= end && hi >= start)
+            .map(|(lo, hi)| hi.min(end) - lo.max(start) + 1)
+            .sum();
+        end - start + 1 - used
     }
 
-    /// The underlying free map (read only; for tests and statistics).
-    pub fn tree(&self) -> &IovaTree {
-        &self.tree
+    /// Whether no range overlaps `[lo, hi)`.
+    pub fn is_free(&self, lo: u64, hi: u64) -> bool {
+        self.ranges.iter().all(|(l, h)| h < lo || l >= hi)
     }
 
     /// The allocated, cached and reserved ranges, ascending: `(pfn_lo, pfn_hi)`.
