@@ -117,15 +117,6 @@ pub struct IovaParams {
 /// The IOVA space of one DMA domain. Not internally locked: the domain's lock covers it.
 #[derive(Clone)]
 pub struct IovaDomain {
-    /// A one-entry front of the rcache: `hot_pfn` is the logical top of the loaded magazine of
-    /// bin `hot_order` (that magazine then holds at most `MAG_SIZE - 1` entries itself). A free
-    /// followed by an allocation of the same size (the common DMA pattern) touches only this
-    /// flag, never a magazine length, so consecutive operations do not wait on a store-to-load
-    /// chain; a range freed back into the slot it was taken from is not even rewritten. Only
-    /// meaningful with an rcache.
-    hot: bool,
-    hot_order: usize,
-    hot_pfn: u64,
     /// Allocated ranges and the cached positions allocations start from.
     ranges: Box<Ranges>,
     params: IovaParams,
@@ -167,9 +158,6 @@ impl IovaDomain {
             None
         };
         Ok(IovaDomain {
-            hot: false,
-            hot_order: 0,
-            hot_pfn: 0,
             ranges: Box::new(Ranges::new(params.shift)),
             params,
             bins,

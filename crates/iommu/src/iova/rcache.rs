@@ -1,6 +1,6 @@
-//! The range cache ("rcache") in front of the tree: per size bin a loaded and a previous
-//! magazine (one simulated CPU) and a depot of full magazines, plus the one-entry hot slot.
-//! Linux `alloc_iova_fast` / `free_iova_fast` and the flush that empties it.
+//! The range cache ("rcache") in front of the range set: per size bin a loaded and a previous
+//! magazine (one simulated CPU) and a depot of full magazines. Linux `alloc_iova_fast` /
+//! `free_iova_fast` and the flush that empties it.
 
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
@@ -92,7 +92,7 @@ impl IovaDomain {
         let Some(bins) = self.bins.as_ref() else {
             return 0;
         };
-        let mut total = if self.hot { 1u64 << self.hot_order } else { 0 };
+        let mut total = 0;
         for (order, bin) in bins.iter().enumerate() {
             let n = bin.loaded.len + bin.prev.len + bin.depot.iter().map(|m| m.len).sum::<usize>();
             total += (n as u64) << order;
@@ -113,15 +113,6 @@ impl IovaDomain {
                 // below the size every cached range passes.
                 let max = limit_pfn.wrapping_add(1).wrapping_sub(size);
                 if let Some(bin) = bins.get_mut(order) {
-                    if self.hot && self.hot_order == order {
-                        if self.hot_pfn <= max {
-                            self.hot = false;
-                            self.stats.rcache_hits += 1;
-                            return Some(self.hot_pfn);
-                        }
-                        // Above the limit: search the whole magazine, as Linux would.
-                        settle_hot(&mut self.hot, self.hot_pfn, bin);
-                    }
                     if let Some(p) = rcache_get(bin, &mut self.spare_mags, max) {
                         self.stats.rcache_hits += 1;
                         return Some(p);
@@ -168,22 +159,8 @@ impl IovaDomain {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
             let order = small_order(pages);
             if let Some(bins) = self.bins.as_mut() {
-                if self.hot {
-                    // The slot's range becomes a plain magazine entry of its bin.
-                    if let Some(b) = bins.get_mut(self.hot_order) {
-                        settle_hot(&mut self.hot, self.hot_pfn, b);
-                    }
-                }
                 if let Some(bin) = bins.get_mut(order) {
-                    if bin.loaded.len < MAG_SIZE {
-                        // Leave the PFN alone when it is already there (freed where it was
-                        // taken from).
-                        if self.hot_pfn != pfn {
-                            self.hot_pfn = pfn;
-                        }
-                        self.hot_order = order;
-                        self.hot = true;
-                    } else if let Some(evicted) =
+                    if let Some(evicted) =
                         rcache_insert(bin, &mut self.spare_mags, self.params.depot, pfn)
                     {
                         self.evict(evicted);
@@ -237,10 +214,7 @@ impl IovaDomain {
             return false;
         };
         let has = |m: &Magazine| m.pfns[..m.len].contains(&pfn);
-        (self.hot && self.hot_order == order && self.hot_pfn == pfn)
-            || has(&bin.loaded)
-            || has(&bin.prev)
-            || bin.depot.iter().any(|m| has(m))
+        has(&bin.loaded) || has(&bin.prev) || bin.depot.iter().any(|m| has(m))
     }
 
     /// Return every cached range to the tree, in Linux's order: the CPU's loaded and
@@ -251,11 +225,6 @@ impl IovaDomain {
             return;
         };
         self.stats.rcache_flushes += 1;
-        if self.hot {
-            if let Some(b) = bins.get_mut(self.hot_order) {
-                settle_hot(&mut self.hot, self.hot_pfn, b);
-            }
-        }
         for bin in bins.iter_mut() {
             self.drain(&mut bin.loaded);
             self.drain(&mut bin.prev);
@@ -281,18 +250,6 @@ impl IovaDomain {
         }
         m.len = 0;
     }
-}
-
-/// Push the hot slot's PFN onto its bin's loaded magazine (which has room for it) and empty
-/// the slot.
-#[inline(always)]
-pub(super) fn settle_hot(hot: &mut bool, hot_pfn: u64, bin: &mut Bin) {
-    let m = &mut bin.loaded;
-    if let Some(slot) = m.pfns.get_mut(m.len) {
-        *slot = hot_pfn;
-        m.len += 1;
-    }
-    *hot = false;
 }
 
 #[inline(always)]

@@ -186,7 +186,7 @@ proptest! {
 }
 
 #[test]
-fn hot_slot_keeps_magazine_order_and_limits() {
+fn magazines_are_last_in_first_out_per_size_and_keep_limits() {
     let top = (1u64 << 20) - 1;
     let mut d = dom(true);
     let a = d.alloc_fast(1, top, true).unwrap();
@@ -206,7 +206,8 @@ fn hot_slot_keeps_magazine_order_and_limits() {
     d.free_fast(a, 1);
     assert_eq!(d.alloc_fast(1, b, true), Some(b));
     assert_eq!(d.alloc_fast(1, top, true), Some(a));
-    // The hot range counts as cached: a checked free of it is refused, a flush returns it.
+    // The range just freed counts as cached: a checked free of it is refused, a flush
+    // returns it.
     d.free_fast(a, 1);
     assert_eq!(
         d.free_checked_fast(a, 1),
