@@ -3,30 +3,36 @@
 //! Behaviour kept from Linux: page-frame numbers in units of the domain granule; top-down
 //! allocation below an inclusive limit; sizes below 32 pages rounded up to a power of two and
 //! every block naturally aligned to its rounded size; a range cache ("rcache") in front of the
-//! tree with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU and a
-//! depot of at most 32 full magazines, and a flush of all cached ranges before giving up.
+//! range set with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU
+//! and a depot of full magazines, and a flush of all cached ranges before giving up.
 //!
-//! Placement is Linux's next-fit, IOVA for IOVA: an allocation searches downward from the
-//! cached position of its half of the space (`cached_node` / `cached32_node`, moved by
-//! allocations and frees as Linux moves them, see [`ranges`]) and, failing that, once more
-//! between the limit and that position. The search itself is not Linux's range-by-range walk:
-//! the ranges are kept in a [`range_set::RangeSet`], a balanced tree whose subtrees know their
-//! largest free gap, which finds the block Linux's walk stops at in one descent.
-//!
-//! Per kernel version ([`IovaDepot`]): up to v6.6 the depot is an array of at most 32 full
-//! magazines per bin (a full magazine beyond that goes straight back to the tree) flushed in
-//! index order; from v6.7 (911aa1245da8) it is an unbounded list, flushed newest first.
+//! One module per concept, one path through each:
+//! * [`range_set`]: the allocated, cached and reserved ranges in a B+ tree whose every slot
+//!   knows the largest aligned free gap below it, so that "the highest aligned block in a gap
+//!   below a bound" — the block Linux's range-by-range walk stops at — is one descent;
+//! * [`ranges`]: what Linux keeps beside its rbtree — the cached positions an allocation
+//!   starts from (`cached_node` / `cached32_node`, moved by allocations and frees as Linux
+//!   moves them), `max32_alloc_size`, `reserve_iova`'s merging;
+//! * `placement`: `alloc_iova` (next-fit downward from the cached position and, failing
+//!   that, once more between the limit and that position) and `free_iova`;
+//! * `rcache`: `alloc_iova_fast` / `free_iova_fast` over the magazines, and the flush;
+//! * `depot`: per kernel version ([`IovaDepot`]) up to v6.6 an array of at most 32 full
+//!   magazines per bin (a full magazine beyond that goes straight back to the range set)
+//!   flushed in index order; from v6.7 (911aa1245da8) an unbounded list, flushed newest first.
 
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
+mod depot;
 mod placement;
 mod range_set;
 mod ranges;
 mod rcache;
 
+pub use depot::{IovaDepot, MAX_DEPOT_MAGS};
 pub use ranges::ANCHOR;
 
+use depot::Depot;
 use ranges::Ranges;
 use rcache::{Bin, Magazine};
 
@@ -36,27 +42,11 @@ use thiserror::Error;
 pub const RCACHE_BINS: usize = 6;
 /// PFNs per magazine (fills a 1 KiB kmalloc bucket in Linux).
 pub const MAG_SIZE: usize = 127;
-/// Full magazines the depot holds per bin (the fixed array up to v6.6, `MAX_GLOBAL_MAGS`).
-pub const MAX_DEPOT_MAGS: usize = 32;
 /// Largest IOVA space the allocator covers, in pages (log2).
 const MAX_SPACE_BITS: u32 = 42;
 /// Granules at or above 4 GiB would leave no 32-bit PFN range.
 const MAX_GRANULE_SHIFT: u32 = 31;
 
-/// How the rcache's depot of full magazines behaves: the one rcache difference between the
-/// kernel versions the model knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IovaDepot {
-    /// Up to v6.6: an array of at most [`MAX_DEPOT_MAGS`] magazines per bin; a full
-    /// magazine that finds it full is freed to the tree at once; flushed in index order.
-    #[default]
-    Array,
-    /// From v6.7 (911aa1245da8 "iommu/iova: Make the rcache depot scale better"): an
-    /// unbounded list, pushed and popped at its head, flushed head first. Its delayed trim
-    /// (233045378dbb, one magazine per 100 ms while the depot holds more magazines than
-    /// there are CPUs) is not modelled: the simulated kernel has no workqueue timer for it.
-    List,
-}
 /// Sizes below this many pages are rounded up to a power of two.
 const ROUND_BELOW: u64 = 1 << (RCACHE_BINS - 1);
 /// Largest size the rcache holds (order 5).
@@ -91,11 +81,11 @@ pub enum IovaError {
 pub struct IovaStats {
     /// Allocations served from the rcache.
     pub rcache_hits: u64,
-    /// Allocations that went to the tree.
+    /// Allocations that went to the range set.
     pub tree_allocs: u64,
     /// Allocations that failed.
     pub failures: u64,
-    /// Times all cached ranges were flushed back to the tree.
+    /// Times all cached ranges were flushed back to the range set.
     pub rcache_flushes: u64,
 }
 
@@ -152,7 +142,7 @@ impl IovaDomain {
             Some(Box::new(std::array::from_fn(|_| Bin {
                 loaded: Magazine::empty(),
                 prev: Magazine::new(),
-                depot: Vec::with_capacity(MAX_DEPOT_MAGS),
+                depot: Depot::new(),
             })))
         } else {
             None

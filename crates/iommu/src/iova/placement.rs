@@ -12,7 +12,7 @@ impl IovaDomain {
         }
     }
 
-    /// Allocate `pages` from the tree (Linux `alloc_iova`): next-fit downward from the cached
+    /// Allocate `pages` from the range set (Linux `alloc_iova`): next-fit downward from the cached
     /// position, ending at or below `limit_pfn` (inclusive); `aligned` aligns the first page
     /// to `pages` rounded up to a power of two. Sizes are not rounded.
     pub fn alloc(&mut self, pages: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
@@ -65,7 +65,7 @@ impl IovaDomain {
         self.ranges.highest_fit(high, low, size, mask)
     }
 
-    /// Free a tree allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
+    /// Free a range-set allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
     /// must be exactly one allocated range, not one parked in the rcache.
     pub fn free(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
         pfn.checked_add(pages)

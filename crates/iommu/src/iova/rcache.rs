@@ -5,9 +5,8 @@
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
-use super::{
-    IovaDepot, IovaDomain, IovaError, MAG_SIZE, MAX_DEPOT_MAGS, RCACHE_MAX_PAGES, ROUND_BELOW,
-};
+use super::depot::Depot;
+use super::{IovaDepot, IovaDomain, IovaError, MAG_SIZE, RCACHE_MAX_PAGES, ROUND_BELOW};
 
 /// One magazine of cached PFNs.
 #[derive(Clone)]
@@ -25,6 +24,10 @@ impl Magazine {
             len: 0,
             pfns: [0; MAG_SIZE],
         }
+    }
+    /// The cached PFNs, oldest first.
+    pub(super) fn entries(&self) -> &[u64] {
+        &self.pfns[..self.len.min(MAG_SIZE)]
     }
     #[inline]
     fn full(&self) -> bool {
@@ -62,7 +65,7 @@ pub(super) struct Bin {
     /// Inline: the fast path reaches its length without a pointer chase.
     pub(super) loaded: Magazine,
     pub(super) prev: Box<Magazine>,
-    pub(super) depot: Vec<Box<Magazine>>,
+    pub(super) depot: Depot,
 }
 
 /// Rounded size and its order for the fast path.
@@ -94,14 +97,14 @@ impl IovaDomain {
         };
         let mut total = 0;
         for (order, bin) in bins.iter().enumerate() {
-            let n = bin.loaded.len + bin.prev.len + bin.depot.iter().map(|m| m.len).sum::<usize>();
+            let n = bin.loaded.len + bin.prev.len + bin.depot.entries();
             total += (n as u64) << order;
         }
         total
     }
 
-    /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the tree; on failure and
-    /// with `flush_rcache`, return every cached range to the tree and retry once.
+    /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the range set; on failure
+    /// and with `flush_rcache`, return every cached range to the range set and retry once.
     #[inline(always)]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
@@ -148,10 +151,10 @@ impl IovaDomain {
         None
     }
 
-    /// Linux `free_iova_fast`: park the range in the rcache, or free it to the tree.
+    /// Linux `free_iova_fast`: park the range in the rcache, or free it to the range set.
     ///
     /// The caller must pass a range `alloc_fast` returned, with the same `pages`: this path does
-    /// not check (checking costs a tree walk, and the DMA layer above already validated the
+    /// not check (checking costs a search of the range set, and the DMA layer above already validated the
     /// unmap against its mapping table). Misuse cannot cause memory unsafety, only an IOVA being
     /// handed out twice; [`Self::free_checked_fast`] is the checked variant.
     #[inline(always)]
@@ -214,7 +217,7 @@ impl IovaDomain {
             return false;
         };
         let has = |m: &Magazine| m.pfns[..m.len].contains(&pfn);
-        has(&bin.loaded) || has(&bin.prev) || bin.depot.iter().any(|m| has(m))
+        has(&bin.loaded) || has(&bin.prev) || bin.depot.holds(pfn)
     }
 
     /// Return every cached range to the tree, in Linux's order: the CPU's loaded and
@@ -230,15 +233,10 @@ impl IovaDomain {
             self.drain(&mut bin.prev);
         }
         for bin in bins.iter_mut() {
-            let mut depot = std::mem::take(&mut bin.depot);
-            if self.params.depot == IovaDepot::List {
-                depot.reverse();
-            }
-            for mut m in depot.drain(..) {
+            for mut m in bin.depot.take_in_flush_order(self.params.depot) {
                 self.drain(&mut m);
                 self.spare_mags.push(m);
             }
-            bin.depot = depot;
         }
         self.bins = Some(bins);
     }
@@ -301,8 +299,7 @@ pub(super) fn rcache_insert(
 }
 
 /// Loaded is full: swap with prev if that has room, else move loaded to the depot (or out, if
-/// the array depot is full) and continue with an empty magazine. The depot's last element is
-/// the array's top and the list's head.
+/// the array depot is full) and continue with an empty magazine.
 #[cold]
 #[inline(never)]
 pub(super) fn rcache_spill(
@@ -317,10 +314,5 @@ pub(super) fn rcache_spill(
     let mut fresh = spare.pop().unwrap_or_else(Magazine::new);
     fresh.len = 0;
     std::mem::swap(&mut bin.loaded, &mut *fresh);
-    if depot == IovaDepot::List || bin.depot.len() < MAX_DEPOT_MAGS {
-        bin.depot.push(fresh);
-        None
-    } else {
-        Some(fresh)
-    }
+    bin.depot.push(depot, fresh)
 }
