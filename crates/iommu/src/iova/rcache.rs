@@ -175,7 +175,7 @@ impl IovaDomain {
         self.free_slow(pfn);
     }
 
-    /// A full magazine the depot had no room for: each range back to the tree, in the
+    /// A full magazine the depot had no room for: each range back to the range set, in the
     /// magazine's order (Linux `iova_magazine_free_pfns`).
     #[cold]
     #[inline(never)]
@@ -241,7 +241,7 @@ impl IovaDomain {
         self.bins = Some(bins);
     }
 
-    /// Every range of `m` back to the tree, in order; `m` is left empty.
+    /// Every range of `m` back to the range set, in order; `m` is left empty.
     fn drain(&mut self, m: &mut Magazine) {
         for &p in &m.pfns[..m.len] {
             self.free_containing(p);
@@ -277,7 +277,7 @@ pub(super) fn rcache_refill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Op
     Some(())
 }
 
-/// Push `pfn`; returns a magazine whose ranges must go back to the tree (depot full).
+/// Push `pfn`; returns a magazine whose ranges must go back to the range set (depot full).
 #[inline(always)]
 pub(super) fn rcache_insert(
     bin: &mut Bin,
