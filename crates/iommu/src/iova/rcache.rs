@@ -220,7 +220,7 @@ impl IovaDomain {
         has(&bin.loaded) || has(&bin.prev) || bin.depot.holds(pfn)
     }
 
-    /// Return every cached range to the tree, in Linux's order: the CPU's loaded and
+    /// Return every cached range to the range set, in Linux's order: the CPU's loaded and
     /// previous magazines of every bin (`free_cpu_cached_iovas`), then every bin's depot
     /// (`free_global_cached_iovas`: index order for the array, head first for the list).
     pub fn flush_rcache(&mut self) {
