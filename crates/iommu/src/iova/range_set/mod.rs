@@ -145,7 +145,7 @@ impl RangeSet {
     fn insert_in(&mut self, h: u32, idx: u32, lo: u64, hi: u64) -> Change {
         if h == 0 {
             let leaf = &mut self.leaves[idx as usize];
-            let j = count_lt(&leaf.lo[..leaf.n], lo);
+            let j = count_lt(&leaf.lo, leaf.n, lo);
             if leaf.n < FANOUT {
                 leaf.insert(j, lo, hi);
                 return Change::Changed;
@@ -242,7 +242,7 @@ impl RangeSet {
     ) -> Option<(bool, Range, Option<Range>)> {
         if h == 0 {
             let leaf = &mut self.leaves[idx as usize];
-            let j = count_le(&leaf.lo[..leaf.n], pfn).checked_sub(1)?;
+            let j = count_le(&leaf.lo, leaf.n, pfn).checked_sub(1)?;
             let found = (leaf.lo[j], leaf.hi[j]);
             if found.1 < pfn {
                 return None;
@@ -295,7 +295,7 @@ impl RangeSet {
             h -= 1;
         }
         let leaf = &self.leaves[idx as usize];
-        let j = count_le(&leaf.lo[..leaf.n], pfn);
+        let j = count_le(&leaf.lo, leaf.n, pfn);
         let below = j.checked_sub(1).map(|k| (leaf.lo[k], leaf.hi[k]));
         let above = if j < leaf.n {
             Some((leaf.lo[j], leaf.hi[j]))

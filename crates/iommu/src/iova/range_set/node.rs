@@ -26,17 +26,31 @@ pub(super) fn gap(hi: u64, lo: u64) -> u8 {
     gap_cap(hi.saturating_add(1), lo)
 }
 
-/// Slots of the sorted `keys` at or below `k` (counted, not searched: branch-free, as
-/// positions in a node are not predictable).
+/// Key of an unused slot: slots past a node's last hold it, so that a search over all
+/// [`FANOUT`] slots stays sorted.
+pub(super) const NO_KEY: u64 = u64::MAX;
+
+/// Slots of the first `n` of the sorted `keys` (the rest [`NO_KEY`]) at or below `k`: a
+/// binary search of fixed steps, each a compare and an add (no branch: positions in a node
+/// are not predictable).
 #[inline]
-pub(super) fn count_le(keys: &[u64], k: u64) -> usize {
-    keys.iter().map(|&x| usize::from(x <= k)).sum()
+pub(super) fn count_le(keys: &[u64; FANOUT], n: usize, k: u64) -> usize {
+    let mut pos = 0;
+    let mut step = FANOUT / 2;
+    while step > 0 {
+        pos += step * usize::from(keys[(pos + step - 1) & (FANOUT - 1)] <= k);
+        step /= 2;
+    }
+    (pos + usize::from(keys[pos & (FANOUT - 1)] <= k)).min(n)
 }
 
-/// Slots of the sorted `keys` below `k`.
+/// Slots of the first `n` of the sorted `keys` below `k`.
 #[inline]
-pub(super) fn count_lt(keys: &[u64], k: u64) -> usize {
-    keys.iter().map(|&x| usize::from(x < k)).sum()
+pub(super) fn count_lt(keys: &[u64; FANOUT], n: usize, k: u64) -> usize {
+    match k.checked_sub(1) {
+        Some(k) => count_le(keys, n, k),
+        None => 0,
+    }
 }
 
 /// A one in every byte.
@@ -126,8 +140,14 @@ pub(super) fn open<T: Copy>(a: &mut [T; FANOUT], at: usize, n: usize) {
 /// Shift `a[at + 1..n]` down by one slot, clearing the freed last slot.
 #[inline]
 pub(super) fn close<T: Copy + Default>(a: &mut [T; FANOUT], at: usize, n: usize) {
+    close_with(a, at, n, T::default());
+}
+
+/// [`close`], the freed slot set to `pad`.
+#[inline]
+pub(super) fn close_with<T: Copy>(a: &mut [T; FANOUT], at: usize, n: usize, pad: T) {
     a.copy_within(at + 1..n, at);
-    a[n - 1] = T::default();
+    a[n - 1] = pad;
 }
 
 /// The largest capacity of `caps` after some slots changed, given the largest before (`max`),
@@ -145,8 +165,19 @@ pub(super) fn settle_max(max: u8, lost: [u8; 2], gained: [u8; 2], caps: &[u8; FA
 /// Move `a[from..]` to the front of `b`, clearing it in `a`.
 #[inline]
 pub(super) fn move_upper<T: Copy + Default>(a: &mut [T; FANOUT], b: &mut [T; FANOUT], from: usize) {
+    move_upper_with(a, b, from, T::default());
+}
+
+/// [`move_upper`], the emptied slots set to `pad`.
+#[inline]
+pub(super) fn move_upper_with<T: Copy>(
+    a: &mut [T; FANOUT],
+    b: &mut [T; FANOUT],
+    from: usize,
+    pad: T,
+) {
     b[..FANOUT - from].copy_from_slice(&a[from..]);
-    a[from..].fill(T::default());
+    a[from..].fill(pad);
 }
 
 impl Leaf {
@@ -154,7 +185,7 @@ impl Leaf {
         Leaf {
             n: 0,
             cap: 0,
-            lo: [0; FANOUT],
+            lo: [NO_KEY; FANOUT],
             hi: [0; FANOUT],
             gcap: [0; FANOUT],
         }
@@ -202,7 +233,7 @@ impl Leaf {
         let n = self.n;
         let below = j.saturating_sub(1);
         let lost = [self.gcap[j], if j > 0 { self.gcap[below] } else { 0 }];
-        close(&mut self.lo, j, n);
+        close_with(&mut self.lo, j, n, NO_KEY);
         close(&mut self.hi, j, n);
         close(&mut self.gcap, j, n);
         self.n = n - 1;
@@ -215,7 +246,7 @@ impl Leaf {
     /// Move the upper half into `right` (empty).
     pub(super) fn split(&mut self, right: &mut Leaf) {
         let half = FANOUT / 2;
-        move_upper(&mut self.lo, &mut right.lo, half);
+        move_upper_with(&mut self.lo, &mut right.lo, half, NO_KEY);
         move_upper(&mut self.hi, &mut right.hi, half);
         move_upper(&mut self.gcap, &mut right.gcap, half);
         right.n = self.n - half;
@@ -232,7 +263,7 @@ impl Inner {
             n: 0,
             cap: 0,
             child: [0; FANOUT],
-            min_lo: [0; FANOUT],
+            min_lo: [NO_KEY; FANOUT],
             max_hi: [0; FANOUT],
             ccap: [0; FANOUT],
             scap: [0; FANOUT],
@@ -278,7 +309,7 @@ impl Inner {
     /// The child whose ranges a key `k` belongs among: the last starting at or below it.
     #[inline]
     pub(super) fn child_for(&self, k: u64) -> usize {
-        count_le(&self.min_lo[..self.n], k).saturating_sub(1)
+        count_le(&self.min_lo, self.n, k).saturating_sub(1)
     }
 
     pub(super) fn insert(&mut self, j: usize, child: u32, s: Summary) {
@@ -300,7 +331,7 @@ impl Inner {
         let below = j.saturating_sub(1);
         let lost = [self.scap[j], if j > 0 { self.scap[below] } else { 0 }];
         close(&mut self.child, j, n);
-        close(&mut self.min_lo, j, n);
+        close_with(&mut self.min_lo, j, n, NO_KEY);
         close(&mut self.max_hi, j, n);
         close(&mut self.ccap, j, n);
         close(&mut self.scap, j, n);
@@ -314,7 +345,7 @@ impl Inner {
     pub(super) fn split(&mut self, right: &mut Inner) {
         let half = FANOUT / 2;
         move_upper(&mut self.child, &mut right.child, half);
-        move_upper(&mut self.min_lo, &mut right.min_lo, half);
+        move_upper_with(&mut self.min_lo, &mut right.min_lo, half, NO_KEY);
         move_upper(&mut self.max_hi, &mut right.max_hi, half);
         move_upper(&mut self.ccap, &mut right.ccap, half);
         move_upper(&mut self.scap, &mut right.scap, half);

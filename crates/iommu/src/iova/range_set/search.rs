@@ -83,7 +83,7 @@ impl RangeSet {
             let l = &self.leaves[idx as usize];
             // Ranges whose gap above starts below `high`. The topmost one's gap may be cut by
             // `high` or end at `upper`: checked whatever its capacity.
-            let top = count_lt(&l.lo[..l.n], fit.high.saturating_sub(1));
+            let top = count_lt(&l.lo, l.n, fit.high.saturating_sub(1));
             let i = top.checked_sub(1)?;
             let end = if top < l.n { l.lo[top] } else { upper };
             if let Some(p) = fit.above(l.hi[i], end) {
@@ -105,7 +105,7 @@ impl RangeSet {
             return None;
         }
         let node = &self.inners[idx as usize];
-        let top = count_lt(&node.min_lo[..node.n], fit.high.saturating_sub(1));
+        let top = count_lt(&node.min_lo, node.n, fit.high.saturating_sub(1));
         let i = top.checked_sub(1)?;
         // The child on the path towards `high`, then below it only children whose own gaps
         // or gap above can hold the request, highest first.

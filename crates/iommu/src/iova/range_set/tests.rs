@@ -1,7 +1,7 @@
 //! The range set against a sorted list and Linux's walk, and its stored summaries against
 //! the ranges below them.
 
-use super::node::{gap, gap_cap, max_byte, Summary, FANOUT};
+use super::node::{gap, gap_cap, max_byte, Summary, FANOUT, NO_KEY};
 use super::RangeSet;
 
 impl RangeSet {
@@ -21,6 +21,7 @@ impl RangeSet {
                     assert_eq!(l.gcap[i], want, "leaf gap {i}");
                 }
                 assert_eq!(l.cap, max_byte(&l.gcap), "leaf capacity");
+                assert!(l.lo[l.n..].iter().all(|&x| x == NO_KEY), "leaf padding");
                 return (l.summary(), l.n);
             }
             let node = &s.inners[idx as usize];
@@ -43,6 +44,10 @@ impl RangeSet {
             }
             assert!(node.scap[node.n..].iter().all(|&x| x == 0));
             assert_eq!(node.cap, max_byte(&node.scap), "node capacity");
+            assert!(
+                node.min_lo[node.n..].iter().all(|&x| x == NO_KEY),
+                "node padding"
+            );
             (node.summary(), count)
         }
         let (_, n) = walk(self, self.height, self.root, true);
