@@ -3,32 +3,36 @@
 //! Behaviour kept from Linux: page-frame numbers in units of the domain granule; top-down
 //! allocation below an inclusive limit; sizes below 32 pages rounded up to a power of two and
 //! every block naturally aligned to its rounded size; a range cache ("rcache") in front of the
-//! tree with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU and a
-//! depot of at most 32 full magazines, and a flush of all cached ranges before giving up.
+//! range set with 6 size bins (1..32 pages), 127-entry magazines, a loaded/prev pair per CPU
+//! and a depot of full magazines, and a flush of all cached ranges before giving up.
 //!
-//! Placement is Linux's next-fit, IOVA for IOVA: an allocation searches downward from the
-//! cached position of its half of the space (`cached_node` / `cached32_node`, moved by
-//! allocations and frees as Linux moves them, see [`ranges`]) and, failing that, once more
-//! between the limit and that position. The search itself is not Linux's rbtree walk: the
-//! free space is also an [`IovaTree`] (a bitmap tree with per-child capacities) that finds the
-//! highest fitting aligned block below a bound in O(log n), which is the block Linux's walk
-//! stops at. Sizes that are not a power of two (or unaligned requests) take the walk itself.
-//!
-//! Per kernel version ([`IovaDepot`]): up to v6.6 the depot is an array of at most 32 full
-//! magazines per bin (a full magazine beyond that goes straight back to the tree) flushed in
-//! index order; from v6.7 (911aa1245da8) it is an unbounded list, flushed newest first.
+//! One module per concept, one path through each:
+//! * [`range_set`]: the allocated, cached and reserved ranges in a B+ tree whose every slot
+//!   knows the largest aligned free gap below it, so that "the highest aligned block in a gap
+//!   below a bound" — the block Linux's range-by-range walk stops at — is one descent;
+//! * [`ranges`]: what Linux keeps beside its rbtree — the cached positions an allocation
+//!   starts from (`cached_node` / `cached32_node`, moved by allocations and frees as Linux
+//!   moves them), `max32_alloc_size`, `reserve_iova`'s merging;
+//! * `placement`: `alloc_iova` (next-fit downward from the cached position and, failing
+//!   that, once more between the limit and that position) and `free_iova`;
+//! * `rcache`: `alloc_iova_fast` / `free_iova_fast` over the magazines, and the flush;
+//! * `depot`: per kernel version ([`IovaDepot`]) up to v6.6 an array of at most 32 full
+//!   magazines per bin (a full magazine beyond that goes straight back to the range set)
+//!   flushed in index order; from v6.7 (911aa1245da8) an unbounded list, flushed newest first.
 
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
+mod depot;
 mod placement;
+mod range_set;
 mod ranges;
 mod rcache;
-mod tree;
 
+pub use depot::{IovaDepot, MAX_DEPOT_MAGS};
 pub use ranges::ANCHOR;
-pub use tree::IovaTree;
 
+use depot::Depot;
 use ranges::Ranges;
 use rcache::{Bin, Magazine};
 
@@ -38,27 +42,11 @@ use thiserror::Error;
 pub const RCACHE_BINS: usize = 6;
 /// PFNs per magazine (fills a 1 KiB kmalloc bucket in Linux).
 pub const MAG_SIZE: usize = 127;
-/// Full magazines the depot holds per bin (the fixed array up to v6.6, `MAX_GLOBAL_MAGS`).
-pub const MAX_DEPOT_MAGS: usize = 32;
 /// Largest IOVA space the allocator covers, in pages (log2).
 const MAX_SPACE_BITS: u32 = 42;
 /// Granules at or above 4 GiB would leave no 32-bit PFN range.
 const MAX_GRANULE_SHIFT: u32 = 31;
 
-/// How the rcache's depot of full magazines behaves: the one rcache difference between the
-/// kernel versions the model knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IovaDepot {
-    /// Up to v6.6: an array of at most [`MAX_DEPOT_MAGS`] magazines per bin; a full
-    /// magazine that finds it full is freed to the tree at once; flushed in index order.
-    #[default]
-    Array,
-    /// From v6.7 (911aa1245da8 "iommu/iova: Make the rcache depot scale better"): an
-    /// unbounded list, pushed and popped at its head, flushed head first. Its delayed trim
-    /// (233045378dbb, one magazine per 100 ms while the depot holds more magazines than
-    /// there are CPUs) is not modelled: the simulated kernel has no workqueue timer for it.
-    List,
-}
 /// Sizes below this many pages are rounded up to a power of two.
 const ROUND_BELOW: u64 = 1 << (RCACHE_BINS - 1);
 /// Largest size the rcache holds (order 5).
@@ -93,11 +81,11 @@ pub enum IovaError {
 pub struct IovaStats {
     /// Allocations served from the rcache.
     pub rcache_hits: u64,
-    /// Allocations that went to the tree.
+    /// Allocations that went to the range set.
     pub tree_allocs: u64,
     /// Allocations that failed.
     pub failures: u64,
-    /// Times all cached ranges were flushed back to the tree.
+    /// Times all cached ranges were flushed back to the range set.
     pub rcache_flushes: u64,
 }
 
@@ -119,18 +107,6 @@ pub struct IovaParams {
 /// The IOVA space of one DMA domain. Not internally locked: the domain's lock covers it.
 #[derive(Clone)]
 pub struct IovaDomain {
-    /// A one-entry front of the rcache: `hot_pfn` is the logical top of the loaded magazine of
-    /// bin `hot_order` (that magazine then holds at most `MAG_SIZE - 1` entries itself). A free
-    /// followed by an allocation of the same size (the common DMA pattern) touches only this
-    /// flag, never a magazine length, so consecutive operations do not wait on a store-to-load
-    /// chain; a range freed back into the slot it was taken from is not even rewritten. Only
-    /// meaningful with an rcache.
-    hot: bool,
-    hot_order: usize,
-    hot_pfn: u64,
-    /// Boxed: the cached fast path, inlined into callers, then keeps the domain's hot fields
-    /// in a small frame whatever the tree's size.
-    tree: Box<IovaTree>,
     /// Allocated ranges and the cached positions allocations start from.
     ranges: Box<Ranges>,
     params: IovaParams,
@@ -143,7 +119,7 @@ impl std::fmt::Debug for IovaDomain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IovaDomain")
             .field("params", &self.params)
-            .field("tree", &self.tree)
+            .field("ranges", &self.ranges.len())
             .field("stats", &self.stats)
             .finish()
     }
@@ -162,23 +138,16 @@ impl IovaDomain {
         if params.shift > MAX_GRANULE_SHIFT {
             return Err(IovaError::BadParams("granule of 4 GiB or more"));
         }
-        let mut tree = IovaTree::new(bits.max(1));
-        tree.set_range(0, params.start_pfn, false);
-        tree.set_range(params.end_pfn + 1, tree.end(), false);
         let bins = if params.rcache {
             Some(Box::new(std::array::from_fn(|_| Bin {
                 loaded: Magazine::empty(),
                 prev: Magazine::new(),
-                depot: Vec::with_capacity(MAX_DEPOT_MAGS),
+                depot: Depot::new(),
             })))
         } else {
             None
         };
         Ok(IovaDomain {
-            hot: false,
-            hot_order: 0,
-            hot_pfn: 0,
-            tree: Box::new(tree),
             ranges: Box::new(Ranges::new(params.shift)),
             params,
             bins,
@@ -197,14 +166,22 @@ impl IovaDomain {
         self.stats
     }
 
-    /// Pages neither allocated nor reserved (cached ranges count as allocated).
+    /// Pages of `[start_pfn, end_pfn]` neither allocated nor reserved (cached ranges count as
+    /// allocated). Counts the ranges: O(n), for statistics.
     pub fn free_pages(&self) -> u64 {
-        self.tree.free_pages()
+        let (start, end) = (self.params.start_pfn, self.params.end_pfn);
+        let used: u64 = self
+            .ranges
+            .iter()
+            .filter(|&(lo, hi)| lo <= end && hi >= start)
+            .map(|(lo, hi)| hi.min(end) - lo.max(start) + 1)
+            .sum();
+        end - start + 1 - used
     }
 
-    /// The underlying free map (read only; for tests and statistics).
-    pub fn tree(&self) -> &IovaTree {
-        &self.tree
+    /// Whether no range overlaps `[lo, hi)`.
+    pub fn is_free(&self, lo: u64, hi: u64) -> bool {
+        self.ranges.iter().all(|(l, h)| h < lo || l >= hi)
     }
 
     /// The allocated, cached and reserved ranges, ascending: `(pfn_lo, pfn_hi)`.

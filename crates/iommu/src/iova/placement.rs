@@ -1,5 +1,5 @@
-//! Placement: Linux's `alloc_iova` next-fit over the range set and the free-space tree,
-//! `reserve_iova`, and the tree frees (`free_iova`).
+//! Placement: Linux's `alloc_iova` next-fit over the range set, `reserve_iova`, and
+//! `free_iova`.
 
 use super::{IovaDomain, IovaError, MAX_SPACE_BITS};
 
@@ -8,13 +8,11 @@ impl IovaDomain {
     /// it overlaps grow to cover it, the rest becomes a range of its own).
     pub fn reserve(&mut self, lo_pfn: u64, hi_pfn: u64) {
         if lo_pfn <= hi_pfn {
-            for (lo, hi) in self.ranges.reserve(lo_pfn, hi_pfn) {
-                self.tree.set_range(lo, hi.saturating_add(1), false);
-            }
+            self.ranges.reserve(lo_pfn, hi_pfn);
         }
     }
 
-    /// Allocate `pages` from the tree (Linux `alloc_iova`): next-fit downward from the cached
+    /// Allocate `pages` from the range set (Linux `alloc_iova`): next-fit downward from the cached
     /// position, ending at or below `limit_pfn` (inclusive); `aligned` aligns the first page
     /// to `pages` rounded up to a power of two. Sizes are not rounded.
     pub fn alloc(&mut self, pages: u64, limit_pfn: u64, aligned: bool) -> Option<u64> {
@@ -49,7 +47,7 @@ impl IovaDomain {
     }
 
     /// The highest free block of `size` pages at or above `low` ending at or below the
-    /// exclusive `high` (first page aligned as [`Self::alloc`] says), marked used in the tree.
+    /// exclusive `high` and inside the domain (first page aligned as [`Self::alloc`] says).
     #[inline]
     pub(super) fn take_highest(
         &mut self,
@@ -58,26 +56,16 @@ impl IovaDomain {
         low: u64,
         aligned: bool,
     ) -> Option<u64> {
-        if aligned && size.is_power_of_two() {
-            let p = self.tree.alloc(size.trailing_zeros(), size, high)?;
-            if p >= low {
-                return Some(p);
-            }
-            self.tree.set_range(p, p + size, true);
-            return None;
-        }
         let mask = if aligned {
             !(size.next_power_of_two() - 1)
         } else {
             u64::MAX
         };
         let high = high.min(self.params.end_pfn + 1);
-        let p = self.ranges.walk_down(high, low, size, mask)?;
-        self.tree.set_range(p, p + size, false);
-        Some(p)
+        self.ranges.highest_fit(high, low, size, mask)
     }
 
-    /// Free a tree allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
+    /// Free a range-set allocation made by [`Self::alloc`], checked (safe mode): `pfn` and `pages`
     /// must be exactly one allocated range, not one parked in the rcache.
     pub fn free(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
         pfn.checked_add(pages)
@@ -95,8 +83,6 @@ impl IovaDomain {
     /// nothing if no range holds it. Returns the range freed. Unchecked: a range parked in the
     /// rcache is freed too (and later handed out twice), as in Linux.
     pub fn free_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
-        let (lo, hi) = self.ranges.take_containing(pfn)?;
-        self.tree.set_range(lo, hi.saturating_add(1), true);
-        Some((lo, hi))
+        self.ranges.take_containing(pfn)
     }
 }

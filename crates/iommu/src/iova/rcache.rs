@@ -1,13 +1,12 @@
-//! The range cache ("rcache") in front of the tree: per size bin a loaded and a previous
-//! magazine (one simulated CPU) and a depot of full magazines, plus the one-entry hot slot.
-//! Linux `alloc_iova_fast` / `free_iova_fast` and the flush that empties it.
+//! The range cache ("rcache") in front of the range set: per size bin a loaded and a previous
+//! magazine (one simulated CPU) and a depot of full magazines. Linux `alloc_iova_fast` /
+//! `free_iova_fast` and the flush that empties it.
 
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
-use super::{
-    IovaDepot, IovaDomain, IovaError, MAG_SIZE, MAX_DEPOT_MAGS, RCACHE_MAX_PAGES, ROUND_BELOW,
-};
+use super::depot::Depot;
+use super::{IovaDepot, IovaDomain, IovaError, MAG_SIZE, RCACHE_MAX_PAGES, ROUND_BELOW};
 
 /// One magazine of cached PFNs.
 #[derive(Clone)]
@@ -25,6 +24,10 @@ impl Magazine {
             len: 0,
             pfns: [0; MAG_SIZE],
         }
+    }
+    /// The cached PFNs, oldest first.
+    pub(super) fn entries(&self) -> &[u64] {
+        &self.pfns[..self.len.min(MAG_SIZE)]
     }
     #[inline]
     fn full(&self) -> bool {
@@ -62,7 +65,7 @@ pub(super) struct Bin {
     /// Inline: the fast path reaches its length without a pointer chase.
     pub(super) loaded: Magazine,
     pub(super) prev: Box<Magazine>,
-    pub(super) depot: Vec<Box<Magazine>>,
+    pub(super) depot: Depot,
 }
 
 /// Rounded size and its order for the fast path.
@@ -92,16 +95,16 @@ impl IovaDomain {
         let Some(bins) = self.bins.as_ref() else {
             return 0;
         };
-        let mut total = if self.hot { 1u64 << self.hot_order } else { 0 };
+        let mut total = 0;
         for (order, bin) in bins.iter().enumerate() {
-            let n = bin.loaded.len + bin.prev.len + bin.depot.iter().map(|m| m.len).sum::<usize>();
+            let n = bin.loaded.len + bin.prev.len + bin.depot.entries();
             total += (n as u64) << order;
         }
         total
     }
 
-    /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the tree; on failure and
-    /// with `flush_rcache`, return every cached range to the tree and retry once.
+    /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the range set; on failure
+    /// and with `flush_rcache`, return every cached range to the range set and retry once.
     #[inline(always)]
     pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
@@ -113,15 +116,6 @@ impl IovaDomain {
                 // below the size every cached range passes.
                 let max = limit_pfn.wrapping_add(1).wrapping_sub(size);
                 if let Some(bin) = bins.get_mut(order) {
-                    if self.hot && self.hot_order == order {
-                        if self.hot_pfn <= max {
-                            self.hot = false;
-                            self.stats.rcache_hits += 1;
-                            return Some(self.hot_pfn);
-                        }
-                        // Above the limit: search the whole magazine, as Linux would.
-                        settle_hot(&mut self.hot, self.hot_pfn, bin);
-                    }
                     if let Some(p) = rcache_get(bin, &mut self.spare_mags, max) {
                         self.stats.rcache_hits += 1;
                         return Some(p);
@@ -157,10 +151,10 @@ impl IovaDomain {
         None
     }
 
-    /// Linux `free_iova_fast`: park the range in the rcache, or free it to the tree.
+    /// Linux `free_iova_fast`: park the range in the rcache, or free it to the range set.
     ///
     /// The caller must pass a range `alloc_fast` returned, with the same `pages`: this path does
-    /// not check (checking costs a tree walk, and the DMA layer above already validated the
+    /// not check (checking costs a search of the range set, and the DMA layer above already validated the
     /// unmap against its mapping table). Misuse cannot cause memory unsafety, only an IOVA being
     /// handed out twice; [`Self::free_checked_fast`] is the checked variant.
     #[inline(always)]
@@ -168,22 +162,8 @@ impl IovaDomain {
         if pages.wrapping_sub(1) < RCACHE_MAX_PAGES {
             let order = small_order(pages);
             if let Some(bins) = self.bins.as_mut() {
-                if self.hot {
-                    // The slot's range becomes a plain magazine entry of its bin.
-                    if let Some(b) = bins.get_mut(self.hot_order) {
-                        settle_hot(&mut self.hot, self.hot_pfn, b);
-                    }
-                }
                 if let Some(bin) = bins.get_mut(order) {
-                    if bin.loaded.len < MAG_SIZE {
-                        // Leave the PFN alone when it is already there (freed where it was
-                        // taken from).
-                        if self.hot_pfn != pfn {
-                            self.hot_pfn = pfn;
-                        }
-                        self.hot_order = order;
-                        self.hot = true;
-                    } else if let Some(evicted) =
+                    if let Some(evicted) =
                         rcache_insert(bin, &mut self.spare_mags, self.params.depot, pfn)
                     {
                         self.evict(evicted);
@@ -195,7 +175,7 @@ impl IovaDomain {
         self.free_slow(pfn);
     }
 
-    /// A full magazine the depot had no room for: each range back to the tree, in the
+    /// A full magazine the depot had no room for: each range back to the range set, in the
     /// magazine's order (Linux `iova_magazine_free_pfns`).
     #[cold]
     #[inline(never)]
@@ -237,13 +217,10 @@ impl IovaDomain {
             return false;
         };
         let has = |m: &Magazine| m.pfns[..m.len].contains(&pfn);
-        (self.hot && self.hot_order == order && self.hot_pfn == pfn)
-            || has(&bin.loaded)
-            || has(&bin.prev)
-            || bin.depot.iter().any(|m| has(m))
+        has(&bin.loaded) || has(&bin.prev) || bin.depot.holds(pfn)
     }
 
-    /// Return every cached range to the tree, in Linux's order: the CPU's loaded and
+    /// Return every cached range to the range set, in Linux's order: the CPU's loaded and
     /// previous magazines of every bin (`free_cpu_cached_iovas`), then every bin's depot
     /// (`free_global_cached_iovas`: index order for the array, head first for the list).
     pub fn flush_rcache(&mut self) {
@@ -251,48 +228,26 @@ impl IovaDomain {
             return;
         };
         self.stats.rcache_flushes += 1;
-        if self.hot {
-            if let Some(b) = bins.get_mut(self.hot_order) {
-                settle_hot(&mut self.hot, self.hot_pfn, b);
-            }
-        }
         for bin in bins.iter_mut() {
             self.drain(&mut bin.loaded);
             self.drain(&mut bin.prev);
         }
         for bin in bins.iter_mut() {
-            let mut depot = std::mem::take(&mut bin.depot);
-            if self.params.depot == IovaDepot::List {
-                depot.reverse();
-            }
-            for mut m in depot.drain(..) {
+            for mut m in bin.depot.take_in_flush_order(self.params.depot) {
                 self.drain(&mut m);
                 self.spare_mags.push(m);
             }
-            bin.depot = depot;
         }
         self.bins = Some(bins);
     }
 
-    /// Every range of `m` back to the tree, in order; `m` is left empty.
+    /// Every range of `m` back to the range set, in order; `m` is left empty.
     fn drain(&mut self, m: &mut Magazine) {
         for &p in &m.pfns[..m.len] {
             self.free_containing(p);
         }
         m.len = 0;
     }
-}
-
-/// Push the hot slot's PFN onto its bin's loaded magazine (which has room for it) and empty
-/// the slot.
-#[inline(always)]
-pub(super) fn settle_hot(hot: &mut bool, hot_pfn: u64, bin: &mut Bin) {
-    let m = &mut bin.loaded;
-    if let Some(slot) = m.pfns.get_mut(m.len) {
-        *slot = hot_pfn;
-        m.len += 1;
-    }
-    *hot = false;
 }
 
 #[inline(always)]
@@ -322,7 +277,7 @@ pub(super) fn rcache_refill(bin: &mut Bin, spare: &mut Vec<Box<Magazine>>) -> Op
     Some(())
 }
 
-/// Push `pfn`; returns a magazine whose ranges must go back to the tree (depot full).
+/// Push `pfn`; returns a magazine whose ranges must go back to the range set (depot full).
 #[inline(always)]
 pub(super) fn rcache_insert(
     bin: &mut Bin,
@@ -344,8 +299,7 @@ pub(super) fn rcache_insert(
 }
 
 /// Loaded is full: swap with prev if that has room, else move loaded to the depot (or out, if
-/// the array depot is full) and continue with an empty magazine. The depot's last element is
-/// the array's top and the list's head.
+/// the array depot is full) and continue with an empty magazine.
 #[cold]
 #[inline(never)]
 pub(super) fn rcache_spill(
@@ -360,10 +314,5 @@ pub(super) fn rcache_spill(
     let mut fresh = spare.pop().unwrap_or_else(Magazine::new);
     fresh.len = 0;
     std::mem::swap(&mut bin.loaded, &mut *fresh);
-    if depot == IovaDepot::List || bin.depot.len() < MAX_DEPOT_MAGS {
-        bin.depot.push(fresh);
-        None
-    } else {
-        Some(fresh)
-    }
+    bin.depot.push(depot, fresh)
 }
