@@ -75,6 +75,12 @@ pub enum Fix {
     /// `229e6ee43d2a` "iommu/arm-smmu: Defer probe of clients after smmu device bound" (v6.13):
     /// a client probing while its SMMU is registered but not yet bound gets `-EPROBE_DEFER`.
     DeferClientsUntilSmmuBound,
+    /// `33729a5fc0ca` "iommu/io-pgtable-arm: Remove split on unmap behavior" (v6.13, Jason
+    /// Gunthorpe): unmapping part of a block entry no longer replaces the block with a table
+    /// of smaller entries and unmaps the part; io-pgtable-arm warns and unmaps nothing
+    /// (returns 0). Not a fix of a crash but a behaviour change: the split is not hitless under
+    /// the SMMU's break-before-make rules and no other IOMMU driver splits.
+    RemoveSplitOnUnmap,
     /// Ours, `quiesce`: when arm-smmu disables the SMMU (shutdown or remove) it blocks every
     /// stream (every S2CR faults) instead of setting sCR0.CLIENTPD, so DMA still in flight
     /// faults instead of bypassing translation.
@@ -87,7 +93,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 16] = [
+    pub const ALL: [Fix; 17] = [
         Fix::AvoidZeroTlbiWrites,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
@@ -102,6 +108,7 @@ impl Fix {
         Fix::V3DontUnregisterOnShutdown,
         Fix::ClaimDmaOwnerRefcount,
         Fix::DeferClientsUntilSmmuBound,
+        Fix::RemoveSplitOnUnmap,
         Fix::Quiesce,
         Fix::GuardedDmaDomain,
     ];
@@ -123,6 +130,7 @@ impl Fix {
             Fix::V3DontUnregisterOnShutdown => "32ea2c57dc21",
             Fix::ClaimDmaOwnerRefcount => "a6a9a5da6808",
             Fix::DeferClientsUntilSmmuBound => "229e6ee43d2a",
+            Fix::RemoveSplitOnUnmap => "33729a5fc0ca",
             Fix::Quiesce => "quiesce",
             Fix::GuardedDmaDomain => "guarded_dma_domain",
         }
@@ -157,6 +165,7 @@ impl Fix {
             Fix::DeferClientsUntilSmmuBound => {
                 "iommu/arm-smmu: Defer probe of clients after smmu device bound"
             }
+            Fix::RemoveSplitOnUnmap => "iommu/io-pgtable-arm: Remove split on unmap behavior",
             Fix::Quiesce => {
                 "smmu-lab: arm-smmu: block every stream instead of bypassing on disable"
             }
@@ -192,6 +201,9 @@ impl Fix {
             Fix::DeferClientsUntilSmmuBound => {
                 linux("229e6ee43d2a160a1592b83aad620d6027084aad", "v6.13")
             }
+            // docs/linux-iommu-bugs.md: the release is inferred (applied for the 6.13 merge
+            // window, Nov 2024).
+            Fix::RemoveSplitOnUnmap => linux("33729a5fc0caf7a97d20507acbeee6b012e7e519", "v6.13"),
             // ../shared/reference/iommu-core-and-shutdown.md §1.4 and §9; the commit message
             // is on lkml (2022-10, "Move the bus setup to iommu_device_register()").
             Fix::MoveBusSetupToRegistration => Origin::Linux {
@@ -228,6 +240,7 @@ impl Fix {
             Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
+            Fix::RemoveSplitOnUnmap => "pgtable: Config::partial_unmap = PartialUnmap::Refuse",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
             Fix::V3DontUnregisterOnShutdown => "arm-smmu-v3: .shutdown does not run .remove",
