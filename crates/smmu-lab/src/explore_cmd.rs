@@ -20,8 +20,11 @@ pub enum StrategyName {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A scenario file (FILE.toml, docs/scenarios.md), or reboot, kexec or unbind.
-    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    /// A scenario file (FILE.toml, docs/scenarios.md), or reboot, kexec, unbind or crash-kexec.
+    #[arg(
+        default_value = "reboot",
+        value_name = "FILE.toml|reboot|kexec|unbind|crash-kexec"
+    )]
     scenario: String,
     /// linux-6.1, linux-6.2, quiesce, a kernel spec one of them runs (v6.1+ce31e6ca68bd), or all
     /// (a summary across the three). With a file: a kernel spec in place of the file's.

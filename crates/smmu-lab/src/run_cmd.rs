@@ -10,8 +10,12 @@ use std::sync::Arc;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A scenario file (FILE.toml, docs/scenarios.md), or what CPU 1 does while the NIC is
-    /// flooded: reboot (reboot -f), kexec, unbind (the SMMU).
-    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    /// flooded: reboot (reboot -f), kexec, unbind (the SMMU), crash-kexec (a panic into the
+    /// kdump kernel).
+    #[arg(
+        default_value = "reboot",
+        value_name = "FILE.toml|reboot|kexec|unbind|crash-kexec"
+    )]
     scenario: String,
     /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours), or a kernel
     /// spec (v6.1, v6.1+ce31e6ca68bd, v6.2-ce31e6ca68bd; smmu-lab kernel list). With a file:
