@@ -1,5 +1,6 @@
 //! The typed `--json` output of the scenario-file commands: one run of a file
-//! (`smmu-lab/run-file/v1`, also `replay FILE.toml TOKEN`), the corpus check
+//! (`smmu-lab/run-file/v1`, also `replay FILE.toml TOKEN`), an exploration of a file
+//! (`smmu-lab/explore-file/v1`), the corpus check
 //! (`smmu-lab/check/v1`) and a bisection (`smmu-lab/bisect/v1`). The text output is rendered
 //! from the same values, so the two cannot disagree. Documented field by field in
 //! docs/json.md (checked by tests/json_schema.rs).
@@ -32,6 +33,46 @@ pub struct FileRun<'a> {
     pub findings: &'a [Finding],
     /// The kernel log, then the actors' lines.
     pub log: &'a [String],
+}
+
+/// The first failure an exploration of a file found (minimised).
+#[derive(Debug, Serialize)]
+pub struct FirstFailure {
+    /// Index of the run.
+    pub run: u64,
+    /// The properties it violated.
+    pub violations: Vec<String>,
+    /// Replay token of the minimised failing run.
+    pub token: String,
+    /// The command that reproduces it.
+    pub replay: String,
+}
+
+/// `explore FILE.toml --json`.
+#[derive(Debug, Serialize)]
+pub struct ExploreFile {
+    /// `smmu-lab/explore-file/v1`.
+    pub schema: &'static str,
+    /// The file as given.
+    pub file: String,
+    /// The scenario's name.
+    pub name: String,
+    /// The kernel explored.
+    pub kernel: String,
+    /// The model that ran it.
+    pub model: &'static str,
+    /// `random`, `pct` or `dfs`.
+    pub strategy: String,
+    /// Runs explored.
+    pub runs: u64,
+    /// Runs that violated a checked property.
+    pub failing_runs: u64,
+    /// The bounded space was explored completely.
+    pub exhaustive: bool,
+    /// Failing runs per property.
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// The first failure (null: none).
+    pub first_failure: Option<FirstFailure>,
 }
 
 /// A fix as the output names it.

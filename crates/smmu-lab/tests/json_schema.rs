@@ -291,6 +291,7 @@ fn the_doc_covers_every_schema() {
             "smmu-lab/check/v1",
             "smmu-lab/decode/v1",
             "smmu-lab/demo/v2",
+            "smmu-lab/explore-file/v1",
             "smmu-lab/explore/v2",
             "smmu-lab/kernel/v1",
             "smmu-lab/kernels/v1",
@@ -601,6 +602,29 @@ fn file_run_check_and_bisect_json_match_the_doc_and_the_text() {
     let verdict = r.verdict.expect("the machine's verdict");
     assert!(verdict.stray_dma_writes > 0 && verdict.completed);
     assert_eq!(r.violations, ["no-stray-dma"]);
+
+    // explore FILE.toml: the first failure and its token, as the text prints them.
+    let args = [
+        "explore",
+        "scenarios/linux/53f613134984.toml",
+        "--strategy",
+        "dfs",
+        "--runs",
+        "100",
+    ];
+    let v = json(repo, &args, 1);
+    check_against_doc("smmu-lab/explore-file/v1", &v);
+    assert_eq!(v["model"], "lifecycle model");
+    assert_eq!(v["failures"]["no-deadlock"], 1);
+    let token = v["first_failure"]["token"].as_str().unwrap();
+    assert!(token.ends_with(":v5.16-53f613134984:s"), "{token}");
+    let text = output(repo, &args, 1);
+    assert!(
+        text.contains(&format!(
+            "  reproduce: smmu-lab replay scenarios/linux/53f613134984.toml {token}\n"
+        )),
+        "{text}"
+    );
 
     // check FILE.toml: one bug, the numbers of the text line.
     let v = json(repo, &["check", file], 0);
