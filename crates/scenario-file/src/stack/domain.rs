@@ -148,8 +148,11 @@ pub(super) fn run(
                 say(format!("{}: iommu_unmap: no domain {name}", dev.name));
                 return;
             };
-            // What the device's transactions go through at the IOVA before the unmap.
-            let leaf = device_leaf(stack, dev, *iova);
+            // What the device's transactions go through at the IOVA before the unmap (asked
+            // of the model only where the tables map it, so the probe itself never faults).
+            let leaf = (stack.core.iova_to_phys(&d, *iova) != 0)
+                .then(|| device_leaf(stack, dev, *iova))
+                .flatten();
             match stack.core.iommu_unmap(&d, *iova, *size) {
                 Ok(unmapped) => {
                     let line = format!(
