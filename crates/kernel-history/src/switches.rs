@@ -39,6 +39,9 @@ pub struct Switches {
     pub zero_tlbi_writes: bool,
     /// iommu: `dma_map_sg` checks the mapping's result signed (`a3884774d731`).
     pub map_sg_signed_result_check: bool,
+    /// iommu: the IOVA allocator's retry from the anchor overflows to PFN 0 (absent
+    /// `dcdb3ba7e2a8`).
+    pub iova_anchor_retry_overflows: bool,
     /// pgtable: what unmapping part of a block does (split before `33729a5fc0ca`, refused
     /// after).
     pub partial_unmap: pgtable::PartialUnmap,
@@ -75,6 +78,7 @@ impl Switches {
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
             map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
+            iova_anchor_retry_overflows: !kernel.contains(Fix::IovaAllocOverflow),
             zero_tlbi_writes: !kernel.contains(Fix::AvoidZeroTlbiWrites),
             partial_unmap: if kernel.contains(Fix::RemoveSplitOnUnmap) {
                 pgtable::PartialUnmap::Refuse
@@ -99,6 +103,7 @@ impl Switches {
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
+            iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             ..base
         }
     }

@@ -38,7 +38,13 @@ fn presets_are_the_fixes_each_release_contains() {
         fixes("v6.2"),
         [
             before_v61.clone(),
-            vec![BUS, SEED, V3, Fix::ClaimDmaOwnerRefcount]
+            vec![
+                BUS,
+                SEED,
+                V3,
+                Fix::ClaimDmaOwnerRefcount,
+                Fix::IovaAllocOverflow
+            ]
         ]
         .concat()
     );
@@ -63,7 +69,8 @@ fn additions_and_removals() {
     assert!(k.contains(BUS) && !k.contains(SEED) && k.contains(V3));
     let k = Kernel::parse("v6.1+32ea2c57dc21").unwrap();
     assert!(k.contains(V3) && !k.contains(SEED));
-    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808").unwrap();
+    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
+        .unwrap();
     assert_eq!(k.fixes(), Kernel::parse("v6.2").unwrap().fixes());
     let k = Kernel::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
     let v62 = Kernel::parse("v6.2").unwrap().fixes();
@@ -174,7 +181,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -222,6 +229,7 @@ fn switches_one_fix_one_code_path() {
                 before.map_sg_signed_result_check != after.map_sg_signed_result_check,
                 before.zero_tlbi_writes != after.zero_tlbi_writes,
                 before.partial_unmap != after.partial_unmap,
+                before.iova_anchor_retry_overflows != after.iova_anchor_retry_overflows,
             ];
             let (b, a) = (before.lifecycle, after.lifecycle);
             let lifecycle_changed = [

@@ -43,14 +43,18 @@ pub enum StackProperty {
     /// No `iommu_unmap` reports part of a block entry unmapped, leaving the rest of the block
     /// mapped through a new table (the split `33729a5fc0ca` removed).
     NoBlockSplit,
+    /// The DMA API hands out no IOVA below its domain's first allocatable page (`start_pfn`,
+    /// at least 1: IOVA page 0 is never allocated).
+    NoIovaBelowStart,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 3] = [
+    pub const ALL: [StackProperty; 4] = [
         StackProperty::NoFault,
         StackProperty::NoSyncTimeout,
         StackProperty::NoBlockSplit,
+        StackProperty::NoIovaBelowStart,
     ];
 
     /// The name in files.
@@ -59,6 +63,7 @@ impl StackProperty {
             StackProperty::NoFault => "no-fault",
             StackProperty::NoSyncTimeout => "no-sync-timeout",
             StackProperty::NoBlockSplit => "no-block-split",
+            StackProperty::NoIovaBelowStart => "no-iova-below-start",
         }
     }
 
@@ -292,6 +297,14 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                 let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
                 let mut desc = DeviceDesc::new(&m.log_prefix(), bus, devices.len() as u64, &ids);
                 desc.coherent = true;
+                if let Some(bits) = s
+                    .drivers
+                    .iter()
+                    .find(|d| d.device == name)
+                    .and_then(|d| d.dma_mask_bits)
+                {
+                    desc.dma_mask = u64::MAX >> (64 - bits);
+                }
                 let wire_sid = m
                     .wire_ids()
                     .and_then(|w| w.first().copied())
@@ -485,6 +498,9 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                                 .collect::<Vec<_>>()
                                 .join(" ")
                         ));
+                        if let Some(&(first, _)) = list.first() {
+                            domain::check_iova_start(stack, shared, dev, id, "dma_map_sg", first);
+                        }
                         shared.lock().buffers.insert(buffer.clone(), list);
                     }
                     Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
@@ -494,6 +510,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 match stack.core.dma_map_page(id, buf_pa, *size, *dir) {
                     Ok(addr) => {
                         say(format!("{}: dma_map_page({size:#x}) = {addr:#x}", dev.name));
+                        domain::check_iova_start(stack, shared, dev, id, "dma_map_page", addr);
                         shared
                             .lock()
                             .buffers

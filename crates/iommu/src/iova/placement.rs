@@ -38,8 +38,15 @@ impl IovaDomain {
         }
         let (cached_lo, cached_hi) = self.ranges.start_for(limit);
         let mut pfn = self.take_highest(size, limit.min(cached_lo), self.params.start_pfn, aligned);
-        if pfn.is_none() && cached_hi < limit {
-            pfn = self.take_highest(size, limit, cached_hi + 1, aligned);
+        // The retry between the cached range and the limit: from `cached_hi + 1`, which before
+        // dcdb3ba7e2a8 was computed first and wrapped to 0 for the anchor.
+        let retry_low = if self.anchor_retry_overflows {
+            Some(cached_hi.wrapping_add(1))
+        } else {
+            (cached_hi < limit).then(|| cached_hi + 1)
+        };
+        if let Some(low) = retry_low.filter(|&low| pfn.is_none() && low < limit) {
+            pfn = self.take_highest(size, limit, low, aligned);
         }
         match pfn {
             Some(p) => self.ranges.insert_allocated(p, p + size - 1),
@@ -58,7 +65,9 @@ impl IovaDomain {
         low: u64,
         aligned: bool,
     ) -> Option<u64> {
-        if aligned && size.is_power_of_two() {
+        // The free-space tree holds nothing below `start_pfn`; only the overflowed retry
+        // (before dcdb3ba7e2a8) searches there, through the ranges as Linux's rbtree walk does.
+        if aligned && size.is_power_of_two() && low >= self.params.start_pfn {
             let p = self.tree.alloc(size.trailing_zeros(), size, high)?;
             if p >= low {
                 return Some(p);
@@ -96,7 +105,10 @@ impl IovaDomain {
     /// rcache is freed too (and later handed out twice), as in Linux.
     pub fn free_containing(&mut self, pfn: u64) -> Option<(u64, u64)> {
         let (lo, hi) = self.ranges.take_containing(pfn)?;
-        self.tree.set_range(lo, hi.saturating_add(1), true);
+        // Pages below `start_pfn` (where only the overflowed retry puts a range) stay outside
+        // the free-space tree.
+        self.tree
+            .set_range(lo.max(self.params.start_pfn), hi.saturating_add(1), true);
         Some((lo, hi))
     }
 }

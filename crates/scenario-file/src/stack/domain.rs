@@ -71,6 +71,30 @@ fn device_leaf(stack: &Stack, dev: &StackDevice, iova: u64) -> Option<u64> {
     }
 }
 
+/// `no-iova-below-start`: the DMA address `addr` the DMA API handed the device lies at or
+/// above its default domain's first allocatable page.
+pub(super) fn check_iova_start(
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    dev: &StackDevice,
+    id: DeviceId,
+    call: &str,
+    addr: u64,
+) {
+    let Some(p) = stack.core.default_domain(id).and_then(|d| d.iova_params()) else {
+        return;
+    };
+    if addr >> p.shift < p.start_pfn {
+        let msg = format!(
+            "{call} handed {} IOVA {addr:#x}, below its domain's first page (start_pfn {:#x})",
+            dev.name, p.start_pfn
+        );
+        let mut sh = shared.lock();
+        sh.lines.push(msg.clone());
+        sh.findings.push((StackProperty::NoIovaBelowStart, msg));
+    }
+}
+
 fn domain(shared: &Mutex<Shared>, name: &str) -> Option<Arc<Domain>> {
     shared.lock().domains.get(name).cloned()
 }
