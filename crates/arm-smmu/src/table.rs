@@ -72,22 +72,35 @@ pub trait IoPgtableFactory: Send + Sync {
 }
 
 /// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults), with
-/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]).
+/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]) and the kernel's partial-unmap
+/// behaviour ([`pgtable::PartialUnmap`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LpaeTables {
     /// Input checks of every table this factory builds.
     pub fidelity: pgtable::Fidelity,
+    /// What unmapping part of a block does (split before 33729a5fc0ca, refused after).
+    pub partial_unmap: pgtable::PartialUnmap,
 }
 
 impl LpaeTables {
     /// smmu-lab's stricter checks.
     pub const SAFE: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Safe,
+        partial_unmap: pgtable::PartialUnmap::Split,
     };
     /// io-pgtable-arm's checks (the Linux-faithful kernels).
     pub const LINUX: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Linux,
+        partial_unmap: pgtable::PartialUnmap::Split,
     };
+
+    /// The same factory with `partial_unmap`.
+    pub const fn with_partial_unmap(self, partial_unmap: pgtable::PartialUnmap) -> LpaeTables {
+        LpaeTables {
+            partial_unmap,
+            ..self
+        }
+    }
 }
 
 struct Lpae {
@@ -114,6 +127,7 @@ impl IoPgtableFactory for LpaeTables {
         let mut cfg = pgtable::Config::new(stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
+        cfg.partial_unmap = self.partial_unmap;
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {

@@ -92,6 +92,10 @@ pub struct CoreConfig {
     /// mapping (a negative error) passes as a full one: the IOVA is kept, not freed, and the
     /// caller gets DMA addresses that nothing maps.
     pub map_sg_signed_result_check: bool,
+    /// The IOVA allocator's retry from above the anchor overflows to PFN 0 (before
+    /// dcdb3ba7e2a8), so an allocation larger than the space above `start_pfn` succeeds below
+    /// it ([`crate::iova::IovaDomain::with_anchor_retry_overflow`]).
+    pub iova_anchor_retry_overflows: bool,
 }
 
 impl Default for CoreConfig {
@@ -110,6 +114,7 @@ impl Default for CoreConfig {
             reserved_regions: vec![(0x0800_0000, 0x10_0000)],
             group_default_domain_offset: crate::oops::SEED_DEFAULT_DOMAIN_OFFSET,
             map_sg_signed_result_check: true,
+            iova_anchor_retry_overflows: false,
         }
     }
 }

@@ -216,6 +216,12 @@ impl Domain {
             .map(|i| (i.stats(), i.free_pages(), i.cached_pages()))
     }
 
+    /// The IOVA allocator's parameters (granule shift, `start_pfn`, `end_pfn`), if the domain
+    /// has one.
+    pub fn iova_params(&self) -> Option<crate::iova::IovaParams> {
+        self.state.lock().iova.as_ref().map(|i| i.params())
+    }
+
     /// Set up the IOVA allocator once the driver has finalised the domain (iommu_dma_init_domain).
     pub(crate) fn init_dma(
         &self,
@@ -243,7 +249,8 @@ impl Domain {
             rcache: cfg.iova_rcache,
             depot: cfg.iova_depot,
         })
-        .map_err(|_| CoreError::Geometry("aperture too large for the IOVA allocator"))?;
+        .map_err(|_| CoreError::Geometry("aperture too large for the IOVA allocator"))?
+        .with_anchor_retry_overflow(cfg.iova_anchor_retry_overflows);
         for &(base, len) in &cfg.reserved_regions {
             if len > 0 {
                 iova.reserve(base >> shift, (base.saturating_add(len - 1)) >> shift);

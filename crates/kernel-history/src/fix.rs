@@ -72,9 +72,20 @@ pub enum Fix {
     /// `a6a9a5da6808` "iommu: Fix refcount leak in iommu_device_claim_dma_owner" (v6.2): the
     /// "no owner" error return drops the group reference it took.
     ClaimDmaOwnerRefcount,
+    /// `dcdb3ba7e2a8` "iommu/iova: Fix alloc iova overflows issue" (v6.2, Yunfei Wang,
+    /// CVE-2023-52910): the IOVA allocator's retry bound is the cached range's `pfn_hi`, not
+    /// `pfn_hi + 1`, which overflowed to 0 for the anchor and let an allocation larger than
+    /// the space above `start_pfn` succeed below it.
+    IovaAllocOverflow,
     /// `229e6ee43d2a` "iommu/arm-smmu: Defer probe of clients after smmu device bound" (v6.13):
     /// a client probing while its SMMU is registered but not yet bound gets `-EPROBE_DEFER`.
     DeferClientsUntilSmmuBound,
+    /// `33729a5fc0ca` "iommu/io-pgtable-arm: Remove split on unmap behavior" (v6.13, Jason
+    /// Gunthorpe): unmapping part of a block entry no longer replaces the block with a table
+    /// of smaller entries and unmaps the part; io-pgtable-arm warns and unmaps nothing
+    /// (returns 0). Not a fix of a crash but a behaviour change: the split is not hitless under
+    /// the SMMU's break-before-make rules and no other IOMMU driver splits.
+    RemoveSplitOnUnmap,
     /// Ours, `quiesce`: when arm-smmu disables the SMMU (shutdown or remove) it blocks every
     /// stream (every S2CR faults) instead of setting sCR0.CLIENTPD, so DMA still in flight
     /// faults instead of bypassing translation.
@@ -87,7 +98,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 16] = [
+    pub const ALL: [Fix; 18] = [
         Fix::AvoidZeroTlbiWrites,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
@@ -101,7 +112,9 @@ impl Fix {
         Fix::DontUnregisterOnShutdown,
         Fix::V3DontUnregisterOnShutdown,
         Fix::ClaimDmaOwnerRefcount,
+        Fix::IovaAllocOverflow,
         Fix::DeferClientsUntilSmmuBound,
+        Fix::RemoveSplitOnUnmap,
         Fix::Quiesce,
         Fix::GuardedDmaDomain,
     ];
@@ -122,7 +135,9 @@ impl Fix {
             Fix::DontUnregisterOnShutdown => "ce31e6ca68bd",
             Fix::V3DontUnregisterOnShutdown => "32ea2c57dc21",
             Fix::ClaimDmaOwnerRefcount => "a6a9a5da6808",
+            Fix::IovaAllocOverflow => "dcdb3ba7e2a8",
             Fix::DeferClientsUntilSmmuBound => "229e6ee43d2a",
+            Fix::RemoveSplitOnUnmap => "33729a5fc0ca",
             Fix::Quiesce => "quiesce",
             Fix::GuardedDmaDomain => "guarded_dma_domain",
         }
@@ -154,9 +169,11 @@ impl Fix {
             Fix::ClaimDmaOwnerRefcount => {
                 "iommu: Fix refcount leak in iommu_device_claim_dma_owner"
             }
+            Fix::IovaAllocOverflow => "iommu/iova: Fix alloc iova overflows issue",
             Fix::DeferClientsUntilSmmuBound => {
                 "iommu/arm-smmu: Defer probe of clients after smmu device bound"
             }
+            Fix::RemoveSplitOnUnmap => "iommu/io-pgtable-arm: Remove split on unmap behavior",
             Fix::Quiesce => {
                 "smmu-lab: arm-smmu: block every stream instead of bypassing on disable"
             }
@@ -189,9 +206,14 @@ impl Fix {
             Fix::MapSgResultCheck => linux("a3884774d731f03d3a3dd4fb70ec2d9341ceb39d", "v5.19"),
             Fix::IovaDomainInitRace => linux("ac9a5d522bb80be50ea84965699e1c8257d745ce", "v6.0"),
             Fix::ClaimDmaOwnerRefcount => linux("a6a9a5da68084d5eac6ef85ad09df7fc9c971de4", "v6.2"),
+            // The same iommu-fixes-v6.2-rc3 pull as the seed's fix (docs/linux-iommu-bugs.md).
+            Fix::IovaAllocOverflow => linux("dcdb3ba7e2a8caae7bfefd603bc22fd0ce9a389c", "v6.2"),
             Fix::DeferClientsUntilSmmuBound => {
                 linux("229e6ee43d2a160a1592b83aad620d6027084aad", "v6.13")
             }
+            // docs/linux-iommu-bugs.md: the release is inferred (applied for the 6.13 merge
+            // window, Nov 2024).
+            Fix::RemoveSplitOnUnmap => linux("33729a5fc0caf7a97d20507acbeee6b012e7e519", "v6.13"),
             // ../shared/reference/iommu-core-and-shutdown.md §1.4 and §9; the commit message
             // is on lkml (2022-10, "Move the bus setup to iommu_device_register()").
             Fix::MoveBusSetupToRegistration => Origin::Linux {
@@ -227,7 +249,9 @@ impl Fix {
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
+            Fix::IovaAllocOverflow => "iommu: CoreConfig::iova_anchor_retry_overflows off",
             Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
+            Fix::RemoveSplitOnUnmap => "pgtable: Config::partial_unmap = PartialUnmap::Refuse",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
             Fix::V3DontUnregisterOnShutdown => "arm-smmu-v3: .shutdown does not run .remove",

@@ -39,6 +39,12 @@ pub struct Switches {
     pub zero_tlbi_writes: bool,
     /// iommu: `dma_map_sg` checks the mapping's result signed (`a3884774d731`).
     pub map_sg_signed_result_check: bool,
+    /// iommu: the IOVA allocator's retry from the anchor overflows to PFN 0 (absent
+    /// `dcdb3ba7e2a8`).
+    pub iova_anchor_retry_overflows: bool,
+    /// pgtable: what unmapping part of a block does (split before `33729a5fc0ca`, refused
+    /// after).
+    pub partial_unmap: pgtable::PartialUnmap,
     /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
     pub lifecycle: lifecycle::Switches,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
@@ -72,7 +78,13 @@ impl Switches {
             },
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
             map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
+            iova_anchor_retry_overflows: !kernel.contains(Fix::IovaAllocOverflow),
             zero_tlbi_writes: !kernel.contains(Fix::AvoidZeroTlbiWrites),
+            partial_unmap: if kernel.contains(Fix::RemoveSplitOnUnmap) {
+                pgtable::PartialUnmap::Refuse
+            } else {
+                pgtable::PartialUnmap::Split
+            },
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -91,8 +103,15 @@ impl Switches {
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
+            iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             ..base
         }
+    }
+
+    /// arm-smmu's page-table factory: `base` (Linux's or smmu-lab's input checks) with this
+    /// kernel's partial-unmap behaviour.
+    pub fn lpae_tables(&self, base: arm_smmu::LpaeTables) -> arm_smmu::LpaeTables {
+        base.with_partial_unmap(self.partial_unmap)
     }
 
     /// The lifecycle model's switches (probe, groups, domains, DMA layer): one per fix.

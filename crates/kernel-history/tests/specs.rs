@@ -38,14 +38,24 @@ fn presets_are_the_fixes_each_release_contains() {
         fixes("v6.2"),
         [
             before_v61.clone(),
-            vec![BUS, SEED, V3, Fix::ClaimDmaOwnerRefcount]
+            vec![
+                BUS,
+                SEED,
+                V3,
+                Fix::ClaimDmaOwnerRefcount,
+                Fix::IovaAllocOverflow
+            ]
         ]
         .concat()
     );
     assert_eq!(fixes("v6.12"), fixes("v6.2"));
     assert_eq!(
         fixes("v6.13"),
-        [fixes("v6.2"), vec![Fix::DeferClientsUntilSmmuBound]].concat()
+        [
+            fixes("v6.2"),
+            vec![Fix::DeferClientsUntilSmmuBound, Fix::RemoveSplitOnUnmap]
+        ]
+        .concat()
     );
     assert_eq!(Kernel::parse("current").unwrap().preset, Preset::V6_13);
     assert!(Kernel::parse("v6.2").unwrap().is_linux());
@@ -59,7 +69,8 @@ fn additions_and_removals() {
     assert!(k.contains(BUS) && !k.contains(SEED) && k.contains(V3));
     let k = Kernel::parse("v6.1+32ea2c57dc21").unwrap();
     assert!(k.contains(V3) && !k.contains(SEED));
-    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808").unwrap();
+    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
+        .unwrap();
     assert_eq!(k.fixes(), Kernel::parse("v6.2").unwrap().fixes());
     let k = Kernel::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
     let v62 = Kernel::parse("v6.2").unwrap().fixes();
@@ -170,7 +181,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, 229e6ee43d2a, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -217,6 +228,8 @@ fn switches_one_fix_one_code_path() {
                 before.unguarded_dma_domain != after.unguarded_dma_domain,
                 before.map_sg_signed_result_check != after.map_sg_signed_result_check,
                 before.zero_tlbi_writes != after.zero_tlbi_writes,
+                before.partial_unmap != after.partial_unmap,
+                before.iova_anchor_retry_overflows != after.iova_anchor_retry_overflows,
             ];
             let (b, a) = (before.lifecycle, after.lifecycle);
             let lifecycle_changed = [
@@ -240,6 +253,17 @@ fn switches_one_fix_one_code_path() {
         }
     }
     assert_eq!(sw("v6.2+quiesce").smmu_off, SmmuOff::BlockStreams);
+    // 33729a5fc0ca: pgtable refuses a partial unmap of a block from v6.13.
+    use pgtable::PartialUnmap;
+    assert_eq!(sw("v6.12").partial_unmap, PartialUnmap::Split);
+    assert_eq!(sw("v6.13").partial_unmap, PartialUnmap::Refuse);
+    assert_eq!(sw("v6.13-33729a5fc0ca").partial_unmap, PartialUnmap::Split);
+    assert_eq!(
+        sw("v6.12+33729a5fc0ca")
+            .lpae_tables(arm_smmu::LpaeTables::LINUX)
+            .partial_unmap,
+        PartialUnmap::Refuse
+    );
     // arm-smmu-v3: 32ea2c57dc21 is its own switch.
     use arm_smmu_v3::ShutdownPolicy as V3Policy;
     assert_eq!(v61.v3_shutdown_policy(), Ok(V3Policy::Linux61));

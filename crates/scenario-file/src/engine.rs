@@ -174,7 +174,7 @@ fn lifecycle_config(
                         st.at,
                         ErrorKind::NotModelled {
                             op: other.name(),
-                            why: "the reboot machine runs reboot-force, kexec-execute and unbind of the SMMU with DMA patterns; the lifecycle model runs probe, deferred-probe, remove, pci-hot-unplug, dma-map/unmap of pages and sg lists, fq-timer-expiry, claim/release-dma-owner, and device reads and writes; the real stack runs dma-map-sg/page, fail-pgtable-alloc and device reads and writes checked for no-fault",
+                            why: "the reboot machine runs reboot-force, kexec-execute, crash-kexec and unbind of the SMMU with DMA patterns; the lifecycle model runs probe, deferred-probe, remove, pci-hot-unplug, dma-map/unmap of pages and sg lists, fq-timer-expiry, claim/release-dma-owner, and device reads and writes; the real stack runs dma-map-sg/page, iommu-domain-alloc, iommu-attach-device, iommu-map/unmap, fail-pgtable-alloc and device reads and writes checked for no-fault, no-sync-timeout or no-block-split",
                         },
                     ))
                 }

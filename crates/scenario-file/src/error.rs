@@ -291,6 +291,14 @@ pub enum ErrorKind {
     /// `stream-ids` with no stream ID.
     #[error("'stream-ids' needs at least one stream ID")]
     NoStreamIds,
+    /// `dma-mask-bits` outside 12..=64.
+    #[error(
+        "'dma-mask-bits' must be 12 to 64 (DMA_BIT_MASK's range for a 4 KiB page), got {bits}"
+    )]
+    DmaMaskBits {
+        /// The value given.
+        bits: u32,
+    },
     /// `[bug] fixed-by` names a fix the file's kernel already contains.
     #[error(
         "the kernel {kernel} already contains {fix}: a bug's file names the kernel before its fix"

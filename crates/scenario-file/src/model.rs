@@ -50,6 +50,9 @@ pub struct DriverDecl {
     pub stream_ids: Option<Vec<u32>>,
     /// Reserved regions to identity-map for the device (`direct-regions`: base, size).
     pub direct_regions: Vec<(u64, u64)>,
+    /// The device's DMA mask in bits (`dma-mask-bits`, as its driver's
+    /// `dma_set_mask_and_coherent(dev, DMA_BIT_MASK(n))`; the real stack; default 64).
+    pub dma_mask_bits: Option<u32>,
 }
 
 /// One step of a script: an operation and its parameters.

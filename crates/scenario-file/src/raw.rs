@@ -54,6 +54,8 @@ pub(crate) struct RawDriver {
     pub stream_ids: Option<Spanned<Vec<u32>>>,
     #[serde(rename = "direct-regions", default)]
     pub direct_regions: Vec<Spanned<RawRegion>>,
+    #[serde(rename = "dma-mask-bits")]
+    pub dma_mask_bits: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

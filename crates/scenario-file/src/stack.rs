@@ -3,9 +3,9 @@
 //! into it, and the actors calling the core's DMA API and the model's DMA port on threads of the
 //! sync facade, so the explorer interleaves them at the real code's scheduling points.
 //!
-//! It runs the files whose every operation is one it has (DMA mapping, device reads and
-//! writes, and the `fail-pgtable-alloc` fault injection) and whose every property it checks
-//! (`no-fault`). Outcomes come from the crates' own mechanisms: a failed page-table allocation
+//! It runs the files whose every operation is one it has (DMA mapping, unmanaged domains
+//! ([`domain`]), device reads and writes, and the `fail-pgtable-alloc` fault injection) and
+//! whose every property it checks (`no-fault`, `no-sync-timeout`, `no-block-split`). Outcomes come from the crates' own mechanisms: a failed page-table allocation
 //! is the frame allocator running dry, a fault is the model's table walk finding nothing.
 
 use crate::model::Scenario;
@@ -17,12 +17,14 @@ use iommu::{CoreConfig, DeviceDesc, DeviceId, DmaDirection, InstanceId, IommuCor
 use kernel_history::{Kernel, Switches};
 use klog::MemLog;
 use mmu500::hyp::ZeroStoreLosingHypervisor;
-use mmu500::{BusError, DmaFault, Mmu500};
+use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
-use smmu_addr::Iova;
-use smmu_arch::IrqLine;
 use smmu_sync::{thread, Arc, Mutex};
 use std::collections::BTreeMap;
+
+mod access;
+pub mod domain;
+pub use domain::DomainOp;
 
 /// DRAM the run uses, and the kernel pools in it (page tables, coherent DMA).
 const RAM: u64 = 0x8000_0000;
@@ -39,17 +41,30 @@ pub enum StackProperty {
     NoFault,
     /// No TLB sync times out (the driver's `TLB sync timed out` message).
     NoSyncTimeout,
+    /// No `iommu_unmap` reports part of a block entry unmapped, leaving the rest of the block
+    /// mapped through a new table (the split `33729a5fc0ca` removed).
+    NoBlockSplit,
+    /// The DMA API hands out no IOVA below its domain's first allocatable page (`start_pfn`,
+    /// at least 1: IOVA page 0 is never allocated).
+    NoIovaBelowStart,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 2] = [StackProperty::NoFault, StackProperty::NoSyncTimeout];
+    pub const ALL: [StackProperty; 4] = [
+        StackProperty::NoFault,
+        StackProperty::NoSyncTimeout,
+        StackProperty::NoBlockSplit,
+        StackProperty::NoIovaBelowStart,
+    ];
 
     /// The name in files.
     pub fn name(self) -> &'static str {
         match self {
             StackProperty::NoFault => "no-fault",
             StackProperty::NoSyncTimeout => "no-sync-timeout",
+            StackProperty::NoBlockSplit => "no-block-split",
+            StackProperty::NoIovaBelowStart => "no-iova-below-start",
         }
     }
 
@@ -86,6 +101,8 @@ pub enum StackOp {
         /// Handle.
         buffer: String,
     },
+    /// An unmanaged-domain operation.
+    Domain(DomainOp),
     /// The device writes (`true`) or reads the buffer through the SMMU.
     DeviceAccess {
         /// Write, else read.
@@ -130,6 +147,8 @@ pub struct StackConfig {
     pub params: ModuleParams,
     /// The driver's behaviour for the kernel.
     pub behaviour: DriverBehaviour,
+    /// The driver's page tables for the kernel (input checks, partial unmap).
+    pub tables: LpaeTables,
     /// The core's switches and command line.
     pub core: CoreConfig,
     /// The masters.
@@ -162,7 +181,15 @@ pub fn runs(s: &Scenario) -> bool {
     let ops = s.actors.iter().flat_map(|a| &a.script).all(|st| {
         matches!(
             st.op,
-            Op::FailPgtableAlloc | Op::DmaMapSg | Op::DmaMapPage | Op::DeviceWrite | Op::DeviceRead
+            Op::FailPgtableAlloc
+                | Op::DmaMapSg
+                | Op::DmaMapPage
+                | Op::DeviceWrite
+                | Op::DeviceRead
+                | Op::IommuDomainAlloc
+                | Op::IommuAttachDevice
+                | Op::IommuMap
+                | Op::IommuUnmap
         ) || (st.op == Op::Probe && is_smmu(&st.device))
     });
     ops && !s.properties.is_empty()
@@ -220,7 +247,13 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
                 dev_name = st.device.clone();
             }
             let buffer = st.buffer.clone().unwrap_or_default();
+            let domain = st.domain.clone().unwrap_or_default();
+            let (iova, size) = (st.iova.unwrap_or(0), st.size.unwrap_or(4096));
             script.push(match st.op {
+                Op::IommuDomainAlloc => StackOp::Domain(DomainOp::Alloc { domain }),
+                Op::IommuAttachDevice => StackOp::Domain(DomainOp::Attach { domain }),
+                Op::IommuMap => StackOp::Domain(DomainOp::Map { domain, iova, size }),
+                Op::IommuUnmap => StackOp::Domain(DomainOp::Unmap { domain, iova, size }),
                 Op::FailPgtableAlloc => StackOp::FailPgtableAlloc,
                 Op::DmaMapSg => StackOp::DmaMapSg {
                     nents: st.nents.unwrap_or(1).max(1),
@@ -268,6 +301,14 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
                 let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
                 let mut desc = DeviceDesc::new(&m.log_prefix(), bus, devices.len() as u64, &ids);
                 desc.coherent = true;
+                if let Some(bits) = s
+                    .drivers
+                    .iter()
+                    .find(|d| d.device == name)
+                    .and_then(|d| d.dma_mask_bits)
+                {
+                    desc.dma_mask = u64::MAX >> (64 - bits);
+                }
                 let wire_sid = m
                     .wire_ids()
                     .and_then(|w| w.first().copied())
@@ -303,6 +344,11 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
         model: sim::scenario::model_config(smmu),
         params: s.cmdline.smmu,
         behaviour,
+        tables: sw.lpae_tables(if core.linux_faithful {
+            LpaeTables::LINUX
+        } else {
+            LpaeTables::SAFE
+        }),
         core,
         devices,
         actors,
@@ -318,6 +364,7 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
 #[derive(Default)]
 struct Shared {
     buffers: BTreeMap<String, Vec<(u64, u64)>>,
+    domains: BTreeMap<String, Arc<iommu::Domain>>,
     lines: Vec<String>,
     findings: Vec<(StackProperty, String)>,
     /// Kernel actors (not DMA engines) that have returned.
@@ -333,6 +380,8 @@ struct Stack {
     log: Arc<MemLog>,
     /// The driver, once probed.
     smmu: Mutex<Option<Arc<ArmSmmu>>>,
+    /// Its registration with the core.
+    instance: Mutex<Option<InstanceId>>,
     core: Arc<IommuCore>,
     ids: Vec<DeviceId>,
 }
@@ -347,16 +396,13 @@ fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, StackError
             mmio: stack.bus.clone(),
             log: stack.log.clone(),
             frames: stack.tables.clone(),
-            tables: Arc::new(if cfg.core.linux_faithful {
-                LpaeTables::LINUX
-            } else {
-                LpaeTables::SAFE
-            }),
+            tables: Arc::new(cfg.tables),
             limits: Arc::new(RateLimits::default()),
         },
     )?;
     let inst = stack.core.register(smmu.clone());
     *stack.smmu.lock() = Some(smmu);
+    *stack.instance.lock() = Some(inst);
     Ok(inst)
 }
 
@@ -380,6 +426,7 @@ fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, StackError> {
         bus,
         log: log.clone(),
         smmu: Mutex::new(None),
+        instance: Mutex::new(None),
         core,
         ids: Vec::new(),
     };
@@ -422,6 +469,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
     for op in &actor.script {
         match op {
             StackOp::ProbeSmmu => {}
+            StackOp::Domain(op) => domain::run(stack, shared, dev, id, op),
             StackOp::FailPgtableAlloc => {
                 let mut taken = 0u64;
                 while stack.tables.alloc(physmem::FRAME_SIZE).is_ok() {
@@ -451,6 +499,9 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                                 .collect::<Vec<_>>()
                                 .join(" ")
                         ));
+                        if let Some(&(first, _)) = list.first() {
+                            domain::check_iova_start(stack, shared, dev, id, "dma_map_sg", first);
+                        }
                         shared.lock().buffers.insert(buffer.clone(), list);
                     }
                     Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
@@ -460,6 +511,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 match stack.core.dma_map_page(id, buf_pa, *size, *dir) {
                     Ok(addr) => {
                         say(format!("{}: dma_map_page({size:#x}) = {addr:#x}", dev.name));
+                        domain::check_iova_start(stack, shared, dev, id, "dma_map_page", addr);
                         shared
                             .lock()
                             .buffers
@@ -469,68 +521,7 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 }
             }
             StackOp::DeviceAccess { write, buffer } => {
-                // The engine runs when its driver has handed it the buffer; it gives up when
-                // no kernel actor is left to map it.
-                let kernel_actors = cfg.actors.iter().filter(|a| !a.engine).count();
-                let list = loop {
-                    let (list, done) = {
-                        let sh = shared.lock();
-                        (sh.buffers.get(buffer).cloned(), sh.kernel_actors_done)
-                    };
-                    if list.is_some() || done == kernel_actors {
-                        break list;
-                    }
-                    thread::yield_now();
-                };
-                let what = if *write { "write" } else { "read" };
-                let Some(list) = list else {
-                    say(format!(
-                        "{}: {what} of {buffer}: the driver handed over no such buffer",
-                        dev.name
-                    ));
-                    continue;
-                };
-                for (addr, len) in list {
-                    let mut data = vec![0xa5u8; len as usize];
-                    let r = if *write {
-                        stack.model.dma_write(dev.wire_sid, Iova::new(addr), &data)
-                    } else {
-                        stack
-                            .model
-                            .dma_read(dev.wire_sid, Iova::new(addr), &mut data)
-                    };
-                    match r {
-                        Ok(_) => say(format!(
-                            "{}: DMA {what} of {len:#x} bytes at IOVA {addr:#x}: translated",
-                            dev.name
-                        )),
-                        Err(e @ BusError::Fault { .. }) => {
-                            let msg = format!(
-                                "{} (stream {:#x}) DMA {what} at IOVA {addr:#x} of {buffer}: {e}",
-                                dev.name, dev.wire_sid
-                            );
-                            {
-                                let mut sh = shared.lock();
-                                sh.lines.push(msg.clone());
-                                sh.findings.push((StackProperty::NoFault, msg));
-                            }
-                            // The bank's interrupt line: the driver's handler reports it.
-                            if let BusError::Fault {
-                                fault: DmaFault::Context { cb, .. },
-                                ..
-                            } = e
-                            {
-                                let smmu = stack.smmu.lock().clone();
-                                if let Some(smmu) = smmu {
-                                    if stack.model.irq_pending(IrqLine::Context(cb)) {
-                                        smmu.handle_context_fault(cb);
-                                    }
-                                }
-                            }
-                        }
-                        Err(e) => say(format!("{}: DMA {what} at {addr:#x}: {e}", dev.name)),
-                    }
-                }
+                access::device_access(cfg, stack, shared, dev, *write, buffer)
             }
         }
     }

@@ -81,6 +81,7 @@ pub fn reboot_config(s: &Scenario) -> Result<RebootConfig, NotToday> {
     let trigger = match step.op {
         Op::RebootForce => Trigger::Reboot,
         Op::KexecExecute => Trigger::Kexec,
+        Op::CrashKexec => Trigger::CrashKexec,
         Op::Unbind if is_smmu(&step.device) => Trigger::UnbindSmmu,
         _ => return Err(NotToday::Actors),
     };

@@ -340,9 +340,16 @@ fn driver(
         }
         direct_regions.push((g.base, *g.size.get_ref()));
     }
+    let dma_mask_bits = match &r.dma_mask_bits {
+        Some(b) if !(12..=64).contains(b.get_ref()) => {
+            return Err(src.err(b.span(), ErrorKind::DmaMaskBits { bits: *b.get_ref() }))
+        }
+        b => b.as_ref().map(|b| *b.get_ref()),
+    };
     Ok(DriverDecl {
         stream_ids,
         direct_regions,
+        dma_mask_bits,
         device: m.name.clone(),
         name,
         has_shutdown: r.shutdown.unwrap_or(m.has_shutdown),

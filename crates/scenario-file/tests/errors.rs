@@ -189,7 +189,7 @@ fn unknown_property() {
             assert_eq!(name, "no-livelock");
             assert_eq!(
                 known,
-                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, no-deadlock, one-group-per-stream, one-domain-per-group, no-refcount-leak, no-kernel-warning, unique-iova, no-sync-timeout"
+                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, no-deadlock, one-group-per-stream, one-domain-per-group, no-refcount-leak, no-kernel-warning, unique-iova, no-sync-timeout, no-block-split, no-iova-below-start"
             );
         }
         k => panic!("{k:?}"),
@@ -473,4 +473,31 @@ proptest! {
             prop_assert!(e.column >= 1);
         }
     }
+}
+
+#[test]
+fn dma_mask_bits_out_of_range() {
+    let e = check(
+        "dma = \"enetc-ping-flood\"",
+        "dma = \"enetc-ping-flood\"\ndma-mask-bits = 65",
+        "65",
+    );
+    assert!(matches!(*e.kind, ErrorKind::DmaMaskBits { bits: 65 }));
+    assert!(e.to_string().ends_with(
+        "'dma-mask-bits' must be 12 to 64 (DMA_BIT_MASK's range for a 4 KiB page), got 65"
+    ));
+    let e = check(
+        "dma = \"enetc-ping-flood\"",
+        "dma = \"enetc-ping-flood\"\ndma-mask-bits = 11",
+        "11",
+    );
+    assert!(matches!(*e.kind, ErrorKind::DmaMaskBits { bits: 11 }));
+    // In range: accepted, and kept.
+    let ok = BASE.replacen(
+        "dma = \"enetc-ping-flood\"",
+        "dma = \"enetc-ping-flood\"\ndma-mask-bits = 32",
+        1,
+    );
+    let s = parse(&ok, Path::new("dir/race.toml")).unwrap();
+    assert_eq!(s.drivers[0].dma_mask_bits, Some(32));
 }

@@ -96,6 +96,8 @@ fn kexec_and_unbind_files_are_todays_runs() {
     assert_same(&c, &cli(KernelBehaviour::Linux62, Trigger::Kexec));
     let c = today::reboot_config(&example("unbind-smmu.toml")).unwrap();
     assert_same(&c, &cli(KernelBehaviour::Linux62, Trigger::UnbindSmmu));
+    let c = today::reboot_config(&example("kdump-ping-flood.toml")).unwrap();
+    assert_same(&c, &cli(KernelBehaviour::Linux62, Trigger::CrashKexec));
 }
 
 #[test]

@@ -537,6 +537,24 @@ impl Kernel {
         self.st.lock().state = SystemState::Kexeced;
         true
     }
+
+    /// A panic with a crash kernel loaded, from `echo c > /proc/sysrq-trigger`: `panic()` →
+    /// `__crash_kexec()` → arm64's `machine_crash_shutdown()` (the other CPUs are stopped by
+    /// IPI) and `machine_kexec()`. Unlike [`Self::kernel_kexec`] no reboot notifier and no
+    /// `.shutdown` callback runs and PCI bus mastering stays on: every device, the SMMU
+    /// included, keeps the state the crashed kernel left. (The register dump and backtrace
+    /// `panic()` prints before these lines are not modelled.)
+    pub fn crash_kexec(&self) {
+        self.log.printk(Level::Info, "sysrq: Trigger a crash");
+        self.log.printk(
+            Level::Emerg,
+            "Kernel panic - not syncing: sysrq triggered crash",
+        );
+        self.log.printk(Level::Crit, "SMP: stopping secondary CPUs");
+        self.log.printk(Level::Info, "Starting crashdump kernel...");
+        self.log.printk(Level::Info, "Bye!");
+        self.st.lock().state = SystemState::Kexeced;
+    }
 }
 
 fn reorder_to_tail(st: &mut State, dev: DeviceId, visited: &mut Vec<DeviceId>) {

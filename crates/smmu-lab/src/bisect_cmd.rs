@@ -5,6 +5,7 @@
 
 use crate::common::shell_quote;
 use crate::file_model;
+use crate::json_out::{Bisect, BisectKernel, FixRef, SkippedKernel};
 use crate::sim::scenario::ScheduleRef;
 use crate::Outcome;
 use explore::Strategy;
@@ -64,9 +65,6 @@ pub fn history(from: &Kernel, to: &Kernel) -> Vec<(Option<Fix>, Kernel)> {
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
-    if json {
-        return Err("--json is not available for bisect yet".into());
-    }
     crate::common::check_runs(args.runs, args.strategy == "dfs")?;
     let strategy = match args.strategy.as_str() {
         "dfs" => Strategy::Dfs {
@@ -108,57 +106,117 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             args.file.display()
         ));
     }
-    outln!(
-        "bisect {} on {}: {} kernels from {from} to {to}, each searched by {}",
-        shell_quote(&args.file.display().to_string()),
-        args.property,
-        steps.len(),
-        crate::check_cmd::budget_text(&budget)
-    );
-    for (fix, k, why) in &skipped {
-        let change = fix.map(|x| format!(" (+{x})")).unwrap_or_default();
-        outln!("  {k}{change}: skipped, cannot run: {why}");
-    }
-    let mut results = Vec::new();
+    let search = crate::check_cmd::budget_text(&budget);
+    let mut kernels = Vec::new();
     for (fix, l) in &steps {
         let f = file_model::explore_file(l, budget, args.jobs, true, &|_, _| {});
-        let change = fix
-            .map(|x| format!("+{x} \"{}\"", x.subject()))
+        kernels.push(BisectKernel {
+            kernel: l.kernel.to_string(),
+            fix: fix.map(FixRef::from),
+            fails: f.first.is_some(),
+            run: f.first.as_ref().map(|x| x.0),
+            token: f
+                .first
+                .as_ref()
+                .map(|(_, _, s)| l.token(ScheduleRef::Sparse(s.clone())).to_string()),
+            runs: f.runs,
+            exhaustive: f.exhausted,
+        });
+    }
+    let last_fail = kernels.iter().rposition(|k| k.fails);
+    let first_fix = last_fail
+        .and_then(|i| steps.get(i + 1))
+        .and_then(|(fix, _)| *fix);
+    let out = Bisect {
+        schema: "smmu-lab/bisect/v1",
+        file: args.file.display().to_string(),
+        property: args.property.clone(),
+        from: from.to_string(),
+        to: to.to_string(),
+        search,
+        skipped: skipped
+            .iter()
+            .map(|(fix, k, why)| SkippedKernel {
+                kernel: k.to_string(),
+                fix: fix.map(FixRef::from),
+                why: why.clone(),
+            })
+            .collect(),
+        last_failing: last_fail.map(|i| kernels[i].kernel.clone()),
+        first_fix: first_fix.map(FixRef::from),
+        kernels,
+    };
+    if json {
+        crate::json_out::print(&out)?;
+    } else {
+        text(args, &out);
+    }
+    Ok(match (&out.last_failing, &out.first_fix) {
+        (Some(_), None) => Outcome::Violated,
+        _ => Outcome::Clean,
+    })
+}
+
+/// The bisection as text.
+fn text(args: &Args, b: &Bisect) {
+    outln!(
+        "bisect {} on {}: {} kernels from {} to {}, each searched by {}",
+        shell_quote(&args.file.display().to_string()),
+        b.property,
+        b.kernels.len(),
+        b.from,
+        b.to,
+        b.search
+    );
+    for k in &b.skipped {
+        let change = k
+            .fix
+            .as_ref()
+            .map(|x| format!(" (+{})", x.id))
+            .unwrap_or_default();
+        outln!("  {}{change}: skipped, cannot run: {}", k.kernel, k.why);
+    }
+    for k in &b.kernels {
+        let change = k
+            .fix
+            .as_ref()
+            .map(|x| format!("+{} \"{}\"", x.id, x.subject))
             .unwrap_or_else(|| "(start)".into());
-        let verdict = match &f.first {
-            Some((run, _, s)) => format!(
-                "fails (run {run}): {}",
-                l.token(ScheduleRef::Sparse(s.clone()))
-            ),
-            None => format!(
+        let verdict = match (&k.run, &k.token) {
+            (Some(run), Some(token)) => format!("fails (run {run}): {token}"),
+            _ => format!(
                 "holds ({} runs{})",
-                f.runs,
-                if f.exhausted { ", exhaustive" } else { "" }
+                k.runs,
+                if k.exhaustive { ", exhaustive" } else { "" }
             ),
         };
-        outln!("  {:<40} {change}", l.kernel.to_string());
+        outln!("  {:<40} {change}", k.kernel);
         outln!("  {:<40}   {verdict}", "");
-        results.push(f.first.is_some());
     }
-    let Some(last_fail) = results.iter().rposition(|f| *f) else {
-        outln!("{} holds on every kernel of the walk", args.property);
-        return Ok(Outcome::Clean);
+    let Some(last) = &b.last_failing else {
+        outln!("{} holds on every kernel of the walk", b.property);
+        return;
     };
-    let (_, lf) = &steps[last_fail];
-    outln!("last kernel where {} fails: {}", args.property, lf.kernel);
-    match steps.get(last_fail + 1) {
-        Some((Some(fix), l)) => {
+    outln!("last kernel where {} fails: {last}", b.property);
+    match &b.first_fix {
+        Some(fix) => {
+            let after = b
+                .kernels
+                .iter()
+                .skip_while(|k| &k.kernel != last)
+                .nth(1)
+                .map(|k| k.kernel.clone())
+                .unwrap_or_default();
             outln!(
-                "first fix after which it holds: {fix} \"{}\" ({}; every explored schedule: {})",
-                fix.subject(),
-                l.kernel,
-                crate::check_cmd::budget_text(&budget)
+                "first fix after which it holds: {} \"{}\" ({after}; every explored schedule: {})",
+                fix.id,
+                fix.subject,
+                b.search
             );
-            Ok(Outcome::Clean)
         }
-        _ => {
-            outln!("it still fails on {to}: no fix of the walk makes it hold");
-            Ok(Outcome::Violated)
-        }
+        None => outln!(
+            "it still fails on {}: no fix of the walk makes it hold",
+            b.to
+        ),
     }
 }

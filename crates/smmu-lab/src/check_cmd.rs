@@ -6,6 +6,7 @@
 
 use crate::common::shell_quote;
 use crate::file_model::{self, Loaded};
+use crate::json_out::{AfterFix, BeforeFix, BugCheck, Check};
 use crate::sim::scenario::ScheduleRef;
 use crate::Outcome;
 use explore::{Schedule, Strategy};
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The corpus directory (every *.toml in it with a [bug] record).
-    #[arg(default_value = "scenarios/linux", value_name = "DIR")]
+    /// The corpus directory (every *.toml in it with a [bug] record), or one file of it.
+    #[arg(default_value = "scenarios/linux", value_name = "DIR|FILE.toml")]
     dir: PathBuf,
     /// Worker threads for random and pct searches (results do not depend on it).
     #[arg(long, default_value_t = 1)]
@@ -36,13 +37,8 @@ pub fn budget_text(b: &Budget) -> String {
     }
 }
 
-/// The result of one corpus file.
-pub struct BugResult {
-    pub line: String,
-    pub ok: bool,
-}
-
-fn check_one(path: &Path, jobs: usize, quick: Option<u64>) -> Result<Option<BugResult>, String> {
+/// One corpus file: both searches and the pinned token's replay.
+fn check_one(path: &Path, jobs: usize, quick: Option<u64>) -> Result<Option<BugCheck>, String> {
     let mut l = file_model::load(path, None)?;
     let Some(bug) = l.scenario.bug.clone() else {
         return Ok(None);
@@ -52,66 +48,96 @@ fn check_one(path: &Path, jobs: usize, quick: Option<u64>) -> Result<Option<BugR
     let mut problems = Vec::new();
 
     // Before the fix: the search finds the failure, and the pinned token reproduces it.
-    let before = file_model::explore_file(&l, bug.before, jobs, true, &|_, _| {});
-    let before_text = match &before.first {
-        Some((run, _, schedule)) => {
-            let found = ScheduleRef::Sparse(schedule.clone()).to_string();
-            pinned(&l, &bug, schedule, &mut problems)?;
-            format!("fails on {} (run {run}, token {found})", l.kernel)
-        }
-        None => {
-            problems.push(format!(
-                "no failure on {} within {}",
-                l.kernel,
-                budget_text(&bug.before)
-            ));
-            format!("HOLDS on {}", l.kernel)
-        }
+    let b = file_model::explore_file(&l, bug.before, jobs, true, &|_, _| {});
+    let before = BeforeFix {
+        kernel: l.kernel.to_string(),
+        fails: b.first.is_some(),
+        run: b.first.as_ref().map(|f| f.0),
+        schedule: b
+            .first
+            .as_ref()
+            .map(|f| ScheduleRef::Sparse(f.2.clone()).to_string()),
     };
+    match &b.first {
+        Some((_, _, schedule)) => pinned(&l, &bug, schedule, &mut problems)?,
+        None => problems.push(format!(
+            "no failure on {} within {}",
+            l.kernel,
+            budget_text(&bug.before)
+        )),
+    }
 
     // After the fix: it holds in every run of the budget.
     let after_kernel = l.kernel.with_fix(fix);
-    let mut after = l.with_kernel(&after_kernel)?;
-    after.restrict(bug.property.name)?;
+    let mut after_l = l.with_kernel(&after_kernel)?;
+    after_l.restrict(bug.property.name)?;
     let mut budget = bug.after;
     let capped = quick.is_some_and(|q| q < budget.runs);
     if let Some(q) = quick {
         budget.runs = budget.runs.min(q);
     }
-    let a = file_model::explore_file(&after, budget, jobs, true, &|_, _| {});
-    let after_text = match &a.first {
-        None => format!(
-            "holds on +{fix} ({} runs{}{})",
-            a.runs,
-            if a.exhausted { ", exhaustive" } else { "" },
-            if capped && !a.exhausted {
-                ", quick"
-            } else {
-                ""
-            }
-        ),
-        Some((run, v, s)) => {
-            problems.push(format!(
-                "fails on {after_kernel} at run {run} ({}), token {}",
-                v.join(", "),
-                after.token(ScheduleRef::Sparse(s.clone()))
-            ));
-            format!("FAILS on +{fix}")
-        }
+    let a = file_model::explore_file(&after_l, budget, jobs, true, &|_, _| {});
+    let failing_token = a.first.as_ref().map(|(run, v, s)| {
+        let token = after_l.token(ScheduleRef::Sparse(s.clone())).to_string();
+        problems.push(format!(
+            "fails on {after_kernel} at run {run} ({}), token {token}",
+            v.join(", ")
+        ));
+        token
+    });
+    let after = AfterFix {
+        kernel: after_kernel.to_string(),
+        holds: a.first.is_none(),
+        runs: a.runs,
+        exhaustive: a.exhausted,
+        quick: capped && !a.exhausted,
+        failing_token,
     };
-    let ok = problems.is_empty();
-    let mut line = format!(
-        "{:<28} {:<18} {before_text}; {after_text}  {}",
-        path.file_name()
+    Ok(Some(BugCheck {
+        file: path
+            .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        bug.property.name,
-        if ok { "ok" } else { "REGRESSION" }
+        property: bug.property.name.to_string(),
+        fixed_by: fix.into(),
+        before,
+        after,
+        ok: problems.is_empty(),
+        problems,
+    }))
+}
+
+/// The text line of one corpus file (and its problems, indented, below it).
+fn line(r: &BugCheck) -> String {
+    let before = match (&r.before.run, &r.before.schedule) {
+        (Some(run), Some(s)) => format!("fails on {} (run {run}, token {s})", r.before.kernel),
+        _ => format!("HOLDS on {}", r.before.kernel),
+    };
+    let after = if r.after.holds {
+        format!(
+            "holds on +{} ({} runs{}{})",
+            r.fixed_by.id,
+            r.after.runs,
+            if r.after.exhaustive {
+                ", exhaustive"
+            } else {
+                ""
+            },
+            if r.after.quick { ", quick" } else { "" }
+        )
+    } else {
+        format!("FAILS on +{}", r.fixed_by.id)
+    };
+    let mut line = format!(
+        "{:<28} {:<18} {before}; {after}  {}",
+        r.file,
+        r.property,
+        if r.ok { "ok" } else { "REGRESSION" }
     );
-    for p in problems {
+    for p in &r.problems {
         line.push_str(&format!("\n    {p}"));
     }
-    Ok(Some(BugResult { line, ok }))
+    line
 }
 
 /// Compare the minimised failure with the pinned token and replay the pinned one.
@@ -145,8 +171,11 @@ fn pinned(
     Ok(())
 }
 
-/// Every `*.toml` in `dir`, sorted.
+/// Every `*.toml` in `dir`, sorted (or `dir` itself when it is a file).
 pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -157,18 +186,17 @@ pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
-    if json {
-        return Err("--json is not available for check yet".into());
-    }
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
     let files = corpus_files(&args.dir)?;
     // Every file is validated before anything runs.
     let mut with_bug = Vec::new();
+    let mut fixes = std::collections::BTreeSet::new();
     for f in &files {
         let s = scenario_file::load(f).map_err(|e| e.to_string())?;
-        if s.bug.is_some() {
+        if let Some(b) = s.bug {
+            fixes.insert(b.fixed_by);
             with_bug.push(f.clone());
         }
     }
@@ -178,29 +206,37 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             shell_quote(&args.dir.display().to_string())
         ));
     }
-    let mut failed = 0;
-    let mut fixes = std::collections::BTreeSet::new();
+    let mut bugs = Vec::new();
     for f in &with_bug {
-        if let Ok(s) = scenario_file::load(f) {
-            if let Some(b) = s.bug {
-                fixes.insert(b.fixed_by);
-            }
-        }
         if let Some(r) = check_one(f, args.jobs, args.quick)? {
-            outln!("{}", r.line);
-            if !r.ok {
-                failed += 1;
+            if !json {
+                outln!("{}", line(&r));
             }
+            bugs.push(r);
         }
     }
-    outln!(
-        "{} files, {} distinct fixes: {} fail before their fix and hold after it, {} regressed",
-        with_bug.len(),
-        fixes.len(),
-        with_bug.len() - failed,
-        failed
-    );
-    Ok(if failed == 0 {
+    let regressed = bugs.iter().filter(|b| !b.ok).count();
+    let check = Check {
+        schema: "smmu-lab/check/v1",
+        corpus: args.dir.display().to_string(),
+        files: with_bug.len(),
+        distinct_fixes: fixes.len(),
+        ok: with_bug.len() - regressed,
+        regressed,
+        bugs,
+    };
+    if json {
+        crate::json_out::print(&check)?;
+    } else {
+        outln!(
+            "{} files, {} distinct fixes: {} fail before their fix and hold after it, {} regressed",
+            check.files,
+            check.distinct_fixes,
+            check.ok,
+            check.regressed
+        );
+    }
+    Ok(if regressed == 0 {
         Outcome::Clean
     } else {
         Outcome::Violated

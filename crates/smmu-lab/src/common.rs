@@ -213,8 +213,9 @@ pub fn parse_kernel(s: &str) -> Result<KernelBehaviour, String> {
 }
 
 pub fn parse_trigger(s: &str) -> Result<Trigger, String> {
-    Trigger::from_name(s)
-        .ok_or_else(|| format!("unknown scenario '{s}': choose reboot, kexec or unbind"))
+    Trigger::from_name(s).ok_or_else(|| {
+        format!("unknown scenario '{s}': choose reboot, kexec, unbind or crash-kexec")
+    })
 }
 
 pub fn parse_property(s: &str) -> Result<Property, String> {

@@ -20,8 +20,11 @@ pub enum StrategyName {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A scenario file (FILE.toml, docs/scenarios.md), or reboot, kexec or unbind.
-    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    /// A scenario file (FILE.toml, docs/scenarios.md), or reboot, kexec, unbind or crash-kexec.
+    #[arg(
+        default_value = "reboot",
+        value_name = "FILE.toml|reboot|kexec|unbind|crash-kexec"
+    )]
     scenario: String,
     /// linux-6.1, linux-6.2, quiesce, a kernel spec one of them runs (v6.1+ce31e6ca68bd), or all
     /// (a summary across the three). With a file: a kernel spec in place of the file's.
@@ -94,10 +97,7 @@ struct FailureSummary {
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     if crate::file_model::is_file_arg(&args.scenario) {
-        if json {
-            return Err("--json is not available for scenario files yet".into());
-        }
-        return explore_file(args);
+        return explore_file(args, json);
     }
     let trigger = common::parse_trigger(&args.scenario)?;
     let kernel_arg = args.kernel.as_deref().unwrap_or("linux-6.1");
@@ -267,7 +267,7 @@ fn strategy_of(args: &Args) -> Result<Strategy, String> {
 }
 
 /// `explore FILE.toml`: search the file's schedules on its kernel (or `--kernel`).
-fn explore_file(args: &Args) -> Result<Outcome, String> {
+fn explore_file(args: &Args, json: bool) -> Result<Outcome, String> {
     let strategy = strategy_of(args)?;
     let kernel = args
         .kernel
@@ -289,41 +289,75 @@ fn explore_file(args: &Args) -> Result<Outcome, String> {
         seed: args.seed,
     };
     let f = crate::file_model::explore_file(&l, budget, args.jobs, !args.keep_going, &|_, _| {});
+    let first = f.first.as_ref().map(|(run, violations, schedule)| {
+        let token = l.token(ScheduleRef::Sparse(schedule.clone())).to_string();
+        crate::json_out::FirstFailure {
+            run: *run,
+            violations: violations.clone(),
+            replay: format!(
+                "smmu-lab replay {} {token}",
+                common::shell_quote(&args.scenario)
+            ),
+            token,
+        }
+    });
+    let out = crate::json_out::ExploreFile {
+        schema: "smmu-lab/explore-file/v1",
+        file: args.scenario.clone(),
+        name: l.scenario.name.clone(),
+        kernel: l.kernel.to_string(),
+        model: l.runnable.model(),
+        strategy: strategy.name().to_string(),
+        runs: f.runs,
+        failing_runs: f.failing_runs,
+        exhaustive: f.exhausted,
+        failures: f.failures.clone(),
+        first_failure: first,
+    };
+    if json {
+        crate::json_out::print(&out)?;
+    } else {
+        explore_file_text(&out);
+    }
+    Ok(if out.first_failure.is_some() {
+        Outcome::Violated
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// An exploration of a file as text.
+fn explore_file_text(e: &crate::json_out::ExploreFile) {
     outln!(
         "{} on {} ({}, {}): {} runs, {}",
-        l.scenario.name,
-        l.kernel,
-        l.runnable.model(),
-        strategy.name(),
-        f.runs,
-        if f.failing_runs == 0 {
-            if f.exhausted {
+        e.name,
+        e.kernel,
+        e.model,
+        e.strategy,
+        e.runs,
+        if e.failing_runs == 0 {
+            if e.exhaustive {
                 "no property violated; the bounded space was exhausted".to_string()
             } else {
                 "no property violated".to_string()
             }
         } else {
-            let v: Vec<String> = f
+            let v: Vec<String> = e
                 .failures
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
-            format!("{} failing ({})", f.failing_runs, v.join(", "))
+            format!("{} failing ({})", e.failing_runs, v.join(", "))
         }
     );
-    let Some((run, violations, schedule)) = f.first else {
-        return Ok(Outcome::Clean);
-    };
-    let token = l.token(ScheduleRef::Sparse(schedule));
-    outln!(
-        "  first failure: run {run}, violated {}",
-        violations.join(", ")
-    );
-    outln!(
-        "  reproduce: smmu-lab replay {} {token}",
-        common::shell_quote(&args.scenario)
-    );
-    Ok(Outcome::Violated)
+    if let Some(f) = &e.first_failure {
+        outln!(
+            "  first failure: run {}, violated {}",
+            f.run,
+            f.violations.join(", ")
+        );
+        outln!("  reproduce: {}", f.replay);
+    }
 }
 
 fn progress_bar(runs: u64, kernel: KernelBehaviour) -> indicatif::ProgressBar {

@@ -168,10 +168,47 @@ pub fn explore_file(
     }
 }
 
-/// One run of a file: its log and verdict as text, and the properties it violated.
+/// A property violation one run of a file found, as its model reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    /// The property's name (`no-fault`, `no-deadlock`, ...).
+    pub property: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// One run of a file: its log, its findings (the reboot machine's verdict object when that
+/// model ran it), and the checked properties it violated.
 pub struct RunText {
-    pub text: String,
+    /// `reboot machine`, `lifecycle model` or `real stack`.
+    pub model: &'static str,
+    /// The kernel log, then (lifecycle model, real stack) the actors' lines.
+    pub log: Vec<String>,
+    /// The reboot machine's verdict (the same object `run --json` prints for built-in runs).
+    pub verdict: Option<crate::sim::scenario::Verdict>,
+    /// The lifecycle model's or the real stack's findings.
+    pub findings: Vec<Finding>,
+    /// The checked properties this run violated.
     pub violations: Vec<String>,
+    /// The log and verdict as text.
+    pub text: String,
+}
+
+/// The text of a lifecycle-model or real-stack run: its log, then its verdict.
+fn findings_text(log: &[String], kernel: &Kernel, model: &str, findings: &[Finding]) -> String {
+    let mut text = String::new();
+    for line in log {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&format!("\nverdict ({kernel}, {model}):\n"));
+    if findings.is_empty() {
+        text.push_str("  nothing found\n");
+    }
+    for f in findings {
+        text.push_str(&format!("  {}: {}\n", f.property, f.message));
+    }
+    text
 }
 
 /// Run the file on `schedule`. `Err` when a sparse schedule does not fit the file.
@@ -180,6 +217,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
     let misfit = |s: &ScheduleRef| {
         format!("schedule {s} does not fit this file and kernel (another smmu-lab version?)")
     };
+    let model = l.runnable.model();
     match &l.runnable {
         Runnable::Machine { config, properties } => {
             let scn = Arc::new(RebootScenario {
@@ -196,8 +234,12 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             };
             let text = format!("{}\n{}", o.log, crate::common::verdict_text(&o.verdict));
             Ok(RunText {
-                text,
+                model,
+                log: o.log.lines().map(str::to_string).collect(),
+                verdict: Some(o.verdict),
+                findings: Vec::new(),
                 violations: rec.violations,
+                text,
             })
         }
         Runnable::Stack(c) => {
@@ -209,20 +251,20 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                     return Err(format!("internal error (please report): {p}"))
                 }
             };
-            let mut text = String::new();
-            for line in &o.log {
-                text.push_str(line);
-                text.push('\n');
-            }
-            text.push_str(&format!("\nverdict ({}, real stack):\n", l.kernel));
-            if o.findings.is_empty() {
-                text.push_str("  nothing found\n");
-            }
-            for (p, m) in &o.findings {
-                text.push_str(&format!("  {}: {m}\n", p.name()));
-            }
+            let findings: Vec<Finding> = o
+                .findings
+                .iter()
+                .map(|(p, m)| Finding {
+                    property: p.name().to_string(),
+                    message: m.clone(),
+                })
+                .collect();
             Ok(RunText {
-                text,
+                model,
+                text: findings_text(&o.log, &l.kernel, model, &findings),
+                log: o.log,
+                verdict: None,
+                findings,
                 violations: rec.violations,
             })
         }
@@ -235,20 +277,20 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                     return Err(format!("internal error (please report): {p}"))
                 }
             };
-            let mut text = String::new();
-            for line in &o.log {
-                text.push_str(line);
-                text.push('\n');
-            }
-            text.push_str(&format!("\nverdict ({}, lifecycle model):\n", l.kernel));
-            if o.findings.is_empty() {
-                text.push_str("  nothing found\n");
-            }
-            for f in &o.findings {
-                text.push_str(&format!("  {}: {}\n", f.property, f.message));
-            }
+            let findings: Vec<Finding> = o
+                .findings
+                .iter()
+                .map(|f| Finding {
+                    property: f.property.to_string(),
+                    message: f.message.clone(),
+                })
+                .collect();
             Ok(RunText {
-                text,
+                model,
+                text: findings_text(&o.log, &l.kernel, model, &findings),
+                log: o.log,
+                verdict: None,
+                findings,
                 violations: rec.violations,
             })
         }

@@ -20,6 +20,7 @@ mod decode_cmd;
 mod demo_cmd;
 mod explore_cmd;
 mod file_model;
+mod json_out;
 mod kernel_cmd;
 mod mmio_log_out;
 mod replay_cmd;

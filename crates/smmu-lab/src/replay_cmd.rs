@@ -101,7 +101,7 @@ impl ReplayFile {
 }
 
 /// `replay FILE.toml TOKEN`: refused when the file changed since the token was recorded.
-fn replay_file(args: &Args) -> Result<Outcome, String> {
+fn replay_file(args: &Args, json: bool) -> Result<Outcome, String> {
     let Some(tok) = &args.file_token else {
         return Err(format!(
             "replay {}: give the token after the file (smmu-lab replay FILE.toml FILE@HASH:KERNEL:SCHEDULE)",
@@ -112,14 +112,7 @@ fn replay_file(args: &Args) -> Result<Outcome, String> {
     let path = std::path::Path::new(&args.token);
     let l = crate::file_model::load_for_token(path, &token)?;
     let r = crate::file_model::run_file(&l, &token.schedule)?;
-    out!("{}", r.text);
-    if r.violations.is_empty() {
-        outln!("properties: all held");
-        Ok(Outcome::Clean)
-    } else {
-        outln!("properties violated: {}", r.violations.join(", "));
-        Ok(Outcome::Violated)
-    }
+    crate::run_cmd::show_file_run(&args.token, &l, token.schedule, &r, json, false)
 }
 
 fn default_gbpa() -> String {
@@ -128,13 +121,10 @@ fn default_gbpa() -> String {
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     if crate::file_model::is_file_arg(&args.token) {
-        if json {
-            return Err("--json is not available for scenario files yet".into());
-        }
         if args.mmio_log.is_some() {
             return Err("--mmio-log is not available for scenario files yet".into());
         }
-        return replay_file(args);
+        return replay_file(args, json);
     }
     if let Some(extra) = &args.file_token {
         return Err(format!(

@@ -10,8 +10,12 @@ use std::sync::Arc;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A scenario file (FILE.toml, docs/scenarios.md), or what CPU 1 does while the NIC is
-    /// flooded: reboot (reboot -f), kexec, unbind (the SMMU).
-    #[arg(default_value = "reboot", value_name = "FILE.toml|reboot|kexec|unbind")]
+    /// flooded: reboot (reboot -f), kexec, unbind (the SMMU), crash-kexec (a panic into the
+    /// kdump kernel).
+    #[arg(
+        default_value = "reboot",
+        value_name = "FILE.toml|reboot|kexec|unbind|crash-kexec"
+    )]
     scenario: String,
     /// Kernel behaviour: linux-6.1 (the bug), linux-6.2 (the fix), quiesce (ours), or a kernel
     /// spec (v6.1, v6.1+ce31e6ca68bd, v6.2-ce31e6ca68bd; smmu-lab kernel list). With a file:
@@ -37,13 +41,10 @@ pub struct Args {
 
 pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     if crate::file_model::is_file_arg(&args.scenario) {
-        if json {
-            return Err("--json is not available for scenario files yet".into());
-        }
         if args.mmio_log.is_some() {
             return Err("--mmio-log is not available for scenario files yet".into());
         }
-        return run_file(args);
+        return run_file(args, json);
     }
     let mmio_log = args
         .mmio_log
@@ -80,7 +81,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
 }
 
 /// `run FILE.toml`: one run of a scenario file on the random schedule of `--seed`.
-fn run_file(args: &Args) -> Result<Outcome, String> {
+fn run_file(args: &Args, json: bool) -> Result<Outcome, String> {
     let kernel = args
         .kernel
         .as_deref()
@@ -93,17 +94,45 @@ fn run_file(args: &Args) -> Result<Outcome, String> {
         seed: args.seed,
     };
     let r = crate::file_model::run_file(&l, &schedule)?;
-    out!("{}", r.text);
-    if r.violations.is_empty() {
-        outln!("properties: all held");
+    show_file_run(&args.scenario, &l, schedule, &r, json, true)
+}
+
+/// Print one run of a file (shared by run and replay): text, or `smmu-lab/run-file/v1`.
+/// `replay_line`: the text ends with the command that reproduces the run.
+pub fn show_file_run(
+    file: &str,
+    l: &crate::file_model::Loaded,
+    schedule: ScheduleRef,
+    r: &crate::file_model::RunText,
+    json: bool,
+    replay_line: bool,
+) -> Result<Outcome, String> {
+    let token = l.token(schedule).to_string();
+    let replay = format!("smmu-lab replay {} {token}", common::shell_quote(file));
+    if json {
+        crate::json_out::print(&crate::json_out::FileRun {
+            schema: "smmu-lab/run-file/v1",
+            file: file.to_string(),
+            kernel: l.kernel.to_string(),
+            model: r.model,
+            token,
+            replay,
+            violations: &r.violations,
+            verdict: r.verdict.as_ref(),
+            findings: &r.findings,
+            log: &r.log,
+        })?;
     } else {
-        outln!("properties violated: {}", r.violations.join(", "));
+        out!("{}", r.text);
+        if r.violations.is_empty() {
+            outln!("properties: all held");
+        } else {
+            outln!("properties violated: {}", r.violations.join(", "));
+        }
+        if replay_line {
+            outln!("replay: {replay}");
+        }
     }
-    outln!(
-        "replay: smmu-lab replay {} {}",
-        common::shell_quote(&args.scenario),
-        l.token(schedule)
-    );
     Ok(if r.violations.is_empty() {
         Outcome::Clean
     } else {

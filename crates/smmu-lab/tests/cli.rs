@@ -87,7 +87,7 @@ fn unknown_kernel_scenario_property_are_usage_errors() {
     );
     usage_error(
         &["run", "suspend"],
-        "unknown scenario 'suspend': choose reboot, kexec or unbind",
+        "unknown scenario 'suspend': choose reboot, kexec, unbind or crash-kexec",
     );
     usage_error(
         &["run", "--property", "no-bugs"],

@@ -113,6 +113,9 @@ pub struct IovaDomain {
     bins: Option<Box<[Bin; RCACHE_BINS]>>,
     spare_mags: Vec<Box<Magazine>>,
     stats: IovaStats,
+    /// Before dcdb3ba7e2a8: the retry's low bound is the cached range's `pfn_hi + 1`, which
+    /// overflows to 0 when the cached range is the anchor ([`Self::with_anchor_retry_overflow`]).
+    anchor_retry_overflows: bool,
 }
 
 impl std::fmt::Debug for IovaDomain {
@@ -153,7 +156,19 @@ impl IovaDomain {
             bins,
             spare_mags: Vec::new(),
             stats: IovaStats::default(),
+            anchor_retry_overflows: false,
         })
+    }
+
+    /// The same domain with `__alloc_and_insert_iova_range`'s retry as before dcdb3ba7e2a8
+    /// "iommu/iova: Fix alloc iova overflows issue" (`overflows`): the retry starts above the
+    /// cached range at `pfn_hi + 1`, which is 0 when the cached range is the anchor (`pfn_hi`
+    /// all ones), so a request too large for the space above `start_pfn` is retried down to
+    /// PFN 0 and succeeds below `start_pfn`. Since the fix the retry bound is `pfn_hi`, and
+    /// the anchor is never below the limit, so there is no retry.
+    pub fn with_anchor_retry_overflow(mut self, overflows: bool) -> IovaDomain {
+        self.anchor_retry_overflows = overflows;
+        self
     }
 
     /// The parameters the domain was built with.

@@ -36,8 +36,15 @@ impl IovaDomain {
         }
         let (cached_lo, cached_hi) = self.ranges.start_for(limit);
         let mut pfn = self.take_highest(size, limit.min(cached_lo), self.params.start_pfn, aligned);
-        if pfn.is_none() && cached_hi < limit {
-            pfn = self.take_highest(size, limit, cached_hi + 1, aligned);
+        // The retry between the cached range and the limit: from `cached_hi + 1`, which before
+        // dcdb3ba7e2a8 was computed first and wrapped to 0 for the anchor.
+        let retry_low = if self.anchor_retry_overflows {
+            Some(cached_hi.wrapping_add(1))
+        } else {
+            (cached_hi < limit).then(|| cached_hi + 1)
+        };
+        if let Some(low) = retry_low.filter(|&low| pfn.is_none() && low < limit) {
+            pfn = self.take_highest(size, limit, low, aligned);
         }
         match pfn {
             Some(p) => self.ranges.insert_allocated(p, p + size - 1),

@@ -156,6 +156,11 @@ pub enum Trigger {
     Kexec,
     /// `echo 5000000.iommu > /sys/bus/platform/drivers/arm-smmu/unbind`: the SMMU's `.remove`.
     UnbindSmmu,
+    /// `echo c > /proc/sysrq-trigger` with a crash kernel loaded: `panic()` → `__crash_kexec()`.
+    /// No reboot notifiers, no `.shutdown` callbacks, no PCI bus-master clearing: the SMMU
+    /// and every master stay live with the crashed kernel's state while the capture kernel
+    /// boots and probes.
+    CrashKexec,
 }
 
 /// Everything that defines one run (together with the schedule).
@@ -327,7 +332,12 @@ fn linux_bool(param: &'static str, value: Option<&str>) -> Result<bool, ParamsEr
 
 impl Trigger {
     /// Every trigger.
-    pub const ALL: [Trigger; 3] = [Trigger::Reboot, Trigger::Kexec, Trigger::UnbindSmmu];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Reboot,
+        Trigger::Kexec,
+        Trigger::UnbindSmmu,
+        Trigger::CrashKexec,
+    ];
 
     /// The name on the command line.
     pub fn name(self) -> &'static str {
@@ -335,6 +345,7 @@ impl Trigger {
             Trigger::Reboot => "reboot",
             Trigger::Kexec => "kexec",
             Trigger::UnbindSmmu => "unbind",
+            Trigger::CrashKexec => "crash-kexec",
         }
     }
 

@@ -190,7 +190,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         comm: match cfg.trigger {
             Trigger::Reboot => "reboot",
             Trigger::Kexec => "kexec",
-            Trigger::UnbindSmmu => "sh",
+            Trigger::UnbindSmmu | Trigger::CrashKexec => "sh",
         }
         .to_string(),
     };
@@ -241,6 +241,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
             Trigger::Reboot => "reboot -f: kernel_restart()",
             Trigger::Kexec => "kexec -e: kernel_kexec()",
             Trigger::UnbindSmmu => "unbind arm-smmu: device_release_driver()",
+            Trigger::CrashKexec => "echo c > /proc/sysrq-trigger: panic() -> __crash_kexec()",
         }
         .to_string(),
     );
@@ -258,6 +259,16 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
             }
             started
         }
+        Trigger::CrashKexec => {
+            // Nothing is shut down: the capture kernel boots and its arm-smmu probes the
+            // SMMUs the crashed kernel left translating, while the masters keep doing DMA.
+            m.kernel.crash_kexec();
+            if let Some(nic) = &m.nic {
+                nic.kernel_replaced();
+            }
+            m.next_kernel_probe();
+            true
+        }
         Trigger::UnbindSmmu => {
             let smmu_dev = m.kernel.find(&cfg.board.smmus[0].name);
             match smmu_dev {
@@ -270,6 +281,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     if completed && !m.kernel.halted() {
         let done = match cfg.trigger {
             Trigger::Kexec => "done: the new kernel runs",
+            Trigger::CrashKexec => "done: the capture kernel runs",
             _ => "done: the machine resets",
         };
         m.timeline.push(Lane::ShutdownCpu, done.to_string());

@@ -228,6 +228,7 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
             Trigger::Reboot => "reboot -f: kernel_restart()",
             Trigger::Kexec => "kexec -e: kernel_kexec()",
             Trigger::UnbindSmmu => "unbind arm-smmu-v3: device_release_driver()",
+            Trigger::CrashKexec => "echo c > /proc/sysrq-trigger: panic() -> __crash_kexec()",
         }
         .to_string(),
     );
@@ -239,6 +240,11 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
                 m.next_kernel_probe(&ev);
             }
             started
+        }
+        Trigger::CrashKexec => {
+            m.kernel.crash_kexec();
+            m.next_kernel_probe(&ev);
+            true
         }
         Trigger::UnbindSmmu => match m.kernel.find(&cfg.board.smmus[smmu].name) {
             Some(d) => m.kernel.device_release_driver(d).is_ok() && !m.kernel.halted(),

@@ -1,0 +1,219 @@
+//! The real stack's unmanaged-domain operations: `iommu_domain_alloc`, `iommu_attach_device`,
+//! `iommu_map` and `iommu_unmap` through the IOMMU core and the arm-smmu driver's page tables,
+//! and the `no-block-split` check made from the device's side of each unmap.
+//!
+//! A domain maps the physical window below the actor's buffers: `iommu-map` of `size` bytes
+//! at `iova` maps to [`super::BUFFERS`] aligned down to the largest block size the request can
+//! use (so a 2 MiB request at a 2 MiB-aligned IOVA gets one block entry, as a driver handing
+//! `iommu_map` a 2 MiB-aligned buffer would).
+
+use super::{Shared, Stack, StackDevice, StackProperty, BUFFERS};
+use iommu::{DeviceId, Domain, Prot};
+use mmu500::Translation;
+use smmu_arch::Access;
+use smmu_sync::{Arc, Mutex};
+
+/// An unmanaged-domain step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainOp {
+    /// `iommu_domain_alloc` on the device's SMMU, kept as `domain`.
+    Alloc {
+        /// Handle.
+        domain: String,
+    },
+    /// `iommu_attach_device(domain, dev)`.
+    Attach {
+        /// Handle.
+        domain: String,
+    },
+    /// `iommu_map(domain, iova, pa, size, READ | WRITE)`.
+    Map {
+        /// Handle.
+        domain: String,
+        /// IOVA.
+        iova: u64,
+        /// Bytes.
+        size: u64,
+    },
+    /// `iommu_unmap(domain, iova, size)`.
+    Unmap {
+        /// Handle.
+        domain: String,
+        /// IOVA.
+        iova: u64,
+        /// Bytes.
+        size: u64,
+    },
+}
+
+/// The physical address `iommu-map` maps `size` bytes at `iova` to: the buffer area aligned
+/// down to the largest power of two that divides `iova` and is at most `size` (capped at
+/// 1 GiB, the largest block of the 4 KiB granule).
+pub fn map_target(iova: u64, size: u64) -> u64 {
+    let by_iova = if iova == 0 {
+        1 << 30
+    } else {
+        1u64 << iova.trailing_zeros().min(30)
+    };
+    let by_size = if size == 0 {
+        1
+    } else {
+        1u64 << (63 - size.leading_zeros()).min(30)
+    };
+    BUFFERS & !(by_iova.min(by_size) - 1)
+}
+
+/// The leaf size the device's transaction at `iova` is translated through, if it translates.
+fn device_leaf(stack: &Stack, dev: &StackDevice, iova: u64) -> Option<u64> {
+    match stack.model.translate(dev.wire_sid, iova, Access::Read) {
+        Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size),
+        _ => None,
+    }
+}
+
+/// `no-iova-below-start`: the DMA address `addr` the DMA API handed the device lies at or
+/// above its default domain's first allocatable page.
+pub(super) fn check_iova_start(
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    dev: &StackDevice,
+    id: DeviceId,
+    call: &str,
+    addr: u64,
+) {
+    let Some(p) = stack.core.default_domain(id).and_then(|d| d.iova_params()) else {
+        return;
+    };
+    if addr >> p.shift < p.start_pfn {
+        let msg = format!(
+            "{call} handed {} IOVA {addr:#x}, below its domain's first page (start_pfn {:#x})",
+            dev.name, p.start_pfn
+        );
+        let mut sh = shared.lock();
+        sh.lines.push(msg.clone());
+        sh.findings.push((StackProperty::NoIovaBelowStart, msg));
+    }
+}
+
+fn domain(shared: &Mutex<Shared>, name: &str) -> Option<Arc<Domain>> {
+    shared.lock().domains.get(name).cloned()
+}
+
+/// Run one domain step for `dev` (core id `id`); lines and findings go to `shared`.
+pub(super) fn run(
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    dev: &StackDevice,
+    id: DeviceId,
+    op: &DomainOp,
+) {
+    let say = |line: String| shared.lock().lines.push(line);
+    match op {
+        DomainOp::Alloc { domain: name } => {
+            let inst = *stack.instance.lock();
+            let Some(inst) = inst else {
+                say(format!(
+                    "{}: iommu_domain_alloc: no SMMU registered",
+                    dev.name
+                ));
+                return;
+            };
+            match stack.core.alloc_unmanaged(inst) {
+                Ok(d) => {
+                    say(format!("{}: iommu_domain_alloc() = {name}", dev.name));
+                    shared.lock().domains.insert(name.clone(), d);
+                }
+                Err(e) => say(format!("{}: iommu_domain_alloc failed: {e}", dev.name)),
+            }
+        }
+        DomainOp::Attach { domain: name } => {
+            let Some(d) = domain(shared, name) else {
+                say(format!("{}: attach: no domain {name}", dev.name));
+                return;
+            };
+            match stack.core.attach_device(id, &d) {
+                Ok(()) => say(format!("{}: iommu_attach_device({name}) = 0", dev.name)),
+                Err(e) => say(format!(
+                    "{}: iommu_attach_device({name}) failed: {e}",
+                    dev.name
+                )),
+            }
+        }
+        DomainOp::Map {
+            domain: name,
+            iova,
+            size,
+        } => {
+            let Some(d) = domain(shared, name) else {
+                say(format!("{}: iommu_map: no domain {name}", dev.name));
+                return;
+            };
+            let pa = map_target(*iova, *size);
+            match stack
+                .core
+                .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE))
+            {
+                Ok(()) => say(format!(
+                    "{}: iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x}) = 0",
+                    dev.name
+                )),
+                Err(e) => say(format!(
+                    "{}: iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x}) failed: {e}",
+                    dev.name
+                )),
+            }
+        }
+        DomainOp::Unmap {
+            domain: name,
+            iova,
+            size,
+        } => {
+            let Some(d) = domain(shared, name) else {
+                say(format!("{}: iommu_unmap: no domain {name}", dev.name));
+                return;
+            };
+            // What the device's transactions go through at the IOVA before the unmap (asked
+            // of the model only where the tables map it, so the probe itself never faults).
+            let leaf = (stack.core.iova_to_phys(&d, *iova) != 0)
+                .then(|| device_leaf(stack, dev, *iova))
+                .flatten();
+            match stack.core.iommu_unmap(&d, *iova, *size) {
+                Ok(unmapped) => {
+                    let line = format!(
+                        "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) = {unmapped:#x}",
+                        dev.name
+                    );
+                    let mut sh = shared.lock();
+                    sh.lines.push(line);
+                    // Part of a block reported unmapped: the rest of the block is still
+                    // mapped, now through a table of smaller entries.
+                    if let Some(leaf) = leaf.filter(|&l| unmapped > 0 && unmapped < l) {
+                        let msg = format!(
+                            "iommu_unmap({name}, {iova:#x}, {size:#x}) unmapped {unmapped:#x} bytes of the {leaf:#x}-byte block the device's transactions used: the block was split"
+                        );
+                        sh.lines.push(msg.clone());
+                        sh.findings.push((StackProperty::NoBlockSplit, msg));
+                    }
+                }
+                Err(e) => say(format!(
+                    "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) failed: {e}",
+                    dev.name
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_target_aligns_to_the_largest_usable_block() {
+        assert_eq!(BUFFERS, 0x8080_0000);
+        assert_eq!(map_target(0x20_0000, 0x20_0000), 0x8080_0000);
+        assert_eq!(map_target(0x1000, 0x20_0000), 0x8080_0000);
+        assert_eq!(map_target(0xfe_8000_0000, 1 << 30), 0x8000_0000);
+        assert_eq!(map_target(0x40_0000, 0x1000), 0x8080_0000);
+    }
+}
