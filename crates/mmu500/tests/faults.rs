@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use mmu500::{BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, Translation};
+use mmu500::{
+    BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Config, Translation,
+};
 use pgtable::Prot;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, gr1};
