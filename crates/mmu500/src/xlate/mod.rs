@@ -216,6 +216,29 @@ impl State {
         r
     }
 
+    /// Record a global fault of this transaction (sGFSR and its syndromes, the interrupt) and
+    /// the report the client gets.
+    fn global_fault(
+        &mut self,
+        cfg: &Mmu500Config,
+        kind: GlobalFaultKind,
+        sid: u32,
+        iova: u64,
+        access: Access,
+        p: &mut Pending,
+    ) -> DmaFault {
+        fault::global(
+            &mut self.regs,
+            &mut self.counters,
+            cfg,
+            kind,
+            sid,
+            iova,
+            access,
+            p,
+        )
+    }
+
     /// Steps 1 to 7 of a transaction the micro-TLB did not answer.
     fn translate_uncached(
         &mut self,
@@ -236,29 +259,11 @@ impl State {
             StreamMatch::Conflict(g) if cfg.mmu500 && self.regs.scr0 & scr0::SMCFCFG == 0 => g,
             StreamMatch::Conflict(_) => {
                 let kind = GlobalFaultKind::StreamMatchConflict;
-                return Err(fault::global(
-                    &mut self.regs,
-                    &mut self.counters,
-                    cfg,
-                    kind,
-                    sid,
-                    iova,
-                    access,
-                    p,
-                ));
+                return Err(self.global_fault(cfg, kind, sid, iova, access, p));
             }
             StreamMatch::Unmatched if self.regs.scr0 & scr0::USFCFG != 0 => {
                 let kind = GlobalFaultKind::UnidentifiedStream;
-                return Err(fault::global(
-                    &mut self.regs,
-                    &mut self.counters,
-                    cfg,
-                    kind,
-                    sid,
-                    iova,
-                    access,
-                    p,
-                ));
+                return Err(self.global_fault(cfg, kind, sid, iova, access, p));
             }
             StreamMatch::Unmatched => return Ok(self.bypass(iova, BypassReason::UnmatchedBypass)),
         };
@@ -271,30 +276,12 @@ impl State {
             // interrupt raised if sCR0.GFIE, the client aborted if sCR0.GFRE.
             S2crAction::Fault => {
                 let kind = GlobalFaultKind::InvalidContext { nested: false };
-                return Err(fault::global(
-                    &mut self.regs,
-                    &mut self.counters,
-                    cfg,
-                    kind,
-                    sid,
-                    iova,
-                    access,
-                    p,
-                ));
+                return Err(self.global_fault(cfg, kind, sid, iova, access, p));
             }
         };
         if n >= self.regs.banks.len() {
             let kind = GlobalFaultKind::UnimplementedContextBank;
-            return Err(fault::global(
-                &mut self.regs,
-                &mut self.counters,
-                cfg,
-                kind,
-                sid,
-                iova,
-                access,
-                p,
-            ));
+            return Err(self.global_fault(cfg, kind, sid, iova, access, p));
         }
         // Steps 3 to 6, and 7 for a context fault.
         match self.cb_translate(cfg, mem, n, iova, access, privileged, true) {
@@ -322,9 +309,7 @@ impl State {
                     epoch: ok.epoch,
                 })
             }
-            Err(CbError::InvalidContext) => Err(fault::global(
-                &mut self.regs,
-                &mut self.counters,
+            Err(CbError::InvalidContext) => Err(self.global_fault(
                 cfg,
                 GlobalFaultKind::InvalidContext { nested: true },
                 sid,
