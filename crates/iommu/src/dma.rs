@@ -162,7 +162,10 @@ impl IommuCore {
             let g = dev.group.read().clone();
             sched_point(Point::Kernel);
             match g {
-                Some(g) => Ok((Access::Faithful, Target::Domain(g.default_domain.clone()))),
+                Some(g) => match g.default_domain() {
+                    Some(d) => Ok((Access::Faithful, Target::Domain(d))),
+                    None => Err(DmaError::NoGroup),
+                },
                 None => Err(match path {
                     Some(p) => {
                         DmaError::Oops(Oops::null_group(p, self.cfg.group_default_domain_offset))
@@ -172,8 +175,9 @@ impl IommuCore {
             }
         } else {
             let guard = dev.group.read();
-            let dom = match guard.as_ref() {
-                Some(g) => g.default_domain.clone(),
+            let dom = match guard.as_ref().map(|g| g.default_domain()) {
+                Some(Some(d)) => d,
+                Some(None) => return Err(DmaError::NoGroup),
                 None => return Err(self.released_err(dev)),
             };
             Ok((Access::Safe(guard), Target::Domain(dom)))
@@ -809,6 +813,8 @@ impl IommuCore {
         };
         let direct: usize = d.direct_maps.lock().values().map(Vec::len).sum();
         let g = d.group.read().clone();
-        direct + g.map_or(0, |g| g.default_domain.live_mappings())
+        direct
+            + g.and_then(|g| g.default_domain())
+                .map_or(0, |d| d.live_mappings())
     }
 }

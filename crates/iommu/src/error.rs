@@ -28,6 +28,9 @@ pub enum CoreError {
     /// Bad arguments.
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    /// The group's DMA is owned by another owner (-EPERM).
+    #[error("the group's DMA is owned by another owner (-EPERM)")]
+    OwnerBusy,
     /// The driver refused.
     #[error("driver: {0}")]
     Driver(#[from] DriverError),

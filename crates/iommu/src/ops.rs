@@ -71,6 +71,9 @@ pub enum DriverError {
     NotSupported,
     #[error("device busy (-EBUSY)")]
     Busy,
+    /// A kernel mutex the call needs can never be taken (the simulated kernel hangs here).
+    #[error(transparent)]
+    Deadlock(#[from] smmu_sync::Deadlock),
     /// The page-table code refused the request; its error says why and carries the errno.
     #[error(transparent)]
     PgTable(#[from] PgTableError),
@@ -85,9 +88,10 @@ pub trait IommuDriver: Send + Sync {
     fn probe_device(&self, master: &MasterInfo) -> Result<(), DriverError>;
     /// Forget a master (`release_device`): its stream-map entries go back to the reset type.
     fn release_device(&self, dev: DeviceId);
-    /// A key saying which masters must share a group (masters whose stream-map entries
-    /// overlap). `None`: a group of its own.
-    fn device_group_key(&self, dev: DeviceId) -> Option<u64>;
+    /// `device_group`: a key saying which masters must share a group (masters whose
+    /// stream-map entries overlap); the core finds or allocates the group of that key.
+    /// `Ok(None)`: a group of its own. An error fails the probe.
+    fn device_group(&self, dev: DeviceId) -> Result<Option<u64>, DriverError>;
     /// The domain kind the driver insists on for this device, if any (`def_domain_type`).
     fn def_domain_kind(&self, dev: DeviceId) -> Option<DomainKind> {
         let _ = dev;

@@ -39,6 +39,23 @@ pub struct Switches {
     pub zero_tlbi_writes: bool,
     /// iommu: `dma_map_sg` checks the mapping's result signed (`a3884774d731`).
     pub map_sg_signed_result_check: bool,
+    /// arm-smmu: `device_group` looks up and records the group under `stream_map_mutex`
+    /// (`b1a1347912a7`).
+    pub group_lookup_under_stream_map_mutex: bool,
+    /// arm-smmu: `device_group`'s "two groups" error return releases `stream_map_mutex`
+    /// (`53f613134984`).
+    pub unlock_on_group_conflict: bool,
+    /// iommu: the default domain is allocated under `group->mutex` (`211ff31b3d33`).
+    pub default_domain_under_group_mutex: bool,
+    /// iommu: `group->mutex` also covers the attach and the direct mappings (`556f99ac8866`).
+    pub attach_under_group_mutex: bool,
+    /// iommu: `iommu_probe_device_lock` serialises every probe (`b54240ad4943`); the
+    /// lifecycle model's `probe_serialised_with_iommu_configure` follows the same fix until
+    /// b54240ad4943's own scenario moves onto the real stack.
+    pub probe_serialised: bool,
+    /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
+    /// (`a6a9a5da6808`).
+    pub claim_owner_puts_group_on_error: bool,
     /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
     pub lifecycle: lifecycle::Switches,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
@@ -73,6 +90,12 @@ impl Switches {
             unguarded_dma_domain: !kernel.contains(Fix::GuardedDmaDomain),
             map_sg_signed_result_check: kernel.contains(Fix::MapSgResultCheck),
             zero_tlbi_writes: !kernel.contains(Fix::AvoidZeroTlbiWrites),
+            group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
+            unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
+            default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
+            attach_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
+            probe_serialised: kernel.contains(Fix::ProbeUseAfterFree),
+            claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -91,6 +114,10 @@ impl Switches {
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
+            default_domain_under_group_mutex: self.default_domain_under_group_mutex,
+            attach_under_group_mutex: self.attach_under_group_mutex,
+            probe_serialised: self.probe_serialised,
+            claim_owner_puts_group_on_error: self.claim_owner_puts_group_on_error,
             ..base
         }
     }
@@ -98,13 +125,8 @@ impl Switches {
     /// The lifecycle model's switches (probe, groups, domains, DMA layer): one per fix.
     fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
         lifecycle::Switches {
-            group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
-            unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
-            default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
-            attach_and_direct_map_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
             probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
             defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
-            claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
         }
@@ -123,6 +145,8 @@ impl Switches {
             // "Get associated RMR info and install bypass SMR" landed in v6.0.
             rmr_bypass_at_probe: kernel.preset >= Preset::V6_0,
             zero_tlbi_writes: self.zero_tlbi_writes,
+            group_lookup_under_stream_map_mutex: self.group_lookup_under_stream_map_mutex,
+            unlock_on_group_conflict: self.unlock_on_group_conflict,
             ..base.with_shutdown(self.shutdown_policy()?)
         })
     }

@@ -174,9 +174,7 @@ fn claim(ctx: &Ctx, d: usize, owner: Option<&str>) {
         s.groups[g].refcount += 1;
         let Some(owner) = owner else {
             ctx.log(s, format!("{name}: claim DMA owner: no owner (-EINVAL)"));
-            if ctx.cfg.switches.claim_owner_puts_group_on_error {
-                s.groups[g].refcount -= 1;
-            }
+            s.groups[g].refcount -= 1;
             return;
         };
         let grp = &mut s.groups[g];

@@ -17,29 +17,29 @@
 //!
 //! # Example
 //!
-//! Two masters that share stream ID 0x47 probe at once; without `b1a1347912a7`'s
-//! `stream_map_mutex` each may create its own group (in a kernel from before `b54240ad4943`,
-//! whose probe lock serialises every probe).
+//! A client probes while its SMMU runs its own probe; before `229e6ee43d2a` a client that
+//! finds the SMMU registered but not yet bound dereferences its NULL driver data.
 //!
 //! ```
 //! use explore::{explore, ExploreOptions, Strategy};
 //! use lifecycle::{Actor, Config, Device, Op, Property, Step, Switches};
 //! use std::sync::Arc;
 //!
-//! let probe = |d: &str| Actor::new(d, vec![Step::new(Op::Probe, d)]);
 //! let mut cfg = Config::new(
-//!     vec![Device::platform("f0c0000.gpu", &[0x47]), Device::platform("etnaviv", &[0x47])],
-//!     vec![probe("f0c0000.gpu"), probe("etnaviv")],
+//!     vec![Device::platform("3200000.sata", &[0x4])],
+//!     vec![
+//!         Actor::new("smmu-probe", vec![Step::new(Op::Probe, "5000000.iommu")]),
+//!         Actor::new("sata-probe", vec![Step::new(Op::Probe, "3200000.sata")]),
+//!     ],
 //! );
-//! cfg.properties = vec![Property::OneGroupPerStream];
+//! cfg.properties = vec![Property::NoOops];
 //! cfg.switches = Switches::all_fixed();
-//! cfg.switches.group_lookup_under_stream_map_mutex = false;
-//! cfg.switches.probe_serialised_with_iommu_configure = false;
+//! cfg.switches.defer_client_until_smmu_bound = false;
 //! let opts = ExploreOptions { strategy: Strategy::Dfs { preemption_bound: 1 }, runs: 1000, ..Default::default() };
 //! let report = explore(Arc::new(cfg.clone()), opts, &|_, _| {});
-//! assert_eq!(report.first_failure.unwrap().violations, ["one-group-per-stream"]);
+//! assert_eq!(report.first_failure.unwrap().violations, ["no-oops"]);
 //!
-//! cfg.switches.group_lookup_under_stream_map_mutex = true;
+//! cfg.switches.defer_client_until_smmu_bound = true;
 //! let report = explore(Arc::new(cfg), ExploreOptions { stop_at_first: false, ..opts }, &|_, _| {});
 //! assert!(report.exhausted && report.failing_runs == 0);
 //! ```

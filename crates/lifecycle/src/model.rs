@@ -3,29 +3,18 @@
 
 use std::fmt;
 
-/// One behaviour switch per Linux fix; `true` is the behaviour after the fix.
+/// One behaviour switch per Linux fix this model still runs; `true` is the behaviour after
+/// the fix. (Group creation, the default domain's locking, the `stream_map_mutex` error path
+/// and the DMA-owner reference run on the real stack: `arm_smmu::DriverBehaviour` and
+/// `iommu::CoreConfig`; here they always take the fixed path.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switches {
-    /// arm-smmu: `arm_smmu_device_group()` looks up and records the stream's group under
-    /// `stream_map_mutex` (`b1a1347912a7`).
-    pub group_lookup_under_stream_map_mutex: bool,
-    /// arm-smmu: the "stream IDs in two groups" error return of `arm_smmu_device_group()`
-    /// releases `stream_map_mutex` (`53f613134984`).
-    pub unlock_on_group_conflict: bool,
-    /// core: the default domain is allocated under `group->mutex` (`211ff31b3d33`).
-    pub default_domain_under_group_mutex: bool,
-    /// core: `group->mutex` also covers the default-domain attach and the direct mappings of
-    /// reserved regions (`556f99ac8866`).
-    pub attach_and_direct_map_under_group_mutex: bool,
     /// core: probing and freeing `dev->iommu` are serialised with `of_iommu_configure()` by
     /// one lock (`b54240ad4943`).
     pub probe_serialised_with_iommu_configure: bool,
     /// arm-smmu: a client probing while its SMMU is registered but not yet bound gets
     /// `-EPROBE_DEFER` instead of a NULL `smmu` (`229e6ee43d2a`).
     pub defer_client_until_smmu_bound: bool,
-    /// core: `iommu_device_claim_dma_owner()` drops its group reference on the "no owner"
-    /// error return (`a6a9a5da6808`).
-    pub claim_owner_puts_group_on_error: bool,
     /// dma-iommu/iova: tearing the flush queue down waits for a running timeout handler
     /// (`del_timer_sync`) before freeing it (`d7061627d701`).
     pub fq_teardown_waits_for_timer: bool,
@@ -38,13 +27,8 @@ impl Switches {
     /// Every fix in.
     pub fn all_fixed() -> Switches {
         Switches {
-            group_lookup_under_stream_map_mutex: true,
-            unlock_on_group_conflict: true,
-            default_domain_under_group_mutex: true,
-            attach_and_direct_map_under_group_mutex: true,
             probe_serialised_with_iommu_configure: true,
             defer_client_until_smmu_bound: true,
-            claim_owner_puts_group_on_error: true,
             fq_teardown_waits_for_timer: true,
             iova_domain_init_under_cookie_mutex: true,
         }

@@ -149,11 +149,7 @@ fn dev_iommu_free(ctx: &Ctx, s: &mut State, d: usize) {
 /// entries, or a new one recorded for all of them. `None` is the -EINVAL of stream IDs
 /// already in two different groups. The returned group carries a reference.
 fn device_group(ctx: &Ctx, d: usize) -> Result<Option<usize>, Halt> {
-    let sw = ctx.cfg.switches;
-    let locked = sw.group_lookup_under_stream_map_mutex;
-    if locked {
-        ctx.acquire(STREAM_MAP_MUTEX)?;
-    }
+    ctx.acquire(STREAM_MAP_MUTEX)?;
     let sids = ctx.cfg.devices[d].stream_ids.clone();
     let found = ctx.step(|s| {
         let mut group = None;
@@ -173,9 +169,7 @@ fn device_group(ctx: &Ctx, d: usize) -> Result<Option<usize>, Halt> {
     let group = match found {
         Err(()) => {
             // Stream IDs in two groups: -EINVAL.
-            if locked && sw.unlock_on_group_conflict {
-                ctx.release(STREAM_MAP_MUTEX);
-            }
+            ctx.release(STREAM_MAP_MUTEX);
             return Ok(None);
         }
         Ok(Some(g)) => g,
@@ -192,21 +186,14 @@ fn device_group(ctx: &Ctx, d: usize) -> Result<Option<usize>, Halt> {
             g
         }),
     };
-    if locked {
-        ctx.release(STREAM_MAP_MUTEX);
-    }
+    ctx.release(STREAM_MAP_MUTEX);
     Ok(Some(group))
 }
 
 /// The default domain (allocated once per group), the attach, and the direct mappings.
 fn default_domain_and_attach(ctx: &Ctx, d: usize, g: usize) -> Result<(), Halt> {
-    let sw = ctx.cfg.switches;
     let lock = group_mutex(g);
-    let alloc_locked = sw.default_domain_under_group_mutex;
-    let all_locked = alloc_locked && sw.attach_and_direct_map_under_group_mutex;
-    if alloc_locked {
-        ctx.acquire(&lock)?;
-    }
+    ctx.acquire(&lock)?;
     let has = ctx.step(|s| s.groups[g].default_domain.is_some());
     if !has {
         ctx.step(|s| {
@@ -216,9 +203,6 @@ fn default_domain_and_attach(ctx: &Ctx, d: usize, g: usize) -> Result<(), Halt> 
             let line = format!("iommu: group {g}: default domain {dom} allocated");
             ctx.log(s, line);
         });
-    }
-    if alloc_locked && !all_locked {
-        ctx.release(&lock);
     }
     ctx.step(|s| {
         let dom = s.groups[g].default_domain;
@@ -250,9 +234,7 @@ fn default_domain_and_attach(ctx: &Ctx, d: usize, g: usize) -> Result<(), Halt> 
             page += 0x1000;
         }
     }
-    if all_locked {
-        ctx.release(&lock);
-    }
+    ctx.release(&lock);
     Ok(())
 }
 

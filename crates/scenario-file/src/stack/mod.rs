@@ -3,17 +3,25 @@
 //! into it, and the actors calling the core's DMA API and the model's DMA port on threads of the
 //! sync facade, so the explorer interleaves them at the real code's scheduling points.
 //!
-//! It runs the files whose every operation is one it has (DMA mapping, device reads and
-//! writes, and the `fail-pgtable-alloc` fault injection) and whose every property it checks
-//! (`no-fault`). Outcomes come from the crates' own mechanisms: a failed page-table allocation
-//! is the frame allocator running dry, a fault is the model's table walk finding nothing.
+//! It runs the files whose every operation is one it has (probe of the SMMU or of a master,
+//! DMA-ownership claims, DMA mapping, device reads and writes, and the `fail-pgtable-alloc`
+//! fault injection) and whose every property it checks ([`StackProperty`]). Outcomes come
+//! from the crates' own mechanisms: a failed page-table allocation is the frame allocator
+//! running dry, a fault is the model's table walk finding nothing, two groups for one stream
+//! are the core's groups after two probes raced in arm-smmu's `device_group`, a deadlock is a
+//! kernel mutex whose holder returned without releasing it.
 
-use crate::model::Scenario;
-use crate::vocab::{ActorKind, Dir, Op};
+mod config;
+mod property;
+
+pub use config::{config, runs};
+pub use property::StackProperty;
+
 use arm_smmu::table::LpaeTables;
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
-use iommu::{CoreConfig, DeviceDesc, DeviceId, DmaDirection, InstanceId, IommuCore};
-use kernel_history::{Kernel, Switches};
+use iommu::{
+    CoreConfig, CoreError, DeviceDesc, DeviceId, DmaDirection, DriverError, InstanceId, IommuCore,
+};
 use klog::MemLog;
 use mmu500::hyp::ZeroStoreLosingHypervisor;
 use mmu500::{BusError, DmaFault, Mmu500};
@@ -31,38 +39,22 @@ const COHERENT: (u64, u64) = (RAM + 0x20_0000, 0x20_0000);
 /// Driver buffers: each actor's at its own 1 MiB.
 const BUFFERS: u64 = RAM + (8 << 20);
 
-/// A property the real stack checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum StackProperty {
-    /// No device access faults in the SMMU.
-    NoFault,
-    /// No TLB sync times out (the driver's `TLB sync timed out` message).
-    NoSyncTimeout,
-}
-
-impl StackProperty {
-    /// Every property.
-    pub const ALL: [StackProperty; 2] = [StackProperty::NoFault, StackProperty::NoSyncTimeout];
-
-    /// The name in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            StackProperty::NoFault => "no-fault",
-            StackProperty::NoSyncTimeout => "no-sync-timeout",
-        }
-    }
-
-    /// The property called `name`.
-    pub fn from_name(name: &str) -> Option<StackProperty> {
-        Self::ALL.into_iter().find(|p| p.name() == name)
-    }
-}
-
 /// One step of an actor on the real stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StackOp {
     /// The SMMU's probe: the driver probes and resets it and registers it with the core.
     ProbeSmmu,
+    /// `iommu_probe_device` of master `.0` (an index into [`StackConfig::devices`]).
+    ProbeMaster(usize),
+    /// `iommu_device_claim_dma_owner` of a master; `None` is a NULL owner.
+    ClaimDmaOwner {
+        /// Index into [`StackConfig::devices`].
+        device: usize,
+        /// The owner cookie.
+        owner: Option<String>,
+    },
+    /// `iommu_device_release_dma_owner` of master `.0`.
+    ReleaseDmaOwner(usize),
     /// Fault injection: the page-table pool runs dry (every free frame is taken).
     FailPgtableAlloc,
     /// `dma_map_sg` of `nents` entries of `size` bytes, kept as `buffer`.
@@ -141,6 +133,8 @@ pub struct StackConfig {
     pub hypervisor_loses_zero_stores: bool,
     /// An actor probes the SMMU (else boot does).
     pub smmu_probed_by_actor: bool,
+    /// The masters boot probes (indices into `devices`); scripts probe the others.
+    pub boot_probed: Vec<usize>,
 }
 
 /// What one run produced.
@@ -150,165 +144,6 @@ pub struct StackOutcome {
     pub log: Vec<String>,
     /// (property, message) of every violation seen.
     pub findings: Vec<(StackProperty, String)>,
-}
-
-/// Whether the real stack runs `s`: every op and property is one it has.
-pub fn runs(s: &Scenario) -> bool {
-    let is_smmu = |d: &Option<String>| {
-        d.as_ref()
-            .is_some_and(|d| s.board.smmus.iter().any(|m| &m.name == d))
-    };
-    let ops = s.actors.iter().flat_map(|a| &a.script).all(|st| {
-        matches!(
-            st.op,
-            Op::FailPgtableAlloc | Op::DmaMapSg | Op::DmaMapPage | Op::DeviceWrite | Op::DeviceRead
-        ) || (st.op == Op::Probe && is_smmu(&st.device))
-    });
-    ops && !s.properties.is_empty()
-        && s.properties
-            .iter()
-            .all(|p| StackProperty::from_name(p.name).is_some())
-}
-
-fn direction(d: Option<Dir>) -> DmaDirection {
-    match d {
-        Some(Dir::ToDevice) => DmaDirection::ToDevice,
-        Some(Dir::FromDevice) => DmaDirection::FromDevice,
-        Some(Dir::Bidirectional) | None => DmaDirection::Bidirectional,
-    }
-}
-
-/// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
-pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
-    let (si, smmu) = s
-        .board
-        .smmus
-        .iter()
-        .enumerate()
-        .find(|(_, d)| d.enabled && d.version == sim::SmmuVersion::V2)
-        .ok_or("the board has no enabled SMMUv2 for the real stack")?;
-    let fw = FirmwareDesc {
-        compatible: smmu.matched.clone(),
-        reg_base: smmu.base,
-        reg_size: smmu.size,
-        dev_name: smmu.name.clone(),
-        num_global_irqs: Some(smmu.global_irqs),
-        num_context_irqs: smmu.context_irqs,
-        dma_coherent: smmu.dma_coherent,
-    };
-    let sw = Switches::of(kernel);
-    let behaviour = sw.driver_behaviour(kernel).map_err(|e| e.to_string())?;
-    let core = sw.core_config(CoreConfig {
-        strict: s.cmdline.strict,
-        passthrough: s.cmdline.passthrough,
-        ..CoreConfig::default()
-    });
-    let mut devices: Vec<StackDevice> = Vec::new();
-    let mut actors = Vec::new();
-    let mut smmu_probed_by_actor = false;
-    for a in &s.actors {
-        let mut script = Vec::new();
-        let mut dev_name = a.device.clone();
-        for st in &a.script {
-            if st.op == Op::Probe {
-                smmu_probed_by_actor = true;
-                script.push(StackOp::ProbeSmmu);
-                continue;
-            }
-            if dev_name.is_none() {
-                dev_name = st.device.clone();
-            }
-            let buffer = st.buffer.clone().unwrap_or_default();
-            script.push(match st.op {
-                Op::FailPgtableAlloc => StackOp::FailPgtableAlloc,
-                Op::DmaMapSg => StackOp::DmaMapSg {
-                    nents: st.nents.unwrap_or(1).max(1),
-                    size: st.size.unwrap_or(4096),
-                    dir: direction(st.dir),
-                    buffer,
-                },
-                Op::DmaMapPage => StackOp::DmaMapPage {
-                    size: st.size.unwrap_or(4096),
-                    dir: direction(st.dir),
-                    buffer,
-                },
-                Op::DeviceWrite | Op::DeviceRead => StackOp::DeviceAccess {
-                    write: st.op == Op::DeviceWrite,
-                    buffer,
-                },
-                other => return Err(format!("the real stack has no '{}'", other.name())),
-            });
-        }
-        let Some(name) = dev_name else {
-            actors.push(StackActor {
-                name: a.name.clone(),
-                device: None,
-                engine: a.kind == ActorKind::DmaEngine,
-                script,
-            });
-            continue;
-        };
-        let m = s
-            .board
-            .masters
-            .iter()
-            .find(|m| m.name == name && m.attached && m.smmu == si)
-            .ok_or_else(|| format!("'{name}' is not a master of {}", smmu.name))?;
-        let device = match devices.iter().position(|d| d.name == name) {
-            Some(i) => i,
-            None => {
-                let bus = match m.bus {
-                    sim::Bus::Platform => iommu::Bus::Platform,
-                    sim::Bus::Pci => iommu::Bus::Pci,
-                };
-                let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
-                let mut desc = DeviceDesc::new(&m.log_prefix(), bus, devices.len() as u64, &ids);
-                desc.coherent = true;
-                let wire_sid = m
-                    .wire_ids()
-                    .and_then(|w| w.first().copied())
-                    .or_else(|| m.ids.first().map(|id| id.sid))
-                    .ok_or_else(|| format!("'{name}' has no stream ID"))?;
-                devices.push(StackDevice {
-                    name: name.clone(),
-                    desc,
-                    wire_sid: u32::from(wire_sid),
-                });
-                devices.len() - 1
-            }
-        };
-        actors.push(StackActor {
-            name: a.name.clone(),
-            device: Some(device),
-            engine: a.kind == ActorKind::DmaEngine,
-            script,
-        });
-    }
-    if smmu_probed_by_actor && !devices.is_empty() {
-        return Err(
-            "a file that probes the SMMU in a script may not also use its masters (the real stack probes masters at boot)"
-                .into(),
-        );
-    }
-    let properties = s
-        .properties
-        .iter()
-        .filter_map(|p| StackProperty::from_name(p.name))
-        .collect();
-    Ok(StackConfig {
-        fw,
-        model: sim::scenario::model_config(smmu),
-        params: s.cmdline.smmu,
-        behaviour,
-        core,
-        devices,
-        actors,
-        properties,
-        hypervisor_loses_zero_stores: s
-            .quirks
-            .contains(&crate::vocab::Quirk::HypervisorLosesZeroStores),
-        smmu_probed_by_actor,
-    })
 }
 
 /// State the actors share: mapped buffers and what they saw.
@@ -331,7 +166,10 @@ struct Stack {
     /// The driver, once probed.
     smmu: Mutex<Option<Arc<ArmSmmu>>>,
     core: Arc<IommuCore>,
-    ids: Vec<DeviceId>,
+    /// The instance, once the SMMU is registered.
+    inst: Mutex<Option<InstanceId>>,
+    /// Probed masters: index into `devices` → the core's id.
+    ids: Mutex<BTreeMap<usize, DeviceId>>,
 }
 
 /// The SMMU's probe: arm-smmu probes and resets it, then registers it with the core.
@@ -355,6 +193,7 @@ fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, String> {
     .map_err(|e| e.to_string())?;
     let inst = stack.core.register(smmu.clone());
     *stack.smmu.lock() = Some(smmu);
+    *stack.inst.lock() = Some(inst);
     Ok(inst)
 }
 
@@ -376,23 +215,25 @@ fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
         model.clone()
     };
     let core = IommuCore::new(cfg.core.clone(), mem.clone(), coherent, log.clone());
-    let mut stack = Stack {
+    let stack = Stack {
         tables,
         model,
         bus,
         log: log.clone(),
         smmu: Mutex::new(None),
         core,
-        ids: Vec::new(),
+        inst: Mutex::new(None),
+        ids: Mutex::new(BTreeMap::new()),
     };
     if !cfg.smmu_probed_by_actor {
         let inst = probe_smmu(cfg, &stack)?;
-        for d in &cfg.devices {
+        for &i in &cfg.boot_probed {
+            let d = &cfg.devices[i];
             let id = stack
                 .core
                 .probe_device(d.desc.clone(), inst)
                 .map_err(|e| format!("{}: probe: {e}", d.name))?;
-            stack.ids.push(id);
+            stack.ids.lock().insert(i, id);
         }
     }
     Ok(stack)
@@ -400,27 +241,59 @@ fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, String> {
 
 fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
     let actor = &cfg.actors[a];
+    smmu_sync::set_task_name(&actor.name);
     let say = |line: String| shared.lock().lines.push(line);
-    if actor.device.is_none() {
-        for op in &actor.script {
-            if *op == StackOp::ProbeSmmu {
+    let buf_pa = BUFFERS + ((a as u64) << 20);
+    for op in &actor.script {
+        let dev = actor.device.and_then(|d| cfg.devices.get(d));
+        let id = actor.device.and_then(|d| stack.ids.lock().get(&d).copied());
+        let (dev, id) = match (op, dev, id) {
+            (StackOp::ProbeSmmu, ..) => {
                 if let Err(e) = probe_smmu(cfg, stack) {
                     say(format!("{}: SMMU probe failed: {e}", actor.name));
                 }
+                continue;
             }
-        }
-        return;
-    }
-    let Some((dev, id)) = actor
-        .device
-        .and_then(|d| Some((cfg.devices.get(d)?, *stack.ids.get(d)?)))
-    else {
-        return;
-    };
-    let buf_pa = BUFFERS + ((a as u64) << 20);
-    for op in &actor.script {
+            (StackOp::ProbeMaster(d), ..) => {
+                if !probe_master(cfg, stack, shared, a, *d) {
+                    // The probe hung: this task goes no further.
+                    return;
+                }
+                continue;
+            }
+            (StackOp::ClaimDmaOwner { device, owner }, ..) => {
+                let d = &cfg.devices[*device];
+                let Some(id) = stack.ids.lock().get(device).copied() else {
+                    say(format!("{}: claim DMA owner: not probed", d.name));
+                    continue;
+                };
+                match stack.core.claim_dma_owner(id, owner.as_deref()) {
+                    Ok(()) => say(format!("{}: DMA owner claimed", d.name)),
+                    Err(e) => say(format!("{}: claim DMA owner failed: {e}", d.name)),
+                }
+                continue;
+            }
+            (StackOp::ReleaseDmaOwner(device), ..) => {
+                if let Some(id) = stack.ids.lock().get(device).copied() {
+                    stack.core.release_dma_owner(id);
+                }
+                continue;
+            }
+            (_, Some(dev), Some(id)) => (dev, id),
+            (_, Some(dev), None) => {
+                say(format!(
+                    "{}: {}: the device was never probed",
+                    actor.name, dev.name
+                ));
+                return;
+            }
+            (_, None, _) => return,
+        };
         match op {
-            StackOp::ProbeSmmu => {}
+            StackOp::ProbeSmmu
+            | StackOp::ProbeMaster(_)
+            | StackOp::ClaimDmaOwner { .. }
+            | StackOp::ReleaseDmaOwner(_) => {}
             StackOp::FailPgtableAlloc => {
                 let mut taken = 0u64;
                 while stack.tables.alloc(physmem::FRAME_SIZE).is_ok() {
@@ -535,10 +408,53 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
     }
 }
 
+/// `iommu_probe_device` of master `d` by actor `a`; `false` when the probe can never return
+/// (a kernel mutex it waits for is never released: the deadlock is the run's finding).
+fn probe_master(
+    cfg: &StackConfig,
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    a: usize,
+    d: usize,
+) -> bool {
+    let dev = &cfg.devices[d];
+    let actor = &cfg.actors[a].name;
+    let Some(inst) = *stack.inst.lock() else {
+        shared
+            .lock()
+            .lines
+            .push(format!("{actor}: {}: no IOMMU instance yet", dev.name));
+        return true;
+    };
+    match stack.core.probe_device(dev.desc.clone(), inst) {
+        Ok(id) => {
+            stack.ids.lock().insert(d, id);
+            true
+        }
+        Err(CoreError::Driver(DriverError::Deadlock(dl))) => {
+            let msg = format!("{} (probing {}): {dl}", actor, dev.name);
+            let mut sh = shared.lock();
+            sh.lines.push(msg.clone());
+            sh.findings.push((StackProperty::NoDeadlock, msg));
+            false
+        }
+        Err(e) => {
+            shared
+                .lock()
+                .lines
+                .push(format!("{actor}: {}: probe failed: {e}", dev.name));
+            true
+        }
+    }
+}
+
 /// Boot the stack and run the actors, each on its own thread.
 pub fn run(cfg: &Arc<StackConfig>) -> StackOutcome {
     let log = Arc::new(MemLog::new());
-    let stack = match boot(cfg, &log) {
+    smmu_sync::set_task_name("boot");
+    // Nothing else runs yet: boot spends no scheduling decisions.
+    let booted = smmu_sync::without_sched_points(|| boot(cfg, &log));
+    let stack = match booted {
         Ok(s) => Arc::new(s),
         Err(e) => {
             let mut lines = log.lines();
@@ -573,12 +489,9 @@ pub fn run(cfg: &Arc<StackConfig>) -> StackOutcome {
     let sh = std::mem::take(&mut *shared.lock());
     out.log.extend(sh.lines);
     out.findings = sh.findings;
-    // The driver's own report of a sync that never completed.
-    for line in log.lines() {
-        if line.contains("TLB sync timed out") {
-            out.findings.push((StackProperty::NoSyncTimeout, line));
-        }
-    }
+    let ids = stack.ids.lock().clone();
+    out.findings
+        .extend(property::end_checks(cfg, &stack.core, &ids, &log.lines()));
     out
 }
 

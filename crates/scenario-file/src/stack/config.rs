@@ -1,0 +1,205 @@
+//! From a validated file to the real stack's configuration: the SMMU and its driver's and
+//! core's switches for the kernel, the masters (with the file's stream-ID and direct-region
+//! overrides), which of them boot probes, and each actor's steps.
+
+use super::{StackActor, StackConfig, StackDevice, StackOp, StackProperty};
+use crate::model::Scenario;
+use crate::vocab::{ActorKind, Dir, Op};
+use arm_smmu::FirmwareDesc;
+use iommu::{CoreConfig, DeviceDesc, DmaDirection};
+use kernel_history::{Kernel, Switches};
+
+/// Whether the real stack runs `s`: every op and property is one it has.
+pub fn runs(s: &Scenario) -> bool {
+    let ops = s.actors.iter().flat_map(|a| &a.script).all(|st| {
+        matches!(
+            st.op,
+            Op::FailPgtableAlloc
+                | Op::DmaMapSg
+                | Op::DmaMapPage
+                | Op::DeviceWrite
+                | Op::DeviceRead
+                | Op::ClaimDmaOwner
+                | Op::ReleaseDmaOwner
+        ) || (st.op == Op::Probe && st.device.is_some())
+    });
+    ops && !s.properties.is_empty()
+        && s.properties
+            .iter()
+            .all(|p| StackProperty::from_name(p.name).is_some())
+}
+
+fn direction(d: Option<Dir>) -> DmaDirection {
+    match d {
+        Some(Dir::ToDevice) => DmaDirection::ToDevice,
+        Some(Dir::FromDevice) => DmaDirection::FromDevice,
+        Some(Dir::Bidirectional) | None => DmaDirection::Bidirectional,
+    }
+}
+
+/// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
+pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
+    let (si, smmu) = s
+        .board
+        .smmus
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.enabled && d.version == sim::SmmuVersion::V2)
+        .ok_or("the board has no enabled SMMUv2 for the real stack")?;
+    let fw = FirmwareDesc {
+        compatible: smmu.matched.clone(),
+        reg_base: smmu.base,
+        reg_size: smmu.size,
+        dev_name: smmu.name.clone(),
+        num_global_irqs: Some(smmu.global_irqs),
+        num_context_irqs: smmu.context_irqs,
+        dma_coherent: smmu.dma_coherent,
+    };
+    let sw = Switches::of(kernel);
+    let behaviour = sw.driver_behaviour(kernel).map_err(|e| e.to_string())?;
+    let core = sw.core_config(CoreConfig {
+        strict: s.cmdline.strict,
+        passthrough: s.cmdline.passthrough,
+        ..CoreConfig::default()
+    });
+    let is_smmu = |d: &str| s.board.smmus.iter().any(|m| m.name == d);
+    let mut devices: Vec<StackDevice> = Vec::new();
+    // The index of master `name` in `devices`, added on first use.
+    let mut device = |name: &str| -> Result<usize, String> {
+        if let Some(i) = devices.iter().position(|d| d.name == name) {
+            return Ok(i);
+        }
+        let m = s
+            .board
+            .masters
+            .iter()
+            .find(|m| m.name == name && m.attached && m.smmu == si)
+            .ok_or_else(|| format!("'{name}' is not a master of {}", smmu.name))?;
+        let decl = s.drivers.iter().find(|d| d.device == name);
+        let bus = match m.bus {
+            sim::Bus::Platform => iommu::Bus::Platform,
+            sim::Bus::Pci => iommu::Bus::Pci,
+        };
+        // `stream-ids` replaces the firmware's IDs (as an edited device tree would).
+        let ids: Vec<u32> = match decl.and_then(|d| d.stream_ids.clone()) {
+            Some(ids) => ids,
+            None => m.ids.iter().map(|id| id.fwid()).collect(),
+        };
+        let mut desc = DeviceDesc::new(&m.log_prefix(), bus, devices.len() as u64, &ids);
+        desc.coherent = true;
+        desc.direct_regions = decl.map(|d| d.direct_regions.clone()).unwrap_or_default();
+        let wire_sid = m
+            .wire_ids()
+            .and_then(|w| w.first().copied())
+            .or_else(|| m.ids.first().map(|id| id.sid))
+            .map(u32::from)
+            .or_else(|| ids.first().map(|f| f & 0xffff))
+            .ok_or_else(|| format!("'{name}' has no stream ID"))?;
+        devices.push(StackDevice {
+            name: name.to_string(),
+            desc,
+            wire_sid,
+        });
+        Ok(devices.len() - 1)
+    };
+    let mut actors = Vec::new();
+    let mut smmu_probed_by_actor = false;
+    let mut probed_by_script = Vec::new();
+    for a in &s.actors {
+        let mut script = Vec::new();
+        let mut dev = match &a.device {
+            Some(n) => Some(device(n)?),
+            None => None,
+        };
+        for st in &a.script {
+            let target = st.device.as_deref();
+            if let Some(n) = target.filter(|n| is_smmu(n)) {
+                if st.op != Op::Probe {
+                    return Err(format!(
+                        "the real stack has no '{}' of the SMMU {n}",
+                        st.op.name()
+                    ));
+                }
+                smmu_probed_by_actor = true;
+                script.push(StackOp::ProbeSmmu);
+                continue;
+            }
+            let d = match target {
+                Some(n) => device(n)?,
+                None => dev.ok_or_else(|| format!("'{}' names no device", st.op.name()))?,
+            };
+            if dev.is_none() {
+                dev = Some(d);
+            }
+            let buffer = st.buffer.clone().unwrap_or_default();
+            script.push(match st.op {
+                Op::Probe => {
+                    probed_by_script.push(d);
+                    StackOp::ProbeMaster(d)
+                }
+                Op::ClaimDmaOwner => StackOp::ClaimDmaOwner {
+                    device: d,
+                    owner: st.owner.clone().filter(|o| !o.is_empty()),
+                },
+                Op::ReleaseDmaOwner => StackOp::ReleaseDmaOwner(d),
+                Op::FailPgtableAlloc => StackOp::FailPgtableAlloc,
+                Op::DmaMapSg => StackOp::DmaMapSg {
+                    nents: st.nents.unwrap_or(1).max(1),
+                    size: st.size.unwrap_or(4096),
+                    dir: direction(st.dir),
+                    buffer,
+                },
+                Op::DmaMapPage => StackOp::DmaMapPage {
+                    size: st.size.unwrap_or(4096),
+                    dir: direction(st.dir),
+                    buffer,
+                },
+                Op::DeviceWrite | Op::DeviceRead => StackOp::DeviceAccess {
+                    write: st.op == Op::DeviceWrite,
+                    buffer,
+                },
+                other => return Err(format!("the real stack has no '{}'", other.name())),
+            });
+        }
+        actors.push(StackActor {
+            name: a.name.clone(),
+            device: dev,
+            engine: a.kind == ActorKind::DmaEngine,
+            script,
+        });
+    }
+    // Declared drivers are probed at boot, as are the masters no script probes.
+    for d in &s.drivers {
+        device(&d.device)?;
+    }
+    drop(device);
+    if smmu_probed_by_actor && !devices.is_empty() {
+        return Err(
+            "a file that probes the SMMU in a script may not also use its masters (the real stack probes the SMMU first at boot)"
+                .into(),
+        );
+    }
+    let boot_probed = (0..devices.len())
+        .filter(|i| !probed_by_script.contains(i))
+        .collect();
+    let properties = s
+        .properties
+        .iter()
+        .filter_map(|p| StackProperty::from_name(p.name))
+        .collect();
+    Ok(StackConfig {
+        fw,
+        model: sim::scenario::model_config(smmu),
+        params: s.cmdline.smmu,
+        behaviour,
+        core,
+        devices,
+        actors,
+        properties,
+        hypervisor_loses_zero_stores: s
+            .quirks
+            .contains(&crate::vocab::Quirk::HypervisorLosesZeroStores),
+        smmu_probed_by_actor,
+        boot_probed,
+    })
+}
