@@ -124,6 +124,9 @@ pub struct ArmSmmu {
     next_domain: AtomicU32,
     pub(crate) quiesced: AtomicBool,
     cpre_warned: AtomicBool,
+    /// The driver core has bound the SMMU's device (its `.probe` returned), so
+    /// `arm_smmu_get_by_fwnode` finds it. See [`ArmSmmu::set_bound`].
+    bound: AtomicBool,
 }
 
 fn sme_error(e: SmeError) -> DriverError {
@@ -235,6 +238,7 @@ impl ArmSmmu {
             next_domain: AtomicU32::new(1),
             quiesced: AtomicBool::new(false),
             cpre_warned: AtomicBool::new(false),
+            bound: AtomicBool::new(true),
         }))
     }
 
@@ -281,6 +285,16 @@ impl ArmSmmu {
                 if preserved == 1 { "" } else { "s" }
             ),
         );
+    }
+
+    /// Whether the driver core has bound the SMMU's platform device: `arm_smmu_get_by_fwnode`
+    /// (`driver_find_device_by_fwnode`) finds only a bound device, so a client's
+    /// `probe_device` on an unbound SMMU finds no `smmu`. An `ArmSmmu` counts as bound once
+    /// made (callers that run the whole probe before any client); a caller that models the
+    /// window between `iommu_device_register()` and the end of `.probe` clears it before
+    /// registering and sets it when `.probe` returns.
+    pub fn set_bound(&self, bound: bool) {
+        self.bound.store(bound, Ordering::SeqCst);
     }
 
     /// The version-dependent behaviour the driver was probed with.
@@ -853,6 +867,17 @@ impl IommuDriver for ArmSmmu {
     fn probe_device(&self, master: &MasterInfo) -> Result<(), DriverError> {
         if self.quiesced.load(Ordering::SeqCst) {
             return Err(DriverError::Busy);
+        }
+        // arm_smmu_get_by_fwnode(): the SMMU's device must be bound to this driver.
+        if !self.bound.load(Ordering::SeqCst) {
+            return Err(if self.behaviour.defer_client_until_bound {
+                // Since 229e6ee43d2a: "smmu dev has not bound yet", -EPROBE_DEFER.
+                DriverError::ProbeDefer
+            } else {
+                DriverError::NullDereference {
+                    function: "arm_smmu_probe_device",
+                }
+            });
         }
         // arm_smmu_master_alloc_smes() runs under stream_map_mutex.
         let _map = self.stream_map_mutex.lock()?;

@@ -12,6 +12,7 @@
 //! | [`context_fault_report`](DriverBehaviour::context_fault_report) | `OneLine` | `OneLine` | `Decoded` | d525b0af0c3b "iommu/arm-smmu: Pretty-print context fault related regs" (v6.11); its first line was a `dev_dbg` until 98db56e49008 "Un-demote unhandled-fault msg" (v6.12, backported to 6.11.y) |
 //! | [`zero_tlbi_writes`](DriverBehaviour::zero_tlbi_writes) | no | no | no | 4e4abae311e4 "iommu/arm-smmu: Avoid constant zero in TLBI writes" (v5.2) |
 //! | [`group_lookup_under_stream_map_mutex`](DriverBehaviour::group_lookup_under_stream_map_mutex) | yes | yes | yes | b1a1347912a7 "iommu/arm-smmu: Fix race condition during iommu_group creation" (v5.15) |
+//! | [`defer_client_until_bound`](DriverBehaviour::defer_client_until_bound) | no | no | no | 229e6ee43d2a "iommu/arm-smmu: Defer probe of clients after smmu device bound" (v6.13) |
 //! | [`unlock_on_group_conflict`](DriverBehaviour::unlock_on_group_conflict) | yes | yes | yes | 53f613134984 "iommu/arm-smmu: Fix missing unlock on error in arm_smmu_device_group()" (v5.15) |
 //!
 //! Evidence for the RMR row on 6.1: an LS1028A boot log of a v6.1-rc kernel ends its probe
@@ -63,6 +64,8 @@ impl LinuxVersion {
             // b1a1347912a7 and 53f613134984 (v5.15): in every modelled version.
             group_lookup_under_stream_map_mutex: true,
             unlock_on_group_conflict: true,
+            // 229e6ee43d2a landed in v6.13, after every modelled version.
+            defer_client_until_bound: false,
         }
     }
 }
@@ -111,6 +114,10 @@ pub struct DriverBehaviour {
     /// taker of the mutex on this SMMU waits forever. Only matters when
     /// `group_lookup_under_stream_map_mutex` takes the mutex.
     pub unlock_on_group_conflict: bool,
+    /// A client probing while the SMMU is registered but its device not yet bound gets
+    /// -EPROBE_DEFER (since 229e6ee43d2a). `false`: `arm_smmu_probe_device` dereferences the
+    /// NULL `smmu` that `arm_smmu_get_by_fwnode` returned.
+    pub defer_client_until_bound: bool,
 }
 
 impl DriverBehaviour {

@@ -71,6 +71,15 @@ pub enum DriverError {
     NotSupported,
     #[error("device busy (-EBUSY)")]
     Busy,
+    /// The IOMMU is not ready for the device yet (-EPROBE_DEFER): the driver core retries.
+    #[error("IOMMU not ready for the device yet (-EPROBE_DEFER)")]
+    ProbeDefer,
+    /// The driver dereferenced a NULL pointer: the simulated kernel's oops, as a value.
+    #[error("Unable to handle kernel NULL pointer dereference in {function}")]
+    NullDereference {
+        /// The function that faulted.
+        function: &'static str,
+    },
     /// A kernel mutex the call needs can never be taken (the simulated kernel hangs here).
     #[error(transparent)]
     Deadlock(#[from] smmu_sync::Deadlock),

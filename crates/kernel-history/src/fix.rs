@@ -227,7 +227,7 @@ impl Fix {
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "iommu: CoreConfig::claim_owner_puts_group_on_error",
-            Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
+            Fix::DeferClientsUntilSmmuBound => "arm-smmu: DriverBehaviour::defer_client_until_bound",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
             Fix::V3DontUnregisterOnShutdown => "arm-smmu-v3: .shutdown does not run .remove",

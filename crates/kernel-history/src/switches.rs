@@ -53,6 +53,9 @@ pub struct Switches {
     /// lifecycle model's `probe_serialised_with_iommu_configure` follows the same fix until
     /// b54240ad4943's own scenario moves onto the real stack.
     pub probe_serialised: bool,
+    /// arm-smmu: a client probing before the SMMU's device is bound is deferred
+    /// (`229e6ee43d2a`).
+    pub defer_client_until_bound: bool,
     /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
     /// (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
@@ -96,6 +99,7 @@ impl Switches {
             attach_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
             probe_serialised: kernel.contains(Fix::ProbeUseAfterFree),
             claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
+            defer_client_until_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -126,7 +130,6 @@ impl Switches {
     fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
         lifecycle::Switches {
             probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
-            defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
         }
@@ -147,6 +150,7 @@ impl Switches {
             zero_tlbi_writes: self.zero_tlbi_writes,
             group_lookup_under_stream_map_mutex: self.group_lookup_under_stream_map_mutex,
             unlock_on_group_conflict: self.unlock_on_group_conflict,
+            defer_client_until_bound: self.defer_client_until_bound,
             ..base.with_shutdown(self.shutdown_policy()?)
         })
     }

@@ -224,6 +224,7 @@ fn switches_one_fix_one_code_path() {
                 before.attach_under_group_mutex != after.attach_under_group_mutex,
                 before.probe_serialised != after.probe_serialised,
                 before.claim_owner_puts_group_on_error != after.claim_owner_puts_group_on_error,
+                before.defer_client_until_bound != after.defer_client_until_bound,
             ];
             // The lifecycle model's probe lock follows b54240ad4943 with the core's
             // `probe_serialised` (the same fix, until its scenario moves): not counted twice.
@@ -233,7 +234,6 @@ fn switches_one_fix_one_code_path() {
                 before.probe_serialised != after.probe_serialised
             );
             let lifecycle_changed = [
-                b.defer_client_until_smmu_bound != a.defer_client_until_smmu_bound,
                 b.fq_teardown_waits_for_timer != a.fq_teardown_waits_for_timer,
                 b.iova_domain_init_under_cookie_mutex != a.iova_domain_init_under_cookie_mutex,
             ];

@@ -17,29 +17,37 @@
 //!
 //! # Example
 //!
-//! A client probes while its SMMU runs its own probe; before `229e6ee43d2a` a client that
-//! finds the SMMU registered but not yet bound dereferences its NULL driver data.
+//! Lazy unmapping leaves an IOVA in the flush queue with its timer armed; the device is
+//! removed and the last member out of the group frees the queue while the timer's handler
+//! runs. Before `d7061627d701` the teardown does not wait for a running handler.
 //!
 //! ```
 //! use explore::{explore, ExploreOptions, Strategy};
 //! use lifecycle::{Actor, Config, Device, Op, Property, Step, Switches};
 //! use std::sync::Arc;
 //!
+//! let dev = "0000:00:00.2";
+//! let buffer = "tx".to_string();
 //! let mut cfg = Config::new(
-//!     vec![Device::platform("3200000.sata", &[0x4])],
+//!     vec![Device::platform(dev, &[0x42b])],
 //!     vec![
-//!         Actor::new("smmu-probe", vec![Step::new(Op::Probe, "5000000.iommu")]),
-//!         Actor::new("sata-probe", vec![Step::new(Op::Probe, "3200000.sata")]),
+//!         Actor::new("unplug", vec![
+//!             Step::new(Op::DmaMapPage { size: 4096, buffer: buffer.clone() }, dev),
+//!             Step::new(Op::DmaUnmap { buffer }, dev),
+//!             Step::new(Op::Remove, dev),
+//!         ]),
+//!         Actor::new("fq_flush_timeout", vec![Step::new(Op::FqTimerExpiry, dev)]),
 //!     ],
 //! );
-//! cfg.properties = vec![Property::NoOops];
+//! cfg.lazy = true;
+//! cfg.properties = vec![Property::NoUseAfterFree];
 //! cfg.switches = Switches::all_fixed();
-//! cfg.switches.defer_client_until_smmu_bound = false;
-//! let opts = ExploreOptions { strategy: Strategy::Dfs { preemption_bound: 1 }, runs: 1000, ..Default::default() };
+//! cfg.switches.fq_teardown_waits_for_timer = false;
+//! let opts = ExploreOptions { strategy: Strategy::Dfs { preemption_bound: 2 }, runs: 1000, ..Default::default() };
 //! let report = explore(Arc::new(cfg.clone()), opts, &|_, _| {});
-//! assert_eq!(report.first_failure.unwrap().violations, ["no-oops"]);
+//! assert_eq!(report.first_failure.unwrap().violations, ["no-use-after-free"]);
 //!
-//! cfg.switches.defer_client_until_smmu_bound = true;
+//! cfg.switches.fq_teardown_waits_for_timer = true;
 //! let report = explore(Arc::new(cfg), ExploreOptions { stop_at_first: false, ..opts }, &|_, _| {});
 //! assert!(report.exhausted && report.failing_runs == 0);
 //! ```

@@ -4,17 +4,15 @@
 use std::fmt;
 
 /// One behaviour switch per Linux fix this model still runs; `true` is the behaviour after
-/// the fix. (Group creation, the default domain's locking, the `stream_map_mutex` error path
-/// and the DMA-owner reference run on the real stack: `arm_smmu::DriverBehaviour` and
-/// `iommu::CoreConfig`; here they always take the fixed path.)
+/// the fix. (Group creation, the default domain's locking, the `stream_map_mutex` error path,
+/// the deferral of clients of an unbound SMMU and the DMA-owner reference run on the real
+/// stack: `arm_smmu::DriverBehaviour` and `iommu::CoreConfig`; here they always take the
+/// fixed path.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switches {
     /// core: probing and freeing `dev->iommu` are serialised with `of_iommu_configure()` by
     /// one lock (`b54240ad4943`).
     pub probe_serialised_with_iommu_configure: bool,
-    /// arm-smmu: a client probing while its SMMU is registered but not yet bound gets
-    /// `-EPROBE_DEFER` instead of a NULL `smmu` (`229e6ee43d2a`).
-    pub defer_client_until_smmu_bound: bool,
     /// dma-iommu/iova: tearing the flush queue down waits for a running timeout handler
     /// (`del_timer_sync`) before freeing it (`d7061627d701`).
     pub fq_teardown_waits_for_timer: bool,
@@ -28,7 +26,6 @@ impl Switches {
     pub fn all_fixed() -> Switches {
         Switches {
             probe_serialised_with_iommu_configure: true,
-            defer_client_until_smmu_bound: true,
             fq_teardown_waits_for_timer: true,
             iova_domain_init_under_cookie_mutex: true,
         }

@@ -64,7 +64,6 @@ pub(crate) fn client_probe(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
 
 fn probe_device(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
     let d = ctx.dev(dev_name);
-    let sw = ctx.cfg.switches;
     // of_iommu_configure(): the fwspec lives in dev->iommu.
     let go = ctx.step(|s| {
         if s.devs[d].group.is_some() {
@@ -87,23 +86,13 @@ fn probe_device(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
             return Some(false);
         }
         if !s.smmu.bound {
-            if sw.defer_client_until_smmu_bound {
-                let line = format!(
-                    "arm-smmu {}: {dev_name}: SMMU registered but not bound yet: -EPROBE_DEFER",
-                    ctx.cfg.smmu
-                );
-                ctx.log(s, line);
-                dev_iommu_free(ctx, s, d);
-                return Some(false);
-            }
-            let msg = format!(
-                "Unable to handle kernel NULL pointer dereference in arm_smmu_probe_device ({} on {}): {} is registered but its driver is not bound, so its drvdata is NULL",
-                dev_name,
-                ctx.name(),
+            let line = format!(
+                "arm-smmu {}: {dev_name}: SMMU registered but not bound yet: -EPROBE_DEFER",
                 ctx.cfg.smmu
             );
-            ctx.find(s, Property::NoOops, msg);
-            return None;
+            ctx.log(s, line);
+            dev_iommu_free(ctx, s, d);
+            return Some(false);
         }
         Some(true)
     });

@@ -88,17 +88,12 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 4] {
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 3] {
     [
         (
             "iommu",
             "dev->iommu free serialised with of_iommu_configure (lifecycle)",
             l.probe_serialised_with_iommu_configure,
-        ),
-        (
-            "arm-smmu",
-            "clients deferred until the SMMU is bound",
-            l.defer_client_until_smmu_bound,
         ),
         (
             "iova",
@@ -114,7 +109,7 @@ fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, 
 }
 
 /// The probe path's switches of the real crates, one line each: layer, what, on.
-fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 6] {
+fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 7] {
     [
         (
             "arm-smmu",
@@ -145,6 +140,11 @@ fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 6] {
             "iommu",
             "claim_dma_owner error puts the group",
             sw.claim_owner_puts_group_on_error,
+        ),
+        (
+            "arm-smmu",
+            "clients deferred until the SMMU is bound",
+            sw.defer_client_until_bound,
         ),
     ]
 }

@@ -26,18 +26,18 @@ fn run(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     // The default run caps the reboot machine's 10,000-run "after" searches at 2,000 (CI's
-    // `smmu-lab check` and the ignored test below run them in full); every lifecycle search is
-    // exhaustive well within the cap.
+    // `smmu-lab check` and the ignored test below run them in full); every lifecycle and real-stack
+    // probe search is exhaustive well within the cap.
     let (code, out, err) = run(&["check", "scenarios/linux", "--jobs", "2", "--quick", "2000"]);
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 14, "{out}");
     assert!(lines[..13].iter().all(|l| l.ends_with("  ok")), "{out}");
     assert!(out.contains(
-        "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 12, token s4-2); holds on +b1a1347912a7 (237 runs, exhaustive)  ok"
+        "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 25, token s7-2); holds on +b1a1347912a7 (706 runs, exhaustive)  ok"
     ), "{out}");
     assert!(out.contains(
-        "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (120 runs, exhaustive)  ok"
+        "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (162 runs, exhaustive)  ok"
     ), "{out}");
     assert_eq!(
         lines[13],
@@ -73,7 +73,7 @@ fn a_pinned_token_replays_the_bug_and_names_threads_and_locks() {
     let (code, out, _) = run(&["replay", file, &token]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(
-        "no-deadlock: deadlock: probe-usb1 waits for stream_map_mutex, held by probe-usb0; probe-usb0 has returned without releasing it"
+        "no-deadlock: probe-usb1 (probing 3110000.usb): deadlock: probe-usb1 waits for stream_map_mutex, held by probe-usb0; probe-usb0 has returned without releasing it"
     ), "{out}");
     assert!(out.ends_with("properties violated: no-deadlock\n"), "{out}");
 }
@@ -85,7 +85,7 @@ fn a_token_is_refused_against_an_edited_file() {
     let copy = dir.path().join("b1a1347912a7.toml");
     std::fs::copy(&src, &copy).unwrap();
     let copy_s = copy.display().to_string();
-    let (code, out, _) = run(&["run", &copy_s, "--seed", "0"]);
+    let (code, out, _) = run(&["run", &copy_s, "--seed", "1"]);
     assert_eq!(code, 1, "{out}");
     let token = out
         .lines()
@@ -145,7 +145,7 @@ fn bisect_names_the_last_failing_kernel_and_the_fix() {
         "v5.16",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("fails (run 134): b1a1347912a7@"), "{out}");
+    assert!(out.contains("fails (run 471): b1a1347912a7@"), "{out}");
     assert!(
         out.contains("last kernel where one-group-per-stream fails: v5.14\n"),
         "{out}"

@@ -21,7 +21,7 @@ pub fn runs(s: &Scenario) -> bool {
                 | Op::DeviceRead
                 | Op::ClaimDmaOwner
                 | Op::ReleaseDmaOwner
-        ) || (st.op == Op::Probe && st.device.is_some())
+        ) || (matches!(st.op, Op::Probe | Op::DeferredProbe) && st.device.is_some())
     });
     ops && !s.properties.is_empty()
         && s.properties
@@ -137,6 +137,10 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                     probed_by_script.push(d);
                     StackOp::ProbeMaster(d)
                 }
+                Op::DeferredProbe => {
+                    probed_by_script.push(d);
+                    StackOp::DeferredProbe(d)
+                }
                 Op::ClaimDmaOwner => StackOp::ClaimDmaOwner {
                     device: d,
                     owner: st.owner.clone().filter(|o| !o.is_empty()),
@@ -173,15 +177,15 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
         device(&d.device)?;
     }
     drop(device);
-    if smmu_probed_by_actor && !devices.is_empty() {
+    let boot_probed: Vec<usize> = (0..devices.len())
+        .filter(|i| !probed_by_script.contains(i))
+        .collect();
+    if smmu_probed_by_actor && !boot_probed.is_empty() {
         return Err(
-            "a file that probes the SMMU in a script may not also use its masters (the real stack probes the SMMU first at boot)"
+            "a file that probes the SMMU in a script must probe every master it uses in a script too (boot has no SMMU to probe them onto)"
                 .into(),
         );
     }
-    let boot_probed = (0..devices.len())
-        .filter(|i| !probed_by_script.contains(i))
-        .collect();
     let properties = s
         .properties
         .iter()

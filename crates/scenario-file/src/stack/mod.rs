@@ -55,6 +55,9 @@ pub enum StackOp {
     },
     /// `iommu_device_release_dma_owner` of master `.0`.
     ReleaseDmaOwner(usize),
+    /// The driver core's deferred-probe work retries master `.0`'s probe if it has no IOMMU
+    /// group yet.
+    DeferredProbe(usize),
     /// Fault injection: the page-table pool runs dry (every free frame is taken).
     FailPgtableAlloc,
     /// `dma_map_sg` of `nents` entries of `size` bytes, kept as `buffer`.
@@ -172,28 +175,38 @@ struct Stack {
     ids: Mutex<BTreeMap<usize, DeviceId>>,
 }
 
-/// The SMMU's probe: arm-smmu probes and resets it, then registers it with the core.
+/// The SMMU's probe: arm-smmu probes and resets it, then registers it with the core; only
+/// when its `.probe` returns is its device bound to the driver. The probe and reset before
+/// `iommu_device_register()` run without scheduling points: nothing of the SMMU is reachable
+/// by another actor before it is registered.
 fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, String> {
-    let smmu = ArmSmmu::probe_and_reset(
-        &cfg.fw,
-        cfg.params,
-        cfg.behaviour,
-        SmmuEnv {
-            mmio: stack.bus.clone(),
-            log: stack.log.clone(),
-            frames: stack.tables.clone(),
-            tables: Arc::new(if cfg.core.linux_faithful {
-                LpaeTables::LINUX
-            } else {
-                LpaeTables::SAFE
-            }),
-            limits: Arc::new(RateLimits::default()),
-        },
-    )
+    let smmu = smmu_sync::without_sched_points(|| {
+        ArmSmmu::probe_and_reset(
+            &cfg.fw,
+            cfg.params,
+            cfg.behaviour,
+            SmmuEnv {
+                mmio: stack.bus.clone(),
+                log: stack.log.clone(),
+                frames: stack.tables.clone(),
+                tables: Arc::new(if cfg.core.linux_faithful {
+                    LpaeTables::LINUX
+                } else {
+                    LpaeTables::SAFE
+                }),
+                limits: Arc::new(RateLimits::default()),
+            },
+        )
+    })
     .map_err(|e| e.to_string())?;
+    smmu.set_bound(false);
     let inst = stack.core.register(smmu.clone());
-    *stack.smmu.lock() = Some(smmu);
+    *stack.smmu.lock() = Some(smmu.clone());
     *stack.inst.lock() = Some(inst);
+    // iommu_device_register() has returned; the rest of .probe runs, then the driver core
+    // binds the device.
+    smmu_sync::sched_point(smmu_sync::Point::Kernel);
+    smmu.set_bound(true);
     Ok(inst)
 }
 
@@ -254,6 +267,15 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 }
                 continue;
             }
+            (StackOp::DeferredProbe(d), ..) => {
+                if stack.ids.lock().contains_key(d) {
+                    continue;
+                }
+                if !probe_master(cfg, stack, shared, a, *d) {
+                    return;
+                }
+                continue;
+            }
             (StackOp::ProbeMaster(d), ..) => {
                 if !probe_master(cfg, stack, shared, a, *d) {
                     // The probe hung: this task goes no further.
@@ -293,7 +315,8 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
             StackOp::ProbeSmmu
             | StackOp::ProbeMaster(_)
             | StackOp::ClaimDmaOwner { .. }
-            | StackOp::ReleaseDmaOwner(_) => {}
+            | StackOp::ReleaseDmaOwner(_)
+            | StackOp::DeferredProbe(_) => {}
             StackOp::FailPgtableAlloc => {
                 let mut taken = 0u64;
                 while stack.tables.alloc(physmem::FRAME_SIZE).is_ok() {
@@ -408,8 +431,9 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
     }
 }
 
-/// `iommu_probe_device` of master `d` by actor `a`; `false` when the probe can never return
-/// (a kernel mutex it waits for is never released: the deadlock is the run's finding).
+/// `iommu_probe_device` of master `d` by actor `a`; `false` when the task dies in it (an
+/// oops) or the probe can never return (a kernel mutex it waits for is never released): the
+/// run's finding.
 fn probe_master(
     cfg: &StackConfig,
     stack: &Stack,
@@ -430,6 +454,13 @@ fn probe_master(
         Ok(id) => {
             stack.ids.lock().insert(d, id);
             true
+        }
+        Err(CoreError::Driver(e @ DriverError::NullDereference { .. })) => {
+            let msg = format!("{actor} (probing {}): {e}", dev.name);
+            let mut sh = shared.lock();
+            sh.lines.push(msg.clone());
+            sh.findings.push((StackProperty::NoOops, msg));
+            false
         }
         Err(CoreError::Driver(DriverError::Deadlock(dl))) => {
             let msg = format!("{} (probing {}): {dl}", actor, dev.name);

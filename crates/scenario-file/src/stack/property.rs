@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A property the real stack checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum StackProperty {
+    /// No NULL dereference or other oops.
+    NoOops,
     /// No device access faults in the SMMU.
     NoFault,
     /// No TLB sync times out (the driver's `TLB sync timed out` message).
@@ -26,7 +28,8 @@ pub enum StackProperty {
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 7] = [
+    pub const ALL: [StackProperty; 8] = [
+        StackProperty::NoOops,
         StackProperty::NoFault,
         StackProperty::NoSyncTimeout,
         StackProperty::NoDeadlock,
@@ -39,6 +42,7 @@ impl StackProperty {
     /// The name in files.
     pub fn name(self) -> &'static str {
         match self {
+            StackProperty::NoOops => "no-oops",
             StackProperty::NoFault => "no-fault",
             StackProperty::NoSyncTimeout => "no-sync-timeout",
             StackProperty::NoDeadlock => "no-deadlock",
