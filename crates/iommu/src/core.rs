@@ -109,6 +109,10 @@ pub struct CoreConfig {
     /// The "no owner" (-EINVAL) return of `iommu_device_claim_dma_owner` puts the group
     /// reference it took (since a6a9a5da6808). `false`: the reference leaks.
     pub claim_owner_puts_group_on_error: bool,
+    /// `iommu_dma_init_domain` checks and initialises a domain's IOVA allocator under the DMA
+    /// cookie's mutex (since ac9a5d522bb8). `false`: two devices sharing the domain can both
+    /// initialise it.
+    pub iova_domain_init_under_cookie_mutex: bool,
 }
 
 impl Default for CoreConfig {
@@ -131,6 +135,7 @@ impl Default for CoreConfig {
             default_domain_under_group_mutex: true,
             attach_under_group_mutex: true,
             claim_owner_puts_group_on_error: true,
+            iova_domain_init_under_cookie_mutex: true,
         }
     }
 }

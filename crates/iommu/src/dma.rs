@@ -262,6 +262,7 @@ impl IommuCore {
         let mut off = 0;
         for &(pa, len) in chunks {
             if let Err(e) = dom.map_range(base + off, pa, len, prot) {
+                self.warn_if_already_mapped(&dev.desc.log_name, &e);
                 if off > 0 {
                     dom.unmap_range(base, off, true);
                 }

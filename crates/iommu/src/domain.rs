@@ -75,6 +75,8 @@ pub struct Domain {
     driver: Arc<dyn IommuDriver>,
     handle: DriverDomain,
     dying: AtomicBool,
+    /// The DMA cookie's mutex (since ac9a5d522bb8, `iommu_dma_init_domain` runs under it).
+    cookie_mutex: smmu_sync::KernelMutex,
     state: Mutex<DmaState>,
     fq_start: AtomicU64,
     fq_finish: AtomicU64,
@@ -150,6 +152,10 @@ impl Domain {
             driver,
             handle,
             dying: AtomicBool::new(false),
+            cookie_mutex: smmu_sync::KernelMutex::new(&format!(
+                "domain {}->iova_cookie->mutex",
+                id.0
+            )),
             state: Mutex::new(DmaState {
                 iova: None,
                 maps: BTreeMap::new(),
@@ -216,7 +222,12 @@ impl Domain {
             .map(|i| (i.stats(), i.free_pages(), i.cached_pages()))
     }
 
-    /// Set up the IOVA allocator once the driver has finalised the domain (iommu_dma_init_domain).
+    /// Set up the IOVA allocator once the driver has finalised the domain
+    /// (`iommu_dma_init_domain`): the first device of a domain finds it uninitialised and
+    /// initialises it; later ones find it initialised. The check and the initialisation are
+    /// two steps, under the DMA cookie's mutex with `iova_domain_init_under_cookie_mutex`
+    /// (ac9a5d522bb8); without it two devices can both find it uninitialised, and the second
+    /// initialisation replaces the allocator under what the first has handed out.
     pub(crate) fn init_dma(
         &self,
         cfg: &crate::CoreConfig,
@@ -226,10 +237,15 @@ impl Domain {
         if !matches!(self.kind, DomainKind::Dma | DomainKind::DmaFq) {
             return Ok(());
         }
-        let mut st = self.state.lock();
-        if st.iova.is_some() {
+        let _cookie = if cfg.iova_domain_init_under_cookie_mutex {
+            Some(self.cookie_mutex.lock().map_err(DriverError::from)?)
+        } else {
+            None
+        };
+        if self.state.lock().iova.is_some() {
             return Ok(());
         }
+        smmu_sync::sched_point(smmu_sync::Point::Kernel);
         if geometry.pgsize_bitmap == 0 || geometry.aperture_end < geometry.aperture_start {
             return Err(CoreError::Geometry("empty aperture or no page sizes"));
         }
@@ -249,6 +265,7 @@ impl Domain {
                 iova.reserve(base >> shift, (base.saturating_add(len - 1)) >> shift);
             }
         }
+        let mut st = self.state.lock();
         st.iova = Some(iova);
         if self.kind == DomainKind::DmaFq {
             st.fq = Some(FlushQueue {

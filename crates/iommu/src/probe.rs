@@ -33,7 +33,7 @@ impl IommuCore {
     /// first member, the device is attached to the group's domain and its direct regions are
     /// mapped. Prints `Adding to iommu group N`.
     pub fn probe_device(&self, desc: DeviceDesc, inst: InstanceId) -> Result<DeviceId, CoreError> {
-        let _serial = self.cfg.probe_serialised.then(|| self.probe_lock.lock());
+        let serial = self.cfg.probe_serialised.then(|| self.probe_lock.lock());
         let (driver, id) = {
             let mut st = self.state.lock();
             let driver = st
@@ -61,7 +61,10 @@ impl IommuCore {
         };
         let group = self.group_of_key(inst, key);
         sched_point(Point::Kernel);
-        let joined = self.default_domain_and_attach(&driver, &group, &desc, id);
+        let attached = self.default_domain_and_attach(&driver, &group, &desc, id);
+        // The IOMMU probe is over; of_dma_configure() sets up the DMA ops outside its lock.
+        drop(serial);
+        let joined = attached.and_then(|dom| self.setup_dma_ops(&driver, &dom));
         if let Err(e) = joined {
             driver.release_device(id);
             let mut st = self.state.lock();
@@ -135,14 +138,14 @@ impl IommuCore {
     }
 
     /// The default domain (allocated once per group), the attach and the direct mappings,
-    /// under `group->mutex` as far as the kernel's switches say.
+    /// under `group->mutex` as far as the kernel's switches say. Returns the attached domain.
     fn default_domain_and_attach(
         &self,
         driver: &Arc<dyn IommuDriver>,
         group: &Arc<Group>,
         desc: &DeviceDesc,
         id: DeviceId,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Arc<Domain>, CoreError> {
         let mut held = if self.cfg.default_domain_under_group_mutex {
             Some(group.mutex.lock().map_err(DriverError::from)?)
         } else {
@@ -167,16 +170,42 @@ impl IommuCore {
         driver
             .attach_dev(domain.driver_domain(), id)
             .map_err(CoreError::from)?;
-        match driver.geometry(domain.driver_domain()) {
-            Some(g) => domain.init_dma(&self.cfg, g)?,
-            None if matches!(domain.kind(), DomainKind::Dma | DomainKind::DmaFq) => {
-                return Err(CoreError::Geometry("driver gave no geometry after attach"))
-            }
-            None => {}
+        if driver.geometry(domain.driver_domain()).is_none()
+            && matches!(domain.kind(), DomainKind::Dma | DomainKind::DmaFq)
+        {
+            return Err(CoreError::Geometry("driver gave no geometry after attach"));
         }
         self.direct_mappings(&domain, desc);
         drop(held);
-        Ok(())
+        Ok(domain)
+    }
+
+    /// `of_dma_configure` → `iommu_setup_dma_ops` once the IOMMU probe has returned (outside
+    /// `group->mutex`): `iommu_dma_init_domain` of the attached domain.
+    fn setup_dma_ops(
+        &self,
+        driver: &Arc<dyn IommuDriver>,
+        domain: &Arc<Domain>,
+    ) -> Result<(), CoreError> {
+        sched_point(Point::Kernel);
+        match driver.geometry(domain.driver_domain()) {
+            Some(g) => domain.init_dma(&self.cfg, g),
+            None => Ok(()),
+        }
+    }
+
+    /// io-pgtable's `WARN_ON` when a map meets a live leaf (the -EEXIST of
+    /// `arm_lpae_init_pte`): printed, and counted in [`CoreStats::warnings`](crate::CoreStats).
+    pub(crate) fn warn_if_already_mapped(&self, dev_name: &str, e: &DriverError) {
+        if let DriverError::PgTable(PgTableError::Exists { iova }) = e {
+            self.counters.warnings.fetch_add(1, Ordering::Relaxed);
+            self.log.printk(
+                Level::Warning,
+                &format!(
+                    "WARNING: at drivers/iommu/io-pgtable-arm.c: {dev_name}: map of IOVA {iova:#x} met a live entry: {e}"
+                ),
+            );
+        }
     }
 
     /// The default domain's kind for the command line (or the driver's insistence), allocated
@@ -229,14 +258,7 @@ impl IommuCore {
                     sched_point(Point::Kernel);
                     let prot = Prot::READ | Prot::WRITE;
                     if let Err(e) = domain.map_range(page, page, DIRECT_PAGE, prot) {
-                        self.counters.warnings.fetch_add(1, Ordering::Relaxed);
-                        self.log.printk(
-                            Level::Warning,
-                            &format!(
-                                "WARNING: at drivers/iommu/io-pgtable-arm.c: {}: direct mapping of IOVA {page:#x} failed: {e}",
-                                desc.log_name
-                            ),
-                        );
+                        self.warn_if_already_mapped(&desc.log_name, &e);
                     }
                 }
                 page += DIRECT_PAGE;

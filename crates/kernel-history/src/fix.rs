@@ -225,7 +225,7 @@ impl Fix {
             Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
             Fix::ProbeUseAfterFree => "iommu: CoreConfig::probe_serialised (and lifecycle: Switches::probe_serialised_with_iommu_configure)",
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
-            Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
+            Fix::IovaDomainInitRace => "iommu: CoreConfig::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "iommu: CoreConfig::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => "arm-smmu: DriverBehaviour::defer_client_until_bound",
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",

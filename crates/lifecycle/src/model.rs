@@ -5,7 +5,8 @@ use std::fmt;
 
 /// One behaviour switch per Linux fix this model still runs; `true` is the behaviour after
 /// the fix. (Group creation, the default domain's locking, the `stream_map_mutex` error path,
-/// the deferral of clients of an unbound SMMU and the DMA-owner reference run on the real
+/// the deferral of clients of an unbound SMMU, the IOVA domain's initialisation and the
+/// DMA-owner reference run on the real
 /// stack: `arm_smmu::DriverBehaviour` and `iommu::CoreConfig`; here they always take the
 /// fixed path.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,9 +17,6 @@ pub struct Switches {
     /// dma-iommu/iova: tearing the flush queue down waits for a running timeout handler
     /// (`del_timer_sync`) before freeing it (`d7061627d701`).
     pub fq_teardown_waits_for_timer: bool,
-    /// dma-iommu: `iommu_dma_init_domain()` checks and initialises the shared IOVA domain
-    /// under the DMA cookie's mutex (`ac9a5d522bb8`).
-    pub iova_domain_init_under_cookie_mutex: bool,
 }
 
 impl Switches {
@@ -27,7 +25,6 @@ impl Switches {
         Switches {
             probe_serialised_with_iommu_configure: true,
             fq_teardown_waits_for_timer: true,
-            iova_domain_init_under_cookie_mutex: true,
         }
     }
 }

@@ -234,10 +234,7 @@ fn iommu_dma_init_domain(ctx: &Ctx, d: usize) -> Result<(), Halt> {
         return Ok(());
     };
     let lock = format!("domain{dom}->iova_cookie->mutex");
-    let locked = ctx.cfg.switches.iova_domain_init_under_cookie_mutex;
-    if locked {
-        ctx.acquire(&lock)?;
-    }
+    ctx.acquire(&lock)?;
     let ready = ctx.step(|s| s.domains[dom].iova_ready);
     if !ready {
         ctx.step(|s| {
@@ -248,9 +245,7 @@ fn iommu_dma_init_domain(ctx: &Ctx, d: usize) -> Result<(), Halt> {
             dm.iova_ready = true;
         });
     }
-    if locked {
-        ctx.release(&lock);
-    }
+    ctx.release(&lock);
     Ok(())
 }
 

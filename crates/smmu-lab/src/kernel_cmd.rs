@@ -88,7 +88,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 3] {
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 2] {
     [
         (
             "iommu",
@@ -100,16 +100,11 @@ fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, 
             "flush-queue teardown waits for its timer",
             l.fq_teardown_waits_for_timer,
         ),
-        (
-            "dma-iommu",
-            "IOVA domain init under the cookie mutex",
-            l.iova_domain_init_under_cookie_mutex,
-        ),
     ]
 }
 
 /// The probe path's switches of the real crates, one line each: layer, what, on.
-fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 7] {
+fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 8] {
     [
         (
             "arm-smmu",
@@ -145,6 +140,11 @@ fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 7] {
             "arm-smmu",
             "clients deferred until the SMMU is bound",
             sw.defer_client_until_bound,
+        ),
+        (
+            "dma-iommu",
+            "IOVA domain init under the cookie mutex",
+            sw.iova_domain_init_under_cookie_mutex,
         ),
     ]
 }
