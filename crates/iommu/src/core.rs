@@ -113,6 +113,9 @@ pub struct CoreConfig {
     /// cookie's mutex (since ac9a5d522bb8). `false`: two devices sharing the domain can both
     /// initialise it.
     pub iova_domain_init_under_cookie_mutex: bool,
+    /// Freeing a flush queue waits for its running timeout handler (`del_timer_sync`, since
+    /// d7061627d701). `false`: `del_timer` only, which does not wait.
+    pub fq_teardown_waits_for_timer: bool,
 }
 
 impl Default for CoreConfig {
@@ -136,6 +139,7 @@ impl Default for CoreConfig {
             attach_under_group_mutex: true,
             claim_owner_puts_group_on_error: true,
             iova_domain_init_under_cookie_mutex: true,
+            fq_teardown_waits_for_timer: true,
         }
     }
 }
@@ -193,6 +197,11 @@ pub(crate) struct CoreState {
     pub next_device: u32,
     pub groups: BTreeMap<u32, Arc<Group>>,
     pub next_domain: u32,
+    /// `dev->iommu` of each device by name: the live allocation's number.
+    pub dev_iommu: BTreeMap<String, u32>,
+    /// `dev->iommu` allocations freed (`dev_iommu_free`).
+    pub dev_iommu_freed: std::collections::BTreeSet<u32>,
+    pub next_dev_iommu: u32,
     /// Domains of freed groups that still had live mappings: kept so that their page tables
     /// stay valid for whatever still holds those IOVAs.
     orphans: Vec<Arc<Domain>>,
@@ -382,6 +391,7 @@ impl IommuCore {
             let current = group.domain.lock().clone();
             for d in [&default, &current].into_iter().flatten() {
                 d.set_dying();
+                d.free_flush_queue(self.cfg.fq_teardown_waits_for_timer);
             }
             let mut st = self.state.lock();
             let removed = st.groups.remove(&group.id);
@@ -581,6 +591,29 @@ impl IommuCore {
                 self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The flush-queue timer of `dev`'s default domain fires now (`fq_flush_timeout`),
+    /// whatever the simulated time: nothing when no timer is armed. The handler flushes the
+    /// TLB and frees the queued IOVAs; a queue freed under it (the domain's group freed while
+    /// it ran, before d7061627d701) is [`DmaError::UseAfterFree`].
+    /// `Ok(false)`: no timer was armed.
+    pub fn fq_timer_expiry(&self, dev: DeviceId) -> Result<bool, crate::DmaError> {
+        let d = self.device(dev).ok_or(crate::DmaError::NoDevice)?;
+        let Some(dom) = d.group.read().as_ref().and_then(|g| g.default_domain()) else {
+            return Ok(false);
+        };
+        if !dom.fq_timer_begin() {
+            return Ok(false);
+        }
+        sched_point(Point::Kernel);
+        dom.fq_timer_finish()
+            .map_err(|()| crate::DmaError::UseAfterFree {
+                object: "struct iova_fq",
+                function: "fq_flush_timeout",
+            })?;
+        self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Fire the flush-queue timers that have expired at the log's current simulated time.

@@ -65,6 +65,10 @@ pub(crate) struct DmaState {
     pub iova: Option<IovaDomain>,
     pub maps: BTreeMap<u64, Mapping>,
     pub fq: Option<FlushQueue>,
+    /// The flush queue's timeout handler (`fq_flush_timeout`) is running.
+    pub fq_timer_running: bool,
+    /// The flush queue was freed with its domain's group.
+    pub fq_freed: bool,
 }
 
 /// A domain as the core holds it.
@@ -160,6 +164,8 @@ impl Domain {
                 iova: None,
                 maps: BTreeMap::new(),
                 fq: None,
+                fq_timer_running: false,
+                fq_freed: false,
             }),
             fq_start: AtomicU64::new(0),
             fq_finish: AtomicU64::new(0),
@@ -435,6 +441,60 @@ impl Domain {
         let finish = self.fq_finish.load(Ordering::Acquire);
         free_covered(&mut st, finish);
         true
+    }
+}
+
+impl Domain {
+    /// The flush-queue timer fires (`fq_flush_timeout` starts): `false` when no timer is armed
+    /// (nothing queued, or the queue's teardown deleted it).
+    pub(crate) fn fq_timer_begin(&self) -> bool {
+        let mut st = self.state.lock();
+        match st.fq.as_mut() {
+            Some(q) if q.deadline.is_some() => {
+                q.deadline = None;
+                st.fq_timer_running = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The running timeout handler flushes and frees the queued IOVAs. `Err` when the queue it
+    /// works on was freed under it (a use-after-free).
+    pub(crate) fn fq_timer_finish(&self) -> Result<(), ()> {
+        if self.state.lock().fq_freed {
+            self.state.lock().fq_timer_running = false;
+            return Err(());
+        }
+        self.flush_all_now();
+        let mut st = self.state.lock();
+        let finish = self.fq_finish.load(Ordering::Acquire);
+        free_covered(&mut st, finish);
+        st.fq_timer_running = false;
+        Ok(())
+    }
+
+    /// `free_iova_flush_queue` when the domain's group is freed: delete the timer, then free
+    /// the queue. `wait_for_timer` is `del_timer_sync` (since d7061627d701): a handler that is
+    /// already running is waited for; otherwise (`del_timer`) the queue is freed under it.
+    pub(crate) fn free_flush_queue(&self, wait_for_timer: bool) {
+        loop {
+            {
+                let mut st = self.state.lock();
+                if st.fq.is_none() {
+                    return;
+                }
+                if let Some(q) = st.fq.as_mut() {
+                    q.deadline = None;
+                }
+                if !(wait_for_timer && st.fq_timer_running) {
+                    st.fq = None;
+                    st.fq_freed = true;
+                    return;
+                }
+            }
+            smmu_sync::thread::yield_now();
+        }
     }
 }
 

@@ -45,17 +45,22 @@ impl IommuCore {
             st.next_device += 1;
             (driver, id)
         };
+        self.dev_iommu_get(&desc.log_name);
         let info = MasterInfo {
             id,
             log_name: desc.log_name.clone(),
             fwspec: desc.fwspec.clone(),
         };
-        driver.probe_device(&info)?;
+        if let Err(e) = driver.probe_device(&info) {
+            self.dev_iommu_free(&desc.log_name);
+            return Err(e.into());
+        }
         sched_point(Point::Kernel);
         let key = match driver.device_group(id) {
             Ok(k) => k,
             Err(e) => {
                 driver.release_device(id);
+                self.dev_iommu_free(&desc.log_name);
                 return Err(e.into());
             }
         };
@@ -98,6 +103,44 @@ impl IommuCore {
             ),
         );
         Ok(id)
+    }
+
+    /// `dev_iommu_get`: the device's `dev->iommu`, allocated if it has none.
+    fn dev_iommu_get(&self, name: &str) -> u32 {
+        let mut st = self.state.lock();
+        if let Some(&id) = st.dev_iommu.get(name) {
+            return id;
+        }
+        st.next_dev_iommu += 1;
+        let id = st.next_dev_iommu;
+        st.dev_iommu.insert(name.to_string(), id);
+        id
+    }
+
+    /// `dev_iommu_free` after a failed probe: `dev->iommu` is freed and cleared.
+    fn dev_iommu_free(&self, name: &str) {
+        let mut st = self.state.lock();
+        if let Some(id) = st.dev_iommu.remove(name) {
+            st.dev_iommu_freed.insert(id);
+        }
+    }
+
+    /// `of_iommu_configure` for a device (the driver core's probe, or its deferred-probe
+    /// work, before `iommu_probe_device`): load `dev->iommu` (allocating one if the device has
+    /// none), then read the fwspec through it. Serialised with probe by
+    /// `iommu_probe_device_lock` with `probe_serialised` (b54240ad4943); without it a failed
+    /// probe can free `dev->iommu` between the load and the read: [`CoreError::UseAfterFree`].
+    pub fn of_iommu_configure(&self, desc: &DeviceDesc) -> Result<(), CoreError> {
+        let _serial = self.cfg.probe_serialised.then(|| self.probe_lock.lock());
+        let loaded = self.dev_iommu_get(&desc.log_name);
+        sched_point(Point::Kernel);
+        if self.state.lock().dev_iommu_freed.contains(&loaded) {
+            return Err(CoreError::UseAfterFree {
+                object: "dev->iommu",
+                function: "of_iommu_configure",
+            });
+        }
+        Ok(())
     }
 
     /// The group of `key` on `inst`, or a new one (lowest free number) with no default domain

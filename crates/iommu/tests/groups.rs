@@ -296,3 +296,37 @@ fn direct_regions_are_identity_mapped_once_per_group() {
     assert_eq!(r.core.iova_to_phys(&dom, 0x9f00_2000), 0);
     assert_eq!(r.core.stats().warnings, 0);
 }
+
+/// A lazy unmap arms the flush-queue timer; its expiry flushes the queue, and a release of
+/// the group's last device deletes the timer with the queue.
+#[test]
+fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
+    let r = rig(CoreConfig {
+        strict: false,
+        ..CoreConfig::default()
+    });
+    let nic = r
+        .core
+        .probe_device(pci("fsl_enetc 0000:00:00.2", 2, 0x42b), r.inst)
+        .unwrap();
+    assert_eq!(r.core.fq_timer_expiry(nic), Ok(false), "nothing queued");
+    let iova = r
+        .core
+        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core
+        .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    assert_eq!(r.core.default_domain(nic).unwrap().fq_len(), 1);
+    assert_eq!(r.core.fq_timer_expiry(nic), Ok(true));
+    assert_eq!(r.core.default_domain(nic).unwrap().fq_len(), 0);
+    let iova = r
+        .core
+        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core
+        .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core.release_device(nic);
+    assert_eq!(r.core.fq_timer_expiry(nic), Ok(false), "deleted with the queue");
+}

@@ -222,7 +222,7 @@ impl Fix {
             Fix::DefaultDomainAllocRace => "iommu: CoreConfig::default_domain_under_group_mutex",
             Fix::UnlockOnGroupError => "arm-smmu: DriverBehaviour::unlock_on_group_conflict",
             Fix::ProbeMutexScope => "iommu: CoreConfig::attach_under_group_mutex",
-            Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
+            Fix::FqTimeoutTeardownRace => "iommu: CoreConfig::fq_teardown_waits_for_timer",
             Fix::ProbeUseAfterFree => "iommu: CoreConfig::probe_serialised (and lifecycle: Switches::probe_serialised_with_iommu_configure)",
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaDomainInitRace => "iommu: CoreConfig::iova_domain_init_under_cookie_mutex",

@@ -53,6 +53,8 @@ pub struct Switches {
     /// lifecycle model's `probe_serialised_with_iommu_configure` follows the same fix until
     /// b54240ad4943's own scenario moves onto the real stack.
     pub probe_serialised: bool,
+    /// iommu: freeing a flush queue waits for its running timer (`d7061627d701`).
+    pub fq_teardown_waits_for_timer: bool,
     /// iommu: `iommu_dma_init_domain` under the DMA cookie's mutex (`ac9a5d522bb8`).
     pub iova_domain_init_under_cookie_mutex: bool,
     /// arm-smmu: a client probing before the SMMU's device is bound is deferred
@@ -103,6 +105,7 @@ impl Switches {
             claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
             defer_client_until_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
+            fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
@@ -126,6 +129,7 @@ impl Switches {
             probe_serialised: self.probe_serialised,
             claim_owner_puts_group_on_error: self.claim_owner_puts_group_on_error,
             iova_domain_init_under_cookie_mutex: self.iova_domain_init_under_cookie_mutex,
+            fq_teardown_waits_for_timer: self.fq_teardown_waits_for_timer,
             ..base
         }
     }
@@ -134,7 +138,6 @@ impl Switches {
     fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
         lifecycle::Switches {
             probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
-            fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
         }
     }
 

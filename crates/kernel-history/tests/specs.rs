@@ -227,6 +227,7 @@ fn switches_one_fix_one_code_path() {
                 before.defer_client_until_bound != after.defer_client_until_bound,
                 before.iova_domain_init_under_cookie_mutex
                     != after.iova_domain_init_under_cookie_mutex,
+                before.fq_teardown_waits_for_timer != after.fq_teardown_waits_for_timer,
             ];
             // The lifecycle model's probe lock follows b54240ad4943 with the core's
             // `probe_serialised` (the same fix, until its scenario moves): not counted twice.
@@ -235,9 +236,7 @@ fn switches_one_fix_one_code_path() {
                 b.probe_serialised_with_iommu_configure != a.probe_serialised_with_iommu_configure,
                 before.probe_serialised != after.probe_serialised
             );
-            let lifecycle_changed =
-                [b.fq_teardown_waits_for_timer != a.fq_teardown_waits_for_timer];
-            let changed: Vec<bool> = changed.into_iter().chain(lifecycle_changed).collect();
+            let changed: Vec<bool> = changed.to_vec();
             assert_eq!(
                 changed.iter().filter(|c| **c).count(),
                 1,

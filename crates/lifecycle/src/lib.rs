@@ -17,37 +17,36 @@
 //!
 //! # Example
 //!
-//! Lazy unmapping leaves an IOVA in the flush queue with its timer armed; the device is
-//! removed and the last member out of the group frees the queue while the timer's handler
-//! runs. Before `d7061627d701` the teardown does not wait for a running handler.
+//! A probe fails (the master's stream IDs are in two groups already) and frees `dev->iommu`
+//! while the deferred-probe work reads the fwspec through it; from `b54240ad4943` one lock
+//! serialises the two.
 //!
 //! ```
 //! use explore::{explore, ExploreOptions, Strategy};
 //! use lifecycle::{Actor, Config, Device, Op, Property, Step, Switches};
 //! use std::sync::Arc;
 //!
-//! let dev = "0000:00:00.2";
-//! let buffer = "tx".to_string();
+//! let usb = "3100000.usb";
 //! let mut cfg = Config::new(
-//!     vec![Device::platform(dev, &[0x42b])],
 //!     vec![
-//!         Actor::new("unplug", vec![
-//!             Step::new(Op::DmaMapPage { size: 4096, buffer: buffer.clone() }, dev),
-//!             Step::new(Op::DmaUnmap { buffer }, dev),
-//!             Step::new(Op::Remove, dev),
-//!         ]),
-//!         Actor::new("fq_flush_timeout", vec![Step::new(Op::FqTimerExpiry, dev)]),
+//!         Device::platform("f0c0000.gpu", &[0x47]),
+//!         Device::platform("3200000.sata", &[0x4]),
+//!         Device::platform(usb, &[0x47, 0x4]),
+//!     ],
+//!     vec![
+//!         Actor::new("probe", vec![Step::new(Op::Probe, usb)]),
+//!         Actor::new("deferred_probe_work_func", vec![Step::new(Op::DeferredProbe, usb)]),
 //!     ],
 //! );
-//! cfg.lazy = true;
+//! cfg.boot_probed = vec!["f0c0000.gpu".into(), "3200000.sata".into()];
 //! cfg.properties = vec![Property::NoUseAfterFree];
 //! cfg.switches = Switches::all_fixed();
-//! cfg.switches.fq_teardown_waits_for_timer = false;
+//! cfg.switches.probe_serialised_with_iommu_configure = false;
 //! let opts = ExploreOptions { strategy: Strategy::Dfs { preemption_bound: 2 }, runs: 1000, ..Default::default() };
 //! let report = explore(Arc::new(cfg.clone()), opts, &|_, _| {});
 //! assert_eq!(report.first_failure.unwrap().violations, ["no-use-after-free"]);
 //!
-//! cfg.switches.fq_teardown_waits_for_timer = true;
+//! cfg.switches.probe_serialised_with_iommu_configure = true;
 //! let report = explore(Arc::new(cfg), ExploreOptions { stop_at_first: false, ..opts }, &|_, _| {});
 //! assert!(report.exhausted && report.failing_runs == 0);
 //! ```

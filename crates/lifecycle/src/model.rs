@@ -5,8 +5,8 @@ use std::fmt;
 
 /// One behaviour switch per Linux fix this model still runs; `true` is the behaviour after
 /// the fix. (Group creation, the default domain's locking, the `stream_map_mutex` error path,
-/// the deferral of clients of an unbound SMMU, the IOVA domain's initialisation and the
-/// DMA-owner reference run on the real
+/// the deferral of clients of an unbound SMMU, the IOVA domain's initialisation, the
+/// flush queue's teardown and the DMA-owner reference run on the real
 /// stack: `arm_smmu::DriverBehaviour` and `iommu::CoreConfig`; here they always take the
 /// fixed path.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,9 +14,6 @@ pub struct Switches {
     /// core: probing and freeing `dev->iommu` are serialised with `of_iommu_configure()` by
     /// one lock (`b54240ad4943`).
     pub probe_serialised_with_iommu_configure: bool,
-    /// dma-iommu/iova: tearing the flush queue down waits for a running timeout handler
-    /// (`del_timer_sync`) before freeing it (`d7061627d701`).
-    pub fq_teardown_waits_for_timer: bool,
 }
 
 impl Switches {
@@ -24,7 +21,6 @@ impl Switches {
     pub fn all_fixed() -> Switches {
         Switches {
             probe_serialised_with_iommu_configure: true,
-            fq_teardown_waits_for_timer: true,
         }
     }
 }

@@ -297,7 +297,7 @@ fn release_device(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
     });
     let Some(dom) = last else { return Ok(()) };
     // free_iova_flush_queue(): stop the timer, then free the queue.
-    if ctx.cfg.switches.fq_teardown_waits_for_timer {
+    {
         loop {
             let running = ctx.step(|s| {
                 if s.domains[dom].fq_timer == FqTimer::Armed {
@@ -310,12 +310,6 @@ fn release_device(ctx: &Ctx, dev_name: &str) -> Result<(), Halt> {
             }
             smmu_sync::thread::yield_now();
         }
-    } else {
-        ctx.step(|s| {
-            if s.domains[dom].fq_timer == FqTimer::Armed {
-                s.domains[dom].fq_timer = FqTimer::Idle;
-            }
-        });
     }
     ctx.step(|s| {
         s.domains[dom].fq_freed = true;

@@ -88,23 +88,16 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 /// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 2] {
-    [
-        (
-            "iommu",
-            "dev->iommu free serialised with of_iommu_configure (lifecycle)",
-            l.probe_serialised_with_iommu_configure,
-        ),
-        (
-            "iova",
-            "flush-queue teardown waits for its timer",
-            l.fq_teardown_waits_for_timer,
-        ),
-    ]
+fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 1] {
+    [(
+        "iommu",
+        "dev->iommu free serialised with of_iommu_configure (lifecycle)",
+        l.probe_serialised_with_iommu_configure,
+    )]
 }
 
 /// The probe path's switches of the real crates, one line each: layer, what, on.
-fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 8] {
+fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 9] {
     [
         (
             "arm-smmu",
@@ -145,6 +138,11 @@ fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 8] {
             "dma-iommu",
             "IOVA domain init under the cookie mutex",
             sw.iova_domain_init_under_cookie_mutex,
+        ),
+        (
+            "iova",
+            "flush-queue teardown waits for its timer",
+            sw.fq_teardown_waits_for_timer,
         ),
     ]
 }

@@ -21,7 +21,11 @@ pub fn runs(s: &Scenario) -> bool {
                 | Op::DeviceRead
                 | Op::ClaimDmaOwner
                 | Op::ReleaseDmaOwner
-        ) || (matches!(st.op, Op::Probe | Op::DeferredProbe) && st.device.is_some())
+                | Op::DmaUnmapPage
+                | Op::DmaUnmapSg
+                | Op::FqTimerExpiry
+        ) || (matches!(st.op, Op::Remove | Op::PciHotUnplug) && st.device.is_some())
+            || (matches!(st.op, Op::Probe | Op::DeferredProbe) && st.device.is_some())
     });
     ops && !s.properties.is_empty()
         && s.properties
@@ -146,6 +150,9 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                     owner: st.owner.clone().filter(|o| !o.is_empty()),
                 },
                 Op::ReleaseDmaOwner => StackOp::ReleaseDmaOwner(d),
+                Op::Remove | Op::PciHotUnplug => StackOp::Release(d),
+                Op::FqTimerExpiry => StackOp::FqTimerExpiry(d),
+                Op::DmaUnmapPage | Op::DmaUnmapSg => StackOp::DmaUnmap { buffer },
                 Op::FailPgtableAlloc => StackOp::FailPgtableAlloc,
                 Op::DmaMapSg => StackOp::DmaMapSg {
                     nents: st.nents.unwrap_or(1).max(1),

@@ -58,6 +58,15 @@ pub enum StackOp {
     /// The driver core's deferred-probe work retries master `.0`'s probe if it has no IOMMU
     /// group yet.
     DeferredProbe(usize),
+    /// `dma_unmap_page`/`dma_unmap_sg` of a mapped buffer (its direction and kind as mapped).
+    DmaUnmap {
+        /// Handle.
+        buffer: String,
+    },
+    /// Removal or PCI hot-unplug of master `.0`: `iommu_release_device`.
+    Release(usize),
+    /// The flush-queue timer of master `.0`'s default domain fires (`fq_flush_timeout`).
+    FqTimerExpiry(usize),
     /// Fault injection: the page-table pool runs dry (every free frame is taken).
     FailPgtableAlloc,
     /// `dma_map_sg` of `nents` entries of `size` bytes, kept as `buffer`.
@@ -153,6 +162,8 @@ pub struct StackOutcome {
 #[derive(Default)]
 struct Shared {
     buffers: BTreeMap<String, Vec<(u64, u64)>>,
+    /// Each mapped buffer's direction and whether it is a scatterlist.
+    kinds: BTreeMap<String, (DmaDirection, bool)>,
     lines: Vec<String>,
     findings: Vec<(StackProperty, String)>,
     /// Kernel actors (not DMA engines) that have returned.
@@ -267,8 +278,56 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 }
                 continue;
             }
+            (StackOp::Release(d), ..) => {
+                // (The id is copied out first: the map's lock is not held across the release.)
+                let id = stack.ids.lock().get(d).copied();
+                if let Some(id) = id {
+                    stack.core.release_device(id);
+                }
+                continue;
+            }
+            (StackOp::FqTimerExpiry(d), ..) => {
+                let Some(id) = stack.ids.lock().get(d).copied() else {
+                    continue;
+                };
+                let name = &cfg.devices[*d].name;
+                match stack.core.fq_timer_expiry(id) {
+                    Ok(true) => say(format!(
+                        "{}: fq_flush_timeout of {name}: queue flushed",
+                        actor.name
+                    )),
+                    Ok(false) => say(format!(
+                        "{}: fq_flush_timeout of {name}: no timer armed",
+                        actor.name
+                    )),
+                    Err(e) => {
+                        let msg = format!(
+                            "{} (fq_flush_timeout of {}): {e}",
+                            actor.name, cfg.devices[*d].name
+                        );
+                        let mut sh = shared.lock();
+                        sh.lines.push(msg.clone());
+                        if matches!(e, iommu::DmaError::UseAfterFree { .. }) {
+                            sh.findings.push((StackProperty::NoUseAfterFree, msg));
+                        }
+                    }
+                }
+                continue;
+            }
             (StackOp::DeferredProbe(d), ..) => {
-                if stack.ids.lock().contains_key(d) {
+                // deferred_probe_work_func: of_dma_configure() → of_iommu_configure(), then
+                // the IOMMU probe if the device has no group yet.
+                let name = &cfg.devices[*d].name;
+                if let Err(e) = stack.core.of_iommu_configure(&cfg.devices[*d].desc) {
+                    let msg = format!("{} (of_iommu_configure of {name}): {e}", actor.name);
+                    let mut sh = shared.lock();
+                    sh.lines.push(msg.clone());
+                    if matches!(e, CoreError::UseAfterFree { .. }) {
+                        sh.findings.push((StackProperty::NoUseAfterFree, msg));
+                    }
+                }
+                let probed = stack.ids.lock().contains_key(d);
+                if probed {
                     continue;
                 }
                 if !probe_master(cfg, stack, shared, a, *d) {
@@ -296,7 +355,8 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 continue;
             }
             (StackOp::ReleaseDmaOwner(device), ..) => {
-                if let Some(id) = stack.ids.lock().get(device).copied() {
+                let id = stack.ids.lock().get(device).copied();
+                if let Some(id) = id {
                     stack.core.release_dma_owner(id);
                 }
                 continue;
@@ -316,7 +376,35 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
             | StackOp::ProbeMaster(_)
             | StackOp::ClaimDmaOwner { .. }
             | StackOp::ReleaseDmaOwner(_)
-            | StackOp::DeferredProbe(_) => {}
+            | StackOp::DeferredProbe(_)
+            | StackOp::Release(_)
+            | StackOp::FqTimerExpiry(_) => {}
+            StackOp::DmaUnmap { buffer } => {
+                let (list, kind) = {
+                    let sh = shared.lock();
+                    (
+                        sh.buffers.get(buffer).cloned(),
+                        sh.kinds.get(buffer).copied(),
+                    )
+                };
+                let (Some(list), Some((dir, sg))) = (list, kind) else {
+                    say(format!("{}: unmap of {buffer}: not mapped", dev.name));
+                    continue;
+                };
+                let r = if sg {
+                    stack.core.dma_unmap_sg(id, &list, dir)
+                } else {
+                    let (addr, len) = list[0];
+                    stack.core.dma_unmap_page(id, addr, len, dir)
+                };
+                match r {
+                    Ok(()) => {
+                        say(format!("{}: {buffer} unmapped", dev.name));
+                        shared.lock().buffers.remove(buffer);
+                    }
+                    Err(e) => say(format!("{}: unmap of {buffer} failed: {e}", dev.name)),
+                }
+            }
             StackOp::FailPgtableAlloc => {
                 let mut taken = 0u64;
                 while stack.tables.alloc(physmem::FRAME_SIZE).is_ok() {
@@ -346,7 +434,9 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                                 .collect::<Vec<_>>()
                                 .join(" ")
                         ));
-                        shared.lock().buffers.insert(buffer.clone(), list);
+                        let mut sh = shared.lock();
+                        sh.buffers.insert(buffer.clone(), list);
+                        sh.kinds.insert(buffer.clone(), (*dir, true));
                     }
                     Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
                 }
@@ -355,10 +445,9 @@ fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
                 match stack.core.dma_map_page(id, buf_pa, *size, *dir) {
                     Ok(addr) => {
                         say(format!("{}: dma_map_page({size:#x}) = {addr:#x}", dev.name));
-                        shared
-                            .lock()
-                            .buffers
-                            .insert(buffer.clone(), vec![(addr, *size)]);
+                        let mut sh = shared.lock();
+                        sh.buffers.insert(buffer.clone(), vec![(addr, *size)]);
+                        sh.kinds.insert(buffer.clone(), (*dir, false));
                     }
                     Err(e) => say(format!("{}: dma_map_page failed: {e}", dev.name)),
                 }

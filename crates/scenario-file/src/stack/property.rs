@@ -12,6 +12,8 @@ pub enum StackProperty {
     NoOops,
     /// No device access faults in the SMMU.
     NoFault,
+    /// Nothing is used after it was freed.
+    NoUseAfterFree,
     /// No TLB sync times out (the driver's `TLB sync timed out` message).
     NoSyncTimeout,
     /// No task waits forever for a kernel mutex.
@@ -28,9 +30,10 @@ pub enum StackProperty {
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 8] = [
+    pub const ALL: [StackProperty; 9] = [
         StackProperty::NoOops,
         StackProperty::NoFault,
+        StackProperty::NoUseAfterFree,
         StackProperty::NoSyncTimeout,
         StackProperty::NoDeadlock,
         StackProperty::OneGroupPerStream,
@@ -44,6 +47,7 @@ impl StackProperty {
         match self {
             StackProperty::NoOops => "no-oops",
             StackProperty::NoFault => "no-fault",
+            StackProperty::NoUseAfterFree => "no-use-after-free",
             StackProperty::NoSyncTimeout => "no-sync-timeout",
             StackProperty::NoDeadlock => "no-deadlock",
             StackProperty::OneGroupPerStream => "one-group-per-stream",
