@@ -328,5 +328,9 @@ fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
         .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
         .unwrap();
     r.core.release_device(nic);
-    assert_eq!(r.core.fq_timer_expiry(nic), Ok(false), "deleted with the queue");
+    assert_eq!(
+        r.core.fq_timer_expiry(nic),
+        Ok(false),
+        "deleted with the queue"
+    );
 }

@@ -49,9 +49,8 @@ pub struct Switches {
     pub default_domain_under_group_mutex: bool,
     /// iommu: `group->mutex` also covers the attach and the direct mappings (`556f99ac8866`).
     pub attach_under_group_mutex: bool,
-    /// iommu: `iommu_probe_device_lock` serialises every probe (`b54240ad4943`); the
-    /// lifecycle model's `probe_serialised_with_iommu_configure` follows the same fix until
-    /// b54240ad4943's own scenario moves onto the real stack.
+    /// iommu: `iommu_probe_device_lock` serialises every probe and `of_iommu_configure`
+    /// (`b54240ad4943`).
     pub probe_serialised: bool,
     /// iommu: freeing a flush queue waits for its running timer (`d7061627d701`).
     pub fq_teardown_waits_for_timer: bool,
@@ -63,8 +62,6 @@ pub struct Switches {
     /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
     /// (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
-    /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
-    pub lifecycle: lifecycle::Switches,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
     /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
     /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
@@ -106,7 +103,6 @@ impl Switches {
             defer_client_until_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
-            lifecycle: Switches::lifecycle_of(kernel),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
                 IovaDepot::List
@@ -131,13 +127,6 @@ impl Switches {
             iova_domain_init_under_cookie_mutex: self.iova_domain_init_under_cookie_mutex,
             fq_teardown_waits_for_timer: self.fq_teardown_waits_for_timer,
             ..base
-        }
-    }
-
-    /// The lifecycle model's switches (probe, groups, domains, DMA layer): one per fix.
-    fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
-        lifecycle::Switches {
-            probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
         }
     }
 

@@ -59,12 +59,6 @@ impl Loaded {
                 })?;
                 *properties = vec![p];
             }
-            Runnable::Lifecycle(c) => {
-                let p = lifecycle::Property::from_name(name).ok_or_else(|| {
-                    format!("property '{name}' is not checked by the lifecycle model that runs this file")
-                })?;
-                c.properties = vec![p];
-            }
             Runnable::Stack(c) => {
                 let p = scenario_file::stack::StackProperty::from_name(name).ok_or_else(|| {
                     format!(
@@ -155,11 +149,6 @@ pub fn explore_file(
             let r = explore::explore(scn.clone(), opts, progress);
             found(scn, r)
         }
-        Runnable::Lifecycle(c) => {
-            let scn = Arc::new(c.clone());
-            let r = explore::explore(scn.clone(), opts, progress);
-            found(scn, r)
-        }
         Runnable::Stack(c) => {
             let scn = Arc::new((**c).clone());
             let r = explore::explore(scn.clone(), opts, progress);
@@ -220,32 +209,6 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             }
             for (p, m) in &o.findings {
                 text.push_str(&format!("  {}: {m}\n", p.name()));
-            }
-            Ok(RunText {
-                text,
-                violations: rec.violations,
-            })
-        }
-        Runnable::Lifecycle(c) => {
-            let rec =
-                replay_on(Arc::new(c.clone()), schedule, max).ok_or_else(|| misfit(schedule))?;
-            let o = match rec.outcome {
-                RunResult::Completed(o) => o,
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
-            };
-            let mut text = String::new();
-            for line in &o.log {
-                text.push_str(line);
-                text.push('\n');
-            }
-            text.push_str(&format!("\nverdict ({}, lifecycle model):\n", l.kernel));
-            if o.findings.is_empty() {
-                text.push_str("  nothing found\n");
-            }
-            for f in &o.findings {
-                text.push_str(&format!("  {}: {}\n", f.property, f.message));
             }
             Ok(RunText {
                 text,

@@ -87,15 +87,6 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 1] {
-    [(
-        "iommu",
-        "dev->iommu free serialised with of_iommu_configure (lifecycle)",
-        l.probe_serialised_with_iommu_configure,
-    )]
-}
-
 /// The probe path's switches of the real crates, one line each: layer, what, on.
 fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 9] {
     [
@@ -181,7 +172,6 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                     "map_sg_signed_result_check": sw.map_sg_signed_result_check,
                 },
                 "probe": probe_switches(&sw).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
-                "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
                     "zero_tlbi_writes": sw.zero_tlbi_writes,
@@ -246,10 +236,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
     for (layer, what, on) in probe_switches(&sw) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));
     }
-    for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
-        outln!("    {layer:<9} {what}: {}", yes_no(on));
-    }
-    outln!("  lifecycle model: runs every kernel");
+    outln!("  real stack: runs every kernel");
     match runs_today {
         Ok(b) => {
             outln!("  reboot machine: runs it as --kernel {b}");

@@ -34,10 +34,10 @@ fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     assert_eq!(lines.len(), 14, "{out}");
     assert!(lines[..13].iter().all(|l| l.ends_with("  ok")), "{out}");
     assert!(out.contains(
-        "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 25, token s7-2); holds on +b1a1347912a7 (706 runs, exhaustive)  ok"
+        "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 27, token s7-2); holds on +b1a1347912a7 (789 runs, exhaustive)  ok"
     ), "{out}");
     assert!(out.contains(
-        "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (162 runs, exhaustive)  ok"
+        "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (168 runs, exhaustive)  ok"
     ), "{out}");
     assert_eq!(
         lines[13],
@@ -145,7 +145,7 @@ fn bisect_names_the_last_failing_kernel_and_the_fix() {
         "v5.16",
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("fails (run 471): b1a1347912a7@"), "{out}");
+    assert!(out.contains("fails (run 538): b1a1347912a7@"), "{out}");
     assert!(
         out.contains("last kernel where one-group-per-stream fails: v5.14\n"),
         "{out}"
@@ -197,7 +197,7 @@ fn bad_files_are_refused_with_file_line_and_column_before_anything_runs() {
         ),
         (
             format!("{BASE}\n[check]\nproperties = [\"no-stray-dma\"]\n"),
-            "bad.toml:13:15: property 'no-stray-dma' is not checked by the lifecycle model that runs this file",
+            "bad.toml:13:15: property 'no-stray-dma' is not checked by the real stack that runs this file",
         ),
         (
             format!("{BASE}\n[check]\nproperties = [\"no-oops\"]\n\n[bug]\nfixed-by = \"4e4abae311e4\"\nintroduced-by = \"x\"\nmechanism = \"y\"\nproperty = \"no-oops\"\nbefore = {{ strategy = \"dfs\", runs = 1 }}\nafter = {{ strategy = \"dfs\", runs = 1 }}\n"),

@@ -9,28 +9,24 @@ use arm_smmu::FirmwareDesc;
 use iommu::{CoreConfig, DeviceDesc, DmaDirection};
 use kernel_history::{Kernel, Switches};
 
-/// Whether the real stack runs `s`: every op and property is one it has.
-pub fn runs(s: &Scenario) -> bool {
-    let ops = s.actors.iter().flat_map(|a| &a.script).all(|st| {
-        matches!(
-            st.op,
-            Op::FailPgtableAlloc
-                | Op::DmaMapSg
-                | Op::DmaMapPage
-                | Op::DeviceWrite
-                | Op::DeviceRead
-                | Op::ClaimDmaOwner
-                | Op::ReleaseDmaOwner
-                | Op::DmaUnmapPage
-                | Op::DmaUnmapSg
-                | Op::FqTimerExpiry
-        ) || (matches!(st.op, Op::Remove | Op::PciHotUnplug) && st.device.is_some())
-            || (matches!(st.op, Op::Probe | Op::DeferredProbe) && st.device.is_some())
-    });
-    ops && !s.properties.is_empty()
-        && s.properties
-            .iter()
-            .all(|p| StackProperty::from_name(p.name).is_some())
+/// Whether the real stack has step `st`'s operation.
+pub fn runs_step(st: &crate::model::Step) -> bool {
+    matches!(
+        st.op,
+        Op::FailPgtableAlloc
+            | Op::DmaMapSg
+            | Op::DmaMapPage
+            | Op::DeviceWrite
+            | Op::DeviceRead
+            | Op::ClaimDmaOwner
+            | Op::ReleaseDmaOwner
+            | Op::DmaUnmapPage
+            | Op::DmaUnmapSg
+            | Op::FqTimerExpiry
+    ) || (matches!(
+        st.op,
+        Op::Probe | Op::DeferredProbe | Op::Remove | Op::PciHotUnplug
+    ) && st.device.is_some())
 }
 
 fn direction(d: Option<Dir>) -> DmaDirection {
@@ -193,11 +189,12 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
                 .into(),
         );
     }
-    let properties = s
-        .properties
-        .iter()
-        .filter_map(|p| StackProperty::from_name(p.name))
-        .collect();
+    // No `[check]`: every property the stack has.
+    let properties = if s.properties.is_empty() {
+        StackProperty::ALL.to_vec()
+    } else {
+        s.properties.iter().filter_map(|p| p.stack).collect()
+    };
     Ok(StackConfig {
         fw,
         model: sim::scenario::model_config(smmu),
