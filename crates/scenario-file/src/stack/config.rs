@@ -179,7 +179,6 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, String> {
     for d in &s.drivers {
         device(&d.device)?;
     }
-    drop(device);
     let boot_probed: Vec<usize> = (0..devices.len())
         .filter(|i| !probed_by_script.contains(i))
         .collect();
