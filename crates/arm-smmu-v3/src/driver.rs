@@ -852,9 +852,9 @@ impl IommuDriver for ArmSmmuV3 {
         }
     }
 
-    fn device_group_key(&self, _dev: DeviceId) -> Option<u64> {
+    fn device_group(&self, _dev: DeviceId) -> Result<Option<u64>, DriverError> {
         // pci_device_group / generic_device_group: no StreamID sharing beyond PCI aliases.
-        None
+        Ok(None)
     }
 
     fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {

@@ -22,7 +22,7 @@ use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{atsr, cb, cbar, field, fsr, gr0, id7, par, scr0, smr};
 use smmu_arch::{Access, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use smmu_sync::{Arc, Mutex, RwLock};
+use smmu_sync::{sched_point, Arc, KernelMutex, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
 
 /// MMU-500 sACR / ACTLR bits (reference §11).
@@ -108,6 +108,10 @@ pub struct ArmSmmu {
     release_hook: RwLock<Option<ContextReleaseHook>>,
     frames: Arc<FrameAllocator>,
     tables: Arc<dyn IoPgtableFactory>,
+    /// Linux's `stream_map_mutex`: taken to allocate and free a master's stream-map entries
+    /// and (since b1a1347912a7) around `device_group`'s lookup and record. `streams` is the
+    /// data it guards, locked only for each short update.
+    stream_map_mutex: KernelMutex,
     streams: Mutex<Streams>,
     cbs: Mutex<Cbs>,
     /// Owner of each bank, for the context fault handler. Never held across an MMIO access, so
@@ -120,6 +124,9 @@ pub struct ArmSmmu {
     next_domain: AtomicU32,
     pub(crate) quiesced: AtomicBool,
     cpre_warned: AtomicBool,
+    /// The driver core has bound the SMMU's device (its `.probe` returned), so
+    /// `arm_smmu_get_by_fwnode` finds it. See [`ArmSmmu::set_bound`].
+    bound: AtomicBool,
 }
 
 impl ArmSmmu {
@@ -209,6 +216,7 @@ impl ArmSmmu {
             release_hook: RwLock::new(None),
             frames: env.frames,
             tables: env.tables,
+            stream_map_mutex: KernelMutex::new("stream_map_mutex"),
             streams: Mutex::new(Streams {
                 map,
                 masters: BTreeMap::new(),
@@ -223,6 +231,7 @@ impl ArmSmmu {
             next_domain: AtomicU32::new(1),
             quiesced: AtomicBool::new(false),
             cpre_warned: AtomicBool::new(false),
+            bound: AtomicBool::new(true),
         }))
     }
 
@@ -269,6 +278,16 @@ impl ArmSmmu {
                 if preserved == 1 { "" } else { "s" }
             ),
         );
+    }
+
+    /// Whether the driver core has bound the SMMU's platform device: `arm_smmu_get_by_fwnode`
+    /// (`driver_find_device_by_fwnode`) finds only a bound device, so a client's
+    /// `probe_device` on an unbound SMMU finds no `smmu`. An `ArmSmmu` counts as bound once
+    /// made (callers that run the whole probe before any client); a caller that models the
+    /// window between `iommu_device_register()` and the end of `.probe` clears it before
+    /// registering and sets it when `.probe` returns.
+    pub fn set_bound(&self, bound: bool) {
+        self.bound.store(bound, Ordering::SeqCst);
     }
 
     /// The version-dependent behaviour the driver was probed with.
@@ -844,6 +863,19 @@ impl IommuDriver for ArmSmmu {
         if self.quiesced.load(Ordering::SeqCst) {
             return Err(DriverError::Busy);
         }
+        // arm_smmu_get_by_fwnode(): the SMMU's device must be bound to this driver.
+        if !self.bound.load(Ordering::SeqCst) {
+            return Err(if self.behaviour.defer_client_until_bound {
+                // Since 229e6ee43d2a: "smmu dev has not bound yet", -EPROBE_DEFER.
+                DriverError::ProbeDefer
+            } else {
+                DriverError::NullDereference {
+                    function: "arm_smmu_probe_device",
+                }
+            });
+        }
+        // arm_smmu_master_alloc_smes() runs under stream_map_mutex.
+        let _map = self.stream_map_mutex.lock()?;
         let mut s = self.streams.lock();
         for &fwid in &master.fwspec.ids {
             let sid = fwid & 0xffff;
@@ -893,6 +925,11 @@ impl IommuDriver for ArmSmmu {
     }
 
     fn release_device(&self, dev: DeviceId) {
+        // arm_smmu_master_free_smes() runs under stream_map_mutex; a wait that can never end
+        // leaves the entries taken (the kernel would hang here).
+        let Ok(_map) = self.stream_map_mutex.lock() else {
+            return;
+        };
         let mut s = self.streams.lock();
         let Some(m) = s.masters.remove(&dev) else {
             return;
@@ -904,30 +941,67 @@ impl IommuDriver for ArmSmmu {
         }
     }
 
-    fn device_group_key(&self, dev: DeviceId) -> Option<u64> {
-        let mut s = self.streams.lock();
-        let m = s.masters.get(&dev)?.clone();
-        let mut group = None;
-        for &idx in &m.smendx {
-            let g = s.map.s2crs.get(idx).and_then(|e| e.group);
-            if let (Some(a), Some(b)) = (group, g) {
-                if a != b {
-                    // Linux fails with -EINVAL; the contract has no error here, so the master
-                    // gets no shared group.
-                    return None;
+    fn device_group(&self, dev: DeviceId) -> Result<Option<u64>, DriverError> {
+        // Since b1a1347912a7 the lookup and the record are one critical section of
+        // stream_map_mutex; before it nothing is held between them.
+        let held = if self.behaviour.group_lookup_under_stream_map_mutex {
+            Some(self.stream_map_mutex.lock()?)
+        } else {
+            None
+        };
+        let looked_up = {
+            let s = self.streams.lock();
+            let Some(m) = s.masters.get(&dev) else {
+                return Err(DriverError::NoDevice);
+            };
+            let mut group = None;
+            let mut conflict = false;
+            for &idx in &m.smendx {
+                let g = s.map.s2crs.get(idx).and_then(|e| e.group);
+                if let (Some(a), Some(b)) = (group, g) {
+                    conflict |= a != b;
+                }
+                if g.is_some() {
+                    group = g;
                 }
             }
-            if g.is_some() {
-                group = g;
+            if conflict {
+                Err(m.smendx.clone())
+            } else {
+                Ok((group, m.smendx.clone()))
             }
+        };
+        let (found, smendx) = match looked_up {
+            Ok(x) => x,
+            Err(_) => {
+                // The master's entries already belong to two different groups: -EINVAL.
+                // Before 53f613134984 this return kept stream_map_mutex.
+                if let Some(g) = held {
+                    if self.behaviour.unlock_on_group_conflict {
+                        drop(g);
+                    } else {
+                        g.leak();
+                    }
+                }
+                return Err(DriverError::StreamsInTwoGroups);
+            }
+        };
+        if found.is_some() {
+            return Ok(found);
         }
-        let key = group.unwrap_or(u64::from(dev.0) + 1);
-        for &idx in &m.smendx {
+        // No group recorded: generic_device_group()/pci_device_group() allocate one, a point
+        // where another prober can run, then it is remembered in every entry of the master.
+        sched_point(Point::Kernel);
+        let key = u64::from(dev.0) + 1;
+        let mut s = self.streams.lock();
+        for &idx in &smendx {
             if let Some(e) = s.map.s2crs.get_mut(idx) {
                 e.group = Some(key);
             }
         }
-        Some(key)
+        drop(s);
+        drop(held);
+        Ok(Some(key))
     }
 
     fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {

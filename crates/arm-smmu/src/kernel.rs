@@ -11,6 +11,9 @@
 //! | [`rmr_bypass_at_probe`](DriverBehaviour::rmr_bypass_at_probe) | yes | yes | yes | "iommu/arm-smmu: Get associated RMR info and install bypass SMR" (Jon Nettleton, IORT RMR series v13, June 2022), merged for v6.0 |
 //! | [`context_fault_report`](DriverBehaviour::context_fault_report) | `OneLine` | `OneLine` | `Decoded` | d525b0af0c3b "iommu/arm-smmu: Pretty-print context fault related regs" (v6.11); its first line was a `dev_dbg` until 98db56e49008 "Un-demote unhandled-fault msg" (v6.12, backported to 6.11.y) |
 //! | [`zero_tlbi_writes`](DriverBehaviour::zero_tlbi_writes) | no | no | no | 4e4abae311e4 "iommu/arm-smmu: Avoid constant zero in TLBI writes" (v5.2) |
+//! | [`group_lookup_under_stream_map_mutex`](DriverBehaviour::group_lookup_under_stream_map_mutex) | yes | yes | yes | b1a1347912a7 "iommu/arm-smmu: Fix race condition during iommu_group creation" (v5.15) |
+//! | [`defer_client_until_bound`](DriverBehaviour::defer_client_until_bound) | no | no | no | 229e6ee43d2a "iommu/arm-smmu: Defer probe of clients after smmu device bound" (v6.13) |
+//! | [`unlock_on_group_conflict`](DriverBehaviour::unlock_on_group_conflict) | yes | yes | yes | 53f613134984 "iommu/arm-smmu: Fix missing unlock on error in arm_smmu_device_group()" (v5.15) |
 //!
 //! Evidence for the RMR row on 6.1: an LS1028A boot log of a v6.1-rc kernel ends its probe
 //! lines with `preserved 0 boot mappings` (Vladimir Oltean, LKML, 8 Dec 2022).
@@ -58,6 +61,11 @@ impl LinuxVersion {
             },
             // 4e4abae311e4 (v5.2): every modelled version writes the dummy value.
             zero_tlbi_writes: false,
+            // b1a1347912a7 and 53f613134984 (v5.15): in every modelled version.
+            group_lookup_under_stream_map_mutex: true,
+            unlock_on_group_conflict: true,
+            // 229e6ee43d2a landed in v6.13, after every modelled version.
+            defer_client_until_bound: false,
         }
     }
 }
@@ -96,6 +104,20 @@ pub struct DriverBehaviour {
     /// (sTLBGSYNC, TLBSYNC) are written with the constant 0, as before 4e4abae311e4 "Avoid
     /// constant zero in TLBI writes"; `false` writes the all-ones dummy value instead.
     pub zero_tlbi_writes: bool,
+    /// `device_group` looks up the group recorded in the master's S2CRs and records a new one
+    /// under `stream_map_mutex` (since b1a1347912a7). `false`: the lookup and the record are
+    /// two steps with nothing held between them, so two masters sharing a stream ID that probe
+    /// at once can each find no group and each record its own.
+    pub group_lookup_under_stream_map_mutex: bool,
+    /// The "stream IDs already in two groups" error return of `device_group` releases
+    /// `stream_map_mutex` (since 53f613134984). `false`: it returns holding it, and every later
+    /// taker of the mutex on this SMMU waits forever. Only matters when
+    /// `group_lookup_under_stream_map_mutex` takes the mutex.
+    pub unlock_on_group_conflict: bool,
+    /// A client probing while the SMMU is registered but its device not yet bound gets
+    /// -EPROBE_DEFER (since 229e6ee43d2a). `false`: `arm_smmu_probe_device` dereferences the
+    /// NULL `smmu` that `arm_smmu_get_by_fwnode` returned.
+    pub defer_client_until_bound: bool,
 }
 
 impl DriverBehaviour {

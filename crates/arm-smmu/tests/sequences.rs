@@ -360,8 +360,8 @@ fn release_returns_entries_to_reset_type_and_shares_groups() {
         &r.bus.writes(),
         &[w(0xc00, 0x0), w(0x800, 0xfc00_0029)],
     );
-    let k1 = s.device_group_key(DeviceId(1)).unwrap();
-    assert_eq!(s.device_group_key(DeviceId(2)), Some(k1));
+    let k1 = s.device_group(DeviceId(1)).unwrap().unwrap();
+    assert_eq!(s.device_group(DeviceId(2)), Ok(Some(k1)));
     // Partial overlap refused, nothing written.
     r.bus.clear();
     assert_eq!(

@@ -42,6 +42,9 @@ pub struct DeviceDesc {
     pub bus_dma_limit: u64,
     /// Cache-coherent DMA (mappings get `Prot::CACHE`).
     pub coherent: bool,
+    /// Reserved regions the firmware asks to be identity-mapped for the device
+    /// (`IOMMU_RESV_DIRECT`): (base, size). The probe maps them in its default domain.
+    pub direct_regions: Vec<(u64, u64)>,
 }
 
 impl DeviceDesc {
@@ -55,6 +58,7 @@ impl DeviceDesc {
             dma_mask: u64::MAX,
             bus_dma_limit: 0,
             coherent: false,
+            direct_regions: Vec::new(),
         }
     }
 }
@@ -96,6 +100,26 @@ pub struct CoreConfig {
     /// dcdb3ba7e2a8), so an allocation larger than the space above `start_pfn` succeeds below
     /// it ([`crate::iova::IovaDomain::with_anchor_retry_overflow`]).
     pub iova_anchor_retry_overflows: bool,
+    /// One lock (`iommu_probe_device_lock`) serialises every device's probe (since
+    /// b54240ad4943). `false`: probes of different devices run at once.
+    pub probe_serialised: bool,
+    /// The default domain is looked up and allocated under `group->mutex` (since
+    /// 211ff31b3d33). `false`: two members probing at once can both find none and each
+    /// allocate one.
+    pub default_domain_under_group_mutex: bool,
+    /// `group->mutex` stays held over the default domain's attach and the direct mappings of
+    /// reserved regions (since 556f99ac8866). `false`: it is dropped after the allocation.
+    pub attach_under_group_mutex: bool,
+    /// The "no owner" (-EINVAL) return of `iommu_device_claim_dma_owner` puts the group
+    /// reference it took (since a6a9a5da6808). `false`: the reference leaks.
+    pub claim_owner_puts_group_on_error: bool,
+    /// `iommu_dma_init_domain` checks and initialises a domain's IOVA allocator under the DMA
+    /// cookie's mutex (since ac9a5d522bb8). `false`: two devices sharing the domain can both
+    /// initialise it.
+    pub iova_domain_init_under_cookie_mutex: bool,
+    /// Freeing a flush queue waits for its running timeout handler (`del_timer_sync`, since
+    /// d7061627d701). `false`: `del_timer` only, which does not wait.
+    pub fq_teardown_waits_for_timer: bool,
 }
 
 impl Default for CoreConfig {
@@ -115,6 +139,12 @@ impl Default for CoreConfig {
             group_default_domain_offset: crate::oops::SEED_DEFAULT_DOMAIN_OFFSET,
             map_sg_signed_result_check: true,
             iova_anchor_retry_overflows: false,
+            probe_serialised: true,
+            default_domain_under_group_mutex: true,
+            attach_under_group_mutex: true,
+            claim_owner_puts_group_on_error: true,
+            iova_domain_init_under_cookie_mutex: true,
+            fq_teardown_waits_for_timer: true,
         }
     }
 }
@@ -135,6 +165,8 @@ pub(crate) struct Device {
     /// Outstanding direct (untranslated) mappings: (address, size, direction) -> the call that
     /// made each one (the safe core checks it on unmap; Linux's dma-direct keeps no record).
     pub direct_maps: Mutex<BTreeMap<(u64, u64, crate::DmaDirection), Vec<crate::dma::DirectKind>>>,
+    /// The domain the driver attached the device to (its S2CRs point at that domain's bank).
+    pub attached: Mutex<Option<DomainId>>,
 }
 
 /// An IOMMU group.
@@ -143,19 +175,38 @@ pub(crate) struct Group {
     pub instance: InstanceId,
     pub key: Option<u64>,
     pub members: Mutex<Vec<DeviceId>>,
-    pub default_domain: Arc<Domain>,
+    /// `group->mutex`.
+    pub mutex: smmu_sync::KernelMutex,
+    /// `group->default_domain`: set by the first member's probe.
+    pub default_domain: RwLock<Option<Arc<Domain>>>,
     /// The attached domain (the default one unless a driver attached another).
-    pub domain: Mutex<Arc<Domain>>,
+    pub domain: Mutex<Option<Arc<Domain>>>,
+    /// References taken with `iommu_group_get` and not yet put (membership not counted).
+    pub refs: Mutex<i64>,
+    /// The DMA owner and how many claims it holds (`owner`, `owner_cnt`).
+    pub owner: Mutex<(Option<String>, u32)>,
+}
+
+impl Group {
+    /// `group->default_domain`.
+    pub fn default_domain(&self) -> Option<Arc<Domain>> {
+        self.default_domain.read().clone()
+    }
 }
 
 #[derive(Default)]
-struct CoreState {
-    instances: BTreeMap<InstanceId, Arc<dyn IommuDriver>>,
+pub(crate) struct CoreState {
+    pub instances: BTreeMap<InstanceId, Arc<dyn IommuDriver>>,
     next_instance: u32,
-    devices: BTreeMap<DeviceId, Arc<Device>>,
-    next_device: u32,
-    groups: BTreeMap<u32, Arc<Group>>,
-    next_domain: u32,
+    pub devices: BTreeMap<DeviceId, Arc<Device>>,
+    pub next_device: u32,
+    pub groups: BTreeMap<u32, Arc<Group>>,
+    pub next_domain: u32,
+    /// `dev->iommu` of each device by name: the live allocation's number.
+    pub dev_iommu: BTreeMap<String, u32>,
+    /// `dev->iommu` allocations freed (`dev_iommu_free`).
+    pub dev_iommu_freed: std::collections::BTreeSet<u32>,
+    pub next_dev_iommu: u32,
     /// Domains of freed groups that still had live mappings: kept so that their page tables
     /// stay valid for whatever still holds those IOVAs.
     orphans: Vec<Arc<Domain>>,
@@ -180,6 +231,8 @@ pub struct CoreStats {
     pub groups_freed: u64,
     /// Devices released (`iommu_release_device`).
     pub devices_released: u64,
+    /// Kernel warnings (`WARN_ON`) the core's calls met.
+    pub warnings: u64,
 }
 
 #[derive(Default)]
@@ -192,6 +245,7 @@ pub(crate) struct CoreCounters {
     pub groups_created: AtomicU64,
     pub groups_freed: AtomicU64,
     pub devices_released: AtomicU64,
+    pub warnings: AtomicU64,
 }
 
 /// The IOMMU core, shared by every simulated CPU as `Arc<IommuCore>`.
@@ -200,10 +254,10 @@ pub struct IommuCore {
     pub(crate) mem: Arc<PhysMem>,
     pub(crate) coherent: Arc<FrameAllocator>,
     pub(crate) log: Arc<dyn Printk>,
-    state: Mutex<CoreState>,
-    /// Serialises probe, release and unregister (device_lock + the bus walk in Linux). DMA API
-    /// calls never take it.
-    probe_lock: Mutex<()>,
+    pub(crate) state: Mutex<CoreState>,
+    /// Serialises release and unregister (device_lock + the bus walk in Linux), and every
+    /// probe with `probe_serialised` (`iommu_probe_device_lock`). DMA API calls never take it.
+    pub(crate) probe_lock: Mutex<()>,
     pub(crate) counters: CoreCounters,
 }
 
@@ -253,6 +307,7 @@ impl IommuCore {
             groups_created: l(&c.groups_created),
             groups_freed: l(&c.groups_freed),
             devices_released: l(&c.devices_released),
+            warnings: l(&c.warnings),
         }
     }
 
@@ -296,137 +351,6 @@ impl IommuCore {
         devs.into_iter().map(|(_, _, id)| id).collect()
     }
 
-    /// Probe a device onto an instance (`iommu_probe_device` + `iommu_group_get_for_dev`):
-    /// the driver takes the master, the device joins the group of masters with the same
-    /// `device_group_key` or a new group (lowest free number), and is attached to the group's
-    /// domain. Prints `Adding to iommu group N`.
-    pub fn probe_device(&self, desc: DeviceDesc, inst: InstanceId) -> Result<DeviceId, CoreError> {
-        let _p = self.probe_lock.lock();
-        let (driver, id) = {
-            let mut st = self.state.lock();
-            let driver = st
-                .instances
-                .get(&inst)
-                .cloned()
-                .ok_or(CoreError::NoInstance(inst.0))?;
-            let id = DeviceId(st.next_device);
-            st.next_device += 1;
-            (driver, id)
-        };
-        let info = MasterInfo {
-            id,
-            log_name: desc.log_name.clone(),
-            fwspec: desc.fwspec.clone(),
-        };
-        driver.probe_device(&info)?;
-        let key = driver.device_group_key(id);
-        let existing = key.and_then(|k| {
-            let st = self.state.lock();
-            st.groups
-                .values()
-                .find(|g| g.instance == inst && g.key == Some(k))
-                .cloned()
-        });
-        let (group, new_group) = match existing {
-            Some(g) => (g, false),
-            None => match self.new_group(&driver, inst, key, id) {
-                Ok(g) => (g, true),
-                Err(e) => {
-                    driver.release_device(id);
-                    return Err(e);
-                }
-            },
-        };
-        let domain = group.domain.lock().clone();
-        let attached = driver
-            .attach_dev(domain.driver_domain(), id)
-            .map_err(CoreError::from)
-            .and_then(|()| match driver.geometry(domain.driver_domain()) {
-                Some(g) => domain.init_dma(&self.cfg, g),
-                None if matches!(domain.kind(), DomainKind::Dma | DomainKind::DmaFq) => {
-                    Err(CoreError::Geometry("driver gave no geometry after attach"))
-                }
-                None => Ok(()),
-            });
-        if let Err(e) = attached {
-            driver.release_device(id);
-            if new_group {
-                self.state.lock().groups.remove(&group.id);
-            }
-            return Err(e);
-        }
-        let direct = group.default_domain.kind() == DomainKind::Identity;
-        group.members.lock().push(id);
-        let dev = Arc::new(Device {
-            id,
-            desc,
-            instance: inst,
-            driver,
-            group: RwLock::new(Some(group.clone())),
-            released: AtomicBool::new(false),
-            direct,
-            direct_maps: Mutex::new(BTreeMap::new()),
-        });
-        self.state.lock().devices.insert(id, dev.clone());
-        self.log.printk(
-            Level::Info,
-            &dev_line(
-                &dev.desc.log_name,
-                &format!("Adding to iommu group {}", group.id),
-            ),
-        );
-        Ok(id)
-    }
-
-    fn new_group(
-        &self,
-        driver: &Arc<dyn IommuDriver>,
-        inst: InstanceId,
-        key: Option<u64>,
-        dev: DeviceId,
-    ) -> Result<Arc<Group>, CoreError> {
-        let kind = driver
-            .def_domain_kind(dev)
-            .unwrap_or(if self.cfg.passthrough {
-                DomainKind::Identity
-            } else if self.cfg.strict {
-                DomainKind::Dma
-            } else {
-                DomainKind::DmaFq
-            });
-        let (kind, handle) = match driver.domain_alloc(kind) {
-            Ok(h) => (kind, h),
-            // A DMA_FQ domain the driver cannot do falls back to strict.
-            Err(_) if kind == DomainKind::DmaFq => {
-                (DomainKind::Dma, driver.domain_alloc(DomainKind::Dma)?)
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut st = self.state.lock();
-        let did = DomainId(st.next_domain);
-        st.next_domain += 1;
-        let domain = Arc::new(Domain::new(did, kind, inst.0, driver.clone(), handle));
-        // ida_alloc: the lowest free number.
-        let mut gid = 0;
-        for &used in st.groups.keys() {
-            if used != gid {
-                break;
-            }
-            gid += 1;
-        }
-        let group = Arc::new(Group {
-            id: gid,
-            instance: inst,
-            key,
-            members: Mutex::new(Vec::new()),
-            default_domain: domain.clone(),
-            domain: Mutex::new(domain),
-        });
-        st.groups.insert(gid, group.clone());
-        self.counters.groups_created.fetch_add(1, Ordering::Relaxed);
-        Ok(group)
-    }
-
     /// Release a device from its IOMMU (`iommu_release_device`): the driver forgets the master,
     /// then the device leaves its group (`Removing from iommu group N`) and its group pointer
     /// becomes NULL; an empty group is freed with its domains. A second release is a no-op.
@@ -468,12 +392,15 @@ impl IommuCore {
         *dev.group.write() = None;
         sched_point(Point::Kernel);
         if now_empty {
-            group.default_domain.set_dying();
+            let default = group.default_domain();
             let current = group.domain.lock().clone();
-            current.set_dying();
+            for d in [&default, &current].into_iter().flatten() {
+                d.set_dying();
+                d.free_flush_queue(self.cfg.fq_teardown_waits_for_timer);
+            }
             let mut st = self.state.lock();
             let removed = st.groups.remove(&group.id);
-            for d in [&group.default_domain, &current] {
+            for d in [&default, &current].into_iter().flatten() {
                 if d.live_mappings() > 0 && !st.orphans.iter().any(|o| Arc::ptr_eq(o, d)) {
                     st.orphans.push(d.clone());
                 }
@@ -532,7 +459,7 @@ impl IommuCore {
     /// The default domain of a device's group (`iommu_get_dma_domain`, checked).
     pub fn default_domain(&self, dev: DeviceId) -> Option<Arc<Domain>> {
         let d = self.device(dev)?;
-        let g = d.group.read().as_ref().map(|g| g.default_domain.clone());
+        let g = d.group.read().as_ref().and_then(|g| g.default_domain());
         g
     }
 
@@ -541,7 +468,7 @@ impl IommuCore {
         let d = self.device(dev)?;
         let g = d.group.read().clone()?;
         let dom = g.domain.lock().clone();
-        Some(dom)
+        dom
     }
 
     pub(crate) fn device(&self, dev: DeviceId) -> Option<Arc<Device>> {
@@ -585,7 +512,7 @@ impl IommuCore {
     pub fn detach_device(&self, dev: DeviceId) -> Result<(), CoreError> {
         let d = self.device(dev).ok_or(CoreError::NoDevice(dev.0))?;
         let g = d.group.read().clone().ok_or(CoreError::NoGroup(dev.0))?;
-        let def = g.default_domain.clone();
+        let def = g.default_domain().ok_or(CoreError::NoGroup(dev.0))?;
         self.attach_group(&g, &def)
     }
 
@@ -598,7 +525,13 @@ impl IommuCore {
         if let Some(geo) = driver.geometry(domain.driver_domain()) {
             domain.init_dma(&self.cfg, geo)?;
         }
-        *g.domain.lock() = domain.clone();
+        *g.domain.lock() = Some(domain.clone());
+        let st = self.state.lock();
+        for m in &members {
+            if let Some(d) = st.devices.get(m) {
+                *d.attached.lock() = Some(domain.id());
+            }
+        }
         Ok(())
     }
 
@@ -651,7 +584,7 @@ impl IommuCore {
         let st = self.state.lock();
         st.groups
             .values()
-            .map(|g| g.default_domain.clone())
+            .filter_map(|g| g.default_domain())
             .filter(|d| matches!(d.kind(), DomainKind::Dma | DomainKind::DmaFq))
             .collect()
     }
@@ -663,6 +596,29 @@ impl IommuCore {
                 self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The flush-queue timer of `dev`'s default domain fires now (`fq_flush_timeout`),
+    /// whatever the simulated time: nothing when no timer is armed. The handler flushes the
+    /// TLB and frees the queued IOVAs; a queue freed under it (the domain's group freed while
+    /// it ran, before d7061627d701) is [`DmaError::UseAfterFree`].
+    /// `Ok(false)`: no timer was armed.
+    pub fn fq_timer_expiry(&self, dev: DeviceId) -> Result<bool, crate::DmaError> {
+        let d = self.device(dev).ok_or(crate::DmaError::NoDevice)?;
+        let Some(dom) = d.group.read().as_ref().and_then(|g| g.default_domain()) else {
+            return Ok(false);
+        };
+        if !dom.fq_timer_begin() {
+            return Ok(false);
+        }
+        sched_point(Point::Kernel);
+        dom.fq_timer_finish()
+            .map_err(|()| crate::DmaError::UseAfterFree {
+                object: "struct iova_fq",
+                function: "fq_flush_timeout",
+            })?;
+        self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
     }
 
     /// Fire the flush-queue timers that have expired at the log's current simulated time.

@@ -162,7 +162,10 @@ impl IommuCore {
             let g = dev.group.read().clone();
             sched_point(Point::Kernel);
             match g {
-                Some(g) => Ok((CallPath::Faithful, Target::Domain(g.default_domain.clone()))),
+                Some(g) => match g.default_domain() {
+                    Some(d) => Ok((CallPath::Faithful, Target::Domain(d))),
+                    None => Err(DmaError::NoGroup),
+                },
                 None => Err(match path {
                     Some(p) => {
                         DmaError::Oops(Oops::null_group(p, self.cfg.group_default_domain_offset))
@@ -172,8 +175,9 @@ impl IommuCore {
             }
         } else {
             let guard = dev.group.read();
-            let dom = match guard.as_ref() {
-                Some(g) => g.default_domain.clone(),
+            let dom = match guard.as_ref().map(|g| g.default_domain()) {
+                Some(Some(d)) => d,
+                Some(None) => return Err(DmaError::NoGroup),
                 None => return Err(self.released_err(dev)),
             };
             Ok((CallPath::Safe(guard), Target::Domain(dom)))
@@ -258,6 +262,7 @@ impl IommuCore {
         let mut off = 0;
         for &(pa, len) in chunks {
             if let Err(e) = dom.map_range(base + off, pa, len, prot) {
+                self.warn_if_already_mapped(&dev.desc.log_name, &e);
                 if off > 0 {
                     dom.unmap_range(base, off, true);
                 }
@@ -809,6 +814,8 @@ impl IommuCore {
         };
         let direct: usize = d.direct_maps.lock().values().map(Vec::len).sum();
         let g = d.group.read().clone();
-        direct + g.map_or(0, |g| g.default_domain.live_mappings())
+        direct
+            + g.and_then(|g| g.default_domain())
+                .map_or(0, |d| d.live_mappings())
     }
 }

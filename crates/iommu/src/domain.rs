@@ -65,6 +65,10 @@ pub(crate) struct DmaState {
     pub iova: Option<IovaDomain>,
     pub maps: BTreeMap<u64, Mapping>,
     pub fq: Option<FlushQueue>,
+    /// The flush queue's timeout handler (`fq_flush_timeout`) is running.
+    pub fq_timer_running: bool,
+    /// The flush queue was freed with its domain's group.
+    pub fq_freed: bool,
 }
 
 /// A domain as the core holds it.
@@ -75,6 +79,8 @@ pub struct Domain {
     driver: Arc<dyn IommuDriver>,
     handle: DriverDomain,
     dying: AtomicBool,
+    /// The DMA cookie's mutex (since ac9a5d522bb8, `iommu_dma_init_domain` runs under it).
+    cookie_mutex: smmu_sync::KernelMutex,
     state: Mutex<DmaState>,
     fq_start: AtomicU64,
     fq_finish: AtomicU64,
@@ -150,10 +156,16 @@ impl Domain {
             driver,
             handle,
             dying: AtomicBool::new(false),
+            cookie_mutex: smmu_sync::KernelMutex::new(&format!(
+                "domain {}->iova_cookie->mutex",
+                id.0
+            )),
             state: Mutex::new(DmaState {
                 iova: None,
                 maps: BTreeMap::new(),
                 fq: None,
+                fq_timer_running: false,
+                fq_freed: false,
             }),
             fq_start: AtomicU64::new(0),
             fq_finish: AtomicU64::new(0),
@@ -222,7 +234,12 @@ impl Domain {
         self.state.lock().iova.as_ref().map(|i| i.params())
     }
 
-    /// Set up the IOVA allocator once the driver has finalised the domain (iommu_dma_init_domain).
+    /// Set up the IOVA allocator once the driver has finalised the domain
+    /// (`iommu_dma_init_domain`): the first device of a domain finds it uninitialised and
+    /// initialises it; later ones find it initialised. The check and the initialisation are
+    /// two steps, under the DMA cookie's mutex with `iova_domain_init_under_cookie_mutex`
+    /// (ac9a5d522bb8); without it two devices can both find it uninitialised, and the second
+    /// initialisation replaces the allocator under what the first has handed out.
     pub(crate) fn init_dma(
         &self,
         cfg: &crate::CoreConfig,
@@ -232,10 +249,15 @@ impl Domain {
         if !matches!(self.kind, DomainKind::Dma | DomainKind::DmaFq) {
             return Ok(());
         }
-        let mut st = self.state.lock();
-        if st.iova.is_some() {
+        let _cookie = if cfg.iova_domain_init_under_cookie_mutex {
+            Some(self.cookie_mutex.lock().map_err(DriverError::from)?)
+        } else {
+            None
+        };
+        if self.state.lock().iova.is_some() {
             return Ok(());
         }
+        smmu_sync::sched_point(smmu_sync::Point::Kernel);
         if geometry.pgsize_bitmap == 0 || geometry.aperture_end < geometry.aperture_start {
             return Err(CoreError::Geometry("empty aperture or no page sizes"));
         }
@@ -256,6 +278,7 @@ impl Domain {
                 iova.reserve(base >> shift, (base.saturating_add(len - 1)) >> shift);
             }
         }
+        let mut st = self.state.lock();
         st.iova = Some(iova);
         if self.kind == DomainKind::DmaFq {
             st.fq = Some(FlushQueue {
@@ -426,6 +449,60 @@ impl Domain {
         let finish = self.fq_finish.load(Ordering::Acquire);
         free_covered(&mut st, finish);
         true
+    }
+}
+
+impl Domain {
+    /// The flush-queue timer fires (`fq_flush_timeout` starts): `false` when no timer is armed
+    /// (nothing queued, or the queue's teardown deleted it).
+    pub(crate) fn fq_timer_begin(&self) -> bool {
+        let mut st = self.state.lock();
+        match st.fq.as_mut() {
+            Some(q) if q.deadline.is_some() => {
+                q.deadline = None;
+                st.fq_timer_running = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The running timeout handler flushes and frees the queued IOVAs. `Err` when the queue it
+    /// works on was freed under it (a use-after-free).
+    pub(crate) fn fq_timer_finish(&self) -> Result<(), ()> {
+        if self.state.lock().fq_freed {
+            self.state.lock().fq_timer_running = false;
+            return Err(());
+        }
+        self.flush_all_now();
+        let mut st = self.state.lock();
+        let finish = self.fq_finish.load(Ordering::Acquire);
+        free_covered(&mut st, finish);
+        st.fq_timer_running = false;
+        Ok(())
+    }
+
+    /// `free_iova_flush_queue` when the domain's group is freed: delete the timer, then free
+    /// the queue. `wait_for_timer` is `del_timer_sync` (since d7061627d701): a handler that is
+    /// already running is waited for; otherwise (`del_timer`) the queue is freed under it.
+    pub(crate) fn free_flush_queue(&self, wait_for_timer: bool) {
+        loop {
+            {
+                let mut st = self.state.lock();
+                if st.fq.is_none() {
+                    return;
+                }
+                if let Some(q) = st.fq.as_mut() {
+                    q.deadline = None;
+                }
+                if !(wait_for_timer && st.fq_timer_running) {
+                    st.fq = None;
+                    st.fq_freed = true;
+                    return;
+                }
+            }
+            smmu_sync::thread::yield_now();
+        }
     }
 }
 

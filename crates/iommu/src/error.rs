@@ -28,6 +28,17 @@ pub enum CoreError {
     /// Bad arguments.
     #[error("invalid argument: {0}")]
     Invalid(&'static str),
+    /// Memory used after it was freed (what KASAN reports; the simulated kernel's verdict).
+    #[error("KASAN: use-after-free of {object} in {function}")]
+    UseAfterFree {
+        /// The freed object.
+        object: &'static str,
+        /// The function that used it.
+        function: &'static str,
+    },
+    /// The group's DMA is owned by another owner (-EPERM).
+    #[error("the group's DMA is owned by another owner (-EPERM)")]
+    OwnerBusy,
     /// The driver refused.
     #[error("driver: {0}")]
     Driver(#[from] DriverError),

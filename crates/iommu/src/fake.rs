@@ -117,12 +117,13 @@ impl IommuDriver for FakeDriver {
         st.released.push(dev);
     }
 
-    fn device_group_key(&self, dev: DeviceId) -> Option<u64> {
+    fn device_group(&self, dev: DeviceId) -> Result<Option<u64>, DriverError> {
         let st = self.state.lock();
-        st.masters
+        Ok(st
+            .masters
             .get(&dev)
             .and_then(|f| f.ids.first())
-            .map(|&id| u64::from(id & 0xffff))
+            .map(|&id| u64::from(id & 0xffff)))
     }
 
     fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError> {

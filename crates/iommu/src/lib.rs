@@ -67,6 +67,7 @@ pub mod fake;
 pub mod iova;
 mod oops;
 pub mod ops;
+mod probe;
 
 pub use crate::core::{Bus, CoreConfig, CoreStats, DeviceDesc, InstanceId, IommuCore};
 pub use dma::{DirectKind, DmaDirection};

@@ -110,6 +110,10 @@ pub enum DriverError {
     /// SMMUv3: another master already owns the stream ID.
     #[error("stream ID {sid:#x} already belongs to another master (-EINVAL)")]
     StreamInUse { sid: u32 },
+    /// SMMUv2 `device_group`: the master's stream-map entries already belong to two
+    /// different groups.
+    #[error("stream IDs already in two different groups (-EINVAL)")]
+    StreamsInTwoGroups,
     /// SMMUv2: the master already holds stream-map entries.
     #[error("master already has stream map entries (-EEXIST)")]
     AlreadyProbed,
@@ -146,6 +150,18 @@ pub enum DriverError {
     NotSupported,
     #[error("device busy (-EBUSY)")]
     Busy,
+    /// The IOMMU is not ready for the device yet (-EPROBE_DEFER): the driver core retries.
+    #[error("IOMMU not ready for the device yet (-EPROBE_DEFER)")]
+    ProbeDefer,
+    /// The driver dereferenced a NULL pointer: the simulated kernel's oops, as a value.
+    #[error("Unable to handle kernel NULL pointer dereference in {function}")]
+    NullDereference {
+        /// The function that faulted.
+        function: &'static str,
+    },
+    /// A kernel mutex the call needs can never be taken (the simulated kernel hangs here).
+    #[error(transparent)]
+    Deadlock(#[from] smmu_sync::Deadlock),
     /// The page-table code refused the request; its error says why and carries the errno.
     #[error(transparent)]
     PgTable(#[from] PgTableError),
@@ -160,9 +176,10 @@ pub trait IommuDriver: Send + Sync {
     fn probe_device(&self, master: &MasterInfo) -> Result<(), DriverError>;
     /// Forget a master (`release_device`): its stream-map entries go back to the reset type.
     fn release_device(&self, dev: DeviceId);
-    /// A key saying which masters must share a group (masters whose stream-map entries
-    /// overlap). `None`: a group of its own.
-    fn device_group_key(&self, dev: DeviceId) -> Option<u64>;
+    /// `device_group`: a key saying which masters must share a group (masters whose
+    /// stream-map entries overlap); the core finds or allocates the group of that key.
+    /// `Ok(None)`: a group of its own. An error fails the probe.
+    fn device_group(&self, dev: DeviceId) -> Result<Option<u64>, DriverError>;
     /// The domain kind the driver insists on for this device, if any (`def_domain_type`).
     fn def_domain_kind(&self, dev: DeviceId) -> Option<DomainKind> {
         let _ = dev;

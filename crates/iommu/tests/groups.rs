@@ -251,3 +251,91 @@ fn unmanaged_domains_map_and_attach() {
         Err(CoreError::WrongKind(DomainKind::Dma))
     );
 }
+
+/// `claim_dma_owner` takes a group reference and puts it on every return — except, before
+/// a6a9a5da6808 (`claim_owner_puts_group_on_error` off), the NULL-owner -EINVAL return.
+#[test]
+fn a_null_dma_owner_leaks_the_group_reference_only_before_a6a9a5da6808() {
+    for (puts, leaked) in [(true, 0), (false, 1)] {
+        let r = rig(CoreConfig {
+            claim_owner_puts_group_on_error: puts,
+            ..CoreConfig::default()
+        });
+        let sata = r
+            .core
+            .probe_device(platform("ahci-qoriq 3200000.sata", 5, 0x3c), r.inst)
+            .unwrap();
+        let g = r.core.group_of(sata).unwrap();
+        assert_eq!(
+            r.core.claim_dma_owner(sata, None),
+            Err(CoreError::Invalid("NULL DMA owner"))
+        );
+        assert_eq!(r.core.group_refs_outstanding(g), Some(leaked));
+        // A real owner's claim puts its reference; a second owner is refused (-EPERM).
+        r.core.claim_dma_owner(sata, Some("vfio")).unwrap();
+        assert_eq!(
+            r.core.claim_dma_owner(sata, Some("iommufd")),
+            Err(CoreError::OwnerBusy)
+        );
+        r.core.release_dma_owner(sata);
+        r.core.claim_dma_owner(sata, Some("iommufd")).unwrap();
+        assert_eq!(r.core.group_refs_outstanding(g), Some(leaked));
+    }
+}
+
+/// A device's direct regions are identity-mapped in its default domain by the probe, and a
+/// second member of the group finds them mapped (no warning).
+#[test]
+fn direct_regions_are_identity_mapped_once_per_group() {
+    let r = rig(CoreConfig::default());
+    let mut gpu = platform("etnaviv-gpu f0c0000.gpu", 8, 0x3e);
+    gpu.direct_regions = vec![(0x9f00_0000, 0x2000)];
+    let mut etnaviv = platform("etnaviv etnaviv", 9, 0x3e);
+    etnaviv.direct_regions = gpu.direct_regions.clone();
+    let a = r.core.probe_device(gpu, r.inst).unwrap();
+    let b = r.core.probe_device(etnaviv, r.inst).unwrap();
+    assert_eq!(r.core.group_of(a), r.core.group_of(b));
+    assert_eq!(r.core.device_domain(a), r.core.device_domain(b));
+    let dom = r.core.default_domain(a).unwrap();
+    assert_eq!(r.core.iova_to_phys(&dom, 0x9f00_1000), 0x9f00_1000);
+    assert_eq!(r.core.iova_to_phys(&dom, 0x9f00_2000), 0);
+    assert_eq!(r.core.stats().warnings, 0);
+}
+
+/// A lazy unmap arms the flush-queue timer; its expiry flushes the queue, and a release of
+/// the group's last device deletes the timer with the queue.
+#[test]
+fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
+    let r = rig(CoreConfig {
+        strict: false,
+        ..CoreConfig::default()
+    });
+    let nic = r
+        .core
+        .probe_device(pci("fsl_enetc 0000:00:00.2", 2, 0x42b), r.inst)
+        .unwrap();
+    assert_eq!(r.core.fq_timer_expiry(nic), Ok(false), "nothing queued");
+    let iova = r
+        .core
+        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core
+        .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    assert_eq!(r.core.default_domain(nic).unwrap().fq_len(), 1);
+    assert_eq!(r.core.fq_timer_expiry(nic), Ok(true));
+    assert_eq!(r.core.default_domain(nic).unwrap().fq_len(), 0);
+    let iova = r
+        .core
+        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core
+        .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
+        .unwrap();
+    r.core.release_device(nic);
+    assert_eq!(
+        r.core.fq_timer_expiry(nic),
+        Ok(false),
+        "deleted with the queue"
+    );
+}

@@ -240,18 +240,22 @@ impl Fix {
     pub fn switches(self) -> &'static str {
         match self {
             Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
-            Fix::GroupCreationRace => "lifecycle: Switches::group_lookup_under_stream_map_mutex",
-            Fix::DefaultDomainAllocRace => "lifecycle: Switches::default_domain_under_group_mutex",
-            Fix::UnlockOnGroupError => "lifecycle: Switches::unlock_on_group_conflict",
-            Fix::ProbeMutexScope => "lifecycle: Switches::attach_and_direct_map_under_group_mutex",
-            Fix::FqTimeoutTeardownRace => "lifecycle: Switches::fq_teardown_waits_for_timer",
-            Fix::ProbeUseAfterFree => "lifecycle: Switches::probe_serialised_with_iommu_configure",
+            Fix::GroupCreationRace => {
+                "arm-smmu: DriverBehaviour::group_lookup_under_stream_map_mutex"
+            }
+            Fix::DefaultDomainAllocRace => "iommu: CoreConfig::default_domain_under_group_mutex",
+            Fix::UnlockOnGroupError => "arm-smmu: DriverBehaviour::unlock_on_group_conflict",
+            Fix::ProbeMutexScope => "iommu: CoreConfig::attach_under_group_mutex",
+            Fix::FqTimeoutTeardownRace => "iommu: CoreConfig::fq_teardown_waits_for_timer",
+            Fix::ProbeUseAfterFree => "iommu: CoreConfig::probe_serialised",
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
-            Fix::IovaDomainInitRace => "lifecycle: Switches::iova_domain_init_under_cookie_mutex",
-            Fix::ClaimDmaOwnerRefcount => "lifecycle: Switches::claim_owner_puts_group_on_error",
             Fix::IovaAllocOverflow => "iommu: CoreConfig::iova_anchor_retry_overflows off",
-            Fix::DeferClientsUntilSmmuBound => "lifecycle: Switches::defer_client_until_smmu_bound",
             Fix::RemoveSplitOnUnmap => "pgtable: Config::partial_unmap = PartialUnmap::Refuse",
+            Fix::IovaDomainInitRace => "iommu: CoreConfig::iova_domain_init_under_cookie_mutex",
+            Fix::ClaimDmaOwnerRefcount => "iommu: CoreConfig::claim_owner_puts_group_on_error",
+            Fix::DeferClientsUntilSmmuBound => {
+                "arm-smmu: DriverBehaviour::defer_client_until_bound"
+            }
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",
             Fix::V3DontUnregisterOnShutdown => "arm-smmu-v3: .shutdown does not run .remove",

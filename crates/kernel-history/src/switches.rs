@@ -45,8 +45,29 @@ pub struct Switches {
     /// pgtable: what unmapping part of a block does (split before `33729a5fc0ca`, refused
     /// after).
     pub partial_unmap: pgtable::PartialUnmap,
-    /// The lifecycle model (probe, groups, default domains, DMA layer): one field per fix.
-    pub lifecycle: lifecycle::Switches,
+    /// arm-smmu: `device_group` looks up and records the group under `stream_map_mutex`
+    /// (`b1a1347912a7`).
+    pub group_lookup_under_stream_map_mutex: bool,
+    /// arm-smmu: `device_group`'s "two groups" error return releases `stream_map_mutex`
+    /// (`53f613134984`).
+    pub unlock_on_group_conflict: bool,
+    /// iommu: the default domain is allocated under `group->mutex` (`211ff31b3d33`).
+    pub default_domain_under_group_mutex: bool,
+    /// iommu: `group->mutex` also covers the attach and the direct mappings (`556f99ac8866`).
+    pub attach_under_group_mutex: bool,
+    /// iommu: `iommu_probe_device_lock` serialises every probe and `of_iommu_configure`
+    /// (`b54240ad4943`).
+    pub probe_serialised: bool,
+    /// iommu: freeing a flush queue waits for its running timer (`d7061627d701`).
+    pub fq_teardown_waits_for_timer: bool,
+    /// iommu: `iommu_dma_init_domain` under the DMA cookie's mutex (`ac9a5d522bb8`).
+    pub iova_domain_init_under_cookie_mutex: bool,
+    /// arm-smmu: a client probing before the SMMU's device is bound is deferred
+    /// (`229e6ee43d2a`).
+    pub defer_client_until_bound: bool,
+    /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
+    /// (`a6a9a5da6808`).
+    pub claim_owner_puts_group_on_error: bool,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
     /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
     /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
@@ -85,7 +106,15 @@ impl Switches {
             } else {
                 pgtable::PartialUnmap::Split
             },
-            lifecycle: Switches::lifecycle_of(kernel),
+            group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
+            unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
+            default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
+            attach_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
+            probe_serialised: kernel.contains(Fix::ProbeUseAfterFree),
+            claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
+            defer_client_until_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
+            iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
+            fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
             iova_depot: if kernel.preset >= Preset::V6_12 {
                 IovaDepot::List
@@ -104,6 +133,12 @@ impl Switches {
             iova_depot: self.iova_depot,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
             iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
+            default_domain_under_group_mutex: self.default_domain_under_group_mutex,
+            attach_under_group_mutex: self.attach_under_group_mutex,
+            probe_serialised: self.probe_serialised,
+            claim_owner_puts_group_on_error: self.claim_owner_puts_group_on_error,
+            iova_domain_init_under_cookie_mutex: self.iova_domain_init_under_cookie_mutex,
+            fq_teardown_waits_for_timer: self.fq_teardown_waits_for_timer,
             ..base
         }
     }
@@ -112,21 +147,6 @@ impl Switches {
     /// kernel's partial-unmap behaviour.
     pub fn lpae_tables(&self, base: arm_smmu::LpaeTables) -> arm_smmu::LpaeTables {
         base.with_partial_unmap(self.partial_unmap)
-    }
-
-    /// The lifecycle model's switches (probe, groups, domains, DMA layer): one per fix.
-    fn lifecycle_of(kernel: &Kernel) -> lifecycle::Switches {
-        lifecycle::Switches {
-            group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
-            unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
-            default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
-            attach_and_direct_map_under_group_mutex: kernel.contains(Fix::ProbeMutexScope),
-            probe_serialised_with_iommu_configure: kernel.contains(Fix::ProbeUseAfterFree),
-            defer_client_until_smmu_bound: kernel.contains(Fix::DeferClientsUntilSmmuBound),
-            claim_owner_puts_group_on_error: kernel.contains(Fix::ClaimDmaOwnerRefcount),
-            fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
-            iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
-        }
     }
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from
@@ -142,6 +162,9 @@ impl Switches {
             // "Get associated RMR info and install bypass SMR" landed in v6.0.
             rmr_bypass_at_probe: kernel.preset >= Preset::V6_0,
             zero_tlbi_writes: self.zero_tlbi_writes,
+            group_lookup_under_stream_map_mutex: self.group_lookup_under_stream_map_mutex,
+            unlock_on_group_conflict: self.unlock_on_group_conflict,
+            defer_client_until_bound: self.defer_client_until_bound,
             ..base.with_shutdown(self.shutdown_policy()?)
         })
     }

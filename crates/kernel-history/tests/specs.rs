@@ -230,21 +230,18 @@ fn switches_one_fix_one_code_path() {
                 before.zero_tlbi_writes != after.zero_tlbi_writes,
                 before.partial_unmap != after.partial_unmap,
                 before.iova_anchor_retry_overflows != after.iova_anchor_retry_overflows,
+                before.group_lookup_under_stream_map_mutex
+                    != after.group_lookup_under_stream_map_mutex,
+                before.unlock_on_group_conflict != after.unlock_on_group_conflict,
+                before.default_domain_under_group_mutex != after.default_domain_under_group_mutex,
+                before.attach_under_group_mutex != after.attach_under_group_mutex,
+                before.probe_serialised != after.probe_serialised,
+                before.claim_owner_puts_group_on_error != after.claim_owner_puts_group_on_error,
+                before.defer_client_until_bound != after.defer_client_until_bound,
+                before.iova_domain_init_under_cookie_mutex
+                    != after.iova_domain_init_under_cookie_mutex,
+                before.fq_teardown_waits_for_timer != after.fq_teardown_waits_for_timer,
             ];
-            let (b, a) = (before.lifecycle, after.lifecycle);
-            let lifecycle_changed = [
-                b.group_lookup_under_stream_map_mutex != a.group_lookup_under_stream_map_mutex,
-                b.unlock_on_group_conflict != a.unlock_on_group_conflict,
-                b.default_domain_under_group_mutex != a.default_domain_under_group_mutex,
-                b.attach_and_direct_map_under_group_mutex
-                    != a.attach_and_direct_map_under_group_mutex,
-                b.probe_serialised_with_iommu_configure != a.probe_serialised_with_iommu_configure,
-                b.defer_client_until_smmu_bound != a.defer_client_until_smmu_bound,
-                b.claim_owner_puts_group_on_error != a.claim_owner_puts_group_on_error,
-                b.fq_teardown_waits_for_timer != a.fq_teardown_waits_for_timer,
-                b.iova_domain_init_under_cookie_mutex != a.iova_domain_init_under_cookie_mutex,
-            ];
-            let changed: Vec<bool> = changed.into_iter().chain(lifecycle_changed).collect();
             assert_eq!(
                 changed.iter().filter(|c| **c).count(),
                 1,

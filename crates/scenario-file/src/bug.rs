@@ -1,4 +1,4 @@
-//! `[check]` names resolved against both models, and `[bug]`: the corpus record of a real
+//! `[check]` names resolved against both models (the reboot machine and the real stack), and `[bug]`: the corpus record of a real
 //! Linux bug (its fix, what introduced it, its mechanism, the property it violates and the
 //! search budgets before and after the fix).
 
@@ -29,7 +29,7 @@ pub(crate) fn checked_property(
     Ok(CheckedProperty {
         name: stat,
         machine: Property::from_name(name),
-        lifecycle: lifecycle::Property::from_name(name),
+        stack: crate::stack::StackProperty::from_name(name),
         at: src.position(p.span().start),
     })
 }

@@ -155,7 +155,7 @@ impl std::fmt::Display for ContentHash {
     }
 }
 
-/// A property named in `[check]`: a name known to the reboot machine, the lifecycle model, or
+/// A property named in `[check]`: a name known to the reboot machine, the real stack, or
 /// both (which one runs the file decides which applies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckedProperty {
@@ -163,8 +163,8 @@ pub struct CheckedProperty {
     pub name: &'static str,
     /// The reboot machine's property of that name.
     pub machine: Option<Property>,
-    /// The lifecycle model's property of that name.
-    pub lifecycle: Option<lifecycle::Property>,
+    /// The real stack's property of that name.
+    pub stack: Option<crate::stack::StackProperty>,
     /// Where it is written.
     pub at: Position,
 }
@@ -172,11 +172,6 @@ pub struct CheckedProperty {
 /// Every property name either model knows, in a stable order.
 pub fn property_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Property::ALL.iter().map(|p| p.name()).collect();
-    for p in lifecycle::Property::ALL {
-        if !v.contains(&p.name()) {
-            v.push(p.name());
-        }
-    }
     for p in crate::stack::StackProperty::ALL {
         if !v.contains(&p.name()) {
             v.push(p.name());

@@ -18,6 +18,20 @@ pub enum StackError {
         /// The step's name.
         op: &'static str,
     },
+    /// A script step on the SMMU itself other than its probe.
+    #[error("the real stack has no '{op}' of the SMMU {smmu}")]
+    UnsupportedSmmuOp {
+        /// The step's name.
+        op: &'static str,
+        /// The SMMU's node name.
+        smmu: String,
+    },
+    /// A step that needs a device names none, and its actor has none.
+    #[error("'{op}' names no device")]
+    NoDevice {
+        /// The step's name.
+        op: &'static str,
+    },
     /// A script names a device that is not an attached master of the SMMU.
     #[error("'{device}' is not a master of {smmu}")]
     NotAMaster {
@@ -32,9 +46,9 @@ pub enum StackError {
         /// The master.
         device: String,
     },
-    /// A script probes the SMMU while other actors use its masters.
+    /// A script probes the SMMU while boot would probe masters onto it.
     #[error(
-        "a file that probes the SMMU in a script may not also use its masters (the real stack probes masters at boot)"
+        "a file that probes the SMMU in a script must probe every master it uses in a script too (boot has no SMMU to probe them onto)"
     )]
     ProbeWithMasters,
     /// The simulated RAM could not be laid out.

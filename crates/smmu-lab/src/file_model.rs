@@ -59,12 +59,6 @@ impl Loaded {
                 })?;
                 *properties = vec![p];
             }
-            Runnable::Lifecycle(c) => {
-                let p = lifecycle::Property::from_name(name).ok_or_else(|| {
-                    format!("property '{name}' is not checked by the lifecycle model that runs this file")
-                })?;
-                c.properties = vec![p];
-            }
             Runnable::Stack(c) => {
                 let p = scenario_file::stack::StackProperty::from_name(name).ok_or_else(|| {
                     format!(
@@ -155,11 +149,6 @@ pub fn explore_file(
             let r = explore::explore(scn.clone(), opts, progress);
             found(scn, r)
         }
-        Runnable::Lifecycle(c) => {
-            let scn = Arc::new(c.clone());
-            let r = explore::explore(scn.clone(), opts, progress);
-            found(scn, r)
-        }
         Runnable::Stack(c) => {
             let scn = Arc::new((**c).clone());
             let r = explore::explore(scn.clone(), opts, progress);
@@ -180,13 +169,13 @@ pub struct Finding {
 /// One run of a file: its log, its findings (the reboot machine's verdict object when that
 /// model ran it), and the checked properties it violated.
 pub struct RunText {
-    /// `reboot machine`, `lifecycle model` or `real stack`.
+    /// `reboot machine` or `real stack`.
     pub model: &'static str,
-    /// The kernel log, then (lifecycle model, real stack) the actors' lines.
+    /// The kernel log, then (real stack) the actors' lines.
     pub log: Vec<String>,
     /// The reboot machine's verdict (the same object `run --json` prints for built-in runs).
     pub verdict: Option<crate::sim::scenario::Verdict>,
-    /// The lifecycle model's or the real stack's findings.
+    /// The real stack's findings.
     pub findings: Vec<Finding>,
     /// The checked properties this run violated.
     pub violations: Vec<String>,
@@ -194,7 +183,7 @@ pub struct RunText {
     pub text: String,
 }
 
-/// The text of a lifecycle-model or real-stack run: its log, then its verdict.
+/// The text of a real-stack run: its log, then its verdict.
 fn findings_text(log: &[String], kernel: &Kernel, model: &str, findings: &[Finding]) -> String {
     let mut text = String::new();
     for line in log {
@@ -257,32 +246,6 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 .map(|(p, m)| Finding {
                     property: p.name().to_string(),
                     message: m.clone(),
-                })
-                .collect();
-            Ok(RunText {
-                model,
-                text: findings_text(&o.log, &l.kernel, model, &findings),
-                log: o.log,
-                verdict: None,
-                findings,
-                violations: rec.violations,
-            })
-        }
-        Runnable::Lifecycle(c) => {
-            let rec =
-                replay_on(Arc::new(c.clone()), schedule, max).ok_or_else(|| misfit(schedule))?;
-            let o = match rec.outcome {
-                RunResult::Completed(o) => o,
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
-            };
-            let findings: Vec<Finding> = o
-                .findings
-                .iter()
-                .map(|f| Finding {
-                    property: f.property.to_string(),
-                    message: f.message.clone(),
                 })
                 .collect();
             Ok(RunText {

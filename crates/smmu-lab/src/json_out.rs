@@ -19,7 +19,7 @@ pub struct FileRun<'a> {
     pub file: String,
     /// The kernel run (the file's, or `--kernel`'s).
     pub kernel: String,
-    /// The model that ran it: `reboot machine`, `lifecycle model` or `real stack`.
+    /// The model that ran it: `reboot machine` or `real stack`.
     pub model: &'static str,
     /// Replay token `STEM@HASH:KERNEL:SCHEDULE`.
     pub token: String,
@@ -29,7 +29,7 @@ pub struct FileRun<'a> {
     pub violations: &'a [String],
     /// The reboot machine's verdict object (the one `run --json` prints); null otherwise.
     pub verdict: Option<&'a Verdict>,
-    /// The lifecycle model's or the real stack's findings (empty for the reboot machine).
+    /// The real stack's findings (empty for the reboot machine).
     pub findings: &'a [Finding],
     /// The kernel log, then the actors' lines.
     pub log: &'a [String],

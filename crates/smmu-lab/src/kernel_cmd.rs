@@ -87,53 +87,53 @@ fn yes_no(b: bool) -> &'static str {
     }
 }
 
-/// The lifecycle model's switches, one line each: layer, what, on.
-fn lifecycle_switches(l: &lifecycle::Switches) -> [(&'static str, &'static str, bool); 9] {
+/// The probe path's switches of the real crates, one line each: layer, what, on.
+fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 9] {
     [
         (
             "arm-smmu",
             "device_group() under stream_map_mutex",
-            l.group_lookup_under_stream_map_mutex,
+            sw.group_lookup_under_stream_map_mutex,
         ),
         (
             "arm-smmu",
             "device_group() error return unlocks",
-            l.unlock_on_group_conflict,
+            sw.unlock_on_group_conflict,
+        ),
+        (
+            "iommu",
+            "every probe serialised by iommu_probe_device_lock",
+            sw.probe_serialised,
         ),
         (
             "iommu",
             "default domain allocated under group->mutex",
-            l.default_domain_under_group_mutex,
+            sw.default_domain_under_group_mutex,
         ),
         (
             "iommu",
             "attach and direct mappings under group->mutex",
-            l.attach_and_direct_map_under_group_mutex,
-        ),
-        (
-            "iommu",
-            "dev->iommu free serialised with of_iommu_configure",
-            l.probe_serialised_with_iommu_configure,
-        ),
-        (
-            "arm-smmu",
-            "clients deferred until the SMMU is bound",
-            l.defer_client_until_smmu_bound,
+            sw.attach_under_group_mutex,
         ),
         (
             "iommu",
             "claim_dma_owner error puts the group",
-            l.claim_owner_puts_group_on_error,
+            sw.claim_owner_puts_group_on_error,
         ),
         (
-            "iova",
-            "flush-queue teardown waits for its timer",
-            l.fq_teardown_waits_for_timer,
+            "arm-smmu",
+            "clients deferred until the SMMU is bound",
+            sw.defer_client_until_bound,
         ),
         (
             "dma-iommu",
             "IOVA domain init under the cookie mutex",
-            l.iova_domain_init_under_cookie_mutex,
+            sw.iova_domain_init_under_cookie_mutex,
+        ),
+        (
+            "iova",
+            "flush-queue teardown waits for its timer",
+            sw.fq_teardown_waits_for_timer,
         ),
     ]
 }
@@ -171,7 +171,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                     "unguarded_dma_domain": sw.unguarded_dma_domain,
                     "map_sg_signed_result_check": sw.map_sg_signed_result_check,
                 },
-                "lifecycle": lifecycle_switches(&sw.lifecycle).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
+                "probe": probe_switches(&sw).iter().map(|(layer, what, on)| serde_json::json!({"layer": layer, "switch": what, "on": on})).collect::<Vec<_>>(),
                 "arm_smmu": {
                     "shutdown_runs_remove": sw.shutdown_runs_remove,
                     "zero_tlbi_writes": sw.zero_tlbi_writes,
@@ -233,10 +233,10 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         "    arm-smmu-v3  .shutdown runs .remove (unregisters): {}",
         yes_no(sw.v3_shutdown_runs_remove)
     );
-    for (layer, what, on) in lifecycle_switches(&sw.lifecycle) {
+    for (layer, what, on) in probe_switches(&sw) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));
     }
-    outln!("  lifecycle model: runs every kernel");
+    outln!("  real stack: runs every kernel");
     match runs_today {
         Ok(b) => {
             outln!("  reboot machine: runs it as --kernel {b}");

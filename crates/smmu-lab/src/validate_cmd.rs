@@ -44,9 +44,6 @@ fn properties(s: &Scenario) -> String {
         Ok(scenario_file::Runnable::Machine { properties, .. }) => {
             properties.iter().map(|p| p.name()).collect()
         }
-        Ok(scenario_file::Runnable::Lifecycle(c)) => {
-            c.properties.iter().map(|p| p.name()).collect()
-        }
         Ok(scenario_file::Runnable::Stack(c)) => c.properties.iter().map(|p| p.name()).collect(),
         Err(_) => s.properties.iter().map(|p| p.name).collect(),
     };

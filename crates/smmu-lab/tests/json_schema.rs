@@ -557,7 +557,7 @@ fn kernel_and_validate_json_match_the_doc() {
     assert!(v["files"][1]["runs_today_as"].is_null());
 }
 
-/// A finding of the lifecycle model or the real stack.
+/// A finding of the real stack.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Finding {
@@ -632,7 +632,7 @@ fn file_run_check_and_bisect_json_match_the_doc_and_the_text() {
     ];
     let v = json(repo, &args, 1);
     check_against_doc("smmu-lab/explore-file/v1", &v);
-    assert_eq!(v["model"], "lifecycle model");
+    assert_eq!(v["model"], "real stack");
     assert_eq!(v["failures"]["no-deadlock"], 1);
     let token = v["first_failure"]["token"].as_str().unwrap();
     assert!(token.ends_with(":v5.16-53f613134984:s"), "{token}");

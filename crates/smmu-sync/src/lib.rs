@@ -12,6 +12,9 @@
 
 pub use std::sync::Arc;
 
+mod kernel_mutex;
+pub use kernel_mutex::{set_task_name, Deadlock, KernelMutex, KernelMutexGuard};
+
 /// Atomics, with the same names as `std::sync::atomic`.
 pub mod atomic {
     pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -123,6 +126,7 @@ pub fn with_explorer<T>(f: impl FnOnce() -> T) -> T {
         }
     }
     let _reset = Reset(UNDER_EXPLORER.with(|c| c.replace(true)));
+    kernel_mutex::reset_registry();
     f()
 }
 
@@ -250,7 +254,11 @@ pub mod thread {
         T: Send + 'static,
     {
         if super::under_explorer() {
-            JoinHandle::Shuttle(shuttle::thread::spawn(f))
+            JoinHandle::Shuttle(shuttle::thread::spawn(move || {
+                let r = f();
+                super::kernel_mutex::task_finished();
+                r
+            }))
         } else {
             JoinHandle::Std(std::thread::spawn(f))
         }

@@ -110,7 +110,7 @@ pub(super) fn run(
     let say = |line: String| shared.lock().lines.push(line);
     match op {
         DomainOp::Alloc { domain: name } => {
-            let inst = *stack.instance.lock();
+            let inst = *stack.inst.lock();
             let Some(inst) = inst else {
                 say(format!(
                     "{}: iommu_domain_alloc: no SMMU registered",
