@@ -257,25 +257,31 @@ fn side_by_side(_c: &mut Criterion) {
         }
     };
     // A fresh table (mapped first when `premapped`), timed.
-    let row = |name: &str, units: u64, premapped: bool, f: &dyn Fn(&mut PageTable<NoTlb>) -> u64| {
-        if !wanted(name) {
-            return;
-        }
-        warm_up();
-        let mut pt = table(&alloc);
-        if premapped {
-            map_all_batched(&mut pt);
-        }
-        let t = Timer::start();
-        let check = f(&mut pt);
-        let d = t.elapsed();
-        pt.destroy().unwrap();
-        println!("{name} {:.3} {check}", d.as_nanos() as f64 / units as f64);
-    };
+    let row =
+        |name: &str, units: u64, premapped: bool, f: &dyn Fn(&mut PageTable<NoTlb>) -> u64| {
+            if !wanted(name) {
+                return;
+            }
+            warm_up();
+            let mut pt = table(&alloc);
+            if premapped {
+                map_all_batched(&mut pt);
+            }
+            let t = Timer::start();
+            let check = f(&mut pt);
+            let d = t.elapsed();
+            pt.destroy().unwrap();
+            println!("{name} {:.3} {check}", d.as_nanos() as f64 / units as f64);
+        };
     row("map_4k_per_page", PAGES, false, &row_map_4k_per_page);
     row("map_4k_batched_512", PAGES, false, &row_map_4k_batched_512);
     row("unmap_4k_per_page", PAGES, true, &row_unmap_4k_per_page);
-    row("unmap_4k_batched_512", PAGES, true, &row_unmap_4k_batched_512);
+    row(
+        "unmap_4k_batched_512",
+        PAGES,
+        true,
+        &row_unmap_4k_batched_512,
+    );
     row("iova_to_phys_random_1M", LOOKUPS as u64, true, &|pt| {
         row_iova_to_phys_random_1m(pt, &iovas)
     });
