@@ -124,7 +124,7 @@ if [ "$CALLGRIND" = 1 ]; then
 		[iova_working_set_uncached]=20000)
 	declare -A OPS=([map_4k_per_page]=262144 [map_4k_batched_512]=262144
 		[unmap_4k_per_page]=262144 [unmap_4k_batched_512]=262144
-		[iova_to_phys_random_1M]=1000000 [map_unmap_2m_block]=512)
+		[iova_to_phys_random_1M]=1000000 [map_unmap_2m_block]=32768)
 	count() { # side row command...
 		local side=$1 row=$2 cg="$OUT/callgrind.$1.$2"
 		shift 2
