@@ -15,12 +15,16 @@ use bench_clock::Timer as Instant;
 const LIMIT_PFN: u64 = (1 << 20) - 1;
 
 fn domain(rcache: bool) -> IovaDomain {
+    domain_with(rcache, IovaDepot::Array)
+}
+
+fn domain_with(rcache: bool, depot: IovaDepot) -> IovaDomain {
     IovaDomain::new(IovaParams {
         shift: 12,
         start_pfn: 1,
         end_pfn: (1 << 36) - 1,
         rcache,
-        depot: IovaDepot::Array,
+        depot,
     })
     .expect("valid parameters")
 }
@@ -51,8 +55,11 @@ struct WorkingSet {
 
 impl WorkingSet {
     fn new(rcache: bool) -> WorkingSet {
+        WorkingSet::with_domain(domain(rcache))
+    }
+
+    fn with_domain(mut dom: IovaDomain) -> WorkingSet {
         let mut rng = Rng(0x5eed_1028);
-        let mut dom = domain(rcache);
         let live = (0..WORKING_SET)
             .map(|_| {
                 let s = SIZES[(rng.next() % 5) as usize];
@@ -77,6 +84,15 @@ impl WorkingSet {
 
     fn run(&mut self, pairs: u64) -> Duration {
         let start = Instant::start();
+        black_box(self.run_pairs(pairs));
+        start.elapsed()
+    }
+
+    /// `pairs` free + alloc pairs; returns the sum of the allocated pfns (the side-by-side
+    /// check against Linux).
+    #[inline(always)]
+    fn run_pairs(&mut self, pairs: u64) -> u64 {
+        let mut sum = 0u64;
         for _ in 0..pairs {
             let (victim, size) = self.script[self.pos];
             self.pos = (self.pos + 1) & (SCRIPT - 1);
@@ -85,8 +101,9 @@ impl WorkingSet {
             let s = SIZES[size as usize];
             let p = self.dom.alloc_fast(s, LIMIT_PFN, true).unwrap_or(0);
             *slot = (black_box(p), s);
+            sum = sum.wrapping_add(p);
         }
-        start.elapsed()
+        sum
     }
 }
 
@@ -176,5 +193,79 @@ fn pairs(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-criterion_group!(iova, benches, full_runs);
+/// One round of the side-by-side comparison with Linux's iova.c
+/// (`bench/linux-side-by-side/run.sh`), run when `SIDE_BY_SIDE` is set: the rows of
+/// `bench/linux-side-by-side/driver.c`, same seeds and loops, v6.12's depot (a list), printed
+/// as `<row> <ns per pair> <sum of allocated pfns>`. `SIDE_BY_SIDE_ROWS` picks rows,
+/// `SIDE_BY_SIDE_PAIRS_<row>` shortens a row, `SIDE_BY_SIDE_WARMUP=0` skips the warm-up.
+fn side_by_side(_c: &mut Criterion) {
+    if std::env::var_os("SIDE_BY_SIDE").is_none() {
+        return;
+    }
+    let rows = std::env::var("SIDE_BY_SIDE_ROWS").unwrap_or_default();
+    let wanted = |row: &str| rows.is_empty() || rows.split(',').any(|r| r == row);
+    let warmup = std::env::var("SIDE_BY_SIDE_WARMUP").map_or(true, |v| v != "0");
+    let pairs_for = |row: &str, default: u64| {
+        std::env::var(format!("SIDE_BY_SIDE_PAIRS_{row}"))
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let report = |row: &str, d: Duration, n: u64, check: u64| {
+        println!("{row} {:.3} {check}", d.as_nanos() as f64 / n as f64);
+    };
+    if wanted("iova_one_page_cached") {
+        let mut dom = domain_with(true, IovaDepot::List);
+        let n = pairs_for("iova_one_page_cached", 10_000_000);
+        if warmup {
+            row_iova_one_page_cached(&mut dom, n / 10);
+        }
+        let t = Instant::start();
+        let check = row_iova_one_page_cached(&mut dom, n);
+        report("iova_one_page_cached", t.elapsed(), n, check);
+    }
+    if wanted("iova_working_set_cached") {
+        let mut ws = WorkingSet::with_domain(domain_with(true, IovaDepot::List));
+        let n = pairs_for("iova_working_set_cached", 2_000_000);
+        let t = Instant::start();
+        let check = row_iova_working_set_cached(&mut ws, n);
+        report("iova_working_set_cached", t.elapsed(), n, check);
+    }
+    if wanted("iova_working_set_uncached") {
+        let mut ws = WorkingSet::with_domain(domain_with(false, IovaDepot::List));
+        let n = pairs_for("iova_working_set_uncached", 200_000);
+        let t = Instant::start();
+        let check = row_iova_working_set_uncached(&mut ws, n);
+        report("iova_working_set_uncached", t.elapsed(), n, check);
+    }
+}
+
+// One function per side-by-side row, so that `valgrind --tool=callgrind
+// --toggle-collect='*row_<row>*'` counts only the row's loop.
+#[inline(never)]
+fn row_iova_one_page_cached(dom: &mut IovaDomain, pairs: u64) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..pairs {
+        let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
+        dom.free_fast(black_box(p), 1);
+        sum = sum.wrapping_add(p);
+    }
+    sum
+}
+
+// The two working-set rows differ only in the domain: the distinct `black_box` marker keeps
+// the compiler from merging them into one function, which callgrind could then not tell apart.
+#[inline(never)]
+fn row_iova_working_set_cached(ws: &mut WorkingSet, pairs: u64) -> u64 {
+    black_box(1u8);
+    ws.run_pairs(pairs)
+}
+
+#[inline(never)]
+fn row_iova_working_set_uncached(ws: &mut WorkingSet, pairs: u64) -> u64 {
+    black_box(2u8);
+    ws.run_pairs(pairs)
+}
+
+criterion_group!(iova, benches, full_runs, side_by_side);
 criterion_main!(iova);

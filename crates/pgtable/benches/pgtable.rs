@@ -23,6 +23,8 @@ const IOVA: u64 = 0x40_0000_0000; // 256 GiB: a non-zero index at every level
 const PA: u64 = 0x8_0000_0000;
 const LOOKUPS: usize = 1_000_000;
 const BLOCKS: u64 = 512;
+/// Passes of the 2 MiB side-by-side row per measurement: one pass is only ~10 us.
+const BLOCK_PASSES: u64 = 64;
 
 fn allocator() -> Arc<FrameAllocator> {
     let mem =
@@ -154,10 +156,7 @@ fn benches(c: &mut Criterion) {
     {
         let mut pt = table(&alloc);
         map_all_batched(&mut pt);
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
-        let iovas: Vec<u64> = (0..LOOKUPS)
-            .map(|_| IOVA + rng.random_range(0..PAGES * SZ_4K))
-            .collect();
+        let iovas = lookup_iovas();
         // Sanity: the lookups really translate.
         assert_eq!(
             pt.iova_to_phys(Iova::new(iovas[0]))
@@ -221,5 +220,180 @@ fn benches(c: &mut Criterion) {
     assert_eq!(alloc.outstanding_bytes(), 0);
 }
 
-criterion_group!(pgtable_benches, benches);
+/// The 1M random lookup addresses (fixed seed), inside the 1 GiB mapped at `IOVA`.
+fn lookup_iovas() -> Vec<u64> {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
+    (0..LOOKUPS)
+        .map(|_| IOVA + rng.random_range(0..PAGES * SZ_4K))
+        .collect()
+}
+
+/// One round of the side-by-side comparison with Linux's io-pgtable-arm.c
+/// (`bench/linux-side-by-side/run.sh`), run when `SIDE_BY_SIDE` is set: the rows of
+/// `bench/linux-side-by-side/driver.c`, each a warm-up and a timed pass on a fresh table,
+/// printed as `<row> <ns per op> <check>`. `SIDE_BY_SIDE_LOOKUPS=<file>` also writes the
+/// lookup addresses (little-endian u64) for the C side; `SIDE_BY_SIDE_ROWS` picks rows;
+/// `SIDE_BY_SIDE_WARMUP=0` skips the warm-up.
+fn side_by_side(_c: &mut Criterion) {
+    if std::env::var_os("SIDE_BY_SIDE").is_none() {
+        return;
+    }
+    let iovas = lookup_iovas();
+    if let Some(path) = std::env::var_os("SIDE_BY_SIDE_LOOKUPS") {
+        let bytes: Vec<u8> = iovas.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(path, bytes).expect("write the lookup file");
+    }
+    let rows = std::env::var("SIDE_BY_SIDE_ROWS").unwrap_or_default();
+    let wanted = |row: &str| rows.is_empty() || rows.split(',').any(|r| r == row);
+    let warmup = std::env::var("SIDE_BY_SIDE_WARMUP").map_or(true, |v| v != "0");
+    let alloc = allocator();
+    // Before each row: map the whole 1 GiB on a fresh table and free it, so that the frames
+    // the row will use have been written (the allocator then zeroes them again, as Linux's
+    // page allocator always does). It does not call the row's function, so callgrind's
+    // per-row count sees only the measured pass.
+    let warm_up = || {
+        if warmup {
+            let mut pt = table(&alloc);
+            map_all_batched(&mut pt);
+            pt.destroy().unwrap();
+        }
+    };
+    // A fresh table (mapped first when `premapped`), timed.
+    let row =
+        |name: &str, units: u64, premapped: bool, f: &dyn Fn(&mut PageTable<NoTlb>) -> u64| {
+            if !wanted(name) {
+                return;
+            }
+            warm_up();
+            let mut pt = table(&alloc);
+            if premapped {
+                map_all_batched(&mut pt);
+            }
+            let t = Timer::start();
+            let check = f(&mut pt);
+            let d = t.elapsed();
+            pt.destroy().unwrap();
+            println!("{name} {:.3} {check}", d.as_nanos() as f64 / units as f64);
+        };
+    row("map_4k_per_page", PAGES, false, &row_map_4k_per_page);
+    row("map_4k_batched_512", PAGES, false, &row_map_4k_batched_512);
+    row("unmap_4k_per_page", PAGES, true, &row_unmap_4k_per_page);
+    row(
+        "unmap_4k_batched_512",
+        PAGES,
+        true,
+        &row_unmap_4k_batched_512,
+    );
+    row("iova_to_phys_random_1M", LOOKUPS as u64, true, &|pt| {
+        row_iova_to_phys_random_1m(pt, &iovas)
+    });
+    row(
+        "map_unmap_2m_block",
+        BLOCKS * BLOCK_PASSES,
+        false,
+        &row_map_unmap_2m_block,
+    );
+    assert_eq!(alloc.outstanding_bytes(), 0);
+}
+
+// One function per side-by-side row, so that `valgrind --tool=callgrind
+// --toggle-collect='*row_<row>*'` counts only the row's loop. Each returns what the C side
+// sums (pages mapped, bytes unmapped, translated addresses).
+#[inline(never)]
+fn row_map_4k_per_page(pt: &mut PageTable<NoTlb>) -> u64 {
+    for i in 0..PAGES {
+        let off = i * SZ_4K;
+        black_box(
+            pt.map_pages(
+                Iova::new(IOVA + off),
+                PhysAddr::new(PA + off),
+                PageSize::SZ_4K,
+                PageCount::ONE,
+                PROT,
+            )
+            .unwrap(),
+        );
+    }
+    PAGES
+}
+
+#[inline(never)]
+fn row_map_4k_batched_512(pt: &mut PageTable<NoTlb>) -> u64 {
+    map_all_batched(pt);
+    PAGES
+}
+
+#[inline(never)]
+fn row_unmap_4k_per_page(pt: &mut PageTable<NoTlb>) -> u64 {
+    let mut sum = 0;
+    for i in 0..PAGES {
+        let mut gather = Gather::new();
+        sum += pt.unmap_pages(
+            Iova::new(IOVA + i * SZ_4K),
+            PageSize::SZ_4K,
+            PageCount::ONE,
+            &mut gather,
+        );
+    }
+    sum
+}
+
+#[inline(never)]
+fn row_unmap_4k_batched_512(pt: &mut PageTable<NoTlb>) -> u64 {
+    let mut sum = 0;
+    for c in 0..PAGES / 512 {
+        let mut gather = Gather::new();
+        sum += pt.unmap_pages(
+            Iova::new(IOVA + c * SZ_2M),
+            PageSize::SZ_4K,
+            PageCount::new(512),
+            &mut gather,
+        );
+    }
+    sum
+}
+
+#[inline(never)]
+fn row_iova_to_phys_random_1m(pt: &mut PageTable<NoTlb>, iovas: &[u64]) -> u64 {
+    let mut acc = 0u64;
+    for &iova in iovas {
+        acc = acc.wrapping_add(
+            pt.iova_to_phys(Iova::new(black_box(iova)))
+                .map_or(0, PhysAddr::as_u64),
+        );
+    }
+    acc
+}
+
+#[inline(never)]
+fn row_map_unmap_2m_block(pt: &mut PageTable<NoTlb>) -> u64 {
+    let mut sum = 0;
+    for _ in 0..BLOCK_PASSES {
+        for i in 0..BLOCKS {
+            let off = i * SZ_2M;
+            black_box(
+                pt.map_pages(
+                    Iova::new(IOVA + off),
+                    PhysAddr::new(PA + off),
+                    PageSize::SZ_2M,
+                    PageCount::ONE,
+                    PROT,
+                )
+                .unwrap(),
+            );
+        }
+        for i in 0..BLOCKS {
+            let mut gather = Gather::new();
+            sum += pt.unmap_pages(
+                Iova::new(IOVA + i * SZ_2M),
+                PageSize::SZ_2M,
+                PageCount::ONE,
+                &mut gather,
+            );
+        }
+    }
+    sum
+}
+
+criterion_group!(pgtable_benches, benches, side_by_side);
 criterion_main!(pgtable_benches);

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* smmu-lab shim: page-table pages come from kshim.h */
+#include "kshim.h"
