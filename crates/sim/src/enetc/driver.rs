@@ -391,12 +391,20 @@ impl Enetc {
 }
 
 pub(super) fn write_desc(mem: &PhysMem, at: u64, addr: u64, len: u16, flags: u16, seq: u32) {
+    // The second word, little-endian: length (bytes 8-9), flags (10-11), sequence (12-15).
+    let word1 = u64::from(len) | (u64::from(flags) << 16) | (u64::from(seq) << 32);
+    // The address word first, then the word with the flags: the hardware must not see READY
+    // before the address. (Two word stores: a ring fill writes thousands of descriptors.)
+    if mem.write_u64(PhysAddr::new(at), addr).is_ok() {
+        let _ = mem.write_u64(PhysAddr::new(at + 8), word1);
+        return;
+    }
+    // A descriptor that is not 8-byte aligned: byte writes, flags last.
     let mut b = [0u8; DESC_SIZE as usize];
     b[..8].copy_from_slice(&addr.to_le_bytes());
     b[8..10].copy_from_slice(&len.to_le_bytes());
     b[12..16].copy_from_slice(&seq.to_le_bytes());
     let _ = mem.write_bytes(PhysAddr::new(at), &b);
-    // Flags last: the hardware must not see READY before the address.
     let _ = mem.write_bytes(PhysAddr::new(at + 10), &flags.to_le_bytes());
 }
 
