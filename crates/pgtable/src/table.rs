@@ -12,9 +12,11 @@ use std::sync::Arc;
 mod fast;
 mod lookup;
 mod map;
+mod split;
 mod unmap;
 mod walk_cache;
 
+pub use split::SplitRace;
 use walk_cache::WalkCache;
 
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
