@@ -150,11 +150,11 @@ fn actor_with_no_script() {
 
 #[test]
 fn unknown_fix_and_other_kernel_errors() {
-    let e = check("\"v6.1\"", "\"v6.1+85c7a0f1ef62\"", "\"v6.1+");
+    let e = check("\"v6.1\"", "\"v6.1+2c3d273eabe8\"", "\"v6.1+");
     assert_eq!(
         *e.kind,
         ErrorKind::Kernel(KernelSpecError::UnknownFix {
-            name: "85c7a0f1ef62".into()
+            name: "2c3d273eabe8".into()
         })
     );
     let e = check("\"v6.1\"", "\"v6.1-ce31e6ca68bd\"", "\"v6.1-");
