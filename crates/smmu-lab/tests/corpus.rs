@@ -113,7 +113,10 @@ fn the_lost_split_race_leaves_the_losers_half_mapped() {
     ] {
         assert!(out.contains(line), "{line}\n{out}");
     }
-    assert!(out.ends_with("properties violated: no-mapping-after-unmap\n"), "{out}");
+    assert!(
+        out.ends_with("properties violated: no-mapping-after-unmap\n"),
+        "{out}"
+    );
 }
 
 #[test]
