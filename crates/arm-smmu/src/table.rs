@@ -8,7 +8,7 @@ use iommu::{DriverError, Gather, Prot};
 use pgtable::TlbOps;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmu_sync::{Arc, Mutex};
+use smmu_sync::{Arc, RwLock};
 
 /// What a domain asks of its page table (Linux's `io_pgtable_cfg` inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,14 +72,23 @@ pub trait IoPgtableFactory: Send + Sync {
 }
 
 /// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults), with
-/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]) and the kernel's partial-unmap
-/// behaviour ([`pgtable::PartialUnmap`]).
+/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]), the kernel's partial-unmap
+/// behaviour ([`pgtable::PartialUnmap`]) and what the loser of a race to split one block does
+/// ([`pgtable::SplitRace`]).
+///
+/// Locking: Linux calls io-pgtable-arm without a lock (since v4.13), so unmaps run
+/// concurrently here too ([`pgtable::PageTable::unmap_pages_concurrent`] under a shared lock)
+/// and two of them can race to split one block. Maps take the table exclusively: a model
+/// simplification (pgtable's `map_pages` fills its walk cache), which orders a map against
+/// the unmaps of other ranges but changes no result of valid, non-overlapping calls.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LpaeTables {
     /// Input checks of every table this factory builds.
     pub fidelity: pgtable::Fidelity,
     /// What unmapping part of a block does (split before 33729a5fc0ca, refused after).
     pub partial_unmap: pgtable::PartialUnmap,
+    /// What the loser of a race to split one block does (85c7a0f1ef62).
+    pub split_race: pgtable::SplitRace,
 }
 
 impl LpaeTables {
@@ -87,11 +96,13 @@ impl LpaeTables {
     pub const SAFE: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Safe,
         partial_unmap: pgtable::PartialUnmap::Split,
+        split_race: pgtable::SplitRace::UnmapFromWinner,
     };
     /// io-pgtable-arm's checks (the Linux-faithful kernels).
     pub const LINUX: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Linux,
         partial_unmap: pgtable::PartialUnmap::Split,
+        split_race: pgtable::SplitRace::UnmapFromWinner,
     };
 
     /// The same factory with `partial_unmap`.
@@ -101,10 +112,15 @@ impl LpaeTables {
             ..self
         }
     }
+
+    /// The same factory with `split_race`.
+    pub const fn with_split_race(self, split_race: pgtable::SplitRace) -> LpaeTables {
+        LpaeTables { split_race, ..self }
+    }
 }
 
 struct Lpae {
-    pt: Mutex<pgtable::PageTable<SharedTlb>>,
+    pt: RwLock<pgtable::PageTable<SharedTlb>>,
     hw: TableHw,
     pgsizes: u64,
 }
@@ -128,6 +144,7 @@ impl IoPgtableFactory for LpaeTables {
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;
+        cfg.split_race = self.split_race;
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
@@ -141,7 +158,7 @@ impl IoPgtableFactory for LpaeTables {
         };
         let pgsizes = c.pgsize_bitmap;
         Ok(Box::new(Lpae {
-            pt: Mutex::new(pt),
+            pt: RwLock::new(pt),
             hw,
             pgsizes,
         }))
@@ -159,7 +176,7 @@ impl IoPgtableOps for Lpae {
     ) -> Result<u64, DriverError> {
         Ok(self
             .pt
-            .lock()
+            .write()
             .map_pages(iova, paddr, pgsize, pgcount, prot)?)
     }
 
@@ -170,11 +187,13 @@ impl IoPgtableOps for Lpae {
         pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
-        self.pt.lock().unmap_pages(iova, pgsize, pgcount, gather)
+        self.pt
+            .read()
+            .unmap_pages_concurrent(iova, pgsize, pgcount, gather)
     }
 
     fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
-        self.pt.lock().iova_to_phys(iova)
+        self.pt.read().iova_to_phys(iova)
     }
 
     fn hw(&self) -> TableHw {

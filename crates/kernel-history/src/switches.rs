@@ -45,6 +45,9 @@ pub struct Switches {
     /// pgtable: what unmapping part of a block does (split before `33729a5fc0ca`, refused
     /// after).
     pub partial_unmap: pgtable::PartialUnmap,
+    /// pgtable: what the loser of two lockless unmappers splitting one block does (reports
+    /// its last-level pages unmapped without clearing them before `85c7a0f1ef62`).
+    pub split_race: pgtable::SplitRace,
     /// arm-smmu: `device_group` looks up and records the group under `stream_map_mutex`
     /// (`b1a1347912a7`).
     pub group_lookup_under_stream_map_mutex: bool,
@@ -106,6 +109,11 @@ impl Switches {
             } else {
                 pgtable::PartialUnmap::Split
             },
+            split_race: if kernel.contains(Fix::SplitBlkUnmapRace) {
+                pgtable::SplitRace::UnmapFromWinner
+            } else {
+                pgtable::SplitRace::ReportWithoutClearing
+            },
             group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
             unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
             default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
@@ -144,9 +152,10 @@ impl Switches {
     }
 
     /// arm-smmu's page-table factory: `base` (Linux's or smmu-lab's input checks) with this
-    /// kernel's partial-unmap behaviour.
+    /// kernel's partial-unmap and split-race behaviour.
     pub fn lpae_tables(&self, base: arm_smmu::LpaeTables) -> arm_smmu::LpaeTables {
         base.with_partial_unmap(self.partial_unmap)
+            .with_split_race(self.split_race)
     }
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from

@@ -3,6 +3,7 @@
 //! values the SMMU driver programs from it.
 
 use crate::error::PgTableError;
+use crate::table::SplitRace;
 use smmu_addr::PageSize;
 
 /// 4 KiB.
@@ -196,6 +197,8 @@ pub struct Config {
     pub s2_concat: S2Concat,
     /// What a partial unmap of a block does (split by default).
     pub partial_unmap: PartialUnmap,
+    /// What the loser of a race to split one block does (since 85c7a0f1ef62 by default).
+    pub split_race: SplitRace,
     /// Whether unmap frees emptied tables (Linux keeps them).
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -215,6 +218,7 @@ impl Config {
             coherent_walk: true,
             s2_concat: S2Concat::V6_1,
             partial_unmap: PartialUnmap::Split,
+            split_race: SplitRace::UnmapFromWinner,
             reclaim: TableReclaim::Keep,
             quirks: Quirks {
                 arm_ns: false,
@@ -328,6 +332,8 @@ pub struct PgTableCfg {
     pub s2_concat: S2Concat,
     /// Partial-unmap behaviour.
     pub partial_unmap: PartialUnmap,
+    /// Lost-split-race behaviour.
+    pub split_race: SplitRace,
     /// Empty-table behaviour.
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -478,6 +484,7 @@ impl PgTableCfg {
             coherent_walk: req.coherent_walk,
             s2_concat: req.s2_concat,
             partial_unmap: req.partial_unmap,
+            split_race: req.split_race,
             fidelity: req.fidelity,
             reclaim: req.reclaim,
             quirks: req.quirks,

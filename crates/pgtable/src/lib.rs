@@ -39,4 +39,4 @@ pub use error::PgTableError;
 pub use gather::{Gather, NoTlb, TlbOps};
 pub use prot::Prot;
 pub use pte::Pte;
-pub use table::{Leaf, PageTable, WalkStep};
+pub use table::{Leaf, PageTable, SplitRace, WalkStep};

@@ -12,9 +12,11 @@ use std::sync::Arc;
 mod fast;
 mod lookup;
 mod map;
+mod split;
 mod unmap;
 mod walk_cache;
 
+pub use split::SplitRace;
 use walk_cache::WalkCache;
 
 /// One step of a software walk: the descriptor read at `level` from `table[index]`.
@@ -47,8 +49,9 @@ pub struct Leaf {
 /// stored in simulated physical memory.
 ///
 /// Concurrency: [`map_pages`](Self::map_pages) and [`unmap_pages`](Self::unmap_pages) take
-/// `&mut self` (a driver wraps the table in its lock, as Linux's callers serialise per range);
-/// [`iova_to_phys`](Self::iova_to_phys) takes `&self`. Hardware models walk the same tables
+/// `&mut self`; [`unmap_pages_concurrent`](Self::unmap_pages_concurrent) and
+/// [`iova_to_phys`](Self::iova_to_phys) take `&self`, so unmaps of disjoint ranges can run at
+/// once as in Linux (two of them may race to split one block: [`SplitRace`]). Hardware models walk the same tables
 /// concurrently through [`PhysMem`]: every descriptor update is one single-copy-atomic 64-bit
 /// store (release), and a new table is zeroed first and then installed with a
 /// compare-and-exchange, so a walker sees either the old or the new descriptor and, behind a

@@ -31,8 +31,8 @@ fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     let (code, out, err) = run(&["check", "scenarios/linux", "--jobs", "2", "--quick", "2000"]);
     assert_eq!(code, 0, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 16, "{out}");
-    assert!(lines[..15].iter().all(|l| l.ends_with("  ok")), "{out}");
+    assert_eq!(lines.len(), 17, "{out}");
+    assert!(lines[..16].iter().all(|l| l.ends_with("  ok")), "{out}");
     assert!(out.contains(
         "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 27, token s7-2); holds on +b1a1347912a7 (789 runs, exhaustive)  ok"
     ), "{out}");
@@ -45,9 +45,12 @@ fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     assert!(out.contains(
         "33729a5fc0ca.toml            no-block-split     fails on v6.12 (run 0, token s); holds on +33729a5fc0ca (1 runs, exhaustive)  ok"
     ), "{out}");
+    assert!(out.contains(
+        "85c7a0f1ef62.toml            no-mapping-after-unmap fails on v6.12-85c7a0f1ef62 (run 518, token sn-2); holds on +85c7a0f1ef62 (542 runs, exhaustive)  ok"
+    ), "{out}");
     assert_eq!(
-        lines[15],
-        "15 files, 14 distinct fixes: 15 fail before their fix and hold after it, 0 regressed"
+        lines[16],
+        "16 files, 15 distinct fixes: 16 fail before their fix and hold after it, 0 regressed"
     );
 }
 
@@ -82,6 +85,38 @@ fn a_pinned_token_replays_the_bug_and_names_threads_and_locks() {
         "no-deadlock: probe-usb1 (probing 3110000.usb): deadlock: probe-usb1 waits for stream_map_mutex, held by probe-usb0; probe-usb0 has returned without releasing it"
     ), "{out}");
     assert!(out.ends_with("properties violated: no-deadlock\n"), "{out}");
+}
+
+/// 85c7a0f1ef62's pinned token: the low half's unmapper loses the split race on the kernel
+/// without the fix, reports its 1 MiB unmapped, and the device still translates every page of
+/// it through the winner's table; the same schedule on the fixed kernel unmaps both halves.
+#[test]
+fn the_lost_split_race_leaves_the_losers_half_mapped() {
+    let file = "scenarios/linux/85c7a0f1ef62.toml";
+    let (code, out, _) = run(&["explore", file, "--strategy", "dfs", "--depth", "1"]);
+    assert_eq!(code, 1, "{out}");
+    let token = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("reproduce: smmu-lab replay {file} "))
+        })
+        .expect("a reproduce line")
+        .to_string();
+    assert!(token.ends_with(":v6.12-85c7a0f1ef62:sn-2"), "{token}");
+    let (code, out, _) = run(&["replay", file, &token]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "3200000.sata: iommu_unmap(d, 0x300000, 0x100000) = 0x100000",
+        "3200000.sata: iommu_unmap(d, 0x200000, 0x100000) = 0x100000",
+        "no-mapping-after-unmap: iommu_unmap(d, 0x200000, 0x100000) reported 0x100000 bytes unmapped, but the device's transactions still translate through 256 of its pages (0x200000..=0x2ff000)",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    assert!(
+        out.ends_with("properties violated: no-mapping-after-unmap\n"),
+        "{out}"
+    );
 }
 
 #[test]

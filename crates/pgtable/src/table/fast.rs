@@ -153,9 +153,11 @@ impl<T: TlbOps> PageTable<T> {
 
 #[cfg(test)]
 mod tests {
-    //! The shortcut against the general paths: the same operations on two tables, one through
-    //! `map_pages`/`unmap_pages` (shortcut first) and one through `map_general`/`unmap_general`
-    //! only, must give the same results, the same TLB callbacks and the same tables.
+    //! The shortcut against the general paths: the same operations on three tables, one through
+    //! `map_pages`/`unmap_pages` (shortcut first), one through `map_general`/`unmap_general`
+    //! only, and one through `map_pages`/`unmap_pages_concurrent` (shortcut, then the general
+    //! path without walk-cache fills), must give the same results, the same TLB callbacks and
+    //! the same tables.
 
     use crate::{Config, Fidelity, Gather, PageTable, Prot, Stage, TlbOps, PGSIZES_4K};
     use physmem::{FrameAllocator, PhysMem, Region};
@@ -236,10 +238,11 @@ mod tests {
             let fidelity = if linux { Fidelity::Linux } else { Fidelity::Safe };
             let (mut fast, fast_log) = table(fidelity);
             let (mut general, general_log) = table(fidelity);
+            let (mut shared, shared_log) = table(fidelity);
             const BASE: u64 = 0x40_0000_0000;
             let rw = Prot::READ | Prot::WRITE;
             for op in &ops {
-                let (got, want) = match *op {
+                let (got, want, third) = match *op {
                     Op::Map { page, n, block, pa } => {
                         let (size, iova, n) = if block {
                             (PageSize::SZ_2M, BASE + (page & 1) * (2 << 20), n.min(2))
@@ -248,9 +251,11 @@ mod tests {
                         };
                         let pa = PhysAddr::new(pa * (2 << 20));
                         let (iova, n) = (Iova::new(iova), PageCount::new(n));
+                        let third = format!("{:?}", shared.map_pages(iova, pa, size, n, rw));
                         (
                             format!("{:?}", fast.map_pages(iova, pa, size, n, rw)),
                             format!("{:?}", general.map_general(iova, pa, size, n, rw)),
+                            third,
                         )
                     }
                     Op::Unmap { page, n, block, queued } => {
@@ -261,15 +266,24 @@ mod tests {
                         };
                         let (iova, n) = (Iova::new(iova), PageCount::new(n));
                         let mut g1 = Gather { queued, ..Gather::new() };
-                        let mut g2 = g1;
+                        let (mut g2, mut g3) = (g1, g1);
+                        let third = shared.unmap_pages_concurrent(iova, size, n, &mut g3);
                         (
                             format!("{}", fast.unmap_pages(iova, size, n, &mut g1)),
                             format!("{}", general.unmap_general(iova, size, n, &mut g2)),
+                            format!("{third}"),
                         )
                     }
                 };
-                prop_assert_eq!(got, want, "{:?}", op);
+                prop_assert_eq!(&got, &want, "{:?}", op);
+                prop_assert_eq!(&third, &want, "{:?}", op);
                 prop_assert_eq!(fast.dump(), general.dump(), "{:?}", op);
+                prop_assert_eq!(shared.dump(), general.dump(), "{:?}", op);
+                prop_assert_eq!(
+                    shared_log.0.lock().unwrap().clone(),
+                    general_log.0.lock().unwrap().clone(),
+                    "{:?}", op
+                );
                 prop_assert_eq!(
                     fast_log.0.lock().unwrap().clone(),
                     general_log.0.lock().unwrap().clone(),

@@ -2,12 +2,10 @@
 use super::PageTable;
 use crate::config::{Fidelity, PartialUnmap, TableReclaim, MAX_LEVELS};
 use crate::error::PgTableError;
-use crate::pte::{
-    is_leaf, is_table, is_valid, leaf_type, pte_addr, ATTR_MASK, NSTABLE, SW_SYNC, TYPE_TABLE,
-};
+use crate::pte::{is_leaf, is_table, is_valid, pte_addr};
 use crate::{Gather, TlbOps};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 impl<T: TlbOps> PageTable<T> {
     /// Unmap `pgcount` pages of `pgsize` bytes from `iova`; returns the bytes unmapped.
@@ -51,6 +49,46 @@ impl<T: TlbOps> PageTable<T> {
         pgcount: PageCount,
         gather: &mut Gather,
     ) -> u64 {
+        self.unmap_range::<true>(iova, pgsize, pgcount, gather)
+    }
+
+    /// [`unmap_pages`](Self::unmap_pages) for callers that do not serialise unmaps (Linux's
+    /// io-pgtable-arm has run without a lock since v4.13, 2c3d273eabe8): the same checks,
+    /// descent, results and TLB callbacks, but the walk cache is only read, never filled, so
+    /// concurrent calls cannot leave it pointing at a table no walk reaches. Concurrent callers
+    /// must unmap disjoint ranges, as the IOMMU API requires; two of them may still meet on one
+    /// block, whose split is then decided by a compare-and-exchange (see [`SplitRace`]).
+    /// Nothing else may run on the table meanwhile but other concurrent unmaps and
+    /// [`iova_to_phys`](Self::iova_to_phys) (a driver takes a shared lock here and an
+    /// exclusive one for [`map_pages`](Self::map_pages)).
+    ///
+    /// [`SplitRace`]: crate::SplitRace
+    #[inline]
+    pub fn unmap_pages_concurrent(
+        &self,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        gather: &mut Gather,
+    ) -> u64 {
+        let done = self.unmap_fast(iova, pgsize, pgcount, gather);
+        if done.finished {
+            return done.pages << pgsize.shift();
+        }
+        let rest = PageCount::new(pgcount.get() - done.pages);
+        let at = Iova::new(iova.as_u64() + (done.pages << pgsize.shift()));
+        (done.pages << pgsize.shift()) + self.unmap_range::<false>(at, pgsize, rest, gather)
+    }
+
+    /// The general unmap loop; `CACHE` says whether walks may be recorded in the walk cache
+    /// (only with `&mut self`, see [`WalkCache`](super::walk_cache::WalkCache)).
+    fn unmap_range<const CACHE: bool>(
+        &self,
+        iova: Iova,
+        pgsize: PageSize,
+        pgcount: PageCount,
+        gather: &mut Gather,
+    ) -> u64 {
         let cfg = &self.cfg;
         let (iova, pgcount, shift) = (iova.as_u64(), pgcount.get(), pgsize.shift());
         let Some(target) = self.level_of(pgsize.bytes()) else {
@@ -82,7 +120,7 @@ impl<T: TlbOps> PageTable<T> {
                 let n = (count - done).min(self.run_room(lvl, idx));
                 self.clear_entries(table, lvl, idx, n, at, gather)
             } else {
-                self.unmap_at(table, lvl, at, pgsize.bytes(), count - done, gather)
+                self.unmap_at::<CACHE>(table, lvl, at, pgsize.bytes(), count - done, gather)
             }
             .unwrap_or(0);
             if bytes == 0 {
@@ -97,7 +135,7 @@ impl<T: TlbOps> PageTable<T> {
     /// Iterative descent, remembering the path so that `FreeEmpty` can reclaim tables the unmap
     /// emptied, bottom-up, on the way back.
     #[inline(never)]
-    pub(super) fn unmap_at(
+    pub(super) fn unmap_at<const CACHE: bool>(
         &self,
         table: u64,
         lvl: u32,
@@ -129,7 +167,7 @@ impl<T: TlbOps> PageTable<T> {
                     return Ok(0);
                 }
                 let bytes =
-                    self.split_blk_unmap(slot, pte, lvl + 1, iova, pgsize, count, gather)?;
+                    self.split_blk_unmap::<CACHE>(slot, pte, lvl + 1, iova, pgsize, count, gather)?;
                 // A split that cut out every entry leaves an empty table behind.
                 let now = slot.load(Ordering::Acquire);
                 if bytes > 0
@@ -157,7 +195,9 @@ impl<T: TlbOps> PageTable<T> {
             depth += 1;
             table = pte_addr(pte);
             lvl += 1;
-            self.remember_walk(iova, lvl, table);
+            if CACHE {
+                self.remember_walk(iova, lvl, table);
+            }
         };
         if bytes == 0 || self.cfg.reclaim != TableReclaim::FreeEmpty {
             return Ok(bytes);
@@ -237,79 +277,6 @@ impl<T: TlbOps> PageTable<T> {
             }
         }
         Ok(i * size)
-    }
-
-    /// Replace the block `blk_pte` in `slot` by a table of level `lvl` that maps the same
-    /// memory except the pages being unmapped (Linux ≤ 6.12 `arm_lpae_split_blk_unmap`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn split_blk_unmap(
-        &self,
-        slot: &AtomicU64,
-        blk_pte: u64,
-        lvl: u32,
-        iova: u64,
-        pgsize: u64,
-        count: u64,
-        gather: &mut Gather,
-    ) -> Result<u64, PgTableError> {
-        if lvl >= MAX_LEVELS {
-            return Ok(0);
-        }
-        let g = self.cfg.geom;
-        let Ok(table) = self.alloc.alloc(self.cfg.granule()).map(PhysAddr::as_u64) else {
-            return Ok(0);
-        };
-        let split_sz = g.block_size(lvl);
-        let entries = g.entries(lvl);
-        let (start, num) = if pgsize == split_sz {
-            let s = g.index(iova, lvl);
-            (s, count.min(entries - s))
-        } else {
-            (entries, 0)
-        };
-        let desc = (blk_pte & ATTR_MASK) | leaf_type(lvl);
-        let base = pte_addr(blk_pte);
-        let mut i = 0;
-        while i < entries {
-            let run = self.run(table, i, entries - i)?;
-            for e in run {
-                if !(start..start + num).contains(&i) {
-                    e.store(desc | (base + i * split_sz), Ordering::Relaxed);
-                }
-                i += 1;
-            }
-        }
-        let mut new = table | TYPE_TABLE;
-        if self.cfg.quirks.arm_ns {
-            new |= NSTABLE;
-        }
-        match slot.compare_exchange(blk_pte, new, Ordering::AcqRel, Ordering::Acquire) {
-            Err(actual) => {
-                self.alloc.free(PhysAddr::new(table), self.cfg.granule())?;
-                if is_valid(actual) && is_table(actual, lvl - 1) {
-                    self.unmap_at(pte_addr(actual), lvl, iova, pgsize, count, gather)
-                } else {
-                    Ok(0)
-                }
-            }
-            Ok(_) => {
-                if !self.cfg.coherent_walk {
-                    slot.store(new | SW_SYNC, Ordering::Release);
-                }
-                if num > 0 {
-                    for k in 0..num {
-                        self.tlb.tlb_add_page(
-                            gather,
-                            Iova::new(iova + k * pgsize),
-                            self.level_size[lvl as usize & 3],
-                        );
-                    }
-                    Ok(num * pgsize)
-                } else {
-                    self.unmap_at(table, lvl, iova, pgsize, count, gather)
-                }
-            }
-        }
     }
 
     /// Whether every entry of the table at `table` (level `lvl`) is zero; looks near `hint`

@@ -21,7 +21,9 @@ const NO_PREFIX: u64 = u64::MAX;
 /// before any TLB callback, so a panicking callback cannot leave a stale entry behind).
 ///
 /// Only `map_pages` / `unmap_pages` (`&mut self`, so one at a time, with no reader alongside)
-/// write it. `iova_to_phys` (`&self`) only reads it: while any `&self` exists no `&mut self`
+/// fill it. `unmap_pages_concurrent` (`&self`) reads it and, like every path, empties it before
+/// unlinking a table; concurrent unmaps are of disjoint ranges, so none unlinks a table on
+/// another's path. `iova_to_phys` (`&self`) only reads it: while any `&self` exists no `&mut self`
 /// call can run, so the invariant holds for every reader. `leaf` and `walk` always walk from
 /// the PGD (`walk` reports every step; tests use it as the cache-free reference). `unmap` with
 /// [`TableReclaim::FreeEmpty`] walks from the PGD too, because reclaim needs the whole path.

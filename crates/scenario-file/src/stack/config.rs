@@ -118,10 +118,26 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
     let mut actors = Vec::new();
     let mut smmu_probed_by_actor = false;
     let mut probed_by_script = Vec::new();
+    // The device each domain handle is allocated for: an actor whose script names no device
+    // (only `iommu-map`/`iommu-unmap` of another actor's domain) acts for that device, whose
+    // stream its checks walk.
+    let domain_device = |domain: &str| {
+        s.actors.iter().flat_map(|a| &a.script).find_map(|st| {
+            (st.op == Op::IommuDomainAlloc && st.domain.as_deref() == Some(domain))
+                .then(|| st.device.clone())
+                .flatten()
+        })
+    };
     for a in &s.actors {
         let mut script = Vec::new();
         let mut dev = match &a.device {
             Some(n) => Some(device(n)?),
+            None if a.script.iter().all(|st| st.device.is_none()) => a
+                .script
+                .iter()
+                .find_map(|st| st.domain.as_deref().and_then(domain_device))
+                .map(|n| device(&n))
+                .transpose()?,
             None => None,
         };
         for st in &a.script {

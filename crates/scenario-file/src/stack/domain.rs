@@ -95,6 +95,38 @@ pub(super) fn check_iova_start(
     }
 }
 
+/// `no-mapping-after-unmap`: after `iommu_unmap(name, iova, size)` reported `unmapped` bytes
+/// gone, none of their pages may still translate for the device. Each page the domain's
+/// tables still map (asked first of the core, so the device's probe never faults) is walked by
+/// the MMU-500 model for the device's stream, after the unmap's TLB invalidation: a
+/// translation there is a mapping the caller was told is gone.
+fn check_unmapped(
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    dev: &StackDevice,
+    d: &Arc<Domain>,
+    (name, iova, size): (&str, u64, u64),
+    unmapped: u64,
+) {
+    let stale = (0..unmapped / GRANULE)
+        .map(|k| iova + k * GRANULE)
+        .filter(|&va| stack.core.iova_to_phys(d, va) != 0)
+        .filter(|&va| device_leaf(stack, dev, va).is_some())
+        .collect::<Vec<_>>();
+    if let (Some(first), Some(last)) = (stale.first(), stale.last()) {
+        let msg = format!(
+            "iommu_unmap({name}, {iova:#x}, {size:#x}) reported {unmapped:#x} bytes unmapped, but the device's transactions still translate through {} of its pages ({first:#x}..={last:#x})",
+            stale.len()
+        );
+        let mut sh = shared.lock();
+        sh.lines.push(msg.clone());
+        sh.findings.push((StackProperty::NoMappingAfterUnmap, msg));
+    }
+}
+
+/// The page size `check_unmapped` walks at (the 4 KiB granule the stack's domains use).
+const GRANULE: u64 = 0x1000;
+
 fn domain(shared: &Mutex<Shared>, name: &str) -> Option<Arc<Domain>> {
     shared.lock().domains.get(name).cloned()
 }
@@ -194,6 +226,8 @@ pub(super) fn run(
                         sh.lines.push(msg.clone());
                         sh.findings.push((StackProperty::NoBlockSplit, msg));
                     }
+                    drop(sh);
+                    check_unmapped(stack, shared, dev, &d, (name, *iova, *size), unmapped);
                 }
                 Err(e) => say(format!(
                     "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) failed: {e}",

@@ -32,11 +32,14 @@ pub enum StackProperty {
     /// The DMA API hands out no IOVA below its domain's first allocatable page (`start_pfn`,
     /// at least 1: IOVA page 0 is never allocated).
     NoIovaBelowStart,
+    /// No IOVA an `iommu_unmap` reported unmapped still translates for the device afterwards
+    /// (the lost split race `85c7a0f1ef62` fixed).
+    NoMappingAfterUnmap,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 11] = [
+    pub const ALL: [StackProperty; 12] = [
         StackProperty::NoOops,
         StackProperty::NoFault,
         StackProperty::NoUseAfterFree,
@@ -48,6 +51,7 @@ impl StackProperty {
         StackProperty::NoRefcountLeak,
         StackProperty::NoBlockSplit,
         StackProperty::NoIovaBelowStart,
+        StackProperty::NoMappingAfterUnmap,
     ];
 
     /// The name in files.
@@ -64,6 +68,7 @@ impl StackProperty {
             StackProperty::NoRefcountLeak => "no-refcount-leak",
             StackProperty::NoBlockSplit => "no-block-split",
             StackProperty::NoIovaBelowStart => "no-iova-below-start",
+            StackProperty::NoMappingAfterUnmap => "no-mapping-after-unmap",
         }
     }
 
