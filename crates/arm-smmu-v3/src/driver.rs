@@ -545,7 +545,7 @@ impl ArmSmmuV3 {
                     .ok_or(DriverError::Exhausted(Resource::Vmids))?,
             ),
         };
-        let mut cfg = pgtable::Config::new(stage, hw.info.pgsize_bitmap, ias, oas);
+        let mut cfg = pgtable::PgTableRequest::new(stage, hw.info.pgsize_bitmap, ias, oas);
         cfg.coherent_walk = hw.has(feat::COHERENCY);
         let pgshift = {
             let c = pgtable::PgTableCfg::new(cfg)?;

@@ -124,7 +124,7 @@ impl IoPgtableFactory for LpaeTables {
         } else {
             pgtable::Stage::S1
         };
-        let mut cfg = pgtable::Config::new(stage, req.pgsize_bitmap, req.ias, req.oas);
+        let mut cfg = pgtable::PgTableRequest::new(stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;

@@ -10,7 +10,7 @@
 
 use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
-use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
 use rand::{Rng, SeedableRng};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -32,7 +32,7 @@ fn allocator() -> Arc<FrameAllocator> {
 
 fn table(alloc: &Arc<FrameAllocator>) -> PageTable<NoTlb> {
     PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),
         NoTlb,
     )

@@ -1,9 +1,10 @@
-//! Page-table configuration: what a driver asks for ([`Config`]), what io-pgtable-arm
+//! Page-table configuration: what a driver asks for ([`PgTableRequest`]), what io-pgtable-arm
 //! derives from it ([`PgTableCfg`], [`TableGeometry`]) and the translation-control register
 //! values the SMMU driver programs from it.
 
 use crate::error::PgTableError;
 use smmu_addr::PageSize;
+use smmu_arch::Stage;
 
 /// 4 KiB.
 pub const SZ_4K: u64 = 1 << 12;
@@ -52,15 +53,6 @@ pub const MAIR_IDX_CACHE: u64 = 1;
 pub const MAIR_IDX_DEV: u64 = 2;
 /// MAIR index of inner non-cacheable, outer WBRWA memory.
 pub const MAIR_IDX_INC_OCACHE: u64 = 3;
-
-/// Translation stage: which descriptor attribute layout and which control register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    /// ARM_64_LPAE_S1: MAIR attribute indices, AP bits, TCR/TCR2/MAIR.
-    S1,
-    /// ARM_64_LPAE_S2: MEMATTR, HAP bits, VTCR, possibly a concatenated PGD.
-    S2,
-}
 
 /// Translation granule (the smallest page, and the size of every non-PGD table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -181,7 +173,7 @@ pub struct Quirks {
 
 /// What a driver asks for (Linux's `io_pgtable_cfg` before `alloc_io_pgtable_ops`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Config {
+pub struct PgTableRequest {
     /// Stage 1 or stage 2 format.
     pub stage: Stage,
     /// Page sizes the IOMMU supports; restricted to one granule's family.
@@ -204,10 +196,10 @@ pub struct Config {
     pub fidelity: Fidelity,
 }
 
-impl Config {
+impl PgTableRequest {
     /// A coherent-walk configuration with Linux v6.1 defaults for everything else.
     pub const fn new(stage: Stage, pgsize_bitmap: u64, ias: u32, oas: u32) -> Self {
-        Config {
+        PgTableRequest {
             stage,
             pgsize_bitmap,
             ias,
@@ -400,7 +392,7 @@ pub const RGN_WBWA: u64 = 1;
 
 impl PgTableCfg {
     /// Validate and finalise a configuration exactly as io-pgtable-arm's allocation does.
-    pub fn new(req: Config) -> Result<Self, PgTableError> {
+    pub fn new(req: PgTableRequest) -> Result<Self, PgTableError> {
         let granule = choose_granule(req.pgsize_bitmap).ok_or_else(|| {
             PgTableError::BadConfig(format!(
                 "page-size bitmap {:#x} has no usable granule",

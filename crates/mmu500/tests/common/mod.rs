@@ -101,7 +101,7 @@ pub fn s1_table(
     ias: u32,
     oas: u32,
 ) -> pgtable::PageTable<pgtable::NoTlb> {
-    let c = pgtable::Config::new(pgtable::Stage::S1, granule_sizes, ias, oas);
+    let c = pgtable::PgTableRequest::new(pgtable::Stage::S1, granule_sizes, ias, oas);
     pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
 }
 
@@ -111,7 +111,7 @@ pub fn s2_table(
     ias: u32,
     oas: u32,
 ) -> pgtable::PageTable<pgtable::NoTlb> {
-    let c = pgtable::Config::new(pgtable::Stage::S2, granule_sizes, ias, oas);
+    let c = pgtable::PgTableRequest::new(pgtable::Stage::S2, granule_sizes, ias, oas);
     pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
 }
 
