@@ -131,8 +131,8 @@ impl IoPgtableFactory for LpaeTables {
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
-            pgd: pt.ttbr().as_u64(),
-            granule: c.granule(),
+            pgd: pt.ttbr(),
+            granule: c.geom.granule_size(),
             ias: c.ias,
             oas: c.oas,
             start_level: c.geom.start_level,

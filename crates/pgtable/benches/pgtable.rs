@@ -10,7 +10,7 @@
 
 use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
-use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
 use rand::{Rng, SeedableRng};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -43,7 +43,7 @@ const PROT: Prot = Prot(Prot::READ.0 | Prot::WRITE.0 | Prot::CACHE.0);
 
 fn map_all_batched(pt: &mut PageTable<NoTlb>) {
     for c in 0..PAGES / 512 {
-        let off = c * SZ_2M;
+        let off = c * PageSize::SZ_2M.bytes();
         pt.map_pages(
             Iova::new(IOVA + off),
             PhysAddr::new(PA + off),
@@ -75,7 +75,7 @@ fn benches(c: &mut Criterion) {
                 let mut pt = table(&alloc);
                 let t = Timer::start();
                 for i in 0..PAGES {
-                    let off = i * SZ_4K;
+                    let off = i * PageSize::SZ_4K.bytes();
                     black_box(
                         pt.map_pages(
                             Iova::new(IOVA + off),
@@ -116,7 +116,7 @@ fn benches(c: &mut Criterion) {
                 for i in 0..PAGES {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(
-                        Iova::new(IOVA + i * SZ_4K),
+                        Iova::new(IOVA + i * PageSize::SZ_4K.bytes()),
                         PageSize::SZ_4K,
                         PageCount::ONE,
                         &mut gather,
@@ -138,7 +138,7 @@ fn benches(c: &mut Criterion) {
                 for c in 0..PAGES / 512 {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(
-                        Iova::new(IOVA + c * SZ_2M),
+                        Iova::new(IOVA + c * PageSize::SZ_2M.bytes()),
                         PageSize::SZ_4K,
                         PageCount::new(512),
                         &mut gather,
@@ -156,7 +156,7 @@ fn benches(c: &mut Criterion) {
         map_all_batched(&mut pt);
         let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
         let iovas: Vec<u64> = (0..LOOKUPS)
-            .map(|_| IOVA + rng.random_range(0..PAGES * SZ_4K))
+            .map(|_| IOVA + rng.random_range(0..PAGES * PageSize::SZ_4K.bytes()))
             .collect();
         // Sanity: the lookups really translate.
         assert_eq!(
@@ -190,7 +190,7 @@ fn benches(c: &mut Criterion) {
                 per_unit(iters, BLOCKS, || {
                     let t = Timer::start();
                     for i in 0..BLOCKS {
-                        let off = i * SZ_2M;
+                        let off = i * PageSize::SZ_2M.bytes();
                         black_box(
                             pt.map_pages(
                                 Iova::new(IOVA + off),
@@ -205,7 +205,7 @@ fn benches(c: &mut Criterion) {
                     for i in 0..BLOCKS {
                         let mut gather = Gather::new();
                         black_box(pt.unmap_pages(
-                            Iova::new(IOVA + i * SZ_2M),
+                            Iova::new(IOVA + i * PageSize::SZ_2M.bytes()),
                             PageSize::SZ_2M,
                             PageCount::ONE,
                             &mut gather,

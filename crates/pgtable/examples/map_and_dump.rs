@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p pgtable --example map_and_dump`
 
-use pgtable::{NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K, SZ_4K};
+use pgtable::{NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;
@@ -40,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PageCount::ONE,
         Prot::READ | Prot::CACHE,
     )?;
-    println!("mapped {SZ_4K:#x} bytes at IOVA {tx_iova:#x} -> PA {tx_pa:#x} (read-only)");
+    println!(
+        "mapped {:#x} bytes at IOVA {tx_iova:#x} -> PA {tx_pa:#x} (read-only)",
+        PageSize::SZ_4K
+    );
     println!(
         "iova_to_phys({:#x}) = {:#x}\n",
         rx_iova + 0x1234,

@@ -6,9 +6,8 @@
 mod common;
 
 use common::allocator;
-use pgtable::{
-    Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_16K, PGSIZES_4K, SZ_2M,
-};
+use common::SZ_2M;
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_16K, PGSIZES_4K};
 use physmem::PhysMem;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -4,9 +4,10 @@
 mod common;
 
 use common::allocator;
+use common::{SZ_16K, SZ_2M, SZ_4K};
 use pgtable::{
     choose_granule, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, PgTableRequest, Prot,
-    S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, SZ_16K, SZ_2M, SZ_4K,
+    S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 

@@ -3,9 +3,10 @@
 mod common;
 
 use common::{allocator, CheckingTlb, TlbEvent};
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
     Gather, NoTlb, PageTable, PartialUnmap, PgTableError, PgTableRequest, Prot, Stage, PGSIZES_4K,
-    PGSIZES_64K, SZ_1G, SZ_2M, SZ_4K,
+    PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 

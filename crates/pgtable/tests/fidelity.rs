@@ -4,9 +4,10 @@
 
 mod common;
 
+use common::{SZ_1G, SZ_4K};
 use pgtable::{
     Fidelity, Gather, NoTlb, PageTable, PgTableError, PgTableRequest, Prot, Stage, PGSIZES_16K,
-    PGSIZES_4K, SZ_1G, SZ_4K,
+    PGSIZES_4K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;

@@ -10,9 +10,10 @@
 mod common;
 
 use common::{allocator, CheckingTlb, TlbEvent};
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
     Gather, PageTable, PartialUnmap, PgTableError, PgTableRequest, Prot, Stage, TableReclaim,
-    PGSIZES_4K, SZ_1G, SZ_2M, SZ_4K,
+    PGSIZES_4K,
 };
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};

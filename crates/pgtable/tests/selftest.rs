@@ -3,10 +3,11 @@
 
 mod common;
 
+use common::SZ_1G;
 use common::{allocator, CheckingTlb};
 use pgtable::{
     PageTable, PgTableError, PgTableRequest, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K,
-    PGSIZES_64K, SZ_1G,
+    PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::Ordering;

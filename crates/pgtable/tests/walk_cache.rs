@@ -8,9 +8,9 @@
 mod common;
 
 use common::allocator;
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
     Gather, NoTlb, PageTable, PgTableError, PgTableRequest, Prot, Stage, TableReclaim, PGSIZES_4K,
-    SZ_1G, SZ_2M, SZ_4K,
 };
 use physmem::{FrameAllocator, PhysMem};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
