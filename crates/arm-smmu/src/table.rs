@@ -8,13 +8,14 @@ use iommu::{DriverError, Gather, Prot};
 use pgtable::TlbOps;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
+use smmu_arch::Stage;
 use smmu_sync::{Arc, Mutex};
 
 /// What a domain asks of its page table (Linux's `io_pgtable_cfg` inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableRequest {
-    /// Stage 2 (VTCR/VTTBR) rather than stage 1.
-    pub stage2: bool,
+    /// The translation stage whose format the table uses (stage 2: VTCR/VTTBR).
+    pub stage: Stage,
     /// Context (table) format.
     pub fmt: CtxFmt,
     /// Page sizes the SMMU supports.
@@ -119,12 +120,7 @@ impl IoPgtableFactory for LpaeTables {
         if req.fmt != CtxFmt::AArch64 {
             return Err(DriverError::TableFormat);
         }
-        let stage = if req.stage2 {
-            pgtable::Stage::S2
-        } else {
-            pgtable::Stage::S1
-        };
-        let mut cfg = pgtable::PgTableRequest::new(stage, req.pgsize_bitmap, req.ias, req.oas);
+        let mut cfg = pgtable::PgTableRequest::new(req.stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;
