@@ -545,7 +545,7 @@ impl ArmSmmuV3 {
                     .ok_or(DriverError::Exhausted(Resource::Vmids))?,
             ),
         };
-        let mut cfg = pgtable::Config::new(stage, hw.info.pgsize_bitmap, ias, oas);
+        let mut cfg = pgtable::PgTableRequest::new(stage, hw.info.pgsize_bitmap, ias, oas);
         cfg.coherent_walk = hw.has(feat::COHERENCY);
         let pgshift = {
             let c = pgtable::PgTableCfg::new(cfg)?;
@@ -772,28 +772,19 @@ impl TlbOps for DomainTlb {
         self.inv_range(iova.as_u64(), size, granule.bytes(), false)
     }
     fn tlb_add_page(&self, gather: &mut Gather, iova: Iova, granule: PageSize) {
-        let (start, granule) = (iova, granule.bytes());
-        let iova = start.as_u64();
         // iommu_iotlb_gather_add_page: widen the gather; a different page size or a disjoint
         // range first completes what is gathered (iommu_iotlb_sync).
-        let end = iova.saturating_add(granule.saturating_sub(1));
-        let disjoint = !gather.is_empty()
-            && (end.saturating_add(1) < gather.start || iova > gather.end.saturating_add(1));
-        if (gather.pgsize != 0 && gather.pgsize != granule) || disjoint {
-            if !gather.is_empty() && gather.pgsize != 0 {
-                self.inv_range(
-                    gather.start,
-                    gather.end - gather.start + 1,
-                    gather.pgsize,
-                    true,
-                );
+        let other_size = gather.pgsize.is_some_and(|size| size != granule);
+        if other_size || gather.is_disjoint(iova, granule.bytes()) {
+            if let (Some((start, len)), Some(size)) = (gather.span(), gather.pgsize) {
+                self.inv_range(start.as_u64(), len, size.bytes(), true);
             }
             let queued = gather.queued;
             *gather = Gather::new();
             gather.queued = queued;
         }
-        gather.pgsize = granule;
-        gather.add_range(start, granule);
+        gather.pgsize = Some(granule);
+        gather.add_range(iova, granule.bytes());
     }
 }
 
@@ -977,15 +968,9 @@ impl IommuDriver for ArmSmmuV3 {
         let Some(c) = self.ctx(dom) else {
             return;
         };
-        if gather.pgsize == 0 || gather.is_empty() {
-            return;
+        if let (Some((start, len)), Some(size)) = (gather.span(), gather.pgsize) {
+            c.tlb.inv_range(start.as_u64(), len, size.bytes(), true);
         }
-        c.tlb.inv_range(
-            gather.start,
-            gather.end - gather.start + 1,
-            gather.pgsize,
-            true,
-        );
     }
 
     fn flush_iotlb_all(&self, dom: DriverDomain) {

@@ -2,6 +2,7 @@
 
 use crate::fw::{FirmwareDesc, KernelVersion, ModuleParams};
 use crate::io::Io;
+use smmu_addr::PageSize;
 use smmuv3_arch::regs::{self, idr0, idr1, idr3, idr5, iidr};
 use thiserror::Error;
 
@@ -190,13 +191,13 @@ pub(crate) fn hw_probe(
     let reg = io.read(regs::IDR5);
     let mut pgsize_bitmap = 0u64;
     if reg & idr5::GRAN64K != 0 {
-        pgsize_bitmap |= (64 << 10) | (512 << 20);
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_64K, PageSize::SZ_512M]);
     }
     if reg & idr5::GRAN16K != 0 {
-        pgsize_bitmap |= (16 << 10) | (32 << 20);
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_16K, PageSize::SZ_32M]);
     }
     if reg & idr5::GRAN4K != 0 {
-        pgsize_bitmap |= (4 << 10) | (2 << 20) | (1 << 30);
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_4K, PageSize::SZ_2M, PageSize::SZ_1G]);
     }
     if (reg >> idr5::VAX_SHIFT) & 3 == 1 {
         features |= feat::VAX;

@@ -3,6 +3,7 @@
 
 use crate::fw::{Model, Version};
 use crate::params::ModuleParams;
+use smmu_addr::PageSize;
 use smmu_arch::regs::{field, gr0, id0, id1, id2, size_code_to_bits};
 use smmu_arch::Mmio;
 use thiserror::Error;
@@ -48,25 +49,6 @@ impl Features {
         self.0 & mask != 0
     }
 }
-
-/// Page sizes.
-pub const SZ_4K: u64 = 1 << 12;
-/// 16 KiB.
-pub const SZ_16K: u64 = 1 << 14;
-/// 64 KiB.
-pub const SZ_64K: u64 = 1 << 16;
-/// 1 MiB.
-pub const SZ_1M: u64 = 1 << 20;
-/// 2 MiB.
-pub const SZ_2M: u64 = 1 << 21;
-/// 16 MiB.
-pub const SZ_16M: u64 = 1 << 24;
-/// 32 MiB.
-pub const SZ_32M: u64 = 1 << 25;
-/// 512 MiB.
-pub const SZ_512M: u64 = 1 << 29;
-/// 1 GiB.
-pub const SZ_1G: u64 = 1 << 30;
 
 /// Everything probe learned; fixed after probe (except the stream-ID masks refined by the SMR
 /// width test, which the stream map holds).
@@ -300,18 +282,24 @@ pub fn cfg_probe(
         size_code_to_bits(field(id, id2::UBS_SHIFT, id2::SIZE_WIDTH))
     };
 
+    // The page sizes each table format maps, as arm_smmu_device_cfg_probe lists them.
     let mut pgsize_bitmap = 0u64;
     if features.has(Features::FMT_AARCH32_S) {
-        pgsize_bitmap |= SZ_4K | SZ_64K | SZ_1M | SZ_16M;
+        pgsize_bitmap |= PageSize::bitmap_of(&[
+            PageSize::SZ_4K,
+            PageSize::SZ_64K,
+            PageSize::SZ_1M,
+            PageSize::SZ_16M,
+        ]);
     }
     if features.any(Features::FMT_AARCH32_L | Features::FMT_AARCH64_4K) {
-        pgsize_bitmap |= SZ_4K | SZ_2M | SZ_1G;
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_4K, PageSize::SZ_2M, PageSize::SZ_1G]);
     }
     if features.has(Features::FMT_AARCH64_16K) {
-        pgsize_bitmap |= SZ_16K | SZ_32M;
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_16K, PageSize::SZ_32M]);
     }
     if features.has(Features::FMT_AARCH64_64K) {
-        pgsize_bitmap |= SZ_64K | SZ_512M;
+        pgsize_bitmap |= PageSize::bitmap_of(&[PageSize::SZ_64K, PageSize::SZ_512M]);
     }
     note(
         messages,

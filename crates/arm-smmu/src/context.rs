@@ -5,6 +5,7 @@
 use crate::config::{Features, SmmuConfig};
 use crate::fw::Version;
 use crate::io::{Page, SmmuIo};
+use smmu_addr::{PageSize, PhysAddr};
 use smmu_arch::regs::{
     bits_to_size_code, cb, cba2r, cbar, gr1, make, sctlr, tcr, tcr2, ttbr, vtcr,
 };
@@ -56,9 +57,9 @@ impl CbCfg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableHw {
     /// Base of the top-level table.
-    pub pgd: u64,
-    /// Translation granule in bytes (4K, 16K, 64K).
-    pub granule: u64,
+    pub pgd: PhysAddr,
+    /// Translation granule (4K, 16K, 64K).
+    pub granule: PageSize,
     /// Input address bits.
     pub ias: u32,
     /// Output address bits.
@@ -71,11 +72,13 @@ pub struct TableHw {
     pub mair: u64,
 }
 
-fn tg0(granule: u64) -> u32 {
-    match granule {
-        0x1_0000 => tcr::TG0_64K,
-        0x4000 => tcr::TG0_16K,
-        _ => tcr::TG0_4K,
+fn tg0(granule: PageSize) -> u32 {
+    if granule == PageSize::SZ_64K {
+        tcr::TG0_64K
+    } else if granule == PageSize::SZ_16K {
+        tcr::TG0_16K
+    } else {
+        tcr::TG0_4K
     }
 }
 
@@ -135,10 +138,10 @@ impl CbShadow {
                 CtxFmt::AArch32L => s.tcr[0] |= tcr::EAE,
             }
             let asid = u64::from(cfg.asid_vmid) << ttbr::ASID_SHIFT;
-            s.ttbr = [t.pgd | asid, asid];
+            s.ttbr = [t.pgd.as_u64() | asid, asid];
             s.mair = [t.mair as u32, (t.mair >> 32) as u32];
         } else {
-            let k = u32::from(t.granule == 0x1000);
+            let k = u32::from(t.granule == PageSize::SZ_4K);
             let sl0 = !(t.start_level + k) & 3;
             s.tcr[0] = vtcr::RES1
                 | make(ps_code(t.oas), vtcr::PS_SHIFT, vtcr::PS_WIDTH)
@@ -148,7 +151,7 @@ impl CbShadow {
                 | make(irgn, vtcr::IRGN0_SHIFT, 2)
                 | make(sl0, vtcr::SL0_SHIFT, vtcr::SL0_WIDTH)
                 | make(tsz, vtcr::T0SZ_SHIFT, vtcr::T0SZ_WIDTH);
-            s.ttbr[0] = t.pgd;
+            s.ttbr[0] = t.pgd.as_u64();
         }
         s
     }
@@ -248,8 +251,8 @@ mod tests {
     fn worked_stage1_values() {
         // reference §8.4: S1 AArch64, 4K, coherent, ias = oas = 48, ASID 0.
         let t = TableHw {
-            pgd: 0x8000_1000,
-            granule: 0x1000,
+            pgd: PhysAddr::new(0x8000_1000),
+            granule: PageSize::SZ_4K,
             ias: 48,
             oas: 48,
             start_level: 0,
@@ -273,8 +276,8 @@ mod tests {
     fn stage2_vtcr() {
         // 4K granule, ias 40 concatenated to start level 1 → SL0 1; PS 48 → 5; T0SZ 24.
         let t = TableHw {
-            pgd: 0x9000_0000,
-            granule: 0x1000,
+            pgd: PhysAddr::new(0x9000_0000),
+            granule: PageSize::SZ_4K,
             ias: 40,
             oas: 48,
             start_level: 1,

@@ -20,7 +20,7 @@ use pgtable::TlbOps;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{atsr, cb, cbar, field, fsr, gr0, id7, par, scr0, smr};
-use smmu_arch::{Access, Mmio};
+use smmu_arch::{Access, Mmio, Stage};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use smmu_sync::{sched_point, Arc, KernelMutex, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
@@ -549,7 +549,11 @@ impl ArmSmmu {
             cb_lock: Mutex::new(()),
         });
         let req = TableRequest {
-            stage2: stage == DomainStage::S2,
+            stage: if stage == DomainStage::S2 {
+                Stage::S2
+            } else {
+                Stage::S1
+            },
             fmt,
             pgsize_bitmap: cfg.pgsize_bitmap,
             ias,

@@ -8,13 +8,14 @@ use iommu::{DriverError, Gather, Prot};
 use pgtable::TlbOps;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
+use smmu_arch::Stage;
 use smmu_sync::{Arc, RwLock};
 
 /// What a domain asks of its page table (Linux's `io_pgtable_cfg` inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableRequest {
-    /// Stage 2 (VTCR/VTTBR) rather than stage 1.
-    pub stage2: bool,
+    /// The translation stage whose format the table uses (stage 2: VTCR/VTTBR).
+    pub stage: Stage,
     /// Context (table) format.
     pub fmt: CtxFmt,
     /// Page sizes the SMMU supports.
@@ -135,12 +136,7 @@ impl IoPgtableFactory for LpaeTables {
         if req.fmt != CtxFmt::AArch64 {
             return Err(DriverError::TableFormat);
         }
-        let stage = if req.stage2 {
-            pgtable::Stage::S2
-        } else {
-            pgtable::Stage::S1
-        };
-        let mut cfg = pgtable::Config::new(stage, req.pgsize_bitmap, req.ias, req.oas);
+        let mut cfg = pgtable::PgTableRequest::new(req.stage, req.pgsize_bitmap, req.ias, req.oas);
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;
@@ -148,8 +144,8 @@ impl IoPgtableFactory for LpaeTables {
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
-            pgd: pt.ttbr().as_u64(),
-            granule: c.granule(),
+            pgd: pt.ttbr(),
+            granule: c.geom.granule_size(),
             ias: c.ias,
             oas: c.oas,
             start_level: c.geom.start_level,

@@ -329,7 +329,7 @@ fn tcr_packing_matches_pgtable() {
     // pgtable crate computes the same registers independently.
     let (r, _dom, _) = ls1028a_attached(ShutdownPolicy::Linux61);
     drop(r);
-    let cfg = pgtable::PgTableCfg::new(pgtable::Config::new(
+    let cfg = pgtable::PgTableCfg::new(pgtable::PgTableRequest::new(
         pgtable::Stage::S1,
         0x6131_1000,
         48,
@@ -338,7 +338,7 @@ fn tcr_packing_matches_pgtable() {
     .unwrap();
     assert_eq!(cfg.smmu_tcr(), 0x0080_3510);
     assert_eq!(cfg.smmu_tcr2(), 0x0003_8015);
-    let s2 = pgtable::PgTableCfg::new(pgtable::Config::new(
+    let s2 = pgtable::PgTableCfg::new(pgtable::PgTableRequest::new(
         pgtable::Stage::S2,
         0x4020_1000,
         44,

@@ -7,6 +7,7 @@ use arm_smmu::{IoPgtableFactory, LpaeTables, TableRequest};
 use iommu::Prot;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize};
+use smmu_arch::Stage;
 use std::sync::Arc;
 
 #[test]
@@ -15,7 +16,7 @@ fn the_factory_passes_its_fidelity_to_the_tables() {
     let mem = Arc::new(PhysMem::new(&[Region::new(base, 0x100_0000)]).unwrap());
     let frames = Arc::new(FrameAllocator::new(mem, base, 0x100_0000).unwrap());
     let req = TableRequest {
-        stage2: false,
+        stage: Stage::S1,
         fmt: CtxFmt::AArch64,
         pgsize_bitmap: 0x4020_1000,
         ias: 32,

@@ -54,8 +54,8 @@ impl IoPgtableOps for Scripted {
     }
     fn hw(&self) -> TableHw {
         TableHw {
-            pgd: 0x8100_0000,
-            granule: 0x1000,
+            pgd: PhysAddr::new(0x8100_0000),
+            granule: PageSize::SZ_4K,
             ias: self.req.ias,
             oas: self.req.oas,
             start_level: 1,

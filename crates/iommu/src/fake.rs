@@ -55,7 +55,9 @@ pub struct FakeDriver {
 }
 
 /// Granule of the fake driver.
-pub const FAKE_PAGE: u64 = 4096;
+const FAKE_GRANULE: PageSize = PageSize::SZ_4K;
+/// [`FAKE_GRANULE`] in bytes, for the fake table's arithmetic.
+const FAKE_PAGE: u64 = FAKE_GRANULE.bytes();
 
 impl FakeDriver {
     /// A fake named like a Linux dev_printk prefix, e.g. `arm-smmu 5000000.iommu`.
@@ -168,7 +170,7 @@ impl IommuDriver for FakeDriver {
         (d.finalised && d.kind != Some(DomainKind::Identity)).then(|| Geometry {
             aperture_start: 0,
             aperture_end: (1u64 << self.aperture_bits) - 1,
-            pgsize_bitmap: FAKE_PAGE | (2 << 20) | (1 << 30),
+            pgsize_bitmap: PageSize::bitmap_of(&[FAKE_GRANULE, PageSize::SZ_2M, PageSize::SZ_1G]),
         })
     }
 
@@ -227,7 +229,7 @@ impl IommuDriver for FakeDriver {
         }
         if done > 0 {
             gather.add_range(Iova::new(iova), done * FAKE_PAGE);
-            gather.pgsize = FAKE_PAGE;
+            gather.pgsize = Some(FAKE_GRANULE);
         }
         self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
         done * FAKE_PAGE

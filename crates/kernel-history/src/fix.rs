@@ -252,7 +252,9 @@ impl Fix {
     /// [`crate::Switches`]).
     pub fn switches(self) -> &'static str {
         match self {
-            Fix::SplitBlkUnmapRace => "pgtable: Config::split_race = SplitRace::UnmapFromWinner",
+            Fix::SplitBlkUnmapRace => {
+                "pgtable: PgTableRequest::split_race = SplitRace::UnmapFromWinner"
+            }
             Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
             Fix::GroupCreationRace => {
                 "arm-smmu: DriverBehaviour::group_lookup_under_stream_map_mutex"
@@ -264,7 +266,9 @@ impl Fix {
             Fix::ProbeUseAfterFree => "iommu: CoreConfig::probe_serialised",
             Fix::MapSgResultCheck => "iommu: CoreConfig::map_sg_signed_result_check",
             Fix::IovaAllocOverflow => "iommu: CoreConfig::iova_anchor_retry_overflows off",
-            Fix::RemoveSplitOnUnmap => "pgtable: Config::partial_unmap = PartialUnmap::Refuse",
+            Fix::RemoveSplitOnUnmap => {
+                "pgtable: PgTableRequest::partial_unmap = PartialUnmap::Refuse"
+            }
             Fix::IovaDomainInitRace => "iommu: CoreConfig::iova_domain_init_under_cookie_mutex",
             Fix::ClaimDmaOwnerRefcount => "iommu: CoreConfig::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => {

@@ -277,16 +277,22 @@ fn switches_one_fix_one_code_path() {
         SplitRace::ReportWithoutClearing
     );
     // arm-smmu-v3: 32ea2c57dc21 is its own switch.
-    use arm_smmu_v3::ShutdownPolicy as V3Policy;
-    assert_eq!(v61.v3_shutdown_policy(), Ok(V3Policy::Linux61));
-    assert_eq!(v62.v3_shutdown_policy(), Ok(V3Policy::Linux62));
+    // (Qualified, not imported: arm_smmu::ShutdownPolicy has the same variant names.)
+    assert_eq!(
+        v61.v3_shutdown_policy(),
+        Ok(arm_smmu_v3::ShutdownPolicy::Linux61)
+    );
+    assert_eq!(
+        v62.v3_shutdown_policy(),
+        Ok(arm_smmu_v3::ShutdownPolicy::Linux62)
+    );
     assert_eq!(
         sw("v6.2-32ea2c57dc21").v3_shutdown_policy(),
-        Ok(V3Policy::Linux61)
+        Ok(arm_smmu_v3::ShutdownPolicy::Linux61)
     );
     assert_eq!(
         sw("v6.2+quiesce").v3_shutdown_policy(),
-        Ok(V3Policy::Quiesce)
+        Ok(arm_smmu_v3::ShutdownPolicy::Quiesce)
     );
     assert_eq!(
         sw("v6.2-32ea2c57dc21+quiesce").v3_shutdown_policy(),

@@ -42,7 +42,7 @@ fn setup() -> (Arc<Mmu500>, pgtable::PageTable<pgtable::NoTlb>) {
     let alloc =
         Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x8000_0000), 0x400_0000).unwrap());
     let s = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem).unwrap();
-    let c = pgtable::Config::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
+    let c = pgtable::PgTableRequest::new(pgtable::Stage::S1, pgtable::PGSIZES_4K, 48, 48);
     let mut pt = pgtable::PageTable::new(c, alloc, pgtable::NoTlb).unwrap();
     pt.map_pages(
         Iova::new(IOVA),

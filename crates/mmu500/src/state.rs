@@ -3,7 +3,7 @@
 //! regimes), and the counters. Register access is in `mmio`, the transaction path in `xlate`.
 
 use crate::config::{Mmu500Config, Version};
-use crate::micro_tlb::MicroTlb;
+use crate::micro_tlb::{MicroTlb, SHARED};
 use crate::tlb::Tlb;
 use crate::types::{Event, Mmu500Counters};
 use crate::xlate::{Regime, StreamCache};
@@ -115,7 +115,7 @@ pub(crate) struct Registers {
 /// except through the TLB's architectural behaviour (stale entries until invalidated).
 pub(crate) struct Caches {
     /// Results of recent transactions, valid for one register generation.
-    pub utlb: MicroTlb<UTLB_ENTRIES>,
+    pub utlb: MicroTlb<UTLB_ENTRIES, SHARED>,
     /// The TLB proper.
     pub tlb: Tlb,
     /// Stream IDs already resolved against the SMRs.

@@ -10,7 +10,7 @@ mod common;
 
 use common::*;
 use mmu500::{Mmu500, Mmu500Config};
-use pgtable::{Prot, SZ_4K};
+use pgtable::Prot;
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, s2cr, sctlr, tcr};

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use mmu500::{ContextFaultKind, DmaFault, Mmu500Config};
-use pgtable::{Prot, SZ_2M, SZ_4K};
+use pgtable::Prot;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{self, cb, fsynr0, gr1};
 use smmu_arch::{Access, LookupLevel, Mmio, Stage};

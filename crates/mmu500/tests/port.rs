@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use mmu500::{Event, Mmu500Config, Translation, PORT_UTLB_ENTRIES};
-use pgtable::{Prot, SZ_4K};
+use pgtable::Prot;
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, scr0};

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use mmu500::{Mmu500Config, Translation};
-use pgtable::{Prot, SZ_2M, SZ_4K};
+use pgtable::Prot;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0};
 use smmu_arch::{Access, Mmio};

@@ -10,7 +10,7 @@
 
 use bench_clock::Timer;
 use criterion::{criterion_group, criterion_main, Criterion};
-use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_2M, SZ_4K};
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
 use rand::{Rng, SeedableRng};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -34,7 +34,7 @@ fn allocator() -> Arc<FrameAllocator> {
 
 fn table(alloc: &Arc<FrameAllocator>) -> PageTable<NoTlb> {
     PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),
         NoTlb,
     )
@@ -45,7 +45,7 @@ const PROT: Prot = Prot(Prot::READ.0 | Prot::WRITE.0 | Prot::CACHE.0);
 
 fn map_all_batched(pt: &mut PageTable<NoTlb>) {
     for c in 0..PAGES / 512 {
-        let off = c * SZ_2M;
+        let off = c * PageSize::SZ_2M.bytes();
         pt.map_pages(
             Iova::new(IOVA + off),
             PhysAddr::new(PA + off),
@@ -77,7 +77,7 @@ fn benches(c: &mut Criterion) {
                 let mut pt = table(&alloc);
                 let t = Timer::start();
                 for i in 0..PAGES {
-                    let off = i * SZ_4K;
+                    let off = i * PageSize::SZ_4K.bytes();
                     black_box(
                         pt.map_pages(
                             Iova::new(IOVA + off),
@@ -118,7 +118,7 @@ fn benches(c: &mut Criterion) {
                 for i in 0..PAGES {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(
-                        Iova::new(IOVA + i * SZ_4K),
+                        Iova::new(IOVA + i * PageSize::SZ_4K.bytes()),
                         PageSize::SZ_4K,
                         PageCount::ONE,
                         &mut gather,
@@ -140,7 +140,7 @@ fn benches(c: &mut Criterion) {
                 for c in 0..PAGES / 512 {
                     let mut gather = Gather::new();
                     black_box(pt.unmap_pages(
-                        Iova::new(IOVA + c * SZ_2M),
+                        Iova::new(IOVA + c * PageSize::SZ_2M.bytes()),
                         PageSize::SZ_4K,
                         PageCount::new(512),
                         &mut gather,
@@ -189,7 +189,7 @@ fn benches(c: &mut Criterion) {
                 per_unit(iters, BLOCKS, || {
                     let t = Timer::start();
                     for i in 0..BLOCKS {
-                        let off = i * SZ_2M;
+                        let off = i * PageSize::SZ_2M.bytes();
                         black_box(
                             pt.map_pages(
                                 Iova::new(IOVA + off),
@@ -204,7 +204,7 @@ fn benches(c: &mut Criterion) {
                     for i in 0..BLOCKS {
                         let mut gather = Gather::new();
                         black_box(pt.unmap_pages(
-                            Iova::new(IOVA + i * SZ_2M),
+                            Iova::new(IOVA + i * PageSize::SZ_2M.bytes()),
                             PageSize::SZ_2M,
                             PageCount::ONE,
                             &mut gather,

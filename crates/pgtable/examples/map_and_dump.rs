@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p pgtable --example map_and_dump`
 
-use pgtable::{Config, NoTlb, PageTable, Prot, Stage, PGSIZES_4K, SZ_4K};
+use pgtable::{NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_4K};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;
@@ -13,7 +13,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     const RAM: u64 = 0x8000_0000;
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), 64 << 20)])?);
     let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(RAM), 16 << 20)?);
-    let mut pt = PageTable::new(Config::new(Stage::S1, PGSIZES_4K, 48, 48), alloc, NoTlb)?;
+    let mut pt = PageTable::new(
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
+        alloc,
+        NoTlb,
+    )?;
 
     // A 3-page receive buffer at the top of a 32-bit IOVA space (where the DMA API's allocator
     // starts), and one read-only page for a transmit frame.
@@ -36,7 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PageCount::ONE,
         Prot::READ | Prot::CACHE,
     )?;
-    println!("mapped {SZ_4K:#x} bytes at IOVA {tx_iova:#x} -> PA {tx_pa:#x} (read-only)");
+    println!(
+        "mapped {:#x} bytes at IOVA {tx_iova:#x} -> PA {tx_pa:#x} (read-only)",
+        PageSize::SZ_4K
+    );
     println!(
         "iova_to_phys({:#x}) = {:#x}\n",
         rx_iova + 0x1234,

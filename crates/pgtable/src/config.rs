@@ -1,32 +1,19 @@
-//! Page-table configuration: what a driver asks for ([`Config`]), what io-pgtable-arm
+//! Page-table configuration: what a driver asks for ([`PgTableRequest`]), what io-pgtable-arm
 //! derives from it ([`PgTableCfg`], [`TableGeometry`]) and the translation-control register
 //! values the SMMU driver programs from it.
 
 use crate::error::PgTableError;
 use crate::table::SplitRace;
 use smmu_addr::PageSize;
+use smmu_arch::Stage;
 
-/// 4 KiB.
-pub const SZ_4K: u64 = 1 << 12;
-/// 16 KiB.
-pub const SZ_16K: u64 = 1 << 14;
-/// 64 KiB.
-pub const SZ_64K: u64 = 1 << 16;
-/// 2 MiB.
-pub const SZ_2M: u64 = 1 << 21;
-/// 32 MiB.
-pub const SZ_32M: u64 = 1 << 25;
-/// 512 MiB.
-pub const SZ_512M: u64 = 1 << 29;
-/// 1 GiB.
-pub const SZ_1G: u64 = 1 << 30;
-
-/// The page-size family of the 4 KiB granule.
-pub const PGSIZES_4K: u64 = SZ_4K | SZ_2M | SZ_1G;
+/// The page-size family of the 4 KiB granule (the sizes themselves are `smmu_addr::PageSize`'s).
+pub const PGSIZES_4K: u64 =
+    PageSize::bitmap_of(&[PageSize::SZ_4K, PageSize::SZ_2M, PageSize::SZ_1G]);
 /// The page-size family of the 16 KiB granule.
-pub const PGSIZES_16K: u64 = SZ_16K | SZ_32M;
+pub const PGSIZES_16K: u64 = PageSize::bitmap_of(&[PageSize::SZ_16K, PageSize::SZ_32M]);
 /// The page-size family of the 64 KiB granule (4 TiB blocks need 52-bit OAS, not supported).
-pub const PGSIZES_64K: u64 = SZ_64K | SZ_512M;
+pub const PGSIZES_64K: u64 = PageSize::bitmap_of(&[PageSize::SZ_64K, PageSize::SZ_512M]);
 
 /// Largest supported input/output address size (52-bit LPA is not modelled).
 pub const MAX_ADDR_BITS: u32 = 48;
@@ -54,15 +41,6 @@ pub const MAIR_IDX_DEV: u64 = 2;
 /// MAIR index of inner non-cacheable, outer WBRWA memory.
 pub const MAIR_IDX_INC_OCACHE: u64 = 3;
 
-/// Translation stage: which descriptor attribute layout and which control register.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stage {
-    /// ARM_64_LPAE_S1: MAIR attribute indices, AP bits, TCR/TCR2/MAIR.
-    S1,
-    /// ARM_64_LPAE_S2: MEMATTR, HAP bits, VTCR, possibly a concatenated PGD.
-    S2,
-}
-
 /// Translation granule (the smallest page, and the size of every non-PGD table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Granule {
@@ -75,12 +53,12 @@ pub enum Granule {
 }
 
 impl Granule {
-    /// Size in bytes.
-    pub const fn size(self) -> u64 {
+    /// The granule's page size.
+    pub const fn size(self) -> PageSize {
         match self {
-            Granule::G4K => SZ_4K,
-            Granule::G16K => SZ_16K,
-            Granule::G64K => SZ_64K,
+            Granule::G4K => PageSize::SZ_4K,
+            Granule::G16K => PageSize::SZ_16K,
+            Granule::G64K => PageSize::SZ_64K,
         }
     }
     /// log2 of the size (`pg_shift`).
@@ -182,7 +160,7 @@ pub struct Quirks {
 
 /// What a driver asks for (Linux's `io_pgtable_cfg` before `alloc_io_pgtable_ops`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Config {
+pub struct PgTableRequest {
     /// Stage 1 or stage 2 format.
     pub stage: Stage,
     /// Page sizes the IOMMU supports; restricted to one granule's family.
@@ -207,10 +185,10 @@ pub struct Config {
     pub fidelity: Fidelity,
 }
 
-impl Config {
+impl PgTableRequest {
     /// A coherent-walk configuration with Linux v6.1 defaults for everything else.
     pub const fn new(stage: Stage, pgsize_bitmap: u64, ias: u32, oas: u32) -> Self {
-        Config {
+        PgTableRequest {
             stage,
             pgsize_bitmap,
             ias,
@@ -264,8 +242,8 @@ impl TableGeometry {
     #[inline]
     pub const fn pgd_alloc_size(&self) -> u64 {
         let s = self.pgd_size();
-        if s < SZ_4K {
-            SZ_4K
+        if s < PageSize::SZ_4K.bytes() {
+            PageSize::SZ_4K.bytes()
         } else {
             s
         }
@@ -347,7 +325,7 @@ pub struct PgTableCfg {
 /// The granule chosen for a requested bitmap, with a 4 KiB CPU page (Linux's
 /// `arm_lpae_restrict_pgsizes`).
 pub fn choose_granule(pgsize_bitmap: u64) -> Option<Granule> {
-    const PAGE_SIZE: u64 = SZ_4K;
+    const PAGE_SIZE: u64 = PageSize::SZ_4K.bytes();
     let below = pgsize_bitmap & (PAGE_SIZE - 1);
     let above = pgsize_bitmap & !(PAGE_SIZE - 1);
     let g = if pgsize_bitmap & PAGE_SIZE != 0 {
@@ -359,12 +337,9 @@ pub fn choose_granule(pgsize_bitmap: u64) -> Option<Granule> {
     } else {
         0
     };
-    match g {
-        SZ_4K => Some(Granule::G4K),
-        SZ_16K => Some(Granule::G16K),
-        SZ_64K => Some(Granule::G64K),
-        _ => None,
-    }
+    [Granule::G4K, Granule::G16K, Granule::G64K]
+        .into_iter()
+        .find(|granule| granule.size().bytes() == g)
 }
 
 /// IPS / PS encoding of an output address size.
@@ -406,7 +381,7 @@ pub const RGN_WBWA: u64 = 1;
 
 impl PgTableCfg {
     /// Validate and finalise a configuration exactly as io-pgtable-arm's allocation does.
-    pub fn new(req: Config) -> Result<Self, PgTableError> {
+    pub fn new(req: PgTableRequest) -> Result<Self, PgTableError> {
         let granule = choose_granule(req.pgsize_bitmap).ok_or_else(|| {
             PgTableError::BadConfig(format!(
                 "page-size bitmap {:#x} has no usable granule",
@@ -414,7 +389,7 @@ impl PgTableCfg {
             ))
         })?;
         let pgsize_bitmap = req.pgsize_bitmap & granule.page_sizes();
-        if pgsize_bitmap & granule.size() == 0 {
+        if !granule.size().in_bitmap(pgsize_bitmap) {
             return Err(PgTableError::BadConfig(format!(
                 "page-size bitmap {:#x} lacks its granule",
                 req.pgsize_bitmap

@@ -1,7 +1,7 @@
 //! ARM VMSAv8-64 long-descriptor (LPAE) I/O page tables with Linux `io-pgtable-arm`
 //! semantics, stored in simulated physical memory ([`physmem::PhysMem`]).
 //!
-//! * [`Config`] → [`PgTableCfg`]: granule choice, geometry (levels, start level, stage-2
+//! * [`PgTableRequest`] → [`PgTableCfg`]: granule choice, geometry (levels, start level, stage-2
 //!   concatenation under the v6.1 or current rule) and the register values a driver programs
 //!   (`smmu_tcr`, `smmu_tcr2`, `vtcr`, `mair`, and TTBRs from [`PageTable`]).
 //! * [`PageTable`]: `map_pages` / `unmap_pages` / `iova_to_phys` with Linux's descriptor
@@ -29,14 +29,16 @@ pub mod pte;
 mod table;
 
 pub use config::{
-    choose_granule, ips_of, Config, Fidelity, Granule, PartialUnmap, PgTableCfg, Quirks, S2Concat,
-    Stage, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV, MAIR_IDX_INC_OCACHE,
+    choose_granule, ips_of, Fidelity, Granule, PartialUnmap, PgTableCfg, PgTableRequest, Quirks,
+    S2Concat, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV, MAIR_IDX_INC_OCACHE,
     MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, RGN_NC,
-    RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS, SZ_16K, SZ_1G, SZ_2M, SZ_32M, SZ_4K, SZ_512M,
-    SZ_64K,
+    RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS,
 };
 pub use error::PgTableError;
 pub use gather::{Gather, NoTlb, TlbOps};
 pub use prot::Prot;
 pub use pte::Pte;
+/// The translation stage a table is built for (its descriptor attributes and control
+/// register): `smmu_arch`'s one `Stage`, re-exported so pgtable's users need not name smmu-arch.
+pub use smmu_arch::Stage;
 pub use table::{Leaf, PageTable, SplitRace, WalkStep};

@@ -9,10 +9,11 @@
 //! The page-table code itself keeps descriptors as `u64` words in its loops (the `pub(crate)`
 //! helpers below); [`Pte`] is what crosses the public API.
 
-use crate::config::{Stage, MAX_LEVELS};
+use crate::config::MAX_LEVELS;
 use crate::{Prot, Quirks};
 use smmu_addr::PhysAddr;
 use smmu_arch::desc;
+use smmu_arch::Stage;
 
 // ------------------------------------------------------------------ raw words (crate-internal)
 

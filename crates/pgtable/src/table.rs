@@ -1,6 +1,6 @@
 //! The page table itself: map, unmap, translate and free, in simulated physical memory.
 
-use crate::config::{Config, Fidelity, PgTableCfg, MAX_LEVELS};
+use crate::config::{Fidelity, PgTableCfg, PgTableRequest, MAX_LEVELS};
 use crate::error::PgTableError;
 use crate::pte::{is_table, is_valid, prot_to_pte, pte_addr, Pte, NSTABLE, SW_SYNC, TYPE_TABLE};
 use crate::{Prot, TlbOps};
@@ -68,12 +68,12 @@ pub struct Leaf {
 /// ```
 /// use std::sync::Arc;
 /// use physmem::{FrameAllocator, PhysMem, Region};
-/// use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K};
+/// use pgtable::{PgTableRequest, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_4K};
 /// use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 ///
 /// let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 0x100_0000)]).unwrap());
 /// let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(0x8000_0000), 0x10_0000).unwrap());
-/// let cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+/// let cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
 /// let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
 ///
 /// // 1024 pages in one call (crossing a last-level table boundary).
@@ -130,7 +130,11 @@ impl<T: TlbOps> std::fmt::Debug for PageTable<T> {
 
 impl<T: TlbOps> PageTable<T> {
     /// Finalise `config` (see [`PgTableCfg::new`]) and allocate a zeroed PGD from `alloc`.
-    pub fn new(config: Config, alloc: Arc<FrameAllocator>, tlb: T) -> Result<Self, PgTableError> {
+    pub fn new(
+        config: PgTableRequest,
+        alloc: Arc<FrameAllocator>,
+        tlb: T,
+    ) -> Result<Self, PgTableError> {
         let cfg = PgTableCfg::new(config)?;
         let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?.as_u64();
         let mem = alloc.mem().clone();

@@ -12,6 +12,16 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 /// Size of that RAM (and of the allocator's range).
 pub const RAM_SIZE: u64 = 0x400_0000;
 
+/// Page sizes in bytes, for address arithmetic in the tests: `smmu_addr::PageSize`'s constants
+/// (the one home of the page sizes), as `u64`.
+pub const SZ_4K: u64 = PageSize::SZ_4K.bytes();
+/// See [`SZ_4K`].
+pub const SZ_16K: u64 = PageSize::SZ_16K.bytes();
+/// See [`SZ_4K`].
+pub const SZ_2M: u64 = PageSize::SZ_2M.bytes();
+/// See [`SZ_4K`].
+pub const SZ_1G: u64 = PageSize::SZ_1G.bytes();
+
 /// A fresh allocator over 64 MiB of simulated RAM.
 pub fn allocator() -> Arc<FrameAllocator> {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());

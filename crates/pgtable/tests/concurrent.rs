@@ -6,7 +6,8 @@
 mod common;
 
 use common::allocator;
-use pgtable::{Config, Gather, NoTlb, PageTable, Prot, Stage, PGSIZES_16K, PGSIZES_4K, SZ_2M};
+use common::SZ_2M;
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, Stage, PGSIZES_16K, PGSIZES_4K};
 use physmem::PhysMem;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,7 +46,7 @@ fn walker_thread_never_sees_a_wrong_translation() {
     let alloc = allocator();
     let mem = alloc.mem().clone();
     let mut pt = PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),
         NoTlb,
     )
@@ -159,7 +160,12 @@ fn walker_thread_never_sees_a_wrong_translation() {
 fn independent_walk_agrees_for_16k() {
     let alloc = allocator();
     let mem = alloc.mem().clone();
-    let mut pt = PageTable::new(Config::new(Stage::S2, PGSIZES_16K, 40, 48), alloc, NoTlb).unwrap();
+    let mut pt = PageTable::new(
+        PgTableRequest::new(Stage::S2, PGSIZES_16K, 40, 48),
+        alloc,
+        NoTlb,
+    )
+    .unwrap();
     pt.map_pages(
         Iova::new(0x4000),
         PhysAddr::new(0x80_0000_0000),

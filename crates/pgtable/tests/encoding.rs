@@ -4,9 +4,10 @@
 mod common;
 
 use common::allocator;
+use common::{SZ_16K, SZ_2M, SZ_4K};
 use pgtable::{
-    choose_granule, Config, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, Prot, S2Concat,
-    Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, SZ_16K, SZ_2M, SZ_4K,
+    choose_granule, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, PgTableRequest, Prot,
+    S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 
@@ -47,8 +48,8 @@ fn bitmap(g: &str) -> u64 {
 #[test]
 fn geometry_and_control_registers_match_the_reference_table_row_by_row() {
     for (g, ias, levels, s1_start, s1_pgd, s2_start, s2_pgd, sl0, tcr, vtcr) in TABLE {
-        let s1 = PgTableCfg::new(Config::new(Stage::S1, bitmap(g), ias, 48)).unwrap();
-        let s2 = PgTableCfg::new(Config::new(Stage::S2, bitmap(g), ias, 48)).unwrap();
+        let s1 = PgTableCfg::new(PgTableRequest::new(Stage::S1, bitmap(g), ias, 48)).unwrap();
+        let s2 = PgTableCfg::new(PgTableRequest::new(Stage::S2, bitmap(g), ias, 48)).unwrap();
         let row = format!("{g} ias {ias}");
         assert_eq!(s1.geom.levels(), levels, "{row}");
         assert_eq!(s1.geom.start_level, s1_start, "{row}");
@@ -71,7 +72,12 @@ fn geometry_and_control_registers_match_the_reference_table_row_by_row() {
 fn worked_stage1_bank_values() {
     // arm-smmu-v2.md §8.4: 4K, coherent, ias = oas = 48, ASID 0.
     let alloc = allocator();
-    let pt = PageTable::new(Config::new(Stage::S1, PGSIZES_4K, 48, 48), alloc, NoTlb).unwrap();
+    let pt = PageTable::new(
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
+        alloc,
+        NoTlb,
+    )
+    .unwrap();
     let c = pt.cfg();
     assert_eq!(c.smmu_tcr(), 0x0080_3510);
     assert_eq!(c.smmu_tcr2(), 0x0003_8015);
@@ -89,7 +95,7 @@ fn worked_stage1_bank_values() {
 fn stage2_ttbr_is_the_pgd_and_has_no_mair() {
     let alloc = allocator();
     let pt = PageTable::new(
-        Config::new(Stage::S2, PGSIZES_4K, 40, 48),
+        PgTableRequest::new(Stage::S2, PGSIZES_4K, 40, 48),
         alloc.clone(),
         NoTlb,
     )
@@ -105,24 +111,24 @@ fn stage2_ttbr_is_the_pgd_and_has_no_mair() {
 #[test]
 fn ips_encodes_every_oas() {
     for (oas, ips) in [(32, 0), (36, 1), (40, 2), (42, 3), (44, 4), (48, 5)] {
-        let c = PgTableCfg::new(Config::new(Stage::S1, PGSIZES_4K, 48, oas)).unwrap();
+        let c = PgTableCfg::new(PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, oas)).unwrap();
         assert_eq!(c.ips(), ips);
         assert_eq!(c.smmu_tcr2(), ips as u32 | 0x10 | 7 << 15);
-        let c = PgTableCfg::new(Config::new(Stage::S2, PGSIZES_4K, 48, oas)).unwrap();
+        let c = PgTableCfg::new(PgTableRequest::new(Stage::S2, PGSIZES_4K, 48, oas)).unwrap();
         assert_eq!((c.vtcr() >> 16) & 7, ips as u32);
     }
 }
 
 #[test]
 fn non_coherent_walk_attributes() {
-    let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+    let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.coherent_walk = false;
     let c = PgTableCfg::new(cfg).unwrap();
     // SH0 2 (outer), IRGN0 0, ORGN0 0, T0SZ 16, EPD1.
     assert_eq!(c.smmu_tcr(), 0x0080_2010);
     cfg.quirks.outer_wbwa = true;
     assert_eq!(PgTableCfg::new(cfg).unwrap().smmu_tcr(), 0x0080_2410);
-    let mut s2 = Config::new(Stage::S2, PGSIZES_4K, 48, 48);
+    let mut s2 = PgTableRequest::new(Stage::S2, PGSIZES_4K, 48, 48);
     s2.coherent_walk = false;
     assert_eq!(PgTableCfg::new(s2).unwrap().vtcr(), 0x8005_2090);
 }
@@ -142,7 +148,7 @@ fn tg_codes() {
 #[test]
 fn current_concatenation_rule() {
     let geo = |g, ias, oas| {
-        let mut c = Config::new(Stage::S2, g, ias, oas);
+        let mut c = PgTableRequest::new(Stage::S2, g, ias, oas);
         c.s2_concat = S2Concat::Mandatory;
         PgTableCfg::new(c).map(|c| (c.geom.start_level, c.geom.pgd_entries(), c.sl0()))
     };
@@ -161,7 +167,7 @@ fn current_concatenation_rule() {
         Err(PgTableError::BadConfig(_))
     ));
     // v6.1 would concatenate 4K ias 40 whatever the oas.
-    let c = PgTableCfg::new(Config::new(Stage::S2, PGSIZES_4K, 40, 48)).unwrap();
+    let c = PgTableCfg::new(PgTableRequest::new(Stage::S2, PGSIZES_4K, 40, 48)).unwrap();
     assert_eq!((c.geom.start_level, c.geom.pgd_entries()), (1, 1024));
 }
 
@@ -171,19 +177,31 @@ fn granule_choice_and_bitmap_restriction() {
     assert_eq!(choose_granule(SZ_16K | SZ_2M), Some(Granule::G16K));
     assert_eq!(choose_granule(PGSIZES_64K), Some(Granule::G64K));
     assert_eq!(choose_granule(SZ_2M), None);
-    let c = PgTableCfg::new(Config::new(Stage::S1, SZ_16K | SZ_2M | SZ_4K << 20, 48, 48));
+    let c = PgTableCfg::new(PgTableRequest::new(
+        Stage::S1,
+        SZ_16K | SZ_2M | SZ_4K << 20,
+        48,
+        48,
+    ));
     assert_eq!(c.unwrap().pgsize_bitmap, SZ_16K);
-    let c = PgTableCfg::new(Config::new(Stage::S1, SZ_4K | SZ_2M | SZ_16K, 48, 48)).unwrap();
+    let c = PgTableCfg::new(PgTableRequest::new(
+        Stage::S1,
+        SZ_4K | SZ_2M | SZ_16K,
+        48,
+        48,
+    ))
+    .unwrap();
     assert_eq!(c.pgsize_bitmap, SZ_4K | SZ_2M);
     // ias/oas above 48 clamp to 48, as restrict_pgsizes does.
-    let c = PgTableCfg::new(Config::new(Stage::S1, PGSIZES_4K, 52, 52)).unwrap();
+    let c = PgTableCfg::new(PgTableRequest::new(Stage::S1, PGSIZES_4K, 52, 52)).unwrap();
     assert_eq!((c.ias, c.oas), (48, 48));
 }
 
 /// Leaf descriptor of a fresh mapping of `size` at 1 GiB with `prot`.
 fn leaf_pte(stage: Stage, size: u64, prot: Prot) -> u64 {
     let alloc = allocator();
-    let mut pt = PageTable::new(Config::new(stage, PGSIZES_4K, 48, 48), alloc, NoTlb).unwrap();
+    let mut pt =
+        PageTable::new(PgTableRequest::new(stage, PGSIZES_4K, 48, 48), alloc, NoTlb).unwrap();
     pt.map_pages(
         Iova::new(1 << 30),
         PhysAddr::new(0x1234 << 21),
@@ -287,7 +305,7 @@ fn every_prot_combination_follows_the_table() {
 #[test]
 fn table_descriptors_and_ns_quirk() {
     let alloc = allocator();
-    let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+    let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.quirks.arm_ns = true;
     let mut pt = PageTable::new(cfg, alloc, NoTlb).unwrap();
     pt.map_pages(
@@ -311,7 +329,7 @@ fn table_descriptors_and_ns_quirk() {
 #[test]
 fn non_coherent_tables_carry_sw_sync() {
     let alloc = allocator();
-    let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+    let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.coherent_walk = false;
     let mut pt = PageTable::new(cfg, alloc, NoTlb).unwrap();
     pt.map_pages(
@@ -335,7 +353,12 @@ fn non_coherent_tables_carry_sw_sync() {
 #[test]
 fn dump_lists_tables_and_folds_runs() {
     let alloc = allocator();
-    let mut pt = PageTable::new(Config::new(Stage::S1, PGSIZES_4K, 32, 48), alloc, NoTlb).unwrap();
+    let mut pt = PageTable::new(
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 32, 48),
+        alloc,
+        NoTlb,
+    )
+    .unwrap();
     pt.map_pages(
         Iova::new(0x20_0000),
         PhysAddr::new(0x8000_0000),

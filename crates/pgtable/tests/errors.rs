@@ -3,15 +3,16 @@
 mod common;
 
 use common::{allocator, CheckingTlb, TlbEvent};
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
-    Config, Gather, NoTlb, PageTable, PartialUnmap, PgTableError, Prot, Stage, PGSIZES_4K,
-    PGSIZES_64K, SZ_1G, SZ_2M, SZ_4K,
+    Gather, NoTlb, PageTable, PartialUnmap, PgTableError, PgTableRequest, Prot, Stage, PGSIZES_4K,
+    PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 
 fn table(ias: u32, oas: u32) -> PageTable<NoTlb> {
     PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, ias, oas),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, ias, oas),
         allocator(),
         NoTlb,
     )
@@ -333,7 +334,7 @@ fn failed_multi_table_map_is_rolled_back_with_one_flush_all() {
     let alloc = allocator();
     let tlb = CheckingTlb::new(3, PGSIZES_4K);
     let mut pt = PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),
         tlb.clone(),
     )
@@ -430,7 +431,7 @@ fn unmap_of_empty_is_zero_and_stops_at_holes() {
 
 #[test]
 fn refuse_mode_does_not_split() {
-    let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+    let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
     cfg.partial_unmap = PartialUnmap::Refuse;
     let alloc = allocator();
     let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
@@ -474,7 +475,7 @@ fn lazy_gather_skips_add_page() {
     let alloc = allocator();
     let tlb = CheckingTlb::new(3, PGSIZES_4K);
     let mut pt = PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc,
         tlb.clone(),
     )
@@ -519,17 +520,17 @@ fn lazy_gather_skips_add_page() {
 #[test]
 fn bad_configurations_are_errors() {
     let a = allocator();
-    let bad = |c: Config| {
+    let bad = |c: PgTableRequest| {
         matches!(
             PageTable::new(c, a.clone(), NoTlb),
             Err(PgTableError::BadConfig(_))
         )
     };
-    assert!(bad(Config::new(Stage::S1, SZ_2M, 48, 48)));
-    assert!(bad(Config::new(Stage::S1, 0, 48, 48)));
-    assert!(bad(Config::new(Stage::S1, PGSIZES_4K, 31, 48)));
-    assert!(bad(Config::new(Stage::S1, PGSIZES_4K, 48, 39)));
-    let mut s2 = Config::new(Stage::S2, PGSIZES_64K, 48, 48);
+    assert!(bad(PgTableRequest::new(Stage::S1, SZ_2M, 48, 48)));
+    assert!(bad(PgTableRequest::new(Stage::S1, 0, 48, 48)));
+    assert!(bad(PgTableRequest::new(Stage::S1, PGSIZES_4K, 31, 48)));
+    assert!(bad(PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 39)));
+    let mut s2 = PgTableRequest::new(Stage::S2, PGSIZES_64K, 48, 48);
     s2.quirks.arm_ns = true;
     assert!(bad(s2));
     assert_eq!(a.outstanding_bytes(), 0);
@@ -544,7 +545,7 @@ fn out_of_table_memory_is_enomem_and_leaks_nothing() {
     // Room for the PGD and two more tables only.
     let alloc = Arc::new(FrameAllocator::new(mem, PhysAddr::new(0x8000_0000), 0x3000).unwrap());
     let mut pt = PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc.clone(),
         NoTlb,
     )
@@ -573,7 +574,7 @@ fn map_over_an_empty_table_replaces_it_with_a_flush_walk() {
     let alloc = allocator();
     let tlb = CheckingTlb::new(3, PGSIZES_64K);
     let mut pt = PageTable::new(
-        Config::new(Stage::S2, PGSIZES_64K, 48, 48),
+        PgTableRequest::new(Stage::S2, PGSIZES_64K, 48, 48),
         alloc.clone(),
         tlb.clone(),
     )

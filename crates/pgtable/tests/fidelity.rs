@@ -4,9 +4,10 @@
 
 mod common;
 
+use common::{SZ_1G, SZ_4K};
 use pgtable::{
-    Config, Fidelity, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, PGSIZES_16K, PGSIZES_4K,
-    SZ_1G, SZ_4K,
+    Fidelity, Gather, NoTlb, PageTable, PgTableError, PgTableRequest, Prot, Stage, PGSIZES_16K,
+    PGSIZES_4K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::Arc;
@@ -21,9 +22,9 @@ fn table(
     fidelity: Fidelity,
 ) -> (PageTable<NoTlb>, Arc<physmem::FrameAllocator>) {
     let alloc = common::allocator();
-    let cfg = Config {
+    let cfg = PgTableRequest {
         fidelity,
-        ..Config::new(stage, bitmap, ias, oas)
+        ..PgTableRequest::new(stage, bitmap, ias, oas)
     };
     (PageTable::new(cfg, alloc.clone(), NoTlb).unwrap(), alloc)
 }

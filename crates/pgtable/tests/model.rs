@@ -10,9 +10,10 @@
 mod common;
 
 use common::{allocator, CheckingTlb, TlbEvent};
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
-    Config, Gather, PageTable, PartialUnmap, PgTableError, Prot, Stage, TableReclaim, PGSIZES_4K,
-    SZ_1G, SZ_2M, SZ_4K,
+    Gather, PageTable, PartialUnmap, PgTableError, PgTableRequest, Prot, Stage, TableReclaim,
+    PGSIZES_4K,
 };
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -231,7 +232,7 @@ fn run(
 ) -> Result<(), TestCaseError> {
     let alloc = allocator();
     let tlb = CheckingTlb::new(1, PGSIZES_4K);
-    let mut cfg = Config::new(stage, PGSIZES_4K, ias, 48);
+    let mut cfg = PgTableRequest::new(stage, PGSIZES_4K, ias, 48);
     cfg.partial_unmap = if split {
         PartialUnmap::Split
     } else {

@@ -3,10 +3,11 @@
 
 mod common;
 
+use common::SZ_1G;
 use common::{allocator, CheckingTlb};
 use pgtable::{
-    Config, PageTable, PgTableError, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
-    SZ_1G,
+    PageTable, PgTableError, PgTableRequest, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K,
+    PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::Ordering;
@@ -173,18 +174,19 @@ fn run_fmt(pt: &mut PageTable<CheckingTlb>, form: Form) -> Result<(), String> {
 }
 
 /// Linux's `arm_lpae_run_tests` for one configuration: S1 then S2. Appends log lines.
-fn run_tests(cfg: Config, cookie: u64, form: Form, log: &mut Vec<String>) -> bool {
+fn run_tests(cfg: PgTableRequest, cookie: u64, form: Form, log: &mut Vec<String>) -> bool {
     for (idx, &stage) in FMTS.iter().enumerate() {
         let alloc = allocator();
         let tlb = CheckingTlb::new(cookie * 2 + idx as u64, cfg.pgsize_bitmap);
         tlb.under_test.store(tlb.cookie, Ordering::Relaxed);
-        let mut pt = match PageTable::new(Config { stage, ..cfg }, alloc.clone(), tlb.clone()) {
-            Ok(pt) => pt,
-            Err(_) => {
-                log.push("selftest: failed to allocate io pgtable ops".to_string());
-                return false;
-            }
-        };
+        let mut pt =
+            match PageTable::new(PgTableRequest { stage, ..cfg }, alloc.clone(), tlb.clone()) {
+                Ok(pt) => pt,
+                Err(_) => {
+                    log.push("selftest: failed to allocate io pgtable ops".to_string());
+                    return false;
+                }
+            };
         let result = run_fmt(&mut pt, form);
         let failures = tlb.failures();
         if result.is_err() || !failures.is_empty() {
@@ -220,7 +222,7 @@ fn v6_1_selftest_18_configurations_pass() {
     for &bitmap in &PGSIZES {
         for &ias in &IAS {
             log.push(format!("selftest: pgsize_bitmap {bitmap:#010x}, IAS {ias}"));
-            let cfg = Config::new(Stage::S1, bitmap, ias, 48);
+            let cfg = PgTableRequest::new(Stage::S1, bitmap, ias, 48);
             if run_tests(cfg, cookie, Form::V6_1, &mut log) {
                 pass += 1;
             } else {
@@ -247,7 +249,7 @@ fn kunit(concat: S2Concat) -> Vec<String> {
         for &ias in &IAS {
             for &oas in IAS.iter().filter(|&&oas| ias <= oas) {
                 log.push(format!("pgsize_bitmap {bitmap:#010x}, IAS {ias} OAS {oas}"));
-                let mut cfg = Config::new(Stage::S1, bitmap, ias, oas);
+                let mut cfg = PgTableRequest::new(Stage::S1, bitmap, ias, oas);
                 cfg.s2_concat = concat;
                 if run_tests(cfg, cookie, Form::Kunit, &mut log) {
                     pass += 1;
@@ -304,7 +306,7 @@ fn partial_unmap_tlb_traffic_is_exact() {
     let alloc = allocator();
     let tlb = CheckingTlb::new(1, PGSIZES_4K);
     let mut pt = PageTable::new(
-        Config::new(Stage::S1, PGSIZES_4K, 48, 48),
+        PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),
         alloc,
         tlb.clone(),
     )

@@ -8,9 +8,9 @@
 mod common;
 
 use common::allocator;
+use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
-    Config, Gather, NoTlb, PageTable, PgTableError, Prot, Stage, TableReclaim, PGSIZES_4K, SZ_1G,
-    SZ_2M, SZ_4K,
+    Gather, NoTlb, PageTable, PgTableError, PgTableRequest, Prot, Stage, TableReclaim, PGSIZES_4K,
 };
 use physmem::{FrameAllocator, PhysMem};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -52,7 +52,7 @@ const RW: Prot = Prot(Prot::READ.0 | Prot::WRITE.0);
 impl Fixture {
     fn new(reclaim: TableReclaim) -> Self {
         let alloc = allocator();
-        let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+        let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
         cfg.reclaim = reclaim;
         let pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
         Fixture {

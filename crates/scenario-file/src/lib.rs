@@ -71,6 +71,10 @@ pub use vocab::{ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
 
 use std::path::Path;
 
+/// The kernel's page (arm64 with 4 KiB pages): the size of a mapping step that gives none, and
+/// the alignment `iommu-map`/`iommu-unmap` ranges and direct regions need.
+const PAGE_SIZE: smmu_addr::PageSize = smmu_addr::PageSize::SZ_4K;
+
 /// Read and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {

@@ -326,7 +326,7 @@ fn driver(
     let mut direct_regions = Vec::new();
     for reg in &r.direct_regions {
         let g = reg.get_ref();
-        if g.base % 0x1000 != 0 {
+        if g.base % crate::PAGE_SIZE.bytes() != 0 {
             return Err(src.err(
                 reg.span(),
                 ErrorKind::Unaligned {
@@ -527,7 +527,10 @@ fn step(
     }
     if matches!(op, Op::IommuMap | Op::IommuUnmap) {
         for (v, key) in [(&r.iova, "iova"), (&r.size, "size")] {
-            if let Some(v) = v.as_ref().filter(|v| v.get_ref() % 4096 != 0) {
+            if let Some(v) = v
+                .as_ref()
+                .filter(|v| v.get_ref() % crate::PAGE_SIZE.bytes() != 0)
+            {
                 return Err(src.err(
                     v.span(),
                     ErrorKind::Unaligned {

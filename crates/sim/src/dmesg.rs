@@ -7,11 +7,12 @@
 //! scenario so.
 
 use klog::{Level, Printk, Record};
+use smmu_addr::PageSize;
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::Mutex;
 
 /// arm64 PAGE_SIZE: faults below it are reported as NULL pointer dereferences.
-const PAGE_SIZE: u64 = 4096;
+const PAGE_SIZE: u64 = PageSize::SZ_4K.bytes();
 
 /// The kernel log with a simulated clock.
 #[derive(Debug)]

@@ -22,8 +22,12 @@ impl PageSize {
     pub const SZ_16K: PageSize = PageSize(1 << 14);
     /// 64 KiB granule.
     pub const SZ_64K: PageSize = PageSize(1 << 16);
+    /// 1 MiB: an AArch32 short-descriptor section (the arm-smmu driver's 32-bit formats).
+    pub const SZ_1M: PageSize = PageSize(1 << 20);
     /// 2 MiB: a level-2 block of the 4K granule.
     pub const SZ_2M: PageSize = PageSize(1 << 21);
+    /// 16 MiB: an AArch32 short-descriptor supersection.
+    pub const SZ_16M: PageSize = PageSize(1 << 24);
     /// 32 MiB: a level-2 block of the 16K granule.
     pub const SZ_32M: PageSize = PageSize(1 << 25);
     /// 512 MiB: a level-2 block of the 64K granule.
@@ -90,17 +94,21 @@ impl PageSize {
     /// (Linux's `pgsize_bitmap`); `None` for a size that is not a granule.
     pub const fn leaf_bitmap(self) -> Option<u64> {
         match self.leaf_sizes() {
-            Some(sizes) => {
-                let mut bitmap = 0;
-                let mut i = 0;
-                while i < sizes.len() {
-                    bitmap |= sizes[i].0;
-                    i += 1;
-                }
-                Some(bitmap)
-            }
+            Some(sizes) => Some(Self::bitmap_of(sizes)),
             None => None,
         }
+    }
+
+    /// `sizes` as a bitmap with bit `n` set for a size of `1 << n` (Linux's `pgsize_bitmap`,
+    /// written there as `SZ_4K | SZ_2M | SZ_1G`).
+    pub const fn bitmap_of(sizes: &[PageSize]) -> u64 {
+        let mut bitmap = 0;
+        let mut i = 0;
+        while i < sizes.len() {
+            bitmap |= sizes[i].0;
+            i += 1;
+        }
+        bitmap
     }
 
     /// Whether `bitmap` (bit `n` set for a size of `1 << n`) contains this size.
@@ -285,6 +293,16 @@ mod tests {
         assert_eq!(PageSize::SZ_64K.leaf_bitmap(), Some(0x2001_0000));
         assert_eq!(PageSize::SZ_2M.leaf_sizes(), None);
         assert_eq!(PageSize::SZ_2M.leaf_bitmap(), None);
+        assert_eq!(
+            PageSize::bitmap_of(&[
+                PageSize::SZ_4K,
+                PageSize::SZ_64K,
+                PageSize::SZ_1M,
+                PageSize::SZ_16M
+            ]),
+            0x0111_1000
+        );
+        assert_eq!(PageSize::bitmap_of(&[]), 0);
     }
 
     #[test]

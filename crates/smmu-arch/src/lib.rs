@@ -63,10 +63,14 @@ pub enum Access {
 }
 
 /// A translation stage: stage 1 (virtual address to IPA, the OS's tables) or stage 2 (IPA to
-/// physical address, the hypervisor's tables). Fault reports name the stage that faulted.
+/// physical address, the hypervisor's tables). Fault reports name the stage that faulted; a
+/// page table is built in one stage's format (its leaf attributes and control register), so
+/// `pgtable` re-exports this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stage {
+    /// Stage 1 (ARM_64_LPAE_S1): MAIR attribute indices and AP bits; TCR, TCR2 and MAIR.
     S1,
+    /// Stage 2 (ARM_64_LPAE_S2): MemAttr and S2AP bits; VTCR; possibly a concatenated PGD.
     S2,
 }
 

@@ -21,11 +21,36 @@ pub mod atomic {
 }
 
 thread_local! {
-    static UNDER_EXPLORER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static POINTS_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread's switches, one bit each (`EXPLORER`, `POINTS_OFF`, `HAS_HOOKS`), in one
+    /// word: a [`sched_point`] on a plain std thread with no hook costs one load of it. A `Cell`
+    /// of a `Copy` value with a const initialiser has no destructor, so reading it needs no
+    /// lazy-registration check (a thread-local `RefCell<Vec<_>>` does, on every access).
+    static FLAGS: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
     /// Interrupt hooks by task (see [`set_interrupt_hook`]): (task id, hook, nesting depth).
+    /// `FLAGS` has `HAS_HOOKS` set exactly while this is not empty.
     static HOOKS: std::cell::RefCell<Vec<(usize, InterruptHook, u8)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `FLAGS` bit: primitives created now belong to a schedule-explorer execution.
+const EXPLORER: u8 = 1;
+/// `FLAGS` bit: [`sched_point`] does nothing (inside [`without_sched_points`]).
+const POINTS_OFF: u8 = 2;
+/// `FLAGS` bit: some task of this thread has an interrupt hook.
+const HAS_HOOKS: u8 = 4;
+
+#[inline]
+fn flags() -> u8 {
+    FLAGS.with(|f| f.get())
+}
+
+/// Set `bit` of this thread's flags to `on`; returns whether it was set before.
+fn set_flag(bit: u8, on: bool) -> bool {
+    FLAGS.with(|f| {
+        let old = f.get();
+        f.set(if on { old | bit } else { old & !bit });
+        old & bit != 0
+    })
 }
 
 /// What a simulated CPU does at a scheduling point of the code it runs: take the interrupts
@@ -50,6 +75,7 @@ pub fn set_interrupt_hook(hook: Option<InterruptHook>) {
         if let Some(f) = hook {
             h.push((key, f, 0));
         }
+        set_flag(HAS_HOOKS, !h.is_empty());
     });
 }
 
@@ -59,6 +85,7 @@ pub const MAX_HOOK_NESTING: u8 = 2;
 /// Remove every interrupt hook of this thread's tasks (a new execution starts).
 pub fn clear_interrupt_hooks() {
     HOOKS.with(|h| h.borrow_mut().clear());
+    set_flag(HAS_HOOKS, false);
 }
 
 /// Run the calling task's interrupt hook, if it has one and is not inside it already.
@@ -100,10 +127,10 @@ pub fn without_sched_points<T>(f: impl FnOnce() -> T) -> T {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {
-            POINTS_OFF.with(|c| c.set(self.0));
+            set_flag(POINTS_OFF, self.0);
         }
     }
-    let _reset = Reset(POINTS_OFF.with(|c| c.replace(true)));
+    let _reset = Reset(set_flag(POINTS_OFF, true));
     f()
 }
 
@@ -111,7 +138,7 @@ pub fn without_sched_points<T>(f: impl FnOnce() -> T) -> T {
 // Inlined: every lock and scheduling point asks, on paths as short as a TLB hit.
 #[inline]
 pub fn under_explorer() -> bool {
-    UNDER_EXPLORER.with(|c| c.get())
+    flags() & EXPLORER != 0
 }
 
 /// Run `f` with every primitive it creates (locks, threads) and every [`sched_point`] it reaches
@@ -122,10 +149,10 @@ pub fn with_explorer<T>(f: impl FnOnce() -> T) -> T {
     struct Reset(bool);
     impl Drop for Reset {
         fn drop(&mut self) {
-            UNDER_EXPLORER.with(|c| c.set(self.0));
+            set_flag(EXPLORER, self.0);
         }
     }
-    let _reset = Reset(UNDER_EXPLORER.with(|c| c.replace(true)));
+    let _reset = Reset(set_flag(EXPLORER, true));
     kernel_mutex::reset_registry();
     f()
 }
@@ -289,15 +316,28 @@ pub enum Point {
 
 /// Mark a point where a real CPU could be preempted in a way that matters. Free on std threads;
 /// a context-switch opportunity under the explorer. Never call it while holding a lock.
+///
+/// On a std thread without interrupt hooks (every device's DMA in a benchmark, a TLB hit
+/// through a port) this is one thread-local load and a branch; the rest is out of line.
 #[inline]
 pub fn sched_point(_what: Point) {
-    if POINTS_OFF.with(|c| c.get()) {
+    let f = flags();
+    if f != 0 {
+        sched_point_slow(f);
+    }
+}
+
+/// [`sched_point`] when some flag is set: points turned off, the explorer, or a hook.
+#[inline(never)]
+fn sched_point_slow(f: u8) {
+    if f & POINTS_OFF != 0 {
         return;
     }
-    if under_explorer() {
+    if f & EXPLORER != 0 {
         shuttle_engine::runtime::thread::continuation::switch()
     }
-    if HOOKS.with(|h| !h.borrow().is_empty()) {
+    // Read again: the tasks that ran during the switch may have installed or removed hooks.
+    if flags() & HAS_HOOKS != 0 {
         run_interrupt_hook();
     }
 }
@@ -378,6 +418,36 @@ mod tests {
             },
             300,
         );
+    }
+
+    #[test]
+    fn a_hook_runs_at_each_point_until_removed_and_never_with_points_off() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let runs = Arc::new(AtomicU32::new(0));
+        let r = runs.clone();
+        let count = move || runs.load(Ordering::Relaxed);
+        thread::spawn(move || {
+            assert_eq!(flags(), 0);
+            sched_point(Point::Dma);
+            set_interrupt_hook(Some(Arc::new(move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            })));
+            sched_point(Point::Dma);
+            sched_point(Point::Mmio);
+            assert_eq!(count(), 2);
+            without_sched_points(|| sched_point(Point::Dma));
+            assert_eq!(count(), 2);
+            assert_eq!(flags(), HAS_HOOKS, "points back on after the closure");
+            set_interrupt_hook(None);
+            assert_eq!(flags(), 0);
+            sched_point(Point::Dma);
+            assert_eq!(count(), 2);
+            set_interrupt_hook(Some(Arc::new(|| {})));
+            clear_interrupt_hooks();
+            assert_eq!(flags(), 0);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -30,7 +30,7 @@ fn setup() -> Arc<SmmuV3> {
     let frames = Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(RAM), 64 << 20).unwrap());
     let s = SmmuV3::new(SmmuV3Config::qemu_virt(), mem.clone()).unwrap();
     let mut pt = PageTable::new(
-        pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44),
+        pgtable::PgTableRequest::new(Stage::S1, 0x4020_1000, 48, 44),
         frames.clone(),
         NoTlb,
     )

@@ -41,7 +41,7 @@ fn check(
         Stage::S2 => (40, 48),
     };
     let mut pt = PageTable::new(
-        pgtable::Config::new(stage, granule_bitmap, ias, oas),
+        pgtable::PgTableRequest::new(stage, granule_bitmap, ias, oas),
         r.frames.clone(),
         NoTlb,
     )

@@ -153,7 +153,7 @@ fn ste_bypass_word() -> u64 {
 }
 
 fn s1_table(r: &Rig) -> PageTable<NoTlb> {
-    let cfg = pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 44);
+    let cfg = pgtable::PgTableRequest::new(Stage::S1, 0x4020_1000, 48, 44);
     PageTable::new(cfg, r.frames.clone(), NoTlb).unwrap()
 }
 
@@ -320,7 +320,7 @@ fn cmd_sync_completes_by_msi_write() {
 #[test]
 fn stage2_and_nested() {
     let mut r = Rig::new(SmmuV3Config::s1s2_msi(), 6, 4, 4);
-    let s2cfg = pgtable::Config::new(Stage::S2, 0x4020_1000, 40, 48);
+    let s2cfg = pgtable::PgTableRequest::new(Stage::S2, 0x4020_1000, 40, 48);
     let mut s2 = PageTable::new(s2cfg, r.frames.clone(), NoTlb).unwrap();
     let sl0 = s2.cfg().sl0();
     // Identity-map 8 MiB of RAM at IPA = PA through stage 2.
@@ -408,7 +408,7 @@ fn stage2_and_nested() {
 fn fetch_and_address_size_faults() {
     let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     let mut pt = PageTable::new(
-        pgtable::Config::new(Stage::S1, 0x4020_1000, 48, 48),
+        pgtable::PgTableRequest::new(Stage::S1, 0x4020_1000, 48, 48),
         r.frames.clone(),
         NoTlb,
     )

@@ -58,12 +58,29 @@ impl StreamCache {
 
 impl StreamCache {
     /// Resolve `sid` (the raw incoming ID) to a stream-to-context register index.
+    ///
+    /// Inline: a device's transactions come in runs from one stream, which the one-entry memo
+    /// answers in a compare; everything else is out of line in `resolve_uncached` (as one
+    /// function the two cost every transaction a call with saved registers).
+    #[inline]
     pub(crate) fn resolve(
         &mut self,
         regs: &Registers,
         cfg: &Mmu500Config,
         sid: u32,
     ) -> StreamMatch {
+        if cfg.stream_match {
+            if let Some((last, m)) = self.last {
+                if last == sid & cfg.sid_mask() {
+                    return m;
+                }
+            }
+        }
+        self.resolve_uncached(regs, cfg, sid)
+    }
+
+    #[inline(never)]
+    fn resolve_uncached(&mut self, regs: &Registers, cfg: &Mmu500Config, sid: u32) -> StreamMatch {
         let sid = sid & cfg.sid_mask();
         if !cfg.stream_match {
             return if (sid as usize) < regs.s2cr.len() {

@@ -4,7 +4,7 @@
 
 use mmu500::{Mmu500, Mmu500Config};
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmu_addr::{Iova, PhysAddr};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::regs::{self, cb, gr0, gr1};
 use smmu_arch::Mmio;
 use std::sync::Arc;
@@ -13,6 +13,16 @@ pub const DRAM: u64 = 0x8000_0000;
 pub const DRAM_SIZE: u64 = 0x4000_0000;
 /// Page tables come from the first 64 MiB; data buffers live above.
 pub const PT_SIZE: u64 = 0x400_0000;
+
+/// Page sizes in bytes, for address arithmetic in the tests: `smmu_addr::PageSize`'s constants
+/// (the one home of the page sizes), as `u64`.
+pub const SZ_4K: u64 = PageSize::SZ_4K.bytes();
+/// See [`SZ_4K`].
+pub const SZ_16K: u64 = PageSize::SZ_16K.bytes();
+/// See [`SZ_4K`].
+pub const SZ_2M: u64 = PageSize::SZ_2M.bytes();
+/// See [`SZ_4K`].
+pub const SZ_1G: u64 = PageSize::SZ_1G.bytes();
 
 pub struct Rig {
     pub mem: Arc<PhysMem>,
@@ -101,7 +111,7 @@ pub fn s1_table(
     ias: u32,
     oas: u32,
 ) -> pgtable::PageTable<pgtable::NoTlb> {
-    let c = pgtable::Config::new(pgtable::Stage::S1, granule_sizes, ias, oas);
+    let c = pgtable::PgTableRequest::new(pgtable::Stage::S1, granule_sizes, ias, oas);
     pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
 }
 
@@ -111,7 +121,7 @@ pub fn s2_table(
     ias: u32,
     oas: u32,
 ) -> pgtable::PageTable<pgtable::NoTlb> {
-    let c = pgtable::Config::new(pgtable::Stage::S2, granule_sizes, ias, oas);
+    let c = pgtable::PgTableRequest::new(pgtable::Stage::S2, granule_sizes, ias, oas);
     pgtable::PageTable::new(c, r.alloc.clone(), pgtable::NoTlb).unwrap()
 }
 

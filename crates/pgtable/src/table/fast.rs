@@ -159,7 +159,7 @@ mod tests {
     //! path without walk-cache fills), must give the same results, the same TLB callbacks and
     //! the same tables.
 
-    use crate::{Config, Fidelity, Gather, PageTable, Prot, Stage, TlbOps, PGSIZES_4K};
+    use crate::{Fidelity, Gather, PageTable, PgTableRequest, Prot, Stage, TlbOps, PGSIZES_4K};
     use physmem::{FrameAllocator, PhysMem, Region};
     use proptest::prelude::*;
     use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -220,9 +220,9 @@ mod tests {
         let base = PhysAddr::new(0x8000_0000);
         let mem = Arc::new(PhysMem::new(&[Region::new(base, 0x100_0000)]).unwrap());
         let alloc = Arc::new(FrameAllocator::new(mem, base, 0x100_0000).unwrap());
-        let cfg = Config {
+        let cfg = PgTableRequest {
             fidelity,
-            ..Config::new(Stage::S1, PGSIZES_4K, 48, 48)
+            ..PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48)
         };
         let log = Log::default();
         (PageTable::new(cfg, alloc, log.clone()).unwrap(), log)

@@ -164,7 +164,12 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                 buffer,
             } => {
                 let segs: Vec<(u64, u64)> = (0..u64::from(*nents))
-                    .map(|i| (buf_pa + i * size.next_multiple_of(0x1000), *size))
+                    .map(|i| {
+                        (
+                            buf_pa + i * size.next_multiple_of(crate::PAGE_SIZE.bytes()),
+                            *size,
+                        )
+                    })
                     .collect();
                 match stack.core.dma_map_sg(id, &segs, *dir) {
                     Ok(list) => {

@@ -162,7 +162,10 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
             }
             let buffer = st.buffer.clone().unwrap_or_default();
             let domain = st.domain.clone().unwrap_or_default();
-            let (iova, size) = (st.iova.unwrap_or(0), st.size.unwrap_or(4096));
+            let (iova, size) = (
+                st.iova.unwrap_or(0),
+                st.size.unwrap_or(crate::PAGE_SIZE.bytes()),
+            );
             script.push(match st.op {
                 Op::IommuDomainAlloc => StackOp::Domain(DomainOp::Alloc { domain }),
                 Op::IommuAttachDevice => StackOp::Domain(DomainOp::Attach { domain }),
@@ -187,12 +190,12 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
                 Op::FailPgtableAlloc => StackOp::FailPgtableAlloc,
                 Op::DmaMapSg => StackOp::DmaMapSg {
                     nents: st.nents.unwrap_or(1).max(1),
-                    size: st.size.unwrap_or(4096),
+                    size: st.size.unwrap_or(crate::PAGE_SIZE.bytes()),
                     dir: direction(st.dir),
                     buffer,
                 },
                 Op::DmaMapPage => StackOp::DmaMapPage {
-                    size: st.size.unwrap_or(4096),
+                    size: st.size.unwrap_or(crate::PAGE_SIZE.bytes()),
                     dir: direction(st.dir),
                     buffer,
                 },

@@ -10,6 +10,7 @@
 use super::{Shared, Stack, StackDevice, StackProperty, BUFFERS};
 use iommu::{DeviceId, Domain, Prot};
 use mmu500::Translation;
+use smmu_addr::PageSize;
 use smmu_arch::Access;
 use smmu_sync::{Arc, Mutex};
 
@@ -50,15 +51,16 @@ pub enum DomainOp {
 /// down to the largest power of two that divides `iova` and is at most `size` (capped at
 /// 1 GiB, the largest block of the 4 KiB granule).
 pub fn map_target(iova: u64, size: u64) -> u64 {
+    let largest = PageSize::SZ_1G;
     let by_iova = if iova == 0 {
-        1 << 30
+        largest.bytes()
     } else {
-        1u64 << iova.trailing_zeros().min(30)
+        1u64 << iova.trailing_zeros().min(largest.shift())
     };
     let by_size = if size == 0 {
         1
     } else {
-        1u64 << (63 - size.leading_zeros()).min(30)
+        1u64 << (63 - size.leading_zeros()).min(largest.shift())
     };
     BUFFERS & !(by_iova.min(by_size) - 1)
 }
