@@ -137,6 +137,20 @@ pub enum PartialUnmap {
     Refuse,
 }
 
+/// How many entries one map or unmap step may touch at a concatenated stage-2 PGD, whose
+/// index runs past one table page (`d71fa842d33c`, v6.13; stable 5.15.174, 6.1.120, 6.6.64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PgdRunBound {
+    /// Linux v5.15–v6.12: a table page's entry count minus the PGD index, which is zero or
+    /// negative from the second page on. A map of a start-level block there writes nothing and
+    /// reports that count times the page size as bytes mapped (wrapped, as Linux's `size_t`);
+    /// an unmap there clears nothing and returns 0, leaving the subtree mapped.
+    TableMinusIndex,
+    /// `d71fa842d33c`: the entries left in the index's own table page.
+    #[default]
+    WithinPage,
+}
+
 /// How strictly `map_pages` and `iova_to_phys` check their input: Linux's checks, or
 /// smmu-lab's stricter ones. Valid requests give the same tables either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -196,6 +210,8 @@ pub struct Config {
     pub s2_concat: S2Concat,
     /// What a partial unmap of a block does (split by default).
     pub partial_unmap: PartialUnmap,
+    /// A step's bound at a concatenated PGD (d71fa842d33c's, by default).
+    pub pgd_run_bound: PgdRunBound,
     /// Whether unmap frees emptied tables (Linux keeps them).
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -205,7 +221,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A coherent-walk configuration with Linux v6.1 defaults for everything else.
+    /// A coherent-walk configuration with Linux v6.1 defaults for everything else (the PGD
+    /// bound as 6.1.y stable has it since 6.1.120).
     pub const fn new(stage: Stage, pgsize_bitmap: u64, ias: u32, oas: u32) -> Self {
         Config {
             stage,
@@ -215,6 +232,7 @@ impl Config {
             coherent_walk: true,
             s2_concat: S2Concat::V6_1,
             partial_unmap: PartialUnmap::Split,
+            pgd_run_bound: PgdRunBound::WithinPage,
             reclaim: TableReclaim::Keep,
             quirks: Quirks {
                 arm_ns: false,
@@ -328,6 +346,8 @@ pub struct PgTableCfg {
     pub s2_concat: S2Concat,
     /// Partial-unmap behaviour.
     pub partial_unmap: PartialUnmap,
+    /// A step's bound at a concatenated PGD.
+    pub pgd_run_bound: PgdRunBound,
     /// Empty-table behaviour.
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -478,6 +498,7 @@ impl PgTableCfg {
             coherent_walk: req.coherent_walk,
             s2_concat: req.s2_concat,
             partial_unmap: req.partial_unmap,
+            pgd_run_bound: req.pgd_run_bound,
             fidelity: req.fidelity,
             reclaim: req.reclaim,
             quirks: req.quirks,

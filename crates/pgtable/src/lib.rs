@@ -29,11 +29,11 @@ pub mod pte;
 mod table;
 
 pub use config::{
-    choose_granule, ips_of, Config, Fidelity, Granule, PartialUnmap, PgTableCfg, Quirks, S2Concat,
-    Stage, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV, MAIR_IDX_INC_OCACHE,
-    MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, RGN_NC,
-    RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS, SZ_16K, SZ_1G, SZ_2M, SZ_32M, SZ_4K, SZ_512M,
-    SZ_64K,
+    choose_granule, ips_of, Config, Fidelity, Granule, PartialUnmap, PgTableCfg, PgdRunBound,
+    Quirks, S2Concat, Stage, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV,
+    MAIR_IDX_INC_OCACHE, MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K,
+    PGSIZES_64K, RGN_NC, RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS, SZ_16K, SZ_1G, SZ_2M, SZ_32M,
+    SZ_4K, SZ_512M, SZ_64K,
 };
 pub use error::PgTableError;
 pub use gather::{Gather, NoTlb, TlbOps};
