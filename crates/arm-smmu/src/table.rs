@@ -72,14 +72,17 @@ pub trait IoPgtableFactory: Send + Sync {
 }
 
 /// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults), with
-/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]) and the kernel's partial-unmap
-/// behaviour ([`pgtable::PartialUnmap`]).
+/// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]), the kernel's partial-unmap
+/// behaviour ([`pgtable::PartialUnmap`]) and its bound at a concatenated stage-2 PGD
+/// ([`pgtable::PgdRunBound`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LpaeTables {
     /// Input checks of every table this factory builds.
     pub fidelity: pgtable::Fidelity,
     /// What unmapping part of a block does (split before 33729a5fc0ca, refused after).
     pub partial_unmap: pgtable::PartialUnmap,
+    /// A step's bound at a concatenated stage-2 PGD (before and after d71fa842d33c).
+    pub pgd_run_bound: pgtable::PgdRunBound,
 }
 
 impl LpaeTables {
@@ -87,17 +90,27 @@ impl LpaeTables {
     pub const SAFE: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Safe,
         partial_unmap: pgtable::PartialUnmap::Split,
+        pgd_run_bound: pgtable::PgdRunBound::WithinPage,
     };
     /// io-pgtable-arm's checks (the Linux-faithful kernels).
     pub const LINUX: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Linux,
         partial_unmap: pgtable::PartialUnmap::Split,
+        pgd_run_bound: pgtable::PgdRunBound::WithinPage,
     };
 
     /// The same factory with `partial_unmap`.
     pub const fn with_partial_unmap(self, partial_unmap: pgtable::PartialUnmap) -> LpaeTables {
         LpaeTables {
             partial_unmap,
+            ..self
+        }
+    }
+
+    /// The same factory with `pgd_run_bound`.
+    pub const fn with_pgd_run_bound(self, pgd_run_bound: pgtable::PgdRunBound) -> LpaeTables {
+        LpaeTables {
+            pgd_run_bound,
             ..self
         }
     }
@@ -128,6 +141,7 @@ impl IoPgtableFactory for LpaeTables {
         cfg.coherent_walk = req.coherent_walk;
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;
+        cfg.pgd_run_bound = self.pgd_run_bound;
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {
