@@ -45,6 +45,9 @@ pub struct Switches {
     /// pgtable: what unmapping part of a block does (split before `33729a5fc0ca`, refused
     /// after).
     pub partial_unmap: pgtable::PartialUnmap,
+    /// pgtable: how many entries a step may touch at a concatenated stage-2 PGD (a page's
+    /// count minus the PGD index before `d71fa842d33c`, what is left in the page after).
+    pub pgd_run_bound: pgtable::PgdRunBound,
     /// arm-smmu: `device_group` looks up and records the group under `stream_map_mutex`
     /// (`b1a1347912a7`).
     pub group_lookup_under_stream_map_mutex: bool,
@@ -106,6 +109,11 @@ impl Switches {
             } else {
                 pgtable::PartialUnmap::Split
             },
+            pgd_run_bound: if kernel.contains(Fix::ConcatPgdMaxEntries) {
+                pgtable::PgdRunBound::WithinPage
+            } else {
+                pgtable::PgdRunBound::TableMinusIndex
+            },
             group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
             unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
             default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
@@ -144,9 +152,10 @@ impl Switches {
     }
 
     /// arm-smmu's page-table factory: `base` (Linux's or smmu-lab's input checks) with this
-    /// kernel's partial-unmap behaviour.
+    /// kernel's partial-unmap behaviour and concatenated-PGD bound.
     pub fn lpae_tables(&self, base: arm_smmu::LpaeTables) -> arm_smmu::LpaeTables {
         base.with_partial_unmap(self.partial_unmap)
+            .with_pgd_run_bound(self.pgd_run_bound)
     }
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from
