@@ -188,6 +188,11 @@ impl Domain {
         self.handle
     }
 
+    /// The driver's geometry of the domain (aperture and page sizes), once it has one.
+    pub fn geometry(&self) -> Option<crate::Geometry> {
+        self.driver.geometry(self.handle)
+    }
+
     /// The IOMMU instance the domain belongs to.
     pub fn instance(&self) -> u32 {
         self.instance

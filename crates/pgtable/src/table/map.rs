@@ -183,6 +183,22 @@ impl<T: TlbOps> PageTable<T> {
                         pgsize,
                     });
                 }
+                // io-pgtable-arm's own checks of the first IOVA and PA (its WARN and -ERANGE)
+                // come before anything about the range's end.
+                if va >> cfg.ias != 0 {
+                    return Err(PgTableError::IovaRange {
+                        iova,
+                        size: size.unwrap_or(u64::MAX),
+                        ias: cfg.ias,
+                    });
+                }
+                if pa >> cfg.oas != 0 {
+                    return Err(PgTableError::PaddrRange {
+                        paddr,
+                        size: size.unwrap_or(u64::MAX),
+                        oas: cfg.oas,
+                    });
+                }
                 let wraps =
                     size.is_none_or(|s| va.checked_add(s).is_none() || pa.checked_add(s).is_none());
                 if wraps {

@@ -32,11 +32,15 @@ pub enum StackProperty {
     /// The DMA API hands out no IOVA below its domain's first allocatable page (`start_pfn`,
     /// at least 1: IOVA page 0 is never allocated).
     NoIovaBelowStart,
+    /// Every `iommu_map` of a range inside its domain's aperture succeeds, and the device's
+    /// own transaction at its first IOVA then reaches the physical address it was mapped to
+    /// (the walk a stage-2 PGD past its first page broke before `d71fa842d33c`).
+    MapReachable,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 11] = [
+    pub const ALL: [StackProperty; 12] = [
         StackProperty::NoOops,
         StackProperty::NoFault,
         StackProperty::NoUseAfterFree,
@@ -48,6 +52,7 @@ impl StackProperty {
         StackProperty::NoRefcountLeak,
         StackProperty::NoBlockSplit,
         StackProperty::NoIovaBelowStart,
+        StackProperty::MapReachable,
     ];
 
     /// The name in files.
@@ -64,6 +69,7 @@ impl StackProperty {
             StackProperty::NoRefcountLeak => "no-refcount-leak",
             StackProperty::NoBlockSplit => "no-block-split",
             StackProperty::NoIovaBelowStart => "no-iova-below-start",
+            StackProperty::MapReachable => "map-reachable",
         }
     }
 
