@@ -289,7 +289,9 @@ pub enum ErrorKind {
         known: String,
     },
     /// `smmu-ias` that ID2.IAS cannot encode.
-    #[error("'smmu-ias' must be one of 32, 36, 40, 42, 44, 48 (the sizes ID2.IAS encodes), got {bits}")]
+    #[error(
+        "'smmu-ias' must be one of 32, 36, 40, 42, 44, 48 (the sizes ID2.IAS encodes), got {bits}"
+    )]
     SmmuIas {
         /// The value given.
         bits: u32,

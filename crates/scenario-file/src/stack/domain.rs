@@ -133,7 +133,10 @@ fn check_reachable(
                 dev.name,
                 t.pa()
             ),
-            Err(f) => format!("{call}: {}'s transaction at {iova:#x} faults: {f}", dev.name),
+            Err(f) => format!(
+                "{call}: {}'s transaction at {iova:#x} faults: {f}",
+                dev.name
+            ),
         }
     };
     let mut sh = shared.lock();
@@ -203,7 +206,17 @@ pub(super) fn run(
                 Ok(()) => say(format!("{}: {call} = 0", dev.name)),
                 Err(e) => say(format!("{}: {call} failed: {e}", dev.name)),
             }
-            check_reachable(stack, shared, dev, &d, &call, *iova, pa, *size, result.is_ok());
+            check_reachable(
+                stack,
+                shared,
+                dev,
+                &d,
+                &call,
+                *iova,
+                pa,
+                *size,
+                result.is_ok(),
+            );
         }
         DomainOp::Unmap {
             domain: name,
