@@ -385,13 +385,9 @@ impl Domain {
             let Some((pgsize, count)) = pgsize_for(bitmap, at, at, size - done) else {
                 break;
             };
-            let n = self.driver.unmap_pages(
-                self.handle,
-                Iova::new(at),
-                pgsize,
-                count,
-                &mut gather,
-            );
+            let n = self
+                .driver
+                .unmap_pages(self.handle, Iova::new(at), pgsize, count, &mut gather);
             if n == 0 {
                 break;
             }

@@ -26,7 +26,13 @@ fn ls1028a_with_ias(ias: u32) -> Mmu500Config {
 fn id2_reports_the_configured_ias_and_the_driver_view_decodes_it_back() {
     // IAS 3:0, OAS 7:4, UBS 11:8 (size codes: 40 → 2, 42 → 3, 48 → 5), PTFS_4K bit 12,
     // PTFS_64K bit 14; the LS1028A preset's value is 0x5555.
-    for (ias, id2) in [(48, 0x5555), (44, 0x5554), (42, 0x5553), (40, 0x5552), (36, 0x5551)] {
+    for (ias, id2) in [
+        (48, 0x5555),
+        (44, 0x5554),
+        (42, 0x5553),
+        (40, 0x5552),
+        (36, 0x5551),
+    ] {
         let r = rig(ls1028a_with_ias(ias));
         assert_eq!(r.smmu.read32(gr0::ID2), id2, "IAS {ias}");
         let back = Mmu500Config::decode_ids(
@@ -105,7 +111,11 @@ fn ias_40_stage_2_walks_both_pages_of_the_concatenated_level_1_pgd() {
     let b = cbo(&r.smmu, 0);
     // VTCR as Linux computes it: RES1 | PS 5 (48-bit) | TG0 4K | SH IS | WBWA | SL0 1 | T0SZ 24.
     assert_eq!(r.smmu.read32(b + cb::TCR), 0x8005_3558);
-    assert_eq!(r.smmu.read64(b + cb::TTBR0) & 0x1fff, 0, "8 KiB-aligned VTTBR");
+    assert_eq!(
+        r.smmu.read64(b + cb::TTBR0) & 0x1fff,
+        0,
+        "8 KiB-aligned VTTBR"
+    );
 
     assert_eq!(walk(&r, 0xfe_8000_0000), Ok((0x2_4000_0000, SZ_1G)));
     assert_eq!(walk(&r, 0xfe_bfff_fff8), Ok((0x2_7fff_fff8, SZ_1G)));
