@@ -183,7 +183,7 @@ fn walker_agrees_with_pgtable_on_mappings_past_the_first_pgd_page() {
                 let size = [SZ_1G, SZ_2M, SZ_4K][(next(&mut s) % 3) as usize];
                 // PGD indices from 512 up: the concatenation's later pages.
                 let gib = 512 + next(&mut s) % (pages - 512);
-                let iova = (gib << 30) + (next(&mut s) % SZ_1G & !(size - 1));
+                let iova = (gib << 30) + ((next(&mut s) % SZ_1G) & !(size - 1));
                 let pa = (0x1_0000_0000 + next(&mut s) % (1 << 39)) & !(size - 1);
                 if pt
                     .map_pages(
@@ -204,7 +204,7 @@ fn walker_agrees_with_pgtable_on_mappings_past_the_first_pgd_page() {
                 probes.extend([iova, iova + size - 8, iova + size, iova.wrapping_sub(8)]);
             }
             for _ in 0..100 {
-                probes.push((512 << 30) + next(&mut s) % ((pages - 512) << 30) & !7);
+                probes.push(((512 << 30) + next(&mut s) % ((pages - 512) << 30)) & !7);
             }
             for iova in probes {
                 let want = pt.leaf(Iova::new(iova)).map(|l| {
