@@ -74,8 +74,9 @@ pub trait IoPgtableFactory: Send + Sync {
 
 /// Page tables from the `pgtable` crate (ARM_64_LPAE_S1/S2, Linux v6.1 defaults), with
 /// Linux's or smmu-lab's input checks ([`pgtable::Fidelity`]), the kernel's partial-unmap
-/// behaviour ([`pgtable::PartialUnmap`]) and what the loser of a race to split one block does
-/// ([`pgtable::SplitRace`]).
+/// behaviour ([`pgtable::PartialUnmap`]), what the loser of a race to split one block does
+/// ([`pgtable::SplitRace`]) and its bound at a concatenated stage-2 PGD
+/// ([`pgtable::PgdRunBound`]).
 ///
 /// Locking: Linux calls io-pgtable-arm without a lock (since v4.13), so unmaps run
 /// concurrently here too ([`pgtable::PageTable::unmap_pages_concurrent`] under a shared lock)
@@ -90,6 +91,8 @@ pub struct LpaeTables {
     pub partial_unmap: pgtable::PartialUnmap,
     /// What the loser of a race to split one block does (85c7a0f1ef62).
     pub split_race: pgtable::SplitRace,
+    /// A step's bound at a concatenated stage-2 PGD (before and after d71fa842d33c).
+    pub pgd_run_bound: pgtable::PgdRunBound,
 }
 
 impl LpaeTables {
@@ -98,12 +101,14 @@ impl LpaeTables {
         fidelity: pgtable::Fidelity::Safe,
         partial_unmap: pgtable::PartialUnmap::Split,
         split_race: pgtable::SplitRace::UnmapFromWinner,
+        pgd_run_bound: pgtable::PgdRunBound::WithinPage,
     };
     /// io-pgtable-arm's checks (the Linux-faithful kernels).
     pub const LINUX: LpaeTables = LpaeTables {
         fidelity: pgtable::Fidelity::Linux,
         partial_unmap: pgtable::PartialUnmap::Split,
         split_race: pgtable::SplitRace::UnmapFromWinner,
+        pgd_run_bound: pgtable::PgdRunBound::WithinPage,
     };
 
     /// The same factory with `partial_unmap`.
@@ -117,6 +122,14 @@ impl LpaeTables {
     /// The same factory with `split_race`.
     pub const fn with_split_race(self, split_race: pgtable::SplitRace) -> LpaeTables {
         LpaeTables { split_race, ..self }
+    }
+
+    /// The same factory with `pgd_run_bound`.
+    pub const fn with_pgd_run_bound(self, pgd_run_bound: pgtable::PgdRunBound) -> LpaeTables {
+        LpaeTables {
+            pgd_run_bound,
+            ..self
+        }
     }
 }
 
@@ -141,6 +154,7 @@ impl IoPgtableFactory for LpaeTables {
         cfg.fidelity = self.fidelity;
         cfg.partial_unmap = self.partial_unmap;
         cfg.split_race = self.split_race;
+        cfg.pgd_run_bound = self.pgd_run_bound;
         let pt = pgtable::PageTable::new(cfg, frames.clone(), tlb)?;
         let c = pt.cfg();
         let hw = TableHw {

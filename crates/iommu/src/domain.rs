@@ -188,6 +188,11 @@ impl Domain {
         self.handle
     }
 
+    /// The driver's geometry of the domain (aperture and page sizes), once it has one.
+    pub fn geometry(&self) -> Option<crate::Geometry> {
+        self.driver.geometry(self.handle)
+    }
+
     /// The IOMMU instance the domain belongs to.
     pub fn instance(&self) -> u32 {
         self.instance
@@ -305,6 +310,13 @@ impl Domain {
     }
 
     /// Map `[iova, iova + size)` to `paddr` in page-size chunks; undo on failure.
+    ///
+    /// Linux's `__iommu_map` loop: each `map_pages` call's byte count is taken off what is left
+    /// and moves the IOVA and PA on, in wrapping (`size_t`) arithmetic, so a count that went
+    /// "negative" (io-pgtable-arm before d71fa842d33c) grows what is left and moves both
+    /// addresses back. On an error the first `size − left` bytes are unmapped again with that
+    /// same arithmetic. A call that succeeds having mapped nothing would make Linux's loop
+    /// spin forever; here it ends the map with [`DriverError::MappedNothing`].
     pub(crate) fn map_range(
         &self,
         iova: u64,
@@ -322,34 +334,41 @@ impl Domain {
                 min_page: min,
             });
         }
-        let mut done = 0;
-        while done < size {
-            let Some((pgsize, count)) = pgsize_for(bitmap, iova + done, paddr + done, size - done)
-            else {
-                break;
+        let (mut at, mut pa, mut left) = (iova, paddr, size);
+        let failed = loop {
+            if left == 0 {
+                return Ok(());
+            }
+            let Some((pgsize, count)) = pgsize_for(bitmap, at, pa, left) else {
+                break DriverError::Unaligned {
+                    iova: at,
+                    paddr: pa,
+                    size: left,
+                    min_page: min,
+                };
             };
             match self.driver.map_pages(
                 self.handle,
-                Iova::new(iova + done),
-                PhysAddr::new(paddr + done),
+                Iova::new(at),
+                PhysAddr::new(pa),
                 pgsize,
                 count,
                 prot,
             ) {
-                Ok(mapped) if mapped > 0 => done += mapped,
-                Ok(_) => {
-                    self.unmap_range(iova, done, true);
-                    return Err(DriverError::MappedNothing { iova: iova + done });
+                Ok(0) => break DriverError::MappedNothing { iova: at },
+                Ok(mapped) => {
+                    left = left.wrapping_sub(mapped);
+                    at = at.wrapping_add(mapped);
+                    pa = pa.wrapping_add(mapped);
                 }
-                Err(e) => {
-                    if done > 0 {
-                        self.unmap_range(iova, done, true);
-                    }
-                    return Err(e);
-                }
+                Err(e) => break e,
             }
+        };
+        let done = size.wrapping_sub(left);
+        if done != 0 {
+            self.unmap_range(iova, done, true);
         }
-        Ok(())
+        Err(failed)
     }
 
     /// Unmap `[iova, iova + size)`; `sync` completes the invalidation now (strict), otherwise
@@ -360,23 +379,19 @@ impl Domain {
         };
         let mut gather = Gather::new();
         gather.queued = !sync;
-        let mut done = 0;
+        let mut done = 0u64;
         while done < size {
-            let Some((pgsize, count)) = pgsize_for(bitmap, iova + done, iova + done, size - done)
-            else {
+            let at = iova.wrapping_add(done);
+            let Some((pgsize, count)) = pgsize_for(bitmap, at, at, size - done) else {
                 break;
             };
-            let n = self.driver.unmap_pages(
-                self.handle,
-                Iova::new(iova + done),
-                pgsize,
-                count,
-                &mut gather,
-            );
+            let n = self
+                .driver
+                .unmap_pages(self.handle, Iova::new(at), pgsize, count, &mut gather);
             if n == 0 {
                 break;
             }
-            done += n;
+            done = done.saturating_add(n);
         }
         if sync {
             self.driver.iotlb_sync(self.handle, &mut gather);

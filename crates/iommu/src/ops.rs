@@ -141,8 +141,9 @@ pub enum DriverError {
     TableFormat,
     #[error("{0} exhausted (-ENOSPC/-ENOMEM)")]
     Exhausted(Resource),
-    /// The driver's `map_pages` returned success having mapped nothing.
-    #[error("driver mapped nothing at {iova:#x} (-ENOMEM)")]
+    /// The driver's `map_pages` returned success having mapped nothing. Linux's `__iommu_map`
+    /// would call it again with the same arguments forever (a soft lockup); the model stops.
+    #[error("driver mapped nothing at {iova:#x}: Linux's map loop would not progress")]
     MappedNothing { iova: u64 },
     #[error("mapping already present at {iova:#x} (-EEXIST)")]
     Exists { iova: u64 },

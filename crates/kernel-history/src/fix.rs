@@ -91,6 +91,15 @@ pub enum Fix {
     /// (returns 0). Not a fix of a crash but a behaviour change: the split is not hitless under
     /// the SMMU's break-before-make rules and no other IOMMU driver splits.
     RemoveSplitOnUnmap,
+    /// `d71fa842d33c` "iommu/io-pgtable-arm: Fix stage-2 map/unmap for concatenated tables"
+    /// (v6.13, Mostafa Saleh; stable 5.15.174, 6.1.120, 6.6.64): the number of entries a map
+    /// or unmap may touch at a concatenated stage-2 PGD is what is left in the index's own
+    /// table page, not a page's entry count minus the whole-PGD index, which is zero or
+    /// negative past the first page. Before it, a start-level block map there wrote nothing
+    /// and returned a negative count, and an unmap there returned 0 and leaked the subtree.
+    /// Broken since 4a77b12deb25 "iommu/io-pgtable-arm: Implement arm_lpae_map_pages()" and
+    /// 1fe27be5ffec "... Implement arm_lpae_unmap_pages()" (v5.15).
+    ConcatPgdMaxEntries,
     /// Ours, `quiesce`: when arm-smmu disables the SMMU (shutdown or remove) it blocks every
     /// stream (every S2CR faults) instead of setting sCR0.CLIENTPD, so DMA still in flight
     /// faults instead of bypassing translation.
@@ -103,7 +112,7 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 19] = [
+    pub const ALL: [Fix; 20] = [
         Fix::SplitBlkUnmapRace,
         Fix::AvoidZeroTlbiWrites,
         Fix::GroupCreationRace,
@@ -121,6 +130,7 @@ impl Fix {
         Fix::IovaAllocOverflow,
         Fix::DeferClientsUntilSmmuBound,
         Fix::RemoveSplitOnUnmap,
+        Fix::ConcatPgdMaxEntries,
         Fix::Quiesce,
         Fix::GuardedDmaDomain,
     ];
@@ -145,6 +155,7 @@ impl Fix {
             Fix::IovaAllocOverflow => "dcdb3ba7e2a8",
             Fix::DeferClientsUntilSmmuBound => "229e6ee43d2a",
             Fix::RemoveSplitOnUnmap => "33729a5fc0ca",
+            Fix::ConcatPgdMaxEntries => "d71fa842d33c",
             Fix::Quiesce => "quiesce",
             Fix::GuardedDmaDomain => "guarded_dma_domain",
         }
@@ -184,6 +195,9 @@ impl Fix {
                 "iommu/arm-smmu: Defer probe of clients after smmu device bound"
             }
             Fix::RemoveSplitOnUnmap => "iommu/io-pgtable-arm: Remove split on unmap behavior",
+            Fix::ConcatPgdMaxEntries => {
+                "iommu/io-pgtable-arm: Fix stage-2 map/unmap for concatenated tables"
+            }
             Fix::Quiesce => {
                 "smmu-lab: arm-smmu: block every stream instead of bypassing on disable"
             }
@@ -227,6 +241,9 @@ impl Fix {
             // docs/linux-iommu-bugs.md: the release is inferred (applied for the 6.13 merge
             // window, Nov 2024).
             Fix::RemoveSplitOnUnmap => linux("33729a5fc0caf7a97d20507acbeee6b012e7e519", "v6.13"),
+            // Will Deacon's for-joerg/arm-smmu/updates with 229e6ee43d2a (29 Oct 2024), pulled
+            // for the 6.13 merge window; the stable backports quote the full id.
+            Fix::ConcatPgdMaxEntries => linux("d71fa842d33c48ac2809ae11d2379b5a788792cb", "v6.13"),
             // ../shared/reference/iommu-core-and-shutdown.md §1.4 and §9; the commit message
             // is on lkml (2022-10, "Move the bus setup to iommu_device_register()").
             Fix::MoveBusSetupToRegistration => Origin::Linux {
@@ -273,6 +290,9 @@ impl Fix {
             Fix::ClaimDmaOwnerRefcount => "iommu: CoreConfig::claim_owner_puts_group_on_error",
             Fix::DeferClientsUntilSmmuBound => {
                 "arm-smmu: DriverBehaviour::defer_client_until_bound"
+            }
+            Fix::ConcatPgdMaxEntries => {
+                "pgtable: PgTableRequest::pgd_run_bound = PgdRunBound::WithinPage"
             }
             Fix::MoveBusSetupToRegistration => "iommu: CoreConfig::unregister_releases_devices",
             Fix::DontUnregisterOnShutdown => "arm-smmu: .shutdown does not run .remove",

@@ -48,6 +48,9 @@ pub struct Switches {
     /// pgtable: what the loser of two lockless unmappers splitting one block does (reports
     /// its last-level pages unmapped without clearing them before `85c7a0f1ef62`).
     pub split_race: pgtable::SplitRace,
+    /// pgtable: how many entries a step may touch at a concatenated stage-2 PGD (a page's
+    /// count minus the PGD index before `d71fa842d33c`, what is left in the page after).
+    pub pgd_run_bound: pgtable::PgdRunBound,
     /// arm-smmu: `device_group` looks up and records the group under `stream_map_mutex`
     /// (`b1a1347912a7`).
     pub group_lookup_under_stream_map_mutex: bool,
@@ -114,6 +117,11 @@ impl Switches {
             } else {
                 pgtable::SplitRace::ReportWithoutClearing
             },
+            pgd_run_bound: if kernel.contains(Fix::ConcatPgdMaxEntries) {
+                pgtable::PgdRunBound::WithinPage
+            } else {
+                pgtable::PgdRunBound::TableMinusIndex
+            },
             group_lookup_under_stream_map_mutex: kernel.contains(Fix::GroupCreationRace),
             unlock_on_group_conflict: kernel.contains(Fix::UnlockOnGroupError),
             default_domain_under_group_mutex: kernel.contains(Fix::DefaultDomainAllocRace),
@@ -152,10 +160,11 @@ impl Switches {
     }
 
     /// arm-smmu's page-table factory: `base` (Linux's or smmu-lab's input checks) with this
-    /// kernel's partial-unmap and split-race behaviour.
+    /// kernel's partial-unmap behaviour, split-race behaviour and concatenated-PGD bound.
     pub fn lpae_tables(&self, base: arm_smmu::LpaeTables) -> arm_smmu::LpaeTables {
         base.with_partial_unmap(self.partial_unmap)
             .with_split_race(self.split_race)
+            .with_pgd_run_bound(self.pgd_run_bound)
     }
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from

@@ -57,7 +57,11 @@ fn presets_are_the_fixes_each_release_contains() {
         fixes("v6.13"),
         [
             fixes("v6.2"),
-            vec![Fix::DeferClientsUntilSmmuBound, Fix::RemoveSplitOnUnmap]
+            vec![
+                Fix::DeferClientsUntilSmmuBound,
+                Fix::RemoveSplitOnUnmap,
+                Fix::ConcatPgdMaxEntries
+            ]
         ]
         .concat()
     );
@@ -185,7 +189,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 85c7a0f1ef62, 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows 85c7a0f1ef62, 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, d71fa842d33c, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -234,6 +238,7 @@ fn switches_one_fix_one_code_path() {
                 before.zero_tlbi_writes != after.zero_tlbi_writes,
                 before.partial_unmap != after.partial_unmap,
                 before.split_race != after.split_race,
+                before.pgd_run_bound != after.pgd_run_bound,
                 before.iova_anchor_retry_overflows != after.iova_anchor_retry_overflows,
                 before.group_lookup_under_stream_map_mutex
                     != after.group_lookup_under_stream_map_mutex,
@@ -275,6 +280,22 @@ fn switches_one_fix_one_code_path() {
             .lpae_tables(arm_smmu::LpaeTables::LINUX)
             .split_race,
         SplitRace::ReportWithoutClearing
+    );
+    // d71fa842d33c: the concatenated-PGD bound from v6.13, through arm-smmu's table factory.
+    use pgtable::PgdRunBound;
+    assert_eq!(sw("v6.12").pgd_run_bound, PgdRunBound::TableMinusIndex);
+    assert_eq!(sw("v6.13").pgd_run_bound, PgdRunBound::WithinPage);
+    assert_eq!(
+        sw("v6.12+d71fa842d33c")
+            .lpae_tables(arm_smmu::LpaeTables::LINUX)
+            .pgd_run_bound,
+        PgdRunBound::WithinPage
+    );
+    assert_eq!(
+        sw("v6.13-d71fa842d33c")
+            .lpae_tables(arm_smmu::LpaeTables::LINUX)
+            .pgd_run_bound,
+        PgdRunBound::TableMinusIndex
     );
     // arm-smmu-v3: 32ea2c57dc21 is its own switch.
     // (Qualified, not imported: arm_smmu::ShutdownPolicy has the same variant names.)

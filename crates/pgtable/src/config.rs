@@ -116,6 +116,20 @@ pub enum PartialUnmap {
     Refuse,
 }
 
+/// How many entries one map or unmap step may touch at a concatenated stage-2 PGD, whose
+/// index runs past one table page (`d71fa842d33c`, v6.13; stable 5.15.174, 6.1.120, 6.6.64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PgdRunBound {
+    /// Linux v5.15–v6.12: a table page's entry count minus the PGD index, which is zero or
+    /// negative from the second page on. A map of a start-level block there writes nothing and
+    /// reports that count times the page size as bytes mapped (wrapped, as Linux's `size_t`);
+    /// an unmap there clears nothing and returns 0, leaving the subtree mapped.
+    TableMinusIndex,
+    /// `d71fa842d33c`: the entries left in the index's own table page.
+    #[default]
+    WithinPage,
+}
+
 /// How strictly `map_pages` and `iova_to_phys` check their input: Linux's checks, or
 /// smmu-lab's stricter ones. Valid requests give the same tables either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -177,6 +191,8 @@ pub struct PgTableRequest {
     pub partial_unmap: PartialUnmap,
     /// What the loser of a race to split one block does (since 85c7a0f1ef62 by default).
     pub split_race: SplitRace,
+    /// A step's bound at a concatenated PGD (d71fa842d33c's, by default).
+    pub pgd_run_bound: PgdRunBound,
     /// Whether unmap frees emptied tables (Linux keeps them).
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -186,7 +202,8 @@ pub struct PgTableRequest {
 }
 
 impl PgTableRequest {
-    /// A coherent-walk configuration with Linux v6.1 defaults for everything else.
+    /// A coherent-walk configuration with Linux v6.1 defaults for everything else (the PGD
+    /// bound as 6.1.y stable has it since 6.1.120).
     pub const fn new(stage: Stage, pgsize_bitmap: u64, ias: u32, oas: u32) -> Self {
         PgTableRequest {
             stage,
@@ -197,6 +214,7 @@ impl PgTableRequest {
             s2_concat: S2Concat::V6_1,
             partial_unmap: PartialUnmap::Split,
             split_race: SplitRace::UnmapFromWinner,
+            pgd_run_bound: PgdRunBound::WithinPage,
             reclaim: TableReclaim::Keep,
             quirks: Quirks {
                 arm_ns: false,
@@ -312,6 +330,8 @@ pub struct PgTableCfg {
     pub partial_unmap: PartialUnmap,
     /// Lost-split-race behaviour.
     pub split_race: SplitRace,
+    /// A step's bound at a concatenated PGD.
+    pub pgd_run_bound: PgdRunBound,
     /// Empty-table behaviour.
     pub reclaim: TableReclaim,
     /// Stage-1 quirks.
@@ -460,6 +480,7 @@ impl PgTableCfg {
             s2_concat: req.s2_concat,
             partial_unmap: req.partial_unmap,
             split_race: req.split_race,
+            pgd_run_bound: req.pgd_run_bound,
             fidelity: req.fidelity,
             reclaim: req.reclaim,
             quirks: req.quirks,

@@ -29,10 +29,10 @@ pub mod pte;
 mod table;
 
 pub use config::{
-    choose_granule, ips_of, Fidelity, Granule, PartialUnmap, PgTableCfg, PgTableRequest, Quirks,
-    S2Concat, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV, MAIR_IDX_INC_OCACHE,
-    MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K, RGN_NC,
-    RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS,
+    choose_granule, ips_of, Fidelity, Granule, PartialUnmap, PgTableCfg, PgTableRequest,
+    PgdRunBound, Quirks, S2Concat, TableGeometry, TableReclaim, MAIR, MAIR_IDX_CACHE, MAIR_IDX_DEV,
+    MAIR_IDX_INC_OCACHE, MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K,
+    PGSIZES_64K, RGN_NC, RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS,
 };
 pub use error::PgTableError;
 pub use gather::{Gather, NoTlb, TlbOps};

@@ -1,6 +1,6 @@
 //! The page table itself: map, unmap, translate and free, in simulated physical memory.
 
-use crate::config::{Fidelity, PgTableCfg, PgTableRequest, MAX_LEVELS};
+use crate::config::{Fidelity, PgTableCfg, PgTableRequest, PgdRunBound, MAX_LEVELS};
 use crate::error::PgTableError;
 use crate::pte::{is_table, is_valid, prot_to_pte, pte_addr, Pte, NSTABLE, SW_SYNC, TYPE_TABLE};
 use crate::{Prot, TlbOps};
@@ -108,6 +108,9 @@ pub struct PageTable<T: TlbOps> {
     level_of_shift: [u8; 64],
     /// Entries of a table at each level (the PGD's at the start level).
     entries: [u64; MAX_LEVELS as usize],
+    /// The index from which a step at each level has no room ([`PgdRunBound::TableMinusIndex`]
+    /// at a concatenated PGD: its second table page); `u64::MAX` where there is none.
+    no_room_from: [u64; MAX_LEVELS as usize],
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
     /// The granule, as the TLB callbacks take it.
@@ -157,6 +160,15 @@ impl<T: TlbOps> PageTable<T> {
                     .map_or(NO_LEVEL, |l| l as u8)
             }),
             entries: std::array::from_fn(|l| cfg.geom.entries(l as u32)),
+            no_room_from: std::array::from_fn(|l| {
+                let full_table = 1u64 << cfg.geom.bits_per_level;
+                let concatenated = cfg.geom.entries(l as u32) > full_table;
+                if cfg.pgd_run_bound == PgdRunBound::TableMinusIndex && concatenated {
+                    full_table
+                } else {
+                    u64::MAX
+                }
+            }),
             cache: WalkCache::new(),
             granule: cfg.geom.granule_size(),
             level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),
@@ -287,17 +299,35 @@ impl<T: TlbOps> PageTable<T> {
     /// Entries a one-table step at level `lvl` may touch from `idx`: to the table's end, or
     /// under `Fidelity::Linux` a full table's worth whatever the level — io-pgtable-arm's
     /// bound, which at the start level passes the end of a PGD smaller than a table (the rest
-    /// of the PGD's page is written). Past a concatenated PGD's first table Linux ≤ v6.12's
-    /// bound is negative (d71fa842d33c); there the PGD's own end is used.
+    /// of the PGD's page is written). Past a concatenated PGD's first table page the bound is
+    /// the PGD's own end, which is what d71fa842d33c's per-page bound adds up to across steps;
+    /// with [`PgdRunBound::TableMinusIndex`] (Linux ≤ v6.12) a step ends with the first page
+    /// and has no room after it (see
+    /// [`pgd_room_before_fix`](Self::pgd_room_before_fix) for what map makes of that).
     #[inline(always)]
     pub(super) fn run_room(&self, lvl: u32, idx: u64) -> u64 {
+        let no_room_from = self.no_room_from[lvl as usize & 3];
+        if idx >= no_room_from {
+            return 0;
+        }
         let g = &self.cfg.geom;
         let full_table = 1u64 << g.bits_per_level;
-        if self.cfg.fidelity == Fidelity::Linux && idx < full_table {
+        let room = if self.cfg.fidelity == Fidelity::Linux && idx < full_table {
             full_table - idx
         } else {
             self.entries[lvl as usize & 3] - idx
-        }
+        };
+        // Before d71fa842d33c a step in a concatenated PGD's first page ends with that page.
+        room.min(no_room_from - idx)
+    }
+
+    /// Linux ≤ v6.12's bound of a step at level `lvl` from `idx` when it is zero or negative
+    /// (a table page's entry count minus an index in a later page of a concatenated PGD);
+    /// `None` wherever a step has room.
+    #[inline(always)]
+    pub(super) fn pgd_room_before_fix(&self, lvl: u32, idx: u64) -> Option<i64> {
+        (idx >= self.no_room_from[lvl as usize & 3])
+            .then(|| (1i64 << self.cfg.geom.bits_per_level) - idx as i64)
     }
 
     /// Unlink the table descriptor `pte` in `slot` (at level `lvl`, translating `iova`), flush

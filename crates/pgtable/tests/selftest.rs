@@ -6,8 +6,8 @@ mod common;
 use common::SZ_1G;
 use common::{allocator, CheckingTlb};
 use pgtable::{
-    PageTable, PgTableError, PgTableRequest, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K,
-    PGSIZES_64K,
+    PageTable, PgTableError, PgTableRequest, PgdRunBound, Prot, S2Concat, Stage, PGSIZES_16K,
+    PGSIZES_4K, PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::atomic::Ordering;
@@ -241,7 +241,7 @@ fn v6_1_selftest_18_configurations_pass() {
     assert_eq!(log.len(), 19);
 }
 
-fn kunit(concat: S2Concat) -> Vec<String> {
+fn kunit(concat: S2Concat, bound: PgdRunBound) -> Vec<String> {
     let mut log = Vec::new();
     let (mut pass, mut fail) = (0, 0);
     let mut cookie = 0;
@@ -251,6 +251,7 @@ fn kunit(concat: S2Concat) -> Vec<String> {
                 log.push(format!("pgsize_bitmap {bitmap:#010x}, IAS {ias} OAS {oas}"));
                 let mut cfg = PgTableRequest::new(Stage::S1, bitmap, ias, oas);
                 cfg.s2_concat = concat;
+                cfg.pgd_run_bound = bound;
                 if run_tests(cfg, cookie, Form::Kunit, &mut log) {
                     pass += 1;
                 } else {
@@ -266,7 +267,7 @@ fn kunit(concat: S2Concat) -> Vec<String> {
 
 #[test]
 fn kunit_sweep_63_configurations_pass_with_v6_1_concatenation() {
-    let log = kunit(S2Concat::V6_1);
+    let log = kunit(S2Concat::V6_1, PgdRunBound::WithinPage);
     assert_eq!(
         log.last().unwrap(),
         "completed with 63 PASS 0 FAIL",
@@ -277,11 +278,65 @@ fn kunit_sweep_63_configurations_pass_with_v6_1_concatenation() {
 
 #[test]
 fn kunit_sweep_63_configurations_pass_with_current_concatenation() {
-    let log = kunit(S2Concat::Mandatory);
+    let log = kunit(S2Concat::Mandatory, PgdRunBound::WithinPage);
     assert_eq!(
         log.last().unwrap(),
         "completed with 63 PASS 0 FAIL",
         "{log:#?}"
+    );
+}
+
+/// d64c8053378e's point: its last-page step fails without d71fa842d33c exactly where a
+/// 4K-granule stage-2 PGD is concatenated (IAS 40 and 42 with the v6.1 rule: 1024 and 4096
+/// entries) and the largest page, 1 GiB, is the PGD's own block size. 16K at IAS 48 is
+/// concatenated too, but its largest page (32 MiB) lives a level below the PGD.
+#[test]
+fn kunit_last_page_step_fails_before_d71fa842d33c_where_the_largest_page_is_a_pgd_entry() {
+    let log = kunit(S2Concat::V6_1, PgdRunBound::TableMinusIndex);
+    assert_eq!(
+        log.last().unwrap(),
+        "completed with 56 PASS 7 FAIL",
+        "{log:#?}"
+    );
+    let failed: Vec<&str> = log
+        .windows(2)
+        .filter(|w| w[1].starts_with("selftest: test failed for fmt idx 1"))
+        .map(|w| w[0].as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 40",
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 42",
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 44",
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 48",
+            "pgsize_bitmap 0x40201000, IAS 42 OAS 42",
+            "pgsize_bitmap 0x40201000, IAS 42 OAS 44",
+            "pgsize_bitmap 0x40201000, IAS 42 OAS 48",
+        ]
+    );
+    // Under the current rule 4K concatenates only for OAS 40 and 42, and 16K at IAS 40 with
+    // OAS 40 folds its level-1 PGD into 16 concatenated level-2 pages, whose 32 MiB blocks
+    // are then PGD entries too.
+    let log = kunit(S2Concat::Mandatory, PgdRunBound::TableMinusIndex);
+    assert_eq!(
+        log.last().unwrap(),
+        "completed with 59 PASS 4 FAIL",
+        "{log:#?}"
+    );
+    let failed: Vec<&str> = log
+        .windows(2)
+        .filter(|w| w[1].starts_with("selftest: test failed for fmt idx 1"))
+        .map(|w| w[0].as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 40",
+            "pgsize_bitmap 0x40201000, IAS 40 OAS 42",
+            "pgsize_bitmap 0x40201000, IAS 42 OAS 42",
+            "pgsize_bitmap 0x02004000, IAS 40 OAS 40",
+        ]
     );
 }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use common::allocator;
-use pgtable::{Config, Gather, NoTlb, PageTable, Prot, SplitRace, Stage, PGSIZES_4K};
+use pgtable::{Gather, NoTlb, PageTable, PgTableRequest, Prot, SplitRace, Stage, PGSIZES_4K};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -33,7 +33,7 @@ fn explore(split_race: SplitRace) -> (BTreeSet<Outcome>, usize) {
         move || {
             smmu_sync::with_explorer(|| {
                 let alloc = allocator();
-                let mut cfg = Config::new(Stage::S1, PGSIZES_4K, 48, 48);
+                let mut cfg = PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48);
                 cfg.split_race = split_race;
                 let mut pt = PageTable::new(cfg, alloc.clone(), NoTlb).unwrap();
                 let rw = Prot::READ | Prot::WRITE;

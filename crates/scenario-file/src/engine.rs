@@ -111,6 +111,9 @@ fn refuse_off_stack(s: &Scenario) -> Result<(), ScenarioError> {
 }
 
 fn machine(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
+    if let Some(bits) = s.smmu_ias {
+        return Err(err(s, first_step(s), ErrorKind::SmmuIasOffStack { bits }));
+    }
     let mut with_kernel = s.clone();
     with_kernel.kernel = kernel.clone();
     let config = crate::today::reboot_config(&with_kernel)

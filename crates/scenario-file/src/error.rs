@@ -288,6 +288,20 @@ pub enum ErrorKind {
         /// The quirks.
         known: String,
     },
+    /// `smmu-ias` that ID2.IAS cannot encode.
+    #[error(
+        "'smmu-ias' must be one of 32, 36, 40, 42, 44, 48 (the sizes ID2.IAS encodes), got {bits}"
+    )]
+    SmmuIas {
+        /// The value given.
+        bits: u32,
+    },
+    /// `smmu-ias` in a file the reboot machine runs (it builds its SMMUs from the board).
+    #[error("'smmu-ias = {bits}' is a real-stack option: the reboot machine (reboot, kexec, crash-kexec, unbind of the SMMU, DMA patterns) uses the board's MMU-500 as the preset describes it")]
+    SmmuIasOffStack {
+        /// The value given.
+        bits: u32,
+    },
     /// `stream-ids` with no stream ID.
     #[error("'stream-ids' needs at least one stream ID")]
     NoStreamIds,

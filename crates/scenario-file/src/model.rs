@@ -122,6 +122,9 @@ pub struct Scenario {
     pub properties: Vec<CheckedProperty>,
     /// Board quirks (`[board] quirks`).
     pub quirks: Vec<crate::vocab::Quirk>,
+    /// `[board] smmu-ias`: the input address size the board's MMU-500 reports in ID2.IAS
+    /// (its stage-2 input and stage-1 output size), instead of the preset's 48 bits.
+    pub smmu_ias: Option<u32>,
     /// `[bug]`: the corpus record of a real Linux bug.
     pub bug: Option<Bug>,
     /// SHA-256 of the file's bytes: a replay token carries it, so a token recorded against

@@ -32,6 +32,8 @@ pub(crate) struct RawBoard {
     pub dtb: Option<Spanned<String>>,
     #[serde(default)]
     pub quirks: Vec<Spanned<String>>,
+    #[serde(rename = "smmu-ias")]
+    pub smmu_ias: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

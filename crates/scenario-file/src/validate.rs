@@ -142,6 +142,11 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let smmu_ias = match &raw.board.get_ref().smmu_ias {
+        None => None,
+        Some(b) if [32, 36, 40, 42, 44, 48].contains(b.get_ref()) => Some(*b.get_ref()),
+        Some(b) => return Err(src.err(b.span(), ErrorKind::SmmuIas { bits: *b.get_ref() })),
+    };
     let bug = match &raw.bug {
         None => None,
         Some(b) => Some(crate::bug::bug(&src, b, &kernel, &properties)?),
@@ -164,6 +169,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
         actors,
         properties,
         quirks,
+        smmu_ias,
         bug,
         content_hash: ContentHash::of(text.as_bytes()),
     })

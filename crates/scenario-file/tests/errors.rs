@@ -189,7 +189,7 @@ fn unknown_property() {
             assert_eq!(name, "no-livelock");
             assert_eq!(
                 known,
-                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, no-sync-timeout, no-deadlock, one-group-per-stream, one-domain-per-group, no-kernel-warning, no-refcount-leak, no-block-split, no-iova-below-start, no-mapping-after-unmap"
+                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, no-sync-timeout, no-deadlock, one-group-per-stream, one-domain-per-group, no-kernel-warning, no-refcount-leak, no-block-split, no-iova-below-start, no-mapping-after-unmap, map-reachable"
             );
         }
         k => panic!("{k:?}"),
@@ -500,4 +500,36 @@ fn dma_mask_bits_out_of_range() {
     );
     let s = parse(&ok, Path::new("dir/race.toml")).unwrap();
     assert_eq!(s.drivers[0].dma_mask_bits, Some(32));
+}
+
+#[test]
+fn smmu_ias_without_an_id2_encoding_is_refused_at_its_value() {
+    let e = check(
+        "builtin = \"kbox-a230-ls\"",
+        "builtin = \"kbox-a230-ls\"\nsmmu-ias = 39",
+        "39",
+    );
+    assert!(matches!(*e.kind, ErrorKind::SmmuIas { bits: 39 }), "{e}");
+    assert_eq!(
+        e.kind.to_string(),
+        "'smmu-ias' must be one of 32, 36, 40, 42, 44, 48 (the sizes ID2.IAS encodes), got 39"
+    );
+}
+
+#[test]
+fn smmu_ias_is_a_real_stack_option() {
+    // BASE reboots with DMA: the reboot machine runs it, which takes its SMMUs as the board
+    // describes them.
+    let text = BASE.replacen(
+        "builtin = \"kbox-a230-ls\"",
+        "builtin = \"kbox-a230-ls\"\nsmmu-ias = 40",
+        1,
+    );
+    let s = parse(&text, Path::new("dir/race.toml")).unwrap();
+    assert_eq!(s.smmu_ias, Some(40));
+    let e = scenario_file::runnable(&s, &s.kernel).unwrap_err();
+    assert!(
+        matches!(*e.kind, ErrorKind::SmmuIasOffStack { bits: 40 }),
+        "{e}"
+    );
 }

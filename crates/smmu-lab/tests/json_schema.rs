@@ -671,7 +671,7 @@ fn file_run_check_and_bisect_json_match_the_doc_and_the_text() {
     assert_eq!(v["last_failing"], "v6.12+229e6ee43d2a");
     assert_eq!(v["first_fix"]["id"], "33729a5fc0ca");
     let kernels = v["kernels"].as_array().unwrap();
-    assert_eq!(kernels.len(), 3, "{v}");
+    assert_eq!(kernels.len(), 4, "{v}");
     assert!(kernels[0]["fix"].is_null() && kernels[0]["fails"] == true);
     let text = output(repo, &args, 0);
     assert!(text.contains(

@@ -68,7 +68,11 @@ impl<T: TlbOps> PageTable<T> {
         let idx = self.idx(iova, lvl);
         // Inside one table below the IAS (every table's span ends at or below it), so the IOVA
         // range fits and its size cannot overflow.
-        if pgcount == 0 || pgcount > self.entries[lvl as usize & 3] - idx {
+        // (A step with no room before d71fa842d33c is the general path's to report.)
+        if pgcount == 0
+            || pgcount > self.entries[lvl as usize & 3] - idx
+            || idx + pgcount > self.no_room_from[lvl as usize & 3]
+        {
             return None;
         }
         let size = pgcount << shift;
@@ -117,7 +121,10 @@ impl<T: TlbOps> PageTable<T> {
         }
         let lvl = u32::from(lvl);
         let idx = self.idx(iova, lvl);
-        if pgcount == 0 || pgcount > self.entries[lvl as usize & 3] - idx {
+        if pgcount == 0
+            || pgcount > self.entries[lvl as usize & 3] - idx
+            || idx + pgcount > self.no_room_from[lvl as usize & 3]
+        {
             return not_here;
         }
         let Some(table) = self.cached_table(iova, lvl) else {

@@ -34,7 +34,13 @@ struct MapRequest {
 
 impl<T: TlbOps> PageTable<T> {
     /// Map `pgcount` pages of `pgsize` bytes from `iova` to `paddr` with `prot`; returns the
-    /// bytes mapped (`pgsize * pgcount`).
+    /// bytes mapped (`pgsize * pgcount`) — except with [`PgdRunBound::TableMinusIndex`] at a
+    /// concatenated PGD's later pages, where it returns what Linux ≤ v6.12 adds to `*mapped`:
+    /// the pages mapped before plus (entries per table − PGD index) pages, a count that is zero
+    /// or negative, wrapped to `u64` as Linux's `size_t` (the IOMMU core then moves its IOVA
+    /// and size by that much).
+    ///
+    /// [`PgdRunBound::TableMinusIndex`]: crate::PgdRunBound::TableMinusIndex
     ///
     /// Unlike Linux's op, which stops at a table boundary, this loops until every page is
     /// mapped (as the IOMMU core's map loop does around it). It is all-or-nothing: on error,
@@ -87,9 +93,22 @@ impl<T: TlbOps> PageTable<T> {
         let mut done = 0u64;
         while done < req.pgcount {
             let (iova, paddr) = (req.iova + (done << shift), req.paddr + (done << shift));
-            let step = self
-                .check_step(req, iova, paddr, done)
-                .and_then(|()| self.map_table(req, iova, paddr, req.pgcount - done));
+            if let Err(e) = self.check_step(req, iova, paddr, done) {
+                self.undo_map(req, done);
+                return Err(e);
+            }
+            // Before d71fa842d33c: a block at a concatenated PGD's second table page or later
+            // gets a bound of zero or less entries; io-pgtable-arm writes none and adds
+            // bound × pgsize to `mapped`, which ends its call (the pages of earlier steps stay).
+            if let Some(room) = req
+                .level
+                .and_then(|lvl| self.pgd_room_before_fix(lvl, self.idx(iova, lvl)))
+            {
+                return Ok(done
+                    .wrapping_add(room as u64)
+                    .wrapping_mul(req.pgsize.bytes()));
+            }
+            let step = self.map_table(req, iova, paddr, req.pgcount - done);
             match step {
                 Ok(n) => done += n,
                 Err(e) => {
@@ -162,6 +181,22 @@ impl<T: TlbOps> PageTable<T> {
                         iova,
                         paddr,
                         pgsize,
+                    });
+                }
+                // io-pgtable-arm's own checks of the first IOVA and PA (its WARN and -ERANGE)
+                // come before anything about the range's end.
+                if va >> cfg.ias != 0 {
+                    return Err(PgTableError::IovaRange {
+                        iova,
+                        size: size.unwrap_or(u64::MAX),
+                        ias: cfg.ias,
+                    });
+                }
+                if pa >> cfg.oas != 0 {
+                    return Err(PgTableError::PaddrRange {
+                        paddr,
+                        size: size.unwrap_or(u64::MAX),
+                        oas: cfg.oas,
                     });
                 }
                 let wraps =

@@ -229,9 +229,13 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
     } else {
         s.properties.iter().filter_map(|p| p.stack).collect()
     };
+    let model = sim::scenario::model_config(smmu);
     Ok(StackConfig {
         fw,
-        model: sim::scenario::model_config(smmu),
+        model: mmu500::Mmu500Config {
+            ias: s.smmu_ias.unwrap_or(model.ias),
+            ..model
+        },
         params: s.cmdline.smmu,
         behaviour,
         tables: sw.lpae_tables(if core.linux_faithful {

@@ -1,6 +1,7 @@
 //! The real stack's unmanaged-domain operations: `iommu_domain_alloc`, `iommu_attach_device`,
 //! `iommu_map` and `iommu_unmap` through the IOMMU core and the arm-smmu driver's page tables,
-//! and the `no-block-split` check made from the device's side of each unmap.
+//! the `no-block-split` check made from the device's side of each unmap and the
+//! `map-reachable` check of each map.
 //!
 //! A domain maps the physical window below the actor's buffers: `iommu-map` of `size` bytes
 //! at `iova` maps to [`super::BUFFERS`] aligned down to the largest block size the request can
@@ -129,6 +130,54 @@ fn check_unmapped(
 /// The page size `check_unmapped` walks at (the 4 KiB granule the stack's domains use).
 const GRANULE: u64 = 0x1000;
 
+/// `map-reachable`: an `iommu_map` of `[iova, iova + size)` inside the domain's aperture
+/// succeeded (`ok`), and the device's own transaction at `iova` reaches `pa`. The model is
+/// asked only where the tables map the IOVA, so the check itself never faults.
+#[allow(clippy::too_many_arguments)]
+fn check_reachable(
+    stack: &Stack,
+    shared: &Mutex<Shared>,
+    dev: &StackDevice,
+    d: &Arc<Domain>,
+    call: &str,
+    iova: u64,
+    pa: u64,
+    size: u64,
+    ok: bool,
+) {
+    let Some(geo) = d.geometry() else {
+        return;
+    };
+    let last = iova.checked_add(size - 1);
+    if size == 0 || iova < geo.aperture_start || last.is_none_or(|l| l > geo.aperture_end) {
+        return;
+    }
+    let msg = if !ok {
+        format!(
+            "{call} failed for a range inside the domain's aperture {:#x}..={:#x}",
+            geo.aperture_start, geo.aperture_end
+        )
+    } else if stack.core.iova_to_phys(d, iova) == 0 {
+        format!("{call} returned 0 but the tables map nothing at {iova:#x}")
+    } else {
+        match stack.model.translate(dev.wire_sid, iova, Access::Read) {
+            Ok(t) if t.pa() == pa => return,
+            Ok(t) => format!(
+                "{call}: {}'s transaction at {iova:#x} reaches {:#x}, not {pa:#x}",
+                dev.name,
+                t.pa()
+            ),
+            Err(f) => format!(
+                "{call}: {}'s transaction at {iova:#x} faults: {f}",
+                dev.name
+            ),
+        }
+    };
+    let mut sh = shared.lock();
+    sh.lines.push(msg.clone());
+    sh.findings.push((StackProperty::MapReachable, msg));
+}
+
 fn domain(shared: &Mutex<Shared>, name: &str) -> Option<Arc<Domain>> {
     shared.lock().domains.get(name).cloned()
 }
@@ -183,19 +232,25 @@ pub(super) fn run(
                 return;
             };
             let pa = map_target(*iova, *size);
-            match stack
+            let result = stack
                 .core
-                .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE))
-            {
-                Ok(()) => say(format!(
-                    "{}: iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x}) = 0",
-                    dev.name
-                )),
-                Err(e) => say(format!(
-                    "{}: iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x}) failed: {e}",
-                    dev.name
-                )),
+                .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE));
+            let call = format!("iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x})");
+            match &result {
+                Ok(()) => say(format!("{}: {call} = 0", dev.name)),
+                Err(e) => say(format!("{}: {call} failed: {e}", dev.name)),
             }
+            check_reachable(
+                stack,
+                shared,
+                dev,
+                &d,
+                &call,
+                *iova,
+                pa,
+                *size,
+                result.is_ok(),
+            );
         }
         DomainOp::Unmap {
             domain: name,

@@ -35,11 +35,15 @@ pub enum StackProperty {
     /// No IOVA an `iommu_unmap` reported unmapped still translates for the device afterwards
     /// (the lost split race `85c7a0f1ef62` fixed).
     NoMappingAfterUnmap,
+    /// Every `iommu_map` of a range inside its domain's aperture succeeds, and the device's
+    /// own transaction at its first IOVA then reaches the physical address it was mapped to
+    /// (the walk a stage-2 PGD past its first page broke before `d71fa842d33c`).
+    MapReachable,
 }
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 12] = [
+    pub const ALL: [StackProperty; 13] = [
         StackProperty::NoOops,
         StackProperty::NoFault,
         StackProperty::NoUseAfterFree,
@@ -52,6 +56,7 @@ impl StackProperty {
         StackProperty::NoBlockSplit,
         StackProperty::NoIovaBelowStart,
         StackProperty::NoMappingAfterUnmap,
+        StackProperty::MapReachable,
     ];
 
     /// The name in files.
@@ -69,6 +74,7 @@ impl StackProperty {
             StackProperty::NoBlockSplit => "no-block-split",
             StackProperty::NoIovaBelowStart => "no-iova-below-start",
             StackProperty::NoMappingAfterUnmap => "no-mapping-after-unmap",
+            StackProperty::MapReachable => "map-reachable",
         }
     }
 
