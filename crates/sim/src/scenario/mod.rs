@@ -384,6 +384,8 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         dma_core: cfg.dma_core.name().to_string(),
         shutdown_time_ns: shutdown_ns,
         completed,
+        // arm-smmu's probe in the next kernel is not counted (it has no kdump refusal).
+        smmu_probe_failures: 0,
     }
 }
 
