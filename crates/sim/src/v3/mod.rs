@@ -265,7 +265,10 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
             started
         }
         Trigger::CrashKexec => {
-            m.kernel.crash_kexec();
+            // The shell on CPU 1 (the trigger's CPU in this model; the PID is the v2
+            // machine's shell's).
+            let task = crate::dmesg::TaskInfo::of(&cfg.build, 1, crate::scenario::REBOOT_PID, "sh");
+            m.kernel.crash_kexec(&task, Some(&m.hardware_name));
             // The stop IPI: CPU 0 finishes the poll it is in (its NAPI poll has no point
             // where the model takes an interrupt) and runs no more of the crashed kernel.
             *m.secondaries_stopped.lock() = true;
