@@ -32,6 +32,9 @@ pub(crate) struct RawBoard {
     pub dtb: Option<Spanned<String>>,
     #[serde(default)]
     pub quirks: Vec<Spanned<String>>,
+    /// Enumerated PCI functions on `iommu-map` hosts, `BUS:DEV.FN[=DRIVER]` (as `--pci`).
+    #[serde(default)]
+    pub pci: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
