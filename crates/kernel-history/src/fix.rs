@@ -24,11 +24,22 @@ pub enum Origin {
 /// order and `bisect` applies them in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fix {
+    /// `b63b3439b856` "iommu/arm-smmu-v3: Abort all transactions if SMMU is enabled in kdump
+    /// kernel" (Will Deacon): a kdump kernel that finds the SMMU enabled sets GBPA.ABORT,
+    /// disables it and fails the probe (-EBUSY) instead of resetting it, during which the
+    /// crashed kernel's in-flight DMA met GBPA (bypass: stray DMA into the capture kernel).
+    V3KdumpAbortTransactions,
     /// `4e4abae311e4` "iommu/arm-smmu: Avoid constant zero in TLBI writes" (v5.2, Robin
     /// Murphy): TLB maintenance registers are written with a non-zero dummy value, because a
     /// hypervisor that traps the global register space on some Qualcomm SoCs mis-emulates
     /// stores of the zero register.
     AvoidZeroTlbiWrites,
+    /// `3f54c447df34` "iommu/arm-smmu-v3: Don't disable SMMU in kdump kernel" (v5.2, Will
+    /// Deacon, Fixes: b63b3439b856): a kdump kernel resets the SMMU behind GBPA.ABORT and
+    /// probes it (so the capture kernel's devices behind it can transfer the dump) instead of
+    /// leaving it off, and keeps the event queue disabled so the faults of masters it has no
+    /// driver for neither spam the console nor swamp the IRQ thread.
+    V3KdumpKeepSmmu,
     /// `b1a1347912a7` "iommu/arm-smmu: Fix race condition during iommu_group creation"
     /// (v5.15): `arm_smmu_device_group()` looks the group up and records it under
     /// `stream_map_mutex`, so two masters sharing a stream ID cannot create two groups.
@@ -98,8 +109,10 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 18] = [
+    pub const ALL: [Fix; 20] = [
+        Fix::V3KdumpAbortTransactions,
         Fix::AvoidZeroTlbiWrites,
+        Fix::V3KdumpKeepSmmu,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
         Fix::UnlockOnGroupError,
@@ -122,7 +135,9 @@ impl Fix {
     /// The name a kernel spec uses: the 12-hex commit id for a Linux commit, a word for ours.
     pub fn id(self) -> &'static str {
         match self {
+            Fix::V3KdumpAbortTransactions => "b63b3439b856",
             Fix::AvoidZeroTlbiWrites => "4e4abae311e4",
+            Fix::V3KdumpKeepSmmu => "3f54c447df34",
             Fix::GroupCreationRace => "b1a1347912a7",
             Fix::DefaultDomainAllocRace => "211ff31b3d33",
             Fix::UnlockOnGroupError => "53f613134984",
@@ -146,7 +161,11 @@ impl Fix {
     /// The commit's subject line exactly as merged (ours: a subject in the same style).
     pub fn subject(self) -> &'static str {
         match self {
+            Fix::V3KdumpAbortTransactions => {
+                "iommu/arm-smmu-v3: Abort all transactions if SMMU is enabled in kdump kernel"
+            }
             Fix::AvoidZeroTlbiWrites => "iommu/arm-smmu: Avoid constant zero in TLBI writes",
+            Fix::V3KdumpKeepSmmu => "iommu/arm-smmu-v3: Don't disable SMMU in kdump kernel",
             Fix::GroupCreationRace => {
                 "iommu/arm-smmu: Fix race condition during iommu_group creation"
             }
@@ -192,7 +211,16 @@ impl Fix {
             landed_in,
         };
         match self {
+            // Inferred release: its code is in v4.19 (3f54c447df34's 4.19 stable backport
+            // removes it); the full id was not found in a reachable source.
+            Fix::V3KdumpAbortTransactions => Origin::Linux {
+                full_id: None,
+                landed_in: "v4.16",
+            },
             Fix::AvoidZeroTlbiWrites => linux("4e4abae311e4b44aaf61f18a826fd7136037f199", "v5.2"),
+            // The full id from its 4.19 stable backport ("Upstream commit"); the release is
+            // inferred (backported in June 2019, during v5.2-rc).
+            Fix::V3KdumpKeepSmmu => linux("3f54c447df34ff9efac7809a4a80fd3208efc619", "v5.2"),
             Fix::GroupCreationRace => linux("b1a1347912a742a4e1fcdc9df6302dd9dd2c3405", "v5.15"),
             Fix::DefaultDomainAllocRace => {
                 linux("211ff31b3d33b56aa12937e898c9280d07daf0d9", "v5.15")
@@ -239,7 +267,11 @@ impl Fix {
     /// [`crate::Switches`]).
     pub fn switches(self) -> &'static str {
         match self {
+            Fix::V3KdumpAbortTransactions => {
+                "arm-smmu-v3: EnabledAtProbe::KdumpAbortAndFail (over ResetAsFound)"
+            }
             Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
+            Fix::V3KdumpKeepSmmu => "arm-smmu-v3: EnabledAtProbe::AbortThenReset",
             Fix::GroupCreationRace => {
                 "arm-smmu: DriverBehaviour::group_lookup_under_stream_map_mutex"
             }

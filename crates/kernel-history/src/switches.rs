@@ -68,6 +68,9 @@ pub struct Switches {
     /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
     /// (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
+    /// arm-smmu-v3: what the reset does with an SMMU it finds enabled, in a kdump kernel
+    /// above all (`b63b3439b856`, then `3f54c447df34`, which replaced its code).
+    pub v3_enabled_at_probe: arm_smmu_v3::EnabledAtProbe,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
     /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
     /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
@@ -116,6 +119,13 @@ impl Switches {
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
+            v3_enabled_at_probe: if kernel.contains(Fix::V3KdumpKeepSmmu) {
+                arm_smmu_v3::EnabledAtProbe::AbortThenReset
+            } else if kernel.contains(Fix::V3KdumpAbortTransactions) {
+                arm_smmu_v3::EnabledAtProbe::KdumpAbortAndFail
+            } else {
+                arm_smmu_v3::EnabledAtProbe::ResetAsFound
+            },
             iova_depot: if kernel.preset >= Preset::V6_12 {
                 IovaDepot::List
             } else {

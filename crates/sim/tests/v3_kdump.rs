@@ -52,23 +52,32 @@ fn explore(scn: &Arc<RebootScenario>, runs: u64) -> Rep {
     )
 }
 
+fn failures(at: EnabledAtProbe) -> Vec<String> {
+    explore(&scenario(at), 200).failures.into_keys().collect()
+}
+
 #[test]
-fn probe() {
-    for at in [
-        EnabledAtProbe::ResetAsFound,
-        EnabledAtProbe::KdumpAbortAndFail,
-        EnabledAtProbe::AbortThenReset,
-    ] {
-        let rep = explore(&scenario(at), 200);
-        eprintln!("{at:?}: {:?}", rep.failures);
-        if let Some(f) = &rep.first_failure {
-            if let RunResult::Completed(Ok(o)) = &f.outcome {
-                eprintln!(
-                    "{}\n{:?}",
-                    o.log.lines().rev().take(12).collect::<Vec<_>>().join("\n"),
-                    o.verdict
-                );
-            }
-        }
-    }
+fn before_b63b3439b856_in_flight_dma_strays_during_the_reset() {
+    let rep = explore(&scenario(EnabledAtProbe::ResetAsFound), 200);
+    assert_eq!(rep.failures.keys().collect::<Vec<_>>(), ["no-stray-dma"]);
+    let Some(RunResult::Completed(Ok(o))) = rep.first_failure.as_ref().map(|f| &f.outcome) else {
+        panic!("no failing run: {:?}", rep.failures);
+    };
+    assert!(
+        o.log.contains("SMMU currently enabled! Resetting..."),
+        "{}",
+        o.log
+    );
+    assert!(o.verdict.stray_dma_writes > 0);
+    assert_eq!(o.verdict.smmu_probe_failures, 0);
+}
+
+#[test]
+fn b63b3439b856_strays_nothing_but_refuses_the_smmu() {
+    assert_eq!(failures(EnabledAtProbe::KdumpAbortAndFail), ["smmu-probed"]);
+}
+
+#[test]
+fn f3f54c447df34_strays_nothing_and_probes() {
+    assert!(failures(EnabledAtProbe::AbortThenReset).is_empty());
 }
