@@ -268,10 +268,12 @@ impl Fix {
     pub fn switches(self) -> &'static str {
         match self {
             Fix::V3KdumpAbortTransactions => {
-                "arm-smmu-v3: EnabledAtProbe::KdumpAbortAndFail (over ResetAsFound)"
+                "arm-smmu-v3: GBPA.ABORT before disabling in a kdump kernel (v3_kdump_aborts_before_disable)"
             }
             Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
-            Fix::V3KdumpKeepSmmu => "arm-smmu-v3: EnabledAtProbe::AbortThenReset",
+            Fix::V3KdumpKeepSmmu => {
+                "arm-smmu-v3: a kdump kernel resets and keeps the SMMU (v3_kdump_keeps_smmu)"
+            }
             Fix::GroupCreationRace => {
                 "arm-smmu: DriverBehaviour::group_lookup_under_stream_map_mutex"
             }

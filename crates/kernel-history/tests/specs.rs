@@ -21,11 +21,20 @@ fn presets_are_the_fixes_each_release_contains() {
     let fixes = |s: &str| Kernel::parse(s).unwrap().fixes();
     let before_v61: Vec<Fix> =
         Fix::ALL[..Fix::ALL.iter().position(|f| *f == BUS).unwrap()].to_vec();
-    assert_eq!(fixes("v5.14"), [Fix::AvoidZeroTlbiWrites]);
+    assert_eq!(
+        fixes("v5.14"),
+        [
+            Fix::V3KdumpAbortTransactions,
+            Fix::AvoidZeroTlbiWrites,
+            Fix::V3KdumpKeepSmmu
+        ]
+    );
     assert_eq!(
         fixes("v5.16"),
         [
+            Fix::V3KdumpAbortTransactions,
             Fix::AvoidZeroTlbiWrites,
+            Fix::V3KdumpKeepSmmu,
             Fix::GroupCreationRace,
             Fix::DefaultDomainAllocRace,
             Fix::UnlockOnGroupError
@@ -181,7 +190,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows b63b3439b856, 4e4abae311e4, 3f54c447df34, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -241,6 +250,8 @@ fn switches_one_fix_one_code_path() {
                 before.iova_domain_init_under_cookie_mutex
                     != after.iova_domain_init_under_cookie_mutex,
                 before.fq_teardown_waits_for_timer != after.fq_teardown_waits_for_timer,
+                before.v3_kdump_aborts_before_disable != after.v3_kdump_aborts_before_disable,
+                before.v3_kdump_keeps_smmu != after.v3_kdump_keeps_smmu,
             ];
             assert_eq!(
                 changed.iter().filter(|c| **c).count(),
