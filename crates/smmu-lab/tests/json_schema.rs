@@ -136,6 +136,7 @@ struct Verdict {
     trigger_cpu: u32,
     build: String,
     dma_core: String,
+    smmu_probe_failures: u64,
 }
 
 #[derive(Debug, Deserialize)]
