@@ -194,7 +194,10 @@ impl Switches {
     /// code, so it has no path without it.
     pub fn v3_enabled_at_probe(&self) -> Result<arm_smmu_v3::EnabledAtProbe, NoCodePath> {
         use arm_smmu_v3::EnabledAtProbe as E;
-        match (self.v3_kdump_aborts_before_disable, self.v3_kdump_keeps_smmu) {
+        match (
+            self.v3_kdump_aborts_before_disable,
+            self.v3_kdump_keeps_smmu,
+        ) {
             (false, false) => Ok(E::ResetAsFound),
             (true, false) => Ok(E::KdumpAbortAndFail),
             (true, true) => Ok(E::AbortThenReset),
