@@ -2,7 +2,9 @@
 //! and their STEs, domains with their CDs and page tables, TLB maintenance, and the
 //! `IommuDriver` contract for the core.
 
-use crate::fw::{FirmwareDesc, KernelVersion, ModuleParams, ShutdownPolicy};
+use crate::fw::{
+    BootContext, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, ShutdownPolicy,
+};
 use crate::hw::{Hw, QueueShadow, RateLimits};
 use crate::io::Io;
 use crate::probe::{feat, hw_probe, ProbeError, STRTAB_SPLIT};
@@ -91,6 +93,7 @@ struct SmmuDomain {
 pub struct ArmSmmuV3 {
     pub(crate) hw: Arc<Hw>,
     policy: ShutdownPolicy,
+    boot: BootContext,
     strtab: Mutex<Strtab>,
     masters: Mutex<BTreeMap<DeviceId, SmmuMaster>>,
     domains: RwLock<BTreeMap<u32, Arc<SmmuDomain>>>,
@@ -102,13 +105,27 @@ pub struct ArmSmmuV3 {
 
 impl ArmSmmuV3 {
     /// `arm_smmu_device_probe` up to (not including) `iommu_device_register`: firmware checks,
-    /// hardware probe, queue and stream-table allocation, device reset with IRQ setup.
+    /// hardware probe, queue and stream-table allocation, device reset with IRQ setup. A
+    /// normal boot of a kernel with every kdump change ([`BootContext::default`]).
     pub fn probe(
         fw: &FirmwareDesc,
         params: ModuleParams,
         version: KernelVersion,
         policy: ShutdownPolicy,
         env: SmmuEnv,
+    ) -> Result<Arc<ArmSmmuV3>, ProbeError> {
+        Self::probe_booting(fw, params, version, policy, env, BootContext::default())
+    }
+
+    /// [`ArmSmmuV3::probe`] in the kernel `boot` describes (a kdump kernel, and what its
+    /// reset does with an SMMU it finds enabled).
+    pub fn probe_booting(
+        fw: &FirmwareDesc,
+        params: ModuleParams,
+        version: KernelVersion,
+        policy: ShutdownPolicy,
+        env: SmmuEnv,
+        boot: BootContext,
     ) -> Result<Arc<ArmSmmuV3>, ProbeError> {
         let prefix = fw.log_prefix();
         let log = env.log.clone();
@@ -174,6 +191,7 @@ impl ArmSmmuV3 {
         let smmu = Arc::new(ArmSmmuV3 {
             hw: Arc::new(hw),
             policy,
+            boot,
             strtab: Mutex::new(strtab),
             masters: Mutex::new(BTreeMap::new()),
             domains: RwLock::new(BTreeMap::new()),
@@ -322,9 +340,26 @@ impl ArmSmmuV3 {
     fn device_reset(&self, fw: &FirmwareDesc, bypass: bool) -> Result<(), ProbeError> {
         let hw = &self.hw;
         let io = &hw.io;
+        let kdump = self.boot.kdump;
+        let quiet_events = kdump && self.boot.enabled_at_probe == EnabledAtProbe::AbortThenReset;
         if io.read(regs::CR0) & cr0::SMMUEN != 0 {
-            hw.print(Level::Warning, "SMMU currently enabled! Resetting...");
-            self.update_gbpa(gbpa::ABORT, 0);
+            match self.boot.enabled_at_probe {
+                // b63b3439b856: keep the crashed kernel's DMA from going anywhere, and give up.
+                EnabledAtProbe::KdumpAbortAndFail if kdump => {
+                    self.update_gbpa(gbpa::ABORT, 0);
+                    self.device_disable();
+                    return Err(ProbeError::KdumpBusy);
+                }
+                EnabledAtProbe::ResetAsFound | EnabledAtProbe::KdumpAbortAndFail => {
+                    hw.print(Level::Warning, "SMMU currently enabled! Resetting...");
+                }
+                // 3f54c447df34. Its WARN_ON for a kdump kernel booted with disable_bypass=0 is
+                // not modelled (a backtrace with no effect on the SMMU).
+                EnabledAtProbe::AbortThenReset => {
+                    hw.print(Level::Warning, "SMMU currently enabled! Resetting...");
+                    self.update_gbpa(gbpa::ABORT, 0);
+                }
+            }
         }
         if !self.device_disable() {
             return Err(ProbeError::AckTimeout("CR0"));
@@ -374,6 +409,11 @@ impl ArmSmmuV3 {
             return Err(ProbeError::AckTimeout("CR0.EVTQEN"));
         }
         self.setup_irqs(fw);
+        // 3f54c447df34: a kdump kernel may have no driver for masters still doing DMA, so it
+        // turns the event queue off again rather than report (and rate-limit) their faults.
+        if quiet_events {
+            enables &= !(cr0::EVTQEN | cr0::PRIQEN);
+        }
         if !bypass || hw.params.disable_bypass {
             enables |= cr0::SMMUEN;
         } else {

@@ -27,6 +27,34 @@ pub enum ShutdownPolicy {
     Quiesce,
 }
 
+/// What `arm_smmu_device_reset` does when it finds the SMMU already enabled (CR0.SMMUEN = 1:
+/// the previous kernel did not turn it off, as after a crash kexec, or its shutdown left it on).
+/// Three releases of the same code path, each a Linux commit (facts from the commits' messages
+/// and diffs on the stable list; see docs/linux-iommu-bugs.md):
+///
+/// | Variant | found enabled, any kernel | found enabled, kdump kernel |
+/// |---|---|---|
+/// | `ResetAsFound` (v4.2 .. b63b3439b856) | warn, CR0 := 0, full reset; GBPA untouched | the same: DMA still in flight meets GBPA (bypass on QEMU) during the reset |
+/// | `KdumpAbortAndFail` (b63b3439b856, v4.16) | as `ResetAsFound` | GBPA.ABORT, CR0 := 0, probe fails with -EBUSY: the SMMU stays off and aborts everything |
+/// | `AbortThenReset` (3f54c447df34, v5.2, and every later release) | warn, GBPA.ABORT, CR0 := 0, full reset | the same, and the event (and PRI) queue is left disabled by the final CR0 write, so faults of masters the capture kernel has no driver for are not reported |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EnabledAtProbe {
+    ResetAsFound,
+    KdumpAbortAndFail,
+    #[default]
+    AbortThenReset,
+}
+
+/// The booting kernel as the driver's probe sees it, beyond its module parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BootContext {
+    /// `is_kdump_kernel()`: this kernel was started by crash kexec (`elfcorehdr=` on its command
+    /// line) while the crashed kernel's masters may still be doing DMA.
+    pub kdump: bool,
+    /// What the probe does with an SMMU it finds enabled.
+    pub enabled_at_probe: EnabledAtProbe,
+}
+
 /// `arm_smmu_v3` module parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModuleParams {

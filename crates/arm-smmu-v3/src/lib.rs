@@ -47,6 +47,9 @@ pub mod ste;
 pub mod trace;
 
 pub use driver::{ArmSmmuV3, SmmuEnv};
-pub use fw::{FirmwareDesc, KernelVersion, ModuleParams, ParamError, ShutdownPolicy};
+pub use fw::{
+    BootContext, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, ParamError,
+    ShutdownPolicy,
+};
 pub use hw::{QueueShadow, RateLimits};
 pub use probe::{HwInfo, ProbeError};

@@ -64,6 +64,36 @@ pub enum ProbeError {
     NoMemory { what: &'static str, bytes: u64 },
     #[error("{0} did not acknowledge")]
     AckTimeout(&'static str),
+    /// b63b3439b856: a kdump kernel found the SMMU enabled, set GBPA.ABORT and turned it off
+    /// instead of resetting it.
+    #[error("SMMU enabled in a kdump kernel: left disabled, aborting all transactions (-EBUSY)")]
+    KdumpBusy,
+}
+
+impl ProbeError {
+    /// The errno `arm_smmu_device_probe` returns for this failure.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ProbeError::UnknownCompatible(_) => -19,
+            ProbeError::IommuCells | ProbeError::RegionTooSmall(_) => -22,
+            ProbeError::Endianness
+            | ProbeError::NoTranslation
+            | ProbeError::NoAarch64
+            | ProbeError::Embedded
+            | ProbeError::CmdqTooSmall => -6,
+            ProbeError::NoMemory { .. } => -12,
+            ProbeError::AckTimeout(_) => -110,
+            ProbeError::KdumpBusy => -16,
+        }
+    }
+
+    /// The driver core's line for this failure (`call_driver_probe`): none for -ENODEV and
+    /// -ENXIO, which reject the match quietly.
+    pub fn driver_core_line(&self, dev_name: &str) -> Option<String> {
+        let e = self.errno();
+        (e != -19 && e != -6)
+            .then(|| format!("arm-smmu-v3: probe of {dev_name} failed with error {e}"))
+    }
 }
 
 /// What probe learned.

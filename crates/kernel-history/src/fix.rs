@@ -24,6 +24,11 @@ pub enum Origin {
 /// order and `bisect` applies them in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fix {
+    /// `b63b3439b856` "iommu/arm-smmu-v3: Abort all transactions if SMMU is enabled in kdump
+    /// kernel" (Will Deacon): a kdump kernel that finds the SMMU enabled sets GBPA.ABORT,
+    /// disables it and fails the probe (-EBUSY) instead of resetting it, during which the
+    /// crashed kernel's in-flight DMA met GBPA (bypass: stray DMA into the capture kernel).
+    V3KdumpAbortTransactions,
     /// `85c7a0f1ef62` "iommu/io-pgtable-arm: Fix race handling in split_blk_unmap()" (v4.20,
     /// Robin Murphy): of two lockless unmappers splitting one block, the loser (whose table
     /// install lost the compare-and-exchange) unmaps its part from the winner's table even at
@@ -34,6 +39,12 @@ pub enum Fix {
     /// hypervisor that traps the global register space on some Qualcomm SoCs mis-emulates
     /// stores of the zero register.
     AvoidZeroTlbiWrites,
+    /// `3f54c447df34` "iommu/arm-smmu-v3: Don't disable SMMU in kdump kernel" (v5.2, Will
+    /// Deacon, Fixes: b63b3439b856): a kdump kernel resets the SMMU behind GBPA.ABORT and
+    /// probes it (so the capture kernel's devices behind it can transfer the dump) instead of
+    /// leaving it off, and keeps the event queue disabled so the faults of masters it has no
+    /// driver for neither spam the console nor swamp the IRQ thread.
+    V3KdumpKeepSmmu,
     /// `b1a1347912a7` "iommu/arm-smmu: Fix race condition during iommu_group creation"
     /// (v5.15): `arm_smmu_device_group()` looks the group up and records it under
     /// `stream_map_mutex`, so two masters sharing a stream ID cannot create two groups.
@@ -112,9 +123,11 @@ pub enum Fix {
 
 impl Fix {
     /// Every fix, in history order.
-    pub const ALL: [Fix; 20] = [
+    pub const ALL: [Fix; 22] = [
+        Fix::V3KdumpAbortTransactions,
         Fix::SplitBlkUnmapRace,
         Fix::AvoidZeroTlbiWrites,
+        Fix::V3KdumpKeepSmmu,
         Fix::GroupCreationRace,
         Fix::DefaultDomainAllocRace,
         Fix::UnlockOnGroupError,
@@ -139,7 +152,9 @@ impl Fix {
     pub fn id(self) -> &'static str {
         match self {
             Fix::SplitBlkUnmapRace => "85c7a0f1ef62",
+            Fix::V3KdumpAbortTransactions => "b63b3439b856",
             Fix::AvoidZeroTlbiWrites => "4e4abae311e4",
+            Fix::V3KdumpKeepSmmu => "3f54c447df34",
             Fix::GroupCreationRace => "b1a1347912a7",
             Fix::DefaultDomainAllocRace => "211ff31b3d33",
             Fix::UnlockOnGroupError => "53f613134984",
@@ -167,7 +182,11 @@ impl Fix {
             Fix::SplitBlkUnmapRace => {
                 "iommu/io-pgtable-arm: Fix race handling in split_blk_unmap()"
             }
+            Fix::V3KdumpAbortTransactions => {
+                "iommu/arm-smmu-v3: Abort all transactions if SMMU is enabled in kdump kernel"
+            }
             Fix::AvoidZeroTlbiWrites => "iommu/arm-smmu: Avoid constant zero in TLBI writes",
+            Fix::V3KdumpKeepSmmu => "iommu/arm-smmu-v3: Don't disable SMMU in kdump kernel",
             Fix::GroupCreationRace => {
                 "iommu/arm-smmu: Fix race condition during iommu_group creation"
             }
@@ -219,7 +238,16 @@ impl Fix {
             // docs/linux-iommu-bugs.md: the release is inferred (committed 2018-10-01 for the
             // 4.20 merge window; AUTOSEL later offered it to 4.19).
             Fix::SplitBlkUnmapRace => linux("85c7a0f1ef624ef58173ef52ea77780257bdfe04", "v4.20"),
+            // Inferred release: its code is in v4.19 (3f54c447df34's 4.19 stable backport
+            // removes it); the full id was not found in a reachable source.
+            Fix::V3KdumpAbortTransactions => Origin::Linux {
+                full_id: None,
+                landed_in: "v4.16",
+            },
             Fix::AvoidZeroTlbiWrites => linux("4e4abae311e4b44aaf61f18a826fd7136037f199", "v5.2"),
+            // The full id from its 4.19 stable backport ("Upstream commit"); the release is
+            // inferred (backported in June 2019, during v5.2-rc).
+            Fix::V3KdumpKeepSmmu => linux("3f54c447df34ff9efac7809a4a80fd3208efc619", "v5.2"),
             Fix::GroupCreationRace => linux("b1a1347912a742a4e1fcdc9df6302dd9dd2c3405", "v5.15"),
             Fix::DefaultDomainAllocRace => {
                 linux("211ff31b3d33b56aa12937e898c9280d07daf0d9", "v5.15")
@@ -272,7 +300,13 @@ impl Fix {
             Fix::SplitBlkUnmapRace => {
                 "pgtable: PgTableRequest::split_race = SplitRace::UnmapFromWinner"
             }
+            Fix::V3KdumpAbortTransactions => {
+                "arm-smmu-v3: GBPA.ABORT before disabling in a kdump kernel (v3_kdump_aborts_before_disable)"
+            }
             Fix::AvoidZeroTlbiWrites => "arm-smmu: DriverBehaviour::zero_tlbi_writes off",
+            Fix::V3KdumpKeepSmmu => {
+                "arm-smmu-v3: a kdump kernel resets and keeps the SMMU (v3_kdump_keeps_smmu)"
+            }
             Fix::GroupCreationRace => {
                 "arm-smmu: DriverBehaviour::group_lookup_under_stream_map_mutex"
             }

@@ -74,6 +74,12 @@ pub struct Switches {
     /// iommu: `iommu_device_claim_dma_owner`'s -EINVAL return puts its group reference
     /// (`a6a9a5da6808`).
     pub claim_owner_puts_group_on_error: bool,
+    /// arm-smmu-v3: a kdump kernel sets GBPA.ABORT before it disables an SMMU it finds
+    /// enabled (`b63b3439b856`).
+    pub v3_kdump_aborts_before_disable: bool,
+    /// arm-smmu-v3: a kdump kernel then resets and probes the SMMU, its event queue off,
+    /// instead of failing with -EBUSY (`3f54c447df34`).
+    pub v3_kdump_keeps_smmu: bool,
     /// iommu: the IOVA rcache's depot. A property of the release, not a fix the model
     /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
     /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
@@ -86,6 +92,9 @@ pub enum NoCodePath {
     /// arm-smmu's shutdown policies cover shutdown-runs-remove only with the CLIENTPD bypass.
     #[error("arm-smmu has no shutdown path that both runs .remove (no ce31e6ca68bd) and blocks every stream (quiesce)")]
     RemoveWithBlockedStreams,
+    /// arm-smmu-v3: 3f54c447df34's kdump reset is a rewrite of b63b3439b856's abort.
+    #[error("arm-smmu-v3 has no kdump reset that keeps the SMMU (3f54c447df34) without b63b3439b856's GBPA.ABORT, which it rewrote")]
+    V3KdumpResetWithoutAbort,
     /// The same for arm-smmu-v3.
     #[error("arm-smmu-v3 has no shutdown path that both runs .remove (no 32ea2c57dc21) and blocks every stream (quiesce)")]
     V3RemoveWithBlockedStreams,
@@ -132,6 +141,8 @@ impl Switches {
             iova_domain_init_under_cookie_mutex: kernel.contains(Fix::IovaDomainInitRace),
             fq_teardown_waits_for_timer: kernel.contains(Fix::FqTimeoutTeardownRace),
             // 911aa1245da8 landed in v6.7: the presets from v6.12 on have the list.
+            v3_kdump_aborts_before_disable: kernel.contains(Fix::V3KdumpAbortTransactions),
+            v3_kdump_keeps_smmu: kernel.contains(Fix::V3KdumpKeepSmmu),
             iova_depot: if kernel.preset >= Preset::V6_12 {
                 IovaDepot::List
             } else {
@@ -194,6 +205,21 @@ impl Switches {
             (false, SmmuOff::Bypass) => Ok(ShutdownPolicy::Linux62),
             (false, SmmuOff::BlockStreams) => Ok(ShutdownPolicy::Quiesce),
             (true, SmmuOff::BlockStreams) => Err(NoCodePath::RemoveWithBlockedStreams),
+        }
+    }
+
+    /// arm-smmu-v3's reset of an SMMU it finds enabled. 3f54c447df34 rewrote b63b3439b856's
+    /// code, so it has no path without it.
+    pub fn v3_enabled_at_probe(&self) -> Result<arm_smmu_v3::EnabledAtProbe, NoCodePath> {
+        use arm_smmu_v3::EnabledAtProbe as E;
+        match (
+            self.v3_kdump_aborts_before_disable,
+            self.v3_kdump_keeps_smmu,
+        ) {
+            (false, false) => Ok(E::ResetAsFound),
+            (true, false) => Ok(E::KdumpAbortAndFail),
+            (true, true) => Ok(E::AbortThenReset),
+            (false, true) => Err(NoCodePath::V3KdumpResetWithoutAbort),
         }
     }
 

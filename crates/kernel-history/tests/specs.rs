@@ -23,13 +23,20 @@ fn presets_are_the_fixes_each_release_contains() {
         Fix::ALL[..Fix::ALL.iter().position(|f| *f == BUS).unwrap()].to_vec();
     assert_eq!(
         fixes("v5.14"),
-        [Fix::SplitBlkUnmapRace, Fix::AvoidZeroTlbiWrites]
+        [
+            Fix::V3KdumpAbortTransactions,
+            Fix::SplitBlkUnmapRace,
+            Fix::AvoidZeroTlbiWrites,
+            Fix::V3KdumpKeepSmmu
+        ]
     );
     assert_eq!(
         fixes("v5.16"),
         [
+            Fix::V3KdumpAbortTransactions,
             Fix::SplitBlkUnmapRace,
             Fix::AvoidZeroTlbiWrites,
+            Fix::V3KdumpKeepSmmu,
             Fix::GroupCreationRace,
             Fix::DefaultDomainAllocRace,
             Fix::UnlockOnGroupError
@@ -189,7 +196,7 @@ fn every_error_is_typed() {
     let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
     assert_eq!(
         msg,
-        "unknown fix 'deadbeefcafe': the model knows 85c7a0f1ef62, 4e4abae311e4, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, d71fa842d33c, quiesce, guarded_dma_domain"
+        "unknown fix 'deadbeefcafe': the model knows b63b3439b856, 85c7a0f1ef62, 4e4abae311e4, 3f54c447df34, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, d71fa842d33c, quiesce, guarded_dma_domain"
     );
     let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
     assert_eq!(
@@ -251,6 +258,8 @@ fn switches_one_fix_one_code_path() {
                 before.iova_domain_init_under_cookie_mutex
                     != after.iova_domain_init_under_cookie_mutex,
                 before.fq_teardown_waits_for_timer != after.fq_teardown_waits_for_timer,
+                before.v3_kdump_aborts_before_disable != after.v3_kdump_aborts_before_disable,
+                before.v3_kdump_keeps_smmu != after.v3_kdump_keeps_smmu,
             ];
             assert_eq!(
                 changed.iter().filter(|c| **c).count(),

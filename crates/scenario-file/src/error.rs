@@ -88,6 +88,9 @@ pub enum ErrorKind {
         /// Why the board cannot be used.
         error: BoardError,
     },
+    /// A `[board] pci` entry that is not a function the board's PCIe hosts can enumerate.
+    #[error("[board] pci: {0}")]
+    Pci(sim::pci_enum::PciError),
     /// The kernel spec is invalid (unknown version or fix, duplicate, bad removal).
     #[error("kernel: {0}")]
     Kernel(KernelSpecError),

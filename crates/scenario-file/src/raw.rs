@@ -34,6 +34,9 @@ pub(crate) struct RawBoard {
     pub quirks: Vec<Spanned<String>>,
     #[serde(rename = "smmu-ias")]
     pub smmu_ias: Option<Spanned<u32>>,
+    /// Enumerated PCI functions on `iommu-map` hosts, `BUS:DEV.FN[=DRIVER]` (as `--pci`).
+    #[serde(default)]
+    pub pci: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -130,6 +130,7 @@ pub fn reboot_config(s: &Scenario) -> Result<RebootConfig, NotToday> {
 
     let mut c = RebootConfig::new(kernel, s.board.clone());
     c.trigger = trigger;
+    c.v3_enabled_at_probe = Switches::of(&s.kernel).v3_enabled_at_probe()?;
     c.cmdline = s.cmdline.clone();
     if let Some(&n) = steps.first() {
         c.max_actor_steps = n;

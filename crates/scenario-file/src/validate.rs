@@ -13,11 +13,17 @@ use std::path::Path;
 use toml::Spanned;
 
 /// The built-in boards, by the name a file uses.
-pub const BUILTIN_BOARDS: [&str; 1] = ["kbox-a230-ls"];
+pub const BUILTIN_BOARDS: [&str; 2] = ["kbox-a230-ls", "qemu-virt-smmuv3"];
 
 fn builtin_board(name: &str) -> Option<(&'static str, Board)> {
     match name {
         "kbox-a230-ls" => Some(("kbox-a230-ls", sim::kbox_a230_ls())),
+        // QEMU's virt machine with its SMMUv3, from the repository's fixture text (which the
+        // board tests load beside ../shared's qemu-virt-smmuv3.dtb); its PCI functions are
+        // named by `[board] pci`.
+        "qemu-virt-smmuv3" => Board::from_dtb(&lab_fixtures::qemu_virt_smmuv3_dtb())
+            .ok()
+            .map(|b| ("qemu-virt-smmuv3", b)),
         _ => None,
     }
 }
@@ -176,6 +182,20 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 fn board(src: &Src<'_>, raw: &RawFile) -> Result<(BoardSource, Board), ScenarioError> {
+    let (source, mut board) = board_itself(src, raw)?;
+    for f in &raw.board.get_ref().pci {
+        let added = f
+            .get_ref()
+            .parse::<sim::pci_enum::PciFunction>()
+            .and_then(|p| board.add_pci_function(&p));
+        if let Err(e) = added {
+            return Err(src.err(f.span(), ErrorKind::Pci(e)));
+        }
+    }
+    Ok((source, board))
+}
+
+fn board_itself(src: &Src<'_>, raw: &RawFile) -> Result<(BoardSource, Board), ScenarioError> {
     let b = raw.board.get_ref();
     match (&b.builtin, &b.dtb) {
         (Some(name), None) => {

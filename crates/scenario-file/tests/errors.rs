@@ -189,7 +189,7 @@ fn unknown_property() {
             assert_eq!(name, "no-livelock");
             assert_eq!(
                 known,
-                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, no-sync-timeout, no-deadlock, one-group-per-stream, one-domain-per-group, no-kernel-warning, no-refcount-leak, no-block-split, no-iova-below-start, no-mapping-after-unmap, map-reachable"
+                "no-oops, no-stray-dma, no-foreign-dma, no-lost-write, no-dma-through-freed-domain, no-fault, no-use-after-free, smmu-probed, no-sync-timeout, no-deadlock, one-group-per-stream, one-domain-per-group, no-kernel-warning, no-refcount-leak, no-block-split, no-iova-below-start, no-mapping-after-unmap, map-reachable"
             );
         }
         k => panic!("{k:?}"),

@@ -179,6 +179,21 @@ impl TaskInfo {
         }
     }
 
+    /// `dump_stack`'s first line (`dump_stack_print_info`): CPU, PID, comm, ` Kdump: loaded`
+    /// when a crash kernel is loaded, taint, release and build (v6.1/v6.2 print no `UID:`).
+    pub fn cpu_line(&self, kdump_loaded: bool) -> String {
+        format!(
+            "CPU: {} PID: {} Comm: {}{} {} {} {}",
+            self.cpu,
+            self.pid,
+            self.comm,
+            if kdump_loaded { " Kdump: loaded" } else { "" },
+            self.taint,
+            self.release,
+            self.version
+        )
+    }
+
     /// The seed's kernel: `6.1.0-rc5-00088-gf3600ff8e322 #1930`, not tainted.
     pub fn seed(cpu: u32, pid: u32, comm: &str) -> Self {
         TaskInfo {
@@ -268,13 +283,7 @@ impl OopsReport {
             ),
         ));
         if let Some(t) = &self.task {
-            v.push((
-                Level::Emerg,
-                format!(
-                    "CPU: {} PID: {} Comm: {} {} {} {}",
-                    t.cpu, t.pid, t.comm, t.taint, t.release, t.version
-                ),
-            ));
+            v.push((Level::Emerg, t.cpu_line(false)));
         }
         if let Some(h) = &self.hardware_name {
             v.push((Level::Emerg, format!("Hardware name: {h}")));

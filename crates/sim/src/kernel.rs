@@ -538,18 +538,28 @@ impl Kernel {
         true
     }
 
-    /// A panic with a crash kernel loaded, from `echo c > /proc/sysrq-trigger`: `panic()` →
-    /// `__crash_kexec()` → arm64's `machine_crash_shutdown()` (the other CPUs are stopped by
-    /// IPI) and `machine_kexec()`. Unlike [`Self::kernel_kexec`] no reboot notifier and no
-    /// `.shutdown` callback runs and PCI bus mastering stays on: every device, the SMMU
-    /// included, keeps the state the crashed kernel left. (The register dump and backtrace
-    /// `panic()` prints before these lines are not modelled.)
-    pub fn crash_kexec(&self) {
+    /// A panic with a crash kernel loaded, from `echo c > /proc/sysrq-trigger` typed by `task`:
+    /// `panic()` → `__crash_kexec()` → arm64's `machine_crash_shutdown()` (the other CPUs are
+    /// stopped by IPI) and `machine_kexec()`. Unlike [`Self::kernel_kexec`] no reboot notifier
+    /// and no `.shutdown` callback runs and PCI bus mastering stays on: every device, the SMMU
+    /// included, keeps the state the crashed kernel left.
+    ///
+    /// `panic()` dumps the stack of the task that panicked (`dump_stack()`: no registers, a
+    /// panic is not an exception): the `CPU:` line of `task` with `Kdump: loaded` (a crash
+    /// kernel is loaded) and the board's `Hardware name:`. Its `Call trace:` frames (the
+    /// syscall path from `el0t_64_sync` to `panic`) are not printed: their offsets depend on
+    /// the build and none of the modelled builds' are known.
+    pub fn crash_kexec(&self, task: &crate::dmesg::TaskInfo, hardware_name: Option<&str>) {
         self.log.printk(Level::Info, "sysrq: Trigger a crash");
         self.log.printk(
             Level::Emerg,
             "Kernel panic - not syncing: sysrq triggered crash",
         );
+        self.log.printk(Level::Emerg, &task.cpu_line(true));
+        if let Some(h) = hardware_name {
+            self.log
+                .printk(Level::Emerg, &format!("Hardware name: {h}"));
+        }
         self.log.printk(Level::Crit, "SMP: stopping secondary CPUs");
         self.log.printk(Level::Info, "Starting crashdump kernel...");
         self.log.printk(Level::Info, "Bye!");

@@ -179,6 +179,8 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
                 },
                 "arm_smmu_v3": {
                     "shutdown_runs_remove": sw.v3_shutdown_runs_remove,
+                    "kdump_aborts_before_disable": sw.v3_kdump_aborts_before_disable,
+                    "kdump_keeps_smmu": sw.v3_kdump_keeps_smmu,
                 },
             },
             "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
@@ -232,6 +234,14 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
     outln!(
         "    arm-smmu-v3  .shutdown runs .remove (unregisters): {}",
         yes_no(sw.v3_shutdown_runs_remove)
+    );
+    outln!(
+        "    arm-smmu-v3  kdump kernel sets GBPA.ABORT before disabling an enabled SMMU: {}",
+        yes_no(sw.v3_kdump_aborts_before_disable)
+    );
+    outln!(
+        "    arm-smmu-v3  kdump kernel resets and keeps the SMMU, event queue off: {}",
+        yes_no(sw.v3_kdump_keeps_smmu)
     );
     for (layer, what, on) in probe_switches(&sw) {
         outln!("    {layer:<9} {what}: {}", yes_no(on));

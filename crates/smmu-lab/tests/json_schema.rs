@@ -136,6 +136,7 @@ struct Verdict {
     trigger_cpu: u32,
     build: String,
     dma_core: String,
+    smmu_probe_failures: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +345,8 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
         assert!(text.ends_with(&format!("\nreplay: {}\n", run.replay)));
         assert_eq!(run.replay, format!("smmu-lab replay {}", run.token));
         assert_eq!(run.verdict.kernel, kernel);
+        // An SMMUv2 reboot: no next kernel probed anything.
+        assert_eq!(run.verdict.smmu_probe_failures, 0);
         assert_eq!(
             run.properties_checked,
             [

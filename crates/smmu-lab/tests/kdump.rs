@@ -34,9 +34,18 @@ fn crash_kexec_shuts_nothing_down_and_the_capture_kernel_probes_under_live_dma()
     let out = run(&["run", "scenarios/kdump-ping-flood.toml"], 1);
     let lines = untimed(&out);
     // The panic path's lines, in order, and then the capture kernel's arm-smmu probe.
+    // dump_stack() of the shell that panicked, on the CPU the explorer woke it on.
+    let cpu = if out.contains("CPU: 0 PID: 412") {
+        0
+    } else {
+        1
+    };
+    let cpu_line = format!("CPU: {cpu} PID: 412 Comm: sh Kdump: loaded Not tainted 6.2.0 #1");
     let crash = [
         "sysrq: Trigger a crash",
         "Kernel panic - not syncing: sysrq triggered crash",
+        &cpu_line,
+        "Hardware name: Kontron KBox A-230-LS (DT)",
         "SMP: stopping secondary CPUs",
         "Starting crashdump kernel...",
         "Bye!",

@@ -195,6 +195,10 @@ pub struct RebootConfig {
     /// SMMUv3 only: the implementation's GBPA resets with ABORT set (QEMU's does not: what
     /// arrives while SMMUEN = 0 bypasses).
     pub gbpa_abort: bool,
+    /// SMMUv3 only: what the kernel's arm-smmu-v3 reset does with an SMMU it finds enabled
+    /// (b63b3439b856 and 3f54c447df34 changed it for kdump kernels). Every built-in kernel
+    /// has both; scenario files set it from their kernel's fixes.
+    pub v3_enabled_at_probe: arm_smmu_v3::EnabledAtProbe,
 }
 
 impl RebootConfig {
@@ -214,6 +218,7 @@ impl RebootConfig {
             traffic: Vec::new(),
             mmio_log: false,
             gbpa_abort: false,
+            v3_enabled_at_probe: arm_smmu_v3::EnabledAtProbe::default(),
         }
     }
 }

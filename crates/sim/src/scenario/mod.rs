@@ -262,7 +262,14 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         Trigger::CrashKexec => {
             // Nothing is shut down: the capture kernel boots and its arm-smmu probes the
             // SMMUs the crashed kernel left translating, while the masters keep doing DMA.
-            m.kernel.crash_kexec();
+            let task = crate::dmesg::TaskInfo::of(
+                &cfg.build,
+                reboot_task.cpu,
+                reboot_task.pid,
+                &reboot_task.comm,
+            );
+            m.kernel
+                .crash_kexec(&task, Some(&cfg.board.hardware_name()));
             if let Some(nic) = &m.nic {
                 nic.kernel_replaced();
             }
@@ -314,7 +321,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
 const NIC_IDLE_MAX_NS: u64 = 100_000;
 
 /// PID of the task that types the command (smmu-lab's: no log gives it).
-const REBOOT_PID: u32 = 412;
+pub(crate) const REBOOT_PID: u32 = 412;
 
 /// The CPU the reboot task runs on: CPU 1's idle loop and CPU 0's race to pick it up, and the
 /// explorer decides who wins. A one-CPU board runs it on CPU 0.
@@ -384,6 +391,8 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         dma_core: cfg.dma_core.name().to_string(),
         shutdown_time_ns: shutdown_ns,
         completed,
+        // arm-smmu's probe in the next kernel is not counted (it has no kdump refusal).
+        smmu_probe_failures: 0,
     }
 }
 

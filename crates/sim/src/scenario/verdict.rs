@@ -107,6 +107,9 @@ pub struct Verdict {
     pub shutdown_time_ns: u64,
     /// The trigger finished (the machine restarted / the new kernel started / unbind returned).
     pub completed: bool,
+    /// SMMU probes that failed in the kernel kexec or crash kexec started (a kdump kernel
+    /// before 3f54c447df34 refuses an SMMU it finds enabled); 0 on SMMUv2 machines.
+    pub smmu_probe_failures: u64,
 }
 
 /// A checked property of a run.
@@ -127,11 +130,13 @@ pub enum Property {
     NoFault,
     /// No DMA-API call used a freed group or domain (`no-use-after-free`).
     NoUseAfterFree,
+    /// Every SMMU probe of the next kernel (kexec, kdump) succeeded (`smmu-probed`).
+    SmmuProbed,
 }
 
 impl Property {
     /// Every property.
-    pub const ALL: [Property; 7] = [
+    pub const ALL: [Property; 8] = [
         Property::NoOops,
         Property::NoStrayDma,
         Property::NoForeignDma,
@@ -139,9 +144,10 @@ impl Property {
         Property::NoDmaThroughFreedDomain,
         Property::NoFault,
         Property::NoUseAfterFree,
+        Property::SmmuProbed,
     ];
 
-    /// Checked unless asked otherwise: all but no-fault.
+    /// Checked unless asked otherwise: all but no-fault and smmu-probed.
     pub const DEFAULT: [Property; 6] = [
         Property::NoOops,
         Property::NoStrayDma,
@@ -161,6 +167,7 @@ impl Property {
             Property::NoDmaThroughFreedDomain => "no-dma-through-freed-domain",
             Property::NoFault => "no-fault",
             Property::NoUseAfterFree => "no-use-after-free",
+            Property::SmmuProbed => "smmu-probed",
         }
     }
 
@@ -181,6 +188,7 @@ impl Property {
                 v.blocked_transactions + v.global_faults_logged + v.context_faults_logged > 0
             }
             Property::NoUseAfterFree => v.use_after_free > 0,
+            Property::SmmuProbed => v.smmu_probe_failures > 0,
         }
     }
 }
@@ -203,11 +211,10 @@ pub fn outcome_hash(o: &RebootOutcome) -> u64 {
     // The execution model follows from the machine, which the log already shows (an SMMUv2 or
     // an SMMUv3 boot); it is left out so that hashes taken before the field existed still
     // identify the same runs.
-    let verdict = format!("{:?}", o.verdict).replacen(
-        &format!("execution: {:?}, ", o.verdict.execution),
-        "",
-        1,
-    );
+    // So is a zero `smmu_probe_failures` (runs before the field existed had none).
+    let verdict = format!("{:?}", o.verdict)
+        .replacen(&format!("execution: {:?}, ", o.verdict.execution), "", 1)
+        .replacen(", smmu_probe_failures: 0 }", " }", 1);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in o.log.bytes().chain(verdict.into_bytes()) {
         h ^= u64::from(b);

@@ -9,7 +9,8 @@ use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError, SmmuSetupErr
 use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
-    ArmSmmuV3, FirmwareDesc, KernelVersion, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
+    ArmSmmuV3, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, RateLimits,
+    ShutdownPolicy, SmmuEnv,
 };
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
@@ -153,6 +154,8 @@ pub(super) struct NextKernel {
     pub(super) fw: FirmwareDesc,
     pub(super) version: KernelVersion,
     pub(super) policy: ShutdownPolicy,
+    /// What its reset does with the SMMU it finds enabled.
+    pub(super) enabled_at_probe: EnabledAtProbe,
     pub(super) bus: Arc<dyn Mmio>,
     pub(super) printk: Arc<dyn Printk>,
     pub(super) tables: Arc<FrameAllocator>,
@@ -171,7 +174,13 @@ pub(super) struct V3Machine {
     pub(super) mmio_log: Option<Arc<MmioLog>>,
     pub(super) trigger_done: AtomicBool,
     pub(super) new_kernel: AtomicBool,
+    /// CPU 0 runs the old kernel's work (NAPI polls, the SMMU's interrupts) holding this, with
+    /// `false` inside while the old kernel runs. A crash sets it `true` ("SMP: stopping
+    /// secondary CPUs"): taking it waits for the poll in progress, and CPU 0 runs none after.
+    pub(super) secondaries_stopped: Mutex<bool>,
     pub(super) crash: Mutex<Option<iommu::Oops>>,
+    /// Why the next kernel's arm-smmu-v3 probe failed, if it did.
+    pub(super) next_probe_failed: Mutex<Option<arm_smmu_v3::ProbeError>>,
 }
 
 /// Build the machine and boot it (before the actors start).
@@ -385,6 +394,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             fw,
             version,
             policy,
+            enabled_at_probe: cfg.v3_enabled_at_probe,
             bus,
             printk,
             tables,
@@ -392,6 +402,8 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         mmio_log,
         trigger_done: AtomicBool::new(false),
         new_kernel: AtomicBool::new(false),
+        secondaries_stopped: Mutex::new(false),
+        next_probe_failed: Mutex::new(None),
         crash: Mutex::new(None),
     })
 }

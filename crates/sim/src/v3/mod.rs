@@ -24,7 +24,7 @@ use crate::scenario::{
     Trigger, Verdict,
 };
 use crate::{Board, SmmuVersion};
-use arm_smmu_v3::{ArmSmmuV3, ModuleParams, RateLimits, SmmuEnv};
+use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
 use klog::Printk;
 use machine::V3Machine;
 use smmu_sync::atomic::Ordering;
@@ -89,8 +89,9 @@ impl V3Machine {
     }
 
     /// After kexec: the next kernel's arm-smmu-v3 probes the same SMMU (its reset disables
-    /// and re-enables it with a fresh stream table) and takes its interrupts.
-    fn next_kernel_probe(&self, ev: &Events) {
+    /// and re-enables it with a fresh stream table) and takes its interrupts. `kdump`: the next
+    /// kernel is a capture kernel started by crash kexec (`is_kdump_kernel()`).
+    fn next_kernel_probe(&self, ev: &Events, kdump: bool) {
         self.new_kernel.store(true, Ordering::SeqCst);
         let n = &self.next;
         if let Some(l) = &self.mmio_log {
@@ -106,12 +107,29 @@ impl V3Machine {
             frames: n.tables.clone(),
             limits: Arc::new(RateLimits::default()),
         };
-        match ArmSmmuV3::probe(&n.fw, ModuleParams::default(), n.version, n.policy, env) {
+        let boot = BootContext {
+            kdump,
+            enabled_at_probe: n.enabled_at_probe,
+        };
+        match ArmSmmuV3::probe_booting(
+            &n.fw,
+            ModuleParams::default(),
+            n.version,
+            n.policy,
+            env,
+            boot,
+        ) {
             Ok(s) => *self.smmu.lock() = s,
-            Err(e) => ev.push(
-                Lane::ShutdownCpu,
-                format!("next kernel: arm-smmu-v3 probe failed: {e}"),
-            ),
+            Err(e) => {
+                if let Some(line) = e.driver_core_line(&n.fw.dev_name) {
+                    n.printk.printk(klog::Level::Warning, &line);
+                }
+                *self.next_probe_failed.lock() = Some(e.clone());
+                ev.push(
+                    Lane::ShutdownCpu,
+                    format!("next kernel: arm-smmu-v3 probe failed: {e}"),
+                );
+            }
         }
     }
 
@@ -154,15 +172,20 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
                     break;
                 }
                 m.log.advance_ns(NS_PER_POLL);
-                m.take_irqs(&ev);
-                if m.stop() {
-                    break;
-                }
-                if !m.new_kernel.load(Ordering::SeqCst) {
-                    for f in &m.flooded {
-                        if let Err(o) = f.f.poll() {
-                            m.report_crash(o, &ev);
-                            break 'steps;
+                {
+                    let stopped = m.secondaries_stopped.lock();
+                    // After a crash CPU 0 is parked; the SMMU's interrupts reach the capture
+                    // kernel (modelled as taken here, between the other actors' steps).
+                    m.take_irqs(&ev);
+                    if m.stop() {
+                        break;
+                    }
+                    if !*stopped && !m.new_kernel.load(Ordering::SeqCst) {
+                        for f in &m.flooded {
+                            if let Err(o) = f.f.poll() {
+                                m.report_crash(o, &ev);
+                                break 'steps;
+                            }
                         }
                     }
                 }
@@ -237,13 +260,19 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         Trigger::Kexec => {
             let started = m.kernel.kernel_kexec();
             if started && !m.kernel.halted() {
-                m.next_kernel_probe(&ev);
+                m.next_kernel_probe(&ev, false);
             }
             started
         }
         Trigger::CrashKexec => {
-            m.kernel.crash_kexec();
-            m.next_kernel_probe(&ev);
+            // The shell on CPU 1 (the trigger's CPU in this model; the PID is the v2
+            // machine's shell's).
+            let task = crate::dmesg::TaskInfo::of(&cfg.build, 1, crate::scenario::REBOOT_PID, "sh");
+            m.kernel.crash_kexec(&task, Some(&m.hardware_name));
+            // The stop IPI: CPU 0 finishes the poll it is in (its NAPI poll has no point
+            // where the model takes an interrupt) and runs no more of the crashed kernel.
+            *m.secondaries_stopped.lock() = true;
+            m.next_kernel_probe(&ev, true);
             true
         }
         Trigger::UnbindSmmu => match m.kernel.find(&cfg.board.smmus[smmu].name) {
@@ -308,6 +337,7 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         completed,
         build: cfg.build.to_string(),
         dma_core: cfg.dma_core.name().to_string(),
+        smmu_probe_failures: u64::from(m.next_probe_failed.lock().is_some()),
         ..Verdict::default()
     };
     let timeline = ev.list.lock().clone();
