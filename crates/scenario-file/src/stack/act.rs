@@ -176,12 +176,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                         say(format!("{}: {buffer} unmapped", dev.name));
                         shared.lock().buffers.remove(buffer);
                     }
-                    Err(e) => {
-                        let call = format!("unmap of {buffer}");
-                        if !super::lifecycle::dma_failed(shared, &dev.name, &call, &e) {
-                            return;
-                        }
-                    }
+                    Err(e) => say(format!("{}: unmap of {buffer} failed: {e}", dev.name)),
                 }
             }
             StackOp::FailPgtableAlloc => {
@@ -231,11 +226,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                             sh.iova_buffers.insert(buffer.clone());
                         }
                     }
-                    Err(e) => {
-                        if !super::lifecycle::dma_failed(shared, &dev.name, "dma_map_sg", &e) {
-                            return;
-                        }
-                    }
+                    Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
                 }
             }
             StackOp::DmaMapPage { size, dir, buffer } => {
@@ -258,11 +249,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                             sh.iova_buffers.insert(buffer.clone());
                         }
                     }
-                    Err(e) => {
-                        if !super::lifecycle::dma_failed(shared, &dev.name, "dma_map_page", &e) {
-                            return;
-                        }
-                    }
+                    Err(e) => say(format!("{}: dma_map_page failed: {e}", dev.name)),
                 }
             }
             StackOp::DeviceAccess { write, buffer } => {
