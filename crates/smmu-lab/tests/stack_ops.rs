@@ -61,7 +61,12 @@ replay: smmu-lab replay crates/smmu-lab/tests/stack_ops/misuse.toml misuse@8a864
 /// releases the master, so the driver's `dma_free_coherent` finds it released.
 #[test]
 fn smmu_unbind_on_v6_1_releases_the_bound_master_and_its_coherent_free_fails() {
-    let (out, code) = run(&["run", "crates/smmu-lab/tests/stack_ops/smmu-unbind-coherent.toml", "--kernel", "v6.1"]);
+    let (out, code) = run(&[
+        "run",
+        "crates/smmu-lab/tests/stack_ops/smmu-unbind-coherent.toml",
+        "--kernel",
+        "v6.1",
+    ]);
     assert_eq!(
         out,
         r#"ahci-qoriq 3200000.sata: Adding to iommu group 0
@@ -85,7 +90,12 @@ replay: smmu-lab replay crates/smmu-lab/tests/stack_ops/smmu-unbind-coherent.tom
 /// The same file on v6.0 (before 57365a04c921): the master stays in its group; the free unmaps.
 #[test]
 fn smmu_unbind_on_v6_0_keeps_the_master_and_frees_its_buffer() {
-    let (out, code) = run(&["run", "crates/smmu-lab/tests/stack_ops/smmu-unbind-coherent.toml", "--kernel", "v6.0"]);
+    let (out, code) = run(&[
+        "run",
+        "crates/smmu-lab/tests/stack_ops/smmu-unbind-coherent.toml",
+        "--kernel",
+        "v6.0",
+    ]);
     assert_eq!(
         out,
         r#"ahci-qoriq 3200000.sata: Adding to iommu group 0
@@ -134,7 +144,11 @@ replay: smmu-lab replay scenarios/unbind-frees-domain-under-dma.toml unbind-free
 /// meet the context bank arm-smmu cleared (SCTLR.M = 0) and go out untranslated.
 #[test]
 fn worked_example_engine_reading_after_the_free_bypasses_the_freed_context_bank() {
-    let (out, code) = run(&["replay", "scenarios/unbind-frees-domain-under-dma.toml", "unbind-frees-domain-under-dma@0393536c27b2:v6.13:s"]);
+    let (out, code) = run(&[
+        "replay",
+        "scenarios/unbind-frees-domain-under-dma.toml",
+        "unbind-frees-domain-under-dma@0393536c27b2:v6.13:s",
+    ]);
     assert_eq!(
         out,
         r#"ahci-qoriq 3200000.sata: Adding to iommu group 0
