@@ -505,6 +505,7 @@ impl IommuCore {
         if domain.instance() != g.instance.0 {
             return Err(CoreError::WrongInstance);
         }
+        Self::check_not_freed(domain, "iommu_attach_device")?;
         self.attach_group(&g, domain)
     }
 
@@ -548,6 +549,7 @@ impl IommuCore {
         if domain.kind() != DomainKind::Unmanaged {
             return Err(CoreError::WrongKind(domain.kind()));
         }
+        Self::check_not_freed(domain, "iommu_map")?;
         if iova.checked_add(size).is_none() || paddr.checked_add(size).is_none() {
             return Err(CoreError::Invalid("range overflows"));
         }
@@ -565,6 +567,7 @@ impl IommuCore {
         if domain.kind() != DomainKind::Unmanaged {
             return Err(CoreError::WrongKind(domain.kind()));
         }
+        Self::check_not_freed(domain, "iommu_unmap")?;
         if iova.checked_add(size).is_none() {
             return Err(CoreError::Invalid("range overflows"));
         }

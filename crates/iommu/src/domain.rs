@@ -79,6 +79,8 @@ pub struct Domain {
     driver: Arc<dyn IommuDriver>,
     handle: DriverDomain,
     dying: AtomicBool,
+    /// `iommu_domain_free` ran: the driver's context is gone, whoever still holds the pointer.
+    freed: AtomicBool,
     /// The DMA cookie's mutex (since ac9a5d522bb8, `iommu_dma_init_domain` runs under it).
     cookie_mutex: smmu_sync::KernelMutex,
     state: Mutex<DmaState>,
@@ -101,7 +103,10 @@ impl std::fmt::Debug for Domain {
 
 impl Drop for Domain {
     fn drop(&mut self) {
-        self.driver.domain_free(self.handle);
+        // A domain its owner freed with `iommu_domain_free` was given back to the driver then.
+        if !self.freed.load(Ordering::Acquire) {
+            self.driver.domain_free(self.handle);
+        }
     }
 }
 
@@ -156,6 +161,7 @@ impl Domain {
             driver,
             handle,
             dying: AtomicBool::new(false),
+            freed: AtomicBool::new(false),
             cookie_mutex: smmu_sync::KernelMutex::new(&format!(
                 "domain {}->iova_cookie->mutex",
                 id.0
@@ -205,6 +211,16 @@ impl Domain {
 
     pub(crate) fn set_dying(&self) {
         self.dying.store(true, Ordering::Release);
+    }
+
+    /// Whether `iommu_domain_free` freed the domain (every later use is a use-after-free).
+    pub fn is_freed(&self) -> bool {
+        self.freed.load(Ordering::Acquire)
+    }
+
+    /// Mark the domain freed; `false` if it already was (a double free).
+    pub(crate) fn set_freed(&self) -> bool {
+        !self.freed.swap(true, Ordering::AcqRel)
     }
 
     pub(crate) fn driver(&self) -> &Arc<dyn IommuDriver> {

@@ -36,6 +36,16 @@ pub enum CoreError {
         /// The function that used it.
         function: &'static str,
     },
+    /// Safe core: `iommu_domain_free` of a domain a group is still attached to.
+    #[error("domain is still attached to group {group}")]
+    DomainAttached {
+        /// The group.
+        group: u32,
+    },
+    /// `iommu_device_use_default_domain`: the group is owned by a user or attached to a
+    /// domain other than its default one (-EBUSY).
+    #[error("the group is owned or attached to another domain (-EBUSY)")]
+    DefaultDomainBusy,
     /// The group's DMA is owned by another owner (-EPERM).
     #[error("the group's DMA is owned by another owner (-EPERM)")]
     OwnerBusy,

@@ -68,6 +68,7 @@ pub mod iova;
 mod oops;
 pub mod ops;
 mod probe;
+mod unmanaged;
 
 pub use crate::core::{Bus, CoreConfig, CoreStats, DeviceDesc, InstanceId, IommuCore};
 pub use dma::{DirectKind, DmaDirection};

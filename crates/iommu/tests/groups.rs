@@ -339,3 +339,100 @@ fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
         "deleted with the queue"
     );
 }
+
+/// `iommu_domain_free` as Linux has it: an attached domain is freed anyway (the driver's
+/// context goes at once, the group keeps the pointer), every later use is a use-after-free,
+/// and dropping the last reference afterwards does not free it a second time. The safe core
+/// refuses to free an attached domain.
+#[test]
+fn domain_free_of_an_attached_domain() {
+    let r = rig(CoreConfig {
+        linux_faithful: true,
+        ..CoreConfig::default()
+    });
+    let d = r
+        .core
+        .probe_device(platform("etnaviv-gpu f0c0000.gpu", 0, 1), r.inst)
+        .unwrap();
+    let before = r.fake.live_domains();
+    let dom = r.core.alloc_unmanaged(r.inst).unwrap();
+    r.core.attach_device(d, &dom).unwrap();
+    let group = r.core.group_of(d).unwrap();
+    assert_eq!(r.core.groups_attached_to(&dom), vec![group]);
+    r.core.iommu_domain_free(&dom).unwrap();
+    assert!(dom.is_freed());
+    assert_eq!(r.fake.live_domains(), before, "the driver freed it at once");
+    let uaf = |function| CoreError::UseAfterFree {
+        object: "struct iommu_domain",
+        function,
+    };
+    assert_eq!(
+        r.core.iommu_map(&dom, 0, RAM, 0x1000, Prot::READ),
+        Err(uaf("iommu_map"))
+    );
+    assert_eq!(r.core.iommu_unmap(&dom, 0, 0x1000), Err(uaf("iommu_unmap")));
+    assert_eq!(
+        r.core.attach_device(d, &dom),
+        Err(uaf("iommu_attach_device"))
+    );
+    assert_eq!(
+        r.core.iommu_domain_free(&dom),
+        Err(uaf("iommu_domain_free"))
+    );
+    // The group still points at it: the detach is the one call that does not dereference it.
+    assert_eq!(r.core.iommu_detach_device(d, &dom), Ok(true));
+    drop(dom);
+    assert_eq!(r.fake.live_domains(), before);
+    assert_eq!(r.core.stats().warnings, 0);
+
+    let safe = rig(CoreConfig::default());
+    let d = safe
+        .core
+        .probe_device(platform("etnaviv-gpu f0c0000.gpu", 0, 1), safe.inst)
+        .unwrap();
+    let dom = safe.core.alloc_unmanaged(safe.inst).unwrap();
+    safe.core.attach_device(d, &dom).unwrap();
+    assert_eq!(
+        safe.core.iommu_domain_free(&dom),
+        Err(CoreError::DomainAttached {
+            group: safe.core.group_of(d).unwrap()
+        })
+    );
+    assert!(!dom.is_freed());
+}
+
+/// A detach of a domain the group is not attached to, and an unbind's
+/// `iommu_device_unuse_default_domain` with no claim left, are kernel warnings that change
+/// nothing; a bind's `use_default_domain` is refused while a user owns the group.
+#[test]
+fn detach_and_unuse_warn_on_misuse() {
+    let r = rig(CoreConfig::default());
+    let d = r
+        .core
+        .probe_device(platform("etnaviv-gpu f0c0000.gpu", 0, 1), r.inst)
+        .unwrap();
+    let a = r.core.alloc_unmanaged(r.inst).unwrap();
+    let b = r.core.alloc_unmanaged(r.inst).unwrap();
+    r.core.attach_device(d, &a).unwrap();
+    assert_eq!(r.core.iommu_detach_device(d, &b), Ok(false));
+    assert!(std::sync::Arc::ptr_eq(
+        &r.core.attached_domain(d).unwrap(),
+        &a
+    ));
+    r.core.unuse_default_domain(d);
+    assert_eq!(r.core.stats().warnings, 2);
+    let lines = r.log.lines();
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.contains("WARNING:")).collect();
+    assert_eq!(warnings.len(), 2);
+    assert!(warnings[0].ends_with("WARNING: at drivers/iommu/iommu.c: etnaviv-gpu f0c0000.gpu: iommu_detach_device of a domain its group is not attached to"), "{}", warnings[0]);
+    assert!(warnings[1].ends_with("WARNING: at drivers/iommu/iommu.c: etnaviv-gpu f0c0000.gpu: iommu_device_unuse_default_domain with no claim on the group"), "{}", warnings[1]);
+    assert_eq!(r.core.iommu_detach_device(d, &a), Ok(true));
+    r.core.use_default_domain(d).unwrap();
+    r.core.unuse_default_domain(d);
+    r.core.claim_dma_owner(d, Some("vfio")).unwrap();
+    assert_eq!(
+        r.core.use_default_domain(d),
+        Err(CoreError::DefaultDomainBusy)
+    );
+    assert_eq!(r.core.stats().warnings, 2);
+}

@@ -58,11 +58,17 @@ fn needs_machine(s: &Scenario) -> bool {
         d.as_ref()
             .is_some_and(|d| s.board.smmus.iter().any(|m| &m.name == d))
     };
+    let steps = || s.actors.iter().flat_map(|a| &a.script);
+    // The machine's own triggers; `unbind` of the SMMU is also the real stack's, which runs
+    // it unless the file is nothing but the machine's triggers.
+    let machine_only = |st: &crate::model::Step| {
+        matches!(st.op, Op::RebootForce | Op::KexecExecute | Op::CrashKexec)
+    };
+    let machine_step =
+        |st: &crate::model::Step| machine_only(st) || (st.op == Op::Unbind && is_smmu(&st.device));
     s.drivers.iter().any(|d| d.dma != DmaPattern::None)
-        || s.actors.iter().flat_map(|a| &a.script).any(|st| {
-            matches!(st.op, Op::RebootForce | Op::KexecExecute | Op::CrashKexec)
-                || (st.op == Op::Unbind && is_smmu(&st.device))
-        })
+        || steps().any(machine_only)
+        || (steps().any(machine_step) && steps().all(machine_step))
 }
 
 /// The model that runs `s` with `kernel` (the file's, or one `bisect` or `--kernel` chose).
@@ -86,7 +92,7 @@ fn refuse_off_stack(s: &Scenario) -> Result<(), ScenarioError> {
                 st.at,
                 ErrorKind::NotModelled {
                     op: st.op.name(),
-                    why: "the reboot machine runs reboot-force, kexec-execute, crash-kexec and unbind of the SMMU with DMA patterns; the real stack runs probe and deferred-probe (of a master, or probe of the SMMU), remove, pci-hot-unplug, dma-map/unmap of pages and sg lists, fq-timer-expiry, claim/release-dma-owner, iommu-domain-alloc, iommu-attach-device, iommu-map/unmap, fail-pgtable-alloc, and device reads and writes",
+                    why: "the reboot machine runs reboot-force, kexec-execute, crash-kexec and unbind of the SMMU with DMA patterns; the real stack runs probe, bind, unbind, remove and deferred-probe of a master, probe, unbind and remove of the SMMU, pci-hot-unplug, dma-map/unmap of pages and sg lists, dma-alloc/free-coherent, fq-timer-expiry, claim/release-dma-owner, iommu-domain-alloc/free, iommu-attach/detach-device, iommu-map/unmap, fail-pgtable-alloc, and device reads and writes",
                 },
             ));
         }

@@ -30,6 +30,11 @@ pub(crate) fn check(
     };
     let mut buffers: BTreeMap<&str, (BufferKind, &str, usize)> = BTreeMap::new();
     let mut domains: BTreeMap<&str, usize> = BTreeMap::new();
+    // The device each domain was allocated for: an `iommu-map` buffer is that device's.
+    let domain_device: BTreeMap<&str, &str> = steps()
+        .filter(|(_, _, s)| s.op == Op::IommuDomainAlloc)
+        .filter_map(|(_, _, s)| Some((s.domain.as_deref()?, s.device.as_deref()?)))
+        .collect();
     for (_, r, s) in steps() {
         let made = match (s.op.makes_buffer(), s.op) {
             (Some(kind), _) => r.buffer.as_ref().map(|b| (b, Some(kind))),
@@ -42,10 +47,12 @@ pub(crate) fn check(
                 .get(handle.get_ref().as_str())
                 .map(|b| b.2)
                 .or_else(|| {
-                    buffers.insert(
-                        handle.get_ref(),
-                        (k, s.device.as_deref().unwrap_or(""), s.at.line),
-                    );
+                    let owner = s
+                        .device
+                        .as_deref()
+                        .or_else(|| domain_device.get(s.domain.as_deref()?).copied())
+                        .unwrap_or("");
+                    buffers.insert(handle.get_ref(), (k, owner, s.at.line));
                     None
                 }),
             None => domains.get(handle.get_ref().as_str()).copied().or_else(|| {

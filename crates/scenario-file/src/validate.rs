@@ -493,6 +493,9 @@ fn step(
         (Param::Owner, r.owner.as_ref().map(|v| v.span())),
     ];
     for (param, span) in given {
+        if op.optional_params().contains(&param) {
+            continue;
+        }
         match (op.params().contains(&param), span) {
             (true, None) => {
                 return Err(src.err(s.span(), ErrorKind::MissingParameter { op, param }))

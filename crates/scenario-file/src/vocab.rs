@@ -89,6 +89,8 @@ pub enum BufferKind {
     Sg,
     /// `dma_alloc_coherent`.
     Coherent,
+    /// `iommu_map` on an unmanaged domain (with a `buffer`).
+    Iommu,
 }
 
 impl BufferKind {
@@ -98,6 +100,7 @@ impl BufferKind {
             BufferKind::Page => "page mapping",
             BufferKind::Sg => "scatterlist mapping",
             BufferKind::Coherent => "coherent allocation",
+            BufferKind::Iommu => "unmanaged-domain mapping",
         }
     }
 }
@@ -260,6 +263,15 @@ impl Op {
         }
     }
 
+    /// The parameters the operation may take or leave out (besides [`Op::params`]).
+    pub fn optional_params(self) -> &'static [Param] {
+        match self {
+            // The mapping, named, for the device's DMA engine to read or write.
+            Op::IommuMap => &[Param::Buffer],
+            _ => &[],
+        }
+    }
+
     /// Whether the device may be an SMMU as well as a master (lifecycle operations).
     pub fn device_may_be_smmu(self) -> bool {
         matches!(
@@ -279,6 +291,7 @@ impl Op {
             Op::DmaMapPage => Some(BufferKind::Page),
             Op::DmaMapSg => Some(BufferKind::Sg),
             Op::DmaAllocCoherent => Some(BufferKind::Coherent),
+            Op::IommuMap => Some(BufferKind::Iommu),
             _ => None,
         }
     }

@@ -240,12 +240,12 @@ fn bad_files_are_refused_with_file_line_and_column_before_anything_runs() {
             "bad.toml:14:14: 'stream-ids' needs at least one stream ID",
         ),
         (
-            BASE.replace("op = \"probe\"", "op = \"bind\""),
-            "bad.toml:10:11: 'bind' is in the vocabulary, but no model runs it yet",
+            BASE.replace("op = \"probe\", device = \"f0c0000.gpu\"", "op = \"bind\", device = \"5000000.iommu\""),
+            "bad.toml:10:11: the real stack cannot run this file: the real stack has no 'bind' of the SMMU 5000000.iommu",
         ),
         (
-            format!("{BASE}\n[check]\nproperties = [\"no-stray-dma\"]\n"),
-            "bad.toml:13:15: property 'no-stray-dma' is not checked by the real stack that runs this file",
+            format!("{BASE}\n[check]\nproperties = [\"no-foreign-dma\"]\n"),
+            "bad.toml:13:15: property 'no-foreign-dma' is not checked by the real stack that runs this file",
         ),
         (
             format!("{BASE}\n[check]\nproperties = [\"no-oops\"]\n\n[bug]\nfixed-by = \"4e4abae311e4\"\nintroduced-by = \"x\"\nmechanism = \"y\"\nproperty = \"no-oops\"\nbefore = {{ strategy = \"dfs\", runs = 1 }}\nafter = {{ strategy = \"dfs\", runs = 1 }}\n"),

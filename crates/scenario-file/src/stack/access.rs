@@ -3,7 +3,7 @@
 //! context-fault handler when the bank's interrupt is pending.
 
 use super::{Shared, Stack, StackConfig, StackDevice, StackProperty};
-use mmu500::{BusError, DmaFault};
+use mmu500::{BusError, BypassReason, DmaFault, Translation};
 use smmu_addr::Iova;
 use smmu_arch::IrqLine;
 use smmu_sync::{thread, Mutex};
@@ -49,10 +49,30 @@ pub(super) fn device_access(
                 .dma_read(dev.wire_sid, Iova::new(addr), &mut data)
         };
         match r {
-            Ok(_) => say(format!(
-                "{}: DMA {what} of {len:#x} bytes at IOVA {addr:#x}: translated",
-                dev.name
-            )),
+            Ok(ts) => {
+                let bypass = ts.iter().find_map(|t| match t {
+                    Translation::Bypass { pa, reason } => Some((*pa, *reason)),
+                    Translation::Translated { .. } => None,
+                });
+                let iova = shared.lock().iova_buffers.contains(buffer);
+                match bypass.filter(|_| iova) {
+                    None => say(format!(
+                        "{}: DMA {what} of {len:#x} bytes at IOVA {addr:#x}: translated",
+                        dev.name
+                    )),
+                    Some((pa, reason)) => {
+                        let msg = format!(
+                            "{} (stream {:#x}) DMA {what} at IOVA {addr:#x} of {buffer}: bypassed translation ({}), reaching physical address {pa:#x}",
+                            dev.name,
+                            dev.wire_sid,
+                            bypass_reason(reason)
+                        );
+                        let mut sh = shared.lock();
+                        sh.lines.push(msg.clone());
+                        sh.findings.push((StackProperty::NoStrayDma, msg));
+                    }
+                }
+            }
             Err(e @ BusError::Fault { .. }) => {
                 let msg = format!(
                     "{} (stream {:#x}) DMA {what} at IOVA {addr:#x} of {buffer}: {e}",
@@ -79,5 +99,15 @@ pub(super) fn device_access(
             }
             Err(e) => say(format!("{}: DMA {what} at {addr:#x}: {e}", dev.name)),
         }
+    }
+}
+
+/// Why the model let a transaction through untranslated, in a finding.
+fn bypass_reason(r: BypassReason) -> &'static str {
+    match r {
+        BypassReason::ClientPd => "sCR0.CLIENTPD is set: the SMMU is disabled",
+        BypassReason::S2crBypass => "the stream's S2CR is BYPASS",
+        BypassReason::UnmatchedBypass => "no SMR matches the stream and sCR0.USFCFG is 0",
+        BypassReason::CbDisabled => "the context bank's SCTLR.M is 0: the bank is disabled",
     }
 }

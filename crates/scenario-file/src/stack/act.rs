@@ -1,7 +1,7 @@
 //! One actor's script on the booted stack: each step calls the real core, driver or hardware
 //! model, and what it saw goes into the run's shared record.
 
-use super::{Shared, Stack, StackConfig, StackOp, StackProperty, BUFFERS};
+use super::{DomainOp, Shared, Stack, StackConfig, StackOp, StackProperty, BUFFERS};
 use iommu::{CoreError, DriverError};
 use smmu_sync::Mutex;
 
@@ -77,6 +77,24 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                 }
                 continue;
             }
+            (StackOp::RemoveSmmu(op), ..) => {
+                super::lifecycle::remove_smmu(stack, shared, &actor.name, op);
+                continue;
+            }
+            (StackOp::Bind(d), ..) => {
+                if !super::lifecycle::bind(cfg, stack, shared, a, *d) {
+                    return;
+                }
+                continue;
+            }
+            (StackOp::Unbind(d), ..) => {
+                super::lifecycle::unbind(cfg, stack, shared, *d);
+                continue;
+            }
+            (StackOp::Domain(DomainOp::Free { domain }), ..) => {
+                super::domain::free(stack, shared, &actor.name, domain);
+                continue;
+            }
             (StackOp::ProbeMaster(d), ..) => {
                 if !probe_master(cfg, stack, shared, a, *d) {
                     // The probe hung: this task goes no further.
@@ -120,7 +138,21 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
             | StackOp::ReleaseDmaOwner(_)
             | StackOp::DeferredProbe(_)
             | StackOp::Release(_)
-            | StackOp::FqTimerExpiry(_) => {}
+            | StackOp::FqTimerExpiry(_)
+            | StackOp::Bind(_)
+            | StackOp::Unbind(_)
+            | StackOp::RemoveSmmu(_)
+            | StackOp::Domain(DomainOp::Free { .. }) => {}
+            StackOp::DmaAllocCoherent { size, buffer } => {
+                if !super::lifecycle::alloc_coherent(stack, shared, dev, id, *size, buffer) {
+                    return;
+                }
+            }
+            StackOp::DmaFreeCoherent { buffer } => {
+                if !super::lifecycle::free_coherent(stack, shared, dev, id, buffer) {
+                    return;
+                }
+            }
             StackOp::DmaUnmap { buffer } => {
                 let (list, kind) = {
                     let sh = shared.lock();
@@ -191,9 +223,13 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                                 first,
                             );
                         }
+                        let translated = super::lifecycle::translates(stack, id);
                         let mut sh = shared.lock();
                         sh.buffers.insert(buffer.clone(), list);
                         sh.kinds.insert(buffer.clone(), (*dir, true));
+                        if translated {
+                            sh.iova_buffers.insert(buffer.clone());
+                        }
                     }
                     Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
                 }
@@ -210,9 +246,13 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                             "dma_map_page",
                             addr,
                         );
+                        let translated = super::lifecycle::translates(stack, id);
                         let mut sh = shared.lock();
                         sh.buffers.insert(buffer.clone(), vec![(addr, *size)]);
                         sh.kinds.insert(buffer.clone(), (*dir, false));
+                        if translated {
+                            sh.iova_buffers.insert(buffer.clone());
+                        }
                     }
                     Err(e) => say(format!("{}: dma_map_page failed: {e}", dev.name)),
                 }
@@ -228,7 +268,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
 /// `iommu_probe_device` of master `d` by actor `a`; `false` when the task dies in it (an
 /// oops) or the probe can never return (a kernel mutex it waits for is never released): the
 /// run's finding.
-fn probe_master(
+pub(super) fn probe_master(
     cfg: &StackConfig,
     stack: &Stack,
     shared: &Mutex<Shared>,

@@ -28,9 +28,13 @@ pub fn runs_step(st: &crate::model::Step) -> bool {
             | Op::IommuAttachDevice
             | Op::IommuMap
             | Op::IommuUnmap
+            | Op::IommuDetachDevice
+            | Op::IommuDomainFree
+            | Op::DmaAllocCoherent
+            | Op::DmaFreeCoherent
     ) || (matches!(
         st.op,
-        Op::Probe | Op::DeferredProbe | Op::Remove | Op::PciHotUnplug
+        Op::Probe | Op::DeferredProbe | Op::Remove | Op::PciHotUnplug | Op::Bind | Op::Unbind
     ) && st.device.is_some())
 }
 
@@ -143,14 +147,25 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
         for st in &a.script {
             let target = st.device.as_deref();
             if let Some(n) = target.filter(|n| is_smmu(n)) {
-                if st.op != Op::Probe {
-                    return Err(StackError::UnsupportedSmmuOp {
-                        op: st.op.name(),
-                        smmu: n.to_string(),
-                    });
-                }
-                smmu_probed_by_actor = true;
-                script.push(StackOp::ProbeSmmu);
+                script.push(match st.op {
+                    Op::Probe => {
+                        smmu_probed_by_actor = true;
+                        StackOp::ProbeSmmu
+                    }
+                    Op::Unbind | Op::Remove => StackOp::RemoveSmmu(st.op.name()),
+                    _ => {
+                        return Err(StackError::UnsupportedSmmuOp {
+                            op: st.op.name(),
+                            smmu: n.to_string(),
+                        })
+                    }
+                });
+                continue;
+            }
+            if st.op == Op::IommuDomainFree {
+                script.push(StackOp::Domain(DomainOp::Free {
+                    domain: st.domain.clone().unwrap_or_default(),
+                }));
                 continue;
             }
             let d = match target {
@@ -169,7 +184,22 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
             script.push(match st.op {
                 Op::IommuDomainAlloc => StackOp::Domain(DomainOp::Alloc { domain }),
                 Op::IommuAttachDevice => StackOp::Domain(DomainOp::Attach { domain }),
-                Op::IommuMap => StackOp::Domain(DomainOp::Map { domain, iova, size }),
+                Op::IommuMap => StackOp::Domain(DomainOp::Map {
+                    domain,
+                    iova,
+                    size,
+                    buffer: st.buffer.clone(),
+                }),
+                Op::IommuDetachDevice => StackOp::Domain(DomainOp::Detach { domain }),
+                // The IOMMU probe ran when the device was added (at boot): bind is the
+                // driver core's part only.
+                Op::Bind => StackOp::Bind(d),
+                Op::Unbind => StackOp::Unbind(d),
+                Op::DmaAllocCoherent => StackOp::DmaAllocCoherent {
+                    size: st.size.unwrap_or(4096),
+                    buffer,
+                },
+                Op::DmaFreeCoherent => StackOp::DmaFreeCoherent { buffer },
                 Op::IommuUnmap => StackOp::Domain(DomainOp::Unmap { domain, iova, size }),
                 Op::Probe => {
                     probed_by_script.push(d);

@@ -1,7 +1,7 @@
 //! The real stack's unmanaged-domain operations: `iommu_domain_alloc`, `iommu_attach_device`,
-//! `iommu_map` and `iommu_unmap` through the IOMMU core and the arm-smmu driver's page tables,
-//! the `no-block-split` check made from the device's side of each unmap and the
-//! `map-reachable` check of each map.
+//! `iommu_detach_device`, `iommu_map`, `iommu_unmap` and `iommu_domain_free` through the IOMMU
+//! core and the arm-smmu driver's page tables, the `no-block-split` check made from the
+//! device's side of each unmap and the `map-reachable` check of each map.
 //!
 //! A domain maps the physical window below the actor's buffers: `iommu-map` of `size` bytes
 //! at `iova` maps to [`super::BUFFERS`] aligned down to the largest block size the request can
@@ -9,7 +9,7 @@
 //! `iommu_map` a 2 MiB-aligned buffer would).
 
 use super::{Shared, Stack, StackDevice, StackProperty, BUFFERS};
-use iommu::{DeviceId, Domain, Prot};
+use iommu::{CoreError, DeviceId, Domain, Prot};
 use mmu500::Translation;
 use smmu_addr::PageSize;
 use smmu_arch::Access;
@@ -36,6 +36,8 @@ pub enum DomainOp {
         iova: u64,
         /// Bytes.
         size: u64,
+        /// The name the device's DMA engine reads or writes the mapping by, if any.
+        buffer: Option<String>,
     },
     /// `iommu_unmap(domain, iova, size)`.
     Unmap {
@@ -46,6 +48,61 @@ pub enum DomainOp {
         /// Bytes.
         size: u64,
     },
+    /// `iommu_detach_device(domain, dev)`.
+    Detach {
+        /// Handle.
+        domain: String,
+    },
+    /// `iommu_domain_free(domain)` (needs no device: run by [`free`]).
+    Free {
+        /// Handle.
+        domain: String,
+    },
+}
+
+/// `iommu_domain_free` of the domain the file calls `name`, by actor `actor`. Freeing it
+/// while attached is Linux's behaviour (the driver destroys the context bank the device's
+/// streams still point at); a second free is a `no-use-after-free` finding.
+pub(super) fn free(stack: &Stack, shared: &Mutex<Shared>, actor: &str, name: &str) {
+    let Some(d) = domain(shared, name) else {
+        shared
+            .lock()
+            .lines
+            .push(format!("{actor}: iommu_domain_free: no domain {name}"));
+        return;
+    };
+    let attached = stack.core.groups_attached_to(&d);
+    let r = stack.core.iommu_domain_free(&d);
+    let mut sh = shared.lock();
+    match r {
+        Ok(()) if attached.is_empty() => {
+            sh.lines.push(format!("{actor}: iommu_domain_free({name})"))
+        }
+        Ok(()) => {
+            let groups: Vec<String> = attached.iter().map(u32::to_string).collect();
+            sh.lines.push(format!(
+                "{actor}: iommu_domain_free({name}) while group {} is still attached to it",
+                groups.join(", ")
+            ));
+        }
+        Err(e) => {
+            let msg = format!("{actor}: iommu_domain_free({name}) failed: {e}");
+            sh.lines.push(msg.clone());
+            if matches!(e, CoreError::UseAfterFree { .. }) {
+                sh.findings.push((StackProperty::NoUseAfterFree, msg));
+            }
+        }
+    }
+}
+
+/// A failed core call on an unmanaged domain: the line, and a `no-use-after-free` finding
+/// when the domain had been freed.
+fn core_failed(shared: &Mutex<Shared>, line: String, e: &CoreError) {
+    let mut sh = shared.lock();
+    sh.lines.push(line.clone());
+    if matches!(e, CoreError::UseAfterFree { .. }) {
+        sh.findings.push((StackProperty::NoUseAfterFree, line));
+    }
 }
 
 /// The physical address `iommu-map` maps `size` bytes at `iova` to: the buffer area aligned
@@ -216,16 +273,36 @@ pub(super) fn run(
             };
             match stack.core.attach_device(id, &d) {
                 Ok(()) => say(format!("{}: iommu_attach_device({name}) = 0", dev.name)),
+                Err(e) => core_failed(
+                    shared,
+                    format!("{}: iommu_attach_device({name}) failed: {e}", dev.name),
+                    &e,
+                ),
+            }
+        }
+        DomainOp::Detach { domain: name } => {
+            let Some(d) = domain(shared, name) else {
+                say(format!("{}: detach: no domain {name}", dev.name));
+                return;
+            };
+            match stack.core.iommu_detach_device(id, &d) {
+                Ok(true) => say(format!("{}: iommu_detach_device({name})", dev.name)),
+                Ok(false) => say(format!(
+                    "{}: iommu_detach_device({name}): nothing detached",
+                    dev.name
+                )),
                 Err(e) => say(format!(
-                    "{}: iommu_attach_device({name}) failed: {e}",
+                    "{}: iommu_detach_device({name}) failed: {e}",
                     dev.name
                 )),
             }
         }
+        DomainOp::Free { .. } => {}
         DomainOp::Map {
             domain: name,
             iova,
             size,
+            buffer,
         } => {
             let Some(d) = domain(shared, name) else {
                 say(format!("{}: iommu_map: no domain {name}", dev.name));
@@ -237,8 +314,15 @@ pub(super) fn run(
                 .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE));
             let call = format!("iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x})");
             match &result {
-                Ok(()) => say(format!("{}: {call} = 0", dev.name)),
-                Err(e) => say(format!("{}: {call} failed: {e}", dev.name)),
+                Ok(()) => {
+                    let mut sh = shared.lock();
+                    sh.lines.push(format!("{}: {call} = 0", dev.name));
+                    if let Some(b) = buffer {
+                        sh.buffers.insert(b.clone(), vec![(*iova, *size)]);
+                        sh.iova_buffers.insert(b.clone());
+                    }
+                }
+                Err(e) => core_failed(shared, format!("{}: {call} failed: {e}", dev.name), e),
             }
             check_reachable(
                 stack,
@@ -286,10 +370,14 @@ pub(super) fn run(
                     drop(sh);
                     check_unmapped(stack, shared, dev, &d, (name, *iova, *size), unmapped);
                 }
-                Err(e) => say(format!(
-                    "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) failed: {e}",
-                    dev.name
-                )),
+                Err(e) => core_failed(
+                    shared,
+                    format!(
+                        "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) failed: {e}",
+                        dev.name
+                    ),
+                    &e,
+                ),
             }
         }
     }

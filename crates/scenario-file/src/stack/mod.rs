@@ -4,7 +4,8 @@
 //! sync facade, so the explorer interleaves them at the real code's scheduling points.
 //!
 //! It runs the files whose every operation is one it has (probe of the SMMU or of a master,
-//! DMA-ownership claims, DMA mapping, unmanaged domains ([`domain`]), device reads and writes,
+//! bind and unbind of a master, unbind and remove of the SMMU, DMA-ownership claims, DMA
+//! mapping and coherent allocation, unmanaged domains ([`domain`]), device reads and writes,
 //! and the `fail-pgtable-alloc` fault injection) and whose every property it checks ([`StackProperty`]). Outcomes come
 //! from the crates' own mechanisms: a failed page-table allocation is the frame allocator
 //! running dry, a fault is the model's table walk finding nothing, two groups for one stream
@@ -15,6 +16,7 @@ mod access;
 mod act;
 mod config;
 pub mod domain;
+mod lifecycle;
 mod property;
 
 pub use crate::stack_error::StackError;
@@ -99,6 +101,26 @@ pub enum StackOp {
     },
     /// An unmanaged-domain operation.
     Domain(DomainOp),
+    /// `bind` of master `.0`: `dma_configure` (its IOMMU probe if it has no group yet, then
+    /// `iommu_device_use_default_domain`) before the driver's `.probe`.
+    Bind(usize),
+    /// `unbind` of master `.0`: `iommu_device_unuse_default_domain` after the driver's
+    /// `.remove`.
+    Unbind(usize),
+    /// `unbind` or `remove` (`.0`, the file's name) of the SMMU: arm-smmu's `.remove`.
+    RemoveSmmu(&'static str),
+    /// `dma_alloc_coherent` of `size` bytes, kept as `buffer`.
+    DmaAllocCoherent {
+        /// Bytes.
+        size: u64,
+        /// Handle.
+        buffer: String,
+    },
+    /// `dma_free_coherent` of a coherent buffer.
+    DmaFreeCoherent {
+        /// Handle.
+        buffer: String,
+    },
 }
 
 /// A master probed into the core at boot.
@@ -175,6 +197,11 @@ struct Shared {
     kernel_actors_done: usize,
     /// Unmanaged domains by the name the file gives them.
     domains: BTreeMap<String, Arc<iommu::Domain>>,
+    /// Coherent buffers: (CPU physical address, DMA address, size).
+    coherent: BTreeMap<String, (u64, u64, u64)>,
+    /// Buffers whose DMA addresses are IOVAs (mapped through a translating domain): a
+    /// transaction on one that bypasses the SMMU is stray DMA.
+    iova_buffers: std::collections::BTreeSet<String>,
 }
 
 /// The booted stack.

@@ -12,6 +12,9 @@ pub enum StackProperty {
     NoOops,
     /// No device access faults in the SMMU.
     NoFault,
+    /// No device access on an IOVA bypasses translation (SMMU disabled, or its context bank
+    /// freed under it), landing on whatever memory has that physical address.
+    NoStrayDma,
     /// Nothing is used after it was freed.
     NoUseAfterFree,
     /// No TLB sync times out (the driver's `TLB sync timed out` message).
@@ -43,9 +46,10 @@ pub enum StackProperty {
 
 impl StackProperty {
     /// Every property.
-    pub const ALL: [StackProperty; 13] = [
+    pub const ALL: [StackProperty; 14] = [
         StackProperty::NoOops,
         StackProperty::NoFault,
+        StackProperty::NoStrayDma,
         StackProperty::NoUseAfterFree,
         StackProperty::NoSyncTimeout,
         StackProperty::NoDeadlock,
@@ -64,6 +68,7 @@ impl StackProperty {
         match self {
             StackProperty::NoOops => "no-oops",
             StackProperty::NoFault => "no-fault",
+            StackProperty::NoStrayDma => "no-stray-dma",
             StackProperty::NoUseAfterFree => "no-use-after-free",
             StackProperty::NoSyncTimeout => "no-sync-timeout",
             StackProperty::NoDeadlock => "no-deadlock",
