@@ -89,7 +89,8 @@ pub enum SmmuSetupError {
     ArmSmmuV3Probe(#[from] arm_smmu_v3::ProbeError),
 }
 
-/// The GIC line the ENETC's MSI arrives on (its MSI-X vector through the ITS, as an LPI).
+/// The GIC line the ENETC's first MSI-X vector arrives on (through the ITS, as an LPI);
+/// vector *i* is `IRQ_ENETC + i`.
 pub(super) const IRQ_ENETC: u32 = 8192;
 /// The first GIC line of the SMMUs' interrupts (one per SMMU; the driver reads which fault).
 pub(super) const IRQ_SMMU_BASE: u32 = 32;
@@ -831,6 +832,8 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         None => None,
         Some(nic_master) => {
             let mut nic_cfg = cfg.nic.clone();
+            // One ring pair and MSI-X vector per online CPU unless configured.
+            nic_cfg.rings = nic_cfg.ring_pairs(board.cpus);
             if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
                 nic_cfg.stream_id = u32::from(w);
             }

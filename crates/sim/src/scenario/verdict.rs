@@ -244,6 +244,7 @@ pub fn classify(o: &RebootOutcome) -> Vec<String> {
         };
         c.push(format!("{path} Oops"));
         c.push(format!("{path} Oops in {} from {}", x.comm, x.caller));
+        c.push(format!("{path} Oops on CPU {}", x.cpu));
         c.push(format!(
             "{path} Oops after {removals} removal lines and {usf} USF reports"
         ));
