@@ -308,6 +308,15 @@ impl Exec {
         }
     }
 
+    /// `wake_up` of a work item sleeping in its kworker on `cpu` (it was running when it
+    /// slept): the kworker is runnable again and the work goes on.
+    pub fn wake_work(&self, cpu: u32, work: u32) {
+        let mut c = self.cpu(cpu).lock();
+        if !c.works.contains(&work) {
+            c.works.push(work);
+        }
+    }
+
     /// The earliest armed timer.
     pub fn next_timer(&self) -> Option<u64> {
         self.cpus

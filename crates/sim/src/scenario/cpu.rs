@@ -12,6 +12,11 @@ use klog::Printk;
 pub(super) const NAPI_ENETC: u32 = 0;
 /// `mld_ifc_work` (the IPv6 interface's MLD report work).
 pub(super) const WORK_MLD: u32 = 0;
+/// The firmware loader's `request_firmware_work_func` for cfg80211's request, asleep in the
+/// sysfs fallback until the reboot notifier aborts it.
+pub(super) const WORK_FW_FALLBACK: u32 = 1;
+/// The file cfg80211 asks for.
+pub(super) const REGDB: &str = "regulatory.db";
 
 impl Code for Machine {
     fn hardirq(&self, exec: &Exec, line: u32, ctx: &Context) {
@@ -74,6 +79,26 @@ impl Code for Machine {
     }
 
     fn run_work(&self, exec: &Exec, work: u32, ctx: &Context) -> Option<()> {
+        if work == WORK_FW_FALLBACK {
+            // Woken in fw_load_sysfs_fallback: device_del, usermodehelper_read_unlock (the
+            // reboot task's usermodehelper_disable may go on), then the callback.
+            let name = self.firmware.release_aborted()?;
+            self.timeline.push(
+                Lane::NetCpu,
+                format!(
+                    "{}: firmware fallback for {name} aborted, helper lock released",
+                    ctx.task().comm
+                ),
+            );
+            smmu_sync::sched_point(smmu_sync::Point::Kernel);
+            // regdb_fw_cb(NULL).
+            self.log.printk(
+                klog::Level::Info,
+                &format!("cfg80211: failed to load {name}"),
+            );
+            self.firmware.callback_done(name);
+            return Some(());
+        }
         if work != WORK_MLD {
             return Some(());
         }

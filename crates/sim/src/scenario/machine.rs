@@ -316,6 +316,8 @@ pub(super) struct Machine {
     pub(super) new_kernel: AtomicBool,
     /// The MMIO log, when the run keeps one.
     pub(super) mmio_log: Option<Arc<MmioLog>>,
+    /// The firmware loader's pending fallback requests (cfg80211's `regulatory.db`).
+    pub(super) firmware: Arc<crate::firmware::FirmwareLoader>,
 }
 
 /// The kexec'd kernel's view of the SMMUs: the same hardware, firmware and command line.
@@ -692,6 +694,21 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let limits = Arc::new(RateLimits::default());
     let pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>> = Arc::new(Mutex::new(Vec::new()));
     let exec = Arc::new(Exec::new(board.cpus));
+    // cfg80211's regulatory.db request, made from the boot CPU, waits in the firmware
+    // loader's sysfs fallback; the loader's reboot notifier (registered after kvm's: kvm's
+    // initcall links first) aborts it and wakes its work.
+    let firmware = Arc::new(crate::firmware::FirmwareLoader::default());
+    if cfg.build.regdb_fallback_pending {
+        firmware.request_with_fallback(super::cpu::REGDB, 0, log.now_ns());
+    }
+    {
+        let (fw, gic) = (firmware.clone(), exec.clone());
+        kernel.register_reboot_notifier(Box::new(move |k: &Kernel, _| {
+            for cpu in fw.kill_pending(k.log().now_ns()) {
+                gic.wake_work(cpu, super::cpu::WORK_FW_FALLBACK);
+            }
+        }));
+    }
     let mut drivers = Vec::new();
     let mut smmu_devs = Vec::new();
     let mut models = Vec::new();
@@ -1028,6 +1045,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         next_kernel,
         new_kernel: AtomicBool::new(false),
         mmio_log,
+        firmware,
     })
 }
 

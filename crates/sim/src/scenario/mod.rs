@@ -186,6 +186,34 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         })));
     }
     {
+        // usermodehelper_disable(): down_write on the helper lock sleeps while the aborted
+        // firmware request still holds it for reading. The reboot task gives up its CPU; when
+        // it is woken on the waiter's own CPU, the waiter (not preempted, PREEMPT_NONE) runs
+        // its callback before the reboot task gets that CPU back.
+        let weak = Arc::downgrade(&m);
+        let task = reboot_task.clone();
+        let max = cfg.max_actor_steps;
+        m.kernel.set_usermodehelper_disable(Box::new(move || {
+            let Some(m) = weak.upgrade() else { return };
+            if !m.firmware.helper_lock_held(m.log.now_ns()) {
+                return;
+            }
+            m.timeline.push(
+                Lane::ShutdownCpu,
+                "usermodehelper_disable(): sleeps on the helper lock".into(),
+            );
+            m.exec.release_cpu(reboot_cpu);
+            for _ in 0..max {
+                let held = m.firmware.helper_lock_held(m.log.now_ns());
+                if m.kernel.halted() || (!held && !m.firmware.waiter_busy(reboot_cpu)) {
+                    break;
+                }
+                thread::yield_now();
+            }
+            m.exec.hold_cpu(reboot_cpu, task.clone());
+        }));
+    }
+    {
         let weak = Arc::downgrade(&m);
         m.kernel.set_after_device_shutdown(Box::new(move || {
             if let Some(m) = weak.upgrade() {
