@@ -37,11 +37,7 @@ impl Code for Machine {
                     // The timer goes on the arming CPU (a bound workqueue's delayed work
                     // runs where its timer fires).
                     let delay = exec.get_random_below(self.mld_interval_ns);
-                    exec.queue_delayed_work(
-                        ctx.task().cpu,
-                        WORK_MLD,
-                        self.log.now_ns() + delay,
-                    );
+                    exec.queue_delayed_work(ctx.task().cpu, WORK_MLD, self.log.now_ns() + delay);
                 }
                 self.timeline.push(
                     Lane::NetCpu,
