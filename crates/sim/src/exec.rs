@@ -250,6 +250,16 @@ impl Exec {
         c.ksoftirqd_running || !c.works.is_empty() || !c.pending_irqs.is_empty()
     }
 
+    /// Whether `cpu` has anything to do at `now_ns`: a runnable task, a pending interrupt or
+    /// an expired timer (an idle CPU sleeps in `wfi` otherwise).
+    pub fn has_work(&self, cpu: u32, now_ns: u64) -> bool {
+        let c = self.cpu(cpu).lock();
+        c.ksoftirqd_running
+            || !c.works.is_empty()
+            || !c.pending_irqs.is_empty()
+            || c.timers.iter().any(|&(t, _)| t <= now_ns)
+    }
+
     /// `get_random_u32_below(n)`: from the entropy pool, which interrupt timings feed, so the
     /// value depends on when interrupts came, i.e. on the interleaving.
     pub fn get_random_below(&self, n: u64) -> u64 {
@@ -295,6 +305,15 @@ impl Exec {
         let mut c = self.cpu(cpu).lock();
         if !c.timers.iter().any(|&(_, w)| w == work) && !c.works.contains(&work) {
             c.timers.push((at_ns, work));
+        }
+    }
+
+    /// `wake_up` of a work item sleeping in its kworker on `cpu` (it was running when it
+    /// slept): the kworker is runnable again and the work goes on.
+    pub fn wake_work(&self, cpu: u32, work: u32) {
+        let mut c = self.cpu(cpu).lock();
+        if !c.works.contains(&work) {
+            c.works.push(work);
         }
     }
 

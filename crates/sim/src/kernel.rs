@@ -181,6 +181,8 @@ pub struct Kernel {
     halted: AtomicBool,
     /// Run between `device_shutdown()` and the restart (see `set_after_device_shutdown`).
     after_shutdown: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// `usermodehelper_disable()` (see `set_usermodehelper_disable`).
+    umh_disable: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl fmt::Debug for Kernel {
@@ -205,6 +207,7 @@ impl Kernel {
             notifiers: Mutex::new(Vec::new()),
             halted: AtomicBool::new(false),
             after_shutdown: Mutex::new(None),
+            umh_disable: Mutex::new(None),
         }
     }
 
@@ -480,12 +483,27 @@ impl Kernel {
         }
     }
 
+    /// Set what `usermodehelper_disable()` does: in Linux it takes the usermode-helper lock
+    /// for writing, so the reboot task sleeps while a firmware fallback request holds it.
+    pub fn set_usermodehelper_disable(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *self.umh_disable.lock() = Some(f);
+    }
+
+    /// `kernel_restart_prepare`'s steps before `device_shutdown()`: the reboot notifiers,
+    /// then `usermodehelper_disable()`.
+    fn restart_prepare(&self, kind: RebootKind) {
+        self.run_notifiers(kind);
+        if let Some(f) = self.umh_disable.lock().as_ref() {
+            f();
+        }
+    }
+
     /// `kernel_restart(cmd)` (what `reboot -f` ends in): reboot notifiers, `device_shutdown()`,
     /// then `reboot: Restarting system` and the machine resets. Returns false if the kernel
     /// panicked on the way (nothing more is printed then).
     pub fn kernel_restart(&self, cmd: Option<&str>) -> bool {
         self.st.lock().state = SystemState::Restart;
-        self.run_notifiers(RebootKind::Restart);
+        self.restart_prepare(RebootKind::Restart);
         self.device_shutdown();
         self.after_device_shutdown();
         if self.halted() {
@@ -526,7 +544,7 @@ impl Kernel {
             st.kexec_in_progress = true;
             st.state = SystemState::Restart;
         }
-        self.run_notifiers(RebootKind::Kexec);
+        self.restart_prepare(RebootKind::Kexec);
         self.device_shutdown();
         self.after_device_shutdown();
         if self.halted() {

@@ -54,6 +54,7 @@ pub mod enetc;
 pub mod error;
 pub mod exec;
 pub mod fdt;
+pub mod firmware;
 pub mod kbox;
 pub mod kernel;
 pub mod mmio_log;

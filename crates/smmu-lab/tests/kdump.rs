@@ -76,18 +76,20 @@ fn crash_kexec_shuts_nothing_down_and_the_capture_kernel_probes_under_live_dma()
 
     // On schedules where the NIC still has work after the capture kernel's reset, its
     // transactions are an unmatched stream the reset left faulting (disable_bypass).
-    let seed3 = untimed(&run(
-        &["run", "scenarios/kdump-ping-flood.toml", "--seed", "3"],
+    // (seed 2: re-pinned when the ENETC got a ring pair and MSI-X vector per CPU, which
+    // moved every interleaving; seed 3 no longer has NIC work after the reset)
+    let seed2 = untimed(&run(
+        &["run", "scenarios/kdump-ping-flood.toml", "--seed", "2"],
         1,
     ));
-    let panic_at = seed3.iter().position(|l| l == "Bye!").expect("the crash");
-    let blocked = seed3
+    let panic_at = seed2.iter().position(|l| l == "Bye!").expect("the crash");
+    let blocked = seed2
         .iter()
         .position(|l| l.starts_with("arm-smmu 5000000.iommu: Blocked unknown Stream ID"))
         .expect("a blocked stream");
     assert!(blocked > panic_at);
     assert_eq!(
-        seed3[blocked],
+        seed2[blocked],
         "arm-smmu 5000000.iommu: Blocked unknown Stream ID 0x429; boot with \"arm-smmu.disable_bypass=0\" to allow, but this may have security implications"
     );
 

@@ -63,13 +63,26 @@ struct RxSlot {
     pa: u64,
 }
 
-/// CPU-side driver state.
+/// CPU-side state of one transmit ring.
+struct TxRing {
+    slots: Vec<Option<TxSlot>>,
+    head: usize,
+    tail: usize,
+}
+
+/// CPU-side state of one receive ring.
+struct RxRing {
+    slots: Vec<Option<RxSlot>>,
+    next: usize,
+}
+
+/// CPU-side driver state: one RX and one TX ring per interrupt vector (`enetc_int_vector`).
+/// ENETC enables all its transmit rings and gives vector *i* every ring *j* with
+/// *j* mod vectors = *i*; smmu-lab models one transmit ring per vector, which the stack's
+/// queue selection reaches the same way.
 struct Driver {
-    tx: Vec<Option<TxSlot>>,
-    tx_head: usize,
-    tx_tail: usize,
-    rx: Vec<Option<RxSlot>>,
-    rx_next: usize,
+    tx: Vec<TxRing>,
+    rx: Vec<RxRing>,
 }
 
 /// Which driver path a DMA-API call came from.
@@ -93,8 +106,10 @@ pub struct Enetc {
     pub(super) smmu: Arc<Mmu500>,
     pub(super) mem: Arc<PhysMem>,
     kmem: Arc<FrameAllocator>,
-    pub(super) tx_ring: (u64, u64),
-    pub(super) rx_ring: (u64, u64),
+    /// Each transmit ring's descriptors: (CPU address, DMA address).
+    pub(super) tx_rings: Vec<(u64, u64)>,
+    /// Each receive ring's descriptors.
+    pub(super) rx_rings: Vec<(u64, u64)>,
     drv: Mutex<Driver>,
     pub(super) hw: Mutex<Hw>,
     /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
@@ -121,30 +136,44 @@ impl Enetc {
         retired: Arc<RetiredContexts>,
         bus_master: Box<dyn Fn() -> bool + Send + Sync>,
     ) -> Result<Arc<Enetc>, DmaError> {
-        let tx_ring = core.dma_alloc_coherent(dev, cfg.tx_ring_size as u64 * DESC_SIZE)?;
-        let rx_ring = core.dma_alloc_coherent(dev, cfg.rx_ring_size as u64 * DESC_SIZE)?;
+        let rings = cfg.rings.max(1);
         let owned = OwnershipMap::default();
-        owned.insert(tx_ring.1, tx_ring.0);
-        owned.insert(rx_ring.1, rx_ring.0);
-        let mut rx = Vec::with_capacity(cfg.rx_ring_size);
-        for slot in 0..cfg.rx_ring_size {
-            let pa = kmem.alloc_uninit(FRAME_SIZE)?.as_u64();
-            let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
-            owned.insert(dma, pa);
-            let d = rx_ring.0 + slot as u64 * DESC_SIZE;
-            write_desc(&mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
-            rx.push(Some(RxSlot { dma, pa }));
+        let mut tx_rings = Vec::with_capacity(rings);
+        let mut tx = Vec::with_capacity(rings);
+        for _ in 0..rings {
+            let r = core.dma_alloc_coherent(dev, cfg.tx_ring_size as u64 * DESC_SIZE)?;
+            owned.insert(r.1, r.0);
+            tx_rings.push(r);
+            tx.push(TxRing {
+                slots: (0..cfg.tx_ring_size).map(|_| None).collect(),
+                head: 0,
+                tail: 0,
+            });
+        }
+        // enetc_setup_bdrs: the transmit rings, then every receive ring filled.
+        let mut rx_rings = Vec::with_capacity(rings);
+        let mut rx = Vec::with_capacity(rings);
+        for _ in 0..rings {
+            let r = core.dma_alloc_coherent(dev, cfg.rx_ring_size as u64 * DESC_SIZE)?;
+            owned.insert(r.1, r.0);
+            rx_rings.push(r);
+        }
+        for ring in &rx_rings {
+            let mut slots = Vec::with_capacity(cfg.rx_ring_size);
+            for slot in 0..cfg.rx_ring_size {
+                let pa = kmem.alloc_uninit(FRAME_SIZE)?.as_u64();
+                let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
+                owned.insert(dma, pa);
+                let d = ring.0 + slot as u64 * DESC_SIZE;
+                write_desc(&mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
+                slots.push(Some(RxSlot { dma, pa }));
+            }
+            rx.push(RxRing { slots, next: 0 });
         }
         let flood = cfg.flood_packets;
         Ok(Arc::new(Enetc {
-            drv: Mutex::new(Driver {
-                tx: (0..cfg.tx_ring_size).map(|_| None).collect(),
-                tx_head: 0,
-                tx_tail: 0,
-                rx,
-                rx_next: 0,
-            }),
-            hw: Mutex::new(Hw::new(flood)),
+            drv: Mutex::new(Driver { tx, rx }),
+            hw: Mutex::new(Hw::new(flood, rings, cfg.flood_rx_ring())),
             owned,
             retired,
             stats: Mutex::new(NicStats::default()),
@@ -154,8 +183,8 @@ impl Enetc {
             smmu,
             mem,
             kmem,
-            tx_ring,
-            rx_ring,
+            tx_rings,
+            rx_rings,
             bus_master,
             kasan: Mutex::new(Vec::new()),
         }))
@@ -179,7 +208,14 @@ impl Enetc {
     /// The old kernel is gone (kexec): its driver state no longer runs; the function keeps
     /// whatever it was doing, but no driver will touch it again.
     pub fn kernel_replaced(&self) {
-        self.hw.lock().irq_enabled = false;
+        for e in &mut self.hw.lock().irq_enabled {
+            *e = false;
+        }
+    }
+
+    /// The interrupt vectors (one per ring pair).
+    pub fn vectors(&self) -> usize {
+        self.tx_rings.len()
     }
 
     fn frames(path: Path, ctx: &Context) -> Vec<String> {
@@ -227,10 +263,17 @@ impl Enetc {
     pub fn start_xmit(&self, ctx: &Context, mld: bool, frame: &[u8]) -> Result<bool, Box<Crash>> {
         sched_point(Point::Kernel);
         let path = if mld { Path::MldXmit } else { Path::PingXmit };
+        // The stack picked the queue (`netdev_pick_tx` → `skb_tx_hash`); the driver takes
+        // `priv->tx_ring[skb->queue_mapping]`.
+        let q = self.cfg.tx_queue(if mld {
+            self.cfg.mld_tx_hash
+        } else {
+            self.cfg.reply_tx_hash
+        });
         let slot = {
             let d = self.drv.lock();
-            let s = d.tx_head % self.cfg.tx_ring_size;
-            if d.tx[s].is_some() {
+            let s = d.tx[q].head % self.cfg.tx_ring_size;
+            if d.tx[q].slots[s].is_some() {
                 drop(d);
                 self.stats.lock().tx_dropped += 1;
                 return Ok(false);
@@ -256,15 +299,15 @@ impl Enetc {
             }
         };
         self.owned.insert(dma, pa);
-        let d = self.tx_ring.0 + slot as u64 * DESC_SIZE;
+        let d = self.tx_rings[q].0 + slot as u64 * DESC_SIZE;
         write_desc(&self.mem, d, dma, len as u16, FLAG_READY, 0);
         {
             let mut drv = self.drv.lock();
-            drv.tx[slot] = Some(TxSlot { dma, pa, len });
-            drv.tx_head += 1;
+            drv.tx[q].slots[slot] = Some(TxSlot { dma, pa, len });
+            drv.tx[q].head += 1;
         }
         // The producer index register write (TBPIR).
-        self.hw.lock().tx_pi += 1;
+        self.hw.lock().tx_pi[q] += 1;
         let mut st = self.stats.lock();
         st.tx_queued += 1;
         if mld {
@@ -275,28 +318,36 @@ impl Enetc {
         Ok(true)
     }
 
-    /// `enetc_msix`: mask the ring interrupts; the caller schedules NAPI.
-    pub fn msix_handler(&self) {
-        self.disable_irq();
+    /// `enetc_msix` of `vector`: mask its rings' interrupts; the caller schedules its NAPI.
+    pub fn msix_handler(&self, vector: usize) {
+        self.disable_irq(vector);
     }
 
     /// `enetc_poll` with `budget`: reclaim completed transmit buffers (`enetc_clean_tx_ring`),
     /// receive up to `budget` echo requests (unmap each buffer, refill the descriptor with a
     /// freshly mapped one) and answer them. Returns the receive work done and whether the
     /// function sent its MSI when the poll completed and re-enabled interrupts.
-    pub fn poll(&self, budget: usize, ctx: &Context) -> Result<(usize, bool), Box<Crash>> {
+    pub fn poll(
+        &self,
+        vector: usize,
+        budget: usize,
+        ctx: &Context,
+    ) -> Result<(usize, bool), Box<Crash>> {
         sched_point(Point::Kernel);
-        self.clean_tx(ctx)?;
+        let v = vector.min(self.vectors().saturating_sub(1));
+        self.clean_tx(v, ctx)?;
         let mut work = 0;
         let mut replies = Vec::new();
         while work < budget {
-            let slot = self.drv.lock().rx_next % self.cfg.rx_ring_size;
-            let d = self.rx_ring.0 + slot as u64 * DESC_SIZE;
+            let slot = self.drv.lock().rx[v].next % self.cfg.rx_ring_size;
+            let d = self.rx_rings[v].0 + slot as u64 * DESC_SIZE;
             if read_flags(&self.mem, d) & FLAG_FULL == 0 {
                 break;
             }
             let seq = self.mem.read_u32(PhysAddr::new(d + 12)).unwrap_or(0);
-            let buf = self.drv.lock().rx[slot].as_ref().map(|b| (b.dma, b.pa));
+            let buf = self.drv.lock().rx[v].slots[slot]
+                .as_ref()
+                .map(|b| (b.dma, b.pa));
             match buf {
                 Some((dma, pa)) => {
                     // enetc_get_rx_buff: dma_sync_single_range_for_cpu, a no-op for this
@@ -312,13 +363,13 @@ impl Enetc {
                         self.stats.lock().lost_writes += 1;
                     }
                     write_desc(&self.mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
-                    self.drv.lock().rx_next += 1;
+                    self.drv.lock().rx[v].next += 1;
                 }
                 None => {
                     // A slot without a page (a refill failed): enetc_refill_rx_ring.
                     write_desc(&self.mem, d, 0, 0, 0, 0);
-                    self.drv.lock().rx_next += 1;
-                    self.refill(slot, ctx)?;
+                    self.drv.lock().rx[v].next += 1;
+                    self.refill(v, slot, ctx)?;
                 }
             }
             work += 1;
@@ -328,12 +379,12 @@ impl Enetc {
             reply[4] ^= 0xff; // echo reply: the type byte differs
             self.start_xmit(ctx, false, &reply)?;
         }
-        let msi = work < budget && self.enable_irq();
+        let msi = work < budget && self.enable_irq(v);
         Ok((work, msi))
     }
 
     /// `enetc_refill_rx_ring` for one descriptor: a new page, mapped for the device.
-    fn refill(&self, slot: usize, ctx: &Context) -> Result<(), Box<Crash>> {
+    fn refill(&self, ring: usize, slot: usize, ctx: &Context) -> Result<(), Box<Crash>> {
         let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE).map(PhysAddr::as_u64) else {
             return Ok(());
         };
@@ -345,13 +396,13 @@ impl Enetc {
                 self.owned.insert(dma, pa);
                 write_desc(
                     &self.mem,
-                    self.rx_ring.0 + slot as u64 * DESC_SIZE,
+                    self.rx_rings[ring].0 + slot as u64 * DESC_SIZE,
                     dma,
                     RX_BUF_LEN as u16,
                     FLAG_READY,
                     0,
                 );
-                self.drv.lock().rx[slot] = Some(RxSlot { dma, pa });
+                self.drv.lock().rx[ring].slots[slot] = Some(RxSlot { dma, pa });
                 Ok(())
             }
             Err(e) => {
@@ -361,18 +412,19 @@ impl Enetc {
         }
     }
 
-    /// `enetc_clean_tx_ring`: unmap every buffer before the consumer index (TBCIR).
-    fn clean_tx(&self, ctx: &Context) -> Result<(), Box<Crash>> {
-        let ci = self.hw.lock().tx_ci;
+    /// `enetc_clean_tx_ring` of `ring`: unmap every buffer before the consumer index (TBCIR).
+    fn clean_tx(&self, ring: usize, ctx: &Context) -> Result<(), Box<Crash>> {
+        let ci = self.hw.lock().tx_ci[ring];
         for _ in 0..tx_work(&self.cfg) {
             let t = {
                 let mut drv = self.drv.lock();
-                if drv.tx_tail >= ci {
+                let r = &mut drv.tx[ring];
+                if r.tail >= ci {
                     break;
                 }
-                let s = drv.tx_tail % self.cfg.tx_ring_size;
-                drv.tx_tail += 1;
-                drv.tx[s].take()
+                let s = r.tail % self.cfg.tx_ring_size;
+                r.tail += 1;
+                r.slots[s].take()
             };
             let Some(t) = t else { continue };
             // The driver gives up ownership before unmapping: DMA after this point is foreign.

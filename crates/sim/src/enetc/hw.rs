@@ -33,10 +33,14 @@ pub struct DeviceErrors {
 
 /// Hardware-side state.
 pub(super) struct Hw {
-    /// Transmit consumer index (ENETC's TBCIR): descriptors before it are done.
-    pub(super) tx_ci: usize,
-    /// Transmit producer index (TBPIR), written by the driver.
-    pub(super) tx_pi: usize,
+    /// Per transmit ring, the consumer index (ENETC's TBCIR): descriptors before it are done.
+    pub(super) tx_ci: Vec<usize>,
+    /// Per transmit ring, the producer index (TBPIR), written by the driver.
+    pub(super) tx_pi: Vec<usize>,
+    /// The transmit ring the engine looks at first next (it serves the rings in turn).
+    pub(super) tx_next: usize,
+    /// The receive ring the flood's frames land on (RSS).
+    pub(super) rx_ring: usize,
     pub(super) rx_fetch: usize,
     /// Prefetched receive descriptors: (slot, buffer DMA address).
     pub(super) rx_cache: VecDeque<(usize, u64)>,
@@ -44,26 +48,29 @@ pub(super) struct Hw {
     pub(super) next_arrival_ns: u64,
     pub(super) last_sent_ns: u64,
     pub(super) seq: u32,
-    /// Ring interrupts enabled (RBIER/TBIER); the MSI-X handler clears them, the poll's
-    /// completion sets them again.
-    pub(super) irq_enabled: bool,
-    /// An event happened while interrupts were disabled: the MSI is sent on re-enable.
-    pub(super) irq_pending: bool,
+    /// Per vector, its rings' interrupts enabled (RBIER/TBIER); its MSI-X handler clears
+    /// them, its poll's completion sets them again.
+    pub(super) irq_enabled: Vec<bool>,
+    /// Per vector, an event happened while its interrupts were disabled: the MSI is sent on
+    /// re-enable.
+    pub(super) irq_pending: Vec<bool>,
 }
 
 impl Hw {
-    pub(super) fn new(flood: u32) -> Hw {
+    pub(super) fn new(flood: u32, rings: usize, rx_ring: usize) -> Hw {
         Hw {
-            tx_ci: 0,
-            tx_pi: 0,
+            tx_ci: vec![0; rings],
+            tx_pi: vec![0; rings],
+            tx_next: 0,
+            rx_ring: rx_ring.min(rings.saturating_sub(1)),
             rx_fetch: 0,
             rx_cache: VecDeque::new(),
             flood_left: flood,
             next_arrival_ns: 0,
             last_sent_ns: 0,
             seq: 0,
-            irq_enabled: true,
-            irq_pending: false,
+            irq_enabled: vec![true; rings],
+            irq_pending: vec![false; rings],
         }
     }
 }
@@ -83,8 +90,8 @@ pub(super) fn request_bytes(seq: u32) -> Vec<u8> {
 pub struct DeviceStep {
     /// Something moved (or was attempted).
     pub busy: bool,
-    /// The function sent its MSI.
-    pub msi: bool,
+    /// The function sent the MSI of this vector.
+    pub msi: Option<usize>,
 }
 
 impl Enetc {
@@ -106,52 +113,74 @@ impl Enetc {
     /// One step of the hardware at simulated time `now_ns`: transmit one descriptor if one is
     /// ready, else receive one echo request if the peer has sent one.
     pub fn device_step(&self, now_ns: u64) -> DeviceStep {
-        let busy = self.hw_tx(now_ns) || self.hw_rx(now_ns);
-        let msi = busy && {
+        // An event on a ring goes to the vector that ring belongs to.
+        let event = match self.hw_tx(now_ns) {
+            Some(ring) => Some(ring),
+            None => self.hw_rx(now_ns).then(|| self.hw.lock().rx_ring),
+        };
+        let Some(v) = event else {
+            return DeviceStep::default();
+        };
+        let msi = {
             let mut hw = self.hw.lock();
-            if hw.irq_enabled {
-                hw.irq_enabled = false;
+            if hw.irq_enabled[v] {
+                hw.irq_enabled[v] = false;
                 true
             } else {
-                hw.irq_pending = true;
+                hw.irq_pending[v] = true;
                 false
             }
         };
         if msi {
             self.stats.lock().msis += 1;
         }
-        DeviceStep { busy, msi }
+        DeviceStep {
+            busy: true,
+            msi: msi.then_some(v),
+        }
     }
 
-    /// The driver enables the ring interrupts again; true when the function sends its MSI at
-    /// once for events that happened meanwhile.
-    pub(super) fn enable_irq(&self) -> bool {
+    /// The driver enables `vector`'s ring interrupts again; true when the function sends its
+    /// MSI at once for events that happened meanwhile.
+    pub(super) fn enable_irq(&self, vector: usize) -> bool {
         let mut hw = self.hw.lock();
-        if hw.irq_pending {
-            hw.irq_pending = false;
+        if hw.irq_pending[vector] {
+            hw.irq_pending[vector] = false;
             drop(hw);
             self.stats.lock().msis += 1;
             true
         } else {
-            hw.irq_enabled = true;
+            hw.irq_enabled[vector] = true;
             false
         }
     }
 
-    /// The MSI-X handler masks the ring interrupts.
-    pub(super) fn disable_irq(&self) {
-        self.hw.lock().irq_enabled = false;
+    /// The MSI-X handler masks `vector`'s ring interrupts.
+    pub(super) fn disable_irq(&self, vector: usize) {
+        if let Some(e) = self.hw.lock().irq_enabled.get_mut(vector) {
+            *e = false;
+        }
     }
 
-    fn hw_tx(&self, now_ns: u64) -> bool {
-        let slot = {
-            let hw = self.hw.lock();
-            if hw.tx_ci == hw.tx_pi || self.stats.lock().errors.tx_ring_stalled {
-                return false;
+    /// Transmit one descriptor of the next ring (in turn) that has one; which ring it was.
+    fn hw_tx(&self, now_ns: u64) -> Option<usize> {
+        let (ring, slot) = {
+            let mut hw = self.hw.lock();
+            if self.stats.lock().errors.tx_ring_stalled {
+                return None;
             }
-            hw.tx_ci % self.cfg.tx_ring_size
+            let n = hw.tx_ci.len();
+            let ring = (0..n)
+                .map(|k| (hw.tx_next + k) % n)
+                .find(|&r| hw.tx_ci[r] != hw.tx_pi[r])?;
+            hw.tx_next = (ring + 1) % n;
+            (ring, hw.tx_ci[ring] % self.cfg.tx_ring_size)
         };
-        let d = self.tx_ring.1 + slot as u64 * DESC_SIZE;
+        self.hw_tx_ring(ring, slot, now_ns).then_some(ring)
+    }
+
+    fn hw_tx_ring(&self, ring: usize, slot: usize, now_ns: u64) -> bool {
+        let d = self.tx_rings[ring].1 + slot as u64 * DESC_SIZE;
         let mut desc = [0u8; DESC_SIZE as usize];
         match self.bus_read(d, &mut desc) {
             Some(true) => {}
@@ -179,7 +208,7 @@ impl Enetc {
             }
             None => return true,
         }
-        self.hw.lock().tx_ci += 1;
+        self.hw.lock().tx_ci[ring] += 1;
         true
     }
 
@@ -245,7 +274,8 @@ impl Enetc {
             return true;
         }
         self.stats.lock().rx_written += 1;
-        let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
+        let ring = self.hw.lock().rx_ring;
+        let d = self.rx_rings[ring].1 + slot as u64 * DESC_SIZE;
         let mut tail = [0u8; 6];
         tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
         tail[2..].copy_from_slice(&seq.to_le_bytes());
@@ -264,14 +294,14 @@ impl Enetc {
     /// descriptor the driver has not made ready, or at an aborted read). Whether it holds one.
     fn rx_prefetch(&self, upto: usize) -> bool {
         loop {
-            let slot = {
+            let (ring, slot) = {
                 let hw = self.hw.lock();
                 if hw.rx_cache.len() >= upto {
                     break;
                 }
-                hw.rx_fetch % self.cfg.rx_ring_size
+                (hw.rx_ring, hw.rx_fetch % self.cfg.rx_ring_size)
             };
-            let d = self.rx_ring.1 + slot as u64 * DESC_SIZE;
+            let d = self.rx_rings[ring].1 + slot as u64 * DESC_SIZE;
             let mut desc = [0u8; DESC_SIZE as usize];
             match self.bus_read(d, &mut desc) {
                 Some(true) => {}

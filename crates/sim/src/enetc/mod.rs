@@ -42,9 +42,34 @@ pub const MAX_RING_SIZE: usize = 4096;
 /// Gigabit line rate for 98-byte frames (plus 20 bytes of preamble, SFD and inter-frame gap).
 pub const MAX_FLOOD_RATE: u64 = 1_000_000_000 / (118 * 8);
 
+/// Most RX/TX ring pairs (MSI-X vectors) smmu-lab accepts: an ENETC PF's station interface
+/// has 8 receive rings (`si->num_rx_rings`; smmu-lab's bound, from the LS1028A PF
+/// configuration as the previous notes give it, not re-read in the reference manual).
+pub const MAX_RINGS: usize = 8;
+/// Entries of the PF's RSS indirection table (`si->num_rss`): the default table maps entry
+/// *i* to ring *i* mod the ring count (`enetc_setup_default_rss_table`).
+pub const RSS_ENTRIES: u32 = 64;
+
 /// Geometry and identity of one NIC, and the ping-flood peer on its wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnetcConfig {
+    /// RX/TX ring pairs, each with its own MSI-X vector and NAPI instance. 0: one per online
+    /// CPU, as `enetc_init_si_rings_params` sets `num_rx_rings` and `bdr_int_num` (the
+    /// machine resolves it from the board's `/cpus`). Vector *i* is affine to CPU *i* mod the
+    /// CPU count (`irq_set_affinity_hint` in `enetc_setup_irqs`).
+    pub rings: usize,
+    /// The ping-flood flow's RSS hash (Toeplitz over its IPv4 addresses; ICMP has no ports):
+    /// the frames land on ring `table[hash % 64]`. Default 0, ring 0: the seed's receive poll
+    /// ran on CPU 0 (seed fact, `ksoftirqd/0`).
+    pub flood_rss_hash: u32,
+    /// The stack's hash of the echo replies' flow (`skb_tx_hash`: the transmit queue is
+    /// `reciprocal_scale(hash, queues)`; ENETC has no `ndo_select_queue` and sets no XPS).
+    /// Default 0, queue 0: the seed's TX completion ran in `ksoftirqd/0` (seed fact).
+    pub reply_tx_hash: u32,
+    /// The stack's hash of the MLD reports' flow (link-local source to ff02::16). Not in the
+    /// seed: smmu-lab's default 0x8000_0000 puts them on the upper half of the queues (queue 1
+    /// of 2), so their TX completion is polled by the second vector's CPU.
+    pub mld_tx_hash: u32,
     /// Transmit descriptors.
     pub tx_ring_size: usize,
     /// Receive descriptors.
@@ -66,6 +91,10 @@ pub struct EnetcConfig {
 impl Default for EnetcConfig {
     fn default() -> Self {
         EnetcConfig {
+            rings: 0,
+            flood_rss_hash: 0,
+            reply_tx_hash: 0,
+            mld_tx_hash: 0x8000_0000,
             tx_ring_size: DEFAULT_RING_SIZE,
             rx_ring_size: DEFAULT_RING_SIZE,
             stream_id: 0x429,
@@ -88,6 +117,12 @@ pub enum NicConfigError {
         /// The size asked for.
         size: usize,
     },
+    /// A ring count ENETC cannot have.
+    #[error("{rings} ring pairs: must be between 1 and {MAX_RINGS} (an ENETC PF's receive rings)")]
+    Rings {
+        /// The count asked for.
+        rings: usize,
+    },
     /// A flood rate the wire cannot carry.
     #[error("flood rate {rate} packets/s: must be between 1 and {MAX_FLOOD_RATE} (gigabit line rate for 98-byte frames)")]
     FloodRate {
@@ -104,12 +139,34 @@ impl EnetcConfig {
                 return Err(NicConfigError::RingSize { ring, size });
             }
         }
+        if self.rings > MAX_RINGS {
+            return Err(NicConfigError::Rings { rings: self.rings });
+        }
         if self.flood_rate == 0 || self.flood_rate > MAX_FLOOD_RATE {
             return Err(NicConfigError::FloodRate {
                 rate: self.flood_rate,
             });
         }
         Ok(())
+    }
+
+    /// The ring pairs (vectors) in use: `rings`, or one per CPU of `cpus`.
+    pub fn ring_pairs(&self, cpus: u32) -> usize {
+        if self.rings == 0 {
+            (cpus.max(1) as usize).min(MAX_RINGS)
+        } else {
+            self.rings
+        }
+    }
+
+    /// The receive ring the flood's frames land on (RSS through the default table).
+    pub fn flood_rx_ring(&self) -> usize {
+        ((self.flood_rss_hash % RSS_ENTRIES) as usize) % self.rings.max(1)
+    }
+
+    /// The transmit queue of a flow with the stack's `hash` (`reciprocal_scale`).
+    pub fn tx_queue(&self, hash: u32) -> usize {
+        ((u64::from(hash) * self.rings.max(1) as u64) >> 32) as usize
     }
 
     /// Simulated nanoseconds between two echo requests.

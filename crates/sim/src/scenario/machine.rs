@@ -89,7 +89,8 @@ pub enum SmmuSetupError {
     ArmSmmuV3Probe(#[from] arm_smmu_v3::ProbeError),
 }
 
-/// The GIC line the ENETC's MSI arrives on (its MSI-X vector through the ITS, as an LPI).
+/// The GIC line the ENETC's first MSI-X vector arrives on (through the ITS, as an LPI);
+/// vector *i* is `IRQ_ENETC + i`.
 pub(super) const IRQ_ENETC: u32 = 8192;
 /// The first GIC line of the SMMUs' interrupts (one per SMMU; the driver reads which fault).
 pub(super) const IRQ_SMMU_BASE: u32 = 32;
@@ -315,6 +316,8 @@ pub(super) struct Machine {
     pub(super) new_kernel: AtomicBool,
     /// The MMIO log, when the run keeps one.
     pub(super) mmio_log: Option<Arc<MmioLog>>,
+    /// The firmware loader's pending fallback requests (cfg80211's `regulatory.db`).
+    pub(super) firmware: Arc<crate::firmware::FirmwareLoader>,
 }
 
 /// The kexec'd kernel's view of the SMMUs: the same hardware, firmware and command line.
@@ -691,6 +694,21 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let limits = Arc::new(RateLimits::default());
     let pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>> = Arc::new(Mutex::new(Vec::new()));
     let exec = Arc::new(Exec::new(board.cpus));
+    // cfg80211's regulatory.db request, made from the boot CPU, waits in the firmware
+    // loader's sysfs fallback; the loader's reboot notifier (registered after kvm's: kvm's
+    // initcall links first) aborts it and wakes its work.
+    let firmware = Arc::new(crate::firmware::FirmwareLoader::default());
+    if cfg.build.regdb_fallback_pending {
+        firmware.request_with_fallback(super::cpu::REGDB, 0, log.now_ns());
+    }
+    {
+        let (fw, gic) = (firmware.clone(), exec.clone());
+        kernel.register_reboot_notifier(Box::new(move |k: &Kernel, _| {
+            for cpu in fw.kill_pending(k.log().now_ns()) {
+                gic.wake_work(cpu, super::cpu::WORK_FW_FALLBACK);
+            }
+        }));
+    }
     let mut drivers = Vec::new();
     let mut smmu_devs = Vec::new();
     let mut models = Vec::new();
@@ -831,6 +849,8 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         None => None,
         Some(nic_master) => {
             let mut nic_cfg = cfg.nic.clone();
+            // One ring pair and MSI-X vector per online CPU unless configured.
+            nic_cfg.rings = nic_cfg.ring_pairs(board.cpus);
             if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
                 nic_cfg.stream_id = u32::from(w);
             }
@@ -1025,6 +1045,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         next_kernel,
         new_kernel: AtomicBool::new(false),
         mmio_log,
+        firmware,
     })
 }
 

@@ -48,44 +48,20 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     m.timeline.recording.store(true, Ordering::SeqCst);
     m.log.set_console_baud(cfg.console_baud);
 
-    // CPU 0 runs the network stack: interrupts through the GIC, softirqs on irq exit or in
-    // ksoftirqd/0, mld_ifc_work in kworker/0:1 (the execution model decides which, when).
-    // CPU 1 runs the task that typed `reboot -f` (this thread).
+    // Every CPU runs its kthreads: interrupts through the GIC (the SMMUs' SPIs to CPU 0, each
+    // ENETC MSI-X vector to the CPU it is affine to), softirqs on irq exit or in ksoftirqd/N,
+    // work in kworker/N:1 (the execution model decides which, when). The task that typed
+    // `reboot -f` (this thread) holds the CPU it was woken on.
     if let Some(nic) = &m.nic {
         nic.start_flood(m.log.now_ns());
     }
-    let cpu0 = {
-        let m = m.clone();
-        let max = cfg.max_actor_steps;
-        thread::spawn(move || {
-            // Interrupts come in at the scheduling points of the kthread code this CPU runs
-            // (bottom halves are disabled there: in softirq, or in the transmit path).
-            let hook_m = Arc::downgrade(&m);
-            smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
-                if let Some(m) = hook_m.upgrade() {
-                    if !m.stop() && !m.in_new_kernel() {
-                        let current = m.exec.running_kthread(0);
-                        let _ = m.exec.interrupt_point(0, &current, false, &*m);
-                    }
-                }
-            })));
-            for _ in 0..max {
-                if m.stop() {
-                    break;
-                }
-                if m.in_new_kernel() {
-                    // After kexec the old kernel's code is gone; CPU 0 only takes the SMMU
-                    // interrupts for the new one.
-                    m.take_irqs();
-                    m.log.advance_ns(NS_PER_NIC_STEP);
-                } else if m.exec.cpu_step(0, &*m).is_none() {
-                    break;
-                }
-                thread::yield_now();
-            }
-            smmu_sync::set_interrupt_hook(None);
+    let cpus: Vec<_> = (0..m.exec.cpus())
+        .map(|cpu| {
+            let m = m.clone();
+            let max = cfg.max_actor_steps;
+            thread::spawn(move || cpu_actor(&m, cpu, max))
         })
-    };
+        .collect();
     // The NIC's hardware, fed by the ping-flood peer.
     let nic = {
         let m = m.clone();
@@ -110,8 +86,8 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
                     m.log
                         .advance_ns(gap.clamp(NS_PER_NIC_STEP, NIC_IDLE_MAX_NS));
                 }
-                if step.msi && !m.in_new_kernel() {
-                    m.exec.raise_irq(0, exec::Irq::Line(machine::IRQ_ENETC));
+                if let (Some(v), false) = (step.msi, m.in_new_kernel()) {
+                    m.raise_enetc_msi(v);
                 }
                 if m.mmio_log.is_some() {
                     m.note_first_dma(&nic_dev_name, nic.stats().bus.transactions);
@@ -194,35 +170,64 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         }
         .to_string(),
     };
-    if reboot_cpu == 0 {
-        // Not preempted until it sleeps (PREEMPT_NONE): CPU 0's kthreads wait; its interrupts
-        // are taken at the reboot task's own scheduling points, softirqs on their exit.
-        m.exec.hold_cpu(0, reboot_task.clone());
+    {
+        // Not preempted until it sleeps (PREEMPT_NONE): its CPU's kthreads wait; its
+        // interrupts are taken at the reboot task's own scheduling points, softirqs on their
+        // exit.
+        m.exec.hold_cpu(reboot_cpu, reboot_task.clone());
         let hook_m = Arc::downgrade(&m);
         let task = reboot_task.clone();
         smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
             if let Some(m) = hook_m.upgrade() {
-                if !m.stop() && !m.in_new_kernel() && m.exec.held(0) {
-                    let _ = m.exec.interrupt_point(0, &task, true, &*m);
+                if !m.stop() && !m.in_new_kernel() && m.exec.held(reboot_cpu) {
+                    let _ = m.exec.interrupt_point(reboot_cpu, &task, true, &*m);
                 }
             }
         })));
     }
     {
+        // usermodehelper_disable(): down_write on the helper lock sleeps while the aborted
+        // firmware request still holds it for reading. The reboot task gives up its CPU; when
+        // it is woken on the waiter's own CPU, the waiter (not preempted, PREEMPT_NONE) runs
+        // its callback before the reboot task gets that CPU back.
+        let weak = Arc::downgrade(&m);
+        let task = reboot_task.clone();
+        let max = cfg.max_actor_steps;
+        m.kernel.set_usermodehelper_disable(Box::new(move || {
+            let Some(m) = weak.upgrade() else { return };
+            if !m.firmware.helper_lock_held(m.log.now_ns()) {
+                return;
+            }
+            m.timeline.push(
+                Lane::ShutdownCpu,
+                "usermodehelper_disable(): sleeps on the helper lock".into(),
+            );
+            m.exec.release_cpu(reboot_cpu);
+            for _ in 0..max {
+                let held = m.firmware.helper_lock_held(m.log.now_ns());
+                if m.kernel.halted() || (!held && !m.firmware.waiter_busy(reboot_cpu)) {
+                    break;
+                }
+                thread::yield_now();
+            }
+            m.exec.hold_cpu(reboot_cpu, task.clone());
+        }));
+    }
+    {
         let weak = Arc::downgrade(&m);
         m.kernel.set_after_device_shutdown(Box::new(move || {
             if let Some(m) = weak.upgrade() {
-                if m.exec.runnable(0) {
+                if m.exec.runnable(reboot_cpu) {
                     m.timeline.push(
                         Lane::ShutdownCpu,
                         "migrate_to_reboot_cpu(): the reboot task is scheduled out".into(),
                     );
                 }
-                m.exec.release_cpu(0);
-                // The tasks waiting on CPU 0 run before the reboot task comes back (bounded:
-                // a schedule may starve them).
+                m.exec.release_cpu(reboot_cpu);
+                // The tasks waiting on its CPU run before the reboot task comes back
+                // (bounded: a schedule may starve them).
                 for _ in 0..64 {
-                    if !m.exec.runnable(0) || m.kernel.halted() {
+                    if !m.exec.runnable(reboot_cpu) || m.kernel.halted() {
                         break;
                     }
                     thread::yield_now();
@@ -295,7 +300,9 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     }
     smmu_sync::set_interrupt_hook(None);
     m.trigger_done.store(true, Ordering::SeqCst);
-    let _ = cpu0.join();
+    for c in cpus {
+        let _ = c.join();
+    }
     let _ = nic.join();
     for e in engines {
         let _ = e.join();
@@ -315,6 +322,41 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         timeline,
         mmio_log: m.mmio_log.as_ref().map(|l| l.text()),
     })
+}
+
+/// The actor of `cpu`: its scheduling decisions, and the interrupts its kthreads take at their
+/// scheduling points (bottom halves are disabled there: in softirq, or in the transmit path).
+fn cpu_actor(m: &Arc<Machine>, cpu: u32, max: u32) {
+    let hook_m = Arc::downgrade(m);
+    smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
+        if let Some(m) = hook_m.upgrade() {
+            if !m.stop() && !m.in_new_kernel() {
+                let current = m.exec.running_kthread(cpu);
+                let _ = m.exec.interrupt_point(cpu, &current, false, &*m);
+            }
+        }
+    })));
+    for _ in 0..max {
+        if m.stop() {
+            break;
+        }
+        if m.in_new_kernel() {
+            // After kexec the old kernel's code is gone; CPU 0 only takes the SMMU
+            // interrupts for the new one.
+            if cpu == 0 {
+                m.take_irqs();
+                m.log.advance_ns(NS_PER_NIC_STEP);
+            }
+        } else if cpu == 0 || m.exec.held(cpu) || m.exec.has_work(cpu, m.log.now_ns()) {
+            // CPU 0's idle loop lets simulated time pass; another idle CPU sleeps in `wfi`
+            // without moving the shared clock.
+            if m.exec.cpu_step(cpu, &**m).is_none() {
+                break;
+            }
+        }
+        thread::yield_now();
+    }
+    smmu_sync::set_interrupt_hook(None);
 }
 
 /// Most simulated time an idle NIC lets pass per step.

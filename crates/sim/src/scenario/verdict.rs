@@ -251,11 +251,22 @@ pub fn classify(o: &RebootOutcome) -> Vec<String> {
         };
         c.push(format!("{path} Oops"));
         c.push(format!("{path} Oops in {} from {}", x.comm, x.caller));
+        c.push(format!("{path} Oops on CPU {}", x.cpu));
         c.push(format!(
             "{path} Oops after {removals} removal lines and {usf} USF reports"
         ));
     }
     c.push(format!("USF reports before the end or the Oops: {usf}"));
+    // Work of the network on CPU 1 during the shutdown: an ENETC vector's MSI taken there.
+    if o.timeline
+        .iter()
+        .any(|e| e.text.starts_with("hardirq on CPU 1:"))
+    {
+        c.push("ENETC interrupt taken on CPU 1 during the shutdown".into());
+    }
+    if o.verdict.trigger_cpu == 1 {
+        c.push("reboot task on CPU 1".into());
+    }
     if v.use_after_free > 0 {
         c.push("use-after-free".into());
     }
