@@ -53,7 +53,7 @@ fn the_corpus_fails_before_each_fix_and_holds_after_it() {
         "33729a5fc0ca.toml            no-block-split     fails on v6.12 (run 0, token s); holds on +33729a5fc0ca (1 runs, exhaustive)  ok"
     ), "{out}");
     assert!(out.contains(
-        "85c7a0f1ef62.toml            no-mapping-after-unmap fails on v6.12-85c7a0f1ef62 (run 518, token sn-2); holds on +85c7a0f1ef62 (542 runs, exhaustive)  ok"
+        "85c7a0f1ef62.toml            no-mapping-after-unmap fails on v6.12-85c7a0f1ef62 (run 518, token so-2); holds on +85c7a0f1ef62 (543 runs, exhaustive)  ok"
     ), "{out}");
     assert_eq!(
         lines[19],
@@ -110,7 +110,7 @@ fn the_lost_split_race_leaves_the_losers_half_mapped() {
         })
         .expect("a reproduce line")
         .to_string();
-    assert!(token.ends_with(":v6.12-85c7a0f1ef62:sn-2"), "{token}");
+    assert!(token.ends_with(":v6.12-85c7a0f1ef62:so-2"), "{token}");
     let (code, out, _) = run(&["replay", file, &token]);
     assert_eq!(code, 1, "{out}");
     for line in [
