@@ -25,7 +25,7 @@
 //!         config,
 //!         properties: Property::DEFAULT.to_vec(),
 //!     };
-//!     let rec = run_one(Arc::new(scenario), Strategy::Random, 23, 2_000_000);
+//!     let rec = run_one(Arc::new(scenario), Strategy::Random, 20, 2_000_000);
 //!     match rec.outcome {
 //!         RunResult::Completed(Ok(outcome)) => (outcome.verdict, rec.violations),
 //!         _ => panic!("the run did not complete"),

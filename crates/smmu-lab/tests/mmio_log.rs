@@ -33,7 +33,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
     let b = dir.path().join("replay.log");
     let a_s = a.to_str().unwrap();
     let plain = run(
-        &["run", "reboot", "--kernel", "linux-6.2", "--seed", "6"],
+        &["run", "reboot", "--kernel", "linux-6.2", "--seed", "2"],
         1,
     );
     let logged = run(
@@ -43,7 +43,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
             "--kernel",
             "linux-6.2",
             "--seed",
-            "6",
+            "2",
             "--mmio-log",
             a_s,
         ],
@@ -58,7 +58,7 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
     run(
         &[
             "replay",
-            "reboot:linux-6.2:random@6",
+            "reboot:linux-6.2:random@2",
             "--mmio-log",
             b.to_str().unwrap(),
         ],
@@ -109,22 +109,21 @@ fn v2_log_pins_attach_and_shutdown_and_replays_byte_for_byte() {
         ["== boot", "== first-dma 0000:00:00.0", "== shutdown reboot"]
     );
     // 32ea2c57dc21's v2 twin, the seed: shutdown is one write, sCR0 := CLIENTPD. The NIC's
-    // driver has no .shutdown and keeps running on the other contexts, so its unmaps' TLB
+    // driver has no .shutdown and keeps running on the other CPU's contexts, so its unmaps' TLB
     // maintenance (TLBIVAL, then TLBSYNC written with a non-zero value since 4e4abae311e4, then
-    // the TLBSTATUS poll) may follow; nothing else may touch the SMMU.
+    // the TLBSTATUS poll) may come before or after it; nothing else may touch the SMMU.
     let shutdown = section(&log, "== shutdown reboot");
+    let scr0 = "5000000.iommu W32 0x00000 sCR0 0x00000001";
     assert_eq!(
-        shutdown[..2],
-        [
-            "== shutdown reboot",
-            "5000000.iommu W32 0x00000 sCR0 0x00000001"
-        ]
+        shutdown.iter().filter(|l| **l == scr0).count(),
+        1,
+        "{shutdown:?}"
     );
-    for line in &shutdown[2..] {
+    for line in shutdown[1..].iter().filter(|l| **l != scr0) {
         let reg = line.split_whitespace().nth(3).unwrap_or("");
         assert!(
             ["CB4.TLBIVAL", "CB4.TLBSYNC", "CB4.TLBSTATUS"].contains(&reg),
-            "after the shutdown's write only the driver's TLB maintenance may follow: {line}"
+            "besides the shutdown's write only the driver's TLB maintenance may come: {line}"
         );
     }
 }

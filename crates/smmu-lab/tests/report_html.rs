@@ -129,7 +129,7 @@ fn report_of_the_crash_shows_the_oops() {
     let dir = tempfile::tempdir().unwrap();
     let (page, text) = report(
         dir.path(),
-        &["run", "--kernel", "linux-6.1", "--seed", "5"],
+        &["run", "--kernel", "linux-6.1", "--seed", "2"],
         1,
     );
     let profile = tempfile::tempdir().unwrap();
