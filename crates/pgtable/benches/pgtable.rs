@@ -224,7 +224,7 @@ fn benches(c: &mut Criterion) {
 fn lookup_iovas() -> Vec<u64> {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(0x5eed);
     (0..LOOKUPS)
-        .map(|_| IOVA + rng.random_range(0..PAGES * SZ_4K))
+        .map(|_| IOVA + rng.random_range(0..PAGES * PageSize::SZ_4K.bytes()))
         .collect()
 }
 
@@ -302,7 +302,7 @@ fn side_by_side(_c: &mut Criterion) {
 #[inline(never)]
 fn row_map_4k_per_page(pt: &mut PageTable<NoTlb>) -> u64 {
     for i in 0..PAGES {
-        let off = i * SZ_4K;
+        let off = i * PageSize::SZ_4K.bytes();
         black_box(
             pt.map_pages(
                 Iova::new(IOVA + off),
@@ -329,7 +329,7 @@ fn row_unmap_4k_per_page(pt: &mut PageTable<NoTlb>) -> u64 {
     for i in 0..PAGES {
         let mut gather = Gather::new();
         sum += pt.unmap_pages(
-            Iova::new(IOVA + i * SZ_4K),
+            Iova::new(IOVA + i * PageSize::SZ_4K.bytes()),
             PageSize::SZ_4K,
             PageCount::ONE,
             &mut gather,
@@ -344,7 +344,7 @@ fn row_unmap_4k_batched_512(pt: &mut PageTable<NoTlb>) -> u64 {
     for c in 0..PAGES / 512 {
         let mut gather = Gather::new();
         sum += pt.unmap_pages(
-            Iova::new(IOVA + c * SZ_2M),
+            Iova::new(IOVA + c * PageSize::SZ_2M.bytes()),
             PageSize::SZ_4K,
             PageCount::new(512),
             &mut gather,
@@ -370,7 +370,7 @@ fn row_map_unmap_2m_block(pt: &mut PageTable<NoTlb>) -> u64 {
     let mut sum = 0;
     for _ in 0..BLOCK_PASSES {
         for i in 0..BLOCKS {
-            let off = i * SZ_2M;
+            let off = i * PageSize::SZ_2M.bytes();
             black_box(
                 pt.map_pages(
                     Iova::new(IOVA + off),
@@ -385,7 +385,7 @@ fn row_map_unmap_2m_block(pt: &mut PageTable<NoTlb>) -> u64 {
         for i in 0..BLOCKS {
             let mut gather = Gather::new();
             sum += pt.unmap_pages(
-                Iova::new(IOVA + i * SZ_2M),
+                Iova::new(IOVA + i * PageSize::SZ_2M.bytes()),
                 PageSize::SZ_2M,
                 PageCount::ONE,
                 &mut gather,

@@ -2,7 +2,7 @@
 //! derives from it ([`PgTableCfg`], [`TableGeometry`]) and the translation-control register
 //! values the SMMU driver programs from it.
 
-use crate::error::PgTableError;
+use crate::error::{PgTableError, PgTableRequestError};
 use crate::table::SplitRace;
 use smmu_addr::PageSize;
 use smmu_arch::Stage;
@@ -402,37 +402,27 @@ pub const RGN_WBWA: u64 = 1;
 impl PgTableCfg {
     /// Validate and finalise a configuration exactly as io-pgtable-arm's allocation does.
     pub fn new(req: PgTableRequest) -> Result<Self, PgTableError> {
-        let granule = choose_granule(req.pgsize_bitmap).ok_or_else(|| {
-            PgTableError::BadConfig(format!(
-                "page-size bitmap {:#x} has no usable granule",
-                req.pgsize_bitmap
-            ))
+        let granule = choose_granule(req.pgsize_bitmap).ok_or(PgTableRequestError::NoGranule {
+            bitmap: req.pgsize_bitmap,
         })?;
         let pgsize_bitmap = req.pgsize_bitmap & granule.page_sizes();
         if !granule.size().in_bitmap(pgsize_bitmap) {
-            return Err(PgTableError::BadConfig(format!(
-                "page-size bitmap {:#x} lacks its granule",
-                req.pgsize_bitmap
-            )));
+            return Err(PgTableRequestError::GranuleNotInBitmap {
+                bitmap: req.pgsize_bitmap,
+                granule,
+            }
+            .into());
         }
         let ias = req.ias.min(MAX_ADDR_BITS);
         let oas = req.oas.min(MAX_ADDR_BITS);
         if ias < MIN_IAS {
-            return Err(PgTableError::BadConfig(format!(
-                "ias {} below {MIN_IAS} bits",
-                req.ias
-            )));
+            return Err(PgTableRequestError::IasTooSmall { ias: req.ias }.into());
         }
         if ips_of(oas).is_none() {
-            return Err(PgTableError::BadConfig(format!(
-                "oas {} is not 32, 36, 40, 42, 44 or 48 bits",
-                req.oas
-            )));
+            return Err(PgTableRequestError::UnsupportedOas { oas: req.oas }.into());
         }
         if req.stage == Stage::S2 && (req.quirks.arm_ns || req.quirks.outer_wbwa) {
-            return Err(PgTableError::BadConfig(
-                "quirks are stage-1 only".to_string(),
-            ));
+            return Err(PgTableRequestError::Stage2Quirks { quirks: req.quirks }.into());
         }
         let pg_shift = granule.shift();
         let bits_per_level = pg_shift - 3;
@@ -458,10 +448,10 @@ impl PgTableCfg {
                         _ => false,
                     };
                     if mandatory && geom.pgd_entries() > S2_MAX_CONCAT_PAGES {
-                        return Err(PgTableError::BadConfig(format!(
-                            "stage-2 concatenation is mandatory but needs {} pages",
-                            geom.pgd_entries()
-                        )));
+                        return Err(PgTableRequestError::Stage2ConcatTooLarge {
+                            pages: geom.pgd_entries(),
+                        }
+                        .into());
                     }
                     mandatory
                 }

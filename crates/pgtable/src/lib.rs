@@ -34,7 +34,7 @@ pub use config::{
     MAIR_IDX_INC_OCACHE, MAIR_IDX_NC, MAX_ADDR_BITS, MAX_LEVELS, MIN_IAS, PGSIZES_16K, PGSIZES_4K,
     PGSIZES_64K, RGN_NC, RGN_WBWA, S2_MAX_CONCAT_PAGES, SH_IS, SH_OS,
 };
-pub use error::PgTableError;
+pub use error::{PgTableError, PgTableRequestError};
 pub use gather::{Gather, NoTlb, TlbOps};
 pub use prot::Prot;
 pub use pte::Pte;

@@ -6,8 +6,8 @@ mod common;
 use common::allocator;
 use common::{SZ_16K, SZ_2M, SZ_4K};
 use pgtable::{
-    choose_granule, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, PgTableRequest, Prot,
-    S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
+    choose_granule, Granule, NoTlb, PageTable, PgTableCfg, PgTableError, PgTableRequest,
+    PgTableRequestError, Prot, S2Concat, Stage, PGSIZES_16K, PGSIZES_4K, PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 
@@ -162,10 +162,16 @@ fn current_concatenation_rule() {
     assert_eq!(geo(PGSIZES_16K, 40, 40), Ok((2, 32768, 1)));
     assert_eq!(geo(PGSIZES_16K, 44, 48), Ok((1, 256, 2)));
     // Mandatory but too many pages: allocation fails.
-    assert!(matches!(
-        geo(PGSIZES_16K, 42, 40),
-        Err(PgTableError::BadConfig(_))
-    ));
+    let too_many = geo(PGSIZES_16K, 42, 40).unwrap_err();
+    assert_eq!(
+        too_many,
+        PgTableError::BadConfig(PgTableRequestError::Stage2ConcatTooLarge { pages: 64 })
+    );
+    assert_eq!(
+        too_many.to_string(),
+        "unsupported page-table configuration: \
+         stage-2 concatenation is mandatory but needs 64 pages"
+    );
     // v6.1 would concatenate 4K ias 40 whatever the oas.
     let c = PgTableCfg::new(PgTableRequest::new(Stage::S2, PGSIZES_4K, 40, 48)).unwrap();
     assert_eq!((c.geom.start_level, c.geom.pgd_entries()), (1, 1024));

@@ -5,8 +5,8 @@ mod common;
 use common::{allocator, CheckingTlb, TlbEvent};
 use common::{SZ_1G, SZ_2M, SZ_4K};
 use pgtable::{
-    Gather, NoTlb, PageTable, PartialUnmap, PgTableError, PgTableRequest, Prot, Stage, PGSIZES_4K,
-    PGSIZES_64K,
+    Gather, NoTlb, PageTable, PartialUnmap, PgTableError, PgTableRequest, PgTableRequestError,
+    Prot, Stage, PGSIZES_4K, PGSIZES_64K,
 };
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 
@@ -520,19 +520,52 @@ fn lazy_gather_skips_add_page() {
 #[test]
 fn bad_configurations_are_errors() {
     let a = allocator();
-    let bad = |c: PgTableRequest| {
-        matches!(
-            PageTable::new(c, a.clone(), NoTlb),
-            Err(PgTableError::BadConfig(_))
-        )
+    let err = |c: PgTableRequest| match PageTable::new(c, a.clone(), NoTlb) {
+        Err(PgTableError::BadConfig(e)) => {
+            // The user sees the typed reason behind one fixed prefix.
+            let shown = PgTableError::BadConfig(e).to_string();
+            assert_eq!(shown, format!("unsupported page-table configuration: {e}"));
+            Some((e, e.to_string()))
+        }
+        _ => None,
     };
-    assert!(bad(PgTableRequest::new(Stage::S1, SZ_2M, 48, 48)));
-    assert!(bad(PgTableRequest::new(Stage::S1, 0, 48, 48)));
-    assert!(bad(PgTableRequest::new(Stage::S1, PGSIZES_4K, 31, 48)));
-    assert!(bad(PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 39)));
+    assert_eq!(
+        err(PgTableRequest::new(Stage::S1, SZ_2M, 48, 48)),
+        Some((
+            PgTableRequestError::NoGranule { bitmap: SZ_2M },
+            "page-size bitmap 0x200000 has no usable granule".into()
+        ))
+    );
+    assert_eq!(
+        err(PgTableRequest::new(Stage::S1, 0, 48, 48)),
+        Some((
+            PgTableRequestError::NoGranule { bitmap: 0 },
+            "page-size bitmap 0x0 has no usable granule".into()
+        ))
+    );
+    assert_eq!(
+        err(PgTableRequest::new(Stage::S1, PGSIZES_4K, 31, 48)),
+        Some((
+            PgTableRequestError::IasTooSmall { ias: 31 },
+            "ias 31 below 32 bits".into()
+        ))
+    );
+    assert_eq!(
+        err(PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 39)),
+        Some((
+            PgTableRequestError::UnsupportedOas { oas: 39 },
+            "oas 39 is not 32, 36, 40, 42, 44 or 48 bits".into()
+        ))
+    );
     let mut s2 = PgTableRequest::new(Stage::S2, PGSIZES_64K, 48, 48);
     s2.quirks.arm_ns = true;
-    assert!(bad(s2));
+    assert_eq!(
+        err(s2),
+        Some((
+            PgTableRequestError::Stage2Quirks { quirks: s2.quirks },
+            "quirks are stage-1 only".into()
+        ))
+    );
     assert_eq!(a.outstanding_bytes(), 0);
 }
 

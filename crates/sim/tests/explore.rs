@@ -6,7 +6,7 @@
 use explore::{ExploreOptions, RunResult, Strategy};
 use sim::scenario::{
     KernelBehaviour, Property, RebootConfig, RebootOutcome, RebootScenario, ReplayToken,
-    ScenarioError, ScheduleRef, Trigger,
+    ReplayTokenError, ScenarioError, ScheduleRef, ScheduleRefError, Trigger,
 };
 use std::sync::Arc;
 
@@ -94,6 +94,59 @@ fn seeded_tokens_name_run_zero_of_their_strategy() {
     assert!("reboot:linux-6.1:pct0@1".parse::<ReplayToken>().is_err());
     assert!("reboot:linux-9:s".parse::<ReplayToken>().is_err());
     assert!("halt:linux-6.1:s".parse::<ReplayToken>().is_err());
+}
+
+#[test]
+fn token_errors_stay_typed_down_to_their_cause() {
+    use std::error::Error;
+    let err = |t: &str| t.parse::<ReplayToken>().unwrap_err();
+    let e = err("reboot:linux-6.1:pct0@1");
+    assert_eq!(
+        e,
+        ReplayTokenError::Schedule(ScheduleRefError::BadStrategy {
+            text: "pct0@1".into(),
+            name: "pct0".into()
+        })
+    );
+    assert_eq!(
+        e.to_string(),
+        "replay token: schedule 'pct0@1': 'pct0' is not random or pctN (N ≥ 1)"
+    );
+    // The seed's parse error is the chain's last link, not text folded into a message.
+    let e = err("reboot:linux-6.1:random@x");
+    let seed = e.source().and_then(Error::source).expect("two links");
+    assert_eq!(
+        seed.to_string(),
+        "x".parse::<u64>().unwrap_err().to_string()
+    );
+    assert_eq!(
+        e.to_string(),
+        "replay token: schedule 'random@x': seed 'x' is not a number"
+    );
+    // A sparse schedule's own error is carried, not re-worded.
+    let e = err("reboot:linux-6.1:q");
+    let ReplayTokenError::Schedule(ScheduleRefError::Sparse(inner)) = &e else {
+        panic!("not a sparse-schedule error: {e:?}")
+    };
+    assert_eq!(e.to_string(), format!("replay token: {inner}"));
+    assert_eq!(
+        err("halt:linux-6.1:s"),
+        ReplayTokenError::UnknownScenario {
+            name: "halt".into()
+        }
+    );
+    assert_eq!(
+        err("reboot:linux-9:s"),
+        ReplayTokenError::UnknownKernel {
+            name: "linux-9".into()
+        }
+    );
+    assert_eq!(
+        err("garbage"),
+        ReplayTokenError::Form {
+            text: "garbage".into()
+        }
+    );
 }
 
 #[test]

@@ -154,7 +154,7 @@ fn pinned(
         ));
         return Ok(());
     };
-    let schedule: ScheduleRef = token.parse()?;
+    let schedule = token.parse::<ScheduleRef>().map_err(|e| e.to_string())?;
     if token != &found.encode() {
         problems.push(format!(
             "the search now finds token {}, the file pins {token}",

@@ -213,7 +213,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 config: (**config).clone(),
                 properties: properties.clone(),
             });
-            let rec = schedule.replay(scn, max)?;
+            let rec = schedule.replay(scn, max).map_err(|e| e.to_string())?;
             let o = match rec.outcome {
                 RunResult::Completed(Ok(o)) => o,
                 RunResult::Completed(Err(e)) => return Err(e.to_string()),

@@ -178,7 +178,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             args.properties.clone(),
         )
     };
-    let token: ReplayToken = token.parse()?;
+    let token = token.parse::<ReplayToken>().map_err(|e| e.to_string())?;
     let mut cfg = machine.config(token.trigger, token.kernel)?;
     cfg.mmio_log = mmio_log.is_some();
     let scn = Arc::new(common::scenario(cfg, &properties));

@@ -27,7 +27,7 @@ pub use config::{
 pub(crate) use machine::TimedMmio;
 pub use machine::{model_config, ScenarioError, SmmuSetupError};
 pub use timeline::{Lane, TimelineEvent};
-pub use token::{ReplayToken, ScheduleRef};
+pub use token::{ReplayToken, ReplayTokenError, ScheduleMisfit, ScheduleRef, ScheduleRefError};
 pub use verdict::{outcome_hash, ExecutionModel, OopsVerdict, Property, RebootOutcome, Verdict};
 
 use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
