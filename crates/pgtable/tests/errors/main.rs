@@ -4,7 +4,7 @@ mod inputs;
 mod map;
 mod unmap;
 
-#[path = "../common.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{allocator, CheckingTlb, TlbEvent};
