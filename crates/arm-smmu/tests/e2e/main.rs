@@ -12,6 +12,8 @@ mod tlb;
 #[path = "../common/mod.rs"]
 mod common;
 
+use common::enetc;
+
 use arm_smmu::testing::RecordingMmio;
 use arm_smmu::{
     ArmSmmu, FirmwareDesc, LpaeTables, ModuleParams, RateLimits, ShutdownPolicy, SmmuEnv,
@@ -22,7 +24,6 @@ use klog::MemLog;
 use mmu500::{BusError, BypassReason, DmaFault, Event, Mmu500, Mmu500Config, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmu_arch::IrqLine;
 use std::sync::{Arc, Mutex};
 
 const LS: &str = "arm-smmu 5000000.iommu";
@@ -43,15 +44,7 @@ fn board_with(
     params: ModuleParams,
     policy: ShutdownPolicy,
 ) -> Board {
-    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
-    let frames = Arc::new(
-        FrameAllocator::new(
-            mem.clone(),
-            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
-            RAM_SIZE / 2,
-        )
-        .unwrap(),
-    );
+    let (mem, frames) = common::ram();
     let model = Mmu500::new(cfg, mem.clone()).unwrap();
     let log = Arc::new(MemLog::new());
     let smmu = ArmSmmu::probe_and_reset(
@@ -67,15 +60,7 @@ fn board_with(
         },
     )
     .unwrap();
-    let s = Arc::downgrade(&smmu);
-    model.set_irq_handler(Arc::new(move |line| {
-        if let Some(s) = s.upgrade() {
-            match line {
-                IrqLine::Global(_) => s.handle_global_fault(),
-                IrqLine::Context(cb) => s.handle_context_fault(cb),
-            };
-        }
-    }));
+    common::wire_irqs(&model, &smmu);
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     model.set_event_sink(Arc::new(move |e: &Event| {
@@ -100,17 +85,6 @@ fn ls1028a(params: ModuleParams, policy: ShutdownPolicy) -> Board {
         params,
         policy,
     )
-}
-
-fn enetc() -> MasterInfo {
-    MasterInfo {
-        id: DeviceId(4),
-        log_name: "fsl_enetc 0000:00:00.0".into(),
-        // ICID 0x29 with the SMMU node's stream-match-mask 0x7c00.
-        fwspec: FwSpec {
-            ids: vec![0x7c00_0029],
-        },
-    }
 }
 
 fn attach_enetc(b: &Board) -> DriverDomain {

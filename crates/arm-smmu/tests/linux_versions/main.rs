@@ -12,6 +12,8 @@ mod probe;
 #[path = "../common/mod.rs"]
 mod common;
 
+use common::enetc;
+
 use arm_smmu::testing::{BusOp, FakeSmmu, IdRegs, RecordingMmio};
 use arm_smmu::{
     ArmSmmu, ContextFaultReport, DriverBehaviour, FirmwareDesc, LinuxVersion, LpaeTables,
@@ -21,9 +23,9 @@ use common::*;
 use iommu::{DeviceId, DomainKind, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
 use mmu500::{BusError, DmaFault, Mmu500, Mmu500Config, Translation};
-use physmem::{FrameAllocator, PhysMem, Region};
+use physmem::{FrameAllocator, PhysMem};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmu_arch::{IrqLine, IrqReturn};
+use smmu_arch::IrqReturn;
 use std::sync::Arc;
 
 const LS: &str = "arm-smmu 5000000.iommu";
@@ -88,16 +90,6 @@ fn fake_with(behaviour: DriverBehaviour, params: ModuleParams) -> Rig<FakeSmmu> 
     }
 }
 
-fn enetc() -> MasterInfo {
-    MasterInfo {
-        id: DeviceId(4),
-        log_name: "fsl_enetc 0000:00:00.0".into(),
-        fwspec: FwSpec {
-            ids: vec![0x7c00_0029],
-        },
-    }
-}
-
 struct ModelRig {
     model: Arc<Mmu500>,
     smmu: Arc<ArmSmmu>,
@@ -107,15 +99,7 @@ struct ModelRig {
 }
 
 fn on_model(cfg: Mmu500Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) -> ModelRig {
-    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
-    let frames = Arc::new(
-        FrameAllocator::new(
-            mem.clone(),
-            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
-            RAM_SIZE / 2,
-        )
-        .unwrap(),
-    );
+    let (mem, frames) = common::ram();
     let model = Mmu500::new(cfg, mem.clone()).unwrap();
     let bus = Arc::new(RecordingMmio::new(model.clone()));
     let log = Arc::new(MemLog::new());
@@ -132,15 +116,7 @@ fn on_model(cfg: Mmu500Config, fw: &FirmwareDesc, behaviour: DriverBehaviour) ->
         },
     )
     .unwrap();
-    let s = Arc::downgrade(&smmu);
-    model.set_irq_handler(Arc::new(move |line| {
-        if let Some(s) = s.upgrade() {
-            match line {
-                IrqLine::Global(_) => s.handle_global_fault(),
-                IrqLine::Context(cb) => s.handle_context_fault(cb),
-            };
-        }
-    }));
+    common::wire_irqs(&model, &smmu);
     ModelRig {
         model,
         smmu,
