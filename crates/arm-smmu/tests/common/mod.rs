@@ -79,12 +79,23 @@ pub fn probe_on<M: Mmio + 'static>(
     policy: ShutdownPolicy,
     frames: Arc<FrameAllocator>,
 ) -> Result<Rig<M>, arm_smmu::ProbeError> {
+    probe_as(dev, fw, params, behaviour(policy), frames)
+}
+
+/// [`probe_on`] with the driver behaving as `behaviour` (a kernel version) says.
+pub fn probe_as<M: Mmio + 'static>(
+    dev: M,
+    fw: &FirmwareDesc,
+    params: ModuleParams,
+    behaviour: DriverBehaviour,
+    frames: Arc<FrameAllocator>,
+) -> Result<Rig<M>, arm_smmu::ProbeError> {
     let bus = Arc::new(RecordingMmio::new(dev));
     let log = Arc::new(MemLog::new());
     let smmu = ArmSmmu::probe(
         fw,
         params,
-        behaviour(policy),
+        behaviour,
         SmmuEnv {
             mmio: bus.clone(),
             log: log.clone(),

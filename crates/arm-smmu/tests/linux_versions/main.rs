@@ -64,30 +64,17 @@ fn wq(offset: u64, value: u64) -> BusOp {
 }
 
 fn fake_with(behaviour: DriverBehaviour, params: ModuleParams) -> Rig<FakeSmmu> {
-    let bus = Arc::new(RecordingMmio::new(FakeSmmu::new(IdRegs::LS1028A)));
-    let log = Arc::new(MemLog::new());
-    let frames = frames();
-    let smmu = ArmSmmu::probe(
+    let r = probe_as(
+        FakeSmmu::new(IdRegs::LS1028A),
         &FirmwareDesc::ls1028a(),
         params,
         behaviour,
-        SmmuEnv {
-            mmio: bus.clone(),
-            log: log.clone(),
-            frames: frames.clone(),
-            tables: Arc::new(LpaeTables::SAFE),
-            limits: Arc::new(RateLimits::default()),
-        },
+        frames(),
     )
     .unwrap();
     // Forget probe's ID register reads.
-    bus.clear();
-    Rig {
-        smmu,
-        bus,
-        log,
-        frames,
-    }
+    r.bus.clear();
+    r
 }
 
 struct ModelRig {
