@@ -5,14 +5,14 @@
 
 mod common;
 
+use common::enetc;
+
 use arm_smmu::{
     ArmSmmu, FirmwareDesc, LinuxVersion, LpaeTables, ModuleParams, RateLimits, SmmuEnv,
 };
-use common::{RAM_BASE, RAM_SIZE};
-use iommu::{DeviceId, DomainKind, FwSpec, IommuDriver, MasterInfo, Prot};
+use iommu::{DeviceId, DomainKind, IommuDriver, Prot};
 use klog::MemLog;
 use mmu500::{Mmu500, Mmu500Config, Translation};
-use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::cb;
 use smmu_arch::{Access, Mmio};
@@ -21,15 +21,7 @@ use std::sync::Arc;
 const ENETC_SID: u32 = 0x429;
 
 fn probe(params: &str) -> (Arc<Mmu500>, Arc<ArmSmmu>, Arc<MemLog>) {
-    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
-    let frames = Arc::new(
-        FrameAllocator::new(
-            mem.clone(),
-            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
-            RAM_SIZE / 2,
-        )
-        .unwrap(),
-    );
+    let (mem, frames) = common::ram();
     let cfg = Mmu500Config {
         ias: 40,
         ..Mmu500Config::mmu500_ls1028a()
@@ -50,16 +42,6 @@ fn probe(params: &str) -> (Arc<Mmu500>, Arc<ArmSmmu>, Arc<MemLog>) {
     )
     .unwrap();
     (model, smmu, log)
-}
-
-fn enetc() -> MasterInfo {
-    MasterInfo {
-        id: DeviceId(4),
-        log_name: "fsl_enetc 0000:00:00.0".into(),
-        fwspec: FwSpec {
-            ids: vec![0x7c00_0029],
-        },
-    }
 }
 
 #[test]
@@ -136,15 +118,7 @@ fn a_stage_1_domain_outputs_40_bits() {
 
 #[test]
 fn before_d71fa842d33c_the_driver_passes_on_the_negative_count_and_the_device_faults() {
-    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
-    let frames = Arc::new(
-        FrameAllocator::new(
-            mem.clone(),
-            PhysAddr::new(RAM_BASE + RAM_SIZE / 2),
-            RAM_SIZE / 2,
-        )
-        .unwrap(),
-    );
+    let (mem, frames) = common::ram();
     let model = Mmu500::new(
         Mmu500Config {
             ias: 40,

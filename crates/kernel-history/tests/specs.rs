@@ -213,6 +213,8 @@ fn every_error_is_typed() {
 #[test]
 fn switches_one_fix_one_code_path() {
     let sw = |s: &str| Switches::of(&Kernel::parse(s).unwrap());
+    // arm-smmu's page-table factory as the kernel sets it up (on Linux's input checks).
+    let tables = |s: &str| sw(s).lpae_tables(arm_smmu::LpaeTables::LINUX);
     let v60 = sw("v6.0");
     let v61 = sw("v6.1");
     let v62 = sw("v6.2");
@@ -275,9 +277,7 @@ fn switches_one_fix_one_code_path() {
     assert_eq!(sw("v6.13").partial_unmap, PartialUnmap::Refuse);
     assert_eq!(sw("v6.13-33729a5fc0ca").partial_unmap, PartialUnmap::Split);
     assert_eq!(
-        sw("v6.12+33729a5fc0ca")
-            .lpae_tables(arm_smmu::LpaeTables::LINUX)
-            .partial_unmap,
+        tables("v6.12+33729a5fc0ca").partial_unmap,
         PartialUnmap::Refuse
     );
     // 85c7a0f1ef62 (v4.20): every preset has it; removing it brings back the loser's
@@ -285,9 +285,7 @@ fn switches_one_fix_one_code_path() {
     use pgtable::SplitRace;
     assert_eq!(sw("v5.14").split_race, SplitRace::UnmapFromWinner);
     assert_eq!(
-        sw("v6.12-85c7a0f1ef62")
-            .lpae_tables(arm_smmu::LpaeTables::LINUX)
-            .split_race,
+        tables("v6.12-85c7a0f1ef62").split_race,
         SplitRace::ReportWithoutClearing
     );
     // d71fa842d33c: the concatenated-PGD bound from v6.13, through arm-smmu's table factory.
@@ -295,15 +293,11 @@ fn switches_one_fix_one_code_path() {
     assert_eq!(sw("v6.12").pgd_run_bound, PgdRunBound::TableMinusIndex);
     assert_eq!(sw("v6.13").pgd_run_bound, PgdRunBound::WithinPage);
     assert_eq!(
-        sw("v6.12+d71fa842d33c")
-            .lpae_tables(arm_smmu::LpaeTables::LINUX)
-            .pgd_run_bound,
+        tables("v6.12+d71fa842d33c").pgd_run_bound,
         PgdRunBound::WithinPage
     );
     assert_eq!(
-        sw("v6.13-d71fa842d33c")
-            .lpae_tables(arm_smmu::LpaeTables::LINUX)
-            .pgd_run_bound,
+        tables("v6.13-d71fa842d33c").pgd_run_bound,
         PgdRunBound::TableMinusIndex
     );
     // arm-smmu-v3: 32ea2c57dc21 is its own switch.

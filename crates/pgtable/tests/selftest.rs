@@ -232,11 +232,7 @@ fn v6_1_selftest_18_configurations_pass() {
         }
     }
     log.push(format!("selftest: completed with {pass} PASS {fail} FAIL"));
-    assert_eq!(
-        log.last().unwrap(),
-        "selftest: completed with 18 PASS 0 FAIL",
-        "{log:#?}"
-    );
+    assert_completed(&log, "selftest: completed with 18 PASS 0 FAIL");
     assert_eq!(log[0], "selftest: pgsize_bitmap 0x40201000, IAS 32");
     assert_eq!(log.len(), 19);
 }
@@ -265,25 +261,30 @@ fn kunit(concat: S2Concat, bound: PgdRunBound) -> Vec<String> {
     log
 }
 
+/// The sweep's last line is `summary`.
+fn assert_completed(log: &[String], summary: &str) {
+    assert_eq!(log.last().unwrap(), summary, "{log:#?}");
+}
+
+/// The configurations whose line is followed by a failure of the stage-2 format (fmt idx 1).
+fn failed_s2_configurations(log: &[String]) -> Vec<&str> {
+    log.windows(2)
+        .filter(|w| w[1].starts_with("selftest: test failed for fmt idx 1"))
+        .map(|w| w[0].as_str())
+        .collect()
+}
+
 #[test]
 fn kunit_sweep_63_configurations_pass_with_v6_1_concatenation() {
     let log = kunit(S2Concat::V6_1, PgdRunBound::WithinPage);
-    assert_eq!(
-        log.last().unwrap(),
-        "completed with 63 PASS 0 FAIL",
-        "{log:#?}"
-    );
+    assert_completed(&log, "completed with 63 PASS 0 FAIL");
     assert_eq!(log.len(), 64);
 }
 
 #[test]
 fn kunit_sweep_63_configurations_pass_with_current_concatenation() {
     let log = kunit(S2Concat::Mandatory, PgdRunBound::WithinPage);
-    assert_eq!(
-        log.last().unwrap(),
-        "completed with 63 PASS 0 FAIL",
-        "{log:#?}"
-    );
+    assert_completed(&log, "completed with 63 PASS 0 FAIL");
 }
 
 /// d64c8053378e's point: its last-page step fails without d71fa842d33c exactly where a
@@ -293,18 +294,9 @@ fn kunit_sweep_63_configurations_pass_with_current_concatenation() {
 #[test]
 fn kunit_last_page_step_fails_before_d71fa842d33c_where_the_largest_page_is_a_pgd_entry() {
     let log = kunit(S2Concat::V6_1, PgdRunBound::TableMinusIndex);
+    assert_completed(&log, "completed with 56 PASS 7 FAIL");
     assert_eq!(
-        log.last().unwrap(),
-        "completed with 56 PASS 7 FAIL",
-        "{log:#?}"
-    );
-    let failed: Vec<&str> = log
-        .windows(2)
-        .filter(|w| w[1].starts_with("selftest: test failed for fmt idx 1"))
-        .map(|w| w[0].as_str())
-        .collect();
-    assert_eq!(
-        failed,
+        failed_s2_configurations(&log),
         [
             "pgsize_bitmap 0x40201000, IAS 40 OAS 40",
             "pgsize_bitmap 0x40201000, IAS 40 OAS 42",
@@ -319,18 +311,9 @@ fn kunit_last_page_step_fails_before_d71fa842d33c_where_the_largest_page_is_a_pg
     // OAS 40 folds its level-1 PGD into 16 concatenated level-2 pages, whose 32 MiB blocks
     // are then PGD entries too.
     let log = kunit(S2Concat::Mandatory, PgdRunBound::TableMinusIndex);
+    assert_completed(&log, "completed with 59 PASS 4 FAIL");
     assert_eq!(
-        log.last().unwrap(),
-        "completed with 59 PASS 4 FAIL",
-        "{log:#?}"
-    );
-    let failed: Vec<&str> = log
-        .windows(2)
-        .filter(|w| w[1].starts_with("selftest: test failed for fmt idx 1"))
-        .map(|w| w[0].as_str())
-        .collect();
-    assert_eq!(
-        failed,
+        failed_s2_configurations(&log),
         [
             "pgsize_bitmap 0x40201000, IAS 40 OAS 40",
             "pgsize_bitmap 0x40201000, IAS 40 OAS 42",

@@ -3,7 +3,7 @@
 //! (`smmu-lab/explore-file/v1`), the corpus check
 //! (`smmu-lab/check/v1`) and a bisection (`smmu-lab/bisect/v1`). The text output is rendered
 //! from the same values, so the two cannot disagree. Documented field by field in
-//! docs/json.md (checked by tests/json_schema.rs).
+//! docs/json.md (checked by tests/json_schema/).
 
 use crate::file_model::Finding;
 use crate::sim::scenario::Verdict;

@@ -23,6 +23,27 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Explore `file` with a depth-1 DFS, which must find its bug (exit 1): the token of the
+/// printed `reproduce:` line.
+fn dfs_failure_token(file: &str) -> String {
+    let (code, out, _) = run(&["explore", file, "--strategy", "dfs", "--depth", "1"]);
+    assert_eq!(code, 1, "{out}");
+    out.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("reproduce: smmu-lab replay {file} "))
+        })
+        .expect("a reproduce line")
+        .to_string()
+}
+
+/// Every line of `want` is somewhere in `out`.
+fn assert_contains_all(out: &str, want: &[&str]) {
+    for line in want {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+}
+
 #[test]
 fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     // The default run caps the reboot machine's 10,000-run "after" searches at 2,000 (CI's
@@ -33,28 +54,19 @@ fn the_corpus_fails_before_each_fix_and_holds_after_it() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 20, "{out}");
     assert!(lines[..19].iter().all(|l| l.ends_with("  ok")), "{out}");
-    assert!(out.contains(
-        "d71fa842d33c.toml            map-reachable      fails on v6.12 (run 0, token s); holds on +d71fa842d33c (1 runs, exhaustive)  ok"
-    ), "{out}");
-    // The SMMUv3 kdump pair (crash kexec on QEMU virt), capped at 2,000 runs here.
-    assert!(out.contains(
-        "3f54c447df34.toml            smmu-probed        fails on v6.2-3f54c447df34 (run 0, token s); holds on +3f54c447df34 (2000 runs, quick)  ok"
-    ), "{out}");
-    assert!(out.contains(
-        "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 27, token s7-2); holds on +b1a1347912a7 (789 runs, exhaustive)  ok"
-    ), "{out}");
-    assert!(out.contains(
-        "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (168 runs, exhaustive)  ok"
-    ), "{out}");
-    assert!(out.contains(
-        "dcdb3ba7e2a8.toml            no-iova-below-start fails on v6.1 (run 0, token s); holds on +dcdb3ba7e2a8 (1 runs, exhaustive)  ok"
-    ), "{out}");
-    assert!(out.contains(
-        "33729a5fc0ca.toml            no-block-split     fails on v6.12 (run 0, token s); holds on +33729a5fc0ca (1 runs, exhaustive)  ok"
-    ), "{out}");
-    assert!(out.contains(
-        "85c7a0f1ef62.toml            no-mapping-after-unmap fails on v6.12-85c7a0f1ef62 (run 518, token so-2); holds on +85c7a0f1ef62 (543 runs, exhaustive)  ok"
-    ), "{out}");
+    assert_contains_all(
+        &out,
+        &[
+            "d71fa842d33c.toml            map-reachable      fails on v6.12 (run 0, token s); holds on +d71fa842d33c (1 runs, exhaustive)  ok",
+            // The SMMUv3 kdump pair (crash kexec on QEMU virt), capped at 2,000 runs here.
+            "3f54c447df34.toml            smmu-probed        fails on v6.2-3f54c447df34 (run 0, token s); holds on +3f54c447df34 (2000 runs, quick)  ok",
+            "b1a1347912a7.toml            one-group-per-stream fails on v5.14 (run 27, token s7-2); holds on +b1a1347912a7 (789 runs, exhaustive)  ok",
+            "53f613134984.toml            no-deadlock        fails on v5.16-53f613134984 (run 0, token s); holds on +53f613134984 (168 runs, exhaustive)  ok",
+            "dcdb3ba7e2a8.toml            no-iova-below-start fails on v6.1 (run 0, token s); holds on +dcdb3ba7e2a8 (1 runs, exhaustive)  ok",
+            "33729a5fc0ca.toml            no-block-split     fails on v6.12 (run 0, token s); holds on +33729a5fc0ca (1 runs, exhaustive)  ok",
+            "85c7a0f1ef62.toml            no-mapping-after-unmap fails on v6.12-85c7a0f1ef62 (run 518, token so-2); holds on +85c7a0f1ef62 (543 runs, exhaustive)  ok",
+        ],
+    );
     assert_eq!(
         lines[19],
         "19 files, 18 distinct fixes: 19 fail before their fix and hold after it, 0 regressed"
@@ -75,16 +87,7 @@ fn the_corpus_in_full() {
 #[test]
 fn a_pinned_token_replays_the_bug_and_names_threads_and_locks() {
     let file = "scenarios/linux/53f613134984.toml";
-    let (code, out, _) = run(&["explore", file, "--strategy", "dfs", "--depth", "1"]);
-    assert_eq!(code, 1, "{out}");
-    let token = out
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix(&format!("reproduce: smmu-lab replay {file} "))
-        })
-        .expect("a reproduce line")
-        .to_string();
+    let token = dfs_failure_token(file);
     assert!(token.starts_with("53f613134984@") && token.ends_with(":v5.16-53f613134984:s"));
     let (code, out, _) = run(&["replay", file, &token]);
     assert_eq!(code, 1, "{out}");
@@ -100,26 +103,18 @@ fn a_pinned_token_replays_the_bug_and_names_threads_and_locks() {
 #[test]
 fn the_lost_split_race_leaves_the_losers_half_mapped() {
     let file = "scenarios/linux/85c7a0f1ef62.toml";
-    let (code, out, _) = run(&["explore", file, "--strategy", "dfs", "--depth", "1"]);
-    assert_eq!(code, 1, "{out}");
-    let token = out
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix(&format!("reproduce: smmu-lab replay {file} "))
-        })
-        .expect("a reproduce line")
-        .to_string();
+    let token = dfs_failure_token(file);
     assert!(token.ends_with(":v6.12-85c7a0f1ef62:so-2"), "{token}");
     let (code, out, _) = run(&["replay", file, &token]);
     assert_eq!(code, 1, "{out}");
-    for line in [
+    assert_contains_all(
+        &out,
+        &[
         "3200000.sata: iommu_unmap(d, 0x300000, 0x100000) = 0x100000",
         "3200000.sata: iommu_unmap(d, 0x200000, 0x100000) = 0x100000",
         "no-mapping-after-unmap: iommu_unmap(d, 0x200000, 0x100000) reported 0x100000 bytes unmapped, but the device's transactions still translate through 256 of its pages (0x200000..=0x2ff000)",
-    ] {
-        assert!(out.contains(line), "{line}\n{out}");
-    }
+        ],
+    );
     assert!(
         out.ends_with("properties violated: no-mapping-after-unmap\n"),
         "{out}"

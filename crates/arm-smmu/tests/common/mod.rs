@@ -17,9 +17,42 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 pub const RAM_SIZE: u64 = 0x400_0000;
 pub const PT_BASE: u64 = RAM_BASE + RAM_SIZE / 2;
 
-pub fn frames() -> Arc<FrameAllocator> {
+/// Simulated DRAM, and the page-table frame allocator over its top half.
+pub fn ram() -> (Arc<PhysMem>, Arc<FrameAllocator>) {
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM_BASE), RAM_SIZE)]).unwrap());
-    Arc::new(FrameAllocator::new(mem, PhysAddr::new(PT_BASE), RAM_SIZE / 2).unwrap())
+    let frames =
+        Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(PT_BASE), RAM_SIZE / 2).unwrap());
+    (mem, frames)
+}
+
+pub fn frames() -> Arc<FrameAllocator> {
+    ram().1
+}
+
+/// The LS1028A's ENETC PF0 as its driver registers it: ICID 0x29 with the SMMU node's
+/// stream-match-mask 0x7c00.
+pub fn enetc() -> iommu::MasterInfo {
+    iommu::MasterInfo {
+        id: iommu::DeviceId(4),
+        log_name: "fsl_enetc 0000:00:00.0".into(),
+        fwspec: iommu::FwSpec {
+            ids: vec![0x7c00_0029],
+        },
+    }
+}
+
+/// The model's interrupt outputs call the driver's handlers, as the kernel's IRQ wiring does
+/// (the model holds the driver weakly: a dropped driver takes no interrupts).
+pub fn wire_irqs(model: &mmu500::Mmu500, smmu: &Arc<ArmSmmu>) {
+    let s = Arc::downgrade(smmu);
+    model.set_irq_handler(Arc::new(move |line| {
+        if let Some(s) = s.upgrade() {
+            match line {
+                smmu_arch::IrqLine::Global(_) => s.handle_global_fault(),
+                smmu_arch::IrqLine::Context(cb) => s.handle_context_fault(cb),
+            };
+        }
+    }));
 }
 
 /// The kernel a shutdown policy belongs to (`Quiesce` on the 6.2 driver), so the older tests
@@ -46,12 +79,23 @@ pub fn probe_on<M: Mmio + 'static>(
     policy: ShutdownPolicy,
     frames: Arc<FrameAllocator>,
 ) -> Result<Rig<M>, arm_smmu::ProbeError> {
+    probe_as(dev, fw, params, behaviour(policy), frames)
+}
+
+/// [`probe_on`] with the driver behaving as `behaviour` (a kernel version) says.
+pub fn probe_as<M: Mmio + 'static>(
+    dev: M,
+    fw: &FirmwareDesc,
+    params: ModuleParams,
+    behaviour: DriverBehaviour,
+    frames: Arc<FrameAllocator>,
+) -> Result<Rig<M>, arm_smmu::ProbeError> {
     let bus = Arc::new(RecordingMmio::new(dev));
     let log = Arc::new(MemLog::new());
     let smmu = ArmSmmu::probe(
         fw,
         params,
-        behaviour(policy),
+        behaviour,
         SmmuEnv {
             mmio: bus.clone(),
             log: log.clone(),

@@ -1,170 +1,8 @@
-//! Command queue entries: 16 bytes (two little-endian dwords), opcode in bits [7:0].
-//!
-//! [`Command::encode`] builds the two dwords a driver writes; [`Command::decode`] is what the
-//! SMMU does on consumption, returning [`CmdError::Illegal`] (CERROR_ILL) for an opcode it does
-//! not implement or a reserved field value it must not accept.
+//! The bit layout of a command's two dwords (IHI 0070 §4): what a driver writes and what the
+//! SMMU reads back on consumption.
 
+use super::{op, CmdError, Command, SyncCs, TlbiRange};
 use crate::{field, genmask, prep};
-use std::fmt;
-use thiserror::Error;
-
-/// Bytes per command.
-pub const ENTRY_BYTES: u64 = 16;
-
-/// Opcodes (IHI 0070 §4).
-pub mod op {
-    pub const PREFETCH_CONFIG: u8 = 0x01;
-    pub const PREFETCH_ADDR: u8 = 0x02;
-    pub const CFGI_STE: u8 = 0x03;
-    /// Also CMD_CFGI_ALL, with RANGE 31.
-    pub const CFGI_STE_RANGE: u8 = 0x04;
-    pub const CFGI_CD: u8 = 0x05;
-    pub const CFGI_CD_ALL: u8 = 0x06;
-    pub const TLBI_NH_ALL: u8 = 0x10;
-    pub const TLBI_NH_ASID: u8 = 0x11;
-    pub const TLBI_NH_VA: u8 = 0x12;
-    pub const TLBI_NH_VAA: u8 = 0x13;
-    pub const TLBI_EL3_ALL: u8 = 0x18;
-    pub const TLBI_EL3_VA: u8 = 0x1a;
-    pub const TLBI_EL2_ALL: u8 = 0x20;
-    pub const TLBI_EL2_ASID: u8 = 0x21;
-    pub const TLBI_EL2_VA: u8 = 0x22;
-    pub const TLBI_EL2_VAA: u8 = 0x23;
-    pub const TLBI_S12_VMALL: u8 = 0x28;
-    pub const TLBI_S2_IPA: u8 = 0x2a;
-    pub const TLBI_NSNH_ALL: u8 = 0x30;
-    pub const ATC_INV: u8 = 0x40;
-    pub const PRI_RESP: u8 = 0x41;
-    pub const RESUME: u8 = 0x44;
-    pub const STALL_TERM: u8 = 0x45;
-    pub const SYNC: u8 = 0x46;
-}
-
-/// CMDQ_CONS.ERR codes (CERROR).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Cerror {
-    None = 0,
-    /// The command is illegal (unknown opcode, reserved field value).
-    Illegal = 1,
-    /// An abort on fetching the command from memory.
-    Abort = 2,
-    /// An ATC invalidation timed out.
-    AtcInvSync = 3,
-}
-
-/// Why the SMMU refused a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum CmdError {
-    #[error("illegal command (opcode {opcode:#04x}): {why}")]
-    Illegal { opcode: u8, why: &'static str },
-}
-
-/// CMD_SYNC completion signal (CS field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SyncCs {
-    /// No signal: software polls CMDQ_CONS.
-    None,
-    /// An MSI write of MSIDATA to MSIADDR (or the `cmdq-sync` wired interrupt when MSIADDR is 0).
-    Irq,
-    /// A send-event (wakes WFE).
-    Sev,
-}
-
-/// TLBI address-range fields (SMMUv3.1 range invalidation; all zero for a single address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct TlbiRange {
-    /// NUM: the range is (NUM + 1) << SCALE pages of the TG granule.
-    pub num: u8,
-    pub scale: u8,
-    /// Translation granule: 0 = not a range, 1 = 4K, 2 = 16K, 3 = 64K.
-    pub tg: u8,
-    /// Level hint of the leaf (0 = unknown).
-    pub ttl: u8,
-}
-
-impl TlbiRange {
-    /// Bytes covered from the address, or `None` for a single-address invalidation (TG = 0).
-    pub fn bytes(&self) -> Option<u64> {
-        let shift = match self.tg {
-            1 => 12,
-            2 => 14,
-            3 => 16,
-            _ => return None,
-        };
-        let pages = (u64::from(self.num) + 1) << self.scale;
-        Some(pages << shift)
-    }
-}
-
-/// A decoded command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Command {
-    PrefetchConfig {
-        sid: u32,
-    },
-    PrefetchAddr {
-        sid: u32,
-        addr: u64,
-    },
-    CfgiSte {
-        sid: u32,
-        leaf: bool,
-    },
-    /// 2^(range+1) StreamIDs aligned on that size; range 31 is CMD_CFGI_ALL.
-    CfgiSteRange {
-        sid: u32,
-        range: u8,
-    },
-    CfgiCd {
-        sid: u32,
-        ssid: u32,
-        leaf: bool,
-    },
-    CfgiCdAll {
-        sid: u32,
-    },
-    TlbiNhAll {
-        vmid: u16,
-    },
-    TlbiNhAsid {
-        vmid: u16,
-        asid: u16,
-    },
-    TlbiNhVa {
-        vmid: u16,
-        asid: u16,
-        addr: u64,
-        leaf: bool,
-        range: TlbiRange,
-    },
-    TlbiNhVaa {
-        vmid: u16,
-        addr: u64,
-        leaf: bool,
-        range: TlbiRange,
-    },
-    TlbiEl2All,
-    TlbiS12Vmall {
-        vmid: u16,
-    },
-    TlbiS2Ipa {
-        vmid: u16,
-        addr: u64,
-        leaf: bool,
-        range: TlbiRange,
-    },
-    TlbiNsnhAll,
-    Sync {
-        cs: SyncCs,
-        msh: u8,
-        msiattr: u8,
-        msidata: u32,
-        msiaddr: u64,
-    },
-}
-
-/// CMD_CFGI_ALL: CFGI_STE_RANGE over every StreamID.
-pub const CFGI_ALL: Command = Command::CfgiSteRange { sid: 0, range: 31 };
 
 const SID_SHIFT: u32 = 32;
 const SSID_SHIFT: u32 = 12;
@@ -203,27 +41,6 @@ fn range_of(d0: u64, d1: u64) -> TlbiRange {
 }
 
 impl Command {
-    /// The opcode this command encodes to.
-    pub fn opcode(&self) -> u8 {
-        match self {
-            Command::PrefetchConfig { .. } => op::PREFETCH_CONFIG,
-            Command::PrefetchAddr { .. } => op::PREFETCH_ADDR,
-            Command::CfgiSte { .. } => op::CFGI_STE,
-            Command::CfgiSteRange { .. } => op::CFGI_STE_RANGE,
-            Command::CfgiCd { .. } => op::CFGI_CD,
-            Command::CfgiCdAll { .. } => op::CFGI_CD_ALL,
-            Command::TlbiNhAll { .. } => op::TLBI_NH_ALL,
-            Command::TlbiNhAsid { .. } => op::TLBI_NH_ASID,
-            Command::TlbiNhVa { .. } => op::TLBI_NH_VA,
-            Command::TlbiNhVaa { .. } => op::TLBI_NH_VAA,
-            Command::TlbiEl2All => op::TLBI_EL2_ALL,
-            Command::TlbiS12Vmall { .. } => op::TLBI_S12_VMALL,
-            Command::TlbiS2Ipa { .. } => op::TLBI_S2_IPA,
-            Command::TlbiNsnhAll => op::TLBI_NSNH_ALL,
-            Command::Sync { .. } => op::SYNC,
-        }
-    }
-
     /// The two dwords of the command.
     pub fn encode(&self) -> [u64; 2] {
         let mut d0 = u64::from(self.opcode());
@@ -384,99 +201,10 @@ impl Command {
     }
 }
 
-/// One line per command, as the MMIO/command log prints it: `CMD_<NAME> field=value ...`.
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let rng =
-            |r: &TlbiRange| format!("num={} scale={} tg={} ttl={}", r.num, r.scale, r.tg, r.ttl);
-        match self {
-            Command::PrefetchConfig { sid } => write!(f, "CMD_PREFETCH_CONFIG sid={sid:#x}"),
-            Command::PrefetchAddr { sid, addr } => {
-                write!(f, "CMD_PREFETCH_ADDR sid={sid:#x} addr={addr:#x}")
-            }
-            Command::CfgiSte { sid, leaf } => {
-                write!(f, "CMD_CFGI_STE sid={sid:#x} leaf={}", u8::from(*leaf))
-            }
-            Command::CfgiSteRange { range: 31, .. } => write!(f, "CMD_CFGI_ALL"),
-            Command::CfgiSteRange { sid, range } => {
-                write!(f, "CMD_CFGI_STE_RANGE sid={sid:#x} range={range}")
-            }
-            Command::CfgiCd { sid, ssid, leaf } => {
-                write!(
-                    f,
-                    "CMD_CFGI_CD sid={sid:#x} ssid={ssid:#x} leaf={}",
-                    u8::from(*leaf)
-                )
-            }
-            Command::CfgiCdAll { sid } => write!(f, "CMD_CFGI_CD_ALL sid={sid:#x}"),
-            Command::TlbiNhAll { vmid } => write!(f, "CMD_TLBI_NH_ALL vmid={vmid}"),
-            Command::TlbiNhAsid { vmid, asid } => {
-                write!(f, "CMD_TLBI_NH_ASID vmid={vmid} asid={asid}")
-            }
-            Command::TlbiNhVa {
-                vmid,
-                asid,
-                addr,
-                leaf,
-                range,
-            } => write!(
-                f,
-                "CMD_TLBI_NH_VA vmid={vmid} asid={asid} addr={addr:#x} leaf={} {}",
-                u8::from(*leaf),
-                rng(range)
-            ),
-            Command::TlbiNhVaa {
-                vmid,
-                addr,
-                leaf,
-                range,
-            } => {
-                write!(
-                    f,
-                    "CMD_TLBI_NH_VAA vmid={vmid} addr={addr:#x} leaf={} {}",
-                    u8::from(*leaf),
-                    rng(range)
-                )
-            }
-            Command::TlbiEl2All => write!(f, "CMD_TLBI_EL2_ALL"),
-            Command::TlbiS12Vmall { vmid } => write!(f, "CMD_TLBI_S12_VMALL vmid={vmid}"),
-            Command::TlbiS2Ipa {
-                vmid,
-                addr,
-                leaf,
-                range,
-            } => {
-                write!(
-                    f,
-                    "CMD_TLBI_S2_IPA vmid={vmid} addr={addr:#x} leaf={} {}",
-                    u8::from(*leaf),
-                    rng(range)
-                )
-            }
-            Command::TlbiNsnhAll => write!(f, "CMD_TLBI_NSNH_ALL"),
-            Command::Sync {
-                cs,
-                msidata,
-                msiaddr,
-                ..
-            } => {
-                let cs = match cs {
-                    SyncCs::None => "none",
-                    SyncCs::Irq => "irq",
-                    SyncCs::Sev => "sev",
-                };
-                write!(
-                    f,
-                    "CMD_SYNC cs={cs} msiaddr={msiaddr:#x} msidata={msidata:#x}"
-                )
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::CFGI_ALL;
     use proptest::prelude::*;
 
     #[test]
@@ -534,18 +262,6 @@ mod tests {
             "TG without RIL"
         );
         assert!(Command::decode([0x12, 0x400], true).is_ok());
-    }
-
-    #[test]
-    fn range_bytes() {
-        let r = TlbiRange {
-            num: 3,
-            scale: 2,
-            tg: 1,
-            ttl: 0,
-        };
-        assert_eq!(r.bytes(), Some(16 << 12));
-        assert_eq!(TlbiRange::default().bytes(), None);
     }
 
     fn any_command() -> impl Strategy<Value = Command> {

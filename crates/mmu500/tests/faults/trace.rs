@@ -1,0 +1,72 @@
+//! The model's trace of transactions, faults and invalidations.
+
+use super::*;
+
+#[test]
+fn transactions_faults_and_invalidations_are_traced() {
+    use mmu500::{Event, TlbiOp};
+    let (r, _pt) = booted();
+    let s = &r.smmu;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    s.set_event_sink(Arc::new(move |e: &Event| {
+        if !matches!(e, Event::MmioWrite { .. }) {
+            sink.lock().unwrap().push(e.clone());
+        }
+    }));
+    s.translate(ENETC_SID, IOVA, Access::Read).unwrap();
+    s.translate(ENETC_SID, IOVA + 0x7000, Access::Write)
+        .unwrap_err();
+    s.write64(cbo(s, 0) + cb::S1_TLBIVA, IOVA >> 12);
+    s.write32(gr0::SCR0, 1);
+    s.translate(ENETC_SID, IOVA, Access::Read).unwrap();
+    let ev = seen.lock().unwrap().clone();
+    let f = DmaFault::Context {
+        kind: ContextFaultKind::Translation,
+        cb: 0,
+        stage: Stage::S1,
+        level: LookupLevel::L3,
+        iova: IOVA + 0x7000,
+        recorded: true,
+        client_abort: true,
+    };
+    assert_eq!(
+        ev,
+        [
+            Event::Translated {
+                sid: ENETC_SID,
+                iova: IOVA,
+                access: Access::Read,
+                pa: DATA,
+                cb: 0,
+                tlb_hit: false
+            },
+            Event::ContextFaultRecorded {
+                cb: 0,
+                fsr: 0x402,
+                far: IOVA + 0x7000,
+                fsynr0: 0x13
+            },
+            Event::Faulted {
+                sid: ENETC_SID,
+                iova: IOVA + 0x7000,
+                access: Access::Write,
+                fault: f
+            },
+            Event::TlbInvalidate {
+                op: TlbiOp::Va {
+                    cb: 0,
+                    asid: 0,
+                    va: IOVA
+                },
+                removed: 1
+            },
+            Event::Bypassed {
+                sid: ENETC_SID,
+                iova: IOVA,
+                access: Access::Read,
+                reason: BypassReason::ClientPd
+            },
+        ]
+    );
+}
