@@ -53,6 +53,7 @@ pub mod hyp;
 mod micro_tlb;
 mod mmio;
 mod port;
+mod snapshot;
 mod state;
 mod tlb;
 mod types;
@@ -60,7 +61,8 @@ mod walk;
 mod xlate;
 
 pub use config::{IdDecode, Mmu500Config, Mmu500ConfigError, Version};
-pub use port::{Port, PORT_UTLB_ENTRIES};
+pub use port::{Port, PortSnapshot, PORT_UTLB_ENTRIES};
+pub use snapshot::{ModelSnapshot, ModelSnapshotError};
 pub use types::{
     BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,
     RegName, Space, TlbiOp, Translation,

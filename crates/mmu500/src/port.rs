@@ -126,6 +126,38 @@ impl Port {
     }
 }
 
+/// A port's micro-TLB at one moment ([`Port::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct PortSnapshot {
+    sid: u32,
+    utlb: MicroTlb<PORT_UTLB_ENTRIES, PRIVATE>,
+}
+
+impl Port {
+    /// This port's micro-TLB now (its hit count is saved with the model's
+    /// [`Mmu500::snapshot`]).
+    pub fn snapshot(&self) -> PortSnapshot {
+        PortSnapshot {
+            sid: self.sid,
+            utlb: self.utlb.clone(),
+        }
+    }
+
+    /// Put back the micro-TLB of `s`, taken of a port of the same stream (refused otherwise,
+    /// changing nothing). Restore the model with it: an entry is good for the register
+    /// generation it was filled at.
+    pub fn restore(&mut self, s: &PortSnapshot) -> Result<(), crate::ModelSnapshotError> {
+        if s.sid != self.sid {
+            return Err(crate::ModelSnapshotError::StreamDiffers {
+                snapshot: s.sid,
+                port: self.sid,
+            });
+        }
+        self.utlb.clone_from(&s.utlb);
+        Ok(())
+    }
+}
+
 impl Drop for Port {
     fn drop(&mut self) {
         self.smmu.retire_port(&self.hits);

@@ -91,6 +91,7 @@ pub(crate) const LATCHES: usize = 10;
 pub(crate) const UTLB_ENTRIES: usize = 16;
 
 /// The architectural registers (and the interface state that goes with them).
+#[derive(Clone)]
 pub(crate) struct Registers {
     /// Register generation: bumped by every register write. Every cache derived from the
     /// registers (micro-TLBs, decoded regimes) is tagged with it.
@@ -113,6 +114,7 @@ pub(crate) struct Registers {
 
 /// What the model caches in front of the registers and the tables. None of it is visible
 /// except through the TLB's architectural behaviour (stale entries until invalidated).
+#[derive(Clone)]
 pub(crate) struct Caches {
     /// Results of recent transactions, valid for one register generation.
     pub utlb: MicroTlb<UTLB_ENTRIES, SHARED>,
@@ -125,6 +127,7 @@ pub(crate) struct Caches {
 }
 
 /// The whole mutable state.
+#[derive(Clone)]
 pub(crate) struct State {
     pub regs: Registers,
     pub caches: Caches,

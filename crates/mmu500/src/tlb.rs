@@ -163,6 +163,7 @@ struct SetKeys {
 /// The TLB proper: set-associative (4 ways, a power-of-two number of sets: the configured
 /// capacity rounds up to that shape), indexed by a hash of (tag, leaf size, page), with seeded
 /// random replacement within a set.
+#[derive(Clone)]
 pub(crate) struct Tlb {
     keys: Vec<SetKeys>,
     entries: Vec<[Entry; WAYS]>,

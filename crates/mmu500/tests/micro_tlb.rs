@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Mmu500, Mmu500Config};
+use mmu500::{Mmu500, Mmu500Config, ModelSnapshotError, Port};
 use pgtable::Prot;
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -83,12 +83,28 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     )
 }
 
+/// The scenario's machine: the model, its two ports and the stage-1 table.
+struct Bench {
+    r: Rig,
+    s1_port: Port,
+    s2_port: Port,
+    pt: pgtable::PageTable<pgtable::NoTlb>,
+    tcr0: u32,
+}
+
 /// Everything a driver or a simulator could observe after `steps`.
 fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize) {
+    let mut m = setup();
+    let out = apply(&mut m, steps, via_ports);
+    observe(&m, out)
+}
+
+/// Both banks programmed and the streams mapped.
+fn setup() -> Bench {
     let r = rig(Mmu500Config::mmu500_ls1028a());
     let s: &Mmu500 = &r.smmu;
-    let mut s1_port = r.smmu.port(S1_SID);
-    let mut s2_port = r.smmu.port(S2_SID);
+    let s1_port = r.smmu.port(S1_SID);
+    let s2_port = r.smmu.port(S2_SID);
     // Bank 0: stage 1 (ASID 3), user-accessible pages as Linux maps DMA buffers.
     let mut pt = s1_table(&r, pgtable::PGSIZES_4K, 48, 48);
     pt.map_pages(
@@ -122,8 +138,28 @@ fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize
     program_from(s, 1, &s2, 0);
     map_stream(s, 1, 0x2a, 0x7c00, 1);
     enable(s);
+    let tcr0 = s.read32(cbo(s, 0) + cb::TCR);
+    Bench {
+        r,
+        s1_port,
+        s2_port,
+        pt,
+        tcr0,
+    }
+}
+
+/// Run `steps`, returning each translation's result.
+fn apply(m: &mut Bench, steps: &[Step], via_ports: bool) -> Vec<String> {
+    let Bench {
+        r,
+        s1_port,
+        s2_port,
+        pt,
+        tcr0,
+    } = m;
+    let (r, pt, tcr0) = (&*r, &mut *pt, *tcr0);
+    let s: &Mmu500 = &r.smmu;
     let b = cbo(s, 0);
-    let tcr0 = s.read32(b + cb::TCR);
     let mut out = Vec::new();
     for st in steps {
         let iova_of = |page: u64| IOVA + page * SZ_4K;
@@ -141,7 +177,7 @@ fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize
             }
             Step::Retarget { page, to } => {
                 if pt.leaf(Iova::new(iova_of(page))).is_some() {
-                    retarget(&r, &pt, iova_of(page), PA + to * SZ_4K);
+                    retarget(r, pt, iova_of(page), PA + to * SZ_4K);
                 } else {
                     pt.map_pages(
                         Iova::new(iova_of(page)),
@@ -198,6 +234,13 @@ fn run(steps: &[Step], via_ports: bool) -> (Vec<String>, String, Vec<u32>, usize
             }
         }
     }
+    out
+}
+
+/// The results with the fault registers, counters and TLB occupancy after them.
+fn observe(m: &Bench, out: Vec<String>) -> (Vec<String>, String, Vec<u32>, usize) {
+    let s: &Mmu500 = &m.r.smmu;
+    let b = cbo(s, 0);
     let b1 = cbo(s, 1);
     let regs = vec![
         s.read32(b + cb::FSR),
@@ -217,6 +260,60 @@ proptest! {
     fn the_micro_tlbs_are_invisible(steps in steps()) {
         prop_assert_eq!(run(&steps, true), run(&steps, false));
     }
+
+    /// A model (with its ports and memory) restored to a snapshot continues exactly as one
+    /// that never ran the steps after it: same translations, fault records, counters (port
+    /// hits included) and TLB contents, although the abandoned steps wrote registers, filled
+    /// and invalidated the TLBs and moved the register generation on.
+    #[test]
+    fn a_restored_model_continues_as_one_that_never_left(
+        before in steps(),
+        // Without page-table maps: the software table object is not the model's to restore.
+        after in steps().prop_map(|v| v.into_iter().filter(|s| !matches!(s, Step::Retarget { .. })).collect::<Vec<_>>()),
+        next in steps(),
+        via_ports in any::<bool>(),
+    ) {
+        let mut fresh = setup();
+        let mut m = setup();
+        apply(&mut fresh, &before, via_ports);
+        apply(&mut m, &before, via_ports);
+        let model = m.r.smmu.snapshot();
+        let mem = m.r.mem.snapshot();
+        let (p1, p2) = (m.s1_port.snapshot(), m.s2_port.snapshot());
+        apply(&mut m, &after, via_ports);
+        m.r.mem.restore(&mem).unwrap();
+        m.r.smmu.restore(&model).unwrap();
+        m.s1_port.restore(&p1).unwrap();
+        m.s2_port.restore(&p2).unwrap();
+        let (a, b) = (apply(&mut m, &next, via_ports), apply(&mut fresh, &next, via_ports));
+        prop_assert_eq!(observe(&m, a), observe(&fresh, b));
+    }
+}
+
+#[test]
+fn a_snapshot_of_another_model_or_port_set_is_refused() {
+    let m = setup();
+    let other = rig(Mmu500Config::mmu401());
+    assert_eq!(
+        m.r.smmu.restore(&other.smmu.snapshot()).unwrap_err().to_string(),
+        "snapshot of a MMU-401 model restored into a MMU-500 (LS1028A) model of another configuration"
+    );
+    let no_ports = rig(Mmu500Config::mmu500_ls1028a());
+    assert_eq!(
+        m.r.smmu.restore(&no_ports.smmu.snapshot()),
+        Err(ModelSnapshotError::PortsDiffer {
+            snapshot: 0,
+            live: 2
+        })
+    );
+    let mut s1 = m.r.smmu.port(S1_SID);
+    assert_eq!(
+        s1.restore(&m.s2_port.snapshot()),
+        Err(ModelSnapshotError::StreamDiffers {
+            snapshot: S2_SID,
+            port: S1_SID
+        })
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! A buddy allocator of zeroed frames over a range of [`PhysMem`].
 
-use crate::{PhysAddr, PhysError, PhysMem, FRAME_SHIFT, FRAME_SIZE};
+use crate::{PhysAddr, PhysError, PhysMem, SnapshotError, FRAME_SHIFT, FRAME_SIZE};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
@@ -24,7 +24,7 @@ pub enum AllocError {
 /// meet the range, so the lowest free address is chosen (deterministic) without a tree node per
 /// block. Every word before `first_word` is zero; `count` bits are set (an empty order is not
 /// scanned).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct FreeBlocks {
     order: u32,
     /// The slot (frame number >> order) of bit 0.
@@ -101,7 +101,7 @@ impl FreeBlocks {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct State {
     /// Free blocks per order.
     free: Vec<FreeBlocks>,
@@ -300,6 +300,40 @@ impl FrameAllocator {
     pub fn outstanding_blocks(&self) -> usize {
         self.lock().live_blocks
     }
+
+    /// Which blocks are outstanding and free now. The blocks' contents are memory's:
+    /// [`PhysMem::snapshot`] saves them.
+    pub fn snapshot(&self) -> AllocSnapshot {
+        AllocSnapshot {
+            base: self.base,
+            size: self.size,
+            state: self.lock().clone(),
+        }
+    }
+
+    /// Put back the outstanding and free blocks of `s`, which must be a snapshot of an
+    /// allocator of the same range (refused otherwise, changing nothing): the allocator then
+    /// hands out and accepts exactly what it did when `s` was taken.
+    pub fn restore(&self, s: &AllocSnapshot) -> Result<(), SnapshotError> {
+        if (s.base, s.size) != (self.base, self.size) {
+            return Err(SnapshotError::RangeDiffers {
+                snapshot_base: s.base,
+                snapshot_size: s.size,
+                base: self.base,
+                size: self.size,
+            });
+        }
+        self.lock().clone_from(&s.state);
+        Ok(())
+    }
+}
+
+/// A [`FrameAllocator`]'s blocks at one moment ([`FrameAllocator::snapshot`]).
+#[derive(Clone)]
+pub struct AllocSnapshot {
+    base: PhysAddr,
+    size: u64,
+    state: State,
 }
 
 #[cfg(test)]

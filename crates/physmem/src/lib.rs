@@ -39,8 +39,10 @@
 //! ```
 
 mod alloc;
+mod snapshot;
 
-pub use alloc::{AllocError, FrameAllocator};
+pub use alloc::{AllocError, AllocSnapshot, FrameAllocator};
+pub use snapshot::{MemSnapshot, SnapshotError};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;

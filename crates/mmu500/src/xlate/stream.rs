@@ -17,7 +17,7 @@ pub(crate) enum StreamMatch {
 }
 
 /// Resolved stream IDs. Never iterated, so the hasher's order is never observable.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct StreamCache {
     map: HashMap<u32, StreamMatch, FxBuild>,
     /// The last stream resolved (a one-entry memo in front of `map`: a device streams many
