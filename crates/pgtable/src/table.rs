@@ -273,6 +273,18 @@ impl<T: TlbOps> PageTable<T> {
     #[inline(never)]
     fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<(u64, bool), PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?.as_u64();
+        self.publish_table(slot, cur, table)
+    }
+
+    /// Install the next-level table at `table` (allocated by the caller, its entries already
+    /// written) in `slot` (expected `cur`) with a compare-and-exchange; on losing to a concurrent
+    /// installer, free it. Returns what [`install_table`](Self::install_table) returns.
+    fn publish_table(
+        &self,
+        slot: &AtomicU64,
+        cur: u64,
+        table: u64,
+    ) -> Result<(u64, bool), PgTableError> {
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
             new |= NSTABLE;
