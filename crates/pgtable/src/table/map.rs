@@ -283,7 +283,9 @@ impl<T: TlbOps> PageTable<T> {
     /// table that holds `iova`'s leaf; returns the pages mapped (≥ 1).
     ///
     /// 1. Walk from the deepest table the walk cache holds down to the leaf level, installing
-    ///    a table wherever an entry is empty; a leaf above the leaf level is in the way.
+    ///    a table wherever an entry is empty; a leaf above the leaf level is in the way. A new
+    ///    leaves' table that the step fills entirely is written before it is installed
+    ///    ([`map_new_full_table`](Self::map_new_full_table)), which ends the step.
     /// 2. Unless the walk has just created the leaves' table, look at the entries they go to ([`check_way`](Self::check_way)). A leaf there
     ///    → `Exists`. A table (a block map over smaller mappings) is freed — `Fidelity::Safe`:
     ///    only after every entry was checked, so a failing map changes nothing;
