@@ -1,7 +1,8 @@
-//! Page-table throughput against Linux's figures: a 4K-granule stage-1 table with
-//! IAS = OAS = 48, 1 GiB mapped as 262,144 pages. Each measured iteration runs the whole pass;
-//! the time reported is divided by the number of pages (or lookups, or blocks), so criterion's
-//! "time" column reads directly as ns per page.
+//! Page-table throughput: a 4K-granule stage-1 table with IAS = OAS = 48, 1 GiB mapped as
+//! 262,144 pages. Each row is one loop function (`row_<name>`), run on a fresh table per
+//! measured iteration and reported per page (or lookup, or block), so criterion's "time" column
+//! reads directly as ns per unit. The same functions are the smmu-lab side of
+//! `bench/linux-side-by-side/run.sh` (`side_by_side` below), so the two measure one loop.
 //!
 //! Clock: `bench_clock`, by default the benchmark thread's CPU time, because the development
 //! machine is shared (2 cores, load often above 5) and wall time there mostly measures time
@@ -57,164 +58,103 @@ fn map_all_batched(pt: &mut PageTable<NoTlb>) {
     }
 }
 
-/// Run `pass` `iters` times, timing only what it times, and scale to per-`unit` figures.
-fn per_unit(iters: u64, units: u64, mut pass: impl FnMut() -> Duration) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        total += pass();
+/// One measured loop, shared by the criterion benches and the side-by-side rows: it runs on a
+/// fresh table (mapped with the whole 1 GiB first when `premapped`) and returns what the C
+/// side of `bench/linux-side-by-side` sums (pages mapped, bytes unmapped, translations).
+struct Row {
+    /// The side-by-side row name (also the `row_<name>` function callgrind collects).
+    name: &'static str,
+    /// What one unit is, for the criterion name.
+    unit: &'static str,
+    /// Units one run of the loop does: its time is reported per unit.
+    units: u64,
+    premapped: bool,
+    run: fn(&mut PageTable<NoTlb>, &[u64]) -> u64,
+}
+
+const ROWS: [Row; 6] = [
+    Row {
+        name: "map_4k_per_page",
+        unit: "page",
+        units: PAGES,
+        premapped: false,
+        run: |pt, _| row_map_4k_per_page(pt),
+    },
+    Row {
+        name: "map_4k_batched_512",
+        unit: "page",
+        units: PAGES,
+        premapped: false,
+        run: |pt, _| row_map_4k_batched_512(pt),
+    },
+    Row {
+        name: "unmap_4k_per_page",
+        unit: "page",
+        units: PAGES,
+        premapped: true,
+        run: |pt, _| row_unmap_4k_per_page(pt),
+    },
+    Row {
+        name: "unmap_4k_batched_512",
+        unit: "page",
+        units: PAGES,
+        premapped: true,
+        run: |pt, _| row_unmap_4k_batched_512(pt),
+    },
+    Row {
+        name: "iova_to_phys_random_1M",
+        unit: "lookup",
+        units: LOOKUPS as u64,
+        premapped: true,
+        run: row_iova_to_phys_random_1m,
+    },
+    Row {
+        name: "map_unmap_2m_block",
+        unit: "block, map+unmap",
+        units: BLOCKS * BLOCK_PASSES,
+        premapped: false,
+        run: |pt, _| row_map_unmap_2m_block(pt),
+    },
+];
+
+impl Row {
+    /// One timed run of the loop on a fresh table: (time, check).
+    fn time(&self, alloc: &Arc<FrameAllocator>, lookups: &[u64]) -> (Duration, u64) {
+        let mut pt = table(alloc);
+        if self.premapped {
+            map_all_batched(&mut pt);
+        }
+        let t = Timer::start();
+        let check = black_box((self.run)(&mut pt, lookups));
+        let d = t.elapsed();
+        pt.destroy().unwrap();
+        (d, check)
     }
-    total / units as u32
 }
 
 fn benches(c: &mut Criterion) {
     let alloc = allocator();
-    let mut g = c.benchmark_group("pgtable_4k_s1_1GiB");
-    g.sample_size(10);
-
-    g.bench_function("map_4k_per_page (ns/page)", |b| {
-        b.iter_custom(|iters| {
-            per_unit(iters, PAGES, || {
-                let mut pt = table(&alloc);
-                let t = Timer::start();
-                for i in 0..PAGES {
-                    let off = i * PageSize::SZ_4K.bytes();
-                    black_box(
-                        pt.map_pages(
-                            Iova::new(IOVA + off),
-                            PhysAddr::new(PA + off),
-                            PageSize::SZ_4K,
-                            PageCount::ONE,
-                            PROT,
-                        )
-                        .unwrap(),
-                    );
-                }
-                let d = t.elapsed();
-                pt.destroy().unwrap();
-                d
-            })
-        })
-    });
-
-    g.bench_function("map_4k_batched_512 (ns/page)", |b| {
-        b.iter_custom(|iters| {
-            per_unit(iters, PAGES, || {
-                let mut pt = table(&alloc);
-                let t = Timer::start();
-                map_all_batched(&mut pt);
-                let d = t.elapsed();
-                pt.destroy().unwrap();
-                d
-            })
-        })
-    });
-
-    g.bench_function("unmap_4k_per_page (ns/page)", |b| {
-        b.iter_custom(|iters| {
-            per_unit(iters, PAGES, || {
-                let mut pt = table(&alloc);
-                map_all_batched(&mut pt);
-                let t = Timer::start();
-                for i in 0..PAGES {
-                    let mut gather = Gather::new();
-                    black_box(pt.unmap_pages(
-                        Iova::new(IOVA + i * PageSize::SZ_4K.bytes()),
-                        PageSize::SZ_4K,
-                        PageCount::ONE,
-                        &mut gather,
-                    ));
-                }
-                let d = t.elapsed();
-                pt.destroy().unwrap();
-                d
-            })
-        })
-    });
-
-    g.bench_function("unmap_4k_batched_512 (ns/page)", |b| {
-        b.iter_custom(|iters| {
-            per_unit(iters, PAGES, || {
-                let mut pt = table(&alloc);
-                map_all_batched(&mut pt);
-                let t = Timer::start();
-                for c in 0..PAGES / 512 {
-                    let mut gather = Gather::new();
-                    black_box(pt.unmap_pages(
-                        Iova::new(IOVA + c * PageSize::SZ_2M.bytes()),
-                        PageSize::SZ_4K,
-                        PageCount::new(512),
-                        &mut gather,
-                    ));
-                }
-                let d = t.elapsed();
-                pt.destroy().unwrap();
-                d
-            })
-        })
-    });
-
+    let lookups = lookup_iovas();
+    // Sanity: the lookups really translate.
     {
         let mut pt = table(&alloc);
         map_all_batched(&mut pt);
-        let iovas = lookup_iovas();
-        // Sanity: the lookups really translate.
         assert_eq!(
-            pt.iova_to_phys(Iova::new(iovas[0]))
+            pt.iova_to_phys(Iova::new(lookups[0]))
                 .map_or(0, PhysAddr::as_u64),
-            iovas[0] - IOVA + PA
+            lookups[0] - IOVA + PA
         );
-        g.bench_function("iova_to_phys_random_1M (ns/lookup)", |b| {
-            b.iter_custom(|iters| {
-                per_unit(iters, LOOKUPS as u64, || {
-                    let t = Timer::start();
-                    let mut acc = 0u64;
-                    for &iova in &iovas {
-                        acc = acc.wrapping_add(
-                            pt.iova_to_phys(Iova::new(black_box(iova)))
-                                .map_or(0, PhysAddr::as_u64),
-                        );
-                    }
-                    black_box(acc);
-                    t.elapsed()
-                })
-            })
-        });
         pt.destroy().unwrap();
     }
-
-    {
-        let mut pt = table(&alloc);
-        g.bench_function("map_unmap_2m_block (ns/block, map+unmap)", |b| {
+    let mut g = c.benchmark_group("pgtable_4k_s1_1GiB");
+    g.sample_size(10);
+    for row in &ROWS {
+        g.bench_function(format!("{} (ns/{})", row.name, row.unit), |b| {
             b.iter_custom(|iters| {
-                per_unit(iters, BLOCKS, || {
-                    let t = Timer::start();
-                    for i in 0..BLOCKS {
-                        let off = i * PageSize::SZ_2M.bytes();
-                        black_box(
-                            pt.map_pages(
-                                Iova::new(IOVA + off),
-                                PhysAddr::new(PA + off),
-                                PageSize::SZ_2M,
-                                PageCount::ONE,
-                                PROT,
-                            )
-                            .unwrap(),
-                        );
-                    }
-                    for i in 0..BLOCKS {
-                        let mut gather = Gather::new();
-                        black_box(pt.unmap_pages(
-                            Iova::new(IOVA + i * PageSize::SZ_2M.bytes()),
-                            PageSize::SZ_2M,
-                            PageCount::ONE,
-                            &mut gather,
-                        ));
-                    }
-                    t.elapsed()
-                })
+                let total: Duration = (0..iters).map(|_| row.time(&alloc, &lookups).0).sum();
+                total / row.units as u32
             })
         });
-        pt.destroy().unwrap();
     }
     g.finish();
     assert_eq!(alloc.outstanding_bytes(), 0);
@@ -258,41 +198,15 @@ fn side_by_side(_c: &mut Criterion) {
             pt.destroy().unwrap();
         }
     };
-    // A fresh table (mapped first when `premapped`), timed.
-    let row =
-        |name: &str, units: u64, premapped: bool, f: &dyn Fn(&mut PageTable<NoTlb>) -> u64| {
-            if !wanted(name) {
-                return;
-            }
-            warm_up();
-            let mut pt = table(&alloc);
-            if premapped {
-                map_all_batched(&mut pt);
-            }
-            let t = Timer::start();
-            let check = f(&mut pt);
-            let d = t.elapsed();
-            pt.destroy().unwrap();
-            println!("{name} {:.3} {check}", d.as_nanos() as f64 / units as f64);
-        };
-    row("map_4k_per_page", PAGES, false, &row_map_4k_per_page);
-    row("map_4k_batched_512", PAGES, false, &row_map_4k_batched_512);
-    row("unmap_4k_per_page", PAGES, true, &row_unmap_4k_per_page);
-    row(
-        "unmap_4k_batched_512",
-        PAGES,
-        true,
-        &row_unmap_4k_batched_512,
-    );
-    row("iova_to_phys_random_1M", LOOKUPS as u64, true, &|pt| {
-        row_iova_to_phys_random_1m(pt, &iovas)
-    });
-    row(
-        "map_unmap_2m_block",
-        BLOCKS * BLOCK_PASSES,
-        false,
-        &row_map_unmap_2m_block,
-    );
+    for row in ROWS.iter().filter(|r| wanted(r.name)) {
+        warm_up();
+        let (d, check) = row.time(&alloc, &iovas);
+        println!(
+            "{} {:.3} {check}",
+            row.name,
+            d.as_nanos() as f64 / row.units as f64
+        );
+    }
     assert_eq!(alloc.outstanding_bytes(), 0);
 }
 

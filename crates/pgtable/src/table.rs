@@ -111,6 +111,9 @@ pub struct PageTable<T: TlbOps> {
     /// The index from which a step at each level has no room ([`PgdRunBound::TableMinusIndex`]
     /// at a concatenated PGD: its second table page); `u64::MAX` where there is none.
     no_room_from: [u64; MAX_LEVELS as usize],
+    /// Where the shortcuts' one-table runs at each level must end: the lower of `entries` and
+    /// `no_room_from`, precomputed so that `fast.rs` checks a request's room with one compare.
+    fast_end: [u64; MAX_LEVELS as usize],
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
     /// The granule, as the TLB callbacks take it.
@@ -141,6 +144,17 @@ impl<T: TlbOps> PageTable<T> {
         let cfg = PgTableCfg::new(config)?;
         let pgd = alloc.alloc(cfg.geom.pgd_alloc_size())?.as_u64();
         let mem = alloc.mem().clone();
+        let entries: [u64; MAX_LEVELS as usize] =
+            std::array::from_fn(|l| cfg.geom.entries(l as u32));
+        let no_room_from = std::array::from_fn(|l| {
+            let full_table = 1u64 << cfg.geom.bits_per_level;
+            let concatenated = entries[l] > full_table;
+            if cfg.pgd_run_bound == PgdRunBound::TableMinusIndex && concatenated {
+                full_table
+            } else {
+                u64::MAX
+            }
+        });
         let pt = PageTable {
             cfg,
             alloc,
@@ -159,16 +173,9 @@ impl<T: TlbOps> PageTable<T> {
                     })
                     .map_or(NO_LEVEL, |l| l as u8)
             }),
-            entries: std::array::from_fn(|l| cfg.geom.entries(l as u32)),
-            no_room_from: std::array::from_fn(|l| {
-                let full_table = 1u64 << cfg.geom.bits_per_level;
-                let concatenated = cfg.geom.entries(l as u32) > full_table;
-                if cfg.pgd_run_bound == PgdRunBound::TableMinusIndex && concatenated {
-                    full_table
-                } else {
-                    u64::MAX
-                }
-            }),
+            entries,
+            no_room_from,
+            fast_end: std::array::from_fn(|l| entries[l].min(no_room_from[l])),
             cache: WalkCache::new(),
             granule: cfg.geom.granule_size(),
             level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),
@@ -266,6 +273,18 @@ impl<T: TlbOps> PageTable<T> {
     #[inline(never)]
     fn install_table(&self, slot: &AtomicU64, cur: u64) -> Result<(u64, bool), PgTableError> {
         let table = self.alloc.alloc(self.cfg.granule())?.as_u64();
+        self.publish_table(slot, cur, table)
+    }
+
+    /// Install the next-level table at `table` (allocated by the caller, its entries already
+    /// written) in `slot` (expected `cur`) with a compare-and-exchange; on losing to a concurrent
+    /// installer, free it. Returns what [`install_table`](Self::install_table) returns.
+    fn publish_table(
+        &self,
+        slot: &AtomicU64,
+        cur: u64,
+        table: u64,
+    ) -> Result<(u64, bool), PgTableError> {
         let mut new = table | TYPE_TABLE;
         if self.cfg.quirks.arm_ns {
             new |= NSTABLE;

@@ -43,6 +43,14 @@ impl<T: TlbOps> PageTable<T> {
         }
     }
 
+    /// Whether `pgcount` entries from `idx` at level `lvl` are a non-empty run a shortcut may
+    /// take: inside one table and before `no_room_from`. One compare: `pgcount - 1` wraps to
+    /// the largest value for an empty run, and the room saturates to zero past `fast_end`.
+    #[inline(always)]
+    fn fits_fast_run(&self, lvl: u32, idx: u64, pgcount: u64) -> bool {
+        pgcount.wrapping_sub(1) < self.fast_end[lvl as usize & 3].saturating_sub(idx)
+    }
+
     /// `map_pages` for a valid request inside one cached table over empty entries; `None`,
     /// having changed nothing, for anything else.
     #[inline(always)]
@@ -67,12 +75,9 @@ impl<T: TlbOps> PageTable<T> {
         let lvl = u32::from(lvl);
         let idx = self.idx(iova, lvl);
         // Inside one table below the IAS (every table's span ends at or below it), so the IOVA
-        // range fits and its size cannot overflow.
-        // (A step with no room before d71fa842d33c is the general path's to report.)
-        if pgcount == 0
-            || pgcount > self.entries[lvl as usize & 3] - idx
-            || idx + pgcount > self.no_room_from[lvl as usize & 3]
-        {
+        // range fits and its size cannot overflow. (A step with no room before d71fa842d33c is
+        // the general path's to report: `fast_end` stops there.)
+        if !self.fits_fast_run(lvl, idx, pgcount) {
             return None;
         }
         let size = pgcount << shift;
@@ -121,10 +126,7 @@ impl<T: TlbOps> PageTable<T> {
         }
         let lvl = u32::from(lvl);
         let idx = self.idx(iova, lvl);
-        if pgcount == 0
-            || pgcount > self.entries[lvl as usize & 3] - idx
-            || idx + pgcount > self.no_room_from[lvl as usize & 3]
-        {
+        if !self.fits_fast_run(lvl, idx, pgcount) {
             return not_here;
         }
         let Some(table) = self.cached_table(iova, lvl) else {
