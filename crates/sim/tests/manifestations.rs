@@ -171,7 +171,11 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
             extra.push((at, l.as_str()));
         }
     }
-    assert_eq!(i, seed_rest.len(), "the seed's other lines are all there, in order");
+    assert_eq!(
+        i,
+        seed_rest.len(),
+        "the seed's other lines are all there, in order"
+    );
     let usf = |gfsr: &str| {
         [
             "arm-smmu 5000000.iommu: Blocked unknown Stream ID 0x429; boot with \"arm-smmu.disable_bypass=0\" to allow, but this may have security implications".to_string(),

@@ -320,9 +320,7 @@ fn seed_shapes(v: &Verdict, removals: usize, usf: usize, lines: &[&str]) -> Vec<
     {
         c.push("seed's second shape: unmap-path Oops in ksoftirqd after every removal line".into());
         if usf == 4 {
-            c.push(
-                "seed's second shape with the seed's 4 USF reports before the Oops".to_string(),
-            );
+            c.push("seed's second shape with the seed's 4 USF reports before the Oops".to_string());
         }
     }
     c
