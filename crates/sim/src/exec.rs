@@ -339,15 +339,20 @@ impl Exec {
             if expired && !c.pending_irqs.contains(&Irq::Timer) {
                 c.pending_irqs.push(Irq::Timer);
             }
+            if c.held_by.is_some() {
+                // The holder runs on its own thread and takes this CPU's interrupts at its own
+                // scheduling points, suspended while the handler runs (`interrupt_point`). A
+                // CPU runs one context at a time: taking them here too would run a handler
+                // beside the very task it interrupted.
+                return Some(());
+            }
             let irq = if c.irqs_masked == 0 && !c.pending_irqs.is_empty() {
                 Some(c.pending_irqs.remove(0))
             } else {
                 None
             };
-            // The task the interrupt lands on: the holder, the runnable one, or the idle task.
-            let current = if let Some(t) = &c.held_by {
-                t.clone()
-            } else if c.ksoftirqd_running {
+            // The task the interrupt lands on: the runnable one, or the idle task.
+            let current = if c.ksoftirqd_running {
                 Self::ksoftirqd(cpu)
             } else if !c.works.is_empty() {
                 Self::kworker(cpu)
@@ -358,10 +363,6 @@ impl Exec {
         };
         if let Some(irq) = irq {
             return self.take_irq(cpu, irq, current, code, true);
-        }
-        if self.cpu(cpu).lock().held_by.is_some() {
-            // The holder runs (on its own thread); nothing else is scheduled here.
-            return Some(());
         }
         let (ksoftirqd, work) = {
             let mut c = self.cpu(cpu).lock();

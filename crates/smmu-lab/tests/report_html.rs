@@ -129,7 +129,9 @@ fn report_of_the_crash_shows_the_oops() {
     let dir = tempfile::tempdir().unwrap();
     let (page, text) = report(
         dir.path(),
-        &["run", "--kernel", "linux-6.1", "--seed", "2"],
+        // Seed 9: re-pinned when a held CPU's interrupts stopped running beside its holder
+        // (seed 2 now crashes on the unmap path).
+        &["run", "--kernel", "linux-6.1", "--seed", "9"],
         1,
     );
     let profile = tempfile::tempdir().unwrap();

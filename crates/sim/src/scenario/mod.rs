@@ -330,7 +330,8 @@ fn cpu_actor(m: &Arc<Machine>, cpu: u32, max: u32) {
     let hook_m = Arc::downgrade(m);
     smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
         if let Some(m) = hook_m.upgrade() {
-            if !m.stop() && !m.in_new_kernel() {
+            // A CPU held by a task (the reboot task) takes its interrupts in that task.
+            if !m.stop() && !m.in_new_kernel() && !m.exec.held(cpu) {
                 let current = m.exec.running_kthread(cpu);
                 let _ = m.exec.interrupt_point(cpu, &current, false, &*m);
             }

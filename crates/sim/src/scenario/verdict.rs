@@ -257,6 +257,7 @@ pub fn classify(o: &RebootOutcome) -> Vec<String> {
         ));
     }
     c.push(format!("USF reports before the end or the Oops: {usf}"));
+    c.extend(seed_shapes(v, removals, usf, &lines));
     // Work of the network on CPU 1 during the shutdown: an ENETC vector's MSI taken there.
     if o.timeline
         .iter()
@@ -290,6 +291,37 @@ pub fn classify(o: &RebootOutcome) -> Vec<String> {
             == 0
     {
         c.push("clean".into());
+    }
+    c
+}
+
+/// The rows naming the seed's two manifestations by their shape, seed facts both: the first
+/// report is the map path in the `mld_ifc_work` kworker (where in the removals is not logged);
+/// the second is the transmit clean-up's unmap in `ksoftirqd` after the last removal line, with
+/// four `Blocked unknown Stream ID` reports before it. `removals` and `usf` count the lines
+/// before the Oops; every device added to a group at boot has printed its removal line when
+/// `removals` equals the `Adding to iommu group` lines.
+fn seed_shapes(v: &Verdict, removals: usize, usf: usize, lines: &[&str]) -> Vec<String> {
+    let Some(x) = &v.oops else {
+        return Vec::new();
+    };
+    let grouped = lines
+        .iter()
+        .filter(|l| l.contains("Adding to iommu group"))
+        .count();
+    let mut c = Vec::new();
+    if x.dma_call.starts_with("dma_map") && x.comm.starts_with("kworker/") {
+        c.push("seed's first shape: map-path Oops in a kworker (mld_ifc_work)".to_string());
+    }
+    if x.dma_call.starts_with("dma_unmap")
+        && x.comm.starts_with("ksoftirqd/")
+        && removals == grouped
+        && grouped > 0
+    {
+        c.push("seed's second shape: unmap-path Oops in ksoftirqd after every removal line".into());
+        if usf == 4 {
+            c.push("seed's second shape with the seed's 4 USF reports before the Oops".to_string());
+        }
     }
     c
 }
