@@ -166,6 +166,7 @@ impl ExecMachine for V3Code {
     }
 
     fn old_kernel_cpu_step(&self, cpu: u32) -> Option<()> {
+
         // A crash stops the other CPUs ("SMP: stopping secondary CPUs"): the stop IPI waits
         // for the step in progress, and none runs after it.
         let stopped = self.m.secondaries_stopped.lock();

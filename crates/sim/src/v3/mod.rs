@@ -234,7 +234,12 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         }
         .to_string(),
     };
-    contexts::hold_for_trigger(&code, &task);
+    // The task holds its CPU (PREEMPT_NONE). Its CPU's interrupts are taken by that CPU's actor
+    // on top of the task, not at the task's own scheduling points as on the SMMUv2 machine:
+    // arm-smmu-v3 holds its command-queue lock across the MMIO polls of a CMD_SYNC, which Linux
+    // does with interrupts off (`local_irq_save`), and the driver model has no such mask, so a
+    // NAPI poll taken there would re-enter the lock.
+    m.exec.hold_cpu(task.cpu, task.clone());
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
     if let Some(l) = &m.mmio_log {
@@ -283,7 +288,6 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
     if completed {
         ev.push(Lane::ShutdownCpu, "done".to_string());
     }
-    smmu_sync::set_interrupt_hook(None);
     m.exec.release_cpu(trigger_cpu);
     m.trigger_done.store(true, Ordering::SeqCst);
     for c in cpus {
