@@ -32,9 +32,7 @@ impl V3Code {
     /// The function `i` sends its MSI: through the ITS to CPU 0 (the default affinity of a
     /// PCI MSI on arm64, before irqbalance or a hint moves it).
     pub(super) fn raise_msi(&self, i: usize) {
-        self.m
-            .exec
-            .raise_irq(0, Irq::Line(IRQ_MSI_BASE + i as u32));
+        self.m.exec.raise_irq(0, Irq::Line(IRQ_MSI_BASE + i as u32));
     }
 
     /// The SMMU's handlers for the lines raised since they last ran (the model's lines are
@@ -166,7 +164,6 @@ impl ExecMachine for V3Code {
     }
 
     fn old_kernel_cpu_step(&self, cpu: u32) -> Option<()> {
-
         // A crash stops the other CPUs ("SMP: stopping secondary CPUs"): the stop IPI waits
         // for the step in progress, and none runs after it.
         let stopped = self.m.secondaries_stopped.lock();

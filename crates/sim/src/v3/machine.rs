@@ -393,9 +393,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
                         core.clone(),
                         mem.clone(),
                         kmem.clone(),
-                        Box::new(move || {
-                            bme_kernel.upgrade().is_some_and(|k| k.bus_master(dev))
-                        }),
+                        Box::new(move || bme_kernel.upgrade().is_some_and(|k| k.bus_master(dev))),
                     )
                     .map_err(|e| KernelError::ProbeFailed {
                         dev: k.device_name(dev),
