@@ -434,7 +434,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     Ok(V3Machine {
         kernel,
         exec,
-        build: cfg.build.clone(),
+        build: cfg.build,
         smmu_intids,
         log,
         model,
