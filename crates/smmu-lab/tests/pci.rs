@@ -71,7 +71,9 @@ fn v3_exploration_is_the_same_with_one_job_or_two() {
     let dir = tempfile::tempdir().unwrap();
     let dtb = qemu_virt(dir.path());
     let explore = |jobs: &str| {
+        // In the temporary directory: a failing exploration writes its replay file there.
         let out = lab()
+            .current_dir(dir.path())
             .args([
                 "explore",
                 "reboot",
