@@ -96,6 +96,19 @@ pub enum Irq {
     Line(u32),
 }
 
+/// Who takes the interrupts of a CPU that a task holds ([`Exec::hold_cpu_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HeldIrqs {
+    /// The holder, at its own scheduling points, suspended while the handler runs: a CPU runs
+    /// one context at a time (the SMMUv2 machine).
+    #[default]
+    AtHolderPoints,
+    /// The CPU's actor, on top of the holder. The SMMUv3 machine uses this because the
+    /// arm-smmu-v3 model has no interrupt mask around its command-queue lock (Linux holds it
+    /// with interrupts off), so an interrupt taken at the holder's points could re-enter it.
+    ByCpuActor,
+}
+
 /// Softirq numbers modelled (bits of the pending mask).
 const TIMER_SOFTIRQ: u32 = 1 << 1;
 const NET_RX_SOFTIRQ: u32 = 1 << 3;
@@ -137,6 +150,9 @@ struct Cpu {
     /// A task that holds the CPU and is not preempted (PREEMPT_NONE: the task that runs
     /// `kernel_restart` does not reschedule until it sleeps); interrupts are still taken.
     held_by: Option<Task>,
+    /// Who takes a held CPU's interrupts: the holder at its own scheduling points, or the
+    /// CPU's actor on top of the holder.
+    held_irqs: HeldIrqs,
     /// A hardirq handler is running (arm64 does not nest them).
     in_hardirq: bool,
     /// `__do_softirq` is running (an interrupt may come in, its exit runs no softirq).
@@ -230,8 +246,24 @@ impl Exec {
 
     /// `task` runs on `cpu` and keeps it: the CPU takes interrupts (and runs softirqs on their
     /// exit, on top of `task`) but schedules no other task until [`Self::release_cpu`].
+    ///
+    /// The holder takes the CPU's interrupts at its own scheduling points
+    /// ([`HeldIrqs::AtHolderPoints`]): a CPU runs one context at a time.
     pub fn hold_cpu(&self, cpu: u32, task: Task) {
-        self.cpu(cpu).lock().held_by = Some(task);
+        self.hold_cpu_with(cpu, task, HeldIrqs::AtHolderPoints);
+    }
+
+    /// As [`Self::hold_cpu`], with the way the held CPU's interrupts are taken spelled out.
+    pub fn hold_cpu_with(&self, cpu: u32, task: Task, irqs: HeldIrqs) {
+        let mut c = self.cpu(cpu).lock();
+        c.held_by = Some(task);
+        c.held_irqs = irqs;
+    }
+
+    /// Whether a task holds `cpu` and takes its interrupts at its own scheduling points.
+    pub fn holder_takes_irqs(&self, cpu: u32) -> bool {
+        let c = self.cpu(cpu).lock();
+        c.held_by.is_some() && c.held_irqs == HeldIrqs::AtHolderPoints
     }
 
     /// The holding task sleeps or reschedules: the CPU's other tasks may run.
@@ -339,7 +371,7 @@ impl Exec {
             if expired && !c.pending_irqs.contains(&Irq::Timer) {
                 c.pending_irqs.push(Irq::Timer);
             }
-            if c.held_by.is_some() {
+            if c.held_by.is_some() && c.held_irqs == HeldIrqs::AtHolderPoints {
                 // The holder runs on its own thread and takes this CPU's interrupts at its own
                 // scheduling points, suspended while the handler runs (`interrupt_point`). A
                 // CPU runs one context at a time: taking them here too would run a handler
@@ -351,8 +383,10 @@ impl Exec {
             } else {
                 None
             };
-            // The task the interrupt lands on: the runnable one, or the idle task.
-            let current = if c.ksoftirqd_running {
+            // The task the interrupt lands on: the holder, the runnable one, or the idle task.
+            let current = if let Some(t) = &c.held_by {
+                t.clone()
+            } else if c.ksoftirqd_running {
                 Self::ksoftirqd(cpu)
             } else if !c.works.is_empty() {
                 Self::kworker(cpu)
@@ -363,6 +397,10 @@ impl Exec {
         };
         if let Some(irq) = irq {
             return self.take_irq(cpu, irq, current, code, true);
+        }
+        if self.cpu(cpu).lock().held_by.is_some() {
+            // The holder runs (on its own thread); nothing else is scheduled here.
+            return Some(());
         }
         let (ksoftirqd, work) = {
             let mut c = self.cpu(cpu).lock();

@@ -63,3 +63,60 @@ fn bad_functions_are_exit_2_with_the_reason() {
         }
     }
 }
+
+/// The SMMUv3 race on `sim::exec` is deterministic: the same exploration gives the same bytes
+/// with one job or two, and a run's verdict measures the CPUs and the NIC (issue 13).
+#[test]
+fn v3_exploration_is_the_same_with_one_job_or_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let dtb = qemu_virt(dir.path());
+    let explore = |jobs: &str| {
+        // In the temporary directory: a failing exploration writes its replay file there.
+        let out = lab()
+            .current_dir(dir.path())
+            .args([
+                "explore",
+                "reboot",
+                "--kernel",
+                "linux-6.1",
+                "--runs",
+                "60",
+                "--keep-going",
+                "--dtb",
+                &dtb,
+                "--pci",
+                "00:01.0=e1000e",
+                "--traffic",
+                "0000:00:01.0",
+                "--jobs",
+                jobs,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.code() == Some(0) || out.status.code() == Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let one = explore("1");
+    assert!(one.contains("linux-6.1"), "{one}");
+    assert_eq!(one, explore("2"));
+    let out = lab()
+        .args([
+            "run",
+            "reboot",
+            "--kernel",
+            "linux-6.1",
+            "--seed",
+            "1",
+            "--dtb",
+            &dtb,
+            "--pci",
+            "00:01.0=e1000e",
+            "--traffic",
+            "0000:00:01.0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\"execution\": \"exec-contexts\""), "{text}");
+}

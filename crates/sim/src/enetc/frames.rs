@@ -34,16 +34,16 @@ pub(super) fn below_dma_api(path: Path, ctx: &Context) -> Vec<String> {
         ),
     }
     // enetc_poll runs from NAPI in net_rx_action.
-    push(
-        &mut v,
-        &["__napi_poll+0x40/0x1e0", "net_rx_action+0x164/0x37c"],
-    );
+    push(&mut v, NAPI);
     push(&mut v, &context_frames(ctx));
     v
 }
 
+/// NAPI's frames below a driver's poll function (the seed's offsets).
+pub(crate) const NAPI: &[&str] = &["__napi_poll+0x40/0x1e0", "net_rx_action+0x164/0x37c"];
+
 /// What lies below the softirq or the work function in each context.
-fn context_frames(ctx: &Context) -> Vec<&'static str> {
+pub(crate) fn context_frames(ctx: &Context) -> Vec<&'static str> {
     match ctx {
         // The seed's second report: __do_softirq in ksoftirqd.
         Context::Ksoftirqd(_) => vec![

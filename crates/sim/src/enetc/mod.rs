@@ -23,7 +23,7 @@
 //! is a DMA error the ring sees (ENETC's error counters), and an aborted transmit stalls its ring.
 
 mod driver;
-mod frames;
+pub(crate) mod frames;
 mod hw;
 
 use crate::ownership::DmaEvidence;

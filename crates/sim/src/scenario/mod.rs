@@ -15,6 +15,7 @@ use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Point};
 
 mod config;
+pub(crate) mod contexts;
 mod cpu;
 mod machine;
 mod timeline;
@@ -59,7 +60,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         .map(|cpu| {
             let m = m.clone();
             let max = cfg.max_actor_steps;
-            thread::spawn(move || cpu_actor(&m, cpu, max))
+            thread::spawn(move || contexts::cpu_actor(&m, cpu, max))
         })
         .collect();
     // The NIC's hardware, fed by the ping-flood peer.
@@ -159,7 +160,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     }
     // The shell that types the command runs on whichever CPU the scheduler woke it on: the
     // explorer decides, by which of the two wakers runs first.
-    let reboot_cpu = reboot_cpu(&m);
+    let reboot_cpu = contexts::trigger_cpu(&m.exec);
     let reboot_task = exec::Task {
         cpu: reboot_cpu,
         pid: REBOOT_PID,
@@ -170,21 +171,8 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
         }
         .to_string(),
     };
-    {
-        // Not preempted until it sleeps (PREEMPT_NONE): its CPU's kthreads wait; its
-        // interrupts are taken at the reboot task's own scheduling points, softirqs on their
-        // exit.
-        m.exec.hold_cpu(reboot_cpu, reboot_task.clone());
-        let hook_m = Arc::downgrade(&m);
-        let task = reboot_task.clone();
-        smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
-            if let Some(m) = hook_m.upgrade() {
-                if !m.stop() && !m.in_new_kernel() && m.exec.held(reboot_cpu) {
-                    let _ = m.exec.interrupt_point(reboot_cpu, &task, true, &*m);
-                }
-            }
-        })));
-    }
+    // Not preempted until it sleeps (PREEMPT_NONE).
+    contexts::hold_for_trigger(&m, &reboot_task);
     {
         // usermodehelper_disable(): down_write on the helper lock sleeps while the aborted
         // firmware request still holds it for reading. The reboot task gives up its CPU; when
@@ -324,40 +312,23 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
     })
 }
 
-/// The actor of `cpu`: its scheduling decisions, and the interrupts its kthreads take at their
-/// scheduling points (bottom halves are disabled there: in softirq, or in the transmit path).
-fn cpu_actor(m: &Arc<Machine>, cpu: u32, max: u32) {
-    let hook_m = Arc::downgrade(m);
-    smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
-        if let Some(m) = hook_m.upgrade() {
-            // A CPU held by a task (the reboot task) takes its interrupts in that task.
-            if !m.stop() && !m.in_new_kernel() && !m.exec.held(cpu) {
-                let current = m.exec.running_kthread(cpu);
-                let _ = m.exec.interrupt_point(cpu, &current, false, &*m);
-            }
-        }
-    })));
-    for _ in 0..max {
-        if m.stop() {
-            break;
-        }
-        if m.in_new_kernel() {
-            // After kexec the old kernel's code is gone; CPU 0 only takes the SMMU
-            // interrupts for the new one.
-            if cpu == 0 {
-                m.take_irqs();
-                m.log.advance_ns(NS_PER_NIC_STEP);
-            }
-        } else if cpu == 0 || m.exec.held(cpu) || m.exec.has_work(cpu, m.log.now_ns()) {
-            // CPU 0's idle loop lets simulated time pass; another idle CPU sleeps in `wfi`
-            // without moving the shared clock.
-            if m.exec.cpu_step(cpu, &**m).is_none() {
-                break;
-            }
-        }
-        thread::yield_now();
+impl contexts::ExecMachine for Machine {
+    fn exec(&self) -> &exec::Exec {
+        &self.exec
     }
-    smmu_sync::set_interrupt_hook(None);
+    fn stop(&self) -> bool {
+        Machine::stop(self)
+    }
+    fn in_new_kernel(&self) -> bool {
+        Machine::in_new_kernel(self)
+    }
+    fn new_kernel_cpu0_step(&self) {
+        self.take_irqs();
+        self.log.advance_ns(NS_PER_NIC_STEP);
+    }
+    fn old_kernel_cpu_step(&self, cpu: u32) -> Option<()> {
+        self.exec.cpu_step(cpu, self)
+    }
 }
 
 /// Most simulated time an idle NIC lets pass per step.
@@ -365,25 +336,6 @@ const NIC_IDLE_MAX_NS: u64 = 100_000;
 
 /// PID of the task that types the command (smmu-lab's: no log gives it).
 pub(crate) const REBOOT_PID: u32 = 412;
-
-/// The CPU the reboot task runs on: CPU 1's idle loop and CPU 0's race to pick it up, and the
-/// explorer decides who wins. A one-CPU board runs it on CPU 0.
-fn reboot_cpu(m: &Arc<Machine>) -> u32 {
-    if m.exec.cpus() < 2 {
-        return 0;
-    }
-    let picked = Arc::new(smmu_sync::atomic::AtomicU32::new(u32::MAX));
-    let other = {
-        let picked = picked.clone();
-        thread::spawn(move || {
-            let _ = picked.compare_exchange(u32::MAX, 1, Ordering::SeqCst, Ordering::SeqCst);
-        })
-    };
-    sched_point(Point::Kernel);
-    let _ = picked.compare_exchange(u32::MAX, 0, Ordering::SeqCst, Ordering::SeqCst);
-    let _ = other.join();
-    picked.load(Ordering::SeqCst)
-}
 
 fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -> Verdict {
     let mut s: NicStats = m.nic.as_ref().map(|n| n.stats()).unwrap_or_default();

@@ -24,14 +24,12 @@ pub struct OopsVerdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExecutionModel {
-    /// [`crate::exec`]'s CPUs, GIC, softirq and NAPI with the ENETC driver on them (the SMMUv2
-    /// reboot machine): measures the NIC's DMA aborts, the transactions Bus Master Enable held
-    /// back, how CPU 0 ran and where the reboot task ran.
+    /// [`crate::exec`]'s CPUs, GIC, softirq and NAPI with the NIC drivers on them (both the
+    /// SMMUv2 and the SMMUv3 reboot machines): measures the NIC's DMA aborts, the transactions
+    /// Bus Master Enable held back, how CPU 0 ran and where the reboot task ran. (The SMMUv3
+    /// race's former single network actor, `network-actor`, is gone.)
     #[default]
     ExecContexts,
-    /// One network actor standing for CPU 0's NAPI polls and interrupt handlers (the SMMUv3
-    /// race): no CPUs, no Bus Master Enable, no NIC driver error paths.
-    NetworkActor,
 }
 
 impl ExecutionModel {

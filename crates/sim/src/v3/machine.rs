@@ -2,7 +2,9 @@
 //! core, the kernel's devices and drivers, and the flooded PCI functions.
 
 use super::nic::FloodedFunction;
+use crate::builds::KernelBuild;
 use crate::dmesg::Dmesg;
+use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
 use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError, SmmuSetupError};
@@ -143,10 +145,9 @@ impl Driver for FloodDriver {
     }
 }
 
-/// A flooded function and its device in the kernel.
+/// A flooded function (its Bus Master Enable is read from its device in the kernel).
 pub(super) struct Flooded {
     pub(super) f: Arc<FloodedFunction>,
-    pub(super) dev: DeviceId,
 }
 
 /// What the next kernel (after kexec) needs to probe the SMMU again.
@@ -161,9 +162,38 @@ pub(super) struct NextKernel {
     pub(super) tables: Arc<FrameAllocator>,
 }
 
+/// The GIC INTID of an SPI (SPIs start at INTID 32).
+const SPI_BASE: u32 = 32;
+/// The GIC INTID of the first flooded function's MSI: LPIs start at INTID 8192 (GICv3; QEMU's
+/// virt machine routes PCI MSIs through the ITS). Function *i*'s is `IRQ_MSI_BASE + i`.
+pub(super) const IRQ_MSI_BASE: u32 = 8192;
+
+/// The INTID of the SMMU's interrupt `line`: the SPI its `interrupt-names` entry is wired to,
+/// or (a node without that name) one of four made-up SPIs after the last.
+fn smmu_intid(desc: &SmmuDesc, line: IrqLine) -> u32 {
+    let named = desc
+        .irq_names
+        .iter()
+        .position(|n| n == line.dt_name())
+        .and_then(|i| desc.irq_spis.get(i).copied());
+    let ordinal = match line {
+        IrqLine::Eventq => 0,
+        IrqLine::Priq => 1,
+        IrqLine::CmdqSync => 2,
+        IrqLine::Gerror => 3,
+    };
+    SPI_BASE + named.unwrap_or(988 + ordinal)
+}
+
 /// The machine the actors share.
 pub(super) struct V3Machine {
     pub(super) kernel: Arc<Kernel>,
+    /// The CPUs and what runs on them.
+    pub(super) exec: Arc<Exec>,
+    /// The kernel build (the Oops banner's).
+    pub(super) build: KernelBuild,
+    /// The SMMU's interrupt lines by GIC INTID (routed to CPU 0).
+    pub(super) smmu_intids: Vec<(u32, IrqLine)>,
     pub(super) log: Arc<Dmesg>,
     pub(super) model: Arc<SmmuV3>,
     pub(super) smmu: Mutex<Arc<ArmSmmuV3>>,
@@ -178,7 +208,8 @@ pub(super) struct V3Machine {
     /// `false` inside while the old kernel runs. A crash sets it `true` ("SMP: stopping
     /// secondary CPUs"): taking it waits for the poll in progress, and CPU 0 runs none after.
     pub(super) secondaries_stopped: Mutex<bool>,
-    pub(super) crash: Mutex<Option<iommu::Oops>>,
+    /// The Oops and the task it happened in.
+    pub(super) crash: Mutex<Option<(iommu::Oops, crate::exec::Task)>>,
     /// Why the next kernel's arm-smmu-v3 probe failed, if it did.
     pub(super) next_probe_failed: Mutex<Option<arm_smmu_v3::ProbeError>>,
 }
@@ -240,13 +271,28 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         model_cfg.gbpa_reset |= smmuv3_arch::regs::gbpa::ABORT;
     }
     let model = SmmuV3::new(model_cfg, mem.clone()).map_err(|e| err(e.into()))?;
+    let exec = Arc::new(Exec::new(board.cpus));
+    let smmu_intids: Vec<(u32, IrqLine)> = [
+        IrqLine::Eventq,
+        IrqLine::Priq,
+        IrqLine::CmdqSync,
+        IrqLine::Gerror,
+    ]
+    .into_iter()
+    .map(|l| (smmu_intid(desc, l), l))
+    .collect();
     let pending_irqs: Arc<Mutex<Vec<IrqLine>>> = Arc::new(Mutex::new(Vec::new()));
     {
-        let p = pending_irqs.clone();
+        let (p, gic, intids) = (pending_irqs.clone(), exec.clone(), smmu_intids.clone());
         model.set_irq_handler(Arc::new(move |line| {
             let mut p = p.lock();
             if !p.contains(&line) {
                 p.push(line);
+            }
+            drop(p);
+            // The GIC routes the SMMU's SPIs to CPU 0 (their default affinity).
+            if let Some(&(intid, _)) = intids.iter().find(|&&(_, l)| l == line) {
+                gic.raise_irq(0, Irq::Line(intid));
             }
         }));
     }
@@ -321,6 +367,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         let m = &board.masters[i];
         let sid = m.ids.first().map(|id| u32::from(id.sid)).unwrap_or(0);
         let (core, mem, kmem, ids) = (core.clone(), mem.clone(), kmem.clone(), dma_cfg.clone());
+        let weak_kernel = Arc::downgrade(&kernel);
         let (fname, flood) = (m.name.clone(), cfg.nic.flood_packets);
         flood_drivers.insert(
             i,
@@ -336,6 +383,8 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
                             reason: "no IOMMU device".into(),
                         }
                     })?;
+                    // Its PCI command register's Bus Master Enable, as the kernel model holds it.
+                    let bme_kernel = weak_kernel.clone();
                     FloodedFunction::probe(
                         &fname,
                         id,
@@ -344,6 +393,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
                         core.clone(),
                         mem.clone(),
                         kmem.clone(),
+                        Box::new(move || bme_kernel.upgrade().is_some_and(|k| k.bus_master(dev))),
                     )
                     .map_err(|e| KernelError::ProbeFailed {
                         dev: k.device_name(dev),
@@ -379,11 +429,13 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             .ok_or_else(|| ScenarioError::NotProbed {
                 driver: board.masters[*i].name.clone(),
             })?;
-        let dev = booted.masters[*i];
-        flooded.push(Flooded { f, dev });
+        flooded.push(Flooded { f });
     }
     Ok(V3Machine {
         kernel,
+        exec,
+        build: cfg.build,
+        smmu_intids,
         log,
         model,
         smmu: Mutex::new(smmu),

@@ -9,22 +9,32 @@
 //! the page tables and decides each transaction (translated, bypassed by GBPA or an STE,
 //! aborted). What the run reports comes from the functions' own evidence and the log.
 //!
-//! The actors are those of the SMMUv2 scenario (CPU 0: NAPI polls and the SMMU's interrupts;
-//! one DMA engine per flooded function; CPU 1: the trigger), on today's engine.
+//! The machine runs on [`crate::exec`] as the SMMUv2 one does, with the same machinery
+//! (`scenario::contexts`): one actor per CPU the board's `/cpus` declares, each making its
+//! CPU's scheduling decisions; each flooded function's MSI arrives through the GIC (an LPI,
+//! routed to CPU 0) and its handler schedules the function's NAPI instance, polled in
+//! `net_rx_action` on irq exit or in `ksoftirqd/0`; the SMMU's `eventq` and `gerror` SPIs are
+//! hardirqs on CPU 0 (arm-smmu-v3's event-queue handler is a threaded interrupt in Linux; here
+//! it runs in the hardirq's place); the task that types the command holds the CPU it was woken
+//! on. One DMA engine per flooded function is the device side, checking Bus Master Enable on
+//! every transaction.
 
+mod cpu;
 mod machine;
 pub mod nic;
 
 pub use machine::{driver_of, firmware};
 
-use crate::dmesg::OopsReport;
+use crate::exec::Task;
 use crate::ownership::DmaEvidence;
+use crate::scenario::contexts;
 use crate::scenario::{
     ExecutionModel, Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent,
     Trigger, Verdict,
 };
 use crate::{Board, SmmuVersion};
 use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
+use cpu::V3Code;
 use klog::Printk;
 use machine::V3Machine;
 use smmu_sync::atomic::Ordering;
@@ -32,7 +42,6 @@ use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
 
 /// Uptime at which the trigger is typed (as on SMMUv2).
 const TRIGGER_AT_NS: u64 = 42_000_000_000;
-const NS_PER_POLL: u64 = 4_000;
 const NS_PER_RX: u64 = 1_500;
 
 /// The SMMUv3 the scenario runs on: the board's first enabled SMMU, if it is a v3.
@@ -41,14 +50,14 @@ pub fn smmuv3_index(board: &Board) -> Option<usize> {
     (board.smmus[i].version == SmmuVersion::V3).then_some(i)
 }
 
-struct Events {
+pub(super) struct Events {
     clock: Arc<crate::Dmesg>,
     on: smmu_sync::atomic::AtomicBool,
     list: Mutex<Vec<TimelineEvent>>,
 }
 
 impl Events {
-    fn push(&self, lane: Lane, text: String) {
+    pub(super) fn push(&self, lane: Lane, text: String) {
         if self.on.load(Ordering::SeqCst) {
             let time_ns = self.clock.now_ns();
             self.list.lock().push(TimelineEvent {
@@ -63,29 +72,6 @@ impl Events {
 impl V3Machine {
     fn stop(&self) -> bool {
         self.kernel.halted() || self.log.stopped() || self.trigger_done.load(Ordering::SeqCst)
-    }
-
-    fn take_irqs(&self, ev: &Events) {
-        let lines = std::mem::take(&mut *self.pending_irqs.lock());
-        for line in lines {
-            let smmu = self.smmu.lock().clone();
-            ev.push(Lane::NetCpu, format!("SMMU interrupt {}", line.dt_name()));
-            smmu.handle_irq(line);
-        }
-    }
-
-    fn report_crash(&self, o: iommu::Oops, ev: &Events) {
-        ev.push(
-            Lane::NetCpu,
-            format!(
-                "Oops: NULL dereference at {:#x} via {}",
-                o.fault_addr,
-                o.call_trace.get(1).map(String::as_str).unwrap_or("?")
-            ),
-        );
-        let report = OopsReport::from_core(&o, None, Some(self.hardware_name.clone()));
-        self.kernel.oops(&report);
-        *self.crash.lock() = Some(o);
     }
 
     /// After kexec: the next kernel's arm-smmu-v3 probes the same SMMU (its reset disables
@@ -142,6 +128,11 @@ impl V3Machine {
             all.rx_delivered += s.rx_delivered;
             all.rx_dropped += s.rx_dropped;
             all.lost_writes += s.lost_writes;
+            all.bme_suppressed += s.bme_suppressed;
+            all.stray_in_flight_at_bme_clear += s.stray_in_flight_at_bme_clear;
+            all.errors.tx_dma_aborts += s.errors.tx_dma_aborts;
+            all.errors.rx_dma_aborts += s.errors.rx_dma_aborts;
+            all.errors.tx_ring_stalled |= s.errors.tx_ring_stalled;
         }
         (bus, all)
     }
@@ -162,41 +153,23 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         list: Mutex::new(Vec::new()),
     });
     let max = cfg.max_actor_steps;
+    let code = Arc::new(V3Code {
+        m: m.clone(),
+        ev: ev.clone(),
+    });
 
-    // CPU 0: NAPI polls of every flooded function, and the SMMU's interrupts.
-    let cpu0 = {
-        let (m, ev) = (m.clone(), ev.clone());
-        thread::spawn(move || {
-            'steps: for _ in 0..max {
-                if m.stop() {
-                    break;
-                }
-                m.log.advance_ns(NS_PER_POLL);
-                {
-                    let stopped = m.secondaries_stopped.lock();
-                    // After a crash CPU 0 is parked; the SMMU's interrupts reach the capture
-                    // kernel (modelled as taken here, between the other actors' steps).
-                    m.take_irqs(&ev);
-                    if m.stop() {
-                        break;
-                    }
-                    if !*stopped && !m.new_kernel.load(Ordering::SeqCst) {
-                        for f in &m.flooded {
-                            if let Err(o) = f.f.poll() {
-                                m.report_crash(o, &ev);
-                                break 'steps;
-                            }
-                        }
-                    }
-                }
-                thread::yield_now();
-            }
+    // Every CPU runs its kthreads: the functions' MSIs and the SMMU's SPIs through the GIC to
+    // CPU 0, softirqs on irq exit or in ksoftirqd/N.
+    let cpus: Vec<_> = (0..m.exec.cpus())
+        .map(|cpu| {
+            let code = code.clone();
+            thread::spawn(move || contexts::cpu_actor(&code, cpu, max))
         })
-    };
+        .collect();
     // One DMA engine per flooded function.
     let engines: Vec<_> = (0..m.flooded.len())
         .map(|i| {
-            let (m, ev) = (m.clone(), ev.clone());
+            let (m, ev, code) = (m.clone(), ev.clone(), code.clone());
             thread::spawn(move || {
                 let Some(f) = m.flooded.get(i) else { return };
                 for _ in 0..max {
@@ -204,28 +177,38 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
                         break;
                     }
                     m.log.advance_ns(NS_PER_RX);
-                    // A function whose bus mastering was cleared (kexec) issues no DMA.
-                    if m.kernel.bus_master(f.dev) {
-                        let before = f.f.stats().bus;
-                        if !f.f.hw_step(&m.model) {
-                            break;
-                        }
-                        let after = f.f.stats().bus;
+                    let before = f.f.stats();
+                    let step = f.f.hw_step(&m.model);
+                    if !step.more {
+                        break;
+                    }
+                    let after = f.f.stats();
+                    if step.msi && !m.new_kernel.load(Ordering::SeqCst) {
+                        code.raise_msi(i);
+                    }
+                    if after.bus.transactions > before.bus.transactions {
                         if let Some(l) = &m.mmio_log {
                             l.first_dma(&f.f.name);
                         }
-                        if after.stray_writes > before.stray_writes {
-                            let at = after.stray_write_addrs.last().copied().unwrap_or(0);
-                            ev.push(
-                                Lane::NicDma,
-                                format!("{}: STRAY write to {at:#x} (untranslated)", f.f.name),
-                            );
-                        } else if after.blocked > before.blocked {
-                            ev.push(
-                                Lane::NicDma,
-                                format!("{}: transaction aborted by the SMMU", f.f.name),
-                            );
-                        }
+                    }
+                    if after.bus.stray_writes > before.bus.stray_writes {
+                        let at = after.bus.stray_write_addrs.last().copied().unwrap_or(0);
+                        ev.push(
+                            Lane::NicDma,
+                            format!("{}: STRAY write to {at:#x} (untranslated)", f.f.name),
+                        );
+                    } else if after.bus.blocked > before.bus.blocked {
+                        ev.push(
+                            Lane::NicDma,
+                            format!("{}: transaction aborted by the SMMU", f.f.name),
+                        );
+                    } else if after.bme_suppressed > before.bme_suppressed
+                        && before.bme_suppressed == 0
+                    {
+                        ev.push(
+                            Lane::NicDma,
+                            format!("{}: Bus Master Enable clear: no more DMA", f.f.name),
+                        );
                     }
                     thread::yield_now();
                 }
@@ -233,13 +216,31 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         })
         .collect();
 
-    // CPU 1: wait for the traffic (bounded), then the trigger.
+    // The shell: wait for the traffic (bounded), then the trigger on the CPU it was woken on.
     for _ in 0..max {
         if m.flooded.iter().all(|f| f.f.stats().rx_delivered >= 2) {
             break;
         }
         thread::yield_now();
     }
+    let trigger_cpu = contexts::trigger_cpu(&m.exec);
+    let task = Task {
+        cpu: trigger_cpu,
+        pid: crate::scenario::REBOOT_PID,
+        comm: match cfg.trigger {
+            Trigger::Reboot => "reboot",
+            Trigger::Kexec => "kexec",
+            Trigger::UnbindSmmu | Trigger::CrashKexec => "sh",
+        }
+        .to_string(),
+    };
+    // The task holds its CPU (PREEMPT_NONE). Its CPU's interrupts are taken by that CPU's actor
+    // on top of the task, not at the task's own scheduling points as on the SMMUv2 machine:
+    // arm-smmu-v3 holds its command-queue lock across the MMIO polls of a CMD_SYNC, which Linux
+    // does with interrupts off (`local_irq_save`), and the driver model has no such mask, so a
+    // NAPI poll taken there would re-enter the lock.
+    m.exec
+        .hold_cpu_with(task.cpu, task.clone(), crate::exec::HeldIrqs::ByCpuActor);
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
     if let Some(l) = &m.mmio_log {
@@ -260,18 +261,22 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         Trigger::Kexec => {
             let started = m.kernel.kernel_kexec();
             if started && !m.kernel.halted() {
+                for f in &m.flooded {
+                    f.f.kernel_replaced();
+                }
                 m.next_kernel_probe(&ev, false);
             }
             started
         }
         Trigger::CrashKexec => {
-            // The shell on CPU 1 (the trigger's CPU in this model; the PID is the v2
-            // machine's shell's).
-            let task = crate::dmesg::TaskInfo::of(&cfg.build, 1, crate::scenario::REBOOT_PID, "sh");
-            m.kernel.crash_kexec(&task, Some(&m.hardware_name));
-            // The stop IPI: CPU 0 finishes the poll it is in (its NAPI poll has no point
-            // where the model takes an interrupt) and runs no more of the crashed kernel.
+            let info = crate::dmesg::TaskInfo::of(&cfg.build, task.cpu, task.pid, &task.comm);
+            m.kernel.crash_kexec(&info, Some(&m.hardware_name));
+            // The stop IPI: the other CPUs finish the step they are in and run no more of the
+            // crashed kernel.
             *m.secondaries_stopped.lock() = true;
+            for f in &m.flooded {
+                f.f.kernel_replaced();
+            }
             m.next_kernel_probe(&ev, true);
             true
         }
@@ -284,8 +289,11 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
     if completed {
         ev.push(Lane::ShutdownCpu, "done".to_string());
     }
+    m.exec.release_cpu(trigger_cpu);
     m.trigger_done.store(true, Ordering::SeqCst);
-    let _ = cpu0.join();
+    for c in cpus {
+        let _ = c.join();
+    }
     for e in engines {
         let _ = e.join();
     }
@@ -300,26 +308,22 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         f.map(|s| s.split('+').next().unwrap_or(s).to_string())
             .unwrap_or_default()
     };
-    let oops = m.crash.lock().as_ref().map(|o| OopsVerdict {
+    let oops = m.crash.lock().as_ref().map(|(o, t)| OopsVerdict {
         dma_call: symbol(o.call_trace.get(1)),
-        // The flooded function's NAPI poll on CPU 0 (its driver's frames are not modelled).
+        // The flooded function's NAPI poll (its driver's own frames are not modelled).
         caller: m
             .flooded
             .first()
             .map(|f| format!("{} NAPI poll", f.f.name))
             .unwrap_or_default(),
-        comm: "softirq on CPU 0".to_string(),
+        comm: t.comm.clone(),
         fault_addr: o.fault_addr,
-        // The v3 scenario still runs on the single network actor, not on sim::exec's tasks:
-        // the softirq runs on CPU 0 and no task is modelled (PID 0 is the idle task's).
-        pid: 0,
-        cpu: 0,
+        pid: t.pid,
+        cpu: t.cpu,
     });
     let verdict = Verdict {
         kernel: cfg.kernel.name().to_string(),
-        // The single network actor: nic_errors, bme_suppressed, cpu0 and trigger_cpu are not
-        // measured (left zero, not printed).
-        execution: ExecutionModel::NetworkActor,
+        execution: ExecutionModel::ExecContexts,
         oops,
         stray_dma_writes: bus.stray_writes,
         stray_dma_reads: bus.stray_reads,
@@ -338,6 +342,11 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioErr
         build: cfg.build.to_string(),
         dma_core: cfg.dma_core.name().to_string(),
         smmu_probe_failures: u64::from(m.next_probe_failed.lock().is_some()),
+        nic_errors: fs.errors,
+        bme_suppressed: fs.bme_suppressed,
+        stray_in_flight_at_bme_clear: fs.stray_in_flight_at_bme_clear,
+        cpu0: m.exec.stats(0),
+        trigger_cpu,
         ..Verdict::default()
     };
     let timeline = ev.list.lock().clone();

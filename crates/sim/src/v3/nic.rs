@@ -9,7 +9,22 @@
 //! it happens: a write that bypassed translation is stray (its address is the DMA address used
 //! as a physical one), a translated write outside the slot's page is foreign, a terminated one is
 //! blocked, and a completed write the driver does not find is lost.
+//!
+//! What the function models of PCIe, and what it does not:
+//! - **Bus Master Enable is checked on every transaction** (the frame write and the MSI after
+//!   it): a function whose Bus Master Enable is clear issues no new request. A transaction
+//!   issued before the clear that completes after it is counted as in flight at the clear.
+//! - **Interrupts:** after a frame it raises its MSI unless its interrupt is masked; raising it
+//!   masks it (auto-mask, as e1000e's MSI-X causes are set up), and the driver unmasks it when
+//!   its NAPI poll completes under budget, which raises it again if frames are waiting.
+//! - **What it sees of an abort:** nothing. Its only DMA is the frame write, a posted PCIe
+//!   Memory Write, which has no completion: when the SMMU terminates it, the function cannot
+//!   tell, so its error counters (`DeviceErrors`) stay zero by construction. It reads no
+//!   descriptors (the driver hands buffers over out of band) and transmits nothing, so it has
+//!   no non-posted request whose completer abort it could see. This is a receive engine with
+//!   e1000e's label, not e1000e's descriptor rings.
 
+use crate::enetc::DeviceErrors;
 use crate::ownership::DmaEvidence;
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
@@ -46,6 +61,24 @@ pub struct FunctionStats {
     pub dma_api_errors: u64,
     /// Where the transactions went.
     pub bus: DmaEvidence,
+    /// Transactions (frame writes, MSIs) not issued because Bus Master Enable was clear.
+    pub bme_suppressed: u64,
+    /// Stray writes issued while Bus Master Enable was set and completed after it was cleared.
+    pub stray_in_flight_at_bme_clear: u64,
+    /// What the function saw of aborted transactions: nothing, its writes being posted (see
+    /// the module's documentation); kept so the verdict reports it as measured.
+    pub errors: DeviceErrors,
+    /// MSIs the function sent.
+    pub msis: u64,
+}
+
+/// What one hardware step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HwStep {
+    /// The flood goes on (false once it is over).
+    pub more: bool,
+    /// The function sent its MSI.
+    pub msi: bool,
 }
 
 #[derive(Default)]
@@ -53,6 +86,8 @@ struct Ring {
     posted: VecDeque<Slot>,
     done: VecDeque<(Slot, bool)>,
     next_seq: u32,
+    /// The function's interrupt is masked (it fired and the driver has not re-enabled it).
+    irq_masked: bool,
 }
 
 /// The driver and hardware halves of one flooded function.
@@ -67,7 +102,12 @@ pub struct FloodedFunction {
     ring: Mutex<Ring>,
     stats: Mutex<FunctionStats>,
     flood_left: Mutex<u32>,
+    /// The function's Bus Master Enable, as its PCI command register holds it.
+    bus_master: BusMaster,
 }
+
+/// Reads a function's Bus Master Enable.
+pub type BusMaster = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// The frame of sequence number `seq`.
 fn frame(seq: u32) -> [u8; FRAME_LEN] {
@@ -83,6 +123,7 @@ fn frame(seq: u32) -> [u8; FRAME_LEN] {
 
 impl FloodedFunction {
     /// The driver's probe: fill the receive ring. An error is the probe failing.
+    #[allow(clippy::too_many_arguments)]
     pub fn probe(
         name: &str,
         dev: DeviceId,
@@ -91,6 +132,7 @@ impl FloodedFunction {
         core: Arc<IommuCore>,
         mem: Arc<PhysMem>,
         kmem: Arc<FrameAllocator>,
+        bus_master: BusMaster,
     ) -> Result<Arc<FloodedFunction>, DmaError> {
         let f = Arc::new(FloodedFunction {
             name: name.to_string(),
@@ -102,6 +144,7 @@ impl FloodedFunction {
             ring: Mutex::new(Ring::default()),
             stats: Mutex::new(FunctionStats::default()),
             flood_left: Mutex::new(flood),
+            bus_master,
         });
         for _ in 0..RING {
             f.post()?;
@@ -131,13 +174,23 @@ impl FloodedFunction {
         Ok(())
     }
 
-    /// One NAPI poll: unmap every completed buffer, check its frame, post a fresh one. The
-    /// NULL-group oops of a Linux-faithful core is returned, not printed.
-    pub fn poll(&self) -> Result<(), Oops> {
-        loop {
+    /// The interrupt handler: the interrupt is masked until the poll completes.
+    pub fn irq_handler(&self) {
+        self.ring.lock().irq_masked = true;
+    }
+
+    /// One NAPI poll with `budget`: unmap up to `budget` completed buffers, check each frame,
+    /// post a fresh buffer for each. Returns the work done and whether the function sent its
+    /// MSI on being unmasked (`napi_complete_done` under budget re-enables the interrupt; with
+    /// frames already waiting the function raises it again at once). The NULL-group oops of a
+    /// Linux-faithful core is returned, not printed.
+    pub fn poll(&self, budget: usize) -> Result<(usize, bool), Oops> {
+        let mut work = 0;
+        while work < budget {
             let Some((slot, written)) = self.ring.lock().done.pop_front() else {
-                return Ok(());
+                break;
             };
+            work += 1;
             match self
                 .core
                 .dma_unmap_page(self.dev, slot.dma, FRAME_SIZE, DmaDirection::FromDevice)
@@ -167,25 +220,76 @@ impl FloodedFunction {
                 Ok(()) => {}
             }
         }
+        if work >= budget {
+            return Ok((work, false));
+        }
+        // napi_complete_done: unmask. Frames completed meanwhile raise the MSI again.
+        let waiting = {
+            let mut r = self.ring.lock();
+            r.irq_masked = false;
+            !r.done.is_empty()
+        };
+        Ok((work, waiting && self.send_msi()))
+    }
+
+    /// Send the MSI (a posted write to the GIC's doorbell), if Bus Master Enable allows and
+    /// the interrupt is not masked; sending it masks it.
+    fn send_msi(&self) -> bool {
+        if !(self.bus_master)() {
+            self.stats.lock().bme_suppressed += 1;
+            return false;
+        }
+        let mut r = self.ring.lock();
+        if r.irq_masked {
+            return false;
+        }
+        r.irq_masked = true;
+        drop(r);
+        self.stats.lock().msis += 1;
+        true
+    }
+
+    /// The old kernel is gone (kexec): no driver unmasks the interrupt again.
+    pub fn kernel_replaced(&self) {
+        self.ring.lock().irq_masked = true;
     }
 
     /// The hardware: receive one frame of the flood into the oldest posted buffer, through the
-    /// SMMU. Returns false once the flood is over.
-    pub fn hw_step(&self, smmu: &SmmuV3) -> bool {
+    /// SMMU, then send the MSI. Bus Master Enable is checked before each transaction.
+    pub fn hw_step(&self, smmu: &SmmuV3) -> HwStep {
         {
             let mut left = self.flood_left.lock();
             if *left == 0 {
-                return false;
+                return HwStep {
+                    more: false,
+                    msi: false,
+                };
             }
             *left -= 1;
         }
         let Some(slot) = self.ring.lock().posted.pop_front() else {
             self.stats.lock().rx_dropped += 1;
-            return true;
+            return HwStep {
+                more: true,
+                msi: false,
+            };
         };
+        if !(self.bus_master)() {
+            // No request is issued: the frame is dropped at the function, the buffer stays
+            // posted.
+            self.ring.lock().posted.push_front(slot);
+            let mut s = self.stats.lock();
+            s.bme_suppressed += 1;
+            s.rx_dropped += 1;
+            return HwStep {
+                more: true,
+                msi: false,
+            };
+        }
         let data = frame(slot.seq);
         let r = smmu.dma_write(self.sid, Iova::new(slot.dma), &data);
         let mut s = self.stats.lock();
+        let stray_before = s.bus.stray_writes;
         s.rx_written += 1;
         s.bus.transactions += 1;
         let written = match r {
@@ -215,8 +319,15 @@ impl FloodedFunction {
                 false
             }
         };
+        if s.bus.stray_writes > stray_before && !(self.bus_master)() {
+            // Issued with Bus Master Enable set, completed after it was cleared.
+            s.stray_in_flight_at_bme_clear += 1;
+        }
         drop(s);
         self.ring.lock().done.push_back((slot, written));
-        true
+        HwStep {
+            more: true,
+            msi: self.send_msi(),
+        }
     }
 }
