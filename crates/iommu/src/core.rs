@@ -120,6 +120,12 @@ pub struct CoreConfig {
     /// Freeing a flush queue waits for its running timeout handler (`del_timer_sync`, since
     /// d7061627d701). `false`: `del_timer` only, which does not wait.
     pub fq_teardown_waits_for_timer: bool,
+    /// A group's domains are freed by the release that empties its device list, under
+    /// `group->mutex`, and a device joining the emptied group allocates a new default domain
+    /// (`iommu_deinit_device`, since aa0958570f24, v6.6). `false`: they are freed with the
+    /// group itself, when its last reference is put (`iommu_group_release`, v6.5 and before).
+    /// Either way the group lives while any device holds it ([`crate::IommuCore::probe_device`]).
+    pub domains_freed_with_last_member: bool,
 }
 
 impl Default for CoreConfig {
@@ -145,6 +151,7 @@ impl Default for CoreConfig {
             claim_owner_puts_group_on_error: true,
             iova_domain_init_under_cookie_mutex: true,
             fq_teardown_waits_for_timer: true,
+            domains_freed_with_last_member: false,
         }
     }
 }
@@ -183,6 +190,13 @@ pub(crate) struct Group {
     pub domain: Mutex<Option<Arc<Domain>>>,
     /// References taken with `iommu_group_get` and not yet put (membership not counted).
     pub refs: Mutex<i64>,
+    /// References held by devices: the one `device_group` hands a probing device, kept (as
+    /// `dev->iommu_group`) until the device leaves the group. With [`Self::refs`] this is
+    /// Linux's kobject count of the group: the group is freed when both are zero, so a device
+    /// that is joining keeps it alive while another device's release empties it.
+    pub device_refs: Mutex<u64>,
+    /// `iommu_group_release` ran.
+    pub freed: AtomicBool,
     /// The DMA owner and how many claims it holds (`owner`, `owner_cnt`).
     pub owner: Mutex<(Option<String>, u32)>,
 }
@@ -210,6 +224,17 @@ pub(crate) struct CoreState {
     /// Domains of freed groups that still had live mappings: kept so that their page tables
     /// stay valid for whatever still holds those IOVAs.
     orphans: Vec<Arc<Domain>>,
+}
+
+impl CoreState {
+    /// Keep each freed domain that still has live mappings (once).
+    fn orphan_mapped(&mut self, domains: &[&Option<Arc<Domain>>]) {
+        for d in domains.iter().copied().flatten() {
+            if d.live_mappings() > 0 && !self.orphans.iter().any(|o| Arc::ptr_eq(o, d)) {
+                self.orphans.push(d.clone());
+            }
+        }
+    }
 }
 
 /// Counters of the core.
@@ -382,37 +407,75 @@ impl IommuCore {
                 &format!("Removing from iommu group {}", group.id),
             ),
         );
+        self.leave_group(&group, id);
+        // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their whole
+        // duration, so this waits for calls in flight and later calls see the release.
+        *dev.group.write() = None;
+        sched_point(Point::Kernel);
+        // The reference the device held since its probe (iommu_group_put).
+        self.put_device_ref(&group);
+    }
+
+    /// `id` leaves `group`'s device list under `group->mutex`; with
+    /// `domains_freed_with_last_member` the leaver that empties the list frees the group's
+    /// domains (`iommu_deinit_device`). The device still holds its reference.
+    pub(crate) fn leave_group(&self, group: &Arc<Group>, id: DeviceId) {
+        // A wait for the mutex that can never end would hang the kernel here; the model goes
+        // on without it (the run's other task already reports the deadlock).
+        let held = group.mutex.lock().ok();
         let now_empty = {
             let mut m = group.members.lock();
             m.retain(|&d| d != id);
             m.is_empty()
         };
-        // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their whole
-        // duration, so this waits for calls in flight and later calls see the release.
-        *dev.group.write() = None;
-        sched_point(Point::Kernel);
-        if now_empty {
-            let default = group.default_domain();
-            let current = group.domain.lock().clone();
+        if now_empty && self.cfg.domains_freed_with_last_member {
+            let default = group.default_domain.write().take();
+            let current = group.domain.lock().take();
             for d in [&default, &current].into_iter().flatten() {
                 d.set_dying();
                 d.free_flush_queue(self.cfg.fq_teardown_waits_for_timer);
             }
-            let mut st = self.state.lock();
-            let removed = st.groups.remove(&group.id);
-            for d in [&default, &current].into_iter().flatten() {
-                if d.live_mappings() > 0 && !st.orphans.iter().any(|o| Arc::ptr_eq(o, d)) {
-                    st.orphans.push(d.clone());
-                }
-            }
-            drop(st);
-            drop(current);
-            self.counters.groups_freed.fetch_add(1, Ordering::Relaxed);
-            // Otherwise the domains are freed in the driver when the last in-flight call drops
-            // them.
-            drop(removed);
+            self.state.lock().orphan_mapped(&[&default, &current]);
         }
-        drop(group);
+        drop(held);
+    }
+
+    /// Put a device's reference to `group`; the last reference frees it.
+    pub(crate) fn put_device_ref(&self, group: &Arc<Group>) {
+        {
+            let mut n = group.device_refs.lock();
+            *n = n.saturating_sub(1);
+        }
+        self.put_if_unreferenced(group);
+    }
+
+    /// `iommu_group_release` once no reference is left: unless the last member already freed
+    /// them, the group's domains are freed with it, and its number is free again.
+    pub(crate) fn put_if_unreferenced(&self, group: &Arc<Group>) {
+        if *group.device_refs.lock() > 0 || *group.refs.lock() > 0 {
+            return;
+        }
+        if group.freed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let default = group.default_domain();
+        let current = group.domain.lock().clone();
+        for d in [&default, &current].into_iter().flatten() {
+            d.set_dying();
+            d.free_flush_queue(self.cfg.fq_teardown_waits_for_timer);
+        }
+        let mut st = self.state.lock();
+        let removed = match st.groups.get(&group.id) {
+            Some(g) if Arc::ptr_eq(g, group) => st.groups.remove(&group.id),
+            _ => None,
+        };
+        st.orphan_mapped(&[&default, &current]);
+        drop(st);
+        drop(current);
+        self.counters.groups_freed.fetch_add(1, Ordering::Relaxed);
+        // Otherwise the domains are freed in the driver when the last in-flight call drops
+        // them.
+        drop(removed);
     }
 
     /// Domains of freed groups kept alive because they still hold mappings.

@@ -164,6 +164,12 @@ impl IommuCore {
             match g {
                 Some(g) => match g.default_domain() {
                     Some(d) => Ok((CallPath::Faithful, Target::Domain(d))),
+                    // The group was freed after the load (from v6.6 its last member's release
+                    // cleared `default_domain` first): reading it read freed memory.
+                    None if g.freed.load(Ordering::Acquire) => Err(DmaError::UseAfterFree {
+                        object: "struct iommu_group",
+                        function: "iommu_get_dma_domain",
+                    }),
                     None => Err(DmaError::NoGroup),
                 },
                 None => Err(match path {

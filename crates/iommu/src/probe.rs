@@ -64,7 +64,12 @@ impl IommuCore {
                 return Err(e.into());
             }
         };
+        // The device now holds a reference to its group until it leaves it.
         let group = self.group_of_key(inst, key);
+        if !self.cfg.domains_freed_with_last_member {
+            // iommu_group_add_device: on the group's device list right after device_group.
+            self.join_group(&group, id);
+        }
         sched_point(Point::Kernel);
         let attached = self.default_domain_and_attach(&driver, &group, &desc, id);
         // The IOMMU probe is over; of_dma_configure() sets up the DMA ops outside its lock.
@@ -72,17 +77,14 @@ impl IommuCore {
         let joined = attached.and_then(|dom| self.setup_dma_ops(&driver, &dom));
         if let Err(e) = joined {
             driver.release_device(id);
-            let mut st = self.state.lock();
-            if group.members.lock().is_empty() {
-                st.groups.remove(&group.id);
-            }
+            self.leave_group(&group, id);
+            self.put_device_ref(&group);
             return Err(e);
         }
         let direct = group
             .default_domain()
             .is_some_and(|d| d.kind() == DomainKind::Identity);
         let attached = group.domain.lock().as_ref().map(|d| d.id());
-        group.members.lock().push(id);
         let dev = Arc::new(Device {
             id,
             desc,
@@ -144,7 +146,9 @@ impl IommuCore {
     }
 
     /// The group of `key` on `inst`, or a new one (lowest free number) with no default domain
-    /// yet. One step: finding and allocating are one critical section of the core's state.
+    /// yet, with a reference for the probing device (`iommu_group_ref_get` of the group found,
+    /// or the reference `iommu_group_alloc` returns). One step: finding and allocating are one
+    /// critical section of the core's state.
     fn group_of_key(&self, inst: InstanceId, key: Option<u64>) -> Arc<Group> {
         let mut st = self.state.lock();
         if let Some(k) = key {
@@ -153,6 +157,7 @@ impl IommuCore {
                 .values()
                 .find(|g| g.instance == inst && g.key == Some(k))
             {
+                *g.device_refs.lock() += 1;
                 return g.clone();
             }
         }
@@ -173,11 +178,21 @@ impl IommuCore {
             default_domain: RwLock::new(None),
             domain: Mutex::new(None),
             refs: Mutex::new(0),
+            device_refs: Mutex::new(1),
+            freed: AtomicBool::new(false),
             owner: Mutex::new((None, 0)),
         });
         st.groups.insert(gid, group.clone());
         self.counters.groups_created.fetch_add(1, Ordering::Relaxed);
         group
+    }
+
+    /// `id` goes on `group`'s device list under `group->mutex` (the model goes on without the
+    /// lock when waiting for it can never end: the waiting task reports the deadlock).
+    fn join_group(&self, group: &Arc<Group>, id: DeviceId) {
+        let held = group.mutex.lock().ok();
+        group.members.lock().push(id);
+        drop(held);
     }
 
     /// The default domain (allocated once per group), the attach and the direct mappings,
@@ -194,6 +209,14 @@ impl IommuCore {
         } else {
             None
         };
+        if self.cfg.domains_freed_with_last_member {
+            // __iommu_probe_device puts the device on the list before it looks at the
+            // default domain, which a release that emptied the list in between has freed.
+            match &held {
+                Some(_) => group.members.lock().push(id),
+                None => self.join_group(group, id),
+            }
+        }
         if group.default_domain().is_none() {
             // iommu_alloc_default_domain() found none: allocate one, then set it.
             sched_point(Point::Kernel);
@@ -316,7 +339,10 @@ impl IommuCore {
         let d = self.device(dev).ok_or(CoreError::NoDevice(dev.0))?;
         let g = d.group.read().clone().ok_or(CoreError::NoGroup(dev.0))?;
         *g.refs.lock() += 1;
-        let put = || *g.refs.lock() -= 1;
+        let put = || {
+            *g.refs.lock() -= 1;
+            self.put_if_unreferenced(&g);
+        };
         let Some(owner) = owner else {
             // Before a6a9a5da6808 this return kept the reference.
             if self.cfg.claim_owner_puts_group_on_error {

@@ -84,6 +84,11 @@ pub struct Switches {
     /// toggles: 911aa1245da8 "iommu/iova: Make the rcache depot scale better" (v6.7) turned
     /// v6.1's 32-magazine array into an unbounded list, so v6.12 has the list.
     pub iova_depot: IovaDepot,
+    /// iommu: a group's domains are freed by the release that empties its device list, not
+    /// with the group at its last reference. A property of the release, like `iova_depot`:
+    /// aa0958570f24 "iommu: Add iommu_init/deinit_device() paired functions" (v6.6) moved the
+    /// free into `iommu_deinit_device`, so v6.12 has it.
+    pub domains_freed_with_last_member: bool,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -148,6 +153,7 @@ impl Switches {
             } else {
                 IovaDepot::Array
             },
+            domains_freed_with_last_member: kernel.preset >= Preset::V6_12,
         }
     }
 
@@ -158,6 +164,7 @@ impl Switches {
             unregister_releases_devices: self.unregister_releases_devices,
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
+            domains_freed_with_last_member: self.domains_freed_with_last_member,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
             iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             default_domain_under_group_mutex: self.default_domain_under_group_mutex,

@@ -433,3 +433,24 @@ fn the_iova_depot_follows_the_release() {
         assert_eq!(cfg.iova_depot, depot, "{spec}");
     }
 }
+
+/// Who frees a group's domains follows the release: v6.5 and before free them with the group
+/// (`iommu_group_release`), v6.6 on (aa0958570f24) when the last device leaves it.
+#[test]
+fn group_domains_are_freed_by_the_last_member_from_v6_6() {
+    for (spec, by_last_member) in [
+        ("v5.14", false),
+        ("v6.0", false),
+        ("v6.1", false),
+        ("v6.2", false),
+        ("v6.1+ce31e6ca68bd", false),
+        ("v6.12", true),
+        ("v6.13", true),
+    ] {
+        let k = Kernel::parse(spec).unwrap();
+        let sw = Switches::of(&k);
+        assert_eq!(sw.domains_freed_with_last_member, by_last_member, "{spec}");
+        let cfg = sw.core_config(CoreConfig::default());
+        assert_eq!(cfg.domains_freed_with_last_member, by_last_member, "{spec}");
+    }
+}

@@ -176,7 +176,12 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                         say(format!("{}: {buffer} unmapped", dev.name));
                         shared.lock().buffers.remove(buffer);
                     }
-                    Err(e) => say(format!("{}: unmap of {buffer} failed: {e}", dev.name)),
+                    Err(e) => {
+                        let call = format!("unmap of {buffer}");
+                        if !super::lifecycle::dma_failed(shared, &dev.name, &call, &e) {
+                            return;
+                        }
+                    }
                 }
             }
             StackOp::FailPgtableAlloc => {
@@ -231,7 +236,11 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                             sh.iova_buffers.insert(buffer.clone());
                         }
                     }
-                    Err(e) => say(format!("{}: dma_map_sg failed: {e}", dev.name)),
+                    Err(e) => {
+                        if !super::lifecycle::dma_failed(shared, &dev.name, "dma_map_sg", &e) {
+                            return;
+                        }
+                    }
                 }
             }
             StackOp::DmaMapPage { size, dir, buffer } => {
@@ -254,7 +263,11 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                             sh.iova_buffers.insert(buffer.clone());
                         }
                     }
-                    Err(e) => say(format!("{}: dma_map_page failed: {e}", dev.name)),
+                    Err(e) => {
+                        if !super::lifecycle::dma_failed(shared, &dev.name, "dma_map_page", &e) {
+                            return;
+                        }
+                    }
                 }
             }
             StackOp::DeviceAccess { write, buffer } => {

@@ -25,9 +25,9 @@ pub struct DeviceErrors {
     /// Receive descriptor reads or frame writes aborted: the frame is discarded and counted as
     /// a receive DMA error.
     pub rx_dma_aborts: u64,
-    /// The transmit ring stopped on an error; frames queued after it are never sent. Linux's
-    /// netdev watchdog reports `transmit queue 0 timed out` once it has been stopped for
-    /// `watchdog_timeo` (5 s for ENETC).
+    /// The transmit ring stopped on an error; frames queued after it are never sent. No
+    /// transmit timeout follows: `fsl_enetc` has no `ndo_tx_timeout`, so the netdev watchdog
+    /// is never armed for it ([`super::watchdog`]).
     pub tx_ring_stalled: bool,
 }
 

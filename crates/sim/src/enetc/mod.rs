@@ -25,6 +25,7 @@
 mod driver;
 pub(crate) mod frames;
 mod hw;
+pub mod watchdog;
 
 use crate::ownership::DmaEvidence;
 pub use driver::{Crash, Enetc, Kasan};

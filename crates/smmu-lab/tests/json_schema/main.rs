@@ -206,7 +206,11 @@ fn verdict_text(v: &Verdict) -> String {
             "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
             e.tx_dma_aborts,
             e.rx_dma_aborts,
-            if e.tx_ring_stalled { ", TX ring stopped" } else { "" },
+            if e.tx_ring_stalled {
+                sim::enetc::watchdog::stalled_ring_note()
+            } else {
+                ""
+            },
             v.bme_suppressed
         )
     } else {
