@@ -3,7 +3,7 @@
 
 use crate::run::{execute, probe_steps, record, run_seed};
 use crate::sched::{Driver, Inner, Strategy};
-use crate::{ExploreOptions, Record, Report, RunResult, Scenario};
+use crate::{ExploreOptions, Record, Report, RunFailure, RunResult, Scenario};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -82,7 +82,7 @@ pub fn explore<S: Scenario>(
                 steps,
             ))));
             let result = execute(&scenario, &driver, opts.max_steps)
-                .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+                .unwrap_or(Err(RunFailure::SchedulerRefused));
             finish(record(&*scenario, index, &driver, result));
         };
         let jobs = opts.jobs.max(1);

@@ -2,7 +2,7 @@
 
 use crate::run::{execute, probe_steps, record, run_seed};
 use crate::sched::{Driver, Inner, SparseReplay, Strategy};
-use crate::{Record, Scenario, Schedule};
+use crate::{Record, RunFailure, Scenario, Schedule};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,8 +20,8 @@ pub fn run_one<S: Scenario>(
         run_seed(seed, 0),
         steps,
     ))));
-    let result = execute(&scenario, &driver, max_steps)
-        .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+    let result =
+        execute(&scenario, &driver, max_steps).unwrap_or(Err(RunFailure::SchedulerRefused));
     record(&*scenario, 0, &driver, result)
 }
 
@@ -35,8 +35,8 @@ pub fn replay<S: Scenario>(
     let driver = Rc::new(RefCell::new(Driver::new(Inner::Replay(SparseReplay::new(
         schedule.clone(),
     )))));
-    let result = execute(&scenario, &driver, max_steps)
-        .unwrap_or_else(|| Err("replay scheduler refused to run".to_string()));
+    let result =
+        execute(&scenario, &driver, max_steps).unwrap_or(Err(RunFailure::ReplaySchedulerRefused));
     let rec = record(&*scenario, 0, &driver, result);
     if driver.borrow().diverged() > 0 {
         Err(rec)

@@ -81,7 +81,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         let o = match rec.outcome {
             RunResult::Completed(Ok(o)) => o,
             RunResult::Completed(Err(e)) => return Err(format!("{kernel}: {e}")),
-            RunResult::Panicked(p) => {
+            RunResult::Failed(p) => {
                 return Err(format!("{kernel}: internal error (please report): {p}"))
             }
         };

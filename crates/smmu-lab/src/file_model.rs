@@ -217,9 +217,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             let o = match rec.outcome {
                 RunResult::Completed(Ok(o)) => o,
                 RunResult::Completed(Err(e)) => return Err(e.to_string()),
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
+                RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
             };
             let text = format!("{}\n{}", o.log, crate::common::verdict_text(&o.verdict));
             Ok(RunText {
@@ -236,9 +234,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 .ok_or_else(|| misfit(schedule))?;
             let o = match rec.outcome {
                 RunResult::Completed(o) => o,
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
+                RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
             };
             let findings: Vec<Finding> = o
                 .findings

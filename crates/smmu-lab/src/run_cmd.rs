@@ -164,7 +164,7 @@ pub fn show(
     let o = match outcome {
         RunResult::Completed(Ok(o)) => o,
         RunResult::Completed(Err(e)) => return Err(e.to_string()),
-        RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
+        RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
     };
     let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
     if let (Some(out), Some(text)) = (files.mmio_log, &o.mmio_log) {
