@@ -61,7 +61,7 @@ mod validate;
 pub mod vocab;
 
 pub use engine::{runnable, Runnable};
-pub use error::{ErrorKind, LoadError, ScenarioError};
+pub use error::{ErrorKind, LoadError, ScenarioError, SharedIoError};
 pub use model::{
     property_names, Actor, BoardSource, Budget, Bug, CheckedProperty, ContentHash, DriverDecl,
     Position, Scenario, Step,

@@ -73,9 +73,7 @@ fn toml_error(e: &toml::de::Error) -> ErrorKind {
     if let Some(rest) = msg.strip_prefix("missing field `") {
         return ErrorKind::MissingKey { key: quoted(rest) };
     }
-    ErrorKind::Syntax {
-        message: msg.to_string(),
-    }
+    ErrorKind::Syntax { source: e.clone() }
 }
 
 /// Parse and validate `text`, read from `file` (relative DTB paths resolve against its
@@ -218,7 +216,7 @@ fn board_itself(src: &Src<'_>, raw: &RawFile) -> Result<(BoardSource, Board), Sc
                     dtb.span(),
                     ErrorKind::DtbUnreadable {
                         path: resolved.clone(),
-                        reason: e.to_string(),
+                        source: e.into(),
                     },
                 )
             })?;
