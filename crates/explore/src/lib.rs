@@ -137,7 +137,7 @@ pub struct Report<O> {
 }
 
 /// The record of one run of scenario `S`.
-pub type Record<S> = RunRecord<RunResult<<S as Scenario>::Outcome>>;
+pub type ScenarioRunRecord<S> = RunRecord<RunResult<<S as Scenario>::Outcome>>;
 
 /// Options of [`explore`].
 #[derive(Debug, Clone, Copy)]

@@ -1,7 +1,9 @@
 //! One execution of a scenario inside shuttle, under a recording driver, and its record.
 
 use crate::sched::{Driver, Inner, SharedDriver, SparseReplay, Strategy};
-use crate::{Record, RunFailure, RunRecord, RunResult, Scenario, Schedule, PANIC_PROPERTY};
+use crate::{
+    RunFailure, RunRecord, RunResult, Scenario, ScenarioRunRecord, Schedule, PANIC_PROPERTY,
+};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -59,7 +61,7 @@ pub(crate) fn record<S: Scenario>(
     index: u64,
     driver: &Rc<RefCell<Driver>>,
     result: Result<S::Outcome, RunFailure>,
-) -> Record<S> {
+) -> ScenarioRunRecord<S> {
     let d = driver.borrow();
     let schedule = Schedule::from_trace(&d.trace);
     let preemptions = d.trace.iter().filter(|x| x.is_preemption()).count();

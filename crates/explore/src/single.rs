@@ -2,7 +2,7 @@
 
 use crate::run::{execute, probe_steps, record, run_seed};
 use crate::sched::{Driver, Inner, SparseReplay, Strategy};
-use crate::{Record, RunFailure, Scenario, Schedule};
+use crate::{RunFailure, Scenario, ScenarioRunRecord, Schedule};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ pub fn run_one<S: Scenario>(
     strategy: Strategy,
     seed: u64,
     max_steps: usize,
-) -> Record<S> {
+) -> ScenarioRunRecord<S> {
     let steps = probe_steps(&scenario, strategy, max_steps);
     let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
         strategy,
@@ -31,7 +31,7 @@ pub fn replay<S: Scenario>(
     scenario: Arc<S>,
     schedule: &Schedule,
     max_steps: usize,
-) -> Result<Record<S>, Record<S>> {
+) -> Result<ScenarioRunRecord<S>, ScenarioRunRecord<S>> {
     let driver = Rc::new(RefCell::new(Driver::new(Inner::Replay(SparseReplay::new(
         schedule.clone(),
     )))));
@@ -52,7 +52,7 @@ pub fn minimise<S: Scenario>(
     failing: &Schedule,
     property: &str,
     max_steps: usize,
-) -> (Schedule, Option<Record<S>>) {
+) -> (Schedule, Option<ScenarioRunRecord<S>>) {
     let mut best = failing.clone();
     let mut best_rec = None;
     let mut i = best.deviations.len();
