@@ -98,7 +98,7 @@ pub struct Actor {
 /// A scenario file, validated. Nothing in it is unknown to the model or absent from the
 /// board.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub struct ScenarioFile {
     /// The file it was read from.
     pub path: PathBuf,
     /// `[scenario] name`, else the file's stem.

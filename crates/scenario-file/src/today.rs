@@ -4,7 +4,7 @@
 //! onto the config that runs it; any other file is valid but waits for the kernel execution
 //! model, and [`NotToday`] says why.
 
-use crate::model::Scenario;
+use crate::model::ScenarioFile;
 use crate::vocab::{ActorKind, DmaPattern, Op};
 use kernel_history::{Kernel, NoCodePath, Switches};
 use sim::scenario::{KernelBehaviour, RebootConfig, Trigger};
@@ -63,7 +63,7 @@ pub fn behaviour(kernel: &Kernel) -> Result<KernelBehaviour, NotToday> {
 }
 
 /// The config of today's machine that runs `s`, if `s` is one of today's built-in runs.
-pub fn reboot_config(s: &Scenario) -> Result<RebootConfig, NotToday> {
+pub fn reboot_config(s: &ScenarioFile) -> Result<RebootConfig, NotToday> {
     let kernel = behaviour(&s.kernel)?;
     let [actor] = s.actors.as_slice() else {
         return Err(NotToday::Actors);

@@ -2,7 +2,7 @@
 //! today's built-in runs map onto exactly the config the CLI's options build.
 
 use scenario_file::today::{self, NotToday};
-use scenario_file::{load, ActorKind, BoardSource, ContentHash, DmaPattern, Op, Scenario};
+use scenario_file::{load, ActorKind, BoardSource, ContentHash, DmaPattern, Op, ScenarioFile};
 use sim::scenario::{KernelBehaviour, Property, RebootConfig, Trigger};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-fn example(name: &str) -> Scenario {
+fn example(name: &str) -> ScenarioFile {
     let p = scenarios_dir().join(name);
     load(&p).unwrap_or_else(|e| panic!("{name}: {e}"))
 }

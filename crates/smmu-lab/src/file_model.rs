@@ -7,7 +7,7 @@
 use crate::sim::scenario::{Property, RebootScenario, ScheduleRef};
 use explore::{ExploreOptions, RunResult, Schedule};
 use kernel_history::Kernel;
-use scenario_file::{Budget, Runnable, Scenario};
+use scenario_file::{Budget, Runnable, ScenarioFile};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -21,7 +21,7 @@ pub fn is_file_arg(s: &str) -> bool {
 
 /// A file loaded for a kernel, ready to run.
 pub struct Loaded {
-    pub scenario: Scenario,
+    pub scenario: ScenarioFile,
     pub kernel: Kernel,
     pub runnable: Runnable,
 }

@@ -3,7 +3,7 @@
 
 use crate::common::{shell_quote, DEFAULT_ACTOR_STEPS, DEFAULT_FLOOD};
 use crate::Outcome;
-use scenario_file::{load, today, BoardSource, Scenario};
+use scenario_file::{load, today, BoardSource, ScenarioFile};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 /// The `smmu-lab run` command that runs `s` today, if the file is one of today's built-in runs.
-fn run_command(s: &Scenario) -> Result<String, String> {
+fn run_command(s: &ScenarioFile) -> Result<String, String> {
     let c = today::reboot_config(s).map_err(|e| e.to_string())?;
     let mut cmd = format!("smmu-lab run {} --kernel {}", c.trigger.name(), c.kernel);
     if let BoardSource::Dtb { resolved, .. } = &s.board_source {
@@ -39,7 +39,7 @@ fn run_command(s: &Scenario) -> Result<String, String> {
 }
 
 /// The properties the model that runs `s` checks.
-fn properties(s: &Scenario) -> String {
+fn properties(s: &ScenarioFile) -> String {
     let names: Vec<&str> = match scenario_file::runnable(s, &s.kernel) {
         Ok(scenario_file::Runnable::Machine { properties, .. }) => {
             properties.iter().map(|p| p.name()).collect()
@@ -51,13 +51,13 @@ fn properties(s: &Scenario) -> String {
 }
 
 /// Which model runs the file, or why none does.
-fn model(s: &Scenario) -> Result<&'static str, String> {
+fn model(s: &ScenarioFile) -> Result<&'static str, String> {
     scenario_file::runnable(s, &s.kernel)
         .map(|r| r.model())
         .map_err(|e| e.to_string())
 }
 
-fn summary(s: &Scenario) -> Vec<(String, String)> {
+fn summary(s: &ScenarioFile) -> Vec<(String, String)> {
     let board = match &s.board_source {
         BoardSource::Builtin(n) => format!("built-in {n} ({})", s.board.hardware_name()),
         BoardSource::Dtb { written, .. } => format!("{written} ({})", s.board.hardware_name()),

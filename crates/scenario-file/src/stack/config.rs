@@ -3,7 +3,7 @@
 //! overrides), which of them boot probes, and each actor's steps.
 
 use super::{DomainOp, StackActor, StackConfig, StackDevice, StackError, StackOp, StackProperty};
-use crate::model::Scenario;
+use crate::model::ScenarioFile;
 use crate::vocab::{ActorKind, Dir, Op};
 use arm_smmu::table::LpaeTables;
 use arm_smmu::FirmwareDesc;
@@ -47,7 +47,7 @@ fn direction(d: Option<Dir>) -> DmaDirection {
 }
 
 /// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
-pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> {
+pub fn config(s: &ScenarioFile, kernel: &Kernel) -> Result<StackConfig, StackError> {
     let (si, smmu) = s
         .board
         .smmus
