@@ -4,7 +4,7 @@
 
 use crate::fix::Fix;
 use crate::preset::Preset;
-use crate::spec::Kernel;
+use crate::spec::KernelSpec;
 use arm_smmu::{DriverBehaviour, LinuxVersion, ShutdownPolicy};
 use iommu::iova::IovaDepot;
 use iommu::CoreConfig;
@@ -102,7 +102,7 @@ pub enum NoCodePath {
 
 impl Switches {
     /// The switches of `kernel`.
-    pub fn of(kernel: &Kernel) -> Switches {
+    pub fn of(kernel: &KernelSpec) -> Switches {
         Switches {
             unregister_releases_devices: kernel.contains(Fix::MoveBusSetupToRegistration),
             shutdown_runs_remove: !kernel.contains(Fix::DontUnregisterOnShutdown),
@@ -180,7 +180,7 @@ impl Switches {
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from
     /// v6.0, the context-fault report of its version) with this kernel's shutdown policy.
-    pub fn driver_behaviour(&self, kernel: &Kernel) -> Result<DriverBehaviour, NoCodePath> {
+    pub fn driver_behaviour(&self, kernel: &KernelSpec) -> Result<DriverBehaviour, NoCodePath> {
         let version = match kernel.preset {
             p if p < Preset::V6_2 => LinuxVersion::V6_1,
             p if p < Preset::V6_12 => LinuxVersion::V6_2,

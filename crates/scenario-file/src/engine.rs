@@ -7,7 +7,7 @@
 use crate::error::{ErrorKind, ScenarioError};
 use crate::model::{Position, ScenarioFile};
 use crate::vocab::{DmaPattern, Op};
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::{Property, RebootConfig};
 
 /// A scenario ready to run.
@@ -72,7 +72,7 @@ fn needs_machine(s: &ScenarioFile) -> bool {
 }
 
 /// The model that runs `s` with `kernel` (the file's, or one `bisect` or `--kernel` chose).
-pub fn runnable(s: &ScenarioFile, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
+pub fn runnable(s: &ScenarioFile, kernel: &KernelSpec) -> Result<Runnable, ScenarioError> {
     if needs_machine(s) {
         machine(s, kernel)
     } else {
@@ -116,7 +116,7 @@ fn refuse_off_stack(s: &ScenarioFile) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn machine(s: &ScenarioFile, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
+fn machine(s: &ScenarioFile, kernel: &KernelSpec) -> Result<Runnable, ScenarioError> {
     if let Some(bits) = s.smmu_ias {
         return Err(err(s, first_step(s), ErrorKind::SmmuIasOffStack { bits }));
     }

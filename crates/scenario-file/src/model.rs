@@ -3,7 +3,7 @@
 
 use crate::vocab::{ActorKind, Dir, DmaPattern, Op};
 use kernel_history::Fix;
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::{KernelParams, Property};
 use sim::Board;
 use std::path::PathBuf;
@@ -110,7 +110,7 @@ pub struct ScenarioFile {
     /// The board.
     pub board: Board,
     /// The kernel: a preset with fixes added or removed.
-    pub kernel: Kernel,
+    pub kernel: KernelSpec,
     /// The kernel command line, parsed as the simulated kernel parses it.
     pub cmdline: KernelParams,
     /// Drivers the file declares, in file order.

@@ -6,7 +6,7 @@
 
 use crate::model::ScenarioFile;
 use crate::vocab::{ActorKind, DmaPattern, Op};
-use kernel_history::{Kernel, NoCodePath, Switches};
+use kernel_history::{KernelSpec, NoCodePath, Switches};
 use sim::scenario::{KernelBehaviour, RebootConfig, Trigger};
 use thiserror::Error;
 
@@ -46,7 +46,7 @@ pub enum NotToday {
 
 /// Today's behaviour that runs `kernel`, if one does: the shutdown policy its switches select,
 /// with the iommu core switches today's machine sets for that behaviour.
-pub fn behaviour(kernel: &Kernel) -> Result<KernelBehaviour, NotToday> {
+pub fn behaviour(kernel: &KernelSpec) -> Result<KernelBehaviour, NotToday> {
     let sw = Switches::of(kernel);
     let policy = sw.shutdown_policy()?;
     KernelBehaviour::ALL

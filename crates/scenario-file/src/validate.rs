@@ -5,7 +5,7 @@ use crate::error::{ErrorKind, ScenarioError};
 use crate::model::{Actor, BoardSource, ContentHash, DriverDecl, Position, ScenarioFile, Step};
 use crate::raw::{RawActor, RawDriver, RawFile, RawStep};
 use crate::vocab::{names, ActorKind, Dir, DmaPattern, Op, Param};
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::KernelParams;
 use sim::{Board, Bus};
 use std::ops::Range;
@@ -85,7 +85,7 @@ pub fn parse(text: &str, file: &Path) -> Result<ScenarioFile, ScenarioError> {
 
     let (board_source, board) = board(&src, &raw)?;
     let kernel_version = &raw.kernel.get_ref().version;
-    let kernel = Kernel::parse(kernel_version.get_ref())
+    let kernel = KernelSpec::parse(kernel_version.get_ref())
         .map_err(|e| src.err(kernel_version.span(), ErrorKind::Kernel(e)))?;
     let cmdline = match &raw.kernel.get_ref().cmdline {
         None => KernelParams::default(),

@@ -272,7 +272,7 @@ fn explore_file(args: &Args, json: bool) -> Result<Outcome, String> {
     let kernel = args
         .kernel
         .as_deref()
-        .map(kernel_history::Kernel::parse)
+        .map(kernel_history::KernelSpec::parse)
         .transpose()
         .map_err(|e| e.to_string())?;
     let mut l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;

@@ -1,7 +1,7 @@
 //! `smmu-lab kernel list|show SPEC`: kernels as a version preset plus named fixes.
 
 use crate::Outcome;
-use kernel_history::{Fix, Kernel, Origin, Preset, SmmuOff, Switches};
+use kernel_history::{Fix, KernelSpec, Origin, Preset, SmmuOff, Switches};
 use scenario_file::today;
 
 #[derive(Debug, clap::Args)]
@@ -139,7 +139,7 @@ fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 9] {
 }
 
 fn show(spec: &str, json: bool) -> Result<Outcome, String> {
-    let kernel = Kernel::parse(spec).map_err(|e| e.to_string())?;
+    let kernel = KernelSpec::parse(spec).map_err(|e| e.to_string())?;
     let sw = Switches::of(&kernel);
     let runs_today = today::behaviour(&kernel);
     let smmu_off = match sw.smmu_off {

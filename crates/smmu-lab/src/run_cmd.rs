@@ -85,7 +85,7 @@ fn run_file(args: &Args, json: bool) -> Result<Outcome, String> {
     let kernel = args
         .kernel
         .as_deref()
-        .map(kernel_history::Kernel::parse)
+        .map(kernel_history::KernelSpec::parse)
         .transpose()
         .map_err(|e| e.to_string())?;
     let l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;

@@ -8,7 +8,7 @@ use crate::vocab::{ActorKind, Dir, Op};
 use arm_smmu::table::LpaeTables;
 use arm_smmu::FirmwareDesc;
 use iommu::{CoreConfig, DeviceDesc, DmaDirection};
-use kernel_history::{Kernel, Switches};
+use kernel_history::{KernelSpec, Switches};
 
 /// Whether the real stack has step `st`'s operation.
 pub fn runs_step(st: &crate::model::Step) -> bool {
@@ -47,7 +47,7 @@ fn direction(d: Option<Dir>) -> DmaDirection {
 }
 
 /// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
-pub fn config(s: &ScenarioFile, kernel: &Kernel) -> Result<StackConfig, StackError> {
+pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, StackError> {
     let (si, smmu) = s
         .board
         .smmus
