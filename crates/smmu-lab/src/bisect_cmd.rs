@@ -7,7 +7,7 @@ use crate::common::shell_quote;
 use crate::file_model;
 use crate::json_out::{Bisect, BisectKernel, FixRef, SkippedKernel};
 use crate::sim::scenario::ScheduleRef;
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::Strategy;
 use kernel_history::{Fix, KernelSpec};
 use scenario_file::Budget;
@@ -64,7 +64,7 @@ pub fn history(from: &KernelSpec, to: &KernelSpec) -> Vec<(Option<Fix>, KernelSp
     walk
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     crate::common::check_runs(args.runs, args.strategy == "dfs")?;
     let strategy = match args.strategy.as_str() {
         "dfs" => Strategy::Dfs {
@@ -152,8 +152,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         text(args, &out);
     }
     Ok(match (&out.last_failing, &out.first_fix) {
-        (Some(_), None) => Outcome::Violated,
-        _ => Outcome::Clean,
+        (Some(_), None) => CommandOutcome::Violated,
+        _ => CommandOutcome::Clean,
     })
 }
 

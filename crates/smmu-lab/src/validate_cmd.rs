@@ -2,7 +2,7 @@
 //! history and their boards, without running them.
 
 use crate::common::{shell_quote, DEFAULT_ACTOR_STEPS, DEFAULT_FLOOD};
-use crate::Outcome;
+use crate::CommandOutcome;
 use scenario_file::{load, today, BoardSource, ScenarioFile};
 use std::path::PathBuf;
 
@@ -119,7 +119,7 @@ fn summary(s: &ScenarioFile) -> Vec<(String, String)> {
     ]
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let mut out = Vec::new();
     for f in &args.files {
         // The first invalid file ends the command with its error (exit 2).
@@ -148,7 +148,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "schema": "smmu-lab/validate/v1",
             "files": files,
         }))?;
-        return Ok(Outcome::Clean);
+        return Ok(CommandOutcome::Clean);
     }
     for s in &out {
         outln!("{}: valid", s.path.display());
@@ -167,5 +167,5 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             outln!("  {:<13} {cmd}", "same as:");
         }
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }
