@@ -59,7 +59,7 @@ mod types;
 mod walk;
 mod xlate;
 
-pub use config::{IdDecode, Mmu500Config, Mmu500ConfigError, Version};
+pub use config::{ArchVersion, IdDecode, Mmu500Config, Mmu500ConfigError};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
     BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,

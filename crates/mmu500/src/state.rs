@@ -2,7 +2,7 @@
 //! caches the model keeps in front of them (micro-TLB, TLB, resolved streams, decoded
 //! regimes), and the counters. Register access is in `mmio`, the transaction path in `xlate`.
 
-use crate::config::{Mmu500Config, Version};
+use crate::config::{ArchVersion, Mmu500Config};
 use crate::micro_tlb::{MicroTlb, SHARED};
 use crate::tlb::Tlb;
 use crate::types::{Event, Mmu500Counters};
@@ -204,8 +204,8 @@ impl Registers {
 
     pub fn context_line(&self, cfg: &Mmu500Config, n: usize) -> IrqLine {
         match cfg.version {
-            Version::V2 => IrqLine::Context(n as u16),
-            Version::V1 => IrqLine::Context(regs::field(
+            ArchVersion::V2 => IrqLine::Context(n as u16),
+            ArchVersion::V1 => IrqLine::Context(regs::field(
                 self.banks.get(n).map_or(0, |b| b.cbar),
                 cbar::IRPTNDX_SHIFT,
                 cbar::IRPTNDX_WIDTH,

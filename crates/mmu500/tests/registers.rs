@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Event, Mmu500Config, Version};
+use mmu500::{ArchVersion, Event, Mmu500Config};
 use physmem::PhysAddr;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::Mmio;
@@ -82,7 +82,7 @@ fn id_registers_decode_back_into_each_preset() {
         let numpage = 1u64 << (got.numpagendxb + 1);
         assert_eq!((2 * numpage) << pgshift, r.smmu.window_size());
     }
-    assert_eq!(Mmu500Config::mmu401().version, Version::V1);
+    assert_eq!(Mmu500Config::mmu401().version, ArchVersion::V1);
     let gen = Mmu500Config::smmuv2_generic();
     assert!(!gen.stream_match && gen.num_groups() == 128 && gen.num_s2cb == 4);
 }
