@@ -62,8 +62,8 @@ mod xlate;
 pub use config::{ArchVersion, IdDecode, Mmu500Config, Mmu500ConfigError};
 pub use port::{Port, PORT_UTLB_ENTRIES};
 pub use types::{
-    BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,
-    RegName, Space, TlbiOp, Translation,
+    BusError, BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Counters, RegName,
+    Space, TlbiOp, TraceEvent, Translation,
 };
 
 use physmem::PhysMem;
@@ -80,7 +80,7 @@ const TRACING: u64 = 1 << 63;
 /// Called with the line when an interrupt output rises.
 pub type IrqHandler = Arc<dyn Fn(IrqLine) + Send + Sync>;
 /// Receives every [`Event`] (the simulator's trace).
-pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+pub type EventSink = Arc<dyn Fn(&TraceEvent) + Send + Sync>;
 
 /// The SMMU model. Share it with `Arc`; every method takes `&self`.
 pub struct Mmu500 {
@@ -452,7 +452,7 @@ impl Mmio for Mmu500 {
     fn write32(&self, offset: u64, value: u32) {
         sched_point(Point::Mmio);
         let mut p = self.pending();
-        p.event(|| Event::MmioWrite {
+        p.event(|| TraceEvent::MmioWrite {
             offset,
             value: u64::from(value),
             width: 32,
@@ -474,7 +474,7 @@ impl Mmio for Mmu500 {
     fn write64(&self, offset: u64, value: u64) {
         sched_point(Point::Mmio);
         let mut p = self.pending();
-        p.event(|| Event::MmioWrite {
+        p.event(|| TraceEvent::MmioWrite {
             offset,
             value,
             width: 64,

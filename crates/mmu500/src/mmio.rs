@@ -4,7 +4,7 @@
 use crate::config::{ArchVersion, Mmu500Config};
 use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
 use crate::tlb::Match;
-use crate::types::{Event, RegName, Space, TlbiOp};
+use crate::types::{RegName, Space, TlbiOp, TraceEvent};
 use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr};
 
 /// The latch of each 64-bit write-only register (`Bank::latch`, `state::LATCHES` of them).
@@ -28,7 +28,7 @@ impl State {
     fn tlbi(&mut self, op: TlbiOp, m: Match, p: &mut Pending) {
         let removed = self.caches.tlb.invalidate(m);
         self.counters.tlb_invalidations += 1;
-        p.event(|| Event::TlbInvalidate { op, removed });
+        p.event(|| TraceEvent::TlbInvalidate { op, removed });
     }
 
     // ----- register reads -----
@@ -231,7 +231,7 @@ impl State {
             }
             gr0::TLBIALLNSNH => self.tlbi(TlbiOp::AllNsnh, Match::All, p),
             // No hypervisor contexts are modelled: nothing is tagged as Hyp.
-            gr0::TLBIALLH => p.event(|| Event::TlbInvalidate {
+            gr0::TLBIALLH => p.event(|| TraceEvent::TlbInvalidate {
                 op: TlbiOp::AllHyp,
                 removed: 0,
             }),

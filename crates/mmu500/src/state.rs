@@ -5,7 +5,7 @@
 use crate::config::{ArchVersion, Mmu500Config};
 use crate::micro_tlb::{MicroTlb, SHARED};
 use crate::tlb::Tlb;
-use crate::types::{Event, Mmu500Counters};
+use crate::types::{Mmu500Counters, TraceEvent};
 use crate::xlate::{Regime, StreamCache};
 use smmu_arch::regs::{self, cba2r, cbar, fsr, scr0, sctlr};
 use smmu_arch::IrqLine;
@@ -58,7 +58,7 @@ pub(crate) struct Bank {
 /// Work to do once the lock is released.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub events: Vec<Event>,
+    pub events: Vec<TraceEvent>,
     pub raised: Vec<IrqLine>,
     /// Whether events should be built at all (a sink is installed).
     pub trace: bool,
@@ -68,7 +68,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     #[inline]
-    pub fn event(&mut self, f: impl FnOnce() -> Event) {
+    pub fn event(&mut self, f: impl FnOnce() -> TraceEvent) {
         if self.trace {
             self.events.push(f());
         }
