@@ -68,7 +68,7 @@ pub use types::{
 
 use physmem::PhysMem;
 use smmu_addr::{Iova, PhysAddr};
-use smmu_arch::{Access, IrqLine, Mmio};
+use smmu_arch::{Access, FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use state::{Pending, State};
@@ -78,7 +78,7 @@ use state::{Pending, State};
 const TRACING: u64 = 1 << 63;
 
 /// Called with the line when an interrupt output rises.
-pub type IrqHandler = Arc<dyn Fn(IrqLine) + Send + Sync>;
+pub type IrqHandler = Arc<dyn Fn(FaultIrq) + Send + Sync>;
 /// Receives every [`Event`] (the simulator's trace).
 pub type EventSink = Arc<dyn Fn(&TraceEvent) + Send + Sync>;
 
@@ -221,7 +221,7 @@ impl Mmu500 {
     }
 
     /// Level of an interrupt line: fault status nonzero and its enable set.
-    pub fn irq_pending(&self, line: IrqLine) -> bool {
+    pub fn irq_pending(&self, line: FaultIrq) -> bool {
         self.state.lock().regs.irq_level(&self.cfg, line)
     }
 

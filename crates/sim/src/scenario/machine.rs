@@ -17,7 +17,7 @@ use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
 use mmu500::Mmu500;
 use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
-use smmu_arch::{IrqLine, Mmio};
+use smmu_arch::{FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
@@ -306,7 +306,7 @@ pub(super) struct Machine {
     pub(super) mld_armed: AtomicBool,
     /// SMMU interrupt lines raised and not yet handled, per SMMU: the GIC routes them to CPU 0,
     /// which takes them between its own steps.
-    pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>>,
+    pending_irqs: Arc<Mutex<Vec<(usize, FaultIrq)>>>,
     /// The arm-smmu instance of each SMMU (replaced by the next kernel's after kexec).
     drivers: Mutex<Vec<Arc<ArmSmmu>>>,
     pub(super) timeline: Arc<Timeline>,
@@ -596,7 +596,7 @@ impl Machine {
 
     /// CPU 0 takes the SMMU interrupts raised since it last looked.
     pub(super) fn take_irqs(&self) {
-        let pending: Vec<(usize, IrqLine)> = std::mem::take(&mut *self.pending_irqs.lock());
+        let pending: Vec<(usize, FaultIrq)> = std::mem::take(&mut *self.pending_irqs.lock());
         for (i, line) in pending {
             let Some(s) = self.drivers.lock().get(i).cloned() else {
                 continue;
@@ -604,10 +604,10 @@ impl Machine {
             self.timeline
                 .push(Lane::NetCpu, format!("SMMU interrupt {line:?}"));
             match line {
-                IrqLine::Global(_) => {
+                FaultIrq::Global(_) => {
                     s.handle_global_fault();
                 }
-                IrqLine::Context(cb) => {
+                FaultIrq::Context(cb) => {
                     s.handle_context_fault(cb);
                 }
             }
@@ -692,7 +692,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
 
     let booted = crate::kernel::register_board(&kernel, board);
     let limits = Arc::new(RateLimits::default());
-    let pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>> = Arc::new(Mutex::new(Vec::new()));
+    let pending_irqs: Arc<Mutex<Vec<(usize, FaultIrq)>>> = Arc::new(Mutex::new(Vec::new()));
     let exec = Arc::new(Exec::new(board.cpus));
     // cfg80211's regulatory.db request, made from the boot CPU, waits in the firmware
     // loader's sysfs fallback; the loader's reboot notifier (registered after kvm's: kvm's
@@ -773,7 +773,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         retired.push(freed);
         next_smmus.push((fw, model.clone()));
         let (irqs, index, gic) = (pending_irqs.clone(), models.len(), exec.clone());
-        model.set_irq_handler(Arc::new(move |line: IrqLine| {
+        model.set_irq_handler(Arc::new(move |line: FaultIrq| {
             let mut p = irqs.lock();
             if !p.contains(&(index, line)) {
                 p.push((index, line));
