@@ -88,10 +88,7 @@ pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, Stac
                 smmu: smmu.name.clone(),
             })?;
         let decl = s.drivers.iter().find(|d| d.device == name);
-        let bus = match m.bus {
-            sim::Bus::Platform => iommu::Bus::Platform,
-            sim::Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         // `stream-ids` replaces the firmware's IDs (as an edited device tree would).
         let ids: Vec<u32> = match decl.and_then(|d| d.stream_ids.clone()) {
             Some(ids) => ids,

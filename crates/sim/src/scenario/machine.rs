@@ -187,10 +187,7 @@ impl DmaConfigure for IommuDmaConfigure {
         if !m.attached || !k.is_bound(smmu_dev) {
             return Ok(());
         }
-        let bus = match m.bus {
-            Bus::Platform => iommu::Bus::Platform,
-            Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
         if let Some(l) = &self.mmio_log {
             l.phase(&format!("attach {}", m.name));

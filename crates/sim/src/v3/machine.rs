@@ -102,10 +102,7 @@ impl DmaConfigure for V3DmaConfigure {
         if let Some(l) = &self.mmio_log {
             l.phase(&format!("attach {}", m.name));
         }
-        let bus = match m.bus {
-            Bus::Platform => iommu::Bus::Platform,
-            Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         let ids: Vec<u32> = m.ids.iter().map(|id| u32::from(id.sid)).collect();
         let pos = k.master_index(dev).unwrap_or(0) as u64;
         let mut desc = DeviceDesc::new(&m.log_prefix(), bus, pos, &ids);
