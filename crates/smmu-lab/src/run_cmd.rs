@@ -155,7 +155,7 @@ pub fn show(
     token: &ReplayToken,
     machine: &MachineArgs,
     outcome: RunResult<
-        Result<crate::sim::scenario::RebootOutcome, crate::sim::scenario::ScenarioError>,
+        Result<crate::sim::scenario::RebootOutcome, crate::sim::scenario::MachineSetupError>,
     >,
     violations: &[String],
     json: bool,

@@ -25,7 +25,7 @@ use thiserror::Error;
 
 /// The machine could not be built (a configuration error, not a simulated event).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ScenarioError {
+pub enum MachineSetupError {
     #[error("board has no enabled SMMU")]
     /// No SMMU is enabled.
     NoSmmu,
@@ -625,7 +625,7 @@ impl Machine {
 }
 
 /// Build the machine and boot it (single-threaded: before the actors start).
-pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
+pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
     let board = &cfg.board;
     let mmio_log = cfg.mmio_log.then(|| Arc::new(MmioLog::new()));
     if let Some(l) = &mmio_log {
@@ -651,7 +651,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let pool = |off: u64, size: u64| {
         FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(ScenarioError::Memory)
+            .map_err(MachineSetupError::Memory)
     };
     let tables = pool(0x10_0000, 0x40_0000)?;
     let coherent = pool(0x50_0000, 0x40_0000)?;
@@ -720,7 +720,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             smmu_devs.push(None);
             continue;
         }
-        let err = |why: SmmuSetupError| ScenarioError::Smmu {
+        let err = |why: SmmuSetupError| MachineSetupError::Smmu {
             name: desc.name.clone(),
             why,
         };
@@ -792,7 +792,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         models.push(model);
     }
     if models.is_empty() {
-        return Err(ScenarioError::NoSmmu);
+        return Err(MachineSetupError::NoSmmu);
     }
 
     // Bus positions: the order devices were added to each bus.
@@ -851,7 +851,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
                 nic_cfg.stream_id = u32::from(w);
             }
-            let nic_model = model_of(nic_master).ok_or(ScenarioError::NoNic)?;
+            let nic_model = model_of(nic_master).ok_or(MachineSetupError::NoNic)?;
             let nic_retired = retired_of(nic_master);
             let (core, mem, kmem, iommu_id) =
                 (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
@@ -905,7 +905,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             continue;
         }
         let Some(i) = found else {
-            return Err(ScenarioError::UnknownTraffic {
+            return Err(MachineSetupError::UnknownTraffic {
                 name: name.clone(),
                 known: capable
                     .iter()
@@ -982,7 +982,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             e.nic
                 .lock()
                 .clone()
-                .ok_or_else(|| ScenarioError::NotProbed {
+                .ok_or_else(|| MachineSetupError::NotProbed {
                     driver: "fsl_enetc".into(),
                 })?,
         ),
@@ -1000,7 +1000,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             .engine
             .lock()
             .clone()
-            .ok_or_else(|| ScenarioError::NotProbed {
+            .ok_or_else(|| MachineSetupError::NotProbed {
                 driver: m.name.clone(),
             })?;
         engines.push(EngineSlot {

@@ -5,7 +5,7 @@ use super::nic::FloodedFunction;
 use crate::dmesg::Dmesg;
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
-use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError, SmmuSetupError};
+use crate::scenario::{KernelBehaviour, MachineSetupError, RebootConfig, SmmuSetupError};
 use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
@@ -181,11 +181,11 @@ pub(super) struct V3Machine {
 }
 
 /// Build the machine and boot it (before the actors start).
-pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, ScenarioError> {
+pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, MachineSetupError> {
     let board = &cfg.board;
-    let desc = board.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+    let desc = board.smmus.get(smmu_idx).ok_or(MachineSetupError::NoSmmu)?;
     debug_assert_eq!(desc.version, SmmuVersion::V3);
-    let err = |why: SmmuSetupError| ScenarioError::Smmu {
+    let err = |why: SmmuSetupError| MachineSetupError::Smmu {
         name: desc.name.clone(),
         why,
     };
@@ -208,7 +208,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     let pool = |off: u64, size: u64| {
         FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(ScenarioError::Memory)
+            .map_err(MachineSetupError::Memory)
     };
     // Queues (Linux caps QEMU's 2^19-entry queues at 4 MiB each), stream table, CDs, page
     // tables; then coherent DMA; then receive buffers.
@@ -230,7 +230,10 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         printk.clone(),
     );
     let booted = crate::kernel::register_board(&kernel, board);
-    let smmu_dev = *booted.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+    let smmu_dev = *booted
+        .smmus
+        .get(smmu_idx)
+        .ok_or(MachineSetupError::NoSmmu)?;
 
     let mut model_cfg = smmuv3::SmmuV3Config::qemu_virt();
     if cfg.gbpa_abort {
@@ -308,7 +311,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             .masters
             .iter()
             .position(|m| &m.name == name && m.smmu == smmu_idx && m.attached && !m.ids.is_empty())
-            .ok_or_else(|| ScenarioError::UnknownTraffic {
+            .ok_or_else(|| MachineSetupError::UnknownTraffic {
                 name: name.clone(),
                 known: known(),
             })?;
@@ -373,7 +376,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             .made
             .lock()
             .clone()
-            .ok_or_else(|| ScenarioError::NotProbed {
+            .ok_or_else(|| MachineSetupError::NotProbed {
                 driver: board.masters[*i].name.clone(),
             })?;
         let dev = booted.masters[*i];

@@ -20,8 +20,8 @@ pub use machine::{driver_of, firmware};
 use crate::dmesg::OopsReport;
 use crate::ownership::DmaEvidence;
 use crate::scenario::{
-    ExecutionModel, Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent,
-    Trigger, Verdict,
+    ExecutionModel, Lane, MachineSetupError, OopsVerdict, RebootConfig, RebootOutcome,
+    TimelineEvent, Trigger, Verdict,
 };
 use crate::{Board, SmmuVersion};
 use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
@@ -148,7 +148,7 @@ impl V3Machine {
 }
 
 /// Run the scenario once on the board's SMMUv3 `smmu` (see [`smmuv3_index`]).
-pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioError> {
+pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetupError> {
     let m = Arc::new(smmu_sync::without_sched_points(|| {
         machine::boot(cfg, smmu)
     })?);
