@@ -11,7 +11,7 @@ use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::{LoggedMmio, MmioLog};
 use crate::ownership::{DmaEvidence, RetiredContexts};
-use crate::{Board, Bus, DeviceId};
+use crate::{Board, Bus, DeviceIndex};
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
@@ -151,13 +151,13 @@ impl Driver for SmmuPlatformDriver {
     fn has_shutdown(&self) -> bool {
         true
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.shutdown(&mut || {
             let _ = core.unregister(inst);
         });
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.remove(&mut || {
             let _ = core.unregister(inst);
@@ -169,15 +169,15 @@ impl Driver for SmmuPlatformDriver {
 /// instance (group, default domain) and link it to the SMMU as its consumer.
 struct IommuDmaConfigure {
     board: Board,
-    smmu_devs: Vec<Option<(DeviceId, InstanceId)>>,
+    smmu_devs: Vec<Option<(DeviceIndex, InstanceId)>>,
     core: Arc<IommuCore>,
-    iommu_ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
-    bus_pos: BTreeMap<DeviceId, u64>,
+    iommu_ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
+    bus_pos: BTreeMap<DeviceIndex, u64>,
     mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl DmaConfigure for IommuDmaConfigure {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
             return Ok(());
         };
@@ -212,7 +212,7 @@ impl DmaConfigure for IommuDmaConfigure {
 }
 
 /// Builds the NIC at `fsl_enetc` probe time.
-type MakeNic = Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<Enetc>, KernelError> + Send + Sync>;
+type MakeNic = Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<Enetc>, KernelError> + Send + Sync>;
 
 /// `fsl_enetc` bound to the flooded function: the real NIC model.
 struct EnetcDriver {
@@ -224,7 +224,7 @@ impl Driver for EnetcDriver {
     fn name(&self) -> &str {
         "fsl_enetc"
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let nic = (self.make)(k, dev)?;
         *self.nic.lock() = Some(nic);
         Ok(())
@@ -234,7 +234,7 @@ impl Driver for EnetcDriver {
 
 /// Builds a generic DMA engine at its driver's probe time.
 type MakeEngine =
-    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<DmaEngine>, KernelError> + Send + Sync>;
+    Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<DmaEngine>, KernelError> + Send + Sync>;
 
 /// The driver of a master that runs generic traffic: its `.shutdown` (where the board's driver
 /// has one) stops the engine.
@@ -249,19 +249,19 @@ impl Driver for EngineDriver {
     fn name(&self) -> &str {
         &self.name
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         *self.engine.lock() = Some((self.make)(k, dev)?);
         Ok(())
     }
     fn has_shutdown(&self) -> bool {
         self.has_shutdown
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         if let Some(e) = self.engine.lock().as_ref() {
             e.stop();
         }
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         if let Some(e) = self.engine.lock().as_ref() {
             e.stop();
         }
@@ -272,7 +272,7 @@ impl Driver for EngineDriver {
 pub(super) struct EngineSlot {
     pub(super) engine: Arc<DmaEngine>,
     /// Its device in the kernel.
-    pub(super) dev: DeviceId,
+    pub(super) dev: DeviceIndex,
     /// PCI functions need bus mastering to issue DMA.
     pub(super) pci: bool,
 }
@@ -826,7 +826,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
     let iommu_id =
         {
             let dma_cfg = dma_cfg.clone();
-            move |k: &Kernel, dev: DeviceId| {
+            move |k: &Kernel, dev: DeviceIndex| {
                 dma_cfg.iommu_ids.lock().get(&dev).copied().ok_or_else(|| {
                     KernelError::ProbeFailed {
                         dev: k.device_name(dev),
@@ -857,7 +857,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
                 (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
             let weak_kernel = Arc::downgrade(&kernel);
             Some(Arc::new(EnetcDriver {
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = iommu_id(k, dev)?;
                     Enetc::probe(
                         nic_cfg.clone(),
@@ -941,7 +941,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
             Arc::new(EngineDriver {
                 name: driver,
                 has_shutdown: m.has_shutdown,
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = iommu_id(k, dev)?;
                     Ok(DmaEngine::new(
                         ecfg.clone(),

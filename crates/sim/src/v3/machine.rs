@@ -6,7 +6,7 @@ use crate::dmesg::Dmesg;
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
 use crate::scenario::{KernelBehaviour, MachineSetupError, RebootConfig, SmmuSetupError};
-use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
+use crate::{Board, Bus, DeviceIndex, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
     ArmSmmuV3, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, RateLimits,
@@ -65,13 +65,13 @@ impl Driver for SmmuV3PlatformDriver {
     fn has_shutdown(&self) -> bool {
         true
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.shutdown(&mut || {
             let _ = core.unregister(inst);
         });
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.remove(&mut || {
             let _ = core.unregister(inst);
@@ -84,15 +84,15 @@ impl Driver for SmmuV3PlatformDriver {
 struct V3DmaConfigure {
     board: Board,
     smmu: usize,
-    smmu_dev: DeviceId,
+    smmu_dev: DeviceIndex,
     inst: InstanceId,
     core: Arc<IommuCore>,
-    ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
+    ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
     mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl DmaConfigure for V3DmaConfigure {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
             return Ok(());
         };
@@ -121,7 +121,7 @@ impl DmaConfigure for V3DmaConfigure {
 
 /// Builds the flooded function at its driver's probe time.
 type MakeFunction =
-    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
+    Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
 
 /// The flooded function's driver: no `.shutdown`.
 struct FloodDriver {
@@ -134,7 +134,7 @@ impl Driver for FloodDriver {
     fn name(&self) -> &str {
         &self.name
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         *self.made.lock() = Some((self.make)(k, dev)?);
         Ok(())
     }
@@ -143,7 +143,7 @@ impl Driver for FloodDriver {
 /// A flooded function and its device in the kernel.
 pub(super) struct Flooded {
     pub(super) f: Arc<FloodedFunction>,
-    pub(super) dev: DeviceId,
+    pub(super) dev: DeviceIndex,
 }
 
 /// What the next kernel (after kexec) needs to probe the SMMU again.
@@ -329,7 +329,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
                     .driver
                     .clone()
                     .unwrap_or_else(|| crate::pci_enum::DEFAULT_PCI_DRIVER.into()),
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = ids.ids.lock().get(&dev).copied().ok_or_else(|| {
                         KernelError::ProbeFailed {
                             dev: k.device_name(dev),
