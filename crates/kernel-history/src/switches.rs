@@ -226,11 +226,12 @@ impl Switches {
     /// arm-smmu-v3's `.shutdown`/`.remove` behaviour (`quiesce` is the same fix on both
     /// drivers: every STE aborts and GBPA.ABORT is set before SMMUEN is cleared).
     pub fn v3_shutdown_policy(&self) -> Result<arm_smmu_v3::ShutdownPolicy, NoCodePath> {
-        use arm_smmu_v3::ShutdownPolicy as P;
+        // The path names the driver: `ShutdownPolicy` alone is arm-smmu's (each driver has its
+        // own, as Linux's two drivers do).
         match (self.v3_shutdown_runs_remove, self.smmu_off) {
-            (true, SmmuOff::Bypass) => Ok(P::Linux61),
-            (false, SmmuOff::Bypass) => Ok(P::Linux62),
-            (false, SmmuOff::BlockStreams) => Ok(P::Quiesce),
+            (true, SmmuOff::Bypass) => Ok(arm_smmu_v3::ShutdownPolicy::Linux61),
+            (false, SmmuOff::Bypass) => Ok(arm_smmu_v3::ShutdownPolicy::Linux62),
+            (false, SmmuOff::BlockStreams) => Ok(arm_smmu_v3::ShutdownPolicy::Quiesce),
             (true, SmmuOff::BlockStreams) => Err(NoCodePath::V3RemoveWithBlockedStreams),
         }
     }

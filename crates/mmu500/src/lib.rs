@@ -79,7 +79,7 @@ const TRACING: u64 = 1 << 63;
 
 /// Called with the line when an interrupt output rises.
 pub type IrqHandler = Arc<dyn Fn(FaultIrq) + Send + Sync>;
-/// Receives every [`Event`] (the simulator's trace).
+/// Receives every [`TraceEvent`] (the simulator's trace).
 pub type EventSink = Arc<dyn Fn(&TraceEvent) + Send + Sync>;
 
 /// The SMMU model. Share it with `Arc`; every method takes `&self`.
