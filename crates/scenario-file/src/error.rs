@@ -88,17 +88,18 @@ pub enum ErrorKind {
         /// The path, resolved against the scenario file's directory.
         path: PathBuf,
         /// Why the board cannot be used.
+        #[source]
         error: BoardError,
     },
     /// A `[board] pci` entry that is not a function the board's PCIe hosts can enumerate.
     #[error("[board] pci: {0}")]
-    Pci(sim::pci_enum::PciError),
+    Pci(#[source] sim::pci_enum::PciError),
     /// The kernel spec is invalid (unknown version or fix, duplicate, bad removal).
     #[error("kernel: {0}")]
-    Kernel(KernelSpecError),
+    Kernel(#[source] KernelSpecError),
     /// The command line is invalid.
     #[error("cmdline: {0}")]
-    Cmdline(ParamsError),
+    Cmdline(#[source] ParamsError),
     /// A device that is neither a master nor an SMMU of the board.
     #[error("device '{device}' is not on the board {board} (its DMA masters and SMMUs: {known})")]
     DeviceNotOnBoard {

@@ -158,6 +158,15 @@ fn unknown_fix_and_other_kernel_errors() {
             name: "2c3d273eabe8".into()
         })
     );
+    // The spec's error is the kind's source.
+    let source = e.kind.source().expect("a source");
+    assert_eq!(
+        source.downcast_ref::<KernelSpecError>(),
+        Some(&KernelSpecError::UnknownFix {
+            name: "2c3d273eabe8".into()
+        })
+    );
+    assert_eq!(e.kind.to_string(), format!("kernel: {source}"));
     let e = check("\"v6.1\"", "\"v6.1-ce31e6ca68bd\"", "\"v6.1-");
     assert_eq!(
         *e.kind,
@@ -408,6 +417,13 @@ fn board_drivers_and_cmdline() {
         "\"iommu.strict=maybe\"",
     );
     assert!(matches!(*e.kind, ErrorKind::Cmdline(_)));
+    let ErrorKind::Cmdline(params) = &*e.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        e.kind.source().map(|s| s.to_string()),
+        Some(params.to_string())
+    );
     let e = check("\"iommu.strict=1\"", "\"quiet\"", "\"quiet\"");
     assert!(matches!(*e.kind, ErrorKind::Cmdline(_)), "{e}");
     let e = check(
