@@ -84,8 +84,9 @@ fn additions_and_removals() {
     assert!(k.contains(BUS) && !k.contains(SEED) && k.contains(V3));
     let k = KernelSpec::parse("v6.1+32ea2c57dc21").unwrap();
     assert!(k.contains(V3) && !k.contains(SEED));
-    let k = KernelSpec::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
-        .unwrap();
+    let k =
+        KernelSpec::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
+            .unwrap();
     assert_eq!(k.fixes(), KernelSpec::parse("v6.2").unwrap().fixes());
     let k = KernelSpec::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
     let v62 = KernelSpec::parse("v6.2").unwrap().fixes();
@@ -193,12 +194,16 @@ fn every_error_is_typed() {
         })
     );
     // The messages name the problem and what is known.
-    let msg = KernelSpec::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
+    let msg = KernelSpec::parse("v6.1+deadbeefcafe")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         msg,
         "unknown fix 'deadbeefcafe': the model knows b63b3439b856, 85c7a0f1ef62, 4e4abae311e4, 3f54c447df34, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, d71fa842d33c, quiesce, guarded_dma_domain"
     );
-    let msg = KernelSpec::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
+    let msg = KernelSpec::parse("v6.1-ce31e6ca68bd")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         msg,
         "v6.1 does not contain ce31e6ca68bd (\"iommu/arm-smmu: Don't unregister on shutdown\"), so it cannot be removed"

@@ -21,7 +21,7 @@ use arm_smmu::{
 use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{BusError, BypassReason, DmaFault, TraceEvent, Mmu500, Mmu500Config, Translation};
+use mmu500::{BusError, BypassReason, DmaFault, Mmu500, Mmu500Config, TraceEvent, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::{Arc, Mutex};

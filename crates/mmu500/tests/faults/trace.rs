@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn transactions_faults_and_invalidations_are_traced() {
-    use mmu500::{TraceEvent, TlbiOp};
+    use mmu500::{TlbiOp, TraceEvent};
     let (r, _pt) = booted();
     let s = &r.smmu;
     let seen = Arc::new(Mutex::new(Vec::new()));
