@@ -11,7 +11,7 @@ use arm_smmu::{
 };
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, IommuCore};
 use klog::MemLog;
-use mmu500::{Event, Mmu500, Mmu500Config, Translation};
+use mmu500::{Mmu500, Mmu500Config, TraceEvent, Translation};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::Iova;
@@ -38,8 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Mmu500::new(Mmu500Config::mmu500_ls1028a(), mem.clone())?;
     let writes = Arc::new(Mutex::new(Vec::new()));
     let w = writes.clone();
-    model.set_event_sink(Arc::new(move |e: &Event| {
-        if let Event::MmioWrite {
+    model.set_event_sink(Arc::new(move |e: &TraceEvent| {
+        if let TraceEvent::MmioWrite {
             offset,
             value,
             name,

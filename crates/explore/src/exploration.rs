@@ -3,7 +3,7 @@
 
 use crate::run::{execute, probe_steps, record, run_seed};
 use crate::sched::{Driver, Inner, Strategy};
-use crate::{ExploreOptions, Record, Report, RunResult, Scenario};
+use crate::{ExploreOptions, Report, RunFailure, RunResult, Scenario, ScenarioRunRecord};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -21,10 +21,10 @@ pub fn explore<S: Scenario>(
     let failing = AtomicU64::new(0);
     // Every run's summary; full records (with outcomes) only for failing runs.
     let summaries: Mutex<Vec<RunSummary>> = Mutex::new(Vec::new());
-    let results: Mutex<Vec<Record<S>>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<ScenarioRunRecord<S>>> = Mutex::new(Vec::new());
     let mut exhausted = false;
 
-    let finish = |rec: Record<S>| {
+    let finish = |rec: ScenarioRunRecord<S>| {
         if !rec.violations.is_empty() {
             first_fail.fetch_min(rec.index, Ordering::SeqCst);
             failing.fetch_add(1, Ordering::SeqCst);
@@ -82,7 +82,7 @@ pub fn explore<S: Scenario>(
                 steps,
             ))));
             let result = execute(&scenario, &driver, opts.max_steps)
-                .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+                .unwrap_or(Err(RunFailure::SchedulerRefused));
             finish(record(&*scenario, index, &driver, result));
         };
         let jobs = opts.jobs.max(1);

@@ -58,12 +58,14 @@
 //! [`minimise`]; `sched` holds the schedulers and `schedule` the sparse [`Schedule`].
 
 mod exploration;
+mod failure;
 mod run;
 mod sched;
 mod schedule;
 mod single;
 
 pub use exploration::explore;
+pub use failure::RunFailure;
 pub use sched::{BoundedDfs, PctRun, RandomRun, SparseReplay, Strategy};
 pub use schedule::{default_choice, Decision, Deviation, Schedule, ScheduleError};
 pub use single::{minimise, replay, run_one};
@@ -135,7 +137,7 @@ pub struct Report<O> {
 }
 
 /// The record of one run of scenario `S`.
-pub type Record<S> = RunRecord<RunResult<<S as Scenario>::Outcome>>;
+pub type ScenarioRunRecord<S> = RunRecord<RunResult<<S as Scenario>::Outcome>>;
 
 /// Options of [`explore`].
 #[derive(Debug, Clone, Copy)]
@@ -169,11 +171,11 @@ impl Default for ExploreOptions {
 /// The property name recorded when a run panicked (a bug in smmu-lab, never a simulated event).
 pub const PANIC_PROPERTY: &str = "no-panic";
 
-/// A run's outcome and violations; a panic becomes the [`PANIC_PROPERTY`] violation.
+/// A run's outcome, or why it has none (which becomes the [`PANIC_PROPERTY`] violation).
 #[derive(Debug, Clone)]
 pub enum RunResult<O> {
     Completed(O),
-    Panicked(String),
+    Failed(RunFailure),
 }
 
 #[cfg(test)]

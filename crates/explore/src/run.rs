@@ -1,7 +1,9 @@
 //! One execution of a scenario inside shuttle, under a recording driver, and its record.
 
 use crate::sched::{Driver, Inner, SharedDriver, SparseReplay, Strategy};
-use crate::{Record, RunRecord, RunResult, Scenario, Schedule, PANIC_PROPERTY};
+use crate::{
+    RunFailure, RunRecord, RunResult, Scenario, ScenarioRunRecord, Schedule, PANIC_PROPERTY,
+};
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
@@ -15,12 +17,13 @@ fn shuttle_config(max_steps: usize) -> shuttle::Config {
     c
 }
 
-/// Run one execution under `driver`, returning the outcome (or the panic message).
+/// Run one execution under `driver`, returning the outcome (or why there is none); `None` when
+/// the scheduler declined to start it.
 pub(crate) fn execute<S: Scenario>(
     scenario: &Arc<S>,
     driver: &Rc<RefCell<Driver>>,
     max_steps: usize,
-) -> Option<Result<S::Outcome, String>> {
+) -> Option<Result<S::Outcome, RunFailure>> {
     driver.borrow_mut().arm();
     let slot: Arc<Mutex<Option<S::Outcome>>> = Arc::new(Mutex::new(None));
     let (scn, out) = (scenario.clone(), slot.clone());
@@ -35,9 +38,11 @@ pub(crate) fn execute<S: Scenario>(
         Ok(0) => None,
         Ok(_) => {
             let outcome = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            Some(outcome.ok_or_else(|| "run produced no outcome".to_string()))
+            Some(outcome.ok_or(RunFailure::NoOutcome))
         }
-        Err(payload) => Some(Err(panic_message(&payload))),
+        Err(payload) => Some(Err(RunFailure::Panicked {
+            message: panic_message(&payload),
+        })),
     }
 }
 
@@ -55,8 +60,8 @@ pub(crate) fn record<S: Scenario>(
     scenario: &S,
     index: u64,
     driver: &Rc<RefCell<Driver>>,
-    result: Result<S::Outcome, String>,
-) -> Record<S> {
+    result: Result<S::Outcome, RunFailure>,
+) -> ScenarioRunRecord<S> {
     let d = driver.borrow();
     let schedule = Schedule::from_trace(&d.trace);
     let preemptions = d.trace.iter().filter(|x| x.is_preemption()).count();
@@ -67,8 +72,8 @@ pub(crate) fn record<S: Scenario>(
             let c = scenario.classify(&o);
             (RunResult::Completed(o), v, e, c)
         }
-        Err(msg) => (
-            RunResult::Panicked(msg),
+        Err(failure) => (
+            RunResult::Failed(failure),
             vec![PANIC_PROPERTY.to_string()],
             true,
             vec![PANIC_PROPERTY.to_string()],

@@ -101,25 +101,41 @@ impl Schedule {
 
     /// Parse [`encode`](Self::encode)'s output.
     pub fn decode(text: &str) -> Result<Schedule, ScheduleError> {
-        let bad = |why: &str| ScheduleError(format!("{why} in schedule '{text}'"));
+        let schedule = || text.to_string();
         let body = text
             .strip_prefix('s')
-            .ok_or_else(|| bad("missing leading 's'"))?;
+            .ok_or_else(|| ScheduleError::MissingPrefix {
+                schedule: schedule(),
+            })?;
         let mut deviations = Vec::new();
         let mut step = 0u32;
         if !body.is_empty() {
             for (i, part) in body.split('.').enumerate() {
-                let (delta, task) = part
-                    .split_once('-')
-                    .ok_or_else(|| bad("a deviation without '-'"))?;
-                let delta = u32::from_str_radix(delta, 36).map_err(|_| bad("bad step"))?;
-                let task = u16::from_str_radix(task, 36).map_err(|_| bad("bad task"))?;
+                let (delta, task) =
+                    part.split_once('-')
+                        .ok_or_else(|| ScheduleError::DeviationWithoutDash {
+                            schedule: schedule(),
+                        })?;
+                let delta =
+                    u32::from_str_radix(delta, 36).map_err(|source| ScheduleError::BadStep {
+                        schedule: schedule(),
+                        source,
+                    })?;
+                let task =
+                    u16::from_str_radix(task, 36).map_err(|source| ScheduleError::BadTask {
+                        schedule: schedule(),
+                        source,
+                    })?;
                 if i > 0 && delta == 0 {
-                    return Err(bad("steps not increasing"));
+                    return Err(ScheduleError::StepsNotIncreasing {
+                        schedule: schedule(),
+                    });
                 }
                 step = step
                     .checked_add(delta)
-                    .ok_or_else(|| bad("step overflow"))?;
+                    .ok_or_else(|| ScheduleError::StepOverflow {
+                        schedule: schedule(),
+                    })?;
                 deviations.push(Deviation { step, task });
             }
         }
@@ -147,10 +163,51 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// A schedule text that does not parse.
+/// A schedule text that does not parse: one variant per problem [`Schedule::decode`] finds,
+/// each with the whole text as given.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{0}")]
-pub struct ScheduleError(pub String);
+pub enum ScheduleError {
+    /// The text does not start with `s`.
+    #[error("missing leading 's' in schedule '{schedule}'")]
+    MissingPrefix {
+        /// The text as given.
+        schedule: String,
+    },
+    /// A deviation that is not `step-task`.
+    #[error("a deviation without '-' in schedule '{schedule}'")]
+    DeviationWithoutDash {
+        /// The text as given.
+        schedule: String,
+    },
+    /// A step distance that is not a base-36 `u32`.
+    #[error("bad step in schedule '{schedule}'")]
+    BadStep {
+        /// The text as given.
+        schedule: String,
+        /// Why the number does not parse.
+        source: std::num::ParseIntError,
+    },
+    /// A task that is not a base-36 `u16`.
+    #[error("bad task in schedule '{schedule}'")]
+    BadTask {
+        /// The text as given.
+        schedule: String,
+        /// Why the number does not parse.
+        source: std::num::ParseIntError,
+    },
+    /// A deviation after the first at distance 0 from the one before it.
+    #[error("steps not increasing in schedule '{schedule}'")]
+    StepsNotIncreasing {
+        /// The text as given.
+        schedule: String,
+    },
+    /// The step distances add up past `u32::MAX`.
+    #[error("step overflow in schedule '{schedule}'")]
+    StepOverflow {
+        /// The text as given.
+        schedule: String,
+    },
+}
 
 #[cfg(test)]
 mod tests {
@@ -200,19 +257,73 @@ mod tests {
     }
 
     #[test]
-    fn decode_errors_name_the_problem() {
-        assert!(Schedule::decode("x")
-            .unwrap_err()
-            .0
-            .contains("missing leading 's'"));
-        assert!(Schedule::decode("s1")
-            .unwrap_err()
-            .0
-            .contains("without '-'"));
-        assert!(Schedule::decode("s1-1.0-2")
-            .unwrap_err()
-            .0
-            .contains("not increasing"));
+    fn decode_errors_are_one_variant_per_problem_with_the_same_text() {
+        use std::error::Error as _;
+        let schedule = |t: &str| t.to_string();
+        assert_eq!(
+            Schedule::decode("x"),
+            Err(ScheduleError::MissingPrefix {
+                schedule: schedule("x")
+            })
+        );
+        assert_eq!(
+            Schedule::decode("x").unwrap_err().to_string(),
+            "missing leading 's' in schedule 'x'"
+        );
+        assert_eq!(
+            Schedule::decode("s1"),
+            Err(ScheduleError::DeviationWithoutDash {
+                schedule: schedule("s1")
+            })
+        );
+        assert_eq!(
+            Schedule::decode("s1").unwrap_err().to_string(),
+            "a deviation without '-' in schedule 's1'"
+        );
+        assert_eq!(
+            Schedule::decode("s1-1.0-2"),
+            Err(ScheduleError::StepsNotIncreasing {
+                schedule: schedule("s1-1.0-2")
+            })
+        );
+        assert_eq!(
+            Schedule::decode("s1-1.0-2").unwrap_err().to_string(),
+            "steps not increasing in schedule 's1-1.0-2'"
+        );
+        assert_eq!(
+            Schedule::decode("szzzzzzz-1").unwrap_err().to_string(),
+            "bad step in schedule 'szzzzzzz-1'"
+        );
+        assert_eq!(
+            Schedule::decode("s1z141z3-1.1z141z3-1"),
+            Err(ScheduleError::StepOverflow {
+                schedule: schedule("s1z141z3-1.1z141z3-1")
+            })
+        );
+        assert_eq!(
+            Schedule::decode("s1z141z3-1.1z141z3-1")
+                .unwrap_err()
+                .to_string(),
+            "step overflow in schedule 's1z141z3-1.1z141z3-1'"
+        );
+        // The number errors keep the integer parser's error as their source.
+        let bad_step = Schedule::decode("s!-1").unwrap_err();
+        let ScheduleError::BadStep { source, .. } = &bad_step else {
+            panic!("{bad_step:?}")
+        };
+        assert_eq!(*source, u32::from_str_radix("!", 36).unwrap_err());
+        assert_eq!(
+            bad_step.source().map(|s| s.to_string()),
+            Some("invalid digit found in string".to_string())
+        );
+        let bad_task = Schedule::decode("s1-zzzz").unwrap_err();
+        assert_eq!(bad_task.to_string(), "bad task in schedule 's1-zzzz'");
+        let ScheduleError::BadTask { source, .. } = &bad_task else {
+            panic!("{bad_task:?}")
+        };
+        assert_eq!(*source, u16::from_str_radix("zzzz", 36).unwrap_err());
+        assert!(bad_task.source().is_some());
+        assert!(Schedule::decode("x").unwrap_err().source().is_none());
         assert_eq!(Schedule::decode("s").unwrap(), Schedule::default());
     }
 

@@ -2,7 +2,7 @@
 
 use crate::run::{execute, probe_steps, record, run_seed};
 use crate::sched::{Driver, Inner, SparseReplay, Strategy};
-use crate::{Record, Scenario, Schedule};
+use crate::{RunFailure, Scenario, ScenarioRunRecord, Schedule};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,15 +13,15 @@ pub fn run_one<S: Scenario>(
     strategy: Strategy,
     seed: u64,
     max_steps: usize,
-) -> Record<S> {
+) -> ScenarioRunRecord<S> {
     let steps = probe_steps(&scenario, strategy, max_steps);
     let driver = Rc::new(RefCell::new(Driver::new(Inner::for_run(
         strategy,
         run_seed(seed, 0),
         steps,
     ))));
-    let result = execute(&scenario, &driver, max_steps)
-        .unwrap_or_else(|| Err("scheduler refused to run".to_string()));
+    let result =
+        execute(&scenario, &driver, max_steps).unwrap_or(Err(RunFailure::SchedulerRefused));
     record(&*scenario, 0, &driver, result)
 }
 
@@ -31,12 +31,12 @@ pub fn replay<S: Scenario>(
     scenario: Arc<S>,
     schedule: &Schedule,
     max_steps: usize,
-) -> Result<Record<S>, Record<S>> {
+) -> Result<ScenarioRunRecord<S>, ScenarioRunRecord<S>> {
     let driver = Rc::new(RefCell::new(Driver::new(Inner::Replay(SparseReplay::new(
         schedule.clone(),
     )))));
-    let result = execute(&scenario, &driver, max_steps)
-        .unwrap_or_else(|| Err("replay scheduler refused to run".to_string()));
+    let result =
+        execute(&scenario, &driver, max_steps).unwrap_or(Err(RunFailure::ReplaySchedulerRefused));
     let rec = record(&*scenario, 0, &driver, result);
     if driver.borrow().diverged() > 0 {
         Err(rec)
@@ -52,7 +52,7 @@ pub fn minimise<S: Scenario>(
     failing: &Schedule,
     property: &str,
     max_steps: usize,
-) -> (Schedule, Option<Record<S>>) {
+) -> (Schedule, Option<ScenarioRunRecord<S>>) {
     let mut best = failing.clone();
     let mut best_rec = None;
     let mut i = best.deviations.len();

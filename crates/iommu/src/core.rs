@@ -24,6 +24,17 @@ pub enum Bus {
     Pci,
 }
 
+impl Bus {
+    /// The bus's name as `dev_printk` prints it for a device without a driver (Linux's
+    /// `bus_type.name`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bus::Platform => "platform",
+            Bus::Pci => "pci",
+        }
+    }
+}
+
 /// A device as the simulated kernel presents it to the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceDesc {

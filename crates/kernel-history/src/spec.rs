@@ -9,7 +9,7 @@ use thiserror::Error;
 
 /// A kernel: the preset it starts from and the set of fixes it contains.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Kernel {
+pub struct KernelSpec {
     /// The release the spec starts from.
     pub preset: Preset,
     /// Fixes the spec added to the preset, in history order.
@@ -76,10 +76,10 @@ fn known_fixes() -> String {
         .join(", ")
 }
 
-impl Kernel {
+impl KernelSpec {
     /// The preset unchanged.
-    pub fn preset(preset: Preset) -> Kernel {
-        Kernel {
+    pub fn preset(preset: Preset) -> KernelSpec {
+        KernelSpec {
             preset,
             added: BTreeSet::new(),
             removed: BTreeSet::new(),
@@ -88,7 +88,7 @@ impl Kernel {
 
     /// Parse `PRESET{(+|-)FIX}`. Fix names contain no `+` or `-` (commit ids are hex, our
     /// own changes use `_`), so every sign starts a term.
-    pub fn parse(spec: &str) -> Result<Kernel, KernelSpecError> {
+    pub fn parse(spec: &str) -> Result<KernelSpec, KernelSpecError> {
         let spec = spec.trim();
         if spec.is_empty() {
             return Err(KernelSpecError::Empty);
@@ -99,7 +99,7 @@ impl Kernel {
             Preset::from_name(preset_name).ok_or_else(|| KernelSpecError::UnknownPreset {
                 name: preset_name.to_string(),
             })?;
-        let mut kernel = Kernel::preset(preset);
+        let mut kernel = KernelSpec::preset(preset);
         let mut rest = &spec[first..];
         while let Some(sign) = rest.chars().next() {
             let body = &rest[1..];
@@ -136,7 +136,7 @@ impl Kernel {
 
     /// This kernel with `fix` in it (the spec that says so most simply: a removal undone, or
     /// an addition).
-    pub fn with_fix(&self, fix: Fix) -> Kernel {
+    pub fn with_fix(&self, fix: Fix) -> KernelSpec {
         let mut k = self.clone();
         if !k.removed.remove(&fix) && !k.preset.fixes().contains(&fix) {
             k.added.insert(fix);
@@ -145,7 +145,7 @@ impl Kernel {
     }
 
     /// This kernel without `fix`.
-    pub fn without_fix(&self, fix: Fix) -> Kernel {
+    pub fn without_fix(&self, fix: Fix) -> KernelSpec {
         let mut k = self.clone();
         if !k.added.remove(&fix) && k.preset.fixes().contains(&fix) {
             k.removed.insert(fix);
@@ -172,19 +172,19 @@ impl Kernel {
     }
 
     /// The kernel spec today's `--kernel linux-6.1|linux-6.2|quiesce` names stand for.
-    pub fn from_legacy_name(name: &str) -> Option<Kernel> {
+    pub fn from_legacy_name(name: &str) -> Option<KernelSpec> {
         let spec = match name {
             "linux-6.1" => "v6.1",
             "linux-6.2" => "v6.2",
             "quiesce" => "v6.2+quiesce+guarded_dma_domain",
             _ => return None,
         };
-        Kernel::parse(spec).ok()
+        KernelSpec::parse(spec).ok()
     }
 }
 
 /// The canonical spec: preset, then removals and additions in history order.
-impl fmt::Display for Kernel {
+impl fmt::Display for KernelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.preset.name())?;
         for fix in Fix::ALL {
@@ -198,9 +198,9 @@ impl fmt::Display for Kernel {
     }
 }
 
-impl std::str::FromStr for Kernel {
+impl std::str::FromStr for KernelSpec {
     type Err = KernelSpecError;
-    fn from_str(s: &str) -> Result<Kernel, KernelSpecError> {
-        Kernel::parse(s)
+    fn from_str(s: &str) -> Result<KernelSpec, KernelSpecError> {
+        KernelSpec::parse(s)
     }
 }

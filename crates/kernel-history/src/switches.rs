@@ -4,7 +4,7 @@
 
 use crate::fix::Fix;
 use crate::preset::Preset;
-use crate::spec::Kernel;
+use crate::spec::KernelSpec;
 use arm_smmu::{DriverBehaviour, LinuxVersion, ShutdownPolicy};
 use iommu::iova::IovaDepot;
 use iommu::CoreConfig;
@@ -107,7 +107,7 @@ pub enum NoCodePath {
 
 impl Switches {
     /// The switches of `kernel`.
-    pub fn of(kernel: &Kernel) -> Switches {
+    pub fn of(kernel: &KernelSpec) -> Switches {
         Switches {
             unregister_releases_devices: kernel.contains(Fix::MoveBusSetupToRegistration),
             shutdown_runs_remove: !kernel.contains(Fix::DontUnregisterOnShutdown),
@@ -187,7 +187,7 @@ impl Switches {
 
     /// arm-smmu's behaviour for `kernel`: the release's switches (the RMR step at probe from
     /// v6.0, the context-fault report of its version) with this kernel's shutdown policy.
-    pub fn driver_behaviour(&self, kernel: &Kernel) -> Result<DriverBehaviour, NoCodePath> {
+    pub fn driver_behaviour(&self, kernel: &KernelSpec) -> Result<DriverBehaviour, NoCodePath> {
         let version = match kernel.preset {
             p if p < Preset::V6_2 => LinuxVersion::V6_1,
             p if p < Preset::V6_12 => LinuxVersion::V6_2,
@@ -233,11 +233,12 @@ impl Switches {
     /// arm-smmu-v3's `.shutdown`/`.remove` behaviour (`quiesce` is the same fix on both
     /// drivers: every STE aborts and GBPA.ABORT is set before SMMUEN is cleared).
     pub fn v3_shutdown_policy(&self) -> Result<arm_smmu_v3::ShutdownPolicy, NoCodePath> {
-        use arm_smmu_v3::ShutdownPolicy as P;
+        // The path names the driver: `ShutdownPolicy` alone is arm-smmu's (each driver has its
+        // own, as Linux's two drivers do).
         match (self.v3_shutdown_runs_remove, self.smmu_off) {
-            (true, SmmuOff::Bypass) => Ok(P::Linux61),
-            (false, SmmuOff::Bypass) => Ok(P::Linux62),
-            (false, SmmuOff::BlockStreams) => Ok(P::Quiesce),
+            (true, SmmuOff::Bypass) => Ok(arm_smmu_v3::ShutdownPolicy::Linux61),
+            (false, SmmuOff::Bypass) => Ok(arm_smmu_v3::ShutdownPolicy::Linux62),
+            (false, SmmuOff::BlockStreams) => Ok(arm_smmu_v3::ShutdownPolicy::Quiesce),
             (true, SmmuOff::BlockStreams) => Err(NoCodePath::V3RemoveWithBlockedStreams),
         }
     }

@@ -4,7 +4,7 @@
 use arm_smmu::ShutdownPolicy;
 use iommu::fake::FakeDriver;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
-use kernel_history::{Fix, Kernel, KernelSpecError, NoCodePath, Preset, SmmuOff, Switches};
+use kernel_history::{Fix, KernelSpec, KernelSpecError, NoCodePath, Preset, SmmuOff, Switches};
 use klog::MemLog;
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
@@ -18,7 +18,7 @@ const V3: Fix = Fix::V3DontUnregisterOnShutdown;
 
 #[test]
 fn presets_are_the_fixes_each_release_contains() {
-    let fixes = |s: &str| Kernel::parse(s).unwrap().fixes();
+    let fixes = |s: &str| KernelSpec::parse(s).unwrap().fixes();
     let before_v61: Vec<Fix> =
         Fix::ALL[..Fix::ALL.iter().position(|f| *f == BUS).unwrap()].to_vec();
     assert_eq!(
@@ -72,23 +72,24 @@ fn presets_are_the_fixes_each_release_contains() {
         ]
         .concat()
     );
-    assert_eq!(Kernel::parse("current").unwrap().preset, Preset::V6_13);
-    assert!(Kernel::parse("v6.2").unwrap().is_linux());
+    assert_eq!(KernelSpec::parse("current").unwrap().preset, Preset::V6_13);
+    assert!(KernelSpec::parse("v6.2").unwrap().is_linux());
 }
 
 #[test]
 fn additions_and_removals() {
-    let k = Kernel::parse("v6.1+ce31e6ca68bd").unwrap();
+    let k = KernelSpec::parse("v6.1+ce31e6ca68bd").unwrap();
     assert!(k.contains(BUS) && k.contains(SEED));
-    let k = Kernel::parse("v6.2-ce31e6ca68bd").unwrap();
+    let k = KernelSpec::parse("v6.2-ce31e6ca68bd").unwrap();
     assert!(k.contains(BUS) && !k.contains(SEED) && k.contains(V3));
-    let k = Kernel::parse("v6.1+32ea2c57dc21").unwrap();
+    let k = KernelSpec::parse("v6.1+32ea2c57dc21").unwrap();
     assert!(k.contains(V3) && !k.contains(SEED));
-    let k = Kernel::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
-        .unwrap();
-    assert_eq!(k.fixes(), Kernel::parse("v6.2").unwrap().fixes());
-    let k = Kernel::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
-    let v62 = Kernel::parse("v6.2").unwrap().fixes();
+    let k =
+        KernelSpec::parse("v6.0+57365a04c921+ce31e6ca68bd+32ea2c57dc21+a6a9a5da6808+dcdb3ba7e2a8")
+            .unwrap();
+    assert_eq!(k.fixes(), KernelSpec::parse("v6.2").unwrap().fixes());
+    let k = KernelSpec::parse("v6.2-57365a04c921+quiesce+guarded_dma_domain").unwrap();
+    let v62 = KernelSpec::parse("v6.2").unwrap().fixes();
     assert_eq!(
         k.fixes(),
         [
@@ -103,7 +104,7 @@ fn additions_and_removals() {
         k.to_string(),
         "v6.2-57365a04c921+quiesce+guarded_dma_domain"
     );
-    let k = Kernel::parse("v6.2+guarded_dma_domain-57365a04c921").unwrap();
+    let k = KernelSpec::parse("v6.2+guarded_dma_domain-57365a04c921").unwrap();
     assert_eq!(k.to_string(), "v6.2-57365a04c921+guarded_dma_domain");
 }
 
@@ -131,79 +132,83 @@ fn commit_ids_match_as_short_full_or_uppercase() {
 #[test]
 fn every_error_is_typed() {
     use KernelSpecError as E;
-    assert_eq!(Kernel::parse(""), Err(E::Empty));
-    assert_eq!(Kernel::parse("  "), Err(E::Empty));
+    assert_eq!(KernelSpec::parse(""), Err(E::Empty));
+    assert_eq!(KernelSpec::parse("  "), Err(E::Empty));
     assert_eq!(
-        Kernel::parse("v5.19+ce31e6ca68bd"),
+        KernelSpec::parse("v5.19+ce31e6ca68bd"),
         Err(E::UnknownPreset {
             name: "v5.19".into()
         })
     );
     assert_eq!(
-        Kernel::parse("+ce31e6ca68bd"),
+        KernelSpec::parse("+ce31e6ca68bd"),
         Err(E::UnknownPreset { name: "".into() })
     );
     assert_eq!(
-        Kernel::parse("v6.1+"),
+        KernelSpec::parse("v6.1+"),
         Err(E::EmptyTerm {
             spec: "v6.1+".into(),
             sign: '+'
         })
     );
     assert_eq!(
-        Kernel::parse("v6.1+-ce31e6ca68bd"),
+        KernelSpec::parse("v6.1+-ce31e6ca68bd"),
         Err(E::EmptyTerm {
             spec: "v6.1+-ce31e6ca68bd".into(),
             sign: '+'
         })
     );
     assert_eq!(
-        Kernel::parse("v6.1+2c3d273eabe8"),
+        KernelSpec::parse("v6.1+2c3d273eabe8"),
         Err(E::UnknownFix {
             name: "2c3d273eabe8".into()
         })
     );
     assert_eq!(
-        Kernel::parse("v6.1+quiesce+quiesce"),
+        KernelSpec::parse("v6.1+quiesce+quiesce"),
         Err(E::Duplicate { fix: Fix::Quiesce })
     );
     assert_eq!(
-        Kernel::parse("v6.2-ce31e6ca68bd+ce31e6ca68bd"),
+        KernelSpec::parse("v6.2-ce31e6ca68bd+ce31e6ca68bd"),
         Err(E::Duplicate { fix: SEED })
     );
     assert_eq!(
-        Kernel::parse("v6.2+ce31e6ca68bd"),
+        KernelSpec::parse("v6.2+ce31e6ca68bd"),
         Err(E::AlreadyInPreset {
             preset: Preset::V6_2,
             fix: SEED
         })
     );
     assert_eq!(
-        Kernel::parse("v6.1-ce31e6ca68bd"),
+        KernelSpec::parse("v6.1-ce31e6ca68bd"),
         Err(E::NotInPreset {
             preset: Preset::V6_1,
             fix: SEED
         })
     );
     assert_eq!(
-        Kernel::parse("v6.0-quiesce"),
+        KernelSpec::parse("v6.0-quiesce"),
         Err(E::NotInPreset {
             preset: Preset::V6_0,
             fix: Fix::Quiesce
         })
     );
     // The messages name the problem and what is known.
-    let msg = Kernel::parse("v6.1+deadbeefcafe").unwrap_err().to_string();
+    let msg = KernelSpec::parse("v6.1+deadbeefcafe")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         msg,
         "unknown fix 'deadbeefcafe': the model knows b63b3439b856, 85c7a0f1ef62, 4e4abae311e4, 3f54c447df34, b1a1347912a7, 211ff31b3d33, 53f613134984, 556f99ac8866, d7061627d701, b54240ad4943, a3884774d731, ac9a5d522bb8, 57365a04c921, ce31e6ca68bd, 32ea2c57dc21, a6a9a5da6808, dcdb3ba7e2a8, 229e6ee43d2a, 33729a5fc0ca, d71fa842d33c, quiesce, guarded_dma_domain"
     );
-    let msg = Kernel::parse("v6.1-ce31e6ca68bd").unwrap_err().to_string();
+    let msg = KernelSpec::parse("v6.1-ce31e6ca68bd")
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         msg,
         "v6.1 does not contain ce31e6ca68bd (\"iommu/arm-smmu: Don't unregister on shutdown\"), so it cannot be removed"
     );
-    let msg = Kernel::parse("linux-6.3").unwrap_err().to_string();
+    let msg = KernelSpec::parse("linux-6.3").unwrap_err().to_string();
     assert_eq!(
         msg,
         "unknown kernel version 'linux' (known: v5.14, v5.16, v5.18, v6.0, v6.1, v6.2, v6.12, v6.13, current)"
@@ -212,7 +217,7 @@ fn every_error_is_typed() {
 
 #[test]
 fn switches_one_fix_one_code_path() {
-    let sw = |s: &str| Switches::of(&Kernel::parse(s).unwrap());
+    let sw = |s: &str| Switches::of(&KernelSpec::parse(s).unwrap());
     // arm-smmu's page-table factory as the kernel sets it up (on Linux's input checks).
     let tables = |s: &str| sw(s).lpae_tables(arm_smmu::LpaeTables::LINUX);
     let v60 = sw("v6.0");
@@ -232,11 +237,11 @@ fn switches_one_fix_one_code_path() {
     );
     // Each fix, toggled alone on every preset, changes exactly one switch.
     for preset in Preset::ALL {
-        let base = Kernel::preset(preset);
+        let base = KernelSpec::preset(preset);
         let before = Switches::of(&base);
         for fix in Fix::ALL {
             let sign = if base.contains(fix) { '-' } else { '+' };
-            let after = Switches::of(&Kernel::parse(&format!("{preset}{sign}{fix}")).unwrap());
+            let after = Switches::of(&KernelSpec::parse(&format!("{preset}{sign}{fix}")).unwrap());
             let changed = [
                 before.unregister_releases_devices != after.unregister_releases_devices,
                 before.shutdown_runs_remove != after.shutdown_runs_remove,
@@ -326,7 +331,7 @@ fn switches_one_fix_one_code_path() {
 
 #[test]
 fn legacy_names_are_the_three_behaviours() {
-    let k = |n: &str| Switches::of(&Kernel::from_legacy_name(n).unwrap());
+    let k = |n: &str| Switches::of(&KernelSpec::from_legacy_name(n).unwrap());
     assert_eq!(
         k("linux-6.1").shutdown_policy(),
         Ok(ShutdownPolicy::Linux61)
@@ -338,13 +343,13 @@ fn legacy_names_are_the_three_behaviours() {
     assert_eq!(k("quiesce").shutdown_policy(), Ok(ShutdownPolicy::Quiesce));
     assert!(k("linux-6.1").unguarded_dma_domain && k("linux-6.2").unguarded_dma_domain);
     assert!(!k("quiesce").unguarded_dma_domain);
-    assert!(Kernel::from_legacy_name("v6.1").is_none());
+    assert!(KernelSpec::from_legacy_name("v6.1").is_none());
 }
 
 /// A device on a fake IOMMU, mapped once, then its instance unregisters: what the next
 /// `dma_map_page` does under the kernel's core switches.
 fn map_after_unregister(spec: &str) -> (Vec<String>, Result<u64, DmaError>) {
-    let kernel = Kernel::parse(spec).unwrap();
+    let kernel = KernelSpec::parse(spec).unwrap();
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 16 << 20)]).unwrap());
     let coherent =
         Arc::new(FrameAllocator::new(mem.clone(), PhysAddr::new(0x8080_0000), 8 << 20).unwrap());
@@ -401,8 +406,8 @@ proptest! {
             spec.push(if *add { '+' } else { '-' });
             spec.push_str(fix.id());
         }
-        if let Ok(k) = Kernel::parse(&spec) {
-            let again = Kernel::parse(&k.to_string()).unwrap();
+        if let Ok(k) = KernelSpec::parse(&spec) {
+            let again = KernelSpec::parse(&k.to_string()).unwrap();
             prop_assert_eq!(&again, &k);
             for fix in Fix::ALL {
                 let added = terms.iter().any(|(a, f)| *a && *f == fix);
@@ -427,7 +432,7 @@ fn the_iova_depot_follows_the_release() {
         ("v5.14", IovaDepot::Array),
         ("v6.1+ce31e6ca68bd", IovaDepot::Array),
     ] {
-        let k = Kernel::parse(spec).unwrap();
+        let k = KernelSpec::parse(spec).unwrap();
         assert_eq!(Switches::of(&k).iova_depot, depot, "{spec}");
         let cfg = Switches::of(&k).core_config(CoreConfig::default());
         assert_eq!(cfg.iova_depot, depot, "{spec}");
@@ -447,7 +452,7 @@ fn group_domains_are_freed_by_the_last_member_from_v6_6() {
         ("v6.12", true),
         ("v6.13", true),
     ] {
-        let k = Kernel::parse(spec).unwrap();
+        let k = KernelSpec::parse(spec).unwrap();
         let sw = Switches::of(&k);
         assert_eq!(sw.domains_freed_with_last_member, by_last_member, "{spec}");
         let cfg = sw.core_config(CoreConfig::default());

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 /// Architecture version as ID0/ID7 and the register layout expose it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
+pub enum ArchVersion {
     /// SMMUv1 (MMU-400/401): no CBA2R, no TCR2, IRPTNDX in CBAR, ID2 has no UBS/PTFS fields.
     V1,
     /// SMMUv2 (MMU-500 and generic implementations).
@@ -51,7 +51,7 @@ pub enum Mmu500ConfigError {
 pub struct Mmu500Config {
     /// Human-readable name (shown in events and errors only).
     pub name: &'static str,
-    pub version: Version,
+    pub version: ArchVersion,
     /// Arm MMU-500 implementation specifics: sCR0.SMCFCFG, sACR and ACTLR layout.
     pub mmu500: bool,
     /// Stream matching (SMRs) rather than stream indexing.
@@ -148,7 +148,7 @@ impl Mmu500Config {
     pub fn mmu500_ls1028a() -> Self {
         Mmu500Config {
             name: "MMU-500 (LS1028A)",
-            version: Version::V2,
+            version: ArchVersion::V2,
             mmu500: true,
             stream_match: true,   // [LS-ID0] SMS
             num_smrg: 128,        // [LS-ID0] NUMSMRG 0x80, [LS-LOG]
@@ -199,7 +199,7 @@ impl Mmu500Config {
     pub fn smmuv2_generic() -> Self {
         Mmu500Config {
             name: "SMMUv2 generic",
-            version: Version::V2,
+            version: ArchVersion::V2,
             mmu500: false,
             stream_match: false,
             num_smrg: 0,
@@ -253,7 +253,7 @@ impl Mmu500Config {
     pub fn mmu401() -> Self {
         Mmu500Config {
             name: "MMU-401",
-            version: Version::V1,
+            version: ArchVersion::V1,
             mmu500: false,
             stream_match: true,
             num_smrg: 16,
@@ -433,7 +433,7 @@ impl Mmu500Config {
             id2::OAS_SHIFT,
             id2::SIZE_WIDTH,
         );
-        if self.version == Version::V2 {
+        if self.version == ArchVersion::V2 {
             v |= regs::make(
                 regs::bits_to_size_code(self.ubs),
                 id2::UBS_SHIFT,
@@ -462,12 +462,12 @@ impl Mmu500Config {
 
     /// What a driver can learn from the ID registers, decoded the way the architecture defines
     /// them. `version` and `v1_64k` come from firmware (the compatible string), as in Linux.
-    pub fn decode_ids(version: Version, v1_64k: bool, ids: [u32; 4]) -> IdDecode {
+    pub fn decode_ids(version: ArchVersion, v1_64k: bool, ids: [u32; 4]) -> IdDecode {
         let [i0, i1, i2, i7] = ids;
         let f = regs::field;
         let stream_match = i0 & id0::SMS != 0;
         let num_sid_bits = f(i0, id0::NUMSIDB_SHIFT, id0::NUMSIDB_WIDTH);
-        let v2 = version == Version::V2;
+        let v2 = version == ArchVersion::V2;
         let aarch32_l = !v2 || i0 & id0::PTFS_NO_AARCH32 == 0;
         IdDecode {
             version,
@@ -522,18 +522,18 @@ impl Mmu500Config {
             atos: self.atos,
             ias: self.ias,
             oas: self.oas,
-            ubs: if self.version == Version::V2 {
+            ubs: if self.version == ArchVersion::V2 {
                 self.ubs
             } else {
                 self.ias
             },
-            granule_4k: self.granule_4k || self.version == Version::V1,
-            granule_16k: self.granule_16k && self.version == Version::V2,
+            granule_4k: self.granule_4k || self.version == ArchVersion::V1,
+            granule_16k: self.granule_16k && self.version == ArchVersion::V2,
             granule_64k: self.granule_64k,
-            aarch32_l: self.aarch32_l || self.aarch32_s || self.version == Version::V1,
+            aarch32_l: self.aarch32_l || self.aarch32_s || self.version == ArchVersion::V1,
             aarch32_s: self.aarch32_s,
             coherent_walk: self.coherent_walk,
-            vmid16: self.vmid16 && self.version == Version::V2,
+            vmid16: self.vmid16 && self.version == ArchVersion::V2,
             page_64k: self.page_64k,
             numpagendxb: self.numpagendxb,
             major: self.major,
@@ -545,7 +545,7 @@ impl Mmu500Config {
 /// The configuration as recovered from ID0, ID1, ID2 and ID7.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdDecode {
-    pub version: Version,
+    pub version: ArchVersion,
     pub stream_match: bool,
     pub num_smrg: u32,
     pub num_sid_bits: u32,

@@ -60,17 +60,17 @@ mod types;
 mod walk;
 mod xlate;
 
-pub use config::{IdDecode, Mmu500Config, Mmu500ConfigError, Version};
+pub use config::{ArchVersion, IdDecode, Mmu500Config, Mmu500ConfigError};
 pub use port::{Port, PortSnapshot, PORT_UTLB_ENTRIES};
 pub use snapshot::{ModelSnapshot, ModelSnapshotError};
 pub use types::{
-    BusError, BypassReason, ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters,
-    RegName, Space, TlbiOp, Translation,
+    BusError, BypassReason, ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Counters, RegName,
+    Space, TlbiOp, TraceEvent, Translation,
 };
 
 use physmem::PhysMem;
 use smmu_addr::{Iova, PhysAddr};
-use smmu_arch::{Access, IrqLine, Mmio};
+use smmu_arch::{Access, FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use state::{Pending, State};
@@ -80,9 +80,9 @@ use state::{Pending, State};
 const TRACING: u64 = 1 << 63;
 
 /// Called with the line when an interrupt output rises.
-pub type IrqHandler = Arc<dyn Fn(IrqLine) + Send + Sync>;
-/// Receives every [`Event`] (the simulator's trace).
-pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+pub type IrqHandler = Arc<dyn Fn(FaultIrq) + Send + Sync>;
+/// Receives every [`TraceEvent`] (the simulator's trace).
+pub type EventSink = Arc<dyn Fn(&TraceEvent) + Send + Sync>;
 
 /// The SMMU model. Share it with `Arc`; every method takes `&self`.
 pub struct Mmu500 {
@@ -223,7 +223,7 @@ impl Mmu500 {
     }
 
     /// Level of an interrupt line: fault status nonzero and its enable set.
-    pub fn irq_pending(&self, line: IrqLine) -> bool {
+    pub fn irq_pending(&self, line: FaultIrq) -> bool {
         self.state.lock().regs.irq_level(&self.cfg, line)
     }
 
@@ -454,7 +454,7 @@ impl Mmio for Mmu500 {
     fn write32(&self, offset: u64, value: u32) {
         sched_point(Point::Mmio);
         let mut p = self.pending();
-        p.event(|| Event::MmioWrite {
+        p.event(|| TraceEvent::MmioWrite {
             offset,
             value: u64::from(value),
             width: 32,
@@ -476,7 +476,7 @@ impl Mmio for Mmu500 {
     fn write64(&self, offset: u64, value: u64) {
         sched_point(Point::Mmio);
         let mut p = self.pending();
-        p.event(|| Event::MmioWrite {
+        p.event(|| TraceEvent::MmioWrite {
             offset,
             value,
             width: 64,

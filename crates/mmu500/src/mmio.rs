@@ -1,10 +1,10 @@
 //! The register file seen through MMIO: reads, writes and their side effects (fault status
 //! write-1-to-clear, TLB maintenance, ATS1* operations), and the architected register names.
 
-use crate::config::{Mmu500Config, Version};
+use crate::config::{ArchVersion, Mmu500Config};
 use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
 use crate::tlb::Match;
-use crate::types::{Event, RegName, Space, TlbiOp};
+use crate::types::{RegName, Space, TlbiOp, TraceEvent};
 use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr};
 
 /// The latch of each 64-bit write-only register (`Bank::latch`, `state::LATCHES` of them).
@@ -28,7 +28,7 @@ impl State {
     fn tlbi(&mut self, op: TlbiOp, m: Match, p: &mut Pending) {
         let removed = self.caches.tlb.invalidate(m);
         self.counters.tlb_invalidations += 1;
-        p.event(|| Event::TlbInvalidate { op, removed });
+        p.event(|| TraceEvent::TlbInvalidate { op, removed });
     }
 
     // ----- register reads -----
@@ -87,13 +87,13 @@ impl State {
         match o & !0x3ff {
             gr1::CBAR => b.cbar,
             gr1::CBFRSYNRA => b.cbfrsynra,
-            gr1::CBA2R if cfg.version == Version::V2 => b.cba2r,
+            gr1::CBA2R if cfg.version == ArchVersion::V2 => b.cba2r,
             _ => 0,
         }
     }
 
     fn read_cb(&mut self, cfg: &Mmu500Config, n: usize, o: u64) -> u32 {
-        let v2 = cfg.version == Version::V2;
+        let v2 = cfg.version == ArchVersion::V2;
         let Some(b) = self.regs.banks.get_mut(n) else {
             return 0;
         };
@@ -231,7 +231,7 @@ impl State {
             }
             gr0::TLBIALLNSNH => self.tlbi(TlbiOp::AllNsnh, Match::All, p),
             // No hypervisor contexts are modelled: nothing is tagged as Hyp.
-            gr0::TLBIALLH => p.event(|| Event::TlbInvalidate {
+            gr0::TLBIALLH => p.event(|| TraceEvent::TlbInvalidate {
                 op: TlbiOp::AllHyp,
                 removed: 0,
             }),
@@ -264,7 +264,7 @@ impl State {
         }
         match o & !0x3ff {
             gr1::CBAR => {
-                let mut w = v & if cfg.version == Version::V1 {
+                let mut w = v & if cfg.version == ArchVersion::V1 {
                     u32::MAX
                 } else {
                     0x00ff_ffff
@@ -282,7 +282,7 @@ impl State {
                 }
                 b.cbar = w;
             }
-            gr1::CBA2R if cfg.version == Version::V2 => {
+            gr1::CBA2R if cfg.version == ArchVersion::V2 => {
                 let mut m = cba2r::VA64 | (1 << 1);
                 if cfg.vmid16 {
                     m |= 0xffff << cba2r::VMID16_SHIFT;
@@ -294,7 +294,7 @@ impl State {
     }
 
     fn write_cb(&mut self, cfg: &Mmu500Config, n: usize, o: u64, v: u32, p: &mut Pending) {
-        let v2 = cfg.version == Version::V2;
+        let v2 = cfg.version == ArchVersion::V2;
         let sacr = self.regs.sacr;
         let gen = self.regs.gen;
         let Some(b) = self.regs.banks.get_mut(n) else {
@@ -372,7 +372,7 @@ impl State {
         };
         let aarch64 = crate::xlate::is_aarch64(cfg, b.cba2r, b.tcr);
         let vmid = self.regs.vmid(cfg, n);
-        let asid16 = cfg.version == Version::V2 && b.tcr2 & regs::tcr2::AS != 0;
+        let asid16 = cfg.version == ArchVersion::V2 && b.tcr2 & regs::tcr2::AS != 0;
         let cbi = n as u16;
         // Decode (va, asid) from either encoding.
         let (va, asid) = if aarch64 {

@@ -2,13 +2,13 @@
 //! caches the model keeps in front of them (micro-TLB, TLB, resolved streams, decoded
 //! regimes), and the counters. Register access is in `mmio`, the transaction path in `xlate`.
 
-use crate::config::{Mmu500Config, Version};
+use crate::config::{ArchVersion, Mmu500Config};
 use crate::micro_tlb::{MicroTlb, SHARED};
 use crate::tlb::Tlb;
-use crate::types::{Event, Mmu500Counters};
+use crate::types::{Mmu500Counters, TraceEvent};
 use crate::xlate::{Regime, StreamCache};
 use smmu_arch::regs::{self, cba2r, cbar, fsr, scr0, sctlr};
-use smmu_arch::IrqLine;
+use smmu_arch::FaultIrq;
 
 /// MMU-500 sACR.CACHE_LOCK: ACTLR writes are ignored while set.
 pub(crate) const SACR_CACHE_LOCK: u32 = 1 << 26;
@@ -58,8 +58,8 @@ pub(crate) struct Bank {
 /// Work to do once the lock is released.
 #[derive(Default)]
 pub(crate) struct Pending {
-    pub events: Vec<Event>,
-    pub raised: Vec<IrqLine>,
+    pub events: Vec<TraceEvent>,
+    pub raised: Vec<FaultIrq>,
     /// Whether events should be built at all (a sink is installed).
     pub trace: bool,
     /// The micro-TLB entry a successful translation filled, handed to a [`crate::Port`].
@@ -68,7 +68,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     #[inline]
-    pub fn event(&mut self, f: impl FnOnce() -> Event) {
+    pub fn event(&mut self, f: impl FnOnce() -> TraceEvent) {
         if self.trace {
             self.events.push(f());
         }
@@ -200,15 +200,15 @@ impl Registers {
     pub fn update_global_level(&mut self, cfg: &Mmu500Config, p: &mut Pending) {
         let level = self.gfsr != 0 && self.scr0 & scr0::GFIE != 0;
         if level && !self.global_level {
-            p.raised.push(IrqLine::Global(cfg.global_irq));
+            p.raised.push(FaultIrq::Global(cfg.global_irq));
         }
         self.global_level = level;
     }
 
-    pub fn context_line(&self, cfg: &Mmu500Config, n: usize) -> IrqLine {
+    pub fn context_line(&self, cfg: &Mmu500Config, n: usize) -> FaultIrq {
         match cfg.version {
-            Version::V2 => IrqLine::Context(n as u16),
-            Version::V1 => IrqLine::Context(regs::field(
+            ArchVersion::V2 => FaultIrq::Context(n as u16),
+            ArchVersion::V1 => FaultIrq::Context(regs::field(
                 self.banks.get(n).map_or(0, |b| b.cbar),
                 cbar::IRPTNDX_SHIFT,
                 cbar::IRPTNDX_WIDTH,
@@ -228,11 +228,11 @@ impl Registers {
     }
 
     /// Level of an interrupt line now.
-    pub fn irq_level(&self, cfg: &Mmu500Config, line: IrqLine) -> bool {
+    pub fn irq_level(&self, cfg: &Mmu500Config, line: FaultIrq) -> bool {
         match line {
-            IrqLine::Global(i) => i == cfg.global_irq && self.global_level,
-            IrqLine::Context(i) => (0..self.banks.len())
-                .any(|n| self.banks[n].level && self.context_line(cfg, n) == IrqLine::Context(i)),
+            FaultIrq::Global(i) => i == cfg.global_irq && self.global_level,
+            FaultIrq::Context(i) => (0..self.banks.len())
+                .any(|n| self.banks[n].level && self.context_line(cfg, n) == FaultIrq::Context(i)),
         }
     }
 

@@ -219,7 +219,7 @@ pub enum TlbiOp {
 
 /// What the model reports to an event sink (the simulator's trace).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum TraceEvent {
     /// A register write by the driver (`width` 32 or 64).
     MmioWrite {
         offset: u64,

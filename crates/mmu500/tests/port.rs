@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Event, Mmu500Config, Translation, PORT_UTLB_ENTRIES};
+use mmu500::{Mmu500Config, TraceEvent, Translation, PORT_UTLB_ENTRIES};
 use pgtable::Prot;
 use proptest::prelude::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
@@ -169,7 +169,7 @@ fn with_a_trace_sink_every_transaction_is_an_event() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     r.smmu.set_event_sink(Arc::new(move |e| {
-        if let Event::Translated { iova, tlb_hit, .. } = e {
+        if let TraceEvent::Translated { iova, tlb_hit, .. } = e {
             s2.lock().unwrap().push((*iova, *tlb_hit));
         }
     }));

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use mmu500::{Event, Mmu500Config, Version};
+use mmu500::{ArchVersion, Mmu500Config, TraceEvent};
 use physmem::PhysAddr;
 use smmu_arch::regs::{cb, gr0, gr1};
 use smmu_arch::Mmio;
@@ -82,7 +82,7 @@ fn id_registers_decode_back_into_each_preset() {
         let numpage = 1u64 << (got.numpagendxb + 1);
         assert_eq!((2 * numpage) << pgshift, r.smmu.window_size());
     }
-    assert_eq!(Mmu500Config::mmu401().version, Version::V1);
+    assert_eq!(Mmu500Config::mmu401().version, ArchVersion::V1);
     let gen = Mmu500Config::smmuv2_generic();
     assert!(!gen.stream_match && gen.num_groups() == 128 && gen.num_s2cb == 4);
 }
@@ -315,7 +315,7 @@ fn mmio_writes_are_traced_with_register_names() {
     let s = &r.smmu;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    s.set_event_sink(Arc::new(move |e: &Event| {
+    s.set_event_sink(Arc::new(move |e: &TraceEvent| {
         sink.lock().unwrap().push(e.clone())
     }));
     s.write32(cbo(s, 3) + cb::SCTLR, 0x1067);
@@ -328,7 +328,9 @@ fn mmio_writes_are_traced_with_register_names() {
         .unwrap()
         .iter()
         .filter_map(|e| match e {
-            Event::MmioWrite { offset, name, .. } => Some((*offset, name.map(|n| n.to_string()))),
+            TraceEvent::MmioWrite { offset, name, .. } => {
+                Some((*offset, name.map(|n| n.to_string())))
+            }
             _ => None,
         })
         .collect();

@@ -40,7 +40,7 @@ fn id2_reports_the_configured_ias_and_the_driver_view_decodes_it_back() {
         let r = rig(ls1028a_with_ias(ias));
         assert_eq!(r.smmu.read32(gr0::ID2), id2, "IAS {ias}");
         let back = Mmu500Config::decode_ids(
-            mmu500::Version::V2,
+            mmu500::ArchVersion::V2,
             false,
             [gr0::ID0, gr0::ID1, gr0::ID2, gr0::ID7].map(|o| r.smmu.read32(o)),
         );

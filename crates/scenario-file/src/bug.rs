@@ -6,7 +6,7 @@ use crate::error::{ErrorKind, ScenarioError};
 use crate::model::{property_names, Budget, Bug, CheckedProperty};
 use crate::raw::{RawBudget, RawBug};
 use crate::validate::Src;
-use kernel_history::{Fix, Kernel, KernelSpecError};
+use kernel_history::{Fix, KernelSpec, KernelSpecError};
 use sim::scenario::Property;
 use toml::Spanned;
 
@@ -68,7 +68,7 @@ fn budget(src: &Src<'_>, b: &Spanned<RawBudget>) -> Result<Budget, ScenarioError
 pub(crate) fn bug(
     src: &Src<'_>,
     b: &Spanned<RawBug>,
-    kernel: &Kernel,
+    kernel: &KernelSpec,
     checked: &[CheckedProperty],
 ) -> Result<Bug, ScenarioError> {
     let r = b.get_ref();

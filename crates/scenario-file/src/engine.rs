@@ -5,9 +5,9 @@
 //! uses; an operation or property neither has is refused here, before anything runs.
 
 use crate::error::{ErrorKind, ScenarioError};
-use crate::model::{Position, Scenario};
+use crate::model::{Position, ScenarioFile};
 use crate::vocab::{DmaPattern, Op};
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::{Property, RebootConfig};
 
 /// A scenario ready to run.
@@ -34,7 +34,7 @@ impl Runnable {
     }
 }
 
-fn err(s: &Scenario, at: Position, kind: ErrorKind) -> ScenarioError {
+fn err(s: &ScenarioFile, at: Position, kind: ErrorKind) -> ScenarioError {
     ScenarioError {
         file: s.path.clone(),
         line: at.line,
@@ -44,7 +44,7 @@ fn err(s: &Scenario, at: Position, kind: ErrorKind) -> ScenarioError {
 }
 
 /// Where to point when the whole file is at issue: its first step.
-fn first_step(s: &Scenario) -> Position {
+fn first_step(s: &ScenarioFile) -> Position {
     s.actors
         .first()
         .and_then(|a| a.script.first())
@@ -53,7 +53,7 @@ fn first_step(s: &Scenario) -> Position {
 }
 
 /// Whether the file needs the reboot machine.
-fn needs_machine(s: &Scenario) -> bool {
+fn needs_machine(s: &ScenarioFile) -> bool {
     let is_smmu = |d: &Option<String>| {
         d.as_ref()
             .is_some_and(|d| s.board.smmus.iter().any(|m| &m.name == d))
@@ -72,7 +72,7 @@ fn needs_machine(s: &Scenario) -> bool {
 }
 
 /// The model that runs `s` with `kernel` (the file's, or one `bisect` or `--kernel` chose).
-pub fn runnable(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
+pub fn runnable(s: &ScenarioFile, kernel: &KernelSpec) -> Result<Runnable, ScenarioError> {
     if needs_machine(s) {
         machine(s, kernel)
     } else {
@@ -84,7 +84,7 @@ pub fn runnable(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError
 }
 
 /// The first operation or property of `s` the real stack does not have, as the error.
-fn refuse_off_stack(s: &Scenario) -> Result<(), ScenarioError> {
+fn refuse_off_stack(s: &ScenarioFile) -> Result<(), ScenarioError> {
     for st in s.actors.iter().flat_map(|a| &a.script) {
         if !crate::stack::runs_step(st) {
             return Err(err(
@@ -116,7 +116,7 @@ fn refuse_off_stack(s: &Scenario) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-fn machine(s: &Scenario, kernel: &Kernel) -> Result<Runnable, ScenarioError> {
+fn machine(s: &ScenarioFile, kernel: &KernelSpec) -> Result<Runnable, ScenarioError> {
     if let Some(bits) = s.smmu_ias {
         return Err(err(s, first_step(s), ErrorKind::SmmuIasOffStack { bits }));
     }

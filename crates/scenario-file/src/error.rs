@@ -6,6 +6,7 @@ use kernel_history::KernelSpecError;
 use sim::scenario::ParamsError;
 use sim::BoardError;
 use std::path::PathBuf;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A scenario file that cannot be used. Nothing has run when this is returned.
@@ -41,11 +42,12 @@ pub enum LoadError {
 /// What is wrong with a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ErrorKind {
-    /// Not TOML, or a value of the wrong type.
-    #[error("{message}")]
+    /// Not TOML, or a value of the wrong type. Shown as the reader's message alone: the
+    /// position is the [`ScenarioError`]'s, taken from the error's span.
+    #[error("{}", source.message().trim_end())]
     Syntax {
-        /// The TOML reader's description.
-        message: String,
+        /// The TOML reader's error, with its span.
+        source: toml::de::Error,
     },
     /// A key the format does not have.
     #[error("unknown key '{key}' (expected {expected})")]
@@ -73,12 +75,12 @@ pub enum ErrorKind {
         known: String,
     },
     /// The device tree could not be read.
-    #[error("cannot read device tree {}: {reason}", path.display())]
+    #[error("cannot read device tree {}: {source}", path.display())]
     DtbUnreadable {
         /// The path, resolved against the scenario file's directory.
         path: PathBuf,
         /// The I/O error.
-        reason: String,
+        source: SharedIoError,
     },
     /// The device tree is not a usable board.
     #[error("device tree {}: {error}", path.display())]
@@ -86,17 +88,18 @@ pub enum ErrorKind {
         /// The path, resolved against the scenario file's directory.
         path: PathBuf,
         /// Why the board cannot be used.
+        #[source]
         error: BoardError,
     },
     /// A `[board] pci` entry that is not a function the board's PCIe hosts can enumerate.
     #[error("[board] pci: {0}")]
-    Pci(sim::pci_enum::PciError),
+    Pci(#[source] sim::pci_enum::PciError),
     /// The kernel spec is invalid (unknown version or fix, duplicate, bad removal).
     #[error("kernel: {0}")]
-    Kernel(KernelSpecError),
+    Kernel(#[source] KernelSpecError),
     /// The command line is invalid.
     #[error("cmdline: {0}")]
-    Cmdline(ParamsError),
+    Cmdline(#[source] ParamsError),
     /// A device that is neither a master nor an SMMU of the board.
     #[error("device '{device}' is not on the board {board} (its DMA masters and SMMUs: {known})")]
     DeviceNotOnBoard {
@@ -369,3 +372,37 @@ pub enum ErrorKind {
     #[error("the real stack cannot run this file: {0}")]
     NotOnStack(#[source] crate::stack::StackError),
 }
+
+/// An I/O error that a cloneable, comparable error can hold ([`ErrorKind`] is `Clone + Eq`, and
+/// tests compare kinds with `==`). It shows and chains exactly as the `io::Error` it holds.
+///
+/// Equality: two are equal when their [`io::ErrorKind`](std::io::ErrorKind), OS error code
+/// and text are the same (an `io::Error` has no equality of its own); a clone equals its
+/// original.
+#[derive(Debug, Clone, Error)]
+#[error(transparent)]
+pub struct SharedIoError(Arc<std::io::Error>);
+
+impl SharedIoError {
+    /// The I/O error.
+    pub fn io(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for SharedIoError {
+    fn from(e: std::io::Error) -> Self {
+        SharedIoError(Arc::new(e))
+    }
+}
+
+impl PartialEq for SharedIoError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.kind() == other.0.kind()
+                && self.0.raw_os_error() == other.0.raw_os_error()
+                && self.0.to_string() == other.0.to_string())
+    }
+}
+
+impl Eq for SharedIoError {}

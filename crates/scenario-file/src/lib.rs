@@ -61,10 +61,10 @@ mod validate;
 pub mod vocab;
 
 pub use engine::{runnable, Runnable};
-pub use error::{ErrorKind, LoadError, ScenarioError};
+pub use error::{ErrorKind, LoadError, ScenarioError, SharedIoError};
 pub use model::{
     property_names, Actor, BoardSource, Budget, Bug, CheckedProperty, ContentHash, DriverDecl,
-    Position, Scenario, Step,
+    Position, ScenarioFile, Step,
 };
 pub use validate::{parse, BUILTIN_BOARDS};
 pub use vocab::{ActorKind, BufferKind, Dir, DmaPattern, Op, Param};
@@ -76,7 +76,7 @@ use std::path::Path;
 const PAGE_SIZE: smmu_addr::PageSize = smmu_addr::PageSize::SZ_4K;
 
 /// Read and validate a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+pub fn load(path: &Path) -> Result<ScenarioFile, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,

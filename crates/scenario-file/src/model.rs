@@ -3,7 +3,7 @@
 
 use crate::vocab::{ActorKind, Dir, DmaPattern, Op};
 use kernel_history::Fix;
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::{KernelParams, Property};
 use sim::Board;
 use std::path::PathBuf;
@@ -98,7 +98,7 @@ pub struct Actor {
 /// A scenario file, validated. Nothing in it is unknown to the model or absent from the
 /// board.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub struct ScenarioFile {
     /// The file it was read from.
     pub path: PathBuf,
     /// `[scenario] name`, else the file's stem.
@@ -110,7 +110,7 @@ pub struct Scenario {
     /// The board.
     pub board: Board,
     /// The kernel: a preset with fixes added or removed.
-    pub kernel: Kernel,
+    pub kernel: KernelSpec,
     /// The kernel command line, parsed as the simulated kernel parses it.
     pub cmdline: KernelParams,
     /// Drivers the file declares, in file order.

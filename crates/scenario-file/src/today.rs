@@ -4,9 +4,9 @@
 //! onto the config that runs it; any other file is valid but waits for the kernel execution
 //! model, and [`NotToday`] says why.
 
-use crate::model::Scenario;
+use crate::model::ScenarioFile;
 use crate::vocab::{ActorKind, DmaPattern, Op};
-use kernel_history::{Kernel, NoCodePath, Switches};
+use kernel_history::{KernelSpec, NoCodePath, Switches};
 use sim::scenario::{KernelBehaviour, RebootConfig, Trigger};
 use thiserror::Error;
 
@@ -46,7 +46,7 @@ pub enum NotToday {
 
 /// Today's behaviour that runs `kernel`, if one does: the shutdown policy its switches select,
 /// with the iommu core switches today's machine sets for that behaviour.
-pub fn behaviour(kernel: &Kernel) -> Result<KernelBehaviour, NotToday> {
+pub fn behaviour(kernel: &KernelSpec) -> Result<KernelBehaviour, NotToday> {
     let sw = Switches::of(kernel);
     let policy = sw.shutdown_policy()?;
     KernelBehaviour::ALL
@@ -63,7 +63,7 @@ pub fn behaviour(kernel: &Kernel) -> Result<KernelBehaviour, NotToday> {
 }
 
 /// The config of today's machine that runs `s`, if `s` is one of today's built-in runs.
-pub fn reboot_config(s: &Scenario) -> Result<RebootConfig, NotToday> {
+pub fn reboot_config(s: &ScenarioFile) -> Result<RebootConfig, NotToday> {
     let kernel = behaviour(&s.kernel)?;
     let [actor] = s.actors.as_slice() else {
         return Err(NotToday::Actors);

@@ -1,11 +1,11 @@
-//! From the TOML text to a [`Scenario`]: every check happens here, before anything runs, and
+//! From the TOML text to a [`ScenarioFile`]: every check happens here, before anything runs, and
 //! every refusal points at the offending value.
 
 use crate::error::{ErrorKind, ScenarioError};
-use crate::model::{Actor, BoardSource, ContentHash, DriverDecl, Position, Scenario, Step};
+use crate::model::{Actor, BoardSource, ContentHash, DriverDecl, Position, ScenarioFile, Step};
 use crate::raw::{RawActor, RawDriver, RawFile, RawStep};
 use crate::vocab::{names, ActorKind, Dir, DmaPattern, Op, Param};
-use kernel_history::Kernel;
+use kernel_history::KernelSpec;
 use sim::scenario::KernelParams;
 use sim::{Board, Bus};
 use std::ops::Range;
@@ -73,21 +73,19 @@ fn toml_error(e: &toml::de::Error) -> ErrorKind {
     if let Some(rest) = msg.strip_prefix("missing field `") {
         return ErrorKind::MissingKey { key: quoted(rest) };
     }
-    ErrorKind::Syntax {
-        message: msg.to_string(),
-    }
+    ErrorKind::Syntax { source: e.clone() }
 }
 
 /// Parse and validate `text`, read from `file` (relative DTB paths resolve against its
 /// directory).
-pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
+pub fn parse(text: &str, file: &Path) -> Result<ScenarioFile, ScenarioError> {
     let src = Src { file, text };
     let raw: RawFile =
         toml::from_str(text).map_err(|e| src.err(e.span().unwrap_or(0..0), toml_error(&e)))?;
 
     let (board_source, board) = board(&src, &raw)?;
     let kernel_version = &raw.kernel.get_ref().version;
-    let kernel = Kernel::parse(kernel_version.get_ref())
+    let kernel = KernelSpec::parse(kernel_version.get_ref())
         .map_err(|e| src.err(kernel_version.span(), ErrorKind::Kernel(e)))?;
     let cmdline = match &raw.kernel.get_ref().cmdline {
         None => KernelParams::default(),
@@ -163,7 +161,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
         .and_then(|m| m.name.clone())
         .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    Ok(Scenario {
+    Ok(ScenarioFile {
         path: file.to_path_buf(),
         name,
         description: meta.and_then(|m| m.description.clone()).unwrap_or_default(),
@@ -218,7 +216,7 @@ fn board_itself(src: &Src<'_>, raw: &RawFile) -> Result<(BoardSource, Board), Sc
                     dtb.span(),
                     ErrorKind::DtbUnreadable {
                         path: resolved.clone(),
-                        reason: e.to_string(),
+                        source: e.into(),
                     },
                 )
             })?;

@@ -2,7 +2,8 @@
 
 use kernel_history::{Fix, KernelSpecError, Preset};
 use proptest::prelude::*;
-use scenario_file::{parse, BufferKind, ErrorKind, Op, Param, ScenarioError};
+use scenario_file::{parse, BufferKind, ErrorKind, Op, Param, ScenarioError, SharedIoError};
+use std::error::Error as _;
 use std::path::Path;
 
 const BASE: &str = r#"# a base scenario every test edits
@@ -157,6 +158,15 @@ fn unknown_fix_and_other_kernel_errors() {
             name: "2c3d273eabe8".into()
         })
     );
+    // The spec's error is the kind's source.
+    let source = e.kind.source().expect("a source");
+    assert_eq!(
+        source.downcast_ref::<KernelSpecError>(),
+        Some(&KernelSpecError::UnknownFix {
+            name: "2c3d273eabe8".into()
+        })
+    );
+    assert_eq!(e.kind.to_string(), format!("kernel: {source}"));
     let e = check("\"v6.1\"", "\"v6.1-ce31e6ca68bd\"", "\"v6.1-");
     assert_eq!(
         *e.kind,
@@ -374,13 +384,30 @@ fn board_drivers_and_cmdline() {
         "dtb = \"boards/missing.dtb\"",
         "\"boards/missing.dtb\"",
     );
-    match *e.kind {
-        ErrorKind::DtbUnreadable { path, .. } => {
+    let shown = e.to_string();
+    match &*e.kind {
+        ErrorKind::DtbUnreadable { path, source } => {
             assert_eq!(
                 path,
                 Path::new("dir/boards/missing.dtb"),
                 "relative to the file"
-            )
+            );
+            // The I/O error is kept typed, and the kind's source is it (shown as it shows).
+            assert_eq!(source.io().kind(), std::io::ErrorKind::NotFound);
+            let io = std::fs::read("dir/boards/missing.dtb").unwrap_err();
+            assert_eq!(*source, SharedIoError::from(io));
+            assert_eq!(source.clone(), *source);
+            let chained = e.kind.source().expect("the kind has a source");
+            assert_eq!(chained.to_string(), source.io().to_string());
+            assert_eq!(
+                shown,
+                format!(
+                    "dir/race.toml:{}:{}: cannot read device tree dir/boards/missing.dtb: {}",
+                    e.line,
+                    e.column,
+                    source.io()
+                )
+            );
         }
         k => panic!("{k:?}"),
     }
@@ -390,6 +417,13 @@ fn board_drivers_and_cmdline() {
         "\"iommu.strict=maybe\"",
     );
     assert!(matches!(*e.kind, ErrorKind::Cmdline(_)));
+    let ErrorKind::Cmdline(params) = &*e.kind else {
+        unreachable!()
+    };
+    assert_eq!(
+        e.kind.source().map(|s| s.to_string()),
+        Some(params.to_string())
+    );
     let e = check("\"iommu.strict=1\"", "\"quiet\"", "\"quiet\"");
     assert!(matches!(*e.kind, ErrorKind::Cmdline(_)), "{e}");
     let e = check(
@@ -446,10 +480,36 @@ fn iommu_map_is_page_aligned() {
 
 #[test]
 fn toml_syntax_errors_have_positions() {
-    let e = check("cpu = 1", "cpu = one", "one");
-    assert!(matches!(*e.kind, ErrorKind::Syntax { .. }), "{e}");
-    let e = check("cpu = 1", "cpu = \"1\"", "\"1\"");
-    assert!(matches!(*e.kind, ErrorKind::Syntax { .. }), "{e}");
+    for (to, at, message) in [
+        (
+            "cpu = one",
+            "one",
+            "string values must be quoted, expected literal string",
+        ),
+        (
+            "cpu = \"1\"",
+            "\"1\"",
+            "invalid type: string \"1\", expected u32",
+        ),
+    ] {
+        let e = check("cpu = 1", to, at);
+        let ErrorKind::Syntax { source } = &*e.kind else {
+            panic!("{e}")
+        };
+        // The reader's error is kept typed, with its span; the kind shows its message alone,
+        // and its source is the reader's error itself.
+        let text = BASE.replacen("cpu = 1", to, 1);
+        let span = source.span().expect("a span");
+        assert_eq!(span.start, text.find(at).unwrap());
+        assert_eq!(source.message().trim_end(), message);
+        assert_eq!(e.kind.to_string(), message);
+        let chained = e.kind.source().expect("the kind has a source");
+        assert!(chained.is::<toml::de::Error>());
+        assert_eq!(
+            e.to_string(),
+            format!("dir/race.toml:{}:{}: {message}", e.line, e.column)
+        );
+    }
     let e = check("[kernel]\nversion = \"v6.1\"\n", "[kernel]\n", "[kernel]");
     assert_eq!(
         *e.kind,

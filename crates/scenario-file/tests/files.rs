@@ -2,7 +2,7 @@
 //! today's built-in runs map onto exactly the config the CLI's options build.
 
 use scenario_file::today::{self, NotToday};
-use scenario_file::{load, ActorKind, BoardSource, ContentHash, DmaPattern, Op, Scenario};
+use scenario_file::{load, ActorKind, BoardSource, ContentHash, DmaPattern, Op, ScenarioFile};
 use sim::scenario::{KernelBehaviour, Property, RebootConfig, Trigger};
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
 }
 
-fn example(name: &str) -> Scenario {
+fn example(name: &str) -> ScenarioFile {
     let p = scenarios_dir().join(name);
     load(&p).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -162,8 +162,8 @@ fn a_race_beyond_todays_runs_validates_but_waits_for_the_kernel_model() {
 
 #[test]
 fn kernels_today_runs_and_those_it_does_not() {
-    use kernel_history::Kernel;
-    let b = |s: &str| today::behaviour(&Kernel::parse(s).unwrap());
+    use kernel_history::KernelSpec;
+    let b = |s: &str| today::behaviour(&KernelSpec::parse(s).unwrap());
     assert_eq!(b("v6.1"), Ok(KernelBehaviour::Linux61));
     assert_eq!(b("v6.2-ce31e6ca68bd"), Ok(KernelBehaviour::Linux61));
     assert_eq!(b("v6.1+ce31e6ca68bd"), Ok(KernelBehaviour::Linux62));
@@ -174,7 +174,7 @@ fn kernels_today_runs_and_those_it_does_not() {
     );
     // Every behaviour is reached from its legacy name.
     for k in KernelBehaviour::ALL {
-        let spec = Kernel::from_legacy_name(k.name()).unwrap();
+        let spec = KernelSpec::from_legacy_name(k.name()).unwrap();
         assert_eq!(today::behaviour(&spec), Ok(k), "{k}");
     }
     // The machine of today hard-codes the core's switches: these wait for the kernel model.

@@ -52,7 +52,7 @@ fn main() {
                 );
             }
             RunResult::Completed(Err(e)) => println!("{kernel}: the machine did not boot: {e}"),
-            RunResult::Panicked(p) => println!("{kernel}: simulator panic: {p}"),
+            RunResult::Failed(p) => println!("{kernel}: simulator panic: {p}"),
         }
     }
 }

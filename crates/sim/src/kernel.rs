@@ -28,15 +28,16 @@ use thiserror::Error;
 use crate::board::{Board, Bus};
 use crate::dmesg::{Dmesg, OopsReport};
 
-/// Index of a device in the kernel.
-pub type DeviceId = usize;
+/// Index of a device in the simulated kernel's device list (registration order). Not the
+/// IOMMU core's `iommu::DeviceId`, which the core assigns when a device is added to it.
+pub type DeviceIndex = usize;
 
 /// Errors of the device model.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KernelError {
     /// No such device.
     #[error("no device {0}")]
-    NoDevice(DeviceId),
+    NoDevice(DeviceIndex),
     /// The device already has a driver.
     #[error("{0}: already bound")]
     AlreadyBound(String),
@@ -59,17 +60,17 @@ pub trait Driver: Send + Sync {
     /// Driver name (`dev_printk` prefix).
     fn name(&self) -> &str;
     /// Bind to `dev`; an error leaves the device unbound.
-    fn probe(&self, _k: &Kernel, _dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, _k: &Kernel, _dev: DeviceIndex) -> Result<(), KernelError> {
         Ok(())
     }
     /// Unbind from `dev`.
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {}
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {}
     /// Whether the driver has a `.shutdown` method.
     fn has_shutdown(&self) -> bool {
         false
     }
     /// The `.shutdown` method (only called when [`Driver::has_shutdown`]).
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {}
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {}
 }
 
 /// A driver that binds (or fails to) and does nothing else; `has_shutdown` as configured.
@@ -87,7 +88,7 @@ impl Driver for GenericDriver {
     fn name(&self) -> &str {
         &self.name
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         if self.binds {
             Ok(())
         } else {
@@ -106,7 +107,7 @@ impl Driver for GenericDriver {
 /// where the IOMMU core attaches the device and arm-smmu adds the device link).
 pub trait DmaConfigure: Send + Sync {
     /// Configure DMA for `dev`; an error fails the probe.
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError>;
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError>;
 }
 
 /// What the system is doing, as `system_state`.
@@ -138,7 +139,7 @@ pub type RebootNotifier = Box<dyn Fn(&Kernel, RebootKind) + Send + Sync>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownRecord {
     /// Device id.
-    pub dev: DeviceId,
+    pub dev: DeviceIndex,
     /// `dev_printk` prefix at the time.
     pub prefix: String,
     /// Bus.
@@ -152,13 +153,13 @@ pub struct ShutdownRecord {
 struct Device {
     name: String,
     bus: Bus,
-    parent: Option<DeviceId>,
-    children: Vec<DeviceId>,
+    parent: Option<DeviceIndex>,
+    children: Vec<DeviceIndex>,
     driver: Option<Arc<dyn Driver>>,
     bound: bool,
     bus_master: bool,
-    consumers: Vec<DeviceId>,
-    suppliers: Vec<DeviceId>,
+    consumers: Vec<DeviceIndex>,
+    suppliers: Vec<DeviceIndex>,
     /// Index into the board's masters, if this device is one.
     master: Option<usize>,
 }
@@ -166,7 +167,7 @@ struct Device {
 struct State {
     devices: Vec<Device>,
     /// The global device list (`devices_kset`), head first.
-    list: Vec<DeviceId>,
+    list: Vec<DeviceIndex>,
     shutdown_log: Vec<ShutdownRecord>,
     state: SystemState,
     kexec_in_progress: bool,
@@ -227,7 +228,12 @@ impl Kernel {
     }
 
     /// Add a device at the tail of the device list (`device_add`).
-    pub fn device_register(&self, name: &str, bus: Bus, parent: Option<DeviceId>) -> DeviceId {
+    pub fn device_register(
+        &self,
+        name: &str,
+        bus: Bus,
+        parent: Option<DeviceIndex>,
+    ) -> DeviceIndex {
         let mut st = self.st.lock();
         let id = st.devices.len();
         st.devices.push(Device {
@@ -250,24 +256,24 @@ impl Kernel {
     }
 
     /// Mark `dev` as the board master `idx`.
-    pub fn set_master_index(&self, dev: DeviceId, idx: usize) {
+    pub fn set_master_index(&self, dev: DeviceIndex, idx: usize) {
         if let Some(d) = self.st.lock().devices.get_mut(dev) {
             d.master = Some(idx);
         }
     }
 
     /// The board master index of `dev`, if any.
-    pub fn master_index(&self, dev: DeviceId) -> Option<usize> {
+    pub fn master_index(&self, dev: DeviceIndex) -> Option<usize> {
         self.st.lock().devices.get(dev).and_then(|d| d.master)
     }
 
     /// Device by name.
-    pub fn find(&self, name: &str) -> Option<DeviceId> {
+    pub fn find(&self, name: &str) -> Option<DeviceIndex> {
         self.st.lock().devices.iter().position(|d| d.name == name)
     }
 
     /// Device name (`5000000.iommu`).
-    pub fn device_name(&self, dev: DeviceId) -> String {
+    pub fn device_name(&self, dev: DeviceIndex) -> String {
         self.st
             .lock()
             .devices
@@ -277,7 +283,7 @@ impl Kernel {
     }
 
     /// The `dev_printk` prefix: bound driver's name, else the bus name, then the device name.
-    pub fn dev_prefix(&self, dev: DeviceId) -> String {
+    pub fn dev_prefix(&self, dev: DeviceIndex) -> String {
         let st = self.st.lock();
         match st.devices.get(dev) {
             Some(d) => {
@@ -292,18 +298,18 @@ impl Kernel {
     }
 
     /// `dev_printk`.
-    pub fn dev_printk(&self, dev: DeviceId, level: Level, msg: &str) {
+    pub fn dev_printk(&self, dev: DeviceIndex, level: Level, msg: &str) {
         let line = klog::dev_line(&self.dev_prefix(dev), msg);
         self.log.printk(level, &line);
     }
 
     /// Whether a driver is bound.
-    pub fn is_bound(&self, dev: DeviceId) -> bool {
+    pub fn is_bound(&self, dev: DeviceIndex) -> bool {
         self.st.lock().devices.get(dev).is_some_and(|d| d.bound)
     }
 
     /// PCI bus mastering (Command.BME) of `dev`.
-    pub fn bus_master(&self, dev: DeviceId) -> bool {
+    pub fn bus_master(&self, dev: DeviceIndex) -> bool {
         self.st
             .lock()
             .devices
@@ -312,7 +318,7 @@ impl Kernel {
     }
 
     /// Set PCI bus mastering (`pci_set_master`).
-    pub fn set_bus_master(&self, dev: DeviceId, on: bool) {
+    pub fn set_bus_master(&self, dev: DeviceIndex, on: bool) {
         if let Some(d) = self.st.lock().devices.get_mut(dev) {
             d.bus_master = on;
         }
@@ -320,7 +326,7 @@ impl Kernel {
 
     /// Devices on `bus` in registration order (the bus's klist, which `bus_for_each_dev` walks:
     /// device links do not reorder it).
-    pub fn bus_devices(&self, bus: Bus) -> Vec<DeviceId> {
+    pub fn bus_devices(&self, bus: Bus) -> Vec<DeviceIndex> {
         let st = self.st.lock();
         (0..st.devices.len())
             .filter(|&i| st.devices[i].bus == bus)
@@ -328,7 +334,7 @@ impl Kernel {
     }
 
     /// The device list, head first (shutdown walks it from the tail).
-    pub fn device_list(&self) -> Vec<DeviceId> {
+    pub fn device_list(&self) -> Vec<DeviceIndex> {
         self.st.lock().list.clone()
     }
 
@@ -355,7 +361,7 @@ impl Kernel {
 
     /// Bind `drv` to `dev` (`really_probe`): DMA configure hook, then the driver's probe. On
     /// failure the device stays unbound (and prints with its bus name).
-    pub fn driver_attach(&self, dev: DeviceId, drv: Arc<dyn Driver>) -> Result<(), KernelError> {
+    pub fn driver_attach(&self, dev: DeviceIndex, drv: Arc<dyn Driver>) -> Result<(), KernelError> {
         if self.halted() {
             return Err(KernelError::Halted);
         }
@@ -384,8 +390,8 @@ impl Kernel {
     /// children and consumers) to the tail of the device list.
     pub fn device_link_add(
         &self,
-        consumer: DeviceId,
-        supplier: DeviceId,
+        consumer: DeviceIndex,
+        supplier: DeviceIndex,
     ) -> Result<(), KernelError> {
         let mut st = self.st.lock();
         if consumer >= st.devices.len() {
@@ -405,12 +411,12 @@ impl Kernel {
     }
 
     /// Parent of `dev`.
-    pub fn parent(&self, dev: DeviceId) -> Option<DeviceId> {
+    pub fn parent(&self, dev: DeviceIndex) -> Option<DeviceIndex> {
         self.st.lock().devices.get(dev).and_then(|d| d.parent)
     }
 
     /// Suppliers of `dev`.
-    pub fn suppliers(&self, dev: DeviceId) -> Vec<DeviceId> {
+    pub fn suppliers(&self, dev: DeviceIndex) -> Vec<DeviceIndex> {
         self.st
             .lock()
             .devices
@@ -421,7 +427,7 @@ impl Kernel {
 
     /// Unbind the driver (`device_release_driver`): consumers are unbound first, as the driver
     /// core does for a supplier, then the driver's `remove` runs.
-    pub fn device_release_driver(&self, dev: DeviceId) -> Result<(), KernelError> {
+    pub fn device_release_driver(&self, dev: DeviceIndex) -> Result<(), KernelError> {
         let (drv, consumers) = {
             let st = self.st.lock();
             let d = st.devices.get(dev).ok_or(KernelError::NoDevice(dev))?;
@@ -585,7 +591,7 @@ impl Kernel {
     }
 }
 
-fn reorder_to_tail(st: &mut State, dev: DeviceId, visited: &mut Vec<DeviceId>) {
+fn reorder_to_tail(st: &mut State, dev: DeviceIndex, visited: &mut Vec<DeviceIndex>) {
     if visited.contains(&dev) {
         return;
     }
@@ -615,9 +621,9 @@ pub fn kvm_reboot_notifier() -> RebootNotifier {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootedBoard {
     /// Device of each SMMU (index-aligned with `Board::smmus`).
-    pub smmus: Vec<DeviceId>,
+    pub smmus: Vec<DeviceIndex>,
     /// Device of each master (index-aligned with `Board::masters`).
-    pub masters: Vec<DeviceId>,
+    pub masters: Vec<DeviceIndex>,
 }
 
 /// Stand-in for arm-smmu's `probe_device` link: make every configured master a consumer of
@@ -631,7 +637,7 @@ pub struct LinkToSmmu {
 }
 
 impl DmaConfigure for LinkToSmmu {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
             return Ok(());
         };

@@ -70,6 +70,6 @@ pub use board::{
 pub use dmesg::{Dmesg, OopsReport, TaskInfo};
 pub use error::BoardError;
 pub use kbox::kbox_a230_ls;
-pub use kernel::{DeviceId, Driver, GenericDriver, Kernel, KernelError};
+pub use kernel::{DeviceIndex, Driver, GenericDriver, Kernel, KernelError};
 pub use ownership::{DmaEvidence, RetiredContexts};
 pub use report::board_report;

@@ -5,7 +5,7 @@
 //! Lines are collected in memory in the order the accesses happen under the run's schedule (so
 //! the same seed gives the same bytes) and written by the caller once the run is over.
 
-use smmu_arch::names::{register_name, Geometry};
+use smmu_arch::names::{register_name, WindowGeometry};
 use smmu_arch::Mmio;
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
@@ -77,7 +77,7 @@ pub struct LoggedMmio<M> {
     inner: M,
     log: Arc<MmioLog>,
     smmu: String,
-    geometry: Geometry,
+    geometry: WindowGeometry,
 }
 
 impl<M: Mmio> LoggedMmio<M> {
@@ -86,7 +86,7 @@ impl<M: Mmio> LoggedMmio<M> {
     pub fn new(inner: M, log: Arc<MmioLog>, smmu: &str) -> Self {
         // Not a scheduling point either: logging must not change the run's schedule.
         let id1 = smmu_sync::without_sched_points(|| inner.read32(smmu_arch::regs::gr0::ID1));
-        let geometry = Geometry::from_id1(id1);
+        let geometry = WindowGeometry::from_id1(id1);
         LoggedMmio {
             inner,
             log,

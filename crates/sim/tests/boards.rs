@@ -411,6 +411,26 @@ fn board_description_round_trips_through_serde() {
 }
 
 #[test]
+fn a_masters_bus_is_the_iommu_cores_and_serialises_by_variant_name() {
+    let b = kbox_a230_ls();
+    let json = serde_json::to_string(&b).unwrap();
+    // The same bytes a derived enum writes.
+    assert!(json.contains("\"bus\":\"Platform\""), "{json}");
+    assert!(json.contains("\"bus\":\"Pci\""), "{json}");
+    let back: Board = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, b);
+    let bad = json.replacen("\"bus\":\"Pci\"", "\"bus\":\"Isa\"", 1);
+    let e = serde_json::from_str::<Board>(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with("unknown variant `Isa`, expected `Platform` or `Pci`"),
+        "{e}"
+    );
+    // One type: the board's bus is what the IOMMU core takes.
+    let pci: iommu::Bus = Bus::Pci;
+    assert_eq!((pci.name(), Bus::Platform.name()), ("pci", "platform"));
+}
+
+#[test]
 fn builtin_kbox_pci_hosts_equal_the_dtb() {
     let Some(b) = load("kontron-kbox-a-230-ls.dtb") else {
         return;

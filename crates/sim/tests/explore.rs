@@ -5,8 +5,8 @@
 
 use explore::{ExploreOptions, RunResult, Strategy};
 use sim::scenario::{
-    KernelBehaviour, Property, RebootConfig, RebootOutcome, RebootScenario, ReplayToken,
-    ReplayTokenError, ScenarioError, ScheduleRef, ScheduleRefError, Trigger,
+    KernelBehaviour, MachineSetupError, Property, RebootConfig, RebootOutcome, RebootScenario,
+    ReplayToken, ReplayTokenError, ScheduleRef, ScheduleRefError, Trigger,
 };
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ fn scenario(kernel: KernelBehaviour) -> Arc<RebootScenario> {
     })
 }
 
-fn outcome(r: &RunResult<Result<RebootOutcome, ScenarioError>>) -> &RebootOutcome {
+fn outcome(r: &RunResult<Result<RebootOutcome, MachineSetupError>>) -> &RebootOutcome {
     match r {
         RunResult::Completed(Ok(o)) => o,
         other => panic!("run did not complete: {other:?}"),

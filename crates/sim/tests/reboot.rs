@@ -3,8 +3,8 @@
 
 use explore::{ExploreOptions, RunResult, Schedule, Strategy};
 use sim::scenario::{
-    outcome_hash, KernelBehaviour, KernelParams, Property, RebootConfig, RebootOutcome,
-    RebootScenario, ScenarioError, Trigger, Verdict,
+    outcome_hash, KernelBehaviour, KernelParams, MachineSetupError, Property, RebootConfig,
+    RebootOutcome, RebootScenario, Trigger, Verdict,
 };
 use sim::Board;
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn scenario(kernel: KernelBehaviour, trigger: Trigger, board: Board) -> Arc<Rebo
     })
 }
 
-fn outcome(r: &RunResult<Result<RebootOutcome, ScenarioError>>) -> &RebootOutcome {
+fn outcome(r: &RunResult<Result<RebootOutcome, MachineSetupError>>) -> &RebootOutcome {
     match r {
         RunResult::Completed(Ok(o)) => o,
         other => panic!("run did not complete: {other:?}"),
@@ -54,7 +54,7 @@ struct Find<F: Fn(&RebootOutcome) -> bool + Send + Sync + 'static> {
 }
 
 impl<F: Fn(&RebootOutcome) -> bool + Send + Sync + 'static> explore::Scenario for Find<F> {
-    type Outcome = Result<RebootOutcome, ScenarioError>;
+    type Outcome = Result<RebootOutcome, MachineSetupError>;
     fn run(&self) -> Self::Outcome {
         sim::scenario::run(&self.inner.config)
     }

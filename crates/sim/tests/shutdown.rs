@@ -5,7 +5,7 @@ use sim::kernel::{
     boot_board, generic_driver, kvm_reboot_notifier, Driver, GenericDriver, Kernel, KernelError,
     SystemState,
 };
-use sim::{kbox_a230_ls, Bus, DeviceId, Dmesg};
+use sim::{kbox_a230_ls, Bus, DeviceIndex, Dmesg};
 use smmu_sync::Arc;
 
 /// Stand-in for arm-smmu: its v6.1 shutdown prints the notice first.
@@ -17,7 +17,7 @@ impl Driver for SmmuStandIn {
     fn has_shutdown(&self) -> bool {
         true
     }
-    fn shutdown(&self, k: &Kernel, dev: DeviceId) {
+    fn shutdown(&self, k: &Kernel, dev: DeviceIndex) {
         k.dev_printk(dev, Level::Notice, "disabling translation");
     }
 }
@@ -151,7 +151,7 @@ fn links_move_consumers_children_and_their_consumers_to_the_tail() {
     assert_eq!(k.device_list(), vec![smmu, other, mmc, card, host]);
     assert_eq!(k.device_link_add(99, smmu), Err(KernelError::NoDevice(99)));
     k.device_shutdown();
-    let order: Vec<DeviceId> = k.shutdown_log().iter().map(|r| r.dev).collect();
+    let order: Vec<DeviceIndex> = k.shutdown_log().iter().map(|r| r.dev).collect();
     assert_eq!(order, vec![host, card, mmc, other, smmu]);
     assert_eq!(k.parent(card), Some(mmc));
 }
@@ -164,7 +164,7 @@ fn unbinding_a_supplier_removes_its_consumers_first_and_unbound_devices_print_th
         fn name(&self) -> &str {
             self.0
         }
-        fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+        fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
             self.1.lock().push(self.0);
         }
     }
@@ -205,7 +205,7 @@ fn a_panic_during_shutdown_stops_it() {
         fn has_shutdown(&self) -> bool {
             true
         }
-        fn shutdown(&self, k: &Kernel, _dev: DeviceId) {
+        fn shutdown(&self, k: &Kernel, _dev: DeviceIndex) {
             k.oops(&sim::OopsReport {
                 fault_addr: 0xa8,
                 task: None,

@@ -3,7 +3,7 @@
 
 use explore::{ExploreOptions, RunResult, Strategy};
 use sim::scenario::{
-    KernelBehaviour, Lane, Property, RebootConfig, RebootOutcome, RebootScenario, ScenarioError,
+    KernelBehaviour, Lane, MachineSetupError, Property, RebootConfig, RebootOutcome, RebootScenario,
 };
 use sim::Board;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ fn config(kernel: KernelBehaviour, b: Board, traffic: &[&str]) -> RebootConfig {
 }
 
 /// One run of `config` (the scenario needs the explorer's scheduler).
-fn run(config: RebootConfig) -> Result<RebootOutcome, ScenarioError> {
+fn run(config: RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     let scn = Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
@@ -52,7 +52,7 @@ struct Find<F: Fn(&RebootOutcome) -> bool + Send + Sync + 'static> {
 }
 
 impl<F: Fn(&RebootOutcome) -> bool + Send + Sync + 'static> explore::Scenario for Find<F> {
-    type Outcome = Result<RebootOutcome, ScenarioError>;
+    type Outcome = Result<RebootOutcome, MachineSetupError>;
     fn run(&self) -> Self::Outcome {
         sim::scenario::run(&self.config)
     }
@@ -107,7 +107,7 @@ fn unknown_traffic_name_is_an_error_listing_the_capable_masters() {
         &["3200000.sata", "no-such.dev"],
     ))
     .expect_err("unknown master");
-    let ScenarioError::UnknownTraffic { name, known } = &e else {
+    let MachineSetupError::UnknownTraffic { name, known } = &e else {
         panic!("wrong error {e:?}");
     };
     assert_eq!(name, "no-such.dev");
@@ -242,7 +242,7 @@ fn edma_without_shutdown_is_stray_under_linux62() {
 fn juno_reboots_under_every_kernel_with_traffic_and_without() {
     let juno = juno_fixture();
     let err = run(config(KernelBehaviour::Linux62, juno.clone(), &["x"])).expect_err("unknown");
-    let ScenarioError::UnknownTraffic { known, .. } = err else {
+    let MachineSetupError::UnknownTraffic { known, .. } = err else {
         panic!("wrong error");
     };
     let first = known
@@ -279,7 +279,7 @@ fn every_board_reboots() {
         let o = run(config(KernelBehaviour::Linux62, b, &[]));
         match o {
             Ok(o) => assert!(o.verdict.completed, "{n}"),
-            Err(ScenarioError::Smmu { why, .. }) if v3_only => {
+            Err(MachineSetupError::Smmu { why, .. }) if v3_only => {
                 assert_eq!(why, sim::scenario::SmmuSetupError::V3NotRun, "{n}");
                 assert_eq!(
                     why.to_string(),

@@ -13,7 +13,8 @@
 use arm_smmu_v3::EnabledAtProbe;
 use explore::{ExploreOptions, Report, RunResult, Strategy};
 use sim::scenario::{
-    KernelBehaviour, Property, RebootConfig, RebootOutcome, RebootScenario, ScenarioError, Trigger,
+    KernelBehaviour, MachineSetupError, Property, RebootConfig, RebootOutcome, RebootScenario,
+    Trigger,
 };
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ fn scenario(at_probe: EnabledAtProbe) -> Arc<RebootScenario> {
     Arc::new(RebootScenario { config, properties })
 }
 
-type Rep = Report<RunResult<Result<RebootOutcome, ScenarioError>>>;
+type Rep = Report<RunResult<Result<RebootOutcome, MachineSetupError>>>;
 
 fn explore(scn: &Arc<RebootScenario>, runs: u64) -> Rep {
     explore::explore(

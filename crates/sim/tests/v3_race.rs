@@ -11,8 +11,8 @@
 
 use explore::{ExploreOptions, Report, RunResult, Strategy};
 use sim::scenario::{
-    KernelBehaviour, Property, RebootConfig, RebootOutcome, RebootScenario, ReplayToken,
-    ScenarioError, ScheduleRef, Trigger,
+    KernelBehaviour, MachineSetupError, Property, RebootConfig, RebootOutcome, RebootScenario,
+    ReplayToken, ScheduleRef, Trigger,
 };
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ fn scenario(kernel: KernelBehaviour, trigger: Trigger, gbpa_abort: bool) -> Arc<
     Arc::new(RebootScenario { config, properties })
 }
 
-type Rep = Report<explore::RunResult<Result<RebootOutcome, ScenarioError>>>;
+type Rep = Report<explore::RunResult<Result<RebootOutcome, MachineSetupError>>>;
 
 fn explore(scn: &Arc<RebootScenario>, runs: u64) -> Rep {
     explore::explore(
@@ -52,7 +52,7 @@ fn explore(scn: &Arc<RebootScenario>, runs: u64) -> Rep {
     )
 }
 
-fn outcome(r: &RunResult<Result<RebootOutcome, ScenarioError>>) -> &RebootOutcome {
+fn outcome(r: &RunResult<Result<RebootOutcome, MachineSetupError>>) -> &RebootOutcome {
     match r {
         RunResult::Completed(Ok(o)) => o,
         other => panic!("run did not complete: {other:?}"),

@@ -39,11 +39,13 @@ impl<T: Mmio + ?Sized> Mmio for std::sync::Arc<T> {
     }
 }
 
-/// An interrupt output of the SMMU. Global fault lines are numbered from 0 in the order of the
-/// device tree's first `#global-interrupts` entries; context lines by context-bank index (the
-/// CBAR.IRPTNDX Linux programs equals the bank index).
+/// An interrupt output of an SMMUv1/v2: each signals faults, global or of one context bank
+/// (Linux's `arm_smmu_global_fault` and `arm_smmu_context_fault` handle them). Global fault
+/// lines are numbered from 0 in the order of the device tree's first `#global-interrupts`
+/// entries; context lines by context-bank index (the CBAR.IRPTNDX Linux programs equals the
+/// bank index). An SMMUv3's lines are `smmuv3_arch::IrqLine`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IrqLine {
+pub enum FaultIrq {
     Global(u8),
     Context(u16),
 }

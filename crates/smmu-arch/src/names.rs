@@ -8,7 +8,7 @@ use crate::regs::{cb, gr0, gr1, id1};
 
 /// Where the pages of one SMMUv2 register window are, as its ID1 says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Geometry {
+pub struct WindowGeometry {
     /// Bytes per register page (4 KiB or 64 KiB, ID1.PAGESIZE).
     pub page_size: u64,
     /// Pages of global space before the first context bank (`2^(NUMPAGENDXB + 1)`).
@@ -17,16 +17,16 @@ pub struct Geometry {
     pub num_cb: u64,
 }
 
-impl Geometry {
+impl WindowGeometry {
     /// The geometry an ID1 value describes.
-    pub fn from_id1(id1_value: u32) -> Geometry {
+    pub fn from_id1(id1_value: u32) -> WindowGeometry {
         let page_size = if id1_value & id1::PAGESIZE != 0 {
             64 << 10
         } else {
             4 << 10
         };
         let ndx = crate::regs::field(id1_value, id1::NUMPAGENDXB_SHIFT, id1::NUMPAGENDXB_WIDTH);
-        Geometry {
+        WindowGeometry {
             page_size,
             num_pages: 1 << (ndx + 1),
             num_cb: u64::from(crate::regs::field(
@@ -99,7 +99,7 @@ fn lookup(table: &[(u64, &'static str)], off: u64) -> Option<&'static str> {
 }
 
 /// The architecture's name of the register at `offset` in a window laid out as `g`.
-pub fn register_name(offset: u64, g: Geometry) -> String {
+pub fn register_name(offset: u64, g: WindowGeometry) -> String {
     let page = offset / g.page_size;
     let within = offset % g.page_size;
     let indexed = |base: u64, stride: u64, count: u64, name: &str| {
@@ -135,10 +135,10 @@ mod tests {
     /// 64 context banks.
     #[test]
     fn names_follow_the_paged_layout() {
-        let g = Geometry::from_id1(id1::PAGESIZE | (3 << id1::NUMPAGENDXB_SHIFT) | 64);
+        let g = WindowGeometry::from_id1(id1::PAGESIZE | (3 << id1::NUMPAGENDXB_SHIFT) | 64);
         assert_eq!(
             g,
-            Geometry {
+            WindowGeometry {
                 page_size: 0x1_0000,
                 num_pages: 16,
                 num_cb: 64

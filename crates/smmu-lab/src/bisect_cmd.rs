@@ -7,9 +7,9 @@ use crate::common::shell_quote;
 use crate::file_model;
 use crate::json_out::{Bisect, BisectKernel, FixRef, SkippedKernel};
 use crate::sim::scenario::ScheduleRef;
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::Strategy;
-use kernel_history::{Fix, Kernel};
+use kernel_history::{Fix, KernelSpec};
 use scenario_file::Budget;
 use std::path::PathBuf;
 
@@ -43,13 +43,13 @@ pub struct Args {
     jobs: usize,
 }
 
-fn parse(spec: &str) -> Result<Kernel, String> {
-    Kernel::parse(spec).map_err(|e| e.to_string())
+fn parse(spec: &str) -> Result<KernelSpec, String> {
+    KernelSpec::parse(spec).map_err(|e| e.to_string())
 }
 
 /// The kernels of the walk: `from`, then one fix added (or removed) at a time, in history
 /// order, until `to`; each with the fix that made it.
-pub fn history(from: &Kernel, to: &Kernel) -> Vec<(Option<Fix>, Kernel)> {
+pub fn history(from: &KernelSpec, to: &KernelSpec) -> Vec<(Option<Fix>, KernelSpec)> {
     let mut walk = vec![(None, from.clone())];
     let mut k = from.clone();
     for fix in Fix::ALL {
@@ -64,7 +64,7 @@ pub fn history(from: &Kernel, to: &Kernel) -> Vec<(Option<Fix>, Kernel)> {
     walk
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     crate::common::check_runs(args.runs, args.strategy == "dfs")?;
     let strategy = match args.strategy.as_str() {
         "dfs" => Strategy::Dfs {
@@ -152,8 +152,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         text(args, &out);
     }
     Ok(match (&out.last_failing, &out.first_fix) {
-        (Some(_), None) => Outcome::Violated,
-        _ => Outcome::Clean,
+        (Some(_), None) => CommandOutcome::Violated,
+        _ => CommandOutcome::Clean,
     })
 }
 

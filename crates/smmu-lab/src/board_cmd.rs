@@ -1,7 +1,7 @@
 //! `smmu-lab board [FILE.dtb]`: the SMMUs, masters, stream IDs and groups of a board.
 
 use crate::common;
-use crate::Outcome;
+use crate::CommandOutcome;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,7 +13,7 @@ pub struct Args {
     pci: Vec<String>,
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let mut board = common::load_board(args.dtb.as_deref())?;
     common::add_pci(&mut board, &args.pci)?;
     if json {
@@ -26,5 +26,5 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     } else {
         out!("{}", crate::sim::board_report(&board));
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }

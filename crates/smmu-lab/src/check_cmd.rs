@@ -8,7 +8,7 @@ use crate::common::shell_quote;
 use crate::file_model::{self, Loaded};
 use crate::json_out::{AfterFix, BeforeFix, BugCheck, Check};
 use crate::sim::scenario::ScheduleRef;
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::{Schedule, Strategy};
 use scenario_file::{Budget, Bug};
 use std::path::{Path, PathBuf};
@@ -185,7 +185,7 @@ pub fn corpus_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     if args.jobs == 0 {
         return Err("--jobs must be at least 1".into());
     }
@@ -237,8 +237,8 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         );
     }
     Ok(if regressed == 0 {
-        Outcome::Clean
+        CommandOutcome::Clean
     } else {
-        Outcome::Violated
+        CommandOutcome::Violated
     })
 }

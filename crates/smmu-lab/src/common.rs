@@ -208,7 +208,7 @@ pub fn parse_kernel(s: &str) -> Result<KernelBehaviour, String> {
             "unknown kernel '{s}': choose linux-6.1, linux-6.2 or quiesce, or a kernel spec such as v6.1+ce31e6ca68bd (smmu-lab kernel list)"
         ));
     }
-    let spec = kernel_history::Kernel::parse(s).map_err(|e| e.to_string())?;
+    let spec = kernel_history::KernelSpec::parse(s).map_err(|e| e.to_string())?;
     scenario_file::today::behaviour(&spec).map_err(|e| format!("kernel {spec} cannot run yet: {e}"))
 }
 

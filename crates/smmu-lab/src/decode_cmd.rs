@@ -1,6 +1,6 @@
 //! `smmu-lab decode REGISTER VALUE`.
 
-use crate::Outcome;
+use crate::CommandOutcome;
 use smmu_arch::decode;
 
 #[derive(Debug, clap::Args)]
@@ -21,7 +21,7 @@ fn parse_value(text: &str) -> Result<u32, String> {
     parsed.map_err(|_| format!("'{text}' is not a 32-bit value (use 0x… for hexadecimal)"))
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let value = parse_value(&args.value)?;
     let d = decode::decode(&args.register, value).map_err(|e| e.to_string())?;
     if json {
@@ -54,5 +54,5 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
     } else {
         out!("{d}");
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }

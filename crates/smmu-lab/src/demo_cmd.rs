@@ -3,7 +3,7 @@
 
 use crate::common::{self, MachineArgs};
 use crate::sim::scenario::{KernelBehaviour, Property, ReplayToken, ScheduleRef, Trigger, Verdict};
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::{ExploreOptions, RunResult, Strategy};
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ struct Row {
     replay: String,
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     common::check_runs(args.runs, false)?;
     if args.machine.build.is_some() {
         return Err(
@@ -81,7 +81,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         let o = match rec.outcome {
             RunResult::Completed(Ok(o)) => o,
             RunResult::Completed(Err(e)) => return Err(format!("{kernel}: {e}")),
-            RunResult::Panicked(p) => {
+            RunResult::Failed(p) => {
                 return Err(format!("{kernel}: internal error (please report): {p}"))
             }
         };
@@ -106,7 +106,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "schema": "smmu-lab/demo/v2",
             "kernels": rows,
         }))?;
-        return Ok(Outcome::Clean);
+        return Ok(CommandOutcome::Clean);
     }
     outln!(
         "smmu-lab demo: reboot -f during a ping flood on {}",
@@ -212,5 +212,5 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         };
         outln!("{} {what}: {}", r.kernel, r.replay);
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }

@@ -3,7 +3,7 @@
 use crate::common::{self, MachineArgs};
 use crate::replay_cmd::ReplayFile;
 use crate::sim::scenario::{KernelBehaviour, Property, ReplayToken, ScheduleRef};
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::{ExploreOptions, RunResult, Strategy};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ struct FailureSummary {
     verdict: Option<crate::sim::scenario::Verdict>,
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     if crate::file_model::is_file_arg(&args.scenario) {
         return explore_file(args, json);
     }
@@ -241,9 +241,9 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
         }
     }
     Ok(if any_failure {
-        Outcome::Violated
+        CommandOutcome::Violated
     } else {
-        Outcome::Clean
+        CommandOutcome::Clean
     })
 }
 
@@ -267,12 +267,12 @@ fn strategy_of(args: &Args) -> Result<Strategy, String> {
 }
 
 /// `explore FILE.toml`: search the file's schedules on its kernel (or `--kernel`).
-fn explore_file(args: &Args, json: bool) -> Result<Outcome, String> {
+fn explore_file(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let strategy = strategy_of(args)?;
     let kernel = args
         .kernel
         .as_deref()
-        .map(kernel_history::Kernel::parse)
+        .map(kernel_history::KernelSpec::parse)
         .transpose()
         .map_err(|e| e.to_string())?;
     let mut l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;
@@ -320,9 +320,9 @@ fn explore_file(args: &Args, json: bool) -> Result<Outcome, String> {
         explore_file_text(&out);
     }
     Ok(if out.first_failure.is_some() {
-        Outcome::Violated
+        CommandOutcome::Violated
     } else {
-        Outcome::Clean
+        CommandOutcome::Clean
     })
 }
 

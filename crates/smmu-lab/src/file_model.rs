@@ -6,8 +6,8 @@
 
 use crate::sim::scenario::{Property, RebootScenario, ScheduleRef};
 use explore::{ExploreOptions, RunResult, Schedule};
-use kernel_history::Kernel;
-use scenario_file::{Budget, Runnable, Scenario};
+use kernel_history::KernelSpec;
+use scenario_file::{Budget, Runnable, ScenarioFile};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -21,13 +21,13 @@ pub fn is_file_arg(s: &str) -> bool {
 
 /// A file loaded for a kernel, ready to run.
 pub struct Loaded {
-    pub scenario: Scenario,
-    pub kernel: Kernel,
+    pub scenario: ScenarioFile,
+    pub kernel: KernelSpec,
     pub runnable: Runnable,
 }
 
 /// Read, validate and prepare `path` for `kernel` (the file's own when `None`).
-pub fn load(path: &Path, kernel: Option<&Kernel>) -> Result<Loaded, String> {
+pub fn load(path: &Path, kernel: Option<&KernelSpec>) -> Result<Loaded, String> {
     let scenario = scenario_file::load(path).map_err(|e| e.to_string())?;
     let kernel = kernel.cloned().unwrap_or_else(|| scenario.kernel.clone());
     let runnable = scenario_file::runnable(&scenario, &kernel).map_err(|e| e.to_string())?;
@@ -40,7 +40,7 @@ pub fn load(path: &Path, kernel: Option<&Kernel>) -> Result<Loaded, String> {
 
 impl Loaded {
     /// The same file for another kernel.
-    pub fn with_kernel(&self, kernel: &Kernel) -> Result<Loaded, String> {
+    pub fn with_kernel(&self, kernel: &KernelSpec) -> Result<Loaded, String> {
         let runnable =
             scenario_file::runnable(&self.scenario, kernel).map_err(|e| e.to_string())?;
         Ok(Loaded {
@@ -184,7 +184,7 @@ pub struct RunText {
 }
 
 /// The text of a real-stack run: its log, then its verdict.
-fn findings_text(log: &[String], kernel: &Kernel, model: &str, findings: &[Finding]) -> String {
+fn findings_text(log: &[String], kernel: &KernelSpec, model: &str, findings: &[Finding]) -> String {
     let mut text = String::new();
     for line in log {
         text.push_str(line);
@@ -217,9 +217,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             let o = match rec.outcome {
                 RunResult::Completed(Ok(o)) => o,
                 RunResult::Completed(Err(e)) => return Err(e.to_string()),
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
+                RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
             };
             let text = format!("{}\n{}", o.log, crate::common::verdict_text(&o.verdict));
             Ok(RunText {
@@ -236,9 +234,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
                 .ok_or_else(|| misfit(schedule))?;
             let o = match rec.outcome {
                 RunResult::Completed(o) => o,
-                RunResult::Panicked(p) => {
-                    return Err(format!("internal error (please report): {p}"))
-                }
+                RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
             };
             let findings: Vec<Finding> = o
                 .findings
@@ -282,7 +278,7 @@ pub struct FileToken {
     /// The first 12 hex digits of the file's SHA-256.
     pub hash: String,
     /// The kernel run.
-    pub kernel: Kernel,
+    pub kernel: KernelSpec,
     /// The interleaving.
     pub schedule: ScheduleRef,
 }
@@ -312,7 +308,7 @@ impl std::str::FromStr for FileToken {
                 "replay token '{s}': '{hash}' is not a 12-hex-digit file hash"
             ));
         }
-        let kernel = Kernel::parse(k).map_err(|e| format!("replay token: {e}"))?;
+        let kernel = KernelSpec::parse(k).map_err(|e| format!("replay token: {e}"))?;
         let schedule: ScheduleRef = sch.parse().map_err(|e| format!("replay token: {e}"))?;
         Ok(FileToken {
             stem: stem.to_string(),

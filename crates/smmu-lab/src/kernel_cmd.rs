@@ -1,7 +1,7 @@
 //! `smmu-lab kernel list|show SPEC`: kernels as a version preset plus named fixes.
 
-use crate::Outcome;
-use kernel_history::{Fix, Kernel, Origin, Preset, SmmuOff, Switches};
+use crate::CommandOutcome;
+use kernel_history::{Fix, KernelSpec, Origin, Preset, SmmuOff, Switches};
 use scenario_file::today;
 
 #[derive(Debug, clap::Args)]
@@ -32,14 +32,14 @@ fn origin(f: Fix) -> String {
     }
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     match &args.command {
         KernelCommand::List => list(json),
         KernelCommand::Show { spec } => show(spec, json),
     }
 }
 
-fn list(json: bool) -> Result<Outcome, String> {
+fn list(json: bool) -> Result<CommandOutcome, String> {
     if json {
         let presets: Vec<_> = Preset::ALL
             .iter()
@@ -54,7 +54,7 @@ fn list(json: bool) -> Result<Outcome, String> {
             "presets": presets,
             "fixes": fixes,
         }))?;
-        return Ok(Outcome::Clean);
+        return Ok(CommandOutcome::Clean);
     }
     outln!("Presets (a release is the set of the model's fixes it contains):");
     for p in Preset::ALL {
@@ -76,7 +76,7 @@ fn list(json: bool) -> Result<Outcome, String> {
         outln!("  {:<18} {:<12} {}", f.id(), origin(f), f.subject());
         outln!("  {:<18} {:<12} switches {}", "", "", f.switches());
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -138,8 +138,8 @@ fn probe_switches(sw: &Switches) -> [(&'static str, &'static str, bool); 9] {
     ]
 }
 
-fn show(spec: &str, json: bool) -> Result<Outcome, String> {
-    let kernel = Kernel::parse(spec).map_err(|e| e.to_string())?;
+fn show(spec: &str, json: bool) -> Result<CommandOutcome, String> {
+    let kernel = KernelSpec::parse(spec).map_err(|e| e.to_string())?;
     let sw = Switches::of(&kernel);
     let runs_today = today::behaviour(&kernel);
     let smmu_off = match sw.smmu_off {
@@ -186,7 +186,7 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
             "runs_today_as": runs_today.as_ref().ok().map(|b| b.name()),
             "not_today_because": runs_today.as_ref().err().map(|e| e.to_string()),
         }))?;
-        return Ok(Outcome::Clean);
+        return Ok(CommandOutcome::Clean);
     }
     outln!("kernel {kernel}");
     outln!("  fixes, in history order:");
@@ -260,5 +260,5 @@ fn show(spec: &str, json: bool) -> Result<Outcome, String> {
         }
         Err(e) => outln!("  reboot machine: cannot run it yet: {e}"),
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }

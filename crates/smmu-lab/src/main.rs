@@ -93,7 +93,7 @@ enum Command {
 }
 
 /// How a command ended: 0 clean, 1 a checked property was violated, 2 usage or input error.
-pub enum Outcome {
+pub enum CommandOutcome {
     Clean,
     Violated,
 }
@@ -128,8 +128,8 @@ fn main() -> ExitCode {
         Command::Check(a) => check_cmd::run(a, cli.json),
     };
     match result {
-        Ok(Outcome::Clean) => ExitCode::SUCCESS,
-        Ok(Outcome::Violated) => ExitCode::from(1),
+        Ok(CommandOutcome::Clean) => ExitCode::SUCCESS,
+        Ok(CommandOutcome::Violated) => ExitCode::from(1),
         Err(e) => {
             eprintln!("smmu-lab: error: {e}");
             ExitCode::from(2)

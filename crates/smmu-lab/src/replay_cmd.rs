@@ -2,7 +2,7 @@
 
 use crate::common::{self, MachineArgs};
 use crate::sim::scenario::{Property, ReplayToken};
-use crate::Outcome;
+use crate::CommandOutcome;
 use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
@@ -101,7 +101,7 @@ impl ReplayFile {
 }
 
 /// `replay FILE.toml TOKEN`: refused when the file changed since the token was recorded.
-fn replay_file(args: &Args, json: bool) -> Result<Outcome, String> {
+fn replay_file(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let Some(tok) = &args.file_token else {
         return Err(format!(
             "replay {}: give the token after the file (smmu-lab replay FILE.toml FILE@HASH:KERNEL:SCHEDULE)",
@@ -119,7 +119,7 @@ fn default_gbpa() -> String {
     "bypass".into()
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     if crate::file_model::is_file_arg(&args.token) {
         if args.mmio_log.is_some() {
             return Err("--mmio-log is not available for scenario files yet".into());

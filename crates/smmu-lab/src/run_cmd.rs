@@ -3,7 +3,7 @@
 use crate::common::{self, MachineArgs};
 use crate::mmio_log_out::MmioLogOut;
 use crate::sim::scenario::{Property, ReplayToken, ScheduleRef};
-use crate::Outcome;
+use crate::CommandOutcome;
 use explore::{RunResult, Strategy};
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ pub struct Args {
     mmio_log: Option<std::path::PathBuf>,
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     if crate::file_model::is_file_arg(&args.scenario) {
         if args.mmio_log.is_some() {
             return Err("--mmio-log is not available for scenario files yet".into());
@@ -81,11 +81,11 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
 }
 
 /// `run FILE.toml`: one run of a scenario file on the random schedule of `--seed`.
-fn run_file(args: &Args, json: bool) -> Result<Outcome, String> {
+fn run_file(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let kernel = args
         .kernel
         .as_deref()
-        .map(kernel_history::Kernel::parse)
+        .map(kernel_history::KernelSpec::parse)
         .transpose()
         .map_err(|e| e.to_string())?;
     let l = crate::file_model::load(std::path::Path::new(&args.scenario), kernel.as_ref())?;
@@ -106,7 +106,7 @@ pub fn show_file_run(
     r: &crate::file_model::RunText,
     json: bool,
     replay_line: bool,
-) -> Result<Outcome, String> {
+) -> Result<CommandOutcome, String> {
     let token = l.token(schedule).to_string();
     let replay = format!("smmu-lab replay {} {token}", common::shell_quote(file));
     if json {
@@ -134,9 +134,9 @@ pub fn show_file_run(
         }
     }
     Ok(if r.violations.is_empty() {
-        Outcome::Clean
+        CommandOutcome::Clean
     } else {
-        Outcome::Violated
+        CommandOutcome::Violated
     })
 }
 
@@ -155,16 +155,16 @@ pub fn show(
     token: &ReplayToken,
     machine: &MachineArgs,
     outcome: RunResult<
-        Result<crate::sim::scenario::RebootOutcome, crate::sim::scenario::ScenarioError>,
+        Result<crate::sim::scenario::RebootOutcome, crate::sim::scenario::MachineSetupError>,
     >,
     violations: &[String],
     json: bool,
     files: &Files<'_>,
-) -> Result<Outcome, String> {
+) -> Result<CommandOutcome, String> {
     let o = match outcome {
         RunResult::Completed(Ok(o)) => o,
         RunResult::Completed(Err(e)) => return Err(e.to_string()),
-        RunResult::Panicked(p) => return Err(format!("internal error (please report): {p}")),
+        RunResult::Failed(p) => return Err(format!("internal error (please report): {p}")),
     };
     let replay = format!("smmu-lab replay {token}{}", machine.replay_suffix());
     if let (Some(out), Some(text)) = (files.mmio_log, &o.mmio_log) {
@@ -193,8 +193,8 @@ pub fn show(
         outln!("replay: {replay}");
     }
     Ok(if violations.is_empty() {
-        Outcome::Clean
+        CommandOutcome::Clean
     } else {
-        Outcome::Violated
+        CommandOutcome::Violated
     })
 }

@@ -2,8 +2,8 @@
 //! history and their boards, without running them.
 
 use crate::common::{shell_quote, DEFAULT_ACTOR_STEPS, DEFAULT_FLOOD};
-use crate::Outcome;
-use scenario_file::{load, today, BoardSource, Scenario};
+use crate::CommandOutcome;
+use scenario_file::{load, today, BoardSource, ScenarioFile};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 /// The `smmu-lab run` command that runs `s` today, if the file is one of today's built-in runs.
-fn run_command(s: &Scenario) -> Result<String, String> {
+fn run_command(s: &ScenarioFile) -> Result<String, String> {
     let c = today::reboot_config(s).map_err(|e| e.to_string())?;
     let mut cmd = format!("smmu-lab run {} --kernel {}", c.trigger.name(), c.kernel);
     if let BoardSource::Dtb { resolved, .. } = &s.board_source {
@@ -39,7 +39,7 @@ fn run_command(s: &Scenario) -> Result<String, String> {
 }
 
 /// The properties the model that runs `s` checks.
-fn properties(s: &Scenario) -> String {
+fn properties(s: &ScenarioFile) -> String {
     let names: Vec<&str> = match scenario_file::runnable(s, &s.kernel) {
         Ok(scenario_file::Runnable::Machine { properties, .. }) => {
             properties.iter().map(|p| p.name()).collect()
@@ -51,13 +51,13 @@ fn properties(s: &Scenario) -> String {
 }
 
 /// Which model runs the file, or why none does.
-fn model(s: &Scenario) -> Result<&'static str, String> {
+fn model(s: &ScenarioFile) -> Result<&'static str, String> {
     scenario_file::runnable(s, &s.kernel)
         .map(|r| r.model())
         .map_err(|e| e.to_string())
 }
 
-fn summary(s: &Scenario) -> Vec<(String, String)> {
+fn summary(s: &ScenarioFile) -> Vec<(String, String)> {
     let board = match &s.board_source {
         BoardSource::Builtin(n) => format!("built-in {n} ({})", s.board.hardware_name()),
         BoardSource::Dtb { written, .. } => format!("{written} ({})", s.board.hardware_name()),
@@ -119,7 +119,7 @@ fn summary(s: &Scenario) -> Vec<(String, String)> {
     ]
 }
 
-pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
+pub fn run(args: &Args, json: bool) -> Result<CommandOutcome, String> {
     let mut out = Vec::new();
     for f in &args.files {
         // The first invalid file ends the command with its error (exit 2).
@@ -148,7 +148,7 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             "schema": "smmu-lab/validate/v1",
             "files": files,
         }))?;
-        return Ok(Outcome::Clean);
+        return Ok(CommandOutcome::Clean);
     }
     for s in &out {
         outln!("{}: valid", s.path.display());
@@ -167,5 +167,5 @@ pub fn run(args: &Args, json: bool) -> Result<Outcome, String> {
             outln!("  {:<13} {cmd}", "same as:");
         }
     }
-    Ok(Outcome::Clean)
+    Ok(CommandOutcome::Clean)
 }

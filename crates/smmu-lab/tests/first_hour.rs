@@ -246,3 +246,41 @@ fn decode_names_a_set_wnr() {
     assert!(out.starts_with("gfsynr0 = 0x00000002: WNR\n"), "{out}");
     assert!(out.contains("1 (write)"), "{out}");
 }
+
+#[test]
+fn an_unreadable_device_tree_or_bad_toml_in_a_file_is_shown_as_the_reader_said_it_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[board]\ndtb = \"boards/missing.dtb\"\n\n[kernel]\nversion = \"v6.1\"\n\n[[actor]]\nname = \"shell\"\nkind = \"cpu-task\"\ncpu = 1\nscript = [{ op = \"kexec-execute\" }]\n";
+    let cases = [
+        (
+            "missing.toml",
+            base.to_string(),
+            "smmu-lab: error: missing.toml:2:7: cannot read device tree boards/missing.dtb: No such file or directory (os error 2)\n",
+        ),
+        (
+            "syntax.toml",
+            base.replace("cpu = 1", "cpu = one"),
+            "smmu-lab: error: syntax.toml:10:7: string values must be quoted, expected literal string\n",
+        ),
+        (
+            "type.toml",
+            base.replace("cpu = 1", "cpu = \"1\""),
+            "smmu-lab: error: type.toml:10:7: invalid type: string \"1\", expected u32\n",
+        ),
+    ];
+    for (name, text, _) in &cases {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let before = files_in(dir.path());
+    for (name, _, want) in cases {
+        for cmd in ["check", "run"] {
+            let (code, out, err) = run(dir.path(), &[cmd, name]);
+            assert_eq!(
+                (code, out.as_str(), err.as_str()),
+                (2, "", want),
+                "{cmd} {name}"
+            );
+        }
+    }
+    assert_eq!(files_in(dir.path()), before, "nothing written");
+}

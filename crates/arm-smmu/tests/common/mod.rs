@@ -48,8 +48,8 @@ pub fn wire_irqs(model: &mmu500::Mmu500, smmu: &Arc<ArmSmmu>) {
     model.set_irq_handler(Arc::new(move |line| {
         if let Some(s) = s.upgrade() {
             match line {
-                smmu_arch::IrqLine::Global(_) => s.handle_global_fault(),
-                smmu_arch::IrqLine::Context(cb) => s.handle_context_fault(cb),
+                smmu_arch::FaultIrq::Global(_) => s.handle_global_fault(),
+                smmu_arch::FaultIrq::Context(cb) => s.handle_context_fault(cb),
             };
         }
     }));

@@ -91,7 +91,7 @@ fn dma_lands_in_mapped_page_then_faults_after_unmap() {
         .unwrap()
         .iter()
         .find_map(|e| match *e {
-            Event::ContextFaultRecorded {
+            TraceEvent::ContextFaultRecorded {
                 fsr, far, fsynr0, ..
             } => Some((fsr, far, fsynr0)),
             _ => None,

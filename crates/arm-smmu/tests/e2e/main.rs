@@ -21,7 +21,7 @@ use arm_smmu::{
 use common::{RAM_BASE, RAM_SIZE};
 use iommu::{DeviceId, DomainKind, DriverDomain, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
 use klog::MemLog;
-use mmu500::{BusError, BypassReason, DmaFault, Event, Mmu500, Mmu500Config, Translation};
+use mmu500::{BusError, BypassReason, DmaFault, Mmu500, Mmu500Config, TraceEvent, Translation};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,7 @@ struct Board {
     log: Arc<MemLog>,
     mem: Arc<PhysMem>,
     frames: Arc<FrameAllocator>,
-    events: Arc<Mutex<Vec<Event>>>,
+    events: Arc<Mutex<Vec<TraceEvent>>>,
 }
 
 fn board_with(
@@ -63,8 +63,8 @@ fn board_with(
     common::wire_irqs(&model, &smmu);
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
-    model.set_event_sink(Arc::new(move |e: &Event| {
-        if !matches!(e, Event::MmioWrite { .. }) {
+    model.set_event_sink(Arc::new(move |e: &TraceEvent| {
+        if !matches!(e, TraceEvent::MmioWrite { .. }) {
             ev.lock().unwrap().push(e.clone());
         }
     }));

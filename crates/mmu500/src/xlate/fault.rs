@@ -5,7 +5,7 @@
 
 use crate::config::Mmu500Config;
 use crate::state::{Pending, Registers};
-use crate::types::{ContextFaultKind, DmaFault, Event, GlobalFaultKind, Mmu500Counters};
+use crate::types::{ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Counters, TraceEvent};
 use crate::walk::WalkError;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::{Access, LookupLevel, Stage};
@@ -129,7 +129,7 @@ impl Registers {
             true
         };
         let (gfsr, gfsynr0, gfsynr1) = (self.gfsr, self.gfsynr0, self.gfsynr1);
-        p.event(|| Event::GlobalFaultRecorded {
+        p.event(|| TraceEvent::GlobalFaultRecorded {
             gfsr,
             gfsynr0,
             gfsynr1,
@@ -165,7 +165,7 @@ impl Registers {
             true
         };
         let (fsr_v, far_v, fsynr) = (b.fsr, b.far, b.fsynr0);
-        p.event(|| Event::ContextFaultRecorded {
+        p.event(|| TraceEvent::ContextFaultRecorded {
             cb: n as u16,
             fsr: fsr_v,
             far: far_v,

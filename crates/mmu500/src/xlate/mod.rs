@@ -32,7 +32,7 @@ use crate::config::Mmu500Config;
 use crate::micro_tlb::{MicroEntry, StreamKey};
 use crate::state::{Pending, State};
 use crate::tlb::Tag;
-use crate::types::{BypassReason, DmaFault, Event, GlobalFaultKind, Translation};
+use crate::types::{BypassReason, DmaFault, GlobalFaultKind, TraceEvent, Translation};
 use context::no_such_bank;
 use fault::{CbError, CbFault, Format};
 use physmem::PhysMem;
@@ -176,7 +176,7 @@ impl State {
             self.counters.translated += 1;
             p.fill = Some(*u);
             let (pa, cb) = (t.pa(), u.cb);
-            p.event(|| Event::Translated {
+            p.event(|| TraceEvent::Translated {
                 sid,
                 iova,
                 access,
@@ -191,7 +191,7 @@ impl State {
             Ok(t) => p.event(|| match t {
                 Translation::Translated {
                     pa, cb, tlb_hit, ..
-                } => Event::Translated {
+                } => TraceEvent::Translated {
                     sid,
                     iova,
                     access,
@@ -199,14 +199,14 @@ impl State {
                     cb,
                     tlb_hit,
                 },
-                Translation::Bypass { reason, .. } => Event::Bypassed {
+                Translation::Bypass { reason, .. } => TraceEvent::Bypassed {
                     sid,
                     iova,
                     access,
                     reason,
                 },
             }),
-            Err(fault) => p.event(|| Event::Faulted {
+            Err(fault) => p.event(|| TraceEvent::Faulted {
                 sid,
                 iova,
                 access,

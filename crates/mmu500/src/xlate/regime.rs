@@ -4,7 +4,7 @@
 //! (see `context`), so a transaction only picks its region and masks its address.
 
 use super::fault::Format;
-use crate::config::{Mmu500Config, Version};
+use crate::config::{ArchVersion, Mmu500Config};
 use crate::walk::{Geometry, Steps};
 use smmu_arch::regs::{self, cba2r, tcr, tcr2, vtcr};
 use smmu_arch::LookupLevel;
@@ -41,8 +41,8 @@ impl View {
 /// v1 has no CBA2R: TCR.EAE clear).
 pub(crate) fn is_aarch64(cfg: &Mmu500Config, cba2r: u32, tcr: u32) -> bool {
     match cfg.version {
-        Version::V2 => cba2r & cba2r::VA64 != 0,
-        Version::V1 => tcr & tcr::EAE == 0,
+        ArchVersion::V2 => cba2r & cba2r::VA64 != 0,
+        ArchVersion::V1 => tcr & tcr::EAE == 0,
     }
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn low_mask(bits: u32) -> u64 {
 
 fn granule_supported(cfg: &Mmu500Config, shift: u32) -> bool {
     match shift {
-        12 => cfg.granule_4k || cfg.version == Version::V1,
+        12 => cfg.granule_4k || cfg.version == ArchVersion::V1,
         14 => cfg.granule_16k,
         16 => cfg.granule_64k,
         _ => false,
@@ -117,7 +117,7 @@ impl S1Regime {
     pub fn decode(cfg: &Mmu500Config, v: &View, out_bits: u32) -> Self {
         if is_aarch64(cfg, v.cba2r, v.tcr) {
             Self::decode_aarch64(cfg, v, out_bits)
-        } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == Version::V1) {
+        } else if v.tcr & tcr::EAE != 0 && (cfg.aarch32_l || cfg.version == ArchVersion::V1) {
             Self::decode_aarch32(v, out_bits)
         } else {
             S1Regime {
@@ -133,7 +133,7 @@ impl S1Regime {
     }
 
     fn decode_aarch64(cfg: &Mmu500Config, v: &View, out_bits: u32) -> Self {
-        let sep_bit = if cfg.version == Version::V2 {
+        let sep_bit = if cfg.version == ArchVersion::V2 {
             match regs::field(v.tcr2, tcr2::SEP_SHIFT, tcr2::SEP_WIDTH) {
                 0 => Some(31),
                 1 => Some(35),
@@ -149,7 +149,7 @@ impl S1Regime {
         let t0sz = regs::field(v.tcr, tcr::T0SZ_SHIFT, 6).clamp(16, 39);
         let t1sz = regs::field(v.tcr, tcr::T1SZ_SHIFT, 6).clamp(16, 39);
         let (in0, in1) = (64 - t0sz, 64 - t1sz);
-        let pa_bits = if cfg.version == Version::V2 {
+        let pa_bits = if cfg.version == ArchVersion::V2 {
             regs::size_code_to_bits(regs::field(v.tcr2, tcr2::PASIZE_SHIFT, tcr2::PASIZE_WIDTH))
         } else {
             cfg.oas
@@ -177,7 +177,7 @@ impl S1Regime {
             3 => 16,
             _ => 0,
         };
-        let asid16 = cfg.version == Version::V2 && v.tcr2 & tcr2::AS != 0;
+        let asid16 = cfg.version == ArchVersion::V2 && v.tcr2 & tcr2::AS != 0;
         let asid = (asid_ttbr(v) >> 48) as u16;
         S1Regime {
             regions: Regions::AArch64 { sep_bit },

@@ -32,8 +32,8 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     assert_eq!(s.read64(b + cb::FAR), IOVA + 0x2000);
     assert_eq!(s.read32(b + cb::FSYNR0), 0x13);
     assert_eq!(s.read32(gr1o(&s, gr1::cbfrsynra(0))), ENETC_SID);
-    assert!(s.irq_pending(IrqLine::Context(0)));
-    assert_eq!(*raised.lock().unwrap(), [IrqLine::Context(0)]);
+    assert!(s.irq_pending(FaultIrq::Context(0)));
+    assert_eq!(*raised.lock().unwrap(), [FaultIrq::Context(0)]);
     // A second fault before the handler clears: MULTI, syndrome unchanged, no new edge.
     s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
         .unwrap_err();
@@ -41,7 +41,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     assert_eq!(s.read64(b + cb::FAR), IOVA + 0x2000);
     assert_eq!(raised.lock().unwrap().len(), 1);
     s.write32(b + cb::FSR, 0x8000_0402);
-    assert!(!s.irq_pending(IrqLine::Context(0)));
+    assert!(!s.irq_pending(FaultIrq::Context(0)));
     // Level-1 hole, read.
     s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
         .unwrap_err();
@@ -131,7 +131,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
         }
     ));
     assert_eq!(s.read32(b + cb::FSR), 0x402);
-    assert!(!s.irq_pending(IrqLine::Context(0)));
+    assert!(!s.irq_pending(FaultIrq::Context(0)));
     let c = s.counters();
     assert_eq!(
         (c.fault_translation, c.fault_permission, c.fault_access_flag),

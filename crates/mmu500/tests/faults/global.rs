@@ -116,7 +116,7 @@ fn global_interrupt_rises_once_per_recorded_fault_and_handler_may_read_registers
         // The handler runs outside the model's lock: it can read registers.
         l2.lock().unwrap().push((line, s.read32(gr0::SGFSR)));
     }));
-    let line = IrqLine::Global(2);
+    let line = FaultIrq::Global(2);
     assert!(!s.irq_pending(line));
     s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
     s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
@@ -190,7 +190,7 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
     let raised = Arc::new(Mutex::new(0));
     let r2 = raised.clone();
     s.set_irq_handler(Arc::new(move |line| {
-        assert_eq!(line, IrqLine::Global(2));
+        assert_eq!(line, FaultIrq::Global(2));
         *r2.lock().unwrap() += 1;
     }));
     let icf = |nested| DmaFault::Global {
@@ -204,7 +204,7 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
     s.write32(gr0::s2cr(0), 0x0002_0000);
     assert_eq!(s.translate(ENETC_SID, IOVA, Access::Read), Err(icf(false)));
     assert_eq!(*raised.lock().unwrap(), 1);
-    assert!(s.irq_pending(IrqLine::Global(2)));
+    assert!(s.irq_pending(FaultIrq::Global(2)));
     // A second one before the handler only sets MULTI.
     assert!(matches!(
         s.translate(ENETC_SID, IOVA, Access::Write),
@@ -217,7 +217,7 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
         handle_global(&*s),
         "GFSR 0x80000001, GFSYNR0 0x00000000, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
     );
-    assert!(!s.irq_pending(IrqLine::Global(2)));
+    assert!(!s.irq_pending(FaultIrq::Global(2)));
     // The reserved TYPE 3 is treated as a fault context; PRIVCFG = PRIV does not reach the
     // syndrome (a global fault records the input attributes).
     s.write32(gr0::s2cr(0), 0x0103_0000);

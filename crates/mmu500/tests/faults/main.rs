@@ -17,7 +17,7 @@ use mmu500::{
 use pgtable::Prot;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::regs::{cb, gr0, gr1};
-use smmu_arch::{Access, IrqLine, LookupLevel, Mmio, Stage};
+use smmu_arch::{Access, FaultIrq, LookupLevel, Mmio, Stage};
 use std::sync::{Arc, Mutex};
 
 const ENETC_ICID: u32 = 0x29;

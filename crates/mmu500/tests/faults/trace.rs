@@ -4,13 +4,13 @@ use super::*;
 
 #[test]
 fn transactions_faults_and_invalidations_are_traced() {
-    use mmu500::{Event, TlbiOp};
+    use mmu500::{TlbiOp, TraceEvent};
     let (r, _pt) = booted();
     let s = &r.smmu;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
-    s.set_event_sink(Arc::new(move |e: &Event| {
-        if !matches!(e, Event::MmioWrite { .. }) {
+    s.set_event_sink(Arc::new(move |e: &TraceEvent| {
+        if !matches!(e, TraceEvent::MmioWrite { .. }) {
             sink.lock().unwrap().push(e.clone());
         }
     }));
@@ -33,7 +33,7 @@ fn transactions_faults_and_invalidations_are_traced() {
     assert_eq!(
         ev,
         [
-            Event::Translated {
+            TraceEvent::Translated {
                 sid: ENETC_SID,
                 iova: IOVA,
                 access: Access::Read,
@@ -41,19 +41,19 @@ fn transactions_faults_and_invalidations_are_traced() {
                 cb: 0,
                 tlb_hit: false
             },
-            Event::ContextFaultRecorded {
+            TraceEvent::ContextFaultRecorded {
                 cb: 0,
                 fsr: 0x402,
                 far: IOVA + 0x7000,
                 fsynr0: 0x13
             },
-            Event::Faulted {
+            TraceEvent::Faulted {
                 sid: ENETC_SID,
                 iova: IOVA + 0x7000,
                 access: Access::Write,
                 fault: f
             },
-            Event::TlbInvalidate {
+            TraceEvent::TlbInvalidate {
                 op: TlbiOp::Va {
                     cb: 0,
                     asid: 0,
@@ -61,7 +61,7 @@ fn transactions_faults_and_invalidations_are_traced() {
                 },
                 removed: 1
             },
-            Event::Bypassed {
+            TraceEvent::Bypassed {
                 sid: ENETC_SID,
                 iova: IOVA,
                 access: Access::Read,

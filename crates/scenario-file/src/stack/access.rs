@@ -5,7 +5,7 @@
 use super::{Shared, Stack, StackConfig, StackDevice, StackProperty};
 use mmu500::{BusError, BypassReason, DmaFault, Translation};
 use smmu_addr::Iova;
-use smmu_arch::IrqLine;
+use smmu_arch::FaultIrq;
 use smmu_sync::{thread, Mutex};
 
 /// A device's DMA engine reads or writes a buffer its driver mapped, through the SMMU model.
@@ -91,7 +91,7 @@ pub(super) fn device_access(
                 {
                     let smmu = stack.smmu.lock().clone();
                     if let Some(smmu) = smmu {
-                        if stack.model.irq_pending(IrqLine::Context(cb)) {
+                        if stack.model.irq_pending(FaultIrq::Context(cb)) {
                             smmu.handle_context_fault(cb);
                         }
                     }

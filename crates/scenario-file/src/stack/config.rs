@@ -3,12 +3,12 @@
 //! overrides), which of them boot probes, and each actor's steps.
 
 use super::{DomainOp, StackActor, StackConfig, StackDevice, StackError, StackOp, StackProperty};
-use crate::model::Scenario;
+use crate::model::ScenarioFile;
 use crate::vocab::{ActorKind, Dir, Op};
 use arm_smmu::table::LpaeTables;
 use arm_smmu::FirmwareDesc;
 use iommu::{CoreConfig, DeviceDesc, DmaDirection};
-use kernel_history::{Kernel, Switches};
+use kernel_history::{KernelSpec, Switches};
 
 /// Whether the real stack has step `st`'s operation.
 pub fn runs_step(st: &crate::model::Step) -> bool {
@@ -47,7 +47,7 @@ fn direction(d: Option<Dir>) -> DmaDirection {
 }
 
 /// The real stack's configuration for `s` on `kernel`; `Err` names why it cannot run it.
-pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> {
+pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, StackError> {
     let (si, smmu) = s
         .board
         .smmus
@@ -88,10 +88,7 @@ pub fn config(s: &Scenario, kernel: &Kernel) -> Result<StackConfig, StackError> 
                 smmu: smmu.name.clone(),
             })?;
         let decl = s.drivers.iter().find(|d| d.device == name);
-        let bus = match m.bus {
-            sim::Bus::Platform => iommu::Bus::Platform,
-            sim::Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         // `stream-ids` replaces the firmware's IDs (as an edited device tree would).
         let ids: Vec<u32> = match decl.and_then(|d| d.stream_ids.clone()) {
             Some(ids) => ids,

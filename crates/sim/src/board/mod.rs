@@ -109,21 +109,31 @@ pub struct SmmuDesc {
     pub irq_names: Vec<String>,
 }
 
-/// Bus of a master.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Bus {
-    /// The platform bus.
-    Platform,
-    /// The PCI bus.
-    Pci,
-}
+/// Bus of a master: the IOMMU core's, one type for the board, the kernel and the core.
+pub use iommu::Bus;
 
-impl Bus {
-    /// Bus name as `dev_printk` prints it for an unbound device.
-    pub fn name(self) -> &'static str {
-        match self {
-            Bus::Platform => "platform",
-            Bus::Pci => "pci",
+/// A [`Bus`] in a board's serialised form: the variant's name (`"Platform"`, `"Pci"`), as a
+/// derived enum would write it (iommu does not depend on serde).
+mod bus_by_variant {
+    use super::Bus;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    const VARIANTS: &[&str] = &["Platform", "Pci"];
+
+    pub fn serialize<S: Serializer>(bus: &Bus, s: S) -> Result<S::Ok, S::Error> {
+        let index = match bus {
+            Bus::Platform => 0,
+            Bus::Pci => 1,
+        };
+        s.serialize_unit_variant("Bus", index, VARIANTS[index as usize])
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bus, D::Error> {
+        let name = String::deserialize(d)?;
+        match name.as_str() {
+            "Platform" => Ok(Bus::Platform),
+            "Pci" => Ok(Bus::Pci),
+            _ => Err(D::Error::unknown_variant(&name, VARIANTS)),
         }
     }
 }
@@ -150,6 +160,7 @@ pub struct Master {
     /// Linux device name (`2140000.mmc`, `0000:00:00.0`, `etnaviv`).
     pub name: String,
     /// Bus.
+    #[serde(with = "bus_by_variant")]
     pub bus: Bus,
     /// Driver name when a driver binds; `None` prints the bus name instead.
     pub driver: Option<String>,

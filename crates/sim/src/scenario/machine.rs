@@ -11,13 +11,13 @@ use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::{LoggedMmio, MmioLog};
 use crate::ownership::{DmaEvidence, RetiredContexts};
-use crate::{Board, Bus, DeviceId};
+use crate::{Board, Bus, DeviceIndex};
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
 use mmu500::Mmu500;
 use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
-use smmu_arch::{IrqLine, Mmio};
+use smmu_arch::{FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ use thiserror::Error;
 
 /// The machine could not be built (a configuration error, not a simulated event).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ScenarioError {
+pub enum MachineSetupError {
     #[error("board has no enabled SMMU")]
     /// No SMMU is enabled.
     NoSmmu,
@@ -151,13 +151,13 @@ impl Driver for SmmuPlatformDriver {
     fn has_shutdown(&self) -> bool {
         true
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.shutdown(&mut || {
             let _ = core.unregister(inst);
         });
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.remove(&mut || {
             let _ = core.unregister(inst);
@@ -169,15 +169,15 @@ impl Driver for SmmuPlatformDriver {
 /// instance (group, default domain) and link it to the SMMU as its consumer.
 struct IommuDmaConfigure {
     board: Board,
-    smmu_devs: Vec<Option<(DeviceId, InstanceId)>>,
+    smmu_devs: Vec<Option<(DeviceIndex, InstanceId)>>,
     core: Arc<IommuCore>,
-    iommu_ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
-    bus_pos: BTreeMap<DeviceId, u64>,
+    iommu_ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
+    bus_pos: BTreeMap<DeviceIndex, u64>,
     mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl DmaConfigure for IommuDmaConfigure {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
             return Ok(());
         };
@@ -187,10 +187,7 @@ impl DmaConfigure for IommuDmaConfigure {
         if !m.attached || !k.is_bound(smmu_dev) {
             return Ok(());
         }
-        let bus = match m.bus {
-            Bus::Platform => iommu::Bus::Platform,
-            Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         let ids: Vec<u32> = m.ids.iter().map(|id| id.fwid()).collect();
         if let Some(l) = &self.mmio_log {
             l.phase(&format!("attach {}", m.name));
@@ -215,7 +212,7 @@ impl DmaConfigure for IommuDmaConfigure {
 }
 
 /// Builds the NIC at `fsl_enetc` probe time.
-type MakeNic = Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<Enetc>, KernelError> + Send + Sync>;
+type MakeNic = Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<Enetc>, KernelError> + Send + Sync>;
 
 /// `fsl_enetc` bound to the flooded function: the real NIC model.
 struct EnetcDriver {
@@ -227,7 +224,7 @@ impl Driver for EnetcDriver {
     fn name(&self) -> &str {
         "fsl_enetc"
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let nic = (self.make)(k, dev)?;
         *self.nic.lock() = Some(nic);
         Ok(())
@@ -237,7 +234,7 @@ impl Driver for EnetcDriver {
 
 /// Builds a generic DMA engine at its driver's probe time.
 type MakeEngine =
-    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<DmaEngine>, KernelError> + Send + Sync>;
+    Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<DmaEngine>, KernelError> + Send + Sync>;
 
 /// The driver of a master that runs generic traffic: its `.shutdown` (where the board's driver
 /// has one) stops the engine.
@@ -252,19 +249,19 @@ impl Driver for EngineDriver {
     fn name(&self) -> &str {
         &self.name
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         *self.engine.lock() = Some((self.make)(k, dev)?);
         Ok(())
     }
     fn has_shutdown(&self) -> bool {
         self.has_shutdown
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         if let Some(e) = self.engine.lock().as_ref() {
             e.stop();
         }
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         if let Some(e) = self.engine.lock().as_ref() {
             e.stop();
         }
@@ -275,7 +272,7 @@ impl Driver for EngineDriver {
 pub(super) struct EngineSlot {
     pub(super) engine: Arc<DmaEngine>,
     /// Its device in the kernel.
-    pub(super) dev: DeviceId,
+    pub(super) dev: DeviceIndex,
     /// PCI functions need bus mastering to issue DMA.
     pub(super) pci: bool,
 }
@@ -306,7 +303,7 @@ pub(super) struct Machine {
     pub(super) mld_armed: AtomicBool,
     /// SMMU interrupt lines raised and not yet handled, per SMMU: the GIC routes them to CPU 0,
     /// which takes them between its own steps.
-    pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>>,
+    pending_irqs: Arc<Mutex<Vec<(usize, FaultIrq)>>>,
     /// The arm-smmu instance of each SMMU (replaced by the next kernel's after kexec).
     drivers: Mutex<Vec<Arc<ArmSmmu>>>,
     pub(super) timeline: Arc<Timeline>,
@@ -596,7 +593,7 @@ impl Machine {
 
     /// CPU 0 takes the SMMU interrupts raised since it last looked.
     pub(super) fn take_irqs(&self) {
-        let pending: Vec<(usize, IrqLine)> = std::mem::take(&mut *self.pending_irqs.lock());
+        let pending: Vec<(usize, FaultIrq)> = std::mem::take(&mut *self.pending_irqs.lock());
         for (i, line) in pending {
             let Some(s) = self.drivers.lock().get(i).cloned() else {
                 continue;
@@ -604,10 +601,10 @@ impl Machine {
             self.timeline
                 .push(Lane::NetCpu, format!("SMMU interrupt {line:?}"));
             match line {
-                IrqLine::Global(_) => {
+                FaultIrq::Global(_) => {
                     s.handle_global_fault();
                 }
-                IrqLine::Context(cb) => {
+                FaultIrq::Context(cb) => {
                     s.handle_context_fault(cb);
                 }
             }
@@ -628,7 +625,7 @@ impl Machine {
 }
 
 /// Build the machine and boot it (single-threaded: before the actors start).
-pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
+pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
     let board = &cfg.board;
     let mmio_log = cfg.mmio_log.then(|| Arc::new(MmioLog::new()));
     if let Some(l) = &mmio_log {
@@ -654,7 +651,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let pool = |off: u64, size: u64| {
         FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(ScenarioError::Memory)
+            .map_err(MachineSetupError::Memory)
     };
     let tables = pool(0x10_0000, 0x40_0000)?;
     let coherent = pool(0x50_0000, 0x40_0000)?;
@@ -692,7 +689,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
 
     let booted = crate::kernel::register_board(&kernel, board);
     let limits = Arc::new(RateLimits::default());
-    let pending_irqs: Arc<Mutex<Vec<(usize, IrqLine)>>> = Arc::new(Mutex::new(Vec::new()));
+    let pending_irqs: Arc<Mutex<Vec<(usize, FaultIrq)>>> = Arc::new(Mutex::new(Vec::new()));
     let exec = Arc::new(Exec::new(board.cpus));
     // cfg80211's regulatory.db request, made from the boot CPU, waits in the firmware
     // loader's sysfs fallback; the loader's reboot notifier (registered after kvm's: kvm's
@@ -723,7 +720,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             smmu_devs.push(None);
             continue;
         }
-        let err = |why: SmmuSetupError| ScenarioError::Smmu {
+        let err = |why: SmmuSetupError| MachineSetupError::Smmu {
             name: desc.name.clone(),
             why,
         };
@@ -773,7 +770,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         retired.push(freed);
         next_smmus.push((fw, model.clone()));
         let (irqs, index, gic) = (pending_irqs.clone(), models.len(), exec.clone());
-        model.set_irq_handler(Arc::new(move |line: IrqLine| {
+        model.set_irq_handler(Arc::new(move |line: FaultIrq| {
             let mut p = irqs.lock();
             if !p.contains(&(index, line)) {
                 p.push((index, line));
@@ -795,7 +792,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
         models.push(model);
     }
     if models.is_empty() {
-        return Err(ScenarioError::NoSmmu);
+        return Err(MachineSetupError::NoSmmu);
     }
 
     // Bus positions: the order devices were added to each bus.
@@ -829,7 +826,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
     let iommu_id =
         {
             let dma_cfg = dma_cfg.clone();
-            move |k: &Kernel, dev: DeviceId| {
+            move |k: &Kernel, dev: DeviceIndex| {
                 dma_cfg.iommu_ids.lock().get(&dev).copied().ok_or_else(|| {
                     KernelError::ProbeFailed {
                         dev: k.device_name(dev),
@@ -854,13 +851,13 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             if let Some(w) = nic_master.wire_ids().and_then(|w| w.first().copied()) {
                 nic_cfg.stream_id = u32::from(w);
             }
-            let nic_model = model_of(nic_master).ok_or(ScenarioError::NoNic)?;
+            let nic_model = model_of(nic_master).ok_or(MachineSetupError::NoNic)?;
             let nic_retired = retired_of(nic_master);
             let (core, mem, kmem, iommu_id) =
                 (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
             let weak_kernel = Arc::downgrade(&kernel);
             Some(Arc::new(EnetcDriver {
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = iommu_id(k, dev)?;
                     Enetc::probe(
                         nic_cfg.clone(),
@@ -908,7 +905,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             continue;
         }
         let Some(i) = found else {
-            return Err(ScenarioError::UnknownTraffic {
+            return Err(MachineSetupError::UnknownTraffic {
                 name: name.clone(),
                 known: capable
                     .iter()
@@ -944,7 +941,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             Arc::new(EngineDriver {
                 name: driver,
                 has_shutdown: m.has_shutdown,
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = iommu_id(k, dev)?;
                     Ok(DmaEngine::new(
                         ecfg.clone(),
@@ -985,7 +982,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             e.nic
                 .lock()
                 .clone()
-                .ok_or_else(|| ScenarioError::NotProbed {
+                .ok_or_else(|| MachineSetupError::NotProbed {
                     driver: "fsl_enetc".into(),
                 })?,
         ),
@@ -1003,7 +1000,7 @@ pub(super) fn boot(cfg: &RebootConfig) -> Result<Machine, ScenarioError> {
             .engine
             .lock()
             .clone()
-            .ok_or_else(|| ScenarioError::NotProbed {
+            .ok_or_else(|| MachineSetupError::NotProbed {
                 driver: m.name.clone(),
             })?;
         engines.push(EngineSlot {

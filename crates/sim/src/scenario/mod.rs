@@ -26,7 +26,7 @@ pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
 pub(crate) use machine::TimedMmio;
-pub use machine::{model_config, ScenarioError, SmmuSetupError};
+pub use machine::{model_config, MachineSetupError, SmmuSetupError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ReplayTokenError, ScheduleMisfit, ScheduleRef, ScheduleRefError};
 pub use verdict::{outcome_hash, ExecutionModel, OopsVerdict, Property, RebootOutcome, Verdict};
@@ -35,7 +35,7 @@ use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
 
 /// Run the scenario once. Call inside an explorer execution for controlled interleavings; the
 /// same code runs on std threads otherwise.
-pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, ScenarioError> {
+pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     cfg.check()?;
     smmu_sync::clear_interrupt_hooks();
     if let Some(smmu) = crate::v3::smmuv3_index(&cfg.board) {
@@ -401,7 +401,7 @@ pub struct RebootScenario {
 }
 
 impl explore::Scenario for RebootScenario {
-    type Outcome = Result<RebootOutcome, ScenarioError>;
+    type Outcome = Result<RebootOutcome, MachineSetupError>;
 
     fn run(&self) -> Self::Outcome {
         run(&self.config)

@@ -131,7 +131,7 @@ impl ScheduleRef {
         &self,
         scenario: Arc<RebootScenario>,
         max_steps: usize,
-    ) -> Result<explore::Record<RebootScenario>, ScheduleMisfit> {
+    ) -> Result<explore::ScenarioRunRecord<RebootScenario>, ScheduleMisfit> {
         match self {
             ScheduleRef::Sparse(s) => {
                 explore::replay(scenario, s, max_steps).map_err(|_| ScheduleMisfit {

@@ -7,8 +7,8 @@ use crate::dmesg::Dmesg;
 use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
-use crate::scenario::{KernelBehaviour, RebootConfig, ScenarioError, SmmuSetupError};
-use crate::{Board, Bus, DeviceId, SmmuDesc, SmmuVersion};
+use crate::scenario::{KernelBehaviour, MachineSetupError, RebootConfig, SmmuSetupError};
+use crate::{Board, Bus, DeviceIndex, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
     ArmSmmuV3, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, RateLimits,
@@ -67,13 +67,13 @@ impl Driver for SmmuV3PlatformDriver {
     fn has_shutdown(&self) -> bool {
         true
     }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceId) {
+    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.shutdown(&mut || {
             let _ = core.unregister(inst);
         });
     }
-    fn remove(&self, _k: &Kernel, _dev: DeviceId) {
+    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
         let (core, inst) = (self.core.clone(), self.inst);
         self.smmu.remove(&mut || {
             let _ = core.unregister(inst);
@@ -86,15 +86,15 @@ impl Driver for SmmuV3PlatformDriver {
 struct V3DmaConfigure {
     board: Board,
     smmu: usize,
-    smmu_dev: DeviceId,
+    smmu_dev: DeviceIndex,
     inst: InstanceId,
     core: Arc<IommuCore>,
-    ids: Mutex<BTreeMap<DeviceId, iommu::DeviceId>>,
+    ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
     mmio_log: Option<Arc<MmioLog>>,
 }
 
 impl DmaConfigure for V3DmaConfigure {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
             return Ok(());
         };
@@ -104,10 +104,7 @@ impl DmaConfigure for V3DmaConfigure {
         if let Some(l) = &self.mmio_log {
             l.phase(&format!("attach {}", m.name));
         }
-        let bus = match m.bus {
-            Bus::Platform => iommu::Bus::Platform,
-            Bus::Pci => iommu::Bus::Pci,
-        };
+        let bus = m.bus;
         let ids: Vec<u32> = m.ids.iter().map(|id| u32::from(id.sid)).collect();
         let pos = k.master_index(dev).unwrap_or(0) as u64;
         let mut desc = DeviceDesc::new(&m.log_prefix(), bus, pos, &ids);
@@ -126,7 +123,7 @@ impl DmaConfigure for V3DmaConfigure {
 
 /// Builds the flooded function at its driver's probe time.
 type MakeFunction =
-    Box<dyn Fn(&Kernel, DeviceId) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
+    Box<dyn Fn(&Kernel, DeviceIndex) -> Result<Arc<FloodedFunction>, KernelError> + Send + Sync>;
 
 /// The flooded function's driver: no `.shutdown`.
 struct FloodDriver {
@@ -139,7 +136,7 @@ impl Driver for FloodDriver {
     fn name(&self) -> &str {
         &self.name
     }
-    fn probe(&self, k: &Kernel, dev: DeviceId) -> Result<(), KernelError> {
+    fn probe(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
         *self.made.lock() = Some((self.make)(k, dev)?);
         Ok(())
     }
@@ -215,11 +212,11 @@ pub(super) struct V3Machine {
 }
 
 /// Build the machine and boot it (before the actors start).
-pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, ScenarioError> {
+pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, MachineSetupError> {
     let board = &cfg.board;
-    let desc = board.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+    let desc = board.smmus.get(smmu_idx).ok_or(MachineSetupError::NoSmmu)?;
     debug_assert_eq!(desc.version, SmmuVersion::V3);
-    let err = |why: SmmuSetupError| ScenarioError::Smmu {
+    let err = |why: SmmuSetupError| MachineSetupError::Smmu {
         name: desc.name.clone(),
         why,
     };
@@ -242,7 +239,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
     let pool = |off: u64, size: u64| {
         FrameAllocator::new(mem.clone(), PhysAddr::new(dram.base.as_u64() + off), size)
             .map(Arc::new)
-            .map_err(ScenarioError::Memory)
+            .map_err(MachineSetupError::Memory)
     };
     // Queues (Linux caps QEMU's 2^19-entry queues at 4 MiB each), stream table, CDs, page
     // tables; then coherent DMA; then receive buffers.
@@ -264,7 +261,10 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
         printk.clone(),
     );
     let booted = crate::kernel::register_board(&kernel, board);
-    let smmu_dev = *booted.smmus.get(smmu_idx).ok_or(ScenarioError::NoSmmu)?;
+    let smmu_dev = *booted
+        .smmus
+        .get(smmu_idx)
+        .ok_or(MachineSetupError::NoSmmu)?;
 
     let mut model_cfg = smmuv3::SmmuV3Config::qemu_virt();
     if cfg.gbpa_abort {
@@ -357,7 +357,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             .masters
             .iter()
             .position(|m| &m.name == name && m.smmu == smmu_idx && m.attached && !m.ids.is_empty())
-            .ok_or_else(|| ScenarioError::UnknownTraffic {
+            .ok_or_else(|| MachineSetupError::UnknownTraffic {
                 name: name.clone(),
                 known: known(),
             })?;
@@ -376,7 +376,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
                     .driver
                     .clone()
                     .unwrap_or_else(|| crate::pci_enum::DEFAULT_PCI_DRIVER.into()),
-                make: Box::new(move |k: &Kernel, dev: DeviceId| {
+                make: Box::new(move |k: &Kernel, dev: DeviceIndex| {
                     let id = ids.ids.lock().get(&dev).copied().ok_or_else(|| {
                         KernelError::ProbeFailed {
                             dev: k.device_name(dev),
@@ -426,7 +426,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Sce
             .made
             .lock()
             .clone()
-            .ok_or_else(|| ScenarioError::NotProbed {
+            .ok_or_else(|| MachineSetupError::NotProbed {
                 driver: board.masters[*i].name.clone(),
             })?;
         flooded.push(Flooded { f });

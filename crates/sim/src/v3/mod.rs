@@ -29,8 +29,8 @@ use crate::exec::Task;
 use crate::ownership::DmaEvidence;
 use crate::scenario::contexts;
 use crate::scenario::{
-    ExecutionModel, Lane, OopsVerdict, RebootConfig, RebootOutcome, ScenarioError, TimelineEvent,
-    Trigger, Verdict,
+    ExecutionModel, Lane, MachineSetupError, OopsVerdict, RebootConfig, RebootOutcome,
+    TimelineEvent, Trigger, Verdict,
 };
 use crate::{Board, SmmuVersion};
 use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
@@ -139,7 +139,7 @@ impl V3Machine {
 }
 
 /// Run the scenario once on the board's SMMUv3 `smmu` (see [`smmuv3_index`]).
-pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, ScenarioError> {
+pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetupError> {
     let m = Arc::new(smmu_sync::without_sched_points(|| {
         machine::boot(cfg, smmu)
     })?);
