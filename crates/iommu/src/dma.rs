@@ -26,7 +26,7 @@ use crate::domain::{Domain, MapKind, Mapping};
 use crate::error::DmaError;
 use crate::oops::{Oops, OopsPath};
 use crate::ops::*;
-use smmu_addr::PhysAddr;
+use smmu_addr::{DmaAddr, Iova, PhysAddr};
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, Arc, Point};
 
@@ -62,7 +62,7 @@ pub enum DirectKind {
     /// `dma_map_page`.
     Page,
     /// One segment of `dma_map_sg`; the whole list it returned.
-    Sg(Vec<(u64, u64)>),
+    Sg(Vec<(DmaAddr, u64)>),
     /// `dma_alloc_coherent`.
     Coherent,
 }
@@ -72,9 +72,9 @@ enum Undo {
     /// `dma_unmap_page`.
     Page,
     /// `dma_unmap_sg` with the list `dma_map_sg` returned.
-    Sg(Vec<(u64, u64)>),
+    Sg(Vec<(DmaAddr, u64)>),
     /// `dma_free_coherent` of the buffer at `cpu_pa`.
-    Coherent { cpu_pa: u64 },
+    Coherent { cpu_pa: PhysAddr },
 }
 
 impl Undo {
@@ -99,7 +99,7 @@ impl Undo {
 }
 
 /// A direct mapping's key (address, size, direction) and the calls that made it.
-type DirectEntry<'a> = (&'a (u64, u64, DmaDirection), &'a Vec<DirectKind>);
+type DirectEntry<'a> = (&'a (DmaAddr, u64, DmaDirection), &'a Vec<DirectKind>);
 
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
 enum CallPath<'a> {
@@ -248,7 +248,7 @@ impl IommuCore {
         dev: &Device,
         dom: &Domain,
         shift: u32,
-        chunks: &[(u64, u64)],
+        chunks: &[(PhysAddr, u64)],
         prot: Prot,
         check: ResultCheck,
     ) -> Result<(u64, u64), DmaError> {
@@ -258,10 +258,13 @@ impl IommuCore {
             .ok_or(DmaError::Invalid("scatterlist too large"))?;
         let pages = total >> shift;
         let pfn = self.iova_alloc(dev, dom, pages)?;
-        let base = pfn << shift;
+        let base = Iova::new(pfn << shift);
         let mut off = 0;
         for &(pa, len) in chunks {
-            if let Err(e) = dom.map_range(base + off, pa, len, prot) {
+            let at = base
+                .checked_add(off)
+                .ok_or(DmaError::Invalid("scatterlist too large"))?;
+            if let Err(e) = dom.map_range(at, pa, len, prot) {
                 self.warn_if_already_mapped(&dev.desc.log_name, &e);
                 if off > 0 {
                     dom.unmap_range(base, off, true);
@@ -285,7 +288,7 @@ impl IommuCore {
     fn unmap_fresh(&self, dom: &Domain, m: &Mapping, shift: u32) {
         let lazy = dom.kind() == DomainKind::DmaFq;
         let bytes = m.pages << shift;
-        dom.unmap_range(m.pfn << shift, bytes, !lazy);
+        dom.unmap_range(Iova::new(m.pfn << shift), bytes, !lazy);
         if lazy {
             let flushes = dom.fq_queue(m.pfn, m.pages, self.log.now_ns());
             self.counters
@@ -308,10 +311,10 @@ impl IommuCore {
     pub fn dma_map_page(
         &self,
         dev: DeviceId,
-        paddr: u64,
+        paddr: PhysAddr,
         size: u64,
         dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
+    ) -> Result<DmaAddr, DmaError> {
         let r = self.map_page_inner(dev, paddr, size, dir);
         match r {
             Ok(a) => {
@@ -325,10 +328,10 @@ impl IommuCore {
     fn map_page_inner(
         &self,
         id: DeviceId,
-        paddr: u64,
+        paddr: PhysAddr,
         size: u64,
         dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
+    ) -> Result<DmaAddr, DmaError> {
         let dev = self.device(id).ok_or(DmaError::NoDevice)?;
         let (access, target) = self.resolve(&dev, Some(OopsPath::MapPage))?;
         let prot = dir
@@ -347,7 +350,7 @@ impl IommuCore {
         self.poll_fq(&dom);
         let shift = Self::granule_shift(&dom)?;
         let g = 1u64 << shift;
-        let off = paddr & (g - 1);
+        let off = paddr.as_u64() & (g - 1);
         let len = (size + off)
             .checked_add(g - 1)
             .ok_or(DmaError::Invalid("overflowing size"))?
@@ -356,11 +359,11 @@ impl IommuCore {
             &dev,
             &dom,
             shift,
-            &[(paddr - off, len)],
+            &[(PhysAddr::new(paddr.as_u64() - off), len)],
             prot,
             ResultCheck::Signed,
         )?;
-        let handle = (pfn << shift) + off;
+        let handle = DmaAddr::from_iova(Iova::new((pfn << shift) + off));
         dom.lock().maps.insert(
             handle,
             Mapping {
@@ -379,7 +382,7 @@ impl IommuCore {
     pub fn dma_unmap_page(
         &self,
         dev: DeviceId,
-        addr: u64,
+        addr: DmaAddr,
         size: u64,
         dir: DmaDirection,
     ) -> Result<(), DmaError> {
@@ -396,7 +399,7 @@ impl IommuCore {
     fn unmap_inner(
         &self,
         id: DeviceId,
-        addr: u64,
+        addr: DmaAddr,
         size: u64,
         dir: DmaDirection,
         path: Option<OopsPath>,
@@ -454,9 +457,9 @@ impl IommuCore {
     pub fn dma_map_sg(
         &self,
         dev: DeviceId,
-        segs: &[(u64, u64)],
+        segs: &[(PhysAddr, u64)],
         dir: DmaDirection,
-    ) -> Result<Vec<(u64, u64)>, DmaError> {
+    ) -> Result<Vec<(DmaAddr, u64)>, DmaError> {
         match self.map_sg_inner(dev, segs, dir) {
             Ok(v) => {
                 self.counters.maps.fetch_add(1, Ordering::Relaxed);
@@ -469,9 +472,9 @@ impl IommuCore {
     fn map_sg_inner(
         &self,
         id: DeviceId,
-        segs: &[(u64, u64)],
+        segs: &[(PhysAddr, u64)],
         dir: DmaDirection,
-    ) -> Result<Vec<(u64, u64)>, DmaError> {
+    ) -> Result<Vec<(DmaAddr, u64)>, DmaError> {
         let dev = self.device(id).ok_or(DmaError::NoDevice)?;
         let (access, target) = self.resolve(&dev, None)?;
         let prot = dir
@@ -490,11 +493,15 @@ impl IommuCore {
                 for &(pa, len) in segs {
                     self.direct_check(&dev, pa, len, dir)?;
                 }
-                let kind = DirectKind::Sg(segs.to_vec());
-                for &(pa, len) in segs {
-                    self.direct_record(&dev, pa, len, dir, kind.clone());
+                let list: Vec<(DmaAddr, u64)> = segs
+                    .iter()
+                    .map(|&(pa, len)| (DmaAddr::from_phys(pa), len))
+                    .collect();
+                let kind = DirectKind::Sg(list.clone());
+                for &(addr, len) in &list {
+                    self.direct_record(&dev, addr, len, dir, kind.clone());
                 }
-                return Ok(segs.to_vec());
+                return Ok(list);
             }
             Target::Domain(d) => d,
         };
@@ -506,12 +513,12 @@ impl IommuCore {
         let g = 1u64 << shift;
         let mut chunks = Vec::with_capacity(segs.len());
         for &(pa, len) in segs {
-            let off = pa & (g - 1);
+            let off = pa.as_u64() & (g - 1);
             let l = (len + off)
                 .checked_add(g - 1)
                 .ok_or(DmaError::Invalid("overflowing segment"))?
                 & !(g - 1);
-            chunks.push((pa - off, l));
+            chunks.push((PhysAddr::new(pa.as_u64() - off), l));
         }
         let check = if self.cfg.map_sg_signed_result_check {
             ResultCheck::Signed
@@ -522,7 +529,10 @@ impl IommuCore {
         let mut out = Vec::with_capacity(segs.len());
         let mut cursor = pfn << shift;
         for (&(pa, len), &(_, l)) in segs.iter().zip(&chunks) {
-            out.push((cursor + (pa & (g - 1)), len));
+            out.push((
+                DmaAddr::from_iova(Iova::new(cursor + (pa.as_u64() & (g - 1)))),
+                len,
+            ));
             cursor += l;
         }
         let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
@@ -544,7 +554,7 @@ impl IommuCore {
     pub fn dma_unmap_sg(
         &self,
         dev: DeviceId,
-        segs: &[(u64, u64)],
+        segs: &[(DmaAddr, u64)],
         dir: DmaDirection,
     ) -> Result<(), DmaError> {
         let Some(&(first, _)) = segs.first() else {
@@ -578,7 +588,11 @@ impl IommuCore {
 
     /// `dma_alloc_coherent`: zeroed memory from the core's frame allocator, mapped
     /// bidirectionally. Returns (physical address for the CPU, DMA address for the device).
-    pub fn dma_alloc_coherent(&self, dev: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
+    pub fn dma_alloc_coherent(
+        &self,
+        dev: DeviceId,
+        size: u64,
+    ) -> Result<(PhysAddr, DmaAddr), DmaError> {
         match self.alloc_coherent_inner(dev, size) {
             Ok(v) => {
                 self.counters.maps.fetch_add(1, Ordering::Relaxed);
@@ -588,7 +602,11 @@ impl IommuCore {
         }
     }
 
-    fn alloc_coherent_inner(&self, id: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
+    fn alloc_coherent_inner(
+        &self,
+        id: DeviceId,
+        size: u64,
+    ) -> Result<(PhysAddr, DmaAddr), DmaError> {
         let dev = self.device(id).ok_or(DmaError::NoDevice)?;
         let (access, target) = self.resolve(&dev, None)?;
         if size == 0 || size > physmem::FRAME_SIZE << 10 {
@@ -601,16 +619,17 @@ impl IommuCore {
             Target::Domain(d) if d.kind() == DomainKind::Identity => None,
             Target::Domain(d) => Some(d),
         };
-        let pa = self.coherent.alloc(alloc)?.as_u64();
+        let pa = self.coherent.alloc(alloc)?;
         let Some(dom) = dom else {
             // dma-direct: the device uses the physical address.
-            if pa + alloc - 1 > dev.desc.dma_mask {
-                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
+            if pa.as_u64() + alloc - 1 > dev.desc.dma_mask {
+                let _ = self.coherent.free(pa, alloc);
                 return Err(DmaError::BeyondMask { paddr: pa });
             }
-            self.direct_record(&dev, pa, size, dir, DirectKind::Coherent);
+            let addr = DmaAddr::from_phys(pa);
+            self.direct_record(&dev, addr, size, dir, DirectKind::Coherent);
             drop(access);
-            return Ok((pa, pa));
+            return Ok((pa, addr));
         };
         let prot = dir.prot(dev.desc.coherent).unwrap_or(Prot::READ);
         let res = Self::granule_shift(&dom).and_then(|shift| {
@@ -622,11 +641,11 @@ impl IommuCore {
         let ((pfn, pages), shift) = match res {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
+                let _ = self.coherent.free(pa, alloc);
                 return Err(e);
             }
         };
-        let handle = pfn << shift;
+        let handle = DmaAddr::from_iova(Iova::new(pfn << shift));
         dom.lock().maps.insert(
             handle,
             Mapping {
@@ -646,8 +665,8 @@ impl IommuCore {
         &self,
         dev: DeviceId,
         size: u64,
-        cpu_pa: u64,
-        dma: u64,
+        cpu_pa: PhysAddr,
+        dma: DmaAddr,
     ) -> Result<(), DmaError> {
         let is_direct = self.device(dev).is_some_and(|d| d.direct);
         let r = if is_direct {
@@ -660,13 +679,11 @@ impl IommuCore {
                 &Undo::Coherent { cpu_pa },
             )
             .and_then(|_| {
-                if cpu_pa != dma {
+                if DmaAddr::from_phys(cpu_pa) != dma {
                     return Err(DmaError::WrongKind { addr: dma });
                 }
                 let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                self.coherent
-                    .free(PhysAddr::new(cpu_pa), alloc)
-                    .map_err(DmaError::from)
+                self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
             })
         } else {
             self.unmap_inner(
@@ -681,15 +698,10 @@ impl IommuCore {
                 Some(Mapping {
                     kind: MapKind::Coherent { pa, alloc },
                     ..
-                }) => self
-                    .coherent
-                    .free(PhysAddr::new(pa), alloc)
-                    .map_err(DmaError::from),
+                }) => self.coherent.free(pa, alloc).map_err(DmaError::from),
                 _ => {
                     let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                    self.coherent
-                        .free(PhysAddr::new(cpu_pa), alloc)
-                        .map_err(DmaError::from)
+                    self.coherent.free(cpu_pa, alloc).map_err(DmaError::from)
                 }
             })
         };
@@ -709,17 +721,17 @@ impl IommuCore {
     fn direct_check(
         &self,
         dev: &Device,
-        paddr: u64,
+        paddr: PhysAddr,
         size: u64,
         dir: DmaDirection,
     ) -> Result<(), DmaError> {
         if dir == DmaDirection::None {
             return Err(DmaError::Invalid("DMA_NONE direction"));
         }
-        if !self.cfg.linux_faithful && !self.mem.contains(PhysAddr::new(paddr), size) {
+        if !self.cfg.linux_faithful && !self.mem.contains(paddr, size) {
             return Err(DmaError::NotSystemMemory { paddr, size });
         }
-        if paddr.saturating_add(size - 1) > dev.desc.dma_mask {
+        if paddr.as_u64().saturating_add(size - 1) > dev.desc.dma_mask {
             return Err(DmaError::BeyondMask { paddr });
         }
         Ok(())
@@ -728,30 +740,38 @@ impl IommuCore {
     fn direct_map(
         &self,
         dev: &Device,
-        paddr: u64,
+        paddr: PhysAddr,
         size: u64,
         dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
+    ) -> Result<DmaAddr, DmaError> {
         self.direct_check(dev, paddr, size, dir)?;
-        self.direct_record(dev, paddr, size, dir, DirectKind::Page);
-        Ok(paddr)
+        let addr = DmaAddr::from_phys(paddr);
+        self.direct_record(dev, addr, size, dir, DirectKind::Page);
+        Ok(addr)
     }
 
     fn direct_map_in(
         &self,
         dev: &Device,
         _dom: &Domain,
-        paddr: u64,
+        paddr: PhysAddr,
         size: u64,
         dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
+    ) -> Result<DmaAddr, DmaError> {
         self.direct_map(dev, paddr, size, dir)
     }
 
     /// Direct mappings are recorded per device, with the call that made them.
-    fn direct_record(&self, dev: &Device, pa: u64, size: u64, dir: DmaDirection, kind: DirectKind) {
+    fn direct_record(
+        &self,
+        dev: &Device,
+        addr: DmaAddr,
+        size: u64,
+        dir: DmaDirection,
+        kind: DirectKind,
+    ) {
         let mut t = dev.direct_maps.lock();
-        t.entry((pa, size, dir)).or_default().push(kind);
+        t.entry((addr, size, dir)).or_default().push(kind);
     }
 
     /// Remove the direct mappings of `segs` (one for a page or coherent buffer, the list for
@@ -760,7 +780,7 @@ impl IommuCore {
     fn direct_unmap(
         &self,
         dev: &Device,
-        segs: &[(u64, u64)],
+        segs: &[(DmaAddr, u64)],
         dir: DmaDirection,
         kind: &DirectKind,
     ) -> Result<(), DmaError> {
