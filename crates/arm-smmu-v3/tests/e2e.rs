@@ -8,7 +8,6 @@ use arm_smmu_v3::{KernelVersion, ShutdownPolicy};
 use common::*;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 use physmem::PhysAddr;
-use smmu_addr::Iova;
 use smmuv3::{AbortReason, Access, Outcome, SmmuV3Config};
 use std::sync::Arc;
 
@@ -37,18 +36,18 @@ fn dma_api_round_trip_through_the_model() {
     for v in [KernelVersion::V6_1, KernelVersion::V6_12] {
         let r = rig(SmmuV3Config::qemu_virt(), v, ShutdownPolicy::Linux62);
         let (core, nic) = core_on(&r);
-        let buf = RAM + (100 << 20);
+        let buf = PhysAddr::new(RAM + (100 << 20));
         let iova = core
             .dma_map_page(nic, buf, 1500, DmaDirection::FromDevice)
             .unwrap();
-        r.model.dma_write(8, Iova::new(iova), b"packet").unwrap();
+        r.model.dma_write(8, iova.bus_iova(), b"packet").unwrap();
         let mut got = [0u8; 6];
-        r.mem.read_bytes(PhysAddr::new(buf), &mut got).unwrap();
+        r.mem.read_bytes(buf, &mut got).unwrap();
         assert_eq!(&got, b"packet", "{v:?}");
         core.dma_unmap_page(nic, iova, 1500, DmaDirection::FromDevice)
             .unwrap();
         assert_eq!(
-            r.model.translate(8, iova, Access::Write),
+            r.model.translate(8, iova.as_u64(), Access::Write),
             Outcome::Aborted(AbortReason::Event(0x10)),
             "{v:?}"
         );
@@ -65,7 +64,12 @@ fn reboot_race_in_miniature_per_policy() {
         let r = rig(SmmuV3Config::qemu_virt(), KernelVersion::V6_1, policy);
         let (core, nic) = core_on(&r);
         let iova = core
-            .dma_map_page(nic, RAM + (100 << 20), 1500, DmaDirection::FromDevice)
+            .dma_map_page(
+                nic,
+                PhysAddr::new(RAM + (100 << 20)),
+                1500,
+                DmaDirection::FromDevice,
+            )
             .unwrap();
         let inst = iommu::InstanceId(0);
         let c2 = core.clone();
@@ -73,8 +77,13 @@ fn reboot_race_in_miniature_per_policy() {
             let _ = c2.unregister(inst);
         });
         // The NIC (no .shutdown) keeps going: its in-flight DMA, then its driver's next map.
-        let dma = r.model.translate(8, iova, Access::Write);
-        let next = core.dma_map_page(nic, RAM + (101 << 20), 1500, DmaDirection::FromDevice);
+        let dma = r.model.translate(8, iova.as_u64(), Access::Write);
+        let next = core.dma_map_page(
+            nic,
+            PhysAddr::new(RAM + (101 << 20)),
+            1500,
+            DmaDirection::FromDevice,
+        );
         match policy {
             ShutdownPolicy::Linux61 => {
                 assert!(
@@ -93,7 +102,7 @@ fn reboot_race_in_miniature_per_policy() {
             }
             ShutdownPolicy::Linux62 => {
                 assert!(
-                    matches!(dma, Outcome::Bypassed { pa, .. } if pa == iova),
+                    matches!(dma, Outcome::Bypassed { pa, .. } if pa == iova.as_u64()),
                     "IOVA used as PA"
                 );
                 assert!(next.is_ok());

@@ -14,7 +14,6 @@ use klog::MemLog;
 use mmu500::{Mmu500, Mmu500Config, TraceEvent, Translation};
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
-use smmu_addr::Iova;
 use std::sync::{Arc, Mutex};
 
 const RAM: u64 = 0x8000_0000;
@@ -76,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let enetc = core.probe_device(desc, inst)?;
 
     // A 1500-byte receive buffer somewhere in DRAM, mapped for the device to write.
-    let buf = RAM + (8 << 20) + 0x40;
+    let buf = PhysAddr::new(RAM + (8 << 20) + 0x40);
     let dma_addr = core.dma_map_page(enetc, buf, 1500, DmaDirection::FromDevice)?;
 
     println!("driver log:");
@@ -87,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The NIC writes a frame at the DMA address; the SMMU translates it.
     let frame = b"ICMP echo request, 64 bytes";
-    let translations = model.dma_write(ENETC_SID, Iova::new(dma_addr), frame)?;
+    let translations = model.dma_write(ENETC_SID, dma_addr.bus_iova(), frame)?;
     for t in &translations {
         match t {
             Translation::Translated {
@@ -107,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let mut landed = vec![0u8; frame.len()];
-    mem.read_bytes(PhysAddr::new(buf), &mut landed)?;
+    mem.read_bytes(buf, &mut landed)?;
     println!(
         "memory at {buf:#x}: {:?} ({})",
         String::from_utf8_lossy(&landed),

@@ -50,10 +50,10 @@ fn benches(c: &mut Criterion) {
                 let start = Instant::start();
                 for _ in 0..iters {
                     i = i.wrapping_add(1);
-                    let pa = RAM + (i & 255) * 4096 + 0x40;
+                    let pa = PhysAddr::new(RAM + (i & 255) * 4096 + 0x40);
                     let a = core
                         .dma_map_page(dev, pa, 1500, DmaDirection::ToDevice)
-                        .unwrap_or(0);
+                        .unwrap_or_default();
                     let _ = black_box(core.dma_unmap_page(dev, a, 1500, DmaDirection::ToDevice));
                 }
                 start.elapsed()

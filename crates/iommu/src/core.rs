@@ -5,7 +5,7 @@ use crate::error::CoreError;
 use crate::ops::*;
 use klog::{dev_line, Level, Printk};
 use physmem::{FrameAllocator, PhysMem};
-use smmu_addr::{Iova, PhysAddr};
+use smmu_addr::{DmaAddr, Iova, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
@@ -54,8 +54,9 @@ pub struct DeviceDesc {
     /// Cache-coherent DMA (mappings get `Prot::CACHE`).
     pub coherent: bool,
     /// Reserved regions the firmware asks to be identity-mapped for the device
-    /// (`IOMMU_RESV_DIRECT`): (base, size). The probe maps them in its default domain.
-    pub direct_regions: Vec<(u64, u64)>,
+    /// (`IOMMU_RESV_DIRECT`): (base, size). The probe maps them in its default domain, each
+    /// page at the IOVA equal to its physical address.
+    pub direct_regions: Vec<(PhysAddr, u64)>,
 }
 
 impl DeviceDesc {
@@ -182,7 +183,9 @@ pub(crate) struct Device {
     pub direct: bool,
     /// Outstanding direct (untranslated) mappings: (address, size, direction) -> the call that
     /// made each one (the safe core checks it on unmap; Linux's dma-direct keeps no record).
-    pub direct_maps: Mutex<BTreeMap<(u64, u64, crate::DmaDirection), Vec<crate::dma::DirectKind>>>,
+    #[allow(clippy::type_complexity)]
+    pub direct_maps:
+        Mutex<BTreeMap<(DmaAddr, u64, crate::DmaDirection), Vec<crate::dma::DirectKind>>>,
     /// The domain the driver attached the device to (its S2CRs point at that domain's bank).
     pub attached: Mutex<Option<DomainId>>,
 }
@@ -615,8 +618,8 @@ impl IommuCore {
     pub fn iommu_map(
         &self,
         domain: &Arc<Domain>,
-        iova: u64,
-        paddr: u64,
+        iova: Iova,
+        paddr: PhysAddr,
         size: u64,
         prot: Prot,
     ) -> Result<(), CoreError> {
@@ -635,7 +638,7 @@ impl IommuCore {
     pub fn iommu_unmap(
         &self,
         domain: &Arc<Domain>,
-        iova: u64,
+        iova: Iova,
         size: u64,
     ) -> Result<u64, CoreError> {
         if domain.kind() != DomainKind::Unmanaged {
@@ -648,12 +651,9 @@ impl IommuCore {
         Ok(domain.unmap_range(iova, size, true))
     }
 
-    /// `iommu_iova_to_phys` (0 when unmapped).
-    pub fn iova_to_phys(&self, domain: &Arc<Domain>, iova: u64) -> u64 {
-        domain
-            .driver()
-            .iova_to_phys(domain.driver_domain(), Iova::new(iova))
-            .map_or(0, PhysAddr::as_u64)
+    /// `iommu_iova_to_phys`: `None` where Linux returns 0 (nothing mapped).
+    pub fn iova_to_phys(&self, domain: &Arc<Domain>, iova: Iova) -> Option<PhysAddr> {
+        domain.driver().iova_to_phys(domain.driver_domain(), iova)
     }
 
     /// Every live DMA default domain (for draining and statistics).

@@ -21,12 +21,16 @@
 //! [`DmaError::NotSystemMemory`], and an unmap by another call than the one that mapped
 //! (page vs sg vs coherent, or part of a scatterlist) [`DmaError::WrongKind`].
 
+mod coherent;
+mod direct;
+mod map;
+
 use crate::core::{Bus, Device, IommuCore};
 use crate::domain::{Domain, MapKind, Mapping};
 use crate::error::DmaError;
 use crate::oops::{Oops, OopsPath};
 use crate::ops::*;
-use smmu_addr::PhysAddr;
+use smmu_addr::{DmaAddr, Iova, PhysAddr};
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, Arc, Point};
 
@@ -62,7 +66,7 @@ pub enum DirectKind {
     /// `dma_map_page`.
     Page,
     /// One segment of `dma_map_sg`; the whole list it returned.
-    Sg(Vec<(u64, u64)>),
+    Sg(Vec<(DmaAddr, u64)>),
     /// `dma_alloc_coherent`.
     Coherent,
 }
@@ -72,9 +76,9 @@ enum Undo {
     /// `dma_unmap_page`.
     Page,
     /// `dma_unmap_sg` with the list `dma_map_sg` returned.
-    Sg(Vec<(u64, u64)>),
+    Sg(Vec<(DmaAddr, u64)>),
     /// `dma_free_coherent` of the buffer at `cpu_pa`.
-    Coherent { cpu_pa: u64 },
+    Coherent { cpu_pa: PhysAddr },
 }
 
 impl Undo {
@@ -99,7 +103,7 @@ impl Undo {
 }
 
 /// A direct mapping's key (address, size, direction) and the calls that made it.
-type DirectEntry<'a> = (&'a (u64, u64, DmaDirection), &'a Vec<DirectKind>);
+type DirectEntry<'a> = (&'a (DmaAddr, u64, DmaDirection), &'a Vec<DirectKind>);
 
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
 enum CallPath<'a> {
@@ -254,7 +258,7 @@ impl IommuCore {
         dev: &Device,
         dom: &Domain,
         shift: u32,
-        chunks: &[(u64, u64)],
+        chunks: &[(PhysAddr, u64)],
         prot: Prot,
         check: ResultCheck,
     ) -> Result<(u64, u64), DmaError> {
@@ -264,10 +268,13 @@ impl IommuCore {
             .ok_or(DmaError::Invalid("scatterlist too large"))?;
         let pages = total >> shift;
         let pfn = self.iova_alloc(dev, dom, pages)?;
-        let base = pfn << shift;
+        let base = Iova::new(pfn << shift);
         let mut off = 0;
         for &(pa, len) in chunks {
-            if let Err(e) = dom.map_range(base + off, pa, len, prot) {
+            let at = base
+                .checked_add(off)
+                .ok_or(DmaError::Invalid("scatterlist too large"))?;
+            if let Err(e) = dom.map_range(at, pa, len, prot) {
                 self.warn_if_already_mapped(&dev.desc.log_name, &e);
                 if off > 0 {
                     dom.unmap_range(base, off, true);
@@ -291,7 +298,7 @@ impl IommuCore {
     fn unmap_fresh(&self, dom: &Domain, m: &Mapping, shift: u32) {
         let lazy = dom.kind() == DomainKind::DmaFq;
         let bytes = m.pages << shift;
-        dom.unmap_range(m.pfn << shift, bytes, !lazy);
+        dom.unmap_range(Iova::new(m.pfn << shift), bytes, !lazy);
         if lazy {
             let flushes = dom.fq_queue(m.pfn, m.pages, self.log.now_ns());
             self.counters
@@ -306,511 +313,6 @@ impl IommuCore {
         if dom.kind() == DomainKind::DmaFq && dom.fq_poll(self.log.now_ns(), false) {
             self.counters.fq_flushes.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    /// `dma_map_page_attrs`: map `size` bytes at physical `paddr` for the device; returns the
-    /// DMA address (IOVA plus the offset within the granule; the physical address itself for
-    /// an identity default domain).
-    pub fn dma_map_page(
-        &self,
-        dev: DeviceId,
-        paddr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
-        let r = self.map_page_inner(dev, paddr, size, dir);
-        match r {
-            Ok(a) => {
-                self.counters.maps.fetch_add(1, Ordering::Relaxed);
-                Ok(a)
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    fn map_page_inner(
-        &self,
-        id: DeviceId,
-        paddr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
-        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
-        let (access, target) = self.resolve(&dev, Some(OopsPath::MapPage))?;
-        let prot = dir
-            .prot(dev.desc.coherent)
-            .ok_or(DmaError::Invalid("DMA_NONE direction"))?;
-        if size == 0 || paddr.checked_add(size).is_none() {
-            return Err(DmaError::Invalid("zero or overflowing size"));
-        }
-        let dom = match target {
-            Target::Direct => return self.direct_map(&dev, paddr, size, dir),
-            Target::Domain(d) => d,
-        };
-        if dom.kind() == DomainKind::Identity {
-            return self.direct_map_in(&dev, &dom, paddr, size, dir);
-        }
-        self.poll_fq(&dom);
-        let shift = Self::granule_shift(&dom)?;
-        let g = 1u64 << shift;
-        let off = paddr & (g - 1);
-        let len = (size + off)
-            .checked_add(g - 1)
-            .ok_or(DmaError::Invalid("overflowing size"))?
-            & !(g - 1);
-        let (pfn, pages) = self.map_fresh(
-            &dev,
-            &dom,
-            shift,
-            &[(paddr - off, len)],
-            prot,
-            ResultCheck::Signed,
-        )?;
-        let handle = (pfn << shift) + off;
-        dom.lock().maps.insert(
-            handle,
-            Mapping {
-                pfn,
-                pages,
-                size,
-                dir,
-                kind: MapKind::Page,
-            },
-        );
-        drop(access);
-        Ok(handle)
-    }
-
-    /// `dma_unmap_page_attrs`: undo a [`Self::dma_map_page`] with the same size and direction.
-    pub fn dma_unmap_page(
-        &self,
-        dev: DeviceId,
-        addr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<(), DmaError> {
-        match self.unmap_inner(dev, addr, size, dir, Some(OopsPath::UnmapPage), &Undo::Page) {
-            Ok(_) => {
-                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    /// Validate and remove the record at `addr`, then unmap. Returns the removed record.
-    fn unmap_inner(
-        &self,
-        id: DeviceId,
-        addr: u64,
-        size: u64,
-        dir: DmaDirection,
-        path: Option<OopsPath>,
-        undo: &Undo,
-    ) -> Result<Option<Mapping>, DmaError> {
-        let direct_kind = &undo.direct_kind();
-        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
-        let (access, target) = self.resolve(&dev, path)?;
-        let dom = match target {
-            Target::Direct => {
-                return self
-                    .direct_unmap(&dev, &[(addr, size)], dir, direct_kind)
-                    .map(|_| None);
-            }
-            Target::Domain(d) => d,
-        };
-        if dom.kind() == DomainKind::Identity {
-            return self
-                .direct_unmap(&dev, &[(addr, size)], dir, direct_kind)
-                .map(|_| None);
-        }
-        let shift = Self::granule_shift(&dom)?;
-        let m = {
-            let mut st = dom.lock();
-            if self.cfg.linux_faithful && dom.is_dying() {
-                return Err(self.dying_err("iommu_dma_unmap_page"));
-            }
-            let m = st.maps.get(&addr).ok_or(DmaError::NotMapped { addr })?;
-            if !undo.made(&m.kind) {
-                return Err(DmaError::WrongKind { addr });
-            }
-            if m.size != size {
-                return Err(DmaError::WrongSize {
-                    addr,
-                    mapped: m.size,
-                    requested: size,
-                });
-            }
-            if m.dir != dir {
-                return Err(DmaError::WrongDirection { addr });
-            }
-            st.maps.remove(&addr)
-        };
-        let Some(m) = m else {
-            return Err(DmaError::NotMapped { addr });
-        };
-        self.unmap_fresh(&dom, &m, shift);
-        self.poll_fq(&dom);
-        drop(access);
-        Ok(Some(m))
-    }
-
-    /// `dma_map_sg`: one IOVA range for the whole list (each segment padded to the granule),
-    /// returned per segment as (DMA address, length). Segments are not merged.
-    pub fn dma_map_sg(
-        &self,
-        dev: DeviceId,
-        segs: &[(u64, u64)],
-        dir: DmaDirection,
-    ) -> Result<Vec<(u64, u64)>, DmaError> {
-        match self.map_sg_inner(dev, segs, dir) {
-            Ok(v) => {
-                self.counters.maps.fetch_add(1, Ordering::Relaxed);
-                Ok(v)
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    fn map_sg_inner(
-        &self,
-        id: DeviceId,
-        segs: &[(u64, u64)],
-        dir: DmaDirection,
-    ) -> Result<Vec<(u64, u64)>, DmaError> {
-        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
-        let (access, target) = self.resolve(&dev, None)?;
-        let prot = dir
-            .prot(dev.desc.coherent)
-            .ok_or(DmaError::Invalid("DMA_NONE direction"))?;
-        if segs.is_empty()
-            || segs
-                .iter()
-                .any(|&(pa, len)| len == 0 || pa.checked_add(len).is_none())
-        {
-            return Err(DmaError::Invalid("empty scatterlist or bad segment"));
-        }
-        let dom = match target {
-            Target::Direct => {
-                // Each segment at its physical address, recorded as part of this list.
-                for &(pa, len) in segs {
-                    self.direct_check(&dev, pa, len, dir)?;
-                }
-                let kind = DirectKind::Sg(segs.to_vec());
-                for &(pa, len) in segs {
-                    self.direct_record(&dev, pa, len, dir, kind.clone());
-                }
-                return Ok(segs.to_vec());
-            }
-            Target::Domain(d) => d,
-        };
-        if dom.kind() == DomainKind::Identity {
-            return Err(DmaError::Invalid("sg on an identity default domain"));
-        }
-        self.poll_fq(&dom);
-        let shift = Self::granule_shift(&dom)?;
-        let g = 1u64 << shift;
-        let mut chunks = Vec::with_capacity(segs.len());
-        for &(pa, len) in segs {
-            let off = pa & (g - 1);
-            let l = (len + off)
-                .checked_add(g - 1)
-                .ok_or(DmaError::Invalid("overflowing segment"))?
-                & !(g - 1);
-            chunks.push((pa - off, l));
-        }
-        let check = if self.cfg.map_sg_signed_result_check {
-            ResultCheck::Signed
-        } else {
-            ResultCheck::Unsigned
-        };
-        let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &chunks, prot, check)?;
-        let mut out = Vec::with_capacity(segs.len());
-        let mut cursor = pfn << shift;
-        for (&(pa, len), &(_, l)) in segs.iter().zip(&chunks) {
-            out.push((cursor + (pa & (g - 1)), len));
-            cursor += l;
-        }
-        let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
-        dom.lock().maps.insert(
-            out[0].0,
-            Mapping {
-                pfn,
-                pages,
-                size,
-                dir,
-                kind: MapKind::Sg(out.clone()),
-            },
-        );
-        drop(access);
-        Ok(out)
-    }
-
-    /// `dma_unmap_sg`: undo a [`Self::dma_map_sg`]; `segs` is the list it returned.
-    pub fn dma_unmap_sg(
-        &self,
-        dev: DeviceId,
-        segs: &[(u64, u64)],
-        dir: DmaDirection,
-    ) -> Result<(), DmaError> {
-        let Some(&(first, _)) = segs.first() else {
-            return self.dma_err(DmaError::Invalid("empty scatterlist"));
-        };
-        let size = segs.iter().fold(0u64, |a, s| a.saturating_add(s.1));
-        let is_direct = self.device(dev).is_some_and(|d| d.direct);
-        let r = if is_direct {
-            // Direct mappings are per segment; the safe core takes all of the list or none.
-            self.device(dev)
-                .ok_or(DmaError::NoDevice)
-                .and_then(|d| {
-                    let (access, _) = self.resolve(&d, None)?;
-                    let r = self.direct_unmap(&d, segs, dir, &DirectKind::Sg(segs.to_vec()));
-                    drop(access);
-                    r
-                })
-                .map(|_| None)
-        } else {
-            let want = segs.to_vec();
-            self.unmap_inner(dev, first, size, dir, None, &Undo::Sg(want))
-        };
-        match r {
-            Ok(_) => {
-                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    /// `dma_alloc_coherent`: zeroed memory from the core's frame allocator, mapped
-    /// bidirectionally. Returns (physical address for the CPU, DMA address for the device).
-    pub fn dma_alloc_coherent(&self, dev: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
-        match self.alloc_coherent_inner(dev, size) {
-            Ok(v) => {
-                self.counters.maps.fetch_add(1, Ordering::Relaxed);
-                Ok(v)
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    fn alloc_coherent_inner(&self, id: DeviceId, size: u64) -> Result<(u64, u64), DmaError> {
-        let dev = self.device(id).ok_or(DmaError::NoDevice)?;
-        let (access, target) = self.resolve(&dev, None)?;
-        if size == 0 || size > physmem::FRAME_SIZE << 10 {
-            return Err(DmaError::Invalid("coherent size must be 1 byte to 4 MiB"));
-        }
-        let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-        let dir = DmaDirection::Bidirectional;
-        let dom = match target {
-            Target::Direct => None,
-            Target::Domain(d) if d.kind() == DomainKind::Identity => None,
-            Target::Domain(d) => Some(d),
-        };
-        let pa = self.coherent.alloc(alloc)?.as_u64();
-        let Some(dom) = dom else {
-            // dma-direct: the device uses the physical address.
-            if pa + alloc - 1 > dev.desc.dma_mask {
-                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
-                return Err(DmaError::BeyondMask { paddr: pa });
-            }
-            self.direct_record(&dev, pa, size, dir, DirectKind::Coherent);
-            drop(access);
-            return Ok((pa, pa));
-        };
-        let prot = dir.prot(dev.desc.coherent).unwrap_or(Prot::READ);
-        let res = Self::granule_shift(&dom).and_then(|shift| {
-            let g = 1u64 << shift;
-            let len = alloc.div_ceil(g) * g;
-            self.map_fresh(&dev, &dom, shift, &[(pa, len)], prot, ResultCheck::Signed)
-                .map(|r| (r, shift))
-        });
-        let ((pfn, pages), shift) = match res {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = self.coherent.free(PhysAddr::new(pa), alloc);
-                return Err(e);
-            }
-        };
-        let handle = pfn << shift;
-        dom.lock().maps.insert(
-            handle,
-            Mapping {
-                pfn,
-                pages,
-                size,
-                dir,
-                kind: MapKind::Coherent { pa, alloc },
-            },
-        );
-        drop(access);
-        Ok((pa, handle))
-    }
-
-    /// `dma_free_coherent`: undo a [`Self::dma_alloc_coherent`] (same size and addresses).
-    pub fn dma_free_coherent(
-        &self,
-        dev: DeviceId,
-        size: u64,
-        cpu_pa: u64,
-        dma: u64,
-    ) -> Result<(), DmaError> {
-        let is_direct = self.device(dev).is_some_and(|d| d.direct);
-        let r = if is_direct {
-            self.unmap_inner(
-                dev,
-                dma,
-                size,
-                DmaDirection::Bidirectional,
-                None,
-                &Undo::Coherent { cpu_pa },
-            )
-            .and_then(|_| {
-                if cpu_pa != dma {
-                    return Err(DmaError::WrongKind { addr: dma });
-                }
-                let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                self.coherent
-                    .free(PhysAddr::new(cpu_pa), alloc)
-                    .map_err(DmaError::from)
-            })
-        } else {
-            self.unmap_inner(
-                dev,
-                dma,
-                size,
-                DmaDirection::Bidirectional,
-                None,
-                &Undo::Coherent { cpu_pa },
-            )
-            .and_then(|m| match m {
-                Some(Mapping {
-                    kind: MapKind::Coherent { pa, alloc },
-                    ..
-                }) => self
-                    .coherent
-                    .free(PhysAddr::new(pa), alloc)
-                    .map_err(DmaError::from),
-                _ => {
-                    let alloc = size.next_power_of_two().max(physmem::FRAME_SIZE);
-                    self.coherent
-                        .free(PhysAddr::new(cpu_pa), alloc)
-                        .map_err(DmaError::from)
-                }
-            })
-        };
-        match r {
-            Ok(()) => {
-                self.counters.unmaps.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(e) => self.dma_err(e),
-        }
-    }
-
-    // --- dma-direct (identity default domain) ---
-
-    /// Whether dma-direct may map this range: a direction, the device's mask, and (safe core
-    /// only: Linux does not check) system memory behind it.
-    fn direct_check(
-        &self,
-        dev: &Device,
-        paddr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<(), DmaError> {
-        if dir == DmaDirection::None {
-            return Err(DmaError::Invalid("DMA_NONE direction"));
-        }
-        if !self.cfg.linux_faithful && !self.mem.contains(PhysAddr::new(paddr), size) {
-            return Err(DmaError::NotSystemMemory { paddr, size });
-        }
-        if paddr.saturating_add(size - 1) > dev.desc.dma_mask {
-            return Err(DmaError::BeyondMask { paddr });
-        }
-        Ok(())
-    }
-
-    fn direct_map(
-        &self,
-        dev: &Device,
-        paddr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
-        self.direct_check(dev, paddr, size, dir)?;
-        self.direct_record(dev, paddr, size, dir, DirectKind::Page);
-        Ok(paddr)
-    }
-
-    fn direct_map_in(
-        &self,
-        dev: &Device,
-        _dom: &Domain,
-        paddr: u64,
-        size: u64,
-        dir: DmaDirection,
-    ) -> Result<u64, DmaError> {
-        self.direct_map(dev, paddr, size, dir)
-    }
-
-    /// Direct mappings are recorded per device, with the call that made them.
-    fn direct_record(&self, dev: &Device, pa: u64, size: u64, dir: DmaDirection, kind: DirectKind) {
-        let mut t = dev.direct_maps.lock();
-        t.entry((pa, size, dir)).or_default().push(kind);
-    }
-
-    /// Remove the direct mappings of `segs` (one for a page or coherent buffer, the list for
-    /// sg), all or none. The Linux-faithful core, like dma-direct, does not care which call made
-    /// a mapping; the safe core wants `kind`.
-    fn direct_unmap(
-        &self,
-        dev: &Device,
-        segs: &[(u64, u64)],
-        dir: DmaDirection,
-        kind: &DirectKind,
-    ) -> Result<(), DmaError> {
-        let check_kind = !self.cfg.linux_faithful;
-        let fits = |k: &DirectKind| !check_kind || k == kind;
-        let mut t = dev.direct_maps.lock();
-        for &(addr, size) in segs {
-            let at_addr: Vec<DirectEntry> = t
-                .range((addr, 0, DmaDirection::Bidirectional)..)
-                .take_while(|(k, _)| k.0 == addr)
-                .collect();
-            if at_addr.is_empty() {
-                return Err(DmaError::NotMapped { addr });
-            }
-            let same_kind: Vec<_> = at_addr
-                .iter()
-                .filter(|(_, kinds)| kinds.iter().any(fits))
-                .collect();
-            if same_kind.is_empty() {
-                return Err(DmaError::WrongKind { addr });
-            }
-            if !same_kind.iter().any(|(k, _)| k.1 == size) {
-                return Err(DmaError::WrongSize {
-                    addr,
-                    mapped: same_kind[0].0 .1,
-                    requested: size,
-                });
-            }
-            if !same_kind.iter().any(|(k, _)| k.1 == size && k.2 == dir) {
-                return Err(DmaError::WrongDirection { addr });
-            }
-        }
-        for &(addr, size) in segs {
-            let key = (addr, size, dir);
-            if let Some(kinds) = t.get_mut(&key) {
-                if let Some(i) = kinds.iter().rposition(fits) {
-                    kinds.remove(i);
-                }
-                if kinds.is_empty() {
-                    t.remove(&key);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Live DMA mappings of a device (translated ones in its default domain, plus direct ones).

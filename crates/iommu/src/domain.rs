@@ -21,10 +21,10 @@ pub struct DomainId(pub u32);
 pub(crate) enum MapKind {
     Page,
     /// Segment handles and lengths, as returned to the caller.
-    Sg(Vec<(u64, u64)>),
+    Sg(Vec<(smmu_addr::DmaAddr, u64)>),
     /// Coherent buffer at this physical address (allocation of `alloc` bytes).
     Coherent {
-        pa: u64,
+        pa: PhysAddr,
         alloc: u64,
     },
 }
@@ -63,7 +63,7 @@ pub(crate) struct FlushQueue {
 #[derive(Debug)]
 pub(crate) struct DmaState {
     pub iova: Option<IovaDomain>,
-    pub maps: BTreeMap<u64, Mapping>,
+    pub maps: BTreeMap<smmu_addr::DmaAddr, Mapping>,
     pub fq: Option<FlushQueue>,
     /// The flush queue's timeout handler (`fq_flush_timeout`) is running.
     pub fq_timer_running: bool,
@@ -335,11 +335,14 @@ impl Domain {
     /// spin forever; here it ends the map with [`DriverError::MappedNothing`].
     pub(crate) fn map_range(
         &self,
-        iova: u64,
-        paddr: u64,
+        iova: Iova,
+        paddr: PhysAddr,
         size: u64,
         prot: Prot,
     ) -> Result<(), DriverError> {
+        // Linux's loop runs in wrapping `size_t`/`phys_addr_t` arithmetic (see above), which
+        // the typed addresses do not offer: it runs on the numbers.
+        let (iova, paddr) = (iova.as_u64(), paddr.as_u64());
         let bitmap = self.pgsize_bitmap().ok_or(DriverError::NotFinalised)?;
         let min = 1u64 << bitmap.trailing_zeros();
         if (iova | paddr | size) & (min - 1) != 0 || size == 0 {
@@ -382,14 +385,15 @@ impl Domain {
         };
         let done = size.wrapping_sub(left);
         if done != 0 {
-            self.unmap_range(iova, done, true);
+            self.unmap_range(Iova::new(iova), done, true);
         }
         Err(failed)
     }
 
     /// Unmap `[iova, iova + size)`; `sync` completes the invalidation now (strict), otherwise
     /// the gather is marked queued and a later flush-all covers it. Returns bytes unmapped.
-    pub(crate) fn unmap_range(&self, iova: u64, size: u64, sync: bool) -> u64 {
+    pub(crate) fn unmap_range(&self, iova: Iova, size: u64, sync: bool) -> u64 {
+        let iova = iova.as_u64();
         let Some(bitmap) = self.pgsize_bitmap() else {
             return 0;
         };

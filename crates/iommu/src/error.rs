@@ -2,6 +2,7 @@
 
 use crate::oops::Oops;
 use crate::ops::DriverError;
+use smmu_addr::{DmaAddr, PhysAddr};
 use thiserror::Error;
 
 /// Errors of instance and device management.
@@ -74,13 +75,13 @@ pub enum DmaError {
     #[error("no mapping at DMA address {addr:#x}")]
     NotMapped {
         /// The DMA address.
-        addr: u64,
+        addr: DmaAddr,
     },
     /// The mapping exists with another size.
     #[error("mapping at {addr:#x} has size {mapped:#x}, unmap asked for {requested:#x}")]
     WrongSize {
         /// The DMA address.
-        addr: u64,
+        addr: DmaAddr,
         /// Size of the live mapping.
         mapped: u64,
         /// Size the caller passed.
@@ -90,13 +91,13 @@ pub enum DmaError {
     #[error("mapping at {addr:#x} was made with another DMA direction")]
     WrongDirection {
         /// The DMA address.
-        addr: u64,
+        addr: DmaAddr,
     },
     /// The mapping at this address was made by another call (page vs sg vs coherent).
     #[error("mapping at {addr:#x} was made by another kind of DMA call")]
     WrongKind {
         /// The DMA address.
-        addr: u64,
+        addr: DmaAddr,
     },
     /// Zero size, overflow, `DmaDirection::None`, an empty scatterlist...
     #[error("invalid argument: {0}")]
@@ -112,7 +113,7 @@ pub enum DmaError {
     #[error("physical range {paddr:#x}+{size:#x} is not system memory")]
     NotSystemMemory {
         /// The physical address.
-        paddr: u64,
+        paddr: PhysAddr,
         /// The size asked for.
         size: u64,
     },
@@ -120,7 +121,7 @@ pub enum DmaError {
     #[error("physical address {paddr:#x} is beyond the device's DMA mask")]
     BeyondMask {
         /// The physical address.
-        paddr: u64,
+        paddr: PhysAddr,
     },
     /// The domain's driver refused.
     #[error("driver: {0}")]

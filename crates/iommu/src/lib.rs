@@ -16,7 +16,10 @@
 //! 2. `probe_device(DeviceDesc { log_name, bus, bus_pos, fwspec, dma_mask, .. }, inst)` for each
 //!    master, in the order the kernel probes them (that order numbers the groups);
 //! 3. device drivers call `dma_map_page` / `dma_unmap_page`, `dma_map_sg` / `dma_unmap_sg`,
-//!    `dma_alloc_coherent` / `dma_free_coherent`; `run_timers()` fires expired flush queues;
+//!    `dma_alloc_coherent` / `dma_free_coherent`, which take physical addresses
+//!    ([`smmu_addr::PhysAddr`]) and hand back DMA addresses ([`smmu_addr::DmaAddr`]: an IOVA
+//!    behind a translating domain, the physical address under dma-direct); `run_timers()`
+//!    fires expired flush queues;
 //! 4. shutdown: `unregister(inst)` releases every device (platform bus, then PCI, each in
 //!    `bus_pos` order) when `unregister_releases_devices` is set, printing
 //!    `<dev>: Removing from iommu group N` for each.
@@ -36,6 +39,7 @@
 //! use iommu::{fake::FakeDriver, Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 //! use klog::MemLog;
 //! use physmem::{FrameAllocator, PhysMem, Region};
+//! use smmu_addr::{DmaAddr, PhysAddr};
 //! use std::sync::Arc;
 //!
 //! let mem = Arc::new(PhysMem::new(&[Region::new(physmem::PhysAddr::new(0x8000_0000), 16 << 20)])?);
@@ -46,13 +50,14 @@
 //! let inst = core.register(Arc::new(FakeDriver::new("fake-iommu")));
 //! let enetc = core.probe_device(DeviceDesc::new("fsl_enetc 0000:00:00.0", Bus::Pci, 0, &[0x29]), inst)?;
 //!
-//! let iova = core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice)?;
-//! assert_ne!(iova, 0x8000_1000, "translated: an IOVA, not the physical address");
+//! let buf = PhysAddr::new(0x8000_1000);
+//! let iova = core.dma_map_page(enetc, buf, 1500, DmaDirection::ToDevice)?;
+//! assert_ne!(iova, DmaAddr::from_phys(buf), "translated: an IOVA, not the physical address");
 //! core.dma_unmap_page(enetc, iova, 1500, DmaDirection::ToDevice)?;
 //!
 //! core.unregister(inst)?;
 //! assert!(log.lines().iter().any(|l| l.ends_with("fsl_enetc 0000:00:00.0: Removing from iommu group 0")));
-//! match core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice) {
+//! match core.dma_map_page(enetc, buf, 1500, DmaDirection::ToDevice) {
 //!     Err(DmaError::Oops(oops)) => assert_eq!(oops.fault_addr, 0x98),
 //!     other => panic!("expected the seed's oops, got {other:?}"),
 //! }

@@ -19,12 +19,13 @@ use crate::domain::{Domain, DomainId};
 use crate::error::CoreError;
 use crate::ops::*;
 use klog::{dev_line, Level};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{sched_point, Arc, KernelMutex, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
 
 /// The granule the direct mappings are made in.
-const DIRECT_PAGE: u64 = 0x1000;
+const DIRECT_PAGE: PageSize = PageSize::SZ_4K;
 
 impl IommuCore {
     /// Probe a device onto an instance (`iommu_probe_device`): the driver takes the master
@@ -318,16 +319,19 @@ impl IommuCore {
             return;
         }
         for &(base, size) in &desc.direct_regions {
-            let mut page = base & !(DIRECT_PAGE - 1);
+            let (base, page_size) = (base.as_u64(), DIRECT_PAGE.bytes());
+            let mut page = base & !(page_size - 1);
             while page < base.saturating_add(size) {
-                if self.iova_to_phys(domain, page) == 0 {
+                // Identity: the page's IOVA is its physical address.
+                let (iova, pa) = (Iova::new(page), PhysAddr::new(page));
+                if self.iova_to_phys(domain, iova).is_none() {
                     sched_point(Point::Kernel);
                     let prot = Prot::READ | Prot::WRITE;
-                    if let Err(e) = domain.map_range(page, page, DIRECT_PAGE, prot) {
+                    if let Err(e) = domain.map_range(iova, pa, page_size, prot) {
                         self.warn_if_already_mapped(&desc.log_name, &e);
                     }
                 }
-                page += DIRECT_PAGE;
+                page += page_size;
             }
         }
     }

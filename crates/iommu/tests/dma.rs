@@ -29,13 +29,13 @@ fn map_gives_iova_plus_offset_and_translates() {
     assert_eq!(dom.kind(), DomainKind::Dma);
     let a = r
         .core
-        .dma_map_page(d, RAM + 0x5123, 0x2000, ToDevice)
+        .dma_map_page(d, paddr(RAM + 0x5123), 0x2000, ToDevice)
         .unwrap();
-    assert_eq!(a & 0xfff, 0x123);
+    assert_eq!(a.as_u64() & 0xfff, 0x123);
     // PCI, 64-bit mask: 32-bit first, top-down; 0x2123 bytes need 3 pages, rounded to 4.
-    assert_eq!(a, 0x1_0000_0000 - 0x4000 + 0x123);
-    assert_eq!(r.core.iova_to_phys(&dom, a), RAM + 0x5123);
-    assert_eq!(r.core.iova_to_phys(&dom, a + 0x1fff), RAM + 0x7122);
+    assert_eq!(a, da(0x1_0000_0000 - 0x4000 + 0x123));
+    assert_eq!(phys(&r, &dom, a, 0), RAM + 0x5123);
+    assert_eq!(phys(&r, &dom, a, 0x1fff), RAM + 0x7122);
     assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 3);
     r.core.dma_unmap_page(d, a, 0x2000, ToDevice).unwrap();
     assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 0);
@@ -47,11 +47,17 @@ fn map_gives_iova_plus_offset_and_translates() {
 fn strict_unmap_syncs_and_reuses_at_once() {
     let r = rig(CoreConfig::default());
     let d = enetc(&r);
-    let a = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let a = r
+        .core
+        .dma_map_page(d, paddr(RAM), 4096, FromDevice)
+        .unwrap();
     let syncs = r.fake.counters.iotlb_syncs.load(Relaxed);
     r.core.dma_unmap_page(d, a, 4096, FromDevice).unwrap();
     assert_eq!(r.fake.counters.iotlb_syncs.load(Relaxed), syncs + 1);
-    let b = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let b = r
+        .core
+        .dma_map_page(d, paddr(RAM), 4096, FromDevice)
+        .unwrap();
     assert_eq!(a, b, "strict: the IOVA comes straight back from the rcache");
     assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 0);
 }
@@ -62,7 +68,10 @@ fn lazy_unmap_waits_for_the_flush_all() {
     let d = enetc(&r);
     let dom = r.core.default_domain(d).unwrap();
     assert_eq!(dom.kind(), DomainKind::DmaFq);
-    let a = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let a = r
+        .core
+        .dma_map_page(d, paddr(RAM), 4096, FromDevice)
+        .unwrap();
     let syncs = r.fake.counters.iotlb_syncs.load(Relaxed);
     r.core.dma_unmap_page(d, a, 4096, FromDevice).unwrap();
     assert_eq!(
@@ -71,12 +80,18 @@ fn lazy_unmap_waits_for_the_flush_all() {
         "no sync in lazy mode"
     );
     assert_eq!(dom.fq_len(), 1);
-    let b = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let b = r
+        .core
+        .dma_map_page(d, paddr(RAM), 4096, FromDevice)
+        .unwrap();
     assert_ne!(a, b, "a queued IOVA is not reused before the flush");
     r.core.flush_queue_drain();
     assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 1);
     assert_eq!(dom.fq_len(), 0);
-    let c = r.core.dma_map_page(d, RAM, 4096, FromDevice).unwrap();
+    let c = r
+        .core
+        .dma_map_page(d, paddr(RAM), 4096, FromDevice)
+        .unwrap();
     assert_eq!(a, c, "after the flush-all the IOVA is free again");
 }
 
@@ -85,10 +100,10 @@ fn full_flush_queue_flushes_all() {
     let r = rig(lazy());
     let d = enetc(&r);
     let dom = r.core.default_domain(d).unwrap();
-    let addrs: Vec<u64> = (0..257)
+    let addrs: Vec<DmaAddr> = (0..257)
         .map(|i| {
             r.core
-                .dma_map_page(d, RAM + i * 4096, 64, ToDevice)
+                .dma_map_page(d, paddr(RAM + i * 4096), 64, ToDevice)
                 .unwrap()
         })
         .collect();
@@ -108,14 +123,14 @@ fn flush_queue_timer_runs_on_simulated_time() {
     let r = rig(lazy());
     let d = enetc(&r);
     let dom = r.core.default_domain(d).unwrap();
-    let a = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    let a = r.core.dma_map_page(d, paddr(RAM), 4096, ToDevice).unwrap();
     r.core.dma_unmap_page(d, a, 4096, ToDevice).unwrap();
     r.log.advance_ns(9_999_999);
     r.core.run_timers();
     assert_eq!(dom.fq_len(), 1);
     r.log.advance_ns(1);
     // The next DMA API call on the domain notices the expired timer.
-    let b = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    let b = r.core.dma_map_page(d, paddr(RAM), 4096, ToDevice).unwrap();
     assert_eq!(dom.fq_len(), 0);
     assert_eq!(r.fake.counters.flush_alls.load(Relaxed), 1);
     assert_eq!(a, b);
@@ -134,7 +149,7 @@ fn driver_without_fq_falls_back_to_strict() {
 fn misuse_is_a_typed_error() {
     let r = rig(CoreConfig::default());
     let d = enetc(&r);
-    let a = r.core.dma_map_page(d, RAM, 100, ToDevice).unwrap();
+    let a = r.core.dma_map_page(d, paddr(RAM), 100, ToDevice).unwrap();
     assert_eq!(
         r.core.dma_unmap_page(d, a, 200, ToDevice),
         Err(DmaError::WrongSize {
@@ -148,8 +163,11 @@ fn misuse_is_a_typed_error() {
         Err(DmaError::WrongDirection { addr: a })
     );
     assert_eq!(
-        r.core.dma_unmap_page(d, a + 4096, 100, ToDevice),
-        Err(DmaError::NotMapped { addr: a + 4096 })
+        r.core
+            .dma_unmap_page(d, da(a.as_u64() + 4096), 100, ToDevice),
+        Err(DmaError::NotMapped {
+            addr: da(a.as_u64() + 4096)
+        })
     );
     assert!(matches!(
         r.core.dma_unmap_sg(d, &[(a, 100)], ToDevice),
@@ -161,31 +179,31 @@ fn misuse_is_a_typed_error() {
         Err(DmaError::NotMapped { addr: a })
     );
     assert!(matches!(
-        r.core.dma_map_page(d, RAM, 100, DmaDirection::None),
+        r.core.dma_map_page(d, paddr(RAM), 100, DmaDirection::None),
         Err(DmaError::Invalid(_))
     ));
     assert!(matches!(
-        r.core.dma_map_page(d, RAM, 0, ToDevice),
+        r.core.dma_map_page(d, paddr(RAM), 0, ToDevice),
         Err(DmaError::Invalid(_))
     ));
     assert!(matches!(
-        r.core.dma_map_page(d, u64::MAX - 10, 100, ToDevice),
+        r.core.dma_map_page(d, paddr(u64::MAX - 10), 100, ToDevice),
         Err(DmaError::Invalid(_))
     ));
     assert_eq!(
-        r.core.dma_map_page(DeviceId(77), RAM, 100, ToDevice),
+        r.core.dma_map_page(DeviceId(77), paddr(RAM), 100, ToDevice),
         Err(DmaError::NoDevice)
     );
     r.fake.fail_maps.store(true, Relaxed);
     assert_eq!(
-        r.core.dma_map_page(d, RAM, 100, ToDevice),
+        r.core.dma_map_page(d, paddr(RAM), 100, ToDevice),
         Err(DmaError::Driver(DriverError::Exhausted(
             Resource::InjectedFailure
         )))
     );
     r.fake.fail_maps.store(false, Relaxed);
     // The failed map gave its IOVA back.
-    let b = r.core.dma_map_page(d, RAM, 100, ToDevice).unwrap();
+    let b = r.core.dma_map_page(d, paddr(RAM), 100, ToDevice).unwrap();
     assert_eq!(a, b);
     assert_eq!(r.core.stats().dma_errors, 10);
 }
@@ -197,9 +215,9 @@ fn linux_faithful_oopses_on_map_and_unmap_after_release() {
         ..CoreConfig::default()
     });
     let d = enetc(&r);
-    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    let a = r.core.dma_map_page(d, paddr(RAM), 1500, ToDevice).unwrap();
     r.core.unregister(r.inst).unwrap();
-    let Err(DmaError::Oops(o)) = r.core.dma_map_page(d, RAM + 4096, 1500, ToDevice) else {
+    let Err(DmaError::Oops(o)) = r.core.dma_map_page(d, paddr(RAM + 4096), 1500, ToDevice) else {
         panic!("expected an oops on the map path");
     };
     assert_eq!(o.path, OopsPath::MapPage);
@@ -245,7 +263,7 @@ fn linux_faithful_oopses_on_map_and_unmap_after_release() {
         ..CoreConfig::default()
     });
     let d = enetc(&r);
-    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    let a = r.core.dma_map_page(d, paddr(RAM), 1500, ToDevice).unwrap();
     r.core.unregister(r.inst).unwrap();
     let Err(DmaError::Oops(u)) = r.core.dma_unmap_page(d, a, 1500, ToDevice) else {
         panic!("expected an oops on the unmap path");
@@ -260,10 +278,10 @@ fn linux_faithful_oopses_on_map_and_unmap_after_release() {
 fn safe_mode_gives_typed_errors_after_release() {
     let r = rig(CoreConfig::default());
     let d = enetc(&r);
-    let a = r.core.dma_map_page(d, RAM, 1500, ToDevice).unwrap();
+    let a = r.core.dma_map_page(d, paddr(RAM), 1500, ToDevice).unwrap();
     r.core.release_device(d);
     assert_eq!(
-        r.core.dma_map_page(d, RAM, 1500, ToDevice),
+        r.core.dma_map_page(d, paddr(RAM), 1500, ToDevice),
         Err(DmaError::DeviceReleased)
     );
     assert_eq!(
@@ -275,7 +293,7 @@ fn safe_mode_gives_typed_errors_after_release() {
         Err(DmaError::DeviceReleased)
     );
     assert_eq!(
-        r.core.dma_map_sg(d, &[(RAM, 10)], ToDevice),
+        r.core.dma_map_sg(d, &[(paddr(RAM), 10)], ToDevice),
         Err(DmaError::DeviceReleased)
     );
     assert_eq!(r.core.stats().oopses, 0);
@@ -296,7 +314,12 @@ fn iova_limits_follow_mask_and_32bit_first() {
     plat.bus_dma_limit = (1 << 30) - 1;
     plat.fwspec.ids = vec![3];
     let plat_lim = r.core.probe_device(plat, r.inst).unwrap();
-    let m = |d| r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
+    let m = |d| {
+        r.core
+            .dma_map_page(d, paddr(RAM), 4096, ToDevice)
+            .unwrap()
+            .as_u64()
+    };
     assert_eq!(m(p), (1 << 32) - 4096);
     assert_eq!(
         m(plat64),
@@ -312,8 +335,8 @@ fn iova_limits_follow_mask_and_32bit_first() {
     });
     let p2 = enetc(&r2);
     assert_eq!(
-        r2.core.dma_map_page(p2, RAM, 4096, ToDevice),
-        Ok((1 << 48) - 4096)
+        r2.core.dma_map_page(p2, paddr(RAM), 4096, ToDevice),
+        Ok(da((1 << 48) - 4096))
     );
 }
 
@@ -323,10 +346,13 @@ fn msi_window_is_reserved() {
     let mut desc = platform("x x", 0, 1);
     desc.dma_mask = 0x0810_0000 + 0x1fff; // top of the window + 2 pages
     let d = r.core.probe_device(desc, r.inst).unwrap();
-    let a = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
-    let b = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
-    let c = r.core.dma_map_page(d, RAM, 4096, ToDevice).unwrap();
-    assert_eq!([a, b, c], [0x0810_1000, 0x0810_0000, 0x07ff_f000]);
+    let a = r.core.dma_map_page(d, paddr(RAM), 4096, ToDevice).unwrap();
+    let b = r.core.dma_map_page(d, paddr(RAM), 4096, ToDevice).unwrap();
+    let c = r.core.dma_map_page(d, paddr(RAM), 4096, ToDevice).unwrap();
+    assert_eq!(
+        [a, b, c].map(DmaAddr::as_u64),
+        [0x0810_1000, 0x0810_0000, 0x07ff_f000]
+    );
 }
 
 #[test]
@@ -335,20 +361,21 @@ fn scatterlists_share_one_iova_range() {
     let d = enetc(&r);
     let dom = r.core.default_domain(d).unwrap();
     let segs = [
-        (RAM + 0x10, 0x100),
-        (RAM + 0x3000, 0x1800),
-        (RAM + 0x9ff0, 0x20),
+        (paddr(RAM + 0x10), 0x100),
+        (paddr(RAM + 0x3000), 0x1800),
+        (paddr(RAM + 0x9ff0), 0x20),
     ];
     let out = r.core.dma_map_sg(d, &segs, Bidirectional).unwrap();
     assert_eq!(out.len(), 3);
     for (&(pa, len), &(da, dlen)) in segs.iter().zip(&out) {
         assert_eq!(len, dlen);
-        assert_eq!(r.core.iova_to_phys(&dom, da), pa);
-        assert_eq!(r.core.iova_to_phys(&dom, da + len - 1), pa + len - 1);
+        assert_eq!(phys(&r, &dom, da, 0), pa.as_u64());
+        assert_eq!(phys(&r, &dom, da, len - 1), pa.as_u64() + len - 1);
     }
     // 1 + 2 + 2 pages, contiguous in IOVA space.
-    assert_eq!(out[1].0, (out[0].0 & !0xfff) + 0x1000);
-    assert_eq!(out[2].0, (out[0].0 & !0xfff) + 0x3ff0);
+    let first = out[0].0.as_u64() & !0xfff;
+    assert_eq!(out[1].0, da(first + 0x1000));
+    assert_eq!(out[2].0, da(first + 0x3ff0));
     assert!(matches!(
         r.core.dma_unmap_sg(d, &out[..2], Bidirectional),
         Err(DmaError::WrongSize { .. }) | Err(DmaError::WrongKind { .. })
@@ -365,9 +392,10 @@ fn coherent_buffers_come_from_the_frame_allocator() {
     let dom = r.core.default_domain(d).unwrap();
     let (pa, da) = r.core.dma_alloc_coherent(d, 6000).unwrap();
     assert_eq!(r.frames.outstanding_bytes(), 8192);
-    assert_eq!(r.core.iova_to_phys(&dom, da + 5000), pa + 5000);
+    assert_eq!(phys(&r, &dom, da, 5000), pa.as_u64() + 5000);
     assert!(matches!(
-        r.core.dma_free_coherent(d, 6000, pa + 4096, da),
+        r.core
+            .dma_free_coherent(d, 6000, paddr(pa.as_u64() + 4096), da),
         Err(DmaError::WrongKind { .. })
     ));
     assert!(matches!(
@@ -392,12 +420,11 @@ fn huge_requests_fail_cleanly() {
     let d = enetc(&r);
     let big = 1u64 << 62;
     assert!(matches!(
-        r.core
-            .dma_map_sg(d, &[(0, big), (0, big), (0, big), (0, big)], ToDevice),
+        r.core.dma_map_sg(d, &[(PhysAddr::ZERO, big); 4], ToDevice),
         Err(DmaError::Invalid(_))
     ));
     assert_eq!(
-        r.core.dma_map_page(d, 0, big, ToDevice),
+        r.core.dma_map_page(d, paddr(0), big, ToDevice),
         Err(DmaError::NoIovaSpace { size: big })
     );
     assert!(matches!(
@@ -421,11 +448,11 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
         let d = enetc(&r);
         let safe = !faithful;
         // A huge size with a 64-bit mask.
-        let huge = r.core.dma_map_page(d, RAM, 1 << 40, ToDevice);
+        let huge = r.core.dma_map_page(d, paddr(RAM), 1 << 40, ToDevice);
         assert_eq!(
             huge.clone().err(),
             safe.then_some(DmaError::NotSystemMemory {
-                paddr: RAM,
+                paddr: paddr(RAM),
                 size: 1 << 40
             }),
             "faithful={faithful}"
@@ -434,14 +461,19 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
             r.core.dma_unmap_page(d, a, 1 << 40, ToDevice).unwrap();
         }
         // A partial dma_unmap_sg, then dma_unmap_page of one of its segments.
-        let list = [(RAM, 100), (RAM + 0x1000, 200)];
+        let list = [(paddr(RAM), 100), (paddr(RAM + 0x1000), 200)];
         let segs = r.core.dma_map_sg(d, &list, ToDevice).unwrap();
-        assert_eq!(segs, list);
+        assert_eq!(segs, [(da(RAM), 100), (da(RAM + 0x1000), 200)]);
         let partial = r.core.dma_unmap_sg(d, &segs[..1], ToDevice);
         let page_of_sg = r.core.dma_unmap_page(d, segs[1].0, segs[1].1, ToDevice);
         if safe {
-            assert_eq!(partial, Err(DmaError::WrongKind { addr: RAM }));
-            assert_eq!(page_of_sg, Err(DmaError::WrongKind { addr: RAM + 0x1000 }));
+            assert_eq!(partial, Err(DmaError::WrongKind { addr: da(RAM) }));
+            assert_eq!(
+                page_of_sg,
+                Err(DmaError::WrongKind {
+                    addr: da(RAM + 0x1000)
+                })
+            );
             // Nothing was half-removed: the whole list still unmaps.
             r.core.dma_unmap_sg(d, &segs, ToDevice).unwrap();
         } else {
@@ -461,7 +493,7 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
             assert_eq!(free, Err(DmaError::NotMapped { addr: dma }));
         }
         // Calls after the device is released, and after the SMMU is unregistered.
-        let live = r.core.dma_map_page(d, RAM, 64, ToDevice).unwrap();
+        let live = r.core.dma_map_page(d, paddr(RAM), 64, ToDevice).unwrap();
         let other = r
             .core
             .probe_device(pci("fsl_enetc 0000:00:00.1", 1, 0x42a), r.inst)
@@ -469,16 +501,16 @@ fn passthrough_misuse_is_typed_in_the_safe_core_and_silent_in_the_faithful_one()
         r.core.release_device(d);
         r.core.unregister(r.inst).unwrap();
         for dev in [d, other] {
-            let map = r.core.dma_map_page(dev, RAM, 64, ToDevice);
-            let sg = r.core.dma_map_sg(dev, &[(RAM, 64)], ToDevice);
+            let map = r.core.dma_map_page(dev, paddr(RAM), 64, ToDevice);
+            let sg = r.core.dma_map_sg(dev, &[(paddr(RAM), 64)], ToDevice);
             let coherent = r.core.dma_alloc_coherent(dev, 4096).map(|_| ());
             if safe {
                 assert_eq!(map, Err(DmaError::DeviceReleased));
                 assert_eq!(sg, Err(DmaError::DeviceReleased));
                 assert_eq!(coherent, Err(DmaError::DeviceReleased));
             } else {
-                assert_eq!(map, Ok(RAM));
-                assert_eq!(sg, Ok(vec![(RAM, 64)]));
+                assert_eq!(map, Ok(da(RAM)));
+                assert_eq!(sg, Ok(vec![(da(RAM), 64)]));
                 assert_eq!(coherent, Ok(()));
             }
         }
@@ -501,7 +533,11 @@ fn unmap_page_of_an_sg_mapping_is_wrong_kind() {
     let d = enetc(&r);
     let segs = r
         .core
-        .dma_map_sg(d, &[(RAM, 100), (RAM + 0x1000, 200)], ToDevice)
+        .dma_map_sg(
+            d,
+            &[(paddr(RAM), 100), (paddr(RAM + 0x1000), 200)],
+            ToDevice,
+        )
         .unwrap();
     for (a, l) in [segs[0], (segs[0].0, 300)] {
         assert_eq!(
@@ -517,7 +553,7 @@ fn unmap_page_of_an_sg_mapping_is_wrong_kind() {
 /// nothing maps and the IOVA stays taken.
 #[test]
 fn a_failed_map_sg_is_an_error_only_with_the_signed_result_check() {
-    let segs = [(RAM, 0x1000), (RAM + 0x3000, 0x800)];
+    let segs = [(paddr(RAM), 0x1000), (paddr(RAM + 0x3000), 0x800)];
     for signed in [true, false] {
         let r = rig(CoreConfig {
             map_sg_signed_result_check: signed,
@@ -530,7 +566,10 @@ fn a_failed_map_sg_is_an_error_only_with_the_signed_result_check() {
         r.fake.fail_maps.store(true, Relaxed);
         let got = r.core.dma_map_sg(d, &segs, FromDevice);
         r.fake.fail_maps.store(false, Relaxed);
-        let next = r.core.dma_map_page(d, RAM, 0x1000, FromDevice).unwrap();
+        let next = r
+            .core
+            .dma_map_page(d, paddr(RAM), 0x1000, FromDevice)
+            .unwrap();
         if signed {
             assert!(
                 matches!(
@@ -542,16 +581,16 @@ fn a_failed_map_sg_is_an_error_only_with_the_signed_result_check() {
                 "{got:?}"
             );
             // The IOVA was given back: the next map reuses it.
-            assert_eq!(next, 0xffff_f000);
+            assert_eq!(next, da(0xffff_f000));
             assert_eq!(r.core.stats().dma_errors, 1);
         } else {
             let list = got.unwrap();
-            assert_eq!(list, [(0xffff_e000, 0x1000), (0xffff_f000, 0x800)]);
+            assert_eq!(list, [(da(0xffff_e000), 0x1000), (da(0xffff_f000), 0x800)]);
             for (iova, _) in &list {
-                assert_eq!(r.core.iova_to_phys(&dom, *iova), 0, "{iova:#x} is unmapped");
+                assert_eq!(phys(&r, &dom, *iova, 0), 0, "{iova:#x} is unmapped");
             }
             // The IOVA stays taken: the next map gets the range below it.
-            assert_eq!(next, 0xffff_d000);
+            assert_eq!(next, da(0xffff_d000));
             assert_eq!(r.core.stats().dma_errors, 0);
         }
     }

@@ -16,7 +16,7 @@ enum Op {
     Unmap { pick: prop::sample::Index },
     UnmapWrongSize { pick: prop::sample::Index },
     UnmapWrongDir { pick: prop::sample::Index },
-    UnmapBogus { addr: u64 },
+    UnmapBogus { addr: DmaAddr },
     DoubleUnmap,
     MapSg { n: usize, size: u64 },
     Coherent { size: u64 },
@@ -30,7 +30,7 @@ fn op() -> impl Strategy<Value = Op> {
         5 => any::<prop::sample::Index>().prop_map(|pick| Op::Unmap { pick }),
         1 => any::<prop::sample::Index>().prop_map(|pick| Op::UnmapWrongSize { pick }),
         1 => any::<prop::sample::Index>().prop_map(|pick| Op::UnmapWrongDir { pick }),
-        1 => any::<u64>().prop_map(|addr| Op::UnmapBogus { addr }),
+        1 => any::<u64>().prop_map(|addr| Op::UnmapBogus { addr: da(addr) }),
         1 => Just(Op::DoubleUnmap),
         1 => (1usize..5, 1u64..0x3000).prop_map(|(n, size)| Op::MapSg { n, size }),
         1 => (1u64..0x5000).prop_map(|size| Op::Coherent { size }),
@@ -46,19 +46,20 @@ fn dir_of(d: u8) -> DmaDirection {
 #[derive(Debug, Clone)]
 enum Live {
     Page { size: u64, dir: DmaDirection },
-    Sg(Vec<(u64, u64)>),
-    Coherent { size: u64, pa: u64 },
+    Sg(Vec<(DmaAddr, u64)>),
+    Coherent { size: u64, pa: PhysAddr },
 }
 
 /// IOVA pages [first, last] covered by a live mapping.
-fn pages(addr: u64, l: &Live) -> Vec<(u64, u64)> {
+fn pages(addr: DmaAddr, l: &Live) -> Vec<(u64, u64)> {
+    let addr = addr.as_u64();
     match l {
         Live::Page { size, .. } | Live::Coherent { size, .. } => {
             vec![(addr >> 12, (addr + size - 1) >> 12)]
         }
         Live::Sg(s) => s
             .iter()
-            .map(|&(a, n)| (a >> 12, (a + n - 1) >> 12))
+            .map(|&(a, n)| (a.as_u64() >> 12, (a.as_u64() + n - 1) >> 12))
             .collect(),
     }
 }
@@ -74,14 +75,14 @@ fn run(strict: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
         .unwrap();
     let dom = r.core.default_domain(d).unwrap();
     let (_, free0, cached0) = dom.iova_stats().unwrap();
-    let mut live: BTreeMap<u64, Live> = BTreeMap::new();
-    let mut last_unmapped: Option<(u64, u64, DmaDirection)> = None;
+    let mut live: BTreeMap<DmaAddr, Live> = BTreeMap::new();
+    let mut last_unmapped: Option<(DmaAddr, u64, DmaDirection)> = None;
     for op in ops {
         match op {
             Op::Map { off, size, dir } => {
-                let a = r.core.dma_map_page(d, RAM + off, size, dir_of(dir));
+                let a = r.core.dma_map_page(d, paddr(RAM + off), size, dir_of(dir));
                 let a = a.map_err(|e| TestCaseError::fail(format!("map: {e}")))?;
-                prop_assert_eq!(a & 0xfff, off & 0xfff);
+                prop_assert_eq!(a.as_u64() & 0xfff, off & 0xfff);
                 let fresh = live
                     .insert(
                         a,
@@ -163,8 +164,8 @@ fn run(strict: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::MapSg { n, size } => {
-                let segs: Vec<(u64, u64)> = (0..n as u64)
-                    .map(|i| (RAM + 0x20_0000 + i * 0x5010, size))
+                let segs: Vec<(PhysAddr, u64)> = (0..n as u64)
+                    .map(|i| (paddr(RAM + 0x20_0000 + i * 0x5010), size))
                     .collect();
                 let out = r.core.dma_map_sg(d, &segs, Bidirectional);
                 let out = out.map_err(|e| TestCaseError::fail(format!("sg: {e}")))?;
@@ -244,7 +245,7 @@ fn race(linux_faithful: bool, strict: bool) -> Vec<Result<(), DmaError>> {
             if errors >= 5 {
                 break;
             }
-            let res = core.dma_map_page(d, RAM + (i % 64) * 4096, 1500, ToDevice);
+            let res = core.dma_map_page(d, paddr(RAM + (i % 64) * 4096), 1500, ToDevice);
             let res = match res {
                 Ok(a) => core.dma_unmap_page(d, a, 1500, ToDevice),
                 Err(e) => Err(e),

@@ -33,7 +33,7 @@ impl Scenario for Race {
         let core = r.core.clone();
         let cpu1 = smmu_sync::thread::spawn(move || {
             let mut out = Vec::new();
-            match core.dma_map_page(nic, RAM, 1500, DmaDirection::ToDevice) {
+            match core.dma_map_page(nic, paddr(RAM), 1500, DmaDirection::ToDevice) {
                 Ok(a) => {
                     out.push("map ok".to_string());
                     let u = core.dma_unmap_page(nic, a, 1500, DmaDirection::ToDevice);

@@ -110,24 +110,27 @@ impl Scenario for ProbeVsRelease {
         let mut out = Vec::new();
         match r.core.probe_device(platform(ETNAVIV, 9, 0x3e), r.inst) {
             Err(e) => out.push(format!("probe: {e}")),
-            Ok(etnaviv) => match r
-                .core
-                .dma_map_page(etnaviv, RAM, 4096, DmaDirection::ToDevice)
-            {
-                Ok(_) => {
-                    let shared = r.core.default_domain(etnaviv).map(|d| d.id()) == Some(gpu_domain);
-                    out.push("mapped".to_string());
-                    out.push(
-                        if shared {
-                            "the GPU's domain"
-                        } else {
-                            "a new domain"
-                        }
-                        .to_string(),
-                    );
+            Ok(etnaviv) => {
+                match r
+                    .core
+                    .dma_map_page(etnaviv, paddr(RAM), 4096, DmaDirection::ToDevice)
+                {
+                    Ok(_) => {
+                        let shared =
+                            r.core.default_domain(etnaviv).map(|d| d.id()) == Some(gpu_domain);
+                        out.push("mapped".to_string());
+                        out.push(
+                            if shared {
+                                "the GPU's domain"
+                            } else {
+                                "a new domain"
+                            }
+                            .to_string(),
+                        );
+                    }
+                    Err(e) => out.push(format!("dma_map_page: {e}")),
                 }
-                Err(e) => out.push(format!("dma_map_page: {e}")),
-            },
+            }
         }
         if remover.join().is_err() {
             out.push("panic".to_string());

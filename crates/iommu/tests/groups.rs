@@ -158,7 +158,7 @@ fn before_57365a04c921_unregister_keeps_groups() {
     // The DMA API keeps working on the devices.
     let a = r
         .core
-        .dma_map_page(ids[5], RAM, 1500, DmaDirection::ToDevice)
+        .dma_map_page(ids[5], paddr(RAM), 1500, DmaDirection::ToDevice)
         .unwrap();
     r.core
         .dma_unmap_page(ids[5], a, 1500, DmaDirection::ToDevice)
@@ -197,9 +197,9 @@ fn passthrough_gives_identity_domains_and_direct_dma() {
     );
     let a = r
         .core
-        .dma_map_page(d, RAM + 0x1234, 100, DmaDirection::FromDevice)
+        .dma_map_page(d, paddr(RAM + 0x1234), 100, DmaDirection::FromDevice)
         .unwrap();
-    assert_eq!(a, RAM + 0x1234);
+    assert_eq!(a, DmaAddr::from_phys(paddr(RAM + 0x1234)));
     // Linux's direct DMA never looks at the group and keeps working after release; the safe
     // core refuses a released device (the Linux-faithful core's behaviour is tested in dma.rs).
     r.core.release_device(d);
@@ -223,18 +223,25 @@ fn unmanaged_domains_map_and_attach() {
         &dom
     ));
     r.core
-        .iommu_map(&dom, 0x40_0000, RAM + 0x20_0000, 0x20_3000, Prot::READ)
+        .iommu_map(
+            &dom,
+            iova(0x40_0000),
+            paddr(RAM + 0x20_0000),
+            0x20_3000,
+            Prot::READ,
+        )
         .unwrap();
-    assert_eq!(r.core.iova_to_phys(&dom, 0x40_0010), RAM + 0x20_0010);
-    assert_eq!(r.core.iova_to_phys(&dom, 0x60_2fff), RAM + 0x40_2fff);
+    assert_eq!(phys(&r, &dom, 0x40_0010u64, 0), RAM + 0x20_0010);
+    assert_eq!(phys(&r, &dom, 0x60_2fffu64, 0), RAM + 0x40_2fff);
     assert_eq!(r.fake.mapped_pages(dom.driver_domain()), 0x203);
     assert_eq!(
-        r.core.iommu_unmap(&dom, 0x40_0000, 0x20_3000),
+        r.core.iommu_unmap(&dom, iova(0x40_0000), 0x20_3000),
         Ok(0x20_3000)
     );
-    assert_eq!(r.core.iova_to_phys(&dom, 0x40_0010), 0);
+    assert_eq!(phys(&r, &dom, 0x40_0010u64, 0), 0);
     assert_eq!(
-        r.core.iommu_map(&dom, 0x800, RAM, 0x1000, Prot::READ),
+        r.core
+            .iommu_map(&dom, iova(0x800), paddr(RAM), 0x1000, Prot::READ),
         Err(CoreError::Driver(DriverError::Unaligned {
             iova: 0x800,
             paddr: RAM,
@@ -247,7 +254,8 @@ fn unmanaged_domains_map_and_attach() {
     // iommu_map refuses DMA-API-managed domains.
     let def = r.core.default_domain(d).unwrap();
     assert_eq!(
-        r.core.iommu_map(&def, 0x1000, RAM, 0x1000, Prot::READ),
+        r.core
+            .iommu_map(&def, iova(0x1000), paddr(RAM), 0x1000, Prot::READ),
         Err(CoreError::WrongKind(DomainKind::Dma))
     );
 }
@@ -289,7 +297,7 @@ fn a_null_dma_owner_leaks_the_group_reference_only_before_a6a9a5da6808() {
 fn direct_regions_are_identity_mapped_once_per_group() {
     let r = rig(CoreConfig::default());
     let mut gpu = platform("etnaviv-gpu f0c0000.gpu", 8, 0x3e);
-    gpu.direct_regions = vec![(0x9f00_0000, 0x2000)];
+    gpu.direct_regions = vec![(paddr(0x9f00_0000), 0x2000)];
     let mut etnaviv = platform("etnaviv etnaviv", 9, 0x3e);
     etnaviv.direct_regions = gpu.direct_regions.clone();
     let a = r.core.probe_device(gpu, r.inst).unwrap();
@@ -297,8 +305,8 @@ fn direct_regions_are_identity_mapped_once_per_group() {
     assert_eq!(r.core.group_of(a), r.core.group_of(b));
     assert_eq!(r.core.device_domain(a), r.core.device_domain(b));
     let dom = r.core.default_domain(a).unwrap();
-    assert_eq!(r.core.iova_to_phys(&dom, 0x9f00_1000), 0x9f00_1000);
-    assert_eq!(r.core.iova_to_phys(&dom, 0x9f00_2000), 0);
+    assert_eq!(phys(&r, &dom, 0x9f00_1000u64, 0), 0x9f00_1000);
+    assert_eq!(phys(&r, &dom, 0x9f00_2000u64, 0), 0);
     assert_eq!(r.core.stats().warnings, 0);
 }
 
@@ -317,7 +325,7 @@ fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
     assert_eq!(r.core.fq_timer_expiry(nic), Ok(false), "nothing queued");
     let iova = r
         .core
-        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .dma_map_page(nic, paddr(0x8000_1000), 0x1000, DmaDirection::ToDevice)
         .unwrap();
     r.core
         .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
@@ -327,7 +335,7 @@ fn the_flush_queue_timer_fires_once_armed_and_dies_with_the_group() {
     assert_eq!(r.core.default_domain(nic).unwrap().fq_len(), 0);
     let iova = r
         .core
-        .dma_map_page(nic, 0x8000_1000, 0x1000, DmaDirection::ToDevice)
+        .dma_map_page(nic, paddr(0x8000_1000), 0x1000, DmaDirection::ToDevice)
         .unwrap();
     r.core
         .dma_unmap_page(nic, iova, 0x1000, DmaDirection::ToDevice)
@@ -367,10 +375,14 @@ fn domain_free_of_an_attached_domain() {
         function,
     };
     assert_eq!(
-        r.core.iommu_map(&dom, 0, RAM, 0x1000, Prot::READ),
+        r.core
+            .iommu_map(&dom, iova(0), paddr(RAM), 0x1000, Prot::READ),
         Err(uaf("iommu_map"))
     );
-    assert_eq!(r.core.iommu_unmap(&dom, 0, 0x1000), Err(uaf("iommu_unmap")));
+    assert_eq!(
+        r.core.iommu_unmap(&dom, iova(0), 0x1000),
+        Err(uaf("iommu_unmap"))
+    );
     assert_eq!(
         r.core.attach_device(d, &dom),
         Err(uaf("iommu_attach_device"))

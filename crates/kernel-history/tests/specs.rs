@@ -6,9 +6,9 @@ use iommu::fake::FakeDriver;
 use iommu::{Bus, CoreConfig, DeviceDesc, DmaDirection, DmaError, IommuCore};
 use kernel_history::{Fix, KernelSpec, KernelSpecError, NoCodePath, Preset, SmmuOff, Switches};
 use klog::MemLog;
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use proptest::prelude::*;
+use smmu_addr::{DmaAddr, PhysAddr};
 use std::sync::Arc;
 
 const SEED: Fix = Fix::DontUnregisterOnShutdown;
@@ -348,7 +348,7 @@ fn legacy_names_are_the_three_behaviours() {
 
 /// A device on a fake IOMMU, mapped once, then its instance unregisters: what the next
 /// `dma_map_page` does under the kernel's core switches.
-fn map_after_unregister(spec: &str) -> (Vec<String>, Result<u64, DmaError>) {
+fn map_after_unregister(spec: &str) -> (Vec<String>, Result<DmaAddr, DmaError>) {
     let kernel = KernelSpec::parse(spec).unwrap();
     let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x8000_0000), 16 << 20)]).unwrap());
     let coherent =
@@ -360,12 +360,22 @@ fn map_after_unregister(spec: &str) -> (Vec<String>, Result<u64, DmaError>) {
     let desc = DeviceDesc::new("fsl_enetc 0000:00:00.0", Bus::Pci, 0, &[0x29]);
     let enetc = core.probe_device(desc, inst).unwrap();
     let iova = core
-        .dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice)
+        .dma_map_page(
+            enetc,
+            PhysAddr::new(0x8000_1000),
+            1500,
+            DmaDirection::ToDevice,
+        )
         .unwrap();
     core.dma_unmap_page(enetc, iova, 1500, DmaDirection::ToDevice)
         .unwrap();
     core.unregister(inst).unwrap();
-    let r = core.dma_map_page(enetc, 0x8000_1000, 1500, DmaDirection::ToDevice);
+    let r = core.dma_map_page(
+        enetc,
+        PhysAddr::new(0x8000_1000),
+        1500,
+        DmaDirection::ToDevice,
+    );
     (log.lines(), r)
 }
 
@@ -375,7 +385,10 @@ fn the_bus_setup_commit_switches_the_real_core() {
     // Before 57365a04c921 unregister leaves the device in its group: DMA keeps translating.
     let (log, r) = map_after_unregister("v6.0");
     assert!(!log.iter().any(|l| l.ends_with(REMOVED)), "{log:?}");
-    assert!(matches!(r, Ok(iova) if iova != 0x8000_1000), "{r:?}");
+    assert!(
+        matches!(r, Ok(iova) if iova != DmaAddr::new(0x8000_1000)),
+        "{r:?}"
+    );
     // After it the device leaves its group, and the unguarded read is the seed's oops.
     let (log, r) = map_after_unregister("v6.1");
     assert!(log.iter().any(|l| l.ends_with(REMOVED)), "{log:?}");

@@ -15,7 +15,7 @@ use crate::ownership::{self, DmaEvidence, OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore};
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
-use smmu_addr::Iova;
+use smmu_addr::DmaAddr;
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
@@ -68,8 +68,8 @@ enum Phase {
 #[derive(Debug, Clone, Copy)]
 struct Job {
     seq: u32,
-    dma: u64,
-    pa: u64,
+    dma: DmaAddr,
+    pa: PhysAddr,
     dir: DmaDirection,
 }
 
@@ -217,14 +217,14 @@ impl DmaEngine {
         } else {
             DmaDirection::ToDevice
         };
-        let Ok(pa) = self.kmem.alloc(FRAME_SIZE).map(PhysAddr::as_u64) else {
+        let Ok(pa) = self.kmem.alloc(FRAME_SIZE) else {
             return Ok(false);
         };
         let fill = match dir {
             DmaDirection::ToDevice => pattern(seq),
             _ => vec![0u8; JOB_LEN as usize],
         };
-        let _ = self.mem.write_bytes(PhysAddr::new(pa), &fill);
+        let _ = self.mem.write_bytes(pa, &fill);
         match self.core.dma_map_page(self.dev, pa, JOB_LEN, dir) {
             Ok(dma) => {
                 self.owned.insert(dma, pa);
@@ -233,7 +233,7 @@ impl DmaEngine {
                 Ok(true)
             }
             Err(e) => {
-                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
+                let _ = self.kmem.free(pa, FRAME_SIZE);
                 match e {
                     DmaError::Oops(o) => Err(self.crash(o, "submit")),
                     _ => {
@@ -250,11 +250,11 @@ impl DmaEngine {
         let write = job.dir == DmaDirection::FromDevice;
         let r = if write {
             self.smmu
-                .dma_write(self.cfg.stream_id, Iova::new(job.dma), &pattern(job.seq))
+                .dma_write(self.cfg.stream_id, job.dma.bus_iova(), &pattern(job.seq))
         } else {
             let mut buf = vec![0u8; JOB_LEN as usize];
             self.smmu
-                .dma_read(self.cfg.stream_id, Iova::new(job.dma), &mut buf)
+                .dma_read(self.cfg.stream_id, job.dma.bus_iova(), &mut buf)
         };
         let mut ev = DmaEvidence::default();
         let ok = ownership::account(&self.owned, &self.retired, job.dma, write, r, &mut ev);
@@ -276,7 +276,7 @@ impl DmaEngine {
         self.phase.lock().0 = Phase::Idle;
         if ok && job.dir == DmaDirection::FromDevice {
             let mut got = vec![0u8; JOB_LEN as usize];
-            let _ = self.mem.read_bytes(PhysAddr::new(job.pa), &mut got);
+            let _ = self.mem.read_bytes(job.pa, &mut got);
             if got != pattern(job.seq) {
                 self.stats.lock().lost_writes += 1;
             }
@@ -285,7 +285,7 @@ impl DmaEngine {
         let r = self
             .core
             .dma_unmap_page(self.dev, job.dma, JOB_LEN, job.dir);
-        let _ = self.kmem.free(PhysAddr::new(job.pa), FRAME_SIZE);
+        let _ = self.kmem.free(job.pa, FRAME_SIZE);
         match r {
             Ok(()) => {
                 self.stats.lock().completed += 1;

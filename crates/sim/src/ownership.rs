@@ -4,36 +4,36 @@
 //! somewhere the mapping does not own).
 
 use mmu500::{BusError, Translation};
-use physmem::FRAME_SIZE;
+use smmu_addr::{DmaAddr, PageSize, PhysAddr};
 use smmu_sync::Mutex;
 use std::collections::BTreeMap;
 
 /// How many stray write addresses a master keeps for the verdict.
 pub const STRAY_ADDRS_KEPT: usize = 8;
 
-/// The page containing `a`.
-pub(crate) fn page(a: u64) -> u64 {
-    a & !(FRAME_SIZE - 1)
-}
+/// The ownership granule: a physical frame.
+const PAGE: PageSize = PageSize::SZ_4K;
 
 /// DMA page → physical page, as the driver mapped it.
 #[derive(Default)]
-pub(crate) struct OwnershipMap(Mutex<BTreeMap<u64, u64>>);
+pub(crate) struct OwnershipMap(Mutex<BTreeMap<DmaAddr, PhysAddr>>);
 
 impl OwnershipMap {
     /// The driver mapped the page of `dma` to the page of `pa`.
-    pub(crate) fn insert(&self, dma: u64, pa: u64) {
-        self.0.lock().insert(page(dma), page(pa));
+    pub(crate) fn insert(&self, dma: DmaAddr, pa: PhysAddr) {
+        self.0
+            .lock()
+            .insert(dma.align_down(PAGE), pa.align_down(PAGE));
     }
 
     /// The driver gave up the page of `dma` (before unmapping it).
-    pub(crate) fn remove(&self, dma: u64) {
-        self.0.lock().remove(&page(dma));
+    pub(crate) fn remove(&self, dma: DmaAddr) {
+        self.0.lock().remove(&dma.align_down(PAGE));
     }
 
-    /// The physical page the page of `iova` is owned as, if any.
-    pub(crate) fn get(&self, iova: u64) -> Option<u64> {
-        self.0.lock().get(&page(iova)).copied()
+    /// The physical page the page of `dma` is owned as, if any.
+    pub(crate) fn get(&self, dma: DmaAddr) -> Option<PhysAddr> {
+        self.0.lock().get(&dma.align_down(PAGE)).copied()
     }
 }
 
@@ -101,12 +101,12 @@ impl DmaEvidence {
     }
 }
 
-/// Classify one transaction at `iova` (its result `r`) against `owned` and `retired` and count
+/// Classify one transaction at `dma` (its result `r`) against `owned` and `retired` and count
 /// it into `ev`. Returns whether the transaction completed.
 pub(crate) fn account(
     owned: &OwnershipMap,
     retired: &RetiredContexts,
-    iova: u64,
+    dma: DmaAddr,
     write: bool,
     r: Result<Vec<Translation>, BusError>,
     ev: &mut DmaEvidence,
@@ -121,7 +121,7 @@ pub(crate) fn account(
         Err(BusError::Unbacked { translation, .. }) => (vec![translation], false),
         Err(_) => return false,
     };
-    let own = owned.get(iova);
+    let own = owned.get(dma);
     for t in &translations {
         if let Translation::Translated { cb, epoch, .. } = *t {
             if retired.is_retired(cb, epoch) {
@@ -130,7 +130,7 @@ pub(crate) fn account(
         }
     }
     for t in translations {
-        if Some(page(t.pa())) == own {
+        if Some(PhysAddr::new(t.pa()).align_down(PAGE)) == own {
             continue;
         }
         match (t, write) {
@@ -156,7 +156,7 @@ mod tests {
         Translation::Translated {
             pa,
             cb,
-            leaf_size: FRAME_SIZE,
+            leaf_size: physmem::FRAME_SIZE,
             tlb_hit: true,
             epoch,
         }
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn translations_by_a_retired_context_epoch_count_as_freed_domain_dma() {
         let owned = OwnershipMap::default();
-        owned.insert(0x1000_0000, 0x8000_0000);
+        owned.insert(DmaAddr::new(0x1000_0000), PhysAddr::new(0x8000_0000));
         let retired = RetiredContexts::default();
         // Bank 0's first domain was freed when the bank's epoch was 10.
         retired.retire(0, 10);
@@ -177,7 +177,7 @@ mod tests {
         let ok = account(
             &owned,
             &retired,
-            0x1000_0000,
+            DmaAddr::new(0x1000_0000),
             true,
             Ok(vec![translated(0, 9, 0x8000_0000)]),
             &mut ev,
@@ -188,7 +188,7 @@ mod tests {
         account(
             &owned,
             &retired,
-            0x1000_0000,
+            DmaAddr::new(0x1000_0000),
             true,
             Ok(vec![
                 translated(0, 12, 0x8000_0000),

@@ -1,5 +1,5 @@
-//! [`Iova`] and [`PhysAddr`]: one address type per address space, so the two cannot be swapped
-//! without the compiler noticing.
+//! [`Iova`], [`PhysAddr`] and [`DmaAddr`]: one address type per address space, so they cannot
+//! be swapped without the compiler noticing.
 
 use crate::{AddrError, AddrKind, PageSize, Pfn};
 use std::fmt;
@@ -183,6 +183,41 @@ address_type!(
     AddrKind::Phys
 );
 
+address_type!(
+    /// A DMA address (Linux's `dma_addr_t`): the bus address the DMA API hands a device driver
+    /// to program into its device.
+    ///
+    /// It is not always an IOVA. Behind a translating (DMA) domain it is one, plus the offset
+    /// inside the granule ([`DmaAddr::from_iova`]); for a device in bypass or under an identity
+    /// domain (dma-direct) it is the physical address itself ([`DmaAddr::from_phys`]). Either
+    /// way the device puts it on the bus, where it reaches the SMMU as the transaction's input
+    /// address ([`DmaAddr::bus_iova`]). Built from a number only with [`DmaAddr::new`].
+    DmaAddr,
+    AddrKind::Dma
+);
+
+impl DmaAddr {
+    /// The DMA address of an IOVA the DMA API mapped (a translated mapping).
+    #[inline]
+    pub const fn from_iova(iova: Iova) -> DmaAddr {
+        DmaAddr(iova.as_u64())
+    }
+
+    /// The DMA address dma-direct gives a physical address (bypass or identity domain: the
+    /// bus address is the physical address, this model has no `dma-ranges` offset).
+    #[inline]
+    pub const fn from_phys(pa: PhysAddr) -> DmaAddr {
+        DmaAddr(pa.as_u64())
+    }
+
+    /// The address as the device's transaction carries it to the SMMU: the input address of
+    /// translation, which the SMMU translates or (in bypass) passes through unchanged.
+    #[inline]
+    pub const fn bus_iova(self) -> Iova {
+        Iova::new(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,6 +286,24 @@ mod tests {
         );
         let pa = PhysAddr::new(0x8000_0000);
         assert_eq!(pa.check_aligned(PageSize::SZ_1G), Ok(pa));
+    }
+
+    #[test]
+    fn dma_addresses() {
+        let iova = Iova::new(0xffff_e234);
+        let da = DmaAddr::from_iova(iova);
+        assert_eq!(da.bus_iova(), iova);
+        assert_eq!(format!("{da:?}"), "DmaAddr(0xffffe234)");
+        assert_eq!(format!("{da:#x}"), "0xffffe234");
+        let pa = PhysAddr::new(0x8000_1000);
+        assert_eq!(DmaAddr::from_phys(pa).bus_iova(), Iova::new(0x8000_1000));
+        assert_eq!(
+            DmaAddr::new(0x1234)
+                .check_aligned(PageSize::SZ_4K)
+                .unwrap_err()
+                .to_string(),
+            "DMA address 0x1234 is not aligned to 0x1000"
+        );
     }
 
     #[test]

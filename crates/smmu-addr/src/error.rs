@@ -11,6 +11,8 @@ pub enum AddrKind {
     Iova,
     /// A physical address: the output of the SMMU ([`PhysAddr`](crate::PhysAddr)).
     Phys,
+    /// A DMA (bus) address handed to a device ([`DmaAddr`](crate::DmaAddr)).
+    Dma,
 }
 
 impl fmt::Display for AddrKind {
@@ -18,6 +20,7 @@ impl fmt::Display for AddrKind {
         f.write_str(match self {
             AddrKind::Iova => "IOVA",
             AddrKind::Phys => "physical address",
+            AddrKind::Dma => "DMA address",
         })
     }
 }

@@ -13,6 +13,10 @@
 //! ([`Iova::new`], [`PhysAddr::new`]) or validated ([`PageSize::new`], `TryFrom`), so an
 //! `.into()` never silently changes which address space a number belongs to.
 //!
+//! The DMA API hands drivers a third kind, [`DmaAddr`] (Linux's `dma_addr_t`): an IOVA behind a
+//! translating domain, the physical address itself under dma-direct. It converts to and from the
+//! other two only through named functions that say which case applies.
+//!
 //! All address-like values print as `0x…` hex with `Display`, and `{:x}`/`{:#x}` print exactly
 //! what the underlying `u64` would, so log lines keep their bytes when a crate adopts the types.
 //!
@@ -34,7 +38,7 @@ mod error;
 mod pfn;
 mod size;
 
-pub use addr::{Iova, PhysAddr};
+pub use addr::{DmaAddr, Iova, PhysAddr};
 pub use error::{AddrError, AddrKind};
 pub use pfn::Pfn;
 pub use size::{PageCount, PageSize};

@@ -4,8 +4,8 @@
 use iommu::fake::FakeDriver;
 use iommu::*;
 use klog::MemLog;
-use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
+pub use smmu_addr::{DmaAddr, Iova, PhysAddr};
 use std::sync::Arc;
 
 pub const RAM: u64 = 0x8000_0000;
@@ -46,4 +46,26 @@ pub fn pci(name: &str, pos: u64, sid: u32) -> DeviceDesc {
 
 pub fn platform(name: &str, pos: u64, sid: u32) -> DeviceDesc {
     DeviceDesc::new(name, Bus::Platform, pos, &[sid])
+}
+
+/// The physical address `x`.
+pub fn paddr(x: u64) -> PhysAddr {
+    PhysAddr::new(x)
+}
+
+/// The DMA address `x`.
+pub fn da(x: u64) -> DmaAddr {
+    DmaAddr::new(x)
+}
+
+/// The IOVA `x`.
+pub fn iova(x: u64) -> Iova {
+    Iova::new(x)
+}
+
+/// `iommu_iova_to_phys` at `addr + off` as Linux returns it: 0 when nothing is mapped.
+pub fn phys(r: &Rig, dom: &Arc<Domain>, addr: impl Into<u64>, off: u64) -> u64 {
+    r.core
+        .iova_to_phys(dom, Iova::new(addr.into() + off))
+        .map_or(0, PhysAddr::as_u64)
 }

@@ -4,7 +4,6 @@
 
 use super::{Shared, Stack, StackConfig, StackDevice, StackProperty};
 use mmu500::{BusError, BypassReason, DmaFault, Translation};
-use smmu_addr::Iova;
 use smmu_arch::FaultIrq;
 use smmu_sync::{thread, Mutex};
 
@@ -42,11 +41,11 @@ pub(super) fn device_access(
     for (addr, len) in list {
         let mut data = vec![0xa5u8; len as usize];
         let r = if write {
-            stack.model.dma_write(dev.wire_sid, Iova::new(addr), &data)
+            stack.model.dma_write(dev.wire_sid, addr.bus_iova(), &data)
         } else {
             stack
                 .model
-                .dma_read(dev.wire_sid, Iova::new(addr), &mut data)
+                .dma_read(dev.wire_sid, addr.bus_iova(), &mut data)
         };
         match r {
             Ok(ts) => {

@@ -3,6 +3,7 @@
 
 use super::{DomainOp, Shared, Stack, StackConfig, StackOp, StackProperty, BUFFERS};
 use iommu::{CoreError, DriverError};
+use smmu_addr::PhysAddr;
 use smmu_sync::Mutex;
 
 pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: usize) {
@@ -200,10 +201,12 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                 dir,
                 buffer,
             } => {
-                let segs: Vec<(u64, u64)> = (0..u64::from(*nents))
+                let segs: Vec<(PhysAddr, u64)> = (0..u64::from(*nents))
                     .map(|i| {
                         (
-                            buf_pa + i * size.next_multiple_of(crate::PAGE_SIZE.bytes()),
+                            PhysAddr::new(
+                                buf_pa + i * size.next_multiple_of(crate::PAGE_SIZE.bytes()),
+                            ),
                             *size,
                         )
                     })
@@ -244,7 +247,10 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                 }
             }
             StackOp::DmaMapPage { size, dir, buffer } => {
-                match stack.core.dma_map_page(id, buf_pa, *size, *dir) {
+                match stack
+                    .core
+                    .dma_map_page(id, PhysAddr::new(buf_pa), *size, *dir)
+                {
                     Ok(addr) => {
                         say(format!("{}: dma_map_page({size:#x}) = {addr:#x}", dev.name));
                         super::domain::check_iova_start(

@@ -11,7 +11,7 @@
 use super::{Shared, Stack, StackDevice, StackProperty, BUFFERS};
 use iommu::{CoreError, DeviceId, Domain, Prot};
 use mmu500::Translation;
-use smmu_addr::PageSize;
+use smmu_addr::{DmaAddr, Iova, PageSize, PhysAddr};
 use smmu_arch::Access;
 use smmu_sync::{Arc, Mutex};
 
@@ -139,12 +139,12 @@ pub(super) fn check_iova_start(
     dev: &StackDevice,
     id: DeviceId,
     call: &str,
-    addr: u64,
+    addr: DmaAddr,
 ) {
     let Some(p) = stack.core.default_domain(id).and_then(|d| d.iova_params()) else {
         return;
     };
-    if addr >> p.shift < p.start_pfn {
+    if addr.as_u64() >> p.shift < p.start_pfn {
         let msg = format!(
             "{call} handed {} IOVA {addr:#x}, below its domain's first page (start_pfn {:#x})",
             dev.name, p.start_pfn
@@ -170,7 +170,7 @@ fn check_unmapped(
 ) {
     let stale = (0..unmapped / GRANULE)
         .map(|k| iova + k * GRANULE)
-        .filter(|&va| stack.core.iova_to_phys(d, va) != 0)
+        .filter(|&va| stack.core.iova_to_phys(d, Iova::new(va)).is_some())
         .filter(|&va| device_leaf(stack, dev, va).is_some())
         .collect::<Vec<_>>();
     if let (Some(first), Some(last)) = (stale.first(), stale.last()) {
@@ -214,7 +214,7 @@ fn check_reachable(
             "{call} failed for a range inside the domain's aperture {:#x}..={:#x}",
             geo.aperture_start, geo.aperture_end
         )
-    } else if stack.core.iova_to_phys(d, iova) == 0 {
+    } else if stack.core.iova_to_phys(d, Iova::new(iova)).is_none() {
         format!("{call} returned 0 but the tables map nothing at {iova:#x}")
     } else {
         match stack.model.translate(dev.wire_sid, iova, Access::Read) {
@@ -309,16 +309,21 @@ pub(super) fn run(
                 return;
             };
             let pa = map_target(*iova, *size);
-            let result = stack
-                .core
-                .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE));
+            let result = stack.core.iommu_map(
+                &d,
+                Iova::new(*iova),
+                PhysAddr::new(pa),
+                *size,
+                Prot::READ.union(Prot::WRITE),
+            );
             let call = format!("iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x})");
             match &result {
                 Ok(()) => {
                     let mut sh = shared.lock();
                     sh.lines.push(format!("{}: {call} = 0", dev.name));
                     if let Some(b) = buffer {
-                        sh.buffers.insert(b.clone(), vec![(*iova, *size)]);
+                        let addr = DmaAddr::from_iova(Iova::new(*iova));
+                        sh.buffers.insert(b.clone(), vec![(addr, *size)]);
                         sh.iova_buffers.insert(b.clone());
                     }
                 }
@@ -347,10 +352,10 @@ pub(super) fn run(
             };
             // What the device's transactions go through at the IOVA before the unmap (asked
             // of the model only where the tables map it, so the probe itself never faults).
-            let leaf = (stack.core.iova_to_phys(&d, *iova) != 0)
+            let leaf = (stack.core.iova_to_phys(&d, Iova::new(*iova)).is_some())
                 .then(|| device_leaf(stack, dev, *iova))
                 .flatten();
-            match stack.core.iommu_unmap(&d, *iova, *size) {
+            match stack.core.iommu_unmap(&d, Iova::new(*iova), *size) {
                 Ok(unmapped) => {
                     let line = format!(
                         "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) = {unmapped:#x}",

@@ -31,6 +31,7 @@ use klog::MemLog;
 use mmu500::hyp::ZeroStoreLosingHypervisor;
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, Region};
+use smmu_addr::DmaAddr;
 use smmu_sync::{thread, Arc, Mutex};
 use std::collections::BTreeMap;
 
@@ -188,7 +189,8 @@ pub struct StackOutcome {
 /// State the actors share: mapped buffers and what they saw.
 #[derive(Default)]
 struct Shared {
-    buffers: BTreeMap<String, Vec<(u64, u64)>>,
+    /// Each buffer's (DMA address, length) list as its device uses it.
+    buffers: BTreeMap<String, Vec<(DmaAddr, u64)>>,
     /// Each mapped buffer's direction and whether it is a scatterlist.
     kinds: BTreeMap<String, (DmaDirection, bool)>,
     lines: Vec<String>,
@@ -198,7 +200,7 @@ struct Shared {
     /// Unmanaged domains by the name the file gives them.
     domains: BTreeMap<String, Arc<iommu::Domain>>,
     /// Coherent buffers: (CPU physical address, DMA address, size).
-    coherent: BTreeMap<String, (u64, u64, u64)>,
+    coherent: BTreeMap<String, (PhysAddr, DmaAddr, u64)>,
     /// Buffers whose DMA addresses are IOVAs (mapped through a translating domain): a
     /// transaction on one that bypasses the SMMU is stray DMA.
     iova_buffers: std::collections::BTreeSet<String>,

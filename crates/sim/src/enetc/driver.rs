@@ -9,6 +9,7 @@ use crate::ownership::{OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use mmu500::Mmu500;
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
+use smmu_addr::DmaAddr;
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
 /// Descriptor bytes: DMA address (8), length (2), flags (2), sequence number (4).
@@ -53,14 +54,14 @@ pub struct Kasan {
 }
 
 struct TxSlot {
-    dma: u64,
-    pa: u64,
+    dma: DmaAddr,
+    pa: PhysAddr,
     len: u64,
 }
 
 struct RxSlot {
-    dma: u64,
-    pa: u64,
+    dma: DmaAddr,
+    pa: PhysAddr,
 }
 
 /// CPU-side state of one transmit ring.
@@ -107,9 +108,9 @@ pub struct Enetc {
     pub(super) mem: Arc<PhysMem>,
     kmem: Arc<FrameAllocator>,
     /// Each transmit ring's descriptors: (CPU address, DMA address).
-    pub(super) tx_rings: Vec<(u64, u64)>,
+    pub(super) tx_rings: Vec<(PhysAddr, DmaAddr)>,
     /// Each receive ring's descriptors.
-    pub(super) rx_rings: Vec<(u64, u64)>,
+    pub(super) rx_rings: Vec<(PhysAddr, DmaAddr)>,
     drv: Mutex<Driver>,
     pub(super) hw: Mutex<Hw>,
     /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
@@ -161,10 +162,10 @@ impl Enetc {
         for ring in &rx_rings {
             let mut slots = Vec::with_capacity(cfg.rx_ring_size);
             for slot in 0..cfg.rx_ring_size {
-                let pa = kmem.alloc_uninit(FRAME_SIZE)?.as_u64();
+                let pa = kmem.alloc_uninit(FRAME_SIZE)?;
                 let dma = core.dma_map_page(dev, pa, RX_BUF_LEN, DmaDirection::FromDevice)?;
                 owned.insert(dma, pa);
-                let d = ring.0 + slot as u64 * DESC_SIZE;
+                let d = desc_at(ring.0, slot);
                 write_desc(&mem, d, dma, RX_BUF_LEN as u16, FLAG_READY, 0);
                 slots.push(Some(RxSlot { dma, pa }));
             }
@@ -280,11 +281,11 @@ impl Enetc {
             }
             s
         };
-        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE).map(PhysAddr::as_u64) else {
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
             self.stats.lock().tx_dropped += 1;
             return Ok(false);
         };
-        let _ = self.mem.write_bytes(PhysAddr::new(pa), frame);
+        let _ = self.mem.write_bytes(pa, frame);
         let len = frame.len() as u64;
         let dma = match self
             .core
@@ -292,14 +293,14 @@ impl Enetc {
         {
             Ok(dma) => dma,
             Err(e) => {
-                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
+                let _ = self.kmem.free(pa, FRAME_SIZE);
                 self.dma_failed(e, path, ctx)?;
                 self.stats.lock().tx_dropped += 1;
                 return Ok(false);
             }
         };
         self.owned.insert(dma, pa);
-        let d = self.tx_rings[q].0 + slot as u64 * DESC_SIZE;
+        let d = desc_at(self.tx_rings[q].0, slot);
         write_desc(&self.mem, d, dma, len as u16, FLAG_READY, 0);
         {
             let mut drv = self.drv.lock();
@@ -340,11 +341,14 @@ impl Enetc {
         let mut replies = Vec::new();
         while work < budget {
             let slot = self.drv.lock().rx[v].next % self.cfg.rx_ring_size;
-            let d = self.rx_rings[v].0 + slot as u64 * DESC_SIZE;
+            let d = desc_at(self.rx_rings[v].0, slot);
             if read_flags(&self.mem, d) & FLAG_FULL == 0 {
                 break;
             }
-            let seq = self.mem.read_u32(PhysAddr::new(d + 12)).unwrap_or(0);
+            let seq = self
+                .mem
+                .read_u32(PhysAddr::new(d.as_u64() + 12))
+                .unwrap_or(0);
             let buf = self.drv.lock().rx[v].slots[slot]
                 .as_ref()
                 .map(|b| (b.dma, b.pa));
@@ -355,7 +359,7 @@ impl Enetc {
                     // request before the next receive, so the page is reusable
                     // (enetc_reuse_page): it goes back to the ring still mapped.
                     let mut got = vec![0u8; PING_LEN];
-                    let _ = self.mem.read_bytes(PhysAddr::new(pa), &mut got);
+                    let _ = self.mem.read_bytes(pa, &mut got);
                     if got == request_bytes(seq) {
                         self.stats.lock().rx_delivered += 1;
                         replies.push(seq);
@@ -367,7 +371,7 @@ impl Enetc {
                 }
                 None => {
                     // A slot without a page (a refill failed): enetc_refill_rx_ring.
-                    write_desc(&self.mem, d, 0, 0, 0, 0);
+                    write_desc(&self.mem, d, DmaAddr::ZERO, 0, 0, 0);
                     self.drv.lock().rx[v].next += 1;
                     self.refill(v, slot, ctx)?;
                 }
@@ -385,7 +389,7 @@ impl Enetc {
 
     /// `enetc_refill_rx_ring` for one descriptor: a new page, mapped for the device.
     fn refill(&self, ring: usize, slot: usize, ctx: &Context) -> Result<(), Box<Crash>> {
-        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE).map(PhysAddr::as_u64) else {
+        let Ok(pa) = self.kmem.alloc_uninit(FRAME_SIZE) else {
             return Ok(());
         };
         match self
@@ -396,7 +400,7 @@ impl Enetc {
                 self.owned.insert(dma, pa);
                 write_desc(
                     &self.mem,
-                    self.rx_rings[ring].0 + slot as u64 * DESC_SIZE,
+                    desc_at(self.rx_rings[ring].0, slot),
                     dma,
                     RX_BUF_LEN as u16,
                     FLAG_READY,
@@ -406,7 +410,7 @@ impl Enetc {
                 Ok(())
             }
             Err(e) => {
-                let _ = self.kmem.free(PhysAddr::new(pa), FRAME_SIZE);
+                let _ = self.kmem.free(pa, FRAME_SIZE);
                 self.dma_failed(e, Path::RxRefill, ctx)
             }
         }
@@ -432,7 +436,7 @@ impl Enetc {
             let r = self
                 .core
                 .dma_unmap_page(self.dev, t.dma, t.len, DmaDirection::ToDevice);
-            let _ = self.kmem.free(PhysAddr::new(t.pa), FRAME_SIZE);
+            let _ = self.kmem.free(t.pa, FRAME_SIZE);
             match r {
                 Ok(()) => self.stats.lock().tx_completed += 1,
                 Err(e) => self.dma_failed(e, Path::TxUnmap, ctx)?,
@@ -442,27 +446,40 @@ impl Enetc {
     }
 }
 
-pub(super) fn write_desc(mem: &PhysMem, at: u64, addr: u64, len: u16, flags: u16, seq: u32) {
+/// The physical address of descriptor `slot` of the ring at `ring` (the driver's view).
+fn desc_at(ring: PhysAddr, slot: usize) -> PhysAddr {
+    PhysAddr::new(ring.as_u64() + slot as u64 * DESC_SIZE)
+}
+
+pub(super) fn write_desc(
+    mem: &PhysMem,
+    at: PhysAddr,
+    addr: DmaAddr,
+    len: u16,
+    flags: u16,
+    seq: u32,
+) {
+    let byte = |off: u64| PhysAddr::new(at.as_u64() + off);
     // The second word, little-endian: length (bytes 8-9), flags (10-11), sequence (12-15).
     let word1 = u64::from(len) | (u64::from(flags) << 16) | (u64::from(seq) << 32);
     // The address word first, then the word with the flags: the hardware must not see READY
     // before the address. (Two word stores: a ring fill writes thousands of descriptors.)
-    if mem.write_u64(PhysAddr::new(at), addr).is_ok() {
-        let _ = mem.write_u64(PhysAddr::new(at + 8), word1);
+    if mem.write_u64(at, addr.as_u64()).is_ok() {
+        let _ = mem.write_u64(byte(8), word1);
         return;
     }
     // A descriptor that is not 8-byte aligned: byte writes, flags last.
     let mut b = [0u8; DESC_SIZE as usize];
-    b[..8].copy_from_slice(&addr.to_le_bytes());
+    b[..8].copy_from_slice(&addr.as_u64().to_le_bytes());
     b[8..10].copy_from_slice(&len.to_le_bytes());
     b[12..16].copy_from_slice(&seq.to_le_bytes());
-    let _ = mem.write_bytes(PhysAddr::new(at), &b);
-    let _ = mem.write_bytes(PhysAddr::new(at + 10), &flags.to_le_bytes());
+    let _ = mem.write_bytes(at, &b);
+    let _ = mem.write_bytes(byte(10), &flags.to_le_bytes());
 }
 
-fn read_flags(mem: &PhysMem, at: u64) -> u16 {
+fn read_flags(mem: &PhysMem, at: PhysAddr) -> u16 {
     let mut b = [0u8; 2];
-    let _ = mem.read_bytes(PhysAddr::new(at + 10), &mut b);
+    let _ = mem.read_bytes(PhysAddr::new(at.as_u64() + 10), &mut b);
     u16::from_le_bytes(b)
 }
 

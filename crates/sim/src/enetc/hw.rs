@@ -7,7 +7,7 @@
 use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
 use crate::ownership;
 use mmu500::{BusError, Translation};
-use smmu_addr::Iova;
+use smmu_addr::{DmaAddr, Iova};
 use std::collections::VecDeque;
 
 /// `ping -f` sends at least 100 requests a second.
@@ -180,7 +180,7 @@ impl Enetc {
     }
 
     fn hw_tx_ring(&self, ring: usize, slot: usize, now_ns: u64) -> bool {
-        let d = self.tx_rings[ring].1 + slot as u64 * DESC_SIZE;
+        let d = self.tx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
         let mut desc = [0u8; DESC_SIZE as usize];
         match self.bus_read(d, &mut desc) {
             Some(true) => {}
@@ -275,7 +275,7 @@ impl Enetc {
         }
         self.stats.lock().rx_written += 1;
         let ring = self.hw.lock().rx_ring;
-        let d = self.rx_rings[ring].1 + slot as u64 * DESC_SIZE;
+        let d = self.rx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
         let mut tail = [0u8; 6];
         tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
         tail[2..].copy_from_slice(&seq.to_le_bytes());
@@ -301,7 +301,7 @@ impl Enetc {
                 }
                 (hw.rx_ring, hw.rx_fetch % self.cfg.rx_ring_size)
             };
-            let d = self.rx_rings[ring].1 + slot as u64 * DESC_SIZE;
+            let d = self.rx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
             let mut desc = [0u8; DESC_SIZE as usize];
             match self.bus_read(d, &mut desc) {
                 Some(true) => {}
@@ -366,7 +366,14 @@ impl Enetc {
     /// Check every chunk of a transaction against the ownership map and count what happened.
     fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
         let mut ev = crate::ownership::DmaEvidence::default();
-        let ok = ownership::account(&self.owned, &self.retired, iova, write, r, &mut ev);
+        let ok = ownership::account(
+            &self.owned,
+            &self.retired,
+            DmaAddr::new(iova),
+            write,
+            r,
+            &mut ev,
+        );
         self.stats.lock().bus.merge(&ev);
         ok
     }

@@ -28,7 +28,7 @@ use crate::enetc::DeviceErrors;
 use crate::ownership::DmaEvidence;
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
-use smmu_addr::Iova;
+use smmu_addr::DmaAddr;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{Outcome, SmmuV3};
 use std::collections::VecDeque;
@@ -42,7 +42,7 @@ pub const FRAME_LEN: usize = 98;
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     seq: u32,
-    dma: u64,
+    dma: DmaAddr,
     pa: u64,
 }
 
@@ -164,9 +164,12 @@ impl FloodedFunction {
             .alloc(FRAME_SIZE)
             .map_err(|_| DmaError::Invalid("receive buffer pool exhausted"))?
             .as_u64();
-        let dma = self
-            .core
-            .dma_map_page(self.dev, pa, FRAME_SIZE, DmaDirection::FromDevice)?;
+        let dma = self.core.dma_map_page(
+            self.dev,
+            PhysAddr::new(pa),
+            FRAME_SIZE,
+            DmaDirection::FromDevice,
+        )?;
         let mut r = self.ring.lock();
         let seq = r.next_seq;
         r.next_seq = r.next_seq.wrapping_add(1);
@@ -287,7 +290,7 @@ impl FloodedFunction {
             };
         }
         let data = frame(slot.seq);
-        let r = smmu.dma_write(self.sid, Iova::new(slot.dma), &data);
+        let r = smmu.dma_write(self.sid, slot.dma.bus_iova(), &data);
         let mut s = self.stats.lock();
         let stray_before = s.bus.stray_writes;
         s.rx_written += 1;
