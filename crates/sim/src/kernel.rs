@@ -17,6 +17,9 @@
 //!
 //! Drivers are called without the kernel's lock held (as Linux drops the list lock), so a driver
 //! may call back into the kernel (print, add links, unbind).
+//!
+//! This file holds the device model and its registration, binding and linking; `shutdown`
+//! holds the reboot paths and `boot` a board's registration and boot.
 
 use std::fmt;
 
@@ -25,8 +28,13 @@ use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
 use thiserror::Error;
 
-use crate::board::{Board, Bus};
+use crate::board::Bus;
 use crate::dmesg::{Dmesg, OopsReport};
+
+mod boot;
+mod shutdown;
+
+pub use boot::{boot_board, generic_driver, register_board, BootedBoard, LinkToSmmu};
 
 /// Index of a device in the simulated kernel's device list (registration order). Not the
 /// IOMMU core's `iommu::DeviceId`, which the core assigns when a device is added to it.
@@ -444,151 +452,6 @@ impl Kernel {
         }
         Ok(())
     }
-
-    /// `device_shutdown()`: take devices from the tail; platform bus calls the driver's
-    /// `.shutdown` if any; PCI (`pci_device_shutdown`) does the same and, only during kexec,
-    /// clears bus mastering. Stops if the kernel panics meanwhile.
-    pub fn device_shutdown(&self) {
-        loop {
-            if self.halted() {
-                return;
-            }
-            let (dev, bus, drv, kexec) = {
-                let mut st = self.st.lock();
-                let Some(dev) = st.list.pop() else { return };
-                let Some(d) = st.devices.get(dev) else {
-                    continue;
-                };
-                let drv = d.driver.clone().filter(|_| d.bound);
-                (dev, d.bus, drv, st.kexec_in_progress)
-            };
-            let prefix = self.dev_prefix(dev);
-            let mut rec = ShutdownRecord {
-                dev,
-                prefix,
-                bus,
-                driver_shutdown: false,
-                cleared_bus_master: false,
-            };
-            if let Some(drv) = drv.filter(|d| d.has_shutdown()) {
-                drv.shutdown(self, dev);
-                rec.driver_shutdown = true;
-            }
-            if bus == Bus::Pci && kexec && self.bus_master(dev) {
-                self.set_bus_master(dev, false);
-                rec.cleared_bus_master = true;
-            }
-            self.st.lock().shutdown_log.push(rec);
-        }
-    }
-
-    fn run_notifiers(&self, kind: RebootKind) {
-        let ns: Vec<Arc<RebootNotifier>> = self.notifiers.lock().clone();
-        for n in ns {
-            (*n)(self, kind);
-        }
-    }
-
-    /// Set what `usermodehelper_disable()` does: in Linux it takes the usermode-helper lock
-    /// for writing, so the reboot task sleeps while a firmware fallback request holds it.
-    pub fn set_usermodehelper_disable(&self, f: Box<dyn Fn() + Send + Sync>) {
-        *self.umh_disable.lock() = Some(f);
-    }
-
-    /// `kernel_restart_prepare`'s steps before `device_shutdown()`: the reboot notifiers,
-    /// then `usermodehelper_disable()`.
-    fn restart_prepare(&self, kind: RebootKind) {
-        self.run_notifiers(kind);
-        if let Some(f) = self.umh_disable.lock().as_ref() {
-            f();
-        }
-    }
-
-    /// `kernel_restart(cmd)` (what `reboot -f` ends in): reboot notifiers, `device_shutdown()`,
-    /// then `reboot: Restarting system` and the machine resets. Returns false if the kernel
-    /// panicked on the way (nothing more is printed then).
-    pub fn kernel_restart(&self, cmd: Option<&str>) -> bool {
-        self.st.lock().state = SystemState::Restart;
-        self.restart_prepare(RebootKind::Restart);
-        self.device_shutdown();
-        self.after_device_shutdown();
-        if self.halted() {
-            return false;
-        }
-        match cmd {
-            Some(c) => self.log.printk(
-                Level::Emerg,
-                &format!("reboot: Restarting system with command '{c}'"),
-            ),
-            None => self.log.printk(Level::Emerg, "reboot: Restarting system"),
-        }
-        self.st.lock().state = SystemState::Restarted;
-        true
-    }
-
-    /// Set what happens between `device_shutdown()` and the restart message: in Linux,
-    /// `migrate_to_reboot_cpu()` and `syscore_shutdown()`, where the reboot task may be
-    /// scheduled out and the tasks waiting on its CPU run.
-    pub fn set_after_device_shutdown(&self, f: Box<dyn Fn() + Send + Sync>) {
-        *self.after_shutdown.lock() = Some(f);
-    }
-
-    fn after_device_shutdown(&self) {
-        if self.halted() {
-            return;
-        }
-        if let Some(f) = self.after_shutdown.lock().as_ref() {
-            f();
-        }
-    }
-
-    /// `kernel_kexec()`: sets `kexec_in_progress` (so PCI shutdown clears bus mastering), runs
-    /// the reboot notifiers and `device_shutdown()`, then `kexec_core: Starting new kernel`.
-    pub fn kernel_kexec(&self) -> bool {
-        {
-            let mut st = self.st.lock();
-            st.kexec_in_progress = true;
-            st.state = SystemState::Restart;
-        }
-        self.restart_prepare(RebootKind::Kexec);
-        self.device_shutdown();
-        self.after_device_shutdown();
-        if self.halted() {
-            return false;
-        }
-        self.log
-            .printk(Level::Notice, "kexec_core: Starting new kernel");
-        self.st.lock().state = SystemState::Kexeced;
-        true
-    }
-
-    /// A panic with a crash kernel loaded, from `echo c > /proc/sysrq-trigger` typed by `task`:
-    /// `panic()` → `__crash_kexec()` → arm64's `machine_crash_shutdown()` (the other CPUs are
-    /// stopped by IPI) and `machine_kexec()`. Unlike [`Self::kernel_kexec`] no reboot notifier
-    /// and no `.shutdown` callback runs and PCI bus mastering stays on: every device, the SMMU
-    /// included, keeps the state the crashed kernel left.
-    ///
-    /// `panic()` dumps the stack of the task that panicked (`dump_stack()`: no registers, a
-    /// panic is not an exception): the `CPU:` line of `task` with `Kdump: loaded` (a crash
-    /// kernel is loaded) and the board's `Hardware name:`. Its `Call trace:` frames (the
-    /// syscall path from `el0t_64_sync` to `panic`) are not printed: their offsets depend on
-    /// the build and none of the modelled builds' are known.
-    pub fn crash_kexec(&self, task: &crate::dmesg::TaskInfo, hardware_name: Option<&str>) {
-        self.log.printk(Level::Info, "sysrq: Trigger a crash");
-        self.log.printk(
-            Level::Emerg,
-            "Kernel panic - not syncing: sysrq triggered crash",
-        );
-        self.log.printk(Level::Emerg, &task.cpu_line(true));
-        if let Some(h) = hardware_name {
-            self.log
-                .printk(Level::Emerg, &format!("Hardware name: {h}"));
-        }
-        self.log.printk(Level::Crit, "SMP: stopping secondary CPUs");
-        self.log.printk(Level::Info, "Starting crashdump kernel...");
-        self.log.printk(Level::Info, "Bye!");
-        self.st.lock().state = SystemState::Kexeced;
-    }
 }
 
 fn reorder_to_tail(st: &mut State, dev: DeviceIndex, visited: &mut Vec<DeviceIndex>) {
@@ -615,105 +478,4 @@ pub fn kvm_reboot_notifier() -> RebootNotifier {
         k.log()
             .printk(Level::Info, "kvm: exiting hardware virtualization")
     })
-}
-
-/// Devices of a booted board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootedBoard {
-    /// Device of each SMMU (index-aligned with `Board::smmus`).
-    pub smmus: Vec<DeviceIndex>,
-    /// Device of each master (index-aligned with `Board::masters`).
-    pub masters: Vec<DeviceIndex>,
-}
-
-/// Stand-in for arm-smmu's `probe_device` link: make every configured master a consumer of
-/// its SMMU. A scenario replaces this with the real IOMMU core + driver.
-#[derive(Debug, Clone)]
-pub struct LinkToSmmu {
-    /// The board.
-    pub board: Board,
-    /// Its devices.
-    pub devices: BootedBoard,
-}
-
-impl DmaConfigure for LinkToSmmu {
-    fn dma_configure(&self, k: &Kernel, dev: DeviceIndex) -> Result<(), KernelError> {
-        let Some(m) = k.master_index(dev).and_then(|i| self.board.masters.get(i)) else {
-            return Ok(());
-        };
-        if !m.attached {
-            return Ok(());
-        }
-        match self.devices.smmus.get(m.smmu) {
-            Some(&s) if k.is_bound(s) => k.device_link_add(dev, s),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Register a board's devices: SMMUs first (they are populated from the DT and probe early),
-/// then masters in the board's registration order. Nothing is bound yet.
-pub fn register_board(k: &Kernel, board: &Board) -> BootedBoard {
-    let smmus = board
-        .smmus
-        .iter()
-        .map(|s| k.device_register(&s.name, Bus::Platform, None))
-        .collect();
-    let masters = board
-        .masters
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let d = k.device_register(&m.name, m.bus, None);
-            k.set_master_index(d, i);
-            d
-        })
-        .collect();
-    BootedBoard { smmus, masters }
-}
-
-/// The stand-in driver for a board master: named as the board says, binds if a driver is
-/// known, `.shutdown` as the driver table says.
-pub fn generic_driver(m: &crate::board::Master) -> Arc<dyn Driver> {
-    Arc::new(GenericDriver {
-        name: m.driver.clone().unwrap_or_else(|| m.bus.name().into()),
-        has_shutdown: m.has_shutdown,
-        binds: m.driver.is_some(),
-    })
-}
-
-/// Boot a board: register its devices, bind `smmu_driver(i)` to each enabled SMMU, then probe
-/// masters in the board's probe order with `master_driver(i, master)` (use [`generic_driver`]
-/// for the ones a scenario does not model). With `link`, [`LinkToSmmu`] is installed as the
-/// DMA-configure hook (a scenario that installs the real IOMMU core passes `false` and sets its
-/// own hook first). Masters whose driver binds get PCI bus mastering (drivers call
-/// `pci_set_master`). Probe failures are part of the model (mali-dp stays unbound), not errors.
-pub fn boot_board(
-    k: &Kernel,
-    board: &Board,
-    smmu_driver: &dyn Fn(usize) -> Arc<dyn Driver>,
-    master_driver: &dyn Fn(usize, &crate::board::Master) -> Arc<dyn Driver>,
-    link: bool,
-) -> Result<BootedBoard, KernelError> {
-    let booted = register_board(k, board);
-    for (i, &d) in booted.smmus.iter().enumerate() {
-        if board.smmus.get(i).is_some_and(|s| s.enabled) {
-            k.driver_attach(d, smmu_driver(i))?;
-        }
-    }
-    if link {
-        k.set_dma_configure(Arc::new(LinkToSmmu {
-            board: board.clone(),
-            devices: booted.clone(),
-        }));
-    }
-    for i in board.probe_order() {
-        let (Some(m), Some(&d)) = (board.masters.get(i), booted.masters.get(i)) else {
-            continue;
-        };
-        if k.driver_attach(d, master_driver(i, m)).is_ok() && m.bus == Bus::Pci {
-            k.set_bus_master(d, true);
-        }
-    }
-    Ok(booted)
 }
