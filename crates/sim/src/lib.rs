@@ -62,6 +62,7 @@ mod ownership;
 pub mod pci_enum;
 pub mod report;
 pub mod scenario;
+mod smmu_platform;
 pub mod v3;
 
 pub use board::{

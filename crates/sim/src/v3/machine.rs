@@ -8,6 +8,7 @@ use crate::exec::{Exec, Irq};
 use crate::kernel::{DmaConfigure, Driver, GenericDriver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
 use crate::scenario::{KernelBehaviour, MachineSetupError, RebootConfig, SmmuSetupError};
+use crate::smmu_platform::SmmuPlatformDriver;
 use crate::{Board, Bus, DeviceIndex, SmmuDesc, SmmuVersion};
 use arm_smmu_v3::trace::TracingMmio;
 use arm_smmu_v3::{
@@ -50,34 +51,6 @@ pub fn firmware(desc: &SmmuDesc) -> FirmwareDesc {
         dma_coherent: desc.dma_coherent,
         // The board loader does not read msi-parent; QEMU's node has none.
         msi_parent: false,
-    }
-}
-
-/// The arm-smmu-v3 platform driver as the kernel model sees it.
-struct SmmuV3PlatformDriver {
-    smmu: Arc<ArmSmmuV3>,
-    core: Arc<IommuCore>,
-    inst: InstanceId,
-}
-
-impl Driver for SmmuV3PlatformDriver {
-    fn name(&self) -> &str {
-        "arm-smmu-v3"
-    }
-    fn has_shutdown(&self) -> bool {
-        true
-    }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
-        let (core, inst) = (self.core.clone(), self.inst);
-        self.smmu.shutdown(&mut || {
-            let _ = core.unregister(inst);
-        });
-    }
-    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
-        let (core, inst) = (self.core.clone(), self.inst);
-        self.smmu.remove(&mut || {
-            let _ = core.unregister(inst);
-        });
     }
 }
 
@@ -324,7 +297,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
     let inst = core.register(smmu.clone());
     kernel.driver_attach(
         smmu_dev,
-        Arc::new(SmmuV3PlatformDriver {
+        Arc::new(SmmuPlatformDriver {
             smmu: smmu.clone(),
             core: core.clone(),
             inst,

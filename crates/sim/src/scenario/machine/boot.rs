@@ -1,7 +1,7 @@
 //! Building the machine and booting it (single-threaded, before the actors start), and the MMU-500
 //! model configuration for an SMMU node.
 
-use super::drivers::{EnetcDriver, EngineDriver, IommuDmaConfigure, SmmuPlatformDriver};
+use super::drivers::{EnetcDriver, EngineDriver, IommuDmaConfigure};
 use super::{
     bus, EngineSlot, Machine, MachineSetupError, NextKernel, SmmuSetupError, TimedMmio,
     DEFAULT_DRAM, GENERIC_DMA_DRIVER, IRQ_SMMU_BASE, MAX_DRAM_PER_REGION,
@@ -15,6 +15,7 @@ use crate::mmio_log::MmioLog;
 use crate::ownership::RetiredContexts;
 use crate::scenario::timeline::{Timeline, TracedLog};
 use crate::scenario::RebootConfig;
+use crate::smmu_platform::SmmuPlatformDriver;
 use crate::{Bus, DeviceIndex};
 use arm_smmu::{ArmSmmu, FirmwareDesc, RateLimits, SmmuEnv};
 use iommu::{CoreConfig, IommuCore};

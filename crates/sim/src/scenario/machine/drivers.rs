@@ -1,43 +1,15 @@
-//! The kernel-model drivers the machine registers: the arm-smmu platform driver, the IOMMU core's
-//! `dma_configure`, the ENETC driver and the generic DMA-engine driver.
+//! The kernel-model drivers the machine registers: the IOMMU core's `dma_configure`, the ENETC
+//! driver and the generic DMA-engine driver (the SMMU's platform driver, shared with the
+//! SMMUv3 machine, is `crate::smmu_platform`).
 
 use crate::dma_engine::DmaEngine;
 use crate::enetc::Enetc;
 use crate::kernel::{DmaConfigure, Driver, Kernel, KernelError};
 use crate::mmio_log::MmioLog;
 use crate::{Board, DeviceIndex};
-use arm_smmu::ArmSmmu;
 use iommu::{DeviceDesc, InstanceId, IommuCore};
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
-
-/// The arm-smmu platform driver as the kernel model sees it.
-pub(super) struct SmmuPlatformDriver {
-    pub(super) smmu: Arc<ArmSmmu>,
-    pub(super) core: Arc<IommuCore>,
-    pub(super) inst: InstanceId,
-}
-
-impl Driver for SmmuPlatformDriver {
-    fn name(&self) -> &str {
-        "arm-smmu"
-    }
-    fn has_shutdown(&self) -> bool {
-        true
-    }
-    fn shutdown(&self, _k: &Kernel, _dev: DeviceIndex) {
-        let (core, inst) = (self.core.clone(), self.inst);
-        self.smmu.shutdown(&mut || {
-            let _ = core.unregister(inst);
-        });
-    }
-    fn remove(&self, _k: &Kernel, _dev: DeviceIndex) {
-        let (core, inst) = (self.core.clone(), self.inst);
-        self.smmu.remove(&mut || {
-            let _ = core.unregister(inst);
-        });
-    }
-}
 
 /// The IOMMU side of `really_probe` → `dma_configure`: probe the master onto its SMMU's IOMMU
 /// instance (group, default domain) and link it to the SMMU as its consumer.
