@@ -27,6 +27,7 @@ mod boot;
 mod drivers;
 
 pub(super) use boot::boot;
+pub(crate) use boot::dram_regions;
 pub use boot::model_config;
 
 /// The machine could not be built (a configuration error, not a simulated event).

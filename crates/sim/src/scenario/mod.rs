@@ -25,7 +25,7 @@ mod verdict;
 pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
-pub(crate) use machine::TimedMmio;
+pub(crate) use machine::{dram_regions, TimedMmio};
 pub use machine::{model_config, MachineSetupError, SmmuSetupError};
 pub use timeline::{Lane, TimelineEvent};
 pub use token::{ReplayToken, ReplayTokenError, ScheduleMisfit, ScheduleRef, ScheduleRefError};

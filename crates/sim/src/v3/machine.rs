@@ -17,14 +17,12 @@ use arm_smmu_v3::{
 };
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
-use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem};
 use smmu_sync::atomic::AtomicBool;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{IrqLine, Mmio, SmmuV3};
 use std::collections::BTreeMap;
 
-/// DRAM per bank the simulation backs (the run uses the first megabytes and stray targets).
-const MAX_DRAM_PER_REGION: u64 = 4 << 30;
 /// DRAM assumed when the device tree has none (QEMU's virt always has /memory).
 const DEFAULT_DRAM: (u64, u64) = (0x4000_0000, 0x8000_0000);
 
@@ -199,14 +197,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
     }
     let log = Arc::new(Dmesg::new());
     log.set_timestamps(cfg.timestamps);
-    let mut regions: Vec<Region> = board
-        .memory
-        .iter()
-        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
-        .collect();
-    if regions.is_empty() {
-        regions.push(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
-    }
+    let regions = crate::scenario::dram_regions(board, DEFAULT_DRAM);
     let dram = regions[0];
     let mem = Arc::new(PhysMem::new(&regions).map_err(AllocError::from)?);
     let pool = |off: u64, size: u64| {

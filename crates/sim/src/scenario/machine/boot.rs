@@ -27,6 +27,21 @@ use smmu_sync::atomic::AtomicBool;
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
 
+/// The board's DRAM banks as the simulated memory's regions (each capped at
+/// `MAX_DRAM_PER_REGION`). A device tree that leaves DRAM to the bootloader (the KBox's does)
+/// gets `default_bank` (base, size), the one the board's firmware usually adds.
+pub(crate) fn dram_regions(board: &crate::Board, default_bank: (u64, u64)) -> Vec<Region> {
+    let mut regions: Vec<Region> = board
+        .memory
+        .iter()
+        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
+        .collect();
+    if regions.is_empty() {
+        regions.push(Region::new(PhysAddr::new(default_bank.0), default_bank.1));
+    }
+    regions
+}
+
 /// Build the machine and boot it (single-threaded: before the actors start).
 pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSetupError> {
     let board = &cfg.board;
@@ -36,15 +51,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
     }
     let log = Arc::new(Dmesg::new());
     log.set_timestamps(cfg.timestamps);
-    let mut regions: Vec<Region> = board
-        .memory
-        .iter()
-        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
-        .collect();
-    if regions.is_empty() {
-        // The device tree leaves DRAM to the bootloader (the KBox's does): assume its usual bank.
-        regions.push(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
-    }
+    let regions = dram_regions(board, DEFAULT_DRAM);
     let dram = regions
         .first()
         .copied()
