@@ -14,6 +14,9 @@ mod attach;
 mod devices;
 mod fq;
 mod map;
+mod snapshot;
+
+pub use snapshot::CoreSnapshot;
 
 /// Core-assigned id of a registered IOMMU instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -221,6 +224,23 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// Group `id` with no member, no domain and one device reference (the probing device's).
+    pub fn new(id: u32, instance: InstanceId, key: Option<u64>) -> Group {
+        Group {
+            id,
+            instance,
+            key,
+            members: Mutex::new(Vec::new()),
+            mutex: smmu_sync::KernelMutex::new(&format!("group {id}->mutex")),
+            default_domain: RwLock::new(None),
+            domain: Mutex::new(None),
+            refs: Mutex::new(0),
+            device_refs: Mutex::new(1),
+            freed: AtomicBool::new(false),
+            owner: Mutex::new((None, 0)),
+        }
+    }
+
     /// `group->default_domain`.
     pub fn default_domain(&self) -> Option<Arc<Domain>> {
         self.default_domain.read().clone()
@@ -243,9 +263,31 @@ pub(crate) struct CoreState {
     /// Domains of freed groups that still had live mappings: kept so that their page tables
     /// stay valid for whatever still holds those IOVAs.
     orphans: Vec<Arc<Domain>>,
+    /// Every domain allocated, weakly (dead ones are pruned now and then): what a snapshot
+    /// saves of domains that only a caller holds (an unmanaged domain not attached).
+    domains: Vec<std::sync::Weak<Domain>>,
 }
 
 impl CoreState {
+    /// A new domain with the next id, registered.
+    pub(crate) fn new_domain(
+        &mut self,
+        kind: DomainKind,
+        inst: InstanceId,
+        driver: Arc<dyn IommuDriver>,
+        handle: DriverDomain,
+    ) -> Arc<Domain> {
+        let id = DomainId(self.next_domain);
+        self.next_domain += 1;
+        let d = Arc::new(Domain::new(id, kind, inst.0, driver, handle));
+        // Amortised pruning: at each power of two, drop the dead.
+        if self.domains.len() >= 16 && self.domains.len().is_power_of_two() {
+            self.domains.retain(|w| w.strong_count() > 0);
+        }
+        self.domains.push(Arc::downgrade(&d));
+        d
+    }
+
     /// Keep each freed domain that still has live mappings (once).
     fn orphan_mapped(&mut self, domains: &[&Option<Arc<Domain>>]) {
         for d in domains.iter().copied().flatten() {
@@ -294,6 +336,8 @@ pub(crate) struct CoreCounters {
 
 /// The IOMMU core, shared by every simulated CPU as `Arc<IommuCore>`.
 pub struct IommuCore {
+    /// Tells cores apart (a snapshot is restored only into its own core).
+    pub(crate) id: u64,
     pub(crate) cfg: CoreConfig,
     pub(crate) mem: Arc<PhysMem>,
     pub(crate) coherent: Arc<FrameAllocator>,
@@ -322,7 +366,9 @@ impl IommuCore {
         coherent_alloc: Arc<FrameAllocator>,
         log: Arc<dyn Printk>,
     ) -> Arc<IommuCore> {
+        static NEXT_CORE: AtomicU64 = AtomicU64::new(1);
         Arc::new(IommuCore {
+            id: NEXT_CORE.fetch_add(1, Ordering::Relaxed),
             cfg,
             mem,
             coherent: coherent_alloc,

@@ -12,6 +12,9 @@ use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{Arc, Mutex, MutexGuard};
 use std::collections::{BTreeMap, VecDeque};
 
+mod snapshot;
+pub(crate) use snapshot::DomainSnapshot;
+
 /// Core-assigned id of a domain (for statistics and debugging).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DomainId(pub u32);
@@ -50,7 +53,7 @@ struct FqEntry {
 }
 
 /// Lazy-invalidation queue of one domain (dma-iommu's per-CPU ring; one ring here).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FlushQueue {
     ring: VecDeque<FqEntry>,
     cap: usize,
@@ -60,7 +63,7 @@ pub(crate) struct FlushQueue {
 }
 
 /// Mutable DMA state of a domain, under the domain lock.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct DmaState {
     pub iova: Option<IovaDomain>,
     pub maps: BTreeMap<smmu_addr::DmaAddr, Mapping>,

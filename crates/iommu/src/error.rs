@@ -142,3 +142,24 @@ pub enum DmaError {
         function: &'static str,
     },
 }
+
+/// A snapshot of the IOMMU core cannot be taken or put back ([`crate::IommuCore::snapshot`],
+/// [`crate::IommuCore::restore`]). Either way nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CoreSnapshotError {
+    /// The snapshot was taken of another core.
+    #[error("snapshot of IOMMU core #{snapshot} cannot be restored into IOMMU core #{core}")]
+    ForeignCore {
+        /// The core the snapshot was taken of.
+        snapshot: u64,
+        /// The core it was offered to.
+        core: u64,
+    },
+    /// A kernel mutex of the core is held: a snapshot is of a quiescent core, and restoring
+    /// one would leave the mutex held by a task that no longer exists.
+    #[error("kernel mutex `{lock}` is held: the IOMMU core is not quiescent")]
+    Locked {
+        /// The mutex's kernel name.
+        lock: String,
+    },
+}

@@ -75,9 +75,11 @@ pub mod ops;
 mod probe;
 mod unmanaged;
 
-pub use crate::core::{Bus, CoreConfig, CoreStats, DeviceDesc, InstanceId, IommuCore};
+pub use crate::core::{
+    Bus, CoreConfig, CoreSnapshot, CoreStats, DeviceDesc, InstanceId, IommuCore,
+};
 pub use dma::{DirectKind, DmaDirection};
 pub use domain::{Domain, DomainId};
-pub use error::{CoreError, DmaError};
+pub use error::{CoreError, CoreSnapshotError, DmaError};
 pub use oops::{ldr_x0_x0, Oops, OopsPath, OOPS_PC, SEED_DEFAULT_DOMAIN_OFFSET};
 pub use ops::*;

@@ -21,7 +21,7 @@ use crate::ops::*;
 use klog::{dev_line, Level};
 use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, Ordering};
-use smmu_sync::{sched_point, Arc, KernelMutex, Mutex, Point, RwLock};
+use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
 use std::collections::BTreeMap;
 
 /// The granule the direct mappings are made in.
@@ -170,19 +170,7 @@ impl IommuCore {
             }
             gid += 1;
         }
-        let group = Arc::new(Group {
-            id: gid,
-            instance: inst,
-            key,
-            members: Mutex::new(Vec::new()),
-            mutex: KernelMutex::new(&format!("group {gid}->mutex")),
-            default_domain: RwLock::new(None),
-            domain: Mutex::new(None),
-            refs: Mutex::new(0),
-            device_refs: Mutex::new(1),
-            freed: AtomicBool::new(false),
-            owner: Mutex::new((None, 0)),
-        });
+        let group = Arc::new(Group::new(gid, inst, key));
         st.groups.insert(gid, group.clone());
         self.counters.groups_created.fetch_add(1, Ordering::Relaxed);
         group
@@ -299,16 +287,10 @@ impl IommuCore {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut st = self.state.lock();
-        let did = DomainId(st.next_domain);
-        st.next_domain += 1;
-        Ok(Arc::new(Domain::new(
-            did,
-            kind,
-            inst.0,
-            driver.clone(),
-            handle,
-        )))
+        Ok(self
+            .state
+            .lock()
+            .new_domain(kind, inst, driver.clone(), handle))
     }
 
     /// `iommu_create_device_direct_mappings`: each page of the device's direct regions that

@@ -136,6 +136,16 @@ impl KernelMutex {
     pub fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Acquire)
     }
+
+    /// Put the mutex back unlocked, whoever holds it: restoring a snapshot taken while it was
+    /// free, after a run that was abandoned with the lock held (its holder will never run
+    /// again). Only while no task can reach the mutex.
+    pub fn restore_unlocked(&self) {
+        if under_explorer() {
+            REGISTRY.with(|r| r.borrow_mut().held.remove(&self.id));
+        }
+        self.locked.store(false, Ordering::Release);
+    }
 }
 
 impl KernelMutexGuard<'_> {

@@ -1,7 +1,7 @@
 //! Domain attach: unmanaged domain allocation, attaching and detaching a device's group.
 
 use super::{Group, InstanceId, IommuCore};
-use crate::domain::{Domain, DomainId};
+use crate::domain::Domain;
 use crate::error::CoreError;
 use crate::ops::*;
 use smmu_sync::Arc;
@@ -18,16 +18,10 @@ impl IommuCore {
             .cloned()
             .ok_or(CoreError::NoInstance(inst.0))?;
         let handle = driver.domain_alloc(DomainKind::Unmanaged)?;
-        let mut st = self.state.lock();
-        let did = DomainId(st.next_domain);
-        st.next_domain += 1;
-        Ok(Arc::new(Domain::new(
-            did,
-            DomainKind::Unmanaged,
-            inst.0,
-            driver,
-            handle,
-        )))
+        Ok(self
+            .state
+            .lock()
+            .new_domain(DomainKind::Unmanaged, inst, driver, handle))
     }
 
     /// Attach `domain` to the device's whole group (`iommu_attach_device`).

@@ -1,0 +1,101 @@
+//! A domain's mutable state, saved for [`crate::IommuCore::snapshot`] and put back by
+//! [`crate::IommuCore::restore`].
+//!
+//! The snapshot holds the domain weakly. Dropping a domain calls the driver's `domain_free`
+//! (arm-smmu then disables and gives back the context bank), so a strong reference in the
+//! snapshot would move that call out of the run that drops the domain, and a run with a
+//! snapshot would differ from one without. A domain the run dropped is revived instead: a new
+//! object with the same identity (id, kind, instance, driver and driver handle) and the saved
+//! state. Its driver context is the driver's to restore, after the core's restore. The snapshot
+//! then follows the revival, so the next restore finds it alive.
+
+use super::{DmaState, Domain, DomainId};
+use crate::error::CoreSnapshotError;
+use crate::ops::{DomainKind, DriverDomain, IommuDriver};
+use smmu_sync::atomic::Ordering;
+use smmu_sync::{Arc, Mutex};
+use std::sync::Weak;
+
+/// One domain's state at the snapshot.
+pub(crate) struct DomainSnapshot {
+    /// The domain, or its latest revival.
+    domain: Mutex<Weak<Domain>>,
+    id: DomainId,
+    kind: DomainKind,
+    instance: u32,
+    driver: Arc<dyn IommuDriver>,
+    handle: DriverDomain,
+    dying: bool,
+    freed: bool,
+    state: DmaState,
+    fq_start: u64,
+    fq_finish: u64,
+    pgsizes: u64,
+}
+
+impl Domain {
+    /// Save the domain's mutable state; refused while its DMA cookie's mutex is held.
+    pub(crate) fn snapshot(self: &Arc<Domain>) -> Result<DomainSnapshot, CoreSnapshotError> {
+        if self.cookie_mutex.is_locked() {
+            return Err(CoreSnapshotError::Locked {
+                lock: self.cookie_mutex.name().to_string(),
+            });
+        }
+        Ok(DomainSnapshot {
+            domain: Mutex::new(Arc::downgrade(self)),
+            id: self.id,
+            kind: self.kind,
+            instance: self.instance,
+            driver: self.driver.clone(),
+            handle: self.handle,
+            dying: self.dying.load(Ordering::Acquire),
+            freed: self.freed.load(Ordering::Acquire),
+            state: self.state.lock().clone(),
+            fq_start: self.fq_start.load(Ordering::Acquire),
+            fq_finish: self.fq_finish.load(Ordering::Acquire),
+            pgsizes: self.pgsizes.load(Ordering::Acquire),
+        })
+    }
+}
+
+impl DomainSnapshot {
+    /// DMA mapping records saved.
+    pub(crate) fn mappings(&self) -> usize {
+        self.state.maps.len()
+    }
+
+    /// The domain, if something still holds it.
+    pub(crate) fn live(&self) -> Option<Arc<Domain>> {
+        self.domain.lock().upgrade()
+    }
+
+    /// The domain, or (if the run dropped it) a new one with its identity, which the snapshot
+    /// follows from now on. Either way without its saved state yet: [`Self::put_back`].
+    pub(crate) fn revive(&self) -> Arc<Domain> {
+        let mut w = self.domain.lock();
+        if let Some(d) = w.upgrade() {
+            return d;
+        }
+        let d = Arc::new(Domain::new(
+            self.id,
+            self.kind,
+            self.instance,
+            self.driver.clone(),
+            self.handle,
+        ));
+        *w = Arc::downgrade(&d);
+        d
+    }
+
+    /// Put the saved state into `d` (this snapshot's domain, or its revival). Returns the
+    /// run's DMA state, for the caller to drop once every lock is released.
+    pub(crate) fn put_back(&self, d: &Domain) -> DmaState {
+        d.cookie_mutex.restore_unlocked();
+        d.dying.store(self.dying, Ordering::Release);
+        d.freed.store(self.freed, Ordering::Release);
+        d.fq_start.store(self.fq_start, Ordering::Release);
+        d.fq_finish.store(self.fq_finish, Ordering::Release);
+        d.pgsizes.store(self.pgsizes, Ordering::Release);
+        std::mem::replace(&mut *d.state.lock(), self.state.clone())
+    }
+}
