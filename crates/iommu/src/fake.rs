@@ -9,7 +9,7 @@ use smmu_sync::Mutex;
 use std::collections::BTreeMap;
 
 /// One fake domain.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct FakeDomain {
     kind: Option<DomainKind>,
     finalised: bool,
@@ -17,7 +17,7 @@ struct FakeDomain {
     pt: BTreeMap<u64, (u64, Prot)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct FakeState {
     next: u32,
     domains: BTreeMap<u32, FakeDomain>,
@@ -95,6 +95,51 @@ impl FakeDriver {
     pub fn released(&self) -> Vec<DeviceId> {
         self.state.lock().released.clone()
     }
+
+    /// The fake's state and counters now (its domains' tables included), for tests that
+    /// restore a core's snapshot: the driver is restored with the core, after it.
+    pub fn snapshot(&self) -> FakeSnapshot {
+        let c = &self.counters;
+        FakeSnapshot {
+            state: self.state.lock().clone(),
+            counters: [
+                &c.iotlb_syncs,
+                &c.flush_alls,
+                &c.maps,
+                &c.unmaps,
+                &c.domains_freed,
+            ]
+            .map(|a| a.load(Ordering::Relaxed)),
+            fail_maps: self.fail_maps.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Put the state of `s` back.
+    pub fn restore(&self, s: &FakeSnapshot) {
+        self.state.lock().clone_from(&s.state);
+        let c = &self.counters;
+        for (a, v) in [
+            &c.iotlb_syncs,
+            &c.flush_alls,
+            &c.maps,
+            &c.unmaps,
+            &c.domains_freed,
+        ]
+        .into_iter()
+        .zip(s.counters)
+        {
+            a.store(v, Ordering::Relaxed);
+        }
+        self.fail_maps.store(s.fail_maps, Ordering::Relaxed);
+    }
+}
+
+/// A [`FakeDriver`]'s state at one moment; equal snapshots are equal drivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeSnapshot {
+    state: FakeState,
+    counters: [u64; 5],
+    fail_maps: bool,
 }
 
 impl IommuDriver for FakeDriver {

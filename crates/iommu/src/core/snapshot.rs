@@ -357,3 +357,6 @@ impl IommuCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

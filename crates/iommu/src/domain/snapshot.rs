@@ -99,3 +99,33 @@ impl DomainSnapshot {
         std::mem::replace(&mut *d.state.lock(), self.state.clone())
     }
 }
+
+#[cfg(test)]
+impl Domain {
+    pub(crate) fn cookie_mutex(&self) -> &smmu_sync::KernelMutex {
+        &self.cookie_mutex
+    }
+
+    /// Everything the domain holds, for tests that compare two cores.
+    pub(crate) fn dump(&self) -> String {
+        let st = self.state.lock();
+        format!(
+            "domain {} {:?} inst {} handle {:?} dying={} freed={} cookie_locked={} fq_start={} fq_finish={} pgsizes={:#x}\n maps {:?}\n fq {:?} timer_running={} fq_freed={}\n iova {}",
+            self.id.0,
+            self.kind,
+            self.instance,
+            self.handle,
+            self.dying.load(Ordering::Acquire),
+            self.freed.load(Ordering::Acquire),
+            self.cookie_mutex.is_locked(),
+            self.fq_start.load(Ordering::Acquire),
+            self.fq_finish.load(Ordering::Acquire),
+            self.pgsizes.load(Ordering::Acquire),
+            st.maps,
+            st.fq,
+            st.fq_timer_running,
+            st.fq_freed,
+            st.iova.as_ref().map_or_else(|| "none".to_string(), |i| i.dump()),
+        )
+    }
+}

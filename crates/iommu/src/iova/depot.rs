@@ -57,6 +57,12 @@ impl Depot {
         self.mags.iter().map(|m| m.entries().len()).sum()
     }
 
+    /// Each magazine's ranges, bottom (or tail) first.
+    #[cfg(test)]
+    pub(super) fn magazines(&self) -> Vec<&[u64]> {
+        self.mags.iter().map(|m| m.entries()).collect()
+    }
+
     /// Whether a magazine holds `pfn`.
     pub(super) fn holds(&self, pfn: u64) -> bool {
         self.mags.iter().any(|m| m.entries().contains(&pfn))

@@ -206,4 +206,28 @@ impl IovaDomain {
 }
 
 #[cfg(test)]
+impl IovaDomain {
+    /// Everything the allocator holds, for tests that compare two allocators.
+    pub(crate) fn dump(&self) -> String {
+        let mut s = format!(
+            "{:?} {:?} {:?} retry_overflows={}\nranges {:?}\n",
+            self.params,
+            self.ranges,
+            self.stats,
+            self.anchor_retry_overflows,
+            self.ranges.iter().collect::<Vec<_>>()
+        );
+        for (i, b) in self.bins.iter().flat_map(|b| b.iter()).enumerate() {
+            s += &format!(
+                "bin {i}: loaded {:?} prev {:?} depot {:?}\n",
+                b.loaded.entries(),
+                b.prev.entries(),
+                b.depot.magazines()
+            );
+        }
+        s + &format!("spare magazines {}\n", self.spare_mags.len())
+    }
+}
+
+#[cfg(test)]
 mod tests;
