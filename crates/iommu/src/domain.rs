@@ -10,10 +10,12 @@ use crate::ops::*;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{Arc, Mutex, MutexGuard};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
+mod maps;
 mod snapshot;
-pub(crate) use snapshot::DomainSnapshot;
+use maps::MapTable;
+pub(crate) use snapshot::{DomainSnapshot, Restore};
 
 /// Core-assigned id of a domain (for statistics and debugging).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -66,7 +68,7 @@ pub(crate) struct FlushQueue {
 #[derive(Debug, Clone)]
 pub(crate) struct DmaState {
     pub iova: Option<IovaDomain>,
-    pub maps: BTreeMap<smmu_addr::DmaAddr, Mapping>,
+    pub maps: MapTable,
     pub fq: Option<FlushQueue>,
     /// The flush queue's timeout handler (`fq_flush_timeout`) is running.
     pub fq_timer_running: bool,
@@ -171,7 +173,7 @@ impl Domain {
             )),
             state: Mutex::new(DmaState {
                 iova: None,
-                maps: BTreeMap::new(),
+                maps: MapTable::default(),
                 fq: None,
                 fq_timer_running: false,
                 fq_freed: false,

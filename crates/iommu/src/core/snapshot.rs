@@ -19,11 +19,11 @@
 
 use super::{CoreState, CoreStats, Device, Group, InstanceId, IommuCore};
 use crate::dma::{DirectKind, DmaDirection};
-use crate::domain::{Domain, DomainId, DomainSnapshot};
+use crate::domain::{Domain, DomainId, DomainSnapshot, Restore};
 use crate::error::CoreSnapshotError;
 use crate::ops::{DeviceId, IommuDriver};
 use smmu_addr::DmaAddr;
-use smmu_sync::atomic::Ordering;
+use smmu_sync::atomic::{AtomicU64, Ordering};
 use smmu_sync::{Arc, Mutex};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Weak;
@@ -108,8 +108,9 @@ struct GroupSnap {
 }
 
 /// Numbers each group and domain once, by object.
-#[derive(Default)]
 struct Builder {
+    /// Tells snapshots apart (a domain's record table tracks its changes against one).
+    token: u64,
     groups: Vec<GroupSnap>,
     group_at: BTreeMap<usize, usize>,
     domains: Vec<DomainSnapshot>,
@@ -123,7 +124,7 @@ impl Builder {
         if let Some(&i) = self.domain_at.get(&key) {
             return Ok(i);
         }
-        self.domains.push(d.snapshot()?);
+        self.domains.push(d.snapshot(self.token)?);
         self.domain_at.insert(key, self.domains.len() - 1);
         Ok(self.domains.len() - 1)
     }
@@ -197,8 +198,16 @@ impl IommuCore {
     /// The snapshot holds the core's devices and instances, and its groups and domains only
     /// weakly: taking one changes nothing about when the core frees them.
     pub fn snapshot(&self) -> Result<CoreSnapshot, CoreSnapshotError> {
+        static NEXT_SNAPSHOT: AtomicU64 = AtomicU64::new(1);
+        let token = NEXT_SNAPSHOT.fetch_add(1, Ordering::Relaxed);
         let st = self.state.lock();
-        let mut b = Builder::default();
+        let mut b = Builder {
+            token,
+            groups: Vec::new(),
+            group_at: BTreeMap::new(),
+            domains: Vec::new(),
+            domain_at: BTreeMap::new(),
+        };
         for g in st.groups.values() {
             b.group(g, true)?;
         }
@@ -254,6 +263,15 @@ impl IommuCore {
     /// restore the core before the driver, the hardware model and the memory it touches; their
     /// own restores then overwrite what those frees did.
     pub fn restore(&self, s: &CoreSnapshot) -> Result<(), CoreSnapshotError> {
+        self.restore_as(s, Restore::Changes)
+    }
+
+    /// [`Self::restore`], the mapping records put back as `how` says.
+    pub(crate) fn restore_as(
+        &self,
+        s: &CoreSnapshot,
+        how: Restore,
+    ) -> Result<(), CoreSnapshotError> {
         if s.core != self.id {
             return Err(CoreSnapshotError::ForeignCore {
                 snapshot: s.core,
@@ -271,12 +289,12 @@ impl IommuCore {
         let mut run_domains = Vec::with_capacity(2 * groups.len());
         let mut run_groups = Vec::with_capacity(s.devices.len());
         for (snap, d) in s.domains.iter().zip(&held) {
-            run_dma.push(snap.put_back(d));
+            run_dma.push(snap.put_back(d, how));
         }
         let mut registered: Vec<Weak<Domain>> = held.iter().map(Arc::downgrade).collect();
         for snap in &s.domains[s.revive..] {
             if let Some(d) = snap.live() {
-                run_dma.push(snap.put_back(&d));
+                run_dma.push(snap.put_back(&d, how));
                 registered.push(Arc::downgrade(&d));
             }
         }

@@ -8,6 +8,12 @@
 //! object with the same identity (id, kind, instance, driver and driver handle) and the saved
 //! state. Its driver context is the driver's to restore, after the core's restore. The snapshot
 //! then follows the revival, so the next restore finds it alive.
+//!
+//! The mapping records are most of a DMA domain's state (4,096 for the booted NIC). A restore
+//! into the domain the snapshot was taken of puts back only the records the run changed
+//! ([`MapTable`](super::MapTable) keeps the list, from the snapshot on); a revival, a table
+//! that changed too much, or a table last tracked against another snapshot gets a copy of
+//! the whole table. `Restore::Whole` forces the copy: the tests pin the two to each other.
 
 use super::{DmaState, Domain, DomainId};
 use crate::error::CoreSnapshotError;
@@ -15,6 +21,15 @@ use crate::ops::{DomainKind, DriverDomain, IommuDriver};
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{Arc, Mutex};
 use std::sync::Weak;
+
+/// How a restore puts the mapping records back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restore {
+    /// Only the records changed since the snapshot, where the table tracked them.
+    Changes,
+    /// A copy of every record.
+    Whole,
+}
 
 /// One domain's state at the snapshot.
 pub(crate) struct DomainSnapshot {
@@ -27,15 +42,21 @@ pub(crate) struct DomainSnapshot {
     handle: DriverDomain,
     dying: bool,
     freed: bool,
+    /// With the record table tracked against `token`.
     state: DmaState,
+    token: u64,
     fq_start: u64,
     fq_finish: u64,
     pgsizes: u64,
 }
 
 impl Domain {
-    /// Save the domain's mutable state; refused while its DMA cookie's mutex is held.
-    pub(crate) fn snapshot(self: &Arc<Domain>) -> Result<DomainSnapshot, CoreSnapshotError> {
+    /// Save the domain's mutable state as part of snapshot `token`, and track the mapping
+    /// records' changes against it from now on. Refused while the DMA cookie's mutex is held.
+    pub(crate) fn snapshot(
+        self: &Arc<Domain>,
+        token: u64,
+    ) -> Result<DomainSnapshot, CoreSnapshotError> {
         if self.cookie_mutex.is_locked() {
             return Err(CoreSnapshotError::Locked {
                 lock: self.cookie_mutex.name().to_string(),
@@ -50,7 +71,12 @@ impl Domain {
             handle: self.handle,
             dying: self.dying.load(Ordering::Acquire),
             freed: self.freed.load(Ordering::Acquire),
-            state: self.state.lock().clone(),
+            state: {
+                let mut st = self.state.lock();
+                st.maps.track(token);
+                st.clone()
+            },
+            token,
             fq_start: self.fq_start.load(Ordering::Acquire),
             fq_finish: self.fq_finish.load(Ordering::Acquire),
             pgsizes: self.pgsizes.load(Ordering::Acquire),
@@ -87,21 +113,49 @@ impl DomainSnapshot {
         d
     }
 
-    /// Put the saved state into `d` (this snapshot's domain, or its revival). Returns the
-    /// run's DMA state, for the caller to drop once every lock is released.
-    pub(crate) fn put_back(&self, d: &Domain) -> DmaState {
+    /// Put the saved state into `d` (this snapshot's domain, or its revival). Returns what
+    /// the run left of the DMA state, for the caller to drop once every lock is released.
+    pub(crate) fn put_back(&self, d: &Domain, how: Restore) -> Option<DmaState> {
         d.cookie_mutex.restore_unlocked();
         d.dying.store(self.dying, Ordering::Release);
         d.freed.store(self.freed, Ordering::Release);
         d.fq_start.store(self.fq_start, Ordering::Release);
         d.fq_finish.store(self.fq_finish, Ordering::Release);
         d.pgsizes.store(self.pgsizes, Ordering::Release);
-        std::mem::replace(&mut *d.state.lock(), self.state.clone())
+        let mut st = d.state.lock();
+        if how == Restore::Whole || !st.maps.tracks(self.token) {
+            return Some(std::mem::replace(&mut *st, self.state.clone()));
+        }
+        // Destructured so that a new field cannot be left out.
+        let DmaState {
+            iova,
+            maps,
+            fq,
+            fq_timer_running,
+            fq_freed,
+        } = &mut *st;
+        maps.rewind(&self.state.maps);
+        iova.clone_from(&self.state.iova);
+        fq.clone_from(&self.state.fq);
+        *fq_timer_running = self.state.fq_timer_running;
+        *fq_freed = self.state.fq_freed;
+        None
+    }
+}
+
+#[cfg(test)]
+impl DomainSnapshot {
+    pub(crate) fn token(&self) -> u64 {
+        self.token
     }
 }
 
 #[cfg(test)]
 impl Domain {
+    pub(crate) fn state(&self) -> smmu_sync::MutexGuard<'_, DmaState> {
+        self.state.lock()
+    }
+
     pub(crate) fn cookie_mutex(&self) -> &smmu_sync::KernelMutex {
         &self.cookie_mutex
     }

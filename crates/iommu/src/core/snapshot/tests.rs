@@ -96,7 +96,11 @@ impl Rig {
     }
 
     fn restore(&mut self, s: &Saved) {
-        self.core.restore(&s.core).unwrap();
+        self.restore_as(s, Restore::Changes);
+    }
+
+    fn restore_as(&mut self, s: &Saved, how: Restore) {
+        self.core.restore_as(&s.core, how).unwrap();
         self.fake.restore(&s.fake);
         self.mem.restore(&s.mem).unwrap();
         self.frames.restore(&s.frames).unwrap();
@@ -501,6 +505,63 @@ proptest! {
         prop_assert_eq!(dump(&a.core), dump(&b.core));
         prop_assert_eq!(a.fake.snapshot(), b.fake.snapshot());
         prop_assert_eq!(a.log.inner.lock().clone(), b.log.inner.lock().clone());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The restore that puts back only the changed mapping records leaves every core, driver
+    /// and continuation as the restore that copies every record.
+    #[test]
+    fn restoring_the_changes_is_restoring_everything(
+        cfg in cfg_strategy(),
+        boot_maps in prop::collection::vec((0u64..0x40_0000, 1u64..0x3000), 0..48),
+        abandoned in prop::collection::vec(prop::collection::vec(op(), 0..32), 1..4),
+        cont in prop::collection::vec(op(), 0..32),
+    ) {
+        let mut a = Rig::new(cfg.clone());
+        let mut b = Rig::new(cfg);
+        boot(&mut a, &boot_maps);
+        boot(&mut b, &boot_maps);
+        let (sa, sb) = (a.save(), b.save());
+        for round in &abandoned {
+            for op in round {
+                prop_assert_eq!(step(&mut a, op), step(&mut b, op));
+            }
+            a.restore_as(&sa, Restore::Changes);
+            b.restore_as(&sb, Restore::Whole);
+            prop_assert_eq!(dump(&a.core), dump(&b.core));
+        }
+        for op in &cont {
+            prop_assert_eq!(step(&mut a, op), step(&mut b, op), "{:?}", op);
+        }
+        prop_assert_eq!(dump(&a.core), dump(&b.core));
+        prop_assert_eq!(a.fake.snapshot(), b.fake.snapshot());
+    }
+}
+
+/// The NIC's case: many records, a few changed, the domain kept: only the changes are put
+/// back, and the table tracks the snapshot again for the next run.
+#[test]
+fn a_few_changes_are_rewound_and_tracked_again() {
+    let mut r = Rig::new(CoreConfig::default());
+    let maps: Vec<(u64, u64)> = (0..256).map(|i| (i * 4 * 0x1000, 0x600)).collect();
+    boot(&mut r, &maps);
+    let saved = r.save();
+    let want = dump(&r.core);
+    let dom = r.core.default_domain(r.h.devs[0]).unwrap();
+    for round in 0..3u64 {
+        let (d, Live::Page(a, size, dir)) = r.h.live[round as usize].clone() else {
+            unreachable!("boot maps pages")
+        };
+        r.core.dma_unmap_page(d, a, size, dir).unwrap();
+        r.core
+            .dma_map_page(d, PhysAddr::new(RAM + 0x80_0000), 0x600, dir)
+            .unwrap();
+        assert!(dom.state().maps.tracks(saved.core.domains[0].token()));
+        r.restore(&saved);
+        assert_eq!(dump(&r.core), want, "round {round}");
     }
 }
 
