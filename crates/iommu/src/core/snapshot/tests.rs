@@ -675,3 +675,10 @@ fn objects_a_run_creates_vanish_on_restore() {
         .unwrap();
     assert_eq!((again, r.core.group_of(again)), (d, Some(3)));
 }
+
+/// A worker may build its machine's snapshot on one thread and restore on another.
+#[test]
+fn a_snapshot_is_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CoreSnapshot>();
+}
