@@ -12,10 +12,12 @@ use std::sync::Arc;
 mod fast;
 mod lookup;
 mod map;
+mod snapshot;
 mod split;
 mod unmap;
 mod walk_cache;
 
+pub use snapshot::{PageTableSnapshot, PageTableSnapshotError};
 pub use split::SplitRace;
 use walk_cache::WalkCache;
 

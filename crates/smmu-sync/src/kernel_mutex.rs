@@ -136,6 +136,15 @@ impl KernelMutex {
     pub fn is_locked(&self) -> bool {
         self.locked.load(Ordering::Acquire)
     }
+
+    /// Put the mutex back to unlocked, whoever held it: for restoring a snapshot taken while
+    /// it was unlocked, after a run that was abandoned while a task held it or that leaked it
+    /// ([`KernelMutexGuard::leak`]). Only while no task runs that could still hold a guard of
+    /// it; the explorer's record of holders is per execution and reset by
+    /// [`crate::with_explorer`].
+    pub fn reset_unlocked(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
 }
 
 impl KernelMutexGuard<'_> {
