@@ -60,6 +60,10 @@ pub trait IoPgtableOps: Send + Sync {
     fn hw(&self) -> TableHw;
     /// Page sizes the table actually supports (after granule selection).
     fn pgsize_bitmap(&self) -> u64;
+    /// Give every table page back now (Linux's `free_io_pgtable_ops` after its flush). The
+    /// object stays, owning nothing, for whoever still holds it (a driver snapshot); it is
+    /// not used again unless [`restore`](Self::restore) brings it back.
+    fn free(&self);
     /// The table object's own mutable state now (for [`LpaeTables`]' tables: the walk cache),
     /// not what it keeps in simulated memory (descriptors and table pages are physmem's to
     /// save). Taken while no map or unmap runs.
@@ -261,6 +265,12 @@ impl IoPgtableOps for Lpae {
         self.pgsizes
     }
 
+    fn free(&self) {
+        // Cannot fail for pages this table allocated from its own allocator; Linux's
+        // free_io_pgtable_ops returns nothing either.
+        let _ = self.pt.write().free_tables();
+    }
+
     fn snapshot(&self) -> TableSnapshot {
         TableSnapshot::new(self.pt.read().snapshot())
     }
@@ -269,6 +279,6 @@ impl IoPgtableOps for Lpae {
         let Some(s) = snap.get::<pgtable::PageTableSnapshot>() else {
             return Err(TableSnapshotError::OtherKind);
         };
-        Ok(self.pt.read().restore(s)?)
+        Ok(self.pt.write().restore(s)?)
     }
 }

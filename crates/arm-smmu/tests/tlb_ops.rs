@@ -66,7 +66,8 @@ impl IoPgtableOps for Scripted {
     fn pgsize_bitmap(&self) -> u64 {
         0x4020_1000
     }
-    // Nothing to save: the scripted table keeps no state.
+    // Nothing to free or save: the scripted table owns no pages and keeps no state.
+    fn free(&self) {}
     fn snapshot(&self) -> TableSnapshot {
         TableSnapshot::new(())
     }

@@ -119,21 +119,27 @@ fn observe(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
-    /// Table, memory and allocator restored after random abandoned maps and unmaps continue
-    /// as a twin that never ran them: same results, TLB callbacks, translations, descriptors,
-    /// allocator use and walk cache.
+    /// Table, memory and allocator restored after random abandoned maps and unmaps (and
+    /// possibly freeing the table) continue as a twin that never ran them: same results, TLB
+    /// callbacks, translations, descriptors, allocator use and walk cache.
     #[test]
     fn a_restored_table_continues_as_one_that_never_left(
         before in proptest::collection::vec(op(), 0..40),
         after in proptest::collection::vec(op(), 1..40),
         next in proptest::collection::vec(op(), 1..40),
         free_empty in any::<bool>(),
+        free_after in any::<bool>(),
     ) {
         let reclaim = if free_empty { TableReclaim::FreeEmpty } else { TableReclaim::Keep };
         let (mut twin, mut m) = (rig(reclaim), rig(reclaim));
         prop_assert_eq!(apply(&mut twin, &before), apply(&mut m, &before));
         let (table, mem, frames) = (m.pt.snapshot(), m.alloc.mem().snapshot(), m.alloc.snapshot());
         apply(&mut m, &after);
+        if free_after {
+            // The run is done with the table: its pages go back while the object stays.
+            m.pt.free_tables().unwrap();
+            prop_assert_eq!(m.alloc.outstanding_bytes(), 0);
+        }
         m.pt.restore(&table).unwrap();
         m.alloc.restore(&frames).unwrap();
         m.alloc.mem().restore(&mem).unwrap();
@@ -146,7 +152,7 @@ proptest! {
 
 #[test]
 fn a_snapshot_of_another_table_is_refused_and_changes_nothing() {
-    let (mut a, b) = (rig(TableReclaim::Keep), rig(TableReclaim::Keep));
+    let (mut a, mut b) = (rig(TableReclaim::Keep), rig(TableReclaim::Keep));
     // A second table from the same allocator: another PGD.
     let other = PageTable::new(
         PgTableRequest::new(Stage::S1, PGSIZES_4K, 48, 48),

@@ -13,8 +13,11 @@
 //! [`ContextReleaseHook`](crate::ContextReleaseHook), which is wiring.
 //!
 //! The snapshot holds the `Arc`s of the domains and contexts that existed when it was taken,
-//! so a domain a run frees keeps its page table until the restore puts it back. What a run
-//! made since (domains, contexts, their page tables) is dropped by the restore. Dropping a
+//! so freeing a domain cannot rely on the last reference to free its page table: the driver
+//! frees the table's pages explicitly ([`IoPgtableOps::free`](crate::IoPgtableOps::free),
+//! where Linux calls `free_io_pgtable_ops`), and the restore brings the table object back to
+//! life with the memory and allocator restores. What a run made since (domains, contexts,
+//! their page tables) is dropped by the restore. Dropping a
 //! page table walks its descriptors and gives its pages back to the frame allocator, so:
 //! **restore the driver before the memory and the frame allocator** (their restores then
 //! overwrite what those drops did), and before the IOMMU core (whose drops of the run's

@@ -5,7 +5,11 @@
 //! A [`PageTable`] keeps its descriptors in [`PhysMem`](physmem::PhysMem) and its table pages
 //! in a [`FrameAllocator`](physmem::FrameAllocator): those are physmem's to save and restore.
 //! What the table object itself holds that changes after creation is the software walk cache
-//! (everything else is fixed by the configuration and the PGD). The cache is only a hint, but
+//! and whether it still owns its pages (everything else is fixed by the configuration and the
+//! PGD). A snapshot keeps the table object alive, so a run that is done with the table frees
+//! its pages with [`PageTable::free_tables`] rather than by dropping it, exactly when a
+//! table nobody else held would have freed them; the restore makes it live again, its pages
+//! coming back with the allocator and memory restores. The cache is only a hint, but
 //! a hint about *these* tables: restore it together with the memory and allocator it was taken
 //! with, or a later walk could start from a table page that the restored memory no longer has.
 
@@ -21,6 +25,8 @@ use thiserror::Error;
 pub struct PageTableSnapshot {
     cfg: PgTableCfg,
     pgd: u64,
+    /// Whether the table owned its pages ([`PageTable::free_tables`] not called yet).
+    live: bool,
     /// The walk cache's slots, level by level: (IOVA prefix, table PA).
     walks: [(u64, u64); MAX_LEVELS as usize],
 }
@@ -55,14 +61,17 @@ impl<T: TlbOps> PageTable<T> {
         PageTableSnapshot {
             cfg: self.cfg,
             pgd: self.pgd,
+            live: self.live,
             walks: self.cache.slots(),
         }
     }
 
-    /// Put the bookkeeping of `s` back. Refused, changing nothing, when `s` was taken of
-    /// another table. Restore it with the memory and frame allocator of the same moment (see
-    /// the module docs), while no map, unmap or lookup runs.
-    pub fn restore(&self, s: &PageTableSnapshot) -> Result<(), PageTableSnapshotError> {
+    /// Put the bookkeeping of `s` back: the walk cache, and whether the table owns its pages
+    /// (a table freed by [`free_tables`](Self::free_tables) since the snapshot is live again).
+    /// Refused, changing nothing, when `s` was taken of another table. Restore it with the
+    /// memory and frame allocator of the same moment (see the module docs), while no map,
+    /// unmap or lookup runs.
+    pub fn restore(&mut self, s: &PageTableSnapshot) -> Result<(), PageTableSnapshotError> {
         if s.pgd != self.pgd || s.cfg != self.cfg {
             return Err(PageTableSnapshotError::OtherTable {
                 snapshot: PhysAddr::new(s.pgd),
@@ -70,6 +79,7 @@ impl<T: TlbOps> PageTable<T> {
             });
         }
         self.cache.set_slots(&s.walks);
+        self.live = s.live;
         Ok(())
     }
 }
