@@ -3,7 +3,8 @@
 //!
 //! This file holds the driver's state, probe, reset and stream-map programming; the rest is in
 //! `domain` (domains and context banks), `tlb` (a domain's TLB maintenance), `irq` (fault
-//! interrupts) and `iommu_ops` (the `IommuDriver` implementation).
+//! interrupts), `iommu_ops` (the `IommuDriver` implementation) and `snapshot` (saving the
+//! state and restoring it in place).
 
 use crate::config::{cfg_probe, Features, ProbeError, ProbeMsg, SmmuConfig};
 use crate::context::{write_context_bank, CbCfg, CbShadow, DomainStage};
@@ -33,7 +34,10 @@ const MMU500_ACTLR_CPRE: u32 = 1 << 1;
 mod domain;
 mod iommu_ops;
 mod irq;
+mod snapshot;
 mod tlb;
+
+pub use snapshot::{ArmSmmuSnapshot, ArmSmmuSnapshotError};
 
 /// A fault handler installed on a domain (Linux's `iommu_set_fault_handler`): gets the faulting
 /// address and direction. With a handler installed the driver prints nothing, as in Linux.
@@ -64,11 +68,13 @@ struct MasterCfg {
     smendx: Vec<usize>,
 }
 
+#[derive(Clone)]
 struct Streams {
     map: StreamMap,
     masters: BTreeMap<DeviceId, MasterCfg>,
 }
 
+#[derive(Clone)]
 struct Cbs {
     shadow: Vec<Option<CbShadow>>,
 }
@@ -91,6 +97,7 @@ pub(crate) struct DomainTlb {
     cb_lock: Mutex<()>,
 }
 
+#[derive(Clone)]
 enum DomainState {
     Unfinalised,
     Bypass,

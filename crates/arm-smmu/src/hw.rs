@@ -4,7 +4,7 @@
 use crate::config::SmmuConfig;
 use crate::io::{Page, SmmuIo};
 use crate::params::ModuleParams;
-use klog::{dev_line, Level, Printk, RateLimit};
+use klog::{dev_line, Level, Printk, RateLimit, RateLimitSnapshot, RateLimitSnapshotError};
 use smmu_arch::regs::{cb, gr0, tlbstatus};
 use smmu_sync::{Arc, Mutex};
 
@@ -18,6 +18,43 @@ pub struct RateLimits {
     pub context_fault: RateLimit,
     /// `TLB sync timed out -- SMMU may be deadlocked`.
     pub tlb_sync: RateLimit,
+}
+
+/// The state of every limiter of a [`RateLimits`] at one moment ([`RateLimits::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitsSnapshot {
+    global_fault: RateLimitSnapshot,
+    context_fault: RateLimitSnapshot,
+    tlb_sync: RateLimitSnapshot,
+}
+
+impl RateLimits {
+    /// Every limiter's state now.
+    pub fn snapshot(&self) -> RateLimitsSnapshot {
+        RateLimitsSnapshot {
+            global_fault: self.global_fault.snapshot(),
+            context_fault: self.context_fault.snapshot(),
+            tlb_sync: self.tlb_sync.snapshot(),
+        }
+    }
+
+    /// Put every limiter's state of `s` back. Refused, changing nothing, when a limiter's
+    /// interval or burst differs from the snapshot's.
+    pub fn restore(&self, s: &RateLimitsSnapshot) -> Result<(), RateLimitSnapshotError> {
+        let pairs = [
+            (&self.global_fault, &s.global_fault),
+            (&self.context_fault, &s.context_fault),
+            (&self.tlb_sync, &s.tlb_sync),
+        ];
+        // Check every limiter before changing any (a refused limiter changes nothing).
+        for (l, snap) in pairs {
+            l.snapshot_fits(snap)?;
+        }
+        for (l, snap) in pairs {
+            l.restore(snap)?;
+        }
+        Ok(())
+    }
 }
 
 /// TLB sync polling (reference §9.1): 10 reads per round, delays 1, 2, 4 … µs while below 1 s.

@@ -12,6 +12,15 @@
 //! the [`iommu::IommuDriver`] implementation for the core, [`ArmSmmu::shutdown`] /
 //! [`ArmSmmu::remove`] under a [`ShutdownPolicy`], and [`ModuleParams::from_cmdline`].
 //!
+//! [`ArmSmmu::snapshot`] / [`ArmSmmu::restore`] save the driver's state and put it back in
+//! place, for the schedule explorer's booted-machine snapshot. They cover every piece of state
+//! that changes after probe (streams, banks, domains with their page tables' own state through
+//! [`IoPgtableOps::snapshot`], counters, flags, rate limiters, `stream_map_mutex`), not the
+//! registers (the hardware model's), the descriptors (physmem's) or the context-release hook
+//! (wiring). A restore drops the domains a run made since, whose page tables give their pages
+//! back: restore the driver before memory and frame allocator (`driver::snapshot` has the
+//! rule).
+//!
 //! # Example
 //!
 //! Probe and reset the driver on the LS1028A's MMU-500 model, with the kernel command line's
@@ -71,10 +80,15 @@ pub mod table;
 pub mod testing;
 
 pub use config::{Features, ProbeError, SmmuConfig};
-pub use driver::{ArmSmmu, ContextReleaseHook, FaultHandler, SmmuEnv};
+pub use driver::{
+    ArmSmmu, ArmSmmuSnapshot, ArmSmmuSnapshotError, ContextReleaseHook, FaultHandler, SmmuEnv,
+};
 pub use fw::{FirmwareDesc, Model, Version};
-pub use hw::RateLimits;
+pub use hw::{RateLimits, RateLimitsSnapshot};
 pub use kernel::{ContextFaultReport, DriverBehaviour, LinuxVersion};
 pub use params::{ModuleParams, ParamError};
 pub use shutdown::ShutdownPolicy;
-pub use table::{IoPgtableFactory, IoPgtableOps, LpaeTables, SharedTlb, TableRequest};
+pub use table::{
+    IoPgtableFactory, IoPgtableOps, LpaeTables, SharedTlb, TableRequest, TableSnapshot,
+    TableSnapshotError,
+};

@@ -10,6 +10,8 @@ use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
 use smmu_arch::Stage;
 use smmu_sync::{Arc, RwLock};
+use std::any::Any;
+use thiserror::Error;
 
 /// What a domain asks of its page table (Linux's `io_pgtable_cfg` inputs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,55 @@ pub trait IoPgtableOps: Send + Sync {
     fn hw(&self) -> TableHw;
     /// Page sizes the table actually supports (after granule selection).
     fn pgsize_bitmap(&self) -> u64;
+    /// Give every table page back now (Linux's `free_io_pgtable_ops` after its flush). The
+    /// object stays, owning nothing, for whoever still holds it (a driver snapshot); it is
+    /// not used again unless [`restore`](Self::restore) brings it back.
+    fn free(&self);
+    /// The table object's own mutable state now (for [`LpaeTables`]' tables: the walk cache),
+    /// not what it keeps in simulated memory (descriptors and table pages are physmem's to
+    /// save). Taken while no map or unmap runs.
+    fn snapshot(&self) -> TableSnapshot;
+    /// Put the state of `snap` back into this table. Refused, changing nothing, when `snap`
+    /// was taken of another table or another kind of table. Restore it with the memory and
+    /// frame allocator of the same moment, while no map, unmap or lookup runs.
+    fn restore(&self, snap: &TableSnapshot) -> Result<(), TableSnapshotError>;
+}
+
+/// One table's state at one moment ([`IoPgtableOps::snapshot`]), opaque to the driver: each
+/// table implementation puts its own snapshot type in and takes it out again.
+#[derive(Clone)]
+pub struct TableSnapshot(Arc<dyn Any + Send + Sync>);
+
+impl TableSnapshot {
+    /// Wrap an implementation's snapshot.
+    pub fn new<S: Any + Send + Sync>(snap: S) -> TableSnapshot {
+        TableSnapshot(Arc::new(snap))
+    }
+
+    /// The implementation's snapshot, if it is an `S`.
+    pub fn get<S: Any>(&self) -> Option<&S> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for TableSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get::<pgtable::PageTableSnapshot>() {
+            Some(s) => f.debug_tuple("TableSnapshot").field(s).finish(),
+            None => f.write_str("TableSnapshot(..)"),
+        }
+    }
+}
+
+/// A [`TableSnapshot`] cannot be put back into this table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TableSnapshotError {
+    /// The snapshot is of another implementation of [`IoPgtableOps`].
+    #[error("page-table snapshot of another kind of table")]
+    OtherKind,
+    /// The snapshot is of another LPAE table.
+    #[error(transparent)]
+    Lpae(#[from] pgtable::PageTableSnapshotError),
 }
 
 /// Makes page tables for new domains out of the driver's frame allocator (Linux's
@@ -212,5 +263,22 @@ impl IoPgtableOps for Lpae {
 
     fn pgsize_bitmap(&self) -> u64 {
         self.pgsizes
+    }
+
+    fn free(&self) {
+        // Cannot fail for pages this table allocated from its own allocator; Linux's
+        // free_io_pgtable_ops returns nothing either.
+        let _ = self.pt.write().free_tables();
+    }
+
+    fn snapshot(&self) -> TableSnapshot {
+        TableSnapshot::new(self.pt.read().snapshot())
+    }
+
+    fn restore(&self, snap: &TableSnapshot) -> Result<(), TableSnapshotError> {
+        let Some(s) = snap.get::<pgtable::PageTableSnapshot>() else {
+            return Err(TableSnapshotError::OtherKind);
+        };
+        Ok(self.pt.write().restore(s)?)
     }
 }

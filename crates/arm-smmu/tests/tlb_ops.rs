@@ -8,7 +8,7 @@ use arm_smmu::context::{CtxFmt, TableHw};
 use arm_smmu::testing::{FakeSmmu, IdRegs, RecordingMmio};
 use arm_smmu::{
     ArmSmmu, FirmwareDesc, IoPgtableFactory, IoPgtableOps, LinuxVersion, ModuleParams, RateLimits,
-    SharedTlb, SmmuEnv, TableRequest,
+    SharedTlb, SmmuEnv, TableRequest, TableSnapshot, TableSnapshotError,
 };
 use common::*;
 use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, MasterInfo, Prot};
@@ -65,6 +65,15 @@ impl IoPgtableOps for Scripted {
     }
     fn pgsize_bitmap(&self) -> u64 {
         0x4020_1000
+    }
+    // Nothing to free or save: the scripted table owns no pages and keeps no state.
+    fn free(&self) {}
+    fn snapshot(&self) -> TableSnapshot {
+        TableSnapshot::new(())
+    }
+    fn restore(&self, snap: &TableSnapshot) -> Result<(), TableSnapshotError> {
+        snap.get::<()>().ok_or(TableSnapshotError::OtherKind)?;
+        Ok(())
     }
 }
 

@@ -97,7 +97,7 @@ pub struct RateLimit {
     state: Mutex<RateState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct RateState {
     begin_ns: Option<u64>,
     printed: u32,
@@ -141,6 +141,53 @@ impl RateLimit {
     pub fn missed(&self) -> u32 {
         self.state.lock().missed
     }
+
+    /// The limiter's state now (interval start and counts), for the schedule explorer's
+    /// booted-machine snapshot, restored in place by [`RateLimit::restore`].
+    pub fn snapshot(&self) -> RateLimitSnapshot {
+        RateLimitSnapshot {
+            interval_ns: self.interval_ns,
+            burst: self.burst,
+            state: self.state.lock().clone(),
+        }
+    }
+
+    /// Put the state of `s` back. Refused, changing nothing, when `s` is of a limiter with
+    /// another interval or burst.
+    pub fn restore(&self, s: &RateLimitSnapshot) -> Result<(), RateLimitSnapshotError> {
+        self.snapshot_fits(s)?;
+        self.state.lock().clone_from(&s.state);
+        Ok(())
+    }
+
+    /// Whether [`RateLimit::restore`] would take `s`: the error it would refuse it with.
+    pub fn snapshot_fits(&self, s: &RateLimitSnapshot) -> Result<(), RateLimitSnapshotError> {
+        if (s.interval_ns, s.burst) != (self.interval_ns, self.burst) {
+            return Err(RateLimitSnapshotError {
+                snapshot: (s.interval_ns, s.burst),
+                limit: (self.interval_ns, self.burst),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A [`RateLimit`]'s state at one moment ([`RateLimit::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitSnapshot {
+    interval_ns: u64,
+    burst: u32,
+    state: RateState,
+}
+
+/// A [`RateLimitSnapshot`] of a limiter with another (interval, burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("snapshot of a rate limit of {} events per {} ns restored into one of {} per {} ns", snapshot.1, snapshot.0, limit.1, limit.0)]
+pub struct RateLimitSnapshotError {
+    /// (interval in ns, burst) of the snapshot's limiter.
+    pub snapshot: (u64, u32),
+    /// (interval in ns, burst) of the limiter restored into.
+    pub limit: (u64, u32),
 }
 
 #[cfg(test)]
@@ -169,5 +216,33 @@ mod tests {
         assert_eq!(rl.missed(), 5);
         assert!(!rl.allow(4_999_999_999));
         assert!(rl.allow(5_000_001_000));
+    }
+
+    #[test]
+    fn a_restored_ratelimit_continues_as_one_that_never_left() {
+        let (rl, twin) = (RateLimit::default(), RateLimit::default());
+        for r in [&rl, &twin] {
+            (0..7).for_each(|_| {
+                r.allow(1000);
+            });
+        }
+        let snap = rl.snapshot();
+        // Abandoned: use up the burst and start a new interval.
+        (0..20).for_each(|_| {
+            rl.allow(2000);
+        });
+        rl.allow(6_000_000_000);
+        rl.restore(&snap).unwrap();
+        let a: Vec<bool> = (0..6).map(|i| rl.allow(3000 + i)).collect();
+        let b: Vec<bool> = (0..6).map(|i| twin.allow(3000 + i)).collect();
+        assert_eq!(a, b);
+        assert_eq!(a, [true, true, true, false, false, false]);
+        assert_eq!(rl.missed(), twin.missed());
+        let other = RateLimit::new(1_000, 10);
+        assert_eq!(
+            other.restore(&snap).unwrap_err().to_string(),
+            "snapshot of a rate limit of 10 events per 5000000000 ns restored into one of 10 per 1000 ns"
+        );
+        assert!(other.allow(0));
     }
 }

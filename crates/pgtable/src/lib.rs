@@ -10,6 +10,10 @@
 //! * [`Pte`]: a typed descriptor with per-stage leaf attributes ([`pte::S1Attrs`],
 //!   [`pte::S2Attrs`]) on `smmu_arch::desc`'s layout, Linux's `prot` → attributes rule, and a
 //!   decoder used by [`PageTable::dump`].
+//! * [`PageTable::snapshot`] / [`PageTable::restore`]: the table object's own bookkeeping (its
+//!   walk cache), put back in place for the schedule explorer's booted-machine snapshot. The
+//!   descriptors and table pages are not covered: they are in `physmem`, whose `PhysMem` and
+//!   `FrameAllocator` snapshots must be restored with it.
 //!
 //! Addresses and sizes are typed (`smmu_addr`): `map_pages(Iova, PhysAddr, PageSize,
 //! PageCount, Prot)`, `unmap_pages(Iova, PageSize, PageCount, &mut Gather)`,
@@ -41,4 +45,4 @@ pub use pte::Pte;
 /// The translation stage a table is built for (its descriptor attributes and control
 /// register): `smmu_arch`'s one `Stage`, re-exported so pgtable's users need not name smmu-arch.
 pub use smmu_arch::Stage;
-pub use table::{Leaf, PageTable, SplitRace, WalkStep};
+pub use table::{Leaf, PageTable, PageTableSnapshot, PageTableSnapshotError, SplitRace, WalkStep};

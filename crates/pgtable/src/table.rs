@@ -12,10 +12,12 @@ use std::sync::Arc;
 mod fast;
 mod lookup;
 mod map;
+mod snapshot;
 mod split;
 mod unmap;
 mod walk_cache;
 
+pub use snapshot::{PageTableSnapshot, PageTableSnapshotError};
 pub use split::SplitRace;
 use walk_cache::WalkCache;
 
@@ -392,6 +394,18 @@ impl<T: TlbOps> PageTable<T> {
     /// Free every table page, the PGD included (Linux's `free_io_pgtable_ops`). Issues no TLB
     /// maintenance: the driver has already disabled the context.
     pub fn destroy(mut self) -> Result<(), PgTableError> {
+        self.free_tables()
+    }
+
+    /// [`destroy`](Self::destroy) for a table object that something else still holds (a
+    /// snapshot, see [`restore`](Self::restore)): every table page goes back to the allocator
+    /// now and the object stays behind, owning nothing. It must not be used again unless a
+    /// restore to a snapshot taken while it was live brings it back; a second call does
+    /// nothing.
+    pub fn free_tables(&mut self) -> Result<(), PgTableError> {
+        if !self.live {
+            return Ok(());
+        }
         self.live = false;
         self.free_subtree(self.pgd, self.cfg.geom.start_level)
     }

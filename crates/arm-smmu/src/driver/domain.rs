@@ -185,9 +185,10 @@ impl ArmSmmu {
         if let Some(o) = self.owners.write().get_mut(idx as usize) {
             *o = None;
         }
-        // free_io_pgtable_ops: the flush; the tables themselves go when the last reference to
-        // the context drops.
+        // free_io_pgtable_ops: the flush, then the tables. They go now rather than with the
+        // last reference to the context, which a driver snapshot may hold.
         ctx.tlb.tlb_flush_all();
+        ctx.table.free();
         if let Some(hook) = self.release_hook.read().as_ref() {
             hook(idx);
         }

@@ -29,8 +29,8 @@ const NO_PREFIX: u64 = u64::MAX;
 /// [`TableReclaim::FreeEmpty`] walks from the PGD too, because reclaim needs the whole path.
 /// Relaxed atomics keep the table `Sync` at the cost of plain loads and stores.
 pub(super) struct WalkCache {
-    prefix: [AtomicU64; MAX_LEVELS as usize],
-    table: [AtomicU64; MAX_LEVELS as usize],
+    pub(super) prefix: [AtomicU64; MAX_LEVELS as usize],
+    pub(super) table: [AtomicU64; MAX_LEVELS as usize],
 }
 
 impl WalkCache {
