@@ -98,6 +98,19 @@ impl Drop for Bank {
 }
 
 impl Bank {
+    /// The word at `pa` when `pa` is 8-byte aligned and inside this bank. Rotating the byte
+    /// offset right by 3 moves its low three bits to the top, so the one bounds check of the
+    /// words also rejects an unaligned address and one below the base (the offset wraps).
+    #[inline(always)]
+    pub(crate) fn word_at(&self, pa: PhysAddr) -> Option<&AtomicU64> {
+        let index = pa
+            .as_u64()
+            .wrapping_sub(self.region.base.as_u64())
+            .rotate_right(3);
+        // A region holds at most 2^31 words: an index no usize holds is past the end.
+        self.words.get(usize::try_from(index).ok()?)
+    }
+
     #[inline]
     pub(crate) fn word(&self, pa: PhysAddr) -> &AtomicU64 {
         &self.words[((pa.as_u64() - self.region.base.as_u64()) >> 3) as usize]
