@@ -19,6 +19,8 @@ use smmu_arch::Stage;
 
 /// Bits [1:0] of a table descriptor (and of a page at the last level).
 pub(crate) const TYPE_TABLE: u64 = desc::TYPE_TABLE_OR_PAGE;
+/// Bits [1:0]: the valid bit and the type.
+pub(crate) const TYPE_MASK: u64 = desc::TYPE_MASK;
 /// Bits [1:0] of a page descriptor.
 pub(crate) const TYPE_PAGE: u64 = desc::TYPE_TABLE_OR_PAGE;
 /// Bits [1:0] of a block descriptor.

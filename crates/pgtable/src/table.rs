@@ -116,6 +116,9 @@ pub struct PageTable<T: TlbOps> {
     /// Where the shortcuts' one-table runs at each level must end: the lower of `entries` and
     /// `no_room_from`, precomputed so that `fast.rs` checks a request's room with one compare.
     fast_end: [u64; MAX_LEVELS as usize],
+    /// The IOVA bits [`iova_to_phys`](Self::iova_to_phys) refuses: those above the IAS under
+    /// [`Fidelity::Safe`], none under [`Fidelity::Linux`] (one test instead of two per lookup).
+    refused_iova_bits: u64,
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
     /// The granule, as the TLB callbacks take it.
@@ -178,6 +181,10 @@ impl<T: TlbOps> PageTable<T> {
             entries,
             no_room_from,
             fast_end: std::array::from_fn(|l| entries[l].min(no_room_from[l])),
+            refused_iova_bits: match cfg.fidelity {
+                Fidelity::Safe => u64::MAX.checked_shl(cfg.ias).unwrap_or(0),
+                Fidelity::Linux => 0,
+            },
             cache: WalkCache::new(),
             granule: cfg.geom.granule_size(),
             level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),

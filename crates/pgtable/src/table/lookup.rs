@@ -1,46 +1,48 @@
 //! Read-only walks: `iova_to_phys`, `leaf`, `walk`.
 use super::{Leaf, PageTable, WalkStep};
-use crate::config::{Fidelity, MAX_LEVELS};
-use crate::pte::{is_leaf, is_table, is_valid, pte_addr, Pte};
+use crate::config::MAX_LEVELS;
+use crate::pte::{is_leaf, is_table, is_valid, leaf_type, pte_addr, Pte, TYPE_MASK, TYPE_TABLE};
 use crate::TlbOps;
 use smmu_addr::{Iova, PhysAddr};
 use std::sync::atomic::Ordering;
 
 impl<T: TlbOps> PageTable<T> {
     /// The PA `iova` translates to, `None` when unmapped (Linux returns 0 there). Beyond the
-    /// IAS: `None` ([`Fidelity::Safe`]), or the translation of `iova` with the bits above the
-    /// IAS ignored ([`Fidelity::Linux`]: Linux indexes each level with a mask and never looks
-    /// at them).
+    /// IAS: `None` ([`Fidelity::Safe`](crate::Fidelity::Safe)), or the translation of `iova`
+    /// with the bits above the IAS ignored ([`Fidelity::Linux`](crate::Fidelity::Linux): Linux
+    /// indexes each level with a mask and never looks at them).
     #[inline]
     pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {
         let iova = iova.as_u64();
-        if iova >> self.cfg.ias != 0 && self.cfg.fidelity == Fidelity::Safe {
+        if iova & self.refused_iova_bits != 0 {
             return None;
         }
         // Reading the walk cache is sound here: `&self` excludes the `&mut self` map/unmap
         // calls, the only ones that change tables, and each of them leaves the cache valid.
-        let (table, lvl) = self.walk_start(iova, MAX_LEVELS - 1);
-        let (mut table, mut lvl) = (table, lvl as usize);
-        while lvl < MAX_LEVELS as usize {
-            let idx = (iova >> self.shift[lvl]) & self.mask[lvl];
+        let (mut table, lvl) = self.walk_start(iova, MAX_LEVELS - 1);
+        let mut lvl = lvl as usize & 3;
+        let mem = self.mem.reader();
+        loop {
+            let shift = self.shift[lvl];
+            let idx = (iova >> shift) & self.mask[lvl];
             // A read-only walk: the plain checked load, without the frame lookup a writer
             // needs (which also records the frame as written).
-            let pte = self.mem.load_word(PhysAddr::new(table + (idx << 3)))?;
-            if !is_valid(pte) {
-                return None;
+            let pte = mem.load_word(PhysAddr::new(table + (idx << 3)))?;
+            // One look at the type bits decides (an invalid descriptor has neither type):
+            // what `is_leaf` and `is_table` test, without testing the valid bit on its own.
+            match pte & TYPE_MASK {
+                TYPE_TABLE if lvl < MAX_LEVELS as usize - 1 => {
+                    table = pte_addr(pte);
+                    lvl += 1;
+                }
+                ty if ty == leaf_type(lvl as u32) => {
+                    return Some(PhysAddr::new(
+                        pte_addr(pte) | (iova & ((1u64 << shift) - 1)),
+                    ));
+                }
+                _ => return None,
             }
-            if is_leaf(pte, lvl as u32) {
-                return Some(PhysAddr::new(
-                    pte_addr(pte) | (iova & ((1u64 << self.shift[lvl]) - 1)),
-                ));
-            }
-            if !is_table(pte, lvl as u32) {
-                return None;
-            }
-            table = pte_addr(pte);
-            lvl += 1;
         }
-        None
     }
 
     /// The leaf descriptor translating `iova`, if any.

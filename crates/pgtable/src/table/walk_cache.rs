@@ -76,11 +76,14 @@ impl<T: TlbOps> PageTable<T> {
 
     /// Where a walk of `iova` down to level `target` can start: the deepest table the walk
     /// cache holds on the way (at most `target`), else the PGD.
+    ///
+    /// The probes run down to level 1 whatever the start level: no slot at or above the PGD's
+    /// level is ever filled ([`remember_walk`](Self::remember_walk)), so probing one finds
+    /// nothing, and with a constant `target` the probes unroll into a few compares.
     #[inline(always)]
     pub(super) fn walk_start(&self, iova: u64, target: u32) -> (u64, u32) {
-        let start = self.cfg.geom.start_level;
         let mut lvl = target;
-        while lvl > start {
+        while lvl > 0 {
             if let Some(table) = self
                 .cache
                 .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
@@ -89,12 +92,13 @@ impl<T: TlbOps> PageTable<T> {
             }
             lvl -= 1;
         }
-        (self.pgd, start)
+        (self.pgd, self.cfg.geom.start_level)
     }
 
     /// Record that the walk of `iova` reached `table` at level `lvl` (below the PGD).
     #[inline(always)]
     pub(super) fn remember_walk(&self, iova: u64, lvl: u32, table: u64) {
+        debug_assert!(lvl > self.cfg.geom.start_level, "the PGD is never cached");
         self.cache
             .set(lvl, iova >> self.shift[(lvl - 1) as usize & 3], table);
     }
