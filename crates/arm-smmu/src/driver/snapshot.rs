@@ -20,9 +20,12 @@
 //! their page tables) is dropped by the restore. Dropping a
 //! page table walks its descriptors and gives its pages back to the frame allocator, so:
 //! **restore the driver before the memory and the frame allocator** (their restores then
-//! overwrite what those drops did), and before the IOMMU core (whose drops of the run's
-//! domains then find their ids unknown and change nothing). The register writes a run made
-//! are undone by restoring the hardware model after it.
+//! overwrite what those drops did). Before or after the IOMMU core: restored first, the
+//! driver makes the core's drops of the run's domains find their ids unknown and change
+//! nothing; restored after, those drops free the run's domains here first (register writes,
+//! [`ContextReleaseHook`](crate::ContextReleaseHook) calls), so whatever the hook feeds must
+//! be restored after them too. The register writes are undone by restoring the hardware
+//! model last.
 
 use super::{ArmSmmu, Cbs, DomainCtx, DomainState, FaultHandler, SmmuDomain, Streams};
 use crate::hw::{Hw, RateLimitsSnapshot};
