@@ -20,6 +20,10 @@
 //! * a walker of its own (`walk`), a finite TLB and a configuration cache that stay stale until
 //!   invalidated.
 //!
+//! [`SmmuV3::snapshot`] / [`SmmuV3::restore`] save everything behind the model's lock and put
+//! it back in place, for the schedule explorer's booted-machine snapshot; the memory it walks
+//! (tables, queues) is physmem's to save, and the interrupt handler is wiring.
+//!
 //! Concurrency: one lock (from `smmu-sync`) covers the state; a transaction marks a
 //! `sched_point(Dma)` before taking it, so the explorer can interleave DMA with MMIO. Interrupts
 //! raised under the lock are delivered after it is released, so a handler may access registers.
@@ -28,6 +32,7 @@ mod cmdq;
 mod config;
 mod evtq;
 mod mmio;
+mod snapshot;
 mod state;
 mod strtab;
 mod tlb;
@@ -36,6 +41,7 @@ mod xlate;
 
 pub use config::{SmmuV3Config, SmmuV3ConfigError};
 pub use smmuv3_arch::{Access, IrqLine, Mmio};
+pub use snapshot::{SmmuV3Snapshot, SmmuV3SnapshotError};
 
 use physmem::{PhysAddr, PhysError, PhysMem};
 use smmu_addr::Iova;

@@ -50,6 +50,7 @@ pub(crate) struct Regs {
     pub priq: QueueRegs,
 }
 
+#[derive(Clone)]
 pub(crate) struct State {
     pub regs: Regs,
     pub tlb: Tlb,

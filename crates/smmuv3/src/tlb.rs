@@ -34,7 +34,7 @@ impl TlbEntry {
 }
 
 /// The TLB: a fixed number of entries, replaced in insertion order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Tlb {
     entries: VecDeque<TlbEntry>,
     capacity: usize,
@@ -118,7 +118,7 @@ impl Tlb {
 }
 
 /// The configuration cache: StreamID → decoded STE (and CD).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConfigCache {
     map: BTreeMap<u32, Arc<StreamCfg>>,
     order: VecDeque<u32>,
