@@ -146,6 +146,13 @@ pub struct CoreConfig {
     /// group itself, when its last reference is put (`iommu_group_release`, v6.5 and before).
     /// Either way the group lives while any device holds it ([`crate::IommuCore::probe_device`]).
     pub domains_freed_with_last_member: bool,
+    /// A device's release from its IOMMU prints `Removing from iommu group N`: up to v6.3,
+    /// `iommu_release_device` leaves the group through the exported
+    /// `iommu_group_remove_device`, which prints it, on unregister and on a probe that failed
+    /// after the device joined its group alike. `false`: dba9ca9d41f5 ("iommu: Same critical
+    /// region for device release and removal", v6.4) makes the release unlink the device itself
+    /// (`__iommu_group_remove_device`, split out by 293f2564f3dd), and that prints nothing.
+    pub release_prints_group_removal: bool,
 }
 
 impl Default for CoreConfig {
@@ -172,6 +179,7 @@ impl Default for CoreConfig {
             iova_domain_init_under_cookie_mutex: true,
             fq_teardown_waits_for_timer: true,
             domains_freed_with_last_member: false,
+            release_prints_group_removal: true,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct FakeDriver {
     pub counters: FakeCounters,
     /// When set, `map_pages` fails with `NoSpace` (to test error paths).
     pub fail_maps: AtomicBool,
+    /// When set, `attach_dev` fails with `NoDevice` (a probe that fails after joining its
+    /// group).
+    pub fail_attach: AtomicBool,
     /// Whether the driver refuses `DmaFq` domains (then the core falls back to strict).
     pub no_fq: bool,
     aperture_bits: u32,
@@ -72,6 +75,7 @@ impl FakeDriver {
             state: Mutex::new(FakeState::default()),
             counters: FakeCounters::default(),
             fail_maps: AtomicBool::new(false),
+            fail_attach: AtomicBool::new(false),
             no_fq: false,
             aperture_bits: bits.clamp(13, 52),
         }
@@ -198,7 +202,7 @@ impl IommuDriver for FakeDriver {
 
     fn attach_dev(&self, dom: DriverDomain, dev: DeviceId) -> Result<(), DriverError> {
         let mut st = self.state.lock();
-        if !st.masters.contains_key(&dev) {
+        if !st.masters.contains_key(&dev) || self.fail_attach.load(Ordering::Relaxed) {
             return Err(DriverError::NoDevice);
         }
         let d = st

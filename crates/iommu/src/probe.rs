@@ -32,7 +32,10 @@ impl IommuCore {
     /// (`probe_device`), names its group (`device_group`), the device joins the group of that
     /// key or a new one (lowest free number), the group's default domain is allocated by its
     /// first member, the device is attached to the group's domain and its direct regions are
-    /// mapped. Prints `Adding to iommu group N`.
+    /// mapped. Prints `Adding to iommu group N` when the device joins its group, before the
+    /// default domain and the attach (see [`Self::join_point_line`]); a probe that fails after
+    /// that leaves the group as a release does, with its `Removing` line where the era prints
+    /// one.
     pub fn probe_device(&self, desc: DeviceDesc, inst: InstanceId) -> Result<DeviceId, CoreError> {
         let serial = self.cfg.probe_serialised.then(|| self.probe_lock.lock());
         let (driver, id) = {
@@ -71,13 +74,16 @@ impl IommuCore {
             // iommu_group_add_device: on the group's device list right after device_group.
             self.join_group(&group, id);
         }
+        self.join_point_line(&desc.log_name, group.id);
         sched_point(Point::Kernel);
         let attached = self.default_domain_and_attach(&driver, &group, &desc, id);
         // The IOMMU probe is over; of_dma_configure() sets up the DMA ops outside its lock.
         drop(serial);
         let joined = attached.and_then(|dom| self.setup_dma_ops(&driver, &dom));
         if let Err(e) = joined {
+            // v6.1's err_release: iommu_release_device, the device's whole release.
             driver.release_device(id);
+            self.group_removal_line(&desc.log_name, group.id);
             self.leave_group(&group, id);
             self.put_device_ref(&group);
             return Err(e);
@@ -98,14 +104,21 @@ impl IommuCore {
             attached: Mutex::new(attached),
         });
         self.state.lock().devices.insert(id, dev.clone());
+        Ok(id)
+    }
+
+    /// `Adding to iommu group N`, printed where the device joins its group, before its group's
+    /// default domain is looked at and before the attach. Up to v6.5 that is the end of
+    /// `iommu_group_add_device`, called by `__iommu_probe_device` once `device_group` named the
+    /// group and after the device went on the group's list; from fa0828036488 ("iommu: Split
+    /// iommu_group_add_device()", v6.6) it is the end of `iommu_group_alloc_device`, just
+    /// before the list add under `group->mutex`. Either way a probe that then fails to attach
+    /// has printed it.
+    fn join_point_line(&self, dev_name: &str, group: u32) {
         self.log.printk(
             Level::Info,
-            &dev_line(
-                &dev.desc.log_name,
-                &format!("Adding to iommu group {}", group.id),
-            ),
+            &dev_line(dev_name, &format!("Adding to iommu group {group}")),
         );
-        Ok(id)
     }
 
     /// `dev_iommu_get`: the device's `dev->iommu`, allocated if it has none.

@@ -89,6 +89,11 @@ pub struct Switches {
     /// aa0958570f24 "iommu: Add iommu_init/deinit_device() paired functions" (v6.6) moved the
     /// free into `iommu_deinit_device`, so v6.12 has it.
     pub domains_freed_with_last_member: bool,
+    /// iommu: a device's release prints `Removing from iommu group N`. A property of the
+    /// release, like `iova_depot`: dba9ca9d41f5 "iommu: Same critical region for device release
+    /// and removal" (v6.4) stopped the release going through the printing
+    /// `iommu_group_remove_device`, so v6.12 prints no removal line.
+    pub release_prints_group_removal: bool,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -154,6 +159,7 @@ impl Switches {
                 IovaDepot::Array
             },
             domains_freed_with_last_member: kernel.preset >= Preset::V6_12,
+            release_prints_group_removal: kernel.preset < Preset::V6_12,
         }
     }
 
@@ -165,6 +171,7 @@ impl Switches {
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
             domains_freed_with_last_member: self.domains_freed_with_last_member,
+            release_prints_group_removal: self.release_prints_group_removal,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
             iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             default_domain_under_group_mutex: self.default_domain_under_group_mutex,

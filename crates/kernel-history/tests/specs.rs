@@ -472,3 +472,24 @@ fn group_domains_are_freed_by_the_last_member_from_v6_6() {
         assert_eq!(cfg.domains_freed_with_last_member, by_last_member, "{spec}");
     }
 }
+
+/// Whether a release prints `Removing from iommu group N` follows the release: up to v6.3 it
+/// does (`iommu_group_remove_device`), from dba9ca9d41f5 (v6.4) it does not; whatever fixes
+/// a spec adds.
+#[test]
+fn the_release_prints_its_removal_line_up_to_v6_3() {
+    for (spec, prints) in [
+        ("v5.14", true),
+        ("v6.1", true),
+        ("v6.2", true),
+        ("v6.1+ce31e6ca68bd", true),
+        ("v6.12", false),
+        ("v6.13", false),
+    ] {
+        let k = KernelSpec::parse(spec).unwrap();
+        let sw = Switches::of(&k);
+        assert_eq!(sw.release_prints_group_removal, prints, "{spec}");
+        let cfg = sw.core_config(CoreConfig::default());
+        assert_eq!(cfg.release_prints_group_removal, prints, "{spec}");
+    }
+}

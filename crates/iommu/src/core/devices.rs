@@ -23,7 +23,7 @@ impl IommuCore {
     }
 
     /// Release a device from its IOMMU (`iommu_release_device`): the driver forgets the master,
-    /// then the device leaves its group (`Removing from iommu group N`) and its group pointer
+    /// then the device leaves its group (`Removing from iommu group N` up to v6.3) and its group pointer
     /// becomes NULL; an empty group is freed with its domains. A second release is a no-op.
     pub fn release_device(&self, dev: DeviceId) {
         let _p = self.probe_lock.lock();
@@ -46,13 +46,7 @@ impl IommuCore {
         let Some(group) = dev.group.read().clone() else {
             return;
         };
-        self.log.printk(
-            Level::Info,
-            &dev_line(
-                &dev.desc.log_name,
-                &format!("Removing from iommu group {}", group.id),
-            ),
-        );
+        self.group_removal_line(&dev.desc.log_name, group.id);
         self.leave_group(&group, id);
         // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their whole
         // duration, so this waits for calls in flight and later calls see the release.
@@ -60,6 +54,17 @@ impl IommuCore {
         sched_point(Point::Kernel);
         // The reference the device held since its probe (iommu_group_put).
         self.put_device_ref(&group);
+    }
+
+    /// `Removing from iommu group N` of a device's release, in the eras whose release prints it
+    /// ([`crate::CoreConfig::release_prints_group_removal`]).
+    pub(crate) fn group_removal_line(&self, dev_name: &str, group: u32) {
+        if self.cfg.release_prints_group_removal {
+            self.log.printk(
+                Level::Info,
+                &dev_line(dev_name, &format!("Removing from iommu group {group}")),
+            );
+        }
     }
 
     /// `id` leaves `group`'s device list under `group->mutex`; with
