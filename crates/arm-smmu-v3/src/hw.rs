@@ -115,20 +115,26 @@ impl Hw {
     /// `arm_smmu_cmdq_issue_cmdlist`: write `cmds` (plus a CMD_SYNC if `sync`) into the queue,
     /// publish them with one CMDQ_PROD write, and if syncing wait for the sync to complete
     /// (MSI write into the queue slot, or CONS moving past it).
+    ///
+    /// With the calling CPU's interrupts masked (`local_irq_save`) from the allocation of queue
+    /// space to the end of the wait for the sync, as Linux does since 587e6c10a7ce (v5.6, the
+    /// same in v6.1 and v6.12): an interrupt for this CPU that comes meanwhile is taken after,
+    /// so its handler or the softirq on its exit never re-enters the queue this CPU holds. The
+    /// model's queue lock stands for Linux's lock-free slot allocation and shared cmdq lock.
     pub fn issue(&self, cmds: &[Command], sync: bool) -> Result<(), SyncTimeout> {
-        let mut q = self.cmdq.lock();
         let n = cmds.len() as u32 + u32::from(sync);
-        // Make room: refresh CONS from the hardware until enough slots are free.
-        if q.space() < n {
-            let shift = q.shift;
-            let prod = q.prod;
-            let cons = self.io.poll(regs::CMDQ_CONS, |c| {
-                (1u32 << shift) - queue::used(prod, c & !q_idx::ERR_MASK, shift) >= n
-            });
-            match cons {
-                Ok(c) => q.cons = c & !q_idx::ERR_MASK,
-                Err(_) => return Err(SyncTimeout),
+        let mut irqs = smmu_sync::local_irq_save();
+        let mut q = self.cmdq.lock();
+        // Make room: Linux waits for it with interrupts on and nothing held, then masks them
+        // again and retries the allocation.
+        while q.space() < n {
+            drop(q);
+            drop(irqs);
+            if !self.wait_for_room(n) {
+                return Err(SyncTimeout);
             }
+            irqs = smmu_sync::local_irq_save();
+            q = self.cmdq.lock();
         }
         let mut prod = q.prod;
         for c in cmds {
@@ -181,6 +187,7 @@ impl Hw {
             return Ok(());
         }
         drop(q);
+        // Still masked: Linux reports the timeout before its local_irq_restore.
         if self.limits.sync_timeout.allow(self.log.now_ns()) {
             let hwprod = self.io.read(regs::CMDQ_PROD);
             let hwcons = self.io.read(regs::CMDQ_CONS);
@@ -189,7 +196,29 @@ impl Hw {
                 &format!("CMD_SYNC timeout at 0x{sync_at:08x} [hwprod 0x{hwprod:08x}, hwcons 0x{hwcons:08x}]"),
             );
         }
+        drop(irqs);
         Err(SyncTimeout)
+    }
+
+    /// `arm_smmu_cmdq_poll_until_not_full`: refresh the queue's CONS from the hardware until
+    /// `n` slots are free, each refresh with the queue held exclusively and interrupts masked
+    /// (`arm_smmu_cmdq_exclusive_trylock_irqsave`), interrupts on between refreshes. `false`
+    /// after as many reads as a register poll makes.
+    fn wait_for_room(&self, n: u32) -> bool {
+        for i in 0..POLL_READS {
+            {
+                let _irqs = smmu_sync::local_irq_save();
+                let mut q = self.cmdq.lock();
+                q.cons = self.io.read(regs::CMDQ_CONS) & !q_idx::ERR_MASK;
+                if q.space() >= n {
+                    return true;
+                }
+            }
+            if i % 10 == 9 {
+                smmu_sync::thread::yield_now();
+            }
+        }
+        false
     }
 
     /// `arm_smmu_cmdq_issue_cmd_with_sync`.

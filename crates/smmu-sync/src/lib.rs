@@ -30,6 +30,9 @@ thread_local! {
     /// `FLAGS` has `HAS_HOOKS` set exactly while this is not empty.
     static HOOKS: std::cell::RefCell<Vec<(usize, InterruptHook, u8)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// Interrupt-mask hooks by task (see [`set_irq_mask_hook`]).
+    static MASK_HOOKS: std::cell::RefCell<Vec<(usize, IrqMaskHook)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `FLAGS` bit: primitives created now belong to a schedule-explorer execution.
@@ -82,10 +85,61 @@ pub fn set_interrupt_hook(hook: Option<InterruptHook>) {
 /// How deep an interrupt hook may nest in itself.
 pub const MAX_HOOK_NESTING: u8 = 2;
 
-/// Remove every interrupt hook of this thread's tasks (a new execution starts).
+/// Remove every interrupt hook and interrupt-mask hook of this thread's tasks (a new execution
+/// starts).
 pub fn clear_interrupt_hooks() {
     HOOKS.with(|h| h.borrow_mut().clear());
+    MASK_HOOKS.with(|h| h.borrow_mut().clear());
     set_flag(HAS_HOOKS, false);
+}
+
+/// What a simulated CPU does when the code it runs masks (`true`) or unmasks (`false`) its
+/// interrupts.
+pub type IrqMaskHook = Arc<dyn Fn(bool) + Send + Sync>;
+
+/// Install (or with `None` remove) the calling task's interrupt-mask hook: the CPU the task
+/// runs on, told by [`local_irq_save`] and its guard's drop. Remove it before the task ends.
+pub fn set_irq_mask_hook(hook: Option<IrqMaskHook>) {
+    let key = task_key();
+    MASK_HOOKS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.retain(|(k, _)| *k != key);
+        if let Some(f) = hook {
+            h.push((key, f));
+        }
+    });
+}
+
+/// `local_irq_save`: the calling task's CPU takes no interrupt until the returned guard is
+/// dropped (`local_irq_restore`); an interrupt that comes meanwhile stays pending. Nests. A task
+/// with no mask hook (no simulated CPU under it) masks nothing.
+#[must_use = "interrupts are unmasked again when the guard is dropped"]
+pub fn local_irq_save() -> IrqsOff {
+    let key = task_key();
+    let hook = MASK_HOOKS.with(|h| {
+        h.borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, f)| f.clone())
+    });
+    if let Some(f) = &hook {
+        f(true);
+    }
+    IrqsOff { hook }
+}
+
+/// Interrupts masked on the CPU of the task that called [`local_irq_save`]; dropping it is
+/// `local_irq_restore`, told to the same CPU.
+pub struct IrqsOff {
+    hook: Option<IrqMaskHook>,
+}
+
+impl Drop for IrqsOff {
+    fn drop(&mut self) {
+        if let Some(f) = self.hook.take() {
+            f(false);
+        }
+    }
 }
 
 /// Run the calling task's interrupt hook, if it has one and is not inside it already.
@@ -445,6 +499,36 @@ mod tests {
             set_interrupt_hook(Some(Arc::new(|| {})));
             clear_interrupt_hooks();
             assert_eq!(flags(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn irq_save_tells_the_tasks_cpu_and_its_guard_restores_it() {
+        use std::sync::atomic::{AtomicI32, Ordering};
+        thread::spawn(|| {
+            // No hook: nothing to tell.
+            drop(local_irq_save());
+            let depth = Arc::new(AtomicI32::new(0));
+            let d = depth.clone();
+            set_irq_mask_hook(Some(Arc::new(move |on| {
+                d.fetch_add(if on { 1 } else { -1 }, Ordering::Relaxed);
+            })));
+            let outer = local_irq_save();
+            let inner = local_irq_save();
+            assert_eq!(depth.load(Ordering::Relaxed), 2);
+            // The guard keeps the CPU it masked: removing the hook does not lose the restore.
+            set_irq_mask_hook(None);
+            drop(inner);
+            assert_eq!(depth.load(Ordering::Relaxed), 1);
+            drop(outer);
+            assert_eq!(depth.load(Ordering::Relaxed), 0);
+            drop(local_irq_save());
+            assert_eq!(depth.load(Ordering::Relaxed), 0);
+            set_irq_mask_hook(Some(Arc::new(|_| panic!("cleared"))));
+            clear_interrupt_hooks();
+            drop(local_irq_save());
         })
         .join()
         .unwrap();

@@ -13,19 +13,6 @@ pub enum Irq {
     Line(u32),
 }
 
-/// Who takes the interrupts of a CPU that a task holds ([`Exec::hold_cpu_with`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum HeldIrqs {
-    /// The holder, at its own scheduling points, suspended while the handler runs: a CPU runs
-    /// one context at a time (the SMMUv2 machine).
-    #[default]
-    AtHolderPoints,
-    /// The CPU's actor, on top of the holder. The SMMUv3 machine uses this because the
-    /// arm-smmu-v3 model has no interrupt mask around its command-queue lock (Linux holds it
-    /// with interrupts off), so an interrupt taken at the holder's points could re-enter it.
-    ByCpuActor,
-}
-
 impl Exec {
     /// `get_random_u32_below(n)`: from the entropy pool, which interrupt timings feed, so the
     /// value depends on when interrupts came, i.e. on the interleaving.

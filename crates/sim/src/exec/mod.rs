@@ -30,7 +30,7 @@ mod sched;
 mod softirq;
 mod work;
 
-pub use irq::{HeldIrqs, Irq};
+pub use irq::Irq;
 pub use sched::{Context, Task};
 pub use softirq::{MAX_SOFTIRQ_RESTART, MAX_SOFTIRQ_TIME_NS, NAPI_WEIGHT, NETDEV_BUDGET};
 
@@ -74,11 +74,9 @@ struct Cpu {
     /// `need_resched`: a woken task should run before the current one goes on.
     need_resched: bool,
     /// A task that holds the CPU and is not preempted (PREEMPT_NONE: the task that runs
-    /// `kernel_restart` does not reschedule until it sleeps); interrupts are still taken.
+    /// `kernel_restart` does not reschedule until it sleeps); interrupts are still taken, at the
+    /// holder's own scheduling points.
     held_by: Option<Task>,
-    /// Who takes a held CPU's interrupts: the holder at its own scheduling points, or the
-    /// CPU's actor on top of the holder.
-    held_irqs: HeldIrqs,
     /// A hardirq handler is running (arm64 does not nest them).
     in_hardirq: bool,
     /// `__do_softirq` is running (an interrupt may come in, its exit runs no softirq).

@@ -1,7 +1,7 @@
 //! CPUs and tasks: the per-CPU kthreads, a task holding its CPU, and the scheduling decision
 //! each `cpu_step` takes.
 
-use super::{Code, Exec, HeldIrqs, Irq};
+use super::{Code, Exec, Irq};
 
 /// Time an idle CPU lets pass before looking again (`wfi` until the next event).
 const IDLE_NS: u64 = 2_000;
@@ -96,22 +96,11 @@ impl Exec {
     /// exit, on top of `task`) but schedules no other task until [`Self::release_cpu`].
     ///
     /// The holder takes the CPU's interrupts at its own scheduling points
-    /// ([`HeldIrqs::AtHolderPoints`]): a CPU runs one context at a time.
+    /// ([`Self::interrupt_point`]), where its interrupts are not masked: a CPU runs one context
+    /// at a time, and code that must not be re-entered by an interrupt masks them
+    /// (`local_irq_save`), as arm-smmu-v3's command queue does.
     pub fn hold_cpu(&self, cpu: u32, task: Task) {
-        self.hold_cpu_with(cpu, task, HeldIrqs::AtHolderPoints);
-    }
-
-    /// As [`Self::hold_cpu`], with the way the held CPU's interrupts are taken spelled out.
-    pub fn hold_cpu_with(&self, cpu: u32, task: Task, irqs: HeldIrqs) {
-        let mut c = self.cpu(cpu).lock();
-        c.held_by = Some(task);
-        c.held_irqs = irqs;
-    }
-
-    /// Whether a task holds `cpu` and takes its interrupts at its own scheduling points.
-    pub fn holder_takes_irqs(&self, cpu: u32) -> bool {
-        let c = self.cpu(cpu).lock();
-        c.held_by.is_some() && c.held_irqs == HeldIrqs::AtHolderPoints
+        self.cpu(cpu).lock().held_by = Some(task);
     }
 
     /// The holding task sleeps or reschedules: the CPU's other tasks may run.
@@ -149,7 +138,7 @@ impl Exec {
             if expired && !c.pending_irqs.contains(&Irq::Timer) {
                 c.pending_irqs.push(Irq::Timer);
             }
-            if c.held_by.is_some() && c.held_irqs == HeldIrqs::AtHolderPoints {
+            if c.held_by.is_some() {
                 // The holder runs on its own thread and takes this CPU's interrupts at its own
                 // scheduling points, suspended while the handler runs (`interrupt_point`). A
                 // CPU runs one context at a time: taking them here too would run a handler
@@ -161,10 +150,8 @@ impl Exec {
             } else {
                 None
             };
-            // The task the interrupt lands on: the holder, the runnable one, or the idle task.
-            let current = if let Some(t) = &c.held_by {
-                t.clone()
-            } else if c.ksoftirqd_running {
+            // The task the interrupt lands on: the runnable one, or the idle task.
+            let current = if c.ksoftirqd_running {
                 Self::ksoftirqd(cpu)
             } else if !c.works.is_empty() {
                 Self::kworker(cpu)

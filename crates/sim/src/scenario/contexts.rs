@@ -20,15 +20,37 @@ pub(crate) trait ExecMachine: Code + Send + Sync + 'static {
     fn old_kernel_cpu_step(&self, cpu: u32) -> Option<()>;
 }
 
+/// The calling task runs on `cpu`: the code it runs masks and unmasks that CPU's interrupts
+/// (`local_irq_save`/`restore`, e.g. arm-smmu-v3's command-queue sections).
+fn mask_irqs_of<M: ExecMachine>(m: &Arc<M>, cpu: u32) {
+    let hook_m = Arc::downgrade(m);
+    smmu_sync::set_irq_mask_hook(Some(Arc::new(move |masked| {
+        if let Some(m) = hook_m.upgrade() {
+            if masked {
+                m.exec().local_irq_save(cpu);
+            } else {
+                m.exec().local_irq_restore(cpu);
+            }
+        }
+    })));
+}
+
+/// The calling task leaves its CPU: no interrupt hook, no mask hook.
+pub(crate) fn leave_cpu() {
+    smmu_sync::set_interrupt_hook(None);
+    smmu_sync::set_irq_mask_hook(None);
+}
+
 /// The actor of `cpu`: its scheduling decisions, and the interrupts its kthreads take at their
 /// scheduling points (bottom halves are disabled there: in softirq, or in the transmit path).
 pub(crate) fn cpu_actor<M: ExecMachine>(m: &Arc<M>, cpu: u32, max: u32) {
     let hook_m = Arc::downgrade(m);
+    mask_irqs_of(m, cpu);
     smmu_sync::set_interrupt_hook(Some(Arc::new(move || {
         if let Some(m) = hook_m.upgrade() {
-            // A CPU whose holder takes its interrupts (the reboot task on the SMMUv2 machine)
-            // takes them in that task, not here.
-            if !m.stop() && !m.in_new_kernel() && !m.exec().holder_takes_irqs(cpu) {
+            // A held CPU (the task that typed the command) takes its interrupts in that task,
+            // not here.
+            if !m.stop() && !m.in_new_kernel() && !m.exec().held(cpu) {
                 let current = m.exec().running_kthread(cpu);
                 let _ = m.exec().interrupt_point(cpu, &current, false, &*m);
             }
@@ -53,7 +75,7 @@ pub(crate) fn cpu_actor<M: ExecMachine>(m: &Arc<M>, cpu: u32, max: u32) {
         }
         thread::yield_now();
     }
-    smmu_sync::set_interrupt_hook(None);
+    leave_cpu();
 }
 
 /// The CPU the task that types the command runs on: CPU 1's idle loop and CPU 0's race to
@@ -77,10 +99,12 @@ pub(crate) fn trigger_cpu(exec: &Exec) -> u32 {
 
 /// `task` (running on the calling thread) holds `task.cpu` and is not preempted until it
 /// sleeps (PREEMPT_NONE): the CPU's kthreads wait; its interrupts are taken at the task's own
-/// scheduling points, softirqs on their exit.
+/// scheduling points where it has not masked them, softirqs on their exit. [`leave_cpu`] when
+/// the task is done.
 pub(crate) fn hold_for_trigger<M: ExecMachine>(m: &Arc<M>, task: &Task) {
     let cpu = task.cpu;
     m.exec().hold_cpu(cpu, task.clone());
+    mask_irqs_of(m, cpu);
     let hook_m = Arc::downgrade(m);
     let task = task.clone();
     smmu_sync::set_interrupt_hook(Some(Arc::new(move || {

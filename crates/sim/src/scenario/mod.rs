@@ -286,7 +286,7 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
         };
         m.timeline.push(Lane::ShutdownCpu, done.to_string());
     }
-    smmu_sync::set_interrupt_hook(None);
+    contexts::leave_cpu();
     m.trigger_done.store(true, Ordering::SeqCst);
     for c in cpus {
         let _ = c.join();

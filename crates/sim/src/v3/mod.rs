@@ -234,13 +234,10 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetu
         }
         .to_string(),
     };
-    // The task holds its CPU (PREEMPT_NONE). Its CPU's interrupts are taken by that CPU's actor
-    // on top of the task, not at the task's own scheduling points as on the SMMUv2 machine:
-    // arm-smmu-v3 holds its command-queue lock across the MMIO polls of a CMD_SYNC, which Linux
-    // does with interrupts off (`local_irq_save`), and the driver model has no such mask, so a
-    // NAPI poll taken there would re-enter the lock.
-    m.exec
-        .hold_cpu_with(task.cpu, task.clone(), crate::exec::HeldIrqs::ByCpuActor);
+    // The task holds its CPU (PREEMPT_NONE) and takes that CPU's interrupts at its own
+    // scheduling points, as on the SMMUv2 machine; inside arm-smmu-v3's command-queue sections
+    // it has them masked (`local_irq_save`, as Linux), so a NAPI poll never re-enters the queue.
+    contexts::hold_for_trigger(&code, &task);
     sched_point(Point::Kernel);
     let start = m.log.now_ns();
     if let Some(l) = &m.mmio_log {
@@ -290,6 +287,7 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetu
         ev.push(Lane::ShutdownCpu, "done".to_string());
     }
     m.exec.release_cpu(trigger_cpu);
+    contexts::leave_cpu();
     m.trigger_done.store(true, Ordering::SeqCst);
     for c in cpus {
         let _ = c.join();
