@@ -16,7 +16,9 @@ const CERROR_STR: [&str; 4] = [
 ];
 
 impl ArmSmmuV3 {
-    /// Dispatch an interrupt line to its handler (`devm_request_irq` of probe).
+    /// Dispatch an interrupt line to its handler as probe requests them: `gerror` a hardirq
+    /// (`devm_request_irq`), the event queue's a thread function (`devm_request_threaded_irq`
+    /// with no primary handler, IRQF_ONESHOT), which the caller runs in the line's irq thread.
     pub fn handle_irq(&self, line: IrqLine) -> IrqReturn {
         match line {
             IrqLine::Eventq => self.evtq_thread(),

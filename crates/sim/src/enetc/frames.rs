@@ -76,6 +76,8 @@ pub(crate) fn context_frames(ctx: &Context) -> Vec<&'static str> {
             "ret_from_fork+0x10/0x20",
         ],
         Context::Hardirq(_) | Context::Process(_) => vec![],
+        // irq_thread_fn → irq_thread, a kthread.
+        Context::IrqThread(_) => vec!["irq_thread_fn", "irq_thread", "kthread", "ret_from_fork"],
     }
 }
 

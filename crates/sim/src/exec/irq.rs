@@ -62,10 +62,13 @@ impl Exec {
             if c.timers.iter().any(|&(t, _)| t <= now) && !c.pending_irqs.contains(&Irq::Timer) {
                 c.pending_irqs.push(Irq::Timer);
             }
-            if c.irqs_masked > 0 || c.in_hardirq || c.pending_irqs.is_empty() {
+            if c.irqs_masked > 0 || c.in_hardirq {
                 return Some(());
             }
-            (c.pending_irqs.remove(0), softirq_on_exit && !c.in_softirq)
+            let Some(irq) = c.next_irq() else {
+                return Some(());
+            };
+            (irq, softirq_on_exit && !c.in_softirq)
         };
         let (irq, softirq_on_exit) = irq;
         self.take_irq(cpu, irq, current.clone(), code, softirq_on_exit)
@@ -98,6 +101,7 @@ impl Exec {
                 let mut c = self.cpu(cpu).lock();
                 c.softirqs |= TIMER_SOFTIRQ;
             }
+            Irq::Line(n) if self.irq_thread_of(n).is_some() => self.wake_irq_thread(cpu, n),
             Irq::Line(n) => code.hardirq(self, n, &Context::Hardirq(current.clone())),
         }
         self.cpu(cpu).lock().in_hardirq = false;

@@ -9,11 +9,14 @@
 //!    (`local_irq_save`), is taken: the handler runs in hardirq context; on `irq_exit` the
 //!    pending softirqs run at once (`__do_softirq` on top of the interrupted task), unless
 //!    `ksoftirqd` is already runnable, in which case they are left to it (v6.1's
-//!    `ksoftirqd_running()` check);
+//!    `ksoftirqd_running()` check). A threaded line ([`Exec::request_threaded_irq`]) has no
+//!    handler in hardirq context: its hardirq masks the line (IRQF_ONESHOT) and wakes its irq
+//!    thread;
 //! 2. an expired timer raises the timer interrupt (the arch timer's PPI);
-//! 3. otherwise the scheduler picks a runnable task: a woken kworker first when the running
-//!    softirq asked for a reschedule, then `ksoftirqd/N`, then `kworker/N:M`; with nothing
-//!    runnable the CPU idles (`swapper/N`) and simulated time passes.
+//! 3. otherwise the scheduler picks a runnable task: a woken irq thread first (SCHED_FIFO),
+//!    which runs the line's thread function and unmasks the line; then a woken kworker when
+//!    the running softirq asked for a reschedule, then `ksoftirqd/N`, then `kworker/N:M`; with
+//!    nothing runnable the CPU idles (`swapper/N`) and simulated time passes.
 //!
 //! `__do_softirq` handles the pending softirqs and restarts while more are raised, at most 10
 //! times and for at most 2 ms (`MAX_SOFTIRQ_RESTART`, `MAX_SOFTIRQ_TIME`), and not when a
@@ -28,6 +31,7 @@
 mod irq;
 mod sched;
 mod softirq;
+mod threaded;
 mod work;
 
 pub use irq::Irq;
@@ -48,6 +52,11 @@ pub trait Code {
     fn napi_poll(&self, exec: &Exec, napi: u32, budget: usize, ctx: &Context) -> Option<usize>;
     /// Work item `work`, in a kworker.
     fn run_work(&self, exec: &Exec, work: u32, ctx: &Context) -> Option<()>;
+    /// The thread function of threaded `line` ([`Exec::request_threaded_irq`]), in its irq
+    /// thread. A machine that requests no threaded line is never called here.
+    fn irq_thread(&self, _exec: &Exec, _line: u32, _ctx: &Context) -> Option<()> {
+        Some(())
+    }
     /// The simulated clock.
     fn now_ns(&self) -> u64;
     /// Let simulated time pass.
@@ -59,6 +68,11 @@ pub trait Code {
 struct Cpu {
     /// Interrupts pending at the GIC for this CPU.
     pending_irqs: Vec<Irq>,
+    /// Threaded lines masked until their thread function returned (IRQF_ONESHOT): an edge
+    /// meanwhile stays pending.
+    oneshot_masked: Vec<u32>,
+    /// Threaded lines whose irq thread is woken, in wake order.
+    irq_threads: Vec<u32>,
     /// `local_irq_save` nesting.
     irqs_masked: u32,
     /// Pending softirqs.
@@ -100,11 +114,15 @@ pub struct CpuStats {
     pub time_squeeze: u64,
     /// Work items run.
     pub works: u64,
+    /// Irq-thread runs (threaded interrupts' functions).
+    pub irq_threads: u64,
 }
 
 /// The CPUs of a machine and what runs on them.
 pub struct Exec {
     cpus: Vec<Mutex<Cpu>>,
+    /// Threaded lines and their irq threads, in request order.
+    threaded: Mutex<Vec<(u32, Task)>>,
     /// The entropy pool, fed by interrupt timings (`add_interrupt_randomness`).
     entropy: Mutex<u64>,
 }
@@ -116,6 +134,7 @@ impl Exec {
             cpus: (0..cpus.max(1))
                 .map(|_| Mutex::new(Cpu::default()))
                 .collect(),
+            threaded: Mutex::new(Vec::new()),
             entropy: Mutex::new(0x6a09_e667_f3bc_c908),
         }
     }

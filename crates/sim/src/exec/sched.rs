@@ -30,6 +30,8 @@ pub enum Context {
     Worker(Task),
     /// A task of its own (the one that typed `reboot -f`).
     Process(Task),
+    /// A threaded interrupt's function in its irq thread (`irq/NN-name`, process context).
+    IrqThread(Task),
 }
 
 impl Context {
@@ -40,7 +42,8 @@ impl Context {
             | Context::SoftirqOnIrqExit(t)
             | Context::Ksoftirqd(t)
             | Context::Worker(t)
-            | Context::Process(t) => t,
+            | Context::Process(t)
+            | Context::IrqThread(t) => t,
         }
     }
 
@@ -116,7 +119,7 @@ impl Exec {
     /// Whether `cpu` has a task or interrupt waiting to run.
     pub fn runnable(&self, cpu: u32) -> bool {
         let c = self.cpu(cpu).lock();
-        c.ksoftirqd_running || !c.works.is_empty() || !c.pending_irqs.is_empty()
+        c.ksoftirqd_running || !c.works.is_empty() || c.deliverable() || !c.irq_threads.is_empty()
     }
 
     /// Whether `cpu` has anything to do at `now_ns`: a runnable task, a pending interrupt or
@@ -125,7 +128,8 @@ impl Exec {
         let c = self.cpu(cpu).lock();
         c.ksoftirqd_running
             || !c.works.is_empty()
-            || !c.pending_irqs.is_empty()
+            || c.deliverable()
+            || !c.irq_threads.is_empty()
             || c.timers.iter().any(|&(t, _)| t <= now_ns)
     }
 
@@ -145,8 +149,8 @@ impl Exec {
                 // beside the very task it interrupted.
                 return Some(());
             }
-            let irq = if c.irqs_masked == 0 && !c.pending_irqs.is_empty() {
-                Some(c.pending_irqs.remove(0))
+            let irq = if c.irqs_masked == 0 {
+                c.next_irq()
             } else {
                 None
             };
@@ -166,6 +170,14 @@ impl Exec {
         if self.cpu(cpu).lock().held_by.is_some() {
             // The holder runs (on its own thread); nothing else is scheduled here.
             return Some(());
+        }
+        // A woken irq thread runs before the CPU's normal kthreads (SCHED_FIFO).
+        let woken = self.cpu(cpu).lock().irq_threads.first().copied();
+        if let Some(line) = woken {
+            if let Some(mut t) = self.irq_thread_of(line) {
+                t.cpu = cpu;
+                return self.run_irq_thread(cpu, line, t, code);
+            }
         }
         let (ksoftirqd, work) = {
             let mut c = self.cpu(cpu).lock();

@@ -36,8 +36,9 @@ impl V3Code {
     }
 
     /// The SMMU's handlers for the lines raised since they last ran (the model's lines are
-    /// edge-triggered SPIs on QEMU's virt machine).
-    pub(super) fn take_smmu_irqs(&self, only: Option<u32>) {
+    /// edge-triggered SPIs on QEMU's virt machine), `only` the one of that INTID if given, run
+    /// in `ctx` (the next kernel's CPU 0 runs them without a context).
+    pub(super) fn take_smmu_irqs(&self, only: Option<u32>, ctx: Option<&Context>) {
         let lines: Vec<_> = {
             let mut p = self.m.pending_irqs.lock();
             let (take, keep): (Vec<_>, Vec<_>) = p.iter().partition(|&&l| {
@@ -53,8 +54,22 @@ impl V3Code {
         };
         for line in lines {
             let smmu = self.m.smmu.lock().clone();
-            self.ev
-                .push(Lane::NetCpu, format!("SMMU interrupt {}", line.dt_name()));
+            let text = match ctx {
+                Some(Context::IrqThread(t)) => format!(
+                    "SMMU interrupt {}: thread {}/{} on CPU {}",
+                    line.dt_name(),
+                    t.comm,
+                    t.pid,
+                    t.cpu
+                ),
+                Some(c) => format!(
+                    "SMMU interrupt {}: hardirq on CPU {}",
+                    line.dt_name(),
+                    c.task().cpu
+                ),
+                None => format!("SMMU interrupt {}", line.dt_name()),
+            };
+            self.ev.push(Lane::NetCpu, text);
             smmu.handle_irq(line);
         }
     }
@@ -110,8 +125,14 @@ impl Code for V3Code {
                 );
             }
         } else {
-            self.take_smmu_irqs(Some(line));
+            self.take_smmu_irqs(Some(line), Some(ctx));
         }
+    }
+
+    fn irq_thread(&self, _exec: &Exec, line: u32, ctx: &Context) -> Option<()> {
+        // arm_smmu_evtq_thread (or the PRI queue's), in the line's irq thread.
+        self.take_smmu_irqs(Some(line), Some(ctx));
+        Some(())
     }
 
     fn napi_poll(&self, _exec: &Exec, napi: u32, budget: usize, ctx: &Context) -> Option<usize> {
@@ -159,7 +180,7 @@ impl ExecMachine for V3Code {
     }
 
     fn new_kernel_cpu0_step(&self) {
-        self.take_smmu_irqs(None);
+        self.take_smmu_irqs(None, None);
         self.m.log.advance_ns(NS_PER_NEW_KERNEL_STEP);
     }
 

@@ -153,6 +153,15 @@ fn smmu_intid(desc: &SmmuDesc, line: IrqLine) -> u32 {
     SPI_BASE + named.unwrap_or(988 + ordinal)
 }
 
+/// The action name arm-smmu-v3 requests `line` under when its handler is threaded.
+pub(super) fn threaded_irq_name(line: IrqLine) -> Option<&'static str> {
+    match line {
+        IrqLine::Eventq => Some("arm-smmu-v3-evtq"),
+        IrqLine::Priq => Some("arm-smmu-v3-priq"),
+        IrqLine::Gerror | IrqLine::CmdqSync => None,
+    }
+}
+
 /// The machine the actors share.
 pub(super) struct V3Machine {
     pub(super) kernel: Arc<Kernel>,
@@ -245,6 +254,14 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
     .into_iter()
     .map(|l| (smmu_intid(desc, l), l))
     .collect();
+    // arm_smmu_setup_unique_irqs: the event and PRI queues' handlers are threaded
+    // (devm_request_threaded_irq with no primary handler, IRQF_ONESHOT), the global-error
+    // handler a hardirq (devm_request_irq); nothing is requested for cmdq-sync.
+    for &(intid, line) in &smmu_intids {
+        if let Some(name) = threaded_irq_name(line) {
+            exec.request_threaded_irq(intid, name);
+        }
+    }
     let pending_irqs: Arc<Mutex<Vec<IrqLine>>> = Arc::new(Mutex::new(Vec::new()));
     {
         let (p, gic, intids) = (pending_irqs.clone(), exec.clone(), smmu_intids.clone());
@@ -422,4 +439,34 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
         next_probe_failed: Mutex::new(None),
         crash: Mutex::new(None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_and_pri_queues_are_threaded_and_gerror_is_not() {
+        // arm_smmu_setup_unique_irqs' requests: their action names make the irq threads'.
+        let names: Vec<_> = [
+            IrqLine::Eventq,
+            IrqLine::Priq,
+            IrqLine::CmdqSync,
+            IrqLine::Gerror,
+        ]
+        .map(threaded_irq_name)
+        .into();
+        assert_eq!(
+            names,
+            [
+                Some("arm-smmu-v3-evtq"),
+                Some("arm-smmu-v3-priq"),
+                None,
+                None
+            ]
+        );
+        let exec = Exec::new(1);
+        let t = exec.request_threaded_irq(32 + 106, "arm-smmu-v3-evtq");
+        assert_eq!(t.comm, "irq/138-arm-smm");
+    }
 }

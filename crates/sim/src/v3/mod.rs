@@ -13,10 +13,10 @@
 //! (`scenario::contexts`): one actor per CPU the board's `/cpus` declares, each making its
 //! CPU's scheduling decisions; each flooded function's MSI arrives through the GIC (an LPI,
 //! routed to CPU 0) and its handler schedules the function's NAPI instance, polled in
-//! `net_rx_action` on irq exit or in `ksoftirqd/0`; the SMMU's `eventq` and `gerror` SPIs are
-//! hardirqs on CPU 0 (arm-smmu-v3's event-queue handler is a threaded interrupt in Linux; here
-//! it runs in the hardirq's place); the task that types the command holds the CPU it was woken
-//! on. One DMA engine per flooded function is the device side, checking Bus Master Enable on
+//! `net_rx_action` on irq exit or in `ksoftirqd/0`; the SMMU's SPIs go to CPU 0, where
+//! `gerror` is a hardirq and `eventq` (and `priq`) a threaded interrupt, as arm-smmu-v3
+//! requests them: the hardirq wakes the line's irq thread (`irq/NN-arm-smmu`), which drains the
+//! queue; the task that types the command holds the CPU it was woken on. One DMA engine per flooded function is the device side, checking Bus Master Enable on
 //! every transaction.
 
 mod cpu;
