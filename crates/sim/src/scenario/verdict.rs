@@ -209,10 +209,12 @@ pub fn outcome_hash(o: &RebootOutcome) -> u64 {
     // The execution model follows from the machine, which the log already shows (an SMMUv2 or
     // an SMMUv3 boot); it is left out so that hashes taken before the field existed still
     // identify the same runs.
-    // So is a zero `smmu_probe_failures` (runs before the field existed had none).
+    // So is a zero `smmu_probe_failures` (runs before the field existed had none), and a zero
+    // count of irq-thread runs (`CpuStats::irq_threads`, likewise).
     let verdict = format!("{:?}", o.verdict)
         .replacen(&format!("execution: {:?}, ", o.verdict.execution), "", 1)
-        .replacen(", smmu_probe_failures: 0 }", " }", 1);
+        .replacen(", smmu_probe_failures: 0 }", " }", 1)
+        .replace(", irq_threads: 0 }", " }");
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in o.log.bytes().chain(verdict.into_bytes()) {
         h ^= u64::from(b);

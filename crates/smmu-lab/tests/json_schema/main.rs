@@ -163,6 +163,7 @@ struct Cpu0 {
     ksoftirqd_wakeups: u64,
     time_squeeze: u64,
     works: u64,
+    irq_threads: u64,
 }
 
 #[derive(Debug, Deserialize)]
