@@ -33,6 +33,23 @@ thread_local! {
     /// Interrupt-mask hooks by task (see [`set_irq_mask_hook`]).
     static MASK_HOOKS: std::cell::RefCell<Vec<(usize, IrqMaskHook)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// How many times this thread's tasks handed control to the explorer's scheduler (see
+    /// [`scheduler_entries`]).
+    static SCHED_ENTRIES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times the tasks of this thread have entered the explorer's scheduler so far (a
+/// scheduling point, a spawn, a yield or a contended lock under the explorer; every one of them
+/// may draw from the scheduler's generator). Work that leaves it unchanged made no scheduling
+/// decision, so skipping it leaves every later decision where it was: the explorer's
+/// booted-machine cache checks its boot with it.
+pub fn scheduler_entries() -> u64 {
+    SCHED_ENTRIES.with(|c| c.get())
+}
+
+/// Count one entry into the explorer's scheduler.
+fn entering_scheduler() {
+    SCHED_ENTRIES.with(|c| c.set(c.get().wrapping_add(1)));
 }
 
 /// `FLAGS` bit: primitives created now belong to a schedule-explorer execution.
@@ -218,6 +235,7 @@ pub fn with_explorer<T>(f: impl FnOnce() -> T) -> T {
 /// second. A deadlock shows up as a run that exceeds the explorer's step bound.
 fn contended() {
     if under_explorer() {
+        entering_scheduler();
         shuttle::thread::yield_now();
     } else {
         std::thread::yield_now();
@@ -335,6 +353,7 @@ pub mod thread {
         T: Send + 'static,
     {
         if super::under_explorer() {
+            super::entering_scheduler();
             JoinHandle::Shuttle(shuttle::thread::spawn(move || {
                 let r = f();
                 super::kernel_mutex::task_finished();
@@ -348,6 +367,7 @@ pub mod thread {
     /// Let another thread run.
     pub fn yield_now() {
         if super::under_explorer() {
+            super::entering_scheduler();
             shuttle::thread::yield_now()
         } else {
             std::thread::yield_now()
@@ -388,6 +408,7 @@ fn sched_point_slow(f: u8) {
         return;
     }
     if f & EXPLORER != 0 {
+        entering_scheduler();
         shuttle_engine::runtime::thread::continuation::switch()
     }
     // Read again: the tasks that ran during the switch may have installed or removed hooks.
@@ -427,6 +448,34 @@ mod tests {
             None,
         );
         assert!(!under_explorer());
+    }
+
+    #[test]
+    fn scheduler_entries_count_what_may_draw_a_decision_and_nothing_else() {
+        shuttle::check_dfs(
+            || {
+                with_explorer(|| {
+                    let start = scheduler_entries();
+                    // Turned-off points, uncontended locks: no entry.
+                    without_sched_points(|| {
+                        sched_point(Point::Mmio);
+                        sched_point(Point::Dma);
+                    });
+                    let m = Mutex::new(0);
+                    *m.lock() += 1;
+                    assert_eq!(scheduler_entries(), start);
+                    // A point, a yield, a spawn: one entry each.
+                    sched_point(Point::Kernel);
+                    assert_eq!(scheduler_entries(), start + 1);
+                    thread::yield_now();
+                    assert_eq!(scheduler_entries(), start + 2);
+                    let t = thread::spawn(|| {});
+                    assert_eq!(scheduler_entries(), start + 3);
+                    t.join().unwrap();
+                })
+            },
+            None,
+        );
     }
 
     #[test]
