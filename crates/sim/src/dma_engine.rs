@@ -55,7 +55,7 @@ pub struct EngineStats {
 }
 
 /// Where the current job is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// No job: the driver submits the next one.
     Idle,
@@ -65,12 +65,22 @@ enum Phase {
     Done(Job, bool),
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Job {
     seq: u32,
     dma: DmaAddr,
     pa: PhysAddr,
     dir: DmaDirection,
+}
+
+/// An engine's job, stop flag, counters and ownership map at one moment
+/// ([`DmaEngine::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineSnapshot {
+    phase: (Phase, u32),
+    stopped: bool,
+    stats: EngineStats,
+    owned: std::collections::BTreeMap<DmaAddr, PhysAddr>,
 }
 
 /// One generic DMA master: its driver and its hardware.
@@ -119,6 +129,24 @@ impl DmaEngine {
             stopped: AtomicBool::new(false),
             stats: Mutex::new(EngineStats::default()),
         })
+    }
+
+    /// The engine's state now (for the booted-machine snapshot). Take it while it is idle.
+    pub fn snapshot(&self) -> EngineSnapshot {
+        EngineSnapshot {
+            phase: *self.phase.lock(),
+            stopped: self.stopped.load(Ordering::SeqCst),
+            stats: self.stats.lock().clone(),
+            owned: self.owned.snapshot(),
+        }
+    }
+
+    /// Put the state of `s` back.
+    pub fn restore(&self, s: &EngineSnapshot) {
+        *self.phase.lock() = s.phase;
+        self.stopped.store(s.stopped, Ordering::SeqCst);
+        self.stats.lock().clone_from(&s.stats);
+        self.owned.restore(&s.owned);
     }
 
     /// Who this engine is.

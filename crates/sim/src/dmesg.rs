@@ -39,6 +39,38 @@ impl Default for Dmesg {
     }
 }
 
+/// The log's state at one moment ([`Dmesg::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmesgSnapshot {
+    clock_ns: u64,
+    timestamps: bool,
+    stopped: bool,
+    records: Vec<Record>,
+    console_baud: u64,
+}
+
+impl Dmesg {
+    /// The clock, the lines and the switches now (for the booted-machine snapshot).
+    pub fn snapshot(&self) -> DmesgSnapshot {
+        DmesgSnapshot {
+            clock_ns: self.clock_ns.load(Ordering::SeqCst),
+            timestamps: self.timestamps.load(Ordering::SeqCst),
+            stopped: self.stopped.load(Ordering::SeqCst),
+            records: self.records.lock().clone(),
+            console_baud: self.console_baud.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Put the log back to `s`: later lines are forgotten, the clock goes back.
+    pub fn restore(&self, s: &DmesgSnapshot) {
+        self.clock_ns.store(s.clock_ns, Ordering::SeqCst);
+        self.timestamps.store(s.timestamps, Ordering::SeqCst);
+        self.stopped.store(s.stopped, Ordering::SeqCst);
+        self.records.lock().clone_from(&s.records);
+        self.console_baud.store(s.console_baud, Ordering::SeqCst);
+    }
+}
+
 /// Format one record as dmesg does.
 pub fn format_record(r: &Record, timestamps: bool) -> String {
     if timestamps {

@@ -61,6 +61,18 @@ pub struct FirmwareLoader {
 }
 
 impl FirmwareLoader {
+    /// The pending requests now (for the booted-machine snapshot).
+    pub fn snapshot(&self) -> Vec<FallbackRequest> {
+        self.pending.lock().clone()
+    }
+
+    /// Put the pending requests of [`FirmwareLoader::snapshot`] back.
+    pub fn restore(&self, s: &[FallbackRequest]) {
+        let mut p = self.pending.lock();
+        p.clear();
+        p.extend_from_slice(s);
+    }
+
     /// A request for `name` enters the sysfs fallback at `now_ns`, its work on `cpu`.
     pub fn request_with_fallback(&self, name: &'static str, cpu: u32, now_ns: u64) {
         self.pending.lock().push(FallbackRequest {

@@ -33,6 +33,8 @@ use crate::dmesg::{Dmesg, OopsReport};
 
 mod boot;
 mod shutdown;
+mod snapshot;
+pub use snapshot::KernelSnapshot;
 
 pub use boot::{boot_board, generic_driver, register_board, BootedBoard, LinkToSmmu};
 
@@ -158,6 +160,7 @@ pub struct ShutdownRecord {
     pub cleared_bus_master: bool,
 }
 
+#[derive(Clone)]
 struct Device {
     name: String,
     bus: Bus,
@@ -172,6 +175,7 @@ struct Device {
     master: Option<usize>,
 }
 
+#[derive(Clone)]
 struct State {
     devices: Vec<Device>,
     /// The global device list (`devices_kset`), head first.
@@ -181,6 +185,9 @@ struct State {
     kexec_in_progress: bool,
 }
 
+/// A step a run installs into the kernel's reboot path (shared, so a snapshot can keep it).
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
 /// The simulated kernel.
 pub struct Kernel {
     st: Mutex<State>,
@@ -189,9 +196,9 @@ pub struct Kernel {
     notifiers: Mutex<Vec<Arc<RebootNotifier>>>,
     halted: AtomicBool,
     /// Run between `device_shutdown()` and the restart (see `set_after_device_shutdown`).
-    after_shutdown: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    after_shutdown: Mutex<Option<Hook>>,
     /// `usermodehelper_disable()` (see `set_usermodehelper_disable`).
-    umh_disable: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    umh_disable: Mutex<Option<Hook>>,
 }
 
 impl fmt::Debug for Kernel {

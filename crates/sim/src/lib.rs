@@ -24,6 +24,7 @@
 //!     let scenario = RebootScenario {
 //!         config,
 //!         properties: Property::DEFAULT.to_vec(),
+//!         boot_cache: Default::default(),
 //!     };
 //!     let rec = run_one(Arc::new(scenario), Strategy::Random, 20, 2_000_000);
 //!     match rec.outcome {
@@ -63,6 +64,7 @@ pub mod pci_enum;
 pub mod report;
 pub mod scenario;
 mod smmu_platform;
+pub mod snapshot;
 pub mod v3;
 
 pub use board::{
@@ -74,3 +76,4 @@ pub use kbox::kbox_a230_ls;
 pub use kernel::{DeviceIndex, Driver, GenericDriver, Kernel, KernelError};
 pub use ownership::{DmaEvidence, RetiredContexts};
 pub use report::board_report;
+pub use snapshot::SnapshotError;

@@ -26,6 +26,20 @@ impl MmioLog {
         MmioLog::default()
     }
 
+    /// The lines and the first-DMA marker now (for the booted-machine snapshot).
+    pub fn snapshot(&self) -> (Vec<String>, bool) {
+        (
+            self.lines.lock().clone(),
+            self.first_dma.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Put the log of [`MmioLog::snapshot`] back: later lines are forgotten.
+    pub fn restore(&self, s: &(Vec<String>, bool)) {
+        self.lines.lock().clone_from(&s.0);
+        self.first_dma.store(s.1, Ordering::SeqCst);
+    }
+
     /// A phase marker: `== <what>`.
     pub fn phase(&self, what: &str) {
         self.lines.lock().push(format!("== {what}"));

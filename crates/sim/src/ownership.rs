@@ -31,6 +31,16 @@ impl OwnershipMap {
         self.0.lock().remove(&dma.align_down(PAGE));
     }
 
+    /// Every owned page now (for the booted-machine snapshot).
+    pub(crate) fn snapshot(&self) -> BTreeMap<DmaAddr, PhysAddr> {
+        self.0.lock().clone()
+    }
+
+    /// Put the pages of [`OwnershipMap::snapshot`] back.
+    pub(crate) fn restore(&self, s: &BTreeMap<DmaAddr, PhysAddr>) {
+        self.0.lock().clone_from(s);
+    }
+
     /// The physical page the page of `dma` is owned as, if any.
     pub(crate) fn get(&self, dma: DmaAddr) -> Option<PhysAddr> {
         self.0.lock().get(&dma.align_down(PAGE)).copied()
@@ -51,6 +61,16 @@ impl RetiredContexts {
         let mut m = self.0.lock();
         let e = m.entry(cb).or_insert(0);
         *e = (*e).max(epoch);
+    }
+
+    /// The retired epochs now, by bank (for the booted-machine snapshot).
+    pub fn snapshot(&self) -> BTreeMap<u16, u64> {
+        self.0.lock().clone()
+    }
+
+    /// Put the epochs of [`RetiredContexts::snapshot`] back.
+    pub fn restore(&self, s: &BTreeMap<u16, u64>) {
+        self.0.lock().clone_from(s);
     }
 
     /// Whether a translation by bank `cb` at context epoch `epoch` came from a freed domain.

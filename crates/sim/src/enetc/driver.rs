@@ -53,18 +53,21 @@ pub struct Kasan {
     pub comm: String,
 }
 
+#[derive(Clone, PartialEq, Eq)]
 struct TxSlot {
     dma: DmaAddr,
     pa: PhysAddr,
     len: u64,
 }
 
+#[derive(Clone, PartialEq, Eq)]
 struct RxSlot {
     dma: DmaAddr,
     pa: PhysAddr,
 }
 
 /// CPU-side state of one transmit ring.
+#[derive(Clone, PartialEq, Eq)]
 struct TxRing {
     slots: Vec<Option<TxSlot>>,
     head: usize,
@@ -72,6 +75,7 @@ struct TxRing {
 }
 
 /// CPU-side state of one receive ring.
+#[derive(Clone, PartialEq, Eq)]
 struct RxRing {
     slots: Vec<Option<RxSlot>>,
     next: usize,
@@ -81,6 +85,7 @@ struct RxRing {
 /// ENETC enables all its transmit rings and gives vector *i* every ring *j* with
 /// *j* mod vectors = *i*; smmu-lab models one transmit ring per vector, which the stack's
 /// queue selection reaches the same way.
+#[derive(Clone, PartialEq, Eq)]
 struct Driver {
     tx: Vec<TxRing>,
     rx: Vec<RxRing>,
@@ -97,6 +102,26 @@ pub(super) enum Path {
     TxUnmap,
     /// Receive refill in `enetc_refill_rx_ring`.
     RxRefill,
+}
+
+/// The driver's rings, the hardware's state, the ownership map, the counters and the
+/// unprinted KASAN reports of one ENETC function at one moment ([`Enetc::snapshot`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnetcSnapshot {
+    drv: Driver,
+    hw: Hw,
+    owned: std::collections::BTreeMap<DmaAddr, PhysAddr>,
+    stats: NicStats,
+    kasan: Vec<Kasan>,
+}
+
+impl std::fmt::Debug for EnetcSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnetcSnapshot")
+            .field("owned_pages", &self.owned.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One ENETC function: driver and hardware.
@@ -492,4 +517,39 @@ pub(super) fn parse_desc(b: &[u8; DESC_SIZE as usize]) -> (u64, u16, u16, u32) {
         u16::from_le_bytes([b[10], b[11]]),
         u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
     )
+}
+
+impl Enetc {
+    /// The function's state now (for the booted-machine snapshot; the descriptors and buffers
+    /// are in simulated memory, saved with it). Take it while nothing runs.
+    pub fn snapshot(&self) -> EnetcSnapshot {
+        EnetcSnapshot {
+            drv: self.drv.lock().clone(),
+            hw: self.hw.lock().clone(),
+            owned: self.owned.snapshot(),
+            stats: self.stats.lock().clone(),
+            kasan: self.kasan.lock().clone(),
+        }
+    }
+
+    /// Put the state of `s` back; refused, changing nothing, for a function with another
+    /// number of rings.
+    pub fn restore(&self, s: &EnetcSnapshot) -> Result<(), crate::SnapshotError> {
+        let mut drv = self.drv.lock();
+        if (drv.tx.len(), drv.rx.len()) != (s.drv.tx.len(), s.drv.rx.len()) {
+            return Err(crate::SnapshotError::Shape {
+                component: "fsl_enetc",
+                what: "rings",
+                snapshot: s.drv.tx.len() + s.drv.rx.len(),
+                live: drv.tx.len() + drv.rx.len(),
+            });
+        }
+        drv.clone_from(&s.drv);
+        drop(drv);
+        self.hw.lock().clone_from(&s.hw);
+        self.owned.restore(&s.owned);
+        self.stats.lock().clone_from(&s.stats);
+        self.kasan.lock().clone_from(&s.kasan);
+        Ok(())
+    }
 }

@@ -32,6 +32,7 @@ pub struct DeviceErrors {
 }
 
 /// Hardware-side state.
+#[derive(Clone, PartialEq, Eq)]
 pub(super) struct Hw {
     /// Per transmit ring, the consumer index (ENETC's TBCIR): descriptors before it are done.
     pub(super) tx_ci: Vec<usize>,

@@ -28,7 +28,7 @@ mod hw;
 pub mod watchdog;
 
 use crate::ownership::DmaEvidence;
-pub use driver::{Crash, Enetc, Kasan};
+pub use driver::{Crash, Enetc, EnetcSnapshot, Kasan};
 pub use hw::DeviceErrors;
 use thiserror::Error;
 

@@ -30,12 +30,14 @@
 
 mod irq;
 mod sched;
+mod snapshot;
 mod softirq;
 mod threaded;
 mod work;
 
 pub use irq::Irq;
 pub use sched::{Context, Task};
+pub use snapshot::ExecSnapshot;
 pub use softirq::{MAX_SOFTIRQ_RESTART, MAX_SOFTIRQ_TIME_NS, NAPI_WEIGHT, NETDEV_BUDGET};
 
 use smmu_sync::Mutex;
@@ -64,7 +66,7 @@ pub trait Code {
 }
 
 /// One CPU's state.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Cpu {
     /// Interrupts pending at the GIC for this CPU.
     pending_irqs: Vec<Irq>,

@@ -54,7 +54,7 @@ impl Kernel {
     /// Set what `usermodehelper_disable()` does: in Linux it takes the usermode-helper lock
     /// for writing, so the reboot task sleeps while a firmware fallback request holds it.
     pub fn set_usermodehelper_disable(&self, f: Box<dyn Fn() + Send + Sync>) {
-        *self.umh_disable.lock() = Some(f);
+        *self.umh_disable.lock() = Some(Arc::from(f));
     }
 
     /// `kernel_restart_prepare`'s steps before `device_shutdown()`: the reboot notifiers,
@@ -92,7 +92,7 @@ impl Kernel {
     /// `migrate_to_reboot_cpu()` and `syscore_shutdown()`, where the reboot task may be
     /// scheduled out and the tasks waiting on its CPU run.
     pub fn set_after_device_shutdown(&self, f: Box<dyn Fn() + Send + Sync>) {
-        *self.after_shutdown.lock() = Some(f);
+        *self.after_shutdown.lock() = Some(Arc::from(f));
     }
 
     fn after_device_shutdown(&self) {

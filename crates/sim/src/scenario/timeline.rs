@@ -57,6 +57,20 @@ pub(super) struct Timeline {
 }
 
 impl Timeline {
+    /// Whether it records, and the events so far (for the booted-machine snapshot).
+    pub(super) fn snapshot(&self) -> (bool, Vec<TimelineEvent>) {
+        (
+            self.recording.load(Ordering::SeqCst),
+            self.events.lock().clone(),
+        )
+    }
+
+    /// Put the state of [`Timeline::snapshot`] back.
+    pub(super) fn restore(&self, s: &(bool, Vec<TimelineEvent>)) {
+        self.recording.store(s.0, Ordering::SeqCst);
+        self.events.lock().clone_from(&s.1);
+    }
+
     pub(super) fn push(&self, lane: Lane, text: String) {
         if self.recording.load(Ordering::SeqCst) {
             let time_ns = self.clock.now_ns();
