@@ -19,6 +19,7 @@ fn scenario(kernel: KernelBehaviour, gbpa_abort: bool) -> Arc<RebootScenario> {
     Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     })
 }
 

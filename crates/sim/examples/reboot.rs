@@ -21,6 +21,7 @@ fn main() {
         let scenario = Arc::new(RebootScenario {
             config: RebootConfig::new(kernel, board.clone()),
             properties: Property::DEFAULT.to_vec(),
+            boot_cache: Default::default(),
         });
         // One run, its interleaving chosen by a seeded random scheduler: the same seed gives the
         // same run, byte for byte.

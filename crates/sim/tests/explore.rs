@@ -16,6 +16,7 @@ fn scenario(kernel: KernelBehaviour) -> Arc<RebootScenario> {
     Arc::new(RebootScenario {
         config: RebootConfig::new(kernel, sim::kbox_a230_ls()),
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     })
 }
 
@@ -210,6 +211,7 @@ fn quiesce_holds_every_property_under_a_bounded_dfs() {
             Property::NoLostWrite,
             Property::NoUseAfterFree,
         ],
+        boot_cache: Default::default(),
     });
     let rep = explore::explore(
         scn,

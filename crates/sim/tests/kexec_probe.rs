@@ -25,6 +25,7 @@ fn run(config: RebootConfig, seed: u64) -> RebootOutcome {
     let scn = Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     match explore::run_one(scn, Strategy::Random, seed, MAX_STEPS).outcome {
         RunResult::Completed(Ok(o)) => o,

@@ -28,6 +28,7 @@ fn run(token: &str, build: Option<KernelBuild>) -> RebootOutcome {
     let scn = Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     let rec = t.schedule.replay(scn, MAX_STEPS).expect("the token fits");
     match rec.outcome {
@@ -284,6 +285,7 @@ fn the_policy_alone_makes_the_difference_on_one_core() {
                 let scn = Arc::new(RebootScenario {
                     config: c,
                     properties: Property::DEFAULT.to_vec(),
+                    boot_cache: Default::default(),
                 });
                 match explore::run_one(scn, Strategy::Random, seed, MAX_STEPS).outcome {
                     RunResult::Completed(Ok(o)) => o.verdict,
@@ -323,6 +325,7 @@ fn unbind_runs_on_either_core_and_the_verdict_names_it() {
                 let scn = Arc::new(RebootScenario {
                     config: c,
                     properties: Property::DEFAULT.to_vec(),
+                    boot_cache: Default::default(),
                 });
                 match explore::run_one(scn, Strategy::Random, seed, MAX_STEPS).outcome {
                     RunResult::Completed(Ok(o)) => o.verdict,
@@ -380,6 +383,7 @@ fn a_flow_on_ring_1_is_polled_on_cpu_1() {
         let scn = Arc::new(RebootScenario {
             config: c,
             properties: Property::DEFAULT.to_vec(),
+            boot_cache: Default::default(),
         });
         if let RunResult::Completed(Ok(o)) =
             explore::run_one(scn, Strategy::Random, seed, MAX_STEPS).outcome
@@ -408,6 +412,7 @@ fn stats_rows_name_the_seeds_two_shapes() {
         let scn = RebootScenario {
             config,
             properties: Property::DEFAULT.to_vec(),
+            boot_cache: Default::default(),
         };
         scn.classify(&Ok(run(token, build)))
     };

@@ -36,6 +36,7 @@ fn scenario(kernel: KernelBehaviour, trigger: Trigger, board: Board) -> Arc<Rebo
     Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     })
 }
 
@@ -352,6 +353,7 @@ fn kexec_and_unbind() {
     let scn = Arc::new(RebootScenario {
         config: c,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     for seed in 0..20 {
         let r = explore::run_one(scn.clone(), Strategy::Random, seed, MAX_STEPS);
@@ -382,6 +384,7 @@ fn bypass_allowed_by_the_command_line_lets_unmatched_dma_through_instead() {
     let scn = Arc::new(RebootScenario {
         config: cfg,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     let mut any_blocked_line = false;
     for seed in 0..30 {

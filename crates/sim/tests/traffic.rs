@@ -31,6 +31,7 @@ fn run(config: RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     let scn = Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     match explore::run_one(scn, Strategy::Random, 1, MAX_STEPS).outcome {
         RunResult::Completed(r) => r,
@@ -177,6 +178,7 @@ fn a_driver_with_shutdown_stops_its_traffic_one_without_keeps_going() {
             Arc::new(RebootScenario {
                 config: c.clone(),
                 properties: Property::DEFAULT.to_vec(),
+                boot_cache: Default::default(),
             }),
             Strategy::Random,
             seed,
@@ -331,6 +333,7 @@ fn traffic_runs_are_deterministic_per_seed() {
             &["22c0000.dma-controller", "3200000.sata"],
         ),
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     });
     for seed in 0..5 {
         let a = explore::run_one(scn.clone(), Strategy::Random, seed, MAX_STEPS);

@@ -26,6 +26,7 @@ fn scenario(kernel: KernelBehaviour, trigger: Trigger) -> Arc<RebootScenario> {
     Arc::new(RebootScenario {
         config,
         properties: Property::DEFAULT.to_vec(),
+        boot_cache: Default::default(),
     })
 }
 

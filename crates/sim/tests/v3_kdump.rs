@@ -34,7 +34,11 @@ fn scenario(at_probe: EnabledAtProbe) -> Arc<RebootScenario> {
     config.v3_enabled_at_probe = at_probe;
     let mut properties = Property::DEFAULT.to_vec();
     properties.push(Property::SmmuProbed);
-    Arc::new(RebootScenario { config, properties })
+    Arc::new(RebootScenario {
+        config,
+        properties,
+        boot_cache: Default::default(),
+    })
 }
 
 type Rep = Report<RunResult<Result<RebootOutcome, MachineSetupError>>>;

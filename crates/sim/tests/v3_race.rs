@@ -33,7 +33,11 @@ fn scenario(kernel: KernelBehaviour, trigger: Trigger, gbpa_abort: bool) -> Arc<
     config.gbpa_abort = gbpa_abort;
     let mut properties = Property::DEFAULT.to_vec();
     properties.push(Property::NoFault);
-    Arc::new(RebootScenario { config, properties })
+    Arc::new(RebootScenario {
+        config,
+        properties,
+        boot_cache: Default::default(),
+    })
 }
 
 type Rep = Report<explore::RunResult<Result<RebootOutcome, MachineSetupError>>>;

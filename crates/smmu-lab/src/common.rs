@@ -248,6 +248,7 @@ pub fn scenario(config: RebootConfig, properties: &[Property]) -> RebootScenario
         } else {
             properties.to_vec()
         },
+        boot_cache: Default::default(),
     }
 }
 

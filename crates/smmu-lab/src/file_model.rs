@@ -145,6 +145,7 @@ pub fn explore_file(
             let scn = Arc::new(RebootScenario {
                 config: (**config).clone(),
                 properties: properties.clone(),
+                boot_cache: Default::default(),
             });
             let r = explore::explore(scn.clone(), opts, progress);
             found(scn, r)
@@ -212,6 +213,7 @@ pub fn run_file(l: &Loaded, schedule: &ScheduleRef) -> Result<RunText, String> {
             let scn = Arc::new(RebootScenario {
                 config: (**config).clone(),
                 properties: properties.clone(),
+                boot_cache: Default::default(),
             });
             let rec = schedule.replay(scn, max).map_err(|e| e.to_string())?;
             let o = match rec.outcome {

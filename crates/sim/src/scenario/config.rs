@@ -164,7 +164,7 @@ pub enum Trigger {
 }
 
 /// Everything that defines one run (together with the schedule).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebootConfig {
     /// Whose shutdown behaviour.
     pub kernel: KernelBehaviour,

@@ -17,7 +17,7 @@ use crate::DeviceIndex;
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
 use klog::Printk;
 use mmu500::Mmu500;
-use physmem::{AllocError, FrameAllocator};
+use physmem::{AllocError, FrameAllocator, PhysMem};
 use smmu_arch::{FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
@@ -25,10 +25,12 @@ use thiserror::Error;
 
 mod boot;
 mod drivers;
+mod snapshot;
 
 pub(super) use boot::boot;
 pub(crate) use boot::dram_regions;
 pub use boot::model_config;
+pub(super) use snapshot::MachineSnapshot;
 
 /// The machine could not be built (a configuration error, not a simulated event).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -74,6 +76,10 @@ pub enum MachineSetupError {
     #[error("{0}")]
     /// The configuration's parts do not fit (build vs policy, ring sizes, flood rate).
     Config(#[from] super::ConfigError),
+    #[error("booted-machine cache: {0}")]
+    /// The explorer's booted machine could not be saved or put back (the run is not made on
+    /// a machine in an unknown state).
+    Snapshot(#[from] crate::SnapshotError),
 }
 
 /// Why one SMMU of the board could not be set up.
@@ -191,6 +197,18 @@ pub(super) struct Machine {
     pub(super) mmio_log: Option<Arc<MmioLog>>,
     /// The firmware loader's pending fallback requests (cfg80211's `regulatory.db`).
     pub(super) firmware: Arc<crate::firmware::FirmwareLoader>,
+    /// What the booted-machine snapshot saves besides the parts above: memory, its pools
+    /// (page tables, coherent DMA, packet buffers), the freed-context record of each SMMU,
+    /// and the `dma_configure` hook's device ids.
+    saved: SavedParts,
+}
+
+/// The machine's components that only its snapshot reaches.
+struct SavedParts {
+    mem: Arc<PhysMem>,
+    pools: Vec<Arc<FrameAllocator>>,
+    retired: Vec<Arc<crate::ownership::RetiredContexts>>,
+    dma_cfg: Arc<drivers::IommuDmaConfigure>,
 }
 
 /// The kexec'd kernel's view of the SMMUs: the same hardware, firmware and command line.

@@ -14,6 +14,7 @@ use klog::Printk;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Point};
 
+mod boot_cache;
 mod config;
 pub(crate) mod contexts;
 mod cpu;
@@ -22,6 +23,7 @@ mod timeline;
 mod token;
 mod verdict;
 
+pub use boot_cache::BootCache;
 pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
@@ -41,7 +43,27 @@ pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     if let Some(smmu) = crate::v3::smmuv3_index(&cfg.board) {
         return crate::v3::run(cfg, smmu);
     }
-    let m = Arc::new(smmu_sync::without_sched_points(|| boot(cfg))?);
+    let (m, entries) = boot_prefix(cfg)?;
+    debug_assert_eq!(
+        entries, 0,
+        "the boot prefix entered the explorer's scheduler"
+    );
+    run_booted(cfg, &Arc::new(m))
+}
+
+/// Boot `cfg`'s machine with scheduling points off; also says how many times the boot
+/// entered the explorer's scheduler (0 unless a change broke "The boot prefix is
+/// schedule-independent", ARCHITECTURE.md).
+fn boot_prefix(cfg: &RebootConfig) -> Result<(Machine, u64), MachineSetupError> {
+    let before = smmu_sync::scheduler_entries();
+    let m = smmu_sync::without_sched_points(|| boot(cfg))?;
+    Ok((m, smmu_sync::scheduler_entries().wrapping_sub(before)))
+}
+
+/// The run after boot, on a machine fresh from `boot` or restored to that state: the actors,
+/// the trigger, the verdict.
+fn run_booted(cfg: &RebootConfig, m: &Arc<Machine>) -> Result<RebootOutcome, MachineSetupError> {
+    let m = m.clone();
     let boot_end = m.log.now_ns();
     if boot_end < REBOOT_AT_NS {
         m.log.advance_ns(REBOOT_AT_NS - boot_end);
@@ -398,13 +420,30 @@ pub struct RebootScenario {
     pub config: RebootConfig,
     /// Properties whose violation fails a run.
     pub properties: Vec<Property>,
+    /// Whether each explorer worker boots the machine once and restores it before every
+    /// later schedule, or boots it for every schedule (the outputs are the same).
+    pub boot_cache: BootCache,
+}
+
+impl RebootScenario {
+    /// `config` checked against `properties`, with the default [`BootCache`].
+    pub fn new(config: RebootConfig, properties: Vec<Property>) -> Self {
+        RebootScenario {
+            config,
+            properties,
+            boot_cache: BootCache::default(),
+        }
+    }
 }
 
 impl explore::Scenario for RebootScenario {
     type Outcome = Result<RebootOutcome, MachineSetupError>;
 
     fn run(&self) -> Self::Outcome {
-        run(&self.config)
+        match self.boot_cache {
+            BootCache::FreshEachRun => run(&self.config),
+            BootCache::Reuse => boot_cache::run_reusing(&self.config),
+        }
     }
 
     fn violations(&self, outcome: &Self::Outcome) -> Vec<String> {

@@ -3,7 +3,7 @@
 
 use super::drivers::{EnetcDriver, EngineDriver, IommuDmaConfigure};
 use super::{
-    bus, EngineSlot, Machine, MachineSetupError, NextKernel, SmmuSetupError, TimedMmio,
+    bus, EngineSlot, Machine, MachineSetupError, NextKernel, SavedParts, SmmuSetupError, TimedMmio,
     DEFAULT_DRAM, GENERIC_DMA_DRIVER, IRQ_SMMU_BASE, MAX_DRAM_PER_REGION,
 };
 use crate::dma_engine::{DmaEngine, EngineConfig};
@@ -60,6 +60,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
         coherent,
         kmem,
     } = memory(board)?;
+    let pools = vec![tables.clone(), coherent.clone(), kmem.clone()];
     let (kernel, timeline, printk) = start_kernel(&log);
     // Every simulated kernel is a Linux kernel, so its page tables check input as io-pgtable-arm
     // does. quiesce is a shutdown policy on top of such a kernel and does not change the
@@ -90,7 +91,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
     };
     let smmus = b.probe_smmus(&limits)?;
     let dma_cfg = b.dma_configure(&smmus);
-    let iommu_id = iommu_id_of(dma_cfg);
+    let iommu_id = iommu_id_of(dma_cfg.clone());
 
     // The flooded NIC, if the board has one: the first fsl_enetc function behind an SMMU.
     let nic_idx = board
@@ -112,6 +113,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
     let Booting {
         mmio_log,
         log,
+        mem,
         tables,
         kernel,
         printk,
@@ -124,6 +126,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
     let Smmus {
         drivers,
         next_smmus,
+        retired,
         ..
     } = smmus;
     let next_kernel = NextKernel {
@@ -160,6 +163,12 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
         new_kernel: AtomicBool::new(false),
         mmio_log,
         firmware,
+        saved: SavedParts {
+            mem,
+            pools,
+            retired,
+            dma_cfg,
+        },
     })
 }
 

@@ -1,0 +1,342 @@
+//! The booted machine saved and put back in place: what the explorer's boot cache restores
+//! before every schedule (ARCHITECTURE.md, "Snapshots are restored in place").
+//!
+//! Every component's mutable state is saved by the component itself; this file gathers them.
+//! The objects, the `Arc`s between them and the closures that wire them (interrupt handlers,
+//! the context-release hook, reboot notifiers, the NIC's bus-master check) are the machine's
+//! and stay; only state moves. Restore while no actor runs.
+
+use super::{Machine, SavedParts};
+use crate::dma_engine::EngineSnapshot;
+use crate::dmesg::DmesgSnapshot;
+use crate::enetc::{Crash, EnetcSnapshot};
+use crate::exec::ExecSnapshot;
+use crate::firmware::FallbackRequest;
+use crate::kernel::KernelSnapshot;
+use crate::scenario::timeline::TimelineEvent;
+use crate::{DeviceIndex, SnapshotError};
+use arm_smmu::ArmSmmu;
+use mmu500::ModelSnapshot;
+use physmem::{AllocSnapshot, MemSnapshot};
+use smmu_arch::FaultIrq;
+use smmu_sync::atomic::Ordering;
+use smmu_sync::Arc;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The whole booted machine at one moment ([`Machine::snapshot`]).
+pub(in crate::scenario) struct MachineSnapshot {
+    /// Simulated memory (page tables, descriptor rings, buffers written) and its pools.
+    mem: MemSnapshot,
+    pools: Vec<AllocSnapshot>,
+    /// Each MMU-500 model (registers, TLBs, counters).
+    models: Vec<ModelSnapshot>,
+    /// sim's own components.
+    sim: SimSnapshot,
+}
+
+/// Whether the driver and core layers can be saved: arm-smmu's instances (domains,
+/// page-table objects, stream and context maps, rate limits, their KernelMutexes) and the IOMMU
+/// core (groups, domains, IOVA allocators, DMA state). Neither can save its state yet, so a
+/// restored machine would run on their abandoned state: the snapshot is refused. When they
+/// can, their snapshots join [`MachineSnapshot`].
+fn layers_saved() -> Result<(), SnapshotError> {
+    Err(SnapshotError::Unsupported(
+        "arm-smmu (domains, page tables, stream and context maps) and the IOMMU core \
+         (groups, domains, IOVA allocators, DMA state)",
+    ))
+}
+
+/// The shared objects of a list, compared by identity.
+struct SameArcs<T: ?Sized>(Vec<Arc<T>>);
+
+impl<T: ?Sized> Clone for SameArcs<T> {
+    fn clone(&self) -> Self {
+        SameArcs(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> PartialEq for SameArcs<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.len() == o.0.len() && self.0.iter().zip(&o.0).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for SameArcs<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} shared object(s)", self.0.len())
+    }
+}
+
+/// sim's own components: the kernel, the CPUs, the log, the timeline, the firmware loader,
+/// the masters' models and drivers, and the machine's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub(in crate::scenario) struct SimSnapshot {
+    kernel: KernelSnapshot,
+    exec: ExecSnapshot,
+    log: DmesgSnapshot,
+    timeline: (bool, Vec<TimelineEvent>),
+    firmware: Vec<FallbackRequest>,
+    nic: Option<EnetcSnapshot>,
+    engines: Vec<EngineSnapshot>,
+    retired: Vec<BTreeMap<u16, u64>>,
+    iommu_ids: BTreeMap<DeviceIndex, iommu::DeviceId>,
+    mmio_log: Option<(Vec<String>, bool)>,
+    trigger_done: bool,
+    crash: Option<Crash>,
+    kasan_reported: u64,
+    mld_armed: bool,
+    pending_irqs: Vec<(usize, FaultIrq)>,
+    /// The arm-smmu instance of each SMMU (a kexec replaces them with the next kernel's).
+    drivers: SameArcs<ArmSmmu>,
+    new_kernel: bool,
+}
+
+impl Machine {
+    /// The whole machine now. Take it at the end of boot, before any actor starts.
+    pub(in crate::scenario) fn snapshot(&self) -> Result<MachineSnapshot, SnapshotError> {
+        let SavedParts { mem, pools, .. } = &self.saved;
+        layers_saved()?;
+        Ok(MachineSnapshot {
+            mem: mem.snapshot(),
+            pools: pools.iter().map(|p| p.snapshot()).collect(),
+            models: self.models().map(|m| m.snapshot()).collect(),
+            sim: self.snapshot_sim(),
+        })
+    }
+
+    /// Put the whole machine back to `s`. A refusal leaves the machine in an unknown state:
+    /// the caller must not run it again.
+    pub(in crate::scenario) fn restore(&self, s: &MachineSnapshot) -> Result<(), SnapshotError> {
+        let SavedParts { mem, pools, .. } = &self.saved;
+        mem.restore(&s.mem)?;
+        if pools.len() != s.pools.len() {
+            return Err(SnapshotError::Shape {
+                component: "frame allocators",
+                what: "pools",
+                snapshot: s.pools.len(),
+                live: pools.len(),
+            });
+        }
+        for (p, saved) in pools.iter().zip(&s.pools) {
+            p.restore(saved)?;
+        }
+        let models: Vec<_> = self.models().collect();
+        if models.len() != s.models.len() {
+            return Err(SnapshotError::Shape {
+                component: "MMU-500 models",
+                what: "models",
+                snapshot: s.models.len(),
+                live: models.len(),
+            });
+        }
+        for (m, saved) in models.iter().zip(&s.models) {
+            m.restore(saved)?;
+        }
+        self.restore_sim(&s.sim)
+    }
+
+    /// The MMU-500 models, in SMMU order.
+    fn models(&self) -> impl Iterator<Item = &Arc<mmu500::Mmu500>> {
+        self.next_kernel.smmus.iter().map(|(_, m)| m)
+    }
+
+    /// sim's own components now.
+    pub(in crate::scenario) fn snapshot_sim(&self) -> SimSnapshot {
+        let s = &self.saved;
+        SimSnapshot {
+            kernel: self.kernel.snapshot(),
+            exec: self.exec.snapshot(),
+            log: self.log.snapshot(),
+            timeline: self.timeline.snapshot(),
+            firmware: self.firmware.snapshot(),
+            nic: self.nic.as_ref().map(|n| n.snapshot()),
+            engines: self.engines.iter().map(|e| e.engine.snapshot()).collect(),
+            retired: s.retired.iter().map(|r| r.snapshot()).collect(),
+            iommu_ids: s.dma_cfg.iommu_ids.lock().clone(),
+            mmio_log: self.mmio_log.as_ref().map(|l| l.snapshot()),
+            trigger_done: self.trigger_done.load(Ordering::SeqCst),
+            crash: self.crash.lock().clone(),
+            kasan_reported: self.kasan_reported.load(Ordering::SeqCst),
+            mld_armed: self.mld_armed.load(Ordering::SeqCst),
+            pending_irqs: self.pending_irqs.lock().clone(),
+            drivers: SameArcs(self.drivers.lock().clone()),
+            new_kernel: self.new_kernel.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Put sim's own components back to `s`.
+    pub(in crate::scenario) fn restore_sim(&self, s: &SimSnapshot) -> Result<(), SnapshotError> {
+        let saved = &self.saved;
+        let shape = |what: &'static str, snapshot: usize, live: usize| {
+            (snapshot != live).then_some(SnapshotError::Shape {
+                component: "machine",
+                what,
+                snapshot,
+                live,
+            })
+        };
+        let misfit = shape("engines", s.engines.len(), self.engines.len())
+            .or_else(|| shape("SMMUs", s.retired.len(), saved.retired.len()))
+            .or_else(|| shape("SMMU drivers", s.drivers.0.len(), self.drivers.lock().len()))
+            .or_else(|| {
+                shape(
+                    "NICs",
+                    usize::from(s.nic.is_some()),
+                    usize::from(self.nic.is_some()),
+                )
+            })
+            .or_else(|| {
+                shape(
+                    "MMIO logs",
+                    usize::from(s.mmio_log.is_some()),
+                    usize::from(self.mmio_log.is_some()),
+                )
+            });
+        if let Some(e) = misfit {
+            return Err(e);
+        }
+        self.kernel.restore(&s.kernel)?;
+        self.exec.restore(&s.exec)?;
+        if let (Some(n), Some(saved)) = (&self.nic, &s.nic) {
+            n.restore(saved)?;
+        }
+        self.log.restore(&s.log);
+        self.timeline.restore(&s.timeline);
+        self.firmware.restore(&s.firmware);
+        for (e, saved) in self.engines.iter().zip(&s.engines) {
+            e.engine.restore(saved);
+        }
+        for (r, saved) in saved.retired.iter().zip(&s.retired) {
+            r.restore(saved);
+        }
+        saved.dma_cfg.iommu_ids.lock().clone_from(&s.iommu_ids);
+        if let (Some(l), Some(saved)) = (&self.mmio_log, &s.mmio_log) {
+            l.restore(saved);
+        }
+        self.trigger_done.store(s.trigger_done, Ordering::SeqCst);
+        self.crash.lock().clone_from(&s.crash);
+        self.kasan_reported
+            .store(s.kasan_reported, Ordering::SeqCst);
+        self.mld_armed.store(s.mld_armed, Ordering::SeqCst);
+        self.pending_irqs.lock().clone_from(&s.pending_irqs);
+        self.drivers.lock().clone_from(&s.drivers.0);
+        self.new_kernel.store(s.new_kernel, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::boot;
+    use crate::exec::Exec;
+    use crate::scenario::{boot_prefix, run_booted, KernelBehaviour, RebootConfig, Trigger};
+    use crate::{Dmesg, Kernel, SnapshotError};
+    use smmu_sync::Arc;
+
+    fn config(kernel: KernelBehaviour, trigger: Trigger) -> RebootConfig {
+        let mut c = RebootConfig::new(kernel, crate::kbox_a230_ls());
+        c.trigger = trigger;
+        c.mmio_log = true;
+        c.max_actor_steps = 3_000;
+        c
+    }
+
+    /// After a whole run (on std threads: the CPUs, the NIC, the trigger), restoring the
+    /// boot-end snapshot puts every sim component back exactly: the kernel's bindings, links
+    /// and hooks, the CPUs, the log, the timeline, the NIC's rings, the machine's own flags.
+    #[test]
+    fn a_restored_machine_s_own_components_are_those_of_the_end_of_boot() {
+        for trigger in [
+            Trigger::Reboot,
+            Trigger::Kexec,
+            Trigger::UnbindSmmu,
+            Trigger::CrashKexec,
+        ] {
+            for kernel in [KernelBehaviour::Linux61, KernelBehaviour::Quiesce] {
+                let cfg = config(kernel, trigger);
+                let m = Arc::new(boot(&cfg).expect("boots"));
+                let booted = m.snapshot_sim();
+                let out = run_booted(&cfg, &m).expect("runs");
+                assert!(out.verdict.dma_transactions > 0, "{trigger:?} {kernel:?}");
+                let after = m.snapshot_sim();
+                assert_ne!(after, booted, "the run changed nothing: {trigger:?}");
+                m.restore_sim(&booted).expect("fits");
+                assert_eq!(m.snapshot_sim(), booted, "{trigger:?} {kernel:?}");
+                assert_eq!(m.log.text(), {
+                    let fresh = boot(&cfg).expect("boots");
+                    fresh.log.text()
+                });
+            }
+        }
+    }
+
+    /// The boot prefix never enters the explorer's scheduler: that is what lets the cache skip
+    /// it without moving a single later decision.
+    #[test]
+    fn the_boot_prefix_makes_no_scheduling_decision_under_the_explorer() {
+        struct BootOnly(RebootConfig);
+        impl explore::Scenario for BootOnly {
+            type Outcome = Option<u64>;
+            fn run(&self) -> Option<u64> {
+                boot_prefix(&self.0).ok().map(|(_, entries)| entries)
+            }
+            fn violations(&self, o: &Option<u64>) -> Vec<String> {
+                match o {
+                    Some(0) => vec![],
+                    other => vec![format!("{other:?}")],
+                }
+            }
+        }
+        for trigger in [Trigger::Reboot, Trigger::Kexec] {
+            for kernel in [
+                KernelBehaviour::Linux61,
+                KernelBehaviour::Linux62,
+                KernelBehaviour::Quiesce,
+            ] {
+                let s = Arc::new(BootOnly(config(kernel, trigger)));
+                let rec = explore::run_one(s, explore::Strategy::Random, 1, 1_000);
+                assert!(
+                    matches!(rec.outcome, explore::RunResult::Completed(Some(0))),
+                    "{kernel:?}: {:?}",
+                    rec.outcome
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_another_shape_is_refused_and_changes_nothing() {
+        let two = Exec::new(2);
+        let one = Exec::new(1);
+        let before = one.snapshot();
+        assert_eq!(
+            one.restore(&two.snapshot()),
+            Err(SnapshotError::Shape {
+                component: "exec",
+                what: "CPUs",
+                snapshot: 2,
+                live: 1
+            })
+        );
+        assert_eq!(one.snapshot(), before);
+
+        let cfg = config(KernelBehaviour::Linux61, Trigger::Reboot);
+        let m = boot(&cfg).expect("boots");
+        let empty = Kernel::new(Arc::new(Dmesg::new()));
+        let devices = match empty.restore(&m.kernel.snapshot()) {
+            Err(SnapshotError::Shape {
+                component: "kernel",
+                snapshot,
+                live: 0,
+                ..
+            }) => snapshot,
+            other => panic!("{other:?}"),
+        };
+        assert!(devices > 20, "{devices}");
+        assert_eq!(
+            empty.snapshot(),
+            Kernel::new(Arc::new(Dmesg::new())).snapshot()
+        );
+    }
+}
