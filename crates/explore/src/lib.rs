@@ -77,8 +77,11 @@ pub trait Scenario: Send + Sync + 'static {
     /// What one run produces (log, verdict, ...).
     type Outcome: Clone + Send + 'static;
 
-    /// Run once. Called inside a shuttle execution with the sync facade in explorer mode; every
-    /// object the run uses must be created here.
+    /// Run once. Called inside a shuttle execution with the sync facade in explorer mode, on the
+    /// worker's thread. Every object the run uses must be created here, or be state the
+    /// scenario restored in place before this run with no task of an earlier execution left
+    /// holding it (sim's boot cache does that: smmu-sync's locks are plain locks underneath,
+    /// and its kernel mutexes' wait graph is reset per execution).
     fn run(&self) -> Self::Outcome;
 
     /// Names of the checked properties this outcome violates; empty when the run passed.
