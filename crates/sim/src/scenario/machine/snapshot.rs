@@ -107,20 +107,14 @@ impl Machine {
 
     /// Put the whole machine back to `s`. A refusal leaves the machine in an unknown state:
     /// the caller must not run it again.
+    ///
+    /// Order matters because restores drop what a run made: sim's part first (it drops the
+    /// arm-smmu instances a kexec's next kernel probed), then the driver and core layers (they
+    /// drop the domains and page tables a run made, which frees frames and writes SMMU
+    /// registers), and only then the MMU-500 models, the frame pools and the memory, whose
+    /// restores overwrite what those drops did.
     pub(in crate::scenario) fn restore(&self, s: &MachineSnapshot) -> Result<(), SnapshotError> {
-        let SavedParts { mem, pools, .. } = &self.saved;
-        mem.restore(&s.mem)?;
-        if pools.len() != s.pools.len() {
-            return Err(SnapshotError::Shape {
-                component: "frame allocators",
-                what: "pools",
-                snapshot: s.pools.len(),
-                live: pools.len(),
-            });
-        }
-        for (p, saved) in pools.iter().zip(&s.pools) {
-            p.restore(saved)?;
-        }
+        self.restore_sim(&s.sim)?;
         let models: Vec<_> = self.models().collect();
         if models.len() != s.models.len() {
             return Err(SnapshotError::Shape {
@@ -133,7 +127,20 @@ impl Machine {
         for (m, saved) in models.iter().zip(&s.models) {
             m.restore(saved)?;
         }
-        self.restore_sim(&s.sim)
+        let SavedParts { mem, pools, .. } = &self.saved;
+        if pools.len() != s.pools.len() {
+            return Err(SnapshotError::Shape {
+                component: "frame allocators",
+                what: "pools",
+                snapshot: s.pools.len(),
+                live: pools.len(),
+            });
+        }
+        for (p, saved) in pools.iter().zip(&s.pools) {
+            p.restore(saved)?;
+        }
+        mem.restore(&s.mem)?;
+        Ok(())
     }
 
     /// The MMU-500 models, in SMMU order.
