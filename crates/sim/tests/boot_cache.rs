@@ -4,8 +4,8 @@
 
 use explore::{ExploreOptions, RunResult, Scenario, Strategy};
 use sim::scenario::{
-    BootCache, KernelBehaviour, MachineSetupError, Property, RebootConfig, RebootOutcome,
-    RebootScenario, ReplayToken, ScheduleRef, Trigger,
+    restores_on_this_thread, BootCache, KernelBehaviour, MachineSetupError, Property, RebootConfig,
+    RebootOutcome, RebootScenario, ReplayToken, ScheduleRef, Trigger,
 };
 use sim::SnapshotError;
 use std::sync::Arc;
@@ -84,11 +84,24 @@ fn explored(
             schedule: ScheduleRef::Sparse(f.schedule.clone()),
         };
         let parsed: ReplayToken = token.to_string().parse().expect("the token parses");
-        let again = parsed
-            .schedule
-            .replay(Arc::new(scenario(trigger, kernel, cache)), MAX_STEPS)
-            .expect("the token fits");
-        format!("{token}\n{:?}", again.outcome)
+        let replay = || {
+            parsed
+                .schedule
+                .replay(Arc::new(scenario(trigger, kernel, cache)), MAX_STEPS)
+                .expect("the token fits")
+                .outcome
+        };
+        // Twice on this thread: with the cache the second replay starts from a restore.
+        let restores = restores_on_this_thread();
+        let (again, twice) = (replay(), replay());
+        if cache == BootCache::Reuse {
+            assert!(
+                restores_on_this_thread() > restores,
+                "the cache was not used"
+            );
+        }
+        assert_eq!(format!("{again:?}"), format!("{twice:?}"));
+        format!("{token}\n{again:?}")
     });
     format!("{rep:?}\n{replayed:?}")
 }

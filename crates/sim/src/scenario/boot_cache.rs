@@ -34,6 +34,14 @@ thread_local! {
     /// This worker's machine (one: a worker runs one scenario at a time). The explorer runs
     /// every task of an execution as a coroutine on its worker's thread, so this is per worker.
     static BOOTED: RefCell<Option<Booted>> = const { RefCell::new(None) };
+    /// Restores made on this thread (see [`restores_on_this_thread`]).
+    static RESTORES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many runs on this thread so far started from a restored machine instead of a boot
+/// (lets a test see that the cache was used, not only that outputs agree).
+pub fn restores_on_this_thread() -> u64 {
+    RESTORES.with(|r| r.get())
 }
 
 /// [`super::run`], restoring this worker's booted machine instead of booting when it has one
@@ -51,6 +59,7 @@ pub(super) fn run_reusing(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSe
     let booted = match cached {
         Some(b) => {
             b.machine.restore(&b.snapshot)?;
+            RESTORES.with(|r| r.set(r.get() + 1));
             b
         }
         None => {

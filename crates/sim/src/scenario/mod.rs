@@ -23,7 +23,7 @@ mod timeline;
 mod token;
 mod verdict;
 
-pub use boot_cache::BootCache;
+pub use boot_cache::{restores_on_this_thread, BootCache};
 pub use config::{
     ConfigError, DmaCore, KernelBehaviour, KernelParams, ParamsError, RebootConfig, Trigger,
 };
