@@ -37,8 +37,10 @@ pub enum SnapshotError {
          later scheduling decision"
     )]
     BootScheduled(u64),
-    /// A layer of the machine has no snapshot of its own yet, so the booted machine cannot be
-    /// put back as a whole.
-    #[error("{0} has no snapshot: the booted machine cannot be restored in place")]
-    Unsupported(&'static str),
+    /// The IOMMU core refused.
+    #[error("IOMMU core: {0}")]
+    Core(#[from] iommu::CoreSnapshotError),
+    /// An arm-smmu instance refused.
+    #[error("arm-smmu: {0}")]
+    Driver(#[from] arm_smmu::ArmSmmuSnapshotError),
 }

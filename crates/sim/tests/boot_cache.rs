@@ -2,12 +2,11 @@
 //! `BootCache::Reuse` a worker boots once and restores the booted machine in place before each
 //! later schedule; every output must be byte-identical to `BootCache::FreshEachRun`'s.
 
-use explore::{ExploreOptions, RunResult, Scenario, Strategy};
+use explore::{ExploreOptions, Scenario, Strategy};
 use sim::scenario::{
     restores_on_this_thread, BootCache, KernelBehaviour, MachineSetupError, Property, RebootConfig,
     RebootOutcome, RebootScenario, ReplayToken, ScheduleRef, Trigger,
 };
-use sim::SnapshotError;
 use std::sync::Arc;
 
 const MAX_STEPS: usize = 2_000_000;
@@ -109,7 +108,6 @@ fn explored(
 /// Byte-identical explorations, with and without the cache, over every trigger, policy,
 /// strategy and several seeds (two workers each, so each worker's cache is exercised).
 #[test]
-#[ignore = "needs arm-smmu's and the IOMMU core's snapshots: Machine::snapshot refuses without them"]
 fn the_cache_changes_no_byte_of_any_exploration() {
     for trigger in [
         Trigger::Reboot,
@@ -134,31 +132,4 @@ fn the_cache_changes_no_byte_of_any_exploration() {
             }
         }
     }
-}
-
-/// Until every layer can save its state, a run with the cache is refused loudly: a scenario
-/// error naming what is missing, never a run on a half-restored machine.
-#[test]
-fn reuse_is_refused_loudly_while_a_layer_cannot_save_its_state() {
-    let scn = Arc::new(scenario(
-        Trigger::Reboot,
-        KernelBehaviour::Linux61,
-        BootCache::Reuse,
-    ));
-    let rec = explore::run_one(scn, Strategy::Random, 1, MAX_STEPS);
-    match &rec.outcome {
-        RunResult::Completed(Err(MachineSetupError::Snapshot(SnapshotError::Unsupported(
-            what,
-        )))) => assert!(
-            what.contains("IOMMU core") && what.contains("arm-smmu"),
-            "{what}"
-        ),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(rec.violations.len(), 1);
-    assert!(
-        rec.violations[0].starts_with("scenario-error: booted-machine cache: arm-smmu"),
-        "{:?}",
-        rec.violations
-    );
 }

@@ -15,11 +15,10 @@ use std::cell::RefCell;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BootCache {
     /// Boot once per worker and configuration; restore the booted state before each later
-    /// schedule. Needs every layer of the machine to save its state: until arm-smmu and the
-    /// IOMMU core can, every run with it is a scenario error.
+    /// schedule.
+    #[default]
     Reuse,
     /// Boot a new machine for every schedule.
-    #[default]
     FreshEachRun,
 }
 
@@ -53,9 +52,16 @@ pub(super) fn run_reusing(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSe
         return crate::v3::run(cfg, smmu);
     }
     // Taken out while it runs: a run that panics or fails to restore leaves no machine behind.
-    let cached = BOOTED
-        .with(|b| b.borrow_mut().take())
-        .filter(|b| b.config == *cfg);
+    let cached = match BOOTED.with(|b| b.borrow_mut().take()) {
+        Some(b) if b.config == *cfg => Some(b),
+        Some(other) => {
+            // Another configuration's machine goes. Its drop frees domains in its driver, and
+            // the register writes that makes must not become scheduling decisions of this run.
+            smmu_sync::without_sched_points(|| drop(other));
+            None
+        }
+        None => None,
+    };
     let booted = match cached {
         Some(b) => {
             b.machine.restore(&b.snapshot)?;

@@ -199,7 +199,7 @@ pub(super) struct Machine {
     pub(super) firmware: Arc<crate::firmware::FirmwareLoader>,
     /// What the booted-machine snapshot saves besides the parts above: memory, its pools
     /// (page tables, coherent DMA, packet buffers), the freed-context record of each SMMU,
-    /// and the `dma_configure` hook's device ids.
+    /// the IOMMU core and the `dma_configure` hook's device ids.
     saved: SavedParts,
 }
 
@@ -208,6 +208,7 @@ struct SavedParts {
     mem: Arc<PhysMem>,
     pools: Vec<Arc<FrameAllocator>>,
     retired: Vec<Arc<crate::ownership::RetiredContexts>>,
+    core: Arc<iommu::IommuCore>,
     dma_cfg: Arc<drivers::IommuDmaConfigure>,
 }
 

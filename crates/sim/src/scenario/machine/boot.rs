@@ -114,6 +114,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
         mmio_log,
         log,
         mem,
+        core,
         tables,
         kernel,
         printk,
@@ -167,6 +168,7 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
             mem,
             pools,
             retired,
+            core,
             dma_cfg,
         },
     })

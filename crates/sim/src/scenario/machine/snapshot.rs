@@ -33,18 +33,16 @@ pub(in crate::scenario) struct MachineSnapshot {
     models: Vec<ModelSnapshot>,
     /// sim's own components.
     sim: SimSnapshot,
+    /// The driver and core layers.
+    layers: LayerSnapshot,
 }
 
-/// Whether the driver and core layers can be saved: arm-smmu's instances (domains,
-/// page-table objects, stream and context maps, rate limits, their KernelMutexes) and the IOMMU
-/// core (groups, domains, IOVA allocators, DMA state). Neither can save its state yet, so a
-/// restored machine would run on their abandoned state: the snapshot is refused. When they
-/// can, their snapshots join [`MachineSnapshot`].
-fn layers_saved() -> Result<(), SnapshotError> {
-    Err(SnapshotError::Unsupported(
-        "arm-smmu (domains, page tables, stream and context maps) and the IOMMU core \
-         (groups, domains, IOVA allocators, DMA state)",
-    ))
+/// The driver and core layers: the IOMMU core (groups, domains, IOVA allocators, DMA state,
+/// their kernel mutexes) and each boot-time arm-smmu instance (domains with their page-table
+/// objects, stream and context maps, rate limits, `stream_map_mutex`).
+struct LayerSnapshot {
+    core: iommu::CoreSnapshot,
+    smmus: Vec<arm_smmu::ArmSmmuSnapshot>,
 }
 
 /// The shared objects of a list, compared by identity.
@@ -95,13 +93,24 @@ pub(in crate::scenario) struct SimSnapshot {
 impl Machine {
     /// The whole machine now. Take it at the end of boot, before any actor starts.
     pub(in crate::scenario) fn snapshot(&self) -> Result<MachineSnapshot, SnapshotError> {
-        let SavedParts { mem, pools, .. } = &self.saved;
-        layers_saved()?;
+        let SavedParts {
+            mem, pools, core, ..
+        } = &self.saved;
+        let layers = LayerSnapshot {
+            core: core.snapshot()?,
+            smmus: self
+                .drivers
+                .lock()
+                .iter()
+                .map(|d| d.snapshot())
+                .collect::<Result<_, _>>()?,
+        };
         Ok(MachineSnapshot {
             mem: mem.snapshot(),
             pools: pools.iter().map(|p| p.snapshot()).collect(),
             models: self.models().map(|m| m.snapshot()).collect(),
             sim: self.snapshot_sim(),
+            layers,
         })
     }
 
@@ -115,6 +124,21 @@ impl Machine {
     /// restores overwrite what those drops did.
     pub(in crate::scenario) fn restore(&self, s: &MachineSnapshot) -> Result<(), SnapshotError> {
         self.restore_sim(&s.sim)?;
+        // The core first: the domains a run made that it drops are freed in arm-smmu, whose
+        // restore then puts its own state back.
+        self.saved.core.restore(&s.layers.core)?;
+        let drivers = self.drivers.lock().clone();
+        if drivers.len() != s.layers.smmus.len() {
+            return Err(SnapshotError::Shape {
+                component: "arm-smmu",
+                what: "instances",
+                snapshot: s.layers.smmus.len(),
+                live: drivers.len(),
+            });
+        }
+        for (d, saved) in drivers.iter().zip(&s.layers.smmus) {
+            d.restore(saved)?;
+        }
         let models: Vec<_> = self.models().collect();
         if models.len() != s.models.len() {
             return Err(SnapshotError::Shape {
