@@ -130,14 +130,14 @@ pub(crate) fn account(
         }
     }
     for t in translations {
-        if Some(PhysAddr::new(t.pa()).align_down(PAGE)) == own {
+        if Some(t.pa().align_down(PAGE)) == own {
             continue;
         }
         match (t, write) {
             (Translation::Bypass { pa, .. }, true) => {
                 ev.stray_writes += 1;
                 if ev.stray_write_addrs.len() < STRAY_ADDRS_KEPT {
-                    ev.stray_write_addrs.push(pa);
+                    ev.stray_write_addrs.push(pa.as_u64());
                 }
             }
             (Translation::Bypass { .. }, false) => ev.stray_reads += 1,
@@ -154,9 +154,9 @@ mod tests {
 
     fn translated(cb: u16, epoch: u64, pa: u64) -> Translation {
         Translation::Translated {
-            pa,
+            pa: PhysAddr::new(pa),
             cb,
-            leaf_size: physmem::FRAME_SIZE,
+            leaf_size: PAGE,
             tlb_hit: true,
             epoch,
         }

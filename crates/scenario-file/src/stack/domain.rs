@@ -125,8 +125,11 @@ pub fn map_target(iova: u64, size: u64) -> u64 {
 
 /// The leaf size the device's transaction at `iova` is translated through, if it translates.
 fn device_leaf(stack: &Stack, dev: &StackDevice, iova: u64) -> Option<u64> {
-    match stack.model.translate(dev.wire_sid, iova, Access::Read) {
-        Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size),
+    match stack
+        .model
+        .translate(dev.wire_sid, Iova::new(iova), Access::Read)
+    {
+        Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size.bytes()),
         _ => None,
     }
 }
@@ -217,8 +220,11 @@ fn check_reachable(
     } else if stack.core.iova_to_phys(d, Iova::new(iova)).is_none() {
         format!("{call} returned 0 but the tables map nothing at {iova:#x}")
     } else {
-        match stack.model.translate(dev.wire_sid, iova, Access::Read) {
-            Ok(t) if t.pa() == pa => return,
+        match stack
+            .model
+            .translate(dev.wire_sid, Iova::new(iova), Access::Read)
+        {
+            Ok(t) if t.pa() == PhysAddr::new(pa) => return,
             Ok(t) => format!(
                 "{call}: {}'s transaction at {iova:#x} reaches {:#x}, not {pa:#x}",
                 dev.name,
