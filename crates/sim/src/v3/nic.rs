@@ -297,6 +297,7 @@ impl FloodedFunction {
         s.bus.transactions += 1;
         let written = match r {
             Ok(Outcome::Translated { pa }) => {
+                let pa = pa.as_u64();
                 if pa < slot.pa || pa + FRAME_LEN as u64 > slot.pa + FRAME_SIZE {
                     s.bus.foreign_writes += 1;
                 }
@@ -305,7 +306,7 @@ impl FloodedFunction {
             Ok(Outcome::Bypassed { pa, .. }) => {
                 s.bus.stray_writes += 1;
                 if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
-                    s.bus.stray_write_addrs.push(pa);
+                    s.bus.stray_write_addrs.push(pa.as_u64());
                 }
                 false
             }
@@ -317,7 +318,7 @@ impl FloodedFunction {
             Err(smmuv3::BusError::Memory { pa, .. }) => {
                 s.bus.stray_writes += 1;
                 if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
-                    s.bus.stray_write_addrs.push(pa);
+                    s.bus.stray_write_addrs.push(pa.as_u64());
                 }
                 false
             }
