@@ -82,7 +82,7 @@ fn a_stage_2_domain_gets_a_concatenated_level_1_pgd_and_its_second_page_translat
     assert_eq!(model.read32(b + cb::TCR), 0x8005_3558);
     assert_eq!(
         smmu.geometry(d).unwrap().aperture_end,
-        0xff_ffff_ffff,
+        Iova::new(0xff_ffff_ffff),
         "a 40-bit aperture"
     );
     // The 1 GiB block at PGD index 1018.

@@ -209,7 +209,8 @@ fn check_reachable(
         return;
     };
     let last = iova.checked_add(size - 1);
-    if size == 0 || iova < geo.aperture_start || last.is_none_or(|l| l > geo.aperture_end) {
+    let (start, end) = (geo.aperture_start.as_u64(), geo.aperture_end.as_u64());
+    if size == 0 || iova < start || last.is_none_or(|l| l > end) {
         return;
     }
     let msg = if !ok {
