@@ -71,7 +71,7 @@ pub struct DmaEvidence {
     /// Reads that bypassed translation.
     pub stray_reads: u64,
     /// The first few physical addresses stray writes landed at.
-    pub stray_write_addrs: Vec<u64>,
+    pub stray_write_addrs: Vec<PhysAddr>,
     /// Translated writes outside the mapping.
     pub foreign_writes: u64,
     /// Translated reads outside the mapping.
@@ -137,7 +137,7 @@ pub(crate) fn account(
             (Translation::Bypass { pa, .. }, true) => {
                 ev.stray_writes += 1;
                 if ev.stray_write_addrs.len() < STRAY_ADDRS_KEPT {
-                    ev.stray_write_addrs.push(pa.as_u64());
+                    ev.stray_write_addrs.push(pa);
                 }
             }
             (Translation::Bypass { .. }, false) => ev.stray_reads += 1,

@@ -1,6 +1,7 @@
 //! How a run ended, and the properties checked against it.
 
 use super::timeline::TimelineEvent;
+use smmu_addr::PhysAddr;
 
 /// The simulated oops, as the verdict reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -60,8 +61,10 @@ pub struct Verdict {
     pub stray_dma_writes: u64,
     /// Untranslated reads.
     pub stray_dma_reads: u64,
-    /// Where the first stray writes landed.
-    pub stray_write_addrs: Vec<u64>,
+    /// Where the first stray writes landed (in JSON, numbers as before: `smmu-addr` has no
+    /// serde, and the schema in docs/json.md says "array of integers").
+    #[serde(serialize_with = "addrs_as_numbers")]
+    pub stray_write_addrs: Vec<PhysAddr>,
     /// Translated DMA into memory the mapping does not own.
     pub foreign_dma: u64,
     /// DMA translated by a freed domain's page tables or TLB entries (the bank's context epoch
@@ -324,4 +327,9 @@ fn seed_shapes(v: &Verdict, removals: usize, usf: usize, lines: &[&str]) -> Vec<
         }
     }
     c
+}
+
+/// Serialize physical addresses as the plain numbers they are.
+fn addrs_as_numbers<S: serde::Serializer>(addrs: &[PhysAddr], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(addrs.iter().map(|a| a.as_u64()))
 }

@@ -306,7 +306,7 @@ impl FloodedFunction {
             Ok(Outcome::Bypassed { pa, .. }) => {
                 s.bus.stray_writes += 1;
                 if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
-                    s.bus.stray_write_addrs.push(pa.as_u64());
+                    s.bus.stray_write_addrs.push(pa);
                 }
                 false
             }
@@ -318,7 +318,7 @@ impl FloodedFunction {
             Err(smmuv3::BusError::Memory { pa, .. }) => {
                 s.bus.stray_writes += 1;
                 if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
-                    s.bus.stray_write_addrs.push(pa.as_u64());
+                    s.bus.stray_write_addrs.push(pa);
                 }
                 false
             }
