@@ -214,10 +214,20 @@ pub fn outcome_hash(o: &RebootOutcome) -> u64 {
     // identify the same runs.
     // So is a zero `smmu_probe_failures` (runs before the field existed had none), and a zero
     // count of irq-thread runs (`CpuStats::irq_threads`, likewise).
+    // The stray write addresses are hashed as the numbers they were before they were typed
+    // (`[4294955008]`, not `[PhysAddr(0xffffd000)]`), for the same reason.
+    let typed = format!("stray_write_addrs: {:?}", o.verdict.stray_write_addrs);
+    let numbers: Vec<u64> = o
+        .verdict
+        .stray_write_addrs
+        .iter()
+        .map(|a| a.as_u64())
+        .collect();
     let verdict = format!("{:?}", o.verdict)
         .replacen(&format!("execution: {:?}, ", o.verdict.execution), "", 1)
         .replacen(", smmu_probe_failures: 0 }", " }", 1)
-        .replace(", irq_threads: 0 }", " }");
+        .replace(", irq_threads: 0 }", " }")
+        .replacen(&typed, &format!("stray_write_addrs: {numbers:?}"), 1);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in o.log.bytes().chain(verdict.into_bytes()) {
         h ^= u64::from(b);
