@@ -78,7 +78,7 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
             out.push("== attach e1000e 0000:00:01.0 (stream ID 0x8): commands".into());
             out.extend(bus.commands());
             log.clear();
-            model.translate(8, 0xdead_0000, Access::Write);
+            model.translate(8, Iova::new(0xdead_0000), Access::Write);
             out.push("== a write to an unmapped IOVA".into());
             out.extend(log.lines());
         }
@@ -94,7 +94,7 @@ pub fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
                 .into_iter()
                 .filter(|l| l.starts_with('W') || l.starts_with("CMD")),
         );
-        let next = match model.translate(8, 0xffff_f000, Access::Write) {
+        let next = match model.translate(8, Iova::new(0xffff_f000), Access::Write) {
             Outcome::Bypassed { pa, .. } => format!("untranslated, to PA {pa:#x} (stray DMA)"),
             Outcome::Aborted(why) => format!("aborted ({why:?})"),
             Outcome::Translated { pa } => format!("translated to {pa:#x}"),

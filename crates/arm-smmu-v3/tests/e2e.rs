@@ -47,7 +47,7 @@ fn dma_api_round_trip_through_the_model() {
         core.dma_unmap_page(nic, iova, 1500, DmaDirection::FromDevice)
             .unwrap();
         assert_eq!(
-            r.model.translate(8, iova.as_u64(), Access::Write),
+            r.model.translate(8, iova.bus_iova(), Access::Write),
             Outcome::Aborted(AbortReason::Event(0x10)),
             "{v:?}"
         );
@@ -77,7 +77,7 @@ fn reboot_race_in_miniature_per_policy() {
             let _ = c2.unregister(inst);
         });
         // The NIC (no .shutdown) keeps going: its in-flight DMA, then its driver's next map.
-        let dma = r.model.translate(8, iova.as_u64(), Access::Write);
+        let dma = r.model.translate(8, iova.bus_iova(), Access::Write);
         let next = core.dma_map_page(
             nic,
             PhysAddr::new(RAM + (101 << 20)),
@@ -102,7 +102,7 @@ fn reboot_race_in_miniature_per_policy() {
             }
             ShutdownPolicy::Linux62 => {
                 assert!(
-                    matches!(dma, Outcome::Bypassed { pa, .. } if pa == iova.as_u64()),
+                    matches!(dma, Outcome::Bypassed { pa, .. } if pa.as_u64() == iova.as_u64()),
                     "IOVA used as PA"
                 );
                 assert!(next.is_ok());

@@ -79,7 +79,7 @@ fn nic(
         (0..3)
             .map(|_| {
                 let after = done.load(Ordering::SeqCst);
-                (after, model.translate(8, IOVA, Access::Write))
+                (after, model.translate(8, Iova::new(IOVA), Access::Write))
             })
             .collect()
     })

@@ -30,9 +30,9 @@ fn translation_fault_event_is_printed() {
             .unwrap();
         r.log.clear();
         // A read of an unmapped IOVA: F_TRANSLATION (CD.R is set), delivered on the eventq line.
-        r.model.translate(8, 0xdead_0000, Access::Read);
+        r.model.translate(8, Iova::new(0xdead_0000), Access::Read);
         // A StreamID with no level-2 table: C_BAD_STREAMID.
-        r.model.translate(0x300, 0x1000, Access::Write);
+        r.model.translate(0x300, Iova::new(0x1000), Access::Write);
         assert_eq!(
             r.log.lines(),
             prefixed(&[
@@ -68,7 +68,7 @@ fn event_storm_is_rate_limited_and_overflow_reported() {
     // into a 128-entry queue.
     r.model.clear_irq_handler();
     for i in 0..200u32 {
-        r.model.translate(0x1000 + i, 0, Access::Read);
+        r.model.translate(0x1000 + i, Iova::new(0), Access::Read);
     }
     r.log.clear();
     r.smmu.evtq_thread();

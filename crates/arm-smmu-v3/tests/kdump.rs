@@ -13,6 +13,7 @@ use arm_smmu_v3::{
 use common::*;
 use klog::MemLog;
 use physmem::{FrameAllocator, PhysAddr};
+use smmu_addr::Iova;
 use smmuv3::{Access, Mmio, Outcome, SmmuV3Config};
 use smmuv3_arch::regs::{self, cr0, gbpa};
 use std::sync::Arc;
@@ -59,7 +60,7 @@ fn capture(kdump: bool, at: EnabledAtProbe) -> Capture {
         log: log.lines(),
         cr0: r.model.read32(regs::CR0),
         gbpa: r.model.read32(regs::GBPA),
-        sid8: r.model.translate(8, 0x1000, Access::Write),
+        sid8: r.model.translate(8, Iova::new(0x1000), Access::Write),
     }
 }
 

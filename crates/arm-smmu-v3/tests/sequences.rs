@@ -248,9 +248,9 @@ fn unmap_invalidates_by_range_then_dma_faults() {
             )
             .unwrap();
         assert_eq!(
-            r.model.translate(8, 0x10_3008, Access::Write),
+            r.model.translate(8, Iova::new(0x10_3008), Access::Write),
             Outcome::Translated {
-                pa: RAM + 0x80_3008
+                pa: PhysAddr::new(RAM + 0x80_3008)
             }
         );
         r.bus.clear();
@@ -275,7 +275,7 @@ fn unmap_invalidates_by_range_then_dma_faults() {
             ]
         );
         assert_eq!(
-            r.model.translate(8, 0x10_3008, Access::Write),
+            r.model.translate(8, Iova::new(0x10_3008), Access::Write),
             Outcome::Aborted(AbortReason::Event(0x10))
         );
     }
@@ -328,7 +328,7 @@ fn shutdown_sequences_and_what_dma_does_next() {
             SmmuV3Config::qemu_virt(),
             vec!["W32 0x00020 CR0 0x00000000"],
             Outcome::Bypassed {
-                pa: 0x10_0000,
+                pa: PhysAddr::new(0x10_0000),
                 why: BypassReason::Disabled,
             },
         ),
@@ -367,7 +367,7 @@ fn shutdown_sequences_and_what_dma_does_next() {
         let w: Vec<String> = r.bus.writes();
         assert_eq!(w, writes, "{policy:?}");
         assert_eq!(
-            r.model.translate(8, 0x10_0000, Access::Write),
+            r.model.translate(8, Iova::new(0x10_0000), Access::Write),
             dma,
             "{policy:?}"
         );
@@ -390,7 +390,7 @@ fn linux61_shutdown_unregisters_first() {
     assert_eq!(r.bus.writes().last().unwrap(), "W32 0x00020 CR0 0x00000000");
     // QEMU's GBPA bypasses: in-flight DMA lands at the IOVA as a physical address.
     assert!(matches!(
-        r.model.translate(8, 0x10_0000, Access::Write),
+        r.model.translate(8, Iova::new(0x10_0000), Access::Write),
         Outcome::Bypassed { .. }
     ));
 }
@@ -425,9 +425,9 @@ fn identity_domain_commands_per_version() {
         r.smmu.attach_dev(d, DeviceId(1)).unwrap();
         assert_eq!(r.bus.commands(), want, "{v:?}");
         assert_eq!(
-            r.model.translate(8, 0x1234, Access::Read),
+            r.model.translate(8, Iova::new(0x1234), Access::Read),
             Outcome::Bypassed {
-                pa: 0x1234,
+                pa: PhysAddr::new(0x1234),
                 why: BypassReason::Ste
             }
         );
@@ -466,7 +466,7 @@ fn blocked_domain_is_v6_12_only() {
         ]
     );
     assert_eq!(
-        r.model.translate(8, 0x1234, Access::Read),
+        r.model.translate(8, Iova::new(0x1234), Access::Read),
         Outcome::Aborted(AbortReason::SteAbort)
     );
     let _ = d;

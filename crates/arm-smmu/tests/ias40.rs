@@ -82,7 +82,7 @@ fn a_stage_2_domain_gets_a_concatenated_level_1_pgd_and_its_second_page_translat
     assert_eq!(model.read32(b + cb::TCR), 0x8005_3558);
     assert_eq!(
         smmu.geometry(d).unwrap().aperture_end,
-        0xff_ffff_ffff,
+        Iova::new(0xff_ffff_ffff),
         "a 40-bit aperture"
     );
     // The 1 GiB block at PGD index 1018.
@@ -97,9 +97,12 @@ fn a_stage_2_domain_gets_a_concatenated_level_1_pgd_and_its_second_page_translat
         )
         .unwrap();
     assert_eq!(mapped, 1 << 30);
-    match model.translate(ENETC_SID, 0xfe_8123_4000, Access::Write) {
+    match model.translate(ENETC_SID, Iova::new(0xfe_8123_4000), Access::Write) {
         Ok(Translation::Translated { pa, leaf_size, .. }) => {
-            assert_eq!((pa, leaf_size), (0x20_4123_4000, 1 << 30));
+            assert_eq!(
+                (pa, leaf_size),
+                (PhysAddr::new(0x20_4123_4000), PageSize::SZ_1G)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -157,6 +160,6 @@ fn before_d71fa842d33c_the_driver_passes_on_the_negative_count_and_the_device_fa
         .unwrap();
     assert_eq!(mapped as i64, -506 << 30);
     assert!(model
-        .translate(ENETC_SID, 0xfe_8000_0000, Access::Read)
+        .translate(ENETC_SID, Iova::new(0xfe_8000_0000), Access::Read)
         .is_err());
 }

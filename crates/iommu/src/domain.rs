@@ -288,8 +288,8 @@ impl Domain {
             return Err(CoreError::Geometry("empty aperture or no page sizes"));
         }
         let shift = geometry.pgsize_bitmap.trailing_zeros();
-        let start_pfn = (geometry.aperture_start >> shift).max(1);
-        let end_pfn = geometry.aperture_end >> shift;
+        let start_pfn = (geometry.aperture_start.as_u64() >> shift).max(1);
+        let end_pfn = geometry.aperture_end.as_u64() >> shift;
         let mut iova = IovaDomain::new(IovaParams {
             shift,
             start_pfn,
@@ -349,13 +349,14 @@ impl Domain {
         // the typed addresses do not offer: it runs on the numbers.
         let (iova, paddr) = (iova.as_u64(), paddr.as_u64());
         let bitmap = self.pgsize_bitmap().ok_or(DriverError::NotFinalised)?;
-        let min = 1u64 << bitmap.trailing_zeros();
+        let min_page = PageSize::smallest_in(bitmap).ok_or(DriverError::NotFinalised)?;
+        let min = min_page.bytes();
         if (iova | paddr | size) & (min - 1) != 0 || size == 0 {
             return Err(DriverError::Unaligned {
-                iova,
-                paddr,
+                iova: Iova::new(iova),
+                paddr: PhysAddr::new(paddr),
                 size,
-                min_page: min,
+                min_page,
             });
         }
         let (mut at, mut pa, mut left) = (iova, paddr, size);
@@ -365,10 +366,10 @@ impl Domain {
             }
             let Some((pgsize, count)) = pgsize_for(bitmap, at, pa, left) else {
                 break DriverError::Unaligned {
-                    iova: at,
-                    paddr: pa,
+                    iova: Iova::new(at),
+                    paddr: PhysAddr::new(pa),
                     size: left,
-                    min_page: min,
+                    min_page,
                 };
             };
             match self.driver.map_pages(
@@ -379,7 +380,11 @@ impl Domain {
                 count,
                 prot,
             ) {
-                Ok(0) => break DriverError::MappedNothing { iova: at },
+                Ok(0) => {
+                    break DriverError::MappedNothing {
+                        iova: Iova::new(at),
+                    }
+                }
                 Ok(mapped) => {
                     left = left.wrapping_sub(mapped);
                     at = at.wrapping_add(mapped);

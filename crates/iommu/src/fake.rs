@@ -217,8 +217,8 @@ impl IommuDriver for FakeDriver {
         let st = self.state.lock();
         let d = st.domains.get(&dom.0)?;
         (d.finalised && d.kind != Some(DomainKind::Identity)).then(|| Geometry {
-            aperture_start: 0,
-            aperture_end: (1u64 << self.aperture_bits) - 1,
+            aperture_start: Iova::ZERO,
+            aperture_end: Iova::new((1u64 << self.aperture_bits) - 1),
             pgsize_bitmap: PageSize::bitmap_of(&[FAKE_GRANULE, PageSize::SZ_2M, PageSize::SZ_1G]),
         })
     }
@@ -245,7 +245,9 @@ impl IommuDriver for FakeDriver {
         let pages = pgsize / FAKE_PAGE * pgcount;
         let first = iova / FAKE_PAGE;
         if d.pt.range(first..first + pages).next().is_some() {
-            return Err(DriverError::Exists { iova });
+            return Err(DriverError::Exists {
+                iova: Iova::new(iova),
+            });
         }
         for i in 0..pages {
             d.pt.insert(first + i, (paddr / FAKE_PAGE + i, prot));

@@ -49,8 +49,10 @@ pub enum DomainKind {
 /// A domain's input address range and page sizes, known after the driver finalises it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
-    pub aperture_start: u64,
-    pub aperture_end: u64,
+    /// The first IOVA the domain translates.
+    pub aperture_start: Iova,
+    /// The last IOVA it translates (inclusive, so the aperture may end at the top of the space).
+    pub aperture_end: Iova,
     pub pgsize_bitmap: u64,
 }
 
@@ -128,10 +130,10 @@ pub enum DriverError {
         "unaligned map: iova {iova:#x} pa {paddr:#x} size {size:#x} (smallest page {min_page:#x}) (-EINVAL)"
     )]
     Unaligned {
-        iova: u64,
-        paddr: u64,
+        iova: Iova,
+        paddr: PhysAddr,
         size: u64,
-        min_page: u64,
+        min_page: PageSize,
     },
     /// SMMUv2: the SMMU implements no context format the driver can use.
     #[error("no usable context format (-EINVAL)")]
@@ -144,9 +146,9 @@ pub enum DriverError {
     /// The driver's `map_pages` returned success having mapped nothing. Linux's `__iommu_map`
     /// would call it again with the same arguments forever (a soft lockup); the model stops.
     #[error("driver mapped nothing at {iova:#x}: Linux's map loop would not progress")]
-    MappedNothing { iova: u64 },
+    MappedNothing { iova: Iova },
     #[error("mapping already present at {iova:#x} (-EEXIST)")]
-    Exists { iova: u64 },
+    Exists { iova: Iova },
     #[error("operation not supported (-EOPNOTSUPP)")]
     NotSupported,
     #[error("device busy (-EBUSY)")]

@@ -243,10 +243,10 @@ fn unmanaged_domains_map_and_attach() {
         r.core
             .iommu_map(&dom, iova(0x800), paddr(RAM), 0x1000, Prot::READ),
         Err(CoreError::Driver(DriverError::Unaligned {
-            iova: 0x800,
-            paddr: RAM,
+            iova: iova(0x800),
+            paddr: paddr(RAM),
             size: 0x1000,
-            min_page: 0x1000
+            min_page: smmu_addr::PageSize::SZ_4K
         }))
     );
     r.core.detach_device(d).unwrap();

@@ -62,7 +62,8 @@ fn benches(c: &mut Criterion) {
     c.bench_function("tlb_hit", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                let _ = black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read));
+                let _ =
+                    black_box(s.translate(SID, Iova::new(black_box(IOVA + 0x123)), Access::Read));
             })
         })
     });
@@ -73,7 +74,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 k = (k + 1) % 64;
-                let _ = black_box(s.translate(SID, IOVA + k * 0x1000, Access::Read));
+                let _ = black_box(s.translate(SID, Iova::new(IOVA + k * 0x1000), Access::Read));
             })
         })
     });
@@ -83,7 +84,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("port_tlb_hit", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                let _ = black_box(port.translate(black_box(IOVA + 0x123), Access::Read));
+                let _ = black_box(port.translate(Iova::new(black_box(IOVA + 0x123)), Access::Read));
             })
         })
     });
@@ -92,13 +93,13 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 k = (k + 1) % 64;
-                let _ = black_box(port.translate(IOVA + k * 0x1000, Access::Read));
+                let _ = black_box(port.translate(Iova::new(IOVA + k * 0x1000), Access::Read));
             })
         })
     });
 
     assert_every_access_walks(&s, |va| {
-        s.translate(SID, va, Access::Read).unwrap();
+        s.translate(SID, Iova::new(va), Access::Read).unwrap();
     });
 
     let mut i = 0u64;
@@ -106,19 +107,19 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 i = (i + 1) % PAGES;
-                let _ = black_box(s.translate(SID, IOVA + i * 0x1000, Access::Read));
+                let _ = black_box(s.translate(SID, Iova::new(IOVA + i * 0x1000), Access::Read));
             })
         })
     });
     assert_every_access_walks(&s, |va| {
-        port.translate(va, Access::Read).unwrap();
+        port.translate(Iova::new(va), Access::Read).unwrap();
     });
     let mut i = 0u64;
     c.bench_function("port_tlb_miss_4level_walk", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 i = (i + 1) % PAGES;
-                let _ = black_box(port.translate(IOVA + i * 0x1000, Access::Read));
+                let _ = black_box(port.translate(Iova::new(IOVA + i * 0x1000), Access::Read));
             })
         })
     });

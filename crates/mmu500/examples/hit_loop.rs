@@ -12,6 +12,7 @@
 //! `port_tlb_hit_64_pages`, `tlb_hit`, `tlb_hit_main` (the same set-up and access patterns as
 //! the benchmark rows of those names).
 
+use smmu_addr::Iova;
 use smmu_arch::Access;
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -37,22 +38,28 @@ fn main() -> ExitCode {
     match row.as_str() {
         "port_tlb_hit" => {
             for _ in 0..n {
-                let _ = black_box(port.translate(black_box(IOVA + 0x123), Access::Read));
+                let _ = black_box(port.translate(Iova::new(black_box(IOVA + 0x123)), Access::Read));
             }
         }
         "port_tlb_hit_64_pages" => {
             for k in 0..n {
-                let _ = black_box(port.translate(IOVA + (k % PAGES) * 0x1000, Access::Read));
+                let _ =
+                    black_box(port.translate(Iova::new(IOVA + (k % PAGES) * 0x1000), Access::Read));
             }
         }
         "tlb_hit" => {
             for _ in 0..n {
-                let _ = black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read));
+                let _ =
+                    black_box(s.translate(SID, Iova::new(black_box(IOVA + 0x123)), Access::Read));
             }
         }
         "tlb_hit_main" => {
             for k in 0..n {
-                let _ = black_box(s.translate(SID, IOVA + (k % PAGES) * 0x1000, Access::Read));
+                let _ = black_box(s.translate(
+                    SID,
+                    Iova::new(IOVA + (k % PAGES) * 0x1000),
+                    Access::Read,
+                ));
             }
         }
         other => {

@@ -30,6 +30,7 @@
 //! ```
 //! use mmu500::{BypassReason, Mmu500Config, Mmu500, Translation};
 //! use physmem::{PhysMem, Region};
+//! use smmu_addr::{Iova, PageSize, PhysAddr};
 //! use smmu_arch::{regs::{gr0, scr0}, Access, Mmio};
 //! use std::sync::Arc;
 //!
@@ -39,11 +40,11 @@
 //!
 //! let reset = smmu.read32(gr0::SCR0);
 //! assert_ne!(reset & scr0::CLIENTPD, 0);
-//! let t = smmu.translate(0x429, 0x8000_1000, Access::Write)?;
-//! assert_eq!(t, Translation::Bypass { pa: 0x8000_1000, reason: BypassReason::ClientPd });
+//! let t = smmu.translate(0x429, Iova::new(0x8000_1000), Access::Write)?;
+//! assert_eq!(t, Translation::Bypass { pa: PhysAddr::new(0x8000_1000), reason: BypassReason::ClientPd });
 //!
 //! smmu.write32(gr0::SCR0, (reset & !scr0::CLIENTPD) | scr0::USFCFG);
-//! assert!(smmu.translate(0x429, 0x8000_1000, Access::Write).is_err());
+//! assert!(smmu.translate(0x429, Iova::new(0x8000_1000), Access::Write).is_err());
 //! assert_eq!(smmu.read32(gr0::SGFSR), 0x2, "USF: no SMR matched the stream ID");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -69,7 +70,7 @@ pub use types::{
 };
 
 use physmem::PhysMem;
-use smmu_addr::{Iova, PhysAddr};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::{Access, FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{sched_point, Arc, Mutex, Point, RwLock};
@@ -299,15 +300,16 @@ impl Mmu500 {
         }
     }
 
-    /// One transaction from stream `stream_id` (the raw incoming ID, TBU bits included).
+    /// One transaction from stream `stream_id` (the raw incoming ID, TBU bits included) at
+    /// input address `iova`.
     pub fn translate(
         &self,
         stream_id: u32,
-        iova: u64,
+        iova: Iova,
         access: Access,
     ) -> Result<Translation, DmaFault> {
         sched_point(Point::Dma);
-        self.translate_at_tcu(stream_id, iova, access).0
+        self.translate_at_tcu(stream_id, iova.as_u64(), access).0
     }
 
     /// The shared part of a transaction (under the lock), with the micro-TLB entry it filled.
@@ -340,7 +342,7 @@ impl Mmu500 {
         dma_read_via(
             &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
-            iova.as_u64(),
+            iova,
             buf,
         )
     }
@@ -356,7 +358,7 @@ impl Mmu500 {
         dma_write_via(
             &self.mem,
             |a, acc| self.translate(stream_id, a, acc),
-            iova.as_u64(),
+            iova,
             data,
         )
     }
@@ -388,36 +390,36 @@ fn add_port_hits(c: &mut Mmu500Counters, n: u64) {
 /// A device read of `buf.len()` bytes at `iova`, each chunk translated by `translate`.
 fn dma_read_via(
     mem: &PhysMem,
-    translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
-    iova: u64,
+    translate: impl FnMut(Iova, Access) -> Result<Translation, DmaFault>,
+    iova: Iova,
     buf: &mut [u8],
 ) -> Result<Vec<Translation>, BusError> {
     let len = buf.len();
     dma_chunks(translate, iova, len, Access::Read, |pa, r| {
-        mem.read_bytes(PhysAddr::new(pa), buf.get_mut(r).unwrap_or_default())
+        mem.read_bytes(pa, buf.get_mut(r).unwrap_or_default())
     })
 }
 
 /// A device write of `data` at `iova`, each chunk translated by `translate`.
 fn dma_write_via(
     mem: &PhysMem,
-    translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
-    iova: u64,
+    translate: impl FnMut(Iova, Access) -> Result<Translation, DmaFault>,
+    iova: Iova,
     data: &[u8],
 ) -> Result<Vec<Translation>, BusError> {
     dma_chunks(translate, iova, data.len(), Access::Write, |pa, r| {
-        mem.write_bytes(PhysAddr::new(pa), data.get(r).unwrap_or_default())
+        mem.write_bytes(pa, data.get(r).unwrap_or_default())
     })
 }
 
 /// Split `[iova, iova + len)` into transactions no larger than the mapping they hit, translate
 /// each with `translate` and run `f(pa, range)` on each translated chunk.
 fn dma_chunks(
-    mut translate: impl FnMut(u64, Access) -> Result<Translation, DmaFault>,
-    iova: u64,
+    mut translate: impl FnMut(Iova, Access) -> Result<Translation, DmaFault>,
+    iova: Iova,
     len: usize,
     access: Access,
-    mut f: impl FnMut(u64, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
+    mut f: impl FnMut(PhysAddr, std::ops::Range<usize>) -> Result<(), physmem::PhysError>,
 ) -> Result<Vec<Translation>, BusError> {
     if iova.checked_add(len as u64).is_none() {
         return Err(BusError::Wrap { iova, len });
@@ -425,14 +427,15 @@ fn dma_chunks(
     let mut out = Vec::with_capacity(1 + len / 4096);
     let mut done = 0usize;
     while done < len {
-        let addr = iova + done as u64;
+        // In range: `iova + len` does not wrap (checked above) and `done < len`.
+        let addr = Iova::new(iova.as_u64() + done as u64);
         let t = translate(addr, access).map_err(|fault| BusError::Fault { fault, done })?;
         let chunk_size = match t {
             Translation::Translated { leaf_size, .. } => leaf_size,
-            Translation::Bypass { .. } => physmem::FRAME_SIZE,
-        }
-        .max(1);
-        let room = chunk_size - (addr & (chunk_size - 1));
+            // Untranslated traffic is split at frames, the granule of simulated memory.
+            Translation::Bypass { .. } => PageSize::SZ_4K,
+        };
+        let room = chunk_size.bytes() - addr.page_offset(chunk_size);
         let n = (room.min((len - done) as u64)) as usize;
         f(t.pa(), done..done + n).map_err(|_| BusError::Unbacked {
             pa: t.pa(),

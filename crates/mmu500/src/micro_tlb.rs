@@ -11,10 +11,11 @@
 //! change the main TLB would see (invalidation reaches the TBU micro-TLBs on hardware too).
 
 use crate::Translation;
+use smmu_addr::{PageSize, PhysAddr};
 use smmu_arch::Access;
 
 /// One cached result.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct MicroEntry {
     /// The register generation the entry was filled at.
     pub gen: u64,
@@ -24,8 +25,8 @@ pub(crate) struct MicroEntry {
     /// Output address of the page.
     pub pa_page: u64,
     pub cb: u16,
-    /// log2 of the leaf size of the mapping.
-    pub shift: u8,
+    /// The leaf size of the mapping.
+    pub leaf_size: PageSize,
     /// Whether a read / a write passes the permission checks.
     pub read: bool,
     pub write: bool,
@@ -33,14 +34,31 @@ pub(crate) struct MicroEntry {
     pub epoch: u64,
 }
 
+impl Default for MicroEntry {
+    /// An empty slot: it allows neither access, so no lookup returns it.
+    fn default() -> Self {
+        MicroEntry {
+            gen: 0,
+            sid: 0,
+            vpn: 0,
+            pa_page: 0,
+            cb: 0,
+            leaf_size: PageSize::SZ_4K,
+            read: false,
+            write: false,
+            epoch: 0,
+        }
+    }
+}
+
 impl MicroEntry {
     /// The translation this entry gives for `iova` (in its page).
     #[inline]
     pub fn translation(&self, iova: u64) -> Translation {
         Translation::Translated {
-            pa: self.pa_page | (iova & 0xfff),
+            pa: PhysAddr::new(self.pa_page | (iova & 0xfff)),
             cb: self.cb,
-            leaf_size: 1u64 << self.shift,
+            leaf_size: self.leaf_size,
             tlb_hit: true,
             epoch: self.epoch,
         }
@@ -147,7 +165,7 @@ mod tests {
             vpn,
             pa_page: 0x9000_0000 + (vpn << 12),
             cb: 3,
-            shift: 12,
+            leaf_size: PageSize::SZ_4K,
             read: true,
             write: false,
             epoch: 7,
@@ -164,9 +182,9 @@ mod tests {
         assert_eq!(
             hit,
             Some(Translation::Translated {
-                pa: 0x9000_5123,
+                pa: PhysAddr::new(0x9000_5123),
                 cb: 3,
-                leaf_size: 0x1000,
+                leaf_size: PageSize::SZ_4K,
                 tlb_hit: true,
                 epoch: 7
             })

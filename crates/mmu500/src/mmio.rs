@@ -5,6 +5,7 @@ use crate::config::{ArchVersion, Mmu500Config};
 use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, SACR_CACHE_LOCK};
 use crate::tlb::Match;
 use crate::types::{RegName, Space, TlbiOp, TraceEvent};
+use smmu_addr::Iova;
 use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr};
 
 /// The latch of each 64-bit write-only register (`Bank::latch`, `state::LATCHES` of them).
@@ -385,12 +386,19 @@ impl State {
         };
         match o {
             cb::S1_TLBIVA | cb::S1_TLBIVAL => self.tlbi(
-                TlbiOp::Va { cb: cbi, asid, va },
+                TlbiOp::Va {
+                    cb: cbi,
+                    asid,
+                    va: Iova::new(va),
+                },
                 Match::Va { vmid, asid, va },
                 p,
             ),
             cb::S1_TLBIVAA | cb::S1_TLBIVAAL => self.tlbi(
-                TlbiOp::VaAllAsid { cb: cbi, va },
+                TlbiOp::VaAllAsid {
+                    cb: cbi,
+                    va: Iova::new(va),
+                },
                 Match::VaAllAsid { vmid, va },
                 p,
             ),
@@ -405,7 +413,11 @@ impl State {
             cb::S1_TLBIALL => self.tlbi(TlbiOp::CbAll { cb: cbi }, Match::Vmid(vmid), p),
             cb::S2_TLBIIPAS2 | cb::S2_TLBIIPAS2L => {
                 let ipa = (v & 0x0000_000f_ffff_ffff) << 12;
-                self.tlbi(TlbiOp::Ipa { cb: cbi, ipa }, Match::Ipa { vmid, ipa }, p)
+                let op = TlbiOp::Ipa {
+                    cb: cbi,
+                    ipa: Iova::new(ipa),
+                };
+                self.tlbi(op, Match::Ipa { vmid, ipa }, p)
             }
             cb::ATS1PR | cb::ATS1PW if cfg.atos => {
                 let va = if aarch64 { v & !0xfff } else { v & 0xffff_f000 };

@@ -17,6 +17,7 @@
 //! ```
 //! use mmu500::{BypassReason, Mmu500Config, Mmu500, Translation};
 //! use physmem::{PhysMem, Region};
+//! use smmu_addr::{Iova, PhysAddr};
 //! use smmu_arch::Access;
 //! use std::sync::Arc;
 //!
@@ -25,8 +26,8 @@
 //! // The ENETC's port: its stream ID as it reaches the SMMU (TBU 1, ICID 0x29).
 //! let mut enetc = smmu.port(0x429);
 //! // Out of reset sCR0.CLIENTPD lets everything through, and the port says so as translate() would.
-//! let t = enetc.translate(0x8000_1000, Access::Write)?;
-//! assert_eq!(t, Translation::Bypass { pa: 0x8000_1000, reason: BypassReason::ClientPd });
+//! let t = enetc.translate(Iova::new(0x8000_1000), Access::Write)?;
+//! assert_eq!(t, Translation::Bypass { pa: PhysAddr::new(0x8000_1000), reason: BypassReason::ClientPd });
 //! assert_eq!(smmu.counters().bypass_clientpd, 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -94,8 +95,9 @@ impl Port {
     // costs what it did before the translation pipeline (callgrind over `examples/hit_loop.rs`:
     // 43 instructions per iteration, against 42 then and 74 before this change).
     #[inline(always)]
-    pub fn translate(&mut self, iova: u64, access: Access) -> Result<Translation, DmaFault> {
+    pub fn translate(&mut self, iova: Iova, access: Access) -> Result<Translation, DmaFault> {
         sched_point(Point::Dma);
+        let iova = iova.as_u64();
         // Acquire pairs with the release store of a register write: an entry filled before
         // that write is never used after it. The published generation carries the tracing bit,
         // which no entry has.
@@ -116,13 +118,13 @@ impl Port {
     /// A device read of `buf.len()` bytes at `iova` (see [`Mmu500::dma_read`]).
     pub fn dma_read(&mut self, iova: Iova, buf: &mut [u8]) -> Result<Vec<Translation>, BusError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_read_via(&mem, |a, acc| self.translate(a, acc), iova.as_u64(), buf)
+        crate::dma_read_via(&mem, |a, acc| self.translate(a, acc), iova, buf)
     }
 
     /// A device write of `data` at `iova` (see [`Mmu500::dma_write`]).
     pub fn dma_write(&mut self, iova: Iova, data: &[u8]) -> Result<Vec<Translation>, BusError> {
         let mem = self.smmu.mem.clone();
-        crate::dma_write_via(&mem, |a, acc| self.translate(a, acc), iova.as_u64(), data)
+        crate::dma_write_via(&mem, |a, acc| self.translate(a, acc), iova, data)
     }
 }
 

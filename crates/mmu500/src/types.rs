@@ -1,6 +1,7 @@
 //! What a transaction through the model can come out as, what the model counts, and what it
 //! reports to a trace.
 
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::{Access, LookupLevel, Stage};
 use std::fmt;
 use thiserror::Error;
@@ -26,19 +27,19 @@ pub enum Translation {
     /// walked (see [`crate::Mmu500::context_epoch`]): older than the bank's current epoch when a
     /// TLB entry from an earlier programming of the bank answered.
     Translated {
-        pa: u64,
+        pa: PhysAddr,
         cb: u16,
-        leaf_size: u64,
+        leaf_size: PageSize,
         tlb_hit: bool,
         epoch: u64,
     },
-    /// Passed through untranslated.
-    Bypass { pa: u64, reason: BypassReason },
+    /// Passed through untranslated: `pa` is the input address taken as a physical address.
+    Bypass { pa: PhysAddr, reason: BypassReason },
 }
 
 impl Translation {
     /// The output address.
-    pub fn pa(&self) -> u64 {
+    pub fn pa(&self) -> PhysAddr {
         match *self {
             Translation::Translated { pa, .. } | Translation::Bypass { pa, .. } => pa,
         }
@@ -113,7 +114,7 @@ pub enum DmaFault {
     Global {
         kind: GlobalFaultKind,
         sid: u32,
-        iova: u64,
+        iova: Iova,
         recorded: bool,
         client_abort: bool,
     },
@@ -124,7 +125,7 @@ pub enum DmaFault {
         cb: u16,
         stage: Stage,
         level: LookupLevel,
-        iova: u64,
+        iova: Iova,
         recorded: bool,
         client_abort: bool,
     },
@@ -139,13 +140,13 @@ pub enum BusError {
     /// The output address is not backed by memory (a bus error from the slave).
     #[error("DMA to unbacked physical address {pa:#x} after {done} bytes")]
     Unbacked {
-        pa: u64,
+        pa: PhysAddr,
         done: usize,
         translation: Translation,
     },
     /// The buffer would run past the end of the 64-bit address space.
     #[error("DMA of {len} bytes at {iova:#x} wraps the address space")]
-    Wrap { iova: u64, len: usize },
+    Wrap { iova: Iova, len: usize },
 }
 
 /// Running totals, for the simulator's statistics and the benchmarks.
@@ -210,11 +211,27 @@ pub enum TlbiOp {
     Vmid(u16),
     AllNsnh,
     AllHyp,
-    Va { cb: u16, asid: u16, va: u64 },
-    VaAllAsid { cb: u16, va: u64 },
-    Asid { cb: u16, asid: u16 },
-    CbAll { cb: u16 },
-    Ipa { cb: u16, ipa: u64 },
+    Va {
+        cb: u16,
+        asid: u16,
+        va: Iova,
+    },
+    VaAllAsid {
+        cb: u16,
+        va: Iova,
+    },
+    Asid {
+        cb: u16,
+        asid: u16,
+    },
+    CbAll {
+        cb: u16,
+    },
+    /// TLBIIPAS2: the operand is the stage-2 input address, an [`Iova`] (see `smmu_addr`).
+    Ipa {
+        cb: u16,
+        ipa: Iova,
+    },
 }
 
 /// What the model reports to an event sink (the simulator's trace).
@@ -229,21 +246,21 @@ pub enum TraceEvent {
     },
     Translated {
         sid: u32,
-        iova: u64,
+        iova: Iova,
         access: Access,
-        pa: u64,
+        pa: PhysAddr,
         cb: u16,
         tlb_hit: bool,
     },
     Bypassed {
         sid: u32,
-        iova: u64,
+        iova: Iova,
         access: Access,
         reason: BypassReason,
     },
     Faulted {
         sid: u32,
-        iova: u64,
+        iova: Iova,
         access: Access,
         fault: DmaFault,
     },

@@ -48,9 +48,9 @@ fn dma_threads_and_a_driver_thread_make_progress_together() {
                 let iova = 0x1000_0000 + ((i * 7 + t) % 80) * 0x1000;
                 let sid = if i % 13 == 0 { 0x55 } else { 0x429 };
                 if let Ok(Translation::Translated { pa, .. }) =
-                    s.translate(sid, iova, Access::Write)
+                    s.translate(sid, Iova::new(iova), Access::Write)
                 {
-                    assert!((0x9000_0000..0x9004_0000).contains(&pa), "{pa:#x}");
+                    assert!((0x9000_0000..0x9004_0000).contains(&pa.as_u64()), "{pa:#x}");
                     ok += 1;
                 }
             }
@@ -100,15 +100,18 @@ fn ttbr1_region_with_sign_extension() {
     map_stream(s, 0, 0x29, 0, 0);
     enable(s);
     assert_eq!(
-        s.translate(0x29, 0x8000_0000_1234, Access::Read)
+        s.translate(0x29, Iova::new(0x8000_0000_1234), Access::Read)
             .unwrap()
-            .pa(),
+            .pa()
+            .as_u64(),
         0x9000_0234
     );
     // The TTBR0 half is disabled by EPD0.
-    assert!(s.translate(0x29, 0x1234, Access::Read).is_err());
+    assert!(s.translate(0x29, Iova::new(0x1234), Access::Read).is_err());
     s.write32(b + cb::FSR, 0xc000_01fe);
     // With SEP = UPSTREAM the same address stays in the TTBR0 half.
     s.write32(b + cb::TCR2, 5 | tcr2::AS | (7 << tcr2::SEP_SHIFT));
-    assert!(s.translate(0x29, 0x8000_0000_1234, Access::Read).is_err());
+    assert!(s
+        .translate(0x29, Iova::new(0x8000_0000_1234), Access::Read)
+        .is_err());
 }

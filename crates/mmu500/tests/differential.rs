@@ -114,12 +114,16 @@ fn check(stage: Stage, pgsizes: u64, ias: u32, seed: u64) -> (usize, usize) {
                 "detached walk of {iova:#x}"
             );
         }
-        let got = r.smmu.translate(0x11, iova, Access::Read);
+        let got = r.smmu.translate(0x11, Iova::new(iova), Access::Read);
         match got {
             Ok(Translation::Translated { pa, leaf_size, .. }) => {
-                assert_eq!(pa, want, "{stage:?} {pgsizes:#x} ias {ias}: iova {iova:#x}");
                 assert_eq!(
-                    Some(leaf_size),
+                    pa.as_u64(),
+                    want,
+                    "{stage:?} {pgsizes:#x} ias {ias}: iova {iova:#x}"
+                );
+                assert_eq!(
+                    Some(leaf_size.bytes()),
                     pt.leaf(Iova::new(iova)).map(|l| l.size.bytes()),
                     "leaf size at {iova:#x}"
                 );

@@ -169,9 +169,9 @@ fn apply(m: &mut Bench, steps: &[Step], via_ports: bool) -> Vec<String> {
                 let sid = if s2 { S2_SID } else { S1_SID };
                 let iova = iova_of(page) + 0x28;
                 let t = match (via_ports, s2) {
-                    (false, _) => s.translate(sid, iova, a),
-                    (true, false) => s1_port.translate(iova, a),
-                    (true, true) => s2_port.translate(iova, a),
+                    (false, _) => s.translate(sid, Iova::new(iova), a),
+                    (true, false) => s1_port.translate(Iova::new(iova), a),
+                    (true, true) => s2_port.translate(Iova::new(iova), a),
                 };
                 out.push(format!("{t:?}"));
             }

@@ -59,10 +59,14 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
     s.write32(gr1o(s, gr1::cbar(0)), (3 << 16) | (1 << 8));
     map_stream(s, 0, SID, 0, 0);
     enable(s);
-    let t = s.translate(SID, 0x1000_0123, Access::Write).unwrap();
-    assert_eq!(t.pa(), 0x9abc_0123);
+    let t = s
+        .translate(SID, Iova::new(0x1000_0123), Access::Write)
+        .unwrap();
+    assert_eq!(t.pa(), PhysAddr::new(0x9abc_0123));
     // The stage-1 output has no stage-2 mapping: a stage-2 fault in bank 1.
-    let f = s.translate(SID, 0x1000_1000, Access::Read).unwrap_err();
+    let f = s
+        .translate(SID, Iova::new(0x1000_1000), Access::Read)
+        .unwrap_err();
     assert!(matches!(
         f,
         DmaFault::Context {
@@ -85,7 +89,9 @@ fn nested_translation_composes_stages_and_reports_stage2_walk_faults() {
         &mut g,
     );
     s.write32(regs::gr0::TLBIVMID, 2);
-    let f = s.translate(SID, 0x1000_0000, Access::Read).unwrap_err();
+    let f = s
+        .translate(SID, Iova::new(0x1000_0000), Access::Read)
+        .unwrap_err();
     assert!(matches!(
         f,
         DmaFault::Context {
@@ -129,16 +135,22 @@ fn aarch32_long_descriptor_stage1_walk() {
     enable(s);
     let va = 0xc000_0000u64 + 5 * SZ_2M + 7 * SZ_4K + 0x44;
     assert_eq!(
-        s.translate(SID, va, Access::Read).unwrap().pa(),
+        s.translate(SID, Iova::new(va), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x9876_5044
     );
     let vb = 0xc000_0000u64 + 6 * SZ_2M + 0x1234;
     assert_eq!(
-        s.translate(SID, vb, Access::Read).unwrap().pa(),
+        s.translate(SID, Iova::new(vb), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x9a00_1234
     );
     assert!(matches!(
-        s.translate(SID, vb, Access::Write),
+        s.translate(SID, Iova::new(vb), Access::Write),
         Err(DmaFault::Context {
             kind: ContextFaultKind::Permission,
             level: LookupLevel::L2,
@@ -149,19 +161,25 @@ fn aarch32_long_descriptor_stage1_walk() {
     assert_eq!(s.read32(b + cb::FSR), regs::fsr::PF | (1 << 9));
     s.write32(b + cb::FSR, 0xc000_01fe);
     // Beyond 32 bits and in an empty slot: translation faults.
-    assert!(s.translate(SID, 1 << 32, Access::Read).is_err());
-    assert!(s.translate(SID, 0x1000, Access::Read).is_err());
+    assert!(s.translate(SID, Iova::new(1 << 32), Access::Read).is_err());
+    assert!(s.translate(SID, Iova::new(0x1000), Access::Read).is_err());
     // AArch32 TLBIVA encoding: VA[31:12] | ASID[7:0] in one 32-bit write.
     r.mem
         .write_u64(PhysAddr::new(l3 + 8 * 7), 0x9876_6000 | af | (1 << 6) | 3)
         .unwrap();
     assert_eq!(
-        s.translate(SID, va, Access::Read).unwrap().pa(),
+        s.translate(SID, Iova::new(va), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x9876_5044
     );
     s.write32(b + cb::S1_TLBIVA, ((va as u32) & !0xfff) | 9);
     assert_eq!(
-        s.translate(SID, va, Access::Read).unwrap().pa(),
+        s.translate(SID, Iova::new(va), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x9876_6044
     );
 }
@@ -208,7 +226,7 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
     enable(s);
     let b = cbo(s, 3);
     let expect = |iova: u64, access, kind, fsr: u32, syn: u32| {
-        let f = s.translate(SID, iova, access).unwrap_err();
+        let f = s.translate(SID, Iova::new(iova), access).unwrap_err();
         assert!(
             matches!(f, DmaFault::Context { kind: k, cb: 3, stage: Stage::S2, .. } if k == kind),
             "{f:?}"
@@ -233,7 +251,10 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
         0x03,
     );
     assert_eq!(
-        s.translate(SID, 0x1000_1000, Access::Write).unwrap().pa(),
+        s.translate(SID, Iova::new(0x1000_1000), Access::Write)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x9000_1000
     );
     // Access flag clear at stage 2.
@@ -252,7 +273,10 @@ fn stage2_permissions_access_flag_address_size_and_external_aborts() {
     r.mem.write_u64(leaf.pte_pa, leaf.pte.bits()).unwrap();
     let vtcr = s.read32(b + cb::TCR);
     assert_eq!(
-        s.translate(SID, 0x1000_3000, Access::Read).unwrap().pa(),
+        s.translate(SID, Iova::new(0x1000_3000), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         0x1_2000_0000
     );
     s.write32(b + cb::TCR, vtcr & !(7 << regs::vtcr::PS_SHIFT));

@@ -49,7 +49,7 @@ fn s1_rig() -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
 
 fn pa_hit(t: Translation) -> (u64, bool) {
     match t {
-        Translation::Translated { pa, tlb_hit, .. } => (pa, tlb_hit),
+        Translation::Translated { pa, tlb_hit, .. } => (pa.as_u64(), tlb_hit),
         t => panic!("not translated: {t:?}"),
     }
 }
@@ -61,7 +61,9 @@ fn hits_are_counted_as_transactions_and_tlb_hits() {
     assert_eq!(port.stream_id(), SID);
     let before = r.smmu.counters();
     for i in 0..100u64 {
-        let t = port.translate(IOVA + 0x10 + (i & 7), Access::Read).unwrap();
+        let t = port
+            .translate(Iova::new(IOVA + 0x10 + (i & 7)), Access::Read)
+            .unwrap();
         assert_eq!(pa_hit(t), (OLD + 0x10 + (i & 7), i != 0));
     }
     let c = r.smmu.counters();
@@ -81,12 +83,12 @@ fn a_port_entry_is_as_stale_as_the_tlb_until_the_tlbi() {
     let b = cbo(&r.smmu, 0);
     let mut port = r.smmu.port(SID);
     assert_eq!(
-        pa_hit(port.translate(IOVA + 8, Access::Read).unwrap()),
+        pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
         (OLD + 8, false)
     );
     retarget(&r, &pt, IOVA, NEW);
     assert_eq!(
-        pa_hit(port.translate(IOVA + 8, Access::Read).unwrap()),
+        pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
         (OLD + 8, true),
         "stale until invalidated, as the main TLB"
     );
@@ -94,13 +96,13 @@ fn a_port_entry_is_as_stale_as_the_tlb_until_the_tlbi() {
     // holds the stale entry.
     r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (4 << 48));
     assert_eq!(
-        pa_hit(port.translate(IOVA + 8, Access::Read).unwrap()),
+        pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
         (OLD + 8, true)
     );
     r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (3 << 48));
     r.smmu.write32(b + cb::TLBSYNC, 0);
     assert_eq!(
-        pa_hit(port.translate(IOVA + 8, Access::Read).unwrap()),
+        pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
         (NEW + 8, false)
     );
 }
@@ -110,26 +112,29 @@ fn register_writes_and_reset_reach_the_next_transaction() {
     let (r, _pt) = s1_rig();
     let b = cbo(&r.smmu, 0);
     let mut port = r.smmu.port(SID);
-    port.translate(IOVA, Access::Write).unwrap();
-    port.translate(IOVA, Access::Write).unwrap();
+    port.translate(Iova::new(IOVA), Access::Write).unwrap();
+    port.translate(Iova::new(IOVA), Access::Write).unwrap();
     // SCTLR.M off: the bank bypasses from the next transaction on.
     r.smmu.write32(b + cb::SCTLR, 0x1066);
     assert_eq!(
-        port.translate(IOVA, Access::Write).unwrap(),
+        port.translate(Iova::new(IOVA), Access::Write).unwrap(),
         Translation::Bypass {
-            pa: IOVA,
+            pa: PhysAddr::new(IOVA),
             reason: mmu500::BypassReason::CbDisabled
         }
     );
     r.smmu.write32(b + cb::SCTLR, 0x1067);
-    assert_eq!(pa_hit(port.translate(IOVA, Access::Write).unwrap()).0, OLD);
+    assert_eq!(
+        pa_hit(port.translate(Iova::new(IOVA), Access::Write).unwrap()).0,
+        OLD
+    );
     // A board reset: CLIENTPD again, and every counter back to zero, the port's included.
     r.smmu.reset();
     assert_eq!(r.smmu.counters(), mmu500::Mmu500Counters::default());
     assert_eq!(
-        port.translate(IOVA, Access::Write).unwrap(),
+        port.translate(Iova::new(IOVA), Access::Write).unwrap(),
         Translation::Bypass {
-            pa: IOVA,
+            pa: PhysAddr::new(IOVA),
             reason: mmu500::BypassReason::ClientPd
         }
     );
@@ -144,9 +149,11 @@ fn a_write_to_a_read_only_page_faults_after_read_hits() {
     let mut port = r.smmu.port(SID);
     let ro = IOVA + PAGES * SZ_4K;
     for _ in 0..3 {
-        port.translate(ro + 0x40, Access::Read).unwrap();
+        port.translate(Iova::new(ro + 0x40), Access::Read).unwrap();
     }
-    let e = port.translate(ro + 0x40, Access::Write).unwrap_err();
+    let e = port
+        .translate(Iova::new(ro + 0x40), Access::Write)
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -175,11 +182,15 @@ fn with_a_trace_sink_every_transaction_is_an_event() {
     }));
     let mut port = r.smmu.port(SID);
     for _ in 0..3 {
-        port.translate(IOVA + 4, Access::Read).unwrap();
+        port.translate(Iova::new(IOVA + 4), Access::Read).unwrap();
     }
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![(IOVA + 4, false), (IOVA + 4, true), (IOVA + 4, true)]
+        vec![
+            (Iova::new(IOVA + 4), false),
+            (Iova::new(IOVA + 4), true),
+            (Iova::new(IOVA + 4), true)
+        ]
     );
 }
 
@@ -227,9 +238,9 @@ fn ports_of_two_streams_do_not_share_entries() {
     let (r, _pt) = s1_rig();
     let mut a = r.smmu.port(SID);
     let mut b = r.smmu.port(0x42a);
-    a.translate(IOVA, Access::Read).unwrap();
+    a.translate(Iova::new(IOVA), Access::Read).unwrap();
     // Stream 0x42a matches no SMR: it faults (USFCFG) no matter what port 0x429 cached.
-    assert!(b.translate(IOVA, Access::Read).is_err());
+    assert!(b.translate(Iova::new(IOVA), Access::Read).is_err());
     assert_eq!(r.smmu.read32(gr0::SGFSR), 0x2);
 }
 
@@ -286,9 +297,9 @@ fn run(steps: &[Step], via_port: bool) -> (Vec<String>, Vec<u64>) {
                 let a = if write { Access::Write } else { Access::Read };
                 let iova = IOVA + page * SZ_4K + 0x18;
                 let t = if via_port {
-                    port.translate(iova, a)
+                    port.translate(Iova::new(iova), a)
                 } else {
-                    r.smmu.translate(SID, iova, a)
+                    r.smmu.translate(SID, Iova::new(iova), a)
                 };
                 // Whether it hit a TLB depends on which TLB; everything else must agree.
                 out.push(format!("{:?}", t.map(|t| (t.pa(), t.is_translated()))));
@@ -375,8 +386,14 @@ fn the_micro_tlb_is_direct_mapped_by_page() {
     enable(&r.smmu);
     let mut port = r.smmu.port(SID);
     for _ in 0..4 {
-        assert_eq!(pa_hit(port.translate(IOVA, Access::Read).unwrap()).0, OLD);
-        assert_eq!(pa_hit(port.translate(far, Access::Read).unwrap()).0, NEW);
+        assert_eq!(
+            pa_hit(port.translate(Iova::new(IOVA), Access::Read).unwrap()).0,
+            OLD
+        );
+        assert_eq!(
+            pa_hit(port.translate(Iova::new(far), Access::Read).unwrap()).0,
+            NEW
+        );
     }
     let c = r.smmu.counters();
     assert_eq!(c.walks, 2);

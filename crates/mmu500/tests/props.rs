@@ -199,10 +199,10 @@ proptest! {
                     let iova = IOVA + page * 0x1000 + off;
                     let access = if write { Access::Write } else { Access::Read };
                     // TBU bit 10 set, as the LS1028A delivers it.
-                    match s.translate(sids[stream] | 0x400, iova, access) {
+                    match s.translate(sids[stream] | 0x400, Iova::new(iova), access) {
                         Ok(Translation::Translated { pa, cb, .. }) => {
                             prop_assert_eq!(cb as usize, stream);
-                            prop_assert_eq!(live[stream].get(&page).copied(), Some(pa & !0xfff));
+                            prop_assert_eq!(live[stream].get(&page).copied(), Some(pa.as_u64() & !0xfff));
                         }
                         Ok(other) => prop_assert!(false, "untranslated: {:?}", other),
                         Err(_) => prop_assert!(!live[stream].contains_key(&page)),
@@ -220,7 +220,7 @@ proptest! {
                 }
                 Txn::Stranger { sid, iova } => {
                     let matched = sids.iter().any(|&m| (sid ^ m) & !0x7c00 & 0x7fff == 0);
-                    let res = s.translate(sid, iova, Access::Write);
+                    let res = s.translate(sid, Iova::new(iova), Access::Write);
                     if !matched {
                         prop_assert!(res.is_err(), "unknown stream {:#x} got through: {:?}", sid, res);
                     }

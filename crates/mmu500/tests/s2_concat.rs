@@ -86,8 +86,8 @@ fn map(pt: &mut pgtable::PageTable<pgtable::NoTlb>, iova: u64, pa: u64, size: u6
 
 /// (pa, leaf size) from the model, or the fault level.
 fn walk(r: &Rig, iova: u64) -> Result<(u64, u64), LookupLevel> {
-    match r.smmu.translate(0x11, iova, Access::Read) {
-        Ok(Translation::Translated { pa, leaf_size, .. }) => Ok((pa, leaf_size)),
+    match r.smmu.translate(0x11, Iova::new(iova), Access::Read) {
+        Ok(Translation::Translated { pa, leaf_size, .. }) => Ok((pa.as_u64(), leaf_size.bytes())),
         Err(DmaFault::Context {
             kind: ContextFaultKind::Translation,
             level,

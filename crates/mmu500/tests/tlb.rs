@@ -41,8 +41,12 @@ fn s1_rig(asid: u16) -> (Rig, pgtable::PageTable<pgtable::NoTlb>) {
 }
 
 fn pa(r: &Rig, iova: u64) -> (u64, bool) {
-    match r.smmu.translate(SID, iova, Access::Read).unwrap() {
-        Translation::Translated { pa, tlb_hit, .. } => (pa, tlb_hit),
+    match r
+        .smmu
+        .translate(SID, Iova::new(iova), Access::Read)
+        .unwrap()
+    {
+        Translation::Translated { pa, tlb_hit, .. } => (pa.as_u64(), tlb_hit),
         t => panic!("not translated: {t:?}"),
     }
 }
@@ -105,8 +109,12 @@ fn a_block_entry_is_cached_once_and_invalidated_by_any_address_inside() {
     let b = cbo(&r.smmu, 0);
     assert_eq!(pa(&r, 0x4000_0000), (0xa000_0000, false));
     assert_eq!(pa(&r, 0x401f_f000), (0xa01f_f000, true));
-    match r.smmu.translate(SID, 0x4010_0000, Access::Read).unwrap() {
-        Translation::Translated { leaf_size, .. } => assert_eq!(leaf_size, SZ_2M),
+    match r
+        .smmu
+        .translate(SID, Iova::new(0x4010_0000), Access::Read)
+        .unwrap()
+    {
+        Translation::Translated { leaf_size, .. } => assert_eq!(leaf_size, PageSize::SZ_2M),
         t => panic!("{t:?}"),
     }
     retarget(&r, &pt, 0x4000_0000, 0xa040_0000);
@@ -127,7 +135,10 @@ fn unmapped_but_not_invalidated_still_translates() {
     // The missing invalidation is observable as DMA to the old page.
     assert_eq!(pa(&r, IOVA).0, OLD);
     r.smmu.write64(cbo(&r.smmu, 0) + cb::S1_TLBIVA, IOVA >> 12);
-    assert!(r.smmu.translate(SID, IOVA, Access::Read).is_err());
+    assert!(r
+        .smmu
+        .translate(SID, Iova::new(IOVA), Access::Read)
+        .is_err());
 }
 
 #[test]
@@ -246,14 +257,18 @@ fn register_writes_reach_the_next_walk_while_cached_entries_stay_stale() {
     // Translation switched off: the very next transaction bypasses.
     r.smmu.write32(b + cb::SCTLR, 0x1066);
     assert!(matches!(
-        r.smmu.translate(SID, IOVA + 8, Access::Read).unwrap(),
-        Translation::Bypass { pa, .. } if pa == IOVA + 8
+        r.smmu.translate(SID, Iova::new(IOVA + 8), Access::Read).unwrap(),
+        Translation::Bypass { pa, .. } if pa == PhysAddr::new(IOVA + 8)
     ));
 }
 
 /// The (epoch, tlb_hit) of a translation of `iova`.
 fn provenance(r: &Rig, iova: u64) -> (u64, bool) {
-    match r.smmu.translate(SID, iova, Access::Read).unwrap() {
+    match r
+        .smmu
+        .translate(SID, Iova::new(iova), Access::Read)
+        .unwrap()
+    {
         Translation::Translated { epoch, tlb_hit, .. } => (epoch, tlb_hit),
         t => panic!("not translated: {t:?}"),
     }
@@ -296,6 +311,9 @@ fn translations_report_the_bank_programming_that_produced_them() {
     assert_eq!(provenance(&r, IOVA + 0x10_0000), (second, false));
     // After TLBIASID the old IOVA faults: nothing of the first programming is left.
     r.smmu.write32(b + cb::S1_TLBIASID, 0);
-    assert!(r.smmu.translate(SID, IOVA, Access::Read).is_err());
+    assert!(r
+        .smmu
+        .translate(SID, Iova::new(IOVA), Access::Read)
+        .is_err());
     assert_eq!(r.smmu.context_epoch(64), None);
 }

@@ -91,7 +91,7 @@ pub struct DmaEvidence {
     /// Reads that bypassed translation.
     pub stray_reads: u64,
     /// The first few physical addresses stray writes landed at.
-    pub stray_write_addrs: Vec<u64>,
+    pub stray_write_addrs: Vec<PhysAddr>,
     /// Translated writes outside the mapping.
     pub foreign_writes: u64,
     /// Translated reads outside the mapping.
@@ -150,7 +150,7 @@ pub(crate) fn account(
         }
     }
     for t in translations {
-        if Some(PhysAddr::new(t.pa()).align_down(PAGE)) == own {
+        if Some(t.pa().align_down(PAGE)) == own {
             continue;
         }
         match (t, write) {
@@ -174,9 +174,9 @@ mod tests {
 
     fn translated(cb: u16, epoch: u64, pa: u64) -> Translation {
         Translation::Translated {
-            pa,
+            pa: PhysAddr::new(pa),
             cb,
-            leaf_size: physmem::FRAME_SIZE,
+            leaf_size: PAGE,
             tlb_hit: true,
             epoch,
         }

@@ -83,7 +83,7 @@ fn quiesce_then_kexec_opens_a_bypass_window_in_the_next_kernels_probe() {
             stray_runs += 1;
             // IOVAs used as physical addresses: the SATA job's DMA address, untranslated.
             assert!(
-                v.stray_write_addrs.iter().all(|a| a & 0xfff == 0),
+                v.stray_write_addrs.iter().all(|a| a.as_u64() & 0xfff == 0),
                 "seed {seed}: {v:?}"
             );
         }

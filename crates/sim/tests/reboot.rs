@@ -256,7 +256,7 @@ fn three_kernels_three_outcomes_on_the_built_in_board() {
         assert!(v
             .stray_write_addrs
             .iter()
-            .all(|a| *a >= 0xf000_0000 && *a < 1 << 32));
+            .all(|a| a.as_u64() >= 0xf000_0000 && a.as_u64() < 1 << 32));
     }
     let vq = survey(
         KernelBehaviour::Quiesce,

@@ -17,6 +17,13 @@
 //! translating domain, the physical address itself under dma-direct. It converts to and from the
 //! other two only through named functions that say which case applies.
 //!
+//! A stage-2 input address (an IPA) has no type of its own: it is an [`Iova`]. For the contexts
+//! the drivers build (stage 1 only or stage 2 only) the stage-2 input is the address the device
+//! put on the bus, and Linux's io-pgtable and arm-smmu call it `iova` for both stages. Only a
+//! nested (stage 1 + stage 2) context has an IPA that is neither the device's address nor the
+//! output, and that one never leaves the hardware model's walker, where it stays a `u64`. So the
+//! models' TLBIIPAS2 operand (`mmu500::TlbiOp::Ipa`) is an [`Iova`] too.
+//!
 //! All address-like values print as `0x…` hex with `Display`, and `{:x}`/`{:#x}` print exactly
 //! what the underlying `u64` would, so log lines keep their bytes when a crate adopts the types.
 //!

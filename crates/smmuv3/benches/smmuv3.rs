@@ -91,11 +91,15 @@ fn setup() -> Arc<SmmuV3> {
 
 fn benches(c: &mut Criterion) {
     let s = setup();
-    assert!(s.translate(SID, IOVA, Access::Read).pa().is_some());
+    assert!(s
+        .translate(SID, Iova::new(IOVA), Access::Read)
+        .pa()
+        .is_some());
     c.bench_function("tlb_hit", |b| {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
-                let _ = black_box(s.translate(SID, black_box(IOVA + 0x123), Access::Read));
+                let _ =
+                    black_box(s.translate(SID, Iova::new(black_box(IOVA + 0x123)), Access::Read));
             })
         })
     });
@@ -104,17 +108,17 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 k = (k + 1) % 64;
-                let _ = black_box(s.translate(SID, IOVA + k * 0x1000, Access::Read));
+                let _ = black_box(s.translate(SID, Iova::new(IOVA + k * 0x1000), Access::Read));
             })
         })
     });
     // Every access of the page-by-page pattern must miss.
     for i in 0..PAGES {
-        s.translate(SID, IOVA + i * 0x1000, Access::Read);
+        s.translate(SID, Iova::new(IOVA + i * 0x1000), Access::Read);
     }
     let before = s.counters();
     for i in 0..PAGES {
-        s.translate(SID, IOVA + i * 0x1000, Access::Read);
+        s.translate(SID, Iova::new(IOVA + i * 0x1000), Access::Read);
     }
     assert_eq!(s.counters().tlb_hits, before.tlb_hits, "pattern must miss");
     let mut j = 0u64;
@@ -122,7 +126,7 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|n| {
             bench_clock::time_iters(n, || {
                 j = (j + 1) % PAGES;
-                let _ = black_box(s.translate(SID, IOVA + j * 0x1000, Access::Read));
+                let _ = black_box(s.translate(SID, Iova::new(IOVA + j * 0x1000), Access::Read));
             })
         })
     });

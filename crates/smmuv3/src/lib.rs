@@ -75,14 +75,14 @@ pub enum AbortReason {
 /// What happened to one transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
-    Translated { pa: u64 },
-    Bypassed { pa: u64, why: BypassReason },
+    Translated { pa: PhysAddr },
+    Bypassed { pa: PhysAddr, why: BypassReason },
     Aborted(AbortReason),
 }
 
 impl Outcome {
     /// The output address, unless the transaction was terminated.
-    pub fn pa(&self) -> Option<u64> {
+    pub fn pa(&self) -> Option<PhysAddr> {
         match *self {
             Outcome::Translated { pa } | Outcome::Bypassed { pa, .. } => Some(pa),
             Outcome::Aborted(_) => None,
@@ -96,7 +96,7 @@ pub enum BusError {
     #[error("transaction terminated by the SMMU: {0:?}")]
     Aborted(AbortReason),
     #[error("translated to {pa:#x}, which is not memory: {source}")]
-    Memory { pa: u64, source: PhysError },
+    Memory { pa: PhysAddr, source: PhysError },
 }
 
 /// Activity counters (monotonic since creation).
@@ -204,19 +204,19 @@ impl SmmuV3 {
     }
 
     /// Translate one transaction of stream `sid` at input address `ia`.
-    pub fn translate(&self, sid: u32, ia: u64, access: Access) -> Outcome {
+    pub fn translate(&self, sid: u32, ia: Iova, access: Access) -> Outcome {
         sched_point(Point::Dma);
-        self.with_state(|s| s.translate(&self.cfg, &self.mem, sid, ia, access))
+        self.with_state(|s| s.translate(&self.cfg, &self.mem, sid, ia.as_u64(), access))
     }
 
     /// A device read of `buf.len()` bytes at `ia` (one translation: the buffer must not cross
     /// the translated page).
     pub fn dma_read(&self, sid: u32, ia: Iova, buf: &mut [u8]) -> Result<Outcome, BusError> {
-        let o = self.translate(sid, ia.as_u64(), Access::Read);
+        let o = self.translate(sid, ia, Access::Read);
         match o.pa() {
             Some(pa) => self
                 .mem
-                .read_bytes(PhysAddr::new(pa), buf)
+                .read_bytes(pa, buf)
                 .map(|_| o)
                 .map_err(|source| BusError::Memory { pa, source }),
             None => Err(BusError::Aborted(match o {
@@ -228,11 +228,11 @@ impl SmmuV3 {
 
     /// A device write of `data` at `ia` (one translation).
     pub fn dma_write(&self, sid: u32, ia: Iova, data: &[u8]) -> Result<Outcome, BusError> {
-        let o = self.translate(sid, ia.as_u64(), Access::Write);
+        let o = self.translate(sid, ia, Access::Write);
         match o.pa() {
             Some(pa) => self
                 .mem
-                .write_bytes(PhysAddr::new(pa), data)
+                .write_bytes(pa, data)
                 .map(|_| o)
                 .map_err(|source| BusError::Memory { pa, source }),
             None => Err(BusError::Aborted(match o {

@@ -8,6 +8,7 @@ use crate::tlb::TlbEntry;
 use crate::walk::{Stage2Fault, WalkFault};
 use crate::{AbortReason, BypassReason, Outcome};
 use physmem::PhysMem;
+use smmu_addr::PhysAddr;
 use smmuv3_arch::event::{self, id, Event};
 use smmuv3_arch::Access;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ impl State {
                 Outcome::Aborted(AbortReason::GlobalAbort)
             } else {
                 Outcome::Bypassed {
-                    pa: ia,
+                    pa: PhysAddr::new(ia),
                     why: BypassReason::Disabled,
                 }
             };
@@ -107,7 +108,7 @@ impl State {
         match &*cfg {
             StreamCfg::Abort => Outcome::Aborted(AbortReason::SteAbort),
             StreamCfg::Bypass => Outcome::Bypassed {
-                pa: ia,
+                pa: PhysAddr::new(ia),
                 why: BypassReason::Ste,
             },
             StreamCfg::Translate(t) => self.translate_stages(c, mem, sid, t, ia, access),
@@ -163,7 +164,7 @@ impl State {
         }
         let mask = (1u64 << entry.size_shift) - 1;
         Outcome::Translated {
-            pa: entry.pa + (ia & mask),
+            pa: PhysAddr::new(entry.pa + (ia & mask)),
         }
     }
 

@@ -112,17 +112,17 @@ fn check(
     let mut hits = 0;
     for iova in all {
         let want = pt.iova_to_phys(Iova::new(iova)).map_or(0, PhysAddr::as_u64);
-        let got = r.smmu.translate(3, iova, Access::Read);
+        let got = r.smmu.translate(3, Iova::new(iova), Access::Read);
         match got {
             Outcome::Translated { pa } => {
                 hits += 1;
-                prop_assert_eq!(pa, want, "iova {:#x}", iova)
+                prop_assert_eq!(pa.as_u64(), want, "iova {:#x}", iova)
             }
             other => prop_assert_eq!(want, 0, "iova {:#x}: model {:?}", iova, other),
         }
         // Write permission agrees with the mapping's prot.
         if want != 0 {
-            let w = r.smmu.translate(3, iova, Access::Write);
+            let w = r.smmu.translate(3, Iova::new(iova), Access::Write);
             let leaf = pt.leaf(Iova::new(iova)).unwrap();
             let ro = match stage {
                 Stage::S1 => leaf.pte.bits() & (1 << 7) != 0,

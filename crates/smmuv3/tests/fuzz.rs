@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use physmem::PhysAddr;
 use proptest::prelude::*;
+use smmu_addr::Iova;
 use smmuv3::{Access, Mmio, SmmuV3Config};
 
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ proptest! {
                 Op::W64(a, v) => r.smmu.write64(a, v),
                 Op::R32(a) => { r.smmu.read32(a); }
                 Op::R64(a) => { r.smmu.read64(a); }
-                Op::Dma(s, a, w) => { r.smmu.translate(s, a, if w { Access::Write } else { Access::Read }); }
+                Op::Dma(s, a, w) => { r.smmu.translate(s, Iova::new(a), if w { Access::Write } else { Access::Read }); }
                 // Scribble over the stream table, queues and anything else in the first MiB.
                 Op::Poke(o, v) => { let _ = r.mem.write_u64(PhysAddr::new(RAM + o), v); }
             }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use physmem::PhysAddr;
 use proptest::prelude::*;
+use smmu_addr::Iova;
 use smmuv3::{Access, Mmio, SmmuV3Config};
 use smmuv3_arch::cmd::{Command, SyncCs};
 use smmuv3_arch::event::id;
@@ -77,7 +78,7 @@ proptest! {
                 // StreamID 64+ is out of a 2^6-entry table: C_BAD_STREAMID carrying the SID.
                 let sid = 64 + next_sid;
                 next_sid += 1;
-                r.smmu.translate(sid, 0, Access::Read);
+                r.smmu.translate(sid, Iova::new(0), Access::Read);
                 if queued.len() < size {
                     queued.push_back(sid);
                 } else {
@@ -119,7 +120,7 @@ proptest! {
 fn event_queue_disabled_discards() {
     let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 3);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN);
-    r.smmu.translate(1000, 0, Access::Read);
+    r.smmu.translate(1000, Iova::new(0), Access::Read);
     let c = r.smmu.counters();
     assert_eq!((c.events, c.events_discarded), (0, 1));
 }
@@ -130,6 +131,6 @@ fn event_queue_write_abort_is_a_global_error() {
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN);
     r.smmu.write64(EVTQ_BASE, 0x10_0000_0000 | 3);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::SMMUEN | cr0::EVTQEN);
-    r.smmu.translate(1000, 0, Access::Read);
+    r.smmu.translate(1000, Iova::new(0), Access::Read);
     assert_eq!(r.smmu.read32(GERROR), gerror::EVTQ_ABT_ERR);
 }

@@ -35,9 +35,9 @@ fn reset_values_of_the_qemu_preset() {
     );
     // SMMUEN = 0, GBPA bypass: the IOVA goes out as the PA.
     assert_eq!(
-        s.translate(8, 0x1234, Access::Read),
+        s.translate(8, Iova::new(0x1234), Access::Read),
         Outcome::Bypassed {
-            pa: 0x1234,
+            pa: PhysAddr::new(0x1234),
             why: BypassReason::Disabled
         }
     );
@@ -61,14 +61,14 @@ fn gbpa_update_and_abort_while_disabled() {
         "UPDATE reads 0 once the value is in force"
     );
     assert_eq!(
-        s.translate(8, 0x1234, Access::Write),
+        s.translate(8, Iova::new(0x1234), Access::Write),
         Outcome::Aborted(AbortReason::GlobalAbort)
     );
     s.write32(CR0, cr0::SMMUEN);
     assert_eq!(s.read32(CR0ACK), cr0::SMMUEN);
     // Enabled with no stream table: StreamID 8 is out of range (LOG2SIZE 0).
     assert_eq!(
-        s.translate(8, 0x1234, Access::Read),
+        s.translate(8, Iova::new(0x1234), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STREAMID))
     );
 }
@@ -78,30 +78,30 @@ fn config_errors_are_recorded_as_events() {
     let r = Rig::new(SmmuV3Config::qemu_virt(), 6, 4, 4);
     // Out of the table's range.
     assert_eq!(
-        r.smmu.translate(64, 0, Access::Read),
+        r.smmu.translate(64, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STREAMID))
     );
     // Invalid STE.
     assert_eq!(
-        r.smmu.translate(1, 0, Access::Read),
+        r.smmu.translate(1, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
     );
     // Stage 2 on a stage-1-only SMMU.
     r.ste_s2(2, 1, 0, 24, 1, 2);
     assert_eq!(
-        r.smmu.translate(2, 0, Access::Read),
+        r.smmu.translate(2, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
     );
     // Reserved Config 0b001.
     r.write_ste(3, [1 | (1 << 1), 0, 0, 0]);
     assert_eq!(
-        r.smmu.translate(3, 0, Access::Read),
+        r.smmu.translate(3, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
     );
     // Abort STE: terminated, no event.
     r.ste_abort(4);
     assert_eq!(
-        r.smmu.translate(4, 0, Access::Read),
+        r.smmu.translate(4, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::SteAbort)
     );
     let ev: Vec<(u8, u32)> = r.drain_events().iter().map(|e| (e.id, e.sid)).collect();
@@ -135,15 +135,15 @@ fn two_level_stream_table() {
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
     r.issue_sync(&[CFGI_ALL]);
     assert_eq!(
-        r.smmu.translate(0x108, 0x5000, Access::Read),
+        r.smmu.translate(0x108, Iova::new(0x5000), Access::Read),
         Outcome::Bypassed {
-            pa: 0x5000,
+            pa: PhysAddr::new(0x5000),
             why: BypassReason::Ste
         }
     );
     // L1 entry 0 has SPAN 0: no STEs there.
     assert_eq!(
-        r.smmu.translate(0x8, 0, Access::Read),
+        r.smmu.translate(0x8, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STREAMID))
     );
 }
@@ -171,20 +171,20 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
     .unwrap();
     r.ste_bypass(8);
     assert!(matches!(
-        r.smmu.translate(8, 0x10_0000, Access::Read),
+        r.smmu.translate(8, Iova::new(0x10_0000), Access::Read),
         Outcome::Bypassed { .. }
     ));
     // Rewrite the STE to stage 1 without CFGI: the cached bypass config is still used.
     r.ste_s1(8, 1, pt.ttbr().as_u64(), 16);
     assert!(matches!(
-        r.smmu.translate(8, 0x10_0000, Access::Read),
+        r.smmu.translate(8, Iova::new(0x10_0000), Access::Read),
         Outcome::Bypassed { .. }
     ));
     r.issue_sync(&[Command::CfgiSte { sid: 8, leaf: true }]);
     assert_eq!(
-        r.smmu.translate(8, 0x10_0000, Access::Read),
+        r.smmu.translate(8, Iova::new(0x10_0000), Access::Read),
         Outcome::Translated {
-            pa: RAM + 0x10_0000
+            pa: PhysAddr::new(RAM + 0x10_0000)
         }
     );
     // Unmap without TLBI: the TLB still answers.
@@ -196,14 +196,18 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
         &mut g,
     );
     assert_eq!(
-        r.smmu.translate(8, 0x10_0123, Access::Write),
+        r.smmu.translate(8, Iova::new(0x10_0123), Access::Write),
         Outcome::Translated {
-            pa: RAM + 0x10_0123
+            pa: PhysAddr::new(RAM + 0x10_0123)
         }
     );
     // A TLBI for another ASID changes nothing; the right one (range form) does.
     r.issue_sync(&[Command::TlbiNhAsid { vmid: 0, asid: 2 }]);
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_some());
     let range = TlbiRange {
         num: 0,
         scale: 0,
@@ -218,7 +222,7 @@ fn config_cache_and_tlb_stay_stale_until_invalidated() {
         range,
     }]);
     assert_eq!(
-        r.smmu.translate(8, 0x10_0000, Access::Read),
+        r.smmu.translate(8, Iova::new(0x10_0000), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_TRANSLATION))
     );
     let ev = r.drain_events();
@@ -244,9 +248,13 @@ fn permission_fault_on_read_only_page() {
     .unwrap();
     r.ste_s1(9, 3, pt.ttbr().as_u64(), 16);
     r.issue_sync(&[CFGI_ALL]);
-    assert!(r.smmu.translate(9, 0x20_0000, Access::Read).pa().is_some());
+    assert!(r
+        .smmu
+        .translate(9, Iova::new(0x20_0000), Access::Read)
+        .pa()
+        .is_some());
     assert_eq!(
-        r.smmu.translate(9, 0x20_0000, Access::Write),
+        r.smmu.translate(9, Iova::new(0x20_0000), Access::Write),
         Outcome::Aborted(AbortReason::Event(id::F_PERMISSION))
     );
     assert_eq!(r.drain_events()[0].id, id::F_PERMISSION);
@@ -343,13 +351,13 @@ fn stage2_and_nested() {
     r.ste_s2(5, 7, s2.ttbr().as_u64(), 24, sl0, 2);
     r.issue_sync(&[CFGI_ALL]);
     assert_eq!(
-        r.smmu.translate(5, 0x1000_0010, Access::Read),
+        r.smmu.translate(5, Iova::new(0x1000_0010), Access::Read),
         Outcome::Translated {
-            pa: RAM + 0x30_0010
+            pa: PhysAddr::new(RAM + 0x30_0010)
         }
     );
     assert_eq!(
-        r.smmu.translate(5, 0x1000_0010, Access::Write),
+        r.smmu.translate(5, Iova::new(0x1000_0010), Access::Write),
         Outcome::Aborted(AbortReason::Event(id::F_PERMISSION))
     );
     let ev = r.drain_events();
@@ -378,9 +386,9 @@ fn stage2_and_nested() {
     );
     r.issue_sync(&[CFGI_ALL]);
     assert_eq!(
-        r.smmu.translate(6, 0x7004, Access::Read),
+        r.smmu.translate(6, Iova::new(0x7004), Access::Read),
         Outcome::Translated {
-            pa: RAM + 0x30_0004
+            pa: PhysAddr::new(RAM + 0x30_0004)
         }
     );
     // TLBI_S2_IPA leaves the combined entry; S12_VMALL removes it.
@@ -396,10 +404,14 @@ fn stage2_and_nested() {
         leaf: true,
         range: TlbiRange::default(),
     }]);
-    assert!(r.smmu.translate(6, 0x7004, Access::Read).pa().is_some());
+    assert!(r
+        .smmu
+        .translate(6, Iova::new(0x7004), Access::Read)
+        .pa()
+        .is_some());
     r.issue_sync(&[Command::TlbiS12Vmall { vmid: 7 }]);
     assert_eq!(
-        r.smmu.translate(6, 0x7004, Access::Read),
+        r.smmu.translate(6, Iova::new(0x7004), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_TRANSLATION))
     );
 }
@@ -437,17 +449,17 @@ fn fetch_and_address_size_faults() {
         .unwrap();
     let cdp = r.ste_s1(10, 4, pt.ttbr().as_u64(), 16);
     assert_eq!(
-        r.smmu.translate(10, 0x30_0000, Access::Read),
+        r.smmu.translate(10, Iova::new(0x30_0000), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_ADDR_SIZE))
     );
     assert_eq!(
-        r.smmu.translate(10, 0x40_0000, Access::Read),
+        r.smmu.translate(10, Iova::new(0x40_0000), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_ACCESS))
     );
     let _ = cdp;
     // StreamID 11 has no valid STE.
     assert_eq!(
-        r.smmu.translate(11, 0, Access::Read),
+        r.smmu.translate(11, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_STE))
     );
     // An invalid CD.
@@ -456,7 +468,7 @@ fn fetch_and_address_size_faults() {
         & smmuv3_arch::ste::S1CTXPTR_MASK;
     r.mem.write_u64(PhysAddr::new(cd12), 0).unwrap();
     assert_eq!(
-        r.smmu.translate(12, 0, Access::Read),
+        r.smmu.translate(12, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::C_BAD_CD))
     );
     // A stream table that is not memory.
@@ -464,7 +476,7 @@ fn fetch_and_address_size_faults() {
     r.smmu.write64(STRTAB_BASE, 0x10_0000_0000);
     r.smmu.write32(CR0, cr0::CMDQEN | cr0::EVTQEN | cr0::SMMUEN);
     assert_eq!(
-        r.smmu.translate(3, 0, Access::Read),
+        r.smmu.translate(3, Iova::new(0), Access::Read),
         Outcome::Aborted(AbortReason::Event(id::F_STE_FETCH))
     );
     let ev: Vec<(u8, u64)> = r.drain_events().iter().map(|e| (e.id, e.addr)).collect();
@@ -496,7 +508,11 @@ fn with_invalidation_latency_a_missing_sync_is_observable() {
     .unwrap();
     r.ste_s1(8, 1, pt.ttbr().as_u64(), 16);
     r.issue_sync(&[CFGI_ALL]);
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_some());
     pt.unmap_pages(
         Iova::new(0x10_0000),
         PageSize::SZ_4K,
@@ -505,9 +521,21 @@ fn with_invalidation_latency_a_missing_sync_is_observable() {
     );
     // TLBI without CMD_SYNC: still in flight for the next two transactions, done at the third.
     r.issue(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_some());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_some());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_none());
     // With the sync, complete at once.
     pt.map_pages(
         Iova::new(0x10_0000),
@@ -517,7 +545,11 @@ fn with_invalidation_latency_a_missing_sync_is_observable() {
         Prot::READ,
     )
     .unwrap();
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_some());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_some());
     pt.unmap_pages(
         Iova::new(0x10_0000),
         PageSize::SZ_4K,
@@ -525,5 +557,9 @@ fn with_invalidation_latency_a_missing_sync_is_observable() {
         &mut pgtable::Gather::new(),
     );
     r.issue_sync(&[Command::TlbiNhAsid { vmid: 0, asid: 1 }]);
-    assert!(r.smmu.translate(8, 0x10_0000, Access::Read).pa().is_none());
+    assert!(r
+        .smmu
+        .translate(8, Iova::new(0x10_0000), Access::Read)
+        .pa()
+        .is_none());
 }

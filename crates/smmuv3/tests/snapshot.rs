@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
+use smmu_addr::Iova;
 use smmuv3::{Access, Mmio, SmmuV3Config, SmmuV3SnapshotError};
 use smmuv3_arch::cmd::Command;
 use smmuv3_arch::regs::*;
@@ -73,7 +74,8 @@ fn apply(r: &mut Rig, steps: &[Step]) -> Vec<String> {
                 let a = if write { Access::Write } else { Access::Read };
                 format!(
                     "{:?}",
-                    r.smmu.translate(sid, IOVA + page * 0x1000 + 0x40, a)
+                    r.smmu
+                        .translate(sid, Iova::new(IOVA + page * 0x1000 + 0x40), a)
                 )
             }
             Step::DrainEvents => format!("{:?}", r.drain_events()),

@@ -147,12 +147,12 @@ impl IommuDriver for ArmSmmuV3 {
     fn geometry(&self, dom: DriverDomain) -> Option<Geometry> {
         let c = self.ctx(dom)?;
         Some(Geometry {
-            aperture_start: 0,
-            aperture_end: if c.ias >= 64 {
+            aperture_start: Iova::ZERO,
+            aperture_end: Iova::new(if c.ias >= 64 {
                 u64::MAX
             } else {
                 (1u64 << c.ias) - 1
-            },
+            }),
             pgsize_bitmap: c.pgsizes,
         })
     }

@@ -218,12 +218,12 @@ impl IommuDriver for ArmSmmu {
         let c = self.ctx(dom)?;
         let hw = c.table.hw();
         Some(Geometry {
-            aperture_start: 0,
-            aperture_end: if hw.ias >= 64 {
+            aperture_start: Iova::ZERO,
+            aperture_end: Iova::new(if hw.ias >= 64 {
                 u64::MAX
             } else {
                 (1u64 << hw.ias) - 1
-            },
+            }),
             pgsize_bitmap: c.table.pgsize_bitmap(),
         })
     }

@@ -126,5 +126,5 @@ fn a_new_domain_on_a_freed_bank_never_hits_the_freed_domains_tlb_entries() {
         panic!("{t:?}");
     };
     assert!(epoch > freed_epoch);
-    assert_eq!(pa, new_buf);
+    assert_eq!(pa, PhysAddr::new(new_buf));
 }

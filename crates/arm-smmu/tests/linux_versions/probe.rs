@@ -135,7 +135,7 @@ fn after_quiesce_the_next_kernels_rmr_step_lets_dma_bypass_until_its_reset() {
             assert_eq!(
                 during.unwrap(),
                 vec![Translation::Bypass {
-                    pa: iova,
+                    pa: PhysAddr::new(iova),
                     reason: BypassReason::ClientPd
                 }]
             );

@@ -66,7 +66,10 @@ fn ls1028a_attach_map_unmap_flush() {
         &[w(ls_cb(0) + 0x610, 0), w(ls_cb(0) + 0x7f0, 0xffff_ffff)],
     );
     let geo = s.geometry(dom).unwrap();
-    assert_eq!((geo.aperture_start, geo.aperture_end), (0, (1 << 48) - 1));
+    assert_eq!(
+        (geo.aperture_start, geo.aperture_end),
+        (Iova::ZERO, Iova::new((1 << 48) - 1))
+    );
     assert_eq!(geo.pgsize_bitmap, 0x4020_1000);
     // Freeing the domain (arm_smmu_destroy_domain_context): SCTLR = 0 disables the bank, then
     // free_io_pgtable_ops flushes it (tlb_flush_all: TLBIASID = ASID 0, TLBSYNC, poll

@@ -7,6 +7,7 @@ use crate::config::Mmu500Config;
 use crate::state::{Pending, Registers};
 use crate::types::{ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Counters, TraceEvent};
 use crate::walk::WalkError;
+use smmu_addr::Iova;
 use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
 use smmu_arch::{Access, LookupLevel, Stage};
 
@@ -220,7 +221,7 @@ pub(crate) fn global(
     DmaFault::Global {
         kind,
         sid,
-        iova,
+        iova: Iova::new(iova),
         recorded,
         client_abort: regs.scr0 & scr0::GFRE != 0,
     }
@@ -271,7 +272,7 @@ pub(crate) fn context(
         cb: f.bank as u16,
         stage: f.stage,
         level: f.level,
-        iova,
+        iova: Iova::new(iova),
         recorded,
         client_abort,
     }

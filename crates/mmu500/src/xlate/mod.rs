@@ -37,6 +37,7 @@ use context::no_such_bank;
 use fault::{CbError, CbFault, Format};
 use physmem::PhysMem;
 use s2cr::S2crAction;
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::regs::{self, scr0};
 use smmu_arch::{Access, Stage};
 use stream::StreamMatch;
@@ -45,7 +46,7 @@ use stream::StreamMatch;
 pub(crate) struct CbOk {
     /// Output address of the byte translated.
     pub pa: u64,
-    pub shift: u32,
+    pub leaf_size: PageSize,
     pub tlb_hit: bool,
     /// Stage-1 leaf descriptor (attributes for PAR); 0 when not walked.
     pub desc: u64,
@@ -80,7 +81,7 @@ impl State {
             Some(Regime::Flat) => {
                 return Ok(CbOk {
                     pa: va,
-                    shift: 12,
+                    leaf_size: PageSize::SZ_4K,
                     tlb_hit: false,
                     desc: 0,
                     disabled: true,
@@ -178,7 +179,7 @@ impl State {
             let (pa, cb) = (t.pa(), u.cb);
             p.event(|| TraceEvent::Translated {
                 sid,
-                iova,
+                iova: Iova::new(iova),
                 access,
                 pa,
                 cb,
@@ -193,7 +194,7 @@ impl State {
                     pa, cb, tlb_hit, ..
                 } => TraceEvent::Translated {
                     sid,
-                    iova,
+                    iova: Iova::new(iova),
                     access,
                     pa,
                     cb,
@@ -201,14 +202,14 @@ impl State {
                 },
                 Translation::Bypass { reason, .. } => TraceEvent::Bypassed {
                     sid,
-                    iova,
+                    iova: Iova::new(iova),
                     access,
                     reason,
                 },
             }),
             Err(fault) => p.event(|| TraceEvent::Faulted {
                 sid,
-                iova,
+                iova: Iova::new(iova),
                 access,
                 fault,
             }),
@@ -294,7 +295,7 @@ impl State {
                     vpn: iova >> 12,
                     pa_page: ok.pa & !0xfff,
                     cb: n as u16,
-                    shift: ok.shift as u8,
+                    leaf_size: ok.leaf_size,
                     read: ok.read_ok,
                     write: ok.write_ok,
                     epoch: ok.epoch,
@@ -302,9 +303,9 @@ impl State {
                 self.caches.utlb.fill(fill);
                 p.fill = Some(fill);
                 Ok(Translation::Translated {
-                    pa: ok.pa,
+                    pa: PhysAddr::new(ok.pa),
                     cb: n as u16,
-                    leaf_size: 1u64 << ok.shift,
+                    leaf_size: ok.leaf_size,
                     tlb_hit: ok.tlb_hit,
                     epoch: ok.epoch,
                 })
@@ -351,7 +352,10 @@ impl State {
             BypassReason::UnmatchedBypass => c.bypass_unmatched += 1,
             BypassReason::CbDisabled => c.bypass_cb_disabled += 1,
         }
-        Translation::Bypass { pa: iova, reason }
+        Translation::Bypass {
+            pa: PhysAddr::new(iova),
+            reason,
+        }
     }
 }
 

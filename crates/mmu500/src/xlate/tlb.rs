@@ -6,6 +6,7 @@ use super::regime::{leaf_shifts, low_mask, S1Setup, S2Regime, ALL_SHIFTS};
 use super::CbOk;
 use crate::tlb::{Entry, Tag, Tlb};
 use crate::types::{ContextFaultKind, Mmu500Counters};
+use smmu_addr::PageSize;
 use smmu_arch::Access;
 use smmu_arch::{LookupLevel, Stage};
 
@@ -68,13 +69,21 @@ pub(crate) fn check_permission(
     ))
 }
 
+/// The leaf size of a TLB entry with leaf shift `shift`. The walker's leaf shifts come from a
+/// granule and a level (12 to 39), so `from_shift` always accepts them; the 4 KiB fallback only
+/// keeps this function total.
+#[inline]
+pub(crate) fn leaf_size(shift: u32) -> PageSize {
+    PageSize::from_shift(shift).unwrap_or(PageSize::SZ_4K)
+}
+
 impl CbOk {
     /// The result of a transaction answered by entry `e` (which passed the access's check).
     #[inline]
     pub(crate) fn from_entry(e: &Entry, va: u64, privileged: bool, tlb_hit: bool) -> CbOk {
         CbOk {
             pa: e.pa_base | (va & low_mask(e.shift)),
-            shift: e.shift,
+            leaf_size: leaf_size(e.shift),
             tlb_hit,
             desc: 0,
             disabled: false,

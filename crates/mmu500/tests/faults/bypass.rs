@@ -8,9 +8,9 @@ fn bypass_paths_say_why() {
     let s = &r.smmu;
     // Reset: CLIENTPD = 1, everything passes untranslated.
     assert_eq!(
-        s.translate(ENETC_SID, 0x1234, Access::Write),
+        s.translate(ENETC_SID, Iova::new(0x1234), Access::Write),
         Ok(Translation::Bypass {
-            pa: 0x1234,
+            pa: PhysAddr::new(0x1234),
             reason: BypassReason::ClientPd
         })
     );
@@ -19,9 +19,9 @@ fn bypass_paths_say_why() {
     // Unmatched with USFCFG = 0.
     s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::USFCFG);
     assert_eq!(
-        s.translate(0x7, 0x5000, Access::Read),
+        s.translate(0x7, Iova::new(0x5000), Access::Read),
         Ok(Translation::Bypass {
-            pa: 0x5000,
+            pa: PhysAddr::new(0x5000),
             reason: BypassReason::UnmatchedBypass
         })
     );
@@ -29,32 +29,35 @@ fn bypass_paths_say_why() {
     s.write32(gr0::s2cr(3), 0x1_0000);
     s.write32(gr0::smr(3), 0x8000_0007);
     assert_eq!(
-        s.translate(0x7, 0x5000, Access::Read),
+        s.translate(0x7, Iova::new(0x5000), Access::Read),
         Ok(Translation::Bypass {
-            pa: 0x5000,
+            pa: PhysAddr::new(0x5000),
             reason: BypassReason::S2crBypass
         })
     );
     // Bank with SCTLR.M = 0.
     s.write32(cbo(s, 0) + cb::SCTLR, 0);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA, Access::Read),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read),
         Ok(Translation::Bypass {
-            pa: IOVA,
+            pa: PhysAddr::new(IOVA),
             reason: BypassReason::CbDisabled
         })
     );
     s.write32(cbo(s, 0) + cb::SCTLR, 0x1067);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA, Access::Read).unwrap().pa(),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         DATA
     );
     // v6.1 shutdown: sCR0 = 0x1 (CLIENTPD) with SMRs and banks intact: DMA goes untranslated.
     s.write32(gr0::SCR0, 0x1);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA, Access::Write),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Write),
         Ok(Translation::Bypass {
-            pa: IOVA,
+            pa: PhysAddr::new(IOVA),
             reason: BypassReason::ClientPd
         })
     );

@@ -13,7 +13,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     let b = cbo(&s, 0);
     // Unmapped page next to a mapped one: the level-3 entry is invalid.
     let f = s
-        .translate(ENETC_SID, IOVA + 0x2000, Access::Write)
+        .translate(ENETC_SID, Iova::new(IOVA + 0x2000), Access::Write)
         .unwrap_err();
     assert_eq!(
         f,
@@ -22,7 +22,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
             cb: 0,
             stage: Stage::S1,
             level: LookupLevel::L3,
-            iova: IOVA + 0x2000,
+            iova: Iova::new(IOVA + 0x2000),
             recorded: true,
             client_abort: true
         }
@@ -35,7 +35,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     assert!(s.irq_pending(FaultIrq::Context(0)));
     assert_eq!(*raised.lock().unwrap(), [FaultIrq::Context(0)]);
     // A second fault before the handler clears: MULTI, syndrome unchanged, no new edge.
-    s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
+    s.translate(ENETC_SID, Iova::new(0x40_0000_0000), Access::Read)
         .unwrap_err();
     assert_eq!(s.read32(b + cb::FSR), 0x8000_0402);
     assert_eq!(s.read64(b + cb::FAR), IOVA + 0x2000);
@@ -43,7 +43,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     s.write32(b + cb::FSR, 0x8000_0402);
     assert!(!s.irq_pending(FaultIrq::Context(0)));
     // Level-1 hole, read.
-    s.translate(ENETC_SID, 0x40_0000_0000, Access::Read)
+    s.translate(ENETC_SID, Iova::new(0x40_0000_0000), Access::Read)
         .unwrap_err();
     assert_eq!(
         (s.read32(b + cb::FSR), s.read32(b + cb::FSYNR0)),
@@ -52,7 +52,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     s.write32(b + cb::FSR, 0xc000_01fe);
     // Write to a read-only page: permission fault.
     let f = s
-        .translate(ENETC_SID, IOVA + 0x1008, Access::Write)
+        .translate(ENETC_SID, Iova::new(IOVA + 0x1008), Access::Write)
         .unwrap_err();
     assert!(matches!(
         f,
@@ -67,10 +67,10 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
         (0x408, 0x13)
     );
     assert_eq!(
-        s.translate(ENETC_SID, IOVA + 0x1008, Access::Read)
+        s.translate(ENETC_SID, Iova::new(IOVA + 0x1008), Access::Read)
             .unwrap()
             .pa(),
-        DATA + 0x1008
+        PhysAddr::new(DATA + 0x1008)
     );
     s.write32(b + cb::FSR, 0xc000_01fe);
     // Access flag clear in a never-used leaf.
@@ -86,7 +86,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     r.mem
         .write_u64(leaf.pte_pa, leaf.pte.bits() & !(1 << 10))
         .unwrap();
-    s.translate(ENETC_SID, IOVA + 0x3000, Access::Read)
+    s.translate(ENETC_SID, Iova::new(IOVA + 0x3000), Access::Read)
         .unwrap_err();
     assert_eq!(
         (s.read32(b + cb::FSR), s.read32(b + cb::FSYNR0)),
@@ -104,7 +104,7 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     )
     .unwrap();
     assert!(matches!(
-        s.translate(ENETC_SID, IOVA + 0x4000, Access::Read),
+        s.translate(ENETC_SID, Iova::new(IOVA + 0x4000), Access::Read),
         Err(DmaFault::Context {
             kind: ContextFaultKind::Permission,
             ..
@@ -113,15 +113,15 @@ fn context_faults_record_exact_fsr_far_fsynr0_and_raise_the_bank_line() {
     s.write32(b + cb::FSR, 0xc000_01fe);
     s.write32(gr0::s2cr(0), 3 << 24);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA + 0x4000, Access::Read)
+        s.translate(ENETC_SID, Iova::new(IOVA + 0x4000), Access::Read)
             .unwrap()
             .pa(),
-        DATA + 0x4000
+        PhysAddr::new(DATA + 0x4000)
     );
     // Without CFIE the fault is recorded, the line stays low; CFRE decides the client abort.
     s.write32(b + cb::SCTLR, 0x1001);
     let f = s
-        .translate(ENETC_SID, IOVA + 0x9000, Access::Read)
+        .translate(ENETC_SID, Iova::new(IOVA + 0x9000), Access::Read)
         .unwrap_err();
     assert!(matches!(
         f,
@@ -200,7 +200,7 @@ fn context_fault_message_names_stage_and_level_as_numbers() {
         cb: 3,
         stage: Stage::S2,
         level: LookupLevel::L2,
-        iova: 0x8000_1000,
+        iova: Iova::new(0x8000_1000),
         recorded: true,
         client_abort: false,
     };

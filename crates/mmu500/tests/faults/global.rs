@@ -38,19 +38,21 @@ fn seed_unknown_stream_fault_sequence_is_reproduced_exactly() {
     let (r, _pt) = booted();
     let s = &r.smmu;
     // While the SMR is valid, 0x429 matches ICID 0x29 under mask 0x7c00 and is translated.
-    let t = s.translate(ENETC_SID, IOVA + 0x10, Access::Write).unwrap();
-    assert_eq!(t.pa(), DATA + 0x10);
+    let t = s
+        .translate(ENETC_SID, Iova::new(IOVA + 0x10), Access::Write)
+        .unwrap();
+    assert_eq!(t.pa(), PhysAddr::new(DATA + 0x10));
     assert!(t.is_translated());
     // release_device: S2CR to FAULT first, then the SMR invalid (reference §7.5). A
     // transaction in between still matches the SMR and meets its fault context: an invalid
     // context fault, recorded in sGFSR (ICF, bit 0) like any global fault.
     s.write32(gr0::s2cr(0), 0x0002_0000);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA, Access::Write),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Write),
         Err(DmaFault::Global {
             kind: GlobalFaultKind::InvalidContext { nested: false },
             sid: ENETC_SID,
-            iova: IOVA,
+            iova: Iova::new(IOVA),
             recorded: true,
             client_abort: true
         })
@@ -62,7 +64,7 @@ fn seed_unknown_stream_fault_sequence_is_reproduced_exactly() {
     assert_eq!(s.counters().fault_icf, 1);
     s.write32(gr0::smr(0), 0);
 
-    let dma = |access| s.translate(ENETC_SID, IOVA, access);
+    let dma = |access| s.translate(ENETC_SID, Iova::new(IOVA), access);
     let mut lines = Vec::new();
     // 1: a transmit (write) then another before the handler runs.
     let first = dma(Access::Write).unwrap_err();
@@ -71,7 +73,7 @@ fn seed_unknown_stream_fault_sequence_is_reproduced_exactly() {
         DmaFault::Global {
             kind: GlobalFaultKind::UnidentifiedStream,
             sid: ENETC_SID,
-            iova: IOVA,
+            iova: Iova::new(IOVA),
             recorded: true,
             client_abort: true
         }
@@ -118,18 +120,22 @@ fn global_interrupt_rises_once_per_recorded_fault_and_handler_may_read_registers
     }));
     let line = FaultIrq::Global(2);
     assert!(!s.irq_pending(line));
-    s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
-    s.translate(ENETC_SID, 0, Access::Write).unwrap_err();
+    s.translate(ENETC_SID, Iova::new(0), Access::Write)
+        .unwrap_err();
+    s.translate(ENETC_SID, Iova::new(0), Access::Write)
+        .unwrap_err();
     assert!(s.irq_pending(line));
     assert_eq!(*log.lock().unwrap(), [(line, 0x2)]);
     s.write32(gr0::SGFSR, 0x8000_0002);
     assert!(!s.irq_pending(line));
-    s.translate(ENETC_SID, 0, Access::Read).unwrap_err();
+    s.translate(ENETC_SID, Iova::new(0), Access::Read)
+        .unwrap_err();
     assert_eq!(log.lock().unwrap().len(), 2);
     // With GFIE clear the fault is recorded but the line stays low; setting GFIE raises it.
     s.write32(gr0::SGFSR, 0x2);
     s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::GFIE);
-    s.translate(ENETC_SID, 0, Access::Read).unwrap_err();
+    s.translate(ENETC_SID, Iova::new(0), Access::Read)
+        .unwrap_err();
     assert_eq!(s.read32(gr0::SGFSR), 0x2);
     assert!(!s.irq_pending(line));
     assert_eq!(log.lock().unwrap().len(), 2);
@@ -143,7 +149,9 @@ fn stream_match_conflict_is_a_global_fault() {
     let (r, _pt) = booted();
     let s = &r.smmu;
     map_stream(s, 1, ENETC_SID, 0, 0);
-    let f = s.translate(ENETC_SID, IOVA, Access::Read).unwrap_err();
+    let f = s
+        .translate(ENETC_SID, Iova::new(IOVA), Access::Read)
+        .unwrap_err();
     assert!(matches!(
         f,
         DmaFault::Global {
@@ -157,19 +165,24 @@ fn stream_match_conflict_is_a_global_fault() {
         "GFSR 0x00000004, GFSYNR0 0x00000000, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
     );
     // 0x29 itself matches only SMR 0.
-    assert!(s.translate(ENETC_ICID, IOVA, Access::Read).is_ok());
+    assert!(s
+        .translate(ENETC_ICID, Iova::new(IOVA), Access::Read)
+        .is_ok());
     // MMU-500 with sCR0.SMCFCFG clear takes the lowest matching entry instead.
     s.write32(gr0::SGFSR, 0x4);
     s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::SMCFCFG);
     assert_eq!(
-        s.translate(ENETC_SID, IOVA, Access::Read).unwrap().pa(),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read)
+            .unwrap()
+            .pa()
+            .as_u64(),
         DATA
     );
     assert_eq!(s.read32(gr0::SGFSR), 0);
     // An S2CR naming a context bank that does not exist.
     map_stream(s, 2, 0x55, 0, 200);
     assert!(matches!(
-        s.translate(0x55, IOVA, Access::Read),
+        s.translate(0x55, Iova::new(IOVA), Access::Read),
         Err(DmaFault::Global {
             kind: GlobalFaultKind::UnimplementedContextBank,
             ..
@@ -196,18 +209,21 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
     let icf = |nested| DmaFault::Global {
         kind: GlobalFaultKind::InvalidContext { nested },
         sid: ENETC_SID,
-        iova: IOVA,
+        iova: Iova::new(IOVA),
         recorded: true,
         client_abort: true,
     };
     // TYPE = FAULT: a read records ICF with the read's syndrome and raises the interrupt.
     s.write32(gr0::s2cr(0), 0x0002_0000);
-    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Read), Err(icf(false)));
+    assert_eq!(
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read),
+        Err(icf(false))
+    );
     assert_eq!(*raised.lock().unwrap(), 1);
     assert!(s.irq_pending(FaultIrq::Global(2)));
     // A second one before the handler only sets MULTI.
     assert!(matches!(
-        s.translate(ENETC_SID, IOVA, Access::Write),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Write),
         Err(DmaFault::Global {
             recorded: false,
             ..
@@ -221,7 +237,10 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
     // The reserved TYPE 3 is treated as a fault context; PRIVCFG = PRIV does not reach the
     // syndrome (a global fault records the input attributes).
     s.write32(gr0::s2cr(0), 0x0103_0000);
-    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Write), Err(icf(false)));
+    assert_eq!(
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Write),
+        Err(icf(false))
+    );
     assert_eq!(
         handle_global(&*s),
         "GFSR 0x00000001, GFSYNR0 0x00000002, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
@@ -233,7 +252,10 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
         (smmu_arch::regs::cbar::TYPE_S1_TRANS_S2_FAULT << smmu_arch::regs::cbar::TYPE_SHIFT)
             | S1_CBAR & !(3 << smmu_arch::regs::cbar::TYPE_SHIFT),
     );
-    assert_eq!(s.translate(ENETC_SID, IOVA, Access::Read), Err(icf(true)));
+    assert_eq!(
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read),
+        Err(icf(true))
+    );
     assert_eq!(
         handle_global(&*s),
         "GFSR 0x00000001, GFSYNR0 0x00000001, GFSYNR1 0x00000429, GFSYNR2 0x00000000"
@@ -242,7 +264,7 @@ fn a_fault_type_s2cr_is_an_invalid_context_fault() {
     // With GFRE clear the client gets RAZ/WI instead of an abort; still recorded.
     s.write32(gr0::SCR0, SCR0_LINUX & !smmu_arch::regs::scr0::GFRE);
     assert!(matches!(
-        s.translate(ENETC_SID, IOVA, Access::Read),
+        s.translate(ENETC_SID, Iova::new(IOVA), Access::Read),
         Err(DmaFault::Global {
             kind: GlobalFaultKind::InvalidContext { nested: true },
             recorded: true,

@@ -14,19 +14,21 @@ fn transactions_faults_and_invalidations_are_traced() {
             sink.lock().unwrap().push(e.clone());
         }
     }));
-    s.translate(ENETC_SID, IOVA, Access::Read).unwrap();
-    s.translate(ENETC_SID, IOVA + 0x7000, Access::Write)
+    s.translate(ENETC_SID, Iova::new(IOVA), Access::Read)
+        .unwrap();
+    s.translate(ENETC_SID, Iova::new(IOVA + 0x7000), Access::Write)
         .unwrap_err();
     s.write64(cbo(s, 0) + cb::S1_TLBIVA, IOVA >> 12);
     s.write32(gr0::SCR0, 1);
-    s.translate(ENETC_SID, IOVA, Access::Read).unwrap();
+    s.translate(ENETC_SID, Iova::new(IOVA), Access::Read)
+        .unwrap();
     let ev = seen.lock().unwrap().clone();
     let f = DmaFault::Context {
         kind: ContextFaultKind::Translation,
         cb: 0,
         stage: Stage::S1,
         level: LookupLevel::L3,
-        iova: IOVA + 0x7000,
+        iova: Iova::new(IOVA + 0x7000),
         recorded: true,
         client_abort: true,
     };
@@ -35,9 +37,9 @@ fn transactions_faults_and_invalidations_are_traced() {
         [
             TraceEvent::Translated {
                 sid: ENETC_SID,
-                iova: IOVA,
+                iova: Iova::new(IOVA),
                 access: Access::Read,
-                pa: DATA,
+                pa: PhysAddr::new(DATA),
                 cb: 0,
                 tlb_hit: false
             },
@@ -49,7 +51,7 @@ fn transactions_faults_and_invalidations_are_traced() {
             },
             TraceEvent::Faulted {
                 sid: ENETC_SID,
-                iova: IOVA + 0x7000,
+                iova: Iova::new(IOVA + 0x7000),
                 access: Access::Write,
                 fault: f
             },
@@ -57,13 +59,13 @@ fn transactions_faults_and_invalidations_are_traced() {
                 op: TlbiOp::Va {
                     cb: 0,
                     asid: 0,
-                    va: IOVA
+                    va: Iova::new(IOVA)
                 },
                 removed: 1
             },
             TraceEvent::Bypassed {
                 sid: ENETC_SID,
-                iova: IOVA,
+                iova: Iova::new(IOVA),
                 access: Access::Read,
                 reason: BypassReason::ClientPd
             },

@@ -125,8 +125,11 @@ pub fn map_target(iova: u64, size: u64) -> u64 {
 
 /// The leaf size the device's transaction at `iova` is translated through, if it translates.
 fn device_leaf(stack: &Stack, dev: &StackDevice, iova: u64) -> Option<u64> {
-    match stack.model.translate(dev.wire_sid, iova, Access::Read) {
-        Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size),
+    match stack
+        .model
+        .translate(dev.wire_sid, Iova::new(iova), Access::Read)
+    {
+        Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size.bytes()),
         _ => None,
     }
 }
@@ -206,7 +209,8 @@ fn check_reachable(
         return;
     };
     let last = iova.checked_add(size - 1);
-    if size == 0 || iova < geo.aperture_start || last.is_none_or(|l| l > geo.aperture_end) {
+    let (start, end) = (geo.aperture_start.as_u64(), geo.aperture_end.as_u64());
+    if size == 0 || iova < start || last.is_none_or(|l| l > end) {
         return;
     }
     let msg = if !ok {
@@ -217,8 +221,11 @@ fn check_reachable(
     } else if stack.core.iova_to_phys(d, Iova::new(iova)).is_none() {
         format!("{call} returned 0 but the tables map nothing at {iova:#x}")
     } else {
-        match stack.model.translate(dev.wire_sid, iova, Access::Read) {
-            Ok(t) if t.pa() == pa => return,
+        match stack
+            .model
+            .translate(dev.wire_sid, Iova::new(iova), Access::Read)
+        {
+            Ok(t) if t.pa() == PhysAddr::new(pa) => return,
             Ok(t) => format!(
                 "{call}: {}'s transaction at {iova:#x} reaches {:#x}, not {pa:#x}",
                 dev.name,

@@ -7,7 +7,7 @@
 use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
 use crate::ownership;
 use mmu500::{BusError, Translation};
-use smmu_addr::{DmaAddr, Iova};
+use smmu_addr::DmaAddr;
 use std::collections::VecDeque;
 
 /// `ping -f` sends at least 100 requests a second.
@@ -44,7 +44,7 @@ pub(super) struct Hw {
     pub(super) rx_ring: usize,
     pub(super) rx_fetch: usize,
     /// Prefetched receive descriptors: (slot, buffer DMA address).
-    pub(super) rx_cache: VecDeque<(usize, u64)>,
+    pub(super) rx_cache: VecDeque<(usize, DmaAddr)>,
     pub(super) flood_left: u32,
     pub(super) next_arrival_ns: u64,
     pub(super) last_sent_ns: u64,
@@ -181,7 +181,7 @@ impl Enetc {
     }
 
     fn hw_tx_ring(&self, ring: usize, slot: usize, now_ns: u64) -> bool {
-        let d = self.tx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
+        let d = desc_addr(self.tx_rings[ring].1, slot);
         let mut desc = [0u8; DESC_SIZE as usize];
         match self.bus_read(d, &mut desc) {
             Some(true) => {}
@@ -195,6 +195,8 @@ impl Enetc {
         if flags & FLAG_READY == 0 {
             return false;
         }
+        // The buffer address is a bus word the driver wrote into the descriptor.
+        let addr = DmaAddr::new(addr);
         let mut frame = vec![0u8; len as usize];
         match self.bus_read(addr, &mut frame) {
             Some(true) => {
@@ -276,11 +278,12 @@ impl Enetc {
         }
         self.stats.lock().rx_written += 1;
         let ring = self.hw.lock().rx_ring;
-        let d = self.rx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
+        let d = desc_addr(self.rx_rings[ring].1, slot);
         let mut tail = [0u8; 6];
         tail[..2].copy_from_slice(&(FLAG_READY | FLAG_FULL).to_le_bytes());
         tail[2..].copy_from_slice(&seq.to_le_bytes());
-        if self.bus_write(d + 10, &tail) == Some(false) {
+        // The flags and the sequence number: bytes 10..16 of the descriptor.
+        if self.bus_write(DmaAddr::new(d.as_u64() + 10), &tail) == Some(false) {
             self.stats.lock().errors.rx_dma_aborts += 1;
         }
         // Keep the descriptor cache full: the engine fetches the next descriptors after it
@@ -302,7 +305,7 @@ impl Enetc {
                 }
                 (hw.rx_ring, hw.rx_fetch % self.cfg.rx_ring_size)
             };
-            let d = self.rx_rings[ring].1.as_u64() + slot as u64 * DESC_SIZE;
+            let d = desc_addr(self.rx_rings[ring].1, slot);
             let mut desc = [0u8; DESC_SIZE as usize];
             match self.bus_read(d, &mut desc) {
                 Some(true) => {}
@@ -317,7 +320,7 @@ impl Enetc {
                 break;
             }
             let mut hw = self.hw.lock();
-            hw.rx_cache.push_back((slot, addr));
+            hw.rx_cache.push_back((slot, DmaAddr::new(addr)));
             hw.rx_fetch += 1;
         }
         !self.hw.lock().rx_cache.is_empty()
@@ -325,14 +328,14 @@ impl Enetc {
 
     /// A device read through the SMMU. `None`: not issued (Bus Master Enable clear);
     /// `Some(false)`: aborted.
-    fn bus_read(&self, iova: u64, buf: &mut [u8]) -> Option<bool> {
+    fn bus_read(&self, dma: DmaAddr, buf: &mut [u8]) -> Option<bool> {
         if !(self.bus_master)() {
             self.stats.lock().bme_suppressed += 1;
             return None;
         }
         let before = self.stats.lock().bus.clone();
-        let r = self.smmu.dma_read(self.cfg.stream_id, Iova::new(iova), buf);
-        let ok = self.account(iova, false, r);
+        let r = self.smmu.dma_read(self.cfg.stream_id, dma.bus_iova(), buf);
+        let ok = self.account(dma, false, r);
         self.note_in_flight(&before);
         Some(ok)
     }
@@ -350,7 +353,7 @@ impl Enetc {
     }
 
     /// A device write through the SMMU, as [`Self::bus_read`].
-    fn bus_write(&self, iova: u64, data: &[u8]) -> Option<bool> {
+    fn bus_write(&self, dma: DmaAddr, data: &[u8]) -> Option<bool> {
         if !(self.bus_master)() {
             self.stats.lock().bme_suppressed += 1;
             return None;
@@ -358,24 +361,22 @@ impl Enetc {
         let before = self.stats.lock().bus.clone();
         let r = self
             .smmu
-            .dma_write(self.cfg.stream_id, Iova::new(iova), data);
-        let ok = self.account(iova, true, r);
+            .dma_write(self.cfg.stream_id, dma.bus_iova(), data);
+        let ok = self.account(dma, true, r);
         self.note_in_flight(&before);
         Some(ok)
     }
 
     /// Check every chunk of a transaction against the ownership map and count what happened.
-    fn account(&self, iova: u64, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
+    fn account(&self, dma: DmaAddr, write: bool, r: Result<Vec<Translation>, BusError>) -> bool {
         let mut ev = crate::ownership::DmaEvidence::default();
-        let ok = ownership::account(
-            &self.owned,
-            &self.retired,
-            DmaAddr::new(iova),
-            write,
-            r,
-            &mut ev,
-        );
+        let ok = ownership::account(&self.owned, &self.retired, dma, write, r, &mut ev);
         self.stats.lock().bus.merge(&ev);
         ok
     }
+}
+
+/// The bus address of descriptor `slot` of the ring at `ring`.
+fn desc_addr(ring: DmaAddr, slot: usize) -> DmaAddr {
+    DmaAddr::new(ring.as_u64() + slot as u64 * DESC_SIZE)
 }

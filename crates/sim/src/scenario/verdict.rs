@@ -1,6 +1,7 @@
 //! How a run ended, and the properties checked against it.
 
 use super::timeline::TimelineEvent;
+use smmu_addr::PhysAddr;
 
 /// The simulated oops, as the verdict reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -60,8 +61,10 @@ pub struct Verdict {
     pub stray_dma_writes: u64,
     /// Untranslated reads.
     pub stray_dma_reads: u64,
-    /// Where the first stray writes landed.
-    pub stray_write_addrs: Vec<u64>,
+    /// Where the first stray writes landed (in JSON, numbers as before: `smmu-addr` has no
+    /// serde, and the schema in docs/json.md says "array of integers").
+    #[serde(serialize_with = "addrs_as_numbers")]
+    pub stray_write_addrs: Vec<PhysAddr>,
     /// Translated DMA into memory the mapping does not own.
     pub foreign_dma: u64,
     /// DMA translated by a freed domain's page tables or TLB entries (the bank's context epoch
@@ -211,10 +214,20 @@ pub fn outcome_hash(o: &RebootOutcome) -> u64 {
     // identify the same runs.
     // So is a zero `smmu_probe_failures` (runs before the field existed had none), and a zero
     // count of irq-thread runs (`CpuStats::irq_threads`, likewise).
+    // The stray write addresses are hashed as the numbers they were before they were typed
+    // (`[4294955008]`, not `[PhysAddr(0xffffd000)]`), for the same reason.
+    let typed = format!("stray_write_addrs: {:?}", o.verdict.stray_write_addrs);
+    let numbers: Vec<u64> = o
+        .verdict
+        .stray_write_addrs
+        .iter()
+        .map(|a| a.as_u64())
+        .collect();
     let verdict = format!("{:?}", o.verdict)
         .replacen(&format!("execution: {:?}, ", o.verdict.execution), "", 1)
         .replacen(", smmu_probe_failures: 0 }", " }", 1)
-        .replace(", irq_threads: 0 }", " }");
+        .replace(", irq_threads: 0 }", " }")
+        .replacen(&typed, &format!("stray_write_addrs: {numbers:?}"), 1);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in o.log.bytes().chain(verdict.into_bytes()) {
         h ^= u64::from(b);
@@ -324,4 +337,9 @@ fn seed_shapes(v: &Verdict, removals: usize, usf: usize, lines: &[&str]) -> Vec<
         }
     }
     c
+}
+
+/// Serialize physical addresses as the plain numbers they are.
+fn addrs_as_numbers<S: serde::Serializer>(addrs: &[PhysAddr], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(addrs.iter().map(|a| a.as_u64()))
 }

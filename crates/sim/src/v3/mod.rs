@@ -37,6 +37,7 @@ use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
 use cpu::V3Code;
 use klog::Printk;
 use machine::V3Machine;
+use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
 
@@ -192,7 +193,12 @@ pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetu
                         }
                     }
                     if after.bus.stray_writes > before.bus.stray_writes {
-                        let at = after.bus.stray_write_addrs.last().copied().unwrap_or(0);
+                        let at = after
+                            .bus
+                            .stray_write_addrs
+                            .last()
+                            .copied()
+                            .unwrap_or(PhysAddr::ZERO);
                         ev.push(
                             Lane::NicDma,
                             format!("{}: STRAY write to {at:#x} (untranslated)", f.f.name),

@@ -297,6 +297,7 @@ impl FloodedFunction {
         s.bus.transactions += 1;
         let written = match r {
             Ok(Outcome::Translated { pa }) => {
+                let pa = pa.as_u64();
                 if pa < slot.pa || pa + FRAME_LEN as u64 > slot.pa + FRAME_SIZE {
                     s.bus.foreign_writes += 1;
                 }
