@@ -181,6 +181,20 @@ pub mod smr {
     pub const VALID: u32 = 1 << 31;
 }
 
+/// sGFSYNR1 fields.
+pub mod gfsynr1 {
+    /// The stream ID of the transaction that faulted.
+    pub const STREAMID_SHIFT: u32 = 0;
+    pub const STREAMID_WIDTH: u32 = 16;
+}
+
+/// CBFRSYNRA fields.
+pub mod cbfrsynra {
+    /// The stream ID of the transaction that faulted in the bank.
+    pub const SID_SHIFT: u32 = 0;
+    pub const SID_WIDTH: u32 = 16;
+}
+
 /// S2CR fields.
 pub mod s2cr {
     pub const CBNDX_SHIFT: u32 = 0;
@@ -399,6 +413,16 @@ pub mod par {
     pub const F: u64 = 1 << 0;
     /// Output address bits for a successful translation.
     pub const PA_MASK: u64 = 0x0000_ffff_ffff_f000;
+    /// A successful translation: the shareability of the leaf (its SH field).
+    pub const SH_SHIFT: u32 = 7;
+    /// A successful translation: the memory attributes (the MAIR byte the leaf selects).
+    pub const ATTR_SHIFT: u32 = 56;
+    /// A fault (F set): the fault status code (VMSAv8-64 FST encoding).
+    pub const FST_SHIFT: u32 = 1;
+    /// A fault: it happened on a stage-2 walk of a stage-1 table (PTW).
+    pub const PTW: u64 = 1 << 8;
+    /// A fault: the stage that faulted was stage 2 (S).
+    pub const S: u64 = 1 << 9;
 }
 
 /// ATSR bits.
