@@ -455,8 +455,10 @@ pub(crate) const SCTLR_MASK: u32 = 0x3fdf_d7ff;
 
 /// Implemented SMR bits: ID and MASK are NUMSIDB wide (MASK at most 15 bits below VALID).
 pub(crate) fn smr_mask(cfg: &Mmu500Config) -> u32 {
-    let id = cfg.sid_mask() & 0xffff;
-    id | ((id & 0x7fff) << smr::MASK_SHIFT) | smr::VALID
+    let id = regs::make(cfg.sid_mask(), smr::ID_SHIFT, smr::ID_WIDTH);
+    // Without EXIDS the mask field's top bit is SMR.VALID, so MASK has one bit fewer than ID.
+    let mask = regs::make(cfg.sid_mask(), smr::MASK_SHIFT, smr::MASK_WIDTH) & !smr::VALID;
+    id | mask | smr::VALID
 }
 
 /// The architected name of the register at `offset`, if any.
