@@ -297,6 +297,21 @@ pub mod cb {
     pub const ATSR: u64 = 0x8f0;
 }
 
+/// Operands of the context bank's invalidate-by-address registers (TLBIVA, TLBIVAL, TLBIVAA,
+/// TLBIVAAL, TLBIIPAS2, TLBIIPAS2L).
+pub mod tlbi {
+    /// 64-bit (AArch64) form: the address's page number, address >> 12, from bit 0.
+    pub const ADDR_SHIFT: u32 = 12;
+    /// 64-bit form of TLBIVA*: VA[55:12], 44 bits.
+    pub const VA_MASK: u64 = (1 << 44) - 1;
+    /// 64-bit form of TLBIIPAS2*: IPA[47:12], 36 bits.
+    pub const IPA_MASK: u64 = (1 << 36) - 1;
+    /// 64-bit form: the ASID in bits [63:48].
+    pub const ASID_SHIFT: u32 = 48;
+    /// 32-bit (AArch32) form: VA[31:12] in place, the ASID in bits [7:0].
+    pub const AARCH32_VA_MASK: u64 = 0xffff_f000;
+}
+
 /// Context-bank SCTLR bits.
 pub mod sctlr {
     pub const M: u32 = 1 << 0;
@@ -496,6 +511,13 @@ mod tests {
 
     #[test]
     fn offsets_match_reference() {
+        // reference §9.2: an AArch64 TLBIVA is (iova >> 12) | (asid << 48).
+        let v = (0x12_3000u64 >> tlbi::ADDR_SHIFT) | (5 << tlbi::ASID_SHIFT);
+        assert_eq!(v, 0x0005_0000_0000_0123);
+        assert_eq!(
+            (tlbi::VA_MASK, tlbi::IPA_MASK),
+            (0xfff_ffff_ffff, 0xf_ffff_ffff)
+        );
         assert_eq!(gr0::smr(3), 0x80c);
         assert_eq!(gr0::s2cr(47), 0xcbc);
         assert_eq!(gr1::cba2r(1), 0x804);

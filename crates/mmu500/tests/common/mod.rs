@@ -89,9 +89,9 @@ pub const S2_SCTLR: u32 =
 pub const S1_SCTLR: u32 = S2_SCTLR | regs::sctlr::S1_ASIDPNE;
 
 /// The 64-bit TLBIVA/TLBIVAL value (AArch64 encoding) for `iova` in address space `asid`:
-/// VA[55:12] in the low bits and the ASID in bits 63:48, where a TTBR carries it.
+/// VA[55:12] in the low bits and the ASID in bits 63:48.
 pub fn tlbiva(iova: u64, asid: u16) -> u64 {
-    (iova >> 12) | (u64::from(asid) << regs::ttbr::ASID_SHIFT)
+    (iova >> regs::tlbi::ADDR_SHIFT) | (u64::from(asid) << regs::tlbi::ASID_SHIFT)
 }
 
 /// Program bank `n` as an AArch64 stage-1 context over `pgd` (values as arm-smmu writes them).
