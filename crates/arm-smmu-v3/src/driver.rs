@@ -368,6 +368,9 @@ impl ArmSmmuV3 {
         if !self.device_disable() {
             return Err(ProbeError::AckTimeout("CR0"));
         }
+        // With the SMMU disabled: CR1 first, because it sets the cacheability and shareability
+        // of the SMMU's own reads of the stream table and the queues programmed next; CR2 too
+        // must be in place before SMMUEN.
         let c1 = (cr1::SH_ISH << cr1::TABLE_SH_SHIFT)
             | (cr1::CACHE_WB << cr1::TABLE_OC_SHIFT)
             | (cr1::CACHE_WB << cr1::TABLE_IC_SHIFT)
@@ -376,6 +379,7 @@ impl ArmSmmuV3 {
             | (cr1::CACHE_WB << cr1::QUEUE_IC_SHIFT);
         io.write(regs::CR1, c1);
         io.write(regs::CR2, cr2::PTM | cr2::RECINVSID);
+        // The stream table base may only change while SMMUEN is clear, so before any enable.
         {
             let st = self.strtab.lock();
             io.writeq(
@@ -384,6 +388,8 @@ impl ArmSmmuV3 {
             );
             io.write(regs::STRTAB_BASE_CFG, st.base_cfg);
         }
+        // A queue's base may only change while the queue is disabled (the model ignores it
+        // otherwise), so the base and indices are programmed before CMDQEN.
         {
             let q = *hw.cmdq.lock();
             io.writeq(regs::CMDQ_BASE, q.q_base());
@@ -395,12 +401,15 @@ impl ArmSmmuV3 {
             hw.print(Level::Err, "failed to enable command queue");
             return Err(ProbeError::AckTimeout("CR0.CMDQEN"));
         }
-        // Invalidate any cached configuration and stale TLB entries.
+        // Invalidate any cached configuration and stale TLB entries, which needs the command
+        // queue just enabled, and must finish before SMMUEN lets transactions use them.
         let _ = hw.issue_sync(CFGI_ALL);
         if hw.has(feat::HYP) {
             let _ = hw.issue_sync(Command::TlbiEl2All);
         }
         let _ = hw.issue_sync(Command::TlbiNsnhAll);
+        // The event queue the same way, and before its interrupt is enabled (setup_irqs), so
+        // an event interrupt never points at an unprogrammed queue.
         {
             let q = *hw.evtq.lock();
             io.writeq(regs::EVTQ_BASE, q.q_base());

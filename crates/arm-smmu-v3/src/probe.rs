@@ -126,7 +126,7 @@ pub(crate) fn hw_probe(
     version: KernelVersion,
     log: &dyn Fn(klog::Level, &str),
 ) -> Result<HwInfo, ProbeError> {
-    use klog::Level::{Err as LErr, Info, Warning};
+    use klog::Level;
     let mut features = if fw.dma_coherent { feat::COHERENCY } else { 0 };
     let mut options = 0;
     let coherent = fw.dma_coherent;
@@ -141,7 +141,7 @@ pub(crate) fn hw_probe(
         idr0::TTENDIAN_MIXED => features |= feat::TT_LE | feat::TT_BE,
         idr0::TTENDIAN_LE => features |= feat::TT_LE,
         _ => {
-            log(LErr, "unknown/unsupported TT endianness!");
+            log(Level::Err, "unknown/unsupported TT endianness!");
             return Err(ProbeError::Endianness);
         }
     }
@@ -166,7 +166,7 @@ pub(crate) fn hw_probe(
     }
     if (reg & idr0::COHACC != 0) != coherent {
         log(
-            Warning,
+            Level::Warning,
             &format!("IDR0.COHACC overridden by FW configuration ({coherent})"),
         );
     }
@@ -182,14 +182,14 @@ pub(crate) fn hw_probe(
         features |= feat::TRANS_S2;
     }
     if reg & (idr0::S1P | idr0::S2P) == 0 {
-        log(LErr, "no translation support!");
+        log(Level::Err, "no translation support!");
         return Err(ProbeError::NoTranslation);
     }
     let mut ias = match (reg >> idr0::TTF_SHIFT) & 3 {
         idr0::TTF_AARCH32_64 => 40,
         idr0::TTF_AARCH64 => 0,
         _ => {
-            log(LErr, "AArch64 table format not supported!");
+            log(Level::Err, "AArch64 table format not supported!");
             return Err(ProbeError::NoAarch64);
         }
     };
@@ -198,12 +198,12 @@ pub(crate) fn hw_probe(
 
     let reg = io.read(regs::IDR1);
     if reg & (idr1::TABLES_PRESET | idr1::QUEUES_PRESET | idr1::REL) != 0 {
-        log(LErr, "embedded implementation not supported");
+        log(Level::Err, "embedded implementation not supported");
         return Err(ProbeError::Embedded);
     }
     let cmdq_shift = CMDQ_MAX_SZ_SHIFT.min((reg >> idr1::CMDQS_SHIFT) & 0x1f);
     if cmdq_shift <= CMDQ_BATCH_ENTRIES.ilog2() {
-        log(LErr, "command queue size <= 64 entries not supported");
+        log(Level::Err, "command queue size <= 64 entries not supported");
         return Err(ProbeError::CmdqTooSmall);
     }
     let evtq_shift = EVTQ_MAX_SZ_SHIFT.min((reg >> idr1::EVTQS_SHIFT) & 0x1f);
@@ -239,7 +239,10 @@ pub(crate) fn hw_probe(
         }
         Some(b) => b,
         None => {
-            log(Info, "unknown output address size. Truncating to 48-bit");
+            log(
+                Level::Info,
+                "unknown output address size. Truncating to 48-bit",
+            );
             48
         }
     };
@@ -268,7 +271,7 @@ pub(crate) fn hw_probe(
         }
     }
     log(
-        Info,
+        Level::Info,
         &format!("ias {ias}-bit, oas {oas}-bit (features 0x{features:08x})"),
     );
     Ok(HwInfo {

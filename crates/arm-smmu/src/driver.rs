@@ -19,7 +19,7 @@ use crate::table::{IoPgtableFactory, IoPgtableOps};
 use iommu::{DeviceId, DomainKind};
 use klog::{dev_line, Level, Printk};
 use physmem::FrameAllocator;
-use smmu_arch::regs::{cb, field, fsr, gr0, id7, scr0, smr};
+use smmu_arch::regs::{cb, field, fsr, gr0, id7, make, scr0, smr};
 use smmu_arch::{Access, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use smmu_sync::{Arc, KernelMutex, Mutex, RwLock};
@@ -442,13 +442,17 @@ impl ArmSmmu {
             return;
         };
         let i = free as u32;
-        io.write(Page::Gr0, gr0::smr(i), s.map.streamid_mask & 0xffff);
+        io.write(
+            Page::Gr0,
+            gr0::smr(i),
+            make(s.map.streamid_mask, smr::ID_SHIFT, smr::ID_WIDTH),
+        );
         let v = io.read(Page::Gr0, gr0::smr(i));
         s.map.streamid_mask = field(v, smr::ID_SHIFT, smr::ID_WIDTH);
         io.write(
             Page::Gr0,
             gr0::smr(i),
-            (s.map.streamid_mask & 0xffff) << smr::MASK_SHIFT,
+            make(s.map.streamid_mask, smr::MASK_SHIFT, smr::MASK_WIDTH),
         );
         let v = io.read(Page::Gr0, gr0::smr(i));
         s.map.smr_mask_mask = field(v, smr::MASK_SHIFT, smr::MASK_WIDTH);

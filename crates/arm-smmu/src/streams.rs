@@ -3,7 +3,7 @@
 //! says changed, S2CR first then SMR.
 
 use iommu::{DriverError, Resource};
-use smmu_arch::regs::{make, s2cr, smr};
+use smmu_arch::regs::{field, make, s2cr, smr};
 use thiserror::Error;
 
 /// S2CR.TYPE.
@@ -190,8 +190,9 @@ impl StreamMap {
     pub fn alloc(&mut self, ids: &[u32]) -> Result<Vec<usize>, SmeError> {
         let mut taken: Vec<usize> = Vec::with_capacity(ids.len());
         for &fwid in ids {
-            let sid = (fwid & 0xffff) as u16;
-            let mask = (fwid >> 16) as u16;
+            // A firmware ID packs the stream ID and mask as an SMR does.
+            let sid = field(fwid, smr::ID_SHIFT, smr::ID_WIDTH) as u16;
+            let mask = field(fwid, smr::MASK_SHIFT, smr::MASK_WIDTH) as u16;
             let idx = match self.find_sme(sid, mask) {
                 Ok(i) => i,
                 Err(e) => {

@@ -15,7 +15,7 @@ use iommu::{DeviceId, DomainKind, DriverError, FwSpec, Gather, IommuDriver, Mast
 use klog::MemLog;
 use physmem::FrameAllocator;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
-use smmu_arch::regs::id0;
+use smmu_arch::regs::{self, cb, gr0, gr1, id0, id1, s2cr, DUMMY_VAL};
 use std::sync::{Arc, Mutex};
 
 /// A table that maps nothing; its unmap issues a walk flush (`walk == true`) or one leaf
@@ -102,6 +102,28 @@ struct Setup {
     smmu: Arc<ArmSmmu>,
     bus: Arc<RecordingMmio<FakeSmmu>>,
     factory: Arc<Factory>,
+    /// The mmu500 model's register map with the fake's page geometry: it names the
+    /// registers when a test's expected writes differ (`assert_writes`).
+    map: mmu500::Mmu500Config,
+}
+
+impl Setup {
+    /// Offset of GR1 (register page 1).
+    fn gr1(&self) -> u64 {
+        regs::page_size(self.map.page_64k)
+    }
+
+    /// Offset of context bank `n`'s page.
+    fn cb(&self, n: u64) -> u64 {
+        let page = regs::page_size(self.map.page_64k);
+        page * (regs::num_pages(self.map.numpagendxb) + n)
+    }
+
+    /// Assert the writes recorded since the last `bus.clear()`, naming registers on failure.
+    #[track_caller]
+    fn assert_writes(&self, got: &[Write], want: &[Write]) {
+        assert_writes(&self.map, got, want);
+    }
 }
 
 fn setup(ids: IdRegs, fw: &FirmwareDesc, params: ModuleParams, walk: bool) -> Setup {
@@ -123,7 +145,17 @@ fn setup(ids: IdRegs, fw: &FirmwareDesc, params: ModuleParams, walk: bool) -> Se
         },
     )
     .unwrap();
-    Setup { smmu, bus, factory }
+    let map = mmu500::Mmu500Config {
+        page_64k: ids.id1 & id1::PAGESIZE != 0,
+        numpagendxb: regs::field(ids.id1, id1::NUMPAGENDXB_SHIFT, id1::NUMPAGENDXB_WIDTH),
+        ..mmu500::Mmu500Config::smmuv2_generic()
+    };
+    Setup {
+        smmu,
+        bus,
+        factory,
+        map,
+    }
 }
 
 /// Attach `n` masters to `n` domains; returns the last domain.
@@ -147,7 +179,7 @@ fn domains(s: &Setup, n: u32) -> iommu::DriverDomain {
     last.unwrap()
 }
 
-fn unmap_and_sync(s: &Setup, d: iommu::DriverDomain, iova: u64, n: u64) -> Vec<(u64, u64, u8)> {
+fn unmap_and_sync(s: &Setup, d: iommu::DriverDomain, iova: u64, n: u64) -> Vec<Write> {
     let mut g = Gather::new();
     s.smmu.unmap_pages(
         d,
@@ -169,17 +201,17 @@ fn s1_walk_flush_is_tlbiva_per_granule_with_asid() {
         true,
     );
     let d = domains(&s, 2); // second domain: CB 1, ASID 1
-    let cb = 0x40_0000 + 0x1_0000;
+    let cb = s.cb(1);
     let v = (0x12_3000u64 >> 12) | (1 << 48);
-    assert_eq!(
-        unmap_and_sync(&s, d, 0x12_3000, 3),
-        vec![
-            (cb + 0x600, v, 64),
-            (cb + 0x600, v + 1, 64),
-            (cb + 0x600, v + 2, 64),
-            (cb + 0x7f0, 0xffff_ffff, 32), // flush_walk's own sync
-            (cb + 0x7f0, 0xffff_ffff, 32), // iotlb_sync
-        ]
+    s.assert_writes(
+        &unmap_and_sync(&s, d, 0x12_3000, 3),
+        &[
+            (cb + cb::S1_TLBIVA, v, 64),
+            (cb + cb::S1_TLBIVA, v + 1, 64),
+            (cb + cb::S1_TLBIVA, v + 2, 64),
+            (cb + cb::TLBSYNC, DUMMY_VAL.into(), 32), // flush_walk's own sync
+            (cb + cb::TLBSYNC, DUMMY_VAL.into(), 32), // iotlb_sync
+        ],
     );
 }
 
@@ -192,15 +224,15 @@ fn s2_v2_walk_flush_is_tlbiipas2() {
         true,
     );
     let d = domains(&s, 1);
-    let cb = 0x4000;
-    assert_eq!(
-        unmap_and_sync(&s, d, 0x40_0000, 2),
-        vec![
-            (cb + 0x630, 0x400, 64),
-            (cb + 0x630, 0x401, 64),
-            (cb + 0x7f0, 0xffff_ffff, 32),
-            (cb + 0x7f0, 0xffff_ffff, 32),
-        ]
+    let cb = s.cb(0);
+    s.assert_writes(
+        &unmap_and_sync(&s, d, 0x40_0000, 2),
+        &[
+            (cb + cb::S2_TLBIIPAS2, 0x400, 64),
+            (cb + cb::S2_TLBIIPAS2, 0x401, 64),
+            (cb + cb::TLBSYNC, DUMMY_VAL.into(), 32),
+            (cb + cb::TLBSYNC, DUMMY_VAL.into(), 32),
+        ],
     );
 }
 
@@ -209,13 +241,13 @@ fn s2_v1_walk_flush_is_tlbivmid_and_global_sync() {
     let p = ModuleParams::from_cmdline("arm-smmu.force_stage=2").unwrap();
     let s = setup(IdRegs::MMU401, &mmu401_fw(), p, true);
     let d = domains(&s, 2); // second S2 domain: CB 1, VMID 2
-    assert_eq!(
-        unmap_and_sync(&s, d, 0x40_0000, 2),
-        vec![
-            (0x64, 2, 32),
-            (0x70, 0xffff_ffff, 32),
-            (0x70, 0xffff_ffff, 32),
-        ]
+    s.assert_writes(
+        &unmap_and_sync(&s, d, 0x40_0000, 2),
+        &[
+            (gr0::TLBIVMID, 2, 32),
+            (gr0::STLBGSYNC, DUMMY_VAL.into(), 32),
+            (gr0::STLBGSYNC, DUMMY_VAL.into(), 32),
+        ],
     );
 }
 
@@ -249,32 +281,35 @@ fn aarch32_long_format_context_and_tlbival() {
     let req = s.factory.seen.lock().unwrap()[0];
     assert_eq!(req.fmt, CtxFmt::AArch32L);
     assert_eq!((req.ias, req.oas), (32, 40), "ARM_32_LPAE_S1 limits");
-    let cb = 0x4000;
-    assert_eq!(
-        s.bus.writes(),
-        vec![
-            (0x1800, 0x0, 32),            // CBA2R: no VA64
-            (0x1000, 0x0001_f300, 32),    // CBAR
-            (cb + 0x10, 0x0003_8002, 32), // TCR2: PASIZE 40, no AS
-            (cb + 0x30, 0x8080_3520, 32), // TCR: EAE | EPD1 | T0SZ 32
-            (cb + 0x20, 0x8100_0000, 64), // TTBR0 (ASID 0)
-            (cb + 0x28, 0, 64),
-            (cb + 0x38, 0xf404_ff44, 32),
-            (cb + 0x3c, 0, 32),
-            (cb, 0x1067, 32),
-            (0xc00, 0x0, 32),
-        ]
+    let (g1, cb) = (s.gr1(), s.cb(0));
+    s.assert_writes(
+        &s.bus.writes(),
+        &[
+            (g1 + gr1::cba2r(0), 0x0, 32),        // no VA64
+            (g1 + gr1::cbar(0), 0x0001_f300, 32), // S1_TRANS_S2_BYPASS, WB, NSH
+            (cb + cb::TCR2, 0x0003_8002, 32),     // PASIZE 40, no AS
+            (cb + cb::TCR, 0x8080_3520, 32),      // EAE | EPD1 | T0SZ 32
+            (cb + cb::TTBR0, 0x8100_0000, 64),    // ASID 0
+            (cb + cb::TTBR1, 0, 64),
+            (cb + cb::S1_MAIR0, 0xf404_ff44, 32),
+            (cb + cb::S1_MAIR1, 0, 32),
+            (cb + cb::SCTLR, 0x1067, 32),
+            (gr0::s2cr(0), 0x0, 32),
+        ],
     );
     s.bus.clear();
-    assert_eq!(
-        unmap_and_sync(&s, d, 0x5000, 2),
-        vec![
-            (cb + 0x620, 0x5000, 32), // (iova & ~0xfff) | asid, 32-bit
-            (cb + 0x620, 0x6000, 32),
-            (cb + 0x7f0, 0xffff_ffff, 32),
-        ]
+    s.assert_writes(
+        &unmap_and_sync(&s, d, 0x5000, 2),
+        &[
+            (cb + cb::S1_TLBIVAL, 0x5000, 32), // (iova & ~0xfff) | asid, 32-bit
+            (cb + cb::S1_TLBIVAL, 0x6000, 32),
+            (cb + cb::TLBSYNC, DUMMY_VAL.into(), 32),
+        ],
     );
 }
+
+/// S2CR.TYPE = BYPASS, everything else 0.
+const S2CR_BYPASS: u32 = regs::make(s2cr::TYPE_BYPASS, s2cr::TYPE_SHIFT, s2cr::TYPE_WIDTH);
 
 #[test]
 fn release_with_bypass_default_returns_to_bypass() {
@@ -282,8 +317,11 @@ fn release_with_bypass_default_returns_to_bypass() {
     let s = setup(IdRegs::LS1028A, &FirmwareDesc::ls1028a(), p, false);
     domains(&s, 1);
     s.smmu.release_device(DeviceId(0));
-    assert_eq!(
-        s.bus.writes(),
-        vec![(0xc00, 0x1_0000, 32), (0x800, 0x0000_0010, 32)]
+    s.assert_writes(
+        &s.bus.writes(),
+        &[
+            (gr0::s2cr(0), S2CR_BYPASS.into(), 32),
+            (gr0::smr(0), 0x0000_0010, 32), // stream 0x10, VALID clear
+        ],
     );
 }

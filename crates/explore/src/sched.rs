@@ -8,7 +8,7 @@
 //! state from one execution to the next, which made results depend on how runs were split.)
 
 use crate::schedule::{default_choice, Decision, Schedule};
-use shuttle::scheduler::{Schedule as ShuttleSchedule, Scheduler, Task, TaskId};
+use shuttle::scheduler::{self, Scheduler, Task, TaskId};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -112,13 +112,13 @@ impl BoundedDfs {
 }
 
 impl Scheduler for BoundedDfs {
-    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+    fn new_execution(&mut self) -> Option<scheduler::Schedule> {
         if self.started && !self.backtrack() {
             return None;
         }
         self.started = true;
         self.step = 0;
-        Some(ShuttleSchedule::new(0))
+        Some(scheduler::Schedule::new(0))
     }
 
     fn next_task(
@@ -182,11 +182,11 @@ impl SparseReplay {
 }
 
 impl Scheduler for SparseReplay {
-    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+    fn new_execution(&mut self) -> Option<scheduler::Schedule> {
         self.step = 0;
         self.next = 0;
         self.diverged = 0;
-        Some(ShuttleSchedule::new(0))
+        Some(scheduler::Schedule::new(0))
     }
 
     fn next_task(
@@ -260,8 +260,8 @@ impl RandomRun {
 }
 
 impl Scheduler for RandomRun {
-    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
-        Some(ShuttleSchedule::new(0))
+    fn new_execution(&mut self) -> Option<scheduler::Schedule> {
+        Some(scheduler::Schedule::new(0))
     }
 
     fn next_task(
@@ -314,8 +314,8 @@ impl PctRun {
 }
 
 impl Scheduler for PctRun {
-    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
-        Some(ShuttleSchedule::new(0))
+    fn new_execution(&mut self) -> Option<scheduler::Schedule> {
+        Some(scheduler::Schedule::new(0))
     }
 
     fn next_task(
@@ -416,7 +416,7 @@ impl Driver {
 pub(crate) struct SharedDriver(pub(crate) Rc<RefCell<Driver>>);
 
 impl Scheduler for SharedDriver {
-    fn new_execution(&mut self) -> Option<ShuttleSchedule> {
+    fn new_execution(&mut self) -> Option<scheduler::Schedule> {
         let mut d = self.0.borrow_mut();
         if !d.armed {
             return None;

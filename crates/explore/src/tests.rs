@@ -1,7 +1,7 @@
 //! The explorer on a two-thread check-then-use race: every strategy, replay, minimise, jobs.
 
 use crate::*;
-use smmu_sync::{sched_point, thread, Mutex as SyncMutex, Point};
+use smmu_sync::{sched_point, thread, Mutex, Point};
 use std::sync::Arc;
 
 /// A check-then-act race: the reader checks a flag, then uses the value; the writer clears
@@ -11,8 +11,8 @@ struct Race;
 impl Scenario for Race {
     type Outcome = Vec<String>;
     fn run(&self) -> Vec<String> {
-        let value = Arc::new(SyncMutex::new(Some(7u32)));
-        let log = Arc::new(SyncMutex::new(Vec::new()));
+        let value = Arc::new(Mutex::new(Some(7u32)));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let (v2, l2) = (value.clone(), log.clone());
         let writer = thread::spawn(move || {
             sched_point(Point::Kernel);

@@ -9,7 +9,7 @@ use physmem::{FrameAllocator, PhysMem, Region};
 use std::hint::black_box;
 use std::sync::Arc;
 
-use bench_clock::Timer as Instant;
+use bench_clock::Timer;
 
 const RAM: u64 = 0x8000_0000;
 
@@ -47,7 +47,7 @@ fn benches(c: &mut Criterion) {
             let (core, dev) = setup(strict);
             let mut i = 0u64;
             b.iter_custom(|iters| {
-                let start = Instant::start();
+                let start = Timer::start();
                 for _ in 0..iters {
                     i = i.wrapping_add(1);
                     let pa = PhysAddr::new(RAM + (i & 255) * 4096 + 0x40);

@@ -9,7 +9,7 @@ use iommu::iova::{IovaDepot, IovaDomain, IovaParams};
 use std::hint::black_box;
 use std::time::Duration;
 
-use bench_clock::Timer as Instant;
+use bench_clock::Timer;
 
 /// 4 KiB granule, 48-bit aperture; allocations limited to 4 GiB as for a 32-bit device.
 const LIMIT_PFN: u64 = (1 << 20) - 1;
@@ -83,7 +83,7 @@ impl WorkingSet {
     }
 
     fn run(&mut self, pairs: u64) -> Duration {
-        let start = Instant::start();
+        let start = Timer::start();
         black_box(self.run_pairs(pairs));
         start.elapsed()
     }
@@ -112,7 +112,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("one_page_loop_pair", |b| {
         let mut dom = domain(true);
         b.iter_custom(|iters| {
-            let start = Instant::start();
+            let start = Timer::start();
             for _ in 0..iters {
                 let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
                 dom.free_fast(black_box(p), 1);
@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("one_page_loop_pair_nocache", |b| {
         let mut dom = domain(false);
         b.iter_custom(|iters| {
-            let start = Instant::start();
+            let start = Timer::start();
             for _ in 0..iters {
                 let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
                 dom.free_fast(black_box(p), 1);
@@ -177,7 +177,7 @@ fn full_runs(_c: &mut Criterion) {
 /// that the loop's code placement does not move with the code around it).
 #[inline(never)]
 fn one_page_loop(dom: &mut IovaDomain, pairs: u64) -> Duration {
-    let start = Instant::start();
+    let start = Timer::start();
     for _ in 0..pairs {
         let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
         dom.free_fast(black_box(p), 1);
@@ -220,21 +220,21 @@ fn side_by_side(_c: &mut Criterion) {
         if warmup {
             row_iova_one_page_cached(&mut dom, n / 10);
         }
-        let t = Instant::start();
+        let t = Timer::start();
         let check = row_iova_one_page_cached(&mut dom, n);
         report("iova_one_page_cached", t.elapsed(), n, check);
     }
     if wanted("iova_working_set_cached") {
         let mut ws = WorkingSet::with_domain(domain_with(true, IovaDepot::List));
         let n = pairs_for("iova_working_set_cached", 2_000_000);
-        let t = Instant::start();
+        let t = Timer::start();
         let check = row_iova_working_set_cached(&mut ws, n);
         report("iova_working_set_cached", t.elapsed(), n, check);
     }
     if wanted("iova_working_set_uncached") {
         let mut ws = WorkingSet::with_domain(domain_with(false, IovaDepot::List));
         let n = pairs_for("iova_working_set_uncached", 200_000);
-        let t = Instant::start();
+        let t = Timer::start();
         let check = row_iova_working_set_uncached(&mut ws, n);
         report("iova_working_set_uncached", t.elapsed(), n, check);
     }

@@ -107,8 +107,10 @@ type DirectEntry<'a> = (&'a (DmaAddr, u64, DmaDirection), &'a Vec<DirectKind>);
 
 /// How a call reached the domain; keeps the group pointer's read side held in safe mode.
 enum CallPath<'a> {
-    /// Held only to be dropped at the end of the call.
-    Safe(#[allow(dead_code)] smmu_sync::RwLockReadGuard<'a, Option<Arc<crate::core::Group>>>),
+    /// The guard is held only to be dropped at the end of the call (never read, hence `_held`).
+    Safe {
+        _held: smmu_sync::RwLockReadGuard<'a, Option<Arc<crate::core::Group>>>,
+    },
     Faithful,
 }
 
@@ -158,7 +160,7 @@ impl IommuCore {
             if guard.is_none() {
                 return Err(self.released_err(dev));
             }
-            return Ok((CallPath::Safe(guard), Target::Direct));
+            return Ok((CallPath::Safe { _held: guard }, Target::Direct));
         }
         // Entering the DMA API: the other CPUs may run first (no lock is held here).
         sched_point(Point::Kernel);
@@ -190,7 +192,7 @@ impl IommuCore {
                 Some(None) => return Err(DmaError::NoGroup),
                 None => return Err(self.released_err(dev)),
             };
-            Ok((CallPath::Safe(guard), Target::Domain(dom)))
+            Ok((CallPath::Safe { _held: guard }, Target::Domain(dom)))
         }
     }
 

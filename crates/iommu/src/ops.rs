@@ -184,8 +184,7 @@ pub trait IommuDriver: Send + Sync {
     /// `Ok(None)`: a group of its own. An error fails the probe.
     fn device_group(&self, dev: DeviceId) -> Result<Option<u64>, DriverError>;
     /// The domain kind the driver insists on for this device, if any (`def_domain_type`).
-    fn def_domain_kind(&self, dev: DeviceId) -> Option<DomainKind> {
-        let _ = dev;
+    fn def_domain_kind(&self, _dev: DeviceId) -> Option<DomainKind> {
         None
     }
     fn domain_alloc(&self, kind: DomainKind) -> Result<DriverDomain, DriverError>;

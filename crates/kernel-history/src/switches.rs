@@ -225,14 +225,14 @@ impl Switches {
     /// arm-smmu-v3's reset of an SMMU it finds enabled. 3f54c447df34 rewrote b63b3439b856's
     /// code, so it has no path without it.
     pub fn v3_enabled_at_probe(&self) -> Result<arm_smmu_v3::EnabledAtProbe, NoCodePath> {
-        use arm_smmu_v3::EnabledAtProbe as E;
+        use arm_smmu_v3::EnabledAtProbe;
         match (
             self.v3_kdump_aborts_before_disable,
             self.v3_kdump_keeps_smmu,
         ) {
-            (false, false) => Ok(E::ResetAsFound),
-            (true, false) => Ok(E::KdumpAbortAndFail),
-            (true, true) => Ok(E::AbortThenReset),
+            (false, false) => Ok(EnabledAtProbe::ResetAsFound),
+            (true, false) => Ok(EnabledAtProbe::KdumpAbortAndFail),
+            (true, true) => Ok(EnabledAtProbe::AbortThenReset),
             (false, true) => Err(NoCodePath::V3KdumpResetWithoutAbort),
         }
     }

@@ -6,7 +6,7 @@ use crate::state::{s2cr_mask, scr0_mask, Loc, Pending, State, FSR_FORMAT_MASK, S
 use crate::tlb::Match;
 use crate::types::{RegName, Space, TlbiOp, TraceEvent};
 use smmu_addr::Iova;
-use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr};
+use smmu_arch::regs::{self, cb, cba2r, cbar, fsr, gfsr, gr0, gr1, scr0, smr, tlbi};
 
 /// The latch of each 64-bit write-only register (`Bank::latch`, `state::LATCHES` of them).
 fn latch_index(off: u64) -> Option<usize> {
@@ -377,12 +377,12 @@ impl State {
         let cbi = n as u16;
         // Decode (va, asid) from either encoding.
         let (va, asid) = if aarch64 {
-            let va = sign_extend_56((v & 0x0000_0fff_ffff_ffff) << 12);
-            let asid = (v >> 48) as u16;
+            let va = sign_extend_56((v & tlbi::VA_MASK) << tlbi::ADDR_SHIFT);
+            let asid = (v >> tlbi::ASID_SHIFT) as u16;
             (va, if asid16 { asid } else { asid & 0xff })
         } else {
             // AArch32 encoding: VA[31:12] | ASID[7:0] in the low word.
-            (v & 0xffff_f000 & 0xffff_ffff, (v & 0xff) as u16)
+            (v & tlbi::AARCH32_VA_MASK, (v & 0xff) as u16)
         };
         match o {
             cb::S1_TLBIVA | cb::S1_TLBIVAL => self.tlbi(
@@ -412,7 +412,7 @@ impl State {
             }
             cb::S1_TLBIALL => self.tlbi(TlbiOp::CbAll { cb: cbi }, Match::Vmid(vmid), p),
             cb::S2_TLBIIPAS2 | cb::S2_TLBIIPAS2L => {
-                let ipa = (v & 0x0000_000f_ffff_ffff) << 12;
+                let ipa = (v & tlbi::IPA_MASK) << tlbi::ADDR_SHIFT;
                 let op = TlbiOp::Ipa {
                     cb: cbi,
                     ipa: Iova::new(ipa),
@@ -455,8 +455,10 @@ pub(crate) const SCTLR_MASK: u32 = 0x3fdf_d7ff;
 
 /// Implemented SMR bits: ID and MASK are NUMSIDB wide (MASK at most 15 bits below VALID).
 pub(crate) fn smr_mask(cfg: &Mmu500Config) -> u32 {
-    let id = cfg.sid_mask() & 0xffff;
-    id | ((id & 0x7fff) << smr::MASK_SHIFT) | smr::VALID
+    let id = regs::make(cfg.sid_mask(), smr::ID_SHIFT, smr::ID_WIDTH);
+    // Without EXIDS the mask field's top bit is SMR.VALID, so MASK has one bit fewer than ID.
+    let mask = regs::make(cfg.sid_mask(), smr::MASK_SHIFT, smr::MASK_WIDTH) & !smr::VALID;
+    id | mask | smr::VALID
 }
 
 /// The architected name of the register at `offset`, if any.

@@ -244,7 +244,7 @@ impl Registers {
         if cfg.vmid16 && self.scr0 & scr0::VMID16EN != 0 {
             (b.cba2r >> cba2r::VMID16_SHIFT) as u16
         } else {
-            (b.cbar & 0xff) as u16
+            regs::field(b.cbar, cbar::VMID_SHIFT, cbar::VMID_WIDTH) as u16
         }
     }
 }

@@ -62,7 +62,7 @@ fn dma_threads_and_a_driver_thread_make_progress_together() {
     for i in 0..500u64 {
         s.write64(
             b + cb::S1_TLBIVA,
-            ((0x1000_0000 + (i % 64) * 0x1000) >> 12) | (1 << 48),
+            tlbiva(0x1000_0000 + (i % 64) * 0x1000, 1),
         );
         s.write32(b + cb::TLBSYNC, 0xffff_ffff);
         while s.read32(b + cb::TLBSTATUS) != 0 {}

@@ -201,12 +201,8 @@ fn apply(m: &mut Bench, steps: &[Step], via_ports: bool) -> Vec<String> {
                     r.mem.write_u64(l.pte_pa, 0).unwrap();
                 }
             }
-            Step::TlbiVa { page } => {
-                s.write64(b + cb::S1_TLBIVA, (iova_of(page) >> 12) | (3 << 48))
-            }
-            Step::TlbiVal { page } => {
-                s.write64(b + cb::S1_TLBIVAL, (iova_of(page) >> 12) | (3 << 48))
-            }
+            Step::TlbiVa { page } => s.write64(b + cb::S1_TLBIVA, tlbiva(iova_of(page), 3)),
+            Step::TlbiVal { page } => s.write64(b + cb::S1_TLBIVAL, tlbiva(iova_of(page), 3)),
             Step::TlbiAsid => s.write32(b + cb::S1_TLBIASID, 3),
             Step::TlbiAll => s.write32(gr0::TLBIALLNSNH, 0),
             Step::Sctlr { m, affd } => {

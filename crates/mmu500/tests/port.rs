@@ -94,12 +94,12 @@ fn a_port_entry_is_as_stale_as_the_tlb_until_the_tlbi() {
     );
     // The wrong ASID is a register write too: the port asks the TCU again, whose TLB still
     // holds the stale entry.
-    r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (4 << 48));
+    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(IOVA, 4));
     assert_eq!(
         pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
         (OLD + 8, true)
     );
-    r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (3 << 48));
+    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(IOVA, 3));
     r.smmu.write32(b + cb::TLBSYNC, 0);
     assert_eq!(
         pa_hit(port.translate(Iova::new(IOVA + 8), Access::Read).unwrap()),
@@ -308,14 +308,14 @@ fn run(steps: &[Step], via_port: bool) -> (Vec<String>, Vec<u64>) {
                 let iova = IOVA + page * SZ_4K;
                 if pt.leaf(Iova::new(iova)).is_some() {
                     retarget(&r, &pt, iova, NEW + to * SZ_4K);
-                    r.smmu.write64(b + cb::S1_TLBIVA, (iova >> 12) | (3 << 48));
+                    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(iova, 3));
                 }
             }
             Step::Unmap { page } => {
                 let iova = IOVA + page * SZ_4K;
                 if let Some(l) = pt.leaf(Iova::new(iova)) {
                     r.mem.write_u64(l.pte_pa, 0).unwrap();
-                    r.smmu.write64(b + cb::S1_TLBIVAL, (iova >> 12) | (3 << 48));
+                    r.smmu.write64(b + cb::S1_TLBIVAL, tlbiva(iova, 3));
                 }
             }
             Step::Toggle => {

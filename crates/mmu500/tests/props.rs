@@ -213,7 +213,7 @@ proptest! {
                     let mut g = pgtable::Gather::default();
                     let iova = IOVA + page * 0x1000;
                     if pts[stream].unmap_pages(Iova::new(iova), PageSize::SZ_4K, PageCount::ONE, &mut g) == SZ_4K {
-                        s.write64(cbo(s, stream as u32) + cb::S1_TLBIVA, (iova >> 12) | ((stream as u64) << 48));
+                        s.write64(cbo(s, stream as u32) + cb::S1_TLBIVA, tlbiva(iova, stream as u16));
                         s.write32(cbo(s, stream as u32) + cb::TLBSYNC, 0xffff_ffff);
                         live[stream].remove(&page);
                     }

@@ -60,12 +60,11 @@ fn stale_entry_survives_until_tlbiva_for_its_asid() {
     retarget(&r, &pt, IOVA, NEW);
     assert_eq!(pa(&r, IOVA + 8), (OLD + 8, true), "stale until invalidated");
     // Wrong ASID, wrong page, a global sync: none of them help.
-    r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (4 << 48));
-    r.smmu
-        .write64(b + cb::S1_TLBIVA, ((IOVA + 0x1000) >> 12) | (3 << 48));
+    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(IOVA, 4));
+    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(IOVA + 0x1000, 3));
     r.smmu.write32(gr0::STLBGSYNC, 0xffff_ffff);
     assert_eq!(pa(&r, IOVA + 8), (OLD + 8, true));
-    r.smmu.write64(b + cb::S1_TLBIVA, (IOVA >> 12) | (3 << 48));
+    r.smmu.write64(b + cb::S1_TLBIVA, tlbiva(IOVA, 3));
     r.smmu.write32(b + cb::TLBSYNC, 0xffff_ffff);
     assert_eq!(r.smmu.read32(b + cb::TLBSTATUS), 0);
     assert_eq!(pa(&r, IOVA + 8), (NEW + 8, false));

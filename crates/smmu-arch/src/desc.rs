@@ -21,6 +21,13 @@ pub const TYPE_MASK: u64 = VALID | TABLE;
 /// address below its size are RES0 and ignored by a walk).
 pub const OUTPUT_ADDR: u64 = 0x0000_ffff_ffff_f000;
 
+/// Extract the `width`-bit field at `shift` of descriptor `d` (the `*_SHIFT`/`*_WIDTH` pairs
+/// below).
+#[inline]
+pub const fn field(d: u64, shift: u32, width: u32) -> u64 {
+    (d >> shift) & ((1u64 << width) - 1)
+}
+
 /// Lower and upper attributes of a leaf (block or page) that both stages share.
 pub mod leaf {
     /// Shareability, bits [9:8].
@@ -101,5 +108,10 @@ mod tests {
         // Stage-1 AP and stage-2 S2AP share bits 7:6; the walker reads them per stage.
         assert_eq!(s1::AP_UNPRIV, s2::S2AP_READ);
         assert_eq!(s1::AP_RDONLY, s2::S2AP_WRITE);
+        // AttrIndx is bits 4:2 and SH bits 9:8 of a leaf.
+        let d = 0b11_0001_1100;
+        assert_eq!(field(d, s1::ATTRINDX_SHIFT, s1::ATTRINDX_WIDTH), 0b111);
+        assert_eq!(field(d, leaf::SH_SHIFT, leaf::SH_WIDTH), 0b11);
+        assert_eq!(field(d, s2::MEMATTR_SHIFT, s2::MEMATTR_WIDTH), 0b0111);
     }
 }

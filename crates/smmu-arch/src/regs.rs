@@ -181,6 +181,20 @@ pub mod smr {
     pub const VALID: u32 = 1 << 31;
 }
 
+/// sGFSYNR1 fields.
+pub mod gfsynr1 {
+    /// The stream ID of the transaction that faulted.
+    pub const STREAMID_SHIFT: u32 = 0;
+    pub const STREAMID_WIDTH: u32 = 16;
+}
+
+/// CBFRSYNRA fields.
+pub mod cbfrsynra {
+    /// The stream ID of the transaction that faulted in the bank.
+    pub const SID_SHIFT: u32 = 0;
+    pub const SID_WIDTH: u32 = 16;
+}
+
 /// S2CR fields.
 pub mod s2cr {
     pub const CBNDX_SHIFT: u32 = 0;
@@ -281,6 +295,21 @@ pub mod cb {
     pub const ATS1PR: u64 = 0x800;
     pub const ATS1PW: u64 = 0x808;
     pub const ATSR: u64 = 0x8f0;
+}
+
+/// Operands of the context bank's invalidate-by-address registers (TLBIVA, TLBIVAL, TLBIVAA,
+/// TLBIVAAL, TLBIIPAS2, TLBIIPAS2L).
+pub mod tlbi {
+    /// 64-bit (AArch64) form: the address's page number, address >> 12, from bit 0.
+    pub const ADDR_SHIFT: u32 = 12;
+    /// 64-bit form of TLBIVA*: VA[55:12], 44 bits.
+    pub const VA_MASK: u64 = (1 << 44) - 1;
+    /// 64-bit form of TLBIIPAS2*: IPA[47:12], 36 bits.
+    pub const IPA_MASK: u64 = (1 << 36) - 1;
+    /// 64-bit form: the ASID in bits [63:48].
+    pub const ASID_SHIFT: u32 = 48;
+    /// 32-bit (AArch32) form: VA[31:12] in place, the ASID in bits [7:0].
+    pub const AARCH32_VA_MASK: u64 = 0xffff_f000;
 }
 
 /// Context-bank SCTLR bits.
@@ -399,6 +428,16 @@ pub mod par {
     pub const F: u64 = 1 << 0;
     /// Output address bits for a successful translation.
     pub const PA_MASK: u64 = 0x0000_ffff_ffff_f000;
+    /// A successful translation: the shareability of the leaf (its SH field).
+    pub const SH_SHIFT: u32 = 7;
+    /// A successful translation: the memory attributes (the MAIR byte the leaf selects).
+    pub const ATTR_SHIFT: u32 = 56;
+    /// A fault (F set): the fault status code (VMSAv8-64 FST encoding).
+    pub const FST_SHIFT: u32 = 1;
+    /// A fault: it happened on a stage-2 walk of a stage-1 table (PTW).
+    pub const PTW: u64 = 1 << 8;
+    /// A fault: the stage that faulted was stage 2 (S).
+    pub const S: u64 = 1 << 9;
 }
 
 /// ATSR bits.
@@ -472,6 +511,13 @@ mod tests {
 
     #[test]
     fn offsets_match_reference() {
+        // reference §9.2: an AArch64 TLBIVA is (iova >> 12) | (asid << 48).
+        let v = (0x12_3000u64 >> tlbi::ADDR_SHIFT) | (5 << tlbi::ASID_SHIFT);
+        assert_eq!(v, 0x0005_0000_0000_0123);
+        assert_eq!(
+            (tlbi::VA_MASK, tlbi::IPA_MASK),
+            (0xfff_ffff_ffff, 0xf_ffff_ffff)
+        );
         assert_eq!(gr0::smr(3), 0x80c);
         assert_eq!(gr0::s2cr(47), 0xcbc);
         assert_eq!(gr1::cba2r(1), 0x804);

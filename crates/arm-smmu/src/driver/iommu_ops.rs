@@ -11,6 +11,7 @@ use iommu::{
 use klog::{dev_line, Level};
 use pgtable::TlbOps;
 use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
+use smmu_arch::regs::{field, smr};
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
@@ -38,8 +39,9 @@ impl IommuDriver for ArmSmmu {
         let _map = self.stream_map_mutex.lock()?;
         let mut s = self.streams.lock();
         for &fwid in &master.fwspec.ids {
-            let sid = fwid & 0xffff;
-            let mask = fwid >> 16;
+            // A firmware ID packs the stream ID and mask as an SMR does.
+            let sid = field(fwid, smr::ID_SHIFT, smr::ID_WIDTH);
+            let mask = field(fwid, smr::MASK_SHIFT, smr::MASK_WIDTH);
             if sid & !s.map.streamid_mask != 0 {
                 self.hw.log.printk(
                     Level::Err,

@@ -7,7 +7,7 @@ use crate::io::Page;
 use iommu::Gather;
 use pgtable::TlbOps;
 use smmu_addr::{Iova, PageSize};
-use smmu_arch::regs::{cb, gr0};
+use smmu_arch::regs::{cb, gr0, tlbi};
 
 impl DomainTlb {
     fn page(&self) -> Page {
@@ -26,16 +26,16 @@ impl DomainTlb {
         }
         let steps = size.div_ceil(granule).max(1);
         if self.cfg.fmt != CtxFmt::AArch64 {
-            let mut v = ((iova >> 12) << 12) | self.asid();
+            let mut v = ((iova >> tlbi::ADDR_SHIFT) << tlbi::ADDR_SHIFT) | self.asid();
             for _ in 0..steps {
                 io.write(self.page(), reg, v as u32);
                 v = v.wrapping_add(granule);
             }
         } else {
-            let mut v = (iova >> 12) | (self.asid() << 48);
+            let mut v = (iova >> tlbi::ADDR_SHIFT) | (self.asid() << tlbi::ASID_SHIFT);
             for _ in 0..steps {
                 io.writeq(self.page(), reg, v);
-                v = v.wrapping_add(granule >> 12);
+                v = v.wrapping_add(granule >> tlbi::ADDR_SHIFT);
             }
         }
     }
@@ -47,14 +47,14 @@ impl DomainTlb {
             return;
         }
         let steps = size.div_ceil(granule).max(1);
-        let mut v = iova >> 12;
+        let mut v = iova >> tlbi::ADDR_SHIFT;
         for _ in 0..steps {
             if self.cfg.fmt == CtxFmt::AArch64 {
                 io.writeq(self.page(), reg, v);
             } else {
                 io.write(self.page(), reg, v as u32);
             }
-            v = v.wrapping_add(granule >> 12);
+            v = v.wrapping_add(granule >> tlbi::ADDR_SHIFT);
         }
     }
 

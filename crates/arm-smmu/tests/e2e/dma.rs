@@ -145,10 +145,11 @@ fn recorded_model_writes_match_fake_writes_for_attach() {
     .unwrap();
     smmu.device_reset();
     let w = bus.writes();
-    assert_eq!(w[0], (0x48, 0, 32));
+    use smmu_arch::regs::gr0::{SCR0, SGFSR};
+    assert_eq!(w[0], (SGFSR, 0, 32));
     assert_eq!(
         w.last(),
-        Some(&(0x0, 0x0020_1c36, 32)),
+        Some(&(SCR0, 0x0020_1c36, 32)),
         "Linux's worked sCR0 value"
     );
     smmu.test_smr_masks();

@@ -168,15 +168,21 @@ fn tlb_maintenance_writes_are_zero_only_before_4e4abae311e4() {
         let r = fake_with(b, ModuleParams::default());
         r.bus.clear();
         r.smmu.reset_at_probe();
-        let want = if zero { 0 } else { 0xffff_ffff };
+        use smmu_arch::regs::{
+            gr0::{STLBGSYNC, TLBIALLH, TLBIALLNSNH},
+            DUMMY_VAL,
+        };
+        let want = if zero { 0 } else { DUMMY_VAL.into() };
         let stores: Vec<(u64, u64)> = r
             .bus
             .writes()
             .into_iter()
-            .filter(|(off, _, _)| [0x68, 0x6c, 0x70].contains(off))
+            .filter(|(off, _, _)| [TLBIALLNSNH, TLBIALLH, STLBGSYNC].contains(off))
             .map(|(off, v, _)| (off, v))
             .collect();
-        // TLBIALLH, TLBIALLNSNH, then sTLBGSYNC.
-        assert_eq!(stores, [(0x6c, want), (0x68, want), (0x70, want)]);
+        assert_eq!(
+            stores,
+            [(TLBIALLH, want), (TLBIALLNSNH, want), (STLBGSYNC, want)]
+        );
     }
 }

@@ -8,7 +8,7 @@ use crate::state::{Pending, Registers};
 use crate::types::{ContextFaultKind, DmaFault, GlobalFaultKind, Mmu500Counters, TraceEvent};
 use crate::walk::WalkError;
 use smmu_addr::Iova;
-use smmu_arch::regs::{self, fsr, fsynr0, gfsr, gfsynr0, scr0, sctlr};
+use smmu_arch::regs::{self, cbfrsynra, fsr, fsynr0, gfsr, gfsynr0, gfsynr1, par, scr0, sctlr};
 use smmu_arch::{Access, LookupLevel, Stage};
 
 /// The translation table format of the bank that records a fault (FSR.FORMAT).
@@ -124,7 +124,7 @@ impl Registers {
         } else {
             self.gfsr = bit;
             self.gfsynr0 = synr0;
-            self.gfsynr1 = sid & 0xffff;
+            self.gfsynr1 = regs::make(sid, gfsynr1::STREAMID_SHIFT, gfsynr1::STREAMID_WIDTH);
             self.gfsynr2 = 0;
             self.gfar = iova;
             true
@@ -162,7 +162,7 @@ impl Registers {
             b.fsr = bit | (format.fsr_field() << fsr::FORMAT_SHIFT);
             b.far = far;
             b.fsynr0 = fsynr0;
-            b.cbfrsynra = sid & 0xffff;
+            b.cbfrsynra = regs::make(sid, cbfrsynra::SID_SHIFT, cbfrsynra::SID_WIDTH);
             true
         };
         let (fsr_v, far_v, fsynr) = (b.fsr, b.far, b.fsynr0);
@@ -294,17 +294,17 @@ fn fst(kind: ContextFaultKind, level: LookupLevel) -> u64 {
 pub(crate) fn par_fault(e: CbError) -> u64 {
     match e {
         CbError::Fault(f) => {
-            let mut par = regs::par::F | (fst(f.kind, f.level) << 1);
+            let mut v = par::F | (fst(f.kind, f.level) << par::FST_SHIFT);
             if f.ptw {
-                par |= 1 << 8;
+                v |= par::PTW;
             }
             if f.stage == Stage::S2 {
-                par |= 1 << 9;
+                v |= par::S;
             }
-            par
+            v
         }
         CbError::InvalidContext => {
-            regs::par::F | (fst(ContextFaultKind::Translation, LookupLevel::L0) << 1)
+            par::F | (fst(ContextFaultKind::Translation, LookupLevel::L0) << par::FST_SHIFT)
         }
     }
 }

@@ -38,7 +38,8 @@ use fault::{CbError, CbFault, Format};
 use physmem::PhysMem;
 use s2cr::S2crAction;
 use smmu_addr::{Iova, PageSize, PhysAddr};
-use smmu_arch::regs::{self, scr0};
+use smmu_arch::desc;
+use smmu_arch::regs::{par, scr0};
 use smmu_arch::{Access, Stage};
 use stream::StreamMatch;
 
@@ -371,19 +372,20 @@ pub(crate) fn ats(
 ) -> u64 {
     match state.cb_translate(cfg, mem, n, va, access, true, false) {
         Ok(ok) => {
-            let pa = ok.pa & regs::par::PA_MASK;
+            let pa = ok.pa & par::PA_MASK;
             if ok.desc == 0 {
                 return pa;
             }
-            let attr_idx = (ok.desc >> 2) & 7;
+            let attr_idx = desc::field(ok.desc, desc::s1::ATTRINDX_SHIFT, desc::s1::ATTRINDX_WIDTH);
             let mair = state
                 .regs
                 .banks
                 .get(n)
                 .map_or(0, |b| u64::from(b.mair0) | (u64::from(b.mair1) << 32));
+            // MAIR holds one attribute byte per AttrIndx value.
             let attr = (mair >> (8 * attr_idx)) & 0xff;
-            let sh = (ok.desc >> 8) & 3;
-            pa | (attr << 56) | (sh << 7)
+            let sh = desc::field(ok.desc, desc::leaf::SH_SHIFT, desc::leaf::SH_WIDTH);
+            pa | (attr << par::ATTR_SHIFT) | (sh << par::SH_SHIFT)
         }
         Err(e) => fault::par_fault(e),
     }

@@ -5,7 +5,7 @@
 use mmu500::{Mmu500, Mmu500Config};
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmu_addr::{Iova, PageSize, PhysAddr};
-use smmu_arch::regs::{self, cb, gr0, gr1};
+use smmu_arch::regs::{self, cb, cbar, gr0, gr1, smr};
 use smmu_arch::Mmio;
 use std::sync::Arc;
 
@@ -63,7 +63,12 @@ pub fn enable(s: &Mmu500) {
 /// Install stream map entry `idx`: S2CR (TRANS to `cbn`) then SMR.
 pub fn map_stream(s: &Mmu500, idx: u32, sid: u32, mask: u32, cbn: u32) {
     s.write32(gr0::s2cr(idx), cbn);
-    s.write32(gr0::smr(idx), regs::smr::VALID | (mask << 16) | sid);
+    s.write32(
+        gr0::smr(idx),
+        smr::VALID
+            | regs::make(mask, smr::MASK_SHIFT, smr::MASK_WIDTH)
+            | regs::make(sid, smr::ID_SHIFT, smr::ID_WIDTH),
+    );
 }
 
 /// CBAR of a stage-1 bank as arm-smmu writes it: stage 1 with stage 2 bypassed, write-back
@@ -71,6 +76,9 @@ pub fn map_stream(s: &Mmu500, idx: u32, sid: u32, mask: u32, cbn: u32) {
 pub const S1_CBAR: u32 = (regs::cbar::TYPE_S1_TRANS_S2_BYPASS << regs::cbar::TYPE_SHIFT)
     | (regs::cbar::S1_MEMATTR_WB << regs::cbar::S1_MEMATTR_SHIFT)
     | (regs::cbar::S1_BPSHCFG_NSH << regs::cbar::S1_BPSHCFG_SHIFT);
+
+/// CBAR of a stage-2 bank before its VMID: TYPE = S2_TRANS (0), all else 0.
+pub const S2_CBAR: u32 = regs::cbar::TYPE_S2_TRANS << regs::cbar::TYPE_SHIFT;
 
 /// SCTLR of a stage-2 bank as arm-smmu writes it: translation, TEX remap, access flag
 /// enable, fault reporting and fault interrupts (0x67).
@@ -80,6 +88,12 @@ pub const S2_SCTLR: u32 =
 /// SCTLR of a stage-1 bank: the stage-2 bits plus ASID private namespace (0x1067).
 pub const S1_SCTLR: u32 = S2_SCTLR | regs::sctlr::S1_ASIDPNE;
 
+/// The 64-bit TLBIVA/TLBIVAL value (AArch64 encoding) for `iova` in address space `asid`:
+/// VA[55:12] in the low bits and the ASID in bits 63:48.
+pub fn tlbiva(iova: u64, asid: u16) -> u64 {
+    (iova >> regs::tlbi::ADDR_SHIFT) | (u64::from(asid) << regs::tlbi::ASID_SHIFT)
+}
+
 /// Program bank `n` as an AArch64 stage-1 context over `pgd` (values as arm-smmu writes them).
 pub fn program_s1(s: &Mmu500, n: u32, tcr: u32, tcr2: u32, ttbr0: u64, mair: u64, asid: u16) {
     let b = cbo(s, n);
@@ -88,7 +102,7 @@ pub fn program_s1(s: &Mmu500, n: u32, tcr: u32, tcr2: u32, ttbr0: u64, mair: u64
     s.write32(b + cb::TCR2, tcr2);
     s.write32(b + cb::TCR, tcr);
     s.write64(b + cb::TTBR0, ttbr0);
-    s.write64(b + cb::TTBR1, u64::from(asid) << 48);
+    s.write64(b + cb::TTBR1, u64::from(asid) << regs::ttbr::ASID_SHIFT);
     s.write32(b + cb::S1_MAIR0, mair as u32);
     s.write32(b + cb::S1_MAIR1, (mair >> 32) as u32);
     s.write32(b + cb::SCTLR, S1_SCTLR);
@@ -98,7 +112,10 @@ pub fn program_s1(s: &Mmu500, n: u32, tcr: u32, tcr2: u32, ttbr0: u64, mair: u64
 pub fn program_s2(s: &Mmu500, n: u32, vtcr: u32, vttbr: u64, vmid: u32) {
     let b = cbo(s, n);
     s.write32(gr1o(s, gr1::cba2r(n)), regs::cba2r::VA64);
-    s.write32(gr1o(s, gr1::cbar(n)), vmid & 0xff);
+    s.write32(
+        gr1o(s, gr1::cbar(n)),
+        S2_CBAR | regs::make(vmid, cbar::VMID_SHIFT, cbar::VMID_WIDTH),
+    );
     s.write32(b + cb::TCR, vtcr);
     s.write64(b + cb::TTBR0, vttbr);
     s.write32(b + cb::SCTLR, S2_SCTLR);
