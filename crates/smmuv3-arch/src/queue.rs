@@ -35,15 +35,14 @@ pub const fn is_full(prod: u32, cons: u32, log2size: u32) -> bool {
 }
 
 /// Entries between `cons` and `prod`.
+///
+/// At most the queue's size for pointers a queue can have. Any other pair (`prod` behind
+/// `cons`, or more than a queue ahead: a bad register value, a copy of one pointer restored
+/// without the other) gives a count between the size and twice it, never a wrapped subtraction:
+/// a caller that walks `used` entries stays bounded.
 #[inline]
 pub const fn used(prod: u32, cons: u32, log2size: u32) -> u32 {
-    let size = 1u32 << log2size;
-    let (p, c) = (idx(prod, log2size), idx(cons, log2size));
-    if wrp(prod, log2size) == wrp(cons, log2size) {
-        p - c
-    } else {
-        size - c + p
-    }
+    wrap_idx(prod.wrapping_sub(cons), log2size)
 }
 
 /// `ptr` advanced by `n` entries (index and wrap only; upper flags of `ptr` are kept).
@@ -69,7 +68,22 @@ mod tests {
         assert_eq!(advance(0x8000_000f, 1, 3), 0x8000_0000, "OVF kept");
     }
 
+    #[test]
+    fn pointers_no_queue_can_have_count_less_than_two_queues() {
+        // PROD one slot behind CONS in the same wrap: 2^4 - 1, not 2^32 - 1.
+        assert_eq!(used(4, 5, 3), 15);
+        assert_eq!(used(0, 15, 3), 1, "different wraps, one ahead");
+        assert_eq!(used(3, 0x13, 3), 0, "bits above the wrap flag are not counted");
+    }
+
     proptest! {
+        #[test]
+        fn used_is_below_twice_the_size(log2 in 0u32..20, prod in any::<u32>(), cons in any::<u32>()) {
+            let n = used(prod, cons, log2);
+            prop_assert!(n < 2 << log2);
+            prop_assert_eq!(wrap_idx(advance(cons, n, log2), log2), wrap_idx(prod, log2));
+        }
+
         #[test]
         fn used_counts_advances(log2 in 0u32..20, start in any::<u32>(), n in 0u32..(1 << 20)) {
             let size = 1u32 << log2;
