@@ -26,8 +26,9 @@ impl QueueShadow {
         regs::q_base::RWA | (self.base & regs::q_base::ADDR_MASK) | u64::from(self.shift)
     }
 
+    /// Free slots; none when CONS is not one the queue can have (more than a queue behind).
     fn space(&self) -> u32 {
-        (1u32 << self.shift) - queue::used(self.prod, self.cons, self.shift)
+        (1u32 << self.shift).saturating_sub(queue::used(self.prod, self.cons, self.shift))
     }
 }
 

@@ -20,6 +20,14 @@ use smmuv3_arch::{queue, Mmio};
 /// Where a [`TracingMmio`] sends each line, when not to its own list.
 pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// A [`TracingMmio`]'s command-queue copy at one moment ([`TracingMmio::snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TracingSnapshot {
+    base: u64,
+    shift: u32,
+    prod: u32,
+}
+
 pub struct TracingMmio<M> {
     inner: M,
     mem: Arc<PhysMem>,
@@ -87,6 +95,20 @@ impl<M: Mmio> TracingMmio<M> {
         self.lines.lock().clear();
     }
 
+    /// The recorder's copy of the command queue (base, size, last PROD), for a machine
+    /// restored in place: the recorded lines are output, like the kernel log, and stay.
+    pub fn snapshot(&self) -> TracingSnapshot {
+        let (base, shift, prod) = *self.cmdq.lock();
+        TracingSnapshot { base, shift, prod }
+    }
+
+    /// Put the command-queue copy of `s` back, with the driver and model it was taken with:
+    /// otherwise the next PROD the restored driver writes is compared with one from the
+    /// abandoned run.
+    pub fn restore(&self, s: &TracingSnapshot) {
+        *self.cmdq.lock() = (s.base, s.shift, s.prod);
+    }
+
     fn reg(&self, dir: &str, width: u32, off: u64, v: u64) {
         let name = regs::name(off).unwrap_or("?");
         let v = if width == 32 {
@@ -107,7 +129,10 @@ impl<M: Mmio> TracingMmio<M> {
             regs::CMDQ_PROD => {
                 let (base, shift, old) = *q;
                 let new = v as u32;
+                // A PROD more than a queue ahead of the last (behind it, or a bad value)
+                // published nothing that can be read back: only its register line shows.
                 let n = queue::used(new, old, shift);
+                let n = if n > 1 << shift { 0 } else { n };
                 let mut ptr = old;
                 let mut out = Vec::new();
                 for _ in 0..n {
@@ -153,5 +178,69 @@ impl<M: Mmio> Mmio for TracingMmio<M> {
         self.reg("W", 64, off, v);
         self.note_write(off, v);
         self.inner.write64(off, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use physmem::Region;
+
+    struct Sink;
+
+    impl Mmio for Sink {
+        fn read32(&self, _: u64) -> u32 {
+            0
+        }
+        fn write32(&self, _: u64, _: u32) {}
+        fn read64(&self, _: u64) -> u64 {
+            0
+        }
+        fn write64(&self, _: u64, _: u64) {}
+    }
+
+    fn tracer() -> TracingMmio<Sink> {
+        let mem =
+            Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(0x4000_0000), 1 << 20)]).unwrap());
+        let t = TracingMmio::new(Sink, mem);
+        // An 8-entry queue of zeroed slots (each decodes as the same illegal command).
+        t.write64(regs::CMDQ_BASE, 0x4000_0000 | 3);
+        t
+    }
+
+    fn cmds(t: &TracingMmio<Sink>) -> usize {
+        let n = t.commands().len();
+        t.clear();
+        n
+    }
+
+    #[test]
+    fn a_prod_behind_the_last_one_decodes_nothing() {
+        let t = tracer();
+        t.write32(regs::CMDQ_PROD, 5);
+        assert_eq!(cmds(&t), 5);
+        // Same wrap, one behind: once a wrapped subtraction (2^32 - 1 commands).
+        t.write32(regs::CMDQ_PROD, 4);
+        assert_eq!(cmds(&t), 0);
+        t.write32(regs::CMDQ_PROD, 6);
+        assert_eq!(cmds(&t), 2, "counted from the PROD written last");
+    }
+
+    #[test]
+    fn a_restored_tracer_counts_from_the_restored_prod() {
+        let t = tracer();
+        t.write32(regs::CMDQ_PROD, 2);
+        let snap = t.snapshot();
+        t.write32(regs::CMDQ_PROD, 7);
+        t.clear();
+        t.restore(&snap);
+        t.write32(regs::CMDQ_PROD, 3);
+        assert_eq!(cmds(&t), 1);
+        let want = TracingSnapshot {
+            base: 0x4000_0000,
+            shift: 3,
+            prod: 3,
+        };
+        assert_eq!(t.snapshot(), want);
     }
 }
