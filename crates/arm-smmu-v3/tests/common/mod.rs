@@ -9,7 +9,7 @@ use klog::MemLog;
 use physmem::PhysAddr;
 use physmem::{FrameAllocator, PhysMem, Region};
 use smmuv3::{SmmuV3, SmmuV3Config};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 pub const RAM: u64 = 0x4000_0000;
 pub const PREFIX: &str = "arm-smmu-v3 9050000.smmuv3";
@@ -39,11 +39,13 @@ pub fn rig_with(
     let model = SmmuV3::new(cfg, mem.clone()).unwrap();
     let bus = Arc::new(TracingMmio::new(model.clone(), mem.clone()));
     let log = Arc::new(MemLog::new());
-    // Interrupts go to the driver's handlers once it exists (as request_irq does).
-    let cell: Arc<OnceLock<Arc<ArmSmmuV3>>> = Arc::new(OnceLock::new());
+    // Interrupts go to the driver's handlers once it exists (as request_irq does). The model
+    // holds the handler and the driver the model (through its bus): a weak reference keeps
+    // that loop from leaking every rig, its memory bank with it.
+    let cell: Arc<OnceLock<Weak<ArmSmmuV3>>> = Arc::new(OnceLock::new());
     let c2 = cell.clone();
     model.set_irq_handler(Arc::new(move |line| {
-        if let Some(s) = c2.get() {
+        if let Some(s) = c2.get().and_then(Weak::upgrade) {
             s.handle_irq(line);
         }
     }));
@@ -54,7 +56,7 @@ pub fn rig_with(
         limits: Arc::new(RateLimits::default()),
     };
     let smmu = ArmSmmuV3::probe(&fw, ModuleParams::default(), version, policy, env).unwrap();
-    let _ = cell.set(smmu.clone());
+    let _ = cell.set(Arc::downgrade(&smmu));
     Rig {
         mem,
         frames,
