@@ -26,7 +26,10 @@ use std::collections::BTreeMap;
 
 mod domain;
 mod iommu_ops;
+mod snapshot;
 mod tlb;
+
+pub use snapshot::{ArmSmmuV3Snapshot, ArmSmmuV3SnapshotError};
 
 /// What the driver needs besides firmware data.
 pub struct SmmuEnv {
@@ -80,6 +83,7 @@ pub(crate) struct DomainTlb {
     pgshift: u32,
 }
 
+#[derive(Clone)]
 enum DomainState {
     Unfinalised,
     Bypass,

@@ -46,7 +46,7 @@ mod shutdown;
 pub mod ste;
 pub mod trace;
 
-pub use driver::{ArmSmmuV3, SmmuEnv};
+pub use driver::{ArmSmmuV3, ArmSmmuV3Snapshot, ArmSmmuV3SnapshotError, SmmuEnv};
 pub use fw::{
     BootContext, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, ParamError,
     ShutdownPolicy,

@@ -93,6 +93,9 @@ impl IommuDriver for ArmSmmuV3 {
         };
         let old = std::mem::replace(&mut *d.state.lock(), DomainState::Unfinalised);
         if let DomainState::Paging(c) = old {
+            // The tables go now rather than with the last reference to the context, which a
+            // driver snapshot may hold. Cannot fail for pages the table allocated itself.
+            let _ = c.table.lock().free_tables();
             match c.stage {
                 Stage::S1 => {
                     if let Some(a) = self.asids.lock().get_mut(usize::from(c.asid)) {
