@@ -11,6 +11,16 @@
 //! setup), the [`iommu::IommuDriver`] implementation for the core, [`ArmSmmuV3::handle_irq`],
 //! and [`ArmSmmuV3::shutdown`] / [`ArmSmmuV3::remove`] under a [`ShutdownPolicy`].
 //!
+//! A booted machine is restored in place: [`ArmSmmuV3::snapshot`] / [`ArmSmmuV3::restore`]
+//! cover the driver's mutable state (stream-table bookkeeping, masters, domains with their
+//! state and page tables, the next domain id, ASID and VMID maps, `quiesced`, the command and
+//! event queue shadows, the rate limiters; the driver has no kernel mutex) and refuse another
+//! instance's snapshot with [`ArmSmmuV3SnapshotError::OtherInstance`], changing nothing.
+//! `domain_free` frees a table's pages itself, as Linux's `free_io_pgtable_ops`, since a
+//! snapshot may hold the table. Restore the driver before memory, frame allocator and model;
+//! a [`trace::TracingMmio`] on the bus keeps a copy of CMDQ_PROD and is restored with them
+//! ([`trace::TracingMmio::restore`]).
+//!
 //! # Example
 //!
 //! Probe on the QEMU-virt SMMUv3 model:
