@@ -15,10 +15,14 @@ const IOVA0: u64 = 0x100_0000;
 const PA0: u64 = RAM + 0x80_0000;
 const PAGES: u64 = 8;
 
-/// Three masters with one stream each.
+/// Four masters with one stream each; the last one's stream needs a level-2 stream table of
+/// its own, allocated when it is probed.
 fn dev(d: usize) -> MasterInfo {
-    master(4 + d as u32, &format!("dev{d}"), &[8 + d as u32])
+    let sid = if d == 3 { 0x308 } else { 8 + d as u32 };
+    master(4 + d as u32, &format!("dev{d}"), &[sid])
 }
+
+const DEVS: usize = 4;
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -36,7 +40,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let dom = 0usize..4;
-    let d = 0usize..3;
+    let d = 0usize..DEVS;
     prop_oneof![
         2 => (0u8..3).prop_map(Op::Alloc),
         1 => dom.clone().prop_map(Op::Free),
@@ -145,7 +149,8 @@ impl T {
                 },
                 Op::Dma(d, page, byte) => {
                     let iova = Iova::new(IOVA0 + page * 0x1000 + 8);
-                    format!("{:?}", self.r.model.dma_write(8 + d as u32, iova, &[byte]))
+                    let sid = dev(d).fwspec.ids[0];
+                    format!("{:?}", self.r.model.dma_write(sid, iova, &[byte]))
                 }
                 Op::Xlate(i, page) => match self.dom(i) {
                     Some(dom) => format!(
@@ -156,7 +161,7 @@ impl T {
                 },
                 Op::Shutdown => {
                     let smmu = s.clone();
-                    s.shutdown(&mut || (0..3).for_each(|d| smmu.release_device(dev(d).id)));
+                    s.shutdown(&mut || (0..DEVS).for_each(|d| smmu.release_device(dev(d).id)));
                     "shutdown".into()
                 }
             });
@@ -182,6 +187,10 @@ impl T {
             format!("{:?}", self.r.model.counters()),
             format!("{:?}", self.r.model.cached()),
         ];
+        let stes: Vec<_> = (0..DEVS)
+            .map(|d| s.ste_address(dev(d).fwspec.ids[0]))
+            .collect();
+        v.push(format!("{stes:?}"));
         for &d in &self.doms {
             let x: Vec<_> = (0..PAGES)
                 .map(|p| s.iova_to_phys(d, Iova::new(IOVA0 + p * 0x1000)))
