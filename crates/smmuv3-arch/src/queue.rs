@@ -73,7 +73,11 @@ mod tests {
         // PROD one slot behind CONS in the same wrap: 2^4 - 1, not 2^32 - 1.
         assert_eq!(used(4, 5, 3), 15);
         assert_eq!(used(0, 15, 3), 1, "different wraps, one ahead");
-        assert_eq!(used(3, 0x13, 3), 0, "bits above the wrap flag are not counted");
+        assert_eq!(
+            used(3, 0x13, 3),
+            0,
+            "bits above the wrap flag are not counted"
+        );
     }
 
     proptest! {
