@@ -226,7 +226,7 @@ impl State {
                 let vmid = if cfg.vmid16 && self.regs.scr0 & scr0::VMID16EN != 0 {
                     v as u16
                 } else {
-                    (v & 0xff) as u16
+                    v as u16 & regs::VMID8_MASK
                 };
                 self.tlbi(TlbiOp::Vmid(vmid), Match::Vmid(vmid), p);
             }
@@ -284,9 +284,9 @@ impl State {
                 b.cbar = w;
             }
             gr1::CBA2R if cfg.version == ArchVersion::V2 => {
-                let mut m = cba2r::VA64 | (1 << 1);
+                let mut m = cba2r::VA64 | cba2r::MONC;
                 if cfg.vmid16 {
-                    m |= 0xffff << cba2r::VMID16_SHIFT;
+                    m |= regs::make(u32::MAX, cba2r::VMID16_SHIFT, cba2r::VMID16_WIDTH);
                 }
                 b.cba2r = v & m;
             }
@@ -379,10 +379,17 @@ impl State {
         let (va, asid) = if aarch64 {
             let va = sign_extend_56((v & tlbi::VA_MASK) << tlbi::ADDR_SHIFT);
             let asid = (v >> tlbi::ASID_SHIFT) as u16;
-            (va, if asid16 { asid } else { asid & 0xff })
+            (
+                va,
+                if asid16 {
+                    asid
+                } else {
+                    asid & regs::ASID8_MASK
+                },
+            )
         } else {
             // AArch32 encoding: VA[31:12] | ASID[7:0] in the low word.
-            (v & tlbi::AARCH32_VA_MASK, (v & 0xff) as u16)
+            (v & tlbi::AARCH32_VA_MASK, v as u16 & regs::ASID8_MASK)
         };
         match o {
             cb::S1_TLBIVA | cb::S1_TLBIVAL => self.tlbi(
@@ -403,7 +410,11 @@ impl State {
                 p,
             ),
             cb::S1_TLBIASID => {
-                let asid = if asid16 { v as u16 } else { (v & 0xff) as u16 };
+                let asid = if asid16 {
+                    v as u16
+                } else {
+                    v as u16 & regs::ASID8_MASK
+                };
                 self.tlbi(
                     TlbiOp::Asid { cb: cbi, asid },
                     Match::Asid { vmid, asid },

@@ -259,6 +259,9 @@ pub mod cbar {
 /// CBA2R fields.
 pub mod cba2r {
     pub const VA64: u32 = 1 << 0;
+    /// MONC (monitor context): an architected bit Linux never writes; the model keeps it
+    /// writable as the register defines it.
+    pub const MONC: u32 = 1 << 1;
     pub const VMID16_SHIFT: u32 = 16;
     pub const VMID16_WIDTH: u32 = 16;
 }
@@ -311,6 +314,13 @@ pub mod tlbi {
     /// 32-bit (AArch32) form: VA[31:12] in place, the ASID in bits [7:0].
     pub const AARCH32_VA_MASK: u64 = 0xffff_f000;
 }
+
+/// Without TCR2.AS an ASID is 8 bits: TTBR's ASID field, the TLBI operands and TLBIASID's value
+/// are truncated to this.
+pub const ASID8_MASK: u16 = 0xff;
+/// Without sCR0.VMID16EN a VMID is 8 bits (CBAR.VMID's width): TLBIVMID's value is truncated
+/// to this.
+pub const VMID8_MASK: u16 = (1 << cbar::VMID_WIDTH) - 1;
 
 /// Context-bank SCTLR bits.
 pub mod sctlr {
@@ -382,11 +392,23 @@ pub mod vtcr {
     pub const PS_SHIFT: u32 = 16;
     pub const PS_WIDTH: u32 = 3;
     pub const RES1: u32 = 1 << 31;
+    /// AArch32 VTCR: T0SZ is a signed 4-bit field at bit 0.
+    pub const AARCH32_T0SZ_WIDTH: u32 = 4;
 }
 
 /// TTBR fields (stage 1: ASID in the top 16 bits).
 pub mod ttbr {
     pub const ASID_SHIFT: u32 = 48;
+    /// AArch32 long-descriptor: the table base is a 40-bit address, bits [39:0].
+    pub const AARCH32_BADDR_MASK: u64 = (1 << 40) - 1;
+}
+
+/// AArch32 long-descriptor stage-1 TTBCR (the TCR offset when CBA2R.VA64 is clear): 3-bit
+/// T0SZ and T1SZ, EPD0/EPD1 where the AArch64 TCR has them.
+pub mod ttbcr {
+    pub const T0SZ_SHIFT: u32 = 0;
+    pub const T1SZ_SHIFT: u32 = 16;
+    pub const TSZ_WIDTH: u32 = 3;
 }
 
 /// Context-bank FSR bits (W1C).
@@ -428,6 +450,9 @@ pub mod par {
     pub const F: u64 = 1 << 0;
     /// Output address bits for a successful translation.
     pub const PA_MASK: u64 = 0x0000_ffff_ffff_f000;
+    /// PA[39:12]: the output address as the reference's register map gives it and as Linux's
+    /// `iova_to_phys` reads it back (reference §2, §8).
+    pub const LINUX_PA_MASK: u64 = 0x0000_00ff_ffff_f000;
     /// A successful translation: the shareability of the leaf (its SH field).
     pub const SH_SHIFT: u32 = 7;
     /// A successful translation: the memory attributes (the MAIR byte the leaf selects).
@@ -524,5 +549,12 @@ mod tests {
         assert_eq!(gr1::cbfrsynra(2), 0x408);
         assert_eq!(cb::ATSR, 0x8f0);
         assert_eq!(cb::TLBSTATUS, 0x7f4);
+        // reference §2: CBA2R VMID16 is 31:16, CBAR VMID 7:0; PAR's PA is 39:12.
+        assert_eq!(
+            make(u32::MAX, cba2r::VMID16_SHIFT, cba2r::VMID16_WIDTH),
+            0xffff_0000
+        );
+        assert_eq!(VMID8_MASK, 0xff);
+        assert_eq!(par::LINUX_PA_MASK, ((1u64 << 40) - 1) & !0xfff);
     }
 }

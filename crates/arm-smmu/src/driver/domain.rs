@@ -11,7 +11,7 @@ use crate::table::TableRequest;
 use iommu::{DeviceId, DriverDomain, DriverError, Resource};
 use klog::Level;
 use pgtable::TlbOps;
-use smmu_addr::{Iova, PhysAddr};
+use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::regs::{atsr, cb, cbar, gr0, par};
 use smmu_arch::Stage;
 use smmu_sync::atomic::Ordering;
@@ -228,10 +228,9 @@ impl ArmSmmu {
     /// The hardware translation path of `iova_to_phys` (ATS1PR/ATSR/PAR).
     pub(super) fn iova_to_phys_hard(&self, ctx: &DomainCtx, iova: Iova) -> Option<PhysAddr> {
         let io = &self.hw.io;
-        let iova = iova.as_u64();
         let page = Page::Cb(ctx.cfg.cbndx);
         let g = ctx.tlb.cb_lock.lock();
-        let va = iova & !0xfff;
+        let va = iova.align_down(PageSize::SZ_4K).as_u64();
         if ctx.cfg.fmt == CtxFmt::AArch64 {
             io.writeq(page, cb::ATS1PR, va);
         } else {
@@ -244,10 +243,11 @@ impl ArmSmmu {
             self.hw.print(
                 Level::Err,
                 &format!(
-                    "iova to phys timed out on 0x{iova:016x}. Falling back to software table walk."
+                    "iova to phys timed out on 0x{:016x}. Falling back to software table walk.",
+                    iova.as_u64()
                 ),
             );
-            return ctx.table.iova_to_phys(Iova::new(iova));
+            return ctx.table.iova_to_phys(iova);
         }
         let phys = io.readq(page, cb::PAR);
         drop(g);
@@ -257,7 +257,7 @@ impl ArmSmmu {
             return None;
         }
         Some(PhysAddr::new(
-            (phys & 0x0000_00ff_ffff_f000) | (iova & 0xfff),
+            (phys & par::LINUX_PA_MASK) | iova.page_offset(PageSize::SZ_4K),
         ))
     }
 }

@@ -6,7 +6,7 @@
 use super::fault::Format;
 use crate::config::{ArchVersion, Mmu500Config};
 use crate::walk::{Geometry, Steps};
-use smmu_arch::regs::{self, cba2r, tcr, tcr2, vtcr};
+use smmu_arch::regs::{self, cba2r, tcr, tcr2, ttbcr, ttbr, vtcr};
 use smmu_arch::LookupLevel;
 
 /// The registers a bank's regime is decoded from.
@@ -178,26 +178,30 @@ impl S1Regime {
             _ => 0,
         };
         let asid16 = cfg.version == ArchVersion::V2 && v.tcr2 & tcr2::AS != 0;
-        let asid = (asid_ttbr(v) >> 48) as u16;
+        let asid = (asid_ttbr(v) >> ttbr::ASID_SHIFT) as u16;
         S1Regime {
             regions: Regions::AArch64 { sep_bit },
             in0,
             in1,
             r0: region(v.ttbr0, tg0, v.tcr & tcr::EPD0 != 0, in0),
             r1: region(v.ttbr1, tg1, v.tcr & tcr::EPD1 != 0, in1),
-            asid: if asid16 { asid } else { asid & 0xff },
+            asid: if asid16 {
+                asid
+            } else {
+                asid & regs::ASID8_MASK
+            },
             format: Format::AArch64,
         }
     }
 
     /// AArch32 long-descriptor: 32-bit VA, 4K granule, 8-bit ASID, 40-bit output.
     fn decode_aarch32(v: &View, out_bits: u32) -> Self {
-        let t0sz = v.tcr & 7;
-        let t1sz = (v.tcr >> 16) & 7;
+        let t0sz = regs::field(v.tcr, ttbcr::T0SZ_SHIFT, ttbcr::TSZ_WIDTH);
+        let t1sz = regs::field(v.tcr, ttbcr::T1SZ_SHIFT, ttbcr::TSZ_WIDTH);
         let (in0, in1) = (32 - t0sz, 32 - t1sz);
         let oas = 40u32.min(out_bits);
-        let region = |ttbr: u64, epd: bool, in_bits: u32| {
-            (!epd).then(|| stage1_steps(ttbr & 0x0000_00ff_ffff_ffff, 12, in_bits, oas))
+        let region = |base: u64, epd: bool, in_bits: u32| {
+            (!epd).then(|| stage1_steps(base & ttbr::AARCH32_BADDR_MASK, 12, in_bits, oas))
         };
         S1Regime {
             regions: Regions::AArch32 {
@@ -207,7 +211,7 @@ impl S1Regime {
             in1,
             r0: region(v.ttbr0, v.tcr & tcr::EPD0 != 0, in0),
             r1: region(v.ttbr1, v.tcr & tcr::EPD1 != 0, in1),
-            asid: ((asid_ttbr(v) >> 48) & 0xff) as u16,
+            asid: (asid_ttbr(v) >> ttbr::ASID_SHIFT) as u16 & regs::ASID8_MASK,
             format: Format::AArch32Long,
         }
     }
@@ -313,7 +317,8 @@ impl S2Regime {
             }
             Format::AArch32Long => {
                 // AArch32 VTCR: signed 4-bit T0SZ, 4K granule, 40-bit output.
-                let t0sz = ((((v.tcr & 0xf) as i32) << 28) >> 28) as i64;
+                let unused = 32 - vtcr::AARCH32_T0SZ_WIDTH;
+                let t0sz = i64::from((v.tcr << unused) as i32 >> unused);
                 ((32 - t0sz).clamp(25, 40) as u32, 12, 40)
             }
         };
