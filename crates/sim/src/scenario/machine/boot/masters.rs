@@ -3,13 +3,12 @@
 
 use super::super::drivers::{EnetcDriver, EngineDriver};
 use super::super::{EngineSlot, MachineSetupError, GENERIC_DMA_DRIVER};
-use super::smmus::Smmus;
+use super::smmus::{IommuIdOf, Smmus};
 use super::Booting;
 use crate::dma_engine::{DmaEngine, EngineConfig};
 use crate::enetc::Enetc;
 use crate::kernel::{Driver, GenericDriver, Kernel, KernelError};
 use crate::{Bus, DeviceIndex};
-use iommu::DeviceId;
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
 
@@ -20,11 +19,7 @@ impl Booting<'_> {
         &self,
         smmus: &Smmus,
         nic_idx: Option<usize>,
-        iommu_id: &(impl Fn(&Kernel, DeviceIndex) -> Result<DeviceId, KernelError>
-              + Clone
-              + Send
-              + Sync
-              + 'static),
+        iommu_id: &impl IommuIdOf,
     ) -> Result<Option<Arc<EnetcDriver>>, MachineSetupError> {
         let (cfg, board, kernel) = (self.cfg, &self.cfg.board, &self.kernel);
         let (core, mem, kmem) = (&self.core, &self.mem, &self.kmem);
@@ -77,11 +72,7 @@ impl Booting<'_> {
         &self,
         smmus: &Smmus,
         nic_idx: Option<usize>,
-        iommu_id: &(impl Fn(&Kernel, DeviceIndex) -> Result<DeviceId, KernelError>
-              + Clone
-              + Send
-              + Sync
-              + 'static),
+        iommu_id: &impl IommuIdOf,
     ) -> Result<(BTreeMap<usize, Arc<EngineDriver>>, Vec<Option<usize>>), MachineSetupError> {
         let (cfg, board) = (self.cfg, &self.cfg.board);
         let (core, mem, kmem) = (&self.core, &self.mem, &self.kmem);

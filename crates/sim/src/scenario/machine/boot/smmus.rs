@@ -51,6 +51,18 @@ impl Smmus {
     }
 }
 
+/// What a driver's probe calls for a master's IOMMU device id (the function `iommu_id_of`
+/// makes), named once for the phases that pass it on.
+pub(super) trait IommuIdOf:
+    Fn(&Kernel, DeviceIndex) -> Result<DeviceId, KernelError> + Clone + Send + Sync + 'static
+{
+}
+
+impl<F> IommuIdOf for F where
+    F: Fn(&Kernel, DeviceIndex) -> Result<DeviceId, KernelError> + Clone + Send + Sync + 'static
+{
+}
+
 /// A master's IOMMU device id, as its `dma_configure` recorded it.
 pub(super) fn iommu_id_of(
     dma_cfg: Arc<IommuDmaConfigure>,
