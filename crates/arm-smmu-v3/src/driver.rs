@@ -153,7 +153,11 @@ impl ArmSmmuV3 {
             _ => {}
         }
         if fw.reg_size < regs::WINDOW_SIZE {
-            let end = fw.reg_base.wrapping_add(fw.reg_size).wrapping_sub(1);
+            let end = fw
+                .reg_base
+                .as_u64()
+                .wrapping_add(fw.reg_size)
+                .wrapping_sub(1);
             say(
                 Level::Err,
                 &format!(

@@ -1,6 +1,7 @@
 //! What firmware says about one SMMUv3, which kernel the driver behaves like, and its module
 //! parameters.
 
+use smmu_addr::PhysAddr;
 use thiserror::Error;
 
 /// The Linux release whose arm-smmu-v3 driver is reproduced. The two differ in how an STE or CD
@@ -116,7 +117,7 @@ impl ModuleParams {
 pub struct FirmwareDesc {
     /// Must be `arm,smmu-v3`.
     pub compatible: String,
-    pub reg_base: u64,
+    pub reg_base: PhysAddr,
     pub reg_size: u64,
     /// Device name, e.g. `9050000.smmuv3`; the log prefix is `arm-smmu-v3 <dev_name>`.
     pub dev_name: String,
@@ -136,7 +137,7 @@ impl FirmwareDesc {
     pub fn qemu_virt() -> Self {
         FirmwareDesc {
             compatible: "arm,smmu-v3".into(),
-            reg_base: 0x905_0000,
+            reg_base: PhysAddr::new(0x905_0000),
             reg_size: 0x2_0000,
             dev_name: "9050000.smmuv3".into(),
             iommu_cells: Some(1),

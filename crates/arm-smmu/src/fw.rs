@@ -1,5 +1,7 @@
 //! What firmware (the device tree) tells the driver about one SMMU, before any register is read.
 
+use smmu_addr::PhysAddr;
+
 /// SMMU architecture version as Linux distinguishes it (order matters: Linux compares them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Version {
@@ -43,7 +45,7 @@ pub struct FirmwareDesc {
     /// The first `compatible` string the driver knows (e.g. `arm,mmu-500`).
     pub compatible: String,
     /// `reg` base and size.
-    pub reg_base: u64,
+    pub reg_base: PhysAddr,
     /// Size of the `reg` window, checked against ID1's layout.
     pub reg_size: u64,
     /// Device name, e.g. `5000000.iommu`; the log prefix is `arm-smmu <dev_name>`.
@@ -61,7 +63,7 @@ impl FirmwareDesc {
     pub fn ls1028a() -> Self {
         FirmwareDesc {
             compatible: "arm,mmu-500".into(),
-            reg_base: 0x500_0000,
+            reg_base: PhysAddr::new(0x500_0000),
             reg_size: 0x80_0000,
             dev_name: "5000000.iommu".into(),
             num_global_irqs: Some(8),

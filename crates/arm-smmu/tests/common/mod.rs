@@ -124,7 +124,7 @@ pub fn fake(
 pub fn mmu401_fw() -> FirmwareDesc {
     FirmwareDesc {
         compatible: "arm,mmu-401".into(),
-        reg_base: 0x2b40_0000,
+        reg_base: PhysAddr::new(0x2b40_0000),
         reg_size: 0x2_0000,
         dev_name: "2b400000.iommu".into(),
         num_global_irqs: Some(1),
@@ -136,7 +136,7 @@ pub fn mmu401_fw() -> FirmwareDesc {
 pub fn indexed_fw() -> FirmwareDesc {
     FirmwareDesc {
         compatible: "arm,smmu-v2".into(),
-        reg_base: 0x1000_0000,
+        reg_base: PhysAddr::new(0x1000_0000),
         reg_size: 0x8000,
         dev_name: "10000000.iommu".into(),
         num_global_irqs: Some(1),

@@ -5,7 +5,7 @@ use super::*;
 fn fw_for(cfg: &Mmu500Config, compatible: &str) -> FirmwareDesc {
     FirmwareDesc {
         compatible: compatible.into(),
-        reg_base: 0x2b40_0000,
+        reg_base: PhysAddr::new(0x2b40_0000),
         reg_size: cfg.window_size(),
         dev_name: "2b400000.iommu".into(),
         num_global_irqs: Some(1),

@@ -6,7 +6,7 @@ use super::*;
 fn generic_fw(cfg: &Mmu500Config) -> FirmwareDesc {
     FirmwareDesc {
         compatible: "arm,smmu-v2".into(),
-        reg_base: 0x2b40_0000,
+        reg_base: PhysAddr::new(0x2b40_0000),
         reg_size: cfg.window_size(),
         dev_name: "2b400000.iommu".into(),
         num_global_irqs: Some(1),
