@@ -70,4 +70,23 @@ pub enum BoardError {
         /// The phandle value.
         phandle: u32,
     },
+    /// The blob passed our own structural validation but `flat_device_tree` still refused it.
+    #[error("device tree rejected by the parser: {0}")]
+    Parser(#[source] FdtParserError),
 }
+
+/// `flat_device_tree`'s error, which implements `Display` but not `std::error::Error`; wrapped
+/// so [`BoardError::Parser`] keeps it as a typed source instead of a string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FdtParserError(pub flat_device_tree::Error);
+
+impl std::fmt::Display for FdtParserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+// The wrapped enum derives only `PartialEq`, but its fields are integers: equality is total.
+impl Eq for FdtParserError {}
+
+impl std::error::Error for FdtParserError {}

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use flat_device_tree::Fdt;
 
-use crate::error::BoardError;
+use crate::error::{BoardError, FdtParserError};
 
 const FDT_MAGIC: u32 = 0xd00d_feed;
 const FDT_BEGIN_NODE: u32 = 1;
@@ -252,10 +252,7 @@ impl DeviceTree {
     /// Validate `data` and read it into an owned tree.
     pub fn parse(data: &[u8]) -> Result<Self, BoardError> {
         let shape = validate(data)?;
-        let fdt = Fdt::new(data).map_err(|e| BoardError::Structure {
-            offset: 0,
-            reason: format!("flat_device_tree: {e}"),
-        })?;
+        let fdt = Fdt::new(data).map_err(|e| BoardError::Parser(FdtParserError(e)))?;
         let root = fdt.find_node("/").ok_or(BoardError::Structure {
             offset: 0,
             reason: "no root node".into(),

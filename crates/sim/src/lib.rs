@@ -71,7 +71,7 @@ pub use board::{
     Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,
 };
 pub use dmesg::{Dmesg, OopsReport, TaskInfo};
-pub use error::BoardError;
+pub use error::{BoardError, FdtParserError};
 pub use kbox::kbox_a230_ls;
 pub use kernel::{DeviceIndex, Driver, GenericDriver, Kernel, KernelError};
 pub use ownership::{DmaEvidence, RetiredContexts};
