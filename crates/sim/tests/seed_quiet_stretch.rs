@@ -57,13 +57,18 @@ fn the_seeds_quiet_stretch_outlasts_the_flood_floor() {
         .map(|&r| &log[r + 1]["arm-smmu 5000000.iommu: \tGFSR ".len()..][..10])
         .collect();
     // MULTI on the first three, not on the last.
-    assert_eq!(gfsr, ["0x80000002", "0x80000002", "0x80000002", "0x00000002"]);
+    assert_eq!(
+        gfsr,
+        ["0x80000002", "0x80000002", "0x80000002", "0x00000002"]
+    );
 
     // After the third report: five removal lines, then the fourth report.
     let third_end = reports[2] + 2;
     let stretch = &log[third_end..reports[3]];
     assert_eq!(stretch.len(), 5);
-    assert!(stretch.iter().all(|l| l.contains(": Removing from iommu group ")));
+    assert!(stretch
+        .iter()
+        .all(|l| l.contains(": Removing from iommu group ")));
     assert!(stretch[0].starts_with("fsl_enetc 0000:00:00.2"));
     assert!(stretch[4].starts_with("pcieport 0001:00:00.0"));
     // After the fourth report: one removal line, then the Oops (the log ends there).
