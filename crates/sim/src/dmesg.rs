@@ -71,6 +71,19 @@ impl Dmesg {
     }
 }
 
+/// Characters the console prints around a record's text: the `[%5lu.%06lu] ` time prefix (15)
+/// and CR LF (2).
+pub const CONSOLE_FRAMING_CHARS: u64 = 15 + 2;
+
+/// Time a printk line of `len` characters takes on a serial console at `baud` (8N1: 10 bits a
+/// character, [`CONSOLE_FRAMING_CHARS`] included); 0 for no console (`baud` 0).
+pub fn console_line_ns(len: usize, baud: u64) -> u64 {
+    if baud == 0 {
+        return 0;
+    }
+    (len as u64 + CONSOLE_FRAMING_CHARS) * 10 * 1_000_000_000 / baud
+}
+
 /// Format one record as dmesg does.
 pub fn format_record(r: &Record, timestamps: bool) -> String {
     if timestamps {
@@ -101,11 +114,7 @@ impl Dmesg {
 
     /// Simulated time a line of `len` characters takes on the console.
     fn console_ns(&self, len: usize) -> u64 {
-        let baud = self.console_baud.load(Ordering::SeqCst);
-        if baud == 0 {
-            return 0;
-        }
-        (len as u64 + 15 + 2) * 10 * 1_000_000_000 / baud
+        console_line_ns(len, self.console_baud.load(Ordering::SeqCst))
     }
 
     /// Switch the `[ seconds.micros]` prefix on or off.

@@ -5,13 +5,12 @@
 //! SMMU model.
 
 use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
+use super::PING_FLOOD_FLOOR_NS;
 use crate::ownership;
 use mmu500::{BusError, Translation};
 use smmu_addr::DmaAddr;
 use std::collections::VecDeque;
 
-/// `ping -f` sends at least 100 requests a second.
-const PING_FLOOD_FLOOR_NS: u64 = 10_000_000;
 /// The peer's time from receiving a reply to sending the next request (its own stack, the
 /// wire both ways).
 const PEER_TURNAROUND_NS: u64 = 50_000;

@@ -36,6 +36,11 @@ use thiserror::Error;
 pub const PING_LEN: usize = 98;
 /// Length of an MLDv2 report frame.
 pub const MLD_LEN: usize = 90;
+/// The ping-flood peer's floor: `ping -f` sends the next echo request when the reply comes back,
+/// or after 10 ms without one ("as fast as they come back or one hundred times per second,
+/// whichever is more", ping(8)). The peer's own behaviour, not the board's: the seed's quiet
+/// stretches outlast it several times over (docs/seed-quiet-stretch.md).
+pub const PING_FLOOD_FLOOR_NS: u64 = 10_000_000;
 /// ENETC's default ring sizes (`ENETC_RX_RING_DEFAULT_SIZE`, `ENETC_TX_RING_DEFAULT_SIZE`).
 pub const DEFAULT_RING_SIZE: usize = 2048;
 /// Largest ring smmu-lab accepts (the kernel memory pool holds 8192 packet buffers).
