@@ -9,14 +9,14 @@
 use crate::fw::{
     BootContext, EnabledAtProbe, FirmwareDesc, KernelVersion, ModuleParams, ShutdownPolicy,
 };
-use crate::hw::{Hw, QueueShadow, RateLimits};
+use crate::hw::{at, Hw, QueueShadow, RateLimits};
 use crate::io::Io;
 use crate::probe::{feat, hw_probe, ProbeError, STRTAB_SPLIT};
 use crate::ste::{self as stemod, Entry};
 use iommu::{DeviceId, DomainKind};
 use klog::{dev_line, Level, Printk};
 use pgtable::Stage;
-use physmem::FrameAllocator;
+use physmem::{FrameAllocator, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU32};
 use smmu_sync::{Arc, Mutex, RwLock};
 use smmuv3_arch::cmd::{Command, CFGI_ALL};
@@ -43,12 +43,12 @@ pub struct SmmuEnv {
 /// The stream table (`arm_smmu_strtab_cfg`).
 #[derive(Debug, Clone)]
 struct Strtab {
-    base: u64,
+    base: PhysAddr,
     base_cfg: u32,
     two_level: bool,
     num_l1_ents: u32,
     /// Level-2 tables by L1 index (2-level only).
-    l2: BTreeMap<u32, u64>,
+    l2: BTreeMap<u32, PhysAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ struct SmmuMaster {
     sids: Vec<u32>,
     domain: Option<u32>,
     /// v6.12: the master's own CD table.
-    cdtab: Option<u64>,
+    cdtab: Option<PhysAddr>,
 }
 
 /// A finalised paging domain.
@@ -67,7 +67,7 @@ pub(crate) struct DomainCtx {
     table: Mutex<pgtable::PageTable<Arc<DomainTlb>>>,
     tlb: Arc<DomainTlb>,
     /// v6.1: the domain's CD table (one CD).
-    cdtab: Option<u64>,
+    cdtab: Option<PhysAddr>,
     cd: Entry,
     ias: u32,
     pgsizes: u64,
@@ -180,14 +180,14 @@ impl ArmSmmuV3 {
             version,
             limits: env.limits,
             cmdq: Mutex::new(QueueShadow {
-                base: 0,
+                base: PhysAddr::ZERO,
                 shift: 0,
                 prod: 0,
                 cons: 0,
             }),
-            cmdq_geom: (0, 0),
+            cmdq_geom: (PhysAddr::ZERO, 0),
             evtq: Mutex::new(QueueShadow {
-                base: 0,
+                base: PhysAddr::ZERO,
                 shift: 0,
                 prod: 0,
                 cons: 0,
@@ -311,7 +311,7 @@ impl ArmSmmuV3 {
             };
             let init = stemod::initial(hw);
             for sid in 0..(1u64 << sid_bits) {
-                hw.write_words(base + sid * 64, &init[..3]);
+                hw.write_words(at(base, sid * 64), &init[..3]);
             }
             Ok(Strtab {
                 base,
@@ -392,7 +392,7 @@ impl ArmSmmuV3 {
             let st = self.strtab.lock();
             io.writeq(
                 regs::STRTAB_BASE,
-                (st.base & strtab_base::ADDR_MASK) | strtab_base::RA,
+                (st.base.as_u64() & strtab_base::ADDR_MASK) | strtab_base::RA,
             );
             io.write(regs::STRTAB_BASE_CFG, st.base_cfg);
         }
@@ -501,13 +501,13 @@ impl ArmSmmuV3 {
     }
 
     /// Physical address of the STE of `sid`, if its table exists.
-    pub fn ste_address(&self, sid: u32) -> Option<u64> {
+    pub fn ste_address(&self, sid: u32) -> Option<PhysAddr> {
         let st = self.strtab.lock();
         if st.two_level {
             let l2 = *st.l2.get(&(sid >> STRTAB_SPLIT))?;
-            Some(l2 + u64::from(sid & ((1 << STRTAB_SPLIT) - 1)) * 64)
+            Some(at(l2, u64::from(sid & ((1 << STRTAB_SPLIT) - 1)) * 64))
         } else {
-            (sid < st.num_l1_ents).then(|| st.base + u64::from(sid) * 64)
+            (sid < st.num_l1_ents).then(|| at(st.base, u64::from(sid) * 64))
         }
     }
 

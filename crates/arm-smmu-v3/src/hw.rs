@@ -14,7 +14,7 @@ use smmuv3_arch::regs::{self, irq_cfg, q_idx};
 /// A queue's base and software copy of its pointers (Linux's `arm_smmu_ll_queue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueShadow {
-    pub base: u64,
+    pub base: PhysAddr,
     pub shift: u32,
     pub prod: u32,
     pub cons: u32,
@@ -23,13 +23,26 @@ pub struct QueueShadow {
 impl QueueShadow {
     /// The base register value: RWA | address | LOG2SIZE.
     pub fn q_base(&self) -> u64 {
-        regs::q_base::RWA | (self.base & regs::q_base::ADDR_MASK) | u64::from(self.shift)
+        regs::q_base::RWA | (self.base.as_u64() & regs::q_base::ADDR_MASK) | u64::from(self.shift)
     }
 
     /// Free slots; none when CONS is not one the queue can have (more than a queue behind).
     fn space(&self) -> u32 {
         (1u32 << self.shift).saturating_sub(queue::used(self.prod, self.cons, self.shift))
     }
+}
+
+/// The address of entry `ptr` (a PROD or CONS value: its wrap bit is ignored) of a queue of
+/// 2^`shift` entries of `entry_bytes` each at `base` (Linux's `Q_ENT`). The one place this is
+/// computed: the driver's command and event queues, the CMDQ error handler and the tracer.
+pub(crate) fn queue_slot(base: PhysAddr, ptr: u32, shift: u32, entry_bytes: u64) -> PhysAddr {
+    at(base, u64::from(queue::idx(ptr, shift)) * entry_bytes)
+}
+
+/// `pa + bytes` within memory the driver allocated (frames lie far below 2^64, so this never
+/// wraps; it wraps rather than panics if a corrupt value ever made it).
+pub(crate) fn at(pa: PhysAddr, bytes: u64) -> PhysAddr {
+    PhysAddr::new(pa.as_u64().wrapping_add(bytes))
 }
 
 /// Linux's `static` rate-limit states of the v3 driver.
@@ -53,7 +66,7 @@ pub(crate) struct Hw {
     pub limits: Arc<RateLimits>,
     pub cmdq: Mutex<QueueShadow>,
     /// Command queue base and log2 size, fixed at probe.
-    pub cmdq_geom: (u64, u32),
+    pub cmdq_geom: (PhysAddr, u32),
     pub evtq: Mutex<QueueShadow>,
 }
 
@@ -67,27 +80,24 @@ impl Hw {
     }
 
     /// `dma_alloc_coherent`: whole pages, zeroed.
-    pub fn alloc(&self, bytes: u64) -> Option<u64> {
+    pub fn alloc(&self, bytes: u64) -> Option<PhysAddr> {
         // A size past 2^63 has no power of two to round to: no allocator could give it.
         let rounded = bytes.max(4096).checked_next_power_of_two()?;
-        self.frames.alloc(rounded).ok().map(PhysAddr::as_u64)
+        self.frames.alloc(rounded).ok()
     }
 
-    pub fn write_words(&self, pa: u64, words: &[u64]) {
+    pub fn write_words(&self, pa: PhysAddr, words: &[u64]) {
         for (i, w) in words.iter().enumerate() {
             // The driver only writes memory it allocated; a failure here is a driver bug the
             // model would see as a fetch abort, so it is not hidden but cannot happen.
-            let _ = self.mem.write_u64(PhysAddr::new(pa + 8 * i as u64), *w);
+            let _ = self.mem.write_u64(at(pa, 8 * i as u64), *w);
         }
     }
 
-    pub fn read_words<const N: usize>(&self, pa: u64) -> [u64; N] {
+    pub fn read_words<const N: usize>(&self, pa: PhysAddr) -> [u64; N] {
         let mut out = [0u64; N];
         for (i, w) in out.iter_mut().enumerate() {
-            *w = self
-                .mem
-                .read_u64(PhysAddr::new(pa + 8 * i as u64))
-                .unwrap_or(0);
+            *w = self.mem.read_u64(at(pa, 8 * i as u64)).unwrap_or(0);
         }
         out
     }
@@ -95,7 +105,7 @@ impl Hw {
     fn sync_cmd(&self, q: &QueueShadow, prod: u32) -> Command {
         // With MSI polling the sync writes MSIDATA 0 over its own first word.
         let msiaddr = if self.info.options & OPT_MSIPOLL != 0 {
-            q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES
+            queue_slot(q.base, prod, q.shift, ENTRY_BYTES).as_u64()
         } else {
             0
         };
@@ -139,14 +149,14 @@ impl Hw {
         }
         let mut prod = q.prod;
         for c in cmds {
-            let slot = q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES;
+            let slot = queue_slot(q.base, prod, q.shift, ENTRY_BYTES);
             self.write_words(slot, &c.encode());
             prod = queue::advance(prod, 1, q.shift);
         }
         let sync_at = prod;
         if sync {
             let s = self.sync_cmd(&q, prod);
-            let slot = q.base + u64::from(queue::idx(prod, q.shift)) * ENTRY_BYTES;
+            let slot = queue_slot(q.base, prod, q.shift, ENTRY_BYTES);
             self.write_words(slot, &s.encode());
             prod = queue::advance(prod, 1, q.shift);
         }
@@ -157,15 +167,12 @@ impl Hw {
         }
         let shift = q.shift;
         let ok = if self.info.options & OPT_MSIPOLL != 0 {
-            let slot = q.base + u64::from(queue::idx(sync_at, shift)) * ENTRY_BYTES;
+            let slot = queue_slot(q.base, sync_at, shift, ENTRY_BYTES);
             let done = (0..POLL_READS).any(|i| {
                 if i % 10 == 9 {
                     smmu_sync::thread::yield_now();
                 }
-                self.mem
-                    .read_u32(PhysAddr::new(slot))
-                    .map(|w| w == 0)
-                    .unwrap_or(false)
+                self.mem.read_u32(slot).map(|w| w == 0).unwrap_or(false)
             });
             if done {
                 q.cons = prod;
@@ -247,5 +254,29 @@ impl Hw {
 
     pub fn range_inv(&self) -> bool {
         self.has(feat::RANGE_INV)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_slot_ignores_the_wrap_bit_and_scales_by_the_entry_size() {
+        let base = PhysAddr::new(0x4000_0000);
+        // 8 entries: PROD 0b1011 is index 3 with the wrap bit set.
+        assert_eq!(queue_slot(base, 0b1011, 3, 16), PhysAddr::new(0x4000_0030));
+        assert_eq!(queue_slot(base, 0b0011, 3, 16), PhysAddr::new(0x4000_0030));
+        assert_eq!(queue_slot(base, 0b1011, 3, 32), PhysAddr::new(0x4000_0060));
+        assert_eq!(queue_slot(base, 0b0111, 3, 16), PhysAddr::new(0x4000_0070));
+        assert_eq!(queue_slot(base, 0, 0, 16), base);
+        // QueueShadow's register word keeps only the address bits of its base.
+        let q = QueueShadow {
+            base: PhysAddr::new(0x4000_0000),
+            shift: 3,
+            prod: 0,
+            cons: 0,
+        };
+        assert_eq!(q.q_base(), regs::q_base::RWA | 0x4000_0000 | 3);
     }
 }

@@ -2,8 +2,9 @@
 //! Linux prints.
 
 use crate::driver::ArmSmmuV3;
+use crate::hw::queue_slot;
 use klog::Level;
-use smmuv3_arch::cmd::{Command, SyncCs};
+use smmuv3_arch::cmd::{Command, SyncCs, ENTRY_BYTES as CMD_ENTRY_BYTES};
 use smmuv3_arch::event::ENTRY_BYTES;
 use smmuv3_arch::regs::{self, gerror, q_idx};
 use smmuv3_arch::{queue, IrqLine, IrqReturn};
@@ -35,7 +36,7 @@ impl ArmSmmuV3 {
         let mut q = hw.evtq.lock();
         loop {
             while !queue::is_empty(q.prod, q.cons, q.shift) {
-                let slot = q.base + u64::from(queue::idx(q.cons, q.shift)) * ENTRY_BYTES;
+                let slot = queue_slot(q.base, q.cons, q.shift, ENTRY_BYTES);
                 let evt: [u64; 4] = hw.read_words(slot);
                 q.cons = queue::advance(q.cons, 1, q.shift);
                 hw.io.write(regs::EVTQ_CONS, q.cons);
@@ -150,7 +151,7 @@ impl ArmSmmuV3 {
         // Not the queue lock: the CPU whose PROD write raised this error may hold it. Base and
         // size never change after probe.
         let (base, shift) = hw.cmdq_geom;
-        let slot = base + u64::from(queue::idx(cons, shift)) * 16;
+        let slot = queue_slot(base, cons, shift, CMD_ENTRY_BYTES);
         let cmd: [u64; 2] = hw.read_words(slot);
         hw.print(Level::Err, "skipping command in error state:");
         for w in cmd {

@@ -9,8 +9,9 @@
 //!   critical qword, sync, the rest, sync), otherwise a breaking one (V = 0 first); each step
 //!   syncs only if it changed something. STEs are followed by PREFETCH_CONFIG.
 
-use crate::hw::Hw;
+use crate::hw::{at, Hw};
 use crate::probe::feat;
+use physmem::PhysAddr;
 use smmuv3_arch::cmd::Command;
 use smmuv3_arch::{cd, ste};
 
@@ -68,11 +69,11 @@ fn s1_dword1(hw: &Hw) -> u64 {
 }
 
 /// A stage-1 STE pointing at a linear CD table of one CD.
-pub(crate) fn s1(hw: &Hw, cdtab: u64) -> Entry {
+pub(crate) fn s1(hw: &Hw, cdtab: PhysAddr) -> Entry {
     let mut e = [0; 8];
     e[0] = ste::V
         | (ste::CFG_S1_TRANS << ste::CFG_SHIFT)
-        | (cdtab & ste::S1CTXPTR_MASK)
+        | (cdtab.as_u64() & ste::S1CTXPTR_MASK)
         | (ste::S1FMT_LINEAR << ste::S1FMT_SHIFT);
     e[1] = s1_dword1(hw);
     e
@@ -188,7 +189,7 @@ pub fn cd_used(e: &Entry) -> Entry {
 /// `target`, calling `sync` after every step that changed memory.
 pub(crate) fn write_entry(
     hw: &Hw,
-    pa: u64,
+    pa: PhysAddr,
     target: &Entry,
     used: fn(&Entry) -> Entry,
     sync: &dyn Fn(),
@@ -209,7 +210,7 @@ pub(crate) fn write_entry(
         for i in start..start + len {
             if cur[i] != src[i] {
                 cur[i] = src[i];
-                hw.write_words(pa + 8 * i as u64, &[src[i]]);
+                hw.write_words(at(pa, 8 * i as u64), &[src[i]]);
                 changed = true;
             }
         }
@@ -233,7 +234,7 @@ pub(crate) fn write_entry(
 }
 
 /// Install `target` as the STE of `sid` at `pa`, as `version` does.
-pub(crate) fn write_ste(hw: &Hw, sid: u32, pa: u64, target: &Entry) {
+pub(crate) fn write_ste(hw: &Hw, sid: u32, pa: PhysAddr, target: &Entry) {
     let cfgi = || {
         let _ = hw.issue_sync(Command::CfgiSte { sid, leaf: true });
     };
@@ -248,7 +249,7 @@ pub(crate) fn write_ste(hw: &Hw, sid: u32, pa: u64, target: &Entry) {
                 cfgi();
                 return;
             }
-            hw.write_words(pa + 8, &target[1..4]);
+            hw.write_words(at(pa, 8), &target[1..4]);
             cfgi();
             hw.write_words(pa, &target[..1]);
             cfgi();

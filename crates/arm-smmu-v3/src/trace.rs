@@ -11,9 +11,10 @@
 //!   memory when PROD is written (`CMD_SYNC cs=sev msiaddr=0x0 msidata=0x0`, …), or
 //!   `CMD illegal <dword0> <dword1>`.
 
+use crate::hw::{at, queue_slot};
 use physmem::{PhysAddr, PhysMem};
 use smmu_sync::{Arc, Mutex};
-use smmuv3_arch::cmd::Command;
+use smmuv3_arch::cmd::{Command, ENTRY_BYTES};
 use smmuv3_arch::regs::{self, q_base};
 use smmuv3_arch::{queue, Mmio};
 
@@ -23,7 +24,7 @@ pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// A [`TracingMmio`]'s command-queue copy at one moment ([`TracingMmio::snapshot`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TracingSnapshot {
-    base: u64,
+    base: PhysAddr,
     shift: u32,
     prod: u32,
 }
@@ -32,7 +33,7 @@ pub struct TracingMmio<M> {
     inner: M,
     mem: Arc<PhysMem>,
     lines: Mutex<Vec<String>>,
-    cmdq: Mutex<(u64, u32, u32)>,
+    cmdq: Mutex<(PhysAddr, u32, u32)>,
     sink: Option<LineSink>,
 }
 
@@ -42,7 +43,7 @@ impl<M: Mmio> TracingMmio<M> {
             inner,
             mem,
             lines: Mutex::new(Vec::new()),
-            cmdq: Mutex::new((0, 0, 0)),
+            cmdq: Mutex::new((PhysAddr::ZERO, 0, 0)),
             sink: None,
         }
     }
@@ -123,7 +124,7 @@ impl<M: Mmio> TracingMmio<M> {
         let mut q = self.cmdq.lock();
         match off {
             regs::CMDQ_BASE => {
-                q.0 = v & q_base::ADDR_MASK;
+                q.0 = PhysAddr::new(v & q_base::ADDR_MASK);
                 q.1 = (v & q_base::LOG2SIZE_MASK) as u32;
             }
             regs::CMDQ_PROD => {
@@ -136,10 +137,10 @@ impl<M: Mmio> TracingMmio<M> {
                 let mut ptr = old;
                 let mut out = Vec::new();
                 for _ in 0..n {
-                    let slot = base + u64::from(queue::idx(ptr, shift)) * 16;
+                    let slot = queue_slot(base, ptr, shift, ENTRY_BYTES);
                     let d = [
-                        self.mem.read_u64(PhysAddr::new(slot)).unwrap_or(0),
-                        self.mem.read_u64(PhysAddr::new(slot + 8)).unwrap_or(0),
+                        self.mem.read_u64(slot).unwrap_or(0),
+                        self.mem.read_u64(at(slot, 8)).unwrap_or(0),
                     ];
                     out.push(match Command::decode(d, true) {
                         Ok(c) => format!("CMD {c}"),
@@ -237,7 +238,7 @@ mod tests {
         t.write32(regs::CMDQ_PROD, 3);
         assert_eq!(cmds(&t), 1);
         let want = TracingSnapshot {
-            base: 0x4000_0000,
+            base: PhysAddr::new(0x4000_0000),
             shift: 3,
             prod: 3,
         };

@@ -102,9 +102,11 @@ fn illegal_command_is_skipped_by_the_gerror_handler() {
     r.log.clear();
     // Someone (a buggy path) publishes an illegal command behind the driver's back.
     let q = r.smmu.cmdq();
-    let slot = q.base + u64::from(q.prod) * 16;
-    r.mem.write_u64(PhysAddr::new(slot), 0x7f).unwrap();
-    r.mem.write_u64(PhysAddr::new(slot + 8), 0x1234).unwrap();
+    let slot = q.base.checked_add(u64::from(q.prod) * 16).unwrap();
+    r.mem.write_u64(slot, 0x7f).unwrap();
+    r.mem
+        .write_u64(slot.checked_add(8).unwrap(), 0x1234)
+        .unwrap();
     r.model.write32(regs::CMDQ_PROD, q.prod + 1);
     assert_eq!(
         r.log.lines(),

@@ -137,7 +137,7 @@ fn probe_with_msi_and_sev_uses_msi_polling() {
         cmds[1],
         format!(
             "CMD_SYNC cs=irq msiaddr={:#x} msidata=0x0",
-            r.smmu.cmdq().base + 16
+            r.smmu.cmdq().base.as_u64() + 16
         )
     );
     assert!(!r.bus.lines().iter().any(|l| l.starts_with("R32 0x0009c")));
@@ -213,7 +213,7 @@ fn ste_and_cd_values_are_linux_values() {
         attach(&r);
         let pa = r.smmu.ste_address(8).unwrap();
         let s: Vec<u64> = (0..4)
-            .map(|i| r.mem.read_u64(PhysAddr::new(pa + 8 * i)).unwrap())
+            .map(|i| r.mem.read_u64(pa.checked_add(8 * i).unwrap()).unwrap())
             .collect();
         // V | Config S1 | S1ContextPtr; S1DSS SSID0 | S1CIR/S1COR WBRA | S1CSH ISH.
         assert_eq!(s[0] & 0xf, 0xb, "{v:?}");
@@ -547,7 +547,7 @@ fn shutdown_sequences_per_version_and_policy() {
         assert_eq!(got, expected, "{v:?} {policy:?}");
         // STE.V (bit 0) and STE.Config (bits 3:1) of StreamID 8 afterwards.
         let ste = r.smmu.ste_address(8).expect("an L2 table for SID 8");
-        let dw0 = r.mem.read_u64(physmem::PhysAddr::new(ste)).unwrap();
+        let dw0 = r.mem.read_u64(ste).unwrap();
         let (valid, config) = (dw0 & 1, (dw0 >> 1) & 7);
         let want = match policy {
             // Released (abort, disable_bypass) or quiesced: valid, Config = abort.

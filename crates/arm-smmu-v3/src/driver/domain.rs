@@ -3,11 +3,13 @@
 
 use super::{ArmSmmuV3, DomainCtx, DomainState, DomainTlb, SmmuDomain, SmmuMaster};
 use crate::fw::KernelVersion;
+use crate::hw::at;
 use crate::probe::{feat, STRTAB_SPLIT};
 use crate::ste::{self as stemod, CdTcr, Entry};
 use iommu::{DomainKind, DriverDomain, DriverError, Resource};
 use klog::Level;
 use pgtable::Stage;
+use physmem::PhysAddr;
 use smmu_sync::{Arc, Mutex};
 use smmuv3_arch::cmd::Command;
 use smmuv3_arch::ste;
@@ -41,12 +43,12 @@ impl ArmSmmuV3 {
         };
         let init = stemod::initial(hw);
         for i in 0..(1u64 << STRTAB_SPLIT) {
-            hw.write_words(l2 + i * 64, &init[..3]);
+            hw.write_words(at(l2, i * 64), &init[..3]);
         }
-        let l1 = st.base + u64::from(sid >> STRTAB_SPLIT) * 8;
+        let l1 = at(st.base, u64::from(sid >> STRTAB_SPLIT) * 8);
         hw.write_words(
             l1,
-            &[u64::from(STRTAB_SPLIT + 1) | (l2 & ste::L1_L2PTR_MASK)],
+            &[u64::from(STRTAB_SPLIT + 1) | (l2.as_u64() & ste::L1_L2PTR_MASK)],
         );
         st.l2.insert(sid >> STRTAB_SPLIT, l2);
         Ok(())
@@ -142,7 +144,7 @@ impl ArmSmmuV3 {
                 hw.print(Level::Warning, "failed to allocate context descriptor");
                 return Err(DriverError::Exhausted(Resource::CdTable));
             };
-            hw.write_words(t + 8, &cd[1..4]);
+            hw.write_words(at(t, 8), &cd[1..4]);
             let _ = hw.batch_submit(&[]);
             hw.write_words(t, &cd[..1]);
             let _ = hw.batch_submit(&[]);
@@ -175,7 +177,7 @@ impl ArmSmmuV3 {
             }
             DomainState::Blocked | DomainState::Unfinalised => stemod::initial(hw),
             DomainState::Paging(c) => match c.stage {
-                Stage::S1 => stemod::s1(hw, c.cdtab.or(master.cdtab).unwrap_or(0)),
+                Stage::S1 => stemod::s1(hw, c.cdtab.or(master.cdtab).unwrap_or(PhysAddr::ZERO)),
                 Stage::S2 => {
                     let t = c.table.lock();
                     stemod::s2(
