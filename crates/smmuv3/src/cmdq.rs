@@ -10,7 +10,7 @@
 use crate::config::SmmuV3Config;
 use crate::state::State;
 use crate::strtab;
-use physmem::{PhysAddr, PhysMem};
+use physmem::PhysMem;
 use smmuv3_arch::cmd::{Cerror, CmdError, Command, SyncCs, ENTRY_BYTES};
 use smmuv3_arch::regs::{cr0, gerror, q_idx};
 use smmuv3_arch::{queue, IrqLine};
@@ -31,10 +31,10 @@ impl State {
             if queue::is_empty(q.prod, q.cons, log2) {
                 return;
             }
-            let slot = q.addr() + u64::from(queue::idx(q.cons, log2)) * ENTRY_BYTES;
+            let slot = q.slot(q.cons, log2, ENTRY_BYTES);
             let words = match (
-                mem.load_word(PhysAddr::new(slot)),
-                mem.load_word(PhysAddr::new(slot + 8)),
+                mem.load_word(slot),
+                slot.checked_add(8).and_then(|a| mem.load_word(a)),
             ) {
                 (Some(a), Some(b)) => [a, b],
                 _ => {

@@ -10,7 +10,7 @@
 
 use crate::config::SmmuV3Config;
 use crate::state::State;
-use physmem::{PhysAddr, PhysMem};
+use physmem::PhysMem;
 use smmuv3_arch::event::{Event, ENTRY_BYTES};
 use smmuv3_arch::regs::{cr0, gerror, irq_ctrl, q_idx};
 use smmuv3_arch::{queue, IrqLine};
@@ -31,13 +31,13 @@ impl State {
             }
             return;
         }
-        let slot = q.addr() + u64::from(queue::idx(q.prod, log2)) * ENTRY_BYTES;
+        let slot = q.slot(q.prod, log2, ENTRY_BYTES);
         let words = e.encode();
         for (i, w) in words.iter().enumerate() {
-            if mem
-                .write_u64(PhysAddr::new(slot + 8 * i as u64), *w)
-                .is_err()
-            {
+            let written = slot
+                .checked_add(8 * i as u64)
+                .is_some_and(|a| mem.write_u64(a, *w).is_ok());
+            if !written {
                 self.counters.events_lost += 1;
                 self.raise_gerror(c, mem, gerror::EVTQ_ABT_ERR);
                 return;

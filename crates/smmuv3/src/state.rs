@@ -26,8 +26,17 @@ impl QueueRegs {
         ((self.base & q_base::LOG2SIZE_MASK) as u32).min(max)
     }
 
-    pub fn addr(&self) -> u64 {
-        self.base & q_base::ADDR_MASK
+    /// The queue's base address: Q_BASE's address field (the register itself stays a word).
+    pub fn addr(&self) -> PhysAddr {
+        PhysAddr::new(self.base & q_base::ADDR_MASK)
+    }
+
+    /// The address of entry `ptr` (a PROD or CONS value: its wrap bit is ignored) of this
+    /// queue of 2^`log2size` entries of `entry_bytes` each. The address field lies below 2^52
+    /// and an index times an entry size below 2^25, so the sum never wraps.
+    pub fn slot(&self, ptr: u32, log2size: u32, entry_bytes: u64) -> PhysAddr {
+        let at = u64::from(queue::idx(ptr, log2size)) * entry_bytes;
+        PhysAddr::new(self.addr().as_u64().wrapping_add(at))
     }
 }
 
@@ -153,10 +162,11 @@ impl State {
     /// Signal an interrupt: an MSI write of `data` to `addr` when MSIs are implemented and the
     /// address is set, otherwise the wired line. A failed MSI write is a GERROR of its own.
     pub fn signal(&mut self, c: &SmmuV3Config, mem: &PhysMem, line: IrqLine, addr: u64, data: u32) {
-        let addr = addr & irq_cfg::ADDR_MASK;
-        if c.msi() && addr != 0 {
+        // The MSI target is the register word's address field.
+        let addr = PhysAddr::new(addr & irq_cfg::ADDR_MASK);
+        if c.msi() && addr != PhysAddr::ZERO {
             self.counters.msis += 1;
-            if mem.write_u32(PhysAddr::new(addr), data).is_err() {
+            if mem.write_u32(addr, data).is_err() {
                 let bit = match line {
                     IrqLine::Eventq => gerror::MSI_EVTQ_ABT_ERR,
                     IrqLine::Priq => gerror::MSI_PRIQ_ABT_ERR,
@@ -194,5 +204,26 @@ impl State {
     /// CMDQ_CONS as software reads it: index, wrap and the error code.
     pub fn cmdq_cons(&self) -> u32 {
         self.regs.cmdq.cons & (q_idx::ERR_MASK | 0x00ff_ffff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_register_decodes_to_its_address_and_slots() {
+        // RWA | address | LOG2SIZE 3, as the driver writes CMDQ_BASE.
+        let q = QueueRegs {
+            base: q_base::RWA | 0x4000_0000 | 3,
+            ..QueueRegs::default()
+        };
+        assert_eq!(q.addr(), PhysAddr::new(0x4000_0000));
+        assert_eq!(q.log2size(19), 3);
+        assert_eq!(q.log2size(2), 2, "capped at the implementation's maximum");
+        // PROD 0b1011 is index 3 with the wrap bit set; commands are 16 bytes, events 32.
+        assert_eq!(q.slot(0b1011, 3, 16), PhysAddr::new(0x4000_0030));
+        assert_eq!(q.slot(0b0011, 3, 16), PhysAddr::new(0x4000_0030));
+        assert_eq!(q.slot(0b0111, 3, 32), PhysAddr::new(0x4000_00e0));
     }
 }

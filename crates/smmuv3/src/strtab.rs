@@ -62,10 +62,10 @@ pub(crate) struct StrtabRegs {
     pub cfg: u32,
 }
 
-fn read_words<const N: usize>(mem: &PhysMem, pa: u64) -> Option<[u64; N]> {
+fn read_words<const N: usize>(mem: &PhysMem, pa: PhysAddr) -> Option<[u64; N]> {
     let mut out = [0u64; N];
     for (i, w) in out.iter_mut().enumerate() {
-        *w = mem.load_word(PhysAddr::new(pa.checked_add(8 * i as u64)?))?;
+        *w = mem.load_word(pa.checked_add(8 * i as u64)?)?;
     }
     Some(out)
 }
@@ -85,29 +85,38 @@ pub(crate) fn ste_address(
     mem: &PhysMem,
     r: StrtabRegs,
     sid: u32,
-) -> Result<u64, CfgError> {
+) -> Result<PhysAddr, CfgError> {
     let log2size = field(u64::from(r.cfg), bcfg::LOG2SIZE_SHIFT, 6) as u32;
     let limit = log2size.min(c.sid_bits());
     if limit < 32 && u64::from(sid) >> limit != 0 {
         return err(id::C_BAD_STREAMID, 0);
     }
-    let base = r.base & smmuv3_arch::regs::strtab_base::ADDR_MASK;
+    // STRTAB_BASE stays a register word; its address field is where the table is.
+    let base = PhysAddr::new(r.base & smmuv3_arch::regs::strtab_base::ADDR_MASK);
     let fmt = field(u64::from(r.cfg), bcfg::FMT_SHIFT, 2) as u32;
     if fmt == bcfg::FMT_2LVL && c.two_level_strtab() {
         let split = (field(u64::from(r.cfg), bcfg::SPLIT_SHIFT, 5) as u32).min(limit);
-        let l1 = base.wrapping_add(u64::from(sid >> split.min(31)) * ste::L1_DESC_BYTES);
-        let Some(d) = mem.load_word(PhysAddr::new(l1)) else {
-            return err(id::F_STE_FETCH, l1);
+        let l1 = entry(base, u64::from(sid >> split.min(31)), ste::L1_DESC_BYTES);
+        let Some(d) = mem.load_word(l1) else {
+            return err(id::F_STE_FETCH, l1.as_u64());
         };
         let span = (d & ste::L1_SPAN_MASK) as u32;
         let l2_index = u64::from(sid) & ((1u64 << split) - 1);
         if span == 0 || span > split + 1 || l2_index >> (span - 1) != 0 {
             return err(id::C_BAD_STREAMID, 0);
         }
-        Ok((d & ste::L1_L2PTR_MASK).wrapping_add(l2_index * ste::STE_BYTES))
+        let l2 = PhysAddr::new(d & ste::L1_L2PTR_MASK);
+        Ok(entry(l2, l2_index, ste::STE_BYTES))
     } else {
-        Ok(base.wrapping_add(u64::from(sid) * ste::STE_BYTES))
+        Ok(entry(base, u64::from(sid), ste::STE_BYTES))
     }
+}
+
+/// Entry `index` of a table of `bytes`-byte entries at `table`. Both table pointers are
+/// address fields below 2^52 and an index is below 2^32, so the sum does not wrap; were it to,
+/// it wraps as the hardware's adder would rather than panic.
+fn entry(table: PhysAddr, index: u64, bytes: u64) -> PhysAddr {
+    PhysAddr::new(table.as_u64().wrapping_add(index.wrapping_mul(bytes)))
 }
 
 /// Fetch and decode the configuration of `sid`.
@@ -119,7 +128,7 @@ pub(crate) fn fetch(
 ) -> Result<StreamCfg, CfgError> {
     let addr = ste_address(c, mem, r, sid)?;
     let Some(s) = read_words::<8>(mem, addr) else {
-        return err(id::F_STE_FETCH, addr);
+        return err(id::F_STE_FETCH, addr.as_u64());
     };
     decode_ste(c, mem, &s)
 }
@@ -214,7 +223,8 @@ fn decode_ste(c: &SmmuV3Config, mem: &PhysMem, s: &[u64; 8]) -> Result<StreamCfg
                 _ => return err(id::F_CD_FETCH, cd_addr),
             };
         }
-        let Some(d) = read_words::<4>(mem, cd_addr) else {
+        // Past any stage 2, the CD address is a physical one.
+        let Some(d) = read_words::<4>(mem, PhysAddr::new(cd_addr)) else {
             return err(id::F_CD_FETCH, cd_addr);
         };
         Some(decode_cd(c, &d)?)
