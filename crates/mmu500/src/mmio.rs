@@ -431,7 +431,7 @@ impl State {
                 self.tlbi(op, Match::Ipa { vmid, ipa }, p)
             }
             cb::ATS1PR | cb::ATS1PW if cfg.atos => {
-                let va = if aarch64 { v & !0xfff } else { v & 0xffff_f000 };
+                let va = regs::ats1::va(v, aarch64);
                 let access = if o == cb::ATS1PW {
                     smmu_arch::Access::Write
                 } else {

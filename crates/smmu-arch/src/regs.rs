@@ -453,16 +453,87 @@ pub mod par {
     /// PA[39:12]: the output address as the reference's register map gives it and as Linux's
     /// `iova_to_phys` reads it back (reference §2, §8).
     pub const LINUX_PA_MASK: u64 = 0x0000_00ff_ffff_f000;
-    /// A successful translation: the shareability of the leaf (its SH field).
+    /// A successful translation: the shareability of the leaf (its SH field), bits [8:7].
     pub const SH_SHIFT: u32 = 7;
-    /// A successful translation: the memory attributes (the MAIR byte the leaf selects).
+    pub const SH_WIDTH: u32 = 2;
+    /// A successful translation: the memory attributes (the MAIR byte the leaf selects),
+    /// bits [63:56].
     pub const ATTR_SHIFT: u32 = 56;
-    /// A fault (F set): the fault status code (VMSAv8-64 FST encoding).
+    pub const ATTR_WIDTH: u32 = 8;
+    /// A fault (F set): the fault status code (VMSAv8-64 FST encoding, [`fst`]), bits [6:1].
     pub const FST_SHIFT: u32 = 1;
+    pub const FST_WIDTH: u32 = 6;
     /// A fault: it happened on a stage-2 walk of a stage-1 table (PTW).
     pub const PTW: u64 = 1 << 8;
     /// A fault: the stage that faulted was stage 2 (S).
     pub const S: u64 = 1 << 9;
+
+    /// The PAR of a successful translation: output address `pa` (its page, [`PA_MASK`]),
+    /// the leaf's shareability `sh` and the MAIR attribute byte `attr`.
+    pub const fn success(pa: u64, sh: u64, attr: u8) -> u64 {
+        (pa & PA_MASK) | ((sh & ((1 << SH_WIDTH) - 1)) << SH_SHIFT) | ((attr as u64) << ATTR_SHIFT)
+    }
+
+    /// The PAR of a failed translation: F, the fault status code `fst`, and the PTW and S
+    /// flags.
+    pub const fn fault(fst: u64, ptw: bool, stage2: bool) -> u64 {
+        let mut v = F | ((fst & ((1 << FST_WIDTH) - 1)) << FST_SHIFT);
+        if ptw {
+            v |= PTW;
+        }
+        if stage2 {
+            v |= S;
+        }
+        v
+    }
+
+    /// Fault status codes (VMSAv8-64 FST/DFSC): each kind's code for level 0; the lookup
+    /// level (0–3) is added in bits [1:0].
+    pub mod fst {
+        pub const ADDRESS_SIZE: u64 = 0x00;
+        pub const TRANSLATION: u64 = 0x04;
+        pub const ACCESS_FLAG: u64 = 0x08;
+        pub const PERMISSION: u64 = 0x0c;
+        /// Synchronous external abort on a translation table walk.
+        pub const EXTERNAL_WALK: u64 = 0x14;
+        /// Bits [1:0] of a code: the lookup level.
+        pub const LEVEL_MASK: u64 = 0x3;
+    }
+}
+
+/// The operand of a context bank's address translation operations ATS1PR / ATS1PW: the
+/// address to translate, with the page-offset bits ignored.
+pub mod ats1 {
+    /// AArch64 context (a 64-bit write): VA[63:12] in place.
+    pub const VA_MASK: u64 = !0xfff;
+    /// AArch32 context (a 32-bit write): VA[31:12] in place.
+    pub const AARCH32_VA_MASK: u64 = 0xffff_f000;
+
+    /// The address an ATS1* operand `v` asks to translate, in an AArch64 context or not.
+    pub const fn va(v: u64, aarch64: bool) -> u64 {
+        if aarch64 {
+            v & VA_MASK
+        } else {
+            v & AARCH32_VA_MASK
+        }
+    }
+}
+
+/// The stage-1 memory attribute indirection register, MAIR0 (attributes 0–3) and MAIR1
+/// (attributes 4–7): one attribute byte per value of a leaf's AttrIndx.
+pub mod mair {
+    /// Bits per attribute.
+    pub const ATTR_BITS: u32 = 8;
+
+    /// The 64-bit MAIR from its two 32-bit registers.
+    pub const fn value(mair0: u32, mair1: u32) -> u64 {
+        (mair0 as u64) | ((mair1 as u64) << 32)
+    }
+
+    /// The attribute byte that AttrIndx `idx` selects (AttrIndx is 3 bits: taken modulo 8).
+    pub const fn attr(mair: u64, idx: u64) -> u8 {
+        (mair >> (ATTR_BITS as u64 * (idx & 7))) as u8
+    }
 }
 
 /// ATSR bits.
@@ -556,5 +627,32 @@ mod tests {
         );
         assert_eq!(VMID8_MASK, 0xff);
         assert_eq!(par::LINUX_PA_MASK, ((1u64 << 40) - 1) & !0xfff);
+    }
+
+    #[test]
+    fn par_ats1_and_mair_fields_pinned() {
+        // io-pgtable's MAIR (0xf404ff44 in MAIR0, MAIR1 zero): attribute bytes by AttrIndx.
+        let m = mair::value(0xf404_ff44, 0);
+        assert_eq!(m, 0xf404_ff44);
+        let bytes: Vec<u8> = (0..8).map(|i| mair::attr(m, i)).collect();
+        assert_eq!(bytes, [0x44, 0xff, 0x04, 0xf4, 0, 0, 0, 0]);
+        assert_eq!(mair::attr(0x1122_3344_5566_7788, 7), 0x11);
+        assert_eq!(
+            mair::attr(0x1122_3344_5566_7788, 9),
+            0x77,
+            "AttrIndx is 3 bits"
+        );
+        assert_eq!(mair::value(0, 0xaabb_ccdd), 0xaabb_ccdd_0000_0000);
+        // A successful ATS1PR: page address, inner shareable (SH 3) at [8:7], WBRWA at [63:56].
+        assert_eq!(par::success(0x8080_1234, 3, 0xff), 0xff00_0000_8080_1180);
+        assert_eq!(par::success(u64::MAX, 7, 0), 0x0000_ffff_ffff_f180);
+        // Faults: translation at level 3 is FST 0x7; permission at level 3 on stage 2 with PTW.
+        assert_eq!(par::fault(par::fst::TRANSLATION | 3, false, false), 0xf);
+        assert_eq!(par::fault(par::fst::PERMISSION | 3, true, true), 0x31f);
+        assert_eq!(par::fault(par::fst::EXTERNAL_WALK | 1, false, false), 0x2b);
+        assert_eq!(par::fault(0xff, false, false), 0x7f, "FST is 6 bits");
+        // ATS1 operands: the page-offset bits are ignored; AArch32 keeps VA[31:12].
+        assert_eq!(ats1::va(0xffff_8000_1234_5fff, true), 0xffff_8000_1234_5000);
+        assert_eq!(ats1::va(0xffff_8000_1234_5fff, false), 0x1234_5000);
     }
 }

@@ -280,31 +280,24 @@ pub(crate) fn context(
 
 /// Fault status code of a PAR fault record (VMSAv8-64 FST encoding).
 fn fst(kind: ContextFaultKind, level: LookupLevel) -> u64 {
-    let l = u64::from(level.get());
-    match kind {
-        ContextFaultKind::AddressSize => l,
-        ContextFaultKind::Translation => 0x4 | l,
-        ContextFaultKind::AccessFlag => 0x8 | l,
-        ContextFaultKind::Permission => 0xc | l,
-        ContextFaultKind::External => 0x14 | l,
+    let l = u64::from(level.get()) & par::fst::LEVEL_MASK;
+    l | match kind {
+        ContextFaultKind::AddressSize => par::fst::ADDRESS_SIZE,
+        ContextFaultKind::Translation => par::fst::TRANSLATION,
+        ContextFaultKind::AccessFlag => par::fst::ACCESS_FLAG,
+        ContextFaultKind::Permission => par::fst::PERMISSION,
+        ContextFaultKind::External => par::fst::EXTERNAL_WALK,
     }
 }
 
 /// The PAR value an ATS1* operation that failed with `e` publishes.
 pub(crate) fn par_fault(e: CbError) -> u64 {
     match e {
-        CbError::Fault(f) => {
-            let mut v = par::F | (fst(f.kind, f.level) << par::FST_SHIFT);
-            if f.ptw {
-                v |= par::PTW;
-            }
-            if f.stage == Stage::S2 {
-                v |= par::S;
-            }
-            v
-        }
-        CbError::InvalidContext => {
-            par::F | (fst(ContextFaultKind::Translation, LookupLevel::L0) << par::FST_SHIFT)
-        }
+        CbError::Fault(f) => par::fault(fst(f.kind, f.level), f.ptw, f.stage == Stage::S2),
+        CbError::InvalidContext => par::fault(
+            fst(ContextFaultKind::Translation, LookupLevel::L0),
+            false,
+            false,
+        ),
     }
 }

@@ -39,7 +39,7 @@ use physmem::PhysMem;
 use s2cr::S2crAction;
 use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::desc;
-use smmu_arch::regs::{par, scr0};
+use smmu_arch::regs::{mair, par, scr0};
 use smmu_arch::{Access, Stage};
 use stream::StreamMatch;
 
@@ -372,20 +372,18 @@ pub(crate) fn ats(
 ) -> u64 {
     match state.cb_translate(cfg, mem, n, va, access, true, false) {
         Ok(ok) => {
-            let pa = ok.pa & par::PA_MASK;
+            // Without a stage-1 leaf there are no attributes to report: the address alone.
             if ok.desc == 0 {
-                return pa;
+                return par::success(ok.pa, 0, 0);
             }
             let attr_idx = desc::field(ok.desc, desc::s1::ATTRINDX_SHIFT, desc::s1::ATTRINDX_WIDTH);
-            let mair = state
+            let m = state
                 .regs
                 .banks
                 .get(n)
-                .map_or(0, |b| u64::from(b.mair0) | (u64::from(b.mair1) << 32));
-            // MAIR holds one attribute byte per AttrIndx value.
-            let attr = (mair >> (8 * attr_idx)) & 0xff;
+                .map_or(0, |b| mair::value(b.mair0, b.mair1));
             let sh = desc::field(ok.desc, desc::leaf::SH_SHIFT, desc::leaf::SH_WIDTH);
-            pa | (attr << par::ATTR_SHIFT) | (sh << par::SH_SHIFT)
+            par::success(ok.pa, sh, mair::attr(m, attr_idx))
         }
         Err(e) => fault::par_fault(e),
     }

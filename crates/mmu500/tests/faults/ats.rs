@@ -24,6 +24,8 @@ fn ats1pr_writes_par_and_records_no_fault() {
     assert_eq!(par & smmu_arch::regs::par::PA_MASK, DATA);
     // IOMMU_CACHE → AttrIndx 1 → MAIR byte 0xff; inner shareable.
     assert_eq!(par >> 56, 0xff);
+    // The whole value, bit by bit: MAIR byte [63:56], the page, SH = 3 (inner) at [8:7], F = 0.
+    assert_eq!(par, 0xff00_0000_0000_0000 | DATA | 0x180);
     // 32-bit halves (low then high) work too.
     s.write32(b + cb::ATS1PR, (IOVA + 0x1000) as u32);
     s.write32(b + cb::ATS1PR + 4, 0);
