@@ -105,18 +105,18 @@ impl State {
             cb::ACTLR if cfg.mmu500 => b.actlr,
             cb::TCR2 if v2 => b.tcr2,
             cb::TTBR0 => lo(b.ttbr0),
-            0x024 => hi(b.ttbr0),
+            cb::TTBR0_HI => hi(b.ttbr0),
             cb::TTBR1 => lo(b.ttbr1),
-            0x02c => hi(b.ttbr1),
+            cb::TTBR1_HI => hi(b.ttbr1),
             cb::TCR => b.tcr,
             cb::CONTEXTIDR => b.contextidr,
             cb::S1_MAIR0 => b.mair0,
             cb::S1_MAIR1 => b.mair1,
             cb::PAR if cfg.atos => lo(b.par),
-            0x054 if cfg.atos => hi(b.par),
+            cb::PAR_HI if cfg.atos => hi(b.par),
             cb::FSR => b.fsr,
             cb::FAR => lo(b.far),
-            0x064 => hi(b.far),
+            cb::FAR_HI => hi(b.far),
             cb::FSYNR0 => b.fsynr0,
             cb::FSYNR1 => b.fsynr1,
             cb::TLBSTATUS if b.sync_pending > 0 => {
@@ -306,9 +306,9 @@ impl State {
             cb::SCTLR
                 | cb::TCR2
                 | cb::TTBR0
-                | 0x024
+                | cb::TTBR0_HI
                 | cb::TTBR1
-                | 0x02c
+                | cb::TTBR1_HI
                 | cb::TCR
                 | cb::CONTEXTIDR
                 | cb::S1_MAIR0
@@ -326,15 +326,15 @@ impl State {
             cb::ACTLR if cfg.mmu500 && sacr & SACR_CACHE_LOCK == 0 => b.actlr = v & 0x3,
             cb::TCR2 if v2 => b.tcr2 = v,
             cb::TTBR0 => set_lo(&mut b.ttbr0, v),
-            0x024 => set_hi(&mut b.ttbr0, v),
+            cb::TTBR0_HI => set_hi(&mut b.ttbr0, v),
             cb::TTBR1 => set_lo(&mut b.ttbr1, v),
-            0x02c => set_hi(&mut b.ttbr1, v),
+            cb::TTBR1_HI => set_hi(&mut b.ttbr1, v),
             cb::TCR => b.tcr = v,
             cb::CONTEXTIDR => b.contextidr = v,
             cb::S1_MAIR0 => b.mair0 = v,
             cb::S1_MAIR1 => b.mair1 = v,
             cb::PAR if cfg.atos => set_lo(&mut b.par, v),
-            0x054 if cfg.atos => set_hi(&mut b.par, v),
+            cb::PAR_HI if cfg.atos => set_hi(&mut b.par, v),
             cb::FSR => {
                 b.fsr &= !(v & fsr::FAULT);
                 if b.fsr & fsr::FAULT == 0 {
@@ -347,7 +347,7 @@ impl State {
                 self.regs.update_cb_level(cfg, n, p);
             }
             cb::FAR => set_lo(&mut b.far, v),
-            0x064 => set_hi(&mut b.far, v),
+            cb::FAR_HI => set_hi(&mut b.far, v),
             cb::FSYNR0 => b.fsynr0 = v,
             cb::FSYNR1 => b.fsynr1 = v,
             cb::TLBSYNC => b.sync_pending = cfg.sync_polls,
@@ -458,7 +458,7 @@ fn sign_extend_56(va: u64) -> u64 {
 
 /// GR0 offsets of the two halves of sGFAR (64-bit).
 pub(crate) const GFAR_LO: u64 = gr0::SGFAR;
-pub(crate) const GFAR_HI: u64 = gr0::SGFAR + 4;
+pub(crate) const GFAR_HI: u64 = gr0::SGFAR + regs::HIGH_WORD;
 
 /// Writable SCTLR bits: M..HUPCF, WXN, UWXN, ASIDPNE, TRANSIENTCFG, MEMATTR, MTCFG, SHCFG,
 /// RACFG, WACFG, NSCFG.
@@ -534,30 +534,30 @@ pub(crate) fn reg_name(cfg: &Mmu500Config, offset: u64) -> Option<RegName> {
                 cb::ACTLR => "ACTLR",
                 cb::RESUME => "RESUME",
                 cb::TCR2 => "TCR2",
-                cb::TTBR0 | 0x024 => "TTBR0",
-                cb::TTBR1 | 0x02c => "TTBR1",
+                cb::TTBR0 | cb::TTBR0_HI => "TTBR0",
+                cb::TTBR1 | cb::TTBR1_HI => "TTBR1",
                 cb::TCR => "TCR",
                 cb::CONTEXTIDR => "CONTEXTIDR",
                 cb::S1_MAIR0 => "MAIR0",
                 cb::S1_MAIR1 => "MAIR1",
-                cb::PAR | 0x054 => "PAR",
+                cb::PAR | cb::PAR_HI => "PAR",
                 cb::FSR => "FSR",
                 cb::FSRRESTORE => "FSRRESTORE",
-                cb::FAR | 0x064 => "FAR",
+                cb::FAR | cb::FAR_HI => "FAR",
                 cb::FSYNR0 => "FSYNR0",
                 cb::FSYNR1 => "FSYNR1",
-                cb::S1_TLBIVA | 0x604 => "TLBIVA",
-                cb::S1_TLBIVAA | 0x60c => "TLBIVAA",
+                cb::S1_TLBIVA | cb::S1_TLBIVA_HI => "TLBIVA",
+                cb::S1_TLBIVAA | cb::S1_TLBIVAA_HI => "TLBIVAA",
                 cb::S1_TLBIASID => "TLBIASID",
                 cb::S1_TLBIALL => "TLBIALL",
-                cb::S1_TLBIVAL | 0x624 => "TLBIVAL",
-                cb::S1_TLBIVAAL | 0x62c => "TLBIVAAL",
-                cb::S2_TLBIIPAS2 | 0x634 => "TLBIIPAS2",
-                cb::S2_TLBIIPAS2L | 0x63c => "TLBIIPAS2L",
+                cb::S1_TLBIVAL | cb::S1_TLBIVAL_HI => "TLBIVAL",
+                cb::S1_TLBIVAAL | cb::S1_TLBIVAAL_HI => "TLBIVAAL",
+                cb::S2_TLBIIPAS2 | cb::S2_TLBIIPAS2_HI => "TLBIIPAS2",
+                cb::S2_TLBIIPAS2L | cb::S2_TLBIIPAS2L_HI => "TLBIIPAS2L",
                 cb::TLBSYNC => "TLBSYNC",
                 cb::TLBSTATUS => "TLBSTATUS",
-                cb::ATS1PR | 0x804 => "ATS1PR",
-                cb::ATS1PW | 0x80c => "ATS1PW",
+                cb::ATS1PR | cb::ATS1PR_HI => "ATS1PR",
+                cb::ATS1PW | cb::ATS1PW_HI => "ATS1PW",
                 cb::ATSR => "ATSR",
                 _ => return None,
             };

@@ -298,7 +298,26 @@ pub mod cb {
     pub const ATS1PR: u64 = 0x800;
     pub const ATS1PW: u64 = 0x808;
     pub const ATSR: u64 = 0x8f0;
+
+    // The high words of the 64-bit registers, for 32-bit accesses ([`super::HIGH_WORD`] above
+    // the register's offset).
+    pub const TTBR0_HI: u64 = TTBR0 + super::HIGH_WORD;
+    pub const TTBR1_HI: u64 = TTBR1 + super::HIGH_WORD;
+    pub const PAR_HI: u64 = PAR + super::HIGH_WORD;
+    pub const FAR_HI: u64 = FAR + super::HIGH_WORD;
+    pub const S1_TLBIVA_HI: u64 = S1_TLBIVA + super::HIGH_WORD;
+    pub const S1_TLBIVAA_HI: u64 = S1_TLBIVAA + super::HIGH_WORD;
+    pub const S1_TLBIVAL_HI: u64 = S1_TLBIVAL + super::HIGH_WORD;
+    pub const S1_TLBIVAAL_HI: u64 = S1_TLBIVAAL + super::HIGH_WORD;
+    pub const S2_TLBIIPAS2_HI: u64 = S2_TLBIIPAS2 + super::HIGH_WORD;
+    pub const S2_TLBIIPAS2L_HI: u64 = S2_TLBIIPAS2L + super::HIGH_WORD;
+    pub const ATS1PR_HI: u64 = ATS1PR + super::HIGH_WORD;
+    pub const ATS1PW_HI: u64 = ATS1PW + super::HIGH_WORD;
 }
+
+/// A 64-bit register's high word is 4 bytes above it (the registers are little-endian and a
+/// 32-bit access reaches one half).
+pub const HIGH_WORD: u64 = 4;
 
 /// Operands of the context bank's invalidate-by-address registers (TLBIVA, TLBIVAL, TLBIVAA,
 /// TLBIVAAL, TLBIIPAS2, TLBIIPAS2L).
@@ -620,6 +639,24 @@ mod tests {
         assert_eq!(gr1::cbfrsynra(2), 0x408);
         assert_eq!(cb::ATSR, 0x8f0);
         assert_eq!(cb::TLBSTATUS, 0x7f4);
+        // High words of the 64-bit context-bank registers.
+        assert_eq!(
+            [cb::TTBR0_HI, cb::TTBR1_HI, cb::PAR_HI, cb::FAR_HI],
+            [0x024, 0x02c, 0x054, 0x064]
+        );
+        assert_eq!(
+            [
+                cb::S1_TLBIVA_HI,
+                cb::S1_TLBIVAA_HI,
+                cb::S1_TLBIVAL_HI,
+                cb::S1_TLBIVAAL_HI,
+                cb::S2_TLBIIPAS2_HI,
+                cb::S2_TLBIIPAS2L_HI,
+                cb::ATS1PR_HI,
+                cb::ATS1PW_HI
+            ],
+            [0x604, 0x60c, 0x624, 0x62c, 0x634, 0x63c, 0x804, 0x80c]
+        );
         // reference §2: CBA2R VMID16 is 31:16, CBAR VMID 7:0; PAR's PA is 39:12.
         assert_eq!(
             make(u32::MAX, cba2r::VMID16_SHIFT, cba2r::VMID16_WIDTH),
