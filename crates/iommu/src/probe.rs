@@ -81,11 +81,9 @@ impl IommuCore {
         drop(serial);
         let joined = attached.and_then(|dom| self.setup_dma_ops(&driver, &dom));
         if let Err(e) = joined {
-            // v6.1's err_release: iommu_release_device, the device's whole release.
-            driver.release_device(id);
-            self.group_removal_line(&desc.log_name, group.id);
-            self.leave_group(&group, id);
-            self.put_device_ref(&group);
+            // v6.1's err_release: iommu_release_device, the device's whole release (its group
+            // pointer was never published).
+            self.release_steps(&*driver, &desc.log_name, &group, id, || {});
             return Err(e);
         }
         let direct = group

@@ -1,5 +1,5 @@
 //! Where the core prints its group lines, per era (facts from Linux's history, cited in
-//! `CoreConfig::release_prints_group_removal` and `IommuCore::probe_device`):
+//! `ReleaseSteps` and `IommuCore::probe_device`):
 //!
 //! * `Adding to iommu group N` when the device joins its group, before its default domain and
 //!   the attach, so a probe whose attach fails has printed it (v6.1: `iommu_group_add_device`;
@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 fn v6_12() -> CoreConfig {
     CoreConfig {
         domains_freed_with_last_member: true,
-        release_prints_group_removal: false,
+        release_steps: ReleaseSteps::Deinit,
         ..CoreConfig::default()
     }
 }
@@ -75,7 +75,7 @@ fn the_add_line_comes_before_the_attach_in_both_eras() {
     // The line is out before the driver attaches: a second member whose attach fails has
     // printed it too, and the first member keeps its group.
     for cfg in [CoreConfig::default(), v6_12()] {
-        let silent = !cfg.release_prints_group_removal;
+        let silent = !cfg.release_steps.prints_removal();
         let r = rig(cfg);
         let a = r
             .core
