@@ -148,6 +148,13 @@ pub struct CoreConfig {
     pub domains_freed_with_last_member: bool,
     /// What a device's release (`iommu_release_device`) does, and in which order, per era.
     pub release_steps: ReleaseSteps,
+    /// A device that joins a group which already has a domain is attached to that domain at
+    /// the join, under `group->mutex` (`iommu_group_add_device` up to v6.4); a failed attach
+    /// takes it off the list and prints `Failed to add to iommu group N: ERR` instead of the
+    /// `Adding` line, and the probe fails. `false`: 0046a4337eae ("iommu: Remove
+    /// iommu_group_do_dma_first_attach() from iommu_group_add_device()", v6.5), the probe's
+    /// own attach is the only one.
+    pub join_attaches_to_group_domain: bool,
 }
 
 impl Default for CoreConfig {
@@ -175,6 +182,7 @@ impl Default for CoreConfig {
             fq_teardown_waits_for_timer: true,
             domains_freed_with_last_member: false,
             release_steps: ReleaseSteps::DriverThenGroup,
+            join_attaches_to_group_domain: true,
         }
     }
 }

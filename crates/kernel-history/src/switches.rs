@@ -94,6 +94,9 @@ pub struct Switches {
     /// dba9ca9d41f5 (v6.4) unlinks first and prints nothing; aa0958570f24 (v6.6) does it all
     /// in `iommu_deinit_device`, so v6.12 and later have `Deinit`.
     pub release_steps: ReleaseSteps,
+    /// iommu: a device joining a group that has a domain is attached to it at the join, and a
+    /// failure prints `Failed to add to iommu group N: ERR` (absent `0046a4337eae`, v6.5).
+    pub join_attaches_to_group_domain: bool,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -166,6 +169,8 @@ impl Switches {
             } else {
                 ReleaseSteps::DriverThenGroup
             },
+            // 0046a4337eae is v6.5: every preset before v6.12 attaches at the join.
+            join_attaches_to_group_domain: kernel.preset < Preset::V6_12,
         }
     }
 
@@ -178,6 +183,7 @@ impl Switches {
             iova_depot: self.iova_depot,
             domains_freed_with_last_member: self.domains_freed_with_last_member,
             release_steps: self.release_steps,
+            join_attaches_to_group_domain: self.join_attaches_to_group_domain,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
             iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             default_domain_under_group_mutex: self.default_domain_under_group_mutex,
