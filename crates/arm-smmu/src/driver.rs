@@ -22,7 +22,7 @@ use physmem::FrameAllocator;
 use smmu_arch::regs::{cb, field, fsr, gr0, id7, make, scr0, smr};
 use smmu_arch::{Access, Mmio};
 use smmu_sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use smmu_sync::{Arc, KernelMutex, Mutex, RwLock};
+use smmu_sync::{Arc, KernelMutex, Mutex, RwLock, SpinLockIrq};
 use std::collections::BTreeMap;
 
 /// MMU-500 sACR / ACTLR bits (reference §11).
@@ -93,8 +93,9 @@ pub(crate) struct DomainTlb {
     hw: Arc<Hw>,
     cfg: CbCfg,
     stage: DomainStage,
-    /// Linux's `cb_lock`.
-    cb_lock: Mutex<()>,
+    /// Linux's `cb_lock`, taken with `spin_lock_irqsave` (context TLB sync, ATS1PR lookups):
+    /// its holder's CPU takes no interrupt until it is released.
+    cb_lock: SpinLockIrq<()>,
 }
 
 #[derive(Clone)]
@@ -218,7 +219,7 @@ impl ArmSmmu {
             log: env.log,
             prefix,
             limits: env.limits,
-            global_sync: Mutex::new(()),
+            global_sync: SpinLockIrq::new(()),
             tlbi_value: behaviour.tlbi_value(),
         });
         Ok(Arc::new(ArmSmmu {

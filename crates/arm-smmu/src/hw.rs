@@ -6,7 +6,7 @@ use crate::io::{Page, SmmuIo};
 use crate::params::ModuleParams;
 use klog::{dev_line, Level, Printk, RateLimit, RateLimitSnapshot, RateLimitSnapshotError};
 use smmu_arch::regs::{cb, gr0, tlbstatus};
-use smmu_sync::{Arc, Mutex};
+use smmu_sync::{Arc, SpinLockIrq};
 
 /// Linux's rate-limit states, one per call site, shareable by several SMMU instances (Linux's
 /// are `static`, so every instance shares them). Put one `Arc` into every SMMU of a machine.
@@ -69,8 +69,9 @@ pub(crate) struct Hw {
     pub log: Arc<dyn Printk>,
     pub prefix: String,
     pub limits: Arc<RateLimits>,
-    /// Linux's `global_sync_lock`.
-    pub global_sync: Mutex<()>,
+    /// Linux's `global_sync_lock`, taken with `spin_lock_irqsave`: its holder's CPU takes no
+    /// interrupt until the sync is over.
+    pub global_sync: SpinLockIrq<()>,
     /// What TLB maintenance "don't care" writes store ([`crate::DriverBehaviour::zero_tlbi_writes`]).
     pub tlbi_value: u32,
 }

@@ -146,13 +146,15 @@ pub struct CoreConfig {
     /// group itself, when its last reference is put (`iommu_group_release`, v6.5 and before).
     /// Either way the group lives while any device holds it ([`crate::IommuCore::probe_device`]).
     pub domains_freed_with_last_member: bool,
-    /// A device's release from its IOMMU prints `Removing from iommu group N`: up to v6.3,
-    /// `iommu_release_device` leaves the group through the exported
-    /// `iommu_group_remove_device`, which prints it, on unregister and on a probe that failed
-    /// after the device joined its group alike. `false`: dba9ca9d41f5 ("iommu: Same critical
-    /// region for device release and removal", v6.4) makes the release unlink the device itself
-    /// (`__iommu_group_remove_device`, split out by 293f2564f3dd), and that prints nothing.
-    pub release_prints_group_removal: bool,
+    /// What a device's release (`iommu_release_device`) does, and in which order, per era.
+    pub release_steps: ReleaseSteps,
+    /// A device that joins a group which already has a domain is attached to that domain at
+    /// the join, under `group->mutex` (`iommu_group_add_device` up to v6.4); a failed attach
+    /// takes it off the list and prints `Failed to add to iommu group N: ERR` instead of the
+    /// `Adding` line, and the probe fails. `false`: 0046a4337eae ("iommu: Remove
+    /// iommu_group_do_dma_first_attach() from iommu_group_add_device()", v6.5), the probe's
+    /// own attach is the only one.
+    pub join_attaches_to_group_domain: bool,
 }
 
 impl Default for CoreConfig {
@@ -179,8 +181,35 @@ impl Default for CoreConfig {
             iova_domain_init_under_cookie_mutex: true,
             fq_teardown_waits_for_timer: true,
             domains_freed_with_last_member: false,
-            release_prints_group_removal: true,
+            release_steps: ReleaseSteps::DriverThenGroup,
+            join_attaches_to_group_domain: true,
         }
+    }
+}
+
+/// The steps of a device's release from its IOMMU, per era of Linux's `iommu_release_device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReleaseSteps {
+    /// Up to v6.3: the driver's `release_device`, then the exported `iommu_group_remove_device`,
+    /// which prints `Removing from iommu group N` and unlinks the device from its group. A probe
+    /// that failed after joining (v6.1's `err_release`) takes the same path.
+    DriverThenGroup,
+    /// v6.4, dba9ca9d41f5 ("iommu: Same critical region for device release and removal"):
+    /// under `group->mutex` the device is unlinked first (`__iommu_group_remove_device`, split
+    /// out by 293f2564f3dd, which prints nothing), then the driver's `release_device` runs;
+    /// the group pointer is cleared after the mutex is dropped.
+    UnlinkThenDriver,
+    /// v6.6+, aa0958570f24 (`iommu_deinit_device`): all under `group->mutex`, the device is
+    /// unlinked, the driver's `release_device` runs, the domains of an emptied group are
+    /// freed (with [`CoreConfig::domains_freed_with_last_member`]) and the group pointer is
+    /// cleared; no line is printed.
+    Deinit,
+}
+
+impl ReleaseSteps {
+    /// Whether the release prints `Removing from iommu group N`.
+    pub fn prints_removal(self) -> bool {
+        self == ReleaseSteps::DriverThenGroup
     }
 }
 

@@ -54,7 +54,19 @@ pub struct FakeDriver {
     pub fail_attach: AtomicBool,
     /// Whether the driver refuses `DmaFq` domains (then the core falls back to strict).
     pub no_fq: bool,
+    /// Called at the start of every `release_device`, so a test can observe what the core
+    /// has done to the device's group by then (the order of a release's steps).
+    pub on_release: Mutex<Option<ReleaseHook>>,
     aperture_bits: u32,
+}
+
+/// A test's observer of [`FakeDriver`]'s `release_device`.
+pub struct ReleaseHook(pub Box<dyn Fn(DeviceId) + Send + Sync>);
+
+impl std::fmt::Debug for ReleaseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReleaseHook")
+    }
 }
 
 /// Granule of the fake driver.
@@ -77,6 +89,7 @@ impl FakeDriver {
             fail_maps: AtomicBool::new(false),
             fail_attach: AtomicBool::new(false),
             no_fq: false,
+            on_release: Mutex::new(None),
             aperture_bits: bits.clamp(13, 52),
         }
     }
@@ -163,6 +176,9 @@ impl IommuDriver for FakeDriver {
     }
 
     fn release_device(&self, dev: DeviceId) {
+        if let Some(hook) = self.on_release.lock().as_ref() {
+            (hook.0)(dev);
+        }
         let mut st = self.state.lock();
         st.masters.remove(&dev);
         st.released.push(dev);

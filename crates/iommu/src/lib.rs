@@ -76,7 +76,7 @@ mod probe;
 mod unmanaged;
 
 pub use crate::core::{
-    Bus, CoreConfig, CoreSnapshot, CoreStats, DeviceDesc, InstanceId, IommuCore,
+    Bus, CoreConfig, CoreSnapshot, CoreStats, DeviceDesc, InstanceId, IommuCore, ReleaseSteps,
 };
 pub use dma::{DirectKind, DmaDirection};
 pub use domain::{Domain, DomainId};

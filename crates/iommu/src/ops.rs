@@ -170,6 +170,60 @@ pub enum DriverError {
     PgTable(#[from] PgTableError),
 }
 
+impl DriverError {
+    /// The errno Linux returns for this failure, as `%d` prints it (`-22` for -EINVAL); `None`
+    /// for the outcomes where Linux returns nothing: its map loop spins, it oopses or it hangs.
+    pub fn errno(&self) -> Option<i32> {
+        const ENOMEM: i32 = -12;
+        const EBUSY: i32 = -16;
+        const EEXIST: i32 = -17;
+        const ENODEV: i32 = -19;
+        const EINVAL: i32 = -22;
+        const ENOSPC: i32 = -28;
+        const ERANGE: i32 = -34;
+        const EOPNOTSUPP: i32 = -95;
+        const EPROBE_DEFER: i32 = -517;
+        Some(match self {
+            DriverError::NoDevice => ENODEV,
+            DriverError::StreamIdRange { .. }
+            | DriverError::SmrMaskRange { .. }
+            | DriverError::StreamMatchOverlap { .. }
+            | DriverError::StreamInUse { .. }
+            | DriverError::StreamsInTwoGroups
+            | DriverError::NoDomain { .. }
+            | DriverError::NotFinalised
+            | DriverError::Unaligned { .. }
+            | DriverError::NoContextFormat
+            | DriverError::TableFormat => EINVAL,
+            DriverError::StreamBeyondTable { .. } => ERANGE,
+            DriverError::AlreadyProbed | DriverError::Exists { .. } => EEXIST,
+            // arm_smmu_find_sme and __arm_smmu_alloc_bitmap (-ENOSPC); arm-smmu-v3's ASID
+            // xa_alloc (-EBUSY), its VMID bitmap (-ENOSPC), its table allocations (-ENOMEM).
+            DriverError::Exhausted(r) => match r {
+                Resource::StreamMapEntries | Resource::ContextBanks | Resource::Vmids => ENOSPC,
+                Resource::Asids => EBUSY,
+                Resource::L2StreamTable | Resource::CdTable | Resource::InjectedFailure => ENOMEM,
+            },
+            DriverError::NotSupported => EOPNOTSUPP,
+            DriverError::Busy => EBUSY,
+            DriverError::ProbeDefer => EPROBE_DEFER,
+            DriverError::MappedNothing { .. }
+            | DriverError::NullDereference { .. }
+            | DriverError::Deadlock(_) => return None,
+            DriverError::PgTable(e) => match e {
+                // alloc_io_pgtable_ops returned NULL: the caller's -ENOMEM.
+                PgTableError::BadConfig(_) | PgTableError::NoMemory(_) => ENOMEM,
+                PgTableError::BadPageSize { .. }
+                | PgTableError::Misaligned { .. }
+                | PgTableError::NoAccess => EINVAL,
+                PgTableError::IovaRange { .. } | PgTableError::PaddrRange { .. } => ERANGE,
+                PgTableError::Exists { .. } => EEXIST,
+                PgTableError::Phys(_) => return None,
+            },
+        })
+    }
+}
+
 /// An IOMMU driver as the core drives it. All methods take `&self`: a driver locks internally
 /// (through the sync facade), as Linux drivers do.
 pub trait IommuDriver: Send + Sync {

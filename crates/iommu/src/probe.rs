@@ -35,7 +35,10 @@ impl IommuCore {
     /// mapped. Prints `Adding to iommu group N` when the device joins its group, before the
     /// default domain and the attach (see [`Self::join_point_line`]); a probe that fails after
     /// that leaves the group as a release does, with its `Removing` line where the era prints
-    /// one.
+    /// one. Up to v6.4 a device joining a group that already has a domain is attached to it at
+    /// the join, before the line; if that fails it prints `Failed to add to iommu group N: ERR`
+    /// instead and the probe fails without a release of the group
+    /// ([`crate::CoreConfig::join_attaches_to_group_domain`]).
     pub fn probe_device(&self, desc: DeviceDesc, inst: InstanceId) -> Result<DeviceId, CoreError> {
         let serial = self.cfg.probe_serialised.then(|| self.probe_lock.lock());
         let (driver, id) = {
@@ -71,8 +74,24 @@ impl IommuCore {
         // The device now holds a reference to its group until it leaves it.
         let group = self.group_of_key(inst, key);
         if !self.cfg.domains_freed_with_last_member {
-            // iommu_group_add_device: on the group's device list right after device_group.
-            self.join_group(&group, id);
+            // iommu_group_add_device: on the group's device list right after device_group,
+            // attached to the group's domain if it has one (up to v6.4).
+            if let Err(e) = self.join_group_at_probe(&driver, &group, id) {
+                if let Some(errno) = e.errno() {
+                    self.log.printk(
+                        Level::Err,
+                        &dev_line(
+                            &desc.log_name,
+                            &format!("Failed to add to iommu group {}: {errno}", group.id),
+                        ),
+                    );
+                }
+                // iommu_group_get_for_dev's put, then __iommu_probe_device's out_release.
+                self.put_device_ref(&group);
+                driver.release_device(id);
+                self.dev_iommu_free(&desc.log_name);
+                return Err(e.into());
+            }
         }
         self.join_point_line(&desc.log_name, group.id);
         sched_point(Point::Kernel);
@@ -81,11 +100,9 @@ impl IommuCore {
         drop(serial);
         let joined = attached.and_then(|dom| self.setup_dma_ops(&driver, &dom));
         if let Err(e) = joined {
-            // v6.1's err_release: iommu_release_device, the device's whole release.
-            driver.release_device(id);
-            self.group_removal_line(&desc.log_name, group.id);
-            self.leave_group(&group, id);
-            self.put_device_ref(&group);
+            // v6.1's err_release: iommu_release_device, the device's whole release (its group
+            // pointer was never published).
+            self.release_steps(&*driver, &desc.log_name, &group, id, || {});
             return Err(e);
         }
         let direct = group
@@ -195,6 +212,37 @@ impl IommuCore {
         let held = group.mutex.lock().ok();
         group.members.lock().push(id);
         drop(held);
+    }
+
+    /// `id` joins `group` at its probe (v6.5 and before): on the device list under
+    /// `group->mutex` and, with `join_attaches_to_group_domain`, attached there to the group's
+    /// current domain if it has one. A failed attach takes the device off the list again, in
+    /// a second critical section as Linux's error path does.
+    fn join_group_at_probe(
+        &self,
+        driver: &Arc<dyn IommuDriver>,
+        group: &Arc<Group>,
+        id: DeviceId,
+    ) -> Result<(), DriverError> {
+        let held = group.mutex.lock().ok();
+        group.members.lock().push(id);
+        let domain = self
+            .cfg
+            .join_attaches_to_group_domain
+            .then(|| group.domain.lock().clone())
+            .flatten();
+        let Some(domain) = domain else {
+            return Ok(());
+        };
+        let attached = driver.attach_dev(domain.driver_domain(), id);
+        drop(held);
+        if attached.is_err() {
+            sched_point(Point::Kernel);
+            let held = group.mutex.lock().ok();
+            group.members.lock().retain(|&d| d != id);
+            drop(held);
+        }
+        attached
     }
 
     /// The default domain (allocated once per group), the attach and the direct mappings,

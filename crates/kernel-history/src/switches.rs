@@ -7,7 +7,7 @@ use crate::preset::Preset;
 use crate::spec::KernelSpec;
 use arm_smmu::{DriverBehaviour, LinuxVersion, ShutdownPolicy};
 use iommu::iova::IovaDepot;
-use iommu::CoreConfig;
+use iommu::{CoreConfig, ReleaseSteps};
 use thiserror::Error;
 
 /// What arm-smmu writes when it turns the SMMU off (shutdown or remove).
@@ -89,11 +89,14 @@ pub struct Switches {
     /// aa0958570f24 "iommu: Add iommu_init/deinit_device() paired functions" (v6.6) moved the
     /// free into `iommu_deinit_device`, so v6.12 has it.
     pub domains_freed_with_last_member: bool,
-    /// iommu: a device's release prints `Removing from iommu group N`. A property of the
-    /// release, like `iova_depot`: dba9ca9d41f5 "iommu: Same critical region for device release
-    /// and removal" (v6.4) stopped the release going through the printing
-    /// `iommu_group_remove_device`, so v6.12 prints no removal line.
-    pub release_prints_group_removal: bool,
+    /// iommu: the steps of a device's release, a property of the release like `iova_depot`:
+    /// up to v6.3 driver then group (with its `Removing from iommu group N` line);
+    /// dba9ca9d41f5 (v6.4) unlinks first and prints nothing; aa0958570f24 (v6.6) does it all
+    /// in `iommu_deinit_device`, so v6.12 and later have `Deinit`.
+    pub release_steps: ReleaseSteps,
+    /// iommu: a device joining a group that has a domain is attached to it at the join, and a
+    /// failure prints `Failed to add to iommu group N: ERR` (absent `0046a4337eae`, v6.5).
+    pub join_attaches_to_group_domain: bool,
 }
 
 /// A combination of switches for which a layer has no code path yet.
@@ -159,7 +162,15 @@ impl Switches {
                 IovaDepot::Array
             },
             domains_freed_with_last_member: kernel.preset >= Preset::V6_12,
-            release_prints_group_removal: kernel.preset < Preset::V6_12,
+            // No preset lies between v6.2 and v6.12, so UnlinkThenDriver (v6.4, v6.5) is
+            // reached only through CoreConfig.
+            release_steps: if kernel.preset >= Preset::V6_12 {
+                ReleaseSteps::Deinit
+            } else {
+                ReleaseSteps::DriverThenGroup
+            },
+            // 0046a4337eae is v6.5: every preset before v6.12 attaches at the join.
+            join_attaches_to_group_domain: kernel.preset < Preset::V6_12,
         }
     }
 
@@ -171,7 +182,8 @@ impl Switches {
             linux_faithful: self.unguarded_dma_domain,
             iova_depot: self.iova_depot,
             domains_freed_with_last_member: self.domains_freed_with_last_member,
-            release_prints_group_removal: self.release_prints_group_removal,
+            release_steps: self.release_steps,
+            join_attaches_to_group_domain: self.join_attaches_to_group_domain,
             map_sg_signed_result_check: self.map_sg_signed_result_check,
             iova_anchor_retry_overflows: self.iova_anchor_retry_overflows,
             default_domain_under_group_mutex: self.default_domain_under_group_mutex,

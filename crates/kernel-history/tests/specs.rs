@@ -478,7 +478,29 @@ fn group_domains_are_freed_by_the_last_member_from_v6_6() {
 /// a spec adds.
 #[test]
 fn the_release_prints_its_removal_line_up_to_v6_3() {
-    for (spec, prints) in [
+    use iommu::ReleaseSteps::{Deinit, DriverThenGroup};
+    for (spec, steps) in [
+        ("v5.14", DriverThenGroup),
+        ("v6.1", DriverThenGroup),
+        ("v6.2", DriverThenGroup),
+        ("v6.1+ce31e6ca68bd", DriverThenGroup),
+        ("v6.12", Deinit),
+        ("v6.13", Deinit),
+    ] {
+        let k = KernelSpec::parse(spec).unwrap();
+        let sw = Switches::of(&k);
+        assert_eq!(sw.release_steps, steps, "{spec}");
+        let cfg = sw.core_config(CoreConfig::default());
+        assert_eq!(cfg.release_steps, steps, "{spec}");
+        assert_eq!(cfg.release_steps.prints_removal(), steps == DriverThenGroup);
+    }
+}
+
+/// 0046a4337eae (v6.5) took the attach out of `iommu_group_add_device`: every preset before
+/// v6.12 attaches a device joining a group that has a domain at the join.
+#[test]
+fn the_join_attaches_to_the_groups_domain_up_to_v6_4() {
+    for (spec, attaches) in [
         ("v5.14", true),
         ("v6.1", true),
         ("v6.2", true),
@@ -488,8 +510,8 @@ fn the_release_prints_its_removal_line_up_to_v6_3() {
     ] {
         let k = KernelSpec::parse(spec).unwrap();
         let sw = Switches::of(&k);
-        assert_eq!(sw.release_prints_group_removal, prints, "{spec}");
+        assert_eq!(sw.join_attaches_to_group_domain, attaches, "{spec}");
         let cfg = sw.core_config(CoreConfig::default());
-        assert_eq!(cfg.release_prints_group_removal, prints, "{spec}");
+        assert_eq!(cfg.join_attaches_to_group_domain, attaches, "{spec}");
     }
 }

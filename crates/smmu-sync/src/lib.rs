@@ -14,6 +14,8 @@ pub use std::sync::Arc;
 
 mod kernel_mutex;
 pub use kernel_mutex::{set_task_name, Deadlock, KernelMutex, KernelMutexGuard};
+mod spin_irq;
+pub use spin_irq::{SpinLockIrq, SpinLockIrqGuard};
 
 /// Atomics, with the same names as `std::sync::atomic`.
 pub mod atomic {

@@ -15,7 +15,7 @@ use smmu_addr::{Iova, PageSize, PhysAddr};
 use smmu_arch::regs::{atsr, cb, cbar, gr0, par};
 use smmu_arch::Stage;
 use smmu_sync::atomic::Ordering;
-use smmu_sync::{Arc, Mutex};
+use smmu_sync::{Arc, Mutex, SpinLockIrq};
 
 impl ArmSmmu {
     /// Whether any context bank is allocated (shutdown's "disabling translation" condition).
@@ -124,7 +124,7 @@ impl ArmSmmu {
             hw: self.hw.clone(),
             cfg: cbcfg,
             stage,
-            cb_lock: Mutex::new(()),
+            cb_lock: SpinLockIrq::new(()),
         });
         let req = TableRequest {
             stage: if stage == DomainStage::S2 {

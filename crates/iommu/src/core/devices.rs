@@ -1,7 +1,7 @@
 //! Devices and groups: release (`iommu_release_device`, in bus order on unregister) and
 //! the device/group queries.
 
-use super::{Bus, Device, Group, InstanceId, IommuCore};
+use super::{Bus, Device, Group, InstanceId, IommuCore, ReleaseSteps};
 use crate::domain::Domain;
 use crate::ops::*;
 use klog::{dev_line, Level};
@@ -22,9 +22,10 @@ impl IommuCore {
         devs.into_iter().map(|(_, _, id)| id).collect()
     }
 
-    /// Release a device from its IOMMU (`iommu_release_device`): the driver forgets the master,
-    /// then the device leaves its group (`Removing from iommu group N` up to v6.3) and its group pointer
-    /// becomes NULL; an empty group is freed with its domains. A second release is a no-op.
+    /// Release a device from its IOMMU (`iommu_release_device`): the driver forgets the master
+    /// and the device leaves its group, in the era's order ([`crate::ReleaseSteps`]; up to v6.3
+    /// with `Removing from iommu group N`), and its group pointer becomes NULL; an empty group
+    /// is freed with its domains. A second release is a no-op.
     pub fn release_device(&self, dev: DeviceId) {
         let _p = self.probe_lock.lock();
         self.release_locked(dev);
@@ -40,26 +41,58 @@ impl IommuCore {
         self.counters
             .devices_released
             .fetch_add(1, Ordering::Relaxed);
-        dev.driver.release_device(id);
-        sched_point(Point::Kernel);
-        // iommu_group_remove_device.
         let Some(group) = dev.group.read().clone() else {
+            // A device without a group has nothing to unlink; the driver still forgets it.
+            dev.driver.release_device(id);
             return;
         };
-        self.group_removal_line(&dev.desc.log_name, group.id);
-        self.leave_group(&group, id);
-        // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their whole
-        // duration, so this waits for calls in flight and later calls see the release.
-        *dev.group.write() = None;
+        // dev->iommu_group = NULL. In safe mode DMA API calls hold the read side for their
+        // whole duration, so this waits for calls in flight and later calls see the release.
+        self.release_steps(&*dev.driver, &dev.desc.log_name, &group, id, || {
+            *dev.group.write() = None;
+        });
+    }
+
+    /// The steps of `iommu_release_device` for `id`, a member of `group`, in this era's order
+    /// ([`crate::CoreConfig::release_steps`]); `clear_group` is the store of NULL into
+    /// `dev->iommu_group`. Ends with the put of the reference the device held since its probe.
+    pub(crate) fn release_steps(
+        &self,
+        driver: &dyn IommuDriver,
+        dev_name: &str,
+        group: &Arc<Group>,
+        id: DeviceId,
+        clear_group: impl FnOnce(),
+    ) {
+        match self.cfg.release_steps {
+            ReleaseSteps::DriverThenGroup => {
+                driver.release_device(id);
+                sched_point(Point::Kernel);
+                // iommu_group_remove_device.
+                self.group_removal_line(dev_name, group.id);
+                self.leave_group(group, id, || {}, || {});
+                clear_group();
+            }
+            ReleaseSteps::UnlinkThenDriver => {
+                self.leave_group(group, id, || driver.release_device(id), || {});
+                sched_point(Point::Kernel);
+                // __iommu_group_release_device, after the mutex is dropped.
+                clear_group();
+            }
+            // iommu_deinit_device clears the pointer under the mutex, after the domains' free.
+            ReleaseSteps::Deinit => {
+                self.leave_group(group, id, || driver.release_device(id), clear_group);
+            }
+        }
         sched_point(Point::Kernel);
-        // The reference the device held since its probe (iommu_group_put).
-        self.put_device_ref(&group);
+        // iommu_group_put.
+        self.put_device_ref(group);
     }
 
     /// `Removing from iommu group N` of a device's release, in the eras whose release prints it
-    /// ([`crate::CoreConfig::release_prints_group_removal`]).
+    /// ([`crate::ReleaseSteps::prints_removal`]).
     pub(crate) fn group_removal_line(&self, dev_name: &str, group: u32) {
-        if self.cfg.release_prints_group_removal {
+        if self.cfg.release_steps.prints_removal() {
             self.log.printk(
                 Level::Info,
                 &dev_line(dev_name, &format!("Removing from iommu group {group}")),
@@ -67,10 +100,18 @@ impl IommuCore {
         }
     }
 
-    /// `id` leaves `group`'s device list under `group->mutex`; with
+    /// `id` leaves `group`'s device list under `group->mutex`, then `release` runs under it (the
+    /// driver's release in the eras that release after the unlink); with
     /// `domains_freed_with_last_member` the leaver that empties the list frees the group's
-    /// domains (`iommu_deinit_device`). The device still holds its reference.
-    pub(crate) fn leave_group(&self, group: &Arc<Group>, id: DeviceId) {
+    /// domains (`iommu_deinit_device`), and `last` runs before the mutex is dropped. The
+    /// device still holds its reference.
+    pub(crate) fn leave_group(
+        &self,
+        group: &Arc<Group>,
+        id: DeviceId,
+        release: impl FnOnce(),
+        last: impl FnOnce(),
+    ) {
         // A wait for the mutex that can never end would hang the kernel here; the model goes
         // on without it (the run's other task already reports the deadlock).
         let held = group.mutex.lock().ok();
@@ -79,6 +120,7 @@ impl IommuCore {
             m.retain(|&d| d != id);
             m.is_empty()
         };
+        release();
         if now_empty && self.cfg.domains_freed_with_last_member {
             let default = group.default_domain.write().take();
             let current = group.domain.lock().take();
@@ -88,6 +130,7 @@ impl IommuCore {
             }
             self.state.lock().orphan_mapped(&[&default, &current]);
         }
+        last();
         drop(held);
     }
 
