@@ -160,6 +160,7 @@ impl<T: TlbOps> PageTable<T> {
                 u64::MAX
             }
         });
+        let shift = std::array::from_fn(|l| cfg.geom.level_shift(l as u32));
         let pt = PageTable {
             cfg,
             alloc,
@@ -167,7 +168,7 @@ impl<T: TlbOps> PageTable<T> {
             tlb,
             pgd,
             live: true,
-            shift: std::array::from_fn(|l| cfg.geom.level_shift(l as u32)),
+            shift,
             mask: std::array::from_fn(|l| cfg.geom.entries(l as u32).wrapping_sub(1)),
             prot_pte: std::array::from_fn(|p| prot_to_pte(cfg.stage, cfg.quirks, Prot(p as u32))),
             level_of_shift: std::array::from_fn(|s| {
@@ -185,7 +186,7 @@ impl<T: TlbOps> PageTable<T> {
                 Fidelity::Safe => u64::MAX.checked_shl(cfg.ias).unwrap_or(0),
                 Fidelity::Linux => 0,
             },
-            cache: WalkCache::new(),
+            cache: WalkCache::new(&shift),
             granule: cfg.geom.granule_size(),
             level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),
         };
