@@ -43,14 +43,15 @@ pub(super) struct WalkCache {
 }
 
 impl WalkCache {
-    /// An empty cache for a table whose level `l` index starts at IOVA bit `shift[l]`.
-    pub(super) fn new(shift: &[u32; MAX_LEVELS as usize]) -> Self {
+    /// An empty cache for a table where an entry of level `l` maps the IOVA bits
+    /// `offset_mask[l]`.
+    pub(super) fn new(offset_mask: &[u64; MAX_LEVELS as usize]) -> Self {
         WalkCache {
             key: std::array::from_fn(|_| AtomicU64::new(NO_KEY)),
             table: std::array::from_fn(|_| AtomicU64::new(0)),
             below_prefix: std::array::from_fn(|l| match l {
                 0 => u64::MAX,
-                _ => (1u64 << shift[l - 1]) - 1,
+                _ => offset_mask[l - 1],
             }),
         }
     }
