@@ -17,6 +17,7 @@ mod split;
 mod unmap;
 mod walk_cache;
 
+use lookup::LevelDecode;
 pub use snapshot::{PageTableSnapshot, PageTableSnapshotError};
 pub use split::SplitRace;
 use walk_cache::WalkCache;
@@ -121,6 +122,8 @@ pub struct PageTable<T: TlbOps> {
     refused_iova_bits: u64,
     /// Last tables reached by map/unmap (see [`WalkCache`]).
     cache: WalkCache,
+    /// Per-level descriptor decode for [`iova_to_phys`](Self::iova_to_phys).
+    decode: LevelDecode,
     /// The granule, as the TLB callbacks take it.
     granule: PageSize,
     /// Bytes one entry of each level maps, as the TLB callbacks take it.
@@ -160,6 +163,8 @@ impl<T: TlbOps> PageTable<T> {
                 u64::MAX
             }
         });
+        let shift = std::array::from_fn(|l| cfg.geom.level_shift(l as u32));
+        let decode = LevelDecode::new(&shift);
         let pt = PageTable {
             cfg,
             alloc,
@@ -167,7 +172,7 @@ impl<T: TlbOps> PageTable<T> {
             tlb,
             pgd,
             live: true,
-            shift: std::array::from_fn(|l| cfg.geom.level_shift(l as u32)),
+            shift,
             mask: std::array::from_fn(|l| cfg.geom.entries(l as u32).wrapping_sub(1)),
             prot_pte: std::array::from_fn(|p| prot_to_pte(cfg.stage, cfg.quirks, Prot(p as u32))),
             level_of_shift: std::array::from_fn(|s| {
@@ -185,7 +190,8 @@ impl<T: TlbOps> PageTable<T> {
                 Fidelity::Safe => u64::MAX.checked_shl(cfg.ias).unwrap_or(0),
                 Fidelity::Linux => 0,
             },
-            cache: WalkCache::new(),
+            cache: WalkCache::new(&decode.offset_mask),
+            decode,
             granule: cfg.geom.granule_size(),
             level_size: std::array::from_fn(|l| cfg.geom.level_page_size(l as u32)),
         };

@@ -97,18 +97,22 @@ impl Drop for Bank {
     }
 }
 
+/// The word at `pa` of the words `words` of a bank based at `base`, when `pa` is 8-byte
+/// aligned and inside them. Rotating the byte offset right by 3 moves its low three bits to the
+/// top, so the one bounds check of the words also rejects an unaligned address and one below
+/// the base (the offset wraps).
+#[inline(always)]
+pub(crate) fn word_at(words: &[AtomicU64], base: u64, pa: PhysAddr) -> Option<&AtomicU64> {
+    let index = pa.as_u64().wrapping_sub(base).rotate_right(3);
+    // A region holds at most 2^31 words: an index no usize holds is past the end.
+    words.get(usize::try_from(index).ok()?)
+}
+
 impl Bank {
-    /// The word at `pa` when `pa` is 8-byte aligned and inside this bank. Rotating the byte
-    /// offset right by 3 moves its low three bits to the top, so the one bounds check of the
-    /// words also rejects an unaligned address and one below the base (the offset wraps).
+    /// The word at `pa` when `pa` is 8-byte aligned and inside this bank.
     #[inline(always)]
     pub(crate) fn word_at(&self, pa: PhysAddr) -> Option<&AtomicU64> {
-        let index = pa
-            .as_u64()
-            .wrapping_sub(self.region.base.as_u64())
-            .rotate_right(3);
-        // A region holds at most 2^31 words: an index no usize holds is past the end.
-        self.words.get(usize::try_from(index).ok()?)
+        word_at(&self.words, self.region.base.as_u64(), pa)
     }
 
     #[inline]

@@ -38,8 +38,7 @@ impl<T: TlbOps> PageTable<T> {
         if lvl == self.cfg.geom.start_level {
             Some(self.pgd)
         } else {
-            self.cache
-                .get(lvl, iova >> self.shift[(lvl - 1) as usize & 3])
+            self.cache.get(lvl, iova)
         }
     }
 

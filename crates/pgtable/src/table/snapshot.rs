@@ -27,7 +27,7 @@ pub struct PageTableSnapshot {
     pgd: u64,
     /// Whether the table owned its pages ([`PageTable::free_tables`] not called yet).
     live: bool,
-    /// The walk cache's slots, level by level: (IOVA prefix, table PA).
+    /// The walk cache's slots, level by level: (key, table PA).
     walks: [(u64, u64); MAX_LEVELS as usize],
 }
 
@@ -85,12 +85,12 @@ impl<T: TlbOps> PageTable<T> {
 }
 
 impl WalkCache {
-    /// Every slot, as (prefix, table) per level.
+    /// Every slot, as (key, table) per level.
     pub(super) fn slots(&self) -> [(u64, u64); MAX_LEVELS as usize] {
         use std::sync::atomic::Ordering;
         std::array::from_fn(|l| {
             (
-                self.prefix[l].load(Ordering::Relaxed),
+                self.key[l].load(Ordering::Relaxed),
                 self.table[l].load(Ordering::Relaxed),
             )
         })
@@ -99,8 +99,8 @@ impl WalkCache {
     /// Overwrite every slot.
     pub(super) fn set_slots(&self, slots: &[(u64, u64); MAX_LEVELS as usize]) {
         use std::sync::atomic::Ordering;
-        for (l, &(prefix, table)) in slots.iter().enumerate() {
-            self.prefix[l].store(prefix, Ordering::Relaxed);
+        for (l, &(key, table)) in slots.iter().enumerate() {
+            self.key[l].store(key, Ordering::Relaxed);
             self.table[l].store(table, Ordering::Relaxed);
         }
     }
