@@ -7,6 +7,8 @@
 //! and a machine whose restore failed is never run again: the error reaches the explorer as a
 //! scenario error, never as a silently wrong run.
 
+use smmu_sync::Arc;
+use std::fmt;
 use thiserror::Error;
 
 /// A snapshot of the simulated machine could not be taken or restored.
@@ -43,4 +45,42 @@ pub enum SnapshotError {
     /// An arm-smmu instance refused.
     #[error("arm-smmu: {0}")]
     Driver(#[from] arm_smmu::ArmSmmuSnapshotError),
+    /// The arm-smmu-v3 instance refused.
+    #[error("arm-smmu-v3: {0}")]
+    DriverV3(#[from] arm_smmu_v3::ArmSmmuV3SnapshotError),
+    /// The SMMUv3 model refused.
+    #[error("SMMUv3 model: {0}")]
+    ModelV3(#[from] smmuv3::SmmuV3SnapshotError),
+    /// The snapshot was taken of another machine: its parts name that machine's objects, so
+    /// nothing of it is put back.
+    #[error("snapshot of another machine: a machine is restored only from its own snapshots")]
+    OtherMachine,
+    /// The restore entered the explorer's scheduler, so the run after it would not start where
+    /// a freshly booted one does.
+    #[error(
+        "the restore entered the explorer's scheduler {0} time(s): the run after it would draw \
+         its decisions from another point"
+    )]
+    RestoreScheduled(u64),
+}
+
+/// The shared objects of a list, compared by identity (which driver instances a machine runs).
+pub(crate) struct SameArcs<T: ?Sized>(pub(crate) Vec<Arc<T>>);
+
+impl<T: ?Sized> Clone for SameArcs<T> {
+    fn clone(&self) -> Self {
+        SameArcs(self.0.clone())
+    }
+}
+
+impl<T: ?Sized> PartialEq for SameArcs<T> {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.len() == o.0.len() && self.0.iter().zip(&o.0).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for SameArcs<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} shared object(s)", self.0.len())
+    }
 }

@@ -54,13 +54,13 @@ pub fn firmware(desc: &SmmuDesc) -> FirmwareDesc {
 
 /// `dma_configure` of a master behind the SMMUv3: probe it onto the IOMMU instance (group,
 /// default domain, attach) and link it to the SMMU as its consumer.
-struct V3DmaConfigure {
+pub(super) struct V3DmaConfigure {
     board: Board,
     smmu: usize,
     smmu_dev: DeviceIndex,
     inst: InstanceId,
     core: Arc<IommuCore>,
-    ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
+    pub(super) ids: Mutex<BTreeMap<DeviceIndex, iommu::DeviceId>>,
     mmio_log: Option<Arc<MmioLog>>,
 }
 
@@ -163,7 +163,9 @@ pub(super) fn threaded_irq_name(line: IrqLine) -> Option<&'static str> {
 }
 
 /// The machine the actors share.
-pub(super) struct V3Machine {
+pub(crate) struct V3Machine {
+    /// Which of the board's SMMUs this machine runs on.
+    pub(super) smmu_index: usize,
     pub(super) kernel: Arc<Kernel>,
     /// The CPUs and what runs on them.
     pub(super) exec: Arc<Exec>,
@@ -189,6 +191,20 @@ pub(super) struct V3Machine {
     pub(super) crash: Mutex<Option<(iommu::Oops, crate::exec::Task)>>,
     /// Why the next kernel's arm-smmu-v3 probe failed, if it did.
     pub(super) next_probe_failed: Mutex<Option<arm_smmu_v3::ProbeError>>,
+    /// What the booted-machine snapshot saves besides the parts above.
+    pub(super) saved: V3SavedParts,
+}
+
+/// The machine's components that only its snapshot reaches: memory and its pools (queues and
+/// tables, coherent DMA, receive buffers), the IOMMU core, the `dma_configure` hook's device
+/// ids and the MMIO log's bus recorder.
+pub(super) struct V3SavedParts {
+    pub(super) mem: Arc<PhysMem>,
+    pub(super) pools: Vec<Arc<FrameAllocator>>,
+    pub(super) core: Arc<IommuCore>,
+    pub(super) dma_cfg: Arc<V3DmaConfigure>,
+    /// Only when the run keeps an MMIO log.
+    pub(super) tracer: Option<Arc<TracingMmio<Arc<SmmuV3>>>>,
 }
 
 /// Build the machine and boot it (before the actors start).
@@ -230,7 +246,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
             ..CoreConfig::default()
         },
         mem.clone(),
-        coherent,
+        coherent.clone(),
         printk.clone(),
     );
     let booted = crate::kernel::register_board(&kernel, board);
@@ -277,15 +293,16 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
             }
         }));
     }
-    let traced: Arc<dyn Mmio> = match &mmio_log {
-        Some(l) => {
-            let (l, name) = (l.clone(), desc.name.clone());
-            Arc::new(TracingMmio::with_sink(
-                model.clone(),
-                mem.clone(),
-                Arc::new(move |line: &str| l.line(&name, line)),
-            ))
-        }
+    let tracer = mmio_log.as_ref().map(|l| {
+        let (l, name) = (l.clone(), desc.name.clone());
+        Arc::new(TracingMmio::with_sink(
+            model.clone(),
+            mem.clone(),
+            Arc::new(move |line: &str| l.line(&name, line)),
+        ))
+    });
+    let traced: Arc<dyn Mmio> = match &tracer {
+        Some(t) => t.clone(),
         None => model.clone(),
     };
     let bus: Arc<dyn Mmio> = Arc::new(crate::scenario::TimedMmio {
@@ -413,6 +430,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
         flooded.push(Flooded { f });
     }
     Ok(V3Machine {
+        smmu_index: smmu_idx,
         kernel,
         exec,
         build: cfg.build,
@@ -430,7 +448,7 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
             enabled_at_probe: cfg.v3_enabled_at_probe,
             bus,
             printk,
-            tables,
+            tables: tables.clone(),
         },
         mmio_log,
         trigger_done: AtomicBool::new(false),
@@ -438,6 +456,13 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
         secondaries_stopped: Mutex::new(false),
         next_probe_failed: Mutex::new(None),
         crash: Mutex::new(None),
+        saved: V3SavedParts {
+            mem,
+            pools: vec![tables, coherent, kmem],
+            core,
+            dma_cfg,
+            tracer,
+        },
     })
 }
 

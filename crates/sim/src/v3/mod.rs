@@ -22,6 +22,7 @@
 mod cpu;
 mod machine;
 pub mod nic;
+mod snapshot;
 
 pub use machine::{driver_of, firmware};
 
@@ -36,7 +37,8 @@ use crate::{Board, SmmuVersion};
 use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
 use cpu::V3Code;
 use klog::Printk;
-use machine::V3Machine;
+pub(crate) use machine::V3Machine;
+pub(crate) use snapshot::V3Snapshot;
 use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
@@ -141,9 +143,34 @@ impl V3Machine {
 
 /// Run the scenario once on the board's SMMUv3 `smmu` (see [`smmuv3_index`]).
 pub fn run(cfg: &RebootConfig, smmu: usize) -> Result<RebootOutcome, MachineSetupError> {
-    let m = Arc::new(smmu_sync::without_sched_points(|| {
-        machine::boot(cfg, smmu)
-    })?);
+    let (m, entries) = boot_prefix(cfg, smmu)?;
+    debug_assert_eq!(
+        entries, 0,
+        "the boot prefix entered the explorer's scheduler"
+    );
+    run_booted(cfg, &Arc::new(m))
+}
+
+/// Boot `cfg`'s machine on its SMMUv3 `smmu` with scheduling points off; also says how many
+/// times the boot entered the explorer's scheduler (0 unless a change broke "The boot prefix
+/// is schedule-independent", ARCHITECTURE.md).
+pub(crate) fn boot_prefix(
+    cfg: &RebootConfig,
+    smmu: usize,
+) -> Result<(V3Machine, u64), MachineSetupError> {
+    let before = smmu_sync::scheduler_entries();
+    let m = smmu_sync::without_sched_points(|| machine::boot(cfg, smmu))?;
+    Ok((m, smmu_sync::scheduler_entries().wrapping_sub(before)))
+}
+
+/// The run after boot, on a machine fresh from its boot or restored to that state: the
+/// actors, the trigger, the verdict.
+pub(crate) fn run_booted(
+    cfg: &RebootConfig,
+    m: &Arc<V3Machine>,
+) -> Result<RebootOutcome, MachineSetupError> {
+    let smmu = m.smmu_index;
+    let m = m.clone();
     let now = m.log.now_ns();
     if now < TRIGGER_AT_NS {
         m.log.advance_ns(TRIGGER_AT_NS - now);

@@ -39,7 +39,7 @@ pub const RING: usize = 4;
 pub const FRAME_LEN: usize = 98;
 
 /// One posted receive buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Slot {
     seq: u32,
     dma: DmaAddr,
@@ -81,7 +81,7 @@ pub struct HwStep {
     pub msi: bool,
 }
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Ring {
     posted: VecDeque<Slot>,
     done: VecDeque<(Slot, bool)>,
@@ -104,6 +104,16 @@ pub struct FloodedFunction {
     flood_left: Mutex<u32>,
     /// The function's Bus Master Enable, as its PCI command register holds it.
     bus_master: BusMaster,
+}
+
+/// A flooded function's state at one moment ([`FloodedFunction::snapshot`]): its ring, its
+/// counters and what is left of the flood. Its pages and mappings are physmem's and the IOMMU
+/// core's to save.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSnapshot {
+    ring: Ring,
+    stats: FunctionStats,
+    flood_left: u32,
 }
 
 /// Reads a function's Bus Master Enable.
@@ -150,6 +160,23 @@ impl FloodedFunction {
             f.post()?;
         }
         Ok(f)
+    }
+
+    /// The function's state now (for the booted-machine snapshot). Take it while no actor runs.
+    pub fn snapshot(&self) -> FunctionSnapshot {
+        FunctionSnapshot {
+            ring: self.ring.lock().clone(),
+            stats: self.stats.lock().clone(),
+            flood_left: *self.flood_left.lock(),
+        }
+    }
+
+    /// Put the state of `s` back, with the memory, frame pool and IOMMU core of the same
+    /// moment (its slots name their pages and DMA addresses). Restore while no actor runs.
+    pub fn restore(&self, s: &FunctionSnapshot) {
+        self.ring.lock().clone_from(&s.ring);
+        self.stats.lock().clone_from(&s.stats);
+        *self.flood_left.lock() = s.flood_left;
     }
 
     /// Counters so far.

@@ -14,7 +14,8 @@ use crate::exec::ExecSnapshot;
 use crate::firmware::FallbackRequest;
 use crate::kernel::KernelSnapshot;
 use crate::scenario::timeline::TimelineEvent;
-use crate::{DeviceIndex, SnapshotError};
+use crate::snapshot::SameArcs;
+use crate::{DeviceIndex, Kernel, SnapshotError};
 use arm_smmu::ArmSmmu;
 use mmu500::ModelSnapshot;
 use physmem::{AllocSnapshot, MemSnapshot};
@@ -22,10 +23,13 @@ use smmu_arch::FaultIrq;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::Arc;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::sync::Weak;
 
 /// The whole booted machine at one moment ([`Machine::snapshot`]).
 pub(in crate::scenario) struct MachineSnapshot {
+    /// The machine it was taken of (its kernel's identity; weak, so a snapshot keeps nothing
+    /// alive).
+    of: Weak<Kernel>,
     /// Simulated memory (page tables, descriptor rings, buffers written) and its pools.
     mem: MemSnapshot,
     pools: Vec<AllocSnapshot>,
@@ -43,27 +47,6 @@ pub(in crate::scenario) struct MachineSnapshot {
 struct LayerSnapshot {
     core: iommu::CoreSnapshot,
     smmus: Vec<arm_smmu::ArmSmmuSnapshot>,
-}
-
-/// The shared objects of a list, compared by identity.
-struct SameArcs<T: ?Sized>(Vec<Arc<T>>);
-
-impl<T: ?Sized> Clone for SameArcs<T> {
-    fn clone(&self) -> Self {
-        SameArcs(self.0.clone())
-    }
-}
-
-impl<T: ?Sized> PartialEq for SameArcs<T> {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.len() == o.0.len() && self.0.iter().zip(&o.0).all(|(a, b)| Arc::ptr_eq(a, b))
-    }
-}
-
-impl<T: ?Sized> fmt::Debug for SameArcs<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} shared object(s)", self.0.len())
-    }
 }
 
 /// sim's own components: the kernel, the CPUs, the log, the timeline, the firmware loader,
@@ -106,6 +89,7 @@ impl Machine {
                 .collect::<Result<_, _>>()?,
         };
         Ok(MachineSnapshot {
+            of: Arc::downgrade(&self.kernel),
             mem: mem.snapshot(),
             pools: pools.iter().map(|p| p.snapshot()).collect(),
             models: self.models().map(|m| m.snapshot()).collect(),
@@ -114,8 +98,9 @@ impl Machine {
         })
     }
 
-    /// Put the whole machine back to `s`. A refusal leaves the machine in an unknown state:
-    /// the caller must not run it again.
+    /// Put the whole machine back to `s`. Refused, changing nothing, when `s` was taken of
+    /// another machine; any other refusal leaves the machine in an unknown state: the caller
+    /// must not run it again.
     ///
     /// Order matters because restores drop what a run made: sim's part first (it drops the
     /// arm-smmu instances a kexec's next kernel probed), then the driver and core layers (they
@@ -123,6 +108,9 @@ impl Machine {
     /// registers), and only then the MMU-500 models, the frame pools and the memory, whose
     /// restores overwrite what those drops did.
     pub(in crate::scenario) fn restore(&self, s: &MachineSnapshot) -> Result<(), SnapshotError> {
+        if !std::ptr::eq(s.of.as_ptr(), Arc::as_ptr(&self.kernel)) {
+            return Err(SnapshotError::OtherMachine);
+        }
         self.restore_sim(&s.sim)?;
         // The core first: the domains a run made that it drops are freed in arm-smmu, whose
         // restore then puts its own state back.

@@ -1,0 +1,185 @@
+//! The booted SMMUv3 machine saved and put back in place: what the explorer's boot cache
+//! restores before every schedule (ARCHITECTURE.md, "Snapshots are restored in place"; the
+//! SMMUv2 machine's `scenario/machine/snapshot.rs` is the model this follows).
+//!
+//! Every component saves its own mutable state; this file gathers them. The objects, the
+//! `Arc`s between them and the closures that wire them (the model's interrupt handler, the
+//! functions' Bus Master Enable check, the `dma_configure` hook) are the machine's and stay.
+//! Restore while no actor runs.
+
+use super::machine::V3Machine;
+use super::nic::FunctionSnapshot;
+use crate::dmesg::DmesgSnapshot;
+use crate::exec::{ExecSnapshot, Task};
+use crate::kernel::KernelSnapshot;
+use crate::snapshot::SameArcs;
+use crate::{DeviceIndex, Kernel, SnapshotError};
+use arm_smmu_v3::trace::TracingSnapshot;
+use arm_smmu_v3::{ArmSmmuV3, ArmSmmuV3Snapshot, ProbeError};
+use physmem::{AllocSnapshot, MemSnapshot};
+use smmu_sync::atomic::Ordering;
+use smmu_sync::Arc;
+use smmuv3::{IrqLine, SmmuV3Snapshot};
+use std::collections::BTreeMap;
+use std::sync::Weak;
+
+/// The whole booted SMMUv3 machine at one moment ([`V3Machine::snapshot`]).
+pub(crate) struct V3Snapshot {
+    /// The machine it was taken of (its kernel's identity; weak, so a snapshot keeps nothing
+    /// alive).
+    of: Weak<Kernel>,
+    /// Simulated memory (stream table, queues, page tables, buffers written) and its pools.
+    mem: MemSnapshot,
+    pools: Vec<AllocSnapshot>,
+    /// The smmuv3 model (registers, queue pointers, TLB, configuration cache).
+    model: SmmuV3Snapshot,
+    /// The MMIO log's bus recorder, when the machine keeps one.
+    tracer: Option<TracingSnapshot>,
+    core: iommu::CoreSnapshot,
+    /// The boot-time arm-smmu-v3 instance.
+    driver: ArmSmmuV3Snapshot,
+    sim: V3SimSnapshot,
+}
+
+/// sim's own components: the kernel, the CPUs, the log, the flooded functions and the
+/// machine's own fields.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct V3SimSnapshot {
+    kernel: KernelSnapshot,
+    exec: ExecSnapshot,
+    log: DmesgSnapshot,
+    mmio_log: Option<(Vec<String>, bool)>,
+    functions: Vec<FunctionSnapshot>,
+    iommu_ids: BTreeMap<DeviceIndex, iommu::DeviceId>,
+    pending_irqs: Vec<IrqLine>,
+    trigger_done: bool,
+    new_kernel: bool,
+    secondaries_stopped: bool,
+    crash: Option<(iommu::Oops, Task)>,
+    next_probe_failed: Option<ProbeError>,
+    /// The arm-smmu-v3 instance (a kexec replaces it with the next kernel's).
+    driver: SameArcs<ArmSmmuV3>,
+}
+
+impl V3Machine {
+    /// The whole machine now. Take it at the end of boot, before any actor starts.
+    pub(crate) fn snapshot(&self) -> Result<V3Snapshot, SnapshotError> {
+        let s = &self.saved;
+        let driver = self.smmu.lock().clone();
+        Ok(V3Snapshot {
+            of: Arc::downgrade(&self.kernel),
+            mem: s.mem.snapshot(),
+            pools: s.pools.iter().map(|p| p.snapshot()).collect(),
+            model: self.model.snapshot(),
+            tracer: s.tracer.as_ref().map(|t| t.snapshot()),
+            core: s.core.snapshot()?,
+            driver: driver.snapshot(),
+            sim: self.snapshot_sim(),
+        })
+    }
+
+    /// Put the whole machine back to `s`. Refused, changing nothing, when `s` was taken of
+    /// another machine; any other refusal leaves the machine in an unknown state: the caller
+    /// must not run it again.
+    ///
+    /// The order is the SMMUv2 machine's, for the same reason: restores drop what a run made.
+    /// sim's part first (it drops the arm-smmu-v3 instance a kexec's next kernel probed), then
+    /// the IOMMU core (the domains a run made are freed in the driver) and the driver (the
+    /// tables a run made give their pages back), and only then the bus recorder, the model,
+    /// the frame pools and memory, whose restores overwrite the register writes and frees
+    /// those drops made.
+    pub(crate) fn restore(&self, s: &V3Snapshot) -> Result<(), SnapshotError> {
+        if !std::ptr::eq(s.of.as_ptr(), Arc::as_ptr(&self.kernel)) {
+            return Err(SnapshotError::OtherMachine);
+        }
+        let saved = &self.saved;
+        if saved.pools.len() != s.pools.len() {
+            return Err(SnapshotError::Shape {
+                component: "frame allocators",
+                what: "pools",
+                snapshot: s.pools.len(),
+                live: saved.pools.len(),
+            });
+        }
+        self.restore_sim(&s.sim)?;
+        saved.core.restore(&s.core)?;
+        let driver = self.smmu.lock().clone();
+        driver.restore(&s.driver)?;
+        if let (Some(t), Some(saved)) = (&saved.tracer, &s.tracer) {
+            t.restore(saved);
+        }
+        self.model.restore(&s.model)?;
+        for (p, saved) in saved.pools.iter().zip(&s.pools) {
+            p.restore(saved)?;
+        }
+        saved.mem.restore(&s.mem)?;
+        Ok(())
+    }
+
+    /// sim's own components now.
+    pub(crate) fn snapshot_sim(&self) -> V3SimSnapshot {
+        V3SimSnapshot {
+            kernel: self.kernel.snapshot(),
+            exec: self.exec.snapshot(),
+            log: self.log.snapshot(),
+            mmio_log: self.mmio_log.as_ref().map(|l| l.snapshot()),
+            functions: self.flooded.iter().map(|f| f.f.snapshot()).collect(),
+            iommu_ids: self.saved.dma_cfg.ids.lock().clone(),
+            pending_irqs: self.pending_irqs.lock().clone(),
+            trigger_done: self.trigger_done.load(Ordering::SeqCst),
+            new_kernel: self.new_kernel.load(Ordering::SeqCst),
+            secondaries_stopped: *self.secondaries_stopped.lock(),
+            crash: self.crash.lock().clone(),
+            next_probe_failed: self.next_probe_failed.lock().clone(),
+            driver: SameArcs(vec![self.smmu.lock().clone()]),
+        }
+    }
+
+    /// Put sim's own components back to `s`.
+    pub(crate) fn restore_sim(&self, s: &V3SimSnapshot) -> Result<(), SnapshotError> {
+        let shape = |what: &'static str, snapshot: usize, live: usize| {
+            (snapshot != live).then_some(SnapshotError::Shape {
+                component: "SMMUv3 machine",
+                what,
+                snapshot,
+                live,
+            })
+        };
+        let misfit = shape("flooded functions", s.functions.len(), self.flooded.len())
+            .or_else(|| {
+                shape(
+                    "MMIO logs",
+                    usize::from(s.mmio_log.is_some()),
+                    usize::from(self.mmio_log.is_some()),
+                )
+            })
+            .or_else(|| shape("SMMU drivers", s.driver.0.len(), 1));
+        if let Some(e) = misfit {
+            return Err(e);
+        }
+        self.kernel.restore(&s.kernel)?;
+        self.exec.restore(&s.exec)?;
+        self.log.restore(&s.log);
+        if let (Some(l), Some(saved)) = (&self.mmio_log, &s.mmio_log) {
+            l.restore(saved);
+        }
+        for (f, saved) in self.flooded.iter().zip(&s.functions) {
+            f.f.restore(saved);
+        }
+        self.saved.dma_cfg.ids.lock().clone_from(&s.iommu_ids);
+        self.pending_irqs.lock().clone_from(&s.pending_irqs);
+        self.trigger_done.store(s.trigger_done, Ordering::SeqCst);
+        self.new_kernel.store(s.new_kernel, Ordering::SeqCst);
+        *self.secondaries_stopped.lock() = s.secondaries_stopped;
+        self.crash.lock().clone_from(&s.crash);
+        self.next_probe_failed
+            .lock()
+            .clone_from(&s.next_probe_failed);
+        // The next kernel's instance, if a kexec probed one, is dropped here.
+        if let Some(d) = s.driver.0.first() {
+            let next = std::mem::replace(&mut *self.smmu.lock(), d.clone());
+            drop(next);
+        }
+        Ok(())
+    }
+}
