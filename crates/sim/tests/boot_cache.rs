@@ -110,7 +110,10 @@ fn explored(
         let replay = || {
             parsed
                 .schedule
-                .replay(Arc::new(scenario(machine, trigger, kernel, cache)), MAX_STEPS)
+                .replay(
+                    Arc::new(scenario(machine, trigger, kernel, cache)),
+                    MAX_STEPS,
+                )
                 .expect("the token fits")
                 .outcome
         };

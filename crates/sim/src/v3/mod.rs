@@ -38,10 +38,10 @@ use arm_smmu_v3::{ArmSmmuV3, BootContext, ModuleParams, RateLimits, SmmuEnv};
 use cpu::V3Code;
 use klog::Printk;
 pub(crate) use machine::V3Machine;
-pub(crate) use snapshot::V3Snapshot;
 use smmu_addr::PhysAddr;
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, thread, Arc, Mutex, Point};
+pub(crate) use snapshot::V3Snapshot;
 
 /// Uptime at which the trigger is typed (as on SMMUv2).
 const TRIGGER_AT_NS: u64 = 42_000_000_000;

@@ -183,3 +183,74 @@ impl V3Machine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{boot_prefix, run_booted};
+    use crate::scenario::{KernelBehaviour, RebootConfig, Trigger};
+    use crate::SnapshotError;
+    use smmu_sync::Arc;
+
+    fn config(kernel: KernelBehaviour, trigger: Trigger) -> RebootConfig {
+        let mut b = crate::Board::from_dtb(&lab_fixtures::qemu_virt_smmuv3_dtb()).expect("fixture");
+        b.add_pci_function(&"00:01.0=e1000e".parse().expect("bdf"))
+            .expect("placed");
+        let mut c = RebootConfig::new(kernel, b);
+        c.trigger = trigger;
+        c.traffic = vec!["0000:00:01.0".into()];
+        c.mmio_log = true;
+        c.max_actor_steps = 3_000;
+        c
+    }
+
+    fn booted(cfg: &RebootConfig) -> super::V3Machine {
+        let smmu = super::super::smmuv3_index(&cfg.board).expect("an SMMUv3");
+        let (m, entries) = boot_prefix(cfg, smmu).expect("boots");
+        assert_eq!(entries, 0);
+        m
+    }
+
+    /// After a whole run (on std threads), restoring the boot-end snapshot puts every sim
+    /// component back exactly, and the next run's log matches a freshly booted machine's.
+    #[test]
+    fn a_restored_smmuv3_machine_is_the_one_at_the_end_of_boot() {
+        for trigger in [
+            Trigger::Reboot,
+            Trigger::Kexec,
+            Trigger::UnbindSmmu,
+            Trigger::CrashKexec,
+        ] {
+            for kernel in [KernelBehaviour::Linux61, KernelBehaviour::Quiesce] {
+                let cfg = config(kernel, trigger);
+                let m = Arc::new(booted(&cfg));
+                let at_boot = m.snapshot_sim();
+                let whole = m.snapshot().expect("a booted machine saves");
+                // On std threads the OS decides the interleaving: only "the run changed the
+                // machine" is asserted of the run itself.
+                run_booted(&cfg, &m).expect("runs");
+                assert_ne!(
+                    m.snapshot_sim(),
+                    at_boot,
+                    "the run changed nothing: {trigger:?}"
+                );
+                m.restore(&whole).expect("fits");
+                assert_eq!(m.snapshot_sim(), at_boot, "{trigger:?} {kernel:?}");
+                assert_eq!(m.log.text(), booted(&cfg).log.text());
+            }
+        }
+    }
+
+    /// A snapshot names its machine's objects: another machine, even of the same
+    /// configuration, refuses it and is left as it was.
+    #[test]
+    fn a_snapshot_of_another_smmuv3_machine_is_refused_and_changes_nothing() {
+        let cfg = config(KernelBehaviour::Linux61, Trigger::Reboot);
+        let (a, b) = (booted(&cfg), booted(&cfg));
+        let from_a = a.snapshot().expect("saves");
+        b.log.advance_ns(1_000);
+        let before = b.snapshot_sim();
+        assert_eq!(b.restore(&from_a), Err(SnapshotError::OtherMachine));
+        assert_eq!(b.snapshot_sim(), before);
+        assert_eq!(a.restore(&from_a), Ok(()));
+    }
+}
