@@ -345,10 +345,10 @@ impl PhysMem {
 /// Why it exists: a walk's descriptor reads are acquire loads, after which the compiler must
 /// reload anything it read from memory before, the place of the banks included. Held in a local,
 /// the reader keeps it in registers: `pgtable`'s random `iova_to_phys` row ran 122 → 106
-/// instructions per lookup with it (h53, callgrind; see the root BENCHMARKS.md). It holds the
+/// instructions per lookup with it (callgrind; see the root BENCHMARKS.md). It holds the
 /// first bank (lowest base: on the boards, the DRAM the page tables live in) apart from the
 /// others, so that a read there is one subtraction, rotation, compare and load with nothing
-/// fetched from the bank list (h76: 88 → 83 instructions per lookup); a read anywhere else goes
+/// fetched from the bank list (88 → 83 instructions per lookup); a read anywhere else goes
 /// on to the remaining banks in order, which is [`PhysMem::load_word`]'s bank search.
 #[derive(Clone, Copy)]
 pub struct WordReader<'a> {

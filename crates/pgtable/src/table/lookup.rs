@@ -11,7 +11,7 @@ const NO_TYPE: u64 = TYPE_MASK + 1;
 
 /// How [`PageTable::iova_to_phys`] decodes a descriptor at each level, looked up by level
 /// instead of computed from it: one compare for "table", one for "leaf of this level", and the
-/// leaf's offset bits with one AND (h76: 86 → 76 instructions per random lookup).
+/// leaf's offset bits with one AND (86 → 76 instructions per random lookup, callgrind; BENCHMARKS.md).
 pub(super) struct LevelDecode {
     /// The type bits of a table descriptor at each level ([`NO_TYPE`] at the last).
     table_type: [u64; MAX_LEVELS as usize],
@@ -43,7 +43,7 @@ impl<T: TlbOps> PageTable<T> {
     ///
     /// Always inlined: in a loop of lookups the caller's registers then hold the table's fields
     /// across lookups, and a call costs a random lookup about an eighth of its instructions
-    /// (h53: 94 inlined, 106 as a call). With the reader's first-bank test (h76) LLVM's own
+    /// (94 inlined, 106 as a call, BENCHMARKS.md). With the reader's first-bank test LLVM's own
     /// heuristic stopped inlining it (104 in the bench's row).
     #[inline(always)]
     pub fn iova_to_phys(&self, iova: Iova) -> Option<PhysAddr> {

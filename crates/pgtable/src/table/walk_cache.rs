@@ -32,7 +32,7 @@ const NO_KEY: u64 = 0;
 ///
 /// A slot's key is an IOVA of the prefix with every bit below the prefix set (`iova |
 /// below_prefix[l]`): one OR and one compare per probe, where the prefix itself would take a
-/// variable shift (h76: 94 → 89 instructions per random `iova_to_phys`, with the probes of
+/// variable shift (94 → 89 instructions per random `iova_to_phys`, with the probes of
 /// levels 3 and 2).
 pub(super) struct WalkCache {
     pub(super) key: [AtomicU64; MAX_LEVELS as usize],
