@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use flat_device_tree::Fdt;
+use smmu_addr::PhysAddr;
 
 use crate::error::{BoardError, FdtParserError};
 
@@ -491,8 +492,9 @@ impl DeviceTree {
 
     /// Translate a bus address of a child of `bus` up to a CPU physical address through the
     /// `ranges` of every ancestor, as Linux's `of_translate_address` does. `None` when a level
-    /// has no `ranges` or no range covers the address.
-    pub fn translate(&self, bus: usize, addr: &[u32]) -> Result<Option<u64>, BoardError> {
+    /// has no `ranges` or no range covers the address. The intermediate bus addresses stay
+    /// `u64`: only the address at the root is a CPU physical address.
+    pub fn translate(&self, bus: usize, addr: &[u32]) -> Result<Option<PhysAddr>, BoardError> {
         let mut cur_bus = bus;
         let mut a = fold(addr);
         let mut guard = 0;
@@ -502,7 +504,7 @@ impl DeviceTree {
                 return Ok(None);
             }
             let Some(parent) = self.nodes.get(cur_bus).and_then(|n| n.parent) else {
-                return Ok(Some(a));
+                return Ok(Some(PhysAddr::new(a)));
             };
             let Some(ranges) = self.cells(cur_bus, "ranges")? else {
                 return Ok(None);

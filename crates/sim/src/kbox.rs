@@ -8,6 +8,7 @@ use crate::board::{
     SmmuModel, SmmuVersion,
 };
 use crate::drivers::{self, DriverInfo};
+use smmu_addr::PhysAddr;
 
 /// `stream-match-mask` of the LS1028A SMMU.
 pub const LS1028A_SMR_MASK: u16 = 0x7c00;
@@ -24,7 +25,7 @@ pub fn ls1028a_smmu() -> SmmuDesc {
         matched: "arm,mmu-500".into(),
         version: SmmuVersion::V2,
         model: SmmuModel::ArmMmu500,
-        base: 0x0500_0000,
+        base: PhysAddr::new(0x0500_0000),
         size: 0x80_0000,
         global_irqs: 8,
         context_irqs: 64,
@@ -236,7 +237,7 @@ pub fn kbox_a230_ls() -> Board {
         // LS1028A DRAM window 1 (the DT has no /memory; U-Boot adds it). 2 GiB is an assumption
         // about the fitted memory, not a reference fact.
         memory: vec![MemRegion {
-            base: 0x8000_0000,
+            base: PhysAddr::new(0x8000_0000),
             size: 0x8000_0000,
         }],
         // U-Boot's iommu-map fix-ups (reference §4.1): the ECAM host's functions from 0x29, the

@@ -74,7 +74,7 @@ pub fn board_report(board: &Board) -> String {
                 out,
                 "Memory: {:#x}..{:#x} ({} MiB)",
                 m.base,
-                m.base.wrapping_add(m.size),
+                m.base.as_u64().wrapping_add(m.size),
                 m.size >> 20
             );
         }

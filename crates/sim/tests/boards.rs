@@ -4,6 +4,7 @@
 //! (skipped with a message otherwise; a failure under `SMMU_LAB_REQUIRE_SHARED=1`).
 
 use sim::{board_report, kbox_a230_ls, Board, Bus, FwId, SmmuModel, SmmuVersion};
+use smmu_addr::PhysAddr;
 
 /// A real blob from `../shared/boards`; `None` (test skipped) on a clone with nothing beside it.
 fn load(name: &str) -> Option<Board> {
@@ -72,7 +73,7 @@ fn kbox_smmu_is_the_reference_mmu500() {
     let s = &b.smmus[0];
     assert_eq!(
         (s.name.as_str(), s.base, s.size),
-        ("5000000.iommu", 0x0500_0000, 0x80_0000)
+        ("5000000.iommu", PhysAddr::new(0x0500_0000), 0x80_0000)
     );
     assert_eq!(
         (s.version, s.model),
@@ -251,7 +252,11 @@ fn juno_has_seven_smmus_and_disabled_ones_attach_nothing() {
             ("arm,mmu-400", SmmuVersion::V1, false)
         );
         assert!(b.smmus.iter().all(|s| s.version != SmmuVersion::V2));
-        let pcie_smmu = b.smmus.iter().position(|s| s.base == 0x2b50_0000).unwrap();
+        let pcie_smmu = b
+            .smmus
+            .iter()
+            .position(|s| s.base == PhysAddr::new(0x2b50_0000))
+            .unwrap();
         assert_eq!(b.smmus[pcie_smmu].enabled, pcie, "{file}");
         // The DMA controller has 9 stream IDs 0..8 on the SMMU at 0x7fb00000.
         let dma = &b.masters[b.master("7ff00000.dma-controller").unwrap()];
@@ -259,7 +264,7 @@ fn juno_has_seven_smmus_and_disabled_ones_attach_nothing() {
             dma.ids.iter().map(|i| i.sid).collect::<Vec<_>>(),
             (0..9).collect::<Vec<u16>>()
         );
-        assert_eq!(b.smmus[dma.smmu].base, 0x7fb0_0000);
+        assert_eq!(b.smmus[dma.smmu].base, PhysAddr::new(0x7fb0_0000));
         // PCIe: iommu-map-mask 0 folds every RID onto stream 0; only r2 enables it.
         let rp = b.master("0000:00:00.0");
         assert_eq!(rp.is_some(), pcie, "{file}");
@@ -282,7 +287,11 @@ fn sdm845_two_cells_carry_masks() {
         return;
     };
     assert_eq!(b.smmus.len(), 2);
-    let apps = b.smmus.iter().find(|s| s.base == 0x1500_0000).unwrap();
+    let apps = b
+        .smmus
+        .iter()
+        .find(|s| s.base == PhysAddr::new(0x1500_0000))
+        .unwrap();
     assert_eq!(
         (
             apps.iommu_cells,
@@ -293,7 +302,11 @@ fn sdm845_two_cells_carry_masks() {
         (2, "arm,mmu-500", 1, 64)
     );
     assert!(apps.compatible.iter().any(|c| c == "qcom,sdm845-smmu-500"));
-    let adreno = b.smmus.iter().find(|s| s.base == 0x0504_0000).unwrap();
+    let adreno = b
+        .smmus
+        .iter()
+        .find(|s| s.base == PhysAddr::new(0x0504_0000))
+        .unwrap();
     assert_eq!(
         (adreno.matched.as_str(), adreno.model),
         ("qcom,smmu-v2", SmmuModel::Qcom)
@@ -333,7 +346,10 @@ fn imx8qm_masters_share_stream_ids() {
         return;
     };
     assert_eq!(b.smmus.len(), 1);
-    assert_eq!((b.smmus[0].iommu_cells, b.smmus[0].base), (2, 0x5140_0000));
+    assert_eq!(
+        (b.smmus[0].iommu_cells, b.smmus[0].base),
+        (2, PhysAddr::new(0x5140_0000))
+    );
     let g = b.expected_groups();
     let mmc0 = b.master("5b010000.mmc").unwrap();
     let mmc1 = b.master("5b020000.mmc").unwrap();
@@ -457,7 +473,7 @@ fn qemu_virt_smmuv3_board() {
             "9050000.smmuv3",
             "arm,smmu-v3",
             SmmuVersion::V3,
-            0x905_0000,
+            PhysAddr::new(0x905_0000),
             0x2_0000
         )
     );

@@ -58,7 +58,7 @@ pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, Stac
         .ok_or(StackError::NoSmmuV2)?;
     let fw = FirmwareDesc {
         compatible: smmu.matched.clone(),
-        reg_base: PhysAddr::new(smmu.base),
+        reg_base: smmu.base,
         reg_size: smmu.size,
         dev_name: smmu.name.clone(),
         num_global_irqs: Some(smmu.global_irqs),

@@ -6,6 +6,7 @@ use super::{apply_ls1028a_tbus, Board, Bus, FwId, Master, MemRegion};
 use crate::drivers::{self, DriverInfo};
 use crate::error::BoardError;
 use crate::fdt::{fold, DeviceTree};
+use smmu_addr::PhysAddr;
 
 mod pci;
 mod smmu;
@@ -258,8 +259,10 @@ impl Loader<'_> {
             }
             for (a, size) in t.reg(idx)? {
                 if size > 0 {
+                    // A /memory node sits under the root: its `reg` address is already a CPU
+                    // physical address (Linux's early memory scan reads it untranslated).
                     out.push(MemRegion {
-                        base: fold(&a),
+                        base: PhysAddr::new(fold(&a)),
                         size,
                     });
                 }

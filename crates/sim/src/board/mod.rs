@@ -14,6 +14,7 @@
 //! * Device names as Linux makes them (`of_device_make_bus_id`, `DDDD:BB:DD.F`).
 
 use serde::{Deserialize, Serialize};
+use smmu_addr::PhysAddr;
 
 use crate::error::BoardError;
 use crate::fdt::DeviceTree;
@@ -85,7 +86,7 @@ pub struct SmmuDesc {
     /// Implementation model.
     pub model: SmmuModel,
     /// MMIO base.
-    pub base: u64,
+    pub base: PhysAddr,
     /// MMIO size.
     pub size: u64,
     /// `#global-interrupts`.
@@ -208,7 +209,7 @@ impl Master {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemRegion {
     /// Physical base.
-    pub base: u64,
+    pub base: PhysAddr,
     /// Size in bytes.
     pub size: u64,
 }

@@ -41,7 +41,7 @@ pub fn driver_of(k: KernelBehaviour) -> (KernelVersion, ShutdownPolicy) {
 pub fn firmware(desc: &SmmuDesc) -> FirmwareDesc {
     FirmwareDesc {
         compatible: desc.matched.clone(),
-        reg_base: PhysAddr::new(desc.base),
+        reg_base: desc.base,
         reg_size: desc.size,
         dev_name: desc.name.clone(),
         iommu_cells: Some(desc.iommu_cells),

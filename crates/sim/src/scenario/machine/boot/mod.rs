@@ -32,7 +32,7 @@ pub(crate) fn dram_regions(board: &crate::Board, default_bank: (u64, u64)) -> Ve
     let mut regions: Vec<Region> = board
         .memory
         .iter()
-        .map(|m| Region::new(PhysAddr::new(m.base), m.size.min(MAX_DRAM_PER_REGION)))
+        .map(|m| Region::new(m.base, m.size.min(MAX_DRAM_PER_REGION)))
         .collect();
     if regions.is_empty() {
         regions.push(Region::new(PhysAddr::new(default_bank.0), default_bank.1));

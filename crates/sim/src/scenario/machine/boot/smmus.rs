@@ -12,7 +12,6 @@ use crate::DeviceIndex;
 use arm_smmu::{ArmSmmu, FirmwareDesc, RateLimits, SmmuEnv};
 use iommu::{DeviceId, InstanceId};
 use mmu500::Mmu500;
-use physmem::PhysAddr;
 use smmu_arch::FaultIrq;
 use smmu_sync::{Arc, Mutex};
 use std::collections::BTreeMap;
@@ -118,7 +117,7 @@ impl Booting<'_> {
             let model = Mmu500::new(model_cfg, mem.clone()).map_err(|e| err(e.into()))?;
             let fw = FirmwareDesc {
                 compatible: desc.matched.clone(),
-                reg_base: PhysAddr::new(desc.base),
+                reg_base: desc.base,
                 reg_size: desc.size,
                 dev_name: desc.name.clone(),
                 num_global_irqs: Some(desc.global_irqs),
