@@ -6,6 +6,7 @@ use kernel_history::Fix;
 use kernel_history::KernelSpec;
 use sim::scenario::{KernelParams, Property};
 use sim::Board;
+use smmu_addr::{Iova, PhysAddr};
 use std::path::PathBuf;
 
 /// Where the board comes from.
@@ -49,7 +50,7 @@ pub struct DriverDecl {
     /// Stream IDs replacing the firmware's (`stream-ids`, as an edited device tree would).
     pub stream_ids: Option<Vec<u32>>,
     /// Reserved regions to identity-map for the device (`direct-regions`: base, size).
-    pub direct_regions: Vec<(u64, u64)>,
+    pub direct_regions: Vec<(PhysAddr, u64)>,
     /// The device's DMA mask in bits (`dma-mask-bits`, as its driver's
     /// `dma_set_mask_and_coherent(dev, DMA_BIT_MASK(n))`; the real stack; default 64).
     pub dma_mask_bits: Option<u32>,
@@ -71,7 +72,7 @@ pub struct Step {
     /// `nents`.
     pub nents: Option<u32>,
     /// `iova`.
-    pub iova: Option<u64>,
+    pub iova: Option<Iova>,
     /// `dir`.
     pub dir: Option<Dir>,
     /// `owner` (`Some("")` is a NULL owner).

@@ -8,6 +8,7 @@ use crate::vocab::{names, ActorKind, Dir, DmaPattern, Op, Param};
 use kernel_history::KernelSpec;
 use sim::scenario::KernelParams;
 use sim::{Board, Bus};
+use smmu_addr::{Iova, PhysAddr};
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
@@ -350,7 +351,8 @@ fn driver(
     let mut direct_regions = Vec::new();
     for reg in &r.direct_regions {
         let g = reg.get_ref();
-        if g.base % crate::PAGE_SIZE.bytes() != 0 {
+        let base = PhysAddr::new(g.base);
+        if !base.is_aligned(crate::PAGE_SIZE) {
             return Err(src.err(
                 reg.span(),
                 ErrorKind::Unaligned {
@@ -362,7 +364,7 @@ fn driver(
         if *g.size.get_ref() == 0 {
             return Err(src.err(g.size.span(), ErrorKind::Zero { key: "size" }));
         }
-        direct_regions.push((g.base, *g.size.get_ref()));
+        direct_regions.push((base, *g.size.get_ref()));
     }
     let dma_mask_bits = match &r.dma_mask_bits {
         Some(b) if !(12..=64).contains(b.get_ref()) => {
@@ -575,7 +577,7 @@ fn step(
         buffer: r.buffer.as_ref().map(|v| v.get_ref().clone()),
         size: r.size.as_ref().map(|v| *v.get_ref()),
         nents: r.nents.as_ref().map(|v| *v.get_ref()),
-        iova: r.iova.as_ref().map(|v| *v.get_ref()),
+        iova: r.iova.as_ref().map(|v| Iova::new(*v.get_ref())),
         dir,
         owner: r.owner.as_ref().map(|v| v.get_ref().clone()),
         at: src.position(s.span().start),

@@ -9,7 +9,7 @@ use arm_smmu::table::LpaeTables;
 use arm_smmu::FirmwareDesc;
 use iommu::{CoreConfig, DeviceDesc, DmaDirection};
 use kernel_history::{KernelSpec, Switches};
-use smmu_addr::PhysAddr;
+use smmu_addr::Iova;
 
 /// Whether the real stack has step `st`'s operation.
 pub fn runs_step(st: &crate::model::Step) -> bool {
@@ -97,14 +97,7 @@ pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, Stac
         };
         let mut desc = DeviceDesc::new(&m.log_prefix(), bus, devices.len() as u64, &ids);
         desc.coherent = true;
-        desc.direct_regions = decl
-            .map(|d| {
-                d.direct_regions
-                    .iter()
-                    .map(|&(base, size)| (PhysAddr::new(base), size))
-                    .collect()
-            })
-            .unwrap_or_default();
+        desc.direct_regions = decl.map(|d| d.direct_regions.clone()).unwrap_or_default();
         if let Some(bits) = decl.and_then(|d| d.dma_mask_bits) {
             desc.dma_mask = u64::MAX >> (64 - bits);
         }
@@ -183,7 +176,7 @@ pub fn config(s: &ScenarioFile, kernel: &KernelSpec) -> Result<StackConfig, Stac
             let buffer = st.buffer.clone().unwrap_or_default();
             let domain = st.domain.clone().unwrap_or_default();
             let (iova, size) = (
-                st.iova.unwrap_or(0),
+                st.iova.unwrap_or(Iova::ZERO),
                 st.size.unwrap_or(crate::PAGE_SIZE.bytes()),
             );
             script.push(match st.op {

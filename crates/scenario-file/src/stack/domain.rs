@@ -33,7 +33,7 @@ pub enum DomainOp {
         /// Handle.
         domain: String,
         /// IOVA.
-        iova: u64,
+        iova: Iova,
         /// Bytes.
         size: u64,
         /// The name the device's DMA engine reads or writes the mapping by, if any.
@@ -44,7 +44,7 @@ pub enum DomainOp {
         /// Handle.
         domain: String,
         /// IOVA.
-        iova: u64,
+        iova: Iova,
         /// Bytes.
         size: u64,
     },
@@ -108,27 +108,24 @@ fn core_failed(shared: &Mutex<Shared>, line: String, e: &CoreError) {
 /// The physical address `iommu-map` maps `size` bytes at `iova` to: the buffer area aligned
 /// down to the largest power of two that divides `iova` and is at most `size` (capped at
 /// 1 GiB, the largest block of the 4 KiB granule).
-pub fn map_target(iova: u64, size: u64) -> u64 {
+pub fn map_target(iova: Iova, size: u64) -> PhysAddr {
     let largest = PageSize::SZ_1G;
-    let by_iova = if iova == 0 {
+    let by_iova = if iova == Iova::ZERO {
         largest.bytes()
     } else {
-        1u64 << iova.trailing_zeros().min(largest.shift())
+        1u64 << iova.as_u64().trailing_zeros().min(largest.shift())
     };
     let by_size = if size == 0 {
         1
     } else {
         1u64 << (63 - size.leading_zeros()).min(largest.shift())
     };
-    BUFFERS & !(by_iova.min(by_size) - 1)
+    PhysAddr::new(BUFFERS & !(by_iova.min(by_size) - 1))
 }
 
 /// The leaf size the device's transaction at `iova` is translated through, if it translates.
-fn device_leaf(stack: &Stack, dev: &StackDevice, iova: u64) -> Option<u64> {
-    match stack
-        .model
-        .translate(dev.wire_sid, Iova::new(iova), Access::Read)
-    {
+fn device_leaf(stack: &Stack, dev: &StackDevice, iova: Iova) -> Option<u64> {
+    match stack.model.translate(dev.wire_sid, iova, Access::Read) {
         Ok(Translation::Translated { leaf_size, .. }) => Some(leaf_size.bytes()),
         _ => None,
     }
@@ -168,12 +165,12 @@ fn check_unmapped(
     shared: &Mutex<Shared>,
     dev: &StackDevice,
     d: &Arc<Domain>,
-    (name, iova, size): (&str, u64, u64),
+    (name, iova, size): (&str, Iova, u64),
     unmapped: u64,
 ) {
     let stale = (0..unmapped / GRANULE)
-        .map(|k| iova + k * GRANULE)
-        .filter(|&va| stack.core.iova_to_phys(d, Iova::new(va)).is_some())
+        .filter_map(|k| iova.checked_add(k * GRANULE))
+        .filter(|&va| stack.core.iova_to_phys(d, va).is_some())
         .filter(|&va| device_leaf(stack, dev, va).is_some())
         .collect::<Vec<_>>();
     if let (Some(first), Some(last)) = (stale.first(), stale.last()) {
@@ -200,17 +197,18 @@ fn check_reachable(
     dev: &StackDevice,
     d: &Arc<Domain>,
     call: &str,
-    iova: u64,
-    pa: u64,
+    iova: Iova,
+    pa: PhysAddr,
     size: u64,
     ok: bool,
 ) {
     let Some(geo) = d.geometry() else {
         return;
     };
-    let last = iova.checked_add(size - 1);
-    let (start, end) = (geo.aperture_start.as_u64(), geo.aperture_end.as_u64());
-    if size == 0 || iova < start || last.is_none_or(|l| l > end) {
+    let inside = iova
+        .last_byte(size)
+        .is_ok_and(|last| iova >= geo.aperture_start && last <= geo.aperture_end);
+    if !inside {
         return;
     }
     let msg = if !ok {
@@ -218,14 +216,11 @@ fn check_reachable(
             "{call} failed for a range inside the domain's aperture {:#x}..={:#x}",
             geo.aperture_start, geo.aperture_end
         )
-    } else if stack.core.iova_to_phys(d, Iova::new(iova)).is_none() {
+    } else if stack.core.iova_to_phys(d, iova).is_none() {
         format!("{call} returned 0 but the tables map nothing at {iova:#x}")
     } else {
-        match stack
-            .model
-            .translate(dev.wire_sid, Iova::new(iova), Access::Read)
-        {
-            Ok(t) if t.pa() == PhysAddr::new(pa) => return,
+        match stack.model.translate(dev.wire_sid, iova, Access::Read) {
+            Ok(t) if t.pa() == pa => return,
             Ok(t) => format!(
                 "{call}: {}'s transaction at {iova:#x} reaches {:#x}, not {pa:#x}",
                 dev.name,
@@ -316,20 +311,16 @@ pub(super) fn run(
                 return;
             };
             let pa = map_target(*iova, *size);
-            let result = stack.core.iommu_map(
-                &d,
-                Iova::new(*iova),
-                PhysAddr::new(pa),
-                *size,
-                Prot::READ.union(Prot::WRITE),
-            );
+            let result = stack
+                .core
+                .iommu_map(&d, *iova, pa, *size, Prot::READ.union(Prot::WRITE));
             let call = format!("iommu_map({name}, {iova:#x}, {pa:#x}, {size:#x})");
             match &result {
                 Ok(()) => {
                     let mut sh = shared.lock();
                     sh.lines.push(format!("{}: {call} = 0", dev.name));
                     if let Some(b) = buffer {
-                        let addr = DmaAddr::from_iova(Iova::new(*iova));
+                        let addr = DmaAddr::from_iova(*iova);
                         sh.buffers.insert(b.clone(), vec![(addr, *size)]);
                         sh.iova_buffers.insert(b.clone());
                     }
@@ -359,10 +350,10 @@ pub(super) fn run(
             };
             // What the device's transactions go through at the IOVA before the unmap (asked
             // of the model only where the tables map it, so the probe itself never faults).
-            let leaf = (stack.core.iova_to_phys(&d, Iova::new(*iova)).is_some())
+            let leaf = (stack.core.iova_to_phys(&d, *iova).is_some())
                 .then(|| device_leaf(stack, dev, *iova))
                 .flatten();
-            match stack.core.iommu_unmap(&d, Iova::new(*iova), *size) {
+            match stack.core.iommu_unmap(&d, *iova, *size) {
                 Ok(unmapped) => {
                     let line = format!(
                         "{}: iommu_unmap({name}, {iova:#x}, {size:#x}) = {unmapped:#x}",
@@ -402,9 +393,21 @@ mod tests {
     #[test]
     fn map_target_aligns_to_the_largest_usable_block() {
         assert_eq!(BUFFERS, 0x8080_0000);
-        assert_eq!(map_target(0x20_0000, 0x20_0000), 0x8080_0000);
-        assert_eq!(map_target(0x1000, 0x20_0000), 0x8080_0000);
-        assert_eq!(map_target(0xfe_8000_0000, 1 << 30), 0x8000_0000);
-        assert_eq!(map_target(0x40_0000, 0x1000), 0x8080_0000);
+        assert_eq!(
+            map_target(Iova::new(0x20_0000), 0x20_0000),
+            PhysAddr::new(0x8080_0000)
+        );
+        assert_eq!(
+            map_target(Iova::new(0x1000), 0x20_0000),
+            PhysAddr::new(0x8080_0000)
+        );
+        assert_eq!(
+            map_target(Iova::new(0xfe_8000_0000), 1 << 30),
+            PhysAddr::new(0x8000_0000)
+        );
+        assert_eq!(
+            map_target(Iova::new(0x40_0000), 0x1000),
+            PhysAddr::new(0x8080_0000)
+        );
     }
 }
