@@ -251,7 +251,8 @@ impl TaskInfo {
 /// A kernel data abort, as arm64's `die()` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OopsReport {
-    /// Faulting virtual address.
+    /// Faulting virtual address (a kernel virtual address, not an IOVA or a physical address,
+    /// hence a plain `u64`).
     pub fault_addr: u64,
     /// The `CPU:` line's task; `None` leaves the line out (as the seed's second report, which
     /// was trimmed by its reporter, shows).

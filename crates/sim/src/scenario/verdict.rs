@@ -12,7 +12,8 @@ pub struct OopsVerdict {
     pub caller: String,
     /// The task (`kworker/0:1`, `ksoftirqd/0`).
     pub comm: String,
-    /// The faulting virtual address (the build's offset of `default_domain`).
+    /// The faulting virtual address (the build's offset of `default_domain`). A kernel virtual
+    /// address, neither an IOVA nor a physical address: no `smmu_addr` type fits, so a `u64`.
     pub fault_addr: u64,
     /// The PID of the task.
     pub pid: u32,
