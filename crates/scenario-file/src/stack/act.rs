@@ -10,7 +10,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
     let actor = &cfg.actors[a];
     smmu_sync::set_task_name(&actor.name);
     let say = |line: String| shared.lock().lines.push(line);
-    let buf_pa = BUFFERS + ((a as u64) << 20);
+    let buf_pa = PhysAddr::new(BUFFERS.as_u64() + ((a as u64) << 20));
     for op in &actor.script {
         let dev = actor.device.and_then(|d| cfg.devices.get(d));
         let id = actor.device.and_then(|d| stack.ids.lock().get(&d).copied());
@@ -205,7 +205,8 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                     .map(|i| {
                         (
                             PhysAddr::new(
-                                buf_pa + i * size.next_multiple_of(crate::PAGE_SIZE.bytes()),
+                                buf_pa.as_u64()
+                                    + i * size.next_multiple_of(crate::PAGE_SIZE.bytes()),
                             ),
                             *size,
                         )
@@ -247,10 +248,7 @@ pub(super) fn act(cfg: &StackConfig, stack: &Stack, shared: &Mutex<Shared>, a: u
                 }
             }
             StackOp::DmaMapPage { size, dir, buffer } => {
-                match stack
-                    .core
-                    .dma_map_page(id, PhysAddr::new(buf_pa), *size, *dir)
-                {
+                match stack.core.dma_map_page(id, buf_pa, *size, *dir) {
                     Ok(addr) => {
                         say(format!("{}: dma_map_page({size:#x}) = {addr:#x}", dev.name));
                         super::domain::check_iova_start(

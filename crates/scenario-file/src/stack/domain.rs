@@ -120,7 +120,7 @@ pub fn map_target(iova: Iova, size: u64) -> PhysAddr {
     } else {
         1u64 << (63 - size.leading_zeros()).min(largest.shift())
     };
-    PhysAddr::new(BUFFERS & !(by_iova.min(by_size) - 1))
+    PhysAddr::new(BUFFERS.as_u64() & !(by_iova.min(by_size) - 1))
 }
 
 /// The leaf size the device's transaction at `iova` is translated through, if it translates.
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn map_target_aligns_to_the_largest_usable_block() {
-        assert_eq!(BUFFERS, 0x8080_0000);
+        assert_eq!(BUFFERS, PhysAddr::new(0x8080_0000));
         assert_eq!(
             map_target(Iova::new(0x20_0000), 0x20_0000),
             PhysAddr::new(0x8080_0000)

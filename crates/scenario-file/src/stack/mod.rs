@@ -36,12 +36,12 @@ use smmu_sync::{thread, Arc, Mutex};
 use std::collections::BTreeMap;
 
 /// DRAM the run uses, and the kernel pools in it (page tables, coherent DMA).
-const RAM: u64 = 0x8000_0000;
+const RAM: PhysAddr = PhysAddr::new(0x8000_0000);
 const RAM_SIZE: u64 = 32 << 20;
-const TABLES: (u64, u64) = (RAM + 0x10_0000, 0x10_0000);
-const COHERENT: (u64, u64) = (RAM + 0x20_0000, 0x20_0000);
+const TABLES: (PhysAddr, u64) = (PhysAddr::new(RAM.as_u64() + 0x10_0000), 0x10_0000);
+const COHERENT: (PhysAddr, u64) = (PhysAddr::new(RAM.as_u64() + 0x20_0000), 0x20_0000);
 /// Driver buffers: each actor's at its own 1 MiB.
-const BUFFERS: u64 = RAM + (8 << 20);
+const BUFFERS: PhysAddr = PhysAddr::new(RAM.as_u64() + (8 << 20));
 
 /// One step of an actor on the real stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,10 +253,9 @@ fn probe_smmu(cfg: &StackConfig, stack: &Stack) -> Result<InstanceId, StackError
 }
 
 fn boot(cfg: &StackConfig, log: &Arc<MemLog>) -> Result<Stack, StackError> {
-    let mem = Arc::new(PhysMem::new(&[Region::new(PhysAddr::new(RAM), RAM_SIZE)])?);
-    let pool = |(base, size): (u64, u64)| {
-        FrameAllocator::new(mem.clone(), PhysAddr::new(base), size).map(Arc::new)
-    };
+    let mem = Arc::new(PhysMem::new(&[Region::new(RAM, RAM_SIZE)])?);
+    let pool =
+        |(base, size): (PhysAddr, u64)| FrameAllocator::new(mem.clone(), base, size).map(Arc::new);
     let tables = pool(TABLES)?;
     let coherent = pool(COHERENT)?;
     let model = Mmu500::new(cfg.model.clone(), mem.clone())?;
