@@ -43,7 +43,7 @@ pub const FRAME_LEN: usize = 98;
 struct Slot {
     seq: u32,
     dma: DmaAddr,
-    pa: u64,
+    pa: PhysAddr,
 }
 
 /// What the function's counters say.
@@ -189,14 +189,10 @@ impl FloodedFunction {
         let pa = self
             .kmem
             .alloc(FRAME_SIZE)
-            .map_err(|_| DmaError::Invalid("receive buffer pool exhausted"))?
-            .as_u64();
-        let dma = self.core.dma_map_page(
-            self.dev,
-            PhysAddr::new(pa),
-            FRAME_SIZE,
-            DmaDirection::FromDevice,
-        )?;
+            .map_err(|_| DmaError::Invalid("receive buffer pool exhausted"))?;
+        let dma = self
+            .core
+            .dma_map_page(self.dev, pa, FRAME_SIZE, DmaDirection::FromDevice)?;
         let mut r = self.ring.lock();
         let seq = r.next_seq;
         r.next_seq = r.next_seq.wrapping_add(1);
@@ -231,11 +227,8 @@ impl FloodedFunction {
             }
             if written {
                 let mut got = [0u8; FRAME_LEN];
-                let found = self
-                    .mem
-                    .read_bytes(PhysAddr::new(slot.pa), &mut got)
-                    .is_ok()
-                    && got == frame(slot.seq);
+                let found =
+                    self.mem.read_bytes(slot.pa, &mut got).is_ok() && got == frame(slot.seq);
                 let mut s = self.stats.lock();
                 if found {
                     s.rx_delivered += 1;
@@ -243,7 +236,7 @@ impl FloodedFunction {
                     s.lost_writes += 1;
                 }
             }
-            let _ = self.kmem.free(PhysAddr::new(slot.pa), FRAME_SIZE);
+            let _ = self.kmem.free(slot.pa, FRAME_SIZE);
             match self.post() {
                 Err(DmaError::Oops(o)) => return Err(o),
                 Err(_) => self.stats.lock().dma_api_errors += 1,
@@ -324,8 +317,12 @@ impl FloodedFunction {
         s.bus.transactions += 1;
         let written = match r {
             Ok(Outcome::Translated { pa }) => {
-                let pa = pa.as_u64();
-                if pa < slot.pa || pa + FRAME_LEN as u64 > slot.pa + FRAME_SIZE {
+                // Inside the posted frame: at or above its start, and room for the frame's
+                // bytes before its end.
+                let inside = pa
+                    .offset_from(slot.pa)
+                    .is_some_and(|off| off + FRAME_LEN as u64 <= FRAME_SIZE);
+                if !inside {
                     s.bus.foreign_writes += 1;
                 }
                 true
