@@ -62,9 +62,8 @@ pub struct Verdict {
     pub stray_dma_writes: u64,
     /// Untranslated reads.
     pub stray_dma_reads: u64,
-    /// Where the first stray writes landed (in JSON, numbers as before: `smmu-addr` has no
-    /// serde, and the schema in docs/json.md says "array of integers").
-    #[serde(serialize_with = "addrs_as_numbers")]
+    /// Where the first stray writes landed (in JSON an array of integers, as docs/json.md says:
+    /// `smmu-addr`'s serde feature writes an address as its number).
     pub stray_write_addrs: Vec<PhysAddr>,
     /// Translated DMA into memory the mapping does not own.
     pub foreign_dma: u64,
@@ -338,9 +337,4 @@ fn seed_shapes(v: &Verdict, removals: usize, usf: usize, lines: &[&str]) -> Vec<
         }
     }
     c
-}
-
-/// Serialize physical addresses as the plain numbers they are.
-fn addrs_as_numbers<S: serde::Serializer>(addrs: &[PhysAddr], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(addrs.iter().map(|a| a.as_u64()))
 }
