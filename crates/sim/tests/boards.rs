@@ -427,6 +427,24 @@ fn board_description_round_trips_through_serde() {
 }
 
 #[test]
+fn typed_bases_serialise_as_the_numbers_they_were() {
+    let b = kbox_a230_ls();
+    let json = serde_json::to_string(&b).unwrap();
+    // The MMU-500 at 0x0500_0000 and DRAM at 0x8000_0000: bare numbers, as when they were u64.
+    assert!(
+        json.contains("\"base\":83886080,\"size\":8388608"),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"memory\":[{\"base\":2147483648,\"size\":2147483648}]"),
+        "{json}"
+    );
+    let back: Board = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.smmus[0].base, PhysAddr::new(0x0500_0000));
+    assert_eq!(back.memory[0].base, PhysAddr::new(0x8000_0000));
+}
+
+#[test]
 fn a_masters_bus_is_the_iommu_cores_and_serialises_by_variant_name() {
     let b = kbox_a230_ls();
     let json = serde_json::to_string(&b).unwrap();
