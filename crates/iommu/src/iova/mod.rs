@@ -32,7 +32,6 @@ mod rcache;
 pub use depot::{IovaDepot, MAX_DEPOT_MAGS};
 pub use ranges::ANCHOR;
 
-use depot::Depot;
 use ranges::Ranges;
 use rcache::{Bin, Magazine};
 
@@ -110,7 +109,9 @@ pub struct IovaDomain {
     /// Allocated ranges and the cached positions allocations start from.
     ranges: Box<Ranges>,
     params: IovaParams,
-    bins: Option<Box<[Bin; RCACHE_BINS]>>,
+    /// The rcache's bins; without an rcache they take nothing (see `Bin::cap`), so the fast
+    /// paths need no test of their own for it.
+    bins: Box<[Bin; RCACHE_BINS]>,
     spare_mags: Vec<Box<Magazine>>,
     stats: IovaStats,
     /// Before dcdb3ba7e2a8: the retry's low bound is the cached range's `pfn_hi + 1`, which
@@ -141,15 +142,7 @@ impl IovaDomain {
         if params.shift > MAX_GRANULE_SHIFT {
             return Err(IovaError::BadParams("granule of 4 GiB or more"));
         }
-        let bins = if params.rcache {
-            Some(Box::new(std::array::from_fn(|_| Bin {
-                loaded: Magazine::empty(),
-                prev: Magazine::new(),
-                depot: Depot::new(),
-            })))
-        } else {
-            None
-        };
+        let bins = Box::new(std::array::from_fn(|order| Bin::new(order, params.rcache)));
         Ok(IovaDomain {
             ranges: Box::new(Ranges::new(params.shift)),
             params,
@@ -217,7 +210,12 @@ impl IovaDomain {
             self.anchor_retry_overflows,
             self.ranges.iter().collect::<Vec<_>>()
         );
-        for (i, b) in self.bins.iter().flat_map(|b| b.iter()).enumerate() {
+        let bins = if self.params.rcache {
+            &self.bins[..]
+        } else {
+            &[]
+        };
+        for (i, b) in bins.iter().enumerate() {
             s += &format!(
                 "bin {i}: loaded {:?} prev {:?} depot {:?}\n",
                 b.loaded.entries(),

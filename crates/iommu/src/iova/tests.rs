@@ -245,3 +245,37 @@ fn uncached_free_rounds_like_the_allocation() {
     }
     assert_eq!(d.stats().tree_allocs, 18);
 }
+
+/// The fast paths' bin: `ceil(log2(pages))` for 1..=32 pages (the bin `fast_size` rounds to),
+/// none for 0 and above 32, whatever the bits above.
+#[test]
+fn bin_of_is_the_order_of_the_rounded_size() {
+    for pages in 1..=RCACHE_MAX_PAGES {
+        let order = rcache::fast_size(pages).trailing_zeros() as usize;
+        assert_eq!(rcache::bin_of(pages), Some(order), "{pages} pages");
+        assert!(order < RCACHE_BINS);
+    }
+    for pages in [0, 33, 40, 64, 1 << 32, (1 << 63) + 1, u64::MAX] {
+        assert_eq!(rcache::bin_of(pages), None, "{pages} pages");
+    }
+}
+
+/// Without an rcache the magazines are closed: frees of every cacheable size go to the tree,
+/// nothing is ever cached, and a flush is not counted.
+#[test]
+fn without_an_rcache_nothing_is_cached() {
+    let mut d = dom(false);
+    let limit = (1u64 << 20) - 1;
+    let total = d.free_pages();
+    for pages in 1..=RCACHE_MAX_PAGES {
+        let p = d.alloc_fast(pages, limit, true).unwrap();
+        d.free_fast(p, pages);
+        assert_eq!(d.cached_pages(), 0, "{pages} pages");
+        assert_eq!(d.free_pages(), total, "{pages} pages");
+        assert!(!d.is_cached(p, rcache::fast_size(pages)));
+    }
+    d.flush_rcache();
+    assert_eq!(d.stats().rcache_flushes, 0);
+    assert_eq!(d.stats().rcache_hits, 0);
+    assert_eq!(d.stats().tree_allocs, RCACHE_MAX_PAGES);
+}
