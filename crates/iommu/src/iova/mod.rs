@@ -109,9 +109,10 @@ pub struct IovaDomain {
     /// Allocated ranges and the cached positions allocations start from.
     ranges: Box<Ranges>,
     params: IovaParams,
-    /// The rcache's bins; without an rcache they take nothing (see `Bin::cap`), so the fast
-    /// paths need no test of their own for it.
-    bins: Box<[Bin; RCACHE_BINS]>,
+    /// The rcache's bins, inline: the fast paths reach a bin at a fixed offset from the domain
+    /// with no pointer to load. Without an rcache their loaded magazines are closed (take and
+    /// hold nothing), so the fast paths need no test of their own for it.
+    bins: [Bin; RCACHE_BINS],
     spare_mags: Vec<Box<Magazine>>,
     stats: IovaStats,
     /// Before dcdb3ba7e2a8: the retry's low bound is the cached range's `pfn_hi + 1`, which
@@ -142,7 +143,7 @@ impl IovaDomain {
         if params.shift > MAX_GRANULE_SHIFT {
             return Err(IovaError::BadParams("granule of 4 GiB or more"));
         }
-        let bins = Box::new(std::array::from_fn(|order| Bin::new(order, params.rcache)));
+        let bins = std::array::from_fn(|order| Bin::new(order, params.rcache));
         Ok(IovaDomain {
             ranges: Box::new(Ranges::new(params.shift)),
             params,
