@@ -89,14 +89,20 @@ impl WorkingSet {
     }
 
     /// `pairs` free + alloc pairs; returns the sum of the allocated pfns (the side-by-side
-    /// check against Linux).
+    /// check against Linux). The two arrays are borrowed once, before the loop: C's harness
+    /// (`driver.c`) keeps them inside its struct at fixed offsets, while reading them through
+    /// `self` re-read both `Vec` headers (pointer, length) from memory on every pair, since the
+    /// allocator's stores through `self.dom` might, for all the compiler knows, have changed
+    /// them. `pos` stays in the struct and goes through memory on every pair, as `ws->pos` does.
     #[inline(always)]
     fn run_pairs(&mut self, pairs: u64) -> u64 {
         let mut sum = 0u64;
+        let live = &mut self.live[..];
+        let script = &self.script[..];
         for _ in 0..pairs {
-            let (victim, size) = self.script[self.pos];
+            let (victim, size) = script[self.pos];
             self.pos = (self.pos + 1) & (SCRIPT - 1);
-            let slot = &mut self.live[victim as usize];
+            let slot = &mut live[victim as usize];
             self.dom.free_fast(slot.0, slot.1);
             let s = SIZES[size as usize];
             let p = self.dom.alloc_fast(s, LIMIT_PFN, true).unwrap_or(0);
