@@ -176,6 +176,9 @@ impl IovaDomain {
     #[cold]
     #[inline(never)]
     fn alloc_miss(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
+        if !self.params.rcache {
+            return self.alloc_slow(pages, limit_pfn, flush_rcache);
+        }
         if let Some(bin) = bin_mut(&mut self.bins, pages) {
             let max = bin.bound(limit_pfn);
             if let Some(p) = rcache_get(bin, &mut self.spare_mags, max) {
