@@ -6,13 +6,14 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use iommu::iova::{IovaDepot, IovaDomain, IovaParams};
+use smmu_addr::{IovaPfn, PageCount};
 use std::hint::black_box;
 use std::time::Duration;
 
 use bench_clock::Timer;
 
 /// 4 KiB granule, 48-bit aperture; allocations limited to 4 GiB as for a 32-bit device.
-const LIMIT_PFN: u64 = (1 << 20) - 1;
+const LIMIT_PFN: IovaPfn = IovaPfn::new((1 << 20) - 1);
 
 fn domain(rcache: bool) -> IovaDomain {
     domain_with(rcache, IovaDepot::Array)
@@ -21,8 +22,8 @@ fn domain(rcache: bool) -> IovaDomain {
 fn domain_with(rcache: bool, depot: IovaDepot) -> IovaDomain {
     IovaDomain::new(IovaParams {
         shift: 12,
-        start_pfn: 1,
-        end_pfn: (1 << 36) - 1,
+        start_pfn: IovaPfn::new(1),
+        end_pfn: IovaPfn::new((1 << 36) - 1),
         rcache,
         depot,
     })
@@ -41,13 +42,19 @@ impl Rng {
     }
 }
 
-const SIZES: [u64; 5] = [1, 2, 4, 8, 16];
+const SIZES: [PageCount; 5] = [
+    PageCount::new(1),
+    PageCount::new(2),
+    PageCount::new(4),
+    PageCount::new(8),
+    PageCount::new(16),
+];
 const WORKING_SET: usize = 4096;
 const SCRIPT: usize = 1 << 16;
 
 struct WorkingSet {
     dom: IovaDomain,
-    live: Vec<(u64, u64)>,
+    live: Vec<(IovaPfn, PageCount)>,
     /// Pre-drawn (victim index, new size) pairs, cycled.
     script: Vec<(u32, u8)>,
     pos: usize,
@@ -105,9 +112,9 @@ impl WorkingSet {
             let slot = &mut live[victim as usize];
             self.dom.free_fast(slot.0, slot.1);
             let s = SIZES[size as usize];
-            let p = self.dom.alloc_fast(s, LIMIT_PFN, true).unwrap_or(0);
+            let p = self.dom.alloc_fast(s, LIMIT_PFN, true).unwrap_or_default();
             *slot = (black_box(p), s);
-            sum = sum.wrapping_add(p);
+            sum = sum.wrapping_add(p.get());
         }
         sum
     }
@@ -120,8 +127,10 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = Timer::start();
             for _ in 0..iters {
-                let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
-                dom.free_fast(black_box(p), 1);
+                let p = dom
+                    .alloc_fast(black_box(PageCount::ONE), LIMIT_PFN, true)
+                    .unwrap_or_default();
+                dom.free_fast(black_box(p), PageCount::ONE);
             }
             start.elapsed()
         })
@@ -131,8 +140,10 @@ fn benches(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = Timer::start();
             for _ in 0..iters {
-                let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
-                dom.free_fast(black_box(p), 1);
+                let p = dom
+                    .alloc_fast(black_box(PageCount::ONE), LIMIT_PFN, true)
+                    .unwrap_or_default();
+                dom.free_fast(black_box(p), PageCount::ONE);
             }
             start.elapsed()
         })
@@ -185,8 +196,10 @@ fn full_runs(_c: &mut Criterion) {
 fn one_page_loop(dom: &mut IovaDomain, pairs: u64) -> Duration {
     let start = Timer::start();
     for _ in 0..pairs {
-        let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
-        dom.free_fast(black_box(p), 1);
+        let p = dom
+            .alloc_fast(black_box(PageCount::ONE), LIMIT_PFN, true)
+            .unwrap_or_default();
+        dom.free_fast(black_box(p), PageCount::ONE);
     }
     start.elapsed()
 }
@@ -252,9 +265,11 @@ fn side_by_side(_c: &mut Criterion) {
 fn row_iova_one_page_cached(dom: &mut IovaDomain, pairs: u64) -> u64 {
     let mut sum = 0u64;
     for _ in 0..pairs {
-        let p = dom.alloc_fast(black_box(1), LIMIT_PFN, true).unwrap_or(0);
-        dom.free_fast(black_box(p), 1);
-        sum = sum.wrapping_add(p);
+        let p = dom
+            .alloc_fast(black_box(PageCount::ONE), LIMIT_PFN, true)
+            .unwrap_or_default();
+        dom.free_fast(black_box(p), PageCount::ONE);
+        sum = sum.wrapping_add(p.get());
     }
     sum
 }

@@ -30,7 +30,7 @@ use crate::domain::{Domain, MapKind, Mapping};
 use crate::error::DmaError;
 use crate::oops::{Oops, OopsPath};
 use crate::ops::*;
-use smmu_addr::{DmaAddr, Iova, PhysAddr};
+use smmu_addr::{DmaAddr, Iova, IovaPfn, PageCount, PhysAddr};
 use smmu_sync::atomic::Ordering;
 use smmu_sync::{sched_point, Arc, Point};
 
@@ -226,7 +226,12 @@ impl IommuCore {
     }
 
     /// The inclusive IOVA PFN limit for a device (`iommu_dma_alloc_iova`).
-    fn iova_alloc(&self, dev: &Device, dom: &Domain, pages: u64) -> Result<u64, DmaError> {
+    fn iova_alloc(
+        &self,
+        dev: &Device,
+        dom: &Domain,
+        pages: PageCount,
+    ) -> Result<IovaPfn, DmaError> {
         let mut st = dom.lock();
         if dom.is_dying() {
             return Err(self.dying_err("iommu_dma_map_page"));
@@ -240,17 +245,17 @@ impl IommuCore {
         if dev.desc.bus_dma_limit != 0 {
             limit = limit.min(dev.desc.bus_dma_limit);
         }
-        let limit = limit.min((p.end_pfn << p.shift) | ((1u64 << p.shift) - 1));
-        let limit_pfn = limit >> p.shift;
+        let limit = limit.min((p.end_pfn.get() << p.shift) | ((1u64 << p.shift) - 1));
+        let limit_pfn = IovaPfn::new(limit >> p.shift);
         let mut got = None;
         if limit > PAGE_4G - 1 && !self.cfg.forcedac && dev.desc.bus == Bus::Pci {
-            got = iova.alloc_fast(pages, (PAGE_4G - 1) >> p.shift, false);
+            got = iova.alloc_fast(pages, IovaPfn::new((PAGE_4G - 1) >> p.shift), false);
         }
         if got.is_none() {
             got = iova.alloc_fast(pages, limit_pfn, true);
         }
         got.ok_or(DmaError::NoIovaSpace {
-            size: pages << p.shift,
+            size: pages.get() << p.shift,
         })
     }
 
@@ -263,14 +268,14 @@ impl IommuCore {
         chunks: &[(PhysAddr, u64)],
         prot: Prot,
         check: ResultCheck,
-    ) -> Result<(u64, u64), DmaError> {
+    ) -> Result<(IovaPfn, PageCount), DmaError> {
         let total = chunks
             .iter()
             .try_fold(0u64, |a, c| a.checked_add(c.1))
             .ok_or(DmaError::Invalid("scatterlist too large"))?;
-        let pages = total >> shift;
+        let pages = PageCount::new(total >> shift);
         let pfn = self.iova_alloc(dev, dom, pages)?;
-        let base = Iova::new(pfn << shift);
+        let base = Iova::new(pfn.get() << shift);
         let mut off = 0;
         for &(pa, len) in chunks {
             let at = base
@@ -299,8 +304,8 @@ impl IommuCore {
     /// Tear down a mapping whose record was already removed: unmap, then free or queue the IOVA.
     fn unmap_fresh(&self, dom: &Domain, m: &Mapping, shift: u32) {
         let lazy = dom.kind() == DomainKind::DmaFq;
-        let bytes = m.pages << shift;
-        dom.unmap_range(Iova::new(m.pfn << shift), bytes, !lazy);
+        let bytes = m.pages.get() << shift;
+        dom.unmap_range(Iova::new(m.pfn.get() << shift), bytes, !lazy);
         if lazy {
             let flushes = dom.fq_queue(m.pfn, m.pages, self.log.now_ns());
             self.counters

@@ -7,7 +7,7 @@
 
 use crate::iova::{IovaDomain, IovaParams};
 use crate::ops::*;
-use smmu_addr::{Iova, PageCount, PageSize, PhysAddr};
+use smmu_addr::{Iova, IovaPfn, PageCount, PageSize, PhysAddr};
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use smmu_sync::{Arc, Mutex, MutexGuard};
 use std::collections::VecDeque;
@@ -38,8 +38,8 @@ pub(crate) enum MapKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mapping {
     /// First IOVA page frame and page count (as allocated).
-    pub pfn: u64,
-    pub pages: u64,
+    pub pfn: IovaPfn,
+    pub pages: PageCount,
     /// Bytes the caller asked for.
     pub size: u64,
     pub dir: crate::DmaDirection,
@@ -49,8 +49,8 @@ pub(crate) struct Mapping {
 /// One flush-queue entry: an IOVA range waiting for a flush-all.
 #[derive(Debug, Clone, Copy)]
 struct FqEntry {
-    pfn: u64,
-    pages: u64,
+    pfn: IovaPfn,
+    pages: PageCount,
     counter: u64,
 }
 
@@ -247,7 +247,7 @@ impl Domain {
     }
 
     /// A copy of the IOVA allocator's counters and free-page count, if the domain has one.
-    pub fn iova_stats(&self) -> Option<(crate::iova::IovaStats, u64, u64)> {
+    pub fn iova_stats(&self) -> Option<(crate::iova::IovaStats, PageCount, PageCount)> {
         let st = self.state.lock();
         st.iova
             .as_ref()
@@ -288,8 +288,8 @@ impl Domain {
             return Err(CoreError::Geometry("empty aperture or no page sizes"));
         }
         let shift = geometry.pgsize_bitmap.trailing_zeros();
-        let start_pfn = (geometry.aperture_start.as_u64() >> shift).max(1);
-        let end_pfn = geometry.aperture_end.as_u64() >> shift;
+        let start_pfn = IovaPfn::new((geometry.aperture_start.as_u64() >> shift).max(1));
+        let end_pfn = IovaPfn::of(geometry.aperture_end, shift);
         let mut iova = IovaDomain::new(IovaParams {
             shift,
             start_pfn,
@@ -301,7 +301,10 @@ impl Domain {
         .with_anchor_retry_overflow(cfg.iova_anchor_retry_overflows);
         for &(base, len) in &cfg.reserved_regions {
             if len > 0 {
-                iova.reserve(base >> shift, (base.saturating_add(len - 1)) >> shift);
+                iova.reserve(
+                    IovaPfn::new(base >> shift),
+                    IovaPfn::new(base.saturating_add(len - 1) >> shift),
+                );
             }
         }
         let mut st = self.state.lock();
@@ -431,7 +434,7 @@ impl Domain {
 
     /// Queue a freed IOVA range behind the next flush-all (lazy mode); free what earlier
     /// flushes have covered. Returns the number of flush-alls performed.
-    pub(crate) fn fq_queue(&self, pfn: u64, pages: u64, now_ns: u64) -> u64 {
+    pub(crate) fn fq_queue(&self, pfn: IovaPfn, pages: PageCount, now_ns: u64) -> u64 {
         let mut flushes = 0;
         loop {
             let full = {

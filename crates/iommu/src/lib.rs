@@ -64,6 +64,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The crate under its own name for unit tests that share a module with the integration
+// tests (`iova/tests.rs` includes `tests/iova_raw`, which names `iommu::`).
+#[cfg(test)]
+extern crate self as iommu;
+
 mod core;
 mod dma;
 pub mod domain;

@@ -3,8 +3,12 @@
 //! per-CPU magazines and depot): the same IOVAs for any sequence of allocations and frees, and
 //! the same ranges left behind, for both depots (v6.1's array, v6.12's list).
 
+mod iova_raw;
+
 use iommu::iova::{IovaDepot, IovaDomain, IovaParams, MAG_SIZE, MAX_DEPOT_MAGS};
+use iova_raw::RawIova;
 use proptest::prelude::*;
+use smmu_addr::{IovaPfn, PageCount};
 
 /// Sizes below this are rounded up to a power of two by `alloc_iova_fast`.
 const ROUND_BELOW: u64 = 32;
@@ -275,15 +279,17 @@ impl Model {
     }
 }
 
-fn domain(shift: u32, end_pfn: u64, rcache: bool, depot: IovaDepot) -> IovaDomain {
-    IovaDomain::new(IovaParams {
-        shift,
-        start_pfn: 1,
-        end_pfn,
-        rcache,
-        depot,
-    })
-    .expect("valid parameters")
+fn domain(shift: u32, end_pfn: u64, rcache: bool, depot: IovaDepot) -> RawIova {
+    RawIova(
+        IovaDomain::new(IovaParams {
+            shift,
+            start_pfn: IovaPfn::new(1),
+            end_pfn: IovaPfn::new(end_pfn),
+            rcache,
+            depot,
+        })
+        .expect("valid parameters"),
+    )
 }
 
 #[test]
@@ -522,8 +528,8 @@ fn checked_frees_refuse_what_linux_free_iova_accepts() {
     assert_eq!(
         d.free(p + 1, 3),
         Err(iommu::iova::IovaError::NotAllocated {
-            pfn: p + 1,
-            pages: 3
+            pfn: IovaPfn::new(p + 1),
+            pages: PageCount::new(3)
         })
     );
     assert_eq!(d.free_containing(p + 1), Some((p, p + 3)));
@@ -531,7 +537,10 @@ fn checked_frees_refuse_what_linux_free_iova_accepts() {
     assert_eq!(d.free_containing(p), None);
     assert_eq!(
         d.free(p, 4),
-        Err(iommu::iova::IovaError::NotAllocated { pfn: p, pages: 4 })
+        Err(iommu::iova::IovaError::NotAllocated {
+            pfn: IovaPfn::new(p),
+            pages: PageCount::new(4)
+        })
     );
     // A range parked in the rcache: Linux's free_iova frees it under the cache, so the cache
     // later hands out a range the tree may also hand out; the checked free refuses.
@@ -540,7 +549,10 @@ fn checked_frees_refuse_what_linux_free_iova_accepts() {
     d.free_fast(p, 1);
     assert_eq!(
         d.free_checked_fast(p, 1),
-        Err(iommu::iova::IovaError::NotAllocated { pfn: p, pages: 1 })
+        Err(iommu::iova::IovaError::NotAllocated {
+            pfn: IovaPfn::new(p),
+            pages: PageCount::new(1)
+        })
     );
     assert_eq!(d.free_containing(p), Some((p, p)));
     let from_tree = d.alloc(1, top, true).unwrap();

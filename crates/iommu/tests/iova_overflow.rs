@@ -2,21 +2,27 @@
 //! message (CVE-2023-52910), a 10 MiB domain starting at 0x1_f000_0000 asked for 11 MiB as its
 //! first allocation, with the allocator's retry before and after the fix.
 
+mod iova_raw;
+
 use iommu::iova::{IovaDepot, IovaDomain, IovaParams};
+use iova_raw::RawIova;
+use smmu_addr::IovaPfn;
 
 const START_PFN: u64 = 0x1_f000_0000 >> 12;
 const END_PFN: u64 = START_PFN + (10 << 20 >> 12) - 1;
 
-fn domain(overflows: bool) -> IovaDomain {
-    IovaDomain::new(IovaParams {
-        shift: 12,
-        start_pfn: START_PFN,
-        end_pfn: END_PFN,
-        rcache: true,
-        depot: IovaDepot::Array,
-    })
-    .unwrap()
-    .with_anchor_retry_overflow(overflows)
+fn domain(overflows: bool) -> RawIova {
+    RawIova(
+        IovaDomain::new(IovaParams {
+            shift: 12,
+            start_pfn: IovaPfn::new(START_PFN),
+            end_pfn: IovaPfn::new(END_PFN),
+            rcache: true,
+            depot: IovaDepot::Array,
+        })
+        .unwrap()
+        .with_anchor_retry_overflow(overflows),
+    )
 }
 
 #[test]

@@ -42,10 +42,12 @@
 
 mod addr;
 mod error;
+mod iova_pfn;
 mod pfn;
 mod size;
 
 pub use addr::{DmaAddr, Iova, PhysAddr};
 pub use error::{AddrError, AddrKind};
+pub use iova_pfn::IovaPfn;
 pub use pfn::Pfn;
 pub use size::{PageCount, PageSize};

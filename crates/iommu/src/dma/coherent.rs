@@ -63,7 +63,7 @@ impl IommuCore {
                 return Err(e);
             }
         };
-        let handle = DmaAddr::from_iova(Iova::new(pfn << shift));
+        let handle = DmaAddr::from_iova(Iova::new(pfn.get() << shift));
         dom.lock().maps.insert(
             handle,
             Mapping {

@@ -62,7 +62,7 @@ impl IommuCore {
             prot,
             ResultCheck::Signed,
         )?;
-        let handle = DmaAddr::from_iova(Iova::new((pfn << shift) + off));
+        let handle = DmaAddr::from_iova(Iova::new((pfn.get() << shift) + off));
         dom.lock().maps.insert(
             handle,
             Mapping {
@@ -226,7 +226,7 @@ impl IommuCore {
         };
         let (pfn, pages) = self.map_fresh(&dev, &dom, shift, &chunks, prot, check)?;
         let mut out = Vec::with_capacity(segs.len());
-        let mut cursor = pfn << shift;
+        let mut cursor = pfn.get() << shift;
         for (&(pa, len), &(_, l)) in segs.iter().zip(&chunks) {
             out.push((
                 DmaAddr::from_iova(Iova::new(cursor + (pa.as_u64() & (g - 1)))),

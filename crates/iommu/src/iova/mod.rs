@@ -35,6 +35,7 @@ pub use ranges::ANCHOR;
 use ranges::Ranges;
 use rcache::{Bin, Magazine};
 
+use smmu_addr::{IovaPfn, PageCount};
 use thiserror::Error;
 
 /// Number of rcache size bins (orders 0..=5).
@@ -58,17 +59,17 @@ pub enum IovaError {
     #[error("IOVA range pfn {pfn:#x} + {pages} pages is not allocated")]
     NotAllocated {
         /// First page frame.
-        pfn: u64,
+        pfn: IovaPfn,
         /// Pages.
-        pages: u64,
+        pages: PageCount,
     },
     /// The range is empty or leaves the domain.
     #[error("IOVA range pfn {pfn:#x} + {pages} pages is outside the domain")]
     OutOfRange {
         /// First page frame.
-        pfn: u64,
+        pfn: IovaPfn,
         /// Pages.
-        pages: u64,
+        pages: PageCount,
     },
     /// Unusable [`IovaParams`].
     #[error("bad IOVA domain parameters: {0}")]
@@ -94,9 +95,9 @@ pub struct IovaParams {
     /// log2 of the granule (the smallest page size of the domain).
     pub shift: u32,
     /// Lowest allocatable PFN (Linux: max(1, aperture_start >> shift)).
-    pub start_pfn: u64,
+    pub start_pfn: IovaPfn,
     /// Highest allocatable PFN, inclusive (aperture end >> shift).
-    pub end_pfn: u64,
+    pub end_pfn: IovaPfn,
     /// Serve small allocations from the range cache.
     pub rcache: bool,
     /// The kernel version's depot.
@@ -136,7 +137,7 @@ impl IovaDomain {
         if params.start_pfn > params.end_pfn {
             return Err(IovaError::BadParams("start above end"));
         }
-        let bits = 64 - params.end_pfn.leading_zeros();
+        let bits = 64 - params.end_pfn.get().leading_zeros();
         if bits > MAX_SPACE_BITS {
             return Err(IovaError::BadParams("IOVA space above 2^42 pages"));
         }
@@ -177,25 +178,28 @@ impl IovaDomain {
 
     /// Pages of `[start_pfn, end_pfn]` neither allocated nor reserved (cached ranges count as
     /// allocated). Counts the ranges: O(n), for statistics.
-    pub fn free_pages(&self) -> u64 {
-        let (start, end) = (self.params.start_pfn, self.params.end_pfn);
+    pub fn free_pages(&self) -> PageCount {
+        let (start, end) = (self.params.start_pfn.get(), self.params.end_pfn.get());
         let used: u64 = self
             .ranges
             .iter()
             .filter(|&(lo, hi)| lo <= end && hi >= start)
             .map(|(lo, hi)| hi.min(end) - lo.max(start) + 1)
             .sum();
-        end - start + 1 - used
+        PageCount::new(end - start + 1 - used)
     }
 
     /// Whether no range overlaps `[lo, hi)`.
-    pub fn is_free(&self, lo: u64, hi: u64) -> bool {
+    pub fn is_free(&self, lo: IovaPfn, hi: IovaPfn) -> bool {
+        let (lo, hi) = (lo.get(), hi.get());
         self.ranges.iter().all(|(l, h)| h < lo || l >= hi)
     }
 
     /// The allocated, cached and reserved ranges, ascending: `(pfn_lo, pfn_hi)`.
-    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges.iter()
+    pub fn ranges(&self) -> impl Iterator<Item = (IovaPfn, IovaPfn)> + '_ {
+        self.ranges
+            .iter()
+            .map(|(lo, hi)| (IovaPfn::new(lo), IovaPfn::new(hi)))
     }
 }
 

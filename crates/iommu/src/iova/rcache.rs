@@ -5,6 +5,8 @@
 // Spare and depot magazines are boxed so that moving them moves a pointer, not 1 KiB.
 #![allow(clippy::vec_box)]
 
+use smmu_addr::{IovaPfn, PageCount};
+
 use super::depot::Depot;
 use super::ranges::Ranges;
 use super::{
@@ -149,26 +151,33 @@ pub(super) fn fast_size(pages: u64) -> u64 {
 
 impl IovaDomain {
     /// Pages parked in the rcache.
-    pub fn cached_pages(&self) -> u64 {
+    pub fn cached_pages(&self) -> PageCount {
         let mut total = 0;
         for (order, bin) in self.bins.iter().enumerate() {
             let n = bin.loaded.entries().len() + bin.prev.len + bin.depot.entries();
             total += (n as u64) << order;
         }
-        total
+        PageCount::new(total)
     }
 
     /// Linux `alloc_iova_fast`: round small sizes, try the rcache, then the range set; on failure
     /// and with `flush_rcache`, return every cached range to the range set and retry once.
     #[inline(always)]
-    pub fn alloc_fast(&mut self, pages: u64, limit_pfn: u64, flush_rcache: bool) -> Option<u64> {
+    pub fn alloc_fast(
+        &mut self,
+        pages: PageCount,
+        limit_pfn: IovaPfn,
+        flush_rcache: bool,
+    ) -> Option<IovaPfn> {
+        let (pages, limit_pfn) = (pages.get(), limit_pfn.get());
         if let Some(bin) = bin_mut(&mut self.bins, pages) {
             if let Some(p) = bin.loaded.pop_top(bin.bound(limit_pfn)) {
                 self.stats.rcache_hits += 1;
-                return Some(p);
+                return Some(IovaPfn::new(p));
             }
         }
         self.alloc_miss(pages, limit_pfn, flush_rcache)
+            .map(IovaPfn::new)
     }
 
     /// The loaded magazine had no block at or below the bound (or the size is not cached): the
@@ -194,12 +203,12 @@ impl IovaDomain {
             return None;
         }
         let size = fast_size(pages);
-        if let Some(p) = self.alloc(size, limit_pfn, true) {
+        if let Some(p) = self.place(size, limit_pfn, true) {
             return Some(p);
         }
-        if flush_rcache && self.cached_pages() > 0 {
+        if flush_rcache && !self.cached_pages().is_zero() {
             self.flush_rcache();
-            if let Some(p) = self.alloc(size, limit_pfn, true) {
+            if let Some(p) = self.place(size, limit_pfn, true) {
                 return Some(p);
             }
         }
@@ -214,7 +223,8 @@ impl IovaDomain {
     /// unmap against its mapping table). Misuse cannot cause memory unsafety, only an IOVA being
     /// handed out twice; [`Self::free_checked_fast`] is the checked variant.
     #[inline(always)]
-    pub fn free_fast(&mut self, pfn: u64, pages: u64) {
+    pub fn free_fast(&mut self, pfn: IovaPfn, pages: PageCount) {
+        let (pfn, pages) = (pfn.get(), pages.get());
         if let Some(bin) = bin_mut(&mut self.bins, pages) {
             if bin.loaded.push(pfn) {
                 return;
@@ -245,17 +255,16 @@ impl IovaDomain {
     #[cold]
     #[inline(never)]
     fn free_slow(&mut self, pfn: u64) {
-        self.free_containing(pfn);
+        self.release(pfn);
     }
 
     /// [`Self::free_fast`] after checking (safe mode) that `pfn` and `pages` (rounded as
     /// [`Self::alloc_fast`] rounds) are exactly one allocated range, not one already cached.
-    pub fn free_checked_fast(&mut self, pfn: u64, pages: u64) -> Result<(), IovaError> {
-        let size = fast_size(pages);
-        pfn.checked_add(size)
-            .filter(|&e| pages > 0 && e <= self.params.end_pfn + 1 && pfn >= self.params.start_pfn)
+    pub fn free_checked_fast(&mut self, pfn: IovaPfn, pages: PageCount) -> Result<(), IovaError> {
+        let (p, size) = (pfn.get(), fast_size(pages.get()));
+        self.check_range(p, if pages.is_zero() { 0 } else { size })
             .ok_or(IovaError::OutOfRange { pfn, pages })?;
-        if self.ranges.containing(pfn) != Some((pfn, pfn + size - 1)) || self.is_cached(pfn, size) {
+        if self.ranges.containing(p) != Some((p, p + size - 1)) || self.is_cached(p, size) {
             return Err(IovaError::NotAllocated { pfn, pages });
         }
         self.free_fast(pfn, pages);

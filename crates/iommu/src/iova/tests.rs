@@ -2,16 +2,22 @@ use super::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn dom(rcache: bool) -> IovaDomain {
+#[path = "../../tests/iova_raw/mod.rs"]
+mod iova_raw;
+use iova_raw::RawIova;
+
+fn dom(rcache: bool) -> RawIova {
     // 4 KiB granule, 32-bit space, IOVA 0 excluded as Linux does.
-    IovaDomain::new(IovaParams {
-        shift: 12,
-        start_pfn: 1,
-        end_pfn: (1 << 20) - 1,
-        rcache,
-        depot: IovaDepot::Array,
-    })
-    .unwrap()
+    RawIova(
+        IovaDomain::new(IovaParams {
+            shift: 12,
+            start_pfn: IovaPfn::new(1),
+            end_pfn: IovaPfn::new((1 << 20) - 1),
+            rcache,
+            depot: IovaDepot::Array,
+        })
+        .unwrap(),
+    )
 }
 
 #[test]
@@ -82,14 +88,16 @@ fn magazines_spill_to_the_depot_and_beyond() {
 
 #[test]
 fn exhaustion_flushes_the_rcache_once() {
-    let mut d = IovaDomain::new(IovaParams {
-        shift: 12,
-        start_pfn: 1,
-        end_pfn: 63,
-        rcache: true,
-        depot: IovaDepot::Array,
-    })
-    .unwrap();
+    let mut d = RawIova(
+        IovaDomain::new(IovaParams {
+            shift: 12,
+            start_pfn: IovaPfn::new(1),
+            end_pfn: IovaPfn::new(63),
+            rcache: true,
+            depot: IovaDepot::Array,
+        })
+        .unwrap(),
+    );
     let ones: Vec<u64> = (0..63)
         .map(|_| d.alloc_fast(1, 63, true).unwrap())
         .collect();
@@ -110,14 +118,17 @@ fn checked_free_rejects_misuse() {
     assert_eq!(
         d.free_checked_fast(a - 2, 2),
         Err(IovaError::NotAllocated {
-            pfn: a - 2,
-            pages: 2
+            pfn: IovaPfn::new(a - 2),
+            pages: PageCount::new(2)
         })
     );
     assert_eq!(d.free_checked_fast(a, 2), Ok(()));
     assert_eq!(
         d.free_checked_fast(a, 2),
-        Err(IovaError::NotAllocated { pfn: a, pages: 2 })
+        Err(IovaError::NotAllocated {
+            pfn: IovaPfn::new(a),
+            pages: PageCount::new(2)
+        })
     );
     assert!(matches!(
         d.free(1 << 30, 1),
@@ -211,7 +222,10 @@ fn magazines_are_last_in_first_out_per_size_and_keep_limits() {
     d.free_fast(a, 1);
     assert_eq!(
         d.free_checked_fast(a, 1),
-        Err(IovaError::NotAllocated { pfn: a, pages: 1 })
+        Err(IovaError::NotAllocated {
+            pfn: IovaPfn::new(a),
+            pages: PageCount::new(1)
+        })
     );
     d.free_fast(b, 1);
     d.free_fast(c, 2);

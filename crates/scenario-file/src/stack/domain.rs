@@ -11,7 +11,7 @@
 use super::{Shared, Stack, StackDevice, StackProperty, BUFFERS};
 use iommu::{CoreError, DeviceId, Domain, Prot};
 use mmu500::Translation;
-use smmu_addr::{DmaAddr, Iova, PageSize, PhysAddr};
+use smmu_addr::{DmaAddr, Iova, IovaPfn, PageSize, PhysAddr};
 use smmu_arch::Access;
 use smmu_sync::{Arc, Mutex};
 
@@ -144,7 +144,7 @@ pub(super) fn check_iova_start(
     let Some(p) = stack.core.default_domain(id).and_then(|d| d.iova_params()) else {
         return;
     };
-    if addr.as_u64() >> p.shift < p.start_pfn {
+    if IovaPfn::of(addr.bus_iova(), p.shift) < p.start_pfn {
         let msg = format!(
             "{call} handed {} IOVA {addr:#x}, below its domain's first page (start_pfn {:#x})",
             dev.name, p.start_pfn
