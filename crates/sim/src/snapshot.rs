@@ -64,6 +64,23 @@ pub enum SnapshotError {
     RestoreScheduled(u64),
 }
 
+impl SnapshotError {
+    /// [`SnapshotError::Shape`] when the snapshot's count of `what` differs from the live one.
+    pub(crate) fn misfit(
+        component: &'static str,
+        what: &'static str,
+        snapshot: usize,
+        live: usize,
+    ) -> Option<SnapshotError> {
+        (snapshot != live).then_some(SnapshotError::Shape {
+            component,
+            what,
+            snapshot,
+            live,
+        })
+    }
+}
+
 /// The shared objects of a list, compared by identity (which driver instances a machine runs).
 pub(crate) struct SameArcs<T: ?Sized>(pub(crate) Vec<Arc<T>>);
 

@@ -137,14 +137,8 @@ impl V3Machine {
 
     /// Put sim's own components back to `s`.
     pub(crate) fn restore_sim(&self, s: &V3SimSnapshot) -> Result<(), SnapshotError> {
-        let shape = |what: &'static str, snapshot: usize, live: usize| {
-            (snapshot != live).then_some(SnapshotError::Shape {
-                component: "SMMUv3 machine",
-                what,
-                snapshot,
-                live,
-            })
-        };
+        let shape =
+            |what, snapshot, live| SnapshotError::misfit("SMMUv3 machine", what, snapshot, live);
         let misfit = shape("flooded functions", s.functions.len(), self.flooded.len())
             .or_else(|| {
                 shape(

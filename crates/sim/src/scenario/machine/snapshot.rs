@@ -187,14 +187,7 @@ impl Machine {
     /// Put sim's own components back to `s`.
     pub(in crate::scenario) fn restore_sim(&self, s: &SimSnapshot) -> Result<(), SnapshotError> {
         let saved = &self.saved;
-        let shape = |what: &'static str, snapshot: usize, live: usize| {
-            (snapshot != live).then_some(SnapshotError::Shape {
-                component: "machine",
-                what,
-                snapshot,
-                live,
-            })
-        };
+        let shape = |what, snapshot, live| SnapshotError::misfit("machine", what, snapshot, live);
         let misfit = shape("engines", s.engines.len(), self.engines.len())
             .or_else(|| shape("SMMUs", s.retired.len(), saved.retired.len()))
             .or_else(|| shape("SMMU drivers", s.drivers.0.len(), self.drivers.lock().len()))
