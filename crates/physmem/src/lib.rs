@@ -88,7 +88,7 @@ pub struct Region {
 }
 
 impl Region {
-    pub fn new(base: PhysAddr, size: u64) -> Self {
+    pub const fn new(base: PhysAddr, size: u64) -> Self {
         Region { base, size }
     }
 

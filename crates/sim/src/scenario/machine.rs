@@ -17,7 +17,7 @@ use crate::DeviceIndex;
 use arm_smmu::{ArmSmmu, DriverBehaviour, FirmwareDesc, ModuleParams, RateLimits, SmmuEnv};
 use klog::Printk;
 use mmu500::Mmu500;
-use physmem::{AllocError, FrameAllocator, PhysMem};
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_arch::{FaultIrq, Mmio};
 use smmu_sync::atomic::{AtomicBool, Ordering};
 use smmu_sync::{Arc, Mutex};
@@ -120,7 +120,7 @@ pub(super) const REBOOT_AT_NS: u64 = 42_000_000_000;
 
 /// DRAM assumed when the device tree has no `/memory` node: 2 GiB at 0x8000_0000, as
 /// U-Boot adds it on LS1028A boards (and where Juno and i.MX8 boards have it too).
-const DEFAULT_DRAM: (u64, u64) = (0x8000_0000, 0x8000_0000);
+const DEFAULT_DRAM: Region = Region::new(PhysAddr::new(0x8000_0000), 0x8000_0000);
 /// Simulated DRAM per bank is capped (physmem reserves host memory per region); the scenario
 /// only uses the first megabytes plus whatever stray DMA hits below 4 GiB.
 const MAX_DRAM_PER_REGION: u64 = 4 << 30;

@@ -17,14 +17,14 @@ use arm_smmu_v3::{
 };
 use iommu::{CoreConfig, DeviceDesc, InstanceId, IommuCore};
 use klog::Printk;
-use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem};
+use physmem::{AllocError, FrameAllocator, PhysAddr, PhysMem, Region};
 use smmu_sync::atomic::AtomicBool;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{IrqLine, Mmio, SmmuV3};
 use std::collections::BTreeMap;
 
 /// DRAM assumed when the device tree has none (QEMU's virt always has /memory).
-const DEFAULT_DRAM: (u64, u64) = (0x4000_0000, 0x8000_0000);
+const DEFAULT_DRAM: Region = Region::new(PhysAddr::new(0x4000_0000), 0x8000_0000);
 
 /// The driver and shutdown policy a kernel behaviour runs on SMMUv3. The crate models the
 /// v6.1 and v6.12 drivers; v6.2 differs from v6.1 (in what this scenario exercises) only by

@@ -27,15 +27,15 @@ use smmus::{iommu_id_of, Smmus};
 
 /// The board's DRAM banks as the simulated memory's regions (each capped at
 /// `MAX_DRAM_PER_REGION`). A device tree that leaves DRAM to the bootloader (the KBox's does)
-/// gets `default_bank` (base, size), the one the board's firmware usually adds.
-pub(crate) fn dram_regions(board: &crate::Board, default_bank: (u64, u64)) -> Vec<Region> {
+/// gets `default_bank`, the one the board's firmware usually adds.
+pub(crate) fn dram_regions(board: &crate::Board, default_bank: Region) -> Vec<Region> {
     let mut regions: Vec<Region> = board
         .memory
         .iter()
         .map(|m| Region::new(m.base, m.size.min(MAX_DRAM_PER_REGION)))
         .collect();
     if regions.is_empty() {
-        regions.push(Region::new(PhysAddr::new(default_bank.0), default_bank.1));
+        regions.push(default_bank);
     }
     regions
 }
@@ -185,10 +185,7 @@ struct Memory {
 /// take over; here the banks become the simulated memory and its pools are carved out.
 fn memory(board: &crate::Board) -> Result<Memory, MachineSetupError> {
     let regions = dram_regions(board, DEFAULT_DRAM);
-    let dram = regions
-        .first()
-        .copied()
-        .unwrap_or(Region::new(PhysAddr::new(DEFAULT_DRAM.0), DEFAULT_DRAM.1));
+    let dram = regions.first().copied().unwrap_or(DEFAULT_DRAM);
     let mem = Arc::new(PhysMem::new(&regions).map_err(AllocError::from)?);
     // Kernel memory pools at the bottom of DRAM: page tables, coherent DMA, packet buffers.
     let pool = |off: u64, size: u64| {
