@@ -362,6 +362,14 @@ fn bad_nic_parameters_are_named() {
         .unwrap_err()
         .to_string()
         .starts_with("flood rate 0 packets/s"));
+    // ping -f's floor: a peer bounded below 100 requests a second is not `ping -f`.
+    c.nic.flood_rate = 99;
+    assert_eq!(
+        c.check().unwrap_err().to_string(),
+        "flood rate 99 packets/s: must be between 100 (ping -f sends at least one request every 10 ms) and 1059322 (gigabit line rate for 98-byte frames)"
+    );
+    c.nic.flood_rate = 100;
+    assert_eq!(c.check(), Ok(()));
     c.nic.flood_rate = 2_000;
     c.nic.rings = 9;
     assert_eq!(

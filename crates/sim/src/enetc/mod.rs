@@ -48,6 +48,10 @@ pub const MAX_RING_SIZE: usize = 4096;
 /// Gigabit line rate for 98-byte frames (plus 20 bytes of preamble, SFD and inter-frame gap).
 pub const MAX_FLOOD_RATE: u64 = 1_000_000_000 / (118 * 8);
 
+/// The slowest `ping -f` peer: it sends a request at least every [`PING_FLOOD_FLOOR_NS`], so a
+/// most-requests-per-second bound below this could never hold.
+pub const MIN_FLOOD_RATE: u64 = 1_000_000_000 / PING_FLOOD_FLOOR_NS;
+
 /// Most RX/TX ring pairs (MSI-X vectors) smmu-lab accepts: an ENETC PF's station interface
 /// has 8 receive rings (`si->num_rx_rings`; smmu-lab's bound, from the LS1028A PF
 /// configuration as the previous notes give it, not re-read in the reference manual).
@@ -130,7 +134,7 @@ pub enum NicConfigError {
         rings: usize,
     },
     /// A flood rate the wire cannot carry.
-    #[error("flood rate {rate} packets/s: must be between 1 and {MAX_FLOOD_RATE} (gigabit line rate for 98-byte frames)")]
+    #[error("flood rate {rate} packets/s: must be between {MIN_FLOOD_RATE} (ping -f sends at least one request every 10 ms) and {MAX_FLOOD_RATE} (gigabit line rate for 98-byte frames)")]
     FloodRate {
         /// The rate asked for.
         rate: u64,
@@ -148,7 +152,7 @@ impl EnetcConfig {
         if self.rings > MAX_RINGS {
             return Err(NicConfigError::Rings { rings: self.rings });
         }
-        if self.flood_rate == 0 || self.flood_rate > MAX_FLOOD_RATE {
+        if !(MIN_FLOOD_RATE..=MAX_FLOOD_RATE).contains(&self.flood_rate) {
             return Err(NicConfigError::FloodRate {
                 rate: self.flood_rate,
             });

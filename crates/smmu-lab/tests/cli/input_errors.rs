@@ -169,7 +169,11 @@ fn bad_builds_rings_rates_and_cores_are_named_with_exit_2() {
         ),
         (
             vec!["run", "reboot", "--flood-rate", "5000000"],
-            "smmu-lab: error: flood rate 5000000 packets/s: must be between 1 and 1059322",
+            "smmu-lab: error: flood rate 5000000 packets/s: must be between 100 (ping -f sends at least one request every 10 ms) and 1059322",
+        ),
+        (
+            vec!["run", "reboot", "--flood-rate", "99"],
+            "smmu-lab: error: flood rate 99 packets/s: must be between 100",
         ),
         (
             vec!["run", "reboot", "--dma-core", "fast"],
