@@ -23,7 +23,8 @@ pub struct MachineArgs {
     /// Echo requests the ping-flood peer sends.
     #[arg(long, value_name = "PACKETS", default_value_t = DEFAULT_FLOOD)]
     pub flood: u32,
-    /// Loop iterations of each network actor (CPU 0 and the NIC engine).
+    /// Most loop iterations of each simulated actor (every CPU, the NIC engine, each DMA engine):
+    /// a bound that ends a run whose traffic would otherwise not end.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_ACTOR_STEPS)]
     pub actor_steps: u32,
     /// Kernel build: 6.1-rc5-1930 (the seed's first report, default_domain at 0x98),
@@ -62,7 +63,7 @@ pub struct MachineArgs {
 
 /// Default size of the flood: long enough to span the whole shutdown.
 pub const DEFAULT_FLOOD: u32 = 10_000;
-/// Default bound of each network actor's loop.
+/// Default bound of each actor's loop (every CPU, the NIC engine, each DMA engine).
 pub const DEFAULT_ACTOR_STEPS: u32 = 100_000;
 /// ENETC's default ring size.
 pub const DEFAULT_RING: usize = crate::sim::enetc::DEFAULT_RING_SIZE;

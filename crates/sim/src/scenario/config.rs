@@ -182,7 +182,8 @@ pub struct RebootConfig {
     pub timestamps: bool,
     /// The flooded NIC.
     pub nic: EnetcConfig,
-    /// Upper bound of loop iterations of each network actor.
+    /// Upper bound of loop iterations of each actor: every CPU, the NIC engine, each DMA engine,
+    /// and the trigger's wait for traffic.
     pub max_actor_steps: u32,
     /// Serial console speed (the KBox's `console=ttyS0,115200`): every printk line after
     /// `reboot -f` costs its time on the wire.
