@@ -45,10 +45,13 @@ pub struct Args {
     /// time changes). A dfs is one search and runs on one thread.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Seed of the exploration: random and pct draw every run's schedule from it, so the same
+    /// seed gives the same runs, byte for byte.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Properties checked (repeatable): no-oops, no-stray-dma, no-foreign-dma, no-lost-write,
-    /// no-dma-through-freed-domain, no-fault. Default: all but no-fault.
+    /// no-dma-through-freed-domain, no-fault, no-use-after-free, smmu-probed. Default: all but
+    /// no-fault and smmu-probed.
     #[arg(long = "property", value_parser = common::parse_property)]
     properties: Vec<Property>,
     /// Keep going after the first failure (count all failures in the budget).

@@ -14,7 +14,9 @@ pub struct Args {
     /// The token of a scenario file's run (after FILE.toml).
     #[arg(value_name = "FILE-TOKEN")]
     file_token: Option<String>,
-    /// Properties that decide the exit code (default: all but no-fault).
+    /// Properties that decide the exit code (repeatable): no-oops, no-stray-dma, no-foreign-dma, no-lost-write,
+    /// no-dma-through-freed-domain, no-fault, no-use-after-free, smmu-probed. Default: all but
+    /// no-fault and smmu-probed.
     #[arg(long = "property", value_parser = common::parse_property)]
     properties: Vec<Property>,
     #[command(flatten)]

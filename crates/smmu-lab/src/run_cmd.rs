@@ -25,7 +25,9 @@ pub struct Args {
     /// Seed of the random interleaving; the same seed gives the same run, byte for byte.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Properties that decide the exit code (default: all but no-fault).
+    /// Properties that decide the exit code (repeatable): no-oops, no-stray-dma, no-foreign-dma, no-lost-write,
+    /// no-dma-through-freed-domain, no-fault, no-use-after-free, smmu-probed. Default: all but
+    /// no-fault and smmu-probed.
     #[arg(long = "property", value_parser = common::parse_property)]
     properties: Vec<Property>,
     #[command(flatten)]

@@ -56,3 +56,42 @@ fn help_and_version() {
     let version = stdout_of(&["--version"], 0);
     assert_eq!(version, format!("smmu-lab {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+/// The `--property` help of every subcommand that takes it names every property the simulator
+/// checks and the true default set (it once listed six of eight and an outdated default).
+#[test]
+fn property_help_names_every_property_and_the_default() {
+    use sim::scenario::Property;
+    for sub in ["run", "explore", "replay"] {
+        let help = stdout_of(&[sub, "--help"], 0);
+        let entry = help
+            .split("--property <PROPERTIES>")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{sub} --help has no --property:\n{help}"));
+        // The entry runs to the next option.
+        let entry: String = entry
+            .split("\n  -")
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for p in Property::ALL {
+            assert!(
+                entry.contains(p.name()),
+                "{sub} --help omits {}: {entry}",
+                p.name()
+            );
+        }
+        let left_out: Vec<&str> = Property::ALL
+            .iter()
+            .filter(|p| !Property::DEFAULT.contains(p))
+            .map(|p| p.name())
+            .collect();
+        assert_eq!(left_out, ["no-fault", "smmu-probed"]);
+        assert!(
+            entry.contains("Default: all but no-fault and smmu-probed"),
+            "{sub}: {entry}"
+        );
+    }
+}
