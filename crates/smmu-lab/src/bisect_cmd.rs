@@ -36,6 +36,7 @@ pub struct Args {
     /// DFS preemption bound (default 2) or PCT depth (default 3).
     #[arg(long)]
     depth: Option<usize>,
+    /// Seed of the pct and random searches (a dfs draws nothing from it).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Worker threads for random and pct (results do not depend on it).

@@ -42,8 +42,9 @@ pub struct MachineArgs {
     /// ENETC receive ring size (descriptors; ENETC's default 2048).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_RING)]
     pub rx_ring: usize,
-    /// Most echo requests per second the ping-flood peer sends (ping -f sends the next request
-    /// when the reply comes back, and at least 100 a second).
+    /// Most echo requests per second the ping-flood peer sends, 100 to 1059322 (ping -f sends the
+    /// next request when the reply comes back, and at least 100 a second; the top is gigabit line
+    /// rate).
     #[arg(long, value_name = "PPS", default_value_t = DEFAULT_FLOOD_RATE)]
     pub flood_rate: u64,
     /// Run a generic DMA engine on this master too (repeatable; a device name such as

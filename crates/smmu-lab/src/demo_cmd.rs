@@ -12,6 +12,7 @@ pub struct Args {
     /// Runs tried per kernel (PCT, stops at the first violation; 1 to 1000000000).
     #[arg(long, default_value_t = 200)]
     runs: u64,
+    /// Seed of each kernel's PCT search; the same seed gives the same demo, byte for byte.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[command(flatten)]
