@@ -6,6 +6,11 @@
 //! simulated kernel is dead, later printk calls are dropped and [`Dmesg::stopped`] tells the
 //! scenario so.
 
+mod console;
+
+pub use console::{ConsoleOwner, ContextSource};
+
+use console::LogBuf;
 use klog::{Level, Printk, Record};
 use smmu_addr::PageSize;
 use smmu_sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,17 +19,28 @@ use smmu_sync::Mutex;
 /// arm64 PAGE_SIZE: faults below it are reported as NULL pointer dereferences.
 const PAGE_SIZE: u64 = PageSize::SZ_4K.bytes();
 
-/// The kernel log with a simulated clock.
-#[derive(Debug)]
+/// The kernel log with a simulated clock, and the console it is written to ([`console`]).
 pub struct Dmesg {
     clock_ns: AtomicU64,
     timestamps: AtomicBool,
     stopped: AtomicBool,
-    records: Mutex<Vec<Record>>,
-    /// Serial console speed in baud (0: no console). printk writes each line to the console
-    /// synchronously, as v6.1's `console_unlock` does in the printing task, so a line costs its
-    /// characters' time on the wire.
+    buf: Mutex<LogBuf>,
+    /// Serial console speed in baud (0: no console). A record costs its characters' time on
+    /// the wire in the context that holds the console when it is written ([`console`]).
     console_baud: AtomicU64,
+    /// Where a printk runs (the execution model), for the console owner.
+    context_of: Mutex<Option<ContextSource>>,
+}
+
+impl std::fmt::Debug for Dmesg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dmesg")
+            .field("clock_ns", &self.clock_ns)
+            .field("stopped", &self.stopped)
+            .field("buf", &*self.buf.lock())
+            .field("console_baud", &self.console_baud)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Dmesg {
@@ -33,19 +49,21 @@ impl Default for Dmesg {
             clock_ns: AtomicU64::new(0),
             timestamps: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
-            records: Mutex::new(Vec::new()),
+            buf: Mutex::new(LogBuf::default()),
             console_baud: AtomicU64::new(0),
+            context_of: Mutex::new(None),
         }
     }
 }
 
-/// The log's state at one moment ([`Dmesg::snapshot`]).
+/// The log's state at one moment ([`Dmesg::snapshot`]): the clock, the switches, the records
+/// and the console's position and owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DmesgSnapshot {
     clock_ns: u64,
     timestamps: bool,
     stopped: bool,
-    records: Vec<Record>,
+    buf: LogBuf,
     console_baud: u64,
 }
 
@@ -56,7 +74,7 @@ impl Dmesg {
             clock_ns: self.clock_ns.load(Ordering::SeqCst),
             timestamps: self.timestamps.load(Ordering::SeqCst),
             stopped: self.stopped.load(Ordering::SeqCst),
-            records: self.records.lock().clone(),
+            buf: self.buf.lock().clone(),
             console_baud: self.console_baud.load(Ordering::SeqCst),
         }
     }
@@ -66,7 +84,7 @@ impl Dmesg {
         self.clock_ns.store(s.clock_ns, Ordering::SeqCst);
         self.timestamps.store(s.timestamps, Ordering::SeqCst);
         self.stopped.store(s.stopped, Ordering::SeqCst);
-        self.records.lock().clone_from(&s.records);
+        self.buf.lock().clone_from(&s.buf);
         self.console_baud.store(s.console_baud, Ordering::SeqCst);
     }
 }
@@ -112,11 +130,6 @@ impl Dmesg {
         self.console_baud.store(baud, Ordering::SeqCst);
     }
 
-    /// Simulated time a line of `len` characters takes on the console.
-    fn console_ns(&self, len: usize) -> u64 {
-        console_line_ns(len, self.console_baud.load(Ordering::SeqCst))
-    }
-
     /// Switch the `[ seconds.micros]` prefix on or off.
     pub fn set_timestamps(&self, on: bool) {
         self.timestamps.store(on, Ordering::SeqCst);
@@ -124,14 +137,15 @@ impl Dmesg {
 
     /// Every record kept so far.
     pub fn records(&self) -> Vec<Record> {
-        self.records.lock().clone()
+        self.buf.lock().records.clone()
     }
 
     /// Every line, formatted.
     pub fn lines(&self) -> Vec<String> {
         let ts = self.timestamps.load(Ordering::SeqCst);
-        self.records
+        self.buf
             .lock()
+            .records
             .iter()
             .map(|r| format_record(r, ts))
             .collect()
@@ -152,37 +166,46 @@ impl Dmesg {
     }
 
     /// Print an Oops report followed by the fatal-exception panic, then stop the log. Only the
-    /// first panic prints; returns false if the kernel was already stopped.
+    /// first panic prints; returns false if the kernel was already stopped. The report's lines
+    /// are stored at the moment of the crash; `console_flush_on_panic` then writes every record
+    /// not yet written (those an interrupted console holder had left, and the report's), so
+    /// the clock moves by their console time.
     pub fn panic(&self, oops: &OopsReport) -> bool {
-        let mut g = self.records.lock();
+        let mut g = self.buf.lock();
         if self.stopped.swap(true, Ordering::SeqCst) {
             return false;
         }
         let t = self.clock_ns.load(Ordering::SeqCst);
         for (level, line) in oops.lines() {
-            g.push(Record {
+            g.records.push(Record {
                 time_ns: t,
                 level,
                 line,
             });
         }
+        let ns = Self::flush_on_panic(&mut g, self.console_baud.load(Ordering::SeqCst));
+        drop(g);
+        self.advance_ns(ns);
         true
     }
 }
 
 impl Printk for Dmesg {
+    /// `vprintk_emit`: store the record at the current time, then write the console if this
+    /// context gets it ([`console`]).
     fn printk(&self, level: Level, line: &str) {
-        let mut g = self.records.lock();
-        if self.stopped.load(Ordering::SeqCst) {
-            return;
+        {
+            let mut g = self.buf.lock();
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            g.records.push(Record {
+                time_ns: self.clock_ns.load(Ordering::SeqCst),
+                level,
+                line: line.to_string(),
+            });
         }
-        g.push(Record {
-            time_ns: self.clock_ns.load(Ordering::SeqCst),
-            level,
-            line: line.to_string(),
-        });
-        drop(g);
-        self.advance_ns(self.console_ns(line.len()));
+        self.try_print();
     }
 
     fn now_ns(&self) -> u64 {

@@ -28,6 +28,7 @@
 //! The kernel's code (interrupt handlers, the NAPI poll, work functions) is supplied by the
 //! machine through [`Code`]; `exec` only decides who runs when, and in which task.
 
+mod current;
 mod irq;
 mod sched;
 mod snapshot;
@@ -35,6 +36,7 @@ mod softirq;
 mod threaded;
 mod work;
 
+pub use current::{forget_task_cpus, set_task_cpu, task_cpu};
 pub use irq::Irq;
 pub use sched::{Context, Task};
 pub use snapshot::ExecSnapshot;

@@ -100,6 +100,7 @@ pub fn restores_on_this_thread() -> u64 {
 pub(super) fn run_reusing(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     cfg.check()?;
     smmu_sync::clear_interrupt_hooks();
+    crate::exec::forget_task_cpus();
     if crate::v3::smmuv3_index(&cfg.board).is_some() {
         reusing::<V3Machine>(cfg)
     } else {

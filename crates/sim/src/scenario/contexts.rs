@@ -23,6 +23,7 @@ pub(crate) trait ExecMachine: Code + Send + Sync + 'static {
 /// The calling task runs on `cpu`: the code it runs masks and unmasks that CPU's interrupts
 /// (`local_irq_save`/`restore`, e.g. arm-smmu-v3's command-queue sections).
 fn mask_irqs_of<M: ExecMachine>(m: &Arc<M>, cpu: u32) {
+    crate::exec::set_task_cpu(Some(cpu));
     let hook_m = Arc::downgrade(m);
     smmu_sync::set_irq_mask_hook(Some(Arc::new(move |masked| {
         if let Some(m) = hook_m.upgrade() {
@@ -35,8 +36,9 @@ fn mask_irqs_of<M: ExecMachine>(m: &Arc<M>, cpu: u32) {
     })));
 }
 
-/// The calling task leaves its CPU: no interrupt hook, no mask hook.
+/// The calling task leaves its CPU: no interrupt hook, no mask hook, on no CPU.
 pub(crate) fn leave_cpu() {
+    crate::exec::set_task_cpu(None);
     smmu_sync::set_interrupt_hook(None);
     smmu_sync::set_irq_mask_hook(None);
 }

@@ -40,6 +40,7 @@ use machine::{boot, Machine, NS_PER_ENGINE_STEP, NS_PER_NIC_STEP, REBOOT_AT_NS};
 pub fn run(cfg: &RebootConfig) -> Result<RebootOutcome, MachineSetupError> {
     cfg.check()?;
     smmu_sync::clear_interrupt_hooks();
+    crate::exec::forget_task_cpus();
     if let Some(smmu) = crate::v3::smmuv3_index(&cfg.board) {
         return crate::v3::run(cfg, smmu);
     }

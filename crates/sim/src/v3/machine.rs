@@ -261,6 +261,9 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
     }
     let model = SmmuV3::new(model_cfg, mem.clone()).map_err(|e| err(e.into()))?;
     let exec = Arc::new(Exec::new(board.cpus));
+    // printk learns where it runs (the console owner) from the execution model.
+    let ctx_exec = exec.clone();
+    log.set_context_source(Arc::new(move || ctx_exec.current_context()));
     let smmu_intids: Vec<(u32, IrqLine)> = [
         IrqLine::Eventq,
         IrqLine::Priq,

@@ -69,6 +69,9 @@ pub(in crate::scenario) fn boot(cfg: &RebootConfig) -> Result<Machine, MachineSe
     let limits = Arc::new(RateLimits::default());
     let pending_irqs: Arc<Mutex<Vec<(usize, FaultIrq)>>> = Arc::new(Mutex::new(Vec::new()));
     let exec = Arc::new(Exec::new(board.cpus));
+    // printk learns where it runs (the console owner) from the execution model.
+    let ctx_exec = exec.clone();
+    log.set_context_source(Arc::new(move || ctx_exec.current_context()));
     let firmware = firmware_loader(cfg, &kernel, &log, &exec);
     let b = Booting {
         cfg,
