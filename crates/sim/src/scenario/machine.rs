@@ -287,6 +287,9 @@ impl Machine {
                 .to_string(),
         );
         lines.push(bar.to_string());
+        // KASAN prints under its report_lock, taken with spin_lock_irqsave: no interrupt on
+        // this CPU lands inside the report (another CPU's lines still may).
+        let _irqs_off = smmu_sync::local_irq_save();
         for l in lines {
             self.log.printk(klog::Level::Err, &l);
         }
