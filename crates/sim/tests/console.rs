@@ -29,6 +29,10 @@ fn reboot_task() -> Task {
     }
 }
 
+/// What the handler saw: the clock at its sGFSR read and at its write-back, the console owner
+/// after its prints, and the records pending then.
+type Handled = (u64, u64, Option<ConsoleOwner>, usize);
+
 /// A CPU-0 machine whose only interrupt is an SMMU global fault handler shaped as arm-smmu's:
 /// read sGFSR, print the two lines, write sGFSR back. It notes the clock at the read and at
 /// the write-back, and the console owner the handler saw.
@@ -36,8 +40,7 @@ struct Machine {
     log: Arc<Dmesg>,
     exec: Arc<Exec>,
     sgfsr: AtomicU32,
-    /// (clock at the read, clock at the write-back, owner seen, pending after the prints).
-    handled: Mutex<Vec<(u64, u64, Option<ConsoleOwner>, usize)>>,
+    handled: Mutex<Vec<Handled>>,
     /// Panic after printing (the handler's Oops).
     panic_in_handler: bool,
 }
@@ -143,7 +146,10 @@ fn a_hardirq_on_the_holders_cpu_only_stores_and_the_holder_writes_its_records_ne
     let m = machine(false);
     fault(&m);
     m.log.printk(Level::Info, REMOVAL);
-    m.log.printk(Level::Info, "fsl_enetc_mdio 0000:00:00.3: Removing from iommu group 8");
+    m.log.printk(
+        Level::Info,
+        "fsl_enetc_mdio 0000:00:00.3: Removing from iommu group 8",
+    );
     leave();
     let t_removal = ns(REMOVAL);
     // The handler ran after the removal line's record, saw the console held by the task it
@@ -201,15 +207,7 @@ fn a_hardirq_with_the_console_free_writes_its_lines_itself_between_read_and_writ
     smmu_sync::sched_point(smmu_sync::Point::Mmio);
     leave();
     let handled = m.handled.lock().clone();
-    assert_eq!(
-        handled,
-        [(
-            0,
-            ns(BLOCKED) + ns(GFSR),
-            None,
-            0
-        )]
-    );
+    assert_eq!(handled, [(0, ns(BLOCKED) + ns(GFSR), None, 0)]);
     let times: Vec<u64> = m.log.records().iter().map(|r| r.time_ns).collect();
     assert_eq!(times, [0, ns(BLOCKED)]);
 }
@@ -237,7 +235,10 @@ fn panic_flushes_the_records_the_interrupted_holder_had_not_written() {
     assert_eq!(m.log.now_ns(), t + ns(BLOCKED) + ns(GFSR) + report_ns);
     assert_eq!(m.log.console_pending(), 0);
     let recs = m.log.records();
-    assert_eq!(recs.len(), 3 + sim::dmesg::seed::oops_unmap_path().lines().len());
+    assert_eq!(
+        recs.len(),
+        3 + sim::dmesg::seed::oops_unmap_path().lines().len()
+    );
     assert!(recs[3..].iter().all(|r| r.time_ns == t));
     // A printk after the panic is dropped.
     m.log.printk(Level::Info, "later");
