@@ -161,8 +161,8 @@ fn a_token_is_refused_against_an_edited_file() {
 
 #[test]
 fn a_file_of_todays_run_runs_as_the_builtin_scenario() {
-    let (c1, file_out, _) = run(&["run", "scenarios/reboot-ping-flood.toml", "--seed", "3"]);
-    let (c2, cli_out, _) = run(&["run", "reboot", "--kernel", "linux-6.1", "--seed", "3"]);
+    let (c1, file_out, _) = run(&["run", "scenarios/reboot-ping-flood.toml", "--seed", "5"]);
+    let (c2, cli_out, _) = run(&["run", "reboot", "--kernel", "linux-6.1", "--seed", "5"]);
     assert_eq!((c1, c2), (1, 1));
     let log = |s: &str| -> Vec<String> {
         s.lines()

@@ -76,11 +76,11 @@ fn report_is_written_by_run_and_replay() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a.html");
     let b = dir.path().join("b.html");
-    stdout_of(&["run", "--seed", "3", "--report", a.to_str().unwrap()], 1);
+    stdout_of(&["run", "--seed", "5", "--report", a.to_str().unwrap()], 1);
     stdout_of(
         &[
             "replay",
-            "reboot:linux-6.1:random@3",
+            "reboot:linux-6.1:random@5",
             "--report",
             b.to_str().unwrap(),
         ],

@@ -41,7 +41,7 @@ struct ReplayFile {
 fn run_and_replay_json_match_the_doc_and_the_text() {
     let dir = tempfile::tempdir().unwrap();
     for (kernel, seed, code) in [
-        ("linux-6.1", "3", 1),
+        ("linux-6.1", "5", 1),
         ("linux-6.2", "3", 1),
         ("quiesce", "3", 0),
     ] {
