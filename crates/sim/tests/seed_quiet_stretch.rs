@@ -2,8 +2,8 @@
 //! its second manifestation's fault reports fall, how long the quiet stretches after the third
 //! and the fourth report last on the 115200-baud console, and that each outlasts the ping-flood
 //! peer's floor several times. The seed log has no timestamps: durations are the console time
-//! of the lines printed in the stretch (a lower bound: v6.1 prints synchronously, and a fault
-//! recorded during a line is reported right after it).
+//! of the lines printed in the stretch (a lower bound: v6.1 writes each record with interrupts
+//! off, and a fault recorded during a line is reported right after it).
 
 use sim::dmesg::console_line_ns;
 use sim::enetc::PING_FLOOD_FLOOR_NS;
