@@ -24,6 +24,9 @@
 mod coherent;
 mod direct;
 mod map;
+mod msi;
+
+pub use msi::MsiCookie;
 
 use crate::core::{Bus, Device, IommuCore};
 use crate::domain::{Domain, MapKind, Mapping};

@@ -64,6 +64,18 @@ pub(crate) struct FlushQueue {
     deadline: Option<u64>,
 }
 
+/// An MSI doorbell page mapped into a DMA domain (dma-iommu's `struct iommu_dma_msi_page`):
+/// the doorbell's page and the IOVA granule mapped onto it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsiPage {
+    /// The doorbell's page (granule aligned).
+    pub phys: PhysAddr,
+    /// The IOVA mapped onto it.
+    pub iova: Iova,
+    /// The domain's IOVA granule (`cookie_msi_granule`).
+    pub granule: PageSize,
+}
+
 /// Mutable DMA state of a domain, under the domain lock.
 #[derive(Debug, Clone)]
 pub(crate) struct DmaState {
@@ -74,6 +86,8 @@ pub(crate) struct DmaState {
     pub fq_timer_running: bool,
     /// The flush queue was freed with its domain's group.
     pub fq_freed: bool,
+    /// MSI doorbell pages mapped by `iommu_dma_prepare_msi` (the cookie's `msi_page_list`).
+    pub msi_pages: Vec<MsiPage>,
 }
 
 /// A domain as the core holds it.
@@ -177,6 +191,7 @@ impl Domain {
                 fq: None,
                 fq_timer_running: false,
                 fq_freed: false,
+                msi_pages: Vec::new(),
             }),
             fq_start: AtomicU64::new(0),
             fq_finish: AtomicU64::new(0),

@@ -83,8 +83,8 @@ mod unmanaged;
 pub use crate::core::{
     Bus, CoreConfig, CoreSnapshot, CoreStats, DeviceDesc, InstanceId, IommuCore, ReleaseSteps,
 };
-pub use dma::{DirectKind, DmaDirection};
-pub use domain::{Domain, DomainId};
+pub use dma::{DirectKind, DmaDirection, MsiCookie};
+pub use domain::{Domain, DomainId, MsiPage};
 pub use error::{CoreError, CoreSnapshotError, DmaError};
 pub use oops::{ldr_x0_x0, Oops, OopsPath, OOPS_PC, SEED_DEFAULT_DOMAIN_OFFSET};
 pub use ops::*;

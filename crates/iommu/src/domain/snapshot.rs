@@ -133,12 +133,14 @@ impl DomainSnapshot {
             fq,
             fq_timer_running,
             fq_freed,
+            msi_pages,
         } = &mut *st;
         maps.rewind(&self.state.maps);
         iova.clone_from(&self.state.iova);
         fq.clone_from(&self.state.fq);
         *fq_timer_running = self.state.fq_timer_running;
         *fq_freed = self.state.fq_freed;
+        msi_pages.clone_from(&self.state.msi_pages);
         None
     }
 }
@@ -164,7 +166,7 @@ impl Domain {
     pub(crate) fn dump(&self) -> String {
         let st = self.state.lock();
         format!(
-            "domain {} {:?} inst {} handle {:?} dying={} freed={} cookie_locked={} fq_start={} fq_finish={} pgsizes={:#x}\n maps {:?}\n fq {:?} timer_running={} fq_freed={}\n iova {}",
+            "domain {} {:?} inst {} handle {:?} dying={} freed={} cookie_locked={} fq_start={} fq_finish={} pgsizes={:#x}\n maps {:?}\n fq {:?} timer_running={} fq_freed={}\n msi {:?}\n iova {}",
             self.id.0,
             self.kind,
             self.instance,
@@ -179,6 +181,7 @@ impl Domain {
             st.fq,
             st.fq_timer_running,
             st.fq_freed,
+            st.msi_pages,
             st.iova.as_ref().map_or_else(|| "none".to_string(), |i| i.dump()),
         )
     }
