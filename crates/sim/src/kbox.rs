@@ -4,8 +4,8 @@
 //! `kontron-kbox-a-230-ls.dtb` must load to the same SMMU, masters and stream IDs (tested).
 
 use crate::board::{
-    apply_ls1028a_tbus, Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc,
-    SmmuModel, SmmuVersion,
+    apply_ls1028a_tbus, Board, Bus, FwId, IommuMapEntry, Master, MemRegion, MsiController, PciHost,
+    SmmuDesc, SmmuModel, SmmuVersion,
 };
 use crate::drivers::{self, DriverInfo};
 use smmu_addr::PhysAddr;
@@ -258,7 +258,14 @@ pub fn kbox_a230_ls() -> Board {
                 sid_base,
                 len,
             }],
+            // Every host's MSIs go to the one ITS (`msi-map` / `msi-parent` = `&its`).
+            msi_parent: Some(0),
         })
         .collect(),
+        // The GIC's ITS, `msi-controller@6020000` (reference §5: reg 0x0602_0000 + 0x20000).
+        msi_controllers: vec![MsiController {
+            path: "/interrupt-controller@6000000/msi-controller@6020000".into(),
+            base: PhysAddr::new(0x0602_0000),
+        }],
     }
 }

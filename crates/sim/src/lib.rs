@@ -68,7 +68,8 @@ pub mod snapshot;
 pub mod v3;
 
 pub use board::{
-    Board, Bus, FwId, IommuMapEntry, Master, MemRegion, PciHost, SmmuDesc, SmmuModel, SmmuVersion,
+    Board, Bus, FwId, IommuMapEntry, Master, MemRegion, MsiController, PciHost, SmmuDesc,
+    SmmuModel, SmmuVersion, GITS_TRANSLATER,
 };
 pub use dmesg::{Dmesg, OopsReport, TaskInfo};
 pub use error::{BoardError, FdtParserError};

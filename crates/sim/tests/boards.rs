@@ -515,3 +515,42 @@ fn qemu_virt_smmuv3_board() {
         "  /pcie@10000000 | 0000   | 0x0..0x10000  | 0    | 0x0            | 0xffffffff"
     ));
 }
+
+/// The ITS and the PCI hosts' MSI parent come from the tree: the KBox blob's
+/// `msi-controller@6020000` at 0x0602_0000, doorbell (`GITS_TRANSLATER`) at 0x0603_0040, the
+/// parent of all three hosts, as the built-in board has them; the RDB and QDS blobs the same.
+#[test]
+fn the_its_doorbell_comes_from_the_tree() {
+    let builtin = kbox_a230_ls();
+    let enetc = builtin.master("0000:00:00.0").expect("PF0");
+    assert_eq!(
+        builtin.msi_doorbell(&builtin.masters[enetc]),
+        Some(smmu_addr::PhysAddr::new(0x0603_0040))
+    );
+    for name in [
+        "kontron-kbox-a-230-ls.dtb",
+        "ls1028a-rdb.dtb",
+        "ls1028a-qds.dtb",
+    ] {
+        let Some(b) = load(name) else {
+            return;
+        };
+        assert_eq!(b.msi_controllers, builtin.msi_controllers, "{name}");
+        assert!(
+            b.pci_hosts.iter().all(|h| h.msi_parent == Some(0)),
+            "{name}: {:?}",
+            b.pci_hosts
+        );
+        // Every ENETC function the blob enables (the RDB and QDS enable their own ports).
+        let enetc = b
+            .masters
+            .iter()
+            .find(|m| m.driver.as_deref() == Some("fsl_enetc"))
+            .expect("an ENETC function");
+        assert_eq!(
+            b.msi_doorbell(enetc),
+            Some(smmu_addr::PhysAddr::new(0x0603_0040)),
+            "{name}"
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! masters. The SMMU nodes and their `iommus` references are read in `load/smmu.rs`, the PCI
 //! host bridges and their functions in `load/pci.rs`.
 
-use super::{apply_ls1028a_tbus, Board, Bus, FwId, Master, MemRegion};
+use super::{apply_ls1028a_tbus, Board, Bus, FwId, Master, MemRegion, MsiController};
 use crate::drivers::{self, DriverInfo};
 use crate::error::BoardError;
 use crate::fdt::{fold, DeviceTree};
@@ -87,9 +87,10 @@ impl Loader<'_> {
                 }
             }
         }
+        let (msi_controllers, its_nodes) = self.msi_controllers()?;
         let mut pci_hosts = Vec::new();
         for &(h, domain) in &domains {
-            if let Some(host) = self.pci_host(h, domain, &smmu_nodes)? {
+            if let Some(host) = self.pci_host(h, domain, &smmu_nodes, &its_nodes)? {
                 pci_hosts.push(host);
             }
         }
@@ -113,8 +114,40 @@ impl Loader<'_> {
             masters,
             memory: self.memory()?,
             pci_hosts,
+            msi_controllers,
             cpus: self.cpus(),
         })
+    }
+
+    /// The enabled GICv3 ITS nodes (`arm,gic-v3-its`), and their node indices.
+    fn msi_controllers(&self) -> Result<(Vec<MsiController>, Vec<usize>), BoardError> {
+        let t = self.t;
+        let mut its = Vec::new();
+        let mut nodes = Vec::new();
+        for idx in 0..t.nodes().len() {
+            if !self.available_with_ancestors(idx)
+                || !t.compatible(idx)?.iter().any(|c| c == "arm,gic-v3-its")
+            {
+                continue;
+            }
+            let reg = t.reg(idx)?;
+            let Some((addr, _)) = reg.first() else {
+                return Err(BoardError::MissingProperty {
+                    node: t.path(idx),
+                    property: "reg".into(),
+                });
+            };
+            let parent = t.node(idx).and_then(|n| n.parent).unwrap_or(0);
+            let base = t.translate(parent, addr)?.ok_or_else(|| {
+                self.err(idx, "reg", "address does not translate to a CPU address")
+            })?;
+            its.push(MsiController {
+                path: t.path(idx),
+                base,
+            });
+            nodes.push(idx);
+        }
+        Ok((its, nodes))
     }
 
     /// The CPUs `/cpus` declares.

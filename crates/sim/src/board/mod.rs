@@ -231,6 +231,9 @@ pub struct Board {
     /// PCI host bridges with an `iommu-map`, in PCI domain order.
     #[serde(default)]
     pub pci_hosts: Vec<PciHost>,
+    /// GICv3 ITSs (`arm,gic-v3-its` MSI controllers), in DT order.
+    #[serde(default)]
+    pub msi_controllers: Vec<MsiController>,
     /// CPUs the `/cpus` node declares (`device_type = "cpu"` children that are available); 1
     /// when the tree has none.
     #[serde(default = "one_cpu")]
@@ -252,6 +255,32 @@ pub struct PciHost {
     pub map_mask: u32,
     /// `iommu-map` entries.
     pub iommu_map: Vec<IommuMapEntry>,
+    /// The MSI controller its functions' MSIs go to (an index into [`Board::msi_controllers`]):
+    /// the phandle of `msi-map`'s first entry, else of `msi-parent` (Linux's
+    /// `of_msi_map_get_device_domain` reads `msi-map` first). `None`: none this loader knows.
+    #[serde(default)]
+    pub msi_parent: Option<usize>,
+}
+
+/// `GITS_TRANSLATER`'s offset in a GICv3 ITS's register frame (`ITS_base` + 0x1_0040, in the
+/// ITS's translation register page): the doorbell every MSI through the ITS is written to
+/// (Linux's `its_irq_get_msi_base`).
+pub const GITS_TRANSLATER: u64 = 0x1_0040;
+
+/// A GICv3 ITS: where its functions' MSI writes go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MsiController {
+    /// DT path.
+    pub path: String,
+    /// The ITS's register frame (first `reg` entry).
+    pub base: PhysAddr,
+}
+
+impl MsiController {
+    /// The doorbell: `GITS_TRANSLATER`.
+    pub fn doorbell(&self) -> PhysAddr {
+        PhysAddr::new(self.base.as_u64() + GITS_TRANSLATER)
+    }
 }
 
 /// One `iommu-map` entry: requester IDs `rid_base..rid_base+len` map to stream IDs from
@@ -273,6 +302,18 @@ impl Board {
     /// `Hardware name:` line value, as arm64's `dump_stack` prints it.
     pub fn hardware_name(&self) -> String {
         format!("{} (DT)", self.model)
+    }
+
+    /// The MSI doorbell of a PCI master (its host bridge's MSI controller's); `None` for a
+    /// platform master or a host with no MSI controller the board declares.
+    pub fn msi_doorbell(&self, m: &Master) -> Option<PhysAddr> {
+        if m.bus != Bus::Pci {
+            return None;
+        }
+        // `DDDD:BB:DD.F`: the PCI domain is the name's first field.
+        let domain = u32::from_str_radix(m.name.split(':').next()?, 16).ok()?;
+        let host = self.pci_hosts.iter().find(|h| h.domain == domain)?;
+        Some(self.msi_controllers.get(host.msi_parent?)?.doorbell())
     }
 
     /// Index of the master named `name`.

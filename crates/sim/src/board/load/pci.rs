@@ -12,6 +12,7 @@ impl Loader<'_> {
         host: usize,
         domain: u32,
         smmu_nodes: &[usize],
+        its_nodes: &[usize],
     ) -> Result<Option<PciHost>, BoardError> {
         let t = self.t;
         let Some(map) = t.cells(host, "iommu-map")? else {
@@ -28,11 +29,22 @@ impl Loader<'_> {
                 len: e[3],
             })
             .collect();
+        // `msi-map = <rid-base &its msi-base length>`, else `msi-parent = <&its ...>`.
+        let msi_phandle = match t.cells(host, "msi-map")? {
+            Some(m) => m.get(1).copied(),
+            None => t
+                .cells(host, "msi-parent")?
+                .and_then(|p| p.first().copied()),
+        };
+        let msi_parent = msi_phandle
+            .and_then(|ph| t.by_phandle(ph))
+            .and_then(|n| its_nodes.iter().position(|&x| x == n));
         Ok(Some(PciHost {
             path: t.path(host),
             domain,
             map_mask: t.u32_prop(host, "iommu-map-mask")?.unwrap_or(0xffff_ffff),
             iommu_map,
+            msi_parent,
         }))
     }
 
