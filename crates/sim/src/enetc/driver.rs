@@ -124,6 +124,20 @@ impl std::fmt::Debug for EnetcSnapshot {
     }
 }
 
+/// Where the function's MSI-X messages go: the ITS doorbell and the address the message holds
+/// (`iommu_dma_compose_msi_msg`: the doorbell's IOVA in the function's DMA domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsiRoute {
+    /// `GITS_TRANSLATER` of the function's ITS.
+    pub doorbell: PhysAddr,
+    /// The message address the function writes to.
+    pub address: DmaAddr,
+}
+
+/// `ENETC_BDR_INT_BASE_IDX`: MSI-X entry 0 is the station interface's messaging vector; ring
+/// vector *i* is entry 1 + *i*, and its ITS event ID (the message's data) is that index.
+pub(super) const BDR_INT_BASE_IDX: u32 = 1;
+
 /// One ENETC function: driver and hardware.
 pub struct Enetc {
     pub(super) cfg: EnetcConfig,
@@ -142,6 +156,8 @@ pub struct Enetc {
     pub(super) owned: OwnershipMap,
     /// Context epochs of freed domains on the NIC's SMMU.
     pub(super) retired: Arc<RetiredContexts>,
+    /// Where its MSI-X writes go.
+    pub(super) msi: MsiRoute,
     pub(super) stats: Mutex<NicStats>,
     /// PCI Bus Master Enable of the function, read before every transaction.
     pub(super) bus_master: Box<dyn Fn() -> bool + Send + Sync>,
@@ -149,8 +165,9 @@ pub struct Enetc {
 }
 
 impl Enetc {
-    /// `enetc_probe` + `ndo_open`: allocate the rings and map a buffer for every receive
-    /// descriptor (`enetc_refill_rx_ring` over the whole ring).
+    /// `enetc_probe` + `ndo_open`: allocate the MSI-X vectors (their doorbell at `doorbell` is
+    /// mapped into the function's DMA domain), then the rings, and map a buffer for every
+    /// receive descriptor (`enetc_refill_rx_ring` over the whole ring).
     #[allow(clippy::too_many_arguments)]
     pub fn probe(
         cfg: EnetcConfig,
@@ -160,10 +177,22 @@ impl Enetc {
         mem: Arc<PhysMem>,
         kmem: Arc<FrameAllocator>,
         retired: Arc<RetiredContexts>,
+        doorbell: PhysAddr,
         bus_master: Box<dyn Fn() -> bool + Send + Sync>,
     ) -> Result<Arc<Enetc>, DmaError> {
         let rings = cfg.rings.max(1);
         let owned = OwnershipMap::default();
+        // v6.1 `enetc_pf_probe` → `enetc_alloc_msix` → `pci_alloc_irq_vectors`: the ITS's
+        // `its_irq_domain_alloc` calls `iommu_dma_prepare_msi`, which maps the doorbell's page
+        // (once for all the vectors); this is before `register_netdev`, so before `enetc_open`
+        // maps any ring or buffer. (The control BD ring `enetc_setup_cbdr` allocates before it
+        // is not modelled: on the board the doorbell's IOVA is below that ring's.)
+        let cookie = core.iommu_dma_prepare_msi(dev, doorbell)?;
+        let msi = MsiRoute {
+            doorbell,
+            address: cookie.compose(doorbell),
+        };
+        owned.insert(msi.address, doorbell);
         let mut tx_rings = Vec::with_capacity(rings);
         let mut tx = Vec::with_capacity(rings);
         for _ in 0..rings {
@@ -202,6 +231,7 @@ impl Enetc {
             hw: Mutex::new(Hw::new(flood, rings, cfg.flood_rx_ring())),
             owned,
             retired,
+            msi,
             stats: Mutex::new(NicStats::default()),
             cfg,
             dev,
@@ -237,6 +267,11 @@ impl Enetc {
         for e in &mut self.hw.lock().irq_enabled {
             *e = false;
         }
+    }
+
+    /// Where the function's MSI-X writes go.
+    pub fn msi_route(&self) -> MsiRoute {
+        self.msi
     }
 
     /// The interrupt vectors (one per ring pair).

@@ -4,11 +4,12 @@
 //! Master Enable (a function with BME clear issues no new request) and then goes through the
 //! SMMU model.
 
-use super::driver::{parse_desc, Enetc, DESC_SIZE, FLAG_FULL, FLAG_READY};
+use super::driver::{parse_desc, Enetc, BDR_INT_BASE_IDX, DESC_SIZE, FLAG_FULL, FLAG_READY};
 use super::PING_FLOOD_FLOOR_NS;
 use crate::ownership;
 use mmu500::{BusError, Translation};
 use smmu_addr::DmaAddr;
+use smmu_arch::Access;
 use std::collections::VecDeque;
 
 /// The peer's time from receiving a reply to sending the next request (its own stack, the
@@ -90,7 +91,7 @@ pub(super) fn request_bytes(seq: u32) -> Vec<u8> {
 pub struct DeviceStep {
     /// Something moved (or was attempted).
     pub busy: bool,
-    /// The function sent the MSI of this vector.
+    /// The function's MSI of this vector reached the ITS: the vector's interrupt is raised.
     pub msi: Option<usize>,
 }
 
@@ -131,24 +132,64 @@ impl Enetc {
                 false
             }
         };
-        if msi {
-            self.stats.lock().msis += 1;
-        }
+        let raised = msi && self.send_msi(v);
         DeviceStep {
             busy: true,
-            msi: msi.then_some(v),
+            msi: raised.then_some(v),
         }
     }
 
+    /// The function writes `vector`'s MSI-X message: a posted write of its event ID to the
+    /// message address, through the SMMU with its stream ID like any DMA, and only while Bus
+    /// Master Enable is set. Whether it reached the ITS doorbell (and so raised the vector's
+    /// interrupt). A blocked write records its fault in the SMMU (the handler reports it); one
+    /// translated elsewhere (bypass) lands there: stray DMA. The ITS consumes the write, so
+    /// nothing is written to memory when it reaches the doorbell. The vector stays masked
+    /// either way: a lost message is not sent again until the driver re-enables the vector.
+    pub fn send_msi(&self, vector: usize) -> bool {
+        if !(self.bus_master)() {
+            self.stats.lock().bme_suppressed += 1;
+            return false;
+        }
+        let before = self.stats.lock().bus.clone();
+        let data = (BDR_INT_BASE_IDX + vector as u32).to_le_bytes();
+        let addr = self.msi.address;
+        let r = match self
+            .smmu
+            .translate(self.cfg.stream_id, addr.bus_iova(), Access::Write)
+        {
+            Ok(t) if t.pa() == self.msi.doorbell => Ok(vec![t]),
+            // Not the ITS: the write lands wherever the output address is (memory, if any).
+            Ok(t) => match self.mem.write_bytes(t.pa(), &data) {
+                Ok(()) => Ok(vec![t]),
+                Err(_) => Err(BusError::Unbacked {
+                    pa: t.pa(),
+                    done: 0,
+                    translation: t,
+                }),
+            },
+            Err(fault) => Err(BusError::Fault { fault, done: 0 }),
+        };
+        let delivered =
+            matches!(&r, Ok(t) if t.first().is_some_and(|t| t.pa() == self.msi.doorbell));
+        self.account(addr, true, r);
+        self.note_in_flight(&before);
+        let mut st = self.stats.lock();
+        st.msis += 1;
+        if !delivered {
+            st.msis_lost += 1;
+        }
+        delivered
+    }
+
     /// The driver enables `vector`'s ring interrupts again; true when the function sends its
-    /// MSI at once for events that happened meanwhile.
+    /// MSI at once for events that happened meanwhile and the MSI reached the ITS.
     pub(super) fn enable_irq(&self, vector: usize) -> bool {
         let mut hw = self.hw.lock();
         if hw.irq_pending[vector] {
             hw.irq_pending[vector] = false;
             drop(hw);
-            self.stats.lock().msis += 1;
-            true
+            self.send_msi(vector)
         } else {
             hw.irq_enabled[vector] = true;
             false

@@ -28,7 +28,7 @@ mod hw;
 pub mod watchdog;
 
 use crate::ownership::DmaEvidence;
-pub use driver::{Crash, Enetc, EnetcSnapshot, Kasan};
+pub use driver::{Crash, Enetc, EnetcSnapshot, Kasan, MsiRoute};
 pub use hw::DeviceErrors;
 use thiserror::Error;
 
@@ -217,8 +217,11 @@ pub struct NicStats {
     /// Stray transactions issued while Bus Master Enable was set and completed after it was
     /// cleared (in flight at the clear: PCIe does not recall a request already issued).
     pub stray_in_flight_at_bme_clear: u64,
-    /// MSIs the function raised.
+    /// MSI writes the function issued (to its message address, through the SMMU).
     pub msis: u64,
+    /// MSI writes that raised no interrupt: the SMMU blocked them, or translated them
+    /// somewhere other than the ITS doorbell (bypass: the IOVA used as a physical address).
+    pub msis_lost: u64,
     /// Where its transactions went: blocked, stray, foreign.
     pub bus: DmaEvidence,
     /// What the device saw of blocked transactions.

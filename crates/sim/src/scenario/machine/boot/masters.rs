@@ -33,6 +33,12 @@ impl Booting<'_> {
                     nic_cfg.stream_id = u32::from(w);
                 }
                 let nic_model = smmus.model_of(nic_master).ok_or(MachineSetupError::NoNic)?;
+                // Its MSI-X messages are writes to its host's ITS (the tree's msi-map).
+                let doorbell = board.msi_doorbell(nic_master).ok_or_else(|| {
+                    MachineSetupError::NoMsiController {
+                        nic: nic_master.name.clone(),
+                    }
+                })?;
                 let nic_retired = smmus.retired_of(nic_master);
                 let (core, mem, kmem, iommu_id) =
                     (core.clone(), mem.clone(), kmem.clone(), iommu_id.clone());
@@ -48,6 +54,7 @@ impl Booting<'_> {
                             mem.clone(),
                             kmem.clone(),
                             nic_retired.clone(),
+                            doorbell,
                             {
                                 let k = weak_kernel.clone();
                                 Box::new(move || k.upgrade().is_some_and(|k| k.bus_master(dev)))
