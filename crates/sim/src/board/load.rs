@@ -119,7 +119,8 @@ impl Loader<'_> {
         })
     }
 
-    /// The enabled GICv3 ITS nodes (`arm,gic-v3-its`), and their node indices.
+    /// The enabled GICv3 ITS nodes (`arm,gic-v3-its`) whose frame translates to a CPU address,
+    /// and their node indices.
     fn msi_controllers(&self) -> Result<(Vec<MsiController>, Vec<usize>), BoardError> {
         let t = self.t;
         let mut its = Vec::new();
@@ -130,17 +131,16 @@ impl Loader<'_> {
             {
                 continue;
             }
+            // An ITS whose frame this loader cannot place is left out (a host naming it then
+            // has no MSI parent); nothing else on the board depends on it.
             let reg = t.reg(idx)?;
             let Some((addr, _)) = reg.first() else {
-                return Err(BoardError::MissingProperty {
-                    node: t.path(idx),
-                    property: "reg".into(),
-                });
+                continue;
             };
             let parent = t.node(idx).and_then(|n| n.parent).unwrap_or(0);
-            let base = t.translate(parent, addr)?.ok_or_else(|| {
-                self.err(idx, "reg", "address does not translate to a CPU address")
-            })?;
+            let Some(base) = t.translate(parent, addr)? else {
+                continue;
+            };
             its.push(MsiController {
                 path: t.path(idx),
                 base,

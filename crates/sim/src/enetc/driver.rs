@@ -232,7 +232,13 @@ impl Enetc {
             owned,
             retired,
             msi,
-            stats: Mutex::new(NicStats::default()),
+            stats: Mutex::new(NicStats {
+                errors: super::DeviceErrors {
+                    msis_lost: Some(0),
+                    ..Default::default()
+                },
+                ..NicStats::default()
+            }),
             cfg,
             dev,
             core,

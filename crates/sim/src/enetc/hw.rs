@@ -29,6 +29,10 @@ pub struct DeviceErrors {
     /// transmit timeout follows: `fsl_enetc` has no `ndo_tx_timeout`, so the netdev watchdog
     /// is never armed for it ([`super::watchdog`]).
     pub tx_ring_stalled: bool,
+    /// MSI-X writes that raised no interrupt: the SMMU blocked them, or translated them
+    /// somewhere other than the ITS doorbell (bypass: the IOVA used as a physical address).
+    /// `None` where the machine does not send MSIs through the SMMU (the SMMUv3 machine).
+    pub msis_lost: Option<u64>,
 }
 
 /// Hardware-side state.
@@ -177,7 +181,7 @@ impl Enetc {
         let mut st = self.stats.lock();
         st.msis += 1;
         if !delivered {
-            st.msis_lost += 1;
+            *st.errors.msis_lost.get_or_insert(0) += 1;
         }
         delivered
     }

@@ -347,6 +347,12 @@ impl Machine {
         let Some(nic) = &self.nic else { return };
         let a = nic.stats();
         let note = |n: u64, what: &str| self.note(lane, "", n, what);
+        // The function's MSIs go out from its DMA engine and from the poll that re-enables
+        // a vector: either lane.
+        note(
+            a.errors.msis_lost.unwrap_or(0) - before.errors.msis_lost.unwrap_or(0),
+            "MSI write lost (blocked, or not translated to the ITS): no interrupt",
+        );
         match lane {
             Lane::NetCpu => {
                 note(
