@@ -151,6 +151,7 @@ struct NicErrors {
     tx_dma_aborts: u64,
     rx_dma_aborts: u64,
     tx_ring_stalled: bool,
+    msis_lost: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,7 +205,7 @@ fn verdict_text(v: &Verdict) -> String {
     assert!(measured, "{}", v.execution);
     let nic_line = if measured {
         format!(
-            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
+            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear){}\n",
             e.tx_dma_aborts,
             e.rx_dma_aborts,
             if e.tx_ring_stalled {
@@ -212,7 +213,13 @@ fn verdict_text(v: &Verdict) -> String {
             } else {
                 ""
             },
-            v.bme_suppressed
+            v.bme_suppressed,
+            match e.msis_lost {
+                Some(n) => format!(
+                    ", {n} MSIs lost (blocked, or not translated to the ITS: no interrupt)"
+                ),
+                None => String::new(),
+            }
         )
     } else {
         String::new()
