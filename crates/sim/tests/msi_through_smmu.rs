@@ -44,7 +44,7 @@ fn lost_then_irqs(o: &RebootOutcome) -> (Vec<usize>, Vec<usize>) {
 #[test]
 fn under_61_a_lost_msi_schedules_no_napi() {
     let o = run("reboot:linux-6.1:random@0");
-    assert_eq!(o.verdict.nic_errors.msis_lost, Some(1));
+    assert_eq!(o.verdict.msis_lost, Some(1));
     let (lost, irqs) = lost_then_irqs(&o);
     assert_eq!(lost.len(), 1);
     assert!(!irqs.is_empty() && irqs.iter().all(|&i| i < lost[0]));
@@ -61,7 +61,7 @@ fn under_61_a_lost_msi_schedules_no_napi() {
 #[test]
 fn under_62_the_msi_is_stray_dma_at_its_iova() {
     let o = run("reboot:linux-6.2:random@2");
-    assert_eq!(o.verdict.nic_errors.msis_lost, Some(1));
+    assert_eq!(o.verdict.msis_lost, Some(1));
     assert_eq!(
         o.verdict.stray_write_addrs,
         [0xfffd_0000u64, 0xfffe_007a, 0xffff_f040].map(smmu_addr::PhysAddr::new)

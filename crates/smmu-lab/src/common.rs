@@ -326,7 +326,7 @@ pub fn verdict_text(v: &Verdict) -> String {
     if v.execution.measures_nic() {
         let e = &v.nic_errors;
         s.push_str(&format!(
-            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear){}\n",
+            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
             e.tx_dma_aborts,
             e.rx_dma_aborts,
             if e.tx_ring_stalled {
@@ -335,11 +335,12 @@ pub fn verdict_text(v: &Verdict) -> String {
                 ""
             },
             v.bme_suppressed,
-            match e.msis_lost {
-                Some(n) => format!(", {n} MSIs lost (blocked, or not translated to the ITS: no interrupt)"),
-                None => String::new(),
-            }
         ));
+        if let Some(n) = v.msis_lost {
+            s.push_str(&format!(
+                "  MSIs lost:            {n} (blocked, or not translated to the ITS: no interrupt)\n"
+            ));
+        }
     }
     if v.execution.measures_cpus() {
         s.push_str(&format!(

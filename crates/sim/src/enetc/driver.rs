@@ -232,13 +232,7 @@ impl Enetc {
             owned,
             retired,
             msi,
-            stats: Mutex::new(NicStats {
-                errors: super::DeviceErrors {
-                    msis_lost: Some(0),
-                    ..Default::default()
-                },
-                ..NicStats::default()
-            }),
+            stats: Mutex::new(NicStats::default()),
             cfg,
             dev,
             core,

@@ -29,10 +29,6 @@ pub struct DeviceErrors {
     /// transmit timeout follows: `fsl_enetc` has no `ndo_tx_timeout`, so the netdev watchdog
     /// is never armed for it ([`super::watchdog`]).
     pub tx_ring_stalled: bool,
-    /// MSI-X writes that raised no interrupt: the SMMU blocked them, or translated them
-    /// somewhere other than the ITS doorbell (bypass: the IOVA used as a physical address).
-    /// `None` where the machine does not send MSIs through the SMMU (the SMMUv3 machine).
-    pub msis_lost: Option<u64>,
 }
 
 /// Hardware-side state.
@@ -150,6 +146,8 @@ impl Enetc {
     /// translated elsewhere (bypass) lands there: stray DMA. The ITS consumes the write, so
     /// nothing is written to memory when it reaches the doorbell. The vector stays masked
     /// either way: a lost message is not sent again until the driver re-enables the vector.
+    /// The function cannot tell: a memory write is posted (no completion), so a lost MSI is
+    /// not among its errors ([`DeviceErrors`]) but a count of its own (`NicStats::msis_lost`).
     pub fn send_msi(&self, vector: usize) -> bool {
         if !(self.bus_master)() {
             self.stats.lock().bme_suppressed += 1;
@@ -181,7 +179,7 @@ impl Enetc {
         let mut st = self.stats.lock();
         st.msis += 1;
         if !delivered {
-            *st.errors.msis_lost.get_or_insert(0) += 1;
+            st.msis_lost += 1;
         }
         delivered
     }

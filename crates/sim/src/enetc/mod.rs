@@ -219,6 +219,9 @@ pub struct NicStats {
     pub stray_in_flight_at_bme_clear: u64,
     /// MSI writes the function issued (to its message address, through the SMMU).
     pub msis: u64,
+    /// MSI writes that raised no interrupt: the SMMU blocked them, or translated them
+    /// somewhere other than the ITS doorbell (bypass: the IOVA used as a physical address).
+    pub msis_lost: u64,
     /// Where its transactions went: blocked, stray, foreign.
     pub bus: DmaEvidence,
     /// What the device saw of blocked transactions.

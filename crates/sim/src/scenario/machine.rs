@@ -350,7 +350,7 @@ impl Machine {
         // The function's MSIs go out from its DMA engine and from the poll that re-enables
         // a vector: either lane.
         note(
-            a.errors.msis_lost.unwrap_or(0) - before.errors.msis_lost.unwrap_or(0),
+            a.msis_lost - before.msis_lost,
             "MSI write lost (blocked, or not translated to the ITS): no interrupt",
         );
         match lane {

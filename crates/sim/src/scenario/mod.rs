@@ -401,6 +401,7 @@ fn verdict(cfg: &RebootConfig, m: &Machine, shutdown_ns: u64, completed: bool) -
         packets_dropped: s.rx_dropped + s.tx_dropped,
         use_after_free: s.use_after_free,
         nic_errors: s.errors,
+        msis_lost: m.nic.as_ref().map(|_| s.msis_lost),
         bme_suppressed: s.bme_suppressed,
         stray_in_flight_at_bme_clear: s.stray_in_flight_at_bme_clear,
         cpu0: m.exec.stats(0),

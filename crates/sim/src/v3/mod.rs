@@ -374,6 +374,8 @@ pub(crate) fn run_booted(
         dma_core: cfg.dma_core.name().to_string(),
         smmu_probe_failures: u64::from(m.next_probe_failed.lock().is_some()),
         nic_errors: fs.errors,
+        // The SMMUv3 machine's functions raise their MSI without a bus transaction.
+        msis_lost: None,
         bme_suppressed: fs.bme_suppressed,
         stray_in_flight_at_bme_clear: fs.stray_in_flight_at_bme_clear,
         cpu0: m.exec.stats(0),

@@ -135,6 +135,7 @@ struct Verdict {
     completed: bool,
     use_after_free: u64,
     nic_errors: NicErrors,
+    msis_lost: Option<u64>,
     bme_suppressed: u64,
     stray_in_flight_at_bme_clear: u64,
     cpu0: Cpu0,
@@ -151,7 +152,6 @@ struct NicErrors {
     tx_dma_aborts: u64,
     rx_dma_aborts: u64,
     tx_ring_stalled: bool,
-    msis_lost: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,7 +205,7 @@ fn verdict_text(v: &Verdict) -> String {
     assert!(measured, "{}", v.execution);
     let nic_line = if measured {
         format!(
-            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear){}\n",
+            "  NIC saw:              {} TX / {} RX DMA aborts{}, {} transactions held back (Bus Master Enable clear)\n",
             e.tx_dma_aborts,
             e.rx_dma_aborts,
             if e.tx_ring_stalled {
@@ -214,13 +214,12 @@ fn verdict_text(v: &Verdict) -> String {
                 ""
             },
             v.bme_suppressed,
-            match e.msis_lost {
-                Some(n) => format!(
-                    ", {n} MSIs lost (blocked, or not translated to the ITS: no interrupt)"
-                ),
-                None => String::new(),
-            }
-        )
+        ) + &match v.msis_lost {
+            Some(n) => format!(
+                "  MSIs lost:            {n} (blocked, or not translated to the ITS: no interrupt)\n"
+            ),
+            None => String::new(),
+        }
     } else {
         String::new()
     };
