@@ -52,8 +52,8 @@ pub enum MachineSetupError {
         /// The masters that can, comma-separated.
         known: String,
     },
-    #[error("the ENETC function {nic} has no MSI controller on this board (its PCI host names no arm,gic-v3-its in msi-map or msi-parent): its MSI-X writes would have no doorbell")]
-    /// The flooded ENETC's host bridge has no GICv3 ITS as its MSI parent.
+    #[error("the PCI function {nic} has no MSI controller on this board (its PCI host names no arm,gic-v3-its in msi-map or msi-parent): its MSI writes would have no doorbell")]
+    /// A flooded PCI function's host bridge has no GICv3 ITS as its MSI parent.
     NoMsiController {
         /// The function's device name.
         nic: String,

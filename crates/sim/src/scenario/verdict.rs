@@ -91,9 +91,9 @@ pub struct Verdict {
     /// What the flooded NIC saw of its blocked transactions (the cost of blocking to the
     /// device): aborted TX and RX DMA, a stalled transmit ring.
     pub nic_errors: crate::enetc::DeviceErrors,
-    /// The flooded ENETC's MSI-X writes that raised no interrupt (blocked by the SMMU, or
-    /// translated somewhere other than the ITS doorbell). `None` where the machine sends no
-    /// MSI through the SMMU (no ENETC; the SMMUv3 machine).
+    /// The flooded functions' MSI writes that raised no interrupt (blocked by the SMMU, or
+    /// translated somewhere other than the ITS doorbell). `None` when the machine has no
+    /// flooded function.
     pub msis_lost: Option<u64>,
     /// Transactions the NIC did not issue because its Bus Master Enable was clear.
     pub bme_suppressed: u64,

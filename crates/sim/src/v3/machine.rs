@@ -367,6 +367,13 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
         }
         let m = &board.masters[i];
         let sid = m.ids.first().map(|id| u32::from(id.sid)).unwrap_or(0);
+        // Its MSIs are writes to its host's ITS (the tree's msi-map).
+        let doorbell = board
+            .msi_doorbell(m)
+            .ok_or_else(|| MachineSetupError::NoMsiController {
+                nic: m.name.clone(),
+            })?;
+        let smmu = model.clone();
         let (core, mem, kmem, ids) = (core.clone(), mem.clone(), kmem.clone(), dma_cfg.clone());
         let weak_kernel = Arc::downgrade(&kernel);
         let (fname, flood) = (m.name.clone(), cfg.nic.flood_packets);
@@ -392,8 +399,8 @@ pub(super) fn boot(cfg: &RebootConfig, smmu_idx: usize) -> Result<V3Machine, Mac
                         sid,
                         flood,
                         core.clone(),
-                        mem.clone(),
-                        kmem.clone(),
+                        (mem.clone(), kmem.clone()),
+                        (smmu.clone(), doorbell),
                         Box::new(move || bme_kernel.upgrade().is_some_and(|k| k.bus_master(dev))),
                     )
                     .map_err(|e| KernelError::ProbeFailed {

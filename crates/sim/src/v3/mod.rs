@@ -132,6 +132,7 @@ impl V3Machine {
             all.rx_dropped += s.rx_dropped;
             all.lost_writes += s.lost_writes;
             all.bme_suppressed += s.bme_suppressed;
+            all.msis_lost += s.msis_lost;
             all.stray_in_flight_at_bme_clear += s.stray_in_flight_at_bme_clear;
             all.errors.tx_dma_aborts += s.errors.tx_dma_aborts;
             all.errors.rx_dma_aborts += s.errors.rx_dma_aborts;
@@ -374,8 +375,7 @@ pub(crate) fn run_booted(
         dma_core: cfg.dma_core.name().to_string(),
         smmu_probe_failures: u64::from(m.next_probe_failed.lock().is_some()),
         nic_errors: fs.errors,
-        // The SMMUv3 machine's functions raise their MSI without a bus transaction.
-        msis_lost: None,
+        msis_lost: (!m.flooded.is_empty()).then_some(fs.msis_lost),
         bme_suppressed: fs.bme_suppressed,
         stray_in_flight_at_bme_clear: fs.stray_in_flight_at_bme_clear,
         cpu0: m.exec.stats(0),

@@ -16,19 +16,23 @@
 //!   issued before the clear that completes after it is counted as in flight at the clear.
 //! - **Interrupts:** after a frame it raises its MSI unless its interrupt is masked; raising it
 //!   masks it (auto-mask, as e1000e's MSI-X causes are set up), and the driver unmasks it when
-//!   its NAPI poll completes under budget, which raises it again if frames are waiting.
-//! - **What it sees of an abort:** nothing. Its only DMA is the frame write, a posted PCIe
-//!   Memory Write, which has no completion: when the SMMU terminates it, the function cannot
+//!   its NAPI poll completes under budget, which raises it again if frames are waiting. The MSI
+//!   is a write of its stream ID to the ITS doorbell's IOVA in its DMA domain (mapped at probe
+//!   by `iommu_dma_prepare_msi`), translated by the SMMUv3 model: only a write that reaches
+//!   the doorbell raises the interrupt; a terminated one is blocked, a bypassed one strays.
+//! - **What it sees of an abort:** nothing. Its only DMA is the frame write and the MSI, posted
+//!   PCIe Memory Writes, which have no completion: when the SMMU terminates it, the function cannot
 //!   tell, so its error counters (`DeviceErrors`) stay zero by construction. It reads no
 //!   descriptors (the driver hands buffers over out of band) and transmits nothing, so it has
 //!   no non-posted request whose completer abort it could see. This is a receive engine with
 //!   e1000e's label, not e1000e's descriptor rings.
 
-use crate::enetc::DeviceErrors;
+use crate::enetc::{DeviceErrors, MsiRoute};
 use crate::ownership::DmaEvidence;
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
 use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
 use smmu_addr::DmaAddr;
+use smmu_arch::Access;
 use smmu_sync::{Arc, Mutex};
 use smmuv3::{Outcome, SmmuV3};
 use std::collections::VecDeque;
@@ -68,8 +72,11 @@ pub struct FunctionStats {
     /// What the function saw of aborted transactions: nothing, its writes being posted (see
     /// the module's documentation); kept so the verdict reports it as measured.
     pub errors: DeviceErrors,
-    /// MSIs the function sent.
+    /// MSIs the function sent (writes to its message address, through the SMMU).
     pub msis: u64,
+    /// MSI writes that raised no interrupt: terminated by the SMMU, or translated somewhere
+    /// other than the ITS doorbell.
+    pub msis_lost: u64,
 }
 
 /// What one hardware step did.
@@ -99,6 +106,10 @@ pub struct FloodedFunction {
     core: Arc<IommuCore>,
     mem: Arc<PhysMem>,
     kmem: Arc<FrameAllocator>,
+    /// The SMMU its transactions go through.
+    smmu: Arc<SmmuV3>,
+    /// Where its MSI writes go.
+    msi: MsiRoute,
     ring: Mutex<Ring>,
     stats: Mutex<FunctionStats>,
     flood_left: Mutex<u32>,
@@ -132,7 +143,9 @@ fn frame(seq: u32) -> [u8; FRAME_LEN] {
 }
 
 impl FloodedFunction {
-    /// The driver's probe: fill the receive ring. An error is the probe failing.
+    /// The driver's probe: allocate the MSI (its ITS doorbell at `doorbell` is mapped into the
+    /// function's DMA domain, `iommu_dma_prepare_msi`), then fill the receive ring. An error
+    /// is the probe failing.
     #[allow(clippy::too_many_arguments)]
     pub fn probe(
         name: &str,
@@ -140,10 +153,15 @@ impl FloodedFunction {
         sid: u32,
         flood: u32,
         core: Arc<IommuCore>,
-        mem: Arc<PhysMem>,
-        kmem: Arc<FrameAllocator>,
+        (mem, kmem): (Arc<PhysMem>, Arc<FrameAllocator>),
+        (smmu, doorbell): (Arc<SmmuV3>, PhysAddr),
         bus_master: BusMaster,
     ) -> Result<Arc<FloodedFunction>, DmaError> {
+        let cookie = core.iommu_dma_prepare_msi(dev, doorbell)?;
+        let msi = MsiRoute {
+            doorbell,
+            address: cookie.compose(doorbell),
+        };
         let f = Arc::new(FloodedFunction {
             name: name.to_string(),
             dev,
@@ -151,6 +169,8 @@ impl FloodedFunction {
             core,
             mem,
             kmem,
+            smmu,
+            msi,
             ring: Mutex::new(Ring::default()),
             stats: Mutex::new(FunctionStats::default()),
             flood_left: Mutex::new(flood),
@@ -255,8 +275,11 @@ impl FloodedFunction {
         Ok((work, waiting && self.send_msi()))
     }
 
-    /// Send the MSI (a posted write to the GIC's doorbell), if Bus Master Enable allows and
-    /// the interrupt is not masked; sending it masks it.
+    /// Send the MSI (a posted write of the vector's data to the message address, through the
+    /// SMMU), if Bus Master Enable allows and the interrupt is not masked; sending it masks it.
+    /// Whether it reached the ITS doorbell and so raised the interrupt. A write the SMMU
+    /// terminates is blocked (the model records its event); one translated elsewhere lands
+    /// there (bypass: stray); one that reaches the doorbell is the ITS's, not memory's.
     fn send_msi(&self) -> bool {
         if !(self.bus_master)() {
             self.stats.lock().bme_suppressed += 1;
@@ -268,8 +291,41 @@ impl FloodedFunction {
         }
         r.irq_masked = true;
         drop(r);
-        self.stats.lock().msis += 1;
-        true
+        let o = self
+            .smmu
+            .translate(self.sid, self.msi.address.bus_iova(), Access::Write);
+        let mut s = self.stats.lock();
+        s.msis += 1;
+        s.bus.transactions += 1;
+        let delivered = match o {
+            Outcome::Translated { pa } if pa == self.msi.doorbell => true,
+            Outcome::Translated { .. } => {
+                s.bus.foreign_writes += 1;
+                false
+            }
+            Outcome::Bypassed { pa, .. } => {
+                // The message data (event 0) lands where the address points, if memory.
+                let _ = self.mem.write_bytes(pa, &0u32.to_le_bytes());
+                s.bus.stray_writes += 1;
+                if s.bus.stray_write_addrs.len() < crate::ownership::STRAY_ADDRS_KEPT {
+                    s.bus.stray_write_addrs.push(pa);
+                }
+                false
+            }
+            Outcome::Aborted(_) => {
+                s.bus.blocked += 1;
+                false
+            }
+        };
+        if !delivered {
+            s.msis_lost += 1;
+        }
+        delivered
+    }
+
+    /// Where the function's MSI writes go.
+    pub fn msi_route(&self) -> MsiRoute {
+        self.msi
     }
 
     /// The old kernel is gone (kexec): no driver unmasks the interrupt again.

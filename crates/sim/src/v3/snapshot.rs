@@ -204,6 +204,22 @@ mod tests {
         m
     }
 
+    /// The e1000e's MSI goes to QEMU virt's ITS (`its@8080000`, `GITS_TRANSLATER` at
+    /// 0x0809_0040), through its DMA domain: the doorbell's page is the domain's first IOVA
+    /// page below 4 GiB (PCI), so the message address is 0xffff_f040.
+    #[test]
+    fn the_flooded_functions_msi_goes_to_the_its_doorbells_iova() {
+        let m = booted(&config(KernelBehaviour::Linux61, Trigger::Reboot));
+        let f = &m.flooded.first().expect("the e1000e").f;
+        assert_eq!(
+            f.msi_route(),
+            crate::enetc::MsiRoute {
+                doorbell: smmu_addr::PhysAddr::new(0x0809_0040),
+                address: smmu_addr::DmaAddr::new(0xffff_f040),
+            }
+        );
+    }
+
     /// After a whole run (on std threads), restoring the boot-end snapshot puts every sim
     /// component back exactly, and the next run's log matches a freshly booted machine's.
     #[test]
