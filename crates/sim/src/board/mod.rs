@@ -12,6 +12,8 @@
 //! * PCI functions by the host bridge's `iommu-map` (+ `iommu-map-mask`), for the functions that
 //!   exist: DT child nodes of an ECAM host, and the root port 00:00.0 of a root complex.
 //! * Device names as Linux makes them (`of_device_make_bus_id`, `DDDD:BB:DD.F`).
+//! * GICv3 ITSs (`arm,gic-v3-its`, first `reg` entry) and each PCI host's MSI parent (the
+//!   phandle in `msi-map`, else `msi-parent`): where a PCI function's MSI writes go.
 
 use serde::{Deserialize, Serialize};
 use smmu_addr::PhysAddr;
