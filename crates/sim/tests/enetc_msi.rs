@@ -92,7 +92,7 @@ fn the_message_address_is_the_doorbell_iova() {
 #[test]
 fn an_msi_without_a_stream_match_is_a_blocked_write_and_raises_nothing() {
     let r = rig(SCR0_FAULTING);
-    assert!(!r.nic.send_msi(0));
+    assert!(!r.nic.send_msi(0, false));
     // A USF global fault with the write's syndrome: what arm-smmu prints as
     // `Blocked unknown Stream ID 0x429` / `GFSR 0x00000002, GFSYNR0 0x00000002, GFSYNR1
     // 0x00000429`; the fault address is the doorbell's IOVA.
@@ -116,7 +116,7 @@ fn an_msi_without_a_stream_match_is_a_blocked_write_and_raises_nothing() {
 fn under_clientpd_the_msi_is_stray_dma_at_its_iova_as_a_physical_address() {
     // v6.2's shutdown: sCR0.CLIENTPD, every transaction bypasses translation.
     let r = rig(scr0::CLIENTPD | SCR0_FAULTING);
-    assert!(!r.nic.send_msi(0));
+    assert!(!r.nic.send_msi(0, false));
     let s = r.nic.stats();
     assert_eq!((s.msis, s.msis_lost, s.bus.blocked), (1, 1, 0));
     assert_eq!(s.bus.stray_writes, 1);
@@ -131,7 +131,7 @@ fn with_bus_master_enable_clear_no_msi_is_issued() {
     let r = rig(SCR0_FAULTING);
     r.bme.store(false, Ordering::SeqCst);
     let before = r.smmu.counters().transactions;
-    assert!(!r.nic.send_msi(0));
+    assert!(!r.nic.send_msi(0, false));
     assert_eq!(r.smmu.counters().transactions, before);
     let s = r.nic.stats();
     assert_eq!((s.msis, s.msis_lost, s.bme_suppressed), (0, 0, 1));

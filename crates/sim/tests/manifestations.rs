@@ -2,17 +2,21 @@
 //! against the seed's own lines, and the policy and DMA-core axes kept apart.
 //!
 //! Tokens (pinned: they change only when the model does, and then with a stated reason):
-//! * `reboot:linux-6.1:random@50` (build 6.1-rc5-1930): the MLD report from `mld_ifc_work` in
+//! * `reboot:linux-6.1:random@34` (build 6.1-rc5-1930): the MLD report from `mld_ifc_work` in
 //!   `kworker/0:1` maps after the ENETC's group is gone: the first report, fault at 0x98.
-//! * `reboot:linux-6.1:random@1485090976626876058 --build 6.1-rc5-a8` (run 5605 of the
-//!   `--stats --seed 20261203` sweep): the reboot task holds CPU 0, softirqs were deferred to
-//!   `ksoftirqd/0`, which runs when the reboot task is scheduled out after
-//!   `device_shutdown()`: TX completion unmaps after all 22 removal lines, fault at 0xa8.
+//! * `reboot:linux-6.1:random@1769 --build 6.1-rc5-a8`: the reboot task holds CPU 0, softirqs
+//!   were deferred to `ksoftirqd/0`, which runs when the reboot task is scheduled out after
+//!   `device_shutdown()`: TX completion unmaps after all 22 removal lines, fault at 0xa8. (The
+//!   only run of random seeds 0-19,999 that matches the seed's block 27 lines deep.)
 //!
 //! Re-pinned when printk got v6.1's console ownership (`sim::dmesg`'s console: a record is
 //! written with a scheduling point after it, and a hardirq on the holder's CPU only stores):
 //! the old pins (random@328, random@512, random@11) drew their schedules from a decision
-//! stream those new scheduling points shift.
+//! stream those new scheduling points shift. Re-pinned again when the ENETC's MSIs became
+//! writes through the SMMU (each MSI one more device transaction and scheduling point; a
+//! blocked one stops the NAPI it would have scheduled): random@50 -> random@34, run 5605 of
+//! the `--stats --seed 20261203` sweep (random@1485090976626876058) -> random@1769,
+//! random@57 -> random@183.
 
 use explore::{RunResult, Strategy};
 use sim::builds::{KernelBuild, SEED_A8};
@@ -71,7 +75,7 @@ fn seed_block(first: &str, last: &str) -> Vec<String> {
 
 #[test]
 fn first_manifestation_map_path_in_the_mld_kworker() {
-    let o = run("reboot:linux-6.1:random@50", None);
+    let o = run("reboot:linux-6.1:random@34", None);
     let v = o.verdict.oops.clone().expect("an Oops");
     assert_eq!(
         (
@@ -112,7 +116,7 @@ fn untabbed(v: &[String]) -> Vec<String> {
 
 #[test]
 fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
-    let o = run("reboot:linux-6.1:random@1485090976626876058", Some(SEED_A8));
+    let o = run("reboot:linux-6.1:random@1769", Some(SEED_A8));
     let v = o.verdict.oops.clone().expect("an Oops");
     assert_eq!(
         (
@@ -142,34 +146,49 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
         .filter(|l| !l.starts_with("CPU: ") && !l.starts_with("Hardware name:"))
         .collect();
     let seed: Vec<String> = untabbed(&seed_block("kvm: exiting", "---[ end Kernel panic"));
-    // Line for line through the third USF report and the removal after it: kvm's and
-    // cfg80211's notifier lines, the ENETC's removal, its first fault a frame's data write
-    // with a descriptor fetch after it (MULTI); again after 0000:00:00.1's removal; then, with
-    // the engine's two prefetched descriptors used up, a descriptor fetch (a read) with
-    // another behind it; then 0000:00:00.2's removal.
-    let same = ours.iter().zip(&seed).take_while(|(a, b)| a == b).count();
-    assert_eq!(same, 27, "first difference: {:?}", ours.get(same));
     // Line for line through the third USF report and the two removal lines after it: kvm's
     // and cfg80211's notifier lines, the ENETC's removal, its first fault a frame's data write
     // with a descriptor fetch after it (MULTI); again after 0000:00:00.1's removal; then, with
     // the engine's two prefetched descriptors used up, a descriptor fetch (a read) with
-    // another behind it; then 0000:00:00.2's and 0000:00:00.3's removals. The seed stays quiet
-    // for three more removal lines, which no schedule gives while the ping -f peer sends a
-    // request every 10 ms (docs/seed-quiet-stretch.md): here six more reports come, three of
-    // them `Unexpected global fault` pairs (a fault between the handler's sGFSR read and its
-    // write-back, while the handler wrote its own lines with the console free), until the
-    // burst of 10 reports per 5 s is used up. Every seed line is there, in the seed's order,
-    // the last report (after 0001:00:00.0's removal, no MULTI) included.
+    // another behind it; then 0000:00:00.2's and 0000:00:00.3's removals. No MSI write is
+    // among the faults: the vector's interrupt stays masked from its handler until the poll
+    // that ksoftirqd/0 runs only after device_shutdown(), so the function sends none.
+    let same = ours.iter().zip(&seed).take_while(|(a, b)| a == b).count();
+    assert_eq!(same, 27, "first difference: {:?}", ours.get(same));
+    assert_eq!(o.verdict.msis_lost, Some(0));
+    // The seed stays quiet for three more removal lines, which no schedule gives while the
+    // ping -f peer sends a request every 10 ms (docs/seed-quiet-stretch.md): here seven more
+    // reports come, three of them `Unexpected global fault` pairs (a fault between the
+    // handler's sGFSR read and its write-back, while the handler wrote its own lines with the
+    // console free), until the burst of 10 reports per 5 s is used up; the seed's report
+    // after 0001:00:00.0's removal is rate-limited away. Every other seed line is there, in
+    // the seed's order.
+    let last_pair = seed
+        .iter()
+        .position(|l| l.starts_with("pcieport 0001:00:00.0"))
+        .expect("the seed's line")
+        + 1;
+    assert!(seed[last_pair + 1].contains("GFSR 0x00000002, GFSYNR0 0x00000000"));
+    let seed_rest: Vec<&String> = seed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last_pair && *i != last_pair + 1)
+        .map(|(_, l)| l)
+        .collect();
     let mut extra = Vec::new();
     let mut i = 0;
     for (at, l) in ours.iter().enumerate() {
-        if seed.get(i) == Some(l) {
+        if seed_rest.get(i) == Some(&l) {
             i += 1;
         } else {
             extra.push((at, l.as_str()));
         }
     }
-    assert_eq!(i, seed.len(), "the seed's lines are all there, in order");
+    assert_eq!(
+        i,
+        seed_rest.len(),
+        "the seed's other lines are all there, in order"
+    );
     let usf = |gfsr: &str| {
         [
             "arm-smmu 5000000.iommu: Blocked unknown Stream ID 0x429; boot with \"arm-smmu.disable_bypass=0\" to allow, but this may have security implications".to_string(),
@@ -184,15 +203,16 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
         usf("0x00000002"),
         unexpected.clone(),
         usf("0x00000002"),
-        usf("0x80000002"),
+        unexpected.clone(),
         usf("0x00000002"),
         unexpected,
+        usf("0x00000002"),
     ]
     .concat();
     let got: Vec<String> = extra.iter().map(|(_, l)| l.to_string()).collect();
     assert_eq!(got, expected);
     let at: Vec<usize> = extra.iter().map(|(a, _)| *a).collect();
-    assert_eq!(at, [27, 28, 29, 30, 32, 33, 34, 35, 37, 38, 39, 40]);
+    assert_eq!(at, [27, 28, 29, 30, 32, 33, 34, 35, 36, 37, 38, 39, 41, 42]);
     // Ten reports in all, the eleventh and later rate-limited.
     let reports = ours
         .iter()
@@ -200,30 +220,10 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
         .count();
     assert_eq!(reports, 10);
     assert_eq!(o.verdict.global_faults_logged, 10);
-    // The console ownership, in the timestamps: the report after mscc_felix's removal came
-    // in while the reboot task wrote that line, so the handler (a hardirq on the reboot task's
-    // CPU, which held the console) stored both its lines at one instant and wrote sGFSR back
-    // at once; the reboot task wrote them after its own line. Every other report was taken
-    // with the console free: the handler wrote its first line itself, and its second line is
-    // stamped that line's console time later (sGFSR held meanwhile).
-    let stamped: Vec<(u64, String)> = o
-        .log
-        .lines()
-        .skip_while(|l| !l.contains("mscc_felix 0000:00:00.5: Removing"))
-        .take(3)
-        .map(|l| {
-            let (ts, rest) = l.split_once("] ").expect("a timestamp");
-            let ts = ts.trim_start_matches('[').trim();
-            let (s, us) = ts.split_once('.').expect("seconds.micros");
-            (
-                s.parse::<u64>().unwrap() * 1_000_000 + us.parse::<u64>().unwrap(),
-                rest.to_string(),
-            )
-        })
-        .collect();
-    assert!(stamped[1].1.contains("Blocked unknown Stream ID"));
-    assert_eq!(stamped[1].0, stamped[2].0, "{stamped:?}");
-    assert_eq!(stamped[1].0 - stamped[0].0, 6_992);
+    // The console ownership, in the timestamps: every report here was taken with the console
+    // free (no line of the reboot task's in progress), so the handler wrote its first line
+    // itself, and its second line is stamped that line's console time later (sGFSR held
+    // meanwhile): no report's two lines share an instant.
     let pair_times: Vec<(u64, u64)> = o
         .log
         .lines()
@@ -240,20 +240,20 @@ fn second_manifestation_unmap_path_in_ksoftirqd_after_every_removal() {
         })
         .collect();
     let same_instant = pair_times.iter().filter(|(a, b)| a == b).count();
-    assert_eq!((same_instant, pair_times.len()), (1, 10));
+    assert_eq!((same_instant, pair_times.len()), (0, 10));
 }
 
-/// The KASAN-style use-after-free report, pinned line by line. In `reboot:linux-6.1:random@57`
+/// The KASAN-style use-after-free report, pinned line by line. In `reboot:linux-6.1:random@183`
 /// the ENETC's group goes away and its default domain is freed with it; TX completion in
 /// `ksoftirqd/0` then unmaps a transmitted buffer through the freed domain. The report comes
 /// after the group's removal, once (KASAN without `kasan_multi_shot`), labelled as simulated.
 /// The reboot task runs on CPU 1 here: while `ksoftirqd/0` holds the console writing the
 /// report, the reboot task's printk of the next removal line fails the console trylock and
-/// only stores its record; two such records land between the report's records (store
+/// only stores its record; one such record lands between the report's records (store
 /// order), as in a v6.1 log; KASAN's own CPU takes no interrupt inside the report.
 #[test]
 fn the_use_after_free_report_is_printed_as_kasan_does() {
-    let o = run("reboot:linux-6.1:random@57", None);
+    let o = run("reboot:linux-6.1:random@183", None);
     assert_eq!(o.verdict.use_after_free, 1);
     assert_eq!(o.verdict.trigger_cpu, 1);
     let ours = lines(&o);
@@ -274,16 +274,15 @@ fn the_use_after_free_report_is_printed_as_kasan_does() {
         "Call trace:",
         "iommu_dma_unmap_page",
         "enetc_unmap_tx_buff.isra.0+0x6c/0x80",
+        "fsl_enetc 0000:00:00.2: Removing from iommu group 6",
         "enetc_poll+0x170/0x910",
         "__napi_poll+0x40/0x1e0",
         "net_rx_action+0x164/0x37c",
-        "fsl_enetc 0000:00:00.2: Removing from iommu group 6",
         "__do_softirq+0x128/0x368",
         "run_ksoftirqd+0x68/0x90",
         "smpboot_thread_fn+0x14c/0x190",
         "",
         "The object was freed by iommu_group_release (smmu-lab: simulated KASAN report)",
-        "fsl_enetc_mdio 0000:00:00.3: Removing from iommu group 8",
         bar,
     ];
     assert_eq!(&ours[at..at + expected.len()], &expected[..]);
@@ -464,10 +463,10 @@ fn stats_rows_name_the_seeds_two_shapes() {
         };
         scn.classify(&Ok(run(token, build)))
     };
-    let first = classes("reboot:linux-6.1:random@50", None);
+    let first = classes("reboot:linux-6.1:random@34", None);
     assert!(first.contains(&"seed's first shape: map-path Oops in a kworker (mld_ifc_work)".into()));
     assert!(!first.iter().any(|c| c.starts_with("seed's second shape")));
-    let second = classes("reboot:linux-6.1:random@1485090976626876058", Some(SEED_A8));
+    let second = classes("reboot:linux-6.1:random@1769", Some(SEED_A8));
     assert!(second.contains(
         &"seed's second shape: unmap-path Oops in ksoftirqd after every removal line".into()
     ));

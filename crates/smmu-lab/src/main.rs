@@ -52,7 +52,7 @@ enum Command {
     Demo(demo_cmd::Args),
     /// One run of a scenario: its kernel log and verdict.
     #[command(
-        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 1\n  smmu-lab run kexec --kernel linux-6.2 --dtb my-board.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
+        after_help = "Examples:\n  smmu-lab run reboot --kernel linux-6.1 --seed 3\n  smmu-lab run kexec --kernel linux-6.2 --dtb my-board.dtb\n  smmu-lab run reboot --kernel quiesce --cmdline 'iommu.strict=0'"
     )]
     Run(run_cmd::Args),
     /// Many runs under controlled interleavings; a failure is minimised and made replayable.
@@ -62,7 +62,7 @@ enum Command {
     Explore(explore_cmd::Args),
     /// Reproduce a run from a replay token or file, byte for byte.
     #[command(
-        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:random@1\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
+        after_help = "Examples:\n  smmu-lab replay reboot:linux-6.1:random@3\n  smmu-lab replay smmu-lab-replay-linux-6.1.json"
     )]
     Replay(replay_cmd::Args),
     /// A board's SMMUs, masters, stream IDs and IOMMU groups.

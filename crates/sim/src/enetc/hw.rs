@@ -132,7 +132,7 @@ impl Enetc {
                 false
             }
         };
-        let raised = msi && self.send_msi(v);
+        let raised = msi && self.send_msi(v, false);
         DeviceStep {
             busy: true,
             msi: raised.then_some(v),
@@ -141,14 +141,15 @@ impl Enetc {
 
     /// The function writes `vector`'s MSI-X message: a posted write of its event ID to the
     /// message address, through the SMMU with its stream ID like any DMA, and only while Bus
-    /// Master Enable is set. Whether it reached the ITS doorbell (and so raised the vector's
+    /// Master Enable is set (`on_reenable`: sent as the driver's poll re-enabled the vector,
+    /// not on a ring event). Whether it reached the ITS doorbell (and so raised the vector's
     /// interrupt). A blocked write records its fault in the SMMU (the handler reports it); one
     /// translated elsewhere (bypass) lands there: stray DMA. The ITS consumes the write, so
     /// nothing is written to memory when it reaches the doorbell. The vector stays masked
     /// either way: a lost message is not sent again until the driver re-enables the vector.
     /// The function cannot tell: a memory write is posted (no completion), so a lost MSI is
     /// not among its errors ([`DeviceErrors`]) but a count of its own (`NicStats::msis_lost`).
-    pub fn send_msi(&self, vector: usize) -> bool {
+    pub fn send_msi(&self, vector: usize, on_reenable: bool) -> bool {
         if !(self.bus_master)() {
             self.stats.lock().bme_suppressed += 1;
             return false;
@@ -180,6 +181,7 @@ impl Enetc {
         st.msis += 1;
         if !delivered {
             st.msis_lost += 1;
+            st.msis_lost_on_reenable += u64::from(on_reenable);
         }
         delivered
     }
@@ -191,7 +193,7 @@ impl Enetc {
         if hw.irq_pending[vector] {
             hw.irq_pending[vector] = false;
             drop(hw);
-            self.send_msi(vector)
+            self.send_msi(vector, true)
         } else {
             hw.irq_enabled[vector] = true;
             false

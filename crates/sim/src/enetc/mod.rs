@@ -222,6 +222,9 @@ pub struct NicStats {
     /// MSI writes that raised no interrupt: the SMMU blocked them, or translated them
     /// somewhere other than the ITS doorbell (bypass: the IOVA used as a physical address).
     pub msis_lost: u64,
+    /// Of those, the ones sent when the driver's poll re-enabled the vector (the rest were
+    /// sent on a ring event): each lane of the timeline notes its own.
+    pub msis_lost_on_reenable: u64,
     /// Where its transactions went: blocked, stray, foreign.
     pub bus: DmaEvidence,
     /// What the device saw of blocked transactions.

@@ -347,10 +347,15 @@ impl Machine {
         let Some(nic) = &self.nic else { return };
         let a = nic.stats();
         let note = |n: u64, what: &str| self.note(lane, "", n, what);
-        // The function's MSIs go out from its DMA engine and from the poll that re-enables
-        // a vector: either lane.
+        // The function's MSIs go out on a ring event (its DMA engine's lane) and when the poll
+        // re-enables a vector (the CPU's lane): each lane notes its own.
+        let reenable = a.msis_lost_on_reenable - before.msis_lost_on_reenable;
+        let lost = match lane {
+            Lane::NetCpu => reenable,
+            _ => (a.msis_lost - before.msis_lost).saturating_sub(reenable),
+        };
         note(
-            a.msis_lost - before.msis_lost,
+            lost,
             "MSI write lost (blocked, or not translated to the ITS): no interrupt",
         );
         match lane {

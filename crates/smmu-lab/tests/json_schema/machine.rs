@@ -42,7 +42,8 @@ fn run_and_replay_json_match_the_doc_and_the_text() {
     let dir = tempfile::tempdir().unwrap();
     for (kernel, seed, code) in [
         ("linux-6.1", "5", 1),
-        ("linux-6.2", "3", 1),
+        // Seed 2: seed 3 has no stray DMA since the ENETC's MSIs go through the SMMU.
+        ("linux-6.2", "2", 1),
         ("quiesce", "3", 0),
     ] {
         let args = ["run", "reboot", "--kernel", kernel, "--seed", seed];
