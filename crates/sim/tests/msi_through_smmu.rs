@@ -52,11 +52,11 @@ fn under_61_a_lost_msi_schedules_no_napi() {
     assert!(!o
         .verdict
         .stray_write_addrs
-        .contains(&smmu_addr::PhysAddr::new(0xffff_f040)));
+        .contains(&smmu_addr::PhysAddr::new(0xffff_e040)));
 }
 
 /// Under linux-6.2 (sCR0.CLIENTPD at shutdown) the MSI bypasses translation: its IOVA
-/// 0xffff_f040 is used as a physical address (LS1028A DRAM starts at 0x8000_0000, so it
+/// 0xffff_e040 is used as a physical address (LS1028A DRAM starts at 0x8000_0000, so it
 /// lands in memory): stray DMA in the verdict, and no interrupt.
 #[test]
 fn under_62_the_msi_is_stray_dma_at_its_iova() {
@@ -64,7 +64,7 @@ fn under_62_the_msi_is_stray_dma_at_its_iova() {
     assert_eq!(o.verdict.msis_lost, Some(1));
     assert_eq!(
         o.verdict.stray_write_addrs,
-        [0xfffe_007au64, 0xffff_f040].map(smmu_addr::PhysAddr::new)
+        [0xfffe_007au64, 0xffff_e040].map(smmu_addr::PhysAddr::new)
     );
     let (lost, irqs) = lost_then_irqs(&o);
     assert_eq!(lost.len(), 1);

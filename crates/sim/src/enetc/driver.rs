@@ -3,7 +3,7 @@
 
 use super::frames;
 use super::hw::{request_bytes, Hw};
-use super::{EnetcConfig, NicStats, PING_LEN};
+use super::{EnetcConfig, NicStats, PING_LEN, RSS_ENTRIES};
 use crate::exec::Context;
 use crate::ownership::{OwnershipMap, RetiredContexts};
 use iommu::{DeviceId, DmaDirection, DmaError, IommuCore, Oops};
@@ -18,6 +18,13 @@ pub(super) const FLAG_READY: u16 = 1;
 pub(super) const FLAG_FULL: u16 = 4;
 /// Receive buffer size the driver maps.
 const RX_BUF_LEN: u64 = 1536;
+/// `ENETC_CBDR_DEFAULT_SIZE`: descriptors in the station interface's control BD ring.
+const CBDR_DEFAULT_SIZE: u64 = 64;
+/// `sizeof(struct enetc_cbd)`: one control descriptor.
+const CBD_SIZE: u64 = 32;
+/// `ENETC_CBD_DATA_MEM_ALIGN`: a control command's data buffer is allocated this much larger
+/// than its data (`enetc_cbd_alloc_data_mem`), which starts at the next 64-byte boundary.
+const CBD_DATA_MEM_ALIGN: u64 = 64;
 /// `ENETC_DEFAULT_TX_WORK`: transmit completions one poll reclaims at most (half the ring).
 fn tx_work(cfg: &EnetcConfig) -> usize {
     cfg.tx_ring_size / 2
@@ -146,6 +153,8 @@ pub struct Enetc {
     pub(super) smmu: Arc<Mmu500>,
     pub(super) mem: Arc<PhysMem>,
     kmem: Arc<FrameAllocator>,
+    /// The control BD ring (`si->cbd_ring`): (CPU address, DMA address).
+    control_ring: (PhysAddr, DmaAddr),
     /// Each transmit ring's descriptors: (CPU address, DMA address).
     pub(super) tx_rings: Vec<(PhysAddr, DmaAddr)>,
     /// Each receive ring's descriptors.
@@ -165,9 +174,10 @@ pub struct Enetc {
 }
 
 impl Enetc {
-    /// `enetc_probe` + `ndo_open`: allocate the MSI-X vectors (their doorbell at `doorbell` is
-    /// mapped into the function's DMA domain), then the rings, and map a buffer for every
-    /// receive descriptor (`enetc_refill_rx_ring` over the whole ring).
+    /// `enetc_pf_probe` + `ndo_open`: allocate the control BD ring, write the default RSS
+    /// table through a temporary data buffer, allocate the MSI-X vectors (their doorbell at
+    /// `doorbell` is mapped into the function's DMA domain), then the rings, and map a buffer
+    /// for every receive descriptor (`enetc_refill_rx_ring` over the whole ring).
     #[allow(clippy::too_many_arguments)]
     pub fn probe(
         cfg: EnetcConfig,
@@ -182,11 +192,23 @@ impl Enetc {
     ) -> Result<Arc<Enetc>, DmaError> {
         let rings = cfg.rings.max(1);
         let owned = OwnershipMap::default();
-        // v6.1 `enetc_pf_probe` → `enetc_alloc_msix` → `pci_alloc_irq_vectors`: the ITS's
-        // `its_irq_domain_alloc` calls `iommu_dma_prepare_msi`, which maps the doorbell's page
-        // (once for all the vectors); this is before `register_netdev`, so before `enetc_open`
-        // maps any ring or buffer. (The control BD ring `enetc_setup_cbdr` allocates before it
-        // is not modelled: on the board the doorbell's IOVA is below that ring's.)
+        // v6.1 `enetc_pf_probe`, before `enetc_alloc_msix`: `enetc_setup_cbdr` allocates the
+        // station interface's control BD ring and keeps it (the device's own memory).
+        let control_ring = core.dma_alloc_coherent(dev, CBDR_DEFAULT_SIZE * CBD_SIZE)?;
+        owned.insert(control_ring.1, control_ring.0);
+        // `enetc_configure_si` on an SI with RSS: `enetc_setup_default_rss_table` writes the
+        // table through a control command whose data buffer is a temporary coherent
+        // allocation, freed when the command completes; its IOVA goes back to the allocator
+        // (the rcache), where the next one-page allocation finds it. (v6.1's
+        // `enetc_init_port_rfs_memory`/`_rss_memory` before it do the same per RFS entry and
+        // for the port's table, counts from PRFSCAPR/PRSSCAPR, which smmu-lab does not model:
+        // each is one more take-and-return of that cached IOVA, so no IOVA after them moves.)
+        let rss_data = RSS_ENTRIES as u64 + CBD_DATA_MEM_ALIGN;
+        let (cpu_pa, dma) = core.dma_alloc_coherent(dev, rss_data)?;
+        core.dma_free_coherent(dev, rss_data, cpu_pa, dma)?;
+        // `enetc_alloc_msix` → `pci_alloc_irq_vectors`: the ITS's `its_irq_domain_alloc` calls
+        // `iommu_dma_prepare_msi`, which maps the doorbell's page (once for all the vectors);
+        // this is before `register_netdev`, so before `enetc_open` maps any ring or buffer.
         let cookie = core.iommu_dma_prepare_msi(dev, doorbell)?;
         let msi = MsiRoute {
             doorbell,
@@ -239,6 +261,7 @@ impl Enetc {
             smmu,
             mem,
             kmem,
+            control_ring,
             tx_rings,
             rx_rings,
             bus_master,
@@ -267,6 +290,18 @@ impl Enetc {
         for e in &mut self.hw.lock().irq_enabled {
             *e = false;
         }
+    }
+
+    /// The DMA address of the control BD ring (what `enetc_setup_cbdr` writes to SICBDRBAR).
+    pub fn control_ring(&self) -> DmaAddr {
+        self.control_ring.1
+    }
+
+    /// The DMA address of the buffer mapped in receive ring `ring`'s slot `slot`, if any.
+    pub fn rx_buffer(&self, ring: usize, slot: usize) -> Option<DmaAddr> {
+        let drv = self.drv.lock();
+        let r = drv.rx.get(ring)?;
+        r.slots.get(slot)?.as_ref().map(|s| s.dma)
     }
 
     /// Where the function's MSI-X writes go.

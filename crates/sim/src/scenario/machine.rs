@@ -25,6 +25,8 @@ use thiserror::Error;
 
 mod boot;
 mod drivers;
+#[cfg(test)]
+mod probe_iovas;
 mod snapshot;
 
 pub(super) use boot::boot;
