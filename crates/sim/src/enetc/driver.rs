@@ -1,6 +1,7 @@
 //! The `fsl_enetc` driver half: probe/open, `ndo_start_xmit`, the MSI-X handler and
 //! `enetc_poll`, each running in the context the execution model gives it.
 
+use super::desc::{desc_at, read_flags, write_desc, DESC_SIZE, FLAG_FULL, FLAG_READY};
 use super::frames;
 use super::hw::{request_bytes, Hw};
 use super::{EnetcConfig, NicStats, PING_LEN, RSS_ENTRIES};
@@ -12,10 +13,6 @@ use physmem::{FrameAllocator, PhysAddr, PhysMem, FRAME_SIZE};
 use smmu_addr::DmaAddr;
 use smmu_sync::{sched_point, Arc, Mutex, Point};
 
-/// Descriptor bytes: DMA address (8), length (2), flags (2), sequence number (4).
-pub(super) const DESC_SIZE: u64 = 16;
-pub(super) const FLAG_READY: u16 = 1;
-pub(super) const FLAG_FULL: u16 = 4;
 /// Receive buffer size the driver maps.
 const RX_BUF_LEN: u64 = 1536;
 /// `ENETC_CBDR_DEFAULT_SIZE`: descriptors in the station interface's control BD ring.
@@ -93,9 +90,16 @@ struct RxRing {
 /// *j* mod vectors = *i*; smmu-lab models one transmit ring per vector, which the stack's
 /// queue selection reaches the same way.
 #[derive(Clone, PartialEq, Eq)]
-struct Driver {
+pub(super) struct Driver {
     tx: Vec<TxRing>,
     rx: Vec<RxRing>,
+}
+
+impl Driver {
+    /// Its (transmit, receive) ring counts: a snapshot fits only a function with the same.
+    pub(super) fn ring_counts(&self) -> (usize, usize) {
+        (self.tx.len(), self.rx.len())
+    }
 }
 
 /// Which driver path a DMA-API call came from.
@@ -109,26 +113,6 @@ pub(super) enum Path {
     TxUnmap,
     /// Receive refill in `enetc_refill_rx_ring`.
     RxRefill,
-}
-
-/// The driver's rings, the hardware's state, the ownership map, the counters and the
-/// unprinted KASAN reports of one ENETC function at one moment ([`Enetc::snapshot`]).
-#[derive(Clone, PartialEq, Eq)]
-pub struct EnetcSnapshot {
-    drv: Driver,
-    hw: Hw,
-    owned: std::collections::BTreeMap<DmaAddr, PhysAddr>,
-    stats: NicStats,
-    kasan: Vec<Kasan>,
-}
-
-impl std::fmt::Debug for EnetcSnapshot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnetcSnapshot")
-            .field("owned_pages", &self.owned.len())
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Where the function's MSI-X messages go: the ITS doorbell and the address the message holds
@@ -159,7 +143,7 @@ pub struct Enetc {
     pub(super) tx_rings: Vec<(PhysAddr, DmaAddr)>,
     /// Each receive ring's descriptors.
     pub(super) rx_rings: Vec<(PhysAddr, DmaAddr)>,
-    drv: Mutex<Driver>,
+    pub(super) drv: Mutex<Driver>,
     pub(super) hw: Mutex<Hw>,
     /// DMA page → physical page the driver mapped it to (the hardware's ownership evidence).
     pub(super) owned: OwnershipMap,
@@ -170,7 +154,7 @@ pub struct Enetc {
     pub(super) stats: Mutex<NicStats>,
     /// PCI Bus Master Enable of the function, read before every transaction.
     pub(super) bus_master: Box<dyn Fn() -> bool + Send + Sync>,
-    kasan: Mutex<Vec<Kasan>>,
+    pub(super) kasan: Mutex<Vec<Kasan>>,
 }
 
 impl Enetc {
@@ -537,89 +521,6 @@ impl Enetc {
                 Err(e) => self.dma_failed(e, Path::TxUnmap, ctx)?,
             }
         }
-        Ok(())
-    }
-}
-
-/// The physical address of descriptor `slot` of the ring at `ring` (the driver's view).
-fn desc_at(ring: PhysAddr, slot: usize) -> PhysAddr {
-    PhysAddr::new(ring.as_u64() + slot as u64 * DESC_SIZE)
-}
-
-pub(super) fn write_desc(
-    mem: &PhysMem,
-    at: PhysAddr,
-    addr: DmaAddr,
-    len: u16,
-    flags: u16,
-    seq: u32,
-) {
-    let byte = |off: u64| PhysAddr::new(at.as_u64() + off);
-    // The second word, little-endian: length (bytes 8-9), flags (10-11), sequence (12-15).
-    let word1 = u64::from(len) | (u64::from(flags) << 16) | (u64::from(seq) << 32);
-    // The address word first, then the word with the flags: the hardware must not see READY
-    // before the address. (Two word stores: a ring fill writes thousands of descriptors.)
-    if mem.write_u64(at, addr.as_u64()).is_ok() {
-        let _ = mem.write_u64(byte(8), word1);
-        return;
-    }
-    // A descriptor that is not 8-byte aligned: byte writes, flags last.
-    let mut b = [0u8; DESC_SIZE as usize];
-    b[..8].copy_from_slice(&addr.as_u64().to_le_bytes());
-    b[8..10].copy_from_slice(&len.to_le_bytes());
-    b[12..16].copy_from_slice(&seq.to_le_bytes());
-    let _ = mem.write_bytes(at, &b);
-    let _ = mem.write_bytes(byte(10), &flags.to_le_bytes());
-}
-
-fn read_flags(mem: &PhysMem, at: PhysAddr) -> u16 {
-    let mut b = [0u8; 2];
-    let _ = mem.read_bytes(PhysAddr::new(at.as_u64() + 10), &mut b);
-    u16::from_le_bytes(b)
-}
-
-pub(super) fn parse_desc(b: &[u8; DESC_SIZE as usize]) -> (u64, u16, u16, u32) {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    (
-        u64::from_le_bytes(a),
-        u16::from_le_bytes([b[8], b[9]]),
-        u16::from_le_bytes([b[10], b[11]]),
-        u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
-    )
-}
-
-impl Enetc {
-    /// The function's state now (for the booted-machine snapshot; the descriptors and buffers
-    /// are in simulated memory, saved with it). Take it while nothing runs.
-    pub fn snapshot(&self) -> EnetcSnapshot {
-        EnetcSnapshot {
-            drv: self.drv.lock().clone(),
-            hw: self.hw.lock().clone(),
-            owned: self.owned.snapshot(),
-            stats: self.stats.lock().clone(),
-            kasan: self.kasan.lock().clone(),
-        }
-    }
-
-    /// Put the state of `s` back; refused, changing nothing, for a function with another
-    /// number of rings.
-    pub fn restore(&self, s: &EnetcSnapshot) -> Result<(), crate::SnapshotError> {
-        let mut drv = self.drv.lock();
-        if (drv.tx.len(), drv.rx.len()) != (s.drv.tx.len(), s.drv.rx.len()) {
-            return Err(crate::SnapshotError::Shape {
-                component: "fsl_enetc",
-                what: "rings",
-                snapshot: s.drv.tx.len() + s.drv.rx.len(),
-                live: drv.tx.len() + drv.rx.len(),
-            });
-        }
-        drv.clone_from(&s.drv);
-        drop(drv);
-        self.hw.lock().clone_from(&s.hw);
-        self.owned.restore(&s.owned);
-        self.stats.lock().clone_from(&s.stats);
-        self.kasan.lock().clone_from(&s.kasan);
         Ok(())
     }
 }

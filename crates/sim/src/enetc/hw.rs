@@ -4,7 +4,8 @@
 //! Master Enable (a function with BME clear issues no new request) and then goes through the
 //! SMMU model.
 
-use super::driver::{parse_desc, Enetc, BDR_INT_BASE_IDX, DESC_SIZE, FLAG_FULL, FLAG_READY};
+use super::desc::{parse_desc, DESC_SIZE, FLAG_FULL, FLAG_READY};
+use super::driver::{Enetc, BDR_INT_BASE_IDX};
 use super::PING_FLOOD_FLOOR_NS;
 use crate::ownership;
 use mmu500::{BusError, Translation};

@@ -22,14 +22,17 @@
 //! not own). It also keeps the device's side of a blocked transaction: an aborted read or write
 //! is a DMA error the ring sees (ENETC's error counters), and an aborted transmit stalls its ring.
 
+mod desc;
 mod driver;
 pub(crate) mod frames;
 mod hw;
+mod snapshot;
 pub mod watchdog;
 
 use crate::ownership::DmaEvidence;
-pub use driver::{Crash, Enetc, EnetcSnapshot, Kasan, MsiRoute};
+pub use driver::{Crash, Enetc, Kasan, MsiRoute};
 pub use hw::DeviceErrors;
+pub use snapshot::EnetcSnapshot;
 use thiserror::Error;
 
 /// Length of the echo requests of the ping flood (IPv4 + ICMP, 56 data bytes, plus Ethernet).
