@@ -123,6 +123,13 @@ impl Enetc {
         let Some(v) = event else {
             return DeviceStep::default();
         };
+        // One MSI per enable period: the vector counts as masked from its MSI until the poll
+        // re-enables it. In Linux the MSI-X handler masks it (`enetc_msix` clears RBIER), so
+        // while the handler runs this is the same (a second MSI would only re-pend the same
+        // LPI). For an MSI that never arrives, whether the function sends another on the next
+        // ring event while RBIER is still set is ENETC's interrupt-detect rule, which no
+        // source we have states: the model assumes it does not (ARCHITECTURE.md, "MSIs
+        // through the SMMU").
         let msi = {
             let mut hw = self.hw.lock();
             if hw.irq_enabled[v] {
