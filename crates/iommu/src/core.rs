@@ -383,6 +383,9 @@ pub struct IommuCore {
     /// Serialises release and unregister (device_lock + the bus walk in Linux), and every
     /// probe with `probe_serialised` (`iommu_probe_device_lock`). DMA API calls never take it.
     pub(crate) probe_lock: Mutex<()>,
+    /// dma-iommu's `msi_prepare_lock`: one doorbell lookup-or-map at a time, so two devices of
+    /// one domain never map the same doorbell page twice.
+    pub(crate) msi_prepare_lock: Mutex<()>,
     pub(crate) counters: CoreCounters,
 }
 
@@ -412,6 +415,7 @@ impl IommuCore {
             log,
             state: Mutex::new(CoreState::default()),
             probe_lock: Mutex::new(()),
+            msi_prepare_lock: Mutex::new(()),
             counters: CoreCounters::default(),
         })
     }

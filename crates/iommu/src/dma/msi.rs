@@ -65,6 +65,9 @@ impl IommuCore {
         let granule = PageSize::from_shift(shift)
             .map_err(|_| DmaError::Invalid("domain granule is not a page size"))?;
         let page = doorbell.align_down(granule);
+        // Held from the lookup to the page's insertion, as `iommu_dma_prepare_msi` holds
+        // `msi_prepare_lock` around `iommu_dma_get_msi_page`.
+        let _prepare = self.msi_prepare_lock.lock();
         if let Some(p) = dom.lock().msi_pages.iter().find(|p| p.phys == page) {
             return Ok(MsiCookie::Mapped(*p));
         }

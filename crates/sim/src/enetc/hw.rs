@@ -165,11 +165,12 @@ impl Enetc {
         let before = self.stats.lock().bus.clone();
         let data = (BDR_INT_BASE_IDX + vector as u32).to_le_bytes();
         let addr = self.msi.address;
-        let r = match self
+        let translated = self
             .smmu
-            .translate(self.cfg.stream_id, addr.bus_iova(), Access::Write)
-        {
-            Ok(t) if t.pa() == self.msi.doorbell => Ok(vec![t]),
+            .translate(self.cfg.stream_id, addr.bus_iova(), Access::Write);
+        let delivered = matches!(&translated, Ok(t) if t.pa() == self.msi.doorbell);
+        let r = match translated {
+            Ok(t) if delivered => Ok(vec![t]),
             // Not the ITS: the write lands wherever the output address is (memory, if any).
             Ok(t) => match self.mem.write_bytes(t.pa(), &data) {
                 Ok(()) => Ok(vec![t]),
@@ -181,8 +182,6 @@ impl Enetc {
             },
             Err(fault) => Err(BusError::Fault { fault, done: 0 }),
         };
-        let delivered =
-            matches!(&r, Ok(t) if t.first().is_some_and(|t| t.pa() == self.msi.doorbell));
         self.account(addr, true, r);
         self.note_in_flight(&before);
         let mut st = self.stats.lock();
